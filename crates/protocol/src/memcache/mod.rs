@@ -1,0 +1,1 @@
+//! Memcached protocols (text, meta, binary): request parsing and reply encoding.
