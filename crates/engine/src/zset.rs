@@ -688,6 +688,15 @@ impl SortedSet {
         self.iter_from(rank, 1, false).next()
     }
 
+    /// A uniformly random element (ZRANDMEMBER without count), via rank
+    /// access: O(log n) skiplist, O(n) listpack.
+    pub fn random_element<G: rand::Rng + ?Sized>(&self, rng: &mut G) -> Option<(&[u8], f64)> {
+        if self.is_empty() {
+            return None;
+        }
+        self.get_by_rank(rng.gen_range(0..self.len()))
+    }
+
     /// Iterator over all elements in ascending order.
     pub fn iter(&self) -> Iter<'_> {
         self.iter_from(0, self.len(), false)
@@ -744,20 +753,44 @@ impl SortedSet {
     }
 
     /// First/last (ascending rank) of elements in range.
+    /// Ranks (ascending) of the first and last elements in range.
     fn rank_bounds<R: RangePred>(&self, r: &R) -> Option<(usize, usize)> {
+        self.bounds(r).map(|b| (b.0 .1, b.1 .1))
+    }
+
+    /// (position, rank) of the first and last elements in range; position
+    /// is a byte offset (listpack) or node index (skiplist).
+    #[allow(clippy::type_complexity)]
+    fn bounds<R: RangePred>(&self, r: &R) -> Option<((usize, usize), (usize, usize))> {
         match &self.repr {
             Repr::Listpack(lp) => {
-                let (_, first) = lp.first_in_range(r)?;
-                let (_, last) = lp.last_in_range(r)?;
+                let first = lp.first_in_range(r)?;
+                let last = lp.last_in_range(r)?;
                 Some((first, last))
             }
             Repr::Skiplist(sl) => {
-                let (_, first) = sl.first_in_range(r)?;
-                let (_, last) = sl.last_in_range(r)?;
-                Some((first, last))
+                let (fx, first) = sl.first_in_range(r)?;
+                let (lx, last) = sl.last_in_range(r)?;
+                Some(((fx as usize, first), (lx as usize, last)))
             }
         }
-        .filter(|(f, l)| f <= l)
+        .filter(|(f, l)| f.1 <= l.1)
+    }
+
+    /// Iterator starting at a known position (see [`bounds`](Self::bounds)).
+    fn iter_at(&self, pos: usize, count: usize, rev: bool) -> Iter<'_> {
+        let src = match &self.repr {
+            Repr::Listpack(lp) => Src::Lp { buf: lp.buf(), pos },
+            Repr::Skiplist(sl) => Src::Sl {
+                sl,
+                node: pos as u32,
+            },
+        };
+        Iter {
+            src,
+            remaining: count,
+            rev,
+        }
     }
 
     fn range_generic<R: RangePred>(
@@ -770,7 +803,7 @@ impl SortedSet {
         if offset < 0 || limit == 0 {
             return Iter::empty();
         }
-        let Some((first, last)) = self.rank_bounds(r) else {
+        let Some(((fpos, first), (lpos, last))) = self.bounds(r) else {
             return Iter::empty();
         };
         let total = last - first + 1;
@@ -785,10 +818,11 @@ impl SortedSet {
         } else {
             avail.min(limit as u64 as usize)
         };
-        if reverse {
-            self.iter_from(last - offset, n, true)
-        } else {
-            self.iter_from(first + offset, n, false)
+        match (reverse, offset) {
+            (true, 0) => self.iter_at(lpos, n, true),
+            (false, 0) => self.iter_at(fpos, n, false),
+            (true, _) => self.iter_from(last - offset, n, true),
+            (false, _) => self.iter_from(first + offset, n, false),
         }
     }
 

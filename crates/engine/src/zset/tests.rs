@@ -505,6 +505,12 @@ fn basic_both_encodings() {
         assert_eq!(members(z.range_by_score(&r, true, 3, -1)).len(), 0);
         assert_eq!(z.get_by_rank(4), Some((&b"c"[..], 3.0)));
         assert_eq!(z.get_by_rank(5), None);
+        let mut rng = rand::thread_rng();
+        for _ in 0..20 {
+            let (m, s) = z.random_element(&mut rng).unwrap();
+            assert_eq!(z.score(m), Some(s));
+        }
+        assert_eq!(SortedSet::new().random_element(&mut rng), None);
         let mut z2 = z.clone();
         assert_eq!(z2, z);
         assert_eq!(
