@@ -1536,6 +1536,26 @@ mod tests {
     }
 
     #[test]
+    fn golden_partial_sort_with_ties() {
+        // p48 and p52 share a position (distance tie); Redis uses pqsort here.
+        let z = zset();
+        let cases: &[(&str, &str)] = &[
+            ("FROMMEMBER p48 BYRADIUS 100 km COUNT 1", "p48"),
+            ("FROMMEMBER p48 BYRADIUS 100 km COUNT 2", "p48,p52"),
+            ("FROMMEMBER p48 BYRADIUS 100 km COUNT 3", "p48,p52,p9"),
+            ("FROMMEMBER p48 BYRADIUS 100 km COUNT 3 DESC", "p29,p15,p2"),
+        ];
+        for &(args, expected) in cases {
+            let got = run_search(&z, args);
+            let members: Vec<&str> = got
+                .split(';')
+                .map(|e| e.split('|').next().unwrap())
+                .collect();
+            assert_eq!(members.join(","), expected, "{args}");
+        }
+    }
+
+    #[test]
     fn search_ranges_cover_all_matches() {
         // Brute force over the whole zset: the ranges must not miss a match,
         // except points whose score has bit 52/53 set (longitude 180 or
