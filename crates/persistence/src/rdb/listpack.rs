@@ -163,6 +163,12 @@ impl ListpackBuilder {
         HDR_SIZE + self.body.len() + 1
     }
 
+    /// Append all elements of `other`.
+    pub fn append(&mut self, other: ListpackBuilder) {
+        self.body.extend_from_slice(&other.body);
+        self.count += other.count;
+    }
+
     pub fn finish(self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.bytes());
         out.extend_from_slice(&(self.bytes() as u32).to_le_bytes());
@@ -354,13 +360,5 @@ mod tests {
             lp,
             vec![13, 0, 0, 0, 2, 0, 0x81, b'f', 2, 0x81, b'v', 2, 0xff]
         );
-    }
-}
-
-impl ListpackBuilder {
-    /// Append all elements of `other`.
-    pub fn append(&mut self, other: ListpackBuilder) {
-        self.body.extend_from_slice(&other.body);
-        self.count += other.count;
     }
 }

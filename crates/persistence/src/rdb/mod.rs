@@ -202,6 +202,50 @@ pub enum RdbValue {
 }
 
 impl RdbValue {
+    /// A canonical form for order-insensitive comparison: set members,
+    /// hash fields and zset members sorted; stream groups, consumers and
+    /// PELs sorted, and PEL owners filled in from the consumers' PELs.
+    pub fn normalized(&self) -> RdbValue {
+        match self {
+            RdbValue::Set(m) => {
+                let mut m = m.clone();
+                m.sort();
+                RdbValue::Set(m)
+            }
+            RdbValue::Hash(h) => {
+                let mut h = h.clone();
+                h.sort();
+                RdbValue::Hash(h)
+            }
+            RdbValue::ZSet(z) => {
+                let mut z = z.clone();
+                z.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+                RdbValue::ZSet(z)
+            }
+            RdbValue::Stream(s) => {
+                let mut s = s.clone();
+                s.groups.sort_by(|a, b| a.name.cmp(&b.name));
+                for g in &mut s.groups {
+                    g.consumers.sort_by(|a, b| a.name.cmp(&b.name));
+                    g.pending.sort_by_key(|p| p.id);
+                    for p in &mut g.pending {
+                        p.consumer = None;
+                    }
+                    for c in &mut g.consumers {
+                        c.pending.sort();
+                        for id in &c.pending {
+                            if let Ok(i) = g.pending.binary_search_by_key(id, |p| p.id) {
+                                g.pending[i].consumer = Some(c.name.clone());
+                            }
+                        }
+                    }
+                }
+                RdbValue::Stream(s)
+            }
+            other => other.clone(),
+        }
+    }
+
     /// Redis type name (as `TYPE` reports it).
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -231,7 +275,10 @@ pub enum EncodingHint {
 }
 
 /// Encoder configuration, mirroring the redis.conf settings that influence
-/// what Redis writes. Defaults are Redis 7.0's defaults.
+/// what Redis writes. `Default` is redis-server 7.0's compiled-in defaults
+/// (what it runs with when started without a config file; note
+/// `hash-max-listpack-entries` is 512 there, while the sample redis.conf
+/// shipped with Redis sets 128: see [`EncodeOptions::redis_conf_sample`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodeOptions {
     /// `rdbcompression`: LZF-compress strings longer than 20 bytes when it
@@ -252,7 +299,7 @@ impl Default for EncodeOptions {
     fn default() -> Self {
         EncodeOptions {
             compression: true,
-            hash_max_listpack_entries: 128,
+            hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
@@ -260,6 +307,17 @@ impl Default for EncodeOptions {
             list_max_listpack_size: -2,
             stream_node_max_bytes: 4096,
             stream_node_max_entries: 100,
+        }
+    }
+}
+
+impl EncodeOptions {
+    /// The thresholds of the sample redis.conf shipped with Redis 7.0
+    /// (identical to the defaults except `hash-max-listpack-entries 128`).
+    pub fn redis_conf_sample() -> Self {
+        EncodeOptions {
+            hash_max_listpack_entries: 128,
+            ..Default::default()
         }
     }
 }
