@@ -176,6 +176,39 @@ impl<W: Write> RdbWriter<W> {
         self.flush_buf().map_err(RdbError::from)
     }
 
+    /// Re-emit an event read by [`RdbReader`] (for copying/filtering files).
+    /// Entries are written with [`EncodingHint::Auto`]; `ModuleAux` cannot be
+    /// re-emitted (its payload is skipped by the reader) and `Eof` is a no-op
+    /// (call [`RdbWriter::finish`]).
+    pub fn write_event(&mut self, ev: &RdbEvent) -> Result<(), RdbError> {
+        match ev {
+            RdbEvent::Aux { key, value } => self.write_aux(key, value)?,
+            RdbEvent::SelectDb(db) => self.select_db(*db)?,
+            RdbEvent::ResizeDb {
+                db_size,
+                expires_size,
+            } => self.resize_db(*db_size, *expires_size)?,
+            RdbEvent::Function(code) => self.write_function(code)?,
+            RdbEvent::Entry(e) => {
+                let meta = EntryMeta {
+                    expire_ms: e.expire_ms,
+                    lru_idle: e.lru_idle,
+                    lfu_freq: e.lfu_freq,
+                    hint: EncodingHint::Auto,
+                };
+                let ty = choose_type(&e.value, meta.hint, &self.opts.encode);
+                self.write_entry_as(&e.key, &e.value, ty, &meta)?;
+            }
+            RdbEvent::ModuleAux { module_name, .. } => {
+                return Err(RdbError::Corrupt(format!(
+                    "cannot re-emit module aux data of '{module_name}'"
+                )))
+            }
+            RdbEvent::Eof => {}
+        }
+        Ok(())
+    }
+
     /// Write EOF and the checksum; returns the inner writer (flushed).
     pub fn finish(mut self) -> io::Result<W> {
         self.emit_slice(&[opcode::EOF])?;
