@@ -21,6 +21,7 @@ pub mod zipmap;
 
 pub use decode::read_value;
 pub use dump::{dump_payload, dump_payload_with, restore_payload};
+pub use encode::encode_value;
 pub use encode::{choose_type, write_value};
 pub use file::{EntryMeta, RdbEntry, RdbEvent, RdbReader, RdbWriter, RdbWriterOptions};
 
