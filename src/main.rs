@@ -1,1 +1,121 @@
-fn main() {}
+//! The `ferrocache` binary: `ferrocache server [CONFIG_FILE] [--option value ...]`.
+
+use ferrocache_engine::memory::CountingAlloc;
+use ferrocache_server::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[global_allocator]
+static GLOBAL: CountingAlloc<mimalloc::MiMalloc> = CountingAlloc(mimalloc::MiMalloc);
+
+const USAGE: &str = "Usage: ferrocache server [/path/to/ferrocache.conf] [--option value ...]
+       ferrocache server --port 7777
+       ferrocache server /etc/redis/redis.conf --loglevel verbose
+       ferrocache --version
+
+Options are Redis's configuration directives (port, bind, requirepass, maxmemory,
+maxmemory-policy, databases, threads, ...), in a redis.conf-syntax file or as --name value.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(|s| s.as_str()) {
+        Some("server") => server(&args[1..]),
+        Some("-v") | Some("--version") | Some("version") => {
+            println!("ferrocache {} (redis_version={})", env!("CARGO_PKG_VERSION"), ferrocache_commands::server_cmds::REDIS_VERSION);
+            ExitCode::SUCCESS
+        }
+        Some("-h") | Some("--help") | Some("help") | None => {
+            println!("{}", USAGE);
+            if args.is_empty() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Some(other) => {
+            eprintln!("Unknown command '{}'.\n{}", other, USAGE);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parse `[CONFIG_FILE] [--name value ...]` into a Config (Redis's rules: a file first, then
+/// command-line options, which win).
+fn build_config(args: &[String]) -> Result<Config, String> {
+    let mut i = 0;
+    let mut file = None;
+    if let Some(first) = args.first() {
+        if !first.starts_with("--") {
+            file = Some(PathBuf::from(first));
+            i = 1;
+        }
+    }
+    let file = file.map(|f| std::fs::canonicalize(&f).unwrap_or(f));
+    let cfg = Config::new(file.clone());
+    if let Some(f) = &file {
+        cfg.load_file(f)?;
+    }
+    while i < args.len() {
+        let a = &args[i];
+        let Some(name) = a.strip_prefix("--") else {
+            return Err(format!("\n*** FATAL CONFIG ERROR ***\nUnexpected argument '{}' (options are given as --name value)", a));
+        };
+        let mut vals = Vec::new();
+        i += 1;
+        while i < args.len() && !(args[i].starts_with("--") && args[i].len() > 2 && !args[i][2..].starts_with(|c: char| c.is_ascii_digit())) {
+            vals.push(args[i].clone());
+            i += 1;
+        }
+        if vals.is_empty() && name != "save" {
+            return Err(format!("\n*** FATAL CONFIG ERROR ***\nOption '--{}' needs a value", name));
+        }
+        if vals.len() == 1 && vals[0].is_empty() && name == "save" {
+            vals.clear();
+            vals.push(String::new());
+        }
+        cfg.set_startup(name, &vals).map_err(|e| format!("\n*** FATAL CONFIG ERROR ***\nOption '--{} {}' (command line): {}", name, vals.join(" "), e))?;
+    }
+    Ok(cfg)
+}
+
+fn server(args: &[String]) -> ExitCode {
+    let cfg = match build_config(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}", e);
+            return ExitCode::FAILURE;
+        }
+    };
+    let dir = cfg.get("dir").unwrap_or_else(|| "./".into());
+    if dir != "./" {
+        if let Err(e) = std::env::set_current_dir(&dir) {
+            eprintln!("Can't chdir to '{}': {}", dir, e);
+            return ExitCode::FAILURE;
+        }
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = match cfg.get_i64("threads") {
+        n if n > 0 => n as usize,
+        _ => cores,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("tokio runtime");
+    let srv = ferrocache_commands::Server::new(cfg, threads);
+    rt.block_on(async move {
+        let listeners = match ferrocache_server::bind_all(&srv.config).await {
+            Ok(l) if !l.is_empty() => l,
+            Ok(_) => {
+                ferrocache_server::log('#', "Failed listening on any address, exiting.");
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                ferrocache_server::log('#', &e.to_string());
+                return ExitCode::FAILURE;
+            }
+        };
+        let addrs: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
+        ferrocache_server::log('*', &format!("Ferrocache {} (Redis {} compatible) started, pid={}, threads={}", env!("CARGO_PKG_VERSION"), ferrocache_commands::server_cmds::REDIS_VERSION, std::process::id(), threads));
+        ferrocache_server::log('*', &format!("Ready to accept connections on {}", addrs.join(", ")));
+        ferrocache_server::run(srv, listeners).await;
+        ExitCode::SUCCESS
+    })
+}

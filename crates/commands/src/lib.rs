@@ -1,1 +1,329 @@
-//! ferrocache-commands
+//! The command table and the command families. A command runs against the engine with the
+//! shards of its keys locked, writes its reply straight into the connection's reply buffer and
+//! records its write effects; the executor here does the checks Redis's `processCommand` does,
+//! in the same order, and applies effects before the shard locks are released.
+
+pub mod bits;
+pub mod blocking;
+pub mod client;
+pub mod config;
+pub mod connection;
+pub mod geo;
+pub mod hashes;
+pub mod hll;
+pub mod keys;
+pub mod lists;
+pub mod pubsub;
+pub mod rdb_bridge;
+pub mod server;
+pub mod server_cmds;
+pub mod sets;
+pub mod stats;
+pub mod streams;
+pub mod strings;
+pub mod table;
+pub mod transactions;
+pub mod util;
+pub mod zsets;
+
+use client::{Client, ReplyMode};
+use ferrocache_engine::{AccessPolicy, Db, EncodingLimits, Guards};
+use ferrocache_engine::Effects;
+use ferrocache_protocol::resp::{Args, ReplyBuf};
+pub use server::Server;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use table::{flags, lookup_sub, table, Command};
+
+/// What a handler sees: the node, its client, the reply buffer, the locked shards and the
+/// effects being recorded.
+pub struct Ctx<'a, 'g> {
+    pub srv: &'a Arc<Server>,
+    pub client: &'a mut Client,
+    pub out: &'a mut ReplyBuf,
+    pub guards: &'a mut Guards<'g>,
+    pub fx: &'a mut Effects,
+    pub now_ms: u64,
+    pub cmd: &'static Command,
+    /// Handlers that propagate something other than their own argv clear this.
+    pub propagate_original: bool,
+}
+
+impl<'a, 'g> Ctx<'a, 'g> {
+    pub fn access(&self) -> AccessPolicy {
+        let h = &self.srv.config.hot;
+        AccessPolicy {
+            lfu: self.srv.config.policy().is_lfu(),
+            lfu_log_factor: h.lfu_log_factor.load(Relaxed),
+            lfu_decay_time: h.lfu_decay_time.load(Relaxed),
+        }
+    }
+    /// The client's selected database.
+    pub fn db(&mut self) -> Db<'_, 'g> {
+        let access = self.access();
+        Db { guards: self.guards, db: self.client.db, now_ms: self.now_ms, fx: self.fx, access, expire_enabled: true }
+    }
+    /// The database view and the reply buffer at once.
+    pub fn parts(&mut self) -> (Db<'_, 'g>, &mut ReplyBuf) {
+        let access = self.access();
+        (
+            Db { guards: self.guards, db: self.client.db, now_ms: self.now_ms, fx: self.fx, access, expire_enabled: true },
+            self.out,
+        )
+    }
+    pub fn limits(&self) -> EncodingLimits {
+        let h = &self.srv.config.hot;
+        EncodingLimits {
+            hash_max_listpack_entries: h.hash_max_listpack_entries.load(Relaxed),
+            hash_max_listpack_value: h.hash_max_listpack_value.load(Relaxed),
+            set_max_intset_entries: h.set_max_intset_entries.load(Relaxed),
+            zset_max_listpack_entries: h.zset_max_listpack_entries.load(Relaxed),
+            zset_max_listpack_value: h.zset_max_listpack_value.load(Relaxed),
+            list_max_listpack_size: h.list_max_listpack_size.load(Relaxed),
+        }
+    }
+    /// The argument error Redis gives for a wrong arity.
+    pub fn wrong_arity(&mut self) {
+        let n = self.cmd.full_name();
+        self.out.error(&format!("ERR wrong number of arguments for '{}' command", n));
+    }
+}
+
+fn unknown_command_error(args: Args) -> String {
+    let name = String::from_utf8_lossy(&args[0]);
+    let name: String = name.chars().take(128).collect();
+    let mut s = format!("ERR unknown command '{}', with args beginning with: ", name);
+    let mut budget = 128usize;
+    for a in args.iter().skip(1) {
+        if budget == 0 {
+            break;
+        }
+        let t = String::from_utf8_lossy(a);
+        let t: String = t.chars().take(budget).collect();
+        budget = budget.saturating_sub(t.len());
+        s.push_str(&format!("'{}' ", t));
+    }
+    s
+}
+
+/// Resolve the command (and subcommand) for `args`, or write the rejection.
+fn resolve(args: Args, out: &mut ReplyBuf) -> Option<&'static Command> {
+    let Some(cmd) = table().lookup(&args[0]) else {
+        out.error(&unknown_command_error(args));
+        return None;
+    };
+    if !cmd.subcommands.is_empty() && args.len() >= 2 {
+        return match lookup_sub(cmd, &args[1]) {
+            Some(s) => {
+                if !s.arity_ok(args.len()) {
+                    out.error(&format!("ERR wrong number of arguments for '{}' command", s.full_name()));
+                    return None;
+                }
+                Some(s)
+            }
+            None => {
+                let sub = String::from_utf8_lossy(&args[1]);
+                let sub: String = sub.chars().take(128).collect();
+                out.error(&format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    sub,
+                    String::from_utf8_lossy(&args[0]).to_uppercase()
+                ));
+                None
+            }
+        };
+    }
+    if !cmd.arity_ok(args.len()) {
+        out.error(&format!("ERR wrong number of arguments for '{}' command", cmd.full_name()));
+        return None;
+    }
+    Some(cmd)
+}
+
+/// Evict until under maxmemory. Returns false if still over.
+pub fn ensure_memory(srv: &Server, now_ms: u64) -> bool {
+    let max = srv.config.hot.maxmemory.load(Relaxed);
+    if max == 0 {
+        return true;
+    }
+    let policy = srv.config.policy();
+    let samples = srv.config.hot.samples.load(Relaxed);
+    let access = AccessPolicy {
+        lfu: policy.is_lfu(),
+        lfu_log_factor: srv.config.hot.lfu_log_factor.load(Relaxed),
+        lfu_decay_time: srv.config.hot.lfu_decay_time.load(Relaxed),
+    };
+    let mut budget = 10_000;
+    while ferrocache_engine::memory::used_memory() as u64 > max {
+        if budget == 0 {
+            return false;
+        }
+        budget -= 1;
+        let mut fx = Effects::default();
+        let ok = srv.ks.evict_one(policy, &access, samples, now_ms, &mut fx);
+        if !fx.is_empty() {
+            srv.counters.evicted_keys.fetch_add(1, Relaxed);
+            srv.apply_effects(&mut fx, 0, None);
+        }
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// Execute one request for a client, writing its reply into `out`.
+pub fn execute(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut ReplyBuf) {
+    if args.is_empty() {
+        return;
+    }
+    let now = server::now_ms();
+    let mark = out.len();
+    client.shared.last_ms.store(now, Relaxed);
+    let Some(cmd) = resolve(args, out) else {
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        stats::reject();
+        finish_reply_mode(client, out, mark);
+        return;
+    };
+    *client.shared.last_cmd.lock() = cmd.name;
+    if srv.config.hot.requirepass_set.load(Relaxed) && !client.authenticated && !cmd.has(flags::NO_AUTH) {
+        out.error("NOAUTH Authentication required.");
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        stats::rejected(cmd.name);
+        return;
+    }
+    if cmd.has(flags::DENYOOM) && !ensure_memory(srv, now) {
+        out.error("OOM command not allowed when used memory > 'maxmemory'.");
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        stats::rejected(cmd.name);
+        return;
+    }
+    if client.in_pubsub_context() && !cmd.has(flags::PUBSUB_CONTEXT) {
+        out.error(&format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.full_name()
+        ));
+        stats::rejected(cmd.name);
+        return;
+    }
+    if client.multi.is_some() && !cmd.has(flags::TRANSACTION) {
+        if cmd.has(flags::NO_MULTI) {
+            out.error("ERR Command not allowed inside a transaction");
+            client.multi_error = true;
+            return;
+        }
+        client.multi.as_mut().unwrap().push(args.to_owned());
+        out.simple("QUEUED");
+        return;
+    }
+    if srv.monitor_count.load(Relaxed) > 0 && !cmd.has(flags::ADMIN) && !cmd.has(flags::SKIP_MONITOR) {
+        let a: Vec<&[u8]> = args.iter().collect();
+        srv.feed_monitors(client.db, &client.shared.addr, &a);
+    }
+    if cmd.has(flags::TRANSACTION) {
+        // MULTI/EXEC/DISCARD/WATCH/...: they lock whatever they need themselves.
+        let mut none = srv.ks.lock_shards(&[]);
+        run_locked(srv, client, cmd, args, out, &mut none, now);
+        finish_reply_mode(client, out, mark);
+        return;
+    }
+    let keys: Vec<&[u8]> = cmd.key_positions(args).into_iter().map(|i| &args[i]).collect();
+    let mut guards = if cmd.has(flags::ALL_SHARDS) { srv.ks.lock_all() } else { srv.ks.lock_keys(keys.iter().copied()) };
+    run_locked(srv, client, cmd, args, out, &mut guards, now);
+    drop(guards);
+    if client.tracking.is_some() && cmd.has(flags::READONLY) {
+        remember_tracked(srv, client, &keys);
+    }
+    if cmd.name != "client|caching" {
+        client.caching_flag = None;
+    }
+    finish_reply_mode(client, out, mark);
+}
+
+fn remember_tracked(srv: &Server, client: &mut Client, keys: &[&[u8]]) {
+    let Some(tr) = &client.tracking else { return };
+    if tr.bcast {
+        return;
+    }
+    let cache = if tr.optin {
+        client.caching_flag == Some(true)
+    } else if tr.optout {
+        client.caching_flag != Some(false)
+    } else {
+        true
+    };
+    if cache {
+        for k in keys {
+            srv.tracking.remember(client.id, k);
+        }
+    }
+}
+
+fn finish_reply_mode(client: &mut Client, out: &mut ReplyBuf, mark: usize) {
+    match client.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => out.buf.truncate(mark),
+        ReplyMode::SkipThis => {
+            out.buf.truncate(mark);
+            client.reply_mode = ReplyMode::On;
+        }
+        ReplyMode::Skip => client.reply_mode = ReplyMode::SkipThis,
+    }
+}
+
+/// Run a resolved command with its shards already held (plain calls and EXEC).
+pub fn run_locked<'g>(
+    srv: &Arc<Server>,
+    client: &mut Client,
+    cmd: &'static Command,
+    args: Args,
+    out: &mut ReplyBuf,
+    guards: &mut Guards<'g>,
+    now: u64,
+) {
+    let mut fx = Effects::default();
+    let errors_before = out.errors;
+    let start = std::time::Instant::now();
+    let db = client.db;
+    let propagate_original = {
+        let mut ctx = Ctx {
+            srv,
+            client: &mut *client,
+            out: &mut *out,
+            guards,
+            fx: &mut fx,
+            now_ms: now,
+            cmd,
+            propagate_original: true,
+        };
+        (cmd.handler)(&mut ctx, args);
+        ctx.propagate_original
+    };
+    let original = if cmd.is_write() && propagate_original && fx.dirty > 0 { Some((db, args)) } else { None };
+    srv.apply_effects_args(&mut fx, client.id, original);
+    let micros = start.elapsed().as_micros() as u64;
+    let failed = out.errors > errors_before;
+    if failed {
+        srv.counters.total_error_replies.fetch_add(out.errors - errors_before, Relaxed);
+        if let Some(code) = &out.last_error_code {
+            stats::error_code(code);
+        }
+    }
+    stats::record(cmd.name, micros, failed);
+    if !cmd.has(flags::SKIP_SLOWLOG) && micros as i64 >= srv.config.hot.slowlog_slower_than.load(Relaxed) {
+        let a: Vec<&[u8]> = args.iter().collect();
+        let name = client.shared.name.lock().clone().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
+        srv.record_slowlog(micros, &a, &client.shared.addr, &name);
+    }
+    if micros >= 1000 {
+        srv.record_latency("command", micros / 1000);
+    }
+}
+

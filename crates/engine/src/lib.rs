@@ -1,4 +1,15 @@
-//! The keyspace: shards, value types, expiry, eviction, memory accounting.
+//! The keyspace: shards, value types, expiry, eviction, memory accounting. No IO.
+pub mod effects;
 pub mod geo;
+pub mod glob;
 pub mod hll;
+pub mod keyspace;
+pub mod memory;
+pub mod smallbytes;
+pub mod value;
 pub mod zset;
+
+pub use effects::{notify, Effects, KeyEvent};
+pub use keyspace::{AccessPolicy, Db, Entry, EvictionPolicy, Guards, Keyspace};
+pub use smallbytes::SmallBytes;
+pub use value::{EncodingLimits, HashValue, ListValue, SetValue, Value, ValueType};

@@ -1,1 +1,424 @@
-//! ferrocache-server
+//! Network side of a node: listeners, one task per connection, pipelining, pub/sub delivery,
+//! blocking waits, and the periodic jobs (active expiry).
+//!
+//! Threading model: a tokio multi-threaded runtime with `threads` workers (default: number of
+//! cores). Each connection is one task that reads a batch of bytes, parses and executes every
+//! complete request in it against the sharded keyspace (no global lock: a command locks only
+//! the shards of its keys, for the table operation only), appends replies to one buffer, and
+//! writes that buffer once per batch. See docs/architecture.md for the measurements.
+
+use bytes::{Buf, BytesMut};
+use ferrocache_commands::client::{BlockRequest, Client, ClientMsg, ClientShared};
+use ferrocache_commands::server::{now_ms, ClientHandle};
+use ferrocache_commands::table::table;
+use ferrocache_commands::{execute, Server};
+use ferrocache_protocol::resp::{OwnedArgs, ParseLimits, Parsed, ReplyBuf, RespParser};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+pub use ferrocache_commands::config::Config;
+
+/// Log a line in Redis's format ("pid:M dd Mon yyyy hh:mm:ss.mmm * message").
+pub fn log(level: char, msg: &str) {
+    let now = now_ms();
+    let secs = now / 1000;
+    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    eprintln!("{}:M {:02}:{:02}:{:02}.{:03} {} {}", std::process::id(), h, m, s, now % 1000, level, msg);
+}
+
+/// Bind the listeners for `bind` addresses and `port`.
+pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
+    let port = cfg.get_i64("port") as u16;
+    let binds = cfg.get("bind").unwrap_or_else(|| "127.0.0.1".into());
+    let mut out = Vec::new();
+    for b in binds.split_whitespace() {
+        let (optional, addr) = match b.strip_prefix('-') {
+            Some(a) => (true, a),
+            None => (false, b),
+        };
+        let addr = if addr == "*" { "0.0.0.0" } else { addr };
+        let sa: SocketAddr = if addr.contains(':') { format!("[{}]:{}", addr, port) } else { format!("{}:{}", addr, port) }
+            .parse()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {}", addr, e)))?;
+        match TcpListener::bind(sa).await {
+            Ok(l) => out.push(l),
+            Err(e) if optional => log('#', &format!("Could not bind optional address {}: {}", sa, e)),
+            Err(e) => return Err(std::io::Error::new(e.kind(), format!("Could not create server TCP listening socket {}: {}", sa, e))),
+        }
+    }
+    Ok(out)
+}
+
+/// Run a node until SHUTDOWN.
+pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>) {
+    for l in listeners {
+        let srv = srv.clone();
+        tokio::spawn(async move { accept_loop(srv, l).await });
+    }
+    let s2 = srv.clone();
+    tokio::spawn(async move { cron(s2).await });
+    loop {
+        srv.shutdown.notified().await;
+        if srv.shutting_down.load(Relaxed) {
+            break;
+        }
+    }
+    log('#', "User requested shutdown...");
+    // Give connections a moment to flush their last replies.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    log('#', "Ferrocache is now ready to exit, bye bye...");
+}
+
+async fn accept_loop(srv: Arc<Server>, l: TcpListener) {
+    loop {
+        match l.accept().await {
+            Ok((sock, peer)) => {
+                let srv = srv.clone();
+                tokio::spawn(async move { connection(srv, sock, peer).await });
+            }
+            Err(e) => {
+                log('#', &format!("Accepting client connection: {}", e));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Periodic work: active expiry (hz times per second).
+async fn cron(srv: Arc<Server>) {
+    let mut cursor = 0usize;
+    loop {
+        let hz = srv.config.get_i64("hz").clamp(1, 500) as u64;
+        tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        let n = srv.ks.num_shards();
+        let per_tick = (n / hz as usize).max(1);
+        let mut fx = ferrocache_engine::Effects::default();
+        let s = srv.clone();
+        cursor = srv.ks.active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s.apply_effects(fx, 0, None));
+    }
+}
+
+fn encode_msg(out: &mut ReplyBuf, m: ClientMsg) -> bool {
+    match m {
+        ClientMsg::Message { kind, pattern, channel, payload } => {
+            out.push(if pattern.is_some() { 4 } else { 3 });
+            out.bulk(kind.as_bytes());
+            if let Some(p) = pattern {
+                out.bulk(&p);
+            }
+            out.bulk(&channel);
+            out.bulk(&payload);
+        }
+        ClientMsg::Invalidate { keys, via_channel } => {
+            if via_channel {
+                out.array(3);
+                out.bulk(b"message");
+                out.bulk(b"__redis__:invalidate");
+            } else {
+                out.push(2);
+                out.bulk(b"invalidate");
+            }
+            match keys {
+                None => out.null_array(),
+                Some(k) => {
+                    out.array(k.len());
+                    for x in k {
+                        out.bulk(&x);
+                    }
+                }
+            }
+        }
+        ClientMsg::TrackingRedirBroken(id) => {
+            if out.resp3 {
+                out.push(2);
+                out.bulk(b"tracking-redir-broken");
+                out.int(id as i64);
+            }
+        }
+        ClientMsg::Monitor(line) => {
+            out.simple(&line);
+        }
+        ClientMsg::Kill => return false,
+    }
+    true
+}
+
+enum Step {
+    /// All complete requests were executed.
+    Done,
+    /// Close the connection after flushing.
+    Close,
+    /// A command asked to block; its owned arguments are kept for the retry.
+    Block(OwnedArgs),
+    /// A pause applies to the next request: wait until the deadline.
+    Paused(u64),
+}
+
+/// Execute every complete request in `rbuf`, consuming them.
+fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf: &mut BytesMut, out: &mut ReplyBuf) -> Step {
+    let mut pos = 0;
+    let limits = ParseLimits {
+        proto_max_bulk_len: srv.config.hot.proto_max_bulk_len.load(Relaxed),
+        auth_required: srv.config.hot.requirepass_set.load(Relaxed) && !client.authenticated,
+    };
+    let step = loop {
+        match parser.parse(&rbuf[pos..], &limits) {
+            Ok(Parsed::Request { consumed }) => {
+                let args = parser.args(&rbuf[pos..]);
+                if args.is_empty() {
+                    pos += consumed;
+                    continue;
+                }
+                if srv.pause.lock().is_some() {
+                    let is_write = table().lookup(&args[0]).is_some_and(|c| c.is_write() || c.has(ferrocache_commands::table::flags::MAY_REPLICATE));
+                    if let Some(until) = srv.paused_for(is_write) {
+                        break Step::Paused(until);
+                    }
+                }
+                execute(srv, client, args, out);
+                if client.block.is_some() {
+                    let owned = args.to_owned();
+                    pos += consumed;
+                    break Step::Block(owned);
+                }
+                pos += consumed;
+                if client.close_after_reply {
+                    break Step::Close;
+                }
+            }
+            Ok(Parsed::Incomplete { hint }) => {
+                if hint > 0 {
+                    rbuf.reserve(hint);
+                }
+                break Step::Done;
+            }
+            Err(e) => {
+                out.error(&e.0);
+                log('-', &format!("Protocol error ({}) from client: id={} addr={}", e.0, client.id, client.shared.addr));
+                break Step::Close;
+            }
+        }
+    };
+    rbuf.advance(pos);
+    client.shared.qbuf.store(rbuf.len(), Relaxed);
+    step
+}
+
+async fn connection(srv: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
+    let _ = sock.set_nodelay(true);
+    let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    srv.counters.total_connections_received.fetch_add(1, Relaxed);
+    let (mut rd, mut wr) = sock.into_split();
+    let maxclients = srv.config.hot.maxclients.load(Relaxed);
+    if srv.connected.fetch_add(1, Relaxed) >= maxclients {
+        srv.connected.fetch_sub(1, Relaxed);
+        srv.counters.rejected_connections.fetch_add(1, Relaxed);
+        let _ = wr.write_all(b"-ERR max number of clients reached\r\n").await;
+        return;
+    }
+    let id = srv.next_client_id.fetch_add(1, Relaxed);
+    let shared = ClientShared::new(id, peer.to_string(), laddr, now_ms());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    srv.clients.lock().insert(id, ClientHandle { tx: tx.clone(), shared: shared.clone() });
+    let mut client = Client::new(shared, tx);
+    if !srv.config.hot.requirepass_set.load(Relaxed) {
+        client.authenticated = true;
+    }
+    serve(&srv, &mut client, &mut rd, &mut wr, &mut rx).await;
+    cleanup(&srv, &mut client);
+    srv.connected.fetch_sub(1, Relaxed);
+}
+
+async fn serve(
+    srv: &Arc<Server>,
+    client: &mut Client,
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    rx: &mut UnboundedReceiver<ClientMsg>,
+) {
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut parser = RespParser::new();
+    let mut out = ReplyBuf::new(false);
+    loop {
+        let idle = srv.config.hot.timeout.load(Relaxed);
+        let idle_timer = async {
+            if idle == 0 || client.sub_count() > 0 {
+                std::future::pending::<()>().await
+            } else {
+                tokio::time::sleep(Duration::from_secs(idle)).await
+            }
+        };
+        let mut close = false;
+        tokio::select! {
+            r = rd.read_buf(&mut rbuf) => {
+                match r {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        srv.counters.net_input_bytes.fetch_add(n as u64, Relaxed);
+                        let limit = srv.config.hot.query_buffer_limit.load(Relaxed);
+                        if rbuf.len() > limit {
+                            log('#', &format!("Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})", client.id, client.shared.addr, String::from_utf8_lossy(&rbuf[..rbuf.len().min(64)])));
+                            srv.counters.client_query_buffer_limit_disconnections.fetch_add(1, Relaxed);
+                            return;
+                        }
+                        loop {
+                            match process(srv, client, &mut parser, &mut rbuf, &mut out) {
+                                Step::Done => break,
+                                Step::Close => { close = true; break; }
+                                Step::Paused(until) => {
+                                    if !flush(srv, wr, &mut out).await { return; }
+                                    let wait = until.saturating_sub(now_ms());
+                                    tokio::select! {
+                                        _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                                        _ = srv.pause_notify.notified() => {}
+                                    }
+                                }
+                                Step::Block(args) => {
+                                    if !flush(srv, wr, &mut out).await { return; }
+                                    if !block(srv, client, args, rd, &mut rbuf, &mut out, rx).await { return; }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            m = rx.recv() => {
+                if let Some(m) = m {
+                    if !encode_msg(&mut out, m) { close = true; }
+                    while let Ok(m) = rx.try_recv() {
+                        if !encode_msg(&mut out, m) { close = true; }
+                    }
+                }
+            }
+            _ = idle_timer => { return; }
+        }
+        if !flush(srv, wr, &mut out).await {
+            return;
+        }
+        if close || client.close_after_reply || client.shared.kill.load(Relaxed) {
+            let _ = wr.shutdown().await;
+            return;
+        }
+    }
+}
+
+async fn flush(srv: &Server, wr: &mut tokio::net::tcp::OwnedWriteHalf, out: &mut ReplyBuf) -> bool {
+    if out.buf.is_empty() {
+        return true;
+    }
+    srv.counters.net_output_bytes.fetch_add(out.buf.len() as u64, Relaxed);
+    let ok = wr.write_all(&out.buf).await.is_ok();
+    if out.buf.capacity() > 1024 * 1024 {
+        out.buf = Vec::with_capacity(16 * 1024);
+    } else {
+        out.buf.clear();
+    }
+    ok
+}
+
+/// Wait for a blocking command's keys to become ready (or its timeout), then retry it.
+/// Returns false when the connection went away.
+#[allow(clippy::too_many_arguments)]
+async fn block(
+    srv: &Arc<Server>,
+    client: &mut Client,
+    args: OwnedArgs,
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    rbuf: &mut BytesMut,
+    out: &mut ReplyBuf,
+    rx: &mut UnboundedReceiver<ClientMsg>,
+) -> bool {
+    loop {
+        let Some(req): Option<BlockRequest> = client.block.take() else { return true };
+        let notify = Arc::new(tokio::sync::Notify::new());
+        srv.blocking.register(req.db, &req.keys, client.id, &notify);
+        // Retry once after registering: a push may have landed in between.
+        let wait = async {
+            if req.deadline_ms == 0 {
+                std::future::pending::<()>().await
+            } else {
+                tokio::time::sleep(Duration::from_millis(req.deadline_ms.saturating_sub(now_ms()))).await
+            }
+        };
+        let mut timed_out = false;
+        tokio::select! {
+            _ = notify.notified() => {}
+            _ = wait => { timed_out = true; }
+            r = rd.read_buf(rbuf) => {
+                if matches!(r, Ok(0) | Err(_)) {
+                    srv.blocking.unregister(req.db, &req.keys, client.id);
+                    return false;
+                }
+                client.block = Some(req.clone());
+                srv.blocking.unregister(req.db, &req.keys, client.id);
+                continue;
+            }
+            m = rx.recv() => {
+                srv.blocking.unregister(req.db, &req.keys, client.id);
+                if let Some(ClientMsg::Kill) | None = m { return false; }
+                if let Some(m) = m { encode_msg(out, m); }
+                client.block = Some(req);
+                continue;
+            }
+        }
+        srv.blocking.unregister(req.db, &req.keys, client.id);
+        if timed_out {
+            if req.null_array_on_timeout {
+                out.null_array();
+            } else {
+                out.null();
+            }
+            return true;
+        }
+        execute(srv, client, args.args(), out);
+        if client.block.is_none() {
+            return true;
+        }
+    }
+}
+
+fn cleanup(srv: &Arc<Server>, client: &mut Client) {
+    let id = client.id;
+    srv.clients.lock().remove(&id);
+    ferrocache_commands::transactions::discard_state(srv, client);
+    for ch in client.subs.drain() {
+        let mut m = srv.pubsub.channels.write();
+        if let Some(s) = m.get_mut(&ch) {
+            s.remove(&id);
+            if s.is_empty() {
+                m.remove(&ch);
+            }
+        }
+    }
+    for ch in client.psubs.drain() {
+        let mut m = srv.pubsub.patterns.write();
+        if let Some(s) = m.get_mut(&ch) {
+            s.remove(&id);
+            if s.is_empty() {
+                m.remove(&ch);
+            }
+        }
+    }
+    for ch in client.ssubs.drain() {
+        let mut m = srv.pubsub.shard_channels.write();
+        if let Some(s) = m.get_mut(&ch) {
+            s.remove(&id);
+            if s.is_empty() {
+                m.remove(&ch);
+            }
+        }
+    }
+    if client.tracking.take().is_some() {
+        srv.tracking.forget_client(id);
+        srv.tracking.enabled.fetch_sub(1, Relaxed);
+    }
+    if client.monitor {
+        srv.monitors.lock().retain(|(i, _)| *i != id);
+        srv.monitor_count.fetch_sub(1, Relaxed);
+    }
+}

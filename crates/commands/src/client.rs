@@ -1,0 +1,234 @@
+//! Per-connection state. `Client` is owned by the connection task; `ClientShared` is the part
+//! other connections read (CLIENT LIST, KILL, tracking redirects).
+
+use bytes::Bytes;
+use ferrocache_engine::SmallBytes;
+use ferrocache_protocol::resp::OwnedArgs;
+use parking_lot::Mutex;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// Messages delivered to a connection from elsewhere in the node.
+#[derive(Debug)]
+pub enum ClientMsg {
+    Message { kind: &'static str, pattern: Option<Bytes>, channel: Bytes, payload: Bytes },
+    /// Client-side caching invalidation (None: flush everything). `via_channel`: RESP2
+    /// redirect, delivered as a `__redis__:invalidate` pub/sub message.
+    Invalidate { keys: Option<Vec<Vec<u8>>>, via_channel: bool },
+    TrackingRedirBroken(u64),
+    Monitor(String),
+    Kill,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TrackingInfo {
+    pub redirect: u64,
+    pub bcast: bool,
+    pub optin: bool,
+    pub optout: bool,
+    pub noloop: bool,
+    pub prefixes: Vec<Vec<u8>>,
+}
+
+/// Fields other connections need to read.
+pub struct ClientShared {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i64,
+    pub created_ms: u64,
+    pub last_ms: AtomicU64,
+    pub db: AtomicUsize,
+    pub name: Mutex<Option<Vec<u8>>>,
+    pub last_cmd: Mutex<&'static str>,
+    pub resp3: AtomicBool,
+    pub sub: AtomicUsize,
+    pub psub: AtomicUsize,
+    pub ssub: AtomicUsize,
+    pub multi: AtomicU64,
+    pub flags: Mutex<String>,
+    pub tracking: Mutex<Option<TrackingInfo>>,
+    pub kill: AtomicBool,
+    pub no_evict: AtomicBool,
+    pub qbuf: AtomicUsize,
+    pub user: Mutex<String>,
+    pub lib_name: Mutex<Option<String>>,
+    pub lib_ver: Mutex<Option<String>>,
+}
+
+impl ClientShared {
+    pub fn new(id: u64, addr: String, laddr: String, now_ms: u64) -> Arc<ClientShared> {
+        Arc::new(ClientShared {
+            id,
+            addr,
+            laddr,
+            fd: 8 + id as i64,
+            created_ms: now_ms,
+            last_ms: AtomicU64::new(now_ms),
+            db: AtomicUsize::new(0),
+            name: Mutex::new(None),
+            last_cmd: Mutex::new("NULL"),
+            resp3: AtomicBool::new(false),
+            sub: AtomicUsize::new(0),
+            psub: AtomicUsize::new(0),
+            ssub: AtomicUsize::new(0),
+            multi: AtomicU64::new(u64::MAX),
+            flags: Mutex::new("N".into()),
+            tracking: Mutex::new(None),
+            kill: AtomicBool::new(false),
+            no_evict: AtomicBool::new(false),
+            qbuf: AtomicUsize::new(0),
+            user: Mutex::new("default".into()),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+        })
+    }
+
+    /// One CLIENT LIST / CLIENT INFO line (Redis 7.0 field order).
+    pub fn info_line(&self, now_ms: u64) -> String {
+        let name = self.name.lock().clone().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
+        let tr = self.tracking.lock().clone();
+        let multi = self.multi.load(Relaxed);
+        let mut flags = self.flags.lock().clone();
+        if tr.is_some() {
+            flags = flags.replace('N', "");
+            flags.push('t');
+        }
+        if self.no_evict.load(Relaxed) {
+            flags = flags.replace('N', "");
+            flags.push('e');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir={} resp={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            name,
+            now_ms.saturating_sub(self.created_ms) / 1000,
+            now_ms.saturating_sub(self.last_ms.load(Relaxed)) / 1000,
+            flags,
+            self.db.load(Relaxed),
+            self.sub.load(Relaxed),
+            self.psub.load(Relaxed),
+            self.ssub.load(Relaxed),
+            if multi == u64::MAX { -1 } else { multi as i64 },
+            self.qbuf.load(Relaxed),
+            0,
+            0,
+            2048 + self.qbuf.load(Relaxed),
+            self.last_cmd.lock(),
+            self.user.lock(),
+            tr.map(|t| t.redirect as i64).unwrap_or(-1),
+            if self.resp3.load(Relaxed) { 3 } else { 2 },
+        )
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the next reply only.
+    Skip,
+    SkipThis,
+}
+
+/// A request to block the connection (blocking list/zset/stream commands).
+#[derive(Debug, Clone)]
+pub struct BlockRequest {
+    pub keys: Vec<Vec<u8>>,
+    pub db: usize,
+    /// Absolute deadline in unix ms, 0 = forever.
+    pub deadline_ms: u64,
+    /// The reply sent on timeout: true for a null array (*-1), false for a null bulk.
+    pub null_array_on_timeout: bool,
+}
+
+pub struct Client {
+    pub id: u64,
+    pub db: usize,
+    pub resp3: bool,
+    pub authenticated: bool,
+    pub shared: Arc<ClientShared>,
+    pub tx: crate::server::Tx,
+    pub multi: Option<Vec<OwnedArgs>>,
+    pub multi_error: bool,
+    pub watched: Vec<(usize, SmallBytes)>,
+    /// Watched keys that existed when watched, with their expiry (to detect expiry breaking WATCH).
+    pub watched_expiry: Vec<u64>,
+    pub watch_dirty: Arc<AtomicBool>,
+    pub subs: HashSet<Bytes>,
+    pub psubs: HashSet<Bytes>,
+    pub ssubs: HashSet<Bytes>,
+    pub tracking: Option<TrackingInfo>,
+    /// CLIENT CACHING yes/no for the next command.
+    pub caching_flag: Option<bool>,
+    pub reply_mode: ReplyMode,
+    pub close_after_reply: bool,
+    pub monitor: bool,
+    pub block: Option<BlockRequest>,
+    pub in_exec: bool,
+}
+
+impl Client {
+    pub fn new(shared: Arc<ClientShared>, tx: crate::server::Tx) -> Client {
+        Client {
+            id: shared.id,
+            db: 0,
+            resp3: false,
+            authenticated: false,
+            shared,
+            tx,
+            multi: None,
+            multi_error: false,
+            watched: Vec::new(),
+            watched_expiry: Vec::new(),
+            watch_dirty: Arc::new(AtomicBool::new(false)),
+            subs: HashSet::new(),
+            psubs: HashSet::new(),
+            ssubs: HashSet::new(),
+            tracking: None,
+            caching_flag: None,
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            monitor: false,
+            block: None,
+            in_exec: false,
+        }
+    }
+    pub fn sub_count(&self) -> usize {
+        self.subs.len() + self.psubs.len() + self.ssubs.len()
+    }
+    pub fn in_pubsub_context(&self) -> bool {
+        !self.resp3 && self.sub_count() > 0
+    }
+    pub fn update_sub_counts(&self) {
+        self.shared.sub.store(self.subs.len(), Relaxed);
+        self.shared.psub.store(self.psubs.len(), Relaxed);
+        self.shared.ssub.store(self.ssubs.len(), Relaxed);
+    }
+    pub fn set_flags(&self) {
+        let mut f = String::new();
+        if self.multi.is_some() {
+            f.push('x');
+        }
+        if self.watch_dirty.load(Relaxed) && !self.watched.is_empty() {
+            f.push('d');
+        }
+        if self.sub_count() > 0 {
+            f.push('P');
+        }
+        if self.monitor {
+            f.push('O');
+        }
+        if f.is_empty() {
+            f.push('N');
+        }
+        *self.shared.flags.lock() = f;
+    }
+}

@@ -1,0 +1,476 @@
+//! Server configuration with Redis's option names: the table of known options, parsing of
+//! redis.conf syntax and `--name value` arguments, CONFIG GET/SET/REWRITE support, and the
+//! hot values mirrored into atomics for the request path.
+
+use ferrocache_engine::glob::glob_match;
+use ferrocache_engine::{notify, EvictionPolicy};
+use parking_lot::RwLock;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Int(i64, i64),
+    Memory,
+    Bool,
+    Enum(&'static [&'static str]),
+    Str,
+    /// Not settable at runtime (CONFIG SET answers "can't set immutable config").
+    Immutable,
+    /// Special forms handled by name (save, notify-keyspace-events, client-output-buffer-limit...).
+    Special,
+}
+
+pub struct Spec {
+    pub name: &'static str,
+    pub alias: Option<&'static str>,
+    pub default: &'static str,
+    pub kind: Kind,
+}
+
+macro_rules! spec {
+    ($n:expr, $d:expr, $k:expr) => {
+        Spec { name: $n, alias: None, default: $d, kind: $k }
+    };
+    ($n:expr, $a:expr, $d:expr, $k:expr) => {
+        Spec { name: $n, alias: Some($a), default: $d, kind: $k }
+    };
+}
+
+const YESNO: Kind = Kind::Bool;
+const POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+
+/// Every option ferrocache knows. Options that belong to features still to come (persistence,
+/// replication, cluster) are accepted and reported so that existing redis.conf files load.
+pub static SPECS: &[Spec] = &[
+    spec!("port", "6379", Kind::Immutable),
+    spec!("bind", "127.0.0.1", Kind::Immutable),
+    spec!("requirepass", "", Kind::Str),
+    spec!("maxmemory", "0", Kind::Memory),
+    spec!("maxmemory-policy", "noeviction", Kind::Enum(POLICIES)),
+    spec!("maxmemory-samples", "5", Kind::Int(1, 64)),
+    spec!("maxmemory-eviction-tenacity", "10", Kind::Int(0, 100)),
+    spec!("databases", "16", Kind::Immutable),
+    spec!("timeout", "0", Kind::Int(0, i32::MAX as i64)),
+    spec!("tcp-keepalive", "300", Kind::Int(0, i32::MAX as i64)),
+    spec!("maxclients", "10000", Kind::Int(1, i32::MAX as i64)),
+    spec!("client-query-buffer-limit", "1gb", Kind::Memory),
+    spec!("proto-max-bulk-len", "512mb", Kind::Memory),
+    spec!("dir", "./", Kind::Special),
+    spec!("logfile", "", Kind::Immutable),
+    spec!("loglevel", "notice", Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"])),
+    spec!("notify-keyspace-events", "", Kind::Special),
+    spec!("slowlog-log-slower-than", "10000", Kind::Int(i64::MIN, i64::MAX)),
+    spec!("slowlog-max-len", "128", Kind::Int(0, i64::MAX)),
+    spec!("latency-monitor-threshold", "0", Kind::Int(0, i64::MAX)),
+    spec!("threads", "io-threads", "0", Kind::Immutable),
+    spec!("hz", "10", Kind::Int(1, 500)),
+    spec!("dynamic-hz", "yes", YESNO),
+    spec!("lfu-log-factor", "10", Kind::Int(0, i32::MAX as i64)),
+    spec!("lfu-decay-time", "1", Kind::Int(0, i32::MAX as i64)),
+    spec!("hash-max-listpack-entries", "hash-max-ziplist-entries", "512", Kind::Int(0, i64::MAX)),
+    spec!("hash-max-listpack-value", "hash-max-ziplist-value", "64", Kind::Int(0, i64::MAX)),
+    spec!("list-max-listpack-size", "list-max-ziplist-size", "-2", Kind::Int(i32::MIN as i64, i32::MAX as i64)),
+    spec!("list-compress-depth", "0", Kind::Int(0, i32::MAX as i64)),
+    spec!("set-max-intset-entries", "512", Kind::Int(0, i64::MAX)),
+    spec!("zset-max-listpack-entries", "zset-max-ziplist-entries", "128", Kind::Int(0, i64::MAX)),
+    spec!("zset-max-listpack-value", "zset-max-ziplist-value", "64", Kind::Int(0, i64::MAX)),
+    spec!("hll-sparse-max-bytes", "3000", Kind::Int(0, i64::MAX)),
+    spec!("stream-node-max-bytes", "4096", Kind::Memory),
+    spec!("stream-node-max-entries", "100", Kind::Int(0, i64::MAX)),
+    spec!("lazyfree-lazy-eviction", "no", YESNO),
+    spec!("lazyfree-lazy-expire", "no", YESNO),
+    spec!("lazyfree-lazy-server-del", "no", YESNO),
+    spec!("lazyfree-lazy-user-del", "no", YESNO),
+    spec!("lazyfree-lazy-user-flush", "no", YESNO),
+    spec!("protected-mode", "yes", YESNO),
+    spec!("tcp-backlog", "511", Kind::Immutable),
+    spec!("unixsocket", "", Kind::Immutable),
+    spec!("unixsocketperm", "0", Kind::Immutable),
+    spec!("daemonize", "no", Kind::Immutable),
+    spec!("supervised", "no", Kind::Immutable),
+    spec!("pidfile", "", Kind::Immutable),
+    spec!("syslog-enabled", "no", Kind::Immutable),
+    spec!("always-show-logo", "no", Kind::Immutable),
+    spec!("set-proc-title", "yes", Kind::Immutable),
+    spec!("save", "3600 1 300 100 60 10000", Kind::Special),
+    spec!("dbfilename", "dump.rdb", Kind::Str),
+    spec!("rdbcompression", "yes", YESNO),
+    spec!("rdbchecksum", "yes", YESNO),
+    spec!("stop-writes-on-bgsave-error", "yes", YESNO),
+    spec!("rdb-del-sync-files", "no", YESNO),
+    spec!("appendonly", "no", YESNO),
+    spec!("appendfilename", "appendonly.aof", Kind::Immutable),
+    spec!("appenddirname", "appendonlydir", Kind::Immutable),
+    spec!("appendfsync", "everysec", Kind::Enum(&["always", "everysec", "no"])),
+    spec!("no-appendfsync-on-rewrite", "no", YESNO),
+    spec!("auto-aof-rewrite-percentage", "100", Kind::Int(0, i32::MAX as i64)),
+    spec!("auto-aof-rewrite-min-size", "64mb", Kind::Memory),
+    spec!("aof-load-truncated", "yes", YESNO),
+    spec!("aof-use-rdb-preamble", "yes", YESNO),
+    spec!("aof-timestamp-enabled", "no", YESNO),
+    spec!("replica-read-only", "slave-read-only", "yes", YESNO),
+    spec!("replica-serve-stale-data", "slave-serve-stale-data", "yes", YESNO),
+    spec!("replica-priority", "slave-priority", "100", Kind::Int(0, i32::MAX as i64)),
+    spec!("repl-backlog-size", "1mb", Kind::Memory),
+    spec!("repl-backlog-ttl", "3600", Kind::Int(0, i32::MAX as i64)),
+    spec!("repl-timeout", "60", Kind::Int(1, i32::MAX as i64)),
+    spec!("repl-diskless-sync", "yes", YESNO),
+    spec!("min-replicas-to-write", "min-slaves-to-write", "0", Kind::Int(0, i32::MAX as i64)),
+    spec!("min-replicas-max-lag", "min-slaves-max-lag", "10", Kind::Int(0, i32::MAX as i64)),
+    spec!("masterauth", "", Kind::Str),
+    spec!("masteruser", "", Kind::Str),
+    spec!("lua-time-limit", "busy-reply-threshold", "5000", Kind::Int(0, i64::MAX)),
+    spec!("cluster-enabled", "no", Kind::Immutable),
+    spec!("activerehashing", "yes", YESNO),
+    spec!("activedefrag", "no", YESNO),
+    spec!("jemalloc-bg-thread", "yes", YESNO),
+    spec!("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", Kind::Special),
+    spec!("tracking-table-max-keys", "1000000", Kind::Int(0, i64::MAX)),
+    spec!("acllog-max-len", "128", Kind::Int(0, i64::MAX)),
+    spec!("enable-debug-command", "no", Kind::Immutable),
+    spec!("enable-protected-configs", "no", Kind::Immutable),
+    spec!("enable-module-command", "no", Kind::Immutable),
+    spec!("crash-log-enabled", "yes", YESNO),
+    spec!("io-threads-do-reads", "no", Kind::Immutable),
+    spec!("memcached-port", "0", Kind::Immutable),
+    spec!("engine", "redis", Kind::Immutable),
+];
+
+pub fn find_spec(name: &str) -> Option<&'static Spec> {
+    SPECS.iter().find(|s| s.name.eq_ignore_ascii_case(name) || s.alias.is_some_and(|a| a.eq_ignore_ascii_case(name)))
+}
+
+/// Parse a Redis memory value ("1gb", "100mb", "512k", "42").
+pub fn parse_memory(s: &str) -> Option<i64> {
+    let l = s.to_ascii_lowercase();
+    let (num, mul) = if let Some(n) = l.strip_suffix("gb") {
+        (n, 1024 * 1024 * 1024)
+    } else if let Some(n) = l.strip_suffix("mb") {
+        (n, 1024 * 1024)
+    } else if let Some(n) = l.strip_suffix("kb") {
+        (n, 1024)
+    } else if let Some(n) = l.strip_suffix('g') {
+        (n, 1000 * 1000 * 1000)
+    } else if let Some(n) = l.strip_suffix('m') {
+        (n, 1000 * 1000)
+    } else if let Some(n) = l.strip_suffix('k') {
+        (n, 1000)
+    } else if let Some(n) = l.strip_suffix('b') {
+        (n, 1)
+    } else {
+        (l.as_str(), 1)
+    };
+    let v: i64 = num.parse().ok()?;
+    v.checked_mul(mul)
+}
+
+/// Values read on the request path.
+#[derive(Default)]
+pub struct Hot {
+    pub maxmemory: AtomicU64,
+    pub policy: AtomicU32,
+    pub samples: AtomicUsize,
+    pub proto_max_bulk_len: AtomicI64,
+    pub query_buffer_limit: AtomicUsize,
+    pub maxclients: AtomicUsize,
+    pub timeout: AtomicU64,
+    pub notify_flags: AtomicU32,
+    pub slowlog_slower_than: AtomicI64,
+    pub slowlog_max_len: AtomicUsize,
+    pub requirepass_set: AtomicBool,
+    pub lfu_log_factor: AtomicU32,
+    pub lfu_decay_time: AtomicU32,
+    pub hash_max_listpack_entries: AtomicUsize,
+    pub hash_max_listpack_value: AtomicUsize,
+    pub set_max_intset_entries: AtomicUsize,
+    pub zset_max_listpack_entries: AtomicUsize,
+    pub zset_max_listpack_value: AtomicUsize,
+    pub list_max_listpack_size: AtomicI64,
+    pub hll_sparse_max_bytes: AtomicUsize,
+    pub latency_threshold: AtomicU64,
+}
+
+pub struct Config {
+    values: RwLock<BTreeMap<&'static str, String>>,
+    pub hot: Hot,
+    /// The config file this node was started with (CONFIG REWRITE target).
+    pub file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+fn bool_val(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    }
+}
+
+impl Config {
+    pub fn new(file: Option<std::path::PathBuf>) -> Config {
+        let mut m = BTreeMap::new();
+        for s in SPECS {
+            m.insert(s.name, s.default.to_string());
+        }
+        let c = Config { values: RwLock::new(m), hot: Hot::default(), file };
+        c.refresh_hot();
+        c
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        let spec = find_spec(name)?;
+        self.values.read().get(spec.name).cloned()
+    }
+    pub fn get_i64(&self, name: &str) -> i64 {
+        let v = self.get(name).unwrap_or_default();
+        parse_memory(&v).unwrap_or(0)
+    }
+    pub fn get_bool(&self, name: &str) -> bool {
+        self.get(name).as_deref() == Some("yes")
+    }
+
+    /// Validate and normalise a value for `spec`; returns the canonical string or the reason.
+    fn check(spec: &Spec, args: &[String]) -> Result<String, String> {
+        let v = args.join(" ");
+        match spec.kind {
+            Kind::Bool => bool_val(&v)
+                .map(|b| if b { "yes" } else { "no" }.to_string())
+                .ok_or_else(|| "argument must be 'yes' or 'no'".to_string()),
+            Kind::Int(min, max) => {
+                let n: i64 = v.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+                if n < min || n > max {
+                    return Err(format!("argument must be between {} and {} inclusive", min, max));
+                }
+                Ok(n.to_string())
+            }
+            Kind::Memory => {
+                let n = parse_memory(&v).ok_or_else(|| "argument must be a memory value".to_string())?;
+                if n < 0 {
+                    return Err("argument must be a memory value".into());
+                }
+                Ok(n.to_string())
+            }
+            Kind::Enum(opts) => {
+                let l = v.to_ascii_lowercase();
+                if opts.contains(&l.as_str()) {
+                    Ok(l)
+                } else {
+                    Err(format!("argument(s) must be one of the following: {}", opts.join(", ")))
+                }
+            }
+            Kind::Str | Kind::Immutable => Ok(v),
+            Kind::Special => match spec.name {
+                "notify-keyspace-events" => {
+                    let f = notify::parse(&v).ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmd'.".to_string())?;
+                    Ok(notify::to_string(f))
+                }
+                "save" => {
+                    let parts: Vec<&str> = v.split_whitespace().collect();
+                    if parts.len() % 2 != 0 || parts.iter().any(|p| p.parse::<i64>().is_err()) {
+                        return Err("Invalid save parameters".into());
+                    }
+                    Ok(parts.join(" "))
+                }
+                _ => Ok(v),
+            },
+        }
+    }
+
+    /// Set at startup (file or command line): anything known, including immutable options.
+    pub fn set_startup(&self, name: &str, args: &[String]) -> Result<(), String> {
+        let spec = find_spec(name).ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
+        let v = match spec.name {
+            // Immutable values need shape checks too.
+            "port" | "databases" | "threads" | "memcached-port" | "tcp-backlog" => {
+                let n: i64 = args.join(" ").parse().map_err(|_| "Invalid argument".to_string())?;
+                if n < 0 || (spec.name == "port" && n > 65535) || (spec.name == "databases" && n < 1) {
+                    return Err(format!("Invalid {}", spec.name));
+                }
+                n.to_string()
+            }
+            "bind" => args.join(" "),
+            // save lines accumulate in a config file, as in Redis
+            "save" if args.len() == 2 => {
+                let cur = self.get("save").unwrap_or_default();
+                let fresh = self.values.read().get("save").map(|s| s == spec.default).unwrap_or(true);
+                Self::check(spec, args)?;
+                if fresh {
+                    args.join(" ")
+                } else {
+                    format!("{} {}", cur, args.join(" ")).trim().to_string()
+                }
+            }
+            _ => Self::check(spec, args)?,
+        };
+        self.values.write().insert(spec.name, v);
+        self.refresh_hot();
+        Ok(())
+    }
+
+    /// CONFIG SET of one option (Redis's error text on failure).
+    pub fn set_runtime(&self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let spec = find_spec(name)
+            .ok_or_else(|| ConfigError(format!("ERR Unknown option or number of arguments for CONFIG SET - '{}'", name)))?;
+        if matches!(spec.kind, Kind::Immutable) {
+            return Err(ConfigError(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - can't set immutable config",
+                name
+            )));
+        }
+        let v = Self::check(spec, &[value.to_string()]).map_err(|e| {
+            ConfigError(format!("ERR CONFIG SET failed (possibly related to argument '{}') - {}", name, e))
+        })?;
+        if spec.name == "dir" {
+            std::env::set_current_dir(value).map_err(|e| {
+                ConfigError(format!("ERR CONFIG SET failed (possibly related to argument 'dir') - {}", e))
+            })?;
+        }
+        self.values.write().insert(spec.name, v);
+        self.refresh_hot();
+        Ok(())
+    }
+
+    /// (name, value) pairs matching a glob, as CONFIG GET returns them.
+    pub fn matching(&self, pattern: &str) -> Vec<(String, String)> {
+        let vals = self.values.read();
+        let mut out = Vec::new();
+        for s in SPECS {
+            let v = if s.name == "dir" {
+                std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()
+            } else {
+                vals.get(s.name).cloned().unwrap_or_default()
+            };
+            let has_glob = pattern.contains(['*', '?', '[']);
+            if glob_match(pattern.as_bytes(), s.name.as_bytes(), true) {
+                out.push((s.name.to_string(), v.clone()));
+            }
+            if let Some(a) = s.alias {
+                if (has_glob && glob_match(pattern.as_bytes(), a.as_bytes(), true)) || (!has_glob && a.eq_ignore_ascii_case(pattern)) {
+                    out.push((a.to_string(), v));
+                }
+            }
+        }
+        out
+    }
+
+    /// All current values (CONFIG REWRITE).
+    pub fn all(&self) -> Vec<(&'static str, String, bool)> {
+        let vals = self.values.read();
+        SPECS.iter().map(|s| (s.name, vals.get(s.name).cloned().unwrap_or_default(), vals.get(s.name).map(|v| v == s.default).unwrap_or(true))).collect()
+    }
+
+    pub fn refresh_hot(&self) {
+        let h = &self.hot;
+        let vals = self.values.read();
+        let g = |n: &str| vals.get(n).cloned().unwrap_or_default();
+        let gi = |n: &str| parse_memory(&g(n)).unwrap_or(0);
+        h.maxmemory.store(gi("maxmemory") as u64, Relaxed);
+        let pol = EvictionPolicy::parse(&g("maxmemory-policy")).unwrap_or(EvictionPolicy::NoEviction);
+        h.policy.store(EvictionPolicy::ALL.iter().position(|(_, p)| *p == pol).unwrap() as u32, Relaxed);
+        h.samples.store(gi("maxmemory-samples") as usize, Relaxed);
+        h.proto_max_bulk_len.store(gi("proto-max-bulk-len"), Relaxed);
+        h.query_buffer_limit.store(gi("client-query-buffer-limit") as usize, Relaxed);
+        h.maxclients.store(gi("maxclients") as usize, Relaxed);
+        h.timeout.store(gi("timeout") as u64, Relaxed);
+        h.notify_flags.store(notify::parse(&g("notify-keyspace-events")).unwrap_or(0), Relaxed);
+        h.slowlog_slower_than.store(gi("slowlog-log-slower-than"), Relaxed);
+        h.slowlog_max_len.store(gi("slowlog-max-len") as usize, Relaxed);
+        h.requirepass_set.store(!g("requirepass").is_empty(), Relaxed);
+        h.lfu_log_factor.store(gi("lfu-log-factor") as u32, Relaxed);
+        h.lfu_decay_time.store(gi("lfu-decay-time") as u32, Relaxed);
+        h.hash_max_listpack_entries.store(gi("hash-max-listpack-entries") as usize, Relaxed);
+        h.hash_max_listpack_value.store(gi("hash-max-listpack-value") as usize, Relaxed);
+        h.set_max_intset_entries.store(gi("set-max-intset-entries") as usize, Relaxed);
+        h.zset_max_listpack_entries.store(gi("zset-max-listpack-entries") as usize, Relaxed);
+        h.zset_max_listpack_value.store(gi("zset-max-listpack-value") as usize, Relaxed);
+        h.list_max_listpack_size.store(gi("list-max-listpack-size"), Relaxed);
+        h.hll_sparse_max_bytes.store(gi("hll-sparse-max-bytes") as usize, Relaxed);
+        h.latency_threshold.store(gi("latency-monitor-threshold") as u64, Relaxed);
+    }
+
+    pub fn policy(&self) -> EvictionPolicy {
+        EvictionPolicy::ALL[self.hot.policy.load(Relaxed) as usize].1
+    }
+
+    /// Load a redis.conf-syntax file. Errors are formatted as Redis's fatal config error.
+    pub fn load_file(&self, path: &std::path::Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("Fatal error, can't open config file '{}': {}", path.display(), e))?;
+        self.load_text(&text)
+    }
+
+    pub fn load_text(&self, text: &str) -> Result<(), String> {
+        for (i, line) in text.lines().enumerate() {
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            let mut buf = Vec::new();
+            let mut spans = Vec::new();
+            if !ferrocache_protocol::resp::split_args(t.as_bytes(), &mut buf, &mut spans) {
+                return Err(fatal(i + 1, t, "Unbalanced quotes in configuration line"));
+            }
+            let parts: Vec<String> = spans.iter().map(|r| String::from_utf8_lossy(&buf[r.clone()]).into_owned()).collect();
+            if parts.is_empty() {
+                continue;
+            }
+            let name = parts[0].to_ascii_lowercase();
+            if name == "include" {
+                for p in &parts[1..] {
+                    self.load_file(std::path::Path::new(p))?;
+                }
+                continue;
+            }
+            if parts.len() < 2 && name != "save" {
+                return Err(fatal(i + 1, t, "wrong number of arguments"));
+            }
+            if find_spec(&name).is_none() {
+                return Err(fatal(i + 1, t, &format!("Bad directive or wrong number of arguments (unknown option '{}')", name)));
+            }
+            self.set_startup(&name, &parts[1..]).map_err(|e| fatal(i + 1, t, &e))?;
+        }
+        Ok(())
+    }
+}
+
+fn fatal(line: usize, text: &str, msg: &str) -> String {
+    format!(
+        "\n*** FATAL CONFIG FILE ERROR (ferrocache {}) ***\nReading the configuration file, at line {}\n>>> '{}'\n{}",
+        env!("CARGO_PKG_VERSION"),
+        line,
+        text,
+        msg
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn memory_values() {
+        assert_eq!(parse_memory("1gb"), Some(1 << 30));
+        assert_eq!(parse_memory("100mb"), Some(100 << 20));
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("x"), None);
+    }
+    #[test]
+    fn file_errors_name_line() {
+        let c = Config::new(None);
+        let e = c.load_text("port 7000\nfoo bar\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("foo"), "{e}");
+        c.load_text("maxmemory 10mb\nmaxmemory-policy allkeys-lru\n").unwrap();
+        assert_eq!(c.hot.maxmemory.load(Relaxed), 10 << 20);
+        assert_eq!(c.policy(), EvictionPolicy::AllKeysLru);
+    }
+}

@@ -1,0 +1,5 @@
+//! lists commands (node part 2).
+
+use crate::table::Command;
+
+pub static COMMANDS: &[Command] = &[];

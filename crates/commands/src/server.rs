@@ -1,0 +1,506 @@
+//! Node-wide state shared by all connections: keyspace, config, client registry, pub/sub,
+//! WATCH registry, client-side-caching tracking table, slowlog, counters, and the write-effect
+//! propagation point.
+
+use crate::client::{ClientMsg, ClientShared};
+use crate::config::Config;
+use bytes::Bytes;
+use ferrocache_engine::glob::glob_match;
+use ferrocache_engine::{notify, Effects, Keyspace, SmallBytes};
+use parking_lot::{Mutex, RwLock};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedSender;
+
+pub type Tx = UnboundedSender<ClientMsg>;
+
+pub struct ClientHandle {
+    pub tx: Tx,
+    pub shared: Arc<ClientShared>,
+}
+
+/// A consumer of the write-effect stream (AOF, replication). Called with shard locks held,
+/// in the order effects happened.
+pub trait EffectSink: Send + Sync {
+    fn propagate(&self, db: usize, argv: &[&[u8]]);
+}
+
+#[derive(Default)]
+pub struct Counters {
+    pub total_connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub dirty: AtomicU64,
+    pub expired_keys_active: AtomicU64,
+    pub pubsub_messages: AtomicU64,
+    pub tracking_invalidations: AtomicU64,
+    pub evicted_keys: AtomicU64,
+    pub client_query_buffer_limit_disconnections: AtomicU64,
+    pub total_blocking_keys: AtomicU64,
+    pub propagated: AtomicU64,
+    pub unexpected_error_replies: AtomicU64,
+    pub total_error_replies: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct SlowlogEntry {
+    pub id: u64,
+    pub time: u64,
+    pub micros: u64,
+    pub args: Vec<Vec<u8>>,
+    pub addr: String,
+    pub name: String,
+}
+
+/// CLIENT PAUSE state.
+#[derive(Clone, Copy)]
+pub struct Pause {
+    pub until_ms: u64,
+    pub write_only: bool,
+}
+
+pub struct Server {
+    pub ks: Keyspace,
+    pub config: Config,
+    pub clients: Mutex<HashMap<u64, ClientHandle>>,
+    pub next_client_id: AtomicU64,
+    pub connected: AtomicUsize,
+    pub pubsub: PubSub,
+    pub watches: Watches,
+    pub tracking: Tracking,
+    pub counters: Counters,
+    pub slowlog: Mutex<(u64, VecDeque<SlowlogEntry>)>,
+    pub latency: Mutex<HashMap<String, (u64, u64, VecDeque<(u64, u64)>)>>,
+    pub pause: Mutex<Option<Pause>>,
+    pub pause_notify: tokio::sync::Notify,
+    pub monitors: Mutex<Vec<(u64, Tx)>>,
+    pub monitor_count: AtomicUsize,
+    pub sinks: RwLock<Vec<Arc<dyn EffectSink>>>,
+    pub start_ms: u64,
+    pub run_id: String,
+    pub port: u16,
+    pub shutdown: tokio::sync::Notify,
+    pub shutting_down: AtomicBool,
+    pub last_save: AtomicU64,
+    pub stat_reset_ms: AtomicU64,
+    pub threads: usize,
+    pub ops_sample: Mutex<(u64, u64, VecDeque<f64>)>,
+    pub blocking: crate::blocking::Blocking,
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+impl Server {
+    pub fn new(config: Config, threads: usize) -> Arc<Server> {
+        let dbs = config.get_i64("databases").max(1) as usize;
+        let port = config.get_i64("port") as u16;
+        let run_id: String = {
+            use rand::Rng;
+            let mut r = rand::thread_rng();
+            (0..40).map(|_| format!("{:x}", r.gen_range(0..16))).collect()
+        };
+        Arc::new(Server {
+            ks: Keyspace::new(1024, dbs),
+            config,
+            clients: Mutex::new(HashMap::new()),
+            next_client_id: AtomicU64::new(1),
+            connected: AtomicUsize::new(0),
+            pubsub: PubSub::default(),
+            watches: Watches::default(),
+            tracking: Tracking::default(),
+            counters: Counters::default(),
+            slowlog: Mutex::new((0, VecDeque::new())),
+            latency: Mutex::new(HashMap::new()),
+            pause: Mutex::new(None),
+            pause_notify: tokio::sync::Notify::new(),
+            monitors: Mutex::new(Vec::new()),
+            monitor_count: AtomicUsize::new(0),
+            sinks: RwLock::new(Vec::new()),
+            start_ms: now_ms(),
+            run_id,
+            port,
+            shutdown: tokio::sync::Notify::new(),
+            shutting_down: AtomicBool::new(false),
+            last_save: AtomicU64::new(now_ms() / 1000),
+            stat_reset_ms: AtomicU64::new(now_ms()),
+            threads,
+            ops_sample: Mutex::new((0, now_ms(), VecDeque::new())),
+            blocking: Default::default(),
+        })
+    }
+
+    pub fn num_dbs(&self) -> usize {
+        self.ks.num_dbs
+    }
+
+    /// Apply a command's effects: propagation, notifications, WATCH, tracking, wakeups.
+    /// Called with the command's shard locks still held.
+    pub fn apply_effects(&self, fx: &mut Effects, origin: u64, original: Option<(usize, &[&[u8]])>) {
+        self.apply_effects_inner(fx, origin, original.map(|(d, a)| (d, a.to_vec())))
+    }
+
+    /// `apply_effects` with the command's own arguments as the original.
+    pub fn apply_effects_args(&self, fx: &mut Effects, origin: u64, original: Option<(usize, ferrocache_protocol::resp::Args)>) {
+        if fx.is_empty() && original.is_none() {
+            return;
+        }
+        let orig = original.and_then(|(d, a)| if self.sinks.read().is_empty() { self.counters.propagated.fetch_add(1, Relaxed); None } else { Some((d, a.iter().collect::<Vec<&[u8]>>())) });
+        self.apply_effects_inner(fx, origin, orig)
+    }
+
+    fn apply_effects_inner(&self, fx: &mut Effects, origin: u64, original: Option<(usize, Vec<&[u8]>)>) {
+        if fx.is_empty() && original.is_none() {
+            return;
+        }
+        if fx.dirty > 0 {
+            self.counters.dirty.fetch_add(fx.dirty, Relaxed);
+        }
+        {
+            let sinks = self.sinks.read();
+            let emit = |db: usize, argv: &[&[u8]]| {
+                self.counters.propagated.fetch_add(1, Relaxed);
+                for s in sinks.iter() {
+                    s.propagate(db, argv);
+                }
+            };
+            // Expiries found while running come first: they happened before the command's write.
+            for (db, argv) in fx.propagate.iter() {
+                let v: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+                emit(*db, &v);
+            }
+            if let Some((db, argv)) = original {
+                emit(db, &argv);
+            }
+        }
+        let nflags = self.config.hot.notify_flags.load(Relaxed);
+        for ev in fx.events.drain(..) {
+            if nflags & ev.class != 0 {
+                self.notify_keyspace_event(nflags, &ev);
+            }
+        }
+        if self.watches.count.load(Relaxed) > 0 {
+            for (db, k) in fx.touched.iter() {
+                self.watches.touch(*db, k);
+            }
+            for f in fx.flushed.iter() {
+                self.watches.touch_db(*f);
+            }
+        }
+        if self.tracking.enabled.load(Relaxed) > 0 {
+            for (_, k) in fx.touched.iter() {
+                self.tracking_invalidate(k, origin);
+            }
+            if !fx.flushed.is_empty() {
+                self.tracking_flush_all();
+            }
+        }
+        for (db, k) in fx.ready.drain(..) {
+            self.blocking.signal(db, &k);
+        }
+        fx.propagate.clear();
+        fx.touched.clear();
+        fx.flushed.clear();
+        fx.dirty = 0;
+    }
+
+    fn notify_keyspace_event(&self, flags: u32, ev: &ferrocache_engine::KeyEvent) {
+        if flags & notify::KEYSPACE != 0 {
+            let mut ch = format!("__keyspace@{}__:", ev.db).into_bytes();
+            ch.extend_from_slice(&ev.key);
+            self.publish(&ch, ev.event.as_bytes(), false);
+        }
+        if flags & notify::KEYEVENT != 0 {
+            let ch = format!("__keyevent@{}__:{}", ev.db, ev.event).into_bytes();
+            self.publish(&ch, &ev.key, false);
+        }
+    }
+
+    /// PUBLISH / SPUBLISH: returns receivers.
+    pub fn publish(&self, channel: &[u8], msg: &[u8], shard: bool) -> usize {
+        let ch = Bytes::copy_from_slice(channel);
+        let payload = Bytes::copy_from_slice(msg);
+        let mut n = 0;
+        let map = if shard { &self.pubsub.shard_channels } else { &self.pubsub.channels };
+        if let Some(subs) = map.read().get(channel) {
+            for tx in subs.values() {
+                let kind = if shard { "smessage" } else { "message" };
+                if tx.send(ClientMsg::Message { kind, pattern: None, channel: ch.clone(), payload: payload.clone() }).is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        if !shard {
+            for (pat, subs) in self.pubsub.patterns.read().iter() {
+                if glob_match(pat, channel, false) {
+                    for tx in subs.values() {
+                        let m = ClientMsg::Message {
+                            kind: "pmessage",
+                            pattern: Some(pat.clone()),
+                            channel: ch.clone(),
+                            payload: payload.clone(),
+                        };
+                        if tx.send(m).is_ok() {
+                            n += 1;
+                        }
+                    }
+                }
+            }
+        }
+        self.counters.pubsub_messages.fetch_add(1, Relaxed);
+        n
+    }
+
+    /// A key was modified: invalidate tracking clients that cached it.
+    pub fn tracking_invalidate(&self, key: &[u8], origin: u64) {
+        let mut targets: Vec<u64> = Vec::new();
+        {
+            let mut t = self.tracking.table.lock();
+            if let Some(ids) = t.remove(key) {
+                targets.extend(ids);
+            }
+        }
+        let prefix_targets: Vec<u64> = {
+            let p = self.tracking.prefixes.lock();
+            let mut v = Vec::new();
+            for (prefix, ids) in p.iter() {
+                if key.starts_with(prefix) {
+                    v.extend(ids.iter().copied());
+                }
+            }
+            v
+        };
+        targets.extend(prefix_targets);
+        if targets.is_empty() {
+            return;
+        }
+        targets.sort_unstable();
+        targets.dedup();
+        let clients = self.clients.lock();
+        for id in targets {
+            let Some(h) = clients.get(&id) else { continue };
+            let tr = h.shared.tracking.lock().clone();
+            let Some(tr) = tr else { continue };
+            if tr.noloop && id == origin {
+                continue;
+            }
+            self.counters.tracking_invalidations.fetch_add(1, Relaxed);
+            self.send_invalidation(&clients, id, &tr, Some(vec![key.to_vec()]));
+        }
+    }
+
+    fn send_invalidation(&self, clients: &HashMap<u64, ClientHandle>, id: u64, tr: &crate::client::TrackingInfo, keys: Option<Vec<Vec<u8>>>) {
+        if tr.redirect != 0 {
+            if let Some(r) = clients.get(&tr.redirect) {
+                let _ = r.tx.send(ClientMsg::Invalidate { keys, via_channel: !r.shared.resp3.load(Relaxed) });
+            } else if let Some(h) = clients.get(&id) {
+                let _ = h.tx.send(ClientMsg::TrackingRedirBroken(tr.redirect));
+            }
+        } else if let Some(h) = clients.get(&id) {
+            let _ = h.tx.send(ClientMsg::Invalidate { keys, via_channel: false });
+        }
+    }
+
+    /// FLUSHALL/FLUSHDB: every tracking client gets a null invalidation.
+    pub fn tracking_flush_all(&self) {
+        self.tracking.table.lock().clear();
+        let clients = self.clients.lock();
+        for (id, h) in clients.iter() {
+            let tr = h.shared.tracking.lock().clone();
+            if let Some(tr) = tr {
+                self.send_invalidation(&clients, *id, &tr, None);
+            }
+        }
+    }
+
+    pub fn record_slowlog(&self, micros: u64, args: &[&[u8]], addr: &str, name: &str) {
+        let th = self.config.hot.slowlog_slower_than.load(Relaxed);
+        if th < 0 || (micros as i64) < th {
+            return;
+        }
+        let maxlen = self.config.hot.slowlog_max_len.load(Relaxed);
+        let mut sl = self.slowlog.lock();
+        let id = sl.0;
+        sl.0 += 1;
+        let mut a: Vec<Vec<u8>> = Vec::new();
+        for (i, x) in args.iter().enumerate() {
+            if i == 31 && args.len() > 32 {
+                a.push(format!("... ({} more arguments)", args.len() - 31).into_bytes());
+                break;
+            }
+            if x.len() > 128 {
+                let mut v = x[..128].to_vec();
+                v.extend_from_slice(format!("... ({} more bytes)", x.len() - 128).as_bytes());
+                a.push(v);
+            } else {
+                a.push(x.to_vec());
+            }
+        }
+        sl.1.push_front(SlowlogEntry { id, time: now_ms() / 1000, micros, args: a, addr: addr.into(), name: name.into() });
+        while sl.1.len() > maxlen {
+            sl.1.pop_back();
+        }
+    }
+
+    pub fn record_latency(&self, event: &str, ms: u64) {
+        let th = self.config.hot.latency_threshold.load(Relaxed);
+        if th == 0 || ms < th {
+            return;
+        }
+        let mut l = self.latency.lock();
+        let e = l.entry(event.to_string()).or_insert((0, 0, VecDeque::new()));
+        let now = now_ms() / 1000;
+        e.0 = now;
+        e.1 = e.1.max(ms);
+        if e.2.back().is_some_and(|(t, _)| *t == now) {
+            let last = e.2.back_mut().unwrap();
+            last.1 = last.1.max(ms);
+        } else {
+            e.2.push_back((now, ms));
+        }
+        while e.2.len() > 160 {
+            e.2.pop_front();
+        }
+    }
+
+    /// Current pause that applies to a command, if any.
+    pub fn paused_for(&self, is_write: bool) -> Option<u64> {
+        let p = *self.pause.lock();
+        let p = p?;
+        let now = now_ms();
+        if now >= p.until_ms {
+            *self.pause.lock() = None;
+            return None;
+        }
+        if p.write_only && !is_write {
+            return None;
+        }
+        Some(p.until_ms)
+    }
+
+    pub fn feed_monitors(&self, db: usize, addr: &str, args: &[&[u8]]) {
+        let mut line = format!("{:.6} [{} {}]", now_us() as f64 / 1e6, db, addr);
+        for a in args {
+            line.push_str(" \"");
+            for &c in a.iter() {
+                match c {
+                    b'\\' => line.push_str("\\\\"),
+                    b'"' => line.push_str("\\\""),
+                    b'\n' => line.push_str("\\n"),
+                    b'\r' => line.push_str("\\r"),
+                    b'\t' => line.push_str("\\t"),
+                    7 => line.push_str("\\a"),
+                    8 => line.push_str("\\b"),
+                    c if c.is_ascii_graphic() || c == b' ' => line.push(c as char),
+                    c => line.push_str(&format!("\\x{:02x}", c)),
+                }
+            }
+            line.push('"');
+        }
+        let mons = self.monitors.lock();
+        for (_, tx) in mons.iter() {
+            let _ = tx.send(ClientMsg::Monitor(line.clone()));
+        }
+    }
+}
+
+/// Pub/sub subscriptions: channel → subscribers.
+#[derive(Default)]
+pub struct PubSub {
+    pub channels: RwLock<HashMap<Bytes, HashMap<u64, Tx>>>,
+    pub patterns: RwLock<HashMap<Bytes, HashMap<u64, Tx>>>,
+    pub shard_channels: RwLock<HashMap<Bytes, HashMap<u64, Tx>>>,
+}
+
+/// WATCH registry: (db, key) → watching clients' dirty flags.
+#[derive(Default)]
+pub struct Watches {
+    pub map: Mutex<HashMap<(usize, SmallBytes), Vec<(u64, Arc<AtomicBool>)>>>,
+    pub count: AtomicUsize,
+}
+
+impl Watches {
+    pub fn touch(&self, db: usize, key: &SmallBytes) {
+        let m = self.map.lock();
+        if let Some(v) = m.get(&(db, key.clone())) {
+            for (_, f) in v {
+                f.store(true, Relaxed);
+            }
+        }
+    }
+    pub fn touch_db(&self, db: Option<usize>) {
+        let m = self.map.lock();
+        for ((d, _), v) in m.iter() {
+            if db.is_none() || db == Some(*d) {
+                for (_, f) in v {
+                    f.store(true, Relaxed);
+                }
+            }
+        }
+    }
+    pub fn add(&self, db: usize, key: &[u8], id: u64, flag: &Arc<AtomicBool>) {
+        let mut m = self.map.lock();
+        let v = m.entry((db, SmallBytes::new(key))).or_default();
+        if !v.iter().any(|(i, _)| *i == id) {
+            v.push((id, flag.clone()));
+            self.count.fetch_add(1, Relaxed);
+        }
+    }
+    pub fn remove_all(&self, id: u64, keys: &[(usize, SmallBytes)]) {
+        let mut m = self.map.lock();
+        for k in keys {
+            if let Some(v) = m.get_mut(k) {
+                let before = v.len();
+                v.retain(|(i, _)| *i != id);
+                if v.len() < before {
+                    self.count.fetch_sub(1, Relaxed);
+                }
+                if v.is_empty() {
+                    m.remove(k);
+                }
+            }
+        }
+    }
+}
+
+/// Client-side caching: keys read by tracking clients, and BCAST prefixes.
+#[derive(Default)]
+pub struct Tracking {
+    pub table: Mutex<HashMap<Vec<u8>, HashSet<u64>>>,
+    pub prefixes: Mutex<Vec<(Vec<u8>, HashSet<u64>)>>,
+    pub enabled: AtomicUsize,
+}
+
+impl Tracking {
+    pub fn remember(&self, id: u64, key: &[u8]) {
+        self.table.lock().entry(key.to_vec()).or_default().insert(id);
+    }
+    pub fn add_prefix(&self, id: u64, prefix: &[u8]) {
+        let mut p = self.prefixes.lock();
+        if let Some(e) = p.iter_mut().find(|(x, _)| x == prefix) {
+            e.1.insert(id);
+        } else {
+            p.push((prefix.to_vec(), [id].into_iter().collect()));
+        }
+    }
+    pub fn forget_client(&self, id: u64) {
+        let mut p = self.prefixes.lock();
+        for (_, s) in p.iter_mut() {
+            s.remove(&id);
+        }
+        p.retain(|(_, s)| !s.is_empty());
+        drop(p);
+        let mut t = self.table.lock();
+        t.retain(|_, s| {
+            s.remove(&id);
+            !s.is_empty()
+        });
+    }
+}

@@ -1,0 +1,5 @@
+//! streams commands (node part 2).
+
+use crate::table::Command;
+
+pub static COMMANDS: &[Command] = &[];

@@ -1,0 +1,235 @@
+//! The one command table: name, arity, flags, key positions, handler, subcommands. Dispatch,
+//! arity checks, key extraction for shard locking, COMMAND INFO/DOCS all read it.
+
+use crate::Ctx;
+use ferrocache_protocol::resp::Args;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+pub type Handler = fn(&mut Ctx, Args);
+pub type KeysFn = fn(Args) -> Vec<usize>;
+
+pub mod flags {
+    pub const WRITE: u64 = 1 << 0;
+    pub const READONLY: u64 = 1 << 1;
+    pub const DENYOOM: u64 = 1 << 2;
+    pub const ADMIN: u64 = 1 << 3;
+    pub const PUBSUB: u64 = 1 << 4;
+    pub const NOSCRIPT: u64 = 1 << 5;
+    pub const BLOCKING: u64 = 1 << 6;
+    pub const LOADING: u64 = 1 << 7;
+    pub const STALE: u64 = 1 << 8;
+    pub const SKIP_MONITOR: u64 = 1 << 9;
+    pub const SKIP_SLOWLOG: u64 = 1 << 10;
+    pub const FAST: u64 = 1 << 11;
+    pub const NO_AUTH: u64 = 1 << 12;
+    pub const MAY_REPLICATE: u64 = 1 << 13;
+    pub const NO_MULTI: u64 = 1 << 14;
+    pub const ALLOW_BUSY: u64 = 1 << 15;
+    pub const MOVABLE_KEYS: u64 = 1 << 16;
+    /// Needs every shard locked (FLUSHALL, SWAPDB, ...).
+    pub const ALL_SHARDS: u64 = 1 << 17;
+    /// Walks shards itself one at a time when run alone (KEYS, SCAN, DBSIZE, RANDOMKEY);
+    /// under EXEC it runs with every shard held.
+    pub const ITERATES: u64 = 1 << 18;
+    /// Allowed in RESP2 subscribed context.
+    pub const PUBSUB_CONTEXT: u64 = 1 << 19;
+    /// Handled by the executor itself (MULTI, EXEC, DISCARD, WATCH, QUIT...).
+    pub const TRANSACTION: u64 = 1 << 20;
+}
+
+pub struct Command {
+    /// Lowercase name; subcommands use "container|sub".
+    pub name: &'static str,
+    pub arity: i32,
+    pub flags: u64,
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub keys_fn: Option<KeysFn>,
+    pub handler: Handler,
+    pub subcommands: &'static [Command],
+    pub group: &'static str,
+    pub acl: &'static [&'static str],
+}
+
+impl Command {
+    pub const fn new(name: &'static str, arity: i32, flags: u64, keys: (i32, i32, i32), handler: Handler) -> Command {
+        Command {
+            name,
+            arity,
+            flags,
+            first_key: keys.0,
+            last_key: keys.1,
+            step: keys.2,
+            keys_fn: None,
+            handler,
+            subcommands: &[],
+            group: "generic",
+            acl: &[],
+        }
+    }
+    pub const fn group(mut self, g: &'static str) -> Command {
+        self.group = g;
+        self
+    }
+    pub const fn subs(mut self, s: &'static [Command]) -> Command {
+        self.subcommands = s;
+        self
+    }
+    pub const fn keys(mut self, f: KeysFn) -> Command {
+        self.keys_fn = Some(f);
+        self.flags |= flags::MOVABLE_KEYS;
+        self
+    }
+    pub const fn acl(mut self, a: &'static [&'static str]) -> Command {
+        self.acl = a;
+        self
+    }
+    pub fn has(&self, f: u64) -> bool {
+        self.flags & f != 0
+    }
+    pub fn is_write(&self) -> bool {
+        self.has(flags::WRITE)
+    }
+    /// The name used in error texts ("get", "config|get").
+    pub fn full_name(&self) -> &'static str {
+        self.name
+    }
+    /// Positions of key arguments in `args` (args[0] is the command name).
+    pub fn key_positions(&self, args: Args) -> Vec<usize> {
+        if let Some(f) = self.keys_fn {
+            return f(args).into_iter().filter(|&i| i < args.len()).collect();
+        }
+        if self.first_key <= 0 {
+            return Vec::new();
+        }
+        let n = args.len() as i32;
+        let last = if self.last_key < 0 { n + self.last_key } else { self.last_key.min(n - 1) };
+        let mut v = Vec::new();
+        let mut i = self.first_key;
+        while i <= last && i < n {
+            v.push(i as usize);
+            i += self.step.max(1);
+        }
+        v
+    }
+    pub fn arity_ok(&self, n: usize) -> bool {
+        let n = n as i32;
+        (self.arity > 0 && n == self.arity) || (self.arity < 0 && n >= -self.arity)
+    }
+    /// ACL categories as Redis derives them (flags + group + explicit).
+    pub fn categories(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.has(flags::WRITE) {
+            v.push("@write");
+        }
+        if self.has(flags::READONLY) && self.group != "scripting" {
+            v.push("@read");
+        }
+        if self.has(flags::ADMIN) {
+            v.push("@admin");
+            v.push("@dangerous");
+        }
+        if self.has(flags::PUBSUB) {
+            v.push("@pubsub");
+        }
+        if self.has(flags::FAST) {
+            v.push("@fast");
+        }
+        if self.has(flags::BLOCKING) {
+            v.push("@blocking");
+        }
+        if !self.has(flags::FAST) {
+            v.push("@slow");
+        }
+        let g = match self.group {
+            "string" => Some("@string"),
+            "list" => Some("@list"),
+            "set" => Some("@set"),
+            "sorted-set" => Some("@sortedset"),
+            "hash" => Some("@hash"),
+            "stream" => Some("@stream"),
+            "hyperloglog" => Some("@hyperloglog"),
+            "geo" => Some("@geo"),
+            "bitmap" => Some("@bitmap"),
+            "transactions" => Some("@transaction"),
+            "connection" => Some("@connection"),
+            "scripting" => Some("@scripting"),
+            "generic" => Some("@keyspace"),
+            _ => None,
+        };
+        if let Some(g) = g {
+            if !(g == "@keyspace" && self.first_key == 0 && self.keys_fn.is_none()) {
+                v.push(g);
+            }
+        }
+        for a in self.acl {
+            if !v.contains(a) {
+                v.push(a);
+            }
+        }
+        v
+    }
+}
+
+fn all_families() -> Vec<&'static [Command]> {
+    vec![
+        crate::strings::COMMANDS,
+        crate::bits::COMMANDS,
+        crate::keys::COMMANDS,
+        crate::hashes::COMMANDS,
+        crate::connection::COMMANDS,
+        crate::server_cmds::COMMANDS,
+        crate::pubsub::COMMANDS,
+        crate::transactions::COMMANDS,
+        crate::lists::COMMANDS,
+        crate::sets::COMMANDS,
+        crate::zsets::COMMANDS,
+        crate::hll::COMMANDS,
+        crate::geo::COMMANDS,
+        crate::streams::COMMANDS,
+    ]
+}
+
+pub struct Table {
+    pub by_name: HashMap<&'static str, &'static Command>,
+}
+
+static TABLE: OnceLock<Table> = OnceLock::new();
+
+pub fn table() -> &'static Table {
+    TABLE.get_or_init(|| {
+        let mut by_name = HashMap::new();
+        for fam in all_families() {
+            for c in fam.iter() {
+                by_name.insert(c.name, c);
+            }
+        }
+        Table { by_name }
+    })
+}
+
+impl Table {
+    /// Look up a command by its (any-case) name without allocating for short names.
+    pub fn lookup(&self, name: &[u8]) -> Option<&'static Command> {
+        let mut buf = [0u8; 32];
+        if name.len() > buf.len() {
+            return None;
+        }
+        for (i, &c) in name.iter().enumerate() {
+            buf[i] = c.to_ascii_lowercase();
+        }
+        let s = std::str::from_utf8(&buf[..name.len()]).ok()?;
+        self.by_name.get(s).copied()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &'static Command> + '_ {
+        self.by_name.values().copied()
+    }
+}
+
+/// Find a subcommand of a container command (case-insensitive).
+pub fn lookup_sub(c: &'static Command, sub: &[u8]) -> Option<&'static Command> {
+    let prefix_len = c.name.len() + 1;
+    c.subcommands.iter().find(|s| s.name.as_bytes()[prefix_len..].eq_ignore_ascii_case(sub))
+}

@@ -1,0 +1,152 @@
+//! MULTI / EXEC / DISCARD / WATCH / UNWATCH. EXEC locks the shards of every key its queued
+//! commands declare (every shard when one of them walks the keyspace) and runs them under that
+//! one lock set: atomic over any keys.
+
+use crate::client::Client;
+use crate::server::Server;
+use crate::table::{flags::*, lookup_sub, table, Command};
+use crate::Ctx;
+use ferrocache_engine::SmallBytes;
+use ferrocache_protocol::resp::Args;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+const G: &str = "transactions";
+const T: u64 = TRANSACTION | NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY;
+
+pub static COMMANDS: &[Command] = &[
+    Command::new("multi", 1, T, (0, 0, 0), multi).group(G),
+    Command::new("exec", 1, TRANSACTION | NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG, (0, 0, 0), exec).group(G),
+    Command::new("discard", 1, T, (0, 0, 0), discard).group(G),
+    Command::new("watch", -2, T, (1, -1, 1), watch).group(G),
+    Command::new("unwatch", 1, T, (0, 0, 0), unwatch).group(G),
+];
+
+fn multi(ctx: &mut Ctx, _a: Args) {
+    if ctx.client.multi.is_some() {
+        return ctx.out.error("ERR MULTI calls can not be nested");
+    }
+    ctx.client.multi = Some(Vec::new());
+    ctx.client.multi_error = false;
+    ctx.client.shared.multi.store(0, Relaxed);
+    ctx.client.set_flags();
+    ctx.out.ok();
+}
+
+/// Forget all watched keys of a client.
+pub fn unwatch_all(srv: &Server, client: &mut Client) {
+    if !client.watched.is_empty() {
+        srv.watches.remove_all(client.id, &client.watched);
+        client.watched.clear();
+        client.watched_expiry.clear();
+    }
+    client.watch_dirty.store(false, Relaxed);
+}
+
+/// Leave MULTI state and unwatch (DISCARD, RESET, EXEC).
+pub fn discard_state(srv: &Server, client: &mut Client) {
+    client.multi = None;
+    client.multi_error = false;
+    client.shared.multi.store(u64::MAX, Relaxed);
+    unwatch_all(srv, client);
+    client.set_flags();
+}
+
+fn discard(ctx: &mut Ctx, _a: Args) {
+    if ctx.client.multi.is_none() {
+        return ctx.out.error("ERR DISCARD without MULTI");
+    }
+    discard_state(ctx.srv, ctx.client);
+    ctx.out.ok();
+}
+
+fn watch(ctx: &mut Ctx, a: Args) {
+    if ctx.client.multi.is_some() {
+        return ctx.out.error("ERR WATCH inside MULTI is not allowed");
+    }
+    let now = ctx.now_ms;
+    for k in a.iter().skip(1) {
+        let db = ctx.client.db;
+        if ctx.client.watched.iter().any(|(d, x)| *d == db && x.as_slice() == k) {
+            continue;
+        }
+        let mut g = ctx.srv.ks.lock_keys([k]);
+        let shard = g.shard(ctx.srv.ks.shard_of(k));
+        let h = ctx.srv.ks.hash(k);
+        let exp = shard.dbs[db].map.get(h, |e| e.key.as_slice() == k).map(|e| e.expire_at).unwrap_or(0);
+        let already_expired = exp != 0 && exp <= now;
+        drop(g);
+        ctx.srv.watches.add(db, k, ctx.client.id, &ctx.client.watch_dirty);
+        ctx.client.watched.push((db, SmallBytes::new(k)));
+        ctx.client.watched_expiry.push(already_expired as u64);
+    }
+    ctx.out.ok();
+}
+
+fn unwatch(ctx: &mut Ctx, _a: Args) {
+    unwatch_all(ctx.srv, ctx.client);
+    ctx.out.ok();
+}
+
+fn resolve_queued(args: Args) -> Option<&'static Command> {
+    let c = table().lookup(&args[0])?;
+    if !c.subcommands.is_empty() && args.len() >= 2 {
+        return lookup_sub(c, &args[1]);
+    }
+    Some(c)
+}
+
+fn exec(ctx: &mut Ctx, _a: Args) {
+    let Some(queued) = ctx.client.multi.take() else {
+        return ctx.out.error("ERR EXEC without MULTI");
+    };
+    let srv: Arc<Server> = ctx.srv.clone();
+    if ctx.client.multi_error {
+        discard_state(&srv, ctx.client);
+        return ctx.out.error("EXECABORT Transaction discarded because of previous errors.");
+    }
+    let now = ctx.now_ms;
+    // A watched key that expired since WATCH also aborts (Redis 7's isWatchedKeyExpired).
+    let mut expired = false;
+    for (i, (db, k)) in ctx.client.watched.iter().enumerate() {
+        if ctx.client.watched_expiry[i] == 1 {
+            continue;
+        }
+        let mut g = srv.ks.lock_keys([k.as_slice()]);
+        let shard = g.shard(srv.ks.shard_of(k));
+        let h = srv.ks.hash(k);
+        if let Some(e) = shard.dbs[*db].map.get(h, |e| e.key.as_slice() == k.as_slice()) {
+            if e.expire_at != 0 && e.expire_at <= now {
+                expired = true;
+            }
+        }
+    }
+    if expired || ctx.client.watch_dirty.load(Relaxed) {
+        discard_state(&srv, ctx.client);
+        return ctx.out.null_array();
+    }
+    let mut all = false;
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let cmds: Vec<Option<&'static Command>> = queued.iter().map(|q| resolve_queued(q.args())).collect();
+    for (q, c) in queued.iter().zip(cmds.iter()) {
+        let Some(c) = c else { continue };
+        if c.has(ALL_SHARDS) || c.has(ITERATES) {
+            all = true;
+        }
+        for i in c.key_positions(q.args()) {
+            keys.push(q.args()[i].to_vec());
+        }
+    }
+    let mut guards = if all { srv.ks.lock_all() } else { srv.ks.lock_keys(keys.iter().map(|k| k.as_slice())) };
+    ctx.client.in_exec = true;
+    ctx.out.array(queued.len());
+    for (q, c) in queued.iter().zip(cmds.iter()) {
+        match c {
+            Some(c) => crate::run_locked(&srv, ctx.client, c, q.args(), ctx.out, &mut guards, now),
+            None => ctx.out.error("ERR unknown command"),
+        }
+    }
+    drop(guards);
+    ctx.client.in_exec = false;
+    discard_state(&srv, ctx.client);
+}

@@ -1,0 +1,695 @@
+//! The keyspace: many shards (far more than threads), each a mutex around one hash table per
+//! database. A key's shard is chosen by its hash alone, so the same shard holds the key in every
+//! database, and a multi-key command or a transaction locks the set of shards its keys hash to,
+//! in ascending order (no deadlock). Locks are held for the table operations only, never across IO.
+
+use crate::effects::{notify, Effects};
+use crate::smallbytes::SmallBytes;
+use crate::value::Value;
+use hashbrown::raw::RawTable;
+use parking_lot::{Mutex, MutexGuard};
+use rand::Rng;
+
+/// One key with its value and metadata.
+pub struct Entry {
+    pub key: SmallBytes,
+    pub value: Value,
+    /// Absolute expiry in unix milliseconds; 0 = persistent.
+    pub expire_at: u64,
+    /// LRU clock (seconds, 24 bits) or LFU data (16-bit minutes | 8-bit log counter).
+    pub lru: u32,
+}
+
+/// One database's slice of a shard.
+#[derive(Default)]
+pub struct Table {
+    pub map: RawTable<Entry>,
+    /// Entries with an expiry.
+    pub expires: usize,
+}
+
+/// Per-shard counters (summed for INFO; no shared atomics on the hot path).
+#[derive(Default, Clone, Copy, Debug)]
+pub struct ShardStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub expired: u64,
+    pub evicted: u64,
+}
+
+pub struct Shard {
+    pub dbs: Box<[Table]>,
+    pub stats: ShardStats,
+}
+
+#[repr(align(128))]
+struct Padded(Mutex<Shard>);
+
+/// Eviction / access-tracking policy (maxmemory-policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvictionPolicy {
+    NoEviction,
+    AllKeysLru,
+    AllKeysLfu,
+    AllKeysRandom,
+    VolatileLru,
+    VolatileLfu,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl EvictionPolicy {
+    pub const ALL: [(&'static str, EvictionPolicy); 8] = [
+        ("volatile-lru", EvictionPolicy::VolatileLru),
+        ("volatile-lfu", EvictionPolicy::VolatileLfu),
+        ("volatile-random", EvictionPolicy::VolatileRandom),
+        ("volatile-ttl", EvictionPolicy::VolatileTtl),
+        ("allkeys-lru", EvictionPolicy::AllKeysLru),
+        ("allkeys-lfu", EvictionPolicy::AllKeysLfu),
+        ("allkeys-random", EvictionPolicy::AllKeysRandom),
+        ("noeviction", EvictionPolicy::NoEviction),
+    ];
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|(_, p)| *p)
+    }
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, p)| *p == self).unwrap().0
+    }
+    pub fn is_lfu(self) -> bool {
+        matches!(self, EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu)
+    }
+    pub fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::VolatileLru
+                | EvictionPolicy::VolatileLfu
+                | EvictionPolicy::VolatileRandom
+                | EvictionPolicy::VolatileTtl
+        )
+    }
+}
+
+pub const LFU_INIT_VAL: u32 = 5;
+
+/// Access-tracking settings read on every lookup.
+#[derive(Debug, Clone, Copy)]
+pub struct AccessPolicy {
+    pub lfu: bool,
+    pub lfu_log_factor: u32,
+    pub lfu_decay_time: u32,
+}
+
+impl Default for AccessPolicy {
+    fn default() -> Self {
+        AccessPolicy { lfu: false, lfu_log_factor: 10, lfu_decay_time: 1 }
+    }
+}
+
+/// Redis's LRU clock: seconds, 24 bits.
+pub fn lru_clock(now_ms: u64) -> u32 {
+    ((now_ms / 1000) & 0xFF_FFFF) as u32
+}
+
+/// Seconds idle given an entry's LRU clock.
+pub fn lru_idle_secs(lru: u32, now_ms: u64) -> u64 {
+    let now = lru_clock(now_ms);
+    if now >= lru {
+        (now - lru) as u64
+    } else {
+        (now + 0xFF_FFFF - lru) as u64
+    }
+}
+
+fn lfu_minutes(now_ms: u64) -> u32 {
+    ((now_ms / 1000 / 60) & 0xFFFF) as u32
+}
+
+/// LFU counter after decay (Redis's LFUDecrAndReturn).
+pub fn lfu_decr_and_return(lru: u32, now_ms: u64, decay_time: u32) -> u32 {
+    let ldt = lru >> 8;
+    let counter = lru & 255;
+    let now = lfu_minutes(now_ms);
+    let elapsed = if now >= ldt { now - ldt } else { 65535 - ldt + now };
+    let periods = if decay_time > 0 { elapsed / decay_time } else { 0 };
+    if periods > 0 {
+        counter.saturating_sub(periods)
+    } else {
+        counter
+    }
+}
+
+fn lfu_log_incr(counter: u32, log_factor: u32) -> u32 {
+    if counter == 255 {
+        return 255;
+    }
+    let r: f64 = rand::thread_rng().gen();
+    let baseval = counter.saturating_sub(LFU_INIT_VAL) as f64;
+    let p = 1.0 / (baseval * log_factor as f64 + 1.0);
+    if r < p {
+        counter + 1
+    } else {
+        counter
+    }
+}
+
+/// Initial access data for a new entry.
+pub fn initial_lru(policy: &AccessPolicy, now_ms: u64) -> u32 {
+    if policy.lfu {
+        (lfu_minutes(now_ms) << 8) | LFU_INIT_VAL
+    } else {
+        lru_clock(now_ms)
+    }
+}
+
+fn touch_entry(e: &mut Entry, policy: &AccessPolicy, now_ms: u64) {
+    if policy.lfu {
+        let c = lfu_decr_and_return(e.lru, now_ms, policy.lfu_decay_time);
+        let c = lfu_log_incr(c, policy.lfu_log_factor);
+        e.lru = (lfu_minutes(now_ms) << 8) | c;
+    } else {
+        e.lru = lru_clock(now_ms);
+    }
+}
+
+pub struct Keyspace {
+    shards: Box<[Padded]>,
+    mask: usize,
+    hasher: ahash::RandomState,
+    pub num_dbs: usize,
+}
+
+/// Shard guards held by one command or transaction, sorted by shard index.
+pub struct Guards<'a> {
+    ks: &'a Keyspace,
+    held: Vec<(usize, MutexGuard<'a, Shard>)>,
+    all: bool,
+}
+
+impl<'a> Guards<'a> {
+    pub fn keyspace(&self) -> &'a Keyspace {
+        self.ks
+    }
+    pub fn holds_all(&self) -> bool {
+        self.all
+    }
+    pub fn shard(&mut self, idx: usize) -> &mut Shard {
+        if self.all {
+            return &mut self.held[idx].1;
+        }
+        match self.held.binary_search_by_key(&idx, |(i, _)| *i) {
+            Ok(p) => &mut self.held[p].1,
+            Err(p) => {
+                // A key outside the declared set: lock it now. Only reachable through a
+                // command whose key spec is incomplete; correct but may wait.
+                let g = self.ks.shards[idx].0.lock();
+                self.held.insert(p, (idx, g));
+                &mut self.held[p].1
+            }
+        }
+    }
+    /// All held shards (for commands that lock everything).
+    pub fn for_each_shard(&mut self, mut f: impl FnMut(&mut Shard)) {
+        for (_, g) in self.held.iter_mut() {
+            f(g);
+        }
+    }
+}
+
+impl Keyspace {
+    pub fn new(num_shards: usize, num_dbs: usize) -> Keyspace {
+        let n = num_shards.next_power_of_two().max(1);
+        let shards = (0..n)
+            .map(|_| {
+                Padded(Mutex::new(Shard {
+                    dbs: (0..num_dbs).map(|_| Table::default()).collect(),
+                    stats: ShardStats::default(),
+                }))
+            })
+            .collect();
+        Keyspace { shards, mask: n - 1, hasher: ahash::RandomState::new(), num_dbs }
+    }
+
+    #[inline]
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+    #[inline]
+    pub fn shard_of_hash(&self, h: u64) -> usize {
+        ((h >> 40) as usize) & self.mask
+    }
+    pub fn shard_of(&self, key: &[u8]) -> usize {
+        self.shard_of_hash(self.hash(key))
+    }
+    pub fn num_shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Lock the shards of `keys` in ascending order.
+    pub fn lock_keys<'k, I: IntoIterator<Item = &'k [u8]>>(&self, keys: I) -> Guards<'_> {
+        let mut idx: Vec<usize> = keys.into_iter().map(|k| self.shard_of(k)).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        self.lock_shards(&idx)
+    }
+
+    /// Lock the given shards (must be sorted and unique).
+    pub fn lock_shards(&self, idx: &[usize]) -> Guards<'_> {
+        let held = idx.iter().map(|&i| (i, self.shards[i].0.lock())).collect();
+        Guards { ks: self, held, all: false }
+    }
+
+    /// Lock every shard (FLUSHALL, SWAPDB, KEYS under MULTI, scripts with undeclared keys).
+    pub fn lock_all(&self) -> Guards<'_> {
+        let held = (0..self.shards.len()).map(|i| (i, self.shards[i].0.lock())).collect();
+        Guards { ks: self, held, all: true }
+    }
+
+    /// Lock one shard.
+    pub fn lock_one(&self, idx: usize) -> MutexGuard<'_, Shard> {
+        self.shards[idx].0.lock()
+    }
+
+    /// Keys in a database (DBSIZE).
+    pub fn db_size(&self, db: usize) -> usize {
+        self.shards.iter().map(|s| s.0.lock().dbs[db].map.len()).sum()
+    }
+
+    /// (keys, keys with expiry) per database.
+    pub fn db_counts(&self) -> Vec<(usize, usize)> {
+        let mut v = vec![(0, 0); self.num_dbs];
+        for s in self.shards.iter() {
+            let g = s.0.lock();
+            for (i, t) in g.dbs.iter().enumerate() {
+                v[i].0 += t.map.len();
+                v[i].1 += t.expires;
+            }
+        }
+        v
+    }
+
+    pub fn stats(&self) -> ShardStats {
+        let mut t = ShardStats::default();
+        for s in self.shards.iter() {
+            let g = s.0.lock();
+            t.hits += g.stats.hits;
+            t.misses += g.stats.misses;
+            t.expired += g.stats.expired;
+            t.evicted += g.stats.evicted;
+        }
+        t
+    }
+
+    pub fn reset_stats(&self) {
+        for s in self.shards.iter() {
+            s.0.lock().stats = ShardStats::default();
+        }
+    }
+
+    /// One step of active expiry: scan up to `max_shards` shards from `cursor`, deleting expired
+    /// keys. Returns the next cursor.
+    /// `apply` runs with each shard's lock still held, so expiry effects keep their order.
+    pub fn active_expire_step(&self, cursor: usize, max_shards: usize, now_ms: u64, fx: &mut Effects, apply: &mut dyn FnMut(&mut Effects)) -> usize {
+        let n = self.shards.len();
+        let mut c = cursor % n;
+        for _ in 0..max_shards.min(n) {
+            let mut g = self.shards[c].0.lock();
+            let shard = &mut *g;
+            for (db, t) in shard.dbs.iter_mut().enumerate() {
+                if t.expires == 0 {
+                    continue;
+                }
+                let mut dead = Vec::new();
+                unsafe {
+                    for b in t.map.iter() {
+                        let e = b.as_ref();
+                        if e.expire_at != 0 && e.expire_at <= now_ms {
+                            dead.push(b);
+                        }
+                    }
+                    for b in dead {
+                        let e = t.map.remove(b).0;
+                        t.expires -= 1;
+                        shard.stats.expired += 1;
+                        expired_effects(fx, db, &e.key);
+                    }
+                }
+            }
+            if !fx.is_empty() {
+                apply(fx);
+            }
+            drop(g);
+            c = (c + 1) % n;
+        }
+        c
+    }
+
+    /// Evict one key per `policy`, sampling `samples` candidates. Returns false when nothing
+    /// could be evicted.
+    pub fn evict_one(&self, policy: EvictionPolicy, access: &AccessPolicy, samples: usize, now_ms: u64, fx: &mut Effects) -> bool {
+        if policy == EvictionPolicy::NoEviction {
+            return false;
+        }
+        let mut rng = rand::thread_rng();
+        let n = self.shards.len();
+        // best: (score, shard, db, key); higher score = better to evict
+        let mut best: Option<(u64, usize, usize, SmallBytes)> = None;
+        let mut tries = 0;
+        let mut sampled = 0;
+        while sampled < samples.max(1) && tries < samples.max(1) * 64 {
+            tries += 1;
+            let si = rng.gen_range(0..n);
+            let g = self.shards[si].0.lock();
+            let dbs: Vec<usize> = (0..g.dbs.len())
+                .filter(|&d| {
+                    let t = &g.dbs[d];
+                    if policy.volatile_only() {
+                        t.expires > 0
+                    } else {
+                        !t.map.is_empty()
+                    }
+                })
+                .collect();
+            if dbs.is_empty() {
+                continue;
+            }
+            let db = dbs[rng.gen_range(0..dbs.len())];
+            let t = &g.dbs[db];
+            let buckets = t.map.buckets();
+            let start = rng.gen_range(0..buckets);
+            for off in 0..buckets {
+                let i = (start + off) & (buckets - 1);
+                unsafe {
+                    if !t.map.is_bucket_full(i) {
+                        continue;
+                    }
+                    let e = t.map.bucket(i).as_ref();
+                    if policy.volatile_only() && e.expire_at == 0 {
+                        continue;
+                    }
+                    let score = match policy {
+                        EvictionPolicy::AllKeysRandom | EvictionPolicy::VolatileRandom => 1,
+                        EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu => {
+                            255 - lfu_decr_and_return(e.lru, now_ms, access.lfu_decay_time) as u64
+                        }
+                        EvictionPolicy::VolatileTtl => u64::MAX - e.expire_at,
+                        _ => lru_idle_secs(e.lru, now_ms) * 1000 + 1,
+                    };
+                    if best.as_ref().is_none_or(|b| score > b.0) {
+                        best = Some((score, si, db, e.key.clone()));
+                    }
+                    sampled += 1;
+                    break;
+                }
+            }
+            if matches!(policy, EvictionPolicy::AllKeysRandom | EvictionPolicy::VolatileRandom) && best.is_some() {
+                break;
+            }
+        }
+        let Some((_, si, db, key)) = best else { return false };
+        let mut g = self.shards[si].0.lock();
+        let h = self.hash(&key);
+        let shard = &mut *g;
+        let t = &mut shard.dbs[db];
+        if let Some(e) = t.map.remove_entry(h, |e| e.key.as_slice() == key.as_slice()) {
+            if e.expire_at != 0 {
+                t.expires -= 1;
+            }
+            shard.stats.evicted += 1;
+            fx.propagate(db, vec![b"DEL".to_vec(), key.to_vec()]);
+            fx.event(notify::EVICTED, "evicted", db, &key);
+            fx.touch(db, &key);
+            fx.dirty += 1;
+            drop(e);
+        }
+        true
+    }
+}
+
+fn expired_effects(fx: &mut Effects, db: usize, key: &[u8]) {
+    fx.propagate(db, vec![b"DEL".to_vec(), key.to_vec()]);
+    fx.event(notify::EXPIRED, "expired", db, key);
+    fx.touch(db, key);
+}
+
+/// A command's view of one database over the shards it holds.
+pub struct Db<'g, 'a> {
+    pub guards: &'g mut Guards<'a>,
+    pub db: usize,
+    pub now_ms: u64,
+    pub fx: &'g mut Effects,
+    pub access: AccessPolicy,
+    /// Replicas do not expire keys themselves (they wait for the primary's DEL).
+    pub expire_enabled: bool,
+}
+
+impl<'g, 'a> Db<'g, 'a> {
+    pub fn keyspace(&self) -> &'a Keyspace {
+        self.guards.keyspace()
+    }
+
+    /// Another database over the same guards.
+    pub fn with_db(&mut self, db: usize) -> Db<'_, 'a> {
+        Db {
+            guards: &mut *self.guards,
+            db,
+            now_ms: self.now_ms,
+            fx: &mut *self.fx,
+            access: self.access,
+            expire_enabled: self.expire_enabled,
+        }
+    }
+
+    fn locate(&mut self, key: &[u8]) -> (u64, &mut Shard) {
+        let ks = self.guards.keyspace();
+        let h = ks.hash(key);
+        let si = ks.shard_of_hash(h);
+        (h, self.guards.shard(si))
+    }
+
+    /// Remove `key` if it is logically expired. Returns true if it was.
+    fn expire_if_needed(&mut self, key: &[u8]) -> bool {
+        let now = self.now_ms;
+        let db = self.db;
+        let enabled = self.expire_enabled;
+        let (h, shard) = self.locate(key);
+        let t = &mut shard.dbs[db];
+        let expired = match t.map.get(h, |e| e.key.as_slice() == key) {
+            Some(e) => e.expire_at != 0 && e.expire_at <= now,
+            None => return false,
+        };
+        if !expired {
+            return false;
+        }
+        if !enabled {
+            return true;
+        }
+        t.map.remove_entry(h, |e| e.key.as_slice() == key);
+        t.expires -= 1;
+        shard.stats.expired += 1;
+        expired_effects(self.fx, db, key);
+        true
+    }
+
+    /// Look up for reading: counts keyspace hits/misses and updates LRU/LFU.
+    pub fn get(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.lookup(key, true, true)
+    }
+
+    /// Look up for writing (no hit/miss accounting).
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.lookup(key, false, true)
+    }
+
+    /// Look up without touching LRU/LFU or stats (OBJECT, TYPE-like introspection).
+    pub fn peek(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.lookup(key, false, false)
+    }
+
+    fn lookup(&mut self, key: &[u8], stats: bool, touch: bool) -> Option<&mut Entry> {
+        let expired = self.expire_if_needed(key);
+        let now = self.now_ms;
+        let db = self.db;
+        let access = self.access;
+        let (h, shard) = self.locate(key);
+        if expired {
+            if stats {
+                shard.stats.misses += 1;
+            }
+            return None;
+        }
+        match shard.dbs[db].map.get_mut(h, |e| e.key.as_slice() == key) {
+            Some(e) => {
+                if stats {
+                    shard.stats.hits += 1;
+                }
+                if touch {
+                    touch_entry(e, &access, now);
+                }
+                Some(e)
+            }
+            None => {
+                if stats {
+                    shard.stats.misses += 1;
+                }
+                None
+            }
+        }
+    }
+
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.peek(key).is_some()
+    }
+
+    /// Insert or replace the value of `key`. `keep_ttl` keeps an existing expiry (KEEPTTL).
+    /// Returns the previous value.
+    pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) -> Option<Value> {
+        self.expire_if_needed(key);
+        let db = self.db;
+        let lru = initial_lru(&self.access, self.now_ms);
+        let ks = self.guards.keyspace();
+        let (h, shard) = self.locate(key);
+        let t = &mut shard.dbs[db];
+        if let Some(e) = t.map.get_mut(h, |e| e.key.as_slice() == key) {
+            if !keep_ttl && e.expire_at != 0 {
+                e.expire_at = 0;
+                t.expires -= 1;
+            }
+            e.lru = lru;
+            return Some(std::mem::replace(&mut e.value, value));
+        }
+        t.map.insert(h, Entry { key: SmallBytes::new(key), value, expire_at: 0, lru }, |e| ks.hash(&e.key));
+        None
+    }
+
+    /// Insert a value for a key known to be absent, with an expiry (RESTORE, COPY, MOVE).
+    pub fn insert_new(&mut self, key: &[u8], value: Value, expire_at: u64) {
+        self.set(key, value, false);
+        if expire_at != 0 {
+            self.set_expire(key, expire_at);
+        }
+    }
+
+    /// Remove `key`; returns its entry if it existed (and was not expired).
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        if self.expire_if_needed(key) {
+            return None;
+        }
+        let db = self.db;
+        let (h, shard) = self.locate(key);
+        let t = &mut shard.dbs[db];
+        let e = t.map.remove_entry(h, |e| e.key.as_slice() == key)?;
+        if e.expire_at != 0 {
+            t.expires -= 1;
+        }
+        Some(e)
+    }
+
+    /// Set the absolute expiry (ms) of an existing key. Returns false if the key is absent.
+    pub fn set_expire(&mut self, key: &[u8], at_ms: u64) -> bool {
+        let db = self.db;
+        let (h, shard) = self.locate(key);
+        let t = &mut shard.dbs[db];
+        match t.map.get_mut(h, |e| e.key.as_slice() == key) {
+            Some(e) => {
+                if e.expire_at == 0 {
+                    t.expires += 1;
+                }
+                e.expire_at = at_ms.max(1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Remove the expiry of a key. Returns true if it had one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        let db = self.db;
+        let (h, shard) = self.locate(key);
+        let t = &mut shard.dbs[db];
+        match t.map.get_mut(h, |e| e.key.as_slice() == key) {
+            Some(e) if e.expire_at != 0 => {
+                e.expire_at = 0;
+                t.expires -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Remove a key whose value became empty (collections are deleted when empty).
+    pub fn remove_if_empty(&mut self, key: &[u8]) -> bool {
+        let empty = match self.peek(key) {
+            Some(e) => !matches!(e.value, Value::Str(_) | Value::Raw(_)) && e.value.is_empty(),
+            None => false,
+        };
+        if empty {
+            self.remove(key);
+        }
+        empty
+    }
+
+    /// Record a key modification (WATCH, tracking), a notification and a dirty count.
+    pub fn modified(&mut self, key: &[u8], class: u32, event: &'static str) {
+        self.fx.touch(self.db, key);
+        if class != 0 {
+            self.fx.event(class, event, self.db, key);
+        }
+        self.fx.dirty += 1;
+    }
+
+    /// Drop every key of this database in the held shards. Returns keys removed.
+    pub fn clear(&mut self) -> usize {
+        let db = self.db;
+        let mut n = 0;
+        self.guards.for_each_shard(|s| {
+            let t = &mut s.dbs[db];
+            n += t.map.len();
+            *t = Table::default();
+        });
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_get_expire() {
+        let ks = Keyspace::new(16, 16);
+        let mut fx = Effects::default();
+        let mut g = ks.lock_keys([&b"a"[..], b"b"]);
+        let mut db =
+            Db { guards: &mut g, db: 0, now_ms: 1000, fx: &mut fx, access: AccessPolicy::default(), expire_enabled: true };
+        db.set(b"a", Value::str(b"1"), false);
+        assert_eq!(db.get(b"a").unwrap().value.as_bytes(), Some(&b"1"[..]));
+        db.set_expire(b"a", 1500);
+        db.now_ms = 1600;
+        assert!(db.get(b"a").is_none());
+        assert!(db.get(b"b").is_none());
+        drop(db);
+        assert_eq!(fx.propagate.len(), 1);
+        drop(g);
+        assert_eq!(ks.stats().expired, 1);
+        assert_eq!(ks.db_size(0), 0);
+    }
+
+    #[test]
+    fn eviction_removes_keys() {
+        let ks = Keyspace::new(4, 1);
+        let mut fx = Effects::default();
+        {
+            let mut g = ks.lock_all();
+            let mut db =
+                Db { guards: &mut g, db: 0, now_ms: 1000, fx: &mut fx, access: AccessPolicy::default(), expire_enabled: true };
+            for i in 0..100 {
+                db.set(format!("k{i}").as_bytes(), Value::str(b"v"), false);
+            }
+        }
+        for _ in 0..50 {
+            assert!(ks.evict_one(EvictionPolicy::AllKeysLru, &AccessPolicy::default(), 5, 2000, &mut fx));
+        }
+        assert_eq!(ks.db_size(0), 50);
+        assert!(!ks.evict_one(EvictionPolicy::VolatileLru, &AccessPolicy::default(), 5, 2000, &mut fx));
+    }
+}
