@@ -574,7 +574,7 @@ fn parse_store<'a>(
             None => return bad(),
         }
     }
-    if vlen < 0 || vlen > i32::MAX - 2 {
+    if !(0..=i32::MAX - 2).contains(&vlen) {
         return bad();
     }
     let nbytes = vlen as u64 + 2;
