@@ -173,6 +173,9 @@ pub struct Client {
     pub monitor: bool,
     pub block: Option<BlockRequest>,
     pub in_exec: bool,
+    /// A blocked XREAD/XREADGROUP: its arguments, deadline (0 = forever) and the IDs it
+    /// resolved when it first blocked (`$`), so the retry after a wakeup reuses them.
+    pub stream_block: Option<(Vec<Vec<u8>>, u64, Vec<(u64, u64)>)>,
 }
 
 impl Client {
@@ -199,6 +202,7 @@ impl Client {
             monitor: false,
             block: None,
             in_exec: false,
+            stream_block: None,
         }
     }
     pub fn sub_count(&self) -> usize {
