@@ -9,7 +9,8 @@ use crate::table::{flags::*, Command};
 use crate::util::*;
 use crate::Ctx;
 use ferrocache_engine::stream::{
-    AppendError, ConsumerGroup, NodeLimits, StreamEntry, StreamId, StreamValue, Trim, INVALID_ENTRIES_READ,
+    AppendError, ConsumerGroup, NodeLimits, StreamEntry, StreamId, StreamValue, Trim,
+    INVALID_ENTRIES_READ,
 };
 use ferrocache_engine::{notify, Db, Value};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
@@ -23,22 +24,37 @@ pub static COMMANDS: &[Command] = &[
     Command::new("xlen", 2, READONLY | FAST, (1, 1, 1), xlen).group(G),
     Command::new("xdel", -3, WRITE | FAST, (1, 1, 1), xdel).group(G),
     Command::new("xtrim", -4, WRITE, (1, 1, 1), xtrim).group(G),
-    Command::new("xread", -4, READONLY | BLOCKING, (0, 0, 0), xread).keys(xread_keys).group(G),
-    Command::new("xreadgroup", -7, WRITE | BLOCKING, (0, 0, 0), xreadgroup).keys(xread_keys).group(G),
-    Command::new("xgroup", -2, 0, (0, 0, 0), help_only).group(G).subs(XGROUP_SUBS),
+    Command::new("xread", -4, READONLY | BLOCKING, (0, 0, 0), xread)
+        .keys(xread_keys)
+        .group(G),
+    Command::new("xreadgroup", -7, WRITE | BLOCKING, (0, 0, 0), xreadgroup)
+        .keys(xread_keys)
+        .group(G),
+    Command::new("xgroup", -2, 0, (0, 0, 0), help_only)
+        .group(G)
+        .subs(XGROUP_SUBS),
     Command::new("xsetid", -3, WRITE | DENYOOM | FAST, (1, 1, 1), xsetid).group(G),
     Command::new("xack", -4, WRITE | FAST, (1, 1, 1), xack).group(G),
     Command::new("xpending", -3, READONLY, (1, 1, 1), xpending).group(G),
     Command::new("xclaim", -6, WRITE | FAST, (1, 1, 1), xclaim).group(G),
     Command::new("xautoclaim", -6, WRITE | FAST, (1, 1, 1), xautoclaim).group(G),
-    Command::new("xinfo", -2, 0, (0, 0, 0), help_only).group(G).subs(XINFO_SUBS),
+    Command::new("xinfo", -2, 0, (0, 0, 0), help_only)
+        .group(G)
+        .subs(XINFO_SUBS),
 ];
 
 static XGROUP_SUBS: &[Command] = &[
     Command::new("xgroup|create", -5, WRITE | DENYOOM, (2, 2, 1), xgroup).group(G),
     Command::new("xgroup|setid", -5, WRITE, (2, 2, 1), xgroup).group(G),
     Command::new("xgroup|destroy", 4, WRITE, (2, 2, 1), xgroup).group(G),
-    Command::new("xgroup|createconsumer", 5, WRITE | DENYOOM, (2, 2, 1), xgroup).group(G),
+    Command::new(
+        "xgroup|createconsumer",
+        5,
+        WRITE | DENYOOM,
+        (2, 2, 1),
+        xgroup,
+    )
+    .group(G),
     Command::new("xgroup|delconsumer", 5, WRITE, (2, 2, 1), xgroup).group(G),
     Command::new("xgroup|help", 2, LOADING | STALE, (0, 0, 0), xgroup_help).group(G),
 ];
@@ -89,7 +105,12 @@ fn string2ull(s: &[u8]) -> Option<u64> {
 }
 
 /// `streamGenericParseIDOrReply` without the reply. `seq_given`: accept `<ms>-*`.
-fn parse_id_gen(a: &[u8], missing_seq: u64, strict: bool, seq_given: Option<&mut bool>) -> Option<StreamId> {
+fn parse_id_gen(
+    a: &[u8],
+    missing_seq: u64,
+    strict: bool,
+    seq_given: Option<&mut bool>,
+) -> Option<StreamId> {
     if a.len() > 127 {
         return None;
     }
@@ -171,11 +192,18 @@ fn reply_entry(out: &mut ReplyBuf, e: &StreamEntry) {
 fn node_limits(ctx: &Ctx) -> NodeLimits {
     let b = ctx.srv.config.get_i64("stream-node-max-bytes");
     let e = ctx.srv.config.get_i64("stream-node-max-entries");
-    NodeLimits { max_bytes: b.max(0) as usize, max_entries: e.max(0) as usize }
+    NodeLimits {
+        max_bytes: b.max(0) as usize,
+        max_entries: e.max(0) as usize,
+    }
 }
 
 /// Ok(None) missing, Err(()) wrong type (nothing written).
-fn lookup<'d>(db: &'d mut Db<'_, '_>, key: &[u8], write: bool) -> Result<Option<&'d mut StreamValue>, ()> {
+fn lookup<'d>(
+    db: &'d mut Db<'_, '_>,
+    key: &[u8],
+    write: bool,
+) -> Result<Option<&'d mut StreamValue>, ()> {
     let e = if write { db.get_mut(key) } else { db.get(key) };
     match e {
         None => Ok(None),
@@ -187,7 +215,11 @@ fn lookup<'d>(db: &'d mut Db<'_, '_>, key: &[u8], write: bool) -> Result<Option<
 }
 
 fn nogroup_key_group(key: &[u8], group: &[u8]) -> String {
-    format!("NOGROUP No such key '{}' or consumer group '{}'", String::from_utf8_lossy(key), String::from_utf8_lossy(group))
+    format!(
+        "NOGROUP No such key '{}' or consumer group '{}'",
+        String::from_utf8_lossy(key),
+        String::from_utf8_lossy(group)
+    )
 }
 
 fn int_arg_msg(out: &mut ReplyBuf, a: &[u8], msg: &str) -> Option<i64> {
@@ -209,7 +241,15 @@ fn num(v: i64) -> Vec<u8> {
 }
 
 /// The XCLAIM Redis propagates for a PEL change (`streamPropagateXCLAIM`).
-fn xclaim_argv(key: &[u8], group: &[u8], g: &ConsumerGroup, id_arg: &[u8], consumer: &[u8], time: i64, count: u64) -> Vec<Vec<u8>> {
+fn xclaim_argv(
+    key: &[u8],
+    group: &[u8],
+    g: &ConsumerGroup,
+    id_arg: &[u8],
+    consumer: &[u8],
+    time: i64,
+    count: u64,
+) -> Vec<Vec<u8>> {
     vec![
         b("XCLAIM"),
         key.to_vec(),
@@ -229,7 +269,15 @@ fn xclaim_argv(key: &[u8], group: &[u8], g: &ConsumerGroup, id_arg: &[u8], consu
 }
 
 fn setid_argv(key: &[u8], group: &[u8], g: &ConsumerGroup) -> Vec<Vec<u8>> {
-    vec![b("XGROUP"), b("SETID"), key.to_vec(), group.to_vec(), g.last_id.to_bytes(), b("ENTRIESREAD"), num(g.entries_read)]
+    vec![
+        b("XGROUP"),
+        b("SETID"),
+        key.to_vec(),
+        group.to_vec(),
+        g.last_id.to_bytes(),
+        b("ENTRIESREAD"),
+        num(g.entries_read),
+    ]
 }
 
 // ------------------------------------------------------------------ XADD / XTRIM
@@ -246,7 +294,12 @@ struct AddTrimArgs {
 }
 
 /// `streamParseAddOrTrimArgsOrReply`: returns the ID position (XADD) or 0 for XTRIM.
-fn parse_add_trim(out: &mut ReplyBuf, a: &Args, xadd: bool, node_max_entries: i64) -> Option<(usize, AddTrimArgs)> {
+fn parse_add_trim(
+    out: &mut ReplyBuf,
+    a: &Args,
+    xadd: bool,
+    node_max_entries: i64,
+) -> Option<(usize, AddTrimArgs)> {
     let mut p = AddTrimArgs {
         id: StreamId::MIN,
         id_given: false,
@@ -372,13 +425,17 @@ fn rewrite_trim(argv: &mut [Vec<u8>], s: &StreamValue, p: &AddTrimArgs) {
 
 fn xadd(ctx: &mut Ctx, a: Args) {
     let lim = node_limits(ctx);
-    let Some((idpos, p)) = parse_add_trim(ctx.out, &a, true, lim.max_entries as i64) else { return };
+    let Some((idpos, p)) = parse_add_trim(ctx.out, &a, true, lim.max_entries as i64) else {
+        return;
+    };
     let field_pos = idpos + 1;
     if a.len() < field_pos + 2 || (a.len() - field_pos) % 2 == 1 {
         return ctx.wrong_arity();
     }
     if p.id_given && p.seq_given && p.id.is_zero() {
-        return ctx.out.error("ERR The ID specified in XADD must be greater than 0-0");
+        return ctx
+            .out
+            .error("ERR The ID specified in XADD must be greater than 0-0");
     }
     let now = ctx.now_ms;
     let key = &a[1];
@@ -395,13 +452,22 @@ fn xadd(ctx: &mut Ctx, a: Args) {
     }
     let s = lookup(&mut db, key, true).ok().flatten().unwrap();
     if s.last_id == StreamId::MAX {
-        return out.error("ERR The stream has exhausted the last possible ID, unable to add more items");
+        return out
+            .error("ERR The stream has exhausted the last possible ID, unable to add more items");
     }
     let fields: Vec<&[u8]> = a.iter().skip(field_pos).collect();
-    let id = match s.append(&fields, if p.id_given { Some(p.id) } else { None }, p.seq_given, now, lim) {
+    let id = match s.append(
+        &fields,
+        if p.id_given { Some(p.id) } else { None },
+        p.seq_given,
+        now,
+        lim,
+    ) {
         Ok(id) => id,
         Err(AppendError::IdTooSmall) => {
-            return out.error("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+            return out.error(
+                "ERR The ID specified in XADD is equal or smaller than the target stream top item",
+            )
         }
         Err(AppendError::TooLarge) => return out.error("ERR Elements are too large to be stored"),
     };
@@ -423,13 +489,17 @@ fn xadd(ctx: &mut Ctx, a: Args) {
     }
     let dbi = db.db;
     db.fx.propagate(dbi, argv);
-    db.fx.ready.push((dbi, ferrocache_engine::SmallBytes::new(key)));
+    db.fx
+        .ready
+        .push((dbi, ferrocache_engine::SmallBytes::new(key)));
     ctx.propagate_original = false;
 }
 
 fn xtrim(ctx: &mut Ctx, a: Args) {
     let lim = node_limits(ctx);
-    let Some((_, p)) = parse_add_trim(ctx.out, &a, false, lim.max_entries as i64) else { return };
+    let Some((_, p)) = parse_add_trim(ctx.out, &a, false, lim.max_entries as i64) else {
+        return;
+    };
     let key = &a[1];
     let (mut db, out) = ctx.parts();
     let s = match lookup(&mut db, key, true) {
@@ -457,14 +527,18 @@ fn xtrim(ctx: &mut Ctx, a: Args) {
 fn xrange_generic(ctx: &mut Ctx, a: Args, rev: bool) {
     let out = &mut *ctx.out;
     let (sa, ea) = if rev { (&a[3], &a[2]) } else { (&a[2], &a[3]) };
-    let Some((mut start, sx)) = parse_interval_id(out, sa, 0) else { return };
+    let Some((mut start, sx)) = parse_interval_id(out, sa, 0) else {
+        return;
+    };
     if sx {
         match start.incr() {
             Some(s) => start = s,
             None => return out.error("ERR invalid start ID for the interval"),
         }
     }
-    let Some((mut end, ex)) = parse_interval_id(out, ea, u64::MAX) else { return };
+    let Some((mut end, ex)) = parse_interval_id(out, ea, u64::MAX) else {
+        return;
+    };
     if ex {
         match end.decr() {
             Some(e) => end = e,
@@ -475,7 +549,9 @@ fn xrange_generic(ctx: &mut Ctx, a: Args, rev: bool) {
     let mut j = 4;
     while j < a.len() {
         if eq_ic(&a[j], "count") && j + 1 < a.len() {
-            let Some(c) = int_arg(out, &a[j + 1]) else { return };
+            let Some(c) = int_arg(out, &a[j + 1]) else {
+                return;
+            };
             count = c.max(0);
             j += 2;
         } else {
@@ -492,7 +568,11 @@ fn xrange_generic(ctx: &mut Ctx, a: Args, rev: bool) {
         return out.null_array();
     }
     let it = s.range(start, end, rev);
-    let items: Vec<&StreamEntry> = if count > 0 { it.take(count as usize).collect() } else { it.collect() };
+    let items: Vec<&StreamEntry> = if count > 0 {
+        it.take(count as usize).collect()
+    } else {
+        it.collect()
+    };
     out.array(items.len());
     for e in items {
         reply_entry(out, e);
@@ -525,7 +605,9 @@ fn xdel(ctx: &mut Ctx, a: Args) {
     };
     let mut ids = Vec::with_capacity(a.len() - 2);
     for x in a.iter().skip(2) {
-        let Some(id) = parse_strict_id(out, x, 0) else { return };
+        let Some(id) = parse_strict_id(out, x, 0) else {
+            return;
+        };
         ids.push(id);
     }
     let mut deleted = 0u64;
@@ -586,7 +668,11 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
     let argv: Vec<Vec<u8>> = a.iter().map(|x| x.to_vec()).collect();
     // A retry after a wakeup of this very command (same args, deadline not passed).
     let retry_ids = match ctx.client.stream_block.take() {
-        Some((args0, deadline, ids)) if args0 == argv && (deadline == 0 || ctx.now_ms < deadline) => Some((deadline, ids)),
+        Some((args0, deadline, ids))
+            if args0 == argv && (deadline == 0 || ctx.now_ms < deadline) =>
+        {
+            Some((deadline, ids))
+        }
         _ => None,
     };
     ctx.propagate_original = false;
@@ -604,14 +690,22 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
         let o = &a[i];
         if eq_ic(o, "block") && more > 0 {
             i += 1;
-            let Some(t) = int_arg_msg(ctx.out, &a[i], "ERR timeout is not an integer or out of range") else { return };
+            let Some(t) = int_arg_msg(
+                ctx.out,
+                &a[i],
+                "ERR timeout is not an integer or out of range",
+            ) else {
+                return;
+            };
             if t < 0 {
                 return ctx.out.error("ERR timeout is negative");
             }
             timeout = t;
         } else if eq_ic(o, "count") && more > 0 {
             i += 1;
-            let Some(c) = int_arg(ctx.out, &a[i]) else { return };
+            let Some(c) = int_arg(ctx.out, &a[i]) else {
+                return;
+            };
             count = c.max(0);
         } else if eq_ic(o, "streams") && more > 0 {
             streams_arg = i + 1;
@@ -684,7 +778,9 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
                 ids.push(None);
                 continue;
             }
-            let Some(id) = parse_strict_id(out, ida, 0) else { return };
+            let Some(id) = parse_strict_id(out, ida, 0) else {
+                return;
+            };
             ids.push(Some(id));
         }
     }
@@ -710,7 +806,9 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
             let mut props: Vec<Vec<Vec<u8>>> = Vec::new();
             let mut events = 0;
             let did = {
-                let Ok(Some(s)) = lookup(&mut db, key, xreadgroup) else { continue };
+                let Ok(Some(s)) = lookup(&mut db, key, xreadgroup) else {
+                    continue;
+                };
                 match group {
                     None => {
                         let gt = ids[k].unwrap();
@@ -723,8 +821,11 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
                                 body.bulk(key);
                             }
                             let it = s.range(start, StreamId::MAX, false);
-                            let items: Vec<&StreamEntry> =
-                                if count > 0 { it.take(count as usize).collect() } else { it.collect() };
+                            let items: Vec<&StreamEntry> = if count > 0 {
+                                it.take(count as usize).collect()
+                            } else {
+                                it.collect()
+                            };
                             body.array(items.len());
                             for e in items {
                                 reply_entry(&mut body, e);
@@ -776,7 +877,11 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
                                 let pel: Vec<StreamId> = c
                                     .pel
                                     .range(start..)
-                                    .take(if count > 0 { count as usize } else { usize::MAX })
+                                    .take(if count > 0 {
+                                        count as usize
+                                    } else {
+                                        usize::MAX
+                                    })
                                     .copied()
                                     .collect();
                                 body.array(pel.len());
@@ -817,7 +922,15 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
                                     reply_entry(&mut body, s.get(id).unwrap());
                                     if !noack {
                                         g.assign(id, cname, now as i64, 1);
-                                        props.push(xclaim_argv(key, gname, &g, &id.to_bytes(), cname, now as i64, 1));
+                                        props.push(xclaim_argv(
+                                            key,
+                                            gname,
+                                            &g,
+                                            &id.to_bytes(),
+                                            cname,
+                                            now as i64,
+                                            1,
+                                        ));
                                     }
                                 }
                                 if last_moved {
@@ -833,7 +946,8 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
                 }
             };
             if events > 0 {
-                db.fx.event(notify::STREAM, "xgroup-createconsumer", dbi, key);
+                db.fx
+                    .event(notify::STREAM, "xgroup-createconsumer", dbi, key);
                 db.fx.dirty += 1;
             }
             for p in props {
@@ -866,9 +980,17 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
             None => now + timeout as u64,
         };
         let keys: Vec<Vec<u8>> = (0..nstreams).map(|k| a[streams_arg + k].to_vec()).collect();
-        let stash: Vec<(u64, u64)> = ids.iter().map(|x| x.map(|i| (i.ms, i.seq)).unwrap_or((u64::MAX, u64::MAX))).collect();
+        let stash: Vec<(u64, u64)> = ids
+            .iter()
+            .map(|x| x.map(|i| (i.ms, i.seq)).unwrap_or((u64::MAX, u64::MAX)))
+            .collect();
         ctx.client.stream_block = Some((argv, deadline, stash));
-        ctx.client.block = Some(BlockRequest { keys, db: ctx.client.db, deadline_ms: deadline, null_array_on_timeout: true });
+        ctx.client.block = Some(BlockRequest {
+            keys,
+            db: ctx.client.db,
+            deadline_ms: deadline,
+            null_array_on_timeout: true,
+        });
         return;
     }
     ctx.out.null_array();
@@ -905,7 +1027,10 @@ fn xgroup_help(ctx: &mut Ctx, _a: Args) {
 fn subcommand_syntax(out: &mut ReplyBuf, a: &Args) {
     out.error(&format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        String::from_utf8_lossy(&a[1]).chars().take(128).collect::<String>(),
+        String::from_utf8_lossy(&a[1])
+            .chars()
+            .take(128)
+            .collect::<String>(),
         String::from_utf8_lossy(&a[0]).to_uppercase()
     ));
 }
@@ -924,9 +1049,13 @@ fn xgroup(ctx: &mut Ctx, a: Args) {
             mkstream = true;
             i += 1;
         } else if (create || setid) && eq_ic(&a[i], "entriesread") && i + 1 < argc {
-            let Some(v) = int_arg(ctx.out, &a[i + 1]) else { return };
+            let Some(v) = int_arg(ctx.out, &a[i + 1]) else {
+                return;
+            };
             if v < 0 && v != INVALID_ENTRIES_READ {
-                return ctx.out.error("ERR value for ENTRIESREAD must be positive or -1");
+                return ctx
+                    .out
+                    .error("ERR value for ENTRIESREAD must be positive or -1");
             }
             entries_read = v;
             i += 2;
@@ -948,7 +1077,9 @@ fn xgroup(ctx: &mut Ctx, a: Args) {
             return out.error("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.");
         }
         let s = lookup(&mut db, key, true).ok().flatten().unwrap();
-        if !s.groups.contains_key(gname) && (setid || opt == b"createconsumer" || opt == b"delconsumer") {
+        if !s.groups.contains_key(gname)
+            && (setid || opt == b"createconsumer" || opt == b"delconsumer")
+        {
             return out.error(&format!(
                 "NOGROUP No such consumer group '{}' for key name '{}'",
                 String::from_utf8_lossy(gname),
@@ -963,7 +1094,9 @@ fn xgroup(ctx: &mut Ctx, a: Args) {
                 _ => StreamId::MIN,
             }
         } else {
-            let Some(id) = parse_strict_id(out, &a[4], 0) else { return };
+            let Some(id) = parse_strict_id(out, &a[4], 0) else {
+                return;
+            };
             id
         };
         if !exists {
@@ -974,7 +1107,8 @@ fn xgroup(ctx: &mut Ctx, a: Args) {
         if s.groups.contains_key(gname) {
             return out.error("BUSYGROUP Consumer Group name already exists");
         }
-        s.groups.insert(gname.to_vec(), ConsumerGroup::new(id, entries_read));
+        s.groups
+            .insert(gname.to_vec(), ConsumerGroup::new(id, entries_read));
         out.ok();
         db.fx.dirty += 1;
         db.fx.event(notify::STREAM, "xgroup-create", dbi, key);
@@ -983,7 +1117,9 @@ fn xgroup(ctx: &mut Ctx, a: Args) {
         let id = if &a[4] == b"$" {
             s.last_id
         } else {
-            let Some(id) = parse_id(out, &a[4], 0) else { return };
+            let Some(id) = parse_id(out, &a[4], 0) else {
+                return;
+            };
             id
         };
         let g = s.groups.get_mut(gname).unwrap();
@@ -998,7 +1134,9 @@ fn xgroup(ctx: &mut Ctx, a: Args) {
             out.int(1);
             db.fx.dirty += 1;
             db.fx.event(notify::STREAM, "xgroup-destroy", dbi, key);
-            db.fx.ready.push((dbi, ferrocache_engine::SmallBytes::new(key)));
+            db.fx
+                .ready
+                .push((dbi, ferrocache_engine::SmallBytes::new(key)));
         } else {
             out.int(0);
         }
@@ -1011,7 +1149,8 @@ fn xgroup(ctx: &mut Ctx, a: Args) {
             g.ensure_consumer(&a[4], now);
             out.int(1);
             db.fx.dirty += 1;
-            db.fx.event(notify::STREAM, "xgroup-createconsumer", dbi, key);
+            db.fx
+                .event(notify::STREAM, "xgroup-createconsumer", dbi, key);
         }
     } else if opt == b"delconsumer" && argc == 5 {
         let s = lookup(&mut db, key, true).ok().flatten().unwrap();
@@ -1033,21 +1172,27 @@ fn xgroup(ctx: &mut Ctx, a: Args) {
 
 fn xsetid(ctx: &mut Ctx, a: Args) {
     let out = &mut *ctx.out;
-    let Some(id) = parse_strict_id(out, &a[2], 0) else { return };
+    let Some(id) = parse_strict_id(out, &a[2], 0) else {
+        return;
+    };
     let mut max_xdel = StreamId::MIN;
     let mut entries_added: i64 = -1;
     let mut i = 3;
     while i < a.len() {
         let more = a.len() - 1 - i;
         if eq_ic(&a[i], "entriesadded") && more > 0 {
-            let Some(v) = int_arg(out, &a[i + 1]) else { return };
+            let Some(v) = int_arg(out, &a[i + 1]) else {
+                return;
+            };
             if v < 0 {
                 return out.error("ERR entries_added must be positive");
             }
             entries_added = v;
             i += 2;
         } else if eq_ic(&a[i], "maxdeletedid") && more > 0 {
-            let Some(v) = parse_strict_id(out, &a[i + 1], 0) else { return };
+            let Some(v) = parse_strict_id(out, &a[i + 1], 0) else {
+                return;
+            };
             if id < v {
                 return out.error("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id");
             }
@@ -1066,7 +1211,9 @@ fn xsetid(ctx: &mut Ctx, a: Args) {
     };
     if s.length > 0 {
         if id < s.last_live_id() {
-            return out.error("ERR The ID specified in XSETID is smaller than the target stream top item");
+            return out.error(
+                "ERR The ID specified in XSETID is smaller than the target stream top item",
+            );
         }
         if entries_added != -1 && s.length > entries_added as u64 {
             return out.error("ERR The entries_added specified in XSETID is smaller than the target stream length");
@@ -1093,10 +1240,14 @@ fn xack(ctx: &mut Ctx, a: Args) {
         Err(()) => return out.error(ERR_WRONGTYPE),
         Ok(s) => s,
     };
-    let Some(g) = s.and_then(|s| s.groups.get_mut(&a[2] as &[u8])) else { return out.int(0) };
+    let Some(g) = s.and_then(|s| s.groups.get_mut(&a[2] as &[u8])) else {
+        return out.int(0);
+    };
     let mut ids = Vec::new();
     for x in a.iter().skip(3) {
-        let Some(id) = parse_strict_id(out, x, 0) else { return };
+        let Some(id) = parse_strict_id(out, x, 0) else {
+            return;
+        };
         ids.push(id);
     }
     let mut n = 0;
@@ -1131,9 +1282,13 @@ fn xpending(ctx: &mut Ctx, a: Args) {
             }
             si += 2;
         }
-        let Some(c) = int_arg(out, &a[si + 2]) else { return };
+        let Some(c) = int_arg(out, &a[si + 2]) else {
+            return;
+        };
         count = c.max(0);
-        let Some((s, sx)) = parse_interval_id(out, &a[si], 0) else { return };
+        let Some((s, sx)) = parse_interval_id(out, &a[si], 0) else {
+            return;
+        };
         start = s;
         if sx {
             match start.incr() {
@@ -1141,7 +1296,9 @@ fn xpending(ctx: &mut Ctx, a: Args) {
                 None => return out.error("ERR invalid start ID for the interval"),
             }
         }
-        let Some((e, ex)) = parse_interval_id(out, &a[si + 1], u64::MAX) else { return };
+        let Some((e, ex)) = parse_interval_id(out, &a[si + 1], u64::MAX) else {
+            return;
+        };
         end = e;
         if ex {
             match end.decr() {
@@ -1172,7 +1329,11 @@ fn xpending(ctx: &mut Ctx, a: Args) {
         } else {
             id_bulk(out, *g.pel.keys().next().unwrap());
             id_bulk(out, *g.pel.keys().next_back().unwrap());
-            let cs: Vec<_> = g.consumers.iter().filter(|(_, c)| !c.pel.is_empty()).collect();
+            let cs: Vec<_> = g
+                .consumers
+                .iter()
+                .filter(|(_, c)| !c.pel.is_empty())
+                .collect();
             out.array(cs.len());
             for (name, c) in cs {
                 out.array(2);
@@ -1185,7 +1346,12 @@ fn xpending(ctx: &mut Ctx, a: Args) {
     let ids: Vec<StreamId> = match consumer {
         Some(cn) => match g.consumers.get(cn) {
             None => return out.empty_array(),
-            Some(c) => c.pel.range(start..=end.max(start)).copied().filter(|id| *id <= end).collect(),
+            Some(c) => c
+                .pel
+                .range(start..=end.max(start))
+                .copied()
+                .filter(|id| *id <= end)
+                .collect(),
         },
         None => {
             if start > end {
@@ -1234,7 +1400,10 @@ fn xclaim(ctx: &mut Ctx, a: Args) {
     let Some(s) = s.filter(|s| s.groups.contains_key(gname as &[u8])) else {
         return out.error(&nogroup_key_group(key, gname));
     };
-    let Some(minidle) = int_arg_msg(out, &a[4], "ERR Invalid min-idle-time argument for XCLAIM") else { return };
+    let Some(minidle) = int_arg_msg(out, &a[4], "ERR Invalid min-idle-time argument for XCLAIM")
+    else {
+        return;
+    };
     let minidle = minidle.max(0);
     let mut ids = Vec::new();
     let mut j = 5;
@@ -1259,22 +1428,39 @@ fn xclaim(ctx: &mut Ctx, a: Args) {
             justid = true;
         } else if eq_ic(o, "idle") && more > 0 {
             j += 1;
-            let Some(v) = int_arg_msg(out, &a[j], "ERR Invalid IDLE option argument for XCLAIM") else { return };
+            let Some(v) = int_arg_msg(out, &a[j], "ERR Invalid IDLE option argument for XCLAIM")
+            else {
+                return;
+            };
             deliverytime = now - v;
         } else if eq_ic(o, "time") && more > 0 {
             j += 1;
-            let Some(v) = int_arg_msg(out, &a[j], "ERR Invalid TIME option argument for XCLAIM") else { return };
+            let Some(v) = int_arg_msg(out, &a[j], "ERR Invalid TIME option argument for XCLAIM")
+            else {
+                return;
+            };
             deliverytime = v;
         } else if eq_ic(o, "retrycount") && more > 0 {
             j += 1;
-            let Some(v) = int_arg_msg(out, &a[j], "ERR Invalid RETRYCOUNT option argument for XCLAIM") else { return };
+            let Some(v) = int_arg_msg(
+                out,
+                &a[j],
+                "ERR Invalid RETRYCOUNT option argument for XCLAIM",
+            ) else {
+                return;
+            };
             retrycount = v;
         } else if eq_ic(o, "lastid") && more > 0 {
             j += 1;
-            let Some(v) = parse_strict_id(out, &a[j], 0) else { return };
+            let Some(v) = parse_strict_id(out, &a[j], 0) else {
+                return;
+            };
             last_id = v;
         } else {
-            return out.error(&format!("ERR Unrecognized XCLAIM option '{}'", String::from_utf8_lossy(o)));
+            return out.error(&format!(
+                "ERR Unrecognized XCLAIM option '{}'",
+                String::from_utf8_lossy(o)
+            ));
         }
         j += 1;
     }
@@ -1301,7 +1487,15 @@ fn xclaim(ctx: &mut Ctx, a: Args) {
         let exists = s.exists(id);
         if !exists {
             if let Some(nack) = g.pel.get(&id) {
-                props.push(xclaim_argv(key, gname, &g, &a[argi], &nack.consumer.clone(), nack.delivery_time, nack.delivery_count));
+                props.push(xclaim_argv(
+                    key,
+                    gname,
+                    &g,
+                    &a[argi],
+                    &nack.consumer.clone(),
+                    nack.delivery_time,
+                    nack.delivery_count,
+                ));
                 propagate_last_id = false;
                 dirty += 1;
                 g.remove_nack(id);
@@ -1327,7 +1521,7 @@ fn xclaim(ctx: &mut Ctx, a: Args) {
                 created_consumer = true;
             }
         }
-        let prev_count = g.pel.get(&id).map(|n| n.delivery_count).unwrap_or(0);
+        let prev_count = g.pel.get(&id).map(|n| n.delivery_count).unwrap_or(1);
         let count = if retrycount >= 0 {
             retrycount as u64
         } else if !justid {
@@ -1342,7 +1536,15 @@ fn xclaim(ctx: &mut Ctx, a: Args) {
             reply_entry(&mut body, s.get(id).unwrap());
         }
         n += 1;
-        props.push(xclaim_argv(key, gname, &g, &a[argi], cname, deliverytime, count));
+        props.push(xclaim_argv(
+            key,
+            gname,
+            &g,
+            &a[argi],
+            cname,
+            deliverytime,
+            count,
+        ));
         propagate_last_id = false;
         dirty += 1;
     }
@@ -1355,7 +1557,8 @@ fn xclaim(ctx: &mut Ctx, a: Args) {
     out.raw(&body.buf);
     if created_consumer {
         db.fx.dirty += 1;
-        db.fx.event(notify::STREAM, "xgroup-createconsumer", dbi, key);
+        db.fx
+            .event(notify::STREAM, "xgroup-createconsumer", dbi, key);
     }
     db.fx.dirty += dirty;
     for p in props {
@@ -1370,9 +1573,17 @@ fn xautoclaim(ctx: &mut Ctx, a: Args) {
     let gname = &a[2];
     let cname = &a[3];
     let out = &mut *ctx.out;
-    let Some(minidle) = int_arg_msg(out, &a[4], "ERR Invalid min-idle-time argument for XAUTOCLAIM") else { return };
+    let Some(minidle) = int_arg_msg(
+        out,
+        &a[4],
+        "ERR Invalid min-idle-time argument for XAUTOCLAIM",
+    ) else {
+        return;
+    };
     let minidle = minidle.max(0);
-    let Some((mut start, sx)) = parse_interval_id(out, &a[5], 0) else { return };
+    let Some((mut start, sx)) = parse_interval_id(out, &a[5], 0) else {
+        return;
+    };
     if sx {
         match start.incr() {
             Some(s) => start = s,
@@ -1409,7 +1620,12 @@ fn xautoclaim(ctx: &mut Ctx, a: Args) {
     };
     let mut g = s.groups.remove(gname as &[u8]).unwrap();
     let mut attempts = count.saturating_mul(10);
-    let keys: Vec<StreamId> = g.pel.range(start..).map(|(k, _)| *k).take((attempts as usize).saturating_add(1)).collect();
+    let keys: Vec<StreamId> = g
+        .pel
+        .range(start..)
+        .map(|(k, _)| *k)
+        .take((attempts as usize).saturating_add(1))
+        .collect();
     let mut idx = 0;
     let mut deleted = Vec::new();
     let mut props = Vec::new();
@@ -1424,7 +1640,15 @@ fn xautoclaim(ctx: &mut Ctx, a: Args) {
         idx += 1;
         if !s.exists(id) {
             let nack = g.pel[&id].clone();
-            props.push(xclaim_argv(key, gname, &g, &id.to_bytes(), &nack.consumer, nack.delivery_time, nack.delivery_count));
+            props.push(xclaim_argv(
+                key,
+                gname,
+                &g,
+                &id.to_bytes(),
+                &nack.consumer,
+                nack.delivery_time,
+                nack.delivery_count,
+            ));
             dirty += 1;
             g.remove_nack(id);
             deleted.push(id);
@@ -1463,7 +1687,8 @@ fn xautoclaim(ctx: &mut Ctx, a: Args) {
     }
     if created {
         db.fx.dirty += 1;
-        db.fx.event(notify::STREAM, "xgroup-createconsumer", dbi, key);
+        db.fx
+            .event(notify::STREAM, "xgroup-createconsumer", dbi, key);
     }
     db.fx.dirty += dirty;
     for p in props {
@@ -1585,7 +1810,11 @@ fn xinfo(ctx: &mut Ctx, a: Args) {
         out.int(s.entries_added as i64);
         out.bulk(b"recorded-first-entry-id");
         id_bulk(out, s.first_id);
-        let lim = if count == 0 { usize::MAX } else { count as usize };
+        let lim = if count == 0 {
+            usize::MAX
+        } else {
+            count as usize
+        };
         if !full {
             out.bulk(b"groups");
             out.int(s.groups.len() as i64);
@@ -1601,7 +1830,10 @@ fn xinfo(ctx: &mut Ctx, a: Args) {
             }
         } else {
             out.bulk(b"entries");
-            let items: Vec<&StreamEntry> = s.range(StreamId::MIN, StreamId::MAX, false).take(lim).collect();
+            let items: Vec<&StreamEntry> = s
+                .range(StreamId::MIN, StreamId::MAX, false)
+                .take(lim)
+                .collect();
             out.array(items.len());
             for e in items {
                 reply_entry(out, e);
@@ -1664,16 +1896,25 @@ mod tests {
 
     #[test]
     fn id_parsing() {
-        assert_eq!(parse_id_gen(b"1-2", 0, true, None), Some(StreamId::new(1, 2)));
+        assert_eq!(
+            parse_id_gen(b"1-2", 0, true, None),
+            Some(StreamId::new(1, 2))
+        );
         assert_eq!(parse_id_gen(b"5", 7, true, None), Some(StreamId::new(5, 7)));
         assert_eq!(parse_id_gen(b"-", 0, true, None), None);
         assert_eq!(parse_id_gen(b"-", 0, false, None), Some(StreamId::MIN));
         assert_eq!(parse_id_gen(b"+", 0, false, None), Some(StreamId::MAX));
-        assert_eq!(parse_id_gen(b"007-1", 0, true, None), Some(StreamId::new(7, 1)));
+        assert_eq!(
+            parse_id_gen(b"007-1", 0, true, None),
+            Some(StreamId::new(7, 1))
+        );
         assert_eq!(parse_id_gen(b"1-x", 0, true, None), None);
         assert_eq!(parse_id_gen(b"-1", 0, true, None), None);
         let mut sg = true;
-        assert_eq!(parse_id_gen(b"5-*", 0, true, Some(&mut sg)), Some(StreamId::new(5, 0)));
+        assert_eq!(
+            parse_id_gen(b"5-*", 0, true, Some(&mut sg)),
+            Some(StreamId::new(5, 0))
+        );
         assert!(!sg);
         assert_eq!(parse_id_gen(b"5-*", 0, true, None), None);
     }
