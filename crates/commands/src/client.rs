@@ -162,6 +162,9 @@ pub struct BlockRequest {
     pub null_array_on_timeout: bool,
 }
 
+/// A blocked stream read: (arguments, deadline ms or 0, resolved IDs as (ms, seq)).
+pub type StreamBlock = (Vec<Vec<u8>>, u64, Vec<(u64, u64)>);
+
 pub struct Client {
     pub id: u64,
     pub db: usize,
@@ -188,7 +191,7 @@ pub struct Client {
     pub in_exec: bool,
     /// A blocked XREAD/XREADGROUP: its arguments, deadline (0 = forever) and the IDs it
     /// resolved when it first blocked (`$`), so the retry after a wakeup reuses them.
-    pub stream_block: Option<(Vec<Vec<u8>>, u64, Vec<(u64, u64)>)>,
+    pub stream_block: Option<StreamBlock>,
 }
 
 impl Client {

@@ -1130,7 +1130,7 @@ fn xgroup(ctx: &mut Ctx, a: Args) {
         db.fx.event(notify::STREAM, "xgroup-setid", dbi, key);
     } else if opt == b"destroy" && argc == 4 {
         let s = lookup(&mut db, key, true).ok().flatten().unwrap();
-        if s.groups.remove(gname.as_ref() as &[u8]).is_some() {
+        if s.groups.remove(gname as &[u8]).is_some() {
             out.int(1);
             db.fx.dirty += 1;
             db.fx.event(notify::STREAM, "xgroup-destroy", dbi, key);
