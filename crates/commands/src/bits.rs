@@ -21,11 +21,7 @@ pub static COMMANDS: &[Command] = &[
 const ERR_BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
 
 fn bit_offset(a: &[u8], hash: bool, bits: u32) -> Option<u64> {
-    let (a, mul) = if hash && a.first() == Some(&b'#') {
-        (&a[1..], bits as u64)
-    } else {
-        (a, 1)
-    };
+    let (a, mul) = if hash && a.first() == Some(&b'#') { (&a[1..], bits as u64) } else { (a, 1) };
     let v = parse_i64(a)?;
     if v < 0 {
         return None;
@@ -38,9 +34,7 @@ fn bit_offset(a: &[u8], hash: bool, bits: u32) -> Option<u64> {
 }
 
 fn setbit(ctx: &mut Ctx, a: Args) {
-    let Some(off) = bit_offset(&a[2], false, 1) else {
-        return ctx.out.error(ERR_BIT_OFFSET);
-    };
+    let Some(off) = bit_offset(&a[2], false, 1) else { return ctx.out.error(ERR_BIT_OFFSET) };
     let on = match &a[3][..] {
         b"1" => true,
         b"0" => false,
@@ -73,20 +67,14 @@ fn setbit(ctx: &mut Ctx, a: Args) {
 }
 
 fn getbit(ctx: &mut Ctx, a: Args) {
-    let Some(off) = bit_offset(&a[2], false, 1) else {
-        return ctx.out.error(ERR_BIT_OFFSET);
-    };
+    let Some(off) = bit_offset(&a[2], false, 1) else { return ctx.out.error(ERR_BIT_OFFSET) };
     let (mut db, out) = ctx.parts();
     match crate::strings::read_str(&mut db, out, &a[1]) {
         Err(()) => {}
         Ok(None) => out.int(0),
         Ok(Some(v)) => {
             let byte = (off >> 3) as usize;
-            out.int(if byte < v.len() {
-                ((v[byte] >> (7 - (off & 7))) & 1) as i64
-            } else {
-                0
-            });
+            out.int(if byte < v.len() { ((v[byte] >> (7 - (off & 7))) & 1) as i64 } else { 0 });
         }
     }
 }
@@ -119,12 +107,8 @@ fn bitcount(ctx: &mut Ctx, a: Args) {
     let mut range = None;
     let mut isbit = false;
     if a.len() == 4 || a.len() == 5 {
-        let Some(s) = int_arg(ctx.out, &a[2]) else {
-            return;
-        };
-        let Some(e) = int_arg(ctx.out, &a[3]) else {
-            return;
-        };
+        let Some(s) = int_arg(ctx.out, &a[2]) else { return };
+        let Some(e) = int_arg(ctx.out, &a[3]) else { return };
         if a.len() == 5 {
             if eq_ic(&a[4], "bit") {
                 isbit = true;
@@ -145,23 +129,12 @@ fn bitcount(ctx: &mut Ctx, a: Args) {
     let Some((s, e)) = range else {
         return out.int(v.iter().map(|b| b.count_ones() as i64).sum());
     };
-    let len = if isbit {
-        v.len() as i64 * 8
-    } else {
-        v.len() as i64
-    };
-    let Some((s, e)) = norm(s, e, len) else {
-        return out.int(0);
-    };
+    let len = if isbit { v.len() as i64 * 8 } else { v.len() as i64 };
+    let Some((s, e)) = norm(s, e, len) else { return out.int(0) };
     if isbit {
         out.int((s..=e).filter(|&i| bit_at(v, i as u64)).count() as i64);
     } else {
-        out.int(
-            v[s as usize..=e as usize]
-                .iter()
-                .map(|b| b.count_ones() as i64)
-                .sum(),
-        );
+        out.int(v[s as usize..=e as usize].iter().map(|b| b.count_ones() as i64).sum());
     }
 }
 
@@ -176,15 +149,11 @@ fn bitpos(ctx: &mut Ctx, a: Args) {
     let mut end_given = false;
     let mut isbit = false;
     if a.len() >= 4 {
-        let Some(s) = int_arg(ctx.out, &a[3]) else {
-            return;
-        };
+        let Some(s) = int_arg(ctx.out, &a[3]) else { return };
         start = s;
     }
     if a.len() >= 5 {
-        let Some(e) = int_arg(ctx.out, &a[4]) else {
-            return;
-        };
+        let Some(e) = int_arg(ctx.out, &a[4]) else { return };
         end = e;
         end_given = true;
     }
@@ -204,19 +173,9 @@ fn bitpos(ctx: &mut Ctx, a: Args) {
         Ok(None) => return out.int(if bit { -1 } else { 0 }),
         Ok(Some(v)) => v,
     };
-    let len = if isbit {
-        v.len() as i64 * 8
-    } else {
-        v.len() as i64
-    };
-    let Some((s, e)) = norm(start, end, len) else {
-        return out.int(-1);
-    };
-    let (bs, be) = if isbit {
-        (s as u64, e as u64)
-    } else {
-        (s as u64 * 8, e as u64 * 8 + 7)
-    };
+    let len = if isbit { v.len() as i64 * 8 } else { v.len() as i64 };
+    let Some((s, e)) = norm(start, end, len) else { return out.int(-1) };
+    let (bs, be) = if isbit { (s as u64, e as u64) } else { (s as u64 * 8, e as u64 * 8 + 7) };
     for i in bs..=be {
         if bit_at(v, i) == bit {
             return out.int(i as i64);
@@ -236,9 +195,7 @@ fn bitop(ctx: &mut Ctx, a: Args) {
         return ctx.out.error(ERR_SYNTAX);
     }
     if op == b"not" && a.len() != 4 {
-        return ctx
-            .out
-            .error("ERR BITOP NOT must be called with a single source key.");
+        return ctx.out.error("ERR BITOP NOT must be called with a single source key.");
     }
     let dest = &a[2];
     let (mut db, out) = ctx.parts();
@@ -252,11 +209,7 @@ fn bitop(ctx: &mut Ctx, a: Args) {
             },
         }
     }
-    let maxlen = srcs
-        .iter()
-        .map(|s| s.as_ref().map(|v| v.len()).unwrap_or(0))
-        .max()
-        .unwrap_or(0);
+    let maxlen = srcs.iter().map(|s| s.as_ref().map(|v| v.len()).unwrap_or(0)).max().unwrap_or(0);
     let mut res = vec![0u8; maxlen];
     for (i, r) in res.iter_mut().enumerate() {
         let get = |s: &Option<Vec<u8>>| s.as_ref().and_then(|v| v.get(i).copied()).unwrap_or(0);
@@ -309,11 +262,7 @@ fn get_bits(v: &[u8], off: u64, bits: u32) -> u64 {
     for i in 0..bits as u64 {
         let p = off + i;
         let byte = (p >> 3) as usize;
-        let b = if byte < v.len() {
-            (v[byte] >> (7 - (p & 7))) & 1
-        } else {
-            0
-        };
+        let b = if byte < v.len() { (v[byte] >> (7 - (p & 7))) & 1 } else { 0 };
         r = (r << 1) | b as u64;
     }
     r
@@ -365,11 +314,7 @@ fn handle_overflow(signed: bool, bits: u32, value: i128, ow: Overflow) -> Option
         Overflow::Wrap => {
             let m = 1i128 << bits;
             let w = value.rem_euclid(m);
-            Some(if signed {
-                to_signed(w as u64, bits)
-            } else {
-                w as i64
-            })
+            Some(if signed { to_signed(w as u64, bits) } else { w as i64 })
         }
     }
 }
@@ -386,39 +331,25 @@ fn bitfield_generic(ctx: &mut Ctx, a: Args, ro: bool) {
             let Some((s, b)) = parse_type(&a[j + 1]) else {
                 return ctx.out.error("ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.");
             };
-            let Some(off) = bit_offset(&a[j + 2], true, b) else {
-                return ctx.out.error(ERR_BIT_OFFSET);
-            };
+            let Some(off) = bit_offset(&a[j + 2], true, b) else { return ctx.out.error(ERR_BIT_OFFSET) };
             ops.push((FieldOp::Get, s, b, off, ow));
             j += 3;
         } else if (eq_ic(o, "set") || eq_ic(o, "incrby")) && remaining >= 3 {
             if ro {
-                return ctx
-                    .out
-                    .error("ERR BITFIELD_RO only supports the GET subcommand");
+                return ctx.out.error("ERR BITFIELD_RO only supports the GET subcommand");
             }
             let Some((s, b)) = parse_type(&a[j + 1]) else {
                 return ctx.out.error("ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.");
             };
-            let Some(off) = bit_offset(&a[j + 2], true, b) else {
-                return ctx.out.error(ERR_BIT_OFFSET);
-            };
-            let Some(v) = int_arg(ctx.out, &a[j + 3]) else {
-                return;
-            };
-            let op = if eq_ic(o, "set") {
-                FieldOp::Set(v)
-            } else {
-                FieldOp::Incr(v)
-            };
+            let Some(off) = bit_offset(&a[j + 2], true, b) else { return ctx.out.error(ERR_BIT_OFFSET) };
+            let Some(v) = int_arg(ctx.out, &a[j + 3]) else { return };
+            let op = if eq_ic(o, "set") { FieldOp::Set(v) } else { FieldOp::Incr(v) };
             ops.push((op, s, b, off, ow));
             writes = true;
             j += 4;
         } else if eq_ic(o, "overflow") && remaining >= 1 {
             if ro {
-                return ctx
-                    .out
-                    .error("ERR BITFIELD_RO only supports the GET subcommand");
+                return ctx.out.error("ERR BITFIELD_RO only supports the GET subcommand");
             }
             ow = if eq_ic(&a[j + 1], "wrap") {
                 Overflow::Wrap
@@ -448,19 +379,11 @@ fn bitfield_generic(ctx: &mut Ctx, a: Args, ro: bool) {
     let mut changed = false;
     for (op, signed, bits, off, ow) in ops {
         let raw = get_bits(&cur, off, bits);
-        let old: i64 = if signed {
-            to_signed(raw, bits)
-        } else {
-            raw as i64
-        };
+        let old: i64 = if signed { to_signed(raw, bits) } else { raw as i64 };
         match op {
             FieldOp::Get => out.int(old),
             FieldOp::Set(v) => {
-                let nv = if signed {
-                    handle_overflow(true, bits, v as i128, ow)
-                } else {
-                    handle_overflow(false, bits, v as i128, ow)
-                };
+                let nv = if signed { handle_overflow(true, bits, v as i128, ow) } else { handle_overflow(false, bits, v as i128, ow) };
                 match nv {
                     Some(nv) => {
                         set_bits(&mut cur, off, bits, nv as u64 & mask(bits));
@@ -470,16 +393,14 @@ fn bitfield_generic(ctx: &mut Ctx, a: Args, ro: bool) {
                     None => out.null(),
                 }
             }
-            FieldOp::Incr(by) => {
-                match handle_overflow(signed, bits, old as i128 + by as i128, ow) {
-                    Some(nv) => {
-                        set_bits(&mut cur, off, bits, nv as u64 & mask(bits));
-                        changed = true;
-                        out.int(nv);
-                    }
-                    None => out.null(),
+            FieldOp::Incr(by) => match handle_overflow(signed, bits, old as i128 + by as i128, ow) {
+                Some(nv) => {
+                    set_bits(&mut cur, off, bits, nv as u64 & mask(bits));
+                    changed = true;
+                    out.int(nv);
                 }
-            }
+                None => out.null(),
+            },
         }
     }
     if writes && (changed || !existed) && changed {

@@ -16,9 +16,7 @@ impl Blocking {
     pub fn register(&self, db: usize, keys: &[Vec<u8>], id: u64, n: &Arc<Notify>) {
         let mut w = self.waiters.lock();
         for k in keys {
-            w.entry((db, SmallBytes::new(k)))
-                .or_default()
-                .push_back((id, n.clone()));
+            w.entry((db, SmallBytes::new(k))).or_default().push_back((id, n.clone()));
         }
     }
     pub fn unregister(&self, db: usize, keys: &[Vec<u8>], id: u64) {

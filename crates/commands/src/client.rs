@@ -12,18 +12,10 @@ use std::sync::Arc;
 /// Messages delivered to a connection from elsewhere in the node.
 #[derive(Debug)]
 pub enum ClientMsg {
-    Message {
-        kind: &'static str,
-        pattern: Option<Bytes>,
-        channel: Bytes,
-        payload: Bytes,
-    },
+    Message { kind: &'static str, pattern: Option<Bytes>, channel: Bytes, payload: Bytes },
     /// Client-side caching invalidation (None: flush everything). `via_channel`: RESP2
     /// redirect, delivered as a `__redis__:invalidate` pub/sub message.
-    Invalidate {
-        keys: Option<Vec<Vec<u8>>>,
-        via_channel: bool,
-    },
+    Invalidate { keys: Option<Vec<Vec<u8>>>, via_channel: bool },
     TrackingRedirBroken(u64),
     Monitor(String),
     Kill,
@@ -95,12 +87,7 @@ impl ClientShared {
 
     /// One CLIENT LIST / CLIENT INFO line (Redis 7.0 field order).
     pub fn info_line(&self, now_ms: u64) -> String {
-        let name = self
-            .name
-            .lock()
-            .clone()
-            .map(|n| String::from_utf8_lossy(&n).into_owned())
-            .unwrap_or_default();
+        let name = self.name.lock().clone().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
         let tr = self.tracking.lock().clone();
         let multi = self.multi.load(Relaxed);
         let mut flags = self.flags.lock().clone();

@@ -6,9 +6,7 @@ use ferrocache_engine::glob::glob_match;
 use ferrocache_engine::{notify, EvictionPolicy};
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
-use std::sync::atomic::{
-    AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed,
-};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
@@ -32,20 +30,10 @@ pub struct Spec {
 
 macro_rules! spec {
     ($n:expr, $d:expr, $k:expr) => {
-        Spec {
-            name: $n,
-            alias: None,
-            default: $d,
-            kind: $k,
-        }
+        Spec { name: $n, alias: None, default: $d, kind: $k }
     };
     ($n:expr, $a:expr, $d:expr, $k:expr) => {
-        Spec {
-            name: $n,
-            alias: Some($a),
-            default: $d,
-            kind: $k,
-        }
+        Spec { name: $n, alias: Some($a), default: $d, kind: $k }
     };
 }
 
@@ -79,17 +67,9 @@ pub static SPECS: &[Spec] = &[
     spec!("proto-max-bulk-len", "512mb", Kind::Memory),
     spec!("dir", "./", Kind::Special),
     spec!("logfile", "", Kind::Immutable),
-    spec!(
-        "loglevel",
-        "notice",
-        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"])
-    ),
+    spec!("loglevel", "notice", Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"])),
     spec!("notify-keyspace-events", "", Kind::Special),
-    spec!(
-        "slowlog-log-slower-than",
-        "10000",
-        Kind::Int(i64::MIN, i64::MAX)
-    ),
+    spec!("slowlog-log-slower-than", "10000", Kind::Int(i64::MIN, i64::MAX)),
     spec!("slowlog-max-len", "128", Kind::Int(0, i64::MAX)),
     spec!("latency-monitor-threshold", "0", Kind::Int(0, i64::MAX)),
     spec!("threads", "io-threads", "0", Kind::Immutable),
@@ -97,38 +77,13 @@ pub static SPECS: &[Spec] = &[
     spec!("dynamic-hz", "yes", YESNO),
     spec!("lfu-log-factor", "10", Kind::Int(0, i32::MAX as i64)),
     spec!("lfu-decay-time", "1", Kind::Int(0, i32::MAX as i64)),
-    spec!(
-        "hash-max-listpack-entries",
-        "hash-max-ziplist-entries",
-        "512",
-        Kind::Int(0, i64::MAX)
-    ),
-    spec!(
-        "hash-max-listpack-value",
-        "hash-max-ziplist-value",
-        "64",
-        Kind::Int(0, i64::MAX)
-    ),
-    spec!(
-        "list-max-listpack-size",
-        "list-max-ziplist-size",
-        "-2",
-        Kind::Int(i32::MIN as i64, i32::MAX as i64)
-    ),
+    spec!("hash-max-listpack-entries", "hash-max-ziplist-entries", "512", Kind::Int(0, i64::MAX)),
+    spec!("hash-max-listpack-value", "hash-max-ziplist-value", "64", Kind::Int(0, i64::MAX)),
+    spec!("list-max-listpack-size", "list-max-ziplist-size", "-2", Kind::Int(i32::MIN as i64, i32::MAX as i64)),
     spec!("list-compress-depth", "0", Kind::Int(0, i32::MAX as i64)),
     spec!("set-max-intset-entries", "512", Kind::Int(0, i64::MAX)),
-    spec!(
-        "zset-max-listpack-entries",
-        "zset-max-ziplist-entries",
-        "128",
-        Kind::Int(0, i64::MAX)
-    ),
-    spec!(
-        "zset-max-listpack-value",
-        "zset-max-ziplist-value",
-        "64",
-        Kind::Int(0, i64::MAX)
-    ),
+    spec!("zset-max-listpack-entries", "zset-max-ziplist-entries", "128", Kind::Int(0, i64::MAX)),
+    spec!("zset-max-listpack-value", "zset-max-ziplist-value", "64", Kind::Int(0, i64::MAX)),
     spec!("hll-sparse-max-bytes", "3000", Kind::Int(0, i64::MAX)),
     spec!("stream-node-max-bytes", "4096", Kind::Memory),
     spec!("stream-node-max-entries", "100", Kind::Int(0, i64::MAX)),
@@ -156,67 +111,30 @@ pub static SPECS: &[Spec] = &[
     spec!("appendonly", "no", YESNO),
     spec!("appendfilename", "appendonly.aof", Kind::Immutable),
     spec!("appenddirname", "appendonlydir", Kind::Immutable),
-    spec!(
-        "appendfsync",
-        "everysec",
-        Kind::Enum(&["always", "everysec", "no"])
-    ),
+    spec!("appendfsync", "everysec", Kind::Enum(&["always", "everysec", "no"])),
     spec!("no-appendfsync-on-rewrite", "no", YESNO),
-    spec!(
-        "auto-aof-rewrite-percentage",
-        "100",
-        Kind::Int(0, i32::MAX as i64)
-    ),
+    spec!("auto-aof-rewrite-percentage", "100", Kind::Int(0, i32::MAX as i64)),
     spec!("auto-aof-rewrite-min-size", "64mb", Kind::Memory),
     spec!("aof-load-truncated", "yes", YESNO),
     spec!("aof-use-rdb-preamble", "yes", YESNO),
     spec!("aof-timestamp-enabled", "no", YESNO),
     spec!("replica-read-only", "slave-read-only", "yes", YESNO),
-    spec!(
-        "replica-serve-stale-data",
-        "slave-serve-stale-data",
-        "yes",
-        YESNO
-    ),
-    spec!(
-        "replica-priority",
-        "slave-priority",
-        "100",
-        Kind::Int(0, i32::MAX as i64)
-    ),
+    spec!("replica-serve-stale-data", "slave-serve-stale-data", "yes", YESNO),
+    spec!("replica-priority", "slave-priority", "100", Kind::Int(0, i32::MAX as i64)),
     spec!("repl-backlog-size", "1mb", Kind::Memory),
     spec!("repl-backlog-ttl", "3600", Kind::Int(0, i32::MAX as i64)),
     spec!("repl-timeout", "60", Kind::Int(1, i32::MAX as i64)),
     spec!("repl-diskless-sync", "yes", YESNO),
-    spec!(
-        "min-replicas-to-write",
-        "min-slaves-to-write",
-        "0",
-        Kind::Int(0, i32::MAX as i64)
-    ),
-    spec!(
-        "min-replicas-max-lag",
-        "min-slaves-max-lag",
-        "10",
-        Kind::Int(0, i32::MAX as i64)
-    ),
+    spec!("min-replicas-to-write", "min-slaves-to-write", "0", Kind::Int(0, i32::MAX as i64)),
+    spec!("min-replicas-max-lag", "min-slaves-max-lag", "10", Kind::Int(0, i32::MAX as i64)),
     spec!("masterauth", "", Kind::Str),
     spec!("masteruser", "", Kind::Str),
-    spec!(
-        "lua-time-limit",
-        "busy-reply-threshold",
-        "5000",
-        Kind::Int(0, i64::MAX)
-    ),
+    spec!("lua-time-limit", "busy-reply-threshold", "5000", Kind::Int(0, i64::MAX)),
     spec!("cluster-enabled", "no", Kind::Immutable),
     spec!("activerehashing", "yes", YESNO),
     spec!("activedefrag", "no", YESNO),
     spec!("jemalloc-bg-thread", "yes", YESNO),
-    spec!(
-        "client-output-buffer-limit",
-        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-        Kind::Special
-    ),
+    spec!("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", Kind::Special),
     spec!("tracking-table-max-keys", "1000000", Kind::Int(0, i64::MAX)),
     spec!("acllog-max-len", "128", Kind::Int(0, i64::MAX)),
     spec!("enable-debug-command", "no", Kind::Immutable),
@@ -229,9 +147,7 @@ pub static SPECS: &[Spec] = &[
 ];
 
 pub fn find_spec(name: &str) -> Option<&'static Spec> {
-    SPECS.iter().find(|s| {
-        s.name.eq_ignore_ascii_case(name) || s.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
-    })
+    SPECS.iter().find(|s| s.name.eq_ignore_ascii_case(name) || s.alias.is_some_and(|a| a.eq_ignore_ascii_case(name)))
 }
 
 /// Parse a Redis memory value ("1gb", "100mb", "512k", "42").
@@ -308,11 +224,7 @@ impl Config {
         for s in SPECS {
             m.insert(s.name, s.default.to_string());
         }
-        let c = Config {
-            values: RwLock::new(m),
-            hot: Hot::default(),
-            file,
-        };
+        let c = Config { values: RwLock::new(m), hot: Hot::default(), file };
         c.refresh_hot();
         c
     }
@@ -337,20 +249,14 @@ impl Config {
                 .map(|b| if b { "yes" } else { "no" }.to_string())
                 .ok_or_else(|| "argument must be 'yes' or 'no'".to_string()),
             Kind::Int(min, max) => {
-                let n: i64 = v
-                    .parse()
-                    .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+                let n: i64 = v.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
                 if n < min || n > max {
-                    return Err(format!(
-                        "argument must be between {} and {} inclusive",
-                        min, max
-                    ));
+                    return Err(format!("argument must be between {} and {} inclusive", min, max));
                 }
                 Ok(n.to_string())
             }
             Kind::Memory => {
-                let n = parse_memory(&v)
-                    .ok_or_else(|| "argument must be a memory value".to_string())?;
+                let n = parse_memory(&v).ok_or_else(|| "argument must be a memory value".to_string())?;
                 if n < 0 {
                     return Err("argument must be a memory value".into());
                 }
@@ -361,18 +267,13 @@ impl Config {
                 if opts.contains(&l.as_str()) {
                     Ok(l)
                 } else {
-                    Err(format!(
-                        "argument(s) must be one of the following: {}",
-                        opts.join(", ")
-                    ))
+                    Err(format!("argument(s) must be one of the following: {}", opts.join(", ")))
                 }
             }
             Kind::Str | Kind::Immutable => Ok(v),
             Kind::Special => match spec.name {
                 "notify-keyspace-events" => {
-                    let f = notify::parse(&v).ok_or_else(|| {
-                        "Invalid event class character. Use 'Ag$lshzxeKEtmd'.".to_string()
-                    })?;
+                    let f = notify::parse(&v).ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmd'.".to_string())?;
                     Ok(notify::to_string(f))
                 }
                 "save" => {
@@ -389,19 +290,12 @@ impl Config {
 
     /// Set at startup (file or command line): anything known, including immutable options.
     pub fn set_startup(&self, name: &str, args: &[String]) -> Result<(), String> {
-        let spec = find_spec(name)
-            .ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
+        let spec = find_spec(name).ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
         let v = match spec.name {
             // Immutable values need shape checks too.
             "port" | "databases" | "threads" | "memcached-port" | "tcp-backlog" => {
-                let n: i64 = args
-                    .join(" ")
-                    .parse()
-                    .map_err(|_| "Invalid argument".to_string())?;
-                if n < 0
-                    || (spec.name == "port" && n > 65535)
-                    || (spec.name == "databases" && n < 1)
-                {
+                let n: i64 = args.join(" ").parse().map_err(|_| "Invalid argument".to_string())?;
+                if n < 0 || (spec.name == "port" && n > 65535) || (spec.name == "databases" && n < 1) {
                     return Err(format!("Invalid {}", spec.name));
                 }
                 n.to_string()
@@ -410,12 +304,7 @@ impl Config {
             // save lines accumulate in a config file, as in Redis
             "save" if args.len() == 2 => {
                 let cur = self.get("save").unwrap_or_default();
-                let fresh = self
-                    .values
-                    .read()
-                    .get("save")
-                    .map(|s| s == spec.default)
-                    .unwrap_or(true);
+                let fresh = self.values.read().get("save").map(|s| s == spec.default).unwrap_or(true);
                 Self::check(spec, args)?;
                 if fresh {
                     args.join(" ")
@@ -432,12 +321,8 @@ impl Config {
 
     /// CONFIG SET of one option (Redis's error text on failure).
     pub fn set_runtime(&self, name: &str, value: &str) -> Result<(), ConfigError> {
-        let spec = find_spec(name).ok_or_else(|| {
-            ConfigError(format!(
-                "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
-                name
-            ))
-        })?;
+        let spec = find_spec(name)
+            .ok_or_else(|| ConfigError(format!("ERR Unknown option or number of arguments for CONFIG SET - '{}'", name)))?;
         if matches!(spec.kind, Kind::Immutable) {
             return Err(ConfigError(format!(
                 "ERR CONFIG SET failed (possibly related to argument '{}') - can't set immutable config",
@@ -445,17 +330,11 @@ impl Config {
             )));
         }
         let v = Self::check(spec, &[value.to_string()]).map_err(|e| {
-            ConfigError(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{}') - {}",
-                name, e
-            ))
+            ConfigError(format!("ERR CONFIG SET failed (possibly related to argument '{}') - {}", name, e))
         })?;
         if spec.name == "dir" {
             std::env::set_current_dir(value).map_err(|e| {
-                ConfigError(format!(
-                    "ERR CONFIG SET failed (possibly related to argument 'dir') - {}",
-                    e
-                ))
+                ConfigError(format!("ERR CONFIG SET failed (possibly related to argument 'dir') - {}", e))
             })?;
         }
         self.values.write().insert(spec.name, v);
@@ -469,9 +348,7 @@ impl Config {
         let mut out = Vec::new();
         for s in SPECS {
             let v = if s.name == "dir" {
-                std::env::current_dir()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
+                std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()
             } else {
                 vals.get(s.name).cloned().unwrap_or_default()
             };
@@ -480,9 +357,7 @@ impl Config {
                 out.push((s.name.to_string(), v.clone()));
             }
             if let Some(a) = s.alias {
-                if (has_glob && glob_match(pattern.as_bytes(), a.as_bytes(), true))
-                    || (!has_glob && a.eq_ignore_ascii_case(pattern))
-                {
+                if (has_glob && glob_match(pattern.as_bytes(), a.as_bytes(), true)) || (!has_glob && a.eq_ignore_ascii_case(pattern)) {
                     out.push((a.to_string(), v));
                 }
             }
@@ -493,16 +368,7 @@ impl Config {
     /// All current values (CONFIG REWRITE).
     pub fn all(&self) -> Vec<(&'static str, String, bool)> {
         let vals = self.values.read();
-        SPECS
-            .iter()
-            .map(|s| {
-                (
-                    s.name,
-                    vals.get(s.name).cloned().unwrap_or_default(),
-                    vals.get(s.name).map(|v| v == s.default).unwrap_or(true),
-                )
-            })
-            .collect()
+        SPECS.iter().map(|s| (s.name, vals.get(s.name).cloned().unwrap_or_default(), vals.get(s.name).map(|v| v == s.default).unwrap_or(true))).collect()
     }
 
     pub fn refresh_hot(&self) {
@@ -511,50 +377,27 @@ impl Config {
         let g = |n: &str| vals.get(n).cloned().unwrap_or_default();
         let gi = |n: &str| parse_memory(&g(n)).unwrap_or(0);
         h.maxmemory.store(gi("maxmemory") as u64, Relaxed);
-        let pol =
-            EvictionPolicy::parse(&g("maxmemory-policy")).unwrap_or(EvictionPolicy::NoEviction);
-        h.policy.store(
-            EvictionPolicy::ALL
-                .iter()
-                .position(|(_, p)| *p == pol)
-                .unwrap() as u32,
-            Relaxed,
-        );
+        let pol = EvictionPolicy::parse(&g("maxmemory-policy")).unwrap_or(EvictionPolicy::NoEviction);
+        h.policy.store(EvictionPolicy::ALL.iter().position(|(_, p)| *p == pol).unwrap() as u32, Relaxed);
         h.samples.store(gi("maxmemory-samples") as usize, Relaxed);
-        h.proto_max_bulk_len
-            .store(gi("proto-max-bulk-len"), Relaxed);
-        h.query_buffer_limit
-            .store(gi("client-query-buffer-limit") as usize, Relaxed);
+        h.proto_max_bulk_len.store(gi("proto-max-bulk-len"), Relaxed);
+        h.query_buffer_limit.store(gi("client-query-buffer-limit") as usize, Relaxed);
         h.maxclients.store(gi("maxclients") as usize, Relaxed);
         h.timeout.store(gi("timeout") as u64, Relaxed);
-        h.notify_flags.store(
-            notify::parse(&g("notify-keyspace-events")).unwrap_or(0),
-            Relaxed,
-        );
-        h.slowlog_slower_than
-            .store(gi("slowlog-log-slower-than"), Relaxed);
-        h.slowlog_max_len
-            .store(gi("slowlog-max-len") as usize, Relaxed);
-        h.requirepass_set
-            .store(!g("requirepass").is_empty(), Relaxed);
+        h.notify_flags.store(notify::parse(&g("notify-keyspace-events")).unwrap_or(0), Relaxed);
+        h.slowlog_slower_than.store(gi("slowlog-log-slower-than"), Relaxed);
+        h.slowlog_max_len.store(gi("slowlog-max-len") as usize, Relaxed);
+        h.requirepass_set.store(!g("requirepass").is_empty(), Relaxed);
         h.lfu_log_factor.store(gi("lfu-log-factor") as u32, Relaxed);
         h.lfu_decay_time.store(gi("lfu-decay-time") as u32, Relaxed);
-        h.hash_max_listpack_entries
-            .store(gi("hash-max-listpack-entries") as usize, Relaxed);
-        h.hash_max_listpack_value
-            .store(gi("hash-max-listpack-value") as usize, Relaxed);
-        h.set_max_intset_entries
-            .store(gi("set-max-intset-entries") as usize, Relaxed);
-        h.zset_max_listpack_entries
-            .store(gi("zset-max-listpack-entries") as usize, Relaxed);
-        h.zset_max_listpack_value
-            .store(gi("zset-max-listpack-value") as usize, Relaxed);
-        h.list_max_listpack_size
-            .store(gi("list-max-listpack-size"), Relaxed);
-        h.hll_sparse_max_bytes
-            .store(gi("hll-sparse-max-bytes") as usize, Relaxed);
-        h.latency_threshold
-            .store(gi("latency-monitor-threshold") as u64, Relaxed);
+        h.hash_max_listpack_entries.store(gi("hash-max-listpack-entries") as usize, Relaxed);
+        h.hash_max_listpack_value.store(gi("hash-max-listpack-value") as usize, Relaxed);
+        h.set_max_intset_entries.store(gi("set-max-intset-entries") as usize, Relaxed);
+        h.zset_max_listpack_entries.store(gi("zset-max-listpack-entries") as usize, Relaxed);
+        h.zset_max_listpack_value.store(gi("zset-max-listpack-value") as usize, Relaxed);
+        h.list_max_listpack_size.store(gi("list-max-listpack-size"), Relaxed);
+        h.hll_sparse_max_bytes.store(gi("hll-sparse-max-bytes") as usize, Relaxed);
+        h.latency_threshold.store(gi("latency-monitor-threshold") as u64, Relaxed);
     }
 
     pub fn policy(&self) -> EvictionPolicy {
@@ -563,13 +406,7 @@ impl Config {
 
     /// Load a redis.conf-syntax file. Errors are formatted as Redis's fatal config error.
     pub fn load_file(&self, path: &std::path::Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            format!(
-                "Fatal error, can't open config file '{}': {}",
-                path.display(),
-                e
-            )
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("Fatal error, can't open config file '{}': {}", path.display(), e))?;
         self.load_text(&text)
     }
 
@@ -584,10 +421,7 @@ impl Config {
             if !ferrocache_protocol::resp::split_args(t.as_bytes(), &mut buf, &mut spans) {
                 return Err(fatal(i + 1, t, "Unbalanced quotes in configuration line"));
             }
-            let parts: Vec<String> = spans
-                .iter()
-                .map(|r| String::from_utf8_lossy(&buf[r.clone()]).into_owned())
-                .collect();
+            let parts: Vec<String> = spans.iter().map(|r| String::from_utf8_lossy(&buf[r.clone()]).into_owned()).collect();
             if parts.is_empty() {
                 continue;
             }
@@ -602,17 +436,9 @@ impl Config {
                 return Err(fatal(i + 1, t, "wrong number of arguments"));
             }
             if find_spec(&name).is_none() {
-                return Err(fatal(
-                    i + 1,
-                    t,
-                    &format!(
-                        "Bad directive or wrong number of arguments (unknown option '{}')",
-                        name
-                    ),
-                ));
+                return Err(fatal(i + 1, t, &format!("Bad directive or wrong number of arguments (unknown option '{}')", name)));
             }
-            self.set_startup(&name, &parts[1..])
-                .map_err(|e| fatal(i + 1, t, &e))?;
+            self.set_startup(&name, &parts[1..]).map_err(|e| fatal(i + 1, t, &e))?;
         }
         Ok(())
     }
@@ -643,8 +469,7 @@ mod tests {
         let c = Config::new(None);
         let e = c.load_text("port 7000\nfoo bar\n").unwrap_err();
         assert!(e.contains("line 2") && e.contains("foo"), "{e}");
-        c.load_text("maxmemory 10mb\nmaxmemory-policy allkeys-lru\n")
-            .unwrap();
+        c.load_text("maxmemory 10mb\nmaxmemory-policy allkeys-lru\n").unwrap();
         assert_eq!(c.hot.maxmemory.load(Relaxed), 10 << 20);
         assert_eq!(c.policy(), EvictionPolicy::AllKeysLru);
     }

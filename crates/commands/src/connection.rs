@@ -15,165 +15,30 @@ const CTXF: u64 = PUBSUB_CONTEXT | STALE | LOADING;
 pub static COMMANDS: &[Command] = &[
     Command::new("ping", -1, FAST | CTXF, (0, 0, 0), ping).group(G),
     Command::new("echo", 2, FAST | STALE | LOADING, (0, 0, 0), echo).group(G),
-    Command::new(
-        "quit",
-        -1,
-        FAST | NO_AUTH | CTXF | ALLOW_BUSY,
-        (0, 0, 0),
-        quit,
-    )
-    .group(G),
-    Command::new(
-        "reset",
-        1,
-        FAST | NO_AUTH | NOSCRIPT | CTXF,
-        (0, 0, 0),
-        reset,
-    )
-    .group(G),
+    Command::new("quit", -1, FAST | NO_AUTH | CTXF | ALLOW_BUSY, (0, 0, 0), quit).group(G),
+    Command::new("reset", 1, FAST | NO_AUTH | NOSCRIPT | CTXF, (0, 0, 0), reset).group(G),
     Command::new("select", 2, FAST | LOADING | STALE, (0, 0, 0), select).group(G),
-    Command::new(
-        "auth",
-        -2,
-        FAST | NO_AUTH | NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        auth,
-    )
-    .group(G),
-    Command::new(
-        "hello",
-        -1,
-        FAST | NO_AUTH | NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        hello,
-    )
-    .group(G),
-    Command::new("client", -2, 0, (0, 0, 0), help_only)
-        .group(G)
-        .subs(CLIENT_SUBS),
+    Command::new("auth", -2, FAST | NO_AUTH | NOSCRIPT | LOADING | STALE, (0, 0, 0), auth).group(G),
+    Command::new("hello", -1, FAST | NO_AUTH | NOSCRIPT | LOADING | STALE, (0, 0, 0), hello).group(G),
+    Command::new("client", -2, 0, (0, 0, 0), help_only).group(G).subs(CLIENT_SUBS),
 ];
 
 static CLIENT_SUBS: &[Command] = &[
-    Command::new(
-        "client|id",
-        2,
-        NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_id,
-    )
-    .group(G),
-    Command::new(
-        "client|info",
-        2,
-        NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_info,
-    )
-    .group(G),
-    Command::new(
-        "client|list",
-        -2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_list,
-    )
-    .group(G),
-    Command::new(
-        "client|kill",
-        -3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_kill,
-    )
-    .group(G),
-    Command::new(
-        "client|setname",
-        3,
-        NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_setname,
-    )
-    .group(G),
-    Command::new(
-        "client|getname",
-        2,
-        NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_getname,
-    )
-    .group(G),
-    Command::new(
-        "client|pause",
-        -3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_pause,
-    )
-    .group(G),
-    Command::new(
-        "client|unpause",
-        2,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_unpause,
-    )
-    .group(G),
-    Command::new(
-        "client|no-evict",
-        3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_no_evict,
-    )
-    .group(G),
-    Command::new(
-        "client|reply",
-        3,
-        NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_reply,
-    )
-    .group(G),
-    Command::new(
-        "client|tracking",
-        -3,
-        NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_tracking,
-    )
-    .group(G),
-    Command::new(
-        "client|trackinginfo",
-        2,
-        NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_trackinginfo,
-    )
-    .group(G),
-    Command::new(
-        "client|getredir",
-        2,
-        NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_getredir,
-    )
-    .group(G),
-    Command::new(
-        "client|caching",
-        3,
-        NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_caching,
-    )
-    .group(G),
-    Command::new(
-        "client|unblock",
-        -3,
-        ADMIN | NOSCRIPT | LOADING | STALE,
-        (0, 0, 0),
-        client_unblock,
-    )
-    .group(G),
+    Command::new("client|id", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), client_id).group(G),
+    Command::new("client|info", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), client_info).group(G),
+    Command::new("client|list", -2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), client_list).group(G),
+    Command::new("client|kill", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), client_kill).group(G),
+    Command::new("client|setname", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), client_setname).group(G),
+    Command::new("client|getname", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), client_getname).group(G),
+    Command::new("client|pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), client_pause).group(G),
+    Command::new("client|unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), client_unpause).group(G),
+    Command::new("client|no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), client_no_evict).group(G),
+    Command::new("client|reply", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), client_reply).group(G),
+    Command::new("client|tracking", -3, NOSCRIPT | LOADING | STALE, (0, 0, 0), client_tracking).group(G),
+    Command::new("client|trackinginfo", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), client_trackinginfo).group(G),
+    Command::new("client|getredir", 2, NOSCRIPT | LOADING | STALE, (0, 0, 0), client_getredir).group(G),
+    Command::new("client|caching", 3, NOSCRIPT | LOADING | STALE, (0, 0, 0), client_caching).group(G),
+    Command::new("client|unblock", -3, ADMIN | NOSCRIPT | LOADING | STALE, (0, 0, 0), client_unblock).group(G),
     Command::new("client|help", 2, LOADING | STALE, (0, 0, 0), client_help).group(G),
 ];
 
@@ -269,9 +134,7 @@ fn reset(ctx: &mut Ctx, _a: Args) {
 }
 
 fn select(ctx: &mut Ctx, a: Args) {
-    let Some(n) = int_arg(ctx.out, &a[1]) else {
-        return;
-    };
+    let Some(n) = int_arg(ctx.out, &a[1]) else { return };
     if n < 0 || n as usize >= ctx.srv.num_dbs() {
         return ctx.out.error("ERR DB index is out of range");
     }
@@ -299,16 +162,11 @@ fn auth(ctx: &mut Ctx, a: Args) {
     if a.len() == 2 && required.is_empty() {
         return ctx.out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
     }
-    let (user, pass) = if a.len() == 3 {
-        (Some(&a[1]), &a[2])
-    } else {
-        (None, &a[1])
-    };
+    let (user, pass) = if a.len() == 3 { (Some(&a[1]), &a[2]) } else { (None, &a[1]) };
     if check_auth(ctx, user, pass) {
         ctx.out.ok()
     } else {
-        ctx.out
-            .error("WRONGPASS invalid username-password pair or user is disabled.")
+        ctx.out.error("WRONGPASS invalid username-password pair or user is disabled.")
     }
 }
 
@@ -321,14 +179,8 @@ fn hello(ctx: &mut Ctx, a: Args) {
     let mut j = 1;
     if a.len() >= 2 {
         match parse_i64(&a[1]) {
-            None => {
-                return ctx
-                    .out
-                    .error("ERR Protocol version is not an integer or out of range")
-            }
-            Some(v) if !(2..=3).contains(&v) => {
-                return ctx.out.error("NOPROTO unsupported protocol version")
-            }
+            None => return ctx.out.error("ERR Protocol version is not an integer or out of range"),
+            Some(v) if !(2..=3).contains(&v) => return ctx.out.error("NOPROTO unsupported protocol version"),
             Some(v) => ver = v,
         }
         j = 2;
@@ -339,24 +191,17 @@ fn hello(ctx: &mut Ctx, a: Args) {
         if eq_ic(&a[j], "auth") && left >= 2 {
             let (u, p) = (a[j + 1].to_vec(), a[j + 2].to_vec());
             if !check_auth(ctx, Some(&u), &p) {
-                return ctx
-                    .out
-                    .error("WRONGPASS invalid username-password pair or user is disabled.");
+                return ctx.out.error("WRONGPASS invalid username-password pair or user is disabled.");
             }
             j += 3;
         } else if eq_ic(&a[j], "setname") && left >= 1 {
             if !valid_name(&a[j + 1]) {
-                return ctx.out.error(
-                    "ERR Client names cannot contain spaces, newlines or special characters.",
-                );
+                return ctx.out.error("ERR Client names cannot contain spaces, newlines or special characters.");
             }
             setname = Some(a[j + 1].to_vec());
             j += 2;
         } else {
-            return ctx.out.error(&format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(&a[j])
-            ));
+            return ctx.out.error(&format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&a[j])));
         }
     }
     if ctx.srv.config.hot.requirepass_set.load(Relaxed) && !ctx.client.authenticated {
@@ -401,14 +246,8 @@ fn client_list(ctx: &mut Ctx, a: Args) {
     let mut ids: Option<Vec<u64>> = None;
     if a.len() == 4 && eq_ic(&a[2], "type") {
         let t = a[3].to_ascii_lowercase();
-        if !matches!(
-            t.as_slice(),
-            b"normal" | b"master" | b"replica" | b"slave" | b"pubsub"
-        ) {
-            return ctx.out.error(&format!(
-                "ERR Unknown client type '{}'",
-                String::from_utf8_lossy(&a[3])
-            ));
+        if !matches!(t.as_slice(), b"normal" | b"master" | b"replica" | b"slave" | b"pubsub") {
+            return ctx.out.error(&format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&a[3])));
         }
         if t != b"normal" && t != b"pubsub" {
             ids = Some(vec![]);
@@ -480,14 +319,8 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
             }
         } else if eq_ic(o, "type") {
             let t = v.to_ascii_lowercase();
-            if !matches!(
-                t.as_slice(),
-                b"normal" | b"master" | b"replica" | b"slave" | b"pubsub"
-            ) {
-                return ctx.out.error(&format!(
-                    "ERR Unknown client type '{}'",
-                    String::from_utf8_lossy(v)
-                ));
+            if !matches!(t.as_slice(), b"normal" | b"master" | b"replica" | b"slave" | b"pubsub") {
+                return ctx.out.error(&format!("ERR Unknown client type '{}'", String::from_utf8_lossy(v)));
             }
             ctype = Some(t);
         } else if eq_ic(o, "addr") {
@@ -496,10 +329,7 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
             laddr = Some(String::from_utf8_lossy(v).into_owned());
         } else if eq_ic(o, "user") {
             if v.as_ref() != b"default" {
-                return ctx.out.error(&format!(
-                    "ERR No such user '{}'",
-                    String::from_utf8_lossy(v)
-                ));
+                return ctx.out.error(&format!("ERR No such user '{}'", String::from_utf8_lossy(v)));
             }
             user = Some(());
         } else if eq_ic(o, "skipme") {
@@ -557,15 +387,9 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
 
 fn client_setname(ctx: &mut Ctx, a: Args) {
     if !valid_name(&a[2]) {
-        return ctx
-            .out
-            .error("ERR Client names cannot contain spaces, newlines or special characters.");
+        return ctx.out.error("ERR Client names cannot contain spaces, newlines or special characters.");
     }
-    *ctx.client.shared.name.lock() = if a[2].is_empty() {
-        None
-    } else {
-        Some(a[2].to_vec())
-    };
+    *ctx.client.shared.name.lock() = if a[2].is_empty() { None } else { Some(a[2].to_vec()) };
     ctx.out.ok();
 }
 
@@ -579,9 +403,7 @@ fn client_getname(ctx: &mut Ctx, _a: Args) {
 
 fn client_pause(ctx: &mut Ctx, a: Args) {
     let Some(ms) = parse_i64(&a[2]).filter(|v| *v >= 0) else {
-        return ctx
-            .out
-            .error("ERR timeout is not an integer or out of range");
+        return ctx.out.error("ERR timeout is not an integer or out of range");
     };
     let mut write_only = false;
     if a.len() == 4 {
@@ -597,15 +419,10 @@ fn client_pause(ctx: &mut Ctx, a: Args) {
     let mut p = ctx.srv.pause.lock();
     // A pause never shortens an existing one (as Redis: the later deadline and stricter mode win).
     let (until, write_only) = match *p {
-        Some(old) if old.until_ms > now_ms() => {
-            (old.until_ms.max(until), old.write_only && write_only)
-        }
+        Some(old) if old.until_ms > now_ms() => (old.until_ms.max(until), old.write_only && write_only),
         _ => (until, write_only),
     };
-    *p = Some(Pause {
-        until_ms: until,
-        write_only,
-    });
+    *p = Some(Pause { until_ms: until, write_only });
     ctx.out.ok();
 }
 
@@ -650,18 +467,12 @@ fn client_tracking(ctx: &mut Ctx, a: Args) {
         let o = &a[j];
         if eq_ic(o, "redirect") && more {
             if redirect_given {
-                return ctx
-                    .out
-                    .error("ERR A client can only redirect to a single other client");
+                return ctx.out.error("ERR A client can only redirect to a single other client");
             }
             redirect_given = true;
-            let Some(id) = parse_i64(&a[j + 1]) else {
-                return ctx.out.error(ERR_NOT_INT);
-            };
+            let Some(id) = parse_i64(&a[j + 1]) else { return ctx.out.error(ERR_NOT_INT) };
             if id != ctx.client.id as i64 && !ctx.srv.clients.lock().contains_key(&(id as u64)) {
-                return ctx
-                    .out
-                    .error("ERR The client ID you want redirect to does not exist");
+                return ctx.out.error("ERR The client ID you want redirect to does not exist");
             }
             tr.redirect = id as u64;
             j += 1;
@@ -683,9 +494,7 @@ fn client_tracking(ctx: &mut Ctx, a: Args) {
     }
     if eq_ic(&a[2], "on") {
         if !tr.prefixes.is_empty() && !tr.bcast {
-            return ctx
-                .out
-                .error("ERR PREFIX option requires BCAST mode to be enabled");
+            return ctx.out.error("ERR PREFIX option requires BCAST mode to be enabled");
         }
         if let Some(cur) = &ctx.client.tracking {
             if cur.bcast != tr.bcast {
@@ -693,14 +502,10 @@ fn client_tracking(ctx: &mut Ctx, a: Args) {
             }
         }
         if tr.bcast && (tr.optin || tr.optout) {
-            return ctx
-                .out
-                .error("ERR OPTIN and OPTOUT are not compatible with BCAST");
+            return ctx.out.error("ERR OPTIN and OPTOUT are not compatible with BCAST");
         }
         if tr.optin && tr.optout {
-            return ctx
-                .out
-                .error("ERR You can't specify both OPTIN mode and OPTOUT mode");
+            return ctx.out.error("ERR You can't specify both OPTIN mode and OPTOUT mode");
         }
         if let Some(cur) = &ctx.client.tracking {
             if (cur.optin && tr.optout) || (cur.optout && tr.optin) {
@@ -708,11 +513,7 @@ fn client_tracking(ctx: &mut Ctx, a: Args) {
             }
         }
         if tr.bcast {
-            let prefixes = if tr.prefixes.is_empty() {
-                vec![Vec::new()]
-            } else {
-                tr.prefixes.clone()
-            };
+            let prefixes = if tr.prefixes.is_empty() { vec![Vec::new()] } else { tr.prefixes.clone() };
             // Prefixes may not overlap (Redis's checkPrefixCollisionsOrReply).
             for (i, p) in prefixes.iter().enumerate() {
                 for (k, q) in prefixes.iter().enumerate() {
@@ -786,9 +587,7 @@ fn client_trackinginfo(ctx: &mut Ctx, _a: Args) {
         Some(t) => t.redirect as i64,
     });
     out.bulk(b"prefixes");
-    let p = tr
-        .map(|t| if t.bcast { t.prefixes } else { vec![] })
-        .unwrap_or_default();
+    let p = tr.map(|t| if t.bcast { t.prefixes } else { vec![] }).unwrap_or_default();
     out.array(p.len());
     for x in p {
         out.bulk(&x);
@@ -812,16 +611,12 @@ fn client_caching(ctx: &mut Ctx, a: Args) {
     }
     if eq_ic(&a[2], "yes") {
         if !t.optin {
-            return ctx.out.error(
-                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
-            );
+            return ctx.out.error("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.");
         }
         ctx.client.caching_flag = Some(true);
     } else if eq_ic(&a[2], "no") {
         if !t.optout {
-            return ctx.out.error(
-                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
-            );
+            return ctx.out.error("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.");
         }
         ctx.client.caching_flag = Some(false);
     } else {
@@ -835,9 +630,7 @@ fn client_unblock(ctx: &mut Ctx, a: Args) {
         return ctx.out.error(ERR_SYNTAX);
     }
     if a.len() == 4 && !eq_ic(&a[3], "timeout") && !eq_ic(&a[3], "error") {
-        return ctx
-            .out
-            .error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+        return ctx.out.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
     }
     if parse_i64(&a[2]).is_none() {
         return ctx.out.error(ERR_NOT_INT);

@@ -30,11 +30,7 @@ pub static COMMANDS: &[Command] = &[
 ];
 
 /// Read access to a hash: Ok(None) when missing, Err after writing WRONGTYPE.
-pub fn read_hash<'d>(
-    db: &'d mut Db<'_, '_>,
-    out: &mut ReplyBuf,
-    key: &[u8],
-) -> Result<Option<&'d HashValue>, ()> {
+pub fn read_hash<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Result<Option<&'d HashValue>, ()> {
     match db.get(key) {
         None => Ok(None),
         Some(e) => match &e.value {
@@ -48,11 +44,7 @@ pub fn read_hash<'d>(
 }
 
 /// Write access to a hash, creating it when missing. Err after writing WRONGTYPE.
-fn write_hash<'d>(
-    db: &'d mut Db<'_, '_>,
-    out: &mut ReplyBuf,
-    key: &[u8],
-) -> Result<&'d mut HashValue, ()> {
+fn write_hash<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Result<&'d mut HashValue, ()> {
     let exists = match db.get_mut(key) {
         None => false,
         Some(e) if matches!(e.value, Value::Hash(_)) => true,
@@ -73,16 +65,11 @@ fn write_hash<'d>(
 fn hset_generic(ctx: &mut Ctx, a: Args, count_reply: bool) {
     if a.len() % 2 != 0 {
         let n = ctx.cmd.full_name();
-        return ctx.out.error(&format!(
-            "ERR wrong number of arguments for '{}' command",
-            n
-        ));
+        return ctx.out.error(&format!("ERR wrong number of arguments for '{}' command", n));
     }
     let lim = ctx.limits();
     let (mut db, out) = ctx.parts();
-    let Ok(h) = write_hash(&mut db, out, &a[1]) else {
-        return;
-    };
+    let Ok(h) = write_hash(&mut db, out, &a[1]) else { return };
     let mut created = 0;
     for i in (2..a.len()).step_by(2) {
         if h.set(&a[i], &a[i + 1], &lim) {
@@ -106,9 +93,7 @@ fn hmset(ctx: &mut Ctx, a: Args) {
 fn hsetnx(ctx: &mut Ctx, a: Args) {
     let lim = ctx.limits();
     let (mut db, out) = ctx.parts();
-    let Ok(h) = write_hash(&mut db, out, &a[1]) else {
-        return;
-    };
+    let Ok(h) = write_hash(&mut db, out, &a[1]) else { return };
     if h.get(&a[2]).is_some() {
         return out.int(0);
     }
@@ -227,14 +212,10 @@ fn hgetall(ctx: &mut Ctx, a: Args) {
 }
 
 fn hincrby(ctx: &mut Ctx, a: Args) {
-    let Some(by) = int_arg(ctx.out, &a[3]) else {
-        return;
-    };
+    let Some(by) = int_arg(ctx.out, &a[3]) else { return };
     let lim = ctx.limits();
     let (mut db, out) = ctx.parts();
-    let Ok(h) = write_hash(&mut db, out, &a[1]) else {
-        return;
-    };
+    let Ok(h) = write_hash(&mut db, out, &a[1]) else { return };
     let cur = match h.get(&a[2]) {
         None => 0,
         Some(v) => match parse_i64(v) {
@@ -257,14 +238,10 @@ fn hincrby(ctx: &mut Ctx, a: Args) {
 }
 
 fn hincrbyfloat(ctx: &mut Ctx, a: Args) {
-    let Some(by) = parse_f64(&a[3]) else {
-        return ctx.out.error(ERR_NOT_FLOAT);
-    };
+    let Some(by) = parse_f64(&a[3]) else { return ctx.out.error(ERR_NOT_FLOAT) };
     let lim = ctx.limits();
     let (mut db, out) = ctx.parts();
-    let Ok(h) = write_hash(&mut db, out, &a[1]) else {
-        return;
-    };
+    let Ok(h) = write_hash(&mut db, out, &a[1]) else { return };
     let cur = match h.get(&a[2]) {
         None => 0.0,
         Some(v) => match parse_f64(v) {
@@ -287,15 +264,7 @@ fn hincrbyfloat(ctx: &mut Ctx, a: Args) {
     db.modified(&a[1], notify::HASH, "hincrbyfloat");
     out.bulk(s.as_bytes());
     let d = db.db;
-    db.fx.propagate(
-        d,
-        vec![
-            b"HSET".to_vec(),
-            a[1].to_vec(),
-            a[2].to_vec(),
-            s.into_bytes(),
-        ],
-    );
+    db.fx.propagate(d, vec![b"HSET".to_vec(), a[1].to_vec(), a[2].to_vec(), s.into_bytes()]);
     ctx.propagate_original = false;
 }
 
@@ -303,9 +272,7 @@ fn hrandfield(ctx: &mut Ctx, a: Args) {
     let mut count: Option<i64> = None;
     let mut withvalues = false;
     if a.len() >= 3 {
-        let Some(c) = int_arg(ctx.out, &a[2]) else {
-            return;
-        };
+        let Some(c) = int_arg(ctx.out, &a[2]) else { return };
         count = Some(c);
         if a.len() == 4 {
             if !eq_ic(&a[3], "withvalues") {
@@ -317,9 +284,7 @@ fn hrandfield(ctx: &mut Ctx, a: Args) {
         }
     }
     let (mut db, out) = ctx.parts();
-    let Ok(h) = read_hash(&mut db, out, &a[1]) else {
-        return;
-    };
+    let Ok(h) = read_hash(&mut db, out, &a[1]) else { return };
     let mut rng = rand::thread_rng();
     let Some(count) = count else {
         return match h {
@@ -337,9 +302,7 @@ fn hrandfield(ctx: &mut Ctx, a: Args) {
     let Some(h) = h else { return out.empty_array() };
     let items: Vec<(&[u8], &[u8])> = h.iter().collect();
     let picked: Vec<usize> = if count < 0 {
-        (0..count.unsigned_abs())
-            .map(|_| rng.gen_range(0..items.len()))
-            .collect()
+        (0..count.unsigned_abs()).map(|_| rng.gen_range(0..items.len())).collect()
     } else {
         let c = (count as usize).min(items.len());
         rand::seq::index::sample(&mut rng, items.len(), c).into_vec()
@@ -363,16 +326,10 @@ fn hrandfield(ctx: &mut Ctx, a: Args) {
 }
 
 fn hscan(ctx: &mut Ctx, a: Args) {
-    let Some(cursor) = crate::keys::parse_cursor(ctx, &a[2]) else {
-        return;
-    };
-    let Some((pat, count, _)) = crate::keys::scan_options(ctx, a, 3, false) else {
-        return;
-    };
+    let Some(cursor) = crate::keys::parse_cursor(ctx, &a[2]) else { return };
+    let Some((pat, count, _)) = crate::keys::scan_options(ctx, a, 3, false) else { return };
     let (mut db, out) = ctx.parts();
-    let Ok(h) = read_hash(&mut db, out, &a[1]) else {
-        return;
-    };
+    let Ok(h) = read_hash(&mut db, out, &a[1]) else { return };
     let Some(h) = h else {
         out.array(2);
         out.bulk(b"0");
@@ -389,10 +346,7 @@ fn hscan(ctx: &mut Ctx, a: Args) {
     let next = if to >= all.len() { 0 } else { to };
     let sel: Vec<_> = all[from..to]
         .iter()
-        .filter(|(f, _)| {
-            pat.as_ref()
-                .is_none_or(|p| ferrocache_engine::glob::glob_match(p, f, false))
-        })
+        .filter(|(f, _)| pat.as_ref().is_none_or(|p| ferrocache_engine::glob::glob_match(p, f, false)))
         .collect();
     out.array(2);
     out.bulk(next.to_string().as_bytes());

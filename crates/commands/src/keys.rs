@@ -31,28 +31,14 @@ pub static COMMANDS: &[Command] = &[
     Command::new("copy", -3, WRITE | DENYOOM, (1, 2, 1), copy).group(G),
     Command::new("move", 3, WRITE | FAST, (1, 1, 1), move_cmd).group(G),
     Command::new("swapdb", 3, WRITE | FAST | ALL_SHARDS, (0, 0, 0), swapdb).group(G),
-    Command::new("keys", 2, READONLY | ITERATES, (0, 0, 0), keys)
-        .group(G)
-        .acl(&["@keyspace"]),
-    Command::new("scan", -2, READONLY | ITERATES, (0, 0, 0), scan)
-        .group(G)
-        .acl(&["@keyspace"]),
-    Command::new("randomkey", 1, READONLY | ITERATES, (0, 0, 0), randomkey)
-        .group(G)
-        .acl(&["@keyspace"]),
-    Command::new("dbsize", 1, READONLY | FAST | ITERATES, (0, 0, 0), dbsize)
-        .group("server")
-        .acl(&["@keyspace"]),
-    Command::new("flushdb", -1, WRITE | ALL_SHARDS, (0, 0, 0), flushdb)
-        .group("server")
-        .acl(&["@keyspace", "@dangerous"]),
-    Command::new("flushall", -1, WRITE | ALL_SHARDS, (0, 0, 0), flushall)
-        .group("server")
-        .acl(&["@keyspace", "@dangerous"]),
+    Command::new("keys", 2, READONLY | ITERATES, (0, 0, 0), keys).group(G).acl(&["@keyspace"]),
+    Command::new("scan", -2, READONLY | ITERATES, (0, 0, 0), scan).group(G).acl(&["@keyspace"]),
+    Command::new("randomkey", 1, READONLY | ITERATES, (0, 0, 0), randomkey).group(G).acl(&["@keyspace"]),
+    Command::new("dbsize", 1, READONLY | FAST | ITERATES, (0, 0, 0), dbsize).group("server").acl(&["@keyspace"]),
+    Command::new("flushdb", -1, WRITE | ALL_SHARDS, (0, 0, 0), flushdb).group("server").acl(&["@keyspace", "@dangerous"]),
+    Command::new("flushall", -1, WRITE | ALL_SHARDS, (0, 0, 0), flushall).group("server").acl(&["@keyspace", "@dangerous"]),
     Command::new("touch", -2, READONLY | FAST, (1, -1, 1), touch).group(G),
-    Command::new("object", -2, 0, (0, 0, 0), help_only)
-        .group(G)
-        .subs(OBJECT_SUBS),
+    Command::new("object", -2, 0, (0, 0, 0), help_only).group(G).subs(OBJECT_SUBS),
     Command::new("dump", 2, READONLY, (1, 1, 1), dump).group(G),
     Command::new("restore", -4, WRITE | DENYOOM, (1, 1, 1), restore).group(G),
     Command::new("wait", 3, NOSCRIPT, (0, 0, 0), wait).group(G),
@@ -119,25 +105,16 @@ fn expire_generic(ctx: &mut Ctx, a: Args, basetime: i64, seconds: bool) {
         } else if eq_ic(o, "lt") {
             EX_LT
         } else {
-            return ctx.out.error(&format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(o)
-            ));
+            return ctx.out.error(&format!("ERR Unsupported option {}", String::from_utf8_lossy(o)));
         };
     }
     if f & EX_NX != 0 && f & (EX_XX | EX_GT | EX_LT) != 0 {
-        return ctx
-            .out
-            .error("ERR NX and XX, GT or LT options at the same time are not compatible");
+        return ctx.out.error("ERR NX and XX, GT or LT options at the same time are not compatible");
     }
     if f & EX_GT != 0 && f & EX_LT != 0 {
-        return ctx
-            .out
-            .error("ERR GT and LT options at the same time are not compatible");
+        return ctx.out.error("ERR GT and LT options at the same time are not compatible");
     }
-    let Some(mut when) = int_arg(ctx.out, &a[2]) else {
-        return;
-    };
+    let Some(mut when) = int_arg(ctx.out, &a[2]) else { return };
     let cmdname = ctx.cmd.full_name();
     let bad = format!("ERR invalid expire time in '{}' command", cmdname);
     if seconds {
@@ -178,14 +155,7 @@ fn expire_generic(ctx: &mut Ctx, a: Args, basetime: i64, seconds: bool) {
     } else {
         db.set_expire(key, when as u64);
         db.modified(key, notify::GENERIC, "expire");
-        db.fx.propagate(
-            d,
-            vec![
-                b"PEXPIREAT".to_vec(),
-                key.to_vec(),
-                when.to_string().into_bytes(),
-            ],
-        );
+        db.fx.propagate(d, vec![b"PEXPIREAT".to_vec(), key.to_vec(), when.to_string().into_bytes()]);
     }
     out.int(1);
     ctx.propagate_original = false;
@@ -311,9 +281,7 @@ fn copy(ctx: &mut Ctx, a: Args) {
         if eq_ic(&a[j], "replace") {
             replace = true;
         } else if eq_ic(&a[j], "db") && j + 1 < a.len() {
-            let Some(d) = db_index_arg(ctx, &a[j + 1]) else {
-                return;
-            };
+            let Some(d) = db_index_arg(ctx, &a[j + 1]) else { return };
             dbi = d;
             j += 1;
         } else {
@@ -326,9 +294,7 @@ fn copy(ctx: &mut Ctx, a: Args) {
     if db.db == dbi && src == dst {
         return out.error("ERR source and destination objects are the same");
     }
-    let Some(e) = db.get_mut(src) else {
-        return out.int(0);
-    };
+    let Some(e) = db.get_mut(src) else { return out.int(0) };
     let (v, exp) = (e.value.deep_clone(), e.expire_at);
     let mut target = db.with_db(dbi);
     if target.get_mut(dst).is_some() {
@@ -343,9 +309,7 @@ fn copy(ctx: &mut Ctx, a: Args) {
 }
 
 fn move_cmd(ctx: &mut Ctx, a: Args) {
-    let Some(dbi) = db_index_arg(ctx, &a[2]) else {
-        return;
-    };
+    let Some(dbi) = db_index_arg(ctx, &a[2]) else { return };
     let key = &a[1];
     let (mut db, out) = ctx.parts();
     if dbi == db.db {
@@ -427,12 +391,7 @@ fn keys(ctx: &mut Ctx, a: Args) {
 }
 
 /// Parse SCAN-family options from `start`: MATCH, COUNT, TYPE (when allowed).
-pub fn scan_options(
-    ctx: &mut Ctx,
-    a: Args,
-    start: usize,
-    allow_type: bool,
-) -> Option<(Option<Vec<u8>>, usize, Option<Vec<u8>>)> {
+pub fn scan_options(ctx: &mut Ctx, a: Args, start: usize, allow_type: bool) -> Option<(Option<Vec<u8>>, usize, Option<Vec<u8>>)> {
     let mut pat = None;
     let mut count = 10usize;
     let mut typ = None;
@@ -469,10 +428,7 @@ pub fn scan_options(
 
 /// Parse a SCAN cursor (unsigned 64-bit) or write "ERR invalid cursor".
 pub fn parse_cursor(ctx: &mut Ctx, a: &[u8]) -> Option<u64> {
-    match std::str::from_utf8(a)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    {
+    match std::str::from_utf8(a).ok().and_then(|s| s.parse::<u64>().ok()) {
         Some(c) => Some(c),
         None => {
             ctx.out.error("ERR invalid cursor");
@@ -482,16 +438,10 @@ pub fn parse_cursor(ctx: &mut Ctx, a: &[u8]) -> Option<u64> {
 }
 
 fn scan(ctx: &mut Ctx, a: Args) {
-    let Some(cursor) = parse_cursor(ctx, &a[1]) else {
-        return;
-    };
-    let Some((pat, count, typ)) = scan_options(ctx, a, 2, true) else {
-        return;
-    };
+    let Some(cursor) = parse_cursor(ctx, &a[1]) else { return };
+    let Some((pat, count, typ)) = scan_options(ctx, a, 2, true) else { return };
     // Redis 7.0 accepts unknown type names and then matches nothing.
-    let unknown_type = typ
-        .as_ref()
-        .is_some_and(|t| ValueType::from_name(t).is_none());
+    let unknown_type = typ.as_ref().is_some_and(|t| ValueType::from_name(t).is_none());
     let typ = typ.and_then(|t| ValueType::from_name(&t));
     let db = ctx.client.db;
     let now = ctx.now_ms;
@@ -554,14 +504,10 @@ fn randomkey(ctx: &mut Ctx, _a: Args) {
                 return true;
             }
             unsafe {
-                let live: Vec<_> = t
-                    .map
-                    .iter()
-                    .filter(|b| {
-                        let e = b.as_ref();
-                        e.expire_at == 0 || e.expire_at > now
-                    })
-                    .collect();
+                let live: Vec<_> = t.map.iter().filter(|b| {
+                    let e = b.as_ref();
+                    e.expire_at == 0 || e.expire_at > now
+                }).collect();
                 if live.is_empty() {
                     return true;
                 }
@@ -589,14 +535,10 @@ fn dbsize(ctx: &mut Ctx, _a: Args) {
         total += t.map.len();
         if t.expires > 0 {
             unsafe {
-                total -= t
-                    .map
-                    .iter()
-                    .filter(|b| {
-                        let e = b.as_ref();
-                        e.expire_at != 0 && e.expire_at <= now
-                    })
-                    .count();
+                total -= t.map.iter().filter(|b| {
+                    let e = b.as_ref();
+                    e.expire_at != 0 && e.expire_at <= now
+                }).count();
             }
         }
         true
@@ -659,9 +601,7 @@ fn object_freq(ctx: &mut Ctx, a: Args) {
     let decay = ctx.access().lfu_decay_time;
     let now = ctx.now_ms;
     let (mut db, out) = ctx.parts();
-    let Some(e) = db.peek(&a[2]) else {
-        return out.null();
-    };
+    let Some(e) = db.peek(&a[2]) else { return out.null() };
     if !lfu {
         return out.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
@@ -672,9 +612,7 @@ fn object_idletime(ctx: &mut Ctx, a: Args) {
     let lfu = ctx.srv.config.policy().is_lfu();
     let now = ctx.now_ms;
     let (mut db, out) = ctx.parts();
-    let Some(e) = db.peek(&a[2]) else {
-        return out.null();
-    };
+    let Some(e) = db.peek(&a[2]) else { return out.null() };
     if lfu {
         return out.error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
@@ -738,22 +676,16 @@ fn restore(ctx: &mut Ctx, a: Args) {
         } else if eq_ic(&a[j], "absttl") {
             absttl = true;
         } else if eq_ic(&a[j], "idletime") && left >= 1 && freq.is_none() {
-            let Some(v) = int_arg(ctx.out, &a[j + 1]) else {
-                return;
-            };
+            let Some(v) = int_arg(ctx.out, &a[j + 1]) else { return };
             if v < 0 {
                 return ctx.out.error("ERR Invalid IDLETIME value, must be >= 0");
             }
             idle = Some(v);
             j += 1;
         } else if eq_ic(&a[j], "freq") && left >= 1 && idle.is_none() {
-            let Some(v) = int_arg(ctx.out, &a[j + 1]) else {
-                return;
-            };
+            let Some(v) = int_arg(ctx.out, &a[j + 1]) else { return };
             if !(0..=255).contains(&v) {
-                return ctx
-                    .out
-                    .error("ERR Invalid FREQ value, must be >= 0 and <= 255");
+                return ctx.out.error("ERR Invalid FREQ value, must be >= 0 and <= 255");
             }
             freq = Some(v);
             j += 1;
@@ -762,9 +694,7 @@ fn restore(ctx: &mut Ctx, a: Args) {
         }
         j += 1;
     }
-    let Some(ttl) = int_arg(ctx.out, &a[2]) else {
-        return;
-    };
+    let Some(ttl) = int_arg(ctx.out, &a[2]) else { return };
     if ttl < 0 {
         return ctx.out.error("ERR Invalid TTL value, must be >= 0");
     }
@@ -812,9 +742,7 @@ fn wait(ctx: &mut Ctx, a: Args) {
     if int_arg(ctx.out, &a[1]).is_none() {
         return;
     }
-    let Some(t) = int_arg(ctx.out, &a[2]) else {
-        return;
-    };
+    let Some(t) = int_arg(ctx.out, &a[2]) else { return };
     if t < 0 {
         return ctx.out.error("ERR timeout is negative");
     }

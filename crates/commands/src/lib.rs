@@ -27,8 +27,8 @@ pub mod util;
 pub mod zsets;
 
 use client::{Client, ReplyMode};
-use ferrocache_engine::Effects;
 use ferrocache_engine::{AccessPolicy, Db, EncodingLimits, Guards};
+use ferrocache_engine::Effects;
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 pub use server::Server;
 use std::sync::atomic::Ordering::Relaxed;
@@ -61,27 +61,13 @@ impl<'a, 'g> Ctx<'a, 'g> {
     /// The client's selected database.
     pub fn db(&mut self) -> Db<'_, 'g> {
         let access = self.access();
-        Db {
-            guards: self.guards,
-            db: self.client.db,
-            now_ms: self.now_ms,
-            fx: self.fx,
-            access,
-            expire_enabled: true,
-        }
+        Db { guards: self.guards, db: self.client.db, now_ms: self.now_ms, fx: self.fx, access, expire_enabled: true }
     }
     /// The database view and the reply buffer at once.
     pub fn parts(&mut self) -> (Db<'_, 'g>, &mut ReplyBuf) {
         let access = self.access();
         (
-            Db {
-                guards: self.guards,
-                db: self.client.db,
-                now_ms: self.now_ms,
-                fx: self.fx,
-                access,
-                expire_enabled: true,
-            },
+            Db { guards: self.guards, db: self.client.db, now_ms: self.now_ms, fx: self.fx, access, expire_enabled: true },
             self.out,
         )
     }
@@ -99,10 +85,7 @@ impl<'a, 'g> Ctx<'a, 'g> {
     /// The argument error Redis gives for a wrong arity.
     pub fn wrong_arity(&mut self) {
         let n = self.cmd.full_name();
-        self.out.error(&format!(
-            "ERR wrong number of arguments for '{}' command",
-            n
-        ));
+        self.out.error(&format!("ERR wrong number of arguments for '{}' command", n));
     }
 }
 
@@ -133,10 +116,7 @@ fn resolve(args: Args, out: &mut ReplyBuf) -> Option<&'static Command> {
         return match lookup_sub(cmd, &args[1]) {
             Some(s) => {
                 if !s.arity_ok(args.len()) {
-                    out.error(&format!(
-                        "ERR wrong number of arguments for '{}' command",
-                        s.full_name()
-                    ));
+                    out.error(&format!("ERR wrong number of arguments for '{}' command", s.full_name()));
                     return None;
                 }
                 Some(s)
@@ -154,10 +134,7 @@ fn resolve(args: Args, out: &mut ReplyBuf) -> Option<&'static Command> {
         };
     }
     if !cmd.arity_ok(args.len()) {
-        out.error(&format!(
-            "ERR wrong number of arguments for '{}' command",
-            cmd.full_name()
-        ));
+        out.error(&format!("ERR wrong number of arguments for '{}' command", cmd.full_name()));
         return None;
     }
     Some(cmd)
@@ -212,10 +189,7 @@ pub fn execute(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut Rep
         return;
     };
     *client.shared.last_cmd.lock() = cmd.name;
-    if srv.config.hot.requirepass_set.load(Relaxed)
-        && !client.authenticated
-        && !cmd.has(flags::NO_AUTH)
-    {
+    if srv.config.hot.requirepass_set.load(Relaxed) && !client.authenticated && !cmd.has(flags::NO_AUTH) {
         out.error("NOAUTH Authentication required.");
         if client.multi.is_some() {
             client.multi_error = true;
@@ -249,10 +223,7 @@ pub fn execute(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut Rep
         out.simple("QUEUED");
         return;
     }
-    if srv.monitor_count.load(Relaxed) > 0
-        && !cmd.has(flags::ADMIN)
-        && !cmd.has(flags::SKIP_MONITOR)
-    {
+    if srv.monitor_count.load(Relaxed) > 0 && !cmd.has(flags::ADMIN) && !cmd.has(flags::SKIP_MONITOR) {
         let a: Vec<&[u8]> = args.iter().collect();
         srv.feed_monitors(client.db, &client.shared.addr, &a);
     }
@@ -263,16 +234,8 @@ pub fn execute(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut Rep
         finish_reply_mode(client, out, mark);
         return;
     }
-    let keys: Vec<&[u8]> = cmd
-        .key_positions(args)
-        .into_iter()
-        .map(|i| &args[i])
-        .collect();
-    let mut guards = if cmd.has(flags::ALL_SHARDS) {
-        srv.ks.lock_all()
-    } else {
-        srv.ks.lock_keys(keys.iter().copied())
-    };
+    let keys: Vec<&[u8]> = cmd.key_positions(args).into_iter().map(|i| &args[i]).collect();
+    let mut guards = if cmd.has(flags::ALL_SHARDS) { srv.ks.lock_all() } else { srv.ks.lock_keys(keys.iter().copied()) };
     run_locked(srv, client, cmd, args, out, &mut guards, now);
     drop(guards);
     if client.tracking.is_some() && cmd.has(flags::READONLY) {
@@ -343,37 +306,24 @@ pub fn run_locked<'g>(
         (cmd.handler)(&mut ctx, args);
         ctx.propagate_original
     };
-    let original = if cmd.is_write() && propagate_original && fx.dirty > 0 {
-        Some((db, args))
-    } else {
-        None
-    };
+    let original = if cmd.is_write() && propagate_original && fx.dirty > 0 { Some((db, args)) } else { None };
     srv.apply_effects_args(&mut fx, client.id, original);
     let micros = start.elapsed().as_micros() as u64;
     let failed = out.errors > errors_before;
     if failed {
-        srv.counters
-            .total_error_replies
-            .fetch_add(out.errors - errors_before, Relaxed);
+        srv.counters.total_error_replies.fetch_add(out.errors - errors_before, Relaxed);
         if let Some(code) = &out.last_error_code {
             stats::error_code(code);
         }
     }
     stats::record(cmd.name, micros, failed);
-    if !cmd.has(flags::SKIP_SLOWLOG)
-        && micros as i64 >= srv.config.hot.slowlog_slower_than.load(Relaxed)
-    {
+    if !cmd.has(flags::SKIP_SLOWLOG) && micros as i64 >= srv.config.hot.slowlog_slower_than.load(Relaxed) {
         let a: Vec<&[u8]> = args.iter().collect();
-        let name = client
-            .shared
-            .name
-            .lock()
-            .clone()
-            .map(|n| String::from_utf8_lossy(&n).into_owned())
-            .unwrap_or_default();
+        let name = client.shared.name.lock().clone().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
         srv.record_slowlog(micros, &a, &client.shared.addr, &name);
     }
     if micros >= 1000 {
         srv.record_latency("command", micros / 1000);
     }
 }
+

@@ -20,68 +20,17 @@ pub static COMMANDS: &[Command] = &[
     Command::new("punsubscribe", -1, PS, (0, 0, 0), punsubscribe).group(G),
     Command::new("ssubscribe", -2, PS, (1, -1, 1), ssubscribe).group(G),
     Command::new("sunsubscribe", -1, PS, (1, -1, 1), sunsubscribe).group(G),
-    Command::new(
-        "publish",
-        3,
-        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
-        (0, 0, 0),
-        publish,
-    )
-    .group(G),
-    Command::new(
-        "spublish",
-        3,
-        PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
-        (1, 1, 1),
-        spublish,
-    )
-    .group(G),
-    Command::new("pubsub", -2, 0, (0, 0, 0), help_only)
-        .group(G)
-        .subs(PUBSUB_SUBS),
+    Command::new("publish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, (0, 0, 0), publish).group(G),
+    Command::new("spublish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, (1, 1, 1), spublish).group(G),
+    Command::new("pubsub", -2, 0, (0, 0, 0), help_only).group(G).subs(PUBSUB_SUBS),
 ];
 
 static PUBSUB_SUBS: &[Command] = &[
-    Command::new(
-        "pubsub|channels",
-        -2,
-        PUBSUB | LOADING | STALE,
-        (0, 0, 0),
-        pubsub_channels,
-    )
-    .group(G),
-    Command::new(
-        "pubsub|numsub",
-        -2,
-        PUBSUB | LOADING | STALE,
-        (0, 0, 0),
-        pubsub_numsub,
-    )
-    .group(G),
-    Command::new(
-        "pubsub|numpat",
-        2,
-        PUBSUB | LOADING | STALE,
-        (0, 0, 0),
-        pubsub_numpat,
-    )
-    .group(G),
-    Command::new(
-        "pubsub|shardchannels",
-        -2,
-        PUBSUB | LOADING | STALE,
-        (0, 0, 0),
-        pubsub_shardchannels,
-    )
-    .group(G),
-    Command::new(
-        "pubsub|shardnumsub",
-        -2,
-        PUBSUB | LOADING | STALE,
-        (0, 0, 0),
-        pubsub_shardnumsub,
-    )
-    .group(G),
+    Command::new("pubsub|channels", -2, PUBSUB | LOADING | STALE, (0, 0, 0), pubsub_channels).group(G),
+    Command::new("pubsub|numsub", -2, PUBSUB | LOADING | STALE, (0, 0, 0), pubsub_numsub).group(G),
+    Command::new("pubsub|numpat", 2, PUBSUB | LOADING | STALE, (0, 0, 0), pubsub_numpat).group(G),
+    Command::new("pubsub|shardchannels", -2, PUBSUB | LOADING | STALE, (0, 0, 0), pubsub_shardchannels).group(G),
+    Command::new("pubsub|shardnumsub", -2, PUBSUB | LOADING | STALE, (0, 0, 0), pubsub_shardnumsub).group(G),
     Command::new("pubsub|help", 2, LOADING | STALE, (0, 0, 0), pubsub_help).group(G),
 ];
 
@@ -121,11 +70,7 @@ fn sub_generic(ctx: &mut Ctx, a: Args, k: Kind, verb: &str) {
     for ch in a.iter().skip(1) {
         let b = Bytes::copy_from_slice(ch);
         if client_set(ctx, k).insert(b.clone()) {
-            registry(ctx, k)
-                .write()
-                .entry(b)
-                .or_default()
-                .insert(id, tx.clone());
+            registry(ctx, k).write().entry(b).or_default().insert(id, tx.clone());
         }
         let n = count_for(ctx, k);
         ctx.out.push(3);
@@ -200,11 +145,7 @@ fn spublish(ctx: &mut Ctx, a: Args) {
 }
 
 fn list_channels(ctx: &mut Ctx, a: Args, k: Kind) {
-    let pat = if a.len() >= 3 {
-        Some(a[2].to_vec())
-    } else {
-        None
-    };
+    let pat = if a.len() >= 3 { Some(a[2].to_vec()) } else { None };
     if a.len() > 3 {
         return ctx.wrong_arity();
     }
@@ -223,11 +164,7 @@ fn list_channels(ctx: &mut Ctx, a: Args, k: Kind) {
 fn numsub(ctx: &mut Ctx, a: Args, k: Kind) {
     ctx.out.map(a.len() - 2);
     for ch in a.iter().skip(2) {
-        let n = registry(ctx, k)
-            .read()
-            .get(ch)
-            .map(|s| s.len())
-            .unwrap_or(0);
+        let n = registry(ctx, k).read().get(ch).map(|s| s.len()).unwrap_or(0);
         ctx.out.bulk(ch);
         ctx.out.int(n as i64);
     }

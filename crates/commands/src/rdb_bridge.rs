@@ -113,6 +113,7 @@ fn stream_from_rdb(r: rdb::StreamValue) -> StreamValue {
     s
 }
 
+
 /// Build an engine value; None for types the engine does not hold yet.
 pub fn from_rdb(v: RdbValue, lim: &EncodingLimits) -> Option<Value> {
     Some(match v {
@@ -140,10 +141,7 @@ pub fn from_rdb(v: RdbValue, lim: &EncodingLimits) -> Option<Value> {
             Value::Set(Box::new(s))
         }
         RdbValue::ZSet(items) => {
-            let zl = ZsetLimits {
-                max_listpack_entries: lim.zset_max_listpack_entries,
-                max_listpack_value: lim.zset_max_listpack_value,
-            };
+            let zl = ZsetLimits { max_listpack_entries: lim.zset_max_listpack_entries, max_listpack_value: lim.zset_max_listpack_value };
             let maxlen = items.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
             let mut z = SortedSet::with_hint(items.len(), maxlen, &zl);
             for (m, s) in items {

@@ -91,17 +91,11 @@ pub struct Server {
 }
 
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 pub fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 impl Server {
@@ -111,9 +105,7 @@ impl Server {
         let run_id: String = {
             use rand::Rng;
             let mut r = rand::thread_rng();
-            (0..40)
-                .map(|_| format!("{:x}", r.gen_range(0..16)))
-                .collect()
+            (0..40).map(|_| format!("{:x}", r.gen_range(0..16))).collect()
         };
         Arc::new(Server {
             ks: Keyspace::new(1024, dbs),
@@ -151,42 +143,20 @@ impl Server {
 
     /// Apply a command's effects: propagation, notifications, WATCH, tracking, wakeups.
     /// Called with the command's shard locks still held.
-    pub fn apply_effects(
-        &self,
-        fx: &mut Effects,
-        origin: u64,
-        original: Option<(usize, &[&[u8]])>,
-    ) {
+    pub fn apply_effects(&self, fx: &mut Effects, origin: u64, original: Option<(usize, &[&[u8]])>) {
         self.apply_effects_inner(fx, origin, original.map(|(d, a)| (d, a.to_vec())))
     }
 
     /// `apply_effects` with the command's own arguments as the original.
-    pub fn apply_effects_args(
-        &self,
-        fx: &mut Effects,
-        origin: u64,
-        original: Option<(usize, ferrocache_protocol::resp::Args)>,
-    ) {
+    pub fn apply_effects_args(&self, fx: &mut Effects, origin: u64, original: Option<(usize, ferrocache_protocol::resp::Args)>) {
         if fx.is_empty() && original.is_none() {
             return;
         }
-        let orig = original.and_then(|(d, a)| {
-            if self.sinks.read().is_empty() {
-                self.counters.propagated.fetch_add(1, Relaxed);
-                None
-            } else {
-                Some((d, a.iter().collect::<Vec<&[u8]>>()))
-            }
-        });
+        let orig = original.and_then(|(d, a)| if self.sinks.read().is_empty() { self.counters.propagated.fetch_add(1, Relaxed); None } else { Some((d, a.iter().collect::<Vec<&[u8]>>())) });
         self.apply_effects_inner(fx, origin, orig)
     }
 
-    fn apply_effects_inner(
-        &self,
-        fx: &mut Effects,
-        origin: u64,
-        original: Option<(usize, Vec<&[u8]>)>,
-    ) {
+    fn apply_effects_inner(&self, fx: &mut Effects, origin: u64, original: Option<(usize, Vec<&[u8]>)>) {
         if fx.is_empty() && original.is_none() {
             return;
         }
@@ -258,23 +228,11 @@ impl Server {
         let ch = Bytes::copy_from_slice(channel);
         let payload = Bytes::copy_from_slice(msg);
         let mut n = 0;
-        let map = if shard {
-            &self.pubsub.shard_channels
-        } else {
-            &self.pubsub.channels
-        };
+        let map = if shard { &self.pubsub.shard_channels } else { &self.pubsub.channels };
         if let Some(subs) = map.read().get(channel) {
             for tx in subs.values() {
                 let kind = if shard { "smessage" } else { "message" };
-                if tx
-                    .send(ClientMsg::Message {
-                        kind,
-                        pattern: None,
-                        channel: ch.clone(),
-                        payload: payload.clone(),
-                    })
-                    .is_ok()
-                {
+                if tx.send(ClientMsg::Message { kind, pattern: None, channel: ch.clone(), payload: payload.clone() }).is_ok() {
                     n += 1;
                 }
             }
@@ -338,27 +296,15 @@ impl Server {
         }
     }
 
-    fn send_invalidation(
-        &self,
-        clients: &HashMap<u64, ClientHandle>,
-        id: u64,
-        tr: &crate::client::TrackingInfo,
-        keys: Option<Vec<Vec<u8>>>,
-    ) {
+    fn send_invalidation(&self, clients: &HashMap<u64, ClientHandle>, id: u64, tr: &crate::client::TrackingInfo, keys: Option<Vec<Vec<u8>>>) {
         if tr.redirect != 0 {
             if let Some(r) = clients.get(&tr.redirect) {
-                let _ = r.tx.send(ClientMsg::Invalidate {
-                    keys,
-                    via_channel: !r.shared.resp3.load(Relaxed),
-                });
+                let _ = r.tx.send(ClientMsg::Invalidate { keys, via_channel: !r.shared.resp3.load(Relaxed) });
             } else if let Some(h) = clients.get(&id) {
                 let _ = h.tx.send(ClientMsg::TrackingRedirBroken(tr.redirect));
             }
         } else if let Some(h) = clients.get(&id) {
-            let _ = h.tx.send(ClientMsg::Invalidate {
-                keys,
-                via_channel: false,
-            });
+            let _ = h.tx.send(ClientMsg::Invalidate { keys, via_channel: false });
         }
     }
 
@@ -397,14 +343,7 @@ impl Server {
                 a.push(x.to_vec());
             }
         }
-        sl.1.push_front(SlowlogEntry {
-            id,
-            time: now_ms() / 1000,
-            micros,
-            args: a,
-            addr: addr.into(),
-            name: name.into(),
-        });
+        sl.1.push_front(SlowlogEntry { id, time: now_ms() / 1000, micros, args: a, addr: addr.into(), name: name.into() });
         while sl.1.len() > maxlen {
             sl.1.pop_back();
         }
@@ -416,9 +355,7 @@ impl Server {
             return;
         }
         let mut l = self.latency.lock();
-        let e = l
-            .entry(event.to_string())
-            .or_insert((0, 0, VecDeque::new()));
+        let e = l.entry(event.to_string()).or_insert((0, 0, VecDeque::new()));
         let now = now_ms() / 1000;
         e.0 = now;
         e.1 = e.1.max(ms);
@@ -543,11 +480,7 @@ pub struct Tracking {
 
 impl Tracking {
     pub fn remember(&self, id: u64, key: &[u8]) {
-        self.table
-            .lock()
-            .entry(key.to_vec())
-            .or_default()
-            .insert(id);
+        self.table.lock().entry(key.to_vec()).or_default().insert(id);
     }
     pub fn add_prefix(&self, id: u64, prefix: &[u8]) {
         let mut p = self.prefixes.lock();

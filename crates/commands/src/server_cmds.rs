@@ -18,69 +18,26 @@ const G: &str = "server";
 const ADM: u64 = ADMIN | NOSCRIPT | LOADING | STALE;
 
 pub static COMMANDS: &[Command] = &[
-    Command::new("info", -1, LOADING | STALE, (0, 0, 0), info)
-        .group(G)
-        .acl(&["@dangerous"]),
-    Command::new("command", -1, LOADING | STALE, (0, 0, 0), command_all)
-        .group(G)
-        .subs(COMMAND_SUBS)
-        .acl(&["@connection"]),
-    Command::new("config", -2, 0, (0, 0, 0), help_only)
-        .group(G)
-        .subs(CONFIG_SUBS),
+    Command::new("info", -1, LOADING | STALE, (0, 0, 0), info).group(G).acl(&["@dangerous"]),
+    Command::new("command", -1, LOADING | STALE, (0, 0, 0), command_all).group(G).subs(COMMAND_SUBS).acl(&["@connection"]),
+    Command::new("config", -2, 0, (0, 0, 0), help_only).group(G).subs(CONFIG_SUBS),
     Command::new("time", 1, LOADING | STALE | FAST, (0, 0, 0), time).group(G),
-    Command::new("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), lastsave)
-        .group(G)
-        .acl(&["@admin", "@dangerous"]),
-    Command::new("slowlog", -2, 0, (0, 0, 0), help_only)
-        .group(G)
-        .subs(SLOWLOG_SUBS),
-    Command::new("latency", -2, 0, (0, 0, 0), help_only)
-        .group(G)
-        .subs(LATENCY_SUBS),
-    Command::new("memory", -2, 0, (0, 0, 0), help_only)
-        .group(G)
-        .subs(MEMORY_SUBS),
+    Command::new("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), lastsave).group(G).acl(&["@admin", "@dangerous"]),
+    Command::new("slowlog", -2, 0, (0, 0, 0), help_only).group(G).subs(SLOWLOG_SUBS),
+    Command::new("latency", -2, 0, (0, 0, 0), help_only).group(G).subs(LATENCY_SUBS),
+    Command::new("memory", -2, 0, (0, 0, 0), help_only).group(G).subs(MEMORY_SUBS),
     Command::new("monitor", 1, ADM, (0, 0, 0), monitor).group(G),
-    Command::new(
-        "shutdown",
-        -1,
-        ADM | NO_MULTI | ALLOW_BUSY,
-        (0, 0, 0),
-        shutdown,
-    )
-    .group(G),
+    Command::new("shutdown", -1, ADM | NO_MULTI | ALLOW_BUSY, (0, 0, 0), shutdown).group(G),
     Command::new("debug", -2, ADM, (0, 0, 0), debug).group(G),
 ];
 
 static COMMAND_SUBS: &[Command] = &[
-    Command::new(
-        "command|count",
-        2,
-        LOADING | STALE,
-        (0, 0, 0),
-        command_count,
-    )
-    .group(G),
+    Command::new("command|count", 2, LOADING | STALE, (0, 0, 0), command_count).group(G),
     Command::new("command|info", -2, LOADING | STALE, (0, 0, 0), command_info).group(G),
     Command::new("command|docs", -2, LOADING | STALE, (0, 0, 0), command_docs).group(G),
     Command::new("command|list", -2, LOADING | STALE, (0, 0, 0), command_list).group(G),
-    Command::new(
-        "command|getkeys",
-        -3,
-        LOADING | STALE,
-        (0, 0, 0),
-        command_getkeys,
-    )
-    .group(G),
-    Command::new(
-        "command|getkeysandflags",
-        -3,
-        LOADING | STALE,
-        (0, 0, 0),
-        command_getkeysandflags,
-    )
-    .group(G),
+    Command::new("command|getkeys", -3, LOADING | STALE, (0, 0, 0), command_getkeys).group(G),
+    Command::new("command|getkeysandflags", -3, LOADING | STALE, (0, 0, 0), command_getkeysandflags).group(G),
     Command::new("command|help", 2, LOADING | STALE, (0, 0, 0), command_help).group(G),
 ];
 
@@ -128,11 +85,7 @@ fn help(out: &mut ReplyBuf, lines: &[&str]) {
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<u64>().ok())
-        })
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
         .map(|p| p * 4096)
         .unwrap_or(0)
 }
@@ -163,19 +116,7 @@ fn human(bytes: u64) -> String {
 /// Build the INFO text for the given section names (lowercase; empty = default set).
 pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
     let srv = ctx.srv;
-    let default = [
-        "server",
-        "clients",
-        "memory",
-        "persistence",
-        "stats",
-        "replication",
-        "cpu",
-        "modules",
-        "errorstats",
-        "cluster",
-        "keyspace",
-    ];
+    let default = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
     let all = sections.iter().any(|s| s == "all" || s == "everything");
     let want = |name: &str| -> bool {
         if sections.is_empty() || sections.iter().any(|s| s == "default") {
@@ -219,19 +160,8 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         }
         let clients = srv.clients.lock();
         let n = clients.len();
-        let pubsub = clients
-            .values()
-            .filter(|c| {
-                c.shared.sub.load(Relaxed)
-                    + c.shared.psub.load(Relaxed)
-                    + c.shared.ssub.load(Relaxed)
-                    > 0
-            })
-            .count();
-        let tracking = clients
-            .values()
-            .filter(|c| c.shared.tracking.lock().is_some())
-            .count();
+        let pubsub = clients.values().filter(|c| c.shared.sub.load(Relaxed) + c.shared.psub.load(Relaxed) + c.shared.ssub.load(Relaxed) > 0).count();
+        let tracking = clients.values().filter(|c| c.shared.tracking.lock().is_some()).count();
         drop(clients);
         let _ = write!(
             o,
@@ -394,13 +324,7 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
 fn total_mem() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| {
-            s.lines().next().and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<u64>().ok())
-            })
-        })
+        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok())))
         .map(|k| k * 1024)
         .unwrap_or(0)
 }
@@ -427,11 +351,7 @@ fn instantaneous_ops(ctx: &Ctx, total: u64) -> u64 {
 }
 
 fn info(ctx: &mut Ctx, a: Args) {
-    let sections: Vec<String> = a
-        .iter()
-        .skip(1)
-        .map(|s| String::from_utf8_lossy(s).to_lowercase())
-        .collect();
+    let sections: Vec<String> = a.iter().skip(1).map(|s| String::from_utf8_lossy(s).to_lowercase()).collect();
     let text = info_text(ctx, &sections);
     ctx.out.verbatim(text.as_bytes());
 }
@@ -508,11 +428,7 @@ fn command_entry(out: &mut ReplyBuf, c: &Command) {
         out.bulk(b"spec");
         out.map(3);
         out.bulk(b"lastkey");
-        out.int(if c.last_key < 0 {
-            c.last_key as i64
-        } else {
-            (c.last_key - c.first_key) as i64
-        });
+        out.int(if c.last_key < 0 { c.last_key as i64 } else { (c.last_key - c.first_key) as i64 });
         out.bulk(b"keystep");
         out.int(c.step as i64);
         out.bulk(b"limit");
@@ -609,10 +525,7 @@ fn command_docs(ctx: &mut Ctx, a: Args) {
 fn command_list(ctx: &mut Ctx, a: Args) {
     let mut filter: Option<(String, String)> = None;
     if a.len() == 5 && eq_ic(&a[2], "filterby") {
-        filter = Some((
-            String::from_utf8_lossy(&a[3]).to_lowercase(),
-            String::from_utf8_lossy(&a[4]).to_string(),
-        ));
+        filter = Some((String::from_utf8_lossy(&a[3]).to_lowercase(), String::from_utf8_lossy(&a[4]).to_string()));
     } else if a.len() != 2 {
         return ctx.out.error(ERR_SYNTAX);
     }
@@ -621,13 +534,8 @@ fn command_list(ctx: &mut Ctx, a: Args) {
         let ok = match &filter {
             None => true,
             Some((k, v)) if k == "module" => v.is_empty() && false,
-            Some((k, v)) if k == "aclcat" => c
-                .categories()
-                .iter()
-                .any(|x| x[1..].eq_ignore_ascii_case(v)),
-            Some((k, v)) if k == "pattern" => {
-                ferrocache_engine::glob::glob_match(v.as_bytes(), c.name.as_bytes(), true)
-            }
+            Some((k, v)) if k == "aclcat" => c.categories().iter().any(|x| x[1..].eq_ignore_ascii_case(v)),
+            Some((k, v)) if k == "pattern" => ferrocache_engine::glob::glob_match(v.as_bytes(), c.name.as_bytes(), true),
             Some(_) => return ctx.out.error(ERR_SYNTAX),
         };
         if ok {
@@ -645,15 +553,9 @@ fn getkeys_common(ctx: &mut Ctx, a: Args, with_flags: bool) {
     let Some(c) = table().lookup(&sub[0]) else {
         return ctx.out.error("ERR Invalid command specified");
     };
-    let c = if !c.subcommands.is_empty() && sub.len() >= 2 {
-        crate::table::lookup_sub(c, &sub[1]).unwrap_or(c)
-    } else {
-        c
-    };
+    let c = if !c.subcommands.is_empty() && sub.len() >= 2 { crate::table::lookup_sub(c, &sub[1]).unwrap_or(c) } else { c };
     if !c.arity_ok(sub.len()) {
-        return ctx
-            .out
-            .error("ERR Invalid number of arguments specified for command");
+        return ctx.out.error("ERR Invalid number of arguments specified for command");
     }
     let pos = c.key_positions(sub);
     if pos.is_empty() {
@@ -730,14 +632,9 @@ fn config_set(ctx: &mut Ctx, a: Args) {
     let mut seen: Vec<String> = vec![];
     for i in (2..a.len()).step_by(2) {
         let name = String::from_utf8_lossy(&a[i]).to_lowercase();
-        let canon = crate::config::find_spec(&name)
-            .map(|s| s.name.to_string())
-            .unwrap_or(name.clone());
+        let canon = crate::config::find_spec(&name).map(|s| s.name.to_string()).unwrap_or(name.clone());
         if seen.contains(&canon) {
-            return ctx.out.error(&format!(
-                "ERR CONFIG SET failed (possibly related to argument '{}') - duplicate parameter",
-                name
-            ));
+            return ctx.out.error(&format!("ERR CONFIG SET failed (possibly related to argument '{}') - duplicate parameter", name));
         }
         seen.push(canon);
     }
@@ -777,9 +674,7 @@ fn config_resetstat(ctx: &mut Ctx, _a: Args) {
 
 fn config_rewrite(ctx: &mut Ctx, _a: Args) {
     let Some(path) = ctx.srv.config.file.clone() else {
-        return ctx
-            .out
-            .error("ERR The server is running without a config file");
+        return ctx.out.error("ERR The server is running without a config file");
     };
     let old = std::fs::read_to_string(&path).unwrap_or_default();
     let mut lines: Vec<String> = Vec::new();
@@ -799,11 +694,7 @@ fn config_rewrite(ctx: &mut Ctx, _a: Args) {
                 if written.contains(&spec.name) {
                     continue;
                 }
-                let v = all
-                    .iter()
-                    .find(|x| x.0 == spec.name)
-                    .map(|x| x.1.clone())
-                    .unwrap_or_default();
+                let v = all.iter().find(|x| x.0 == spec.name).map(|x| x.1.clone()).unwrap_or_default();
                 lines.push(format!("{} {}", spec.name, quote_config(spec.name, &v)));
                 written.push(spec.name);
             }
@@ -881,21 +772,13 @@ fn slowlog_get(ctx: &mut Ctx, a: Args) {
     if a.len() == 3 {
         match parse_i64(&a[2]) {
             Some(n) if n >= -1 => count = n,
-            _ => {
-                return ctx
-                    .out
-                    .error("ERR count should be greater than or equal to -1")
-            }
+            _ => return ctx.out.error("ERR count should be greater than or equal to -1"),
         }
     } else if a.len() > 3 {
         return ctx.wrong_arity();
     }
     let sl = ctx.srv.slowlog.lock();
-    let n = if count == -1 {
-        sl.1.len()
-    } else {
-        (count as usize).min(sl.1.len())
-    };
+    let n = if count == -1 { sl.1.len() } else { (count as usize).min(sl.1.len()) };
     ctx.out.array(n);
     for e in sl.1.iter().take(n) {
         ctx.out.array(6);
@@ -960,10 +843,7 @@ fn latency_reset(ctx: &mut Ctx, a: Args) {
         l.clear();
         n
     } else {
-        a.iter()
-            .skip(2)
-            .filter(|e| l.remove(&String::from_utf8_lossy(e).to_string()).is_some())
-            .count()
+        a.iter().skip(2).filter(|e| l.remove(&String::from_utf8_lossy(e).to_string()).is_some()).count()
     };
     ctx.out.int(n as i64);
 }
@@ -1072,11 +952,7 @@ fn memory_stats(ctx: &mut Ctx, _a: Args) {
     out.double(100.0);
     out.bulk(b"peak.percentage");
     out.double(100.0);
-    for k in [
-        "allocator.allocated",
-        "allocator.active",
-        "allocator.resident",
-    ] {
+    for k in ["allocator.allocated", "allocator.active", "allocator.resident"] {
         out.bulk(k.as_bytes());
         out.int(used);
     }
@@ -1099,13 +975,7 @@ fn memory_doctor(ctx: &mut Ctx, _a: Args) {
 }
 
 fn memory_malloc_stats(ctx: &mut Ctx, _a: Args) {
-    ctx.out.verbatim(
-        format!(
-            "Stats not supported for the current allocator (mimalloc); used={}\n",
-            used_memory()
-        )
-        .as_bytes(),
-    );
+    ctx.out.verbatim(format!("Stats not supported for the current allocator (mimalloc); used={}\n", used_memory()).as_bytes());
 }
 
 fn memory_purge(ctx: &mut Ctx, _a: Args) {
@@ -1139,10 +1009,7 @@ fn monitor(ctx: &mut Ctx, _a: Args) {
         return;
     }
     ctx.client.monitor = true;
-    ctx.srv
-        .monitors
-        .lock()
-        .push((ctx.client.id, ctx.client.tx.clone()));
+    ctx.srv.monitors.lock().push((ctx.client.id, ctx.client.tx.clone()));
     ctx.srv.monitor_count.fetch_add(1, Relaxed);
     ctx.client.set_flags();
     ctx.out.ok();
@@ -1150,12 +1017,7 @@ fn monitor(ctx: &mut Ctx, _a: Args) {
 
 fn shutdown(ctx: &mut Ctx, a: Args) {
     for o in a.iter().skip(1) {
-        if !(eq_ic(o, "nosave")
-            || eq_ic(o, "save")
-            || eq_ic(o, "now")
-            || eq_ic(o, "force")
-            || eq_ic(o, "abort"))
-        {
+        if !(eq_ic(o, "nosave") || eq_ic(o, "save") || eq_ic(o, "now") || eq_ic(o, "force") || eq_ic(o, "abort")) {
             return ctx.out.error(ERR_SYNTAX);
         }
     }
@@ -1172,12 +1034,8 @@ fn debug(ctx: &mut Ctx, a: Args) {
     let sub = a[1].to_ascii_lowercase();
     match sub.as_slice() {
         b"sleep" if a.len() == 3 => {
-            let Some(secs) = parse_f64(&a[2]) else {
-                return ctx.out.error(ERR_NOT_FLOAT);
-            };
-            std::thread::sleep(std::time::Duration::from_micros(
-                (secs.max(0.0) * 1e6) as u64,
-            ));
+            let Some(secs) = parse_f64(&a[2]) else { return ctx.out.error(ERR_NOT_FLOAT) };
+            std::thread::sleep(std::time::Duration::from_micros((secs.max(0.0) * 1e6) as u64));
             ctx.out.ok();
         }
         b"set-active-expire" if a.len() == 3 => {
@@ -1198,16 +1056,7 @@ fn debug(ctx: &mut Ctx, a: Args) {
                 )),
             }
         }
-        b"help" => help(
-            ctx.out,
-            &[
-                "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "SLEEP <seconds>",
-                "OBJECT <key>",
-                "SET-ACTIVE-EXPIRE <0|1>",
-                "HELP",
-            ],
-        ),
+        b"help" => help(ctx.out, &["DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "SLEEP <seconds>", "OBJECT <key>", "SET-ACTIVE-EXPIRE <0|1>", "HELP"]),
         _ => ctx.out.error(&format!(
             "ERR unknown subcommand '{}'. Try DEBUG HELP.",
             String::from_utf8_lossy(&a[1])

@@ -35,11 +35,7 @@ pub static COMMANDS: &[Command] = &[
 ];
 
 /// A string value lookup: Ok(None) for a missing key, Err after writing WRONGTYPE.
-pub fn read_str<'d>(
-    db: &'d mut Db<'_, '_>,
-    out: &mut ReplyBuf,
-    key: &[u8],
-) -> Result<Option<&'d [u8]>, ()> {
+pub fn read_str<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Result<Option<&'d [u8]>, ()> {
     match db.get(key) {
         None => Ok(None),
         Some(e) => match e.value.as_bytes() {
@@ -74,11 +70,7 @@ const SET_PXAT: u32 = 256;
 const ANY_EXPIRE: u32 = SET_EX | SET_PX | SET_EXAT | SET_PXAT;
 
 /// Redis's parseExtendedStringArgumentsOrReply for SET (is_set) and GETEX.
-fn parse_set_options<'a>(
-    a: Args<'a>,
-    start: usize,
-    is_set: bool,
-) -> Result<(u32, Option<&'a [u8]>), &'static str> {
+fn parse_set_options<'a>(a: Args<'a>, start: usize, is_set: bool) -> Result<(u32, Option<&'a [u8]>), &'static str> {
     let mut f = 0u32;
     let mut expire = None;
     let mut j = start;
@@ -172,16 +164,7 @@ fn set_generic(ctx: &mut Ctx, key: &[u8], val: &[u8], f: u32, expire: Option<&[u
         db.set_expire(key, ms);
         db.fx.event(notify::GENERIC, "expire", db.db, key);
         let d = db.db;
-        db.fx.propagate(
-            d,
-            vec![
-                b"SET".to_vec(),
-                key.to_vec(),
-                val.to_vec(),
-                b"PXAT".to_vec(),
-                ms.to_string().into_bytes(),
-            ],
-        );
+        db.fx.propagate(d, vec![b"SET".to_vec(), key.to_vec(), val.to_vec(), b"PXAT".to_vec(), ms.to_string().into_bytes()]);
         ctx.propagate_original = false;
     } else if f & SET_GET != 0 {
         let d = db.db;
@@ -227,8 +210,7 @@ fn getset(ctx: &mut Ctx, a: Args) {
     db.set(&a[1], Value::str(&a[2]), false);
     db.modified(&a[1], notify::STRING, "set");
     let d = db.db;
-    db.fx
-        .propagate(d, vec![b"SET".to_vec(), a[1].to_vec(), a[2].to_vec()]);
+    db.fx.propagate(d, vec![b"SET".to_vec(), a[1].to_vec(), a[2].to_vec()]);
     ctx.propagate_original = false;
 }
 
@@ -280,14 +262,7 @@ fn getex(ctx: &mut Ctx, a: Args) {
     } else if let Some(ms) = ms {
         db.set_expire(key, ms);
         db.modified(key, notify::GENERIC, "expire");
-        db.fx.propagate(
-            d,
-            vec![
-                b"PEXPIREAT".to_vec(),
-                key.to_vec(),
-                ms.to_string().into_bytes(),
-            ],
-        );
+        db.fx.propagate(d, vec![b"PEXPIREAT".to_vec(), key.to_vec(), ms.to_string().into_bytes()]);
     } else if f & SET_PERSIST != 0 && db.persist(key) {
         db.modified(key, notify::GENERIC, "persist");
         db.fx.propagate(d, vec![b"PERSIST".to_vec(), key.to_vec()]);
@@ -308,10 +283,7 @@ fn mget(ctx: &mut Ctx, a: Args) {
 fn mset_generic(ctx: &mut Ctx, a: Args, nx: bool) {
     if a.len() % 2 == 0 {
         let name = ctx.cmd.full_name();
-        return ctx.out.error(&format!(
-            "ERR wrong number of arguments for '{}' command",
-            name
-        ));
+        return ctx.out.error(&format!("ERR wrong number of arguments for '{}' command", name));
     }
     let (mut db, out) = ctx.parts();
     if nx {
@@ -340,13 +312,7 @@ fn msetnx(ctx: &mut Ctx, a: Args) {
 
 /// Redis's checkStringLength against proto-max-bulk-len.
 fn check_len(ctx: &Ctx, total: u64) -> bool {
-    total
-        <= ctx
-            .srv
-            .config
-            .hot
-            .proto_max_bulk_len
-            .load(std::sync::atomic::Ordering::Relaxed) as u64
+    total <= ctx.srv.config.hot.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed) as u64
 }
 
 fn append(ctx: &mut Ctx, a: Args) {
@@ -363,9 +329,7 @@ fn append(ctx: &mut Ctx, a: Args) {
     };
     if let Some(l) = cur_len {
         if !check_len(ctx, (l + v.len()) as u64) {
-            return ctx
-                .out
-                .error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+            return ctx.out.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
         }
     }
     let (mut db, out) = ctx.parts();
@@ -403,9 +367,7 @@ fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) {
             },
         },
     };
-    let Some(n) = cur.checked_add(by) else {
-        return out.error(ERR_OVERFLOW);
-    };
+    let Some(n) = cur.checked_add(by) else { return out.error(ERR_OVERFLOW) };
     let mut b = itoa::Buffer::new();
     let s = b.format(n);
     db.set(key, Value::str(s.as_bytes()), true);
@@ -445,9 +407,7 @@ fn incrbyfloat(ctx: &mut Ctx, a: Args) {
             },
         },
     };
-    let Some(by) = parse_f64(&a[2]) else {
-        return out.error(ERR_NOT_FLOAT);
-    };
+    let Some(by) = parse_f64(&a[2]) else { return out.error(ERR_NOT_FLOAT) };
     let n = cur + by;
     if n.is_nan() || n.is_infinite() {
         return out.error("ERR increment would produce NaN or Infinity");
@@ -457,23 +417,13 @@ fn incrbyfloat(ctx: &mut Ctx, a: Args) {
     db.modified(key, notify::STRING, "incrbyfloat");
     out.bulk(s.as_bytes());
     let d = db.db;
-    db.fx.propagate(
-        d,
-        vec![
-            b"SET".to_vec(),
-            key.to_vec(),
-            s.into_bytes(),
-            b"KEEPTTL".to_vec(),
-        ],
-    );
+    db.fx.propagate(d, vec![b"SET".to_vec(), key.to_vec(), s.into_bytes(), b"KEEPTTL".to_vec()]);
     ctx.propagate_original = false;
 }
 
 fn setrange(ctx: &mut Ctx, a: Args) {
     let key = &a[1];
-    let Some(off) = int_arg(ctx.out, &a[2]) else {
-        return;
-    };
+    let Some(off) = int_arg(ctx.out, &a[2]) else { return };
     if off < 0 {
         return ctx.out.error("ERR offset is out of range");
     }
@@ -488,17 +438,11 @@ fn setrange(ctx: &mut Ctx, a: Args) {
     };
     if v.is_empty() {
         let (mut db, out) = ctx.parts();
-        let l = if exists {
-            db.get_mut(key).unwrap().value.as_bytes().unwrap().len()
-        } else {
-            0
-        };
+        let l = if exists { db.get_mut(key).unwrap().value.as_bytes().unwrap().len() } else { 0 };
         return out.int(l as i64);
     }
     if !check_len(ctx, off as u64 + v.len() as u64) {
-        return ctx
-            .out
-            .error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+        return ctx.out.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
     }
     let (mut db, out) = ctx.parts();
     if !exists {
@@ -517,12 +461,8 @@ fn setrange(ctx: &mut Ctx, a: Args) {
 }
 
 fn getrange(ctx: &mut Ctx, a: Args) {
-    let Some(start) = int_arg(ctx.out, &a[2]) else {
-        return;
-    };
-    let Some(end) = int_arg(ctx.out, &a[3]) else {
-        return;
-    };
+    let Some(start) = int_arg(ctx.out, &a[2]) else { return };
+    let Some(end) = int_arg(ctx.out, &a[3]) else { return };
     let (mut db, out) = ctx.parts();
     let v = match read_str(&mut db, out, &a[1]) {
         Err(()) => return,
@@ -565,9 +505,7 @@ fn lcs(ctx: &mut Ctx, a: Args) {
         } else if eq_ic(o, "withmatchlen") {
             with_match_len = true;
         } else if eq_ic(o, "minmatchlen") && j + 1 < a.len() {
-            let Some(n) = int_arg(ctx.out, &a[j + 1]) else {
-                return;
-            };
+            let Some(n) = int_arg(ctx.out, &a[j + 1]) else { return };
             min_match_len = n.max(0);
             j += 1;
         } else {
@@ -595,8 +533,7 @@ fn lcs(ctx: &mut Ctx, a: Args) {
     }
     let (n, m) = (sa.len(), sb.len());
     if (n + 1).saturating_mul(m + 1) > 512 * 1024 * 1024 {
-        return out
-            .error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+        return out.error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
     }
     // dp[i][j] = LCS length of sa[..i], sb[..j]
     let w = m + 1;
@@ -622,9 +559,7 @@ fn lcs(ctx: &mut Ctx, a: Args) {
             idx -= 1;
             result[idx] = sa[i - 1];
             match cur {
-                Some((as_, ae, bs, be)) if as_ == i && bs == jj => {
-                    cur = Some((i - 1, ae, jj - 1, be))
-                }
+                Some((as_, ae, bs, be)) if as_ == i && bs == jj => cur = Some((i - 1, ae, jj - 1, be)),
                 Some(r) => {
                     matches.push(r);
                     cur = Some((i - 1, i - 1, jj - 1, jj - 1));
@@ -643,10 +578,7 @@ fn lcs(ctx: &mut Ctx, a: Args) {
         matches.push(r);
     }
     if get_idx {
-        let sel: Vec<_> = matches
-            .iter()
-            .filter(|m| (m.1 - m.0 + 1) as i64 >= min_match_len)
-            .collect();
+        let sel: Vec<_> = matches.iter().filter(|m| (m.1 - m.0 + 1) as i64 >= min_match_len).collect();
         out.map(2);
         out.bulk(b"matches");
         out.array(sel.len());

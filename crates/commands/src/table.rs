@@ -54,13 +54,7 @@ pub struct Command {
 }
 
 impl Command {
-    pub const fn new(
-        name: &'static str,
-        arity: i32,
-        flags: u64,
-        keys: (i32, i32, i32),
-        handler: Handler,
-    ) -> Command {
+    pub const fn new(name: &'static str, arity: i32, flags: u64, keys: (i32, i32, i32), handler: Handler) -> Command {
         Command {
             name,
             arity,
@@ -111,11 +105,7 @@ impl Command {
             return Vec::new();
         }
         let n = args.len() as i32;
-        let last = if self.last_key < 0 {
-            n + self.last_key
-        } else {
-            self.last_key.min(n - 1)
-        };
+        let last = if self.last_key < 0 { n + self.last_key } else { self.last_key.min(n - 1) };
         let mut v = Vec::new();
         let mut i = self.first_key;
         while i <= last && i < n {
@@ -241,7 +231,5 @@ impl Table {
 /// Find a subcommand of a container command (case-insensitive).
 pub fn lookup_sub(c: &'static Command, sub: &[u8]) -> Option<&'static Command> {
     let prefix_len = c.name.len() + 1;
-    c.subcommands
-        .iter()
-        .find(|s| s.name.as_bytes()[prefix_len..].eq_ignore_ascii_case(sub))
+    c.subcommands.iter().find(|s| s.name.as_bytes()[prefix_len..].eq_ignore_ascii_case(sub))
 }

@@ -16,14 +16,7 @@ const T: u64 = TRANSACTION | NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY;
 
 pub static COMMANDS: &[Command] = &[
     Command::new("multi", 1, T, (0, 0, 0), multi).group(G),
-    Command::new(
-        "exec",
-        1,
-        TRANSACTION | NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG,
-        (0, 0, 0),
-        exec,
-    )
-    .group(G),
+    Command::new("exec", 1, TRANSACTION | NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG, (0, 0, 0), exec).group(G),
     Command::new("discard", 1, T, (0, 0, 0), discard).group(G),
     Command::new("watch", -2, T, (1, -1, 1), watch).group(G),
     Command::new("unwatch", 1, T, (0, 0, 0), unwatch).group(G),
@@ -74,27 +67,16 @@ fn watch(ctx: &mut Ctx, a: Args) {
     let now = ctx.now_ms;
     for k in a.iter().skip(1) {
         let db = ctx.client.db;
-        if ctx
-            .client
-            .watched
-            .iter()
-            .any(|(d, x)| *d == db && x.as_slice() == k)
-        {
+        if ctx.client.watched.iter().any(|(d, x)| *d == db && x.as_slice() == k) {
             continue;
         }
         let mut g = ctx.srv.ks.lock_keys([k]);
         let shard = g.shard(ctx.srv.ks.shard_of(k));
         let h = ctx.srv.ks.hash(k);
-        let exp = shard.dbs[db]
-            .map
-            .get(h, |e| e.key.as_slice() == k)
-            .map(|e| e.expire_at)
-            .unwrap_or(0);
+        let exp = shard.dbs[db].map.get(h, |e| e.key.as_slice() == k).map(|e| e.expire_at).unwrap_or(0);
         let already_expired = exp != 0 && exp <= now;
         drop(g);
-        ctx.srv
-            .watches
-            .add(db, k, ctx.client.id, &ctx.client.watch_dirty);
+        ctx.srv.watches.add(db, k, ctx.client.id, &ctx.client.watch_dirty);
         ctx.client.watched.push((db, SmallBytes::new(k)));
         ctx.client.watched_expiry.push(already_expired as u64);
     }
@@ -121,9 +103,7 @@ fn exec(ctx: &mut Ctx, _a: Args) {
     let srv: Arc<Server> = ctx.srv.clone();
     if ctx.client.multi_error {
         discard_state(&srv, ctx.client);
-        return ctx
-            .out
-            .error("EXECABORT Transaction discarded because of previous errors.");
+        return ctx.out.error("EXECABORT Transaction discarded because of previous errors.");
     }
     let now = ctx.now_ms;
     // A watched key that expired since WATCH also aborts (Redis 7's isWatchedKeyExpired).
@@ -135,10 +115,7 @@ fn exec(ctx: &mut Ctx, _a: Args) {
         let mut g = srv.ks.lock_keys([k.as_slice()]);
         let shard = g.shard(srv.ks.shard_of(k));
         let h = srv.ks.hash(k);
-        if let Some(e) = shard.dbs[*db]
-            .map
-            .get(h, |e| e.key.as_slice() == k.as_slice())
-        {
+        if let Some(e) = shard.dbs[*db].map.get(h, |e| e.key.as_slice() == k.as_slice()) {
             if e.expire_at != 0 && e.expire_at <= now {
                 expired = true;
             }
@@ -150,8 +127,7 @@ fn exec(ctx: &mut Ctx, _a: Args) {
     }
     let mut all = false;
     let mut keys: Vec<Vec<u8>> = Vec::new();
-    let cmds: Vec<Option<&'static Command>> =
-        queued.iter().map(|q| resolve_queued(q.args())).collect();
+    let cmds: Vec<Option<&'static Command>> = queued.iter().map(|q| resolve_queued(q.args())).collect();
     for (q, c) in queued.iter().zip(cmds.iter()) {
         let Some(c) = c else { continue };
         if c.has(ALL_SHARDS) || c.has(ITERATES) {
@@ -161,11 +137,7 @@ fn exec(ctx: &mut Ctx, _a: Args) {
             keys.push(q.args()[i].to_vec());
         }
     }
-    let mut guards = if all {
-        srv.ks.lock_all()
-    } else {
-        srv.ks.lock_keys(keys.iter().map(|k| k.as_slice()))
-    };
+    let mut guards = if all { srv.ks.lock_all() } else { srv.ks.lock_keys(keys.iter().map(|k| k.as_slice())) };
     ctx.client.in_exec = true;
     ctx.out.array(queued.len());
     for (q, c) in queued.iter().zip(cmds.iter()) {

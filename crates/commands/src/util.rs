@@ -36,11 +36,7 @@ pub fn parse_f64(a: &[u8]) -> Option<f64> {
         "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
         "-inf" | "-infinity" => f64::NEG_INFINITY,
         _ => {
-            if l.contains("nan")
-                || l.starts_with("0x")
-                || l.starts_with("-0x")
-                || l.starts_with("+0x")
-            {
+            if l.contains("nan") || l.starts_with("0x") || l.starts_with("-0x") || l.starts_with("+0x") {
                 return None;
             }
             s.parse().ok()?

@@ -21,8 +21,7 @@ pub mod notify {
     pub const LOADED: u32 = 1 << 12;
     pub const MODULE: u32 = 1 << 13; // d
     pub const NEW: u32 = 1 << 14; // n
-    pub const ALL: u32 =
-        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+    pub const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
 
     /// Parse a notify-keyspace-events string; None on an invalid character.
     pub fn parse(s: &str) -> Option<u32> {
@@ -126,12 +125,7 @@ impl Effects {
             && self.dirty == 0
     }
     pub fn event(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {
-        self.events.push(KeyEvent {
-            class,
-            event,
-            db,
-            key: SmallBytes::new(key),
-        });
+        self.events.push(KeyEvent { class, event, db, key: SmallBytes::new(key) });
     }
     pub fn touch(&mut self, db: usize, key: &[u8]) {
         self.touched.push((db, SmallBytes::new(key)));

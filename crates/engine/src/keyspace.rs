@@ -70,19 +70,13 @@ impl EvictionPolicy {
         ("noeviction", EvictionPolicy::NoEviction),
     ];
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(s))
-            .map(|(_, p)| *p)
+        Self::ALL.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|(_, p)| *p)
     }
     pub fn name(self) -> &'static str {
         Self::ALL.iter().find(|(_, p)| *p == self).unwrap().0
     }
     pub fn is_lfu(self) -> bool {
-        matches!(
-            self,
-            EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu
-        )
+        matches!(self, EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu)
     }
     pub fn volatile_only(self) -> bool {
         matches!(
@@ -107,11 +101,7 @@ pub struct AccessPolicy {
 
 impl Default for AccessPolicy {
     fn default() -> Self {
-        AccessPolicy {
-            lfu: false,
-            lfu_log_factor: 10,
-            lfu_decay_time: 1,
-        }
+        AccessPolicy { lfu: false, lfu_log_factor: 10, lfu_decay_time: 1 }
     }
 }
 
@@ -139,16 +129,8 @@ pub fn lfu_decr_and_return(lru: u32, now_ms: u64, decay_time: u32) -> u32 {
     let ldt = lru >> 8;
     let counter = lru & 255;
     let now = lfu_minutes(now_ms);
-    let elapsed = if now >= ldt {
-        now - ldt
-    } else {
-        65535 - ldt + now
-    };
-    let periods = if decay_time > 0 {
-        elapsed / decay_time
-    } else {
-        0
-    };
+    let elapsed = if now >= ldt { now - ldt } else { 65535 - ldt + now };
+    let periods = if decay_time > 0 { elapsed / decay_time } else { 0 };
     if periods > 0 {
         counter.saturating_sub(periods)
     } else {
@@ -244,12 +226,7 @@ impl Keyspace {
                 }))
             })
             .collect();
-        Keyspace {
-            shards,
-            mask: n - 1,
-            hasher: ahash::RandomState::new(),
-            num_dbs,
-        }
+        Keyspace { shards, mask: n - 1, hasher: ahash::RandomState::new(), num_dbs }
     }
 
     #[inline]
@@ -278,23 +255,13 @@ impl Keyspace {
     /// Lock the given shards (must be sorted and unique).
     pub fn lock_shards(&self, idx: &[usize]) -> Guards<'_> {
         let held = idx.iter().map(|&i| (i, self.shards[i].0.lock())).collect();
-        Guards {
-            ks: self,
-            held,
-            all: false,
-        }
+        Guards { ks: self, held, all: false }
     }
 
     /// Lock every shard (FLUSHALL, SWAPDB, KEYS under MULTI, scripts with undeclared keys).
     pub fn lock_all(&self) -> Guards<'_> {
-        let held = (0..self.shards.len())
-            .map(|i| (i, self.shards[i].0.lock()))
-            .collect();
-        Guards {
-            ks: self,
-            held,
-            all: true,
-        }
+        let held = (0..self.shards.len()).map(|i| (i, self.shards[i].0.lock())).collect();
+        Guards { ks: self, held, all: true }
     }
 
     /// Lock one shard.
@@ -304,10 +271,7 @@ impl Keyspace {
 
     /// Keys in a database (DBSIZE).
     pub fn db_size(&self, db: usize) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.0.lock().dbs[db].map.len())
-            .sum()
+        self.shards.iter().map(|s| s.0.lock().dbs[db].map.len()).sum()
     }
 
     /// (keys, keys with expiry) per database.
@@ -344,14 +308,7 @@ impl Keyspace {
     /// One step of active expiry: scan up to `max_shards` shards from `cursor`, deleting expired
     /// keys. Returns the next cursor.
     /// `apply` runs with each shard's lock still held, so expiry effects keep their order.
-    pub fn active_expire_step(
-        &self,
-        cursor: usize,
-        max_shards: usize,
-        now_ms: u64,
-        fx: &mut Effects,
-        apply: &mut dyn FnMut(&mut Effects),
-    ) -> usize {
+    pub fn active_expire_step(&self, cursor: usize, max_shards: usize, now_ms: u64, fx: &mut Effects, apply: &mut dyn FnMut(&mut Effects)) -> usize {
         let n = self.shards.len();
         let mut c = cursor % n;
         for _ in 0..max_shards.min(n) {
@@ -388,14 +345,7 @@ impl Keyspace {
 
     /// Evict one key per `policy`, sampling `samples` candidates. Returns false when nothing
     /// could be evicted.
-    pub fn evict_one(
-        &self,
-        policy: EvictionPolicy,
-        access: &AccessPolicy,
-        samples: usize,
-        now_ms: u64,
-        fx: &mut Effects,
-    ) -> bool {
+    pub fn evict_one(&self, policy: EvictionPolicy, access: &AccessPolicy, samples: usize, now_ms: u64, fx: &mut Effects) -> bool {
         if policy == EvictionPolicy::NoEviction {
             return false;
         }
@@ -451,25 +401,16 @@ impl Keyspace {
                     break;
                 }
             }
-            if matches!(
-                policy,
-                EvictionPolicy::AllKeysRandom | EvictionPolicy::VolatileRandom
-            ) && best.is_some()
-            {
+            if matches!(policy, EvictionPolicy::AllKeysRandom | EvictionPolicy::VolatileRandom) && best.is_some() {
                 break;
             }
         }
-        let Some((_, si, db, key)) = best else {
-            return false;
-        };
+        let Some((_, si, db, key)) = best else { return false };
         let mut g = self.shards[si].0.lock();
         let h = self.hash(&key);
         let shard = &mut *g;
         let t = &mut shard.dbs[db];
-        if let Some(e) = t
-            .map
-            .remove_entry(h, |e| e.key.as_slice() == key.as_slice())
-        {
+        if let Some(e) = t.map.remove_entry(h, |e| e.key.as_slice() == key.as_slice()) {
             if e.expire_at != 0 {
                 t.expires -= 1;
             }
@@ -616,16 +557,7 @@ impl<'g, 'a> Db<'g, 'a> {
             e.lru = lru;
             return Some(std::mem::replace(&mut e.value, value));
         }
-        t.map.insert(
-            h,
-            Entry {
-                key: SmallBytes::new(key),
-                value,
-                expire_at: 0,
-                lru,
-            },
-            |e| ks.hash(&e.key),
-        );
+        t.map.insert(h, Entry { key: SmallBytes::new(key), value, expire_at: 0, lru }, |e| ks.hash(&e.key));
         None
     }
 
@@ -687,10 +619,7 @@ impl<'g, 'a> Db<'g, 'a> {
     /// Remove a key whose value became empty (collections are deleted when empty).
     pub fn remove_if_empty(&mut self, key: &[u8]) -> bool {
         let empty = match self.peek(key) {
-            Some(e) => {
-                !matches!(e.value, Value::Str(_) | Value::Raw(_) | Value::Stream(_))
-                    && e.value.is_empty()
-            }
+            Some(e) => !matches!(e.value, Value::Str(_) | Value::Raw(_) | Value::Stream(_)) && e.value.is_empty(),
             None => false,
         };
         if empty {
@@ -730,14 +659,8 @@ mod tests {
         let ks = Keyspace::new(16, 16);
         let mut fx = Effects::default();
         let mut g = ks.lock_keys([&b"a"[..], b"b"]);
-        let mut db = Db {
-            guards: &mut g,
-            db: 0,
-            now_ms: 1000,
-            fx: &mut fx,
-            access: AccessPolicy::default(),
-            expire_enabled: true,
-        };
+        let mut db =
+            Db { guards: &mut g, db: 0, now_ms: 1000, fx: &mut fx, access: AccessPolicy::default(), expire_enabled: true };
         db.set(b"a", Value::str(b"1"), false);
         assert_eq!(db.get(b"a").unwrap().value.as_bytes(), Some(&b"1"[..]));
         db.set_expire(b"a", 1500);
@@ -757,34 +680,16 @@ mod tests {
         let mut fx = Effects::default();
         {
             let mut g = ks.lock_all();
-            let mut db = Db {
-                guards: &mut g,
-                db: 0,
-                now_ms: 1000,
-                fx: &mut fx,
-                access: AccessPolicy::default(),
-                expire_enabled: true,
-            };
+            let mut db =
+                Db { guards: &mut g, db: 0, now_ms: 1000, fx: &mut fx, access: AccessPolicy::default(), expire_enabled: true };
             for i in 0..100 {
                 db.set(format!("k{i}").as_bytes(), Value::str(b"v"), false);
             }
         }
         for _ in 0..50 {
-            assert!(ks.evict_one(
-                EvictionPolicy::AllKeysLru,
-                &AccessPolicy::default(),
-                5,
-                2000,
-                &mut fx
-            ));
+            assert!(ks.evict_one(EvictionPolicy::AllKeysLru, &AccessPolicy::default(), 5, 2000, &mut fx));
         }
         assert_eq!(ks.db_size(0), 50);
-        assert!(!ks.evict_one(
-            EvictionPolicy::VolatileLru,
-            &AccessPolicy::default(),
-            5,
-            2000,
-            &mut fx
-        ));
+        assert!(!ks.evict_one(EvictionPolicy::VolatileLru, &AccessPolicy::default(), 5, 2000, &mut fx));
     }
 }

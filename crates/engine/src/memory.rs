@@ -22,11 +22,7 @@ fn slot() -> &'static AtomicIsize {
 
 /// Bytes currently allocated through `CountingAlloc`.
 pub fn used_memory() -> usize {
-    COUNTERS
-        .iter()
-        .map(|c| c.0.load(Ordering::Relaxed))
-        .sum::<isize>()
-        .max(0) as usize
+    COUNTERS.iter().map(|c| c.0.load(Ordering::Relaxed)).sum::<isize>().max(0) as usize
 }
 
 pub struct CountingAlloc<A>(pub A);

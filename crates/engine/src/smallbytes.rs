@@ -20,10 +20,7 @@ impl SmallBytes {
         if b.len() <= INLINE_CAP {
             let mut data = [0u8; INLINE_CAP];
             data[..b.len()].copy_from_slice(b);
-            SmallBytes::Inline {
-                len: b.len() as u8,
-                data,
-            }
+            SmallBytes::Inline { len: b.len() as u8, data }
         } else {
             SmallBytes::Heap(b.into())
         }

@@ -90,11 +90,7 @@ pub fn parse_i64_exact(s: &[u8]) -> Option<i64> {
     if s == b"0" {
         return Some(0);
     }
-    let (neg, d) = if s[0] == b'-' {
-        (true, &s[1..])
-    } else {
-        (false, s)
-    };
+    let (neg, d) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
     if d.is_empty() || d[0] == b'0' {
         return None;
     }
@@ -285,19 +281,14 @@ impl HashValue {
     }
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
-            HashValue::Listpack(v) => v
-                .iter()
-                .find(|(f, _)| f.as_slice() == field)
-                .map(|(_, v)| v.as_slice()),
+            HashValue::Listpack(v) => v.iter().find(|(f, _)| f.as_slice() == field).map(|(_, v)| v.as_slice()),
             HashValue::Table(m) => m.get(field).map(|v| v.as_slice()),
         }
     }
     /// Set a field; returns true if the field is new.
     pub fn set(&mut self, field: &[u8], value: &[u8], lim: &EncodingLimits) -> bool {
         if let HashValue::Listpack(v) = self {
-            if field.len() > lim.hash_max_listpack_value
-                || value.len() > lim.hash_max_listpack_value
-            {
+            if field.len() > lim.hash_max_listpack_value || value.len() > lim.hash_max_listpack_value {
                 self.convert();
             } else if let Some(e) = v.iter_mut().find(|(f, _)| f.as_slice() == field) {
                 e.1 = SmallBytes::new(value);
@@ -310,9 +301,7 @@ impl HashValue {
             }
         }
         match self {
-            HashValue::Table(m) => m
-                .insert(SmallBytes::new(field), SmallBytes::new(value))
-                .is_none(),
+            HashValue::Table(m) => m.insert(SmallBytes::new(field), SmallBytes::new(value)).is_none(),
             HashValue::Listpack(_) => unreachable!(),
         }
     }
@@ -347,16 +336,10 @@ impl HashValue {
     pub fn mem_usage(&self) -> usize {
         match self {
             HashValue::Listpack(v) => {
-                v.capacity() * 48
-                    + v.iter()
-                        .map(|(a, b)| a.heap_size() + b.heap_size())
-                        .sum::<usize>()
+                v.capacity() * 48 + v.iter().map(|(a, b)| a.heap_size() + b.heap_size()).sum::<usize>()
             }
             HashValue::Table(m) => {
-                m.capacity() * 49
-                    + m.iter()
-                        .map(|(a, b)| a.heap_size() + b.heap_size())
-                        .sum::<usize>()
+                m.capacity() * 49 + m.iter().map(|(a, b)| a.heap_size() + b.heap_size()).sum::<usize>()
             }
         }
     }
@@ -452,9 +435,7 @@ impl SetValue {
     pub fn mem_usage(&self) -> usize {
         match self {
             SetValue::Intset(v) => v.capacity() * 8,
-            SetValue::Table(s) => {
-                s.capacity() * 25 + s.iter().map(|m| m.heap_size()).sum::<usize>()
-            }
+            SetValue::Table(s) => s.capacity() * 25 + s.iter().map(|m| m.heap_size()).sum::<usize>(),
         }
     }
 }

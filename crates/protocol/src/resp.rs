@@ -36,10 +36,7 @@ impl<'a> Args<'a> {
     }
     /// Arguments from index `start` on.
     pub fn from(&self, start: usize) -> Args<'a> {
-        Args {
-            buf: self.buf,
-            spans: &self.spans[start.min(self.spans.len())..],
-        }
+        Args { buf: self.buf, spans: &self.spans[start.min(self.spans.len())..] }
     }
     pub fn to_owned(&self) -> OwnedArgs {
         let mut o = OwnedArgs::default();
@@ -78,10 +75,7 @@ impl OwnedArgs {
         self.spans.push(s..self.buf.len());
     }
     pub fn args(&self) -> Args<'_> {
-        Args {
-            buf: &self.buf,
-            spans: &self.spans,
-        }
+        Args { buf: &self.buf, spans: &self.spans }
     }
     pub fn len(&self) -> usize {
         self.spans.len()
@@ -127,10 +121,7 @@ pub struct ParseLimits {
 
 impl Default for ParseLimits {
     fn default() -> Self {
-        ParseLimits {
-            proto_max_bulk_len: 512 * 1024 * 1024,
-            auth_required: false,
-        }
+        ParseLimits { proto_max_bulk_len: 512 * 1024 * 1024, auth_required: false }
     }
 }
 
@@ -169,11 +160,7 @@ pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
     if s.len() == 1 && s[0] == b'0' {
         return Some(0);
     }
-    let (neg, digits) = if s[0] == b'-' {
-        (true, &s[1..])
-    } else {
-        (false, s)
-    };
+    let (neg, digits) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
     if digits.is_empty() || digits[0] == b'0' {
         return None;
     }
@@ -205,15 +192,9 @@ impl RespParser {
     /// The arguments of the last complete request, over `buf` (the same buffer given to parse).
     pub fn args<'a>(&'a self, buf: &'a [u8]) -> Args<'a> {
         if self.inline {
-            Args {
-                buf: &self.scratch,
-                spans: &self.spans,
-            }
+            Args { buf: &self.scratch, spans: &self.spans }
         } else {
-            Args {
-                buf,
-                spans: &self.spans,
-            }
+            Args { buf, spans: &self.spans }
         }
     }
 
@@ -238,18 +219,12 @@ impl RespParser {
         self.bulk_len = None;
     }
 
-    fn parse_multibulk(
-        &mut self,
-        buf: &[u8],
-        limits: &ParseLimits,
-    ) -> Result<Parsed, ProtocolError> {
+    fn parse_multibulk(&mut self, buf: &[u8], limits: &ParseLimits) -> Result<Parsed, ProtocolError> {
         if self.mb_total == 0 {
             self.spans.clear();
             let Some(cr) = find_cr(buf, 0) else {
                 if buf.len() > PROTO_INLINE_MAX_SIZE {
-                    return Err(ProtocolError(
-                        "Protocol error: too big mbulk count string".into(),
-                    ));
+                    return Err(ProtocolError("Protocol error: too big mbulk count string".into()));
                 }
                 return Ok(Parsed::Incomplete { hint: 0 });
             };
@@ -258,16 +233,10 @@ impl RespParser {
             }
             let n = match parse_i64_strict(&buf[1..cr]) {
                 Some(n) if n <= i32::MAX as i64 => n,
-                _ => {
-                    return Err(ProtocolError(
-                        "Protocol error: invalid multibulk length".into(),
-                    ))
-                }
+                _ => return Err(ProtocolError("Protocol error: invalid multibulk length".into())),
             };
             if n > 10 && limits.auth_required {
-                return Err(ProtocolError(
-                    "Protocol error: unauthenticated multibulk length".into(),
-                ));
+                return Err(ProtocolError("Protocol error: unauthenticated multibulk length".into()));
             }
             if n <= 0 {
                 return Ok(Parsed::Request { consumed: cr + 2 });
@@ -298,25 +267,18 @@ impl RespParser {
                     if buf[self.pos] != b'$' {
                         let c = buf[self.pos] as char;
                         self.reset_progress();
-                        return Err(ProtocolError(format!(
-                            "Protocol error: expected '$', got '{}'",
-                            c
-                        )));
+                        return Err(ProtocolError(format!("Protocol error: expected '$', got '{}'", c)));
                     }
                     let l = match parse_i64_strict(&buf[self.pos + 1..cr]) {
                         Some(l) if l >= 0 && l <= limits.proto_max_bulk_len => l as usize,
                         _ => {
                             self.reset_progress();
-                            return Err(ProtocolError(
-                                "Protocol error: invalid bulk length".into(),
-                            ));
+                            return Err(ProtocolError("Protocol error: invalid bulk length".into()));
                         }
                     };
                     if l > 16384 && limits.auth_required {
                         self.reset_progress();
-                        return Err(ProtocolError(
-                            "Protocol error: unauthenticated bulk length".into(),
-                        ));
+                        return Err(ProtocolError("Protocol error: unauthenticated bulk length".into()));
                     }
                     self.pos = cr + 2;
                     self.bulk_len = Some(l);
@@ -324,9 +286,7 @@ impl RespParser {
                 }
             };
             if buf.len() < self.pos + len + 2 {
-                return Ok(Parsed::Incomplete {
-                    hint: self.pos + len + 2 - buf.len(),
-                });
+                return Ok(Parsed::Incomplete { hint: self.pos + len + 2 - buf.len() });
             }
             // Redis does not check the two bytes after a bulk: it skips them.
             self.spans.push(self.pos..self.pos + len);
@@ -341,9 +301,7 @@ impl RespParser {
     fn parse_inline(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
         let Some(nl) = memchr::memchr(b'\n', buf) else {
             if buf.len() > PROTO_INLINE_MAX_SIZE {
-                return Err(ProtocolError(
-                    "Protocol error: too big inline request".into(),
-                ));
+                return Err(ProtocolError("Protocol error: too big inline request".into()));
             }
             return Ok(Parsed::Incomplete { hint: 0 });
         };
@@ -354,9 +312,7 @@ impl RespParser {
         self.spans.clear();
         self.scratch.clear();
         if !split_args(&buf[..end], &mut self.scratch, &mut self.spans) {
-            return Err(ProtocolError(
-                "Protocol error: unbalanced quotes in request".into(),
-            ));
+            return Err(ProtocolError("Protocol error: unbalanced quotes in request".into()));
         }
         Ok(Parsed::Request { consumed: nl + 1 })
     }
@@ -464,11 +420,7 @@ pub fn format_double(v: f64) -> String {
         return "nan".into();
     }
     if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     // %.17g: 17 significant digits, trailing zeros removed, exponent form when exp < -4 or >= 17.
     let s = format!("{:.16e}", v);
@@ -543,12 +495,7 @@ impl Default for ReplyBuf {
 
 impl ReplyBuf {
     pub fn new(resp3: bool) -> Self {
-        ReplyBuf {
-            buf: Vec::with_capacity(16 * 1024),
-            resp3,
-            errors: 0,
-            last_error_code: None,
-        }
+        ReplyBuf { buf: Vec::with_capacity(16 * 1024), resp3, errors: 0, last_error_code: None }
     }
     pub fn len(&self) -> usize {
         self.buf.len()
@@ -577,8 +524,7 @@ impl ReplyBuf {
         self.last_error_code = Some(code.to_string());
         self.buf.push(b'-');
         for &c in msg.as_bytes() {
-            self.buf
-                .push(if c == b'\r' || c == b'\n' { b' ' } else { c });
+            self.buf.push(if c == b'\r' || c == b'\n' { b' ' } else { c });
         }
         self.buf.extend_from_slice(b"\r\n");
     }
@@ -651,8 +597,7 @@ impl ReplyBuf {
     }
     pub fn bool(&mut self, v: bool) {
         if self.resp3 {
-            self.buf
-                .extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" });
+            self.buf.extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" });
         } else {
             self.int(v as i64);
         }
@@ -699,48 +644,25 @@ mod tests {
     #[test]
     fn multibulk() {
         let r = parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n").unwrap();
-        assert_eq!(
-            r,
-            vec![vec![b"GET".to_vec(), b"k".to_vec()], vec![b"PING".to_vec()]]
-        );
+        assert_eq!(r, vec![vec![b"GET".to_vec(), b"k".to_vec()], vec![b"PING".to_vec()]]);
     }
 
     #[test]
     fn inline_quotes() {
         let r = parse_all(b"set a \"b c\\n\" 'd\\'e'\r\n").unwrap();
-        assert_eq!(
-            r[0],
-            vec![
-                b"set".to_vec(),
-                b"a".to_vec(),
-                b"b c\n".to_vec(),
-                b"d'e".to_vec()
-            ]
-        );
+        assert_eq!(r[0], vec![b"set".to_vec(), b"a".to_vec(), b"b c\n".to_vec(), b"d'e".to_vec()]);
         assert_eq!(
             parse_all(b"set \"a\r\n").unwrap_err().0,
             "Protocol error: unbalanced quotes in request"
         );
-        assert_eq!(
-            parse_all(b"\"a\"b\n").unwrap_err().0,
-            "Protocol error: unbalanced quotes in request"
-        );
+        assert_eq!(parse_all(b"\"a\"b\n").unwrap_err().0, "Protocol error: unbalanced quotes in request");
     }
 
     #[test]
     fn errors() {
-        assert_eq!(
-            parse_all(b"*x\r\n").unwrap_err().0,
-            "Protocol error: invalid multibulk length"
-        );
-        assert_eq!(
-            parse_all(b"*1\r\n+x\r\n").unwrap_err().0,
-            "Protocol error: expected '$', got '+'"
-        );
-        assert_eq!(
-            parse_all(b"*1\r\n$-2\r\n").unwrap_err().0,
-            "Protocol error: invalid bulk length"
-        );
+        assert_eq!(parse_all(b"*x\r\n").unwrap_err().0, "Protocol error: invalid multibulk length");
+        assert_eq!(parse_all(b"*1\r\n+x\r\n").unwrap_err().0, "Protocol error: expected '$', got '+'");
+        assert_eq!(parse_all(b"*1\r\n$-2\r\n").unwrap_err().0, "Protocol error: invalid bulk length");
     }
 
     #[test]
@@ -748,17 +670,9 @@ mod tests {
         let full = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n";
         let mut p = RespParser::new();
         for i in 1..full.len() {
-            assert!(matches!(
-                p.parse(&full[..i], &ParseLimits::default()).unwrap(),
-                Parsed::Incomplete { .. }
-            ));
+            assert!(matches!(p.parse(&full[..i], &ParseLimits::default()).unwrap(), Parsed::Incomplete { .. }));
         }
-        assert_eq!(
-            p.parse(full, &ParseLimits::default()).unwrap(),
-            Parsed::Request {
-                consumed: full.len()
-            }
-        );
+        assert_eq!(p.parse(full, &ParseLimits::default()).unwrap(), Parsed::Request { consumed: full.len() });
         assert_eq!(p.args(full).get(2), Some(&b"hello"[..]));
     }
 
@@ -770,10 +684,7 @@ mod tests {
         assert_eq!(format_double(0.0001), "0.0001");
         assert_eq!(format_double(1e-5), "1.0000000000000001e-05");
         assert_eq!(format_double(-2.5), "-2.5");
-        assert_eq!(
-            format_double(123456789012345678.0),
-            "1.2345678901234568e+17"
-        );
+        assert_eq!(format_double(123456789012345678.0), "1.2345678901234568e+17");
     }
 
     proptest::proptest! {

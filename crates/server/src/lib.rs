@@ -28,16 +28,7 @@ pub fn log(level: char, msg: &str) {
     let now = now_ms();
     let secs = now / 1000;
     let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-    eprintln!(
-        "{}:M {:02}:{:02}:{:02}.{:03} {} {}",
-        std::process::id(),
-        h,
-        m,
-        s,
-        now % 1000,
-        level,
-        msg
-    );
+    eprintln!("{}:M {:02}:{:02}:{:02}.{:03} {} {}", std::process::id(), h, m, s, now % 1000, level, msg);
 }
 
 /// Bind the listeners for `bind` addresses and `port`.
@@ -51,27 +42,13 @@ pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
             None => (false, b),
         };
         let addr = if addr == "*" { "0.0.0.0" } else { addr };
-        let sa: SocketAddr = if addr.contains(':') {
-            format!("[{}]:{}", addr, port)
-        } else {
-            format!("{}:{}", addr, port)
-        }
-        .parse()
-        .map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {}", addr, e))
-        })?;
+        let sa: SocketAddr = if addr.contains(':') { format!("[{}]:{}", addr, port) } else { format!("{}:{}", addr, port) }
+            .parse()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {}", addr, e)))?;
         match TcpListener::bind(sa).await {
             Ok(l) => out.push(l),
-            Err(e) if optional => log(
-                '#',
-                &format!("Could not bind optional address {}: {}", sa, e),
-            ),
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    e.kind(),
-                    format!("Could not create server TCP listening socket {}: {}", sa, e),
-                ))
-            }
+            Err(e) if optional => log('#', &format!("Could not bind optional address {}: {}", sa, e)),
+            Err(e) => return Err(std::io::Error::new(e.kind(), format!("Could not create server TCP listening socket {}: {}", sa, e))),
         }
     }
     Ok(out)
@@ -122,22 +99,13 @@ async fn cron(srv: Arc<Server>) {
         let per_tick = (n / hz as usize).max(1);
         let mut fx = ferrocache_engine::Effects::default();
         let s = srv.clone();
-        cursor = srv
-            .ks
-            .active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| {
-                s.apply_effects(fx, 0, None)
-            });
+        cursor = srv.ks.active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s.apply_effects(fx, 0, None));
     }
 }
 
 fn encode_msg(out: &mut ReplyBuf, m: ClientMsg) -> bool {
     match m {
-        ClientMsg::Message {
-            kind,
-            pattern,
-            channel,
-            payload,
-        } => {
+        ClientMsg::Message { kind, pattern, channel, payload } => {
             out.push(if pattern.is_some() { 4 } else { 3 });
             out.bulk(kind.as_bytes());
             if let Some(p) = pattern {
@@ -192,13 +160,7 @@ enum Step {
 }
 
 /// Execute every complete request in `rbuf`, consuming them.
-fn process(
-    srv: &Arc<Server>,
-    client: &mut Client,
-    parser: &mut RespParser,
-    rbuf: &mut BytesMut,
-    out: &mut ReplyBuf,
-) -> Step {
+fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf: &mut BytesMut, out: &mut ReplyBuf) -> Step {
     let mut pos = 0;
     let limits = ParseLimits {
         proto_max_bulk_len: srv.config.hot.proto_max_bulk_len.load(Relaxed),
@@ -213,9 +175,7 @@ fn process(
                     continue;
                 }
                 if srv.pause.lock().is_some() {
-                    let is_write = table().lookup(&args[0]).is_some_and(|c| {
-                        c.is_write() || c.has(ferrocache_commands::table::flags::MAY_REPLICATE)
-                    });
+                    let is_write = table().lookup(&args[0]).is_some_and(|c| c.is_write() || c.has(ferrocache_commands::table::flags::MAY_REPLICATE));
                     if let Some(until) = srv.paused_for(is_write) {
                         break Step::Paused(until);
                     }
@@ -239,13 +199,7 @@ fn process(
             }
             Err(e) => {
                 out.error(&e.0);
-                log(
-                    '-',
-                    &format!(
-                        "Protocol error ({}) from client: id={} addr={}",
-                        e.0, client.id, client.shared.addr
-                    ),
-                );
+                log('-', &format!("Protocol error ({}) from client: id={} addr={}", e.0, client.id, client.shared.addr));
                 break Step::Close;
             }
         }
@@ -258,29 +212,19 @@ fn process(
 async fn connection(srv: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
     let _ = sock.set_nodelay(true);
     let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    srv.counters
-        .total_connections_received
-        .fetch_add(1, Relaxed);
+    srv.counters.total_connections_received.fetch_add(1, Relaxed);
     let (mut rd, mut wr) = sock.into_split();
     let maxclients = srv.config.hot.maxclients.load(Relaxed);
     if srv.connected.fetch_add(1, Relaxed) >= maxclients {
         srv.connected.fetch_sub(1, Relaxed);
         srv.counters.rejected_connections.fetch_add(1, Relaxed);
-        let _ = wr
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
+        let _ = wr.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
     let id = srv.next_client_id.fetch_add(1, Relaxed);
     let shared = ClientShared::new(id, peer.to_string(), laddr, now_ms());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    srv.clients.lock().insert(
-        id,
-        ClientHandle {
-            tx: tx.clone(),
-            shared: shared.clone(),
-        },
-    );
+    srv.clients.lock().insert(id, ClientHandle { tx: tx.clone(), shared: shared.clone() });
     let mut client = Client::new(shared, tx);
     if !srv.config.hot.requirepass_set.load(Relaxed) {
         client.authenticated = true;
@@ -367,9 +311,7 @@ async fn flush(srv: &Server, wr: &mut tokio::net::tcp::OwnedWriteHalf, out: &mut
     if out.buf.is_empty() {
         return true;
     }
-    srv.counters
-        .net_output_bytes
-        .fetch_add(out.buf.len() as u64, Relaxed);
+    srv.counters.net_output_bytes.fetch_add(out.buf.len() as u64, Relaxed);
     let ok = wr.write_all(&out.buf).await.is_ok();
     if out.buf.capacity() > 1024 * 1024 {
         out.buf = Vec::with_capacity(16 * 1024);
@@ -392,9 +334,7 @@ async fn block(
     rx: &mut UnboundedReceiver<ClientMsg>,
 ) -> bool {
     loop {
-        let Some(req): Option<BlockRequest> = client.block.take() else {
-            return true;
-        };
+        let Some(req): Option<BlockRequest> = client.block.take() else { return true };
         let notify = Arc::new(tokio::sync::Notify::new());
         srv.blocking.register(req.db, &req.keys, client.id, &notify);
         // Retry once after registering: a push may have landed in between.
@@ -402,10 +342,7 @@ async fn block(
             if req.deadline_ms == 0 {
                 std::future::pending::<()>().await
             } else {
-                tokio::time::sleep(Duration::from_millis(
-                    req.deadline_ms.saturating_sub(now_ms()),
-                ))
-                .await
+                tokio::time::sleep(Duration::from_millis(req.deadline_ms.saturating_sub(now_ms()))).await
             }
         };
         let mut timed_out = false;
