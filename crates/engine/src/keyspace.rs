@@ -722,3 +722,11 @@ mod tests {
         assert!(!ks.evict_one(EvictionPolicy::VolatileLru, &AccessPolicy::default(), 5, 2000, &mut fx));
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn sizes() {
+        eprintln!("Value={} Entry={}", std::mem::size_of::<crate::Value>(), std::mem::size_of::<super::Entry>());
+    }
+}
