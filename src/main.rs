@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[global_allocator]
-static GLOBAL: CountingAlloc<mimalloc::MiMalloc> = CountingAlloc(mimalloc::MiMalloc);
+static GLOBAL: CountingAlloc<std::alloc::System> = CountingAlloc(std::alloc::System);
 
 const USAGE: &str = "Usage: ferrocache server [/path/to/ferrocache.conf] [--option value ...]
        ferrocache server --port 7777
