@@ -93,6 +93,7 @@ fn server(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    ferrocache_server::init_log(&cfg);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let threads = match cfg.get_i64("threads") {
         n if n > 0 => n as usize,
