@@ -789,6 +789,7 @@ mod tests {
         assert_eq!(lp_int_size(0), 2);
         assert_eq!(lp_int_size(128), 3);
         assert_eq!(lp_str_size(b"abc"), 5);
-        assert_eq!(lp_str_size(b"123"), 3);
+        assert_eq!(lp_str_size(b"123"), 2);
+        assert_eq!(lp_str_size(b"1234"), 3);
     }
 }
