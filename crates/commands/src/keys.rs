@@ -579,6 +579,7 @@ fn flushall(ctx: &mut Ctx, a: Args) {
     }
     ctx.fx.flushed.push(None);
     ctx.fx.dirty += n as u64 + 1;
+    crate::persistence::after_flushall(ctx);
     ctx.out.ok();
 }
 

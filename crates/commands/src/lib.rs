@@ -13,6 +13,7 @@ pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lists;
+pub mod persistence;
 pub mod pubsub;
 pub mod rdb_bridge;
 pub mod server;
@@ -209,6 +210,14 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
+    if (cmd.is_write() || cmd.name == "ping" || (cmd.name == "exec" && queued_write(client))) && persistence::writes_denied(srv) {
+        out.error(persistence::MISCONF);
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        stats::rejected(cmd.name);
+        return;
+    }
     if client.in_pubsub_context() && !cmd.has(flags::PUBSUB_CONTEXT) {
         out.error(&format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -256,6 +265,11 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         client.caching_flag = None;
     }
     finish_reply_mode(client, out, mark);
+}
+
+/// EXEC of a transaction holding a write command (MISCONF applies to it).
+fn queued_write(client: &Client) -> bool {
+    client.multi.as_ref().is_some_and(|q| q.iter().any(|a| table().lookup(&a.args()[0]).is_some_and(|c| c.is_write())))
 }
 
 fn remember_tracked(srv: &Server, client: &mut Client, keys: &[&[u8]]) {
@@ -314,6 +328,9 @@ pub fn run_locked<'g>(
             cmd,
             propagate_original: true,
         };
+        if cmd.is_write() {
+            persistence::before_write(srv, cmd, ctx.guards);
+        }
         // A bug in one handler must not take the node down: answer an error instead.
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (cmd.handler)(&mut ctx, args)));
         if r.is_err() {

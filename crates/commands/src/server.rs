@@ -90,6 +90,7 @@ pub struct Server {
     pub threads: usize,
     pub ops_sample: Mutex<(u64, u64, VecDeque<f64>)>,
     pub blocking: crate::blocking::Blocking,
+    pub persist: crate::persistence::Persist,
 }
 
 pub fn now_ms() -> u64 {
@@ -109,7 +110,7 @@ impl Server {
             let mut r = rand::thread_rng();
             (0..40).map(|_| format!("{:x}", r.gen_range(0..16))).collect()
         };
-        Arc::new(Server {
+        let srv = Arc::new(Server {
             ks: Keyspace::new(1024, dbs),
             config,
             clients: Mutex::new(HashMap::new()),
@@ -137,7 +138,10 @@ impl Server {
             threads,
             ops_sample: Mutex::new((0, now_ms(), VecDeque::new())),
             blocking: Default::default(),
-        })
+            persist: Default::default(),
+        });
+        crate::persistence::install(&srv);
+        srv
     }
 
     /// Attach a consumer of the write-effect stream (AOF, replication).

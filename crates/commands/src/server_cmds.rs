@@ -200,9 +200,8 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         }
         let _ = write!(
             o,
-            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
-            srv.counters.dirty.load(Relaxed),
-            srv.last_save.load(Relaxed),
+            "# Persistence\r\n{}aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+            crate::persistence::info_persistence(srv),
         );
     }
     if want("stats") {
@@ -1024,6 +1023,10 @@ fn shutdown(ctx: &mut Ctx, a: Args) {
     if a.iter().skip(1).any(|o| eq_ic(o, "abort")) {
         return ctx.out.error("ERR No shutdown in progress.");
     }
+    let has = |w: &str| a.iter().skip(1).any(|o| eq_ic(o, w));
+    if crate::persistence::shutdown_save(ctx.srv, has("save"), has("nosave"), has("force")).is_err() {
+        return ctx.out.error("ERR Errors trying to SHUTDOWN. Check logs.");
+    }
     ctx.srv.shutting_down.store(true, Relaxed);
     ctx.srv.shutdown.notify_waiters();
     ctx.srv.shutdown.notify_one();
@@ -1056,7 +1059,8 @@ fn debug(ctx: &mut Ctx, a: Args) {
                 )),
             }
         }
-        b"help" => help(ctx.out, &["DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "SLEEP <seconds>", "OBJECT <key>", "SET-ACTIVE-EXPIRE <0|1>", "HELP"]),
+        b"reload" => crate::persistence::debug_reload(ctx, a),
+        b"help" => help(ctx.out, &["DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "SLEEP <seconds>", "OBJECT <key>", "RELOAD [MERGE] [NOFLUSH] [NOSAVE]", "SET-ACTIVE-EXPIRE <0|1>", "HELP"]),
         _ => ctx.out.error(&format!(
             "ERR unknown subcommand '{}'. Try DEBUG HELP.",
             String::from_utf8_lossy(&a[1])

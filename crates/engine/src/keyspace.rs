@@ -176,6 +176,36 @@ pub struct Keyspace {
     mask: usize,
     hasher: ahash::RandomState,
     pub num_dbs: usize,
+    /// Copy-before-write hook of point-in-time snapshots (BGSAVE without fork).
+    pub snapshot: SnapshotHook,
+}
+
+/// Called with a shard's lock held, before the shard is modified while a snapshot runs:
+/// `(snapshot id, shard index, shard)`.
+pub type BeforeWriteFn = Box<dyn Fn(u64, usize, &Shard) + Send + Sync>;
+
+/// The persistence layer's copy-before-write hook. `active` is the running snapshot's id
+/// (0: none): one atomic load on the write path when no snapshot runs.
+#[derive(Default)]
+pub struct SnapshotHook {
+    pub active: std::sync::atomic::AtomicU64,
+    pub hook: std::sync::OnceLock<BeforeWriteFn>,
+}
+
+impl SnapshotHook {
+    #[inline]
+    pub fn active(&self) -> u64 {
+        self.active.load(std::sync::atomic::Ordering::Acquire)
+    }
+    /// Run the hook for shard `idx` (held by the caller) if snapshot `id` is running.
+    #[inline]
+    pub fn before_write(&self, id: u64, idx: usize, shard: &Shard) {
+        if id != 0 {
+            if let Some(f) = self.hook.get() {
+                f(id, idx, shard);
+            }
+        }
+    }
 }
 
 /// Shard guards held by one command or transaction, sorted by shard index.
@@ -183,6 +213,10 @@ pub struct Guards<'a> {
     ks: &'a Keyspace,
     held: smallvec::SmallVec<[(usize, MutexGuard<'a, Shard>); 2]>,
     all: bool,
+    /// The snapshot id seen by the first write under these guards (None: no write yet).
+    /// Every write of one lock-holding region (a command, or a whole EXEC) is on the same
+    /// side of a snapshot's start.
+    pub snapshot: Option<u64>,
 }
 
 impl<'a> Guards<'a> {
@@ -202,9 +236,18 @@ impl<'a> Guards<'a> {
                 // A key outside the declared set: lock it now. Only reachable through a
                 // command whose key spec is incomplete; correct but may wait.
                 let g = self.ks.shards[idx].0.lock();
+                if let Some(id) = self.snapshot {
+                    self.ks.snapshot.before_write(id, idx, &g);
+                }
                 self.held.insert(p, (idx, g));
                 &mut self.held[p].1
             }
+        }
+    }
+    /// All held shards with their indexes.
+    pub fn for_each_held(&mut self, mut f: impl FnMut(usize, &mut Shard)) {
+        for (i, g) in self.held.iter_mut() {
+            f(*i, g);
         }
     }
     /// All held shards (for commands that lock everything).
@@ -226,7 +269,7 @@ impl Keyspace {
                 }))
             })
             .collect();
-        Keyspace { shards, mask: n - 1, hasher: ahash::RandomState::new(), num_dbs }
+        Keyspace { shards, mask: n - 1, hasher: ahash::RandomState::new(), num_dbs, snapshot: SnapshotHook::default() }
     }
 
     #[inline]
@@ -255,13 +298,13 @@ impl Keyspace {
     /// Lock the given shards (must be sorted and unique).
     pub fn lock_shards(&self, idx: &[usize]) -> Guards<'_> {
         let held = idx.iter().map(|&i| (i, self.shards[i].0.lock())).collect();
-        Guards { ks: self, held, all: false }
+        Guards { ks: self, held, all: false, snapshot: None }
     }
 
     /// Lock every shard (FLUSHALL, SWAPDB, KEYS under MULTI, scripts with undeclared keys).
     pub fn lock_all(&self) -> Guards<'_> {
         let held = (0..self.shards.len()).map(|i| (i, self.shards[i].0.lock())).collect();
-        Guards { ks: self, held, all: true }
+        Guards { ks: self, held, all: true, snapshot: None }
     }
 
     /// Guards holding the shard of one key.
@@ -269,7 +312,7 @@ impl Keyspace {
         let i = self.shard_of(key);
         let mut held = smallvec::SmallVec::new();
         held.push((i, self.shards[i].0.lock()));
-        Guards { ks: self, held, all: false }
+        Guards { ks: self, held, all: false, snapshot: None }
     }
 
     /// Lock one shard.
@@ -322,6 +365,15 @@ impl Keyspace {
         for _ in 0..max_shards.min(n) {
             let mut g = self.shards[c].0.lock();
             let shard = &mut *g;
+            let snap = self.snapshot.active();
+            if snap != 0 {
+                let any = shard.dbs.iter().any(|t| {
+                    t.expires > 0 && unsafe { t.map.iter().any(|b| { let e = b.as_ref(); e.expire_at != 0 && e.expire_at <= now_ms }) }
+                });
+                if any {
+                    self.snapshot.before_write(snap, c, shard);
+                }
+            }
             for (db, t) in shard.dbs.iter_mut().enumerate() {
                 if t.expires == 0 {
                     continue;
@@ -417,6 +469,10 @@ impl Keyspace {
         let mut g = self.shards[si].0.lock();
         let h = self.hash(&key);
         let shard = &mut *g;
+        let snap = self.snapshot.active();
+        if snap != 0 {
+            self.snapshot.before_write(snap, si, shard);
+        }
         let t = &mut shard.dbs[db];
         if let Some(e) = t.map.remove_entry(h, |e| e.key.as_slice() == key.as_slice()) {
             if e.expire_at != 0 {

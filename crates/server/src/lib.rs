@@ -34,6 +34,7 @@ pub fn init_log(cfg: &Config) {
         std::fs::OpenOptions::new().create(true).append(true).open(&path).ok().map(parking_lot::Mutex::new)
     };
     let _ = LOGFILE.set(f);
+    ferrocache_commands::persistence::set_logger(log);
 }
 
 /// Log a line in Redis's format ("pid:M hh:mm:ss.mmm * message").
@@ -76,6 +77,9 @@ pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
 
 /// Run a node until SHUTDOWN.
 pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>) {
+    if ferrocache_commands::persistence::load_at_startup(&srv).is_err() {
+        std::process::exit(1);
+    }
     for l in listeners {
         let srv = srv.clone();
         tokio::spawn(async move { accept_loop(srv, l).await });
@@ -120,6 +124,7 @@ async fn cron(srv: Arc<Server>) {
         let mut fx = ferrocache_engine::Effects::default();
         let s = srv.clone();
         cursor = srv.ks.active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s.apply_effects(fx, 0, None));
+        ferrocache_commands::persistence::cron(&srv);
     }
 }
 

@@ -1,0 +1,954 @@
+//! RDB persistence: SAVE, BGSAVE [SCHEDULE], LASTSAVE's state, save points (the cron), load at
+//! startup, DEBUG RELOAD, saves on SHUTDOWN and FLUSHALL, MISCONF, INFO persistence.
+//!
+//! Snapshots without fork: a snapshot is a point-in-time image taken while writes continue.
+//! The keyspace is 1024 shards. Starting a snapshot publishes its id in
+//! `Keyspace::snapshot.active`; a walker (the BGSAVE thread, or the caller for SAVE) then locks
+//! the shards one at a time and serializes every shard not yet captured. A write that is about
+//! to modify a shard not yet captured serializes that shard first, under the lock it already
+//! holds (copy-before-write at shard granularity; `before_write` below, called by the executor
+//! for every shard a write command holds, and by active expiry and eviction in the engine).
+//! Every shard therefore lands in the file exactly as it was when the snapshot started. Each
+//! captured shard is one self-contained chunk (`SELECTDB n` + its entries) appended to the file
+//! in capture order; the RDB loader accepts repeated SELECTDB. Peak extra memory is the chunks
+//! being encoded (about one shard per thread), not a copy of the dataset.
+//!
+//! The snapshot's start is decided once per lock-holding region (a command, or a whole EXEC):
+//! `Guards::snapshot` records the id seen by the region's first write, so a transaction's
+//! writes are either all in the snapshot or all after it.
+
+use crate::server::{now_ms, Server};
+use crate::table::{flags::*, Command};
+use crate::util::eq_ic;
+use crate::Ctx;
+use ferrocache_engine::keyspace::{initial_lru, lfu_decr_and_return, lru_clock, lru_idle_secs, Shard};
+use ferrocache_engine::{AccessPolicy, Db, Effects, EncodingLimits, EvictionPolicy, Guards, Value};
+use ferrocache_persistence::rdb::crc64::crc64;
+use ferrocache_persistence::rdb::encode::{choose_type, write_len, write_string, write_value};
+use ferrocache_persistence::rdb::{opcode, rdb_type, EncodeOptions, EncodingHint, RdbError, RdbEvent, RdbReader};
+use ferrocache_protocol::resp::Args;
+use parking_lot::{Mutex, RwLock};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::*};
+use std::sync::{Arc, OnceLock};
+
+const G: &str = "server";
+/// CONFIG_BGSAVE_RETRY_DELAY: seconds between save-point retries after a failed BGSAVE.
+const BGSAVE_RETRY_DELAY: u64 = 5;
+
+pub static COMMANDS: &[Command] = &[
+    Command::new("save", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), save_cmd).group(G),
+    Command::new("bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), bgsave_cmd).group(G),
+];
+
+pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+// ------------------------------------------------------------------ logging
+
+static LOGGER: OnceLock<fn(char, &str)> = OnceLock::new();
+
+/// The server installs its Redis-format logger here.
+pub fn set_logger(f: fn(char, &str)) {
+    let _ = LOGGER.set(f);
+}
+
+fn log(level: char, msg: &str) {
+    match LOGGER.get() {
+        Some(f) => f(level, msg),
+        None => eprintln!("{}:M {} {}", std::process::id(), level, msg),
+    }
+}
+
+fn cwd() -> String {
+    std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_else(|_| "unknown".into())
+}
+
+// ------------------------------------------------------------------ state
+
+/// Node-wide persistence state (`srv.persist`).
+pub struct Persist {
+    /// The running snapshot (BGSAVE, SAVE, shutdown save), if any.
+    current: Arc<RwLock<Option<Arc<Snapshot>>>>,
+    next_id: AtomicU64,
+    /// Finishing a file (EOF, fsync, rename) and whole-locked saves are serialized by this.
+    save_lock: Mutex<()>,
+    /// `counters.dirty` as of the last successful save.
+    pub dirty_at_save: AtomicU64,
+    /// lastbgsave_status == C_ERR.
+    pub bgsave_failed: AtomicBool,
+    /// Unix seconds of the last BGSAVE attempt.
+    pub last_bgsave_try: AtomicU64,
+    pub last_bgsave_time_sec: AtomicI64,
+    pub bgsave_in_progress: AtomicBool,
+    pub bgsave_start_ms: AtomicU64,
+    pub rdb_saves: AtomicU64,
+    pub scheduled: AtomicBool,
+    pub loading: AtomicBool,
+    pub last_load_keys_loaded: AtomicU64,
+    pub last_load_keys_expired: AtomicU64,
+    /// Progress of the running save.
+    pub keys_processed: Arc<AtomicU64>,
+    pub keys_total: AtomicU64,
+    /// Peak bytes of shard chunks held in memory by the last snapshot (its "COW" analogue).
+    pub last_peak_buffer: AtomicU64,
+}
+
+impl Default for Persist {
+    fn default() -> Self {
+        Persist {
+            current: Arc::new(RwLock::new(None)),
+            next_id: AtomicU64::new(1),
+            save_lock: Mutex::new(()),
+            dirty_at_save: AtomicU64::new(0),
+            bgsave_failed: AtomicBool::new(false),
+            last_bgsave_try: AtomicU64::new(0),
+            last_bgsave_time_sec: AtomicI64::new(-1),
+            bgsave_in_progress: AtomicBool::new(false),
+            bgsave_start_ms: AtomicU64::new(0),
+            rdb_saves: AtomicU64::new(0),
+            scheduled: AtomicBool::new(false),
+            loading: AtomicBool::new(false),
+            last_load_keys_loaded: AtomicU64::new(0),
+            last_load_keys_expired: AtomicU64::new(0),
+            keys_processed: Arc::new(AtomicU64::new(0)),
+            keys_total: AtomicU64::new(0),
+            last_peak_buffer: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Install the copy-before-write hook for active expiry and eviction (engine side).
+pub fn install(srv: &Arc<Server>) {
+    let cur = srv.persist.current.clone();
+    let _ = srv.ks.snapshot.hook.set(Box::new(move |id, idx, shard| {
+        let snap = cur.read().clone();
+        if let Some(s) = snap {
+            if s.id == id {
+                s.capture(idx, shard);
+            }
+        }
+    }));
+}
+
+/// Encoder settings fixed for one snapshot.
+struct EncCfg {
+    opts: EncodeOptions,
+    save_lru: bool,
+    save_lfu: bool,
+    lfu_decay: u32,
+}
+
+impl EncCfg {
+    fn from(srv: &Server) -> EncCfg {
+        let h = &srv.config.hot;
+        let pol = srv.config.policy();
+        EncCfg {
+            opts: EncodeOptions {
+                compression: srv.config.get_bool("rdbcompression"),
+                hash_max_listpack_entries: h.hash_max_listpack_entries.load(Relaxed),
+                hash_max_listpack_value: h.hash_max_listpack_value.load(Relaxed),
+                zset_max_listpack_entries: h.zset_max_listpack_entries.load(Relaxed),
+                zset_max_listpack_value: h.zset_max_listpack_value.load(Relaxed),
+                set_max_intset_entries: h.set_max_intset_entries.load(Relaxed),
+                list_max_listpack_size: h.list_max_listpack_size.load(Relaxed) as i32,
+                stream_node_max_bytes: srv.config.get_i64("stream-node-max-bytes").max(0) as usize,
+                stream_node_max_entries: srv.config.get_i64("stream-node-max-entries").max(0) as usize,
+            },
+            save_lru: matches!(pol, EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru),
+            save_lfu: pol.is_lfu(),
+            lfu_decay: h.lfu_decay_time.load(Relaxed),
+        }
+    }
+}
+
+/// The output file of a save: header and aux fields, chunks, EOF + CRC64.
+struct RdbOut {
+    file: std::io::BufWriter<std::fs::File>,
+    tmp: String,
+    crc: u64,
+    checksum: bool,
+    err: Option<(String, std::io::Error)>,
+}
+
+impl RdbOut {
+    fn create(srv: &Server, tmp: String) -> std::io::Result<RdbOut> {
+        let f = std::fs::File::create(&tmp)?;
+        let mut o = RdbOut { file: std::io::BufWriter::with_capacity(1 << 16, f), tmp, crc: 0, checksum: srv.config.get_bool("rdbchecksum"), err: None };
+        let compress = srv.config.get_bool("rdbcompression");
+        let mut b = b"REDIS0010".to_vec();
+        let now = now_ms() / 1000;
+        let used = ferrocache_engine::memory::used_memory() as u64;
+        for (k, v) in [
+            ("redis-ver", crate::server_cmds::REDIS_VERSION.to_string()),
+            ("redis-bits", "64".to_string()),
+            ("ctime", now.to_string()),
+            ("used-mem", used.to_string()),
+            ("aof-base", "0".to_string()),
+        ] {
+            b.push(opcode::AUX);
+            write_string(&mut b, k.as_bytes(), compress);
+            write_string(&mut b, v.as_bytes(), compress);
+        }
+        o.write(&b);
+        Ok(o)
+    }
+
+    fn write(&mut self, b: &[u8]) {
+        if self.err.is_some() {
+            return;
+        }
+        self.crc = crc64(self.crc, b);
+        if let Err(e) = self.file.write_all(b) {
+            self.err = Some(("rdbSaveRio".into(), e));
+        }
+    }
+
+    /// EOF, checksum, flush, fsync, rename to `dest`. Logs Redis's messages on failure.
+    fn finish(mut self, dest: &str) -> bool {
+        self.write(&[opcode::EOF]);
+        let crc = if self.checksum { self.crc } else { 0 };
+        if self.err.is_none() {
+            if let Err(e) = self.file.write_all(&crc.to_le_bytes()) {
+                self.err = Some(("rdbSaveRio".into(), e));
+            }
+        }
+        if self.err.is_none() {
+            if let Err(e) = self.file.flush() {
+                self.err = Some(("fflush".into(), e));
+            }
+        }
+        if self.err.is_none() {
+            if let Err(e) = self.file.get_ref().sync_all() {
+                self.err = Some(("fsync".into(), e));
+            }
+        }
+        if let Some((op, e)) = self.err.take() {
+            log('#', &format!("Write error saving DB on disk({}): {}", op, strerror(&e)));
+            let _ = std::fs::remove_file(&self.tmp);
+            return false;
+        }
+        let tmp = std::mem::take(&mut self.tmp);
+        drop(self);
+        if let Err(e) = std::fs::rename(&tmp, dest) {
+            log('#', &format!("Error moving temp DB file {} on the final destination {} (in server root dir {}): {}", tmp, dest, cwd(), strerror(&e)));
+            let _ = std::fs::remove_file(&tmp);
+            return false;
+        }
+        if let Some(dir) = std::path::Path::new(dest).parent() {
+            let dir = if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir };
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        true
+    }
+
+    fn abandon(self) {
+        let tmp = self.tmp.clone();
+        drop(self);
+        let _ = std::fs::remove_file(tmp);
+    }
+}
+
+fn strerror(e: &std::io::Error) -> String {
+    // "No such file or directory (os error 2)" -> "No such file or directory"
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// One running snapshot.
+pub struct Snapshot {
+    id: u64,
+    /// Shard already written (read and set only with the shard's lock held).
+    done: Box<[AtomicBool]>,
+    aborted: AtomicBool,
+    out: Mutex<Option<RdbOut>>,
+    enc: EncCfg,
+    keys: AtomicU64,
+    /// Bytes of chunks currently encoded and not yet written, and its peak.
+    inflight: AtomicU64,
+    peak: AtomicU64,
+    progress: Arc<AtomicU64>,
+}
+
+impl Snapshot {
+    /// Serialize shard `idx` (its lock held by the caller) if not yet done.
+    fn capture(&self, idx: usize, shard: &Shard) {
+        if self.done[idx].load(Relaxed) || self.aborted.load(Relaxed) {
+            return;
+        }
+        let mut buf = Vec::new();
+        let n = encode_shard(&self.enc, shard, &mut buf, now_ms());
+        self.done[idx].store(true, Relaxed);
+        self.emit(buf, n);
+    }
+
+    fn emit(&self, buf: Vec<u8>, n: u64) {
+        self.keys.fetch_add(n, Relaxed);
+        self.progress.fetch_add(n, Relaxed);
+        if buf.is_empty() {
+            return;
+        }
+        let len = buf.len() as u64;
+        let cur = self.inflight.fetch_add(len, Relaxed) + len;
+        self.peak.fetch_max(cur, Relaxed);
+        if let Some(o) = self.out.lock().as_mut() {
+            o.write(&buf);
+        }
+        self.inflight.fetch_sub(len, Relaxed);
+    }
+}
+
+/// Encode every key of a shard: one `SELECTDB n` + entries per non-empty database.
+fn encode_shard(enc: &EncCfg, shard: &Shard, buf: &mut Vec<u8>, now: u64) -> u64 {
+    let mut n = 0;
+    for (db, t) in shard.dbs.iter().enumerate() {
+        if t.map.is_empty() {
+            continue;
+        }
+        buf.push(opcode::SELECTDB);
+        write_len(buf, db as u64);
+        // SAFETY: the caller holds the shard's lock; the table is not modified while iterating.
+        unsafe {
+            for b in t.map.iter() {
+                let e = b.as_ref();
+                encode_entry(enc, &e.key, &e.value, e.expire_at, e.lru, buf, now);
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn encode_entry(enc: &EncCfg, key: &[u8], v: &Value, expire_at: u64, lru: u32, buf: &mut Vec<u8>, now: u64) {
+    let mark = buf.len();
+    if expire_at != 0 {
+        buf.push(opcode::EXPIRETIME_MS);
+        buf.extend_from_slice(&(expire_at as i64).to_le_bytes());
+    }
+    if enc.save_lru {
+        buf.push(opcode::IDLE);
+        write_len(buf, lru_idle_secs(lru, now));
+    }
+    if enc.save_lfu {
+        buf.push(opcode::FREQ);
+        buf.push(lfu_decr_and_return(lru, now, enc.lfu_decay) as u8);
+    }
+    let c = enc.opts.compression;
+    if let Some(s) = v.as_bytes() {
+        buf.push(rdb_type::STRING);
+        write_string(buf, key, c);
+        write_string(buf, s, c);
+        return;
+    }
+    let rv = crate::rdb_bridge::to_rdb(v);
+    let hint = match v.encoding() {
+        "listpack" | "intset" => EncodingHint::Compact,
+        "hashtable" | "skiplist" => EncodingHint::Plain,
+        _ => EncodingHint::Auto,
+    };
+    let ty = choose_type(&rv, hint, &enc.opts);
+    buf.push(ty);
+    write_string(buf, key, c);
+    if let Err(e) = write_value(buf, &rv, ty, &enc.opts) {
+        buf.truncate(mark);
+        log('#', &format!("Skipping key '{}' that can't be serialized: {}", String::from_utf8_lossy(key), e));
+    }
+}
+
+// ------------------------------------------------------------------ write hook
+
+/// Called by the executor before a WRITE command's handler runs, with its shards held.
+#[inline]
+pub fn before_write(srv: &Server, cmd: &Command, guards: &mut Guards) {
+    let id = match guards.snapshot {
+        Some(id) => id,
+        None => {
+            let id = srv.ks.snapshot.active();
+            guards.snapshot = Some(id);
+            id
+        }
+    };
+    if id != 0 {
+        before_write_slow(srv, cmd, id, guards);
+    }
+}
+
+#[cold]
+fn before_write_slow(srv: &Server, cmd: &Command, id: u64, guards: &mut Guards) {
+    if cmd.name == "flushall" {
+        // Redis kills the saving child on FLUSHALL (and saves the empty dataset if save
+        // points are configured).
+        abort_running(srv, false);
+        return;
+    }
+    let snap = srv.persist.current.read().clone();
+    if let Some(s) = snap {
+        if s.id == id {
+            guards.for_each_held(|i, sh| s.capture(i, sh));
+        }
+    }
+}
+
+/// Abort the running snapshot, if any (FLUSHALL, SHUTDOWN, DEBUG RELOAD).
+pub fn abort_running(srv: &Server, log_kill: bool) -> bool {
+    let mut cur = srv.persist.current.write();
+    let Some(s) = cur.take() else { return false };
+    if log_kill {
+        log('#', "There is a child saving an .rdb. Killing it!");
+    }
+    s.aborted.store(true, Relaxed);
+    srv.ks.snapshot.active.store(0, Release);
+    true
+}
+
+// ------------------------------------------------------------------ saving
+
+/// Why a walk-based save did not produce a file.
+enum SaveErr {
+    /// Another snapshot is running.
+    Busy,
+    Failed,
+}
+
+fn start_snapshot(srv: &Server) -> Result<Arc<Snapshot>, SaveErr> {
+    let mut cur = srv.persist.current.write();
+    if cur.is_some() {
+        return Err(SaveErr::Busy);
+    }
+    let id = srv.persist.next_id.fetch_add(1, Relaxed);
+    let n = srv.ks.num_shards();
+    let s = Arc::new(Snapshot {
+        id,
+        done: (0..n).map(|_| AtomicBool::new(false)).collect(),
+        aborted: AtomicBool::new(false),
+        out: Mutex::new(None),
+        enc: EncCfg::from(srv),
+        keys: AtomicU64::new(0),
+        inflight: AtomicU64::new(0),
+        peak: AtomicU64::new(0),
+        progress: srv.persist.keys_processed.clone(),
+    });
+    let total: usize = srv.ks.db_counts().iter().map(|c| c.0).sum();
+    srv.persist.keys_total.store(total as u64, Relaxed);
+    srv.persist.keys_processed.store(0, Relaxed);
+    *cur = Some(s.clone());
+    // From here on, a write to a shard not yet captured captures it first.
+    srv.ks.snapshot.active.store(id, SeqCst);
+    Ok(s)
+}
+
+fn temp_name(id: u64) -> String {
+    format!("temp-{}-{}.rdb", std::process::id(), id)
+}
+
+fn dbfilename(srv: &Server) -> String {
+    srv.config.get("dbfilename").unwrap_or_else(|| "dump.rdb".into())
+}
+
+/// Walk every shard of a started snapshot, then finish its file. Runs on the BGSAVE thread,
+/// or on the caller for SAVE/SHUTDOWN. Returns true when the file was written and renamed.
+fn run_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
+    let tmp = temp_name(s.id);
+    match RdbOut::create(srv, tmp.clone()) {
+        Ok(o) => *s.out.lock() = Some(o),
+        Err(e) => {
+            log('#', &format!("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp, cwd(), strerror(&e)));
+            let mut cur = srv.persist.current.write();
+            if cur.as_ref().is_some_and(|c| c.id == s.id) {
+                *cur = None;
+                srv.ks.snapshot.active.store(0, Release);
+            }
+            return false;
+        }
+    }
+    let mut buf = Vec::new();
+    for i in 0..srv.ks.num_shards() {
+        if s.aborted.load(Relaxed) {
+            break;
+        }
+        let n = {
+            let g = srv.ks.lock_one(i);
+            if s.done[i].load(Relaxed) {
+                continue;
+            }
+            let n = encode_shard(&s.enc, &g, &mut buf, now_ms());
+            s.done[i].store(true, Relaxed);
+            n
+        };
+        s.emit(std::mem::take(&mut buf), n);
+    }
+    let _fin = srv.persist.save_lock.lock();
+    {
+        let mut cur = srv.persist.current.write();
+        if s.aborted.load(Relaxed) || !cur.as_ref().is_some_and(|c| c.id == s.id) {
+            drop(cur);
+            if let Some(o) = s.out.lock().take() {
+                o.abandon();
+            }
+            return false;
+        }
+        *cur = None;
+        srv.ks.snapshot.active.store(0, Release);
+    }
+    srv.persist.last_peak_buffer.store(s.peak.load(Relaxed), Relaxed);
+    let out = s.out.lock().take();
+    match out {
+        Some(o) => o.finish(&dbfilename(srv)),
+        None => false,
+    }
+}
+
+fn save_succeeded(srv: &Server, dirty_before: u64) {
+    srv.persist.dirty_at_save.store(dirty_before, Relaxed);
+    srv.last_save.store(now_ms() / 1000, Relaxed);
+    srv.persist.bgsave_failed.store(false, Relaxed);
+}
+
+/// A synchronous save while writes continue (SAVE, SHUTDOWN, DEBUG RELOAD without locks).
+fn save_walk(srv: &Server) -> Result<(), SaveErr> {
+    let dirty_before = srv.counters.dirty.load(Relaxed);
+    let s = start_snapshot(srv)?;
+    if run_snapshot(srv, &s) {
+        log('*', "DB saved on disk");
+        save_succeeded(srv, dirty_before);
+        Ok(())
+    } else {
+        Err(SaveErr::Failed)
+    }
+}
+
+/// A synchronous save of the shards held by `guards` (every shard: FLUSHALL, DEBUG RELOAD).
+fn save_held(srv: &Server, guards: &mut Guards) -> bool {
+    let _fin = srv.persist.save_lock.lock();
+    let dirty_before = srv.counters.dirty.load(Relaxed);
+    let id = srv.persist.next_id.fetch_add(1, Relaxed);
+    let tmp = temp_name(id);
+    let mut out = match RdbOut::create(srv, tmp.clone()) {
+        Ok(o) => o,
+        Err(e) => {
+            log('#', &format!("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp, cwd(), strerror(&e)));
+            return false;
+        }
+    };
+    let enc = EncCfg::from(srv);
+    let mut buf = Vec::new();
+    let now = now_ms();
+    guards.for_each_held(|_, sh| {
+        buf.clear();
+        encode_shard(&enc, sh, &mut buf, now);
+        out.write(&buf);
+    });
+    if out.finish(&dbfilename(srv)) {
+        log('*', "DB saved on disk");
+        save_succeeded(srv, dirty_before);
+        true
+    } else {
+        false
+    }
+}
+
+/// rdbSaveBackground: start a BGSAVE thread. Err(()) when a snapshot is already running.
+pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), ()> {
+    let dirty_before = srv.counters.dirty.load(Relaxed);
+    let s = match start_snapshot(srv) {
+        Ok(s) => s,
+        Err(_) => return Err(()),
+    };
+    let p = &srv.persist;
+    p.rdb_saves.fetch_add(1, Relaxed);
+    p.last_bgsave_try.store(now_ms() / 1000, Relaxed);
+    p.bgsave_start_ms.store(now_ms(), Relaxed);
+    p.bgsave_in_progress.store(true, Relaxed);
+    log('*', &format!("Background saving started by pid {}", std::process::id()));
+    let srv2 = srv.clone();
+    let spawned = std::thread::Builder::new().name("bgsave".into()).spawn(move || {
+        let srv = srv2;
+        let ok = run_snapshot(&srv, &s);
+        let p = &srv.persist;
+        let secs = (now_ms().saturating_sub(p.bgsave_start_ms.load(Relaxed))) / 1000;
+        p.last_bgsave_time_sec.store(secs as i64, Relaxed);
+        if ok {
+            log('*', "DB saved on disk");
+            log('*', "Background saving terminated with success");
+            save_succeeded(&srv, dirty_before);
+        } else if s.aborted.load(Relaxed) {
+            // Killed (SIGUSR1 in Redis): not an error.
+            log('#', "Background saving terminated by signal 10");
+        } else {
+            log('#', "Background saving error");
+            p.bgsave_failed.store(true, Relaxed);
+        }
+        p.bgsave_in_progress.store(false, Relaxed);
+    });
+    if let Err(e) = spawned {
+        log('#', &format!("Can't save in background: fork: {}", e));
+        abort_running(srv, false);
+        srv.persist.bgsave_in_progress.store(false, Relaxed);
+        srv.persist.bgsave_failed.store(true, Relaxed);
+        return Err(());
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ commands
+
+fn save_cmd(ctx: &mut Ctx, _a: Args) {
+    let srv = ctx.srv;
+    if srv.persist.current.read().is_some() {
+        return ctx.out.error("ERR Background save already in progress");
+    }
+    srv.persist.rdb_saves.fetch_add(1, Relaxed);
+    match save_walk(srv) {
+        Ok(()) => ctx.out.ok(),
+        Err(SaveErr::Busy) => ctx.out.error("ERR Background save already in progress"),
+        Err(SaveErr::Failed) => ctx.out.error("ERR"),
+    }
+}
+
+fn bgsave_cmd(ctx: &mut Ctx, a: Args) {
+    let mut schedule = false;
+    if a.len() > 1 {
+        if a.len() == 2 && eq_ic(&a[1], "schedule") {
+            schedule = true;
+        } else {
+            return ctx.out.error(crate::util::ERR_SYNTAX);
+        }
+    }
+    let _ = schedule;
+    let srv = ctx.srv;
+    if srv.persist.current.read().is_some() {
+        return ctx.out.error("ERR Background save already in progress");
+    }
+    if ctx.client.in_exec {
+        srv.persist.scheduled.store(true, Relaxed);
+        return ctx.out.simple("Background saving scheduled");
+    }
+    match bgsave_start(srv) {
+        Ok(()) => ctx.out.simple("Background saving started"),
+        Err(()) => ctx.out.error("ERR Background save already in progress"),
+    }
+}
+
+/// Save points are configured (`save` is not "").
+pub fn save_params(srv: &Server) -> Vec<(u64, u64)> {
+    let v = srv.config.get("save").unwrap_or_default();
+    let p: Vec<u64> = v.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    p.chunks_exact(2).map(|c| (c[0], c[1])).collect()
+}
+
+/// Changes since the last successful save.
+pub fn changes_since_save(srv: &Server) -> u64 {
+    srv.counters.dirty.load(Relaxed).saturating_sub(srv.persist.dirty_at_save.load(Relaxed))
+}
+
+/// writeCommandsDeniedByDiskError: MISCONF for writes (and PING) after a failed BGSAVE.
+#[inline]
+pub fn writes_denied(srv: &Server) -> bool {
+    srv.persist.bgsave_failed.load(Relaxed) && srv.config.get_bool("stop-writes-on-bgsave-error") && !save_params(srv).is_empty()
+}
+
+/// serverCron's part: save points and scheduled BGSAVEs. Called every cron tick.
+pub fn cron(srv: &Arc<Server>) {
+    let p = &srv.persist;
+    if p.current.read().is_some() {
+        return;
+    }
+    let now = now_ms() / 1000;
+    let retry_ok = now.saturating_sub(p.last_bgsave_try.load(Relaxed)) > BGSAVE_RETRY_DELAY || !p.bgsave_failed.load(Relaxed);
+    let dirty = changes_since_save(srv);
+    let last = srv.last_save.load(Relaxed);
+    for (secs, changes) in save_params(srv) {
+        if dirty >= changes && now.saturating_sub(last) > secs && retry_ok {
+            log('*', &format!("{} changes in {} seconds. Saving...", changes, secs));
+            let _ = bgsave_start(srv);
+            return;
+        }
+    }
+    if p.scheduled.load(Relaxed) && retry_ok && bgsave_start(srv).is_ok() {
+        p.scheduled.store(false, Relaxed);
+    }
+}
+
+/// FLUSHALL with save points: save the (now empty) dataset, with every shard held. Returns
+/// the dirty count the command should still add (Redis resets dirty in rdbSave).
+pub fn after_flushall(ctx: &mut Ctx) {
+    let srv = ctx.srv;
+    if save_params(srv).is_empty() {
+        return;
+    }
+    if save_held(srv, ctx.guards) {
+        // The FLUSHALL's own dirty count is added after this; it is part of the save.
+        let d = srv.counters.dirty.load(Relaxed) + ctx.fx.dirty;
+        srv.persist.dirty_at_save.store(d, Relaxed);
+    }
+}
+
+/// SHUTDOWN's save: Ok(()) to go on exiting, Err(()) when the save failed and the shutdown
+/// must not proceed.
+pub fn shutdown_save(srv: &Server, save: bool, nosave: bool, force: bool) -> Result<(), ()> {
+    if abort_running(srv, true) {
+        srv.persist.bgsave_in_progress.store(false, Relaxed);
+    }
+    if (!save_params(srv).is_empty() && !nosave) || save {
+        log('*', "Saving the final RDB snapshot before exiting.");
+        if save_walk(srv).is_err() {
+            if force {
+                log('#', "Error trying to save the DB. Exit anyway.");
+            } else {
+                log('#', "Error trying to save the DB, can't exit.");
+                return Err(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE].
+pub fn debug_reload(ctx: &mut Ctx, a: Args) {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for o in a.iter().skip(2) {
+        if eq_ic(o, "merge") {
+            merge = true;
+        } else if eq_ic(o, "noflush") {
+            flush = false;
+        } else if eq_ic(o, "nosave") {
+            save = false;
+        } else {
+            return ctx.out.error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+        }
+    }
+    let _ = merge;
+    let srv = ctx.srv.clone();
+    if ctx.client.in_exec && !ctx.guards.holds_all() {
+        return ctx.out.error("ERR DEBUG RELOAD is not supported inside MULTI");
+    }
+    abort_running(&srv, false);
+    let r = if ctx.guards.holds_all() {
+        reload_with(&srv, ctx.guards, save, flush)
+    } else {
+        let mut own = srv.ks.lock_all();
+        reload_with(&srv, &mut own, save, flush)
+    };
+    if flush {
+        ctx.fx.flushed.push(None);
+    }
+    match r {
+        Ok(()) => {
+            log('#', "DB reloaded by DEBUG RELOAD");
+            ctx.out.ok()
+        }
+        Err(e) => ctx.out.error(e),
+    }
+}
+
+fn reload_with(srv: &Server, guards: &mut Guards, save: bool, flush: bool) -> Result<(), &'static str> {
+    if save && !save_held(srv, guards) {
+        return Err("ERR");
+    }
+    if flush {
+        for d in 0..srv.num_dbs() {
+            guards.for_each_shard(|s| s.dbs[d] = Default::default());
+        }
+    }
+    load_into(srv, &dbfilename(srv), guards).map(|_| ()).map_err(|_| "ERR Error trying to load the RDB dump")
+}
+
+// ------------------------------------------------------------------ loading
+
+/// Why loading failed.
+#[derive(Debug)]
+pub enum LoadError {
+    NotFound,
+    Io(std::io::Error),
+    Rdb(RdbError),
+}
+
+fn limits(srv: &Server) -> EncodingLimits {
+    let h = &srv.config.hot;
+    EncodingLimits {
+        hash_max_listpack_entries: h.hash_max_listpack_entries.load(Relaxed),
+        hash_max_listpack_value: h.hash_max_listpack_value.load(Relaxed),
+        set_max_intset_entries: h.set_max_intset_entries.load(Relaxed),
+        zset_max_listpack_entries: h.zset_max_listpack_entries.load(Relaxed),
+        zset_max_listpack_value: h.zset_max_listpack_value.load(Relaxed),
+        list_max_listpack_size: h.list_max_listpack_size.load(Relaxed),
+    }
+}
+
+/// rdbLoad into the shards held by `guards` (every shard). Keys already expired are skipped.
+pub fn load_into(srv: &Server, path: &str, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LoadError::NotFound),
+        Err(e) => return Err(LoadError::Io(e)),
+    };
+    let p = &srv.persist;
+    p.loading.store(true, Relaxed);
+    let r = load_reader(srv, std::io::BufReader::with_capacity(1 << 20, f), guards);
+    p.loading.store(false, Relaxed);
+    r
+}
+
+fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
+    let p = &srv.persist;
+    p.last_load_keys_loaded.store(0, Relaxed);
+    p.last_load_keys_expired.store(0, Relaxed);
+    let mut reader = RdbReader::new(r).map_err(|e| report_load_error(&e))?.verify_checksum(srv.config.get_bool("rdbchecksum"));
+    let now = now_ms();
+    let lim = limits(srv);
+    let policy = srv.config.policy();
+    let access = AccessPolicy { lfu: policy.is_lfu(), ..Default::default() };
+    let lru_policy = matches!(policy, EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru);
+    let mut fx = Effects::default();
+    let (mut loaded, mut expired) = (0u64, 0u64);
+    loop {
+        let ev = match reader.next_event() {
+            Ok(Some(ev)) => ev,
+            Ok(None) => break,
+            Err(e) => return Err(report_load_error(&e)),
+        };
+        match ev {
+            RdbEvent::Aux { key, value } => {
+                let v = String::from_utf8_lossy(&value);
+                match key.as_slice() {
+                    b"redis-ver" => log('*', &format!("Loading RDB produced by version {}", v)),
+                    b"ctime" => {
+                        let t: i64 = v.parse().unwrap_or(0);
+                        log('*', &format!("RDB age {} seconds", (now as i64 / 1000 - t).max(0)));
+                    }
+                    b"used-mem" => {
+                        let m: i64 = v.parse().unwrap_or(0);
+                        log('*', &format!("RDB memory usage when created {:.2} Mb", m as f64 / (1024.0 * 1024.0)));
+                    }
+                    b"aof-preamble" if v != "0" => log('*', "RDB has an AOF tail"),
+                    b"aof-base" if v != "0" => log('*', "RDB is base AOF"),
+                    k if k.first() == Some(&b'%') => log('*', &format!("RDB '{}': {}", String::from_utf8_lossy(k), v)),
+                    _ => {}
+                }
+            }
+            RdbEvent::SelectDb(db) => {
+                if db as usize >= srv.num_dbs() {
+                    log('#', &format!("FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting\n", srv.num_dbs()));
+                    return Err(LoadError::Rdb(RdbError::Corrupt("database index out of range".into())));
+                }
+            }
+            RdbEvent::Entry(e) => {
+                if e.expire_ms.is_some_and(|t| t < now as i64) {
+                    expired += 1;
+                    continue;
+                }
+                let Some(v) = crate::rdb_bridge::from_rdb(e.value, &lim) else { continue };
+                if !matches!(v, Value::Str(_) | Value::Raw(_) | Value::Stream(_)) && v.is_empty() {
+                    log('#', &format!("rdbLoadObject skipping empty key: {}", String::from_utf8_lossy(&e.key)));
+                    continue;
+                }
+                let mut db = Db { guards: &mut *guards, db: e.db as usize, now_ms: now, fx: &mut fx, access, expire_enabled: false };
+                db.insert_new(&e.key, v, e.expire_ms.map(|t| t.max(1) as u64).unwrap_or(0));
+                if let Some(ent) = db.peek(&e.key) {
+                    if access.lfu {
+                        if let Some(f) = e.lfu_freq {
+                            ent.lru = (initial_lru(&access, now) & !0xff) | f as u32;
+                        }
+                    } else if lru_policy {
+                        if let Some(idle) = e.lru_idle {
+                            ent.lru = lru_clock(now.saturating_sub(idle.saturating_mul(1000)));
+                        }
+                    }
+                }
+                loaded += 1;
+                fx.propagate.clear();
+                fx.touched.clear();
+                fx.events.clear();
+            }
+            RdbEvent::Function(_) => log('#', "The RDB file contains a function library; functions are not supported and it is skipped"),
+            RdbEvent::ModuleAux { module_name, .. } => {
+                log('#', &format!("The RDB file contains AUX module data I can't load: no matching module '{}'", module_name));
+                return Err(LoadError::Rdb(RdbError::Corrupt("module aux".into())));
+            }
+            RdbEvent::ResizeDb { .. } | RdbEvent::Eof => {}
+        }
+    }
+    p.last_load_keys_loaded.store(loaded, Relaxed);
+    p.last_load_keys_expired.store(expired, Relaxed);
+    log('*', &format!("Done loading RDB, keys loaded: {}, keys expired: {}.", loaded, expired));
+    Ok((loaded, expired))
+}
+
+fn report_load_error(e: &RdbError) -> LoadError {
+    match e {
+        RdbError::BadSignature => log('#', "Wrong signature trying to load DB from file"),
+        RdbError::UnsupportedVersion(v) => log('#', &format!("Can't handle RDB format version {}", v)),
+        RdbError::ChecksumMismatch { expected, computed } => {
+            log('#', &format!("Wrong RDB checksum expected: ({:x}) but got ({:x}). Aborting now.", computed, expected));
+            log('#', "Internal error in RDB reading offset 0, function at rdb.c:0 -> RDB CRC error");
+        }
+        RdbError::UnexpectedEof | RdbError::Io(_) => {
+            log('#', "Short read or OOM loading DB. Unrecoverable error, aborting now.");
+            log('#', "Internal error in RDB reading offset 0, function at rdb.c:0 -> Unexpected EOF reading RDB file");
+        }
+        RdbError::ModuleValue { module_name, .. } => {
+            log('#', &format!("The RDB file contains module data I can't load: no matching module '{}'", module_name))
+        }
+        other => log('#', &format!("Internal error in RDB reading offset 0, function at rdb.c:0 -> {}", other)),
+    }
+    log('#', "Terminating server after rdb file reading failure.");
+    LoadError::Rdb(match e {
+        RdbError::Io(io) => RdbError::Corrupt(io.to_string()),
+        other => RdbError::Corrupt(other.to_string()),
+    })
+}
+
+/// loadDataFromDisk at startup. Err(()) means the server must exit(1).
+pub fn load_at_startup(srv: &Server) -> Result<(), ()> {
+    let start = std::time::Instant::now();
+    let path = dbfilename(srv);
+    let mut g = srv.ks.lock_all();
+    let r = load_into(srv, &path, &mut g);
+    drop(g);
+    match r {
+        Ok(_) => {
+            log('*', &format!("DB loaded from disk: {:.3} seconds", start.elapsed().as_secs_f64()));
+            srv.persist.dirty_at_save.store(srv.counters.dirty.load(Relaxed), Relaxed);
+            Ok(())
+        }
+        Err(LoadError::NotFound) => Ok(()),
+        Err(LoadError::Io(e)) => {
+            log('#', &format!("Fatal error loading the DB: {}. Exiting.", strerror(&e)));
+            Err(())
+        }
+        Err(LoadError::Rdb(_)) => Err(()),
+    }
+}
+
+// ------------------------------------------------------------------ INFO
+
+/// The "# Persistence" INFO section body (without the header).
+pub fn info_persistence(srv: &Server) -> String {
+    let p = &srv.persist;
+    let running = p.bgsave_in_progress.load(Relaxed);
+    let saving = p.current.read().is_some();
+    let (processed, total) = if saving { (p.keys_processed.load(Relaxed), p.keys_total.load(Relaxed)) } else { (0, 0) };
+    let perc = if saving && total > 0 { processed as f64 * 100.0 / total as f64 } else { 0.0 };
+    let cur_secs = if running { ((now_ms().saturating_sub(p.bgsave_start_ms.load(Relaxed))) / 1000) as i64 } else { -1 };
+    format!(
+        "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:{:.2}\r\ncurrent_save_keys_processed:{}\r\ncurrent_save_keys_total:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+        p.loading.load(Relaxed) as u8,
+        perc,
+        processed,
+        total,
+        changes_since_save(srv),
+        running as u8,
+        srv.last_save.load(Relaxed),
+        if p.bgsave_failed.load(Relaxed) { "err" } else { "ok" },
+        p.last_bgsave_time_sec.load(Relaxed),
+        cur_secs,
+        p.rdb_saves.load(Relaxed),
+        p.last_peak_buffer.load(Relaxed),
+        p.last_load_keys_expired.load(Relaxed),
+        p.last_load_keys_loaded.load(Relaxed),
+    )
+}
