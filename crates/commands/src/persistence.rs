@@ -411,6 +411,8 @@ pub fn abort_running(srv: &Server, log_kill: bool) -> bool {
 enum SaveErr {
     /// Another snapshot is running.
     Busy,
+    /// The temp file could not be created (logged).
+    Open,
     Failed,
 }
 
@@ -421,11 +423,20 @@ fn start_snapshot(srv: &Server) -> Result<Arc<Snapshot>, SaveErr> {
     }
     let id = srv.persist.next_id.fetch_add(1, Relaxed);
     let n = srv.ks.num_shards();
+    // The file exists before the snapshot starts: writers append captured shards to it.
+    let tmp = temp_name(id);
+    let out = match RdbOut::create(srv, tmp.clone()) {
+        Ok(o) => o,
+        Err(e) => {
+            log('#', &format!("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp, cwd(), strerror(&e)));
+            return Err(SaveErr::Open);
+        }
+    };
     let s = Arc::new(Snapshot {
         id,
         done: (0..n).map(|_| AtomicBool::new(false)).collect(),
         aborted: AtomicBool::new(false),
-        out: Mutex::new(None),
+        out: Mutex::new(Some(out)),
         enc: EncCfg::from(srv),
         keys: AtomicU64::new(0),
         inflight: AtomicU64::new(0),
@@ -452,19 +463,6 @@ fn dbfilename(srv: &Server) -> String {
 /// Walk every shard of a started snapshot, then finish its file. Runs on the BGSAVE thread,
 /// or on the caller for SAVE/SHUTDOWN. Returns true when the file was written and renamed.
 fn run_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
-    let tmp = temp_name(s.id);
-    match RdbOut::create(srv, tmp.clone()) {
-        Ok(o) => *s.out.lock() = Some(o),
-        Err(e) => {
-            log('#', &format!("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp, cwd(), strerror(&e)));
-            let mut cur = srv.persist.current.write();
-            if cur.as_ref().is_some_and(|c| c.id == s.id) {
-                *cur = None;
-                srv.ks.snapshot.active.store(0, Release);
-            }
-            return false;
-        }
-    }
     let mut buf = Vec::new();
     for i in 0..srv.ks.num_shards() {
         if s.aborted.load(Relaxed) {
@@ -554,11 +552,21 @@ fn save_held(srv: &Server, guards: &mut Guards) -> bool {
 /// rdbSaveBackground: start a BGSAVE thread. Err(()) when a snapshot is already running.
 pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), ()> {
     let dirty_before = srv.counters.dirty.load(Relaxed);
+    let p = &srv.persist;
     let s = match start_snapshot(srv) {
         Ok(s) => s,
+        Err(SaveErr::Open) => {
+            // Redis's child fails the same way after a successful fork.
+            p.rdb_saves.fetch_add(1, Relaxed);
+            p.last_bgsave_try.store(now_ms() / 1000, Relaxed);
+            log('*', &format!("Background saving started by pid {}", std::process::id()));
+            log('#', "Background saving error");
+            p.bgsave_failed.store(true, Relaxed);
+            p.last_bgsave_time_sec.store(0, Relaxed);
+            return Ok(());
+        }
         Err(_) => return Err(()),
     };
-    let p = &srv.persist;
     p.rdb_saves.fetch_add(1, Relaxed);
     p.last_bgsave_try.store(now_ms() / 1000, Relaxed);
     p.bgsave_start_ms.store(now_ms(), Relaxed);
@@ -605,7 +613,7 @@ fn save_cmd(ctx: &mut Ctx, _a: Args) {
     match save_walk(srv) {
         Ok(()) => ctx.out.ok(),
         Err(SaveErr::Busy) => ctx.out.error("ERR Background save already in progress"),
-        Err(SaveErr::Failed) => ctx.out.error("ERR"),
+        Err(SaveErr::Failed | SaveErr::Open) => ctx.out.error("ERR"),
     }
 }
 
