@@ -231,6 +231,8 @@ pub fn execute(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut Rep
         // MULTI/EXEC/DISCARD/WATCH/...: they lock whatever they need themselves.
         let mut none = srv.ks.lock_shards(&[]);
         run_locked(srv, client, cmd, args, out, &mut none, now);
+        drop(none);
+        srv.blocking.serve(srv);
         finish_reply_mode(client, out, mark);
         return;
     }
@@ -238,6 +240,8 @@ pub fn execute(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut Rep
     let mut guards = if cmd.has(flags::ALL_SHARDS) { srv.ks.lock_all() } else { srv.ks.lock_keys(keys.iter().copied()) };
     run_locked(srv, client, cmd, args, out, &mut guards, now);
     drop(guards);
+    // Serve clients blocked on keys this command made ready (Redis's handleClientsBlockedOnKeys).
+    srv.blocking.serve(srv);
     if client.tracking.is_some() && cmd.has(flags::READONLY) {
         remember_tracked(srv, client, &keys);
     }

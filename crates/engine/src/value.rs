@@ -213,7 +213,7 @@ impl Value {
 
 // ---------------------------------------------------------------- lists
 
-/// A list. Redis's listpack/quicklist choice only affects OBJECT ENCODING here.
+/// A list (Redis 7.0: always a quicklist). `quicklist` is kept for callers that set it.
 #[derive(Clone, Default)]
 pub struct ListValue {
     pub items: VecDeque<SmallBytes>,
@@ -229,12 +229,10 @@ impl ListValue {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+    /// Redis 7.0 always stores lists as quicklists (the listpack list encoding came in 7.2),
+    /// so OBJECT ENCODING answers "quicklist" for every list.
     pub fn encoding(&self) -> &'static str {
-        if self.quicklist {
-            "quicklist"
-        } else {
-            "listpack"
-        }
+        "quicklist"
     }
     pub fn mem_usage(&self) -> usize {
         self.items.capacity() * std::mem::size_of::<SmallBytes>()

@@ -8,6 +8,7 @@
 //! writes that buffer once per batch. See docs/architecture.md for the measurements.
 
 use bytes::{Buf, BytesMut};
+use ferrocache_commands::blocking::{WaitState, Waiter};
 use ferrocache_commands::client::{BlockRequest, Client, ClientMsg, ClientShared};
 use ferrocache_commands::server::{now_ms, ClientHandle};
 use ferrocache_commands::table::table;
@@ -321,8 +322,8 @@ async fn flush(srv: &Server, wr: &mut tokio::net::tcp::OwnedWriteHalf, out: &mut
     ok
 }
 
-/// Wait for a blocking command's keys to become ready (or its timeout), then retry it.
-/// Returns false when the connection went away.
+/// Wait until a blocking command is served (by `Blocking::serve`, in arrival order), times
+/// out, or the connection goes away. Returns false when the connection went away.
 #[allow(clippy::too_many_arguments)]
 async fn block(
     srv: &Arc<Server>,
@@ -333,51 +334,68 @@ async fn block(
     out: &mut ReplyBuf,
     rx: &mut UnboundedReceiver<ClientMsg>,
 ) -> bool {
+    let Some(req): Option<BlockRequest> = client.block.take() else { return true };
+    let Some(cmd) = table().lookup(&args.args()[0]) else { return true };
+    let w = Arc::new(Waiter {
+        id: client.id,
+        db: req.db,
+        keys: req.keys.clone(),
+        cmd,
+        args,
+        shared: client.shared.clone(),
+        tx: client.tx.clone(),
+        resp3: client.resp3,
+        null_array_on_timeout: req.null_array_on_timeout,
+        state: parking_lot::Mutex::new(WaitState::Waiting),
+        notify: tokio::sync::Notify::new(),
+    });
+    srv.blocking.register(&w);
+    // A push may have landed between the command and the registration.
+    srv.blocking.serve(srv);
+    let deadline = req.deadline_ms;
     loop {
-        let Some(req): Option<BlockRequest> = client.block.take() else { return true };
-        let notify = Arc::new(tokio::sync::Notify::new());
-        srv.blocking.register(req.db, &req.keys, client.id, &notify);
-        // Retry once after registering: a push may have landed in between.
         let wait = async {
-            if req.deadline_ms == 0 {
+            if deadline == 0 {
                 std::future::pending::<()>().await
             } else {
-                tokio::time::sleep(Duration::from_millis(req.deadline_ms.saturating_sub(now_ms()))).await
+                tokio::time::sleep(Duration::from_millis(deadline.saturating_sub(now_ms()))).await
             }
         };
-        let mut timed_out = false;
         tokio::select! {
-            _ = notify.notified() => {}
-            _ = wait => { timed_out = true; }
+            _ = w.notify.notified() => {
+                if let Some(reply) = w.take_served() {
+                    out.raw(&reply);
+                    return true;
+                }
+            }
+            _ = wait => {
+                match w.cancel() {
+                    Some(reply) => out.raw(&reply),
+                    None => {
+                        srv.blocking.unregister(&w);
+                        out.raw(&w.timeout_reply());
+                    }
+                }
+                return true;
+            }
             r = rd.read_buf(rbuf) => {
                 if matches!(r, Ok(0) | Err(_)) {
-                    srv.blocking.unregister(req.db, &req.keys, client.id);
+                    w.cancel();
+                    srv.blocking.unregister(&w);
                     return false;
                 }
-                client.block = Some(req.clone());
-                srv.blocking.unregister(req.db, &req.keys, client.id);
-                continue;
+                // Requests sent while blocked wait in the buffer, as in Redis.
             }
             m = rx.recv() => {
-                srv.blocking.unregister(req.db, &req.keys, client.id);
-                if let Some(ClientMsg::Kill) | None = m { return false; }
-                if let Some(m) = m { encode_msg(out, m); }
-                client.block = Some(req);
-                continue;
+                match m {
+                    Some(ClientMsg::Kill) | None => {
+                        w.cancel();
+                        srv.blocking.unregister(&w);
+                        return false;
+                    }
+                    Some(m) => { encode_msg(out, m); }
+                }
             }
-        }
-        srv.blocking.unregister(req.db, &req.keys, client.id);
-        if timed_out {
-            if req.null_array_on_timeout {
-                out.null_array();
-            } else {
-                out.null();
-            }
-            return true;
-        }
-        execute(srv, client, args.args(), out);
-        if client.block.is_none() {
-            return true;
         }
     }
 }
