@@ -34,8 +34,9 @@ impl Default for EncodingLimits {
 pub enum Value {
     /// A string that was set whole (Redis "int" / "embstr" / "raw" by content).
     Str(SmallBytes),
-    /// A string grown in place (APPEND, SETRANGE, SETBIT): Redis "raw".
-    Raw(Vec<u8>),
+    /// A string grown in place (APPEND, SETRANGE, SETBIT): Redis "raw". Boxed so that
+    /// `Value` stays 24 bytes.
+    Raw(Box<Vec<u8>>),
     List(Box<ListValue>),
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
@@ -120,7 +121,7 @@ impl Value {
         if v.len() <= crate::smallbytes::INLINE_CAP {
             Value::Str(SmallBytes::new(&v))
         } else {
-            Value::Raw(v)
+            Value::Raw(Box::new(v))
         }
     }
     pub fn value_type(&self) -> ValueType {
@@ -142,10 +143,10 @@ impl Value {
     /// Make the string growable in place and return it (APPEND, SETRANGE, SETBIT).
     pub fn as_raw_mut(&mut self) -> Option<&mut Vec<u8>> {
         if let Value::Str(s) = self {
-            *self = Value::Raw(s.to_vec());
+            *self = Value::Raw(Box::new(s.to_vec()));
         }
         match self {
-            Value::Raw(v) => Some(v),
+            Value::Raw(v) => Some(&mut **v),
             _ => None,
         }
     }
@@ -178,7 +179,7 @@ impl Value {
     pub fn mem_usage(&self) -> usize {
         match self {
             Value::Str(s) => s.heap_size(),
-            Value::Raw(v) => v.capacity(),
+            Value::Raw(v) => v.capacity() + 24,
             Value::List(l) => l.mem_usage(),
             Value::Hash(h) => h.mem_usage(),
             Value::Set(s) => s.mem_usage(),

@@ -12,7 +12,7 @@ use ferrocache_commands::blocking::{WaitState, Waiter};
 use ferrocache_commands::client::{BlockRequest, Client, ClientMsg, ClientShared};
 use ferrocache_commands::server::{now_ms, ClientHandle};
 use ferrocache_commands::table::table;
-use ferrocache_commands::{execute, Server};
+use ferrocache_commands::{execute, execute_at, Server};
 use ferrocache_protocol::resp::{OwnedArgs, ParseLimits, Parsed, ReplyBuf, RespParser};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -163,6 +163,7 @@ enum Step {
 /// Execute every complete request in `rbuf`, consuming them.
 fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf: &mut BytesMut, out: &mut ReplyBuf) -> Step {
     let mut pos = 0;
+    let now = now_ms();
     let limits = ParseLimits {
         proto_max_bulk_len: srv.config.hot.proto_max_bulk_len.load(Relaxed),
         auth_required: srv.config.hot.requirepass_set.load(Relaxed) && !client.authenticated,
@@ -181,7 +182,7 @@ fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf
                         break Step::Paused(until);
                     }
                 }
-                execute(srv, client, args, out);
+                execute_at(srv, client, args, out, now);
                 if client.block.is_some() {
                     let owned = args.to_owned();
                     pos += consumed;
