@@ -692,7 +692,8 @@ fn blmove_generic(ctx: &mut Ctx, a: Args, from: bool, to: bool, deadline: u64, a
         if ctx.client.in_exec {
             ctx.out.null();
         } else {
-            block_on(ctx, &[src], deadline, false);
+            // Redis answers a timed-out blocked list client with a null array, BLMOVE too.
+            block_on(ctx, &[src], deadline, true);
         }
         return;
     }

@@ -12,7 +12,7 @@ use ferrocache_commands::blocking::{WaitState, Waiter};
 use ferrocache_commands::client::{BlockRequest, Client, ClientMsg, ClientShared};
 use ferrocache_commands::server::{now_ms, ClientHandle};
 use ferrocache_commands::table::table;
-use ferrocache_commands::{execute, execute_at, Server};
+use ferrocache_commands::{execute_at, Server};
 use ferrocache_protocol::resp::{OwnedArgs, ParseLimits, Parsed, ReplyBuf, RespParser};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
