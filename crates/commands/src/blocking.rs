@@ -11,8 +11,8 @@
 //! at once, and a waiter's state is decided exactly once (served / timed out / gone), so an
 //! element is never popped for a client that has already left.
 
-use crate::client::{Client, ClientShared};
-use crate::server::{Server, Tx};
+use crate::client::Client;
+use crate::server::Server;
 use crate::table::Command;
 use ferrocache_engine::{Effects, SmallBytes};
 use ferrocache_protocol::resp::{OwnedArgs, ReplyBuf};
@@ -40,8 +40,10 @@ pub struct Waiter {
     pub cmd: &'static Command,
     /// The argv re-run when a key is ready.
     pub args: OwnedArgs,
-    pub shared: Arc<ClientShared>,
-    pub tx: Tx,
+    /// The blocked connection's own client state, lent to the waiter while it waits (the
+    /// connection task takes it back when the wait ends): a retry runs with the client's
+    /// real state (database, protocol, per-command stashes such as XREAD's resolved IDs).
+    pub client: Mutex<Option<Client>>,
     pub resp3: bool,
     pub null_array_on_timeout: bool,
     pub state: Mutex<WaitState>,
@@ -257,21 +259,20 @@ impl Blocking {
             if !matches!(*st, WaitState::Waiting) {
                 continue;
             }
-            let mut client = Client::new(w.shared.clone(), w.tx.clone());
-            client.db = w.db;
-            client.resp3 = w.resp3;
-            client.authenticated = true;
-            let mut out = ReplyBuf::new(w.resp3);
+            let mut lent = w.client.lock();
+            let Some(client) = lent.as_mut() else { continue };
+            let mut out = ReplyBuf::new(client.resp3);
             let args = w.args.args();
             let keys: Vec<&[u8]> = w.cmd.key_positions(args).into_iter().map(|i| &args[i]).collect();
             {
                 let mut guards = srv.ks.lock_keys(keys.iter().copied());
-                crate::run_locked(srv, &mut client, w.cmd, args, &mut out, &mut guards, crate::server::now_ms());
+                crate::run_locked(srv, client, w.cmd, args, &mut out, &mut guards, crate::server::now_ms());
             }
-            if client.block.is_some() {
+            if client.block.take().is_some() {
                 // Nothing for it after all: it keeps its place.
                 continue;
             }
+            drop(lent);
             *st = WaitState::Served(out.buf);
             drop(st);
             self.unregister(&w);

@@ -337,15 +337,24 @@ async fn block(
 ) -> bool {
     let Some(req): Option<BlockRequest> = client.block.take() else { return true };
     let Some(cmd) = table().lookup(&args.args()[0]) else { return true };
+    let cmd = match cmd.subcommands.is_empty() {
+        true => cmd,
+        false => match args.args().get(1).and_then(|s| ferrocache_commands::table::lookup_sub(cmd, s)) {
+            Some(sub) => sub,
+            None => return true,
+        },
+    };
+    // Lend the client state to the waiter for the retries; take it back when the wait ends.
+    let placeholder = Client::new(client.shared.clone(), client.tx.clone());
+    let real = std::mem::replace(client, placeholder);
     let w = Arc::new(Waiter {
-        id: client.id,
+        id: real.id,
         db: req.db,
         keys: req.keys.clone(),
         cmd,
         args,
-        shared: client.shared.clone(),
-        tx: client.tx.clone(),
-        resp3: client.resp3,
+        resp3: real.resp3,
+        client: parking_lot::Mutex::new(Some(real)),
         null_array_on_timeout: req.null_array_on_timeout,
         state: parking_lot::Mutex::new(WaitState::Waiting),
         notify: tokio::sync::Notify::new(),
@@ -353,7 +362,24 @@ async fn block(
     srv.blocking.register(&w);
     // A push may have landed between the command and the registration.
     srv.blocking.serve(srv);
-    let deadline = req.deadline_ms;
+    let alive = wait_blocked(srv, &w, req.deadline_ms, rd, rbuf, out, rx).await;
+    if let Some(mut real) = w.client.lock().take() {
+        real.block = None;
+        *client = real;
+    }
+    alive
+}
+
+/// The wait itself: served, timed out, or the connection went away (false).
+async fn wait_blocked(
+    srv: &Arc<Server>,
+    w: &Arc<Waiter>,
+    deadline: u64,
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    rbuf: &mut BytesMut,
+    out: &mut ReplyBuf,
+    rx: &mut UnboundedReceiver<ClientMsg>,
+) -> bool {
     loop {
         let wait = async {
             if deadline == 0 {
@@ -373,7 +399,7 @@ async fn block(
                 match w.cancel() {
                     Some(reply) => out.raw(&reply),
                     None => {
-                        srv.blocking.unregister(&w);
+                        srv.blocking.unregister(w);
                         out.raw(&w.timeout_reply());
                     }
                 }
@@ -382,7 +408,7 @@ async fn block(
             r = rd.read_buf(rbuf) => {
                 if matches!(r, Ok(0) | Err(_)) {
                     w.cancel();
-                    srv.blocking.unregister(&w);
+                    srv.blocking.unregister(w);
                     return false;
                 }
                 // Requests sent while blocked wait in the buffer, as in Redis.
@@ -391,7 +417,7 @@ async fn block(
                 match m {
                     Some(ClientMsg::Kill) | None => {
                         w.cancel();
-                        srv.blocking.unregister(&w);
+                        srv.blocking.unregister(w);
                         return false;
                     }
                     Some(m) => { encode_msg(out, m); }
