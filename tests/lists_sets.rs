@@ -709,9 +709,27 @@ fn keyspace_events() {
         events.push(format!("{} {}", event, parts[8]));
     }
     let want = [
-        "rpush l", "lpush l", "lpop l", "rpop l", "linsert l", "lset l", "lrem l", "ltrim l", "rpush l2",
-        "lpop l", "del l", "sadd s", "srem s", "srem s", "sadd t", "spop s", "del s", "sadd a",
-        "sinterstore d", "sunionstore d", "del d",
+        "rpush l",
+        "lpush l",
+        "lpop l",
+        "rpop l",
+        "linsert l",
+        "lset l",
+        "lrem l",
+        "ltrim l",
+        "rpush l2",
+        "lpop l",
+        "del l",
+        "sadd s",
+        "srem s",
+        "srem s",
+        "sadd t",
+        "spop s",
+        "del s",
+        "sadd a",
+        "sinterstore d",
+        "sunionstore d",
+        "del d",
     ];
     assert_eq!(events, want);
 }

@@ -194,11 +194,8 @@ impl Blocking {
         if !matches!(*st, WaitState::Waiting) {
             return false;
         }
-        let reply = if error {
-            b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec()
-        } else {
-            w.timeout_reply()
-        };
+        let reply =
+            if error { b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec() } else { w.timeout_reply() };
         *st = WaitState::Served(reply);
         drop(st);
         self.unregister(&w);

@@ -570,7 +570,10 @@ fn pop_range_with_key(ctx: &mut Ctx, key: &[u8], left: bool, count: usize) {
         out.bulk(&v);
     }
     elements_removed(&mut db, key, left, n as u64);
-    propagate(ctx, vec![if left { b"LPOP".to_vec() } else { b"RPOP".to_vec() }, key.to_vec(), n.to_string().into_bytes()]);
+    propagate(
+        ctx,
+        vec![if left { b"LPOP".to_vec() } else { b"RPOP".to_vec() }, key.to_vec(), n.to_string().into_bytes()],
+    );
 }
 
 /// The first key holding a non-empty list. Err after writing WRONGTYPE.

@@ -460,7 +460,9 @@ fn sunion_diff(ctx: &mut Ctx, a: Args, first: usize, dst: Option<&[u8]>, diff: b
     let result: Vec<Vec<u8>> = if diff {
         match &sets[0] {
             None => Vec::new(),
-            Some(s0) => s0.members().into_iter().filter(|m| !sets[1..].iter().flatten().any(|s| s.contains(m))).collect(),
+            Some(s0) => {
+                s0.members().into_iter().filter(|m| !sets[1..].iter().flatten().any(|s| s.contains(m))).collect()
+            }
         }
     } else {
         let mut seen = ferrocache_engine::value::FastSet::<Vec<u8>>::default();

@@ -16,10 +16,7 @@ struct Sink(Mutex<Vec<String>>);
 
 impl EffectSink for Sink {
     fn propagate(&self, _db: usize, argv: &[&[u8]]) {
-        let v: Vec<String> = argv
-            .iter()
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
+        let v: Vec<String> = argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
         self.0.lock().push(v.join(" "));
     }
 }
@@ -32,12 +29,7 @@ fn setup() -> (Arc<Server>, Arc<Sink>) {
 }
 
 fn client(id: u64) -> Client {
-    let shared = ClientShared::new(
-        id,
-        format!("127.0.0.1:{}", 1000 + id),
-        "127.0.0.1:6379".into(),
-        now_ms(),
-    );
+    let shared = ClientShared::new(id, format!("127.0.0.1:{}", 1000 + id), "127.0.0.1:6379".into(), now_ms());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     std::mem::forget(rx);
     let mut c = Client::new(shared, tx);
@@ -79,8 +71,7 @@ fn block(srv: &Arc<Server>, c: &mut Client, line: &str) -> Arc<Waiter> {
 }
 
 fn served(w: &Waiter) -> Option<String> {
-    w.take_served()
-        .map(|r| String::from_utf8_lossy(&r).into_owned())
+    w.take_served().map(|r| String::from_utf8_lossy(&r).into_owned())
 }
 
 #[test]
@@ -97,19 +88,13 @@ fn blocked_pops_propagate_as_plain_pops() {
     assert_eq!(served(&wa).unwrap(), "*2\r\n$1\r\nq\r\n$1\r\nx\r\n");
     assert_eq!(served(&wb).unwrap(), "$1\r\ny\r\n");
     assert_eq!(srv.blocking.blocked_clients(), 0);
-    assert_eq!(
-        *sink.0.lock(),
-        vec!["rpush q x y", "LPOP q", "LMOVE q dst right left"]
-    );
+    assert_eq!(*sink.0.lock(), vec!["rpush q x y", "LPOP q", "LMOVE q dst right left"]);
     sink.0.lock().clear();
 
     let wc = block(&srv, &mut a, "blmpop 0 2 n1 n2 left count 5");
     let wd = block(&srv, &mut b, "brpoplpush n2 dst 0");
     run(&srv, &mut p, "lpush n2 1 2 3");
-    assert_eq!(
-        served(&wc).unwrap(),
-        "*2\r\n$2\r\nn2\r\n*3\r\n$1\r\n3\r\n$1\r\n2\r\n$1\r\n1\r\n"
-    );
+    assert_eq!(served(&wc).unwrap(), "*2\r\n$2\r\nn2\r\n*3\r\n$1\r\n3\r\n$1\r\n2\r\n$1\r\n1\r\n");
     assert!(served(&wd).is_none());
     assert_eq!(*sink.0.lock(), vec!["lpush n2 1 2 3", "LPOP n2 3"]);
     run(&srv, &mut p, "rpush n2 z");
@@ -124,17 +109,7 @@ fn blocked_pops_propagate_as_plain_pops() {
     run(&srv, &mut p, "blmpop 0 1 q left count 9");
     run(&srv, &mut p, "rpush q a");
     run(&srv, &mut p, "lmpop 1 q right");
-    assert_eq!(
-        *sink.0.lock(),
-        vec![
-            "rpush q a b c d",
-            "LPOP q",
-            "RPOP q",
-            "LPOP q 2",
-            "rpush q a",
-            "RPOP q 1"
-        ]
-    );
+    assert_eq!(*sink.0.lock(), vec!["rpush q a b c d", "LPOP q", "RPOP q", "LPOP q 2", "rpush q a", "RPOP q 1"]);
     // Nothing to serve and timeout replies propagate nothing.
     sink.0.lock().clear();
     run(&srv, &mut p, "multi");
