@@ -100,6 +100,91 @@ def load_keys(srv, n):
     return rss_bytes(srv.proc.pid) - base, base, size
 
 
+def mc_ready(port):
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                c.sendall(b"version\r\n")
+                if c.recv(100).startswith(b"VERSION"):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
+def memcslap(port, test, n):
+    """Run memcslap (libmemcached-tools); returns ops/s and average latency in ms."""
+    conc = 50
+    out = subprocess.run(["memcslap", f"--servers=127.0.0.1:{port}", f"--concurrency={conc}", f"--execute-number={n // conc}", f"--test={test}"],
+                         capture_output=True, text=True, timeout=900).stdout
+    import re
+    m = re.search(r"Time to (?:get|set)\s+(\d+) keys by\s+\d+ threads:\s+([\d.]+) seconds", out)
+    if not m:
+        return None
+    ops, secs = int(m.group(1)), float(m.group(2))
+    return {"rps": ops / secs, "avg_ms": conc * secs / ops * 1000, "ops": ops}
+
+
+def mc_load(port, pid, n):
+    base = rss_bytes(pid)
+    buf = io.BytesIO()
+    for i in range(n):
+        buf.write(b"set key:%010d 0 0 3 noreply\r\nxxx\r\n" % i)
+    buf.write(b"version\r\n")
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        c.sendall(buf.getvalue())
+        c.settimeout(60)
+        got = b""
+        while b"VERSION" not in got:
+            d = c.recv(65536)
+            if not d:
+                break
+            got += d
+    time.sleep(0.5)
+    return rss_bytes(pid) - base
+
+
+def memcached_section():
+    """ferrocache's memcached port vs memcached with the same thread count."""
+    if not shutil.which("memcached") or not shutil.which("memcslap"):
+        return ["## Memcached", "", "skipped: memcached or memcslap (libmemcached-tools) missing", ""]
+    threads = os.cpu_count()
+    fport, mport = free_port(), free_port()
+    fp = subprocess.Popen([FERRO, "server", "--port", str(free_port()), "--memcached-port", str(fport)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    mp = subprocess.Popen(["memcached", "-p", str(mport), "-U", "0", "-t", str(threads), "-m", "1024", "-u", "root"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lines = ["## Memcached protocol", "",
+             f"memcslap --concurrency=50, {N} operations per test; memcached 1.6 with -t {threads} -m 1024, ferrocache with its default {threads} threads.", ""]
+    try:
+        if not mc_ready(fport):
+            return lines + ["ferrocache did not serve the memcached protocol (no --memcached-port support in this build)", ""]
+        mc_ready(mport)
+        lines += ["| test | ferrocache ops/s | memcached ops/s | ratio | ferro avg ms | memcached avg ms | ferro CPU s/M ops | memcached CPU s/M ops | CPU ratio |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for test in ("set", "get"):
+            row = {}
+            for name, port, proc in (("f", fport, fp), ("m", mport, mp)):
+                b = cpu_seconds(proc.pid)
+                r = memcslap(port, test, N)
+                if r:
+                    r["cpu_per_m"] = (cpu_seconds(proc.pid) - b) / (r["ops"] / 1e6)
+                row[name] = r
+                print("memcached", name, test, r, flush=True)
+            f, m = row["f"], row["m"]
+            ratio = f["rps"] / m["rps"] if f and m else None
+            cr = f["cpu_per_m"] / m["cpu_per_m"] if f and m and m["cpu_per_m"] > 0 else None
+            lines.append(f"| {test} | {fmt(f and f['rps'], ',.0f')} | {fmt(m and m['rps'], ',.0f')} | {fmt(ratio, '.2f')} | {fmt(f and f['avg_ms'], '.3f')} | {fmt(m and m['avg_ms'], '.3f')} | {fmt(f and f['cpu_per_m'], '.2f')} | {fmt(m and m['cpu_per_m'], '.2f')} | {fmt(cr, '.2f')} |")
+        fg = mc_load(fport, fp.pid, 1_000_000)
+        mg = mc_load(mport, mp.pid, 1_000_000)
+        lines += ["", "| 1M items (key:NNNNNNNNNN, 3-byte value) | RSS growth | bytes/item |", "|---|---|---|",
+                  f"| ferrocache | {fg/1e6:.1f} MB | {fg/1e6:.1f} |", f"| memcached | {mg/1e6:.1f} MB | {mg/1e6:.1f} |", ""]
+    finally:
+        for p in (fp, mp):
+            p.terminate()
+            p.wait()
+    return lines
+
+
 def main():
     servers = [
         Server("ferrocache", lambda p: [FERRO, "server", "--port", str(p)]),
@@ -120,14 +205,15 @@ def main():
     finally:
         for s in servers:
             s.stop()
-    write_results(results, mem)
+    mc = memcached_section()
+    write_results(results, mem, mc)
 
 
 def fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
 
 
-def write_results(results, mem):
+def write_results(results, mem, mc):
     nproc = os.cpu_count()
     lines = ["# Benchmark results", "",
              f"Machine: {nproc} cores (the load generator shares them). redis-benchmark -c 50 -n {N} -r 100000; "
@@ -155,6 +241,7 @@ def write_results(results, mem):
     if "ferrocache" in mem and "redis-server" in mem and mem["redis-server"][0] > 0:
         lines += ["", f"RSS per key ratio (ferrocache / redis-server): {mem['ferrocache'][0]/mem['redis-server'][0]:.2f}"]
     lines.append("")
+    lines += mc
     with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
         f.write("\n".join(lines))
     try:

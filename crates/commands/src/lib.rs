@@ -318,7 +318,11 @@ pub fn run_locked<'g>(
             cmd,
             propagate_original: true,
         };
-        (cmd.handler)(&mut ctx, args);
+        // A bug in one handler must not take the node down: answer an error instead.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (cmd.handler)(&mut ctx, args)));
+        if r.is_err() {
+            ctx.out.error(&format!("ERR internal error while executing '{}'", cmd.full_name()));
+        }
         ctx.propagate_original
     };
     let original = if cmd.is_write() && propagate_original && fx.dirty > 0 { Some((db, args)) } else { None };

@@ -6,6 +6,7 @@ pub mod hll;
 pub mod keyspace;
 pub mod memory;
 pub mod smallbytes;
+pub mod stream;
 pub mod value;
 pub mod zset;
 

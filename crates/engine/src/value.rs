@@ -41,6 +41,7 @@ pub enum Value {
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
     ZSet(Box<crate::zset::SortedSet>),
+    Stream(Box<crate::stream::StreamValue>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +132,7 @@ impl Value {
             Value::Hash(_) => ValueType::Hash,
             Value::Set(_) => ValueType::Set,
             Value::ZSet(_) => ValueType::ZSet,
+            Value::Stream(_) => ValueType::Stream,
         }
     }
     pub fn as_bytes(&self) -> Option<&[u8]> {
@@ -173,6 +175,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
     /// Approximate bytes used (MEMORY USAGE, eviction accounting).
@@ -184,6 +187,7 @@ impl Value {
             Value::Hash(h) => h.mem_usage(),
             Value::Set(s) => s.mem_usage(),
             Value::ZSet(z) => z.memory_usage(),
+            Value::Stream(x) => x.mem_usage(),
         }
     }
     /// Number of elements (for lazyfree decisions and DEBUG).
@@ -195,6 +199,7 @@ impl Value {
             Value::Hash(h) => h.len(),
             Value::Set(s) => s.len(),
             Value::ZSet(z) => z.len(),
+            Value::Stream(x) => x.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -208,6 +213,7 @@ impl Value {
             Value::Hash(h) => Value::Hash(h.clone()),
             Value::Set(s) => Value::Set(s.clone()),
             Value::ZSet(z) => Value::ZSet(z.clone()),
+            Value::Stream(x) => Value::Stream(x.clone()),
         }
     }
 }

@@ -24,12 +24,32 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 pub use ferrocache_commands::config::Config;
 
-/// Log a line in Redis's format ("pid:M dd Mon yyyy hh:mm:ss.mmm * message").
+static LOGFILE: std::sync::OnceLock<Option<parking_lot::Mutex<std::fs::File>>> = std::sync::OnceLock::new();
+
+/// Send log lines to `logfile` (empty: standard error), as Redis does.
+pub fn init_log(cfg: &Config) {
+    let path = cfg.get("logfile").unwrap_or_default();
+    let f = if path.is_empty() {
+        None
+    } else {
+        std::fs::OpenOptions::new().create(true).append(true).open(&path).ok().map(parking_lot::Mutex::new)
+    };
+    let _ = LOGFILE.set(f);
+}
+
+/// Log a line in Redis's format ("pid:M hh:mm:ss.mmm * message").
 pub fn log(level: char, msg: &str) {
+    use std::io::Write;
     let now = now_ms();
     let secs = now / 1000;
     let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-    eprintln!("{}:M {:02}:{:02}:{:02}.{:03} {} {}", std::process::id(), h, m, s, now % 1000, level, msg);
+    let line = format!("{}:M {:02}:{:02}:{:02}.{:03} {} {}\n", std::process::id(), h, m, s, now % 1000, level, msg);
+    match LOGFILE.get() {
+        Some(Some(f)) => {
+            let _ = f.lock().write_all(line.as_bytes());
+        }
+        _ => eprint!("{}", line),
+    }
 }
 
 /// Bind the listeners for `bind` addresses and `port`.
