@@ -40,6 +40,9 @@ pub enum Value {
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
     ZSet(Box<crate::zset::SortedSet>),
+    /// A string stored through memcached: its bytes plus client flags and CAS (a string for
+    /// every Redis command; see `mcitem`).
+    Mc(Box<crate::mcitem::McItem>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +128,7 @@ impl Value {
     }
     pub fn value_type(&self) -> ValueType {
         match self {
-            Value::Str(_) | Value::Raw(_) => ValueType::String,
+            Value::Str(_) | Value::Raw(_) | Value::Mc(_) => ValueType::String,
             Value::List(_) => ValueType::List,
             Value::Hash(_) => ValueType::Hash,
             Value::Set(_) => ValueType::Set,
@@ -136,6 +139,7 @@ impl Value {
         match self {
             Value::Str(s) => Some(s.as_slice()),
             Value::Raw(v) => Some(v),
+            Value::Mc(m) => Some(&m.data),
             _ => None,
         }
     }
@@ -143,6 +147,10 @@ impl Value {
     pub fn as_raw_mut(&mut self) -> Option<&mut Vec<u8>> {
         if let Value::Str(s) = self {
             *self = Value::Raw(s.to_vec());
+        }
+        // A Redis in-place write drops the memcached metadata (and so invalidates its CAS).
+        if let Value::Mc(m) = self {
+            *self = Value::Raw(std::mem::take(&mut m.data));
         }
         match self {
             Value::Raw(v) => Some(v),
@@ -168,6 +176,15 @@ impl Value {
                     "raw"
                 }
             }
+            Value::Mc(m) => {
+                if is_int_encodable(&m.data) {
+                    "int"
+                } else if m.data.len() <= 44 {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
             Value::List(l) => l.encoding(),
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
@@ -179,6 +196,7 @@ impl Value {
         match self {
             Value::Str(s) => s.heap_size(),
             Value::Raw(v) => v.capacity(),
+            Value::Mc(m) => std::mem::size_of::<crate::mcitem::McItem>() + m.data.capacity(),
             Value::List(l) => l.mem_usage(),
             Value::Hash(h) => h.mem_usage(),
             Value::Set(s) => s.mem_usage(),
@@ -190,6 +208,7 @@ impl Value {
         match self {
             Value::Str(s) => s.len(),
             Value::Raw(v) => v.len(),
+            Value::Mc(m) => m.data.len(),
             Value::List(l) => l.len(),
             Value::Hash(h) => h.len(),
             Value::Set(s) => s.len(),
@@ -203,6 +222,7 @@ impl Value {
         match self {
             Value::Str(s) => Value::Str(s.clone()),
             Value::Raw(v) => Value::Raw(v.clone()),
+            Value::Mc(m) => Value::Mc(m.clone()),
             Value::List(l) => Value::List(l.clone()),
             Value::Hash(h) => Value::Hash(h.clone()),
             Value::Set(s) => Value::Set(s.clone()),

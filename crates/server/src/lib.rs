@@ -21,6 +21,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+pub mod memcached;
+
 pub use ferrocache_commands::config::Config;
 
 /// Log a line in Redis's format ("pid:M dd Mon yyyy hh:mm:ss.mmm * message").
