@@ -492,8 +492,10 @@ fn add_delta(cx: &Cx, db: &mut Db, key: &[u8], incr: bool, delta: u64, cas: u64)
         it.data.extend_from_slice(s);
         it.data.resize(n, b' ');
     } else {
+        // memcached allocates a new item: the stale/token/fetched bits do not survive.
         it.data.clear();
         it.data.extend_from_slice(s);
+        it.bits = 0;
     }
     it.cas = mcitem::next_cas();
     it.atime = cx.now_secs;

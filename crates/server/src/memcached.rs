@@ -94,6 +94,7 @@ async fn connection(srv: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
         st.curr_connections.fetch_sub(1, Relaxed);
         st.rejected_connections.fetch_add(1, Relaxed);
         let _ = sock.write_all(b"ERROR Too many open connections\r\n").await;
+        let _ = sock.shutdown().await;
         return;
     }
     st.total_connections.fetch_add(1, Relaxed);
