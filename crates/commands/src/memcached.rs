@@ -22,8 +22,8 @@ use ferrocache_protocol::memcache::meta::{
 use ferrocache_protocol::memcache::num::safe_strtoull;
 use ferrocache_protocol::memcache::text::{self, TextReply};
 use ferrocache_protocol::memcache::{
-    BinaryCommand, BinaryRequest, Limits, MetaArgs, MetaRequest, MetaSetMode, Status,
-    StoreCommand, TextRequest,
+    BinaryCommand, BinaryRequest, Limits, MetaArgs, MetaRequest, MetaSetMode, Status, StoreCommand,
+    TextRequest,
 };
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -111,8 +111,14 @@ pub enum Outcome {
 
 /// Parser limits from the config (`memcached-item-size-max`).
 pub fn limits(srv: &Server) -> Limits {
-    let max = srv.config.get_i64("memcached-item-size-max").clamp(1024, 1 << 30) as usize;
-    Limits { item_size_max: max, ..Limits::default() }
+    let max = srv
+        .config
+        .get_i64("memcached-item-size-max")
+        .clamp(1024, 1 << 30) as usize;
+    Limits {
+        item_size_max: max,
+        ..Limits::default()
+    }
 }
 
 /// Whether this node runs as a memcached-only engine (`engine memcached`).
@@ -179,7 +185,12 @@ struct Cx<'s> {
 impl<'s> Cx<'s> {
     fn new(srv: &'s Arc<Server>) -> Self {
         let now = now_ms();
-        Cx { srv, now, now_secs: (now / 1000) as u32, prop: !srv.sinks.read().is_empty() }
+        Cx {
+            srv,
+            now,
+            now_secs: (now / 1000) as u32,
+            prop: !srv.sinks.read().is_empty(),
+        }
     }
     fn st(&self) -> &McStats {
         &self.srv.mc.stats
@@ -255,7 +266,11 @@ fn lookup<'d>(db: &'d mut Db, key: &[u8], touch: bool) -> (Option<&'d mut Entry>
     let ks = db.keyspace();
     let si = ks.shard_of(key);
     let before = db.guards.shard(si).stats.expired;
-    let found = if touch { db.get(key).is_some() } else { db.get_mut(key).is_some() };
+    let found = if touch {
+        db.get(key).is_some()
+    } else {
+        db.get_mut(key).is_some()
+    };
     if !found {
         let expired = db.guards.shard(si).stats.expired != before;
         return (None, expired);
@@ -273,7 +288,11 @@ fn put(cx: &Cx, db: &mut Db, key: &[u8], item: McItem, exp: Exp, event: &'static
         remove_key(cx, db, key);
         return;
     }
-    let data = if cx.prop { Some(item.data.clone()) } else { None };
+    let data = if cx.prop {
+        Some(item.data.clone())
+    } else {
+        None
+    };
     db.set(key, Value::Mc(Box::new(item)), false);
     if let Exp::At(ms) = exp {
         db.set_expire(key, ms);
@@ -315,7 +334,13 @@ fn set_exp(cx: &Cx, db: &mut Db, key: &[u8], exp: Exp) {
         Exp::At(ms) => {
             db.set_expire(key, ms);
             db.modified(key, notify::GENERIC, "expire");
-            cx.propagate(db, || vec![b"PEXPIREAT".to_vec(), key.to_vec(), ms.to_string().into_bytes()]);
+            cx.propagate(db, || {
+                vec![
+                    b"PEXPIREAT".to_vec(),
+                    key.to_vec(),
+                    ms.to_string().into_bytes(),
+                ]
+            });
         }
     }
 }
@@ -333,7 +358,7 @@ enum Mode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stored {
+enum StoreResult {
     Stored(u64),
     NotStored,
     Exists,
@@ -354,7 +379,7 @@ struct StoreReq<'a> {
 }
 
 /// memcached's `do_store_item`.
-fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> Stored {
+fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> StoreResult {
     McState::bump(&cx.st().cmd_set);
     let now_secs = cx.now_secs;
     let (found, _) = lookup(db, r.key, false);
@@ -362,7 +387,7 @@ fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> Stored {
         // A key of another Redis type: `add` cannot add, `set` replaces it.
         let other_type = db.peek(r.key).is_some();
         return match r.mode {
-            Mode::Add if other_type => Stored::NotStored,
+            Mode::Add if other_type => StoreResult::NotStored,
             Mode::Add | Mode::Set => {
                 let mut item = McItem::new(r.data.to_vec(), r.flags, now_secs);
                 if r.key_binary {
@@ -371,13 +396,13 @@ fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> Stored {
                 let cas = item.cas;
                 McState::bump(&cx.st().total_items);
                 put(cx, db, r.key, item, exp_of(r.exptime, cx.now), "set");
-                Stored::Stored(cas)
+                StoreResult::Stored(cas)
             }
             Mode::Cas => {
                 McState::bump(&cx.st().cas_misses);
-                Stored::NotFound
+                StoreResult::NotFound
             }
-            _ => Stored::NotStored,
+            _ => StoreResult::NotStored,
         };
     };
     let old_expire = e.expire_at;
@@ -398,7 +423,11 @@ fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> Stored {
     } else {
         CasRes::BadVal
     };
-    let old_exp = if old_expire == 0 { Exp::Never } else { Exp::At(old_expire) };
+    let old_exp = if old_expire == 0 {
+        Exp::Never
+    } else {
+        Exp::At(old_expire)
+    };
     let mut item;
     let mut exp = exp_of(r.exptime, cx.now);
     let event;
@@ -406,7 +435,7 @@ fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> Stored {
         Mode::Add => {
             // memcached bumps the existing item in the LRU and refuses.
             old.atime = now_secs;
-            return Stored::NotStored;
+            return StoreResult::NotStored;
         }
         Mode::Cas => match cas_res {
             CasRes::Match => {
@@ -423,12 +452,12 @@ fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> Stored {
             }
             _ => {
                 McState::bump(&cx.st().cas_badval);
-                return Stored::Exists;
+                return StoreResult::Exists;
             }
         },
         Mode::Append | Mode::Prepend => {
             if cas_res != CasRes::None && cas_res != CasRes::Match {
-                return Stored::Exists;
+                return StoreResult::Exists;
             }
             let mut data = Vec::with_capacity(old.data.len() + r.data.len());
             if r.mode == Mode::Append {
@@ -441,7 +470,11 @@ fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> Stored {
             item = McItem::new(data, old.flags, now_secs);
             item.bits |= old.bits & KEY_BINARY;
             exp = old_exp;
-            event = if r.mode == Mode::Append { "append" } else { "set" };
+            event = if r.mode == Mode::Append {
+                "append"
+            } else {
+                "set"
+            };
         }
         Mode::Set | Mode::Replace => {
             item = McItem::new(r.data.to_vec(), r.flags, now_secs);
@@ -454,7 +487,7 @@ fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> Stored {
     let cas = item.cas;
     McState::bump(&cx.st().total_items);
     put(cx, db, r.key, item, exp, event);
-    Stored::Stored(cas)
+    StoreResult::Stored(cas)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -469,7 +502,9 @@ enum Delta {
 /// in place, space padded, when it is not longer than the old one).
 fn add_delta(cx: &Cx, db: &mut Db, key: &[u8], incr: bool, delta: u64, cas: u64) -> Delta {
     let (found, _) = lookup(db, key, false);
-    let Some(e) = found else { return Delta::NotFound };
+    let Some(e) = found else {
+        return Delta::NotFound;
+    };
     let it = as_item(e, cx.now_secs).expect("string");
     if it.data.is_empty() {
         return Delta::NonNumeric;
@@ -477,8 +512,14 @@ fn add_delta(cx: &Cx, db: &mut Db, key: &[u8], incr: bool, delta: u64, cas: u64)
     if cas != 0 && it.cas != cas {
         return Delta::CasMismatch;
     }
-    let Some(v) = safe_strtoull(&it.data) else { return Delta::NonNumeric };
-    let value = if incr { v.wrapping_add(delta) } else { v.saturating_sub(delta) };
+    let Some(v) = safe_strtoull(&it.data) else {
+        return Delta::NonNumeric;
+    };
+    let value = if incr {
+        v.wrapping_add(delta)
+    } else {
+        v.saturating_sub(delta)
+    };
     if incr {
         McState::bump(&cx.st().incr_hits);
     } else {
@@ -502,13 +543,27 @@ fn add_delta(cx: &Cx, db: &mut Db, key: &[u8], incr: bool, delta: u64, cas: u64)
     let new_cas = it.cas;
     let data = if cx.prop { Some(it.data.clone()) } else { None };
     db.modified(key, notify::STRING, if incr { "incrby" } else { "decrby" });
-    cx.propagate(db, || vec![b"SET".to_vec(), key.to_vec(), data.unwrap_or_default(), b"KEEPTTL".to_vec()]);
-    Delta::Ok { value, cas: new_cas }
+    cx.propagate(db, || {
+        vec![
+            b"SET".to_vec(),
+            key.to_vec(),
+            data.unwrap_or_default(),
+            b"KEEPTTL".to_vec(),
+        ]
+    });
+    Delta::Ok {
+        value,
+        cas: new_cas,
+    }
 }
 
 /// Create a counter item holding `initial` (binary incr miss, `ma N`). Returns its CAS.
 fn vivify_counter(cx: &Cx, db: &mut Db, key: &[u8], initial: u64, exp: Exp) -> u64 {
-    let item = McItem::new(itoa::Buffer::new().format(initial).as_bytes().to_vec(), 0, cx.now_secs);
+    let item = McItem::new(
+        itoa::Buffer::new().format(initial).as_bytes().to_vec(),
+        0,
+        cx.now_secs,
+    );
     let cas = item.cas;
     McState::bump(&cx.st().cmd_set);
     McState::bump(&cx.st().total_items);
@@ -538,7 +593,11 @@ fn fetch(cx: &Cx, db: &mut Db, key: &[u8], touch: Option<Exp>, want_value: bool)
     it.bits |= FETCHED;
     it.atime = cx.now_secs;
     let hit = Hit {
-        data: if want_value { it.data.clone() } else { Vec::new() },
+        data: if want_value {
+            it.data.clone()
+        } else {
+            Vec::new()
+        },
         flags: it.flags,
         cas: it.cas,
     };
@@ -574,7 +633,13 @@ fn flush_all(srv: &Arc<Server>, delay: i64) {
     McState::bump(&srv.mc.stats.cmd_flush);
     let gen = srv.mc.flush_gen.fetch_add(1, Relaxed) + 1;
     let now = now_ms();
-    match if delay == 0 { Exp::Past } else if delay < 0 { Exp::Never } else { exp_of(delay, now) } {
+    match if delay == 0 {
+        Exp::Past
+    } else if delay < 0 {
+        Exp::Never
+    } else {
+        exp_of(delay, now)
+    } {
         Exp::Never => {}
         Exp::Past => {
             srv.mc.oldest_live.store(now / 1000, Relaxed);
@@ -586,7 +651,10 @@ fn flush_all(srv: &Arc<Server>, delay: i64) {
             match tokio::runtime::Handle::try_current() {
                 Ok(h) => {
                     h.spawn(async move {
-                        tokio::time::sleep(std::time::Duration::from_millis(ms.saturating_sub(now_ms()))).await;
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            ms.saturating_sub(now_ms()),
+                        ))
+                        .await;
                         if s.mc.flush_gen.load(Relaxed) == gen {
                             flush_db0(&s);
                         }
@@ -594,7 +662,9 @@ fn flush_all(srv: &Arc<Server>, delay: i64) {
                 }
                 Err(_) => {
                     std::thread::spawn(move || {
-                        std::thread::sleep(std::time::Duration::from_millis(ms.saturating_sub(now_ms())));
+                        std::thread::sleep(std::time::Duration::from_millis(
+                            ms.saturating_sub(now_ms()),
+                        ));
                         if s.mc.flush_gen.load(Relaxed) == gen {
                             flush_db0(&s);
                         }
@@ -609,8 +679,14 @@ fn flush_all(srv: &Arc<Server>, delay: i64) {
 
 /// The Auto Discovery payload: `<version>\n<host>|<ip>|<port> ...\n` (nodes sorted by host).
 pub fn cluster_payload(srv: &Server) -> Vec<u8> {
-    let version = srv.config.get("memcached-cluster-version").unwrap_or_else(|| "1".into());
-    let nodes = srv.config.get("memcached-cluster-nodes").unwrap_or_default();
+    let version = srv
+        .config
+        .get("memcached-cluster-version")
+        .unwrap_or_else(|| "1".into());
+    let nodes = srv
+        .config
+        .get("memcached-cluster-nodes")
+        .unwrap_or_default();
     cluster_body(&version, &nodes)
 }
 
@@ -644,7 +720,10 @@ pub fn try_config_line(srv: &Server, buf: &[u8], out: &mut Vec<u8>) -> Option<us
     let nl = memchr::memchr(b'\n', buf)?;
     let line = &buf[..nl];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let toks: Vec<&[u8]> = line.split(|&b| b == b' ').filter(|t| !t.is_empty()).collect();
+    let toks: Vec<&[u8]> = line
+        .split(|&b| b == b' ')
+        .filter(|t| !t.is_empty())
+        .collect();
     if toks.len() == 3 && toks[1] == b"get" && toks[2] == b"cluster" {
         encode_config_cluster(out, &cluster_payload(srv));
         return Some(nl + 1);
@@ -653,22 +732,39 @@ pub fn try_config_line(srv: &Server, buf: &[u8], out: &mut Vec<u8>) -> Option<us
 }
 
 fn cluster_configured(srv: &Server) -> bool {
-    srv.config.get("memcached-cluster-nodes").is_some_and(|n| !n.trim().is_empty())
+    srv.config
+        .get("memcached-cluster-nodes")
+        .is_some_and(|n| !n.trim().is_empty())
 }
 
 // ------------------------------------------------------------------ text protocol
 
 /// Execute one text or meta request, appending the reply to `out`.
-pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out: &mut Vec<u8>) -> Outcome {
+pub fn execute_text(
+    srv: &Arc<Server>,
+    conn: &McConn,
+    req: TextRequest<'_>,
+    out: &mut Vec<u8>,
+) -> Outcome {
     let cx = Cx::new(srv);
     conn.last_cmd_ms.store(cx.now, Relaxed);
     let st = cx.st();
     match req {
-        TextRequest::Get { kind, exptime, keys } => {
+        TextRequest::Get {
+            kind,
+            exptime,
+            keys,
+        } => {
             let touch = exptime.map(|t| exp_of(t as i64, cx.now));
             for key in keys {
                 if key == CLUSTER_KEY && cluster_configured(srv) {
-                    text::encode_value(out, key, 0, &cluster_payload(srv), kind.returns_cas().then_some(0));
+                    text::encode_value(
+                        out,
+                        key,
+                        0,
+                        &cluster_payload(srv),
+                        kind.returns_cas().then_some(0),
+                    );
                     continue;
                 }
                 McState::bump(&st.cmd_get);
@@ -681,7 +777,13 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
                             McState::bump(&st.touch_hits);
                         }
                         McState::bump(&st.get_hits);
-                        text::encode_value(out, key, h.flags, &h.data, kind.returns_cas().then_some(h.cas));
+                        text::encode_value(
+                            out,
+                            key,
+                            h.flags,
+                            &h.data,
+                            kind.returns_cas().then_some(h.cas),
+                        );
                     }
                     None => {
                         if touch.is_some() {
@@ -693,7 +795,15 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
             }
             text::encode_end(out);
         }
-        TextRequest::Store { command, key, flags, exptime, cas, data, noreply } => {
+        TextRequest::Store {
+            command,
+            key,
+            flags,
+            exptime,
+            cas,
+            data,
+            noreply,
+        } => {
             if !cx.memory_ok() {
                 text::encode_line(out, text::OUT_OF_MEMORY_STORING.as_bytes(), noreply);
                 return Outcome::Continue;
@@ -718,10 +828,10 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
             };
             let res = cx.with_key(key, |cx, db| store(cx, db, &r));
             let reply = match res {
-                Stored::Stored(_) => TextReply::Stored,
-                Stored::NotStored => TextReply::NotStored,
-                Stored::Exists => TextReply::Exists,
-                Stored::NotFound => TextReply::NotFound,
+                StoreResult::Stored(_) => TextReply::Stored,
+                StoreResult::NotStored => TextReply::NotStored,
+                StoreResult::Exists => TextReply::Exists,
+                StoreResult::NotFound => TextReply::NotFound,
             };
             reply.encode(out, noreply);
         }
@@ -738,17 +848,28 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
                 TextReply::NotFound.encode(out, noreply);
             }
         }
-        TextRequest::Arithmetic { incr, key, delta, noreply } => {
-            match cx.with_key(key, |cx, db| add_delta(cx, db, key, incr, delta, 0)) {
-                Delta::Ok { value, .. } => text::encode_number(out, value, noreply),
-                Delta::NonNumeric => text::encode_line(out, text::NON_NUMERIC.as_bytes(), noreply),
-                Delta::NotFound | Delta::CasMismatch => {
-                    McState::bump(if incr { &st.incr_misses } else { &st.decr_misses });
-                    TextReply::NotFound.encode(out, noreply);
-                }
+        TextRequest::Arithmetic {
+            incr,
+            key,
+            delta,
+            noreply,
+        } => match cx.with_key(key, |cx, db| add_delta(cx, db, key, incr, delta, 0)) {
+            Delta::Ok { value, .. } => text::encode_number(out, value, noreply),
+            Delta::NonNumeric => text::encode_line(out, text::NON_NUMERIC.as_bytes(), noreply),
+            Delta::NotFound | Delta::CasMismatch => {
+                McState::bump(if incr {
+                    &st.incr_misses
+                } else {
+                    &st.decr_misses
+                });
+                TextReply::NotFound.encode(out, noreply);
             }
-        }
-        TextRequest::Touch { key, exptime, noreply } => {
+        },
+        TextRequest::Touch {
+            key,
+            exptime,
+            noreply,
+        } => {
             McState::bump(&st.cmd_touch);
             let exp = exp_of(exptime as i64, cx.now);
             let hit = cx.with_key(key, |cx, db| fetch(cx, db, key, Some(exp), false).is_some());
@@ -771,9 +892,13 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
         }
         TextRequest::Quit => return Outcome::Close,
         TextRequest::Stats { args } => text_stats(srv, &args, out),
-        TextRequest::Shutdown { .. } => text::encode_line(out, text::SHUTDOWN_NOT_ENABLED.as_bytes(), false),
+        TextRequest::Shutdown { .. } => {
+            text::encode_line(out, text::SHUTDOWN_NOT_ENABLED.as_bytes(), false)
+        }
         TextRequest::CacheMemlimit { megabytes, noreply } => {
-            let _ = srv.config.set_runtime("maxmemory", &format!("{}mb", megabytes));
+            let _ = srv
+                .config
+                .set_runtime("maxmemory", &format!("{}mb", megabytes));
             TextReply::Ok.encode(out, noreply);
         }
         TextRequest::Admin { .. } => TextReply::Error.encode(out, false),
@@ -919,7 +1044,10 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             push("accepting_conns", "1".into());
             push("threads", srv.threads.to_string());
             push("conn_yields", "0".into());
-            push("bytes", ferrocache_engine::memory::used_memory().to_string());
+            push(
+                "bytes",
+                ferrocache_engine::memory::used_memory().to_string(),
+            );
             push("curr_items", curr_items.to_string());
             push("total_items", g(&s.total_items));
             push("evictions", srv.ks.stats().evicted.to_string());
@@ -933,9 +1061,23 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             push("verbosity", g(&srv.mc.verbosity));
             push("oldest", {
                 let o = srv.mc.oldest_live.load(Relaxed);
-                if o == 0 { "0".into() } else { ((now / 1000).saturating_sub(o)).to_string() }
+                if o == 0 {
+                    "0".into()
+                } else {
+                    ((now / 1000).saturating_sub(o)).to_string()
+                }
             });
-            push("evictions", if memcached_engine(srv) || srv.config.policy() != ferrocache_engine::EvictionPolicy::NoEviction { "on" } else { "off" }.into());
+            push(
+                "evictions",
+                if memcached_engine(srv)
+                    || srv.config.policy() != ferrocache_engine::EvictionPolicy::NoEviction
+                {
+                    "on"
+                } else {
+                    "off"
+                }
+                .into(),
+            );
             push("growth_factor", "1.25".into());
             push("chunk_size", "48".into());
             push("num_threads", srv.threads.to_string());
@@ -971,8 +1113,14 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
                 push("1:cas_badval", g(&s.cas_badval));
                 push("1:touch_hits", g(&s.touch_hits));
             }
-            push("active_slabs", if curr_items > 0 { "1" } else { "0" }.into());
-            push("total_malloced", ferrocache_engine::memory::used_memory().to_string());
+            push(
+                "active_slabs",
+                if curr_items > 0 { "1" } else { "0" }.into(),
+            );
+            push(
+                "total_malloced",
+                ferrocache_engine::memory::used_memory().to_string(),
+            );
         }
         b"sizes" => push("sizes_status", "disabled".into()),
         b"conns" => {
@@ -982,9 +1130,15 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             for id in ids {
                 let c = &conns[id];
                 push(&format!("{}:addr", id), format!("tcp:{}", c.addr));
-                push(&format!("{}:listen_addr", id), format!("tcp:{}", c.listen_addr));
+                push(
+                    &format!("{}:listen_addr", id),
+                    format!("tcp:{}", c.listen_addr),
+                );
                 push(&format!("{}:state", id), "conn_parse_cmd".into());
-                push(&format!("{}:secs_since_last_cmd", id), ((now.saturating_sub(c.last_cmd_ms.load(Relaxed))) / 1000).to_string());
+                push(
+                    &format!("{}:secs_since_last_cmd", id),
+                    ((now.saturating_sub(c.last_cmd_ms.load(Relaxed))) / 1000).to_string(),
+                );
             }
         }
         _ => return None,
@@ -1005,7 +1159,12 @@ fn rusage() -> (String, String) {
 // ------------------------------------------------------------------ meta protocol
 
 /// The TTL shown by a `t` token given the tokens before it that change the expiry.
-fn meta_ttls(args: &MetaArgs<'_>, cx: &Cx, start_expire: u64, created: bool) -> (Option<u32>, Option<Exp>) {
+fn meta_ttls(
+    args: &MetaArgs<'_>,
+    cx: &Cx,
+    start_expire: u64,
+    created: bool,
+) -> (Option<u32>, Option<Exp>) {
     let mut cur = start_expire;
     let mut shown = ttl_left(cur, cx.now);
     let mut newexp = None;
@@ -1038,7 +1197,14 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                 let e = found?;
                 let expire_at = e.expire_at;
                 let it = as_item(e, cx.now_secs)?;
-                Some((expire_at, it.atime, it.cas, it.has(FETCHED), it.flags, it.data.len()))
+                Some((
+                    expire_at,
+                    it.atime,
+                    it.cas,
+                    it.has(FETCHED),
+                    it.flags,
+                    it.data.len(),
+                ))
             });
             match info {
                 Some((expire_at, atime, cas, fetched, flags, n)) => {
@@ -1111,7 +1277,11 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                     stale,
                     win,
                 };
-                let value = if f.return_value || f.return_size { it.data.clone() } else { Vec::new() };
+                let value = if f.return_value || f.return_size {
+                    it.data.clone()
+                } else {
+                    Vec::new()
+                };
                 if !f.no_update {
                     it.bits |= FETCHED;
                     it.atime = cx.now_secs;
@@ -1178,16 +1348,20 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                 flags: f.client_flags.unwrap_or(0),
                 exptime: f.ttl.unwrap_or(0) as i64,
                 data,
-                cas: if m == Mode::Add { 0 } else { f.compare_cas.unwrap_or(0) },
+                cas: if m == Mode::Add {
+                    0
+                } else {
+                    f.compare_cas.unwrap_or(0)
+                },
                 set_stale: f.invalidate && m == Mode::Cas,
                 key_binary: f.base64_key,
             };
             let res = cx.with_key(key, |cx, db| store(cx, db, &r));
             let (status, cas) = match res {
-                Stored::Stored(c) => (MetaStoreStatus::Stored, c),
-                Stored::NotStored => (MetaStoreStatus::NotStored, 0),
-                Stored::Exists => (MetaStoreStatus::Exists, 0),
-                Stored::NotFound => (MetaStoreStatus::NotFound, 0),
+                StoreResult::Stored(c) => (MetaStoreStatus::Stored, c),
+                StoreResult::NotStored => (MetaStoreStatus::NotStored, 0),
+                StoreResult::Exists => (MetaStoreStatus::Exists, 0),
+                StoreResult::NotFound => (MetaStoreStatus::NotFound, 0),
             };
             meta::encode_ms(out, &args, status, cas);
         }
@@ -1196,7 +1370,9 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
             let key: &[u8] = &args.key;
             let status = cx.with_key(key, |cx, db| {
                 let (found, _) = lookup(db, key, false);
-                let Some(e) = found else { return MetaDeleteStatus::NotFound };
+                let Some(e) = found else {
+                    return MetaDeleteStatus::NotFound;
+                };
                 let it = as_item(e, cx.now_secs).unwrap();
                 if let Some(c) = f.compare_cas {
                     if it.cas != c {
@@ -1241,7 +1417,11 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                     Delta::CasMismatch => return Ok(MetaArithResult::Exists),
                     Delta::NotFound => {
                         if f.vivify_ttl.is_none() || db.peek(key).is_some() {
-                            McState::bump(if incr { &cx.st().incr_misses } else { &cx.st().decr_misses });
+                            McState::bump(if incr {
+                                &cx.st().incr_misses
+                            } else {
+                                &cx.st().decr_misses
+                            });
                             return Ok(MetaArithResult::NotFound);
                         }
                         let initial = f.initial.unwrap_or(0);
@@ -1255,7 +1435,12 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                 if let Some(e) = newexp {
                     set_exp(cx, db, key, e);
                 }
-                Ok(MetaArithResult::Done { value, cas, ttl_remaining: ttl, created })
+                Ok(MetaArithResult::Done {
+                    value,
+                    cas,
+                    ttl_remaining: ttl,
+                    created,
+                })
             });
             match r {
                 Ok(res) => meta::encode_ma(out, &args, res),
@@ -1280,7 +1465,12 @@ struct MetaItemOwned {
 // ------------------------------------------------------------------ binary protocol
 
 /// Execute one binary request, appending the response packet(s) to `out`.
-pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, out: &mut Vec<u8>) -> Outcome {
+pub fn execute_binary(
+    srv: &Arc<Server>,
+    conn: &McConn,
+    req: BinaryRequest<'_>,
+    out: &mut Vec<u8>,
+) -> Outcome {
     let cx = Cx::new(srv);
     conn.last_cmd_ms.store(cx.now, Relaxed);
     let st = cx.st();
@@ -1314,7 +1504,13 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
                 }
             }
         }
-        BinaryCommand::Store { mode, key, flags, exptime, value } => {
+        BinaryCommand::Store {
+            mode,
+            key,
+            flags,
+            exptime,
+            value,
+        } => {
             if !cx.memory_ok() {
                 binary::encode_error(out, &req, Status::OutOfMemory);
                 return Outcome::Continue;
@@ -1338,10 +1534,10 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
                 key_binary: false,
             };
             match cx.with_key(key, |cx, db| store(cx, db, &r)) {
-                Stored::Stored(c) => binary::encode_success(out, &req, c),
-                Stored::Exists => binary::encode_error(out, &req, Status::KeyExists),
-                Stored::NotFound => binary::encode_error(out, &req, Status::KeyNotFound),
-                Stored::NotStored => binary::encode_error(
+                StoreResult::Stored(c) => binary::encode_success(out, &req, c),
+                StoreResult::Exists => binary::encode_error(out, &req, Status::KeyExists),
+                StoreResult::NotFound => binary::encode_error(out, &req, Status::KeyNotFound),
+                StoreResult::NotStored => binary::encode_error(
                     out,
                     &req,
                     match m {
@@ -1368,16 +1564,18 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
                 key_binary: false,
             };
             match cx.with_key(key, |cx, db| store(cx, db, &r)) {
-                Stored::Stored(c) => binary::encode_success(out, &req, c),
-                Stored::Exists => binary::encode_error(out, &req, Status::KeyExists),
-                Stored::NotFound => binary::encode_error(out, &req, Status::KeyNotFound),
-                Stored::NotStored => binary::encode_error(out, &req, Status::NotStored),
+                StoreResult::Stored(c) => binary::encode_success(out, &req, c),
+                StoreResult::Exists => binary::encode_error(out, &req, Status::KeyExists),
+                StoreResult::NotFound => binary::encode_error(out, &req, Status::KeyNotFound),
+                StoreResult::NotStored => binary::encode_error(out, &req, Status::NotStored),
             }
         }
         BinaryCommand::Delete { key } => {
             let r = cx.with_key(key, |cx, db| {
                 let (found, _) = lookup(db, key, false);
-                let Some(e) = found else { return Status::KeyNotFound };
+                let Some(e) = found else {
+                    return Status::KeyNotFound;
+                };
                 let it = as_item(e, cx.now_secs).unwrap();
                 if hcas != 0 && it.cas != hcas {
                     return Status::KeyExists;
@@ -1396,20 +1594,36 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
                 }
             }
         }
-        BinaryCommand::Arithmetic { incr, key, delta, initial, exptime } => {
-            let r = cx.with_key(key, |cx, db| match add_delta(cx, db, key, *incr, *delta, hcas) {
-                Delta::NotFound if *exptime != 0xffff_ffff && db.peek(key).is_none() => {
-                    let c = vivify_counter(cx, db, key, *initial, exp_of(*exptime as i64, cx.now));
-                    Delta::Ok { value: *initial, cas: c }
+        BinaryCommand::Arithmetic {
+            incr,
+            key,
+            delta,
+            initial,
+            exptime,
+        } => {
+            let r = cx.with_key(key, |cx, db| {
+                match add_delta(cx, db, key, *incr, *delta, hcas) {
+                    Delta::NotFound if *exptime != 0xffff_ffff && db.peek(key).is_none() => {
+                        let c =
+                            vivify_counter(cx, db, key, *initial, exp_of(*exptime as i64, cx.now));
+                        Delta::Ok {
+                            value: *initial,
+                            cas: c,
+                        }
+                    }
+                    d => d,
                 }
-                d => d,
             });
             match r {
                 Delta::Ok { value, cas } => binary::encode_arithmetic(out, &req, value, cas),
                 Delta::NonNumeric => binary::encode_error(out, &req, Status::NonNumeric),
                 Delta::CasMismatch => binary::encode_error(out, &req, Status::KeyExists),
                 Delta::NotFound => {
-                    McState::bump(if *incr { &st.incr_misses } else { &st.decr_misses });
+                    McState::bump(if *incr {
+                        &st.incr_misses
+                    } else {
+                        &st.decr_misses
+                    });
                     binary::encode_error(out, &req, Status::KeyNotFound);
                 }
             }
@@ -1478,7 +1692,10 @@ mod tests {
         assert_eq!(exp_of(0, now), Exp::Never);
         assert_eq!(exp_of(-1, now), Exp::Past);
         assert_eq!(exp_of(10, now), Exp::At(now + 10_000));
-        assert_eq!(exp_of(REALTIME_MAXDELTA, now), Exp::At(now + REALTIME_MAXDELTA as u64 * 1000));
+        assert_eq!(
+            exp_of(REALTIME_MAXDELTA, now),
+            Exp::At(now + REALTIME_MAXDELTA as u64 * 1000)
+        );
         assert_eq!(exp_of(REALTIME_MAXDELTA + 1, now), Exp::Past);
         assert_eq!(exp_of(1_700_000_100, now), Exp::At(1_700_000_100_000));
     }
