@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[global_allocator]
-static GLOBAL: CountingAlloc<mimalloc::MiMalloc> = CountingAlloc(mimalloc::MiMalloc);
+static GLOBAL: CountingAlloc<std::alloc::System> = CountingAlloc(std::alloc::System);
 
 const USAGE: &str = "Usage: ferrocache server [/path/to/ferrocache.conf] [--option value ...]
        ferrocache server --port 7777
@@ -98,6 +98,7 @@ fn server(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    ferrocache_server::init_log(&cfg);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let threads = match cfg.get_i64("threads") {
         n if n > 0 => n as usize,

@@ -7,6 +7,7 @@ pub mod keyspace;
 pub mod mcitem;
 pub mod memory;
 pub mod smallbytes;
+pub mod stream;
 pub mod value;
 pub mod zset;
 

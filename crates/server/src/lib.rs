@@ -11,7 +11,7 @@ use bytes::{Buf, BytesMut};
 use ferrocache_commands::client::{BlockRequest, Client, ClientMsg, ClientShared};
 use ferrocache_commands::server::{now_ms, ClientHandle};
 use ferrocache_commands::table::table;
-use ferrocache_commands::{execute, Server};
+use ferrocache_commands::{execute, execute_at, Server};
 use ferrocache_protocol::resp::{OwnedArgs, ParseLimits, Parsed, ReplyBuf, RespParser};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -25,12 +25,32 @@ pub mod memcached;
 
 pub use ferrocache_commands::config::Config;
 
-/// Log a line in Redis's format ("pid:M dd Mon yyyy hh:mm:ss.mmm * message").
+static LOGFILE: std::sync::OnceLock<Option<parking_lot::Mutex<std::fs::File>>> = std::sync::OnceLock::new();
+
+/// Send log lines to `logfile` (empty: standard error), as Redis does.
+pub fn init_log(cfg: &Config) {
+    let path = cfg.get("logfile").unwrap_or_default();
+    let f = if path.is_empty() {
+        None
+    } else {
+        std::fs::OpenOptions::new().create(true).append(true).open(&path).ok().map(parking_lot::Mutex::new)
+    };
+    let _ = LOGFILE.set(f);
+}
+
+/// Log a line in Redis's format ("pid:M hh:mm:ss.mmm * message").
 pub fn log(level: char, msg: &str) {
+    use std::io::Write;
     let now = now_ms();
     let secs = now / 1000;
     let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-    eprintln!("{}:M {:02}:{:02}:{:02}.{:03} {} {}", std::process::id(), h, m, s, now % 1000, level, msg);
+    let line = format!("{}:M {:02}:{:02}:{:02}.{:03} {} {}\n", std::process::id(), h, m, s, now % 1000, level, msg);
+    match LOGFILE.get() {
+        Some(Some(f)) => {
+            let _ = f.lock().write_all(line.as_bytes());
+        }
+        _ => eprint!("{}", line),
+    }
 }
 
 /// Bind the listeners for `bind` addresses and `port`.
@@ -164,6 +184,7 @@ enum Step {
 /// Execute every complete request in `rbuf`, consuming them.
 fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf: &mut BytesMut, out: &mut ReplyBuf) -> Step {
     let mut pos = 0;
+    let now = now_ms();
     let limits = ParseLimits {
         proto_max_bulk_len: srv.config.hot.proto_max_bulk_len.load(Relaxed),
         auth_required: srv.config.hot.requirepass_set.load(Relaxed) && !client.authenticated,
@@ -182,7 +203,7 @@ fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf
                         break Step::Paused(until);
                     }
                 }
-                execute(srv, client, args, out);
+                execute_at(srv, client, args, out, now);
                 if client.block.is_some() {
                     let owned = args.to_owned();
                     pos += consumed;
