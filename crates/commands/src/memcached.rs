@@ -1682,7 +1682,7 @@ mod tests {
         encode_config_cluster(&mut out, &body);
         assert_eq!(
             out,
-            b"CONFIG cluster 0 62\r\n12\na.example|10.0.0.1|11211 b.example|10.0.0.2|11211\n\r\nEND\r\n".to_vec()
+            b"CONFIG cluster 0 53\r\n12\na.example|10.0.0.1|11211 b.example|10.0.0.2|11211\n\r\nEND\r\n".to_vec()
         );
     }
 
