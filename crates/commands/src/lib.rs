@@ -13,6 +13,7 @@ pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lists;
+pub mod memcached;
 pub mod pubsub;
 pub mod rdb_bridge;
 pub mod server;

@@ -90,6 +90,8 @@ pub struct Server {
     pub threads: usize,
     pub ops_sample: Mutex<(u64, u64, VecDeque<f64>)>,
     pub blocking: crate::blocking::Blocking,
+    /// memcached protocol state (stats, delayed flush, connections).
+    pub mc: crate::memcached::McState,
 }
 
 pub fn now_ms() -> u64 {
@@ -137,6 +139,7 @@ impl Server {
             threads,
             ops_sample: Mutex::new((0, now_ms(), VecDeque::new())),
             blocking: Default::default(),
+            mc: Default::default(),
         })
     }
 

@@ -648,7 +648,7 @@ impl<'g, 'a> Db<'g, 'a> {
     /// Remove a key whose value became empty (collections are deleted when empty).
     pub fn remove_if_empty(&mut self, key: &[u8]) -> bool {
         let empty = match self.peek(key) {
-            Some(e) => !matches!(e.value, Value::Str(_) | Value::Raw(_) | Value::Stream(_)) && e.value.is_empty(),
+            Some(e) => !matches!(e.value, Value::Str(_) | Value::Raw(_) | Value::Stream(_) | Value::Mc(_)) && e.value.is_empty(),
             None => false,
         };
         if empty {
