@@ -48,7 +48,7 @@ fn setbit(ctx: &mut Ctx, a: Args) {
         None => false,
     };
     if !exists {
-        db.set(key, Value::Raw(Vec::new()), false);
+        db.set(key, Value::Raw(Box::default()), false);
     }
     let r = db.get_mut(key).unwrap().value.as_raw_mut().unwrap();
     let byte = (off >> 3) as usize;
@@ -404,7 +404,7 @@ fn bitfield_generic(ctx: &mut Ctx, a: Args, ro: bool) {
         }
     }
     if writes && (changed || !existed) && changed {
-        db.set(key, Value::Raw(cur), true);
+        db.set(key, Value::Raw(Box::new(cur)), true);
         db.modified(key, notify::STRING, "setbit");
     }
 }

@@ -181,7 +181,7 @@ pub struct Keyspace {
 /// Shard guards held by one command or transaction, sorted by shard index.
 pub struct Guards<'a> {
     ks: &'a Keyspace,
-    held: Vec<(usize, MutexGuard<'a, Shard>)>,
+    held: smallvec::SmallVec<[(usize, MutexGuard<'a, Shard>); 2]>,
     all: bool,
 }
 
@@ -246,7 +246,7 @@ impl Keyspace {
 
     /// Lock the shards of `keys` in ascending order.
     pub fn lock_keys<'k, I: IntoIterator<Item = &'k [u8]>>(&self, keys: I) -> Guards<'_> {
-        let mut idx: Vec<usize> = keys.into_iter().map(|k| self.shard_of(k)).collect();
+        let mut idx: smallvec::SmallVec<[usize; 4]> = keys.into_iter().map(|k| self.shard_of(k)).collect();
         idx.sort_unstable();
         idx.dedup();
         self.lock_shards(&idx)
@@ -262,6 +262,14 @@ impl Keyspace {
     pub fn lock_all(&self) -> Guards<'_> {
         let held = (0..self.shards.len()).map(|i| (i, self.shards[i].0.lock())).collect();
         Guards { ks: self, held, all: true }
+    }
+
+    /// Guards holding the shard of one key.
+    pub fn lock_key(&self, key: &[u8]) -> Guards<'_> {
+        let i = self.shard_of(key);
+        let mut held = smallvec::SmallVec::new();
+        held.push((i, self.shards[i].0.lock()));
+        Guards { ks: self, held, all: false }
     }
 
     /// Lock one shard.
@@ -505,35 +513,44 @@ impl<'g, 'a> Db<'g, 'a> {
         self.lookup(key, false, false)
     }
 
+    /// One probe: find the entry, drop it if logically expired, else account and return it.
     fn lookup(&mut self, key: &[u8], stats: bool, touch: bool) -> Option<&mut Entry> {
-        let expired = self.expire_if_needed(key);
         let now = self.now_ms;
         let db = self.db;
         let access = self.access;
-        let (h, shard) = self.locate(key);
-        if expired {
+        let enabled = self.expire_enabled;
+        let ks = self.guards.keyspace();
+        let h = ks.hash(key);
+        let shard = self.guards.shard(ks.shard_of_hash(h));
+        let t = &mut shard.dbs[db];
+        let Some(b) = t.map.find(h, |e| e.key.as_slice() == key) else {
             if stats {
                 shard.stats.misses += 1;
             }
             return None;
-        }
-        match shard.dbs[db].map.get_mut(h, |e| e.key.as_slice() == key) {
-            Some(e) => {
-                if stats {
-                    shard.stats.hits += 1;
-                }
-                if touch {
-                    touch_entry(e, &access, now);
-                }
-                Some(e)
+        };
+        // SAFETY: the bucket was just found in this table and the table is not modified
+        // before the reference is used.
+        let e = unsafe { b.as_mut() };
+        if e.expire_at != 0 && e.expire_at <= now {
+            if stats {
+                shard.stats.misses += 1;
             }
-            None => {
-                if stats {
-                    shard.stats.misses += 1;
-                }
-                None
+            if enabled {
+                unsafe { t.map.remove(b) };
+                t.expires -= 1;
+                shard.stats.expired += 1;
+                expired_effects(self.fx, db, key);
             }
+            return None;
         }
+        if stats {
+            shard.stats.hits += 1;
+        }
+        if touch {
+            touch_entry(e, &access, now);
+        }
+        Some(e)
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
@@ -543,19 +560,31 @@ impl<'g, 'a> Db<'g, 'a> {
     /// Insert or replace the value of `key`. `keep_ttl` keeps an existing expiry (KEEPTTL).
     /// Returns the previous value.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) -> Option<Value> {
-        self.expire_if_needed(key);
         let db = self.db;
-        let lru = initial_lru(&self.access, self.now_ms);
+        let now = self.now_ms;
+        let enabled = self.expire_enabled;
+        let lru = initial_lru(&self.access, now);
         let ks = self.guards.keyspace();
-        let (h, shard) = self.locate(key);
+        let h = ks.hash(key);
+        let shard = self.guards.shard(ks.shard_of_hash(h));
         let t = &mut shard.dbs[db];
-        if let Some(e) = t.map.get_mut(h, |e| e.key.as_slice() == key) {
-            if !keep_ttl && e.expire_at != 0 {
-                e.expire_at = 0;
-                t.expires -= 1;
+        if let Some(b) = t.map.find(h, |e| e.key.as_slice() == key) {
+            // SAFETY: bucket just found; no table change before use.
+            let e = unsafe { b.as_mut() };
+            let expired = e.expire_at != 0 && e.expire_at <= now;
+            if !expired || !enabled {
+                if (!keep_ttl || expired) && e.expire_at != 0 {
+                    e.expire_at = 0;
+                    t.expires -= 1;
+                }
+                e.lru = lru;
+                return Some(std::mem::replace(&mut e.value, value));
             }
-            e.lru = lru;
-            return Some(std::mem::replace(&mut e.value, value));
+            // A logically expired key is replaced as if absent (its expiry is propagated first).
+            unsafe { t.map.remove(b) };
+            t.expires -= 1;
+            shard.stats.expired += 1;
+            expired_effects(self.fx, db, key);
         }
         t.map.insert(h, Entry { key: SmallBytes::new(key), value, expire_at: 0, lru }, |e| ks.hash(&e.key));
         None
@@ -619,7 +648,7 @@ impl<'g, 'a> Db<'g, 'a> {
     /// Remove a key whose value became empty (collections are deleted when empty).
     pub fn remove_if_empty(&mut self, key: &[u8]) -> bool {
         let empty = match self.peek(key) {
-            Some(e) => !matches!(e.value, Value::Str(_) | Value::Raw(_)) && e.value.is_empty(),
+            Some(e) => !matches!(e.value, Value::Str(_) | Value::Raw(_) | Value::Stream(_) | Value::Mc(_)) && e.value.is_empty(),
             None => false,
         };
         if empty {
@@ -691,5 +720,13 @@ mod tests {
         }
         assert_eq!(ks.db_size(0), 50);
         assert!(!ks.evict_one(EvictionPolicy::VolatileLru, &AccessPolicy::default(), 5, 2000, &mut fx));
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn sizes() {
+        eprintln!("Value={} Entry={}", std::mem::size_of::<crate::Value>(), std::mem::size_of::<super::Entry>());
     }
 }
