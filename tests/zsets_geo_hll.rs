@@ -229,7 +229,11 @@ fn zset_reads_and_ranges() {
         "zrange z 0 -1 limit 0 1",
         err("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")
     );
-    check!(r, "zrange z - + bylex withscores", err("ERR syntax error, WITHSCORES not supported in combination with BYLEX"));
+    check!(
+        r,
+        "zrange z - + bylex withscores",
+        err("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
+    );
     check!(r, "zrange z x 1", err("ERR value is not an integer or out of range"));
     check!(r, "zrange z 0 1 foo", err("ERR syntax error"));
     check!(r, "zrangebyscore z 2 3 withscores", bulks(&["b", "2", "c", "3"]));
@@ -341,7 +345,11 @@ fn zset_set_operations() {
     check!(r, "zunion 2 i j weights inf 1 withscores", bulks(&["a", "0"]));
     check!(r, "zunion 2 i j weights 0 1 withscores", bulks(&["a", "-inf"]));
     r.c("hello 3");
-    check!(r, "zunion 2 a b withscores", "*4\r\n*2\r\n$1\r\nx\r\n,1\r\n*2\r\n$1\r\ny\r\n,12\r\n*2\r\n$1\r\nz\r\n,23\r\n*2\r\n$1\r\nw\r\n,30\r\n");
+    check!(
+        r,
+        "zunion 2 a b withscores",
+        "*4\r\n*2\r\n$1\r\nx\r\n,1\r\n*2\r\n$1\r\ny\r\n,12\r\n*2\r\n$1\r\nz\r\n,23\r\n*2\r\n$1\r\nw\r\n,30\r\n"
+    );
 }
 
 #[test]
@@ -442,7 +450,8 @@ fn zset_keyspace_notifications() {
         r.c(cmd);
         for (ev, key) in events {
             let m = sub.read();
-            let want = arr(&[bulk("pmessage"), bulk("__keyevent@0__:*"), bulk(&format!("__keyevent@0__:{ev}")), bulk(key)]);
+            let want =
+                arr(&[bulk("pmessage"), bulk("__keyevent@0__:*"), bulk(&format!("__keyevent@0__:{ev}")), bulk(key)]);
             assert_eq!(m, want, "after {cmd}");
         }
     }
@@ -494,15 +503,43 @@ async fn blocking_pops_from_several_connections() {
         let c = client.clone();
         tokio::spawn(async move {
             let mut con = c.get_multiplexed_async_connection().await.unwrap();
-            let v: redis::Value =
-                redis::cmd("BZMPOP").arg(5).arg(1).arg("q3").arg("MAX").arg("COUNT").arg(2).query_async(&mut con).await.unwrap();
+            let v: redis::Value = redis::cmd("BZMPOP")
+                .arg(5)
+                .arg(1)
+                .arg("q3")
+                .arg("MAX")
+                .arg("COUNT")
+                .arg(2)
+                .query_async(&mut con)
+                .await
+                .unwrap();
             v
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
-    let _: i64 = redis::cmd("ZADD").arg("q2").arg(1).arg("a").arg(2).arg("b").arg(3).arg("c").query_async(&mut con).await.unwrap();
-    let _: i64 = redis::cmd("ZADD").arg("q3").arg(1).arg("x").arg(2).arg("y").arg(3).arg("z").query_async(&mut con).await.unwrap();
+    let _: i64 = redis::cmd("ZADD")
+        .arg("q2")
+        .arg(1)
+        .arg("a")
+        .arg(2)
+        .arg("b")
+        .arg(3)
+        .arg("c")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("ZADD")
+        .arg("q3")
+        .arg(1)
+        .arg("x")
+        .arg(2)
+        .arg("y")
+        .arg(3)
+        .arg("z")
+        .query_async(&mut con)
+        .await
+        .unwrap();
     let mut got = Vec::new();
     for w in waiters {
         let (_, v) = w.await.unwrap();
@@ -583,8 +620,16 @@ fn geo_commands() {
     check!(r, "georadiusbymember Sicily nope 200 km", err("ERR could not decode requested zset member"));
     check!(r, "georadiusbymember_ro Sicily Palermo 10 km", bulks(&["Palermo"]));
     check!(r, "geosearch Sicily frommember Palermo bybox 400 400 km desc", bulks(&["Trapani", "Catania", "Palermo"]));
-    check!(r, "geosearch Sicily byradius 1 km asc withdist", err("ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for geosearch"));
-    check!(r, "geosearch Sicily frommember Palermo asc withdist withhash", err("ERR exactly one of BYRADIUS and BYBOX can be specified for geosearch"));
+    check!(
+        r,
+        "geosearch Sicily byradius 1 km asc withdist",
+        err("ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for geosearch")
+    );
+    check!(
+        r,
+        "geosearch Sicily frommember Palermo asc withdist withhash",
+        err("ERR exactly one of BYRADIUS and BYBOX can be specified for geosearch")
+    );
     check!(r, "geosearch Sicily frommember Palermo bybox -1 1 km", err("ERR height or width cannot be negative"));
     check!(r, "geosearch Sicily frommember Palermo bybox x 1 km", err("ERR need numeric width"));
     check!(r, "geosearch Sicily fromlonlat 1 1 byradius 1 km store x", err("ERR syntax error"));
@@ -672,10 +717,31 @@ fn sort_command() {
     check!(r, "sort z by w_*", err("ERR One or more scores can't be converted into double"));
     r.c("set w_d 0.5");
     check!(r, "sort z by w_*", bulks(&["d", "b", "a", "c"]));
-    check!(r, "sort z by w_* get o_* get # get nope", arr(&[NIL.into(), bulk("d"), NIL.into(), bulk("B"), bulk("b"), NIL.into(), bulk("A"), bulk("a"), NIL.into(), bulk("C"), bulk("c"), NIL.into()]));
+    check!(
+        r,
+        "sort z by w_* get o_* get # get nope",
+        arr(&[
+            NIL.into(),
+            bulk("d"),
+            NIL.into(),
+            bulk("B"),
+            bulk("b"),
+            NIL.into(),
+            bulk("A"),
+            bulk("a"),
+            NIL.into(),
+            bulk("C"),
+            bulk("c"),
+            NIL.into()
+        ])
+    );
     check!(r, "sort z by nosort", bulks(&["a", "b", "c", "d"]));
     check!(r, "sort z by nosort desc limit 1 2", bulks(&["c", "b"]));
-    check!(r, "sort z by h_*->f get h_*->f get #", arr(&[NIL.into(), bulk("d"), bulk("1"), bulk("b"), bulk("2"), bulk("c"), bulk("3"), bulk("a")]));
+    check!(
+        r,
+        "sort z by h_*->f get h_*->f get #",
+        arr(&[NIL.into(), bulk("d"), bulk("1"), bulk("b"), bulk("2"), bulk("c"), bulk("3"), bulk("a")])
+    );
     check!(r, "sort z limit 10 5 alpha", EMPTY);
     check!(r, "sort z limit x 2", err("ERR value is not an integer or out of range"));
     check!(r, "sort z foo", err("ERR syntax error"));
@@ -762,14 +828,67 @@ fn differential_against_redis_server() {
         let rad = (rnd() % 3000) as f64 + 0.5;
         let unit = ["m", "km", "mi", "ft"][i % 4];
         let s = |v: &str| v.to_string();
-        script.push(vec![s("geosearch"), s("pts"), s("fromlonlat"), lon.to_string(), lat.to_string(), s("byradius"), rad.to_string(), s("km"), s("withdist"), s("withcoord"), s("withhash"), s("asc")]);
-        script.push(vec![s("geosearch"), s("pts"), s("fromlonlat"), lon.to_string(), lat.to_string(), s("bybox"), (rad * 2.0).to_string(), rad.to_string(), s(unit), s("withdist"), s("desc")]);
-        script.push(vec![s("georadius"), s("pts"), lon.to_string(), lat.to_string(), rad.to_string(), s("km"), s("count"), s("5"), s("withdist")]);
-        script.push(vec![s("georadiusbymember"), s("pts"), format!("p{}", i * 7), (rad * 1000.0).to_string(), s("m"), s("withcoord"), s("asc")]);
+        script.push(vec![
+            s("geosearch"),
+            s("pts"),
+            s("fromlonlat"),
+            lon.to_string(),
+            lat.to_string(),
+            s("byradius"),
+            rad.to_string(),
+            s("km"),
+            s("withdist"),
+            s("withcoord"),
+            s("withhash"),
+            s("asc"),
+        ]);
+        script.push(vec![
+            s("geosearch"),
+            s("pts"),
+            s("fromlonlat"),
+            lon.to_string(),
+            lat.to_string(),
+            s("bybox"),
+            (rad * 2.0).to_string(),
+            rad.to_string(),
+            s(unit),
+            s("withdist"),
+            s("desc"),
+        ]);
+        script.push(vec![
+            s("georadius"),
+            s("pts"),
+            lon.to_string(),
+            lat.to_string(),
+            rad.to_string(),
+            s("km"),
+            s("count"),
+            s("5"),
+            s("withdist"),
+        ]);
+        script.push(vec![
+            s("georadiusbymember"),
+            s("pts"),
+            format!("p{}", i * 7),
+            (rad * 1000.0).to_string(),
+            s("m"),
+            s("withcoord"),
+            s("asc"),
+        ]);
         script.push(vec![s("geodist"), s("pts"), format!("p{i}"), format!("p{}", i + 100), s(unit)]);
         script.push(vec![s("geohash"), s("pts"), format!("p{i}"), format!("p{}", i + 1), s("none")]);
         script.push(vec![s("geopos"), s("pts"), format!("p{i}"), s("none")]);
-        script.push(vec![s("geosearchstore"), s("dst"), s("pts"), s("frommember"), format!("p{i}"), s("byradius"), rad.to_string(), s("km"), s("storedist")]);
+        script.push(vec![
+            s("geosearchstore"),
+            s("dst"),
+            s("pts"),
+            s("frommember"),
+            format!("p{i}"),
+            s("byradius"),
+            rad.to_string(),
+            s("km"),
+            s("storedist"),
+        ]);
         script.push(vec![s("zrange"), s("dst"), s("0"), s("-1"), s("withscores")]);
     }
     // HLL: random sets of several sizes, single and multi-key counts, merges and raw bytes.
@@ -816,4 +935,28 @@ fn differential_against_redis_server() {
         }
         assert_eq!(mine, real, "differs from redis-server for {:?}", &cmd[..cmd.len().min(8)]);
     }
+}
+
+/// SORT over lists and sets, and plain sets as ZUNION/ZINTER inputs (score 1).
+#[test]
+fn sort_lists_sets_and_set_inputs() {
+    let p = start_node();
+    let mut r = Raw::new(p.port);
+    r.c("rpush l 3 1 2 10");
+    check!(r, "sort l", bulks(&["1", "2", "3", "10"]));
+    check!(r, "sort l desc alpha", bulks(&["3", "2", "10", "1"]));
+    check!(r, "sort l by nosort", bulks(&["3", "1", "2", "10"]));
+    check!(r, "sort l by nosort desc limit 0 2", bulks(&["10", "2"]));
+    r.c("sadd s c a b");
+    check!(r, "sort s alpha", bulks(&["a", "b", "c"]));
+    // BY nosort with STORE on a set is forced to an ALPHA sort (deterministic).
+    check!(r, "sort s by nosort store out", int(3));
+    check!(r, "lrange out 0 -1", bulks(&["a", "b", "c"]));
+    r.c("zadd z 5 a 7 q");
+    check!(r, "zunion 2 s z withscores", bulks(&["b", "1", "c", "1", "a", "6", "q", "7"]));
+    check!(r, "zinter 2 s z weights 2 1 withscores", bulks(&["a", "7"]));
+    check!(r, "zdiff 2 s z", bulks(&["b", "c"]));
+    check!(r, "zinterstore d 2 s s aggregate max", int(3));
+    check!(r, "zrange d 0 -1 withscores", bulks(&["a", "1", "b", "1", "c", "1"]));
+    check!(r, "zintercard 2 s z", int(1));
 }

@@ -21,7 +21,9 @@ pub static COMMANDS: &[Command] = &[
     Command::new("geopos", -2, READONLY, (1, 1, 1), geopos).group(G),
     Command::new("georadius", -6, WRITE | DENYOOM, (1, 1, 1), georadius).group(G).keys(keys_georadius),
     Command::new("georadius_ro", -6, READONLY, (1, 1, 1), georadius_ro).group(G),
-    Command::new("georadiusbymember", -5, WRITE | DENYOOM, (1, 1, 1), georadiusbymember).group(G).keys(keys_georadiusbymember),
+    Command::new("georadiusbymember", -5, WRITE | DENYOOM, (1, 1, 1), georadiusbymember)
+        .group(G)
+        .keys(keys_georadiusbymember),
     Command::new("georadiusbymember_ro", -5, READONLY, (1, 1, 1), georadiusbymember_ro).group(G),
     Command::new("geosearch", -7, READONLY, (1, 1, 1), geosearch).group(G),
     Command::new("geosearchstore", -8, WRITE | DENYOOM, (1, 2, 1), geosearchstore).group(G),
@@ -112,7 +114,7 @@ fn geoadd(ctx: &mut Ctx, a: Args) {
         }
         idx += 1;
     }
-    if (a.len() - idx) % 3 != 0 || (xx && nx) {
+    if !(a.len() - idx).is_multiple_of(3) || (xx && nx) {
         return ctx.out.error(ERR_SYNTAX);
     }
     let elements = (a.len() - idx) / 3;

@@ -58,7 +58,7 @@ fn pfadd(ctx: &mut Ctx, a: Args) {
     let r = hll::pfadd(&mut slot, &elems, smax);
     // Keep whatever the operation left in the slot (Redis modifies in place).
     if let Some(v) = slot {
-        db.set(key, Value::Raw(v), existed);
+        db.set(key, Value::Raw(Box::new(v)), existed);
     }
     match r {
         Err(e) => hll_err(out, e),
@@ -132,7 +132,7 @@ fn pfmerge(ctx: &mut Ctx, a: Args) {
     match hll::pfmerge(dest.as_deref(), &refs, smax) {
         Err(e) => hll_err(out, e),
         Ok(v) => {
-            db.set(&a[1], Value::Raw(v), existed);
+            db.set(&a[1], Value::Raw(Box::new(v)), existed);
             db.modified(&a[1], notify::STRING, "pfadd");
             out.ok();
         }

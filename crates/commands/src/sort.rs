@@ -85,7 +85,8 @@ fn parse(a: Args, readonly: bool) -> Result<Opts, &'static str> {
 
 impl Opts {
     fn uses_patterns(&self, a: Args) -> bool {
-        self.by.is_some_and(|i| !self.dontsort && pattern_reads_keys(&a[i])) || self.gets.iter().any(|&i| pattern_reads_keys(&a[i]))
+        self.by.is_some_and(|i| !self.dontsort && pattern_reads_keys(&a[i]))
+            || self.gets.iter().any(|&i| pattern_reads_keys(&a[i]))
     }
 }
 
@@ -124,7 +125,8 @@ fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
         let access = ctx.access();
         let dbi = ctx.client.db;
         {
-            let mut db = Db { guards: &mut own, db: dbi, now_ms: ctx.now_ms, fx: &mut *ctx.fx, access, expire_enabled: true };
+            let mut db =
+                Db { guards: &mut own, db: dbi, now_ms: ctx.now_ms, fx: &mut *ctx.fx, access, expire_enabled: true };
             run(&mut db, ctx.out, a, &o);
         }
         // Apply the effects while every shard is still held.

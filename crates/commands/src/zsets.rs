@@ -82,6 +82,7 @@ pub fn zlimits(ctx: &Ctx) -> ZsetLimits {
 }
 
 /// Read access to a sorted set: Ok(None) when missing, Err after writing WRONGTYPE.
+#[allow(clippy::result_unit_err)]
 pub fn read_zset<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Result<Option<&'d SortedSet>, ()> {
     match db.get(key) {
         None => Ok(None),
@@ -96,6 +97,7 @@ pub fn read_zset<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> 
 }
 
 /// Write access to an existing sorted set: Ok(None) when missing, Err after WRONGTYPE.
+#[allow(clippy::result_unit_err)]
 pub fn write_zset<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Result<Option<&'d mut SortedSet>, ()> {
     match db.get_mut(key) {
         None => Ok(None),
@@ -191,14 +193,14 @@ fn zadd_generic(ctx: &mut Ctx, a: Args, incr_cmd: bool) {
         idx += 1;
     }
     let elements = a.len() - idx;
-    if elements % 2 != 0 || elements == 0 {
+    if !elements.is_multiple_of(2) || elements == 0 {
         return ctx.out.error(ERR_SYNTAX);
     }
     let elements = elements / 2;
     if f.nx && f.xx {
         return ctx.out.error("ERR XX and NX options at the same time are not compatible");
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return ctx.out.error("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if f.incr && elements > 1 {
@@ -504,10 +506,15 @@ fn zrange_generic(ctx: &mut Ctx, a: Args, start: usize, store: bool, mut rt: Ran
 fn zremrangebyrank(ctx: &mut Ctx, a: Args) {
     let Some(s) = int_arg(ctx.out, &a[2]) else { return };
     let Some(e) = int_arg(ctx.out, &a[3]) else { return };
-    zrem_range(ctx, a, |z| match range_indices(s, e, z.len()) {
-        Some((s, e)) => z.remove_range_by_rank(s, e),
-        None => 0,
-    }, "zremrangebyrank")
+    zrem_range(
+        ctx,
+        a,
+        |z| match range_indices(s, e, z.len()) {
+            Some((s, e)) => z.remove_range_by_rank(s, e),
+            None => 0,
+        },
+        "zremrangebyrank",
+    )
 }
 
 fn zremrangebyscore(ctx: &mut Ctx, a: Args) {
@@ -848,7 +855,9 @@ fn zpop_cmd(ctx: &mut Ctx, a: Args, max: bool) {
     }
     let mut count = -1;
     if a.len() == 3 {
-        let Some(c) = range_long(ctx.out, &a[2], 0, i64::MAX, Some("value is out of range, must be positive")) else { return };
+        let Some(c) = range_long(ctx.out, &a[2], 0, i64::MAX, Some("value is out of range, must be positive")) else {
+            return;
+        };
         count = c;
     }
     let nested = ctx.out.resp3 && count != -1;
@@ -863,7 +872,11 @@ fn zpopmax(ctx: &mut Ctx, a: Args) {
 }
 
 fn pop_name(max: bool) -> Vec<u8> {
-    if max { b"ZPOPMAX".to_vec() } else { b"ZPOPMIN".to_vec() }
+    if max {
+        b"ZPOPMAX".to_vec()
+    } else {
+        b"ZPOPMIN".to_vec()
+    }
 }
 
 /// Parse a blocking timeout in seconds (getTimeoutFromObjectOrReply): absolute ms, 0 = forever.
@@ -926,7 +939,9 @@ fn bzpopmax(ctx: &mut Ctx, a: Args) {
 }
 
 fn zmpop_generic(ctx: &mut Ctx, a: Args, numidx: usize, block: bool) {
-    let Some(numkeys) = range_long(ctx.out, &a[numidx], 1, i64::MAX, Some("numkeys should be greater than 0")) else { return };
+    let Some(numkeys) = range_long(ctx.out, &a[numidx], 1, i64::MAX, Some("numkeys should be greater than 0")) else {
+        return;
+    };
     let where_idx = numidx as u64 + numkeys as u64 + 1;
     if where_idx >= a.len() as u64 {
         return ctx.out.error(ERR_SYNTAX);
@@ -943,7 +958,9 @@ fn zmpop_generic(ctx: &mut Ctx, a: Args, numidx: usize, block: bool) {
     let mut j = where_idx + 1;
     while j < a.len() {
         if count == -1 && eq_ic(&a[j], "count") && j + 1 < a.len() {
-            let Some(c) = range_long(ctx.out, &a[j + 1], 1, i64::MAX, Some("count should be greater than 0")) else { return };
+            let Some(c) = range_long(ctx.out, &a[j + 1], 1, i64::MAX, Some("count should be greater than 0")) else {
+                return;
+            };
             count = c;
             j += 2;
         } else {
