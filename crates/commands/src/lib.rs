@@ -12,10 +12,12 @@ pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
+pub mod lua;
 pub mod lists;
 pub mod memcached;
 pub mod pubsub;
 pub mod rdb_bridge;
+pub mod scripting;
 pub mod server;
 pub mod server_cmds;
 pub mod sort;
@@ -217,6 +219,13 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
             cmd.full_name()
         ));
         stats::rejected(cmd.name);
+        return;
+    }
+    if !scripting::wait_not_busy(srv, cmd, out) {
+        stats::rejected(cmd.name);
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
         return;
     }
     if client.multi.is_some() && !cmd.has(flags::TRANSACTION) {

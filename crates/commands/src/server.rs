@@ -92,6 +92,8 @@ pub struct Server {
     pub blocking: crate::blocking::Blocking,
     /// memcached protocol state (stats, delayed flush, connections).
     pub mc: crate::memcached::McState,
+    /// Lua scripting and functions (scripting.rs).
+    pub scripting: crate::scripting::Scripting,
 }
 
 pub fn now_ms() -> u64 {
@@ -140,6 +142,7 @@ impl Server {
             ops_sample: Mutex::new((0, now_ms(), VecDeque::new())),
             blocking: Default::default(),
             mc: Default::default(),
+            scripting: Default::default(),
         })
     }
 
