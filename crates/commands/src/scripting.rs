@@ -629,7 +629,8 @@ fn extract_shebang(body: &[u8]) -> Result<(u64, usize), String> {
     let mut flags = 0u64;
     for p in &parts[1..] {
         if let Some(f) = p.strip_prefix(b"flags=") {
-            for name in f.split(|&c| c == b',') {
+            // sdssplitlen of an empty string yields no parts.
+            for name in f.split(|&c| c == b',').filter(|_| !f.is_empty()) {
                 match FLAG_NAMES.iter().find(|(_, n)| n.as_bytes() == name) {
                     Some((v, _)) => flags |= v,
                     None => return Err(format!("Unexpected flag in script shebang: {}", String::from_utf8_lossy(name))),
@@ -760,7 +761,7 @@ fn help_reply(out: &mut ReplyBuf, cmd: &str, lines: &[&str]) {
         out.simple(l);
     }
     out.simple("HELP");
-    out.simple("    Print this help.");
+    out.simple("    Prints this help.");
 }
 
 fn script_flush(ctx: &mut Ctx, a: Args) {

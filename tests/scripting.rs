@@ -1,0 +1,548 @@
+//! Lua scripting and functions end-to-end against target/debug/ferrocache: a differential
+//! library of scripts compared byte for byte with a real redis-server (when one is on PATH),
+//! real-world scripts through the `redis` crate's Script API, FUNCTION flows, SCRIPT KILL.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Proc {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_up(port: u16) {
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10), "server on {port} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn start_node() -> Proc {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .args(["server", "--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ferrocache");
+    wait_up(port);
+    Proc { child, port }
+}
+
+fn start_redis() -> Option<Proc> {
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    wait_up(port);
+    Some(Proc { child, port })
+}
+
+/// A raw RESP connection: replies are returned as their exact bytes (lossy UTF-8).
+struct Raw {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+fn line_end(b: &[u8], p: usize) -> Option<usize> {
+    b[p..].windows(2).position(|w| w == b"\r\n").map(|i| p + i)
+}
+
+/// Length of the complete reply starting at `p`, if the buffer holds all of it.
+fn reply_len(b: &[u8], p: usize) -> Option<usize> {
+    if p >= b.len() {
+        return None;
+    }
+    let e = line_end(b, p)?;
+    let hdr = std::str::from_utf8(&b[p + 1..e]).unwrap_or("");
+    let after = e + 2;
+    match b[p] {
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after - p),
+        b'$' | b'=' | b'!' => {
+            let n: i64 = hdr.parse().ok()?;
+            if n < 0 {
+                return Some(after - p);
+            }
+            let end = after + n as usize + 2;
+            (end <= b.len()).then_some(end - p)
+        }
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
+            let mut n: i64 = hdr.parse().ok()?;
+            if n < 0 {
+                return Some(after - p);
+            }
+            if b[p] == b'%' || b[p] == b'|' {
+                n *= 2;
+            }
+            let mut q = after;
+            for _ in 0..n {
+                q += reply_len(b, q)?;
+            }
+            Some(q - p)
+        }
+        _ => panic!("bad reply byte {:?}", b[p] as char),
+    }
+}
+
+impl Raw {
+    fn new(port: u16) -> Raw {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Raw { s, buf: Vec::new() }
+    }
+    fn send(&mut self, args: &[&[u8]]) {
+        let mut m = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            m.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            m.extend_from_slice(a);
+            m.extend_from_slice(b"\r\n");
+        }
+        self.s.write_all(&m).unwrap();
+    }
+    fn read(&mut self) -> String {
+        loop {
+            if let Some(n) = reply_len(&self.buf, 0) {
+                let r: Vec<u8> = self.buf.drain(..n).collect();
+                return String::from_utf8_lossy(&r).into_owned();
+            }
+            let mut tmp = [0u8; 65536];
+            let n = self.s.read(&mut tmp).expect("read reply");
+            assert!(n > 0, "connection closed");
+            self.buf.extend_from_slice(&tmp[..n]);
+        }
+    }
+    fn cmdb(&mut self, args: &[&[u8]]) -> String {
+        self.send(args);
+        self.read()
+    }
+    /// Send a whitespace-separated command line.
+    fn c(&mut self, line: &str) -> String {
+        let a: Vec<&[u8]> = line.split_whitespace().map(|s| s.as_bytes()).collect();
+        self.cmdb(&a)
+    }
+}
+
+fn err(s: &str) -> String {
+    format!("-{s}\r\n")
+}
+fn int(n: i64) -> String {
+    format!(":{n}\r\n")
+}
+fn bulk(s: &str) -> String {
+    format!("${}\r\n{}\r\n", s.len(), s)
+}
+fn arr(items: &[String]) -> String {
+    format!("*{}\r\n{}", items.len(), items.concat())
+}
+fn bulks(items: &[&str]) -> String {
+    arr(&items.iter().map(|s| bulk(s)).collect::<Vec<_>>())
+}
+const NIL: &str = "$-1\r\n";
+const NIL3: &str = "_\r\n";
+const EMPTY: &str = "*0\r\n";
+
+/// (script, numkeys+keys+args) cases run as EVAL on both servers.
+fn eval_cases() -> Vec<(String, Vec<String>)> {
+    let s = |x: &str| x.to_string();
+    let mut v: Vec<(String, Vec<String>)> = Vec::new();
+    let mut add = |body: &str, rest: &[&str]| v.push((s(body), rest.iter().map(|x| s(x)).collect()));
+    // Lua → Redis conversions
+    for body in [
+        "return 1",
+        "return -1",
+        "return 3.99",
+        "return -3.99",
+        "return 1e20",
+        "return -1e20",
+        "return 0/0",
+        "return 1/0",
+        "return -1/0",
+        "return 2^53+1",
+        "return 'hello'",
+        "return ''",
+        "return '\\0a\\0'",
+        "return true",
+        "return false",
+        "return nil",
+        "return {}",
+        "return {1,2,3}",
+        "return {1,nil,3}",
+        "return {1,'two',{3,{4}},true,false,5}",
+        "return {a=1,b=2}",
+        "return {1,2,a=1}",
+        "return {ok='fine'}",
+        "return {ok='line\\r\\nbreak'}",
+        "return {err='My Error'}",
+        "return {err='ERR plain'}",
+        "return {err='-DASH thing'}",
+        "return {err='multi\\nline'}",
+        "return {err=5}",
+        "return {ok=5}",
+        "return {err='x', ok='y'}",
+        "return redis.status_reply('PONG')",
+        "return redis.error_reply('boom')",
+        "return redis.error_reply('-WRONG stuff')",
+        "return redis.error_reply('MYCODE with code')",
+        "return redis.error_reply()",
+        "return redis.status_reply(1)",
+        "return {double=3.5}",
+        "return {double='x'}",
+        "return {big_number='123456789012345678901234567890'}",
+        "return {map={a=1}}",
+        "return {set={a=true}}",
+        "return {verbatim_string={format='txt', string='hi'}}",
+        "return function() end",
+        "return coroutine.create(function() end)",
+        "return {function() end, 1}",
+        "return tostring(12345678901234)",
+        "return tostring(0.1)",
+        "return 0.5 + 0.49",
+        "return -0.5",
+        "return #KEYS + #ARGV",
+        "return {KEYS[1], ARGV[1], ARGV[2]}",
+        "return type(KEYS)",
+    ] {
+        add(body, &["0"]);
+    }
+    add("return {KEYS[1], KEYS[2], ARGV[1]}", &["2", "k1", "k2", "a1"]);
+    add("return ARGV", &["0", "x", "y", "", "z"]);
+    add("return KEYS", &["3", "a", "b", "c"]);
+    // Redis → Lua conversions (RESP2)
+    for body in [
+        "redis.call('set','s','v'); return redis.call('get','s')",
+        "return redis.call('get','nosuchkey')",
+        "return type(redis.call('get','nosuchkey'))",
+        "return redis.call('set','s','v')",
+        "return type(redis.call('set','s','v'))",
+        "local r = redis.call('set','s','v'); return r.ok",
+        "return redis.call('incr','n')",
+        "return type(redis.call('incr','n'))",
+        "redis.call('del','l'); redis.call('rpush','l','a','b','c'); return redis.call('lrange','l',0,-1)",
+        "return redis.call('lrange','nosuch',0,-1)",
+        "return redis.call('blpop','nosuchlist', 1)",
+        "redis.call('del','h'); redis.call('hset','h','f','v','g','w'); return redis.call('hgetall','h')",
+        "redis.call('del','z'); redis.call('zadd','z',1.5,'a',2,'b'); return redis.call('zrange','z',0,-1,'withscores')",
+        "return redis.call('zscore','z','a')",
+        "return redis.call('ping')",
+        "return redis.call('echo', 'x')",
+        "return redis.pcall('incr','s')",
+        "local e = redis.pcall('incr','s'); return type(e)",
+        "local e = redis.pcall('incr','s'); return e.err",
+        "return redis.call('incr','s')",
+        "return redis.pcall('nosuchcommand')",
+        "return redis.call('nosuchcommand')",
+        "return redis.call('get')",
+        "return redis.call('get', 'a', 'b')",
+        "return redis.call()",
+        "return redis.pcall()",
+        "return redis.call({})",
+        "return redis.call('get', {})",
+        "return redis.call('get', nil)",
+        "return redis.pcall('get', {})",
+        "return redis.call('set', 'numkey', 3.0)",
+        "redis.call('set', 'numkey', 0.1); return redis.call('get','numkey')",
+        "redis.call('set', 'numkey', 1e100); return redis.call('get','numkey')",
+        "redis.call('set', 'numkey', 123456789); return redis.call('get','numkey')",
+        "return redis.call('subscribe', 'ch')",
+        "return redis.call('multi')",
+        "return redis.call('eval', 'return 1', 0)",
+        "return redis.call('client', 'id')",
+        "return redis.call('config')",
+        "return redis.call('config', 'nosuchsub')",
+        "return redis.call('object', 'encoding', 'nosuch')",
+        "return redis.call('exists', 'a', 'b', 'c')",
+        "redis.call('select', 1); redis.call('set', 'in1', 'x'); return redis.call('dbsize')",
+        "return redis.call('get', 'in1')",
+        "return pcall(redis.call, 'nosuch')",
+        "local ok, e = pcall(redis.call, 'nosuch'); return e",
+        "local ok, e = pcall(redis.call, 'incr', 's'); return {tostring(ok), e}",
+        "local ok, e = pcall(error, 'x'); return {tostring(ok), e}",
+        "local ok, e = pcall(error, {err='tbl'}); return e",
+        "local ok, e = pcall(function() local x = nil; return x.y end); return e",
+    ] {
+        add(body, &["0"]);
+    }
+    // RESP3 from redis.call under setresp(3)
+    for body in [
+        "redis.setresp(3); redis.call('del','h'); redis.call('hset','h','f','v'); return redis.call('hgetall','h')",
+        "redis.setresp(3); local r = redis.call('hgetall','h'); return r.map.f",
+        "redis.setresp(3); redis.call('del','st'); redis.call('sadd','st','m'); return redis.call('smembers','st')",
+        "redis.setresp(3); local r = redis.call('smembers','st'); return tostring(r.set.m)",
+        "redis.setresp(3); return redis.call('get','nosuch')",
+        "redis.setresp(3); return type(redis.call('get','nosuch'))",
+        "redis.setresp(3); redis.call('zadd','z',1.5,'a'); return redis.call('zscore','z','a')",
+        "redis.setresp(3); local r = redis.call('zscore','z','a'); return tostring(r.double)",
+        "redis.setresp(3); return true",
+        "redis.setresp(3); return false",
+        "redis.setresp(2); return false",
+        "redis.setresp(3); return {double=1.5}",
+        "redis.setresp(4)",
+        "redis.setresp()",
+        "redis.setresp('3'); return 1",
+        "redis.setresp(3); return redis.call('exists','nosuch')",
+    ] {
+        add(body, &["0"]);
+    }
+    // Errors and the sandbox
+    for body in [
+        "x = 1",
+        "return y",
+        "redis.call = 1",
+        "string.x = 1",
+        "cjson.encode = 1",
+        "local t = getmetatable(''); t.x = 1",
+        "_G.x = 1",
+        "rawset(_G, 'x', 1)",
+        "setmetatable(_G, nil)",
+        "return os",
+        "return io",
+        "return loadfile",
+        "return dofile",
+        "return print",
+        "return require",
+        "return debug",
+        "return module",
+        "return package",
+        "return newproxy",
+        "return type(loadstring)",
+        "return loadstring('return 1+1')()",
+        "return type(loadstring('syntax error ('))",
+        "return type(load)",
+        "return setfenv",
+        "return getfenv",
+        "error('x')",
+        "error('x', 0)",
+        "error({err='tbl err'})",
+        "error({err='-CODE tbl err'})",
+        "error(nil)",
+        "error(42)",
+        "return 1 +",
+        "return nosuchfunc()",
+        "local t = {} ; t.x.y = 1",
+        "return ('x'):rep(3)",
+        "return string.format('%d-%s', 5, 'a')",
+        "return math.floor(3.7)",
+        "return table.concat({'a','b'}, ',')",
+        "return _VERSION",
+        "return redis.REDIS_VERSION",
+        "return redis.REDIS_VERSION_NUM",
+        "return {redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING}",
+        "return {redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL}",
+        "redis.set_repl(redis.REPL_ALL); return 1",
+        "redis.set_repl(99)",
+        "redis.set_repl()",
+        "return redis.replicate_commands()",
+        "return redis.sha1hex('')",
+        "return redis.sha1hex('abc')",
+        "return redis.sha1hex()",
+        "return redis.sha1hex(123)",
+        "redis.log(redis.LOG_WARNING, 'from script', 1, 2)",
+        "redis.log(redis.LOG_WARNING)",
+        "redis.log('x', 'y')",
+        "redis.log(99, 'y')",
+        "return redis.breakpoint()",
+        "return redis.acl_check_cmd('get', 'x')",
+        "return redis.acl_check_cmd('nosuch')",
+        "return math.random()",
+        "return math.random(10)",
+        "math.randomseed(42); return {math.random(100), math.random(1, 5)}",
+        "return math.random(0)",
+        "local i = 0; while true do i = i + 1; if i > 1000 then return i end end",
+        "return select('#', 1, 2, 3)",
+        "return unpack({1,2,3})",
+        "return tonumber('0x10')",
+        "return tonumber('  12  ')",
+        "return coroutine.wrap(function() coroutine.yield(7) end)()",
+    ] {
+        add(body, &["0"]);
+    }
+    // cjson / cmsgpack / bit / struct
+    for body in [
+        "return cjson.encode({1,2,3})",
+        "return cjson.encode({a={b='c'}})",
+        "return cjson.encode({})",
+        "return cjson.encode('str\\n\"q\"')",
+        "return cjson.encode(1.5)",
+        "return cjson.encode(0.1)",
+        "return cjson.encode(1e300)",
+        "return cjson.encode({[1]=1,[3]=3})",
+        "return cjson.encode({[1]=1,[100]=3})",
+        "return cjson.encode(cjson.null)",
+        "return cjson.encode(true)",
+        "return cjson.encode(function() end)",
+        "return cjson.decode('[1,2,3]')",
+        "return cjson.decode('{\"a\":[1,{\"b\":2}]}').a[2].b",
+        "return cjson.decode('\"\\\\u00e9\"')",
+        "return cjson.decode('[1,2')",
+        "return cjson.decode('{\"a\":null}').a == cjson.null",
+        "return cjson.decode('123456789012')",
+        "return cjson.decode('1e2')",
+        "return cjson.encode(cjson.decode('{\"x\":[true,false,null,1.25]}'))",
+        "return cjson.encode_keep_buffer and 1 or 0",
+        "cjson.encode_sparse_array(true); return 1",
+        "return cmsgpack.pack(1, 'a', {1,2}, {a=1})",
+        "return cmsgpack.unpack(cmsgpack.pack({1,2,3}))",
+        "return {cmsgpack.unpack(cmsgpack.pack(1, 'two', 3.5))}",
+        "return cmsgpack.pack(1.5)",
+        "return cmsgpack.pack(-1, 127, 128, 65536, 2^40)",
+        "return cmsgpack.unpack('\\xc1')",
+        "return cmsgpack.unpack_one(cmsgpack.pack(1,2))",
+        "return cmsgpack.unpack_limit(cmsgpack.pack(1,2,3), 2)",
+        "return bit.band(0xff, 0x0f)",
+        "return bit.bor(1, 2, 4)",
+        "return bit.bxor(5, 3)",
+        "return bit.bnot(0)",
+        "return bit.lshift(1, 40)",
+        "return bit.rshift(-1, 28)",
+        "return bit.arshift(-256, 4)",
+        "return bit.tohex(255)",
+        "return bit.tohex(-1, -4)",
+        "return bit.tobit(2^32 + 5)",
+        "return bit.bswap(0x12345678)",
+        "return bit.rol(1, 33)",
+        "return struct.pack('>I2', 258)",
+        "return struct.pack('<i4', -2)",
+        "return {struct.unpack('>I2', '\\1\\2')}",
+        "return struct.size('i4i8')",
+        "return struct.pack('s', 'abc')",
+        "return {struct.unpack('bBhH', struct.pack('bBhH', -1, 255, -2, 65535))}",
+        "return struct.pack('d', 1.5)",
+        "return struct.unpack('z', 'ab\\0cd')",
+        "return struct.pack('Q')",
+    ] {
+        add(body, &["0"]);
+    }
+    // Shebang flags
+    for body in [
+        "#!lua\nreturn 1",
+        "#!lua flags=no-writes\nreturn redis.call('get','s')",
+        "#!lua flags=no-writes\nreturn redis.call('set','s','x')",
+        "#!lua flags=no-writes,allow-oom\nreturn 1",
+        "#!lua flags=allow-stale,no-cluster,allow-cross-slot-keys\nreturn 1",
+        "#!lua flags=nosuchflag\nreturn 1",
+        "#!lua nosuchoption\nreturn 1",
+        "#!python\nreturn 1",
+        "#!lua",
+        "#!lua\nerror('line two')",
+        "#!lua flags=\nreturn 1",
+        "#! lua\nreturn 1",
+    ] {
+        add(body, &["0"]);
+    }
+    // numkeys errors
+    add("return 1", &["5", "a"]);
+    add("return 1", &["-1"]);
+    add("return 1", &["x"]);
+    v
+}
+
+#[test]
+fn differential_eval_against_redis_server() {
+    let Some(redis) = start_redis() else {
+        println!("SKIPPED: redis-server not on PATH");
+        return;
+    };
+    let node = start_node();
+    let mut ours = Raw::new(node.port);
+    let mut theirs = Raw::new(redis.port);
+    let mut diffs = Vec::new();
+    let mut n = 0;
+    let mut run = |args: Vec<Vec<u8>>, ours: &mut Raw, theirs: &mut Raw| {
+        let a: Vec<&[u8]> = args.iter().map(|x| x.as_slice()).collect();
+        if std::env::var("SCRIPT_TRACE").is_ok() {
+            eprintln!("> {:?}", String::from_utf8_lossy(&args.concat()));
+        }
+        let mine = ours.cmdb(&a);
+        let real = theirs.cmdb(&a);
+        n += 1;
+        if mine != real {
+            diffs.push(format!("{:?}\n  ours:   {:?}\n  redis:  {:?}", String::from_utf8_lossy(&args.concat()), mine, real));
+        }
+    };
+    for proto in ["2", "3"] {
+        // HELLO's server info differs by design: switch both without comparing.
+        ours.cmdb(&[b"hello", proto.as_bytes()]);
+        theirs.cmdb(&[b"hello", proto.as_bytes()]);
+        run(vec![b"flushall".to_vec()], &mut ours, &mut theirs);
+        for (body, rest) in eval_cases() {
+            let mut args = vec![b"eval".to_vec(), body.clone().into_bytes()];
+            args.extend(rest.iter().map(|x| x.clone().into_bytes()));
+            run(args, &mut ours, &mut theirs);
+            // EVALSHA of the same script (now cached unless it failed to compile) and EVAL_RO.
+            let sha = sha1_hex(body.as_bytes());
+            let mut args = vec![b"evalsha".to_vec(), sha.into_bytes()];
+            args.extend(rest.iter().map(|x| x.clone().into_bytes()));
+            run(args, &mut ours, &mut theirs);
+            let mut args = vec![b"eval_ro".to_vec(), body.clone().into_bytes()];
+            args.extend(rest.iter().map(|x| x.clone().into_bytes()));
+            run(args, &mut ours, &mut theirs);
+        }
+        let sc = |l: &str| l.split('|').map(|x| x.as_bytes().to_vec()).collect::<Vec<_>>();
+        for line in [
+            "script|load|return 'loaded'",
+            "script|exists|a42059b356c875f0717db19a51f6aaca9ae659ea|0000000000000000000000000000000000000000",
+            "script|exists|A42059B356C875F0717DB19A51F6AACA9AE659EA",
+            "evalsha|a42059b356c875f0717db19a51f6aaca9ae659ea|0",
+            "evalsha|A42059B356C875F0717DB19A51F6AACA9AE659EA|0",
+            "evalsha|abc|0",
+            "evalsha|ffffffffffffffffffffffffffffffffffffffff|0",
+            "evalsha_ro|ffffffffffffffffffffffffffffffffffffffff|0",
+            "script|load|return +",
+            "script|load|#!lua flags=bad\nreturn 1",
+            "script|load",
+            "script|exists",
+            "script|kill",
+            "function|kill",
+            "script|flush|badarg",
+            "script|flush|sync|x",
+            "script|flush|async",
+            "script|exists|a42059b356c875f0717db19a51f6aaca9ae659ea",
+            "evalsha|a42059b356c875f0717db19a51f6aaca9ae659ea|0",
+            "script|flush",
+            "script|help",
+            "script|nosuch",
+            "script",
+            "eval",
+            "eval|return 1",
+            "eval_ro|return redis.call('set','a','b')|0",
+            "eval_ro|return redis.call('get','a')|1|a",
+            "eval_ro|#!lua\nreturn 1|0",
+            "eval_ro|#!lua flags=no-writes\nreturn 1|0",
+            "multi",
+            "eval|return redis.call('incr','mx')|0",
+            "eval|return 1 +|0",
+            "exec",
+            "multi",
+            "eval|return redis.call('incr','mx')|0",
+            "evalsha|nosuch|0",
+            "exec",
+            "function|help",
+        ] {
+            run(sc(line), &mut ours, &mut theirs);
+        }
+    }
+    assert!(diffs.is_empty(), "{} of {} replies differ from redis-server:\n{}", diffs.len(), n, diffs.join("\n"));
+    println!("{n} replies identical to redis-server");
+}
+
+fn sha1_hex(b: &[u8]) -> String {
+    ferrocache_commands::scripting::sha1_hex(b)
+}
