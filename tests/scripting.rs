@@ -546,3 +546,169 @@ fn differential_eval_against_redis_server() {
 fn sha1_hex(b: &[u8]) -> String {
     ferrocache_commands::scripting::sha1_hex(b)
 }
+
+#[test]
+fn differential_functions_against_redis_server() {
+    let Some(redis) = start_redis() else {
+        println!("SKIPPED: redis-server not on PATH");
+        return;
+    };
+    let node = start_node();
+    let mut ours = Raw::new(node.port);
+    let mut theirs = Raw::new(redis.port);
+    let lib1 = "#!lua name=mylib\n\
+        local function hset_ts(keys, args)\n\
+          local now = redis.call('TIME')[1]\n\
+          return redis.call('HSET', keys[1], '_last', args[1])\n\
+        end\n\
+        redis.register_function('my_hset', hset_ts)\n\
+        redis.register_function{function_name='my_get', callback=function(keys, args) return redis.call('GET', keys[1]) end, flags={'no-writes'}, description='reads'}\n\
+        redis.register_function{function_name='my_set', callback=function(keys, args) return redis.call('SET', keys[1], args[1]) end}\n\
+        redis.register_function('my_err', function(keys, args) return redis.call('INCR', keys[1]) end)\n\
+        redis.register_function('my_args', function(keys, args) return {#keys, #args, keys[1], args[1]} end)\n\
+        redis.register_function('my_global', function(keys, args) return KEYS end)\n\
+        redis.register_function('my_raise', function(keys, args) error('raised') end)\n\
+        redis.register_function{function_name='my_ro_writes', callback=function(keys) return redis.call('SET', keys[1], 'x') end, flags={'no-writes'}}\n";
+    let mut diffs = Vec::new();
+    let mut n = 0;
+    let cases: Vec<Vec<String>> = vec![
+        vec!["function", "load", lib1],
+        vec!["function", "load", lib1],
+        vec!["function", "load", "replace", lib1],
+        vec!["function", "load", "REPLACE", lib1],
+        vec!["function", "load", "bogus", lib1],
+        vec!["function", "load"],
+        vec!["function", "load", "replace"],
+        vec!["function", "load", "return 1"],
+        vec!["function", "load", "#!lua\nreturn 1"],
+        vec!["function", "load", "#!lua name=\nreturn 1"],
+        vec!["function", "load", "#!lua name=a-b\nreturn 1"],
+        vec!["function", "load", "#!lua name=x name=y\nreturn 1"],
+        vec!["function", "load", "#!lua name=x foo=bar\nreturn 1"],
+        vec!["function", "load", "#!js name=x\nreturn 1"],
+        vec!["function", "load", "#!lua name=x"],
+        vec!["function", "load", "#!lua name=empty\nlocal a = 1"],
+        vec!["function", "load", "#!lua name=bad\nreturn 1 +"],
+        vec!["function", "load", "#!lua name=bad\nerror('at load')"],
+        vec!["function", "load", "#!lua name=bad\nredis.call('set','a','b')"],
+        vec!["function", "load", "#!lua name=bad\nredis.register_function('my_get', function() end)"],
+        vec!["function", "load", "#!lua name=bad\nredis.register_function('f', function() end)\nredis.register_function('f', function() end)"],
+        vec!["function", "load", "#!lua name=bad\nredis.register_function('bad name', function() end)"],
+        vec!["function", "load", "#!lua name=bad\nredis.register_function('f')"],
+        vec!["function", "load", "#!lua name=bad\nredis.register_function(1, 2, 3)"],
+        vec!["function", "load", "#!lua name=bad\nredis.register_function{function_name='f'}"],
+        vec!["function", "load", "#!lua name=bad\nredis.register_function{callback=function() end}"],
+        vec!["function", "load", "#!lua name=bad\nredis.register_function{function_name='f', callback=function() end, flags={'nosuch'}}"],
+        vec!["function", "load", "#!lua name=bad\nredis.register_function{function_name='f', callback=function() end, bogus=1}"],
+        vec!["function", "load", "#!lua name=bad\nredis.register_function{function_name='f', callback=1}"],
+        vec!["function", "load", "#!lua name=bad\nredis.register_function{function_name='f', callback=function() end, flags='x'}"],
+        vec!["function", "load", "#!lua name=bad\nx = 1"],
+        vec!["function", "load", "#!lua name=bad\nreturn redis.setresp"],
+        vec!["function", "load", "#!lua name=lib2\nredis.register_function{function_name='f2', callback=function() return redis.setresp end}\nredis.log(redis.LOG_NOTICE, 'loading')"],
+        vec!["fcall", "my_set", "1", "k", "v"],
+        vec!["fcall", "my_get", "1", "k"],
+        vec!["fcall_ro", "my_get", "1", "k"],
+        vec!["fcall_ro", "my_set", "1", "k", "v"],
+        vec!["fcall", "my_ro_writes", "1", "k"],
+        vec!["fcall", "my_err", "1", "k"],
+        vec!["fcall", "my_args", "2", "a", "b", "c"],
+        vec!["fcall", "my_global", "0"],
+        vec!["fcall", "my_raise", "0"],
+        vec!["fcall", "f2", "0"],
+        vec!["fcall", "nosuch", "0"],
+        vec!["fcall", "my_get", "x"],
+        vec!["fcall", "my_get", "5", "a"],
+        vec!["fcall", "my_get", "-1"],
+        vec!["fcall", "my_hset", "1", "h", "val"],
+        vec!["function", "list"],
+        vec!["function", "list", "withcode"],
+        vec!["function", "list", "libraryname", "my*"],
+        vec!["function", "list", "libraryname", "nomatch*", "withcode"],
+        vec!["function", "list", "libraryname"],
+        vec!["function", "list", "bogus"],
+        vec!["function", "list", "withcode", "withcode"],
+        vec!["function", "stats"],
+        vec!["function", "kill"],
+        vec!["function", "delete", "lib2"],
+        vec!["function", "delete", "lib2"],
+        vec!["function", "dump", "x"],
+        vec!["function", "restore"],
+        vec!["function", "restore", "garbage"],
+        vec!["function", "restore", "garbage", "bogus"],
+        vec!["function", "flush", "bogus"],
+        vec!["function", "nosuch"],
+        vec!["eval", "return redis.call('function', 'list')", "0"],
+        vec!["eval", "return redis.call('fcall', 'my_get', 1, 'k')", "0"],
+    ]
+    .into_iter()
+    .map(|v| v.into_iter().map(|s| s.to_string()).collect())
+    .collect();
+    for proto in ["2", "3"] {
+        ours.cmdb(&[b"hello", proto.as_bytes()]);
+        theirs.cmdb(&[b"hello", proto.as_bytes()]);
+        ours.cmdb(&[b"function", b"flush"]);
+        theirs.cmdb(&[b"function", b"flush"]);
+        for c in &cases {
+            let a: Vec<&[u8]> = c.iter().map(|x| x.as_bytes()).collect();
+            let mut mine = ours.cmdb(&a);
+            let mut real = theirs.cmdb(&a);
+            n += 1;
+            if c[0] == "function" && c[1] == "list" {
+                // Redis lists libraries and functions in (randomly seeded) dict order.
+                mine = sorted_lines(&mine);
+                real = sorted_lines(&real);
+            }
+            if mine != real {
+                diffs.push(format!("{:?}\n  ours:   {:?}\n  redis:  {:?}", c, mine, real));
+            }
+        }
+        // DUMP of one library is byte-identical; RESTORE of each server's dump into the other.
+        ours.cmdb(&[b"function", b"delete", b"lib2"]);
+        theirs.cmdb(&[b"function", b"delete", b"lib2"]);
+        let d1 = dump_payload(&mut ours);
+        let d2 = dump_payload(&mut theirs);
+        n += 1;
+        if d1 != d2 {
+            diffs.push("FUNCTION DUMP payloads differ".into());
+        }
+        for (policy, expect_ok) in [("APPEND", false), ("REPLACE", true), ("FLUSH", true)] {
+            for (srv, payload) in [(&mut ours, &d2), (&mut theirs, &d1)] {
+                let r = srv.cmdb(&[b"function", b"restore", payload, policy.as_bytes()]);
+                n += 1;
+                if (r == "+OK\r\n") != expect_ok {
+                    diffs.push(format!("RESTORE {policy}: {r:?}"));
+                }
+            }
+        }
+        let mine = sorted_lines(&ours.cmdb(&[b"function", b"list", b"withcode"]));
+        let real = sorted_lines(&theirs.cmdb(&[b"function", b"list", b"withcode"]));
+        n += 1;
+        if mine != real {
+            diffs.push(format!("after RESTORE\n  ours:   {mine:?}\n  redis:  {real:?}"));
+        }
+    }
+    assert!(diffs.is_empty(), "{} of {} replies differ from redis-server:\n{}", diffs.len(), n, diffs.join("\n"));
+    println!("{n} function replies identical to redis-server");
+}
+
+fn dump_payload(r: &mut Raw) -> Vec<u8> {
+    let s = {
+        r.send(&[b"function", b"dump"]);
+        loop {
+            if let Some(n) = reply_len(&r.buf, 0) {
+                break r.buf.drain(..n).collect::<Vec<u8>>();
+            }
+            let mut tmp = [0u8; 65536];
+            let n = r.s.read(&mut tmp).unwrap();
+            r.buf.extend_from_slice(&tmp[..n]);
+        }
+    };
+    let e = s.windows(2).position(|w| w == b"\r\n").unwrap();
+    s[e + 2..s.len() - 2].to_vec()
+}
+
+fn sorted_lines(s: &str) -> String {
+    let mut v: Vec<&str> = s.split("\r\n").collect();
+    v.sort();
+    v.join("\r\n")
+}

@@ -883,7 +883,7 @@ fn function_help(ctx: &mut Ctx, _a: Args) {
 }
 
 /// functionExtractLibMetaData: "#!<engine> name=<name>" → (engine, name, shebang length).
-fn extract_lib_metadata(code: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
+fn extract_lib_metadata(code: &[u8]) -> Result<(Vec<u8>, Vec<u8>, usize), String> {
     if !code.starts_with(b"#!") {
         return Err("Missing library metadata".into());
     }
@@ -909,12 +909,12 @@ fn extract_lib_metadata(code: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
         return Err(format!("Invalid metadata value given: {}", String::from_utf8_lossy(p)));
     }
     let Some(name) = name else { return Err("Library name was not given".into()) };
-    Ok((engine, name))
+    Ok((engine, name, end))
 }
 
 /// functionsCreateWithLibraryCtx. Returns the library name or the error text.
 fn create_library(fs: &mut FuncState, code: &[u8], replace: bool, timeout_ms: u64) -> Result<Vec<u8>, String> {
-    let (engine, name) = extract_lib_metadata(code)?;
+    let (engine, name, shebang_len) = extract_lib_metadata(code)?;
     if !verify_name(&name) {
         return Err("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
     }
@@ -928,7 +928,9 @@ fn create_library(fs: &mut FuncState, code: &[u8], replace: bool, timeout_ms: u6
     let l = vm.0;
     let mut load = LoadCtx { start: std::time::Instant::now(), timeout_ms, functions: Vec::new() };
     LOAD.with(|c| c.set(&mut load as *mut LoadCtx));
-    let r = unsafe { ferro_func_load(l, code.as_ptr() as *const c_char, code.len()) };
+    // The shebang line is cut but its newline kept, so line numbers match the user's code.
+    let body = &code[shebang_len..];
+    let r = unsafe { ferro_func_load(l, body.as_ptr() as *const c_char, body.len()) };
     LOAD.with(|c| c.set(std::ptr::null_mut()));
     let unref_all = |fns: &[FunctionInfo]| {
         for f in fns {
@@ -1167,57 +1169,18 @@ fn fcall_ro(ctx: &mut Ctx, a: Args) {
 const RDB_OPCODE_FUNCTION2: u8 = 245;
 const RDB_VERSION: u16 = 10;
 
-fn rdb_len(out: &mut Vec<u8>, n: usize) {
-    if n < 64 {
-        out.push(n as u8);
-    } else if n < 16384 {
-        out.push(0x40 | (n >> 8) as u8);
-        out.push(n as u8);
-    } else if n <= u32::MAX as usize {
-        out.push(0x80);
-        out.extend_from_slice(&(n as u32).to_be_bytes());
-    } else {
-        out.push(0x81);
-        out.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-}
-
 fn function_dump(ctx: &mut Ctx, _a: Args) {
     let fs = ctx.srv.scripting.funcs.lock();
     let mut p = Vec::new();
     for lib in fs.libraries.values() {
         p.push(RDB_OPCODE_FUNCTION2);
-        rdb_len(&mut p, lib.code.len());
-        p.extend_from_slice(&lib.code);
+        // rdbSaveRawString with rdbcompression on (the default): LZF when it saves space.
+        ferrocache_persistence::rdb::encode::write_string(&mut p, &lib.code, true);
     }
     p.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = ferrocache_persistence::rdb::crc64::crc64(0, &p);
     p.extend_from_slice(&crc.to_le_bytes());
     ctx.out.bulk(&p);
-}
-
-fn read_rdb_len(b: &[u8], pos: &mut usize) -> Option<usize> {
-    let c = *b.get(*pos)?;
-    *pos += 1;
-    match c >> 6 {
-        0 => Some((c & 0x3f) as usize),
-        1 => {
-            let d = *b.get(*pos)?;
-            *pos += 1;
-            Some((((c & 0x3f) as usize) << 8) | d as usize)
-        }
-        _ if c == 0x80 => {
-            let s = b.get(*pos..*pos + 4)?;
-            *pos += 4;
-            Some(u32::from_be_bytes(s.try_into().ok()?) as usize)
-        }
-        _ if c == 0x81 => {
-            let s = b.get(*pos..*pos + 8)?;
-            *pos += 8;
-            Some(u64::from_be_bytes(s.try_into().ok()?) as usize)
-        }
-        _ => None,
-    }
 }
 
 fn function_restore(ctx: &mut Ctx, a: Args) {
@@ -1262,10 +1225,12 @@ fn function_restore(ctx: &mut Ctx, a: Args) {
         if t != RDB_OPCODE_FUNCTION2 {
             return ctx.out.error("ERR given type is not a function");
         }
-        let Some(n) = read_rdb_len(body, &mut pos) else { return ctx.out.error("ERR failed loading the given functions payload") };
-        let Some(code) = body.get(pos..pos + n) else { return ctx.out.error("ERR failed loading the given functions payload") };
-        pos += n;
-        codes.push(code.to_vec());
+        let mut cur = std::io::Cursor::new(&body[pos..]);
+        let Ok(code) = ferrocache_persistence::rdb::decode::read_string(&mut cur) else {
+            return ctx.out.error("ERR failed loading the given functions payload");
+        };
+        pos += cur.position() as usize;
+        codes.push(code);
     }
     let srv = ctx.srv.clone();
     let mut fs = srv.scripting.funcs.lock();
