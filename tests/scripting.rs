@@ -712,3 +712,226 @@ fn sorted_lines(s: &str) -> String {
     v.sort();
     v.join("\r\n")
 }
+
+/// Real-world scripts through the `redis` crate's Script API (EVALSHA, falling back to EVAL).
+#[test]
+fn real_world_scripts_via_redis_crate() {
+    let node = start_node();
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}/", node.port)).unwrap();
+    let mut con = client.get_connection().unwrap();
+
+    // Redlock release: delete only if the value is ours.
+    let release = redis::Script::new(
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
+    );
+    let _: () = redis::cmd("SET").arg("lock:res").arg("token-1").arg("NX").arg("PX").arg(30000).query(&mut con).unwrap();
+    let r: i64 = release.key("lock:res").arg("token-2").invoke(&mut con).unwrap();
+    assert_eq!(r, 0);
+    let r: i64 = release.key("lock:res").arg("token-1").invoke(&mut con).unwrap();
+    assert_eq!(r, 1);
+    let exists: i64 = redis::cmd("EXISTS").arg("lock:res").query(&mut con).unwrap();
+    assert_eq!(exists, 0);
+
+    // Sliding-window rate limiter.
+    let limiter = redis::Script::new(
+        r#"
+        local key = KEYS[1]
+        local now = tonumber(ARGV[1])
+        local window = tonumber(ARGV[2])
+        local limit = tonumber(ARGV[3])
+        redis.call('ZREMRANGEBYSCORE', key, 0, now - window)
+        local count = redis.call('ZCARD', key)
+        if count < limit then
+            redis.call('ZADD', key, now, ARGV[4])
+            redis.call('PEXPIRE', key, window)
+            return {1, limit - count - 1}
+        end
+        return {0, 0}
+        "#,
+    );
+    let mut allowed = 0;
+    for i in 0..15 {
+        let r: Vec<i64> = limiter.key("rl:user1").arg(1_000 + i).arg(1000).arg(10).arg(format!("req{i}")).invoke(&mut con).unwrap();
+        allowed += r[0];
+    }
+    assert_eq!(allowed, 10);
+    // Later, the window slid past the first requests.
+    let r: Vec<i64> = limiter.key("rl:user1").arg(2_005).arg(1000).arg(10).arg("late").invoke(&mut con).unwrap();
+    assert_eq!(r[0], 1);
+    let card: i64 = redis::cmd("ZCARD").arg("rl:user1").query(&mut con).unwrap();
+    assert_eq!(card, 5, "entries at or before 1005 removed, the new one added");
+    let ttl: i64 = redis::cmd("PTTL").arg("rl:user1").query(&mut con).unwrap();
+    assert!(ttl > 0 && ttl <= 1000);
+
+    // BullMQ-style move of a job from wait to active, with its hash updated, touching a key
+    // (the job hash) that is not declared in KEYS.
+    for i in 1..=3 {
+        let _: () = redis::cmd("RPUSH").arg("bull:q:wait").arg(format!("{i}")).query(&mut con).unwrap();
+        let _: () = redis::cmd("HSET").arg(format!("bull:q:{i}")).arg("data").arg(format!("payload{i}")).query(&mut con).unwrap();
+    }
+    let move_to_active = redis::Script::new(
+        r#"
+        local jobId = redis.call('RPOPLPUSH', KEYS[1], KEYS[2])
+        if jobId then
+            local jobKey = ARGV[1] .. jobId
+            redis.call('HSET', jobKey, 'processedOn', ARGV[2], 'lockToken', ARGV[3])
+            redis.call('SET', jobKey .. ':lock', ARGV[3], 'PX', 30000)
+            return {jobId, redis.call('HGET', jobKey, 'data')}
+        end
+        return false
+        "#,
+    );
+    let r: Vec<String> = move_to_active.key("bull:q:wait").key("bull:q:active").arg("bull:q:").arg(12345).arg("tok").invoke(&mut con).unwrap();
+    assert_eq!(r, vec!["3".to_string(), "payload3".to_string()]);
+    let active: Vec<String> = redis::cmd("LRANGE").arg("bull:q:active").arg(0).arg(-1).query(&mut con).unwrap();
+    assert_eq!(active, vec!["3"]);
+    let lock: String = redis::cmd("GET").arg("bull:q:3:lock").query(&mut con).unwrap();
+    assert_eq!(lock, "tok");
+    let po: String = redis::cmd("HGET").arg("bull:q:3").arg("processedOn").query(&mut con).unwrap();
+    assert_eq!(po, "12345");
+    for _ in 0..2 {
+        let _: Vec<String> = move_to_active.key("bull:q:wait").key("bull:q:active").arg("bull:q:").arg(1).arg("t").invoke(&mut con).unwrap();
+    }
+    let r: Option<Vec<String>> = move_to_active.key("bull:q:wait").key("bull:q:active").arg("bull:q:").arg(1).arg("t").invoke(&mut con).unwrap();
+    assert_eq!(r, None, "empty wait list returns false → nil");
+
+    // Script flush makes the crate fall back to EVAL transparently.
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut con).unwrap();
+    let r: i64 = release.key("nolock").arg("x").invoke(&mut con).unwrap();
+    assert_eq!(r, 0);
+
+    // FUNCTION LOAD / FCALL flow.
+    let lib = "#!lua name=counters\n\
+        redis.register_function('bump', function(keys, args) return redis.call('INCRBY', keys[1], args[1]) end)\n\
+        redis.register_function{function_name='peek', callback=function(keys) return redis.call('GET', keys[1]) end, flags={'no-writes'}}";
+    let name: String = redis::cmd("FUNCTION").arg("LOAD").arg(lib).query(&mut con).unwrap();
+    assert_eq!(name, "counters");
+    let v: i64 = redis::cmd("FCALL").arg("bump").arg(1).arg("ctr").arg(5).query(&mut con).unwrap();
+    assert_eq!(v, 5);
+    let v: i64 = redis::cmd("FCALL").arg("bump").arg(1).arg("ctr").arg(2).query(&mut con).unwrap();
+    assert_eq!(v, 7);
+    let v: String = redis::cmd("FCALL_RO").arg("peek").arg(1).arg("ctr").query(&mut con).unwrap();
+    assert_eq!(v, "7");
+    let e = redis::cmd("FCALL_RO").arg("bump").arg(1).arg("ctr").arg(1).query::<i64>(&mut con).unwrap_err();
+    assert!(e.to_string().contains("Can not execute a script with write flag using *_ro command"), "{e}");
+    let dump: Vec<u8> = redis::cmd("FUNCTION").arg("DUMP").query(&mut con).unwrap();
+    let _: () = redis::cmd("FUNCTION").arg("FLUSH").query(&mut con).unwrap();
+    let e = redis::cmd("FCALL").arg("bump").arg(1).arg("ctr").arg(1).query::<i64>(&mut con).unwrap_err();
+    assert!(e.to_string().contains("Function not found"), "{e}");
+    let _: () = redis::cmd("FUNCTION").arg("RESTORE").arg(dump).query(&mut con).unwrap();
+    let v: i64 = redis::cmd("FCALL").arg("bump").arg(1).arg("ctr").arg(1).query(&mut con).unwrap();
+    assert_eq!(v, 8);
+}
+
+/// Scripts are atomic over keys they never declared: concurrent scripts incrementing an
+/// undeclared key through GET+SET never lose an update.
+#[test]
+fn undeclared_keys_are_atomic() {
+    let node = start_node();
+    let port = node.port;
+    let script = "local v = tonumber(redis.call('get', 'undeclared') or '0'); redis.call('set', 'undeclared', v + 1); return v + 1";
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut r = Raw::new(port);
+                for _ in 0..250 {
+                    let rep = r.cmdb(&[b"eval", script.as_bytes(), b"0"]);
+                    assert!(rep.starts_with(':'), "{rep}");
+                }
+            })
+        })
+        .collect();
+    // Plain commands on the same key interleave with the scripts.
+    let mut r = Raw::new(port);
+    for _ in 0..200 {
+        let rep = r.cmdb(&[b"get", b"undeclared"]);
+        assert!(rep.starts_with('$'), "{rep}");
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(r.cmdb(&[b"get", b"undeclared"]), "$4\r\n1000\r\n");
+}
+
+/// busy-reply-threshold: other clients get BUSY, SCRIPT KILL stops a read-only script,
+/// a script that wrote is UNKILLABLE, FUNCTION KILL / SCRIPT KILL mismatch errors.
+#[test]
+fn busy_scripts_and_kill() {
+    let node = start_node();
+    let port = node.port;
+    let mut r = Raw::new(port);
+    assert_eq!(r.cmdb(&[b"config", b"set", b"busy-reply-threshold", b"100"]), "+OK\r\n");
+    assert_eq!(r.cmdb(&[b"script", b"kill"]), "-NOTBUSY No scripts in execution right now.\r\n");
+
+    let t = std::thread::spawn(move || {
+        let mut s = Raw::new(port);
+        s.cmdb(&[b"eval", b"local i = 0 while true do i = i + 1 end", b"0"])
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(r.cmdb(&[b"get", b"x"]), "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n");
+    assert_eq!(r.cmdb(&[b"function", b"kill"]), "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n");
+    assert_eq!(r.cmdb(&[b"script", b"kill"]), "+OK\r\n");
+    let rep = t.join().unwrap();
+    assert!(rep.starts_with("-ERR Script killed by user with SCRIPT KILL... script: "), "{rep}");
+    assert_eq!(r.cmdb(&[b"get", b"x"]), "$-1\r\n");
+
+    // pcall cannot swallow the kill.
+    let t = std::thread::spawn(move || {
+        let mut s = Raw::new(port);
+        s.cmdb(&[b"eval", b"while true do pcall(function() while true do end end) end", b"0"])
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(r.cmdb(&[b"script", b"kill"]), "+OK\r\n");
+    let rep = t.join().unwrap();
+    assert!(rep.contains("Script killed by user with SCRIPT KILL..."), "{rep}");
+
+    // A script that wrote cannot be killed; it ends by itself.
+    let t = std::thread::spawn(move || {
+        let mut s = Raw::new(port);
+        s.cmdb(&[b"eval", b"redis.call('set','w','1') local t = redis.call('time') local i = 0 while i < 40000000 do i = i + 1 end return 'done'", b"0"])
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let k = r.cmdb(&[b"script", b"kill"]);
+    assert!(k.starts_with("-UNKILLABLE Sorry the script already executed write commands"), "{k}");
+    assert_eq!(t.join().unwrap(), "$4\r\ndone\r\n");
+
+    // Functions: FUNCTION KILL, FUNCTION STATS while busy.
+    let lib = "#!lua name=spin\nredis.register_function{function_name='spin', callback=function() while true do end end, flags={'no-writes'}}";
+    assert_eq!(r.cmdb(&[b"function", b"load", lib.as_bytes()]), "$4\r\nspin\r\n");
+    let t = std::thread::spawn(move || {
+        let mut s = Raw::new(port);
+        s.cmdb(&[b"fcall", b"spin", b"0"])
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(r.cmdb(&[b"ping"]), "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n");
+    let st = r.cmdb(&[b"function", b"stats"]);
+    assert!(st.contains("running_script") && st.contains("$4\r\nspin\r\n") && st.contains("duration_ms"), "{st}");
+    assert_eq!(r.cmdb(&[b"script", b"kill"]), "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n");
+    assert_eq!(r.cmdb(&[b"function", b"kill"]), "+OK\r\n");
+    let rep = t.join().unwrap();
+    assert!(rep.starts_with("-ERR Script killed by user with SCRIPT KILL... script: spin, on @user_function:2."), "{rep}");
+    assert_eq!(r.cmdb(&[b"ping"]), "+PONG\r\n");
+}
+
+/// Scripts' writes are visible to WATCH (they abort a transaction) and keyspace events fire.
+#[test]
+fn script_effects_watch_and_notifications() {
+    let node = start_node();
+    let mut a = Raw::new(node.port);
+    let mut b = Raw::new(node.port);
+    assert_eq!(a.cmdb(&[b"watch", b"wk"]), "+OK\r\n");
+    assert_eq!(b.cmdb(&[b"eval", b"return redis.call('set', 'wk', 'v')", b"0"]), "+OK\r\n");
+    assert_eq!(a.cmdb(&[b"multi"]), "+OK\r\n");
+    assert_eq!(a.cmdb(&[b"get", b"wk"]), "+QUEUED\r\n");
+    assert_eq!(a.cmdb(&[b"exec"]), "*-1\r\n");
+    // EVAL inside MULTI/EXEC runs under the transaction's locks.
+    assert_eq!(a.cmdb(&[b"multi"]), "+OK\r\n");
+    assert_eq!(a.cmdb(&[b"eval", b"return redis.call('incr', 'ctr')", b"0"]), "+QUEUED\r\n");
+    assert_eq!(a.cmdb(&[b"incr", b"ctr"]), "+QUEUED\r\n");
+    assert_eq!(a.cmdb(&[b"exec"]), "*2\r\n:1\r\n:2\r\n");
+    // SELECT inside a script does not change the caller's database.
+    assert_eq!(a.cmdb(&[b"eval", b"redis.call('select', 3); return redis.call('set', 'in3', 'x')", b"0"]), "+OK\r\n");
+    assert_eq!(a.cmdb(&[b"exists", b"in3"]), ":0\r\n");
+    assert_eq!(a.cmdb(&[b"select", b"3"]), "+OK\r\n");
+    assert_eq!(a.cmdb(&[b"exists", b"in3"]), ":1\r\n");
+}

@@ -133,9 +133,15 @@ pub struct Scripting {
     run_info: Mutex<Option<(Vec<u8>, Vec<Vec<u8>>)>>,
     /// Library and function counts (high/low 32 bits) for FUNCTION STATS during a run.
     lib_counts: AtomicU64,
+    /// The runtime was woken for this run (see ferro_rs_should_kill).
+    poked: AtomicBool,
 }
 
 impl Scripting {
+    /// Whether a script or function is running right now.
+    pub fn is_running(&self) -> bool {
+        self.running.load(SeqCst)
+    }
     /// Number of cached EVAL scripts and the eval interpreter's memory (INFO).
     pub fn eval_stats(&self) -> (usize, u64) {
         let st = self.eval.lock();
@@ -289,9 +295,26 @@ pub fn sha1_hex(b: &[u8]) -> String {
     sha1_smol::Sha1::from(b).digest().to_string()
 }
 
+/// The Lua count hook (every 100000 instructions): the kill flag, and once the script ran a
+/// few milliseconds, wake the runtime so another worker takes over the I/O driver (a worker
+/// busy in a script polls no sockets; without this, SCRIPT KILL might never be read).
 #[no_mangle]
 extern "C" fn ferro_rs_should_kill() -> c_int {
-    with_run(|r| unsafe { (&*r.srv).scripting.kill.load(SeqCst) }).unwrap_or(false) as c_int
+    with_run(|r| unsafe {
+        let st = &(&*r.srv).scripting;
+        if !st.poked.load(Relaxed) && crate::server::now_ms().saturating_sub(st.run_start_ms.load(Relaxed)) >= 5 {
+            st.poked.store(true, Relaxed);
+            if let Ok(h) = tokio::runtime::Handle::try_current() {
+                // From a non-worker thread the task lands in the injection queue and unparks an
+                // idle worker, which then parks on the I/O driver.
+                std::thread::spawn(move || {
+                    h.spawn(async {});
+                });
+            }
+        }
+        st.kill.load(SeqCst)
+    })
+    .unwrap_or(false) as c_int
 }
 
 #[no_mangle]
@@ -542,6 +565,7 @@ unsafe fn call_function(
     st.run_is_eval.store(eval_mode, SeqCst);
     st.run_dirty.store(false, SeqCst);
     st.kill.store(false, SeqCst);
+    st.poked.store(false, SeqCst);
     st.running.store(true, SeqCst);
     RUN.with(|c| c.set(&mut run as *mut RunCtx));
     let threshold = srv.config.get_i64("busy-reply-threshold");

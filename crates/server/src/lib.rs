@@ -118,11 +118,20 @@ async fn cron(srv: Arc<Server>) {
     loop {
         let hz = srv.config.get_i64("hz").clamp(1, 500) as u64;
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        // A running script holds every shard: skip the tick (Redis does no active expiry
+        // during a script either), and never block a runtime worker on shard locks.
+        if srv.scripting.is_running() {
+            continue;
+        }
         let n = srv.ks.num_shards();
         let per_tick = (n / hz as usize).max(1);
-        let mut fx = ferrocache_engine::Effects::default();
         let s = srv.clone();
-        cursor = srv.ks.active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s.apply_effects(fx, 0, None));
+        let step = tokio::task::spawn_blocking(move || {
+            let mut fx = ferrocache_engine::Effects::default();
+            let s2 = s.clone();
+            s.ks.active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s2.apply_effects(fx, 0, None))
+        });
+        cursor = step.await.unwrap_or(cursor);
     }
 }
 
