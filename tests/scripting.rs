@@ -474,7 +474,12 @@ fn differential_eval_against_redis_server() {
         let real = theirs.cmdb(&a);
         n += 1;
         if mine != real {
-            diffs.push(format!("{:?}\n  ours:   {:?}\n  redis:  {:?}", String::from_utf8_lossy(&args.concat()), mine, real));
+            diffs.push(format!(
+                "{:?}\n  ours:   {:?}\n  redis:  {:?}",
+                String::from_utf8_lossy(&args.concat()),
+                mine,
+                real
+            ));
         }
     };
     for proto in ["2", "3"] {
@@ -724,7 +729,8 @@ fn real_world_scripts_via_redis_crate() {
     let release = redis::Script::new(
         "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
     );
-    let _: () = redis::cmd("SET").arg("lock:res").arg("token-1").arg("NX").arg("PX").arg(30000).query(&mut con).unwrap();
+    let _: () =
+        redis::cmd("SET").arg("lock:res").arg("token-1").arg("NX").arg("PX").arg(30000).query(&mut con).unwrap();
     let r: i64 = release.key("lock:res").arg("token-2").invoke(&mut con).unwrap();
     assert_eq!(r, 0);
     let r: i64 = release.key("lock:res").arg("token-1").invoke(&mut con).unwrap();
@@ -751,7 +757,8 @@ fn real_world_scripts_via_redis_crate() {
     );
     let mut allowed = 0;
     for i in 0..15 {
-        let r: Vec<i64> = limiter.key("rl:user1").arg(1_000 + i).arg(1000).arg(10).arg(format!("req{i}")).invoke(&mut con).unwrap();
+        let r: Vec<i64> =
+            limiter.key("rl:user1").arg(1_000 + i).arg(1000).arg(10).arg(format!("req{i}")).invoke(&mut con).unwrap();
         allowed += r[0];
     }
     assert_eq!(allowed, 10);
@@ -767,7 +774,12 @@ fn real_world_scripts_via_redis_crate() {
     // (the job hash) that is not declared in KEYS.
     for i in 1..=3 {
         let _: () = redis::cmd("RPUSH").arg("bull:q:wait").arg(format!("{i}")).query(&mut con).unwrap();
-        let _: () = redis::cmd("HSET").arg(format!("bull:q:{i}")).arg("data").arg(format!("payload{i}")).query(&mut con).unwrap();
+        let _: () = redis::cmd("HSET")
+            .arg(format!("bull:q:{i}"))
+            .arg("data")
+            .arg(format!("payload{i}"))
+            .query(&mut con)
+            .unwrap();
     }
     let move_to_active = redis::Script::new(
         r#"
@@ -781,7 +793,14 @@ fn real_world_scripts_via_redis_crate() {
         return false
         "#,
     );
-    let r: Vec<String> = move_to_active.key("bull:q:wait").key("bull:q:active").arg("bull:q:").arg(12345).arg("tok").invoke(&mut con).unwrap();
+    let r: Vec<String> = move_to_active
+        .key("bull:q:wait")
+        .key("bull:q:active")
+        .arg("bull:q:")
+        .arg(12345)
+        .arg("tok")
+        .invoke(&mut con)
+        .unwrap();
     assert_eq!(r, vec!["3".to_string(), "payload3".to_string()]);
     let active: Vec<String> = redis::cmd("LRANGE").arg("bull:q:active").arg(0).arg(-1).query(&mut con).unwrap();
     assert_eq!(active, vec!["3"]);
@@ -790,9 +809,17 @@ fn real_world_scripts_via_redis_crate() {
     let po: String = redis::cmd("HGET").arg("bull:q:3").arg("processedOn").query(&mut con).unwrap();
     assert_eq!(po, "12345");
     for _ in 0..2 {
-        let _: Vec<String> = move_to_active.key("bull:q:wait").key("bull:q:active").arg("bull:q:").arg(1).arg("t").invoke(&mut con).unwrap();
+        let _: Vec<String> = move_to_active
+            .key("bull:q:wait")
+            .key("bull:q:active")
+            .arg("bull:q:")
+            .arg(1)
+            .arg("t")
+            .invoke(&mut con)
+            .unwrap();
     }
-    let r: Option<Vec<String>> = move_to_active.key("bull:q:wait").key("bull:q:active").arg("bull:q:").arg(1).arg("t").invoke(&mut con).unwrap();
+    let r: Option<Vec<String>> =
+        move_to_active.key("bull:q:wait").key("bull:q:active").arg("bull:q:").arg(1).arg("t").invoke(&mut con).unwrap();
     assert_eq!(r, None, "empty wait list returns false → nil");
 
     // Script flush makes the crate fall back to EVAL transparently.
@@ -868,8 +895,14 @@ fn busy_scripts_and_kill() {
         s.cmdb(&[b"eval", b"local i = 0 while true do i = i + 1 end", b"0"])
     });
     std::thread::sleep(Duration::from_millis(400));
-    assert_eq!(r.cmdb(&[b"get", b"x"]), "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n");
-    assert_eq!(r.cmdb(&[b"function", b"kill"]), "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n");
+    assert_eq!(
+        r.cmdb(&[b"get", b"x"]),
+        "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+    );
+    assert_eq!(
+        r.cmdb(&[b"function", b"kill"]),
+        "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+    );
     assert_eq!(r.cmdb(&[b"script", b"kill"]), "+OK\r\n");
     let rep = t.join().unwrap();
     assert!(rep.starts_with("-ERR Script killed by user with SCRIPT KILL... script: "), "{rep}");
@@ -903,13 +936,22 @@ fn busy_scripts_and_kill() {
         s.cmdb(&[b"fcall", b"spin", b"0"])
     });
     std::thread::sleep(Duration::from_millis(400));
-    assert_eq!(r.cmdb(&[b"ping"]), "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n");
+    assert_eq!(
+        r.cmdb(&[b"ping"]),
+        "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n"
+    );
     let st = r.cmdb(&[b"function", b"stats"]);
     assert!(st.contains("running_script") && st.contains("$4\r\nspin\r\n") && st.contains("duration_ms"), "{st}");
-    assert_eq!(r.cmdb(&[b"script", b"kill"]), "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n");
+    assert_eq!(
+        r.cmdb(&[b"script", b"kill"]),
+        "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n"
+    );
     assert_eq!(r.cmdb(&[b"function", b"kill"]), "+OK\r\n");
     let rep = t.join().unwrap();
-    assert!(rep.starts_with("-ERR Script killed by user with SCRIPT KILL... script: spin, on @user_function:2."), "{rep}");
+    assert!(
+        rep.starts_with("-ERR Script killed by user with SCRIPT KILL... script: spin, on @user_function:2."),
+        "{rep}"
+    );
     assert_eq!(r.cmdb(&[b"ping"]), "+PONG\r\n");
 }
 

@@ -118,6 +118,9 @@ struct FuncState {
     functions: HashMap<Vec<u8>, Vec<u8>>,
 }
 
+/// The running function's name and the FCALL arguments.
+type RunInfo = (Vec<u8>, Vec<Vec<u8>>);
+
 /// Node-wide scripting state (one per `Server`).
 #[derive(Default)]
 pub struct Scripting {
@@ -130,7 +133,7 @@ pub struct Scripting {
     run_dirty: AtomicBool,
     kill: AtomicBool,
     /// FUNCTION STATS: the running function's name and command.
-    run_info: Mutex<Option<(Vec<u8>, Vec<Vec<u8>>)>>,
+    run_info: Mutex<Option<RunInfo>>,
     /// Library and function counts (high/low 32 bits) for FUNCTION STATS during a run.
     lib_counts: AtomicU64,
     /// The runtime was woken for this run (see ferro_rs_should_kill).
@@ -350,7 +353,11 @@ extern "C" fn ferro_rs_register_function(
     if l.functions.iter().any(|f| f.name == name) {
         return c"Function already exists in the library".as_ptr();
     }
-    let desc = if has_desc != 0 { Some(unsafe { std::slice::from_raw_parts(desc as *const u8, desc_len) }.to_vec()) } else { None };
+    let desc = if has_desc != 0 {
+        Some(unsafe { std::slice::from_raw_parts(desc as *const u8, desc_len) }.to_vec())
+    } else {
+        None
+    };
     l.functions.push(FunctionInfo { name, desc, flags, lua_ref: r });
     std::ptr::null()
 }
@@ -552,7 +559,7 @@ unsafe fn call_function(
     let mut run = RunCtx {
         srv: &srv as *const Arc<Server>,
         // The guards outlive the run; the lifetime is erased for the thread-local.
-        guards: ctx.guards as *mut Guards<'_> as *mut Guards<'static>,
+        guards: (ctx.guards as *mut Guards<'_>).cast::<Guards<'static>>(),
         client,
         now: ctx.now_ms,
         read_only: prep.read_only,
@@ -657,7 +664,9 @@ fn extract_shebang(body: &[u8]) -> Result<(u64, usize), String> {
             for name in f.split(|&c| c == b',').filter(|_| !f.is_empty()) {
                 match FLAG_NAMES.iter().find(|(_, n)| n.as_bytes() == name) {
                     Some((v, _)) => flags |= v,
-                    None => return Err(format!("Unexpected flag in script shebang: {}", String::from_utf8_lossy(name))),
+                    None => {
+                        return Err(format!("Unexpected flag in script shebang: {}", String::from_utf8_lossy(name)))
+                    }
                 }
             }
         } else {
@@ -712,11 +721,7 @@ fn eval_generic(ctx: &mut Ctx, a: Args, evalsha: bool, ro: bool) {
     }
     let srv = ctx.srv.clone();
     let mut st = srv.scripting.eval.lock();
-    let sha = if evalsha {
-        String::from_utf8_lossy(&a[1]).to_ascii_lowercase()
-    } else {
-        sha1_hex(&a[1])
-    };
+    let sha = if evalsha { String::from_utf8_lossy(&a[1]).to_ascii_lowercase() } else { sha1_hex(&a[1]) };
     if !st.scripts.contains_key(&sha) {
         if evalsha {
             return ctx.out.error("NOSCRIPT No matching script. Please use EVAL.");
@@ -839,7 +844,9 @@ fn kill(ctx: &mut Ctx, is_eval: bool) {
     }
     let running_eval = st.run_is_eval.load(SeqCst);
     if is_eval && !running_eval {
-        return ctx.out.error("BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.");
+        return ctx
+            .out
+            .error("BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.");
     }
     if !is_eval && running_eval {
         return ctx.out.error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");

@@ -6,10 +6,14 @@
 //! Error raising (lua_error, a longjmp) only ever happens in C frames of lua/ferro_lua.c: Rust
 //! callbacks return normally and tell the C wrapper to raise.
 
+// Every `unsafe fn` here takes a `lua_State` owned by the caller, who holds that interpreter's
+// mutex (or is running inside it); stack indices refer to that state's stack.
+#![allow(clippy::missing_safety_doc)]
+
 pub mod ffi;
 
-use ffi::*;
 use ferrocache_protocol::resp::ReplyBuf;
+use ffi::*;
 use std::os::raw::c_int;
 
 /// One Lua interpreter. Only used under the scripting mutexes.
@@ -89,7 +93,8 @@ pub unsafe fn push_array(l: *mut lua_State, items: &[&[u8]]) {
 /// `(long long)` of a C double as x86-64 computes it (cvttsd2si): NaN and out-of-range give
 /// i64::MIN.
 pub fn c_double_to_ll(d: f64) -> i64 {
-    if d.is_nan() || d >= 9.223372036854775807e18 || d < -9.223372036854775808e18 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if d.is_nan() || !(-TWO_63..TWO_63).contains(&d) {
         i64::MIN
     } else {
         d as i64
@@ -396,8 +401,11 @@ pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut ReplyBuf, script_resp3
             }
             pop(l, 1);
             if rawget_str(l, "big_number") == LUA_TSTRING {
-                let s: Vec<u8> =
-                    to_bytes(l, -1).unwrap_or(b"").iter().map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }).collect();
+                let s: Vec<u8> = to_bytes(l, -1)
+                    .unwrap_or(b"")
+                    .iter()
+                    .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c })
+                    .collect();
                 if out.resp3 {
                     out.raw(b"(");
                     out.raw(&s);
