@@ -1088,7 +1088,11 @@ enum BinCas {
 /// One random binary request: (opcode, key, extras, value, cas choice).
 fn gen_bin(rng: &mut SmallRng) -> (u8, String, Vec<u8>, Vec<u8>, BinCas) {
     let key = KEYS[rng.gen_range(0..KEYS.len())].to_string();
-    let concat_key = if key == "num" { "a".to_string() } else { key.clone() };
+    let concat_key = if key == "num" {
+        "a".to_string()
+    } else {
+        key.clone()
+    };
     // 2592001 (> 30 days) is an absolute time in the past: stored already expired.
     let exptimes = [0u32, 0, 0, 1000, 2_592_001, 0xffff_ffff];
     let exp = exptimes[rng.gen_range(0..exptimes.len())];
@@ -1284,7 +1288,9 @@ fn binary_differential_against_real_memcached() {
                         assert_eq!(p.1, 0);
                         m.insert("num".to_string(), p.3);
                     }
-                    history.push("   (memcached strchr over-read: NON_NUMERIC; num reset to 0)".into());
+                    history.push(
+                        "   (memcached strchr over-read: NON_NUMERIC; num reset to 0)".into(),
+                    );
                     compared += k as usize;
                     continue;
                 }
@@ -1311,14 +1317,22 @@ fn binary_differential_against_real_memcached() {
         }
     }
     // Every opcode must have been answered both ways (hit and miss/error) at least once.
-    let mut ops: Vec<_> = seen.iter().map(|((o, st), n)| format!("{o:#04x}/{st}:{n}")).collect();
+    let mut ops: Vec<_> = seen
+        .iter()
+        .map(|((o, st), n)| format!("{o:#04x}/{st}:{n}"))
+        .collect();
     ops.sort();
     println!(
         "binary differential: {compared} requests compared, {overreads} memcached over-read \
          NON_NUMERICs tolerated; (opcode/status:count) {ops:?}"
     );
-    for op in [0x00u8, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0c, 0x0e, 0x0f, 0x1c, 0x1d, 0x23] {
+    for op in [
+        0x00u8, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0c, 0x0e, 0x0f, 0x1c, 0x1d, 0x23,
+    ] {
         assert!(seen.contains_key(&(op, 0)), "{op:#04x} never succeeded");
-        assert!(seen.keys().any(|&(o, st)| o == op && st != 0), "{op:#04x} never failed");
+        assert!(
+            seen.keys().any(|&(o, st)| o == op && st != 0),
+            "{op:#04x} never failed"
+        );
     }
 }
