@@ -18,6 +18,7 @@ pub mod pubsub;
 pub mod rdb_bridge;
 pub mod server;
 pub mod server_cmds;
+pub mod sort;
 pub mod sets;
 pub mod stats;
 pub mod streams;

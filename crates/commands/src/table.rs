@@ -189,6 +189,7 @@ fn all_families() -> Vec<&'static [Command]> {
         crate::hll::COMMANDS,
         crate::geo::COMMANDS,
         crate::streams::COMMANDS,
+        crate::sort::COMMANDS,
     ]
 }
 
