@@ -203,6 +203,9 @@ pub struct Hot {
     pub list_max_listpack_size: AtomicI64,
     pub hll_sparse_max_bytes: AtomicUsize,
     pub latency_threshold: AtomicU64,
+    /// memcached listener: `memcached-item-size-max` and `engine memcached`.
+    pub mc_item_size_max: AtomicUsize,
+    pub mc_engine: AtomicBool,
 }
 
 pub struct Config {
@@ -431,6 +434,8 @@ impl Config {
         h.list_max_listpack_size.store(gi("list-max-listpack-size"), Relaxed);
         h.hll_sparse_max_bytes.store(gi("hll-sparse-max-bytes") as usize, Relaxed);
         h.latency_threshold.store(gi("latency-monitor-threshold") as u64, Relaxed);
+        h.mc_item_size_max.store(gi("memcached-item-size-max").clamp(1024, 1 << 30) as usize, Relaxed);
+        h.mc_engine.store(g("engine") == "memcached", Relaxed);
     }
 
     pub fn policy(&self) -> EvictionPolicy {

@@ -111,10 +111,7 @@ pub enum Outcome {
 
 /// Parser limits from the config (`memcached-item-size-max`).
 pub fn limits(srv: &Server) -> Limits {
-    let max = srv
-        .config
-        .get_i64("memcached-item-size-max")
-        .clamp(1024, 1 << 30) as usize;
+    let max = srv.config.hot.mc_item_size_max.load(Relaxed);
     Limits {
         item_size_max: max,
         ..Limits::default()
@@ -123,7 +120,7 @@ pub fn limits(srv: &Server) -> Limits {
 
 /// Whether this node runs as a memcached-only engine (`engine memcached`).
 pub fn memcached_engine(srv: &Server) -> bool {
-    srv.config.get("engine").as_deref() == Some("memcached")
+    srv.config.hot.mc_engine.load(Relaxed)
 }
 
 // ------------------------------------------------------------------ time and expiry
@@ -189,7 +186,7 @@ impl<'s> Cx<'s> {
             srv,
             now,
             now_secs: (now / 1000) as u32,
-            prop: !srv.sinks.read().is_empty(),
+            prop: srv.has_sinks.load(Relaxed),
         }
     }
     fn st(&self) -> &McStats {
@@ -571,17 +568,16 @@ fn vivify_counter(cx: &Cx, db: &mut Db, key: &[u8], initial: u64, exp: Exp) -> u
     cas
 }
 
-/// A hit's metadata (copied out so the entry borrow can end).
-#[derive(Clone)]
-struct Hit {
-    data: Vec<u8>,
-    flags: u32,
-    cas: u64,
-}
-
-/// get/gets/gat/gats (and binary get/touch/gat) of one key. `bump`: fetch semantics (LRU,
-/// fetched bit); `touch`: new expiry.
-fn fetch(cx: &Cx, db: &mut Db, key: &[u8], touch: Option<Exp>, want_value: bool) -> Option<Hit> {
+/// get/gets/gat/gats (and binary get/touch/gat) of one key: fetch semantics (LRU, fetched
+/// bit), `touch`: new expiry. `f` sees the item under the shard lock (replies are encoded
+/// there, so a hit's value is copied once, into the output buffer).
+fn fetch<R>(
+    cx: &Cx,
+    db: &mut Db,
+    key: &[u8],
+    touch: Option<Exp>,
+    f: impl FnOnce(&McItem) -> R,
+) -> Option<R> {
     let (found, expired) = lookup(db, key, true);
     let Some(e) = found else {
         if expired {
@@ -592,19 +588,11 @@ fn fetch(cx: &Cx, db: &mut Db, key: &[u8], touch: Option<Exp>, want_value: bool)
     let it = as_item(e, cx.now_secs)?;
     it.bits |= FETCHED;
     it.atime = cx.now_secs;
-    let hit = Hit {
-        data: if want_value {
-            it.data.clone()
-        } else {
-            Vec::new()
-        },
-        flags: it.flags,
-        cas: it.cas,
-    };
+    let r = f(it);
     if let Some(x) = touch {
         set_exp(cx, db, key, x);
     }
-    Some(hit)
+    Some(r)
 }
 
 fn flush_db0(srv: &Arc<Server>) {
@@ -771,19 +759,19 @@ pub fn execute_text(
                 if touch.is_some() {
                     McState::bump(&st.cmd_touch);
                 }
-                match cx.with_key(key, |cx, db| fetch(cx, db, key, touch, true)) {
-                    Some(h) => {
+                let with_cas = kind.returns_cas();
+                let hit = cx.with_key(key, |cx, db| {
+                    fetch(cx, db, key, touch, |it| {
+                        let cas = with_cas.then_some(it.cas);
+                        text::encode_value(out, key, it.flags, &it.data, cas)
+                    })
+                });
+                match hit {
+                    Some(()) => {
                         if touch.is_some() {
                             McState::bump(&st.touch_hits);
                         }
                         McState::bump(&st.get_hits);
-                        text::encode_value(
-                            out,
-                            key,
-                            h.flags,
-                            &h.data,
-                            kind.returns_cas().then_some(h.cas),
-                        );
                     }
                     None => {
                         if touch.is_some() {
@@ -872,7 +860,9 @@ pub fn execute_text(
         } => {
             McState::bump(&st.cmd_touch);
             let exp = exp_of(exptime as i64, cx.now);
-            let hit = cx.with_key(key, |cx, db| fetch(cx, db, key, Some(exp), false).is_some());
+            let hit = cx.with_key(key, |cx, db| {
+                fetch(cx, db, key, Some(exp), |_| ()).is_some()
+            });
             if hit {
                 McState::bump(&st.touch_hits);
                 TextReply::Touched.encode(out, noreply);
@@ -1478,11 +1468,13 @@ pub fn execute_binary(
     match &req.command {
         BinaryCommand::Get { key, .. } => {
             McState::bump(&st.cmd_get);
-            match cx.with_key(key, |cx, db| fetch(cx, db, key, None, true)) {
-                Some(h) => {
-                    McState::bump(&st.get_hits);
-                    binary::encode_get_hit(out, &req, h.flags, h.cas, &h.data);
-                }
+            let hit = cx.with_key(key, |cx, db| {
+                fetch(cx, db, key, None, |it| {
+                    binary::encode_get_hit(out, &req, it.flags, it.cas, &it.data)
+                })
+            });
+            match hit {
+                Some(()) => McState::bump(&st.get_hits),
                 None => {
                     McState::bump(&st.get_misses);
                     binary::encode_get_miss(out, &req);
@@ -1492,12 +1484,14 @@ pub fn execute_binary(
         BinaryCommand::Touch { key, exptime } | BinaryCommand::GetAndTouch { key, exptime, .. } => {
             McState::bump(&st.cmd_touch);
             let exp = exp_of(*exptime as i64, cx.now);
-            let want = matches!(req.command, BinaryCommand::GetAndTouch { .. });
-            match cx.with_key(key, |cx, db| fetch(cx, db, key, Some(exp), want)) {
-                Some(h) => {
-                    McState::bump(&st.touch_hits);
-                    binary::encode_get_hit(out, &req, h.flags, h.cas, &h.data);
-                }
+            // encode_get_hit leaves the value out of a Touch reply.
+            let hit = cx.with_key(key, |cx, db| {
+                fetch(cx, db, key, Some(exp), |it| {
+                    binary::encode_get_hit(out, &req, it.flags, it.cas, &it.data)
+                })
+            });
+            match hit {
+                Some(()) => McState::bump(&st.touch_hits),
                 None => {
                     McState::bump(&st.touch_misses);
                     binary::encode_get_miss(out, &req);

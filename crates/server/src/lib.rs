@@ -242,8 +242,18 @@ fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf
     step
 }
 
+/// tcp-keepalive: SO_KEEPALIVE with the probe interval Redis uses (idle = interval = value).
+pub fn set_keepalive(sock: &TcpStream, secs: i64) {
+    if secs > 0 {
+        let d = Duration::from_secs(secs as u64);
+        let ka = socket2::TcpKeepalive::new().with_time(d).with_interval(Duration::from_secs((secs as u64 / 3).max(1)));
+        let _ = socket2::SockRef::from(sock).set_tcp_keepalive(&ka);
+    }
+}
+
 async fn connection(srv: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
     let _ = sock.set_nodelay(true);
+    set_keepalive(&sock, srv.config.get_i64("tcp-keepalive"));
     let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
     srv.counters.total_connections_received.fetch_add(1, Relaxed);
     let (mut rd, mut wr) = sock.into_split();

@@ -103,6 +103,7 @@ async fn accept_loop(srv: Arc<Server>, l: TcpListener) {
 
 async fn connection(srv: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
     let _ = sock.set_nodelay(true);
+    crate::set_keepalive(&sock, srv.config.get_i64("tcp-keepalive"));
     let st = &srv.mc.stats;
     let max = srv.config.get_i64("memcached-max-connections").max(1) as u64;
     if st.curr_connections.fetch_add(1, Relaxed) >= max {
