@@ -179,6 +179,8 @@ pub struct Client {
     /// A blocked XREAD/XREADGROUP: its arguments, deadline (0 = forever) and the IDs it
     /// resolved when it first blocked (`$`), so the retry after a wakeup reuses them.
     pub stream_block: Option<StreamBlock>,
+    /// Replication: REPLCONF options, pending PSYNC/WAIT, master-link flag.
+    pub repl: crate::replication::ClientRepl,
 }
 
 impl Client {
@@ -206,6 +208,7 @@ impl Client {
             block: None,
             in_exec: false,
             stream_block: None,
+            repl: Default::default(),
         }
     }
     pub fn sub_count(&self) -> usize {
@@ -221,6 +224,9 @@ impl Client {
     }
     pub fn set_flags(&self) {
         let mut f = String::new();
+        if self.repl.is_master {
+            f.push('M');
+        }
         if self.multi.is_some() {
             f.push('x');
         }

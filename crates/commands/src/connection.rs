@@ -226,7 +226,7 @@ fn hello(ctx: &mut Ctx, a: Args) {
     out.bulk(b"mode");
     out.bulk(b"standalone");
     out.bulk(b"role");
-    out.bulk(b"master");
+    out.bulk(if ctx.srv.repl.is_replica.load(Relaxed) { b"replica" } else { b"master" });
     out.bulk(b"modules");
     out.empty_array();
 }
@@ -366,9 +366,13 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
         }
         if let Some(t) = &ctype {
             let is_pubsub = s.sub.load(Relaxed) + s.psub.load(Relaxed) + s.ssub.load(Relaxed) > 0;
+            let fl = s.flags.lock().clone();
+            let (is_master, is_replica) = (fl.contains('M'), fl.contains('S'));
             let ok = match t.as_slice() {
-                b"normal" => !is_pubsub,
+                b"normal" => !is_pubsub && !is_master && !is_replica,
                 b"pubsub" => is_pubsub,
+                b"master" => is_master,
+                b"replica" | b"slave" => is_replica,
                 _ => false,
             };
             if !ok {

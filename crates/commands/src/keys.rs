@@ -41,7 +41,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new("object", -2, 0, (0, 0, 0), help_only).group(G).subs(OBJECT_SUBS),
     Command::new("dump", 2, READONLY, (1, 1, 1), dump).group(G),
     Command::new("restore", -4, WRITE | DENYOOM, (1, 1, 1), restore).group(G),
-    Command::new("wait", 3, NOSCRIPT, (0, 0, 0), wait).group(G),
+    Command::new("wait", 3, NOSCRIPT, (0, 0, 0), crate::replication::wait).group(G),
 ];
 
 static OBJECT_SUBS: &[Command] = &[
@@ -729,14 +729,3 @@ fn restore(ctx: &mut Ctx, a: Args) {
     out.ok();
 }
 
-fn wait(ctx: &mut Ctx, a: Args) {
-    if int_arg(ctx.out, &a[1]).is_none() {
-        return;
-    }
-    let Some(t) = int_arg(ctx.out, &a[2]) else { return };
-    if t < 0 {
-        return ctx.out.error("ERR timeout is negative");
-    }
-    // No replicas exist yet: zero replicas acknowledged.
-    ctx.out.int(0);
-}

@@ -18,6 +18,7 @@ pub mod persistence;
 pub mod memcached;
 pub mod pubsub;
 pub mod rdb_bridge;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod server_cmds;
@@ -66,13 +67,13 @@ impl<'a, 'g> Ctx<'a, 'g> {
     /// The client's selected database.
     pub fn db(&mut self) -> Db<'_, 'g> {
         let access = self.access();
-        Db { guards: self.guards, db: self.client.db, now_ms: self.now_ms, fx: self.fx, access, expire_enabled: true }
+        Db { guards: self.guards, db: self.client.db, now_ms: self.now_ms, fx: self.fx, access, expire_enabled: !self.srv.repl.is_replica.load(Relaxed) }
     }
     /// The database view and the reply buffer at once.
     pub fn parts(&mut self) -> (Db<'_, 'g>, &mut ReplyBuf) {
         let access = self.access();
         (
-            Db { guards: self.guards, db: self.client.db, now_ms: self.now_ms, fx: self.fx, access, expire_enabled: true },
+            Db { guards: self.guards, db: self.client.db, now_ms: self.now_ms, fx: self.fx, access, expire_enabled: !self.srv.repl.is_replica.load(Relaxed) },
             self.out,
         )
     }
@@ -206,7 +207,7 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
-    if cmd.has(flags::DENYOOM) && !ensure_memory(srv, now) {
+    if cmd.has(flags::DENYOOM) && !client.repl.is_master && !ensure_memory(srv, now) {
         out.error("OOM command not allowed when used memory > 'maxmemory'.");
         if client.multi.is_some() {
             client.multi_error = true;
@@ -221,6 +222,16 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         }
         stats::rejected(cmd.name);
         return;
+    }
+    if srv.repl.is_replica.load(Relaxed) && !client.repl.is_master {
+        if let Some(e) = replica_denies(srv, client, cmd) {
+            out.error(e);
+            if client.multi.is_some() {
+                client.multi_error = true;
+            }
+            stats::rejected(cmd.name);
+            return;
+        }
     }
     if client.in_pubsub_context() && !cmd.has(flags::PUBSUB_CONTEXT) {
         out.error(&format!(
@@ -280,6 +291,19 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         client.caching_flag = None;
     }
     finish_reply_mode(client, out, mark);
+}
+
+/// A replica refuses writes (replica-read-only) and, with the link down and
+/// replica-serve-stale-data off, commands without the STALE flag.
+fn replica_denies(srv: &Server, client: &Client, cmd: &Command) -> Option<&'static str> {
+    if !srv.repl.link_up.load(Relaxed) && !cmd.has(flags::STALE) && !srv.config.get_bool("replica-serve-stale-data") {
+        return Some(replication::MASTERDOWN_ERR);
+    }
+    let write = cmd.is_write() || (cmd.name == "exec" && queued_write(client));
+    if write && srv.config.get_bool("replica-read-only") {
+        return Some(replication::READONLY_ERR);
+    }
+    None
 }
 
 /// EXEC of a transaction holding a write command (MISCONF applies to it).
@@ -354,7 +378,11 @@ pub fn run_locked<'g>(
         ctx.propagate_original
     };
     let original = if cmd.is_write() && propagate_original && fx.dirty > 0 { Some((db, args)) } else { None };
+    let propagates = original.is_some() || !fx.propagate.is_empty();
     srv.apply_effects_args(&mut fx, client.id, original);
+    if propagates {
+        client.repl.woff = srv.repl.master_offset();
+    }
     let micros = start.elapsed().as_micros() as u64;
     let failed = out.errors > errors_before;
     if failed {

@@ -52,6 +52,11 @@ pub fn set_logger(f: fn(char, &str)) {
     let _ = LOGGER.set(f);
 }
 
+/// Log through the server's logger (other modules of this crate use it too).
+pub fn log_line(level: char, msg: &str) {
+    log(level, msg)
+}
+
 fn log(level: char, msg: &str) {
     match LOGGER.get() {
         Some(f) => f(level, msg),
@@ -163,7 +168,9 @@ impl EncCfg {
 
 /// The output file of a save: header and aux fields, chunks, EOF + CRC64.
 struct RdbOut {
-    file: std::io::BufWriter<std::fs::File>,
+    file: Box<dyn Write + Send>,
+    /// The file to fsync (None: a stream, e.g. a diskless replication transfer).
+    fsync: Option<std::fs::File>,
     tmp: String,
     crc: u64,
     checksum: bool,
@@ -173,7 +180,13 @@ struct RdbOut {
 impl RdbOut {
     fn create(srv: &Server, tmp: String) -> std::io::Result<RdbOut> {
         let f = std::fs::File::create(&tmp)?;
-        let mut o = RdbOut { file: std::io::BufWriter::with_capacity(1 << 16, f), tmp, crc: 0, checksum: srv.config.get_bool("rdbchecksum"), err: None };
+        let sync = f.try_clone()?;
+        Ok(Self::with_writer(srv, Box::new(std::io::BufWriter::with_capacity(1 << 16, f)), Some(sync), tmp))
+    }
+
+    /// An RDB written to any stream (diskless replication): no fsync, no rename.
+    fn with_writer(srv: &Server, file: Box<dyn Write + Send>, fsync: Option<std::fs::File>, tmp: String) -> RdbOut {
+        let mut o = RdbOut { file, fsync, tmp, crc: 0, checksum: srv.config.get_bool("rdbchecksum"), err: None };
         let compress = srv.config.get_bool("rdbcompression");
         let mut b = b"REDIS0010".to_vec();
         let now = now_ms() / 1000;
@@ -190,7 +203,7 @@ impl RdbOut {
             write_string(&mut b, v.as_bytes(), compress);
         }
         o.write(&b);
-        Ok(o)
+        o
     }
 
     fn write(&mut self, b: &[u8]) {
@@ -218,9 +231,15 @@ impl RdbOut {
             }
         }
         if self.err.is_none() {
-            if let Err(e) = self.file.get_ref().sync_all() {
-                self.err = Some(("fsync".into(), e));
+            if let Some(f) = &self.fsync {
+                if let Err(e) = f.sync_all() {
+                    self.err = Some(("fsync".into(), e));
+                }
             }
+        }
+        if self.fsync.is_none() {
+            // A stream: nothing to rename.
+            return self.err.is_none();
         }
         if let Some((op, e)) = self.err.take() {
             log('#', &format!("Write error saving DB on disk({}): {}", op, strerror(&e)));
@@ -413,6 +432,11 @@ enum SaveErr {
 }
 
 fn start_snapshot(srv: &Server) -> Result<Arc<Snapshot>, SaveErr> {
+    start_snapshot_to(srv, None, None)
+}
+
+/// `total`: the number of keys when the caller holds every shard (counting would deadlock).
+fn start_snapshot_to(srv: &Server, stream: Option<Box<dyn Write + Send>>, total: Option<u64>) -> Result<Arc<Snapshot>, SaveErr> {
     let mut cur = srv.persist.current.write();
     if cur.is_some() {
         return Err(SaveErr::Busy);
@@ -421,12 +445,15 @@ fn start_snapshot(srv: &Server) -> Result<Arc<Snapshot>, SaveErr> {
     let n = srv.ks.num_shards();
     // The file exists before the snapshot starts: writers append captured shards to it.
     let tmp = temp_name(id);
-    let out = match RdbOut::create(srv, tmp.clone()) {
-        Ok(o) => o,
-        Err(e) => {
-            log('#', &format!("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp, cwd(), strerror(&e)));
-            return Err(SaveErr::Open);
-        }
+    let out = match stream {
+        Some(w) => RdbOut::with_writer(srv, w, None, String::new()),
+        None => match RdbOut::create(srv, tmp.clone()) {
+            Ok(o) => o,
+            Err(e) => {
+                log('#', &format!("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp, cwd(), strerror(&e)));
+                return Err(SaveErr::Open);
+            }
+        },
     };
     let s = Arc::new(Snapshot {
         id,
@@ -439,8 +466,8 @@ fn start_snapshot(srv: &Server) -> Result<Arc<Snapshot>, SaveErr> {
         peak: AtomicU64::new(0),
         progress: srv.persist.keys_processed.clone(),
     });
-    let total: usize = srv.ks.db_counts().iter().map(|c| c.0).sum();
-    srv.persist.keys_total.store(total as u64, Relaxed);
+    let total = total.unwrap_or_else(|| srv.ks.db_counts().iter().map(|c| c.0 as u64).sum());
+    srv.persist.keys_total.store(total, Relaxed);
     srv.persist.keys_processed.store(0, Relaxed);
     *cur = Some(s.clone());
     // From here on, a write to a shard not yet captured captures it first.
@@ -459,6 +486,11 @@ fn dbfilename(srv: &Server) -> String {
 /// Walk every shard of a started snapshot, then finish its file. Runs on the BGSAVE thread,
 /// or on the caller for SAVE/SHUTDOWN. Returns true when the file was written and renamed.
 fn run_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
+    run_snapshot_then(srv, s, |_| {})
+}
+
+/// `run_snapshot`, calling `then(ok)` before another save may start (the file is in place).
+fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -> bool {
     let mut buf = Vec::new();
     for i in 0..srv.ks.num_shards() {
         if s.aborted.load(Relaxed) {
@@ -483,6 +515,7 @@ fn run_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
             if let Some(o) = s.out.lock().take() {
                 o.abandon();
             }
+            then(false);
             return false;
         }
         *cur = None;
@@ -490,10 +523,60 @@ fn run_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
     }
     srv.persist.last_peak_buffer.store(s.peak.load(Relaxed), Relaxed);
     let out = s.out.lock().take();
-    match out {
+    let ok = match out {
         Some(o) => o.finish(&dbfilename(srv)),
         None => false,
+    };
+    then(ok);
+    ok
+}
+
+/// A snapshot for a replica's full sync. Its start is atomic with `at_start`: every shard is
+/// held while the snapshot starts and `at_start` runs, so no write is in flight — each write
+/// before it is in the snapshot and its effects were propagated before `at_start`; each write
+/// after it sees the snapshot (captures its shards first) and is propagated after `at_start`.
+/// `stream`: write the RDB there (diskless); None: save to `dbfilename` (disk-backed).
+/// `then(ok)` runs on the snapshot thread once the RDB is complete (the file renamed).
+pub fn repl_snapshot(
+    srv: &Arc<Server>,
+    stream: Option<Box<dyn Write + Send>>,
+    at_start: impl FnOnce(),
+    then: impl FnOnce(bool) + Send + 'static,
+) -> Result<(), ()> {
+    let disk = stream.is_none();
+    let dirty_before = srv.counters.dirty.load(Relaxed);
+    let mut g = srv.ks.lock_all();
+    let mut total = 0u64;
+    g.for_each_held(|_, sh| total += sh.dbs.iter().map(|t| t.len() as u64).sum::<u64>());
+    let s = start_snapshot_to(srv, stream, Some(total)).map_err(|_| ())?;
+    at_start();
+    drop(g);
+    let srv2 = srv.clone();
+    let spawned = std::thread::Builder::new().name("repl-snapshot".into()).spawn(move || {
+        let ok = run_snapshot_then(&srv2, &s, then);
+        if ok && disk {
+            save_succeeded(&srv2, dirty_before);
+        }
+    });
+    if spawned.is_err() {
+        abort_running(srv, false);
+        return Err(());
     }
+    Ok(())
+}
+
+/// A snapshot (BGSAVE, SAVE or a replication transfer) is running.
+pub fn snapshot_running(srv: &Server) -> bool {
+    srv.persist.current.read().is_some()
+}
+
+/// Load an RDB stream into the shards held by `guards` (every shard): a replica's full sync.
+pub fn load_rdb<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
+    let p = &srv.persist;
+    p.loading.store(true, Relaxed);
+    let res = load_reader(srv, r, guards);
+    p.loading.store(false, Relaxed);
+    res
 }
 
 fn save_succeeded(srv: &Server, dirty_before: u64) {

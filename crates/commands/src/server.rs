@@ -91,6 +91,7 @@ pub struct Server {
     pub ops_sample: Mutex<(u64, u64, VecDeque<f64>)>,
     pub blocking: crate::blocking::Blocking,
     pub persist: crate::persistence::Persist,
+    pub repl: crate::replication::Repl,
     /// memcached protocol state (stats, delayed flush, connections).
     pub mc: crate::memcached::McState,
     /// Lua scripting and functions (scripting.rs).
@@ -143,6 +144,7 @@ impl Server {
             ops_sample: Mutex::new((0, now_ms(), VecDeque::new())),
             blocking: Default::default(),
             persist: Default::default(),
+            repl: Default::default(),
             mc: Default::default(),
             scripting: Default::default(),
         });

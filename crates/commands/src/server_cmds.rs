@@ -240,12 +240,8 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         if !o.is_empty() {
             o.push_str("\r\n");
         }
-        let _ = write!(
-            o,
-            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-            srv.run_id,
-            srv.config.get_i64("repl-backlog-size")
-        );
+        o.push_str("# Replication\r\n");
+        o.push_str(&crate::replication::info_replication(srv));
     }
     if want("cpu") {
         if !o.is_empty() {

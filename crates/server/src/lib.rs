@@ -26,6 +26,8 @@ pub mod memcached;
 
 pub use ferrocache_commands::config::Config;
 
+pub mod repl;
+
 static LOGFILE: std::sync::OnceLock<Option<parking_lot::Mutex<std::fs::File>>> = std::sync::OnceLock::new();
 
 /// Send log lines to `logfile` (empty: standard error), as Redis does.
@@ -83,6 +85,8 @@ pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>) {
     if ferrocache_commands::persistence::load_at_startup(&srv).is_err() {
         std::process::exit(1);
     }
+    repl::install(&srv);
+    tokio::spawn(repl::cron(srv.clone()));
     for l in listeners {
         let srv = srv.clone();
         tokio::spawn(async move { accept_loop(srv, l).await });
@@ -125,6 +129,11 @@ async fn cron(srv: Arc<Server>) {
         // A running script holds every shard: skip the tick (Redis does no active expiry
         // during a script either), and never block a runtime worker on shard locks.
         if srv.scripting.is_running() {
+            continue;
+        }
+        // Replicas never expire keys themselves: the primary's DELs do.
+        if srv.repl.is_replica.load(Relaxed) {
+            ferrocache_commands::persistence::cron(&srv);
             continue;
         }
         let n = srv.ks.num_shards();
@@ -194,6 +203,10 @@ enum Step {
     Block(OwnedArgs),
     /// A pause applies to the next request: wait until the deadline.
     Paused(u64),
+    /// PSYNC/SYNC: the connection becomes a replica's.
+    Handover,
+    /// WAIT for replica acknowledgements.
+    ReplWait,
 }
 
 /// Execute every complete request in `rbuf`, consuming them.
@@ -225,6 +238,12 @@ fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf
                     break Step::Block(owned);
                 }
                 pos += consumed;
+                if client.repl.psync.is_some() {
+                    break Step::Handover;
+                }
+                if client.repl.wait.is_some() {
+                    break Step::ReplWait;
+                }
                 if client.close_after_reply {
                     break Step::Close;
                 }
@@ -324,6 +343,18 @@ async fn serve(
                                     tokio::select! {
                                         _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
                                         _ = srv.pause_notify.notified() => {}
+                                    }
+                                }
+                                Step::Handover => {
+                                    if !flush(srv, wr, &mut out).await { return; }
+                                    repl::serve_replica(srv, client, rd, wr, rx).await;
+                                    return;
+                                }
+                                Step::ReplWait => {
+                                    if !flush(srv, wr, &mut out).await { return; }
+                                    if let Some((off, n, deadline)) = client.repl.wait.take() {
+                                        let c = repl::wait_acks(srv, off, n, deadline).await;
+                                        out.int(c as i64);
                                     }
                                 }
                                 Step::Block(args) => {

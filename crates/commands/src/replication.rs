@@ -1,0 +1,779 @@
+//! Replication state and commands: REPLICAOF/SLAVEOF, ROLE, REPLCONF, PSYNC/SYNC, WAIT, and
+//! the "# Replication" INFO section. The network side (feeding replicas, the link to a
+//! primary) lives in the server crate (`repl.rs`); this module holds what both sides share.
+//!
+//! Primary side: `ReplSink` is an `EffectSink`. It turns each propagated write into RESP (with
+//! SELECT when the database changes), appends it to the circular backlog and hands the same
+//! bytes to every attached replica's channel, under one mutex (`Repl::m`) taken with the shard
+//! locks of the write held, so the stream has the order of the writes.
+//!
+//! Full sync start point: `persistence::repl_snapshot` holds every shard while it starts the
+//! snapshot and runs our `at_start`, which records the stream offset and attaches the replica.
+//! Every write region either finished (and was propagated) before that — it is in the snapshot
+//! and before the offset — or starts after, sees the snapshot (copy-before-write) and is
+//! propagated after the offset.
+//!
+//! Replica side: the master's stream is applied through the executor by a master client; the
+//! bytes applied are appended unchanged to this node's backlog (so sub-replicas and PSYNC2
+//! see the primary's offsets), and local effects are not fed (`MasterSide::proxy`).
+
+use crate::client::ClientShared;
+use crate::server::{now_ms, EffectSink, Server};
+use crate::table::{flags::*, Command};
+use crate::util::eq_ic;
+use crate::Ctx;
+use bytes::Bytes;
+use ferrocache_protocol::resp::Args;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::mpsc::UnboundedSender;
+
+const G: &str = "server";
+
+pub static COMMANDS: &[Command] = &[
+    Command::new("replicaof", 3, ADMIN | NOSCRIPT | STALE, (0, 0, 0), replicaof).group(G),
+    Command::new("slaveof", 3, ADMIN | NOSCRIPT | STALE, (0, 0, 0), replicaof).group(G),
+    Command::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), role).group(G),
+    Command::new("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, (0, 0, 0), replconf).group(G),
+    Command::new("psync", -3, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), psync).group(G),
+    Command::new("sync", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), sync).group(G),
+];
+
+pub const READONLY_ERR: &str = "READONLY You can't write against a read only replica.";
+pub const MASTERDOWN_ERR: &str = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+pub const NO_REPLID: &str = "0000000000000000000000000000000000000000";
+
+pub fn random_replid() -> String {
+    use rand::Rng;
+    let mut r = rand::thread_rng();
+    (0..40).map(|_| format!("{:x}", r.gen_range(0..16))).collect()
+}
+
+/// Per-connection replication state (REPLCONF options, a pending PSYNC, a pending WAIT).
+#[derive(Default, Debug, Clone)]
+pub struct ClientRepl {
+    pub listening_port: u16,
+    pub ip: Option<String>,
+    pub capa_eof: bool,
+    pub capa_psync2: bool,
+    /// PSYNC/SYNC asked: (replid, offset, is_old_sync). The connection task hands the
+    /// connection to the replica feeder.
+    pub psync: Option<(String, i64, bool)>,
+    /// This client is the link from our primary (its writes are obeyed, never READONLY).
+    pub is_master: bool,
+    /// WAIT in progress: (offset, numreplicas, deadline ms or 0).
+    pub wait: Option<(u64, usize, u64)>,
+    /// master_repl_offset after this client's last propagated write (Redis's c->woff).
+    pub woff: u64,
+}
+
+pub const STATE_WAIT_BGSAVE: u8 = 0;
+pub const STATE_SEND_BULK: u8 = 1;
+pub const STATE_ONLINE: u8 = 2;
+
+/// One attached replica, as the primary sees it.
+pub struct ReplicaConn {
+    pub id: u64,
+    pub ip: String,
+    pub port: u16,
+    pub state: AtomicU8,
+    pub ack_off: AtomicU64,
+    pub ack_ms: AtomicU64,
+    /// Stream bytes to send (after the RDB).
+    pub tx: UnboundedSender<Bytes>,
+    pub shared: Arc<ClientShared>,
+}
+
+/// The circular replication backlog.
+pub struct Backlog {
+    buf: Vec<u8>,
+    size: usize,
+    /// Next write position in `buf`.
+    idx: usize,
+    pub histlen: usize,
+    /// master_repl_offset: offset of the last byte appended.
+    pub offset: u64,
+    pub active: bool,
+}
+
+impl Backlog {
+    fn new() -> Backlog {
+        Backlog { buf: Vec::new(), size: 0, idx: 0, histlen: 0, offset: 0, active: false }
+    }
+    pub fn create(&mut self, size: usize) {
+        self.size = size.max(16 * 1024);
+        self.buf = vec![0; self.size];
+        self.idx = 0;
+        self.histlen = 0;
+        self.active = true;
+    }
+    pub fn first_byte_offset(&self) -> u64 {
+        if !self.active {
+            return 0;
+        }
+        self.offset + 1 - self.histlen as u64
+    }
+    fn append(&mut self, mut b: &[u8]) {
+        self.offset += b.len() as u64;
+        if !self.active {
+            return;
+        }
+        if b.len() > self.size {
+            b = &b[b.len() - self.size..];
+        }
+        let n = b.len();
+        let first = (self.size - self.idx).min(n);
+        self.buf[self.idx..self.idx + first].copy_from_slice(&b[..first]);
+        if first < n {
+            self.buf[..n - first].copy_from_slice(&b[first..]);
+        }
+        self.idx = (self.idx + n) % self.size;
+        self.histlen = (self.histlen + n).min(self.size);
+    }
+    /// The bytes from offset `from` (the next byte a replica wants) to the end, if still held.
+    pub fn copy_from(&self, from: u64) -> Option<Vec<u8>> {
+        if !self.active {
+            return None;
+        }
+        let first = self.first_byte_offset();
+        if from < first || from > self.offset + 1 {
+            return None;
+        }
+        let n = (self.offset + 1 - from) as usize;
+        let start = (self.idx + self.size - n) % self.size;
+        let mut v = Vec::with_capacity(n);
+        let first_part = (self.size - start).min(n);
+        v.extend_from_slice(&self.buf[start..start + first_part]);
+        v.extend_from_slice(&self.buf[..n - first_part]);
+        Some(v)
+    }
+    /// Forget the history and continue from `offset` (after a full sync as a replica).
+    pub fn reset_to(&mut self, offset: u64) {
+        self.offset = offset;
+        self.histlen = 0;
+        self.idx = 0;
+    }
+    pub fn resize(&mut self, size: usize) {
+        if self.active && size.max(16 * 1024) != self.size {
+            let off = self.offset;
+            self.create(size);
+            self.offset = off;
+        }
+    }
+}
+
+/// The primary-side state: ids, backlog, replicas. One mutex, taken by the sink with shard
+/// locks held.
+pub struct MasterSide {
+    pub replid: String,
+    pub replid2: String,
+    pub second_offset: i64,
+    pub backlog: Backlog,
+    pub replicas: Vec<Arc<ReplicaConn>>,
+    /// Database of the last SELECT in the stream (-1: emit one before the next command).
+    pub last_db: i64,
+    /// This node is a replica: the stream is the primary's bytes, local effects are not fed.
+    pub proxy: bool,
+    /// When the last replica went away (for repl-backlog-ttl).
+    pub no_replicas_since_ms: u64,
+}
+
+impl MasterSide {
+    /// Append raw stream bytes to the backlog and to every replica.
+    pub fn feed_raw(&mut self, b: &[u8]) {
+        self.backlog.append(b);
+        if self.replicas.is_empty() {
+            return;
+        }
+        let bytes = Bytes::copy_from_slice(b);
+        for r in self.replicas.iter() {
+            let _ = r.tx.send(bytes.clone());
+        }
+    }
+    /// Append one command (with SELECT first when the database changes).
+    pub fn feed_command(&mut self, db: i64, argv: &[&[u8]]) {
+        if !self.backlog.active {
+            return;
+        }
+        let mut buf = Vec::with_capacity(64);
+        if db >= 0 && db != self.last_db {
+            let d = db.to_string();
+            encode_command(&mut buf, &[b"SELECT", d.as_bytes()]);
+            self.last_db = db;
+        }
+        encode_command(&mut buf, argv);
+        self.feed_raw(&buf);
+    }
+    /// Make our replication id a new one, keeping the old as replid2 (PSYNC2: a promoted
+    /// replica keeps partial resync for its former siblings).
+    pub fn shift_replid(&mut self) {
+        self.replid2 = std::mem::replace(&mut self.replid, random_replid());
+        self.second_offset = self.backlog.offset as i64 + 1;
+    }
+}
+
+pub fn encode_command(buf: &mut Vec<u8>, argv: &[&[u8]]) {
+    buf.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
+    for a in argv {
+        buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        buf.extend_from_slice(a);
+        buf.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Replica link states (Redis's repl_state).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LinkState {
+    None,
+    Connect,
+    Connecting,
+    Handshake,
+    Transfer,
+    Connected,
+}
+
+impl LinkState {
+    pub fn role_name(self) -> &'static str {
+        match self {
+            LinkState::None => "none",
+            LinkState::Connect => "connect",
+            LinkState::Connecting => "connecting",
+            LinkState::Handshake => "handshake",
+            LinkState::Transfer => "sync",
+            LinkState::Connected => "connected",
+        }
+    }
+}
+
+/// The replica-side state.
+pub struct ReplicaSide {
+    pub master: Option<(String, u16)>,
+    pub state: LinkState,
+    /// Bumped by every REPLICAOF: a link task whose epoch is old stops.
+    pub epoch: u64,
+    pub last_io_ms: u64,
+    pub down_since_ms: u64,
+    pub transfer_size: i64,
+    pub transfer_read: i64,
+    /// Offset applied from the primary's stream, and read from it.
+    pub reploff: i64,
+    pub read_reploff: i64,
+    /// The master client's id (CLIENT KILL TYPE master).
+    pub master_client: u64,
+}
+
+pub struct Repl {
+    pub m: Arc<Mutex<MasterSide>>,
+    pub r: Mutex<ReplicaSide>,
+    pub is_replica: AtomicBool,
+    pub link_up: AtomicBool,
+    /// Mirror of the backlog offset, for WAIT and woff without the mutex.
+    pub offset: Arc<AtomicU64>,
+    pub acks: tokio::sync::Notify,
+    sink_installed: AtomicBool,
+    /// The server crate starts the link task of a replica here: (node, epoch).
+    pub start_link: OnceLock<fn(Arc<Server>, u64)>,
+    pub sync_full: AtomicU64,
+    pub sync_partial_ok: AtomicU64,
+    pub sync_partial_err: AtomicU64,
+    pub last_ping_ms: AtomicI64,
+}
+
+impl Default for Repl {
+    fn default() -> Self {
+        Repl {
+            m: Arc::new(Mutex::new(MasterSide {
+                replid: random_replid(),
+                replid2: NO_REPLID.into(),
+                second_offset: -1,
+                backlog: Backlog::new(),
+                replicas: Vec::new(),
+                last_db: -1,
+                proxy: false,
+                no_replicas_since_ms: now_ms(),
+            })),
+            r: Mutex::new(ReplicaSide {
+                master: None,
+                state: LinkState::None,
+                epoch: 0,
+                last_io_ms: 0,
+                down_since_ms: 0,
+                transfer_size: -1,
+                transfer_read: 0,
+                reploff: 0,
+                read_reploff: 0,
+                master_client: 0,
+            }),
+            is_replica: AtomicBool::new(false),
+            link_up: AtomicBool::new(false),
+            offset: Arc::new(AtomicU64::new(0)),
+            acks: tokio::sync::Notify::new(),
+            sink_installed: AtomicBool::new(false),
+            start_link: OnceLock::new(),
+            sync_full: AtomicU64::new(0),
+            sync_partial_ok: AtomicU64::new(0),
+            sync_partial_err: AtomicU64::new(0),
+            last_ping_ms: AtomicI64::new(0),
+        }
+    }
+}
+
+struct ReplSink {
+    m: Arc<Mutex<MasterSide>>,
+    offset: Arc<AtomicU64>,
+}
+
+thread_local! {
+    /// On a replica: the primary's bytes of the command being applied, fed to our backlog by
+    /// the first effect it propagates (so with its shard locks held, like a local write).
+    static PENDING_RAW: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Replica link: the raw bytes of the command about to be applied.
+pub fn set_pending_raw(b: &[u8]) {
+    PENDING_RAW.with(|p| *p.borrow_mut() = Some(b.to_vec()));
+}
+
+/// Replica link: the raw bytes not fed yet by the command just applied (it wrote nothing).
+pub fn take_pending_raw() -> Option<Vec<u8>> {
+    PENDING_RAW.with(|p| p.borrow_mut().take())
+}
+
+impl EffectSink for ReplSink {
+    fn propagate(&self, db: usize, argv: &[&[u8]]) {
+        let mut m = self.m.lock();
+        if m.proxy {
+            if let Some(raw) = take_pending_raw() {
+                m.feed_raw(&raw);
+                self.offset.store(m.backlog.offset, Relaxed);
+            }
+            return;
+        }
+        if !m.backlog.active {
+            return;
+        }
+        m.feed_command(db as i64, argv);
+        self.offset.store(m.backlog.offset, Relaxed);
+    }
+}
+
+impl Repl {
+    /// Attach the replication sink (once) and create the backlog if there is none.
+    pub fn ensure_backlog(&self, srv: &Server) {
+        if !self.sink_installed.swap(true, Relaxed) {
+            srv.add_sink(Arc::new(ReplSink { m: self.m.clone(), offset: self.offset.clone() }));
+        }
+        let mut m = self.m.lock();
+        if !m.backlog.active {
+            m.backlog.create(backlog_size(srv));
+            // A new backlog starts a new history: nobody can continue from the old one.
+            m.replid2 = NO_REPLID.into();
+            m.second_offset = -1;
+        }
+    }
+    pub fn master_offset(&self) -> u64 {
+        self.offset.load(Relaxed)
+    }
+    /// Feed raw bytes (the replica proxying its primary's stream, PINGs, GETACKs).
+    pub fn feed_raw(&self, b: &[u8]) {
+        let mut m = self.m.lock();
+        m.feed_raw(b);
+        self.offset.store(m.backlog.offset, Relaxed);
+    }
+    /// Replicas whose acknowledged offset reached `off`.
+    pub fn acked(&self, off: u64) -> usize {
+        let m = self.m.lock();
+        m.replicas.iter().filter(|r| r.state.load(Relaxed) == STATE_ONLINE && r.ack_off.load(Relaxed) >= off).count()
+    }
+    /// Ask replicas for an ACK now (WAIT).
+    pub fn request_acks(&self) {
+        let mut m = self.m.lock();
+        if m.replicas.is_empty() || m.proxy {
+            return;
+        }
+        m.feed_command(-1, &[b"REPLCONF", b"GETACK", b"*"]);
+        self.offset.store(m.backlog.offset, Relaxed);
+    }
+    pub fn remove_replica(&self, id: u64) {
+        let mut m = self.m.lock();
+        m.replicas.retain(|r| r.id != id);
+        if m.replicas.is_empty() {
+            m.no_replicas_since_ms = now_ms();
+        }
+    }
+    /// Disconnect every replica (their feeder tasks stop on the kill flag).
+    pub fn disconnect_replicas(&self, srv: &Server) {
+        let reps: Vec<Arc<ReplicaConn>> = std::mem::take(&mut self.m.lock().replicas);
+        let clients = srv.clients.lock();
+        for r in reps {
+            r.shared.kill.store(true, Relaxed);
+            if let Some(h) = clients.get(&r.id) {
+                let _ = h.tx.send(crate::client::ClientMsg::Kill);
+            }
+        }
+    }
+}
+
+pub fn backlog_size(srv: &Server) -> usize {
+    srv.config.get_i64("repl-backlog-size").max(16 * 1024) as usize
+}
+
+/// PSYNC: try a partial resync from the backlog. On success the replica is attached (its
+/// channel receives everything after the returned bytes) and the reply line and backlog
+/// bytes to send first are returned.
+pub fn try_partial(srv: &Server, conn: &Arc<ReplicaConn>, replid: &str, offset: i64, psync2: bool) -> Option<Vec<u8>> {
+    let repl = &srv.repl;
+    let mut m = repl.m.lock();
+    if replid == "?" || offset < 0 || !m.backlog.active {
+        if replid != "?" {
+            repl.sync_partial_err.fetch_add(1, Relaxed);
+        }
+        return None;
+    }
+    let ok_id = replid.eq_ignore_ascii_case(&m.replid) || (replid.eq_ignore_ascii_case(&m.replid2) && offset <= m.second_offset);
+    if !ok_id {
+        repl.sync_partial_err.fetch_add(1, Relaxed);
+        return None;
+    }
+    let data = match m.backlog.copy_from(offset as u64) {
+        Some(d) => d,
+        None => {
+            repl.sync_partial_err.fetch_add(1, Relaxed);
+            return None;
+        }
+    };
+    let mut out = if psync2 { format!("+CONTINUE {}\r\n", m.replid).into_bytes() } else { b"+CONTINUE\r\n".to_vec() };
+    out.extend_from_slice(&data);
+    conn.state.store(STATE_ONLINE, Relaxed);
+    conn.ack_ms.store(now_ms(), Relaxed);
+    m.replicas.push(conn.clone());
+    repl.sync_partial_ok.fetch_add(1, Relaxed);
+    Some(out)
+}
+
+// ------------------------------------------------------------------ commands
+
+fn replicaof(ctx: &mut Ctx, a: Args) {
+    let srv = ctx.srv;
+    if eq_ic(&a[1], "no") && eq_ic(&a[2], "one") {
+        if srv.repl.is_replica.load(Relaxed) {
+            become_master(srv);
+            log('*', "MASTER MODE enabled (user request from client)");
+        }
+        return ctx.out.ok();
+    }
+    let host = String::from_utf8_lossy(&a[1]).into_owned();
+    let port = match std::str::from_utf8(&a[2]).ok().and_then(|s| s.parse::<i64>().ok()) {
+        Some(p) if (0..=65535).contains(&p) => p as u16,
+        Some(_) => return ctx.out.error("ERR Invalid master port"),
+        None => return ctx.out.error("ERR value is not an integer or out of range"),
+    };
+    {
+        let r = srv.repl.r.lock();
+        if srv.repl.is_replica.load(Relaxed) && r.master.as_ref().is_some_and(|(h, p)| h.eq_ignore_ascii_case(&host) && *p == port) {
+            drop(r);
+            log('*', "REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
+            return ctx.out.simple("OK Already connected to specified master");
+        }
+    }
+    become_replica(srv, host.clone(), port);
+    log('*', &format!("REPLICAOF {}:{} enabled (user request from client)", host, port));
+    ctx.out.ok();
+}
+
+/// replicationSetMaster.
+pub fn become_replica(srv: &Arc<Server>, host: String, port: u16) {
+    let repl = &srv.repl;
+    let was_master = !repl.is_replica.swap(true, Relaxed);
+    {
+        let mut m = repl.m.lock();
+        m.proxy = true;
+        if was_master {
+            // Our own history can be continued by the new primary if it was our replica.
+            m.last_db = -1;
+        }
+    }
+    // Sub-replicas must resync with the new history.
+    repl.disconnect_replicas(srv);
+    let epoch = {
+        let mut r = repl.r.lock();
+        r.master = Some((host, port));
+        r.state = LinkState::Connect;
+        r.epoch += 1;
+        r.down_since_ms = 0;
+        let id = std::mem::take(&mut r.master_client);
+        if id != 0 {
+            kill_client(srv, id);
+        }
+        r.epoch
+    };
+    repl.link_up.store(false, Relaxed);
+    if let Some(f) = repl.start_link.get() {
+        f(srv.clone(), epoch);
+    }
+}
+
+/// replicationUnsetMaster: REPLICAOF NO ONE.
+pub fn become_master(srv: &Arc<Server>) {
+    let repl = &srv.repl;
+    repl.is_replica.store(false, Relaxed);
+    {
+        let mut r = repl.r.lock();
+        r.master = None;
+        r.state = LinkState::None;
+        r.epoch += 1;
+        let id = std::mem::take(&mut r.master_client);
+        if id != 0 {
+            kill_client(srv, id);
+        }
+    }
+    repl.link_up.store(false, Relaxed);
+    let mut m = repl.m.lock();
+    m.proxy = false;
+    m.shift_replid();
+    m.last_db = -1;
+    drop(m);
+    // Sub-replicas continue with the new id (PSYNC2): disconnect them so they re-PSYNC.
+    repl.disconnect_replicas(srv);
+}
+
+fn kill_client(srv: &Server, id: u64) {
+    if let Some(h) = srv.clients.lock().get(&id) {
+        h.shared.kill.store(true, Relaxed);
+        let _ = h.tx.send(crate::client::ClientMsg::Kill);
+    }
+}
+
+fn log(level: char, msg: &str) {
+    crate::persistence::log_line(level, msg);
+}
+
+fn role(ctx: &mut Ctx, _a: Args) {
+    let srv = ctx.srv;
+    let repl = &srv.repl;
+    if repl.is_replica.load(Relaxed) {
+        let r = repl.r.lock();
+        let (host, port) = r.master.clone().unwrap_or_default();
+        let out = &mut *ctx.out;
+        out.array(5);
+        out.bulk(b"slave");
+        out.bulk(host.as_bytes());
+        out.int(port as i64);
+        out.bulk(r.state.role_name().as_bytes());
+        out.int(if r.master_client != 0 || r.state == LinkState::Connected { r.reploff } else { -1 });
+        return;
+    }
+    let m = repl.m.lock();
+    let online: Vec<&Arc<ReplicaConn>> = m.replicas.iter().filter(|r| r.state.load(Relaxed) == STATE_ONLINE).collect();
+    let out = &mut *ctx.out;
+    out.array(3);
+    out.bulk(b"master");
+    out.int(m.backlog.offset as i64);
+    out.array(online.len());
+    for r in online {
+        out.array(3);
+        out.bulk(r.ip.as_bytes());
+        out.bulk(r.port.to_string().as_bytes());
+        out.bulk(r.ack_off.load(Relaxed).to_string().as_bytes());
+    }
+}
+
+fn replconf(ctx: &mut Ctx, a: Args) {
+    if a.len() % 2 == 0 {
+        return ctx.out.error(crate::util::ERR_SYNTAX);
+    }
+    let mut i = 1;
+    while i < a.len() {
+        let opt = &a[i];
+        let val = &a[i + 1];
+        if eq_ic(opt, "listening-port") {
+            match std::str::from_utf8(val).ok().and_then(|s| s.parse::<u16>().ok()) {
+                Some(p) => ctx.client.repl.listening_port = p,
+                None => return ctx.out.error("ERR value is not an integer or out of range"),
+            }
+        } else if eq_ic(opt, "ip-address") {
+            ctx.client.repl.ip = Some(String::from_utf8_lossy(val).into_owned());
+        } else if eq_ic(opt, "capa") {
+            if eq_ic(val, "eof") {
+                ctx.client.repl.capa_eof = true;
+            } else if eq_ic(val, "psync2") {
+                ctx.client.repl.capa_psync2 = true;
+            }
+        } else if eq_ic(opt, "ack") || eq_ic(opt, "fack") {
+            // Only meaningful from an attached replica (handled by its feeder): no reply.
+            return;
+        } else if eq_ic(opt, "getack") {
+            // Handled by the link to our primary; from anyone else: nothing.
+            return;
+        } else if eq_ic(opt, "rdb-only") || eq_ic(opt, "rdb-filter-only") {
+        } else {
+            return ctx.out.error(&format!("ERR Unrecognized REPLCONF option: {}", String::from_utf8_lossy(opt)));
+        }
+        i += 2;
+    }
+    ctx.out.ok();
+}
+
+fn psync_common(ctx: &mut Ctx, replid: String, offset: i64, old: bool) {
+    let srv = ctx.srv;
+    if ctx.client.repl.is_master {
+        return ctx.out.error("ERR Replica can't interact with the keyspace");
+    }
+    if srv.repl.is_replica.load(Relaxed) && !srv.repl.link_up.load(Relaxed) {
+        return ctx.out.error("NOMASTERLINK Can't SYNC while not connected with my master");
+    }
+    ctx.client.repl.psync = Some((replid, offset, old));
+}
+
+fn psync(ctx: &mut Ctx, a: Args) {
+    if a.len() != 3 {
+        return ctx.wrong_arity();
+    }
+    let replid = String::from_utf8_lossy(&a[1]).into_owned();
+    let offset = match std::str::from_utf8(&a[2]).ok().and_then(|s| s.parse::<i64>().ok()) {
+        Some(o) => o,
+        None => return ctx.out.error("ERR value is not an integer or out of range"),
+    };
+    psync_common(ctx, replid, offset, false)
+}
+
+fn sync(ctx: &mut Ctx, _a: Args) {
+    psync_common(ctx, "?".into(), -1, true)
+}
+
+/// WAIT numreplicas timeout.
+pub fn wait(ctx: &mut Ctx, a: Args) {
+    let srv = ctx.srv;
+    if srv.repl.is_replica.load(Relaxed) {
+        return ctx.out.error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
+    }
+    let Some(n) = crate::util::int_arg(ctx.out, &a[1]) else { return };
+    let Some(t) = crate::util::int_arg(ctx.out, &a[2]) else { return };
+    if t < 0 {
+        return ctx.out.error("ERR timeout is negative");
+    }
+    let off = ctx.client.repl.woff;
+    let acked = srv.repl.acked(off);
+    if acked as i64 >= n || ctx.client.in_exec {
+        return ctx.out.int(acked as i64);
+    }
+    srv.repl.request_acks();
+    let deadline = if t == 0 { 0 } else { now_ms() + t as u64 };
+    ctx.client.repl.wait = Some((off, n.max(0) as usize, deadline));
+}
+
+// ------------------------------------------------------------------ INFO
+
+/// The "# Replication" INFO section body (without the header).
+pub fn info_replication(srv: &Server) -> String {
+    use std::fmt::Write;
+    let repl = &srv.repl;
+    let mut o = String::new();
+    let is_replica = repl.is_replica.load(Relaxed);
+    let _ = write!(o, "role:{}\r\n", if is_replica { "slave" } else { "master" });
+    let now = now_ms();
+    if is_replica {
+        let r = repl.r.lock();
+        let (host, port) = r.master.clone().unwrap_or_default();
+        let up = r.state == LinkState::Connected;
+        let _ = write!(
+            o,
+            "master_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\nslave_repl_offset:{}\r\n",
+            host,
+            port,
+            if up { "up" } else { "down" },
+            if r.master_client != 0 { (now.saturating_sub(r.last_io_ms) / 1000) as i64 } else { -1 },
+            (r.state == LinkState::Transfer) as u8,
+            r.read_reploff,
+            r.reploff,
+        );
+        if r.state == LinkState::Transfer {
+            let perc = if r.transfer_size > 0 { r.transfer_read as f64 / r.transfer_size as f64 * 100.0 } else { 0.0 };
+            let _ = write!(
+                o,
+                "master_sync_total_bytes:{}\r\nmaster_sync_read_bytes:{}\r\nmaster_sync_left_bytes:{}\r\nmaster_sync_perc:{:.2}\r\nmaster_sync_last_io_seconds_ago:{}\r\n",
+                r.transfer_size,
+                r.transfer_read,
+                r.transfer_size - r.transfer_read,
+                perc,
+                now.saturating_sub(r.last_io_ms) / 1000
+            );
+        }
+        if !up {
+            let since = if r.down_since_ms != 0 { (now.saturating_sub(r.down_since_ms) / 1000) as i64 } else { -1 };
+            let _ = write!(o, "master_link_down_since_seconds:{}\r\n", since);
+        }
+        let _ = write!(
+            o,
+            "slave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:1\r\n",
+            srv.config.get_i64("replica-priority"),
+            srv.config.get_bool("replica-read-only") as u8
+        );
+    }
+    let m = repl.m.lock();
+    let _ = write!(o, "connected_slaves:{}\r\n", m.replicas.len());
+    let min = srv.config.get_i64("min-replicas-to-write");
+    let maxlag = srv.config.get_i64("min-replicas-max-lag");
+    if min > 0 && maxlag > 0 {
+        let good = m
+            .replicas
+            .iter()
+            .filter(|r| r.state.load(Relaxed) == STATE_ONLINE && now.saturating_sub(r.ack_ms.load(Relaxed)) / 1000 <= maxlag as u64)
+            .count();
+        let _ = write!(o, "min_slaves_good_slaves:{}\r\n", good);
+    }
+    for (i, r) in m.replicas.iter().enumerate() {
+        let st = r.state.load(Relaxed);
+        let state = match st {
+            STATE_WAIT_BGSAVE => "wait_bgsave",
+            STATE_SEND_BULK => "send_bulk",
+            _ => "online",
+        };
+        let lag = if st == STATE_ONLINE { (now / 1000).saturating_sub(r.ack_ms.load(Relaxed) / 1000) } else { 0 };
+        let _ = write!(o, "slave{}:ip={},port={},state={},offset={},lag={}\r\n", i, r.ip, r.port, state, r.ack_off.load(Relaxed), lag);
+    }
+    let _ = write!(
+        o,
+        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        m.replid,
+        m.replid2,
+        m.backlog.offset,
+        m.second_offset,
+        m.backlog.active as u8,
+        backlog_size(srv),
+        m.backlog.first_byte_offset(),
+        m.backlog.histlen,
+    );
+    o
+}
+
+/// replicationCron's master part: PING replicas every repl-ping-replica-period seconds, free
+/// the backlog after repl-backlog-ttl without replicas, follow repl-backlog-size changes.
+pub fn cron(srv: &Server) {
+    let repl = &srv.repl;
+    let now = now_ms();
+    let period = srv.config.get_i64("repl-ping-replica-period").max(1) as u64 * 1000;
+    let mut m = repl.m.lock();
+    let size = backlog_size(srv);
+    m.backlog.resize(size);
+    if !m.proxy && !m.replicas.is_empty() {
+        let last = repl.last_ping_ms.load(Relaxed) as u64;
+        if now.saturating_sub(last) >= period {
+            repl.last_ping_ms.store(now as i64, Relaxed);
+            let db = m.last_db;
+            m.feed_command(db, &[b"PING"]);
+            repl.offset.store(m.backlog.offset, Relaxed);
+        }
+    }
+    let ttl = srv.config.get_i64("repl-backlog-ttl") as u64;
+    if !repl.is_replica.load(Relaxed) && m.replicas.is_empty() && m.backlog.active && ttl > 0 && now.saturating_sub(m.no_replicas_since_ms) / 1000 >= ttl {
+        // Redis changes the replid too: nobody can continue the freed history.
+        m.shift_replid();
+        m.replid2 = NO_REPLID.into();
+        m.second_offset = -1;
+        m.backlog.active = false;
+        m.backlog.buf = Vec::new();
+        m.backlog.histlen = 0;
+    }
+}
