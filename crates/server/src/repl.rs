@@ -494,6 +494,9 @@ async fn receive_and_load(srv: &Arc<Server>, epoch: u64, link: &mut Link, id: &s
         log('*', "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk");
         data = Vec::new();
         loop {
+            // The stream may follow the mark in the same read: search where the new bytes
+            // could complete it, and give back what follows.
+            let from = data.len().saturating_sub(mark.len());
             data.extend_from_slice(&link.buf);
             link.buf.clear();
             {
@@ -501,8 +504,10 @@ async fn receive_and_load(srv: &Arc<Server>, epoch: u64, link: &mut Link, id: &s
                 r.transfer_read = data.len() as i64;
                 r.last_io_ms = now_ms();
             }
-            if data.len() >= mark.len() && data[data.len() - mark.len()..] == mark[..] {
-                data.truncate(data.len() - mark.len());
+            if let Some(i) = data[from..].windows(mark.len()).position(|w| w == &mark[..]) {
+                let end = from + i;
+                link.buf.extend_from_slice(&data[end + mark.len()..]);
+                data.truncate(end);
                 break;
             }
             link.fill(timeout).await?;
