@@ -75,7 +75,8 @@ fn start(dir: &Path, extra: &[&str]) -> Node {
 fn start_logging_to(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
     let port = free_port();
     let log = logdir.join(format!("ferrocache-{port}.log"));
-    let mut args: Vec<String> = vec!["server".into(), "--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
+    let mut args: Vec<String> =
+        vec!["server".into(), "--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
         .args(&args)
@@ -98,7 +99,20 @@ fn start_redis(dir: &Path, dbfilename: &str) -> Option<Node> {
     let port = free_port();
     let log = dir.join(format!("redis-{port}.log"));
     let mut child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--dir", &dir.display().to_string(), "--dbfilename", dbfilename, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--dir",
+            &dir.display().to_string(),
+            "--dbfilename",
+            dbfilename,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--repl-diskless-sync-delay",
+            "0",
+        ])
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(Stdio::null())
         .spawn()
@@ -260,8 +274,14 @@ fn ferrocache_replica_of_ferrocache() {
         assert_eq!(info_field(&mut rc, "replication", "role"), "slave");
         assert_eq!(info_field(&mut rc, "replication", "master_port"), p.port.to_string());
         assert_eq!(info_field(&mut rc, "replication", "master_sync_in_progress"), "0");
-        assert_eq!(info_field(&mut pc, "replication", "master_replid"), info_field(&mut rc, "replication", "master_replid"));
-        assert_eq!(info_field(&mut pc, "replication", "master_repl_offset"), info_field(&mut rc, "replication", "slave_repl_offset"));
+        assert_eq!(
+            info_field(&mut pc, "replication", "master_replid"),
+            info_field(&mut rc, "replication", "master_replid")
+        );
+        assert_eq!(
+            info_field(&mut pc, "replication", "master_repl_offset"),
+            info_field(&mut rc, "replication", "slave_repl_offset")
+        );
         assert_eq!(info_field(&mut pc, "replication", "repl_backlog_active"), "1");
 
         // Link killed: the replica continues with PSYNC from its offset.
@@ -300,7 +320,17 @@ fn wait_without_replicas_and_errors() {
     let e = redis::cmd("WAIT").arg("1").arg("-1").query::<i64>(&mut c).unwrap_err();
     assert!(e.to_string().contains("timeout is negative"));
     let role: redis::Value = q(&mut c, &["ROLE"]);
-    assert_eq!(format!("{role:?}"), format!("{:?}", redis::Value::Array(vec![redis::Value::BulkString(b"master".to_vec()), redis::Value::Int(0), redis::Value::Array(vec![])])));
+    assert_eq!(
+        format!("{role:?}"),
+        format!(
+            "{:?}",
+            redis::Value::Array(vec![
+                redis::Value::BulkString(b"master".to_vec()),
+                redis::Value::Int(0),
+                redis::Value::Array(vec![])
+            ])
+        )
+    );
     assert_eq!(info_field(&mut c, "replication", "role"), "master");
     assert_eq!(info_field(&mut c, "replication", "connected_slaves"), "0");
 }
@@ -357,7 +387,10 @@ fn redis_server_replica_of_ferrocache() {
         let acked: i64 = q(&mut pc, &["WAIT", "1", "5000"]);
         assert_eq!(acked, 1);
         assert_eq!(snapshot(&mut pc), snapshot(&mut rc), "diskless={diskless}");
-        assert_eq!(info_field(&mut pc, "replication", "master_repl_offset"), info_field(&mut rc, "replication", "slave_repl_offset"));
+        assert_eq!(
+            info_field(&mut pc, "replication", "master_repl_offset"),
+            info_field(&mut rc, "replication", "slave_repl_offset")
+        );
         // Partial resync of redis-server after its link is killed.
         let killed: i64 = q(&mut rc, &["CLIENT", "KILL", "TYPE", "master"]);
         assert_eq!(killed, 1);

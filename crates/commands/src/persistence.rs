@@ -537,6 +537,7 @@ fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -
 /// after it sees the snapshot (captures its shards first) and is propagated after `at_start`.
 /// `stream`: write the RDB there (diskless); None: save to `dbfilename` (disk-backed).
 /// `then(ok)` runs on the snapshot thread once the RDB is complete (the file renamed).
+#[allow(clippy::result_unit_err)]
 pub fn repl_snapshot(
     srv: &Arc<Server>,
     stream: Option<Box<dyn Write + Send>>,

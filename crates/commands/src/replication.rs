@@ -431,7 +431,8 @@ pub fn try_partial(srv: &Server, conn: &Arc<ReplicaConn>, replid: &str, offset: 
         }
         return None;
     }
-    let ok_id = replid.eq_ignore_ascii_case(&m.replid) || (replid.eq_ignore_ascii_case(&m.replid2) && offset <= m.second_offset);
+    let ok_id = replid.eq_ignore_ascii_case(&m.replid)
+        || (replid.eq_ignore_ascii_case(&m.replid2) && offset <= m.second_offset);
     if !ok_id {
         repl.sync_partial_err.fetch_add(1, Relaxed);
         return None;
@@ -471,7 +472,9 @@ fn replicaof(ctx: &mut Ctx, a: Args) {
     };
     {
         let r = srv.repl.r.lock();
-        if srv.repl.is_replica.load(Relaxed) && r.master.as_ref().is_some_and(|(h, p)| h.eq_ignore_ascii_case(&host) && *p == port) {
+        if srv.repl.is_replica.load(Relaxed)
+            && r.master.as_ref().is_some_and(|(h, p)| h.eq_ignore_ascii_case(&host) && *p == port)
+        {
             drop(r);
             log('*', "REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
             return ctx.out.simple("OK Already connected to specified master");
@@ -580,7 +583,7 @@ fn role(ctx: &mut Ctx, _a: Args) {
 }
 
 fn replconf(ctx: &mut Ctx, a: Args) {
-    if a.len() % 2 == 0 {
+    if a.len().is_multiple_of(2) {
         return ctx.out.error(crate::util::ERR_SYNTAX);
     }
     let mut i = 1;
@@ -719,7 +722,10 @@ pub fn info_replication(srv: &Server) -> String {
         let good = m
             .replicas
             .iter()
-            .filter(|r| r.state.load(Relaxed) == STATE_ONLINE && now.saturating_sub(r.ack_ms.load(Relaxed)) / 1000 <= maxlag as u64)
+            .filter(|r| {
+                r.state.load(Relaxed) == STATE_ONLINE
+                    && now.saturating_sub(r.ack_ms.load(Relaxed)) / 1000 <= maxlag as u64
+            })
             .count();
         let _ = write!(o, "min_slaves_good_slaves:{}\r\n", good);
     }
@@ -731,7 +737,16 @@ pub fn info_replication(srv: &Server) -> String {
             _ => "online",
         };
         let lag = if st == STATE_ONLINE { (now / 1000).saturating_sub(r.ack_ms.load(Relaxed) / 1000) } else { 0 };
-        let _ = write!(o, "slave{}:ip={},port={},state={},offset={},lag={}\r\n", i, r.ip, r.port, state, r.ack_off.load(Relaxed), lag);
+        let _ = write!(
+            o,
+            "slave{}:ip={},port={},state={},offset={},lag={}\r\n",
+            i,
+            r.ip,
+            r.port,
+            state,
+            r.ack_off.load(Relaxed),
+            lag
+        );
     }
     let _ = write!(
         o,
@@ -767,7 +782,12 @@ pub fn cron(srv: &Server) {
         }
     }
     let ttl = srv.config.get_i64("repl-backlog-ttl") as u64;
-    if !repl.is_replica.load(Relaxed) && m.replicas.is_empty() && m.backlog.active && ttl > 0 && now.saturating_sub(m.no_replicas_since_ms) / 1000 >= ttl {
+    if !repl.is_replica.load(Relaxed)
+        && m.replicas.is_empty()
+        && m.backlog.active
+        && ttl > 0
+        && now.saturating_sub(m.no_replicas_since_ms) / 1000 >= ttl
+    {
         // Redis changes the replid too: nobody can continue the freed history.
         m.shift_replid();
         m.replid2 = NO_REPLID.into();

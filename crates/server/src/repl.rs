@@ -55,7 +55,9 @@ impl Write for ChanWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         if !self.buf.is_empty() {
             let b = std::mem::take(&mut self.buf);
-            self.tx.send(Bytes::from(b)).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "replica gone"))?;
+            self.tx
+                .send(Bytes::from(b))
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "replica gone"))?;
         }
         Ok(())
     }
@@ -75,7 +77,13 @@ fn peer_ip(addr: &str) -> String {
 }
 
 /// Serve a connection that sent PSYNC/SYNC until the replica goes away.
-pub async fn serve_replica(srv: &Arc<Server>, client: &mut Client, rd: &mut OwnedReadHalf, wr: &mut OwnedWriteHalf, crx: &mut UnboundedReceiver<ClientMsg>) {
+pub async fn serve_replica(
+    srv: &Arc<Server>,
+    client: &mut Client,
+    rd: &mut OwnedReadHalf,
+    wr: &mut OwnedWriteHalf,
+    crx: &mut UnboundedReceiver<ClientMsg>,
+) {
     let Some((replid, offset, old)) = client.repl.psync.take() else { return };
     let ip = client.repl.ip.clone().unwrap_or_else(|| peer_ip(&client.shared.addr));
     let port = client.repl.listening_port;
@@ -125,7 +133,13 @@ pub async fn serve_replica(srv: &Arc<Server>, client: &mut Client, rd: &mut Owne
 }
 
 /// FULLRESYNC: start a snapshot whose start point is the stream offset sent, send the RDB.
-async fn full_sync(srv: &Arc<Server>, client: &Client, conn: &Arc<ReplicaConn>, old: bool, wr: &mut OwnedWriteHalf) -> bool {
+async fn full_sync(
+    srv: &Arc<Server>,
+    client: &Client,
+    conn: &Arc<ReplicaConn>,
+    old: bool,
+    wr: &mut OwnedWriteHalf,
+) -> bool {
     let diskless = srv.config.get_bool("repl-diskless-sync") && client.repl.capa_eof;
     let start_info = Arc::new(parking_lot::Mutex::new((String::new(), 0u64)));
     let done;
@@ -135,7 +149,10 @@ async fn full_sync(srv: &Arc<Server>, client: &Client, conn: &Arc<ReplicaConn>, 
         if !persistence::snapshot_running(srv) {
             let (stream, rrx) = if diskless {
                 let (t, r) = unbounded_channel::<Bytes>();
-                (Some(Box::new(ChanWriter { tx: t, buf: Vec::with_capacity(64 * 1024) }) as Box<dyn Write + Send>), Some(r))
+                (
+                    Some(Box::new(ChanWriter { tx: t, buf: Vec::with_capacity(64 * 1024) }) as Box<dyn Write + Send>),
+                    Some(r),
+                )
             } else {
                 (None, None)
             };
@@ -158,19 +175,16 @@ async fn full_sync(srv: &Arc<Server>, client: &Client, conn: &Arc<ReplicaConn>, 
                     let _ = dtx.send((ok, data));
                 },
             );
-            match r {
-                Ok(()) => {
-                    rdb_rx = rrx;
-                    done = Some(drx);
-                    break;
-                }
-                // Lost a race with another snapshot: try again.
-                Err(()) => {}
+            // Err: lost a race with another snapshot; try again.
+            if r.is_ok() {
+                rdb_rx = rrx;
+                done = Some(drx);
+                break;
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += 1;
-        if waited % 10 == 0 && wr.write_all(b"\n").await.is_err() {
+        if waited.is_multiple_of(10) && wr.write_all(b"\n").await.is_err() {
             return false;
         }
     }
@@ -199,7 +213,8 @@ async fn full_sync(srv: &Arc<Server>, client: &Client, conn: &Arc<ReplicaConn>, 
         let Ok((ok, data)) = done_rx.await else { return false };
         let Some(data) = data.filter(|_| ok) else { return false };
         conn.state.store(rp::STATE_SEND_BULK, Relaxed);
-        if wr.write_all(format!("${}\r\n", data.len()).as_bytes()).await.is_err() || wr.write_all(&data).await.is_err() {
+        if wr.write_all(format!("${}\r\n", data.len()).as_bytes()).await.is_err() || wr.write_all(&data).await.is_err()
+        {
             return false;
         }
     }
@@ -406,19 +421,32 @@ async fn link_once(srv: &Arc<Server>, epoch: u64, host: &str, port: u16, db: &mu
     }
     let mut link = Link { sock, buf: BytesMut::with_capacity(64 * 1024) };
     let pong = link.cmd(&[b"PING"], timeout).await?;
-    if pong.starts_with('-') && !pong.starts_with("-NOAUTH") && !pong.starts_with("-NOPERM") && !pong.starts_with("-ERR operation not permitted") {
+    if pong.starts_with('-')
+        && !pong.starts_with("-NOAUTH")
+        && !pong.starts_with("-NOPERM")
+        && !pong.starts_with("-ERR operation not permitted")
+    {
         return Err(format!("Error reply to PING from master: '{}'", pong));
     }
     log('*', "Master replied to PING, replication can continue...");
     let auth = srv.config.get("masterauth").unwrap_or_default();
     if !auth.is_empty() {
         let user = srv.config.get("masteruser").unwrap_or_default();
-        let r = if user.is_empty() { link.cmd(&[b"AUTH", auth.as_bytes()], timeout).await? } else { link.cmd(&[b"AUTH", user.as_bytes(), auth.as_bytes()], timeout).await? };
+        let r = if user.is_empty() {
+            link.cmd(&[b"AUTH", auth.as_bytes()], timeout).await?
+        } else {
+            link.cmd(&[b"AUTH", user.as_bytes(), auth.as_bytes()], timeout).await?
+        };
         if r.starts_with('-') {
             return Err(format!("Unable to AUTH to MASTER: {}", r));
         }
     }
-    let myport = srv.config.get("replica-announce-port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p != 0).unwrap_or(srv.port);
+    let myport = srv
+        .config
+        .get("replica-announce-port")
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|p| *p != 0)
+        .unwrap_or(srv.port);
     let r = link.cmd(&[b"REPLCONF", b"listening-port", myport.to_string().as_bytes()], timeout).await?;
     if r.starts_with('-') {
         log('*', &format!("(Non critical) Master does not understand REPLCONF listening-port: {}", r));
@@ -468,7 +496,14 @@ async fn link_once(srv: &Arc<Server>, epoch: u64, host: &str, port: u16, db: &mu
     stream_from_master(srv, epoch, link, host, port, laddr, start_off, db).await
 }
 
-async fn receive_and_load(srv: &Arc<Server>, epoch: u64, link: &mut Link, id: &str, off: u64, timeout: u64) -> Result<(), String> {
+async fn receive_and_load(
+    srv: &Arc<Server>,
+    epoch: u64,
+    link: &mut Link,
+    id: &str,
+    off: u64,
+    timeout: u64,
+) -> Result<(), String> {
     if !set_state(srv, epoch, LinkState::Transfer) {
         return Err("replication target changed".into());
     }
@@ -574,7 +609,16 @@ async fn receive_and_load(srv: &Arc<Server>, epoch: u64, link: &mut Link, id: &s
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn stream_from_master(srv: &Arc<Server>, epoch: u64, link: Link, host: &str, port: u16, laddr: String, start_off: u64, db: &mut usize) -> Result<(), String> {
+async fn stream_from_master(
+    srv: &Arc<Server>,
+    epoch: u64,
+    link: Link,
+    host: &str,
+    port: u16,
+    laddr: String,
+    start_off: u64,
+    db: &mut usize,
+) -> Result<(), String> {
     let Link { sock, mut buf } = link;
     let (mut rd, mut wr) = sock.into_split();
     let id = srv.next_client_id.fetch_add(1, Relaxed);
@@ -629,7 +673,10 @@ async fn stream_from_master(srv: &Arc<Server>, epoch: u64, link: Link, host: &st
                                 reploff += consumed as u64;
                                 continue;
                             }
-                            if args.len() >= 2 && args[0].eq_ignore_ascii_case(b"replconf") && args[1].eq_ignore_ascii_case(b"getack") {
+                            if args.len() >= 2
+                                && args[0].eq_ignore_ascii_case(b"replconf")
+                                && args[1].eq_ignore_ascii_case(b"getack")
+                            {
                                 acks.push(reploff);
                                 srv.repl.feed_raw(&buf[pos..pos + consumed]);
                             } else {
