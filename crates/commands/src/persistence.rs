@@ -306,18 +306,14 @@ impl Snapshot {
 fn encode_shard(enc: &EncCfg, shard: &Shard, buf: &mut Vec<u8>, now: u64) -> u64 {
     let mut n = 0;
     for (db, t) in shard.dbs.iter().enumerate() {
-        if t.map.is_empty() {
+        if t.is_empty() {
             continue;
         }
         buf.push(opcode::SELECTDB);
         write_len(buf, db as u64);
-        // SAFETY: the caller holds the shard's lock; the table is not modified while iterating.
-        unsafe {
-            for b in t.map.iter() {
-                let e = b.as_ref();
-                encode_entry(enc, &e.key, &e.value, e.expire_at, e.lru, buf, now);
-                n += 1;
-            }
+        for e in t.iter() {
+            encode_entry(enc, &e.key, &e.value, e.expire_at, e.lru, buf, now);
+            n += 1;
         }
     }
     n

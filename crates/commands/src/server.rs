@@ -91,6 +91,10 @@ pub struct Server {
     pub ops_sample: Mutex<(u64, u64, VecDeque<f64>)>,
     pub blocking: crate::blocking::Blocking,
     pub persist: crate::persistence::Persist,
+    /// memcached protocol state (stats, delayed flush, connections).
+    pub mc: crate::memcached::McState,
+    /// Lua scripting and functions (scripting.rs).
+    pub scripting: crate::scripting::Scripting,
 }
 
 pub fn now_ms() -> u64 {
@@ -139,6 +143,8 @@ impl Server {
             ops_sample: Mutex::new((0, now_ms(), VecDeque::new())),
             blocking: Default::default(),
             persist: Default::default(),
+            mc: Default::default(),
+            scripting: Default::default(),
         });
         crate::persistence::install(&srv);
         srv
