@@ -3,6 +3,7 @@
 //! records its write effects; the executor here does the checks Redis's `processCommand` does,
 //! in the same order, and applies effects before the shard locks are released.
 
+pub mod aof;
 pub mod bits;
 pub mod blocking;
 pub mod client;
@@ -214,8 +215,11 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
-    if (cmd.is_write() || cmd.name == "ping" || (cmd.name == "exec" && queued_write(client))) && persistence::writes_denied(srv) {
-        out.error(persistence::MISCONF);
+    if (cmd.is_write() || cmd.name == "ping" || (cmd.name == "exec" && queued_write(client))) && (persistence::writes_denied(srv) || aof::writes_denied(srv).is_some()) {
+        match aof::writes_denied(srv) {
+            Some(e) if !persistence::writes_denied(srv) => out.error(&e),
+            _ => out.error(persistence::MISCONF),
+        }
         if client.multi.is_some() {
             client.multi_error = true;
         }

@@ -190,6 +190,7 @@ fn all_families() -> Vec<&'static [Command]> {
         crate::geo::COMMANDS,
         crate::streams::COMMANDS,
         crate::persistence::COMMANDS,
+        crate::aof::COMMANDS,
         crate::sort::COMMANDS,
         crate::scripting::COMMANDS,
     ]
