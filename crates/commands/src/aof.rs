@@ -321,6 +321,8 @@ fn switch_file(srv: &Server, f: File) {
     g.gen += 1;
     g.written = 0;
     g.selected_db = -1;
+    // Each incr file starts with its own timestamp annotation (when enabled).
+    g.cur_ts = 0;
     aof.pending.store(false, Relaxed);
 }
 
