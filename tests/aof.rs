@@ -78,7 +78,8 @@ fn start(dir: &Path, extra: &[&str]) -> Node {
 fn start_logging_to(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
     let port = free_port();
     let log = logdir.join(format!("ferrocache-{port}.log"));
-    let mut args: Vec<String> = vec!["server".into(), "--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
+    let mut args: Vec<String> =
+        vec!["server".into(), "--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
         .args(&args)
@@ -100,7 +101,8 @@ fn start_redis(dir: &Path, extra: &[&str]) -> Option<Node> {
     }
     let port = free_port();
     let log = dir.join(format!("redis-{port}.log"));
-    let mut args: Vec<String> = vec!["--port".into(), port.to_string(), "--dir".into(), dir.display().to_string(), "--save".into(), "".into()];
+    let mut args: Vec<String> =
+        vec!["--port".into(), port.to_string(), "--dir".into(), dir.display().to_string(), "--save".into(), "".into()];
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut child = Command::new("redis-server")
         .args(&args)
@@ -159,7 +161,8 @@ fn snapshot(c: &mut redis::Connection, dbs: u32) -> Snap {
         let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(c).unwrap();
         for k in keys {
             let payload: Vec<u8> = redis::cmd("DUMP").arg(&k).query(c).unwrap();
-            let v = rdb::restore_payload(&payload).unwrap_or_else(|e| panic!("decode DUMP of {:?}: {e}", String::from_utf8_lossy(&k)));
+            let v = rdb::restore_payload(&payload)
+                .unwrap_or_else(|e| panic!("decode DUMP of {:?}: {e}", String::from_utf8_lossy(&k)));
             let pttl: i64 = redis::cmd("PTTL").arg(&k).query(c).unwrap();
             out.insert((db, k), (aof_normalized(v.normalized()), pttl > 0));
         }
@@ -189,11 +192,11 @@ fn aof_normalized(v: RdbValue) -> RdbValue {
 fn assert_same(a: &Snap, b: &Snap, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: key counts differ");
     for (k, v) in a {
-        let w = b.get(k).unwrap_or_else(|| panic!("{what}: key {:?} in db {} missing", String::from_utf8_lossy(&k.1), k.0));
+        let w =
+            b.get(k).unwrap_or_else(|| panic!("{what}: key {:?} in db {} missing", String::from_utf8_lossy(&k.1), k.0));
         assert!(v == w, "{what}: key {:?} in db {} differs:\n{:?}\nvs\n{:?}", String::from_utf8_lossy(&k.1), k.0, v, w);
     }
 }
-
 
 const AOF: &[&str] = &["--appendonly", "yes", "--save", ""];
 
@@ -281,7 +284,9 @@ fn shutdown(mut n: Node, c: &mut redis::Connection) {
 fn wait_rewrite(c: &mut redis::Connection) {
     let t = Instant::now();
     loop {
-        if info_field(c, "persistence", "aof_rewrite_in_progress") == "0" && info_field(c, "persistence", "aof_rewrite_scheduled") == "0" {
+        if info_field(c, "persistence", "aof_rewrite_in_progress") == "0"
+            && info_field(c, "persistence", "aof_rewrite_scheduled") == "0"
+        {
             return;
         }
         assert!(t.elapsed() < Duration::from_secs(120), "BGREWRITEAOF did not finish");
@@ -325,7 +330,11 @@ fn writes_survive_restart_with_every_type() {
         assert!(before.len() > 300, "{}", before.len());
         let m = manifest(&dir);
         let suffix = if name == "rdb-preamble" { "rdb" } else { "aof" };
-        assert_eq!(m, format!("file appendonly.aof.2.base.{suffix} seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"), "{name}");
+        assert_eq!(
+            m,
+            format!("file appendonly.aof.2.base.{suffix} seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"),
+            "{name}"
+        );
         if name == "cmd-base" {
             let base = std::fs::read(dir.join("appendonlydir/appendonly.aof.2.base.aof")).unwrap();
             assert!(base.starts_with(b"#TS:"), "timestamp annotation first");
@@ -372,13 +381,25 @@ fn aof_wins_over_rdb_and_config_set_appendonly_starts_one() {
     assert_eq!(info_field(&mut c, "persistence", "aof_enabled"), "1");
     wait_rewrite(&mut c);
     assert_eq!(info_field(&mut c, "persistence", "aof_rewrites"), "1");
-    assert_eq!(manifest(&dir), "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n");
+    assert_eq!(
+        manifest(&dir),
+        "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+    );
     let _: () = q(&mut c, &["SET", "k", "v2"]);
     let _: i64 = q(&mut c, &["DEL", "in-rdb-only"]);
     let size: u64 = info_field(&mut c, "persistence", "aof_current_size").parse().unwrap();
     let base: u64 = info_field(&mut c, "persistence", "aof_base_size").parse().unwrap();
     assert!(size > base && base > 0, "{size} {base}");
-    for f in ["aof_pending_rewrite", "aof_buffer_length", "aof_pending_bio_fsync", "aof_delayed_fsync", "aof_last_write_status", "aof_current_rewrite_time_sec", "aof_last_rewrite_time_sec", "aof_rewrites_consecutive_failures"] {
+    for f in [
+        "aof_pending_rewrite",
+        "aof_buffer_length",
+        "aof_pending_bio_fsync",
+        "aof_delayed_fsync",
+        "aof_last_write_status",
+        "aof_current_rewrite_time_sec",
+        "aof_last_rewrite_time_sec",
+        "aof_rewrites_consecutive_failures",
+    ] {
         info_field(&mut c, "persistence", f);
     }
     shutdown(n, &mut c);
@@ -443,7 +464,11 @@ fn aof_interoperates_with_redis() {
         let n2 = start(&dir, &a);
         let mut c2 = n2.con();
         let loaded = snapshot(&mut c2, 16);
-        assert_same(&theirs, &loaded, &format!("preamble {preamble}: redis-server's appendonlydir loaded by ferrocache"));
+        assert_same(
+            &theirs,
+            &loaded,
+            &format!("preamble {preamble}: redis-server's appendonlydir loaded by ferrocache"),
+        );
         drop(c2);
         drop(n2);
         let _ = std::fs::remove_dir_all(&dir);
@@ -493,8 +518,21 @@ fn bgrewriteaof_under_concurrent_writes_loses_nothing() {
                         let _: i64 = redis::cmd("RPUSH").arg("log").arg(acked).query(&mut c).unwrap();
                     }
                     _ => {
-                        let _: () = redis::pipe().atomic().cmd("INCR").arg("tx:a").ignore().cmd("INCR").arg("tx:b").ignore().query(&mut c).unwrap();
-                        let _: () = redis::cmd("SET").arg(format!("filler:{}", acked % 50_000)).arg("changed").query(&mut c).unwrap();
+                        let _: () = redis::pipe()
+                            .atomic()
+                            .cmd("INCR")
+                            .arg("tx:a")
+                            .ignore()
+                            .cmd("INCR")
+                            .arg("tx:b")
+                            .ignore()
+                            .query(&mut c)
+                            .unwrap();
+                        let _: () = redis::cmd("SET")
+                            .arg(format!("filler:{}", acked % 50_000))
+                            .arg("changed")
+                            .query(&mut c)
+                            .unwrap();
                     }
                 }
                 acked += 1;
@@ -513,7 +551,12 @@ fn bgrewriteaof_under_concurrent_writes_loses_nothing() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let acked: Vec<u64> = writers.into_iter().map(|w| w.join().unwrap()).collect();
     assert_eq!(info_field(&mut c, "persistence", "aof_rewrites"), "3");
-    assert!(manifest(&dir).starts_with("file appendonly.aof.4.base.rdb seq 4 type b\nfile appendonly.aof.4.incr.aof seq 4 type i\n"), "{}", manifest(&dir));
+    assert!(
+        manifest(&dir)
+            .starts_with("file appendonly.aof.4.base.rdb seq 4 type b\nfile appendonly.aof.4.incr.aof seq 4 type i\n"),
+        "{}",
+        manifest(&dir)
+    );
     let before = snapshot(&mut c, 1);
     // kill -9: with appendfsync no, writes already in the kernel survive a process crash.
     drop(c);
@@ -596,7 +639,19 @@ fn truncated_aof_per_aof_load_truncated() {
     let port = free_port();
     let log = dir.join("refuse.log");
     let st = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-        .args(["server", "--port", &port.to_string(), "--dir", &dir.display().to_string(), "--appendonly", "yes", "--save", "", "--aof-load-truncated", "no"])
+        .args([
+            "server",
+            "--port",
+            &port.to_string(),
+            "--dir",
+            &dir.display().to_string(),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--aof-load-truncated",
+            "no",
+        ])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .status()
@@ -612,7 +667,10 @@ fn truncated_aof_per_aof_load_truncated() {
     assert_eq!(size, 10);
     let log = n2.log_text();
     assert!(log.contains("!!! Warning: short read while loading the AOF file appendonly.aof.1.incr.aof!!!"), "{log}");
-    assert!(log.contains(&format!("!!! Truncating the AOF appendonly.aof.1.incr.aof at offset {good_len} !!!")), "{log}");
+    assert!(
+        log.contains(&format!("!!! Truncating the AOF appendonly.aof.1.incr.aof at offset {good_len} !!!")),
+        "{log}"
+    );
     assert!(log.contains("AOF appendonly.aof.1.incr.aof loaded anyway because aof-load-truncated is enabled"), "{log}");
     let _: () = q(&mut c2, &["SET", "after", "1"]);
     shutdown(n2, &mut c2);

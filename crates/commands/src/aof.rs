@@ -25,6 +25,9 @@
 //! Loading (startup, `appendonly yes`): manifest → base (RDB, or commands) → incr files, each
 //! command replayed through the executor by a fake client, as Redis does.
 
+// Failures are logged in Redis's words where they happen; callers only need ok / failed.
+#![allow(clippy::result_unit_err)]
+
 use crate::client::{Client, ClientShared};
 use crate::persistence::{self, SnapKind};
 use crate::server::{now_ms, EffectSink, Server};
@@ -32,7 +35,9 @@ use crate::table::{flags::*, lookup_sub, table, Command};
 use crate::Ctx;
 use ferrocache_engine::keyspace::Shard;
 use ferrocache_engine::Value;
-use ferrocache_persistence::aof::{encode_command, AofCommandReader, AofReadError, Manifest, MANIFEST_NAME_SUFFIX, TEMP_FILE_NAME_PREFIX};
+use ferrocache_persistence::aof::{
+    encode_command, AofCommandReader, AofReadError, Manifest, MANIFEST_NAME_SUFFIX, TEMP_FILE_NAME_PREFIX,
+};
 use ferrocache_persistence::rdb::RdbValue;
 use ferrocache_protocol::resp::{Args, OwnedArgs, ReplyBuf};
 use parking_lot::Mutex;
@@ -42,7 +47,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering::*};
 use std::sync::Arc;
 
-pub static COMMANDS: &[Command] = &[Command::new("bgrewriteaof", 1, ADMIN | NOSCRIPT, (0, 0, 0), bgrewriteaof_cmd).group("server")];
+pub static COMMANDS: &[Command] =
+    &[Command::new("bgrewriteaof", 1, ADMIN | NOSCRIPT, (0, 0, 0), bgrewriteaof_cmd).group("server")];
 
 pub const OFF: u8 = 0;
 pub const ON: u8 = 1;
@@ -259,7 +265,13 @@ fn write_pending(srv: &Server) -> Option<(Arc<File>, u64, u64)> {
                 // Remove a partial write so the file stays a sequence of whole commands.
                 let _ = f.set_len(g.written);
                 if aof.fsync.load(Relaxed) == FSYNC_ALWAYS {
-                    log('#', &format!("Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting... ({})", strerror(&e)));
+                    log(
+                        '#',
+                        &format!(
+                            "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting... ({})",
+                            strerror(&e)
+                        ),
+                    );
                     std::process::exit(1);
                 }
                 if aof.last_write_ok.swap(false, Relaxed) {
@@ -353,11 +365,22 @@ fn persist_manifest(srv: &Server, am: &mut Manifest) -> Result<(), ()> {
     let tmp_name = format!("{}{}", TEMP_FILE_NAME_PREFIX, name);
     let tmp = dir.join(&tmp_name);
     let r = (|| -> Result<(), String> {
-        let mut f = File::create(&tmp).map_err(|e| format!("Can't open the AOF manifest file {}: {}", tmp_name, strerror(&e)))?;
-        f.write_all(am.format().as_bytes()).map_err(|e| format!("Error trying to write the temporary AOF manifest file {}: {}", tmp_name, strerror(&e)))?;
+        let mut f = File::create(&tmp)
+            .map_err(|e| format!("Can't open the AOF manifest file {}: {}", tmp_name, strerror(&e)))?;
+        f.write_all(am.format().as_bytes()).map_err(|e| {
+            format!("Error trying to write the temporary AOF manifest file {}: {}", tmp_name, strerror(&e))
+        })?;
         f.sync_all().map_err(|e| format!("Fail to fsync the temp AOF file {}: {}.", tmp_name, strerror(&e)))?;
-        std::fs::rename(&tmp, dir.join(&name)).map_err(|e| format!("Error trying to rename the temporary AOF manifest file {} into {}: {}", tmp_name, name, strerror(&e)))?;
-        fsync_dir(&dir).map_err(|e| format!("Fail to fsync AOF directory {}: {}.", dir.join(&name).display(), strerror(&e)))?;
+        std::fs::rename(&tmp, dir.join(&name)).map_err(|e| {
+            format!(
+                "Error trying to rename the temporary AOF manifest file {} into {}: {}",
+                tmp_name,
+                name,
+                strerror(&e)
+            )
+        })?;
+        fsync_dir(&dir)
+            .map_err(|e| format!("Fail to fsync AOF directory {}: {}.", dir.join(&name).display(), strerror(&e)))?;
         Ok(())
     })();
     match r {
@@ -383,7 +406,14 @@ fn load_manifest(srv: &Server) -> Result<Manifest, ()> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Manifest::default()),
         Err(e) => {
-            log('#', &format!("Fatal error: can't open the AOF manifest file {} for reading: {}", path.display(), strerror(&e)));
+            log(
+                '#',
+                &format!(
+                    "Fatal error: can't open the AOF manifest file {} for reading: {}",
+                    path.display(),
+                    strerror(&e)
+                ),
+            );
             return Err(());
         }
     };
@@ -536,7 +566,12 @@ fn rewrite_done(srv: &Arc<Server>, ok: bool, aborted: bool, tmp: &str, rdb: bool
         let base_path = dir.join(&base);
         let mut good = true;
         if let Err(e) = std::fs::rename(tmp, &base_path) {
-            fail(&format!("Error trying to rename the temporary AOF base file {} into {}: {}", tmp, base_path.display(), strerror(&e)));
+            fail(&format!(
+                "Error trying to rename the temporary AOF base file {} into {}: {}",
+                tmp,
+                base_path.display(),
+                strerror(&e)
+            ));
             good = false;
         } else {
             log('*', &format!("Successfully renamed the temporary AOF base file {} into {}", tmp, base));
@@ -548,7 +583,12 @@ fn rewrite_done(srv: &Arc<Server>, ok: bool, aborted: bool, tmp: &str, rdb: bool
             let p = dir.join(&n);
             if let Err(e) = std::fs::rename(dir.join(&t), &p) {
                 let _ = std::fs::remove_file(&base_path);
-                fail(&format!("Error trying to rename the temporary AOF incr file {} into {}: {}", dir.join(&t).display(), p.display(), strerror(&e)));
+                fail(&format!(
+                    "Error trying to rename the temporary AOF incr file {} into {}: {}",
+                    dir.join(&t).display(),
+                    p.display(),
+                    strerror(&e)
+                ));
                 good = false;
             } else {
                 log('*', &format!("Successfully renamed the temporary AOF incr file {} into {}", t, n));
@@ -670,7 +710,9 @@ fn rewrite_value(buf: &mut Vec<u8>, key: &[u8], v: &Value) {
     match crate::rdb_bridge::to_rdb(v) {
         RdbValue::List(items) => batched(buf, b"RPUSH", key, items.into_iter().map(|x| vec![x]).collect()),
         RdbValue::Set(items) => batched(buf, b"SADD", key, items.into_iter().map(|x| vec![x]).collect()),
-        RdbValue::ZSet(items) => batched(buf, b"ZADD", key, items.into_iter().map(|(m, s)| vec![fmt_score(s).into_bytes(), m]).collect()),
+        RdbValue::ZSet(items) => {
+            batched(buf, b"ZADD", key, items.into_iter().map(|(m, s)| vec![fmt_score(s).into_bytes(), m]).collect())
+        }
         RdbValue::Hash(items) => batched(buf, b"HMSET", key, items.into_iter().map(|(f, x)| vec![f, x]).collect()),
         RdbValue::Stream(s) => {
             if s.entries.is_empty() {
@@ -686,10 +728,24 @@ fn rewrite_value(buf: &mut Vec<u8>, key: &[u8], v: &Value) {
                 encode_command(buf, &argv);
             }
             let added = s.entries_added.to_string();
-            encode_command(buf, &[b"XSETID".as_slice(), key, &sid(s.last_id), b"ENTRIESADDED", added.as_bytes(), b"MAXDELETEDID", &sid(s.max_deleted_entry_id)]);
+            encode_command(
+                buf,
+                &[
+                    b"XSETID".as_slice(),
+                    key,
+                    &sid(s.last_id),
+                    b"ENTRIESADDED",
+                    added.as_bytes(),
+                    b"MAXDELETEDID",
+                    &sid(s.max_deleted_entry_id),
+                ],
+            );
             for g in &s.groups {
                 let read = g.entries_read.to_string();
-                encode_command(buf, &[b"XGROUP".as_slice(), b"CREATE", key, &g.name, &sid(g.last_id), b"ENTRIESREAD", read.as_bytes()]);
+                encode_command(
+                    buf,
+                    &[b"XGROUP".as_slice(), b"CREATE", key, &g.name, &sid(g.last_id), b"ENTRIESREAD", read.as_bytes()],
+                );
                 for c in &g.consumers {
                     if c.pending.is_empty() {
                         encode_command(buf, &[b"XGROUP".as_slice(), b"CREATECONSUMER", key, &g.name, &c.name]);
@@ -699,7 +755,20 @@ fn rewrite_value(buf: &mut Vec<u8>, key: &[u8], v: &Value) {
                         let (t, cnt) = (p.delivery_time.to_string(), p.delivery_count.to_string());
                         encode_command(
                             buf,
-                            &[b"XCLAIM".as_slice(), key, &g.name, &c.name, b"0", &sid(*id), b"TIME", t.as_bytes(), b"RETRYCOUNT", cnt.as_bytes(), b"JUSTID", b"FORCE"],
+                            &[
+                                b"XCLAIM".as_slice(),
+                                key,
+                                &g.name,
+                                &c.name,
+                                b"0",
+                                &sid(*id),
+                                b"TIME",
+                                t.as_bytes(),
+                                b"RETRYCOUNT",
+                                cnt.as_bytes(),
+                                b"JUSTID",
+                                b"FORCE",
+                            ],
                         );
                     }
                 }
@@ -830,7 +899,8 @@ fn bgrewriteaof_cmd(ctx: &mut Ctx, _a: Args) {
     } else if rewrite_background(srv).is_ok() {
         ctx.out.simple("Background append only file rewriting started");
     } else {
-        ctx.out.error("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.");
+        ctx.out
+            .error("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.");
     }
 }
 
@@ -924,24 +994,45 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
         let am = &ctl.manifest;
         let upgrade = !dir.is_dir()
             || (am.base.is_none() && am.incr.is_empty())
-            || (am.incr.is_empty() && am.base.as_ref().is_some_and(|b| b.file_name == fname) && !dir.join(&fname).exists());
+            || (am.incr.is_empty()
+                && am.base.as_ref().is_some_and(|b| b.file_name == fname)
+                && !dir.join(&fname).exists());
         if upgrade {
             if let Err(e) = std::fs::create_dir_all(&dir) {
                 log('#', &format!("Can't open or create append-only dir {}: {}", dir.display(), strerror(&e)));
                 return LoadStatus::Failed;
             }
             let mut am = Manifest { base: None, ..Default::default() };
-            am.base = Some(ferrocache_persistence::aof::AofInfo { file_name: fname.clone(), file_seq: 1, file_type: ferrocache_persistence::aof::FileType::Base });
+            am.base = Some(ferrocache_persistence::aof::AofInfo {
+                file_name: fname.clone(),
+                file_seq: 1,
+                file_type: ferrocache_persistence::aof::FileType::Base,
+            });
             am.curr_base_file_seq = 1;
             am.dirty = true;
             if persist_manifest(srv, &mut am).is_err() {
                 return LoadStatus::Failed;
             }
             if let Err(e) = std::fs::rename(&fname, dir.join(&fname)) {
-                log('#', &format!("Error trying to move the old AOF file {} into dir {}: {}", fname, dir.display(), strerror(&e)));
+                log(
+                    '#',
+                    &format!(
+                        "Error trying to move the old AOF file {} into dir {}: {}",
+                        fname,
+                        dir.display(),
+                        strerror(&e)
+                    ),
+                );
                 return LoadStatus::Failed;
             }
-            log('*', &format!("Successfully migrated an old-style AOF file ({}) into the AOF directory ({}).", fname, dir.display()));
+            log(
+                '*',
+                &format!(
+                    "Successfully migrated an old-style AOF file ({}) into the AOF directory ({}).",
+                    fname,
+                    dir.display()
+                ),
+            );
             ctl.manifest = am;
         }
     }
@@ -984,7 +1075,15 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
         let start = std::time::Instant::now();
         let mut r = load_single(srv, name);
         if r == LoadStatus::Ok || (r == LoadStatus::Truncated && last) {
-            log('*', &format!("DB loaded from {} file {}: {:.3} seconds", if *is_base { "base" } else { "incr" }, name, start.elapsed().as_secs_f64()));
+            log(
+                '*',
+                &format!(
+                    "DB loaded from {} file {}: {:.3} seconds",
+                    if *is_base { "base" } else { "incr" },
+                    name,
+                    start.elapsed().as_secs_f64()
+                ),
+            );
         }
         if r == LoadStatus::Empty {
             r = LoadStatus::Ok;
@@ -1032,7 +1131,11 @@ fn replay(srv: &Arc<Server>, client: &mut Client, argv: &[Vec<u8>], out: &mut Re
     if cmd.has(TRANSACTION) || client.multi.is_some() {
         crate::execute_at(srv, client, args, out, now);
     } else if cmd.arity_ok(args.len()) {
-        let mut guards = if cmd.has(ALL_SHARDS) { srv.ks.lock_all() } else { srv.ks.lock_keys(cmd.key_positions(args).into_iter().map(|i| &args[i])) };
+        let mut guards = if cmd.has(ALL_SHARDS) {
+            srv.ks.lock_all()
+        } else {
+            srv.ks.lock_keys(cmd.key_positions(args).into_iter().map(|i| &args[i]))
+        };
         crate::run_locked(srv, client, cmd, args, out, &mut guards, now);
     }
     client.block = None;
@@ -1073,7 +1176,10 @@ fn load_single(srv: &Arc<Server>, name: &str) -> LoadStatus {
     let mut start = 0u64;
     if n == 5 && &sig == b"REDIS" {
         let old_style = name == filename(srv);
-        log('*', if old_style { "Reading RDB preamble from AOF file..." } else { "Reading RDB base file on AOF loading..." });
+        log(
+            '*',
+            if old_style { "Reading RDB preamble from AOF file..." } else { "Reading RDB base file on AOF loading..." },
+        );
         let f2 = match File::open(&path) {
             Ok(f) => f,
             Err(_) => return LoadStatus::OpenErr,
@@ -1097,10 +1203,13 @@ fn load_single(srv: &Arc<Server>, name: &str) -> LoadStatus {
         start = cr.n;
         r = cr.r;
     } else {
-        r = std::io::BufReader::with_capacity(1 << 20, match File::open(&path) {
-            Ok(f) => f,
-            Err(_) => return LoadStatus::OpenErr,
-        });
+        r = std::io::BufReader::with_capacity(
+            1 << 20,
+            match File::open(&path) {
+                Ok(f) => f,
+                Err(_) => return LoadStatus::OpenErr,
+            },
+        );
     }
     let mut reader = AofCommandReader::new(r, start);
     let mut client = fake_client();
@@ -1132,7 +1241,14 @@ fn load_single(srv: &Arc<Server>, name: &str) -> LoadStatus {
                     valid_before_multi = valid_up_to;
                 }
                 if !replay(srv, &mut client, &argv, &mut out) {
-                    log('#', &format!("Unknown command '{}' reading the append only file {}", String::from_utf8_lossy(&argv[0]), name));
+                    log(
+                        '#',
+                        &format!(
+                            "Unknown command '{}' reading the append only file {}",
+                            String::from_utf8_lossy(&argv[0]),
+                            name
+                        ),
+                    );
                     return LoadStatus::Failed;
                 }
                 valid_up_to = reader.offset;

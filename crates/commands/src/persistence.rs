@@ -473,6 +473,7 @@ pub fn running_kind(srv: &Server) -> Option<SnapKind> {
 
 /// Start an AOF-rewrite snapshot writing `tmp`. `at_cut` runs with every shard held, at the
 /// snapshot's point in time: writes before it are in the snapshot, writes after it are not.
+#[allow(clippy::result_unit_err)]
 pub fn start_aof_snapshot(srv: &Server, rdb: bool, tmp: String, at_cut: &mut dyn FnMut()) -> Result<Arc<Snapshot>, ()> {
     let id = srv.persist.next_id.fetch_add(1, Relaxed);
     let kind = if rdb { SnapKind::AofRdb } else { SnapKind::AofCommands };

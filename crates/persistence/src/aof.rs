@@ -70,7 +70,17 @@ impl std::fmt::Display for ManifestError {
 
 /// sdsneedsrepr: does a file name need quoting in the manifest?
 fn needs_repr(s: &[u8]) -> bool {
-    s.iter().any(|&c| c == b'\\' || c == b'"' || c == b'\n' || c == b'\r' || c == b'\t' || c == 7 || c == 8 || !(0x20..0x7f).contains(&c) || c == b' ')
+    s.iter().any(|&c| {
+        c == b'\\'
+            || c == b'"'
+            || c == b'\n'
+            || c == b'\r'
+            || c == b'\t'
+            || c == 7
+            || c == 8
+            || !(0x20..0x7f).contains(&c)
+            || c == b' '
+    })
 }
 
 /// sdscatrepr.
@@ -117,8 +127,16 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                 if i >= n {
                     return None;
                 }
-                if line[i] == b'\\' && i + 3 < n && line[i + 1] == b'x' && line[i + 2].is_ascii_hexdigit() && line[i + 3].is_ascii_hexdigit() {
-                    let h = std::str::from_utf8(&line[i + 2..i + 4]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()).unwrap_or(0);
+                if line[i] == b'\\'
+                    && i + 3 < n
+                    && line[i + 1] == b'x'
+                    && line[i + 2].is_ascii_hexdigit()
+                    && line[i + 3].is_ascii_hexdigit()
+                {
+                    let h = std::str::from_utf8(&line[i + 2..i + 4])
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        .unwrap_or(0);
                     cur.push(h);
                     i += 3;
                 } else if line[i] == b'\\' && i + 1 < n {
@@ -215,10 +233,16 @@ impl Manifest {
                 }
                 continue;
             }
-            let line_text = String::from_utf8_lossy(chunk).trim_matches(|c| c == ' ' || c == '\t' || c == '\r' || c == '\n').to_string();
+            let line_text = String::from_utf8_lossy(chunk)
+                .trim_matches(|c| c == ' ' || c == '\t' || c == '\r' || c == '\n')
+                .to_string();
             let err = |msg| Err(ManifestError { line: linenum, text: Some(line_text.clone()), msg });
             if !has_nl {
-                return Err(ManifestError { line: linenum, text: None, msg: "The AOF manifest file contains too long line" });
+                return Err(ManifestError {
+                    line: linenum,
+                    text: None,
+                    msg: "The AOF manifest file contains too long line",
+                });
             }
             if line_text.is_empty() {
                 return err("Invalid AOF manifest file format");
@@ -287,7 +311,8 @@ impl Manifest {
             BASE_FILE_SUFFIX,
             if rdb_preamble { RDB_FORMAT_SUFFIX } else { AOF_FORMAT_SUFFIX }
         );
-        self.base = Some(AofInfo { file_name: name.clone(), file_seq: self.curr_base_file_seq, file_type: FileType::Base });
+        self.base =
+            Some(AofInfo { file_name: name.clone(), file_seq: self.curr_base_file_seq, file_type: FileType::Base });
         self.dirty = true;
         name
     }
@@ -296,7 +321,11 @@ impl Manifest {
     pub fn new_incr_name(&mut self, aof_filename: &str) -> String {
         self.curr_incr_file_seq += 1;
         let name = format!("{}.{}{}{}", aof_filename, self.curr_incr_file_seq, INCR_FILE_SUFFIX, AOF_FORMAT_SUFFIX);
-        self.incr.push(AofInfo { file_name: name.clone(), file_seq: self.curr_incr_file_seq, file_type: FileType::Incr });
+        self.incr.push(AofInfo {
+            file_name: name.clone(),
+            file_seq: self.curr_incr_file_seq,
+            file_type: FileType::Incr,
+        });
         self.dirty = true;
         name
     }
@@ -483,7 +512,10 @@ mod tests {
         let i = m.new_incr_name("appendonly.aof");
         assert_eq!(b, "appendonly.aof.1.base.rdb");
         assert_eq!(i, "appendonly.aof.1.incr.aof");
-        assert_eq!(m.format(), "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n");
+        assert_eq!(
+            m.format(),
+            "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+        );
         let p = Manifest::parse(m.format().as_bytes()).unwrap();
         assert_eq!(p.base, m.base);
         assert_eq!(p.incr, m.incr);
@@ -503,21 +535,29 @@ mod tests {
 
     #[test]
     fn manifest_quoted_names_and_errors() {
-        let mut m = Manifest::default();
-        m.base = Some(AofInfo { file_name: "my file.aof".into(), file_seq: 1, file_type: FileType::Base });
+        let m = Manifest {
+            base: Some(AofInfo { file_name: "my file.aof".into(), file_seq: 1, file_type: FileType::Base }),
+            ..Default::default()
+        };
         let s = m.format();
         assert_eq!(s, "file \"my file.aof\" seq 1 type b\n");
         assert_eq!(Manifest::parse(s.as_bytes()).unwrap().base.unwrap().file_name, "my file.aof");
         assert_eq!(Manifest::parse(b"").unwrap_err().msg, "Found an empty AOF manifest");
         assert_eq!(Manifest::parse(b"file a seq 1\n").unwrap_err().msg, "Invalid AOF manifest file format");
         assert_eq!(Manifest::parse(b"file a seq 1 type x\n").unwrap_err().msg, "Unknown AOF file type");
-        assert_eq!(Manifest::parse(b"file a/b seq 1 type b\n").unwrap_err().msg, "File can't be a path, just a filename");
+        assert_eq!(
+            Manifest::parse(b"file a/b seq 1 type b\n").unwrap_err().msg,
+            "File can't be a path, just a filename"
+        );
         assert_eq!(
             Manifest::parse(b"file a seq 2 type i\nfile b seq 1 type i\n").unwrap_err().msg,
             "Found a non-monotonic sequence number"
         );
         assert_eq!(Manifest::parse(b"# c\nfile a seq 1 type b\n").unwrap().base.unwrap().file_name, "a");
-        assert_eq!(Manifest::parse(b"file a seq 1 type b").unwrap_err().msg, "The AOF manifest file contains too long line");
+        assert_eq!(
+            Manifest::parse(b"file a seq 1 type b").unwrap_err().msg,
+            "The AOF manifest file contains too long line"
+        );
     }
 
     #[test]
