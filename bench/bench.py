@@ -185,12 +185,41 @@ def memcached_section():
     return lines
 
 
+def load_collection(srv, kind, n):
+    """One key holding n elements; returns RSS growth and OBJECT ENCODING."""
+    srv.cli("flushall")
+    time.sleep(0.3)
+    base = rss_bytes(srv.proc.pid)
+    buf = io.BytesIO()
+    batch = 100
+    for start in range(0, n, batch):
+        parts = []
+        for i in range(start, min(n, start + batch)):
+            m = b"member:%010d" % i
+            if kind == "hash":
+                parts += [m, b"value"]
+            elif kind == "zset":
+                parts += [b"%d" % i, m]
+            else:
+                parts.append(m)
+        cmd = {"list": b"RPUSH", "set": b"SADD", "hash": b"HSET", "zset": b"ZADD"}[kind]
+        args = [cmd, b"big"] + parts
+        buf.write(b"*%d\r\n" % len(args))
+        for a in args:
+            buf.write(b"$%d\r\n%s\r\n" % (len(a), a))
+    subprocess.run(["redis-cli", "-p", str(srv.port), "--pipe"], input=buf.getvalue(), capture_output=True, timeout=600)
+    time.sleep(0.5)
+    enc = srv.cli("object", "encoding", "big").strip()
+    return rss_bytes(srv.proc.pid) - base, enc
+
+
 def main():
     servers = [
         Server("ferrocache", lambda p: [FERRO, "server", "--port", str(p)]),
         Server("redis-server", lambda p: ["redis-server", "--port", str(p), "--save", "", "--appendonly", "no"]),
     ]
     results = {}
+    coll = {}
     try:
         for pipeline in (1, 16):
             for test in TESTS:
@@ -202,18 +231,22 @@ def main():
         for s in servers:
             mem[s.name] = load_keys(s, 1_000_000)
             print(s.name, "1M keys RSS growth", mem[s.name], flush=True)
+        for kind in ("list", "set", "hash", "zset"):
+            for s in servers:
+                coll[(s.name, kind)] = load_collection(s, kind, 1_000_000)
+                print(s.name, kind, coll[(s.name, kind)], flush=True)
     finally:
         for s in servers:
             s.stop()
     mc = memcached_section()
-    write_results(results, mem, mc)
+    write_results(results, mem, mc, coll)
 
 
 def fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
 
 
-def write_results(results, mem, mc):
+def write_results(results, mem, mc, coll):
     nproc = os.cpu_count()
     lines = ["# Benchmark results", "",
              f"Machine: {nproc} cores (the load generator shares them). redis-benchmark -c 50 -n {N} -r 100000; "
@@ -240,6 +273,14 @@ def write_results(results, mem, mc):
         lines.append(f"| {name} | {growth/1e6:.1f} MB | {growth/1e6:.1f} | {size} |")
     if "ferrocache" in mem and "redis-server" in mem and mem["redis-server"][0] > 0:
         lines += ["", f"RSS per key ratio (ferrocache / redis-server): {mem['ferrocache'][0]/mem['redis-server'][0]:.2f}"]
+    lines.append("")
+    lines += ["## Memory: one key with 1M elements (member:NNNNNNNNNN)", "",
+              "| type | ferrocache RSS growth | redis RSS growth | ratio | ferrocache encoding | redis encoding |", "|---|---|---|---|---|---|"]
+    for kind in ("list", "set", "hash", "zset"):
+        f = coll.get(("ferrocache", kind))
+        r = coll.get(("redis-server", kind))
+        if f and r:
+            lines.append(f"| {kind} | {f[0]/1e6:.1f} MB | {r[0]/1e6:.1f} MB | {f[0]/max(r[0],1):.2f} | {f[1]} | {r[1]} |")
     lines.append("")
     lines += mc
     with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:

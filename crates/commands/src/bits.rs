@@ -375,6 +375,12 @@ fn bitfield_generic(ctx: &mut Ctx, a: Args, ro: bool) {
         },
     };
     let existed = db.get_mut(key).is_some();
+    let max_write_end = ops
+        .iter()
+        .filter(|(op, ..)| !matches!(op, FieldOp::Get))
+        .map(|(_, _, bits, off, _)| off + *bits as u64)
+        .max()
+        .unwrap_or(0);
     out.array(ops.len());
     let mut changed = false;
     for (op, signed, bits, off, ow) in ops {
@@ -403,7 +409,13 @@ fn bitfield_generic(ctx: &mut Ctx, a: Args, ro: bool) {
             },
         }
     }
-    if writes && (changed || !existed) && changed {
+    // Redis creates the (zero-padded) string for write operations even when an overflow
+    // FAIL prevented every change.
+    if writes && (changed || !existed) {
+        let need = max_write_end.div_ceil(8) as usize;
+        if cur.len() < need {
+            cur.resize(need, 0);
+        }
         db.set(key, Value::Raw(Box::new(cur)), true);
         db.modified(key, notify::STRING, "setbit");
     }

@@ -12,12 +12,16 @@ pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
+pub mod lua;
 pub mod lists;
+pub mod memcached;
 pub mod persistence;
 pub mod pubsub;
 pub mod rdb_bridge;
+pub mod scripting;
 pub mod server;
 pub mod server_cmds;
+pub mod sort;
 pub mod sets;
 pub mod stats;
 pub mod streams;
@@ -226,6 +230,13 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
+    if !scripting::wait_not_busy(srv, cmd, out) {
+        stats::rejected(cmd.name);
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        return;
+    }
     if client.multi.is_some() && !cmd.has(flags::TRANSACTION) {
         if cmd.has(flags::NO_MULTI) {
             out.error("ERR Command not allowed inside a transaction");
@@ -244,6 +255,8 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         // MULTI/EXEC/DISCARD/WATCH/...: they lock whatever they need themselves.
         let mut none = srv.ks.lock_shards(&[]);
         run_locked(srv, client, cmd, args, out, &mut none, now);
+        drop(none);
+        srv.blocking.serve(srv);
         finish_reply_mode(client, out, mark);
         return;
     }
@@ -257,6 +270,8 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
     };
     run_locked(srv, client, cmd, args, out, &mut guards, now);
     drop(guards);
+    // Serve clients blocked on keys this command made ready (Redis's handleClientsBlockedOnKeys).
+    srv.blocking.serve(srv);
     if client.tracking.is_some() && cmd.has(flags::READONLY) {
         let keys: Vec<&[u8]> = cmd.key_positions(args).into_iter().map(|i| &args[i]).collect();
         remember_tracked(srv, client, &keys);

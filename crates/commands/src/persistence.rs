@@ -329,18 +329,15 @@ impl Snapshot {
 fn encode_shard(enc: &EncCfg, shard: &Shard, buf: &mut Vec<u8>, now: u64) -> u64 {
     let mut n = 0;
     for (db, t) in shard.dbs.iter().enumerate() {
-        if t.map.is_empty() {
+        if t.is_empty() {
             continue;
         }
         buf.push(opcode::SELECTDB);
         write_len(buf, db as u64);
-        // SAFETY: the caller holds the shard's lock; the table is not modified while iterating.
-        unsafe {
-            for b in t.map.iter() {
-                let e = b.as_ref();
-                encode_entry(enc, &e.key, &e.value, e.expire_at, e.lru, buf, now);
-                n += 1;
-            }
+        // The caller holds the shard's lock.
+        for e in t.iter() {
+            encode_entry(enc, &e.key, &e.value, e.expire_at, e.lru, buf, now);
+            n += 1;
         }
     }
     n
@@ -412,6 +409,21 @@ pub fn before_write(srv: &Server, cmd: &Command, guards: &mut Guards) {
     };
     if id != 0 {
         before_write_slow(srv, cmd, id, guards);
+    }
+}
+
+/// The same for writers outside the executor (the memcached protocol): every held shard is
+/// captured before it may be modified.
+#[inline]
+pub fn before_write_any(srv: &Server, guards: &mut Guards) {
+    let id = *guards.snapshot.get_or_insert_with(|| srv.ks.snapshot.active());
+    if id != 0 {
+        let snap = srv.persist.current.read().clone();
+        if let Some(s) = snap {
+            if s.id == id {
+                guards.for_each_held(|i, sh| s.capture(i, sh));
+            }
+        }
     }
 }
 
@@ -493,8 +505,7 @@ fn start_snapshot(srv: &Server) -> Result<Arc<Snapshot>, SaveErr> {
         peak: AtomicU64::new(0),
         progress: srv.persist.keys_processed.clone(),
     });
-    let total: usize = srv.ks.db_counts().iter().map(|c| c.0).sum();
-    srv.persist.keys_total.store(total as u64, Relaxed);
+    srv.persist.keys_total.store(0, Relaxed);
     srv.persist.keys_processed.store(0, Relaxed);
     *cur = Some(s.clone());
     // From here on, a write to a shard not yet captured captures it first.
@@ -515,6 +526,8 @@ fn dbfilename(srv: &Server) -> String {
 /// Walk every shard of a started snapshot, then finish its file. Runs on the BGSAVE thread,
 /// or on the caller for SAVE/SHUTDOWN. Returns true when the file was written and renamed.
 fn run_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
+    let total: usize = srv.ks.db_counts().iter().map(|c| c.0).sum();
+    srv.persist.keys_total.store(total as u64, Relaxed);
     let mut buf = Vec::new();
     for i in 0..srv.ks.num_shards() {
         if s.aborted.load(Relaxed) {

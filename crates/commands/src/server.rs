@@ -90,6 +90,10 @@ pub struct Server {
     pub threads: usize,
     pub ops_sample: Mutex<(u64, u64, VecDeque<f64>)>,
     pub blocking: crate::blocking::Blocking,
+    /// memcached protocol state (stats, delayed flush, connections).
+    pub mc: crate::memcached::McState,
+    /// Lua scripting and functions (scripting.rs).
+    pub scripting: crate::scripting::Scripting,
     pub persist: crate::persistence::Persist,
 }
 
@@ -138,6 +142,8 @@ impl Server {
             threads,
             ops_sample: Mutex::new((0, now_ms(), VecDeque::new())),
             blocking: Default::default(),
+            mc: Default::default(),
+            scripting: Default::default(),
             persist: Default::default(),
         });
         crate::persistence::install(&srv);

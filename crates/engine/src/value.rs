@@ -42,6 +42,9 @@ pub enum Value {
     Set(Box<SetValue>),
     ZSet(Box<crate::zset::SortedSet>),
     Stream(Box<crate::stream::StreamValue>),
+    /// A string stored through memcached: its bytes plus client flags and CAS (a string for
+    /// every Redis command; see `mcitem`).
+    Mc(Box<crate::mcitem::McItem>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +130,7 @@ impl Value {
     }
     pub fn value_type(&self) -> ValueType {
         match self {
-            Value::Str(_) | Value::Raw(_) => ValueType::String,
+            Value::Str(_) | Value::Raw(_) | Value::Mc(_) => ValueType::String,
             Value::List(_) => ValueType::List,
             Value::Hash(_) => ValueType::Hash,
             Value::Set(_) => ValueType::Set,
@@ -139,6 +142,7 @@ impl Value {
         match self {
             Value::Str(s) => Some(s.as_slice()),
             Value::Raw(v) => Some(v),
+            Value::Mc(m) => Some(&m.data),
             _ => None,
         }
     }
@@ -146,6 +150,10 @@ impl Value {
     pub fn as_raw_mut(&mut self) -> Option<&mut Vec<u8>> {
         if let Value::Str(s) = self {
             *self = Value::Raw(Box::new(s.to_vec()));
+        }
+        // A Redis in-place write drops the memcached metadata (and so invalidates its CAS).
+        if let Value::Mc(m) = self {
+            *self = Value::Raw(Box::new(std::mem::take(&mut m.data)));
         }
         match self {
             Value::Raw(v) => Some(&mut **v),
@@ -171,6 +179,15 @@ impl Value {
                     "raw"
                 }
             }
+            Value::Mc(m) => {
+                if is_int_encodable(&m.data) {
+                    "int"
+                } else if m.data.len() <= 44 {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
             Value::List(l) => l.encoding(),
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
@@ -183,6 +200,7 @@ impl Value {
         match self {
             Value::Str(s) => s.heap_size(),
             Value::Raw(v) => v.capacity() + 24,
+            Value::Mc(m) => std::mem::size_of::<crate::mcitem::McItem>() + m.data.capacity(),
             Value::List(l) => l.mem_usage(),
             Value::Hash(h) => h.mem_usage(),
             Value::Set(s) => s.mem_usage(),
@@ -195,6 +213,7 @@ impl Value {
         match self {
             Value::Str(s) => s.len(),
             Value::Raw(v) => v.len(),
+            Value::Mc(m) => m.data.len(),
             Value::List(l) => l.len(),
             Value::Hash(h) => h.len(),
             Value::Set(s) => s.len(),
@@ -209,6 +228,7 @@ impl Value {
         match self {
             Value::Str(s) => Value::Str(s.clone()),
             Value::Raw(v) => Value::Raw(v.clone()),
+            Value::Mc(m) => Value::Mc(m.clone()),
             Value::List(l) => Value::List(l.clone()),
             Value::Hash(h) => Value::Hash(h.clone()),
             Value::Set(s) => Value::Set(s.clone()),
@@ -220,7 +240,7 @@ impl Value {
 
 // ---------------------------------------------------------------- lists
 
-/// A list. Redis's listpack/quicklist choice only affects OBJECT ENCODING here.
+/// A list (Redis 7.0: always a quicklist). `quicklist` is kept for callers that set it.
 #[derive(Clone, Default)]
 pub struct ListValue {
     pub items: VecDeque<SmallBytes>,
@@ -236,12 +256,10 @@ impl ListValue {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+    /// Redis 7.0 always stores lists as quicklists (the listpack list encoding came in 7.2),
+    /// so OBJECT ENCODING answers "quicklist" for every list.
     pub fn encoding(&self) -> &'static str {
-        if self.quicklist {
-            "quicklist"
-        } else {
-            "listpack"
-        }
+        "quicklist"
     }
     pub fn mem_usage(&self) -> usize {
         self.items.capacity() * std::mem::size_of::<SmallBytes>()
