@@ -4,9 +4,7 @@
 //! on PATH), BGSAVE consistency under a concurrent write load, save points, MISCONF, FLUSHALL
 //! and SHUTDOWN saves, DEBUG RELOAD, INFO persistence.
 
-use ferrocache_persistence::rdb::{
-    self, RdbEvent, RdbReader, RdbValue, StreamEntry, StreamId, StreamValue,
-};
+use ferrocache_persistence::rdb::{self, RdbEvent, RdbReader, RdbValue, StreamEntry, StreamId, StreamValue};
 use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -30,10 +28,7 @@ impl Drop for Node {
 
 impl Node {
     fn con(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap().get_connection().unwrap()
     }
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -53,11 +48,7 @@ impl Node {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn wait_port(port: u16, child: &mut Child) {
@@ -66,21 +57,13 @@ fn wait_port(port: u16, child: &mut Child) {
         if let Some(st) = child.try_wait().unwrap() {
             panic!("server exited: {st}");
         }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "server did not start"
-        );
+        assert!(t.elapsed() < Duration::from_secs(30), "server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "ferrocache-persist-{}-{}-{}",
-        name,
-        std::process::id(),
-        free_port()
-    ));
+    let d = std::env::temp_dir().join(format!("ferrocache-persist-{}-{}-{}", name, std::process::id(), free_port()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -93,13 +76,8 @@ fn start(dir: &Path, extra: &[&str]) -> Node {
 fn start_logging_to(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
     let port = free_port();
     let log = logdir.join(format!("ferrocache-{port}.log"));
-    let mut args: Vec<String> = vec![
-        "server".into(),
-        "--port".into(),
-        port.to_string(),
-        "--dir".into(),
-        dir.display().to_string(),
-    ];
+    let mut args: Vec<String> =
+        vec!["server".into(), "--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
         .args(&args)
@@ -108,20 +86,11 @@ fn start_logging_to(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
         .spawn()
         .expect("start ferrocache");
     wait_port(port, &mut child);
-    Node {
-        child: Some(child),
-        port,
-        log,
-    }
+    Node { child: Some(child), port, log }
 }
 
 fn have(bin: &str) -> bool {
-    Command::new(bin)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
+    Command::new(bin).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
 }
 
 fn start_redis(dir: &Path, dbfilename: &str) -> Option<Node> {
@@ -149,11 +118,7 @@ fn start_redis(dir: &Path, dbfilename: &str) -> Option<Node> {
         .ok()?;
     wait_port(port, &mut child);
     // Wait for loading to finish.
-    let n = Node {
-        child: Some(child),
-        port,
-        log,
-    };
+    let n = Node { child: Some(child), port, log };
     let mut c = n.con();
     let t = Instant::now();
     while info_field(&mut c, "persistence", "loading") != "0" {
@@ -188,20 +153,13 @@ fn q_err(c: &mut redis::Connection, args: &[&str]) -> String {
     }
     match cmd.query::<redis::Value>(c) {
         Ok(v) => panic!("{args:?}: expected an error, got {v:?}"),
-        Err(e) => format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
-            .trim()
-            .to_string(),
+        Err(e) => format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or("")).trim().to_string(),
     }
 }
 
 fn restore(c: &mut redis::Connection, key: &str, v: &RdbValue, ttl_ms: u64) {
     let payload = rdb::dump_payload(v);
-    let _: () = redis::cmd("RESTORE")
-        .arg(key)
-        .arg(ttl_ms)
-        .arg(payload)
-        .query(c)
-        .unwrap();
+    let _: () = redis::cmd("RESTORE").arg(key).arg(ttl_ms).arg(payload).query(c).unwrap();
 }
 
 /// A dataset with every type, both encodings of each collection, TTLs, in several databases.
@@ -218,19 +176,7 @@ fn populate(c: &mut redis::Connection) {
         let _: () = q(c, &["SET", &format!("{p}long"), &"abc".repeat(1000)]);
         let _: () = q(c, &["SET", &format!("{p}ttl"), "x", "EX", "1000"]);
         let _: () = q(c, &["SET", &format!("{p}bin"), "\u{0}\u{1}\u{ff}"]);
-        let _: () = q(
-            c,
-            &[
-                "HSET",
-                &format!("{p}hash:small"),
-                "a",
-                "1",
-                "b",
-                "2",
-                "c",
-                "three",
-            ],
-        );
+        let _: () = q(c, &["HSET", &format!("{p}hash:small"), "a", "1", "b", "2", "c", "three"]);
         let mut args: Vec<String> = vec!["HSET".into(), format!("{p}hash:big")];
         for i in 0..700 {
             args.push(format!("field{i}"));
@@ -238,10 +184,7 @@ fn populate(c: &mut redis::Connection) {
         }
         let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
         let _: i64 = q(c, &a);
-        let _: i64 = q(
-            c,
-            &["HSET", &format!("{p}hash:longval"), "f", &"v".repeat(100)],
-        );
+        let _: i64 = q(c, &["HSET", &format!("{p}hash:longval"), "f", &"v".repeat(100)]);
         let _: i64 = q(c, &["PEXPIRE", &format!("{p}hash:small"), "5000000"]);
         restore(
             c,
@@ -252,11 +195,7 @@ fn populate(c: &mut redis::Connection) {
         restore(
             c,
             &format!("{p}list:big"),
-            &RdbValue::List(
-                (0..3000)
-                    .map(|i| format!("element-number-{i}").into_bytes())
-                    .collect(),
-            ),
+            &RdbValue::List((0..3000).map(|i| format!("element-number-{i}").into_bytes()).collect()),
             0,
         );
         restore(
@@ -274,21 +213,13 @@ fn populate(c: &mut redis::Connection) {
         restore(
             c,
             &format!("{p}zset:small"),
-            &RdbValue::ZSet(
-                (0..20)
-                    .map(|i| (format!("z{i}").into_bytes(), i as f64 * 1.5))
-                    .collect(),
-            ),
+            &RdbValue::ZSet((0..20).map(|i| (format!("z{i}").into_bytes(), i as f64 * 1.5)).collect()),
             0,
         );
         restore(
             c,
             &format!("{p}zset:big"),
-            &RdbValue::ZSet(
-                (0..300)
-                    .map(|i| (format!("member{i}").into_bytes(), (i as f64).sqrt()))
-                    .collect(),
-            ),
+            &RdbValue::ZSet((0..300).map(|i| (format!("member{i}").into_bytes(), (i as f64).sqrt())).collect()),
             0,
         );
         restore(
@@ -306,48 +237,11 @@ fn populate(c: &mut redis::Connection) {
         );
         let sk = format!("{p}stream");
         for i in 0..30 {
-            let _: String = q(
-                c,
-                &[
-                    "XADD",
-                    &sk,
-                    &format!("{}-1", 100 + i),
-                    "field",
-                    &format!("v{i}"),
-                    "other",
-                    "x",
-                ],
-            );
+            let _: String = q(c, &["XADD", &sk, &format!("{}-1", 100 + i), "field", &format!("v{i}"), "other", "x"]);
         }
         let _: () = q(c, &["XGROUP", "CREATE", &sk, "grp", "0"]);
-        let _: redis::Value = q(
-            c,
-            &[
-                "XREADGROUP",
-                "GROUP",
-                "grp",
-                "alice",
-                "COUNT",
-                "5",
-                "STREAMS",
-                &sk,
-                ">",
-            ],
-        );
-        let _: redis::Value = q(
-            c,
-            &[
-                "XREADGROUP",
-                "GROUP",
-                "grp",
-                "bob",
-                "COUNT",
-                "3",
-                "STREAMS",
-                &sk,
-                ">",
-            ],
-        );
+        let _: redis::Value = q(c, &["XREADGROUP", "GROUP", "grp", "alice", "COUNT", "5", "STREAMS", &sk, ">"]);
+        let _: redis::Value = q(c, &["XREADGROUP", "GROUP", "grp", "bob", "COUNT", "3", "STREAMS", &sk, ">"]);
         let _: i64 = q(c, &["XACK", &sk, "grp", "101-1"]);
         let _: i64 = q(c, &["XDEL", &sk, "110-1"]);
     }
@@ -364,9 +258,8 @@ fn snapshot(c: &mut redis::Connection, dbs: u32) -> Snap {
         let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(c).unwrap();
         for k in keys {
             let payload: Vec<u8> = redis::cmd("DUMP").arg(&k).query(c).unwrap();
-            let v = rdb::restore_payload(&payload).unwrap_or_else(|e| {
-                panic!("decode DUMP of {:?}: {e}", String::from_utf8_lossy(&k))
-            });
+            let v = rdb::restore_payload(&payload)
+                .unwrap_or_else(|e| panic!("decode DUMP of {:?}: {e}", String::from_utf8_lossy(&k)));
             let pttl: i64 = redis::cmd("PTTL").arg(&k).query(c).unwrap();
             out.insert((db, k), (v.normalized(), pttl > 0));
         }
@@ -378,21 +271,9 @@ fn snapshot(c: &mut redis::Connection, dbs: u32) -> Snap {
 fn assert_same(a: &Snap, b: &Snap, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: key counts differ");
     for (k, v) in a {
-        let w = b.get(k).unwrap_or_else(|| {
-            panic!(
-                "{what}: key {:?} in db {} missing",
-                String::from_utf8_lossy(&k.1),
-                k.0
-            )
-        });
-        assert!(
-            v == w,
-            "{what}: key {:?} in db {} differs:\n{:?}\nvs\n{:?}",
-            String::from_utf8_lossy(&k.1),
-            k.0,
-            v,
-            w
-        );
+        let w =
+            b.get(k).unwrap_or_else(|| panic!("{what}: key {:?} in db {} missing", String::from_utf8_lossy(&k.1), k.0));
+        assert!(v == w, "{what}: key {:?} in db {} differs:\n{:?}\nvs\n{:?}", String::from_utf8_lossy(&k.1), k.0, v, w);
     }
 }
 
@@ -415,10 +296,7 @@ fn read_rdb(path: &Path) -> BTreeMap<(u64, Vec<u8>), RdbValue> {
 fn wait_bgsave(c: &mut redis::Connection) {
     let t = Instant::now();
     while info_field(c, "persistence", "rdb_bgsave_in_progress") != "0" {
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "BGSAVE did not finish"
-        );
+        assert!(t.elapsed() < Duration::from_secs(120), "BGSAVE did not finish");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -430,10 +308,7 @@ fn save_and_restart_loads_identical_data() {
     let mut c = n.con();
     populate(&mut c);
     let last0: i64 = q(&mut c, &["LASTSAVE"]);
-    assert_ne!(
-        info_field(&mut c, "persistence", "rdb_changes_since_last_save"),
-        "0"
-    );
+    assert_ne!(info_field(&mut c, "persistence", "rdb_changes_since_last_save"), "0");
     std::thread::sleep(Duration::from_millis(1100));
     let _: () = q(&mut c, &["SET", "short-lived", "x", "PX", "1500"]);
     let before = snapshot(&mut c, 16);
@@ -441,19 +316,12 @@ fn save_and_restart_loads_identical_data() {
     assert_eq!(ok, "OK");
     let last1: i64 = q(&mut c, &["LASTSAVE"]);
     assert!(last1 > last0, "LASTSAVE moves ({last0} -> {last1})");
-    assert_eq!(
-        info_field(&mut c, "persistence", "rdb_changes_since_last_save"),
-        "0"
-    );
+    assert_eq!(info_field(&mut c, "persistence", "rdb_changes_since_last_save"), "0");
     assert_eq!(info_field(&mut c, "persistence", "rdb_saves"), "1");
     assert!(n.log_text().contains("DB saved on disk"));
     assert!(dir.join("dump.rdb").exists());
     assert!(
-        !std::fs::read_dir(&dir).unwrap().any(|e| e
-            .unwrap()
-            .file_name()
-            .to_string_lossy()
-            .starts_with("temp-")),
+        !std::fs::read_dir(&dir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("temp-")),
         "temp file left behind"
     );
     drop(c);
@@ -463,20 +331,11 @@ fn save_and_restart_loads_identical_data() {
     let mut c2 = n2.con();
     let mut after = snapshot(&mut c2, 16);
     let log = n2.log_text();
-    assert!(
-        log.contains("Loading RDB produced by version 7.0.15"),
-        "{log}"
-    );
+    assert!(log.contains("Loading RDB produced by version 7.0.15"), "{log}");
     assert!(log.contains("DB loaded from disk: "), "{log}");
     assert!(log.contains("keys expired: 1."), "{log}");
-    assert_eq!(
-        info_field(&mut c2, "persistence", "rdb_last_load_keys_expired"),
-        "1"
-    );
-    assert_eq!(
-        info_field(&mut c2, "persistence", "rdb_last_load_keys_loaded"),
-        (before.len() - 1).to_string()
-    );
+    assert_eq!(info_field(&mut c2, "persistence", "rdb_last_load_keys_expired"), "1");
+    assert_eq!(info_field(&mut c2, "persistence", "rdb_last_load_keys_loaded"), (before.len() - 1).to_string());
     let mut before = before;
     before.remove(&(0, b"short-lived".to_vec()));
     assert_same(&before, &after, "after restart");
@@ -507,17 +366,10 @@ fn rdb_files_interoperate_with_redis() {
         println!("redis-check-rdb not on PATH: skipping the redis-check-rdb part");
     } else {
         let out = Command::new("redis-check-rdb").arg(&file).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && text.contains("RDB looks OK"),
-            "redis-check-rdb: {text}"
-        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && text.contains("RDB looks OK"), "redis-check-rdb: {text}");
         assert!(text.contains("Checksum OK"), "{text}");
-        assert!(
-            text.contains(&format!("{} keys read", ours.len())),
-            "{text}"
-        );
+        assert!(text.contains(&format!("{} keys read", ours.len())), "{text}");
     }
     let Some(r) = start_redis(&dir, "ferro.rdb") else {
         println!("redis-server not on PATH: skipping the redis-server interoperability part");
@@ -529,10 +381,7 @@ fn rdb_files_interoperate_with_redis() {
     // And back: a dump written by redis-server 7.0 loads into ferrocache.
     let _: () = q(&mut rc, &["RPUSH", "native:list", "a", "b", "c"]);
     let _: i64 = q(&mut rc, &["SADD", "native:set", "x", "y", "1"]);
-    let _: i64 = q(
-        &mut rc,
-        &["ZADD", "native:zset", "1", "a", "2.5", "b", "-inf", "c"],
-    );
+    let _: i64 = q(&mut rc, &["ZADD", "native:zset", "1", "a", "2.5", "b", "-inf", "c"]);
     let _: i64 = q(&mut rc, &["PEXPIRE", "native:zset", "100000000"]);
     let theirs = snapshot(&mut rc, 16);
     let _: String = q(&mut rc, &["SAVE"]);
@@ -557,10 +406,7 @@ fn bgsave_is_a_consistent_point_in_time_snapshot_under_writes() {
     // Enough data that a BGSAVE walk overlaps many writes.
     let mut pipe = redis::pipe();
     for i in 0..60_000 {
-        pipe.cmd("SET")
-            .arg(format!("filler:{i}"))
-            .arg(format!("{:0100}", i))
-            .ignore();
+        pipe.cmd("SET").arg(format!("filler:{i}")).arg(format!("{:0100}", i)).ignore();
     }
     let _: () = pipe.query(&mut c).unwrap();
     let _: () = q(&mut c, &["MSET", "a", "0", "b", "0"]);
@@ -570,10 +416,7 @@ fn bgsave_is_a_consistent_point_in_time_snapshot_under_writes() {
         let stop = stop.clone();
         let port = n.port;
         writers.push(std::thread::spawn(move || {
-            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-                .unwrap()
-                .get_connection()
-                .unwrap();
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
             let mut i = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 if w == 0 {
@@ -596,15 +439,9 @@ fn bgsave_is_a_consistent_point_in_time_snapshot_under_writes() {
                         m.arg(format!("multi:{k}")).arg(i);
                     }
                     let _: () = m.query(&mut c).unwrap();
-                    let _: () = redis::cmd("SET")
-                        .arg(format!("filler:{}", i % 60_000))
-                        .arg("changed")
-                        .query(&mut c)
-                        .unwrap();
-                    let _: () = redis::cmd("DEL")
-                        .arg(format!("filler:{}", (i * 7919) % 60_000))
-                        .query(&mut c)
-                        .unwrap();
+                    let _: () =
+                        redis::cmd("SET").arg(format!("filler:{}", i % 60_000)).arg("changed").query(&mut c).unwrap();
+                    let _: () = redis::cmd("DEL").arg(format!("filler:{}", (i * 7919) % 60_000)).query(&mut c).unwrap();
                 }
             }
             i
@@ -621,20 +458,14 @@ fn bgsave_is_a_consistent_point_in_time_snapshot_under_writes() {
             "{busy}"
         );
         wait_bgsave(&mut c);
-        assert_eq!(
-            info_field(&mut c, "persistence", "rdb_last_bgsave_status"),
-            "ok"
-        );
+        assert_eq!(info_field(&mut c, "persistence", "rdb_last_bgsave_status"), "ok");
         let data = read_rdb(&dir.join("dump.rdb"));
         let get = |k: &str| match data.get(&(0, k.as_bytes().to_vec())) {
             Some(RdbValue::String(s)) => String::from_utf8(s.clone()).unwrap(),
             other => panic!("{k}: {other:?}"),
         };
         let (a, b) = (get("a"), get("b"));
-        assert_eq!(
-            a, b,
-            "round {round}: MULTI/EXEC INCR a / INCR b split by the snapshot"
-        );
+        assert_eq!(a, b, "round {round}: MULTI/EXEC INCR a / INCR b split by the snapshot");
         assert!(a.parse::<u64>().unwrap() > 0 || round == 0);
         let m0 = data.get(&(0, b"multi:0".to_vec())).cloned();
         for k in 1..50 {
@@ -647,10 +478,7 @@ fn bgsave_is_a_consistent_point_in_time_snapshot_under_writes() {
         let fillers = data.keys().filter(|k| k.1.starts_with(b"filler:")).count();
         assert!(fillers > 30_000, "round {round}: {fillers} filler keys");
         let log = n.log_text();
-        assert!(
-            log.contains("Background saving terminated with success"),
-            "{log}"
-        );
+        assert!(log.contains("Background saving terminated with success"), "{log}");
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in writers {
@@ -674,10 +502,7 @@ fn save_points_trigger_a_bgsave() {
     let dir = tempdir("savepoints");
     let n = start(&dir, &["--save", "1 3", "--hz", "50"]);
     let mut c = n.con();
-    assert_eq!(
-        q::<Vec<String>>(&mut c, &["CONFIG", "GET", "save"]),
-        vec!["save".to_string(), "1 3".to_string()]
-    );
+    assert_eq!(q::<Vec<String>>(&mut c, &["CONFIG", "GET", "save"]), vec!["save".to_string(), "1 3".to_string()]);
     let _: () = q(&mut c, &["SET", "k1", "v"]);
     let _: () = q(&mut c, &["SET", "k2", "v"]);
     // Two changes: below the threshold; nothing is saved.
@@ -686,22 +511,12 @@ fn save_points_trigger_a_bgsave() {
     let _: () = q(&mut c, &["SET", "k3", "v"]);
     let t = Instant::now();
     while !dir.join("dump.rdb").exists() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "save point did not trigger"
-        );
+        assert!(t.elapsed() < Duration::from_secs(10), "save point did not trigger");
         std::thread::sleep(Duration::from_millis(50));
     }
     wait_bgsave(&mut c);
-    assert!(
-        n.log_text().contains("3 changes in 1 seconds. Saving..."),
-        "{}",
-        n.log_text()
-    );
-    assert_eq!(
-        info_field(&mut c, "persistence", "rdb_changes_since_last_save"),
-        "0"
-    );
+    assert!(n.log_text().contains("3 changes in 1 seconds. Saving..."), "{}", n.log_text());
+    assert_eq!(info_field(&mut c, "persistence", "rdb_changes_since_last_save"), "0");
     assert_eq!(read_rdb(&dir.join("dump.rdb")).len(), 3);
     // save "" disables save points.
     let _: () = q(&mut c, &["CONFIG", "SET", "save", ""]);
@@ -727,10 +542,7 @@ fn misconf_when_bgsave_fails() {
     let r: String = q(&mut c, &["BGSAVE"]);
     assert_eq!(r, "Background saving started");
     wait_bgsave(&mut c);
-    assert_eq!(
-        info_field(&mut c, "persistence", "rdb_last_bgsave_status"),
-        "err"
-    );
+    assert_eq!(info_field(&mut c, "persistence", "rdb_last_bgsave_status"), "err");
     let misconf = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
     assert_eq!(q_err(&mut c, &["SET", "k", "v2"]), misconf);
     assert_eq!(q_err(&mut c, &["PING"]), misconf);
@@ -739,39 +551,21 @@ fn misconf_when_bgsave_fails() {
     // In MULTI the write is refused and EXEC aborts.
     let _: () = q(&mut c, &["MULTI"]);
     assert_eq!(q_err(&mut c, &["SET", "k", "v3"]), misconf);
-    assert_eq!(
-        q_err(&mut c, &["EXEC"]),
-        "EXECABORT Transaction discarded because of previous errors."
-    );
+    assert_eq!(q_err(&mut c, &["EXEC"]), "EXECABORT Transaction discarded because of previous errors.");
     // Turning the option off lets writes through.
-    let _: () = q(
-        &mut c,
-        &["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"],
-    );
+    let _: () = q(&mut c, &["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"]);
     let _: () = q(&mut c, &["SET", "k", "v4"]);
-    let _: () = q(
-        &mut c,
-        &["CONFIG", "SET", "stop-writes-on-bgsave-error", "yes"],
-    );
+    let _: () = q(&mut c, &["CONFIG", "SET", "stop-writes-on-bgsave-error", "yes"]);
     assert_eq!(q_err(&mut c, &["SET", "k", "v5"]), misconf);
     // A successful save clears the condition.
     std::fs::create_dir_all(&sub).unwrap();
-    let _: () = q(
-        &mut c,
-        &["CONFIG", "SET", "dir", &sub.display().to_string()],
-    );
+    let _: () = q(&mut c, &["CONFIG", "SET", "dir", &sub.display().to_string()]);
     let ok: String = q(&mut c, &["SAVE"]);
     assert_eq!(ok, "OK");
-    assert_eq!(
-        info_field(&mut c, "persistence", "rdb_last_bgsave_status"),
-        "ok"
-    );
+    assert_eq!(info_field(&mut c, "persistence", "rdb_last_bgsave_status"), "ok");
     let _: () = q(&mut c, &["SET", "k", "v6"]);
     let log = n.log_text();
-    assert!(
-        log.contains("Failed opening the temp RDB file temp-"),
-        "{log}"
-    );
+    assert!(log.contains("Failed opening the temp RDB file temp-"), "{log}");
     assert!(log.contains("Background saving error"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -788,17 +582,12 @@ fn flushall_and_shutdown_save_as_redis_does() {
     let _: () = q(&mut c, &["SET", "k2", "v"]);
     let _: () = q(&mut c, &["FLUSHALL"]);
     assert_eq!(read_rdb(&dir.join("dump.rdb")).len(), 0);
-    assert_eq!(
-        info_field(&mut c, "persistence", "rdb_changes_since_last_save"),
-        "0"
-    );
+    assert_eq!(info_field(&mut c, "persistence", "rdb_changes_since_last_save"), "0");
     // SHUTDOWN saves when save points are configured.
     let _: () = q(&mut c, &["SET", "after", "1"]);
     let _ = redis::cmd("SHUTDOWN").query::<()>(&mut c);
     n.wait_exit();
-    assert!(n
-        .log_text()
-        .contains("Saving the final RDB snapshot before exiting."));
+    assert!(n.log_text().contains("Saving the final RDB snapshot before exiting."));
     assert_eq!(read_rdb(&dir.join("dump.rdb")).len(), 1);
     // SHUTDOWN NOSAVE does not.
     let mut n = start(&dir, &[]);
@@ -825,26 +614,13 @@ fn flushall_and_shutdown_save_as_redis_does() {
     let data = read_rdb(&dir.join("dump.rdb"));
     assert_eq!(data.len(), 2, "{data:?}");
     // rdbcompression / rdbchecksum: an uncompressed dump with a zero checksum still loads.
-    let n = start(
-        &dir,
-        &[
-            "--save",
-            "",
-            "--rdbcompression",
-            "no",
-            "--rdbchecksum",
-            "no",
-        ],
-    );
+    let n = start(&dir, &["--save", "", "--rdbcompression", "no", "--rdbchecksum", "no"]);
     let mut c = n.con();
     let _: () = q(&mut c, &["SET", "long", &"x".repeat(500)]);
     let _: String = q(&mut c, &["SAVE"]);
     let bytes = std::fs::read(dir.join("dump.rdb")).unwrap();
     assert_eq!(&bytes[bytes.len() - 8..], &[0u8; 8]);
-    assert!(
-        bytes.windows(500).any(|w| w.iter().all(|&b| b == b'x')),
-        "uncompressed"
-    );
+    assert!(bytes.windows(500).any(|w| w.iter().all(|&b| b == b'x')), "uncompressed");
     drop(c);
     drop(n);
     let n = start(&dir, &["--save", ""]);

@@ -21,15 +21,11 @@ use crate::server::{now_ms, Server};
 use crate::table::{flags::*, Command};
 use crate::util::eq_ic;
 use crate::Ctx;
-use ferrocache_engine::keyspace::{
-    initial_lru, lfu_decr_and_return, lru_clock, lru_idle_secs, Shard,
-};
+use ferrocache_engine::keyspace::{initial_lru, lfu_decr_and_return, lru_clock, lru_idle_secs, Shard};
 use ferrocache_engine::{AccessPolicy, Db, Effects, EncodingLimits, EvictionPolicy, Guards, Value};
 use ferrocache_persistence::rdb::crc64::crc64;
 use ferrocache_persistence::rdb::encode::{choose_type, write_len, write_string, write_value};
-use ferrocache_persistence::rdb::{
-    opcode, rdb_type, EncodeOptions, EncodingHint, RdbError, RdbEvent, RdbReader,
-};
+use ferrocache_persistence::rdb::{opcode, rdb_type, EncodeOptions, EncodingHint, RdbError, RdbEvent, RdbReader};
 use ferrocache_protocol::resp::Args;
 use parking_lot::{Mutex, RwLock};
 use std::io::Write;
@@ -64,9 +60,7 @@ fn log(level: char, msg: &str) {
 }
 
 fn cwd() -> String {
-    std::env::current_dir()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "unknown".into())
+    std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_else(|_| "unknown".into())
 }
 
 // ------------------------------------------------------------------ state
@@ -158,13 +152,9 @@ impl EncCfg {
                 set_max_intset_entries: h.set_max_intset_entries.load(Relaxed),
                 list_max_listpack_size: h.list_max_listpack_size.load(Relaxed) as i32,
                 stream_node_max_bytes: srv.config.get_i64("stream-node-max-bytes").max(0) as usize,
-                stream_node_max_entries: srv.config.get_i64("stream-node-max-entries").max(0)
-                    as usize,
+                stream_node_max_entries: srv.config.get_i64("stream-node-max-entries").max(0) as usize,
             },
-            save_lru: matches!(
-                pol,
-                EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru
-            ),
+            save_lru: matches!(pol, EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru),
             save_lfu: pol.is_lfu(),
             lfu_decay: h.lfu_decay_time.load(Relaxed),
         }
@@ -239,26 +229,28 @@ impl RdbOut {
             }
         }
         if let Some((op, e)) = self.err.take() {
-            log(
-                '#',
-                &format!("Write error saving DB on disk({}): {}", op, strerror(&e)),
-            );
+            log('#', &format!("Write error saving DB on disk({}): {}", op, strerror(&e)));
             let _ = std::fs::remove_file(&self.tmp);
             return false;
         }
         let tmp = std::mem::take(&mut self.tmp);
         drop(self);
         if let Err(e) = std::fs::rename(&tmp, dest) {
-            log('#', &format!("Error moving temp DB file {} on the final destination {} (in server root dir {}): {}", tmp, dest, cwd(), strerror(&e)));
+            log(
+                '#',
+                &format!(
+                    "Error moving temp DB file {} on the final destination {} (in server root dir {}): {}",
+                    tmp,
+                    dest,
+                    cwd(),
+                    strerror(&e)
+                ),
+            );
             let _ = std::fs::remove_file(&tmp);
             return false;
         }
         if let Some(dir) = std::path::Path::new(dest).parent() {
-            let dir = if dir.as_os_str().is_empty() {
-                std::path::Path::new(".")
-            } else {
-                dir
-            };
+            let dir = if dir.as_os_str().is_empty() { std::path::Path::new(".") } else { dir };
             if let Ok(d) = std::fs::File::open(dir) {
                 let _ = d.sync_all();
             }
@@ -343,15 +335,7 @@ fn encode_shard(enc: &EncCfg, shard: &Shard, buf: &mut Vec<u8>, now: u64) -> u64
     n
 }
 
-fn encode_entry(
-    enc: &EncCfg,
-    key: &[u8],
-    v: &Value,
-    expire_at: u64,
-    lru: u32,
-    buf: &mut Vec<u8>,
-    now: u64,
-) {
+fn encode_entry(enc: &EncCfg, key: &[u8], v: &Value, expire_at: u64, lru: u32, buf: &mut Vec<u8>, now: u64) {
     let mark = buf.len();
     if expire_at != 0 {
         buf.push(opcode::EXPIRETIME_MS);
@@ -383,14 +367,7 @@ fn encode_entry(
     write_string(buf, key, c);
     if let Err(e) = write_value(buf, &rv, ty, &enc.opts) {
         buf.truncate(mark);
-        log(
-            '#',
-            &format!(
-                "Skipping key '{}' that can't be serialized: {}",
-                String::from_utf8_lossy(key),
-                e
-            ),
-        );
+        log('#', &format!("Skipping key '{}' that can't be serialized: {}", String::from_utf8_lossy(key), e));
     }
 }
 
@@ -518,9 +495,7 @@ fn temp_name(id: u64) -> String {
 }
 
 fn dbfilename(srv: &Server) -> String {
-    srv.config
-        .get("dbfilename")
-        .unwrap_or_else(|| "dump.rdb".into())
+    srv.config.get("dbfilename").unwrap_or_else(|| "dump.rdb".into())
 }
 
 /// Walk every shard of a started snapshot, then finish its file. Runs on the BGSAVE thread,
@@ -557,9 +532,7 @@ fn run_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
         *cur = None;
         srv.ks.snapshot.active.store(0, Release);
     }
-    srv.persist
-        .last_peak_buffer
-        .store(s.peak.load(Relaxed), Relaxed);
+    srv.persist.last_peak_buffer.store(s.peak.load(Relaxed), Relaxed);
     let out = s.out.lock().take();
     match out {
         Some(o) => o.finish(&dbfilename(srv)),
@@ -634,10 +607,7 @@ pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), Failed> {
             // Redis's child fails the same way after a successful fork.
             p.rdb_saves.fetch_add(1, Relaxed);
             p.last_bgsave_try.store(now_ms() / 1000, Relaxed);
-            log(
-                '*',
-                &format!("Background saving started by pid {}", std::process::id()),
-            );
+            log('*', &format!("Background saving started by pid {}", std::process::id()));
             log('#', "Background saving error");
             p.bgsave_failed.store(true, Relaxed);
             p.last_bgsave_time_sec.store(0, Relaxed);
@@ -649,32 +619,27 @@ pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), Failed> {
     p.last_bgsave_try.store(now_ms() / 1000, Relaxed);
     p.bgsave_start_ms.store(now_ms(), Relaxed);
     p.bgsave_in_progress.store(true, Relaxed);
-    log(
-        '*',
-        &format!("Background saving started by pid {}", std::process::id()),
-    );
+    log('*', &format!("Background saving started by pid {}", std::process::id()));
     let srv2 = srv.clone();
-    let spawned = std::thread::Builder::new()
-        .name("bgsave".into())
-        .spawn(move || {
-            let srv = srv2;
-            let ok = run_snapshot(&srv, &s);
-            let p = &srv.persist;
-            let secs = (now_ms().saturating_sub(p.bgsave_start_ms.load(Relaxed))) / 1000;
-            p.last_bgsave_time_sec.store(secs as i64, Relaxed);
-            if ok {
-                log('*', "DB saved on disk");
-                log('*', "Background saving terminated with success");
-                save_succeeded(&srv, dirty_before);
-            } else if s.aborted.load(Relaxed) {
-                // Killed (SIGUSR1 in Redis): not an error.
-                log('#', "Background saving terminated by signal 10");
-            } else {
-                log('#', "Background saving error");
-                p.bgsave_failed.store(true, Relaxed);
-            }
-            p.bgsave_in_progress.store(false, Relaxed);
-        });
+    let spawned = std::thread::Builder::new().name("bgsave".into()).spawn(move || {
+        let srv = srv2;
+        let ok = run_snapshot(&srv, &s);
+        let p = &srv.persist;
+        let secs = (now_ms().saturating_sub(p.bgsave_start_ms.load(Relaxed))) / 1000;
+        p.last_bgsave_time_sec.store(secs as i64, Relaxed);
+        if ok {
+            log('*', "DB saved on disk");
+            log('*', "Background saving terminated with success");
+            save_succeeded(&srv, dirty_before);
+        } else if s.aborted.load(Relaxed) {
+            // Killed (SIGUSR1 in Redis): not an error.
+            log('#', "Background saving terminated by signal 10");
+        } else {
+            log('#', "Background saving error");
+            p.bgsave_failed.store(true, Relaxed);
+        }
+        p.bgsave_in_progress.store(false, Relaxed);
+    });
     if let Err(e) = spawned {
         log('#', &format!("Can't save in background: fork: {}", e));
         abort_running(srv, false);
@@ -727,19 +692,13 @@ fn bgsave_cmd(ctx: &mut Ctx, a: Args) {
 /// Save points are configured (`save` is not "").
 pub fn save_params(srv: &Server) -> Vec<(u64, u64)> {
     let v = srv.config.get("save").unwrap_or_default();
-    let p: Vec<u64> = v
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
+    let p: Vec<u64> = v.split_whitespace().filter_map(|x| x.parse().ok()).collect();
     p.chunks_exact(2).map(|c| (c[0], c[1])).collect()
 }
 
 /// Changes since the last successful save.
 pub fn changes_since_save(srv: &Server) -> u64 {
-    srv.counters
-        .dirty
-        .load(Relaxed)
-        .saturating_sub(srv.persist.dirty_at_save.load(Relaxed))
+    srv.counters.dirty.load(Relaxed).saturating_sub(srv.persist.dirty_at_save.load(Relaxed))
 }
 
 /// writeCommandsDeniedByDiskError: MISCONF for writes (and PING) after a failed BGSAVE.
@@ -757,16 +716,13 @@ pub fn cron(srv: &Arc<Server>) {
         return;
     }
     let now = now_ms() / 1000;
-    let retry_ok = now.saturating_sub(p.last_bgsave_try.load(Relaxed)) > BGSAVE_RETRY_DELAY
-        || !p.bgsave_failed.load(Relaxed);
+    let retry_ok =
+        now.saturating_sub(p.last_bgsave_try.load(Relaxed)) > BGSAVE_RETRY_DELAY || !p.bgsave_failed.load(Relaxed);
     let dirty = changes_since_save(srv);
     let last = srv.last_save.load(Relaxed);
     for (secs, changes) in save_params(srv) {
         if dirty >= changes && now.saturating_sub(last) > secs && retry_ok {
-            log(
-                '*',
-                &format!("{} changes in {} seconds. Saving...", changes, secs),
-            );
+            log('*', &format!("{} changes in {} seconds. Saving...", changes, secs));
             let _ = bgsave_start(srv);
             return;
         }
@@ -821,17 +777,13 @@ pub fn debug_reload(ctx: &mut Ctx, a: Args) {
         } else if eq_ic(o, "nosave") {
             save = false;
         } else {
-            return ctx
-                .out
-                .error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+            return ctx.out.error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
         }
     }
     let _ = merge;
     let srv = ctx.srv.clone();
     if ctx.client.in_exec && !ctx.guards.holds_all() {
-        return ctx
-            .out
-            .error("ERR DEBUG RELOAD is not supported inside MULTI");
+        return ctx.out.error("ERR DEBUG RELOAD is not supported inside MULTI");
     }
     abort_running(&srv, false);
     let r = if ctx.guards.holds_all() {
@@ -852,12 +804,7 @@ pub fn debug_reload(ctx: &mut Ctx, a: Args) {
     }
 }
 
-fn reload_with(
-    srv: &Server,
-    guards: &mut Guards,
-    save: bool,
-    flush: bool,
-) -> Result<(), &'static str> {
+fn reload_with(srv: &Server, guards: &mut Guards, save: bool, flush: bool) -> Result<(), &'static str> {
     if save && !save_held(srv, guards) {
         return Err("ERR");
     }
@@ -866,9 +813,7 @@ fn reload_with(
             guards.for_each_shard(|s| s.dbs[d] = Default::default());
         }
     }
-    load_into(srv, &dbfilename(srv), guards)
-        .map(|_| ())
-        .map_err(|_| "ERR Error trying to load the RDB dump")
+    load_into(srv, &dbfilename(srv), guards).map(|_| ()).map_err(|_| "ERR Error trying to load the RDB dump")
 }
 
 // ------------------------------------------------------------------ loading
@@ -907,28 +852,17 @@ pub fn load_into(srv: &Server, path: &str, guards: &mut Guards) -> Result<(u64, 
     r
 }
 
-fn load_reader<R: std::io::Read>(
-    srv: &Server,
-    r: R,
-    guards: &mut Guards,
-) -> Result<(u64, u64), LoadError> {
+fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
     let p = &srv.persist;
     p.last_load_keys_loaded.store(0, Relaxed);
     p.last_load_keys_expired.store(0, Relaxed);
-    let mut reader = RdbReader::new(r)
-        .map_err(|e| report_load_error(&e))?
-        .verify_checksum(srv.config.get_bool("rdbchecksum"));
+    let mut reader =
+        RdbReader::new(r).map_err(|e| report_load_error(&e))?.verify_checksum(srv.config.get_bool("rdbchecksum"));
     let now = now_ms();
     let lim = limits(srv);
     let policy = srv.config.policy();
-    let access = AccessPolicy {
-        lfu: policy.is_lfu(),
-        ..Default::default()
-    };
-    let lru_policy = matches!(
-        policy,
-        EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru
-    );
+    let access = AccessPolicy { lfu: policy.is_lfu(), ..Default::default() };
+    let lru_policy = matches!(policy, EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru);
     let mut fx = Effects::default();
     let (mut loaded, mut expired) = (0u64, 0u64);
     loop {
@@ -972,7 +906,14 @@ fn load_reader<R: std::io::Read>(
                     log('#', &format!("rdbLoadObject skipping empty key: {}", String::from_utf8_lossy(&e.key)));
                     continue;
                 }
-                let mut db = Db { guards: &mut *guards, db: e.db as usize, now_ms: now, fx: &mut fx, access, expire_enabled: false };
+                let mut db = Db {
+                    guards: &mut *guards,
+                    db: e.db as usize,
+                    now_ms: now,
+                    fx: &mut fx,
+                    access,
+                    expire_enabled: false,
+                };
                 db.insert_new(&e.key, v, e.expire_ms.map(|t| t.max(1) as u64).unwrap_or(0));
                 if let Some(ent) = db.peek(&e.key) {
                     if access.lfu {
@@ -990,9 +931,17 @@ fn load_reader<R: std::io::Read>(
                 fx.touched.clear();
                 fx.events.clear();
             }
-            RdbEvent::Function(_) => log('#', "The RDB file contains a function library; functions are not supported and it is skipped"),
+            RdbEvent::Function(_) => {
+                log('#', "The RDB file contains a function library; functions are not supported and it is skipped")
+            }
             RdbEvent::ModuleAux { module_name, .. } => {
-                log('#', &format!("The RDB file contains AUX module data I can't load: no matching module '{}'", module_name));
+                log(
+                    '#',
+                    &format!(
+                        "The RDB file contains AUX module data I can't load: no matching module '{}'",
+                        module_name
+                    ),
+                );
                 return Err(LoadError::Rdb(RdbError::Corrupt("module aux".into())));
             }
             RdbEvent::ResizeDb { .. } | RdbEvent::Eof => {}
@@ -1000,56 +949,26 @@ fn load_reader<R: std::io::Read>(
     }
     p.last_load_keys_loaded.store(loaded, Relaxed);
     p.last_load_keys_expired.store(expired, Relaxed);
-    log(
-        '*',
-        &format!(
-            "Done loading RDB, keys loaded: {}, keys expired: {}.",
-            loaded, expired
-        ),
-    );
+    log('*', &format!("Done loading RDB, keys loaded: {}, keys expired: {}.", loaded, expired));
     Ok((loaded, expired))
 }
 
 fn report_load_error(e: &RdbError) -> LoadError {
     match e {
         RdbError::BadSignature => log('#', "Wrong signature trying to load DB from file"),
-        RdbError::UnsupportedVersion(v) => {
-            log('#', &format!("Can't handle RDB format version {}", v))
-        }
+        RdbError::UnsupportedVersion(v) => log('#', &format!("Can't handle RDB format version {}", v)),
         RdbError::ChecksumMismatch { expected, computed } => {
-            log(
-                '#',
-                &format!(
-                    "Wrong RDB checksum expected: ({:x}) but got ({:x}). Aborting now.",
-                    computed, expected
-                ),
-            );
-            log(
-                '#',
-                "Internal error in RDB reading offset 0, function at rdb.c:0 -> RDB CRC error",
-            );
+            log('#', &format!("Wrong RDB checksum expected: ({:x}) but got ({:x}). Aborting now.", computed, expected));
+            log('#', "Internal error in RDB reading offset 0, function at rdb.c:0 -> RDB CRC error");
         }
         RdbError::UnexpectedEof | RdbError::Io(_) => {
-            log(
-                '#',
-                "Short read or OOM loading DB. Unrecoverable error, aborting now.",
-            );
+            log('#', "Short read or OOM loading DB. Unrecoverable error, aborting now.");
             log('#', "Internal error in RDB reading offset 0, function at rdb.c:0 -> Unexpected EOF reading RDB file");
         }
-        RdbError::ModuleValue { module_name, .. } => log(
-            '#',
-            &format!(
-                "The RDB file contains module data I can't load: no matching module '{}'",
-                module_name
-            ),
-        ),
-        other => log(
-            '#',
-            &format!(
-                "Internal error in RDB reading offset 0, function at rdb.c:0 -> {}",
-                other
-            ),
-        ),
+        RdbError::ModuleValue { module_name, .. } => {
+            log('#', &format!("The RDB file contains module data I can't load: no matching module '{}'", module_name))
+        }
+        other => log('#', &format!("Internal error in RDB reading offset 0, function at rdb.c:0 -> {}", other)),
     }
     log('#', "Terminating server after rdb file reading failure.");
     LoadError::Rdb(match e {
@@ -1067,24 +986,13 @@ pub fn load_at_startup(srv: &Server) -> Result<(), Failed> {
     drop(g);
     match r {
         Ok(_) => {
-            log(
-                '*',
-                &format!(
-                    "DB loaded from disk: {:.3} seconds",
-                    start.elapsed().as_secs_f64()
-                ),
-            );
-            srv.persist
-                .dirty_at_save
-                .store(srv.counters.dirty.load(Relaxed), Relaxed);
+            log('*', &format!("DB loaded from disk: {:.3} seconds", start.elapsed().as_secs_f64()));
+            srv.persist.dirty_at_save.store(srv.counters.dirty.load(Relaxed), Relaxed);
             Ok(())
         }
         Err(LoadError::NotFound) => Ok(()),
         Err(LoadError::Io(e)) => {
-            log(
-                '#',
-                &format!("Fatal error loading the DB: {}. Exiting.", strerror(&e)),
-            );
+            log('#', &format!("Fatal error loading the DB: {}. Exiting.", strerror(&e)));
             Err(Failed)
         }
         Err(LoadError::Rdb(_)) => Err(Failed),
@@ -1098,21 +1006,10 @@ pub fn info_persistence(srv: &Server) -> String {
     let p = &srv.persist;
     let running = p.bgsave_in_progress.load(Relaxed);
     let saving = p.current.read().is_some();
-    let (processed, total) = if saving {
-        (p.keys_processed.load(Relaxed), p.keys_total.load(Relaxed))
-    } else {
-        (0, 0)
-    };
-    let perc = if saving && total > 0 {
-        processed as f64 * 100.0 / total as f64
-    } else {
-        0.0
-    };
-    let cur_secs = if running {
-        ((now_ms().saturating_sub(p.bgsave_start_ms.load(Relaxed))) / 1000) as i64
-    } else {
-        -1
-    };
+    let (processed, total) = if saving { (p.keys_processed.load(Relaxed), p.keys_total.load(Relaxed)) } else { (0, 0) };
+    let perc = if saving && total > 0 { processed as f64 * 100.0 / total as f64 } else { 0.0 };
+    let cur_secs =
+        if running { ((now_ms().saturating_sub(p.bgsave_start_ms.load(Relaxed))) / 1000) as i64 } else { -1 };
     format!(
         "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:{:.2}\r\ncurrent_save_keys_processed:{}\r\ncurrent_save_keys_total:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
         p.loading.load(Relaxed) as u8,
