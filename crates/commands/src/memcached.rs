@@ -203,7 +203,7 @@ impl<'s> Cx<'s> {
     /// Run `f` on database 0 with `key`'s shard locked; effects are applied before unlocking.
     fn with_key<R>(&self, key: &[u8], f: impl FnOnce(&Cx, &mut Db) -> R) -> R {
         let mut guards = self.srv.ks.lock_keys([key]);
-        crate::persistence::before_write_any(&self.srv, &mut guards);
+        crate::persistence::before_write_any(self.srv, &mut guards);
         let mut fx = Effects::default();
         let r = {
             let mut db = Db {
