@@ -195,6 +195,11 @@ impl RdbOut {
             write_string(&mut b, k.as_bytes(), compress);
             write_string(&mut b, v.as_bytes(), compress);
         }
+        // Function libraries, as Redis 7.0 writes them (FUNCTION2 opcode + library code).
+        for code in crate::scripting::library_codes(srv) {
+            b.push(opcode::FUNCTION2);
+            write_string(&mut b, &code, compress);
+        }
         o.write(&b);
         Ok(o)
     }
@@ -931,8 +936,10 @@ fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Res
                 fx.touched.clear();
                 fx.events.clear();
             }
-            RdbEvent::Function(_) => {
-                log('#', "The RDB file contains a function library; functions are not supported and it is skipped")
+            RdbEvent::Function(code) => {
+                if let Err(e) = crate::scripting::load_library(srv, &code) {
+                    log('#', &format!("Failed loading library from RDB: {}", e));
+                }
             }
             RdbEvent::ModuleAux { module_name, .. } => {
                 log(
