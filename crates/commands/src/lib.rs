@@ -12,6 +12,7 @@ pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
+pub mod ldouble;
 pub mod lists;
 pub mod pubsub;
 pub mod rdb_bridge;

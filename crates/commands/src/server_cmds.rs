@@ -485,7 +485,7 @@ fn command_info(ctx: &mut Ctx, a: Args) {
     for n in a.iter().skip(2) {
         match find_command(n) {
             Some(c) => command_entry(ctx.out, c),
-            None => ctx.out.null_array(),
+            None => ctx.out.null(),
         }
     }
 }
@@ -553,13 +553,24 @@ fn getkeys_common(ctx: &mut Ctx, a: Args, with_flags: bool) {
     let Some(c) = table().lookup(&sub[0]) else {
         return ctx.out.error("ERR Invalid command specified");
     };
-    let c = if !c.subcommands.is_empty() && sub.len() >= 2 { crate::table::lookup_sub(c, &sub[1]).unwrap_or(c) } else { c };
+    // lookupCommand: a container with more arguments must name a known subcommand.
+    let c = if !c.subcommands.is_empty() && sub.len() >= 2 {
+        match crate::table::lookup_sub(c, &sub[1]) {
+            Some(s) => s,
+            None => return ctx.out.error("ERR Invalid command specified"),
+        }
+    } else {
+        c
+    };
+    if c.first_key <= 0 && c.keys_fn.is_none() {
+        return ctx.out.error("ERR The command has no key arguments");
+    }
     if !c.arity_ok(sub.len()) {
         return ctx.out.error("ERR Invalid number of arguments specified for command");
     }
     let pos = c.key_positions(sub);
     if pos.is_empty() {
-        return ctx.out.error("ERR The command has no key arguments");
+        return ctx.out.error("ERR Invalid arguments specified for command");
     }
     ctx.out.array(pos.len());
     for p in pos {
