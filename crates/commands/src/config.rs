@@ -369,7 +369,19 @@ impl Config {
     /// All current values (CONFIG REWRITE).
     pub fn all(&self) -> Vec<(&'static str, String, bool)> {
         let vals = self.values.read();
-        SPECS.iter().map(|s| (s.name, vals.get(s.name).cloned().unwrap_or_default(), vals.get(s.name).map(|v| v == s.default).unwrap_or(true))).collect()
+        SPECS
+            .iter()
+            .map(|s| {
+                let v = vals.get(s.name).cloned().unwrap_or_default();
+                // Memory values are stored as byte counts: "1gb" is the default 1073741824.
+                let is_default = match (&s.kind, vals.get(s.name)) {
+                    (_, None) => true,
+                    (Kind::Memory, Some(v)) => parse_memory(v).is_some() && parse_memory(v) == parse_memory(s.default),
+                    (_, Some(v)) => v == s.default,
+                };
+                (s.name, v, is_default)
+            })
+            .collect()
     }
 
     pub fn refresh_hot(&self) {
@@ -473,5 +485,21 @@ mod tests {
         c.load_text("maxmemory 10mb\nmaxmemory-policy allkeys-lru\n").unwrap();
         assert_eq!(c.hot.maxmemory.load(Relaxed), 10 << 20);
         assert_eq!(c.policy(), EvictionPolicy::AllKeysLru);
+    }
+}
+
+/// Redis's rewriteConfigFormatMemory: "10mb" rather than 10485760 in a rewritten file.
+pub fn format_memory_for_rewrite(bytes: i64) -> String {
+    const GB: i64 = 1024 * 1024 * 1024;
+    const MB: i64 = 1024 * 1024;
+    const KB: i64 = 1024;
+    if bytes != 0 && bytes % GB == 0 {
+        format!("{}gb", bytes / GB)
+    } else if bytes != 0 && bytes % MB == 0 {
+        format!("{}mb", bytes / MB)
+    } else if bytes != 0 && bytes % KB == 0 {
+        format!("{}kb", bytes / KB)
+    } else {
+        bytes.to_string()
     }
 }

@@ -212,6 +212,11 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         let st = srv.ks.stats();
         let cs = stats::snapshot();
         let c = &srv.counters;
+        // One lock of the tracking table (locking it twice in one expression deadlocked INFO).
+        let (tracking_keys, tracking_items) = {
+            let t = srv.tracking.table.lock();
+            (t.len(), t.values().map(|s| s.len()).sum::<usize>())
+        };
         let _ = write!(
             o,
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_keys:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\nclient_query_buffer_limit_disconnections:{}\r\n",
@@ -228,8 +233,8 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
             srv.pubsub.channels.read().len(),
             srv.pubsub.patterns.read().len(),
             srv.pubsub.shard_channels.read().len(),
-            srv.tracking.table.lock().len(),
-            srv.tracking.table.lock().values().map(|s| s.len()).sum::<usize>(),
+            tracking_keys,
+            tracking_items,
             srv.tracking.prefixes.lock().len(),
             c.total_error_replies.load(Relaxed) + cs.rejected_unknown + cs.cmds.values().map(|s| s.rejected).sum::<u64>(),
             cs.total_commands,
@@ -733,6 +738,13 @@ fn config_rewrite(ctx: &mut Ctx, _a: Args) {
 }
 
 fn quote_config(name: &str, v: &str) -> String {
+    if let Some(spec) = crate::config::find_spec(name) {
+        if matches!(spec.kind, crate::config::Kind::Memory) {
+            if let Ok(n) = v.parse::<i64>() {
+                return crate::config::format_memory_for_rewrite(n);
+            }
+        }
+    }
     if name == "save" || name == "bind" || name == "client-output-buffer-limit" {
         if v.is_empty() {
             return "\"\"".into();

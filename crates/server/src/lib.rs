@@ -198,7 +198,8 @@ fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf
                 break Step::Done;
             }
             Err(e) => {
-                out.error(&e.0);
+                // Redis's addReplyError prefixes "ERR ": "-ERR Protocol error: ...".
+                out.error(&format!("ERR {}", e.0));
                 log('-', &format!("Protocol error ({}) from client: id={} addr={}", e.0, client.id, client.shared.addr));
                 break Step::Close;
             }
