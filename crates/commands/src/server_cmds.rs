@@ -23,6 +23,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new("config", -2, 0, (0, 0, 0), help_only).group(G).subs(CONFIG_SUBS),
     Command::new("time", 1, LOADING | STALE | FAST, (0, 0, 0), time).group(G),
     Command::new("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), lastsave).group(G).acl(&["@admin", "@dangerous"]),
+    Command::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), role).group(G).acl(&["@admin", "@dangerous"]),
     Command::new("slowlog", -2, 0, (0, 0, 0), help_only).group(G).subs(SLOWLOG_SUBS),
     Command::new("latency", -2, 0, (0, 0, 0), help_only).group(G).subs(LATENCY_SUBS),
     Command::new("memory", -2, 0, (0, 0, 0), help_only).group(G).subs(MEMORY_SUBS),
@@ -784,6 +785,14 @@ fn time(ctx: &mut Ctx, _a: Args) {
     ctx.out.array(2);
     ctx.out.bulk((us / 1_000_000).to_string().as_bytes());
     ctx.out.bulk((us % 1_000_000).to_string().as_bytes());
+}
+
+/// ROLE of a master without replicas: ["master", replication offset, []].
+fn role(ctx: &mut Ctx, _a: Args) {
+    ctx.out.array(3);
+    ctx.out.bulk(b"master");
+    ctx.out.int(0);
+    ctx.out.array(0);
 }
 
 fn lastsave(ctx: &mut Ctx, _a: Args) {
