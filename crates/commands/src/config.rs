@@ -279,7 +279,7 @@ impl Config {
                 }
                 "save" => {
                     let parts: Vec<&str> = v.split_whitespace().collect();
-                    if parts.len() % 2 != 0 || parts.iter().any(|p| p.parse::<i64>().is_err()) {
+                    if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<i64>().is_err()) {
                         return Err("Invalid save parameters".into());
                     }
                     Ok(parts.join(" "))
@@ -467,6 +467,22 @@ fn fatal(line: usize, text: &str, msg: &str) -> String {
     )
 }
 
+/// Redis's rewriteConfigFormatMemory: "10mb" rather than 10485760 in a rewritten file.
+pub fn format_memory_for_rewrite(bytes: i64) -> String {
+    const GB: i64 = 1024 * 1024 * 1024;
+    const MB: i64 = 1024 * 1024;
+    const KB: i64 = 1024;
+    if bytes != 0 && bytes % GB == 0 {
+        format!("{}gb", bytes / GB)
+    } else if bytes != 0 && bytes % MB == 0 {
+        format!("{}mb", bytes / MB)
+    } else if bytes != 0 && bytes % KB == 0 {
+        format!("{}kb", bytes / KB)
+    } else {
+        bytes.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,18 +504,3 @@ mod tests {
     }
 }
 
-/// Redis's rewriteConfigFormatMemory: "10mb" rather than 10485760 in a rewritten file.
-pub fn format_memory_for_rewrite(bytes: i64) -> String {
-    const GB: i64 = 1024 * 1024 * 1024;
-    const MB: i64 = 1024 * 1024;
-    const KB: i64 = 1024;
-    if bytes != 0 && bytes % GB == 0 {
-        format!("{}gb", bytes / GB)
-    } else if bytes != 0 && bytes % MB == 0 {
-        format!("{}mb", bytes / MB)
-    } else if bytes != 0 && bytes % KB == 0 {
-        format!("{}kb", bytes / KB)
-    } else {
-        bytes.to_string()
-    }
-}

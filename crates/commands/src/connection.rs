@@ -329,7 +329,7 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
         } else if eq_ic(o, "laddr") {
             laddr = Some(String::from_utf8_lossy(v).into_owned());
         } else if eq_ic(o, "user") {
-            if v.as_ref() != b"default" {
+            if v != b"default" {
                 return ctx.out.error(&format!("ERR No such user '{}'", String::from_utf8_lossy(v)));
             }
             user = Some(());

@@ -63,7 +63,7 @@ fn write_hash<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Res
 }
 
 fn hset_generic(ctx: &mut Ctx, a: Args, count_reply: bool) {
-    if a.len() % 2 != 0 {
+    if !a.len().is_multiple_of(2) {
         let n = ctx.cmd.full_name();
         return ctx.out.error(&format!("ERR wrong number of arguments for '{}' command", n));
     }
@@ -257,7 +257,7 @@ fn hincrbyfloat(ctx: &mut Ctx, a: Args) {
             }
         },
     };
-    let n = cur.add(by);
+    let n = cur.plus(by);
     if n.is_nan() || n.is_inf() {
         out.error("ERR increment would produce NaN or Infinity");
         db.remove_if_empty(&a[1]);

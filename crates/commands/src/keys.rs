@@ -118,7 +118,7 @@ fn expire_generic(ctx: &mut Ctx, a: Args, basetime: i64, seconds: bool) {
     let cmdname = ctx.cmd.full_name();
     let bad = format!("ERR invalid expire time in '{}' command", cmdname);
     if seconds {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return ctx.out.error(&bad);
         }
         when *= 1000;

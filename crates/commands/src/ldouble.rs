@@ -273,7 +273,7 @@ impl LDouble {
         Some(r)
     }
 
-    pub fn add(self, o: LDouble) -> LDouble {
+    pub fn plus(self, o: LDouble) -> LDouble {
         if self.inf || o.inf {
             if self.inf && o.inf && self.neg != o.neg {
                 // NaN: reported by the caller like Redis's isnan check.
@@ -511,7 +511,7 @@ mod tests {
     use super::*;
 
     fn inc(a: &str, b: &str) -> String {
-        LDouble::parse(a.as_bytes()).unwrap().add(LDouble::parse(b.as_bytes()).unwrap()).to_human()
+        LDouble::parse(a.as_bytes()).unwrap().plus(LDouble::parse(b.as_bytes()).unwrap()).to_human()
     }
 
     #[test]

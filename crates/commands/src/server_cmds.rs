@@ -120,10 +120,8 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
     let default = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
     let all = sections.iter().any(|s| s == "all" || s == "everything");
     let want = |name: &str| -> bool {
-        if sections.is_empty() || sections.iter().any(|s| s == "default") {
-            if default.contains(&name) {
-                return true;
-            }
+        if (sections.is_empty() || sections.iter().any(|s| s == "default")) && default.contains(&name) {
+            return true;
         }
         if all && name != "modules" || sections.iter().any(|s| s == "everything") {
             return true;
@@ -539,7 +537,8 @@ fn command_list(ctx: &mut Ctx, a: Args) {
     for c in sorted_commands() {
         let ok = match &filter {
             None => true,
-            Some((k, v)) if k == "module" => v.is_empty() && false,
+            // No modules are loaded: a module filter matches nothing.
+            Some((k, _)) if k == "module" => false,
             Some((k, v)) if k == "aclcat" => c.categories().iter().any(|x| x[1..].eq_ignore_ascii_case(v)),
             Some((k, v)) if k == "pattern" => ferrocache_engine::glob::glob_match(v.as_bytes(), c.name.as_bytes(), true),
             Some(_) => return ctx.out.error(ERR_SYNTAX),
@@ -642,7 +641,7 @@ fn config_get(ctx: &mut Ctx, a: Args) {
 }
 
 fn config_set(ctx: &mut Ctx, a: Args) {
-    if a.len() % 2 != 0 {
+    if !a.len().is_multiple_of(2) {
         return ctx.wrong_arity();
     }
     // All-or-nothing, as Redis 7: validate every pair first.

@@ -281,7 +281,7 @@ fn mget(ctx: &mut Ctx, a: Args) {
 }
 
 fn mset_generic(ctx: &mut Ctx, a: Args, nx: bool) {
-    if a.len() % 2 == 0 {
+    if a.len().is_multiple_of(2) {
         let name = ctx.cmd.full_name();
         return ctx.out.error(&format!("ERR wrong number of arguments for '{}' command", name));
     }
@@ -409,7 +409,7 @@ fn incrbyfloat(ctx: &mut Ctx, a: Args) {
         },
     };
     let Some(by) = LDouble::parse(&a[2]) else { return out.error(ERR_NOT_FLOAT) };
-    let n = cur.add(by);
+    let n = cur.plus(by);
     if n.is_nan() || n.is_inf() {
         return out.error("ERR increment would produce NaN or Infinity");
     }
