@@ -80,10 +80,8 @@ fn wait_ready(child: &mut Child, port: u16, name: &str) {
             if s.write_all(b"PING\r\n").is_ok() {
                 let mut buf = [0u8; 64];
                 if let Ok(n) = s.read(&mut buf) {
-                    if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-LOADING") {
-                        if buf[..n].starts_with(b"+PONG") {
-                            return;
-                        }
+                    if buf[..n].starts_with(b"+PONG") {
+                        return;
                     }
                 }
             }
