@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[global_allocator]
-static GLOBAL: CountingAlloc<mimalloc::MiMalloc> = CountingAlloc(mimalloc::MiMalloc);
+static GLOBAL: CountingAlloc<std::alloc::System> = CountingAlloc(std::alloc::System);
 
 const USAGE: &str = "Usage: ferrocache server [/path/to/ferrocache.conf] [--option value ...]
        ferrocache server --port 7777
@@ -86,6 +86,11 @@ fn server(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = ferrocache_server::memcached::apply_engine_defaults(&cfg) {
+        eprintln!("{}", e);
+        return ExitCode::FAILURE;
+    }
+    let memcached_only = cfg.get("engine").as_deref() == Some("memcached");
     let dir = cfg.get("dir").unwrap_or_else(|| "./".into());
     if dir != "./" {
         if let Err(e) = std::env::set_current_dir(&dir) {
@@ -93,6 +98,7 @@ fn server(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    ferrocache_server::init_log(&cfg);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let threads = match cfg.get_i64("threads") {
         n if n > 0 => n as usize,
@@ -101,8 +107,16 @@ fn server(args: &[String]) -> ExitCode {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("tokio runtime");
     let srv = ferrocache_commands::Server::new(cfg, threads);
     rt.block_on(async move {
-        let listeners = match ferrocache_server::bind_all(&srv.config).await {
-            Ok(l) if !l.is_empty() => l,
+        let mc_listeners = match ferrocache_server::memcached::bind_memcached(&srv.config).await {
+            Ok(l) => l,
+            Err(e) => {
+                ferrocache_server::log('#', &e.to_string());
+                return ExitCode::FAILURE;
+            }
+        };
+        let resp = if memcached_only { Ok(Vec::new()) } else { ferrocache_server::bind_all(&srv.config).await };
+        let listeners = match resp {
+            Ok(l) if !l.is_empty() || !mc_listeners.is_empty() => l,
             Ok(_) => {
                 ferrocache_server::log('#', "Failed listening on any address, exiting.");
                 return ExitCode::FAILURE;
@@ -113,6 +127,11 @@ fn server(args: &[String]) -> ExitCode {
             }
         };
         let addrs: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
+        let mc_addrs: Vec<String> = mc_listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
+        if !mc_addrs.is_empty() {
+            ferrocache_server::log('*', &format!("Ready to accept memcached connections on {}", mc_addrs.join(", ")));
+        }
+        ferrocache_server::memcached::spawn(srv.clone(), mc_listeners);
         ferrocache_server::log('*', &format!("Ferrocache {} (Redis {} compatible) started, pid={}, threads={}", env!("CARGO_PKG_VERSION"), ferrocache_commands::server_cmds::REDIS_VERSION, std::process::id(), threads));
         ferrocache_server::log('*', &format!("Ready to accept connections on {}", addrs.join(", ")));
         ferrocache_server::run(srv, listeners).await;

@@ -50,7 +50,7 @@ fn setbit(ctx: &mut Ctx, a: Args) {
         None => false,
     };
     if !exists {
-        db.set(key, Value::Raw(Vec::new()), false);
+        db.set(key, Value::Raw(Box::default()), false);
     }
     let r = db.get_mut(key).unwrap().value.as_raw_mut().unwrap();
     let byte = (off >> 3) as usize;
@@ -548,7 +548,7 @@ fn bitfield_generic(ctx: &mut Ctx, a: Args, ro: bool) {
         }
         out.int(ret);
     }
-    db.set(key, Value::Raw(cur), true);
+    db.set(key, Value::Raw(Box::new(cur)), true);
     if changes > 0 {
         db.modified(key, notify::STRING, "setbit");
     }

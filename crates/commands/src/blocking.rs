@@ -1,45 +1,279 @@
-//! Clients blocked on keys (BLPOP and friends): (db, key) → waiters in arrival order.
-//! A write that makes a key ready wakes its waiters, which retry their command.
+//! Clients blocked on keys (BLPOP, BLMOVE, BLMPOP, BZPOPMIN, XREAD BLOCK, ...).
+//!
+//! Redis's model (blocked.c `handleClientsBlockedOnKeys`): a write that may make a key ready
+//! records it (`Effects::ready` → [`Blocking::signal`]); once the write (or the whole EXEC) has
+//! finished and released its shard locks, the executor calls [`Blocking::serve`], which walks
+//! each ready key's waiters in arrival order (first come, first served) and re-runs each
+//! waiter's command on its behalf. A waiter whose command blocks again keeps its place in every
+//! queue; a served waiter gets its reply handed to its connection task and leaves every queue.
+//! Serving a waiter can make further keys ready (BLMOVE's destination): those are served in
+//! the same pass. Passes are serialized by one mutex, so no two threads serve the same queue
+//! at once, and a waiter's state is decided exactly once (served / timed out / gone), so an
+//! element is never popped for a client that has already left.
 
-use ferrocache_engine::SmallBytes;
+use crate::client::Client;
+use crate::server::Server;
+use crate::table::Command;
+use ferrocache_engine::{Effects, SmallBytes};
+use ferrocache_protocol::resp::{OwnedArgs, ReplyBuf};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+/// Where a blocked client stands. Decided once: `Waiting` → one of the others.
+#[derive(Debug)]
+pub enum WaitState {
+    Waiting,
+    /// Served: the reply to send.
+    Served(Vec<u8>),
+    /// Timed out, disconnected or killed: never serve it.
+    Cancelled,
+}
+
+/// One blocked client.
+pub struct Waiter {
+    pub id: u64,
+    pub db: usize,
+    pub keys: Vec<Vec<u8>>,
+    pub cmd: &'static Command,
+    /// The argv re-run when a key is ready.
+    pub args: OwnedArgs,
+    /// The blocked connection's own client state, lent to the waiter while it waits (the
+    /// connection task takes it back when the wait ends): a retry runs with the client's
+    /// real state (database, protocol, per-command stashes such as XREAD's resolved IDs).
+    pub client: Mutex<Option<Client>>,
+    pub resp3: bool,
+    pub null_array_on_timeout: bool,
+    pub state: Mutex<WaitState>,
+    pub notify: Notify,
+}
+
+impl Waiter {
+    /// Cancel if still waiting (timeout, disconnect). Returns the reply if it was served
+    /// meanwhile, `Ok(None)` if this call cancelled it.
+    pub fn cancel(&self) -> Option<Vec<u8>> {
+        let mut st = self.state.lock();
+        match std::mem::replace(&mut *st, WaitState::Cancelled) {
+            WaitState::Served(r) => Some(r),
+            _ => None,
+        }
+    }
+    /// The reply if served.
+    pub fn take_served(&self) -> Option<Vec<u8>> {
+        let mut st = self.state.lock();
+        if let WaitState::Served(_) = &*st {
+            if let WaitState::Served(r) = std::mem::replace(&mut *st, WaitState::Cancelled) {
+                return Some(r);
+            }
+        }
+        None
+    }
+    /// The reply Redis sends on timeout / CLIENT UNBLOCK ... TIMEOUT.
+    pub fn timeout_reply(&self) -> Vec<u8> {
+        let mut out = ReplyBuf::new(self.resp3);
+        if self.null_array_on_timeout {
+            out.null_array();
+        } else {
+            out.null();
+        }
+        out.buf
+    }
+}
+
+type Key = (usize, SmallBytes);
+
 #[derive(Default)]
 pub struct Blocking {
-    waiters: Mutex<HashMap<(usize, SmallBytes), VecDeque<(u64, Arc<Notify>)>>>,
+    waiters: Mutex<HashMap<Key, VecDeque<Arc<Waiter>>>>,
+    /// Keys made ready since the last serve pass (deduplicated, in signal order).
+    ready: Mutex<Vec<Key>>,
+    ready_count: AtomicUsize,
+    /// Number of blocked clients (fast path for writers: nothing to signal when zero).
+    clients: AtomicUsize,
+    serving: Mutex<()>,
+    by_id: Mutex<HashMap<u64, Arc<Waiter>>>,
+}
+
+/// The key type a blocked command waits for (Redis serves a ready key only to clients
+/// blocked for that type): None when any type will do.
+fn wanted_type(cmd: &Command) -> Option<&'static str> {
+    match cmd.group {
+        "list" => Some("list"),
+        "sorted-set" => Some("zset"),
+        "stream" => Some("stream"),
+        _ => None,
+    }
 }
 
 impl Blocking {
-    pub fn register(&self, db: usize, keys: &[Vec<u8>], id: u64, n: &Arc<Notify>) {
-        let mut w = self.waiters.lock();
-        for k in keys {
-            w.entry((db, SmallBytes::new(k))).or_default().push_back((id, n.clone()));
+    /// Add a waiter at the back of each of its keys' queues, and mark its keys ready so that
+    /// a push that landed between its command and this registration is not missed.
+    pub fn register(&self, w: &Arc<Waiter>) {
+        {
+            let mut m = self.waiters.lock();
+            for k in &w.keys {
+                let q = m.entry((w.db, SmallBytes::new(k))).or_default();
+                if !q.iter().any(|x| Arc::ptr_eq(x, w)) {
+                    q.push_back(w.clone());
+                }
+            }
+            self.by_id.lock().insert(w.id, w.clone());
+            self.clients.fetch_add(1, Relaxed);
+        }
+        for k in &w.keys {
+            self.push_ready(w.db, SmallBytes::new(k));
         }
     }
-    pub fn unregister(&self, db: usize, keys: &[Vec<u8>], id: u64) {
-        let mut w = self.waiters.lock();
-        for k in keys {
-            let key = (db, SmallBytes::new(k));
-            if let Some(q) = w.get_mut(&key) {
-                q.retain(|(i, _)| *i != id);
+
+    /// Remove a waiter from every queue (idempotent).
+    pub fn unregister(&self, w: &Arc<Waiter>) {
+        let mut m = self.waiters.lock();
+        let mut by_id = self.by_id.lock();
+        match by_id.get(&w.id) {
+            Some(x) if Arc::ptr_eq(x, w) => {
+                by_id.remove(&w.id);
+            }
+            _ => return,
+        }
+        drop(by_id);
+        for k in &w.keys {
+            let key = (w.db, SmallBytes::new(k));
+            if let Some(q) = m.get_mut(&key) {
+                q.retain(|x| !Arc::ptr_eq(x, w));
                 if q.is_empty() {
-                    w.remove(&key);
+                    m.remove(&key);
                 }
             }
         }
+        self.clients.fetch_sub(1, Relaxed);
     }
-    pub fn signal(&self, db: usize, key: &SmallBytes) {
-        let w = self.waiters.lock();
-        if let Some(q) = w.get(&(db, key.clone())) {
-            for (_, n) in q {
-                n.notify_one();
-            }
+
+    fn push_ready(&self, db: usize, key: SmallBytes) {
+        let mut r = self.ready.lock();
+        if !r.iter().any(|(d, k)| *d == db && *k == key) {
+            r.push((db, key));
+            self.ready_count.fetch_add(1, Relaxed);
         }
     }
+
+    /// A write may have made `key` ready (called from `Server::apply_effects`).
+    pub fn signal(&self, db: usize, key: &SmallBytes) {
+        if self.clients.load(Relaxed) == 0 {
+            return;
+        }
+        if self.waiters.lock().contains_key(&(db, key.clone())) {
+            self.push_ready(db, key.clone());
+        }
+    }
+
+    pub fn has_ready(&self) -> bool {
+        self.ready_count.load(Relaxed) > 0
+    }
+
+    /// Number of keys with blocked clients.
     pub fn blocked_keys(&self) -> usize {
         self.waiters.lock().len()
+    }
+
+    /// Number of blocked clients.
+    pub fn blocked_clients(&self) -> usize {
+        self.clients.load(Relaxed)
+    }
+
+    /// Is this client blocked?
+    pub fn is_blocked(&self, id: u64) -> bool {
+        self.by_id.lock().contains_key(&id)
+    }
+
+    /// CLIENT UNBLOCK: end a client's wait with the timeout reply or an error.
+    pub fn unblock(&self, id: u64, error: bool) -> bool {
+        let Some(w) = self.by_id.lock().get(&id).cloned() else { return false };
+        let mut st = w.state.lock();
+        if !matches!(*st, WaitState::Waiting) {
+            return false;
+        }
+        let reply =
+            if error { b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec() } else { w.timeout_reply() };
+        *st = WaitState::Served(reply);
+        drop(st);
+        self.unregister(&w);
+        w.notify.notify_one();
+        true
+    }
+
+    /// Serve the waiters of every ready key, FIFO per key. Call with no shard lock held.
+    pub fn serve(&self, srv: &Arc<Server>) {
+        if !self.has_ready() {
+            return;
+        }
+        let _serving = self.serving.lock();
+        loop {
+            let next = {
+                let mut r = self.ready.lock();
+                if r.is_empty() {
+                    break;
+                }
+                self.ready_count.fetch_sub(1, Relaxed);
+                r.remove(0)
+            };
+            self.serve_key(srv, next.0, &next.1);
+        }
+    }
+
+    fn key_type(&self, srv: &Arc<Server>, db: usize, key: &[u8]) -> Option<&'static str> {
+        let mut fx = Effects::default();
+        let t = {
+            let mut g = srv.ks.lock_keys([key]);
+            let mut d = ferrocache_engine::Db {
+                guards: &mut g,
+                db,
+                now_ms: crate::server::now_ms(),
+                fx: &mut fx,
+                access: Default::default(),
+                expire_enabled: true,
+            };
+            d.peek(key).map(|e| e.value.value_type().name())
+        };
+        if !fx.is_empty() {
+            srv.apply_effects(&mut fx, 0, None);
+        }
+        t
+    }
+
+    fn serve_key(&self, srv: &Arc<Server>, db: usize, key: &SmallBytes) {
+        let queue: Vec<Arc<Waiter>> = match self.waiters.lock().get(&(db, key.clone())) {
+            Some(q) => q.iter().cloned().collect(),
+            None => return,
+        };
+        for w in queue {
+            let Some(ty) = self.key_type(srv, db, key) else { return };
+            if wanted_type(w.cmd).is_some_and(|want| want != ty) {
+                continue;
+            }
+            let mut st = w.state.lock();
+            if !matches!(*st, WaitState::Waiting) {
+                continue;
+            }
+            let mut lent = w.client.lock();
+            let Some(client) = lent.as_mut() else { continue };
+            let mut out = ReplyBuf::new(client.resp3);
+            let args = w.args.args();
+            let keys: Vec<&[u8]> = w.cmd.key_positions(args).into_iter().map(|i| &args[i]).collect();
+            {
+                let mut guards = srv.ks.lock_keys(keys.iter().copied());
+                crate::run_locked(srv, client, w.cmd, args, &mut out, &mut guards, crate::server::now_ms());
+            }
+            if client.block.take().is_some() {
+                // Nothing for it after all: it keeps its place.
+                continue;
+            }
+            drop(lent);
+            *st = WaitState::Served(out.buf);
+            drop(st);
+            self.unregister(&w);
+            w.notify.notify_one();
+        }
     }
 }

@@ -149,6 +149,9 @@ pub struct BlockRequest {
     pub null_array_on_timeout: bool,
 }
 
+/// A blocked stream read: (arguments, deadline ms or 0, resolved IDs as (ms, seq)).
+pub type StreamBlock = (Vec<Vec<u8>>, u64, Vec<(u64, u64)>);
+
 pub struct Client {
     pub id: u64,
     pub db: usize,
@@ -173,6 +176,9 @@ pub struct Client {
     pub monitor: bool,
     pub block: Option<BlockRequest>,
     pub in_exec: bool,
+    /// A blocked XREAD/XREADGROUP: its arguments, deadline (0 = forever) and the IDs it
+    /// resolved when it first blocked (`$`), so the retry after a wakeup reuses them.
+    pub stream_block: Option<StreamBlock>,
 }
 
 impl Client {
@@ -199,6 +205,7 @@ impl Client {
             monitor: false,
             block: None,
             in_exec: false,
+            stream_block: None,
         }
     }
     pub fn sub_count(&self) -> usize {

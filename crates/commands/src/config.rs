@@ -145,6 +145,11 @@ pub static SPECS: &[Spec] = &[
     spec!("io-threads-do-reads", "no", Kind::Immutable),
     spec!("memcached-port", "0", Kind::Immutable),
     spec!("engine", "redis", Kind::Immutable),
+    // memcached protocols (crates/commands/src/memcached.rs): -I, -c, ElastiCache Auto Discovery.
+    spec!("memcached-item-size-max", "1048576", Kind::Memory),
+    spec!("memcached-max-connections", "1024", Kind::Int(1, i32::MAX as i64)),
+    spec!("memcached-cluster-nodes", "", Kind::Str),
+    spec!("memcached-cluster-version", "1", Kind::Int(0, i64::MAX)),
 ];
 
 pub fn find_spec(name: &str) -> Option<&'static Spec> {
@@ -199,6 +204,9 @@ pub struct Hot {
     pub list_max_listpack_size: AtomicI64,
     pub hll_sparse_max_bytes: AtomicUsize,
     pub latency_threshold: AtomicU64,
+    /// memcached listener: `memcached-item-size-max` and `engine memcached`.
+    pub mc_item_size_max: AtomicUsize,
+    pub mc_engine: AtomicBool,
 }
 
 pub struct Config {
@@ -302,6 +310,20 @@ impl Config {
                 n.to_string()
             }
             "bind" => args.join(" "),
+            "engine" => {
+                let v = args.join(" ").to_ascii_lowercase();
+                if v != "redis" && v != "memcached" {
+                    return Err("argument must be 'redis' or 'memcached'".into());
+                }
+                v
+            }
+            "memcached-item-size-max" => {
+                let n = parse_memory(&args.join(" ")).ok_or_else(|| "argument must be a memory value".to_string())?;
+                if !(1024..=1024 * 1024 * 1024).contains(&n) {
+                    return Err("item size must be between 1k and 1gb".into());
+                }
+                n.to_string()
+            }
             // save lines accumulate in a config file, as in Redis
             "save" if args.len() == 2 => {
                 let cur = self.get("save").unwrap_or_default();
@@ -333,6 +355,20 @@ impl Config {
         let v = Self::check(spec, &[value.to_string()]).map_err(|e| {
             ConfigError(format!("ERR CONFIG SET failed (possibly related to argument '{}') - {}", name, e))
         })?;
+        if spec.name == "memcached-item-size-max" && !(1024..=1 << 30).contains(&v.parse::<i64>().unwrap_or(0)) {
+            return Err(ConfigError(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - item size must be between 1k and 1gb",
+                name
+            )));
+        }
+        if spec.name == "memcached-cluster-nodes" {
+            // Auto Discovery: a new node list is a new configuration version.
+            let mut vals = self.values.write();
+            if vals.get(spec.name) != Some(&v) {
+                let ver: i64 = vals.get("memcached-cluster-version").and_then(|x| x.parse().ok()).unwrap_or(0);
+                vals.insert("memcached-cluster-version", (ver + 1).to_string());
+            }
+        }
         if spec.name == "dir" {
             std::env::set_current_dir(value).map_err(|e| {
                 ConfigError(format!("ERR CONFIG SET failed (possibly related to argument 'dir') - {}", e))
@@ -411,6 +447,8 @@ impl Config {
         h.list_max_listpack_size.store(gi("list-max-listpack-size"), Relaxed);
         h.hll_sparse_max_bytes.store(gi("hll-sparse-max-bytes") as usize, Relaxed);
         h.latency_threshold.store(gi("latency-monitor-threshold") as u64, Relaxed);
+        h.mc_item_size_max.store(gi("memcached-item-size-max").clamp(1024, 1 << 30) as usize, Relaxed);
+        h.mc_engine.store(g("engine") == "memcached", Relaxed);
     }
 
     pub fn policy(&self) -> EvictionPolicy {

@@ -634,10 +634,12 @@ fn client_unblock(ctx: &mut Ctx, a: Args) {
     if a.len() == 4 && !eq_ic(&a[3], "timeout") && !eq_ic(&a[3], "error") {
         return ctx.out.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
     }
-    if parse_i64(&a[2]).is_none() {
+    let Some(id) = parse_i64(&a[2]) else {
         return ctx.out.error(ERR_NOT_INT);
-    }
-    ctx.out.int(0);
+    };
+    let error = a.len() == 4 && eq_ic(&a[3], "error");
+    let done = id > 0 && ctx.srv.blocking.unblock(id as u64, error);
+    ctx.out.int(done as i64);
 }
 
 fn client_help(ctx: &mut Ctx, _a: Args) {

@@ -371,15 +371,12 @@ fn keys(ctx: &mut Ctx, a: Args) {
     let all = pat == b"*";
     let mut res: Vec<Vec<u8>> = Vec::new();
     each_shard(ctx, 0, |_, s| {
-        unsafe {
-            for b in s.dbs[db].map.iter() {
-                let e = b.as_ref();
-                if e.expire_at != 0 && e.expire_at <= now {
-                    continue;
-                }
-                if all || glob_match(&pat, &e.key, false) {
-                    res.push(e.key.to_vec());
-                }
+        for e in s.dbs[db].iter() {
+            if e.expire_at != 0 && e.expire_at <= now {
+                continue;
+            }
+            if all || glob_match(&pat, &e.key, false) {
+                res.push(e.key.to_vec());
             }
         }
         true
@@ -465,27 +462,24 @@ fn scan(ctx: &mut Ctx, a: Args) {
     if cursor < n {
         each_shard(ctx, cursor as usize, |i, s| {
             visited += 1;
-            unsafe {
-                for b in s.dbs[db].map.iter() {
-                    let e = b.as_ref();
-                    if e.expire_at != 0 && e.expire_at <= now {
-                        continue;
-                    }
-                    if let Some(p) = &pat {
-                        if !glob_match(p, &e.key, false) {
-                            continue;
-                        }
-                    }
-                    if unknown_type {
-                        continue;
-                    }
-                    if let Some(t) = typ {
-                        if e.value.value_type() != t {
-                            continue;
-                        }
-                    }
-                    res.push(e.key.to_vec());
+            for e in s.dbs[db].iter() {
+                if e.expire_at != 0 && e.expire_at <= now {
+                    continue;
                 }
+                if let Some(p) = &pat {
+                    if !glob_match(p, &e.key, false) {
+                        continue;
+                    }
+                }
+                if unknown_type {
+                    continue;
+                }
+                if let Some(t) = typ {
+                    if e.value.value_type() != t {
+                        continue;
+                    }
+                }
+                res.push(e.key.to_vec());
             }
             next = i as u64 + 1;
             if next >= n {
@@ -513,20 +507,21 @@ fn randomkey(ctx: &mut Ctx, _a: Args) {
         let from = if pass == 0 { start } else { 0 };
         each_shard(ctx, from, |_, s| {
             let t = &s.dbs[db];
-            if t.map.is_empty() {
+            if t.is_empty() {
                 return true;
             }
-            unsafe {
-                let live: Vec<_> = t.map.iter().filter(|b| {
-                    let e = b.as_ref();
-                    e.expire_at == 0 || e.expire_at > now
-                }).collect();
-                if live.is_empty() {
-                    return true;
-                }
-                let b = &live[rand::thread_rng().gen_range(0..live.len())];
-                found = Some(b.as_ref().key.to_vec());
+            // Random position first; fall back to a scan when it is logically expired.
+            let mut rng = rand::thread_rng();
+            let e = t.at(rng.gen_range(0..t.len()));
+            if e.expire_at == 0 || e.expire_at > now {
+                found = Some(e.key.to_vec());
+                return false;
             }
+            let live: Vec<_> = t.iter().filter(|e| e.expire_at == 0 || e.expire_at > now).collect();
+            if live.is_empty() {
+                return true;
+            }
+            found = Some(live[rng.gen_range(0..live.len())].key.to_vec());
             false
         });
         if found.is_some() {
@@ -545,7 +540,7 @@ fn dbsize(ctx: &mut Ctx, _a: Args) {
     let db = ctx.client.db;
     let mut total = 0;
     each_shard(ctx, 0, |_, s| {
-        total += s.dbs[db].map.len();
+        total += s.dbs[db].len();
         true
     });
     ctx.out.int(total as i64);

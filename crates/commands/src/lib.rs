@@ -16,11 +16,15 @@ pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod ldouble;
+pub mod lua;
 pub mod lists;
+pub mod memcached;
 pub mod pubsub;
 pub mod rdb_bridge;
+pub mod scripting;
 pub mod server;
 pub mod server_cmds;
+pub mod sort;
 pub mod sets;
 pub mod stats;
 pub mod streams;
@@ -178,10 +182,14 @@ pub fn ensure_memory(srv: &Server, now_ms: u64) -> bool {
 
 /// Execute one request for a client, writing its reply into `out`.
 pub fn execute(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut ReplyBuf) {
+    execute_at(srv, client, args, out, server::now_ms())
+}
+
+/// `execute` with the caller's clock reading (one per read batch).
+pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut ReplyBuf, now: u64) {
     if args.is_empty() {
         return;
     }
-    let now = server::now_ms();
     let mark = out.len();
     client.shared.last_ms.store(now, Relaxed);
     let Some(cmd) = resolve(args, out) else {
@@ -217,6 +225,13 @@ pub fn execute(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut Rep
         stats::rejected(cmd.name);
         return;
     }
+    if !scripting::wait_not_busy(srv, cmd, out) {
+        stats::rejected(cmd.name);
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        return;
+    }
     if client.multi.is_some() && !cmd.has(flags::TRANSACTION) {
         if cmd.has(flags::NO_MULTI) {
             out.error("ERR Command not allowed inside a transaction");
@@ -237,14 +252,25 @@ pub fn execute(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut Rep
         // MULTI/EXEC/DISCARD/WATCH/...: they lock whatever they need themselves.
         let mut none = srv.ks.lock_shards(&[]);
         run_locked(srv, client, cmd, args, out, &mut none, now);
+        drop(none);
+        srv.blocking.serve(srv);
         finish_reply_mode(client, out, mark);
         return;
     }
-    let keys: Vec<&[u8]> = cmd.key_positions(args).into_iter().map(|i| &args[i]).collect();
-    let mut guards = if cmd.has(flags::ALL_SHARDS) { srv.ks.lock_all() } else { srv.ks.lock_keys(keys.iter().copied()) };
+    let single_key = cmd.keys_fn.is_none() && cmd.first_key > 0 && cmd.first_key == cmd.last_key && (cmd.first_key as usize) < args.len();
+    let mut guards = if cmd.has(flags::ALL_SHARDS) {
+        srv.ks.lock_all()
+    } else if single_key {
+        srv.ks.lock_key(&args[cmd.first_key as usize])
+    } else {
+        srv.ks.lock_keys(cmd.key_positions(args).into_iter().map(|i| &args[i]))
+    };
     run_locked(srv, client, cmd, args, out, &mut guards, now);
     drop(guards);
+    // Serve clients blocked on keys this command made ready (Redis's handleClientsBlockedOnKeys).
+    srv.blocking.serve(srv);
     if client.tracking.is_some() && cmd.has(flags::READONLY) {
+        let keys: Vec<&[u8]> = cmd.key_positions(args).into_iter().map(|i| &args[i]).collect();
         remember_tracked(srv, client, &keys);
     }
     if cmd.name != "client|caching" {
@@ -309,7 +335,11 @@ pub fn run_locked<'g>(
             cmd,
             propagate_original: true,
         };
-        (cmd.handler)(&mut ctx, args);
+        // A bug in one handler must not take the node down: answer an error instead.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (cmd.handler)(&mut ctx, args)));
+        if r.is_err() {
+            ctx.out.error(&format!("ERR internal error while executing '{}'", cmd.full_name()));
+        }
         ctx.propagate_original
     };
     let original = if cmd.is_write() && propagate_original && fx.dirty > 0 { Some((db, args)) } else { None };

@@ -78,6 +78,8 @@ pub struct Server {
     pub monitors: Mutex<Vec<(u64, Tx)>>,
     pub monitor_count: AtomicUsize,
     pub sinks: RwLock<Vec<Arc<dyn EffectSink>>>,
+    /// Fast check that `sinks` is non-empty.
+    pub has_sinks: AtomicBool,
     pub start_ms: u64,
     pub run_id: String,
     pub port: u16,
@@ -88,6 +90,10 @@ pub struct Server {
     pub threads: usize,
     pub ops_sample: Mutex<(u64, u64, VecDeque<f64>)>,
     pub blocking: crate::blocking::Blocking,
+    /// memcached protocol state (stats, delayed flush, connections).
+    pub mc: crate::memcached::McState,
+    /// Lua scripting and functions (scripting.rs).
+    pub scripting: crate::scripting::Scripting,
 }
 
 pub fn now_ms() -> u64 {
@@ -124,6 +130,7 @@ impl Server {
             monitors: Mutex::new(Vec::new()),
             monitor_count: AtomicUsize::new(0),
             sinks: RwLock::new(Vec::new()),
+            has_sinks: AtomicBool::new(false),
             start_ms: now_ms(),
             run_id,
             port,
@@ -134,7 +141,15 @@ impl Server {
             threads,
             ops_sample: Mutex::new((0, now_ms(), VecDeque::new())),
             blocking: Default::default(),
+            mc: Default::default(),
+            scripting: Default::default(),
         })
+    }
+
+    /// Attach a consumer of the write-effect stream (AOF, replication).
+    pub fn add_sink(&self, s: Arc<dyn EffectSink>) {
+        self.sinks.write().push(s);
+        self.has_sinks.store(true, Relaxed);
     }
 
     pub fn num_dbs(&self) -> usize {
@@ -152,7 +167,7 @@ impl Server {
         if fx.is_empty() && original.is_none() {
             return;
         }
-        let orig = original.and_then(|(d, a)| if self.sinks.read().is_empty() { self.counters.propagated.fetch_add(1, Relaxed); None } else { Some((d, a.iter().collect::<Vec<&[u8]>>())) });
+        let orig = original.and_then(|(d, a)| if !self.has_sinks.load(Relaxed) { self.counters.propagated.fetch_add(1, Relaxed); None } else { Some((d, a.iter().collect::<Vec<&[u8]>>())) });
         self.apply_effects_inner(fx, origin, orig)
     }
 
@@ -163,7 +178,7 @@ impl Server {
         if fx.dirty > 0 {
             self.counters.dirty.fetch_add(fx.dirty, Relaxed);
         }
-        {
+        if self.has_sinks.load(Relaxed) || !fx.propagate.is_empty() {
             let sinks = self.sinks.read();
             let emit = |db: usize, argv: &[&[u8]]| {
                 self.counters.propagated.fetch_add(1, Relaxed);

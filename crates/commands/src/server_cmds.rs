@@ -167,7 +167,7 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
             "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:0\r\npubsub_clients:{}\r\n",
             n,
             srv.config.hot.maxclients.load(Relaxed),
-            srv.blocking.blocked_keys(),
+            srv.blocking.blocked_clients(),
             tracking,
             pubsub
         );

@@ -13,9 +13,26 @@ pub struct CmdStat {
     pub failed: u64,
 }
 
+/// Command name → stats. Keyed by the name's address (names are statics from the command
+/// table), so recording a call hashes one word instead of the whole name.
+#[derive(Default)]
+pub struct CmdMap(hashbrown::HashMap<usize, (&'static str, CmdStat)>);
+
+impl CmdMap {
+    pub fn entry(&mut self, name: &'static str) -> &mut CmdStat {
+        &mut self.0.entry(name.as_ptr() as usize).or_insert((name, CmdStat::default())).1
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &CmdStat)> + '_ {
+        self.0.values().map(|(n, s)| (*n, s))
+    }
+    pub fn values(&self) -> impl Iterator<Item = &CmdStat> + '_ {
+        self.0.values().map(|(_, s)| s)
+    }
+}
+
 #[derive(Default)]
 pub struct ThreadStats {
-    pub cmds: HashMap<&'static str, CmdStat>,
+    pub cmds: CmdMap,
     pub errors: HashMap<String, u64>,
     pub total_commands: u64,
     pub rejected_unknown: u64,
@@ -38,7 +55,7 @@ pub fn record(name: &'static str, usec: u64, failed: bool) {
     LOCAL.with(|l| {
         let mut l = l.lock();
         l.total_commands += 1;
-        let e = l.cmds.entry(name).or_default();
+        let e = l.cmds.entry(name);
         e.calls += 1;
         e.usec += usec;
         if failed {
@@ -50,7 +67,7 @@ pub fn record(name: &'static str, usec: u64, failed: bool) {
 pub fn rejected(name: &'static str) {
     LOCAL.with(|l| {
         let mut l = l.lock();
-        l.cmds.entry(name).or_default().rejected += 1;
+        l.cmds.entry(name).rejected += 1;
         *l.errors.entry("ERR".into()).or_default() += 0;
     })
 }
@@ -78,7 +95,7 @@ pub fn snapshot() -> ThreadStats {
         t.total_commands += s.total_commands;
         t.rejected_unknown += s.rejected_unknown;
         for (k, v) in s.cmds.iter() {
-            let e = t.cmds.entry(k).or_default();
+            let e = t.cmds.entry(k);
             e.calls += v.calls;
             e.usec += v.usec;
             e.rejected += v.rejected;

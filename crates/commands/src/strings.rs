@@ -447,7 +447,7 @@ fn setrange(ctx: &mut Ctx, a: Args) {
     }
     let (mut db, out) = ctx.parts();
     if !exists {
-        db.set(key, Value::Raw(Vec::new()), false);
+        db.set(key, Value::Raw(Box::default()), false);
     }
     let e = db.get_mut(key).unwrap();
     let r = e.value.as_raw_mut().unwrap();

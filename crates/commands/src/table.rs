@@ -194,6 +194,8 @@ fn all_families() -> Vec<&'static [Command]> {
         crate::hll::COMMANDS,
         crate::geo::COMMANDS,
         crate::streams::COMMANDS,
+        crate::sort::COMMANDS,
+        crate::scripting::COMMANDS,
     ]
 }
 

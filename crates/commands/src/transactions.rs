@@ -73,7 +73,7 @@ fn watch(ctx: &mut Ctx, a: Args) {
         let mut g = ctx.srv.ks.lock_keys([k]);
         let shard = g.shard(ctx.srv.ks.shard_of(k));
         let h = ctx.srv.ks.hash(k);
-        let exp = shard.dbs[db].map.get(h, |e| e.key.as_slice() == k).map(|e| e.expire_at).unwrap_or(0);
+        let exp = shard.dbs[db].get(h, k).map(|e| e.expire_at).unwrap_or(0);
         let already_expired = exp != 0 && exp <= now;
         drop(g);
         ctx.srv.watches.add(db, k, ctx.client.id, &ctx.client.watch_dirty);
@@ -115,7 +115,7 @@ fn exec(ctx: &mut Ctx, _a: Args) {
         let mut g = srv.ks.lock_keys([k.as_slice()]);
         let shard = g.shard(srv.ks.shard_of(k));
         let h = srv.ks.hash(k);
-        if let Some(e) = shard.dbs[*db].map.get(h, |e| e.key.as_slice() == k.as_slice()) {
+        if let Some(e) = shard.dbs[*db].get(h, k) {
             if e.expire_at != 0 && e.expire_at <= now {
                 expired = true;
             }

@@ -20,12 +20,98 @@ pub struct Entry {
     pub lru: u32,
 }
 
-/// One database's slice of a shard.
+/// One database's slice of a shard: entries stored densely in a Vec, found through an
+/// open-addressing index of 4-byte positions. Dense storage keeps memory per key close to the
+/// entry size (a table of full entries that doubles would be half empty after each growth), and
+/// gives O(1) random sampling for eviction and RANDOMKEY.
 #[derive(Default)]
 pub struct Table {
-    pub map: RawTable<Entry>,
+    index: RawTable<u32>,
+    entries: Vec<Entry>,
     /// Entries with an expiry.
     pub expires: usize,
+}
+
+impl Table {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    pub fn iter(&self) -> std::slice::Iter<'_, Entry> {
+        self.entries.iter()
+    }
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, Entry> {
+        self.entries.iter_mut()
+    }
+    /// The entry at a position (0..len), for sampling and cursors.
+    pub fn at(&self, i: usize) -> &Entry {
+        &self.entries[i]
+    }
+    pub fn at_mut(&mut self, i: usize) -> &mut Entry {
+        &mut self.entries[i]
+    }
+    /// Position of `key` (hash `h`).
+    pub fn find(&self, h: u64, key: &[u8]) -> Option<usize> {
+        let entries = &self.entries;
+        self.index.get(h, |&i| entries[i as usize].key.as_slice() == key).map(|&i| i as usize)
+    }
+    pub fn get(&self, h: u64, key: &[u8]) -> Option<&Entry> {
+        self.find(h, key).map(|i| &self.entries[i])
+    }
+    pub fn get_mut(&mut self, h: u64, key: &[u8]) -> Option<&mut Entry> {
+        self.find(h, key).map(|i| &mut self.entries[i])
+    }
+    /// Append an entry for a key known to be absent. `hash` rehashes keys when the index grows.
+    pub fn push(&mut self, h: u64, e: Entry, hash: impl Fn(&[u8]) -> u64) -> usize {
+        let i = self.entries.len();
+        if e.expire_at != 0 {
+            self.expires += 1;
+        }
+        self.entries.push(e);
+        let entries = &self.entries;
+        self.index.insert(h, i as u32, |&j| hash(&entries[j as usize].key));
+        i
+    }
+    /// Remove the entry at position `i` (its key hashes to `h`): the last entry moves into its
+    /// place and its index slot is updated.
+    pub fn remove_at(&mut self, h: u64, i: usize, hash: impl Fn(&[u8]) -> u64) -> Entry {
+        self.index.remove_entry(h, |&j| j as usize == i);
+        let last = self.entries.len() - 1;
+        let e = self.entries.swap_remove(i);
+        if i != last {
+            let hm = hash(&self.entries[i].key);
+            if let Some(slot) = self.index.get_mut(hm, |&j| j as usize == last) {
+                *slot = i as u32;
+            }
+        }
+        if e.expire_at != 0 {
+            self.expires -= 1;
+        }
+        e
+    }
+    pub fn remove(&mut self, h: u64, key: &[u8], hash: impl Fn(&[u8]) -> u64) -> Option<Entry> {
+        let i = self.find(h, key)?;
+        Some(self.remove_at(h, i, hash))
+    }
+    pub fn clear(&mut self) {
+        *self = Table::default();
+    }
+    /// Set the expiry of the entry at `i` (0 = none), keeping the `expires` count right.
+    pub fn set_expire_at(&mut self, i: usize, ms: u64) {
+        let e = &mut self.entries[i];
+        match (e.expire_at != 0, ms != 0) {
+            (false, true) => self.expires += 1,
+            (true, false) => self.expires -= 1,
+            _ => {}
+        }
+        e.expire_at = ms;
+    }
+    /// Approximate bytes of table structure (not values).
+    pub fn overhead_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Entry>() + self.index.buckets() * 5
+    }
 }
 
 /// Per-shard counters (summed for INFO; no shared atomics on the hot path).
@@ -181,7 +267,7 @@ pub struct Keyspace {
 /// Shard guards held by one command or transaction, sorted by shard index.
 pub struct Guards<'a> {
     ks: &'a Keyspace,
-    held: Vec<(usize, MutexGuard<'a, Shard>)>,
+    held: smallvec::SmallVec<[(usize, MutexGuard<'a, Shard>); 2]>,
     all: bool,
 }
 
@@ -246,7 +332,7 @@ impl Keyspace {
 
     /// Lock the shards of `keys` in ascending order.
     pub fn lock_keys<'k, I: IntoIterator<Item = &'k [u8]>>(&self, keys: I) -> Guards<'_> {
-        let mut idx: Vec<usize> = keys.into_iter().map(|k| self.shard_of(k)).collect();
+        let mut idx: smallvec::SmallVec<[usize; 4]> = keys.into_iter().map(|k| self.shard_of(k)).collect();
         idx.sort_unstable();
         idx.dedup();
         self.lock_shards(&idx)
@@ -264,6 +350,14 @@ impl Keyspace {
         Guards { ks: self, held, all: true }
     }
 
+    /// Guards holding the shard of one key.
+    pub fn lock_key(&self, key: &[u8]) -> Guards<'_> {
+        let i = self.shard_of(key);
+        let mut held = smallvec::SmallVec::new();
+        held.push((i, self.shards[i].0.lock()));
+        Guards { ks: self, held, all: false }
+    }
+
     /// Lock one shard.
     pub fn lock_one(&self, idx: usize) -> MutexGuard<'_, Shard> {
         self.shards[idx].0.lock()
@@ -271,7 +365,7 @@ impl Keyspace {
 
     /// Keys in a database (DBSIZE).
     pub fn db_size(&self, db: usize) -> usize {
-        self.shards.iter().map(|s| s.0.lock().dbs[db].map.len()).sum()
+        self.shards.iter().map(|s| s.0.lock().dbs[db].len()).sum()
     }
 
     /// (keys, keys with expiry) per database.
@@ -280,7 +374,7 @@ impl Keyspace {
         for s in self.shards.iter() {
             let g = s.0.lock();
             for (i, t) in g.dbs.iter().enumerate() {
-                v[i].0 += t.map.len();
+                v[i].0 += t.len();
                 v[i].1 += t.expires;
             }
         }
@@ -318,19 +412,17 @@ impl Keyspace {
                 if t.expires == 0 {
                     continue;
                 }
-                let mut dead = Vec::new();
-                unsafe {
-                    for b in t.map.iter() {
-                        let e = b.as_ref();
-                        if e.expire_at != 0 && e.expire_at <= now_ms {
-                            dead.push(b);
-                        }
-                    }
-                    for b in dead {
-                        let e = t.map.remove(b).0;
-                        t.expires -= 1;
+                let mut i = 0;
+                while i < t.len() {
+                    let e = t.at(i);
+                    if e.expire_at != 0 && e.expire_at <= now_ms {
+                        let h = self.hash(&e.key);
+                        let e = t.remove_at(h, i, |k| self.hash(k));
                         shard.stats.expired += 1;
                         expired_effects(fx, db, &e.key);
+                        // the last entry moved into position i: look at it next
+                    } else {
+                        i += 1;
                     }
                 }
             }
@@ -365,7 +457,7 @@ impl Keyspace {
                     if policy.volatile_only() {
                         t.expires > 0
                     } else {
-                        !t.map.is_empty()
+                        !t.is_empty()
                     }
                 })
                 .collect();
@@ -374,15 +466,12 @@ impl Keyspace {
             }
             let db = dbs[rng.gen_range(0..dbs.len())];
             let t = &g.dbs[db];
-            let buckets = t.map.buckets();
-            let start = rng.gen_range(0..buckets);
-            for off in 0..buckets {
-                let i = (start + off) & (buckets - 1);
-                unsafe {
-                    if !t.map.is_bucket_full(i) {
-                        continue;
-                    }
-                    let e = t.map.bucket(i).as_ref();
+            let len = t.len();
+            let start = rng.gen_range(0..len);
+            for off in 0..len {
+                let i = (start + off) % len;
+                {
+                    let e = t.at(i);
                     if policy.volatile_only() && e.expire_at == 0 {
                         continue;
                     }
@@ -410,10 +499,7 @@ impl Keyspace {
         let h = self.hash(&key);
         let shard = &mut *g;
         let t = &mut shard.dbs[db];
-        if let Some(e) = t.map.remove_entry(h, |e| e.key.as_slice() == key.as_slice()) {
-            if e.expire_at != 0 {
-                t.expires -= 1;
-            }
+        if let Some(e) = t.remove(h, &key, |k| self.hash(k)) {
             shard.stats.evicted += 1;
             fx.propagate(db, vec![b"DEL".to_vec(), key.to_vec()]);
             fx.event(notify::EVICTED, "evicted", db, &key);
@@ -471,9 +557,10 @@ impl<'g, 'a> Db<'g, 'a> {
         let now = self.now_ms;
         let db = self.db;
         let enabled = self.expire_enabled;
+        let ks = self.guards.keyspace();
         let (h, shard) = self.locate(key);
         let t = &mut shard.dbs[db];
-        let expired = match t.map.get(h, |e| e.key.as_slice() == key) {
+        let expired = match t.get(h, key) {
             Some(e) => e.expire_at != 0 && e.expire_at <= now,
             None => return false,
         };
@@ -483,8 +570,7 @@ impl<'g, 'a> Db<'g, 'a> {
         if !enabled {
             return true;
         }
-        t.map.remove_entry(h, |e| e.key.as_slice() == key);
-        t.expires -= 1;
+        t.remove(h, key, |k| ks.hash(k));
         shard.stats.expired += 1;
         expired_effects(self.fx, db, key);
         true
@@ -505,35 +591,42 @@ impl<'g, 'a> Db<'g, 'a> {
         self.lookup(key, false, false)
     }
 
+    /// One probe: find the entry, drop it if logically expired, else account and return it.
     fn lookup(&mut self, key: &[u8], stats: bool, touch: bool) -> Option<&mut Entry> {
-        let expired = self.expire_if_needed(key);
         let now = self.now_ms;
         let db = self.db;
         let access = self.access;
-        let (h, shard) = self.locate(key);
-        if expired {
+        let enabled = self.expire_enabled;
+        let ks = self.guards.keyspace();
+        let h = ks.hash(key);
+        let shard = self.guards.shard(ks.shard_of_hash(h));
+        let t = &mut shard.dbs[db];
+        let Some(i) = t.find(h, key) else {
             if stats {
                 shard.stats.misses += 1;
             }
             return None;
-        }
-        match shard.dbs[db].map.get_mut(h, |e| e.key.as_slice() == key) {
-            Some(e) => {
-                if stats {
-                    shard.stats.hits += 1;
-                }
-                if touch {
-                    touch_entry(e, &access, now);
-                }
-                Some(e)
+        };
+        let exp = t.at(i).expire_at;
+        if exp != 0 && exp <= now {
+            if stats {
+                shard.stats.misses += 1;
             }
-            None => {
-                if stats {
-                    shard.stats.misses += 1;
-                }
-                None
+            if enabled {
+                t.remove_at(h, i, |k| ks.hash(k));
+                shard.stats.expired += 1;
+                expired_effects(self.fx, db, key);
             }
+            return None;
         }
+        if stats {
+            shard.stats.hits += 1;
+        }
+        let e = t.at_mut(i);
+        if touch {
+            touch_entry(e, &access, now);
+        }
+        Some(e)
     }
 
     pub fn exists(&mut self, key: &[u8]) -> bool {
@@ -543,21 +636,31 @@ impl<'g, 'a> Db<'g, 'a> {
     /// Insert or replace the value of `key`. `keep_ttl` keeps an existing expiry (KEEPTTL).
     /// Returns the previous value.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) -> Option<Value> {
-        self.expire_if_needed(key);
         let db = self.db;
-        let lru = initial_lru(&self.access, self.now_ms);
+        let now = self.now_ms;
+        let enabled = self.expire_enabled;
+        let lru = initial_lru(&self.access, now);
         let ks = self.guards.keyspace();
-        let (h, shard) = self.locate(key);
+        let h = ks.hash(key);
+        let shard = self.guards.shard(ks.shard_of_hash(h));
         let t = &mut shard.dbs[db];
-        if let Some(e) = t.map.get_mut(h, |e| e.key.as_slice() == key) {
-            if !keep_ttl && e.expire_at != 0 {
-                e.expire_at = 0;
-                t.expires -= 1;
+        if let Some(i) = t.find(h, key) {
+            let exp = t.at(i).expire_at;
+            let expired = exp != 0 && exp <= now;
+            if !expired || !enabled {
+                if (!keep_ttl || expired) && exp != 0 {
+                    t.set_expire_at(i, 0);
+                }
+                let e = t.at_mut(i);
+                e.lru = lru;
+                return Some(std::mem::replace(&mut e.value, value));
             }
-            e.lru = lru;
-            return Some(std::mem::replace(&mut e.value, value));
+            // A logically expired key is replaced as if absent (its expiry is propagated first).
+            t.remove_at(h, i, |k| ks.hash(k));
+            shard.stats.expired += 1;
+            expired_effects(self.fx, db, key);
         }
-        t.map.insert(h, Entry { key: SmallBytes::new(key), value, expire_at: 0, lru }, |e| ks.hash(&e.key));
+        t.push(h, Entry { key: SmallBytes::new(key), value, expire_at: 0, lru }, |k| ks.hash(k));
         None
     }
 
@@ -575,13 +678,9 @@ impl<'g, 'a> Db<'g, 'a> {
             return None;
         }
         let db = self.db;
+        let ks = self.guards.keyspace();
         let (h, shard) = self.locate(key);
-        let t = &mut shard.dbs[db];
-        let e = t.map.remove_entry(h, |e| e.key.as_slice() == key)?;
-        if e.expire_at != 0 {
-            t.expires -= 1;
-        }
-        Some(e)
+        shard.dbs[db].remove(h, key, |k| ks.hash(k))
     }
 
     /// Set the absolute expiry (ms) of an existing key. Returns false if the key is absent.
@@ -589,16 +688,9 @@ impl<'g, 'a> Db<'g, 'a> {
         let db = self.db;
         let (h, shard) = self.locate(key);
         let t = &mut shard.dbs[db];
-        match t.map.get_mut(h, |e| e.key.as_slice() == key) {
-            Some(e) => {
-                if e.expire_at == 0 {
-                    t.expires += 1;
-                }
-                e.expire_at = at_ms.max(1);
-                true
-            }
-            None => false,
-        }
+        let Some(i) = t.find(h, key) else { return false };
+        t.set_expire_at(i, at_ms.max(1));
+        true
     }
 
     /// Remove the expiry of a key. Returns true if it had one.
@@ -606,20 +698,18 @@ impl<'g, 'a> Db<'g, 'a> {
         let db = self.db;
         let (h, shard) = self.locate(key);
         let t = &mut shard.dbs[db];
-        match t.map.get_mut(h, |e| e.key.as_slice() == key) {
-            Some(e) if e.expire_at != 0 => {
-                e.expire_at = 0;
-                t.expires -= 1;
-                true
-            }
-            _ => false,
+        let Some(i) = t.find(h, key) else { return false };
+        if t.at(i).expire_at == 0 {
+            return false;
         }
+        t.set_expire_at(i, 0);
+        true
     }
 
     /// Remove a key whose value became empty (collections are deleted when empty).
     pub fn remove_if_empty(&mut self, key: &[u8]) -> bool {
         let empty = match self.peek(key) {
-            Some(e) => !matches!(e.value, Value::Str(_) | Value::Raw(_)) && e.value.is_empty(),
+            Some(e) => !matches!(e.value, Value::Str(_) | Value::Raw(_) | Value::Stream(_) | Value::Mc(_)) && e.value.is_empty(),
             None => false,
         };
         if empty {
@@ -643,8 +733,8 @@ impl<'g, 'a> Db<'g, 'a> {
         let mut n = 0;
         self.guards.for_each_shard(|s| {
             let t = &mut s.dbs[db];
-            n += t.map.len();
-            *t = Table::default();
+            n += t.len();
+            t.clear();
         });
         n
     }
@@ -691,5 +781,13 @@ mod tests {
         }
         assert_eq!(ks.db_size(0), 50);
         assert!(!ks.evict_one(EvictionPolicy::VolatileLru, &AccessPolicy::default(), 5, 2000, &mut fx));
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn sizes() {
+        eprintln!("Value={} Entry={}", std::mem::size_of::<crate::Value>(), std::mem::size_of::<super::Entry>());
     }
 }

@@ -4,8 +4,10 @@ pub mod geo;
 pub mod glob;
 pub mod hll;
 pub mod keyspace;
+pub mod mcitem;
 pub mod memory;
 pub mod smallbytes;
+pub mod stream;
 pub mod value;
 pub mod zset;
 

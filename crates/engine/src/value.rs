@@ -34,12 +34,17 @@ impl Default for EncodingLimits {
 pub enum Value {
     /// A string that was set whole (Redis "int" / "embstr" / "raw" by content).
     Str(SmallBytes),
-    /// A string grown in place (APPEND, SETRANGE, SETBIT): Redis "raw".
-    Raw(Vec<u8>),
+    /// A string grown in place (APPEND, SETRANGE, SETBIT): Redis "raw". Boxed so that
+    /// `Value` stays 24 bytes.
+    Raw(Box<Vec<u8>>),
     List(Box<ListValue>),
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
     ZSet(Box<crate::zset::SortedSet>),
+    Stream(Box<crate::stream::StreamValue>),
+    /// A string stored through memcached: its bytes plus client flags and CAS (a string for
+    /// every Redis command; see `mcitem`).
+    Mc(Box<crate::mcitem::McItem>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,32 +125,38 @@ impl Value {
         if v.len() <= crate::smallbytes::INLINE_CAP {
             Value::Str(SmallBytes::new(&v))
         } else {
-            Value::Raw(v)
+            Value::Raw(Box::new(v))
         }
     }
     pub fn value_type(&self) -> ValueType {
         match self {
-            Value::Str(_) | Value::Raw(_) => ValueType::String,
+            Value::Str(_) | Value::Raw(_) | Value::Mc(_) => ValueType::String,
             Value::List(_) => ValueType::List,
             Value::Hash(_) => ValueType::Hash,
             Value::Set(_) => ValueType::Set,
             Value::ZSet(_) => ValueType::ZSet,
+            Value::Stream(_) => ValueType::Stream,
         }
     }
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
             Value::Str(s) => Some(s.as_slice()),
             Value::Raw(v) => Some(v),
+            Value::Mc(m) => Some(&m.data),
             _ => None,
         }
     }
     /// Make the string growable in place and return it (APPEND, SETRANGE, SETBIT).
     pub fn as_raw_mut(&mut self) -> Option<&mut Vec<u8>> {
         if let Value::Str(s) = self {
-            *self = Value::Raw(s.to_vec());
+            *self = Value::Raw(Box::new(s.to_vec()));
+        }
+        // A Redis in-place write drops the memcached metadata (and so invalidates its CAS).
+        if let Value::Mc(m) = self {
+            *self = Value::Raw(Box::new(std::mem::take(&mut m.data)));
         }
         match self {
-            Value::Raw(v) => Some(v),
+            Value::Raw(v) => Some(&mut **v),
             _ => None,
         }
     }
@@ -163,21 +174,33 @@ impl Value {
             }
             // APPEND/SETRANGE/SETBIT results stay raw in Redis, digits or not.
             Value::Raw(_) => "raw",
+            Value::Mc(m) => {
+                if is_int_encodable(&m.data) {
+                    "int"
+                } else if m.data.len() <= 44 {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
             Value::List(l) => l.encoding(),
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
     /// Approximate bytes used (MEMORY USAGE, eviction accounting).
     pub fn mem_usage(&self) -> usize {
         match self {
             Value::Str(s) => s.heap_size(),
-            Value::Raw(v) => v.capacity(),
+            Value::Raw(v) => v.capacity() + 24,
+            Value::Mc(m) => std::mem::size_of::<crate::mcitem::McItem>() + m.data.capacity(),
             Value::List(l) => l.mem_usage(),
             Value::Hash(h) => h.mem_usage(),
             Value::Set(s) => s.mem_usage(),
             Value::ZSet(z) => z.memory_usage(),
+            Value::Stream(x) => x.mem_usage(),
         }
     }
     /// Number of elements (for lazyfree decisions and DEBUG).
@@ -185,10 +208,12 @@ impl Value {
         match self {
             Value::Str(s) => s.len(),
             Value::Raw(v) => v.len(),
+            Value::Mc(m) => m.data.len(),
             Value::List(l) => l.len(),
             Value::Hash(h) => h.len(),
             Value::Set(s) => s.len(),
             Value::ZSet(z) => z.len(),
+            Value::Stream(x) => x.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -198,17 +223,19 @@ impl Value {
         match self {
             Value::Str(s) => Value::Str(s.clone()),
             Value::Raw(v) => Value::Raw(v.clone()),
+            Value::Mc(m) => Value::Mc(m.clone()),
             Value::List(l) => Value::List(l.clone()),
             Value::Hash(h) => Value::Hash(h.clone()),
             Value::Set(s) => Value::Set(s.clone()),
             Value::ZSet(z) => Value::ZSet(z.clone()),
+            Value::Stream(x) => Value::Stream(x.clone()),
         }
     }
 }
 
 // ---------------------------------------------------------------- lists
 
-/// A list. Redis's listpack/quicklist choice only affects OBJECT ENCODING here.
+/// A list (Redis 7.0: always a quicklist). `quicklist` is kept for callers that set it.
 #[derive(Clone, Default)]
 pub struct ListValue {
     pub items: VecDeque<SmallBytes>,
@@ -224,12 +251,10 @@ impl ListValue {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
+    /// Redis 7.0 always stores lists as quicklists (the listpack list encoding came in 7.2),
+    /// so OBJECT ENCODING answers "quicklist" for every list.
     pub fn encoding(&self) -> &'static str {
-        if self.quicklist {
-            "quicklist"
-        } else {
-            "listpack"
-        }
+        "quicklist"
     }
     pub fn mem_usage(&self) -> usize {
         self.items.capacity() * std::mem::size_of::<SmallBytes>()

@@ -224,7 +224,7 @@ impl RespParser {
             self.spans.clear();
             let Some(cr) = find_cr(buf, 0) else {
                 if buf.len() > PROTO_INLINE_MAX_SIZE {
-                    return Err(ProtocolError("Protocol error: too big mbulk count string".into()));
+                    return Err(ProtocolError("ERR Protocol error: too big mbulk count string".into()));
                 }
                 return Ok(Parsed::Incomplete { hint: 0 });
             };
@@ -233,10 +233,10 @@ impl RespParser {
             }
             let n = match parse_i64_strict(&buf[1..cr]) {
                 Some(n) if n <= i32::MAX as i64 => n,
-                _ => return Err(ProtocolError("Protocol error: invalid multibulk length".into())),
+                _ => return Err(ProtocolError("ERR Protocol error: invalid multibulk length".into())),
             };
             if n > 10 && limits.auth_required {
-                return Err(ProtocolError("Protocol error: unauthenticated multibulk length".into()));
+                return Err(ProtocolError("ERR Protocol error: unauthenticated multibulk length".into()));
             }
             if n <= 0 {
                 return Ok(Parsed::Request { consumed: cr + 2 });
@@ -255,7 +255,7 @@ impl RespParser {
                     }
                     let Some(cr) = find_cr(buf, self.pos) else {
                         if buf.len() - self.pos > PROTO_INLINE_MAX_SIZE {
-                            let e = "Protocol error: too big bulk count string";
+                            let e = "ERR Protocol error: too big bulk count string";
                             self.reset_progress();
                             return Err(ProtocolError(e.into()));
                         }
@@ -267,18 +267,18 @@ impl RespParser {
                     if buf[self.pos] != b'$' {
                         let c = buf[self.pos] as char;
                         self.reset_progress();
-                        return Err(ProtocolError(format!("Protocol error: expected '$', got '{}'", c)));
+                        return Err(ProtocolError(format!("ERR Protocol error: expected '$', got '{}'", c)));
                     }
                     let l = match parse_i64_strict(&buf[self.pos + 1..cr]) {
                         Some(l) if l >= 0 && l <= limits.proto_max_bulk_len => l as usize,
                         _ => {
                             self.reset_progress();
-                            return Err(ProtocolError("Protocol error: invalid bulk length".into()));
+                            return Err(ProtocolError("ERR Protocol error: invalid bulk length".into()));
                         }
                     };
                     if l > 16384 && limits.auth_required {
                         self.reset_progress();
-                        return Err(ProtocolError("Protocol error: unauthenticated bulk length".into()));
+                        return Err(ProtocolError("ERR Protocol error: unauthenticated bulk length".into()));
                     }
                     self.pos = cr + 2;
                     self.bulk_len = Some(l);
@@ -301,7 +301,7 @@ impl RespParser {
     fn parse_inline(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
         let Some(nl) = memchr::memchr(b'\n', buf) else {
             if buf.len() > PROTO_INLINE_MAX_SIZE {
-                return Err(ProtocolError("Protocol error: too big inline request".into()));
+                return Err(ProtocolError("ERR Protocol error: too big inline request".into()));
             }
             return Ok(Parsed::Incomplete { hint: 0 });
         };
@@ -312,7 +312,7 @@ impl RespParser {
         self.spans.clear();
         self.scratch.clear();
         if !split_args(&buf[..end], &mut self.scratch, &mut self.spans) {
-            return Err(ProtocolError("Protocol error: unbalanced quotes in request".into()));
+            return Err(ProtocolError("ERR Protocol error: unbalanced quotes in request".into()));
         }
         Ok(Parsed::Request { consumed: nl + 1 })
     }
@@ -653,16 +653,16 @@ mod tests {
         assert_eq!(r[0], vec![b"set".to_vec(), b"a".to_vec(), b"b c\n".to_vec(), b"d'e".to_vec()]);
         assert_eq!(
             parse_all(b"set \"a\r\n").unwrap_err().0,
-            "Protocol error: unbalanced quotes in request"
+            "ERR Protocol error: unbalanced quotes in request"
         );
-        assert_eq!(parse_all(b"\"a\"b\n").unwrap_err().0, "Protocol error: unbalanced quotes in request");
+        assert_eq!(parse_all(b"\"a\"b\n").unwrap_err().0, "ERR Protocol error: unbalanced quotes in request");
     }
 
     #[test]
     fn errors() {
-        assert_eq!(parse_all(b"*x\r\n").unwrap_err().0, "Protocol error: invalid multibulk length");
-        assert_eq!(parse_all(b"*1\r\n+x\r\n").unwrap_err().0, "Protocol error: expected '$', got '+'");
-        assert_eq!(parse_all(b"*1\r\n$-2\r\n").unwrap_err().0, "Protocol error: invalid bulk length");
+        assert_eq!(parse_all(b"*x\r\n").unwrap_err().0, "ERR Protocol error: invalid multibulk length");
+        assert_eq!(parse_all(b"*1\r\n+x\r\n").unwrap_err().0, "ERR Protocol error: expected '$', got '+'");
+        assert_eq!(parse_all(b"*1\r\n$-2\r\n").unwrap_err().0, "ERR Protocol error: invalid bulk length");
     }
 
     #[test]

@@ -8,10 +8,11 @@
 //! writes that buffer once per batch. See docs/architecture.md for the measurements.
 
 use bytes::{Buf, BytesMut};
+use ferrocache_commands::blocking::{WaitState, Waiter};
 use ferrocache_commands::client::{BlockRequest, Client, ClientMsg, ClientShared};
 use ferrocache_commands::server::{now_ms, ClientHandle};
 use ferrocache_commands::table::table;
-use ferrocache_commands::{execute, Server};
+use ferrocache_commands::{execute_at, Server};
 use ferrocache_protocol::resp::{OwnedArgs, ParseLimits, Parsed, ReplyBuf, RespParser};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -21,14 +22,36 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+pub mod memcached;
+
 pub use ferrocache_commands::config::Config;
 
-/// Log a line in Redis's format ("pid:M dd Mon yyyy hh:mm:ss.mmm * message").
+static LOGFILE: std::sync::OnceLock<Option<parking_lot::Mutex<std::fs::File>>> = std::sync::OnceLock::new();
+
+/// Send log lines to `logfile` (empty: standard error), as Redis does.
+pub fn init_log(cfg: &Config) {
+    let path = cfg.get("logfile").unwrap_or_default();
+    let f = if path.is_empty() {
+        None
+    } else {
+        std::fs::OpenOptions::new().create(true).append(true).open(&path).ok().map(parking_lot::Mutex::new)
+    };
+    let _ = LOGFILE.set(f);
+}
+
+/// Log a line in Redis's format ("pid:M hh:mm:ss.mmm * message").
 pub fn log(level: char, msg: &str) {
+    use std::io::Write;
     let now = now_ms();
     let secs = now / 1000;
     let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-    eprintln!("{}:M {:02}:{:02}:{:02}.{:03} {} {}", std::process::id(), h, m, s, now % 1000, level, msg);
+    let line = format!("{}:M {:02}:{:02}:{:02}.{:03} {} {}\n", std::process::id(), h, m, s, now % 1000, level, msg);
+    match LOGFILE.get() {
+        Some(Some(f)) => {
+            let _ = f.lock().write_all(line.as_bytes());
+        }
+        _ => eprint!("{}", line),
+    }
 }
 
 /// Bind the listeners for `bind` addresses and `port`.
@@ -95,11 +118,20 @@ async fn cron(srv: Arc<Server>) {
     loop {
         let hz = srv.config.get_i64("hz").clamp(1, 500) as u64;
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        // A running script holds every shard: skip the tick (Redis does no active expiry
+        // during a script either), and never block a runtime worker on shard locks.
+        if srv.scripting.is_running() {
+            continue;
+        }
         let n = srv.ks.num_shards();
         let per_tick = (n / hz as usize).max(1);
-        let mut fx = ferrocache_engine::Effects::default();
         let s = srv.clone();
-        cursor = srv.ks.active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s.apply_effects(fx, 0, None));
+        let step = tokio::task::spawn_blocking(move || {
+            let mut fx = ferrocache_engine::Effects::default();
+            let s2 = s.clone();
+            s.ks.active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s2.apply_effects(fx, 0, None))
+        });
+        cursor = step.await.unwrap_or(cursor);
     }
 }
 
@@ -162,6 +194,7 @@ enum Step {
 /// Execute every complete request in `rbuf`, consuming them.
 fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf: &mut BytesMut, out: &mut ReplyBuf) -> Step {
     let mut pos = 0;
+    let now = now_ms();
     let limits = ParseLimits {
         proto_max_bulk_len: srv.config.hot.proto_max_bulk_len.load(Relaxed),
         auth_required: srv.config.hot.requirepass_set.load(Relaxed) && !client.authenticated,
@@ -180,7 +213,7 @@ fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf
                         break Step::Paused(until);
                     }
                 }
-                execute(srv, client, args, out);
+                execute_at(srv, client, args, out, now);
                 if client.block.is_some() {
                     let owned = args.to_owned();
                     pos += consumed;
@@ -198,8 +231,7 @@ fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf
                 break Step::Done;
             }
             Err(e) => {
-                // Redis's addReplyError prefixes "ERR ": "-ERR Protocol error: ...".
-                out.error(&format!("ERR {}", e.0));
+                out.error(&e.0);
                 log('-', &format!("Protocol error ({}) from client: id={} addr={}", e.0, client.id, client.shared.addr));
                 break Step::Close;
             }
@@ -210,8 +242,18 @@ fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf
     step
 }
 
+/// tcp-keepalive: SO_KEEPALIVE with the probe interval Redis uses (idle = interval = value).
+pub fn set_keepalive(sock: &TcpStream, secs: i64) {
+    if secs > 0 {
+        let d = Duration::from_secs(secs as u64);
+        let ka = socket2::TcpKeepalive::new().with_time(d).with_interval(Duration::from_secs((secs as u64 / 3).max(1)));
+        let _ = socket2::SockRef::from(sock).set_tcp_keepalive(&ka);
+    }
+}
+
 async fn connection(srv: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
     let _ = sock.set_nodelay(true);
+    set_keepalive(&sock, srv.config.get_i64("tcp-keepalive"));
     let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
     srv.counters.total_connections_received.fetch_add(1, Relaxed);
     let (mut rd, mut wr) = sock.into_split();
@@ -322,8 +364,8 @@ async fn flush(srv: &Server, wr: &mut tokio::net::tcp::OwnedWriteHalf, out: &mut
     ok
 }
 
-/// Wait for a blocking command's keys to become ready (or its timeout), then retry it.
-/// Returns false when the connection went away.
+/// Wait until a blocking command is served (by `Blocking::serve`, in arrival order), times
+/// out, or the connection goes away. Returns false when the connection went away.
 #[allow(clippy::too_many_arguments)]
 async fn block(
     srv: &Arc<Server>,
@@ -334,51 +376,94 @@ async fn block(
     out: &mut ReplyBuf,
     rx: &mut UnboundedReceiver<ClientMsg>,
 ) -> bool {
+    let Some(req): Option<BlockRequest> = client.block.take() else { return true };
+    let Some(cmd) = table().lookup(&args.args()[0]) else { return true };
+    let cmd = match cmd.subcommands.is_empty() {
+        true => cmd,
+        false => match args.args().get(1).and_then(|s| ferrocache_commands::table::lookup_sub(cmd, s)) {
+            Some(sub) => sub,
+            None => return true,
+        },
+    };
+    // Lend the client state to the waiter for the retries; take it back when the wait ends.
+    let placeholder = Client::new(client.shared.clone(), client.tx.clone());
+    let real = std::mem::replace(client, placeholder);
+    let w = Arc::new(Waiter {
+        id: real.id,
+        db: req.db,
+        keys: req.keys.clone(),
+        cmd,
+        args,
+        resp3: real.resp3,
+        client: parking_lot::Mutex::new(Some(real)),
+        null_array_on_timeout: req.null_array_on_timeout,
+        state: parking_lot::Mutex::new(WaitState::Waiting),
+        notify: tokio::sync::Notify::new(),
+    });
+    srv.blocking.register(&w);
+    // A push may have landed between the command and the registration.
+    srv.blocking.serve(srv);
+    let alive = wait_blocked(srv, &w, req.deadline_ms, rd, rbuf, out, rx).await;
+    if let Some(mut real) = w.client.lock().take() {
+        real.block = None;
+        *client = real;
+    }
+    alive
+}
+
+/// The wait itself: served, timed out, or the connection went away (false).
+async fn wait_blocked(
+    srv: &Arc<Server>,
+    w: &Arc<Waiter>,
+    deadline: u64,
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    rbuf: &mut BytesMut,
+    out: &mut ReplyBuf,
+    rx: &mut UnboundedReceiver<ClientMsg>,
+) -> bool {
     loop {
-        let Some(req): Option<BlockRequest> = client.block.take() else { return true };
-        let notify = Arc::new(tokio::sync::Notify::new());
-        srv.blocking.register(req.db, &req.keys, client.id, &notify);
-        // Retry once after registering: a push may have landed in between.
         let wait = async {
-            if req.deadline_ms == 0 {
+            if deadline == 0 {
                 std::future::pending::<()>().await
             } else {
-                tokio::time::sleep(Duration::from_millis(req.deadline_ms.saturating_sub(now_ms()))).await
+                tokio::time::sleep(Duration::from_millis(deadline.saturating_sub(now_ms()))).await
             }
         };
-        let mut timed_out = false;
         tokio::select! {
-            _ = notify.notified() => {}
-            _ = wait => { timed_out = true; }
+            _ = w.notify.notified() => {
+                if let Some(reply) = w.take_served() {
+                    out.raw(&reply);
+                    return true;
+                }
+            }
+            _ = wait => {
+                match w.cancel() {
+                    Some(reply) => out.raw(&reply),
+                    None => {
+                        srv.blocking.unregister(w);
+                        out.raw(&w.timeout_reply());
+                    }
+                }
+                return true;
+            }
             r = rd.read_buf(rbuf) => {
                 if matches!(r, Ok(0) | Err(_)) {
-                    srv.blocking.unregister(req.db, &req.keys, client.id);
+                    w.cancel();
+                    srv.blocking.unregister(w);
                     return false;
                 }
-                client.block = Some(req.clone());
-                srv.blocking.unregister(req.db, &req.keys, client.id);
-                continue;
+                // Requests sent while blocked wait in the buffer, as in Redis.
             }
             m = rx.recv() => {
-                srv.blocking.unregister(req.db, &req.keys, client.id);
-                if let Some(ClientMsg::Kill) | None = m { return false; }
-                if let Some(m) = m { encode_msg(out, m); }
-                client.block = Some(req);
-                continue;
+                match m {
+                    Some(ClientMsg::Kill) | None => {
+                        w.cancel();
+                        srv.blocking.unregister(w);
+                        return false;
+                    }
+                    Some(m) => { encode_msg(out, m); }
+                }
             }
-        }
-        srv.blocking.unregister(req.db, &req.keys, client.id);
-        if timed_out {
-            if req.null_array_on_timeout {
-                out.null_array();
-            } else {
-                out.null();
-            }
-            return true;
-        }
-        execute(srv, client, args.args(), out);
-        if client.block.is_none() {
-            return true;
         }
     }
 }

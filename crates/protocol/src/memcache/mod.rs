@@ -75,7 +75,7 @@
 pub mod base64;
 pub mod binary;
 pub mod meta;
-mod num;
+pub mod num;
 pub mod text;
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //!   flags 0 — verified).
 
 #[inline]
-pub(crate) fn c_isspace(b: u8) -> bool {
+pub fn c_isspace(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
@@ -52,7 +52,7 @@ fn scan(s: &[u8]) -> Option<(bool, u64, bool)> {
 }
 
 /// `safe_strtol`: parse as C `long` (i64) then truncate to `int32_t`.
-pub(crate) fn safe_strtol(s: &[u8]) -> Option<i32> {
+pub fn safe_strtol(s: &[u8]) -> Option<i32> {
     let (neg, mag, overflow) = scan(s)?;
     if overflow {
         return None;
@@ -84,12 +84,12 @@ fn strtoull_checked(s: &[u8]) -> Option<u64> {
 }
 
 /// `safe_strtoul`: parse as C `unsigned long` (u64) then truncate to `uint32_t`.
-pub(crate) fn safe_strtoul(s: &[u8]) -> Option<u32> {
+pub fn safe_strtoul(s: &[u8]) -> Option<u32> {
     strtoull_checked(s).map(|v| v as u32)
 }
 
 /// `safe_strtoull`.
-pub(crate) fn safe_strtoull(s: &[u8]) -> Option<u64> {
+pub fn safe_strtoull(s: &[u8]) -> Option<u64> {
     strtoull_checked(s)
 }
 

@@ -1,0 +1,519 @@
+//! The Lua side of scripting: a thin safe-ish layer over Redis 7.0.15's own Lua 5.1 (compiled by
+//! build.rs together with cjson, cmsgpack, bit and struct), and the two conversions Redis does:
+//! a command's RESP reply → Lua values (`redisProtocolToLuaType`) and a script's Lua result →
+//! the caller's reply (`luaReplyToRedisReply`).
+//!
+//! Error raising (lua_error, a longjmp) only ever happens in C frames of lua/ferro_lua.c: Rust
+//! callbacks return normally and tell the C wrapper to raise.
+
+// Every `unsafe fn` here takes a `lua_State` owned by the caller, who holds that interpreter's
+// mutex (or is running inside it); stack indices refer to that state's stack.
+#![allow(clippy::missing_safety_doc)]
+
+pub mod ffi;
+
+use ferrocache_protocol::resp::ReplyBuf;
+use ffi::*;
+use std::os::raw::c_int;
+
+/// One Lua interpreter. Only used under the scripting mutexes.
+pub struct Vm(pub *mut lua_State);
+
+// The interpreter is only touched by the thread holding its mutex.
+unsafe impl Send for Vm {}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        unsafe { lua_close(self.0) }
+    }
+}
+
+impl Vm {
+    pub fn new_eval() -> Vm {
+        Vm(unsafe { ferro_eval_vm_new() })
+    }
+    pub fn new_func() -> Vm {
+        Vm(unsafe { ferro_func_vm_new() })
+    }
+    /// Memory used by the interpreter (Redis's luaMemory).
+    pub fn memory(&self) -> u64 {
+        unsafe { lua_gc(self.0, LUA_GCCOUNT, 0) as u64 * 1024 + lua_gc(self.0, LUA_GCCOUNTB, 0) as u64 }
+    }
+}
+
+pub fn cstr(s: &str) -> std::ffi::CString {
+    std::ffi::CString::new(s).unwrap()
+}
+
+pub unsafe fn pop(l: *mut lua_State, n: c_int) {
+    lua_settop(l, -n - 1);
+}
+
+pub unsafe fn push_bytes(l: *mut lua_State, b: &[u8]) {
+    lua_pushlstring(l, b.as_ptr() as *const _, b.len());
+}
+
+pub unsafe fn to_bytes<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
+    let mut len = 0usize;
+    let p = lua_tolstring(l, idx, &mut len);
+    if p.is_null() {
+        None
+    } else {
+        Some(std::slice::from_raw_parts(p as *const u8, len))
+    }
+}
+
+/// `lua_pushstring` of a C string: stops at the first NUL.
+pub unsafe fn push_cstr_like(l: *mut lua_State, b: &[u8]) {
+    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    push_bytes(l, &b[..n]);
+}
+
+/// Push Redis's error table for `msg` ("-CODE text" or "text").
+pub unsafe fn push_error(l: *mut lua_State, msg: &[u8]) {
+    ferro_push_error_len(l, msg.as_ptr() as *const _, msg.len());
+}
+
+/// t[k] = v for the table at -3 after pushing k and v (raw, fresh tables only).
+unsafe fn set_field_bool(l: *mut lua_State, k: &str, v: bool) {
+    push_bytes(l, k.as_bytes());
+    lua_pushboolean(l, v as c_int);
+    lua_rawset(l, -3);
+}
+
+/// Make a Lua array (table) of byte strings.
+pub unsafe fn push_array(l: *mut lua_State, items: &[&[u8]]) {
+    lua_createtable(l, items.len() as c_int, 0);
+    for (j, it) in items.iter().enumerate() {
+        push_bytes(l, it);
+        lua_rawseti(l, -2, j as c_int + 1);
+    }
+}
+
+/// `(long long)` of a C double as x86-64 computes it (cvttsd2si): NaN and out-of-range give
+/// i64::MIN.
+pub fn c_double_to_ll(d: f64) -> i64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if d.is_nan() || !(-TWO_63..TWO_63).contains(&d) {
+        i64::MIN
+    } else {
+        d as i64
+    }
+}
+
+/// snprintf("%.17g") of a Lua number (redis.call arguments).
+pub fn fmt_g17(d: f64) -> String {
+    ferrocache_protocol::resp::format_double(d)
+}
+
+// ---------------------------------------------------------------------------------------------
+// RESP → Lua (redisProtocolToLuaType)
+// ---------------------------------------------------------------------------------------------
+
+fn line(buf: &[u8], pos: usize) -> (&[u8], usize) {
+    let rest = &buf[pos..];
+    match memchr::memmem::find(rest, b"\r\n") {
+        Some(i) => (&rest[..i], pos + i + 2),
+        None => (rest, buf.len()),
+    }
+}
+
+fn num(s: &[u8]) -> i64 {
+    std::str::from_utf8(s).ok().and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// Parse one reply at `pos` and push it (when `push`), returning the position after it.
+pub unsafe fn push_resp(l: *mut lua_State, buf: &[u8], pos: usize, push: bool) -> usize {
+    if pos >= buf.len() {
+        if push {
+            lua_pushnil(l);
+        }
+        return pos;
+    }
+    let t = buf[pos];
+    let (body, mut next) = line(buf, pos + 1);
+    if push && lua_checkstack(l, 5) == 0 {
+        panic!("lua stack limit reach when parsing redis.call reply");
+    }
+    match t {
+        b':' => {
+            if push {
+                lua_pushnumber(l, num(body) as f64);
+            }
+        }
+        b'$' => {
+            let n = num(body);
+            if n < 0 {
+                if push {
+                    lua_pushboolean(l, 0);
+                }
+            } else {
+                let n = n as usize;
+                if push {
+                    push_bytes(l, &buf[next..next + n]);
+                }
+                next += n + 2;
+            }
+        }
+        b'+' => {
+            if push {
+                lua_createtable(l, 0, 1);
+                push_bytes(l, b"ok");
+                push_bytes(l, body);
+                lua_rawset(l, -3);
+            }
+        }
+        b'-' => {
+            if push {
+                let mut m = Vec::with_capacity(body.len() + 1);
+                m.push(b'-');
+                m.extend_from_slice(body);
+                push_error(l, &m);
+                set_field_bool(l, "ignore_error_stats_update", true);
+            }
+        }
+        b'*' | b'~' | b'>' => {
+            let n = num(body);
+            if n < 0 {
+                if push {
+                    lua_pushboolean(l, 0);
+                }
+                return next;
+            }
+            let is_set = t == b'~';
+            if push {
+                if is_set {
+                    lua_createtable(l, 0, 1);
+                    push_bytes(l, b"set");
+                    lua_createtable(l, 0, n as c_int);
+                } else {
+                    lua_createtable(l, n as c_int, 0);
+                }
+            }
+            for j in 0..n {
+                if is_set {
+                    next = push_resp(l, buf, next, push);
+                    if push {
+                        lua_pushboolean(l, 1);
+                        lua_rawset(l, -3);
+                    }
+                } else {
+                    if push {
+                        lua_pushnumber(l, (j + 1) as f64);
+                    }
+                    next = push_resp(l, buf, next, push);
+                    if push {
+                        lua_rawset(l, -3);
+                    }
+                }
+            }
+            if push && is_set {
+                lua_rawset(l, -3);
+            }
+        }
+        b'%' => {
+            let n = num(body);
+            if push {
+                lua_createtable(l, 0, 1);
+                push_bytes(l, b"map");
+                lua_createtable(l, 0, n as c_int);
+            }
+            for _ in 0..n {
+                next = push_resp(l, buf, next, push);
+                next = push_resp(l, buf, next, push);
+                if push {
+                    lua_rawset(l, -3);
+                }
+            }
+            if push {
+                lua_rawset(l, -3);
+            }
+        }
+        b'|' => {
+            let n = num(body);
+            for _ in 0..n {
+                next = push_resp(l, buf, next, false);
+                next = push_resp(l, buf, next, false);
+            }
+            next = push_resp(l, buf, next, push);
+        }
+        b'_' => {
+            if push {
+                lua_pushnil(l);
+            }
+        }
+        b'#' => {
+            if push {
+                lua_pushboolean(l, (body == b"t") as c_int);
+            }
+        }
+        b',' => {
+            if push {
+                let s = std::str::from_utf8(body).unwrap_or("0");
+                let d: f64 = s.parse().unwrap_or(0.0);
+                lua_createtable(l, 0, 1);
+                push_bytes(l, b"double");
+                lua_pushnumber(l, d);
+                lua_rawset(l, -3);
+            }
+        }
+        b'(' => {
+            if push {
+                lua_createtable(l, 0, 1);
+                push_bytes(l, b"big_number");
+                push_bytes(l, body);
+                lua_rawset(l, -3);
+            }
+        }
+        b'=' => {
+            let n = num(body).max(0) as usize;
+            let data = &buf[next..next + n];
+            next += n + 2;
+            if push {
+                let (fmt, s) = if data.len() >= 4 { (&data[..3], &data[4..]) } else { (&b"txt"[..], data) };
+                lua_createtable(l, 0, 1);
+                push_bytes(l, b"verbatim_string");
+                lua_createtable(l, 0, 2);
+                push_bytes(l, b"string");
+                push_bytes(l, s);
+                lua_rawset(l, -3);
+                push_bytes(l, b"format");
+                push_bytes(l, fmt);
+                lua_rawset(l, -3);
+                lua_rawset(l, -3);
+            }
+        }
+        _ => {
+            if push {
+                lua_pushnil(l);
+            }
+        }
+    }
+    next
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lua → RESP (luaReplyToRedisReply)
+// ---------------------------------------------------------------------------------------------
+
+/// The error fields of an error table (luaExtractErrorInformation) on top of the stack.
+pub struct ErrInfo {
+    pub msg: Option<Vec<u8>>,
+    pub source: Option<Vec<u8>>,
+    pub line: Option<Vec<u8>>,
+    pub ignore_stats: bool,
+}
+
+pub unsafe fn extract_error_info(l: *mut lua_State) -> ErrInfo {
+    let mut e = ErrInfo { msg: None, source: None, line: None, ignore_stats: false };
+    if lua_isstring(l, -1) != 0 {
+        let mut m = b"ERR ".to_vec();
+        m.extend_from_slice(cstr_bytes(l, -1));
+        e.msg = Some(m);
+        // A string has no fields: lua_getfield on a string indexes the string metatable.
+    }
+    if lua_type(l, -1) == LUA_TTABLE || lua_type(l, -1) == LUA_TSTRING {
+        for (name, slot) in [("err", 0), ("source", 1), ("line", 2)] {
+            let k = cstr(name);
+            lua_getfield(l, -1, k.as_ptr());
+            if lua_isstring(l, -1) != 0 {
+                let v = cstr_bytes(l, -1).to_vec();
+                match slot {
+                    0 => e.msg = Some(v),
+                    1 => e.source = Some(v),
+                    _ => e.line = Some(v),
+                }
+            }
+            pop(l, 1);
+        }
+        let k = cstr("ignore_error_stats_update");
+        lua_getfield(l, -1, k.as_ptr());
+        if lua_type(l, -1) == LUA_TBOOLEAN {
+            e.ignore_stats = lua_toboolean(l, -1) != 0;
+        }
+        pop(l, 1);
+    }
+    e
+}
+
+/// lua_tostring as a C string (up to the first NUL), as Redis's sds functions see it.
+pub unsafe fn cstr_bytes<'a>(l: *mut lua_State, idx: c_int) -> &'a [u8] {
+    let b = to_bytes(l, idx).unwrap_or(b"");
+    let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    &b[..n]
+}
+
+unsafe fn rawget_str(l: *mut lua_State, k: &str) -> c_int {
+    push_bytes(l, k.as_bytes());
+    lua_rawget(l, -2);
+    lua_type(l, -1)
+}
+
+fn sanitize(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).replace(['\r', '\n'], " ")
+}
+
+/// Convert and pop the value on top of the stack into `out`. `script_resp3`: the protocol the
+/// script selected with redis.setresp (decides how booleans map).
+pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut ReplyBuf, script_resp3: bool) {
+    let t = lua_type(l, -1);
+    if lua_checkstack(l, 4) == 0 {
+        out.error("ERR reached lua stack limit");
+        pop(l, 1);
+        return;
+    }
+    match t {
+        LUA_TSTRING => out.bulk(to_bytes(l, -1).unwrap_or(b"")),
+        LUA_TBOOLEAN => {
+            let b = lua_toboolean(l, -1) != 0;
+            if !script_resp3 {
+                if b {
+                    out.int(1);
+                } else {
+                    out.null();
+                }
+            } else {
+                out.bool(b);
+            }
+        }
+        LUA_TNUMBER => out.int(c_double_to_ll(lua_tonumber(l, -1))),
+        LUA_TTABLE => {
+            if rawget_str(l, "err") == LUA_TSTRING {
+                pop(l, 1);
+                let e = extract_error_info(l);
+                let msg = e.msg.unwrap_or_default();
+                error_raw(out, &msg, !e.ignore_stats);
+                pop(l, 1);
+                return;
+            }
+            pop(l, 1);
+            if rawget_str(l, "ok") == LUA_TSTRING {
+                let s = sanitize(cstr_bytes(l, -1));
+                out.simple(&s);
+                pop(l, 2);
+                return;
+            }
+            pop(l, 1);
+            if rawget_str(l, "double") == LUA_TNUMBER {
+                out.double(lua_tonumber(l, -1));
+                pop(l, 2);
+                return;
+            }
+            pop(l, 1);
+            if rawget_str(l, "big_number") == LUA_TSTRING {
+                let s: Vec<u8> = to_bytes(l, -1)
+                    .unwrap_or(b"")
+                    .iter()
+                    .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c })
+                    .collect();
+                if out.resp3 {
+                    out.raw(b"(");
+                    out.raw(&s);
+                    out.raw(b"\r\n");
+                } else {
+                    out.bulk(&s);
+                }
+                pop(l, 2);
+                return;
+            }
+            pop(l, 1);
+            if rawget_str(l, "verbatim_string") == LUA_TTABLE {
+                if rawget_str(l, "format") == LUA_TSTRING {
+                    let fmt = cstr_bytes(l, -1).to_vec();
+                    push_bytes(l, b"string");
+                    lua_rawget(l, -3);
+                    if lua_type(l, -1) == LUA_TSTRING {
+                        let s = to_bytes(l, -1).unwrap_or(b"").to_vec();
+                        if out.resp3 {
+                            let mut f = [b' '; 3];
+                            for (i, c) in fmt.iter().take(3).enumerate() {
+                                f[i] = *c;
+                            }
+                            out.raw(b"=");
+                            let mut ib = itoa::Buffer::new();
+                            out.raw(ib.format(s.len() + 4).as_bytes());
+                            out.raw(b"\r\n");
+                            out.raw(&f);
+                            out.raw(b":");
+                            out.raw(&s);
+                            out.raw(b"\r\n");
+                        } else {
+                            out.bulk(&s);
+                        }
+                        pop(l, 4);
+                        return;
+                    }
+                    pop(l, 1);
+                }
+                pop(l, 1);
+            }
+            pop(l, 1);
+            if rawget_str(l, "map") == LUA_TTABLE {
+                let mut n = 0usize;
+                lua_pushnil(l);
+                while lua_next(l, -2) != 0 {
+                    n += 1;
+                    pop(l, 1);
+                }
+                out.map(n);
+                lua_pushnil(l);
+                while lua_next(l, -2) != 0 {
+                    lua_pushvalue(l, -2);
+                    reply_from_lua(l, out, script_resp3);
+                    reply_from_lua(l, out, script_resp3);
+                }
+                pop(l, 2);
+                return;
+            }
+            pop(l, 1);
+            if rawget_str(l, "set") == LUA_TTABLE {
+                let mut n = 0usize;
+                lua_pushnil(l);
+                while lua_next(l, -2) != 0 {
+                    n += 1;
+                    pop(l, 1);
+                }
+                out.set(n);
+                lua_pushnil(l);
+                while lua_next(l, -2) != 0 {
+                    pop(l, 1);
+                    lua_pushvalue(l, -1);
+                    reply_from_lua(l, out, script_resp3);
+                }
+                pop(l, 2);
+                return;
+            }
+            pop(l, 1);
+            // Array: 1..n until the first nil.
+            let mut n = 0;
+            loop {
+                lua_rawgeti(l, -1, n + 1);
+                let nil = lua_type(l, -1) == LUA_TNIL;
+                pop(l, 1);
+                if nil {
+                    break;
+                }
+                n += 1;
+            }
+            out.array(n as usize);
+            for j in 1..=n {
+                lua_rawgeti(l, -1, j);
+                reply_from_lua(l, out, script_resp3);
+            }
+        }
+        _ => out.null(),
+    }
+    pop(l, 1);
+}
+
+/// An error reply from a message that already carries its code ("ERR x", "My"): `-` + msg.
+/// `count`: whether it counts in error stats (redis.call errors were already counted).
+pub fn error_raw(out: &mut ReplyBuf, msg: &[u8], count: bool) {
+    let s = String::from_utf8_lossy(msg).into_owned();
+    let (errors, code) = (out.errors, out.last_error_code.clone());
+    out.error(&s);
+    if !count {
+        out.errors = errors;
+        out.last_error_code = code;
+    }
+}

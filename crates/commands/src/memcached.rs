@@ -1,0 +1,1703 @@
+//! The memcached side: executes parsed memcached requests (text, meta and binary protocols,
+//! `ferrocache_protocol::memcache`) against the same keyspace as RESP, with memcached 1.6
+//! semantics. Not part of the RESP command table: the memcached listener
+//! (`crates/server/src/memcached.rs`) calls [`execute_text`] / [`execute_binary`].
+//!
+//! * Items live in database 0 as strings (`Value::Mc`: bytes + client flags + CAS; see
+//!   `ferrocache_engine::mcitem`). A plain Redis string reads as flags 0; the first memcached
+//!   hit upgrades it in place to an item with a fresh CAS. Keys holding other Redis types are
+//!   invisible to memcached reads (misses), `add` on them answers NOT_STORED and `set` replaces.
+//! * Every write records Redis write effects (propagated as SET/DEL/PEXPIREAT/PERSIST/FLUSHDB,
+//!   keyspace events, WATCH and client-tracking invalidation) before the shard lock is released.
+//! * Expiry follows memcached: 0 = never, up to 30 days relative seconds, beyond that absolute
+//!   unix time, negative (or an absolute time in the past) = already expired.
+
+use crate::server::{now_ms, Server};
+use ferrocache_engine::mcitem::{self, McItem, FETCHED, KEY_BINARY, STALE, TOKEN_SENT};
+use ferrocache_engine::{notify, AccessPolicy, Db, Effects, Entry, Value};
+use ferrocache_protocol::memcache::binary::{self, BinaryStoreMode};
+use ferrocache_protocol::memcache::meta::{
+    self, MetaArithResult, MetaDeleteStatus, MetaItem, MetaStoreStatus,
+};
+use ferrocache_protocol::memcache::num::safe_strtoull;
+use ferrocache_protocol::memcache::text::{self, TextReply};
+use ferrocache_protocol::memcache::{
+    BinaryCommand, BinaryRequest, Limits, MetaArgs, MetaRequest, MetaSetMode, Status, StoreCommand,
+    TextRequest,
+};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// The version memcached clients see (`version`, `stats`).
+pub const MC_VERSION: &str = "1.6.18";
+/// memcached's REALTIME_MAXDELTA: 30 days.
+const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
+/// The ElastiCache Auto Discovery key of engines older than 1.4.14.
+pub const CLUSTER_KEY: &[u8] = b"AmazonElastiCache:cluster";
+
+/// memcached's global counters (`stats`).
+#[derive(Default)]
+pub struct McStats {
+    pub cmd_get: AtomicU64,
+    pub cmd_set: AtomicU64,
+    pub cmd_flush: AtomicU64,
+    pub cmd_touch: AtomicU64,
+    pub cmd_meta: AtomicU64,
+    pub get_hits: AtomicU64,
+    pub get_misses: AtomicU64,
+    pub get_expired: AtomicU64,
+    pub get_flushed: AtomicU64,
+    pub delete_misses: AtomicU64,
+    pub delete_hits: AtomicU64,
+    pub incr_misses: AtomicU64,
+    pub incr_hits: AtomicU64,
+    pub decr_misses: AtomicU64,
+    pub decr_hits: AtomicU64,
+    pub cas_misses: AtomicU64,
+    pub cas_hits: AtomicU64,
+    pub cas_badval: AtomicU64,
+    pub touch_hits: AtomicU64,
+    pub touch_misses: AtomicU64,
+    pub store_too_large: AtomicU64,
+    pub store_no_memory: AtomicU64,
+    pub total_items: AtomicU64,
+    pub curr_connections: AtomicU64,
+    pub total_connections: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub bytes_read: AtomicU64,
+    pub bytes_written: AtomicU64,
+}
+
+/// One memcached connection as `stats conns` shows it.
+pub struct McConnInfo {
+    pub addr: String,
+    pub listen_addr: String,
+    pub last_cmd_ms: Arc<AtomicU64>,
+}
+
+/// Node-wide memcached state (a field of [`Server`]).
+#[derive(Default)]
+pub struct McState {
+    pub stats: McStats,
+    /// Bumped by every flush_all; a delayed flush only fires if no later flush_all came.
+    pub flush_gen: AtomicU64,
+    /// Absolute unix seconds of the pending/last flush_all (`stats settings` oldest).
+    pub oldest_live: AtomicU64,
+    pub verbosity: AtomicU64,
+    pub conns: Mutex<HashMap<u64, McConnInfo>>,
+}
+
+impl McState {
+    fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Relaxed);
+    }
+}
+
+/// Per-connection state.
+pub struct McConn {
+    pub id: u64,
+    pub last_cmd_ms: Arc<AtomicU64>,
+}
+
+/// What the connection loop does after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Continue,
+    /// Flush what was written, then close.
+    Close,
+}
+
+/// Parser limits from the config (`memcached-item-size-max`).
+pub fn limits(srv: &Server) -> Limits {
+    let max = srv.config.hot.mc_item_size_max.load(Relaxed);
+    Limits {
+        item_size_max: max,
+        ..Limits::default()
+    }
+}
+
+/// Whether this node runs as a memcached-only engine (`engine memcached`).
+pub fn memcached_engine(srv: &Server) -> bool {
+    srv.config.hot.mc_engine.load(Relaxed)
+}
+
+// ------------------------------------------------------------------ time and expiry
+
+/// A memcached expiry resolved to the engine's absolute milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exp {
+    Never,
+    At(u64),
+    /// Already expired (negative, or an absolute time not in the future).
+    Past,
+}
+
+/// memcached's `realtime()`.
+fn exp_of(exptime: i64, now_ms: u64) -> Exp {
+    if exptime == 0 {
+        Exp::Never
+    } else if exptime < 0 {
+        Exp::Past
+    } else if exptime > REALTIME_MAXDELTA {
+        let at = exptime as u64 * 1000;
+        if at <= now_ms {
+            Exp::Past
+        } else {
+            Exp::At(at)
+        }
+    } else {
+        Exp::At(now_ms + exptime as u64 * 1000)
+    }
+}
+
+/// Seconds of TTL left for `mg t` / `ma t` (None = never expires).
+fn ttl_left(expire_at: u64, now_ms: u64) -> Option<u32> {
+    if expire_at == 0 {
+        None
+    } else {
+        Some((expire_at.saturating_sub(now_ms).div_ceil(1000)).min(u32::MAX as u64) as u32)
+    }
+}
+
+fn exp_ms(e: Exp) -> u64 {
+    match e {
+        Exp::Never => 0,
+        Exp::At(ms) => ms,
+        Exp::Past => 1,
+    }
+}
+
+// ------------------------------------------------------------------ execution context
+
+struct Cx<'s> {
+    srv: &'s Arc<Server>,
+    now: u64,
+    now_secs: u32,
+    /// Effect sinks exist: build propagation argv.
+    prop: bool,
+}
+
+impl<'s> Cx<'s> {
+    fn new(srv: &'s Arc<Server>) -> Self {
+        let now = now_ms();
+        Cx {
+            srv,
+            now,
+            now_secs: (now / 1000) as u32,
+            prop: srv.has_sinks.load(Relaxed),
+        }
+    }
+    fn st(&self) -> &McStats {
+        &self.srv.mc.stats
+    }
+    fn access(&self) -> AccessPolicy {
+        let h = &self.srv.config.hot;
+        AccessPolicy {
+            lfu: self.srv.config.policy().is_lfu(),
+            lfu_log_factor: h.lfu_log_factor.load(Relaxed),
+            lfu_decay_time: h.lfu_decay_time.load(Relaxed),
+        }
+    }
+    /// Run `f` on database 0 with `key`'s shard locked; effects are applied before unlocking.
+    fn with_key<R>(&self, key: &[u8], f: impl FnOnce(&Cx, &mut Db) -> R) -> R {
+        let mut guards = self.srv.ks.lock_keys([key]);
+        let mut fx = Effects::default();
+        let r = {
+            let mut db = Db {
+                guards: &mut guards,
+                db: 0,
+                now_ms: self.now,
+                fx: &mut fx,
+                access: self.access(),
+                expire_enabled: true,
+            };
+            f(self, &mut db)
+        };
+        if !fx.is_empty() {
+            self.srv.apply_effects(&mut fx, 0, None);
+        }
+        r
+    }
+    fn propagate(&self, db: &mut Db, argv: impl FnOnce() -> Vec<Vec<u8>>) {
+        if self.prop {
+            db.fx.propagate(0, argv());
+        } else {
+            self.srv.counters.propagated.fetch_add(1, Relaxed);
+        }
+    }
+    /// Room for a write: evict if needed. False = refuse (Redis engine with noeviction).
+    fn memory_ok(&self) -> bool {
+        if crate::ensure_memory(self.srv, self.now) {
+            return true;
+        }
+        if memcached_engine(self.srv) {
+            return true; // memcached mode: sets never fail for lack of memory
+        }
+        McState::bump(&self.st().store_no_memory);
+        false
+    }
+}
+
+/// The item behind an entry, upgrading a plain Redis string (fresh CAS, flags 0). None for
+/// other Redis types.
+fn as_item(e: &mut Entry, now_secs: u32) -> Option<&mut McItem> {
+    match &mut e.value {
+        Value::Mc(_) => {}
+        Value::Str(_) | Value::Raw(_) => {
+            let data = e.value.as_bytes().unwrap().to_vec();
+            e.value = Value::Mc(Box::new(McItem::new(data, 0, now_secs)));
+        }
+        _ => return None,
+    }
+    match &mut e.value {
+        Value::Mc(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// Lookup of a string key. `touch`: LRU bump (and keyspace hit/miss counting). Returns the
+/// entry and whether a miss was an expiry.
+fn lookup<'d>(db: &'d mut Db, key: &[u8], touch: bool) -> (Option<&'d mut Entry>, bool) {
+    let ks = db.keyspace();
+    let si = ks.shard_of(key);
+    let before = db.guards.shard(si).stats.expired;
+    let found = if touch {
+        db.get(key).is_some()
+    } else {
+        db.get_mut(key).is_some()
+    };
+    if !found {
+        let expired = db.guards.shard(si).stats.expired != before;
+        return (None, expired);
+    }
+    let e = db.peek(key).unwrap();
+    if e.value.as_bytes().is_none() {
+        return (None, false);
+    }
+    (Some(e), false)
+}
+
+/// Store an item (replacing whatever is there) with its expiry and record the write.
+fn put(cx: &Cx, db: &mut Db, key: &[u8], item: McItem, exp: Exp, event: &'static str) {
+    if exp == Exp::Past {
+        remove_key(cx, db, key);
+        return;
+    }
+    let data = if cx.prop {
+        Some(item.data.clone())
+    } else {
+        None
+    };
+    db.set(key, Value::Mc(Box::new(item)), false);
+    if let Exp::At(ms) = exp {
+        db.set_expire(key, ms);
+    }
+    db.modified(key, notify::STRING, event);
+    cx.propagate(db, || {
+        let mut v = vec![b"SET".to_vec(), key.to_vec(), data.unwrap_or_default()];
+        if let Exp::At(ms) = exp {
+            v.push(b"PXAT".to_vec());
+            v.push(ms.to_string().into_bytes());
+        }
+        v
+    });
+}
+
+/// Delete a key, recording the write. Returns whether it existed.
+fn remove_key(cx: &Cx, db: &mut Db, key: &[u8]) -> bool {
+    if db.remove(key).is_some() {
+        db.modified(key, notify::GENERIC, "del");
+        cx.propagate(db, || vec![b"DEL".to_vec(), key.to_vec()]);
+        true
+    } else {
+        false
+    }
+}
+
+/// Change an existing key's expiry, recording the write.
+fn set_exp(cx: &Cx, db: &mut Db, key: &[u8], exp: Exp) {
+    match exp {
+        Exp::Past => {
+            remove_key(cx, db, key);
+        }
+        Exp::Never => {
+            if db.persist(key) {
+                db.modified(key, notify::GENERIC, "persist");
+                cx.propagate(db, || vec![b"PERSIST".to_vec(), key.to_vec()]);
+            }
+        }
+        Exp::At(ms) => {
+            db.set_expire(key, ms);
+            db.modified(key, notify::GENERIC, "expire");
+            cx.propagate(db, || {
+                vec![
+                    b"PEXPIREAT".to_vec(),
+                    key.to_vec(),
+                    ms.to_string().into_bytes(),
+                ]
+            });
+        }
+    }
+}
+
+// ------------------------------------------------------------------ storage core
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Set,
+    Add,
+    Replace,
+    Append,
+    Prepend,
+    Cas,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreResult {
+    Stored(u64),
+    NotStored,
+    Exists,
+    NotFound,
+}
+
+struct StoreReq<'a> {
+    key: &'a [u8],
+    mode: Mode,
+    flags: u32,
+    exptime: i64,
+    data: &'a [u8],
+    /// CAS to compare (0 = none).
+    cas: u64,
+    /// `ms I` in CAS mode: a lower CAS stores the value as stale.
+    set_stale: bool,
+    key_binary: bool,
+}
+
+/// memcached's `do_store_item`.
+fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> StoreResult {
+    McState::bump(&cx.st().cmd_set);
+    let now_secs = cx.now_secs;
+    let (found, _) = lookup(db, r.key, false);
+    let Some(e) = found else {
+        // A key of another Redis type: `add` cannot add, `set` replaces it.
+        let other_type = db.peek(r.key).is_some();
+        return match r.mode {
+            Mode::Add if other_type => StoreResult::NotStored,
+            Mode::Add | Mode::Set => {
+                let mut item = McItem::new(r.data.to_vec(), r.flags, now_secs);
+                if r.key_binary {
+                    item.bits |= KEY_BINARY;
+                }
+                let cas = item.cas;
+                McState::bump(&cx.st().total_items);
+                put(cx, db, r.key, item, exp_of(r.exptime, cx.now), "set");
+                StoreResult::Stored(cas)
+            }
+            Mode::Cas => {
+                McState::bump(&cx.st().cas_misses);
+                StoreResult::NotFound
+            }
+            _ => StoreResult::NotStored,
+        };
+    };
+    let old_expire = e.expire_at;
+    let old = as_item(e, now_secs).expect("string");
+    #[derive(PartialEq)]
+    enum CasRes {
+        None,
+        Match,
+        BadVal,
+        Stale,
+    }
+    let cas_res = if r.cas == 0 {
+        CasRes::None
+    } else if r.cas == old.cas {
+        CasRes::Match
+    } else if r.set_stale && r.cas < old.cas {
+        CasRes::Stale
+    } else {
+        CasRes::BadVal
+    };
+    let old_exp = if old_expire == 0 {
+        Exp::Never
+    } else {
+        Exp::At(old_expire)
+    };
+    let mut item;
+    let mut exp = exp_of(r.exptime, cx.now);
+    let event;
+    match r.mode {
+        Mode::Add => {
+            // memcached bumps the existing item in the LRU and refuses.
+            old.atime = now_secs;
+            return StoreResult::NotStored;
+        }
+        Mode::Cas => match cas_res {
+            CasRes::Match => {
+                McState::bump(&cx.st().cas_hits);
+                item = McItem::new(r.data.to_vec(), r.flags, now_secs);
+                event = "set";
+            }
+            CasRes::Stale => {
+                McState::bump(&cx.st().cas_hits);
+                item = McItem::new(r.data.to_vec(), r.flags, now_secs);
+                item.bits |= STALE | (old.bits & TOKEN_SENT);
+                exp = old_exp;
+                event = "set";
+            }
+            _ => {
+                McState::bump(&cx.st().cas_badval);
+                return StoreResult::Exists;
+            }
+        },
+        Mode::Append | Mode::Prepend => {
+            if cas_res != CasRes::None && cas_res != CasRes::Match {
+                return StoreResult::Exists;
+            }
+            let mut data = Vec::with_capacity(old.data.len() + r.data.len());
+            if r.mode == Mode::Append {
+                data.extend_from_slice(&old.data);
+                data.extend_from_slice(r.data);
+            } else {
+                data.extend_from_slice(r.data);
+                data.extend_from_slice(&old.data);
+            }
+            item = McItem::new(data, old.flags, now_secs);
+            item.bits |= old.bits & KEY_BINARY;
+            exp = old_exp;
+            event = if r.mode == Mode::Append {
+                "append"
+            } else {
+                "set"
+            };
+        }
+        Mode::Set | Mode::Replace => {
+            item = McItem::new(r.data.to_vec(), r.flags, now_secs);
+            event = "set";
+        }
+    }
+    if r.key_binary {
+        item.bits |= KEY_BINARY;
+    }
+    let cas = item.cas;
+    McState::bump(&cx.st().total_items);
+    put(cx, db, r.key, item, exp, event);
+    StoreResult::Stored(cas)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delta {
+    Ok { value: u64, cas: u64 },
+    NonNumeric,
+    NotFound,
+    CasMismatch,
+}
+
+/// memcached's `do_add_delta` (64-bit wrap on incr, floor 0 on decr; the new value is written
+/// in place, space padded, when it is not longer than the old one).
+fn add_delta(cx: &Cx, db: &mut Db, key: &[u8], incr: bool, delta: u64, cas: u64) -> Delta {
+    let (found, _) = lookup(db, key, false);
+    let Some(e) = found else {
+        return Delta::NotFound;
+    };
+    let it = as_item(e, cx.now_secs).expect("string");
+    if it.data.is_empty() {
+        return Delta::NonNumeric;
+    }
+    if cas != 0 && it.cas != cas {
+        return Delta::CasMismatch;
+    }
+    let Some(v) = safe_strtoull(&it.data) else {
+        return Delta::NonNumeric;
+    };
+    let value = if incr {
+        v.wrapping_add(delta)
+    } else {
+        v.saturating_sub(delta)
+    };
+    if incr {
+        McState::bump(&cx.st().incr_hits);
+    } else {
+        McState::bump(&cx.st().decr_hits);
+    }
+    let mut b = itoa::Buffer::new();
+    let s = b.format(value).as_bytes();
+    if s.len() <= it.data.len() {
+        let n = it.data.len();
+        it.data.clear();
+        it.data.extend_from_slice(s);
+        it.data.resize(n, b' ');
+    } else {
+        // memcached allocates a new item: the stale/token/fetched bits do not survive.
+        it.data.clear();
+        it.data.extend_from_slice(s);
+        it.bits = 0;
+    }
+    it.cas = mcitem::next_cas();
+    it.atime = cx.now_secs;
+    let new_cas = it.cas;
+    let data = if cx.prop { Some(it.data.clone()) } else { None };
+    db.modified(key, notify::STRING, if incr { "incrby" } else { "decrby" });
+    cx.propagate(db, || {
+        vec![
+            b"SET".to_vec(),
+            key.to_vec(),
+            data.unwrap_or_default(),
+            b"KEEPTTL".to_vec(),
+        ]
+    });
+    Delta::Ok {
+        value,
+        cas: new_cas,
+    }
+}
+
+/// Create a counter item holding `initial` (binary incr miss, `ma N`). Returns its CAS.
+fn vivify_counter(cx: &Cx, db: &mut Db, key: &[u8], initial: u64, exp: Exp) -> u64 {
+    let item = McItem::new(
+        itoa::Buffer::new().format(initial).as_bytes().to_vec(),
+        0,
+        cx.now_secs,
+    );
+    let cas = item.cas;
+    McState::bump(&cx.st().cmd_set);
+    McState::bump(&cx.st().total_items);
+    put(cx, db, key, item, exp, "set");
+    cas
+}
+
+/// get/gets/gat/gats (and binary get/touch/gat) of one key: fetch semantics (LRU, fetched
+/// bit), `touch`: new expiry. `f` sees the item under the shard lock (replies are encoded
+/// there, so a hit's value is copied once, into the output buffer).
+fn fetch<R>(
+    cx: &Cx,
+    db: &mut Db,
+    key: &[u8],
+    touch: Option<Exp>,
+    f: impl FnOnce(&McItem) -> R,
+) -> Option<R> {
+    let (found, expired) = lookup(db, key, true);
+    let Some(e) = found else {
+        if expired {
+            McState::bump(&cx.st().get_expired);
+        }
+        return None;
+    };
+    let it = as_item(e, cx.now_secs)?;
+    it.bits |= FETCHED;
+    it.atime = cx.now_secs;
+    let r = f(it);
+    if let Some(x) = touch {
+        set_exp(cx, db, key, x);
+    }
+    Some(r)
+}
+
+fn flush_db0(srv: &Arc<Server>) {
+    let mut guards = srv.ks.lock_all();
+    let mut fx = Effects::default();
+    let n = {
+        let mut db = Db {
+            guards: &mut guards,
+            db: 0,
+            now_ms: now_ms(),
+            fx: &mut fx,
+            access: AccessPolicy::default(),
+            expire_enabled: true,
+        };
+        db.clear()
+    };
+    fx.flushed.push(Some(0));
+    fx.dirty += n as u64 + 1;
+    fx.propagate(0, vec![b"FLUSHDB".to_vec()]);
+    srv.apply_effects(&mut fx, 0, None);
+}
+
+/// flush_all: items stored before the flush time become invalid. `delay` is a memcached
+/// exptime (0 = now, negative = cancel a pending delayed flush).
+fn flush_all(srv: &Arc<Server>, delay: i64) {
+    McState::bump(&srv.mc.stats.cmd_flush);
+    let gen = srv.mc.flush_gen.fetch_add(1, Relaxed) + 1;
+    let now = now_ms();
+    match if delay == 0 {
+        Exp::Past
+    } else if delay < 0 {
+        Exp::Never
+    } else {
+        exp_of(delay, now)
+    } {
+        Exp::Never => {}
+        Exp::Past => {
+            srv.mc.oldest_live.store(now / 1000, Relaxed);
+            flush_db0(srv);
+        }
+        Exp::At(ms) => {
+            srv.mc.oldest_live.store(ms / 1000, Relaxed);
+            let s = srv.clone();
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) => {
+                    h.spawn(async move {
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            ms.saturating_sub(now_ms()),
+                        ))
+                        .await;
+                        if s.mc.flush_gen.load(Relaxed) == gen {
+                            flush_db0(&s);
+                        }
+                    });
+                }
+                Err(_) => {
+                    std::thread::spawn(move || {
+                        std::thread::sleep(std::time::Duration::from_millis(
+                            ms.saturating_sub(now_ms()),
+                        ));
+                        if s.mc.flush_gen.load(Relaxed) == gen {
+                            flush_db0(&s);
+                        }
+                    });
+                }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ auto discovery
+
+/// The Auto Discovery payload: `<version>\n<host>|<ip>|<port> ...\n` (nodes sorted by host).
+pub fn cluster_payload(srv: &Server) -> Vec<u8> {
+    let version = srv
+        .config
+        .get("memcached-cluster-version")
+        .unwrap_or_else(|| "1".into());
+    let nodes = srv
+        .config
+        .get("memcached-cluster-nodes")
+        .unwrap_or_default();
+    cluster_body(&version, &nodes)
+}
+
+/// `cluster_payload` from raw config values.
+pub fn cluster_body(version: &str, nodes: &str) -> Vec<u8> {
+    let mut list: Vec<&str> = nodes.split([' ', ',']).filter(|s| !s.is_empty()).collect();
+    list.sort_by(|a, b| a.split('|').next().cmp(&b.split('|').next()).then(a.cmp(b)));
+    let mut body = Vec::new();
+    body.extend_from_slice(version.trim().as_bytes());
+    body.push(b'\n');
+    body.extend_from_slice(list.join(" ").as_bytes());
+    body.push(b'\n');
+    body
+}
+
+/// `config get cluster` reply: `CONFIG cluster 0 <bytes>\r\n<body>\r\nEND\r\n`.
+pub fn encode_config_cluster(out: &mut Vec<u8>, body: &[u8]) {
+    out.extend_from_slice(b"CONFIG cluster 0 ");
+    out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out.extend_from_slice(b"\r\nEND\r\n");
+}
+
+/// ElastiCache's `config get cluster` is not a memcached command: handle it before parsing.
+/// Returns the bytes consumed when `buf` starts with a complete `config ...` line.
+pub fn try_config_line(srv: &Server, buf: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    if !buf.starts_with(b"config ") {
+        return None;
+    }
+    let nl = memchr::memchr(b'\n', buf)?;
+    let line = &buf[..nl];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let toks: Vec<&[u8]> = line
+        .split(|&b| b == b' ')
+        .filter(|t| !t.is_empty())
+        .collect();
+    if toks.len() == 3 && toks[1] == b"get" && toks[2] == b"cluster" {
+        encode_config_cluster(out, &cluster_payload(srv));
+        return Some(nl + 1);
+    }
+    None
+}
+
+fn cluster_configured(srv: &Server) -> bool {
+    srv.config
+        .get("memcached-cluster-nodes")
+        .is_some_and(|n| !n.trim().is_empty())
+}
+
+// ------------------------------------------------------------------ text protocol
+
+/// Execute one text or meta request, appending the reply to `out`.
+pub fn execute_text(
+    srv: &Arc<Server>,
+    conn: &McConn,
+    req: TextRequest<'_>,
+    out: &mut Vec<u8>,
+) -> Outcome {
+    let cx = Cx::new(srv);
+    conn.last_cmd_ms.store(cx.now, Relaxed);
+    let st = cx.st();
+    match req {
+        TextRequest::Get {
+            kind,
+            exptime,
+            keys,
+        } => {
+            let touch = exptime.map(|t| exp_of(t as i64, cx.now));
+            for key in keys {
+                if key == CLUSTER_KEY && cluster_configured(srv) {
+                    text::encode_value(
+                        out,
+                        key,
+                        0,
+                        &cluster_payload(srv),
+                        kind.returns_cas().then_some(0),
+                    );
+                    continue;
+                }
+                McState::bump(&st.cmd_get);
+                if touch.is_some() {
+                    McState::bump(&st.cmd_touch);
+                }
+                let with_cas = kind.returns_cas();
+                let hit = cx.with_key(key, |cx, db| {
+                    fetch(cx, db, key, touch, |it| {
+                        let cas = with_cas.then_some(it.cas);
+                        text::encode_value(out, key, it.flags, &it.data, cas)
+                    })
+                });
+                match hit {
+                    Some(()) => {
+                        if touch.is_some() {
+                            McState::bump(&st.touch_hits);
+                        }
+                        McState::bump(&st.get_hits);
+                    }
+                    None => {
+                        if touch.is_some() {
+                            McState::bump(&st.touch_misses);
+                        }
+                        McState::bump(&st.get_misses);
+                    }
+                }
+            }
+            text::encode_end(out);
+        }
+        TextRequest::Store {
+            command,
+            key,
+            flags,
+            exptime,
+            cas,
+            data,
+            noreply,
+        } => {
+            if !cx.memory_ok() {
+                text::encode_line(out, text::OUT_OF_MEMORY_STORING.as_bytes(), noreply);
+                return Outcome::Continue;
+            }
+            let mode = match command {
+                StoreCommand::Set => Mode::Set,
+                StoreCommand::Add => Mode::Add,
+                StoreCommand::Replace => Mode::Replace,
+                StoreCommand::Append => Mode::Append,
+                StoreCommand::Prepend => Mode::Prepend,
+                StoreCommand::Cas => Mode::Cas,
+            };
+            let r = StoreReq {
+                key,
+                mode,
+                flags,
+                exptime: exptime as i64,
+                data,
+                cas: if mode == Mode::Cas { cas } else { 0 },
+                set_stale: false,
+                key_binary: false,
+            };
+            let res = cx.with_key(key, |cx, db| store(cx, db, &r));
+            let reply = match res {
+                StoreResult::Stored(_) => TextReply::Stored,
+                StoreResult::NotStored => TextReply::NotStored,
+                StoreResult::Exists => TextReply::Exists,
+                StoreResult::NotFound => TextReply::NotFound,
+            };
+            reply.encode(out, noreply);
+        }
+        TextRequest::Delete { key, noreply } => {
+            let hit = cx.with_key(key, |cx, db| {
+                let (found, _) = lookup(db, key, false);
+                found.is_some() && remove_key(cx, db, key)
+            });
+            if hit {
+                McState::bump(&st.delete_hits);
+                TextReply::Deleted.encode(out, noreply);
+            } else {
+                McState::bump(&st.delete_misses);
+                TextReply::NotFound.encode(out, noreply);
+            }
+        }
+        TextRequest::Arithmetic {
+            incr,
+            key,
+            delta,
+            noreply,
+        } => match cx.with_key(key, |cx, db| add_delta(cx, db, key, incr, delta, 0)) {
+            Delta::Ok { value, .. } => text::encode_number(out, value, noreply),
+            Delta::NonNumeric => text::encode_line(out, text::NON_NUMERIC.as_bytes(), noreply),
+            Delta::NotFound | Delta::CasMismatch => {
+                McState::bump(if incr {
+                    &st.incr_misses
+                } else {
+                    &st.decr_misses
+                });
+                TextReply::NotFound.encode(out, noreply);
+            }
+        },
+        TextRequest::Touch {
+            key,
+            exptime,
+            noreply,
+        } => {
+            McState::bump(&st.cmd_touch);
+            let exp = exp_of(exptime as i64, cx.now);
+            let hit = cx.with_key(key, |cx, db| {
+                fetch(cx, db, key, Some(exp), |_| ()).is_some()
+            });
+            if hit {
+                McState::bump(&st.touch_hits);
+                TextReply::Touched.encode(out, noreply);
+            } else {
+                McState::bump(&st.touch_misses);
+                TextReply::NotFound.encode(out, noreply);
+            }
+        }
+        TextRequest::FlushAll { delay, noreply } => {
+            flush_all(srv, delay as i64);
+            TextReply::Ok.encode(out, noreply);
+        }
+        TextRequest::Version => text::encode_version(out, MC_VERSION.as_bytes()),
+        TextRequest::Verbosity { level, noreply } => {
+            srv.mc.verbosity.store(level as u64, Relaxed);
+            TextReply::Ok.encode(out, noreply);
+        }
+        TextRequest::Quit => return Outcome::Close,
+        TextRequest::Stats { args } => text_stats(srv, &args, out),
+        TextRequest::Shutdown { .. } => {
+            text::encode_line(out, text::SHUTDOWN_NOT_ENABLED.as_bytes(), false)
+        }
+        TextRequest::CacheMemlimit { megabytes, noreply } => {
+            let _ = srv
+                .config
+                .set_runtime("maxmemory", &format!("{}mb", megabytes));
+            TextReply::Ok.encode(out, noreply);
+        }
+        TextRequest::Admin { .. } => TextReply::Error.encode(out, false),
+        TextRequest::Meta(m) => {
+            McState::bump(&st.cmd_meta);
+            execute_meta(&cx, m, out);
+        }
+    }
+    Outcome::Continue
+}
+
+fn text_stats(srv: &Arc<Server>, args: &[&[u8]], out: &mut Vec<u8>) {
+    let group = args.first().copied().unwrap_or(b"");
+    match group {
+        b"reset" if args.len() == 1 => {
+            reset_stats(srv);
+            TextReply::Reset.encode(out, false);
+        }
+        b"detail" => {
+            match args.get(1).copied() {
+                Some(b"on") | Some(b"off") => TextReply::Ok.encode(out, false),
+                Some(b"dump") => text::encode_end(out),
+                _ => text::encode_line(out, text::STATS_DETAIL_USAGE.as_bytes(), false),
+            };
+        }
+        b"cachedump" => text::encode_end(out),
+        _ => match stats_group(srv, group) {
+            Some(list) => {
+                for (k, v) in list {
+                    text::encode_stat(out, k.as_bytes(), v.as_bytes());
+                }
+                text::encode_end(out);
+            }
+            None => TextReply::Error.encode(out, false),
+        },
+    }
+}
+
+fn reset_stats(srv: &Server) {
+    let s = &srv.mc.stats;
+    for c in [
+        &s.cmd_get,
+        &s.cmd_set,
+        &s.cmd_flush,
+        &s.cmd_touch,
+        &s.cmd_meta,
+        &s.get_hits,
+        &s.get_misses,
+        &s.get_expired,
+        &s.get_flushed,
+        &s.delete_misses,
+        &s.delete_hits,
+        &s.incr_misses,
+        &s.incr_hits,
+        &s.decr_misses,
+        &s.decr_hits,
+        &s.cas_misses,
+        &s.cas_hits,
+        &s.cas_badval,
+        &s.touch_hits,
+        &s.touch_misses,
+        &s.store_too_large,
+        &s.store_no_memory,
+        &s.total_items,
+        &s.total_connections,
+        &s.rejected_connections,
+        &s.bytes_read,
+        &s.bytes_written,
+    ] {
+        c.store(0, Relaxed);
+    }
+}
+
+/// memcached's slab classes (-n 48, -f 1.25, 8-byte aligned): class of an item of `size`.
+fn slab_class(size: u64) -> u32 {
+    let mut chunk = 96u64;
+    let mut cls = 1;
+    while chunk < size && chunk < 512 * 1024 {
+        chunk = ((chunk as f64 * 1.25) as u64).div_ceil(8) * 8;
+        cls += 1;
+    }
+    cls
+}
+
+/// memcached's total item size (header 48 + key + 1 + flags suffix + data + CRLF + CAS).
+fn item_total_size(nkey: usize, flags: u32, nbytes: usize) -> u64 {
+    (48 + nkey + 1 + if flags == 0 { 0 } else { 4 } + nbytes + 2 + 8) as u64
+}
+
+/// The `stats [group]` lines (None: unknown group).
+pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, String)>> {
+    let s = &srv.mc.stats;
+    let g = |c: &AtomicU64| c.load(Relaxed).to_string();
+    let now = now_ms();
+    let mut v: Vec<(String, String)> = Vec::new();
+    let mut push = |k: &str, val: String| v.push((k.to_string(), val));
+    let maxbytes = srv.config.hot.maxmemory.load(Relaxed);
+    let maxconns = srv.config.get_i64("memcached-max-connections");
+    let curr_items = srv.ks.db_size(0);
+    match group {
+        b"" => {
+            push("pid", std::process::id().to_string());
+            push("uptime", ((now - srv.start_ms) / 1000).to_string());
+            push("time", (now / 1000).to_string());
+            push("version", MC_VERSION.to_string());
+            push("libevent", "tokio".to_string());
+            push("pointer_size", "64".to_string());
+            let (u, sy) = rusage();
+            push("rusage_user", u);
+            push("rusage_system", sy);
+            push("max_connections", maxconns.to_string());
+            push("curr_connections", g(&s.curr_connections));
+            push("total_connections", g(&s.total_connections));
+            push("rejected_connections", g(&s.rejected_connections));
+            push("connection_structures", g(&s.curr_connections));
+            push("cmd_get", g(&s.cmd_get));
+            push("cmd_set", g(&s.cmd_set));
+            push("cmd_flush", g(&s.cmd_flush));
+            push("cmd_touch", g(&s.cmd_touch));
+            push("cmd_meta", g(&s.cmd_meta));
+            push("get_hits", g(&s.get_hits));
+            push("get_misses", g(&s.get_misses));
+            push("get_expired", g(&s.get_expired));
+            push("get_flushed", g(&s.get_flushed));
+            push("delete_misses", g(&s.delete_misses));
+            push("delete_hits", g(&s.delete_hits));
+            push("incr_misses", g(&s.incr_misses));
+            push("incr_hits", g(&s.incr_hits));
+            push("decr_misses", g(&s.decr_misses));
+            push("decr_hits", g(&s.decr_hits));
+            push("cas_misses", g(&s.cas_misses));
+            push("cas_hits", g(&s.cas_hits));
+            push("cas_badval", g(&s.cas_badval));
+            push("touch_hits", g(&s.touch_hits));
+            push("touch_misses", g(&s.touch_misses));
+            push("store_too_large", g(&s.store_too_large));
+            push("store_no_memory", g(&s.store_no_memory));
+            push("auth_cmds", "0".into());
+            push("auth_errors", "0".into());
+            push("bytes_read", g(&s.bytes_read));
+            push("bytes_written", g(&s.bytes_written));
+            push("limit_maxbytes", maxbytes.to_string());
+            push("accepting_conns", "1".into());
+            push("threads", srv.threads.to_string());
+            push("conn_yields", "0".into());
+            push(
+                "bytes",
+                ferrocache_engine::memory::used_memory().to_string(),
+            );
+            push("curr_items", curr_items.to_string());
+            push("total_items", g(&s.total_items));
+            push("evictions", srv.ks.stats().evicted.to_string());
+            push("reclaimed", srv.ks.stats().expired.to_string());
+        }
+        b"settings" => {
+            push("maxbytes", maxbytes.to_string());
+            push("maxconns", maxconns.to_string());
+            push("tcpport", srv.config.get_i64("memcached-port").to_string());
+            push("udpport", "0".into());
+            push("verbosity", g(&srv.mc.verbosity));
+            push("oldest", {
+                let o = srv.mc.oldest_live.load(Relaxed);
+                if o == 0 {
+                    "0".into()
+                } else {
+                    ((now / 1000).saturating_sub(o)).to_string()
+                }
+            });
+            push(
+                "evictions",
+                if memcached_engine(srv)
+                    || srv.config.policy() != ferrocache_engine::EvictionPolicy::NoEviction
+                {
+                    "on"
+                } else {
+                    "off"
+                }
+                .into(),
+            );
+            push("growth_factor", "1.25".into());
+            push("chunk_size", "48".into());
+            push("num_threads", srv.threads.to_string());
+            push("cas_enabled", "yes".into());
+            push("binding_protocol", "auto-negotiate".into());
+            push("auth_enabled_sasl", "no".into());
+            push("auth_enabled_ascii", "no".into());
+            push("item_size_max", limits(srv).item_size_max.to_string());
+            push("flush_enabled", "yes".into());
+            push("dump_enabled", "yes".into());
+            push("engine", srv.config.get("engine").unwrap_or_default());
+            push("maxmemory_policy", srv.config.policy().name().into());
+        }
+        b"items" => {
+            if curr_items > 0 {
+                push("items:1:number", curr_items.to_string());
+                push("items:1:age", "0".into());
+                push("items:1:evicted", srv.ks.stats().evicted.to_string());
+                push("items:1:outofmemory", g(&s.store_no_memory));
+                push("items:1:reclaimed", srv.ks.stats().expired.to_string());
+            }
+        }
+        b"slabs" => {
+            if curr_items > 0 {
+                push("1:chunk_size", "96".into());
+                push("1:used_chunks", curr_items.to_string());
+                push("1:get_hits", g(&s.get_hits));
+                push("1:cmd_set", g(&s.cmd_set));
+                push("1:delete_hits", g(&s.delete_hits));
+                push("1:incr_hits", g(&s.incr_hits));
+                push("1:decr_hits", g(&s.decr_hits));
+                push("1:cas_hits", g(&s.cas_hits));
+                push("1:cas_badval", g(&s.cas_badval));
+                push("1:touch_hits", g(&s.touch_hits));
+            }
+            push(
+                "active_slabs",
+                if curr_items > 0 { "1" } else { "0" }.into(),
+            );
+            push(
+                "total_malloced",
+                ferrocache_engine::memory::used_memory().to_string(),
+            );
+        }
+        b"sizes" => push("sizes_status", "disabled".into()),
+        b"conns" => {
+            let conns = srv.mc.conns.lock();
+            let mut ids: Vec<&u64> = conns.keys().collect();
+            ids.sort();
+            for id in ids {
+                let c = &conns[id];
+                push(&format!("{}:addr", id), format!("tcp:{}", c.addr));
+                push(
+                    &format!("{}:listen_addr", id),
+                    format!("tcp:{}", c.listen_addr),
+                );
+                push(&format!("{}:state", id), "conn_parse_cmd".into());
+                push(
+                    &format!("{}:secs_since_last_cmd", id),
+                    ((now.saturating_sub(c.last_cmd_ms.load(Relaxed))) / 1000).to_string(),
+                );
+            }
+        }
+        _ => return None,
+    }
+    Some(v)
+}
+
+fn rusage() -> (String, String) {
+    // /proc/self/stat fields 14 and 15: utime, stime in clock ticks (100 Hz on Linux).
+    let txt = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = txt.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    let fmt = |t: u64| format!("{}.{:06}", t / 100, (t % 100) * 10_000);
+    (fmt(tick(11)), fmt(tick(12)))
+}
+
+// ------------------------------------------------------------------ meta protocol
+
+/// The TTL shown by a `t` token given the tokens before it that change the expiry.
+fn meta_ttls(
+    args: &MetaArgs<'_>,
+    cx: &Cx,
+    start_expire: u64,
+    created: bool,
+) -> (Option<u32>, Option<Exp>) {
+    let mut cur = start_expire;
+    let mut shown = ttl_left(cur, cx.now);
+    let mut newexp = None;
+    for t in &args.tokens {
+        match t[0] {
+            b'T' => {
+                let e = exp_of(args.flags.ttl.unwrap_or(0) as i64, cx.now);
+                cur = exp_ms(e);
+                newexp = Some(e);
+            }
+            b'N' if created => {
+                let e = exp_of(args.flags.vivify_ttl.unwrap_or(0) as i64, cx.now);
+                cur = exp_ms(e);
+                newexp = Some(e);
+            }
+            b't' => shown = ttl_left(cur, cx.now),
+            _ => {}
+        }
+    }
+    (shown, newexp)
+}
+
+fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
+    let st = cx.st();
+    match req {
+        MetaRequest::Noop => meta::encode_mn(out),
+        MetaRequest::Debug { key, base64 } => {
+            let info = cx.with_key(&key, |cx, db| {
+                let (found, _) = lookup(db, &key, false);
+                let e = found?;
+                let expire_at = e.expire_at;
+                let it = as_item(e, cx.now_secs)?;
+                Some((
+                    expire_at,
+                    it.atime,
+                    it.cas,
+                    it.has(FETCHED),
+                    it.flags,
+                    it.data.len(),
+                ))
+            });
+            match info {
+                Some((expire_at, atime, cas, fetched, flags, n)) => {
+                    let size = item_total_size(key.len(), flags, n);
+                    meta::encode_me_hit(
+                        out,
+                        &key,
+                        base64,
+                        ttl_left(expire_at, cx.now),
+                        cx.now_secs.saturating_sub(atime) as u64,
+                        cas,
+                        fetched,
+                        slab_class(size),
+                        size,
+                    );
+                }
+                None => meta::encode_en(out),
+            }
+        }
+        MetaRequest::Get(args) => {
+            let f = &args.flags;
+            let key: &[u8] = &args.key;
+            let r = cx.with_key(key, |cx, db| {
+                let (found, expired) = lookup(db, key, !f.no_update);
+                if found.is_none() && expired {
+                    McState::bump(&cx.st().get_expired);
+                }
+                let mut created = false;
+                if found.is_none() {
+                    f.vivify_ttl?;
+                    if db.peek(key).is_some() {
+                        return None; // another Redis type
+                    }
+                    // memcached links the empty item first and applies N's TTL with the flags.
+                    let item = McItem::new(Vec::new(), 0, cx.now_secs);
+                    McState::bump(&cx.st().total_items);
+                    put(cx, db, key, item, Exp::Never, "set");
+                    created = true;
+                }
+                let e = db.peek(key).unwrap();
+                let expire_at = e.expire_at;
+                let it = as_item(e, cx.now_secs).unwrap();
+                let (ttl, newexp) = meta_ttls(&args, cx, expire_at, created);
+                let mut win = created && f.vivify_ttl.is_some();
+                if let Some(rt) = f.recache_ttl {
+                    if !it.has(TOKEN_SENT) && !created && expire_at != 0 {
+                        if let Exp::At(ms) = exp_of(rt as i64, cx.now) {
+                            if expire_at < ms {
+                                win = true;
+                            }
+                        }
+                    }
+                }
+                let token_sent = it.has(TOKEN_SENT);
+                let stale = it.has(STALE);
+                if stale && !token_sent {
+                    win = true;
+                }
+                if win {
+                    it.bits |= TOKEN_SENT;
+                }
+                let m = MetaItemOwned {
+                    key_binary: it.has(KEY_BINARY),
+                    client_flags: it.flags,
+                    cas: it.cas,
+                    ttl_remaining: ttl,
+                    last_access: cx.now_secs.saturating_sub(it.atime),
+                    fetched: it.has(FETCHED),
+                    token_sent,
+                    stale,
+                    win,
+                };
+                let value = if f.return_value || f.return_size {
+                    it.data.clone()
+                } else {
+                    Vec::new()
+                };
+                if !f.no_update {
+                    it.bits |= FETCHED;
+                    it.atime = cx.now_secs;
+                }
+                let ttl_set = f.ttl.is_some();
+                if let Some(e) = newexp {
+                    set_exp(cx, db, key, e);
+                }
+                Some((m, value, ttl_set))
+            });
+            match r {
+                Some((m, value, ttl_set)) => {
+                    if ttl_set {
+                        McState::bump(&st.cmd_touch);
+                        McState::bump(&st.touch_hits);
+                    } else {
+                        McState::bump(&st.cmd_get);
+                        McState::bump(&st.get_hits);
+                    }
+                    let item = MetaItem {
+                        key,
+                        key_binary: m.key_binary,
+                        client_flags: m.client_flags,
+                        cas: m.cas,
+                        ttl_remaining: m.ttl_remaining,
+                        last_access: m.last_access,
+                        fetched: m.fetched,
+                        token_sent: m.token_sent,
+                        stale: m.stale,
+                        win: m.win,
+                    };
+                    meta::encode_mg_hit(out, &args, &item, &value);
+                }
+                None => {
+                    if f.ttl.is_some() {
+                        McState::bump(&st.cmd_touch);
+                        McState::bump(&st.touch_misses);
+                    } else {
+                        McState::bump(&st.cmd_get);
+                        McState::bump(&st.get_misses);
+                    }
+                    meta::encode_mg_miss(out, &args);
+                }
+            }
+        }
+        MetaRequest::Set { args, mode, data } => {
+            if !cx.memory_ok() {
+                text::encode_line(out, text::OUT_OF_MEMORY_STORING.as_bytes(), false);
+                return;
+            }
+            let f = &args.flags;
+            let m = match mode {
+                MetaSetMode::Set => Mode::Set,
+                MetaSetMode::Add => Mode::Add,
+                MetaSetMode::Append => Mode::Append,
+                MetaSetMode::Prepend => Mode::Prepend,
+                MetaSetMode::Replace => Mode::Replace,
+                MetaSetMode::Cas => Mode::Cas,
+            };
+            let key: &[u8] = &args.key;
+            let r = StoreReq {
+                key,
+                mode: m,
+                flags: f.client_flags.unwrap_or(0),
+                exptime: f.ttl.unwrap_or(0) as i64,
+                data,
+                cas: if m == Mode::Add {
+                    0
+                } else {
+                    f.compare_cas.unwrap_or(0)
+                },
+                set_stale: f.invalidate && m == Mode::Cas,
+                key_binary: f.base64_key,
+            };
+            let res = cx.with_key(key, |cx, db| store(cx, db, &r));
+            let (status, cas) = match res {
+                StoreResult::Stored(c) => (MetaStoreStatus::Stored, c),
+                StoreResult::NotStored => (MetaStoreStatus::NotStored, 0),
+                StoreResult::Exists => (MetaStoreStatus::Exists, 0),
+                StoreResult::NotFound => (MetaStoreStatus::NotFound, 0),
+            };
+            meta::encode_ms(out, &args, status, cas);
+        }
+        MetaRequest::Delete(args) => {
+            let f = &args.flags;
+            let key: &[u8] = &args.key;
+            let status = cx.with_key(key, |cx, db| {
+                let (found, _) = lookup(db, key, false);
+                let Some(e) = found else {
+                    return MetaDeleteStatus::NotFound;
+                };
+                let it = as_item(e, cx.now_secs).unwrap();
+                if let Some(c) = f.compare_cas {
+                    if it.cas != c {
+                        McState::bump(&cx.st().delete_misses);
+                        return MetaDeleteStatus::Exists;
+                    }
+                }
+                if f.invalidate {
+                    it.bits |= STALE;
+                    it.bits &= !TOKEN_SENT;
+                    it.cas = mcitem::next_cas();
+                    if let Some(t) = f.ttl {
+                        set_exp(cx, db, key, exp_of(t as i64, cx.now));
+                    }
+                    db.modified(key, notify::GENERIC, "stale");
+                    MetaDeleteStatus::Deleted
+                } else {
+                    McState::bump(&cx.st().delete_hits);
+                    remove_key(cx, db, key);
+                    MetaDeleteStatus::Deleted
+                }
+            });
+            if status == MetaDeleteStatus::NotFound {
+                McState::bump(&st.delete_misses);
+            }
+            meta::encode_md(out, &args, status);
+        }
+        MetaRequest::Arithmetic { args, incr } => {
+            let f = &args.flags;
+            let key: &[u8] = &args.key;
+            let delta = f.delta.unwrap_or(1);
+            let r = cx.with_key(key, |cx, db| {
+                let mut created = false;
+                let cas;
+                let value;
+                match add_delta(cx, db, key, incr, delta, f.compare_cas.unwrap_or(0)) {
+                    Delta::Ok { value: v, cas: c } => {
+                        value = v;
+                        cas = c;
+                    }
+                    Delta::NonNumeric => return Err(()),
+                    Delta::CasMismatch => return Ok(MetaArithResult::Exists),
+                    Delta::NotFound => {
+                        if f.vivify_ttl.is_none() || db.peek(key).is_some() {
+                            McState::bump(if incr {
+                                &cx.st().incr_misses
+                            } else {
+                                &cx.st().decr_misses
+                            });
+                            return Ok(MetaArithResult::NotFound);
+                        }
+                        let initial = f.initial.unwrap_or(0);
+                        cas = vivify_counter(cx, db, key, initial, Exp::Never);
+                        value = initial;
+                        created = true;
+                    }
+                }
+                let expire_at = db.peek(key).map(|e| e.expire_at).unwrap_or(0);
+                let (ttl, newexp) = meta_ttls(&args, cx, expire_at, created);
+                if let Some(e) = newexp {
+                    set_exp(cx, db, key, e);
+                }
+                Ok(MetaArithResult::Done {
+                    value,
+                    cas,
+                    ttl_remaining: ttl,
+                    created,
+                })
+            });
+            match r {
+                Ok(res) => meta::encode_ma(out, &args, res),
+                Err(()) => text::encode_line(out, text::NON_NUMERIC.as_bytes(), false),
+            }
+        }
+    }
+}
+
+struct MetaItemOwned {
+    key_binary: bool,
+    client_flags: u32,
+    cas: u64,
+    ttl_remaining: Option<u32>,
+    last_access: u32,
+    fetched: bool,
+    token_sent: bool,
+    stale: bool,
+    win: bool,
+}
+
+// ------------------------------------------------------------------ binary protocol
+
+/// Execute one binary request, appending the response packet(s) to `out`.
+pub fn execute_binary(
+    srv: &Arc<Server>,
+    conn: &McConn,
+    req: BinaryRequest<'_>,
+    out: &mut Vec<u8>,
+) -> Outcome {
+    let cx = Cx::new(srv);
+    conn.last_cmd_ms.store(cx.now, Relaxed);
+    let st = cx.st();
+    let hcas = req.header.cas;
+    match &req.command {
+        BinaryCommand::Get { key, .. } => {
+            McState::bump(&st.cmd_get);
+            let hit = cx.with_key(key, |cx, db| {
+                fetch(cx, db, key, None, |it| {
+                    binary::encode_get_hit(out, &req, it.flags, it.cas, &it.data)
+                })
+            });
+            match hit {
+                Some(()) => McState::bump(&st.get_hits),
+                None => {
+                    McState::bump(&st.get_misses);
+                    binary::encode_get_miss(out, &req);
+                }
+            }
+        }
+        BinaryCommand::Touch { key, exptime } | BinaryCommand::GetAndTouch { key, exptime, .. } => {
+            McState::bump(&st.cmd_touch);
+            let exp = exp_of(*exptime as i64, cx.now);
+            // encode_get_hit leaves the value out of a Touch reply.
+            let hit = cx.with_key(key, |cx, db| {
+                fetch(cx, db, key, Some(exp), |it| {
+                    binary::encode_get_hit(out, &req, it.flags, it.cas, &it.data)
+                })
+            });
+            match hit {
+                Some(()) => McState::bump(&st.touch_hits),
+                None => {
+                    McState::bump(&st.touch_misses);
+                    binary::encode_get_miss(out, &req);
+                }
+            }
+        }
+        BinaryCommand::Store {
+            mode,
+            key,
+            flags,
+            exptime,
+            value,
+        } => {
+            if !cx.memory_ok() {
+                binary::encode_error(out, &req, Status::OutOfMemory);
+                return Outcome::Continue;
+            }
+            let mut m = match mode {
+                BinaryStoreMode::Set => Mode::Set,
+                BinaryStoreMode::Add => Mode::Add,
+                BinaryStoreMode::Replace => Mode::Replace,
+            };
+            if hcas != 0 {
+                m = Mode::Cas;
+            }
+            let r = StoreReq {
+                key,
+                mode: m,
+                flags: *flags,
+                exptime: *exptime as i64,
+                data: value,
+                cas: hcas,
+                set_stale: false,
+                key_binary: false,
+            };
+            match cx.with_key(key, |cx, db| store(cx, db, &r)) {
+                StoreResult::Stored(c) => binary::encode_success(out, &req, c),
+                StoreResult::Exists => binary::encode_error(out, &req, Status::KeyExists),
+                StoreResult::NotFound => binary::encode_error(out, &req, Status::KeyNotFound),
+                StoreResult::NotStored => binary::encode_error(
+                    out,
+                    &req,
+                    match m {
+                        Mode::Add => Status::KeyExists,
+                        Mode::Replace => Status::KeyNotFound,
+                        _ => Status::NotStored,
+                    },
+                ),
+            }
+        }
+        BinaryCommand::Concat { append, key, value } => {
+            if !cx.memory_ok() {
+                binary::encode_error(out, &req, Status::OutOfMemory);
+                return Outcome::Continue;
+            }
+            let r = StoreReq {
+                key,
+                mode: if *append { Mode::Append } else { Mode::Prepend },
+                flags: 0,
+                exptime: 0,
+                data: value,
+                cas: hcas,
+                set_stale: false,
+                key_binary: false,
+            };
+            match cx.with_key(key, |cx, db| store(cx, db, &r)) {
+                StoreResult::Stored(c) => binary::encode_success(out, &req, c),
+                StoreResult::Exists => binary::encode_error(out, &req, Status::KeyExists),
+                StoreResult::NotFound => binary::encode_error(out, &req, Status::KeyNotFound),
+                StoreResult::NotStored => binary::encode_error(out, &req, Status::NotStored),
+            }
+        }
+        BinaryCommand::Delete { key } => {
+            let r = cx.with_key(key, |cx, db| {
+                let (found, _) = lookup(db, key, false);
+                let Some(e) = found else {
+                    return Status::KeyNotFound;
+                };
+                let it = as_item(e, cx.now_secs).unwrap();
+                if hcas != 0 && it.cas != hcas {
+                    return Status::KeyExists;
+                }
+                remove_key(cx, db, key);
+                Status::Success
+            });
+            match r {
+                Status::Success => {
+                    McState::bump(&st.delete_hits);
+                    binary::encode_success(out, &req, 0);
+                }
+                s => {
+                    McState::bump(&st.delete_misses);
+                    binary::encode_error(out, &req, s);
+                }
+            }
+        }
+        BinaryCommand::Arithmetic {
+            incr,
+            key,
+            delta,
+            initial,
+            exptime,
+        } => {
+            let r = cx.with_key(key, |cx, db| {
+                match add_delta(cx, db, key, *incr, *delta, hcas) {
+                    Delta::NotFound if *exptime != 0xffff_ffff && db.peek(key).is_none() => {
+                        let c =
+                            vivify_counter(cx, db, key, *initial, exp_of(*exptime as i64, cx.now));
+                        Delta::Ok {
+                            value: *initial,
+                            cas: c,
+                        }
+                    }
+                    d => d,
+                }
+            });
+            match r {
+                Delta::Ok { value, cas } => binary::encode_arithmetic(out, &req, value, cas),
+                Delta::NonNumeric => binary::encode_error(out, &req, Status::NonNumeric),
+                Delta::CasMismatch => binary::encode_error(out, &req, Status::KeyExists),
+                Delta::NotFound => {
+                    McState::bump(if *incr {
+                        &st.incr_misses
+                    } else {
+                        &st.decr_misses
+                    });
+                    binary::encode_error(out, &req, Status::KeyNotFound);
+                }
+            }
+        }
+        BinaryCommand::Quit => {
+            binary::encode_success(out, &req, 0);
+            return Outcome::Close;
+        }
+        BinaryCommand::Flush { delay } => {
+            flush_all(srv, *delay as i64);
+            binary::encode_success(out, &req, 0);
+        }
+        BinaryCommand::Noop => binary::encode_success(out, &req, 0),
+        BinaryCommand::Version => binary::encode_version(out, &req, MC_VERSION.as_bytes()),
+        BinaryCommand::Stat { key } => {
+            let opaque = req.header.opaque;
+            if *key == b"reset" {
+                reset_stats(srv);
+                binary::encode_stat(out, opaque, b"", b"");
+            } else {
+                match stats_group(srv, key) {
+                    Some(list) => {
+                        for (k, v) in list {
+                            binary::encode_stat(out, opaque, k.as_bytes(), v.as_bytes());
+                        }
+                        binary::encode_stat(out, opaque, b"", b"");
+                    }
+                    None => binary::encode_error(out, &req, Status::KeyNotFound),
+                }
+            }
+        }
+    }
+    Outcome::Continue
+}
+
+/// A too-large set: memcached unlinks the old item so stale data does not survive.
+pub fn unlink(srv: &Arc<Server>, key: &[u8]) {
+    let cx = Cx::new(srv);
+    McState::bump(&cx.st().store_too_large);
+    cx.with_key(key, |cx, db| {
+        let (found, _) = lookup(db, key, false);
+        if found.is_some() {
+            remove_key(cx, db, key);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_payload_golden() {
+        let body = cluster_body("12", "b.example|10.0.0.2|11211 a.example|10.0.0.1|11211");
+        let mut out = Vec::new();
+        encode_config_cluster(&mut out, &body);
+        assert_eq!(
+            out,
+            b"CONFIG cluster 0 53\r\n12\na.example|10.0.0.1|11211 b.example|10.0.0.2|11211\n\r\nEND\r\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn realtime_rules() {
+        let now = 1_700_000_000_000;
+        assert_eq!(exp_of(0, now), Exp::Never);
+        assert_eq!(exp_of(-1, now), Exp::Past);
+        assert_eq!(exp_of(10, now), Exp::At(now + 10_000));
+        assert_eq!(
+            exp_of(REALTIME_MAXDELTA, now),
+            Exp::At(now + REALTIME_MAXDELTA as u64 * 1000)
+        );
+        assert_eq!(exp_of(REALTIME_MAXDELTA + 1, now), Exp::Past);
+        assert_eq!(exp_of(1_700_000_100, now), Exp::At(1_700_000_100_000));
+    }
+
+    #[test]
+    fn slab_classes() {
+        assert_eq!(slab_class(67), 1);
+        assert_eq!(slab_class(96), 1);
+        assert_eq!(slab_class(97), 2);
+    }
+}

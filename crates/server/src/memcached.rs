@@ -1,0 +1,265 @@
+//! The memcached listener: the same bind addresses as RESP on `memcached-port`, one task per
+//! connection on the shared tokio runtime. A connection's protocol (text/meta or binary) is
+//! negotiated on its first byte; every complete request in a read batch is executed and the
+//! replies are written with one write per batch. Swallow (`conn_swallow`) and close semantics
+//! follow the protocol crate's error values.
+
+use bytes::{Buf, BytesMut};
+use ferrocache_commands::config::Config;
+use ferrocache_commands::memcached::{self as mc, McConn, McConnInfo, Outcome};
+use ferrocache_commands::server::now_ms;
+use ferrocache_commands::Server;
+use ferrocache_protocol::memcache::{negotiate, parse_binary, parse_text, Protocol};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// `engine memcached`: memcached-only node (no RESP listener, LRU eviction under a 64mb
+/// default limit like `memcached -m 64`, port 11211 unless configured).
+pub fn apply_engine_defaults(cfg: &Config) -> Result<(), String> {
+    if cfg.get("engine").as_deref() != Some("memcached") {
+        return Ok(());
+    }
+    if cfg.get_i64("maxmemory") == 0 {
+        cfg.set_startup("maxmemory", &["64mb".to_string()])?;
+    }
+    if cfg.policy() == ferrocache_engine::EvictionPolicy::NoEviction {
+        cfg.set_startup("maxmemory-policy", &["allkeys-lru".to_string()])?;
+    }
+    if cfg.get_i64("memcached-port") == 0 {
+        cfg.set_startup("memcached-port", &["11211".to_string()])?;
+    }
+    Ok(())
+}
+
+/// Bind memcached listeners on the `bind` addresses and `memcached-port` (none when 0).
+pub async fn bind_memcached(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
+    let port = cfg.get_i64("memcached-port");
+    if port <= 0 {
+        return Ok(Vec::new());
+    }
+    let binds = cfg.get("bind").unwrap_or_else(|| "127.0.0.1".into());
+    let mut out = Vec::new();
+    for b in binds.split_whitespace() {
+        let (optional, addr) = match b.strip_prefix('-') {
+            Some(a) => (true, a),
+            None => (false, b),
+        };
+        let addr = if addr == "*" { "0.0.0.0" } else { addr };
+        let sa: SocketAddr = if addr.contains(':') {
+            format!("[{}]:{}", addr, port)
+        } else {
+            format!("{}:{}", addr, port)
+        }
+        .parse()
+        .map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {}", addr, e))
+        })?;
+        match TcpListener::bind(sa).await {
+            Ok(l) => out.push(l),
+            Err(e) if optional => crate::log(
+                '#',
+                &format!("Could not bind optional memcached address {}: {}", sa, e),
+            ),
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "Could not create memcached TCP listening socket {}: {}",
+                        sa, e
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Start accepting memcached connections.
+pub fn spawn(srv: Arc<Server>, listeners: Vec<TcpListener>) {
+    for l in listeners {
+        let srv = srv.clone();
+        tokio::spawn(async move { accept_loop(srv, l).await });
+    }
+}
+
+async fn accept_loop(srv: Arc<Server>, l: TcpListener) {
+    loop {
+        match l.accept().await {
+            Ok((sock, peer)) => {
+                let srv = srv.clone();
+                tokio::spawn(async move { connection(srv, sock, peer).await });
+            }
+            Err(e) => {
+                crate::log('#', &format!("Accepting memcached connection: {}", e));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn connection(srv: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
+    let _ = sock.set_nodelay(true);
+    crate::set_keepalive(&sock, srv.config.get_i64("tcp-keepalive"));
+    let st = &srv.mc.stats;
+    let max = srv.config.get_i64("memcached-max-connections").max(1) as u64;
+    if st.curr_connections.fetch_add(1, Relaxed) >= max {
+        st.curr_connections.fetch_sub(1, Relaxed);
+        st.rejected_connections.fetch_add(1, Relaxed);
+        let _ = sock.write_all(b"ERROR Too many open connections\r\n").await;
+        let _ = sock.shutdown().await;
+        return;
+    }
+    st.total_connections.fetch_add(1, Relaxed);
+    let id = srv.next_client_id.fetch_add(1, Relaxed);
+    let last = Arc::new(AtomicU64::new(now_ms()));
+    let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    srv.mc.conns.lock().insert(
+        id,
+        McConnInfo {
+            addr: peer.to_string(),
+            listen_addr: laddr,
+            last_cmd_ms: last.clone(),
+        },
+    );
+    let conn = McConn {
+        id,
+        last_cmd_ms: last,
+    };
+    serve(&srv, &conn, sock).await;
+    srv.mc.conns.lock().remove(&id);
+    srv.mc.stats.curr_connections.fetch_sub(1, Relaxed);
+}
+
+struct ConnState {
+    proto: Option<Protocol>,
+    /// Input bytes still to discard (memcached's conn_swallow).
+    swallow: u64,
+}
+
+async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
+    let (mut rd, mut wr) = sock.into_split();
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut state = ConnState {
+        proto: None,
+        swallow: 0,
+    };
+    loop {
+        if rbuf.capacity() - rbuf.len() < 4096 {
+            rbuf.reserve(64 * 1024);
+        }
+        match rd.read_buf(&mut rbuf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                srv.mc.stats.bytes_read.fetch_add(n as u64, Relaxed);
+            }
+        }
+        let close = process(srv, conn, &mut state, &mut rbuf, &mut out);
+        if !out.is_empty() {
+            srv.mc
+                .stats
+                .bytes_written
+                .fetch_add(out.len() as u64, Relaxed);
+            if wr.write_all(&out).await.is_err() {
+                return;
+            }
+            if out.capacity() > 1024 * 1024 {
+                out = Vec::with_capacity(16 * 1024);
+            } else {
+                out.clear();
+            }
+        }
+        if close {
+            let _ = wr.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// Execute every complete request in `rbuf`. Returns true when the connection must close.
+fn process(
+    srv: &Arc<Server>,
+    conn: &McConn,
+    state: &mut ConnState,
+    rbuf: &mut BytesMut,
+    out: &mut Vec<u8>,
+) -> bool {
+    let limits = mc::limits(srv);
+    let mut pos = 0usize;
+    let mut close = false;
+    loop {
+        if state.swallow > 0 {
+            let k = (state.swallow as usize).min(rbuf.len() - pos);
+            pos += k;
+            state.swallow -= k as u64;
+            if state.swallow > 0 {
+                break;
+            }
+        }
+        if pos >= rbuf.len() {
+            break;
+        }
+        let buf = &rbuf[pos..];
+        let proto = *state.proto.get_or_insert_with(|| negotiate(buf[0]));
+        match proto {
+            Protocol::Text => {
+                if let Some(n) = mc::try_config_line(srv, buf, out) {
+                    pos += n;
+                    continue;
+                }
+                match parse_text(buf, &limits) {
+                    Ok(None) => break,
+                    Ok(Some((req, consumed))) => {
+                        let o = mc::execute_text(srv, conn, req, out);
+                        pos += consumed;
+                        if o == Outcome::Close {
+                            close = true;
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        e.encode(out);
+                        if let Some(k) = &e.unlink_key {
+                            mc::unlink(srv, k);
+                        }
+                        pos += e.consumed.min(buf.len());
+                        state.swallow = e.swallow;
+                        if e.close {
+                            close = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            Protocol::Binary => match parse_binary(buf, &limits) {
+                Ok(None) => break,
+                Ok(Some((req, consumed))) => {
+                    let o = mc::execute_binary(srv, conn, req, out);
+                    pos += consumed;
+                    if o == Outcome::Close {
+                        close = true;
+                        break;
+                    }
+                }
+                Err(e) => {
+                    e.encode(out);
+                    if let Some(k) = e.unlink_key {
+                        mc::unlink(srv, k);
+                    }
+                    pos += e.consumed.min(buf.len());
+                    state.swallow = e.swallow;
+                    if e.close {
+                        close = true;
+                        break;
+                    }
+                }
+            },
+        }
+    }
+    rbuf.advance(pos);
+    close
+}
