@@ -647,10 +647,11 @@ fn client_kill_pause_reply() {
         let t0 = Instant::now();
         b.q("GET x");
         assert!(t0.elapsed() >= Duration::from_millis(150), "{}: read not paused by PAUSE ALL", name);
-        a.q("CLIENT PAUSE 10000");
+        // (Under PAUSE ALL, Redis postpones CLIENT UNPAUSE too: unpause a WRITE pause.)
+        a.q("CLIENT PAUSE 10000 WRITE");
         a.q("CLIENT UNPAUSE");
         let t0 = Instant::now();
-        b.q("GET x");
+        b.q("SET x 2");
         assert!(t0.elapsed() < Duration::from_millis(500), "{}: UNPAUSE", name);
         // REPLY OFF / SKIP / ON.
         let (out, _) = transcript(p.port, &[b"CLIENT REPLY OFF\r\nSET r 1\r\nGET r\r\nCLIENT REPLY ON\r\nGET r\r\nCLIENT REPLY SKIP\r\nGET r\r\nGET r\r\n"], Duration::from_millis(200));
