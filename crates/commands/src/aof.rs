@@ -25,11 +25,8 @@
 //! Loading (startup, `appendonly yes`): manifest → base (RDB, or commands) → incr files, each
 //! command replayed through the executor by a fake client, as Redis does.
 
-// Failures are logged in Redis's words where they happen; callers only need ok / failed.
-#![allow(clippy::result_unit_err)]
-
 use crate::client::{Client, ClientShared};
-use crate::persistence::{self, SnapKind};
+use crate::persistence::{self, Failed, SnapKind};
 use crate::server::{now_ms, EffectSink, Server};
 use crate::table::{flags::*, lookup_sub, table, Command};
 use crate::Ctx;
@@ -356,7 +353,7 @@ fn close_file(srv: &Server, sync: bool) {
 
 // ------------------------------------------------------------------ manifest IO
 
-fn persist_manifest(srv: &Server, am: &mut Manifest) -> Result<(), ()> {
+fn persist_manifest(srv: &Server, am: &mut Manifest) -> Result<(), Failed> {
     if !am.dirty {
         return Ok(());
     }
@@ -390,13 +387,13 @@ fn persist_manifest(srv: &Server, am: &mut Manifest) -> Result<(), ()> {
         }
         Err(m) => {
             log('#', &m);
-            Err(())
+            Err(Failed)
         }
     }
 }
 
 /// aofLoadManifestFromDisk (fatal on a corrupt manifest, as Redis).
-fn load_manifest(srv: &Server) -> Result<Manifest, ()> {
+fn load_manifest(srv: &Server) -> Result<Manifest, Failed> {
     let dir = dirname(srv);
     if !dir.is_dir() {
         return Ok(Manifest::default());
@@ -414,7 +411,7 @@ fn load_manifest(srv: &Server) -> Result<Manifest, ()> {
                     strerror(&e)
                 ),
             );
-            return Err(());
+            return Err(Failed);
         }
     };
     Manifest::parse(&text).map_err(|e| {
@@ -424,6 +421,7 @@ fn load_manifest(srv: &Server) -> Result<Manifest, ()> {
             log('#', &format!(">>> '{}'\n", t));
         }
         log('#', &format!("{}\n", e.msg));
+        Failed
     })
 }
 
@@ -454,17 +452,17 @@ fn open_trunc(p: &Path) -> std::io::Result<File> {
 }
 
 /// rewriteAppendOnlyFileBackground. Err when it could not start (logged).
-pub fn rewrite_background(srv: &Arc<Server>) -> Result<(), ()> {
+pub fn rewrite_background(srv: &Arc<Server>) -> Result<(), Failed> {
     let aof = &srv.aof;
     if persistence::running_kind(srv).is_some() || aof.rewrite_in_progress.load(SeqCst) {
-        return Err(());
+        return Err(Failed);
     }
     let mut ctl = aof.ctl.lock();
     let dir = dirname(srv);
     if let Err(e) = std::fs::create_dir_all(&dir) {
         log('#', &format!("Can't open or create append-only dir {}: {}", dir.display(), strerror(&e)));
         aof.last_bgrewrite_ok.store(false, Relaxed);
-        return Err(());
+        return Err(Failed);
     }
     let _ = write_pending(srv);
     // openNewIncrAofForAppend
@@ -485,13 +483,13 @@ pub fn rewrite_background(srv: &Arc<Server>) -> Result<(), ()> {
             Err(e) => {
                 log('#', &format!("Can't open the append-only file {}: {}", name, strerror(&e)));
                 aof.last_bgrewrite_ok.store(false, Relaxed);
-                return Err(());
+                return Err(Failed);
             }
         };
         if let Some(am) = temp_am.as_mut() {
             if persist_manifest(srv, am).is_err() {
                 aof.last_bgrewrite_ok.store(false, Relaxed);
-                return Err(());
+                return Err(Failed);
             }
         }
         log('*', &format!("Creating AOF incr file {} on background rewrite", name));
@@ -512,14 +510,14 @@ pub fn rewrite_background(srv: &Arc<Server>) -> Result<(), ()> {
     });
     let snap = match snap {
         Ok(s) => s,
-        Err(()) => {
+        Err(Failed) => {
             // Another snapshot started meanwhile: the new incr file is in the manifest; use it.
             if let Some(f) = nf.take() {
                 switch_file(srv, f);
             }
             aof.last_bgrewrite_ok.store(false, Relaxed);
             log('#', "Can't rewrite append only file in background: another background operation is running");
-            return Err(());
+            return Err(Failed);
         }
     };
     drop(ctl);
@@ -539,7 +537,7 @@ pub fn rewrite_background(srv: &Arc<Server>) -> Result<(), ()> {
         persistence::abort_running(srv, false);
         aof.rewrite_in_progress.store(false, SeqCst);
         aof.last_bgrewrite_ok.store(false, Relaxed);
-        return Err(());
+        return Err(Failed);
     }
     Ok(())
 }
@@ -640,17 +638,18 @@ fn rewrite_done(srv: &Arc<Server>, ok: bool, aborted: bool, tmp: &str, rdb: bool
 }
 
 /// rewriteAppendOnlyFile: a synchronous rewrite into `dest` (startup with an empty dataset).
-fn rewrite_sync(srv: &Server, dest: &Path) -> Result<(), ()> {
+fn rewrite_sync(srv: &Server, dest: &Path) -> Result<(), Failed> {
     let tmp = format!("temp-rewriteaof-{}.aof", std::process::id());
     let rdb = srv.config.get_bool("aof-use-rdb-preamble");
     let snap = persistence::start_aof_snapshot(srv, rdb, tmp.clone(), &mut || {})?;
     if !persistence::run_aof_snapshot(srv, &snap) {
         log('#', "Write error writing append only file on disk");
-        return Err(());
+        return Err(Failed);
     }
     std::fs::rename(&tmp, dest).map_err(|e| {
         log('#', &format!("Error moving temp append only file on the final destination: {}", strerror(&e)));
         let _ = std::fs::remove_file(&tmp);
+        Failed
     })
 }
 
@@ -782,7 +781,7 @@ fn rewrite_value(buf: &mut Vec<u8>, key: &[u8], v: &Value) {
 // ------------------------------------------------------------------ start / stop
 
 /// startAppendOnly (CONFIG SET appendonly yes).
-pub fn start(srv: &Arc<Server>, in_exec: bool) -> Result<(), ()> {
+pub fn start(srv: &Arc<Server>, in_exec: bool) -> Result<(), Failed> {
     let aof = &srv.aof;
     refresh_config(srv);
     aof.state.store(WAIT_REWRITE, SeqCst);
@@ -805,7 +804,7 @@ pub fn start(srv: &Arc<Server>, in_exec: bool) -> Result<(), ()> {
             if rewrite_background(srv).is_err() {
                 aof.state.store(OFF, SeqCst);
                 log('#', "Redis needs to enable the AOF but can't trigger a background AOF rewrite operation. Check the above logs for more info about the error.");
-                return Err(());
+                return Err(Failed);
             }
         }
     }
@@ -917,8 +916,8 @@ enum LoadStatus {
 }
 
 /// loadDataFromDisk: the AOF when `appendonly yes` (the RDB is then ignored, as in Redis),
-/// else the RDB; then the AOF is opened for appending. Err(()) means exit(1).
-pub fn load_data_from_disk(srv: &Arc<Server>) -> Result<(), ()> {
+/// else the RDB; then the AOF is opened for appending. Err(Failed) means exit(1).
+pub fn load_data_from_disk(srv: &Arc<Server>) -> Result<(), Failed> {
     refresh_config(srv);
     let am = load_manifest(srv)?;
     srv.aof.ctl.lock().manifest = am;
@@ -929,7 +928,7 @@ pub fn load_data_from_disk(srv: &Arc<Server>) -> Result<(), ()> {
     let start = std::time::Instant::now();
     let r = load_append_only_files(srv);
     match r {
-        LoadStatus::Failed | LoadStatus::OpenErr => return Err(()),
+        LoadStatus::Failed | LoadStatus::OpenErr => return Err(Failed),
         LoadStatus::NotExist => {}
         _ => log('*', &format!("DB loaded from append only file: {:.3} seconds", start.elapsed().as_secs_f64())),
     }
@@ -938,12 +937,12 @@ pub fn load_data_from_disk(srv: &Arc<Server>) -> Result<(), ()> {
 }
 
 /// aofOpenIfNeededOnServerStart + aofDelHistoryFiles.
-fn open_on_server_start(srv: &Arc<Server>) -> Result<(), ()> {
+fn open_on_server_start(srv: &Arc<Server>) -> Result<(), Failed> {
     let dir = dirname(srv);
     let fname = filename(srv);
     if let Err(e) = std::fs::create_dir_all(&dir) {
         log('#', &format!("Can't open or create append-only dir {}: {}", dir.display(), strerror(&e)));
-        return Err(());
+        return Err(Failed);
     }
     let mut ctl = srv.aof.ctl.lock();
     let incr_len = ctl.manifest.incr.len();
@@ -960,7 +959,7 @@ fn open_on_server_start(srv: &Arc<Server>) -> Result<(), ()> {
         Ok(f) => f,
         Err(e) => {
             log('#', &format!("Can't open the append-only file {}: {}", name, strerror(&e)));
-            return Err(());
+            return Err(Failed);
         }
     };
     persist_manifest(srv, &mut ctl.manifest)?;

@@ -207,6 +207,11 @@ impl RdbOut {
             write_string(&mut b, k.as_bytes(), compress);
             write_string(&mut b, v.as_bytes(), compress);
         }
+        // Function libraries, as Redis 7.0 writes them (FUNCTION2 opcode + library code).
+        for code in crate::scripting::library_codes(srv) {
+            b.push(opcode::FUNCTION2);
+            write_string(&mut b, &code, compress);
+        }
         o.write(&b);
         Ok(o)
     }
@@ -253,7 +258,16 @@ impl RdbOut {
             return true;
         }
         if let Err(e) = std::fs::rename(&tmp, dest) {
-            log('#', &format!("Error moving temp DB file {} on the final destination {} (in server root dir {}): {}", tmp, dest, cwd(), strerror(&e)));
+            log(
+                '#',
+                &format!(
+                    "Error moving temp DB file {} on the final destination {} (in server root dir {}): {}",
+                    tmp,
+                    dest,
+                    cwd(),
+                    strerror(&e)
+                ),
+            );
             let _ = std::fs::remove_file(&tmp);
             return false;
         }
@@ -357,6 +371,7 @@ fn encode_shard(enc: &EncCfg, shard: &Shard, buf: &mut Vec<u8>, now: u64) -> u64
         }
         buf.push(opcode::SELECTDB);
         write_len(buf, db as u64);
+        // The caller holds the shard's lock.
         for e in t.iter() {
             encode_entry(enc, &e.key, &e.value, e.expire_at, e.lru, buf, now);
             n += 1;
@@ -419,6 +434,21 @@ pub fn before_write(srv: &Server, cmd: &Command, guards: &mut Guards) {
     }
 }
 
+/// The same for writers outside the executor (the memcached protocol): every held shard is
+/// captured before it may be modified.
+#[inline]
+pub fn before_write_any(srv: &Server, guards: &mut Guards) {
+    let id = *guards.snapshot.get_or_insert_with(|| srv.ks.snapshot.active());
+    if id != 0 {
+        let snap = srv.persist.current.read().clone();
+        if let Some(s) = snap {
+            if s.id == id {
+                guards.for_each_held(|i, sh| s.capture(i, sh));
+            }
+        }
+    }
+}
+
 #[cold]
 fn before_write_slow(srv: &Server, cmd: &Command, id: u64, guards: &mut Guards) {
     if cmd.name == "flushall" && running_kind(srv) == Some(SnapKind::Rdb) {
@@ -449,6 +479,10 @@ pub fn abort_running(srv: &Server, log_kill: bool) -> bool {
 
 // ------------------------------------------------------------------ saving
 
+/// A save or load that did not happen (the reason is logged).
+#[derive(Debug)]
+pub struct Failed;
+
 /// Why a walk-based save did not produce a file.
 enum SaveErr {
     /// Another snapshot is running.
@@ -473,11 +507,10 @@ pub fn running_kind(srv: &Server) -> Option<SnapKind> {
 
 /// Start an AOF-rewrite snapshot writing `tmp`. `at_cut` runs with every shard held, at the
 /// snapshot's point in time: writes before it are in the snapshot, writes after it are not.
-#[allow(clippy::result_unit_err)]
-pub fn start_aof_snapshot(srv: &Server, rdb: bool, tmp: String, at_cut: &mut dyn FnMut()) -> Result<Arc<Snapshot>, ()> {
+pub fn start_aof_snapshot(srv: &Server, rdb: bool, tmp: String, at_cut: &mut dyn FnMut()) -> Result<Arc<Snapshot>, Failed> {
     let id = srv.persist.next_id.fetch_add(1, Relaxed);
     let kind = if rdb { SnapKind::AofRdb } else { SnapKind::AofCommands };
-    start_snapshot_as(srv, id, kind, tmp.clone(), tmp, Some(at_cut)).map_err(|_| ())
+    start_snapshot_as(srv, id, kind, tmp.clone(), tmp, Some(at_cut)).map_err(|_| Failed)
 }
 
 /// Walk a started snapshot to the end and finish its file (the AOF rewrite thread).
@@ -487,12 +520,19 @@ pub fn run_aof_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
 
 fn start_snapshot_as(srv: &Server, id: u64, kind: SnapKind, tmp: String, dest: String, at_cut: Option<&mut dyn FnMut()>) -> Result<Arc<Snapshot>, SaveErr> {
     let n = srv.ks.num_shards();
-    let total: usize = srv.ks.db_counts().iter().map(|c| c.0).sum();
     // The file exists before the snapshot starts: writers append captured shards to it.
     let out = match RdbOut::create_as(srv, tmp.clone(), kind) {
         Ok(o) => o,
         Err(e) => {
-            log('#', &format!("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp, cwd(), strerror(&e)));
+            log(
+                '#',
+                &format!(
+                    "Failed opening the temp RDB file {} (in server root dir {}) for saving: {}",
+                    tmp,
+                    cwd(),
+                    strerror(&e)
+                ),
+            );
             return Err(SaveErr::Open);
         }
     };
@@ -521,7 +561,7 @@ fn start_snapshot_as(srv: &Server, id: u64, kind: SnapKind, tmp: String, dest: S
         }
         return Err(SaveErr::Busy);
     }
-    srv.persist.keys_total.store(total as u64, Relaxed);
+    srv.persist.keys_total.store(0, Relaxed);
     srv.persist.keys_processed.store(0, Relaxed);
     if let Some(f) = at_cut {
         f();
@@ -545,6 +585,8 @@ fn dbfilename(srv: &Server) -> String {
 /// Walk every shard of a started snapshot, then finish its file. Runs on the BGSAVE thread,
 /// or on the caller for SAVE/SHUTDOWN. Returns true when the file was written and renamed.
 fn run_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
+    let total: usize = srv.ks.db_counts().iter().map(|c| c.0).sum();
+    srv.persist.keys_total.store(total as u64, Relaxed);
     let mut buf = Vec::new();
     for i in 0..srv.ks.num_shards() {
         if s.aborted.load(Relaxed) {
@@ -564,7 +606,7 @@ fn run_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
     let _fin = srv.persist.save_lock.lock();
     {
         let mut cur = srv.persist.current.write();
-        if s.aborted.load(Relaxed) || !cur.as_ref().is_some_and(|c| c.id == s.id) {
+        if s.aborted.load(Relaxed) || cur.as_ref().is_none_or(|c| c.id != s.id) {
             drop(cur);
             if let Some(o) = s.out.lock().take() {
                 o.abandon();
@@ -610,7 +652,15 @@ fn save_held(srv: &Server, guards: &mut Guards) -> bool {
     let mut out = match RdbOut::create(srv, tmp.clone()) {
         Ok(o) => o,
         Err(e) => {
-            log('#', &format!("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp, cwd(), strerror(&e)));
+            log(
+                '#',
+                &format!(
+                    "Failed opening the temp RDB file {} (in server root dir {}) for saving: {}",
+                    tmp,
+                    cwd(),
+                    strerror(&e)
+                ),
+            );
             return false;
         }
     };
@@ -631,8 +681,8 @@ fn save_held(srv: &Server, guards: &mut Guards) -> bool {
     }
 }
 
-/// rdbSaveBackground: start a BGSAVE thread. Err(()) when a snapshot is already running.
-pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), ()> {
+/// rdbSaveBackground: start a BGSAVE thread. Err(Failed) when a snapshot is already running.
+pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), Failed> {
     let dirty_before = srv.counters.dirty.load(Relaxed);
     let p = &srv.persist;
     let s = match start_snapshot(srv) {
@@ -647,7 +697,7 @@ pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), ()> {
             p.last_bgsave_time_sec.store(0, Relaxed);
             return Ok(());
         }
-        Err(_) => return Err(()),
+        Err(_) => return Err(Failed),
     };
     p.rdb_saves.fetch_add(1, Relaxed);
     p.last_bgsave_try.store(now_ms() / 1000, Relaxed);
@@ -679,7 +729,7 @@ pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), ()> {
         abort_running(srv, false);
         srv.persist.bgsave_in_progress.store(false, Relaxed);
         srv.persist.bgsave_failed.store(true, Relaxed);
-        return Err(());
+        return Err(Failed);
     }
     Ok(())
 }
@@ -726,7 +776,7 @@ fn bgsave_cmd(ctx: &mut Ctx, a: Args) {
     }
     match bgsave_start(srv) {
         Ok(()) => ctx.out.simple("Background saving started"),
-        Err(()) => ctx.out.error("ERR Background save already in progress"),
+        Err(Failed) => ctx.out.error("ERR Background save already in progress"),
     }
 }
 
@@ -745,7 +795,9 @@ pub fn changes_since_save(srv: &Server) -> u64 {
 /// writeCommandsDeniedByDiskError: MISCONF for writes (and PING) after a failed BGSAVE.
 #[inline]
 pub fn writes_denied(srv: &Server) -> bool {
-    srv.persist.bgsave_failed.load(Relaxed) && srv.config.get_bool("stop-writes-on-bgsave-error") && !save_params(srv).is_empty()
+    srv.persist.bgsave_failed.load(Relaxed)
+        && srv.config.get_bool("stop-writes-on-bgsave-error")
+        && !save_params(srv).is_empty()
 }
 
 /// serverCron's part: save points and scheduled BGSAVEs. Called every cron tick.
@@ -755,7 +807,8 @@ pub fn cron(srv: &Arc<Server>) {
         return;
     }
     let now = now_ms() / 1000;
-    let retry_ok = now.saturating_sub(p.last_bgsave_try.load(Relaxed)) > BGSAVE_RETRY_DELAY || !p.bgsave_failed.load(Relaxed);
+    let retry_ok =
+        now.saturating_sub(p.last_bgsave_try.load(Relaxed)) > BGSAVE_RETRY_DELAY || !p.bgsave_failed.load(Relaxed);
     let dirty = changes_since_save(srv);
     let last = srv.last_save.load(Relaxed);
     for (secs, changes) in save_params(srv) {
@@ -784,9 +837,9 @@ pub fn after_flushall(ctx: &mut Ctx) {
     }
 }
 
-/// SHUTDOWN's save: Ok(()) to go on exiting, Err(()) when the save failed and the shutdown
+/// SHUTDOWN's save: Ok(()) to go on exiting, Err(Failed) when the save failed and the shutdown
 /// must not proceed.
-pub fn shutdown_save(srv: &Server, save: bool, nosave: bool, force: bool) -> Result<(), ()> {
+pub fn shutdown_save(srv: &Server, save: bool, nosave: bool, force: bool) -> Result<(), Failed> {
     crate::aof::on_shutdown(srv);
     if abort_running(srv, true) {
         srv.persist.bgsave_in_progress.store(false, Relaxed);
@@ -798,7 +851,7 @@ pub fn shutdown_save(srv: &Server, save: bool, nosave: bool, force: bool) -> Res
                 log('#', "Error trying to save the DB. Exit anyway.");
             } else {
                 log('#', "Error trying to save the DB, can't exit.");
-                return Err(());
+                return Err(Failed);
             }
         }
     }
@@ -895,7 +948,8 @@ pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Gua
     let p = &srv.persist;
     p.last_load_keys_loaded.store(0, Relaxed);
     p.last_load_keys_expired.store(0, Relaxed);
-    let mut reader = RdbReader::new(r).map_err(|e| report_load_error(&e))?.verify_checksum(srv.config.get_bool("rdbchecksum"));
+    let mut reader =
+        RdbReader::new(r).map_err(|e| report_load_error(&e))?.verify_checksum(srv.config.get_bool("rdbchecksum"));
     let now = now_ms();
     let lim = limits(srv);
     let policy = srv.config.policy();
@@ -944,7 +998,14 @@ pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Gua
                     log('#', &format!("rdbLoadObject skipping empty key: {}", String::from_utf8_lossy(&e.key)));
                     continue;
                 }
-                let mut db = Db { guards: &mut *guards, db: e.db as usize, now_ms: now, fx: &mut fx, access, expire_enabled: false };
+                let mut db = Db {
+                    guards: &mut *guards,
+                    db: e.db as usize,
+                    now_ms: now,
+                    fx: &mut fx,
+                    access,
+                    expire_enabled: false,
+                };
                 db.insert_new(&e.key, v, e.expire_ms.map(|t| t.max(1) as u64).unwrap_or(0));
                 if let Some(ent) = db.peek(&e.key) {
                     if access.lfu {
@@ -962,9 +1023,19 @@ pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Gua
                 fx.touched.clear();
                 fx.events.clear();
             }
-            RdbEvent::Function(_) => log('#', "The RDB file contains a function library; functions are not supported and it is skipped"),
+            RdbEvent::Function(code) => {
+                if let Err(e) = crate::scripting::load_library(srv, &code) {
+                    log('#', &format!("Failed loading library from RDB: {}", e));
+                }
+            }
             RdbEvent::ModuleAux { module_name, .. } => {
-                log('#', &format!("The RDB file contains AUX module data I can't load: no matching module '{}'", module_name));
+                log(
+                    '#',
+                    &format!(
+                        "The RDB file contains AUX module data I can't load: no matching module '{}'",
+                        module_name
+                    ),
+                );
                 return Err(LoadError::Rdb(RdbError::Corrupt("module aux".into())));
             }
             RdbEvent::ResizeDb { .. } | RdbEvent::Eof => {}
@@ -1000,8 +1071,8 @@ fn report_load_error(e: &RdbError) -> LoadError {
     })
 }
 
-/// loadDataFromDisk at startup. Err(()) means the server must exit(1).
-pub fn load_at_startup(srv: &Server) -> Result<(), ()> {
+/// loadDataFromDisk at startup. Err(Failed) means the server must exit(1).
+pub fn load_at_startup(srv: &Server) -> Result<(), Failed> {
     let start = std::time::Instant::now();
     let path = dbfilename(srv);
     let mut g = srv.ks.lock_all();
@@ -1016,9 +1087,9 @@ pub fn load_at_startup(srv: &Server) -> Result<(), ()> {
         Err(LoadError::NotFound) => Ok(()),
         Err(LoadError::Io(e)) => {
             log('#', &format!("Fatal error loading the DB: {}. Exiting.", strerror(&e)));
-            Err(())
+            Err(Failed)
         }
-        Err(LoadError::Rdb(_)) => Err(()),
+        Err(LoadError::Rdb(_)) => Err(Failed),
     }
 }
 
@@ -1031,7 +1102,8 @@ pub fn info_persistence(srv: &Server) -> String {
     let saving = p.current.read().is_some();
     let (processed, total) = if saving { (p.keys_processed.load(Relaxed), p.keys_total.load(Relaxed)) } else { (0, 0) };
     let perc = if saving && total > 0 { processed as f64 * 100.0 / total as f64 } else { 0.0 };
-    let cur_secs = if running { ((now_ms().saturating_sub(p.bgsave_start_ms.load(Relaxed))) / 1000) as i64 } else { -1 };
+    let cur_secs =
+        if running { ((now_ms().saturating_sub(p.bgsave_start_ms.load(Relaxed))) / 1000) as i64 } else { -1 };
     format!(
         "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:{:.2}\r\ncurrent_save_keys_processed:{}\r\ncurrent_save_keys_total:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
         p.loading.load(Relaxed) as u8,

@@ -216,7 +216,7 @@ pub fn lfu_decr_and_return(lru: u32, now_ms: u64, decay_time: u32) -> u32 {
     let counter = lru & 255;
     let now = lfu_minutes(now_ms);
     let elapsed = if now >= ldt { now - ldt } else { 65535 - ldt + now };
-    let periods = if decay_time > 0 { elapsed / decay_time } else { 0 };
+    let periods = elapsed.checked_div(decay_time).unwrap_or(0);
     if periods > 0 {
         counter.saturating_sub(periods)
     } else {
