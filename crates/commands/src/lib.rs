@@ -170,11 +170,10 @@ pub fn ensure_memory(srv: &Server, now_ms: u64) -> bool {
         }
         budget -= 1;
         let mut fx = Effects::default();
-        let ok = srv.ks.evict_one(policy, &access, samples, now_ms, &mut fx);
-        if !fx.is_empty() {
+        let ok = srv.ks.evict_one_with(policy, &access, samples, now_ms, &mut fx, &mut |fx| {
             srv.counters.evicted_keys.fetch_add(1, Relaxed);
-            srv.apply_effects(&mut fx, 0, None);
-        }
+            srv.apply_effects(fx, 0, None);
+        });
         if !ok {
             return false;
         }
