@@ -78,11 +78,13 @@ pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
     Ok(out)
 }
 
+/// Load the dataset (AOF when enabled, else RDB) before any listener is served.
+pub fn load_data(srv: &Arc<Server>) -> bool {
+    ferrocache_commands::aof::load_data_from_disk(srv).is_ok()
+}
+
 /// Run a node until SHUTDOWN.
 pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>) {
-    if ferrocache_commands::aof::load_data_from_disk(&srv).is_err() {
-        std::process::exit(1);
-    }
     for l in listeners {
         let srv = srv.clone();
         tokio::spawn(async move { accept_loop(srv, l).await });
