@@ -76,7 +76,8 @@ fn start(dir: &Path, extra: &[&str]) -> Node {
 fn start_logging_to(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
     let port = free_port();
     let log = logdir.join(format!("ferrocache-{port}.log"));
-    let mut args: Vec<String> = vec!["server".into(), "--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
+    let mut args: Vec<String> =
+        vec!["server".into(), "--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
         .args(&args)
@@ -99,7 +100,18 @@ fn start_redis(dir: &Path, dbfilename: &str) -> Option<Node> {
     let port = free_port();
     let log = dir.join(format!("redis-{port}.log"));
     let mut child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--dir", &dir.display().to_string(), "--dbfilename", dbfilename, "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--dir",
+            &dir.display().to_string(),
+            "--dbfilename",
+            dbfilename,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(Stdio::null())
         .spawn()
@@ -174,17 +186,52 @@ fn populate(c: &mut redis::Connection) {
         let _: i64 = q(c, &a);
         let _: i64 = q(c, &["HSET", &format!("{p}hash:longval"), "f", &"v".repeat(100)]);
         let _: i64 = q(c, &["PEXPIRE", &format!("{p}hash:small"), "5000000"]);
-        restore(c, &format!("{p}list:small"), &RdbValue::List((0..10).map(|i| format!("item{i}").into_bytes()).collect()), 0);
-        restore(c, &format!("{p}list:big"), &RdbValue::List((0..3000).map(|i| format!("element-number-{i}").into_bytes()).collect()), 0);
-        restore(c, &format!("{p}set:ints"), &RdbValue::Set((0..100).map(|i| (i * 7).to_string().into_bytes()).collect()), 0);
-        restore(c, &format!("{p}set:strs"), &RdbValue::Set((0..600).map(|i| format!("m{i}").into_bytes()).collect()), 9_000_000);
-        restore(c, &format!("{p}zset:small"), &RdbValue::ZSet((0..20).map(|i| (format!("z{i}").into_bytes(), i as f64 * 1.5)).collect()), 0);
-        restore(c, &format!("{p}zset:big"), &RdbValue::ZSet((0..300).map(|i| (format!("member{i}").into_bytes(), (i as f64).sqrt())).collect()), 0);
+        restore(
+            c,
+            &format!("{p}list:small"),
+            &RdbValue::List((0..10).map(|i| format!("item{i}").into_bytes()).collect()),
+            0,
+        );
+        restore(
+            c,
+            &format!("{p}list:big"),
+            &RdbValue::List((0..3000).map(|i| format!("element-number-{i}").into_bytes()).collect()),
+            0,
+        );
+        restore(
+            c,
+            &format!("{p}set:ints"),
+            &RdbValue::Set((0..100).map(|i| (i * 7).to_string().into_bytes()).collect()),
+            0,
+        );
+        restore(
+            c,
+            &format!("{p}set:strs"),
+            &RdbValue::Set((0..600).map(|i| format!("m{i}").into_bytes()).collect()),
+            9_000_000,
+        );
+        restore(
+            c,
+            &format!("{p}zset:small"),
+            &RdbValue::ZSet((0..20).map(|i| (format!("z{i}").into_bytes(), i as f64 * 1.5)).collect()),
+            0,
+        );
+        restore(
+            c,
+            &format!("{p}zset:big"),
+            &RdbValue::ZSet((0..300).map(|i| (format!("member{i}").into_bytes(), (i as f64).sqrt())).collect()),
+            0,
+        );
         restore(
             c,
             &format!("{p}stream:restored"),
             &RdbValue::Stream(StreamValue::from_entries(
-                (1..=250).map(|i| StreamEntry { id: StreamId::new(1000 + i, i % 3), fields: vec![(b"f".to_vec(), format!("{i}").into_bytes())] }).collect(),
+                (1..=250)
+                    .map(|i| StreamEntry {
+                        id: StreamId::new(1000 + i, i % 3),
+                        fields: vec![(b"f".to_vec(), format!("{i}").into_bytes())],
+                    })
+                    .collect(),
             )),
             0,
         );
@@ -211,7 +258,8 @@ fn snapshot(c: &mut redis::Connection, dbs: u32) -> Snap {
         let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(c).unwrap();
         for k in keys {
             let payload: Vec<u8> = redis::cmd("DUMP").arg(&k).query(c).unwrap();
-            let v = rdb::restore_payload(&payload).unwrap_or_else(|e| panic!("decode DUMP of {:?}: {e}", String::from_utf8_lossy(&k)));
+            let v = rdb::restore_payload(&payload)
+                .unwrap_or_else(|e| panic!("decode DUMP of {:?}: {e}", String::from_utf8_lossy(&k)));
             let pttl: i64 = redis::cmd("PTTL").arg(&k).query(c).unwrap();
             out.insert((db, k), (v.normalized(), pttl > 0));
         }
@@ -223,7 +271,8 @@ fn snapshot(c: &mut redis::Connection, dbs: u32) -> Snap {
 fn assert_same(a: &Snap, b: &Snap, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: key counts differ");
     for (k, v) in a {
-        let w = b.get(k).unwrap_or_else(|| panic!("{what}: key {:?} in db {} missing", String::from_utf8_lossy(&k.1), k.0));
+        let w =
+            b.get(k).unwrap_or_else(|| panic!("{what}: key {:?} in db {} missing", String::from_utf8_lossy(&k.1), k.0));
         assert!(v == w, "{what}: key {:?} in db {} differs:\n{:?}\nvs\n{:?}", String::from_utf8_lossy(&k.1), k.0, v, w);
     }
 }
@@ -234,7 +283,11 @@ fn read_rdb(path: &Path) -> BTreeMap<(u64, Vec<u8>), RdbValue> {
     let mut out = BTreeMap::new();
     for ev in RdbReader::new(f).unwrap() {
         if let RdbEvent::Entry(e) = ev.unwrap() {
-            assert!(out.insert((e.db, e.key.clone()), e.value).is_none(), "duplicate key {:?}", String::from_utf8_lossy(&e.key));
+            assert!(
+                out.insert((e.db, e.key.clone()), e.value).is_none(),
+                "duplicate key {:?}",
+                String::from_utf8_lossy(&e.key)
+            );
         }
     }
     out
@@ -267,7 +320,10 @@ fn save_and_restart_loads_identical_data() {
     assert_eq!(info_field(&mut c, "persistence", "rdb_saves"), "1");
     assert!(n.log_text().contains("DB saved on disk"));
     assert!(dir.join("dump.rdb").exists());
-    assert!(!std::fs::read_dir(&dir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("temp-")), "temp file left behind");
+    assert!(
+        !std::fs::read_dir(&dir).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("temp-")),
+        "temp file left behind"
+    );
     drop(c);
     drop(n);
     std::thread::sleep(Duration::from_millis(1600)); // "short-lived" expires
@@ -288,7 +344,10 @@ fn save_and_restart_loads_identical_data() {
     assert_eq!(ok, "OK");
     after = snapshot(&mut c2, 16);
     assert_same(&before, &after, "after DEBUG RELOAD");
-    assert_eq!(q_err(&mut c2, &["DEBUG", "RELOAD", "BOGUS"]), "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+    assert_eq!(
+        q_err(&mut c2, &["DEBUG", "RELOAD", "BOGUS"]),
+        "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -362,7 +421,16 @@ fn bgsave_is_a_consistent_point_in_time_snapshot_under_writes() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 if w == 0 {
                     // A transaction over two shards.
-                    let _: () = redis::pipe().atomic().cmd("INCR").arg("a").ignore().cmd("INCR").arg("b").ignore().query(&mut c).unwrap();
+                    let _: () = redis::pipe()
+                        .atomic()
+                        .cmd("INCR")
+                        .arg("a")
+                        .ignore()
+                        .cmd("INCR")
+                        .arg("b")
+                        .ignore()
+                        .query(&mut c)
+                        .unwrap();
                 } else {
                     // One multi-key command over many shards, and churn on the filler keys.
                     i += 1;
@@ -371,7 +439,8 @@ fn bgsave_is_a_consistent_point_in_time_snapshot_under_writes() {
                         m.arg(format!("multi:{k}")).arg(i);
                     }
                     let _: () = m.query(&mut c).unwrap();
-                    let _: () = redis::cmd("SET").arg(format!("filler:{}", i % 60_000)).arg("changed").query(&mut c).unwrap();
+                    let _: () =
+                        redis::cmd("SET").arg(format!("filler:{}", i % 60_000)).arg("changed").query(&mut c).unwrap();
                     let _: () = redis::cmd("DEL").arg(format!("filler:{}", (i * 7919) % 60_000)).query(&mut c).unwrap();
                 }
             }
@@ -383,7 +452,11 @@ fn bgsave_is_a_consistent_point_in_time_snapshot_under_writes() {
         let r: String = q(&mut c, &["BGSAVE"]);
         assert_eq!(r, "Background saving started");
         let busy = q_err(&mut c, &["BGSAVE"]);
-        assert!(busy == "ERR Background save already in progress" || info_field(&mut c, "persistence", "rdb_bgsave_in_progress") == "0", "{busy}");
+        assert!(
+            busy == "ERR Background save already in progress"
+                || info_field(&mut c, "persistence", "rdb_bgsave_in_progress") == "0",
+            "{busy}"
+        );
         wait_bgsave(&mut c);
         assert_eq!(info_field(&mut c, "persistence", "rdb_last_bgsave_status"), "ok");
         let data = read_rdb(&dir.join("dump.rdb"));
@@ -396,7 +469,11 @@ fn bgsave_is_a_consistent_point_in_time_snapshot_under_writes() {
         assert!(a.parse::<u64>().unwrap() > 0 || round == 0);
         let m0 = data.get(&(0, b"multi:0".to_vec())).cloned();
         for k in 1..50 {
-            assert_eq!(data.get(&(0, format!("multi:{k}").into_bytes())).cloned(), m0, "round {round}: MSET split by the snapshot");
+            assert_eq!(
+                data.get(&(0, format!("multi:{k}").into_bytes())).cloned(),
+                m0,
+                "round {round}: MSET split by the snapshot"
+            );
         }
         let fillers = data.keys().filter(|k| k.1.starts_with(b"filler:")).count();
         assert!(fillers > 30_000, "round {round}: {fillers} filler keys");

@@ -20,21 +20,23 @@ pub static COMMANDS: &[Command] = &[
 
 const ERR_BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
 
-fn bit_offset(a: &[u8], hash: bool, bits: u32) -> Option<u64> {
-    let (a, mul) = if hash && a.first() == Some(&b'#') { (&a[1..], bits as u64) } else { (a, 1) };
-    let v = parse_i64(a)?;
-    if v < 0 {
+/// Redis's getBitOffsetFromArgument: `#N` (times `bits`) when `hash`, limited to
+/// proto-max-bulk-len bytes.
+fn bit_offset(a: &[u8], hash: bool, bits: u32, max_bytes: u64) -> Option<u64> {
+    let (a, mul) = if hash && a.first() == Some(&b'#') { (&a[1..], bits as i64) } else { (a, 1) };
+    let v = parse_i64(a)?.wrapping_mul(mul);
+    if v < 0 || (v as u64 >> 3) >= max_bytes {
         return None;
     }
-    let v = (v as u64).checked_mul(mul)?;
-    if v >= 512 * 1024 * 1024 * 8 {
-        return None;
-    }
-    Some(v)
+    Some(v as u64)
+}
+
+fn max_bytes(ctx: &Ctx) -> u64 {
+    ctx.srv.config.hot.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed) as u64
 }
 
 fn setbit(ctx: &mut Ctx, a: Args) {
-    let Some(off) = bit_offset(&a[2], false, 1) else { return ctx.out.error(ERR_BIT_OFFSET) };
+    let Some(off) = bit_offset(&a[2], false, 1, max_bytes(ctx)) else { return ctx.out.error(ERR_BIT_OFFSET) };
     let on = match &a[3][..] {
         b"1" => true,
         b"0" => false,
@@ -67,7 +69,7 @@ fn setbit(ctx: &mut Ctx, a: Args) {
 }
 
 fn getbit(ctx: &mut Ctx, a: Args) {
-    let Some(off) = bit_offset(&a[2], false, 1) else { return ctx.out.error(ERR_BIT_OFFSET) };
+    let Some(off) = bit_offset(&a[2], false, 1, max_bytes(ctx)) else { return ctx.out.error(ERR_BIT_OFFSET) };
     let (mut db, out) = ctx.parts();
     match crate::strings::read_str(&mut db, out, &a[1]) {
         Err(()) => {}
@@ -79,114 +81,184 @@ fn getbit(ctx: &mut Ctx, a: Args) {
     }
 }
 
-/// Normalise [start, end] over `len` units as Redis does for BITCOUNT/BITPOS.
-fn norm(start: i64, end: i64, len: i64) -> Option<(i64, i64)> {
-    let mut s = if start < 0 { len + start } else { start };
-    let mut e = if end < 0 { len + end } else { end };
-    if s < 0 {
-        s = 0;
+/// Redis's redisBitpos: first `bit` in `s`, -1 when looking for 1 and none is set,
+/// `s.len() * 8` when looking for 0 and none is clear.
+fn redis_bitpos(s: &[u8], bit: bool) -> i64 {
+    for (i, &b) in s.iter().enumerate() {
+        let x = if bit { b } else { !b };
+        if x != 0 {
+            return i as i64 * 8 + x.leading_zeros() as i64;
+        }
     }
-    if e < 0 {
-        e = 0;
-    }
-    if e >= len {
-        e = len - 1;
-    }
-    if s > e || len == 0 {
-        None
+    if bit {
+        -1
     } else {
-        Some((s, e))
+        s.len() as i64 * 8
     }
-}
-
-fn bit_at(v: &[u8], i: u64) -> bool {
-    (v[(i >> 3) as usize] >> (7 - (i & 7))) & 1 == 1
 }
 
 fn bitcount(ctx: &mut Ctx, a: Args) {
-    let mut range = None;
-    let mut isbit = false;
-    if a.len() == 4 || a.len() == 5 {
-        let Some(s) = int_arg(ctx.out, &a[2]) else { return };
-        let Some(e) = int_arg(ctx.out, &a[3]) else { return };
-        if a.len() == 5 {
-            if eq_ic(&a[4], "bit") {
-                isbit = true;
-            } else if !eq_ic(&a[4], "byte") {
-                return ctx.out.error(ERR_SYNTAX);
-            }
-        }
-        range = Some((s, e));
-    } else if a.len() != 2 {
-        return ctx.out.error(ERR_SYNTAX);
-    }
+    // Redis looks the key up (and checks its type) before parsing the range.
     let (mut db, out) = ctx.parts();
     let v = match crate::strings::read_str(&mut db, out, &a[1]) {
         Err(()) => return,
         Ok(None) => return out.int(0),
         Ok(Some(v)) => v,
     };
-    let Some((s, e)) = range else {
-        return out.int(v.iter().map(|b| b.count_ones() as i64).sum());
-    };
-    let len = if isbit { v.len() as i64 * 8 } else { v.len() as i64 };
-    let Some((s, e)) = norm(s, e, len) else { return out.int(0) };
-    if isbit {
-        out.int((s..=e).filter(|&i| bit_at(v, i as u64)).count() as i64);
+    let (mut start, mut end);
+    let (mut first_mask, mut last_mask) = (0u8, 0u8);
+    if a.len() == 4 || a.len() == 5 {
+        let mut totlen = v.len() as i64;
+        let Some(s) = int_arg(out, &a[2]) else { return };
+        let Some(e) = int_arg(out, &a[3]) else { return };
+        start = s;
+        end = e;
+        if start < 0 && end < 0 && start > end {
+            return out.int(0);
+        }
+        let mut isbit = false;
+        if a.len() == 5 {
+            if eq_ic(&a[4], "bit") {
+                isbit = true;
+            } else if !eq_ic(&a[4], "byte") {
+                return out.error(ERR_SYNTAX);
+            }
+        }
+        if isbit {
+            totlen <<= 3;
+        }
+        if start < 0 {
+            start += totlen;
+        }
+        if end < 0 {
+            end += totlen;
+        }
+        start = start.max(0);
+        end = end.max(0);
+        if end >= totlen {
+            end = totlen - 1;
+        }
+        if isbit && start <= end {
+            first_mask = (!((1u32 << (8 - (start & 7))) - 1) & 0xff) as u8;
+            last_mask = ((1u32 << (7 - (end & 7))) - 1) as u8;
+            start >>= 3;
+            end >>= 3;
+        }
+    } else if a.len() == 2 {
+        start = 0;
+        end = v.len() as i64 - 1;
     } else {
-        out.int(v[s as usize..=e as usize].iter().map(|b| b.count_ones() as i64).sum());
+        return out.error(ERR_SYNTAX);
     }
+    if start > end {
+        return out.int(0);
+    }
+    let (s, e) = (start as usize, end as usize);
+    let mut count: i64 = v[s..=e].iter().map(|b| b.count_ones() as i64).sum();
+    count -= ((v[s] & first_mask).count_ones() + (v[e] & last_mask).count_ones()) as i64;
+    out.int(count)
 }
 
 fn bitpos(ctx: &mut Ctx, a: Args) {
-    let bit = match &a[2][..] {
-        b"1" => true,
-        b"0" => false,
-        _ => return ctx.out.error("ERR The bit argument must be 1 or 0."),
-    };
-    let mut start = 0i64;
-    let mut end = -1i64;
-    let mut end_given = false;
-    let mut isbit = false;
-    if a.len() >= 4 {
-        let Some(s) = int_arg(ctx.out, &a[3]) else { return };
-        start = s;
+    let Some(b) = int_arg(ctx.out, &a[2]) else { return };
+    if b != 0 && b != 1 {
+        return ctx.out.error("ERR The bit argument must be 1 or 0.");
     }
-    if a.len() >= 5 {
-        let Some(e) = int_arg(ctx.out, &a[4]) else { return };
-        end = e;
-        end_given = true;
-    }
-    if a.len() == 6 {
-        if eq_ic(&a[5], "bit") {
-            isbit = true;
-        } else if !eq_ic(&a[5], "byte") {
-            return ctx.out.error(ERR_SYNTAX);
-        }
-    }
-    if a.len() > 6 {
-        return ctx.out.error(ERR_SYNTAX);
-    }
+    let bit = b == 1;
     let (mut db, out) = ctx.parts();
-    let v = match crate::strings::read_str(&mut db, out, &a[1]) {
+    let p = match crate::strings::read_str(&mut db, out, &a[1]) {
         Err(()) => return,
         Ok(None) => return out.int(if bit { -1 } else { 0 }),
         Ok(Some(v)) => v,
     };
-    let len = if isbit { v.len() as i64 * 8 } else { v.len() as i64 };
-    let Some((s, e)) = norm(start, end, len) else { return out.int(-1) };
-    let (bs, be) = if isbit { (s as u64, e as u64) } else { (s as u64 * 8, e as u64 * 8 + 7) };
-    for i in bs..=be {
-        if bit_at(v, i) == bit {
-            return out.int(i as i64);
+    let (mut start, mut end);
+    let mut end_given = false;
+    let (mut first_mask, mut last_mask) = (0u8, 0u8);
+    if (4..=6).contains(&a.len()) {
+        let mut totlen = p.len() as i64;
+        let Some(s) = int_arg(out, &a[3]) else { return };
+        start = s;
+        let mut isbit = false;
+        if a.len() == 6 {
+            if eq_ic(&a[5], "bit") {
+                isbit = true;
+            } else if !eq_ic(&a[5], "byte") {
+                return out.error(ERR_SYNTAX);
+            }
         }
+        if a.len() >= 5 {
+            let Some(e) = int_arg(out, &a[4]) else { return };
+            end = e;
+            end_given = true;
+        } else if isbit {
+            end = (totlen << 3) + 7;
+        } else {
+            end = totlen - 1;
+        }
+        if isbit {
+            totlen <<= 3;
+        }
+        if start < 0 {
+            start += totlen;
+        }
+        if end < 0 {
+            end += totlen;
+        }
+        start = start.max(0);
+        end = end.max(0);
+        if end >= totlen {
+            end = totlen - 1;
+        }
+        if isbit && start <= end {
+            first_mask = (!((1u32 << (8 - (start & 7))) - 1) & 0xff) as u8;
+            last_mask = ((1u32 << (7 - (end & 7))) - 1) as u8;
+            start >>= 3;
+            end >>= 3;
+        }
+    } else if a.len() == 3 {
+        start = 0;
+        end = p.len() as i64 - 1;
+    } else {
+        return out.error(ERR_SYNTAX);
     }
-    // Looking for a clear bit past the end of the string without an explicit end: the
-    // string is considered padded with zeros on the right.
-    if !bit && !end_given && !isbit {
-        return out.int(be as i64 + 1);
+    if start > end {
+        return out.int(-1);
     }
-    out.int(-1)
+    // A port of Redis's edge-masked search so every corner answers the same.
+    let mut bytes = end - start + 1;
+    let mut pos;
+    'result: {
+        if first_mask != 0 {
+            let mut t = if bit { p[start as usize] & !first_mask } else { p[start as usize] | first_mask };
+            if last_mask != 0 && bytes == 1 {
+                t = if bit { t & !last_mask } else { t | last_mask };
+            }
+            pos = redis_bitpos(&[t], bit);
+            if bytes == 1 || (pos != -1 && pos != 8) {
+                break 'result;
+            }
+            start += 1;
+            bytes -= 1;
+        }
+        let cur = bytes - if last_mask != 0 { 1 } else { 0 };
+        if cur > 0 {
+            pos = redis_bitpos(&p[start as usize..(start + cur) as usize], bit);
+            if bytes == cur || (pos != -1 && pos != cur << 3) {
+                break 'result;
+            }
+            start += cur;
+            bytes -= cur;
+        }
+        let t = if bit { p[end as usize] & !last_mask } else { p[end as usize] | last_mask };
+        pos = redis_bitpos(&[t], bit);
+    }
+    if end_given && !bit && pos == bytes << 3 {
+        return out.int(-1);
+    }
+    if pos != -1 {
+        pos += start << 3;
+    }
+    out.int(pos)
 }
 
 fn bitop(ctx: &mut Ctx, a: Args) {
@@ -245,16 +317,17 @@ enum FieldOp {
 }
 
 fn parse_type(t: &[u8]) -> Option<(bool, u32)> {
+    // Redis accepts only lowercase 'i'/'u' and a string2ll width.
     let signed = match t.first() {
-        Some(b'i') | Some(b'I') => true,
-        Some(b'u') | Some(b'U') => false,
+        Some(b'i') => true,
+        Some(b'u') => false,
         _ => return None,
     };
-    let bits: u32 = std::str::from_utf8(&t[1..]).ok()?.parse().ok()?;
-    if bits == 0 || (signed && bits > 64) || (!signed && bits > 63) {
+    let bits = parse_i64(&t[1..])?;
+    if bits < 1 || (signed && bits > 64) || (!signed && bits > 63) {
         return None;
     }
-    Some((signed, bits))
+    Some((signed, bits as u32))
 }
 
 fn get_bits(v: &[u8], off: u64, bits: u32) -> u64 {
@@ -298,125 +371,185 @@ fn to_signed(v: u64, bits: u32) -> i64 {
     }
 }
 
-/// Apply overflow rules; None on FAIL overflow.
-fn handle_overflow(signed: bool, bits: u32, value: i128, ow: Overflow) -> Option<i64> {
-    let (min, max): (i128, i128) = if signed {
-        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
-    } else {
-        (0, (1i128 << bits) - 1)
-    };
-    if value >= min && value <= max {
-        return Some(value as i64);
-    }
-    match ow {
-        Overflow::Fail => None,
-        Overflow::Sat => Some(if value > max { max as i64 } else { min as i64 }),
-        Overflow::Wrap => {
-            let m = 1i128 << bits;
-            let w = value.rem_euclid(m);
-            Some(if signed { to_signed(w as u64, bits) } else { w as i64 })
+/// Redis's checkSignedBitfieldOverflow, with its exact (wrapping) int64 arithmetic, so that
+/// even its corner cases (SET i8 with INT64_MIN saturates to the maximum) answer the same.
+/// Returns (overflowed, limit): limit is the wrapped/saturated value when overflowed.
+fn check_signed(value: i64, incr: i64, bits: u32, ow: Overflow) -> (bool, i64) {
+    let max: i64 = if bits == 64 { i64::MAX } else { (1i64 << (bits - 1)) - 1 };
+    let min = -max - 1;
+    let maxincr = (max as u64).wrapping_sub(value as u64) as i64;
+    let minincr = min.wrapping_sub(value);
+    let wrap = || {
+        let msb = 1u64 << (bits - 1);
+        let mut c = (value as u64).wrapping_add(incr as u64);
+        if bits < 64 {
+            let mask = u64::MAX << bits;
+            if c & msb != 0 {
+                c |= mask;
+            } else {
+                c &= !mask;
+            }
         }
+        c as i64
+    };
+    if value > max || (bits != 64 && incr > maxincr) || (value >= 0 && incr > 0 && incr > maxincr) {
+        (true, if matches!(ow, Overflow::Wrap) { wrap() } else { max })
+    } else if value < min || (bits != 64 && incr < minincr) || (value < 0 && incr < 0 && incr < minincr) {
+        (true, if matches!(ow, Overflow::Wrap) { wrap() } else { min })
+    } else {
+        (false, 0)
+    }
+}
+
+/// Redis's checkUnsignedBitfieldOverflow.
+fn check_unsigned(value: u64, incr: i64, bits: u32, ow: Overflow) -> (bool, u64) {
+    let max: u64 = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let maxincr = max.wrapping_sub(value) as i64;
+    let minincr = (value as i64).wrapping_neg();
+    let wrap = || {
+        let res = value.wrapping_add(incr as u64);
+        if bits < 64 {
+            res & !(u64::MAX << bits)
+        } else {
+            res
+        }
+    };
+    if value > max || (incr > 0 && incr > maxincr) {
+        (true, if matches!(ow, Overflow::Wrap) { wrap() } else { max })
+    } else if incr < 0 && incr < minincr {
+        (true, if matches!(ow, Overflow::Wrap) { wrap() } else { 0 })
+    } else {
+        (false, 0)
     }
 }
 
 fn bitfield_generic(ctx: &mut Ctx, a: Args, ro: bool) {
+    const ERR_TYPE: &str = "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
+    let maxb = max_bytes(ctx);
     let mut ops: Vec<(FieldOp, bool, u32, u64, Overflow)> = Vec::new();
     let mut ow = Overflow::Wrap;
     let mut j = 2;
-    let mut writes = false;
+    let mut readonly = true;
+    let mut highest_write: u64 = 0;
     while j < a.len() {
         let o = &a[j];
         let remaining = a.len() - j - 1;
-        if eq_ic(o, "get") && remaining >= 2 {
-            let Some((s, b)) = parse_type(&a[j + 1]) else {
-                return ctx.out.error("ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.");
-            };
-            let Some(off) = bit_offset(&a[j + 2], true, b) else { return ctx.out.error(ERR_BIT_OFFSET) };
-            ops.push((FieldOp::Get, s, b, off, ow));
-            j += 3;
-        } else if (eq_ic(o, "set") || eq_ic(o, "incrby")) && remaining >= 3 {
-            if ro {
-                return ctx.out.error("ERR BITFIELD_RO only supports the GET subcommand");
+        let is_get = eq_ic(o, "get") && remaining >= 2;
+        let is_set = eq_ic(o, "set") && remaining >= 3;
+        let is_incr = eq_ic(o, "incrby") && remaining >= 3;
+        if !(is_get || is_set || is_incr) {
+            if eq_ic(o, "overflow") && remaining >= 1 {
+                ow = if eq_ic(&a[j + 1], "wrap") {
+                    Overflow::Wrap
+                } else if eq_ic(&a[j + 1], "sat") {
+                    Overflow::Sat
+                } else if eq_ic(&a[j + 1], "fail") {
+                    Overflow::Fail
+                } else {
+                    return ctx.out.error("ERR Invalid OVERFLOW type specified");
+                };
+                j += 2;
+                continue;
             }
-            let Some((s, b)) = parse_type(&a[j + 1]) else {
-                return ctx.out.error("ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.");
-            };
-            let Some(off) = bit_offset(&a[j + 2], true, b) else { return ctx.out.error(ERR_BIT_OFFSET) };
-            let Some(v) = int_arg(ctx.out, &a[j + 3]) else { return };
-            let op = if eq_ic(o, "set") { FieldOp::Set(v) } else { FieldOp::Incr(v) };
-            ops.push((op, s, b, off, ow));
-            writes = true;
-            j += 4;
-        } else if eq_ic(o, "overflow") && remaining >= 1 {
-            if ro {
-                return ctx.out.error("ERR BITFIELD_RO only supports the GET subcommand");
-            }
-            ow = if eq_ic(&a[j + 1], "wrap") {
-                Overflow::Wrap
-            } else if eq_ic(&a[j + 1], "sat") {
-                Overflow::Sat
-            } else if eq_ic(&a[j + 1], "fail") {
-                Overflow::Fail
-            } else {
-                return ctx.out.error("ERR Invalid OVERFLOW type specified");
-            };
-            j += 2;
-        } else {
             return ctx.out.error(ERR_SYNTAX);
         }
+        let Some((s, b)) = parse_type(&a[j + 1]) else { return ctx.out.error(ERR_TYPE) };
+        let Some(off) = bit_offset(&a[j + 2], true, b, maxb) else { return ctx.out.error(ERR_BIT_OFFSET) };
+        if is_get {
+            ops.push((FieldOp::Get, s, b, off, ow));
+            j += 3;
+            continue;
+        }
+        readonly = false;
+        highest_write = highest_write.max(off + b as u64 - 1);
+        let Some(v) = int_arg(ctx.out, &a[j + 3]) else { return };
+        let op = if is_set { FieldOp::Set(v) } else { FieldOp::Incr(v) };
+        ops.push((op, s, b, off, ow));
+        j += 4;
     }
     let key = &a[1];
     let (mut db, out) = ctx.parts();
-    let mut cur: Vec<u8> = match db.get_mut(key) {
-        None => Vec::new(),
+    if readonly {
+        let cur: Vec<u8> = match crate::strings::read_str(&mut db, out, key) {
+            Err(()) => return,
+            Ok(v) => v.map(|v| v.to_vec()).unwrap_or_default(),
+        };
+        out.array(ops.len());
+        for (_, signed, bits, off, _) in ops {
+            let raw = get_bits(&cur, off, bits);
+            out.int(if signed { to_signed(raw, bits) } else { raw as i64 });
+        }
+        return;
+    }
+    if ro {
+        return out.error("ERR BITFIELD_RO only supports the GET subcommand");
+    }
+    // lookupStringForBitCommand: create or zero-pad the string up to the highest written bit,
+    // even when every write then fails with OVERFLOW FAIL.
+    let need = (highest_write >> 3) as usize + 1;
+    let (mut cur, mut dirty): (Vec<u8>, bool) = match db.get_mut(key) {
+        None => (Vec::new(), true),
         Some(e) => match e.value.as_bytes() {
-            Some(b) => b.to_vec(),
+            Some(b) => (b.to_vec(), false),
             None => return out.error(ERR_WRONGTYPE),
         },
     };
-    let existed = db.get_mut(key).is_some();
-    let max_write_end = ops
-        .iter()
-        .filter(|(op, ..)| !matches!(op, FieldOp::Get))
-        .map(|(_, _, bits, off, _)| off + *bits as u64)
-        .max()
-        .unwrap_or(0);
+    if cur.len() < need {
+        cur.resize(need, 0);
+        dirty = true;
+    }
     out.array(ops.len());
-    let mut changed = false;
+    let mut changes = 0;
     for (op, signed, bits, off, ow) in ops {
         let raw = get_bits(&cur, off, bits);
         let old: i64 = if signed { to_signed(raw, bits) } else { raw as i64 };
-        match op {
-            FieldOp::Get => out.int(old),
-            FieldOp::Set(v) => {
-                let nv = if signed { handle_overflow(true, bits, v as i128, ow) } else { handle_overflow(false, bits, v as i128, ow) };
-                match nv {
-                    Some(nv) => {
-                        set_bits(&mut cur, off, bits, nv as u64 & mask(bits));
-                        changed = true;
-                        out.int(old);
-                    }
-                    None => out.null(),
+        if matches!(op, FieldOp::Get) {
+            out.int(old);
+            continue;
+        }
+        // (new value, reply value, overflowed)
+        let (nv, ret, overflow): (u64, i64, bool) = if signed {
+            let (nv, ret, of) = match op {
+                FieldOp::Get => unreachable!(),
+                FieldOp::Incr(by) => {
+                    let (of, lim) = check_signed(old, by, bits, ow);
+                    let nv = if of { lim } else { old.wrapping_add(by) };
+                    (nv, nv, of)
+                }
+                FieldOp::Set(v) => {
+                    let (of, lim) = check_signed(v, 0, bits, ow);
+                    (if of { lim } else { v }, old, of)
+                }
+            };
+            (nv as u64, ret, of)
+        } else {
+            let oldu = old as u64;
+            match op {
+                FieldOp::Get => unreachable!(),
+                FieldOp::Incr(by) => {
+                    let (of, lim) = check_unsigned(oldu, by, bits, ow);
+                    let nv = if of { lim } else { oldu.wrapping_add(by as u64) };
+                    (nv, nv as i64, of)
+                }
+                FieldOp::Set(v) => {
+                    let (of, lim) = check_unsigned(v as u64, 0, bits, ow);
+                    (if of { lim } else { v as u64 }, old, of)
                 }
             }
-            FieldOp::Incr(by) => match handle_overflow(signed, bits, old as i128 + by as i128, ow) {
-                Some(nv) => {
-                    set_bits(&mut cur, off, bits, nv as u64 & mask(bits));
-                    changed = true;
-                    out.int(nv);
-                }
-                None => out.null(),
-            },
+        };
+        if overflow && matches!(ow, Overflow::Fail) {
+            out.null();
+            continue;
         }
+        set_bits(&mut cur, off, bits, nv & mask(bits));
+        let stored = get_bits(&cur, off, bits);
+        if dirty || stored != raw {
+            changes += 1;
+        }
+        out.int(ret);
     }
-    // Redis creates the (zero-padded) string for write operations even when an overflow
-    // FAIL prevented every change.
-    if writes && (changed || !existed) {
-        let need = max_write_end.div_ceil(8) as usize;
-        if cur.len() < need {
-            cur.resize(need, 0);
-        }
-        db.set(key, Value::Raw(Box::new(cur)), true);
+    db.set(key, Value::Raw(Box::new(cur)), true);
+    if changes > 0 {
         db.modified(key, notify::STRING, "setbit");
     }
 }

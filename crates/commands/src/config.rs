@@ -59,6 +59,7 @@ pub static SPECS: &[Spec] = &[
     spec!("maxmemory-policy", "noeviction", Kind::Enum(POLICIES)),
     spec!("maxmemory-samples", "5", Kind::Int(1, 64)),
     spec!("maxmemory-eviction-tenacity", "10", Kind::Int(0, 100)),
+    spec!("maxmemory-clients", "0", Kind::Memory),
     spec!("databases", "16", Kind::Immutable),
     spec!("timeout", "0", Kind::Int(0, i32::MAX as i64)),
     spec!("tcp-keepalive", "300", Kind::Int(0, i32::MAX as i64)),
@@ -78,13 +79,13 @@ pub static SPECS: &[Spec] = &[
     spec!("lfu-log-factor", "10", Kind::Int(0, i32::MAX as i64)),
     spec!("lfu-decay-time", "1", Kind::Int(0, i32::MAX as i64)),
     spec!("hash-max-listpack-entries", "hash-max-ziplist-entries", "512", Kind::Int(0, i64::MAX)),
-    spec!("hash-max-listpack-value", "hash-max-ziplist-value", "64", Kind::Int(0, i64::MAX)),
+    spec!("hash-max-listpack-value", "hash-max-ziplist-value", "64", Kind::Memory),
     spec!("list-max-listpack-size", "list-max-ziplist-size", "-2", Kind::Int(i32::MIN as i64, i32::MAX as i64)),
     spec!("list-compress-depth", "0", Kind::Int(0, i32::MAX as i64)),
     spec!("set-max-intset-entries", "512", Kind::Int(0, i64::MAX)),
     spec!("zset-max-listpack-entries", "zset-max-ziplist-entries", "128", Kind::Int(0, i64::MAX)),
-    spec!("zset-max-listpack-value", "zset-max-ziplist-value", "64", Kind::Int(0, i64::MAX)),
-    spec!("hll-sparse-max-bytes", "3000", Kind::Int(0, i64::MAX)),
+    spec!("zset-max-listpack-value", "zset-max-ziplist-value", "64", Kind::Memory),
+    spec!("hll-sparse-max-bytes", "3000", Kind::Memory),
     spec!("stream-node-max-bytes", "4096", Kind::Memory),
     spec!("stream-node-max-entries", "100", Kind::Int(0, i64::MAX)),
     spec!("lazyfree-lazy-eviction", "no", YESNO),
@@ -296,7 +297,7 @@ impl Config {
                 }
                 "save" => {
                     let parts: Vec<&str> = v.split_whitespace().collect();
-                    if parts.len() % 2 != 0 || parts.iter().any(|p| p.parse::<i64>().is_err()) {
+                    if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<i64>().is_err()) {
                         return Err("Invalid save parameters".into());
                     }
                     Ok(parts.join(" "))
@@ -414,7 +415,19 @@ impl Config {
     /// All current values (CONFIG REWRITE).
     pub fn all(&self) -> Vec<(&'static str, String, bool)> {
         let vals = self.values.read();
-        SPECS.iter().map(|s| (s.name, vals.get(s.name).cloned().unwrap_or_default(), vals.get(s.name).map(|v| v == s.default).unwrap_or(true))).collect()
+        SPECS
+            .iter()
+            .map(|s| {
+                let v = vals.get(s.name).cloned().unwrap_or_default();
+                // Memory values are stored as byte counts: "1gb" is the default 1073741824.
+                let is_default = match (&s.kind, vals.get(s.name)) {
+                    (_, None) => true,
+                    (Kind::Memory, Some(v)) => parse_memory(v).is_some() && parse_memory(v) == parse_memory(s.default),
+                    (_, Some(v)) => v == s.default,
+                };
+                (s.name, v, is_default)
+            })
+            .collect()
     }
 
     pub fn refresh_hot(&self) {
@@ -502,6 +515,22 @@ fn fatal(line: usize, text: &str, msg: &str) -> String {
     )
 }
 
+/// Redis's rewriteConfigFormatMemory: "10mb" rather than 10485760 in a rewritten file.
+pub fn format_memory_for_rewrite(bytes: i64) -> String {
+    const GB: i64 = 1024 * 1024 * 1024;
+    const MB: i64 = 1024 * 1024;
+    const KB: i64 = 1024;
+    if bytes != 0 && bytes % GB == 0 {
+        format!("{}gb", bytes / GB)
+    } else if bytes != 0 && bytes % MB == 0 {
+        format!("{}mb", bytes / MB)
+    } else if bytes != 0 && bytes % KB == 0 {
+        format!("{}kb", bytes / KB)
+    } else {
+        bytes.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,3 +551,4 @@ mod tests {
         assert_eq!(c.policy(), EvictionPolicy::AllKeysLru);
     }
 }
+

@@ -286,7 +286,8 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
     if a.len() == 3 {
         let addr = String::from_utf8_lossy(&a[2]).into_owned();
         let clients = ctx.srv.clients.lock();
-        let target = clients.values().find(|h| h.shared.addr == addr);
+        // A client already killed is gone for Redis (freed before the next command runs).
+        let target = clients.values().find(|h| h.shared.addr == addr && !h.shared.kill.load(Relaxed));
         return match target {
             Some(h) => {
                 h.shared.kill.store(true, Relaxed);
@@ -328,7 +329,7 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
         } else if eq_ic(o, "laddr") {
             laddr = Some(String::from_utf8_lossy(v).into_owned());
         } else if eq_ic(o, "user") {
-            if v.as_ref() != b"default" {
+            if v != b"default" {
                 return ctx.out.error(&format!("ERR No such user '{}'", String::from_utf8_lossy(v)));
             }
             user = Some(());
@@ -356,7 +357,8 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
     let mut killed = 0;
     for h in clients.values() {
         let s = &h.shared;
-        if id.is_some_and(|x| x != s.id)
+        if s.kill.load(Relaxed)
+            || id.is_some_and(|x| x != s.id)
             || addr.as_ref().is_some_and(|x| *x != s.addr)
             || laddr.as_ref().is_some_and(|x| *x != s.laddr)
             || (skipme && s.id == me)

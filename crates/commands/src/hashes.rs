@@ -63,7 +63,7 @@ fn write_hash<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Res
 }
 
 fn hset_generic(ctx: &mut Ctx, a: Args, count_reply: bool) {
-    if a.len() % 2 != 0 {
+    if !a.len().is_multiple_of(2) {
         let n = ctx.cmd.full_name();
         return ctx.out.error(&format!("ERR wrong number of arguments for '{}' command", n));
     }
@@ -238,13 +238,17 @@ fn hincrby(ctx: &mut Ctx, a: Args) {
 }
 
 fn hincrbyfloat(ctx: &mut Ctx, a: Args) {
-    let Some(by) = parse_f64(&a[3]) else { return ctx.out.error(ERR_NOT_FLOAT) };
+    use crate::ldouble::LDouble;
+    let Some(by) = LDouble::parse(&a[3]) else { return ctx.out.error(ERR_NOT_FLOAT) };
+    if by.is_inf() {
+        return ctx.out.error("ERR value is NaN or Infinity");
+    }
     let lim = ctx.limits();
     let (mut db, out) = ctx.parts();
     let Ok(h) = write_hash(&mut db, out, &a[1]) else { return };
     let cur = match h.get(&a[2]) {
-        None => 0.0,
-        Some(v) => match parse_f64(v) {
+        None => LDouble::zero(false),
+        Some(v) => match LDouble::parse(v) {
             Some(n) => n,
             None => {
                 out.error("ERR hash value is not a float");
@@ -253,13 +257,13 @@ fn hincrbyfloat(ctx: &mut Ctx, a: Args) {
             }
         },
     };
-    let n = cur + by;
-    if n.is_nan() || n.is_infinite() {
+    let n = cur.plus(by);
+    if n.is_nan() || n.is_inf() {
         out.error("ERR increment would produce NaN or Infinity");
         db.remove_if_empty(&a[1]);
         return;
     }
-    let s = format_human_float(n);
+    let s = n.to_human();
     h.set(&a[2], s.as_bytes(), &lim);
     db.modified(&a[1], notify::HASH, "hincrbyfloat");
     out.bulk(s.as_bytes());
@@ -327,14 +331,22 @@ fn hrandfield(ctx: &mut Ctx, a: Args) {
 
 fn hscan(ctx: &mut Ctx, a: Args) {
     let Some(cursor) = crate::keys::parse_cursor(ctx, &a[2]) else { return };
+    // Redis looks the key up (empty scan if missing, WRONGTYPE) before parsing the options.
+    {
+        let (mut db, out) = ctx.parts();
+        match read_hash(&mut db, out, &a[1]) {
+            Err(_) => return,
+            Ok(None) => {
+                out.array(2);
+                out.bulk(b"0");
+                return out.empty_array();
+            }
+            Ok(Some(_)) => {}
+        }
+    }
     let Some((pat, count, _)) = crate::keys::scan_options(ctx, a, 3, false) else { return };
     let (mut db, out) = ctx.parts();
-    let Ok(h) = read_hash(&mut db, out, &a[1]) else { return };
-    let Some(h) = h else {
-        out.array(2);
-        out.bulk(b"0");
-        return out.empty_array();
-    };
+    let Ok(Some(h)) = read_hash(&mut db, out, &a[1]) else { return };
     let all: Vec<(&[u8], &[u8])> = h.iter().collect();
     // The compact encoding is returned whole, as Redis does for listpacks.
     let (from, to) = if matches!(h, HashValue::Listpack(_)) {

@@ -118,7 +118,7 @@ fn expire_generic(ctx: &mut Ctx, a: Args, basetime: i64, seconds: bool) {
     let cmdname = ctx.cmd.full_name();
     let bad = format!("ERR invalid expire time in '{}' command", cmdname);
     if seconds {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return ctx.out.error(&bad);
         }
         when *= 1000;
@@ -425,7 +425,20 @@ pub fn scan_options(ctx: &mut Ctx, a: Args, start: usize, allow_type: bool) -> O
 
 /// Parse a SCAN cursor (unsigned 64-bit) or write "ERR invalid cursor".
 pub fn parse_cursor(ctx: &mut Ctx, a: &[u8]) -> Option<u64> {
-    match std::str::from_utf8(a).ok().and_then(|s| s.parse::<u64>().ok()) {
+    // strtoul: optional sign (a negative cursor wraps), decimal digits, no leading space.
+    let parsed = (|| {
+        if a.is_empty() {
+            return Some(0);
+        }
+        let (neg, d) = match a.first() {
+            Some(b'-') => (true, &a[1..]),
+            Some(b'+') => (false, &a[1..]),
+            _ => (false, a),
+        };
+        let v = std::str::from_utf8(d).ok().filter(|s| s.bytes().all(|c| c.is_ascii_digit())).and_then(|s| s.parse::<u64>().ok())?;
+        Some(if neg { v.wrapping_neg() } else { v })
+    })();
+    match parsed {
         Some(c) => Some(c),
         None => {
             ctx.out.error("ERR invalid cursor");
@@ -522,15 +535,12 @@ fn randomkey(ctx: &mut Ctx, _a: Args) {
 }
 
 fn dbsize(ctx: &mut Ctx, _a: Args) {
+    // Like Redis, the size of the table: keys that are logically expired but not yet reclaimed
+    // (lazily or by the active cycle) still count.
     let db = ctx.client.db;
-    let now = ctx.now_ms;
     let mut total = 0;
     each_shard(ctx, 0, |_, s| {
-        let t = &s.dbs[db];
-        total += t.len();
-        if t.expires > 0 {
-            total -= t.iter().filter(|e| e.expire_at != 0 && e.expire_at <= now).count();
-        }
+        total += s.dbs[db].len();
         true
     });
     ctx.out.int(total as i64);

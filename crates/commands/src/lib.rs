@@ -2,7 +2,11 @@
 //! shards of its keys locked, writes its reply straight into the connection's reply buffer and
 //! records its write effects; the executor here does the checks Redis's `processCommand` does,
 //! in the same order, and applies effects before the shard locks are released.
+// Shared-state types (waiter maps, latency samples) and the `Err(())` "reply already written"
+// convention are deliberate.
+#![allow(clippy::type_complexity, clippy::result_unit_err)]
 
+pub mod aof;
 pub mod bits;
 pub mod blocking;
 pub mod client;
@@ -12,10 +16,11 @@ pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
+pub mod ldouble;
 pub mod lua;
 pub mod lists;
-pub mod persistence;
 pub mod memcached;
+pub mod persistence;
 pub mod pubsub;
 pub mod rdb_bridge;
 pub mod replication;
@@ -166,11 +171,10 @@ pub fn ensure_memory(srv: &Server, now_ms: u64) -> bool {
         }
         budget -= 1;
         let mut fx = Effects::default();
-        let ok = srv.ks.evict_one(policy, &access, samples, now_ms, &mut fx);
-        if !fx.is_empty() {
+        let ok = srv.ks.evict_one_with(policy, &access, samples, now_ms, &mut fx, &mut |fx| {
             srv.counters.evicted_keys.fetch_add(1, Relaxed);
-            srv.apply_effects(&mut fx, 0, None);
-        }
+            srv.apply_effects(fx, 0, None);
+        });
         if !ok {
             return false;
         }
@@ -215,8 +219,11 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
-    if (cmd.is_write() || cmd.name == "ping" || (cmd.name == "exec" && queued_write(client))) && persistence::writes_denied(srv) {
-        out.error(persistence::MISCONF);
+    if (cmd.is_write() || cmd.name == "ping" || (cmd.name == "exec" && queued_write(client))) && (persistence::writes_denied(srv) || aof::writes_denied(srv).is_some()) {
+        match aof::writes_denied(srv) {
+            Some(e) if !persistence::writes_denied(srv) => out.error(&e),
+            _ => out.error(persistence::MISCONF),
+        }
         if client.multi.is_some() {
             client.multi_error = true;
         }
@@ -254,7 +261,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
             client.multi_error = true;
             return;
         }
-        client.multi.as_mut().unwrap().push(args.to_owned());
+        if let Some(q) = client.multi.as_mut() {
+            q.push(args.to_owned());
+        }
         out.simple("QUEUED");
         return;
     }

@@ -203,6 +203,7 @@ impl<'s> Cx<'s> {
     /// Run `f` on database 0 with `key`'s shard locked; effects are applied before unlocking.
     fn with_key<R>(&self, key: &[u8], f: impl FnOnce(&Cx, &mut Db) -> R) -> R {
         let mut guards = self.srv.ks.lock_keys([key]);
+        crate::persistence::before_write_any(self.srv, &mut guards);
         let mut fx = Effects::default();
         let r = {
             let mut db = Db {
@@ -597,6 +598,7 @@ fn fetch<R>(
 
 fn flush_db0(srv: &Arc<Server>) {
     let mut guards = srv.ks.lock_all();
+    crate::persistence::before_write_any(srv, &mut guards);
     let mut fx = Effects::default();
     let n = {
         let mut db = Db {

@@ -52,16 +52,16 @@ pub fn set_logger(f: fn(char, &str)) {
     let _ = LOGGER.set(f);
 }
 
-/// Log through the server's logger (other modules of this crate use it too).
-pub fn log_line(level: char, msg: &str) {
-    log(level, msg)
-}
-
 fn log(level: char, msg: &str) {
     match LOGGER.get() {
         Some(f) => f(level, msg),
         None => eprintln!("{}:M {} {}", std::process::id(), level, msg),
     }
+}
+
+/// Log a line in the server's format (for the AOF module).
+pub fn log_line(level: char, msg: &str) {
+    log(level, msg)
 }
 
 fn cwd() -> String {
@@ -175,18 +175,35 @@ struct RdbOut {
     crc: u64,
     checksum: bool,
     err: Option<(String, std::io::Error)>,
+    /// An AOF base in command form: no RDB header, EOF or checksum.
+    raw: bool,
 }
 
 impl RdbOut {
     fn create(srv: &Server, tmp: String) -> std::io::Result<RdbOut> {
-        let f = std::fs::File::create(&tmp)?;
-        let sync = f.try_clone()?;
-        Ok(Self::with_writer(srv, Box::new(std::io::BufWriter::with_capacity(1 << 16, f)), Some(sync), tmp))
+        Self::create_as(srv, tmp, SnapKind::Rdb)
     }
 
-    /// An RDB written to any stream (diskless replication): no fsync, no rename.
-    fn with_writer(srv: &Server, file: Box<dyn Write + Send>, fsync: Option<std::fs::File>, tmp: String) -> RdbOut {
-        let mut o = RdbOut { file, fsync, tmp, crc: 0, checksum: srv.config.get_bool("rdbchecksum"), err: None };
+    fn create_as(srv: &Server, tmp: String, kind: SnapKind) -> std::io::Result<RdbOut> {
+        let f = std::fs::File::create(&tmp)?;
+        let sync = f.try_clone()?;
+        Ok(Self::init(srv, Box::new(std::io::BufWriter::with_capacity(1 << 16, f)), Some(sync), tmp, kind))
+    }
+
+    /// An RDB written to a stream (diskless replication): no fsync, no rename.
+    fn with_stream(srv: &Server, w: Box<dyn Write + Send>) -> RdbOut {
+        Self::init(srv, w, None, String::new(), SnapKind::Rdb)
+    }
+
+    fn init(srv: &Server, file: Box<dyn Write + Send>, fsync: Option<std::fs::File>, tmp: String, kind: SnapKind) -> RdbOut {
+        let raw = kind == SnapKind::AofCommands;
+        let mut o = RdbOut { file, fsync, tmp, crc: 0, checksum: srv.config.get_bool("rdbchecksum"), err: None, raw };
+        if raw {
+            if srv.config.get_bool("aof-timestamp-enabled") {
+                o.write(format!("#TS:{}\r\n", now_ms() / 1000).as_bytes());
+            }
+            return o;
+        }
         let compress = srv.config.get_bool("rdbcompression");
         let mut b = b"REDIS0010".to_vec();
         let now = now_ms() / 1000;
@@ -196,11 +213,16 @@ impl RdbOut {
             ("redis-bits", "64".to_string()),
             ("ctime", now.to_string()),
             ("used-mem", used.to_string()),
-            ("aof-base", "0".to_string()),
+            ("aof-base", if kind == SnapKind::AofRdb { "1" } else { "0" }.to_string()),
         ] {
             b.push(opcode::AUX);
             write_string(&mut b, k.as_bytes(), compress);
             write_string(&mut b, v.as_bytes(), compress);
+        }
+        // Function libraries, as Redis 7.0 writes them (FUNCTION2 opcode + library code).
+        for code in crate::scripting::library_codes(srv) {
+            b.push(opcode::FUNCTION2);
+            write_string(&mut b, &code, compress);
         }
         o.write(&b);
         o
@@ -218,9 +240,11 @@ impl RdbOut {
 
     /// EOF, checksum, flush, fsync, rename to `dest`. Logs Redis's messages on failure.
     fn finish(mut self, dest: &str) -> bool {
-        self.write(&[opcode::EOF]);
+        if !self.raw {
+            self.write(&[opcode::EOF]);
+        }
         let crc = if self.checksum { self.crc } else { 0 };
-        if self.err.is_none() {
+        if self.err.is_none() && !self.raw {
             if let Err(e) = self.file.write_all(&crc.to_le_bytes()) {
                 self.err = Some(("rdbSaveRio".into(), e));
             }
@@ -248,8 +272,20 @@ impl RdbOut {
         }
         let tmp = std::mem::take(&mut self.tmp);
         drop(self);
+        if tmp == dest {
+            return true;
+        }
         if let Err(e) = std::fs::rename(&tmp, dest) {
-            log('#', &format!("Error moving temp DB file {} on the final destination {} (in server root dir {}): {}", tmp, dest, cwd(), strerror(&e)));
+            log(
+                '#',
+                &format!(
+                    "Error moving temp DB file {} on the final destination {} (in server root dir {}): {}",
+                    tmp,
+                    dest,
+                    cwd(),
+                    strerror(&e)
+                ),
+            );
             let _ = std::fs::remove_file(&tmp);
             return false;
         }
@@ -278,9 +314,21 @@ fn strerror(e: &std::io::Error) -> String {
     }
 }
 
+/// What a snapshot writes: an RDB file (BGSAVE/SAVE), or an AOF base (BGREWRITEAOF) as RDB
+/// (aof-use-rdb-preamble yes) or as commands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SnapKind {
+    Rdb,
+    AofRdb,
+    AofCommands,
+}
+
 /// One running snapshot.
 pub struct Snapshot {
     id: u64,
+    pub kind: SnapKind,
+    /// Where the finished file goes.
+    dest: String,
     /// Shard already written (read and set only with the shard's lock held).
     done: Box<[AtomicBool]>,
     aborted: AtomicBool,
@@ -300,9 +348,20 @@ impl Snapshot {
             return;
         }
         let mut buf = Vec::new();
-        let n = encode_shard(&self.enc, shard, &mut buf, now_ms());
+        let n = self.encode(shard, &mut buf);
         self.done[idx].store(true, Relaxed);
         self.emit(buf, n);
+    }
+
+    fn encode(&self, shard: &Shard, buf: &mut Vec<u8>) -> u64 {
+        match self.kind {
+            SnapKind::AofCommands => crate::aof::encode_shard_commands(shard, buf, now_ms()),
+            _ => encode_shard(&self.enc, shard, buf, now_ms()),
+        }
+    }
+
+    pub fn aborted(&self) -> bool {
+        self.aborted.load(Relaxed)
     }
 
     fn emit(&self, buf: Vec<u8>, n: u64) {
@@ -330,6 +389,7 @@ fn encode_shard(enc: &EncCfg, shard: &Shard, buf: &mut Vec<u8>, now: u64) -> u64
         }
         buf.push(opcode::SELECTDB);
         write_len(buf, db as u64);
+        // The caller holds the shard's lock.
         for e in t.iter() {
             encode_entry(enc, &e.key, &e.value, e.expire_at, e.lru, buf, now);
             n += 1;
@@ -392,9 +452,24 @@ pub fn before_write(srv: &Server, cmd: &Command, guards: &mut Guards) {
     }
 }
 
+/// The same for writers outside the executor (the memcached protocol): every held shard is
+/// captured before it may be modified.
+#[inline]
+pub fn before_write_any(srv: &Server, guards: &mut Guards) {
+    let id = *guards.snapshot.get_or_insert_with(|| srv.ks.snapshot.active());
+    if id != 0 {
+        let snap = srv.persist.current.read().clone();
+        if let Some(s) = snap {
+            if s.id == id {
+                guards.for_each_held(|i, sh| s.capture(i, sh));
+            }
+        }
+    }
+}
+
 #[cold]
 fn before_write_slow(srv: &Server, cmd: &Command, id: u64, guards: &mut Guards) {
-    if cmd.name == "flushall" {
+    if cmd.name == "flushall" && running_kind(srv) == Some(SnapKind::Rdb) {
         // Redis kills the saving child on FLUSHALL (and saves the empty dataset if save
         // points are configured).
         abort_running(srv, false);
@@ -422,6 +497,10 @@ pub fn abort_running(srv: &Server, log_kill: bool) -> bool {
 
 // ------------------------------------------------------------------ saving
 
+/// A save or load that did not happen (the reason is logged).
+#[derive(Debug)]
+pub struct Failed;
+
 /// Why a walk-based save did not produce a file.
 enum SaveErr {
     /// Another snapshot is running.
@@ -432,31 +511,62 @@ enum SaveErr {
 }
 
 fn start_snapshot(srv: &Server) -> Result<Arc<Snapshot>, SaveErr> {
-    start_snapshot_to(srv, None, None)
-}
-
-/// `total`: the number of keys when the caller holds every shard (counting would deadlock).
-fn start_snapshot_to(srv: &Server, stream: Option<Box<dyn Write + Send>>, total: Option<u64>) -> Result<Arc<Snapshot>, SaveErr> {
-    let mut cur = srv.persist.current.write();
-    if cur.is_some() {
+    if srv.persist.current.read().is_some() {
         return Err(SaveErr::Busy);
     }
     let id = srv.persist.next_id.fetch_add(1, Relaxed);
+    start_snapshot_as(srv, id, SnapKind::Rdb, temp_name(id), dbfilename(srv), None, None)
+}
+
+/// The kind of the running snapshot, if any.
+pub fn running_kind(srv: &Server) -> Option<SnapKind> {
+    srv.persist.current.read().as_ref().map(|s| s.kind)
+}
+
+/// Start an AOF-rewrite snapshot writing `tmp`. `at_cut` runs with every shard held, at the
+/// snapshot's point in time: writes before it are in the snapshot, writes after it are not.
+pub fn start_aof_snapshot(srv: &Server, rdb: bool, tmp: String, at_cut: &mut dyn FnMut()) -> Result<Arc<Snapshot>, Failed> {
+    let id = srv.persist.next_id.fetch_add(1, Relaxed);
+    let kind = if rdb { SnapKind::AofRdb } else { SnapKind::AofCommands };
+    start_snapshot_as(srv, id, kind, tmp.clone(), tmp, Some(at_cut), None).map_err(|_| Failed)
+}
+
+/// Walk a started snapshot to the end and finish its file (the AOF rewrite thread).
+pub fn run_aof_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
+    run_snapshot(srv, s)
+}
+
+/// `stream`: write the RDB there instead of `tmp` (diskless replication).
+fn start_snapshot_as(
+    srv: &Server,
+    id: u64,
+    kind: SnapKind,
+    tmp: String,
+    dest: String,
+    at_cut: Option<&mut dyn FnMut()>,
+    stream: Option<Box<dyn Write + Send>>,
+) -> Result<Arc<Snapshot>, SaveErr> {
     let n = srv.ks.num_shards();
     // The file exists before the snapshot starts: writers append captured shards to it.
-    let tmp = temp_name(id);
-    let out = match stream {
-        Some(w) => RdbOut::with_writer(srv, w, None, String::new()),
-        None => match RdbOut::create(srv, tmp.clone()) {
-            Ok(o) => o,
-            Err(e) => {
-                log('#', &format!("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp, cwd(), strerror(&e)));
-                return Err(SaveErr::Open);
-            }
-        },
+    let out = match stream.map(|w| Ok(RdbOut::with_stream(srv, w))).unwrap_or_else(|| RdbOut::create_as(srv, tmp.clone(), kind)) {
+        Ok(o) => o,
+        Err(e) => {
+            log(
+                '#',
+                &format!(
+                    "Failed opening the temp RDB file {} (in server root dir {}) for saving: {}",
+                    tmp,
+                    cwd(),
+                    strerror(&e)
+                ),
+            );
+            return Err(SaveErr::Open);
+        }
     };
     let s = Arc::new(Snapshot {
         id,
+        kind,
+        dest,
         done: (0..n).map(|_| AtomicBool::new(false)).collect(),
         aborted: AtomicBool::new(false),
         out: Mutex::new(Some(out)),
@@ -466,12 +576,28 @@ fn start_snapshot_to(srv: &Server, stream: Option<Box<dyn Write + Send>>, total:
         peak: AtomicU64::new(0),
         progress: srv.persist.keys_processed.clone(),
     });
-    let total = total.unwrap_or_else(|| srv.ks.db_counts().iter().map(|c| c.0 as u64).sum());
-    srv.persist.keys_total.store(total, Relaxed);
+    // An AOF rewrite needs a clean cut against the write-effect stream: every shard is held
+    // while the snapshot is published, so no write is half-way (modified but not propagated).
+    let all = at_cut.as_ref().map(|_| srv.ks.lock_all());
+    let mut cur = srv.persist.current.write();
+    if cur.is_some() {
+        drop(cur);
+        drop(all);
+        if let Some(o) = s.out.lock().take() {
+            o.abandon();
+        }
+        return Err(SaveErr::Busy);
+    }
+    srv.persist.keys_total.store(0, Relaxed);
     srv.persist.keys_processed.store(0, Relaxed);
+    if let Some(f) = at_cut {
+        f();
+    }
     *cur = Some(s.clone());
     // From here on, a write to a shard not yet captured captures it first.
     srv.ks.snapshot.active.store(id, SeqCst);
+    drop(cur);
+    drop(all);
     Ok(s)
 }
 
@@ -489,8 +615,10 @@ fn run_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
     run_snapshot_then(srv, s, |_| {})
 }
 
-/// `run_snapshot`, calling `then(ok)` before another save may start (the file is in place).
+/// `run_snapshot`, calling `then(ok)` before another save may finish (the file is in place).
 fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -> bool {
+    let total: usize = srv.ks.db_counts().iter().map(|c| c.0).sum();
+    srv.persist.keys_total.store(total as u64, Relaxed);
     let mut buf = Vec::new();
     for i in 0..srv.ks.num_shards() {
         if s.aborted.load(Relaxed) {
@@ -501,7 +629,7 @@ fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -
             if s.done[i].load(Relaxed) {
                 continue;
             }
-            let n = encode_shard(&s.enc, &g, &mut buf, now_ms());
+            let n = s.encode(&g, &mut buf);
             s.done[i].store(true, Relaxed);
             n
         };
@@ -510,7 +638,7 @@ fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -
     let _fin = srv.persist.save_lock.lock();
     {
         let mut cur = srv.persist.current.write();
-        if s.aborted.load(Relaxed) || !cur.as_ref().is_some_and(|c| c.id == s.id) {
+        if s.aborted.load(Relaxed) || cur.as_ref().is_none_or(|c| c.id != s.id) {
             drop(cur);
             if let Some(o) = s.out.lock().take() {
                 o.abandon();
@@ -524,7 +652,7 @@ fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -
     srv.persist.last_peak_buffer.store(s.peak.load(Relaxed), Relaxed);
     let out = s.out.lock().take();
     let ok = match out {
-        Some(o) => o.finish(&dbfilename(srv)),
+        Some(o) => o.finish(&s.dest),
         None => false,
     };
     then(ok);
@@ -546,12 +674,17 @@ pub fn repl_snapshot(
 ) -> Result<(), ()> {
     let disk = stream.is_none();
     let dirty_before = srv.counters.dirty.load(Relaxed);
-    let mut g = srv.ks.lock_all();
-    let mut total = 0u64;
-    g.for_each_held(|_, sh| total += sh.dbs.iter().map(|t| t.len() as u64).sum::<u64>());
-    let s = start_snapshot_to(srv, stream, Some(total)).map_err(|_| ())?;
-    at_start();
-    drop(g);
+    if srv.persist.current.read().is_some() {
+        return Err(());
+    }
+    let id = srv.persist.next_id.fetch_add(1, Relaxed);
+    let mut at_start = Some(at_start);
+    let mut cut = || {
+        if let Some(f) = at_start.take() {
+            f()
+        }
+    };
+    let s = start_snapshot_as(srv, id, SnapKind::Rdb, temp_name(id), dbfilename(srv), Some(&mut cut), stream).map_err(|_| ())?;
     let srv2 = srv.clone();
     let spawned = std::thread::Builder::new().name("repl-snapshot".into()).spawn(move || {
         let ok = run_snapshot_then(&srv2, &s, then);
@@ -566,7 +699,7 @@ pub fn repl_snapshot(
     Ok(())
 }
 
-/// A snapshot (BGSAVE, SAVE or a replication transfer) is running.
+/// A snapshot (BGSAVE, SAVE, AOF rewrite or a replication transfer) is running.
 pub fn snapshot_running(srv: &Server) -> bool {
     srv.persist.current.read().is_some()
 }
@@ -608,7 +741,15 @@ fn save_held(srv: &Server, guards: &mut Guards) -> bool {
     let mut out = match RdbOut::create(srv, tmp.clone()) {
         Ok(o) => o,
         Err(e) => {
-            log('#', &format!("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp, cwd(), strerror(&e)));
+            log(
+                '#',
+                &format!(
+                    "Failed opening the temp RDB file {} (in server root dir {}) for saving: {}",
+                    tmp,
+                    cwd(),
+                    strerror(&e)
+                ),
+            );
             return false;
         }
     };
@@ -629,8 +770,8 @@ fn save_held(srv: &Server, guards: &mut Guards) -> bool {
     }
 }
 
-/// rdbSaveBackground: start a BGSAVE thread. Err(()) when a snapshot is already running.
-pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), ()> {
+/// rdbSaveBackground: start a BGSAVE thread. Err(Failed) when a snapshot is already running.
+pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), Failed> {
     let dirty_before = srv.counters.dirty.load(Relaxed);
     let p = &srv.persist;
     let s = match start_snapshot(srv) {
@@ -645,7 +786,7 @@ pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), ()> {
             p.last_bgsave_time_sec.store(0, Relaxed);
             return Ok(());
         }
-        Err(_) => return Err(()),
+        Err(_) => return Err(Failed),
     };
     p.rdb_saves.fetch_add(1, Relaxed);
     p.last_bgsave_try.store(now_ms() / 1000, Relaxed);
@@ -677,7 +818,7 @@ pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), ()> {
         abort_running(srv, false);
         srv.persist.bgsave_in_progress.store(false, Relaxed);
         srv.persist.bgsave_failed.store(true, Relaxed);
-        return Err(());
+        return Err(Failed);
     }
     Ok(())
 }
@@ -706,10 +847,17 @@ fn bgsave_cmd(ctx: &mut Ctx, a: Args) {
             return ctx.out.error(crate::util::ERR_SYNTAX);
         }
     }
-    let _ = schedule;
     let srv = ctx.srv;
-    if srv.persist.current.read().is_some() {
-        return ctx.out.error("ERR Background save already in progress");
+    match running_kind(srv) {
+        Some(SnapKind::Rdb) => return ctx.out.error("ERR Background save already in progress"),
+        Some(_) if !schedule && !ctx.client.in_exec => {
+            return ctx.out.error("ERR An AOF log rewriting in progress: can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.")
+        }
+        Some(_) => {
+            srv.persist.scheduled.store(true, Relaxed);
+            return ctx.out.simple("Background saving scheduled");
+        }
+        None => {}
     }
     if ctx.client.in_exec {
         srv.persist.scheduled.store(true, Relaxed);
@@ -717,7 +865,7 @@ fn bgsave_cmd(ctx: &mut Ctx, a: Args) {
     }
     match bgsave_start(srv) {
         Ok(()) => ctx.out.simple("Background saving started"),
-        Err(()) => ctx.out.error("ERR Background save already in progress"),
+        Err(Failed) => ctx.out.error("ERR Background save already in progress"),
     }
 }
 
@@ -736,7 +884,9 @@ pub fn changes_since_save(srv: &Server) -> u64 {
 /// writeCommandsDeniedByDiskError: MISCONF for writes (and PING) after a failed BGSAVE.
 #[inline]
 pub fn writes_denied(srv: &Server) -> bool {
-    srv.persist.bgsave_failed.load(Relaxed) && srv.config.get_bool("stop-writes-on-bgsave-error") && !save_params(srv).is_empty()
+    srv.persist.bgsave_failed.load(Relaxed)
+        && srv.config.get_bool("stop-writes-on-bgsave-error")
+        && !save_params(srv).is_empty()
 }
 
 /// serverCron's part: save points and scheduled BGSAVEs. Called every cron tick.
@@ -746,7 +896,8 @@ pub fn cron(srv: &Arc<Server>) {
         return;
     }
     let now = now_ms() / 1000;
-    let retry_ok = now.saturating_sub(p.last_bgsave_try.load(Relaxed)) > BGSAVE_RETRY_DELAY || !p.bgsave_failed.load(Relaxed);
+    let retry_ok =
+        now.saturating_sub(p.last_bgsave_try.load(Relaxed)) > BGSAVE_RETRY_DELAY || !p.bgsave_failed.load(Relaxed);
     let dirty = changes_since_save(srv);
     let last = srv.last_save.load(Relaxed);
     for (secs, changes) in save_params(srv) {
@@ -775,9 +926,10 @@ pub fn after_flushall(ctx: &mut Ctx) {
     }
 }
 
-/// SHUTDOWN's save: Ok(()) to go on exiting, Err(()) when the save failed and the shutdown
+/// SHUTDOWN's save: Ok(()) to go on exiting, Err(Failed) when the save failed and the shutdown
 /// must not proceed.
-pub fn shutdown_save(srv: &Server, save: bool, nosave: bool, force: bool) -> Result<(), ()> {
+pub fn shutdown_save(srv: &Server, save: bool, nosave: bool, force: bool) -> Result<(), Failed> {
+    crate::aof::on_shutdown(srv);
     if abort_running(srv, true) {
         srv.persist.bgsave_in_progress.store(false, Relaxed);
     }
@@ -788,7 +940,7 @@ pub fn shutdown_save(srv: &Server, save: bool, nosave: bool, force: bool) -> Res
                 log('#', "Error trying to save the DB. Exit anyway.");
             } else {
                 log('#', "Error trying to save the DB, can't exit.");
-                return Err(());
+                return Err(Failed);
             }
         }
     }
@@ -881,11 +1033,12 @@ pub fn load_into(srv: &Server, path: &str, guards: &mut Guards) -> Result<(u64, 
     r
 }
 
-fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
+pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
     let p = &srv.persist;
     p.last_load_keys_loaded.store(0, Relaxed);
     p.last_load_keys_expired.store(0, Relaxed);
-    let mut reader = RdbReader::new(r).map_err(|e| report_load_error(&e))?.verify_checksum(srv.config.get_bool("rdbchecksum"));
+    let mut reader =
+        RdbReader::new(r).map_err(|e| report_load_error(&e))?.verify_checksum(srv.config.get_bool("rdbchecksum"));
     let now = now_ms();
     let lim = limits(srv);
     let policy = srv.config.policy();
@@ -934,7 +1087,14 @@ fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Res
                     log('#', &format!("rdbLoadObject skipping empty key: {}", String::from_utf8_lossy(&e.key)));
                     continue;
                 }
-                let mut db = Db { guards: &mut *guards, db: e.db as usize, now_ms: now, fx: &mut fx, access, expire_enabled: false };
+                let mut db = Db {
+                    guards: &mut *guards,
+                    db: e.db as usize,
+                    now_ms: now,
+                    fx: &mut fx,
+                    access,
+                    expire_enabled: false,
+                };
                 db.insert_new(&e.key, v, e.expire_ms.map(|t| t.max(1) as u64).unwrap_or(0));
                 if let Some(ent) = db.peek(&e.key) {
                     if access.lfu {
@@ -952,9 +1112,19 @@ fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Res
                 fx.touched.clear();
                 fx.events.clear();
             }
-            RdbEvent::Function(_) => log('#', "The RDB file contains a function library; functions are not supported and it is skipped"),
+            RdbEvent::Function(code) => {
+                if let Err(e) = crate::scripting::load_library(srv, &code) {
+                    log('#', &format!("Failed loading library from RDB: {}", e));
+                }
+            }
             RdbEvent::ModuleAux { module_name, .. } => {
-                log('#', &format!("The RDB file contains AUX module data I can't load: no matching module '{}'", module_name));
+                log(
+                    '#',
+                    &format!(
+                        "The RDB file contains AUX module data I can't load: no matching module '{}'",
+                        module_name
+                    ),
+                );
                 return Err(LoadError::Rdb(RdbError::Corrupt("module aux".into())));
             }
             RdbEvent::ResizeDb { .. } | RdbEvent::Eof => {}
@@ -990,8 +1160,8 @@ fn report_load_error(e: &RdbError) -> LoadError {
     })
 }
 
-/// loadDataFromDisk at startup. Err(()) means the server must exit(1).
-pub fn load_at_startup(srv: &Server) -> Result<(), ()> {
+/// loadDataFromDisk at startup. Err(Failed) means the server must exit(1).
+pub fn load_at_startup(srv: &Server) -> Result<(), Failed> {
     let start = std::time::Instant::now();
     let path = dbfilename(srv);
     let mut g = srv.ks.lock_all();
@@ -1006,9 +1176,9 @@ pub fn load_at_startup(srv: &Server) -> Result<(), ()> {
         Err(LoadError::NotFound) => Ok(()),
         Err(LoadError::Io(e)) => {
             log('#', &format!("Fatal error loading the DB: {}. Exiting.", strerror(&e)));
-            Err(())
+            Err(Failed)
         }
-        Err(LoadError::Rdb(_)) => Err(()),
+        Err(LoadError::Rdb(_)) => Err(Failed),
     }
 }
 
@@ -1021,7 +1191,8 @@ pub fn info_persistence(srv: &Server) -> String {
     let saving = p.current.read().is_some();
     let (processed, total) = if saving { (p.keys_processed.load(Relaxed), p.keys_total.load(Relaxed)) } else { (0, 0) };
     let perc = if saving && total > 0 { processed as f64 * 100.0 / total as f64 } else { 0.0 };
-    let cur_secs = if running { ((now_ms().saturating_sub(p.bgsave_start_ms.load(Relaxed))) / 1000) as i64 } else { -1 };
+    let cur_secs =
+        if running { ((now_ms().saturating_sub(p.bgsave_start_ms.load(Relaxed))) / 1000) as i64 } else { -1 };
     format!(
         "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:{:.2}\r\ncurrent_save_keys_processed:{}\r\ncurrent_save_keys_total:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
         p.loading.load(Relaxed) as u8,

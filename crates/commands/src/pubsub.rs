@@ -162,7 +162,7 @@ fn list_channels(ctx: &mut Ctx, a: Args, k: Kind) {
 }
 
 fn numsub(ctx: &mut Ctx, a: Args, k: Kind) {
-    ctx.out.map(a.len() - 2);
+    ctx.out.array((a.len() - 2) * 2); // an array in RESP3 too (Redis 7.0)
     for ch in a.iter().skip(2) {
         let n = registry(ctx, k).read().get(ch).map(|s| s.len()).unwrap_or(0);
         ctx.out.bulk(ch);

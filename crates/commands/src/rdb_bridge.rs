@@ -156,7 +156,14 @@ pub fn from_rdb(v: RdbValue, lim: &EncodingLimits) -> Option<Value> {
 }
 
 pub fn dump(v: &Value) -> Vec<u8> {
-    rdb::dump_payload(&to_rdb(v))
+    // Serialise with the encoding the engine holds (a hash converted by CONFIG SET'd limits is
+    // dumped as RDB_TYPE_HASH, as Redis does), not the one fresh data would get.
+    let hint = match v.encoding() {
+        "listpack" | "intset" => rdb::EncodingHint::Compact,
+        "hashtable" | "skiplist" => rdb::EncodingHint::Plain,
+        _ => rdb::EncodingHint::Auto,
+    };
+    rdb::dump_payload_with(&to_rdb(v), hint, &rdb::EncodeOptions::default())
 }
 
 pub fn restore(p: &[u8]) -> Result<Value, String> {

@@ -23,6 +23,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new("config", -2, 0, (0, 0, 0), help_only).group(G).subs(CONFIG_SUBS),
     Command::new("time", 1, LOADING | STALE | FAST, (0, 0, 0), time).group(G),
     Command::new("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), lastsave).group(G).acl(&["@admin", "@dangerous"]),
+    Command::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), role).group(G).acl(&["@admin", "@dangerous"]),
     Command::new("slowlog", -2, 0, (0, 0, 0), help_only).group(G).subs(SLOWLOG_SUBS),
     Command::new("latency", -2, 0, (0, 0, 0), help_only).group(G).subs(LATENCY_SUBS),
     Command::new("memory", -2, 0, (0, 0, 0), help_only).group(G).subs(MEMORY_SUBS),
@@ -119,10 +120,8 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
     let default = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
     let all = sections.iter().any(|s| s == "all" || s == "everything");
     let want = |name: &str| -> bool {
-        if sections.is_empty() || sections.iter().any(|s| s == "default") {
-            if default.contains(&name) {
-                return true;
-            }
+        if (sections.is_empty() || sections.iter().any(|s| s == "default")) && default.contains(&name) {
+            return true;
         }
         if all && name != "modules" || sections.iter().any(|s| s == "everything") {
             return true;
@@ -200,8 +199,9 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         }
         let _ = write!(
             o,
-            "# Persistence\r\n{}aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+            "# Persistence\r\n{}{}",
             crate::persistence::info_persistence(srv),
+            crate::aof::info(srv),
         );
     }
     if want("stats") {
@@ -211,6 +211,13 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         let st = srv.ks.stats();
         let cs = stats::snapshot();
         let c = &srv.counters;
+        // One lock at a time: a guard temporary in write!'s arguments lives to the end of
+        // the statement, and locking the same mutex twice there deadlocks.
+        let (tracking_keys, tracking_items) = {
+            let t = srv.tracking.table.lock();
+            (t.len(), t.values().map(|s| s.len()).sum::<usize>())
+        };
+        let tracking_prefixes = srv.tracking.prefixes.lock().len();
         let _ = write!(
             o,
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_keys:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\nclient_query_buffer_limit_disconnections:{}\r\n",
@@ -227,9 +234,9 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
             srv.pubsub.channels.read().len(),
             srv.pubsub.patterns.read().len(),
             srv.pubsub.shard_channels.read().len(),
-            srv.tracking.table.lock().len(),
-            srv.tracking.table.lock().values().map(|s| s.len()).sum::<usize>(),
-            srv.tracking.prefixes.lock().len(),
+            tracking_keys,
+            tracking_items,
+            tracking_prefixes,
             c.total_error_replies.load(Relaxed) + cs.rejected_unknown + cs.cmds.values().map(|s| s.rejected).sum::<u64>(),
             cs.total_commands,
             cs.total_commands,
@@ -480,7 +487,7 @@ fn command_info(ctx: &mut Ctx, a: Args) {
     for n in a.iter().skip(2) {
         match find_command(n) {
             Some(c) => command_entry(ctx.out, c),
-            None => ctx.out.null_array(),
+            None => ctx.out.null(),
         }
     }
 }
@@ -528,7 +535,8 @@ fn command_list(ctx: &mut Ctx, a: Args) {
     for c in sorted_commands() {
         let ok = match &filter {
             None => true,
-            Some((k, v)) if k == "module" => v.is_empty() && false,
+            // No modules are loaded: a module filter matches nothing.
+            Some((k, _)) if k == "module" => false,
             Some((k, v)) if k == "aclcat" => c.categories().iter().any(|x| x[1..].eq_ignore_ascii_case(v)),
             Some((k, v)) if k == "pattern" => ferrocache_engine::glob::glob_match(v.as_bytes(), c.name.as_bytes(), true),
             Some(_) => return ctx.out.error(ERR_SYNTAX),
@@ -548,13 +556,24 @@ fn getkeys_common(ctx: &mut Ctx, a: Args, with_flags: bool) {
     let Some(c) = table().lookup(&sub[0]) else {
         return ctx.out.error("ERR Invalid command specified");
     };
-    let c = if !c.subcommands.is_empty() && sub.len() >= 2 { crate::table::lookup_sub(c, &sub[1]).unwrap_or(c) } else { c };
+    // lookupCommand: a container with more arguments must name a known subcommand.
+    let c = if !c.subcommands.is_empty() && sub.len() >= 2 {
+        match crate::table::lookup_sub(c, &sub[1]) {
+            Some(s) => s,
+            None => return ctx.out.error("ERR Invalid command specified"),
+        }
+    } else {
+        c
+    };
+    if c.first_key <= 0 && c.keys_fn.is_none() {
+        return ctx.out.error("ERR The command has no key arguments");
+    }
     if !c.arity_ok(sub.len()) {
         return ctx.out.error("ERR Invalid number of arguments specified for command");
     }
     let pos = c.key_positions(sub);
     if pos.is_empty() {
-        return ctx.out.error("ERR The command has no key arguments");
+        return ctx.out.error("ERR Invalid arguments specified for command");
     }
     ctx.out.array(pos.len());
     for p in pos {
@@ -620,7 +639,7 @@ fn config_get(ctx: &mut Ctx, a: Args) {
 }
 
 fn config_set(ctx: &mut Ctx, a: Args) {
-    if a.len() % 2 != 0 {
+    if !a.len().is_multiple_of(2) {
         return ctx.wrong_arity();
     }
     // All-or-nothing, as Redis 7: validate every pair first.
@@ -647,6 +666,9 @@ fn config_set(ctx: &mut Ctx, a: Args) {
         if let Some(p) = prev {
             old.push((name, p));
         }
+    }
+    if let Err(e) = crate::aof::config_changed(ctx, &seen) {
+        return ctx.out.error(&e);
     }
     ctx.out.ok();
 }
@@ -717,6 +739,13 @@ fn config_rewrite(ctx: &mut Ctx, _a: Args) {
 }
 
 fn quote_config(name: &str, v: &str) -> String {
+    if let Some(spec) = crate::config::find_spec(name) {
+        if matches!(spec.kind, crate::config::Kind::Memory) {
+            if let Ok(n) = v.parse::<i64>() {
+                return crate::config::format_memory_for_rewrite(n);
+            }
+        }
+    }
     if name == "save" || name == "bind" || name == "client-output-buffer-limit" {
         if v.is_empty() {
             return "\"\"".into();
@@ -756,6 +785,14 @@ fn time(ctx: &mut Ctx, _a: Args) {
     ctx.out.array(2);
     ctx.out.bulk((us / 1_000_000).to_string().as_bytes());
     ctx.out.bulk((us % 1_000_000).to_string().as_bytes());
+}
+
+/// ROLE of a master without replicas: ["master", replication offset, []].
+fn role(ctx: &mut Ctx, _a: Args) {
+    ctx.out.array(3);
+    ctx.out.bulk(b"master");
+    ctx.out.int(0);
+    ctx.out.array(0);
 }
 
 fn lastsave(ctx: &mut Ctx, _a: Args) {

@@ -281,7 +281,7 @@ fn mget(ctx: &mut Ctx, a: Args) {
 }
 
 fn mset_generic(ctx: &mut Ctx, a: Args, nx: bool) {
-    if a.len() % 2 == 0 {
+    if a.len().is_multiple_of(2) {
         let name = ctx.cmd.full_name();
         return ctx.out.error(&format!("ERR wrong number of arguments for '{}' command", name));
     }
@@ -395,24 +395,25 @@ fn decrby(ctx: &mut Ctx, a: Args) {
 }
 
 fn incrbyfloat(ctx: &mut Ctx, a: Args) {
+    use crate::ldouble::LDouble;
     let key = &a[1];
     let (mut db, out) = ctx.parts();
     let cur = match db.get_mut(key) {
-        None => 0.0,
+        None => LDouble::zero(false),
         Some(e) => match e.value.as_bytes() {
             None => return out.error(ERR_WRONGTYPE),
-            Some(b) => match parse_f64(b) {
+            Some(b) => match LDouble::parse(b) {
                 Some(v) => v,
                 None => return out.error(ERR_NOT_FLOAT),
             },
         },
     };
-    let Some(by) = parse_f64(&a[2]) else { return out.error(ERR_NOT_FLOAT) };
-    let n = cur + by;
-    if n.is_nan() || n.is_infinite() {
+    let Some(by) = LDouble::parse(&a[2]) else { return out.error(ERR_NOT_FLOAT) };
+    let n = cur.plus(by);
+    if n.is_nan() || n.is_inf() {
         return out.error("ERR increment would produce NaN or Infinity");
     }
-    let s = format_human_float(n);
+    let s = n.to_human();
     db.set(key, Value::str(s.as_bytes()), true);
     db.modified(key, notify::STRING, "incrbyfloat");
     out.bulk(s.as_bytes());
@@ -491,6 +492,17 @@ fn getrange(ctx: &mut Ctx, a: Args) {
 }
 
 fn lcs(ctx: &mut Ctx, a: Args) {
+    // Redis checks both keys' types before it parses the options.
+    let (mut db, out) = ctx.parts();
+    let mut fetch = |k: &[u8]| -> Result<Vec<u8>, ()> {
+        match db.get(k) {
+            None => Ok(Vec::new()),
+            Some(e) => e.value.as_bytes().map(|b| b.to_vec()).ok_or(()),
+        }
+    };
+    let (Ok(sa), Ok(sb)) = (fetch(&a[1]), fetch(&a[2])) else {
+        return out.error("ERR The specified keys must contain string values");
+    };
     let mut get_len = false;
     let mut get_idx = false;
     let mut with_match_len = false;
@@ -505,29 +517,14 @@ fn lcs(ctx: &mut Ctx, a: Args) {
         } else if eq_ic(o, "withmatchlen") {
             with_match_len = true;
         } else if eq_ic(o, "minmatchlen") && j + 1 < a.len() {
-            let Some(n) = int_arg(ctx.out, &a[j + 1]) else { return };
+            let Some(n) = int_arg(out, &a[j + 1]) else { return };
             min_match_len = n.max(0);
             j += 1;
         } else {
-            return ctx.out.error(ERR_SYNTAX);
+            return out.error(ERR_SYNTAX);
         }
         j += 1;
     }
-    let (mut db, out) = ctx.parts();
-    let sa = match db.get(&a[1]) {
-        None => Vec::new(),
-        Some(e) => match e.value.as_bytes() {
-            Some(b) => b.to_vec(),
-            None => return out.error("ERR The specified keys must contain string values"),
-        },
-    };
-    let sb = match db.get(&a[2]) {
-        None => Vec::new(),
-        Some(e) => match e.value.as_bytes() {
-            Some(b) => b.to_vec(),
-            None => return out.error("ERR The specified keys must contain string values"),
-        },
-    };
     if get_idx && get_len {
         return out.error("ERR If you want both the length and indexes, please just use IDX.");
     }

@@ -169,6 +169,11 @@ impl Command {
                 v.push(a);
             }
         }
+        // Redis replies in the order of its ACLCommandCategories table.
+        const ORDER: &[&str] = &[
+            "@keyspace", "@read", "@write", "@set", "@sortedset", "@list", "@hash", "@string", "@bitmap", "@hyperloglog", "@geo", "@stream", "@pubsub", "@admin", "@fast", "@slow", "@blocking", "@dangerous", "@connection", "@transaction", "@scripting",
+        ];
+        v.sort_by_key(|c| ORDER.iter().position(|o| o == c).unwrap_or(ORDER.len()));
         v
     }
 }
@@ -189,10 +194,11 @@ fn all_families() -> Vec<&'static [Command]> {
         crate::hll::COMMANDS,
         crate::geo::COMMANDS,
         crate::streams::COMMANDS,
-        crate::persistence::COMMANDS,
-        crate::replication::COMMANDS,
         crate::sort::COMMANDS,
         crate::scripting::COMMANDS,
+        crate::persistence::COMMANDS,
+        crate::aof::COMMANDS,
+        crate::replication::COMMANDS,
     ]
 }
 

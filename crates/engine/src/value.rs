@@ -172,13 +172,8 @@ impl Value {
                     "raw"
                 }
             }
-            Value::Raw(v) => {
-                if is_int_encodable(v) {
-                    "int"
-                } else {
-                    "raw"
-                }
-            }
+            // APPEND/SETRANGE/SETBIT results stay raw in Redis, digits or not.
+            Value::Raw(_) => "raw",
             Value::Mc(m) => {
                 if is_int_encodable(&m.data) {
                     "int"
@@ -311,6 +306,11 @@ impl HashValue {
                 self.convert();
             } else if let Some(e) = v.iter_mut().find(|(f, _)| f.as_slice() == field) {
                 e.1 = SmallBytes::new(value);
+                // Redis's hashTypeSet checks the length after an update too (the limit may
+                // have been lowered by CONFIG SET since the hash was built).
+                if v.len() > lim.hash_max_listpack_entries {
+                    self.convert();
+                }
                 return false;
             } else if v.len() < lim.hash_max_listpack_entries {
                 v.push((SmallBytes::new(field), SmallBytes::new(value)));

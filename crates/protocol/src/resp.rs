@@ -693,6 +693,59 @@ mod tests {
             let _ = parse_all(&data);
         }
 
+        /// Feeding a stream in pieces (as TCP may deliver it) parses to the same requests and
+        /// the same error as feeding it whole: the parser keeps no state that a partial frame
+        /// could corrupt.
+        #[test]
+        fn split_invariance(
+            frames in proptest::collection::vec(proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12), 1..4), 1..5),
+            garbage in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..16),
+            cut in 0usize..400,
+        ) {
+            let mut input = Vec::new();
+            for f in &frames {
+                OwnedArgs::from_slices(f).encode_resp(&mut input);
+            }
+            input.extend_from_slice(&garbage);
+            let whole = parse_all(&input);
+            let cut = cut % (input.len() + 1);
+            // Feed the prefix, then the whole buffer from where the first pass stopped.
+            let mut p = RespParser::new();
+            let mut pos = 0;
+            let mut got: Vec<Vec<Vec<u8>>> = vec![];
+            let mut err = None;
+            for end in [cut, input.len()] {
+                loop {
+                    match p.parse(&input[pos..end.max(pos)], &ParseLimits::default()) {
+                        Ok(Parsed::Request { consumed }) => {
+                            got.push(p.args(&input[pos..]).iter().map(|x| x.to_vec()).collect());
+                            pos += consumed;
+                        }
+                        Ok(Parsed::Incomplete { .. }) => break,
+                        Err(e) => {
+                            err = Some(e.0);
+                            break;
+                        }
+                    }
+                }
+                if err.is_some() {
+                    break;
+                }
+            }
+            match whole {
+                Ok(w) => {
+                    proptest::prop_assert!(err.is_none());
+                    proptest::prop_assert_eq!(w, got.clone());
+                }
+                Err(e) => proptest::prop_assert_eq!(Some(e.0), err),
+            }
+            // The well-formed frames always come out first, intact.
+            proptest::prop_assert!(got.len() >= frames.len());
+            for (a, b) in got.iter().zip(frames.iter()) {
+                proptest::prop_assert_eq!(a, b);
+            }
+        }
+
         #[test]
         fn roundtrip(args in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20), 1..6)) {
             let o = OwnedArgs::from_slices(&args);

@@ -1,0 +1,451 @@
+//! Shared helpers for the end-to-end tests: start a ferrocache node or a real redis-server on a
+//! free port, a minimal raw RESP client, and a RESP reply reader that keeps the exact bytes.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound then released; good enough for tests).
+pub fn free_port() -> u16 {
+    // Spread the ports so that parallel test binaries rarely collide on the same ephemeral one.
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    l.local_addr().unwrap().port()
+}
+
+/// A server process killed (and reaped) on drop.
+pub struct ServerProc {
+    pub child: Child,
+    pub port: u16,
+    pub dir: Option<PathBuf>,
+    pub name: &'static str,
+}
+
+impl ServerProc {
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+    pub fn url3(&self) -> String {
+        format!("redis://127.0.0.1:{}/?protocol=resp3", self.port)
+    }
+    pub fn conn(&self) -> Raw {
+        Raw::connect(self.port)
+    }
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).unwrap()
+    }
+    pub fn sync(&self) -> redis::Connection {
+        self.client().get_connection().unwrap()
+    }
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A fresh temporary directory (removed by the ServerProc that owns it, or by the caller).
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ferro-{}-{}-{}", tag, std::process::id(), rand::random::<u32>()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn wait_ready(child: &mut Child, port: u16, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(e) = child.stderr.as_mut() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("{} exited during startup ({}): {}", name, st, err);
+        }
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+            if s.write_all(b"PING\r\n").is_ok() {
+                let mut buf = [0u8; 64];
+                if let Ok(n) = s.read(&mut buf) {
+                    if buf[..n].starts_with(b"+PONG") {
+                        return;
+                    }
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{} did not answer PING on port {} within 20s", name, port);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Start target/debug/ferrocache on a free port with extra arguments (e.g. ["--maxmemory", "1mb"]).
+pub fn ferrocache(extra: &[&str]) -> ServerProc {
+    ferrocache_with(None, extra)
+}
+
+/// Start ferrocache with an optional config file first (`ferrocache server FILE --port P ...`).
+pub fn ferrocache_with(config_file: Option<&std::path::Path>, extra: &[&str]) -> ServerProc {
+    for _attempt in 0..5 {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrocache"));
+        cmd.arg("server");
+        if let Some(f) = config_file {
+            cmd.arg(f);
+        }
+        cmd.arg("--port").arg(port.to_string()).args(extra).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn ferrocache");
+        // Port collision: the process exits at once; retry with another port.
+        std::thread::sleep(Duration::from_millis(30));
+        if let Ok(Some(_)) = child.try_wait() {
+            let mut err = String::new();
+            child.stderr.as_mut().unwrap().read_to_string(&mut err).ok();
+            if err.contains("ddress already in use") {
+                continue;
+            }
+            panic!("ferrocache exited at startup: {}", err);
+        }
+        // Do not keep a pipe that nobody drains: the server could block on a full stderr.
+        let stderr = child.stderr.take();
+        if let Some(mut e) = stderr {
+            std::thread::spawn(move || {
+                let mut sink = Vec::new();
+                let _ = e.read_to_end(&mut sink);
+            });
+        }
+        wait_ready(&mut child, port, "ferrocache");
+        return ServerProc { child, port, dir: None, name: "ferrocache" };
+    }
+    panic!("could not start ferrocache on a free port");
+}
+
+/// Path of redis-server if it is on PATH.
+pub fn redis_server_path() -> Option<PathBuf> {
+    which("redis-server")
+}
+
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// Start a real redis-server (`--port P --save '' --appendonly no`) in a temp dir, or None (the
+/// caller prints SKIPPED and passes) when redis-server is not installed.
+pub fn redis_server(extra: &[&str]) -> Option<ServerProc> {
+    let bin = redis_server_path()?;
+    for _attempt in 0..5 {
+        let port = free_port();
+        let dir = temp_dir("redis");
+        let mut child = Command::new(&bin)
+            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--dir"])
+            .arg(&dir)
+            .args(["--bind", "127.0.0.1", "--daemonize", "no", "--logfile", ""])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        std::thread::sleep(Duration::from_millis(50));
+        if let Ok(Some(_)) = child.try_wait() {
+            let mut out = String::new();
+            child.stdout.as_mut().unwrap().read_to_string(&mut out).ok();
+            let _ = std::fs::remove_dir_all(&dir);
+            if out.contains("ddress already in use") {
+                continue;
+            }
+            panic!("redis-server exited at startup: {}", out);
+        }
+        if let Some(mut o) = child.stdout.take() {
+            std::thread::spawn(move || {
+                let mut sink = Vec::new();
+                let _ = o.read_to_end(&mut sink);
+            });
+        }
+        wait_ready(&mut child, port, "redis-server");
+        return Some(ServerProc { child, port, dir: Some(dir), name: "redis-server" });
+    }
+    panic!("could not start redis-server on a free port");
+}
+
+/// Start redis-server or print SKIPPED and return from the calling test.
+#[macro_export]
+macro_rules! redis_or_skip {
+    ($extra:expr) => {
+        match common::redis_server($extra) {
+            Some(r) => r,
+            None => {
+                eprintln!("SKIPPED: redis-server is not on PATH");
+                return;
+            }
+        }
+    };
+}
+
+/// A RESP reply, parsed, with RESP3 types kept apart.
+#[derive(Clone, PartialEq)]
+pub enum Reply {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Vec<u8>),
+    Nil,
+    NilArray,
+    Array(Vec<Reply>),
+    // RESP3
+    Null,
+    Double(String),
+    Bool(bool),
+    Big(String),
+    Verbatim(String, Vec<u8>),
+    Map(Vec<(Reply, Reply)>),
+    Set(Vec<Reply>),
+    Push(Vec<Reply>),
+    Attr(Vec<(Reply, Reply)>),
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn list(f: &mut std::fmt::Formatter<'_>, open: &str, v: &[Reply]) -> std::fmt::Result {
+            write!(f, "{}", open)?;
+            for (i, x) in v.iter().enumerate() {
+                if i > 0 {
+                    write!(f, ", ")?;
+                }
+                write!(f, "{:?}", x)?;
+            }
+            write!(f, "]")
+        }
+        match self {
+            Reply::Simple(s) => write!(f, "+{}", s),
+            Reply::Error(s) => write!(f, "-{}", s),
+            Reply::Int(i) => write!(f, ":{}", i),
+            Reply::Bulk(b) => write!(f, "{:?}", String::from_utf8_lossy(b)),
+            Reply::Nil => write!(f, "(nil)"),
+            Reply::NilArray => write!(f, "(nil-array)"),
+            Reply::Array(v) => list(f, "[", v),
+            Reply::Null => write!(f, "_null"),
+            Reply::Double(d) => write!(f, ",{}", d),
+            Reply::Bool(b) => write!(f, "#{}", b),
+            Reply::Big(s) => write!(f, "({}", s),
+            Reply::Verbatim(t, b) => write!(f, "={}:{:?}", t, String::from_utf8_lossy(b)),
+            Reply::Map(v) | Reply::Attr(v) => {
+                write!(f, "{}{{", if matches!(self, Reply::Map(_)) { "%" } else { "|" })?;
+                for (i, (k, x)) in v.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{:?}: {:?}", k, x)?;
+                }
+                write!(f, "}}")
+            }
+            Reply::Set(v) => list(f, "~[", v),
+            Reply::Push(v) => list(f, ">[", v),
+        }
+    }
+}
+
+impl Reply {
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Reply::Bulk(b) => Some(b),
+            Reply::Simple(s) => Some(s.as_bytes()),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> String {
+        match self {
+            Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+            Reply::Simple(s) | Reply::Error(s) | Reply::Double(s) | Reply::Big(s) => s.clone(),
+            Reply::Int(i) => i.to_string(),
+            other => format!("{:?}", other),
+        }
+    }
+    pub fn as_int(&self) -> i64 {
+        match self {
+            Reply::Int(i) => *i,
+            other => panic!("not an integer: {:?}", other),
+        }
+    }
+    pub fn items(&self) -> &[Reply] {
+        match self {
+            Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => v,
+            other => panic!("not an aggregate: {:?}", other),
+        }
+    }
+}
+
+/// Read one complete reply from `r`, appending its exact bytes to `raw`.
+pub fn read_reply<R: BufRead>(r: &mut R, raw: &mut Vec<u8>) -> std::io::Result<Reply> {
+    let mut line = Vec::new();
+    let n = r.read_until(b'\n', &mut line)?;
+    if n == 0 {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+    }
+    raw.extend_from_slice(&line);
+    if line.len() < 3 || !line.ends_with(b"\r\n") {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad reply line {:?}", String::from_utf8_lossy(&line))));
+    }
+    let body = String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned();
+    let num = || body.parse::<i64>().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad length {:?}", body)));
+    let read_blob = |r: &mut R, raw: &mut Vec<u8>, len: usize| -> std::io::Result<Vec<u8>> {
+        let mut b = vec![0u8; len + 2];
+        r.read_exact(&mut b)?;
+        raw.extend_from_slice(&b);
+        b.truncate(len);
+        Ok(b)
+    };
+    Ok(match line[0] {
+        b'+' => Reply::Simple(body),
+        b'-' => Reply::Error(body),
+        b':' => Reply::Int(num()?),
+        b'$' => {
+            let n = num()?;
+            if n < 0 {
+                Reply::Nil
+            } else {
+                Reply::Bulk(read_blob(r, raw, n as usize)?)
+            }
+        }
+        b'*' | b'~' | b'>' => {
+            let n = num()?;
+            if n < 0 {
+                Reply::NilArray
+            } else {
+                let mut v = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    v.push(read_reply(r, raw)?);
+                }
+                match line[0] {
+                    b'*' => Reply::Array(v),
+                    b'~' => Reply::Set(v),
+                    _ => Reply::Push(v),
+                }
+            }
+        }
+        b'%' | b'|' => {
+            let n = num()?;
+            let mut v = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                let k = read_reply(r, raw)?;
+                let val = read_reply(r, raw)?;
+                v.push((k, val));
+            }
+            if line[0] == b'%' {
+                Reply::Map(v)
+            } else {
+                Reply::Attr(v)
+            }
+        }
+        b'_' => Reply::Null,
+        b',' => Reply::Double(body),
+        b'#' => Reply::Bool(body == "t"),
+        b'(' => Reply::Big(body),
+        b'=' => {
+            let n = num()?;
+            let b = read_blob(r, raw, n as usize)?;
+            Reply::Verbatim(String::from_utf8_lossy(&b[..3.min(b.len())]).into_owned(), b[4.min(b.len())..].to_vec())
+        }
+        b'!' => {
+            let n = num()?;
+            Reply::Error(String::from_utf8_lossy(&read_blob(r, raw, n as usize)?).into_owned())
+        }
+        c => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("unknown reply type {:?}", c as char))),
+    })
+}
+
+/// Encode a command as a RESP array of bulk strings.
+pub fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
+    let mut v = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        let a = a.as_ref();
+        v.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        v.extend_from_slice(a);
+        v.extend_from_slice(b"\r\n");
+    }
+    v
+}
+
+/// A raw TCP client: send bytes, read exact replies.
+pub struct Raw {
+    pub r: BufReader<TcpStream>,
+    pub w: TcpStream,
+}
+
+impl Raw {
+    pub fn connect(port: u16) -> Raw {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_nodelay(true).ok();
+        Raw { r: BufReader::new(s.try_clone().unwrap()), w: s }
+    }
+    pub fn set_timeout(&self, d: Duration) {
+        self.w.set_read_timeout(Some(d)).unwrap();
+    }
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.w.write_all(bytes).expect("write");
+    }
+    pub fn send_cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) {
+        self.send(&encode(args));
+    }
+    pub fn read(&mut self) -> Reply {
+        let mut raw = Vec::new();
+        read_reply(&mut self.r, &mut raw).expect("read reply")
+    }
+    pub fn try_read(&mut self) -> std::io::Result<Reply> {
+        let mut raw = Vec::new();
+        read_reply(&mut self.r, &mut raw)
+    }
+    /// Read one reply and return its exact bytes.
+    pub fn read_raw(&mut self) -> Vec<u8> {
+        let mut raw = Vec::new();
+        read_reply(&mut self.r, &mut raw).expect("read reply");
+        raw
+    }
+    /// Send a command and read its reply.
+    pub fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Reply {
+        self.send_cmd(args);
+        self.read()
+    }
+    /// Whitespace-split convenience: `c.q("SET k v")`.
+    pub fn q(&mut self, line: &str) -> Reply {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        self.cmd(&args)
+    }
+    /// Send a command and return the exact reply bytes as a (lossy) string.
+    pub fn qraw(&mut self, line: &str) -> String {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        self.send_cmd(&args);
+        String::from_utf8_lossy(&self.read_raw()).into_owned()
+    }
+    /// True when the server closed the connection (EOF) within the read timeout.
+    pub fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        loop {
+            match self.r.read(&mut b) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
