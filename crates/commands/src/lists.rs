@@ -463,8 +463,9 @@ fn lpos(ctx: &mut Ctx, a: Args) {
         j += 1;
     }
     let from_tail = rank < 0;
-    // |i64::MIN| does not fit: Redis's -LONG_MIN is undefined; treat it as the largest rank.
-    let rank = rank.unsigned_abs();
+    // Redis negates the rank in a C long: -LONG_MIN wraps to LONG_MIN, which every match count
+    // reaches at once (and `matches-rank+1` wraps negative, so COUNT never stops the scan).
+    let rank = if from_tail { rank.wrapping_neg() } else { rank };
     let (mut db, out) = ctx.parts();
     let l = match read_list(&mut db, out, &a[1]) {
         Err(()) => return,
@@ -473,7 +474,7 @@ fn lpos(ctx: &mut Ctx, a: Args) {
     };
     let len = l.len();
     let ele = &a[2];
-    let mut matches: u64 = 0;
+    let mut matches: i64 = 0;
     let mut found: Vec<i64> = Vec::new();
     let mut single: Option<i64> = None;
     for index in 0..len {
@@ -486,7 +487,7 @@ fn lpos(ctx: &mut Ctx, a: Args) {
             if matches >= rank {
                 if count != -1 {
                     found.push(pos as i64);
-                    if count != 0 && matches - rank + 1 >= count as u64 {
+                    if count != 0 && matches.wrapping_sub(rank).wrapping_add(1) >= count {
                         break;
                     }
                 } else {
