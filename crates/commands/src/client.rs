@@ -179,6 +179,9 @@ pub struct Client {
     /// A blocked XREAD/XREADGROUP: its arguments, deadline (0 = forever) and the IDs it
     /// resolved when it first blocked (`$`), so the retry after a wakeup reuses them.
     pub stream_block: Option<StreamBlock>,
+    /// While a blocked list/zset command is retried for one ready key: that key (the retry
+    /// pops from it only, as Redis serves a waiter from the key that became ready).
+    pub serving_key: Option<Vec<u8>>,
 }
 
 impl Client {
@@ -206,6 +209,7 @@ impl Client {
             block: None,
             in_exec: false,
             stream_block: None,
+            serving_key: None,
         }
     }
     pub fn sub_count(&self) -> usize {

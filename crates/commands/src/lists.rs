@@ -636,9 +636,21 @@ fn block_on(ctx: &mut Ctx, keys: &[&[u8]], deadline_ms: u64, null_array_on_timeo
     });
 }
 
+/// The keys a blocking pop looks at: all of them, or only the ready key it is being served
+/// for (see `Client::serving_key`).
+pub(crate) fn serving_keys<'k>(ctx: &Ctx, keys: &[&'k [u8]]) -> Vec<&'k [u8]> {
+    match &ctx.client.serving_key {
+        Some(sk) => match keys.iter().find(|k| **k == sk.as_slice()) {
+            Some(k) => vec![*k],
+            None => keys.to_vec(),
+        },
+        None => keys.to_vec(),
+    }
+}
+
 /// BLPOP/BRPOP (count None) and BLMPOP (count Some).
 fn blocking_pop(ctx: &mut Ctx, keys: &[&[u8]], left: bool, deadline: u64, count: Option<usize>) {
-    let key = match first_nonempty(ctx, keys) {
+    let key = match first_nonempty(ctx, &serving_keys(ctx, keys)) {
         Err(()) => return,
         Ok(k) => k,
     };
