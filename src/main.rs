@@ -126,13 +126,16 @@ fn server(args: &[String]) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        ferrocache_server::log('*', &format!("Ferrocache {} (Redis {} compatible) started, pid={}, threads={}", env!("CARGO_PKG_VERSION"), ferrocache_commands::server_cmds::REDIS_VERSION, std::process::id(), threads));
+        if !ferrocache_server::load_data(&srv) {
+            return ExitCode::FAILURE;
+        }
         let addrs: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
         let mc_addrs: Vec<String> = mc_listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
         if !mc_addrs.is_empty() {
             ferrocache_server::log('*', &format!("Ready to accept memcached connections on {}", mc_addrs.join(", ")));
         }
         ferrocache_server::memcached::spawn(srv.clone(), mc_listeners);
-        ferrocache_server::log('*', &format!("Ferrocache {} (Redis {} compatible) started, pid={}, threads={}", env!("CARGO_PKG_VERSION"), ferrocache_commands::server_cmds::REDIS_VERSION, std::process::id(), threads));
         ferrocache_server::log('*', &format!("Ready to accept connections on {}", addrs.join(", ")));
         ferrocache_server::run(srv, listeners).await;
         ExitCode::SUCCESS

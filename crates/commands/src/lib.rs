@@ -6,6 +6,7 @@
 // convention are deliberate.
 #![allow(clippy::type_complexity, clippy::result_unit_err)]
 
+pub mod aof;
 pub mod bits;
 pub mod blocking;
 pub mod client;
@@ -169,11 +170,10 @@ pub fn ensure_memory(srv: &Server, now_ms: u64) -> bool {
         }
         budget -= 1;
         let mut fx = Effects::default();
-        let ok = srv.ks.evict_one(policy, &access, samples, now_ms, &mut fx);
-        if !fx.is_empty() {
+        let ok = srv.ks.evict_one_with(policy, &access, samples, now_ms, &mut fx, &mut |fx| {
             srv.counters.evicted_keys.fetch_add(1, Relaxed);
-            srv.apply_effects(&mut fx, 0, None);
-        }
+            srv.apply_effects(fx, 0, None);
+        });
         if !ok {
             return false;
         }
@@ -218,8 +218,11 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
-    if (cmd.is_write() || cmd.name == "ping" || (cmd.name == "exec" && queued_write(client))) && persistence::writes_denied(srv) {
-        out.error(persistence::MISCONF);
+    if (cmd.is_write() || cmd.name == "ping" || (cmd.name == "exec" && queued_write(client))) && (persistence::writes_denied(srv) || aof::writes_denied(srv).is_some()) {
+        match aof::writes_denied(srv) {
+            Some(e) if !persistence::writes_denied(srv) => out.error(&e),
+            _ => out.error(persistence::MISCONF),
+        }
         if client.multi.is_some() {
             client.multi_error = true;
         }

@@ -59,6 +59,11 @@ fn log(level: char, msg: &str) {
     }
 }
 
+/// Log a line in the server's format (for the AOF module).
+pub fn log_line(level: char, msg: &str) {
+    log(level, msg)
+}
+
 fn cwd() -> String {
     std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_else(|_| "unknown".into())
 }
@@ -168,18 +173,25 @@ struct RdbOut {
     crc: u64,
     checksum: bool,
     err: Option<(String, std::io::Error)>,
+    /// An AOF base in command form: no RDB header, EOF or checksum.
+    raw: bool,
 }
 
 impl RdbOut {
     fn create(srv: &Server, tmp: String) -> std::io::Result<RdbOut> {
+        Self::create_as(srv, tmp, SnapKind::Rdb)
+    }
+
+    fn create_as(srv: &Server, tmp: String, kind: SnapKind) -> std::io::Result<RdbOut> {
         let f = std::fs::File::create(&tmp)?;
-        let mut o = RdbOut {
-            file: std::io::BufWriter::with_capacity(1 << 16, f),
-            tmp,
-            crc: 0,
-            checksum: srv.config.get_bool("rdbchecksum"),
-            err: None,
-        };
+        let raw = kind == SnapKind::AofCommands;
+        let mut o = RdbOut { file: std::io::BufWriter::with_capacity(1 << 16, f), tmp, crc: 0, checksum: srv.config.get_bool("rdbchecksum"), err: None, raw };
+        if raw {
+            if srv.config.get_bool("aof-timestamp-enabled") {
+                o.write(format!("#TS:{}\r\n", now_ms() / 1000).as_bytes());
+            }
+            return Ok(o);
+        }
         let compress = srv.config.get_bool("rdbcompression");
         let mut b = b"REDIS0010".to_vec();
         let now = now_ms() / 1000;
@@ -189,7 +201,7 @@ impl RdbOut {
             ("redis-bits", "64".to_string()),
             ("ctime", now.to_string()),
             ("used-mem", used.to_string()),
-            ("aof-base", "0".to_string()),
+            ("aof-base", if kind == SnapKind::AofRdb { "1" } else { "0" }.to_string()),
         ] {
             b.push(opcode::AUX);
             write_string(&mut b, k.as_bytes(), compress);
@@ -216,9 +228,11 @@ impl RdbOut {
 
     /// EOF, checksum, flush, fsync, rename to `dest`. Logs Redis's messages on failure.
     fn finish(mut self, dest: &str) -> bool {
-        self.write(&[opcode::EOF]);
+        if !self.raw {
+            self.write(&[opcode::EOF]);
+        }
         let crc = if self.checksum { self.crc } else { 0 };
-        if self.err.is_none() {
+        if self.err.is_none() && !self.raw {
             if let Err(e) = self.file.write_all(&crc.to_le_bytes()) {
                 self.err = Some(("rdbSaveRio".into(), e));
             }
@@ -240,6 +254,9 @@ impl RdbOut {
         }
         let tmp = std::mem::take(&mut self.tmp);
         drop(self);
+        if tmp == dest {
+            return true;
+        }
         if let Err(e) = std::fs::rename(&tmp, dest) {
             log(
                 '#',
@@ -279,9 +296,21 @@ fn strerror(e: &std::io::Error) -> String {
     }
 }
 
+/// What a snapshot writes: an RDB file (BGSAVE/SAVE), or an AOF base (BGREWRITEAOF) as RDB
+/// (aof-use-rdb-preamble yes) or as commands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SnapKind {
+    Rdb,
+    AofRdb,
+    AofCommands,
+}
+
 /// One running snapshot.
 pub struct Snapshot {
     id: u64,
+    pub kind: SnapKind,
+    /// Where the finished file goes.
+    dest: String,
     /// Shard already written (read and set only with the shard's lock held).
     done: Box<[AtomicBool]>,
     aborted: AtomicBool,
@@ -301,9 +330,20 @@ impl Snapshot {
             return;
         }
         let mut buf = Vec::new();
-        let n = encode_shard(&self.enc, shard, &mut buf, now_ms());
+        let n = self.encode(shard, &mut buf);
         self.done[idx].store(true, Relaxed);
         self.emit(buf, n);
+    }
+
+    fn encode(&self, shard: &Shard, buf: &mut Vec<u8>) -> u64 {
+        match self.kind {
+            SnapKind::AofCommands => crate::aof::encode_shard_commands(shard, buf, now_ms()),
+            _ => encode_shard(&self.enc, shard, buf, now_ms()),
+        }
+    }
+
+    pub fn aborted(&self) -> bool {
+        self.aborted.load(Relaxed)
     }
 
     fn emit(&self, buf: Vec<u8>, n: u64) {
@@ -411,7 +451,7 @@ pub fn before_write_any(srv: &Server, guards: &mut Guards) {
 
 #[cold]
 fn before_write_slow(srv: &Server, cmd: &Command, id: u64, guards: &mut Guards) {
-    if cmd.name == "flushall" {
+    if cmd.name == "flushall" && running_kind(srv) == Some(SnapKind::Rdb) {
         // Redis kills the saving child on FLUSHALL (and saves the empty dataset if save
         // points are configured).
         abort_running(srv, false);
@@ -453,15 +493,35 @@ enum SaveErr {
 }
 
 fn start_snapshot(srv: &Server) -> Result<Arc<Snapshot>, SaveErr> {
-    let mut cur = srv.persist.current.write();
-    if cur.is_some() {
+    if srv.persist.current.read().is_some() {
         return Err(SaveErr::Busy);
     }
     let id = srv.persist.next_id.fetch_add(1, Relaxed);
+    start_snapshot_as(srv, id, SnapKind::Rdb, temp_name(id), dbfilename(srv), None)
+}
+
+/// The kind of the running snapshot, if any.
+pub fn running_kind(srv: &Server) -> Option<SnapKind> {
+    srv.persist.current.read().as_ref().map(|s| s.kind)
+}
+
+/// Start an AOF-rewrite snapshot writing `tmp`. `at_cut` runs with every shard held, at the
+/// snapshot's point in time: writes before it are in the snapshot, writes after it are not.
+pub fn start_aof_snapshot(srv: &Server, rdb: bool, tmp: String, at_cut: &mut dyn FnMut()) -> Result<Arc<Snapshot>, Failed> {
+    let id = srv.persist.next_id.fetch_add(1, Relaxed);
+    let kind = if rdb { SnapKind::AofRdb } else { SnapKind::AofCommands };
+    start_snapshot_as(srv, id, kind, tmp.clone(), tmp, Some(at_cut)).map_err(|_| Failed)
+}
+
+/// Walk a started snapshot to the end and finish its file (the AOF rewrite thread).
+pub fn run_aof_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
+    run_snapshot(srv, s)
+}
+
+fn start_snapshot_as(srv: &Server, id: u64, kind: SnapKind, tmp: String, dest: String, at_cut: Option<&mut dyn FnMut()>) -> Result<Arc<Snapshot>, SaveErr> {
     let n = srv.ks.num_shards();
     // The file exists before the snapshot starts: writers append captured shards to it.
-    let tmp = temp_name(id);
-    let out = match RdbOut::create(srv, tmp.clone()) {
+    let out = match RdbOut::create_as(srv, tmp.clone(), kind) {
         Ok(o) => o,
         Err(e) => {
             log(
@@ -478,6 +538,8 @@ fn start_snapshot(srv: &Server) -> Result<Arc<Snapshot>, SaveErr> {
     };
     let s = Arc::new(Snapshot {
         id,
+        kind,
+        dest,
         done: (0..n).map(|_| AtomicBool::new(false)).collect(),
         aborted: AtomicBool::new(false),
         out: Mutex::new(Some(out)),
@@ -487,11 +549,28 @@ fn start_snapshot(srv: &Server) -> Result<Arc<Snapshot>, SaveErr> {
         peak: AtomicU64::new(0),
         progress: srv.persist.keys_processed.clone(),
     });
+    // An AOF rewrite needs a clean cut against the write-effect stream: every shard is held
+    // while the snapshot is published, so no write is half-way (modified but not propagated).
+    let all = at_cut.as_ref().map(|_| srv.ks.lock_all());
+    let mut cur = srv.persist.current.write();
+    if cur.is_some() {
+        drop(cur);
+        drop(all);
+        if let Some(o) = s.out.lock().take() {
+            o.abandon();
+        }
+        return Err(SaveErr::Busy);
+    }
     srv.persist.keys_total.store(0, Relaxed);
     srv.persist.keys_processed.store(0, Relaxed);
+    if let Some(f) = at_cut {
+        f();
+    }
     *cur = Some(s.clone());
     // From here on, a write to a shard not yet captured captures it first.
     srv.ks.snapshot.active.store(id, SeqCst);
+    drop(cur);
+    drop(all);
     Ok(s)
 }
 
@@ -518,7 +597,7 @@ fn run_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
             if s.done[i].load(Relaxed) {
                 continue;
             }
-            let n = encode_shard(&s.enc, &g, &mut buf, now_ms());
+            let n = s.encode(&g, &mut buf);
             s.done[i].store(true, Relaxed);
             n
         };
@@ -540,7 +619,7 @@ fn run_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
     srv.persist.last_peak_buffer.store(s.peak.load(Relaxed), Relaxed);
     let out = s.out.lock().take();
     match out {
-        Some(o) => o.finish(&dbfilename(srv)),
+        Some(o) => o.finish(&s.dest),
         None => false,
     }
 }
@@ -679,10 +758,17 @@ fn bgsave_cmd(ctx: &mut Ctx, a: Args) {
             return ctx.out.error(crate::util::ERR_SYNTAX);
         }
     }
-    let _ = schedule;
     let srv = ctx.srv;
-    if srv.persist.current.read().is_some() {
-        return ctx.out.error("ERR Background save already in progress");
+    match running_kind(srv) {
+        Some(SnapKind::Rdb) => return ctx.out.error("ERR Background save already in progress"),
+        Some(_) if !schedule && !ctx.client.in_exec => {
+            return ctx.out.error("ERR An AOF log rewriting in progress: can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.")
+        }
+        Some(_) => {
+            srv.persist.scheduled.store(true, Relaxed);
+            return ctx.out.simple("Background saving scheduled");
+        }
+        None => {}
     }
     if ctx.client.in_exec {
         srv.persist.scheduled.store(true, Relaxed);
@@ -754,6 +840,7 @@ pub fn after_flushall(ctx: &mut Ctx) {
 /// SHUTDOWN's save: Ok(()) to go on exiting, Err(Failed) when the save failed and the shutdown
 /// must not proceed.
 pub fn shutdown_save(srv: &Server, save: bool, nosave: bool, force: bool) -> Result<(), Failed> {
+    crate::aof::on_shutdown(srv);
     if abort_running(srv, true) {
         srv.persist.bgsave_in_progress.store(false, Relaxed);
     }
@@ -857,7 +944,7 @@ pub fn load_into(srv: &Server, path: &str, guards: &mut Guards) -> Result<(u64, 
     r
 }
 
-fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
+pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
     let p = &srv.persist;
     p.last_load_keys_loaded.store(0, Relaxed);
     p.last_load_keys_expired.store(0, Relaxed);

@@ -90,11 +90,18 @@ pub struct Server {
     pub threads: usize,
     pub ops_sample: Mutex<(u64, u64, VecDeque<f64>)>,
     pub blocking: crate::blocking::Blocking,
+    pub persist: crate::persistence::Persist,
+    pub aof: crate::aof::Aof,
     /// memcached protocol state (stats, delayed flush, connections).
     pub mc: crate::memcached::McState,
     /// Lua scripting and functions (scripting.rs).
     pub scripting: crate::scripting::Scripting,
-    pub persist: crate::persistence::Persist,
+}
+
+thread_local! {
+    /// (nesting depth, commands held) of the execution unit running on this thread.
+    #[allow(clippy::type_complexity)]
+    static EXEC_UNIT: std::cell::RefCell<(u32, Vec<(usize, Vec<Vec<u8>>)>)> = const { std::cell::RefCell::new((0, Vec::new())) };
 }
 
 pub fn now_ms() -> u64 {
@@ -142,12 +149,55 @@ impl Server {
             threads,
             ops_sample: Mutex::new((0, now_ms(), VecDeque::new())),
             blocking: Default::default(),
+            persist: Default::default(),
+            aof: Default::default(),
             mc: Default::default(),
             scripting: Default::default(),
-            persist: Default::default(),
         });
         crate::persistence::install(&srv);
         srv
+    }
+
+    /// Start an execution unit (EXEC, a script) on this thread: its propagated commands are
+    /// held until `end_exec_unit`, which hands them to the sinks wrapped in MULTI/EXEC when
+    /// there is more than one (Redis 7's propagatePendingCommands). Units nest.
+    pub fn begin_exec_unit(&self) {
+        EXEC_UNIT.with(|u| u.borrow_mut().0 += 1);
+    }
+
+    /// End an execution unit; call it with the unit's shard locks still held.
+    pub fn end_exec_unit(&self) {
+        let ops = EXEC_UNIT.with(|u| {
+            let mut u = u.borrow_mut();
+            u.0 = u.0.saturating_sub(1);
+            if u.0 == 0 {
+                std::mem::take(&mut u.1)
+            } else {
+                Vec::new()
+            }
+        });
+        if ops.is_empty() {
+            return;
+        }
+        let sinks = self.sinks.read();
+        let wrap = ops.len() > 1;
+        if wrap {
+            for s in sinks.iter() {
+                s.propagate(ops[0].0, &[b"MULTI"]);
+            }
+        }
+        for (db, argv) in ops.iter() {
+            let v: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+            for s in sinks.iter() {
+                s.propagate(*db, &v);
+            }
+        }
+        if wrap {
+            let last = ops[ops.len() - 1].0;
+            for s in sinks.iter() {
+                s.propagate(last, &[b"EXEC"]);
+            }
+        }
     }
 
     /// Attach a consumer of the write-effect stream (AOF, replication).
@@ -186,6 +236,17 @@ impl Server {
             let sinks = self.sinks.read();
             let emit = |db: usize, argv: &[&[u8]]| {
                 self.counters.propagated.fetch_add(1, Relaxed);
+                if self.has_sinks.load(Relaxed) && EXEC_UNIT.with(|u| {
+                    let mut u = u.borrow_mut();
+                    if u.0 > 0 {
+                        u.1.push((db, argv.iter().map(|a| a.to_vec()).collect()));
+                        true
+                    } else {
+                        false
+                    }
+                }) {
+                    return;
+                }
                 for s in sinks.iter() {
                     s.propagate(db, argv);
                 }

@@ -199,8 +199,9 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         }
         let _ = write!(
             o,
-            "# Persistence\r\n{}aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+            "# Persistence\r\n{}{}",
             crate::persistence::info_persistence(srv),
+            crate::aof::info(srv),
         );
     }
     if want("stats") {
@@ -669,6 +670,9 @@ fn config_set(ctx: &mut Ctx, a: Args) {
         if let Some(p) = prev {
             old.push((name, p));
         }
+    }
+    if let Err(e) = crate::aof::config_changed(ctx, &seen) {
+        return ctx.out.error(&e);
     }
     ctx.out.ok();
 }

@@ -197,6 +197,7 @@ fn all_families() -> Vec<&'static [Command]> {
         crate::sort::COMMANDS,
         crate::scripting::COMMANDS,
         crate::persistence::COMMANDS,
+        crate::aof::COMMANDS,
     ]
 }
 

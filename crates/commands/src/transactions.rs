@@ -140,12 +140,14 @@ fn exec(ctx: &mut Ctx, _a: Args) {
     let mut guards = if all { srv.ks.lock_all() } else { srv.ks.lock_keys(keys.iter().map(|k| k.as_slice())) };
     ctx.client.in_exec = true;
     ctx.out.array(queued.len());
+    srv.begin_exec_unit();
     for (q, c) in queued.iter().zip(cmds.iter()) {
         match c {
             Some(c) => crate::run_locked(&srv, ctx.client, c, q.args(), ctx.out, &mut guards, now),
             None => ctx.out.error("ERR unknown command"),
         }
     }
+    srv.end_exec_unit();
     drop(guards);
     ctx.client.in_exec = false;
     discard_state(&srv, ctx.client);

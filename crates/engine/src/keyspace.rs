@@ -490,6 +490,20 @@ impl Keyspace {
     /// Evict one key per `policy`, sampling `samples` candidates. Returns false when nothing
     /// could be evicted.
     pub fn evict_one(&self, policy: EvictionPolicy, access: &AccessPolicy, samples: usize, now_ms: u64, fx: &mut Effects) -> bool {
+        self.evict_one_with(policy, access, samples, now_ms, fx, &mut |_| {})
+    }
+
+    /// `evict_one`, with `apply` called on the eviction's effects while the shard lock is still
+    /// held (so the DEL is ordered before any later write of the same key).
+    pub fn evict_one_with(
+        &self,
+        policy: EvictionPolicy,
+        access: &AccessPolicy,
+        samples: usize,
+        now_ms: u64,
+        fx: &mut Effects,
+        apply: &mut dyn FnMut(&mut Effects),
+    ) -> bool {
         if policy == EvictionPolicy::NoEviction {
             return false;
         }
@@ -562,6 +576,7 @@ impl Keyspace {
             fx.touch(db, &key);
             fx.dirty += 1;
             drop(e);
+            apply(fx);
         }
         true
     }

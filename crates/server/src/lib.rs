@@ -78,11 +78,13 @@ pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
     Ok(out)
 }
 
+/// Load the dataset (AOF when enabled, else RDB) before any listener is served.
+pub fn load_data(srv: &Arc<Server>) -> bool {
+    ferrocache_commands::aof::load_data_from_disk(srv).is_ok()
+}
+
 /// Run a node until SHUTDOWN.
 pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>) {
-    if ferrocache_commands::persistence::load_at_startup(&srv).is_err() {
-        std::process::exit(1);
-    }
     for l in listeners {
         let srv = srv.clone();
         tokio::spawn(async move { accept_loop(srv, l).await });
@@ -133,7 +135,9 @@ async fn cron(srv: Arc<Server>) {
         let step = tokio::task::spawn_blocking(move || {
             let mut fx = ferrocache_engine::Effects::default();
             let s2 = s.clone();
-            s.ks.active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s2.apply_effects(fx, 0, None))
+            let c = s.ks.active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s2.apply_effects(fx, 0, None));
+            ferrocache_commands::aof::cron(&s);
+            c
         });
         cursor = step.await.unwrap_or(cursor);
         ferrocache_commands::persistence::cron(&srv);
@@ -359,6 +363,7 @@ async fn flush(srv: &Server, wr: &mut tokio::net::tcp::OwnedWriteHalf, out: &mut
     if out.buf.is_empty() {
         return true;
     }
+    ferrocache_commands::aof::before_reply(srv);
     srv.counters.net_output_bytes.fetch_add(out.buf.len() as u64, Relaxed);
     let ok = wr.write_all(&out.buf).await.is_ok();
     if out.buf.capacity() > 1024 * 1024 {

@@ -160,6 +160,7 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
         }
         let close = process(srv, conn, &mut state, &mut rbuf, &mut out);
         if !out.is_empty() {
+            ferrocache_commands::aof::before_reply(srv);
             srv.mc
                 .stats
                 .bytes_written

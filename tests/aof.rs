@@ -1,0 +1,694 @@
+//! End-to-end tests of the append-only file against target/debug/ferrocache (each test runs
+//! its own node with `--dir` in a fresh temporary directory): restart with appendonly yes for
+//! every type and expiries, `redis-check-aof` on our appendonlydir, a real redis-server 7.0
+//! loading our appendonlydir and ours loading one written by redis-server (those parts are
+//! skipped with a message when the tools are not on PATH), BGREWRITEAOF under concurrent
+//! writes, truncated files per aof-load-truncated, kill -9 with appendfsync always, CONFIG SET
+//! appendonly at runtime, INFO persistence.
+
+use ferrocache_persistence::rdb::{self, RdbValue};
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Node {
+    child: Option<Child>,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Node {
+    fn con(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap().get_connection().unwrap()
+    }
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+    /// Wait for the process to exit (after SHUTDOWN).
+    fn wait_exit(&mut self) {
+        let mut c = self.child.take().unwrap();
+        let t = Instant::now();
+        loop {
+            if c.try_wait().unwrap().is_some() {
+                return;
+            }
+            assert!(t.elapsed() < Duration::from_secs(20), "node did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_port(port: u16, child: &mut Child) {
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("server exited: {st}");
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ferrocache-aof-{}-{}-{}", name, std::process::id(), free_port()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn start(dir: &Path, extra: &[&str]) -> Node {
+    start_logging_to(dir, dir, extra)
+}
+
+fn start_logging_to(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
+    let port = free_port();
+    let log = logdir.join(format!("ferrocache-{port}.log"));
+    let mut args: Vec<String> =
+        vec!["server".into(), "--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start ferrocache");
+    wait_port(port, &mut child);
+    Node { child: Some(child), port, log }
+}
+
+fn have(bin: &str) -> bool {
+    Command::new(bin).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}
+
+fn start_redis(dir: &Path, extra: &[&str]) -> Option<Node> {
+    if !have("redis-server") {
+        return None;
+    }
+    let port = free_port();
+    let log = dir.join(format!("redis-{port}.log"));
+    let mut args: Vec<String> =
+        vec!["--port".into(), port.to_string(), "--dir".into(), dir.display().to_string(), "--save".into(), "".into()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut child = Command::new("redis-server")
+        .args(&args)
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    wait_port(port, &mut child);
+    // Wait for loading to finish.
+    let n = Node { child: Some(child), port, log };
+    let mut c = n.con();
+    let t = Instant::now();
+    while info_field(&mut c, "persistence", "loading") != "0" {
+        assert!(t.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(n)
+}
+
+fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> String {
+    let s: String = redis::cmd("INFO").arg(section).query(c).unwrap();
+    for l in s.lines() {
+        if let Some(v) = l.strip_prefix(&format!("{field}:")) {
+            return v.trim().to_string();
+        }
+    }
+    panic!("no field {field} in INFO {section}: {s}")
+}
+
+fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn q_err(c: &mut redis::Connection, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    match cmd.query::<redis::Value>(c) {
+        Ok(v) => panic!("{args:?}: expected an error, got {v:?}"),
+        Err(e) => format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or("")).trim().to_string(),
+    }
+}
+
+type Snap = BTreeMap<(u32, Vec<u8>), (RdbValue, bool)>;
+
+/// Every key of every database: decoded DUMP payload (normalized) and whether it has a TTL.
+fn snapshot(c: &mut redis::Connection, dbs: u32) -> Snap {
+    let mut out = BTreeMap::new();
+    for db in 0..dbs {
+        let _: () = redis::cmd("SELECT").arg(db).query(c).unwrap();
+        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(c).unwrap();
+        for k in keys {
+            let payload: Vec<u8> = redis::cmd("DUMP").arg(&k).query(c).unwrap();
+            let v = rdb::restore_payload(&payload)
+                .unwrap_or_else(|e| panic!("decode DUMP of {:?}: {e}", String::from_utf8_lossy(&k)));
+            let pttl: i64 = redis::cmd("PTTL").arg(&k).query(c).unwrap();
+            out.insert((db, k), (aof_normalized(v.normalized()), pttl > 0));
+        }
+    }
+    let _: () = redis::cmd("SELECT").arg(0).query(c).unwrap();
+    out
+}
+
+/// What an AOF replay cannot restore, in Redis 7.0 as here: a consumer's seen-time (XCLAIM
+/// replays set it to the load time) and a group's entries-read counter (XREADGROUP propagates
+/// XCLAIM ... LASTID, without ENTRIESREAD).
+fn aof_normalized(v: RdbValue) -> RdbValue {
+    match v {
+        RdbValue::Stream(mut s) => {
+            for g in s.groups.iter_mut() {
+                g.entries_read = -1;
+                for c in g.consumers.iter_mut() {
+                    c.seen_time = 0;
+                }
+            }
+            RdbValue::Stream(s)
+        }
+        other => other,
+    }
+}
+
+fn assert_same(a: &Snap, b: &Snap, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: key counts differ");
+    for (k, v) in a {
+        let w =
+            b.get(k).unwrap_or_else(|| panic!("{what}: key {:?} in db {} missing", String::from_utf8_lossy(&k.1), k.0));
+        assert!(v == w, "{what}: key {:?} in db {} differs:\n{:?}\nvs\n{:?}", String::from_utf8_lossy(&k.1), k.0, v, w);
+    }
+}
+
+const AOF: &[&str] = &["--appendonly", "yes", "--save", ""];
+
+fn args<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    base.iter().chain(extra.iter()).copied().collect()
+}
+
+/// A dataset of every type written with native commands, with TTLs, in several databases,
+/// including a transaction and commands propagated in rewritten form (relative expiries,
+/// SPOP, INCRBYFLOAT, ...).
+fn populate(c: &mut redis::Connection, tag: &str) {
+    for db in [0, 2, 9] {
+        let _: () = redis::cmd("SELECT").arg(db).query(c).unwrap();
+        let p = format!("{tag}{db}:");
+        for i in 0..40 {
+            let _: () = q(c, &["SET", &format!("{p}str:{i}"), &format!("value-{i}")]);
+        }
+        let _: i64 = q(c, &["INCRBY", &format!("{p}counter"), "41"]);
+        let _: i64 = q(c, &["INCR", &format!("{p}counter")]);
+        let _: String = q(c, &["INCRBYFLOAT", &format!("{p}float"), "1.5"]);
+        let _: i64 = q(c, &["APPEND", &format!("{p}appended"), "abc"]);
+        let _: i64 = q(c, &["APPEND", &format!("{p}appended"), "def"]);
+        let _: () = q(c, &["SET", &format!("{p}ttl"), "x", "EX", "1000"]);
+        let _: () = q(c, &["SET", &format!("{p}bin"), "\u{0}\u{1}\r\n\u{ff}"]);
+        let _: () = q(c, &["SETEX", &format!("{p}setex"), "500", "v"]);
+        let _: i64 = q(c, &["HSET", &format!("{p}hash"), "a", "1", "b", "2", "c", "three"]);
+        let _: i64 = q(c, &["HINCRBY", &format!("{p}hash"), "a", "10"]);
+        let mut big: Vec<String> = vec!["HSET".into(), format!("{p}hash:big")];
+        for i in 0..300 {
+            big.push(format!("field{i}"));
+            big.push(format!("val{i}"));
+        }
+        let a: Vec<&str> = big.iter().map(|s| s.as_str()).collect();
+        let _: i64 = q(c, &a);
+        let _: i64 = q(c, &["PEXPIRE", &format!("{p}hash"), "5000000"]);
+        let _: i64 = q(c, &["RPUSH", &format!("{p}list"), "a", "b", "c", "d", "e"]);
+        let _: i64 = q(c, &["LPUSH", &format!("{p}list"), "z"]);
+        let _: String = q(c, &["LPOP", &format!("{p}list")]);
+        let _: () = q(c, &["LTRIM", &format!("{p}list"), "0", "3"]);
+        for i in 0..200 {
+            let _: i64 = q(c, &["RPUSH", &format!("{p}list:big"), &format!("element-{i}")]);
+        }
+        let _: i64 = q(c, &["SADD", &format!("{p}set:ints"), "1", "2", "3", "4", "5"]);
+        let _: i64 = q(c, &["SADD", &format!("{p}set:strs"), "x", "y", "z", "w"]);
+        let _: redis::Value = q(c, &["SPOP", &format!("{p}set:strs")]);
+        let _: i64 = q(c, &["ZADD", &format!("{p}zset"), "1", "a", "2.5", "b", "-inf", "c", "3.141592653589793", "pi"]);
+        let _: String = q(c, &["ZINCRBY", &format!("{p}zset"), "0.1", "a"]);
+        let _: i64 = q(c, &["EXPIRE", &format!("{p}zset"), "100000"]);
+        let sk = format!("{p}stream");
+        for i in 0..20 {
+            let _: String = q(c, &["XADD", &sk, &format!("{}-1", 100 + i), "field", &format!("v{i}"), "other", "x"]);
+        }
+        let _: String = q(c, &["XADD", &sk, "*", "auto", "id"]);
+        let _: () = q(c, &["XGROUP", "CREATE", &sk, "grp", "0"]);
+        let _: redis::Value = q(c, &["XREADGROUP", "GROUP", "grp", "alice", "COUNT", "5", "STREAMS", &sk, ">"]);
+        let _: redis::Value = q(c, &["XREADGROUP", "GROUP", "grp", "bob", "COUNT", "3", "STREAMS", &sk, ">"]);
+        let _: i64 = q(c, &["XACK", &sk, "grp", "101-1"]);
+        let _: i64 = q(c, &["XDEL", &sk, "110-1"]);
+        let _: i64 = q(c, &["PFADD", &format!("{p}hll"), "a", "b", "c"]);
+        let _: i64 = q(c, &["SETBIT", &format!("{p}bits"), "100", "1"]);
+        let _: () = q(c, &["SET", &format!("{p}gone"), "x"]);
+        let _: i64 = q(c, &["DEL", &format!("{p}gone")]);
+        let _: () = q(c, &["SET", &format!("{p}renamed-from"), "x"]);
+        let _: () = q(c, &["RENAME", &format!("{p}renamed-from"), &format!("{p}renamed-to")]);
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("INCR")
+            .arg(format!("{p}tx:a"))
+            .ignore()
+            .cmd("RPUSH")
+            .arg(format!("{p}tx:b"))
+            .arg("1")
+            .ignore()
+            .query(c)
+            .unwrap();
+    }
+    let _: () = redis::cmd("SELECT").arg(0).query(c).unwrap();
+}
+
+fn shutdown(mut n: Node, c: &mut redis::Connection) {
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(c);
+    n.wait_exit();
+}
+
+fn wait_rewrite(c: &mut redis::Connection) {
+    let t = Instant::now();
+    loop {
+        if info_field(c, "persistence", "aof_rewrite_in_progress") == "0"
+            && info_field(c, "persistence", "aof_rewrite_scheduled") == "0"
+        {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "BGREWRITEAOF did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn manifest(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest")).unwrap()
+}
+
+fn check_aof(dir: &Path) {
+    if !have("redis-check-aof") {
+        println!("redis-check-aof not on PATH: skipping the redis-check-aof part");
+        return;
+    }
+    let out = Command::new("redis-check-aof").arg(dir.join("appendonlydir/appendonly.aof.manifest")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("All AOF files and manifest are valid"), "redis-check-aof: {text}");
+}
+
+#[test]
+fn writes_survive_restart_with_every_type() {
+    for (name, extra) in [
+        ("rdb-preamble", &["--aof-use-rdb-preamble", "yes"][..]),
+        ("cmd-base", &["--aof-use-rdb-preamble", "no", "--aof-timestamp-enabled", "yes"][..]),
+    ] {
+        let dir = tempdir(name);
+        let a = args(AOF, extra);
+        let n = start(&dir, &a);
+        let mut c = n.con();
+        populate(&mut c, "pre:");
+        // Part of the data in the base (after a rewrite), part in the incr file.
+        let r: String = q(&mut c, &["BGREWRITEAOF"]);
+        assert_eq!(r, "Background append only file rewriting started");
+        wait_rewrite(&mut c);
+        assert_eq!(info_field(&mut c, "persistence", "aof_last_bgrewrite_status"), "ok");
+        populate(&mut c, "post:");
+        let _: () = q(&mut c, &["SET", "short-lived", "x", "PX", "800"]);
+        let before = snapshot(&mut c, 16);
+        assert!(before.len() > 300, "{}", before.len());
+        let m = manifest(&dir);
+        let suffix = if name == "rdb-preamble" { "rdb" } else { "aof" };
+        assert_eq!(
+            m,
+            format!("file appendonly.aof.2.base.{suffix} seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"),
+            "{name}"
+        );
+        if name == "cmd-base" {
+            let base = std::fs::read(dir.join("appendonlydir/appendonly.aof.2.base.aof")).unwrap();
+            assert!(base.starts_with(b"#TS:"), "timestamp annotation first");
+            let incr = std::fs::read(dir.join("appendonlydir/appendonly.aof.2.incr.aof")).unwrap();
+            assert!(incr.starts_with(b"#TS:"), "incr starts with an annotation");
+        }
+        shutdown(n, &mut c);
+        check_aof(&dir);
+        std::thread::sleep(Duration::from_millis(900)); // "short-lived" expires
+        let n2 = start(&dir, &a);
+        let mut c2 = n2.con();
+        let after = snapshot(&mut c2, 16);
+        let mut before = before;
+        before.remove(&(0, b"short-lived".to_vec()));
+        assert_same(&before, &after, &format!("{name}: after restart"));
+        let log = n2.log_text();
+        assert!(log.contains("DB loaded from base file appendonly.aof.2.base"), "{log}");
+        assert!(log.contains("DB loaded from incr file appendonly.aof.2.incr.aof"), "{log}");
+        assert!(!dir.join("dump.rdb").exists(), "no RDB involved");
+        // The restarted node appends to the same incr file.
+        let _: () = q(&mut c2, &["SET", "third-run", "1"]);
+        shutdown(n2, &mut c2);
+        let n3 = start(&dir, &a);
+        let mut c3 = n3.con();
+        let v: String = q(&mut c3, &["GET", "third-run"]);
+        assert_eq!(v, "1");
+        drop(c3);
+        drop(n3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn aof_wins_over_rdb_and_config_set_appendonly_starts_one() {
+    let dir = tempdir("configset");
+    let n = start(&dir, &["--save", ""]);
+    let mut c = n.con();
+    assert_eq!(info_field(&mut c, "persistence", "aof_enabled"), "0");
+    let _: () = q(&mut c, &["SET", "in-rdb-only", "1"]);
+    let _: String = q(&mut c, &["SAVE"]);
+    let _: () = q(&mut c, &["SET", "k", "v1"]);
+    let ok: String = q(&mut c, &["CONFIG", "SET", "appendonly", "yes"]);
+    assert_eq!(ok, "OK");
+    assert_eq!(info_field(&mut c, "persistence", "aof_enabled"), "1");
+    wait_rewrite(&mut c);
+    assert_eq!(info_field(&mut c, "persistence", "aof_rewrites"), "1");
+    assert_eq!(
+        manifest(&dir),
+        "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+    );
+    let _: () = q(&mut c, &["SET", "k", "v2"]);
+    let _: i64 = q(&mut c, &["DEL", "in-rdb-only"]);
+    let size: u64 = info_field(&mut c, "persistence", "aof_current_size").parse().unwrap();
+    let base: u64 = info_field(&mut c, "persistence", "aof_base_size").parse().unwrap();
+    assert!(size > base && base > 0, "{size} {base}");
+    for f in [
+        "aof_pending_rewrite",
+        "aof_buffer_length",
+        "aof_pending_bio_fsync",
+        "aof_delayed_fsync",
+        "aof_last_write_status",
+        "aof_current_rewrite_time_sec",
+        "aof_last_rewrite_time_sec",
+        "aof_rewrites_consecutive_failures",
+    ] {
+        info_field(&mut c, "persistence", f);
+    }
+    shutdown(n, &mut c);
+    check_aof(&dir);
+    // appendonly yes: the AOF is loaded, the RDB (which still has in-rdb-only) is not.
+    let n2 = start(&dir, AOF);
+    let mut c2 = n2.con();
+    let v: String = q(&mut c2, &["GET", "k"]);
+    assert_eq!(v, "v2");
+    let e: i64 = q(&mut c2, &["EXISTS", "in-rdb-only"]);
+    assert_eq!(e, 0, "AOF wins over RDB");
+    // CONFIG SET appendonly no stops appending.
+    let _: String = q(&mut c2, &["CONFIG", "SET", "appendonly", "no"]);
+    assert_eq!(info_field(&mut c2, "persistence", "aof_enabled"), "0");
+    let _: () = q(&mut c2, &["SET", "not-logged", "1"]);
+    shutdown(n2, &mut c2);
+    let n3 = start(&dir, AOF);
+    let mut c3 = n3.con();
+    let e: i64 = q(&mut c3, &["EXISTS", "not-logged"]);
+    assert_eq!(e, 0);
+    assert_eq!(q_err(&mut c3, &["BGREWRITEAOF", "x"]), "ERR wrong number of arguments for 'bgrewriteaof' command");
+    drop(c3);
+    drop(n3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn aof_interoperates_with_redis() {
+    if !have("redis-server") {
+        println!("redis-server not on PATH: skipping the redis-server AOF interoperability test");
+        return;
+    }
+    for preamble in ["yes", "no"] {
+        // Ours -> redis-server.
+        let dir = tempdir(&format!("interop-{preamble}"));
+        let a = args(AOF, &["--aof-use-rdb-preamble", preamble]);
+        let n = start(&dir, &a);
+        let mut c = n.con();
+        populate(&mut c, "pre:");
+        let _: String = q(&mut c, &["BGREWRITEAOF"]);
+        wait_rewrite(&mut c);
+        populate(&mut c, "post:");
+        let ours = snapshot(&mut c, 16);
+        shutdown(n, &mut c);
+        check_aof(&dir);
+        let r = start_redis(&dir, &["--appendonly", "yes", "--aof-use-rdb-preamble", preamble]).unwrap();
+        let mut rc = r.con();
+        let theirs = snapshot(&mut rc, 16);
+        assert_same(&ours, &theirs, &format!("preamble {preamble}: our appendonlydir loaded by redis-server"));
+        // redis-server -> ours: redis appends to our incr file and rewrites (its own base).
+        let _: () = q(&mut rc, &["SET", "written-by-redis", "1"]);
+        let _: i64 = q(&mut rc, &["RPUSH", "native:list", "a", "b"]);
+        let _: String = q(&mut rc, &["BGREWRITEAOF"]);
+        wait_rewrite(&mut rc);
+        let _: i64 = q(&mut rc, &["SADD", "after-redis-rewrite", "x", "y"]);
+        let _: i64 = q(&mut rc, &["PEXPIRE", "after-redis-rewrite", "100000000"]);
+        let theirs = snapshot(&mut rc, 16);
+        let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut rc);
+        drop(rc);
+        let mut r = r;
+        r.wait_exit();
+        let n2 = start(&dir, &a);
+        let mut c2 = n2.con();
+        let loaded = snapshot(&mut c2, 16);
+        assert_same(
+            &theirs,
+            &loaded,
+            &format!("preamble {preamble}: redis-server's appendonlydir loaded by ferrocache"),
+        );
+        drop(c2);
+        drop(n2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    // An appendonlydir created from scratch by redis-server (its own base + incr).
+    let dir = tempdir("interop-native");
+    let r = start_redis(&dir, &["--appendonly", "yes"]).unwrap();
+    let mut rc = r.con();
+    populate(&mut rc, "native:");
+    let theirs = snapshot(&mut rc, 16);
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut rc);
+    let mut r = r;
+    r.wait_exit();
+    let n = start(&dir, AOF);
+    let mut c = n.con();
+    assert_same(&theirs, &snapshot(&mut c, 16), "redis-server appendonlydir loaded by ferrocache");
+    drop(c);
+    drop(n);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bgrewriteaof_under_concurrent_writes_loses_nothing() {
+    let dir = tempdir("rewrite");
+    let a = args(AOF, &["--appendfsync", "no"]);
+    let n = start(&dir, &a);
+    let mut c = n.con();
+    let mut pipe = redis::pipe();
+    for i in 0..50_000 {
+        pipe.cmd("SET").arg(format!("filler:{i}")).arg(format!("{:080}", i)).ignore();
+    }
+    let _: () = pipe.query(&mut c).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..3u64 {
+        let stop = stop.clone();
+        let port = n.port;
+        writers.push(std::thread::spawn(move || {
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+            let mut acked = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match w {
+                    0 => {
+                        let _: i64 = redis::cmd("INCR").arg("counter").query(&mut c).unwrap();
+                    }
+                    1 => {
+                        let _: i64 = redis::cmd("RPUSH").arg("log").arg(acked).query(&mut c).unwrap();
+                    }
+                    _ => {
+                        let _: () = redis::pipe()
+                            .atomic()
+                            .cmd("INCR")
+                            .arg("tx:a")
+                            .ignore()
+                            .cmd("INCR")
+                            .arg("tx:b")
+                            .ignore()
+                            .query(&mut c)
+                            .unwrap();
+                        let _: () = redis::cmd("SET")
+                            .arg(format!("filler:{}", acked % 50_000))
+                            .arg("changed")
+                            .query(&mut c)
+                            .unwrap();
+                    }
+                }
+                acked += 1;
+            }
+            acked
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    for _ in 0..3 {
+        let r: String = q(&mut c, &["BGREWRITEAOF"]);
+        assert_eq!(r, "Background append only file rewriting started");
+        wait_rewrite(&mut c);
+        assert_eq!(info_field(&mut c, "persistence", "aof_last_bgrewrite_status"), "ok");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked: Vec<u64> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert_eq!(info_field(&mut c, "persistence", "aof_rewrites"), "3");
+    assert!(
+        manifest(&dir)
+            .starts_with("file appendonly.aof.4.base.rdb seq 4 type b\nfile appendonly.aof.4.incr.aof seq 4 type i\n"),
+        "{}",
+        manifest(&dir)
+    );
+    let before = snapshot(&mut c, 1);
+    // kill -9: with appendfsync no, writes already in the kernel survive a process crash.
+    drop(c);
+    drop(n);
+    check_aof(&dir);
+    let n2 = start(&dir, &a);
+    let mut c2 = n2.con();
+    let counter: u64 = q(&mut c2, &["GET", "counter"]);
+    assert_eq!(counter, acked[0], "every acknowledged INCR is in the AOF exactly once");
+    let len: u64 = q(&mut c2, &["LLEN", "log"]);
+    assert_eq!(len, acked[1]);
+    let list: Vec<u64> = q(&mut c2, &["LRANGE", "log", "0", "-1"]);
+    assert!(list.iter().enumerate().all(|(i, v)| *v == i as u64), "RPUSH order");
+    let ta: u64 = q(&mut c2, &["GET", "tx:a"]);
+    let tb: u64 = q(&mut c2, &["GET", "tx:b"]);
+    assert_eq!((ta, tb), (acked[2], acked[2]));
+    assert_same(&before, &snapshot(&mut c2, 1), "after rewrites and kill -9");
+    drop(c2);
+    drop(n2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn appendfsync_always_kill9_keeps_every_acknowledged_write() {
+    let dir = tempdir("always");
+    let a = args(AOF, &["--appendfsync", "always"]);
+    let n = start(&dir, &a);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let stop = stop.clone();
+        let port = n.port;
+        writers.push(std::thread::spawn(move || {
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+            let mut acked = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match redis::cmd("SET").arg(format!("w{w}:{acked}")).arg(acked).query::<()>(&mut c) {
+                    Ok(()) => acked += 1,
+                    Err(_) => break,
+                }
+            }
+            acked
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    drop(n); // kill -9 while writes are in flight
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked: Vec<u64> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(acked.iter().sum::<u64>() > 20, "{acked:?}");
+    let n2 = start(&dir, &a);
+    let mut c2 = n2.con();
+    for (w, k) in acked.iter().enumerate() {
+        for i in 0..*k {
+            let e: i64 = q(&mut c2, &["EXISTS", &format!("w{w}:{i}")]);
+            assert_eq!(e, 1, "acknowledged write w{w}:{i} lost");
+        }
+    }
+    drop(c2);
+    drop(n2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn truncated_aof_per_aof_load_truncated() {
+    let dir = tempdir("truncated");
+    let n = start(&dir, AOF);
+    let mut c = n.con();
+    for i in 0..10 {
+        let _: () = q(&mut c, &["SET", &format!("k{i}"), "v"]);
+    }
+    shutdown(n, &mut c);
+    let incr = dir.join("appendonlydir/appendonly.aof.1.incr.aof");
+    let good_len = std::fs::metadata(&incr).unwrap().len();
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&incr).unwrap();
+        f.write_all(b"*3\r\n$3\r\nSET\r\n$7\r\npart").unwrap(); // cut in the middle of a command
+    }
+    // aof-load-truncated no: refuses to start.
+    let port = free_port();
+    let log = dir.join("refuse.log");
+    let st = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .args([
+            "server",
+            "--port",
+            &port.to_string(),
+            "--dir",
+            &dir.display().to_string(),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--aof-load-truncated",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .status()
+        .unwrap();
+    assert!(!st.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("Unexpected end of file reading the append only file appendonly.aof.1.incr.aof"), "{text}");
+    assert_eq!(std::fs::metadata(&incr).unwrap().len(), good_len + 21, "file untouched");
+    // aof-load-truncated yes (the default): loads what is complete and truncates the file.
+    let n2 = start(&dir, AOF);
+    let mut c2 = n2.con();
+    let size: i64 = q(&mut c2, &["DBSIZE"]);
+    assert_eq!(size, 10);
+    let log = n2.log_text();
+    assert!(log.contains("!!! Warning: short read while loading the AOF file appendonly.aof.1.incr.aof!!!"), "{log}");
+    assert!(
+        log.contains(&format!("!!! Truncating the AOF appendonly.aof.1.incr.aof at offset {good_len} !!!")),
+        "{log}"
+    );
+    assert!(log.contains("AOF appendonly.aof.1.incr.aof loaded anyway because aof-load-truncated is enabled"), "{log}");
+    let _: () = q(&mut c2, &["SET", "after", "1"]);
+    shutdown(n2, &mut c2);
+    check_aof(&dir);
+    // An incomplete MULTI at the end is reverted the same way.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&incr).unwrap();
+        f.write_all(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$2\r\ntx\r\n$1\r\n1\r\n").unwrap();
+    }
+    let n3 = start(&dir, AOF);
+    let mut c3 = n3.con();
+    let e: i64 = q(&mut c3, &["EXISTS", "tx"]);
+    assert_eq!(e, 0);
+    let e: i64 = q(&mut c3, &["EXISTS", "after"]);
+    assert_eq!(e, 1);
+    assert!(n3.log_text().contains("Revert incomplete MULTI/EXEC transaction in AOF file appendonly.aof.1.incr.aof"));
+    drop(c3);
+    drop(n3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
