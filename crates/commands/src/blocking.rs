@@ -248,9 +248,13 @@ impl Blocking {
             None => return,
         };
         for w in queue {
-            let Some(ty) = self.key_type(srv, db, key) else { return };
-            if wanted_type(w.cmd).is_some_and(|want| want != ty) {
-                continue;
+            let want = wanted_type(w.cmd);
+            match self.key_type(srv, db, key) {
+                // A deleted stream is still offered to its XREAD[GROUP] waiters: XREADGROUP
+                // answers UNBLOCKED (Redis's signalDeletedKeyAsReady), XREAD blocks again.
+                None if want != Some("stream") => continue,
+                Some(ty) if want.is_some_and(|want| want != ty) => continue,
+                _ => {}
             }
             let mut st = w.state.lock();
             if !matches!(*st, WaitState::Waiting) {
@@ -261,10 +265,14 @@ impl Blocking {
             let mut out = ReplyBuf::new(client.resp3);
             let args = w.args.args();
             let keys: Vec<&[u8]> = w.cmd.key_positions(args).into_iter().map(|i| &args[i]).collect();
+            // Like Redis (serveClientBlockedOnList & co), a waiter served for this key pops
+            // from this key, not from the first non-empty one of its keys.
+            client.serving_key = Some(key.to_vec());
             {
                 let mut guards = srv.ks.lock_keys(keys.iter().copied());
                 crate::run_locked(srv, client, w.cmd, args, &mut out, &mut guards, crate::server::now_ms());
             }
+            client.serving_key = None;
             if client.block.take().is_some() {
                 // Nothing for it after all: it keeps its place.
                 continue;

@@ -181,6 +181,9 @@ pub struct Client {
     pub stream_block: Option<StreamBlock>,
     /// Replication: REPLCONF options, pending PSYNC/WAIT, master-link flag.
     pub repl: crate::replication::ClientRepl,
+    /// While a blocked list/zset command is retried for one ready key: that key (the retry
+    /// pops from it only, as Redis serves a waiter from the key that became ready).
+    pub serving_key: Option<Vec<u8>>,
 }
 
 impl Client {
@@ -209,6 +212,7 @@ impl Client {
             in_exec: false,
             stream_block: None,
             repl: Default::default(),
+            serving_key: None,
         }
     }
     pub fn sub_count(&self) -> usize {

@@ -463,8 +463,9 @@ fn lpos(ctx: &mut Ctx, a: Args) {
         j += 1;
     }
     let from_tail = rank < 0;
-    // |i64::MIN| does not fit: Redis's -LONG_MIN is undefined; treat it as the largest rank.
-    let rank = rank.unsigned_abs();
+    // Redis negates the rank in a C long: -LONG_MIN wraps to LONG_MIN, which every match count
+    // reaches at once (and `matches-rank+1` wraps negative, so COUNT never stops the scan).
+    let rank = if from_tail { rank.wrapping_neg() } else { rank };
     let (mut db, out) = ctx.parts();
     let l = match read_list(&mut db, out, &a[1]) {
         Err(()) => return,
@@ -473,7 +474,7 @@ fn lpos(ctx: &mut Ctx, a: Args) {
     };
     let len = l.len();
     let ele = &a[2];
-    let mut matches: u64 = 0;
+    let mut matches: i64 = 0;
     let mut found: Vec<i64> = Vec::new();
     let mut single: Option<i64> = None;
     for index in 0..len {
@@ -486,7 +487,7 @@ fn lpos(ctx: &mut Ctx, a: Args) {
             if matches >= rank {
                 if count != -1 {
                     found.push(pos as i64);
-                    if count != 0 && matches - rank + 1 >= count as u64 {
+                    if count != 0 && matches.wrapping_sub(rank).wrapping_add(1) >= count {
                         break;
                     }
                 } else {
@@ -635,9 +636,21 @@ fn block_on(ctx: &mut Ctx, keys: &[&[u8]], deadline_ms: u64, null_array_on_timeo
     });
 }
 
+/// The keys a blocking pop looks at: all of them, or only the ready key it is being served
+/// for (see `Client::serving_key`).
+pub(crate) fn serving_keys<'k>(ctx: &Ctx, keys: &[&'k [u8]]) -> Vec<&'k [u8]> {
+    match &ctx.client.serving_key {
+        Some(sk) => match keys.iter().find(|k| **k == sk.as_slice()) {
+            Some(k) => vec![*k],
+            None => keys.to_vec(),
+        },
+        None => keys.to_vec(),
+    }
+}
+
 /// BLPOP/BRPOP (count None) and BLMPOP (count Some).
 fn blocking_pop(ctx: &mut Ctx, keys: &[&[u8]], left: bool, deadline: u64, count: Option<usize>) {
-    let key = match first_nonempty(ctx, keys) {
+    let key = match first_nonempty(ctx, &serving_keys(ctx, keys)) {
         Err(()) => return,
         Ok(k) => k,
     };

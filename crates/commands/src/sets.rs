@@ -235,6 +235,7 @@ fn spop_count(ctx: &mut Ctx, a: Args) {
         _ => return ctx.out.error("ERR value is out of range, must be positive"),
     };
     let key = &a[1];
+    let lim = ctx.limits();
     let (mut db, out) = ctx.parts();
     let s = match write_set(&mut db, out, key) {
         Err(()) => return,
@@ -260,6 +261,23 @@ fn spop_count(ctx: &mut Ctx, a: Args) {
             s.remove(&all[i]);
             out.bulk(&all[i]);
             popped.push(all[i].clone());
+        }
+        // Redis's "case 3" (few elements remain: remaining * SPOP_MOVE_STRATEGY_MUL <= count)
+        // builds a new set from the remaining elements with setTypeCreate/setTypeAdd, so a
+        // hashtable whose remaining members are all integers becomes an intset again.
+        let remaining = size - count;
+        if remaining * 5 <= count && matches!(s, SetValue::Table(_)) {
+            let mut fresh = SetValue::default();
+            let mut ints = true;
+            for m in s.members() {
+                if ints && ferrocache_engine::value::parse_i64_exact(&m).is_none() {
+                    ints = false;
+                }
+                fresh.insert(&m, &lim);
+            }
+            if ints {
+                *s = fresh;
+            }
         }
     }
     let d = db.db;

@@ -898,8 +898,9 @@ pub fn parse_timeout(ctx: &mut Ctx, a: &[u8]) -> Option<u64> {
 fn blocking_zpop(ctx: &mut Ctx, keys: &[&[u8]], max: bool, deadline: u64, count: i64, nested: bool) {
     let dbi = ctx.client.db;
     let in_exec = ctx.client.in_exec;
+    let candidates = crate::lists::serving_keys(ctx, keys);
     let (mut db, out) = ctx.parts();
-    for k in keys {
+    for k in &candidates {
         match db.get_mut(k).map(|e| &e.value) {
             None => continue,
             Some(Value::ZSet(z)) if z.is_empty() => continue,

@@ -751,7 +751,13 @@ impl<'g, 'a> Db<'g, 'a> {
         let db = self.db;
         let ks = self.guards.keyspace();
         let (h, shard) = self.locate(key);
-        shard.dbs[db].remove(h, key, |k| ks.hash(k))
+        let removed = shard.dbs[db].remove(h, key, |k| ks.hash(k));
+        if matches!(removed.as_ref().map(|e| &e.value), Some(Value::Stream(_))) {
+            // Redis's signalDeletedKeyAsReady: clients blocked in XREADGROUP on a deleted
+            // stream are woken up (and answered UNBLOCKED).
+            self.fx.ready.push((db, SmallBytes::new(key)));
+        }
+        removed
     }
 
     /// Set the absolute expiry (ms) of an existing key. Returns false if the key is absent.
