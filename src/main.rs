@@ -11,6 +11,7 @@ static GLOBAL: CountingAlloc<std::alloc::System> = CountingAlloc(std::alloc::Sys
 const USAGE: &str = "Usage: ferrocache server [/path/to/ferrocache.conf] [--option value ...]
        ferrocache server --port 7777
        ferrocache server /etc/redis/redis.conf --loglevel verbose
+       ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1]
        ferrocache --version
 
 Options are Redis's configuration directives (port, bind, requirepass, maxmemory,
@@ -20,8 +21,13 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(|s| s.as_str()) {
         Some("server") => server(&args[1..]),
+        Some("control") => control(&args[1..]),
         Some("-v") | Some("--version") | Some("version") => {
-            println!("ferrocache {} (redis_version={})", env!("CARGO_PKG_VERSION"), ferrocache_commands::server_cmds::REDIS_VERSION);
+            println!(
+                "ferrocache {} (redis_version={})",
+                env!("CARGO_PKG_VERSION"),
+                ferrocache_commands::server_cmds::REDIS_VERSION
+            );
             ExitCode::SUCCESS
         }
         Some("-h") | Some("--help") | Some("help") | None => {
@@ -58,11 +64,18 @@ fn build_config(args: &[String]) -> Result<Config, String> {
     while i < args.len() {
         let a = &args[i];
         let Some(name) = a.strip_prefix("--") else {
-            return Err(format!("\n*** FATAL CONFIG ERROR ***\nUnexpected argument '{}' (options are given as --name value)", a));
+            return Err(format!(
+                "\n*** FATAL CONFIG ERROR ***\nUnexpected argument '{}' (options are given as --name value)",
+                a
+            ));
         };
         let mut vals = Vec::new();
         i += 1;
-        while i < args.len() && !(args[i].starts_with("--") && args[i].len() > 2 && !args[i][2..].starts_with(|c: char| c.is_ascii_digit())) {
+        while i < args.len()
+            && !(args[i].starts_with("--")
+                && args[i].len() > 2
+                && !args[i][2..].starts_with(|c: char| c.is_ascii_digit()))
+        {
             vals.push(args[i].clone());
             i += 1;
         }
@@ -73,7 +86,9 @@ fn build_config(args: &[String]) -> Result<Config, String> {
             vals.clear();
             vals.push(String::new());
         }
-        cfg.set_startup(name, &vals).map_err(|e| format!("\n*** FATAL CONFIG ERROR ***\nOption '--{} {}' (command line): {}", name, vals.join(" "), e))?;
+        cfg.set_startup(name, &vals).map_err(|e| {
+            format!("\n*** FATAL CONFIG ERROR ***\nOption '--{} {}' (command line): {}", name, vals.join(" "), e)
+        })?;
     }
     Ok(cfg)
 }
@@ -104,7 +119,11 @@ fn server(args: &[String]) -> ExitCode {
         n if n > 0 => n as usize,
         _ => cores,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let srv = ferrocache_commands::Server::new(cfg, threads);
     rt.block_on(async move {
         let mc_listeners = match ferrocache_server::memcached::bind_memcached(&srv.config).await {
@@ -126,12 +145,22 @@ fn server(args: &[String]) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        ferrocache_server::log('*', &format!("Ferrocache {} (Redis {} compatible) started, pid={}, threads={}", env!("CARGO_PKG_VERSION"), ferrocache_commands::server_cmds::REDIS_VERSION, std::process::id(), threads));
+        ferrocache_server::log(
+            '*',
+            &format!(
+                "Ferrocache {} (Redis {} compatible) started, pid={}, threads={}",
+                env!("CARGO_PKG_VERSION"),
+                ferrocache_commands::server_cmds::REDIS_VERSION,
+                std::process::id(),
+                threads
+            ),
+        );
         if !ferrocache_server::load_data(&srv) {
             return ExitCode::FAILURE;
         }
         let addrs: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
-        let mc_addrs: Vec<String> = mc_listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
+        let mc_addrs: Vec<String> =
+            mc_listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
         if !mc_addrs.is_empty() {
             ferrocache_server::log('*', &format!("Ready to accept memcached connections on {}", mc_addrs.join(", ")));
         }
@@ -140,4 +169,41 @@ fn server(args: &[String]) -> ExitCode {
         ferrocache_server::run(srv, listeners).await;
         ExitCode::SUCCESS
     })
+}
+
+/// `ferrocache control`: the control plane serving ElastiCache's API (see docs/control-plane.md).
+fn control(args: &[String]) -> ExitCode {
+    let mut opts = ferrocache_control::Options {
+        data_dir: PathBuf::from("ferrocache-control"),
+        port: 8080,
+        bind: "127.0.0.1".into(),
+        access_key_id: std::env::var("FERROCACHE_CONTROL_ACCESS_KEY_ID").ok().filter(|s| !s.is_empty()),
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let val = args.get(i + 1).cloned();
+        match (args[i].as_str(), val) {
+            ("--data-dir", Some(v)) => opts.data_dir = PathBuf::from(v),
+            ("--port", Some(v)) => match v.parse() {
+                Ok(p) => opts.port = p,
+                Err(_) => {
+                    eprintln!("Invalid --port '{}'", v);
+                    return ExitCode::FAILURE;
+                }
+            },
+            ("--bind", Some(v)) => opts.bind = v,
+            (other, _) => {
+                eprintln!("Unknown or incomplete option '{}'.\nUsage: ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1]", other);
+                return ExitCode::FAILURE;
+            }
+        }
+        i += 2;
+    }
+    match ferrocache_control::run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferrocache control: {}", e);
+            ExitCode::FAILURE
+        }
+    }
 }
