@@ -444,3 +444,70 @@ fn redis_cluster_errors_and_self_healing() {
     cp.wait_gone("sessions");
     assert!(!resp_ping(port));
 }
+
+/// The AWS CLI (from PyPI, in a venv under target/) against the control plane. Prints SKIPPED
+/// when the CLI cannot be installed (no network to PyPI, no python3 venv).
+#[test]
+fn aws_cli_against_the_control_plane() {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("awscli-venv");
+    let aws = venv.join("bin/aws");
+    if !aws.exists() {
+        let ok = Command::new("python3").args(["-m", "venv", venv.to_str().unwrap()]).status().is_ok_and(|s| s.success())
+            && Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "awscli"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+        if !ok || !aws.exists() {
+            println!("SKIPPED: could not install the AWS CLI (pip install awscli)");
+            return;
+        }
+    }
+    let cp = ControlPlane::new("awscli");
+    let endpoint = format!("http://127.0.0.1:{}", cp.port);
+    let run = |args: &[&str]| -> (bool, String, String) {
+        let out = Command::new(&aws)
+            .arg("elasticache")
+            .args(args)
+            .args(["--endpoint-url", &endpoint, "--region", "us-east-1", "--output", "json"])
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, out, err) = run(&["create-cache-cluster", "--cache-cluster-id", "cli", "--engine", "memcached", "--num-cache-nodes", "2", "--cache-node-type", "cache.t3.micro"]);
+    assert!(ok, "{}{}", out, err);
+    assert!(out.contains("\"CacheClusterStatus\": \"creating\""), "{}", out);
+    let (ok, _, err) = run(&["wait", "cache-cluster-available", "--cache-cluster-id", "cli"]);
+    assert!(ok, "{}", err);
+    let (ok, out, err) = run(&["describe-cache-clusters", "--show-cache-node-info"]);
+    assert!(ok, "{}", err);
+    assert_eq!(out.matches("\"CacheNodeId\"").count(), 2, "{}", out);
+    assert!(out.contains("\"ConfigurationEndpoint\""), "{}", out);
+    let (ok, _, err) = run(&["describe-cache-clusters", "--cache-cluster-id", "nope"]);
+    assert!(!ok);
+    assert!(err.contains("(CacheClusterNotFound)") && err.contains("CacheCluster not found: nope"), "{}", err);
+    let (ok, out, err) = run(&["modify-cache-cluster", "--cache-cluster-id", "cli", "--num-cache-nodes", "3", "--apply-immediately"]);
+    assert!(ok, "{}", err);
+    assert!(out.contains("\"modifying\""), "{}", out);
+    let (ok, _, err) = run(&["wait", "cache-cluster-available", "--cache-cluster-id", "cli"]);
+    assert!(ok, "{}", err);
+    let (ok, out, err) = run(&["reboot-cache-cluster", "--cache-cluster-id", "cli", "--cache-node-ids-to-reboot", "0001"]);
+    assert!(ok && out.contains("rebooting cache cluster nodes"), "{}{}", out, err);
+    let (ok, _, err) = run(&["wait", "cache-cluster-available", "--cache-cluster-id", "cli"]);
+    assert!(ok, "{}", err);
+    let (ok, _, err) = run(&["delete-cache-cluster", "--cache-cluster-id", "cli"]);
+    assert!(ok, "{}", err);
+    let (ok, _, err) = run(&["wait", "cache-cluster-deleted", "--cache-cluster-id", "cli"]);
+    assert!(ok, "{}", err);
+    let (ok, out, err) = run(&["describe-events", "--source-identifier", "cli", "--source-type", "cache-cluster", "--duration", "60"]);
+    assert!(ok, "{}", err);
+    for want in ["Cache cluster created", "Added cache node 0003", "Cache node 0001 restarted", "Cache cluster deleted"] {
+        assert!(out.contains(want), "{} in {}", want, out);
+    }
+    println!("AWS CLI: create/wait/describe/modify/reboot/delete/describe-events all passed");
+}

@@ -331,7 +331,7 @@ fn create_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> 
     app.try_begin(&id);
     let out = cluster_xml(app, &id, false)?;
     let id2 = id.clone();
-    app.spawn_op(&id, move |a| a.op_converge(&id2, Some("Cache cluster created")));
+    app.spawn_op(move |a| a.op_converge(&id2, Some("Cache cluster created")));
     Ok(out)
 }
 
@@ -405,7 +405,7 @@ fn delete_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> 
     set_status(app, &mut c, "deleting")?;
     let out = cluster_xml(app, &id, false)?;
     let id2 = id.clone();
-    app.spawn_op(&id, move |a| a.op_delete(&id2));
+    app.spawn_op(move |a| a.op_delete(&id2));
     Ok(out)
 }
 
@@ -425,7 +425,7 @@ fn reboot_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> 
     set_status(app, &mut c, "rebooting cache cluster nodes")?;
     let out = cluster_xml(app, &id, false)?;
     let id2 = id.clone();
-    app.spawn_op(&id, move |a| a.op_reboot(&id2, &ids));
+    app.spawn_op(move |a| a.op_reboot(&id2, &ids));
     Ok(out)
 }
 
@@ -495,7 +495,7 @@ fn modify_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> 
     }
     let out = cluster_xml(app, &id, false)?;
     let id2 = id.clone();
-    app.spawn_op(&id, move |a| a.op_converge(&id2, None));
+    app.spawn_op(move |a| a.op_converge(&id2, None));
     Ok(out)
 }
 

@@ -85,14 +85,12 @@ impl App {
         self.busy.lock().unwrap().remove(id);
     }
 
-    /// Run an operation on its own thread, holding the cluster's busy mark.
-    pub fn spawn_op(self: &Arc<Self>, id: &str, f: impl FnOnce(&App) + Send + 'static) {
+    /// Run an operation on its own thread; the operation releases the cluster's busy mark
+    /// itself, just before its final state is written (so that a client that sees the final
+    /// state can start the next operation at once).
+    pub fn spawn_op(self: &Arc<Self>, f: impl FnOnce(&App) + Send + 'static) {
         let app = self.clone();
-        let id = id.to_string();
-        std::thread::spawn(move || {
-            f(&app);
-            app.end(&id);
-        });
+        std::thread::spawn(move || f(&app));
     }
 
     fn load(&self, id: &str) -> Option<(Cluster, Vec<Node>)> {
@@ -147,7 +145,10 @@ impl App {
 
     /// Bring every node of a created/modified cluster up, then mark it available.
     pub fn op_converge(&self, id: &str, created_msg: Option<&str>) {
-        let Some((c, nodes)) = self.load(id) else { return };
+        let Some((c, nodes)) = self.load(id) else {
+            self.end(id);
+            return;
+        };
         let mut ok = true;
         let mut added = Vec::new();
         for mut n in nodes {
@@ -175,6 +176,7 @@ impl App {
         for a in added {
             self.event(id, &format!("Added cache node {} in availability zone {}", a, c.az));
         }
+        self.end(id);
         self.set_status(id, if ok { "available" } else { "incompatible-parameters" });
         if let Some(m) = created_msg {
             self.event(id, m);
@@ -182,16 +184,23 @@ impl App {
     }
 
     pub fn op_delete(&self, id: &str) {
-        let Some((c, nodes)) = self.load(id) else { return };
+        let Some((c, nodes)) = self.load(id) else {
+            self.end(id);
+            return;
+        };
         for n in &nodes {
             self.provider.destroy(&Self::spec(&c, n), n.pid);
         }
+        self.end(id);
         let _ = self.store.lock().unwrap().delete_cluster(id);
         self.event(id, "Cache cluster deleted");
     }
 
     pub fn op_reboot(&self, id: &str, node_ids: &[String]) {
-        let Some((c, nodes)) = self.load(id) else { return };
+        let Some((c, nodes)) = self.load(id) else {
+            self.end(id);
+            return;
+        };
         for mut n in nodes.into_iter().filter(|n| node_ids.contains(&n.node_id)) {
             n.status = "rebooting".into();
             self.set_node(&n);
@@ -201,6 +210,7 @@ impl App {
             }
         }
         self.push_discovery(id);
+        self.end(id);
         self.set_status(id, "available");
     }
 
@@ -258,7 +268,6 @@ pub fn run(opts: Options) -> Result<(), String> {
             app.op_converge(&c.id, msg);
             log(&format!("{}: re-adopted", c.id));
         }
-        app.end(&c.id);
     }
 
     let healer = app.clone();
