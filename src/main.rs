@@ -151,6 +151,7 @@ fn control(args: &[String]) -> ExitCode {
         port: 8080,
         bind: "127.0.0.1".into(),
         access_key_id: std::env::var("FERROCACHE_CONTROL_ACCESS_KEY_ID").ok().filter(|s| !s.is_empty()),
+        secret_access_key: std::env::var("FERROCACHE_CONTROL_SECRET_ACCESS_KEY").ok().filter(|s| !s.is_empty()),
     };
     let mut i = 0;
     while i < args.len() {

@@ -15,13 +15,19 @@ struct ControlPlane {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl ControlPlane {
     fn new(name: &str) -> ControlPlane {
+        Self::with_env(name, &[])
+    }
+
+    fn with_env(name: &str, env: &[(&str, &str)]) -> ControlPlane {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("control-{}-{}", name, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut cp = ControlPlane { child: None, port: free_port(), dir };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut cp = ControlPlane { child: None, port: free_port(), dir, env };
         cp.start();
         cp
     }
@@ -31,6 +37,7 @@ impl ControlPlane {
             std::fs::OpenOptions::new().create(true).append(true).open(format!("{}.log", self.dir.display())).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
             .args(["control", "--data-dir", self.dir.to_str().unwrap(), "--port", &self.port.to_string()])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -452,18 +459,45 @@ fn aws_cli_against_the_control_plane() {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("awscli-venv");
     let aws = venv.join("bin/aws");
     if !aws.exists() {
-        let ok = Command::new("python3").args(["-m", "venv", venv.to_str().unwrap()]).status().is_ok_and(|s| s.success())
-            && Command::new(venv.join("bin/pip"))
-                .args(["install", "-q", "awscli"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
+        let ok =
+            Command::new("python3").args(["-m", "venv", venv.to_str().unwrap()]).status().is_ok_and(|s| s.success())
+                && Command::new(venv.join("bin/pip"))
+                    .args(["install", "-q", "awscli"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
         if !ok || !aws.exists() {
             println!("SKIPPED: could not install the AWS CLI (pip install awscli)");
             return;
         }
     }
+    // With keys configured, SigV4 signatures are verified.
+    let secured = ControlPlane::with_env(
+        "awscli-keys",
+        &[("FERROCACHE_CONTROL_ACCESS_KEY_ID", "AKIDFERRO"), ("FERROCACHE_CONTROL_SECRET_ACCESS_KEY", "s3cret/Key+1")],
+    );
+    let signed = |key: &str, secret: &str| {
+        let out = Command::new(&aws)
+            .args(["elasticache", "describe-cache-clusters", "--region", "us-east-1", "--output", "json"])
+            .args(["--endpoint-url", &format!("http://127.0.0.1:{}", secured.port)])
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(signed("AKIDFERRO", "s3cret/Key+1"), (true, String::new()));
+    let (ok, err) = signed("AKIDFERRO", "wrong");
+    assert!(!ok && err.contains("(SignatureDoesNotMatch)"), "{}", err);
+    let (ok, err) = signed("AKIDOTHER", "s3cret/Key+1");
+    assert!(!ok && err.contains("(InvalidClientTokenId)"), "{}", err);
+    let (code, body) = secured.call(&[("Action", "DescribeCacheClusters")]);
+    assert_eq!((code, tags(&body, "Code")), (403, vec!["InvalidClientTokenId".to_string()]));
+    drop(secured);
+
     let cp = ControlPlane::new("awscli");
     let endpoint = format!("http://127.0.0.1:{}", cp.port);
     let run = |args: &[&str]| -> (bool, String, String) {
@@ -477,9 +511,23 @@ fn aws_cli_against_the_control_plane() {
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .output()
             .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
-    let (ok, out, err) = run(&["create-cache-cluster", "--cache-cluster-id", "cli", "--engine", "memcached", "--num-cache-nodes", "2", "--cache-node-type", "cache.t3.micro"]);
+    let (ok, out, err) = run(&[
+        "create-cache-cluster",
+        "--cache-cluster-id",
+        "cli",
+        "--engine",
+        "memcached",
+        "--num-cache-nodes",
+        "2",
+        "--cache-node-type",
+        "cache.t3.micro",
+    ]);
     assert!(ok, "{}{}", out, err);
     assert!(out.contains("\"CacheClusterStatus\": \"creating\""), "{}", out);
     let (ok, _, err) = run(&["wait", "cache-cluster-available", "--cache-cluster-id", "cli"]);
@@ -491,12 +539,14 @@ fn aws_cli_against_the_control_plane() {
     let (ok, _, err) = run(&["describe-cache-clusters", "--cache-cluster-id", "nope"]);
     assert!(!ok);
     assert!(err.contains("(CacheClusterNotFound)") && err.contains("CacheCluster not found: nope"), "{}", err);
-    let (ok, out, err) = run(&["modify-cache-cluster", "--cache-cluster-id", "cli", "--num-cache-nodes", "3", "--apply-immediately"]);
+    let (ok, out, err) =
+        run(&["modify-cache-cluster", "--cache-cluster-id", "cli", "--num-cache-nodes", "3", "--apply-immediately"]);
     assert!(ok, "{}", err);
     assert!(out.contains("\"modifying\""), "{}", out);
     let (ok, _, err) = run(&["wait", "cache-cluster-available", "--cache-cluster-id", "cli"]);
     assert!(ok, "{}", err);
-    let (ok, out, err) = run(&["reboot-cache-cluster", "--cache-cluster-id", "cli", "--cache-node-ids-to-reboot", "0001"]);
+    let (ok, out, err) =
+        run(&["reboot-cache-cluster", "--cache-cluster-id", "cli", "--cache-node-ids-to-reboot", "0001"]);
     assert!(ok && out.contains("rebooting cache cluster nodes"), "{}{}", out, err);
     let (ok, _, err) = run(&["wait", "cache-cluster-available", "--cache-cluster-id", "cli"]);
     assert!(ok, "{}", err);
@@ -504,9 +554,11 @@ fn aws_cli_against_the_control_plane() {
     assert!(ok, "{}", err);
     let (ok, _, err) = run(&["wait", "cache-cluster-deleted", "--cache-cluster-id", "cli"]);
     assert!(ok, "{}", err);
-    let (ok, out, err) = run(&["describe-events", "--source-identifier", "cli", "--source-type", "cache-cluster", "--duration", "60"]);
+    let (ok, out, err) =
+        run(&["describe-events", "--source-identifier", "cli", "--source-type", "cache-cluster", "--duration", "60"]);
     assert!(ok, "{}", err);
-    for want in ["Cache cluster created", "Added cache node 0003", "Cache node 0001 restarted", "Cache cluster deleted"] {
+    for want in ["Cache cluster created", "Added cache node 0003", "Cache node 0001 restarted", "Cache cluster deleted"]
+    {
         assert!(out.contains(want), "{} in {}", want, out);
     }
     println!("AWS CLI: create/wait/describe/modify/reboot/delete/describe-events all passed");

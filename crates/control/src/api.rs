@@ -7,7 +7,7 @@ use crate::xml::{iso8601, parse_time, Xml, NS};
 use crate::{now_ms, App};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::collections::HashMap;
@@ -102,25 +102,35 @@ impl Params {
     }
 }
 
-async fn handle(State(app): State<Arc<App>>, RawQuery(q): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(keys) = &app.keys {
+        let req = crate::sigv4::Request {
+            method: method.as_str(),
+            path: uri.path(),
+            query: q.as_deref().unwrap_or(""),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect(),
+            body: &body,
+        };
+        if let Err((status, code, message)) = crate::sigv4::verify(keys, &req) {
+            return error_response(err(status, code, message));
+        }
+    }
     let mut map = HashMap::new();
-    if let Some(q) = q {
+    if let Some(q) = &q {
         map.extend(form_urlencoded::parse(q.as_bytes()).into_owned());
     }
     map.extend(form_urlencoded::parse(&body).into_owned());
     let params = Params(map);
-    if let Some(key) = &app.access_key_id {
-        // The access key id is checked; the signature itself is not verified yet.
-        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-        let given = auth.split("Credential=").nth(1).and_then(|c| c.split('/').next()).unwrap_or("");
-        if given != key {
-            return error_response(err(
-                403,
-                "InvalidClientTokenId",
-                "The security token included in the request is invalid.",
-            ));
-        }
-    }
     let Some(action) = params.get("Action").map(|s| s.to_string()) else {
         return error_response(err(400, "MissingAction", "Missing Action"));
     };

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod provider;
+pub mod sigv4;
 pub mod state;
 pub mod xml;
 
@@ -21,6 +22,8 @@ pub struct Options {
     pub bind: String,
     /// When set, requests must carry a SigV4 Authorization header with this access key id.
     pub access_key_id: Option<String>,
+    /// With `access_key_id`: the secret the SigV4 signatures are verified with.
+    pub secret_access_key: Option<String>,
 }
 
 pub struct App {
@@ -28,7 +31,7 @@ pub struct App {
     pub provider: Arc<dyn Provider>,
     /// Clusters with an operation in flight (the health loop leaves them alone).
     busy: Mutex<HashSet<String>>,
-    pub access_key_id: Option<String>,
+    pub keys: Option<sigv4::Keys>,
     pub region: String,
 }
 
@@ -252,7 +255,10 @@ pub fn run(opts: Options) -> Result<(), String> {
         store: Mutex::new(Box::new(store)),
         provider: Arc::new(provider),
         busy: Mutex::new(HashSet::new()),
-        access_key_id: opts.access_key_id.clone(),
+        keys: opts
+            .access_key_id
+            .clone()
+            .map(|id| sigv4::Keys { access_key_id: id, secret_access_key: opts.secret_access_key.clone() }),
         region: "us-east-1".into(),
     });
 
