@@ -124,6 +124,10 @@ impl Drop for ControlPlane {
                 }
             }
         }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = std::fs::remove_file(format!("{}.log", self.dir.display()));
+        }
     }
 }
 
@@ -562,4 +566,57 @@ fn aws_cli_against_the_control_plane() {
         assert!(out.contains(want), "{} in {}", want, out);
     }
     println!("AWS CLI: create/wait/describe/modify/reboot/delete/describe-events all passed");
+}
+
+#[test]
+fn control_plane_killed_in_the_middle_of_operations() {
+    let mut cp = ControlPlane::new("midop");
+    // Killed right after accepting a create: the restarted control plane finishes it.
+    cp.ok(&[
+        ("Action", "CreateCacheCluster"),
+        ("CacheClusterId", "half"),
+        ("Engine", "memcached"),
+        ("NumCacheNodes", "3"),
+    ]);
+    cp.kill();
+    cp.start();
+    let d = cp.wait_status("half", "available");
+    let ports = sorted(node_ports(&d));
+    assert_eq!(ports.len(), 3);
+    for p in &ports {
+        assert_eq!(discovery(*p).1, ports);
+    }
+    assert!(events(&cp, "half").iter().any(|e| e == "Cache cluster created"));
+
+    // Killed right after accepting a scale-in and a scale-out.
+    cp.ok(&[
+        ("Action", "ModifyCacheCluster"),
+        ("CacheClusterId", "half"),
+        ("NumCacheNodes", "2"),
+        ("CacheNodeIdsToRemove.member.1", "0001"),
+    ]);
+    cp.kill();
+    cp.start();
+    let d = cp.wait_status("half", "available");
+    assert_eq!(tags(&d, "CacheNodeId"), ["0002", "0003"]);
+    cp.ok(&[("Action", "ModifyCacheCluster"), ("CacheClusterId", "half"), ("NumCacheNodes", "4")]);
+    cp.kill();
+    cp.start();
+    let d = cp.wait_status("half", "available");
+    assert_eq!(tags(&d, "CacheNodeId"), ["0002", "0003", "0004", "0005"]);
+    let ports = sorted(node_ports(&d));
+    for p in &ports {
+        assert_eq!(discovery(*p).1, ports);
+    }
+
+    // Killed right after accepting a delete: the restarted control plane finishes it.
+    cp.ok(&[("Action", "DeleteCacheCluster"), ("CacheClusterId", "half")]);
+    cp.kill();
+    cp.start();
+    cp.wait_gone("half");
+    for p in &ports {
+        assert!(TcpStream::connect(("127.0.0.1", *p)).is_err(), "node on {} stopped", p);
+    }
+    let leftover = std::fs::read_dir(cp.dir.join("nodes")).unwrap().count();
+    assert_eq!(leftover, 0, "node data dirs removed");
 }

@@ -113,6 +113,13 @@ impl App {
                 true
             }
             Err(e) => {
+                // A process started just before a control-plane crash may have come up since.
+                if let Some(pid) = self.provider.probe(&Self::spec(c, n)) {
+                    n.pid = pid;
+                    n.status = "available".into();
+                    self.set_node(n);
+                    return true;
+                }
                 log(&format!("{}: {}", c.id, e));
                 n.status = "failed".into();
                 n.pid = 0;
