@@ -166,6 +166,10 @@ fn control(args: &[String]) -> ExitCode {
                 }
             },
             ("--bind", Some(v)) => opts.bind = v,
+            ("-h" | "--help", _) => {
+                println!("Usage: ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1]\n\nServes ElastiCache's API (AWS Query protocol, 2015-02-02); see docs/control-plane.md.\nFERROCACHE_CONTROL_ACCESS_KEY_ID / FERROCACHE_CONTROL_SECRET_ACCESS_KEY turn on SigV4 verification.");
+                return ExitCode::SUCCESS;
+            }
             (other, _) => {
                 eprintln!("Unknown or incomplete option '{}'.\nUsage: ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1]", other);
                 return ExitCode::FAILURE;
