@@ -11,6 +11,7 @@ static GLOBAL: CountingAlloc<std::alloc::System> = CountingAlloc(std::alloc::Sys
 const USAGE: &str = "Usage: ferrocache server [/path/to/ferrocache.conf] [--option value ...]
        ferrocache server --port 7777
        ferrocache server /etc/redis/redis.conf --loglevel verbose
+       ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1]
        ferrocache --version
 
 Options are Redis's configuration directives (port, bind, requirepass, maxmemory,
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(|s| s.as_str()) {
         Some("server") => server(&args[1..]),
+        Some("control") => control(&args[1..]),
         Some("-v") | Some("--version") | Some("version") => {
             println!("ferrocache {} (redis_version={})", env!("CARGO_PKG_VERSION"), ferrocache_commands::server_cmds::REDIS_VERSION);
             ExitCode::SUCCESS
@@ -140,4 +142,46 @@ fn server(args: &[String]) -> ExitCode {
         ferrocache_server::run(srv, listeners).await;
         ExitCode::SUCCESS
     })
+}
+
+/// `ferrocache control`: the control plane serving ElastiCache's API (see docs/control-plane.md).
+fn control(args: &[String]) -> ExitCode {
+    let mut opts = ferrocache_control::Options {
+        data_dir: PathBuf::from("ferrocache-control"),
+        port: 8080,
+        bind: "127.0.0.1".into(),
+        access_key_id: std::env::var("FERROCACHE_CONTROL_ACCESS_KEY_ID").ok().filter(|s| !s.is_empty()),
+        secret_access_key: std::env::var("FERROCACHE_CONTROL_SECRET_ACCESS_KEY").ok().filter(|s| !s.is_empty()),
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let val = args.get(i + 1).cloned();
+        match (args[i].as_str(), val) {
+            ("--data-dir", Some(v)) => opts.data_dir = PathBuf::from(v),
+            ("--port", Some(v)) => match v.parse() {
+                Ok(p) => opts.port = p,
+                Err(_) => {
+                    eprintln!("Invalid --port '{}'", v);
+                    return ExitCode::FAILURE;
+                }
+            },
+            ("--bind", Some(v)) => opts.bind = v,
+            ("-h" | "--help", _) => {
+                println!("Usage: ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1]\n\nServes ElastiCache's API (AWS Query protocol, 2015-02-02); see docs/control-plane.md.\nFERROCACHE_CONTROL_ACCESS_KEY_ID / FERROCACHE_CONTROL_SECRET_ACCESS_KEY turn on SigV4 verification.");
+                return ExitCode::SUCCESS;
+            }
+            (other, _) => {
+                eprintln!("Unknown or incomplete option '{}'.\nUsage: ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1]", other);
+                return ExitCode::FAILURE;
+            }
+        }
+        i += 2;
+    }
+    match ferrocache_control::run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferrocache control: {}", e);
+            ExitCode::FAILURE
+        }
+    }
 }

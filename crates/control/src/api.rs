@@ -1,0 +1,574 @@
+//! ElastiCache's API over the AWS Query protocol: `Action=...&Version=2015-02-02`, form-encoded
+//! in a POST body or in the query string; XML responses and error documents in ElastiCache's
+//! shapes.
+
+use crate::state::{Cluster, Node};
+use crate::xml::{iso8601, parse_time, Xml, NS};
+use crate::{now_ms, App};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new().fallback(handle).with_state(app)
+}
+
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    sender: bool,
+}
+
+fn err(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError { status: StatusCode::from_u16(status).unwrap(), code, message: message.into(), sender: status < 500 }
+}
+fn invalid(m: impl Into<String>) -> ApiError {
+    err(400, "InvalidParameterValue", m)
+}
+fn combination(m: impl Into<String>) -> ApiError {
+    err(400, "InvalidParameterCombination", m)
+}
+fn not_found(id: &str) -> ApiError {
+    err(404, "CacheClusterNotFound", format!("CacheCluster not found: {}", id))
+}
+fn internal(m: String) -> ApiError {
+    err(500, "InternalFailure", m)
+}
+
+fn request_id() -> String {
+    let r: u128 = rand::random();
+    let h = format!("{:032x}", r);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+fn xml_response(status: StatusCode, body: String) -> Response {
+    (status, [("content-type", "text/xml")], body).into_response()
+}
+
+fn error_response(e: ApiError) -> Response {
+    let mut x = Xml::default();
+    x.out.push_str(&format!("<ErrorResponse xmlns=\"{}\">", NS));
+    x.open("Error")
+        .leaf("Type", if e.sender { "Sender" } else { "Receiver" })
+        .leaf("Code", e.code)
+        .leaf("Message", &e.message)
+        .close("Error");
+    x.leaf("RequestId", &request_id());
+    x.close("ErrorResponse");
+    xml_response(e.status, x.out)
+}
+
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(|s| s.as_str()).filter(|s| !s.is_empty())
+    }
+    fn required(&self, k: &str) -> Result<&str, ApiError> {
+        self.get(k).ok_or_else(|| err(400, "MissingParameter", format!("The request must contain the parameter {}", k)))
+    }
+    fn int(&self, k: &str) -> Result<Option<i64>, ApiError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(v) => v.parse().map(Some).map_err(|_| invalid(format!("Invalid value for parameter {}: {}", k, v))),
+        }
+    }
+    fn bool(&self, k: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(k).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(None),
+            Some(v) if v == "true" => Ok(Some(true)),
+            Some(v) if v == "false" => Ok(Some(false)),
+            Some(v) => Err(invalid(format!("Invalid boolean value for parameter {}: {}", k, v))),
+        }
+    }
+    /// A Query-protocol list: `Name.member.1`, `Name.member.2`, ... (or `Name.<Member>.N`).
+    fn list(&self, k: &str) -> Vec<String> {
+        let mut items: Vec<(u32, String)> = self
+            .0
+            .iter()
+            .filter_map(|(key, v)| {
+                let rest = key.strip_prefix(k)?.strip_prefix('.')?;
+                let idx = rest.rsplit('.').next()?.parse().ok()?;
+                Some((idx, v.clone()))
+            })
+            .collect();
+        items.sort();
+        items.into_iter().map(|(_, v)| v).collect()
+    }
+}
+
+async fn handle(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(keys) = &app.keys {
+        let req = crate::sigv4::Request {
+            method: method.as_str(),
+            path: uri.path(),
+            query: q.as_deref().unwrap_or(""),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect(),
+            body: &body,
+        };
+        if let Err((status, code, message)) = crate::sigv4::verify(keys, &req) {
+            return error_response(err(status, code, message));
+        }
+    }
+    let mut map = HashMap::new();
+    if let Some(q) = &q {
+        map.extend(form_urlencoded::parse(q.as_bytes()).into_owned());
+    }
+    map.extend(form_urlencoded::parse(&body).into_owned());
+    let params = Params(map);
+    let Some(action) = params.get("Action").map(|s| s.to_string()) else {
+        return error_response(err(400, "MissingAction", "Missing Action"));
+    };
+    let app2 = app.clone();
+    let result = tokio::task::spawn_blocking(move || dispatch(&app2, &action, &params).map(|r| (action, r))).await;
+    match result {
+        Ok(Ok((action, inner))) => {
+            let mut x = Xml::default();
+            x.out.push_str(&format!("<{}Response xmlns=\"{}\">", action, NS));
+            x.out.push_str(&inner);
+            x.open("ResponseMetadata").leaf("RequestId", &request_id()).close("ResponseMetadata");
+            x.close(&format!("{}Response", action));
+            xml_response(StatusCode::OK, x.out)
+        }
+        Ok(Err(e)) => error_response(e),
+        Err(e) => error_response(internal(e.to_string())),
+    }
+}
+
+fn dispatch(app: &Arc<App>, action: &str, p: &Params) -> Result<String, ApiError> {
+    let inner = match action {
+        "CreateCacheCluster" => create_cache_cluster(app, p)?,
+        "DescribeCacheClusters" => describe_cache_clusters(app, p)?,
+        "DeleteCacheCluster" => delete_cache_cluster(app, p)?,
+        "RebootCacheCluster" => reboot_cache_cluster(app, p)?,
+        "ModifyCacheCluster" => modify_cache_cluster(app, p)?,
+        "DescribeEvents" => describe_events(app, p)?,
+        other => {
+            return Err(err(400, "InvalidAction", format!("The action {} is not valid for this web service.", other)))
+        }
+    };
+    let mut x = Xml::default();
+    x.open(&format!("{}Result", action));
+    x.out.push_str(&inner);
+    x.close(&format!("{}Result", action));
+    Ok(x.out)
+}
+
+/// ElastiCache's identifier rules: 1-40 characters (50 for Memcached/Redis clusters created
+/// here), letters, digits and hyphens, starting with a letter, no trailing or double hyphen.
+fn validate_id(id: &str) -> Result<String, ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 50
+        && id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !id.ends_with('-')
+        && !id.contains("--");
+    if !ok {
+        return Err(invalid(
+            "Cache cluster identifier must begin with a letter; must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or contain two consecutive hyphens.",
+        ));
+    }
+    Ok(id.to_ascii_lowercase())
+}
+
+fn write_cluster(app: &App, x: &mut Xml, c: &Cluster, nodes: &[Node], show_nodes: bool) {
+    let addr = app.provider.address(&App::spec(
+        c,
+        &Node {
+            cluster_id: c.id.clone(),
+            node_id: String::new(),
+            port: 0,
+            mc_port: 0,
+            pid: 0,
+            status: String::new(),
+            created_ms: 0,
+        },
+    ));
+    let live: Vec<&Node> = nodes.iter().filter(|n| n.status != "deleting").collect();
+    x.open("CacheCluster");
+    x.leaf("CacheClusterId", &c.id);
+    if c.engine == "memcached" {
+        if let Some(first) = live.iter().find(|n| n.status == "available") {
+            x.open("ConfigurationEndpoint")
+                .leaf("Address", &addr)
+                .leaf("Port", &first.mc_port.to_string())
+                .close("ConfigurationEndpoint");
+        }
+        x.leaf("ClientDownloadLandingPage", "https://console.aws.amazon.com/elasticache/home#client-download:");
+    }
+    x.leaf("CacheNodeType", &c.node_type);
+    x.leaf("Engine", &c.engine);
+    x.leaf("EngineVersion", &c.engine_version);
+    x.leaf("CacheClusterStatus", &c.status);
+    x.leaf("NumCacheNodes", &live.len().to_string());
+    x.leaf("PreferredAvailabilityZone", &c.az);
+    x.leaf("CacheClusterCreateTime", &iso8601(c.created_ms));
+    x.leaf("PreferredMaintenanceWindow", "sun:05:00-sun:06:00");
+    x.empty("PendingModifiedValues");
+    x.empty("CacheSecurityGroups");
+    let family = if c.engine == "memcached" { "default.memcached1.6" } else { "default.redis7" };
+    x.open("CacheParameterGroup")
+        .leaf("CacheParameterGroupName", family)
+        .leaf("ParameterApplyStatus", "in-sync")
+        .empty("CacheNodeIdsToReboot")
+        .close("CacheParameterGroup");
+    x.leaf("CacheSubnetGroupName", "default");
+    if show_nodes {
+        x.open("CacheNodes");
+        for n in &live {
+            let port = if c.engine == "memcached" { n.mc_port } else { n.port };
+            x.open("CacheNode")
+                .leaf("CacheNodeId", &n.node_id)
+                .leaf("CacheNodeStatus", &n.status)
+                .leaf("CacheNodeCreateTime", &iso8601(n.created_ms));
+            if n.status != "creating" {
+                x.open("Endpoint").leaf("Address", &addr).leaf("Port", &port.to_string()).close("Endpoint");
+            }
+            x.leaf("ParameterGroupStatus", "in-sync").leaf("CustomerAvailabilityZone", &c.az).close("CacheNode");
+        }
+        x.close("CacheNodes");
+    }
+    x.leaf("AutoMinorVersionUpgrade", "true");
+    x.empty("SecurityGroups");
+    x.leaf("AuthTokenEnabled", "false");
+    x.leaf("TransitEncryptionEnabled", "false");
+    x.leaf("AtRestEncryptionEnabled", "false");
+    x.leaf("ARN", &format!("arn:aws:elasticache:{}:000000000000:cluster:{}", app.region, c.id));
+    x.leaf("ReplicationGroupLogDeliveryEnabled", "false");
+    x.empty("LogDeliveryConfigurations");
+    x.leaf("NetworkType", "ipv4");
+    x.leaf("IpDiscovery", "ipv4");
+    x.close("CacheCluster");
+}
+
+fn cluster_xml(app: &App, id: &str, show_nodes: bool) -> Result<String, ApiError> {
+    let st = app.store.lock().unwrap();
+    let c = st.cluster(id).map_err(internal)?.ok_or_else(|| not_found(id))?;
+    let nodes = st.nodes(id).map_err(internal)?;
+    drop(st);
+    let mut x = Xml::default();
+    write_cluster(app, &mut x, &c, &nodes, show_nodes);
+    Ok(x.out)
+}
+
+fn new_node(app: &App, c: &mut Cluster) -> Result<Node, ApiError> {
+    let (port, mc_port) = app.provider.allocate_ports(&c.engine).map_err(internal)?;
+    let n = Node {
+        cluster_id: c.id.clone(),
+        node_id: format!("{:04}", c.next_node),
+        port,
+        mc_port,
+        pid: 0,
+        status: "creating".into(),
+        created_ms: now_ms(),
+    };
+    c.next_node += 1;
+    Ok(n)
+}
+
+fn create_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
+    let id = validate_id(p.required("CacheClusterId")?)?;
+    if p.get("ReplicationGroupId").is_some() {
+        return Err(combination(
+            "Adding cache clusters to replication groups is not supported by this control plane yet.",
+        ));
+    }
+    let engine = p.required("Engine")?.to_ascii_lowercase();
+    if engine != "redis" && engine != "memcached" {
+        return Err(invalid(format!("Invalid engine {}. Valid engines: memcached, redis", engine)));
+    }
+    let num = p.int("NumCacheNodes")?.unwrap_or(1);
+    if engine == "redis" && num != 1 {
+        return Err(invalid("Cannot create a Redis cluster with a NumCacheNodes parameter greater than 1."));
+    }
+    if !(1..=40).contains(&num) {
+        return Err(invalid(format!("The number of cache nodes must be between 1 and 40; got {}", num)));
+    }
+    if p.get("SnapshotArns.member.1").is_some() || p.get("SnapshotName").is_some() {
+        return Err(combination("Restoring from snapshots is not supported by this control plane yet."));
+    }
+    let version = match (engine.as_str(), p.get("EngineVersion")) {
+        ("memcached", None) => "1.6.18".to_string(),
+        (_, None) => "7.0.15".to_string(),
+        (_, Some(v)) => {
+            let major = v.split('.').next().and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
+            let supported = if engine == "redis" { (2..=7).contains(&major) } else { major == 1 };
+            if !supported {
+                return Err(invalid(format!("Cannot find version {} for {}", v, engine)));
+            }
+            v.to_string()
+        }
+    };
+    let az = p.get("PreferredAvailabilityZone").unwrap_or(&format!("{}a", app.region)).to_string();
+    let mut c = Cluster {
+        id: id.clone(),
+        engine,
+        engine_version: version,
+        node_type: p.get("CacheNodeType").unwrap_or("cache.t3.micro").to_string(),
+        status: "creating".into(),
+        az,
+        created_ms: now_ms(),
+        next_node: 1,
+    };
+    let mut nodes = Vec::new();
+    for _ in 0..num {
+        nodes.push(new_node(app, &mut c)?);
+    }
+    {
+        let mut st = app.store.lock().unwrap();
+        if !st.insert_cluster(&c).map_err(internal)? {
+            return Err(err(400, "CacheClusterAlreadyExists", "Cache cluster already exists"));
+        }
+        for n in &nodes {
+            st.upsert_node(n).map_err(internal)?;
+        }
+    }
+    app.try_begin(&id);
+    let out = cluster_xml(app, &id, false)?;
+    let id2 = id.clone();
+    app.spawn_op(move |a| a.op_converge(&id2, Some("Cache cluster created")));
+    Ok(out)
+}
+
+fn describe_cache_clusters(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
+    let show = p.bool("ShowCacheNodeInfo")?.unwrap_or(false);
+    let max = p.int("MaxRecords")?.unwrap_or(100);
+    if !(20..=100).contains(&max) {
+        return Err(invalid("The parameter MaxRecords must be between 20 and 100."));
+    }
+    let st = app.store.lock().unwrap();
+    let clusters = match p.get("CacheClusterId") {
+        Some(id) => {
+            let id = id.to_ascii_lowercase();
+            vec![st.cluster(&id).map_err(internal)?.ok_or_else(|| not_found(&id))?]
+        }
+        None => st.clusters().map_err(internal)?,
+    };
+    let start = match p.get("Marker") {
+        Some(m) => clusters.iter().position(|c| c.id.as_str() >= m).unwrap_or(clusters.len()),
+        None => 0,
+    };
+    let mut with_nodes = Vec::new();
+    for c in clusters.iter().skip(start).take(max as usize) {
+        with_nodes.push((c.clone(), st.nodes(&c.id).map_err(internal)?));
+    }
+    drop(st);
+    let mut x = Xml::default();
+    if let Some(next) = clusters.get(start + max as usize) {
+        x.leaf("Marker", &next.id);
+    }
+    x.open("CacheClusters");
+    for (c, nodes) in &with_nodes {
+        write_cluster(app, &mut x, c, nodes, show);
+    }
+    x.close("CacheClusters");
+    Ok(x.out)
+}
+
+/// Load a cluster that must be `available` for `op`.
+fn available(app: &App, id: &str) -> Result<(Cluster, Vec<Node>), ApiError> {
+    let st = app.store.lock().unwrap();
+    let c = st.cluster(id).map_err(internal)?.ok_or_else(|| not_found(id))?;
+    if c.status != "available" {
+        return Err(err(400, "InvalidCacheClusterState", format!("Cache cluster {} is not in available state.", id)));
+    }
+    let nodes = st.nodes(id).map_err(internal)?;
+    Ok((c, nodes))
+}
+
+/// Claim the cluster for an operation (another one may have started since the state check).
+fn begin(app: &App, id: &str) -> Result<(), ApiError> {
+    if app.try_begin(id) {
+        Ok(())
+    } else {
+        Err(err(400, "InvalidCacheClusterState", format!("Cache cluster {} is not in available state.", id)))
+    }
+}
+
+fn set_status(app: &App, c: &mut Cluster, status: &str) -> Result<(), ApiError> {
+    c.status = status.into();
+    app.store.lock().unwrap().update_cluster(c).map_err(internal)
+}
+
+fn delete_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
+    let id = p.required("CacheClusterId")?.to_ascii_lowercase();
+    if p.get("FinalSnapshotIdentifier").is_some() {
+        return Err(combination("Final snapshots are not supported by this control plane yet."));
+    }
+    let (mut c, _) = available(app, &id)?;
+    begin(app, &id)?;
+    set_status(app, &mut c, "deleting")?;
+    let out = cluster_xml(app, &id, false)?;
+    let id2 = id.clone();
+    app.spawn_op(move |a| a.op_delete(&id2));
+    Ok(out)
+}
+
+fn reboot_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
+    let id = p.required("CacheClusterId")?.to_ascii_lowercase();
+    let ids = p.list("CacheNodeIdsToReboot");
+    if ids.is_empty() {
+        return Err(err(400, "MissingParameter", "The request must contain the parameter CacheNodeIdsToReboot"));
+    }
+    let (mut c, nodes) = available(app, &id)?;
+    for n in &ids {
+        if !nodes.iter().any(|x| &x.node_id == n) {
+            return Err(invalid(format!("Cache node {} not found in cache cluster {}", n, id)));
+        }
+    }
+    begin(app, &id)?;
+    set_status(app, &mut c, "rebooting cache cluster nodes")?;
+    let out = cluster_xml(app, &id, false)?;
+    let id2 = id.clone();
+    app.spawn_op(move |a| a.op_reboot(&id2, &ids));
+    Ok(out)
+}
+
+fn modify_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
+    let id = p.required("CacheClusterId")?.to_ascii_lowercase();
+    let num = p.int("NumCacheNodes")?;
+    let remove = p.list("CacheNodeIdsToRemove");
+    let (mut c, nodes) = available(app, &id)?;
+    let current = nodes.len() as i64;
+    let Some(num) = num else {
+        if !remove.is_empty() {
+            return Err(combination("CacheNodeIdsToRemove requires NumCacheNodes."));
+        }
+        return cluster_xml(app, &id, false);
+    };
+    if c.engine == "redis" && num != 1 {
+        return Err(invalid("Cannot modify a Redis cluster to have a NumCacheNodes parameter greater than 1."));
+    }
+    if !(1..=40).contains(&num) {
+        return Err(invalid(format!("The number of cache nodes must be between 1 and 40; got {}", num)));
+    }
+    if num >= current && !remove.is_empty() {
+        return Err(combination("CacheNodeIdsToRemove can only be given when NumCacheNodes decreases."));
+    }
+    let mut victims = Vec::new();
+    if num < current {
+        if remove.is_empty() {
+            // Not given: the newest nodes go.
+            victims = nodes.iter().rev().take((current - num) as usize).map(|n| n.node_id.clone()).collect();
+        } else {
+            if remove.len() as i64 != current - num {
+                return Err(combination(format!(
+                    "The number of nodes to remove ({}) must equal the current number of nodes ({}) minus NumCacheNodes ({}).",
+                    remove.len(),
+                    current,
+                    num
+                )));
+            }
+            for r in &remove {
+                if !nodes.iter().any(|n| &n.node_id == r) {
+                    return Err(invalid(format!("Cache node {} not found in cache cluster {}", r, id)));
+                }
+            }
+            victims = remove;
+        }
+    }
+    if num == current {
+        return cluster_xml(app, &id, false);
+    }
+    begin(app, &id)?;
+    {
+        let mut added = Vec::new();
+        for _ in current..num {
+            added.push(new_node(app, &mut c).inspect_err(|_| app.end(&id))?);
+        }
+        let mut st = app.store.lock().unwrap();
+        c.status = "modifying".into();
+        st.update_cluster(&c).map_err(internal)?;
+        for n in &added {
+            st.upsert_node(n).map_err(internal)?;
+        }
+        for n in nodes.iter().filter(|n| victims.contains(&n.node_id)) {
+            let mut n = n.clone();
+            n.status = "deleting".into();
+            st.upsert_node(&n).map_err(internal)?;
+        }
+    }
+    let out = cluster_xml(app, &id, false)?;
+    let id2 = id.clone();
+    app.spawn_op(move |a| a.op_converge(&id2, None));
+    Ok(out)
+}
+
+fn describe_events(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
+    let now = now_ms();
+    let time = |k: &str| -> Result<Option<i64>, ApiError> {
+        match p.get(k) {
+            None => Ok(None),
+            Some(v) => {
+                parse_time(v).map(Some).ok_or_else(|| invalid(format!("Invalid value for parameter {}: {}", k, v)))
+            }
+        }
+    };
+    let end = time("EndTime")?.unwrap_or(now);
+    let start = match (time("StartTime")?, p.int("Duration")?) {
+        (Some(s), _) => s,
+        (None, Some(d)) => end - d * 60_000,
+        (None, None) => end - 60 * 60_000,
+    };
+    let max = p.int("MaxRecords")?.unwrap_or(100);
+    if !(20..=100).contains(&max) {
+        return Err(invalid("The parameter MaxRecords must be between 20 and 100."));
+    }
+    if let Some(t) = p.get("SourceType") {
+        if ![
+            "cache-cluster",
+            "cache-parameter-group",
+            "cache-security-group",
+            "cache-subnet-group",
+            "replication-group",
+            "serverless-cache",
+            "serverless-cache-snapshot",
+            "user",
+            "user-group",
+        ]
+        .contains(&t)
+        {
+            return Err(invalid(format!("Invalid value for parameter SourceType: {}", t)));
+        }
+    }
+    let source = p.get("SourceIdentifier").map(|s| s.to_ascii_lowercase());
+    let stype = p.get("SourceType");
+    let events = app.store.lock().unwrap().events(start, end).map_err(internal)?;
+    let mut list: Vec<_> = events
+        .into_iter()
+        .filter(|e| source.as_deref().is_none_or(|s| s == e.source_id) && stype.is_none_or(|t| t == e.source_type))
+        .collect();
+    // Newest first, as ElastiCache lists them.
+    list.reverse();
+    let skip: usize = p.get("Marker").and_then(|m| m.parse().ok()).unwrap_or(0);
+    let mut x = Xml::default();
+    if list.len() > skip + max as usize {
+        x.leaf("Marker", &(skip + max as usize).to_string());
+    }
+    x.open("Events");
+    for e in list.iter().skip(skip).take(max as usize) {
+        x.open("Event")
+            .leaf("SourceIdentifier", &e.source_id)
+            .leaf("SourceType", &e.source_type)
+            .leaf("Message", &e.message)
+            .leaf("Date", &iso8601(e.date_ms))
+            .close("Event");
+    }
+    x.close("Events");
+    Ok(x.out)
+}

@@ -1,0 +1,213 @@
+//! Control-plane state: clusters, their nodes and events, behind [`StateStore`]; the embedded
+//! default is one SQLite file ([`SqliteStore`]).
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cluster {
+    pub id: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub node_type: String,
+    pub status: String,
+    pub az: String,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+    /// The next cache node number to hand out (node ids are `0001`, `0002`, ...).
+    pub next_node: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub cluster_id: String,
+    pub node_id: String,
+    /// RESP port (for memcached nodes: the admin port, bound to 127.0.0.1).
+    pub port: u16,
+    /// memcached port (0 for Redis nodes).
+    pub mc_port: u16,
+    pub pid: i64,
+    pub status: String,
+    pub created_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub source_id: String,
+    pub source_type: String,
+    pub message: String,
+    pub date_ms: i64,
+}
+
+pub type Result<T> = std::result::Result<T, String>;
+
+/// Where the control plane keeps its definitions. Every write is durable when it returns.
+pub trait StateStore: Send {
+    fn clusters(&self) -> Result<Vec<Cluster>>;
+    fn cluster(&self, id: &str) -> Result<Option<Cluster>>;
+    /// Insert; false if the id already exists.
+    fn insert_cluster(&mut self, c: &Cluster) -> Result<bool>;
+    fn update_cluster(&mut self, c: &Cluster) -> Result<()>;
+    /// Remove the cluster and its nodes.
+    fn delete_cluster(&mut self, id: &str) -> Result<()>;
+    fn nodes(&self, cluster_id: &str) -> Result<Vec<Node>>;
+    fn upsert_node(&mut self, n: &Node) -> Result<()>;
+    fn delete_node(&mut self, cluster_id: &str, node_id: &str) -> Result<()>;
+    fn add_event(&mut self, e: &Event) -> Result<()>;
+    /// Events with `from_ms <= date <= to_ms`, oldest first.
+    fn events(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Event>>;
+}
+
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+fn e(err: rusqlite::Error) -> String {
+    format!("state store: {}", err)
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let conn = Connection::open(path).map_err(e)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=FULL;
+             CREATE TABLE IF NOT EXISTS clusters (
+                id TEXT PRIMARY KEY, engine TEXT NOT NULL, engine_version TEXT NOT NULL,
+                node_type TEXT NOT NULL, status TEXT NOT NULL, az TEXT NOT NULL,
+                created_ms INTEGER NOT NULL, next_node INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS nodes (
+                cluster_id TEXT NOT NULL, node_id TEXT NOT NULL, port INTEGER NOT NULL,
+                mc_port INTEGER NOT NULL, pid INTEGER NOT NULL, status TEXT NOT NULL,
+                created_ms INTEGER NOT NULL, PRIMARY KEY (cluster_id, node_id));
+             CREATE TABLE IF NOT EXISTS events (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, source_id TEXT NOT NULL,
+                source_type TEXT NOT NULL, message TEXT NOT NULL, date_ms INTEGER NOT NULL);",
+        )
+        .map_err(e)?;
+        Ok(SqliteStore { conn })
+    }
+}
+
+fn row_cluster(r: &rusqlite::Row) -> rusqlite::Result<Cluster> {
+    Ok(Cluster {
+        id: r.get(0)?,
+        engine: r.get(1)?,
+        engine_version: r.get(2)?,
+        node_type: r.get(3)?,
+        status: r.get(4)?,
+        az: r.get(5)?,
+        created_ms: r.get(6)?,
+        next_node: r.get(7)?,
+    })
+}
+
+const CLUSTER_COLS: &str = "id, engine, engine_version, node_type, status, az, created_ms, next_node";
+
+impl StateStore for SqliteStore {
+    fn clusters(&self) -> Result<Vec<Cluster>> {
+        let mut st =
+            self.conn.prepare(&format!("SELECT {} FROM clusters ORDER BY created_ms, id", CLUSTER_COLS)).map_err(e)?;
+        let rows = st.query_map([], row_cluster).map_err(e)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(e)
+    }
+
+    fn cluster(&self, id: &str) -> Result<Option<Cluster>> {
+        self.conn
+            .query_row(&format!("SELECT {} FROM clusters WHERE id = ?1", CLUSTER_COLS), [id], row_cluster)
+            .optional()
+            .map_err(e)
+    }
+
+    fn insert_cluster(&mut self, c: &Cluster) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "INSERT OR IGNORE INTO clusters (id, engine, engine_version, node_type, status, az, created_ms, next_node)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![c.id, c.engine, c.engine_version, c.node_type, c.status, c.az, c.created_ms, c.next_node],
+            )
+            .map_err(e)?;
+        Ok(n == 1)
+    }
+
+    fn update_cluster(&mut self, c: &Cluster) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE clusters SET engine = ?2, engine_version = ?3, node_type = ?4, status = ?5, az = ?6,
+                 created_ms = ?7, next_node = ?8 WHERE id = ?1",
+                params![c.id, c.engine, c.engine_version, c.node_type, c.status, c.az, c.created_ms, c.next_node],
+            )
+            .map_err(e)?;
+        Ok(())
+    }
+
+    fn delete_cluster(&mut self, id: &str) -> Result<()> {
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute("DELETE FROM nodes WHERE cluster_id = ?1", [id]).map_err(e)?;
+        tx.execute("DELETE FROM clusters WHERE id = ?1", [id]).map_err(e)?;
+        tx.commit().map_err(e)
+    }
+
+    fn nodes(&self, cluster_id: &str) -> Result<Vec<Node>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT cluster_id, node_id, port, mc_port, pid, status, created_ms FROM nodes WHERE cluster_id = ?1 ORDER BY node_id")
+            .map_err(e)?;
+        let rows = st
+            .query_map([cluster_id], |r| {
+                Ok(Node {
+                    cluster_id: r.get(0)?,
+                    node_id: r.get(1)?,
+                    port: r.get(2)?,
+                    mc_port: r.get(3)?,
+                    pid: r.get(4)?,
+                    status: r.get(5)?,
+                    created_ms: r.get(6)?,
+                })
+            })
+            .map_err(e)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(e)
+    }
+
+    fn upsert_node(&mut self, n: &Node) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO nodes (cluster_id, node_id, port, mc_port, pid, status, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![n.cluster_id, n.node_id, n.port, n.mc_port, n.pid, n.status, n.created_ms],
+            )
+            .map_err(e)?;
+        Ok(())
+    }
+
+    fn delete_node(&mut self, cluster_id: &str, node_id: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM nodes WHERE cluster_id = ?1 AND node_id = ?2", [cluster_id, node_id])
+            .map_err(e)?;
+        Ok(())
+    }
+
+    fn add_event(&mut self, ev: &Event) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO events (source_id, source_type, message, date_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![ev.source_id, ev.source_type, ev.message, ev.date_ms],
+            )
+            .map_err(e)?;
+        Ok(())
+    }
+
+    fn events(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Event>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT source_id, source_type, message, date_ms FROM events WHERE date_ms >= ?1 AND date_ms <= ?2 ORDER BY seq")
+            .map_err(e)?;
+        let rows = st
+            .query_map([from_ms, to_ms], |r| {
+                Ok(Event { source_id: r.get(0)?, source_type: r.get(1)?, message: r.get(2)?, date_ms: r.get(3)? })
+            })
+            .map_err(e)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(e)
+    }
+}
