@@ -33,6 +33,7 @@ impl Node {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
     /// Wait for the process to exit (after SHUTDOWN).
+    #[allow(dead_code)]
     fn wait_exit(&mut self) {
         let mut c = self.child.take().unwrap();
         let t = Instant::now();
