@@ -23,7 +23,11 @@ fn main() -> ExitCode {
         Some("server") => server(&args[1..]),
         Some("control") => control(&args[1..]),
         Some("-v") | Some("--version") | Some("version") => {
-            println!("ferrocache {} (redis_version={})", env!("CARGO_PKG_VERSION"), ferrocache_commands::server_cmds::REDIS_VERSION);
+            println!(
+                "ferrocache {} (redis_version={})",
+                env!("CARGO_PKG_VERSION"),
+                ferrocache_commands::server_cmds::REDIS_VERSION
+            );
             ExitCode::SUCCESS
         }
         Some("-h") | Some("--help") | Some("help") | None => {
@@ -60,11 +64,18 @@ fn build_config(args: &[String]) -> Result<Config, String> {
     while i < args.len() {
         let a = &args[i];
         let Some(name) = a.strip_prefix("--") else {
-            return Err(format!("\n*** FATAL CONFIG ERROR ***\nUnexpected argument '{}' (options are given as --name value)", a));
+            return Err(format!(
+                "\n*** FATAL CONFIG ERROR ***\nUnexpected argument '{}' (options are given as --name value)",
+                a
+            ));
         };
         let mut vals = Vec::new();
         i += 1;
-        while i < args.len() && !(args[i].starts_with("--") && args[i].len() > 2 && !args[i][2..].starts_with(|c: char| c.is_ascii_digit())) {
+        while i < args.len()
+            && !(args[i].starts_with("--")
+                && args[i].len() > 2
+                && !args[i][2..].starts_with(|c: char| c.is_ascii_digit()))
+        {
             vals.push(args[i].clone());
             i += 1;
         }
@@ -75,7 +86,9 @@ fn build_config(args: &[String]) -> Result<Config, String> {
             vals.clear();
             vals.push(String::new());
         }
-        cfg.set_startup(name, &vals).map_err(|e| format!("\n*** FATAL CONFIG ERROR ***\nOption '--{} {}' (command line): {}", name, vals.join(" "), e))?;
+        cfg.set_startup(name, &vals).map_err(|e| {
+            format!("\n*** FATAL CONFIG ERROR ***\nOption '--{} {}' (command line): {}", name, vals.join(" "), e)
+        })?;
     }
     Ok(cfg)
 }
@@ -106,7 +119,11 @@ fn server(args: &[String]) -> ExitCode {
         n if n > 0 => n as usize,
         _ => cores,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let srv = ferrocache_commands::Server::new(cfg, threads);
     rt.block_on(async move {
         let mc_listeners = match ferrocache_server::memcached::bind_memcached(&srv.config).await {
@@ -128,12 +145,22 @@ fn server(args: &[String]) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        ferrocache_server::log('*', &format!("Ferrocache {} (Redis {} compatible) started, pid={}, threads={}", env!("CARGO_PKG_VERSION"), ferrocache_commands::server_cmds::REDIS_VERSION, std::process::id(), threads));
+        ferrocache_server::log(
+            '*',
+            &format!(
+                "Ferrocache {} (Redis {} compatible) started, pid={}, threads={}",
+                env!("CARGO_PKG_VERSION"),
+                ferrocache_commands::server_cmds::REDIS_VERSION,
+                std::process::id(),
+                threads
+            ),
+        );
         if !ferrocache_server::load_data(&srv) {
             return ExitCode::FAILURE;
         }
         let addrs: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
-        let mc_addrs: Vec<String> = mc_listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
+        let mc_addrs: Vec<String> =
+            mc_listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
         if !mc_addrs.is_empty() {
             ferrocache_server::log('*', &format!("Ready to accept memcached connections on {}", mc_addrs.join(", ")));
         }

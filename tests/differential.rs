@@ -89,13 +89,37 @@ impl G {
     }
     fn int_s(&mut self) -> Vec<u8> {
         if self.p(0.05) {
-            return self.pick(&["x", "1.5", "", " 1", "1 ", "+1", "0x10", "99999999999999999999", "-0", "007"]).as_bytes().to_vec();
+            return self
+                .pick(&["x", "1.5", "", " 1", "1 ", "+1", "0x10", "99999999999999999999", "-0", "007"])
+                .as_bytes()
+                .to_vec();
         }
         self.int().to_string().into_bytes()
     }
     fn float_s(&mut self) -> Vec<u8> {
         self.pick(&[
-            "0", "1", "-1", "1.5", "-2.25", "0.1", "3.0e3", "1e-5", "10.5", "5.0e3", "abc", "inf", "-inf", "nan", "", "1.7976931348623157e308", "17976931348623157e292", "0.3", "-0", "1e400", " 1", "0x1p3",
+            "0",
+            "1",
+            "-1",
+            "1.5",
+            "-2.25",
+            "0.1",
+            "3.0e3",
+            "1e-5",
+            "10.5",
+            "5.0e3",
+            "abc",
+            "inf",
+            "-inf",
+            "nan",
+            "",
+            "1.7976931348623157e308",
+            "17976931348623157e292",
+            "0.3",
+            "-0",
+            "1e400",
+            " 1",
+            "0x1p3",
         ])
         .as_bytes()
         .to_vec()
@@ -244,7 +268,10 @@ fn gen_set(g: &mut G, o: &mut Vec<Cmd>) {
             0 => v.extend([b"EX".to_vec(), g.secs()]),
             1 => v.extend([b"PX".to_vec(), g.millis()]),
             2 => v.extend([b"EXAT".to_vec(), g.future_secs()]),
-            3 => v.extend([b"PXAT".to_vec(), (g.now_s * 1000 + g.r.gen_range(100_000..10_000_000)).to_string().into_bytes()]),
+            3 => v.extend([
+                b"PXAT".to_vec(),
+                (g.now_s * 1000 + g.r.gen_range(100_000..10_000_000)).to_string().into_bytes(),
+            ]),
             _ => v.push(b"KEEPTTL".to_vec()),
         }
     }
@@ -485,13 +512,7 @@ const HASHES: &[(u32, Gen)] = &[
 // connection and server
 
 const SERVER: &[(u32, Gen)] = &[
-    (2, |g, o| {
-        if g.p(0.5) {
-            o.push(cmd!("PING"))
-        } else {
-            o.push(cmd!("PING", g.value()))
-        }
-    }),
+    (2, |g, o| if g.p(0.5) { o.push(cmd!("PING")) } else { o.push(cmd!("PING", g.value())) }),
     (1, |g, o| o.push(cmd!("ECHO", g.value()))),
     (2, |g, o| o.push(cmd!("SELECT", g.pick(&["0", "0", "0", "1", "16", "-1", "x"])))),
     (1, |_, o| o.push(cmd!("TIME"))),
@@ -504,14 +525,26 @@ const SERVER: &[(u32, Gen)] = &[
             o.push(cmd!("DBSIZE"))
         }
     }),
-    (1, |g, o| o.push(cmd!("CONFIG", "GET", g.pick(&["maxmemory-policy", "hash-max-listpack-entries", "hz", "nosuch", "maxmemory*"])))),
+    (1, |g, o| {
+        o.push(cmd!(
+            "CONFIG",
+            "GET",
+            g.pick(&["maxmemory-policy", "hash-max-listpack-entries", "hz", "nosuch", "maxmemory*"])
+        ))
+    }),
     (1, |g, o| o.push(cmd!("CONFIG", "SET", "hash-max-listpack-entries", g.pick(&["0", "2", "128", "x", "-1"])))),
     (1, |g, o| o.push(cmd!("CONFIG", "SET", "hash-max-listpack-value", g.pick(&["4", "64", "x"])))),
     (1, |g, o| {
         let cmds = ["GET", "SET", "HSET", "BITFIELD", "MGET", "EXPIRE", "LCS", "COPY", "OBJECT"];
         o.push(cmd!("COMMAND", "GETKEYS", g.pick(&cmds), g.key(), g.key(), g.key()))
     }),
-    (1, |g, o| o.push(cmd!("COMMAND", "INFO", g.pick(&["get", "set", "hset", "bitfield", "nosuch", "object|encoding", "client|kill"])))),
+    (1, |g, o| {
+        o.push(cmd!(
+            "COMMAND",
+            "INFO",
+            g.pick(&["get", "set", "hset", "bitfield", "nosuch", "object|encoding", "client|kill"])
+        ))
+    }),
     (1, |g, o| o.push(cmd!(g.pick(&["GETT", "OBJECT", "CLIENT", "CONFIG", "HGETALL", "ECHO"])))),
 ];
 
@@ -557,7 +590,9 @@ const TRANSACTIONS: &[(u32, Gen)] = &[
 
 const PUBSUB: &[(u32, Gen)] = &[
     (2, |g, o| o.push(cmd!(g.pick(&["PUBLISH", "SPUBLISH"]), g.pick(&["ch", "news"]), g.value()))),
-    (1, |g, o| o.push(cmd!("PUBSUB", g.pick(&["CHANNELS", "NUMSUB", "NUMPAT", "SHARDCHANNELS", "SHARDNUMSUB", "BOGUS"])))),
+    (1, |g, o| {
+        o.push(cmd!("PUBSUB", g.pick(&["CHANNELS", "NUMSUB", "NUMPAT", "SHARDCHANNELS", "SHARDNUMSUB", "BOGUS"])))
+    }),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -695,7 +730,10 @@ impl G {
     }
     fn lonlat(&mut self) -> (Vec<u8>, Vec<u8>) {
         if self.p(0.04) {
-            return (self.pick(&["200", "x", "-180.1", "180"]).as_bytes().to_vec(), self.pick(&["86", "0", "-85.06", "x"]).as_bytes().to_vec());
+            return (
+                self.pick(&["200", "x", "-180.1", "180"]).as_bytes().to_vec(),
+                self.pick(&["86", "0", "-85.06", "x"]).as_bytes().to_vec(),
+            );
         }
         let lon = 13.0 + self.r.gen_range(0..30000) as f64 / 10000.0;
         let lat = 37.0 + self.r.gen_range(0..20000) as f64 / 10000.0;
@@ -739,7 +777,9 @@ const LISTS: &[(u32, Gen)] = &[
     (5, |g, o| o.push(cmd!("LRANGE", g.tk(LKEYS), g.small_idx(), g.small_idx()))),
     (2, |g, o| o.push(cmd!("LINDEX", g.tk(LKEYS), g.small_idx()))),
     (2, |g, o| o.push(cmd!("LSET", g.tk(LKEYS), g.small_idx(), g.elem()))),
-    (2, |g, o| o.push(cmd!("LINSERT", g.tk(LKEYS), g.pick(&["BEFORE", "AFTER", "after", "MIDDLE"]), g.elem(), g.elem()))),
+    (2, |g, o| {
+        o.push(cmd!("LINSERT", g.tk(LKEYS), g.pick(&["BEFORE", "AFTER", "after", "MIDDLE"]), g.elem(), g.elem()))
+    }),
     (2, |g, o| o.push(cmd!("LREM", g.tk(LKEYS), g.pick(&["0", "1", "-1", "2", "-2", "x"]), g.elem()))),
     (2, |g, o| o.push(cmd!("LTRIM", g.tk(LKEYS), g.small_idx(), g.small_idx()))),
     (3, |g, o| {
@@ -788,7 +828,14 @@ const LISTS: &[(u32, Gen)] = &[
     }),
     (1, |g, o| {
         if g.p(0.5) {
-            o.push(cmd!("BLMOVE", g.tk(LKEYS), g.tk(LKEYS), g.pick(&["LEFT", "RIGHT"]), g.pick(&["LEFT", "RIGHT"]), g.btimeout()))
+            o.push(cmd!(
+                "BLMOVE",
+                g.tk(LKEYS),
+                g.tk(LKEYS),
+                g.pick(&["LEFT", "RIGHT"]),
+                g.pick(&["LEFT", "RIGHT"]),
+                g.btimeout()
+            ))
         } else {
             o.push(cmd!("BRPOPLPUSH", g.tk(LKEYS), g.tk(LKEYS), g.btimeout()))
         }
@@ -1565,7 +1612,11 @@ fn mask_auto_ids(r: Reply) -> Reply {
         Reply::Bulk(b) => {
             let s = &b[..];
             if let Some(d) = s.iter().position(|&c| c == b'-') {
-                if d >= 12 && s[..d].iter().all(u8::is_ascii_digit) && s[d + 1..].iter().all(u8::is_ascii_digit) && d + 1 < s.len() {
+                if d >= 12
+                    && s[..d].iter().all(u8::is_ascii_digit)
+                    && s[d + 1..].iter().all(u8::is_ascii_digit)
+                    && d + 1 < s.len()
+                {
                     return Reply::Bulk(b"<auto-id>".to_vec());
                 }
             }
@@ -1617,12 +1668,20 @@ fn rand_member(conn: &mut Raw, cmd: &Cmd, r: Reply) -> Reply {
         Reply::Array(v) => v.clone(),
         _ => return r,
     };
-    let all = if z { conn.cmd(&[b"ZRANGE".as_slice(), &cmd[1], b"0", b"-1", b"WITHSCORES"]) } else { conn.cmd(&[b"SMEMBERS".as_slice(), &cmd[1]]) };
+    let all = if z {
+        conn.cmd(&[b"ZRANGE".as_slice(), &cmd[1], b"0", b"-1", b"WITHSCORES"])
+    } else {
+        conn.cmd(&[b"SMEMBERS".as_slice(), &cmd[1]])
+    };
     let all = match all {
         Reply::Array(v) => v,
         _ => Vec::new(),
     };
-    let units: Vec<Vec<Reply>> = if withscores { items.chunks(2).map(|c| c.to_vec()).collect() } else { items.iter().map(|x| vec![x.clone()]).collect() };
+    let units: Vec<Vec<Reply>> = if withscores {
+        items.chunks(2).map(|c| c.to_vec()).collect()
+    } else {
+        items.iter().map(|x| vec![x.clone()]).collect()
+    };
     let members: Vec<Vec<Reply>> = if z {
         if withscores {
             all.chunks(2).map(|c| c.to_vec()).collect()
@@ -1633,7 +1692,11 @@ fn rand_member(conn: &mut Raw, cmd: &Cmd, r: Reply) -> Reply {
         all.iter().map(|x| vec![x.clone()]).collect()
     };
     let all_members = units.iter().all(|u| members.contains(u));
-    let count_pos = cmd.get(2).and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.parse::<i64>().ok()).is_some_and(|c| c >= 0);
+    let count_pos = cmd
+        .get(2)
+        .and_then(|c| std::str::from_utf8(c).ok())
+        .and_then(|c| c.parse::<i64>().ok())
+        .is_some_and(|c| c >= 0);
     let mut distinct = true;
     if count_pos {
         let mut seen = Vec::new();
@@ -1865,10 +1928,14 @@ fn differential_part1() {
     let ferro = common::ferrocache(&[]);
     let seed = env_u64("FERRO_DIFF_SEED").unwrap_or_else(rand::random);
     let total = env_u64("FERRO_DIFF_COMMANDS").unwrap_or(5000);
-    let secs = env_u64("FERRO_DIFF_SECS").unwrap_or(if std::env::var("FERRO_DIFF_COMMANDS").is_ok() { u64::MAX } else { 45 });
+    let secs =
+        env_u64("FERRO_DIFF_SECS").unwrap_or(if std::env::var("FERRO_DIFF_COMMANDS").is_ok() { u64::MAX } else { 45 });
     let keep_going = std::env::var("FERRO_DIFF_KEEP_GOING").is_ok();
     let trace = std::env::var("FERRO_DIFF_TRACE").is_ok();
-    eprintln!("differential: seed={} commands={} (replay: FERRO_DIFF_SEED={} cargo test --test differential)", seed, total, seed);
+    eprintln!(
+        "differential: seed={} commands={} (replay: FERRO_DIFF_SEED={} cargo test --test differential)",
+        seed, total, seed
+    );
 
     let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let mut g = G { r: SmallRng::seed_from_u64(seed), now_s, xseq: 0 };
@@ -1950,7 +2017,13 @@ fn differential_part1() {
             }
         }
     }
-    eprintln!("differential: {} commands in {:.1}s, {} mismatches (seed {})", sent, start.elapsed().as_secs_f64(), mismatches.len(), seed);
+    eprintln!(
+        "differential: {} commands in {:.1}s, {} mismatches (seed {})",
+        sent,
+        start.elapsed().as_secs_f64(),
+        mismatches.len(),
+        seed
+    );
     assert!(mismatches.is_empty(), "{} mismatches: {:#?}", mismatches.len(), mismatches);
     // Both servers must still be alive and agree on the final keyspace size.
     assert_eq!(a.cmd(&["DBSIZE"]), b.cmd(&["DBSIZE"]));
@@ -1967,24 +2040,127 @@ fn differential_part1() {
 /// `sleep MS`. Arguments split on whitespace, or on " | " when the line holds one. At the end
 /// the pending replies of all clients are read in client order.
 const BLOCKING_SCENARIOS: &[(&str, &[&str])] = &[
-    ("three BLPOP, two pushed", &["0> BLPOP k 0.3", "1> BLPOP k 0.3", "2> BLPOP k 0.3", "3: RPUSH k a b", "0?", "1?", "2?", "3: EXISTS k"]),
-    ("BRPOP several keys, push to the second", &["0> BRPOP k1 k2 0.3", "1> BRPOP k2 k1 0.3", "3: LPUSH k2 x y z", "0?", "1?", "3: LRANGE k2 0 -1"]),
-    ("pushing several keys in one MULTI", &["0> BLPOP k1 k2 0.3", "1> BLPOP k2 0.3", "3: MULTI", "3: RPUSH k2 a", "3: RPUSH k1 b", "3: EXEC", "0?", "1?", "3: LRANGE k1 0 -1"]),
-    ("BLMOVE chains into a BLPOP", &["0> BLMOVE src dst LEFT RIGHT 0.3", "1> BLPOP dst 0.3", "3: RPUSH src x y", "0?", "1?", "3: LRANGE src 0 -1", "3: LRANGE dst 0 -1"]),
+    (
+        "three BLPOP, two pushed",
+        &["0> BLPOP k 0.3", "1> BLPOP k 0.3", "2> BLPOP k 0.3", "3: RPUSH k a b", "0?", "1?", "2?", "3: EXISTS k"],
+    ),
+    (
+        "BRPOP several keys, push to the second",
+        &["0> BRPOP k1 k2 0.3", "1> BRPOP k2 k1 0.3", "3: LPUSH k2 x y z", "0?", "1?", "3: LRANGE k2 0 -1"],
+    ),
+    (
+        "pushing several keys in one MULTI",
+        &[
+            "0> BLPOP k1 k2 0.3",
+            "1> BLPOP k2 0.3",
+            "3: MULTI",
+            "3: RPUSH k2 a",
+            "3: RPUSH k1 b",
+            "3: EXEC",
+            "0?",
+            "1?",
+            "3: LRANGE k1 0 -1",
+        ],
+    ),
+    (
+        "BLMOVE chains into a BLPOP",
+        &[
+            "0> BLMOVE src dst LEFT RIGHT 0.3",
+            "1> BLPOP dst 0.3",
+            "3: RPUSH src x y",
+            "0?",
+            "1?",
+            "3: LRANGE src 0 -1",
+            "3: LRANGE dst 0 -1",
+        ],
+    ),
     ("BRPOPLPUSH rotating one list", &["0> BRPOPLPUSH k k 0.3", "3: RPUSH k a b", "0?", "3: LRANGE k 0 -1"]),
-    ("push and pop in a transaction serve nobody", &["0> BLPOP k 0.2", "3: MULTI", "3: LPUSH k a", "3: LPOP k", "3: EXEC", "0?", "3: EXISTS k"]),
+    (
+        "push and pop in a transaction serve nobody",
+        &["0> BLPOP k 0.2", "3: MULTI", "3: LPUSH k a", "3: LPOP k", "3: EXEC", "0?", "3: EXISTS k"],
+    ),
     ("a wrong type key keeps the client blocked", &["0> BLPOP k 0.3", "3: SET k x", "3: DEL k", "3: RPUSH k a", "0?"]),
-    ("push from a script", &["0> BLPOP k 0.3", "1> BLPOP k 0.3", "3: EVAL | redis.call('RPUSH', KEYS[1], 'a', 'b', 'c') return redis.call('LLEN', KEYS[1]) | 1 | k", "0?", "1?", "3: LRANGE k 0 -1"]),
-    ("BLMPOP with COUNT", &["0> BLMPOP 0.3 2 k1 k2 LEFT COUNT 2", "1> BLMPOP 0.3 1 k2 RIGHT COUNT 5", "3: RPUSH k2 a b c", "0?", "1?", "3: EXISTS k2"]),
-    ("BZPOPMIN/BZPOPMAX", &["0> BZPOPMIN z 0.3", "1> BZPOPMAX z 0.3", "2> BZPOPMIN z 0.3", "3: ZADD z 1 a 2 b 3 c", "0?", "1?", "2?", "3: ZRANGE z 0 -1 WITHSCORES"]),
+    (
+        "push from a script",
+        &[
+            "0> BLPOP k 0.3",
+            "1> BLPOP k 0.3",
+            "3: EVAL | redis.call('RPUSH', KEYS[1], 'a', 'b', 'c') return redis.call('LLEN', KEYS[1]) | 1 | k",
+            "0?",
+            "1?",
+            "3: LRANGE k 0 -1",
+        ],
+    ),
+    (
+        "BLMPOP with COUNT",
+        &[
+            "0> BLMPOP 0.3 2 k1 k2 LEFT COUNT 2",
+            "1> BLMPOP 0.3 1 k2 RIGHT COUNT 5",
+            "3: RPUSH k2 a b c",
+            "0?",
+            "1?",
+            "3: EXISTS k2",
+        ],
+    ),
+    (
+        "BZPOPMIN/BZPOPMAX",
+        &[
+            "0> BZPOPMIN z 0.3",
+            "1> BZPOPMAX z 0.3",
+            "2> BZPOPMIN z 0.3",
+            "3: ZADD z 1 a 2 b 3 c",
+            "0?",
+            "1?",
+            "2?",
+            "3: ZRANGE z 0 -1 WITHSCORES",
+        ],
+    ),
     ("BZMPOP", &["0> BZMPOP 0.3 2 z1 z2 MAX COUNT 2", "3: ZADD z2 1 a 2 b 3 c", "0?", "3: ZRANGE z2 0 -1 WITHSCORES"]),
-    ("XREAD BLOCK on $ from two readers", &["3: XADD s 1-1 f v", "0> XREAD BLOCK 300 STREAMS s $", "1> XREAD COUNT 5 BLOCK 300 STREAMS s $", "3: XADD s 2-1 f w", "0?", "1?"]),
-    ("XREADGROUP BLOCK: one entry serves one consumer", &["3: XGROUP CREATE s g $ MKSTREAM", "0> XREADGROUP GROUP g c1 BLOCK 300 STREAMS s >", "1> XREADGROUP GROUP g c2 BLOCK 300 STREAMS s >", "3: XADD s 5-1 f v", "0?", "1?", "3: XPENDING s g"]),
-    ("XREADGROUP blocked when the group is destroyed", &["3: XGROUP CREATE s g $ MKSTREAM", "0> XREADGROUP GROUP g c1 BLOCK 300 STREAMS s >", "3: XGROUP DESTROY s g", "0?"]),
-    ("XREADGROUP blocked when the stream is deleted", &["3: XGROUP CREATE s g $ MKSTREAM", "0> XREADGROUP GROUP g c1 BLOCK 300 STREAMS s >", "3: DEL s", "0?"]),
+    (
+        "XREAD BLOCK on $ from two readers",
+        &[
+            "3: XADD s 1-1 f v",
+            "0> XREAD BLOCK 300 STREAMS s $",
+            "1> XREAD COUNT 5 BLOCK 300 STREAMS s $",
+            "3: XADD s 2-1 f w",
+            "0?",
+            "1?",
+        ],
+    ),
+    (
+        "XREADGROUP BLOCK: one entry serves one consumer",
+        &[
+            "3: XGROUP CREATE s g $ MKSTREAM",
+            "0> XREADGROUP GROUP g c1 BLOCK 300 STREAMS s >",
+            "1> XREADGROUP GROUP g c2 BLOCK 300 STREAMS s >",
+            "3: XADD s 5-1 f v",
+            "0?",
+            "1?",
+            "3: XPENDING s g",
+        ],
+    ),
+    (
+        "XREADGROUP blocked when the group is destroyed",
+        &[
+            "3: XGROUP CREATE s g $ MKSTREAM",
+            "0> XREADGROUP GROUP g c1 BLOCK 300 STREAMS s >",
+            "3: XGROUP DESTROY s g",
+            "0?",
+        ],
+    ),
+    (
+        "XREADGROUP blocked when the stream is deleted",
+        &["3: XGROUP CREATE s g $ MKSTREAM", "0> XREADGROUP GROUP g c1 BLOCK 300 STREAMS s >", "3: DEL s", "0?"],
+    ),
     ("timeouts only", &["0> BLPOP k 0.05", "1> BZPOPMIN z 0.05", "2> XREAD BLOCK 50 STREAMS s 0", "0?", "1?", "2?"]),
-    ("LMOVE into a watched blocked key", &["3: RPUSH src a", "0> BLPOP dst 0.3", "3: LMOVE src dst LEFT LEFT", "0?", "3: EXISTS src dst"]),
-    ("SORT STORE serves a blocked client", &["3: RPUSH src 3 1 2", "0> BLPOP dst 0.3", "3: SORT src STORE dst", "0?", "3: LRANGE dst 0 -1"]),
+    (
+        "LMOVE into a watched blocked key",
+        &["3: RPUSH src a", "0> BLPOP dst 0.3", "3: LMOVE src dst LEFT LEFT", "0?", "3: EXISTS src dst"],
+    ),
+    (
+        "SORT STORE serves a blocked client",
+        &["3: RPUSH src 3 1 2", "0> BLPOP dst 0.3", "3: SORT src STORE dst", "0?", "3: LRANGE dst 0 -1"],
+    ),
 ];
 
 fn blocked_clients(ctl: &mut Raw) -> i64 {
@@ -2005,7 +2181,8 @@ fn run_scenario(srv: &common::ServerProc, steps: &[&str]) -> Vec<String> {
         }
         let n: usize = step[..1].parse().unwrap();
         let (op, rest) = (&step[1..2], step[2..].trim());
-        let args: Vec<&str> = if rest.contains(" | ") { rest.split(" | ").collect() } else { rest.split_whitespace().collect() };
+        let args: Vec<&str> =
+            if rest.contains(" | ") { rest.split(" | ").collect() } else { rest.split_whitespace().collect() };
         match op {
             ">" => {
                 let before = blocked_clients(&mut ctl);
@@ -2052,5 +2229,11 @@ fn differential_blocking_multi_client() {
             failures.push(format!("scenario {:?}:\n  redis:      {:#?}\n  ferrocache: {:#?}", name, want, got));
         }
     }
-    assert!(failures.is_empty(), "{} of {} scenarios differ:\n{}", failures.len(), BLOCKING_SCENARIOS.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios differ:\n{}",
+        failures.len(),
+        BLOCKING_SCENARIOS.len(),
+        failures.join("\n")
+    );
 }

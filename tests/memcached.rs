@@ -11,20 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn wait_port(port: u16) {
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "port {port} never opened"
-        );
+        assert!(start.elapsed() < Duration::from_secs(10), "port {port} never opened");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -40,15 +33,7 @@ impl Node {
         let port = free_port();
         let mc = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-            .args([
-                "server",
-                "--port",
-                &port.to_string(),
-                "--memcached-port",
-                &mc.to_string(),
-                "--save",
-                "",
-            ])
+            .args(["server", "--port", &port.to_string(), "--memcached-port", &mc.to_string(), "--save", ""])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -58,10 +43,7 @@ impl Node {
         Node { child, port, mc }
     }
     fn redis(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap().get_connection().unwrap()
     }
     fn raw(&self) -> Raw {
         Raw::connect(self.mc)
@@ -96,11 +78,7 @@ impl Raw {
         let mut tmp = [0u8; 65536];
         while !self.buf.ends_with(end) {
             let n = self.s.read(&mut tmp).expect("read");
-            assert!(
-                n > 0,
-                "connection closed; got {:?}",
-                String::from_utf8_lossy(&self.buf)
-            );
+            assert!(n > 0, "connection closed; got {:?}", String::from_utf8_lossy(&self.buf));
             self.buf.extend_from_slice(&tmp[..n]);
         }
         std::mem::take(&mut self.buf)
@@ -138,14 +116,7 @@ fn s(b: &[u8]) -> String {
 /// The CAS of the first `VALUE` line of a gets reply.
 fn cas_of(reply: &[u8]) -> u64 {
     let line = s(reply);
-    line.lines()
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(4)
-        .unwrap()
-        .parse()
-        .unwrap()
+    line.lines().next().unwrap().split(' ').nth(4).unwrap().parse().unwrap()
 }
 
 // ------------------------------------------------------------------ memcache crate
@@ -180,8 +151,7 @@ fn crate_suite(url: &str, binary: bool) {
     let (v, f): (Vec<u8>, u32) = c.get("fl").unwrap().unwrap();
     assert_eq!((v.as_slice(), f), (&b"v"[..], 0));
     // gets + cas
-    let m: std::collections::HashMap<String, (Vec<u8>, u32, Option<u64>)> =
-        c.gets(&["fl", "new"]).unwrap();
+    let m: std::collections::HashMap<String, (Vec<u8>, u32, Option<u64>)> = c.gets(&["fl", "new"]).unwrap();
     assert_eq!(m.len(), 2);
     let cas = m["fl"].2.unwrap();
     assert!(c.cas("fl", "v2", 0, cas).unwrap());
@@ -201,16 +171,7 @@ fn crate_suite(url: &str, binary: bool) {
     // memcache 0.17's ASCII stats parser stops at the first line (`response != END` is
     // inverted upstream), so only the binary client sees the stat names.
     let names: &[&str] = if binary {
-        &[
-            "pid",
-            "uptime",
-            "curr_connections",
-            "cmd_get",
-            "get_hits",
-            "curr_items",
-            "threads",
-            "limit_maxbytes",
-        ]
+        &["pid", "uptime", "curr_connections", "cmd_get", "get_hits", "curr_items", "threads", "limit_maxbytes"]
     } else {
         &[]
     };
@@ -224,10 +185,7 @@ fn crate_suite(url: &str, binary: bool) {
 #[test]
 fn memcache_crate_ascii() {
     let n = Node::start(&[]);
-    crate_suite(
-        &format!("memcache://127.0.0.1:{}?protocol=ascii&timeout=5", n.mc),
-        false,
-    );
+    crate_suite(&format!("memcache://127.0.0.1:{}?protocol=ascii&timeout=5", n.mc), false);
 }
 
 #[test]
@@ -243,66 +201,36 @@ fn text_error_paths() {
     let n = Node::start(&["--memcached-item-size-max", "2kb"]);
     let mut r = n.raw();
     assert_eq!(s(&r.call(b"bogus\r\n")), "ERROR\r\n");
-    assert_eq!(
-        s(&r.call(b"set k 0 0 3\r\nabcd\r\n")),
-        "CLIENT_ERROR bad data chunk\r\nERROR\r\n"
-    );
-    assert_eq!(
-        s(&r.call(b"set k 0 0 -1\r\n")),
-        "CLIENT_ERROR bad command line format\r\n"
-    );
+    assert_eq!(s(&r.call(b"set k 0 0 3\r\nabcd\r\n")), "CLIENT_ERROR bad data chunk\r\nERROR\r\n");
+    assert_eq!(s(&r.call(b"set k 0 0 -1\r\n")), "CLIENT_ERROR bad command line format\r\n");
     assert_eq!(s(&r.call(b"set k 0 0 1 noreply\r\nx\r\n")), "");
     assert_eq!(s(&r.call(b"get k\r\n")), "VALUE k 0 1\r\nx\r\nEND\r\n");
     // too large: answered before the data, which is swallowed; the old item is unlinked
     let mut big = b"set k 0 0 3000\r\n".to_vec();
     big.extend_from_slice(&[b'z'; 3000]);
     big.extend_from_slice(b"\r\n");
-    assert_eq!(
-        s(&r.call(&big)),
-        "SERVER_ERROR object too large for cache\r\n"
-    );
+    assert_eq!(s(&r.call(&big)), "SERVER_ERROR object too large for cache\r\n");
     assert_eq!(s(&r.call(b"get k\r\n")), "END\r\n");
     let long = "k".repeat(251);
-    assert_eq!(
-        s(&r.call(format!("get {long}\r\n").as_bytes())),
-        "CLIENT_ERROR bad command line format\r\n"
-    );
+    assert_eq!(s(&r.call(format!("get {long}\r\n").as_bytes())), "CLIENT_ERROR bad command line format\r\n");
     assert_eq!(
         s(&r.call(b"set n 0 0 2\r\nab\r\nincr n 1\r\n")),
         "STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
     );
-    assert_eq!(
-        s(&r.call(b"incr n abc\r\n")),
-        "CLIENT_ERROR invalid numeric delta argument\r\n"
-    );
+    assert_eq!(s(&r.call(b"incr n abc\r\n")), "CLIENT_ERROR invalid numeric delta argument\r\n");
     assert_eq!(
         s(&r.call(b"delete n 5\r\n")),
         "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
     );
-    assert_eq!(
-        s(&r.call(b"touch n abc\r\n")),
-        "CLIENT_ERROR invalid exptime argument\r\n"
-    );
+    assert_eq!(s(&r.call(b"touch n abc\r\n")), "CLIENT_ERROR invalid exptime argument\r\n");
     assert_eq!(
         s(&r.call(b"set c 0 0 2\r\n10\r\ndecr c 3\r\nget c\r\n")),
         "STORED\r\n7\r\nVALUE c 0 2\r\n7 \r\nEND\r\n"
     );
-    assert_eq!(
-        s(&r.call(b"set w 0 0 20\r\n18446744073709551615\r\nincr w 2\r\n")),
-        "STORED\r\n1\r\n"
-    );
-    assert_eq!(
-        s(&r.call(b"set e 0 -1 1\r\nx\r\nget e\r\n")),
-        "STORED\r\nEND\r\n"
-    );
-    assert_eq!(
-        s(&r.call(b"shutdown\r\n")),
-        "ERROR: shutdown not enabled\r\n"
-    );
-    assert_eq!(
-        s(&r.call(b"verbosity 1\r\nversion\r\n")),
-        "OK\r\nVERSION 1.6.18\r\n"
-    );
+    assert_eq!(s(&r.call(b"set w 0 0 20\r\n18446744073709551615\r\nincr w 2\r\n")), "STORED\r\n1\r\n");
+    assert_eq!(s(&r.call(b"set e 0 -1 1\r\nx\r\nget e\r\n")), "STORED\r\nEND\r\n");
+    assert_eq!(s(&r.call(b"shutdown\r\n")), "ERROR: shutdown not enabled\r\n");
+    assert_eq!(s(&r.call(b"verbosity 1\r\nversion\r\n")), "OK\r\nVERSION 1.6.18\r\n");
     assert!(s(&r.call(b"stats\r\n")).contains("STAT curr_items "));
     assert!(s(&r.call(b"stats settings\r\n")).contains("STAT item_size_max 2048\r\n"));
     assert_eq!(s(&r.call(b"stats nope\r\n")), "ERROR\r\n");
@@ -320,28 +248,17 @@ fn pipelined_batch_and_flush_delay() {
     let mut r = n.raw();
     let mut req = Vec::new();
     for i in 0..200 {
-        req.extend_from_slice(
-            format!("set k{i} {i} 0 {}\r\nv{i}\r\n", format!("v{i}").len()).as_bytes(),
-        );
+        req.extend_from_slice(format!("set k{i} {i} 0 {}\r\nv{i}\r\n", format!("v{i}").len()).as_bytes());
     }
     req.extend_from_slice(b"get k0 k199\r\n");
     let out = s(&r.call(&req));
     assert_eq!(out.matches("STORED\r\n").count(), 200);
-    assert!(
-        out.ends_with("VALUE k0 0 2\r\nv0\r\nVALUE k199 199 4\r\nv199\r\nEND\r\n"),
-        "{out}"
-    );
-    assert_eq!(
-        s(&r.call(b"flush_all 2\r\nget k1\r\n")),
-        "OK\r\nVALUE k1 1 2\r\nv1\r\nEND\r\n"
-    );
+    assert!(out.ends_with("VALUE k0 0 2\r\nv0\r\nVALUE k199 199 4\r\nv199\r\nEND\r\n"), "{out}");
+    assert_eq!(s(&r.call(b"flush_all 2\r\nget k1\r\n")), "OK\r\nVALUE k1 1 2\r\nv1\r\nEND\r\n");
     std::thread::sleep(Duration::from_millis(3100));
     assert_eq!(s(&r.call(b"get k1\r\n")), "END\r\n");
     // a later flush_all -1 cancels a pending delayed flush
-    assert_eq!(
-        s(&r.call(b"set a 0 0 1\r\na\r\nflush_all 1\r\nflush_all -1\r\n")),
-        "STORED\r\nOK\r\nOK\r\n"
-    );
+    assert_eq!(s(&r.call(b"set a 0 0 1\r\na\r\nflush_all 1\r\nflush_all -1\r\n")), "STORED\r\nOK\r\nOK\r\n");
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(s(&r.call(b"get a\r\n")), "VALUE a 0 1\r\na\r\nEND\r\n");
 }
@@ -355,15 +272,9 @@ fn meta_flags() {
     let hd = s(&r.call(b"ms m 3 T100 F7 c\r\nabc\r\n"));
     assert!(hd.starts_with("HD c"), "{hd}");
     let cas: u64 = hd[4..hd.len() - 2].parse().unwrap();
-    assert_eq!(
-        s(&r.call(b"mg m v f t s k h O123 q\r\n")),
-        "VA 3 f7 t100 s3 km h0 O123\r\nabc\r\n"
-    );
+    assert_eq!(s(&r.call(b"mg m v f t s k h O123 q\r\n")), "VA 3 f7 t100 s3 km h0 O123\r\nabc\r\n");
     assert_eq!(s(&r.call(b"mg m h c\r\n")), format!("HD h1 c{cas}\r\n"));
-    assert_eq!(
-        s(&r.call(b"mg miss q\r\nmg miss k O5\r\n")),
-        "EN kmiss O5\r\n"
-    );
+    assert_eq!(s(&r.call(b"mg miss q\r\nmg miss k O5\r\n")), "EN kmiss O5\r\n");
     // vivify on miss: first client wins, the next one sees Z
     let v = s(&r.call(b"mg viv N30 v t\r\n"));
     assert_eq!(v, "VA 0 t30 W\r\n\r\n");
@@ -373,10 +284,7 @@ fn meta_flags() {
     assert_eq!(s(&r.call(b"mg m v t\r\n")), "VA 3 t30 X W\r\nabc\r\n");
     assert_eq!(s(&r.call(b"mg m v\r\n")), "VA 3 Z X\r\nabc\r\n");
     // a lower CAS with I stores a stale value
-    assert_eq!(
-        s(&r.call(b"ms m 2 I C1\r\nxy\r\nmg m v\r\n")),
-        "HD\r\nVA 2 Z X\r\nxy\r\n"
-    );
+    assert_eq!(s(&r.call(b"ms m 2 I C1\r\nxy\r\nmg m v\r\n")), "HD\r\nVA 2 Z X\r\nxy\r\n");
     // recache: TTL below R wins once
     assert_eq!(
         s(&r.call(b"ms rc 1 T10\r\nx\r\nmg rc R30 v\r\nmg rc R30 v\r\n")),
@@ -386,31 +294,22 @@ fn meta_flags() {
     assert_eq!(s(&r.call(b"ma cnt\r\n")), "NF\r\n");
     assert_eq!(s(&r.call(b"ma cnt N0 J13 v\r\n")), "VA 2\r\n13\r\n");
     assert_eq!(s(&r.call(b"ma cnt v MD D20\r\n")), "VA 1\r\n0\r\n");
-    assert_eq!(
-        s(&r.call(b"ma cnt q\r\nma m\r\n")),
-        "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
-    );
+    assert_eq!(s(&r.call(b"ma cnt q\r\nma m\r\n")), "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
     // ms modes
-    assert_eq!(s(&r.call(b"ms m 3 MA\r\nzzz\r\nms nope 1 MR\r\nx\r\nms nope 1 ME q\r\nx\r\nms nope 1 ME\r\nx\r\n")), "HD\r\nNS\r\nNS\r\n");
     assert_eq!(
-        s(&r.call(b"md nope q\r\nmd nope2\r\nme nope2\r\n")),
-        "NF\r\nEN\r\n"
+        s(&r.call(b"ms m 3 MA\r\nzzz\r\nms nope 1 MR\r\nx\r\nms nope 1 ME q\r\nx\r\nms nope 1 ME\r\nx\r\n")),
+        "HD\r\nNS\r\nNS\r\n"
     );
+    assert_eq!(s(&r.call(b"md nope q\r\nmd nope2\r\nme nope2\r\n")), "NF\r\nEN\r\n");
     assert_eq!(s(&r.call(b"ms cm 1 C999\r\nx\r\n")), "NF\r\n");
     let me = s(&r.call(b"ms mex 1\r\nx\r\nme mex\r\n"));
-    assert!(
-        me.starts_with("HD\r\nME mex exp=-1 la=") && me.ends_with(" fetch=no cls=1 size=63\r\n"),
-        "{me}"
-    );
+    assert!(me.starts_with("HD\r\nME mex exp=-1 la=") && me.ends_with(" fetch=no cls=1 size=63\r\n"), "{me}");
     // base64 keys
     assert_eq!(
         s(&r.call(b"ms Zm9v 1 b k\r\nx\r\nmg foo v k\r\nmg Zm9v b k v\r\n")),
         "HD kZm9v b\r\nVA 1 kZm9v b\r\nx\r\nVA 1 kZm9v b\r\nx\r\n"
     );
-    assert_eq!(
-        s(&r.call(b"mg k Z\r\nmg k v v\r\n")),
-        "CLIENT_ERROR invalid flag\r\nCLIENT_ERROR duplicate flag\r\n"
-    );
+    assert_eq!(s(&r.call(b"mg k Z\r\nmg k v v\r\n")), "CLIENT_ERROR invalid flag\r\nCLIENT_ERROR duplicate flag\r\n");
 }
 
 // ------------------------------------------------------------------ binary
@@ -443,15 +342,7 @@ fn bin_read(r: &mut Raw) -> BinResp {
     let opaque = u32::from_be_bytes(h[12..16].try_into().unwrap());
     let cas = u64::from_be_bytes(h[16..24].try_into().unwrap());
     let body = r.exact(blen);
-    (
-        h[1],
-        status,
-        opaque,
-        cas,
-        body[..elen].to_vec(),
-        body[elen..elen + klen].to_vec(),
-        body[elen + klen..].to_vec(),
-    )
+    (h[1], status, opaque, cas, body[..elen].to_vec(), body[elen..elen + klen].to_vec(), body[elen + klen..].to_vec())
 }
 
 #[test]
@@ -547,22 +438,13 @@ fn cross_protocol() {
     assert_eq!(cas_of(&r.call(b"gets rk\r\n")), cas);
     // a Redis write (same value) invalidates the CAS
     let _: () = rc.set("rk", "from-redis").unwrap();
-    assert_eq!(
-        s(&r.call(format!("cas rk 0 0 1 {cas}\r\nx\r\n").as_bytes())),
-        "EXISTS\r\n"
-    );
+    assert_eq!(s(&r.call(format!("cas rk 0 0 1 {cas}\r\nx\r\n").as_bytes())), "EXISTS\r\n");
     let cas = cas_of(&r.call(b"gets rk\r\n"));
-    assert_eq!(
-        s(&r.call(format!("cas rk 3 0 1 {cas}\r\nx\r\n").as_bytes())),
-        "STORED\r\n"
-    );
+    assert_eq!(s(&r.call(format!("cas rk 3 0 1 {cas}\r\nx\r\n").as_bytes())), "STORED\r\n");
     // Redis APPEND in place also changes it
     let cas = cas_of(&r.call(b"gets rk\r\n"));
     let _: i64 = rc.append("rk", "y").unwrap();
-    assert_eq!(
-        s(&r.call(format!("cas rk 0 0 1 {cas}\r\nz\r\n").as_bytes())),
-        "EXISTS\r\n"
-    );
+    assert_eq!(s(&r.call(format!("cas rk 0 0 1 {cas}\r\nz\r\n").as_bytes())), "EXISTS\r\n");
     // memcached writes are Redis strings with TTLs
     assert_eq!(
         s(&r.call(b"set mk 5 100 5\r\nhello\r\nset cnt 0 0 1\r\n7\r\nincr cnt 3\r\n")),
@@ -578,11 +460,7 @@ fn cross_protocol() {
     assert_eq!(c, 11);
     assert_eq!(s(&r.call(b"get cnt\r\n")), "VALUE cnt 0 2\r\n11\r\nEND\r\n");
     // absolute expiry (beyond 30 days) and relative
-    let abs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 500;
+    let abs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 500;
     r.call(format!("set ab 0 {abs} 1\r\nx\r\n").as_bytes());
     let ttl: i64 = rc.ttl("ab").unwrap();
     assert!((498..=500).contains(&ttl), "{ttl}");
@@ -596,21 +474,12 @@ fn cross_protocol() {
     let mut w = n.redis();
     let _: () = redis::cmd("WATCH").arg("wk").query(&mut w).unwrap();
     let _: () = redis::cmd("MULTI").query(&mut w).unwrap();
-    let _: () = redis::cmd("SET")
-        .arg("wk")
-        .arg("redis")
-        .query(&mut w)
-        .unwrap();
+    let _: () = redis::cmd("SET").arg("wk").arg("redis").query(&mut w).unwrap();
     r.call(b"set wk 0 0 2\r\nmc\r\n");
     let res: Option<Vec<String>> = redis::cmd("EXEC").query(&mut w).unwrap();
     assert!(res.is_none(), "EXEC should abort after a memcached write");
     // other Redis types are invisible to memcached reads; add refuses, set replaces
-    let _: () = redis::cmd("HSET")
-        .arg("lst")
-        .arg("f")
-        .arg("a")
-        .query(&mut rc)
-        .unwrap();
+    let _: () = redis::cmd("HSET").arg("lst").arg("f").arg("a").query(&mut rc).unwrap();
     assert_eq!(
         s(&r.call(b"get lst\r\nadd lst 0 0 1\r\nx\r\nset lst 0 0 1\r\ny\r\nget lst\r\n")),
         "END\r\nNOT_STORED\r\nSTORED\r\nVALUE lst 0 1\r\ny\r\nEND\r\n"
@@ -633,16 +502,10 @@ fn auto_discovery() {
     ]);
     let mut r = n.raw();
     let body = "12\nhost1|10.0.0.1|11211 host2|10.0.0.2|11211\n";
-    assert_eq!(
-        s(&r.call(b"config get cluster\r\n")),
-        format!("CONFIG cluster 0 {}\r\n{body}\r\nEND\r\n", body.len())
-    );
+    assert_eq!(s(&r.call(b"config get cluster\r\n")), format!("CONFIG cluster 0 {}\r\n{body}\r\nEND\r\n", body.len()));
     assert_eq!(
         s(&r.call(b"get AmazonElastiCache:cluster\r\n")),
-        format!(
-            "VALUE AmazonElastiCache:cluster 0 {}\r\n{body}\r\nEND\r\n",
-            body.len()
-        )
+        format!("VALUE AmazonElastiCache:cluster 0 {}\r\n{body}\r\nEND\r\n", body.len())
     );
     let mut rc = n.redis();
     let _: () = redis::cmd("CONFIG")
@@ -652,17 +515,9 @@ fn auto_discovery() {
         .query(&mut rc)
         .unwrap();
     let body = "13\na|10.0.0.9|11212 c|10.0.0.3|11211\n";
-    assert_eq!(
-        s(&r.call(b"config get cluster\r\n")),
-        format!("CONFIG cluster 0 {}\r\n{body}\r\nEND\r\n", body.len())
-    );
+    assert_eq!(s(&r.call(b"config get cluster\r\n")), format!("CONFIG cluster 0 {}\r\n{body}\r\nEND\r\n", body.len()));
     // golden bytes (ElastiCache's documented shape)
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("memcached-cluster-version")
-        .arg("1")
-        .query(&mut rc)
-        .unwrap();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("memcached-cluster-version").arg("1").query(&mut rc).unwrap();
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
         .arg("memcached-cluster-nodes")
@@ -680,10 +535,7 @@ fn auto_discovery() {
 #[test]
 fn memcached_engine_evicts_instead_of_failing() {
     let n = Node::start(&["--engine", "memcached", "--maxmemory", "4mb"]);
-    assert!(
-        TcpStream::connect(("127.0.0.1", n.port)).is_err(),
-        "no RESP listener in memcached mode"
-    );
+    assert!(TcpStream::connect(("127.0.0.1", n.port)).is_err(), "no RESP listener in memcached mode");
     let mut r = n.raw();
     let val = vec![b'v'; 10_000];
     let mut req = Vec::new();
@@ -693,20 +545,10 @@ fn memcached_engine_evicts_instead_of_failing() {
         req.extend_from_slice(b"\r\n");
     }
     let out = s(&r.call(&req));
-    assert_eq!(
-        out.matches("STORED\r\n").count(),
-        2000,
-        "{}",
-        &out[..out.len().min(200)]
-    );
+    assert_eq!(out.matches("STORED\r\n").count(), 2000, "{}", &out[..out.len().min(200)]);
     let st = s(&r.call(b"stats\r\n"));
-    let get = |k: &str| -> u64 {
-        st.lines()
-            .find_map(|l| l.strip_prefix(&format!("STAT {k} ")))
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let get =
+        |k: &str| -> u64 { st.lines().find_map(|l| l.strip_prefix(&format!("STAT {k} "))).unwrap().parse().unwrap() };
     assert!(get("evictions") > 0);
     assert!(get("curr_items") < 2000);
     assert_eq!(get("limit_maxbytes"), 4 << 20);
@@ -725,10 +567,7 @@ fn redis_engine_noeviction_refuses_sets() {
         req.extend_from_slice(b"\r\n");
     }
     let out = s(&r.call(&req));
-    assert!(
-        out.contains("SERVER_ERROR out of memory storing object\r\n"),
-        "{out}"
-    );
+    assert!(out.contains("SERVER_ERROR out of memory storing object\r\n"), "{out}");
 }
 
 #[test]
@@ -759,16 +598,7 @@ impl Drop for RealMemcached {
 fn real_memcached() -> Option<RealMemcached> {
     let port = free_port();
     let child = Command::new("memcached")
-        .args([
-            "-p",
-            &port.to_string(),
-            "-U",
-            "0",
-            "-u",
-            "root",
-            "-l",
-            "127.0.0.1",
-        ])
+        .args(["-p", &port.to_string(), "-U", "0", "-u", "root", "-l", "127.0.0.1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -790,11 +620,7 @@ fn normalize(reply: &[u8]) -> String {
         let body = line.trim_end_matches("\r\n");
         let toks: Vec<&str> = body.split(' ').collect();
         let has_data = toks[0] == "VALUE" || toks[0] == "VA";
-        let data = if has_data {
-            lines.get(i + 1).map(|d| d.trim_end_matches("\r\n"))
-        } else {
-            None
-        };
+        let data = if has_data { lines.get(i + 1).map(|d| d.trim_end_matches("\r\n")) } else { None };
         let numeric = data.is_some_and(|d| {
             let t = d.trim_end_matches(' ');
             !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())
@@ -864,9 +690,7 @@ fn rand_value(rng: &mut SmallRng, key: &str) -> String {
     }
     match rng.gen_range(0..3) {
         0 => String::new(),
-        _ => (0..rng.gen_range(1..20))
-            .map(|_| (b'a' + rng.gen_range(0..26)) as char)
-            .collect(),
+        _ => (0..rng.gen_range(1..20)).map(|_| (b'a' + rng.gen_range(0..26)) as char).collect(),
     }
 }
 
@@ -888,20 +712,11 @@ fn gen_cmd(rng: &mut SmallRng) -> (Gen, String) {
         0..=2 => format!("set {key} {flags} {ttl} {}{nr}\r\n{v}\r\n", v.len()),
         3 => format!("add {key} {flags} {ttl} {}{nr}\r\n{v}\r\n", v.len()),
         4 => format!("replace {key} {flags} {ttl} {}{nr}\r\n{v}\r\n", v.len()),
-        5 => format!(
-            "append {concat_key} {flags} {ttl} {}{nr}\r\n{v}\r\n",
-            v.len()
-        ),
-        6 => format!(
-            "prepend {concat_key} {flags} {ttl} {}{nr}\r\n{v}\r\n",
-            v.len()
-        ),
+        5 => format!("append {concat_key} {flags} {ttl} {}{nr}\r\n{v}\r\n", v.len()),
+        6 => format!("prepend {concat_key} {flags} {ttl} {}{nr}\r\n{v}\r\n", v.len()),
         7 => {
             return (
-                Gen::WithCas(
-                    format!("cas {key} {flags} {ttl} {} {{CAS}}{nr}\r\n{v}\r\n", v.len()),
-                    key.clone(),
-                ),
+                Gen::WithCas(format!("cas {key} {flags} {ttl} {} {{CAS}}{nr}\r\n{v}\r\n", v.len()), key.clone()),
                 key,
             );
         }
@@ -911,18 +726,10 @@ fn gen_cmd(rng: &mut SmallRng) -> (Gen, String) {
         11 => format!("gats 1000 {key}\r\n"),
         12 => format!("touch {key} {}{nr}\r\n", [0, 1000, -1][rng.gen_range(0..3)]),
         13 => format!("delete {key}{nr}\r\n"),
-        14 => format!(
-            "incr {key} {}{nr}\r\n",
-            [1u64, 7, 18446744073709551615][rng.gen_range(0..3)]
-        ),
-        15 => format!(
-            "decr {key} {}{nr}\r\n",
-            [1u64, 7, 1000][rng.gen_range(0..3)]
-        ),
+        14 => format!("incr {key} {}{nr}\r\n", [1u64, 7, 18446744073709551615][rng.gen_range(0..3)]),
+        15 => format!("decr {key} {}{nr}\r\n", [1u64, 7, 1000][rng.gen_range(0..3)]),
         16 => {
-            let all: &[&str] = &[
-                "v", "f", "s", "k", "c", "q", "h", "O99", "T1000", "N1000", "R30", "u", "t",
-            ];
+            let all: &[&str] = &["v", "f", "s", "k", "c", "q", "h", "O99", "T1000", "N1000", "R30", "u", "t"];
             let fl: Vec<&str> = all.iter().copied().filter(|_| rng.gen_bool(0.3)).collect();
             format!("mg {key} {}\r\n", fl.join(" "))
         }
@@ -947,14 +754,7 @@ fn gen_cmd(rng: &mut SmallRng) -> (Gen, String) {
             if rng.gen_bool(0.3) {
                 let inv = if rng.gen_bool(0.5) { " I" } else { "" };
                 return (
-                    Gen::WithCas(
-                        format!(
-                            "ms {key} {} {} C{{CAS}}{inv}\r\n{v}\r\n",
-                            v.len(),
-                            f.join(" ")
-                        ),
-                        key.clone(),
-                    ),
+                    Gen::WithCas(format!("ms {key} {} {} C{{CAS}}{inv}\r\n{v}\r\n", v.len(), f.join(" ")), key.clone()),
                     key,
                 );
             }
@@ -964,13 +764,7 @@ fn gen_cmd(rng: &mut SmallRng) -> (Gen, String) {
             let all = ["q", "k", "O7"];
             let fl: Vec<&str> = all.iter().copied().filter(|_| rng.gen_bool(0.3)).collect();
             if rng.gen_bool(0.3) {
-                return (
-                    Gen::WithCas(
-                        format!("md {key} C{{CAS}} {}\r\n", fl.join(" ")),
-                        key.clone(),
-                    ),
-                    key,
-                );
+                return (Gen::WithCas(format!("md {key} C{{CAS}} {}\r\n", fl.join(" ")), key.clone()), key);
             }
             let inv = if rng.gen_bool(0.3) { " I T1000" } else { "" };
             format!("md {key} {}{inv}\r\n", fl.join(" "))
@@ -984,22 +778,10 @@ fn gen_cmd(rng: &mut SmallRng) -> (Gen, String) {
             let fl: Vec<&str> = all.iter().copied().filter(|_| rng.gen_bool(0.3)).collect();
             format!("ma {key} {}\r\n", fl.join(" "))
         }
-        20 => [
-            "flush_all\r\n",
-            "flush_all 0\r\n",
-            "flush_all noreply\r\n",
-            "verbosity 1\r\n",
-        ][rng.gen_range(0..4)]
-        .to_string(),
-        21 => [
-            "bogus\r\n",
-            "set x 0 0 2\r\nabc\r\n",
-            "get\r\n",
-            "incr a x\r\n",
-            "mg\r\n",
-            "ms a\r\n",
-            "md a Z\r\n",
-        ][rng.gen_range(0..7)]
+        20 => ["flush_all\r\n", "flush_all 0\r\n", "flush_all noreply\r\n", "verbosity 1\r\n"][rng.gen_range(0..4)]
+            .to_string(),
+        21 => ["bogus\r\n", "set x 0 0 2\r\nabc\r\n", "get\r\n", "incr a x\r\n", "mg\r\n", "ms a\r\n", "md a Z\r\n"]
+            [rng.gen_range(0..7)]
         .to_string(),
         22 => format!("me {key}\r\n"),
         _ => format!("mg {key} v c f k\r\n"),
@@ -1039,10 +821,7 @@ fn differential_against_real_memcached() {
                             m.get(k).copied().unwrap_or(999_999).to_string()
                         }
                     };
-                    (
-                        c.replace("{CAS}", &pick(&cas_ours)),
-                        c.replace("{CAS}", &pick(&cas_theirs)),
-                    )
+                    (c.replace("{CAS}", &pick(&cas_ours)), c.replace("{CAS}", &pick(&cas_theirs)))
                 }
             };
             let ro = ours.call(a.as_bytes());
@@ -1050,11 +829,7 @@ fn differential_against_real_memcached() {
             history.push(format!("{b:?} -> {:?}", s(&rt)));
             if b.starts_with("me ") {
                 // `me` reports timing/size internals: compare the hit/miss shape only
-                assert_eq!(
-                    ro.starts_with(b"ME "),
-                    rt.starts_with(b"ME "),
-                    "seed {seed} step {step}: {b:?}"
-                );
+                assert_eq!(ro.starts_with(b"ME "), rt.starts_with(b"ME "), "seed {seed} step {step}: {b:?}");
             } else {
                 assert_eq!(
                     normalize(&ro),
@@ -1088,11 +863,7 @@ enum BinCas {
 /// One random binary request: (opcode, key, extras, value, cas choice).
 fn gen_bin(rng: &mut SmallRng) -> (u8, String, Vec<u8>, Vec<u8>, BinCas) {
     let key = KEYS[rng.gen_range(0..KEYS.len())].to_string();
-    let concat_key = if key == "num" {
-        "a".to_string()
-    } else {
-        key.clone()
-    };
+    let concat_key = if key == "num" { "a".to_string() } else { key.clone() };
     // 2592001 (> 30 days) is an absolute time in the past: stored already expired.
     let exptimes = [0u32, 0, 0, 1000, 2_592_001, 0xffff_ffff];
     let exp = exptimes[rng.gen_range(0..exptimes.len())];
@@ -1261,11 +1032,7 @@ fn binary_differential_against_real_memcached() {
             if no != nt {
                 if let Some(lc) = last_counter.filter(|&lc| {
                     let rest = |v: &[BinResp], n: &[String]| -> Vec<String> {
-                        v.iter()
-                            .zip(n)
-                            .filter(|(p, _)| p.2 != lc)
-                            .map(|(_, x)| x.clone())
-                            .collect()
+                        v.iter().zip(n).filter(|(p, _)| p.2 != lc).map(|(_, x)| x.clone()).collect()
                     };
                     let theirs_nn = rt.iter().any(|p| p.2 == lc && p.1 == 6);
                     let ours_ok = ro.iter().all(|p| p.2 != lc || p.1 == 0);
@@ -1288,9 +1055,7 @@ fn binary_differential_against_real_memcached() {
                         assert_eq!(p.1, 0);
                         m.insert("num".to_string(), p.3);
                     }
-                    history.push(
-                        "   (memcached strchr over-read: NON_NUMERIC; num reset to 0)".into(),
-                    );
+                    history.push("   (memcached strchr over-read: NON_NUMERIC; num reset to 0)".into());
                     compared += k as usize;
                     continue;
                 }
@@ -1317,22 +1082,14 @@ fn binary_differential_against_real_memcached() {
         }
     }
     // Every opcode must have been answered both ways (hit and miss/error) at least once.
-    let mut ops: Vec<_> = seen
-        .iter()
-        .map(|((o, st), n)| format!("{o:#04x}/{st}:{n}"))
-        .collect();
+    let mut ops: Vec<_> = seen.iter().map(|((o, st), n)| format!("{o:#04x}/{st}:{n}")).collect();
     ops.sort();
     println!(
         "binary differential: {compared} requests compared, {overreads} memcached over-read \
          NON_NUMERICs tolerated; (opcode/status:count) {ops:?}"
     );
-    for op in [
-        0x00u8, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0c, 0x0e, 0x0f, 0x1c, 0x1d, 0x23,
-    ] {
+    for op in [0x00u8, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0c, 0x0e, 0x0f, 0x1c, 0x1d, 0x23] {
         assert!(seen.contains_key(&(op, 0)), "{op:#04x} never succeeded");
-        assert!(
-            seen.keys().any(|&(o, st)| o == op && st != 0),
-            "{op:#04x} never failed"
-        );
+        assert!(seen.keys().any(|&(o, st)| o == op && st != 0), "{op:#04x} never failed");
     }
 }

@@ -75,7 +75,14 @@ fn same_replies(f: &ServerProc, r: Option<&ServerProc>, hello3: bool, cmds: &[Ve
     if let Some(r) = r {
         let b = run(r);
         for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
-            assert_eq!(x, y, "reply #{} to {:?} (resp3={}) differs: left ferrocache, right redis", i, cmds[i].iter().map(|s| show(s)).collect::<Vec<_>>(), hello3);
+            assert_eq!(
+                x,
+                y,
+                "reply #{} to {:?} (resp3={}) differs: left ferrocache, right redis",
+                i,
+                cmds[i].iter().map(|s| show(s)).collect::<Vec<_>>(),
+                hello3
+            );
         }
     }
 }
@@ -141,7 +148,8 @@ fn redis_crate_resp2_and_resp3() {
     rt.block_on(async {
         let client = redis::Client::open(f.url()).unwrap();
         let mut a = client.get_multiplexed_async_connection().await.unwrap();
-        let (x, y): (i64, i64) = redis::pipe().cmd("INCR").arg("p").cmd("INCR").arg("p").query_async(&mut a).await.unwrap();
+        let (x, y): (i64, i64) =
+            redis::pipe().cmd("INCR").arg("p").cmd("INCR").arg("p").query_async(&mut a).await.unwrap();
         assert_eq!((x, y), (1, 2));
     });
 }
@@ -152,35 +160,189 @@ fn redis_crate_resp2_and_resp3() {
 fn script() -> Vec<Vec<&'static [u8]>> {
     let lines = [
         // strings
-        "SET s hello", "GET s", "GET nosuch", "SET s world NX", "SET s2 v XX", "SET s v GET", "SETNX s x", "SETEX ex 100 v", "PSETEX pex 100000 v",
-        "GETSET s w", "GETDEL s", "GETEX ex PERSIST", "TTL ex", "MSET a 1 b 2 c 3", "MGET a b nosuch c", "MSETNX a 1 z 2", "APPEND a xyz", "STRLEN a",
-        "INCR n", "INCRBY n 10", "DECR n", "DECRBY n 3", "INCRBYFLOAT fl 1.5", "INCRBYFLOAT fl 1e3", "INCR a", "SETRANGE r 5 abc", "GET r", "GETRANGE r 0 -1",
-        "SUBSTR r 1 3", "SET l1 ohmytext", "SET l2 mynewtext", "LCS l1 l2", "LCS l1 l2 LEN", "LCS l1 l2 IDX MINMATCHLEN 2 WITHMATCHLEN", "SET big 99999999999999999999",
-        "INCR big", "SET e ''", "SET k v EX 0", "SET k v PX -1", "SET k v EX 10 PX 10", "SET k v KEEPTTL EX 10",
+        "SET s hello",
+        "GET s",
+        "GET nosuch",
+        "SET s world NX",
+        "SET s2 v XX",
+        "SET s v GET",
+        "SETNX s x",
+        "SETEX ex 100 v",
+        "PSETEX pex 100000 v",
+        "GETSET s w",
+        "GETDEL s",
+        "GETEX ex PERSIST",
+        "TTL ex",
+        "MSET a 1 b 2 c 3",
+        "MGET a b nosuch c",
+        "MSETNX a 1 z 2",
+        "APPEND a xyz",
+        "STRLEN a",
+        "INCR n",
+        "INCRBY n 10",
+        "DECR n",
+        "DECRBY n 3",
+        "INCRBYFLOAT fl 1.5",
+        "INCRBYFLOAT fl 1e3",
+        "INCR a",
+        "SETRANGE r 5 abc",
+        "GET r",
+        "GETRANGE r 0 -1",
+        "SUBSTR r 1 3",
+        "SET l1 ohmytext",
+        "SET l2 mynewtext",
+        "LCS l1 l2",
+        "LCS l1 l2 LEN",
+        "LCS l1 l2 IDX MINMATCHLEN 2 WITHMATCHLEN",
+        "SET big 99999999999999999999",
+        "INCR big",
+        "SET e ''",
+        "SET k v EX 0",
+        "SET k v PX -1",
+        "SET k v EX 10 PX 10",
+        "SET k v KEEPTTL EX 10",
         // bits
-        "SETBIT bm 7 1", "SETBIT bm 100 1", "GETBIT bm 7", "BITCOUNT bm", "BITCOUNT bm 0 0", "BITCOUNT bm 0 15 BIT", "BITPOS bm 1", "BITPOS bm 0 0 -1 BIT",
-        "BITOP AND dst bm r", "BITOP NOT dst2 bm", "BITOP NOT dst2 bm r", "BITFIELD bf SET u8 0 255 GET u8 0 INCRBY i5 100 1 OVERFLOW SAT INCRBY u2 102 5",
-        "BITFIELD_RO bf GET u8 0", "BITFIELD_RO bf SET u8 0 1", "SETBIT bm 4294967296 1", "SETBIT bm 1 2",
+        "SETBIT bm 7 1",
+        "SETBIT bm 100 1",
+        "GETBIT bm 7",
+        "BITCOUNT bm",
+        "BITCOUNT bm 0 0",
+        "BITCOUNT bm 0 15 BIT",
+        "BITPOS bm 1",
+        "BITPOS bm 0 0 -1 BIT",
+        "BITOP AND dst bm r",
+        "BITOP NOT dst2 bm",
+        "BITOP NOT dst2 bm r",
+        "BITFIELD bf SET u8 0 255 GET u8 0 INCRBY i5 100 1 OVERFLOW SAT INCRBY u2 102 5",
+        "BITFIELD_RO bf GET u8 0",
+        "BITFIELD_RO bf SET u8 0 1",
+        "SETBIT bm 4294967296 1",
+        "SETBIT bm 1 2",
         // keys
-        "EXISTS a b nosuch", "TYPE a", "TYPE nosuch", "EXPIRE a 100", "TTL a", "PTTL nosuch", "EXPIRE a 100 NX", "EXPIRE a 50 GT", "EXPIRE a 200 XX", "EXPIRE a 10 NX XX",
-        "PERSIST a", "TTL a", "RENAME a a2", "RENAME nosuch x", "RENAMENX a2 b", "COPY a2 a3", "COPY a2 a3", "COPY a2 a3 REPLACE", "MOVE a3 1", "SELECT 1", "GET a3",
-        "SELECT 0", "SWAPDB 0 1", "DBSIZE", "SWAPDB 0 1", "KEYS a*", "TOUCH a2 b nosuch", "UNLINK a2", "DEL b c nosuch", "OBJECT ENCODING n",
-        "OBJECT ENCODING r", "OBJECT ENCODING nosuch", "OBJECT FREQ n", "OBJECT HELP", "EXPIRETIME nosuch", "PEXPIRETIME n", "EXPIREAT n 1",
+        "EXISTS a b nosuch",
+        "TYPE a",
+        "TYPE nosuch",
+        "EXPIRE a 100",
+        "TTL a",
+        "PTTL nosuch",
+        "EXPIRE a 100 NX",
+        "EXPIRE a 50 GT",
+        "EXPIRE a 200 XX",
+        "EXPIRE a 10 NX XX",
+        "PERSIST a",
+        "TTL a",
+        "RENAME a a2",
+        "RENAME nosuch x",
+        "RENAMENX a2 b",
+        "COPY a2 a3",
+        "COPY a2 a3",
+        "COPY a2 a3 REPLACE",
+        "MOVE a3 1",
+        "SELECT 1",
+        "GET a3",
+        "SELECT 0",
+        "SWAPDB 0 1",
+        "DBSIZE",
+        "SWAPDB 0 1",
+        "KEYS a*",
+        "TOUCH a2 b nosuch",
+        "UNLINK a2",
+        "DEL b c nosuch",
+        "OBJECT ENCODING n",
+        "OBJECT ENCODING r",
+        "OBJECT ENCODING nosuch",
+        "OBJECT FREQ n",
+        "OBJECT HELP",
+        "EXPIRETIME nosuch",
+        "PEXPIRETIME n",
+        "EXPIREAT n 1",
         // hashes
-        "HSET h f1 v1 f2 v2", "HSETNX h f1 x", "HGET h f1", "HMGET h f1 nosuch f2", "HLEN h", "HSTRLEN h f1", "HEXISTS h f3", "HKEYS h", "HVALS h", "HGETALL h",
-        "HINCRBY h c 5", "HINCRBYFLOAT h fl 2.5", "HINCRBY h f1 1", "HDEL h f1 nosuch", "HMSET h a 1", "HRANDFIELD nosuch", "HRANDFIELD h 0", "HSCAN h 0",
-        "HGETALL nosuch", "HSET s x y", "GET h",
+        "HSET h f1 v1 f2 v2",
+        "HSETNX h f1 x",
+        "HGET h f1",
+        "HMGET h f1 nosuch f2",
+        "HLEN h",
+        "HSTRLEN h f1",
+        "HEXISTS h f3",
+        "HKEYS h",
+        "HVALS h",
+        "HGETALL h",
+        "HINCRBY h c 5",
+        "HINCRBYFLOAT h fl 2.5",
+        "HINCRBY h f1 1",
+        "HDEL h f1 nosuch",
+        "HMSET h a 1",
+        "HRANDFIELD nosuch",
+        "HRANDFIELD h 0",
+        "HSCAN h 0",
+        "HGETALL nosuch",
+        "HSET s x y",
+        "GET h",
         // connection and server
-        "PING", "PING hi", "ECHO hi", "SELECT 99", "CLIENT GETNAME", "CLIENT SETNAME my-name", "CLIENT GETNAME", "CLIENT SETNAME 'a b'", "CLIENT NO-EVICT on",
-        "CLIENT REPLY bogus", "CLIENT CACHING yes", "CLIENT TRACKING off", "CLIENT GETREDIR", "CLIENT TRACKINGINFO", "CONFIG GET maxmemory", "CONFIG SET maxmemory-policy bogus",
-        "CONFIG SET nosuch 1", "CONFIG GET hz", "SLOWLOG LEN", "SLOWLOG BOGUS", "LATENCY LATEST", "COMMAND COUNT_BOGUS", "PUBLISH ch msg", "PUBSUB NUMSUB ch",
-        "PUBSUB NUMPAT", "PUBSUB CHANNELS", "MEMORY USAGE nosuch", "WAIT 0 0", "LASTSAVE_X", "FLUSHDB bogus", "FLUSHDB ASYNC", "DBSIZE",
+        "PING",
+        "PING hi",
+        "ECHO hi",
+        "SELECT 99",
+        "CLIENT GETNAME",
+        "CLIENT SETNAME my-name",
+        "CLIENT GETNAME",
+        "CLIENT SETNAME 'a b'",
+        "CLIENT NO-EVICT on",
+        "CLIENT REPLY bogus",
+        "CLIENT CACHING yes",
+        "CLIENT TRACKING off",
+        "CLIENT GETREDIR",
+        "CLIENT TRACKINGINFO",
+        "CONFIG GET maxmemory",
+        "CONFIG SET maxmemory-policy bogus",
+        "CONFIG SET nosuch 1",
+        "CONFIG GET hz",
+        "SLOWLOG LEN",
+        "SLOWLOG BOGUS",
+        "LATENCY LATEST",
+        "COMMAND COUNT_BOGUS",
+        "PUBLISH ch msg",
+        "PUBSUB NUMSUB ch",
+        "PUBSUB NUMPAT",
+        "PUBSUB CHANNELS",
+        "MEMORY USAGE nosuch",
+        "WAIT 0 0",
+        "LASTSAVE_X",
+        "FLUSHDB bogus",
+        "FLUSHDB ASYNC",
+        "DBSIZE",
         // transactions
-        "MULTI", "SET t 1", "INCR t", "HSET t f v", "EXEC", "MULTI", "GET", "EXEC", "MULTI", "DISCARD", "EXEC", "WATCH t", "MULTI", "WATCH t", "DISCARD", "UNWATCH",
+        "MULTI",
+        "SET t 1",
+        "INCR t",
+        "HSET t f v",
+        "EXEC",
+        "MULTI",
+        "GET",
+        "EXEC",
+        "MULTI",
+        "DISCARD",
+        "EXEC",
+        "WATCH t",
+        "MULTI",
+        "WATCH t",
+        "DISCARD",
+        "UNWATCH",
         // errors
-        "GETT x", "GET", "SET k", "HSET h f", "OBJECT nosuch", "CONFIG nosuch", "CLIENT nosuch", "INCR h", "HGET s f",
+        "GETT x",
+        "GET",
+        "SET k",
+        "HSET h f",
+        "OBJECT nosuch",
+        "CONFIG nosuch",
+        "CLIENT nosuch",
+        "INCR h",
+        "HGET s f",
     ];
-    lines.iter().map(|l| l.split_whitespace().map(|w| if w == "''" { &b""[..] } else { w.as_bytes() }).collect()).collect()
+    lines
+        .iter()
+        .map(|l| l.split_whitespace().map(|w| if w == "''" { &b""[..] } else { w.as_bytes() }).collect())
+        .collect()
 }
 
 #[test]
@@ -253,15 +415,43 @@ fn resp3_pubsub_push_and_resp2_messages() {
         assert_eq!(s2.qraw("PING"), "*2\r\n$4\r\npong\r\n$0\r\n\r\n", "{}", p.name);
         let mut pubc = p.conn();
         assert_eq!(pubc.cmd(&["PUBLISH", "ch1", "hello"]), Reply::Int(2));
-        assert_eq!(show(&s.read_raw()), ">3\\r\\n$7\\r\\nmessage\\r\\n$3\\r\\nch1\\r\\n$5\\r\\nhello\\r\\n", "{}", p.name);
-        assert_eq!(show(&s2.read_raw()), "*4\\r\\n$8\\r\\npmessage\\r\\n$2\\r\\nc*\\r\\n$3\\r\\nch1\\r\\n$5\\r\\nhello\\r\\n", "{}", p.name);
-        assert_eq!(pubc.cmd(&["PUBSUB", "NUMSUB", "ch1", "ch3"]), Reply::Array(vec![Reply::Bulk(b"ch1".to_vec()), Reply::Int(1), Reply::Bulk(b"ch3".to_vec()), Reply::Int(0)]));
+        assert_eq!(
+            show(&s.read_raw()),
+            ">3\\r\\n$7\\r\\nmessage\\r\\n$3\\r\\nch1\\r\\n$5\\r\\nhello\\r\\n",
+            "{}",
+            p.name
+        );
+        assert_eq!(
+            show(&s2.read_raw()),
+            "*4\\r\\n$8\\r\\npmessage\\r\\n$2\\r\\nc*\\r\\n$3\\r\\nch1\\r\\n$5\\r\\nhello\\r\\n",
+            "{}",
+            p.name
+        );
+        assert_eq!(
+            pubc.cmd(&["PUBSUB", "NUMSUB", "ch1", "ch3"]),
+            Reply::Array(vec![
+                Reply::Bulk(b"ch1".to_vec()),
+                Reply::Int(1),
+                Reply::Bulk(b"ch3".to_vec()),
+                Reply::Int(0)
+            ])
+        );
         assert_eq!(pubc.cmd(&["PUBSUB", "NUMPAT"]), Reply::Int(1));
         s.send_cmd(&["UNSUBSCRIBE"]);
         let a = show(&s.read_raw());
         let b = show(&s.read_raw());
-        assert!(a.starts_with(">3\\r\\n$11\\r\\nunsubscribe\\r\\n$3\\r\\nch") && a.ends_with(":1\\r\\n"), "{}: {}", p.name, a);
-        assert!(b.starts_with(">3\\r\\n$11\\r\\nunsubscribe\\r\\n$3\\r\\nch") && b.ends_with(":0\\r\\n") && a != b, "{}: {}", p.name, b);
+        assert!(
+            a.starts_with(">3\\r\\n$11\\r\\nunsubscribe\\r\\n$3\\r\\nch") && a.ends_with(":1\\r\\n"),
+            "{}: {}",
+            p.name,
+            a
+        );
+        assert!(
+            b.starts_with(">3\\r\\n$11\\r\\nunsubscribe\\r\\n$3\\r\\nch") && b.ends_with(":0\\r\\n") && a != b,
+            "{}: {}",
+            p.name,
+            b
+        );
         assert_eq!(s.qraw("UNSUBSCRIBE"), ">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n", "{}", p.name);
         s2.send_cmd(&["RESET"]);
         assert_eq!(s2.read(), Reply::Simple("RESET".into()));
@@ -352,7 +542,8 @@ fn oversized_bulk_vs_proto_max_bulk_len() {
     body.extend_from_slice(b"\r\nSTRLEN k\r\n");
     let (out, _) = same_transcript(&f, r, &[&body]);
     assert_eq!(show(&out), "+OK\\r\\n:1048576\\r\\n");
-    let (out, closed) = same_transcript(&f, r, &[format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", 1024 * 1024 + 1).as_bytes()]);
+    let (out, closed) =
+        same_transcript(&f, r, &[format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", 1024 * 1024 + 1).as_bytes()]);
     assert_eq!(show(&out), "-ERR Protocol error: invalid bulk length\\r\\n");
     assert!(closed);
     // CONFIG SET applies to new requests.
@@ -506,8 +697,27 @@ fn keyspace_notifications_match_redis() {
         s.send_cmd(&["PSUBSCRIBE", "__key*__:*"]);
         s.read();
         let ops = [
-            "SET k v", "APPEND k x", "SETRANGE k 0 y", "INCR n", "INCRBYFLOAT n 1.5", "EXPIRE k 100", "PERSIST k", "RENAME k k2", "DEL k2", "HSET h f v", "HINCRBY h c 1",
-            "HDEL h f c", "SETBIT b 1 1", "BITOP OR b2 b", "GETDEL b2", "GETEX n EX 100", "COPY n n2", "MOVE n2 3", "SET x 1 PX 1", "MSET m1 1 m2 2", "FLUSHDB",
+            "SET k v",
+            "APPEND k x",
+            "SETRANGE k 0 y",
+            "INCR n",
+            "INCRBYFLOAT n 1.5",
+            "EXPIRE k 100",
+            "PERSIST k",
+            "RENAME k k2",
+            "DEL k2",
+            "HSET h f v",
+            "HINCRBY h c 1",
+            "HDEL h f c",
+            "SETBIT b 1 1",
+            "BITOP OR b2 b",
+            "GETDEL b2",
+            "GETEX n EX 100",
+            "COPY n n2",
+            "MOVE n2 3",
+            "SET x 1 PX 1",
+            "MSET m1 1 m2 2",
+            "FLUSHDB",
         ];
         for op in ops {
             c.q(op);
@@ -567,7 +777,12 @@ fn client_tracking_modes() {
         w.q("SET obj:9 1");
         assert_eq!(show(&t.read_raw()), ">2\\r\\n$10\\r\\ninvalidate\\r\\n*1\\r\\n$5\\r\\nobj:9\\r\\n", "{}", name);
         t.q("CLIENT TRACKING off");
-        assert_eq!(t.qraw("CLIENT TRACKING on PREFIX x:"), "-ERR PREFIX option requires BCAST mode to be enabled\r\n", "{}", name);
+        assert_eq!(
+            t.qraw("CLIENT TRACKING on PREFIX x:"),
+            "-ERR PREFIX option requires BCAST mode to be enabled\r\n",
+            "{}",
+            name
+        );
         // OPTIN: only reads after CLIENT CACHING yes are tracked.
         t.q("CLIENT TRACKING on OPTIN");
         t.q("GET o1");
@@ -585,7 +800,12 @@ fn client_tracking_modes() {
         w.q("SET p1 x");
         w.q("SET p2 x");
         assert_eq!(show(&t.read_raw()), ">2\\r\\n$10\\r\\ninvalidate\\r\\n*1\\r\\n$2\\r\\np2\\r\\n", "{}", name);
-        assert_eq!(t.qraw("CLIENT CACHING yes"), "-ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.\r\n", "{}", name);
+        assert_eq!(
+            t.qraw("CLIENT CACHING yes"),
+            "-ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.\r\n",
+            "{}",
+            name
+        );
         t.q("CLIENT TRACKING off");
 
         // RESP2 with REDIRECT to a client subscribed to __redis__:invalidate.
@@ -598,8 +818,18 @@ fn client_tracking_modes() {
         assert_eq!(t2.q("CLIENT GETREDIR"), Reply::Int(sub_id));
         t2.q("GET r1");
         w.q("SET r1 x");
-        assert_eq!(show(&sub.read_raw()), "*3\\r\\n$7\\r\\nmessage\\r\\n$20\\r\\n__redis__:invalidate\\r\\n*1\\r\\n$2\\r\\nr1\\r\\n", "{}", name);
-        assert_eq!(t2.qraw("CLIENT TRACKING on REDIRECT 999999"), "-ERR The client ID you want redirect to does not exist\r\n", "{}", name);
+        assert_eq!(
+            show(&sub.read_raw()),
+            "*3\\r\\n$7\\r\\nmessage\\r\\n$20\\r\\n__redis__:invalidate\\r\\n*1\\r\\n$2\\r\\nr1\\r\\n",
+            "{}",
+            name
+        );
+        assert_eq!(
+            t2.qraw("CLIENT TRACKING on REDIRECT 999999"),
+            "-ERR The client ID you want redirect to does not exist\r\n",
+            "{}",
+            name
+        );
         let info = t2.q("CLIENT TRACKINGINFO");
         assert!(format!("{:?}", info).contains("on"), "{:?}", info);
         // RESP2 tracking without redirect: rejected like Redis? (Redis allows it but the client
@@ -624,7 +854,12 @@ fn client_kill_pause_reply() {
         victim.q("CLIENT SETNAME victim");
         let list = a.q("CLIENT LIST").as_str();
         assert!(list.contains("name=victim"), "{}: {}", name, list);
-        assert!(list.lines().all(|l| l.starts_with("id=") && l.contains(" addr=127.0.0.1:") && l.contains(" cmd=")), "{}: {}", name, list);
+        assert!(
+            list.lines().all(|l| l.starts_with("id=") && l.contains(" addr=127.0.0.1:") && l.contains(" cmd=")),
+            "{}: {}",
+            name,
+            list
+        );
         assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &vid.to_string()]), Reply::Int(1));
         victim.set_timeout(Duration::from_secs(2));
         assert!(victim.closed(), "{}: killed client not closed", name);
@@ -666,16 +901,29 @@ fn client_kill_pause_reply() {
 fn config_get_set_rewrite() {
     let dir = common::temp_dir("conf");
     let conf = dir.join("ferrocache.conf");
-    std::fs::write(&conf, "# test config\nmaxmemory 5mb\nhz 20\nmaxmemory-policy allkeys-lru\nnotify-keyspace-events \"\"\n").unwrap();
+    std::fs::write(
+        &conf,
+        "# test config\nmaxmemory 5mb\nhz 20\nmaxmemory-policy allkeys-lru\nnotify-keyspace-events \"\"\n",
+    )
+    .unwrap();
     {
         let f = common::ferrocache_with(Some(&conf), &["--dir", dir.to_str().unwrap()]);
         let mut c = f.conn();
-        assert_eq!(c.q("CONFIG GET maxmemory"), Reply::Array(vec![Reply::Bulk(b"maxmemory".to_vec()), Reply::Bulk(b"5242880".to_vec())]));
+        assert_eq!(
+            c.q("CONFIG GET maxmemory"),
+            Reply::Array(vec![Reply::Bulk(b"maxmemory".to_vec()), Reply::Bulk(b"5242880".to_vec())])
+        );
         assert_eq!(c.q("CONFIG GET hz"), Reply::Array(vec![Reply::Bulk(b"hz".to_vec()), Reply::Bulk(b"20".to_vec())]));
         assert_eq!(c.q("CONFIG SET maxmemory 10mb hz 15"), Reply::Simple("OK".into()));
         assert_eq!(c.qraw("CONFIG SET hz 0"), "-ERR CONFIG SET failed (possibly related to argument 'hz') - argument must be between 1 and 500 inclusive\r\n");
-        assert_eq!(c.qraw("CONFIG SET port 1"), "-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config\r\n");
-        assert_eq!(c.qraw("CONFIG SET hz 5 hz 6"), "-ERR CONFIG SET failed (possibly related to argument 'hz') - duplicate parameter\r\n");
+        assert_eq!(
+            c.qraw("CONFIG SET port 1"),
+            "-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config\r\n"
+        );
+        assert_eq!(
+            c.qraw("CONFIG SET hz 5 hz 6"),
+            "-ERR CONFIG SET failed (possibly related to argument 'hz') - duplicate parameter\r\n"
+        );
         assert_eq!(c.q("CONFIG REWRITE"), Reply::Simple("OK".into()));
         let text = std::fs::read_to_string(&conf).unwrap();
         assert!(text.contains("# test config"), "comments kept: {}", text);
@@ -686,7 +934,10 @@ fn config_get_set_rewrite() {
     // Restart from the rewritten file: the values persisted.
     let f = common::ferrocache_with(Some(&conf), &[]);
     let mut c = f.conn();
-    assert_eq!(c.q("CONFIG GET maxmemory"), Reply::Array(vec![Reply::Bulk(b"maxmemory".to_vec()), Reply::Bulk(b"10485760".to_vec())]));
+    assert_eq!(
+        c.q("CONFIG GET maxmemory"),
+        Reply::Array(vec![Reply::Bulk(b"maxmemory".to_vec()), Reply::Bulk(b"10485760".to_vec())])
+    );
     assert_eq!(c.q("CONFIG GET hz"), Reply::Array(vec![Reply::Bulk(b"hz".to_vec()), Reply::Bulk(b"15".to_vec())]));
     drop(f);
     let _ = std::fs::remove_dir_all(&dir);
@@ -704,7 +955,16 @@ fn used_memory(c: &mut Raw) -> u64 {
 
 #[test]
 fn maxmemory_policies_and_oom() {
-    let policies = ["noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"];
+    let policies = [
+        "noeviction",
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ];
     let f = common::ferrocache(&[]);
     let mut c = f.conn();
     let value = "x".repeat(1000);
@@ -720,7 +980,11 @@ fn maxmemory_policies_and_oom() {
         let mut oom = None;
         for i in 0..6000 {
             let k = format!("key:{}", i);
-            let r = if i % 2 == 0 { c.cmd(&["SET", &k, &value, "EX", &(10000 + i).to_string()]) } else { c.cmd(&["SET", &k, &value]) };
+            let r = if i % 2 == 0 {
+                c.cmd(&["SET", &k, &value, "EX", &(10000 + i).to_string()])
+            } else {
+                c.cmd(&["SET", &k, &value])
+            };
             if let Reply::Error(e) = r {
                 oom = Some((i, e));
                 break;
@@ -738,11 +1002,18 @@ fn maxmemory_policies_and_oom() {
             }
             p if volatile => {
                 // Volatile policies evict only keys with a TTL: when they run out, OOM.
-                let persistent = (0..6000).step_by(2).map(|i| i + 1).filter(|i| matches!(c.cmd(&["EXISTS", &format!("key:{}", i)]), Reply::Int(1))).count();
+                let persistent = (0..6000)
+                    .step_by(2)
+                    .map(|i| i + 1)
+                    .filter(|i| matches!(c.cmd(&["EXISTS", &format!("key:{}", i)]), Reply::Int(1)))
+                    .count();
                 let (_, e) = oom.unwrap_or_else(|| panic!("{}: must refuse writes once no volatile key is left", p));
                 assert_eq!(e, "OOM command not allowed when used memory > 'maxmemory'.");
                 assert!(persistent > 0, "{}: persistent keys were evicted", p);
-                let volatile_left = (0..6000).step_by(2).filter(|i| matches!(c.cmd(&["EXISTS", &format!("key:{}", i)]), Reply::Int(1))).count();
+                let volatile_left = (0..6000)
+                    .step_by(2)
+                    .filter(|i| matches!(c.cmd(&["EXISTS", &format!("key:{}", i)]), Reply::Int(1)))
+                    .count();
                 assert!(volatile_left < 3000, "{}: nothing evicted", p);
             }
             p => {
@@ -767,16 +1038,36 @@ fn info_fields() {
     c.q("SET a 1");
     c.q("SET b 2 EX 100");
     let all = c.q("INFO").as_str();
-    for section in ["# Server", "# Clients", "# Memory", "# Persistence", "# Stats", "# Replication", "# CPU", "# Keyspace"] {
+    for section in
+        ["# Server", "# Clients", "# Memory", "# Persistence", "# Stats", "# Replication", "# CPU", "# Keyspace"]
+    {
         assert!(all.contains(section), "INFO lacks {}", section);
     }
-    for field in ["redis_version:7.0.15", "redis_mode:standalone", "tcp_port:", "uptime_in_seconds:", "connected_clients:", "used_memory:", "used_memory_human:", "maxmemory_policy:noeviction", "total_commands_processed:", "keyspace_hits:", "keyspace_misses:", "role:master", "db0:keys=2,expires=1,avg_ttl="] {
+    for field in [
+        "redis_version:7.0.15",
+        "redis_mode:standalone",
+        "tcp_port:",
+        "uptime_in_seconds:",
+        "connected_clients:",
+        "used_memory:",
+        "used_memory_human:",
+        "maxmemory_policy:noeviction",
+        "total_commands_processed:",
+        "keyspace_hits:",
+        "keyspace_misses:",
+        "role:master",
+        "db0:keys=2,expires=1,avg_ttl=",
+    ] {
         assert!(all.contains(field), "INFO lacks {}: {}", field, all);
     }
     assert_eq!(info_field(&mut c, "server", "tcp_port"), f.port.to_string());
     let cs = c.q("INFO commandstats").as_str();
     assert!(cs.contains("cmdstat_set:calls=2,usec="), "{}", cs);
-    assert!(c.q("INFO nosuchsection").as_str().is_empty() || c.q("INFO nosuchsection").as_str() == "\r\n" || !c.q("INFO nosuchsection").is_error());
+    assert!(
+        c.q("INFO nosuchsection").as_str().is_empty()
+            || c.q("INFO nosuchsection").as_str() == "\r\n"
+            || !c.q("INFO nosuchsection").is_error()
+    );
 }
 
 #[test]
@@ -829,13 +1120,22 @@ fn dump_restore_between_servers() {
     a.q("HSET h f1 v1 f2 v2");
     let Reply::Bulk(ds) = a.q("DUMP s") else { panic!() };
     assert_eq!(a.cmd(&[b"RESTORE".as_slice(), b"s2", b"0", &ds]), Reply::Simple("OK".into()));
-    assert_eq!(a.cmd(&[b"RESTORE".as_slice(), b"s2", b"0", &ds]), Reply::Error("BUSYKEY Target key name already exists.".into()));
+    assert_eq!(
+        a.cmd(&[b"RESTORE".as_slice(), b"s2", b"0", &ds]),
+        Reply::Error("BUSYKEY Target key name already exists.".into())
+    );
     assert_eq!(a.cmd(&[b"RESTORE".as_slice(), b"s2", b"5000", &ds, b"REPLACE"]), Reply::Simple("OK".into()));
     assert!(matches!(a.q("PTTL s2"), Reply::Int(t) if t > 4000 && t <= 5000));
     assert_eq!(a.cmd(&[b"RESTORE".as_slice(), b"s3", b"1", &ds, b"ABSTTL"]), Reply::Simple("OK".into()));
     assert_eq!(a.q("EXISTS s3"), Reply::Int(0));
-    assert_eq!(a.cmd(&[b"RESTORE".as_slice(), b"s4", b"0", b"garbage"]), Reply::Error("ERR DUMP payload version or checksum are wrong".into()));
-    assert_eq!(a.cmd(&[b"RESTORE".as_slice(), b"s4", b"-1", &ds]), Reply::Error("ERR Invalid TTL value, must be >= 0".into()));
+    assert_eq!(
+        a.cmd(&[b"RESTORE".as_slice(), b"s4", b"0", b"garbage"]),
+        Reply::Error("ERR DUMP payload version or checksum are wrong".into())
+    );
+    assert_eq!(
+        a.cmd(&[b"RESTORE".as_slice(), b"s4", b"-1", &ds]),
+        Reply::Error("ERR Invalid TTL value, must be >= 0".into())
+    );
     assert_eq!(a.cmd(&[b"RESTORE".as_slice(), b"s4", b"0", &ds, b"IDLETIME", b"100"]), Reply::Simple("OK".into()));
     assert!(matches!(a.q("OBJECT IDLETIME s4"), Reply::Int(t) if t >= 100));
     if let Some(r) = r {
@@ -843,7 +1143,12 @@ fn dump_restore_between_servers() {
         for k in ["s", "i", "h"] {
             // ferrocache -> redis -> ferrocache, and the payloads are byte-identical.
             let Reply::Bulk(p1) = a.cmd(&["DUMP", k]) else { panic!() };
-            assert_eq!(b.cmd(&[b"RESTORE".as_slice(), k.as_bytes(), b"0", &p1]), Reply::Simple("OK".into()), "redis refused ferrocache's DUMP of {}", k);
+            assert_eq!(
+                b.cmd(&[b"RESTORE".as_slice(), k.as_bytes(), b"0", &p1]),
+                Reply::Simple("OK".into()),
+                "redis refused ferrocache's DUMP of {}",
+                k
+            );
             let Reply::Bulk(p2) = b.cmd(&["DUMP", k]) else { panic!() };
             assert_eq!(p1, p2, "DUMP {} differs", k);
             a.cmd(&["DEL", k]);
@@ -895,7 +1200,13 @@ fn redis_cli_works() {
     assert_eq!(run(f.port, &["--no-raw", "set", "k", "v"]), "OK\n");
     assert_eq!(run(f.port, &["--no-raw", "get", "k"]), "\"v\"\n");
     // Piped commands.
-    let mut child = std::process::Command::new(&cli).arg("-p").arg(f.port.to_string()).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = std::process::Command::new(&cli)
+        .arg("-p")
+        .arg(f.port.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(b"SET p 1\nINCR p\nGET p\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "OK\n2\n2\n");

@@ -21,20 +21,13 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn wait_port(port: u16) {
     let t = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "server did not start"
-        );
+        assert!(t.elapsed() < Duration::from_secs(10), "server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -58,14 +51,7 @@ fn start() -> Server {
 fn start_redis() -> Option<Server> {
     let port = free_port();
     let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
+        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -83,9 +69,7 @@ impl Raw {
     fn new(port: u16) -> Raw {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Raw {
-            r: BufReader::new(s),
-        }
+        Raw { r: BufReader::new(s) }
     }
     fn send(&mut self, args: &[&[u8]]) {
         let mut out = format!("*{}\r\n", args.len()).into_bytes();
@@ -106,10 +90,7 @@ impl Raw {
         self.r.read_until(b'\n', &mut line).unwrap();
         assert!(line.len() >= 3, "connection closed");
         out.extend_from_slice(&line);
-        let n: i64 = std::str::from_utf8(&line[1..line.len() - 2])
-            .unwrap_or("0")
-            .parse()
-            .unwrap_or(0);
+        let n: i64 = std::str::from_utf8(&line[1..line.len() - 2]).unwrap_or("0").parse().unwrap_or(0);
         match line[0] {
             b'$' | b'=' | b'!' if n >= 0 => {
                 let mut b = vec![0u8; n as usize + 2];
@@ -162,32 +143,17 @@ fn xadd_xrange_xlen_xdel_xtrim() {
         c.cmd("XADD s 1-1 a 1"),
         err("ERR The ID specified in XADD is equal or smaller than the target stream top item")
     );
-    assert_eq!(
-        c.cmd("XADD s 0-0 a 1"),
-        err("ERR The ID specified in XADD must be greater than 0-0")
-    );
+    assert_eq!(c.cmd("XADD s 0-0 a 1"), err("ERR The ID specified in XADD must be greater than 0-0"));
     assert_eq!(c.cmd("XADD s 1-* b 2"), bulk("1-2"));
     assert_eq!(c.cmd("XADD s 2-* c 3 d 4"), bulk("2-0"));
     assert_eq!(
         c.cmd("XADD s 2 e 5"),
         err("ERR The ID specified in XADD is equal or smaller than the target stream top item")
     );
-    assert_eq!(
-        c.cmd("XADD s bad x y"),
-        err("ERR Invalid stream ID specified as stream command argument")
-    );
-    assert_eq!(
-        c.cmd("XADD s 3-1 a"),
-        err("ERR wrong number of arguments for 'xadd' command")
-    );
-    assert_eq!(
-        c.cmd("XADD s MAXLEN x 4-1 a 1"),
-        err("ERR value is not an integer or out of range")
-    );
-    assert_eq!(
-        c.cmd("XADD s MAXLEN -1 4-1 a 1"),
-        err("ERR The MAXLEN argument must be >= 0.")
-    );
+    assert_eq!(c.cmd("XADD s bad x y"), err("ERR Invalid stream ID specified as stream command argument"));
+    assert_eq!(c.cmd("XADD s 3-1 a"), err("ERR wrong number of arguments for 'xadd' command"));
+    assert_eq!(c.cmd("XADD s MAXLEN x 4-1 a 1"), err("ERR value is not an integer or out of range"));
+    assert_eq!(c.cmd("XADD s MAXLEN -1 4-1 a 1"), err("ERR The MAXLEN argument must be >= 0."));
     assert_eq!(
         c.cmd("XADD s MAXLEN 5 MINID 1 4-1 a 1"),
         err("ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
@@ -213,61 +179,27 @@ fn xadd_xrange_xlen_xdel_xtrim() {
     assert_eq!(c.cmd("XRANGE s - +"), all);
     assert_eq!(
         c.cmd("XRANGE s (1-1 +"),
-        format!(
-            "*2\r\n{}{}",
-            entry("1-2", &["b", "2"]),
-            entry("2-0", &["c", "3", "d", "4"])
-        )
+        format!("*2\r\n{}{}", entry("1-2", &["b", "2"]), entry("2-0", &["c", "3", "d", "4"]))
     );
     assert_eq!(
         c.cmd("XRANGE s - + COUNT 2"),
-        format!(
-            "*2\r\n{}{}",
-            entry("1-1", &["a", "1"]),
-            entry("1-2", &["b", "2"])
-        )
+        format!("*2\r\n{}{}", entry("1-1", &["a", "1"]), entry("1-2", &["b", "2"]))
     );
     assert_eq!(c.cmd("XRANGE s - + COUNT 0"), "*-1\r\n");
     assert_eq!(c.cmd("XRANGE s - + COUNT"), err("ERR syntax error"));
-    assert_eq!(
-        c.cmd("XRANGE s (- +"),
-        err("ERR Invalid stream ID specified as stream command argument")
-    );
-    assert_eq!(
-        c.cmd("XRANGE s - (0-0"),
-        err("ERR invalid end ID for the interval")
-    );
-    assert_eq!(
-        c.cmd("XRANGE s 1 1"),
-        format!(
-            "*2\r\n{}{}",
-            entry("1-1", &["a", "1"]),
-            entry("1-2", &["b", "2"])
-        )
-    );
-    assert_eq!(
-        c.cmd("XREVRANGE s + - COUNT 1"),
-        format!("*1\r\n{}", entry("2-0", &["c", "3", "d", "4"]))
-    );
+    assert_eq!(c.cmd("XRANGE s (- +"), err("ERR Invalid stream ID specified as stream command argument"));
+    assert_eq!(c.cmd("XRANGE s - (0-0"), err("ERR invalid end ID for the interval"));
+    assert_eq!(c.cmd("XRANGE s 1 1"), format!("*2\r\n{}{}", entry("1-1", &["a", "1"]), entry("1-2", &["b", "2"])));
+    assert_eq!(c.cmd("XREVRANGE s + - COUNT 1"), format!("*1\r\n{}", entry("2-0", &["c", "3", "d", "4"])));
     assert_eq!(
         c.cmd("XREVRANGE s (2-0 -"),
-        format!(
-            "*2\r\n{}{}",
-            entry("1-2", &["b", "2"]),
-            entry("1-1", &["a", "1"])
-        )
+        format!("*2\r\n{}{}", entry("1-2", &["b", "2"]), entry("1-1", &["a", "1"]))
     );
     assert_eq!(c.cmd("XRANGE nokey - +"), "*0\r\n");
     assert_eq!(c.cmd("XDEL s 1-2 9-9"), ":1\r\n");
-    assert_eq!(
-        c.cmd("XDEL s bad"),
-        err("ERR Invalid stream ID specified as stream command argument")
-    );
+    assert_eq!(c.cmd("XDEL s bad"), err("ERR Invalid stream ID specified as stream command argument"));
     assert_eq!(c.cmd("XLEN s"), ":2\r\n");
-    assert_eq!(
-        c.cmd("XTRIM s"),
-        err("ERR wrong number of arguments for 'xtrim' command")
-    );
+    assert_eq!(c.cmd("XTRIM s"), err("ERR wrong number of arguments for 'xtrim' command"));
     assert_eq!(c.cmd("XTRIM s FOO 1"), err("ERR syntax error"));
     assert_eq!(
         c.cmd("XTRIM s LIMIT 1 MAXLEN 1"),
@@ -303,10 +235,7 @@ fn xadd_xrange_xlen_xdel_xtrim() {
         err("ERR The stream has exhausted the last possible ID, unable to add more items")
     );
     c.cmd("XADD e2 5-18446744073709551615 f v");
-    assert_eq!(
-        c.cmd("XADD e2 5-* f v"),
-        err("ERR Elements are too large to be stored")
-    );
+    assert_eq!(c.cmd("XADD e2 5-* f v"), err("ERR Elements are too large to be stored"));
     assert_eq!(c.cmd("XADD e2 6-* f v"), bulk("6-0"));
     // Auto IDs are monotonic and time based.
     let a = c.cmd("XADD auto * f v");
@@ -347,28 +276,14 @@ fn xsetid_and_xinfo_stream() {
         err("ERR unknown subcommand or wrong number of arguments for 'STREAM'. Try XINFO HELP.")
     );
     assert_eq!(c.cmd("XINFO STREAM nokey"), err("ERR no such key"));
-    assert_eq!(
-        c.cmd("XINFO FOO s"),
-        err("ERR unknown subcommand 'FOO'. Try XINFO HELP.")
-    );
+    assert_eq!(c.cmd("XINFO FOO s"), err("ERR unknown subcommand 'FOO'. Try XINFO HELP."));
     let full = c.cmd("XINFO STREAM s FULL COUNT 1");
     assert!(full.starts_with("*18\r\n"), "{}", full);
-    assert!(
-        full.contains(&format!(
-            "{}*1\r\n{}",
-            bulk("entries"),
-            entry("1-1", &["a", "1"])
-        )),
-        "{}",
-        full
-    );
+    assert!(full.contains(&format!("{}*1\r\n{}", bulk("entries"), entry("1-1", &["a", "1"]))), "{}", full);
     assert!(c
         .cmd("XINFO HELP")
         .starts_with("*9\r\n+XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"));
-    assert_eq!(
-        c.cmd("XSETID s 1-1"),
-        err("ERR The ID specified in XSETID is smaller than the target stream top item")
-    );
+    assert_eq!(c.cmd("XSETID s 1-1"), err("ERR The ID specified in XSETID is smaller than the target stream top item"));
     assert_eq!(
         c.cmd("XSETID s 99-0 ENTRIESADDED 1"),
         err("ERR The entries_added specified in XSETID is smaller than the target stream length")
@@ -377,14 +292,8 @@ fn xsetid_and_xinfo_stream() {
         c.cmd("XSETID s 99-0 MAXDELETEDID 100-0"),
         err("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
     );
-    assert_eq!(
-        c.cmd("XSETID s 99-0 ENTRIESADDED -1"),
-        err("ERR entries_added must be positive")
-    );
-    assert_eq!(
-        c.cmd("XSETID s 99-0 ENTRIESADDED 50 MAXDELETEDID 5-0"),
-        "+OK\r\n"
-    );
+    assert_eq!(c.cmd("XSETID s 99-0 ENTRIESADDED -1"), err("ERR entries_added must be positive"));
+    assert_eq!(c.cmd("XSETID s 99-0 ENTRIESADDED 50 MAXDELETEDID 5-0"), "+OK\r\n");
     assert_eq!(c.cmd("XSETID nokey 1-1"), err("ERR no such key"));
     let info = c.cmd("XINFO STREAM s");
     assert!(info.contains(&format!("{}{}", bulk("last-generated-id"), bulk("99-0"))));
@@ -409,25 +318,14 @@ fn approximate_trimming_matches_redis() {
     assert_eq!(c.cmd("XLEN t"), ":400\r\n");
     let info = c.cmd("XINFO STREAM t");
     assert!(
-        info.contains(&format!(
-            "{}:4\r\n{}:12\r\n",
-            bulk("radix-tree-keys"),
-            bulk("radix-tree-nodes")
-        )),
+        info.contains(&format!("{}:4\r\n{}:12\r\n", bulk("radix-tree-keys"), bulk("radix-tree-nodes"))),
         "{}",
         info
     );
-    assert!(info.contains(&format!(
-        "{}{}",
-        bulk("recorded-first-entry-id"),
-        bulk("601-0")
-    )));
+    assert!(info.contains(&format!("{}{}", bulk("recorded-first-entry-id"), bulk("601-0"))));
     assert_eq!(c.cmd("XTRIM t MAXLEN ~ 250"), ":100\r\n");
     assert_eq!(c.cmd("XTRIM t MAXLEN 250"), ":50\r\n");
-    assert_eq!(
-        c.cmd("XRANGE t - + COUNT 1"),
-        format!("*1\r\n{}", entry("751-0", &["item", "751"]))
-    );
+    assert_eq!(c.cmd("XRANGE t - + COUNT 1"), format!("*1\r\n{}", entry("751-0", &["item", "751"])));
     assert_eq!(c.cmd("XTRIM t MINID ~ 900-0"), ":50\r\n");
     assert_eq!(c.cmd("XTRIM t MINID 900-0"), ":99\r\n");
     assert_eq!(c.cmd("XLEN t"), ":101\r\n");
@@ -450,10 +348,7 @@ fn consumer_groups() {
     c.cmd("XADD s 1-2 b 2");
     c.cmd("XADD s 2-0 c 3");
     assert_eq!(c.cmd("XGROUP CREATE s g1 0"), "+OK\r\n");
-    assert_eq!(
-        c.cmd("XGROUP CREATE s g1 0"),
-        err("BUSYGROUP Consumer Group name already exists")
-    );
+    assert_eq!(c.cmd("XGROUP CREATE s g1 0"), err("BUSYGROUP Consumer Group name already exists"));
     assert_eq!(
         c.cmd("XGROUP CREATE nokey g1 0"),
         err("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.")
@@ -461,26 +356,14 @@ fn consumer_groups() {
     assert_eq!(c.cmd("XGROUP CREATE nokey2 g1 $ MKSTREAM"), "+OK\r\n");
     assert_eq!(c.cmd("TYPE nokey2"), "+stream\r\n");
     assert_eq!(c.cmd("XGROUP CREATE s g2 $ ENTRIESREAD 3"), "+OK\r\n");
-    assert_eq!(
-        c.cmd("XGROUP CREATE s g3 $ ENTRIESREAD -5"),
-        err("ERR value for ENTRIESREAD must be positive or -1")
-    );
+    assert_eq!(c.cmd("XGROUP CREATE s g3 $ ENTRIESREAD -5"), err("ERR value for ENTRIESREAD must be positive or -1"));
     assert_eq!(
         c.cmd("XGROUP CREATE s g3 $ FOO"),
         err("ERR unknown subcommand or wrong number of arguments for 'CREATE'. Try XGROUP HELP.")
     );
-    assert_eq!(
-        c.cmd("XGROUP SETID s nog 0"),
-        err("NOGROUP No such consumer group 'nog' for key name 's'")
-    );
-    assert_eq!(
-        c.cmd("XGROUP FOO s g1"),
-        err("ERR unknown subcommand 'FOO'. Try XGROUP HELP.")
-    );
-    assert_eq!(
-        c.cmd("XGROUP CREATE s"),
-        err("ERR wrong number of arguments for 'xgroup|create' command")
-    );
+    assert_eq!(c.cmd("XGROUP SETID s nog 0"), err("NOGROUP No such consumer group 'nog' for key name 's'"));
+    assert_eq!(c.cmd("XGROUP FOO s g1"), err("ERR unknown subcommand 'FOO'. Try XGROUP HELP."));
+    assert_eq!(c.cmd("XGROUP CREATE s"), err("ERR wrong number of arguments for 'xgroup|create' command"));
     assert!(c.cmd("XGROUP HELP").starts_with("*17\r\n"));
     let groups = c.cmd("XINFO GROUPS s");
     let g = |name: &str, consumers: i64, pending: i64, last: &str, read: &str, lag: &str| {
@@ -502,39 +385,22 @@ fn consumer_groups() {
     };
     assert_eq!(
         groups,
-        format!(
-            "*2\r\n{}{}",
-            g("g1", 0, 0, "0-0", "$-1\r\n", ":3\r\n"),
-            g("g2", 0, 0, "2-0", ":3\r\n", ":0\r\n")
-        )
+        format!("*2\r\n{}{}", g("g1", 0, 0, "0-0", "$-1\r\n", ":3\r\n"), g("g2", 0, 0, "2-0", ":3\r\n", ":0\r\n"))
     );
     // Reading new messages.
     assert_eq!(
         c.cmd("XREADGROUP GROUP g1 c1 COUNT 1 STREAMS s >"),
-        format!(
-            "*1\r\n*2\r\n{}*1\r\n{}",
-            bulk("s"),
-            entry("1-1", &["a", "1"])
-        )
+        format!("*1\r\n*2\r\n{}*1\r\n{}", bulk("s"), entry("1-1", &["a", "1"]))
     );
     assert_eq!(
         c.cmd("XREADGROUP GROUP g1 c2 STREAMS s >"),
-        format!(
-            "*1\r\n*2\r\n{}*2\r\n{}{}",
-            bulk("s"),
-            entry("1-2", &["b", "2"]),
-            entry("2-0", &["c", "3"])
-        )
+        format!("*1\r\n*2\r\n{}*2\r\n{}{}", bulk("s"), entry("1-2", &["b", "2"]), entry("2-0", &["c", "3"]))
     );
     assert_eq!(c.cmd("XREADGROUP GROUP g1 c2 STREAMS s >"), "*-1\r\n");
     // History of c1 only.
     assert_eq!(
         c.cmd("XREADGROUP GROUP g1 c1 STREAMS s 0"),
-        format!(
-            "*1\r\n*2\r\n{}*1\r\n{}",
-            bulk("s"),
-            entry("1-1", &["a", "1"])
-        )
+        format!("*1\r\n*2\r\n{}*1\r\n{}", bulk("s"), entry("1-1", &["a", "1"]))
     );
     assert_eq!(
         c.cmd("XREADGROUP GROUP g1 c1 STREAMS s $"),
@@ -544,19 +410,16 @@ fn consumer_groups() {
         c.cmd("XREADGROUP GROUP nog c1 STREAMS s >"),
         err("NOGROUP No such key 's' or consumer group 'nog' in XREADGROUP with GROUP option")
     );
-    assert_eq!(
-        c.cmd("XREADGROUP COUNT 1 NOACK STREAMS s >"),
-        err("ERR Missing GROUP option for XREADGROUP")
-    );
-    assert_eq!(
-        c.cmd("XREADGROUP STREAMS s >"),
-        err("ERR wrong number of arguments for 'xreadgroup' command")
-    );
+    assert_eq!(c.cmd("XREADGROUP COUNT 1 NOACK STREAMS s >"), err("ERR Missing GROUP option for XREADGROUP"));
+    assert_eq!(c.cmd("XREADGROUP STREAMS s >"), err("ERR wrong number of arguments for 'xreadgroup' command"));
     assert_eq!(
         c.cmd("XREAD GROUP g c STREAMS s 0"),
         err("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.")
     );
-    assert_eq!(c.cmd("XREAD STREAMS s >"), err("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."));
+    assert_eq!(
+        c.cmd("XREAD STREAMS s >"),
+        err("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.")
+    );
     assert_eq!(
         c.cmd("XREAD STREAMS s t 0"),
         err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.")
@@ -575,35 +438,22 @@ fn consumer_groups() {
         )
     );
     let ext = c.cmd("XPENDING s g1 - + 10 c1");
-    assert!(
-        ext.starts_with(&format!("*1\r\n*4\r\n{}{}:", bulk("1-1"), bulk("c1"))),
-        "{}",
-        ext
-    );
+    assert!(ext.starts_with(&format!("*1\r\n*4\r\n{}{}:", bulk("1-1"), bulk("c1"))), "{}", ext);
     assert!(ext.ends_with(":2\r\n"), "{}", ext);
     assert_eq!(c.cmd("XPENDING s g1 - + 10 nobody"), "*0\r\n");
     assert_eq!(c.cmd("XPENDING s g1 IDLE 100000 - + 10"), "*0\r\n");
     assert_eq!(c.cmd("XPENDING s g1 - +"), err("ERR syntax error"));
-    assert_eq!(
-        c.cmd("XPENDING s nog"),
-        err("NOGROUP No such key 's' or consumer group 'nog'")
-    );
+    assert_eq!(c.cmd("XPENDING s nog"), err("NOGROUP No such key 's' or consumer group 'nog'"));
     assert_eq!(c.cmd("XPENDING s g2"), "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n");
     // XACK.
     assert_eq!(c.cmd("XACK s g1 1-1 9-9"), ":1\r\n");
-    assert_eq!(
-        c.cmd("XACK s g1 bad"),
-        err("ERR Invalid stream ID specified as stream command argument")
-    );
+    assert_eq!(c.cmd("XACK s g1 bad"), err("ERR Invalid stream ID specified as stream command argument"));
     assert_eq!(c.cmd("XACK s nog 1-1"), ":0\r\n");
     // Consumers.
     assert_eq!(c.cmd("XGROUP CREATECONSUMER s g1 c3"), ":1\r\n");
     assert_eq!(c.cmd("XGROUP CREATECONSUMER s g1 c3"), ":0\r\n");
     assert_eq!(c.cmd("XGROUP DELCONSUMER s g1 c3"), ":0\r\n");
-    assert_eq!(
-        c.cmd("XINFO CONSUMERS s nog"),
-        err("NOGROUP No such consumer group 'nog' for key name 's'")
-    );
+    assert_eq!(c.cmd("XINFO CONSUMERS s nog"), err("NOGROUP No such consumer group 'nog' for key name 's'"));
     let cons = c.cmd("XINFO CONSUMERS s g1");
     assert!(
         cons.starts_with(&format!(
@@ -617,81 +467,30 @@ fn consumer_groups() {
         cons
     );
     // XCLAIM.
-    assert_eq!(
-        c.cmd("XCLAIM s g1 c9 0 1-2 JUSTID"),
-        format!("*1\r\n{}", bulk("1-2"))
-    );
-    assert_eq!(
-        c.cmd("XCLAIM s g1 c9 0 1-2 FOO"),
-        err("ERR Unrecognized XCLAIM option 'FOO'")
-    );
-    assert_eq!(
-        c.cmd("XCLAIM s g1 c9 x 1-2"),
-        err("ERR Invalid min-idle-time argument for XCLAIM")
-    );
-    assert_eq!(
-        c.cmd("XCLAIM s nog c9 0 1-2"),
-        err("NOGROUP No such key 's' or consumer group 'nog'")
-    );
-    assert_eq!(
-        c.cmd("XCLAIM s g1 c9 0 1-1 FORCE"),
-        format!("*1\r\n{}", entry("1-1", &["a", "1"]))
-    );
+    assert_eq!(c.cmd("XCLAIM s g1 c9 0 1-2 JUSTID"), format!("*1\r\n{}", bulk("1-2")));
+    assert_eq!(c.cmd("XCLAIM s g1 c9 0 1-2 FOO"), err("ERR Unrecognized XCLAIM option 'FOO'"));
+    assert_eq!(c.cmd("XCLAIM s g1 c9 x 1-2"), err("ERR Invalid min-idle-time argument for XCLAIM"));
+    assert_eq!(c.cmd("XCLAIM s nog c9 0 1-2"), err("NOGROUP No such key 's' or consumer group 'nog'"));
+    assert_eq!(c.cmd("XCLAIM s g1 c9 0 1-1 FORCE"), format!("*1\r\n{}", entry("1-1", &["a", "1"])));
     assert_eq!(c.cmd("XCLAIM s g1 c9 3600000 2-0"), "*0\r\n");
-    assert_eq!(
-        c.cmd("XCLAIM s g1 c9 0 2-0 IDLE 5000 RETRYCOUNT 7 JUSTID"),
-        format!("*1\r\n{}", bulk("2-0"))
-    );
+    assert_eq!(c.cmd("XCLAIM s g1 c9 0 2-0 IDLE 5000 RETRYCOUNT 7 JUSTID"), format!("*1\r\n{}", bulk("2-0")));
     let p = c.cmd("XPENDING s g1 - + 10");
-    assert!(
-        p.contains(&format!("{}{}:", bulk("2-0"), bulk("c9"))) && p.ends_with(":7\r\n"),
-        "{}",
-        p
-    );
-    assert_eq!(
-        c.cmd("XPENDING s g1 IDLE 4000 - + 10")
-            .matches("2-0")
-            .count(),
-        1
-    );
+    assert!(p.contains(&format!("{}{}:", bulk("2-0"), bulk("c9"))) && p.ends_with(":7\r\n"), "{}", p);
+    assert_eq!(c.cmd("XPENDING s g1 IDLE 4000 - + 10").matches("2-0").count(), 1);
     // 1-1 was acked and re-created by FORCE: delivery count 2 like Redis.
-    assert!(
-        p.starts_with(&format!("*3\r\n*4\r\n{}{}", bulk("1-1"), bulk("c9")))
-            && p.contains(":2\r\n*4"),
-        "{}",
-        p
-    );
+    assert!(p.starts_with(&format!("*3\r\n*4\r\n{}{}", bulk("1-1"), bulk("c9"))) && p.contains(":2\r\n*4"), "{}", p);
     // XAUTOCLAIM (7.0 reply: cursor, claimed, deleted IDs).
     assert_eq!(
         c.cmd("XAUTOCLAIM s g1 c5 0 0 COUNT 1"),
-        format!(
-            "*3\r\n{}*1\r\n{}*0\r\n",
-            bulk("1-2"),
-            entry("1-1", &["a", "1"])
-        )
+        format!("*3\r\n{}*1\r\n{}*0\r\n", bulk("1-2"), entry("1-1", &["a", "1"]))
     );
-    assert_eq!(
-        c.cmd("XAUTOCLAIM s g1 c5 0 0 COUNT 0"),
-        err("ERR COUNT must be > 0")
-    );
-    assert_eq!(
-        c.cmd("XAUTOCLAIM s g1 c5 x 0"),
-        err("ERR Invalid min-idle-time argument for XAUTOCLAIM")
-    );
-    assert_eq!(
-        c.cmd("XAUTOCLAIM s nog c5 0 0"),
-        err("NOGROUP No such key 's' or consumer group 'nog'")
-    );
+    assert_eq!(c.cmd("XAUTOCLAIM s g1 c5 0 0 COUNT 0"), err("ERR COUNT must be > 0"));
+    assert_eq!(c.cmd("XAUTOCLAIM s g1 c5 x 0"), err("ERR Invalid min-idle-time argument for XAUTOCLAIM"));
+    assert_eq!(c.cmd("XAUTOCLAIM s nog c5 0 0"), err("NOGROUP No such key 's' or consumer group 'nog'"));
     c.cmd("XDEL s 1-2");
     assert_eq!(
         c.cmd("XAUTOCLAIM s g1 c5 0 0 JUSTID"),
-        format!(
-            "*3\r\n{}*2\r\n{}{}*1\r\n{}",
-            bulk("0-0"),
-            bulk("1-1"),
-            bulk("2-0"),
-            bulk("1-2")
-        )
+        format!("*3\r\n{}*2\r\n{}{}*1\r\n{}", bulk("0-0"), bulk("1-1"), bulk("2-0"), bulk("1-2"))
     );
     assert_eq!(c.cmd("XGROUP DELCONSUMER s g1 c5"), ":2\r\n");
     assert_eq!(c.cmd("XPENDING s g1"), "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n");
@@ -715,11 +514,7 @@ fn consumer_groups() {
     c.cmd("XADD s 3-0 z 1");
     assert_eq!(
         c.cmd("XREADGROUP GROUP g1 c1 NOACK STREAMS s >"),
-        format!(
-            "*1\r\n*2\r\n{}*1\r\n{}",
-            bulk("s"),
-            entry("3-0", &["z", "1"])
-        )
+        format!("*1\r\n*2\r\n{}*1\r\n{}", bulk("s"), entry("3-0", &["z", "1"]))
     );
     assert_eq!(c.cmd("XPENDING s g1"), "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n");
     // XINFO STREAM FULL with a group.
@@ -737,16 +532,7 @@ fn consumer_groups() {
         "{}",
         full
     );
-    assert!(
-        full.contains(&format!(
-            "{}{}{}:",
-            bulk("name"),
-            bulk("c1"),
-            bulk("seen-time")
-        )),
-        "{}",
-        full
-    );
+    assert!(full.contains(&format!("{}{}{}:", bulk("name"), bulk("c1"), bulk("seen-time"))), "{}", full);
 }
 
 #[test]
@@ -772,24 +558,12 @@ fn resp3_forms() {
     c.cmd("XGROUP CREATE s g $");
     assert_eq!(c.cmd("XPENDING s g"), "*4\r\n:0\r\n_\r\n_\r\n_\r\n");
     let info = c.cmd("XINFO STREAM s");
-    assert!(
-        info.starts_with(&format!("%10\r\n{}:1\r\n", bulk("length"))),
-        "{}",
-        info
-    );
+    assert!(info.starts_with(&format!("%10\r\n{}:1\r\n", bulk("length"))), "{}", info);
     let groups = c.cmd("XINFO GROUPS s");
     assert!(groups.starts_with("*1\r\n%6\r\n"), "{}", groups);
     c.cmd("XGROUP SETID s g 0");
     let groups = c.cmd("XINFO GROUPS s");
-    assert!(
-        groups.contains(&format!(
-            "{}_\r\n{}:1\r\n",
-            bulk("entries-read"),
-            bulk("lag")
-        )),
-        "{}",
-        groups
-    );
+    assert!(groups.contains(&format!("{}_\r\n{}:1\r\n", bulk("entries-read"), bulk("lag"))), "{}", groups);
     assert_eq!(
         c.cmd("XREADGROUP GROUP g c STREAMS s >"),
         format!("%1\r\n{}*1\r\n{}", bulk("s"), entry("1-1", &["a", "1"]))
@@ -800,23 +574,12 @@ fn resp3_forms() {
 #[test]
 fn blocking_reads_from_several_connections() {
     let srv = start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let url = format!("redis://127.0.0.1:{}/", srv.port);
         let client = redis::Client::open(url.as_str()).unwrap();
         let mut w = client.get_multiplexed_async_connection().await.unwrap();
-        let _: String = redis::cmd("XADD")
-            .arg("bs")
-            .arg("1-0")
-            .arg("a")
-            .arg("old")
-            .query_async(&mut w)
-            .await
-            .unwrap();
+        let _: String = redis::cmd("XADD").arg("bs").arg("1-0").arg("a").arg("old").query_async(&mut w).await.unwrap();
         // Two readers blocked with `$`: both must get only the new entry, resolved at block time.
         let mut readers = Vec::new();
         for count in [None, Some(1)] {
@@ -833,34 +596,13 @@ fn blocking_reads_from_several_connections() {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         // A write to another key does not wake them with wrong data.
-        let _: String = redis::cmd("XADD")
-            .arg("other")
-            .arg("*")
-            .arg("x")
-            .arg("1")
-            .query_async(&mut w)
-            .await
-            .unwrap();
+        let _: String = redis::cmd("XADD").arg("other").arg("*").arg("x").arg("1").query_async(&mut w).await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let _: String = redis::cmd("XADD")
-            .arg("bs")
-            .arg("2-0")
-            .arg("a")
-            .arg("new")
-            .query_async(&mut w)
-            .await
-            .unwrap();
+        let _: String = redis::cmd("XADD").arg("bs").arg("2-0").arg("a").arg("new").query_async(&mut w).await.unwrap();
         for r in readers {
-            let v = tokio::time::timeout(Duration::from_secs(5), r)
-                .await
-                .unwrap()
-                .unwrap();
+            let v = tokio::time::timeout(Duration::from_secs(5), r).await.unwrap().unwrap();
             let s = format!("{:?}", v);
-            assert!(
-                s.contains("2-0") && s.contains("new") && !s.contains("old"),
-                "{}",
-                s
-            );
+            assert!(s.contains("2-0") && s.contains("new") && !s.contains("old"), "{}", s);
         }
         // Timeout: null reply after about the given time.
         let mut c = client.get_multiplexed_async_connection().await.unwrap();
@@ -896,14 +638,8 @@ fn blocking_reads_from_several_connections() {
             .await;
         assert!(format!("{:?}", e).contains("timeout is not an integer or out of range"));
         // Consumer group: two consumers blocked on `>`, two entries: each gets one.
-        let _: String = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg("bs")
-            .arg("g")
-            .arg("$")
-            .query_async(&mut w)
-            .await
-            .unwrap();
+        let _: String =
+            redis::cmd("XGROUP").arg("CREATE").arg("bs").arg("g").arg("$").query_async(&mut w).await.unwrap();
         let mut readers = Vec::new();
         for name in ["c1", "c2"] {
             let mut c = client.get_multiplexed_async_connection().await.unwrap();
@@ -927,51 +663,17 @@ fn blocking_reads_from_several_connections() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let _: String = redis::cmd("XADD")
-            .arg("bs")
-            .arg("3-0")
-            .arg("a")
-            .arg("x3")
-            .query_async(&mut w)
-            .await
-            .unwrap();
-        let _: String = redis::cmd("XADD")
-            .arg("bs")
-            .arg("4-0")
-            .arg("a")
-            .arg("x4")
-            .query_async(&mut w)
-            .await
-            .unwrap();
+        let _: String = redis::cmd("XADD").arg("bs").arg("3-0").arg("a").arg("x3").query_async(&mut w).await.unwrap();
+        let _: String = redis::cmd("XADD").arg("bs").arg("4-0").arg("a").arg("x4").query_async(&mut w).await.unwrap();
         let mut got = Vec::new();
         for r in readers {
-            got.push(
-                tokio::time::timeout(Duration::from_secs(5), r)
-                    .await
-                    .unwrap()
-                    .unwrap(),
-            );
+            got.push(tokio::time::timeout(Duration::from_secs(5), r).await.unwrap().unwrap());
         }
         let both = got.join(" ");
         assert!(both.contains("3-0") && both.contains("4-0"), "{}", both);
-        assert!(
-            got.iter().all(|g| g.matches("-0").count() == 1),
-            "{:?}",
-            got
-        );
-        let pending: redis::Value = redis::cmd("XPENDING")
-            .arg("bs")
-            .arg("g")
-            .query_async(&mut w)
-            .await
-            .unwrap();
-        assert!(
-            format!("{:?}", pending)
-                .to_lowercase()
-                .starts_with("array([int(2)"),
-            "{:?}",
-            pending
-        );
+        assert!(got.iter().all(|g| g.matches("-0").count() == 1), "{:?}", got);
+        let pending: redis::Value = redis::cmd("XPENDING").arg("bs").arg("g").query_async(&mut w).await.unwrap();
+        assert!(format!("{:?}", pending).to_lowercase().starts_with("array([int(2)"), "{:?}", pending);
         // XGROUP DESTROY wakes a blocked XREADGROUP with NOGROUP.
         let mut c = client.get_multiplexed_async_connection().await.unwrap();
         let h = tokio::spawn(async move {
@@ -988,20 +690,10 @@ fn blocking_reads_from_several_connections() {
                 .await
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let _: i64 = redis::cmd("XGROUP")
-            .arg("DESTROY")
-            .arg("bs")
-            .arg("g")
-            .query_async(&mut w)
-            .await
-            .unwrap();
-        let r = tokio::time::timeout(Duration::from_secs(5), h)
-            .await
-            .unwrap()
-            .unwrap();
+        let _: i64 = redis::cmd("XGROUP").arg("DESTROY").arg("bs").arg("g").query_async(&mut w).await.unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(5), h).await.unwrap().unwrap();
         assert!(
-            format!("{:?}", r)
-                .contains("the consumer group this client was blocked on no longer exists"),
+            format!("{:?}", r).contains("the consumer group this client was blocked on no longer exists"),
             "{:?}",
             r
         );
@@ -1038,20 +730,10 @@ fn dump_restore_round_trip() {
     };
     let mut r = Raw::new(redis.port);
     // Streams built by XADD dump byte-identically.
-    let case1: Vec<String> = ["XADD k 1-1 a 1", "XADD k 1-2 a 2", "XADD k 5-0 b 2 c 3"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let case2: Vec<String> = (1..=250)
-        .map(|i| {
-            format!(
-                "XADD k MAXLEN ~ 120 {}-0 field{} {}",
-                i,
-                i % 3,
-                "x".repeat(i % 40 + 1)
-            )
-        })
-        .collect();
+    let case1: Vec<String> =
+        ["XADD k 1-1 a 1", "XADD k 1-2 a 2", "XADD k 5-0 b 2 c 3"].iter().map(|s| s.to_string()).collect();
+    let case2: Vec<String> =
+        (1..=250).map(|i| format!("XADD k MAXLEN ~ 120 {}-0 field{} {}", i, i % 3, "x".repeat(i % 40 + 1))).collect();
     for (i, cmds) in [case1, case2].into_iter().enumerate() {
         c.cmd("DEL k");
         r.cmd("DEL k");
@@ -1061,21 +743,11 @@ fn dump_restore_round_trip() {
         c.cmd("XGROUP CREATE k grp 0");
         r.cmd("XGROUP CREATE k grp 0");
         assert_eq!(c.cmd("DUMP k"), r.cmd("DUMP k"), "case {}", i);
-        assert_eq!(
-            c.cmd("XINFO STREAM k FULL"),
-            r.cmd("XINFO STREAM k FULL"),
-            "case {}",
-            i
-        );
+        assert_eq!(c.cmd("XINFO STREAM k FULL"), r.cmd("XINFO STREAM k FULL"), "case {}", i);
     }
     // Redis's DUMP (with consumers and PEL) restores here and back.
     r.cmd("DEL q");
-    for q in [
-        "XADD q 1-1 a 1",
-        "XADD q 2-1 b 2",
-        "XADD q 3-1 c 3",
-        "XGROUP CREATE q g 0",
-    ] {
+    for q in ["XADD q 1-1 a 1", "XADD q 2-1 b 2", "XADD q 3-1 c 3", "XGROUP CREATE q g 0"] {
         r.cmd(q);
     }
     r.cmd("XREADGROUP GROUP g alice COUNT 2 STREAMS q >");

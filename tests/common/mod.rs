@@ -108,7 +108,12 @@ pub fn ferrocache_with(config_file: Option<&std::path::Path>, extra: &[&str]) ->
         if let Some(f) = config_file {
             cmd.arg(f);
         }
-        cmd.arg("--port").arg(port.to_string()).args(extra).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.arg("--port")
+            .arg(port.to_string())
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn ferrocache");
         // Port collision: the process exits at once; retry with another port.
         std::thread::sleep(Duration::from_millis(30));
@@ -302,10 +307,16 @@ pub fn read_reply<R: BufRead>(r: &mut R, raw: &mut Vec<u8>) -> std::io::Result<R
     }
     raw.extend_from_slice(&line);
     if line.len() < 3 || !line.ends_with(b"\r\n") {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad reply line {:?}", String::from_utf8_lossy(&line))));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("bad reply line {:?}", String::from_utf8_lossy(&line)),
+        ));
     }
     let body = String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned();
-    let num = || body.parse::<i64>().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad length {:?}", body)));
+    let num = || {
+        body.parse::<i64>()
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad length {:?}", body)))
+    };
     let read_blob = |r: &mut R, raw: &mut Vec<u8>, len: usize| -> std::io::Result<Vec<u8>> {
         let mut b = vec![0u8; len + 2];
         r.read_exact(&mut b)?;
@@ -368,7 +379,12 @@ pub fn read_reply<R: BufRead>(r: &mut R, raw: &mut Vec<u8>) -> std::io::Result<R
             let n = num()?;
             Reply::Error(String::from_utf8_lossy(&read_blob(r, raw, n as usize)?).into_owned())
         }
-        c => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("unknown reply type {:?}", c as char))),
+        c => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("unknown reply type {:?}", c as char),
+            ))
+        }
     })
 }
 

@@ -424,7 +424,8 @@ fn check_unsigned(value: u64, incr: i64, bits: u32, ow: Overflow) -> (bool, u64)
 }
 
 fn bitfield_generic(ctx: &mut Ctx, a: Args, ro: bool) {
-    const ERR_TYPE: &str = "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
+    const ERR_TYPE: &str =
+        "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
     let maxb = max_bytes(ctx);
     let mut ops: Vec<(FieldOp, bool, u32, u64, Overflow)> = Vec::new();
     let mut ow = Overflow::Wrap;

@@ -12,10 +12,18 @@ use std::sync::Arc;
 /// Messages delivered to a connection from elsewhere in the node.
 #[derive(Debug)]
 pub enum ClientMsg {
-    Message { kind: &'static str, pattern: Option<Bytes>, channel: Bytes, payload: Bytes },
+    Message {
+        kind: &'static str,
+        pattern: Option<Bytes>,
+        channel: Bytes,
+        payload: Bytes,
+    },
     /// Client-side caching invalidation (None: flush everything). `via_channel`: RESP2
     /// redirect, delivered as a `__redis__:invalidate` pub/sub message.
-    Invalidate { keys: Option<Vec<Vec<u8>>>, via_channel: bool },
+    Invalidate {
+        keys: Option<Vec<Vec<u8>>>,
+        via_channel: bool,
+    },
     TrackingRedirBroken(u64),
     Monitor(String),
     Kill,

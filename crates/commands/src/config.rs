@@ -145,7 +145,11 @@ pub static SPECS: &[Spec] = &[
     spec!("activerehashing", "yes", YESNO),
     spec!("activedefrag", "no", YESNO),
     spec!("jemalloc-bg-thread", "yes", YESNO),
-    spec!("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", Kind::Special),
+    spec!(
+        "client-output-buffer-limit",
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        Kind::Special
+    ),
     spec!("tracking-table-max-keys", "1000000", Kind::Int(0, i64::MAX)),
     spec!("acllog-max-len", "128", Kind::Int(0, i64::MAX)),
     spec!("enable-debug-command", "no", Kind::Immutable),
@@ -292,7 +296,8 @@ impl Config {
             Kind::Str | Kind::Immutable => Ok(v),
             Kind::Special => match spec.name {
                 "notify-keyspace-events" => {
-                    let f = notify::parse(&v).ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmd'.".to_string())?;
+                    let f = notify::parse(&v)
+                        .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmd'.".to_string())?;
                     Ok(notify::to_string(f))
                 }
                 "save" => {
@@ -354,8 +359,9 @@ impl Config {
 
     /// CONFIG SET of one option (Redis's error text on failure).
     pub fn set_runtime(&self, name: &str, value: &str) -> Result<(), ConfigError> {
-        let spec = find_spec(name)
-            .ok_or_else(|| ConfigError(format!("ERR Unknown option or number of arguments for CONFIG SET - '{}'", name)))?;
+        let spec = find_spec(name).ok_or_else(|| {
+            ConfigError(format!("ERR Unknown option or number of arguments for CONFIG SET - '{}'", name))
+        })?;
         if matches!(spec.kind, Kind::Immutable) {
             return Err(ConfigError(format!(
                 "ERR CONFIG SET failed (possibly related to argument '{}') - can't set immutable config",
@@ -404,7 +410,9 @@ impl Config {
                 out.push((s.name.to_string(), v.clone()));
             }
             if let Some(a) = s.alias {
-                if (has_glob && glob_match(pattern.as_bytes(), a.as_bytes(), true)) || (!has_glob && a.eq_ignore_ascii_case(pattern)) {
+                if (has_glob && glob_match(pattern.as_bytes(), a.as_bytes(), true))
+                    || (!has_glob && a.eq_ignore_ascii_case(pattern))
+                {
                     out.push((a.to_string(), v));
                 }
             }
@@ -467,7 +475,8 @@ impl Config {
 
     /// Load a redis.conf-syntax file. Errors are formatted as Redis's fatal config error.
     pub fn load_file(&self, path: &std::path::Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("Fatal error, can't open config file '{}': {}", path.display(), e))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("Fatal error, can't open config file '{}': {}", path.display(), e))?;
         self.load_text(&text)
     }
 
@@ -482,7 +491,8 @@ impl Config {
             if !ferrocache_protocol::resp::split_args(t.as_bytes(), &mut buf, &mut spans) {
                 return Err(fatal(i + 1, t, "Unbalanced quotes in configuration line"));
             }
-            let parts: Vec<String> = spans.iter().map(|r| String::from_utf8_lossy(&buf[r.clone()]).into_owned()).collect();
+            let parts: Vec<String> =
+                spans.iter().map(|r| String::from_utf8_lossy(&buf[r.clone()]).into_owned()).collect();
             if parts.is_empty() {
                 continue;
             }
@@ -497,7 +507,11 @@ impl Config {
                 return Err(fatal(i + 1, t, "wrong number of arguments"));
             }
             if find_spec(&name).is_none() {
-                return Err(fatal(i + 1, t, &format!("Bad directive or wrong number of arguments (unknown option '{}')", name)));
+                return Err(fatal(
+                    i + 1,
+                    t,
+                    &format!("Bad directive or wrong number of arguments (unknown option '{}')", name),
+                ));
             }
             self.set_startup(&name, &parts[1..]).map_err(|e| fatal(i + 1, t, &e))?;
         }
@@ -551,4 +565,3 @@ mod tests {
         assert_eq!(c.policy(), EvictionPolicy::AllKeysLru);
     }
 }
-

@@ -35,8 +35,12 @@ pub static COMMANDS: &[Command] = &[
     Command::new("scan", -2, READONLY | ITERATES, (0, 0, 0), scan).group(G).acl(&["@keyspace"]),
     Command::new("randomkey", 1, READONLY | ITERATES, (0, 0, 0), randomkey).group(G).acl(&["@keyspace"]),
     Command::new("dbsize", 1, READONLY | FAST | ITERATES, (0, 0, 0), dbsize).group("server").acl(&["@keyspace"]),
-    Command::new("flushdb", -1, WRITE | ALL_SHARDS, (0, 0, 0), flushdb).group("server").acl(&["@keyspace", "@dangerous"]),
-    Command::new("flushall", -1, WRITE | ALL_SHARDS, (0, 0, 0), flushall).group("server").acl(&["@keyspace", "@dangerous"]),
+    Command::new("flushdb", -1, WRITE | ALL_SHARDS, (0, 0, 0), flushdb)
+        .group("server")
+        .acl(&["@keyspace", "@dangerous"]),
+    Command::new("flushall", -1, WRITE | ALL_SHARDS, (0, 0, 0), flushall)
+        .group("server")
+        .acl(&["@keyspace", "@dangerous"]),
     Command::new("touch", -2, READONLY | FAST, (1, -1, 1), touch).group(G),
     Command::new("object", -2, 0, (0, 0, 0), help_only).group(G).subs(OBJECT_SUBS),
     Command::new("dump", 2, READONLY, (1, 1, 1), dump).group(G),
@@ -388,7 +392,12 @@ fn keys(ctx: &mut Ctx, a: Args) {
 }
 
 /// Parse SCAN-family options from `start`: MATCH, COUNT, TYPE (when allowed).
-pub fn scan_options(ctx: &mut Ctx, a: Args, start: usize, allow_type: bool) -> Option<(Option<Vec<u8>>, usize, Option<Vec<u8>>)> {
+pub fn scan_options(
+    ctx: &mut Ctx,
+    a: Args,
+    start: usize,
+    allow_type: bool,
+) -> Option<(Option<Vec<u8>>, usize, Option<Vec<u8>>)> {
     let mut pat = None;
     let mut count = 10usize;
     let mut typ = None;
@@ -435,7 +444,10 @@ pub fn parse_cursor(ctx: &mut Ctx, a: &[u8]) -> Option<u64> {
             Some(b'+') => (false, &a[1..]),
             _ => (false, a),
         };
-        let v = std::str::from_utf8(d).ok().filter(|s| s.bytes().all(|c| c.is_ascii_digit())).and_then(|s| s.parse::<u64>().ok())?;
+        let v = std::str::from_utf8(d)
+            .ok()
+            .filter(|s| s.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok())?;
         Some(if neg { v.wrapping_neg() } else { v })
     })();
     match parsed {
@@ -738,4 +750,3 @@ fn restore(ctx: &mut Ctx, a: Args) {
     db.modified(key, notify::GENERIC, "restore");
     out.ok();
 }
-

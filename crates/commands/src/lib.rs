@@ -17,8 +17,8 @@ pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod ldouble;
-pub mod lua;
 pub mod lists;
+pub mod lua;
 pub mod memcached;
 pub mod persistence;
 pub mod pubsub;
@@ -27,8 +27,8 @@ pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod server_cmds;
-pub mod sort;
 pub mod sets;
+pub mod sort;
 pub mod stats;
 pub mod streams;
 pub mod strings;
@@ -38,8 +38,8 @@ pub mod util;
 pub mod zsets;
 
 use client::{Client, ReplyMode};
-use ferrocache_engine::{AccessPolicy, Db, EncodingLimits, Guards};
 use ferrocache_engine::Effects;
+use ferrocache_engine::{AccessPolicy, Db, EncodingLimits, Guards};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 pub use server::Server;
 use std::sync::atomic::Ordering::Relaxed;
@@ -72,13 +72,27 @@ impl<'a, 'g> Ctx<'a, 'g> {
     /// The client's selected database.
     pub fn db(&mut self) -> Db<'_, 'g> {
         let access = self.access();
-        Db { guards: self.guards, db: self.client.db, now_ms: self.now_ms, fx: self.fx, access, expire_enabled: !self.srv.repl.is_replica.load(Relaxed) }
+        Db {
+            guards: self.guards,
+            db: self.client.db,
+            now_ms: self.now_ms,
+            fx: self.fx,
+            access,
+            expire_enabled: !self.srv.repl.is_replica.load(Relaxed),
+        }
     }
     /// The database view and the reply buffer at once.
     pub fn parts(&mut self) -> (Db<'_, 'g>, &mut ReplyBuf) {
         let access = self.access();
         (
-            Db { guards: self.guards, db: self.client.db, now_ms: self.now_ms, fx: self.fx, access, expire_enabled: !self.srv.repl.is_replica.load(Relaxed) },
+            Db {
+                guards: self.guards,
+                db: self.client.db,
+                now_ms: self.now_ms,
+                fx: self.fx,
+                access,
+                expire_enabled: !self.srv.repl.is_replica.load(Relaxed),
+            },
             self.out,
         )
     }
@@ -219,7 +233,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
-    if (cmd.is_write() || cmd.name == "ping" || (cmd.name == "exec" && queued_write(client))) && (persistence::writes_denied(srv) || aof::writes_denied(srv).is_some()) {
+    if (cmd.is_write() || cmd.name == "ping" || (cmd.name == "exec" && queued_write(client)))
+        && (persistence::writes_denied(srv) || aof::writes_denied(srv).is_some())
+    {
         match aof::writes_denied(srv) {
             Some(e) if !persistence::writes_denied(srv) => out.error(&e),
             _ => out.error(persistence::MISCONF),
@@ -280,7 +296,10 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         finish_reply_mode(client, out, mark);
         return;
     }
-    let single_key = cmd.keys_fn.is_none() && cmd.first_key > 0 && cmd.first_key == cmd.last_key && (cmd.first_key as usize) < args.len();
+    let single_key = cmd.keys_fn.is_none()
+        && cmd.first_key > 0
+        && cmd.first_key == cmd.last_key
+        && (cmd.first_key as usize) < args.len();
     let mut guards = if cmd.has(flags::ALL_SHARDS) {
         srv.ks.lock_all()
     } else if single_key {
@@ -403,11 +422,11 @@ pub fn run_locked<'g>(
     stats::record(cmd.name, micros, failed);
     if !cmd.has(flags::SKIP_SLOWLOG) && micros as i64 >= srv.config.hot.slowlog_slower_than.load(Relaxed) {
         let a: Vec<&[u8]> = args.iter().collect();
-        let name = client.shared.name.lock().clone().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
+        let name =
+            client.shared.name.lock().clone().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
         srv.record_slowlog(micros, &a, &client.shared.addr, &name);
     }
     if micros >= 1000 {
         srv.record_latency("command", micros / 1000);
     }
 }
-

@@ -16,14 +16,11 @@ use crate::server::{now_ms, Server};
 use ferrocache_engine::mcitem::{self, McItem, FETCHED, KEY_BINARY, STALE, TOKEN_SENT};
 use ferrocache_engine::{notify, AccessPolicy, Db, Effects, Entry, Value};
 use ferrocache_protocol::memcache::binary::{self, BinaryStoreMode};
-use ferrocache_protocol::memcache::meta::{
-    self, MetaArithResult, MetaDeleteStatus, MetaItem, MetaStoreStatus,
-};
+use ferrocache_protocol::memcache::meta::{self, MetaArithResult, MetaDeleteStatus, MetaItem, MetaStoreStatus};
 use ferrocache_protocol::memcache::num::safe_strtoull;
 use ferrocache_protocol::memcache::text::{self, TextReply};
 use ferrocache_protocol::memcache::{
-    BinaryCommand, BinaryRequest, Limits, MetaArgs, MetaRequest, MetaSetMode, Status, StoreCommand,
-    TextRequest,
+    BinaryCommand, BinaryRequest, Limits, MetaArgs, MetaRequest, MetaSetMode, Status, StoreCommand, TextRequest,
 };
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -112,10 +109,7 @@ pub enum Outcome {
 /// Parser limits from the config (`memcached-item-size-max`).
 pub fn limits(srv: &Server) -> Limits {
     let max = srv.config.hot.mc_item_size_max.load(Relaxed);
-    Limits {
-        item_size_max: max,
-        ..Limits::default()
-    }
+    Limits { item_size_max: max, ..Limits::default() }
 }
 
 /// Whether this node runs as a memcached-only engine (`engine memcached`).
@@ -182,12 +176,7 @@ struct Cx<'s> {
 impl<'s> Cx<'s> {
     fn new(srv: &'s Arc<Server>) -> Self {
         let now = now_ms();
-        Cx {
-            srv,
-            now,
-            now_secs: (now / 1000) as u32,
-            prop: srv.has_sinks.load(Relaxed),
-        }
+        Cx { srv, now, now_secs: (now / 1000) as u32, prop: srv.has_sinks.load(Relaxed) }
     }
     fn st(&self) -> &McStats {
         &self.srv.mc.stats
@@ -264,11 +253,7 @@ fn lookup<'d>(db: &'d mut Db, key: &[u8], touch: bool) -> (Option<&'d mut Entry>
     let ks = db.keyspace();
     let si = ks.shard_of(key);
     let before = db.guards.shard(si).stats.expired;
-    let found = if touch {
-        db.get(key).is_some()
-    } else {
-        db.get_mut(key).is_some()
-    };
+    let found = if touch { db.get(key).is_some() } else { db.get_mut(key).is_some() };
     if !found {
         let expired = db.guards.shard(si).stats.expired != before;
         return (None, expired);
@@ -286,11 +271,7 @@ fn put(cx: &Cx, db: &mut Db, key: &[u8], item: McItem, exp: Exp, event: &'static
         remove_key(cx, db, key);
         return;
     }
-    let data = if cx.prop {
-        Some(item.data.clone())
-    } else {
-        None
-    };
+    let data = if cx.prop { Some(item.data.clone()) } else { None };
     db.set(key, Value::Mc(Box::new(item)), false);
     if let Exp::At(ms) = exp {
         db.set_expire(key, ms);
@@ -332,13 +313,7 @@ fn set_exp(cx: &Cx, db: &mut Db, key: &[u8], exp: Exp) {
         Exp::At(ms) => {
             db.set_expire(key, ms);
             db.modified(key, notify::GENERIC, "expire");
-            cx.propagate(db, || {
-                vec![
-                    b"PEXPIREAT".to_vec(),
-                    key.to_vec(),
-                    ms.to_string().into_bytes(),
-                ]
-            });
+            cx.propagate(db, || vec![b"PEXPIREAT".to_vec(), key.to_vec(), ms.to_string().into_bytes()]);
         }
     }
 }
@@ -421,11 +396,7 @@ fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> StoreResult {
     } else {
         CasRes::BadVal
     };
-    let old_exp = if old_expire == 0 {
-        Exp::Never
-    } else {
-        Exp::At(old_expire)
-    };
+    let old_exp = if old_expire == 0 { Exp::Never } else { Exp::At(old_expire) };
     let mut item;
     let mut exp = exp_of(r.exptime, cx.now);
     let event;
@@ -468,11 +439,7 @@ fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> StoreResult {
             item = McItem::new(data, old.flags, now_secs);
             item.bits |= old.bits & KEY_BINARY;
             exp = old_exp;
-            event = if r.mode == Mode::Append {
-                "append"
-            } else {
-                "set"
-            };
+            event = if r.mode == Mode::Append { "append" } else { "set" };
         }
         Mode::Set | Mode::Replace => {
             item = McItem::new(r.data.to_vec(), r.flags, now_secs);
@@ -513,11 +480,7 @@ fn add_delta(cx: &Cx, db: &mut Db, key: &[u8], incr: bool, delta: u64, cas: u64)
     let Some(v) = safe_strtoull(&it.data) else {
         return Delta::NonNumeric;
     };
-    let value = if incr {
-        v.wrapping_add(delta)
-    } else {
-        v.saturating_sub(delta)
-    };
+    let value = if incr { v.wrapping_add(delta) } else { v.saturating_sub(delta) };
     if incr {
         McState::bump(&cx.st().incr_hits);
     } else {
@@ -541,27 +504,13 @@ fn add_delta(cx: &Cx, db: &mut Db, key: &[u8], incr: bool, delta: u64, cas: u64)
     let new_cas = it.cas;
     let data = if cx.prop { Some(it.data.clone()) } else { None };
     db.modified(key, notify::STRING, if incr { "incrby" } else { "decrby" });
-    cx.propagate(db, || {
-        vec![
-            b"SET".to_vec(),
-            key.to_vec(),
-            data.unwrap_or_default(),
-            b"KEEPTTL".to_vec(),
-        ]
-    });
-    Delta::Ok {
-        value,
-        cas: new_cas,
-    }
+    cx.propagate(db, || vec![b"SET".to_vec(), key.to_vec(), data.unwrap_or_default(), b"KEEPTTL".to_vec()]);
+    Delta::Ok { value, cas: new_cas }
 }
 
 /// Create a counter item holding `initial` (binary incr miss, `ma N`). Returns its CAS.
 fn vivify_counter(cx: &Cx, db: &mut Db, key: &[u8], initial: u64, exp: Exp) -> u64 {
-    let item = McItem::new(
-        itoa::Buffer::new().format(initial).as_bytes().to_vec(),
-        0,
-        cx.now_secs,
-    );
+    let item = McItem::new(itoa::Buffer::new().format(initial).as_bytes().to_vec(), 0, cx.now_secs);
     let cas = item.cas;
     McState::bump(&cx.st().cmd_set);
     McState::bump(&cx.st().total_items);
@@ -572,13 +521,7 @@ fn vivify_counter(cx: &Cx, db: &mut Db, key: &[u8], initial: u64, exp: Exp) -> u
 /// get/gets/gat/gats (and binary get/touch/gat) of one key: fetch semantics (LRU, fetched
 /// bit), `touch`: new expiry. `f` sees the item under the shard lock (replies are encoded
 /// there, so a hit's value is copied once, into the output buffer).
-fn fetch<R>(
-    cx: &Cx,
-    db: &mut Db,
-    key: &[u8],
-    touch: Option<Exp>,
-    f: impl FnOnce(&McItem) -> R,
-) -> Option<R> {
+fn fetch<R>(cx: &Cx, db: &mut Db, key: &[u8], touch: Option<Exp>, f: impl FnOnce(&McItem) -> R) -> Option<R> {
     let (found, expired) = lookup(db, key, true);
     let Some(e) = found else {
         if expired {
@@ -641,10 +584,7 @@ fn flush_all(srv: &Arc<Server>, delay: i64) {
             match tokio::runtime::Handle::try_current() {
                 Ok(h) => {
                     h.spawn(async move {
-                        tokio::time::sleep(std::time::Duration::from_millis(
-                            ms.saturating_sub(now_ms()),
-                        ))
-                        .await;
+                        tokio::time::sleep(std::time::Duration::from_millis(ms.saturating_sub(now_ms()))).await;
                         if s.mc.flush_gen.load(Relaxed) == gen {
                             flush_db0(&s);
                         }
@@ -652,9 +592,7 @@ fn flush_all(srv: &Arc<Server>, delay: i64) {
                 }
                 Err(_) => {
                     std::thread::spawn(move || {
-                        std::thread::sleep(std::time::Duration::from_millis(
-                            ms.saturating_sub(now_ms()),
-                        ));
+                        std::thread::sleep(std::time::Duration::from_millis(ms.saturating_sub(now_ms())));
                         if s.mc.flush_gen.load(Relaxed) == gen {
                             flush_db0(&s);
                         }
@@ -669,14 +607,8 @@ fn flush_all(srv: &Arc<Server>, delay: i64) {
 
 /// The Auto Discovery payload: `<version>\n<host>|<ip>|<port> ...\n` (nodes sorted by host).
 pub fn cluster_payload(srv: &Server) -> Vec<u8> {
-    let version = srv
-        .config
-        .get("memcached-cluster-version")
-        .unwrap_or_else(|| "1".into());
-    let nodes = srv
-        .config
-        .get("memcached-cluster-nodes")
-        .unwrap_or_default();
+    let version = srv.config.get("memcached-cluster-version").unwrap_or_else(|| "1".into());
+    let nodes = srv.config.get("memcached-cluster-nodes").unwrap_or_default();
     cluster_body(&version, &nodes)
 }
 
@@ -710,10 +642,7 @@ pub fn try_config_line(srv: &Server, buf: &[u8], out: &mut Vec<u8>) -> Option<us
     let nl = memchr::memchr(b'\n', buf)?;
     let line = &buf[..nl];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let toks: Vec<&[u8]> = line
-        .split(|&b| b == b' ')
-        .filter(|t| !t.is_empty())
-        .collect();
+    let toks: Vec<&[u8]> = line.split(|&b| b == b' ').filter(|t| !t.is_empty()).collect();
     if toks.len() == 3 && toks[1] == b"get" && toks[2] == b"cluster" {
         encode_config_cluster(out, &cluster_payload(srv));
         return Some(nl + 1);
@@ -722,39 +651,22 @@ pub fn try_config_line(srv: &Server, buf: &[u8], out: &mut Vec<u8>) -> Option<us
 }
 
 fn cluster_configured(srv: &Server) -> bool {
-    srv.config
-        .get("memcached-cluster-nodes")
-        .is_some_and(|n| !n.trim().is_empty())
+    srv.config.get("memcached-cluster-nodes").is_some_and(|n| !n.trim().is_empty())
 }
 
 // ------------------------------------------------------------------ text protocol
 
 /// Execute one text or meta request, appending the reply to `out`.
-pub fn execute_text(
-    srv: &Arc<Server>,
-    conn: &McConn,
-    req: TextRequest<'_>,
-    out: &mut Vec<u8>,
-) -> Outcome {
+pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out: &mut Vec<u8>) -> Outcome {
     let cx = Cx::new(srv);
     conn.last_cmd_ms.store(cx.now, Relaxed);
     let st = cx.st();
     match req {
-        TextRequest::Get {
-            kind,
-            exptime,
-            keys,
-        } => {
+        TextRequest::Get { kind, exptime, keys } => {
             let touch = exptime.map(|t| exp_of(t as i64, cx.now));
             for key in keys {
                 if key == CLUSTER_KEY && cluster_configured(srv) {
-                    text::encode_value(
-                        out,
-                        key,
-                        0,
-                        &cluster_payload(srv),
-                        kind.returns_cas().then_some(0),
-                    );
+                    text::encode_value(out, key, 0, &cluster_payload(srv), kind.returns_cas().then_some(0));
                     continue;
                 }
                 McState::bump(&st.cmd_get);
@@ -785,15 +697,7 @@ pub fn execute_text(
             }
             text::encode_end(out);
         }
-        TextRequest::Store {
-            command,
-            key,
-            flags,
-            exptime,
-            cas,
-            data,
-            noreply,
-        } => {
+        TextRequest::Store { command, key, flags, exptime, cas, data, noreply } => {
             if !cx.memory_ok() {
                 text::encode_line(out, text::OUT_OF_MEMORY_STORING.as_bytes(), noreply);
                 return Outcome::Continue;
@@ -838,33 +742,20 @@ pub fn execute_text(
                 TextReply::NotFound.encode(out, noreply);
             }
         }
-        TextRequest::Arithmetic {
-            incr,
-            key,
-            delta,
-            noreply,
-        } => match cx.with_key(key, |cx, db| add_delta(cx, db, key, incr, delta, 0)) {
-            Delta::Ok { value, .. } => text::encode_number(out, value, noreply),
-            Delta::NonNumeric => text::encode_line(out, text::NON_NUMERIC.as_bytes(), noreply),
-            Delta::NotFound | Delta::CasMismatch => {
-                McState::bump(if incr {
-                    &st.incr_misses
-                } else {
-                    &st.decr_misses
-                });
-                TextReply::NotFound.encode(out, noreply);
+        TextRequest::Arithmetic { incr, key, delta, noreply } => {
+            match cx.with_key(key, |cx, db| add_delta(cx, db, key, incr, delta, 0)) {
+                Delta::Ok { value, .. } => text::encode_number(out, value, noreply),
+                Delta::NonNumeric => text::encode_line(out, text::NON_NUMERIC.as_bytes(), noreply),
+                Delta::NotFound | Delta::CasMismatch => {
+                    McState::bump(if incr { &st.incr_misses } else { &st.decr_misses });
+                    TextReply::NotFound.encode(out, noreply);
+                }
             }
-        },
-        TextRequest::Touch {
-            key,
-            exptime,
-            noreply,
-        } => {
+        }
+        TextRequest::Touch { key, exptime, noreply } => {
             McState::bump(&st.cmd_touch);
             let exp = exp_of(exptime as i64, cx.now);
-            let hit = cx.with_key(key, |cx, db| {
-                fetch(cx, db, key, Some(exp), |_| ()).is_some()
-            });
+            let hit = cx.with_key(key, |cx, db| fetch(cx, db, key, Some(exp), |_| ()).is_some());
             if hit {
                 McState::bump(&st.touch_hits);
                 TextReply::Touched.encode(out, noreply);
@@ -884,13 +775,9 @@ pub fn execute_text(
         }
         TextRequest::Quit => return Outcome::Close,
         TextRequest::Stats { args } => text_stats(srv, &args, out),
-        TextRequest::Shutdown { .. } => {
-            text::encode_line(out, text::SHUTDOWN_NOT_ENABLED.as_bytes(), false)
-        }
+        TextRequest::Shutdown { .. } => text::encode_line(out, text::SHUTDOWN_NOT_ENABLED.as_bytes(), false),
         TextRequest::CacheMemlimit { megabytes, noreply } => {
-            let _ = srv
-                .config
-                .set_runtime("maxmemory", &format!("{}mb", megabytes));
+            let _ = srv.config.set_runtime("maxmemory", &format!("{}mb", megabytes));
             TextReply::Ok.encode(out, noreply);
         }
         TextRequest::Admin { .. } => TextReply::Error.encode(out, false),
@@ -1036,10 +923,7 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             push("accepting_conns", "1".into());
             push("threads", srv.threads.to_string());
             push("conn_yields", "0".into());
-            push(
-                "bytes",
-                ferrocache_engine::memory::used_memory().to_string(),
-            );
+            push("bytes", ferrocache_engine::memory::used_memory().to_string());
             push("curr_items", curr_items.to_string());
             push("total_items", g(&s.total_items));
             push("evictions", srv.ks.stats().evicted.to_string());
@@ -1061,9 +945,7 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             });
             push(
                 "evictions",
-                if memcached_engine(srv)
-                    || srv.config.policy() != ferrocache_engine::EvictionPolicy::NoEviction
-                {
+                if memcached_engine(srv) || srv.config.policy() != ferrocache_engine::EvictionPolicy::NoEviction {
                     "on"
                 } else {
                     "off"
@@ -1105,14 +987,8 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
                 push("1:cas_badval", g(&s.cas_badval));
                 push("1:touch_hits", g(&s.touch_hits));
             }
-            push(
-                "active_slabs",
-                if curr_items > 0 { "1" } else { "0" }.into(),
-            );
-            push(
-                "total_malloced",
-                ferrocache_engine::memory::used_memory().to_string(),
-            );
+            push("active_slabs", if curr_items > 0 { "1" } else { "0" }.into());
+            push("total_malloced", ferrocache_engine::memory::used_memory().to_string());
         }
         b"sizes" => push("sizes_status", "disabled".into()),
         b"conns" => {
@@ -1122,10 +998,7 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             for id in ids {
                 let c = &conns[id];
                 push(&format!("{}:addr", id), format!("tcp:{}", c.addr));
-                push(
-                    &format!("{}:listen_addr", id),
-                    format!("tcp:{}", c.listen_addr),
-                );
+                push(&format!("{}:listen_addr", id), format!("tcp:{}", c.listen_addr));
                 push(&format!("{}:state", id), "conn_parse_cmd".into());
                 push(
                     &format!("{}:secs_since_last_cmd", id),
@@ -1151,12 +1024,7 @@ fn rusage() -> (String, String) {
 // ------------------------------------------------------------------ meta protocol
 
 /// The TTL shown by a `t` token given the tokens before it that change the expiry.
-fn meta_ttls(
-    args: &MetaArgs<'_>,
-    cx: &Cx,
-    start_expire: u64,
-    created: bool,
-) -> (Option<u32>, Option<Exp>) {
+fn meta_ttls(args: &MetaArgs<'_>, cx: &Cx, start_expire: u64, created: bool) -> (Option<u32>, Option<Exp>) {
     let mut cur = start_expire;
     let mut shown = ttl_left(cur, cx.now);
     let mut newexp = None;
@@ -1189,14 +1057,7 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                 let e = found?;
                 let expire_at = e.expire_at;
                 let it = as_item(e, cx.now_secs)?;
-                Some((
-                    expire_at,
-                    it.atime,
-                    it.cas,
-                    it.has(FETCHED),
-                    it.flags,
-                    it.data.len(),
-                ))
+                Some((expire_at, it.atime, it.cas, it.has(FETCHED), it.flags, it.data.len()))
             });
             match info {
                 Some((expire_at, atime, cas, fetched, flags, n)) => {
@@ -1269,11 +1130,7 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                     stale,
                     win,
                 };
-                let value = if f.return_value || f.return_size {
-                    it.data.clone()
-                } else {
-                    Vec::new()
-                };
+                let value = if f.return_value || f.return_size { it.data.clone() } else { Vec::new() };
                 if !f.no_update {
                     it.bits |= FETCHED;
                     it.atime = cx.now_secs;
@@ -1340,11 +1197,7 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                 flags: f.client_flags.unwrap_or(0),
                 exptime: f.ttl.unwrap_or(0) as i64,
                 data,
-                cas: if m == Mode::Add {
-                    0
-                } else {
-                    f.compare_cas.unwrap_or(0)
-                },
+                cas: if m == Mode::Add { 0 } else { f.compare_cas.unwrap_or(0) },
                 set_stale: f.invalidate && m == Mode::Cas,
                 key_binary: f.base64_key,
             };
@@ -1409,11 +1262,7 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                     Delta::CasMismatch => return Ok(MetaArithResult::Exists),
                     Delta::NotFound => {
                         if f.vivify_ttl.is_none() || db.peek(key).is_some() {
-                            McState::bump(if incr {
-                                &cx.st().incr_misses
-                            } else {
-                                &cx.st().decr_misses
-                            });
+                            McState::bump(if incr { &cx.st().incr_misses } else { &cx.st().decr_misses });
                             return Ok(MetaArithResult::NotFound);
                         }
                         let initial = f.initial.unwrap_or(0);
@@ -1427,12 +1276,7 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                 if let Some(e) = newexp {
                     set_exp(cx, db, key, e);
                 }
-                Ok(MetaArithResult::Done {
-                    value,
-                    cas,
-                    ttl_remaining: ttl,
-                    created,
-                })
+                Ok(MetaArithResult::Done { value, cas, ttl_remaining: ttl, created })
             });
             match r {
                 Ok(res) => meta::encode_ma(out, &args, res),
@@ -1457,12 +1301,7 @@ struct MetaItemOwned {
 // ------------------------------------------------------------------ binary protocol
 
 /// Execute one binary request, appending the response packet(s) to `out`.
-pub fn execute_binary(
-    srv: &Arc<Server>,
-    conn: &McConn,
-    req: BinaryRequest<'_>,
-    out: &mut Vec<u8>,
-) -> Outcome {
+pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, out: &mut Vec<u8>) -> Outcome {
     let cx = Cx::new(srv);
     conn.last_cmd_ms.store(cx.now, Relaxed);
     let st = cx.st();
@@ -1471,9 +1310,7 @@ pub fn execute_binary(
         BinaryCommand::Get { key, .. } => {
             McState::bump(&st.cmd_get);
             let hit = cx.with_key(key, |cx, db| {
-                fetch(cx, db, key, None, |it| {
-                    binary::encode_get_hit(out, &req, it.flags, it.cas, &it.data)
-                })
+                fetch(cx, db, key, None, |it| binary::encode_get_hit(out, &req, it.flags, it.cas, &it.data))
             });
             match hit {
                 Some(()) => McState::bump(&st.get_hits),
@@ -1488,9 +1325,7 @@ pub fn execute_binary(
             let exp = exp_of(*exptime as i64, cx.now);
             // encode_get_hit leaves the value out of a Touch reply.
             let hit = cx.with_key(key, |cx, db| {
-                fetch(cx, db, key, Some(exp), |it| {
-                    binary::encode_get_hit(out, &req, it.flags, it.cas, &it.data)
-                })
+                fetch(cx, db, key, Some(exp), |it| binary::encode_get_hit(out, &req, it.flags, it.cas, &it.data))
             });
             match hit {
                 Some(()) => McState::bump(&st.touch_hits),
@@ -1500,13 +1335,7 @@ pub fn execute_binary(
                 }
             }
         }
-        BinaryCommand::Store {
-            mode,
-            key,
-            flags,
-            exptime,
-            value,
-        } => {
+        BinaryCommand::Store { mode, key, flags, exptime, value } => {
             if !cx.memory_ok() {
                 binary::encode_error(out, &req, Status::OutOfMemory);
                 return Outcome::Continue;
@@ -1590,36 +1419,20 @@ pub fn execute_binary(
                 }
             }
         }
-        BinaryCommand::Arithmetic {
-            incr,
-            key,
-            delta,
-            initial,
-            exptime,
-        } => {
-            let r = cx.with_key(key, |cx, db| {
-                match add_delta(cx, db, key, *incr, *delta, hcas) {
-                    Delta::NotFound if *exptime != 0xffff_ffff && db.peek(key).is_none() => {
-                        let c =
-                            vivify_counter(cx, db, key, *initial, exp_of(*exptime as i64, cx.now));
-                        Delta::Ok {
-                            value: *initial,
-                            cas: c,
-                        }
-                    }
-                    d => d,
+        BinaryCommand::Arithmetic { incr, key, delta, initial, exptime } => {
+            let r = cx.with_key(key, |cx, db| match add_delta(cx, db, key, *incr, *delta, hcas) {
+                Delta::NotFound if *exptime != 0xffff_ffff && db.peek(key).is_none() => {
+                    let c = vivify_counter(cx, db, key, *initial, exp_of(*exptime as i64, cx.now));
+                    Delta::Ok { value: *initial, cas: c }
                 }
+                d => d,
             });
             match r {
                 Delta::Ok { value, cas } => binary::encode_arithmetic(out, &req, value, cas),
                 Delta::NonNumeric => binary::encode_error(out, &req, Status::NonNumeric),
                 Delta::CasMismatch => binary::encode_error(out, &req, Status::KeyExists),
                 Delta::NotFound => {
-                    McState::bump(if *incr {
-                        &st.incr_misses
-                    } else {
-                        &st.decr_misses
-                    });
+                    McState::bump(if *incr { &st.incr_misses } else { &st.decr_misses });
                     binary::encode_error(out, &req, Status::KeyNotFound);
                 }
             }
@@ -1688,10 +1501,7 @@ mod tests {
         assert_eq!(exp_of(0, now), Exp::Never);
         assert_eq!(exp_of(-1, now), Exp::Past);
         assert_eq!(exp_of(10, now), Exp::At(now + 10_000));
-        assert_eq!(
-            exp_of(REALTIME_MAXDELTA, now),
-            Exp::At(now + REALTIME_MAXDELTA as u64 * 1000)
-        );
+        assert_eq!(exp_of(REALTIME_MAXDELTA, now), Exp::At(now + REALTIME_MAXDELTA as u64 * 1000));
         assert_eq!(exp_of(REALTIME_MAXDELTA + 1, now), Exp::Past);
         assert_eq!(exp_of(1_700_000_100, now), Exp::At(1_700_000_100_000));
     }

@@ -195,7 +195,13 @@ impl RdbOut {
         Self::init(srv, w, None, String::new(), SnapKind::Rdb)
     }
 
-    fn init(srv: &Server, file: Box<dyn Write + Send>, fsync: Option<std::fs::File>, tmp: String, kind: SnapKind) -> RdbOut {
+    fn init(
+        srv: &Server,
+        file: Box<dyn Write + Send>,
+        fsync: Option<std::fs::File>,
+        tmp: String,
+        kind: SnapKind,
+    ) -> RdbOut {
         let raw = kind == SnapKind::AofCommands;
         let mut o = RdbOut { file, fsync, tmp, crc: 0, checksum: srv.config.get_bool("rdbchecksum"), err: None, raw };
         if raw {
@@ -525,7 +531,12 @@ pub fn running_kind(srv: &Server) -> Option<SnapKind> {
 
 /// Start an AOF-rewrite snapshot writing `tmp`. `at_cut` runs with every shard held, at the
 /// snapshot's point in time: writes before it are in the snapshot, writes after it are not.
-pub fn start_aof_snapshot(srv: &Server, rdb: bool, tmp: String, at_cut: &mut dyn FnMut()) -> Result<Arc<Snapshot>, Failed> {
+pub fn start_aof_snapshot(
+    srv: &Server,
+    rdb: bool,
+    tmp: String,
+    at_cut: &mut dyn FnMut(),
+) -> Result<Arc<Snapshot>, Failed> {
     let id = srv.persist.next_id.fetch_add(1, Relaxed);
     let kind = if rdb { SnapKind::AofRdb } else { SnapKind::AofCommands };
     start_snapshot_as(srv, id, kind, tmp.clone(), tmp, Some(at_cut), None).map_err(|_| Failed)
@@ -548,7 +559,10 @@ fn start_snapshot_as(
 ) -> Result<Arc<Snapshot>, SaveErr> {
     let n = srv.ks.num_shards();
     // The file exists before the snapshot starts: writers append captured shards to it.
-    let out = match stream.map(|w| Ok(RdbOut::with_stream(srv, w))).unwrap_or_else(|| RdbOut::create_as(srv, tmp.clone(), kind)) {
+    let out = match stream
+        .map(|w| Ok(RdbOut::with_stream(srv, w)))
+        .unwrap_or_else(|| RdbOut::create_as(srv, tmp.clone(), kind))
+    {
         Ok(o) => o,
         Err(e) => {
             log(
@@ -684,7 +698,8 @@ pub fn repl_snapshot(
             f()
         }
     };
-    let s = start_snapshot_as(srv, id, SnapKind::Rdb, temp_name(id), dbfilename(srv), Some(&mut cut), stream).map_err(|_| ())?;
+    let s = start_snapshot_as(srv, id, SnapKind::Rdb, temp_name(id), dbfilename(srv), Some(&mut cut), stream)
+        .map_err(|_| ())?;
     let srv2 = srv.clone();
     let spawned = std::thread::Builder::new().name("repl-snapshot".into()).spawn(move || {
         let ok = run_snapshot_then(&srv2, &s, then);

@@ -32,11 +32,7 @@ fn stream_to_rdb(s: &StreamValue) -> rdb::StreamValue {
         .range(StreamId::MIN, StreamId::MAX, false)
         .map(|e| rdb::StreamEntry {
             id: rid(e.id),
-            fields: e
-                .fields
-                .chunks(2)
-                .map(|p| (p[0].to_vec(), p[1].to_vec()))
-                .collect(),
+            fields: e.fields.chunks(2).map(|p| (p[0].to_vec(), p[1].to_vec())).collect(),
         })
         .collect();
     let groups = s
@@ -80,11 +76,7 @@ fn stream_to_rdb(s: &StreamValue) -> rdb::StreamValue {
 fn stream_from_rdb(r: rdb::StreamValue) -> StreamValue {
     let mut s = StreamValue::new();
     for e in &r.entries {
-        let flat: Vec<&[u8]> = e
-            .fields
-            .iter()
-            .flat_map(|(f, v)| [f.as_slice(), v.as_slice()])
-            .collect();
+        let flat: Vec<&[u8]> = e.fields.iter().flat_map(|(f, v)| [f.as_slice(), v.as_slice()]).collect();
         s.push_loaded(eid(e.id), &flat, NodeLimits::default());
     }
     s.last_id = eid(r.last_id);
@@ -94,13 +86,7 @@ fn stream_from_rdb(r: rdb::StreamValue) -> StreamValue {
     for g in r.groups {
         let mut cg = ConsumerGroup::new(eid(g.last_id), g.entries_read);
         for c in &g.consumers {
-            cg.consumers.insert(
-                c.name.clone(),
-                Consumer {
-                    seen_time: c.seen_time,
-                    pel: Default::default(),
-                },
-            );
+            cg.consumers.insert(c.name.clone(), Consumer { seen_time: c.seen_time, pel: Default::default() });
         }
         for p in g.pending {
             let Some(owner) = p.consumer else { continue };
@@ -113,7 +99,6 @@ fn stream_from_rdb(r: rdb::StreamValue) -> StreamValue {
     }
     s
 }
-
 
 /// Build an engine value; None for types the engine does not hold yet.
 pub fn from_rdb(v: RdbValue, lim: &EncodingLimits) -> Option<Value> {
@@ -142,7 +127,10 @@ pub fn from_rdb(v: RdbValue, lim: &EncodingLimits) -> Option<Value> {
             Value::Set(Box::new(s))
         }
         RdbValue::ZSet(items) => {
-            let zl = ZsetLimits { max_listpack_entries: lim.zset_max_listpack_entries, max_listpack_value: lim.zset_max_listpack_value };
+            let zl = ZsetLimits {
+                max_listpack_entries: lim.zset_max_listpack_entries,
+                max_listpack_value: lim.zset_max_listpack_value,
+            };
             let maxlen = items.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
             let mut z = SortedSet::with_hint(items.len(), maxlen, &zl);
             for (m, s) in items {

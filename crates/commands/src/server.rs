@@ -219,11 +219,23 @@ impl Server {
     }
 
     /// `apply_effects` with the command's own arguments as the original.
-    pub fn apply_effects_args(&self, fx: &mut Effects, origin: u64, original: Option<(usize, ferrocache_protocol::resp::Args)>) {
+    pub fn apply_effects_args(
+        &self,
+        fx: &mut Effects,
+        origin: u64,
+        original: Option<(usize, ferrocache_protocol::resp::Args)>,
+    ) {
         if fx.is_empty() && original.is_none() {
             return;
         }
-        let orig = original.and_then(|(d, a)| if !self.has_sinks.load(Relaxed) { self.counters.propagated.fetch_add(1, Relaxed); None } else { Some((d, a.iter().collect::<Vec<&[u8]>>())) });
+        let orig = original.and_then(|(d, a)| {
+            if !self.has_sinks.load(Relaxed) {
+                self.counters.propagated.fetch_add(1, Relaxed);
+                None
+            } else {
+                Some((d, a.iter().collect::<Vec<&[u8]>>()))
+            }
+        });
         self.apply_effects_inner(fx, origin, orig)
     }
 
@@ -238,15 +250,17 @@ impl Server {
             let sinks = self.sinks.read();
             let emit = |db: usize, argv: &[&[u8]]| {
                 self.counters.propagated.fetch_add(1, Relaxed);
-                if self.has_sinks.load(Relaxed) && EXEC_UNIT.with(|u| {
-                    let mut u = u.borrow_mut();
-                    if u.0 > 0 {
-                        u.1.push((db, argv.iter().map(|a| a.to_vec()).collect()));
-                        true
-                    } else {
-                        false
-                    }
-                }) {
+                if self.has_sinks.load(Relaxed)
+                    && EXEC_UNIT.with(|u| {
+                        let mut u = u.borrow_mut();
+                        if u.0 > 0 {
+                            u.1.push((db, argv.iter().map(|a| a.to_vec()).collect()));
+                            true
+                        } else {
+                            false
+                        }
+                    })
+                {
                     return;
                 }
                 for s in sinks.iter() {
@@ -314,7 +328,10 @@ impl Server {
         if let Some(subs) = map.read().get(channel) {
             for tx in subs.values() {
                 let kind = if shard { "smessage" } else { "message" };
-                if tx.send(ClientMsg::Message { kind, pattern: None, channel: ch.clone(), payload: payload.clone() }).is_ok() {
+                if tx
+                    .send(ClientMsg::Message { kind, pattern: None, channel: ch.clone(), payload: payload.clone() })
+                    .is_ok()
+                {
                     n += 1;
                 }
             }
@@ -378,7 +395,13 @@ impl Server {
         }
     }
 
-    fn send_invalidation(&self, clients: &HashMap<u64, ClientHandle>, id: u64, tr: &crate::client::TrackingInfo, keys: Option<Vec<Vec<u8>>>) {
+    fn send_invalidation(
+        &self,
+        clients: &HashMap<u64, ClientHandle>,
+        id: u64,
+        tr: &crate::client::TrackingInfo,
+        keys: Option<Vec<Vec<u8>>>,
+    ) {
         if tr.redirect != 0 {
             if let Some(r) = clients.get(&tr.redirect) {
                 let _ = r.tx.send(ClientMsg::Invalidate { keys, via_channel: !r.shared.resp3.load(Relaxed) });
@@ -425,7 +448,14 @@ impl Server {
                 a.push(x.to_vec());
             }
         }
-        sl.1.push_front(SlowlogEntry { id, time: now_ms() / 1000, micros, args: a, addr: addr.into(), name: name.into() });
+        sl.1.push_front(SlowlogEntry {
+            id,
+            time: now_ms() / 1000,
+            micros,
+            args: a,
+            addr: addr.into(),
+            name: name.into(),
+        });
         while sl.1.len() > maxlen {
             sl.1.pop_back();
         }

@@ -19,7 +19,10 @@ const ADM: u64 = ADMIN | NOSCRIPT | LOADING | STALE;
 
 pub static COMMANDS: &[Command] = &[
     Command::new("info", -1, LOADING | STALE, (0, 0, 0), info).group(G).acl(&["@dangerous"]),
-    Command::new("command", -1, LOADING | STALE, (0, 0, 0), command_all).group(G).subs(COMMAND_SUBS).acl(&["@connection"]),
+    Command::new("command", -1, LOADING | STALE, (0, 0, 0), command_all)
+        .group(G)
+        .subs(COMMAND_SUBS)
+        .acl(&["@connection"]),
     Command::new("config", -2, 0, (0, 0, 0), help_only).group(G).subs(CONFIG_SUBS),
     Command::new("time", 1, LOADING | STALE | FAST, (0, 0, 0), time).group(G),
     Command::new("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), lastsave).group(G).acl(&["@admin", "@dangerous"]),
@@ -117,7 +120,19 @@ fn human(bytes: u64) -> String {
 /// Build the INFO text for the given section names (lowercase; empty = default set).
 pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
     let srv = ctx.srv;
-    let default = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
+    let default = [
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "modules",
+        "errorstats",
+        "cluster",
+        "keyspace",
+    ];
     let all = sections.iter().any(|s| s == "all" || s == "everything");
     let want = |name: &str| -> bool {
         if (sections.is_empty() || sections.iter().any(|s| s == "default")) && default.contains(&name) {
@@ -159,7 +174,10 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         }
         let clients = srv.clients.lock();
         let n = clients.len();
-        let pubsub = clients.values().filter(|c| c.shared.sub.load(Relaxed) + c.shared.psub.load(Relaxed) + c.shared.ssub.load(Relaxed) > 0).count();
+        let pubsub = clients
+            .values()
+            .filter(|c| c.shared.sub.load(Relaxed) + c.shared.psub.load(Relaxed) + c.shared.ssub.load(Relaxed) > 0)
+            .count();
         let tracking = clients.values().filter(|c| c.shared.tracking.lock().is_some()).count();
         drop(clients);
         let _ = write!(
@@ -197,12 +215,7 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         if !o.is_empty() {
             o.push_str("\r\n");
         }
-        let _ = write!(
-            o,
-            "# Persistence\r\n{}{}",
-            crate::persistence::info_persistence(srv),
-            crate::aof::info(srv),
-        );
+        let _ = write!(o, "# Persistence\r\n{}{}", crate::persistence::info_persistence(srv), crate::aof::info(srv),);
     }
     if want("stats") {
         if !o.is_empty() {
@@ -454,10 +467,9 @@ fn sorted_commands() -> Vec<&'static Command> {
 
 fn command_all(ctx: &mut Ctx, a: Args) {
     if a.len() > 1 {
-        return ctx.out.error(&format!(
-            "ERR unknown subcommand '{}'. Try COMMAND HELP.",
-            String::from_utf8_lossy(&a[1])
-        ));
+        return ctx
+            .out
+            .error(&format!("ERR unknown subcommand '{}'. Try COMMAND HELP.", String::from_utf8_lossy(&a[1])));
     }
     let cmds = sorted_commands();
     ctx.out.array(cmds.len());
@@ -512,11 +524,8 @@ fn doc_entry(out: &mut ReplyBuf, c: &Command) {
 }
 
 fn command_docs(ctx: &mut Ctx, a: Args) {
-    let cmds: Vec<&'static Command> = if a.len() == 2 {
-        sorted_commands()
-    } else {
-        a.iter().skip(2).filter_map(find_command).collect()
-    };
+    let cmds: Vec<&'static Command> =
+        if a.len() == 2 { sorted_commands() } else { a.iter().skip(2).filter_map(find_command).collect() };
     ctx.out.map(cmds.len());
     for c in cmds {
         ctx.out.bulk(c.name.as_bytes());
@@ -538,7 +547,9 @@ fn command_list(ctx: &mut Ctx, a: Args) {
             // No modules are loaded: a module filter matches nothing.
             Some((k, _)) if k == "module" => false,
             Some((k, v)) if k == "aclcat" => c.categories().iter().any(|x| x[1..].eq_ignore_ascii_case(v)),
-            Some((k, v)) if k == "pattern" => ferrocache_engine::glob::glob_match(v.as_bytes(), c.name.as_bytes(), true),
+            Some((k, v)) if k == "pattern" => {
+                ferrocache_engine::glob::glob_match(v.as_bytes(), c.name.as_bytes(), true)
+            }
             Some(_) => return ctx.out.error(ERR_SYNTAX),
         };
         if ok {
@@ -648,7 +659,10 @@ fn config_set(ctx: &mut Ctx, a: Args) {
         let name = String::from_utf8_lossy(&a[i]).to_lowercase();
         let canon = crate::config::find_spec(&name).map(|s| s.name.to_string()).unwrap_or(name.clone());
         if seen.contains(&canon) {
-            return ctx.out.error(&format!("ERR CONFIG SET failed (possibly related to argument '{}') - duplicate parameter", name));
+            return ctx.out.error(&format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - duplicate parameter",
+                name
+            ));
         }
         seen.push(canon);
     }
@@ -1003,11 +1017,15 @@ fn memory_stats(ctx: &mut Ctx, _a: Args) {
 }
 
 fn memory_doctor(ctx: &mut Ctx, _a: Args) {
-    ctx.out.verbatim(b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n");
+    ctx.out.verbatim(
+        b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n",
+    );
 }
 
 fn memory_malloc_stats(ctx: &mut Ctx, _a: Args) {
-    ctx.out.verbatim(format!("Stats not supported for the current allocator (mimalloc); used={}\n", used_memory()).as_bytes());
+    ctx.out.verbatim(
+        format!("Stats not supported for the current allocator (mimalloc); used={}\n", used_memory()).as_bytes(),
+    );
 }
 
 fn memory_purge(ctx: &mut Ctx, _a: Args) {
@@ -1093,11 +1111,18 @@ fn debug(ctx: &mut Ctx, a: Args) {
             }
         }
         b"reload" => crate::persistence::debug_reload(ctx, a),
-        b"help" => help(ctx.out, &["DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "SLEEP <seconds>", "OBJECT <key>", "RELOAD [MERGE] [NOFLUSH] [NOSAVE]", "SET-ACTIVE-EXPIRE <0|1>", "HELP"]),
-        _ => ctx.out.error(&format!(
-            "ERR unknown subcommand '{}'. Try DEBUG HELP.",
-            String::from_utf8_lossy(&a[1])
-        )),
+        b"help" => help(
+            ctx.out,
+            &[
+                "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "SLEEP <seconds>",
+                "OBJECT <key>",
+                "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "HELP",
+            ],
+        ),
+        _ => ctx.out.error(&format!("ERR unknown subcommand '{}'. Try DEBUG HELP.", String::from_utf8_lossy(&a[1]))),
     }
 }
 

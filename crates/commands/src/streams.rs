@@ -9,8 +9,7 @@ use crate::table::{flags::*, Command};
 use crate::util::*;
 use crate::Ctx;
 use ferrocache_engine::stream::{
-    AppendError, ConsumerGroup, NodeLimits, StreamEntry, StreamId, StreamValue, Trim,
-    INVALID_ENTRIES_READ,
+    AppendError, ConsumerGroup, NodeLimits, StreamEntry, StreamId, StreamValue, Trim, INVALID_ENTRIES_READ,
 };
 use ferrocache_engine::{notify, Db, Value};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
@@ -24,37 +23,22 @@ pub static COMMANDS: &[Command] = &[
     Command::new("xlen", 2, READONLY | FAST, (1, 1, 1), xlen).group(G),
     Command::new("xdel", -3, WRITE | FAST, (1, 1, 1), xdel).group(G),
     Command::new("xtrim", -4, WRITE, (1, 1, 1), xtrim).group(G),
-    Command::new("xread", -4, READONLY | BLOCKING, (0, 0, 0), xread)
-        .keys(xread_keys)
-        .group(G),
-    Command::new("xreadgroup", -7, WRITE | BLOCKING, (0, 0, 0), xreadgroup)
-        .keys(xread_keys)
-        .group(G),
-    Command::new("xgroup", -2, 0, (0, 0, 0), help_only)
-        .group(G)
-        .subs(XGROUP_SUBS),
+    Command::new("xread", -4, READONLY | BLOCKING, (0, 0, 0), xread).keys(xread_keys).group(G),
+    Command::new("xreadgroup", -7, WRITE | BLOCKING, (0, 0, 0), xreadgroup).keys(xread_keys).group(G),
+    Command::new("xgroup", -2, 0, (0, 0, 0), help_only).group(G).subs(XGROUP_SUBS),
     Command::new("xsetid", -3, WRITE | DENYOOM | FAST, (1, 1, 1), xsetid).group(G),
     Command::new("xack", -4, WRITE | FAST, (1, 1, 1), xack).group(G),
     Command::new("xpending", -3, READONLY, (1, 1, 1), xpending).group(G),
     Command::new("xclaim", -6, WRITE | FAST, (1, 1, 1), xclaim).group(G),
     Command::new("xautoclaim", -6, WRITE | FAST, (1, 1, 1), xautoclaim).group(G),
-    Command::new("xinfo", -2, 0, (0, 0, 0), help_only)
-        .group(G)
-        .subs(XINFO_SUBS),
+    Command::new("xinfo", -2, 0, (0, 0, 0), help_only).group(G).subs(XINFO_SUBS),
 ];
 
 static XGROUP_SUBS: &[Command] = &[
     Command::new("xgroup|create", -5, WRITE | DENYOOM, (2, 2, 1), xgroup).group(G),
     Command::new("xgroup|setid", -5, WRITE, (2, 2, 1), xgroup).group(G),
     Command::new("xgroup|destroy", 4, WRITE, (2, 2, 1), xgroup).group(G),
-    Command::new(
-        "xgroup|createconsumer",
-        5,
-        WRITE | DENYOOM,
-        (2, 2, 1),
-        xgroup,
-    )
-    .group(G),
+    Command::new("xgroup|createconsumer", 5, WRITE | DENYOOM, (2, 2, 1), xgroup).group(G),
     Command::new("xgroup|delconsumer", 5, WRITE, (2, 2, 1), xgroup).group(G),
     Command::new("xgroup|help", 2, LOADING | STALE, (0, 0, 0), xgroup_help).group(G),
 ];
@@ -105,12 +89,7 @@ fn string2ull(s: &[u8]) -> Option<u64> {
 }
 
 /// `streamGenericParseIDOrReply` without the reply. `seq_given`: accept `<ms>-*`.
-fn parse_id_gen(
-    a: &[u8],
-    missing_seq: u64,
-    strict: bool,
-    seq_given: Option<&mut bool>,
-) -> Option<StreamId> {
+fn parse_id_gen(a: &[u8], missing_seq: u64, strict: bool, seq_given: Option<&mut bool>) -> Option<StreamId> {
     if a.len() > 127 {
         return None;
     }
@@ -192,18 +171,11 @@ fn reply_entry(out: &mut ReplyBuf, e: &StreamEntry) {
 fn node_limits(ctx: &Ctx) -> NodeLimits {
     let b = ctx.srv.config.get_i64("stream-node-max-bytes");
     let e = ctx.srv.config.get_i64("stream-node-max-entries");
-    NodeLimits {
-        max_bytes: b.max(0) as usize,
-        max_entries: e.max(0) as usize,
-    }
+    NodeLimits { max_bytes: b.max(0) as usize, max_entries: e.max(0) as usize }
 }
 
 /// Ok(None) missing, Err(()) wrong type (nothing written).
-fn lookup<'d>(
-    db: &'d mut Db<'_, '_>,
-    key: &[u8],
-    write: bool,
-) -> Result<Option<&'d mut StreamValue>, ()> {
+fn lookup<'d>(db: &'d mut Db<'_, '_>, key: &[u8], write: bool) -> Result<Option<&'d mut StreamValue>, ()> {
     let e = if write { db.get_mut(key) } else { db.get(key) };
     match e {
         None => Ok(None),
@@ -294,12 +266,7 @@ struct AddTrimArgs {
 }
 
 /// `streamParseAddOrTrimArgsOrReply`: returns the ID position (XADD) or 0 for XTRIM.
-fn parse_add_trim(
-    out: &mut ReplyBuf,
-    a: &Args,
-    xadd: bool,
-    node_max_entries: i64,
-) -> Option<(usize, AddTrimArgs)> {
+fn parse_add_trim(out: &mut ReplyBuf, a: &Args, xadd: bool, node_max_entries: i64) -> Option<(usize, AddTrimArgs)> {
     let mut p = AddTrimArgs {
         id: StreamId::MIN,
         id_given: false,
@@ -433,9 +400,7 @@ fn xadd(ctx: &mut Ctx, a: Args) {
         return ctx.wrong_arity();
     }
     if p.id_given && p.seq_given && p.id.is_zero() {
-        return ctx
-            .out
-            .error("ERR The ID specified in XADD must be greater than 0-0");
+        return ctx.out.error("ERR The ID specified in XADD must be greater than 0-0");
     }
     let now = ctx.now_ms;
     let key = &a[1];
@@ -452,22 +417,13 @@ fn xadd(ctx: &mut Ctx, a: Args) {
     }
     let s = lookup(&mut db, key, true).ok().flatten().unwrap();
     if s.last_id == StreamId::MAX {
-        return out
-            .error("ERR The stream has exhausted the last possible ID, unable to add more items");
+        return out.error("ERR The stream has exhausted the last possible ID, unable to add more items");
     }
     let fields: Vec<&[u8]> = a.iter().skip(field_pos).collect();
-    let id = match s.append(
-        &fields,
-        if p.id_given { Some(p.id) } else { None },
-        p.seq_given,
-        now,
-        lim,
-    ) {
+    let id = match s.append(&fields, if p.id_given { Some(p.id) } else { None }, p.seq_given, now, lim) {
         Ok(id) => id,
         Err(AppendError::IdTooSmall) => {
-            return out.error(
-                "ERR The ID specified in XADD is equal or smaller than the target stream top item",
-            )
+            return out.error("ERR The ID specified in XADD is equal or smaller than the target stream top item")
         }
         Err(AppendError::TooLarge) => return out.error("ERR Elements are too large to be stored"),
     };
@@ -489,9 +445,7 @@ fn xadd(ctx: &mut Ctx, a: Args) {
     }
     let dbi = db.db;
     db.fx.propagate(dbi, argv);
-    db.fx
-        .ready
-        .push((dbi, ferrocache_engine::SmallBytes::new(key)));
+    db.fx.ready.push((dbi, ferrocache_engine::SmallBytes::new(key)));
     ctx.propagate_original = false;
 }
 
@@ -568,11 +522,7 @@ fn xrange_generic(ctx: &mut Ctx, a: Args, rev: bool) {
         return out.null_array();
     }
     let it = s.range(start, end, rev);
-    let items: Vec<&StreamEntry> = if count > 0 {
-        it.take(count as usize).collect()
-    } else {
-        it.collect()
-    };
+    let items: Vec<&StreamEntry> = if count > 0 { it.take(count as usize).collect() } else { it.collect() };
     out.array(items.len());
     for e in items {
         reply_entry(out, e);
@@ -668,9 +618,7 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
     let argv: Vec<Vec<u8>> = a.iter().map(|x| x.to_vec()).collect();
     // A retry after a wakeup of this very command (same args, deadline not passed).
     let retry_ids = match ctx.client.stream_block.take() {
-        Some((args0, deadline, ids))
-            if args0 == argv && (deadline == 0 || ctx.now_ms < deadline) =>
-        {
+        Some((args0, deadline, ids)) if args0 == argv && (deadline == 0 || ctx.now_ms < deadline) => {
             Some((deadline, ids))
         }
         _ => None,
@@ -690,11 +638,7 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
         let o = &a[i];
         if eq_ic(o, "block") && more > 0 {
             i += 1;
-            let Some(t) = int_arg_msg(
-                ctx.out,
-                &a[i],
-                "ERR timeout is not an integer or out of range",
-            ) else {
+            let Some(t) = int_arg_msg(ctx.out, &a[i], "ERR timeout is not an integer or out of range") else {
                 return;
             };
             if t < 0 {
@@ -719,13 +663,17 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
             break;
         } else if eq_ic(o, "group") && more >= 2 {
             if !xreadgroup {
-                return ctx.out.error("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
+                return ctx
+                    .out
+                    .error("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
             }
             group = Some((&a[i + 1], &a[i + 2]));
             i += 2;
         } else if eq_ic(o, "noack") {
             if !xreadgroup {
-                return ctx.out.error("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.");
+                return ctx
+                    .out
+                    .error("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.");
             }
             noack = true;
         } else {
@@ -755,7 +703,9 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
                     if retry_ids.is_some() {
                         return match s {
                             None => out.error("UNBLOCKED the stream key no longer exists"),
-                            Some(_) => out.error("NOGROUP the consumer group this client was blocked on no longer exists"),
+                            Some(_) => {
+                                out.error("NOGROUP the consumer group this client was blocked on no longer exists")
+                            }
                         };
                     }
                     return out.error(&format!(
@@ -821,11 +771,8 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
                                 body.bulk(key);
                             }
                             let it = s.range(start, StreamId::MAX, false);
-                            let items: Vec<&StreamEntry> = if count > 0 {
-                                it.take(count as usize).collect()
-                            } else {
-                                it.collect()
-                            };
+                            let items: Vec<&StreamEntry> =
+                                if count > 0 { it.take(count as usize).collect() } else { it.collect() };
                             body.array(items.len());
                             for e in items {
                                 reply_entry(&mut body, e);
@@ -877,11 +824,7 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
                                 let pel: Vec<StreamId> = c
                                     .pel
                                     .range(start..)
-                                    .take(if count > 0 {
-                                        count as usize
-                                    } else {
-                                        usize::MAX
-                                    })
+                                    .take(if count > 0 { count as usize } else { usize::MAX })
                                     .copied()
                                     .collect();
                                 body.array(pel.len());
@@ -922,15 +865,7 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
                                     reply_entry(&mut body, s.get(id).unwrap());
                                     if !noack {
                                         g.assign(id, cname, now as i64, 1);
-                                        props.push(xclaim_argv(
-                                            key,
-                                            gname,
-                                            &g,
-                                            &id.to_bytes(),
-                                            cname,
-                                            now as i64,
-                                            1,
-                                        ));
+                                        props.push(xclaim_argv(key, gname, &g, &id.to_bytes(), cname, now as i64, 1));
                                     }
                                 }
                                 if last_moved {
@@ -946,8 +881,7 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
                 }
             };
             if events > 0 {
-                db.fx
-                    .event(notify::STREAM, "xgroup-createconsumer", dbi, key);
+                db.fx.event(notify::STREAM, "xgroup-createconsumer", dbi, key);
                 db.fx.dirty += 1;
             }
             for p in props {
@@ -980,17 +914,11 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
             None => now + timeout as u64,
         };
         let keys: Vec<Vec<u8>> = (0..nstreams).map(|k| a[streams_arg + k].to_vec()).collect();
-        let stash: Vec<(u64, u64)> = ids
-            .iter()
-            .map(|x| x.map(|i| (i.ms, i.seq)).unwrap_or((u64::MAX, u64::MAX)))
-            .collect();
+        let stash: Vec<(u64, u64)> =
+            ids.iter().map(|x| x.map(|i| (i.ms, i.seq)).unwrap_or((u64::MAX, u64::MAX))).collect();
         ctx.client.stream_block = Some((argv, deadline, stash));
-        ctx.client.block = Some(BlockRequest {
-            keys,
-            db: ctx.client.db,
-            deadline_ms: deadline,
-            null_array_on_timeout: true,
-        });
+        ctx.client.block =
+            Some(BlockRequest { keys, db: ctx.client.db, deadline_ms: deadline, null_array_on_timeout: true });
         return;
     }
     ctx.out.null_array();
@@ -1027,10 +955,7 @@ fn xgroup_help(ctx: &mut Ctx, _a: Args) {
 fn subcommand_syntax(out: &mut ReplyBuf, a: &Args) {
     out.error(&format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        String::from_utf8_lossy(&a[1])
-            .chars()
-            .take(128)
-            .collect::<String>(),
+        String::from_utf8_lossy(&a[1]).chars().take(128).collect::<String>(),
         String::from_utf8_lossy(&a[0]).to_uppercase()
     ));
 }
@@ -1053,9 +978,7 @@ fn xgroup(ctx: &mut Ctx, a: Args) {
                 return;
             };
             if v < 0 && v != INVALID_ENTRIES_READ {
-                return ctx
-                    .out
-                    .error("ERR value for ENTRIESREAD must be positive or -1");
+                return ctx.out.error("ERR value for ENTRIESREAD must be positive or -1");
             }
             entries_read = v;
             i += 2;
@@ -1077,9 +1000,7 @@ fn xgroup(ctx: &mut Ctx, a: Args) {
             return out.error("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.");
         }
         let s = lookup(&mut db, key, true).ok().flatten().unwrap();
-        if !s.groups.contains_key(gname)
-            && (setid || opt == b"createconsumer" || opt == b"delconsumer")
-        {
+        if !s.groups.contains_key(gname) && (setid || opt == b"createconsumer" || opt == b"delconsumer") {
             return out.error(&format!(
                 "NOGROUP No such consumer group '{}' for key name '{}'",
                 String::from_utf8_lossy(gname),
@@ -1107,8 +1028,7 @@ fn xgroup(ctx: &mut Ctx, a: Args) {
         if s.groups.contains_key(gname) {
             return out.error("BUSYGROUP Consumer Group name already exists");
         }
-        s.groups
-            .insert(gname.to_vec(), ConsumerGroup::new(id, entries_read));
+        s.groups.insert(gname.to_vec(), ConsumerGroup::new(id, entries_read));
         out.ok();
         db.fx.dirty += 1;
         db.fx.event(notify::STREAM, "xgroup-create", dbi, key);
@@ -1134,9 +1054,7 @@ fn xgroup(ctx: &mut Ctx, a: Args) {
             out.int(1);
             db.fx.dirty += 1;
             db.fx.event(notify::STREAM, "xgroup-destroy", dbi, key);
-            db.fx
-                .ready
-                .push((dbi, ferrocache_engine::SmallBytes::new(key)));
+            db.fx.ready.push((dbi, ferrocache_engine::SmallBytes::new(key)));
         } else {
             out.int(0);
         }
@@ -1149,8 +1067,7 @@ fn xgroup(ctx: &mut Ctx, a: Args) {
             g.ensure_consumer(&a[4], now);
             out.int(1);
             db.fx.dirty += 1;
-            db.fx
-                .event(notify::STREAM, "xgroup-createconsumer", dbi, key);
+            db.fx.event(notify::STREAM, "xgroup-createconsumer", dbi, key);
         }
     } else if opt == b"delconsumer" && argc == 5 {
         let s = lookup(&mut db, key, true).ok().flatten().unwrap();
@@ -1211,9 +1128,7 @@ fn xsetid(ctx: &mut Ctx, a: Args) {
     };
     if s.length > 0 {
         if id < s.last_live_id() {
-            return out.error(
-                "ERR The ID specified in XSETID is smaller than the target stream top item",
-            );
+            return out.error("ERR The ID specified in XSETID is smaller than the target stream top item");
         }
         if entries_added != -1 && s.length > entries_added as u64 {
             return out.error("ERR The entries_added specified in XSETID is smaller than the target stream length");
@@ -1329,11 +1244,7 @@ fn xpending(ctx: &mut Ctx, a: Args) {
         } else {
             id_bulk(out, *g.pel.keys().next().unwrap());
             id_bulk(out, *g.pel.keys().next_back().unwrap());
-            let cs: Vec<_> = g
-                .consumers
-                .iter()
-                .filter(|(_, c)| !c.pel.is_empty())
-                .collect();
+            let cs: Vec<_> = g.consumers.iter().filter(|(_, c)| !c.pel.is_empty()).collect();
             out.array(cs.len());
             for (name, c) in cs {
                 out.array(2);
@@ -1346,12 +1257,7 @@ fn xpending(ctx: &mut Ctx, a: Args) {
     let ids: Vec<StreamId> = match consumer {
         Some(cn) => match g.consumers.get(cn) {
             None => return out.empty_array(),
-            Some(c) => c
-                .pel
-                .range(start..=end.max(start))
-                .copied()
-                .filter(|id| *id <= end)
-                .collect(),
+            Some(c) => c.pel.range(start..=end.max(start)).copied().filter(|id| *id <= end).collect(),
         },
         None => {
             if start > end {
@@ -1400,8 +1306,7 @@ fn xclaim(ctx: &mut Ctx, a: Args) {
     let Some(s) = s.filter(|s| s.groups.contains_key(gname as &[u8])) else {
         return out.error(&nogroup_key_group(key, gname));
     };
-    let Some(minidle) = int_arg_msg(out, &a[4], "ERR Invalid min-idle-time argument for XCLAIM")
-    else {
+    let Some(minidle) = int_arg_msg(out, &a[4], "ERR Invalid min-idle-time argument for XCLAIM") else {
         return;
     };
     let minidle = minidle.max(0);
@@ -1428,25 +1333,19 @@ fn xclaim(ctx: &mut Ctx, a: Args) {
             justid = true;
         } else if eq_ic(o, "idle") && more > 0 {
             j += 1;
-            let Some(v) = int_arg_msg(out, &a[j], "ERR Invalid IDLE option argument for XCLAIM")
-            else {
+            let Some(v) = int_arg_msg(out, &a[j], "ERR Invalid IDLE option argument for XCLAIM") else {
                 return;
             };
             deliverytime = now - v;
         } else if eq_ic(o, "time") && more > 0 {
             j += 1;
-            let Some(v) = int_arg_msg(out, &a[j], "ERR Invalid TIME option argument for XCLAIM")
-            else {
+            let Some(v) = int_arg_msg(out, &a[j], "ERR Invalid TIME option argument for XCLAIM") else {
                 return;
             };
             deliverytime = v;
         } else if eq_ic(o, "retrycount") && more > 0 {
             j += 1;
-            let Some(v) = int_arg_msg(
-                out,
-                &a[j],
-                "ERR Invalid RETRYCOUNT option argument for XCLAIM",
-            ) else {
+            let Some(v) = int_arg_msg(out, &a[j], "ERR Invalid RETRYCOUNT option argument for XCLAIM") else {
                 return;
             };
             retrycount = v;
@@ -1457,10 +1356,7 @@ fn xclaim(ctx: &mut Ctx, a: Args) {
             };
             last_id = v;
         } else {
-            return out.error(&format!(
-                "ERR Unrecognized XCLAIM option '{}'",
-                String::from_utf8_lossy(o)
-            ));
+            return out.error(&format!("ERR Unrecognized XCLAIM option '{}'", String::from_utf8_lossy(o)));
         }
         j += 1;
     }
@@ -1536,15 +1432,7 @@ fn xclaim(ctx: &mut Ctx, a: Args) {
             reply_entry(&mut body, s.get(id).unwrap());
         }
         n += 1;
-        props.push(xclaim_argv(
-            key,
-            gname,
-            &g,
-            &a[argi],
-            cname,
-            deliverytime,
-            count,
-        ));
+        props.push(xclaim_argv(key, gname, &g, &a[argi], cname, deliverytime, count));
         propagate_last_id = false;
         dirty += 1;
     }
@@ -1557,8 +1445,7 @@ fn xclaim(ctx: &mut Ctx, a: Args) {
     out.raw(&body.buf);
     if created_consumer {
         db.fx.dirty += 1;
-        db.fx
-            .event(notify::STREAM, "xgroup-createconsumer", dbi, key);
+        db.fx.event(notify::STREAM, "xgroup-createconsumer", dbi, key);
     }
     db.fx.dirty += dirty;
     for p in props {
@@ -1573,11 +1460,7 @@ fn xautoclaim(ctx: &mut Ctx, a: Args) {
     let gname = &a[2];
     let cname = &a[3];
     let out = &mut *ctx.out;
-    let Some(minidle) = int_arg_msg(
-        out,
-        &a[4],
-        "ERR Invalid min-idle-time argument for XAUTOCLAIM",
-    ) else {
+    let Some(minidle) = int_arg_msg(out, &a[4], "ERR Invalid min-idle-time argument for XAUTOCLAIM") else {
         return;
     };
     let minidle = minidle.max(0);
@@ -1620,12 +1503,8 @@ fn xautoclaim(ctx: &mut Ctx, a: Args) {
     };
     let mut g = s.groups.remove(gname as &[u8]).unwrap();
     let mut attempts = count.saturating_mul(10);
-    let keys: Vec<StreamId> = g
-        .pel
-        .range(start..)
-        .map(|(k, _)| *k)
-        .take((attempts as usize).saturating_add(1))
-        .collect();
+    let keys: Vec<StreamId> =
+        g.pel.range(start..).map(|(k, _)| *k).take((attempts as usize).saturating_add(1)).collect();
     let mut idx = 0;
     let mut deleted = Vec::new();
     let mut props = Vec::new();
@@ -1687,8 +1566,7 @@ fn xautoclaim(ctx: &mut Ctx, a: Args) {
     }
     if created {
         db.fx.dirty += 1;
-        db.fx
-            .event(notify::STREAM, "xgroup-createconsumer", dbi, key);
+        db.fx.event(notify::STREAM, "xgroup-createconsumer", dbi, key);
     }
     db.fx.dirty += dirty;
     for p in props {
@@ -1810,11 +1688,7 @@ fn xinfo(ctx: &mut Ctx, a: Args) {
         out.int(s.entries_added as i64);
         out.bulk(b"recorded-first-entry-id");
         id_bulk(out, s.first_id);
-        let lim = if count == 0 {
-            usize::MAX
-        } else {
-            count as usize
-        };
+        let lim = if count == 0 { usize::MAX } else { count as usize };
         if !full {
             out.bulk(b"groups");
             out.int(s.groups.len() as i64);
@@ -1830,10 +1704,7 @@ fn xinfo(ctx: &mut Ctx, a: Args) {
             }
         } else {
             out.bulk(b"entries");
-            let items: Vec<&StreamEntry> = s
-                .range(StreamId::MIN, StreamId::MAX, false)
-                .take(lim)
-                .collect();
+            let items: Vec<&StreamEntry> = s.range(StreamId::MIN, StreamId::MAX, false).take(lim).collect();
             out.array(items.len());
             for e in items {
                 reply_entry(out, e);
@@ -1896,25 +1767,16 @@ mod tests {
 
     #[test]
     fn id_parsing() {
-        assert_eq!(
-            parse_id_gen(b"1-2", 0, true, None),
-            Some(StreamId::new(1, 2))
-        );
+        assert_eq!(parse_id_gen(b"1-2", 0, true, None), Some(StreamId::new(1, 2)));
         assert_eq!(parse_id_gen(b"5", 7, true, None), Some(StreamId::new(5, 7)));
         assert_eq!(parse_id_gen(b"-", 0, true, None), None);
         assert_eq!(parse_id_gen(b"-", 0, false, None), Some(StreamId::MIN));
         assert_eq!(parse_id_gen(b"+", 0, false, None), Some(StreamId::MAX));
-        assert_eq!(
-            parse_id_gen(b"007-1", 0, true, None),
-            Some(StreamId::new(7, 1))
-        );
+        assert_eq!(parse_id_gen(b"007-1", 0, true, None), Some(StreamId::new(7, 1)));
         assert_eq!(parse_id_gen(b"1-x", 0, true, None), None);
         assert_eq!(parse_id_gen(b"-1", 0, true, None), None);
         let mut sg = true;
-        assert_eq!(
-            parse_id_gen(b"5-*", 0, true, Some(&mut sg)),
-            Some(StreamId::new(5, 0))
-        );
+        assert_eq!(parse_id_gen(b"5-*", 0, true, Some(&mut sg)), Some(StreamId::new(5, 0)));
         assert!(!sg);
         assert_eq!(parse_id_gen(b"5-*", 0, true, None), None);
     }

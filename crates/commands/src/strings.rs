@@ -164,7 +164,10 @@ fn set_generic(ctx: &mut Ctx, key: &[u8], val: &[u8], f: u32, expire: Option<&[u
         db.set_expire(key, ms);
         db.fx.event(notify::GENERIC, "expire", db.db, key);
         let d = db.db;
-        db.fx.propagate(d, vec![b"SET".to_vec(), key.to_vec(), val.to_vec(), b"PXAT".to_vec(), ms.to_string().into_bytes()]);
+        db.fx.propagate(
+            d,
+            vec![b"SET".to_vec(), key.to_vec(), val.to_vec(), b"PXAT".to_vec(), ms.to_string().into_bytes()],
+        );
         ctx.propagate_original = false;
     } else if f & SET_GET != 0 {
         let d = db.db;

@@ -171,7 +171,27 @@ impl Command {
         }
         // Redis replies in the order of its ACLCommandCategories table.
         const ORDER: &[&str] = &[
-            "@keyspace", "@read", "@write", "@set", "@sortedset", "@list", "@hash", "@string", "@bitmap", "@hyperloglog", "@geo", "@stream", "@pubsub", "@admin", "@fast", "@slow", "@blocking", "@dangerous", "@connection", "@transaction", "@scripting",
+            "@keyspace",
+            "@read",
+            "@write",
+            "@set",
+            "@sortedset",
+            "@list",
+            "@hash",
+            "@string",
+            "@bitmap",
+            "@hyperloglog",
+            "@geo",
+            "@stream",
+            "@pubsub",
+            "@admin",
+            "@fast",
+            "@slow",
+            "@blocking",
+            "@dangerous",
+            "@connection",
+            "@transaction",
+            "@scripting",
         ];
         v.sort_by_key(|c| ORDER.iter().position(|o| o == c).unwrap_or(ORDER.len()));
         v

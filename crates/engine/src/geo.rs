@@ -40,15 +40,10 @@ pub enum GeoError {
 impl fmt::Display for GeoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GeoError::InvalidLonLat(lon, lat) => write!(
-                f,
-                "ERR invalid longitude,latitude pair {},{}",
-                format_c_f(*lon),
-                format_c_f(*lat)
-            ),
-            GeoError::UnsupportedUnit => {
-                f.write_str("ERR unsupported unit provided. please use M, KM, FT, MI")
+            GeoError::InvalidLonLat(lon, lat) => {
+                write!(f, "ERR invalid longitude,latitude pair {},{}", format_c_f(*lon), format_c_f(*lat))
             }
+            GeoError::UnsupportedUnit => f.write_str("ERR unsupported unit provided. please use M, KM, FT, MI"),
         }
     }
 }
@@ -131,24 +126,13 @@ pub struct GeoHashNeighbors {
 }
 
 /// WGS84 ranges used for the scores (`geohashGetCoordRange`).
-pub const LONG_RANGE: GeoHashRange = GeoHashRange {
-    min: GEO_LONG_MIN,
-    max: GEO_LONG_MAX,
-};
+pub const LONG_RANGE: GeoHashRange = GeoHashRange { min: GEO_LONG_MIN, max: GEO_LONG_MAX };
 /// WGS84 latitude range used for the scores.
-pub const LAT_RANGE: GeoHashRange = GeoHashRange {
-    min: GEO_LAT_MIN,
-    max: GEO_LAT_MAX,
-};
+pub const LAT_RANGE: GeoHashRange = GeoHashRange { min: GEO_LAT_MIN, max: GEO_LAT_MAX };
 
 fn interleave64(xlo: u32, ylo: u32) -> u64 {
-    const B: [u64; 5] = [
-        0x5555555555555555,
-        0x3333333333333333,
-        0x0F0F0F0F0F0F0F0F,
-        0x00FF00FF00FF00FF,
-        0x0000FFFF0000FFFF,
-    ];
+    const B: [u64; 5] =
+        [0x5555555555555555, 0x3333333333333333, 0x0F0F0F0F0F0F0F0F, 0x00FF00FF00FF00FF, 0x0000FFFF0000FFFF];
     const S: [u32; 5] = [1, 2, 4, 8, 16];
     let mut x = xlo as u64;
     let mut y = ylo as u64;
@@ -190,15 +174,10 @@ pub fn geohash_encode(
     if step > 32 || step == 0 || lat_range.is_zero() || long_range.is_zero() {
         return None;
     }
-    if !(GEO_LONG_MIN..=GEO_LONG_MAX).contains(&longitude)
-        || !(GEO_LAT_MIN..=GEO_LAT_MAX).contains(&latitude)
-    {
+    if !(GEO_LONG_MIN..=GEO_LONG_MAX).contains(&longitude) || !(GEO_LAT_MIN..=GEO_LAT_MAX).contains(&latitude) {
         return None;
     }
-    if latitude < lat_range.min
-        || latitude > lat_range.max
-        || longitude < long_range.min
-        || longitude > long_range.max
+    if latitude < lat_range.min || latitude > lat_range.max || longitude < long_range.min || longitude > long_range.max
     {
         return None;
     }
@@ -207,10 +186,7 @@ pub fn geohash_encode(
     let scale = (1u64 << step) as f64;
     lat_offset *= scale;
     long_offset *= scale;
-    Some(GeoHashBits {
-        bits: interleave64(lat_offset as u32, long_offset as u32),
-        step,
-    })
+    Some(GeoHashBits { bits: interleave64(lat_offset as u32, long_offset as u32), step })
 }
 
 /// `geohashEncodeWGS84`.
@@ -219,11 +195,7 @@ pub fn geohash_encode_wgs84(longitude: f64, latitude: f64, step: u8) -> Option<G
 }
 
 /// `geohashDecode`.
-pub fn geohash_decode(
-    long_range: &GeoHashRange,
-    lat_range: &GeoHashRange,
-    hash: GeoHashBits,
-) -> Option<GeoHashArea> {
+pub fn geohash_decode(long_range: &GeoHashRange, lat_range: &GeoHashRange, hash: GeoHashBits) -> Option<GeoHashArea> {
     if hash.is_zero() || lat_range.is_zero() || long_range.is_zero() {
         return None;
     }
@@ -329,9 +301,7 @@ pub fn geohash_align_52bits(hash: GeoHashBits) -> u64 {
 pub fn validate_long_lat(longitude: f64, latitude: f64) -> Result<(), GeoError> {
     // NaN is rejected too (Redis never gets here with NaN: its double
     // parser refuses it).
-    if !(GEO_LONG_MIN..=GEO_LONG_MAX).contains(&longitude)
-        || !(GEO_LAT_MIN..=GEO_LAT_MAX).contains(&latitude)
-    {
+    if !(GEO_LONG_MIN..=GEO_LONG_MAX).contains(&longitude) || !(GEO_LAT_MIN..=GEO_LAT_MAX).contains(&latitude) {
         return Err(GeoError::InvalidLonLat(longitude, latitude));
     }
     Ok(())
@@ -341,8 +311,8 @@ pub fn validate_long_lat(longitude: f64, latitude: f64) -> Result<(), GeoError> 
 /// geohash (store it as the zset score; it is exactly representable as f64).
 pub fn encode_score(longitude: f64, latitude: f64) -> Result<u64, GeoError> {
     validate_long_lat(longitude, latitude)?;
-    let hash = geohash_encode_wgs84(longitude, latitude, GEO_STEP_MAX)
-        .ok_or(GeoError::InvalidLonLat(longitude, latitude))?;
+    let hash =
+        geohash_encode_wgs84(longitude, latitude, GEO_STEP_MAX).ok_or(GeoError::InvalidLonLat(longitude, latitude))?;
     Ok(geohash_align_52bits(hash))
 }
 
@@ -356,11 +326,7 @@ fn score_to_bits(score: f64) -> u64 {
         score as i64 as u64
     } else {
         let d = score - TWO63;
-        let v = if d < TWO63 {
-            d as i64 as u64
-        } else {
-            1u64 << 63
-        };
+        let v = if d < TWO63 { d as i64 as u64 } else { 1u64 << 63 };
         v ^ (1u64 << 63)
     }
 }
@@ -368,10 +334,7 @@ fn score_to_bits(score: f64) -> u64 {
 /// `decodeGeohash`: the `[longitude, latitude]` of a zset score (what
 /// GEOPOS prints, see [`format_coord`]).
 pub fn decode_score(score: f64) -> [f64; 2] {
-    let hash = GeoHashBits {
-        bits: score_to_bits(score),
-        step: GEO_STEP_MAX,
-    };
+    let hash = GeoHashBits { bits: score_to_bits(score), step: GEO_STEP_MAX };
     // Never zero since step != 0.
     geohash_decode_to_long_lat_wgs84(hash).unwrap_or([0.0, 0.0])
 }
@@ -381,26 +344,14 @@ pub fn decode_score(score: f64) -> [f64; 2] {
 pub fn geohash_to_string(score: f64) -> Option<String> {
     const ALPHABET: &[u8; 32] = b"0123456789bcdefghjkmnpqrstuvwxyz";
     let xy = decode_score(score);
-    let r_long = GeoHashRange {
-        min: -180.0,
-        max: 180.0,
-    };
-    let r_lat = GeoHashRange {
-        min: -90.0,
-        max: 90.0,
-    };
+    let r_long = GeoHashRange { min: -180.0, max: 180.0 };
+    let r_lat = GeoHashRange { min: -90.0, max: 90.0 };
     // Redis ignores a failed encode and uses bits = 0 (it is set before the
     // range checks); that cannot happen for decoded positions anyway.
-    let bits = geohash_encode(&r_long, &r_lat, xy[0], xy[1], 26)
-        .map(|h| h.bits)
-        .unwrap_or(0);
+    let bits = geohash_encode(&r_long, &r_lat, xy[0], xy[1], 26).map(|h| h.bits).unwrap_or(0);
     let mut s = String::with_capacity(11);
     for i in 0..11 {
-        let idx = if i == 10 {
-            0
-        } else {
-            ((bits >> (52 - (i + 1) * 5)) & 0x1f) as usize
-        };
+        let idx = if i == 10 { 0 } else { ((bits >> (52 - (i + 1) * 5)) & 0x1f) as usize };
         s.push(ALPHABET[idx] as char);
     }
     Some(s)
@@ -466,14 +417,7 @@ pub fn distance_if_in_radius(x1: f64, y1: f64, x2: f64, y2: f64, radius: f64) ->
 /// `geohashGetDistanceIfInRectangle`: `Some(distance from the centre)`
 /// when `(x2, y2)` is inside the `width_m` x `height_m` box centred on
 /// `(x1, y1)`.
-pub fn distance_if_in_rectangle(
-    width_m: f64,
-    height_m: f64,
-    x1: f64,
-    y1: f64,
-    x2: f64,
-    y2: f64,
-) -> Option<f64> {
+pub fn distance_if_in_rectangle(width_m: f64, height_m: f64, x1: f64, y1: f64, x2: f64, y2: f64) -> Option<f64> {
     let lat_distance = geohash_get_lat_distance(y2, y1);
     if lat_distance > height_m / 2.0 {
         return None;
@@ -545,20 +489,12 @@ pub struct GeoHashRadius {
 impl GeoShape {
     /// A BYRADIUS shape.
     pub fn radius(lon: f64, lat: f64, radius: f64, conversion: f64) -> GeoShape {
-        GeoShape {
-            xy: [lon, lat],
-            conversion,
-            kind: ShapeKind::Radius(radius),
-        }
+        GeoShape { xy: [lon, lat], conversion, kind: ShapeKind::Radius(radius) }
     }
 
     /// A BYBOX shape.
     pub fn rect(lon: f64, lat: f64, width: f64, height: f64, conversion: f64) -> GeoShape {
-        GeoShape {
-            xy: [lon, lat],
-            conversion,
-            kind: ShapeKind::Box { width, height },
-        }
+        GeoShape { xy: [lon, lat], conversion, kind: ShapeKind::Box { width, height } }
     }
 
     /// `geohashBoundingBox`: `[min_lon, min_lat, max_lon, max_lat]`.
@@ -571,23 +507,13 @@ impl GeoShape {
         let height = self.conversion * h;
         let width = self.conversion * w;
         let lat_delta = rad_deg(height / EARTH_RADIUS_IN_METERS);
-        let long_delta_top =
-            rad_deg(width / EARTH_RADIUS_IN_METERS / deg_rad(latitude + lat_delta).cos());
-        let long_delta_bottom =
-            rad_deg(width / EARTH_RADIUS_IN_METERS / deg_rad(latitude - lat_delta).cos());
+        let long_delta_top = rad_deg(width / EARTH_RADIUS_IN_METERS / deg_rad(latitude + lat_delta).cos());
+        let long_delta_bottom = rad_deg(width / EARTH_RADIUS_IN_METERS / deg_rad(latitude - lat_delta).cos());
         let southern = latitude < 0.0;
         [
-            if southern {
-                longitude - long_delta_bottom
-            } else {
-                longitude - long_delta_top
-            },
+            if southern { longitude - long_delta_bottom } else { longitude - long_delta_top },
             latitude - lat_delta,
-            if southern {
-                longitude + long_delta_bottom
-            } else {
-                longitude + long_delta_top
-            },
+            if southern { longitude + long_delta_bottom } else { longitude + long_delta_top },
             latitude + lat_delta,
         ]
     }
@@ -607,15 +533,10 @@ impl GeoShape {
         // Redis ignores failures (the centre is validated beforehand); on
         // failure its hash keeps step with bits 0 (or is left untouched).
         let encode = |steps: u8| {
-            geohash_encode(&LONG_RANGE, &LAT_RANGE, longitude, latitude, steps).unwrap_or(
-                GeoHashBits {
-                    bits: 0,
-                    step: steps,
-                },
-            )
+            geohash_encode(&LONG_RANGE, &LAT_RANGE, longitude, latitude, steps)
+                .unwrap_or(GeoHashBits { bits: 0, step: steps })
         };
-        let decode =
-            |h: GeoHashBits| geohash_decode(&LONG_RANGE, &LAT_RANGE, h).unwrap_or_default();
+        let decode = |h: GeoHashBits| geohash_decode(&LONG_RANGE, &LAT_RANGE, h).unwrap_or_default();
         let mut hash = encode(steps);
         let mut neighbors = geohash_neighbors(&hash);
         let mut area = decode(hash);
@@ -659,11 +580,7 @@ impl GeoShape {
                 neighbors.north_east = zero;
             }
         }
-        GeoHashRadius {
-            hash,
-            area,
-            neighbors,
-        }
+        GeoHashRadius { hash, area, neighbors }
     }
 
     /// `geoWithinShape`: decodes the score and tests membership. Returns the
@@ -671,9 +588,7 @@ impl GeoShape {
     pub fn within(&self, score: f64) -> Option<([f64; 2], f64)> {
         let xy = decode_score(score);
         let d = match self.kind {
-            ShapeKind::Radius(r) => {
-                distance_if_in_radius(self.xy[0], self.xy[1], xy[0], xy[1], r * self.conversion)?
-            }
+            ShapeKind::Radius(r) => distance_if_in_radius(self.xy[0], self.xy[1], xy[0], xy[1], r * self.conversion)?,
             ShapeKind::Box { width, height } => distance_if_in_rectangle(
                 width * self.conversion,
                 height * self.conversion,
@@ -690,10 +605,7 @@ impl GeoShape {
 /// `scoresOfGeoHashBox`: the score range `[min, max)` of a cell.
 pub fn scores_of_geohash_box(hash: GeoHashBits) -> (u64, u64) {
     let min = geohash_align_52bits(hash);
-    let max = geohash_align_52bits(GeoHashBits {
-        bits: hash.bits.wrapping_add(1),
-        step: hash.step,
-    });
+    let max = geohash_align_52bits(GeoHashBits { bits: hash.bits.wrapping_add(1), step: hash.step });
     (min, max)
 }
 
@@ -707,17 +619,7 @@ pub fn scores_of_geohash_box(hash: GeoHashBits) -> (u64, u64) {
 pub fn search_ranges(shape: &GeoShape) -> Vec<(u64, u64)> {
     let r = shape.calculate_areas();
     let n = &r.neighbors;
-    let cells = [
-        r.hash,
-        n.north,
-        n.south,
-        n.east,
-        n.west,
-        n.north_east,
-        n.north_west,
-        n.south_east,
-        n.south_west,
-    ];
+    let cells = [r.hash, n.north, n.south, n.east, n.west, n.north_east, n.north_west, n.south_east, n.south_west];
     let mut out = Vec::with_capacity(9);
     let mut last_processed = 0usize;
     for (i, c) in cells.iter().enumerate() {
@@ -753,11 +655,7 @@ pub struct GeoPoint<M> {
 /// slice sorted like a Redis zset (by score, then member). `limit` is the
 /// COUNT of `COUNT n ANY` (0 = unlimited). Results are in scan order
 /// (unsorted); sort them with [`sort_points`] for ASC/DESC.
-pub fn search_sorted<M: Clone>(
-    shape: &GeoShape,
-    zset: &[(f64, M)],
-    limit: usize,
-) -> Vec<GeoPoint<M>> {
+pub fn search_sorted<M: Clone>(shape: &GeoShape, zset: &[(f64, M)], limit: usize) -> Vec<GeoPoint<M>> {
     let mut out = Vec::new();
     for (min, max) in search_ranges(shape) {
         if !out.is_empty() && limit != 0 && out.len() >= limit {
@@ -770,13 +668,7 @@ pub fn search_sorted<M: Clone>(
                 break;
             }
             if let Some((xy, dist)) = shape.within(*score) {
-                out.push(GeoPoint {
-                    longitude: xy[0],
-                    latitude: xy[1],
-                    dist,
-                    score: *score,
-                    member: member.clone(),
-                });
+                out.push(GeoPoint { longitude: xy[0], latitude: xy[1], dist, score: *score, member: member.clone() });
             }
             if !out.is_empty() && limit != 0 && out.len() >= limit {
                 break;
@@ -789,10 +681,7 @@ pub fn search_sorted<M: Clone>(
 /// Sorts hits by distance (stable, like glibc's merge-sort `qsort`).
 pub fn sort_points<M>(points: &mut [GeoPoint<M>], descending: bool) {
     points.sort_by(|a, b| {
-        let o = a
-            .dist
-            .partial_cmp(&b.dist)
-            .unwrap_or(std::cmp::Ordering::Equal);
+        let o = a.dist.partial_cmp(&b.dist).unwrap_or(std::cmp::Ordering::Equal);
         if descending {
             o.reverse()
         } else {
@@ -829,19 +718,11 @@ pub fn format_distance(d: f64) -> String {
     }
     // llrint: round half to even; out of range gives LLONG_MIN on x86-64.
     let r = (d * 10000.0).round_ties_even();
-    let sv: i64 = if r.is_finite() && (-9223372036854775808.0..9223372036854775808.0).contains(&r) {
-        r as i64
-    } else {
-        i64::MIN
-    };
+    let sv: i64 =
+        if r.is_finite() && (-9223372036854775808.0..9223372036854775808.0).contains(&r) { r as i64 } else { i64::MIN };
     let neg = sv < 0;
     let v = sv.unsigned_abs();
-    format!(
-        "{}{}.{:04}",
-        if neg { "-" } else { "" },
-        v / 10000,
-        v % 10000
-    )
+    format!("{}{}.{:04}", if neg { "-" } else { "" }, v / 10000, v % 10000)
 }
 
 #[cfg(test)]
@@ -1213,51 +1094,11 @@ mod tests {
             "-171.8773457407951355",
             "-6.51563127822047505",
         ),
-        (
-            "180",
-            "85.05112878",
-            "p40",
-            "13510798882111488",
-            "bp05b5048p0",
-            "180",
-            "85.0511287799999991",
-        ),
-        (
-            "-180",
-            "-85.05112878",
-            "p41",
-            "0",
-            "00bh0hbj200",
-            "-179.99999731779098511",
-            "-85.05112751263942528",
-        ),
-        (
-            "0",
-            "0",
-            "p42",
-            "3377699720527872",
-            "s0000000000",
-            "0.00000268220901489",
-            "0.00000126736058093",
-        ),
-        (
-            "-0.0001",
-            "0.0001",
-            "p43",
-            "1876499844738231",
-            "ebpbpbpbtd0",
-            "-0.00009924173355103",
-            "0.00010012148579364",
-        ),
-        (
-            "179.9999",
-            "10",
-            "p44",
-            "4134140898114999",
-            "xczbzuryjx0",
-            "179.99990075826644897",
-            "10.00000092823272979",
-        ),
+        ("180", "85.05112878", "p40", "13510798882111488", "bp05b5048p0", "180", "85.0511287799999991"),
+        ("-180", "-85.05112878", "p41", "0", "00bh0hbj200", "-179.99999731779098511", "-85.05112751263942528"),
+        ("0", "0", "p42", "3377699720527872", "s0000000000", "0.00000268220901489", "0.00000126736058093"),
+        ("-0.0001", "0.0001", "p43", "1876499844738231", "ebpbpbpbtd0", "-0.00009924173355103", "0.00010012148579364"),
+        ("179.9999", "10", "p44", "4134140898114999", "xczbzuryjx0", "179.99990075826644897", "10.00000092823272979"),
         (
             "-179.9999",
             "10.001",
@@ -1267,24 +1108,8 @@ mod tests {
             "-179.99990075826644897",
             "10.0009996083695043",
         ),
-        (
-            "10",
-            "84.5",
-            "p46",
-            "3755864852194410",
-            "upp0ewcb0v0",
-            "10.00000208616256714",
-            "84.50000055624319373",
-        ),
-        (
-            "12",
-            "-84.9",
-            "p47",
-            "2260631814691869",
-            "h2bt106jsk0",
-            "12.00000196695327759",
-            "-84.89999983295615493",
-        ),
+        ("10", "84.5", "p46", "3755864852194410", "upp0ewcb0v0", "10.00000208616256714", "84.50000055624319373"),
+        ("12", "-84.9", "p47", "2260631814691869", "h2bt106jsk0", "12.00000196695327759", "-84.89999983295615493"),
         (
             "13.361389",
             "38.115556",
@@ -1435,11 +1260,7 @@ mod tests {
             let s = score as f64;
             assert_eq!(geohash_to_string(s).unwrap(), gh, "{m}");
             let [x, y] = decode_score(s);
-            assert_eq!(
-                (format_coord(x).as_str(), format_coord(y).as_str()),
-                (plon, plat),
-                "{m}"
-            );
+            assert_eq!((format_coord(x).as_str(), format_coord(y).as_str()), (plon, plat), "{m}");
         }
     }
 
@@ -1477,10 +1298,7 @@ mod tests {
                     i += 3;
                 }
                 "BYBOX" => {
-                    kind = ShapeKind::Box {
-                        width: t[i + 1].parse().unwrap(),
-                        height: t[i + 2].parse().unwrap(),
-                    };
+                    kind = ShapeKind::Box { width: t[i + 1].parse().unwrap(), height: t[i + 2].parse().unwrap() };
                     conv = parse_unit(t[i + 3].as_bytes()).unwrap();
                     i += 4;
                 }
@@ -1491,11 +1309,7 @@ mod tests {
                 other => panic!("{other}"),
             }
         }
-        let shape = GeoShape {
-            xy,
-            conversion: conv,
-            kind,
-        };
+        let shape = GeoShape { xy, conversion: conv, kind };
         (shape, sort, count, any)
     }
 
@@ -1547,10 +1361,7 @@ mod tests {
         ];
         for &(args, expected) in cases {
             let got = run_search(&z, args);
-            let members: Vec<&str> = got
-                .split(';')
-                .map(|e| e.split('|').next().unwrap())
-                .collect();
+            let members: Vec<&str> = got.split(';').map(|e| e.split('|').next().unwrap()).collect();
             assert_eq!(members.join(","), expected, "{args}");
         }
     }
@@ -1568,10 +1379,7 @@ mod tests {
             if count != 0 {
                 continue;
             }
-            let brute = z
-                .iter()
-                .filter(|(s, _)| *s < (1u64 << 52) as f64 && shape.within(*s).is_some())
-                .count();
+            let brute = z.iter().filter(|(s, _)| *s < (1u64 << 52) as f64 && shape.within(*s).is_some()).count();
             let all = z.iter().filter(|(s, _)| shape.within(*s).is_some()).count();
             let found = search_sorted(&shape, &z, 0).len();
             assert!(brute <= found && found <= all, "{args}");
@@ -1587,21 +1395,15 @@ mod tests {
             "ERR invalid longitude,latitude pair 200.000000,100.000000"
         );
         assert_eq!(
-            validate_long_lat(f64::INFINITY, 0.0)
-                .unwrap_err()
-                .to_string(),
+            validate_long_lat(f64::INFINITY, 0.0).unwrap_err().to_string(),
             "ERR invalid longitude,latitude pair inf,0.000000"
         );
         assert_eq!(
-            validate_long_lat(0.0078125, -85.05112879)
-                .unwrap_err()
-                .to_string(),
+            validate_long_lat(0.0078125, -85.05112879).unwrap_err().to_string(),
             "ERR invalid longitude,latitude pair 0.007812,-85.051129"
         );
         assert_eq!(
-            validate_long_lat(-0.0000005, -85.05112879)
-                .unwrap_err()
-                .to_string(),
+            validate_long_lat(-0.0000005, -85.05112879).unwrap_err().to_string(),
             "ERR invalid longitude,latitude pair -0.000000,-85.051129"
         );
         assert_eq!(
@@ -1621,60 +1423,21 @@ mod tests {
         // ZADD arbitrary scores then GEOPOS / GEOHASH on redis-server 7.0.15.
         let cases: &[(f64, &str, &str, &str)] = &[
             (-1.0, "180", "85.0511287799999991", "bp05b5048p0"),
-            (
-                1e30,
-                "-179.99999731779098511",
-                "-85.05112751263942528",
-                "00bh0hbj200",
-            ),
-            (
-                4503599627370496.0,
-                "-179.99999731779098511",
-                "85.0511287799999991",
-                "bp05b5048p0",
-            ),
-            (
-                9007199254740992.0,
-                "180",
-                "-85.05112751263942528",
-                "00bh0hbj200",
-            ),
+            (1e30, "-179.99999731779098511", "-85.05112751263942528", "00bh0hbj200"),
+            (4503599627370496.0, "-179.99999731779098511", "85.0511287799999991", "bp05b5048p0"),
+            (9007199254740992.0, "180", "-85.05112751263942528", "00bh0hbj200"),
             (1e19, "180", "85.0511287799999991", "bp05b5048p0"),
             (9.3e18, "180", "85.0511287799999991", "bp05b5048p0"),
-            (
-                f64::INFINITY,
-                "-179.99999731779098511",
-                "-85.05112751263942528",
-                "00bh0hbj200",
-            ),
-            (
-                f64::NEG_INFINITY,
-                "180",
-                "-85.05112751263942528",
-                "00bh0hbj200",
-            ),
+            (f64::INFINITY, "-179.99999731779098511", "-85.05112751263942528", "00bh0hbj200"),
+            (f64::NEG_INFINITY, "180", "-85.05112751263942528", "00bh0hbj200"),
             (-1e30, "180", "-85.05112751263942528", "00bh0hbj200"),
             (-9.3e18, "180", "-85.05112751263942528", "00bh0hbj200"),
-            (
-                18446744073709551616.0,
-                "-179.99999731779098511",
-                "-85.05112751263942528",
-                "00bh0hbj200",
-            ),
-            (
-                4503599627370495.0,
-                "179.99999731779098511",
-                "85.05112751263942528",
-                "zzpgzgpfxz0",
-            ),
+            (18446744073709551616.0, "-179.99999731779098511", "-85.05112751263942528", "00bh0hbj200"),
+            (4503599627370495.0, "179.99999731779098511", "85.05112751263942528", "zzpgzgpfxz0"),
         ];
         for &(s, lon, lat, gh) in cases {
             let [x, y] = decode_score(s);
-            assert_eq!(
-                (format_coord(x).as_str(), format_coord(y).as_str()),
-                (lon, lat),
-                "{s}"
-            );
+            assert_eq!((format_coord(x).as_str(), format_coord(y).as_str()), (lon, lat), "{s}");
             assert_eq!(geohash_to_string(s).unwrap(), gh, "{s}");
         }
     }
@@ -1706,9 +1469,6 @@ mod tests {
         let no = geohash_decode_wgs84(n.north).unwrap();
         assert_eq!(a.longitude.max, e.longitude.min);
         assert_eq!(a.latitude.max, no.latitude.min);
-        assert_eq!(
-            deinterleave64(interleave64(0x1234567, 0x7654321)),
-            0x7654321_01234567
-        );
+        assert_eq!(deinterleave64(interleave64(0x1234567, 0x7654321)), 0x7654321_01234567);
     }
 }

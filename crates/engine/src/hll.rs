@@ -279,12 +279,7 @@ fn sparse_to_dense(v: &mut Vec<u8>) -> Result<(), HllError> {
 
 /// `hllSparseSet`. Returns Ok(true) when the register changed (possibly
 /// promoting the value to dense), Ok(false) when no update was needed.
-fn sparse_set(
-    v: &mut Vec<u8>,
-    index: usize,
-    count: u8,
-    sparse_max_bytes: usize,
-) -> Result<bool, HllError> {
+fn sparse_set(v: &mut Vec<u8>, index: usize, count: u8, sparse_max_bytes: usize) -> Result<bool, HllError> {
     if count > HLL_SPARSE_VAL_MAX_VALUE {
         return promote(v, index, count);
     }
@@ -612,11 +607,7 @@ fn hll_add(v: &mut Vec<u8>, ele: &[u8], sparse_max_bytes: usize) -> Result<bool,
 ///
 /// On error the value may have been partially modified, as in Redis: the
 /// caller keeps whatever is in `slot`.
-pub fn pfadd(
-    slot: &mut Option<Vec<u8>>,
-    elements: &[&[u8]],
-    sparse_max_bytes: usize,
-) -> Result<bool, HllError> {
+pub fn pfadd(slot: &mut Option<Vec<u8>>, elements: &[&[u8]], sparse_max_bytes: usize) -> Result<bool, HllError> {
     let mut updated = false;
     let v = match slot {
         None => {
@@ -688,11 +679,7 @@ pub fn pfcount_many(values: &[&[u8]]) -> Result<u64, HllError> {
 /// (destination included) was dense; otherwise registers are set in the
 /// sparse representation, which may still promote to dense if a value > 32
 /// is needed or the size would exceed `sparse_max_bytes`.
-pub fn pfmerge(
-    dest: Option<&[u8]>,
-    sources: &[&[u8]],
-    sparse_max_bytes: usize,
-) -> Result<Vec<u8>, HllError> {
+pub fn pfmerge(dest: Option<&[u8]>, sources: &[&[u8]], sparse_max_bytes: usize) -> Result<Vec<u8>, HllError> {
     let mut max = Box::new([0u8; HLL_REGISTERS]);
     let mut use_dense = false;
     for v in dest.iter().chain(sources.iter()) {
@@ -750,11 +737,7 @@ pub fn to_dense(value: &mut Vec<u8>) -> Result<bool, HllError> {
 /// `PFDEBUG ENCODING`: "dense" or "sparse".
 pub fn encoding_name(value: &[u8]) -> Result<&'static str, HllError> {
     check(value)?;
-    Ok(if value[4] == HLL_DENSE {
-        "dense"
-    } else {
-        "sparse"
-    })
+    Ok(if value[4] == HLL_DENSE { "dense" } else { "sparse" })
 }
 
 #[cfg(test)]
@@ -774,9 +757,7 @@ mod tests {
     }
 
     fn elems(prefix: &str, lo: usize, hi: usize) -> Vec<Vec<u8>> {
-        (lo..hi)
-            .map(|i| format!("{prefix}{i}").into_bytes())
-            .collect()
+        (lo..hi).map(|i| format!("{prefix}{i}").into_bytes()).collect()
     }
 
     fn build(prefix: &str, lo: usize, hi: usize, max: usize) -> Vec<u8> {
@@ -800,99 +781,17 @@ mod tests {
     }
 
     const ADD_CASES: &[(&str, usize, usize, usize, usize, u64, u64, u64)] = &[
-        (
-            "e0",
-            0,
-            0,
-            3000,
-            18,
-            0x524bc36d036c0579,
-            0,
-            0xfd8f436a8f6e62f9,
-        ),
-        (
-            "e1",
-            0,
-            1,
-            3000,
-            21,
-            0x6492407f7eeeec07,
-            1,
-            0xfda83dcba4984c14,
-        ),
-        (
-            "e100",
-            0,
-            100,
-            3000,
-            277,
-            0x2efa48de64f17043,
-            100,
-            0xd144edccca50447f,
-        ),
-        (
-            "e5000",
-            0,
-            5000,
-            3000,
-            12304,
-            0x4d13305bf3283fd6,
-            4973,
-            0x5c59fad9853190ce,
-        ),
-        (
-            "e100000",
-            0,
-            100000,
-            3000,
-            12304,
-            0xa27c89bdf140b344,
-            99904,
-            0x13146937cc2363c7,
-        ),
-        (
-            "e300_m200",
-            0,
-            300,
-            200,
-            12304,
-            0x920e5c7b463fb074,
-            302,
-            0xe048c56a1cc93a09,
-        ),
-        (
-            "e1000_m3000",
-            0,
-            1000,
-            3000,
-            1913,
-            0x951b49e4092fe72f,
-            1005,
-            0x9424dc8a6d57e9cf,
-        ),
-        (
-            "e2000_m3000",
-            0,
-            2000,
-            3000,
-            12304,
-            0x2e90772b80d2afdc,
-            1994,
-            0xd819f1b9ba5aa2db,
-        ),
-        (
-            "e100_m10000",
-            0,
-            100,
-            10000,
-            277,
-            0x2efa48de64f17043,
-            100,
-            0xd144edccca50447f,
-        ),
+        ("e0", 0, 0, 3000, 18, 0x524bc36d036c0579, 0, 0xfd8f436a8f6e62f9),
+        ("e1", 0, 1, 3000, 21, 0x6492407f7eeeec07, 1, 0xfda83dcba4984c14),
+        ("e100", 0, 100, 3000, 277, 0x2efa48de64f17043, 100, 0xd144edccca50447f),
+        ("e5000", 0, 5000, 3000, 12304, 0x4d13305bf3283fd6, 4973, 0x5c59fad9853190ce),
+        ("e100000", 0, 100000, 3000, 12304, 0xa27c89bdf140b344, 99904, 0x13146937cc2363c7),
+        ("e300_m200", 0, 300, 200, 12304, 0x920e5c7b463fb074, 302, 0xe048c56a1cc93a09),
+        ("e1000_m3000", 0, 1000, 3000, 1913, 0x951b49e4092fe72f, 1005, 0x9424dc8a6d57e9cf),
+        ("e2000_m3000", 0, 2000, 3000, 12304, 0x2e90772b80d2afdc, 1994, 0xd819f1b9ba5aa2db),
+        ("e100_m10000", 0, 100, 10000, 277, 0x2efa48de64f17043, 100, 0xd144edccca50447f),
     ];
-    const EMPTY_AFTER_PFADD: &[u8] =
-        b"\x48\x59\x4c\x4c\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x7f\xff";
+    const EMPTY_AFTER_PFADD: &[u8] = b"\x48\x59\x4c\x4c\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x7f\xff";
     const ABC_BYTES: &[u8] = b"\x48\x59\x4c\x4c\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x57\x31\x84\x47\xa1\x84\x42\x1d\x80\x50\xb1\x84\x4b\xfb\x80\x42\x5a";
     const ABC_COUNT: u64 = 5;
     const ABC_AFTER_COUNT: &[u8] = b"\x48\x59\x4c\x4c\x01\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00\x57\x31\x84\x47\xa1\x84\x42\x1d\x80\x50\xb1\x84\x4b\xfb\x80\x42\x5a";
@@ -915,223 +814,119 @@ mod tests {
         (Some("d30"), &["e5000"], 12304, 0x3f7d6c2b9c9517e3, 5005, 0),
         (Some("d30nc"), &["s1"], 348, 0x58ce0c067bc106e6, 131, 1),
         (Some("d6000"), &["s1"], 12304, 0x79c1baf933a13505, 6042, 0),
-        (
-            None,
-            &["e2000_m3000", "e1000_m3000"],
-            12304,
-            0x2e90772b80d2afdc,
-            1994,
-            0,
-        ),
+        (None, &["e2000_m3000", "e1000_m3000"], 12304, 0x2e90772b80d2afdc, 1994, 0),
     ];
     const MERGE_SMALL: &[u8] = b"\x48\x59\x4c\x4c\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x44\xbc\x84\x08\x84\x44\x1a\x80\x4a\x96\x84\x28\x84\x47\x7d\x8c\x44\x6b\x80\x40\xb5\x88\x4e\x22\x80\x41\x8f\x84\x42\xbd\x80\x41\x15\x80\x40\xa5\x8c\x47\x0c\x80\x42\x0e\x80\x42\x66";
     // (id, invalid-cache bit, pfcount, pfadd a b c, len after pfadd, fnv after, pfcount after)
-    const CORRUPT: &[(
-        usize,
-        bool,
-        Result<i64, HllError>,
-        Result<i64, HllError>,
-        usize,
-        u64,
-        Result<i64, HllError>,
-    )] = &[
-        (
-            0,
-            false,
-            Ok(0),
-            Ok(1),
-            26,
-            0x02b5a230e904b8ee,
-            Err(HllError::InvalidObj),
-        ),
-        (
-            1,
-            false,
-            Ok(0),
-            Ok(1),
-            28,
-            0xc69a277def1d8809,
-            Err(HllError::InvalidObj),
-        ),
-        (
-            2,
-            false,
-            Ok(0),
-            Err(HllError::InvalidObj),
-            16,
-            0x5699e86d7b48564b,
-            Ok(0),
-        ),
-        (
-            3,
-            false,
-            Err(HllError::WrongType),
-            Err(HllError::WrongType),
-            26,
-            0x563fd2eb88e0e4ea,
-            Err(HllError::WrongType),
-        ),
-        (
-            4,
-            false,
-            Err(HllError::WrongType),
-            Err(HllError::WrongType),
-            18,
-            0xf9bb52fb05d10cee,
-            Err(HllError::WrongType),
-        ),
-        (
-            5,
-            false,
-            Err(HllError::WrongType),
-            Err(HllError::WrongType),
-            5,
-            0xa430d84680aabd0b,
-            Err(HllError::WrongType),
-        ),
-        (
-            6,
-            false,
-            Err(HllError::WrongType),
-            Err(HllError::WrongType),
-            4,
-            0x272879d8e9fefdba,
-            Err(HllError::WrongType),
-        ),
-        (7, false, Ok(0), Ok(1), 278, 0x606b183c79e852d1, Ok(3)),
-        (
-            8,
-            false,
-            Ok(0),
-            Ok(1),
-            27,
-            0x9f58481bf3039b86,
-            Err(HllError::InvalidObj),
-        ),
-        (9, false, Ok(0), Ok(1), 279, 0xbe4a5dc325c32306, Ok(4)),
-        (10, false, Ok(0), Ok(0), 12304, 0x329328fcc9cc6d9a, Ok(0)),
-        (11, false, Ok(0), Ok(1), 12304, 0xdf4a8aa58d692be2, Ok(4)),
-        (12, false, Ok(0), Ok(0), 16400, 0x22a771e538e8564b, Ok(0)),
-        (
-            13,
-            false,
-            Ok(0),
-            Ok(1),
-            279,
-            0xbe4c7fc325c3dfa3,
-            Err(HllError::InvalidObj),
-        ),
-        (
-            0,
-            true,
-            Err(HllError::InvalidObj),
-            Ok(1),
-            26,
-            0x02b5a230e904b8ee,
-            Err(HllError::InvalidObj),
-        ),
-        (
-            1,
-            true,
-            Err(HllError::InvalidObj),
-            Ok(1),
-            28,
-            0xc69a277def1d8809,
-            Err(HllError::InvalidObj),
-        ),
-        (
-            2,
-            true,
-            Err(HllError::InvalidObj),
-            Err(HllError::InvalidObj),
-            16,
-            0x569a686d7b492fcb,
-            Err(HllError::InvalidObj),
-        ),
-        (
-            3,
-            true,
-            Err(HllError::WrongType),
-            Err(HllError::WrongType),
-            26,
-            0xf98ed6daf3bfdf6a,
-            Err(HllError::WrongType),
-        ),
-        (
-            4,
-            true,
-            Err(HllError::WrongType),
-            Err(HllError::WrongType),
-            18,
-            0xa4fed2f891d36a6e,
-            Err(HllError::WrongType),
-        ),
-        (
-            5,
-            true,
-            Err(HllError::WrongType),
-            Err(HllError::WrongType),
-            5,
-            0xa430d84680aabd0b,
-            Err(HllError::WrongType),
-        ),
-        (
-            6,
-            true,
-            Err(HllError::WrongType),
-            Err(HllError::WrongType),
-            4,
-            0x272879d8e9fefdba,
-            Err(HllError::WrongType),
-        ),
-        (7, true, Ok(0), Ok(1), 278, 0x606b183c79e852d1, Ok(3)),
-        (
-            8,
-            true,
-            Err(HllError::InvalidObj),
-            Ok(1),
-            27,
-            0x9f58481bf3039b86,
-            Err(HllError::InvalidObj),
-        ),
-        (9, true, Ok(1), Ok(1), 279, 0xbe4a5dc325c32306, Ok(4)),
-        (
-            10,
-            true,
-            Ok(-9223372036854775808),
-            Ok(0),
-            12304,
-            0x8d95a60fca2b941a,
-            Ok(-9223372036854775808),
-        ),
-        (11, true, Ok(1), Ok(1), 12304, 0xdf4a8aa58d692be2, Ok(4)),
-        (
-            12,
-            true,
-            Ok(50760319129350),
-            Ok(0),
-            16400,
-            0x1aabd311daa92fcb,
-            Ok(50760319129350),
-        ),
-        (
-            13,
-            true,
-            Err(HllError::InvalidObj),
-            Ok(1),
-            279,
-            0xbe4c7fc325c3dfa3,
-            Err(HllError::InvalidObj),
-        ),
-    ];
+    const CORRUPT: &[(usize, bool, Result<i64, HllError>, Result<i64, HllError>, usize, u64, Result<i64, HllError>)] =
+        &[
+            (0, false, Ok(0), Ok(1), 26, 0x02b5a230e904b8ee, Err(HllError::InvalidObj)),
+            (1, false, Ok(0), Ok(1), 28, 0xc69a277def1d8809, Err(HllError::InvalidObj)),
+            (2, false, Ok(0), Err(HllError::InvalidObj), 16, 0x5699e86d7b48564b, Ok(0)),
+            (
+                3,
+                false,
+                Err(HllError::WrongType),
+                Err(HllError::WrongType),
+                26,
+                0x563fd2eb88e0e4ea,
+                Err(HllError::WrongType),
+            ),
+            (
+                4,
+                false,
+                Err(HllError::WrongType),
+                Err(HllError::WrongType),
+                18,
+                0xf9bb52fb05d10cee,
+                Err(HllError::WrongType),
+            ),
+            (
+                5,
+                false,
+                Err(HllError::WrongType),
+                Err(HllError::WrongType),
+                5,
+                0xa430d84680aabd0b,
+                Err(HllError::WrongType),
+            ),
+            (
+                6,
+                false,
+                Err(HllError::WrongType),
+                Err(HllError::WrongType),
+                4,
+                0x272879d8e9fefdba,
+                Err(HllError::WrongType),
+            ),
+            (7, false, Ok(0), Ok(1), 278, 0x606b183c79e852d1, Ok(3)),
+            (8, false, Ok(0), Ok(1), 27, 0x9f58481bf3039b86, Err(HllError::InvalidObj)),
+            (9, false, Ok(0), Ok(1), 279, 0xbe4a5dc325c32306, Ok(4)),
+            (10, false, Ok(0), Ok(0), 12304, 0x329328fcc9cc6d9a, Ok(0)),
+            (11, false, Ok(0), Ok(1), 12304, 0xdf4a8aa58d692be2, Ok(4)),
+            (12, false, Ok(0), Ok(0), 16400, 0x22a771e538e8564b, Ok(0)),
+            (13, false, Ok(0), Ok(1), 279, 0xbe4c7fc325c3dfa3, Err(HllError::InvalidObj)),
+            (0, true, Err(HllError::InvalidObj), Ok(1), 26, 0x02b5a230e904b8ee, Err(HllError::InvalidObj)),
+            (1, true, Err(HllError::InvalidObj), Ok(1), 28, 0xc69a277def1d8809, Err(HllError::InvalidObj)),
+            (
+                2,
+                true,
+                Err(HllError::InvalidObj),
+                Err(HllError::InvalidObj),
+                16,
+                0x569a686d7b492fcb,
+                Err(HllError::InvalidObj),
+            ),
+            (
+                3,
+                true,
+                Err(HllError::WrongType),
+                Err(HllError::WrongType),
+                26,
+                0xf98ed6daf3bfdf6a,
+                Err(HllError::WrongType),
+            ),
+            (
+                4,
+                true,
+                Err(HllError::WrongType),
+                Err(HllError::WrongType),
+                18,
+                0xa4fed2f891d36a6e,
+                Err(HllError::WrongType),
+            ),
+            (
+                5,
+                true,
+                Err(HllError::WrongType),
+                Err(HllError::WrongType),
+                5,
+                0xa430d84680aabd0b,
+                Err(HllError::WrongType),
+            ),
+            (
+                6,
+                true,
+                Err(HllError::WrongType),
+                Err(HllError::WrongType),
+                4,
+                0x272879d8e9fefdba,
+                Err(HllError::WrongType),
+            ),
+            (7, true, Ok(0), Ok(1), 278, 0x606b183c79e852d1, Ok(3)),
+            (8, true, Err(HllError::InvalidObj), Ok(1), 27, 0x9f58481bf3039b86, Err(HllError::InvalidObj)),
+            (9, true, Ok(1), Ok(1), 279, 0xbe4a5dc325c32306, Ok(4)),
+            (10, true, Ok(-9223372036854775808), Ok(0), 12304, 0x8d95a60fca2b941a, Ok(-9223372036854775808)),
+            (11, true, Ok(1), Ok(1), 12304, 0xdf4a8aa58d692be2, Ok(4)),
+            (12, true, Ok(50760319129350), Ok(0), 16400, 0x1aabd311daa92fcb, Ok(50760319129350)),
+            (13, true, Err(HllError::InvalidObj), Ok(1), 279, 0xbe4c7fc325c3dfa3, Err(HllError::InvalidObj)),
+        ];
 
     #[test]
     fn murmur_and_patlen_basics() {
         // Tail handling for every length 0..=16 must not panic and differ.
         let data: Vec<u8> = (0u8..16).collect();
-        let hs: Vec<u64> = (0..=16)
-            .map(|n| murmurhash64a(&data[..n], HLL_HASH_SEED))
-            .collect();
+        let hs: Vec<u64> = (0..=16).map(|n| murmurhash64a(&data[..n], HLL_HASH_SEED)).collect();
         for i in 0..hs.len() {
             for j in i + 1..hs.len() {
                 assert_ne!(hs[i], hs[j]);
@@ -1212,11 +1007,7 @@ mod tests {
             let vals: Vec<Vec<u8>> = srcs.iter().filter_map(|k| named(k)).collect();
             let refs: Vec<&[u8]> = vals.iter().map(|v| v.as_slice()).collect();
             let mut out = pfmerge(dest_val.as_deref(), &refs, 3000).unwrap();
-            assert_eq!(
-                (out.len(), fnv(&out), out[4]),
-                (len, h, enc),
-                "{dest:?} {srcs:?}"
-            );
+            assert_eq!((out.len(), fnv(&out), out[4]), (len, h, enc), "{dest:?} {srcs:?}");
             assert_eq!(pfcount(&mut out), Ok(count), "{dest:?} {srcs:?}");
         }
         let s1 = build("elem:", 0, 10, 3000);
@@ -1274,14 +1065,8 @@ mod tests {
 
     #[test]
     fn error_texts() {
-        assert_eq!(
-            HllError::WrongType.to_string(),
-            "WRONGTYPE Key is not a valid HyperLogLog string value."
-        );
-        assert_eq!(
-            HllError::InvalidObj.to_string(),
-            "INVALIDOBJ Corrupted HLL object detected"
-        );
+        assert_eq!(HllError::WrongType.to_string(), "WRONGTYPE Key is not a valid HyperLogLog string value.");
+        assert_eq!(HllError::InvalidObj.to_string(), "INVALIDOBJ Corrupted HLL object detected");
         let bad = b"hello".to_vec();
         assert_eq!(pfcount_many(&[&bad]), Err(HllError::WrongType));
         assert_eq!(pfmerge(Some(&bad), &[], 3000), Err(HllError::WrongType));

@@ -445,7 +445,14 @@ impl Keyspace {
     /// One step of active expiry: scan up to `max_shards` shards from `cursor`, deleting expired
     /// keys. Returns the next cursor.
     /// `apply` runs with each shard's lock still held, so expiry effects keep their order.
-    pub fn active_expire_step(&self, cursor: usize, max_shards: usize, now_ms: u64, fx: &mut Effects, apply: &mut dyn FnMut(&mut Effects)) -> usize {
+    pub fn active_expire_step(
+        &self,
+        cursor: usize,
+        max_shards: usize,
+        now_ms: u64,
+        fx: &mut Effects,
+        apply: &mut dyn FnMut(&mut Effects),
+    ) -> usize {
         let n = self.shards.len();
         let mut c = cursor % n;
         for _ in 0..max_shards.min(n) {
@@ -453,9 +460,10 @@ impl Keyspace {
             let shard = &mut *g;
             let snap = self.snapshot.active();
             if snap != 0 {
-                let any = shard.dbs.iter().any(|t| {
-                    t.expires > 0 && t.iter().any(|e| e.expire_at != 0 && e.expire_at <= now_ms)
-                });
+                let any = shard
+                    .dbs
+                    .iter()
+                    .any(|t| t.expires > 0 && t.iter().any(|e| e.expire_at != 0 && e.expire_at <= now_ms));
                 if any {
                     self.snapshot.before_write(snap, c, shard);
                 }
@@ -489,7 +497,14 @@ impl Keyspace {
 
     /// Evict one key per `policy`, sampling `samples` candidates. Returns false when nothing
     /// could be evicted.
-    pub fn evict_one(&self, policy: EvictionPolicy, access: &AccessPolicy, samples: usize, now_ms: u64, fx: &mut Effects) -> bool {
+    pub fn evict_one(
+        &self,
+        policy: EvictionPolicy,
+        access: &AccessPolicy,
+        samples: usize,
+        now_ms: u64,
+        fx: &mut Effects,
+    ) -> bool {
         self.evict_one_with(policy, access, samples, now_ms, fx, &mut |_| {})
     }
 
@@ -786,7 +801,10 @@ impl<'g, 'a> Db<'g, 'a> {
     /// Remove a key whose value became empty (collections are deleted when empty).
     pub fn remove_if_empty(&mut self, key: &[u8]) -> bool {
         let empty = match self.peek(key) {
-            Some(e) => !matches!(e.value, Value::Str(_) | Value::Raw(_) | Value::Stream(_) | Value::Mc(_)) && e.value.is_empty(),
+            Some(e) => {
+                !matches!(e.value, Value::Str(_) | Value::Raw(_) | Value::Stream(_) | Value::Mc(_))
+                    && e.value.is_empty()
+            }
             None => false,
         };
         if empty {
@@ -826,8 +844,14 @@ mod tests {
         let ks = Keyspace::new(16, 16);
         let mut fx = Effects::default();
         let mut g = ks.lock_keys([&b"a"[..], b"b"]);
-        let mut db =
-            Db { guards: &mut g, db: 0, now_ms: 1000, fx: &mut fx, access: AccessPolicy::default(), expire_enabled: true };
+        let mut db = Db {
+            guards: &mut g,
+            db: 0,
+            now_ms: 1000,
+            fx: &mut fx,
+            access: AccessPolicy::default(),
+            expire_enabled: true,
+        };
         db.set(b"a", Value::str(b"1"), false);
         assert_eq!(db.get(b"a").unwrap().value.as_bytes(), Some(&b"1"[..]));
         db.set_expire(b"a", 1500);
@@ -847,8 +871,14 @@ mod tests {
         let mut fx = Effects::default();
         {
             let mut g = ks.lock_all();
-            let mut db =
-                Db { guards: &mut g, db: 0, now_ms: 1000, fx: &mut fx, access: AccessPolicy::default(), expire_enabled: true };
+            let mut db = Db {
+                guards: &mut g,
+                db: 0,
+                now_ms: 1000,
+                fx: &mut fx,
+                access: AccessPolicy::default(),
+                expire_enabled: true,
+            };
             for i in 0..100 {
                 db.set(format!("k{i}").as_bytes(), Value::str(b"v"), false);
             }

@@ -47,13 +47,7 @@ pub struct McItem {
 
 impl McItem {
     pub fn new(data: Vec<u8>, flags: u32, now_secs: u32) -> McItem {
-        McItem {
-            data,
-            flags,
-            cas: next_cas(),
-            atime: now_secs,
-            bits: 0,
-        }
+        McItem { data, flags, cas: next_cas(), atime: now_secs, bits: 0 }
     }
     #[inline]
     pub fn has(&self, bit: u8) -> bool {

@@ -17,10 +17,7 @@ pub struct StreamId {
 
 impl StreamId {
     pub const MIN: StreamId = StreamId { ms: 0, seq: 0 };
-    pub const MAX: StreamId = StreamId {
-        ms: u64::MAX,
-        seq: u64::MAX,
-    };
+    pub const MAX: StreamId = StreamId { ms: u64::MAX, seq: u64::MAX };
     pub const fn new(ms: u64, seq: u64) -> StreamId {
         StreamId { ms, seq }
     }
@@ -33,16 +30,10 @@ impl StreamId {
             if self.ms == u64::MAX {
                 None
             } else {
-                Some(StreamId {
-                    ms: self.ms + 1,
-                    seq: 0,
-                })
+                Some(StreamId { ms: self.ms + 1, seq: 0 })
             }
         } else {
-            Some(StreamId {
-                ms: self.ms,
-                seq: self.seq + 1,
-            })
+            Some(StreamId { ms: self.ms, seq: self.seq + 1 })
         }
     }
     /// The previous ID (`streamDecrID`); None on underflow.
@@ -51,16 +42,10 @@ impl StreamId {
             if self.ms == 0 {
                 None
             } else {
-                Some(StreamId {
-                    ms: self.ms - 1,
-                    seq: u64::MAX,
-                })
+                Some(StreamId { ms: self.ms - 1, seq: u64::MAX })
             }
         } else {
-            Some(StreamId {
-                ms: self.ms,
-                seq: self.seq - 1,
-            })
+            Some(StreamId { ms: self.ms, seq: self.seq - 1 })
         }
     }
     /// `<ms>-<seq>`.
@@ -101,10 +86,7 @@ pub struct NodeLimits {
 
 impl Default for NodeLimits {
     fn default() -> Self {
-        NodeLimits {
-            max_bytes: 4096,
-            max_entries: 100,
-        }
+        NodeLimits { max_bytes: 4096, max_entries: 100 }
     }
 }
 
@@ -185,11 +167,7 @@ impl StreamNode {
         6 + lp_int_size(self.live as i64)
             + lp_int_size(self.deleted as i64)
             + lp_int_size(self.master_fields.len() as i64)
-            + self
-                .master_fields
-                .iter()
-                .map(|f| lp_str_size(f))
-                .sum::<usize>()
+            + self.master_fields.iter().map(|f| lp_str_size(f)).sum::<usize>()
             + lp_int_size(0)
             + self.entries_bytes
             + 1
@@ -228,12 +206,7 @@ pub struct ConsumerGroup {
 
 impl ConsumerGroup {
     pub fn new(last_id: StreamId, entries_read: i64) -> ConsumerGroup {
-        ConsumerGroup {
-            last_id,
-            entries_read,
-            pel: BTreeMap::new(),
-            consumers: BTreeMap::new(),
-        }
+        ConsumerGroup { last_id, entries_read, pel: BTreeMap::new(), consumers: BTreeMap::new() }
     }
     /// Remove a PEL entry from the group and its owner.
     pub fn remove_nack(&mut self, id: StreamId) -> Option<Nack> {
@@ -249,24 +222,12 @@ impl ConsumerGroup {
             c.seen_time = now;
             false
         } else {
-            self.consumers.insert(
-                name.to_vec(),
-                Consumer {
-                    seen_time: now,
-                    pel: BTreeSet::new(),
-                },
-            );
+            self.consumers.insert(name.to_vec(), Consumer { seen_time: now, pel: BTreeSet::new() });
             true
         }
     }
     /// Give PEL entry `id` to `consumer` (which must exist), creating it when missing.
-    pub fn assign(
-        &mut self,
-        id: StreamId,
-        consumer: &[u8],
-        delivery_time: i64,
-        delivery_count: u64,
-    ) {
+    pub fn assign(&mut self, id: StreamId, consumer: &[u8], delivery_time: i64, delivery_count: u64) {
         if let Some(old) = self.pel.get(&id).map(|n| n.consumer.clone()) {
             if old.as_slice() != consumer {
                 if let Some(c) = self.consumers.get_mut(&old) {
@@ -274,14 +235,7 @@ impl ConsumerGroup {
                 }
             }
         }
-        self.pel.insert(
-            id,
-            Nack {
-                delivery_time,
-                delivery_count,
-                consumer: consumer.to_vec(),
-            },
-        );
+        self.pel.insert(id, Nack { delivery_time, delivery_count, consumer: consumer.to_vec() });
         if let Some(c) = self.consumers.get_mut(consumer) {
             c.pel.insert(id);
         }
@@ -380,28 +334,15 @@ impl StreamValue {
             }
         };
         if need_new {
-            let master_fields: Vec<SmallBytes> = (0..numfields)
-                .map(|i| SmallBytes::new(fields[i * 2]))
-                .collect();
+            let master_fields: Vec<SmallBytes> = (0..numfields).map(|i| SmallBytes::new(fields[i * 2])).collect();
             self.nodes.insert(
                 id,
-                StreamNode {
-                    master_id: id,
-                    master_fields,
-                    entries: Vec::new(),
-                    live: 0,
-                    deleted: 0,
-                    entries_bytes: 0,
-                },
+                StreamNode { master_id: id, master_fields, entries: Vec::new(), live: 0, deleted: 0, entries_bytes: 0 },
             );
         }
         let node = self.nodes.values_mut().next_back().expect("tail node");
         let same = node.master_fields.len() == numfields
-            && node
-                .master_fields
-                .iter()
-                .enumerate()
-                .all(|(i, f)| f.as_slice() == fields[i * 2]);
+            && node.master_fields.iter().enumerate().all(|(i, f)| f.as_slice() == fields[i * 2]);
         let flags: i64 = if same { 2 } else { 0 };
         let mut bytes = lp_int_size(flags)
             + lp_int_size(id.ms.wrapping_sub(node.master_id.ms) as i64)
@@ -465,22 +406,12 @@ impl StreamValue {
     }
 
     /// Live entries with start <= id <= end, in order (reversed when `rev`).
-    pub fn range(
-        &self,
-        start: StreamId,
-        end: StreamId,
-        rev: bool,
-    ) -> Box<dyn Iterator<Item = &StreamEntry> + '_> {
+    pub fn range(&self, start: StreamId, end: StreamId, rev: bool) -> Box<dyn Iterator<Item = &StreamEntry> + '_> {
         if start > end {
             return Box::new(std::iter::empty());
         }
         if !rev {
-            let from = self
-                .nodes
-                .range(..=start)
-                .next_back()
-                .map(|(k, _)| *k)
-                .unwrap_or(StreamId::MIN);
+            let from = self.nodes.range(..=start).next_back().map(|(k, _)| *k).unwrap_or(StreamId::MIN);
             Box::new(
                 self.nodes
                     .range(from..)
@@ -502,25 +433,15 @@ impl StreamValue {
 
     /// First live entry ID (`streamGetEdgeID(s,1,1)`), 0-0 when empty.
     pub fn first_live_id(&self) -> StreamId {
-        self.range(StreamId::MIN, StreamId::MAX, false)
-            .next()
-            .map(|e| e.id)
-            .unwrap_or_default()
+        self.range(StreamId::MIN, StreamId::MAX, false).next().map(|e| e.id).unwrap_or_default()
     }
     /// Last live entry ID (`streamLastValidID`), 0-0 when empty.
     pub fn last_live_id(&self) -> StreamId {
-        self.range(StreamId::MIN, StreamId::MAX, true)
-            .next()
-            .map(|e| e.id)
-            .unwrap_or_default()
+        self.range(StreamId::MIN, StreamId::MAX, true).next().map(|e| e.id).unwrap_or_default()
     }
     /// First ID in the first node, tombstones included (`streamGetEdgeID(s,1,0)`).
     pub fn first_id_with_tombstones(&self) -> StreamId {
-        self.nodes
-            .values()
-            .next()
-            .and_then(|n| n.entries.first().map(|e| e.id))
-            .unwrap_or_default()
+        self.nodes.values().next().and_then(|n| n.entries.first().map(|e| e.id)).unwrap_or_default()
     }
 
     /// Delete one entry (`streamDeleteItem`). Does not touch first_id/max_deleted_entry_id.
@@ -734,14 +655,7 @@ mod tests {
     use super::*;
 
     fn add(s: &mut StreamValue, ms: u64) -> StreamId {
-        s.append(
-            &[b"item", b"1"],
-            Some(StreamId::new(ms, 0)),
-            true,
-            0,
-            NodeLimits::default(),
-        )
-        .unwrap()
+        s.append(&[b"item", b"1"], Some(StreamId::new(ms, 0)), true, 0, NodeLimits::default()).unwrap()
     }
 
     #[test]
@@ -761,13 +675,7 @@ mod tests {
         assert_eq!(d, 30);
         assert_eq!(s.first_id, StreamId::new(131, 0));
         assert_eq!(s.range(StreamId::MIN, StreamId::MAX, false).count(), 120);
-        assert_eq!(
-            s.range(StreamId::MIN, StreamId::MAX, true)
-                .next()
-                .unwrap()
-                .id,
-            StreamId::new(250, 0)
-        );
+        assert_eq!(s.range(StreamId::MIN, StreamId::MAX, true).next().unwrap().id, StreamId::new(250, 0));
     }
 
     #[test]

@@ -58,10 +58,7 @@ pub struct ZsetLimits {
 
 impl Default for ZsetLimits {
     fn default() -> Self {
-        ZsetLimits {
-            max_listpack_entries: 128,
-            max_listpack_value: 64,
-        }
+        ZsetLimits { max_listpack_entries: 128, max_listpack_value: 64 }
     }
 }
 
@@ -115,12 +112,7 @@ pub struct ScoreRange {
 impl ScoreRange {
     /// Inclusive range `[min, max]`.
     pub fn inclusive(min: f64, max: f64) -> ScoreRange {
-        ScoreRange {
-            min,
-            max,
-            minex: false,
-            maxex: false,
-        }
+        ScoreRange { min, max, minex: false, maxex: false }
     }
 
     /// Parse ZRANGEBYSCORE-style bounds (`zslParseRange`): optional `(`
@@ -131,12 +123,7 @@ impl ScoreRange {
     pub fn parse(min: &[u8], max: &[u8]) -> Result<ScoreRange, RangeError> {
         let (min, minex) = parse_range_bound(min)?;
         let (max, maxex) = parse_range_bound(max)?;
-        Ok(ScoreRange {
-            min,
-            max,
-            minex,
-            maxex,
-        })
+        Ok(ScoreRange { min, max, minex, maxex })
     }
 
     #[inline]
@@ -255,10 +242,7 @@ impl<'a> LexRange<'a> {
     /// Parse ZRANGEBYLEX bounds; error text "ERR min or max not valid
     /// string range item".
     pub fn parse(min: &'a [u8], max: &'a [u8]) -> Result<LexRange<'a>, RangeError> {
-        Ok(LexRange {
-            min: LexBound::parse(min)?,
-            max: LexBound::parse(max)?,
-        })
+        Ok(LexRange { min: LexBound::parse(min)?, max: LexBound::parse(max)? })
     }
 
     #[inline]
@@ -405,9 +389,7 @@ impl Default for SortedSet {
 impl Clone for SortedSet {
     fn clone(&self) -> Self {
         match &self.repr {
-            Repr::Listpack(lp) => SortedSet {
-                repr: Repr::Listpack(lp.clone()),
-            },
+            Repr::Listpack(lp) => SortedSet { repr: Repr::Listpack(lp.clone()) },
             Repr::Skiplist(sl) => {
                 let mut n = Skiplist::with_capacity(sl.len());
                 let mut x = sl.first();
@@ -415,9 +397,7 @@ impl Clone for SortedSet {
                     n.insert_new(sl.node_member(x).into(), sl.node_score(x));
                     x = sl.node_next(x);
                 }
-                SortedSet {
-                    repr: Repr::Skiplist(Box::new(n)),
-                }
+                SortedSet { repr: Repr::Skiplist(Box::new(n)) }
             }
         }
     }
@@ -428,39 +408,26 @@ impl std::fmt::Debug for SortedSet {
         f.write_str("SortedSet(")?;
         f.write_str(self.encoding())?;
         f.write_str(")")?;
-        f.debug_list()
-            .entries(
-                self.iter()
-                    .map(|(m, s)| (String::from_utf8_lossy(m).into_owned(), s)),
-            )
-            .finish()
+        f.debug_list().entries(self.iter().map(|(m, s)| (String::from_utf8_lossy(m).into_owned(), s))).finish()
     }
 }
 
 impl PartialEq for SortedSet {
     /// Same elements with the same scores (encoding ignored).
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len()
-            && self
-                .iter()
-                .zip(other.iter())
-                .all(|(a, b)| a.0 == b.0 && a.1 == b.1)
+        self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a.0 == b.0 && a.1 == b.1)
     }
 }
 
 impl SortedSet {
     /// Empty set in the listpack encoding (`createZsetListpackObject`).
     pub fn new() -> SortedSet {
-        SortedSet {
-            repr: Repr::Listpack(Listpack::default()),
-        }
+        SortedSet { repr: Repr::Listpack(Listpack::default()) }
     }
 
     /// Empty set in the skiplist encoding (`createZsetObject`).
     pub fn new_skiplist() -> SortedSet {
-        SortedSet {
-            repr: Repr::Skiplist(Box::new(Skiplist::with_capacity(0))),
-        }
+        SortedSet { repr: Repr::Skiplist(Box::new(Skiplist::with_capacity(0))) }
     }
 
     /// Empty set whose encoding is picked for an expected number of
@@ -472,9 +439,7 @@ impl SortedSet {
     ///   ranges: `new()`.
     pub fn with_hint(len_hint: usize, max_member_len: usize, limits: &ZsetLimits) -> SortedSet {
         if len_hint > limits.max_listpack_entries || max_member_len > limits.max_listpack_value {
-            SortedSet {
-                repr: Repr::Skiplist(Box::new(Skiplist::with_capacity(len_hint))),
-            }
+            SortedSet { repr: Repr::Skiplist(Box::new(Skiplist::with_capacity(len_hint))) }
         } else {
             SortedSet {
                 repr: Repr::Listpack(Listpack::with_capacity(
@@ -544,8 +509,7 @@ impl SortedSet {
         let Repr::Skiplist(sl) = &self.repr else {
             return;
         };
-        if sl.len() > limits.max_listpack_entries || sl.max_member_len() > limits.max_listpack_value
-        {
+        if sl.len() > limits.max_listpack_entries || sl.max_member_len() > limits.max_listpack_value {
             return;
         }
         let mut lp = Listpack::with_capacity(0);
@@ -561,26 +525,14 @@ impl SortedSet {
     /// Plain insert-or-update (ZADD without flags). The caller guarantees
     /// `score` is not NaN (panics otherwise).
     pub fn insert(&mut self, member: &[u8], score: f64, limits: &ZsetLimits) -> ZaddResult {
-        self.zadd(member, score, ZaddFlags::default(), limits)
-            .expect("NaN score")
+        self.zadd(member, score, ZaddFlags::default(), limits).expect("NaN score")
     }
 
     /// ZINCRBY core: add `delta` to the member's score (0 if absent).
     /// Returns the new score or [`ZaddError::NotANumber`].
-    pub fn incr_by(
-        &mut self,
-        member: &[u8],
-        delta: f64,
-        limits: &ZsetLimits,
-    ) -> Result<f64, ZaddError> {
-        let flags = ZaddFlags {
-            incr: true,
-            ..Default::default()
-        };
-        Ok(self
-            .zadd(member, delta, flags, limits)?
-            .new_score()
-            .unwrap_or(delta))
+    pub fn incr_by(&mut self, member: &[u8], delta: f64, limits: &ZsetLimits) -> Result<f64, ZaddError> {
+        let flags = ZaddFlags { incr: true, ..Default::default() };
+        Ok(self.zadd(member, delta, flags, limits)?.new_score().unwrap_or(delta))
     }
 
     /// ZADD core, a port of `zsetAdd()`: applies NX/XX/GT/LT/INCR semantics
@@ -629,9 +581,7 @@ impl SortedSet {
                 return Ok(ZaddResult::Ignored);
             }
         }
-        let Repr::Skiplist(sl) = &mut self.repr else {
-            unreachable!()
-        };
+        let Repr::Skiplist(sl) = &mut self.repr else { unreachable!() };
         if let Some(x) = sl.find(member) {
             if flags.nx {
                 return Ok(ZaddResult::Ignored);
@@ -715,22 +665,10 @@ impl SortedSet {
             return Iter::empty();
         }
         match &self.repr {
-            Repr::Listpack(lp) => Iter {
-                src: Src::Lp {
-                    buf: lp.buf(),
-                    pos: lp.offset_of_rank(rank),
-                },
-                remaining: count,
-                rev,
-            },
-            Repr::Skiplist(sl) => Iter {
-                src: Src::Sl {
-                    sl,
-                    node: sl.by_rank(rank),
-                },
-                remaining: count,
-                rev,
-            },
+            Repr::Listpack(lp) => {
+                Iter { src: Src::Lp { buf: lp.buf(), pos: lp.offset_of_rank(rank) }, remaining: count, rev }
+            }
+            Repr::Skiplist(sl) => Iter { src: Src::Sl { sl, node: sl.by_rank(rank) }, remaining: count, rev },
         }
     }
 
@@ -781,25 +719,12 @@ impl SortedSet {
     fn iter_at(&self, pos: usize, count: usize, rev: bool) -> Iter<'_> {
         let src = match &self.repr {
             Repr::Listpack(lp) => Src::Lp { buf: lp.buf(), pos },
-            Repr::Skiplist(sl) => Src::Sl {
-                sl,
-                node: pos as u32,
-            },
+            Repr::Skiplist(sl) => Src::Sl { sl, node: pos as u32 },
         };
-        Iter {
-            src,
-            remaining: count,
-            rev,
-        }
+        Iter { src, remaining: count, rev }
     }
 
-    fn range_generic<R: RangePred>(
-        &self,
-        r: &R,
-        reverse: bool,
-        offset: i64,
-        limit: i64,
-    ) -> Iter<'_> {
+    fn range_generic<R: RangePred>(&self, r: &R, reverse: bool, offset: i64, limit: i64) -> Iter<'_> {
         if offset < 0 || limit == 0 {
             return Iter::empty();
         }
@@ -813,11 +738,7 @@ impl SortedSet {
         }
         let offset = offset as usize;
         let avail = total - offset;
-        let n = if limit < 0 {
-            avail
-        } else {
-            avail.min(limit as u64 as usize)
-        };
+        let n = if limit < 0 { avail } else { avail.min(limit as u64 as usize) };
         match (reverse, offset) {
             (true, 0) => self.iter_at(lpos, n, true),
             (false, 0) => self.iter_at(fpos, n, false),
@@ -830,25 +751,13 @@ impl SortedSet {
     /// negative `offset` yields nothing, negative `limit` means no limit
     /// (pass `0, -1` when there is no LIMIT clause). Reverse iterates from
     /// the highest element in range downwards.
-    pub fn range_by_score(
-        &self,
-        range: &ScoreRange,
-        reverse: bool,
-        offset: i64,
-        limit: i64,
-    ) -> Iter<'_> {
+    pub fn range_by_score(&self, range: &ScoreRange, reverse: bool, offset: i64, limit: i64) -> Iter<'_> {
         self.range_generic(range, reverse, offset, limit)
     }
 
     /// ZRANGEBYLEX / ZREVRANGEBYLEX; same `offset`/`limit` rules as
     /// [`range_by_score`](Self::range_by_score).
-    pub fn range_by_lex(
-        &self,
-        range: &LexRange<'_>,
-        reverse: bool,
-        offset: i64,
-        limit: i64,
-    ) -> Iter<'_> {
+    pub fn range_by_lex(&self, range: &LexRange<'_>, reverse: bool, offset: i64, limit: i64) -> Iter<'_> {
         self.range_generic(range, reverse, offset, limit)
     }
 
@@ -972,11 +881,7 @@ pub struct Iter<'a> {
 
 impl<'a> Iter<'a> {
     fn empty() -> Iter<'a> {
-        Iter {
-            src: Src::Empty,
-            remaining: 0,
-            rev: false,
-        }
+        Iter { src: Src::Empty, remaining: 0, rev: false }
     }
 }
 
@@ -1012,11 +917,7 @@ impl<'a> Iterator for Iter<'a> {
                     return None;
                 }
                 let x = *node;
-                *node = if self.rev {
-                    sl.node_prev(x)
-                } else {
-                    sl.node_next(x)
-                };
+                *node = if self.rev { sl.node_prev(x) } else { sl.node_next(x) };
                 Some((sl.node_member(x), sl.node_score(x)))
             }
         }
@@ -1303,10 +1204,7 @@ pub fn write_double(v: f64, out: &mut [u8; MAX_DOUBLE_CHARS]) -> usize {
     // General path: 17 significant digits, correctly rounded.
     let mut tmp = [0u8; 40];
     let len = {
-        let mut w = StackWriter {
-            buf: &mut tmp,
-            len: 0,
-        };
+        let mut w = StackWriter { buf: &mut tmp, len: 0 };
         std::fmt::write(&mut w, format_args!("{:.16e}", a)).expect("fits");
         w.len
     };
@@ -1317,11 +1215,7 @@ pub fn write_double(v: f64, out: &mut [u8; MAX_DOUBLE_CHARS]) -> usize {
     digits[0] = t[0];
     digits[1..17].copy_from_slice(&t[2..18]);
     debug_assert_eq!(epos, 18);
-    let (eneg, es) = if t[epos + 1] == b'-' {
-        (true, &t[epos + 2..])
-    } else {
-        (false, &t[epos + 1..])
-    };
+    let (eneg, es) = if t[epos + 1] == b'-' { (true, &t[epos + 2..]) } else { (false, &t[epos + 1..]) };
     let mut exp: i32 = 0;
     for &c in es {
         exp = exp * 10 + (c - b'0') as i32;

@@ -4,9 +4,7 @@
 mod common;
 
 use common::{redis_available, RedisServer, Reply, TempDir};
-use ferrocache_persistence::rdb::{
-    dump_payload, restore_payload, RdbValue, StreamEntry, StreamId, StreamValue,
-};
+use ferrocache_persistence::rdb::{dump_payload, restore_payload, RdbValue, StreamEntry, StreamId, StreamValue};
 
 fn b(s: &str) -> Vec<u8> {
     s.as_bytes().to_vec()
@@ -24,14 +22,7 @@ struct Case {
 }
 
 fn case(key: &str, setup: Vec<Vec<Vec<u8>>>, expected: RdbValue, encoding: &'static str) -> Case {
-    Case {
-        key: key.into(),
-        setup,
-        expected,
-        exact_from_model: true,
-        exact_reencode: true,
-        encoding,
-    }
+    Case { key: key.into(), setup, expected, exact_from_model: true, exact_reencode: true, encoding }
 }
 
 fn cmd(parts: &[&[u8]]) -> Vec<Vec<u8>> {
@@ -68,41 +59,19 @@ fn string_cases() -> Vec<Case> {
         ("s_big", (0..20000u32).flat_map(|i| format!("{} ", i % 97).into_bytes()).collect(), "raw"),
     ];
     vals.into_iter()
-        .map(|(k, v, enc)| {
-            case(
-                k,
-                vec![cmd(&[b"SET", k.as_bytes(), &v])],
-                RdbValue::String(v),
-                enc,
-            )
-        })
+        .map(|(k, v, enc)| case(k, vec![cmd(&[b"SET", k.as_bytes(), &v])], RdbValue::String(v), enc))
         .collect()
 }
 
 fn list_cases() -> Vec<Case> {
     let mut out = Vec::new();
-    let small: Vec<Vec<u8>> = [
-        "a",
-        "b",
-        "1",
-        "2",
-        "300",
-        "-5",
-        "hello world",
-        "",
-        "70000",
-        "9999999999",
-    ]
-    .iter()
-    .map(|s| b(s))
-    .collect();
+    let small: Vec<Vec<u8>> =
+        ["a", "b", "1", "2", "300", "-5", "hello world", "", "70000", "9999999999"].iter().map(|s| b(s)).collect();
     let mut c = vec![b"RPUSH".to_vec(), b"l_small".to_vec()];
     c.extend(small.clone());
     out.push(case("l_small", vec![c], RdbValue::List(small), "quicklist"));
 
-    let big: Vec<Vec<u8>> = (0..3000)
-        .map(|i| format!("element-{i}").into_bytes())
-        .collect();
+    let big: Vec<Vec<u8>> = (0..3000).map(|i| format!("element-{i}").into_bytes()).collect();
     let setup = big
         .chunks(500)
         .map(|ch| {
@@ -113,13 +82,8 @@ fn list_cases() -> Vec<Case> {
         .collect();
     out.push(case("l_big", setup, RdbValue::List(big), "quicklist"));
 
-    let fat: Vec<Vec<u8>> = (0..30)
-        .map(|i| pseudo_random(700 + i * 13, i as u64 + 1))
-        .collect();
-    let setup = fat
-        .iter()
-        .map(|e| vec![b"RPUSH".to_vec(), b"l_fat".to_vec(), e.clone()])
-        .collect();
+    let fat: Vec<Vec<u8>> = (0..30).map(|i| pseudo_random(700 + i * 13, i as u64 + 1)).collect();
+    let setup = fat.iter().map(|e| vec![b"RPUSH".to_vec(), b"l_fat".to_vec(), e.clone()]).collect();
     out.push(case("l_fat", setup, RdbValue::List(fat), "quicklist"));
     out
 }
@@ -151,14 +115,8 @@ fn hash_cases() -> Vec<Case> {
     cs.exact_from_model = false;
     out.push(cs);
 
-    let big: Vec<(Vec<u8>, Vec<u8>)> = (0..600)
-        .map(|i| {
-            (
-                format!("field:{i}").into_bytes(),
-                format!("value {i}").into_bytes(),
-            )
-        })
-        .collect();
+    let big: Vec<(Vec<u8>, Vec<u8>)> =
+        (0..600).map(|i| (format!("field:{i}").into_bytes(), format!("value {i}").into_bytes())).collect();
     let mut c = vec![b"HSET".to_vec(), b"h_big".to_vec()];
     for (f, v) in &big {
         c.push(f.clone());
@@ -179,53 +137,29 @@ fn set_cases() -> Vec<Case> {
         cs.exact_from_model = exact;
         cs
     };
-    out.push(mk(
-        "set_int16",
-        ["3", "1", "2", "-5", "100"].iter().map(|s| b(s)).collect(),
-        "intset",
-        true,
-    ));
-    out.push(mk(
-        "set_int32",
-        ["1", "70000", "-70000"].iter().map(|s| b(s)).collect(),
-        "intset",
-        true,
-    ));
+    out.push(mk("set_int16", ["3", "1", "2", "-5", "100"].iter().map(|s| b(s)).collect(), "intset", true));
+    out.push(mk("set_int32", ["1", "70000", "-70000"].iter().map(|s| b(s)).collect(), "intset", true));
     out.push(mk(
         "set_int64",
-        ["1", "9223372036854775807", "-9223372036854775808"]
-            .iter()
-            .map(|s| b(s))
-            .collect(),
+        ["1", "9223372036854775807", "-9223372036854775808"].iter().map(|s| b(s)).collect(),
         "intset",
         true,
     ));
-    out.push(mk(
-        "set_str",
-        ["a", "b", "c", "1"].iter().map(|s| b(s)).collect(),
-        "hashtable",
-        false,
-    ));
-    out.push(mk(
-        "set_manyints",
-        (0..600).map(|i| i.to_string().into_bytes()).collect(),
-        "hashtable",
-        false,
-    ));
+    out.push(mk("set_str", ["a", "b", "c", "1"].iter().map(|s| b(s)).collect(), "hashtable", false));
+    out.push(mk("set_manyints", (0..600).map(|i| i.to_string().into_bytes()).collect(), "hashtable", false));
     out
 }
 
 fn zset_cases() -> Vec<Case> {
     let mut out = Vec::new();
-    let mk =
-        |key: &str, members: Vec<(Vec<u8>, f64)>, score_strs: Vec<String>, enc: &'static str| {
-            let mut c = vec![b"ZADD".to_vec(), key.as_bytes().to_vec()];
-            for ((m, _), s) in members.iter().zip(&score_strs) {
-                c.push(s.clone().into_bytes());
-                c.push(m.clone());
-            }
-            case(key, vec![c], RdbValue::ZSet(members), enc)
-        };
+    let mk = |key: &str, members: Vec<(Vec<u8>, f64)>, score_strs: Vec<String>, enc: &'static str| {
+        let mut c = vec![b"ZADD".to_vec(), key.as_bytes().to_vec()];
+        for ((m, _), s) in members.iter().zip(&score_strs) {
+            c.push(s.clone().into_bytes());
+            c.push(m.clone());
+        }
+        case(key, vec![c], RdbValue::ZSet(members), enc)
+    };
     let small = vec![
         (b("a"), 1.0),
         (b("b"), 2.5),
@@ -238,34 +172,17 @@ fn zset_cases() -> Vec<Case> {
         (b("123"), 123456789012.0),
         (b("tiny"), 1.5e-10),
     ];
-    let strs = [
-        "1",
-        "2.5",
-        "-3",
-        "1e20",
-        "0.1",
-        "+inf",
-        "-inf",
-        "1",
-        "123456789012",
-        "1.5e-10",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    out.push(mk("z_small", small, strs, "listpack"));
-    let big: Vec<(Vec<u8>, f64)> = (0..200)
-        .map(|i| (format!("member-{i}").into_bytes(), (i as f64) * 0.7 - 30.0))
+    let strs = ["1", "2.5", "-3", "1e20", "0.1", "+inf", "-inf", "1", "123456789012", "1.5e-10"]
+        .iter()
+        .map(|s| s.to_string())
         .collect();
+    out.push(mk("z_small", small, strs, "listpack"));
+    let big: Vec<(Vec<u8>, f64)> =
+        (0..200).map(|i| (format!("member-{i}").into_bytes(), (i as f64) * 0.7 - 30.0)).collect();
     let strs = big.iter().map(|(_, s)| format!("{s:?}")).collect();
     out.push(mk("z_big", big, strs, "skiplist"));
     let long = vec![(b("a"), 1.0), (vec![b'm'; 65], 2.0)];
-    out.push(mk(
-        "z_longmember",
-        long,
-        vec!["1".into(), "2".into()],
-        "skiplist",
-    ));
+    out.push(mk("z_longmember", long, vec!["1".into(), "2".into()], "skiplist"));
     out
 }
 
@@ -278,16 +195,9 @@ fn stream_cases() -> Vec<Case> {
         let fields: Vec<(Vec<u8>, Vec<u8>)> = if i % 17 == 5 {
             vec![(b("other"), b("x")), (b("n"), i.to_string().into_bytes())]
         } else {
-            vec![
-                (b("sensor"), format!("s-{}", i % 4).into_bytes()),
-                (b("temp"), (i * 3).to_string().into_bytes()),
-            ]
+            vec![(b("sensor"), format!("s-{}", i % 4).into_bytes()), (b("temp"), (i * 3).to_string().into_bytes())]
         };
-        let mut c = vec![
-            b"XADD".to_vec(),
-            b"st_plain".to_vec(),
-            id.to_string().into_bytes(),
-        ];
+        let mut c = vec![b"XADD".to_vec(), b"st_plain".to_vec(), id.to_string().into_bytes()];
         for (f, v) in &fields {
             c.push(f.clone());
             c.push(v.clone());
@@ -295,24 +205,12 @@ fn stream_cases() -> Vec<Case> {
         setup.push(c);
         entries.push(StreamEntry { id, fields });
     }
-    out.push(case(
-        "st_plain",
-        setup,
-        RdbValue::Stream(StreamValue::from_entries(entries)),
-        "stream",
-    ));
+    out.push(case("st_plain", setup, RdbValue::Stream(StreamValue::from_entries(entries)), "stream"));
 
     // Empty stream created with MKSTREAM, with a group.
     let mut cs = case(
         "st_empty",
-        vec![cmd(&[
-            b"XGROUP",
-            b"CREATE",
-            b"st_empty",
-            b"g",
-            b"$",
-            b"MKSTREAM",
-        ])],
+        vec![cmd(&[b"XGROUP", b"CREATE", b"st_empty", b"g", b"$", b"MKSTREAM"])],
         RdbValue::Stream(StreamValue {
             groups: vec![ferrocache_persistence::rdb::StreamGroup {
                 name: b("g"),
@@ -360,22 +258,12 @@ fn dump_payloads_match_redis() {
         }
         let p = dump(&mut c, &cs.key);
         let v = restore_payload(&p).unwrap_or_else(|e| panic!("{}: {e}", cs.key));
-        assert_eq!(
-            v.normalized(),
-            cs.expected.normalized(),
-            "decoded value of {}",
-            cs.key
-        );
+        assert_eq!(v.normalized(), cs.expected.normalized(), "decoded value of {}", cs.key);
         if cs.exact_reencode {
             assert_eq!(dump_payload(&v), p, "re-encoded payload of {}", cs.key);
         }
         if cs.exact_from_model {
-            assert_eq!(
-                dump_payload(&cs.expected),
-                p,
-                "payload of {} from model",
-                cs.key
-            );
+            assert_eq!(dump_payload(&cs.expected), p, "payload of {} from model", cs.key);
         }
         // RESTORE our payload (deep-sanitized) and compare.
         let newkey = format!("{}__restored", cs.key);
@@ -400,52 +288,18 @@ fn stream_with_groups_and_deletions() {
     let srv = RedisServer::start(dir.path(), "dump.rdb", &["--sanitize-dump-payload", "yes"]);
     let mut c = srv.client();
     for i in 1..=10 {
-        c.cmds(&[
-            "XADD",
-            "s",
-            &format!("{i}-0"),
-            "f",
-            &format!("v{i}"),
-            "g",
-            "x",
-        ]);
+        c.cmds(&["XADD", "s", &format!("{i}-0"), "f", &format!("v{i}"), "g", "x"]);
     }
     c.cmds(&["XGROUP", "CREATE", "s", "g1", "0"]);
-    c.cmds(&[
-        "XREADGROUP",
-        "GROUP",
-        "g1",
-        "alice",
-        "COUNT",
-        "3",
-        "STREAMS",
-        "s",
-        ">",
-    ]);
-    c.cmds(&[
-        "XREADGROUP",
-        "GROUP",
-        "g1",
-        "bob",
-        "COUNT",
-        "2",
-        "STREAMS",
-        "s",
-        ">",
-    ]);
+    c.cmds(&["XREADGROUP", "GROUP", "g1", "alice", "COUNT", "3", "STREAMS", "s", ">"]);
+    c.cmds(&["XREADGROUP", "GROUP", "g1", "bob", "COUNT", "2", "STREAMS", "s", ">"]);
     c.cmds(&["XACK", "s", "g1", "2-0"]);
     c.cmds(&["XGROUP", "CREATE", "s", "g2", "$"]);
     c.cmds(&["XGROUP", "CREATECONSUMER", "s", "g2", "carol"]);
     let p = dump(&mut c, "s");
     let v = restore_payload(&p).unwrap();
-    assert_eq!(
-        dump_payload(&v),
-        p,
-        "re-encoding with groups is byte-identical"
-    );
-    let RdbValue::Stream(s) = &v else {
-        panic!("not a stream")
-    };
+    assert_eq!(dump_payload(&v), p, "re-encoding with groups is byte-identical");
+    let RdbValue::Stream(s) = &v else { panic!("not a stream") };
     assert_eq!(s.entries.len(), 10);
     assert_eq!(s.last_id, StreamId::new(10, 0));
     assert_eq!(s.first_id, StreamId::new(1, 0));
@@ -455,29 +309,11 @@ fn stream_with_groups_and_deletions() {
     assert_eq!(g1.name, b("g1"));
     assert_eq!(g1.last_id, StreamId::new(5, 0));
     assert_eq!(g1.entries_read, 5);
-    let pel: Vec<_> = g1
-        .pending
-        .iter()
-        .map(|p| (p.id.ms, p.consumer.clone().unwrap()))
-        .collect();
-    assert_eq!(
-        pel,
-        vec![
-            (1, b("alice")),
-            (3, b("alice")),
-            (4, b("bob")),
-            (5, b("bob"))
-        ]
-    );
-    assert!(g1
-        .pending
-        .iter()
-        .all(|p| p.delivery_count == 1 && p.delivery_time > 0));
+    let pel: Vec<_> = g1.pending.iter().map(|p| (p.id.ms, p.consumer.clone().unwrap())).collect();
+    assert_eq!(pel, vec![(1, b("alice")), (3, b("alice")), (4, b("bob")), (5, b("bob"))]);
+    assert!(g1.pending.iter().all(|p| p.delivery_count == 1 && p.delivery_time > 0));
     assert_eq!(g1.consumers.len(), 2);
-    assert_eq!(
-        g1.consumers[0].pending,
-        vec![StreamId::new(1, 0), StreamId::new(3, 0)]
-    );
+    assert_eq!(g1.consumers[0].pending, vec![StreamId::new(1, 0), StreamId::new(3, 0)]);
     let g2 = &s.groups[1];
     assert_eq!(g2.last_id, StreamId::new(10, 0));
     assert_eq!(g2.consumers[0].name, b("carol"));

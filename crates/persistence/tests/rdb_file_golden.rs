@@ -8,17 +8,15 @@ use std::process::Command;
 
 use common::{redis_available, RedisServer, TempDir};
 use ferrocache_persistence::rdb::{
-    rdb_type, restore_payload, EncodeOptions, EntryMeta, RdbEntry, RdbEvent, RdbReader, RdbValue,
-    RdbWriter, RdbWriterOptions, StreamConsumer, StreamEntry, StreamGroup, StreamId,
-    StreamPendingEntry, StreamValue,
+    rdb_type, restore_payload, EncodeOptions, EntryMeta, RdbEntry, RdbEvent, RdbReader, RdbValue, RdbWriter,
+    RdbWriterOptions, StreamConsumer, StreamEntry, StreamGroup, StreamId, StreamPendingEntry, StreamValue,
 };
 
 fn b(s: &str) -> Vec<u8> {
     s.as_bytes().to_vec()
 }
 
-const LIB: &str =
-    "#!lua name=mylib\nredis.register_function('myfunc', function(keys, args) return 'hi' end)";
+const LIB: &str = "#!lua name=mylib\nredis.register_function('myfunc', function(keys, args) return 'hi' end)";
 
 fn read_file(path: &std::path::Path) -> (u32, Vec<RdbEvent>) {
     let f = std::fs::File::open(path).unwrap();
@@ -70,17 +68,7 @@ fn read_redis_saved_rdb() {
         c.cmds(&["XADD", "stream", &format!("{i}-1"), "k", &format!("v{i}")]);
     }
     c.cmds(&["XGROUP", "CREATE", "stream", "grp", "0"]);
-    c.cmds(&[
-        "XREADGROUP",
-        "GROUP",
-        "grp",
-        "c1",
-        "COUNT",
-        "2",
-        "STREAMS",
-        "stream",
-        ">",
-    ]);
+    c.cmds(&["XREADGROUP", "GROUP", "grp", "c1", "COUNT", "2", "STREAMS", "stream", ">"]);
     c.cmds(&["SELECT", "3"]);
     c.cmds(&["SET", "in-db3", "x"]);
     c.cmds(&["SELECT", "0"]);
@@ -91,8 +79,8 @@ fn read_redis_saved_rdb() {
         (
             0u64,
             vec![
-                "str", "num", "ttl", "long", "list", "biglist", "hash", "bighash", "intset",
-                "strset", "zset", "bigzset", "stream",
+                "str", "num", "ttl", "long", "list", "biglist", "hash", "bighash", "intset", "strset", "zset",
+                "bigzset", "stream",
             ],
         ),
         (3, vec!["in-db3"]),
@@ -109,21 +97,12 @@ fn read_redis_saved_rdb() {
     let (ver, events) = read_file(&path);
     assert_eq!(ver, 10);
     assert_eq!(events.last(), Some(&RdbEvent::Eof));
-    assert!(events.contains(&RdbEvent::Aux {
-        key: b("redis-ver"),
-        value: b("7.0.15")
-    }));
-    assert!(events.contains(&RdbEvent::Aux {
-        key: b("redis-bits"),
-        value: b("64")
-    }));
+    assert!(events.contains(&RdbEvent::Aux { key: b("redis-ver"), value: b("7.0.15") }));
+    assert!(events.contains(&RdbEvent::Aux { key: b("redis-bits"), value: b("64") }));
     assert!(events.contains(&RdbEvent::Function(b(LIB))));
     assert!(events.contains(&RdbEvent::SelectDb(0)));
     assert!(events.contains(&RdbEvent::SelectDb(3)));
-    assert!(events.contains(&RdbEvent::ResizeDb {
-        db_size: 13,
-        expires_size: 1
-    }));
+    assert!(events.contains(&RdbEvent::ResizeDb { db_size: 13, expires_size: 1 }));
     let got = entries(&events);
     assert_eq!(got.len(), dumps.len());
     for (k, v) in &dumps {
@@ -131,10 +110,7 @@ fn read_redis_saved_rdb() {
         assert_eq!(e.value.normalized(), v.normalized(), "{k:?}");
     }
     let ttl = &got[&(0, b("ttl"))];
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let exp = ttl.expire_ms.expect("expire");
     assert!(exp > now_ms + 90_000_000 && exp < now_ms + 110_000_000);
     assert!(got[&(0, b("str"))].expire_ms.is_none());
@@ -177,8 +153,7 @@ fn check_rdb(path: &std::path::Path) {
     let out = Command::new("redis-check-rdb").arg(path).output();
     match out {
         Ok(o) => {
-            let text = String::from_utf8_lossy(&o.stdout).into_owned()
-                + &String::from_utf8_lossy(&o.stderr);
+            let text = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
             assert!(o.status.success(), "redis-check-rdb failed:\n{text}");
             assert!(text.contains("RDB looks OK"), "{text}");
         }
@@ -193,10 +168,7 @@ fn sample_stream() -> StreamValue {
             fields: if i % 10 == 0 {
                 vec![(b("odd"), b("one")), (b("n"), i.to_string().into_bytes())]
             } else {
-                vec![
-                    (b("n"), i.to_string().into_bytes()),
-                    (b("payload"), vec![b'p'; (i % 50) as usize]),
-                ]
+                vec![(b("n"), i.to_string().into_bytes()), (b("payload"), vec![b'p'; (i % 50) as usize])]
             },
         })
         .collect();
@@ -228,21 +200,9 @@ fn sample_stream() -> StreamValue {
                 },
             ],
             consumers: vec![
-                StreamConsumer {
-                    name: b("alice"),
-                    seen_time: 1_700_000_003_000,
-                    pending: vec![id(3), id(19)],
-                },
-                StreamConsumer {
-                    name: b("bob"),
-                    seen_time: 1_700_000_002_000,
-                    pending: vec![id(7)],
-                },
-                StreamConsumer {
-                    name: b("idle"),
-                    seen_time: 1_700_000_000_500,
-                    pending: vec![],
-                },
+                StreamConsumer { name: b("alice"), seen_time: 1_700_000_003_000, pending: vec![id(3), id(19)] },
+                StreamConsumer { name: b("bob"), seen_time: 1_700_000_002_000, pending: vec![id(7)] },
+                StreamConsumer { name: b("idle"), seen_time: 1_700_000_000_500, pending: vec![] },
             ],
         },
         StreamGroup {
@@ -264,88 +224,34 @@ fn samples() -> Vec<Sample> {
     vec![
         (0, "str", RdbValue::String(b("hello")), "embstr", None),
         (0, "int", RdbValue::String(b("-123456")), "int", Some(far)),
-        (
-            0,
-            "lzf",
-            RdbValue::String(b(&"abcd".repeat(500))),
-            "raw",
-            None,
-        ),
-        (
-            0,
-            "list",
-            RdbValue::List(vec![b("a"), b("1"), b("")]),
-            "quicklist",
-            None,
-        ),
+        (0, "lzf", RdbValue::String(b(&"abcd".repeat(500))), "raw", None),
+        (0, "list", RdbValue::List(vec![b("a"), b("1"), b("")]), "quicklist", None),
         (
             0,
             "biglist",
-            RdbValue::List(
-                (0..5000)
-                    .map(|i| format!("value-{i}").into_bytes())
-                    .collect(),
-            ),
+            RdbValue::List((0..5000).map(|i| format!("value-{i}").into_bytes()).collect()),
             "quicklist",
             None,
         ),
-        (
-            0,
-            "hash",
-            RdbValue::Hash(vec![(b("f"), b("v")), (b("n"), b("42"))]),
-            "listpack",
-            None,
-        ),
+        (0, "hash", RdbValue::Hash(vec![(b("f"), b("v")), (b("n"), b("42"))]), "listpack", None),
         (
             0,
             "bighash",
-            RdbValue::Hash(
-                (0..700)
-                    .map(|i| (format!("f{i}").into_bytes(), format!("v{i}").into_bytes()))
-                    .collect(),
-            ),
+            RdbValue::Hash((0..700).map(|i| (format!("f{i}").into_bytes(), format!("v{i}").into_bytes())).collect()),
             "hashtable",
             None,
         ),
-        (
-            0,
-            "intset",
-            RdbValue::Set(vec![b("3"), b("-1"), b("99999999999")]),
-            "intset",
-            None,
-        ),
-        (
-            0,
-            "set",
-            RdbValue::Set(vec![b("a"), b("b"), b("7")]),
-            "hashtable",
-            None,
-        ),
-        (
-            0,
-            "zset",
-            RdbValue::ZSet(vec![(b("a"), 1.5), (b("b"), -2.0), (b("c"), 1e100)]),
-            "listpack",
-            None,
-        ),
+        (0, "intset", RdbValue::Set(vec![b("3"), b("-1"), b("99999999999")]), "intset", None),
+        (0, "set", RdbValue::Set(vec![b("a"), b("b"), b("7")]), "hashtable", None),
+        (0, "zset", RdbValue::ZSet(vec![(b("a"), 1.5), (b("b"), -2.0), (b("c"), 1e100)]), "listpack", None),
         (
             0,
             "bigzset",
-            RdbValue::ZSet(
-                (0..400)
-                    .map(|i| (format!("m{i}").into_bytes(), i as f64 / 3.0))
-                    .collect(),
-            ),
+            RdbValue::ZSet((0..400).map(|i| (format!("m{i}").into_bytes(), i as f64 / 3.0)).collect()),
             "skiplist",
             None,
         ),
-        (
-            0,
-            "stream",
-            RdbValue::Stream(sample_stream()),
-            "stream",
-            None,
-        ),
+        (0, "stream", RdbValue::Stream(sample_stream()), "stream", None),
         (5, "db5key", RdbValue::String(b("five")), "embstr", None),
     ]
 }
@@ -363,19 +269,12 @@ fn write_samples(path: &std::path::Path, opts: RdbWriterOptions, expired_key: bo
         let expires = keys.iter().filter(|x| x.4.is_some()).count() as u64;
         w.resize_db(keys.len() as u64, expires).unwrap();
         for (_, k, v, _, exp) in keys {
-            let meta = EntryMeta {
-                expire_ms: *exp,
-                ..Default::default()
-            };
+            let meta = EntryMeta { expire_ms: *exp, ..Default::default() };
             w.write_entry(k.as_bytes(), v, &meta).unwrap();
         }
         if db == 0 && expired_key {
-            let meta = EntryMeta {
-                expire_ms: Some(1_000),
-                ..Default::default()
-            };
-            w.write_entry(b"expired", &RdbValue::String(b("gone")), &meta)
-                .unwrap();
+            let meta = EntryMeta { expire_ms: Some(1_000), ..Default::default() };
+            w.write_entry(b"expired", &RdbValue::String(b("gone")), &meta).unwrap();
         }
     }
     w.finish().unwrap();
@@ -391,13 +290,7 @@ fn redis_loads_our_rdb() {
         ("default", RdbWriterOptions::default()),
         (
             "nocompress-nochecksum",
-            RdbWriterOptions {
-                encode: EncodeOptions {
-                    compression: false,
-                    ..Default::default()
-                },
-                checksum: false,
-            },
+            RdbWriterOptions { encode: EncodeOptions { compression: false, ..Default::default() }, checksum: false },
         ),
     ] {
         let dir = TempDir::new(&format!("write-{variant}"));
@@ -467,30 +360,21 @@ fn redis_loads_legacy_encodings() {
         ("h_zm", rdb_type::HASH_ZIPMAP, hash.clone()),
         ("z_1", rdb_type::ZSET, zset.clone()),
         ("z_zl", rdb_type::ZSET_ZIPLIST, zset.clone()),
-        (
-            "st_1",
-            rdb_type::STREAM_LISTPACKS,
-            RdbValue::Stream(st.clone()),
-        ),
+        ("st_1", rdb_type::STREAM_LISTPACKS, RdbValue::Stream(st.clone())),
     ];
     {
         let f = std::fs::File::create(&path).unwrap();
         let mut w = RdbWriter::new(f).unwrap();
         w.select_db(0).unwrap();
         for (k, ty, v) in &cases {
-            w.write_entry_as(k.as_bytes(), v, *ty, &EntryMeta::default())
-                .unwrap();
+            w.write_entry_as(k.as_bytes(), v, *ty, &EntryMeta::default()).unwrap();
         }
         w.finish().unwrap();
     }
     check_rdb(&path);
     let (_, events) = read_file(&path);
     let got = entries(&events);
-    let srv = RedisServer::start(
-        dir.path(),
-        "legacy.rdb",
-        &["--sanitize-dump-payload", "yes"],
-    );
+    let srv = RedisServer::start(dir.path(), "legacy.rdb", &["--sanitize-dump-payload", "yes"]);
     let mut c = srv.client();
     for (k, _, v) in &cases {
         let p = c.cmds(&["DUMP", k]).bulk();

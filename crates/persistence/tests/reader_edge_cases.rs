@@ -62,37 +62,19 @@ fn old_versions_and_second_expires() {
 
 #[test]
 fn headers_and_checksums() {
-    assert!(matches!(
-        events(b"REDIS0011\xff\0\0\0\0\0\0\0\0"),
-        Err(RdbError::UnsupportedVersion(11))
-    ));
-    assert!(matches!(
-        events(b"REDIT0010\xff"),
-        Err(RdbError::BadSignature)
-    ));
-    assert!(matches!(
-        events(b"REDIS0000\xff"),
-        Err(RdbError::UnsupportedVersion(0))
-    ));
+    assert!(matches!(events(b"REDIS0011\xff\0\0\0\0\0\0\0\0"), Err(RdbError::UnsupportedVersion(11))));
+    assert!(matches!(events(b"REDIT0010\xff"), Err(RdbError::BadSignature)));
+    assert!(matches!(events(b"REDIS0000\xff"), Err(RdbError::UnsupportedVersion(0))));
     // Zero checksum means "not computed".
     assert!(events(&file(10, &[], false)).is_ok());
     let mut bad = file(10, &[opcode::SELECTDB, 0], true);
     let n = bad.len();
     bad[n - 1] ^= 1;
-    assert!(matches!(
-        events(&bad),
-        Err(RdbError::ChecksumMismatch { .. })
-    ));
-    assert!(RdbReader::new(bad.as_slice())
-        .unwrap()
-        .verify_checksum(false)
-        .all(|e| e.is_ok()));
+    assert!(matches!(events(&bad), Err(RdbError::ChecksumMismatch { .. })));
+    assert!(RdbReader::new(bad.as_slice()).unwrap().verify_checksum(false).all(|e| e.is_ok()));
     // Truncated file.
     let f = file(10, &[opcode::SELECTDB, 0], true);
-    assert!(matches!(
-        events(&f[..f.len() - 3]),
-        Err(RdbError::UnexpectedEof)
-    ));
+    assert!(matches!(events(&f[..f.len() - 3]), Err(RdbError::UnexpectedEof)));
 }
 
 #[test]
@@ -113,10 +95,7 @@ fn module_values_are_refused_and_module_aux_skipped() {
         body.extend_from_slice(&[2, 5, 0]); // UINT 5, EOF
         let err = events(&file(10, &body, true)).unwrap_err();
         match &err {
-            RdbError::ModuleValue {
-                module_name,
-                module_id,
-            } => {
+            RdbError::ModuleValue { module_name, module_id } => {
                 assert_eq!(module_name, "mymodule1");
                 assert_eq!(*module_id, id);
             }
@@ -140,14 +119,7 @@ fn module_values_are_refused_and_module_aux_skipped() {
     write_string(&mut body, b"k", false);
     write_string(&mut body, b"v", false);
     let ev = events(&file(10, &body, true)).unwrap();
-    assert_eq!(
-        ev[0],
-        RdbEvent::ModuleAux {
-            module_id: id,
-            module_name: "mymodule1".into(),
-            when: 2
-        }
-    );
+    assert_eq!(ev[0], RdbEvent::ModuleAux { module_id: id, module_name: "mymodule1".into(), when: 2 });
     assert!(matches!(ev[1], RdbEvent::Entry(_)));
 }
 
@@ -155,20 +127,14 @@ fn module_values_are_refused_and_module_aux_skipped() {
 fn prerelease_function_opcode_refused() {
     let mut body = vec![opcode::FUNCTION];
     write_string(&mut body, b"x", false);
-    assert!(matches!(
-        events(&file(10, &body, true)),
-        Err(RdbError::PreReleaseFunctionFormat)
-    ));
+    assert!(matches!(events(&file(10, &body, true)), Err(RdbError::PreReleaseFunctionFormat)));
 }
 
 #[test]
 fn unknown_type_and_restore_errors() {
     let mut body = vec![20u8];
     write_string(&mut body, b"k", false);
-    assert!(matches!(
-        events(&file(10, &body, true)),
-        Err(RdbError::UnknownType(20))
-    ));
+    assert!(matches!(events(&file(10, &body, true)), Err(RdbError::UnknownType(20))));
 
     // RESTORE of a module payload: CRC/version ok, but the value is refused.
     let mut p = vec![rdb_type::MODULE_2];
@@ -186,8 +152,5 @@ fn unknown_type_and_restore_errors() {
     p.extend_from_slice(&6u16.to_le_bytes());
     let crc = crc64(0, &p);
     p.extend_from_slice(&crc.to_le_bytes());
-    assert_eq!(
-        restore_payload(&p).unwrap(),
-        RdbValue::String(b"abc".to_vec())
-    );
+    assert_eq!(restore_payload(&p).unwrap(), RdbValue::String(b"abc".to_vec()));
 }

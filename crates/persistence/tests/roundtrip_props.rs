@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ferrocache_persistence::rdb::encode::{choose_type, write_value};
 use ferrocache_persistence::rdb::{
-    dump_payload_with, listpack, lzf, rdb_type, read_value, restore_payload, EncodeOptions,
-    EncodingHint, EntryMeta, RdbEvent, RdbReader, RdbValue, RdbWriter, RdbWriterOptions,
-    StreamConsumer, StreamEntry, StreamGroup, StreamId, StreamPendingEntry, StreamValue,
+    dump_payload_with, listpack, lzf, rdb_type, read_value, restore_payload, EncodeOptions, EncodingHint, EntryMeta,
+    RdbEvent, RdbReader, RdbValue, RdbWriter, RdbWriterOptions, StreamConsumer, StreamEntry, StreamGroup, StreamId,
+    StreamPendingEntry, StreamValue,
 };
 use proptest::prelude::*;
 
@@ -40,12 +40,7 @@ fn score() -> impl Strategy<Value = f64> {
 fn stream_value() -> impl Strategy<Value = StreamValue> {
     (
         proptest::collection::vec(
-            (
-                0u64..4,
-                0u64..3,
-                proptest::collection::vec((elem(), elem()), 1..4),
-                any::<bool>(),
-            ),
+            (0u64..4, 0u64..3, proptest::collection::vec((elem(), elem()), 1..4), any::<bool>()),
             0..150,
         ),
         proptest::collection::vec(
@@ -53,15 +48,7 @@ fn stream_value() -> impl Strategy<Value = StreamValue> {
                 "[a-z]{1,6}",
                 any::<i64>(),
                 proptest::collection::vec(("[a-d]{1,3}", any::<i64>()), 0..4),
-                proptest::collection::vec(
-                    (
-                        any::<prop::sample::Index>(),
-                        0u64..5,
-                        any::<i64>(),
-                        0usize..5,
-                    ),
-                    0..8,
-                ),
+                proptest::collection::vec((any::<prop::sample::Index>(), 0u64..5, any::<i64>(), 0usize..5), 0..8),
             ),
             0..3,
         ),
@@ -72,16 +59,9 @@ fn stream_value() -> impl Strategy<Value = StreamValue> {
             let mut entries = Vec::new();
             let mut shared: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
             for (dms, dseq, fields, same) in raw {
-                id = if dms == 0 {
-                    StreamId::new(id.ms, id.seq + 1 + dseq)
-                } else {
-                    StreamId::new(id.ms + dms, dseq)
-                };
+                id = if dms == 0 { StreamId::new(id.ms, id.seq + 1 + dseq) } else { StreamId::new(id.ms + dms, dseq) };
                 let fields = if same && !shared.is_empty() {
-                    shared
-                        .iter()
-                        .map(|(f, _)| (f.clone(), fields[0].1.clone()))
-                        .collect()
+                    shared.iter().map(|(f, _)| (f.clone(), fields[0].1.clone())).collect()
                 } else {
                     shared = fields.clone();
                     fields
@@ -117,15 +97,8 @@ fn stream_value() -> impl Strategy<Value = StreamValue> {
                     if let Some(c) = &consumer {
                         owned.entry(c.clone()).or_default().push(pid);
                     }
-                    pending.insert(
-                        pid,
-                        StreamPendingEntry {
-                            id: pid,
-                            delivery_time: t,
-                            delivery_count: count,
-                            consumer,
-                        },
-                    );
+                    pending
+                        .insert(pid, StreamPendingEntry { id: pid, delivery_time: t, delivery_count: count, consumer });
                 }
                 s.groups.push(StreamGroup {
                     name: name.into_bytes(),
@@ -156,48 +129,34 @@ fn value() -> impl Strategy<Value = RdbValue> {
     prop_oneof![
         elem().prop_map(RdbValue::String),
         proptest::collection::vec(elem(), 0..300).prop_map(RdbValue::List),
-        proptest::collection::vec(elem(), n.clone())
-            .prop_map(|v| RdbValue::Set(unique(v, |x| x.clone()))),
+        proptest::collection::vec(elem(), n.clone()).prop_map(|v| RdbValue::Set(unique(v, |x| x.clone()))),
         proptest::collection::vec(any::<i64>().prop_map(|i| i.to_string().into_bytes()), 0..40)
             .prop_map(|v| RdbValue::Set(unique(v, |x| x.clone()))),
         proptest::collection::vec((elem(), score()), n.clone())
             .prop_map(|v| RdbValue::ZSet(unique(v, |x| x.0.clone()))),
-        proptest::collection::vec((elem(), elem()), n)
-            .prop_map(|v| RdbValue::Hash(unique(v, |x| x.0.clone()))),
+        proptest::collection::vec((elem(), elem()), n).prop_map(|v| RdbValue::Hash(unique(v, |x| x.0.clone()))),
         stream_value().prop_map(RdbValue::Stream),
     ]
 }
 
 fn options() -> impl Strategy<Value = EncodeOptions> {
-    (
-        any::<bool>(),
-        0usize..20,
-        0usize..70,
-        -5i32..6,
-        0usize..600,
-        0usize..12,
+    (any::<bool>(), 0usize..20, 0usize..70, -5i32..6, 0usize..600, 0usize..12).prop_map(
+        |(compression, entries, val, fill, node_bytes, node_entries)| EncodeOptions {
+            compression,
+            hash_max_listpack_entries: entries,
+            hash_max_listpack_value: val,
+            zset_max_listpack_entries: entries,
+            zset_max_listpack_value: val,
+            set_max_intset_entries: entries,
+            list_max_listpack_size: if fill == 0 { -2 } else { fill },
+            stream_node_max_bytes: node_bytes,
+            stream_node_max_entries: node_entries,
+        },
     )
-        .prop_map(
-            |(compression, entries, val, fill, node_bytes, node_entries)| EncodeOptions {
-                compression,
-                hash_max_listpack_entries: entries,
-                hash_max_listpack_value: val,
-                zset_max_listpack_entries: entries,
-                zset_max_listpack_value: val,
-                set_max_intset_entries: entries,
-                list_max_listpack_size: if fill == 0 { -2 } else { fill },
-                stream_node_max_bytes: node_bytes,
-                stream_node_max_entries: node_entries,
-            },
-        )
 }
 
 fn hint() -> impl Strategy<Value = EncodingHint> {
-    prop_oneof![
-        Just(EncodingHint::Auto),
-        Just(EncodingHint::Compact),
-        Just(EncodingHint::Plain)
-    ]
+    prop_oneof![Just(EncodingHint::Auto), Just(EncodingHint::Compact), Just(EncodingHint::Plain)]
 }
 
 proptest! {

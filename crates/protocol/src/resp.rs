@@ -651,10 +651,7 @@ mod tests {
     fn inline_quotes() {
         let r = parse_all(b"set a \"b c\\n\" 'd\\'e'\r\n").unwrap();
         assert_eq!(r[0], vec![b"set".to_vec(), b"a".to_vec(), b"b c\n".to_vec(), b"d'e".to_vec()]);
-        assert_eq!(
-            parse_all(b"set \"a\r\n").unwrap_err().0,
-            "ERR Protocol error: unbalanced quotes in request"
-        );
+        assert_eq!(parse_all(b"set \"a\r\n").unwrap_err().0, "ERR Protocol error: unbalanced quotes in request");
         assert_eq!(parse_all(b"\"a\"b\n").unwrap_err().0, "ERR Protocol error: unbalanced quotes in request");
     }
 

@@ -68,13 +68,19 @@ pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
             None => (false, b),
         };
         let addr = if addr == "*" { "0.0.0.0" } else { addr };
-        let sa: SocketAddr = if addr.contains(':') { format!("[{}]:{}", addr, port) } else { format!("{}:{}", addr, port) }
-            .parse()
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {}", addr, e)))?;
+        let sa: SocketAddr =
+            if addr.contains(':') { format!("[{}]:{}", addr, port) } else { format!("{}:{}", addr, port) }
+                .parse()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {}", addr, e)))?;
         match TcpListener::bind(sa).await {
             Ok(l) => out.push(l),
             Err(e) if optional => log('#', &format!("Could not bind optional address {}: {}", sa, e)),
-            Err(e) => return Err(std::io::Error::new(e.kind(), format!("Could not create server TCP listening socket {}: {}", sa, e))),
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("Could not create server TCP listening socket {}: {}", sa, e),
+                ))
+            }
         }
     }
     Ok(out)
@@ -214,7 +220,13 @@ enum Step {
 }
 
 /// Execute every complete request in `rbuf`, consuming them.
-fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf: &mut BytesMut, out: &mut ReplyBuf) -> Step {
+fn process(
+    srv: &Arc<Server>,
+    client: &mut Client,
+    parser: &mut RespParser,
+    rbuf: &mut BytesMut,
+    out: &mut ReplyBuf,
+) -> Step {
     let mut pos = 0;
     let now = now_ms();
     let limits = ParseLimits {
@@ -230,7 +242,9 @@ fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf
                     continue;
                 }
                 if srv.pause.lock().is_some() {
-                    let is_write = table().lookup(&args[0]).is_some_and(|c| c.is_write() || c.has(ferrocache_commands::table::flags::MAY_REPLICATE));
+                    let is_write = table()
+                        .lookup(&args[0])
+                        .is_some_and(|c| c.is_write() || c.has(ferrocache_commands::table::flags::MAY_REPLICATE));
                     if let Some(until) = srv.paused_for(is_write) {
                         break Step::Paused(until);
                     }
@@ -260,7 +274,10 @@ fn process(srv: &Arc<Server>, client: &mut Client, parser: &mut RespParser, rbuf
             }
             Err(e) => {
                 out.error(&e.0);
-                log('-', &format!("Protocol error ({}) from client: id={} addr={}", e.0, client.id, client.shared.addr));
+                log(
+                    '-',
+                    &format!("Protocol error ({}) from client: id={} addr={}", e.0, client.id, client.shared.addr),
+                );
                 break Step::Close;
             }
         }

@@ -49,28 +49,17 @@ pub async fn bind_memcached(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
             None => (false, b),
         };
         let addr = if addr == "*" { "0.0.0.0" } else { addr };
-        let sa: SocketAddr = if addr.contains(':') {
-            format!("[{}]:{}", addr, port)
-        } else {
-            format!("{}:{}", addr, port)
-        }
-        .parse()
-        .map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {}", addr, e))
-        })?;
+        let sa: SocketAddr =
+            if addr.contains(':') { format!("[{}]:{}", addr, port) } else { format!("{}:{}", addr, port) }
+                .parse()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {}", addr, e)))?;
         match TcpListener::bind(sa).await {
             Ok(l) => out.push(l),
-            Err(e) if optional => crate::log(
-                '#',
-                &format!("Could not bind optional memcached address {}: {}", sa, e),
-            ),
+            Err(e) if optional => crate::log('#', &format!("Could not bind optional memcached address {}: {}", sa, e)),
             Err(e) => {
                 return Err(std::io::Error::new(
                     e.kind(),
-                    format!(
-                        "Could not create memcached TCP listening socket {}: {}",
-                        sa, e
-                    ),
+                    format!("Could not create memcached TCP listening socket {}: {}", sa, e),
                 ))
             }
         }
@@ -117,18 +106,11 @@ async fn connection(srv: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
     let id = srv.next_client_id.fetch_add(1, Relaxed);
     let last = Arc::new(AtomicU64::new(now_ms()));
     let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    srv.mc.conns.lock().insert(
-        id,
-        McConnInfo {
-            addr: peer.to_string(),
-            listen_addr: laddr,
-            last_cmd_ms: last.clone(),
-        },
-    );
-    let conn = McConn {
-        id,
-        last_cmd_ms: last,
-    };
+    srv.mc
+        .conns
+        .lock()
+        .insert(id, McConnInfo { addr: peer.to_string(), listen_addr: laddr, last_cmd_ms: last.clone() });
+    let conn = McConn { id, last_cmd_ms: last };
     serve(&srv, &conn, sock).await;
     srv.mc.conns.lock().remove(&id);
     srv.mc.stats.curr_connections.fetch_sub(1, Relaxed);
@@ -144,10 +126,7 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
     let (mut rd, mut wr) = sock.into_split();
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let mut state = ConnState {
-        proto: None,
-        swallow: 0,
-    };
+    let mut state = ConnState { proto: None, swallow: 0 };
     loop {
         if rbuf.capacity() - rbuf.len() < 4096 {
             rbuf.reserve(64 * 1024);
@@ -161,10 +140,7 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
         let close = process(srv, conn, &mut state, &mut rbuf, &mut out);
         if !out.is_empty() {
             ferrocache_commands::aof::before_reply(srv);
-            srv.mc
-                .stats
-                .bytes_written
-                .fetch_add(out.len() as u64, Relaxed);
+            srv.mc.stats.bytes_written.fetch_add(out.len() as u64, Relaxed);
             if wr.write_all(&out).await.is_err() {
                 return;
             }
@@ -182,13 +158,7 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
 }
 
 /// Execute every complete request in `rbuf`. Returns true when the connection must close.
-fn process(
-    srv: &Arc<Server>,
-    conn: &McConn,
-    state: &mut ConnState,
-    rbuf: &mut BytesMut,
-    out: &mut Vec<u8>,
-) -> bool {
+fn process(srv: &Arc<Server>, conn: &McConn, state: &mut ConnState, rbuf: &mut BytesMut, out: &mut Vec<u8>) -> bool {
     let limits = mc::limits(srv);
     let mut pos = 0usize;
     let mut close = false;

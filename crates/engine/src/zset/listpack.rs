@@ -52,32 +52,21 @@ pub(crate) fn decode(buf: &[u8], pos: usize) -> Entry {
     let (len, h) = if b != 0xFF {
         (b as usize, 1)
     } else {
-        (
-            u32::from_le_bytes(buf[pos + 1..pos + 5].try_into().unwrap()) as usize,
-            5,
-        )
+        (u32::from_le_bytes(buf[pos + 1..pos + 5].try_into().unwrap()) as usize, 5)
     };
     let sp = pos + h;
     let score = f64::from_le_bytes(buf[sp..sp + 8].try_into().unwrap());
     let mstart = sp + 8;
     let mend = mstart + len;
-    Entry {
-        score,
-        mstart,
-        mend,
-        next: mend + h,
-    }
+    Entry { score, mstart, mend, next: mend + h }
 }
 
 /// Start offset of the entry that ends at `end`.
 #[inline(always)]
 pub(crate) fn prev_start(buf: &[u8], end: usize) -> usize {
     let b = buf[end - 1];
-    let len = if b != 0xFF {
-        b as usize
-    } else {
-        u32::from_le_bytes(buf[end - 5..end - 1].try_into().unwrap()) as usize
-    };
+    let len =
+        if b != 0xFF { b as usize } else { u32::from_le_bytes(buf[end - 5..end - 1].try_into().unwrap()) as usize };
     end - entry_size(len)
 }
 
@@ -106,10 +95,7 @@ fn write_entry(dst: &mut [u8], member: &[u8], score: f64) {
 
 impl Listpack {
     pub(crate) fn with_capacity(bytes: usize) -> Listpack {
-        Listpack {
-            buf: Vec::with_capacity(bytes),
-            len: 0,
-        }
+        Listpack { buf: Vec::with_capacity(bytes), len: 0 }
     }
 
     #[inline]
@@ -224,13 +210,11 @@ impl Listpack {
         // Fast path: the order is preserved, rewrite in place.
         let prev_ok = pos == 0 || {
             let p = decode(&self.buf, prev_start(&self.buf, pos));
-            p.score < score
-                || (p.score == score && self.buf[p.mstart..p.mend] < self.buf[e.mstart..e.mend])
+            p.score < score || (p.score == score && self.buf[p.mstart..p.mend] < self.buf[e.mstart..e.mend])
         };
         let next_ok = e.next == self.buf.len() || {
             let n = decode(&self.buf, e.next);
-            n.score > score
-                || (n.score == score && self.buf[n.mstart..n.mend] > self.buf[e.mstart..e.mend])
+            n.score > score || (n.score == score && self.buf[n.mstart..n.mend] > self.buf[e.mstart..e.mend])
         };
         if prev_ok && next_ok {
             let sp = e.mstart - 8;
@@ -267,11 +251,7 @@ impl Listpack {
             let e = decode(buf, pos);
             let m = &buf[e.mstart..e.mend];
             if r.gte_min(e.score, m) {
-                return if r.lte_max(e.score, m) {
-                    Some((pos, rank))
-                } else {
-                    None
-                };
+                return if r.lte_max(e.score, m) { Some((pos, rank)) } else { None };
             }
             rank += 1;
             pos = e.next;
@@ -293,11 +273,7 @@ impl Listpack {
             let e = decode(buf, pos);
             let m = &buf[e.mstart..e.mend];
             if r.lte_max(e.score, m) {
-                return if r.gte_min(e.score, m) {
-                    Some((pos, rank))
-                } else {
-                    None
-                };
+                return if r.gte_min(e.score, m) { Some((pos, rank)) } else { None };
             }
             end = pos;
         }

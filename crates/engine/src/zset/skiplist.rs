@@ -30,10 +30,7 @@ struct Level {
     span: u32,
 }
 
-const EMPTY_LEVEL: Level = Level {
-    forward: NIL,
-    span: 0,
-};
+const EMPTY_LEVEL: Level = Level { forward: NIL, span: 0 };
 
 struct Node {
     member: Box<[u8]>,
@@ -151,9 +148,7 @@ impl Skiplist {
     pub(crate) fn find(&self, member: &[u8]) -> Option<u32> {
         let h = self.hash(member);
         let nodes = &self.nodes;
-        self.table
-            .get(h, |&i| &*nodes[i as usize].member == member)
-            .copied()
+        self.table.get(h, |&i| &*nodes[i as usize].member == member).copied()
     }
 
     #[inline]
@@ -246,14 +241,8 @@ impl Skiplist {
         for i in 0..height {
             let u = *self.lvl(update[i], i);
             let d = rank[0].wrapping_sub(rank[i]);
-            *self.lvl_mut(x, i) = Level {
-                forward: u.forward,
-                span: u.span.wrapping_sub(d),
-            };
-            *self.lvl_mut(update[i], i) = Level {
-                forward: x,
-                span: d.wrapping_add(1),
-            };
+            *self.lvl_mut(x, i) = Level { forward: u.forward, span: u.span.wrapping_sub(d) };
+            *self.lvl_mut(update[i], i) = Level { forward: x, span: d.wrapping_add(1) };
         }
         for (i, &u) in update.iter().enumerate().take(self.level).skip(height) {
             let l = self.lvl_mut(u, i);
@@ -297,10 +286,8 @@ impl Skiplist {
             let ul = *self.lvl(u, i);
             if ul.forward == x {
                 let xl = *self.lvl(x, i);
-                *self.lvl_mut(u, i) = Level {
-                    forward: xl.forward,
-                    span: ul.span.wrapping_add(xl.span).wrapping_sub(1),
-                };
+                *self.lvl_mut(u, i) =
+                    Level { forward: xl.forward, span: ul.span.wrapping_add(xl.span).wrapping_sub(1) };
             } else {
                 self.lvl_mut(u, i).span = ul.span.wrapping_sub(1);
             }
@@ -326,8 +313,7 @@ impl Skiplist {
         self.link(x);
         let nodes = &self.nodes;
         let hasher = &self.hasher;
-        self.table
-            .insert(h, x, |&i| hasher.hash_one(&*nodes[i as usize].member));
+        self.table.insert(h, x, |&i| hasher.hash_one(&*nodes[i as usize].member));
     }
 
     /// Change the score of node `x` (zslUpdateScore).
@@ -359,9 +345,7 @@ impl Skiplist {
     pub(crate) fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let h = self.hash(member);
         let nodes = &self.nodes;
-        let x = self
-            .table
-            .remove_entry(h, |&i| &*nodes[i as usize].member == member)?;
+        let x = self.table.remove_entry(h, |&i| &*nodes[i as usize].member == member)?;
         let score = self.nodes[x as usize].score;
         let mut update = [HEAD; MAX_LEVEL];
         let found = self.find_update(score, member, &mut update);

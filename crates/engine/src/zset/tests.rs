@@ -297,10 +297,7 @@ fn format_human_matches_redis() {
         if HUMAN_KNOWN_DIVERGENT.contains(&(a, b)) {
             continue;
         }
-        let (a, b) = (
-            parse_score(a.as_bytes()).unwrap(),
-            parse_score(b.as_bytes()).unwrap(),
-        );
+        let (a, b) = (parse_score(a.as_bytes()).unwrap(), parse_score(b.as_bytes()).unwrap());
         let (_, got) = format_human_sum(a, b);
         assert_eq!(got, want, "{a} + {b}");
     }
@@ -343,8 +340,8 @@ fn parse_score_like_string2d() {
         assert_eq!(got.to_bits(), v.to_bits(), "{s}");
     }
     for s in [
-        " 1", "1 ", "", "nan", "-nan", "NaN(123)", "1e400", "-1e400", "1e-400", "abc", "1x", "0x",
-        "1e", "1e+", ".", "-", "+", "1\0", "\t1", "--1", "inf1", "infinit",
+        " 1", "1 ", "", "nan", "-nan", "NaN(123)", "1e400", "-1e400", "1e-400", "abc", "1x", "0x", "1e", "1e+", ".",
+        "-", "+", "1\0", "\t1", "--1", "inf1", "infinit",
     ] {
         assert_eq!(parse_score(s.as_bytes()), None, "{s:?} accepted");
     }
@@ -371,32 +368,16 @@ fn strtod_prefixes() {
 #[test]
 fn score_range_parse() {
     let r = ScoreRange::parse(b"(1", b"2").unwrap();
-    assert_eq!(
-        r,
-        ScoreRange {
-            min: 1.0,
-            max: 2.0,
-            minex: true,
-            maxex: false
-        }
-    );
+    assert_eq!(r, ScoreRange { min: 1.0, max: 2.0, minex: true, maxex: false });
     // Accepted by C strtod, as real redis does.
     assert_eq!(ScoreRange::parse(b"", b" 1").unwrap().min, 0.0);
     assert_eq!(ScoreRange::parse(b"(", b"0x2").unwrap().max, 2.0);
     assert!(ScoreRange::parse(b"(", b"+inf").unwrap().minex);
     assert_eq!(ScoreRange::parse(b"1\0x", b"-inf").unwrap().min, 1.0);
-    assert_eq!(
-        ScoreRange::parse(b"1e400", b"-1e400").unwrap().min,
-        f64::INFINITY
-    );
-    for (a, b) in [
-        (&b"a"[..], &b"1"[..]),
-        (b"nan", b"1"),
-        (b"(nan", b"1"),
-        (b"1", b"1 "),
-        (b"((1", b"2"),
-        (b"1", b"[2"),
-    ] {
+    assert_eq!(ScoreRange::parse(b"1e400", b"-1e400").unwrap().min, f64::INFINITY);
+    for (a, b) in
+        [(&b"a"[..], &b"1"[..]), (b"nan", b"1"), (b"(nan", b"1"), (b"1", b"1 "), (b"((1", b"2"), (b"1", b"[2")]
+    {
         let e = ScoreRange::parse(a, b).unwrap_err();
         assert_eq!(e.message(), "ERR min or max is not a float");
     }
@@ -413,17 +394,8 @@ fn lex_range_parse() {
     let r = LexRange::parse(b"[a", b"(b").unwrap();
     assert_eq!(r.min, LexBound::Inclusive(b"a"));
     assert_eq!(r.max, LexBound::Exclusive(b"b"));
-    assert_eq!(
-        LexRange::parse(b"(", b"[").unwrap().min,
-        LexBound::Exclusive(b"")
-    );
-    for (a, b) in [
-        (&b"a"[..], &b"+"[..]),
-        (b"", b"+"),
-        (b"+a", b"+"),
-        (b"-", b"-x"),
-        (b"-", b""),
-    ] {
+    assert_eq!(LexRange::parse(b"(", b"[").unwrap().min, LexBound::Exclusive(b""));
+    for (a, b) in [(&b"a"[..], &b"+"[..]), (b"", b"+"), (b"+a", b"+"), (b"-", b"-x"), (b"-", b"")] {
         let e = LexRange::parse(a, b).unwrap_err();
         assert_eq!(e.message(), "ERR min or max not valid string range item");
     }
@@ -437,8 +409,7 @@ fn lex_range_parse() {
 }
 
 fn members(it: Iter<'_>) -> Vec<(String, f64)> {
-    it.map(|(m, s)| (String::from_utf8(m.to_vec()).unwrap(), s))
-        .collect()
+    it.map(|(m, s)| (String::from_utf8(m.to_vec()).unwrap(), s)).collect()
 }
 
 fn build(limits: &ZsetLimits, items: &[(&str, f64)]) -> SortedSet {
@@ -452,21 +423,9 @@ fn build(limits: &ZsetLimits, items: &[(&str, f64)]) -> SortedSet {
 #[test]
 fn basic_both_encodings() {
     let small = ZsetLimits::default();
-    let tiny = ZsetLimits {
-        max_listpack_entries: 0,
-        max_listpack_value: 0,
-    };
+    let tiny = ZsetLimits { max_listpack_entries: 0, max_listpack_value: 0 };
     for (limits, enc) in [(small, "listpack"), (tiny, "skiplist")] {
-        let z = build(
-            &limits,
-            &[
-                ("c", 3.0),
-                ("a", 1.0),
-                ("b", 2.0),
-                ("bb", 2.0),
-                ("z", f64::NEG_INFINITY),
-            ],
-        );
+        let z = build(&limits, &[("c", 3.0), ("a", 1.0), ("b", 2.0), ("bb", 2.0), ("z", f64::NEG_INFINITY)]);
         assert_eq!(z.encoding(), enc);
         assert_eq!(z.len(), 5);
         assert_eq!(z.score(b"bb"), Some(2.0));
@@ -476,30 +435,15 @@ fn basic_both_encodings() {
         assert_eq!(z.rank(b"bb", true), Some(1));
         assert_eq!(z.rank(b"x", true), None);
         let all = members(z.iter());
-        assert_eq!(
-            all.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
-            ["z", "a", "b", "bb", "c"]
-        );
-        assert_eq!(
-            members(z.range_by_rank(1, 2, false)),
-            [("a".into(), 1.0), ("b".into(), 2.0)]
-        );
-        assert_eq!(
-            members(z.range_by_rank(0, 1, true)),
-            [("c".into(), 3.0), ("bb".into(), 2.0)]
-        );
+        assert_eq!(all.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(), ["z", "a", "b", "bb", "c"]);
+        assert_eq!(members(z.range_by_rank(1, 2, false)), [("a".into(), 1.0), ("b".into(), 2.0)]);
+        assert_eq!(members(z.range_by_rank(0, 1, true)), [("c".into(), 3.0), ("bb".into(), 2.0)]);
         assert_eq!(members(z.range_by_rank(3, 100, false)).len(), 2);
         assert_eq!(members(z.range_by_rank(5, 100, false)).len(), 0);
         let r = ScoreRange::parse(b"(1", b"+inf").unwrap();
         assert_eq!(z.count_in_score_range(&r), 3);
-        assert_eq!(
-            members(z.range_by_score(&r, false, 1, 1)),
-            [("bb".into(), 2.0)]
-        );
-        assert_eq!(
-            members(z.range_by_score(&r, true, 0, 2)),
-            [("c".into(), 3.0), ("bb".into(), 2.0)]
-        );
+        assert_eq!(members(z.range_by_score(&r, false, 1, 1)), [("bb".into(), 2.0)]);
+        assert_eq!(members(z.range_by_score(&r, true, 0, 2)), [("c".into(), 3.0), ("bb".into(), 2.0)]);
         assert_eq!(members(z.range_by_score(&r, true, -1, 2)).len(), 0);
         assert_eq!(members(z.range_by_score(&r, true, 0, -5)).len(), 3);
         assert_eq!(members(z.range_by_score(&r, true, 3, -1)).len(), 0);
@@ -513,17 +457,11 @@ fn basic_both_encodings() {
         assert_eq!(SortedSet::new().random_element(&mut rng), None);
         let mut z2 = z.clone();
         assert_eq!(z2, z);
-        assert_eq!(
-            z2.remove_range_by_score(&ScoreRange::parse(b"2", b"2").unwrap()),
-            2
-        );
+        assert_eq!(z2.remove_range_by_score(&ScoreRange::parse(b"2", b"2").unwrap()), 2);
         assert_eq!(z2.len(), 3);
         assert!(z2.remove(b"a"));
         assert!(!z2.remove(b"a"));
-        assert_eq!(
-            z2.pop(5, true),
-            vec![(b"c".to_vec(), 3.0), (b"z".to_vec(), f64::NEG_INFINITY)]
-        );
+        assert_eq!(z2.pop(5, true), vec![(b"c".to_vec(), 3.0), (b"z".to_vec(), f64::NEG_INFINITY)]);
         assert!(z2.is_empty());
         assert!(z.memory_usage() > 0);
     }
@@ -531,17 +469,8 @@ fn basic_both_encodings() {
 
 #[test]
 fn lex_ranges() {
-    for limits in [
-        ZsetLimits::default(),
-        ZsetLimits {
-            max_listpack_entries: 1,
-            max_listpack_value: 64,
-        },
-    ] {
-        let mut z = build(
-            &limits,
-            &[("a", 0.0), ("b", 0.0), ("c", 0.0), ("d", 0.0), ("e", 0.0)],
-        );
+    for limits in [ZsetLimits::default(), ZsetLimits { max_listpack_entries: 1, max_listpack_value: 64 }] {
+        let mut z = build(&limits, &[("a", 0.0), ("b", 0.0), ("c", 0.0), ("d", 0.0), ("e", 0.0)]);
         let r = LexRange::parse(b"[b", b"(d").unwrap();
         assert_eq!(z.count_in_lex_range(&r), 2);
         assert_eq!(members(z.range_by_lex(&r, false, 0, -1)).len(), 2);
@@ -550,19 +479,13 @@ fn lex_ranges() {
         assert_eq!(z.count_in_lex_range(&r), 3);
         assert_eq!(z.remove_range_by_lex(&r), 3);
         assert_eq!(members(z.iter()).len(), 2);
-        assert_eq!(
-            z.count_in_lex_range(&LexRange::parse(b"+", b"-").unwrap()),
-            0
-        );
+        assert_eq!(z.count_in_lex_range(&LexRange::parse(b"+", b"-").unwrap()), 0);
     }
 }
 
 #[test]
 fn encoding_conversion() {
-    let limits = ZsetLimits {
-        max_listpack_entries: 3,
-        max_listpack_value: 4,
-    };
+    let limits = ZsetLimits { max_listpack_entries: 3, max_listpack_value: 4 };
     let mut z = SortedSet::new();
     for (i, m) in ["a", "b", "c"].iter().enumerate() {
         z.insert(m.as_bytes(), i as f64, &limits);
@@ -590,10 +513,7 @@ fn encoding_conversion() {
     assert_eq!(SortedSet::with_hint(4, 0, &limits).encoding(), "skiplist");
     assert_eq!(SortedSet::new_skiplist().encoding(), "skiplist");
     // Long members (>= 255 bytes) in a listpack.
-    let big = ZsetLimits {
-        max_listpack_entries: 128,
-        max_listpack_value: 100_000,
-    };
+    let big = ZsetLimits { max_listpack_entries: 128, max_listpack_value: 100_000 };
     let mut z = SortedSet::new();
     let long: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
     z.insert(&long, 1.0, &big);
@@ -617,128 +537,48 @@ fn negative_zero_like_redis() {
     let mut z = SortedSet::new_skiplist();
     z.insert(b"m", -0.0, &ZsetLimits::default());
     assert_eq!(format_double(z.score(b"m").unwrap()), "-0");
-    assert_eq!(
-        z.insert(b"m", 0.0, &ZsetLimits::default()),
-        ZaddResult::Unchanged(0.0)
-    );
+    assert_eq!(z.insert(b"m", 0.0, &ZsetLimits::default()), ZaddResult::Unchanged(0.0));
     assert_eq!(format_double(z.score(b"m").unwrap()), "-0");
 }
 
 #[test]
 fn zadd_flags() {
     let l = ZsetLimits::default();
-    let f = |nx, xx, gt, lt, incr| ZaddFlags {
-        nx,
-        xx,
-        gt,
-        lt,
-        incr,
-    };
+    let f = |nx, xx, gt, lt, incr| ZaddFlags { nx, xx, gt, lt, incr };
     for skip in [false, true] {
-        let mut z = if skip {
-            SortedSet::new_skiplist()
-        } else {
-            SortedSet::new()
-        };
-        assert_eq!(
-            z.zadd(b"a", 1.0, f(false, true, false, false, false), &l),
-            Ok(ZaddResult::Ignored)
-        );
+        let mut z = if skip { SortedSet::new_skiplist() } else { SortedSet::new() };
+        assert_eq!(z.zadd(b"a", 1.0, f(false, true, false, false, false), &l), Ok(ZaddResult::Ignored));
         assert!(z.is_empty());
-        assert_eq!(
-            z.zadd(b"a", 1.0, f(true, false, false, false, false), &l),
-            Ok(ZaddResult::Added(1.0))
-        );
-        assert_eq!(
-            z.zadd(b"a", 2.0, f(true, false, false, false, false), &l),
-            Ok(ZaddResult::Ignored)
-        );
-        assert_eq!(
-            z.zadd(b"a", 2.0, f(false, true, false, false, false), &l),
-            Ok(ZaddResult::Updated(2.0))
-        );
-        assert_eq!(
-            z.zadd(b"a", 2.0, f(false, false, false, false, false), &l),
-            Ok(ZaddResult::Unchanged(2.0))
-        );
-        assert_eq!(
-            z.zadd(b"a", 1.0, f(false, false, true, false, false), &l),
-            Ok(ZaddResult::Ignored)
-        );
-        assert_eq!(
-            z.zadd(b"a", 2.0, f(false, false, true, false, false), &l),
-            Ok(ZaddResult::Ignored)
-        );
-        assert_eq!(
-            z.zadd(b"a", 3.0, f(false, false, true, false, false), &l),
-            Ok(ZaddResult::Updated(3.0))
-        );
-        assert_eq!(
-            z.zadd(b"a", 3.0, f(false, false, false, true, false), &l),
-            Ok(ZaddResult::Ignored)
-        );
-        assert_eq!(
-            z.zadd(b"a", 0.5, f(false, false, false, true, false), &l),
-            Ok(ZaddResult::Updated(0.5))
-        );
+        assert_eq!(z.zadd(b"a", 1.0, f(true, false, false, false, false), &l), Ok(ZaddResult::Added(1.0)));
+        assert_eq!(z.zadd(b"a", 2.0, f(true, false, false, false, false), &l), Ok(ZaddResult::Ignored));
+        assert_eq!(z.zadd(b"a", 2.0, f(false, true, false, false, false), &l), Ok(ZaddResult::Updated(2.0)));
+        assert_eq!(z.zadd(b"a", 2.0, f(false, false, false, false, false), &l), Ok(ZaddResult::Unchanged(2.0)));
+        assert_eq!(z.zadd(b"a", 1.0, f(false, false, true, false, false), &l), Ok(ZaddResult::Ignored));
+        assert_eq!(z.zadd(b"a", 2.0, f(false, false, true, false, false), &l), Ok(ZaddResult::Ignored));
+        assert_eq!(z.zadd(b"a", 3.0, f(false, false, true, false, false), &l), Ok(ZaddResult::Updated(3.0)));
+        assert_eq!(z.zadd(b"a", 3.0, f(false, false, false, true, false), &l), Ok(ZaddResult::Ignored));
+        assert_eq!(z.zadd(b"a", 0.5, f(false, false, false, true, false), &l), Ok(ZaddResult::Updated(0.5)));
         // GT on a new member still adds.
-        assert_eq!(
-            z.zadd(b"b", -5.0, f(false, false, true, false, false), &l),
-            Ok(ZaddResult::Added(-5.0))
-        );
+        assert_eq!(z.zadd(b"b", -5.0, f(false, false, true, false, false), &l), Ok(ZaddResult::Added(-5.0)));
         // INCR
-        assert_eq!(
-            z.zadd(b"a", 1.5, f(false, false, false, false, true), &l),
-            Ok(ZaddResult::Updated(2.0))
-        );
-        assert_eq!(
-            z.zadd(b"a", 0.0, f(false, false, false, false, true), &l),
-            Ok(ZaddResult::Unchanged(2.0))
-        );
-        assert_eq!(
-            z.zadd(b"a", -1.0, f(false, false, true, false, true), &l),
-            Ok(ZaddResult::Ignored)
-        );
-        assert_eq!(
-            z.zadd(b"a", 1.0, f(false, false, true, false, true), &l),
-            Ok(ZaddResult::Updated(3.0))
-        );
-        assert_eq!(
-            z.zadd(b"c", 4.0, f(false, false, false, false, true), &l),
-            Ok(ZaddResult::Added(4.0))
-        );
+        assert_eq!(z.zadd(b"a", 1.5, f(false, false, false, false, true), &l), Ok(ZaddResult::Updated(2.0)));
+        assert_eq!(z.zadd(b"a", 0.0, f(false, false, false, false, true), &l), Ok(ZaddResult::Unchanged(2.0)));
+        assert_eq!(z.zadd(b"a", -1.0, f(false, false, true, false, true), &l), Ok(ZaddResult::Ignored));
+        assert_eq!(z.zadd(b"a", 1.0, f(false, false, true, false, true), &l), Ok(ZaddResult::Updated(3.0)));
+        assert_eq!(z.zadd(b"c", 4.0, f(false, false, false, false, true), &l), Ok(ZaddResult::Added(4.0)));
         assert_eq!(z.incr_by(b"c", 1.0, &l), Ok(5.0));
         assert_eq!(z.incr_by(b"d", 7.0, &l), Ok(7.0));
         // NaN
         z.insert(b"i", f64::INFINITY, &l);
-        let e = z
-            .zadd(
-                b"i",
-                f64::NEG_INFINITY,
-                f(false, false, false, false, true),
-                &l,
-            )
-            .unwrap_err();
+        let e = z.zadd(b"i", f64::NEG_INFINITY, f(false, false, false, false, true), &l).unwrap_err();
         assert_eq!(e.message(), "ERR resulting score is not a number (NaN)");
-        assert_eq!(
-            z.incr_by(b"i", f64::NEG_INFINITY, &l),
-            Err(ZaddError::NotANumber)
-        );
-        assert_eq!(
-            z.zadd(b"q", f64::NAN, ZaddFlags::default(), &l),
-            Err(ZaddError::NotANumber)
-        );
+        assert_eq!(z.incr_by(b"i", f64::NEG_INFINITY, &l), Err(ZaddError::NotANumber));
+        assert_eq!(z.zadd(b"q", f64::NAN, ZaddFlags::default(), &l), Err(ZaddError::NotANumber));
         assert_eq!(z.score(b"i"), Some(f64::INFINITY));
         z.check_invariants();
         assert_eq!(
             members(z.iter()),
-            [
-                ("b".into(), -5.0),
-                ("a".into(), 3.0),
-                ("c".into(), 5.0),
-                ("d".into(), 7.0),
-                ("i".into(), f64::INFINITY)
-            ]
+            [("b".into(), -5.0), ("a".into(), 3.0), ("c".into(), 5.0), ("d".into(), 7.0), ("i".into(), f64::INFINITY)]
         );
     }
 }
@@ -759,15 +599,9 @@ fn skiplist_large() {
         assert_eq!(z.rank(m.as_bytes(), false), Some(i as usize));
         assert_eq!(z.get_by_rank(i as usize).unwrap().0, m.as_bytes());
     }
-    assert_eq!(
-        z.count_in_score_range(&ScoreRange::inclusive(10.0, 19.0)),
-        100
-    );
+    assert_eq!(z.count_in_score_range(&ScoreRange::inclusive(10.0, 19.0)), 100);
     assert_eq!(z.remove_range_by_rank(0, 99), 100);
-    assert_eq!(
-        z.remove_range_by_score(&ScoreRange::inclusive(10.0, 19.0)),
-        100
-    );
+    assert_eq!(z.remove_range_by_score(&ScoreRange::inclusive(10.0, 19.0)), 100);
     for i in 0..1000u32 {
         let m = format!("m{:05}", 200 + i);
         z.insert(m.as_bytes(), 1e9 - i as f64, &l);
@@ -793,18 +627,7 @@ enum Op {
     Pop(usize, bool),
 }
 
-const SCORES: &[f64] = &[
-    f64::NEG_INFINITY,
-    -2.0,
-    -1.0,
-    -0.0,
-    0.0,
-    0.5,
-    1.0,
-    2.0,
-    3.5,
-    f64::INFINITY,
-];
+const SCORES: &[f64] = &[f64::NEG_INFINITY, -2.0, -1.0, -0.0, 0.0, 0.5, 1.0, 2.0, 3.5, f64::INFINITY];
 
 fn member_name(i: u8) -> Vec<u8> {
     // A few long members to trigger the value-length conversion.
@@ -850,8 +673,7 @@ struct Model(Vec<(Vec<u8>, f64)>);
 
 impl Model {
     fn sort(&mut self) {
-        self.0
-            .sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap().then_with(|| a.0.cmp(&b.0)));
+        self.0.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap().then_with(|| a.0.cmp(&b.0)));
     }
     fn find(&self, m: &[u8]) -> Option<usize> {
         self.0.iter().position(|e| e.0 == m)
@@ -890,9 +712,7 @@ impl Model {
         }
     }
     fn in_score(&self, r: &ScoreRange) -> Vec<usize> {
-        (0..self.0.len())
-            .filter(|&i| r.contains(self.0[i].1))
-            .collect()
+        (0..self.0.len()).filter(|&i| r.contains(self.0[i].1)).collect()
     }
 }
 
@@ -911,36 +731,17 @@ fn check_against_model(z: &SortedSet, model: &Model, seed: u64) {
     // Rank ranges.
     let a = (seed % 13) as usize;
     let b = (seed / 13 % 17) as usize;
-    let want: Vec<_> = if a <= b && a < n {
-        model.0[a..=b.min(n - 1)].to_vec()
-    } else {
-        vec![]
-    };
-    let got: Vec<_> = z
-        .range_by_rank(a, b, false)
-        .map(|(m, s)| (m.to_vec(), s))
-        .collect();
+    let want: Vec<_> = if a <= b && a < n { model.0[a..=b.min(n - 1)].to_vec() } else { vec![] };
+    let got: Vec<_> = z.range_by_rank(a, b, false).map(|(m, s)| (m.to_vec(), s)).collect();
     assert_eq!(got, want);
     let mut want_rev: Vec<_> = model.0.iter().rev().cloned().collect();
-    want_rev = if a <= b && a < n {
-        want_rev[a..=b.min(n - 1)].to_vec()
-    } else {
-        vec![]
-    };
-    let got: Vec<_> = z
-        .range_by_rank(a, b, true)
-        .map(|(m, s)| (m.to_vec(), s))
-        .collect();
+    want_rev = if a <= b && a < n { want_rev[a..=b.min(n - 1)].to_vec() } else { vec![] };
+    let got: Vec<_> = z.range_by_rank(a, b, true).map(|(m, s)| (m.to_vec(), s)).collect();
     assert_eq!(got, want_rev);
     // Score ranges with LIMIT.
     for (k, &min) in SCORES.iter().enumerate() {
         let max = SCORES[(k + seed as usize) % SCORES.len()];
-        let r = ScoreRange {
-            min,
-            max,
-            minex: seed & 1 == 1,
-            maxex: seed & 2 == 2,
-        };
+        let r = ScoreRange { min, max, minex: seed & 1 == 1, maxex: seed & 2 == 2 };
         let idx = model.in_score(&r);
         assert_eq!(z.count_in_score_range(&r), idx.len());
         let off = (seed >> 3) as i64 % 4 - 1;
@@ -960,42 +761,22 @@ fn check_against_model(z: &SortedSet, model: &Model, seed: u64) {
                     it.take(lim as usize).collect()
                 }
             };
-            let got: Vec<_> = z
-                .range_by_score(&r, rev, off, lim)
-                .map(|(m, s)| (m.to_vec(), s))
-                .collect();
+            let got: Vec<_> = z.range_by_score(&r, rev, off, lim).map(|(m, s)| (m.to_vec(), s)).collect();
             assert_eq!(got, want, "range {r:?} rev {rev} off {off} lim {lim}");
         }
     }
     // Lex ranges are only well defined when all scores are equal.
     if model.0.windows(2).all(|w| w[0].1 == w[1].1) {
-        let bounds = [
-            b"-".to_vec(),
-            b"+".to_vec(),
-            b"[b".to_vec(),
-            b"(b".to_vec(),
-            b"[cx1".to_vec(),
-            b"(a0".to_vec(),
-        ];
+        let bounds = [b"-".to_vec(), b"+".to_vec(), b"[b".to_vec(), b"(b".to_vec(), b"[cx1".to_vec(), b"(a0".to_vec()];
         for lo in &bounds {
             for hi in &bounds {
                 let r = LexRange::parse(lo, hi).unwrap();
-                let want: Vec<_> = model
-                    .0
-                    .iter()
-                    .filter(|e| r.value_gte_min(&e.0) && r.value_lte_max(&e.0))
-                    .cloned()
-                    .collect();
+                let want: Vec<_> =
+                    model.0.iter().filter(|e| r.value_gte_min(&e.0) && r.value_lte_max(&e.0)).cloned().collect();
                 assert_eq!(z.count_in_lex_range(&r), want.len());
-                let got: Vec<_> = z
-                    .range_by_lex(&r, false, 0, -1)
-                    .map(|(m, s)| (m.to_vec(), s))
-                    .collect();
+                let got: Vec<_> = z.range_by_lex(&r, false, 0, -1).map(|(m, s)| (m.to_vec(), s)).collect();
                 assert_eq!(got, want);
-                let got: Vec<_> = z
-                    .range_by_lex(&r, true, 1, 2)
-                    .map(|(m, s)| (m.to_vec(), s))
-                    .collect();
+                let got: Vec<_> = z.range_by_lex(&r, true, 1, 2).map(|(m, s)| (m.to_vec(), s)).collect();
                 let want_rev: Vec<_> = want.iter().rev().skip(1).take(2).cloned().collect();
                 assert_eq!(got, want_rev);
             }
@@ -1004,11 +785,7 @@ fn check_against_model(z: &SortedSet, model: &Model, seed: u64) {
 }
 
 fn run_model(ops: Vec<Op>, limits: ZsetLimits, start_skiplist: bool) {
-    let mut z = if start_skiplist {
-        SortedSet::new_skiplist()
-    } else {
-        SortedSet::new()
-    };
+    let mut z = if start_skiplist { SortedSet::new_skiplist() } else { SortedSet::new() };
     let mut model = Model::default();
     for (step, op) in ops.into_iter().enumerate() {
         match op {
@@ -1017,8 +794,7 @@ fn run_model(ops: Vec<Op>, limits: ZsetLimits, start_skiplist: bool) {
                 let was_lp = z.is_listpack();
                 let would_exceed = model.find(&m).is_none()
                     && !f.xx
-                    && (model.0.len() + 1 > limits.max_listpack_entries
-                        || m.len() > limits.max_listpack_value);
+                    && (model.0.len() + 1 > limits.max_listpack_entries || m.len() > limits.max_listpack_value);
                 let r1 = z.zadd(&m, s, f, &limits);
                 let r2 = model.zadd(&m, s, f);
                 assert_eq!(r1, r2);
@@ -1042,12 +818,7 @@ fn run_model(ops: Vec<Op>, limits: ZsetLimits, start_skiplist: bool) {
                 assert_eq!(z.remove_range_by_rank(a, b), want);
             }
             Op::RemScore(min, max, minex, maxex) => {
-                let r = ScoreRange {
-                    min,
-                    max,
-                    minex,
-                    maxex,
-                };
+                let r = ScoreRange { min, max, minex, maxex };
                 let before = model.0.len();
                 model.0.retain(|e| !r.contains(e.1));
                 assert_eq!(z.remove_range_by_score(&r), before - model.0.len());
@@ -1056,21 +827,11 @@ fn run_model(ops: Vec<Op>, limits: ZsetLimits, start_skiplist: bool) {
                 if model.0.windows(2).all(|w| w[0].1 == w[1].1) {
                     let (ma, mb) = (member_name(a), member_name(b));
                     let r = LexRange {
-                        min: if x {
-                            LexBound::Inclusive(&ma)
-                        } else {
-                            LexBound::Exclusive(&ma)
-                        },
-                        max: if y {
-                            LexBound::Inclusive(&mb)
-                        } else {
-                            LexBound::Exclusive(&mb)
-                        },
+                        min: if x { LexBound::Inclusive(&ma) } else { LexBound::Exclusive(&ma) },
+                        max: if y { LexBound::Inclusive(&mb) } else { LexBound::Exclusive(&mb) },
                     };
                     let before = model.0.len();
-                    model
-                        .0
-                        .retain(|e| !(r.value_gte_min(&e.0) && r.value_lte_max(&e.0)));
+                    model.0.retain(|e| !(r.value_gte_min(&e.0) && r.value_lte_max(&e.0)));
                     assert_eq!(z.remove_range_by_lex(&r), before - model.0.len());
                 }
             }

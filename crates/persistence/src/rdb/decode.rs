@@ -5,8 +5,8 @@ use std::io::Read;
 use super::listpack::{self, LpEntry};
 use super::util::parse_f64;
 use super::{
-    intset, lzf, module_type_name, rdb_type, ziplist, zipmap, RdbError, RdbValue, StreamConsumer,
-    StreamEntry, StreamGroup, StreamId, StreamPendingEntry, StreamValue,
+    intset, lzf, module_type_name, rdb_type, ziplist, zipmap, RdbError, RdbValue, StreamConsumer, StreamEntry,
+    StreamGroup, StreamId, StreamPendingEntry, StreamValue,
 };
 
 /// Largest allocation made up-front from an untrusted length.
@@ -116,9 +116,7 @@ fn read_string_double<R: Read>(r: &mut R) -> Result<f64, RdbError> {
 fn score_of(e: LpEntry) -> Result<f64, RdbError> {
     match e {
         LpEntry::Int(v) => Ok(v as f64),
-        LpEntry::Str(s) => {
-            parse_f64(&s).ok_or_else(|| RdbError::Corrupt("invalid zset score".into()))
-        }
+        LpEntry::Str(s) => parse_f64(&s).ok_or_else(|| RdbError::Corrupt("invalid zset score".into())),
     }
 }
 
@@ -156,11 +154,7 @@ fn sort_zset(mut z: Vec<(Vec<u8>, f64)>) -> Vec<(Vec<u8>, f64)> {
 }
 
 fn hash_from_pairs(p: Vec<(LpEntry, LpEntry)>) -> RdbValue {
-    RdbValue::Hash(
-        p.into_iter()
-            .map(|(f, v)| (f.into_bytes(), v.into_bytes()))
-            .collect(),
-    )
+    RdbValue::Hash(p.into_iter().map(|(f, v)| (f.into_bytes(), v.into_bytes())).collect())
 }
 
 fn bytes_list(e: Vec<LpEntry>) -> Vec<Vec<u8>> {
@@ -190,11 +184,7 @@ pub fn read_value<R: Read>(r: &mut R, ty: u8) -> Result<RdbValue, RdbError> {
             let mut v = Vec::with_capacity(cap(n));
             for _ in 0..n {
                 let m = read_string(r)?;
-                let s = if ty == ZSET_2 {
-                    f64::from_le_bytes(read_array(r)?)
-                } else {
-                    read_string_double(r)?
-                };
+                let s = if ty == ZSET_2 { f64::from_le_bytes(read_array(r)?) } else { read_string_double(r)? };
                 v.push((m, check_score(s)?));
             }
             RdbValue::ZSet(sort_zset(v))
@@ -211,19 +201,13 @@ pub fn read_value<R: Read>(r: &mut R, ty: u8) -> Result<RdbValue, RdbError> {
         }
         MODULE | MODULE_2 => {
             let module_id = read_len(r)?;
-            return Err(RdbError::ModuleValue {
-                module_id,
-                module_name: module_type_name(module_id),
-            });
+            return Err(RdbError::ModuleValue { module_id, module_name: module_type_name(module_id) });
         }
         HASH_ZIPMAP => RdbValue::Hash(zipmap::parse(&read_string(r)?)?),
         LIST_ZIPLIST => RdbValue::List(bytes_list(ziplist::parse(&read_string(r)?)?)),
-        SET_INTSET => RdbValue::Set(
-            intset::parse(&read_string(r)?)?
-                .into_iter()
-                .map(|v| v.to_string().into_bytes())
-                .collect(),
-        ),
+        SET_INTSET => {
+            RdbValue::Set(intset::parse(&read_string(r)?)?.into_iter().map(|v| v.to_string().into_bytes()).collect())
+        }
         ZSET_ZIPLIST => zset_from_pairs(pairs(ziplist::parse(&read_string(r)?)?, "zset")?)?,
         ZSET_LISTPACK => zset_from_pairs(pairs(listpack::parse(&read_string(r)?)?, "zset")?)?,
         HASH_ZIPLIST => hash_from_pairs(pairs(ziplist::parse(&read_string(r)?)?, "hash")?),
@@ -232,27 +216,16 @@ pub fn read_value<R: Read>(r: &mut R, ty: u8) -> Result<RdbValue, RdbError> {
             let nodes = read_len(r)?;
             let mut v = Vec::new();
             for _ in 0..nodes {
-                let container = if ty == LIST_QUICKLIST_2 {
-                    read_len(r)?
-                } else {
-                    2
-                };
+                let container = if ty == LIST_QUICKLIST_2 { read_len(r)? } else { 2 };
                 let blob = read_string(r)?;
                 match container {
                     1 => v.push(blob),
                     2 => {
-                        let items = if ty == LIST_QUICKLIST_2 {
-                            listpack::parse(&blob)?
-                        } else {
-                            ziplist::parse(&blob)?
-                        };
+                        let items =
+                            if ty == LIST_QUICKLIST_2 { listpack::parse(&blob)? } else { ziplist::parse(&blob)? };
                         v.extend(bytes_list(items));
                     }
-                    c => {
-                        return Err(RdbError::Corrupt(format!(
-                            "quicklist node with unknown container {c}"
-                        )))
-                    }
+                    c => return Err(RdbError::Corrupt(format!("quicklist node with unknown container {c}"))),
                 }
             }
             RdbValue::List(v)
@@ -267,22 +240,15 @@ fn read_raw_id<R: Read>(r: &mut R) -> Result<StreamId, RdbError> {
 }
 
 fn lp_int(e: Option<&LpEntry>) -> Result<i64, RdbError> {
-    e.and_then(LpEntry::as_i64)
-        .ok_or_else(|| RdbError::Corrupt("stream listpack: expected integer".into()))
+    e.and_then(LpEntry::as_i64).ok_or_else(|| RdbError::Corrupt("stream listpack: expected integer".into()))
 }
 
 fn lp_bytes(e: Option<&LpEntry>) -> Result<Vec<u8>, RdbError> {
-    e.cloned()
-        .map(LpEntry::into_bytes)
-        .ok_or_else(|| RdbError::Corrupt("stream listpack: truncated entry".into()))
+    e.cloned().map(LpEntry::into_bytes).ok_or_else(|| RdbError::Corrupt("stream listpack: truncated entry".into()))
 }
 
 /// Decode one stream listpack node into its live entries.
-fn parse_stream_node(
-    master: StreamId,
-    lp: &[u8],
-    out: &mut Vec<StreamEntry>,
-) -> Result<(), RdbError> {
+fn parse_stream_node(master: StreamId, lp: &[u8], out: &mut Vec<StreamEntry>) -> Result<(), RdbError> {
     let e = listpack::parse(lp)?;
     if e.is_empty() {
         return Err(RdbError::Corrupt("empty listpack inside stream".into()));
@@ -297,18 +263,14 @@ fn parse_stream_node(
     let _deleted = lp_int(next(&mut i))?;
     let nmaster = lp_int(next(&mut i))?;
     if nmaster < 0 {
-        return Err(RdbError::Corrupt(
-            "stream: negative master field count".into(),
-        ));
+        return Err(RdbError::Corrupt("stream: negative master field count".into()));
     }
     let mut master_fields = Vec::with_capacity(nmaster as usize);
     for _ in 0..nmaster {
         master_fields.push(lp_bytes(next(&mut i))?);
     }
     if lp_int(next(&mut i))? != 0 {
-        return Err(RdbError::Corrupt(
-            "stream: bad master entry terminator".into(),
-        ));
+        return Err(RdbError::Corrupt("stream: bad master entry terminator".into()));
     }
     while i < e.len() {
         let flags = lp_int(next(&mut i))?;
@@ -332,10 +294,7 @@ fn parse_stream_node(
         }
         let _lp_count = lp_int(next(&mut i))?;
         if flags & 1 == 0 {
-            out.push(StreamEntry {
-                id: StreamId { ms, seq },
-                fields,
-            });
+            out.push(StreamEntry { id: StreamId { ms, seq }, fields });
         }
     }
     Ok(())
@@ -374,9 +333,10 @@ fn read_stream<R: Read>(r: &mut R, ty: u8) -> Result<StreamValue, RdbError> {
     let mut last_master: Option<StreamId> = None;
     for _ in 0..nodes {
         let key = read_string(r)?;
-        let key: [u8; 16] = key.as_slice().try_into().map_err(|_| {
-            RdbError::Corrupt("stream node key is not the size of a stream ID".into())
-        })?;
+        let key: [u8; 16] = key
+            .as_slice()
+            .try_into()
+            .map_err(|_| RdbError::Corrupt("stream node key is not the size of a stream ID".into()))?;
         let master = StreamId::from_be_bytes(&key);
         if let Some(prev) = last_master {
             if master <= prev {
@@ -389,17 +349,10 @@ fn read_stream<R: Read>(r: &mut R, ty: u8) -> Result<StreamValue, RdbError> {
     }
     let length = read_len(r)?;
     if length != entries.len() as u64 {
-        return Err(RdbError::Corrupt(format!(
-            "stream length {length} does not match its {} entries",
-            entries.len()
-        )));
+        return Err(RdbError::Corrupt(format!("stream length {length} does not match its {} entries", entries.len())));
     }
     let last_id = StreamId::new(read_len(r)?, read_len(r)?);
-    let mut s = StreamValue {
-        entries,
-        last_id,
-        ..Default::default()
-    };
+    let mut s = StreamValue { entries, last_id, ..Default::default() };
     if v2 {
         s.first_id = StreamId::new(read_len(r)?, read_len(r)?);
         s.max_deleted_entry_id = StreamId::new(read_len(r)?, read_len(r)?);
@@ -412,23 +365,14 @@ fn read_stream<R: Read>(r: &mut R, ty: u8) -> Result<StreamValue, RdbError> {
     for _ in 0..ngroups {
         let name = read_string(r)?;
         let last_id = StreamId::new(read_len(r)?, read_len(r)?);
-        let entries_read = if v2 {
-            read_len(r)? as i64
-        } else {
-            estimate_entries_read(&s, last_id)
-        };
+        let entries_read = if v2 { read_len(r)? as i64 } else { estimate_entries_read(&s, last_id) };
         let npel = read_len(r)?;
         let mut pending: Vec<StreamPendingEntry> = Vec::with_capacity(cap(npel));
         for _ in 0..npel {
             let id = read_raw_id(r)?;
             let delivery_time = read_millis(r)?;
             let delivery_count = read_len(r)?;
-            pending.push(StreamPendingEntry {
-                id,
-                delivery_time,
-                delivery_count,
-                consumer: None,
-            });
+            pending.push(StreamPendingEntry { id, delivery_time, delivery_count, consumer: None });
         }
         let mut sorted = true;
         for w in pending.windows(2) {
@@ -439,9 +383,7 @@ fn read_stream<R: Read>(r: &mut R, ty: u8) -> Result<StreamValue, RdbError> {
         if !sorted {
             pending.sort_by_key(|p| p.id);
             if pending.windows(2).any(|w| w[0].id == w[1].id) {
-                return Err(RdbError::Corrupt(
-                    "duplicated ID in consumer group PEL".into(),
-                ));
+                return Err(RdbError::Corrupt("duplicated ID in consumer group PEL".into()));
             }
         }
         let nconsumers = read_len(r)?;
@@ -453,30 +395,18 @@ fn read_stream<R: Read>(r: &mut R, ty: u8) -> Result<StreamValue, RdbError> {
             let mut ids = Vec::with_capacity(cap(n));
             for _ in 0..n {
                 let id = read_raw_id(r)?;
-                let idx = pending.binary_search_by_key(&id, |p| p.id).map_err(|_| {
-                    RdbError::Corrupt("consumer PEL entry not found in group global PEL".into())
-                })?;
+                let idx = pending
+                    .binary_search_by_key(&id, |p| p.id)
+                    .map_err(|_| RdbError::Corrupt("consumer PEL entry not found in group global PEL".into()))?;
                 if pending[idx].consumer.is_some() {
-                    return Err(RdbError::Corrupt(
-                        "PEL entry owned by more than one consumer".into(),
-                    ));
+                    return Err(RdbError::Corrupt("PEL entry owned by more than one consumer".into()));
                 }
                 pending[idx].consumer = Some(cname.clone());
                 ids.push(id);
             }
-            consumers.push(StreamConsumer {
-                name: cname,
-                seen_time,
-                pending: ids,
-            });
+            consumers.push(StreamConsumer { name: cname, seen_time, pending: ids });
         }
-        s.groups.push(StreamGroup {
-            name,
-            last_id,
-            entries_read,
-            pending,
-            consumers,
-        });
+        s.groups.push(StreamGroup { name, last_id, entries_read, pending, consumers });
     }
     Ok(s)
 }

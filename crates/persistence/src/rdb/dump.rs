@@ -62,10 +62,7 @@ mod tests {
         let p = dump_payload(&RdbValue::String(b"hello".to_vec()));
         assert_eq!(&p[..9], b"\x00\x05hello\x0a\x00");
         assert_eq!(p.len(), 17);
-        assert_eq!(
-            restore_payload(&p).unwrap(),
-            RdbValue::String(b"hello".to_vec())
-        );
+        assert_eq!(restore_payload(&p).unwrap(), RdbValue::String(b"hello".to_vec()));
     }
 
     #[test]
@@ -74,14 +71,8 @@ mod tests {
         let n = p.len();
         p[n - 1] ^= 1;
         assert!(matches!(restore_payload(&p), Err(RdbError::BadDumpPayload)));
-        assert_eq!(
-            restore_payload(&p).unwrap_err().redis_reply(),
-            "ERR DUMP payload version or checksum are wrong"
-        );
-        assert!(matches!(
-            restore_payload(&[1, 2, 3]),
-            Err(RdbError::BadDumpPayload)
-        ));
+        assert_eq!(restore_payload(&p).unwrap_err().redis_reply(), "ERR DUMP payload version or checksum are wrong");
+        assert!(matches!(restore_payload(&[1, 2, 3]), Err(RdbError::BadDumpPayload)));
         // version 11 with a correct CRC is still rejected
         let mut q = vec![0u8, 1, b'a', 11, 0];
         let crc = crc64(0, &q);

@@ -3,8 +3,7 @@
 use super::listpack::{self, ListpackBuilder};
 use super::util::{d2string, double_to_i64, format_g17, string_to_i64};
 use super::{
-    intset, rdb_type, ziplist, zipmap, EncodeOptions, EncodingHint, RdbError, RdbValue, StreamId,
-    StreamValue,
+    intset, rdb_type, ziplist, zipmap, EncodeOptions, EncodingHint, RdbError, RdbValue, StreamId, StreamValue,
 };
 
 /// `rdbSaveLen`.
@@ -77,11 +76,7 @@ fn write_string_double(out: &mut Vec<u8>, v: f64) {
         out.push(if v > 0.0 { 254 } else { 255 });
     } else {
         let max = 4503599627370496.0f64;
-        let s = if v > -max && v < max && v == (v as i64) as f64 {
-            (v as i64).to_string()
-        } else {
-            format_g17(v)
-        };
+        let s = if v > -max && v < max && v == (v as i64) as f64 { (v as i64).to_string() } else { format_g17(v) };
         out.push(s.len() as u8);
         out.extend_from_slice(s.as_bytes());
     }
@@ -127,8 +122,7 @@ pub fn choose_type(v: &RdbValue, hint: EncodingHint, opts: &EncodeOptions) -> u8
             let compact = match hint {
                 EncodingHint::Auto => {
                     z.len() <= opts.zset_max_listpack_entries
-                        && z.iter()
-                            .all(|(m, _)| m.len() <= opts.zset_max_listpack_value)
+                        && z.iter().all(|(m, _)| m.len() <= opts.zset_max_listpack_value)
                 }
                 EncodingHint::Compact => true,
                 EncodingHint::Plain => false,
@@ -144,8 +138,7 @@ pub fn choose_type(v: &RdbValue, hint: EncodingHint, opts: &EncodeOptions) -> u8
                 EncodingHint::Auto => {
                     h.len() <= opts.hash_max_listpack_entries
                         && h.iter().all(|(f, v)| {
-                            f.len() <= opts.hash_max_listpack_value
-                                && v.len() <= opts.hash_max_listpack_value
+                            f.len() <= opts.hash_max_listpack_value && v.len() <= opts.hash_max_listpack_value
                         })
                 }
                 EncodingHint::Compact => true,
@@ -162,34 +155,21 @@ pub fn choose_type(v: &RdbValue, hint: EncodingHint, opts: &EncodeOptions) -> u8
 
 /// Choose the type (see [`choose_type`]) and write the value body. Returns
 /// the type byte, which goes before the key in an RDB file.
-pub fn encode_value(
-    out: &mut Vec<u8>,
-    v: &RdbValue,
-    hint: EncodingHint,
-    opts: &EncodeOptions,
-) -> u8 {
+pub fn encode_value(out: &mut Vec<u8>, v: &RdbValue, hint: EncodingHint, opts: &EncodeOptions) -> u8 {
     let ty = choose_type(v, hint, opts);
     write_value(out, v, ty, opts).expect("chosen type always fits the value");
     ty
 }
 
 fn mismatch(ty: u8, v: &RdbValue) -> RdbError {
-    RdbError::Corrupt(format!(
-        "cannot write a {} value as RDB type {ty}",
-        v.type_name()
-    ))
+    RdbError::Corrupt(format!("cannot write a {} value as RDB type {ty}", v.type_name()))
 }
 
 /// Write the body of `v` as RDB type `ty` (without the type byte). Besides
 /// the types Redis 7.0 writes, the legacy encodings (LIST, ZSET,
 /// HASH_ZIPMAP, LIST_ZIPLIST, ZSET_ZIPLIST, HASH_ZIPLIST, LIST_QUICKLIST,
 /// STREAM_LISTPACKS) can be produced, e.g. for compatibility tests.
-pub fn write_value(
-    out: &mut Vec<u8>,
-    v: &RdbValue,
-    ty: u8,
-    opts: &EncodeOptions,
-) -> Result<(), RdbError> {
+pub fn write_value(out: &mut Vec<u8>, v: &RdbValue, ty: u8, opts: &EncodeOptions) -> Result<(), RdbError> {
     let c = opts.compression;
     match (v, ty) {
         (RdbValue::String(s), rdb_type::STRING) => write_string(out, s, c),
@@ -211,12 +191,10 @@ pub fn write_value(
             }
         }
         (RdbValue::Set(m), rdb_type::SET_INTSET) => {
-            let ints = all_ints(m)
-                .ok_or_else(|| RdbError::Corrupt("intset encoding needs integer members".into()))?;
+            let ints = all_ints(m).ok_or_else(|| RdbError::Corrupt("intset encoding needs integer members".into()))?;
             write_string(out, &intset::build(&ints), c);
         }
-        (RdbValue::ZSet(z), rdb_type::ZSET_LISTPACK)
-        | (RdbValue::ZSet(z), rdb_type::ZSET_ZIPLIST) => {
+        (RdbValue::ZSet(z), rdb_type::ZSET_LISTPACK) | (RdbValue::ZSet(z), rdb_type::ZSET_ZIPLIST) => {
             let sorted = sorted_zset(z);
             if ty == rdb_type::ZSET_LISTPACK {
                 let mut b = ListpackBuilder::new();
@@ -229,10 +207,8 @@ pub fn write_value(
                 }
                 write_string(out, &b.finish(), c);
             } else {
-                let items: Vec<Vec<u8>> = sorted
-                    .iter()
-                    .flat_map(|(m, s)| [m.to_vec(), d2string(*s).into_bytes()])
-                    .collect();
+                let items: Vec<Vec<u8>> =
+                    sorted.iter().flat_map(|(m, s)| [m.to_vec(), d2string(*s).into_bytes()]).collect();
                 write_string(out, &ziplist::build(items.iter().map(|e| e.as_slice())), c);
             }
         }
@@ -249,14 +225,9 @@ pub fn write_value(
                 }
             }
         }
-        (RdbValue::Hash(h), rdb_type::HASH_LISTPACK)
-        | (RdbValue::Hash(h), rdb_type::HASH_ZIPLIST) => {
+        (RdbValue::Hash(h), rdb_type::HASH_LISTPACK) | (RdbValue::Hash(h), rdb_type::HASH_ZIPLIST) => {
             let items = h.iter().flat_map(|(f, v)| [f.as_slice(), v.as_slice()]);
-            let blob = if ty == rdb_type::HASH_LISTPACK {
-                listpack::build(items)
-            } else {
-                ziplist::build(items)
-            };
+            let blob = if ty == rdb_type::HASH_LISTPACK { listpack::build(items) } else { ziplist::build(items) };
             write_string(out, &blob, c);
         }
         (RdbValue::Hash(h), rdb_type::HASH_ZIPMAP) => write_string(out, &zipmap::build(h), c),
@@ -267,8 +238,9 @@ pub fn write_value(
                 write_string(out, v, c);
             }
         }
-        (RdbValue::Stream(s), rdb_type::STREAM_LISTPACKS_2)
-        | (RdbValue::Stream(s), rdb_type::STREAM_LISTPACKS) => write_stream(out, s, ty, opts),
+        (RdbValue::Stream(s), rdb_type::STREAM_LISTPACKS_2) | (RdbValue::Stream(s), rdb_type::STREAM_LISTPACKS) => {
+            write_stream(out, s, ty, opts)
+        }
         (RdbValue::Module(m), rdb_type::MODULE_2) => {
             write_len(out, m.module_id);
             out.extend_from_slice(&m.raw);
@@ -376,8 +348,7 @@ fn stream_nodes(s: &StreamValue, opts: &EncodeOptions) -> Vec<StreamNode> {
             None => true,
             Some(n) => {
                 n.bytes() + totelelen >= node_max_bytes
-                    || (opts.stream_node_max_entries != 0
-                        && n.count as usize >= opts.stream_node_max_entries)
+                    || (opts.stream_node_max_entries != 0 && n.count as usize >= opts.stream_node_max_entries)
             }
         };
         let mut flags = 0i64;
@@ -400,10 +371,7 @@ fn stream_nodes(s: &StreamValue, opts: &EncodeOptions) -> Vec<StreamNode> {
             let n = nodes.last_mut().expect("node");
             n.count += 1;
             if n.master_fields.len() == e.fields.len()
-                && n.master_fields
-                    .iter()
-                    .zip(&e.fields)
-                    .all(|(m, (f, _))| m == f)
+                && n.master_fields.iter().zip(&e.fields).all(|(m, (f, _))| m == f)
             {
                 flags |= STREAM_ITEM_FLAG_SAMEFIELDS;
             }
@@ -497,10 +465,7 @@ mod tests {
         write_len(&mut v, 300);
         write_len(&mut v, 70000);
         write_len(&mut v, 1 << 40);
-        assert_eq!(
-            v,
-            vec![10, 0x41, 0x2c, 0x80, 0, 1, 0x11, 0x70, 0x81, 0, 0, 1, 0, 0, 0, 0, 0]
-        );
+        assert_eq!(v, vec![10, 0x41, 0x2c, 0x80, 0, 1, 0x11, 0x70, 0x81, 0, 0, 1, 0, 0, 0, 0, 0]);
     }
 
     #[test]
@@ -530,10 +495,7 @@ mod tests {
         // 8kb nodes: elements of 1000 bytes -> 8 per node (8*1002+7+8 > 8192 at the 9th).
         let l: Vec<Vec<u8>> = (0..20).map(|_| vec![b'x'; 1000]).collect();
         let mut out = Vec::new();
-        let opts = EncodeOptions {
-            compression: false,
-            ..Default::default()
-        };
+        let opts = EncodeOptions { compression: false, ..Default::default() };
         write_quicklist2(&mut out, &l, &opts);
         assert_eq!(out[0], 3);
     }

@@ -5,9 +5,7 @@ use std::io::{self, Read, Write};
 use super::crc64::crc64;
 use super::decode::{read_array, read_len, read_millis, read_string, read_u8, read_value};
 use super::encode::{choose_type, write_len, write_string, write_value};
-use super::{
-    module_type_name, opcode, EncodeOptions, EncodingHint, RdbError, RdbValue, RDB_VERSION,
-};
+use super::{module_type_name, opcode, EncodeOptions, EncodingHint, RdbError, RdbValue, RDB_VERSION};
 
 /// Per-key metadata written before a key/value pair.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,10 +30,7 @@ pub struct RdbWriterOptions {
 
 impl Default for RdbWriterOptions {
     fn default() -> Self {
-        RdbWriterOptions {
-            encode: EncodeOptions::default(),
-            checksum: true,
-        }
+        RdbWriterOptions { encode: EncodeOptions::default(), checksum: true }
     }
 }
 
@@ -55,12 +50,7 @@ impl<W: Write> RdbWriter<W> {
     }
 
     pub fn with_options(w: W, opts: RdbWriterOptions) -> io::Result<Self> {
-        let mut me = RdbWriter {
-            w,
-            crc: 0,
-            opts,
-            buf: Vec::new(),
-        };
+        let mut me = RdbWriter { w, crc: 0, opts, buf: Vec::new() };
         let header = format!("REDIS{:04}", RDB_VERSION);
         me.emit_slice(header.as_bytes())?;
         Ok(me)
@@ -133,12 +123,7 @@ impl<W: Write> RdbWriter<W> {
 
     /// A key/value pair, in the encoding chosen by `meta.hint`
     /// (`rdbSaveKeyValuePair`).
-    pub fn write_entry(
-        &mut self,
-        key: &[u8],
-        value: &RdbValue,
-        meta: &EntryMeta,
-    ) -> io::Result<()> {
+    pub fn write_entry(&mut self, key: &[u8], value: &RdbValue, meta: &EntryMeta) -> io::Result<()> {
         let ty = choose_type(value, meta.hint, &self.opts.encode);
         self.write_entry_as(key, value, ty, meta)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
@@ -146,13 +131,7 @@ impl<W: Write> RdbWriter<W> {
 
     /// A key/value pair written as the explicit RDB type `ty` (including
     /// legacy types; see [`write_value`]).
-    pub fn write_entry_as(
-        &mut self,
-        key: &[u8],
-        value: &RdbValue,
-        ty: u8,
-        meta: &EntryMeta,
-    ) -> Result<(), RdbError> {
+    pub fn write_entry_as(&mut self, key: &[u8], value: &RdbValue, ty: u8, meta: &EntryMeta) -> Result<(), RdbError> {
         let c = self.opts.encode.compression;
         self.buf.clear();
         if let Some(t) = meta.expire_ms {
@@ -184,10 +163,7 @@ impl<W: Write> RdbWriter<W> {
         match ev {
             RdbEvent::Aux { key, value } => self.write_aux(key, value)?,
             RdbEvent::SelectDb(db) => self.select_db(*db)?,
-            RdbEvent::ResizeDb {
-                db_size,
-                expires_size,
-            } => self.resize_db(*db_size, *expires_size)?,
+            RdbEvent::ResizeDb { db_size, expires_size } => self.resize_db(*db_size, *expires_size)?,
             RdbEvent::Function(code) => self.write_function(code)?,
             RdbEvent::Entry(e) => {
                 let meta = EntryMeta {
@@ -200,9 +176,7 @@ impl<W: Write> RdbWriter<W> {
                 self.write_entry_as(&e.key, &e.value, ty, &meta)?;
             }
             RdbEvent::ModuleAux { module_name, .. } => {
-                return Err(RdbError::Corrupt(format!(
-                    "cannot re-emit module aux data of '{module_name}'"
-                )))
+                return Err(RdbError::Corrupt(format!("cannot re-emit module aux data of '{module_name}'")))
             }
             RdbEvent::Eof => {}
         }
@@ -294,13 +268,7 @@ impl<R: Read> RdbReader<R> {
         if !(1..=RDB_VERSION as u32).contains(&ver) {
             return Err(RdbError::UnsupportedVersion(ver));
         }
-        Ok(RdbReader {
-            r,
-            version: ver,
-            db: 0,
-            done: false,
-            verify_checksum: true,
-        })
+        Ok(RdbReader { r, version: ver, db: 0, done: false, verify_checksum: true })
     }
 
     /// Disable checksum verification (like `rdbchecksum no` when loading).
@@ -351,10 +319,7 @@ impl<R: Read> RdbReader<R> {
                 opcode::RESIZEDB => {
                     let db_size = read_len(r)?;
                     let expires_size = read_len(r)?;
-                    return Ok(Some(RdbEvent::ResizeDb {
-                        db_size,
-                        expires_size,
-                    }));
+                    return Ok(Some(RdbEvent::ResizeDb { db_size, expires_size }));
                 }
                 opcode::AUX => {
                     let key = read_string(r)?;
@@ -369,11 +334,7 @@ impl<R: Read> RdbReader<R> {
                         return Err(RdbError::Corrupt("bad module aux when opcode".into()));
                     }
                     skip_module_value(r)?;
-                    return Ok(Some(RdbEvent::ModuleAux {
-                        module_id,
-                        module_name: module_type_name(module_id),
-                        when,
-                    }));
+                    return Ok(Some(RdbEvent::ModuleAux { module_id, module_name: module_type_name(module_id), when }));
                 }
                 opcode::FUNCTION => return Err(RdbError::PreReleaseFunctionFormat),
                 opcode::FUNCTION2 => return Ok(Some(RdbEvent::Function(read_string(r)?))),

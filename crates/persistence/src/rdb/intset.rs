@@ -5,15 +5,9 @@ use super::RdbError;
 /// Encode sorted, de-duplicated integers with the smallest width that fits
 /// all of them (what a freshly built intset looks like).
 pub fn build(sorted: &[i64]) -> Vec<u8> {
-    let width: usize = if sorted
-        .iter()
-        .all(|&v| (i16::MIN as i64..=i16::MAX as i64).contains(&v))
-    {
+    let width: usize = if sorted.iter().all(|&v| (i16::MIN as i64..=i16::MAX as i64).contains(&v)) {
         2
-    } else if sorted
-        .iter()
-        .all(|&v| (i32::MIN as i64..=i32::MAX as i64).contains(&v))
-    {
+    } else if sorted.iter().all(|&v| (i32::MIN as i64..=i32::MAX as i64).contains(&v)) {
         4
     } else {
         8
@@ -68,12 +62,7 @@ mod tests {
 
     #[test]
     fn roundtrip_widths() {
-        for set in [
-            vec![1i64, 2, 3],
-            vec![-70000, 5],
-            vec![i64::MIN, 0, i64::MAX],
-            vec![],
-        ] {
+        for set in [vec![1i64, 2, 3], vec![-70000, 5], vec![i64::MIN, 0, i64::MAX], vec![]] {
             assert_eq!(parse(&build(&set)).unwrap(), set);
         }
         assert_eq!(build(&[1, 2]).len(), 8 + 4);

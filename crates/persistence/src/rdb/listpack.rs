@@ -51,11 +51,7 @@ fn push_backlen(out: &mut Vec<u8>, l: u64) {
     match backlen_size(l) {
         1 => out.push(l as u8),
         2 => out.extend_from_slice(&[(l >> 7) as u8, ((l & 127) | 128) as u8]),
-        3 => out.extend_from_slice(&[
-            (l >> 14) as u8,
-            (((l >> 7) & 127) | 128) as u8,
-            ((l & 127) | 128) as u8,
-        ]),
+        3 => out.extend_from_slice(&[(l >> 14) as u8, (((l >> 7) & 127) | 128) as u8, ((l & 127) | 128) as u8]),
         4 => out.extend_from_slice(&[
             (l >> 21) as u8,
             (((l >> 14) & 127) | 128) as u8,
@@ -172,11 +168,7 @@ impl ListpackBuilder {
     pub fn finish(self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.bytes());
         out.extend_from_slice(&(self.bytes() as u32).to_le_bytes());
-        let n = if self.count < 65535 {
-            self.count as u16
-        } else {
-            65535
-        };
+        let n = if self.count < 65535 { self.count as u16 } else { 65535 };
         out.extend_from_slice(&n.to_le_bytes());
         out.extend_from_slice(&self.body);
         out.push(EOF);
@@ -244,17 +236,13 @@ pub fn parse(lp: &[u8]) -> Result<Vec<LpEntry>, RdbError> {
             match b {
                 0xf0 => {
                     need(p, 5)?;
-                    let len =
-                        u32::from_le_bytes([lp[p + 1], lp[p + 2], lp[p + 3], lp[p + 4]]) as usize;
+                    let len = u32::from_le_bytes([lp[p + 1], lp[p + 2], lp[p + 3], lp[p + 4]]) as usize;
                     need(p, 5 + len)?;
                     (LpEntry::Str(lp[p + 5..p + 5 + len].to_vec()), 5 + len)
                 }
                 0xf1 => {
                     need(p, 3)?;
-                    (
-                        LpEntry::Int(i16::from_le_bytes([lp[p + 1], lp[p + 2]]) as i64),
-                        3,
-                    )
+                    (LpEntry::Int(i16::from_le_bytes([lp[p + 1], lp[p + 2]]) as i64), 3)
                 }
                 0xf2 => {
                     need(p, 4)?;
@@ -356,9 +344,6 @@ mod tests {
     fn known_bytes() {
         // HSET h f v  ->  listpack of "f","v"
         let lp = build([&b"f"[..], &b"v"[..]]);
-        assert_eq!(
-            lp,
-            vec![13, 0, 0, 0, 2, 0, 0x81, b'f', 2, 0x81, b'v', 2, 0xff]
-        );
+        assert_eq!(lp, vec![13, 0, 0, 0, 2, 0, 0x81, b'f', 2, 0x81, b'v', 2, 0xff]);
     }
 }

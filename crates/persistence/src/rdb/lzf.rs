@@ -228,9 +228,7 @@ mod tests {
         for n in 1..400usize {
             let mut v = Vec::with_capacity(n);
             for _ in 0..n {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 v.push(b"abcab"[(seed >> 60) as usize % 5]);
             }
             if let Some(c) = compress(&v, n + 64) {

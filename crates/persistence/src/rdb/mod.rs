@@ -91,10 +91,7 @@ impl StreamId {
         let mut seq = [0u8; 8];
         ms.copy_from_slice(&b[..8]);
         seq.copy_from_slice(&b[8..]);
-        StreamId {
-            ms: u64::from_be_bytes(ms),
-            seq: u64::from_be_bytes(seq),
-        }
+        StreamId { ms: u64::from_be_bytes(ms), seq: u64::from_be_bytes(seq) }
     }
 }
 
@@ -316,10 +313,7 @@ impl EncodeOptions {
     /// The thresholds of the sample redis.conf shipped with Redis 7.0
     /// (identical to the defaults except `hash-max-listpack-entries 128`).
     pub fn redis_conf_sample() -> Self {
-        EncodeOptions {
-            hash_max_listpack_entries: 128,
-            ..Default::default()
-        }
+        EncodeOptions { hash_max_listpack_entries: 128, ..Default::default() }
     }
 }
 
@@ -342,9 +336,7 @@ pub enum RdbError {
     UnknownType(u8),
     #[error("unknown RDB string encoding {0}")]
     UnknownStringEncoding(u8),
-    #[error(
-        "the RDB contains module data I can't load: no matching module '{module_name}' (id {module_id:#x})"
-    )]
+    #[error("the RDB contains module data I can't load: no matching module '{module_name}' (id {module_id:#x})")]
     ModuleValue { module_id: u64, module_name: String },
     #[error("pre-release function format not supported")]
     PreReleaseFunctionFormat,

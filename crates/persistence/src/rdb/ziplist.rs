@@ -85,10 +85,7 @@ pub fn parse(zl: &[u8]) -> Result<Vec<LpEntry>, RdbError> {
                     }
                     0xd0 => {
                         need(p, 5)?;
-                        (
-                            i32::from_le_bytes([zl[p + 1], zl[p + 2], zl[p + 3], zl[p + 4]]) as i64,
-                            5,
-                        )
+                        (i32::from_le_bytes([zl[p + 1], zl[p + 2], zl[p + 3], zl[p + 4]]) as i64, 5)
                     }
                     0xe0 => {
                         need(p, 9)?;
@@ -98,10 +95,7 @@ pub fn parse(zl: &[u8]) -> Result<Vec<LpEntry>, RdbError> {
                     }
                     0xf0 => {
                         need(p, 4)?;
-                        (
-                            (i32::from_le_bytes([0, zl[p + 1], zl[p + 2], zl[p + 3]]) >> 8) as i64,
-                            4,
-                        )
+                        ((i32::from_le_bytes([0, zl[p + 1], zl[p + 2], zl[p + 3]]) >> 8) as i64, 4)
                     }
                     0xfe => {
                         need(p, 2)?;
@@ -207,11 +201,7 @@ mod tests {
             b"x".to_vec(),
         ];
         let zl = build(items.iter().map(|v| v.as_slice()));
-        let got: Vec<Vec<u8>> = parse(&zl)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.into_bytes())
-            .collect();
+        let got: Vec<Vec<u8>> = parse(&zl).unwrap().into_iter().map(|e| e.into_bytes()).collect();
         assert_eq!(got, items);
     }
 

@@ -35,18 +35,12 @@ pub fn parse(b: &[u8]) -> Result<Pairs, RdbError> {
             None => break,
             Some(l) => l,
         };
-        let key = b
-            .get(p..p + klen)
-            .ok_or_else(|| bad("key out of range"))?
-            .to_vec();
+        let key = b.get(p..p + klen).ok_or_else(|| bad("key out of range"))?.to_vec();
         p += klen;
         let vlen = read_len(b, &mut p)?.ok_or_else(|| bad("missing value"))?;
         let free = *b.get(p).ok_or_else(|| bad("missing free byte"))? as usize;
         p += 1;
-        let val = b
-            .get(p..p + vlen)
-            .ok_or_else(|| bad("value out of range"))?
-            .to_vec();
+        let val = b.get(p..p + vlen).ok_or_else(|| bad("value out of range"))?.to_vec();
         p += vlen + free;
         out.push((key, val));
     }
@@ -85,11 +79,8 @@ mod tests {
 
     #[test]
     fn roundtrip() {
-        let pairs = vec![
-            (b"a".to_vec(), b"1".to_vec()),
-            (vec![b'k'; 300], vec![b'v'; 1000]),
-            (b"".to_vec(), b"".to_vec()),
-        ];
+        let pairs =
+            vec![(b"a".to_vec(), b"1".to_vec()), (vec![b'k'; 300], vec![b'v'; 1000]), (b"".to_vec(), b"".to_vec())];
         assert_eq!(parse(&build(&pairs)).unwrap(), pairs);
     }
 }

@@ -68,8 +68,7 @@ pub struct TempDir(pub PathBuf);
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let p =
-            std::env::temp_dir().join(format!("ferrocache-rdb-{tag}-{}-{n}", std::process::id()));
+        let p = std::env::temp_dir().join(format!("ferrocache-rdb-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
@@ -118,11 +117,7 @@ impl RedisServer {
         for a in extra {
             cmd.arg(a);
         }
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn redis-server");
         let mut s = RedisServer { child, port };
         let start = Instant::now();
         loop {
@@ -148,10 +143,7 @@ impl RedisServer {
     fn try_client(&self) -> std::io::Result<Client> {
         let s = TcpStream::connect(("127.0.0.1", self.port))?;
         s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Client {
-            r: BufReader::new(s.try_clone()?),
-            w: s,
-        })
+        Ok(Client { r: BufReader::new(s.try_clone()?), w: s })
     }
 
     pub fn client(&self) -> Client {
@@ -189,9 +181,7 @@ impl Client {
         if let Reply::Error(e) = &r {
             panic!(
                 "redis error for {:?}: {e}",
-                args.iter()
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect::<Vec<_>>()
+                args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>()
             );
         }
         r
@@ -207,10 +197,7 @@ impl Client {
         let mut line = Vec::new();
         self.r.read_until(b'\n', &mut line)?;
         if line.len() < 2 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "short line",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "short line"));
         }
         line.truncate(line.len() - 2);
         Ok(String::from_utf8_lossy(&line).into_owned())

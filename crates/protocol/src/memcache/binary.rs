@@ -152,36 +152,16 @@ pub enum BinaryCommand<'a> {
     /// Touch (reply carries the flags extras but no value).
     Touch { key: &'a [u8], exptime: u32 },
     /// GAT/GATQ/GATK/GATKQ.
-    GetAndTouch {
-        key: &'a [u8],
-        exptime: u32,
-        return_key: bool,
-    },
+    GetAndTouch { key: &'a [u8], exptime: u32, return_key: bool },
     /// Set/Add/Replace (+Q). `header.cas` != 0 means compare-and-swap.
-    Store {
-        mode: BinaryStoreMode,
-        key: &'a [u8],
-        flags: u32,
-        exptime: u32,
-        value: &'a [u8],
-    },
+    Store { mode: BinaryStoreMode, key: &'a [u8], flags: u32, exptime: u32, value: &'a [u8] },
     /// Append/Prepend (+Q); `header.cas` is checked by the engine if non-zero.
-    Concat {
-        append: bool,
-        key: &'a [u8],
-        value: &'a [u8],
-    },
+    Concat { append: bool, key: &'a [u8], value: &'a [u8] },
     /// Delete (+Q); `header.cas` must match if non-zero (else KeyExists).
     Delete { key: &'a [u8] },
     /// Increment/Decrement (+Q). On a miss, create with `initial` unless
     /// `exptime == 0xffffffff` (then KeyNotFound). `header.cas` is a CAS check.
-    Arithmetic {
-        incr: bool,
-        key: &'a [u8],
-        delta: u64,
-        initial: u64,
-        exptime: u32,
-    },
+    Arithmetic { incr: bool, key: &'a [u8], delta: u64, initial: u64, exptime: u32 },
     /// Quit (+Q): reply (unless quiet), then close.
     Quit,
     /// Flush (+Q) with optional delay (0 = now). memcached with flush disabled
@@ -292,16 +272,8 @@ pub fn parse_binary<'a>(buf: &'a [u8], limits: &Limits) -> BinaryParse<'a> {
             | GATQ
             | GATKQ
     );
-    let ok = |command: BinaryCommand<'a>, consumed: usize| {
-        Ok(Some((
-            BinaryRequest {
-                header: h,
-                quiet,
-                command,
-            },
-            consumed,
-        )))
-    };
+    let ok =
+        |command: BinaryCommand<'a>, consumed: usize| Ok(Some((BinaryRequest { header: h, quiet, command }, consumed)));
     let empty = extlen == 0 && keylen == 0 && bodylen == 0;
     match h.opcode {
         VERSION => {
@@ -346,28 +318,13 @@ pub fn parse_binary<'a>(buf: &'a [u8], limits: &Limits) -> BinaryParse<'a> {
                 ADD | ADDQ => BinaryStoreMode::Add,
                 _ => BinaryStoreMode::Replace,
             };
-            ok(
-                BinaryCommand::Store {
-                    mode,
-                    key,
-                    flags,
-                    exptime,
-                    value: &buf[head..total],
-                },
-                total,
-            )
+            ok(BinaryCommand::Store { mode, key, flags, exptime, value: &buf[head..total] }, total)
         }
         GET | GETQ | GETK | GETKQ => {
             if !(extlen == 0 && bodylen == keylen as u64 && keylen > 0) {
                 return protocol_error();
             }
-            ok(
-                BinaryCommand::Get {
-                    key,
-                    return_key: matches!(h.opcode, GETK | GETKQ),
-                },
-                head,
-            )
+            ok(BinaryCommand::Get { key, return_key: matches!(h.opcode, GETK | GETKQ) }, head)
         }
         DELETE | DELETEQ => {
             if !(keylen > 0 && extlen == 0 && bodylen == keylen as u64) {
@@ -403,11 +360,7 @@ pub fn parse_binary<'a>(buf: &'a [u8], limits: &Limits) -> BinaryParse<'a> {
                 return Ok(None);
             }
             ok(
-                BinaryCommand::Concat {
-                    append: matches!(h.opcode, APPEND | APPENDQ),
-                    key,
-                    value: &buf[head..total],
-                },
+                BinaryCommand::Concat { append: matches!(h.opcode, APPEND | APPENDQ), key, value: &buf[head..total] },
                 total,
             )
         }
@@ -434,12 +387,7 @@ pub fn parse_binary<'a>(buf: &'a [u8], limits: &Limits) -> BinaryParse<'a> {
             if !(extlen == 0 && keylen != 0) {
                 return protocol_error();
             }
-            Err(fail(
-                Some(Status::UnknownCommand),
-                head,
-                bodylen - keylen as u64,
-                false,
-            ))
+            Err(fail(Some(Status::UnknownCommand), head, bodylen - keylen as u64, false))
         }
         TOUCH | GAT | GATQ | GATK | GATKQ => {
             if !(extlen == 4 && keylen != 0) {
@@ -449,14 +397,7 @@ pub fn parse_binary<'a>(buf: &'a [u8], limits: &Limits) -> BinaryParse<'a> {
             if h.opcode == TOUCH {
                 ok(BinaryCommand::Touch { key, exptime }, head)
             } else {
-                ok(
-                    BinaryCommand::GetAndTouch {
-                        key,
-                        exptime,
-                        return_key: matches!(h.opcode, GATK | GATKQ),
-                    },
-                    head,
-                )
+                ok(BinaryCommand::GetAndTouch { key, exptime, return_key: matches!(h.opcode, GATK | GATKQ) }, head)
             }
         }
         // memcached swallows `bodylen` bytes *after* extras and key were
@@ -513,32 +454,15 @@ pub fn encode_success(out: &mut Vec<u8>, req: &BinaryRequest<'_>, cas: u64) {
     if req.quiet {
         return;
     }
-    encode_response_header(
-        out,
-        req.header.opcode,
-        Status::Success,
-        0,
-        0,
-        0,
-        req.header.opaque,
-        cas,
-    );
+    encode_response_header(out, req.header.opcode, Status::Success, 0, 0, 0, req.header.opaque, cas);
 }
 
 /// Get/GetK/GAT/GATK/Touch hit: 4-byte flags extras, the key for the K
 /// variants, the value (not for Touch). Sent even for quiet opcodes.
-pub fn encode_get_hit(
-    out: &mut Vec<u8>,
-    req: &BinaryRequest<'_>,
-    flags: u32,
-    cas: u64,
-    value: &[u8],
-) {
+pub fn encode_get_hit(out: &mut Vec<u8>, req: &BinaryRequest<'_>, flags: u32, cas: u64, value: &[u8]) {
     let (key, return_key, with_value) = match &req.command {
         BinaryCommand::Get { key, return_key } => (*key, *return_key, true),
-        BinaryCommand::GetAndTouch {
-            key, return_key, ..
-        } => (*key, *return_key, true),
+        BinaryCommand::GetAndTouch { key, return_key, .. } => (*key, *return_key, true),
         BinaryCommand::Touch { key, .. } => (*key, false, false),
         _ => (&[][..], false, true),
     };
@@ -570,15 +494,7 @@ pub fn encode_get_miss(out: &mut Vec<u8>, req: &BinaryRequest<'_>) {
         return;
     }
     let key = match &req.command {
-        BinaryCommand::Get {
-            key,
-            return_key: true,
-        }
-        | BinaryCommand::GetAndTouch {
-            key,
-            return_key: true,
-            ..
-        } => *key,
+        BinaryCommand::Get { key, return_key: true } | BinaryCommand::GetAndTouch { key, return_key: true, .. } => *key,
         _ => &[][..],
     };
     if key.is_empty() {
@@ -604,31 +520,13 @@ pub fn encode_arithmetic(out: &mut Vec<u8>, req: &BinaryRequest<'_>, value: u64,
     if req.quiet {
         return;
     }
-    encode_response_header(
-        out,
-        req.header.opcode,
-        Status::Success,
-        0,
-        0,
-        8,
-        req.header.opaque,
-        cas,
-    );
+    encode_response_header(out, req.header.opcode, Status::Success, 0, 0, 8, req.header.opaque, cas);
     out.extend_from_slice(&value.to_be_bytes());
 }
 
 /// Version response (memcached body: `1.6.18`).
 pub fn encode_version(out: &mut Vec<u8>, req: &BinaryRequest<'_>, version: &[u8]) {
-    encode_response_header(
-        out,
-        req.header.opcode,
-        Status::Success,
-        0,
-        0,
-        version.len() as u32,
-        req.header.opaque,
-        0,
-    );
+    encode_response_header(out, req.header.opcode, Status::Success, 0, 0, version.len() as u32, req.header.opaque, 0);
     out.extend_from_slice(version);
 }
 
@@ -650,15 +548,7 @@ pub fn encode_stat(out: &mut Vec<u8>, opaque: u32, name: &[u8], value: &[u8]) {
 }
 
 /// Encode a request (for tests, fuzzing and clients).
-pub fn encode_request(
-    out: &mut Vec<u8>,
-    opcode: u8,
-    key: &[u8],
-    extras: &[u8],
-    value: &[u8],
-    opaque: u32,
-    cas: u64,
-) {
+pub fn encode_request(out: &mut Vec<u8>, opcode: u8, key: &[u8], extras: &[u8], value: &[u8], opaque: u32, cas: u64) {
     BinaryHeader {
         magic: MAGIC_REQUEST,
         opcode,

@@ -138,11 +138,7 @@ pub enum MetaRequest<'a> {
     Get(MetaArgs<'a>),
     /// `ms <key> <datalen> <flags>*\r\n<data>\r\n`. `invalidate` (I) only
     /// applies in CAS mode, as in memcached.
-    Set {
-        args: MetaArgs<'a>,
-        mode: MetaSetMode,
-        data: &'a [u8],
-    },
+    Set { args: MetaArgs<'a>, mode: MetaSetMode, data: &'a [u8] },
     /// `md <key> <flags>*`
     Delete(MetaArgs<'a>),
     /// `ma <key> <flags>*`; `incr` false for `MD`/`M-`. Delta defaults to 1.
@@ -161,10 +157,7 @@ fn merr<'a>(e: MetaError, consumed: usize) -> TextError<'a> {
 }
 
 /// `_meta_flag_preparse`.
-fn preparse<'a>(
-    flag_tokens: &[&'a [u8]],
-    key: &mut Cow<'a, [u8]>,
-) -> Result<MetaFlags<'a>, MetaError> {
+fn preparse<'a>(flag_tokens: &[&'a [u8]], key: &mut Cow<'a, [u8]>) -> Result<MetaFlags<'a>, MetaError> {
     let mut seen = [false; 127];
     let mut f = MetaFlags::default();
     let mut has_error = false;
@@ -255,18 +248,11 @@ fn preparse<'a>(
 }
 
 fn opaque_too_long(tokens: &[&[u8]]) -> bool {
-    tokens
-        .iter()
-        .any(|t| t[0] == b'O' && t.len() > MFLAG_MAX_OPAQUE_LENGTH)
+    tokens.iter().any(|t| t[0] == b'O' && t.len() > MFLAG_MAX_OPAQUE_LENGTH)
 }
 
 /// Parse a meta command line (`tokens[0]` is a two byte `m?` command).
-pub(crate) fn parse_meta<'a>(
-    buf: &'a [u8],
-    line_end: usize,
-    tokens: &[&'a [u8]],
-    limits: &Limits,
-) -> TextParse<'a> {
+pub(crate) fn parse_meta<'a>(buf: &'a [u8], line_end: usize, tokens: &[&'a [u8]], limits: &Limits) -> TextParse<'a> {
     let n = tokens.len();
     let ntokens = n + 1; // memcached counts the terminal token
     let ok = |r: MetaRequest<'a>| Ok(Some((TextRequest::Meta(r), line_end)));
@@ -296,11 +282,7 @@ pub(crate) fn parse_meta<'a>(
             }
             let cmd = tokens[0][1];
             if ntokens > MFLAG_MAX_OPT_LENGTH {
-                let e = if cmd == b'g' {
-                    MetaError::OptionsTooLongMg
-                } else {
-                    MetaError::OptionsTooLong
-                };
+                let e = if cmd == b'g' { MetaError::OptionsTooLongMg } else { MetaError::OptionsTooLong };
                 return Err(merr(e, line_end));
             }
             let mut key = Cow::Borrowed(tokens[1]);
@@ -308,11 +290,7 @@ pub(crate) fn parse_meta<'a>(
             let flags = match preparse(flag_tokens, &mut key) {
                 Ok(f) => f,
                 Err(e) => {
-                    let e = if cmd == b'g' {
-                        e
-                    } else {
-                        MetaError::InvalidOrDuplicate
-                    };
+                    let e = if cmd == b'g' { e } else { MetaError::InvalidOrDuplicate };
                     return Err(merr(e, line_end));
                 }
             };
@@ -329,11 +307,7 @@ pub(crate) fn parse_meta<'a>(
             if opaque_too_long(flag_tokens) {
                 return Err(merr(MetaError::OpaqueTooLong, line_end));
             }
-            let args = MetaArgs {
-                key,
-                flags,
-                tokens: flag_tokens.to_vec(),
-            };
+            let args = MetaArgs { key, flags, tokens: flag_tokens.to_vec() };
             ok(match cmd {
                 b'g' => MetaRequest::Get(args),
                 b'd' => MetaRequest::Delete(args),
@@ -345,12 +319,7 @@ pub(crate) fn parse_meta<'a>(
     }
 }
 
-fn parse_ms<'a>(
-    buf: &'a [u8],
-    line_end: usize,
-    tokens: &[&'a [u8]],
-    limits: &Limits,
-) -> TextParse<'a> {
+fn parse_ms<'a>(buf: &'a [u8], line_end: usize, tokens: &[&'a [u8]], limits: &Limits) -> TextParse<'a> {
     let n = tokens.len();
     if n < 2 {
         return Err(TextError::new_pub(TextErrorKind::Error, line_end));
@@ -407,15 +376,7 @@ fn parse_ms<'a>(
     }
     let data = &buf[line_end..total - 2];
     Ok(Some((
-        TextRequest::Meta(MetaRequest::Set {
-            args: MetaArgs {
-                key,
-                flags,
-                tokens: flag_tokens.to_vec(),
-            },
-            mode,
-            data,
-        }),
+        TextRequest::Meta(MetaRequest::Set { args: MetaArgs { key, flags, tokens: flag_tokens.to_vec() }, mode, data }),
         total,
     )))
 }
@@ -617,12 +578,7 @@ pub enum MetaArithResult {
     /// Updated an existing item (`created` false) or autovivified one with
     /// `N` (`created` true, value = `J` initial). Quiet mode suppresses only
     /// the non-created case, as memcached does.
-    Done {
-        value: u64,
-        cas: u64,
-        ttl_remaining: Option<u32>,
-        created: bool,
-    },
+    Done { value: u64, cas: u64, ttl_remaining: Option<u32>, created: bool },
     /// `NF`
     NotFound,
     /// `EX`
@@ -632,12 +588,7 @@ pub enum MetaArithResult {
 /// `ma` reply: `HD`/`VA <len>` + `c`,`t`,`O`,`k` flags (+ value), or `NF`/`EX`.
 pub fn encode_ma(out: &mut Vec<u8>, args: &MetaArgs<'_>, result: MetaArithResult) {
     match result {
-        MetaArithResult::Done {
-            value,
-            cas,
-            ttl_remaining,
-            created,
-        } => {
+        MetaArithResult::Done { value, cas, ttl_remaining, created } => {
             if args.flags.quiet && !created {
                 return;
             }
@@ -674,11 +625,7 @@ pub fn encode_ma(out: &mut Vec<u8>, args: &MetaArgs<'_>, result: MetaArithResult
             out.extend_from_slice(b"\r\n");
         }
         MetaArithResult::NotFound | MetaArithResult::Exists => {
-            out.extend_from_slice(if result == MetaArithResult::NotFound {
-                b"NF"
-            } else {
-                b"EX"
-            });
+            out.extend_from_slice(if result == MetaArithResult::NotFound { b"NF" } else { b"EX" });
             push_opaque_and_key(out, args);
             out.extend_from_slice(b"\r\n");
         }

@@ -83,9 +83,7 @@ mod tests;
 
 pub use binary::{parse_binary, BinaryCommand, BinaryError, BinaryHeader, BinaryRequest, Status};
 pub use meta::{MetaArgs, MetaError, MetaFlags, MetaRequest, MetaSetMode};
-pub use text::{
-    parse_text, GetKind, StoreCommand, TextError, TextErrorKind, TextReply, TextRequest,
-};
+pub use text::{parse_text, GetKind, StoreCommand, TextError, TextErrorKind, TextReply, TextRequest};
 
 /// Parser limits (defaults = memcached 1.6.18 defaults).
 #[derive(Debug, Clone)]
@@ -104,12 +102,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_key_len: 250,
-            item_size_max: 1024 * 1024,
-            max_line_len: 2048,
-            max_multiget_line: usize::MAX,
-        }
+        Limits { max_key_len: 250, item_size_max: 1024 * 1024, max_line_len: 2048, max_multiget_line: usize::MAX }
     }
 }
 

@@ -23,13 +23,7 @@ struct Mini {
 impl Mini {
     fn exec(&mut self, req: TextRequest<'_>, out: &mut Vec<u8>) -> bool {
         match req {
-            TextRequest::Store {
-                key,
-                flags,
-                data,
-                noreply,
-                ..
-            } => {
+            TextRequest::Store { key, flags, data, noreply, .. } => {
                 self.map.insert(key.to_vec(), (flags, data.to_vec()));
                 TextReply::Stored.encode(out, noreply);
             }
@@ -43,11 +37,7 @@ impl Mini {
                 text::encode_end(out);
             }
             TextRequest::Delete { key, noreply } => {
-                let r = if self.map.remove(key).is_some() {
-                    TextReply::Deleted
-                } else {
-                    TextReply::NotFound
-                };
+                let r = if self.map.remove(key).is_some() { TextReply::Deleted } else { TextReply::NotFound };
                 r.encode(out, noreply);
             }
             TextRequest::Arithmetic { noreply, .. } | TextRequest::Touch { noreply, .. } => {
@@ -58,9 +48,7 @@ impl Mini {
             | TextRequest::CacheMemlimit { noreply, .. } => TextReply::Ok.encode(out, noreply),
             TextRequest::Version => text::encode_version(out, b"1.6.18"),
             TextRequest::Quit => return true,
-            TextRequest::Shutdown { .. } => {
-                text::encode_line(out, text::SHUTDOWN_NOT_ENABLED.as_bytes(), false)
-            }
+            TextRequest::Shutdown { .. } => text::encode_line(out, text::SHUTDOWN_NOT_ENABLED.as_bytes(), false),
             TextRequest::Stats { args } => {
                 if args.first() == Some(&&b"reset"[..]) {
                     TextReply::Reset.encode(out, false)
@@ -90,10 +78,7 @@ impl Mini {
                     }
                 },
                 MetaRequest::Set { args, data, .. } => {
-                    self.map.insert(
-                        args.key.to_vec(),
-                        (args.flags.client_flags.unwrap_or(0), data.to_vec()),
-                    );
+                    self.map.insert(args.key.to_vec(), (args.flags.client_flags.unwrap_or(0), data.to_vec()));
                     meta::encode_ms(out, &args, MetaStoreStatus::Stored, 24)
                 }
                 MetaRequest::Delete(a) => {
@@ -104,9 +89,7 @@ impl Mini {
                     };
                     meta::encode_md(out, &a, st)
                 }
-                MetaRequest::Arithmetic { args, .. } => {
-                    meta::encode_ma(out, &args, MetaArithResult::NotFound)
-                }
+                MetaRequest::Arithmetic { args, .. } => meta::encode_ma(out, &args, MetaArithResult::NotFound),
                 MetaRequest::Debug { .. } => meta::encode_en(out),
             },
         }
@@ -184,95 +167,38 @@ fn perr(input: &[u8]) -> TextError<'_> {
 fn verified_storage_errors() {
     t(b"version\r\n", b"VERSION 1.6.18\r\n");
     // data block too long: bytes+2 consumed, rest parsed as a command
-    t(
-        b"set k 0 0 3\r\nabcde\r\n",
-        b"CLIENT_ERROR bad data chunk\r\nERROR\r\n",
-    );
-    t(
-        b"set k 1 0 1\r\nhab\r\n",
-        b"CLIENT_ERROR bad data chunk\r\nERROR\r\n",
-    );
-    t(
-        b"set k 1 0 1\r\nh\nget k\r\n",
-        b"CLIENT_ERROR bad data chunk\r\nERROR\r\n",
-    );
+    t(b"set k 0 0 3\r\nabcde\r\n", b"CLIENT_ERROR bad data chunk\r\nERROR\r\n");
+    t(b"set k 1 0 1\r\nhab\r\n", b"CLIENT_ERROR bad data chunk\r\nERROR\r\n");
+    t(b"set k 1 0 1\r\nh\nget k\r\n", b"CLIENT_ERROR bad data chunk\r\nERROR\r\n");
     // noreply hides the bad data chunk, but not the following ERROR
-    t(
-        b"set k 0 0 1 noreply\r\nhab\r\nget k\r\n",
-        b"ERROR\r\nEND\r\n",
-    );
+    t(b"set k 0 0 1 noreply\r\nhab\r\nget k\r\n", b"ERROR\r\nEND\r\n");
     // negative length: no swallow, data line becomes a command
-    t(
-        b"set k 0 0 -1\r\nab\r\n",
-        b"CLIENT_ERROR bad command line format\r\nERROR\r\n",
-    );
+    t(b"set k 0 0 -1\r\nab\r\n", b"CLIENT_ERROR bad command line format\r\nERROR\r\n");
     // noreply set before the number parse: error suppressed
     t(b"set k abc 0 1 noreply\r\nx\r\n", b"ERROR\r\n");
-    t(
-        b"set k -1 0 1\r\nh\r\n",
-        b"CLIENT_ERROR bad command line format\r\nERROR\r\n",
-    );
+    t(b"set k -1 0 1\r\nh\r\n", b"CLIENT_ERROR bad command line format\r\nERROR\r\n");
     // C number quirks
     t(b"set k 0 0 4294967301\r\nhello\r\n", b"STORED\r\n");
-    t(
-        b"set k 4294967296 0 1\r\nh\r\nget k\r\n",
-        b"STORED\r\nVALUE k 0 1\r\nh\r\nEND\r\n",
-    );
-    t(
-        b"set k -0 0 1\r\nh\r\nget k\r\n",
-        b"STORED\r\nVALUE k 0 1\r\nh\r\nEND\r\n",
-    );
-    t(
-        b"set k +5 0 1\r\nh\r\nget k\r\n",
-        b"STORED\r\nVALUE k 5 1\r\nh\r\nEND\r\n",
-    );
-    t(
-        b"set k 1\t 0 1\r\nh\r\nget k\r\n",
-        b"STORED\r\nVALUE k 1 1\r\nh\r\nEND\r\n",
-    );
-    t(
-        b"set k 1\tx 0 1\r\nh\r\nget k\r\n",
-        b"STORED\r\nVALUE k 1 1\r\nh\r\nEND\r\n",
-    );
+    t(b"set k 4294967296 0 1\r\nh\r\nget k\r\n", b"STORED\r\nVALUE k 0 1\r\nh\r\nEND\r\n");
+    t(b"set k -0 0 1\r\nh\r\nget k\r\n", b"STORED\r\nVALUE k 0 1\r\nh\r\nEND\r\n");
+    t(b"set k +5 0 1\r\nh\r\nget k\r\n", b"STORED\r\nVALUE k 5 1\r\nh\r\nEND\r\n");
+    t(b"set k 1\t 0 1\r\nh\r\nget k\r\n", b"STORED\r\nVALUE k 1 1\r\nh\r\nEND\r\n");
+    t(b"set k 1\tx 0 1\r\nh\r\nget k\r\n", b"STORED\r\nVALUE k 1 1\r\nh\r\nEND\r\n");
     // extra 6th token is ignored unless it is noreply
-    t(
-        b"set k 1 0 1 junk\r\nh\r\nget k\r\n",
-        b"STORED\r\nVALUE k 1 1\r\nh\r\nEND\r\n",
-    );
+    t(b"set k 1 0 1 junk\r\nh\r\nget k\r\n", b"STORED\r\nVALUE k 1 1\r\nh\r\nEND\r\n");
     // bare \n line endings, repeated spaces
-    t(
-        b"set k 1 0 1\nh\r\nget k\n",
-        b"STORED\r\nVALUE k 1 1\r\nh\r\nEND\r\n",
-    );
-    t(
-        b"set  k  1  0  1 \r\nh\r\nget k\r\n",
-        b"STORED\r\nVALUE k 1 1\r\nh\r\nEND\r\n",
-    );
+    t(b"set k 1 0 1\nh\r\nget k\n", b"STORED\r\nVALUE k 1 1\r\nh\r\nEND\r\n");
+    t(b"set  k  1  0  1 \r\nh\r\nget k\r\n", b"STORED\r\nVALUE k 1 1\r\nh\r\nEND\r\n");
     // NUL truncates the command line
     t(b"get a\0b\r\n", b"END\r\n");
     let long = vec![b'k'; 251];
     let ok = vec![b'k'; 250];
-    t(
-        &[b"set ", &long[..], b" 0 0 1\r\nh\r\n"].concat(),
-        b"CLIENT_ERROR bad command line format\r\nERROR\r\n",
-    );
-    t(
-        &[b"set ", &ok[..], b" 0 0 1\r\nh\r\n"].concat(),
-        b"STORED\r\n",
-    );
-    t(
-        &[b"get ", &long[..], b"\r\n"].concat(),
-        b"CLIENT_ERROR bad command line format\r\n",
-    );
-    t(
-        &[b"get k ", &long[..], b"\r\n"].concat(),
-        b"CLIENT_ERROR bad command line format\r\n",
-    );
+    t(&[b"set ", &long[..], b" 0 0 1\r\nh\r\n"].concat(), b"CLIENT_ERROR bad command line format\r\nERROR\r\n");
+    t(&[b"set ", &ok[..], b" 0 0 1\r\nh\r\n"].concat(), b"STORED\r\n");
+    t(&[b"get ", &long[..], b"\r\n"].concat(), b"CLIENT_ERROR bad command line format\r\n");
+    t(&[b"get k ", &long[..], b"\r\n"].concat(), b"CLIENT_ERROR bad command line format\r\n");
     t(b"cas k 0 0 1\r\n", b"ERROR\r\n");
-    t(
-        b"cas k 0 0 1 x\r\n",
-        b"CLIENT_ERROR bad command line format\r\n",
-    );
+    t(b"cas k 0 0 1 x\r\n", b"CLIENT_ERROR bad command line format\r\n");
     t(b"cas k 0 0 1 noreply\r\nmn\r\n", b"MN\r\n");
     t(b"cas k 0 0 1 1 noreply\r\nmn\r\nmn\r\n", b"ERROR\r\nMN\r\n");
     t(b"set k 0 0\r\n", b"ERROR\r\n");
@@ -289,10 +215,7 @@ fn verified_too_large_swallows() {
     let mut input = b"set k 0 0 2000000\r\n".to_vec();
     input.extend(std::iter::repeat_n(b'x', 2_000_002));
     input.extend_from_slice(b"get nothing\r\n");
-    t(
-        &input,
-        b"SERVER_ERROR object too large for cache\r\nEND\r\n",
-    );
+    t(&input, b"SERVER_ERROR object too large for cache\r\nEND\r\n");
     let mut input = b"set k 0 0 2000000 noreply\r\n".to_vec();
     input.extend(std::iter::repeat_n(b'x', 2_000_002));
     input.extend_from_slice(b"get nothing\r\n");
@@ -356,31 +279,19 @@ fn verified_multiget_beyond_token_limit() {
 fn verified_delete_forms() {
     let cases: &[(&[u8], &[u8])] = &[
         (b"delete k 0", b"NOT_FOUND\r\n"),
-        (
-            b"delete k 1",
-            b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n",
-        ),
+        (b"delete k 1", b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"),
         (b"delete k noreply", b""),
         (b"delete k 0 noreply", b""),
         (b"delete k 1 noreply", b""),
-        (
-            b"delete k 0 0",
-            b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n",
-        ),
+        (b"delete k 0 0", b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"),
         (b"delete k x y z", b"ERROR\r\n"),
         (b"delete", b"ERROR\r\n"),
     ];
     for (l, exp) in cases {
-        t(
-            &[*l, b"\r\nversion\r\n"].concat(),
-            &[*exp, b"VERSION 1.6.18\r\n"].concat(),
-        );
+        t(&[*l, b"\r\nversion\r\n"].concat(), &[*exp, b"VERSION 1.6.18\r\n"].concat());
     }
     let long = vec![b'k'; 251];
-    t(
-        &[b"delete ", &long[..], b" 0\r\n"].concat(),
-        b"CLIENT_ERROR bad command line format\r\n",
-    );
+    t(&[b"delete ", &long[..], b" 0\r\n"].concat(), b"CLIENT_ERROR bad command line format\r\n");
 }
 
 #[test]
@@ -388,14 +299,8 @@ fn verified_misc_commands() {
     let cases: &[(&[u8], &[u8])] = &[
         (b"incr k", b"ERROR\r\n"),
         (b"incr k 1", b"NOT_FOUND\r\n"),
-        (
-            b"incr k x",
-            b"CLIENT_ERROR invalid numeric delta argument\r\n",
-        ),
-        (
-            b"incr k -1",
-            b"CLIENT_ERROR invalid numeric delta argument\r\n",
-        ),
+        (b"incr k x", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
+        (b"incr k -1", b"CLIENT_ERROR invalid numeric delta argument\r\n"),
         (b"incr k 1 noreply", b""),
         (b"incr k x noreply", b""),
         (b"incr k 1 2 3", b"ERROR\r\n"),
@@ -409,10 +314,7 @@ fn verified_misc_commands() {
         (b"flush_all x", b"CLIENT_ERROR invalid exptime argument\r\n"),
         (b"flush_all noreply", b""),
         (b"flush_all 10 noreply", b""),
-        (
-            b"flush_all noreply 10",
-            b"CLIENT_ERROR invalid exptime argument\r\n",
-        ),
+        (b"flush_all noreply 10", b"CLIENT_ERROR invalid exptime argument\r\n"),
         (b"flush_all 1 2 3", b"ERROR\r\n"),
         (b"flush_all -5", b"OK\r\n"),
         (b"flush_all 0 junk", b"OK\r\n"),
@@ -423,16 +325,10 @@ fn verified_misc_commands() {
         (b"verbosity 1 noreply", b""),
         (b"verbosity 1 2", b"OK\r\n"),
         (b"cache_memlimit", b"ERROR\r\n"),
-        (
-            b"cache_memlimit 7",
-            b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n",
-        ),
+        (b"cache_memlimit 7", b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n"),
         (b"cache_memlimit x", b"ERROR\r\n"),
         (b"cache_memlimit 64", b"OK\r\n"),
-        (
-            b"cache_memlimit 2000000000",
-            b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n",
-        ),
+        (b"cache_memlimit 2000000000", b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n"),
         (b"cache_memlimit 7 noreply", b""),
         (b"shutdown", b"ERROR: shutdown not enabled\r\n"),
         (b"shutdown graceful", b"ERROR: shutdown not enabled\r\n"),
@@ -478,46 +374,18 @@ fn parsed_text_structures() {
     );
     assert_eq!(
         one(b"gats 100 a b\r\n"),
-        TextRequest::Get {
-            kind: GetKind::Gats,
-            exptime: Some(100),
-            keys: vec![b"a", b"b"]
-        }
+        TextRequest::Get { kind: GetKind::Gats, exptime: Some(100), keys: vec![b"a", b"b"] }
     );
     assert_eq!(
         one(b"decr k 18446744073709551615 noreply\r\n"),
-        TextRequest::Arithmetic {
-            incr: false,
-            key: b"k",
-            delta: u64::MAX,
-            noreply: true
-        }
+        TextRequest::Arithmetic { incr: false, key: b"k", delta: u64::MAX, noreply: true }
     );
-    assert_eq!(
-        one(b"flush_all 10\r\n"),
-        TextRequest::FlushAll {
-            delay: 10,
-            noreply: false
-        }
-    );
-    assert_eq!(
-        one(b"shutdown now\r\n"),
-        TextRequest::Shutdown {
-            mode: ShutdownMode::Invalid
-        }
-    );
-    assert_eq!(
-        one(b"stats slabs\r\n"),
-        TextRequest::Stats {
-            args: vec![b"slabs"]
-        }
-    );
+    assert_eq!(one(b"flush_all 10\r\n"), TextRequest::FlushAll { delay: 10, noreply: false });
+    assert_eq!(one(b"shutdown now\r\n"), TextRequest::Shutdown { mode: ShutdownMode::Invalid });
+    assert_eq!(one(b"stats slabs\r\n"), TextRequest::Stats { args: vec![b"slabs"] });
     assert_eq!(
         one(b"lru_crawler metadump all\r\n"),
-        TextRequest::Admin {
-            command: b"lru_crawler",
-            args: vec![b"metadump", b"all"]
-        }
+        TextRequest::Admin { command: b"lru_crawler", args: vec![b"metadump", b"all"] }
     );
     for (cmd, c) in [
         (&b"set"[..], StoreCommand::Set),
@@ -536,14 +404,8 @@ fn parsed_text_structures() {
         }
     }
     // missing data
-    assert_eq!(
-        parse_text(b"set k 0 0 5\r\nabc", &Limits::default()),
-        Ok(None)
-    );
-    assert_eq!(
-        parse_text(b"set k 0 0 5\r\nabcde\r", &Limits::default()),
-        Ok(None)
-    );
+    assert_eq!(parse_text(b"set k 0 0 5\r\nabc", &Limits::default()), Ok(None));
+    assert_eq!(parse_text(b"set k 0 0 5\r\nabcde\r", &Limits::default()), Ok(None));
     assert_eq!(parse_text(b"get k", &Limits::default()), Ok(None));
     assert_eq!(parse_text(b"", &Limits::default()), Ok(None));
 }
@@ -591,66 +453,24 @@ fn verified_meta_get() {
         (b"mg k k O123 s v f t c h l", b"EN kk O123\r\n"),
         (b"mg k x", b"CLIENT_ERROR invalid flag\r\n"),
         (b"mg k v v", b"CLIENT_ERROR duplicate flag\r\n"),
-        (
-            b"mg k Nx",
-            b"CLIENT_ERROR bad token in command line format\r\n",
-        ),
-        (
-            b"mg k N",
-            b"CLIENT_ERROR bad token in command line format\r\n",
-        ),
-        (
-            b"mg k Tabc",
-            b"CLIENT_ERROR bad token in command line format\r\n",
-        ),
-        (
-            b"mg k Rz",
-            b"CLIENT_ERROR bad token in command line format\r\n",
-        ),
-        (
-            b"mg k Mab",
-            b"CLIENT_ERROR incorrect length for M token\r\n",
-        ),
-        (
-            b"mg k Nx Mab",
-            b"CLIENT_ERROR incorrect length for M token\r\n",
-        ),
+        (b"mg k Nx", b"CLIENT_ERROR bad token in command line format\r\n"),
+        (b"mg k N", b"CLIENT_ERROR bad token in command line format\r\n"),
+        (b"mg k Tabc", b"CLIENT_ERROR bad token in command line format\r\n"),
+        (b"mg k Rz", b"CLIENT_ERROR bad token in command line format\r\n"),
+        (b"mg k Mab", b"CLIENT_ERROR incorrect length for M token\r\n"),
+        (b"mg k Nx Mab", b"CLIENT_ERROR incorrect length for M token\r\n"),
         (b"mg k Nx z", b"CLIENT_ERROR invalid flag\r\n"),
         (b"mg k Nx v v", b"CLIENT_ERROR duplicate flag\r\n"),
         (b"mg k Fabc", b"CLIENT_ERROR bad command line format\r\n"),
-        (
-            b"mg k Dabc",
-            b"CLIENT_ERROR invalid numeric delta value\r\n",
-        ),
-        (
-            b"mg k Jabc",
-            b"CLIENT_ERROR invalid numeric initial value\r\n",
-        ),
-        (
-            b"mg k Cabc",
-            b"CLIENT_ERROR bad token in command line format\r\n",
-        ),
-        (
-            b"mg k O111111111111111111111111111111111",
-            b"CLIENT_ERROR opaque token too long\r\n",
-        ),
-        (
-            b"mg k O11111111111111111111111111111111",
-            b"CLIENT_ERROR opaque token too long\r\n",
-        ),
-        (
-            b"mg k O1111111111111111111111111111111",
-            b"EN O1111111111111111111111111111111\r\n",
-        ),
+        (b"mg k Dabc", b"CLIENT_ERROR invalid numeric delta value\r\n"),
+        (b"mg k Jabc", b"CLIENT_ERROR invalid numeric initial value\r\n"),
+        (b"mg k Cabc", b"CLIENT_ERROR bad token in command line format\r\n"),
+        (b"mg k O111111111111111111111111111111111", b"CLIENT_ERROR opaque token too long\r\n"),
+        (b"mg k O11111111111111111111111111111111", b"CLIENT_ERROR opaque token too long\r\n"),
+        (b"mg k O1111111111111111111111111111111", b"EN O1111111111111111111111111111111\r\n"),
         (b"mg k \x7f", b"CLIENT_ERROR duplicate flag\r\n"),
-        (
-            b"mg k a b c d e f g h i j k l m n o p q r",
-            b"CLIENT_ERROR options flags are too long\r\n",
-        ),
-        (
-            b"mg k s t v c f h l k O1 q u I P L b C1 D1 J1",
-            b"CLIENT_ERROR options flags are too long\r\n",
-        ),
+        (b"mg k a b c d e f g h i j k l m n o p q r", b"CLIENT_ERROR options flags are too long\r\n"),
+        (b"mg k s t v c f h l k O1 q u I P L b C1 D1 J1", b"CLIENT_ERROR options flags are too long\r\n"),
         (b"mg k b", b"CLIENT_ERROR error decoding key\r\n"),
         (b"mg a=== b", b"CLIENT_ERROR error decoding key\r\n"),
         (b"mg Zm9v b k", b"EN kZm9v b\r\n"),
@@ -663,10 +483,7 @@ fn verified_meta_get() {
         t(&[*l, b"\r\nmn\r\n"].concat(), &[*exp, b"MN\r\n"].concat());
     }
     let long = vec![b'k'; 251];
-    t(
-        &[b"mg ", &long[..], b"\r\n"].concat(),
-        b"CLIENT_ERROR bad command line format\r\n",
-    );
+    t(&[b"mg ", &long[..], b"\r\n"].concat(), b"CLIENT_ERROR bad command line format\r\n");
 }
 
 #[test]
@@ -675,45 +492,18 @@ fn verified_meta_set_delete_arith() {
         (b"ms", b"ERROR\r\n"),
         (b"ms k", b"CLIENT_ERROR bad command line format\r\n"),
         (b"ms k 2\r\nhi", b"HD\r\n"),
-        (
-            b"ms k x\r\nhi",
-            b"CLIENT_ERROR bad command line format\r\nERROR\r\n",
-        ),
-        (
-            b"ms k -1\r\nhi",
-            b"CLIENT_ERROR bad command line format\r\nERROR\r\n",
-        ),
+        (b"ms k x\r\nhi", b"CLIENT_ERROR bad command line format\r\nERROR\r\n"),
+        (b"ms k -1\r\nhi", b"CLIENT_ERROR bad command line format\r\nERROR\r\n"),
         (b"ms k 2 c k O1 T0 F5\r\nhi", b"HD c24 kk O1\r\n"),
         (b"ms k 2 q\r\nhi", b""),
-        (
-            b"ms k 2 q\r\nhiX",
-            b"CLIENT_ERROR bad data chunk\r\nERROR\r\n",
-        ),
+        (b"ms k 2 q\r\nhiX", b"CLIENT_ERROR bad data chunk\r\nERROR\r\n"),
         (b"ms k 2 x\r\nhi", b"CLIENT_ERROR invalid flag\r\n"),
-        (
-            b"ms k 2 MX\r\nhi",
-            b"CLIENT_ERROR invalid mode for ms M token\r\n",
-        ),
-        (
-            b"ms k 2 MEE\r\nhi",
-            b"CLIENT_ERROR incorrect length for M token\r\n",
-        ),
-        (
-            b"ms k 2 Mr\r\nhi",
-            b"CLIENT_ERROR invalid mode for ms M token\r\n",
-        ),
-        (
-            b"ms k 2 O1111111111111111111111111111111111111111\r\nhi",
-            b"CLIENT_ERROR opaque token too long\r\n",
-        ),
-        (
-            b"ms k 2 Fx\r\nhi",
-            b"CLIENT_ERROR bad command line format\r\n",
-        ),
-        (
-            b"ms k 2 a b c d e f g h i j k l m n o p q\r\nhi",
-            b"CLIENT_ERROR options flags too long\r\nERROR\r\n",
-        ),
+        (b"ms k 2 MX\r\nhi", b"CLIENT_ERROR invalid mode for ms M token\r\n"),
+        (b"ms k 2 MEE\r\nhi", b"CLIENT_ERROR incorrect length for M token\r\n"),
+        (b"ms k 2 Mr\r\nhi", b"CLIENT_ERROR invalid mode for ms M token\r\n"),
+        (b"ms k 2 O1111111111111111111111111111111111111111\r\nhi", b"CLIENT_ERROR opaque token too long\r\n"),
+        (b"ms k 2 Fx\r\nhi", b"CLIENT_ERROR bad command line format\r\n"),
+        (b"ms k 2 a b c d e f g h i j k l m n o p q\r\nhi", b"CLIENT_ERROR options flags too long\r\nERROR\r\n"),
         (b"ms Zm9v 2 b k\r\nhi", b"HD kZm9v b\r\n"),
         (b"md", b"ERROR\r\n"),
         (b"md k", b"NF\r\n"),
@@ -722,23 +512,14 @@ fn verified_meta_set_delete_arith() {
         (b"md k v v", b"CLIENT_ERROR invalid or duplicate flag\r\n"),
         (b"md k Nx", b"CLIENT_ERROR invalid or duplicate flag\r\n"),
         (b"md k O1 k", b"NF O1 kk\r\n"),
-        (
-            b"md k O1111111111111111111111111111111111111111",
-            b"CLIENT_ERROR opaque token too long\r\n",
-        ),
-        (
-            b"md k a b c d e f g h i j k l m n o p q r s",
-            b"CLIENT_ERROR options flags too long\r\n",
-        ),
+        (b"md k O1111111111111111111111111111111111111111", b"CLIENT_ERROR opaque token too long\r\n"),
+        (b"md k a b c d e f g h i j k l m n o p q r s", b"CLIENT_ERROR options flags too long\r\n"),
         (b"ma", b"ERROR\r\n"),
         (b"ma k", b"NF\r\n"),
         (b"ma k q", b"NF\r\n"),
         (b"ma k MX", b"CLIENT_ERROR invalid mode for ma M token\r\n"),
         (b"ma k x", b"CLIENT_ERROR invalid or duplicate flag\r\n"),
-        (
-            b"ma k O1111111111111111111111111111111111111111",
-            b"CLIENT_ERROR opaque token too long\r\n",
-        ),
+        (b"ma k O1111111111111111111111111111111111111111", b"CLIENT_ERROR opaque token too long\r\n"),
         (b"ma k Dx", b"CLIENT_ERROR invalid or duplicate flag\r\n"),
         (b"ma k D-1", b"CLIENT_ERROR invalid or duplicate flag\r\n"),
         (b"ma k q D1", b"NF\r\n"),
@@ -792,10 +573,7 @@ fn meta_parsed_flags_and_modes() {
     match one(b"mg k s v t N30 R10 T5 u h l\r\n") {
         TextRequest::Meta(MetaRequest::Get(a)) => {
             assert!(a.flags.return_size && a.flags.return_value && a.flags.return_ttl);
-            assert_eq!(
-                (a.flags.vivify_ttl, a.flags.recache_ttl, a.flags.ttl),
-                (Some(30), Some(10), Some(5))
-            );
+            assert_eq!((a.flags.vivify_ttl, a.flags.recache_ttl, a.flags.ttl), (Some(30), Some(10), Some(5)));
             assert!(a.flags.no_update && a.flags.return_hit && a.flags.return_last_access);
             assert_eq!(a.tokens.len(), 9);
         }
@@ -803,10 +581,7 @@ fn meta_parsed_flags_and_modes() {
     }
     assert_eq!(
         one(b"me Zm9v b\r\n"),
-        TextRequest::Meta(MetaRequest::Debug {
-            key: std::borrow::Cow::Owned(b"foo".to_vec()),
-            base64: true
-        })
+        TextRequest::Meta(MetaRequest::Debug { key: std::borrow::Cow::Owned(b"foo".to_vec()), base64: true })
     );
     // ms: errors after the length parse swallow the data block
     let e = perr(b"ms k 5 x\r\n");
@@ -839,14 +614,7 @@ fn meta_encoders() {
     meta::encode_mg_hit(&mut o, &a(b"mg foo k v t s c f l h O9\r\n"), &item, b"hi");
     assert_eq!(o, b"VA 2 kfoo t29 s2 c77 f5 l3 h1 O9 Z\r\nhi\r\n");
     o.clear();
-    let it2 = MetaItem {
-        ttl_remaining: None,
-        token_sent: false,
-        win: true,
-        stale: true,
-        key_binary: true,
-        ..item
-    };
+    let it2 = MetaItem { ttl_remaining: None, token_sent: false, win: true, stale: true, key_binary: true, ..item };
     meta::encode_mg_hit(&mut o, &a(b"mg Zm9v b k t q\r\n"), &it2, b"hi");
     assert_eq!(o, b"HD kZm9v b t-1 X W\r\n");
     o.clear();
@@ -858,22 +626,12 @@ fn meta_encoders() {
     assert_eq!(o, b"EX O1 kk\r\n");
     o.clear();
     // verified: "ma k N0 J5 v" on a miss -> "VA 1\r\n5\r\n"; also with q
-    let done = MetaArithResult::Done {
-        value: 5,
-        cas: 3,
-        ttl_remaining: None,
-        created: true,
-    };
+    let done = MetaArithResult::Done { value: 5, cas: 3, ttl_remaining: None, created: true };
     meta::encode_ma(&mut o, &a(b"ma k N0 J5 v\r\n"), done);
     meta::encode_ma(&mut o, &a(b"ma k N0 J5 v q\r\n"), done);
     assert_eq!(o, b"VA 1\r\n5\r\nVA 1\r\n5\r\n");
     o.clear();
-    let upd = MetaArithResult::Done {
-        value: 18446744073709551615,
-        cas: 9,
-        ttl_remaining: Some(10),
-        created: false,
-    };
+    let upd = MetaArithResult::Done { value: 18446744073709551615, cas: 9, ttl_remaining: Some(10), created: false };
     meta::encode_ma(&mut o, &a(b"ma k q\r\n"), upd);
     assert!(o.is_empty());
     meta::encode_ma(&mut o, &a(b"ma k t c k O5\r\n"), upd);
@@ -938,13 +696,7 @@ fn binary_parse_commands() {
     assert!(r.quiet);
     assert_eq!(
         r.command,
-        BinaryCommand::Store {
-            mode: BinaryStoreMode::Set,
-            key: b"bk",
-            flags: 7,
-            exptime: 9,
-            value: b"val"
-        }
+        BinaryCommand::Store { mode: BinaryStoreMode::Set, key: b"bk", flags: 7, exptime: 9, value: b"val" }
     );
     assert_eq!(bparse(&set[..set.len() - 1]), Ok(None));
     for n in 0..24 {
@@ -955,72 +707,28 @@ fn binary_parse_commands() {
     ex.extend_from_slice(&0xffffffffu32.to_be_bytes());
     assert_eq!(
         bok(&breq(opcode::DECREMENTQ, b"c", &ex, b"")).command,
-        BinaryCommand::Arithmetic {
-            incr: false,
-            key: b"c",
-            delta: 5,
-            initial: 10,
-            exptime: 0xffffffff
-        }
+        BinaryCommand::Arithmetic { incr: false, key: b"c", delta: 5, initial: 10, exptime: 0xffffffff }
     );
     assert_eq!(
         bok(&breq(opcode::GATKQ, b"k", &[0, 0, 0, 100], b"")).command,
-        BinaryCommand::GetAndTouch {
-            key: b"k",
-            exptime: 100,
-            return_key: true
-        }
+        BinaryCommand::GetAndTouch { key: b"k", exptime: 100, return_key: true }
     );
     assert_eq!(
         bok(&breq(opcode::TOUCH, b"k", &[0, 0, 0, 1], b"")).command,
-        BinaryCommand::Touch {
-            key: b"k",
-            exptime: 1
-        }
+        BinaryCommand::Touch { key: b"k", exptime: 1 }
     );
-    assert_eq!(
-        bok(&breq(opcode::FLUSH, b"", &[0, 0, 0, 5], b"")).command,
-        BinaryCommand::Flush { delay: 5 }
-    );
-    assert_eq!(
-        bok(&breq(opcode::FLUSHQ, b"", b"", b"")).command,
-        BinaryCommand::Flush { delay: 0 }
-    );
-    assert_eq!(
-        bok(&breq(opcode::NOOP, b"", b"", b"")).command,
-        BinaryCommand::Noop
-    );
-    assert_eq!(
-        bok(&breq(opcode::VERSION, b"", b"", b"")).command,
-        BinaryCommand::Version
-    );
-    assert_eq!(
-        bok(&breq(opcode::QUITQ, b"", b"", b"")).command,
-        BinaryCommand::Quit
-    );
-    assert_eq!(
-        bok(&breq(opcode::STAT, b"items", b"", b"")).command,
-        BinaryCommand::Stat { key: b"items" }
-    );
-    assert_eq!(
-        bok(&breq(opcode::DELETE, b"k", b"", b"")).command,
-        BinaryCommand::Delete { key: b"k" }
-    );
+    assert_eq!(bok(&breq(opcode::FLUSH, b"", &[0, 0, 0, 5], b"")).command, BinaryCommand::Flush { delay: 5 });
+    assert_eq!(bok(&breq(opcode::FLUSHQ, b"", b"", b"")).command, BinaryCommand::Flush { delay: 0 });
+    assert_eq!(bok(&breq(opcode::NOOP, b"", b"", b"")).command, BinaryCommand::Noop);
+    assert_eq!(bok(&breq(opcode::VERSION, b"", b"", b"")).command, BinaryCommand::Version);
+    assert_eq!(bok(&breq(opcode::QUITQ, b"", b"", b"")).command, BinaryCommand::Quit);
+    assert_eq!(bok(&breq(opcode::STAT, b"items", b"", b"")).command, BinaryCommand::Stat { key: b"items" });
+    assert_eq!(bok(&breq(opcode::DELETE, b"k", b"", b"")).command, BinaryCommand::Delete { key: b"k" });
     assert_eq!(
         bok(&breq(opcode::PREPENDQ, b"k", b"", b"xy")).command,
-        BinaryCommand::Concat {
-            append: false,
-            key: b"k",
-            value: b"xy"
-        }
+        BinaryCommand::Concat { append: false, key: b"k", value: b"xy" }
     );
-    assert_eq!(
-        bok(&breq(opcode::GETK, b"k", b"", b"")).command,
-        BinaryCommand::Get {
-            key: b"k",
-            return_key: true
-        }
-    );
+    assert_eq!(bok(&breq(opcode::GETK, b"k", b"", b"")).command, BinaryCommand::Get { key: b"k", return_key: true });
 }
 
 #[test]
@@ -1046,10 +754,7 @@ fn verified_binary_errors() {
     assert_eq!((e.status, e.swallow), (Some(Status::UnknownCommand), 0));
     let p3 = breq(opcode::SASL_AUTH, b"PLAIN", b"", b"\0u\0p");
     let e = berr(&p3);
-    assert_eq!(
-        (e.status, e.consumed, e.swallow),
-        (Some(Status::UnknownCommand), 29, 4)
-    );
+    assert_eq!((e.status, e.consumed, e.swallow), (Some(Status::UnknownCommand), 29, 4));
     // keylen > bodylen: Unknown command + close
     let mut kb = breq(opcode::GET, b"abc", b"", b"");
     kb[8..12].copy_from_slice(&2u32.to_be_bytes());
@@ -1082,10 +787,7 @@ fn verified_binary_errors() {
     let mut o = Vec::new();
     e.encode(&mut o);
     assert_eq!(o, resp(opcode::SET, 3, 0, 0, b"Too large.", 0));
-    assert_eq!(
-        (e.swallow, e.close, e.unlink_key),
-        (0xfffffff0 - 10, false, Some(&b"bk"[..]))
-    );
+    assert_eq!((e.swallow, e.close, e.unlink_key), (0xfffffff0 - 10, false, Some(&b"bk"[..])));
     // Stat with a longer body: only header+key consumed (verified: the rest is
     // parsed as the next packet)
     let mut st = breq(opcode::STAT, b"reset", b"", b"");
@@ -1119,49 +821,19 @@ fn verified_binary_responses() {
     assert_eq!(o, resp(0x1c, 1, 0, 0, b"Not found", 0));
     o.clear();
     // hits: flags extras, key for K variants, value except Touch; quiet still sent
-    binary::encode_get_hit(
-        &mut o,
-        &bok(&breq(opcode::GET, b"bk", b"", b"")),
-        7,
-        36,
-        b"val",
-    );
+    binary::encode_get_hit(&mut o, &bok(&breq(opcode::GET, b"bk", b"", b"")), 7, 36, b"val");
     assert_eq!(o, resp(0, 0, 0, 4, b"\0\0\0\x07val", 36));
     o.clear();
-    binary::encode_get_hit(
-        &mut o,
-        &bok(&breq(opcode::GETK, b"bk", b"", b"")),
-        7,
-        36,
-        b"val",
-    );
+    binary::encode_get_hit(&mut o, &bok(&breq(opcode::GETK, b"bk", b"", b"")), 7, 36, b"val");
     assert_eq!(o, resp(0x0c, 0, 2, 4, b"\0\0\0\x07bkval", 36));
     o.clear();
-    binary::encode_get_hit(
-        &mut o,
-        &bok(&breq(opcode::GETQ, b"bk", b"", b"")),
-        7,
-        36,
-        b"val",
-    );
+    binary::encode_get_hit(&mut o, &bok(&breq(opcode::GETQ, b"bk", b"", b"")), 7, 36, b"val");
     assert_eq!(o, resp(0x09, 0, 0, 4, b"\0\0\0\x07val", 36));
     o.clear();
-    binary::encode_get_hit(
-        &mut o,
-        &bok(&breq(opcode::TOUCH, b"bk", &[0, 0, 0, 100], b"")),
-        7,
-        36,
-        b"val",
-    );
+    binary::encode_get_hit(&mut o, &bok(&breq(opcode::TOUCH, b"bk", &[0, 0, 0, 100], b"")), 7, 36, b"val");
     assert_eq!(o, resp(0x1c, 0, 0, 4, b"\0\0\0\x07", 36));
     o.clear();
-    binary::encode_get_hit(
-        &mut o,
-        &bok(&breq(opcode::GATK, b"bk", &[0, 0, 0, 100], b"")),
-        7,
-        36,
-        b"val",
-    );
+    binary::encode_get_hit(&mut o, &bok(&breq(opcode::GATK, b"bk", &[0, 0, 0, 100], b"")), 7, 36, b"val");
     assert_eq!(o, resp(0x23, 0, 2, 4, b"\0\0\0\x07bkval", 36));
     o.clear();
     // set: empty success with new cas; setq: nothing
@@ -1172,20 +844,13 @@ fn verified_binary_responses() {
     binary::encode_success(&mut o, &bok(&breq(opcode::SETQ, b"bk", &[0; 8], b"v")), 35);
     assert!(o.is_empty());
     // errors are sent even for quiet opcodes
-    binary::encode_error(
-        &mut o,
-        &bok(&breq(opcode::DELETEQ, b"ctr", b"", b"")),
-        Status::KeyNotFound,
-    );
+    binary::encode_error(&mut o, &bok(&breq(opcode::DELETEQ, b"ctr", b"", b"")), Status::KeyNotFound);
     assert_eq!(o, resp(0x14, 1, 0, 0, b"Not found", 0));
     o.clear();
     for (st, msg) in [
         (Status::KeyExists, &b"Data exists for key."[..]),
         (Status::NotStored, b"Not stored."),
-        (
-            Status::NonNumeric,
-            b"Non-numeric server-side value for incr or decr",
-        ),
+        (Status::NonNumeric, b"Non-numeric server-side value for incr or decr"),
         (Status::OutOfMemory, b"Out of memory"),
         (Status::AuthError, b"Auth failure."),
     ] {
@@ -1195,19 +860,10 @@ fn verified_binary_responses() {
     let mut ex = 5u64.to_be_bytes().to_vec();
     ex.extend_from_slice(&10u64.to_be_bytes());
     ex.extend_from_slice(&0u32.to_be_bytes());
-    binary::encode_arithmetic(
-        &mut o,
-        &bok(&breq(opcode::INCREMENT, b"ctr", &ex, b"")),
-        10,
-        37,
-    );
+    binary::encode_arithmetic(&mut o, &bok(&breq(opcode::INCREMENT, b"ctr", &ex, b"")), 10, 37);
     assert_eq!(o, resp(5, 0, 0, 0, &10u64.to_be_bytes(), 37));
     o.clear();
-    binary::encode_version(
-        &mut o,
-        &bok(&breq(opcode::VERSION, b"", b"", b"")),
-        b"1.6.18",
-    );
+    binary::encode_version(&mut o, &bok(&breq(opcode::VERSION, b"", b"", b"")), b"1.6.18");
     assert_eq!(o, resp(0x0b, 0, 0, 0, b"1.6.18", 0));
     o.clear();
     binary::encode_stat(&mut o, 0xdeadbeef, b"maxconns", b"1024");

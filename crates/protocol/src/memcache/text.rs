@@ -61,37 +61,16 @@ pub enum ShutdownMode {
 pub enum TextRequest<'a> {
     /// get/gets/gat/gats/bget. `exptime` is set for gat/gats. Keys are all
     /// validated (<= 250 bytes). May be empty for `gat <t>` (reply is `END`).
-    Get {
-        kind: GetKind,
-        exptime: Option<i32>,
-        keys: Vec<&'a [u8]>,
-    },
+    Get { kind: GetKind, exptime: Option<i32>, keys: Vec<&'a [u8]> },
     /// set/add/replace/append/prepend/cas with its data block (without the
     /// trailing `\r\n`). `cas` is only meaningful for [`StoreCommand::Cas`].
-    Store {
-        command: StoreCommand,
-        key: &'a [u8],
-        flags: u32,
-        exptime: i32,
-        cas: u64,
-        data: &'a [u8],
-        noreply: bool,
-    },
+    Store { command: StoreCommand, key: &'a [u8], flags: u32, exptime: i32, cas: u64, data: &'a [u8], noreply: bool },
     /// `delete <key> [0] [noreply]`.
     Delete { key: &'a [u8], noreply: bool },
     /// `incr`/`decr`.
-    Arithmetic {
-        incr: bool,
-        key: &'a [u8],
-        delta: u64,
-        noreply: bool,
-    },
+    Arithmetic { incr: bool, key: &'a [u8], delta: u64, noreply: bool },
     /// `touch <key> <exptime> [noreply]`.
-    Touch {
-        key: &'a [u8],
-        exptime: i32,
-        noreply: bool,
-    },
+    Touch { key: &'a [u8], exptime: i32, noreply: bool },
     /// `flush_all [delay] [noreply]`; `delay` 0 (or negative) means now.
     /// If flush is disabled reply `CLIENT_ERROR flush_all not allowed`.
     FlushAll { delay: i32, noreply: bool },
@@ -113,10 +92,7 @@ pub enum TextRequest<'a> {
     /// Administrative commands passed through verbatim: `slabs`, `lru`,
     /// `lru_crawler`, `watch`, `extstore`, `refresh_certs`. `args` excludes
     /// the command name. Unsupported ones should answer `ERROR`.
-    Admin {
-        command: &'a [u8],
-        args: Vec<&'a [u8]>,
-    },
+    Admin { command: &'a [u8], args: Vec<&'a [u8]> },
     /// Meta commands (mg/ms/md/ma/mn/me).
     Meta(MetaRequest<'a>),
 }
@@ -157,19 +133,13 @@ impl TextErrorKind {
         Some(match self {
             TextErrorKind::Error => "ERROR",
             TextErrorKind::BadFormat => "CLIENT_ERROR bad command line format",
-            TextErrorKind::DeleteUsage => {
-                "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]"
-            }
+            TextErrorKind::DeleteUsage => "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
             TextErrorKind::BadDataChunk => "CLIENT_ERROR bad data chunk",
             TextErrorKind::TooLarge => "SERVER_ERROR object too large for cache",
             TextErrorKind::InvalidExptime => "CLIENT_ERROR invalid exptime argument",
             TextErrorKind::InvalidDelta => "CLIENT_ERROR invalid numeric delta argument",
-            TextErrorKind::MemlimitTooSmall => {
-                "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m"
-            }
-            TextErrorKind::MemlimitNotBytes => {
-                "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes"
-            }
+            TextErrorKind::MemlimitTooSmall => "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m",
+            TextErrorKind::MemlimitNotBytes => "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes",
             TextErrorKind::Meta(m) => m.message(),
             TextErrorKind::LineTooLong | TextErrorKind::Http => return None,
         })
@@ -201,14 +171,7 @@ impl TextError<'_> {
     }
 
     fn new(kind: TextErrorKind, consumed: usize) -> Self {
-        TextError {
-            kind,
-            consumed,
-            swallow: 0,
-            noreply: false,
-            close: false,
-            unlink_key: None,
-        }
+        TextError { kind, consumed, swallow: 0, noreply: false, close: false, unlink_key: None }
     }
 
     fn noreply(mut self, nr: bool) -> Self {
@@ -358,9 +321,7 @@ fn parse_tokens<'a>(
         }
         b's' => match cmd {
             b"set" => parse_store(buf, line_end, tokens, StoreCommand::Set, limits),
-            b"stats" => ok(TextRequest::Stats {
-                args: tokens[1..].to_vec(),
-            }),
+            b"stats" => ok(TextRequest::Stats { args: tokens[1..].to_vec() }),
             b"shutdown" => {
                 let mode = if n == 1 {
                     ShutdownMode::Immediate
@@ -379,33 +340,26 @@ fn parse_tokens<'a>(
             b"append" => parse_store(buf, line_end, tokens, StoreCommand::Append, limits),
             _ => err(TextErrorKind::Error, line_end),
         },
-        b'c' => {
-            match cmd {
-                b"cas" => parse_store(buf, line_end, tokens, StoreCommand::Cas, limits),
-                b"cache_memlimit" => {
-                    if n != 2 && n != 3 {
-                        return err(TextErrorKind::Error, line_end);
-                    }
-                    let noreply = noreply_last(tokens);
-                    let Some(mb) = safe_strtoul(tokens[1]) else {
-                        return Err(TextError::new(TextErrorKind::Error, line_end).noreply(noreply));
-                    };
-                    if mb < 8 {
-                        return Err(TextError::new(TextErrorKind::MemlimitTooSmall, line_end)
-                            .noreply(noreply));
-                    }
-                    if mb > 1_000_000_000 {
-                        return Err(TextError::new(TextErrorKind::MemlimitNotBytes, line_end)
-                            .noreply(noreply));
-                    }
-                    ok(TextRequest::CacheMemlimit {
-                        megabytes: mb,
-                        noreply,
-                    })
+        b'c' => match cmd {
+            b"cas" => parse_store(buf, line_end, tokens, StoreCommand::Cas, limits),
+            b"cache_memlimit" => {
+                if n != 2 && n != 3 {
+                    return err(TextErrorKind::Error, line_end);
                 }
-                _ => err(TextErrorKind::Error, line_end),
+                let noreply = noreply_last(tokens);
+                let Some(mb) = safe_strtoul(tokens[1]) else {
+                    return Err(TextError::new(TextErrorKind::Error, line_end).noreply(noreply));
+                };
+                if mb < 8 {
+                    return Err(TextError::new(TextErrorKind::MemlimitTooSmall, line_end).noreply(noreply));
+                }
+                if mb > 1_000_000_000 {
+                    return Err(TextError::new(TextErrorKind::MemlimitNotBytes, line_end).noreply(noreply));
+                }
+                ok(TextRequest::CacheMemlimit { megabytes: mb, noreply })
             }
-        }
+            _ => err(TextErrorKind::Error, line_end),
+        },
         b'i' => match cmd {
             b"incr" => parse_arith(true, line_end, tokens, limits),
             _ => err(TextErrorKind::Error, line_end),
@@ -425,15 +379,9 @@ fn parse_tokens<'a>(
                     return Err(TextError::new(TextErrorKind::BadFormat, line_end).noreply(noreply));
                 }
                 let Some(exptime) = safe_strtol(tokens[2]) else {
-                    return Err(
-                        TextError::new(TextErrorKind::InvalidExptime, line_end).noreply(noreply)
-                    );
+                    return Err(TextError::new(TextErrorKind::InvalidExptime, line_end).noreply(noreply));
                 };
-                ok(TextRequest::Touch {
-                    key: tokens[1],
-                    exptime,
-                    noreply,
-                })
+                ok(TextRequest::Touch { key: tokens[1], exptime, noreply })
             }
             _ => err(TextErrorKind::Error, line_end),
         },
@@ -455,10 +403,7 @@ fn parse_tokens<'a>(
                 if n + 1 != if noreply { 3 } else { 2 } {
                     match safe_strtol(tokens[1]) {
                         Some(d) => delay = d,
-                        None => {
-                            return Err(TextError::new(TextErrorKind::InvalidExptime, line_end)
-                                .noreply(noreply))
-                        }
+                        None => return Err(TextError::new(TextErrorKind::InvalidExptime, line_end).noreply(noreply)),
                     }
                 }
                 ok(TextRequest::FlushAll { delay, noreply })
@@ -473,9 +418,7 @@ fn parse_tokens<'a>(
                 let noreply = noreply_last(tokens);
                 match safe_strtoul(tokens[1]) {
                     Some(level) => ok(TextRequest::Verbosity { level, noreply }),
-                    None => {
-                        Err(TextError::new(TextErrorKind::BadFormat, line_end).noreply(noreply))
-                    }
+                    None => Err(TextError::new(TextErrorKind::BadFormat, line_end).noreply(noreply)),
                 }
             }
             b"lru" | b"extstore" => {
@@ -498,13 +441,7 @@ fn parse_tokens<'a>(
 }
 
 fn admin<'a>(cmd: &'a [u8], tokens: &[&'a [u8]], line_end: usize) -> TextParse<'a> {
-    Ok(Some((
-        TextRequest::Admin {
-            command: cmd,
-            args: tokens[1..].to_vec(),
-        },
-        line_end,
-    )))
+    Ok(Some((TextRequest::Admin { command: cmd, args: tokens[1..].to_vec() }, line_end)))
 }
 
 fn parse_get<'a>(
@@ -531,14 +468,7 @@ fn parse_get<'a>(
     if keys.iter().any(|k| k.len() > limits.max_key_len) {
         return err(TextErrorKind::BadFormat, line_end);
     }
-    Ok(Some((
-        TextRequest::Get {
-            kind,
-            exptime,
-            keys,
-        },
-        line_end,
-    )))
+    Ok(Some((TextRequest::Get { kind, exptime, keys }, line_end)))
 }
 
 fn parse_store<'a>(
@@ -560,11 +490,9 @@ fn parse_store<'a>(
     if key.len() > limits.max_key_len {
         return bad();
     }
-    let (Some(flags), Some(exptime), Some(vlen)) = (
-        safe_strtoul(tokens[2]),
-        safe_strtol(tokens[3]),
-        safe_strtol(tokens[4]),
-    ) else {
+    let (Some(flags), Some(exptime), Some(vlen)) =
+        (safe_strtoul(tokens[2]), safe_strtol(tokens[3]), safe_strtol(tokens[4]))
+    else {
         return bad();
     };
     let mut cas = 0;
@@ -594,26 +522,10 @@ fn parse_store<'a>(
     if &buf[total - 2..total] != b"\r\n" {
         return Err(TextError::new(TextErrorKind::BadDataChunk, total).noreply(noreply));
     }
-    Ok(Some((
-        TextRequest::Store {
-            command,
-            key,
-            flags,
-            exptime,
-            cas,
-            data,
-            noreply,
-        },
-        total,
-    )))
+    Ok(Some((TextRequest::Store { command, key, flags, exptime, cas, data, noreply }, total)))
 }
 
-fn parse_arith<'a>(
-    incr: bool,
-    line_end: usize,
-    tokens: &[&'a [u8]],
-    limits: &Limits,
-) -> TextParse<'a> {
+fn parse_arith<'a>(incr: bool, line_end: usize, tokens: &[&'a [u8]], limits: &Limits) -> TextParse<'a> {
     let n = tokens.len();
     if n != 3 && n != 4 {
         return err(TextErrorKind::Error, line_end);
@@ -625,15 +537,7 @@ fn parse_arith<'a>(
     let Some(delta) = safe_strtoull(tokens[2]) else {
         return Err(TextError::new(TextErrorKind::InvalidDelta, line_end).noreply(noreply));
     };
-    Ok(Some((
-        TextRequest::Arithmetic {
-            incr,
-            key: tokens[1],
-            delta,
-            noreply,
-        },
-        line_end,
-    )))
+    Ok(Some((TextRequest::Arithmetic { incr, key: tokens[1], delta, noreply }, line_end)))
 }
 
 fn parse_delete<'a>(line_end: usize, tokens: &[&'a [u8]], limits: &Limits) -> TextParse<'a> {
@@ -653,13 +557,7 @@ fn parse_delete<'a>(line_end: usize, tokens: &[&'a [u8]], limits: &Limits) -> Te
     if tokens[1].len() > limits.max_key_len {
         return Err(TextError::new(TextErrorKind::BadFormat, line_end).noreply(noreply));
     }
-    Ok(Some((
-        TextRequest::Delete {
-            key: tokens[1],
-            noreply,
-        },
-        line_end,
-    )))
+    Ok(Some((TextRequest::Delete { key: tokens[1], noreply }, line_end)))
 }
 
 // ---------------------------------------------------------------------------
