@@ -46,6 +46,7 @@ def rss_bytes(pid):
 class Server:
     def __init__(self, name, argv_fn):
         self.name = name
+        self.argv_fn = argv_fn
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix=f"bench-{name}-")
         self.proc = subprocess.Popen(argv_fn(self.port), cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -55,6 +56,8 @@ class Server:
         return subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True).stdout
 
     def stop(self):
+        if self.proc.poll() is not None:
+            return
         self.proc.terminate()
         try:
             self.proc.wait(5)
@@ -64,11 +67,13 @@ class Server:
 
 
 def run_bench(srv, test, pipeline):
+    # Deeper pipelines finish fast: more requests keep the CPU-time reading (10 ms ticks) precise.
+    n = N * 5 if pipeline > 1 else N
     srv.cli("flushall")
     before = cpu_seconds(srv.proc.pid)
     t0 = time.time()
     out = subprocess.run(
-        ["redis-benchmark", "-p", str(srv.port), "-t", test, "-c", "50", "-n", str(N), "-P", str(pipeline), "-r", "100000", "--csv"],
+        ["redis-benchmark", "-p", str(srv.port), "-t", test, "-c", "50", "-n", str(n), "-P", str(pipeline), "-r", "100000", "--csv"],
         capture_output=True, text=True, timeout=600,
     ).stdout
     wall = time.time() - t0
@@ -82,7 +87,7 @@ def run_bench(srv, test, pipeline):
     if rps <= 0:
         return None
     return {"rps": rps, "p50": float(d["p50_latency_ms"]), "p99": float(d["p99_latency_ms"]),
-            "cpu_per_m": cpu / (N / 1e6), "wall": wall}
+            "cpu_per_m": cpu / (n / 1e6), "wall": wall}
 
 
 def load_keys(srv, n):
@@ -227,14 +232,24 @@ def main():
                     r = run_bench(s, test, pipeline)
                     results[(s.name, test, pipeline)] = r
                     print(s.name, test, "P", pipeline, r, flush=True)
-        mem = {}
         for s in servers:
-            mem[s.name] = load_keys(s, 1_000_000)
-            print(s.name, "1M keys RSS growth", mem[s.name], flush=True)
-        for kind in ("list", "set", "hash", "zset"):
-            for s in servers:
-                coll[(s.name, kind)] = load_collection(s, kind, 1_000_000)
-                print(s.name, kind, coll[(s.name, kind)], flush=True)
+            s.stop()
+        # Memory is measured on fresh processes: memory freed by earlier tests and kept by the
+        # allocator would otherwise hide part of the growth.
+        mem = {}
+        for kind in ("strings", "list", "set", "hash", "zset"):
+            fresh = [Server(s.name, s.argv_fn) for s in servers]
+            try:
+                for s in fresh:
+                    if kind == "strings":
+                        mem[s.name] = load_keys(s, 1_000_000)
+                        print(s.name, "1M keys RSS growth", mem[s.name], flush=True)
+                    else:
+                        coll[(s.name, kind)] = load_collection(s, kind, 1_000_000)
+                        print(s.name, kind, coll[(s.name, kind)], flush=True)
+            finally:
+                for s in fresh:
+                    s.stop()
     finally:
         for s in servers:
             s.stop()
@@ -249,7 +264,7 @@ def fmt(v, spec):
 def write_results(results, mem, mc, coll):
     nproc = os.cpu_count()
     lines = ["# Benchmark results", "",
-             f"Machine: {nproc} cores (the load generator shares them). redis-benchmark -c 50 -n {N} -r 100000; "
+             f"Machine: {nproc} cores (the load generator shares them). redis-benchmark -c 50 -r 100000, -n {N} at pipeline 1 and {N*5} at pipeline 16; "
              f"ferrocache with its default threads ({nproc}), redis-server 7.0 (Debian) with --save ''. "
              "Ratios are ferrocache / redis-server (ops/s: higher is better; CPU per op, latency and RSS: lower is better). "
              "Server CPU = utime+stime of the server process from /proc/PID/stat during the test.", ""]
