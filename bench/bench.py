@@ -7,6 +7,7 @@ import csv, io, os, shutil, socket, subprocess, sys, tempfile, time
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FERRO = os.path.join(ROOT, "target", "release", "ferrocache")
+MARKER = "<!-- sections below are written by bench/callgrind.py and bench/bgsave_rss.py -->"
 TESTS = ["set", "get", "incr", "lpush", "hset", "mset"]
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -298,8 +299,18 @@ def write_results(results, mem, mc, coll):
             lines.append(f"| {kind} | {f[0]/1e6:.1f} MB | {r[0]/1e6:.1f} MB | {f[0]/max(r[0],1):.2f} | {f[1]} | {r[1]} |")
     lines.append("")
     lines += mc
-    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
+    path = os.path.join(ROOT, "bench", "RESULTS.md")
+    # Sections written by the other benchmark scripts (callgrind.py, bgsave_rss.py) follow a marker
+    # and are kept.
+    kept = ""
+    if os.path.exists(path):
+        old = open(path).read()
+        i = old.find(MARKER)
+        if i >= 0:
+            kept = old[i:]
+    with open(path, "w") as f:
         f.write("\n".join(lines))
+        f.write("\n" + (kept or MARKER + "\n"))
     try:
         chart(results)
     except Exception as e:  # matplotlib may be missing
