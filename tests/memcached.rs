@@ -1106,3 +1106,23 @@ fn binary_differential_against_real_memcached() {
         assert!(seen.keys().any(|&(o, st)| o == op && st != 0), "{op:#04x} never failed");
     }
 }
+
+/// memcached client flags survive SAVE and a restart (they ride in an RDB aux field).
+#[test]
+fn flags_survive_rdb_restart() {
+    let dir = std::env::temp_dir().join(format!("ferro-mc-rdb-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap().to_string();
+    {
+        let n = Node::start(&["--dir", &d]);
+        let mut r = n.raw();
+        assert_eq!(s(&r.call(b"set k1 42 0 5\r\nhello\r\nset k2 0 0 2\r\nhi\r\n")), "STORED\r\nSTORED\r\n");
+        let _: () = redis::cmd("SAVE").query(&mut n.redis()).unwrap();
+    }
+    let n = Node::start(&["--dir", &d]);
+    let mut r = n.raw();
+    assert_eq!(s(&r.call(b"get k1 k2\r\n")), "VALUE k1 42 5\r\nhello\r\nVALUE k2 0 2\r\nhi\r\nEND\r\n");
+    drop(n);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -396,12 +396,55 @@ fn encode_shard(enc: &EncCfg, shard: &Shard, buf: &mut Vec<u8>, now: u64) -> u64
         buf.push(opcode::SELECTDB);
         write_len(buf, db as u64);
         // The caller holds the shard's lock.
+        let mut mc_flags = Vec::new();
         for e in t.iter() {
             encode_entry(enc, &e.key, &e.value, e.expire_at, e.lru, buf, now);
+            if let Value::Mc(m) = &e.value {
+                if m.flags != 0 {
+                    write_len(&mut mc_flags, e.key.len() as u64);
+                    mc_flags.extend_from_slice(&e.key);
+                    mc_flags.extend_from_slice(&m.flags.to_le_bytes());
+                }
+            }
             n += 1;
+        }
+        // memcached client flags have no place in Redis's RDB: they ride in an aux field that
+        // follows the chunk's entries (redis-server ignores unknown aux fields).
+        if !mc_flags.is_empty() {
+            buf.push(opcode::AUX);
+            write_string(buf, MC_FLAGS_AUX, false);
+            write_string(buf, &mc_flags, enc.opts.compression);
         }
     }
     n
+}
+
+/// Aux field carrying memcached flags of the keys of the chunk before it (current database).
+const MC_FLAGS_AUX: &[u8] = b"ferrocache-mc-flags";
+
+/// Decode a `ferrocache-mc-flags` aux value into (key, flags).
+fn parse_mc_flags(v: &[u8]) -> Vec<(Vec<u8>, u32)> {
+    let mut out = Vec::new();
+    let mut p = 0;
+    while p < v.len() {
+        // Length as written by write_len (RDB length encoding: 6, 14 or 32 bits).
+        let (len, used) = match v[p] >> 6 {
+            0 => ((v[p] & 0x3f) as usize, 1),
+            1 if p + 1 < v.len() => ((((v[p] & 0x3f) as usize) << 8) | v[p + 1] as usize, 2),
+            2 if p + 4 < v.len() && v[p] == 0x80 => (u32::from_be_bytes([v[p + 1], v[p + 2], v[p + 3], v[p + 4]]) as usize, 5),
+            _ => break,
+        };
+        p += used;
+        if p + len + 4 > v.len() {
+            break;
+        }
+        let key = v[p..p + len].to_vec();
+        p += len;
+        let flags = u32::from_le_bytes([v[p], v[p + 1], v[p + 2], v[p + 3]]);
+        p += 4;
+        out.push((key, flags));
+    }
+    out
 }
 
 fn encode_entry(enc: &EncCfg, key: &[u8], v: &Value, expire_at: u64, lru: u32, buf: &mut Vec<u8>, now: u64) {
@@ -1061,6 +1104,7 @@ pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Gua
     let lru_policy = matches!(policy, EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru);
     let mut fx = Effects::default();
     let (mut loaded, mut expired) = (0u64, 0u64);
+    let mut cur_db = 0usize;
     loop {
         let ev = match reader.next_event() {
             Ok(Some(ev)) => ev,
@@ -1083,10 +1127,29 @@ pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Gua
                     b"aof-preamble" if v != "0" => log('*', "RDB has an AOF tail"),
                     b"aof-base" if v != "0" => log('*', "RDB is base AOF"),
                     k if k.first() == Some(&b'%') => log('*', &format!("RDB '{}': {}", String::from_utf8_lossy(k), v)),
+                    MC_FLAGS_AUX => {
+                        for (k, flags) in parse_mc_flags(&value) {
+                            let mut d = Db {
+                                guards: &mut *guards,
+                                db: cur_db,
+                                now_ms: now,
+                                fx: &mut fx,
+                                access,
+                                expire_enabled: false,
+                            };
+                            if let Some(ent) = d.peek(&k) {
+                                if let Some(data) = ent.value.as_bytes() {
+                                    let item = ferrocache_engine::mcitem::McItem::new(data.to_vec(), flags, (now / 1000) as u32);
+                                    ent.value = Value::Mc(Box::new(item));
+                                }
+                            }
+                        }
+                    }
                     _ => {}
                 }
             }
             RdbEvent::SelectDb(db) => {
+                cur_db = db as usize;
                 if db as usize >= srv.num_dbs() {
                     log('#', &format!("FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting\n", srv.num_dbs()));
                     return Err(LoadError::Rdb(RdbError::Corrupt("database index out of range".into())));
