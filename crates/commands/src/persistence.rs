@@ -431,7 +431,9 @@ fn parse_mc_flags(v: &[u8]) -> Vec<(Vec<u8>, u32)> {
         let (len, used) = match v[p] >> 6 {
             0 => ((v[p] & 0x3f) as usize, 1),
             1 if p + 1 < v.len() => ((((v[p] & 0x3f) as usize) << 8) | v[p + 1] as usize, 2),
-            2 if p + 4 < v.len() && v[p] == 0x80 => (u32::from_be_bytes([v[p + 1], v[p + 2], v[p + 3], v[p + 4]]) as usize, 5),
+            2 if p + 4 < v.len() && v[p] == 0x80 => {
+                (u32::from_be_bytes([v[p + 1], v[p + 2], v[p + 3], v[p + 4]]) as usize, 5)
+            }
             _ => break,
         };
         p += used;
@@ -1139,7 +1141,11 @@ pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Gua
                             };
                             if let Some(ent) = d.peek(&k) {
                                 if let Some(data) = ent.value.as_bytes() {
-                                    let item = ferrocache_engine::mcitem::McItem::new(data.to_vec(), flags, (now / 1000) as u32);
+                                    let item = ferrocache_engine::mcitem::McItem::new(
+                                        data.to_vec(),
+                                        flags,
+                                        (now / 1000) as u32,
+                                    );
                                     ent.value = Value::Mc(Box::new(item));
                                 }
                             }
