@@ -423,15 +423,21 @@ impl<R: BufRead> AofCommandReader<R> {
     }
 
     fn read_exact(&mut self, n: usize) -> Result<Vec<u8>, AofReadError> {
-        let mut v = vec![0u8; n];
-        let mut got = 0;
-        while got < n {
-            match self.r.read(&mut v[got..]) {
-                Ok(0) => return Err(AofReadError::Truncated),
-                Ok(k) => got += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+        // Grow with the data actually read: a corrupt length must end in Truncated, not in an
+        // allocation of that size.
+        let mut v = Vec::with_capacity(n.min(1 << 20));
+        while v.len() < n {
+            let buf = match self.r.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(AofReadError::Io(e)),
+            };
+            if buf.is_empty() {
+                return Err(AofReadError::Truncated);
             }
+            let take = buf.len().min(n - v.len());
+            v.extend_from_slice(&buf[..take]);
+            self.r.consume(take);
         }
         self.pos += n as u64;
         Ok(v)
