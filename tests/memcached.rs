@@ -840,7 +840,25 @@ fn differential_against_real_memcached() {
             let ro = ours.call(a.as_bytes());
             let rt = theirs.call(b.as_bytes());
             history.push(format!("{b:?} -> {:?}", s(&rt)));
-            if b.starts_with("me ") {
+            let rt_s = s(&rt);
+            let ro_num = std::str::from_utf8(&ro).ok().and_then(|x| x.trim_end().parse::<u64>().ok());
+            if (b.starts_with("incr ") || b.starts_with("decr "))
+                && rt_s == "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+                && ro_num.is_some_and(|n| {
+                    // only where the counter was >= 2^63: results near the top, or wrapped by incr
+                    let delta: u64 = b.split_whitespace().nth(2).and_then(|d| d.parse().ok()).unwrap_or(0);
+                    n >= 1 << 62 || (b.starts_with("incr ") && n < delta)
+                })
+            {
+                // memcached 1.6.18 bug: for stored counters >= 2^63 its numeric check reads past
+                // the value and sometimes answers non-numeric (see the binary differential test).
+                // Reset the counter on both servers and go on.
+                let k = b.split_whitespace().nth(1).unwrap_or("");
+                let reset = format!("set {k} 0 0 1\r\n0\r\n");
+                ours.call(reset.as_bytes());
+                theirs.call(reset.as_bytes());
+                continue;
+            } else if b.starts_with("me ") {
                 // `me` reports timing/size internals: compare the hit/miss shape only
                 assert_eq!(ro.starts_with(b"ME "), rt.starts_with(b"ME "), "seed {seed} step {step}: {b:?}");
             } else {
