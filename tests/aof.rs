@@ -6,8 +6,12 @@
 //! writes, truncated files per aof-load-truncated, kill -9 with appendfsync always, CONFIG SET
 //! appendonly at runtime, INFO persistence.
 
+mod common;
+
+use common::{Raw, Reply};
 use ferrocache_persistence::rdb::{self, RdbValue};
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -53,13 +57,22 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Wait until the server answers PING with PONG: listening, and done loading (while loading,
+/// PING gets -LOADING, as in Redis).
 fn wait_port(port: u16, child: &mut Child) {
     let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut buf = [0u8; 64];
+            if s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG")) {
+                return;
+            }
+        }
         if let Some(st) = child.try_wait().unwrap() {
             panic!("server exited: {st}");
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "server did not start");
+        assert!(t.elapsed() < Duration::from_secs(60), "server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -76,18 +89,24 @@ fn start(dir: &Path, extra: &[&str]) -> Node {
 }
 
 fn start_logging_to(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
+    let mut n = spawn(dir, logdir, extra);
+    wait_port(n.port, n.child.as_mut().unwrap());
+    n
+}
+
+/// Start a node without waiting for it (the caller watches it start and load).
+fn spawn(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
     let port = free_port();
     let log = logdir.join(format!("ferrocache-{port}.log"));
     let mut args: Vec<String> =
         vec!["server".into(), "--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
     args.extend(extra.iter().map(|s| s.to_string()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
         .args(&args)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("start ferrocache");
-    wait_port(port, &mut child);
     Node { child: Some(child), port, log }
 }
 
@@ -690,5 +709,71 @@ fn truncated_aof_per_aof_load_truncated() {
     assert!(n3.log_text().contains("Revert incomplete MULTI/EXEC transaction in AOF file appendonly.aof.1.incr.aof"));
     drop(c3);
     drop(n3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const LOADING: &str = "LOADING Redis is loading the dataset in memory";
+
+#[test]
+fn clients_get_loading_while_a_big_aof_loads() {
+    const N: usize = 300_000;
+    let dir = tempdir("loading");
+    let n = start(&dir, &["--appendonly", "yes", "--save", ""]);
+    let mut raw = Raw::connect(n.port);
+    raw.set_timeout(Duration::from_secs(60));
+    for start in (0..N).step_by(10_000) {
+        let mut buf = Vec::new();
+        for i in start..start + 10_000 {
+            buf.extend(common::encode(&["SET", &format!("key:{i}"), &format!("value:{i}")]));
+        }
+        raw.send(&buf);
+        for _ in 0..10_000 {
+            assert_eq!(raw.read(), Reply::Simple("OK".into()));
+        }
+    }
+    let mut c = n.con();
+    shutdown(n, &mut c);
+    let incr = dir.join("appendonlydir/appendonly.aof.1.incr.aof");
+    let size = std::fs::metadata(&incr).unwrap().len()
+        + std::fs::metadata(dir.join("appendonlydir/appendonly.aof.1.base.rdb")).unwrap().len();
+
+    let mut n = spawn(&dir, &dir, &["--appendonly", "yes", "--save", ""]);
+    let t = Instant::now();
+    let mut r = loop {
+        if TcpStream::connect(("127.0.0.1", n.port)).is_ok() {
+            break Raw::connect(n.port);
+        }
+        assert!(n.child.as_mut().unwrap().try_wait().unwrap().is_none(), "node exited");
+        assert!(t.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let (mut saw_loading, mut max_loaded) = (false, 0u64);
+    loop {
+        assert!(t.elapsed() < Duration::from_secs(120), "loading did not finish");
+        let get = r.cmd(&["GET", &format!("key:{}", N - 1)]);
+        if get == Reply::Bulk(format!("value:{}", N - 1).into_bytes()) {
+            break;
+        }
+        assert_eq!(get, Reply::Error(LOADING.into()));
+        let info = r.cmd(&["INFO", "persistence"]).as_str();
+        if info.contains("loading:1\r\n") {
+            saw_loading = true;
+            assert!(info.contains(&format!("loading_total_bytes:{size}\r\n")), "{info}");
+            let loaded: u64 = info
+                .lines()
+                .find_map(|l| l.strip_prefix("loading_loaded_bytes:"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            assert!(loaded >= max_loaded && loaded <= size);
+            max_loaded = loaded;
+            assert_eq!(r.cmd(&["SET", "k", "v"]), Reply::Error(LOADING.into()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(saw_loading && max_loaded > 0, "loading was never seen");
+    assert_eq!(r.cmd(&["DBSIZE"]), Reply::Int(N as i64));
+    assert!(n.log_text().contains("DB loaded from append only file: "), "{}", n.log_text());
     let _ = std::fs::remove_dir_all(&dir);
 }

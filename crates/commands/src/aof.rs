@@ -1066,12 +1066,15 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
     if total == 0 {
         return LoadStatus::Empty;
     }
-    srv.persist.loading.store(true, Relaxed);
+    persistence::start_loading(srv, total);
     let mut ret = LoadStatus::Ok;
     let count = files.len();
+    let mut done_bytes = 0u64;
     for (i, (name, is_base)) in files.iter().enumerate() {
         let last = i + 1 == count;
         let start = std::time::Instant::now();
+        srv.persist.loading_base.store(done_bytes, Relaxed);
+        done_bytes += file_size(&dir.join(name)).unwrap_or(0);
         let mut r = load_single(srv, name);
         if r == LoadStatus::Ok || (r == LoadStatus::Truncated && last) {
             log(
@@ -1097,7 +1100,7 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
         }
         ret = r;
     }
-    srv.persist.loading.store(false, Relaxed);
+    persistence::stop_loading(srv);
     if ret == LoadStatus::Ok || ret == LoadStatus::Truncated {
         srv.aof.current_size.store(total, Relaxed);
         srv.aof.base_size.store(base_size, Relaxed);
@@ -1105,9 +1108,12 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
     ret
 }
 
+/// CLIENT_ID_AOF: the id of the client replaying the AOF.
+pub const AOF_CLIENT_ID: u64 = u64::MAX;
+
 /// A fake client executing AOF commands (CLIENT_ID_AOF).
 fn fake_client() -> Client {
-    let shared = ClientShared::new(u64::MAX, String::new(), String::new(), now_ms());
+    let shared = ClientShared::new(AOF_CLIENT_ID, String::new(), String::new(), now_ms());
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let mut c = Client::new(shared, tx);
     c.authenticated = true;
@@ -1186,7 +1192,7 @@ fn load_single(srv: &Arc<Server>, name: &str) -> LoadStatus {
         let mut cr = CountingReader { r: std::io::BufReader::with_capacity(1 << 20, f2), n: 0 };
         let res = {
             let mut g = srv.ks.lock_all();
-            persistence::load_reader(srv, &mut cr, &mut g)
+            persistence::load_reader(srv, &mut cr, &mut g, true)
         };
         if res.is_err() {
             if old_style {
@@ -1216,6 +1222,8 @@ fn load_single(srv: &Arc<Server>, name: &str) -> LoadStatus {
     let truncated_ok = srv.config.get_bool("aof-load-truncated");
     let mut valid_up_to = start;
     let mut valid_before_multi = start;
+    let base = srv.persist.loading_base.load(Relaxed);
+    let mut loops = 0u64;
     let uxeof = |valid_up_to: u64| -> LoadStatus {
         if truncated_ok {
             log('#', &format!("!!! Warning: short read while loading the AOF file {}!!!", name));
@@ -1233,6 +1241,11 @@ fn load_single(srv: &Arc<Server>, name: &str) -> LoadStatus {
         LoadStatus::Failed
     };
     loop {
+        // Serve the clients from time to time (every 1024 commands, from the first one).
+        if loops % 1024 == 0 {
+            persistence::loading_progress(srv, base + reader.offset);
+        }
+        loops += 1;
         match reader.next_command() {
             Ok(Some(argv)) => {
                 let is_multi = argv[0].eq_ignore_ascii_case(b"multi");
@@ -1318,5 +1331,6 @@ pub fn info(srv: &Server) -> String {
             aof.delayed_fsync.load(Relaxed),
         ));
     }
+    s.push_str(&persistence::info_loading(srv));
     s
 }

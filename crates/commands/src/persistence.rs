@@ -89,6 +89,16 @@ pub struct Persist {
     pub rdb_saves: AtomicU64,
     pub scheduled: AtomicBool,
     pub loading: AtomicBool,
+    /// startLoading's statistics (INFO persistence loading_*).
+    pub loading_start_time: AtomicI64,
+    pub loading_total_bytes: AtomicU64,
+    pub loading_rdb_used_mem: AtomicU64,
+    pub loading_loaded_bytes: AtomicU64,
+    /// Bytes of the files loaded before the current one (multi-part AOF).
+    pub loading_base: AtomicU64,
+    /// Signalled at the loader's first progress point (processEventsWhileBlocked): the node
+    /// starts serving clients, which get -LOADING until the dataset is in memory.
+    pub serve_during_load: tokio::sync::Notify,
     pub last_load_keys_loaded: AtomicU64,
     pub last_load_keys_expired: AtomicU64,
     /// Progress of the running save.
@@ -113,6 +123,12 @@ impl Default for Persist {
             rdb_saves: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
             loading: AtomicBool::new(false),
+            loading_start_time: AtomicI64::new(0),
+            loading_total_bytes: AtomicU64::new(0),
+            loading_rdb_used_mem: AtomicU64::new(0),
+            loading_loaded_bytes: AtomicU64::new(0),
+            loading_base: AtomicU64::new(0),
+            serve_during_load: tokio::sync::Notify::new(),
             last_load_keys_loaded: AtomicU64::new(0),
             last_load_keys_expired: AtomicU64::new(0),
             keys_processed: Arc::new(AtomicU64::new(0)),
@@ -766,10 +782,9 @@ pub fn snapshot_running(srv: &Server) -> bool {
 
 /// Load an RDB stream into the shards held by `guards` (every shard): a replica's full sync.
 pub fn load_rdb<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
-    let p = &srv.persist;
-    p.loading.store(true, Relaxed);
-    let res = load_reader(srv, r, guards);
-    p.loading.store(false, Relaxed);
+    start_loading(srv, 0);
+    let res = load_reader(srv, r, guards, false);
+    stop_loading(srv);
     res
 }
 
@@ -989,6 +1004,8 @@ pub fn after_flushall(ctx: &mut Ctx) {
 /// SHUTDOWN's save: Ok(()) to go on exiting, Err(Failed) when the save failed and the shutdown
 /// must not proceed.
 pub fn shutdown_save(srv: &Server, save: bool, nosave: bool, force: bool) -> Result<(), Failed> {
+    // A partly loaded dataset is never saved (Redis turns SHUTDOWN into SHUTDOWN NOSAVE).
+    let (save, nosave) = if is_loading(srv) { (false, true) } else { (save, nosave) };
     crate::aof::on_shutdown(srv);
     if abort_running(srv, true) {
         srv.persist.bgsave_in_progress.store(false, Relaxed);
@@ -1054,7 +1071,7 @@ fn reload_with(srv: &Server, guards: &mut Guards, save: bool, flush: bool) -> Re
             guards.for_each_shard(|s| s.dbs[d] = Default::default());
         }
     }
-    load_into(srv, &dbfilename(srv), guards).map(|_| ()).map_err(|_| "ERR Error trying to load the RDB dump")
+    load_into(srv, &dbfilename(srv), guards, false).map(|_| ()).map_err(|_| "ERR Error trying to load the RDB dump")
 }
 
 // ------------------------------------------------------------------ loading
@@ -1080,20 +1097,82 @@ fn limits(srv: &Server) -> EncodingLimits {
 }
 
 /// rdbLoad into the shards held by `guards` (every shard). Keys already expired are skipped.
-pub fn load_into(srv: &Server, path: &str, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
+/// `serve`: the loader's own guards, released and taken again at each progress point so that
+/// clients are served meanwhile (startup loading).
+pub fn load_into(srv: &Server, path: &str, guards: &mut Guards, serve: bool) -> Result<(u64, u64), LoadError> {
     let f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LoadError::NotFound),
         Err(e) => return Err(LoadError::Io(e)),
     };
-    let p = &srv.persist;
-    p.loading.store(true, Relaxed);
-    let r = load_reader(srv, std::io::BufReader::with_capacity(1 << 20, f), guards);
-    p.loading.store(false, Relaxed);
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    start_loading(srv, size);
+    let r = load_reader(srv, std::io::BufReader::with_capacity(1 << 20, f), guards, serve);
+    stop_loading(srv);
     r
 }
 
-pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
+/// loading_process_events_interval_bytes (Redis's default): the loader records its progress
+/// and lets clients in every this many bytes.
+pub const LOADING_INTERVAL_BYTES: u64 = 2 * 1024 * 1024;
+
+/// startLoading: the node is loading `total_bytes` (0: unknown, e.g. a diskless transfer).
+pub fn start_loading(srv: &Server, total_bytes: u64) {
+    let p = &srv.persist;
+    p.loading_start_time.store((now_ms() / 1000) as i64, Relaxed);
+    p.loading_loaded_bytes.store(0, Relaxed);
+    p.loading_total_bytes.store(total_bytes, Relaxed);
+    p.loading_rdb_used_mem.store(0, Relaxed);
+    p.loading_base.store(0, Relaxed);
+    p.last_load_keys_expired.store(0, Relaxed);
+    p.last_load_keys_loaded.store(0, Relaxed);
+    p.loading.store(true, SeqCst);
+}
+
+/// stopLoading.
+pub fn stop_loading(srv: &Server) {
+    srv.persist.loading.store(false, SeqCst);
+}
+
+/// The node is loading its dataset: commands without the LOADING flag get -LOADING.
+#[inline]
+pub fn is_loading(srv: &Server) -> bool {
+    srv.persist.loading.load(Relaxed)
+}
+
+pub const LOADING_ERR: &str = "LOADING Redis is loading the dataset in memory";
+
+/// loadingAbsProgress + processEventsWhileBlocked: record the bytes loaded so far and start
+/// serving clients (a no-op once they are served).
+pub fn loading_progress(srv: &Server, loaded: u64) {
+    srv.persist.loading_loaded_bytes.store(loaded, Relaxed);
+    srv.persist.serve_during_load.notify_one();
+}
+
+/// A reader counting the bytes it delivered.
+struct Progress<R> {
+    r: R,
+    n: Arc<AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Progress<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.r.read(buf)?;
+        self.n.fetch_add(k as u64, Relaxed);
+        Ok(k)
+    }
+}
+
+pub(crate) fn load_reader<R: std::io::Read>(
+    srv: &Server,
+    r: R,
+    guards: &mut Guards,
+    serve: bool,
+) -> Result<(u64, u64), LoadError> {
+    let counted = Arc::new(AtomicU64::new(0));
+    let r = Progress { r, n: counted.clone() };
+    let base = srv.persist.loading_base.load(Relaxed);
+    let mut tick = 0u64;
     let p = &srv.persist;
     p.last_load_keys_loaded.store(0, Relaxed);
     p.last_load_keys_expired.store(0, Relaxed);
@@ -1113,6 +1192,16 @@ pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Gua
             Ok(None) => break,
             Err(e) => return Err(report_load_error(&e)),
         };
+        let pos = counted.load(Relaxed);
+        if pos / LOADING_INTERVAL_BYTES != tick {
+            tick = pos / LOADING_INTERVAL_BYTES;
+            loading_progress(srv, base + pos);
+            if serve {
+                // Between two keys nothing is half-done: let the clients' commands at the
+                // shards (the ones allowed while loading: INFO, DBSIZE is not, ...).
+                guards.yield_all();
+            }
+        }
         match ev {
             RdbEvent::Aux { key, value } => {
                 let v = String::from_utf8_lossy(&value);
@@ -1125,6 +1214,7 @@ pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Gua
                     b"used-mem" => {
                         let m: i64 = v.parse().unwrap_or(0);
                         log('*', &format!("RDB memory usage when created {:.2} Mb", m as f64 / (1024.0 * 1024.0)));
+                        p.loading_rdb_used_mem.store(m.max(0) as u64, Relaxed);
                     }
                     b"aof-preamble" if v != "0" => log('*', "RDB has an AOF tail"),
                     b"aof-base" if v != "0" => log('*', "RDB is base AOF"),
@@ -1249,7 +1339,7 @@ pub fn load_at_startup(srv: &Server) -> Result<(), Failed> {
     let start = std::time::Instant::now();
     let path = dbfilename(srv);
     let mut g = srv.ks.lock_all();
-    let r = load_into(srv, &path, &mut g);
+    let r = load_into(srv, &path, &mut g, true);
     drop(g);
     match r {
         Ok(_) => {
@@ -1267,6 +1357,33 @@ pub fn load_at_startup(srv: &Server) -> Result<(), Failed> {
 }
 
 // ------------------------------------------------------------------ INFO
+
+/// The loading_* fields of INFO persistence (only while loading), as Redis computes them.
+pub fn info_loading(srv: &Server) -> String {
+    let p = &srv.persist;
+    if !is_loading(srv) {
+        return String::new();
+    }
+    let start = p.loading_start_time.load(Relaxed);
+    let total = p.loading_total_bytes.load(Relaxed);
+    let used = p.loading_rdb_used_mem.load(Relaxed);
+    let loaded = p.loading_loaded_bytes.load(Relaxed);
+    let mut perc = 0.0;
+    let mut remaining: i64 = 1;
+    if total > 0 {
+        perc = loaded as f64 / total as f64 * 100.0;
+        remaining = total as i64 - loaded as i64;
+    } else if used > 0 {
+        perc = (loaded as f64 / used as f64 * 100.0).min(99.99);
+        remaining = (used as i64 - loaded as i64).max(1);
+    }
+    let elapsed = (now_ms() / 1000) as i64 - start;
+    let eta = if elapsed == 0 { 1 } else { elapsed * remaining / (loaded as i64 + 1) };
+    format!(
+        "loading_start_time:{}\r\nloading_total_bytes:{}\r\nloading_rdb_used_mem:{}\r\nloading_loaded_bytes:{}\r\nloading_loaded_perc:{:.2}\r\nloading_eta_seconds:{}\r\n",
+        start, total, used, loaded, perc, eta
+    )
+}
 
 /// The "# Persistence" INFO section body (without the header).
 pub fn info_persistence(srv: &Server) -> String {
