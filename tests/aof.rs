@@ -777,3 +777,78 @@ fn clients_get_loading_while_a_big_aof_loads() {
     assert!(n.log_text().contains("DB loaded from append only file: "), "{}", n.log_text());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn manifest_file_names_with_control_and_non_utf8_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    // A manifest (as Redis's sdscatrepr writes it) naming a non-UTF-8 file with control
+    // characters and a quote.
+    let dir = tempdir("odd-names");
+    let aofdir = dir.join("appendonlydir");
+    std::fs::create_dir_all(&aofdir).unwrap();
+    let odd: &[u8] = b"odd\xff\x01'\tname.aof";
+    let odd_path = aofdir.join(std::ffi::OsStr::from_bytes(odd));
+    std::fs::write(&odd_path, common::encode(&["SET", "k", "v"])).unwrap();
+    let manifest_text = "file \"odd\\xff\\x01'\\tname.aof\" seq 1 type i\n";
+    std::fs::write(aofdir.join("appendonly.aof.manifest"), manifest_text).unwrap();
+    let n = start(&dir, AOF);
+    let mut c = n.con();
+    let v: String = q(&mut c, &["GET", "k"]);
+    assert_eq!(v, "v");
+    let _: () = q(&mut c, &["SET", "k2", "v2"]);
+    shutdown(n, &mut c);
+    // k2 went to the odd file; the manifest is untouched.
+    assert_eq!(manifest(&dir), manifest_text);
+    assert!(std::fs::read(&odd_path).unwrap().windows(2).any(|w| w == b"k2"));
+    let n = start(&dir, AOF);
+    let mut c = n.con();
+    let v: String = q(&mut c, &["GET", "k2"]);
+    assert_eq!(v, "v2");
+    // A rewrite turns it into history and deletes it.
+    let _: String = q(&mut c, &["BGREWRITEAOF"]);
+    wait_rewrite(&mut c);
+    assert_eq!(
+        manifest(&dir),
+        "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
+    );
+    let t = Instant::now();
+    while odd_path.exists() {
+        assert!(t.elapsed() < Duration::from_secs(10), "history file not removed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    shutdown(n, &mut c);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Our manifest for an appendfilename needing quotes, read by redis-server and
+    // redis-check-aof.
+    let dir = tempdir("odd-appendfilename");
+    let fname = "ap pend\t'x\u{1}\"q.aof";
+    let a = args(AOF, &["--appendfilename", fname]);
+    let n = start(&dir, &a);
+    let mut c = n.con();
+    let _: () = q(&mut c, &["SET", "odd", "1"]);
+    shutdown(n, &mut c);
+    let text = std::fs::read_to_string(dir.join(format!("appendonlydir/{fname}.manifest"))).unwrap();
+    assert_eq!(
+        text,
+        "file \"ap pend\\t'x\\x01\\\"q.aof.1.base.rdb\" seq 1 type b\nfile \"ap pend\\t'x\\x01\\\"q.aof.1.incr.aof\" seq 1 type i\n"
+    );
+    let n = start(&dir, &a);
+    let mut c = n.con();
+    let v: String = q(&mut c, &["GET", "odd"]);
+    assert_eq!(v, "1");
+    shutdown(n, &mut c);
+    if have("redis-check-aof") {
+        let out = Command::new("redis-check-aof").arg(dir.join(format!("appendonlydir/{fname}.manifest"))).output().unwrap();
+        let t = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && t.contains("All AOF files and manifest are valid"), "redis-check-aof: {t}");
+    }
+    if let Some(r) = start_redis(&dir, &["--appendonly", "yes", "--appendfilename", fname]) {
+        let mut rc = r.con();
+        let v: String = q(&mut rc, &["GET", "odd"]);
+        assert_eq!(v, "1", "redis-server loads our manifest");
+    } else {
+        println!("redis-server not on PATH: skipping the redis-server part");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
