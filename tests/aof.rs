@@ -852,3 +852,109 @@ fn manifest_file_names_with_control_and_non_utf8_bytes() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The replies of SAVE / BGSAVE / BGSAVE SCHEDULE / BGREWRITEAOF while the other one runs.
+fn save_rewrite_interplay(c: &mut redis::Connection) -> Vec<String> {
+    let reply = |c: &mut redis::Connection, args: &[&str]| -> String {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        match cmd.query::<redis::Value>(c) {
+            Ok(redis::Value::Okay) => "OK".into(),
+            Ok(redis::Value::SimpleString(s)) => s,
+            Ok(v) => format!("{v:?}"),
+            Err(e) => format!("-{} {}", e.code().unwrap_or(""), e.detail().unwrap_or("")),
+        }
+    };
+    let wait = |c: &mut redis::Connection, field: &str, value: &str| {
+        let t = Instant::now();
+        while info_field(c, "persistence", field) != value {
+            assert!(t.elapsed() < Duration::from_secs(60), "{field} never became {value}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let mut out = Vec::new();
+    let mut p = redis::pipe();
+    for i in 0..2000 {
+        p.cmd("SET").arg(format!("key:{i}")).arg(i).ignore();
+    }
+    let _: () = p.query(c).unwrap();
+    // 1 ms per key: a background save or rewrite takes about 2 s.
+    out.push(reply(c, &["CONFIG", "SET", "rdb-key-save-delay", "1000"]));
+    out.push(reply(c, &["BGSAVE"]));
+    out.push(reply(c, &["BGSAVE"]));
+    out.push(reply(c, &["BGSAVE", "SCHEDULE"]));
+    out.push(reply(c, &["SAVE"]));
+    out.push(reply(c, &["BGREWRITEAOF"]));
+    out.push(format!("scheduled:{}", info_field(c, "persistence", "aof_rewrite_scheduled")));
+    out.push(reply(c, &["BGREWRITEAOF"]));
+    // The BGSAVE ends; the scheduled rewrite starts.
+    wait(c, "aof_rewrite_in_progress", "1");
+    out.push(format!("bgsave:{}", info_field(c, "persistence", "rdb_bgsave_in_progress")));
+    out.push(format!("status:{}", info_field(c, "persistence", "rdb_last_bgsave_status")));
+    out.push(reply(c, &["BGSAVE"]));
+    out.push(reply(c, &["BGREWRITEAOF"]));
+    out.push(reply(c, &["BGSAVE", "SCHEDULE"]));
+    out.push(reply(c, &["BGSAVE", "SCHEDULE"]));
+    // SAVE runs next to a rewrite.
+    out.push(reply(c, &["SAVE"]));
+    out.push(reply(c, &["CONFIG", "SET", "rdb-key-save-delay", "0"]));
+    // The rewrite ends; the scheduled BGSAVE runs.
+    wait(c, "aof_rewrite_in_progress", "0");
+    let t = Instant::now();
+    while info_field(c, "persistence", "rdb_saves") != "3" || info_field(c, "persistence", "rdb_bgsave_in_progress") != "0"
+    {
+        assert!(t.elapsed() < Duration::from_secs(60), "the scheduled BGSAVE did not run");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for f in ["rdb_last_bgsave_status", "aof_last_bgrewrite_status", "aof_rewrites", "aof_rewrite_scheduled"] {
+        out.push(format!("{f}:{}", info_field(c, "persistence", f)));
+    }
+    out
+}
+
+#[test]
+fn save_bgsave_and_bgrewriteaof_while_the_other_runs() {
+    let expected = [
+        "OK",
+        "Background saving started",
+        "-ERR Background save already in progress",
+        "-ERR Background save already in progress",
+        "-ERR Background save already in progress",
+        "Background append only file rewriting scheduled",
+        "scheduled:1",
+        "Background append only file rewriting scheduled",
+        "bgsave:0",
+        "status:ok",
+        "-ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+        "-ERR Background append only file rewriting already in progress",
+        "Background saving scheduled",
+        "Background saving scheduled",
+        "OK",
+        "OK",
+        "rdb_last_bgsave_status:ok",
+        "aof_last_bgrewrite_status:ok",
+        "aof_rewrites:1",
+        "aof_rewrite_scheduled:0",
+    ];
+    let dir = tempdir("interplay");
+    let n = start(&dir, AOF);
+    let mut c = n.con();
+    let ours = save_rewrite_interplay(&mut c);
+    assert_eq!(ours, expected);
+    assert!(dir.join("dump.rdb").exists());
+    let log = n.log_text();
+    assert!(log.contains("Background append only file rewriting started"), "{log}");
+    shutdown(n, &mut c);
+    check_aof(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let rdir = tempdir("interplay-redis");
+    if let Some(r) = start_redis(&rdir, &["--appendonly", "yes"]) {
+        let mut rc = r.con();
+        assert_eq!(save_rewrite_interplay(&mut rc), expected, "redis-server");
+    } else {
+        println!("redis-server not on PATH: skipping the redis-server comparison");
+    }
+    let _ = std::fs::remove_dir_all(&rdir);
+}

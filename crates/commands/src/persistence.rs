@@ -709,6 +709,7 @@ fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -
             n
         };
         s.emit(std::mem::take(&mut buf), n);
+        key_save_delay(srv, n);
     }
     let _fin = srv.persist.save_lock.lock();
     {
@@ -732,6 +733,22 @@ fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -
     };
     then(ok);
     ok
+}
+
+/// rdb-key-save-delay (debugDelay per key saved), slept by the walker after a shard, outside
+/// its lock. Shards captured by writers are not delayed.
+fn key_save_delay(srv: &Server, keys: u64) {
+    let d = srv.config.get_i64("rdb-key-save-delay");
+    if d == 0 || keys == 0 {
+        return;
+    }
+    let us = if d > 0 {
+        d as u64 * keys
+    } else {
+        // A negative value sleeps 1 us with probability 1/|d| per key.
+        (0..keys).filter(|_| rand::random::<u64>() % d.unsigned_abs() == 0).count() as u64
+    };
+    std::thread::sleep(std::time::Duration::from_micros(us));
 }
 
 /// A snapshot for a replica's full sync. Its start is atomic with `at_start`: every shard is
@@ -902,8 +919,19 @@ pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), Failed> {
 
 fn save_cmd(ctx: &mut Ctx, _a: Args) {
     let srv = ctx.srv;
-    if srv.persist.current.read().is_some() {
-        return ctx.out.error("ERR Background save already in progress");
+    match running_kind(srv) {
+        Some(SnapKind::Rdb) => return ctx.out.error("ERR Background save already in progress"),
+        Some(_) => {
+            // An AOF rewrite is running: Redis saves synchronously next to its child. The
+            // snapshot machinery serves one snapshot at a time, so this save holds every shard
+            // (writes wait, as they do while Redis's SAVE blocks the event loop).
+            srv.persist.rdb_saves.fetch_add(1, Relaxed);
+            let mut all = srv.ks.lock_all();
+            let ok = save_held(srv, &mut all);
+            drop(all);
+            return if ok { ctx.out.ok() } else { ctx.out.error("ERR") };
+        }
+        None => {}
     }
     srv.persist.rdb_saves.fetch_add(1, Relaxed);
     match save_walk(srv) {
@@ -926,7 +954,7 @@ fn bgsave_cmd(ctx: &mut Ctx, a: Args) {
     match running_kind(srv) {
         Some(SnapKind::Rdb) => return ctx.out.error("ERR Background save already in progress"),
         Some(_) if !schedule && !ctx.client.in_exec => {
-            return ctx.out.error("ERR An AOF log rewriting in progress: can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.")
+            return ctx.out.error("ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.")
         }
         Some(_) => {
             srv.persist.scheduled.store(true, Relaxed);
