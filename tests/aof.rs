@@ -958,3 +958,51 @@ fn save_bgsave_and_bgrewriteaof_while_the_other_runs() {
     }
     let _ = std::fs::remove_dir_all(&rdir);
 }
+
+/// A full disk under the AOF: the incr file is replaced by a link to /dev/full.
+fn aof_write_error(dir: &Path, start: &dyn Fn() -> Node) -> Vec<String> {
+    let n = start();
+    let mut c = n.con();
+    let _: () = q(&mut c, &["SET", "before", "1"]);
+    shutdown(n, &mut c);
+    let incr = dir.join("appendonlydir/appendonly.aof.1.incr.aof");
+    std::fs::remove_file(&incr).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &incr).unwrap();
+    let n = start();
+    let mut c = n.con();
+    let mut out = vec![info_field(&mut c, "persistence", "aof_last_write_status")];
+    // The write is done (and acknowledged, as Redis does with appendfsync everysec); the AOF
+    // write fails before the reply is sent.
+    let _: () = q(&mut c, &["SET", "k", "v"]);
+    out.push(info_field(&mut c, "persistence", "aof_last_write_status"));
+    out.push(q_err(&mut c, &["SET", "k2", "v"]));
+    out.push(q_err(&mut c, &["PING"]));
+    out.push(q_err(&mut c, &["INCR", "n"]));
+    let v: String = q(&mut c, &["GET", "k"]);
+    out.push(v);
+    let log = n.log_text();
+    assert!(log.contains("Error writing to the AOF file: No space left on device"), "{log}");
+    drop(c);
+    drop(n);
+    out
+}
+
+#[test]
+fn aof_write_error_denies_writes_with_misconf() {
+    let expected = [
+        "ok",
+        "err",
+        "MISCONF Errors writing to the AOF file: No space left on device",
+        "MISCONF Errors writing to the AOF file: No space left on device",
+        "MISCONF Errors writing to the AOF file: No space left on device",
+        "v",
+    ];
+    let dir = tempdir("aof-full");
+    assert_eq!(aof_write_error(&dir, &|| start(&dir, AOF)), expected);
+    let _ = std::fs::remove_dir_all(&dir);
+    if have("redis-server") {
+        let dir = tempdir("aof-full-redis");
+        assert_eq!(aof_write_error(&dir, &|| start_redis(&dir, &["--appendonly", "yes"]).unwrap()), expected, "redis");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -781,3 +781,39 @@ fn clients_get_loading_while_a_big_rdb_loads() {
     assert_eq!(std::fs::metadata(dir.join("dump.rdb")).unwrap().len(), size);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bgsave_on_a_full_disk() {
+    // The BGSAVE's temp file is a link to /dev/full: every write fails with ENOSPC.
+    let dir = tempdir("diskfull");
+    let n = start(&dir, &[]);
+    let mut c = n.con();
+    let mut p = redis::pipe();
+    for i in 0..20_000 {
+        p.cmd("SET").arg(format!("key:{i}")).arg("x".repeat(100)).ignore();
+    }
+    let _: () = p.query(&mut c).unwrap();
+    let pid = info_field(&mut c, "server", "process_id");
+    std::os::unix::fs::symlink("/dev/full", dir.join(format!("temp-{pid}-1.rdb"))).unwrap();
+    let r: String = q(&mut c, &["BGSAVE"]);
+    assert_eq!(r, "Background saving started");
+    wait_bgsave(&mut c);
+    assert_eq!(info_field(&mut c, "persistence", "rdb_last_bgsave_status"), "err");
+    assert!(!dir.join("dump.rdb").exists());
+    let misconf = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+    assert_eq!(q_err(&mut c, &["SET", "k", "v"]), misconf);
+    assert_eq!(q_err(&mut c, &["DEL", "key:1"]), misconf);
+    let v: String = q(&mut c, &["GET", "key:1"]);
+    assert_eq!(v.len(), 100);
+    let log = n.log_text();
+    assert!(log.contains("Write error saving DB on disk(rdbSaveRio): No space left on device"), "{log}");
+    assert!(log.contains("Background saving error"), "{log}");
+    // The next BGSAVE (a new temp name) succeeds and lifts MISCONF.
+    let r: String = q(&mut c, &["BGSAVE"]);
+    assert_eq!(r, "Background saving started");
+    wait_bgsave(&mut c);
+    assert_eq!(info_field(&mut c, "persistence", "rdb_last_bgsave_status"), "ok");
+    let _: () = q(&mut c, &["SET", "k", "v"]);
+    assert_eq!(read_rdb(&dir.join("dump.rdb")).len(), 20_000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
