@@ -759,13 +759,8 @@ fn clients_get_loading_while_a_big_aof_loads() {
         if info.contains("loading:1\r\n") {
             saw_loading = true;
             assert!(info.contains(&format!("loading_total_bytes:{size}\r\n")), "{info}");
-            let loaded: u64 = info
-                .lines()
-                .find_map(|l| l.strip_prefix("loading_loaded_bytes:"))
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap();
+            let loaded: u64 =
+                info.lines().find_map(|l| l.strip_prefix("loading_loaded_bytes:")).unwrap().trim().parse().unwrap();
             assert!(loaded >= max_loaded && loaded <= size);
             max_loaded = loaded;
             assert_eq!(r.cmd(&["SET", "k", "v"]), Reply::Error(LOADING.into()));
@@ -839,7 +834,8 @@ fn manifest_file_names_with_control_and_non_utf8_bytes() {
     assert_eq!(v, "1");
     shutdown(n, &mut c);
     if have("redis-check-aof") {
-        let out = Command::new("redis-check-aof").arg(dir.join(format!("appendonlydir/{fname}.manifest"))).output().unwrap();
+        let out =
+            Command::new("redis-check-aof").arg(dir.join(format!("appendonlydir/{fname}.manifest"))).output().unwrap();
         let t = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() && t.contains("All AOF files and manifest are valid"), "redis-check-aof: {t}");
     }
@@ -903,7 +899,8 @@ fn save_rewrite_interplay(c: &mut redis::Connection) -> Vec<String> {
     // The rewrite ends; the scheduled BGSAVE runs.
     wait(c, "aof_rewrite_in_progress", "0");
     let t = Instant::now();
-    while info_field(c, "persistence", "rdb_saves") != "3" || info_field(c, "persistence", "rdb_bgsave_in_progress") != "0"
+    while info_field(c, "persistence", "rdb_saves") != "3"
+        || info_field(c, "persistence", "rdb_bgsave_in_progress") != "0"
     {
         assert!(t.elapsed() < Duration::from_secs(60), "the scheduled BGSAVE did not run");
         std::thread::sleep(Duration::from_millis(5));

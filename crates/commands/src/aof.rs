@@ -1065,10 +1065,7 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
                 }
             }
             Err(e) => {
-                log(
-                    '#',
-                    &format!("Unable to obtain the AOF file {} length. stat: {}", display_name(n), strerror(&e)),
-                );
+                log('#', &format!("Unable to obtain the AOF file {} length. stat: {}", display_name(n), strerror(&e)));
                 return LoadStatus::Failed;
             }
         }
@@ -1253,7 +1250,7 @@ fn load_single(srv: &Arc<Server>, name: &[u8]) -> LoadStatus {
     };
     loop {
         // Serve the clients from time to time (every 1024 commands, from the first one).
-        if loops % 1024 == 0 {
+        if loops.is_multiple_of(1024) {
             persistence::loading_progress(srv, base + reader.offset);
         }
         loops += 1;

@@ -746,7 +746,7 @@ fn key_save_delay(srv: &Server, keys: u64) {
         d as u64 * keys
     } else {
         // A negative value sleeps 1 us with probability 1/|d| per key.
-        (0..keys).filter(|_| rand::random::<u64>() % d.unsigned_abs() == 0).count() as u64
+        (0..keys).filter(|_| rand::random::<u64>().is_multiple_of(d.unsigned_abs())).count() as u64
     };
     std::thread::sleep(std::time::Duration::from_micros(us));
 }

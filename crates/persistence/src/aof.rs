@@ -625,10 +625,7 @@ mod tests {
             ..Default::default()
         };
         let s = m.format();
-        assert_eq!(
-            s,
-            "file \"a\\x01b\\tc\\nd\\re\\\"fg h\\a\\b\\x0b\\x0c\\x7f\\xff\\xc3\\xa9'i.aof\" seq 1 type b\n"
-        );
+        assert_eq!(s, "file \"a\\x01b\\tc\\nd\\re\\\"fg h\\a\\b\\x0b\\x0c\\x7f\\xff\\xc3\\xa9'i.aof\" seq 1 type b\n");
         assert_eq!(Manifest::parse(s.as_bytes()).unwrap(), Manifest { dirty: false, ..m });
         // A name with only a single quote to escape is quoted too (Redis 7.0 leaves it bare and
         // cannot read it back).
@@ -657,15 +654,9 @@ mod tests {
         // sdssplitargs skips C isspace (\v too) between arguments, but only ' ', \t, \r, \n
         // and NUL end an unquoted one.
         assert_eq!(Manifest::parse(b"\x0bfile \x0b a seq 1 type b\n").unwrap().base.unwrap().file_name, b"a");
-        assert_eq!(
-            Manifest::parse(b"file\x0ba seq 1 type b\n").unwrap_err().msg,
-            "Invalid AOF manifest file format"
-        );
+        assert_eq!(Manifest::parse(b"file\x0ba seq 1 type b\n").unwrap_err().msg, "Invalid AOF manifest file format");
         // seq is read with atoll (saturating).
-        assert_eq!(
-            Manifest::parse(b"file a seq 99999999999999999999 type b\n").unwrap().curr_base_file_seq,
-            i64::MAX
-        );
+        assert_eq!(Manifest::parse(b"file a seq 99999999999999999999 type b\n").unwrap().curr_base_file_seq, i64::MAX);
     }
 
     #[test]
