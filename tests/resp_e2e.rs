@@ -1226,3 +1226,39 @@ fn redis_cli_works() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "OK\n2\n2\n");
 }
+
+/// Commands a non-cluster redis-server 7.0 answers with fixed errors or texts (cluster mode,
+/// modules, LOLWUT): the same bytes here. DEBUG is compared with it enabled on both sides.
+#[test]
+fn cluster_module_lolwut_debug_as_redis() {
+    let f = common::ferrocache(&[]);
+    let Some(r) = redis_opt(&["--enable-debug-command", "yes"]) else {
+        println!("redis-server not on PATH: skipping");
+        return;
+    };
+    let lines = [
+        "CLUSTER INFO",
+        "CLUSTER KEYSLOT x",
+        "CLUSTER NOSUCH",
+        "CLUSTER",
+        "READONLY",
+        "READWRITE",
+        "ASKING",
+        "MODULE LIST",
+        "MODULE LOAD /nonexistent.so",
+        "MODULE NOSUCH",
+        "LOLWUT",
+        "LOLWUT VERSION x",
+        "DEBUG ERROR LOADING",
+        "DEBUG ERROR",
+        "DEBUG NOSUCH",
+        "COMMAND LIST FILTERBY PATTERN cluster|slo*",
+    ];
+    let (mut a, mut b) = (f.conn(), r.conn());
+    for l in lines {
+        assert_eq!(a.qraw(l), b.qraw(l), "{l}");
+    }
+    a.q("HELLO 3");
+    b.q("HELLO 3");
+    assert_eq!(a.qraw("LOLWUT"), b.qraw("LOLWUT"));
+}
