@@ -13,6 +13,14 @@
 //! in capture order; the RDB loader accepts repeated SELECTDB. Peak extra memory is the chunks
 //! being encoded (about one shard per thread), not a copy of the dataset.
 //!
+//! Loading (as Redis's loadDataFromDisk): the loader runs on a blocking thread holding every
+//! shard; at its first progress point (every 2 MB of RDB, `LOADING_INTERVAL_BYTES`; every 1024
+//! AOF commands, from the first) the RESP listeners start accepting, and at each progress point
+//! the loader releases and retakes the shards (`Guards::yield_all`) so that the commands allowed
+//! while loading (LOADING flag: INFO, SELECT, CLIENT, CONFIG, SHUTDOWN, ...) run; the others get
+//! `-LOADING`. INFO persistence shows `loading_*` as Redis computes them. SHUTDOWN while loading
+//! never saves. A small file is loaded before any client is served.
+//!
 //! The snapshot's start is decided once per lock-holding region (a command, or a whole EXEC):
 //! `Guards::snapshot` records the id seen by the region's first write, so a transaction's
 //! writes are either all in the snapshot or all after it.
