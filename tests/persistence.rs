@@ -734,6 +734,15 @@ fn clients_get_loading_while_a_big_rdb_loads() {
                 saw_progress = true;
             }
             last_loaded = loaded;
+            // The sections that walk every shard answer at once, with the keys loaded so far.
+            let t_info = Instant::now();
+            let all = r.cmd(&["INFO", "everything"]).as_str();
+            assert!(t_info.elapsed() < Duration::from_secs(2), "INFO took {:?}", t_info.elapsed());
+            let keys: usize = all
+                .lines()
+                .find_map(|l| l.strip_prefix("db0:keys="))
+                .map_or(0, |v| v.split(',').next().unwrap().parse().unwrap());
+            assert!(keys <= N, "{keys}");
             assert_eq!(r.cmd(&["SELECT", "0"]), Reply::Simple("OK".into()));
             assert_eq!(r.cmd(&["DBSIZE"]), Reply::Error(LOADING.into()));
             if !saw_tx {

@@ -1199,7 +1199,7 @@ fn load_single(srv: &Arc<Server>, name: &[u8]) -> LoadStatus {
         };
         let mut cr = CountingReader { r: std::io::BufReader::with_capacity(1 << 20, f2), n: 0 };
         let res = {
-            let mut g = srv.ks.lock_all();
+            let mut g = srv.ks.lock_shards(&[]);
             persistence::load_reader(srv, &mut cr, &mut g, true)
         };
         if res.is_err() {

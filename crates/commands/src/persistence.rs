@@ -13,12 +13,11 @@
 //! in capture order; the RDB loader accepts repeated SELECTDB. Peak extra memory is the chunks
 //! being encoded (about one shard per thread), not a copy of the dataset.
 //!
-//! Loading (as Redis's loadDataFromDisk): the loader runs on a blocking thread holding every
-//! shard; at its first progress point (every 2 MB of RDB, `LOADING_INTERVAL_BYTES`; every 1024
-//! AOF commands, from the first) the RESP listeners start accepting, and at each progress point
-//! the loader releases and retakes the shards (`Guards::yield_all`) so that the commands allowed
-//! while loading (LOADING flag: INFO, SELECT, CLIENT, CONFIG, SHUTDOWN, ...) run; the others get
-//! `-LOADING`. INFO persistence shows `loading_*` as Redis computes them. SHUTDOWN while loading
+//! Loading (as Redis's loadDataFromDisk): the loader runs on a blocking thread holding each
+//! key's shard only while inserting it; at its first progress point (every 2 MB of RDB,
+//! `LOADING_INTERVAL_BYTES`; every 1024 AOF commands, from the first) the RESP listeners start
+//! accepting. The commands allowed while loading (LOADING flag: INFO, SELECT, CLIENT, CONFIG,
+//! SHUTDOWN, ...) run meanwhile and see the data loaded so far; the others get `-LOADING`. INFO persistence shows `loading_*` as Redis computes them. SHUTDOWN while loading
 //! never saves. A small file is loaded before any client is served.
 //!
 //! The snapshot's start is decided once per lock-holding region (a command, or a whole EXEC):
@@ -1132,10 +1131,9 @@ fn limits(srv: &Server) -> EncodingLimits {
     }
 }
 
-/// rdbLoad into the shards held by `guards` (every shard). Keys already expired are skipped.
-/// `serve`: the loader's own guards, released and taken again at each progress point so that
-/// clients are served meanwhile (startup loading).
-pub fn load_into(srv: &Server, path: &str, guards: &mut Guards, serve: bool) -> Result<(u64, u64), LoadError> {
+/// rdbLoad into the shards held by `guards` (every shard), or with `per_key_locks` each key
+/// under its own shard's lock (startup loading). Keys already expired are skipped.
+pub fn load_into(srv: &Server, path: &str, guards: &mut Guards, per_key_locks: bool) -> Result<(u64, u64), LoadError> {
     let f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LoadError::NotFound),
@@ -1143,7 +1141,7 @@ pub fn load_into(srv: &Server, path: &str, guards: &mut Guards, serve: bool) -> 
     };
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
     start_loading(srv, size);
-    let r = load_reader(srv, std::io::BufReader::with_capacity(1 << 20, f), guards, serve);
+    let r = load_reader(srv, std::io::BufReader::with_capacity(1 << 20, f), guards, per_key_locks);
     stop_loading(srv);
     r
 }
@@ -1199,11 +1197,31 @@ impl<R: std::io::Read> std::io::Read for Progress<R> {
     }
 }
 
+/// Run `f` with the guards a loaded key is written under: its own shard's lock
+/// (`per_key`), or the caller's `guards` (which hold every shard).
+fn with_key_locked<T>(
+    srv: &Server,
+    guards: &mut Guards,
+    per_key: bool,
+    key: &[u8],
+    f: impl FnOnce(&mut Guards) -> T,
+) -> T {
+    if per_key {
+        let mut g = srv.ks.lock_key(key);
+        f(&mut g)
+    } else {
+        f(guards)
+    }
+}
+
+/// rdbLoad's reading part. `per_key_locks`: each key is inserted under its own shard's lock
+/// (startup loading: the commands allowed while loading, INFO for one, walk the shards
+/// meanwhile, as Redis serves them between two chunks); otherwise `guards` hold every shard.
 pub(crate) fn load_reader<R: std::io::Read>(
     srv: &Server,
     r: R,
     guards: &mut Guards,
-    serve: bool,
+    per_key_locks: bool,
 ) -> Result<(u64, u64), LoadError> {
     let counted = Arc::new(AtomicU64::new(0));
     let r = Progress { r, n: counted.clone() };
@@ -1232,11 +1250,6 @@ pub(crate) fn load_reader<R: std::io::Read>(
         if pos / LOADING_INTERVAL_BYTES != tick {
             tick = pos / LOADING_INTERVAL_BYTES;
             loading_progress(srv, base + pos);
-            if serve {
-                // Between two keys nothing is half-done: let the clients' commands at the
-                // shards (the ones allowed while loading: INFO, DBSIZE is not, ...).
-                guards.yield_all();
-            }
         }
         match ev {
             RdbEvent::Aux { key, value } => {
@@ -1257,20 +1270,23 @@ pub(crate) fn load_reader<R: std::io::Read>(
                     k if k.first() == Some(&b'%') => log('*', &format!("RDB '{}': {}", String::from_utf8_lossy(k), v)),
                     MC_FLAGS_AUX => {
                         for (k, flags) in parse_mc_flags(&value) {
-                            let mut d = Db {
-                                guards: &mut *guards,
-                                db: cur_db,
-                                now_ms: now,
-                                fx: &mut fx,
-                                access,
-                                expire_enabled: false,
-                            };
-                            if let Some(ent) = d.peek(&k) {
-                                if let Some(data) = ent.value.as_bytes() {
-                                    let item = ferrocache_engine::mcitem::McItem::new(data, flags, (now / 1000) as u32);
-                                    ent.value = Value::Mc(item);
+                            with_key_locked(srv, guards, per_key_locks, &k, |g: &mut Guards| {
+                                let mut d = Db {
+                                    guards: g,
+                                    db: cur_db,
+                                    now_ms: now,
+                                    fx: &mut fx,
+                                    access,
+                                    expire_enabled: false,
+                                };
+                                if let Some(ent) = d.peek(&k) {
+                                    if let Some(data) = ent.value.as_bytes() {
+                                        let item =
+                                            ferrocache_engine::mcitem::McItem::new(data, flags, (now / 1000) as u32);
+                                        ent.value = Value::Mc(item);
+                                    }
                                 }
-                            }
+                            });
                         }
                     }
                     _ => {}
@@ -1293,26 +1309,22 @@ pub(crate) fn load_reader<R: std::io::Read>(
                     log('#', &format!("rdbLoadObject skipping empty key: {}", String::from_utf8_lossy(&e.key)));
                     continue;
                 }
-                let mut db = Db {
-                    guards: &mut *guards,
-                    db: e.db as usize,
-                    now_ms: now,
-                    fx: &mut fx,
-                    access,
-                    expire_enabled: false,
-                };
-                db.insert_new(&e.key, v, e.expire_ms.map(|t| t.max(1) as u64).unwrap_or(0));
-                if let Some(ent) = db.peek(&e.key) {
-                    if access.lfu {
-                        if let Some(f) = e.lfu_freq {
-                            ent.lru = (initial_lru(&access, now) & !0xff) | f as u32;
-                        }
-                    } else if lru_policy {
-                        if let Some(idle) = e.lru_idle {
-                            ent.lru = lru_clock(now.saturating_sub(idle.saturating_mul(1000)));
+                with_key_locked(srv, guards, per_key_locks, &e.key, |g: &mut Guards| {
+                    let mut db =
+                        Db { guards: g, db: e.db as usize, now_ms: now, fx: &mut fx, access, expire_enabled: false };
+                    db.insert_new(&e.key, v, e.expire_ms.map(|t| t.max(1) as u64).unwrap_or(0));
+                    if let Some(ent) = db.peek(&e.key) {
+                        if access.lfu {
+                            if let Some(f) = e.lfu_freq {
+                                ent.lru = (initial_lru(&access, now) & !0xff) | f as u32;
+                            }
+                        } else if lru_policy {
+                            if let Some(idle) = e.lru_idle {
+                                ent.lru = lru_clock(now.saturating_sub(idle.saturating_mul(1000)));
+                            }
                         }
                     }
-                }
+                });
                 loaded += 1;
                 fx.propagate.clear();
                 fx.touched.clear();
@@ -1370,7 +1382,9 @@ fn report_load_error(e: &RdbError) -> LoadError {
 pub fn load_at_startup(srv: &Server) -> Result<(), Failed> {
     let start = std::time::Instant::now();
     let path = dbfilename(srv);
-    let mut g = srv.ks.lock_all();
+    // Nothing else writes while loading (commands that write are refused, the cron is not
+    // running yet): each key is inserted under its own shard's lock.
+    let mut g = srv.ks.lock_shards(&[]);
     let r = load_into(srv, &path, &mut g, true);
     drop(g);
     match r {

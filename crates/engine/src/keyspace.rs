@@ -330,16 +330,6 @@ impl<'a> Guards<'a> {
             }
         }
     }
-    /// Release every held shard (handed over to a thread waiting for it, if any) and take them
-    /// again in the same order. For a holder with nothing half-done (the startup loader between
-    /// two keys), so that other commands get at the shards meanwhile.
-    pub fn yield_all(&mut self) {
-        let idx: Vec<usize> = self.held.iter().map(|(i, _)| *i).collect();
-        for (_, g) in self.held.drain(..) {
-            MutexGuard::unlock_fair(g);
-        }
-        self.held = idx.iter().map(|&i| (i, self.ks.shards[i].0.lock())).collect();
-    }
     /// All held shards with their indexes.
     pub fn for_each_held(&mut self, mut f: impl FnMut(usize, &mut Shard)) {
         for (i, g) in self.held.iter_mut() {
