@@ -24,19 +24,19 @@ pub struct ApiError {
     sender: bool,
 }
 
-fn err(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+pub(crate) fn err(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError { status: StatusCode::from_u16(status).unwrap(), code, message: message.into(), sender: status < 500 }
 }
-fn invalid(m: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(m: impl Into<String>) -> ApiError {
     err(400, "InvalidParameterValue", m)
 }
-fn combination(m: impl Into<String>) -> ApiError {
+pub(crate) fn combination(m: impl Into<String>) -> ApiError {
     err(400, "InvalidParameterCombination", m)
 }
 fn not_found(id: &str) -> ApiError {
     err(404, "CacheClusterNotFound", format!("CacheCluster not found: {}", id))
 }
-fn internal(m: String) -> ApiError {
+pub(crate) fn internal(m: String) -> ApiError {
     err(500, "InternalFailure", m)
 }
 
@@ -66,19 +66,19 @@ fn error_response(e: ApiError) -> Response {
 pub struct Params(HashMap<String, String>);
 
 impl Params {
-    fn get(&self, k: &str) -> Option<&str> {
+    pub(crate) fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(|s| s.as_str()).filter(|s| !s.is_empty())
     }
-    fn required(&self, k: &str) -> Result<&str, ApiError> {
+    pub(crate) fn required(&self, k: &str) -> Result<&str, ApiError> {
         self.get(k).ok_or_else(|| err(400, "MissingParameter", format!("The request must contain the parameter {}", k)))
     }
-    fn int(&self, k: &str) -> Result<Option<i64>, ApiError> {
+    pub(crate) fn int(&self, k: &str) -> Result<Option<i64>, ApiError> {
         match self.get(k) {
             None => Ok(None),
             Some(v) => v.parse().map(Some).map_err(|_| invalid(format!("Invalid value for parameter {}: {}", k, v))),
         }
     }
-    fn bool(&self, k: &str) -> Result<Option<bool>, ApiError> {
+    pub(crate) fn bool(&self, k: &str) -> Result<Option<bool>, ApiError> {
         match self.get(k).map(|v| v.to_ascii_lowercase()) {
             None => Ok(None),
             Some(v) if v == "true" => Ok(Some(true)),
@@ -87,7 +87,7 @@ impl Params {
         }
     }
     /// A Query-protocol list: `Name.member.1`, `Name.member.2`, ... (or `Name.<Member>.N`).
-    fn list(&self, k: &str) -> Vec<String> {
+    pub(crate) fn list(&self, k: &str) -> Vec<String> {
         let mut items: Vec<(u32, String)> = self
             .0
             .iter()
@@ -158,9 +158,16 @@ fn dispatch(app: &Arc<App>, action: &str, p: &Params) -> Result<String, ApiError
         "RebootCacheCluster" => reboot_cache_cluster(app, p)?,
         "ModifyCacheCluster" => modify_cache_cluster(app, p)?,
         "DescribeEvents" => describe_events(app, p)?,
-        other => {
-            return Err(err(400, "InvalidAction", format!("The action {} is not valid for this web service.", other)))
-        }
+        other => match crate::replication_group::dispatch(app, other, p) {
+            Some(r) => r?,
+            None => {
+                return Err(err(
+                    400,
+                    "InvalidAction",
+                    format!("The action {} is not valid for this web service.", other),
+                ))
+            }
+        },
     };
     let mut x = Xml::default();
     x.open(&format!("{}Result", action));
@@ -171,7 +178,7 @@ fn dispatch(app: &Arc<App>, action: &str, p: &Params) -> Result<String, ApiError
 
 /// ElastiCache's identifier rules: 1-40 characters (50 for Memcached/Redis clusters created
 /// here), letters, digits and hyphens, starting with a letter, no trailing or double hyphen.
-fn validate_id(id: &str) -> Result<String, ApiError> {
+pub(crate) fn validate_id(id: &str) -> Result<String, ApiError> {
     let ok = !id.is_empty()
         && id.len() <= 50
         && id.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -245,6 +252,9 @@ fn write_cluster(app: &App, x: &mut Xml, c: &Cluster, nodes: &[Node], show_nodes
     }
     x.leaf("AutoMinorVersionUpgrade", "true");
     x.empty("SecurityGroups");
+    if let Some(g) = crate::failover::group_of(app, &c.id) {
+        x.leaf("ReplicationGroupId", &g);
+    }
     x.leaf("AuthTokenEnabled", "false");
     x.leaf("TransitEncryptionEnabled", "false");
     x.leaf("AtRestEncryptionEnabled", "false");
@@ -266,7 +276,7 @@ fn cluster_xml(app: &App, id: &str, show_nodes: bool) -> Result<String, ApiError
     Ok(x.out)
 }
 
-fn new_node(app: &App, c: &mut Cluster) -> Result<Node, ApiError> {
+pub(crate) fn new_node(app: &App, c: &mut Cluster) -> Result<Node, ApiError> {
     let (port, mc_port) = app.provider.allocate_ports(&c.engine).map_err(internal)?;
     let n = Node {
         cluster_id: c.id.clone(),

@@ -4,7 +4,10 @@
 //! re-adopted (or restarted from their data dirs) and unfinished operations are completed.
 
 pub mod api;
+pub mod endpoints;
+pub mod failover;
 pub mod provider;
+pub mod replication_group;
 pub mod sigv4;
 pub mod state;
 pub mod xml;
@@ -33,6 +36,8 @@ pub struct App {
     busy: Mutex<HashSet<String>>,
     pub keys: Option<sigv4::Keys>,
     pub region: String,
+    /// Replication groups at run time (endpoints, health counters).
+    pub groups: failover::Groups,
 }
 
 pub fn now_ms() -> i64 {
@@ -267,12 +272,17 @@ pub fn run(opts: Options) -> Result<(), String> {
             .clone()
             .map(|id| sigv4::Keys { access_key_id: id, secret_access_key: opts.secret_access_key.clone() }),
         region: "us-east-1".into(),
+        groups: failover::Groups::new(&opts.bind),
     });
 
     // Re-adopt recorded nodes and finish whatever was in flight, before serving.
     let clusters = app.store.lock().unwrap().clusters()?;
+    // Members of replication groups are reconciled with their group (failover::start).
+    failover::claim_members(&app);
     for c in &clusters {
-        app.try_begin(&c.id);
+        if !app.try_begin(&c.id) {
+            continue;
+        }
         if c.status == "deleting" {
             log(&format!("{}: finishing deletion", c.id));
             app.op_delete(&c.id);
@@ -282,6 +292,8 @@ pub fn run(opts: Options) -> Result<(), String> {
             log(&format!("{}: re-adopted", c.id));
         }
     }
+
+    failover::start(&app);
 
     let healer = app.clone();
     std::thread::spawn(move || loop {
