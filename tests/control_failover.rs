@@ -734,6 +734,42 @@ fn failover_under_write_load_keeps_acknowledged_writes() {
     let g = cp.wait_available("ha");
     assert_eq!(g.primary(), primary);
 
+    // A hung primary (SIGSTOP: its port still accepts connections, commands time out) is
+    // failed over too, and killed and replaced. (Waits out the flapping protection first: at
+    // most one automatic failover per group every 5 s.)
+    let since = killed_at.unwrap().elapsed();
+    if since < Duration::from_secs(6) {
+        std::thread::sleep(Duration::from_secs(6) - since);
+    }
+    let (hung_id, hung_port) = primary.clone();
+    let hung_pid = pid_of(hung_port);
+    let mut w = Writer { port: pe, conn: None };
+    assert!(matches!(w.cmd(&["SET", "before-hang", "1"]), Ok(Reply::Simple(_))));
+    unsafe { libc_kill(hung_pid, 19) };
+    let stopped = Instant::now();
+    loop {
+        if let Ok(Reply::Simple(s)) = w.cmd(&["SET", "after-hang", "1"]) {
+            assert_eq!(s, "OK");
+            break;
+        }
+        assert!(stopped.elapsed() < Duration::from_secs(20), "no failover from a hung primary");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let hung_failover = stopped.elapsed();
+    println!("failover from a hung (SIGSTOP) primary: writes accepted again after {} ms", hung_failover.as_millis());
+    assert!(hung_failover < Duration::from_secs(2), "hung-primary failover took {:?}", hung_failover);
+    let g = cp.wait_available("ha");
+    assert_ne!(g.primary().0, hung_id);
+    assert_eq!(cmd(pe, &["GET", "before-hang"]), Reply::Bulk(b"1".to_vec()));
+    wait_until("the hung node to be replaced", Duration::from_secs(20), || {
+        try_pid(hung_port).is_some_and(|p| p != hung_pid)
+    });
+    assert!(!Path::new(&format!("/proc/{}", hung_pid)).exists() || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", hung_pid)).unwrap_or_default();
+        stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))
+    }, "the hung process was killed");
+    let primary = g.primary();
+
     // With automatic failover off, a failed primary is restarted in place instead.
     cp.ok(&[("Action", "ModifyReplicationGroup"), ("ReplicationGroupId", "ha"), ("AutomaticFailoverEnabled", "false")]);
     let ppid = pid_of(primary.1);
@@ -925,4 +961,64 @@ print("boto3 ok")
     }
     cp.wait_gone("cli");
     println!("AWS CLI: create/describe/increase/modify/test-failover/decrease/describe-events passed");
+}
+
+#[test]
+fn control_plane_killed_during_group_operations() {
+    let mut cp = ControlPlane::new("midop");
+    // Killed right after accepting a create: the restarted control plane finishes it.
+    cp.ok(&[
+        ("Action", "CreateReplicationGroup"),
+        ("ReplicationGroupId", "half"),
+        ("ReplicationGroupDescription", "d"),
+        ("NumCacheClusters", "2"),
+        ("AutomaticFailoverEnabled", "true"),
+    ]);
+    cp.kill();
+    cp.start();
+    let g = cp.wait_available("half");
+    let (pe, re) = (g.primary_endpoint(), g.reader_endpoint());
+    assert_eq!(g.replicas().len(), 1);
+    assert_eq!(info_field(g.replicas()[0], "replication", "master_port"), g.primary().1.to_string());
+    assert_eq!(cmd(pe, &["SET", "k", "v"]), Reply::Simple("OK".into()));
+    assert_eq!(cmd(pe, &["WAIT", "1", "2000"]), Reply::Int(1));
+    assert!(cp.events("half", "replication-group").contains(&"Replication group half created".to_string()));
+
+    // Killed right after accepting IncreaseReplicaCount.
+    cp.ok(&[
+        ("Action", "IncreaseReplicaCount"),
+        ("ReplicationGroupId", "half"),
+        ("NewReplicaCount", "2"),
+        ("ApplyImmediately", "true"),
+    ]);
+    cp.kill();
+    cp.start();
+    let g = cp.wait_available("half");
+    assert_eq!(g.replicas().len(), 2);
+    assert_eq!(cmd(pe, &["WAIT", "2", "5000"]), Reply::Int(2));
+
+    // The primary dies while the control plane is down: the restarted control plane fails over
+    // before serving, on the same endpoint ports, with the data.
+    let (old, old_port) = g.primary();
+    cp.kill();
+    unsafe { libc_kill(pid_of(old_port), 9) };
+    cp.start();
+    let g = cp.wait_available("half");
+    assert_ne!(g.primary().0, old);
+    assert_eq!((g.primary_endpoint(), g.reader_endpoint()), (pe, re));
+    assert_eq!(cmd(pe, &["GET", "k"]), Reply::Bulk(b"v".to_vec()));
+    assert_eq!(cmd(pe, &["WAIT", "2", "5000"]), Reply::Int(2), "the old primary is back as a replica");
+
+    // Killed right after accepting a delete: the restarted control plane finishes it.
+    let ports: Vec<u16> = g.members().iter().map(|m| m.1).collect();
+    cp.ok(&[("Action", "DeleteReplicationGroup"), ("ReplicationGroupId", "half")]);
+    cp.kill();
+    cp.start();
+    cp.wait_gone("half");
+    for p in &ports {
+        assert!(TcpStream::connect(("127.0.0.1", *p)).is_err(), "node on {} stopped", p);
+    }
+    assert!(TcpStream::connect(("127.0.0.1", pe)).is_err());
+    let leftover = std::fs::read_dir(cp.dir.join("nodes")).unwrap().count();
+    assert_eq!(leftover, 0, "node data dirs removed");
 }
