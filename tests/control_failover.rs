@@ -745,7 +745,13 @@ fn failover_under_write_load_keeps_acknowledged_writes() {
     let hung_pid = pid_of(hung_port);
     let mut w = Writer { port: pe, conn: None };
     assert!(matches!(w.cmd(&["SET", "before-hang", "1"]), Ok(Reply::Simple(_))));
-    unsafe { libc_kill(hung_pid, 19) };
+    assert!(matches!(w.cmd(&["WAIT", "2", "2000"]), Ok(Reply::Int(2))));
+    assert_eq!(unsafe { libc_kill(hung_pid, 19) }, 0);
+    let proc_state = |pid: i32| {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid)).unwrap_or_default();
+        stat.rsplit(')').next().unwrap_or("").trim_start().chars().next().unwrap_or('?')
+    };
+    wait_until("the node to stop", Duration::from_secs(5), || proc_state(hung_pid) == 'T');
     let stopped = Instant::now();
     loop {
         if let Ok(Reply::Simple(s)) = w.cmd(&["SET", "after-hang", "1"]) {
@@ -759,7 +765,14 @@ fn failover_under_write_load_keeps_acknowledged_writes() {
     println!("failover from a hung (SIGSTOP) primary: writes accepted again after {} ms", hung_failover.as_millis());
     assert!(hung_failover < Duration::from_secs(2), "hung-primary failover took {:?}", hung_failover);
     let g = cp.wait_available("ha");
-    assert_ne!(g.primary().0, hung_id);
+    assert_ne!(
+        g.primary().0,
+        hung_id,
+        "state of {}: {}; events {:?}",
+        hung_pid,
+        proc_state(hung_pid),
+        cp.events("ha", "replication-group")
+    );
     assert_eq!(cmd(pe, &["GET", "before-hang"]), Reply::Bulk(b"1".to_vec()));
     wait_until("the hung node to be replaced", Duration::from_secs(20), || {
         try_pid(hung_port).is_some_and(|p| p != hung_pid)

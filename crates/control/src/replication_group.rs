@@ -41,13 +41,23 @@ fn group_id(p: &Params) -> Result<String, ApiError> {
 
 /// Load a group that must be `available` (and not busy) and claim it for an operation.
 fn claim(app: &App, id: &str) -> Result<(ReplicationGroup, Vec<Member>), ApiError> {
-    let (g, members) = {
-        let st = app.store.lock().unwrap();
-        st.group(id).map_err(internal)?.ok_or_else(|| not_found(id))?;
-        drop(st);
-        load(app, id).ok_or_else(|| not_found(id))?
-    };
-    if g.status != "available" || !app.try_begin(&busy_key(id)) {
+    let (g, _) = load(app, id).ok_or_else(|| not_found(id))?;
+    if g.status != "available" {
+        return Err(bad_state(id));
+    }
+    // The health loop holds the group for a moment on every check (and longer while it replaces
+    // a failed node): wait for it a little.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !app.try_begin(&busy_key(id)) {
+        if std::time::Instant::now() > deadline {
+            return Err(bad_state(id));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // Reload: the state may have changed while waiting.
+    let (g, members) = load(app, id).ok_or_else(|| not_found(id))?;
+    if g.status != "available" {
+        app.end(&busy_key(id));
         return Err(bad_state(id));
     }
     Ok((g, members))
