@@ -367,10 +367,8 @@ fn replication_group_lifecycle_endpoints_and_restart() {
         assert_eq!(cmd(r, &["GET", "greeting"]), Reply::Bulk(b"hello".to_vec()), "new replicas have the data");
     }
     let primary = g.primary().0;
-    let victims: Vec<String> =
-        g.members().into_iter().filter(|m| m.2 == "replica").map(|m| m.0).take(2).collect();
-    let victim_ports: Vec<u16> =
-        g.members().into_iter().filter(|m| victims.contains(&m.0)).map(|m| m.1).collect();
+    let victims: Vec<String> = g.members().into_iter().filter(|m| m.2 == "replica").map(|m| m.0).take(2).collect();
+    let victim_ports: Vec<u16> = g.members().into_iter().filter(|m| victims.contains(&m.0)).map(|m| m.1).collect();
     cp.ok(&[
         ("Action", "DecreaseReplicaCount"),
         ("ReplicationGroupId", "orders"),
@@ -460,7 +458,10 @@ fn replication_group_errors() {
         (vec![("NumCacheClusters", "3"), ("ReplicasPerNodeGroup", "1")], "InvalidParameterCombination"),
         (vec![("AutomaticFailoverEnabled", "true")], "InvalidParameterCombination"),
         (vec![("NumCacheClusters", "2"), ("MultiAZEnabled", "true")], "InvalidParameterCombination"),
-        (vec![("NumCacheClusters", "2"), ("PreferredCacheClusterAZs.AvailabilityZone.1", "us-east-1a")], "InvalidParameterCombination"),
+        (
+            vec![("NumCacheClusters", "2"), ("PreferredCacheClusterAZs.AvailabilityZone.1", "us-east-1a")],
+            "InvalidParameterCombination",
+        ),
         (vec![("NumNodeGroups", "3")], "InvalidParameterCombination"),
         (vec![("EngineVersion", "99.0")], "InvalidParameterValue"),
     ];
@@ -481,11 +482,20 @@ fn replication_group_errors() {
     }
     cp.err(&[("Action", "DescribeReplicationGroups"), ("MaxRecords", "5")], 400, "InvalidParameterValue");
     cp.err(
-        &[("Action", "IncreaseReplicaCount"), ("ReplicationGroupId", "nope"), ("NewReplicaCount", "2"), ("ApplyImmediately", "true")],
+        &[
+            ("Action", "IncreaseReplicaCount"),
+            ("ReplicationGroupId", "nope"),
+            ("NewReplicaCount", "2"),
+            ("ApplyImmediately", "true"),
+        ],
         404,
         "ReplicationGroupNotFoundFault",
     );
-    cp.err(&[("Action", "TestFailover"), ("ReplicationGroupId", "nope"), ("NodeGroupId", "0001")], 404, "ReplicationGroupNotFoundFault");
+    cp.err(
+        &[("Action", "TestFailover"), ("ReplicationGroupId", "nope"), ("NodeGroupId", "0001")],
+        404,
+        "ReplicationGroupNotFoundFault",
+    );
     cp.err(&[("Action", "TestFailover"), ("ReplicationGroupId", "nope")], 400, "MissingParameter");
 
     // A group with one replica, automatic failover off.
@@ -504,7 +514,11 @@ fn replication_group_errors() {
         400,
         "CacheClusterAlreadyExists",
     );
-    cp.err(&[("Action", "DescribeReplicationGroups"), ("ReplicationGroupId", "g2")], 404, "ReplicationGroupNotFoundFault");
+    cp.err(
+        &[("Action", "DescribeReplicationGroups"), ("ReplicationGroupId", "g2")],
+        404,
+        "ReplicationGroupNotFoundFault",
+    );
 
     let count = |action: &'static str, n: &'static str| {
         vec![("Action", action), ("ReplicationGroupId", "g1"), ("NewReplicaCount", n), ("ApplyImmediately", "true")]
@@ -578,8 +592,16 @@ fn replication_group_errors() {
         400,
         "InvalidParameterCombination",
     );
-    cp.err(&[("Action", "TestFailover"), ("ReplicationGroupId", "g1"), ("NodeGroupId", "0001")], 400, "InvalidReplicationGroupState");
-    cp.err(&[("Action", "TestFailover"), ("ReplicationGroupId", "g1"), ("NodeGroupId", "0002")], 404, "NodeGroupNotFoundFault");
+    cp.err(
+        &[("Action", "TestFailover"), ("ReplicationGroupId", "g1"), ("NodeGroupId", "0001")],
+        400,
+        "InvalidReplicationGroupState",
+    );
+    cp.err(
+        &[("Action", "TestFailover"), ("ReplicationGroupId", "g1"), ("NodeGroupId", "0002")],
+        404,
+        "NodeGroupNotFoundFault",
+    );
     cp.err(
         &[("Action", "ModifyReplicationGroup"), ("ReplicationGroupId", "g1"), ("MultiAZEnabled", "true")],
         400,
@@ -777,10 +799,13 @@ fn failover_under_write_load_keeps_acknowledged_writes() {
     wait_until("the hung node to be replaced", Duration::from_secs(20), || {
         try_pid(hung_port).is_some_and(|p| p != hung_pid)
     });
-    assert!(!Path::new(&format!("/proc/{}", hung_pid)).exists() || {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", hung_pid)).unwrap_or_default();
-        stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))
-    }, "the hung process was killed");
+    assert!(
+        !Path::new(&format!("/proc/{}", hung_pid)).exists() || {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", hung_pid)).unwrap_or_default();
+            stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))
+        },
+        "the hung process was killed"
+    );
     let primary = g.primary();
 
     // With automatic failover off, a failed primary is restarted in place instead.
@@ -866,9 +891,17 @@ fn aws_cli_and_boto3_replication_groups() {
     cp.wait_available("cli");
     let out = run(&["describe-replication-groups", "--replication-group-id", "cli"]);
     assert!(out.contains("\"PrimaryEndpoint\"") && out.contains("\"ReaderEndpoint\""), "{}", out);
-    assert!(out.contains("\"CurrentRole\": \"primary\"") && out.contains("\"AutomaticFailover\": \"enabled\""), "{}", out);
+    assert!(
+        out.contains("\"CurrentRole\": \"primary\"") && out.contains("\"AutomaticFailover\": \"enabled\""),
+        "{}",
+        out
+    );
     let err = fails(&["describe-replication-groups", "--replication-group-id", "nope"]);
-    assert!(err.contains("(ReplicationGroupNotFoundFault)") && err.contains("ReplicationGroup nope not found."), "{}", err);
+    assert!(
+        err.contains("(ReplicationGroupNotFoundFault)") && err.contains("ReplicationGroup nope not found."),
+        "{}",
+        err
+    );
     let err = fails(&[
         "increase-replica-count",
         "--replication-group-id",

@@ -46,7 +46,12 @@ impl Endpoints {
             .enable_all()
             .build()
             .expect("endpoint runtime");
-        Endpoints { rt, bind: bind.to_string(), node_addr: Mutex::new("127.0.0.1".into()), groups: Mutex::new(HashMap::new()) }
+        Endpoints {
+            rt,
+            bind: bind.to_string(),
+            node_addr: Mutex::new("127.0.0.1".into()),
+            groups: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn set_node_addr(&self, addr: &str) {

@@ -222,7 +222,8 @@ fn wait_links(g: &ReplicationGroup, members: &[Member], limit: Duration) -> bool
     let deadline = Instant::now() + limit;
     loop {
         let all = members.iter().filter(|m| m.0.id != g.primary).all(|m| {
-            info(&m.1, Duration::from_millis(500)).is_some_and(|r| !r.master && r.link_up && r.master_port == Some(p.1.port))
+            info(&m.1, Duration::from_millis(500))
+                .is_some_and(|r| !r.master && r.link_up && r.master_port == Some(p.1.port))
         });
         if all {
             return true;
@@ -431,7 +432,8 @@ pub fn op_switch(app: &App, id: &str, target: Option<String>, test: bool) {
     let old_alive = app.provider.probe(&App::spec(&members[oi].0, &members[oi].1)).is_some();
     let mut goal = None;
     if old_alive {
-        let _ = app.provider.command(&App::spec(&members[oi].0, &members[oi].1), &["CLIENT", "PAUSE", "10000", "WRITE"]);
+        let _ =
+            app.provider.command(&App::spec(&members[oi].0, &members[oi].1), &["CLIENT", "PAUSE", "10000", "WRITE"]);
         goal = info(&members[oi].1, Duration::from_secs(1)).map(|r| r.offset);
     }
     let Some((ni, _)) = best_replica(&members, &old, target.as_deref()) else {
@@ -563,13 +565,8 @@ pub fn health(app: &Arc<App>) {
             }
         }
         if primary_failed {
-            let cooling = app
-                .groups
-                .last_failover
-                .lock()
-                .unwrap()
-                .get(&g.id)
-                .is_some_and(|t| t.elapsed() < FAILOVER_COOLDOWN);
+            let cooling =
+                app.groups.last_failover.lock().unwrap().get(&g.id).is_some_and(|t| t.elapsed() < FAILOVER_COOLDOWN);
             if cooling {
                 app.end(&key);
                 continue;

@@ -343,7 +343,11 @@ fn modify(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
     let multi_az = p.bool("MultiAZEnabled")?;
     let primary = p.get("PrimaryClusterId").map(|s| s.to_ascii_lowercase());
     if p.get("NodeGroupId").is_some_and(|n| n != "0001") {
-        return Err(err(404, "NodeGroupNotFoundFault", format!("NodeGroup {} not found.", p.get("NodeGroupId").unwrap())));
+        return Err(err(
+            404,
+            "NodeGroupNotFoundFault",
+            format!("NodeGroup {} not found.", p.get("NodeGroupId").unwrap()),
+        ));
     }
     let (mut g, members) = claim(app, &id)?;
     let res = (|| {
@@ -506,7 +510,13 @@ fn decrease(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
         }
         let victims: Vec<String> = if remove.is_empty() {
             // Not given: the newest replicas go.
-            members.iter().rev().filter(|m| m.0.id != g.primary).take((current - count) as usize).map(|m| m.0.id.clone()).collect()
+            members
+                .iter()
+                .rev()
+                .filter(|m| m.0.id != g.primary)
+                .take((current - count) as usize)
+                .map(|m| m.0.id.clone())
+                .collect()
         } else {
             if remove.len() as i64 != current - count {
                 return Err(combination(format!(
