@@ -8,6 +8,7 @@ pub mod endpoints;
 pub mod failover;
 pub mod provider;
 pub mod replication_group;
+pub mod sentinel;
 pub mod sigv4;
 pub mod state;
 pub mod xml;
