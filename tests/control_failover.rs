@@ -395,6 +395,10 @@ fn replication_group_lifecycle_endpoints_and_restart() {
     ]);
     let g = cp.wait_available("orders");
     assert_eq!(g.members().len(), 2);
+    let ev = cp.events("orders", "replication-group");
+    assert!(ev.contains(&"Added replica cluster orders-005 to replication group orders".to_string()), "{:?}", ev);
+    assert!(ev.contains(&format!("Removed replica cluster {} from replication group orders", victims[0])), "{:?}", ev);
+    assert!(cp.events("orders-005", "cache-cluster").contains(&"Cache cluster created".to_string()));
 
     // kill -9 of the control plane: the group, its nodes (with their data) and its endpoint
     // ports survive; the endpoints are served again by the restarted control plane.

@@ -260,6 +260,9 @@ pub fn op_converge(app: &App, id: &str, created: bool) {
         app.event(r, "Cache cluster deleted");
     }
 
+    let new_members: Vec<String> =
+        members.iter().filter(|m| m.0.status == "creating" && m.0.id != g.primary).map(|m| m.0.id.clone()).collect();
+
     // The primary.
     let Some(pi) = members.iter().position(|m| m.0.id == g.primary) else {
         log(&format!("{}: primary {} is missing", id, g.primary));
@@ -358,6 +361,15 @@ pub fn op_converge(app: &App, id: &str, created: bool) {
             app.event(&m.0.id, "Cache cluster created");
         }
         group_event(app, id, &format!("Replication group {} created", id));
+    } else {
+        // Replicas added by IncreaseReplicaCount.
+        for c in &new_members {
+            app.event(c, "Cache cluster created");
+            group_event(app, id, &format!("Added replica cluster {} to replication group {}", c, id));
+        }
+    }
+    for r in &removed {
+        group_event(app, id, &format!("Removed replica cluster {} from replication group {}", r, id));
     }
 }
 
