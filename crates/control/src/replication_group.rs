@@ -254,10 +254,11 @@ fn create(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
             v.to_string()
         }
     };
-    let (pp, rp) = (
-        app.provider.allocate_ports("redis").map_err(internal)?.0,
-        app.provider.allocate_ports("redis").map_err(internal)?.0,
-    );
+    let pp = app.provider.allocate_ports("redis").map_err(internal)?.0;
+    let mut rp = app.provider.allocate_ports("redis").map_err(internal)?.0;
+    while rp == pp {
+        rp = app.provider.allocate_ports("redis").map_err(internal)?.0;
+    }
     let mut g = ReplicationGroup {
         id: id.clone(),
         description,
