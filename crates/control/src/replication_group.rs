@@ -278,6 +278,14 @@ fn create(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
     for az in &azs {
         added.push(new_member(app, &mut g, az)?);
     }
+    // Ports are only reserved once bound: make the group's node and endpoint ports distinct.
+    let mut used = vec![g.primary_port, g.reader_port];
+    for (_, n) in added.iter_mut() {
+        while used.contains(&n.port) {
+            n.port = app.provider.allocate_ports("redis").map_err(internal)?.0;
+        }
+        used.push(n.port);
+    }
     g.primary = added[0].0.id.clone();
     {
         let st = app.store.lock().unwrap();
