@@ -893,6 +893,8 @@ fn aws_cli_and_boto3_replication_groups() {
     ]);
     assert!(out.contains("\"Status\": \"creating\""), "{}", out);
     cp.wait_available("cli");
+    // The CLI's waiter (it polls every 15 s, so only once the group is available).
+    run(&["wait", "replication-group-available", "--replication-group-id", "cli"]);
     let out = run(&["describe-replication-groups", "--replication-group-id", "cli"]);
     assert!(out.contains("\"PrimaryEndpoint\"") && out.contains("\"ReaderEndpoint\""), "{}", out);
     assert!(
@@ -990,9 +992,21 @@ print("boto3 ok")
 "#,
         endpoint
     );
-    let has_boto3 = Command::new("python3").args(["-c", "import boto3"]).status().is_ok_and(|s| s.success());
-    if has_boto3 {
-        let out = Command::new("python3")
+    // boto3 in the same venv (installed on first use), else a system python3 that has it.
+    let venv_python = venv.join("bin/python");
+    let has = |py: &Path| {
+        Command::new(py).args(["-c", "import boto3"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    };
+    if !has(&venv_python) {
+        let _ = Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "boto3"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    let python = [venv_python.clone(), PathBuf::from("python3")].into_iter().find(|p| has(p));
+    if let Some(python) = python {
+        let out = Command::new(&python)
             .args(["-c", &script])
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
@@ -1004,9 +1018,9 @@ print("boto3 ok")
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        println!("boto3: describe/increase/test-failover/modify/decrease/delete passed");
+        println!("boto3 ({}): describe/increase/test-failover/modify/decrease/delete passed", python.display());
     } else {
-        println!("SKIPPED (boto3 part): python3 has no boto3");
+        println!("SKIPPED (boto3 part): could not install boto3 (pip install boto3)");
         run(&["delete-replication-group", "--replication-group-id", "cli"]);
     }
     cp.wait_gone("cli");
