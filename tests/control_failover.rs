@@ -482,7 +482,7 @@ fn replication_group_errors() {
     }
     for action in ["DescribeReplicationGroups", "ModifyReplicationGroup", "DeleteReplicationGroup"] {
         let msg = cp.err(&[("Action", action), ("ReplicationGroupId", "nope")], 404, "ReplicationGroupNotFoundFault");
-        assert_eq!(msg, "ReplicationGroup nope not found.");
+        assert_eq!(msg, "Replication group nope not found.");
     }
     cp.err(&[("Action", "DescribeReplicationGroups"), ("MaxRecords", "5")], 400, "InvalidParameterValue");
     cp.err(
@@ -904,7 +904,7 @@ fn aws_cli_and_boto3_replication_groups() {
     );
     let err = fails(&["describe-replication-groups", "--replication-group-id", "nope"]);
     assert!(
-        err.contains("(ReplicationGroupNotFoundFault)") && err.contains("ReplicationGroup nope not found."),
+        err.contains("(ReplicationGroupNotFoundFault)") && err.contains("Replication group nope not found."),
         "{}",
         err
     );

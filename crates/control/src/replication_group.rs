@@ -28,7 +28,7 @@ pub fn dispatch(app: &Arc<App>, action: &str, p: &Params) -> Option<Result<Strin
 }
 
 fn not_found(id: &str) -> ApiError {
-    err(404, "ReplicationGroupNotFoundFault", format!("ReplicationGroup {} not found.", id))
+    err(404, "ReplicationGroupNotFoundFault", format!("Replication group {} not found.", id))
 }
 
 fn bad_state(id: &str) -> ApiError {
