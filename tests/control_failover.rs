@@ -311,6 +311,16 @@ fn replication_group_lifecycle_endpoints_and_restart() {
     assert_eq!(tags(&clusters, "ReplicationGroupId"), ["orders", "orders", "orders"]);
     cp.err(&[("Action", "DeleteCacheCluster"), ("CacheClusterId", "orders-001")], 400, "InvalidCacheClusterState");
 
+    // A reader connection to orders-002 (it stays a replica through the switch below).
+    let port_002 = g.members().into_iter().find(|m| m.0 == "orders-002").unwrap().1;
+    let mut reader_002 = loop {
+        let mut r = Raw::connect(re);
+        let info = r.cmd(&["INFO", "server"]).as_str();
+        if info.contains(&format!("tcp_port:{}\r", port_002)) {
+            break r;
+        }
+    };
+
     // Modify: description, and a planned switch of the primary.
     let m = cp.ok(&[
         ("Action", "ModifyReplicationGroup"),
@@ -325,6 +335,7 @@ fn replication_group_lifecycle_endpoints_and_restart() {
     assert_eq!(g.primary().0, "orders-003");
     assert_eq!(reached(pe), g.primary().1, "primary endpoint follows the switch");
     assert!(c.try_read().is_err() || c.closed(), "connections to the old primary are closed");
+    assert_eq!(reader_002.q("GET greeting"), Reply::Bulk(b"hello".to_vec()), "reader connections stay");
     let mut c = Raw::connect(pe);
     assert_eq!(c.q("GET greeting"), Reply::Bulk(b"hello".to_vec()));
     assert_eq!(c.q("SET k2 v2"), Reply::Simple("OK".into()));

@@ -17,8 +17,11 @@ use tokio::sync::watch;
 pub struct Targets {
     /// None while a failover is in progress: new connections wait.
     pub primary: Option<u16>,
-    /// Healthy replicas (in sync with the primary).
+    /// Healthy replicas (in sync with the primary): where new reader connections go.
     pub replicas: Vec<u16>,
+    /// Every member node: reader connections stay open while their node is one (a replica
+    /// whose link flaps keeps its clients).
+    pub members: Vec<u16>,
 }
 
 struct GroupProxy {
@@ -105,6 +108,26 @@ impl Endpoints {
         }
     }
 
+    /// Change a group's targets in place.
+    pub fn update(&self, group: &str, f: impl FnOnce(&mut Targets)) {
+        if let Some(g) = self.groups.lock().unwrap().get(group) {
+            g.targets.send_if_modified(|cur| {
+                let before = cur.clone();
+                f(cur);
+                *cur != before
+            });
+        }
+    }
+
+    /// A new primary (None: a failover is in progress, new primary connections wait); it is
+    /// no longer a reader target.
+    pub fn switch_primary(&self, group: &str, primary: Option<u16>) {
+        self.update(group, |t| {
+            t.primary = primary;
+            t.replicas.retain(|p| Some(*p) != primary);
+        });
+    }
+
     pub fn targets(&self, group: &str) -> Option<Targets> {
         self.groups.lock().unwrap().get(group).map(|g| g.targets.borrow().clone())
     }
@@ -133,7 +156,7 @@ fn pick(t: &Targets, reader: bool, rr: &AtomicUsize) -> Option<u16> {
 /// Whether a connection to `port` may stay open under targets `t`.
 fn still_valid(t: &Targets, reader: bool, port: u16) -> bool {
     if reader {
-        t.replicas.contains(&port) || t.primary == Some(port)
+        t.members.contains(&port) || t.replicas.contains(&port) || t.primary == Some(port)
     } else {
         t.primary == Some(port)
     }

@@ -213,7 +213,8 @@ pub fn refresh_targets(app: &App, g: &ReplicationGroup, members: &[Member]) {
             }
         }
     }
-    app.groups.endpoints.set_targets(&g.id, Targets { primary: Some(p.1.port), replicas });
+    let members = members.iter().filter(|m| m.0.status != "deleting").map(|m| m.1.port).collect();
+    app.groups.endpoints.set_targets(&g.id, Targets { primary: Some(p.1.port), replicas, members });
 }
 
 /// Wait until every replica's link to the primary is up (bounded).
@@ -311,7 +312,7 @@ pub fn op_converge(app: &App, id: &str, created: bool) {
         let _ = promote(app, &members[pi]);
     }
     let primary = members[pi].clone();
-    app.groups.endpoints.set_targets(&g.id, Targets { primary: Some(primary.1.port), replicas: vec![] });
+    app.groups.endpoints.switch_primary(&g.id, Some(primary.1.port));
 
     // The replicas.
     let mut ok = true;
@@ -439,8 +440,7 @@ pub fn op_switch(app: &App, id: &str, target: Option<String>, test: bool) {
         set_group_status(app, id, "available");
         return;
     };
-    let readers = app.groups.endpoints.targets(id).map(|t| t.replicas).unwrap_or_default();
-    app.groups.endpoints.set_targets(id, Targets { primary: None, replicas: readers });
+    app.groups.endpoints.switch_primary(id, None);
     let old_alive = app.provider.probe(&App::spec(&members[oi].0, &members[oi].1)).is_some();
     let mut goal = None;
     if old_alive {
@@ -471,7 +471,7 @@ pub fn op_switch(app: &App, id: &str, target: Option<String>, test: bool) {
     }
     g.primary = members[ni].0.id.clone();
     save_group(app, &g);
-    app.groups.endpoints.set_targets(id, Targets { primary: Some(members[ni].1.port), replicas: vec![] });
+    app.groups.endpoints.switch_primary(id, Some(members[ni].1.port));
     for m in members.iter().filter(|m| m.0.id != g.primary) {
         if let Err(e) = replicaof(app, m, &members[ni]) {
             log(&format!("{}: REPLICAOF failed: {}", m.0.id, e));
@@ -496,7 +496,7 @@ fn op_failover(app: &App, id: &str) {
     };
     let started = Instant::now();
     let old = g.primary.clone();
-    app.groups.endpoints.set_targets(id, Targets { primary: None, replicas: vec![] });
+    app.groups.endpoints.switch_primary(id, None);
     let Some((ni, offset)) = best_replica(&members, &old, None) else {
         // Nothing to promote: restart the primary where it was (converge does it).
         op_converge(app, id, false);
@@ -507,7 +507,7 @@ fn op_failover(app: &App, id: &str) {
     }
     g.primary = members[ni].0.id.clone();
     save_group(app, &g);
-    app.groups.endpoints.set_targets(id, Targets { primary: Some(members[ni].1.port), replicas: vec![] });
+    app.groups.endpoints.switch_primary(id, Some(members[ni].1.port));
     log(&format!(
         "{}: {} promoted (replication offset {}) {} ms after the failure was declared",
         id,
