@@ -40,6 +40,13 @@ impl Groups {
     }
 }
 
+/// Record a completed switch of the primary (a Sentinel endpoint would announce
+/// `+switch-master` here).
+fn switched(app: &App, id: &str, old: &Member, new: &Member) {
+    group_event(app, id, &format!("Failover from master node {} to replica node {} completed", old.0.id, new.0.id));
+    group_event(app, id, &format!("Failover to replica node {} completed", new.0.id));
+}
+
 /// The busy mark of a group (cluster ids cannot contain ':').
 pub fn busy_key(id: &str) -> String {
     format!("rg:{}", id)
@@ -290,11 +297,7 @@ pub fn op_converge(app: &App, id: &str, created: bool) {
                     }
                     g.primary = members[ni].0.id.clone();
                     save_group(app, &g);
-                    group_event(
-                        app,
-                        id,
-                        &format!("Failover from master node {} to replica node {} completed", old, g.primary),
-                    );
+                    switched(app, id, &members[pi], &members[ni]);
                     replaced_old_primary = Some(old);
                 }
                 None => {
@@ -480,8 +483,7 @@ pub fn op_switch(app: &App, id: &str, target: Option<String>, test: bool) {
     if old_alive {
         let _ = app.provider.command(&App::spec(&members[oi].0, &members[oi].1), &["CLIENT", "UNPAUSE"]);
     }
-    group_event(app, id, &format!("Failover from master node {} to replica node {} completed", old, g.primary));
-    group_event(app, id, &format!("Failover to replica node {} completed", g.primary));
+    switched(app, id, &members[oi], &members[ni]);
     // Whatever did not come back (e.g. the old primary was already dead) is healed by converge.
     op_converge(app, id, false);
 }
@@ -521,8 +523,9 @@ fn op_failover(app: &App, id: &str) {
             log(&format!("{}: REPLICAOF failed: {}", m.0.id, e));
         }
     }
-    group_event(app, id, &format!("Failover from master node {} to replica node {} completed", old, g.primary));
-    group_event(app, id, &format!("Failover to replica node {} completed", g.primary));
+    if let Some(o) = members.iter().find(|m| m.0.id == old) {
+        switched(app, id, o, &primary);
+    }
     // Self-healing: the failed node comes back as a fresh replica of the new primary.
     if let Some(m) = members.iter_mut().find(|m| m.0.id == old) {
         app.event(&m.0.id, &format!("Recovering cache nodes {}", m.1.node_id));
