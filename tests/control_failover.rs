@@ -645,9 +645,24 @@ fn replication_group_errors() {
         400,
         "InvalidParameterCombination",
     );
-    cp.ok(&[("Action", "DeleteReplicationGroup"), ("ReplicationGroupId", "g1")]);
+    // Delete keeping the primary: it stays as a standalone cache cluster (with its data); the
+    // replica goes.
+    cp.ok(&count("IncreaseReplicaCount", "1"));
+    let g = cp.wait_available("g1");
+    let (pid_port, replica) = (g.primary().1, g.replicas()[0]);
+    assert_eq!(cmd(g.primary_endpoint(), &["SET", "kept", "yes"]), Reply::Simple("OK".into()));
+    cp.ok(&[("Action", "DeleteReplicationGroup"), ("ReplicationGroupId", "g1"), ("RetainPrimaryCluster", "true")]);
     cp.err(&[("Action", "DeleteReplicationGroup"), ("ReplicationGroupId", "g1")], 400, "InvalidReplicationGroupState");
     cp.wait_gone("g1");
+    assert!(TcpStream::connect(("127.0.0.1", replica)).is_err(), "replica stopped");
+    let d = cp.ok(&[("Action", "DescribeCacheClusters"), ("CacheClusterId", "g1-001"), ("ShowCacheNodeInfo", "true")]);
+    assert_eq!(tags(&d, "CacheClusterStatus"), ["available"]);
+    assert!(tags(&d, "ReplicationGroupId").is_empty(), "{}", d);
+    assert_eq!(cmd(pid_port, &["GET", "kept"]), Reply::Bulk(b"yes".to_vec()));
+    let (code, _) = cp.call(&[("Action", "DescribeCacheClusters"), ("CacheClusterId", "g1-002")]);
+    assert_eq!(code, 404);
+    // It is an ordinary cache cluster now.
+    cp.ok(&[("Action", "DeleteCacheCluster"), ("CacheClusterId", "g1-001")]);
 }
 
 /// A client of the primary endpoint that reconnects on errors.
