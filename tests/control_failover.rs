@@ -1099,6 +1099,14 @@ fn control_plane_killed_during_group_operations() {
     assert_eq!(cmd(pe, &["GET", "k"]), Reply::Bulk(b"v".to_vec()));
     assert_eq!(cmd(pe, &["WAIT", "2", "5000"]), Reply::Int(2), "the old primary is back as a replica");
 
+    // A replica turned into a primary behind the control plane's back is repointed.
+    let stray = g.replicas()[0];
+    assert_eq!(cmd(stray, &["REPLICAOF", "NO", "ONE"]), Reply::Simple("OK".into()));
+    wait_until("the stray replica to be repointed", Duration::from_secs(10), || {
+        try_info(stray, "replication")
+            .is_some_and(|i| i.contains("role:slave") && i.contains(&format!("master_port:{}\r", g.primary().1)))
+    });
+
     // Killed right after accepting a delete: the restarted control plane finishes it.
     let ports: Vec<u16> = g.members().iter().map(|m| m.1).collect();
     cp.ok(&[("Action", "DeleteReplicationGroup"), ("ReplicationGroupId", "half")]);
