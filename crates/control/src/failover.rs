@@ -247,6 +247,15 @@ fn wait_links(g: &ReplicationGroup, members: &[Member], limit: Duration) -> bool
 /// make the primary a primary and every other member its replica, then mark all available.
 /// Used after create / increase / decrease, and on control-plane start (re-adoption).
 pub fn op_converge(app: &App, id: &str, created: bool) {
+    converge(app, id, created, Duration::from_secs(30))
+}
+
+/// How long a repair (after a failover, a replaced node, a restart) waits for replicas to be in
+/// sync before the group is `available` again and checked by the health loop once more.
+const REPAIR_SYNC_WAIT: Duration = Duration::from_secs(3);
+
+/// [`op_converge`] waiting at most `sync_wait` for the replicas' links.
+pub fn converge(app: &App, id: &str, created: bool, sync_wait: Duration) {
     let key = busy_key(id);
     let Some((mut g, mut members)) = load(app, id) else {
         app.end(&key);
@@ -347,7 +356,7 @@ pub fn op_converge(app: &App, id: &str, created: bool) {
             }
         }
     }
-    if !wait_links(&g, &members, Duration::from_secs(30)) {
+    if !wait_links(&g, &members, sync_wait) {
         log(&format!("{}: not every replica is in sync yet", id));
     }
     for m in members.iter_mut() {
@@ -485,7 +494,7 @@ pub fn op_switch(app: &App, id: &str, target: Option<String>, test: bool) {
     }
     switched(app, id, &members[oi], &members[ni]);
     // Whatever did not come back (e.g. the old primary was already dead) is healed by converge.
-    op_converge(app, id, false);
+    converge(app, id, false, REPAIR_SYNC_WAIT);
 }
 
 /// The primary stopped answering: promote the replica with the highest replication offset,
@@ -501,7 +510,7 @@ fn op_failover(app: &App, id: &str) {
     app.groups.endpoints.switch_primary(id, None);
     let Some((ni, offset)) = best_replica(&members, &old, None) else {
         // Nothing to promote: restart the primary where it was (converge does it).
-        op_converge(app, id, false);
+        converge(app, id, false, REPAIR_SYNC_WAIT);
         return;
     };
     if let Err(e) = promote(app, &members[ni]) {
@@ -533,7 +542,7 @@ fn op_failover(app: &App, id: &str) {
             app.event(&m.0.id, &format!("Finished recovery for cache nodes {}", m.1.node_id));
         }
     }
-    op_converge(app, id, false);
+    converge(app, id, false, REPAIR_SYNC_WAIT);
 }
 
 /// One health check of every idle group: failed primaries are failed over (or restarted),
@@ -596,7 +605,7 @@ pub fn health(app: &Arc<App>) {
             if g.automatic_failover {
                 app.spawn_op(move |a| op_failover(a, &id));
             } else {
-                app.spawn_op(move |a| op_converge(a, &id, false));
+                app.spawn_op(move |a| converge(a, &id, false, REPAIR_SYNC_WAIT));
             }
             continue;
         }
@@ -605,7 +614,7 @@ pub fn health(app: &Arc<App>) {
                 app.groups.fails.lock().unwrap().remove(&m.0.id);
             }
             let id = g.id.clone();
-            app.spawn_op(move |a| op_converge(a, &id, false));
+            app.spawn_op(move |a| converge(a, &id, false, REPAIR_SYNC_WAIT));
             continue;
         }
         refresh_targets(app, &g, &members);
@@ -646,7 +655,7 @@ pub fn start(app: &Arc<App>) {
         if let Err(e) = app.groups.endpoints.ensure(&g.id, g.primary_port, g.reader_port) {
             log(&format!("{}: endpoints: {}", g.id, e));
         }
-        op_converge(app, &g.id, g.status == "creating");
+        converge(app, &g.id, g.status == "creating", Duration::from_secs(10));
         log(&format!("{}: re-adopted", g.id));
     }
     let a = app.clone();
