@@ -327,7 +327,8 @@ pub fn converge(app: &App, id: &str, created: bool, sync_wait: Duration) {
     app.groups.endpoints.switch_primary(&g.id, Some(primary.1.port));
 
     // The replicas.
-    let mut ok = true;
+    // A replica that cannot be started or repointed now is retried by the health loop (the
+    // group stays available with fewer replicas in its reader endpoint).
     for m in members.iter_mut().filter(|m| m.0.id != g.primary) {
         let spec = App::spec(&m.0, &m.1);
         match app.provider.probe(&spec) {
@@ -337,7 +338,6 @@ pub fn converge(app: &App, id: &str, created: bool, sync_wait: Duration) {
                 if r.master || r.master_port != Some(primary.1.port) {
                     if let Err(e) = replicaof(app, m, &primary) {
                         log(&format!("{}: REPLICAOF failed: {}", m.0.id, e));
-                        ok = false;
                     }
                 }
             }
@@ -346,12 +346,8 @@ pub fn converge(app: &App, id: &str, created: bool, sync_wait: Duration) {
                 if recovering {
                     app.event(&m.0.id, &format!("Recovering cache nodes {}", m.1.node_id));
                 }
-                if start_fresh(app, m, Some(&primary)) {
-                    if recovering {
-                        app.event(&m.0.id, &format!("Finished recovery for cache nodes {}", m.1.node_id));
-                    }
-                } else {
-                    ok = false;
+                if start_fresh(app, m, Some(&primary)) && recovering {
+                    app.event(&m.0.id, &format!("Finished recovery for cache nodes {}", m.1.node_id));
                 }
             }
         }
@@ -368,7 +364,7 @@ pub fn converge(app: &App, id: &str, created: bool, sync_wait: Duration) {
     }
     refresh_targets(app, &g, &members);
     app.end(&key);
-    set_group_status(app, id, if ok { "available" } else { "incompatible-parameters" });
+    set_group_status(app, id, "available");
     if created {
         for m in &members {
             app.event(&m.0.id, "Cache cluster created");

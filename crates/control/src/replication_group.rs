@@ -41,8 +41,13 @@ fn group_id(p: &Params) -> Result<String, ApiError> {
 
 /// Load a group that must be `available` (and not busy) and claim it for an operation.
 fn claim(app: &App, id: &str) -> Result<(ReplicationGroup, Vec<Member>), ApiError> {
+    claim_in(app, id, &["available"])
+}
+
+/// [`claim`] for a group in one of `states`.
+fn claim_in(app: &App, id: &str, states: &[&str]) -> Result<(ReplicationGroup, Vec<Member>), ApiError> {
     let (g, _) = load(app, id).ok_or_else(|| not_found(id))?;
-    if g.status != "available" {
+    if !states.contains(&g.status.as_str()) {
         return Err(bad_state(id));
     }
     // The health loop holds the group for a moment on every check (and longer while it replaces
@@ -56,7 +61,7 @@ fn claim(app: &App, id: &str) -> Result<(ReplicationGroup, Vec<Member>), ApiErro
     }
     // Reload: the state may have changed while waiting.
     let (g, members) = load(app, id).ok_or_else(|| not_found(id))?;
-    if g.status != "available" {
+    if !states.contains(&g.status.as_str()) {
         app.end(&busy_key(id));
         return Err(bad_state(id));
     }
@@ -412,7 +417,8 @@ fn delete(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
         return Err(combination("Final snapshots are not supported by this control plane yet."));
     }
     let retain = p.bool("RetainPrimaryCluster")?.unwrap_or(false);
-    let (mut g, _) = claim(app, &id)?;
+    // A group whose nodes could not be brought up can still be deleted.
+    let (mut g, _) = claim_in(app, &id, &["available", "incompatible-parameters"])?;
     if let Err(e) = set_status(app, &mut g, "deleting") {
         app.end(&busy_key(&id));
         return Err(e);
