@@ -203,10 +203,11 @@ fn write_cluster(app: &App, x: &mut Xml, c: &Cluster, nodes: &[Node], show_nodes
     x.open("CacheCluster");
     x.leaf("CacheClusterId", &c.id);
     if c.engine == "memcached" {
-        if let Some(first) = live.iter().find(|n| n.status == "available") {
+        // The stable endpoint served by the control plane (mc_config.rs), once assigned.
+        if let Ok(Some(d)) = app.store.lock().unwrap().discovery(&c.id) {
             x.open("ConfigurationEndpoint")
                 .leaf("Address", &addr)
-                .leaf("Port", &first.mc_port.to_string())
+                .leaf("Port", &d.port.to_string())
                 .close("ConfigurationEndpoint");
         }
         x.leaf("ClientDownloadLandingPage", "https://console.aws.amazon.com/elasticache/home#client-download:");
