@@ -4,6 +4,7 @@
 //! re-adopted (or restarted from their data dirs) and unfinished operations are completed.
 
 pub mod api;
+pub mod cli;
 pub mod mc_config;
 pub mod provider;
 pub mod sigv4;
