@@ -21,12 +21,17 @@ struct ControlPlane {
 
 impl ControlPlane {
     fn new(name: &str) -> ControlPlane {
+        Self::with_env(name, &[])
+    }
+
+    fn with_env(name: &str, env: &[(&str, &str)]) -> ControlPlane {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{}-{}", name, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let port = free_port();
         let log = std::fs::File::create(format!("{}.log", dir.display())).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
             .args(["control", "--data-dir", dir.to_str().unwrap(), "--port", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -45,12 +50,23 @@ impl ControlPlane {
 
     /// `ferrocache cluster ARGS --endpoint URL`: (exit code, stdout, stderr).
     fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-            .arg("cluster")
-            .args(args)
-            .args(["--endpoint", &self.url()])
-            .output()
-            .unwrap();
+        self.cli_env(args, &[])
+    }
+
+    /// `cli` with only the given signing keys in the environment.
+    fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrocache"));
+        for k in [
+            "FERROCACHE_CONTROL_ACCESS_KEY_ID",
+            "FERROCACHE_CONTROL_SECRET_ACCESS_KEY",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "FERROCACHE_CONTROL_ENDPOINT",
+        ] {
+            cmd.env_remove(k);
+        }
+        let out =
+            cmd.arg("cluster").args(args).args(["--endpoint", &self.url()]).envs(env.iter().copied()).output().unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -141,7 +157,11 @@ fn venv() -> Option<PathBuf> {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("awscli-venv");
     let py = venv.join("bin/python");
     let has = |module: &str| {
-        Command::new(&py).args(["-c", &format!("import {}", module)]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+        Command::new(&py)
+            .args(["-c", &format!("import {}", module)])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     };
     if !py.exists()
         && !Command::new("python3").args(["-m", "venv", venv.to_str().unwrap()]).status().is_ok_and(|s| s.success())
@@ -178,12 +198,7 @@ fn cli_memcached_and_redis_clusters() {
 
     // The table lists the cluster with its configuration endpoint.
     let t = cp.cli_ok(&["describe"]);
-    assert_eq!(
-        rows(&t),
-        [vec!["web", "memcached", "available", "2", &format!("127.0.0.1:{}", cfg)]],
-        "{}",
-        t
-    );
+    assert_eq!(rows(&t), [vec!["web", "memcached", "available", "2", &format!("127.0.0.1:{}", cfg)]], "{}", t);
 
     // pymemcache: Auto Discovery through the configuration endpoint, then a HashClient over
     // the discovered nodes.
@@ -259,7 +274,8 @@ print(version, len(servers), min(per_node))
 
     // Events: table and JSON.
     let ev = cp.cli_ok(&["events", "web"]);
-    for want in ["Cache cluster created", "Added cache node 0003 in availability zone us-east-1a", "Removed cache nodes 0001"]
+    for want in
+        ["Cache cluster created", "Added cache node 0003 in availability zone us-east-1a", "Removed cache nodes 0001"]
     {
         assert!(ev.contains(want), "{} in {}", want, ev);
     }
@@ -362,7 +378,8 @@ fn post(port: u16, body: &str) -> (String, String, String) {
 /// The error document: `<ErrorResponse xmlns=...><Error><Type>Sender</Type><Code>C</Code>
 /// <Message>M</Message></Error><RequestId>uuid</RequestId></ErrorResponse>`; returns (C, M).
 fn error_doc(body: &str) -> (String, String) {
-    let prefix = "<ErrorResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><Error><Type>Sender</Type><Code>";
+    let prefix =
+        "<ErrorResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><Error><Type>Sender</Type><Code>";
     let rest = body.strip_prefix(prefix).unwrap_or_else(|| panic!("error shape: {}", body));
     let (code, rest) = rest.split_once("</Code><Message>").unwrap();
     let (msg, rest) = rest.split_once("</Message></Error><RequestId>").unwrap();
@@ -506,4 +523,28 @@ fn error_shapes_over_raw_http_and_the_aws_cli() {
         "(CacheClusterNotFound) when calling the ModifyCacheCluster operation",
     );
     println!("AWS CLI: MissingParameter, InvalidParameterValue, CacheClusterNotFound as botocore reports them");
+}
+
+/// Against a control plane with keys configured, the CLI signs its requests (SigV4).
+#[test]
+fn cli_signs_requests_when_keys_are_set() {
+    let cp = ControlPlane::with_env(
+        "keys",
+        &[("FERROCACHE_CONTROL_ACCESS_KEY_ID", "AKIDFERRO"), ("FERROCACHE_CONTROL_SECRET_ACCESS_KEY", "s3cret/Key+1")],
+    );
+    let (code, out, err) = cp.cli_env(
+        &["describe"],
+        &[("FERROCACHE_CONTROL_ACCESS_KEY_ID", "AKIDFERRO"), ("FERROCACHE_CONTROL_SECRET_ACCESS_KEY", "s3cret/Key+1")],
+    );
+    assert_eq!(code, 0, "{}{}", out, err);
+    assert!(out.starts_with("NAME"), "{}", out);
+    // AWS_* keys work too.
+    let (code, _, err) =
+        cp.cli_env(&["events"], &[("AWS_ACCESS_KEY_ID", "AKIDFERRO"), ("AWS_SECRET_ACCESS_KEY", "s3cret/Key+1")]);
+    assert_eq!(code, 0, "{}", err);
+    let (code, _, err) =
+        cp.cli_env(&["describe"], &[("AWS_ACCESS_KEY_ID", "AKIDFERRO"), ("AWS_SECRET_ACCESS_KEY", "wrong")]);
+    assert!(code == 1 && err.contains("SignatureDoesNotMatch"), "{}", err);
+    let (code, _, err) = cp.cli(&["describe"]);
+    assert!(code == 1 && err.contains("MissingAuthenticationToken"), "{}", err);
 }

@@ -27,7 +27,10 @@ Options:
   --output table|json    output format (default table)
   --wait                 create/modify/delete/failover: wait until the cluster is available
                          (or gone), showing progress
-  --timeout SECS         how long --wait waits (default 600)";
+  --timeout SECS         how long --wait waits (default 600)
+
+Requests are signed (AWS Signature Version 4) when FERROCACHE_CONTROL_ACCESS_KEY_ID and
+FERROCACHE_CONTROL_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) are set.";
 
 /// A parsed XML element.
 #[derive(Debug, Clone, Default)]
@@ -214,10 +217,8 @@ pub fn to_json(e: &Element, indent: usize, out: &mut String) {
         out.push_str("{}");
     } else {
         let t = e.text.as_str();
-        let numeric = !t.is_empty()
-            && t.len() < 16
-            && t.bytes().all(|b| b.is_ascii_digit())
-            && (t == "0" || !t.starts_with('0'));
+        let numeric =
+            !t.is_empty() && t.len() < 16 && t.bytes().all(|b| b.is_ascii_digit()) && (t == "0" || !t.starts_with('0'));
         if t == "true" || t == "false" || numeric {
             out.push_str(t);
         } else {
@@ -253,6 +254,30 @@ impl CallError {
 
 pub struct Client {
     pub endpoint: String,
+    /// (access key id, secret): requests are signed with SigV4 when set.
+    pub keys: Option<(String, String)>,
+}
+
+/// Keys to sign with: FERROCACHE_CONTROL_ACCESS_KEY_ID / _SECRET_ACCESS_KEY (the names the
+/// control plane reads), else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+fn keys_from_env() -> Option<(String, String)> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (var("FERROCACHE_CONTROL_ACCESS_KEY_ID"), var("FERROCACHE_CONTROL_SECRET_ACCESS_KEY")) {
+        (Some(id), Some(secret)) => Some((id, secret)),
+        _ => Some((var("AWS_ACCESS_KEY_ID")?, var("AWS_SECRET_ACCESS_KEY")?)),
+    }
+}
+
+/// `http://host:port/path` → (`host:port` as the Host header carries it, `/path`).
+fn host_and_path(url: &str) -> (String, String) {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let host = host.strip_suffix(":80").filter(|_| url.starts_with("http://")).unwrap_or(host);
+    let host = host.strip_suffix(":443").filter(|_| url.starts_with("https://")).unwrap_or(host);
+    (host.to_string(), path.split('?').next().unwrap_or("/").to_string())
 }
 
 fn form_encode(params: &[(String, String)]) -> String {
@@ -270,10 +295,25 @@ impl Client {
         all.extend(params.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let body = form_encode(&all);
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build();
-        let resp = agent
-            .post(&self.endpoint)
-            .set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-            .send_string(&body);
+        let mut req =
+            agent.post(&self.endpoint).set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8");
+        if let Some((id, secret)) = &self.keys {
+            let (host, path) = host_and_path(&self.endpoint);
+            let iso = crate::xml::iso8601(crate::now_ms());
+            let amz_date = format!("{}T{}Z", iso[..10].replace('-', ""), iso[11..19].replace(':', ""));
+            let auth = crate::sigv4::authorization(
+                id,
+                secret,
+                "us-east-1",
+                "elasticache",
+                &host,
+                &path,
+                &amz_date,
+                body.as_bytes(),
+            );
+            req = req.set("Host", &host).set("X-Amz-Date", &amz_date).set("Authorization", &auth);
+        }
+        let resp = req.send_string(&body);
         let (status, text) = match resp {
             Ok(r) => (r.status(), r.into_string().map_err(|e| CallError::Transport(e.to_string()))?),
             Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
@@ -284,11 +324,7 @@ impl Client {
         let doc = parse_xml(&text)
             .map_err(|e| CallError::Transport(format!("HTTP {}: unparsable response ({}): {}", status, e, text)))?;
         if doc.name == "ErrorResponse" {
-            return Err(CallError::Api {
-                status,
-                code: doc.get("Error/Code"),
-                message: doc.get("Error/Message"),
-            });
+            return Err(CallError::Api { status, code: doc.get("Error/Code"), message: doc.get("Error/Message") });
         }
         if status != 200 {
             return Err(CallError::Transport(format!("HTTP {}: {}", status, text)));
@@ -314,8 +350,17 @@ impl Opts {
     }
 }
 
-const VALUE_FLAGS: &[&str] =
-    &["--endpoint", "--output", "--timeout", "--engine", "--nodes", "--replicas", "--node-type", "--remove", "--duration"];
+const VALUE_FLAGS: &[&str] = &[
+    "--endpoint",
+    "--output",
+    "--timeout",
+    "--engine",
+    "--nodes",
+    "--replicas",
+    "--node-type",
+    "--remove",
+    "--duration",
+];
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
@@ -358,9 +403,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                 "table" | "text" => o.json = false,
                 _ => return Err(format!("--output must be table or json, not {}", v)),
             },
-            "--timeout" => {
-                o.timeout = Duration::from_secs(v.parse().map_err(|_| format!("invalid --timeout {}", v))?)
-            }
+            "--timeout" => o.timeout = Duration::from_secs(v.parse().map_err(|_| format!("invalid --timeout {}", v))?),
             _ => {}
         }
     }
@@ -568,10 +611,9 @@ enum Kind {
 }
 
 fn find(client: &Client, name: &str) -> Result<Kind, CallError> {
-    match client.call(
-        "DescribeCacheClusters",
-        &[("CacheClusterId", name.to_string()), ("ShowCacheNodeInfo", "true".into())],
-    ) {
+    match client
+        .call("DescribeCacheClusters", &[("CacheClusterId", name.to_string()), ("ShowCacheNodeInfo", "true".into())])
+    {
         Ok(r) => {
             if let Some(c) = r.list("CacheClusters").first() {
                 return Ok(Kind::Cluster((*c).clone()));
@@ -707,7 +749,7 @@ fn name_arg(o: &Opts, cmd: &str) -> Result<String, String> {
 }
 
 fn run(cmd: &str, o: &Opts) -> Result<(), Result<CallError, String>> {
-    let client = Client { endpoint: o.endpoint.clone() };
+    let client = Client { endpoint: o.endpoint.clone(), keys: keys_from_env() };
     match cmd {
         "create" => {
             let name = name_arg(o, cmd).map_err(Err)?;
@@ -931,6 +973,12 @@ mod tests {
         );
         assert_eq!(unescape("&lt;&#65;&#x42;&gt;"), "<AB>");
         assert!(parse_xml("<a><b></a>").is_err());
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host_and_path("http://127.0.0.1:8080/"), ("127.0.0.1:8080".into(), "/".into()));
+        assert_eq!(host_and_path("http://cp:80/x"), ("cp".into(), "/x".into()));
     }
 
     #[test]
