@@ -328,7 +328,7 @@ fn cli_replication_groups() {
         return;
     }
     assert_eq!(code, 0, "{}{}", out, err);
-    assert!(out.contains("Replication group:       shop"), "{}", out);
+    assert!(out.contains("Replication group:      shop"), "{}", out);
     assert!(out.contains("Status:                 available"), "{}", out);
     let d = cp.cli_ok(&["describe", "shop", "--output", "json"]);
     assert!(d.contains("\"ReplicationGroupId\": \"shop\""), "{}", d);
