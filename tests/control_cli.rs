@@ -548,3 +548,58 @@ fn cli_signs_requests_when_keys_are_set() {
     let (code, _, err) = cp.cli(&["describe"]);
     assert!(code == 1 && err.contains("MissingAuthenticationToken"), "{}", err);
 }
+
+/// The ports of every `"Port": N` in the `CacheNodes` part of `describe NAME --output json`.
+fn node_ports_json(json: &str) -> Vec<u16> {
+    let from = json.find("\"CacheNodes\"").unwrap();
+    json[from..]
+        .split("\"Port\": ")
+        .skip(1)
+        .map(|p| p[..p.find(|c: char| !c.is_ascii_digit()).unwrap()].parse().unwrap())
+        .collect()
+}
+
+/// `stats` over the memcached protocol: the node's pid.
+fn memcached_pid(port: u16) -> i32 {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"stats\r\n").unwrap();
+    let mut r = BufReader::new(s);
+    loop {
+        let mut line = String::new();
+        assert!(r.read_line(&mut line).unwrap() > 0);
+        if let Some(pid) = line.strip_prefix("STAT pid ") {
+            return pid.trim().parse().unwrap();
+        }
+        assert_ne!(line, "END\r\n", "no pid in stats");
+    }
+}
+
+/// A node dies: the configuration endpoint keeps answering (through another node), the node
+/// is restarted on its port and gets the same list and version back (not a reset version).
+#[test]
+fn configuration_endpoint_survives_a_node_failure() {
+    let cp = ControlPlane::new("nodefail");
+    cp.cli_ok(&["create", "web", "--engine", "memcached", "--nodes", "2", "--wait"]);
+    let d = cp.cli_ok(&["describe", "web", "--output", "json"]);
+    let cfg = json_num(&d, "ConfigurationEndpoint", "Port") as u16;
+    let ports = node_ports_json(&d);
+    let (v, list) = config_get_cluster(cfg);
+    let mut sorted = ports.clone();
+    sorted.sort();
+    assert_eq!(list, sorted);
+    // Node 0001 is the one the endpoint forwards to first.
+    unsafe { libc_kill(memcached_pid(ports[0]), 9) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(("127.0.0.1", ports[0])).is_ok() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(config_get_cluster(cfg), (v, sorted.clone()), "answered by the other node");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cp.cli_ok(&["events", "web"]).contains("Recovered cache nodes 0001") {
+        assert!(Instant::now() < deadline, "node 0001 was not recovered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(config_get_cluster(ports[0]), (v, sorted.clone()), "the restarted node has the same version");
+    assert_eq!(config_get_cluster(cfg), (v, sorted));
+}
