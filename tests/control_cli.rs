@@ -154,6 +154,12 @@ fn resp_ping(port: u16) -> bool {
 /// A Python venv under target/ with the AWS CLI and pymemcache (None when it cannot be made,
 /// e.g. without network to PyPI).
 fn venv() -> Option<PathBuf> {
+    // Tests run in parallel threads: make (or check) the venv once.
+    static VENV: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    VENV.get_or_init(make_venv).clone()
+}
+
+fn make_venv() -> Option<PathBuf> {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("awscli-venv");
     let py = venv.join("bin/python");
     let has = |module: &str| {
