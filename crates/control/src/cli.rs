@@ -660,14 +660,22 @@ fn wait_for(client: &Client, name: &str, gone: bool, timeout: Duration) -> Resul
             Err(e) => return Err(e),
         };
         let status = found.as_ref().map(status_of).unwrap_or_else(|| "deleted".into());
+        let detail = match &found {
+            Some(Kind::Cluster(c)) if status == "creating" || status == "modifying" => {
+                let nodes = c.list("CacheNodes");
+                let up = nodes.iter().filter(|n| n.get("CacheNodeStatus") == "available").count();
+                format!("{}, {}/{} nodes available", status, up, nodes.len())
+            }
+            _ => status.clone(),
+        };
         let secs = start.elapsed().as_secs();
         if tty {
-            eprint!("\r\x1b[Kwaiting for {}: {} ({}s)", name, status, secs);
-        } else if status != last {
-            eprintln!("waiting for {}: {} ({}s)", name, status, secs);
+            eprint!("\r\x1b[Kwaiting for {}: {} ({}s)", name, detail, secs);
+        } else if detail != last {
+            eprintln!("waiting for {}: {} ({}s)", name, detail, secs);
         }
         let _ = std::io::stderr().flush();
-        last = status.clone();
+        last = detail;
         let done = if gone { found.is_none() } else { status == "available" };
         if done || (!gone && found.is_none()) || (!gone && status.contains("fail")) {
             if tty {
