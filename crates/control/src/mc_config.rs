@@ -3,8 +3,8 @@
 //! Every Memcached cluster gets one stable port, owned by the control plane and recorded in the
 //! state store, that outlives any single node: connections to it are forwarded to an available
 //! node of the cluster (as ElastiCache's configuration endpoint is a DNS name pointing at one of
-//! the nodes), so `config get cluster` — and any other memcached command — sent there is
-//! answered by a node. The node list and its version are owned by the control plane: the
+//! the nodes; successive connections go round the available nodes), so `config get cluster` —
+//! and any other memcached command — sent there is answered by a node. The node list and its version are owned by the control plane: the
 //! version goes up whenever the list changes and both are pushed to every node together
 //! (`CONFIG SET memcached-cluster-nodes L memcached-cluster-version V`), so every node and the
 //! configuration endpoint answer the same version, also after a node restarts.
@@ -95,14 +95,21 @@ impl ConfigEndpoints {
 }
 
 async fn accept_loop(listener: TcpListener, targets: Arc<Mutex<Vec<SocketAddr>>>) {
+    let mut next = 0usize;
     loop {
         let Ok((client, _)) = listener.accept().await else {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             continue;
         };
-        let list = targets.lock().unwrap().clone();
+        let mut list = targets.lock().unwrap().clone();
+        if !list.is_empty() {
+            // Connections go round the nodes (ElastiCache's endpoint name resolves to one node
+            // or another); a node that does not accept is skipped.
+            let n = list.len();
+            list.rotate_left(next % n);
+            next = next.wrapping_add(1);
+        }
         tokio::spawn(async move {
-            // The first node that accepts the connection serves it.
             for t in list {
                 if let Ok(mut node) = TcpStream::connect(t).await {
                     let _ = node.set_nodelay(true);
