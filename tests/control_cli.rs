@@ -442,6 +442,18 @@ fn error_shapes_over_raw_http_and_the_aws_cli() {
             "Cache cluster identifier must begin with a letter; must contain only ASCII letters, digits, and hyphens; and must not end with a hyphen or contain two consecutive hyphens.",
         ),
         (
+            "Action=CreateCacheCluster&Version=2015-02-02&CacheClusterId=abc&Engine=redis&CacheNodeType=m5.large",
+            "400 Bad Request",
+            "InvalidParameterValue",
+            "Invalid value for parameter CacheNodeType: m5.large",
+        ),
+        (
+            "Action=CreateCacheCluster&Version=2015-02-02&CacheClusterId=abc&Engine=memcached&AZMode=everywhere",
+            "400 Bad Request",
+            "InvalidParameterValue",
+            "Invalid value for parameter AZMode: everywhere. Valid values: single-az, cross-az",
+        ),
+        (
             "Action=DescribeCacheClusters&Version=2015-02-02&ShowCacheNodeInfo=maybe",
             "400 Bad Request",
             "InvalidParameterValue",
@@ -517,6 +529,10 @@ fn error_shapes_over_raw_http_and_the_aws_cli() {
     expect(
         &["create-cache-cluster", "--cache-cluster-id", "9lives", "--engine", "redis"],
         "(InvalidParameterValue) when calling the CreateCacheCluster operation: Cache cluster identifier must begin with a letter",
+    );
+    expect(
+        &["create-cache-cluster", "--cache-cluster-id", "abc", "--engine", "redis", "--cache-node-type", "huge"],
+        "(InvalidParameterValue) when calling the CreateCacheCluster operation: Invalid value for parameter CacheNodeType: huge",
     );
     expect(&["describe-cache-clusters", "--max-records", "5"], "(InvalidParameterValue)");
     expect(&["describe-events", "--source-type", "cache-cluster", "--max-records", "500"], "(InvalidParameterValue)");

@@ -186,6 +186,20 @@ fn validate_id(id: &str) -> Result<String, ApiError> {
     Ok(id.to_ascii_lowercase())
 }
 
+/// Node types look like `cache.<family>.<size>` (`cache.t3.micro`, `cache.r6g.xlarge`); the
+/// type is recorded, not enforced, so any such name is accepted.
+pub fn validate_node_type(t: &str) -> Result<(), ApiError> {
+    let parts: Vec<&str> = t.split('.').collect();
+    let ok = parts.len() == 3
+        && parts[0] == "cache"
+        && parts[1..].iter().all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!("Invalid value for parameter CacheNodeType: {}", t)))
+    }
+}
+
 fn write_cluster(app: &App, x: &mut Xml, c: &Cluster, nodes: &[Node], show_nodes: bool) {
     let addr = app.provider.address(&App::spec(
         c,
@@ -316,6 +330,12 @@ fn create_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> 
         }
     };
     let az = p.get("PreferredAvailabilityZone").unwrap_or(&format!("{}a", app.region)).to_string();
+    if let Some(t) = p.get("CacheNodeType") {
+        validate_node_type(t)?;
+    }
+    if let Some(m) = p.get("AZMode").filter(|m| *m != "single-az" && *m != "cross-az") {
+        return Err(invalid(format!("Invalid value for parameter AZMode: {}. Valid values: single-az, cross-az", m)));
+    }
     let mut c = Cluster {
         id: id.clone(),
         engine,
