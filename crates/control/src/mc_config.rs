@@ -67,23 +67,26 @@ impl ConfigEndpoints {
             ep.task.abort();
         }
         let addr = format!("{}:{}", self.bind, port);
-        let bound = std::net::TcpListener::bind(&addr).and_then(|l| {
-            l.set_nonblocking(true)?;
-            let _guard = self.rt.enter();
-            TcpListener::from_std(l)
-        });
-        let listener = match bound {
-            Ok(l) => l,
-            Err(e) => {
-                log(&format!("{}: configuration endpoint {}: {}", cluster, addr, e));
-                running.remove(cluster);
-                return;
-            }
-        };
         let shared = Arc::new(Mutex::new(targets));
         let t = shared.clone();
-        let task = self.rt.spawn(accept_loop(listener, t)).abort_handle();
-        running.insert(cluster.to_string(), Endpoint { port, targets: shared, task });
+        let task = match bind(&self.rt, &addr) {
+            Ok(listener) => self.rt.spawn(accept_loop(listener, t)),
+            Err(e) => {
+                // Someone else holds the port (e.g. after a restart): keep trying.
+                log(&format!("{}: configuration endpoint {}: {}; retrying every second", cluster, addr, e));
+                let name = cluster.to_string();
+                self.rt.spawn(async move {
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        if let Ok(listener) = TcpListener::bind(&addr).await {
+                            log(&format!("{}: configuration endpoint {} is up", name, addr));
+                            return accept_loop(listener, t).await;
+                        }
+                    }
+                })
+            }
+        };
+        running.insert(cluster.to_string(), Endpoint { port, targets: shared, task: task.abort_handle() });
     }
 
     /// Stop `cluster`'s endpoint (when the cluster is deleted).
@@ -92,6 +95,13 @@ impl ConfigEndpoints {
             ep.task.abort();
         }
     }
+}
+
+fn bind(rt: &tokio::runtime::Runtime, addr: &str) -> std::io::Result<TcpListener> {
+    let l = std::net::TcpListener::bind(addr)?;
+    l.set_nonblocking(true)?;
+    let _guard = rt.enter();
+    TcpListener::from_std(l)
 }
 
 async fn accept_loop(listener: TcpListener, targets: Arc<Mutex<Vec<SocketAddr>>>) {
