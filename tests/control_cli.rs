@@ -683,3 +683,23 @@ fn configuration_endpoint_port_taken_during_a_restart() {
     }
     assert_eq!(config_get_cluster(cfg), (v, list));
 }
+
+/// Operations issued right after the previous one finished are not refused because the health
+/// loop happens to be probing the cluster at that moment.
+#[test]
+fn back_to_back_operations_are_not_refused() {
+    let cp = ControlPlane::new("backtoback");
+    cp.cli_ok(&["create", "web", "--engine", "memcached", "--nodes", "2", "--wait"]);
+    let start = Instant::now();
+    for i in 0..30 {
+        let n = if i % 2 == 0 { "3" } else { "2" };
+        let (code, out, err) = cp.cli(&["modify", "web", "--nodes", n, "--wait"]);
+        assert_eq!(code, 0, "round {}: {}{}", i, out, err);
+    }
+    println!("30 back-to-back resizes in {:?}", start.elapsed());
+    let d = cp.cli_ok(&["describe", "web", "--output", "json"]);
+    let cfg = json_num(&d, "ConfigurationEndpoint", "Port") as u16;
+    let (v, list) = config_get_cluster(cfg);
+    assert_eq!(list.len(), 2);
+    assert_eq!(v, 31, "one version per node change");
+}

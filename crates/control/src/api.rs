@@ -413,12 +413,23 @@ fn available(app: &App, id: &str) -> Result<(Cluster, Vec<Node>), ApiError> {
 }
 
 /// Claim the cluster for an operation (another one may have started since the state check).
+/// The health loop holds the claim of an `available` cluster for a moment while it probes the
+/// nodes: wait for it (up to 3 s) rather than refuse, then check the state again.
 fn begin(app: &App, id: &str) -> Result<(), ApiError> {
-    if app.try_begin(id) {
-        Ok(())
-    } else {
-        Err(err(400, "InvalidCacheClusterState", format!("Cache cluster {} is not in available state.", id)))
+    let refused = || err(400, "InvalidCacheClusterState", format!("Cache cluster {} is not in available state.", id));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !app.try_begin(id) {
+        if std::time::Instant::now() > deadline {
+            return Err(refused());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    let still = app.store.lock().unwrap().cluster(id).ok().flatten().is_some_and(|c| c.status == "available");
+    if !still {
+        app.end(id);
+        return Err(refused());
+    }
+    Ok(())
 }
 
 fn set_status(app: &App, c: &mut Cluster, status: &str) -> Result<(), ApiError> {
