@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod mc_config;
 pub mod provider;
+pub mod sentinel;
 pub mod sigv4;
 pub mod state;
 pub mod xml;
