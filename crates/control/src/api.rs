@@ -193,6 +193,20 @@ pub(crate) fn validate_id(id: &str) -> Result<String, ApiError> {
     Ok(id.to_ascii_lowercase())
 }
 
+/// Node types look like `cache.<family>.<size>` (`cache.t3.micro`, `cache.r6g.xlarge`); the
+/// type is recorded, not enforced, so any such name is accepted.
+pub fn validate_node_type(t: &str) -> Result<(), ApiError> {
+    let parts: Vec<&str> = t.split('.').collect();
+    let ok = parts.len() == 3
+        && parts[0] == "cache"
+        && parts[1..].iter().all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!("Invalid value for parameter CacheNodeType: {}", t)))
+    }
+}
+
 fn write_cluster(app: &App, x: &mut Xml, c: &Cluster, nodes: &[Node], show_nodes: bool) {
     let addr = app.provider.address(&App::spec(
         c,
@@ -210,10 +224,11 @@ fn write_cluster(app: &App, x: &mut Xml, c: &Cluster, nodes: &[Node], show_nodes
     x.open("CacheCluster");
     x.leaf("CacheClusterId", &c.id);
     if c.engine == "memcached" {
-        if let Some(first) = live.iter().find(|n| n.status == "available") {
+        // The stable endpoint served by the control plane (mc_config.rs), once assigned.
+        if let Ok(Some(d)) = app.store.lock().unwrap().discovery(&c.id) {
             x.open("ConfigurationEndpoint")
                 .leaf("Address", &addr)
-                .leaf("Port", &first.mc_port.to_string())
+                .leaf("Port", &d.port.to_string())
                 .close("ConfigurationEndpoint");
         }
         x.leaf("ClientDownloadLandingPage", "https://console.aws.amazon.com/elasticache/home#client-download:");
@@ -325,6 +340,12 @@ fn create_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> 
         }
     };
     let az = p.get("PreferredAvailabilityZone").unwrap_or(&format!("{}a", app.region)).to_string();
+    if let Some(t) = p.get("CacheNodeType") {
+        validate_node_type(t)?;
+    }
+    if let Some(m) = p.get("AZMode").filter(|m| *m != "single-az" && *m != "cross-az") {
+        return Err(invalid(format!("Invalid value for parameter AZMode: {}. Valid values: single-az, cross-az", m)));
+    }
     let mut c = Cluster {
         id: id.clone(),
         engine,
@@ -402,12 +423,23 @@ fn available(app: &App, id: &str) -> Result<(Cluster, Vec<Node>), ApiError> {
 }
 
 /// Claim the cluster for an operation (another one may have started since the state check).
+/// The health loop holds the claim of an `available` cluster for a moment while it probes the
+/// nodes: wait for it (up to 3 s) rather than refuse, then check the state again.
 fn begin(app: &App, id: &str) -> Result<(), ApiError> {
-    if app.try_begin(id) {
-        Ok(())
-    } else {
-        Err(err(400, "InvalidCacheClusterState", format!("Cache cluster {} is not in available state.", id)))
+    let refused = || err(400, "InvalidCacheClusterState", format!("Cache cluster {} is not in available state.", id));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !app.try_begin(id) {
+        if std::time::Instant::now() > deadline {
+            return Err(refused());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    let still = app.store.lock().unwrap().cluster(id).ok().flatten().is_some_and(|c| c.status == "available");
+    if !still {
+        app.end(id);
+        return Err(refused());
+    }
+    Ok(())
 }
 
 fn set_status(app: &App, c: &mut Cluster, status: &str) -> Result<(), ApiError> {

@@ -79,6 +79,9 @@ pub trait StateStore: Send {
     fn add_event(&mut self, e: &Event) -> Result<()>;
     /// Events with `from_ms <= date <= to_ms`, oldest first.
     fn events(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Event>>;
+    /// A Memcached cluster's configuration endpoint and Auto Discovery list.
+    fn discovery(&self, cluster_id: &str) -> Result<Option<crate::mc_config::Discovery>>;
+    fn set_discovery(&mut self, cluster_id: &str, d: &crate::mc_config::Discovery) -> Result<()>;
     fn groups(&self) -> Result<Vec<ReplicationGroup>>;
     fn group(&self, id: &str) -> Result<Option<ReplicationGroup>>;
     /// Insert; false if the id already exists.
@@ -111,7 +114,10 @@ impl SqliteStore {
                 created_ms INTEGER NOT NULL, PRIMARY KEY (cluster_id, node_id));
              CREATE TABLE IF NOT EXISTS events (
                 seq INTEGER PRIMARY KEY AUTOINCREMENT, source_id TEXT NOT NULL,
-                source_type TEXT NOT NULL, message TEXT NOT NULL, date_ms INTEGER NOT NULL);",
+                source_type TEXT NOT NULL, message TEXT NOT NULL, date_ms INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS discovery (
+                cluster_id TEXT PRIMARY KEY, port INTEGER NOT NULL, version INTEGER NOT NULL,
+                nodes TEXT NOT NULL);",
         )
         .map_err(e)?;
         conn.execute_batch(
@@ -184,6 +190,7 @@ impl StateStore for SqliteStore {
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute("DELETE FROM nodes WHERE cluster_id = ?1", [id]).map_err(e)?;
         tx.execute("DELETE FROM clusters WHERE id = ?1", [id]).map_err(e)?;
+        tx.execute("DELETE FROM discovery WHERE cluster_id = ?1", [id]).map_err(e)?;
         tx.commit().map_err(e)
     }
 
@@ -247,6 +254,25 @@ impl StateStore for SqliteStore {
             })
             .map_err(e)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(e)
+    }
+
+    fn discovery(&self, cluster_id: &str) -> Result<Option<crate::mc_config::Discovery>> {
+        self.conn
+            .query_row("SELECT port, version, nodes FROM discovery WHERE cluster_id = ?1", [cluster_id], |r| {
+                Ok(crate::mc_config::Discovery { port: r.get(0)?, version: r.get(1)?, nodes: r.get(2)? })
+            })
+            .optional()
+            .map_err(e)
+    }
+
+    fn set_discovery(&mut self, cluster_id: &str, d: &crate::mc_config::Discovery) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO discovery (cluster_id, port, version, nodes) VALUES (?1, ?2, ?3, ?4)",
+                params![cluster_id, d.port, d.version, d.nodes],
+            )
+            .map_err(e)?;
+        Ok(())
     }
 
     fn groups(&self) -> Result<Vec<ReplicationGroup>> {
