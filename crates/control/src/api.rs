@@ -419,6 +419,18 @@ fn available(app: &App, id: &str) -> Result<(Cluster, Vec<Node>), ApiError> {
         return Err(err(400, "InvalidCacheClusterState", format!("Cache cluster {} is not in available state.", id)));
     }
     let nodes = st.nodes(id).map_err(internal)?;
+    drop(st);
+    // Member clusters of replication groups change through their group's actions.
+    if let Some(g) = crate::failover::group_of(app, id) {
+        return Err(err(
+            400,
+            "InvalidCacheClusterState",
+            format!(
+                "Cache cluster {} is a member of replication group {}; use the replication group's actions.",
+                id, g
+            ),
+        ));
+    }
     Ok((c, nodes))
 }
 

@@ -4,9 +4,9 @@
 //! re-adopted (or restarted from their data dirs) and unfinished operations are completed.
 
 pub mod api;
+pub mod cli;
 pub mod endpoints;
 pub mod failover;
-pub mod cli;
 pub mod mc_config;
 pub mod provider;
 pub mod replication_group;
