@@ -286,7 +286,13 @@ impl Py {
         Py { child, stdin, stdout }
     }
     fn ask(&mut self, line: &str) -> Vec<String> {
+        self.send(line);
+        self.answer(line)
+    }
+    fn send(&mut self, line: &str) {
         writeln!(self.stdin, "{}", line).unwrap();
+    }
+    fn answer(&mut self, line: &str) -> Vec<String> {
         let mut answer = String::new();
         self.stdout.read_line(&mut answer).unwrap();
         assert!(!answer.is_empty() && !answer.starts_with("FAIL"), "redis-py `{}`: {:?}", line, answer);
@@ -389,6 +395,10 @@ fn sentinel_clients_through_the_control_plane() {
     let pid: i32 = info_field(primary, "server", "process_id").parse().unwrap();
     let killed = Instant::now();
     unsafe { libc_kill(pid, 9) };
+    // redis-py writes while the group fails over: its pool retries through Sentinel.
+    if let Some(py) = py.as_mut() {
+        py.send("write py during-failover");
+    }
     let msg = wait_message(&mut sub, "+switch-master", &mut Vec::new());
     let switch_ms = killed.elapsed().as_millis();
     let f: Vec<&str> = msg.split(' ').collect();
@@ -417,6 +427,12 @@ fn sentinel_clients_through_the_control_plane() {
     assert_eq!((m["port"].clone(), m["flags"].as_str(), m["config-epoch"].as_str()), (new_primary.to_string(), "master", "1"));
     if let Some(py) = py.as_mut() {
         // The same redis-py client (its pool) reconnects through Sentinel to the new primary.
+        let w = py.answer("write during the failover");
+        assert_eq!(w[1], new_primary.to_string(), "redis-py wrote to the wrong node: {:?}", w);
+        println!(
+            "redis-py: write issued right after kill -9 accepted by the new primary after {} s ({} tries)",
+            w[3], w[2]
+        );
         let w = py.ask("write py after-kill");
         assert_eq!(w[1], new_primary.to_string(), "redis-py wrote to the wrong node: {:?}", w);
         println!("redis-py: write through master_for accepted {} s after the switch ({} tries)", w[3], w[2]);
@@ -440,6 +456,7 @@ fn sentinel_clients_through_the_control_plane() {
     // (d) SENTINEL FAILOVER: the planned switch, reported in DescribeEvents.
     let before = new_primary;
     assert_eq!(raw.qraw("SENTINEL FAILOVER web"), "+OK\r\n");
+    assert_eq!(raw.qraw("SENTINEL FAILOVER web"), "-INPROG Failover already in progress\r\n");
     let msg = wait_message(&mut sub, "+switch-master", &mut Vec::new());
     let f: Vec<&str> = msg.split(' ').collect();
     assert_eq!(&f[..4], ["web", "127.0.0.1", &before.to_string(), "127.0.0.1"], "{}", msg);
@@ -465,8 +482,22 @@ fn sentinel_clients_through_the_control_plane() {
     let port: String = redis::cmd("CONFIG").arg("GET").arg("port").query::<Vec<String>>(&mut pc).unwrap().remove(1);
     assert_eq!(port, third.to_string());
 
-    // Errors in Sentinel's words.
+    // Errors in Sentinel's words; a group without replicas.
     assert_eq!(raw.qraw("SENTINEL FAILOVER nosuch"), "-ERR No such master with that name\r\n");
+    cp.ok(&[
+        ("Action", "CreateReplicationGroup"),
+        ("ReplicationGroupId", "solo"),
+        ("ReplicationGroupDescription", "no replicas"),
+        ("NumCacheClusters", "1"),
+    ]);
+    let solo = members(&cp.wait_available("solo"))[0].0;
+    assert_eq!(raw.qraw("SENTINEL FAILOVER solo"), "-NOGOODSLAVE No suitable replica to promote\r\n");
+    let ms = raw.cmd(&["SENTINEL", "MASTERS"]);
+    let mut names: Vec<(String, String)> =
+        ms.items().iter().map(fields).map(|m| (m["name"].clone(), m["port"].clone())).collect();
+    names.sort();
+    assert_eq!(names, [("solo".to_string(), solo.to_string()), ("web".to_string(), third.to_string())]);
+    assert_eq!(replicas(s, "solo").len(), 0);
 
     // The config-epoch survives a restart of the control plane (it counts the recorded switches).
     cp.kill();

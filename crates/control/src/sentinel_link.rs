@@ -73,7 +73,9 @@ impl SentinelLink {
     /// A switch of the group's primary starts (failover, TestFailover, PrimaryClusterId,
     /// SENTINEL FAILOVER).
     pub fn begin_failover(&self, app: &App, group: &str) {
-        self.failing_over.lock().unwrap().insert(group.to_string());
+        if !self.failing_over.lock().unwrap().insert(group.to_string()) {
+            return;
+        }
         if let Some((g, members)) = failover::load(app, group) {
             if let Some(p) = members.iter().find(|m| m.0.id == g.primary) {
                 self.publish("+try-failover", instance(app, group, p, true));
@@ -208,7 +210,7 @@ impl Topology for Groups {
             let deadline = Instant::now() + Duration::from_secs(2);
             while !app.try_begin(&busy_key(name)) {
                 if Instant::now() > deadline {
-                    return Err("INPROG Failover already in progress".into());
+                    return Err(format!("ERR Replication group {} is busy with another operation.", name));
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -237,6 +239,8 @@ impl Topology for Groups {
             _ => claim(),
         }?;
         failover::group_event(&app, name, "Failover requested through the Sentinel endpoint (SENTINEL FAILOVER)");
+        // In progress from now on (a second SENTINEL FAILOVER answers -INPROG).
+        app.groups.sentinel.begin_failover(&app, name);
         let id = name.to_string();
         app.spawn_op(move |a| failover::op_switch(a, &id, None, false));
         Ok(())
