@@ -86,7 +86,8 @@ impl ControlPlane {
     }
 
     fn events(&self, id: &str) -> Vec<String> {
-        let ev = self.ok(&[("Action", "DescribeEvents"), ("SourceIdentifier", id), ("SourceType", "replication-group")]);
+        let ev =
+            self.ok(&[("Action", "DescribeEvents"), ("SourceIdentifier", id), ("SourceType", "replication-group")]);
         tags(&ev, "Message")
     }
 }
@@ -348,10 +349,9 @@ fn sentinel_clients_through_the_control_plane() {
             })
     });
     assert_eq!(raw.qraw("SENTINEL MASTER nosuch"), "-ERR No such master with that name\r\n");
-    assert!(raw.qraw("INFO sentinel").contains(&format!(
-        "master0:name=web,status=ok,address=127.0.0.1:{},slaves=2,sentinels=1",
-        primary
-    )));
+    assert!(raw
+        .qraw("INFO sentinel")
+        .contains(&format!("master0:name=web,status=ok,address=127.0.0.1:{},slaves=2,sentinels=1", primary)));
 
     // (a) The redis crate's Sentinel client: the primary (checked with ROLE) and a replica.
     let surl = format!("redis://127.0.0.1:{s}/");
@@ -375,7 +375,10 @@ fn sentinel_clients_through_the_control_plane() {
     let mut py = python.as_ref().map(|p| Py::start(p, s));
     if let Some(py) = py.as_mut() {
         let d = py.ask("discover");
-        assert_eq!(d, ["master", "127.0.0.1", &primary.to_string(), "slaves", &reps[0].to_string(), &reps[1].to_string()]);
+        assert_eq!(
+            d,
+            ["master", "127.0.0.1", &primary.to_string(), "slaves", &reps[0].to_string(), &reps[1].to_string()]
+        );
         let w = py.ask("write py before");
         assert_eq!(w[1], primary.to_string());
         let r = py.ask("read py before");
@@ -424,7 +427,10 @@ fn sentinel_clients_through_the_control_plane() {
     assert_eq!(port, new_primary.to_string());
     assert_eq!(redis::cmd("GET").arg("crate").query::<Option<String>>(&mut pc).unwrap().as_deref(), Some("1"));
     let m = master(s, "web");
-    assert_eq!((m["port"].clone(), m["flags"].as_str(), m["config-epoch"].as_str()), (new_primary.to_string(), "master", "1"));
+    assert_eq!(
+        (m["port"].clone(), m["flags"].as_str(), m["config-epoch"].as_str()),
+        (new_primary.to_string(), "master", "1")
+    );
     if let Some(py) = py.as_mut() {
         // The same redis-py client (its pool) reconnects through Sentinel to the new primary.
         let w = py.answer("write during the failover");
@@ -440,16 +446,19 @@ fn sentinel_clients_through_the_control_plane() {
         assert_eq!(d[..3], ["master", "127.0.0.1", &new_primary.to_string()]);
         // (slave_for keeps its connection: the replica it reads from may be the promoted node.)
         py.ask("read py after-kill");
-        assert_eq!(redis::cmd("GET").arg("py").query::<Option<String>>(&mut pc).unwrap().as_deref(), Some("after-kill"));
+        assert_eq!(
+            redis::cmd("GET").arg("py").query::<Option<String>>(&mut pc).unwrap().as_deref(),
+            Some("after-kill")
+        );
     }
     // The failed node comes back as a replica of the new primary: -sdown, listed in sync again.
     let inst = format!("slave 127.0.0.1:{p} 127.0.0.1 {p} @ web 127.0.0.1 {}", new_primary, p = primary);
     let mut seen = Vec::new();
     assert_eq!(wait_message(&mut all, "-sdown", &mut seen), inst, "{:?}", seen);
     wait_until("the replaced node in SENTINEL REPLICAS", Duration::from_secs(15), || {
-        replicas(s, "web").iter().any(|r| {
-            r["port"] == primary.to_string() && r["flags"] == "slave" && r["master-link-status"] == "ok"
-        })
+        replicas(s, "web")
+            .iter()
+            .any(|r| r["port"] == primary.to_string() && r["flags"] == "slave" && r["master-link-status"] == "ok")
     });
     cp.wait_available("web");
 
