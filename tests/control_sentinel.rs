@@ -491,6 +491,19 @@ fn sentinel_clients_through_the_control_plane() {
     let port: String = redis::cmd("CONFIG").arg("GET").arg("port").query::<Vec<String>>(&mut pc).unwrap().remove(1);
     assert_eq!(port, third.to_string());
 
+    // kill -9 of a replica: +sdown for it, -sdown once it is replaced.
+    let victim = before;
+    let inst = format!("slave 127.0.0.1:{v} 127.0.0.1 {v} @ web 127.0.0.1 {}", third, v = victim);
+    let pid: i32 = info_field(victim, "server", "process_id").parse().unwrap();
+    unsafe { libc_kill(pid, 9) };
+    let mut seen = Vec::new();
+    assert_eq!(wait_message(&mut all, "+sdown", &mut seen), inst, "{:?}", seen);
+    assert_eq!(wait_message(&mut all, "-sdown", &mut seen), inst, "{:?}", seen);
+    wait_until("the replaced replica in sync", Duration::from_secs(15), || {
+        replicas(s, "web").iter().all(|r| r["flags"] == "slave" && r["master-link-status"] == "ok")
+    });
+    assert_eq!(master(s, "web")["config-epoch"], "2");
+
     // Errors in Sentinel's words; a group without replicas.
     assert_eq!(raw.qraw("SENTINEL FAILOVER nosuch"), "-ERR No such master with that name\r\n");
     cp.ok(&[

@@ -441,6 +441,7 @@ pub fn op_delete(app: &App, id: &str, retain_primary: bool) {
 pub fn op_switch(app: &App, id: &str, target: Option<String>, test: bool) {
     let key = busy_key(id);
     let Some((mut g, members)) = load(app, id) else {
+        app.groups.sentinel.abort_failover(id);
         app.end(&key);
         return;
     };
@@ -450,6 +451,7 @@ pub fn op_switch(app: &App, id: &str, target: Option<String>, test: bool) {
     app.groups.sentinel.begin_failover(app, id);
     let old = g.primary.clone();
     let Some(oi) = members.iter().position(|m| m.0.id == old) else {
+        app.groups.sentinel.abort_failover(id);
         app.end(&key);
         set_group_status(app, id, "available");
         return;
