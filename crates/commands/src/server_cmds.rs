@@ -50,8 +50,8 @@ static COMMAND_SUBS: &[Command] = &[
     Command::new("command|info", -2, LOADING | STALE, (0, 0, 0), command_info).group(G),
     Command::new("command|docs", -2, LOADING | STALE, (0, 0, 0), command_docs).group(G),
     Command::new("command|list", -2, LOADING | STALE, (0, 0, 0), command_list).group(G),
-    Command::new("command|getkeys", -3, LOADING | STALE, (0, 0, 0), command_getkeys).group(G),
-    Command::new("command|getkeysandflags", -3, LOADING | STALE, (0, 0, 0), command_getkeysandflags).group(G),
+    Command::new("command|getkeys", -4, LOADING | STALE, (0, 0, 0), command_getkeys).group(G),
+    Command::new("command|getkeysandflags", -4, LOADING | STALE, (0, 0, 0), command_getkeysandflags).group(G),
     Command::new("command|help", 2, LOADING | STALE, (0, 0, 0), command_help).group(G),
 ];
 
@@ -64,9 +64,9 @@ static CONFIG_SUBS: &[Command] = &[
 ];
 
 static SLOWLOG_SUBS: &[Command] = &[
-    Command::new("slowlog|get", -2, ADM, (0, 0, 0), slowlog_get).group(G),
-    Command::new("slowlog|len", 2, ADM, (0, 0, 0), slowlog_len).group(G),
-    Command::new("slowlog|reset", 2, ADM, (0, 0, 0), slowlog_reset).group(G),
+    Command::new("slowlog|get", -2, ADMIN | LOADING | STALE, (0, 0, 0), slowlog_get).group(G),
+    Command::new("slowlog|len", 2, ADMIN | LOADING | STALE, (0, 0, 0), slowlog_len).group(G),
+    Command::new("slowlog|reset", 2, ADMIN | LOADING | STALE, (0, 0, 0), slowlog_reset).group(G),
     Command::new("slowlog|help", 2, LOADING | STALE, (0, 0, 0), slowlog_help).group(G),
 ];
 
