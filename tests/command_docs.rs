@@ -470,3 +470,97 @@ fn getkeys_match_redis() {
     eprintln!("{} of {total} GETKEYS/GETKEYSANDFLAGS replies equal", total - diffs.len());
     assert!(diffs.is_empty(), "differ: {diffs:?}");
 }
+
+/// Build an invocation of a command from its COMMAND DOCS arguments (Redis's reply, RESP2):
+/// optional arguments only when `full`, `oneof` picks alternative `pick` (modulo its size),
+/// `multiple` arguments twice.
+fn invocation(args: &[Reply], full: bool, pick: usize, n: &mut usize, out: &mut Vec<String>) {
+    for a in args {
+        let f: std::collections::HashMap<String, &Reply> =
+            a.items().chunks(2).map(|c| (c[0].as_str(), &c[1])).collect();
+        let flags: Vec<String> = f.get("flags").map(|x| x.items().iter().map(|y| y.as_str()).collect()).unwrap_or_default();
+        let has = |x: &str| flags.iter().any(|y| y == x);
+        if has("optional") && !full {
+            continue;
+        }
+        let reps = if has("multiple") { 2 } else { 1 };
+        let typ = f["type"].as_str();
+        for r in 0..reps {
+            if let Some(t) = f.get("token") {
+                if r == 0 || has("multiple_token") || typ == "pure-token" {
+                    out.push(t.as_str());
+                }
+            }
+            *n += 1;
+            match typ.as_str() {
+                "pure-token" => {}
+                "key" => out.push(format!("key{n}")),
+                "integer" => out.push("2".into()),
+                "double" => out.push("1.5".into()),
+                "pattern" => out.push("p*".into()),
+                "unix-time" => out.push("100".into()),
+                "oneof" => {
+                    let subs = f["arguments"].items();
+                    let i = pick % subs.len();
+                    invocation(&subs[i..i + 1], full, pick, n, out);
+                }
+                "block" => invocation(f["arguments"].items(), full, pick, n, out),
+                _ => out.push(format!("s{n}")),
+            }
+        }
+    }
+}
+
+/// GETKEYS / GETKEYSANDFLAGS of invocations generated from every command's documented
+/// arguments (required only; with all optional ones, each `oneof` alternative in turn).
+#[test]
+fn getkeys_generated_invocations_match_redis() {
+    let redis = redis_or_skip!(&[]);
+    let ours = ferrocache(&[]);
+    let mut p = Pair { ours: ours.conn(), redis: redis.conn() };
+    let mut our_names = names(&p.ours.cmd(&["COMMAND", "LIST"]));
+    our_names.sort();
+    let (mut total, mut with_keys) = (0, 0);
+    let mut diffs = Vec::new();
+    for name in &our_names {
+        let docs = p.redis.cmd(&["COMMAND", "DOCS", name]);
+        let Some(entry) = docs.items().get(1) else { continue };
+        let fields: std::collections::HashMap<String, &Reply> =
+            entry.items().chunks(2).map(|c| (c[0].as_str(), &c[1])).collect();
+        if fields.contains_key("subcommands") {
+            continue;
+        }
+        let args = fields.get("arguments").map(|a| a.items().to_vec()).unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
+        for (full, pick) in [(false, 0), (true, 0), (true, 1), (true, 2), (true, 3)] {
+            let mut inv: Vec<String> = name.split('|').map(|s| s.to_uppercase()).collect();
+            invocation(&args, full, pick, &mut 0, &mut inv);
+            if !seen.insert(inv.clone()) {
+                continue;
+            }
+            for sub in ["GETKEYS", "GETKEYSANDFLAGS"] {
+                let mut q = vec!["COMMAND", sub];
+                q.extend(inv.iter().map(String::as_str));
+                let (a, b) = p.ask(&q);
+                total += 1;
+                if b.starts_with(b"*") {
+                    with_keys += 1;
+                }
+                if a != b {
+                    eprintln!(
+                        "COMMAND {sub} {}\n ours:  {:?}\n redis: {:?}",
+                        inv.join(" "),
+                        String::from_utf8_lossy(&a),
+                        String::from_utf8_lossy(&b)
+                    );
+                    diffs.push(format!("{sub} {}", inv.join(" ")));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{} of {total} generated GETKEYS/GETKEYSANDFLAGS replies equal ({with_keys} of Redis's replies list keys)",
+        total - diffs.len()
+    );
+    assert!(diffs.is_empty(), "{} differ: {diffs:?}", diffs.len());
+}
