@@ -36,9 +36,7 @@ fn norm_docs(r: &Reply) -> Reply {
     fn pairs(r: &Reply) -> Option<Vec<(Reply, Reply)>> {
         match r {
             Reply::Map(p) => Some(p.clone()),
-            Reply::Array(v) if v.len() % 2 == 0 => {
-                Some(v.chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect())
-            }
+            Reply::Array(v) if v.len() % 2 == 0 => Some(v.chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect()),
             _ => None,
         }
     }
@@ -134,12 +132,8 @@ fn mask_info(r: &Reply, keep: &dyn Fn(&str) -> bool) -> Reply {
             if CATEGORY_DIFFS.contains(&v[0].as_str().as_str()) {
                 v[6] = Reply::Nil;
             }
-            let subs: Vec<Reply> = v[9]
-                .items()
-                .iter()
-                .filter(|e| keep(&e.items()[0].as_str()))
-                .map(|e| mask_info(e, keep))
-                .collect();
+            let subs: Vec<Reply> =
+                v[9].items().iter().filter(|e| keep(&e.items()[0].as_str())).map(|e| mask_info(e, keep)).collect();
             v[9] = match (&v[9], subs.is_empty()) {
                 (Reply::Set(_), _) | (_, true) => Reply::Set(subs),
                 _ => Reply::Array(subs),
@@ -159,14 +153,12 @@ fn mask_docs(r: &Reply, keep: &dyn Fn(&str) -> bool) -> Reply {
                 .map(|(k, v)| (k.clone(), mask_docs(v, keep)))
                 .collect(),
         ),
-        Reply::Array(v) if v.len() % 2 == 0 && v.iter().step_by(2).all(|k| k.as_bytes().is_some()) => {
-            Reply::Array(
-                v.chunks(2)
-                    .filter(|c| !c[0].as_str().contains('|') || keep(&c[0].as_str()))
-                    .flat_map(|c| [c[0].clone(), mask_docs(&c[1], keep)])
-                    .collect(),
-            )
-        }
+        Reply::Array(v) if v.len() % 2 == 0 && v.iter().step_by(2).all(|k| k.as_bytes().is_some()) => Reply::Array(
+            v.chunks(2)
+                .filter(|c| !c[0].as_str().contains('|') || keep(&c[0].as_str()))
+                .flat_map(|c| [c[0].clone(), mask_docs(&c[1], keep)])
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -478,7 +470,8 @@ fn invocation(args: &[Reply], full: bool, pick: usize, n: &mut usize, out: &mut 
     for a in args {
         let f: std::collections::HashMap<String, &Reply> =
             a.items().chunks(2).map(|c| (c[0].as_str(), &c[1])).collect();
-        let flags: Vec<String> = f.get("flags").map(|x| x.items().iter().map(|y| y.as_str()).collect()).unwrap_or_default();
+        let flags: Vec<String> =
+            f.get("flags").map(|x| x.items().iter().map(|y| y.as_str()).collect()).unwrap_or_default();
         let has = |x: &str| flags.iter().any(|y| y == x);
         if has("optional") && !full {
             continue;

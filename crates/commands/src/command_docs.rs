@@ -172,7 +172,9 @@ fn parse_arg(v: &Value) -> Arg {
     let b = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
     let typ = v["type"].as_str().unwrap_or("string").to_string();
     let subargs = if typ == "oneof" || typ == "block" {
-        Some(v.get("arguments").and_then(Value::as_array).map(|a| a.iter().map(parse_arg).collect()).unwrap_or_default())
+        Some(
+            v.get("arguments").and_then(Value::as_array).map(|a| a.iter().map(parse_arg).collect()).unwrap_or_default(),
+        )
     } else {
         None
     };
@@ -203,7 +205,10 @@ fn parse_key_spec(v: &Value) -> KeySpec {
     let bs = if let Some(i) = bsv.get("index").filter(|x| !x.is_null()) {
         BeginSearch::Index(int(i, "pos"))
     } else if let Some(k) = bsv.get("keyword").filter(|x| !x.is_null()) {
-        BeginSearch::Keyword { keyword: k["keyword"].as_str().unwrap_or("").to_string(), startfrom: int(k, "startfrom") }
+        BeginSearch::Keyword {
+            keyword: k["keyword"].as_str().unwrap_or("").to_string(),
+            startfrom: int(k, "startfrom"),
+        }
     } else {
         BeginSearch::Unknown
     };
@@ -220,7 +225,12 @@ fn parse_key_spec(v: &Value) -> KeySpec {
 
 fn parse_doc(v: &Value) -> Doc {
     let strs = |k: &str| -> Vec<String> {
-        v.get(k).and_then(Value::as_array).into_iter().flatten().filter_map(|x| x.as_str().map(str::to_string)).collect()
+        v.get(k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect()
     };
     let doc_flags = strs("doc_flags")
         .iter()
@@ -264,9 +274,7 @@ fn parse_doc(v: &Value) -> Doc {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|h| {
-                (h[0].as_str().unwrap_or("").to_string(), h[1].as_str().unwrap_or("").to_string())
-            })
+            .map(|h| (h[0].as_str().unwrap_or("").to_string(), h[1].as_str().unwrap_or("").to_string()))
             .collect(),
         args: v.get("arguments").and_then(Value::as_array).into_iter().flatten().map(parse_arg).collect(),
         tips: strs("command_tips").iter().map(|t| t.to_lowercase()).collect(),
@@ -501,7 +509,12 @@ fn reply_args(out: &mut ReplyBuf, args: &[Arg]) {
             out.bulk_str("key_spec_index");
             out.int(i);
         }
-        for (k, v) in [("token", &a.token), ("summary", &a.summary), ("since", &a.since), ("deprecated_since", &a.deprecated_since)] {
+        for (k, v) in [
+            ("token", &a.token),
+            ("summary", &a.summary),
+            ("since", &a.since),
+            ("deprecated_since", &a.deprecated_since),
+        ] {
             if let Some(v) = v {
                 out.bulk_str(k);
                 out.bulk_str(v);
@@ -509,11 +522,12 @@ fn reply_args(out: &mut ReplyBuf, args: &[Arg]) {
         }
         if a.flags != 0 {
             out.bulk_str("flags");
-            let names: Vec<&str> = [(ARG_OPTIONAL, "optional"), (ARG_MULTIPLE, "multiple"), (ARG_MULTIPLE_TOKEN, "multiple_token")]
-                .iter()
-                .filter(|(b, _)| a.flags & b != 0)
-                .map(|(_, n)| *n)
-                .collect();
+            let names: Vec<&str> =
+                [(ARG_OPTIONAL, "optional"), (ARG_MULTIPLE, "multiple"), (ARG_MULTIPLE_TOKEN, "multiple_token")]
+                    .iter()
+                    .filter(|(b, _)| a.flags & b != 0)
+                    .map(|(_, n)| *n)
+                    .collect();
             flag_set(out, &names);
         }
         if let Some(sub) = &a.subargs {
@@ -802,7 +816,7 @@ fn run_proc(p: GetKeysProc, argv: Args) -> Vec<(usize, u32)> {
             }
             let Some(sp) = streams else { return Vec::new() };
             let num = argc - sp - 1;
-            if num == 0 || num % 2 != 0 {
+            if num == 0 || !num.is_multiple_of(2) {
                 return Vec::new();
             }
             let num = num / 2;
@@ -942,7 +956,12 @@ mod tests {
                 .command_flags
                 .iter()
                 .map(|f| f.to_lowercase())
-                .filter(|f| !matches!(f.as_str(), "sentinel" | "only_sentinel" | "protected" | "may_replicate" | "touches_arbitrary_keys"))
+                .filter(|f| {
+                    !matches!(
+                        f.as_str(),
+                        "sentinel" | "only_sentinel" | "protected" | "may_replicate" | "touches_arbitrary_keys"
+                    )
+                })
                 .collect();
             let mut ours_s: Vec<String> = ours.iter().filter(|f| **f != "movablekeys").map(|f| f.to_string()).collect();
             let mut redis_s = redis.clone();
