@@ -431,6 +431,7 @@ fn getkeys_match_redis() {
     let ours = ferrocache(&[]);
     let mut total = 0;
     let mut diffs = Vec::new();
+    let mut lock_diffs = Vec::new();
     for proto in [2, 3] {
         let mut p = Pair { ours: ours.conn(), redis: redis.conn() };
         if proto == 3 {
@@ -452,6 +453,13 @@ fn getkeys_match_redis() {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 let (a, b) = p.ask(&args);
                 total += 1;
+                // Invocations the command itself rejects (a non-integer numkeys / LIMIT count)
+                // touch no key, whatever the executor would have locked.
+                let rejected = ["EVAL script 2x k1 k2", "SORT k LIMIT 0 store STORE d"].contains(case);
+                if sub == "GETKEYS" && b.starts_with(b"*") && !rejected {
+                    let inv: Vec<String> = args[2..].iter().map(|x| x.to_string()).collect();
+                    lock_check(&inv, &parse(&b), &mut lock_diffs);
+                }
                 if a != b {
                     eprintln!(
                         "RESP{proto} COMMAND {sub} {case}\n ours:  {:?}\n redis: {:?}",
@@ -465,6 +473,7 @@ fn getkeys_match_redis() {
     }
     eprintln!("{} of {total} GETKEYS/GETKEYSANDFLAGS replies equal", total - diffs.len());
     assert!(diffs.is_empty(), "differ: {diffs:?}");
+    assert!(lock_diffs.is_empty(), "executor key positions differ from Redis's GETKEYS: {lock_diffs:#?}");
 }
 
 /// Build an invocation of a command from its COMMAND DOCS arguments (Redis's reply, RESP2):
@@ -509,7 +518,8 @@ fn invocation(args: &[Reply], full: bool, pick: usize, n: &mut usize, out: &mut 
 }
 
 /// GETKEYS / GETKEYSANDFLAGS of invocations generated from every command's documented
-/// arguments (required only; with all optional ones, each `oneof` alternative in turn).
+/// arguments (required only; with all optional ones, each `oneof` alternative in turn); the
+/// executor's own key positions (used for shard locking) are checked against Redis's keys too.
 #[test]
 fn getkeys_generated_invocations_match_redis() {
     let redis = redis_or_skip!(&[]);
@@ -519,6 +529,7 @@ fn getkeys_generated_invocations_match_redis() {
     our_names.sort();
     let (mut total, mut with_keys) = (0, 0);
     let mut diffs = Vec::new();
+    let mut lock_diffs = Vec::new();
     for name in &our_names {
         let docs = p.redis.cmd(&["COMMAND", "DOCS", name]);
         let Some(entry) = docs.items().get(1) else { continue };
@@ -543,6 +554,9 @@ fn getkeys_generated_invocations_match_redis() {
                 if b.starts_with(b"*") {
                     with_keys += 1;
                 }
+                if sub == "GETKEYS" && b.starts_with(b"*") {
+                    lock_check(&inv, &parse(&b), &mut lock_diffs);
+                }
                 if a != b {
                     eprintln!(
                         "COMMAND {sub} {}\n ours:  {:?}\n redis: {:?}",
@@ -560,4 +574,32 @@ fn getkeys_generated_invocations_match_redis() {
         total - diffs.len()
     );
     assert!(diffs.is_empty(), "{} differ: {diffs:?}", diffs.len());
+    // The executor locks by the table's (first, last, step) / keys_fn, which COMMAND GETKEYS no
+    // longer uses: they must find the same keys as Redis.
+    assert!(lock_diffs.is_empty(), "executor key positions differ from Redis's GETKEYS: {lock_diffs:#?}");
+}
+
+/// The executor's key positions (table `key_positions`) for `inv` against Redis's GETKEYS.
+fn lock_check(inv: &[String], redis: &Reply, out: &mut Vec<String>) {
+    use ferrocache_commands::table::{lookup_sub, table};
+    let Some(mut c) = table().lookup(inv[0].as_bytes()) else { return };
+    if !c.subcommands.is_empty() && inv.len() > 1 {
+        match lookup_sub(c, inv[1].as_bytes()) {
+            Some(s) => c = s,
+            None => return,
+        }
+    }
+    let args = ferrocache_protocol::resp::OwnedArgs::from_slices(inv);
+    let ours: Vec<String> = c.key_positions(args.args()).into_iter().map(|p| inv[p].clone()).collect();
+    if ours.is_empty() && c.has(ferrocache_commands::table::flags::ITERATES) {
+        // SORT BY/GET patterns: run with every shard held, no key list needed.
+        return;
+    }
+    let mut ours_sorted = ours.clone();
+    ours_sorted.sort();
+    let mut r: Vec<String> = redis.items().iter().map(|k| k.as_str()).collect();
+    r.sort();
+    if ours_sorted != r {
+        out.push(format!("{}: ours {ours:?} redis {r:?}", inv.join(" ")));
+    }
 }

@@ -1075,7 +1075,7 @@ mod tests {
                 bad.push(format!("{}: flags {:?} vs Redis {:?}", c.name, ours_s, redis_s));
             }
             let ((f, l, s), movable) = d.legacy_range();
-            if !c.has(flags::MOVABLE_KEYS) && (c.first_key, c.last_key, c.step) != (f, l, s) && f > 0 {
+            if !c.has(flags::MOVABLE_KEYS) && (c.first_key, c.last_key, c.step) != (f, l, s) {
                 bad.push(format!("{}: keys {:?} vs Redis {:?}", c.name, (c.first_key, c.last_key, c.step), (f, l, s)));
             }
             if c.has(flags::MOVABLE_KEYS) != movable {
