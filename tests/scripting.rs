@@ -977,3 +977,126 @@ fn script_effects_watch_and_notifications() {
     assert_eq!(a.cmdb(&[b"select", b"3"]), "+OK\r\n");
     assert_eq!(a.cmdb(&[b"exists", b"in3"]), ":1\r\n");
 }
+
+fn start_in_dir(bin: &str, dir: &std::path::Path, extra: &[&str]) -> Proc {
+    let port = free_port();
+    let mut args: Vec<String> = Vec::new();
+    if bin != "redis-server" {
+        args.push("server".into());
+    }
+    args.extend(["--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()]);
+    args.extend(["--save".into(), "".into()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let child = Command::new(bin).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start server");
+    wait_up(port);
+    Proc { child, port }
+}
+
+/// The commands of every incr file in `dir/appendonlydir`, `#TS:` annotations dropped and
+/// absolute unix-ms timestamps replaced by `<ts>`.
+fn aof_commands(dir: &std::path::Path) -> Vec<Vec<String>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("appendonlydir"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".incr.aof"))
+        .collect();
+    files.sort();
+    let mut cmds = Vec::new();
+    for f in files {
+        let b = std::fs::read(&f).unwrap();
+        let mut p = 0;
+        while p < b.len() {
+            let e = line_end(&b, p).expect("line");
+            let line = std::str::from_utf8(&b[p..e]).unwrap().to_string();
+            p = e + 2;
+            if line.starts_with('#') {
+                continue;
+            }
+            let n: usize = line[1..].parse().unwrap();
+            let mut argv = Vec::new();
+            for _ in 0..n {
+                let e = line_end(&b, p).unwrap();
+                let len: usize = std::str::from_utf8(&b[p + 1..e]).unwrap().parse().unwrap();
+                let a = String::from_utf8_lossy(&b[e + 2..e + 2 + len]).into_owned();
+                p = e + 2 + len + 2;
+                let is_ts = a.len() == 13 && a.bytes().all(|c| c.is_ascii_digit());
+                argv.push(if is_ts { "<ts>".to_string() } else { a });
+            }
+            cmds.push(argv);
+        }
+    }
+    cmds
+}
+
+/// What a script propagates (AOF, and the same stream to replicas): two or more writes wrapped
+/// in MULTI/EXEC, a single write alone, nothing for a read-only script — compared with the incr
+/// file redis-server 7.0 writes for the same session.
+#[test]
+fn script_effects_propagate_like_redis_aof() {
+    let session: Vec<Vec<&str>> = vec![
+        // Two writes → MULTI SET INCR EXEC.
+        vec!["eval", "redis.call('set',KEYS[1],'a') return redis.call('incr',KEYS[2])", "2", "k1", "n"],
+        // One write → just SET.
+        vec!["eval", "return redis.call('set',KEYS[1],'b')", "1", "k1"],
+        // Read only → nothing.
+        vec!["eval", "return redis.call('get',KEYS[1])", "1", "k1"],
+        vec!["eval_ro", "return redis.call('get',KEYS[1])", "1", "k1"],
+        // A write that changes nothing does not count: only the SET is propagated.
+        vec!["eval", "redis.call('del','nosuchkey') return redis.call('set','k2','c')", "0"],
+        // Writes in other databases: SELECT inside the MULTI as Redis places it.
+        vec![
+            "eval",
+            "redis.call('select',1) redis.call('set','x','1') redis.call('select',0) redis.call('set','y','2')",
+            "0",
+        ],
+        vec!["eval", "redis.call('select',2) redis.call('set','x','1') redis.call('lpush','l','a','b')", "0"],
+        vec!["set", "after", "1"],
+        // Relative expiry becomes absolute inside the unit.
+        vec!["eval", "redis.call('set',KEYS[1],'v','ex','100') redis.call('expire',KEYS[2],50)", "2", "k1", "n"],
+        // An error after writes keeps the writes.
+        vec!["eval", "redis.call('set','e1','1') redis.call('set','e2','2') error('boom')", "0"],
+        vec!["eval", "redis.call('set','e3','1') return redis.call('incr','e3','x')", "0"],
+        // EVAL inside MULTI: one transaction.
+        vec!["multi"],
+        vec!["set", "m1", "1"],
+        vec!["eval", "redis.call('set','m2','2') redis.call('set','m3','3')", "0"],
+        vec!["exec"],
+        // Functions.
+        vec![
+            "function",
+            "load",
+            "#!lua name=lib\nredis.register_function('two', function(k) redis.call('set',k[1],'1') redis.call('incr',k[1]) end)\nredis.register_function('one', function(k) return redis.call('del',k[1]) end)\nredis.register_function{function_name='ro', callback=function(k) return redis.call('get',k[1]) end, flags={'no-writes'}}",
+        ],
+        vec!["fcall", "two", "1", "f1"],
+        vec!["fcall", "one", "1", "f1"],
+        vec!["fcall_ro", "ro", "1", "f1"],
+        vec!["fcall", "one", "1", "f1"],
+    ];
+    let run = |bin: &str| -> (Vec<String>, Vec<Vec<String>>) {
+        let dir = std::env::temp_dir().join(format!("ferrocache-lua-aof-{}-{}", bin, free_port()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = start_in_dir(bin, &dir, &["--appendonly", "yes", "--appendfsync", "always"]);
+        let mut r = Raw::new(p.port);
+        let replies: Vec<String> = session.iter().map(|c| r.cmdb(&c.iter().map(|s| s.as_bytes()).collect::<Vec<_>>())).collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let cmds = aof_commands(&dir);
+        drop(p);
+        let _ = std::fs::remove_dir_all(&dir);
+        (replies, cmds)
+    };
+    let (our_replies, ours) = run(env!("CARGO_BIN_EXE_ferrocache"));
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+    // Fixed expectations (hold without redis-server too).
+    assert_eq!(ours[0], s(&["SELECT", "0"]));
+    assert_eq!(&ours[1..5], &[s(&["MULTI"]), s(&["set", "k1", "a"]), s(&["incr", "n"]), s(&["EXEC"])]);
+    assert_eq!(ours[5], s(&["set", "k1", "b"]));
+    assert_eq!(ours[6], s(&["set", "k2", "c"]));
+    if Command::new("redis-server").arg("--version").output().is_err() {
+        eprintln!("redis-server not found: differential part skipped");
+        return;
+    }
+    let (redis_replies, theirs) = run("redis-server");
+    assert_eq!(our_replies, redis_replies, "replies");
+    assert_eq!(ours, theirs, "AOF commands (ours, then redis-server's)");
+}

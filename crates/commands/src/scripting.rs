@@ -7,7 +7,9 @@
 //! shards → Lua interpreter mutex (nothing takes the interpreter first and then shards).
 //!
 //! Effects replication: each `redis.call` goes through `run_locked`, which applies and
-//! propagates that command's own effects; the script command itself is never propagated.
+//! propagates that command's own effects; the script command itself is never propagated. The
+//! whole run is one execution unit (`Server::begin_exec_unit`): two or more propagated writes
+//! reach AOF and replicas wrapped in MULTI/EXEC, one goes alone, a read-only run sends nothing.
 
 use crate::client::Client;
 use crate::lua::{self, ffi::*, Vm};
@@ -589,7 +591,14 @@ unsafe fn call_function(
         let k = lua::cstr("ARGV");
         ferro_set_global_unprotected(l, k.as_ptr());
     }
+    // The script's writes reach AOF/replicas as one unit: MULTI ... EXEC when there is more
+    // than one (Redis 7's propagatePendingCommands after scriptCall's also_propagate).
+    srv.begin_exec_unit();
     let err = if eval_mode { lua_pcall(l, 0, 1, -2) } else { lua_pcall(l, 2, 1, -4) };
+    if srv.end_exec_unit() || run.client.repl.woff > ctx.client.repl.woff {
+        // WAIT after the script waits for its writes (they ran on the script's own client).
+        ctx.client.repl.woff = srv.repl.master_offset();
+    }
     thread_local! { static GC_COUNT: Cell<u32> = const { Cell::new(0) }; }
     GC_COUNT.with(|g| {
         let n = g.get() + 1;

@@ -147,7 +147,9 @@ fn exec(ctx: &mut Ctx, _a: Args) {
             None => ctx.out.error("ERR unknown command"),
         }
     }
-    srv.end_exec_unit();
+    if srv.end_exec_unit() {
+        ctx.client.repl.woff = srv.repl.master_offset();
+    }
     drop(guards);
     ctx.client.in_exec = false;
     discard_state(&srv, ctx.client);
