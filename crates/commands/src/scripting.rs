@@ -140,6 +140,8 @@ pub struct Scripting {
     lib_counts: AtomicU64,
     /// The runtime was woken for this run (see ferro_rs_should_kill).
     poked: AtomicBool,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call `NOSCRIPT` commands.
+    pub disable_deny: AtomicBool,
 }
 
 impl Scripting {
@@ -417,7 +419,7 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
         let err: Option<&str> = match script_lookup(&argv) {
             Err(e) => Some(e),
             Ok(cmd) => {
-                if cmd.has(NOSCRIPT) {
+                if cmd.has(NOSCRIPT) && !srv.scripting.disable_deny.load(Relaxed) {
                     Some("This Redis command is not allowed from script")
                 } else if run.read_only && (cmd.has(WRITE) || cmd.has(MAY_REPLICATE)) {
                     Some("Write commands are not allowed from read-only scripts.")

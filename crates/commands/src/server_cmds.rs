@@ -1111,6 +1111,12 @@ fn debug(ctx: &mut Ctx, a: Args) {
             }
         }
         b"reload" => crate::persistence::debug_reload(ctx, a),
+        b"set-disable-deny-scripts" if a.len() == 3 => {
+            let on = crate::util::parse_i64(&a[2]).unwrap_or(0) != 0;
+            ctx.srv.scripting.disable_deny.store(on, Relaxed);
+            ctx.out.ok();
+        }
+        b"protocol" if a.len() == 3 => debug_protocol(ctx, &a[2]),
         b"help" => help(
             ctx.out,
             &[
@@ -1123,6 +1129,64 @@ fn debug(ctx: &mut Ctx, a: Args) {
             ],
         ),
         _ => ctx.out.error(&format!("ERR unknown subcommand '{}'. Try DEBUG HELP.", String::from_utf8_lossy(&a[1]))),
+    }
+}
+
+/// DEBUG PROTOCOL <type>: one reply of each RESP type.
+fn debug_protocol(ctx: &mut Ctx, name: &[u8]) {
+    let out = &mut *ctx.out;
+    match name.to_ascii_lowercase().as_slice() {
+        b"string" => out.bulk(b"Hello World"),
+        b"integer" => out.int(12345),
+        b"double" => out.double(3.141),
+        b"bignum" => {
+            if out.resp3 {
+                out.raw(b"(1234567999999999999999999999999999999\r\n");
+            } else {
+                out.bulk(b"1234567999999999999999999999999999999");
+            }
+        }
+        b"null" => out.null(),
+        b"array" | b"set" => {
+            if name.eq_ignore_ascii_case(b"set") {
+                out.set(3);
+            } else {
+                out.array(3);
+            }
+            for j in 0..3 {
+                out.int(j);
+            }
+        }
+        b"map" => {
+            out.map(3);
+            for j in 0..3 {
+                out.int(j);
+                out.bool(j == 1);
+            }
+        }
+        b"attrib" => {
+            if out.resp3 {
+                out.raw(b"|1\r\n");
+                out.bulk(b"key-popularity");
+                out.array(2);
+                out.bulk(b"key:123");
+                out.int(90);
+            }
+            out.bulk(b"Some real reply following the attribute");
+        }
+        b"push" => {
+            if !out.resp3 {
+                return out.error("ERR RESP2 is not supported by this command");
+            }
+            out.push(2);
+            out.bulk(b"server-cpu-usage");
+            out.int(42);
+            out.bulk(b"Some real reply following the push reply");
+        }
+        b"true" => out.bool(true),
+        b"false" => out.bool(false),
+        b"verbatim" => out.verbatim(b"This is a verbatim\nstring"),
+        _ => out.error("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"),
     }
 }
 

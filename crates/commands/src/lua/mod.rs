@@ -118,12 +118,61 @@ fn line(buf: &[u8], pos: usize) -> (&[u8], usize) {
     }
 }
 
+/// `n` bytes at `pos`, cut short at the end of a truncated buffer.
+fn bytes_at(buf: &[u8], pos: usize, n: usize) -> &[u8] {
+    let a = pos.min(buf.len());
+    &buf[a..a.saturating_add(n).min(buf.len())]
+}
+
 fn num(s: &[u8]) -> i64 {
     std::str::from_utf8(s).ok().and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
+/// Table preallocation for `n` announced elements (each takes at least 3 bytes of `buf`).
+fn prealloc(n: i64, buf: &[u8], pos: usize) -> c_int {
+    n.clamp(0, (buf.len().saturating_sub(pos) / 3) as i64).min(c_int::MAX as i64) as c_int
+}
+
+/// t[k] = v for the table at -3 with k at -2 and v at -1; a nil key (a null map key or set
+/// member, which no command replies) is dropped instead of raising "table index is nil".
+unsafe fn rawset_key(l: *mut lua_State) {
+    if lua_type(l, -2) == LUA_TNIL {
+        pop(l, 2);
+    } else {
+        lua_rawset(l, -3);
+    }
+}
+
+/// The position after the reply at `pos` (iterative: any nesting depth).
+pub fn skip_resp(buf: &[u8], mut pos: usize) -> usize {
+    let mut pending: u64 = 1;
+    while pending > 0 && pos < buf.len() {
+        pending -= 1;
+        let t = buf[pos];
+        let (body, next) = line(buf, pos + 1);
+        pos = next;
+        match t {
+            b'$' | b'=' | b'!' => {
+                let n = num(body);
+                if n >= 0 {
+                    pos = pos.saturating_add(n as usize).saturating_add(2).min(buf.len());
+                }
+            }
+            b'*' | b'~' | b'>' => pending = pending.saturating_add(num(body).max(0) as u64),
+            b'%' => pending = pending.saturating_add((num(body).max(0) as u64).saturating_mul(2)),
+            b'|' => pending = pending.saturating_add((num(body).max(0) as u64).saturating_mul(2)).saturating_add(1),
+            _ => {}
+        }
+    }
+    pos
+}
+
 /// Parse one reply at `pos` and push it (when `push`), returning the position after it.
+/// Malformed or truncated input never panics (missing parts read as nil).
 pub unsafe fn push_resp(l: *mut lua_State, buf: &[u8], pos: usize, push: bool) -> usize {
+    if !push {
+        return skip_resp(buf, pos);
+    }
     if pos >= buf.len() {
         if push {
             lua_pushnil(l);
@@ -133,7 +182,11 @@ pub unsafe fn push_resp(l: *mut lua_State, buf: &[u8], pos: usize, push: bool) -
     let t = buf[pos];
     let (body, mut next) = line(buf, pos + 1);
     if push && lua_checkstack(l, 5) == 0 {
-        panic!("lua stack limit reach when parsing redis.call reply");
+        // Redis panics here ("lua stack limit reach when parsing redis.call reply"); no command
+        // replies this deep. Skip the reply and push nil into the slot the caller reserved.
+        let end = skip_resp(buf, pos);
+        lua_pushnil(l);
+        return end;
     }
     match t {
         b':' => {
@@ -148,11 +201,11 @@ pub unsafe fn push_resp(l: *mut lua_State, buf: &[u8], pos: usize, push: bool) -
                     lua_pushboolean(l, 0);
                 }
             } else {
-                let n = n as usize;
+                let data = bytes_at(buf, next, n as usize);
                 if push {
-                    push_bytes(l, &buf[next..next + n]);
+                    push_bytes(l, data);
                 }
-                next += n + 2;
+                next = next.saturating_add(n as usize).saturating_add(2).min(buf.len());
             }
         }
         b'+' => {
@@ -185,17 +238,20 @@ pub unsafe fn push_resp(l: *mut lua_State, buf: &[u8], pos: usize, push: bool) -
                 if is_set {
                     lua_createtable(l, 0, 1);
                     push_bytes(l, b"set");
-                    lua_createtable(l, 0, n as c_int);
+                    lua_createtable(l, 0, prealloc(n, buf, next));
                 } else {
-                    lua_createtable(l, n as c_int, 0);
+                    lua_createtable(l, prealloc(n, buf, next), 0);
                 }
             }
             for j in 0..n {
+                if next >= buf.len() {
+                    break; // truncated
+                }
                 if is_set {
                     next = push_resp(l, buf, next, push);
                     if push {
                         lua_pushboolean(l, 1);
-                        lua_rawset(l, -3);
+                        rawset_key(l);
                     }
                 } else {
                     if push {
@@ -216,13 +272,16 @@ pub unsafe fn push_resp(l: *mut lua_State, buf: &[u8], pos: usize, push: bool) -
             if push {
                 lua_createtable(l, 0, 1);
                 push_bytes(l, b"map");
-                lua_createtable(l, 0, n as c_int);
+                lua_createtable(l, 0, prealloc(n, buf, next));
             }
             for _ in 0..n {
+                if next >= buf.len() {
+                    break;
+                }
                 next = push_resp(l, buf, next, push);
                 next = push_resp(l, buf, next, push);
                 if push {
-                    lua_rawset(l, -3);
+                    rawset_key(l);
                 }
             }
             if push {
@@ -230,10 +289,13 @@ pub unsafe fn push_resp(l: *mut lua_State, buf: &[u8], pos: usize, push: bool) -
             }
         }
         b'|' => {
-            let n = num(body);
-            for _ in 0..n {
-                next = push_resp(l, buf, next, false);
-                next = push_resp(l, buf, next, false);
+            // The attribute is skipped; the reply it annotates follows.
+            let n = num(body).max(0);
+            for _ in 0..n.saturating_mul(2) {
+                if next >= buf.len() {
+                    break;
+                }
+                next = skip_resp(buf, next);
             }
             next = push_resp(l, buf, next, push);
         }
@@ -267,8 +329,8 @@ pub unsafe fn push_resp(l: *mut lua_State, buf: &[u8], pos: usize, push: bool) -
         }
         b'=' => {
             let n = num(body).max(0) as usize;
-            let data = &buf[next..next + n];
-            next += n + 2;
+            let data = bytes_at(buf, next, n);
+            next = next.saturating_add(n).saturating_add(2).min(buf.len());
             if push {
                 let (fmt, s) = if data.len() >= 4 { (&data[..3], &data[4..]) } else { (&b"txt"[..], data) };
                 lua_createtable(l, 0, 1);
@@ -353,14 +415,78 @@ fn sanitize(b: &[u8]) -> String {
     String::from_utf8_lossy(b).replace(['\r', '\n'], " ")
 }
 
+/// A table being written out by `reply_from_lua` (its iteration state; the table, and for maps
+/// and sets the wrapper table and the current key, are on the Lua stack).
+enum Open {
+    /// Next index to push, and the length.
+    Array(c_int, c_int),
+    /// `true` once a key was written and its value (on top of the stack) is next.
+    Map(bool),
+    Set,
+}
+
 /// Convert and pop the value on top of the stack into `out`. `script_resp3`: the protocol the
 /// script selected with redis.setresp (decides how booleans map).
+///
+/// luaReplyToRedisReply with the same Lua stack use per nesting level (so the "reached lua
+/// stack limit" error comes at Redis's depth), but iterative: a deeply nested result cannot
+/// overflow the thread's stack.
 pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut ReplyBuf, script_resp3: bool) {
+    let mut open: Vec<Open> = Vec::new();
+    'visit: loop {
+        if let Some(o) = reply_one(l, out, script_resp3) {
+            open.push(o);
+        }
+        // Find the next value to convert (pushed on top), closing finished tables.
+        loop {
+            let Some(top) = open.last_mut() else { return };
+            match top {
+                Open::Array(j, n) => {
+                    if *j <= *n {
+                        lua_rawgeti(l, -1, *j);
+                        *j += 1;
+                        continue 'visit;
+                    }
+                    pop(l, 1);
+                }
+                Open::Map(value_next) => {
+                    if *value_next {
+                        // Stack: wrapper, map, key, value.
+                        *value_next = false;
+                        continue 'visit;
+                    }
+                    if lua_next(l, -2) != 0 {
+                        // Stack: wrapper, map, key, value: dup the key before consuming it.
+                        lua_pushvalue(l, -2);
+                        *value_next = true;
+                        continue 'visit;
+                    }
+                    pop(l, 2);
+                }
+                Open::Set => {
+                    if lua_next(l, -2) != 0 {
+                        // Stack: wrapper, set, key, true.
+                        pop(l, 1);
+                        lua_pushvalue(l, -1);
+                        continue 'visit;
+                    }
+                    pop(l, 2);
+                }
+            }
+            open.pop();
+        }
+    }
+}
+
+/// One step of `reply_from_lua`: a scalar (or error/status/double/... table) is written and
+/// popped; for an array, map or set the header is written, the table(s) stay on the stack and
+/// the iteration state is returned.
+unsafe fn reply_one(l: *mut lua_State, out: &mut ReplyBuf, script_resp3: bool) -> Option<Open> {
     let t = lua_type(l, -1);
     if lua_checkstack(l, 4) == 0 {
         out.error("ERR reached lua stack limit");
         pop(l, 1);
-        return;
+        return None;
     }
     match t {
         LUA_TSTRING => out.bulk(to_bytes(l, -1).unwrap_or(b"")),
@@ -384,20 +510,20 @@ pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut ReplyBuf, script_resp3
                 let msg = e.msg.unwrap_or_default();
                 error_raw(out, &msg, !e.ignore_stats);
                 pop(l, 1);
-                return;
+                return None;
             }
             pop(l, 1);
             if rawget_str(l, "ok") == LUA_TSTRING {
                 let s = sanitize(cstr_bytes(l, -1));
                 out.simple(&s);
                 pop(l, 2);
-                return;
+                return None;
             }
             pop(l, 1);
             if rawget_str(l, "double") == LUA_TNUMBER {
                 out.double(lua_tonumber(l, -1));
                 pop(l, 2);
-                return;
+                return None;
             }
             pop(l, 1);
             if rawget_str(l, "big_number") == LUA_TSTRING {
@@ -414,7 +540,7 @@ pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut ReplyBuf, script_resp3
                     out.bulk(&s);
                 }
                 pop(l, 2);
-                return;
+                return None;
             }
             pop(l, 1);
             if rawget_str(l, "verbatim_string") == LUA_TTABLE {
@@ -441,7 +567,7 @@ pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut ReplyBuf, script_resp3
                             out.bulk(&s);
                         }
                         pop(l, 4);
-                        return;
+                        return None;
                     }
                     pop(l, 1);
                 }
@@ -457,13 +583,7 @@ pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut ReplyBuf, script_resp3
                 }
                 out.map(n);
                 lua_pushnil(l);
-                while lua_next(l, -2) != 0 {
-                    lua_pushvalue(l, -2);
-                    reply_from_lua(l, out, script_resp3);
-                    reply_from_lua(l, out, script_resp3);
-                }
-                pop(l, 2);
-                return;
+                return Some(Open::Map(false));
             }
             pop(l, 1);
             if rawget_str(l, "set") == LUA_TTABLE {
@@ -475,13 +595,7 @@ pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut ReplyBuf, script_resp3
                 }
                 out.set(n);
                 lua_pushnil(l);
-                while lua_next(l, -2) != 0 {
-                    pop(l, 1);
-                    lua_pushvalue(l, -1);
-                    reply_from_lua(l, out, script_resp3);
-                }
-                pop(l, 2);
-                return;
+                return Some(Open::Set);
             }
             pop(l, 1);
             // Array: 1..n until the first nil.
@@ -496,14 +610,12 @@ pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut ReplyBuf, script_resp3
                 n += 1;
             }
             out.array(n as usize);
-            for j in 1..=n {
-                lua_rawgeti(l, -1, j);
-                reply_from_lua(l, out, script_resp3);
-            }
+            return Some(Open::Array(1, n));
         }
         _ => out.null(),
     }
     pop(l, 1);
+    None
 }
 
 /// An error reply from a message that already carries its code ("ERR x", "My"): `-` + msg.
