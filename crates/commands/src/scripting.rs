@@ -151,10 +151,27 @@ impl Scripting {
     }
     /// Number of cached EVAL scripts and the eval interpreter's memory (INFO).
     pub fn eval_stats(&self) -> (usize, u64) {
-        let st = self.eval.lock();
-        (st.scripts.len(), st.vm.as_ref().map(|v| v.memory()).unwrap_or(0))
+        match self.eval.try_lock() {
+            Some(st) => (st.scripts.len(), st.vm.as_ref().map(|v| v.memory()).unwrap_or(EMPTY_VM_MEMORY)),
+            None => (0, EMPTY_VM_MEMORY),
+        }
+    }
+    /// Libraries, functions and the functions interpreter's memory (INFO).
+    pub fn function_stats(&self) -> (usize, usize, u64) {
+        match self.funcs.try_lock() {
+            Some(fs) => {
+                (fs.libraries.len(), fs.functions.len(), fs.vm.as_ref().map(|v| v.memory()).unwrap_or(EMPTY_VM_MEMORY))
+            }
+            None => {
+                let c = self.lib_counts.load(Relaxed);
+                ((c >> 32) as usize, (c & 0xffff_ffff) as usize, EMPTY_VM_MEMORY)
+            }
+        }
     }
 }
+
+/// What INFO shows for an interpreter not created yet (Redis 7.0's fresh interpreter).
+const EMPTY_VM_MEMORY: u64 = 31744;
 
 /// The BUSY check Redis's processCommand does while a script runs past busy-reply-threshold.
 /// Returns the error to reply, if the command must be rejected.
@@ -449,10 +466,19 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
             }
         };
         let e = err.unwrap();
-        if let Ok(cmd) = script_lookup(&argv) {
-            crate::stats::rejected(cmd.name);
+        // afterErrorReply: total_error_replies (INFO adds rejected calls to it) and errorstats
+        // by the error's code.
+        match script_lookup(&argv) {
+            Ok(cmd) => crate::stats::rejected(cmd.name),
+            Err(_) => {
+                srv.counters.total_error_replies.fetch_add(1, Relaxed);
+            }
         }
-        srv.counters.total_error_replies.fetch_add(1, Relaxed);
+        let code = match e.strip_prefix('-') {
+            Some(rest) => rest.split(' ').next().unwrap_or("ERR"),
+            None => "ERR",
+        };
+        crate::stats::error_code(code);
         lua::push_error(l, e.as_bytes());
         lua::push_bytes(l, b"ignore_error_stats_update");
         lua_pushboolean(l, 1);
@@ -560,6 +586,7 @@ unsafe fn call_function(
     client.db = ctx.client.db;
     client.authenticated = true;
     client.in_exec = true;
+    client.in_script = true;
     let mut run = RunCtx {
         srv: &srv as *const Arc<Server>,
         // The guards outlive the run; the lifetime is erased for the thread-local.
@@ -631,10 +658,17 @@ unsafe fn call_function(
                 m.push(b'.');
             }
             lua::error_raw(ctx.out, &m, !e.ignore_stats);
+            if e.ignore_stats {
+                // Counted in errorstats by redis.call already; the script still failed.
+                crate::stats::failed(ctx.cmd.name, 1);
+            }
         }
         lua::pop(l, 1);
     } else {
-        lua::reply_from_lua(l, ctx.out, run.resp3);
+        let uncounted = lua::reply_from_lua(l, ctx.out, run.resp3);
+        if uncounted > 0 {
+            crate::stats::failed(ctx.cmd.name, uncounted);
+        }
     }
     if threshold > 0 {
         ferro_set_run_hook(l, 0);

@@ -431,15 +431,19 @@ enum Open {
 /// luaReplyToRedisReply with the same Lua stack use per nesting level (so the "reached lua
 /// stack limit" error comes at Redis's depth), but iterative: a deeply nested result cannot
 /// overflow the thread's stack.
-pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut ReplyBuf, script_resp3: bool) {
+///
+/// Returns the number of error replies written that do not count in error stats (errors
+/// redis.call already counted); each still makes the script command a failed call.
+pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut ReplyBuf, script_resp3: bool) -> u64 {
     let mut open: Vec<Open> = Vec::new();
+    let mut uncounted = 0u64;
     'visit: loop {
-        if let Some(o) = reply_one(l, out, script_resp3) {
+        if let Some(o) = reply_one(l, out, script_resp3, &mut uncounted) {
             open.push(o);
         }
         // Find the next value to convert (pushed on top), closing finished tables.
         loop {
-            let Some(top) = open.last_mut() else { return };
+            let Some(top) = open.last_mut() else { return uncounted };
             match top {
                 Open::Array(j, n) => {
                     if *j <= *n {
@@ -481,7 +485,7 @@ pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut ReplyBuf, script_resp3
 /// One step of `reply_from_lua`: a scalar (or error/status/double/... table) is written and
 /// popped; for an array, map or set the header is written, the table(s) stay on the stack and
 /// the iteration state is returned.
-unsafe fn reply_one(l: *mut lua_State, out: &mut ReplyBuf, script_resp3: bool) -> Option<Open> {
+unsafe fn reply_one(l: *mut lua_State, out: &mut ReplyBuf, script_resp3: bool, uncounted: &mut u64) -> Option<Open> {
     let t = lua_type(l, -1);
     if lua_checkstack(l, 4) == 0 {
         out.error("ERR reached lua stack limit");
@@ -509,6 +513,9 @@ unsafe fn reply_one(l: *mut lua_State, out: &mut ReplyBuf, script_resp3: bool) -
                 let e = extract_error_info(l);
                 let msg = e.msg.unwrap_or_default();
                 error_raw(out, &msg, !e.ignore_stats);
+                if e.ignore_stats {
+                    *uncounted += 1;
+                }
                 pop(l, 1);
                 return None;
             }
