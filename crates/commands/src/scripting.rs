@@ -116,7 +116,8 @@ pub struct Library {
 struct FuncState {
     vm: Option<Vm>,
     libraries: BTreeMap<Vec<u8>, Library>,
-    /// function name → library name
+    /// function name (lowercased: FCALL names are case-insensitive, as Redis's functions dict)
+    /// → library name
     functions: HashMap<Vec<u8>, Vec<u8>>,
 }
 
@@ -381,6 +382,11 @@ extern "C" fn ferro_rs_register_function(
     };
     l.functions.push(FunctionInfo { name, desc, flags, lua_ref: r });
     std::ptr::null()
+}
+
+/// The node-wide functions map's key for a function name.
+fn fkey(name: &[u8]) -> Vec<u8> {
+    name.to_ascii_lowercase()
 }
 
 fn verify_name(n: &[u8]) -> bool {
@@ -1024,7 +1030,7 @@ fn create_library(fs: &mut FuncState, code: &[u8], replace: bool, timeout_ms: u6
     }
     // Function name collisions with other libraries.
     for f in &load.functions {
-        if let Some(owner) = fs.functions.get(&f.name) {
+        if let Some(owner) = fs.functions.get(&fkey(&f.name)) {
             if *owner != name {
                 let e = format!("Function {} already exists", String::from_utf8_lossy(&f.name));
                 unref_all(&load.functions);
@@ -1034,13 +1040,13 @@ fn create_library(fs: &mut FuncState, code: &[u8], replace: bool, timeout_ms: u6
     }
     if let Some(old) = fs.libraries.remove(&name) {
         for f in old.functions.values() {
-            fs.functions.remove(&f.name);
+            fs.functions.remove(&fkey(&f.name));
             unsafe { ferro_unref(l, f.lua_ref) };
         }
     }
     let mut lib = Library { name: name.clone(), code: code.to_vec(), functions: BTreeMap::new() };
     for f in load.functions {
-        fs.functions.insert(f.name.clone(), name.clone());
+        fs.functions.insert(fkey(&f.name), name.clone());
         lib.functions.insert(f.name.clone(), f);
     }
     fs.libraries.insert(name.clone(), lib);
@@ -1078,7 +1084,7 @@ fn function_delete(ctx: &mut Ctx, a: Args) {
     let Some(lib) = fs.libraries.remove(&a[2]) else { return ctx.out.error("ERR Library not found") };
     let l = fs.vm.as_ref().map(|v| v.0);
     for f in lib.functions.values() {
-        fs.functions.remove(&f.name);
+        fs.functions.remove(&fkey(&f.name));
         if let Some(l) = l {
             unsafe { ferro_unref(l, f.lua_ref) };
         }
@@ -1088,6 +1094,9 @@ fn function_delete(ctx: &mut Ctx, a: Args) {
 }
 
 fn function_flush(ctx: &mut Ctx, a: Args) {
+    if a.len() > 3 {
+        return subcommand_syntax_error(ctx, a);
+    }
     if !(a.len() == 2 || (a.len() == 3 && (eq_ic(&a[2], "sync") || eq_ic(&a[2], "async")))) {
         return ctx.out.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
     }
@@ -1210,8 +1219,12 @@ fn fcall_generic(ctx: &mut Ctx, a: Args, ro: bool) {
     ctx.propagate_original = false;
     let srv = ctx.srv.clone();
     let fs = srv.scripting.funcs.lock();
-    let Some(libname) = fs.functions.get(&a[1][..]) else { return ctx.out.error("ERR Function not found") };
-    let f = &fs.libraries[libname].functions[&a[1][..]];
+    let Some(libname) = fs.functions.get(&fkey(&a[1])) else { return ctx.out.error("ERR Function not found") };
+    let lib = &fs.libraries[libname];
+    let Some(f) = lib.functions.get(&a[1][..]).or_else(|| lib.functions.values().find(|f| f.name.eq_ignore_ascii_case(&a[1])))
+    else {
+        return ctx.out.error("ERR Function not found");
+    };
     let Some(numkeys) = parse_i64(&a[2]) else { return ctx.out.error("ERR Bad number of keys provided") };
     if numkeys > a.len() as i64 - 3 {
         return ctx.out.error("ERR Number of keys can't be greater than number of args");
@@ -1259,9 +1272,18 @@ fn function_dump(ctx: &mut Ctx, _a: Args) {
     ctx.out.bulk(&p);
 }
 
+/// addReplySubcommandSyntaxError.
+fn subcommand_syntax_error(ctx: &mut Ctx, a: Args) {
+    ctx.out.error(&format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        String::from_utf8_lossy(&a[1][..a[1].len().min(128)]),
+        String::from_utf8_lossy(&a[0]).to_ascii_uppercase()
+    ))
+}
+
 fn function_restore(ctx: &mut Ctx, a: Args) {
     if a.len() > 4 {
-        return ctx.out.error("ERR syntax error");
+        return subcommand_syntax_error(ctx, a);
     }
     #[derive(PartialEq)]
     enum Policy {
@@ -1351,7 +1373,7 @@ fn function_restore(ctx: &mut Ctx, a: Args) {
             // Function collisions against libraries that stay.
             for lib in fresh.libraries.values() {
                 for f in lib.functions.keys() {
-                    if let Some(owner) = fs.functions.get(f) {
+                    if let Some(owner) = fs.functions.get(&fkey(f)) {
                         if !old_to_remove.contains(owner) {
                             let e = format!("ERR Function {} already exists", String::from_utf8_lossy(f));
                             drop_libs(&mut fresh);
@@ -1365,7 +1387,7 @@ fn function_restore(ctx: &mut Ctx, a: Args) {
             for name in old_to_remove {
                 if let Some(old) = fs.libraries.remove(&name) {
                     for f in old.functions.values() {
-                        fs.functions.remove(&f.name);
+                        fs.functions.remove(&fkey(&f.name));
                         if let Some(l) = l {
                             unsafe { ferro_unref(l, f.lua_ref) };
                         }
@@ -1374,7 +1396,7 @@ fn function_restore(ctx: &mut Ctx, a: Args) {
             }
             for (name, lib) in std::mem::take(&mut fresh.libraries) {
                 for f in lib.functions.keys() {
-                    fs.functions.insert(f.clone(), name.clone());
+                    fs.functions.insert(fkey(f), name.clone());
                 }
                 fs.libraries.insert(name, lib);
             }
