@@ -374,10 +374,22 @@ pub unsafe fn extract_error_info(l: *mut lua_State) -> ErrInfo {
         e.msg = Some(m);
         // A string has no fields: lua_getfield on a string indexes the string metatable.
     }
-    if lua_type(l, -1) == LUA_TTABLE || lua_type(l, -1) == LUA_TSTRING {
+    let is_table = lua_type(l, -1) == LUA_TTABLE;
+    if is_table || lua_type(l, -1) == LUA_TSTRING {
+        // Tables are read raw: an __index metamethod that raises would longjmp out of this
+        // unprotected call (redis-server 7.0.15 dies with "PANIC: unprotected error in call to
+        // Lua API" on `return setmetatable({err='x'}, {__index=function() error('boom') end})`).
+        let get = |l: *mut lua_State, name: &str| {
+            if is_table {
+                push_bytes(l, name.as_bytes());
+                lua_rawget(l, -2);
+            } else {
+                let k = cstr(name);
+                lua_getfield(l, -1, k.as_ptr());
+            }
+        };
         for (name, slot) in [("err", 0), ("source", 1), ("line", 2)] {
-            let k = cstr(name);
-            lua_getfield(l, -1, k.as_ptr());
+            get(l, name);
             if lua_isstring(l, -1) != 0 {
                 let v = cstr_bytes(l, -1).to_vec();
                 match slot {
@@ -388,8 +400,7 @@ pub unsafe fn extract_error_info(l: *mut lua_State) -> ErrInfo {
             }
             pop(l, 1);
         }
-        let k = cstr("ignore_error_stats_update");
-        lua_getfield(l, -1, k.as_ptr());
+        get(l, "ignore_error_stats_update");
         if lua_type(l, -1) == LUA_TBOOLEAN {
             e.ignore_stats = lua_toboolean(l, -1) != 0;
         }
@@ -635,4 +646,90 @@ pub fn error_raw(out: &mut ReplyBuf, msg: &[u8], count: bool) {
         out.errors = errors;
         out.last_error_code = code;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points for tests and fuzzing (fuzz/fuzz_targets/fuzz_lua_conv.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// A Lua value tree, built into an interpreter with `convert_lua_value`.
+#[derive(Debug, Clone)]
+pub enum LuaValue {
+    Nil,
+    Bool(bool),
+    Num(f64),
+    Str(Vec<u8>),
+    /// A table from (key, value) pairs, set raw in order. Pairs whose key Lua cannot index
+    /// (nil, NaN) or whose value is nil are skipped, as a script could not create them either.
+    Table(Vec<(LuaValue, LuaValue)>),
+    /// The enclosing table `n` levels up (0 = the innermost one being built): a cycle. Nil
+    /// outside a table.
+    Ancestor(usize),
+}
+
+unsafe fn push_value(l: *mut lua_State, v: &LuaValue, ancestors: &mut Vec<c_int>) {
+    assert!(lua_checkstack(l, 4) != 0, "test value nested too deep for the Lua stack");
+    match v {
+        LuaValue::Nil => lua_pushnil(l),
+        LuaValue::Bool(b) => lua_pushboolean(l, *b as c_int),
+        LuaValue::Num(n) => lua_pushnumber(l, *n),
+        LuaValue::Str(s) => push_bytes(l, s),
+        LuaValue::Ancestor(n) => match ancestors.len().checked_sub(n + 1) {
+            Some(i) => lua_pushvalue(l, ancestors[i]),
+            None => lua_pushnil(l),
+        },
+        LuaValue::Table(pairs) => {
+            lua_createtable(l, 0, 0);
+            let t = lua_gettop(l);
+            ancestors.push(t);
+            for (k, v) in pairs {
+                let bad_key = match k {
+                    LuaValue::Nil => true,
+                    LuaValue::Num(n) => n.is_nan(),
+                    LuaValue::Ancestor(n) => *n >= ancestors.len(),
+                    _ => false,
+                };
+                if bad_key || matches!(v, LuaValue::Nil) {
+                    continue;
+                }
+                push_value(l, k, ancestors);
+                push_value(l, v, ancestors);
+                lua_rawset(l, t);
+            }
+            ancestors.pop();
+        }
+    }
+}
+
+/// Push `v` into `vm` and convert it as a script's return value (luaReplyToRedisReply) for a
+/// client speaking RESP3 (`client_resp3`) or RESP2, the script having selected RESP3
+/// (`script_resp3`) or RESP2. Panics if the conversion leaves the Lua stack unbalanced.
+pub fn convert_lua_value(vm: &Vm, v: &LuaValue, client_resp3: bool, script_resp3: bool) -> Vec<u8> {
+    let l = vm.0;
+    let mut out = ReplyBuf::new(client_resp3);
+    unsafe {
+        let top = lua_gettop(l);
+        push_value(l, v, &mut Vec::new());
+        reply_from_lua(l, &mut out, script_resp3);
+        assert_eq!(lua_gettop(l), top, "Lua stack unbalanced after reply_from_lua");
+    }
+    out.buf
+}
+
+/// Convert `reply` (any bytes: a command's reply as redis.call sees it, possibly malformed)
+/// into a Lua value (redisProtocolToLuaType), then that value back into a reply as a script
+/// returning it would. Panics if the Lua stack is left unbalanced.
+pub fn convert_resp_via_lua(vm: &Vm, reply: &[u8], client_resp3: bool, script_resp3: bool) -> Vec<u8> {
+    let l = vm.0;
+    let mut out = ReplyBuf::new(client_resp3);
+    unsafe {
+        let top = lua_gettop(l);
+        // redis.call runs as a C function, which always has LUA_MINSTACK slots.
+        assert!(lua_checkstack(l, 20) != 0);
+        push_resp(l, reply, 0, true);
+        assert_eq!(lua_gettop(l), top + 1, "push_resp must push exactly one value");
+        reply_from_lua(l, &mut out, script_resp3);
+        assert_eq!(lua_gettop(l), top, "Lua stack unbalanced after reply_from_lua");
+    }
+    out.buf
 }
