@@ -1100,3 +1100,54 @@ fn script_effects_propagate_like_redis_aof() {
     assert_eq!(our_replies, redis_replies, "replies");
     assert_eq!(ours, theirs, "AOF commands (ours, then redis-server's)");
 }
+
+/// Commands that arrive while a never-ending script is starting (after their busy check, before
+/// the script marks itself running) must not park a runtime worker on a shard lock: with two
+/// workers, one runs the script and the other must stay free to answer BUSY and SCRIPT KILL.
+#[test]
+fn busy_check_race_commands_arriving_as_a_script_starts() {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .args(["server", "--port", &port.to_string(), "--threads", "2", "--busy-reply-threshold", "50"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_up(port);
+    let _node = Proc { child, port };
+    let busy = "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+    for round in 0..15 {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hammers: Vec<_> = (0..4)
+            .map(|i| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut c = Raw::new(port);
+                    let key = format!("k{i}");
+                    let mut n = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let rep = c.cmdb(&[b"get", key.as_bytes()]);
+                        assert!(rep == "$-1\r\n" || rep == busy, "round {round}: {rep}");
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(20));
+        let mut a = Raw::new(port);
+        a.send(&[b"eval", b"while true do end", b"0"]);
+        std::thread::sleep(Duration::from_millis(150));
+        let mut k = Raw::new(port);
+        let t = Instant::now();
+        // Reads time out after 10 s: a node whose free worker is stuck never answers.
+        assert_eq!(k.cmdb(&[b"script", b"kill"]), "+OK\r\n", "round {round}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let rep = a.read();
+        assert!(rep.starts_with("-ERR Script killed by user with SCRIPT KILL"), "{rep}");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for h in hammers {
+            assert!(h.join().unwrap() > 0);
+        }
+    }
+}

@@ -209,6 +209,29 @@ pub fn wait_not_busy(srv: &Server, cmd: &Command, out: &mut ReplyBuf) -> bool {
     true
 }
 
+/// Lock shards for `cmd` (see `Keyspace::lock_shards_or`). While a script holds them, wait
+/// until it ends or passes busy-reply-threshold; then write BUSY and return None. This closes
+/// the race of a command that passed `wait_not_busy` just before a script took the locks: it no
+/// longer blocks a runtime worker on a shard mutex for as long as the script runs (with few
+/// workers that made the node deaf to SCRIPT KILL).
+pub fn lock_shards<'s>(
+    srv: &'s Server,
+    cmd: &Command,
+    idx: &[usize],
+    all: bool,
+    out: &mut ReplyBuf,
+) -> Option<Guards<'s>> {
+    let mut err = None;
+    let g = srv.ks.lock_shards_or(idx, all, || {
+        err = busy_error(srv, cmd);
+        err.is_some()
+    });
+    if let Some(e) = err {
+        out.error(e);
+    }
+    g
+}
+
 // -------------------------------------------------------------------------------------------
 // The running script (thread-local: a script runs start to end on one thread).
 // -------------------------------------------------------------------------------------------
