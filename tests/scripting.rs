@@ -1151,3 +1151,76 @@ fn busy_check_race_commands_arriving_as_a_script_starts() {
         }
     }
 }
+
+/// SCRIPT DEBUG: the debugger is not implemented (YES/SYNC answer an error where Redis answers
+/// +OK and starts a session); every other reply is Redis's, checked against redis-server.
+#[test]
+fn script_debug_replies() {
+    fn session(port: u16) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut r = Raw::new(port);
+        out.push(r.c("script debug no"));
+        out.push(r.c("script debug maybe"));
+        out.push(r.c("script debug"));
+        // Pipelined behind another command: Redis refuses it while replies are pending.
+        r.s.write_all(b"*1\r\n$4\r\nPING\r\n*3\r\n$6\r\nSCRIPT\r\n$5\r\nDEBUG\r\n$2\r\nNO\r\n").unwrap();
+        out.push(r.read());
+        out.push(r.read());
+        // Inside EXEC the reply array is pending too.
+        out.push(r.c("multi"));
+        out.push(r.c("script debug no"));
+        out.push(r.c("exec"));
+        out
+    }
+    let node = start_node();
+    let ours = session(node.port);
+    assert_eq!(ours[0], "+OK\r\n");
+    assert_eq!(ours[1], err("ERR Use SCRIPT DEBUG YES/SYNC/NO"));
+    assert_eq!(ours[4], err("ERR SCRIPT DEBUG must be called outside a pipeline"));
+    let mut r = Raw::new(node.port);
+    for mode in ["yes", "sync"] {
+        assert_eq!(r.c(&format!("script debug {mode}")), err("ERR SCRIPT DEBUG is not supported by this server"));
+    }
+    if let Some(redis) = start_redis() {
+        assert_eq!(ours, session(redis.port));
+    }
+}
+
+/// A self-referencing result nests until Lua's stack limit, then "-ERR reached lua stack limit"
+/// at the same depth as redis-server; the conversion is iterative, so the node survives it.
+#[test]
+fn recursive_result_hits_lua_stack_limit() {
+    const END: &[u8] = b"-ERR reached lua stack limit\r\n";
+    // Read raw bytes up to the error that ends the reply (too deep for the recursive reader).
+    fn deep(r: &mut Raw, args: &[&[u8]]) -> Vec<u8> {
+        r.send(args);
+        let mut got = std::mem::take(&mut r.buf);
+        while !got.ends_with(END) {
+            let mut tmp = [0u8; 65536];
+            let n = r.s.read(&mut tmp).expect("read");
+            assert!(n > 0);
+            got.extend_from_slice(&tmp[..n]);
+        }
+        got
+    }
+    let script: &[u8] = b"local a = {}; local b = {a}; a[1] = b; return a";
+    let map: &[u8] = b"local t = {} t.map = {x = t} return t";
+    let run = |port: u16| -> (Vec<u8>, Vec<u8>) {
+        let mut r = Raw::new(port);
+        let a = deep(&mut r, &[b"eval", script, b"0"]);
+        assert_eq!(r.c("ping"), "+PONG\r\n");
+        r.c("hello 3");
+        let m = deep(&mut r, &[b"eval", map, b"0"]);
+        assert_eq!(r.c("ping"), "+PONG\r\n");
+        (a, m)
+    };
+    let node = start_node();
+    let (a, m) = run(node.port);
+    assert!(a.starts_with(b"*1\r\n*1\r\n"));
+    assert!(m.starts_with(b"%1\r\n$1\r\nx\r\n%1\r\n"));
+    if let Some(redis) = start_redis() {
+        let (ra, rm) = run(redis.port);
+        assert!(a == ra, "array nesting differs from redis-server ({} vs {} bytes)", a.len(), ra.len());
+        assert!(m == rm, "map nesting differs from redis-server ({} vs {} bytes)", m.len(), rm.len());
+    }
+}

@@ -895,7 +895,14 @@ fn script_load(ctx: &mut Ctx, a: Args) {
     }
 }
 
+/// SCRIPT DEBUG. The Lua debugger (LDB) is not implemented: YES (a forked session) and SYNC
+/// (a session that blocks the server) reply an error instead of Redis's +OK. The other replies
+/// are Redis's, in its order: first the pipeline check (clientHasPendingReplies: replies of this
+/// batch not written yet, which includes being inside EXEC), then NO / the syntax error.
 fn script_debug(ctx: &mut Ctx, a: Args) {
+    if !ctx.out.buf.is_empty() {
+        return ctx.out.error("ERR SCRIPT DEBUG must be called outside a pipeline");
+    }
     if eq_ic(&a[2], "no") {
         ctx.out.ok()
     } else if eq_ic(&a[2], "yes") || eq_ic(&a[2], "sync") {
