@@ -987,7 +987,8 @@ fn start_in_dir(bin: &str, dir: &std::path::Path, extra: &[&str]) -> Proc {
     args.extend(["--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()]);
     args.extend(["--save".into(), "".into()]);
     args.extend(extra.iter().map(|s| s.to_string()));
-    let child = Command::new(bin).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start server");
+    let child =
+        Command::new(bin).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start server");
     wait_up(port);
     Proc { child, port }
 }
@@ -1078,7 +1079,8 @@ fn script_effects_propagate_like_redis_aof() {
         std::fs::create_dir_all(&dir).unwrap();
         let p = start_in_dir(bin, &dir, &["--appendonly", "yes", "--appendfsync", "always"]);
         let mut r = Raw::new(p.port);
-        let replies: Vec<String> = session.iter().map(|c| r.cmdb(&c.iter().map(|s| s.as_bytes()).collect::<Vec<_>>())).collect();
+        let replies: Vec<String> =
+            session.iter().map(|c| r.cmdb(&c.iter().map(|s| s.as_bytes()).collect::<Vec<_>>())).collect();
         std::thread::sleep(Duration::from_millis(300));
         let cmds = aof_commands(&dir);
         drop(p);

@@ -145,7 +145,8 @@ fn value(r: &mut Bytes, depth: usize) -> LuaValue {
         10 => LuaValue::Table(vec![(s("set"), field(r, depth, b't'))]),
         11 => LuaValue::Table(vec![(s("big_number"), field(r, depth, b's'))]),
         12 => {
-            let inner = LuaValue::Table(vec![(s("format"), field(r, depth, b's')), (s("string"), field(r, depth, b's'))]);
+            let inner =
+                LuaValue::Table(vec![(s("format"), field(r, depth, b's')), (s("string"), field(r, depth, b's'))]);
             LuaValue::Table(vec![(s("verbatim_string"), inner)])
         }
         13 if !r.2 => {
@@ -238,7 +239,11 @@ fn check_reply(b: &[u8], resp2: bool) {
         let t = b[p];
         let e = p + b[p..].windows(2).position(|w| w == b"\r\n").expect("line without CRLF");
         let body = &b[p + 1..e];
-        assert!(!body.contains(&b'\r') && !body.contains(&b'\n'), "CR/LF inside a line: {:?}", String::from_utf8_lossy(body));
+        assert!(
+            !body.contains(&b'\r') && !body.contains(&b'\n'),
+            "CR/LF inside a line: {:?}",
+            String::from_utf8_lossy(body)
+        );
         p = e + 2;
         if resp2 {
             assert!(b"+-:$*".contains(&t), "RESP3 type {:?} sent to a RESP2 client", t as char);

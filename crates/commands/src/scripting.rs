@@ -1251,7 +1251,8 @@ fn fcall_generic(ctx: &mut Ctx, a: Args, ro: bool) {
     let fs = srv.scripting.funcs.lock();
     let Some(libname) = fs.functions.get(&fkey(&a[1])) else { return ctx.out.error("ERR Function not found") };
     let lib = &fs.libraries[libname];
-    let Some(f) = lib.functions.get(&a[1][..]).or_else(|| lib.functions.values().find(|f| f.name.eq_ignore_ascii_case(&a[1])))
+    let Some(f) =
+        lib.functions.get(&a[1][..]).or_else(|| lib.functions.values().find(|f| f.name.eq_ignore_ascii_case(&a[1])))
     else {
         return ctx.out.error("ERR Function not found");
     };

@@ -1143,6 +1143,7 @@ fn debug_protocol(ctx: &mut Ctx, name: &[u8]) {
     match name.to_ascii_lowercase().as_slice() {
         b"string" => out.bulk(b"Hello World"),
         b"integer" => out.int(12345),
+        #[allow(clippy::approx_constant)] // Redis's literal, not π
         b"double" => out.double(3.141),
         b"bignum" => {
             if out.resp3 {
