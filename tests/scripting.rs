@@ -1226,3 +1226,43 @@ fn recursive_result_hits_lua_stack_limit() {
         assert!(m == rm, "map nesting differs from redis-server ({} vs {} bytes)", m.len(), rm.len());
     }
 }
+
+/// Scripts on a read-only replica cannot write (redis.call answers READONLY; a script with write
+/// flags is refused up front), and min-replicas-to-write refuses script writes with NOREPLICAS.
+#[test]
+fn script_writes_on_replicas_and_min_replicas() {
+    let primary = start_node();
+    let replica = start_node();
+    let mut p = Raw::new(primary.port);
+    let mut r = Raw::new(replica.port);
+    assert_eq!(r.cmdb(&[b"replicaof", b"127.0.0.1", primary.port.to_string().as_bytes()]), "+OK\r\n");
+    let t = Instant::now();
+    while !r.c("info replication").contains("master_link_status:up") {
+        assert!(t.elapsed() < Duration::from_secs(10), "replica link did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ro = "READONLY You can't write against a read only replica.";
+    let sha = sha1_hex(b"return redis.call('set','x',1)");
+    assert_eq!(
+        r.cmdb(&[b"eval", b"return redis.call('set','x',1)", b"0"]),
+        err(&format!("{ro} script: {sha}, on @user_script:1."))
+    );
+    assert_eq!(r.cmdb(&[b"eval", b"return redis.pcall('set','x',1)", b"0"]), err(ro));
+    assert_eq!(r.cmdb(&[b"eval", b"#!lua\nreturn redis.call('get','x')", b"0"]), err(ro));
+    assert_eq!(r.cmdb(&[b"eval", b"#!lua flags=no-writes\nreturn redis.call('get','x')", b"0"]), NIL);
+    assert_eq!(r.c("get x"), NIL);
+    assert!(r.c("info errorstats").contains("errorstat_READONLY:count=3"));
+
+    assert_eq!(p.c("config set min-replicas-to-write 2"), "+OK\r\n");
+    let nr = "NOREPLICAS Not enough good replicas to write.";
+    let sha = sha1_hex(b"return redis.call('set','y',1)");
+    assert_eq!(
+        p.cmdb(&[b"eval", b"return redis.call('set','y',1)", b"0"]),
+        err(&format!("{nr} script: {sha}, on @user_script:1."))
+    );
+    assert_eq!(p.cmdb(&[b"eval", b"#!lua\nreturn 1", b"0"]), err(nr));
+    assert_eq!(p.cmdb(&[b"eval", b"#!lua flags=no-writes\nreturn 1", b"0"]), int(1));
+    assert_eq!(p.cmdb(&[b"eval", b"return redis.call('get','y')", b"0"]), NIL);
+    assert_eq!(p.c("config set min-replicas-to-write 1"), "+OK\r\n");
+    assert_eq!(p.cmdb(&[b"eval", b"return redis.call('set','y',1)", b"0"]), "+OK\r\n");
+}

@@ -244,6 +244,8 @@ struct RunCtx {
     read_only: bool,
     allow_oom: bool,
     oom_at_start: bool,
+    /// The caller is the primary's link (mustObeyClient): writes on a read-only replica pass.
+    obey: bool,
     dirty: bool,
     resp3: bool,
 }
@@ -462,20 +464,29 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
             return if raise != 0 { -1 } else { 1 };
         }
         let srv: &Arc<Server> = &*run.srv;
-        let err: Option<&str> = match script_lookup(&argv) {
-            Err(e) => Some(e),
+        // scriptVerifyWriteCommandAllow's server-state checks, for a write before the first one.
+        let state_denied = |cmd: &Command, run: &RunCtx| -> Option<String> {
+            if !cmd.has(WRITE) || run.dirty {
+                return None;
+            }
+            write_denied(srv, !run.obey, true).map(|e| format!("-{e}"))
+        };
+        let err: Option<std::borrow::Cow<'static, str>> = match script_lookup(&argv) {
+            Err(e) => Some(e.into()),
             Ok(cmd) => {
                 if cmd.has(NOSCRIPT) && !srv.scripting.disable_deny.load(Relaxed) {
-                    Some("This Redis command is not allowed from script")
+                    Some("This Redis command is not allowed from script".into())
                 } else if run.read_only && (cmd.has(WRITE) || cmd.has(MAY_REPLICATE)) {
-                    Some("Write commands are not allowed from read-only scripts.")
+                    Some("Write commands are not allowed from read-only scripts.".into())
+                } else if let Some(e) = state_denied(cmd, run) {
+                    Some(e.into())
                 } else if !run.allow_oom
                     && srv.config.hot.maxmemory.load(Relaxed) > 0
                     && !run.dirty
                     && run.oom_at_start
                     && cmd.has(DENYOOM)
                 {
-                    Some("-OOM command not allowed when used memory > 'maxmemory'.")
+                    Some("-OOM command not allowed when used memory > 'maxmemory'.".into())
                 } else {
                     if cmd.is_write() {
                         run.dirty = true;
@@ -581,13 +592,21 @@ struct Prepared {
 fn prepare(ctx: &mut Ctx, script_flags: u64, ro: bool) -> Option<Prepared> {
     let compat = script_flags & FLAG_EVAL_COMPAT_MODE != 0;
     if !compat {
-        if script_flags & FLAG_NO_WRITES == 0 && ro {
-            ctx.out.error("ERR Can not execute a script with write flag using *_ro command.");
+        // A script with flags is a write command to processCommand unless it says no-writes
+        // (evalGetCommandFlags), so its checks come first, in its order.
+        let may_write = script_flags & FLAG_NO_WRITES == 0;
+        if script_flags & (FLAG_ALLOW_OOM | FLAG_NO_WRITES) == 0 && oom_now(ctx.srv, ctx.now_ms) {
+            ctx.out.error("OOM command not allowed when used memory > 'maxmemory'.");
             return None;
         }
-        if script_flags & (FLAG_ALLOW_OOM | FLAG_NO_WRITES) == 0 && oom_now(ctx.srv, ctx.now_ms) {
-            // processCommand rejects a deny-oom script (flags without allow-oom) first.
-            ctx.out.error("OOM command not allowed when used memory > 'maxmemory'.");
+        if may_write && !ctx.client.repl.is_master {
+            if let Some(e) = write_denied(ctx.srv, true, false) {
+                ctx.out.error(&e);
+                return None;
+            }
+        }
+        if may_write && ro {
+            ctx.out.error("ERR Can not execute a script with write flag using *_ro command.");
             return None;
         }
     }
@@ -595,6 +614,59 @@ fn prepare(ctx: &mut Ctx, script_flags: u64, ro: bool) -> Option<Prepared> {
         read_only: ro || (!compat && script_flags & FLAG_NO_WRITES != 0),
         allow_oom: !compat && script_flags & FLAG_ALLOW_OOM != 0,
     })
+}
+
+/// checkGoodReplicasStatus: a primary with min-replicas-to-write and min-replicas-max-lag set
+/// has enough online replicas that acknowledged within the lag.
+fn good_replicas_ok(srv: &Server) -> bool {
+    if srv.repl.is_replica.load(Relaxed) {
+        return true;
+    }
+    let min = srv.config.get_i64("min-replicas-to-write");
+    let maxlag = srv.config.get_i64("min-replicas-max-lag");
+    if min <= 0 || maxlag <= 0 {
+        return true;
+    }
+    let now = crate::server::now_ms();
+    let m = srv.repl.m.lock();
+    let good = m
+        .replicas
+        .iter()
+        .filter(|r| {
+            r.state.load(Relaxed) == crate::replication::STATE_ONLINE
+                && now.saturating_sub(r.ack_ms.load(Relaxed)) / 1000 <= maxlag as u64
+        })
+        .count();
+    good as i64 >= min
+}
+
+/// The server-state checks on a write: processCommand's for a script with write flags (a disk
+/// error — MISCONF —, too few good replicas — NOREPLICAS —, a read-only replica — READONLY),
+/// or with `script_call` scriptVerifyWriteCommandAllow's for redis.call of a write command
+/// (READONLY first). `check_ro_replica` is false for the primary's link (mustObeyClient).
+fn write_denied(srv: &Server, check_ro_replica: bool, script_call: bool) -> Option<String> {
+    let ro_replica = || {
+        (check_ro_replica && srv.repl.is_replica.load(Relaxed) && srv.config.get_bool("replica-read-only"))
+            .then(|| "READONLY You can't write against a read only replica.".to_string())
+    };
+    if script_call {
+        if let Some(e) = ro_replica() {
+            return Some(e);
+        }
+    }
+    if crate::persistence::writes_denied(srv) {
+        return Some(crate::persistence::MISCONF.to_string());
+    }
+    if let Some(e) = crate::aof::writes_denied(srv) {
+        return Some(e);
+    }
+    if !good_replicas_ok(srv) {
+        return Some("NOREPLICAS Not enough good replicas to write.".into());
+    }
+    if !script_call {
+        return ro_replica();
+    }
+    None
 }
 
 /// Everything luaCallFunction does around lua_pcall. The function (and its error handler below
@@ -625,6 +697,7 @@ unsafe fn call_function(
         read_only: prep.read_only,
         allow_oom: prep.allow_oom,
         oom_at_start: oom_now(&srv, ctx.now_ms),
+        obey: ctx.client.repl.is_master,
         dirty: false,
         resp3: false,
     };
