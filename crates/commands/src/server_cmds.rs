@@ -50,8 +50,8 @@ static COMMAND_SUBS: &[Command] = &[
     Command::new("command|info", -2, LOADING | STALE, (0, 0, 0), command_info).group(G),
     Command::new("command|docs", -2, LOADING | STALE, (0, 0, 0), command_docs).group(G),
     Command::new("command|list", -2, LOADING | STALE, (0, 0, 0), command_list).group(G),
-    Command::new("command|getkeys", -3, LOADING | STALE, (0, 0, 0), command_getkeys).group(G),
-    Command::new("command|getkeysandflags", -3, LOADING | STALE, (0, 0, 0), command_getkeysandflags).group(G),
+    Command::new("command|getkeys", -4, LOADING | STALE, (0, 0, 0), command_getkeys).group(G),
+    Command::new("command|getkeysandflags", -4, LOADING | STALE, (0, 0, 0), command_getkeysandflags).group(G),
     Command::new("command|help", 2, LOADING | STALE, (0, 0, 0), command_help).group(G),
 ];
 
@@ -64,9 +64,9 @@ static CONFIG_SUBS: &[Command] = &[
 ];
 
 static SLOWLOG_SUBS: &[Command] = &[
-    Command::new("slowlog|get", -2, ADM, (0, 0, 0), slowlog_get).group(G),
-    Command::new("slowlog|len", 2, ADM, (0, 0, 0), slowlog_len).group(G),
-    Command::new("slowlog|reset", 2, ADM, (0, 0, 0), slowlog_reset).group(G),
+    Command::new("slowlog|get", -2, ADMIN | LOADING | STALE, (0, 0, 0), slowlog_get).group(G),
+    Command::new("slowlog|len", 2, ADMIN | LOADING | STALE, (0, 0, 0), slowlog_len).group(G),
+    Command::new("slowlog|reset", 2, ADMIN | LOADING | STALE, (0, 0, 0), slowlog_reset).group(G),
     Command::new("slowlog|help", 2, LOADING | STALE, (0, 0, 0), slowlog_help).group(G),
 ];
 
@@ -207,14 +207,19 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         let used = used_memory() as u64;
         let rss = rss_bytes();
         let max = srv.config.hot.maxmemory.load(Relaxed);
+        let (nscripts, lua_eval) = srv.scripting.eval_stats();
+        let (nlibs, nfuncs, lua_func) = srv.scripting.function_stats();
         let _ = write!(
             o,
-            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:100.00%\r\nused_memory_overhead:0\r\nused_memory_startup:0\r\nused_memory_dataset:{used}\r\nused_memory_dataset_perc:100.00%\r\nallocator_allocated:{used}\r\nallocator_active:{rss}\r\nallocator_resident:{rss}\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:31744\r\nused_memory_vm_eval:31744\r\nused_memory_lua_human:31.00K\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:0\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:32768\r\nused_memory_vm_total:64512\r\nused_memory_vm_total_human:63.00K\r\nused_memory_functions:184\r\nused_memory_scripts:184\r\nused_memory_scripts_human:184B\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:1.00\r\nallocator_frag_bytes:0\r\nallocator_rss_ratio:1.00\r\nallocator_rss_bytes:0\r\nrss_overhead_ratio:1.00\r\nrss_overhead_bytes:0\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:mimalloc\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+            "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:100.00%\r\nused_memory_overhead:0\r\nused_memory_startup:0\r\nused_memory_dataset:{used}\r\nused_memory_dataset_perc:100.00%\r\nallocator_allocated:{used}\r\nallocator_active:{rss}\r\nallocator_resident:{rss}\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:{lua_eval}\r\nused_memory_vm_eval:{lua_eval}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:{nscripts}\r\nnumber_of_functions:{nfuncs}\r\nnumber_of_libraries:{nlibs}\r\nused_memory_vm_functions:{lua_func}\r\nused_memory_vm_total:{}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:184\r\nused_memory_scripts:184\r\nused_memory_scripts_human:184B\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:1.00\r\nallocator_frag_bytes:0\r\nallocator_rss_ratio:1.00\r\nallocator_rss_bytes:0\r\nrss_overhead_ratio:1.00\r\nrss_overhead_bytes:0\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:mimalloc\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
             human(used),
             human(rss),
             human(used),
             total_mem(),
             human(total_mem()),
+            human(lua_eval),
+            lua_eval + lua_func,
+            human(lua_eval + lua_func),
             human(max),
             srv.config.policy().name(),
             if used > 0 { rss as f64 / used as f64 } else { 1.0 },
@@ -383,90 +388,8 @@ fn info(ctx: &mut Ctx, a: Args) {
 
 // ------------------------------------------------------------------ COMMAND
 
-fn flag_names(c: &Command) -> Vec<&'static str> {
-    let mut v = vec![];
-    for (f, n) in [
-        (WRITE, "write"),
-        (READONLY, "readonly"),
-        (DENYOOM, "denyoom"),
-        (ADMIN, "admin"),
-        (PUBSUB, "pubsub"),
-        (NOSCRIPT, "noscript"),
-        (BLOCKING, "blocking"),
-        (LOADING, "loading"),
-        (STALE, "stale"),
-        (SKIP_MONITOR, "skip_monitor"),
-        (SKIP_SLOWLOG, "skip_slowlog"),
-        (FAST, "fast"),
-        (NO_AUTH, "no_auth"),
-        (MAY_REPLICATE, "may_replicate"),
-        (NO_MULTI, "no_multi"),
-        (MOVABLE_KEYS, "movablekeys"),
-        (ALLOW_BUSY, "allow_busy"),
-    ] {
-        if c.flags & f != 0 {
-            v.push(n);
-        }
-    }
-    v
-}
-
 fn command_entry(out: &mut ReplyBuf, c: &Command) {
-    let name = c.name.rsplit('|').next().unwrap_or(c.name);
-    let name = if c.name.contains('|') { c.name } else { name };
-    out.array(10);
-    out.bulk(name.as_bytes());
-    out.int(c.arity as i64);
-    let f = flag_names(c);
-    out.set(f.len());
-    for x in f {
-        out.simple(x);
-    }
-    out.int(c.first_key as i64);
-    out.int(c.last_key as i64);
-    out.int(c.step as i64);
-    let cats = c.categories();
-    out.set(cats.len());
-    for x in cats {
-        out.simple(x);
-    }
-    out.set(0);
-    // key specs
-    if c.first_key > 0 {
-        out.array(1);
-        out.map(4);
-        out.bulk(b"flags");
-        out.set(1);
-        out.simple(if c.is_write() { "RW" } else { "RO" });
-        out.bulk(b"begin_search");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"index");
-        out.bulk(b"spec");
-        out.map(1);
-        out.bulk(b"index");
-        out.int(c.first_key as i64);
-        out.bulk(b"find_keys");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"range");
-        out.bulk(b"spec");
-        out.map(3);
-        out.bulk(b"lastkey");
-        out.int(if c.last_key < 0 { c.last_key as i64 } else { (c.last_key - c.first_key) as i64 });
-        out.bulk(b"keystep");
-        out.int(c.step as i64);
-        out.bulk(b"limit");
-        out.int(0);
-        out.bulk(b"notes");
-        out.bulk(b"");
-    } else {
-        out.empty_array();
-    }
-    out.array(c.subcommands.len());
-    for s in c.subcommands {
-        command_entry(out, s);
-    }
+    crate::command_docs::reply_info(out, c)
 }
 
 fn sorted_commands() -> Vec<&'static Command> {
@@ -514,32 +437,13 @@ fn command_info(ctx: &mut Ctx, a: Args) {
     }
 }
 
-fn doc_entry(out: &mut ReplyBuf, c: &Command) {
-    let n = if c.subcommands.is_empty() { 3 } else { 4 };
-    out.map(n);
-    out.bulk(b"summary");
-    out.bulk(format!("{} command", c.name).as_bytes());
-    out.bulk(b"since");
-    out.bulk(b"1.0.0");
-    out.bulk(b"group");
-    out.bulk(c.group.as_bytes());
-    if !c.subcommands.is_empty() {
-        out.bulk(b"subcommands");
-        out.map(c.subcommands.len());
-        for s in c.subcommands {
-            out.bulk(s.name.as_bytes());
-            doc_entry(out, s);
-        }
-    }
-}
-
 fn command_docs(ctx: &mut Ctx, a: Args) {
     let cmds: Vec<&'static Command> =
         if a.len() == 2 { sorted_commands() } else { a.iter().skip(2).filter_map(find_command).collect() };
     ctx.out.map(cmds.len());
     for c in cmds {
         ctx.out.bulk(c.name.as_bytes());
-        doc_entry(ctx.out, c);
+        crate::command_docs::reply_docs(ctx.out, c);
     }
 }
 
@@ -587,23 +491,22 @@ fn getkeys_common(ctx: &mut Ctx, a: Args, with_flags: bool) {
     } else {
         c
     };
-    if c.first_key <= 0 && c.keys_fn.is_none() {
+    if !crate::command_docs::has_keys(c) {
         return ctx.out.error("ERR The command has no key arguments");
     }
     if !c.arity_ok(sub.len()) {
         return ctx.out.error("ERR Invalid number of arguments specified for command");
     }
-    let pos = c.key_positions(sub);
-    if pos.is_empty() {
-        return ctx.out.error("ERR Invalid arguments specified for command");
-    }
-    ctx.out.array(pos.len());
-    for p in pos {
+    let keys = match crate::command_docs::getkeys(c, sub) {
+        Ok(k) => k,
+        Err(_) => return ctx.out.error("ERR Invalid arguments specified for command"),
+    };
+    ctx.out.array(keys.len());
+    for (p, f) in keys {
         if with_flags {
             ctx.out.array(2);
             ctx.out.bulk(&sub[p]);
-            ctx.out.set(1);
-            ctx.out.simple(if c.is_write() { "RW" } else { "RO" });
+            crate::command_docs::reply_key_flags(ctx.out, f);
         } else {
             ctx.out.bulk(&sub[p]);
         }
@@ -1141,6 +1044,12 @@ fn debug(ctx: &mut Ctx, a: Args) {
             }
         }
         b"reload" => crate::persistence::debug_reload(ctx, a),
+        b"set-disable-deny-scripts" if a.len() == 3 => {
+            let on = crate::util::parse_i64(&a[2]).unwrap_or(0) != 0;
+            ctx.srv.scripting.disable_deny.store(on, Relaxed);
+            ctx.out.ok();
+        }
+        b"protocol" if a.len() == 3 => debug_protocol(ctx, &a[2]),
         b"help" => help(
             ctx.out,
             &[
@@ -1158,6 +1067,65 @@ fn debug(ctx: &mut Ctx, a: Args) {
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
             String::from_utf8_lossy(&a[1])
         )),
+    }
+}
+
+/// DEBUG PROTOCOL <type>: one reply of each RESP type.
+fn debug_protocol(ctx: &mut Ctx, name: &[u8]) {
+    let out = &mut *ctx.out;
+    match name.to_ascii_lowercase().as_slice() {
+        b"string" => out.bulk(b"Hello World"),
+        b"integer" => out.int(12345),
+        #[allow(clippy::approx_constant)] // Redis's literal, not π
+        b"double" => out.double(3.141),
+        b"bignum" => {
+            if out.resp3 {
+                out.raw(b"(1234567999999999999999999999999999999\r\n");
+            } else {
+                out.bulk(b"1234567999999999999999999999999999999");
+            }
+        }
+        b"null" => out.null(),
+        b"array" | b"set" => {
+            if name.eq_ignore_ascii_case(b"set") {
+                out.set(3);
+            } else {
+                out.array(3);
+            }
+            for j in 0..3 {
+                out.int(j);
+            }
+        }
+        b"map" => {
+            out.map(3);
+            for j in 0..3 {
+                out.int(j);
+                out.bool(j == 1);
+            }
+        }
+        b"attrib" => {
+            if out.resp3 {
+                out.raw(b"|1\r\n");
+                out.bulk(b"key-popularity");
+                out.array(2);
+                out.bulk(b"key:123");
+                out.int(90);
+            }
+            out.bulk(b"Some real reply following the attribute");
+        }
+        b"push" => {
+            if !out.resp3 {
+                return out.error("ERR RESP2 is not supported by this command");
+            }
+            out.push(2);
+            out.bulk(b"server-cpu-usage");
+            out.int(42);
+            out.bulk(b"Some real reply following the push reply");
+        }
+        b"true" => out.bool(true),
+        b"false" => out.bool(false),
+        b"verbatim" => out.verbatim(b"This is a verbatim\nstring"),
+        _ => out.error("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"),
     }
 }
 
