@@ -659,19 +659,20 @@ fn rewrite_sync(srv: &Server, dest: &Path) -> Result<(), Failed> {
     })
 }
 
-/// Encode a shard as commands (the AOF base without RDB preamble): per database a SELECT,
-/// then per key the commands that rebuild it and its PEXPIREAT. Keys already expired are
-/// skipped, as Redis does.
-pub fn encode_shard_commands(shard: &Shard, buf: &mut Vec<u8>, now: u64) -> u64 {
+/// Encode a shard as snapshot `id` sees it as commands (the AOF base without RDB preamble):
+/// per database a SELECT, then per key the commands that rebuild it and its PEXPIREAT. Keys
+/// already expired are skipped, as Redis does.
+pub fn encode_shard_commands(shard: &Shard, id: u64, buf: &mut Vec<u8>, now: u64) -> u64 {
     let mut n = 0;
-    for (db, t) in shard.dbs.iter().enumerate() {
-        if t.is_empty() {
-            continue;
-        }
-        encode_command(buf, &[b"SELECT".as_slice(), db.to_string().as_bytes()]);
-        for e in t.iter() {
+    for db in 0..shard.dbs.len() {
+        let mut first = true;
+        for e in shard.snapshot_entries(id, db) {
             if e.expire_at != 0 && e.expire_at < now {
                 continue;
+            }
+            if first {
+                first = false;
+                encode_command(buf, &[b"SELECT".as_slice(), db.to_string().as_bytes()]);
             }
             rewrite_value(buf, &e.key, &e.value);
             if e.expire_at != 0 {

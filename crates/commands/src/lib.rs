@@ -181,7 +181,9 @@ pub fn ensure_memory(srv: &Server, now_ms: u64) -> bool {
         lfu_decay_time: srv.config.hot.lfu_decay_time.load(Relaxed),
     };
     let mut budget = 10_000;
-    while ferrocache_engine::memory::used_memory() as u64 > max {
+    // Pre-images kept for a running snapshot are not counted (as a forked child's pages are
+    // not in Redis's used_memory): evicting would not free them, only add to them.
+    while ferrocache_engine::memory::used_memory().saturating_sub(srv.ks.snapshot.pre_bytes()) as u64 > max {
         if budget == 0 {
             return false;
         }
@@ -439,7 +441,7 @@ pub fn run_locked<'g>(
             cmd,
             propagate_original: true,
         };
-        if cmd.is_write() {
+        if cmd.is_write() || cmd.has(flags::MAY_REPLICATE) {
             persistence::before_write(srv, cmd, ctx.guards);
         }
         // A bug in one handler must not take the node down: answer an error instead.

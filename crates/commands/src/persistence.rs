@@ -4,14 +4,27 @@
 //! Snapshots without fork: a snapshot is a point-in-time image taken while writes continue.
 //! The keyspace is 1024 shards. Starting a snapshot publishes its id in
 //! `Keyspace::snapshot.active`; a walker (the BGSAVE thread, or the caller for SAVE) then locks
-//! the shards one at a time and serializes every shard not yet captured. A write that is about
-//! to modify a shard not yet captured serializes that shard first, under the lock it already
-//! holds (copy-before-write at shard granularity; `before_write` below, called by the executor
-//! for every shard a write command holds, and by active expiry and eviction in the engine).
-//! Every shard therefore lands in the file exactly as it was when the snapshot started. Each
-//! captured shard is one self-contained chunk (`SELECTDB n` + its entries) appended to the file
-//! in capture order; the RDB loader accepts repeated SELECTDB. Peak extra memory is the chunks
-//! being encoded (about one shard per thread), not a copy of the dataset.
+//! the shards one at a time and serializes every shard not yet captured.
+//!
+//! Copy-before-write is per key (`ShardCow` in the engine): while the snapshot runs, the first
+//! modification of a key in a shard not yet captured saves that key's entry as it was (a deep
+//! copy of the value with its expiry and LRU/LFU data, or "absent" when the key did not exist)
+//! in the shard's pre-images, under the shard lock the writer already holds. The `Db` methods
+//! do it: `set`, `remove`, `set_expire`, `persist`, expiry on access, and the lookups
+//! (`get`/`get_mut`/`peek`) of a writing region (`Guards::writing`, set by `before_write` for
+//! WRITE and MAY_REPLICATE commands and by the memcached protocol), since they hand out
+//! `&mut Entry`. Entries removed by active expiry, eviction and FLUSHDB (`Db::clear`) are moved
+//! into the pre-images instead of copied. The walker encodes a shard as
+//! `Shard::snapshot_entries` sees it (live entries without a pre-image, then the pre-images of
+//! keys that existed), marks it captured and drops the pre-images. Every key therefore lands in
+//! the file exactly as it was when the snapshot started; the extra memory is one copy of each
+//! key written during the save (until the walker passes its shard), and the write path encodes
+//! nothing. Pre-images are not counted for eviction (`SnapshotHook::pre_bytes`). The one
+//! mutation that goes around keys, SWAPDB, captures (encodes) every shard whole first
+//! (`before_write_slow`); FLUSHALL aborts an RDB snapshot, as Redis kills its child; the
+//! whole-dataset replacements (DEBUG RELOAD, a replica's full sync) abort the snapshot first.
+//! Each captured shard is one self-contained chunk (`SELECTDB n` + its entries) appended to the
+//! file in capture order; the RDB loader accepts repeated SELECTDB.
 //!
 //! Loading (as Redis's loadDataFromDisk): the loader runs on a blocking thread holding each
 //! key's shard only while inserting it; at its first progress point (every 2 MB of RDB,
@@ -21,14 +34,14 @@
 //! never saves. A small file is loaded before any client is served.
 //!
 //! The snapshot's start is decided once per lock-holding region (a command, or a whole EXEC):
-//! `Guards::snapshot` records the id seen by the region's first write, so a transaction's
+//! `Guards::snapshot` records the id seen at the region's first write or key lookup, so a transaction's
 //! writes are either all in the snapshot or all after it.
 
 use crate::server::{now_ms, Server};
 use crate::table::{flags::*, Command};
 use crate::util::eq_ic;
 use crate::Ctx;
-use ferrocache_engine::keyspace::{initial_lru, lfu_decr_and_return, lru_clock, lru_idle_secs, Shard};
+use ferrocache_engine::keyspace::{initial_lru, lfu_decr_and_return, lru_clock, lru_idle_secs, Shard, SnapshotHook};
 use ferrocache_engine::{AccessPolicy, Db, Effects, EncodingLimits, EvictionPolicy, Guards, Value};
 use ferrocache_persistence::rdb::crc64::crc64;
 use ferrocache_persistence::rdb::encode::{choose_type, write_len, write_string, write_value};
@@ -111,7 +124,7 @@ pub struct Persist {
     /// Progress of the running save.
     pub keys_processed: Arc<AtomicU64>,
     pub keys_total: AtomicU64,
-    /// Peak bytes of shard chunks held in memory by the last snapshot (its "COW" analogue).
+    /// Peak bytes of pre-images plus shard chunks held in memory by the last snapshot (its "COW" analogue).
     pub last_peak_buffer: AtomicU64,
 }
 
@@ -143,19 +156,6 @@ impl Default for Persist {
             last_peak_buffer: AtomicU64::new(0),
         }
     }
-}
-
-/// Install the copy-before-write hook for active expiry and eviction (engine side).
-pub fn install(srv: &Arc<Server>) {
-    let cur = srv.persist.current.clone();
-    let _ = srv.ks.snapshot.hook.set(Box::new(move |id, idx, shard| {
-        let snap = cur.read().clone();
-        if let Some(s) = snap {
-            if s.id == id {
-                s.capture(idx, shard);
-            }
-        }
-    }));
 }
 
 /// Encoder settings fixed for one snapshot.
@@ -358,8 +358,6 @@ pub struct Snapshot {
     pub kind: SnapKind,
     /// Where the finished file goes.
     dest: String,
-    /// Shard already written (read and set only with the shard's lock held).
-    done: Box<[AtomicBool]>,
     aborted: AtomicBool,
     out: Mutex<Option<RdbOut>>,
     enc: EncCfg,
@@ -371,22 +369,29 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Serialize shard `idx` (its lock held by the caller) if not yet done.
-    fn capture(&self, idx: usize, shard: &Shard) {
-        if self.done[idx].load(Relaxed) || self.aborted.load(Relaxed) {
+    /// Serialize a shard (its lock held by the caller) as it was at the snapshot's start, if
+    /// not yet done: a whole-shard capture, for writers that modify a shard without going
+    /// through a key (SWAPDB).
+    fn capture(&self, hook: &SnapshotHook, shard: &mut Shard) {
+        if shard.cow.captured == self.id || self.aborted.load(Relaxed) {
             return;
         }
         let mut buf = Vec::new();
-        let n = self.encode(shard, &mut buf);
-        self.done[idx].store(true, Relaxed);
+        let n = self.take(hook, shard, &mut buf);
         self.emit(buf, n);
     }
 
-    fn encode(&self, shard: &Shard, buf: &mut Vec<u8>) -> u64 {
-        match self.kind {
-            SnapKind::AofCommands => crate::aof::encode_shard_commands(shard, buf, now_ms()),
-            _ => encode_shard(&self.enc, shard, buf, now_ms()),
-        }
+    /// Encode a shard not yet captured (its lock held by the caller): the live entries with
+    /// the pre-images kept by writers substituted (`Shard::snapshot_entries`). Marks it
+    /// captured and drops the pre-images.
+    fn take(&self, hook: &SnapshotHook, shard: &mut Shard, buf: &mut Vec<u8>) -> u64 {
+        let n = match self.kind {
+            SnapKind::AofCommands => crate::aof::encode_shard_commands(shard, self.id, buf, now_ms()),
+            _ => encode_shard(&self.enc, shard, self.id, buf, now_ms()),
+        };
+        shard.cow.captured = self.id;
+        shard.cow.clear(hook);
+        n
     }
 
     pub fn aborted(&self) -> bool {
@@ -409,18 +414,20 @@ impl Snapshot {
     }
 }
 
-/// Encode every key of a shard: one `SELECTDB n` + entries per non-empty database.
-fn encode_shard(enc: &EncCfg, shard: &Shard, buf: &mut Vec<u8>, now: u64) -> u64 {
+/// Encode every key of a shard as snapshot `id` sees it (0: as it is now): one `SELECTDB n` +
+/// entries per non-empty database.
+fn encode_shard(enc: &EncCfg, shard: &Shard, id: u64, buf: &mut Vec<u8>, now: u64) -> u64 {
     let mut n = 0;
-    for (db, t) in shard.dbs.iter().enumerate() {
-        if t.is_empty() {
-            continue;
-        }
-        buf.push(opcode::SELECTDB);
-        write_len(buf, db as u64);
+    for db in 0..shard.dbs.len() {
         // The caller holds the shard's lock.
         let mut mc_flags = Vec::new();
-        for e in t.iter() {
+        let mut first = true;
+        for e in shard.snapshot_entries(id, db) {
+            if first {
+                first = false;
+                buf.push(opcode::SELECTDB);
+                write_len(buf, db as u64);
+            }
             encode_entry(enc, &e.key, &e.value, e.expire_at, e.lru, buf, now);
             if let Value::Mc(m) = &e.value {
                 if m.flags() != 0 {
@@ -510,35 +517,24 @@ fn encode_entry(enc: &EncCfg, key: &[u8], v: &Value, expire_at: u64, lru: u32, b
 
 // ------------------------------------------------------------------ write hook
 
-/// Called by the executor before a WRITE command's handler runs, with its shards held.
+/// Called by the executor before a command that may modify keys (WRITE, or MAY_REPLICATE
+/// like PFCOUNT) runs, with its shards held: fixes the region's side of a running snapshot's
+/// start and marks the region as writing, so that the `Db` methods keep the pre-image of
+/// every key they hand out or modify (per-key copy-before-write, `ShardCow`).
 #[inline]
 pub fn before_write(srv: &Server, cmd: &Command, guards: &mut Guards) {
-    let id = match guards.snapshot {
-        Some(id) => id,
-        None => {
-            let id = srv.ks.snapshot.active();
-            guards.snapshot = Some(id);
-            id
-        }
-    };
+    guards.writing = true;
+    let id = guards.cow_id();
     if id != 0 {
         before_write_slow(srv, cmd, id, guards);
     }
 }
 
-/// The same for writers outside the executor (the memcached protocol): every held shard is
-/// captured before it may be modified.
+/// The same for writers outside the executor (the memcached protocol).
 #[inline]
-pub fn before_write_any(srv: &Server, guards: &mut Guards) {
-    let id = *guards.snapshot.get_or_insert_with(|| srv.ks.snapshot.active());
-    if id != 0 {
-        let snap = srv.persist.current.read().clone();
-        if let Some(s) = snap {
-            if s.id == id {
-                guards.for_each_held(|i, sh| s.capture(i, sh));
-            }
-        }
-    }
+pub fn before_write_any(_srv: &Server, guards: &mut Guards) {
+    guards.writing = true;
+    guards.cow_id();
 }
 
 #[cold]
@@ -549,10 +545,14 @@ fn before_write_slow(srv: &Server, cmd: &Command, id: u64, guards: &mut Guards) 
         abort_running(srv, false);
         return;
     }
-    let snap = srv.persist.current.read().clone();
-    if let Some(s) = snap {
-        if s.id == id {
-            guards.for_each_held(|i, sh| s.capture(i, sh));
+    if cmd.name == "swapdb" {
+        // Modifies tables without going through keys: capture every (held) shard whole.
+        let snap = srv.persist.current.read().clone();
+        if let Some(s) = snap {
+            if s.id == id {
+                let hook = &srv.ks.snapshot;
+                guards.for_each_held(|_, sh| s.capture(hook, sh));
+            }
         }
     }
 }
@@ -625,7 +625,6 @@ fn start_snapshot_as(
     at_cut: Option<&mut dyn FnMut()>,
     stream: Option<Box<dyn Write + Send>>,
 ) -> Result<Arc<Snapshot>, SaveErr> {
-    let n = srv.ks.num_shards();
     // The file exists before the snapshot starts: writers append captured shards to it.
     let out = match stream
         .map(|w| Ok(RdbOut::with_stream(srv, w)))
@@ -649,7 +648,6 @@ fn start_snapshot_as(
         id,
         kind,
         dest,
-        done: (0..n).map(|_| AtomicBool::new(false)).collect(),
         aborted: AtomicBool::new(false),
         out: Mutex::new(Some(out)),
         enc: EncCfg::from(srv),
@@ -676,7 +674,8 @@ fn start_snapshot_as(
         f();
     }
     *cur = Some(s.clone());
-    // From here on, a write to a shard not yet captured captures it first.
+    srv.ks.snapshot.pre_peak.store(srv.ks.snapshot.pre_bytes(), Relaxed);
+    // From here on, the first write of a key in a shard not yet captured keeps its pre-image.
     srv.ks.snapshot.active.store(id, SeqCst);
     drop(cur);
     drop(all);
@@ -707,13 +706,11 @@ fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -
             break;
         }
         let n = {
-            let g = srv.ks.lock_one(i);
-            if s.done[i].load(Relaxed) {
+            let mut g = srv.ks.lock_one(i);
+            if g.cow.captured == s.id {
                 continue;
             }
-            let n = s.encode(&g, &mut buf);
-            s.done[i].store(true, Relaxed);
-            n
+            s.take(&srv.ks.snapshot, &mut g, &mut buf)
         };
         s.emit(std::mem::take(&mut buf), n);
         key_save_delay(srv, n);
@@ -726,13 +723,14 @@ fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -
             if let Some(o) = s.out.lock().take() {
                 o.abandon();
             }
+            drop_pre_images(srv, s.id);
             then(false);
             return false;
         }
         *cur = None;
         srv.ks.snapshot.active.store(0, Release);
     }
-    srv.persist.last_peak_buffer.store(s.peak.load(Relaxed), Relaxed);
+    srv.persist.last_peak_buffer.store(s.peak.load(Relaxed) + srv.ks.snapshot.pre_peak.load(Relaxed) as u64, Relaxed);
     let out = s.out.lock().take();
     let ok = match out {
         Some(o) => o.finish(&s.dest),
@@ -740,6 +738,17 @@ fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -
     };
     then(ok);
     ok
+}
+
+/// After an aborted snapshot: free the pre-images writers kept for it. (No new ones are
+/// added: `Shard::preserve` checks that the snapshot is still the active one.)
+fn drop_pre_images(srv: &Server, id: u64) {
+    for i in 0..srv.ks.num_shards() {
+        let mut g = srv.ks.lock_one(i);
+        if g.cow.id == id {
+            g.cow.clear(&srv.ks.snapshot);
+        }
+    }
 }
 
 /// rdb-key-save-delay (debugDelay per key saved), slept by the walker after a shard, outside
@@ -857,7 +866,7 @@ fn save_held(srv: &Server, guards: &mut Guards) -> bool {
     let now = now_ms();
     guards.for_each_held(|_, sh| {
         buf.clear();
-        encode_shard(&enc, sh, &mut buf, now);
+        encode_shard(&enc, sh, 0, &mut buf, now);
         out.write(&buf);
     });
     if out.finish(&dbfilename(srv)) {
@@ -1441,8 +1450,10 @@ pub fn info_persistence(srv: &Server) -> String {
     let cur_secs =
         if running { ((now_ms().saturating_sub(p.bgsave_start_ms.load(Relaxed))) / 1000) as i64 } else { -1 };
     format!(
-        "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:{:.2}\r\ncurrent_save_keys_processed:{}\r\ncurrent_save_keys_total:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+        "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:{}\r\ncurrent_cow_size:{}\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:{:.2}\r\ncurrent_save_keys_processed:{}\r\ncurrent_save_keys_total:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
         p.loading.load(Relaxed) as u8,
+        if running { srv.ks.snapshot.pre_peak.load(Relaxed) } else { 0 },
+        if running { srv.ks.snapshot.pre_bytes() } else { 0 },
         perc,
         processed,
         total,

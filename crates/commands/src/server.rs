@@ -156,7 +156,6 @@ impl Server {
             mc: Default::default(),
             scripting: Default::default(),
         });
-        crate::persistence::install(&srv);
         srv
     }
 

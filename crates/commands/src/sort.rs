@@ -122,6 +122,9 @@ fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
     };
     if o.uses_patterns(a) && !ctx.guards.holds_all() {
         let mut own = ctx.srv.ks.lock_all();
+        // The same region as far as a running snapshot is concerned.
+        own.snapshot = ctx.guards.snapshot;
+        own.writing = ctx.guards.writing;
         let access = ctx.access();
         let dbi = ctx.client.db;
         {

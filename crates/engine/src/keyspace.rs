@@ -98,6 +98,10 @@ impl Table {
     pub fn clear(&mut self) {
         *self = Table::default();
     }
+    /// Empty the table, handing out its entries.
+    pub fn take_entries(&mut self) -> Vec<Entry> {
+        std::mem::take(self).entries
+    }
     /// Set the expiry of the entry at `i` (0 = none), keeping the `expires` count right.
     pub fn set_expire_at(&mut self, i: usize, ms: u64) {
         let e = &mut self.entries[i];
@@ -126,6 +130,120 @@ pub struct ShardStats {
 pub struct Shard {
     pub dbs: Box<[Table]>,
     pub stats: ShardStats,
+    /// Copy-before-write state of the running snapshot.
+    pub cow: ShardCow,
+}
+
+/// Per-key copy-before-write of a point-in-time snapshot (BGSAVE without fork). While snapshot
+/// `id` runs and has not captured this shard, the first modification of a key saves the key's
+/// entry as it was (or "absent") here; the snapshot's walker then writes the live entries with
+/// these pre-images substituted (`snapshot_entries`), marks the shard `captured` and drops them.
+/// Only keys written during a snapshot cost memory, and nothing is encoded on the write path.
+#[derive(Default)]
+pub struct ShardCow {
+    /// Id of the last snapshot that captured this shard (ids only grow; 0: none).
+    pub captured: u64,
+    /// The snapshot `pre` belongs to (a stale id: left by an aborted snapshot).
+    pub id: u64,
+    /// Per database: key -> its entry when snapshot `id` started (None: it did not exist).
+    pub pre: Vec<hashbrown::HashMap<SmallBytes, Option<Entry>>>,
+    /// Approximate bytes held by `pre` (counted in `SnapshotHook::pre_bytes`).
+    bytes: usize,
+}
+
+/// Approximate bytes of one pre-image (entry, key, value, map slot).
+fn pre_image_bytes(key: &[u8], e: Option<&Entry>) -> usize {
+    let k = if key.len() > 22 { key.len() } else { 0 };
+    48 + k + e.map_or(0, |e| std::mem::size_of::<Entry>() + k + e.value.mem_usage())
+}
+
+impl ShardCow {
+    /// Drop every pre-image.
+    pub fn clear(&mut self, hook: &SnapshotHook) {
+        self.id = 0;
+        self.pre = Vec::new();
+        hook.pre_bytes.fetch_sub(self.bytes, std::sync::atomic::Ordering::Relaxed);
+        self.bytes = 0;
+    }
+    /// Pre-images of database `db` for snapshot `id`, creating the map.
+    fn pre_mut(
+        &mut self,
+        hook: &SnapshotHook,
+        id: u64,
+        db: usize,
+        num_dbs: usize,
+    ) -> &mut hashbrown::HashMap<SmallBytes, Option<Entry>> {
+        if self.id != id {
+            self.clear(hook);
+            self.id = id;
+        }
+        if self.pre.is_empty() {
+            self.pre.resize_with(num_dbs, Default::default);
+        }
+        &mut self.pre[db]
+    }
+    fn add_bytes(&mut self, hook: &SnapshotHook, n: usize) {
+        self.bytes += n;
+        let now = hook.pre_bytes.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+        hook.pre_peak.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Shard {
+    /// The entries of database `db` as they were when snapshot `id` started: the live ones
+    /// without a pre-image, then every pre-image of a key that existed.
+    pub fn snapshot_entries(&self, id: u64, db: usize) -> impl Iterator<Item = &Entry> + '_ {
+        let pre = if self.cow.id == id && id != 0 { self.cow.pre.get(db).filter(|m| !m.is_empty()) } else { None };
+        let live = self.dbs[db].iter().filter(move |e| pre.is_none_or(|m| !m.contains_key(e.key.as_slice())));
+        live.chain(pre.into_iter().flat_map(|m| m.values().filter_map(|v| v.as_ref())))
+    }
+
+    /// Before `key` (hash `h`) of database `db` is modified: if snapshot `id` runs and has not
+    /// captured this shard, keep the key's current entry (once per key and snapshot).
+    #[inline]
+    pub fn preserve(&mut self, hook: &SnapshotHook, id: u64, db: usize, h: u64, key: &[u8]) {
+        if id != 0 && self.cow.captured != id {
+            self.preserve_slow(hook, id, db, h, key);
+        }
+    }
+
+    #[inline(never)]
+    fn preserve_slow(&mut self, hook: &SnapshotHook, id: u64, db: usize, h: u64, key: &[u8]) {
+        // A snapshot that ended (finished: every shard was captured; or aborted) needs nothing.
+        if hook.active() != id {
+            return;
+        }
+        let n = self.dbs.len();
+        let t = &self.dbs[db];
+        let m = self.cow.pre_mut(hook, id, db, n);
+        if m.contains_key(key) {
+            return;
+        }
+        let old = t.get(h, key).map(|e| Entry {
+            key: e.key.clone(),
+            value: e.value.deep_clone(),
+            expire_at: e.expire_at,
+            lru: e.lru,
+        });
+        let b = pre_image_bytes(key, old.as_ref());
+        m.insert(SmallBytes::new(key), old);
+        self.cow.add_bytes(hook, b);
+    }
+
+    /// An entry removed from database `db` (active expiry, eviction, FLUSHDB): it becomes its
+    /// key's pre-image if snapshot `id` needs one (moved, not copied).
+    #[inline]
+    pub fn preserve_removed(&mut self, hook: &SnapshotHook, id: u64, db: usize, e: Entry) {
+        if id != 0 && self.cow.captured != id && hook.active() == id {
+            let n = self.dbs.len();
+            let m = self.cow.pre_mut(hook, id, db, n);
+            if !m.contains_key(e.key.as_slice()) {
+                let b = pre_image_bytes(&e.key, Some(&e));
+                m.insert(e.key.clone(), Some(e));
+                self.cow.add_bytes(hook, b);
+            }
+        }
+    }
 }
 
 #[repr(align(128))]
@@ -266,16 +384,16 @@ pub struct Keyspace {
     pub snapshot: SnapshotHook,
 }
 
-/// Called with a shard's lock held, before the shard is modified while a snapshot runs:
-/// `(snapshot id, shard index, shard)`.
-pub type BeforeWriteFn = Box<dyn Fn(u64, usize, &Shard) + Send + Sync>;
-
-/// The persistence layer's copy-before-write hook. `active` is the running snapshot's id
-/// (0: none): one atomic load on the write path when no snapshot runs.
+/// The running snapshot's id (0: none): one atomic load per write region when no snapshot
+/// runs. Set and cleared by the persistence layer; see `ShardCow`.
 #[derive(Default)]
 pub struct SnapshotHook {
     pub active: std::sync::atomic::AtomicU64,
-    pub hook: std::sync::OnceLock<BeforeWriteFn>,
+    /// Approximate bytes of pre-images held in all shards (like the pages a forked child
+    /// keeps, not counted for eviction).
+    pub pre_bytes: std::sync::atomic::AtomicUsize,
+    /// Peak of `pre_bytes` since the running snapshot started.
+    pub pre_peak: std::sync::atomic::AtomicUsize,
 }
 
 impl SnapshotHook {
@@ -283,14 +401,8 @@ impl SnapshotHook {
     pub fn active(&self) -> u64 {
         self.active.load(std::sync::atomic::Ordering::Acquire)
     }
-    /// Run the hook for shard `idx` (held by the caller) if snapshot `id` is running.
-    #[inline]
-    pub fn before_write(&self, id: u64, idx: usize, shard: &Shard) {
-        if id != 0 {
-            if let Some(f) = self.hook.get() {
-                f(id, idx, shard);
-            }
-        }
+    pub fn pre_bytes(&self) -> usize {
+        self.pre_bytes.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -303,6 +415,9 @@ pub struct Guards<'a> {
     /// Every write of one lock-holding region (a command, or a whole EXEC) is on the same
     /// side of a snapshot's start.
     pub snapshot: Option<u64>,
+    /// A write command runs under these guards: entries handed out by lookups may be
+    /// modified, so their pre-images are kept first (see `ShardCow`).
+    pub writing: bool,
 }
 
 impl<'a> Guards<'a> {
@@ -322,13 +437,16 @@ impl<'a> Guards<'a> {
                 // A key outside the declared set: lock it now. Only reachable through a
                 // command whose key spec is incomplete; correct but may wait.
                 let g = self.ks.shards[idx].0.lock();
-                if let Some(id) = self.snapshot {
-                    self.ks.snapshot.before_write(id, idx, &g);
-                }
                 self.held.insert(p, (idx, g));
                 &mut self.held[p].1
             }
         }
+    }
+    /// The snapshot this region's modifications are ordered after (0: none), fixed at the
+    /// first call.
+    #[inline]
+    pub fn cow_id(&mut self) -> u64 {
+        *self.snapshot.get_or_insert_with(|| self.ks.snapshot.active())
     }
     /// All held shards with their indexes.
     pub fn for_each_held(&mut self, mut f: impl FnMut(usize, &mut Shard)) {
@@ -352,6 +470,7 @@ impl Keyspace {
                 Padded(Mutex::new(Shard {
                     dbs: (0..num_dbs).map(|_| Table::default()).collect(),
                     stats: ShardStats::default(),
+                    cow: ShardCow::default(),
                 }))
             })
             .collect();
@@ -384,13 +503,13 @@ impl Keyspace {
     /// Lock the given shards (must be sorted and unique).
     pub fn lock_shards(&self, idx: &[usize]) -> Guards<'_> {
         let held = idx.iter().map(|&i| (i, self.shards[i].0.lock())).collect();
-        Guards { ks: self, held, all: false, snapshot: None }
+        Guards { ks: self, held, all: false, snapshot: None, writing: false }
     }
 
     /// Lock every shard (FLUSHALL, SWAPDB, KEYS under MULTI, scripts with undeclared keys).
     pub fn lock_all(&self) -> Guards<'_> {
         let held = (0..self.shards.len()).map(|i| (i, self.shards[i].0.lock())).collect();
-        Guards { ks: self, held, all: true, snapshot: None }
+        Guards { ks: self, held, all: true, snapshot: None, writing: false }
     }
 
     /// Lock shards like `lock_shards` (`idx` sorted and unique; `all`: every shard, as
@@ -414,7 +533,7 @@ impl Keyspace {
             };
             held.push((i, g));
         }
-        Some(Guards { ks: self, held, all, snapshot: None })
+        Some(Guards { ks: self, held, all, snapshot: None, writing: false })
     }
 
     /// Guards holding the shard of one key.
@@ -422,7 +541,7 @@ impl Keyspace {
         let i = self.shard_of(key);
         let mut held = smallvec::SmallVec::new();
         held.push((i, self.shards[i].0.lock()));
-        Guards { ks: self, held, all: false, snapshot: None }
+        Guards { ks: self, held, all: false, snapshot: None, writing: false }
     }
 
     /// Lock one shard.
@@ -483,27 +602,21 @@ impl Keyspace {
             let mut g = self.shards[c].0.lock();
             let shard = &mut *g;
             let snap = self.snapshot.active();
-            if snap != 0 {
-                let any = shard
-                    .dbs
-                    .iter()
-                    .any(|t| t.expires > 0 && t.iter().any(|e| e.expire_at != 0 && e.expire_at <= now_ms));
-                if any {
-                    self.snapshot.before_write(snap, c, shard);
-                }
-            }
-            for (db, t) in shard.dbs.iter_mut().enumerate() {
-                if t.expires == 0 {
+            for db in 0..shard.dbs.len() {
+                if shard.dbs[db].expires == 0 {
                     continue;
                 }
                 let mut i = 0;
-                while i < t.len() {
+                while i < shard.dbs[db].len() {
+                    let t = &mut shard.dbs[db];
                     let e = t.at(i);
                     if e.expire_at != 0 && e.expire_at <= now_ms {
                         let h = self.hash(&e.key);
                         let e = t.remove_at(h, i, |k| self.hash(k));
                         shard.stats.expired += 1;
                         expired_effects(fx, db, &e.key);
+                        // A running snapshot keeps the entry as it was (moved, not copied).
+                        shard.preserve_removed(&self.snapshot, snap, db, e);
                         // the last entry moved into position i: look at it next
                     } else {
                         i += 1;
@@ -604,9 +717,6 @@ impl Keyspace {
         let h = self.hash(&key);
         let shard = &mut *g;
         let snap = self.snapshot.active();
-        if snap != 0 {
-            self.snapshot.before_write(snap, si, shard);
-        }
         let t = &mut shard.dbs[db];
         if let Some(e) = t.remove(h, &key, |k| self.hash(k)) {
             shard.stats.evicted += 1;
@@ -614,7 +724,9 @@ impl Keyspace {
             fx.event(notify::EVICTED, "evicted", db, &key);
             fx.touch(db, &key);
             fx.dirty += 1;
-            drop(e);
+            // A running snapshot keeps the entry as it was (the memory is freed once the
+            // snapshot has passed this shard).
+            shard.preserve_removed(&self.snapshot, snap, db, e);
             apply(fx);
         }
         true
@@ -667,6 +779,7 @@ impl<'g, 'a> Db<'g, 'a> {
         let now = self.now_ms;
         let db = self.db;
         let enabled = self.expire_enabled;
+        let id = self.guards.cow_id();
         let ks = self.guards.keyspace();
         let (h, shard) = self.locate(key);
         let t = &mut shard.dbs[db];
@@ -680,7 +793,9 @@ impl<'g, 'a> Db<'g, 'a> {
         if !enabled {
             return true;
         }
-        t.remove(h, key, |k| ks.hash(k));
+        if let Some(e) = t.remove(h, key, |k| ks.hash(k)) {
+            shard.preserve_removed(&ks.snapshot, id, db, e);
+        }
         shard.stats.expired += 1;
         expired_effects(self.fx, db, key);
         true
@@ -707,6 +822,8 @@ impl<'g, 'a> Db<'g, 'a> {
         let db = self.db;
         let access = self.access;
         let enabled = self.expire_enabled;
+        let id = self.guards.cow_id();
+        let writing = self.guards.writing;
         let ks = self.guards.keyspace();
         let h = ks.hash(key);
         let shard = self.guards.shard(ks.shard_of_hash(h));
@@ -723,7 +840,8 @@ impl<'g, 'a> Db<'g, 'a> {
                 shard.stats.misses += 1;
             }
             if enabled {
-                t.remove_at(h, i, |k| ks.hash(k));
+                let e = t.remove_at(h, i, |k| ks.hash(k));
+                shard.preserve_removed(&ks.snapshot, id, db, e);
                 shard.stats.expired += 1;
                 expired_effects(self.fx, db, key);
             }
@@ -732,7 +850,11 @@ impl<'g, 'a> Db<'g, 'a> {
         if stats {
             shard.stats.hits += 1;
         }
-        let e = t.at_mut(i);
+        if writing {
+            // The caller may modify the entry: a running snapshot keeps it as it is now.
+            shard.preserve(&ks.snapshot, id, db, h, key);
+        }
+        let e = shard.dbs[db].at_mut(i);
         if touch {
             touch_entry(e, &access, now);
         }
@@ -750,9 +872,11 @@ impl<'g, 'a> Db<'g, 'a> {
         let now = self.now_ms;
         let enabled = self.expire_enabled;
         let lru = initial_lru(&self.access, now);
+        let id = self.guards.cow_id();
         let ks = self.guards.keyspace();
         let h = ks.hash(key);
         let shard = self.guards.shard(ks.shard_of_hash(h));
+        shard.preserve(&ks.snapshot, id, db, h, key);
         let t = &mut shard.dbs[db];
         if let Some(i) = t.find(h, key) {
             let exp = t.at(i).expire_at;
@@ -788,8 +912,10 @@ impl<'g, 'a> Db<'g, 'a> {
             return None;
         }
         let db = self.db;
+        let id = self.guards.cow_id();
         let ks = self.guards.keyspace();
         let (h, shard) = self.locate(key);
+        shard.preserve(&ks.snapshot, id, db, h, key);
         let removed = shard.dbs[db].remove(h, key, |k| ks.hash(k));
         if matches!(removed.as_ref().map(|e| &e.value), Some(Value::Stream(_))) {
             // Redis's signalDeletedKeyAsReady: clients blocked in XREADGROUP on a deleted
@@ -802,23 +928,27 @@ impl<'g, 'a> Db<'g, 'a> {
     /// Set the absolute expiry (ms) of an existing key. Returns false if the key is absent.
     pub fn set_expire(&mut self, key: &[u8], at_ms: u64) -> bool {
         let db = self.db;
+        let id = self.guards.cow_id();
+        let ks = self.guards.keyspace();
         let (h, shard) = self.locate(key);
-        let t = &mut shard.dbs[db];
-        let Some(i) = t.find(h, key) else { return false };
-        t.set_expire_at(i, at_ms.max(1));
+        let Some(i) = shard.dbs[db].find(h, key) else { return false };
+        shard.preserve(&ks.snapshot, id, db, h, key);
+        shard.dbs[db].set_expire_at(i, at_ms.max(1));
         true
     }
 
     /// Remove the expiry of a key. Returns true if it had one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
         let db = self.db;
+        let id = self.guards.cow_id();
+        let ks = self.guards.keyspace();
         let (h, shard) = self.locate(key);
-        let t = &mut shard.dbs[db];
-        let Some(i) = t.find(h, key) else { return false };
-        if t.at(i).expire_at == 0 {
+        let Some(i) = shard.dbs[db].find(h, key) else { return false };
+        if shard.dbs[db].at(i).expire_at == 0 {
             return false;
         }
-        t.set_expire_at(i, 0);
+        shard.preserve(&ks.snapshot, id, db, h, key);
+        shard.dbs[db].set_expire_at(i, 0);
         true
     }
 
@@ -847,13 +977,22 @@ impl<'g, 'a> Db<'g, 'a> {
     }
 
     /// Drop every key of this database in the held shards. Returns keys removed.
+    /// A running snapshot that has not captured a shard keeps its entries (moved).
     pub fn clear(&mut self) -> usize {
         let db = self.db;
+        let id = self.guards.cow_id();
+        let hook = &self.guards.keyspace().snapshot;
         let mut n = 0;
         self.guards.for_each_shard(|s| {
             let t = &mut s.dbs[db];
             n += t.len();
-            t.clear();
+            if id != 0 && s.cow.captured != id && hook.active() == id {
+                for e in t.take_entries() {
+                    s.preserve_removed(hook, id, db, e);
+                }
+            } else {
+                t.clear();
+            }
         });
         n
     }
