@@ -826,3 +826,277 @@ fn bgsave_on_a_full_disk() {
     assert_eq!(read_rdb(&dir.join("dump.rdb")).len(), 20_000);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every entry of an RDB file: (db, key) -> (normalized value, absolute expiry ms).
+fn read_rdb_full(path: &Path) -> BTreeMap<(u64, Vec<u8>), (RdbValue, Option<i64>)> {
+    let f = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let mut out = BTreeMap::new();
+    for ev in RdbReader::new(f).unwrap() {
+        if let RdbEvent::Entry(e) = ev.unwrap() {
+            let k = (e.db, e.key.clone());
+            assert!(out.insert(k, (e.value.normalized(), e.expire_ms)).is_none(), "duplicate key {:?}", e.key);
+        }
+    }
+    out
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// A deterministic dataset (every type, both encodings, TTLs soon and far, four databases) as
+/// a list of commands.
+fn exact_prefix(exp_soon: u64, exp_far: u64) -> Vec<Vec<String>> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rnd = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<String>>();
+    let mut cmds: Vec<Vec<String>> = Vec::new();
+    cmds.push(s(&["SELECT", "0"]));
+    for i in 0..20_000 {
+        let len = [3, 10, 40, 100, 300][rnd(5) as usize];
+        let v: String = (0..len).map(|j| (b'a' + ((i + j + rnd(3) as usize) % 26) as u8) as char).collect();
+        cmds.push(vec!["SET".into(), format!("s:{i}"), v]);
+        match i % 10 {
+            0 | 1 => cmds.push(vec!["PEXPIREAT".into(), format!("s:{i}"), (exp_soon + (i as u64 % 997)).to_string()]),
+            2 => cmds.push(vec!["PEXPIREAT".into(), format!("s:{i}"), (exp_far + i as u64).to_string()]),
+            _ => {}
+        }
+    }
+    for i in 0..500 {
+        cmds.push(vec!["SET".into(), format!("n:{i}"), (i * 1000).to_string()]);
+    }
+    for i in 0..300 {
+        let fields = if i % 10 == 0 { 300 } else { 1 + rnd(20) };
+        let mut c = vec!["HSET".to_string(), format!("h:{i}")];
+        for f in 0..fields {
+            c.push(format!("f{f}"));
+            c.push(format!("v{}", rnd(1_000_000)));
+        }
+        cmds.push(c);
+        let n = if i % 10 == 1 { 600 } else { 1 + rnd(30) };
+        let mut c = vec!["SADD".to_string(), format!("set:{i}")];
+        for m in 0..n {
+            c.push(if i % 2 == 0 { m.to_string() } else { format!("m{m}") });
+        }
+        cmds.push(c);
+        let mut c = vec!["RPUSH".to_string(), format!("l:{i}")];
+        for m in 0..(1 + rnd(200)) {
+            c.push(format!("item{m}"));
+        }
+        cmds.push(c);
+        let n = if i % 10 == 2 { 400 } else { 1 + rnd(40) };
+        let mut c = vec!["ZADD".to_string(), format!("z:{i}")];
+        for m in 0..n {
+            c.push(format!("{}", rnd(10_000) as f64 / 7.0));
+            c.push(format!("zm{m}"));
+        }
+        cmds.push(c);
+        if i % 5 == 0 {
+            for k in ["h", "set", "l", "z"] {
+                let at = if i % 10 == 0 { exp_soon + i as u64 } else { exp_far };
+                cmds.push(vec!["PEXPIREAT".into(), format!("{k}:{i}"), at.to_string()]);
+            }
+        }
+    }
+    for i in 0..20 {
+        for e in 1..=50 {
+            cmds.push(s(&["XADD", &format!("x:{i}"), &format!("{e}-1"), "f", &format!("v{e}")]));
+        }
+    }
+    for (db, n) in [(1, 3000), (2, 2000), (3, 2000)] {
+        cmds.push(vec!["SELECT".into(), db.to_string()]);
+        for i in 0..n {
+            cmds.push(vec!["SET".into(), format!("d{db}:{i}"), format!("value-{db}-{i}")]);
+        }
+        cmds.push(vec!["HSET".into(), format!("d{db}:hash"), "a".into(), "1".into()]);
+    }
+    cmds.push(s(&["SELECT", "0"]));
+    cmds
+}
+
+fn run_pipelined(c: &mut redis::Connection, cmds: &[Vec<String>]) {
+    for chunk in cmds.chunks(2000) {
+        let mut p = redis::pipe();
+        for a in chunk {
+            let mut cmd = redis::cmd(&a[0]);
+            for x in &a[1..] {
+                cmd.arg(x);
+            }
+            p.add_command(cmd).ignore();
+        }
+        let _: () = p.query(c).unwrap();
+    }
+}
+
+/// One random write of the hammer: strings, deletes, collections, renames, expiries (set,
+/// removed, and lazily triggered), MOVE/COPY, transactions, scripts with undeclared keys,
+/// FLUSHDB; SWAPDB (the whole-shard fallback) only when `late`.
+fn hammer_one(c: &mut redis::Connection, r: &mut impl rand::Rng, late: bool) {
+    let i = r.gen_range(0..22_000);
+    let small = r.gen_range(0..300);
+    let s = format!("s:{i}");
+    let cmd: Vec<String> = match r.gen_range(0..24) {
+        0 => vec!["SET".into(), s, format!("new-{}", r.gen::<u32>())],
+        1 => vec!["DEL".into(), s],
+        2 => vec!["SET".into(), format!("fresh:{}", r.gen::<u32>() % 50_000), "x".into()],
+        3 => vec!["APPEND".into(), s, "-appended".into()],
+        4 => vec!["INCRBY".into(), format!("n:{}", small), "7".into()],
+        5 => vec!["HSET".into(), format!("h:{small}"), format!("f{}", r.gen_range(0..400)), "changed".into()],
+        6 => vec!["HDEL".into(), format!("h:{small}"), format!("f{}", r.gen_range(0..20))],
+        7 => vec!["SADD".into(), format!("set:{small}"), format!("{}", r.gen_range(0..1000))],
+        8 => vec!["SREM".into(), format!("set:{small}"), format!("m{}", r.gen_range(0..30))],
+        9 => vec!["LPUSH".into(), format!("l:{small}"), "pushed".into()],
+        10 => vec!["RPOP".into(), format!("l:{small}"), "3".into()],
+        11 => vec!["ZINCRBY".into(), format!("z:{small}"), "2.5".into(), format!("zm{}", r.gen_range(0..50))],
+        12 => vec!["ZREM".into(), format!("z:{small}"), format!("zm{}", r.gen_range(0..50))],
+        13 => vec!["RENAME".into(), s, format!("s:{}", r.gen_range(0..22_000))],
+        14 => vec!["PEXPIRE".into(), s, format!("{}", r.gen_range(1..3000))],
+        15 => vec!["PERSIST".into(), s],
+        16 => vec!["GET".into(), s],
+        17 => vec!["XADD".into(), format!("x:{}", small % 20), "*".into(), "f".into(), "new".into()],
+        18 => vec!["COPY".into(), s, format!("copy:{i}"), "DB".into(), "2".into(), "REPLACE".into()],
+        19 => vec!["MOVE".into(), s, "3".into()],
+        20 => {
+            let _: redis::RedisResult<redis::Value> = redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg(&s)
+                .arg("in-multi")
+                .cmd("DEL")
+                .arg(format!("h:{small}"))
+                .cmd("LMOVE")
+                .arg(format!("l:{small}"))
+                .arg(format!("l:{}", (small + 1) % 300))
+                .arg("LEFT")
+                .arg("RIGHT")
+                .query(c);
+            return;
+        }
+        21 => vec![
+            "EVAL".into(),
+            "redis.call('SET', KEYS[1], ARGV[1]); redis.call('DEL', 'n:' .. ARGV[2]); \
+             redis.call('SADD', 'set:' .. ARGV[2], 'from-script'); return 1"
+                .into(),
+            "1".into(),
+            s,
+            "script".into(),
+            small.to_string(),
+        ],
+        22 => {
+            let db = r.gen_range(1..4);
+            let _: redis::RedisResult<redis::Value> = redis::pipe()
+                .cmd("SELECT")
+                .arg(db)
+                .cmd("DEL")
+                .arg(format!("d{db}:{}", r.gen_range(0..3000)))
+                .cmd(if r.gen_range(0..40) == 0 { "FLUSHDB" } else { "PING" })
+                .cmd("SET")
+                .arg(format!("d{db}:{}", r.gen_range(0..3000)))
+                .arg("after")
+                .cmd("SELECT")
+                .arg(0)
+                .query(c);
+            return;
+        }
+        _ => {
+            if late && r.gen_range(0..50) == 0 {
+                vec!["SWAPDB".into(), "2".into(), "3".into()]
+            } else {
+                vec!["SINTERSTORE".into(), format!("set:{small}"), format!("set:{}", (small + 2) % 300)]
+            }
+        }
+    };
+    let mut q = redis::cmd(&cmd[0]);
+    for a in &cmd[1..] {
+        q.arg(a);
+    }
+    let _: redis::RedisResult<redis::Value> = q.query(c);
+}
+
+#[test]
+fn bgsave_holds_exactly_the_dataset_at_its_start_under_every_kind_of_write() {
+    // Two nodes get the same deterministic dataset. The reference SAVEs it with no write
+    // running; the node under test BGSAVEs it (slowly, rdb-key-save-delay) while several
+    // clients modify, delete, create, expire, rename, move and flush keys. The BGSAVE was
+    // requested on the connection that wrote the dataset, after its last write, so the
+    // snapshot's start is exactly that dataset: both files must hold the same entries.
+    let t0 = unix_ms();
+    let exp_soon = t0 + 8000;
+    let exp_far = t0 + 3_600_000;
+    let prefix = exact_prefix(exp_soon, exp_far);
+    let dir_a = tempdir("exact-a");
+    let dir_b = tempdir("exact-b");
+    let a = start(&dir_a, &["--save", ""]);
+    let b = start(&dir_b, &["--save", ""]);
+    let mut ca = a.con();
+    let mut cb = b.con();
+    run_pipelined(&mut cb, &prefix);
+    let _: () = q(&mut cb, &["SAVE"]);
+    run_pipelined(&mut ca, &prefix);
+    let _: () = q(&mut ca, &["CONFIG", "SET", "rdb-key-save-delay", "400"]);
+    let r: String = q(&mut ca, &["BGSAVE"]);
+    assert_eq!(r, "Background saving started");
+    let cut = unix_ms();
+    assert!(cut + 1000 < exp_soon, "the dataset took too long to write ({} ms): keys would expire before the cut", cut - t0);
+    let expected = read_rdb_full(&dir_b.join("dump.rdb"));
+    assert!(expected.len() > 25_000, "{}", expected.len());
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ops = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut writers = Vec::new();
+    for w in 0..3u64 {
+        let (stop, ops, port) = (stop.clone(), ops.clone(), a.port);
+        writers.push(std::thread::spawn(move || {
+            use rand::SeedableRng;
+            let mut r = rand::rngs::SmallRng::seed_from_u64(w);
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let late = unix_ms() > cut + 6000;
+                hammer_one(&mut c, &mut r, late);
+                ops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }));
+    }
+    wait_bgsave(&mut ca);
+    let done = unix_ms();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(info_field(&mut ca, "persistence", "rdb_last_bgsave_status"), "ok");
+    let n_ops = ops.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("BGSAVE took {} ms; {n_ops} writes ran during it", done - cut);
+    assert!(done > exp_soon + 1000, "the BGSAVE ended before the keys expiring during it did");
+    assert!(n_ops > 2000, "only {n_ops} writes during the BGSAVE");
+    assert_ne!(info_field(&mut ca, "persistence", "rdb_last_cow_size"), "0");
+    assert_eq!(info_field(&mut ca, "persistence", "current_cow_size"), "0");
+
+    let got = read_rdb_full(&dir_a.join("dump.rdb"));
+    let mut diffs = Vec::new();
+    for (k, v) in &expected {
+        match got.get(k) {
+            None => diffs.push(format!("missing db {} {:?}", k.0, String::from_utf8_lossy(&k.1))),
+            Some(g) if g != v => diffs.push(format!(
+                "differs db {} {:?}: {:?} vs expected {:?}",
+                k.0,
+                String::from_utf8_lossy(&k.1),
+                g,
+                v
+            )),
+            _ => {}
+        }
+    }
+    for k in got.keys() {
+        if !expected.contains_key(k) {
+            diffs.push(format!("extra db {} {:?}", k.0, String::from_utf8_lossy(&k.1)));
+        }
+    }
+    assert!(diffs.is_empty(), "{} differences, first: {:#?}", diffs.len(), &diffs[..diffs.len().min(10)]);
+    let _ = std::fs::remove_dir_all(&dir_a);
+    let _ = std::fs::remove_dir_all(&dir_b);
+}
