@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""BGSAVE peak memory: ferrocache (point-in-time snapshot without fork: shard-granularity
+"""BGSAVE peak memory: ferrocache (point-in-time snapshot without fork: per-key
 copy-before-write) against redis-server (fork + kernel copy-on-write), under the same steady
 write load.
 
@@ -17,7 +17,9 @@ Memory samples (every `--interval-ms`):
 
 Write throughput: total_commands_processed is read every 50 ms; reported are the SETs/s of the
 steady state before the BGSAVE (`--steady-secs`), the average during the BGSAVE, during its first
-quarter and its second half, and in the 2 s after it.
+quarter and its second half, and in the 2 s after it. rdb_last_cow_size (INFO persistence) is
+also reported: Redis's copy-on-write bytes of the child; ferrocache's peak bytes of pre-images
+plus chunks being written.
 
 Usage: bench/bgsave_rss.py [--gb 4.0] [--value-size 1000] [--clients 2] [--results bench/RESULTS.md]
 (--results replaces the "## BGSAVE peak memory" section of that file with the new table.)
@@ -210,6 +212,7 @@ def run_one(name, argv, port, tmp, args):
     sampler.join()
     st = c.info("persistence")
     assert st["rdb_last_bgsave_status"] == "ok", st
+    cow = int(st.get("rdb_last_cow_size", "0"))
     rdb_size = os.path.getsize(os.path.join(tmp, "dump.rdb"))
     try:
         c.cmd("SHUTDOWN", "NOSAVE")
@@ -228,7 +231,7 @@ def run_one(name, argv, port, tmp, args):
         "peak_rss": peak_rss * 1024, "peak_pss": peak_pss * 1024,
         "bgsave_secs": t_end - t_bg, "writes_per_sec": (cmds1 - cmds0) / max(1e-9, t_end - t_bg), "steady_wps": steady_wps,
         "first_q_wps": first_q_wps, "second_half_wps": second_half_wps, "after_wps": after_wps,
-        "samples": len(during), "rdb_size": rdb_size,
+        "samples": len(during), "rdb_size": rdb_size, "cow": cow,
     }
 
 
@@ -280,13 +283,13 @@ def main():
         % (args.gb, args.value_size, args.clients, time.strftime("%Y-%m-%d"), os.cpu_count(), uname.release,
            rows[0]["keys"] if rows else 0, args.value_size, args.clients, args.steady_secs, args.interval_ms),
         "",
-        "| server | used_memory | steady RSS | peak RSS (server+child) | peak/steady RSS | steady Pss | peak Pss (server+child) | peak/steady Pss | BGSAVE time | RDB size |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| server | used_memory | steady RSS | peak RSS (server+child) | peak/steady RSS | steady Pss | peak Pss (server+child) | peak/steady Pss | rdb_last_cow_size | BGSAVE time | RDB size |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        table.append("| %s | %s | %s | %s | %.2fx | %s | %s | %.2fx | %.1f s | %s |" % (
+        table.append("| %s | %s | %s | %s | %.2fx | %s | %s | %.2fx | %s | %.1f s | %s |" % (
             r["name"], gb(r["used_memory"]), gb(r["steady_rss"]), gb(r["peak_rss"]), r["peak_rss"] / r["steady_rss"],
-            gb(r["steady_pss"]), gb(r["peak_pss"]), r["peak_pss"] / r["steady_pss"], r["bgsave_secs"],
+            gb(r["steady_pss"]), gb(r["peak_pss"]), r["peak_pss"] / r["steady_pss"], gb(r["cow"]), r["bgsave_secs"],
             gb(r["rdb_size"])))
     table += [
         "",

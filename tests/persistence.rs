@@ -1042,7 +1042,11 @@ fn bgsave_holds_exactly_the_dataset_at_its_start_under_every_kind_of_write() {
     let r: String = q(&mut ca, &["BGSAVE"]);
     assert_eq!(r, "Background saving started");
     let cut = unix_ms();
-    assert!(cut + 1000 < exp_soon, "the dataset took too long to write ({} ms): keys would expire before the cut", cut - t0);
+    assert!(
+        cut + 1000 < exp_soon,
+        "the dataset took too long to write ({} ms): keys would expire before the cut",
+        cut - t0
+    );
     let expected = read_rdb_full(&dir_b.join("dump.rdb"));
     assert!(expected.len() > 25_000, "{}", expected.len());
 
