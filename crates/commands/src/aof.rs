@@ -30,7 +30,7 @@ use crate::persistence::{self, Failed, SnapKind};
 use crate::server::{now_ms, EffectSink, Server};
 use crate::table::{flags::*, lookup_sub, table, Command};
 use crate::Ctx;
-use ferrocache_engine::keyspace::Shard;
+use ferrocache_engine::Entry;
 use ferrocache_engine::Value;
 use ferrocache_persistence::aof::{
     display_name, encode_command, AofCommandReader, AofReadError, Manifest, MANIFEST_NAME_SUFFIX, TEMP_FILE_NAME_PREFIX,
@@ -659,27 +659,25 @@ fn rewrite_sync(srv: &Server, dest: &Path) -> Result<(), Failed> {
     })
 }
 
-/// Encode a shard as snapshot `id` sees it as commands (the AOF base without RDB preamble):
-/// per database a SELECT, then per key the commands that rebuild it and its PEXPIREAT. Keys
+/// Encode the entries of one database of a shard as commands (the AOF base without RDB
+/// preamble): a SELECT, then per key the commands that rebuild it and its PEXPIREAT. Keys
 /// already expired are skipped, as Redis does.
-pub fn encode_shard_commands(shard: &Shard, id: u64, buf: &mut Vec<u8>, now: u64) -> u64 {
+pub fn encode_db_commands<'e>(db: usize, entries: impl Iterator<Item = &'e Entry>, buf: &mut Vec<u8>, now: u64) -> u64 {
     let mut n = 0;
-    for db in 0..shard.dbs.len() {
-        let mut first = true;
-        for e in shard.snapshot_entries(id, db) {
-            if e.expire_at != 0 && e.expire_at < now {
-                continue;
-            }
-            if first {
-                first = false;
-                encode_command(buf, &[b"SELECT".as_slice(), db.to_string().as_bytes()]);
-            }
-            rewrite_value(buf, &e.key, &e.value);
-            if e.expire_at != 0 {
-                encode_command(buf, &[b"PEXPIREAT".as_slice(), &e.key, e.expire_at.to_string().as_bytes()]);
-            }
-            n += 1;
+    let mut first = true;
+    for e in entries {
+        if e.expire_at != 0 && e.expire_at < now {
+            continue;
         }
+        if first {
+            first = false;
+            encode_command(buf, &[b"SELECT".as_slice(), db.to_string().as_bytes()]);
+        }
+        rewrite_value(buf, &e.key, &e.value);
+        if e.expire_at != 0 {
+            encode_command(buf, &[b"PEXPIREAT".as_slice(), &e.key, e.expire_at.to_string().as_bytes()]);
+        }
+        n += 1;
     }
     n
 }

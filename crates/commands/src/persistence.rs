@@ -14,12 +14,13 @@
 //! (`get`/`get_mut`/`peek`) of a writing region (`Guards::writing`, set by `before_write` for
 //! WRITE and MAY_REPLICATE commands and by the memcached protocol), since they hand out
 //! `&mut Entry`. Entries removed by active expiry, eviction and FLUSHDB (`Db::clear`) are moved
-//! into the pre-images instead of copied. The walker encodes a shard as
-//! `Shard::snapshot_entries` sees it (live entries without a pre-image, then the pre-images of
-//! keys that existed), marks it captured and drops the pre-images. Every key therefore lands in
-//! the file exactly as it was when the snapshot started; the extra memory is one copy of each
-//! key written during the save (until the walker passes its shard), and the write path encodes
-//! nothing. Pre-images are not counted for eviction (`SnapshotHook::pre_bytes`). The one
+//! into the pre-images instead of copied. The walker captures a shard under its lock with
+//! `Shard::take_snapshot` (copies of the live entries without a pre-image, plus the pre-images
+//! of keys that existed, moved out; the shard is marked captured) and encodes that copy after
+//! releasing the lock, so writers wait for a memcpy-sized copy, not for LZF and the file. Every
+//! key therefore lands in the file exactly as it was when the snapshot started; the extra
+//! memory is one copy of each key written during the save (until the walker passes its shard)
+//! plus the shard being encoded, and the write path encodes nothing. Pre-images are not counted for eviction (`SnapshotHook::pre_bytes`). The one
 //! mutation that goes around keys, SWAPDB, captures (encodes) every shard whole first
 //! (`before_write_slow`); FLUSHALL aborts an RDB snapshot, as Redis kills its child; the
 //! whole-dataset replacements (DEBUG RELOAD, a replica's full sync) abort the snapshot first.
@@ -42,6 +43,7 @@ use crate::table::{flags::*, Command};
 use crate::util::eq_ic;
 use crate::Ctx;
 use ferrocache_engine::keyspace::{initial_lru, lfu_decr_and_return, lru_clock, lru_idle_secs, Shard, SnapshotHook};
+use ferrocache_engine::Entry;
 use ferrocache_engine::{AccessPolicy, Db, Effects, EncodingLimits, EvictionPolicy, Guards, Value};
 use ferrocache_persistence::rdb::crc64::crc64;
 use ferrocache_persistence::rdb::encode::{choose_type, write_len, write_string, write_value};
@@ -376,21 +378,22 @@ impl Snapshot {
         if shard.cow.captured == self.id || self.aborted.load(Relaxed) {
             return;
         }
+        let dbs = shard.take_snapshot(hook, self.id);
         let mut buf = Vec::new();
-        let n = self.take(hook, shard, &mut buf);
+        let n = self.encode(&dbs, &mut buf);
         self.emit(buf, n);
     }
 
-    /// Encode a shard not yet captured (its lock held by the caller): the live entries with
-    /// the pre-images kept by writers substituted (`Shard::snapshot_entries`). Marks it
-    /// captured and drops the pre-images.
-    fn take(&self, hook: &SnapshotHook, shard: &mut Shard, buf: &mut Vec<u8>) -> u64 {
-        let n = match self.kind {
-            SnapKind::AofCommands => crate::aof::encode_shard_commands(shard, self.id, buf, now_ms()),
-            _ => encode_shard(&self.enc, shard, self.id, buf, now_ms()),
-        };
-        shard.cow.captured = self.id;
-        shard.cow.clear(hook);
+    /// Encode a captured shard (`Shard::take_snapshot`, index = database).
+    fn encode(&self, dbs: &[Vec<Entry>], buf: &mut Vec<u8>) -> u64 {
+        let now = now_ms();
+        let mut n = 0;
+        for (db, v) in dbs.iter().enumerate() {
+            n += match self.kind {
+                SnapKind::AofCommands => crate::aof::encode_db_commands(db, v.iter(), buf, now),
+                _ => encode_db(&self.enc, db, v.iter(), buf, now),
+            };
+        }
         n
     }
 
@@ -414,37 +417,39 @@ impl Snapshot {
     }
 }
 
-/// Encode every key of a shard as snapshot `id` sees it (0: as it is now): one `SELECTDB n` +
-/// entries per non-empty database.
-fn encode_shard(enc: &EncCfg, shard: &Shard, id: u64, buf: &mut Vec<u8>, now: u64) -> u64 {
+/// Encode the entries of one database of a shard: `SELECTDB n` + entries (nothing if none).
+fn encode_db<'e>(
+    enc: &EncCfg,
+    db: usize,
+    entries: impl Iterator<Item = &'e Entry>,
+    buf: &mut Vec<u8>,
+    now: u64,
+) -> u64 {
     let mut n = 0;
-    for db in 0..shard.dbs.len() {
-        // The caller holds the shard's lock.
-        let mut mc_flags = Vec::new();
-        let mut first = true;
-        for e in shard.snapshot_entries(id, db) {
-            if first {
-                first = false;
-                buf.push(opcode::SELECTDB);
-                write_len(buf, db as u64);
-            }
-            encode_entry(enc, &e.key, &e.value, e.expire_at, e.lru, buf, now);
-            if let Value::Mc(m) = &e.value {
-                if m.flags() != 0 {
-                    write_len(&mut mc_flags, e.key.len() as u64);
-                    mc_flags.extend_from_slice(&e.key);
-                    mc_flags.extend_from_slice(&m.flags().to_le_bytes());
-                }
-            }
-            n += 1;
+    let mut mc_flags = Vec::new();
+    let mut first = true;
+    for e in entries {
+        if first {
+            first = false;
+            buf.push(opcode::SELECTDB);
+            write_len(buf, db as u64);
         }
-        // memcached client flags have no place in Redis's RDB: they ride in an aux field that
-        // follows the chunk's entries (redis-server ignores unknown aux fields).
-        if !mc_flags.is_empty() {
-            buf.push(opcode::AUX);
-            write_string(buf, MC_FLAGS_AUX, false);
-            write_string(buf, &mc_flags, enc.opts.compression);
+        encode_entry(enc, &e.key, &e.value, e.expire_at, e.lru, buf, now);
+        if let Value::Mc(m) = &e.value {
+            if m.flags() != 0 {
+                write_len(&mut mc_flags, e.key.len() as u64);
+                mc_flags.extend_from_slice(&e.key);
+                mc_flags.extend_from_slice(&m.flags().to_le_bytes());
+            }
         }
+        n += 1;
+    }
+    // memcached client flags have no place in Redis's RDB: they ride in an aux field that
+    // follows the chunk's entries (redis-server ignores unknown aux fields).
+    if !mc_flags.is_empty() {
+        buf.push(opcode::AUX);
+        write_string(buf, MC_FLAGS_AUX, false);
+        write_string(buf, &mc_flags, enc.opts.compression);
     }
     n
 }
@@ -706,11 +711,15 @@ fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -
             break;
         }
         let n = {
-            let mut g = srv.ks.lock_one(i);
-            if g.cow.captured == s.id {
-                continue;
-            }
-            s.take(&srv.ks.snapshot, &mut g, &mut buf)
+            // Under the shard's lock only the copy (the encoding is done without it).
+            let dbs = {
+                let mut g = srv.ks.lock_one(i);
+                if g.cow.captured == s.id {
+                    continue;
+                }
+                g.take_snapshot(&srv.ks.snapshot, s.id)
+            };
+            s.encode(&dbs, &mut buf)
         };
         s.emit(std::mem::take(&mut buf), n);
         key_save_delay(srv, n);
@@ -866,7 +875,9 @@ fn save_held(srv: &Server, guards: &mut Guards) -> bool {
     let now = now_ms();
     guards.for_each_held(|_, sh| {
         buf.clear();
-        encode_shard(&enc, sh, 0, &mut buf, now);
+        for (db, t) in sh.dbs.iter().enumerate() {
+            encode_db(&enc, db, t.iter(), &mut buf, now);
+        }
         out.write(&buf);
     });
     if out.finish(&dbfilename(srv)) {

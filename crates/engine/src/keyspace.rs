@@ -190,12 +190,31 @@ impl ShardCow {
 }
 
 impl Shard {
-    /// The entries of database `db` as they were when snapshot `id` started: the live ones
-    /// without a pre-image, then every pre-image of a key that existed.
-    pub fn snapshot_entries(&self, id: u64, db: usize) -> impl Iterator<Item = &Entry> + '_ {
-        let pre = if self.cow.id == id && id != 0 { self.cow.pre.get(db).filter(|m| !m.is_empty()) } else { None };
-        let live = self.dbs[db].iter().filter(move |e| pre.is_none_or(|m| !m.contains_key(e.key.as_slice())));
-        live.chain(pre.into_iter().flat_map(|m| m.values().filter_map(|v| v.as_ref())))
+    /// Capture this shard for snapshot `id`: per database, the entries as they were when the
+    /// snapshot started (copies of the live entries without a pre-image, then the pre-images
+    /// of keys that existed, moved out). Marks the shard captured and drops the pre-images.
+    /// Copying is a small fraction of encoding, so the caller can encode after releasing the
+    /// shard's lock.
+    pub fn take_snapshot(&mut self, hook: &SnapshotHook, id: u64) -> Vec<Vec<Entry>> {
+        let mut pre = if self.cow.id == id { std::mem::take(&mut self.cow.pre) } else { Vec::new() };
+        let mut out = Vec::with_capacity(self.dbs.len());
+        for (db, t) in self.dbs.iter().enumerate() {
+            let p = pre.get_mut(db).filter(|m| !m.is_empty());
+            let mut v = Vec::with_capacity(t.len());
+            for e in t.iter() {
+                if p.as_ref().is_some_and(|m| m.contains_key(e.key.as_slice())) {
+                    continue;
+                }
+                v.push(Entry { key: e.key.clone(), value: e.value.deep_clone(), expire_at: e.expire_at, lru: e.lru });
+            }
+            if let Some(m) = p {
+                v.extend(m.drain().filter_map(|(_, e)| e));
+            }
+            out.push(v);
+        }
+        self.cow.captured = id;
+        self.cow.clear(hook);
+        out
     }
 
     /// Before `key` (hash `h`) of database `db` is modified: if snapshot `id` runs and has not
