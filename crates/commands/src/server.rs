@@ -122,7 +122,7 @@ impl Server {
             let mut r = rand::thread_rng();
             (0..40).map(|_| format!("{:x}", r.gen_range(0..16))).collect()
         };
-        let srv = Arc::new(Server {
+        Arc::new(Server {
             ks: Keyspace::new(1024, dbs),
             config,
             clients: Mutex::new(HashMap::new()),
@@ -155,8 +155,7 @@ impl Server {
             aof: Default::default(),
             mc: Default::default(),
             scripting: Default::default(),
-        });
-        srv
+        })
     }
 
     /// Start an execution unit (EXEC, a script) on this thread: its propagated commands are

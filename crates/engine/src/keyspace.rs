@@ -136,8 +136,8 @@ pub struct Shard {
 
 /// Per-key copy-before-write of a point-in-time snapshot (BGSAVE without fork). While snapshot
 /// `id` runs and has not captured this shard, the first modification of a key saves the key's
-/// entry as it was (or "absent") here; the snapshot's walker then writes the live entries with
-/// these pre-images substituted (`snapshot_entries`), marks the shard `captured` and drops them.
+/// entry as it was (or "absent") here; the snapshot's walker then takes the live entries with
+/// these pre-images substituted (`take_snapshot`), marks the shard `captured` and drops them.
 /// Only keys written during a snapshot cost memory, and nothing is encoded on the write path.
 #[derive(Default)]
 pub struct ShardCow {
