@@ -78,7 +78,7 @@ impl<'a, 'g> Ctx<'a, 'g> {
             now_ms: self.now_ms,
             fx: self.fx,
             access,
-            expire_enabled: !self.srv.repl.is_replica.load(Relaxed),
+            expire_enabled: self.srv.repl.expire_allowed(),
         }
     }
     /// The database view and the reply buffer at once.
@@ -91,7 +91,7 @@ impl<'a, 'g> Ctx<'a, 'g> {
                 now_ms: self.now_ms,
                 fx: self.fx,
                 access,
-                expire_enabled: !self.srv.repl.is_replica.load(Relaxed),
+                expire_enabled: self.srv.repl.expire_allowed(),
             },
             self.out,
         )
@@ -380,6 +380,16 @@ pub fn run_locked<'g>(
     guards: &mut Guards<'g>,
     now: u64,
 ) {
+    // A write that passed the replica check just before this node became a replica
+    // (FAILOVER switches with every shard held): refuse it under the locks.
+    if cmd.is_write()
+        && !client.repl.is_master
+        && srv.repl.is_replica.load(Relaxed)
+        && srv.config.get_bool("replica-read-only")
+    {
+        out.error(replication::READONLY_ERR);
+        return;
+    }
     let mut fx = Effects::default();
     let errors_before = out.errors;
     let start = std::time::Instant::now();

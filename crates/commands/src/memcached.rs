@@ -201,7 +201,7 @@ impl<'s> Cx<'s> {
                 now_ms: self.now,
                 fx: &mut fx,
                 access: self.access(),
-                expire_enabled: true,
+                expire_enabled: self.srv.repl.expire_allowed(),
             };
             f(self, &mut db)
         };
@@ -550,7 +550,7 @@ fn flush_db0(srv: &Arc<Server>) {
             now_ms: now_ms(),
             fx: &mut fx,
             access: AccessPolicy::default(),
-            expire_enabled: true,
+            expire_enabled: srv.repl.expire_allowed(),
         };
         db.clear()
     };

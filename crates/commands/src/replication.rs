@@ -38,6 +38,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, (0, 0, 0), replconf).group(G),
     Command::new("psync", -3, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), psync).group(G),
     Command::new("sync", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), sync).group(G),
+    Command::new("failover", -1, ADMIN | NOSCRIPT | STALE, (0, 0, 0), failover).group(G),
 ];
 
 pub const READONLY_ERR: &str = "READONLY You can't write against a read only replica.";
@@ -263,6 +264,21 @@ pub struct ReplicaSide {
     pub master_client: u64,
 }
 
+/// FAILOVER states (Redis's failover_state).
+pub const FAILOVER_NONE: u8 = 0;
+pub const FAILOVER_WAIT_SYNC: u8 = 1;
+pub const FAILOVER_IN_PROGRESS: u8 = 2;
+
+/// A coordinated FAILOVER's target and limits.
+#[derive(Default)]
+pub struct Failover {
+    pub host: Option<String>,
+    pub port: i64,
+    /// Deadline (ms) for the target to catch up, 0 = none.
+    pub end_ms: u64,
+    pub force: bool,
+}
+
 pub struct Repl {
     pub m: Arc<Mutex<MasterSide>>,
     pub r: Mutex<ReplicaSide>,
@@ -278,6 +294,10 @@ pub struct Repl {
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
     pub last_ping_ms: AtomicI64,
+    /// FAILOVER_*: while not NONE, writes are paused (PAUSE_DURING_FAILOVER), no PING or
+    /// GETACK is fed to replicas and nothing expires, so the offsets can meet.
+    pub failover_state: AtomicU8,
+    pub failover: Mutex<Failover>,
 }
 
 impl Default for Repl {
@@ -315,6 +335,8 @@ impl Default for Repl {
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
             last_ping_ms: AtomicI64::new(0),
+            failover_state: AtomicU8::new(FAILOVER_NONE),
+            failover: Mutex::new(Failover::default()),
         }
     }
 }
@@ -386,8 +408,20 @@ impl Repl {
         let m = self.m.lock();
         m.replicas.iter().filter(|r| r.state.load(Relaxed) == STATE_ONLINE && r.ack_off.load(Relaxed) >= off).count()
     }
-    /// Ask replicas for an ACK now (WAIT).
+    /// Writes are paused by a FAILOVER in progress.
+    pub fn failing_over(&self) -> bool {
+        self.failover_state.load(Relaxed) != FAILOVER_NONE
+    }
+    /// This node may delete expired keys itself: it is a primary and no FAILOVER pauses it
+    /// (a replica only hides logically expired keys and waits for the primary's DEL).
+    pub fn expire_allowed(&self) -> bool {
+        !self.is_replica.load(Relaxed) && !self.failing_over()
+    }
+    /// Ask replicas for an ACK now (WAIT). Not while failing over: it would move the offset.
     pub fn request_acks(&self) {
+        if self.failing_over() {
+            return;
+        }
         let mut m = self.m.lock();
         if m.replicas.is_empty() || m.proxy {
             return;
@@ -457,6 +491,9 @@ pub fn try_partial(srv: &Server, conn: &Arc<ReplicaConn>, replid: &str, offset: 
 
 fn replicaof(ctx: &mut Ctx, a: Args) {
     let srv = ctx.srv;
+    if srv.repl.failing_over() {
+        return ctx.out.error("ERR REPLICAOF not allowed while failing over.");
+    }
     if eq_ic(&a[1], "no") && eq_ic(&a[2], "one") {
         if srv.repl.is_replica.load(Relaxed) {
             become_master(srv);
@@ -623,6 +660,9 @@ fn psync_common(ctx: &mut Ctx, replid: String, offset: i64, old: bool) {
     if ctx.client.repl.is_master {
         return ctx.out.error("ERR Replica can't interact with the keyspace");
     }
+    if srv.repl.failing_over() {
+        return ctx.out.error("NOMASTERLINK Can't SYNC while failing over");
+    }
     if srv.repl.is_replica.load(Relaxed) && !srv.repl.link_up.load(Relaxed) {
         return ctx.out.error("NOMASTERLINK Can't SYNC while not connected with my master");
     }
@@ -630,8 +670,25 @@ fn psync_common(ctx: &mut Ctx, replid: String, offset: i64, old: bool) {
 }
 
 fn psync(ctx: &mut Ctx, a: Args) {
-    if a.len() != 3 {
-        return ctx.wrong_arity();
+    let srv = ctx.srv;
+    // PSYNC <replid> <offset> FAILOVER: our primary hands over to us (syncCommand).
+    if a.len() > 3 && eq_ic(&a[3], "failover") {
+        log('#', &format!("Failover request received for replid {}.", String::from_utf8_lossy(&a[1])));
+        if !srv.repl.is_replica.load(Relaxed) {
+            return ctx.out.error("ERR PSYNC FAILOVER can't be sent to a master.");
+        }
+        let mine = srv.repl.m.lock().replid.clone();
+        if !a[1].eq_ignore_ascii_case(mine.as_bytes()) {
+            return ctx.out.error("ERR PSYNC FAILOVER replid must match my replid.");
+        }
+        become_master(srv);
+        log(
+            '*',
+            &format!(
+                "MASTER MODE enabled (failover request from 'id={} addr={} laddr={}')",
+                ctx.client.id, ctx.client.shared.addr, ctx.client.shared.laddr
+            ),
+        );
     }
     let replid = String::from_utf8_lossy(&a[1]).into_owned();
     let offset = match std::str::from_utf8(&a[2]).ok().and_then(|s| s.parse::<i64>().ok()) {
@@ -664,6 +721,161 @@ pub fn wait(ctx: &mut Ctx, a: Args) {
     srv.repl.request_acks();
     let deadline = if t == 0 { 0 } else { now_ms() + t as u64 };
     ctx.client.repl.wait = Some((off, n.max(0) as usize, deadline));
+}
+
+// ------------------------------------------------------------------ FAILOVER
+
+pub fn failover_state_name(st: u8) -> &'static str {
+    match st {
+        FAILOVER_NONE => "no-failover",
+        FAILOVER_IN_PROGRESS => "failover-in-progress",
+        FAILOVER_WAIT_SYNC => "waiting-for-sync",
+        _ => "unknown",
+    }
+}
+
+/// clearFailoverState: forget the target and unpause writes.
+pub fn clear_failover(srv: &Server) {
+    *srv.repl.failover.lock() = Failover::default();
+    srv.repl.failover_state.store(FAILOVER_NONE, Relaxed);
+    srv.pause_notify.notify_waiters();
+}
+
+/// abortFailover: back to a primary if we already switched, then unpause.
+pub fn abort_failover(srv: &Arc<Server>, err: &str) {
+    let st = srv.repl.failover_state.load(Relaxed);
+    if st == FAILOVER_NONE {
+        return;
+    }
+    {
+        let f = srv.repl.failover.lock();
+        match &f.host {
+            Some(h) => log('*', &format!("FAILOVER to {}:{} aborted: {}", h, f.port, err)),
+            None => log('*', &format!("FAILOVER to any replica aborted: {}", err)),
+        }
+    }
+    if st == FAILOVER_IN_PROGRESS {
+        become_master(srv);
+    }
+    clear_failover(srv);
+}
+
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]
+fn failover(ctx: &mut Ctx, a: Args) {
+    let srv = ctx.srv;
+    if a.len() == 2 && eq_ic(&a[1], "abort") {
+        if !srv.repl.failing_over() {
+            return ctx.out.error("ERR No failover in progress.");
+        }
+        abort_failover(srv, "Failover manually aborted");
+        return ctx.out.ok();
+    }
+    let mut timeout = 0i64;
+    let mut force = false;
+    let mut port = 0i64;
+    let mut host: Option<String> = None;
+    let mut j = 1;
+    while j < a.len() {
+        if eq_ic(&a[j], "timeout") && j + 1 < a.len() && timeout == 0 {
+            let Some(t) = crate::util::int_arg(ctx.out, &a[j + 1]) else { return };
+            if t <= 0 {
+                return ctx.out.error("ERR FAILOVER timeout must be greater than 0");
+            }
+            timeout = t;
+            j += 1;
+        } else if eq_ic(&a[j], "to") && j + 2 < a.len() && host.is_none() {
+            let Some(p) = crate::util::int_arg(ctx.out, &a[j + 2]) else { return };
+            port = p;
+            host = Some(String::from_utf8_lossy(&a[j + 1]).into_owned());
+            j += 2;
+        } else if eq_ic(&a[j], "force") && !force {
+            force = true;
+        } else {
+            return ctx.out.error(crate::util::ERR_SYNTAX);
+        }
+        j += 1;
+    }
+    if srv.repl.failing_over() {
+        return ctx.out.error("ERR FAILOVER already in progress.");
+    }
+    if srv.repl.is_replica.load(Relaxed) {
+        return ctx.out.error("ERR FAILOVER is not valid when server is a replica.");
+    }
+    {
+        let m = srv.repl.m.lock();
+        if m.replicas.is_empty() {
+            return ctx.out.error("ERR FAILOVER requires connected replicas.");
+        }
+        if force && (timeout == 0 || host.is_none()) {
+            return ctx.out.error("ERR FAILOVER with force option requires both a timeout and target HOST and IP.");
+        }
+        if let Some(h) = &host {
+            let Some(r) = m.replicas.iter().find(|r| r.ip.eq_ignore_ascii_case(h) && r.port as i64 == port) else {
+                return ctx.out.error("ERR FAILOVER target HOST and PORT is not a replica.");
+            };
+            if r.state.load(Relaxed) != STATE_ONLINE {
+                return ctx.out.error("ERR FAILOVER target replica is not online.");
+            }
+            log('*', &format!("FAILOVER requested to {}:{}.", h, port));
+        } else {
+            log('*', "FAILOVER requested to any replica.");
+        }
+    }
+    *srv.repl.failover.lock() =
+        Failover { host, port, end_ms: if timeout > 0 { now_ms() + timeout as u64 } else { 0 }, force };
+    srv.repl.failover_state.store(FAILOVER_WAIT_SYNC, Relaxed);
+    ctx.out.ok();
+}
+
+/// updateFailoverStatus: time out (abort, or switch anyway with FORCE), or switch once the
+/// target acknowledged our whole stream. The switch happens with every shard held, so no
+/// write is between "the target has everything" and "we are a replica".
+pub fn update_failover(srv: &Arc<Server>) {
+    let repl = &srv.repl;
+    if repl.failover_state.load(Relaxed) != FAILOVER_WAIT_SYNC {
+        return;
+    }
+    let now = now_ms();
+    let (end, force, host, port) = {
+        let f = repl.failover.lock();
+        (f.end_ms, f.force, f.host.clone(), f.port)
+    };
+    if end != 0 && end <= now {
+        if force {
+            let h = host.unwrap_or_default();
+            log('*', &format!("FAILOVER to {}:{} time out exceeded, failing over.", h, port));
+            repl.failover_state.store(FAILOVER_IN_PROGRESS, Relaxed);
+            become_replica(srv, h, port as u16);
+        } else {
+            abort_failover(srv, "Replica never caught up before timeout");
+        }
+        return;
+    }
+    let find = || {
+        let m = repl.m.lock();
+        let off = m.backlog.offset;
+        let found = match &host {
+            Some(h) => m.replicas.iter().find(|r| r.ip.eq_ignore_ascii_case(h) && r.port as i64 == port),
+            None => m.replicas.iter().find(|r| r.ack_off.load(Relaxed) == off),
+        };
+        found.filter(|r| r.ack_off.load(Relaxed) == off).map(|r| (r.ip.clone(), r.port))
+    };
+    if find().is_none() {
+        return;
+    }
+    // Confirm with every shard held (no write can be running), and switch under them.
+    let guards = srv.ks.lock_all();
+    if let Some((h, p)) = find() {
+        {
+            let mut f = repl.failover.lock();
+            f.host = Some(h.clone());
+            f.port = p as i64;
+        }
+        repl.failover_state.store(FAILOVER_IN_PROGRESS, Relaxed);
+        log('*', &format!("Failover target {}:{} is synced, failing over.", h, p));
+        become_replica(srv, h, p);
+    }
+    drop(guards);
 }
 
 // ------------------------------------------------------------------ INFO
@@ -750,7 +962,8 @@ pub fn info_replication(srv: &Server) -> String {
     }
     let _ = write!(
         o,
-        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        failover_state_name(repl.failover_state.load(Relaxed)),
         m.replid,
         m.replid2,
         m.backlog.offset,
@@ -765,14 +978,15 @@ pub fn info_replication(srv: &Server) -> String {
 
 /// replicationCron's master part: PING replicas every repl-ping-replica-period seconds, free
 /// the backlog after repl-backlog-ttl without replicas, follow repl-backlog-size changes.
-pub fn cron(srv: &Server) {
+pub fn cron(srv: &Arc<Server>) {
+    update_failover(srv);
     let repl = &srv.repl;
     let now = now_ms();
     let period = srv.config.get_i64("repl-ping-replica-period").max(1) as u64 * 1000;
     let mut m = repl.m.lock();
     let size = backlog_size(srv);
     m.backlog.resize(size);
-    if !m.proxy && !m.replicas.is_empty() {
+    if !m.proxy && !m.replicas.is_empty() && !repl.failing_over() {
         let last = repl.last_ping_ms.load(Relaxed) as u64;
         if now.saturating_sub(last) >= period {
             repl.last_ping_ms.store(now as i64, Relaxed);

@@ -484,6 +484,10 @@ impl Server {
 
     /// Current pause that applies to a command, if any.
     pub fn paused_for(&self, is_write: bool) -> Option<u64> {
+        // FAILOVER pauses writes until it ends (pause_notify wakes the waiters).
+        if is_write && self.repl.failing_over() {
+            return Some(now_ms() + 1000);
+        }
         let p = *self.pause.lock();
         let p = p?;
         let now = now_ms();

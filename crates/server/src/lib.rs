@@ -146,7 +146,7 @@ async fn cron(srv: Arc<Server>) {
             let mut fx = ferrocache_engine::Effects::default();
             let s2 = s.clone();
             // Replicas never expire keys themselves: the primary's DELs do.
-            let c = if s.repl.is_replica.load(Relaxed) {
+            let c = if !s.repl.expire_allowed() {
                 cursor
             } else {
                 s.ks.active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s2.apply_effects(fx, 0, None))
@@ -241,7 +241,7 @@ fn process(
                     pos += consumed;
                     continue;
                 }
-                if srv.pause.lock().is_some() {
+                if srv.pause.lock().is_some() || srv.repl.failing_over() {
                     let is_write = table()
                         .lookup(&args[0])
                         .is_some_and(|c| c.is_write() || c.has(ferrocache_commands::table::flags::MAY_REPLICATE));

@@ -463,7 +463,33 @@ async fn link_once(srv: &Arc<Server>, epoch: u64, host: &str, port: u16, db: &mu
         (m.replid.clone(), m.backlog.offset + 1)
     };
     log('*', &format!("Trying a partial resynchronization (request {}:{}).", myid, myoff));
-    let reply = link.cmd(&[b"PSYNC", myid.as_bytes(), myoff.to_string().as_bytes()], timeout).await?;
+    // A FAILOVER in progress: the target promotes itself when it sees our PSYNC.
+    let failover = srv.repl.failover_state.load(Relaxed) == rp::FAILOVER_IN_PROGRESS;
+    let offs = myoff.to_string();
+    let mut argv: Vec<&[u8]> = vec![b"PSYNC", myid.as_bytes(), offs.as_bytes()];
+    if failover {
+        argv.push(b"FAILOVER");
+    }
+    if let Err(e) = link.send(&argv).await {
+        if failover {
+            rp::abort_failover(srv, "Write error to failover target");
+        }
+        return Err(e);
+    }
+    let reply = loop {
+        let l = link.line(timeout).await?;
+        if !l.is_empty() {
+            break l;
+        }
+    };
+    if failover {
+        if reply.starts_with("+FULLRESYNC") || reply.starts_with("+CONTINUE") {
+            rp::clear_failover(srv);
+        } else {
+            rp::abort_failover(srv, "Failover target rejected psync request");
+            return Err(format!("Failover target rejected psync request: {}", reply));
+        }
+    }
     let start_off: u64;
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC") {
         let mut it = rest.split_whitespace();
