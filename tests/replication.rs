@@ -607,3 +607,68 @@ fn failover_with_redis_server() {
     assert_eq!(acked, 1);
     assert_eq!(snapshot(&mut pc), snapshot(&mut rc));
 }
+
+#[test]
+fn min_replicas_to_write() {
+    let d = tempdir("minrep");
+    let p = start(&d, &["--save", "", "--min-replicas-to-write", "1", "--min-replicas-max-lag", "2"]);
+    let r = start(&d, &["--save", ""]);
+    let mut pc = p.con();
+    // Same replies as redis-server with the same settings and no replica.
+    let mut nodes = vec![p.port];
+    let rs = common::redis_server(&["--min-replicas-to-write", "1", "--min-replicas-max-lag", "2"]);
+    if let Some(rs) = &rs {
+        nodes.push(rs.port);
+    } else {
+        println!("SKIPPED (comparison part): redis-server not on PATH");
+    }
+    let mut seen = Vec::new();
+    for port in &nodes {
+        let mut c = common::Raw::connect(*port);
+        let mut replies = Vec::new();
+        for cmd in [
+            "SET k v",
+            "GET k",
+            "MULTI",
+            "SET k v",
+            "GET k",
+            "EXEC",
+            "MULTI",
+            "GET k",
+            "EXEC",
+            "PING",
+            "DEL k",
+            "CONFIG SET min-replicas-max-lag 0",
+            "SET k v",
+            "CONFIG SET min-replicas-max-lag 2",
+        ] {
+            replies.push(c.qraw(cmd));
+        }
+        let mut rc = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+        replies.push(info_field(&mut rc, "replication", "min_slaves_good_slaves"));
+        seen.push(replies);
+    }
+    assert_eq!(seen[0][0], "-NOREPLICAS Not enough good replicas to write.\r\n");
+    assert_eq!(seen[0][5], "-EXECABORT Transaction discarded because of previous errors.\r\n");
+    assert_eq!(seen[0][12], "+OK\r\n");
+    if seen.len() == 2 {
+        assert_eq!(seen[0], seen[1]);
+    }
+    // A replica that acknowledges: writes are accepted.
+    let mut rc = r.con();
+    let _: () = q(&mut rc, &["REPLICAOF", "127.0.0.1", &p.port.to_string()]);
+    wait_for("link up", 30, || link_up(&mut rc));
+    wait_for("good replica", 10, || info_field(&mut pc, "replication", "min_slaves_good_slaves") == "1");
+    let _: () = q(&mut pc, &["SET", "k", "v"]);
+    // Its ACKs stop (process stopped): after more than 2 s of lag, writes are refused again.
+    signal(&r, "-STOP");
+    wait_for("replica lagging", 10, || info_field(&mut pc, "replication", "min_slaves_good_slaves") == "0");
+    let e = q_err(&p, &["SET", "k", "w"]);
+    assert_eq!(e, "NOREPLICAS Not enough good replicas to write.");
+    signal(&r, "-CONT");
+    wait_for("good again", 10, || info_field(&mut pc, "replication", "min_slaves_good_slaves") == "1");
+    let _: () = q(&mut pc, &["SET", "k", "w"]);
+    let _: () = q(&mut pc, &["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    let s: String = redis::cmd("INFO").arg("replication").query(&mut pc).unwrap();
+    assert!(!s.contains("min_slaves_good_slaves"), "{s}");
+}

@@ -221,6 +221,9 @@ pub struct Hot {
     /// memcached listener: `memcached-item-size-max` and `engine memcached`.
     pub mc_item_size_max: AtomicUsize,
     pub mc_engine: AtomicBool,
+    /// min-replicas-to-write / min-replicas-max-lag (checked before every write).
+    pub min_replicas_to_write: AtomicI64,
+    pub min_replicas_max_lag: AtomicI64,
 }
 
 pub struct Config {
@@ -467,6 +470,8 @@ impl Config {
         h.latency_threshold.store(gi("latency-monitor-threshold") as u64, Relaxed);
         h.mc_item_size_max.store(gi("memcached-item-size-max").clamp(1024, 1 << 30) as usize, Relaxed);
         h.mc_engine.store(g("engine") == "memcached", Relaxed);
+        h.min_replicas_to_write.store(gi("min-replicas-to-write"), Relaxed);
+        h.min_replicas_max_lag.store(gi("min-replicas-max-lag"), Relaxed);
     }
 
     pub fn policy(&self) -> EvictionPolicy {

@@ -246,6 +246,17 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
+    if srv.config.hot.min_replicas_to_write.load(Relaxed) > 0
+        && (cmd.is_write() || (cmd.name == "exec" && queued_write(client)))
+        && !replication::good_replicas_ok(srv)
+    {
+        out.error(replication::NOREPLICAS_ERR);
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        stats::rejected(cmd.name);
+        return;
+    }
     if srv.repl.is_replica.load(Relaxed) && !client.repl.is_master {
         if let Some(e) = replica_denies(srv, client, cmd) {
             out.error(e);

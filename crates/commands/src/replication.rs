@@ -43,6 +43,7 @@ pub static COMMANDS: &[Command] = &[
 
 pub const READONLY_ERR: &str = "READONLY You can't write against a read only replica.";
 pub const MASTERDOWN_ERR: &str = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+pub const NOREPLICAS_ERR: &str = "NOREPLICAS Not enough good replicas to write.";
 pub const NO_REPLID: &str = "0000000000000000000000000000000000000000";
 
 pub fn random_replid() -> String {
@@ -723,6 +724,38 @@ pub fn wait(ctx: &mut Ctx, a: Args) {
     ctx.client.repl.wait = Some((off, n.max(0) as usize, deadline));
 }
 
+// ------------------------------------------------------------------ min-replicas
+
+/// refreshGoodSlavesCount: online replicas whose last ACK is at most min-replicas-max-lag
+/// seconds old (None when min-replicas-to-write or min-replicas-max-lag is 0).
+fn good_replicas(srv: &Server, m: &MasterSide, now: u64) -> Option<usize> {
+    let min = srv.config.hot.min_replicas_to_write.load(Relaxed);
+    let maxlag = srv.config.hot.min_replicas_max_lag.load(Relaxed);
+    if min <= 0 || maxlag <= 0 {
+        return None;
+    }
+    let secs = now / 1000;
+    Some(
+        m.replicas
+            .iter()
+            .filter(|r| {
+                r.state.load(Relaxed) == STATE_ONLINE
+                    && secs.saturating_sub(r.ack_ms.load(Relaxed) / 1000) <= maxlag as u64
+            })
+            .count(),
+    )
+}
+
+/// checkGoodReplicasStatus: a replica, or no limit configured, or enough good replicas.
+pub fn good_replicas_ok(srv: &Server) -> bool {
+    if srv.repl.is_replica.load(Relaxed) {
+        return true;
+    }
+    let min = srv.config.hot.min_replicas_to_write.load(Relaxed);
+    let m = srv.repl.m.lock();
+    good_replicas(srv, &m, now_ms()).is_none_or(|g| g as i64 >= min)
+}
+
 // ------------------------------------------------------------------ FAILOVER
 
 pub fn failover_state_name(st: u8) -> &'static str {
@@ -928,17 +961,7 @@ pub fn info_replication(srv: &Server) -> String {
     }
     let m = repl.m.lock();
     let _ = write!(o, "connected_slaves:{}\r\n", m.replicas.len());
-    let min = srv.config.get_i64("min-replicas-to-write");
-    let maxlag = srv.config.get_i64("min-replicas-max-lag");
-    if min > 0 && maxlag > 0 {
-        let good = m
-            .replicas
-            .iter()
-            .filter(|r| {
-                r.state.load(Relaxed) == STATE_ONLINE
-                    && now.saturating_sub(r.ack_ms.load(Relaxed)) / 1000 <= maxlag as u64
-            })
-            .count();
+    if let Some(good) = good_replicas(srv, &m, now) {
         let _ = write!(o, "min_slaves_good_slaves:{}\r\n", good);
     }
     for (i, r) in m.replicas.iter().enumerate() {
