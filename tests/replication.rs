@@ -672,3 +672,102 @@ fn min_replicas_to_write() {
     let s: String = redis::cmd("INFO").arg("replication").query(&mut pc).unwrap();
     assert!(!s.contains("min_slaves_good_slaves"), "{s}");
 }
+
+fn offset_of(c: &mut redis::Connection, field: &str) -> u64 {
+    info_field(c, "replication", field).parse().unwrap()
+}
+
+#[test]
+fn chained_and_several_replicas() {
+    let d = tempdir("chain");
+    let p = start(&d, &["--save", "", "--repl-backlog-size", "16384", "--repl-ping-replica-period", "1"]);
+    let r1 = start(&d, &["--save", ""]);
+    let r2 = start(&d, &["--save", "", "--repl-timeout", "5"]);
+    let s1 = start(&d, &["--save", ""]);
+    let (mut pc, mut c1, mut c2, mut cs) = (p.con(), r1.con(), r2.con(), s1.con());
+    fill_every_type(&mut pc, "before");
+    // Writes of every type keep coming while the chain forms.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let st = stop.clone();
+    let port = p.port;
+    let writer = std::thread::spawn(move || {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+        let mut n = 0u64;
+        while !st.load(std::sync::atomic::Ordering::Relaxed) {
+            fill_every_type(&mut c, &format!("w{}", n % 50));
+            let _: i64 = q(&mut c, &["INCR", "counter"]);
+            let _: i64 = q(&mut c, &["HINCRBY", "hc", &format!("f{}", n % 7), "1"]);
+            let _: Option<String> = q(&mut c, &["LPOP", &format!("l:w{}", (n + 25) % 50)]);
+            n += 1;
+        }
+        n
+    });
+    let _: () = q(&mut cs, &["REPLICAOF", "127.0.0.1", &r1.port.to_string()]);
+    for c in [&mut c1, &mut c2] {
+        let _: () = q(c, &["REPLICAOF", "127.0.0.1", &p.port.to_string()]);
+    }
+    wait_for("links up", 60, || link_up(&mut c1) && link_up(&mut c2) && link_up(&mut cs));
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+    let acked: i64 = q(&mut pc, &["WAIT", "2", "5000"]);
+    assert_eq!(acked, 2);
+    let off = offset_of(&mut pc, "master_repl_offset");
+    wait_for("sub-replica at the primary's offset", 30, || offset_of(&mut cs, "slave_repl_offset") >= off);
+    let _: () = q(&mut pc, &["CONFIG", "SET", "repl-ping-replica-period", "3600"]);
+    std::thread::sleep(Duration::from_millis(1200));
+    let off = offset_of(&mut pc, "master_repl_offset");
+    wait_for("all at the same offset", 30, || {
+        offset_of(&mut c1, "slave_repl_offset") == off
+            && offset_of(&mut c2, "slave_repl_offset") == off
+            && offset_of(&mut cs, "slave_repl_offset") == off
+    });
+    // The sub-replica has the primary's history: same id, same offsets, same data.
+    let id = info_field(&mut pc, "replication", "master_replid");
+    for c in [&mut c1, &mut c2, &mut cs] {
+        assert_eq!(info_field(c, "replication", "master_replid"), id);
+        assert_eq!(offset_of(c, "master_repl_offset"), off);
+    }
+    assert_eq!(info_field(&mut c1, "replication", "connected_slaves"), "1");
+    let sp = snapshot(&mut pc);
+    assert!(sp.len() > 400, "{}", sp.len());
+    assert_eq!(sp, snapshot(&mut c1));
+    assert_eq!(sp, snapshot(&mut c2));
+    assert_eq!(sp, snapshot(&mut cs));
+
+    // r2 stops reading: its output buffer passes the limit and it is dropped while the primary
+    // goes on writing at full speed; back, its offset is far behind the 16 KB backlog, so it
+    // resyncs fully.
+    let _: () = q(&mut pc, &["CONFIG", "SET", "client-output-buffer-limit", "replica 4mb 2mb 1"]);
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&r2, "-STOP");
+    let big = "x".repeat(100_000);
+    let t = Instant::now();
+    for i in 0..300 {
+        let _: () = q(&mut pc, &["SET", &format!("big:{}", i % 100), &big]);
+    }
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(20), "the primary stalled: {took:?}");
+    wait_for("r2 dropped", 10, || info_field(&mut pc, "replication", "connected_slaves") == "1");
+    assert!(p.log_text().contains("closed for overcoming of output buffer limits"), "{}", p.log_text());
+    let _: () = q(&mut pc, &["SET", "after-drop", "1"]);
+    let acked: i64 = q(&mut pc, &["WAIT", "1", "5000"]);
+    assert_eq!(acked, 1);
+    signal(&r2, "-CONT");
+    wait_for("r2 back", 60, || {
+        info_field(&mut pc, "replication", "connected_slaves") == "2"
+            && q::<Option<String>>(&mut c2, &["GET", "after-drop"]).is_some()
+    });
+    let full: u64 = info_field(&mut pc, "stats", "sync_full").parse().unwrap();
+    // (r1 may have been dropped too on a loaded machine: it then resynced as well.)
+    assert!(full >= 3, "r1, r2 and r2's resync: {full}");
+    assert!(r2.log_text().matches("Full resync from master").count() >= 2, "{}", r2.log_text());
+    let acked: i64 = q(&mut pc, &["WAIT", "2", "5000"]);
+    assert_eq!(acked, 2);
+    let off = offset_of(&mut pc, "master_repl_offset");
+    wait_for("sub-replica caught up", 30, || offset_of(&mut cs, "slave_repl_offset") == off);
+    let sp = snapshot(&mut pc);
+    assert_eq!(sp, snapshot(&mut c1));
+    assert_eq!(sp, snapshot(&mut c2));
+    assert_eq!(sp, snapshot(&mut cs));
+}

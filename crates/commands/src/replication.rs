@@ -85,6 +85,78 @@ pub struct ReplicaConn {
     /// Stream bytes to send (after the RDB).
     pub tx: UnboundedSender<Bytes>,
     pub shared: Arc<ClientShared>,
+    /// Bytes sent to `tx` and not written to the socket yet (its output buffer).
+    pub queued: AtomicU64,
+    /// When the soft output buffer limit was first exceeded (0 = not exceeded).
+    pub soft_since_ms: AtomicU64,
+    /// Wakes the feeder when the replica is dropped for its output buffer.
+    pub overflow: tokio::sync::Notify,
+}
+
+impl ReplicaConn {
+    pub fn new(id: u64, ip: String, port: u16, tx: UnboundedSender<Bytes>, shared: Arc<ClientShared>) -> ReplicaConn {
+        ReplicaConn {
+            id,
+            ip,
+            port,
+            state: AtomicU8::new(STATE_WAIT_BGSAVE),
+            ack_off: AtomicU64::new(0),
+            ack_ms: AtomicU64::new(now_ms()),
+            tx,
+            shared,
+            queued: AtomicU64::new(0),
+            soft_since_ms: AtomicU64::new(0),
+            overflow: tokio::sync::Notify::new(),
+        }
+    }
+    /// The feeder wrote `n` bytes of the stream.
+    pub fn written(&self, n: usize) {
+        self.queued.fetch_sub(n as u64, Relaxed);
+    }
+    /// checkClientOutputBufferLimits for the replica class.
+    fn over_limit(&self, lim: &ObufLimit, now: u64) -> bool {
+        let used = self.queued.load(Relaxed);
+        if lim.hard > 0 && used >= lim.hard {
+            return true;
+        }
+        if lim.soft > 0 && used >= lim.soft {
+            let since = self.soft_since_ms.load(Relaxed);
+            if since == 0 {
+                self.soft_since_ms.store(now, Relaxed);
+            } else if now.saturating_sub(since) / 1000 > lim.secs {
+                return true;
+            }
+        } else {
+            self.soft_since_ms.store(0, Relaxed);
+        }
+        false
+    }
+}
+
+/// client-output-buffer-limit for the replica class (hard raised to repl-backlog-size).
+#[derive(Default, Clone, Copy)]
+pub struct ObufLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub secs: u64,
+}
+
+pub fn replica_obuf_limit(srv: &Server) -> ObufLimit {
+    let v = srv.config.get("client-output-buffer-limit").unwrap_or_default();
+    let t: Vec<&str> = v.split_whitespace().collect();
+    let mut lim = ObufLimit::default();
+    let mut i = 0;
+    while i + 3 < t.len() {
+        if t[i].eq_ignore_ascii_case("slave") || t[i].eq_ignore_ascii_case("replica") {
+            let m = |s: &str| crate::config::parse_memory(s).unwrap_or(0).max(0) as u64;
+            lim = ObufLimit { hard: m(t[i + 1]), soft: m(t[i + 2]), secs: t[i + 3].parse().unwrap_or(0) };
+        }
+        i += 4;
+    }
+    if lim.hard > 0 {
+        lim.hard = lim.hard.max(backlog_size(srv) as u64);
+    }
+    lim
 }
 
 /// The circular replication backlog.
@@ -179,6 +251,8 @@ pub struct MasterSide {
     pub proxy: bool,
     /// When the last replica went away (for repl-backlog-ttl).
     pub no_replicas_since_ms: u64,
+    /// The replica output buffer limit (refreshed by the cron).
+    pub obuf_limit: ObufLimit,
 }
 
 impl MasterSide {
@@ -189,8 +263,37 @@ impl MasterSide {
             return;
         }
         let bytes = Bytes::copy_from_slice(b);
+        let lim = self.obuf_limit;
+        let check = lim.hard > 0 || lim.soft > 0;
+        let now = if check { now_ms() } else { 0 };
+        let mut over = false;
         for r in self.replicas.iter() {
+            r.queued.fetch_add(b.len() as u64, Relaxed);
             let _ = r.tx.send(bytes.clone());
+            if check && r.over_limit(&lim, now) {
+                over = true;
+            }
+        }
+        if over {
+            // Drop replicas over the limit at once: the primary never waits for a slow replica.
+            self.replicas.retain(|r| {
+                if !r.over_limit(&lim, now) {
+                    return true;
+                }
+                log(
+                    '#',
+                    &format!(
+                        "Client id={} addr={} laddr={} closed for overcoming of output buffer limits.",
+                        r.id, r.shared.addr, r.shared.laddr
+                    ),
+                );
+                r.shared.kill.store(true, Relaxed);
+                r.overflow.notify_one();
+                false
+            });
+            if self.replicas.is_empty() {
+                self.no_replicas_since_ms = now;
+            }
         }
     }
     /// Append one command (with SELECT first when the database changes).
@@ -313,6 +416,7 @@ impl Default for Repl {
                 last_db: -1,
                 proxy: false,
                 no_replicas_since_ms: now_ms(),
+                obuf_limit: ObufLimit::default(),
             })),
             r: Mutex::new(ReplicaSide {
                 master: None,
@@ -388,6 +492,7 @@ impl Repl {
             srv.add_sink(Arc::new(ReplSink { m: self.m.clone(), offset: self.offset.clone() }));
         }
         let mut m = self.m.lock();
+        m.obuf_limit = replica_obuf_limit(srv);
         if !m.backlog.active {
             m.backlog.create(backlog_size(srv));
             // A new backlog starts a new history: nobody can continue from the old one.
@@ -1009,6 +1114,7 @@ pub fn cron(srv: &Arc<Server>) {
     let mut m = repl.m.lock();
     let size = backlog_size(srv);
     m.backlog.resize(size);
+    m.obuf_limit = replica_obuf_limit(srv);
     if !m.proxy && !m.replicas.is_empty() && !repl.failing_over() {
         let last = repl.last_ping_ms.load(Relaxed) as u64;
         if now.saturating_sub(last) >= period {
