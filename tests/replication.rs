@@ -771,3 +771,98 @@ fn chained_and_several_replicas() {
     assert_eq!(sp, snapshot(&mut c2));
     assert_eq!(sp, snapshot(&mut cs));
 }
+
+/// One memcached text exchange: send `req`, read until a line equal to `end`.
+fn mc_text(port: u16, req: &str, end: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let mut b = [0u8; 4096];
+    while !out.ends_with(format!("{end}\r\n").as_bytes()) {
+        let n = s.read(&mut b).unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&out));
+        out.extend_from_slice(&b[..n]);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn memcached_items_replicate_and_survive_aof() {
+    let d = tempdir("mcrepl");
+    let (pm, rm) = (free_port(), free_port());
+    let pargs = ["--save", "", "--appendonly", "yes", "--memcached-port", &pm.to_string()];
+    let mut p = start(&d, &pargs);
+    let rdir = tempdir("mcreplr");
+    let r = start(&rdir, &["--save", "", "--memcached-port", &rm.to_string()]);
+    let mut pc = p.con();
+    let mut rc = r.con();
+    // Before the replica attaches (full sync) and after (stream).
+    assert_eq!(mc_text(pm, "set early 9 0 3\r\nabc\r\n", "STORED"), "STORED\r\n");
+    let _: () = q(&mut rc, &["REPLICAOF", "127.0.0.1", &p.port.to_string()]);
+    wait_for("link up", 30, || link_up(&mut rc));
+    assert_eq!(mc_text(pm, "set k 42 0 5\r\nhello\r\n", "STORED"), "STORED\r\n");
+    mc_text(pm, "set n 7 0 1\r\n5\r\nincr n 3\r\n", "8");
+    mc_text(pm, "set e 11 1000 2\r\nhi\r\n", "STORED");
+    let acked: i64 = q(&mut pc, &["WAIT", "1", "5000"]);
+    assert_eq!(acked, 1);
+    let on_p = mc_text(pm, "gets k n e\r\n", "END");
+    assert!(on_p.starts_with("VALUE k 42 5 "), "{on_p}");
+    assert!(on_p.contains("VALUE n 7 1 "), "{on_p}");
+    // The replica serves memcached reads with the primary's flags and CAS uniques.
+    assert_eq!(mc_text(rm, "gets k n e\r\n", "END"), on_p);
+    let early = mc_text(rm, "get early\r\n", "END");
+    assert_eq!(early, "VALUE early 9 3\r\nabc\r\nEND\r\n");
+    // A CAS unique read on the primary works on the replica once promoted.
+    let cas_k: u64 = on_p.lines().next().unwrap().split(' ').nth(4).unwrap().parse().unwrap();
+    let _: () = q(&mut rc, &["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(mc_text(rm, &format!("cas k 5 0 3 {cas_k}\r\nnew\r\n"), "STORED"), "STORED\r\n");
+    // New uniques on the promoted replica never reuse the primary's.
+    let after = mc_text(rm, "gets k\r\n", "END");
+    let cas_new: u64 = after.lines().next().unwrap().split(' ').nth(4).unwrap().parse().unwrap();
+    assert!(cas_new > cas_k, "{after}");
+
+    // Restart the primary from its AOF: flags and CAS uniques are back.
+    let _: () = redis::cmd("SHUTDOWN").query(&mut pc).unwrap_or(());
+    p.wait_exit();
+    let p2 = start(&d, &pargs);
+    let mut pc2 = p2.con();
+    assert_eq!(mc_text(pm, "gets k n e\r\n", "END"), on_p);
+    assert_eq!(mc_text(pm, "get early\r\n", "END"), "VALUE early 9 3\r\nabc\r\nEND\r\n");
+    // Rewritten as commands (no RDB preamble) and loaded again.
+    let _: () = q(&mut pc2, &["CONFIG", "SET", "aof-use-rdb-preamble", "no"]);
+    let _: String = q(&mut pc2, &["BGREWRITEAOF"]);
+    wait_for("rewrite done", 30, || info_field(&mut pc2, "persistence", "aof_rewrite_in_progress") == "0");
+    std::thread::sleep(Duration::from_millis(200));
+    let _: () = redis::cmd("SHUTDOWN").query(&mut pc2).unwrap_or(());
+    let mut p2 = p2;
+    p2.wait_exit();
+    let p3 = start(&d, &["--save", "", "--appendonly", "yes", "--memcached-port", &pm.to_string()]);
+    assert_eq!(mc_text(pm, "gets k n e\r\n", "END"), on_p);
+    assert_eq!(mc_text(pm, "get early\r\n", "END"), "VALUE early 9 3\r\nabc\r\nEND\r\n");
+    assert!(p3.log_text().contains("DB loaded from"), "{}", p3.log_text());
+
+    // A redis-server replica keeps plain strings and sees nothing it rejects.
+    if have("redis-server") {
+        let rs = start_redis(&rdir, "rs.rdb").unwrap();
+        let mut rsc = rs.con();
+        let _: () = q(&mut rsc, &["REPLICAOF", "127.0.0.1", &p3.port.to_string()]);
+        wait_for("redis link up", 30, || link_up(&mut rsc));
+        mc_text(pm, "set viaredis 5 0 2\r\nok\r\nincr n 1\r\n", "9");
+        let mut pc3 = p3.con();
+        let acked: i64 = q(&mut pc3, &["WAIT", "1", "5000"]);
+        assert_eq!(acked, 1);
+        assert_eq!(q::<String>(&mut rsc, &["GET", "viaredis"]), "ok");
+        assert_eq!(q::<String>(&mut rsc, &["GET", "n"]), "9");
+        assert_eq!(q::<String>(&mut rsc, &["GET", "k"]), "hello");
+        assert_eq!(
+            info_field(&mut pc3, "replication", "master_repl_offset"),
+            info_field(&mut rsc, "replication", "slave_repl_offset")
+        );
+        let log = rs.log_text();
+        assert!(!log.contains("CRITICAL") && !log.contains("Error"), "{log}");
+    } else {
+        println!("SKIPPED (redis-server part): redis-server not on PATH");
+    }
+}

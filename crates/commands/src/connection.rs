@@ -46,6 +46,13 @@ fn ping(ctx: &mut Ctx, a: Args) {
     if a.len() > 2 {
         return ctx.wrong_arity();
     }
+    // memcached metadata riding in our primary's stream or the AOF (memcached::MC_META).
+    if a.len() == 2
+        && (ctx.client.repl.is_master || ctx.client.id == u64::MAX)
+        && crate::memcached::apply_meta(ctx, &a[1])
+    {
+        return ctx.out.bulk(&a[1]);
+    }
     if ctx.client.in_pubsub_context() {
         ctx.out.array(2);
         ctx.out.bulk(b"pong");

@@ -272,6 +272,7 @@ fn put(cx: &Cx, db: &mut Db, key: &[u8], item: McItem, exp: Exp, event: &'static
         return;
     }
     let data = if cx.prop { Some(item.data.clone()) } else { None };
+    let (flags, cas) = (item.flags, item.cas);
     db.set(key, Value::Mc(Box::new(item)), false);
     if let Exp::At(ms) = exp {
         db.set_expire(key, ms);
@@ -285,6 +286,61 @@ fn put(cx: &Cx, db: &mut Db, key: &[u8], item: McItem, exp: Exp, event: &'static
         }
         v
     });
+    cx.propagate(db, || meta_argv(key, flags, cas));
+}
+
+/// How an item's memcached metadata travels in the replication stream and the AOF: a
+/// `PING "ferrocache-mcmeta <flags> <cas> <key>"` right after the SET of its bytes. One
+/// stream serves every replica (offsets must agree), so it has to be valid Redis: a
+/// redis-server replica (or redis-check-aof) sees a harmless PING and keeps the plain string;
+/// a ferrocache replica or AOF load applies it with `apply_meta`.
+pub const MC_META: &[u8] = b"ferrocache-mcmeta ";
+
+pub fn meta_argv(key: &[u8], flags: u32, cas: u64) -> Vec<Vec<u8>> {
+    let mut p = MC_META.to_vec();
+    p.extend_from_slice(format!("{} {} ", flags, cas).as_bytes());
+    p.extend_from_slice(key);
+    vec![b"PING".to_vec(), p]
+}
+
+/// PING with a `MC_META` payload from our primary or the AOF: give the key (a string just
+/// written by the SET before it) the primary's flags and CAS, and pass the PING on (AOF,
+/// sub-replicas). Returns false when the payload is not one.
+pub fn apply_meta(ctx: &mut crate::Ctx, payload: &[u8]) -> bool {
+    let Some(rest) = payload.strip_prefix(MC_META) else { return false };
+    let mut it = rest.splitn(3, |&c| c == b' ');
+    let num = |b: Option<&[u8]>| std::str::from_utf8(b?).ok()?.parse::<u64>().ok();
+    let (Some(flags), Some(cas), Some(key)) = (num(it.next()), num(it.next()), it.next()) else { return false };
+    let srv = ctx.srv;
+    let access = ctx.access();
+    let mut guards = srv.ks.lock_keys([key]);
+    let mut db = Db {
+        guards: &mut guards,
+        db: ctx.client.db,
+        now_ms: ctx.now_ms,
+        fx: &mut *ctx.fx,
+        access,
+        expire_enabled: false,
+    };
+    if let Some(e) = db.peek(key) {
+        match &mut e.value {
+            Value::Mc(m) => {
+                m.flags = flags as u32;
+                m.cas = cas;
+            }
+            v => {
+                if let Some(data) = v.as_bytes() {
+                    let atime = (ctx.now_ms / 1000) as u32;
+                    let item = McItem { data: data.to_vec(), flags: flags as u32, cas, atime, bits: 0 };
+                    e.value = Value::Mc(Box::new(item));
+                }
+            }
+        }
+    }
+    mcitem::observe_cas(cas);
+    let d = db.db;
+    db.fx.propagate(d, vec![b"PING".to_vec(), payload.to_vec()]);
+    true
 }
 
 /// Delete a key, recording the write. Returns whether it existed.
@@ -502,9 +558,11 @@ fn add_delta(cx: &Cx, db: &mut Db, key: &[u8], incr: bool, delta: u64, cas: u64)
     it.cas = mcitem::next_cas();
     it.atime = cx.now_secs;
     let new_cas = it.cas;
+    let flags = it.flags;
     let data = if cx.prop { Some(it.data.clone()) } else { None };
     db.modified(key, notify::STRING, if incr { "incrby" } else { "decrby" });
     cx.propagate(db, || vec![b"SET".to_vec(), key.to_vec(), data.unwrap_or_default(), b"KEEPTTL".to_vec()]);
+    cx.propagate(db, || meta_argv(key, flags, new_cas));
     Delta::Ok { value, cas: new_cas }
 }
 
