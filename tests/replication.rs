@@ -805,6 +805,8 @@ fn memcached_items_replicate_and_survive_aof() {
     assert_eq!(mc_text(pm, "set k 42 0 5\r\nhello\r\n", "STORED"), "STORED\r\n");
     mc_text(pm, "set n 7 0 1\r\n5\r\nincr n 3\r\n", "8");
     mc_text(pm, "set e 11 1000 2\r\nhi\r\n", "STORED");
+    // WAIT covers this connection's writes: write after the memcached ones, then wait.
+    let _: () = q(&mut pc, &["SET", "sync", "1"]);
     let acked: i64 = q(&mut pc, &["WAIT", "1", "5000"]);
     assert_eq!(acked, 1);
     let on_p = mc_text(pm, "gets k n e\r\n", "END");
@@ -851,6 +853,7 @@ fn memcached_items_replicate_and_survive_aof() {
         wait_for("redis link up", 30, || link_up(&mut rsc));
         mc_text(pm, "set viaredis 5 0 2\r\nok\r\nincr n 1\r\n", "9");
         let mut pc3 = p3.con();
+        let _: () = q(&mut pc3, &["SET", "sync", "2"]);
         let acked: i64 = q(&mut pc3, &["WAIT", "1", "5000"]);
         assert_eq!(acked, 1);
         assert_eq!(q::<String>(&mut rsc, &["GET", "viaredis"]), "ok");
@@ -865,4 +868,55 @@ fn memcached_items_replicate_and_survive_aof() {
     } else {
         println!("SKIPPED (redis-server part): redis-server not on PATH");
     }
+}
+
+#[test]
+fn replica_never_expires_keys_itself() {
+    let d = tempdir("noexp");
+    let rm = free_port();
+    let p = start(&d, &["--save", ""]);
+    let r = start(&d, &["--save", "", "--memcached-port", &rm.to_string()]);
+    let (mut pc, mut rc) = (p.con(), r.con());
+    let _: () = q(&mut rc, &["REPLICAOF", "127.0.0.1", &p.port.to_string()]);
+    wait_for("link up", 30, || link_up(&mut rc));
+    let _: i64 = q(&mut pc, &["RPUSH", "lst", "1", "2", "3"]);
+    for (i, w) in [(1, "3"), (2, "2"), (3, "1")] {
+        let _: () = q(&mut pc, &["SET", &format!("w_{i}"), w, "PX", "1500"]);
+        let _: () = q(&mut pc, &["SET", &format!("o_{i}"), &format!("v{i}"), "PX", "1500"]);
+    }
+    let _: () = q(&mut pc, &["SET", "mk", "x", "PX", "1500"]);
+    let _: () = q(&mut pc, &["SET", "stream-exp", "x", "PX", "1500"]);
+    let acked: i64 = q(&mut pc, &["WAIT", "1", "5000"]);
+    assert_eq!(acked, 1);
+    let sorted: Vec<Option<String>> = q(&mut rc, &["SORT_RO", "lst", "BY", "w_*", "GET", "o_*"]);
+    assert_eq!(sorted, vec![Some("v3".to_string()), Some("v2".into()), Some("v1".into())]);
+    // The primary stops (it would expire the keys and send DELs); on the replica they are
+    // logically expired: hidden from reads but not deleted.
+    signal(&p, "-STOP");
+    std::thread::sleep(Duration::from_millis(1700));
+    let before: i64 = q(&mut rc, &["DBSIZE"]);
+    assert_eq!(before, 9);
+    let sorted: Vec<Option<String>> = q(&mut rc, &["SORT_RO", "lst", "BY", "w_*", "GET", "o_*"]);
+    assert_eq!(sorted, vec![None, None, None]);
+    assert_eq!(mc_text(rm, "get mk\r\n", "END"), "END\r\n");
+    assert_eq!(mc_text(rm, "gets w_1 o_2\r\n", "END"), "END\r\n");
+    let v: Option<String> = q(&mut rc, &["GET", "stream-exp"]);
+    assert_eq!(v, None);
+    let after: i64 = q(&mut rc, &["DBSIZE"]);
+    assert_eq!(after, 9, "the replica deleted logically expired keys");
+    assert_eq!(info_field(&mut rc, "stats", "expired_keys"), "0");
+    signal(&p, "-CONT");
+    // The primary's DELs remove them (the primary's stream sees the keys it still has).
+    wait_for("primary's DELs", 30, || q::<i64>(&mut rc, &["DBSIZE"]) == 1);
+    // Commands of the primary's stream apply to keys logically expired on the replica.
+    let _: () = q(&mut pc, &["SET", "lazy", "1", "PX", "300"]);
+    let _: i64 = q(&mut pc, &["WAIT", "1", "5000"]);
+    signal(&p, "-STOP");
+    std::thread::sleep(Duration::from_millis(400));
+    let v: Option<String> = q(&mut rc, &["GET", "lazy"]);
+    assert_eq!(v, None);
+    signal(&p, "-CONT");
+    let _: Option<String> = q(&mut pc, &["GET", "lazy"]);
+    let _: i64 = q(&mut pc, &["WAIT", "1", "5000"]);
+    assert_eq!(q::<i64>(&mut rc, &["DBSIZE"]), 1);
 }

@@ -419,8 +419,16 @@ pub fn run_locked<'g>(
         if cmd.is_write() {
             persistence::before_write(srv, cmd, ctx.guards);
         }
+        // The primary's stream sees the keys the primary still has (expired or not here).
+        let master_view = ctx.client.repl.is_master;
+        if master_view {
+            ferrocache_engine::keyspace::set_master_view(true);
+        }
         // A bug in one handler must not take the node down: answer an error instead.
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (cmd.handler)(&mut ctx, args)));
+        if master_view {
+            ferrocache_engine::keyspace::set_master_view(false);
+        }
         if r.is_err() {
             ctx.out.error(&format!("ERR internal error while executing '{}'", cmd.full_name()));
         }
