@@ -454,6 +454,32 @@ fn write_load(
     })
 }
 
+/// The same over memcached text (`set <prefix>:<n> 0 0 ...`) until SERVER_ERROR READONLY.
+fn mc_write_load(port: u16, prefix: &'static str) -> std::thread::JoinHandle<Vec<u64>> {
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut w = s.try_clone().unwrap();
+        let mut rd = std::io::BufReader::new(s);
+        let mut ok = Vec::new();
+        for n in 0u64.. {
+            let v = n.to_string();
+            w.write_all(format!("set {prefix}:{n} 3 0 {}\r\n{v}\r\n", v.len()).as_bytes()).unwrap();
+            let mut line = String::new();
+            rd.read_line(&mut line).unwrap();
+            let r = line.trim_end();
+            if r == "STORED" {
+                ok.push(n);
+            } else {
+                assert!(r.starts_with("SERVER_ERROR READONLY"), "{r}");
+                break;
+            }
+        }
+        ok
+    })
+}
+
 /// Every key a writer got OK for is on `c` with its value.
 fn assert_writes_present(c: &mut redis::Connection, prefix: &str, ok: &[u64]) {
     assert!(!ok.is_empty());
@@ -467,7 +493,8 @@ fn assert_writes_present(c: &mut redis::Connection, prefix: &str, ok: &[u64]) {
 #[test]
 fn failover_ferrocache_to_ferrocache() {
     let d = tempdir("fo");
-    let p = start(&d, &["--save", ""]);
+    let pm = free_port();
+    let p = start(&d, &["--save", "", "--memcached-port", &pm.to_string()]);
     let r1 = start(&d, &["--save", ""]);
     let r2 = start(&d, &["--save", ""]);
     let (mut pc, mut c1, mut c2) = (p.con(), r1.con(), r2.con());
@@ -525,16 +552,19 @@ fn failover_ferrocache_to_ferrocache() {
     // The real thing under a write load: every write answered OK is on the new primary.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let w = write_load(p.port, "fo", stop.clone());
+    let mw = mc_write_load(pm, "mcfo");
     std::thread::sleep(Duration::from_millis(500));
     let _: () = q(&mut pc, &["FAILOVER", "TO", "127.0.0.1", &r1.port.to_string()]);
     wait_for("r1 promoted", 30, || role_name(&mut c1) == "master");
     let ok = w.join().unwrap();
+    let mc_ok = mw.join().unwrap();
     wait_for("old primary follows r1", 30, || role_name(&mut pc) == "slave" && link_up(&mut pc));
     assert_eq!(info_field(&mut pc, "replication", "master_port"), r1.port.to_string());
     assert_eq!(info_field(&mut pc, "replication", "master_failover_state"), "no-failover");
     assert!(p.log_text().contains("Successful partial resynchronization with master."), "{}", p.log_text());
     assert!(r1.log_text().contains("MASTER MODE enabled (failover request from"));
     assert_writes_present(&mut c1, "fo", &ok);
+    assert_writes_present(&mut c1, "mcfo", &mc_ok);
     let e = redis::cmd("SET").arg("k").arg("v").query::<()>(&mut pc).unwrap_err();
     assert_eq!(e.kind(), redis::ErrorKind::ReadOnly);
     let _: () = q(&mut c1, &["SET", "on-new-primary", "1"]);
@@ -816,6 +846,11 @@ fn memcached_items_replicate_and_survive_aof() {
     assert_eq!(mc_text(rm, "gets k n e\r\n", "END"), on_p);
     let early = mc_text(rm, "get early\r\n", "END");
     assert_eq!(early, "VALUE early 9 3\r\nabc\r\nEND\r\n");
+    // A read-only replica refuses memcached writes.
+    assert_eq!(
+        mc_text(rm, "set x 0 0 1\r\na\r\nincr n 1\r\nget x\r\n", "END"),
+        "SERVER_ERROR READONLY You can't write against a read only replica.\r\n".repeat(2) + "END\r\n"
+    );
     // A CAS unique read on the primary works on the replica once promoted.
     let cas_k: u64 = on_p.lines().next().unwrap().split(' ').nth(4).unwrap().parse().unwrap();
     let _: () = q(&mut rc, &["REPLICAOF", "NO", "ONE"]);

@@ -715,7 +715,49 @@ fn cluster_configured(srv: &Server) -> bool {
 // ------------------------------------------------------------------ text protocol
 
 /// Execute one text or meta request, appending the reply to `out`.
+/// A request that changes the keyspace (paused by FAILOVER, refused on a read-only replica).
+pub fn text_is_write(req: &TextRequest<'_>) -> bool {
+    match req {
+        TextRequest::Get { exptime, .. } => exptime.is_some(),
+        TextRequest::Store { .. }
+        | TextRequest::Delete { .. }
+        | TextRequest::Arithmetic { .. }
+        | TextRequest::Touch { .. }
+        | TextRequest::FlushAll { .. } => true,
+        TextRequest::Meta(m) => match m {
+            MetaRequest::Get(a) => a.flags.vivify_ttl.is_some() || a.flags.ttl.is_some(),
+            MetaRequest::Set { .. } | MetaRequest::Delete(_) | MetaRequest::Arithmetic { .. } => true,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+pub fn binary_is_write(req: &BinaryRequest<'_>) -> bool {
+    matches!(
+        req.command,
+        BinaryCommand::Touch { .. }
+            | BinaryCommand::GetAndTouch { .. }
+            | BinaryCommand::Store { .. }
+            | BinaryCommand::Concat { .. }
+            | BinaryCommand::Delete { .. }
+            | BinaryCommand::Arithmetic { .. }
+            | BinaryCommand::Flush { .. }
+    )
+}
+
+/// A read-only replica refuses memcached writes (its data is its primary's).
+fn replica_refuses(srv: &Server) -> bool {
+    srv.repl.is_replica.load(Relaxed) && srv.config.get_bool("replica-read-only")
+}
+
+pub const MC_READONLY: &str = "SERVER_ERROR READONLY You can't write against a read only replica.\r\n";
+
 pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out: &mut Vec<u8>) -> Outcome {
+    if text_is_write(&req) && replica_refuses(srv) {
+        out.extend_from_slice(MC_READONLY.as_bytes());
+        return Outcome::Continue;
+    }
     let cx = Cx::new(srv);
     conn.last_cmd_ms.store(cx.now, Relaxed);
     let st = cx.st();
@@ -1360,6 +1402,10 @@ struct MetaItemOwned {
 
 /// Execute one binary request, appending the response packet(s) to `out`.
 pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, out: &mut Vec<u8>) -> Outcome {
+    if binary_is_write(&req) && replica_refuses(srv) {
+        binary::encode_error(out, &req, Status::NotStored);
+        return Outcome::Continue;
+    }
     let cx = Cx::new(srv);
     conn.last_cmd_ms.store(cx.now, Relaxed);
     let st = cx.st();
