@@ -674,6 +674,16 @@ fn min_replicas_to_write() {
         ] {
             replies.push(c.qraw(cmd));
         }
+        for script in [
+            "return redis.call('set','k','v')",
+            "return redis.pcall('set','k','v')",
+            "#!lua\nreturn redis.call('set','k','v')",
+            "#!lua flags=no-writes\nreturn redis.call('get','k')",
+            "return redis.call('get','k')",
+        ] {
+            c.send_cmd(&["EVAL", script, "0"]);
+            replies.push(String::from_utf8_lossy(&c.read_raw()).into_owned());
+        }
         let mut rc = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
         replies.push(info_field(&mut rc, "replication", "min_slaves_good_slaves"));
         seen.push(replies);

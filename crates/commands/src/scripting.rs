@@ -419,6 +419,11 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
                     Some("This Redis command is not allowed from script")
                 } else if run.read_only && (cmd.has(WRITE) || cmd.has(MAY_REPLICATE)) {
                     Some("Write commands are not allowed from read-only scripts.")
+                } else if cmd.is_write()
+                    && srv.config.hot.min_replicas_to_write.load(Relaxed) > 0
+                    && !crate::replication::good_replicas_ok(srv)
+                {
+                    Some("-NOREPLICAS Not enough good replicas to write.")
                 } else if !run.allow_oom
                     && srv.config.hot.maxmemory.load(Relaxed) > 0
                     && !run.dirty
@@ -524,6 +529,13 @@ fn prepare(ctx: &mut Ctx, script_flags: u64, ro: bool) -> Option<Prepared> {
     if !compat {
         if script_flags & FLAG_NO_WRITES == 0 && ro {
             ctx.out.error("ERR Can not execute a script with write flag using *_ro command.");
+            return None;
+        }
+        if script_flags & FLAG_NO_WRITES == 0
+            && ctx.srv.config.hot.min_replicas_to_write.load(Relaxed) > 0
+            && !crate::replication::good_replicas_ok(ctx.srv)
+        {
+            ctx.out.error(crate::replication::NOREPLICAS_ERR);
             return None;
         }
         if script_flags & (FLAG_ALLOW_OOM | FLAG_NO_WRITES) == 0 && oom_now(ctx.srv, ctx.now_ms) {
