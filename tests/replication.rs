@@ -511,7 +511,10 @@ fn failover_ferrocache_to_ferrocache() {
     wait_for("replicas online", 30, || info_field(&mut pc, "replication", "connected_slaves") == "2");
     assert_eq!(q_err(&r1, &["FAILOVER"]), "ERR FAILOVER is not valid when server is a replica.");
     assert_eq!(q_err(&p, &["FAILOVER", "TO", "127.0.0.1", "1"]), "ERR FAILOVER target HOST and PORT is not a replica.");
-    assert_eq!(q_err(&p, &["FAILOVER", "FORCE"]), "ERR FAILOVER with force option requires both a timeout and target HOST and IP.");
+    assert_eq!(
+        q_err(&p, &["FAILOVER", "FORCE"]),
+        "ERR FAILOVER with force option requires both a timeout and target HOST and IP."
+    );
     assert_eq!(info_field(&mut pc, "replication", "master_failover_state"), "no-failover");
 
     // A target that cannot catch up (stopped): waiting-for-sync with writes paused, then the

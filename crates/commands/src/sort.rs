@@ -125,8 +125,14 @@ fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
         let access = ctx.access();
         let dbi = ctx.client.db;
         {
-            let mut db =
-                Db { guards: &mut own, db: dbi, now_ms: ctx.now_ms, fx: &mut *ctx.fx, access, expire_enabled: ctx.srv.repl.expire_allowed() };
+            let mut db = Db {
+                guards: &mut own,
+                db: dbi,
+                now_ms: ctx.now_ms,
+                fx: &mut *ctx.fx,
+                access,
+                expire_enabled: ctx.srv.repl.expire_allowed(),
+            };
             run(&mut db, ctx.out, a, &o);
         }
         // Apply the effects while every shard is still held.

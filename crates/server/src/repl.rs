@@ -212,7 +212,8 @@ async fn full_sync(
         let Ok((ok, data)) = done_rx.await else { return false };
         let Some(data) = data.filter(|_| ok) else { return false };
         conn.state.store(rp::STATE_SEND_BULK, Relaxed);
-        if !write_conn(wr, conn, format!("${}\r\n", data.len()).as_bytes()).await || !write_conn(wr, conn, &data).await {
+        if !write_conn(wr, conn, format!("${}\r\n", data.len()).as_bytes()).await || !write_conn(wr, conn, &data).await
+        {
             return false;
         }
     }
