@@ -3,119 +3,17 @@
 //! several connections of the `redis` crate; DUMP/RESTORE is checked against a real
 //! redis-server when one is on PATH.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Server {
-    child: Child,
-    port: u16,
-}
+mod common;
+use common::{ferrocache, redis_server, Raw, ServerProc};
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_port(port: u16) {
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(10), "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn start() -> Server {
+fn start() -> ServerProc {
     // STREAMS_TEST_AGAINST_REDIS=1 runs the same expectations against redis-server itself.
     if std::env::var_os("STREAMS_TEST_AGAINST_REDIS").is_some() {
-        return start_redis().expect("redis-server");
+        return redis_server(&[]).expect("redis-server");
     }
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-        .args(["server", "--port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ferrocache");
-    wait_port(port);
-    Server { child, port }
-}
-
-fn start_redis() -> Option<Server> {
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    wait_port(port);
-    Some(Server { child, port })
-}
-
-/// A raw RESP connection: sends commands, returns each reply's exact bytes.
-struct Raw {
-    r: BufReader<TcpStream>,
-}
-
-impl Raw {
-    fn new(port: u16) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Raw { r: BufReader::new(s) }
-    }
-    fn send(&mut self, args: &[&[u8]]) {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.r.get_mut().write_all(&out).unwrap();
-    }
-    fn read(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.read_into(&mut out);
-        out
-    }
-    fn read_into(&mut self, out: &mut Vec<u8>) {
-        let mut line = Vec::new();
-        self.r.read_until(b'\n', &mut line).unwrap();
-        assert!(line.len() >= 3, "connection closed");
-        out.extend_from_slice(&line);
-        let n: i64 = std::str::from_utf8(&line[1..line.len() - 2]).unwrap_or("0").parse().unwrap_or(0);
-        match line[0] {
-            b'$' | b'=' | b'!' if n >= 0 => {
-                let mut b = vec![0u8; n as usize + 2];
-                self.r.read_exact(&mut b).unwrap();
-                out.extend_from_slice(&b);
-            }
-            b'*' | b'~' | b'>' => {
-                for _ in 0..n.max(0) {
-                    self.read_into(out);
-                }
-            }
-            b'%' | b'|' => {
-                for _ in 0..n * 2 {
-                    self.read_into(out);
-                }
-            }
-            _ => {}
-        }
-    }
-    /// Run a command given as space-separated words.
-    fn cmd(&mut self, line: &str) -> String {
-        let words: Vec<&[u8]> = line.split(' ').map(|w| w.as_bytes()).collect();
-        self.send(&words);
-        String::from_utf8_lossy(&self.read()).into_owned()
-    }
+    ferrocache(&[])
 }
 
 fn bulk(s: &str) -> String {
@@ -137,85 +35,85 @@ fn err(s: &str) -> String {
 #[test]
 fn xadd_xrange_xlen_xdel_xtrim() {
     let srv = start();
-    let mut c = Raw::new(srv.port);
-    assert_eq!(c.cmd("XADD s 1-1 a 1"), bulk("1-1"));
+    let mut c = Raw::connect(srv.port);
+    assert_eq!(c.qraw("XADD s 1-1 a 1"), bulk("1-1"));
     assert_eq!(
-        c.cmd("XADD s 1-1 a 1"),
+        c.qraw("XADD s 1-1 a 1"),
         err("ERR The ID specified in XADD is equal or smaller than the target stream top item")
     );
-    assert_eq!(c.cmd("XADD s 0-0 a 1"), err("ERR The ID specified in XADD must be greater than 0-0"));
-    assert_eq!(c.cmd("XADD s 1-* b 2"), bulk("1-2"));
-    assert_eq!(c.cmd("XADD s 2-* c 3 d 4"), bulk("2-0"));
+    assert_eq!(c.qraw("XADD s 0-0 a 1"), err("ERR The ID specified in XADD must be greater than 0-0"));
+    assert_eq!(c.qraw("XADD s 1-* b 2"), bulk("1-2"));
+    assert_eq!(c.qraw("XADD s 2-* c 3 d 4"), bulk("2-0"));
     assert_eq!(
-        c.cmd("XADD s 2 e 5"),
+        c.qraw("XADD s 2 e 5"),
         err("ERR The ID specified in XADD is equal or smaller than the target stream top item")
     );
-    assert_eq!(c.cmd("XADD s bad x y"), err("ERR Invalid stream ID specified as stream command argument"));
-    assert_eq!(c.cmd("XADD s 3-1 a"), err("ERR wrong number of arguments for 'xadd' command"));
-    assert_eq!(c.cmd("XADD s MAXLEN x 4-1 a 1"), err("ERR value is not an integer or out of range"));
-    assert_eq!(c.cmd("XADD s MAXLEN -1 4-1 a 1"), err("ERR The MAXLEN argument must be >= 0."));
+    assert_eq!(c.qraw("XADD s bad x y"), err("ERR Invalid stream ID specified as stream command argument"));
+    assert_eq!(c.qraw("XADD s 3-1 a"), err("ERR wrong number of arguments for 'xadd' command"));
+    assert_eq!(c.qraw("XADD s MAXLEN x 4-1 a 1"), err("ERR value is not an integer or out of range"));
+    assert_eq!(c.qraw("XADD s MAXLEN -1 4-1 a 1"), err("ERR The MAXLEN argument must be >= 0."));
     assert_eq!(
-        c.cmd("XADD s MAXLEN 5 MINID 1 4-1 a 1"),
+        c.qraw("XADD s MAXLEN 5 MINID 1 4-1 a 1"),
         err("ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
     );
     assert_eq!(
-        c.cmd("XADD s LIMIT 10 4-1 a 1"),
+        c.qraw("XADD s LIMIT 10 4-1 a 1"),
         err("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy")
     );
     assert_eq!(
-        c.cmd("XADD s MAXLEN 5 LIMIT 10 4-1 a 1"),
+        c.qraw("XADD s MAXLEN 5 LIMIT 10 4-1 a 1"),
         err("ERR syntax error, LIMIT cannot be used without the special ~ option")
     );
-    assert_eq!(c.cmd("XADD nokey NOMKSTREAM * a 1"), "$-1\r\n");
-    assert_eq!(c.cmd("EXISTS nokey"), ":0\r\n");
-    assert_eq!(c.cmd("XLEN s"), ":3\r\n");
-    assert_eq!(c.cmd("XLEN nokey"), ":0\r\n");
+    assert_eq!(c.qraw("XADD nokey NOMKSTREAM * a 1"), "$-1\r\n");
+    assert_eq!(c.qraw("EXISTS nokey"), ":0\r\n");
+    assert_eq!(c.qraw("XLEN s"), ":3\r\n");
+    assert_eq!(c.qraw("XLEN nokey"), ":0\r\n");
     let all = format!(
         "*3\r\n{}{}{}",
         entry("1-1", &["a", "1"]),
         entry("1-2", &["b", "2"]),
         entry("2-0", &["c", "3", "d", "4"])
     );
-    assert_eq!(c.cmd("XRANGE s - +"), all);
+    assert_eq!(c.qraw("XRANGE s - +"), all);
     assert_eq!(
-        c.cmd("XRANGE s (1-1 +"),
+        c.qraw("XRANGE s (1-1 +"),
         format!("*2\r\n{}{}", entry("1-2", &["b", "2"]), entry("2-0", &["c", "3", "d", "4"]))
     );
     assert_eq!(
-        c.cmd("XRANGE s - + COUNT 2"),
+        c.qraw("XRANGE s - + COUNT 2"),
         format!("*2\r\n{}{}", entry("1-1", &["a", "1"]), entry("1-2", &["b", "2"]))
     );
-    assert_eq!(c.cmd("XRANGE s - + COUNT 0"), "*-1\r\n");
-    assert_eq!(c.cmd("XRANGE s - + COUNT"), err("ERR syntax error"));
-    assert_eq!(c.cmd("XRANGE s (- +"), err("ERR Invalid stream ID specified as stream command argument"));
-    assert_eq!(c.cmd("XRANGE s - (0-0"), err("ERR invalid end ID for the interval"));
-    assert_eq!(c.cmd("XRANGE s 1 1"), format!("*2\r\n{}{}", entry("1-1", &["a", "1"]), entry("1-2", &["b", "2"])));
-    assert_eq!(c.cmd("XREVRANGE s + - COUNT 1"), format!("*1\r\n{}", entry("2-0", &["c", "3", "d", "4"])));
+    assert_eq!(c.qraw("XRANGE s - + COUNT 0"), "*-1\r\n");
+    assert_eq!(c.qraw("XRANGE s - + COUNT"), err("ERR syntax error"));
+    assert_eq!(c.qraw("XRANGE s (- +"), err("ERR Invalid stream ID specified as stream command argument"));
+    assert_eq!(c.qraw("XRANGE s - (0-0"), err("ERR invalid end ID for the interval"));
+    assert_eq!(c.qraw("XRANGE s 1 1"), format!("*2\r\n{}{}", entry("1-1", &["a", "1"]), entry("1-2", &["b", "2"])));
+    assert_eq!(c.qraw("XREVRANGE s + - COUNT 1"), format!("*1\r\n{}", entry("2-0", &["c", "3", "d", "4"])));
     assert_eq!(
-        c.cmd("XREVRANGE s (2-0 -"),
+        c.qraw("XREVRANGE s (2-0 -"),
         format!("*2\r\n{}{}", entry("1-2", &["b", "2"]), entry("1-1", &["a", "1"]))
     );
-    assert_eq!(c.cmd("XRANGE nokey - +"), "*0\r\n");
-    assert_eq!(c.cmd("XDEL s 1-2 9-9"), ":1\r\n");
-    assert_eq!(c.cmd("XDEL s bad"), err("ERR Invalid stream ID specified as stream command argument"));
-    assert_eq!(c.cmd("XLEN s"), ":2\r\n");
-    assert_eq!(c.cmd("XTRIM s"), err("ERR wrong number of arguments for 'xtrim' command"));
-    assert_eq!(c.cmd("XTRIM s FOO 1"), err("ERR syntax error"));
+    assert_eq!(c.qraw("XRANGE nokey - +"), "*0\r\n");
+    assert_eq!(c.qraw("XDEL s 1-2 9-9"), ":1\r\n");
+    assert_eq!(c.qraw("XDEL s bad"), err("ERR Invalid stream ID specified as stream command argument"));
+    assert_eq!(c.qraw("XLEN s"), ":2\r\n");
+    assert_eq!(c.qraw("XTRIM s"), err("ERR wrong number of arguments for 'xtrim' command"));
+    assert_eq!(c.qraw("XTRIM s FOO 1"), err("ERR syntax error"));
     assert_eq!(
-        c.cmd("XTRIM s LIMIT 1 MAXLEN 1"),
+        c.qraw("XTRIM s LIMIT 1 MAXLEN 1"),
         err("ERR syntax error, LIMIT cannot be used without the special ~ option")
     );
-    assert_eq!(c.cmd("XTRIM s MAXLEN 1"), ":1\r\n");
-    assert_eq!(c.cmd("XTRIM nokey MAXLEN 0"), ":0\r\n");
-    assert_eq!(c.cmd("XTRIM s MINID 3"), ":1\r\n");
+    assert_eq!(c.qraw("XTRIM s MAXLEN 1"), ":1\r\n");
+    assert_eq!(c.qraw("XTRIM nokey MAXLEN 0"), ":0\r\n");
+    assert_eq!(c.qraw("XTRIM s MINID 3"), ":1\r\n");
     // An emptied stream is kept.
-    assert_eq!(c.cmd("XLEN s"), ":0\r\n");
-    assert_eq!(c.cmd("TYPE s"), "+stream\r\n");
-    assert_eq!(c.cmd("OBJECT ENCODING s"), bulk("stream"));
-    assert_eq!(c.cmd("XADD s2 MAXLEN 0 1-1 a 1"), bulk("1-1"));
-    assert_eq!(c.cmd("EXISTS s2"), ":1\r\n");
+    assert_eq!(c.qraw("XLEN s"), ":0\r\n");
+    assert_eq!(c.qraw("TYPE s"), "+stream\r\n");
+    assert_eq!(c.qraw("OBJECT ENCODING s"), bulk("stream"));
+    assert_eq!(c.qraw("XADD s2 MAXLEN 0 1-1 a 1"), bulk("1-1"));
+    assert_eq!(c.qraw("EXISTS s2"), ":1\r\n");
     // Wrong types.
-    c.cmd("SET str x");
+    c.qraw("SET str x");
     let wt = err("WRONGTYPE Operation against a key holding the wrong kind of value");
     for q in [
         "XADD str * a 1",
@@ -226,32 +124,32 @@ fn xadd_xrange_xlen_xdel_xtrim() {
         "XGROUP CREATE str g 0",
         "XDEL str 1",
     ] {
-        assert_eq!(c.cmd(q), wt, "{}", q);
+        assert_eq!(c.qraw(q), wt, "{}", q);
     }
     // ID exhaustion and ms-* overflow.
-    c.cmd("XADD e 18446744073709551615-18446744073709551615 f v");
+    c.qraw("XADD e 18446744073709551615-18446744073709551615 f v");
     assert_eq!(
-        c.cmd("XADD e * f v"),
+        c.qraw("XADD e * f v"),
         err("ERR The stream has exhausted the last possible ID, unable to add more items")
     );
-    c.cmd("XADD e2 5-18446744073709551615 f v");
-    assert_eq!(c.cmd("XADD e2 5-* f v"), err("ERR Elements are too large to be stored"));
-    assert_eq!(c.cmd("XADD e2 6-* f v"), bulk("6-0"));
+    c.qraw("XADD e2 5-18446744073709551615 f v");
+    assert_eq!(c.qraw("XADD e2 5-* f v"), err("ERR Elements are too large to be stored"));
+    assert_eq!(c.qraw("XADD e2 6-* f v"), bulk("6-0"));
     // Auto IDs are monotonic and time based.
-    let a = c.cmd("XADD auto * f v");
-    let b = c.cmd("XADD auto * f v");
+    let a = c.qraw("XADD auto * f v");
+    let b = c.qraw("XADD auto * f v");
     assert!(a < b || a.len() < b.len(), "{} {}", a, b);
 }
 
 #[test]
 fn xsetid_and_xinfo_stream() {
     let srv = start();
-    let mut c = Raw::new(srv.port);
-    c.cmd("XADD s 1-1 a 1");
-    c.cmd("XADD s 2-1 b 2");
-    c.cmd("XADD s 3-1 c 3");
-    assert_eq!(c.cmd("XDEL s 2-1"), ":1\r\n");
-    let info = c.cmd("XINFO STREAM s");
+    let mut c = Raw::connect(srv.port);
+    c.qraw("XADD s 1-1 a 1");
+    c.qraw("XADD s 2-1 b 2");
+    c.qraw("XADD s 3-1 c 3");
+    assert_eq!(c.qraw("XDEL s 2-1"), ":1\r\n");
+    let info = c.qraw("XINFO STREAM s");
     let expect = format!(
         "*20\r\n{}:2\r\n{}:1\r\n{}:2\r\n{}{}{}{}{}:3\r\n{}{}{}:0\r\n{}{}{}{}",
         bulk("length"),
@@ -272,38 +170,41 @@ fn xsetid_and_xinfo_stream() {
     );
     assert_eq!(info, expect);
     assert_eq!(
-        c.cmd("XINFO STREAM s FOO"),
+        c.qraw("XINFO STREAM s FOO"),
         err("ERR unknown subcommand or wrong number of arguments for 'STREAM'. Try XINFO HELP.")
     );
-    assert_eq!(c.cmd("XINFO STREAM nokey"), err("ERR no such key"));
-    assert_eq!(c.cmd("XINFO FOO s"), err("ERR unknown subcommand 'FOO'. Try XINFO HELP."));
-    let full = c.cmd("XINFO STREAM s FULL COUNT 1");
+    assert_eq!(c.qraw("XINFO STREAM nokey"), err("ERR no such key"));
+    assert_eq!(c.qraw("XINFO FOO s"), err("ERR unknown subcommand 'FOO'. Try XINFO HELP."));
+    let full = c.qraw("XINFO STREAM s FULL COUNT 1");
     assert!(full.starts_with("*18\r\n"), "{}", full);
     assert!(full.contains(&format!("{}*1\r\n{}", bulk("entries"), entry("1-1", &["a", "1"]))), "{}", full);
     assert!(c
-        .cmd("XINFO HELP")
+        .qraw("XINFO HELP")
         .starts_with("*9\r\n+XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"));
-    assert_eq!(c.cmd("XSETID s 1-1"), err("ERR The ID specified in XSETID is smaller than the target stream top item"));
     assert_eq!(
-        c.cmd("XSETID s 99-0 ENTRIESADDED 1"),
+        c.qraw("XSETID s 1-1"),
+        err("ERR The ID specified in XSETID is smaller than the target stream top item")
+    );
+    assert_eq!(
+        c.qraw("XSETID s 99-0 ENTRIESADDED 1"),
         err("ERR The entries_added specified in XSETID is smaller than the target stream length")
     );
     assert_eq!(
-        c.cmd("XSETID s 99-0 MAXDELETEDID 100-0"),
+        c.qraw("XSETID s 99-0 MAXDELETEDID 100-0"),
         err("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
     );
-    assert_eq!(c.cmd("XSETID s 99-0 ENTRIESADDED -1"), err("ERR entries_added must be positive"));
-    assert_eq!(c.cmd("XSETID s 99-0 ENTRIESADDED 50 MAXDELETEDID 5-0"), "+OK\r\n");
-    assert_eq!(c.cmd("XSETID nokey 1-1"), err("ERR no such key"));
-    let info = c.cmd("XINFO STREAM s");
+    assert_eq!(c.qraw("XSETID s 99-0 ENTRIESADDED -1"), err("ERR entries_added must be positive"));
+    assert_eq!(c.qraw("XSETID s 99-0 ENTRIESADDED 50 MAXDELETEDID 5-0"), "+OK\r\n");
+    assert_eq!(c.qraw("XSETID nokey 1-1"), err("ERR no such key"));
+    let info = c.qraw("XINFO STREAM s");
     assert!(info.contains(&format!("{}{}", bulk("last-generated-id"), bulk("99-0"))));
     assert!(info.contains(&format!("{}{}", bulk("max-deleted-entry-id"), bulk("5-0"))));
     assert!(info.contains(&format!("{}:50\r\n", bulk("entries-added"))));
     assert_eq!(
-        c.cmd("XADD s 50-0 a 1"),
+        c.qraw("XADD s 50-0 a 1"),
         err("ERR The ID specified in XADD is equal or smaller than the target stream top item")
     );
-    assert_eq!(c.cmd("XADD s 99-* a 1"), bulk("99-1"));
+    assert_eq!(c.qraw("XADD s 99-* a 1"), bulk("99-1"));
 }
 
 /// `XADD ... MAXLEN ~ N` removes whole nodes of stream-node-max-entries (100) entries,
@@ -311,61 +212,61 @@ fn xsetid_and_xinfo_stream() {
 #[test]
 fn approximate_trimming_matches_redis() {
     let srv = start();
-    let mut c = Raw::new(srv.port);
+    let mut c = Raw::connect(srv.port);
     for i in 1..=1000 {
-        c.cmd(&format!("XADD t MAXLEN ~ 333 {}-0 item {}", i, i));
+        c.qraw(&format!("XADD t MAXLEN ~ 333 {}-0 item {}", i, i));
     }
-    assert_eq!(c.cmd("XLEN t"), ":400\r\n");
-    let info = c.cmd("XINFO STREAM t");
+    assert_eq!(c.qraw("XLEN t"), ":400\r\n");
+    let info = c.qraw("XINFO STREAM t");
     assert!(
         info.contains(&format!("{}:4\r\n{}:12\r\n", bulk("radix-tree-keys"), bulk("radix-tree-nodes"))),
         "{}",
         info
     );
     assert!(info.contains(&format!("{}{}", bulk("recorded-first-entry-id"), bulk("601-0"))));
-    assert_eq!(c.cmd("XTRIM t MAXLEN ~ 250"), ":100\r\n");
-    assert_eq!(c.cmd("XTRIM t MAXLEN 250"), ":50\r\n");
-    assert_eq!(c.cmd("XRANGE t - + COUNT 1"), format!("*1\r\n{}", entry("751-0", &["item", "751"])));
-    assert_eq!(c.cmd("XTRIM t MINID ~ 900-0"), ":50\r\n");
-    assert_eq!(c.cmd("XTRIM t MINID 900-0"), ":99\r\n");
-    assert_eq!(c.cmd("XLEN t"), ":101\r\n");
-    assert_eq!(c.cmd("XTRIM t MAXLEN ~ 0 LIMIT 5"), ":1\r\n");
-    assert_eq!(c.cmd("XTRIM t MAXLEN ~ 0 LIMIT 100"), ":100\r\n");
-    assert_eq!(c.cmd("XLEN t"), ":0\r\n");
+    assert_eq!(c.qraw("XTRIM t MAXLEN ~ 250"), ":100\r\n");
+    assert_eq!(c.qraw("XTRIM t MAXLEN 250"), ":50\r\n");
+    assert_eq!(c.qraw("XRANGE t - + COUNT 1"), format!("*1\r\n{}", entry("751-0", &["item", "751"])));
+    assert_eq!(c.qraw("XTRIM t MINID ~ 900-0"), ":50\r\n");
+    assert_eq!(c.qraw("XTRIM t MINID 900-0"), ":99\r\n");
+    assert_eq!(c.qraw("XLEN t"), ":101\r\n");
+    assert_eq!(c.qraw("XTRIM t MAXLEN ~ 0 LIMIT 5"), ":1\r\n");
+    assert_eq!(c.qraw("XTRIM t MAXLEN ~ 0 LIMIT 100"), ":100\r\n");
+    assert_eq!(c.qraw("XLEN t"), ":0\r\n");
     // Byte-limited nodes (stream-node-max-bytes 4096).
     for i in 1..=300 {
-        c.cmd(&format!("XADD b {}-0 field {}", i, "v".repeat(100)));
+        c.qraw(&format!("XADD b {}-0 field {}", i, "v".repeat(100)));
     }
-    assert_eq!(c.cmd("XTRIM b MAXLEN ~ 250"), ":36\r\n");
-    assert_eq!(c.cmd("XLEN b"), ":264\r\n");
+    assert_eq!(c.qraw("XTRIM b MAXLEN ~ 250"), ":36\r\n");
+    assert_eq!(c.qraw("XLEN b"), ":264\r\n");
 }
 
 #[test]
 fn consumer_groups() {
     let srv = start();
-    let mut c = Raw::new(srv.port);
-    c.cmd("XADD s 1-1 a 1");
-    c.cmd("XADD s 1-2 b 2");
-    c.cmd("XADD s 2-0 c 3");
-    assert_eq!(c.cmd("XGROUP CREATE s g1 0"), "+OK\r\n");
-    assert_eq!(c.cmd("XGROUP CREATE s g1 0"), err("BUSYGROUP Consumer Group name already exists"));
+    let mut c = Raw::connect(srv.port);
+    c.qraw("XADD s 1-1 a 1");
+    c.qraw("XADD s 1-2 b 2");
+    c.qraw("XADD s 2-0 c 3");
+    assert_eq!(c.qraw("XGROUP CREATE s g1 0"), "+OK\r\n");
+    assert_eq!(c.qraw("XGROUP CREATE s g1 0"), err("BUSYGROUP Consumer Group name already exists"));
     assert_eq!(
-        c.cmd("XGROUP CREATE nokey g1 0"),
+        c.qraw("XGROUP CREATE nokey g1 0"),
         err("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.")
     );
-    assert_eq!(c.cmd("XGROUP CREATE nokey2 g1 $ MKSTREAM"), "+OK\r\n");
-    assert_eq!(c.cmd("TYPE nokey2"), "+stream\r\n");
-    assert_eq!(c.cmd("XGROUP CREATE s g2 $ ENTRIESREAD 3"), "+OK\r\n");
-    assert_eq!(c.cmd("XGROUP CREATE s g3 $ ENTRIESREAD -5"), err("ERR value for ENTRIESREAD must be positive or -1"));
+    assert_eq!(c.qraw("XGROUP CREATE nokey2 g1 $ MKSTREAM"), "+OK\r\n");
+    assert_eq!(c.qraw("TYPE nokey2"), "+stream\r\n");
+    assert_eq!(c.qraw("XGROUP CREATE s g2 $ ENTRIESREAD 3"), "+OK\r\n");
+    assert_eq!(c.qraw("XGROUP CREATE s g3 $ ENTRIESREAD -5"), err("ERR value for ENTRIESREAD must be positive or -1"));
     assert_eq!(
-        c.cmd("XGROUP CREATE s g3 $ FOO"),
+        c.qraw("XGROUP CREATE s g3 $ FOO"),
         err("ERR unknown subcommand or wrong number of arguments for 'CREATE'. Try XGROUP HELP.")
     );
-    assert_eq!(c.cmd("XGROUP SETID s nog 0"), err("NOGROUP No such consumer group 'nog' for key name 's'"));
-    assert_eq!(c.cmd("XGROUP FOO s g1"), err("ERR unknown subcommand 'FOO'. Try XGROUP HELP."));
-    assert_eq!(c.cmd("XGROUP CREATE s"), err("ERR wrong number of arguments for 'xgroup|create' command"));
-    assert!(c.cmd("XGROUP HELP").starts_with("*17\r\n"));
-    let groups = c.cmd("XINFO GROUPS s");
+    assert_eq!(c.qraw("XGROUP SETID s nog 0"), err("NOGROUP No such consumer group 'nog' for key name 's'"));
+    assert_eq!(c.qraw("XGROUP FOO s g1"), err("ERR unknown subcommand 'FOO'. Try XGROUP HELP."));
+    assert_eq!(c.qraw("XGROUP CREATE s"), err("ERR wrong number of arguments for 'xgroup|create' command"));
+    assert!(c.qraw("XGROUP HELP").starts_with("*17\r\n"));
+    let groups = c.qraw("XINFO GROUPS s");
     let g = |name: &str, consumers: i64, pending: i64, last: &str, read: &str, lag: &str| {
         format!(
             "*12\r\n{}{}{}:{}\r\n{}:{}\r\n{}{}{}{}{}{}",
@@ -389,44 +290,44 @@ fn consumer_groups() {
     );
     // Reading new messages.
     assert_eq!(
-        c.cmd("XREADGROUP GROUP g1 c1 COUNT 1 STREAMS s >"),
+        c.qraw("XREADGROUP GROUP g1 c1 COUNT 1 STREAMS s >"),
         format!("*1\r\n*2\r\n{}*1\r\n{}", bulk("s"), entry("1-1", &["a", "1"]))
     );
     assert_eq!(
-        c.cmd("XREADGROUP GROUP g1 c2 STREAMS s >"),
+        c.qraw("XREADGROUP GROUP g1 c2 STREAMS s >"),
         format!("*1\r\n*2\r\n{}*2\r\n{}{}", bulk("s"), entry("1-2", &["b", "2"]), entry("2-0", &["c", "3"]))
     );
-    assert_eq!(c.cmd("XREADGROUP GROUP g1 c2 STREAMS s >"), "*-1\r\n");
+    assert_eq!(c.qraw("XREADGROUP GROUP g1 c2 STREAMS s >"), "*-1\r\n");
     // History of c1 only.
     assert_eq!(
-        c.cmd("XREADGROUP GROUP g1 c1 STREAMS s 0"),
+        c.qraw("XREADGROUP GROUP g1 c1 STREAMS s 0"),
         format!("*1\r\n*2\r\n{}*1\r\n{}", bulk("s"), entry("1-1", &["a", "1"]))
     );
     assert_eq!(
-        c.cmd("XREADGROUP GROUP g1 c1 STREAMS s $"),
+        c.qraw("XREADGROUP GROUP g1 c1 STREAMS s $"),
         err("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.")
     );
     assert_eq!(
-        c.cmd("XREADGROUP GROUP nog c1 STREAMS s >"),
+        c.qraw("XREADGROUP GROUP nog c1 STREAMS s >"),
         err("NOGROUP No such key 's' or consumer group 'nog' in XREADGROUP with GROUP option")
     );
-    assert_eq!(c.cmd("XREADGROUP COUNT 1 NOACK STREAMS s >"), err("ERR Missing GROUP option for XREADGROUP"));
-    assert_eq!(c.cmd("XREADGROUP STREAMS s >"), err("ERR wrong number of arguments for 'xreadgroup' command"));
+    assert_eq!(c.qraw("XREADGROUP COUNT 1 NOACK STREAMS s >"), err("ERR Missing GROUP option for XREADGROUP"));
+    assert_eq!(c.qraw("XREADGROUP STREAMS s >"), err("ERR wrong number of arguments for 'xreadgroup' command"));
     assert_eq!(
-        c.cmd("XREAD GROUP g c STREAMS s 0"),
+        c.qraw("XREAD GROUP g c STREAMS s 0"),
         err("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.")
     );
     assert_eq!(
-        c.cmd("XREAD STREAMS s >"),
+        c.qraw("XREAD STREAMS s >"),
         err("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.")
     );
     assert_eq!(
-        c.cmd("XREAD STREAMS s t 0"),
+        c.qraw("XREAD STREAMS s t 0"),
         err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.")
     );
     // XPENDING summary and extended forms.
     assert_eq!(
-        c.cmd("XPENDING s g1"),
+        c.qraw("XPENDING s g1"),
         format!(
             "*4\r\n:3\r\n{}{}*2\r\n*2\r\n{}{}*2\r\n{}{}",
             bulk("1-1"),
@@ -437,24 +338,24 @@ fn consumer_groups() {
             bulk("2")
         )
     );
-    let ext = c.cmd("XPENDING s g1 - + 10 c1");
+    let ext = c.qraw("XPENDING s g1 - + 10 c1");
     assert!(ext.starts_with(&format!("*1\r\n*4\r\n{}{}:", bulk("1-1"), bulk("c1"))), "{}", ext);
     assert!(ext.ends_with(":2\r\n"), "{}", ext);
-    assert_eq!(c.cmd("XPENDING s g1 - + 10 nobody"), "*0\r\n");
-    assert_eq!(c.cmd("XPENDING s g1 IDLE 100000 - + 10"), "*0\r\n");
-    assert_eq!(c.cmd("XPENDING s g1 - +"), err("ERR syntax error"));
-    assert_eq!(c.cmd("XPENDING s nog"), err("NOGROUP No such key 's' or consumer group 'nog'"));
-    assert_eq!(c.cmd("XPENDING s g2"), "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n");
+    assert_eq!(c.qraw("XPENDING s g1 - + 10 nobody"), "*0\r\n");
+    assert_eq!(c.qraw("XPENDING s g1 IDLE 100000 - + 10"), "*0\r\n");
+    assert_eq!(c.qraw("XPENDING s g1 - +"), err("ERR syntax error"));
+    assert_eq!(c.qraw("XPENDING s nog"), err("NOGROUP No such key 's' or consumer group 'nog'"));
+    assert_eq!(c.qraw("XPENDING s g2"), "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n");
     // XACK.
-    assert_eq!(c.cmd("XACK s g1 1-1 9-9"), ":1\r\n");
-    assert_eq!(c.cmd("XACK s g1 bad"), err("ERR Invalid stream ID specified as stream command argument"));
-    assert_eq!(c.cmd("XACK s nog 1-1"), ":0\r\n");
+    assert_eq!(c.qraw("XACK s g1 1-1 9-9"), ":1\r\n");
+    assert_eq!(c.qraw("XACK s g1 bad"), err("ERR Invalid stream ID specified as stream command argument"));
+    assert_eq!(c.qraw("XACK s nog 1-1"), ":0\r\n");
     // Consumers.
-    assert_eq!(c.cmd("XGROUP CREATECONSUMER s g1 c3"), ":1\r\n");
-    assert_eq!(c.cmd("XGROUP CREATECONSUMER s g1 c3"), ":0\r\n");
-    assert_eq!(c.cmd("XGROUP DELCONSUMER s g1 c3"), ":0\r\n");
-    assert_eq!(c.cmd("XINFO CONSUMERS s nog"), err("NOGROUP No such consumer group 'nog' for key name 's'"));
-    let cons = c.cmd("XINFO CONSUMERS s g1");
+    assert_eq!(c.qraw("XGROUP CREATECONSUMER s g1 c3"), ":1\r\n");
+    assert_eq!(c.qraw("XGROUP CREATECONSUMER s g1 c3"), ":0\r\n");
+    assert_eq!(c.qraw("XGROUP DELCONSUMER s g1 c3"), ":0\r\n");
+    assert_eq!(c.qraw("XINFO CONSUMERS s nog"), err("NOGROUP No such consumer group 'nog' for key name 's'"));
+    let cons = c.qraw("XINFO CONSUMERS s g1");
     assert!(
         cons.starts_with(&format!(
             "*2\r\n*6\r\n{}{}{}:0\r\n{}:",
@@ -467,36 +368,36 @@ fn consumer_groups() {
         cons
     );
     // XCLAIM.
-    assert_eq!(c.cmd("XCLAIM s g1 c9 0 1-2 JUSTID"), format!("*1\r\n{}", bulk("1-2")));
-    assert_eq!(c.cmd("XCLAIM s g1 c9 0 1-2 FOO"), err("ERR Unrecognized XCLAIM option 'FOO'"));
-    assert_eq!(c.cmd("XCLAIM s g1 c9 x 1-2"), err("ERR Invalid min-idle-time argument for XCLAIM"));
-    assert_eq!(c.cmd("XCLAIM s nog c9 0 1-2"), err("NOGROUP No such key 's' or consumer group 'nog'"));
-    assert_eq!(c.cmd("XCLAIM s g1 c9 0 1-1 FORCE"), format!("*1\r\n{}", entry("1-1", &["a", "1"])));
-    assert_eq!(c.cmd("XCLAIM s g1 c9 3600000 2-0"), "*0\r\n");
-    assert_eq!(c.cmd("XCLAIM s g1 c9 0 2-0 IDLE 5000 RETRYCOUNT 7 JUSTID"), format!("*1\r\n{}", bulk("2-0")));
-    let p = c.cmd("XPENDING s g1 - + 10");
+    assert_eq!(c.qraw("XCLAIM s g1 c9 0 1-2 JUSTID"), format!("*1\r\n{}", bulk("1-2")));
+    assert_eq!(c.qraw("XCLAIM s g1 c9 0 1-2 FOO"), err("ERR Unrecognized XCLAIM option 'FOO'"));
+    assert_eq!(c.qraw("XCLAIM s g1 c9 x 1-2"), err("ERR Invalid min-idle-time argument for XCLAIM"));
+    assert_eq!(c.qraw("XCLAIM s nog c9 0 1-2"), err("NOGROUP No such key 's' or consumer group 'nog'"));
+    assert_eq!(c.qraw("XCLAIM s g1 c9 0 1-1 FORCE"), format!("*1\r\n{}", entry("1-1", &["a", "1"])));
+    assert_eq!(c.qraw("XCLAIM s g1 c9 3600000 2-0"), "*0\r\n");
+    assert_eq!(c.qraw("XCLAIM s g1 c9 0 2-0 IDLE 5000 RETRYCOUNT 7 JUSTID"), format!("*1\r\n{}", bulk("2-0")));
+    let p = c.qraw("XPENDING s g1 - + 10");
     assert!(p.contains(&format!("{}{}:", bulk("2-0"), bulk("c9"))) && p.ends_with(":7\r\n"), "{}", p);
-    assert_eq!(c.cmd("XPENDING s g1 IDLE 4000 - + 10").matches("2-0").count(), 1);
+    assert_eq!(c.qraw("XPENDING s g1 IDLE 4000 - + 10").matches("2-0").count(), 1);
     // 1-1 was acked and re-created by FORCE: delivery count 2 like Redis.
     assert!(p.starts_with(&format!("*3\r\n*4\r\n{}{}", bulk("1-1"), bulk("c9"))) && p.contains(":2\r\n*4"), "{}", p);
     // XAUTOCLAIM (7.0 reply: cursor, claimed, deleted IDs).
     assert_eq!(
-        c.cmd("XAUTOCLAIM s g1 c5 0 0 COUNT 1"),
+        c.qraw("XAUTOCLAIM s g1 c5 0 0 COUNT 1"),
         format!("*3\r\n{}*1\r\n{}*0\r\n", bulk("1-2"), entry("1-1", &["a", "1"]))
     );
-    assert_eq!(c.cmd("XAUTOCLAIM s g1 c5 0 0 COUNT 0"), err("ERR COUNT must be > 0"));
-    assert_eq!(c.cmd("XAUTOCLAIM s g1 c5 x 0"), err("ERR Invalid min-idle-time argument for XAUTOCLAIM"));
-    assert_eq!(c.cmd("XAUTOCLAIM s nog c5 0 0"), err("NOGROUP No such key 's' or consumer group 'nog'"));
-    c.cmd("XDEL s 1-2");
+    assert_eq!(c.qraw("XAUTOCLAIM s g1 c5 0 0 COUNT 0"), err("ERR COUNT must be > 0"));
+    assert_eq!(c.qraw("XAUTOCLAIM s g1 c5 x 0"), err("ERR Invalid min-idle-time argument for XAUTOCLAIM"));
+    assert_eq!(c.qraw("XAUTOCLAIM s nog c5 0 0"), err("NOGROUP No such key 's' or consumer group 'nog'"));
+    c.qraw("XDEL s 1-2");
     assert_eq!(
-        c.cmd("XAUTOCLAIM s g1 c5 0 0 JUSTID"),
+        c.qraw("XAUTOCLAIM s g1 c5 0 0 JUSTID"),
         format!("*3\r\n{}*2\r\n{}{}*1\r\n{}", bulk("0-0"), bulk("1-1"), bulk("2-0"), bulk("1-2"))
     );
-    assert_eq!(c.cmd("XGROUP DELCONSUMER s g1 c5"), ":2\r\n");
-    assert_eq!(c.cmd("XPENDING s g1"), "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n");
+    assert_eq!(c.qraw("XGROUP DELCONSUMER s g1 c5"), ":2\r\n");
+    assert_eq!(c.qraw("XPENDING s g1"), "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n");
     // SETID and lag.
-    assert_eq!(c.cmd("XGROUP SETID s g1 $ ENTRIESREAD 3"), "+OK\r\n");
-    let groups = c.cmd("XINFO GROUPS s");
+    assert_eq!(c.qraw("XGROUP SETID s g1 $ ENTRIESREAD 3"), "+OK\r\n");
+    let groups = c.qraw("XINFO GROUPS s");
     assert!(
         groups.contains(&format!(
             "{}{}{}:3\r\n{}:0\r\n",
@@ -508,19 +409,19 @@ fn consumer_groups() {
         "{}",
         groups
     );
-    assert_eq!(c.cmd("XGROUP DESTROY s g2"), ":1\r\n");
-    assert_eq!(c.cmd("XGROUP DESTROY s g2"), ":0\r\n");
+    assert_eq!(c.qraw("XGROUP DESTROY s g2"), ":1\r\n");
+    assert_eq!(c.qraw("XGROUP DESTROY s g2"), ":0\r\n");
     // NOACK: nothing pending.
-    c.cmd("XADD s 3-0 z 1");
+    c.qraw("XADD s 3-0 z 1");
     assert_eq!(
-        c.cmd("XREADGROUP GROUP g1 c1 NOACK STREAMS s >"),
+        c.qraw("XREADGROUP GROUP g1 c1 NOACK STREAMS s >"),
         format!("*1\r\n*2\r\n{}*1\r\n{}", bulk("s"), entry("3-0", &["z", "1"]))
     );
-    assert_eq!(c.cmd("XPENDING s g1"), "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n");
+    assert_eq!(c.qraw("XPENDING s g1"), "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n");
     // XINFO STREAM FULL with a group.
-    c.cmd("XADD s 4-0 y 1");
-    c.cmd("XREADGROUP GROUP g1 c1 STREAMS s >");
-    let full = c.cmd("XINFO STREAM s FULL");
+    c.qraw("XADD s 4-0 y 1");
+    c.qraw("XREADGROUP GROUP g1 c1 STREAMS s >");
+    let full = c.qraw("XINFO STREAM s FULL");
     assert!(
         full.contains(&format!(
             "{}:1\r\n{}*1\r\n*4\r\n{}{}:",
@@ -538,12 +439,12 @@ fn consumer_groups() {
 #[test]
 fn resp3_forms() {
     let srv = start();
-    let mut c = Raw::new(srv.port);
-    assert!(c.cmd("HELLO 3").starts_with('%'));
-    c.cmd("XADD s 1-1 a 1");
-    c.cmd("XADD t 1-1 b 2");
+    let mut c = Raw::connect(srv.port);
+    assert!(c.qraw("HELLO 3").starts_with('%'));
+    c.qraw("XADD s 1-1 a 1");
+    c.qraw("XADD t 1-1 b 2");
     assert_eq!(
-        c.cmd("XREAD STREAMS s t 0 0"),
+        c.qraw("XREAD STREAMS s t 0 0"),
         format!(
             "%2\r\n{}*1\r\n{}{}*1\r\n{}",
             bulk("s"),
@@ -552,23 +453,23 @@ fn resp3_forms() {
             entry("1-1", &["b", "2"])
         )
     );
-    assert_eq!(c.cmd("XREAD STREAMS s 1-1"), "_\r\n");
-    assert_eq!(c.cmd("XRANGE s - + COUNT 0"), "_\r\n");
-    assert_eq!(c.cmd("XADD nokey NOMKSTREAM * a 1"), "_\r\n");
-    c.cmd("XGROUP CREATE s g $");
-    assert_eq!(c.cmd("XPENDING s g"), "*4\r\n:0\r\n_\r\n_\r\n_\r\n");
-    let info = c.cmd("XINFO STREAM s");
+    assert_eq!(c.qraw("XREAD STREAMS s 1-1"), "_\r\n");
+    assert_eq!(c.qraw("XRANGE s - + COUNT 0"), "_\r\n");
+    assert_eq!(c.qraw("XADD nokey NOMKSTREAM * a 1"), "_\r\n");
+    c.qraw("XGROUP CREATE s g $");
+    assert_eq!(c.qraw("XPENDING s g"), "*4\r\n:0\r\n_\r\n_\r\n_\r\n");
+    let info = c.qraw("XINFO STREAM s");
     assert!(info.starts_with(&format!("%10\r\n{}:1\r\n", bulk("length"))), "{}", info);
-    let groups = c.cmd("XINFO GROUPS s");
+    let groups = c.qraw("XINFO GROUPS s");
     assert!(groups.starts_with("*1\r\n%6\r\n"), "{}", groups);
-    c.cmd("XGROUP SETID s g 0");
-    let groups = c.cmd("XINFO GROUPS s");
+    c.qraw("XGROUP SETID s g 0");
+    let groups = c.qraw("XINFO GROUPS s");
     assert!(groups.contains(&format!("{}_\r\n{}:1\r\n", bulk("entries-read"), bulk("lag"))), "{}", groups);
     assert_eq!(
-        c.cmd("XREADGROUP GROUP g c STREAMS s >"),
+        c.qraw("XREADGROUP GROUP g c STREAMS s >"),
         format!("%1\r\n{}*1\r\n{}", bulk("s"), entry("1-1", &["a", "1"]))
     );
-    assert_eq!(c.cmd("XREADGROUP GROUP g c BLOCK 10 STREAMS s >"), "_\r\n");
+    assert_eq!(c.qraw("XREADGROUP GROUP g c BLOCK 10 STREAMS s >"), "_\r\n");
 }
 
 #[test]
@@ -699,71 +600,71 @@ fn blocking_reads_from_several_connections() {
         );
     });
     // BLOCK inside MULTI does not block.
-    let mut c = Raw::new(srv.port);
-    assert_eq!(c.cmd("MULTI"), "+OK\r\n");
-    assert_eq!(c.cmd("XREAD BLOCK 0 STREAMS bs $"), "+QUEUED\r\n");
-    assert_eq!(c.cmd("EXEC"), "*1\r\n*-1\r\n");
+    let mut c = Raw::connect(srv.port);
+    assert_eq!(c.qraw("MULTI"), "+OK\r\n");
+    assert_eq!(c.qraw("XREAD BLOCK 0 STREAMS bs $"), "+QUEUED\r\n");
+    assert_eq!(c.qraw("EXEC"), "*1\r\n*-1\r\n");
 }
 
 #[test]
 fn dump_restore_round_trip() {
     let srv = start();
-    let mut c = Raw::new(srv.port);
-    c.cmd("XADD s 1-1 a 1");
-    c.cmd("XADD s 2-1 b 2 c 3");
-    c.cmd("XADD s 3-1 a 4");
-    c.cmd("XGROUP CREATE s g 0");
-    c.cmd("XREADGROUP GROUP g alice COUNT 2 STREAMS s >");
-    c.cmd("XDEL s 3-1");
-    c.send(&[b"DUMP", b"s"]);
-    let dump = c.read();
+    let mut c = Raw::connect(srv.port);
+    c.qraw("XADD s 1-1 a 1");
+    c.qraw("XADD s 2-1 b 2 c 3");
+    c.qraw("XADD s 3-1 a 4");
+    c.qraw("XGROUP CREATE s g 0");
+    c.qraw("XREADGROUP GROUP g alice COUNT 2 STREAMS s >");
+    c.qraw("XDEL s 3-1");
+    c.send_cmd::<&[u8]>(&[b"DUMP", b"s"]);
+    let dump = c.read_raw();
     let hdr_end = dump.iter().position(|&x| x == b'\n').unwrap() + 1;
     let payload = &dump[hdr_end..dump.len() - 2];
-    c.send(&[b"RESTORE", b"s2", b"0", payload]);
-    assert_eq!(c.read(), b"+OK\r\n");
-    let a = c.cmd("XINFO STREAM s FULL");
-    let b = c.cmd("XINFO STREAM s2 FULL");
+    c.send_cmd::<&[u8]>(&[b"RESTORE", b"s2", b"0", payload]);
+    assert_eq!(c.read_raw(), b"+OK\r\n");
+    let a = c.qraw("XINFO STREAM s FULL");
+    let b = c.qraw("XINFO STREAM s2 FULL");
     assert_eq!(a, b);
-    let Some(redis) = start_redis() else {
+    let Some(redis) = redis_server(&[]) else {
         println!("redis-server not on PATH: skipping the comparison with a real server");
         return;
     };
-    let mut r = Raw::new(redis.port);
+    let mut r = Raw::connect(redis.port);
     // Streams built by XADD dump byte-identically.
     let case1: Vec<String> =
         ["XADD k 1-1 a 1", "XADD k 1-2 a 2", "XADD k 5-0 b 2 c 3"].iter().map(|s| s.to_string()).collect();
     let case2: Vec<String> =
         (1..=250).map(|i| format!("XADD k MAXLEN ~ 120 {}-0 field{} {}", i, i % 3, "x".repeat(i % 40 + 1))).collect();
     for (i, cmds) in [case1, case2].into_iter().enumerate() {
-        c.cmd("DEL k");
-        r.cmd("DEL k");
+        c.qraw("DEL k");
+        r.qraw("DEL k");
         for q in &cmds {
-            assert_eq!(c.cmd(q), r.cmd(q), "{}", q);
+            assert_eq!(c.qraw(q), r.qraw(q), "{}", q);
         }
-        c.cmd("XGROUP CREATE k grp 0");
-        r.cmd("XGROUP CREATE k grp 0");
-        assert_eq!(c.cmd("DUMP k"), r.cmd("DUMP k"), "case {}", i);
-        assert_eq!(c.cmd("XINFO STREAM k FULL"), r.cmd("XINFO STREAM k FULL"), "case {}", i);
+        c.qraw("XGROUP CREATE k grp 0");
+        r.qraw("XGROUP CREATE k grp 0");
+        assert_eq!(c.qraw("DUMP k"), r.qraw("DUMP k"), "case {}", i);
+        assert_eq!(c.qraw("XINFO STREAM k FULL"), r.qraw("XINFO STREAM k FULL"), "case {}", i);
     }
     // Redis's DUMP (with consumers and PEL) restores here and back.
-    r.cmd("DEL q");
+    r.qraw("DEL q");
     for q in ["XADD q 1-1 a 1", "XADD q 2-1 b 2", "XADD q 3-1 c 3", "XGROUP CREATE q g 0"] {
-        r.cmd(q);
+        r.qraw(q);
     }
-    r.cmd("XREADGROUP GROUP g alice COUNT 2 STREAMS q >");
-    r.cmd("XCLAIM q g bob 0 2-1 TIME 1000 RETRYCOUNT 5");
-    r.cmd("XDEL q 3-1");
-    r.send(&[b"DUMP", b"q"]);
-    let dump = r.read();
+    r.qraw("XREADGROUP GROUP g alice COUNT 2 STREAMS q >");
+    r.qraw("XCLAIM q g bob 0 2-1 TIME 1000 RETRYCOUNT 5");
+    r.qraw("XDEL q 3-1");
+    r.send_cmd::<&[u8]>(&[b"DUMP", b"q"]);
+    let dump = r.read_raw();
     let hdr_end = dump.iter().position(|&x| x == b'\n').unwrap() + 1;
     let payload = dump[hdr_end..dump.len() - 2].to_vec();
-    c.send(&[b"RESTORE", b"q", b"0", &payload, b"REPLACE"]);
-    assert_eq!(c.read(), b"+OK\r\n");
-    assert_eq!(c.cmd("XINFO STREAM q FULL"), r.cmd("XINFO STREAM q FULL"));
-    c.send(&[b"DUMP", b"q"]);
-    let ours = c.read();
+    c.send_cmd::<&[u8]>(&[b"RESTORE", b"q", b"0", &payload, b"REPLACE"]);
+    assert_eq!(c.read_raw(), b"+OK\r\n");
+    assert_eq!(c.qraw("XINFO STREAM q FULL"), r.qraw("XINFO STREAM q FULL"));
+    c.send_cmd::<&[u8]>(&[b"DUMP", b"q"]);
+    let ours = c.read_raw();
     let hdr_end = ours.iter().position(|&x| x == b'\n').unwrap() + 1;
-    r.send(&[b"RESTORE", b"q2", b"0", &ours[hdr_end..ours.len() - 2]]);
-    assert_eq!(r.read(), b"+OK\r\n");
-    assert_eq!(r.cmd("XINFO STREAM q2 FULL"), r.cmd("XINFO STREAM q FULL"));
+    r.send_cmd::<&[u8]>(&[b"RESTORE", b"q2", b"0", &ours[hdr_end..ours.len() - 2]]);
+    assert_eq!(r.read_raw(), b"+OK\r\n");
+    assert_eq!(r.qraw("XINFO STREAM q2 FULL"), r.qraw("XINFO STREAM q FULL"));
 }

@@ -1,147 +1,15 @@
 //! End-to-end tests for sorted sets, geo, HyperLogLog and SORT against target/debug/ferrocache,
 //! with a differential part against a real redis-server when one is on PATH.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Proc {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_up(port: u16) {
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(10), "server on {port} did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn start_node() -> Proc {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-        .args(["server", "--port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ferrocache");
-    wait_up(port);
-    Proc { child, port }
-}
-
-fn start_redis() -> Option<Proc> {
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    wait_up(port);
-    Some(Proc { child, port })
-}
-
-/// A raw RESP connection: replies are returned as their exact bytes (lossy UTF-8).
-struct Raw {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-fn line_end(b: &[u8], p: usize) -> Option<usize> {
-    b[p..].windows(2).position(|w| w == b"\r\n").map(|i| p + i)
-}
-
-/// Length of the complete reply starting at `p`, if the buffer holds all of it.
-fn reply_len(b: &[u8], p: usize) -> Option<usize> {
-    if p >= b.len() {
-        return None;
-    }
-    let e = line_end(b, p)?;
-    let hdr = std::str::from_utf8(&b[p + 1..e]).unwrap_or("");
-    let after = e + 2;
-    match b[p] {
-        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after - p),
-        b'$' | b'=' | b'!' => {
-            let n: i64 = hdr.parse().ok()?;
-            if n < 0 {
-                return Some(after - p);
-            }
-            let end = after + n as usize + 2;
-            (end <= b.len()).then_some(end - p)
-        }
-        b'*' | b'~' | b'>' | b'%' | b'|' => {
-            let mut n: i64 = hdr.parse().ok()?;
-            if n < 0 {
-                return Some(after - p);
-            }
-            if b[p] == b'%' || b[p] == b'|' {
-                n *= 2;
-            }
-            let mut q = after;
-            for _ in 0..n {
-                q += reply_len(b, q)?;
-            }
-            Some(q - p)
-        }
-        _ => panic!("bad reply byte {:?}", b[p] as char),
-    }
-}
-
-impl Raw {
-    fn new(port: u16) -> Raw {
-        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Raw { s, buf: Vec::new() }
-    }
-    fn send(&mut self, args: &[&[u8]]) {
-        let mut m = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            m.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            m.extend_from_slice(a);
-            m.extend_from_slice(b"\r\n");
-        }
-        self.s.write_all(&m).unwrap();
-    }
-    fn read(&mut self) -> String {
-        loop {
-            if let Some(n) = reply_len(&self.buf, 0) {
-                let r: Vec<u8> = self.buf.drain(..n).collect();
-                return String::from_utf8_lossy(&r).into_owned();
-            }
-            let mut tmp = [0u8; 65536];
-            let n = self.s.read(&mut tmp).expect("read reply");
-            assert!(n > 0, "connection closed");
-            self.buf.extend_from_slice(&tmp[..n]);
-        }
-    }
-    fn cmdb(&mut self, args: &[&[u8]]) -> String {
-        self.send(args);
-        self.read()
-    }
-    /// Send a whitespace-separated command line.
-    fn c(&mut self, line: &str) -> String {
-        let a: Vec<&[u8]> = line.split_whitespace().map(|s| s.as_bytes()).collect();
-        self.cmdb(&a)
-    }
-}
+mod common;
+use common::{ferrocache, redis_server, Raw};
 
 /// Assert a command line's exact raw reply.
 macro_rules! check {
     ($r:expr, $cmd:expr, $want:expr) => {
-        assert_eq!($r.c($cmd), $want, "command: {}", $cmd)
+        assert_eq!($r.qraw($cmd), $want, "command: {}", $cmd)
     };
 }
 
@@ -166,8 +34,8 @@ const EMPTY: &str = "*0\r\n";
 
 #[test]
 fn zadd_options_and_errors() {
-    let p = start_node();
-    let mut r = Raw::new(p.port);
+    let p = ferrocache(&[]);
+    let mut r = Raw::connect(p.port);
     check!(r, "zadd z 1 a 2 b 3 c", int(3));
     check!(r, "zadd z nx xx 1 a", err("ERR XX and NX options at the same time are not compatible"));
     check!(r, "zadd z gt lt 1 a", err("ERR GT, LT, and/or NX options at the same time are not compatible"));
@@ -196,7 +64,7 @@ fn zadd_options_and_errors() {
     check!(r, "zscore z b", bulk("4.5"));
     check!(r, "zadd f 0.1 a", int(1));
     check!(r, "zscore f a", bulk("0.10000000000000001"));
-    r.c("hello 3");
+    r.qraw("hello 3");
     check!(r, "zscore f a", ",0.10000000000000001\r\n");
     check!(r, "zincrby f 1 a", ",1.1000000000000001\r\n");
     check!(r, "zscore f nope", NIL3);
@@ -205,9 +73,9 @@ fn zadd_options_and_errors() {
 
 #[test]
 fn zset_reads_and_ranges() {
-    let p = start_node();
-    let mut r = Raw::new(p.port);
-    r.c("zadd z 1 a 2 b 3 c 4 d");
+    let p = ferrocache(&[]);
+    let mut r = Raw::connect(p.port);
+    r.qraw("zadd z 1 a 2 b 3 c 4 d");
     check!(r, "zcard z", int(4));
     check!(r, "zcard nokey", int(0));
     check!(r, "zcount z (1 3", int(2));
@@ -242,7 +110,7 @@ fn zset_reads_and_ranges() {
     check!(r, "zrevrangebyscore z +inf -inf limit 1 2", bulks(&["c", "b"]));
     check!(r, "zrangebyscore z -inf +inf limit -1 2", EMPTY);
     check!(r, "zrevrange z 0 1 withscores", bulks(&["d", "4", "c", "3"]));
-    r.c("zadd l 0 a 0 b 0 c 0 d 0 e");
+    r.qraw("zadd l 0 a 0 b 0 c 0 d 0 e");
     check!(r, "zrangebylex l [b (d", bulks(&["b", "c"]));
     check!(r, "zrangebylex l - + limit 1 2", bulks(&["b", "c"]));
     check!(r, "zrangebylex l b d", err("ERR min or max not valid string range item"));
@@ -250,7 +118,7 @@ fn zset_reads_and_ranges() {
     check!(r, "zlexcount l [b +", int(4));
     check!(r, "zlexcount l x y", err("ERR min or max not valid string range item"));
     // RESP3: WITHSCORES as [member, score] pairs, scores as doubles.
-    r.c("hello 3");
+    r.qraw("hello 3");
     check!(r, "zrange z 0 1 withscores", "*2\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2\r\n");
     check!(r, "zrangebyscore z 4 4 withscores", "*1\r\n*2\r\n$1\r\nd\r\n,4\r\n");
     check!(r, "zrange z 0 0", "*1\r\n$1\r\na\r\n");
@@ -260,9 +128,9 @@ fn zset_reads_and_ranges() {
 
 #[test]
 fn zset_writes_store_and_encodings() {
-    let p = start_node();
-    let mut r = Raw::new(p.port);
-    r.c("zadd z 1 a 2 b 3 c 4 d");
+    let p = ferrocache(&[]);
+    let mut r = Raw::connect(p.port);
+    r.qraw("zadd z 1 a 2 b 3 c 4 d");
     check!(r, "zrem z a nope", int(1));
     check!(r, "zrem nokey a", int(0));
     check!(r, "zremrangebyrank z 0 0", int(1));
@@ -272,7 +140,7 @@ fn zset_writes_store_and_encodings() {
     check!(r, "zrange z 0 -1", bulks(&["c"]));
     check!(r, "zremrangebylex z - +", int(1));
     check!(r, "exists z", int(0));
-    r.c("zadd src 1 a 2 b 3 c");
+    r.qraw("zadd src 1 a 2 b 3 c");
     check!(r, "zrangestore dst src 0 1", int(2));
     check!(r, "zrange dst 0 -1 withscores", bulks(&["a", "1", "b", "2"]));
     check!(r, "zrangestore dst src 0 -1 withscores", err("ERR syntax error"));
@@ -291,7 +159,7 @@ fn zset_writes_store_and_encodings() {
         args.push(format!("m{i}"));
     }
     let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
-    assert_eq!(r.cmdb(&a), int(129));
+    assert_eq!(r.cmd_raw(&a), int(129));
     check!(r, "object encoding many", bulk("skiplist"));
     check!(r, "zrangestore small many 0 9", int(10));
     check!(r, "object encoding small", bulk("listpack"));
@@ -306,10 +174,10 @@ fn zset_writes_store_and_encodings() {
 
 #[test]
 fn zset_set_operations() {
-    let p = start_node();
-    let mut r = Raw::new(p.port);
-    r.c("zadd a 1 x 2 y 3 z");
-    r.c("zadd b 10 y 20 z 30 w");
+    let p = ferrocache(&[]);
+    let mut r = Raw::connect(p.port);
+    r.qraw("zadd a 1 x 2 y 3 z");
+    r.qraw("zadd b 10 y 20 z 30 w");
     check!(r, "zunion 2 a b withscores", bulks(&["x", "1", "y", "12", "z", "23", "w", "30"]));
     check!(r, "zunion 2 a b weights 2 3 withscores", bulks(&["x", "2", "y", "34", "z", "66", "w", "90"]));
     check!(r, "zunion 2 a b weights 2", err("ERR syntax error"));
@@ -337,14 +205,14 @@ fn zset_set_operations() {
     check!(r, "zdiffstore d 2 a a", int(0));
     check!(r, "exists d", int(0));
     check!(r, "zunionstore d 0 a", err("ERR at least 1 input key is needed for 'zunionstore' command"));
-    r.c("set str v");
+    r.qraw("set str v");
     check!(r, "zunion 2 a str", err("WRONGTYPE Operation against a key holding the wrong kind of value"));
     // inf * 0 and inf + -inf are 0 as in Redis.
-    r.c("zadd i 1 a");
-    r.c("zadd j -inf a");
+    r.qraw("zadd i 1 a");
+    r.qraw("zadd j -inf a");
     check!(r, "zunion 2 i j weights inf 1 withscores", bulks(&["a", "0"]));
     check!(r, "zunion 2 i j weights 0 1 withscores", bulks(&["a", "-inf"]));
-    r.c("hello 3");
+    r.qraw("hello 3");
     check!(
         r,
         "zunion 2 a b withscores",
@@ -354,14 +222,14 @@ fn zset_set_operations() {
 
 #[test]
 fn zset_pops_randmember_scan() {
-    let p = start_node();
-    let mut r = Raw::new(p.port);
-    r.c("zadd a 1 x 2 y 3 z");
+    let p = ferrocache(&[]);
+    let mut r = Raw::connect(p.port);
+    r.qraw("zadd a 1 x 2 y 3 z");
     check!(r, "zpopmin a", bulks(&["x", "1"]));
     check!(r, "zpopmax a 5", bulks(&["z", "3", "y", "2"]));
     check!(r, "exists a", int(0));
     check!(r, "zpopmin a", EMPTY);
-    r.c("zadd a 1 x 2 y 3 z");
+    r.qraw("zadd a 1 x 2 y 3 z");
     check!(r, "zpopmin a 0", EMPTY);
     check!(r, "zpopmin a -1", err("ERR value is out of range, must be positive"));
     check!(r, "zpopmin a x", err("ERR value is out of range, must be positive"));
@@ -374,16 +242,16 @@ fn zset_pops_randmember_scan() {
     check!(r, "zmpop 1 a min count 0", err("ERR count should be greater than 0"));
     check!(r, "zmpop 1 a min count 1 count 2", err("ERR syntax error"));
     check!(r, "zmpop 5 a min", err("ERR syntax error"));
-    r.c("set str v");
+    r.qraw("set str v");
     check!(r, "zmpop 1 str min", err("WRONGTYPE Operation against a key holding the wrong kind of value"));
     check!(r, "bzpopmin a x", err("ERR timeout is not a float or out of range"));
     check!(r, "bzpopmin a -1", err("ERR timeout is negative"));
     check!(r, "bzpopmin str 0", err("WRONGTYPE Operation against a key holding the wrong kind of value"));
-    r.c("zadd a 1 x 2 y");
+    r.qraw("zadd a 1 x 2 y");
     check!(r, "bzpopmin nokey a 0", bulks(&["a", "x", "1"]));
     check!(r, "bzpopmax a 0", bulks(&["a", "y", "2"]));
     check!(r, "bzpopmin a 0.05", "*-1\r\n");
-    r.c("zadd a 1 x 2 y");
+    r.qraw("zadd a 1 x 2 y");
     check!(r, "bzmpop 0 2 nokey a max count 5", arr(&[bulk("a"), arr(&[bulks(&["y", "2"]), bulks(&["x", "1"])])]));
     check!(r, "bzmpop 0 2 nokey a foo", err("ERR syntax error"));
     // Never block inside MULTI.
@@ -394,7 +262,7 @@ fn zset_pops_randmember_scan() {
     // ZRANDMEMBER
     check!(r, "zrandmember nokey", NIL);
     check!(r, "zrandmember nokey 5", EMPTY);
-    r.c("zadd j 1 a 2 b");
+    r.qraw("zadd j 1 a 2 b");
     check!(r, "zrandmember j 0", EMPTY);
     check!(r, "zrandmember j 5 withscores", bulks(&["b", "2", "a", "1"]));
     check!(
@@ -404,11 +272,11 @@ fn zset_pops_randmember_scan() {
     );
     check!(r, "zrandmember j 1 foo", err("ERR syntax error"));
     check!(r, "zrandmember j 9223372036854775807 withscores", err("ERR value is out of range"));
-    let rep = r.c("zrandmember j -5");
+    let rep = r.qraw("zrandmember j -5");
     assert!(rep.starts_with("*5\r\n"), "{rep}");
-    let rep = r.c("zrandmember j 1");
+    let rep = r.qraw("zrandmember j 1");
     assert!(rep == bulks(&["a"]) || rep == bulks(&["b"]), "{rep}");
-    let rep = r.c("zrandmember j");
+    let rep = r.qraw("zrandmember j");
     assert!(rep == bulk("a") || rep == bulk("b"), "{rep}");
     // ZSCAN: whole listpack in one call; skiplist by cursor.
     check!(r, "zscan j 0", arr(&[bulk("0"), bulks(&["a", "1", "b", "2"])]));
@@ -418,13 +286,12 @@ fn zset_pops_randmember_scan() {
     check!(r, "zscan j x", err("ERR invalid cursor"));
     let long = "y".repeat(70);
     for i in 0..50 {
-        r.c(&format!("zadd sk {i} {long}{i}"));
+        r.qraw(&format!("zadd sk {i} {long}{i}"));
     }
     let mut cursor = "0".to_string();
     let mut seen = 0;
     loop {
-        r.send(&[b"zscan", b"sk", cursor.as_bytes(), b"count", b"7"]);
-        let rep = r.read();
+        let rep = r.cmd_raw(&[b"zscan", b"sk", cursor.as_bytes(), b"count", b"7"]);
         let lines: Vec<&str> = rep.split("\r\n").collect();
         cursor = lines[2].to_string();
         let n: usize = lines[3][1..].parse().unwrap();
@@ -434,22 +301,22 @@ fn zset_pops_randmember_scan() {
         }
     }
     assert_eq!(seen, 50);
-    r.c("hello 3");
+    r.qraw("hello 3");
     check!(r, "zpopmin j 1", "*1\r\n*2\r\n$1\r\na\r\n,1\r\n");
     check!(r, "zpopmax j", "*2\r\n$1\r\nb\r\n,2\r\n");
 }
 
 #[test]
 fn zset_keyspace_notifications() {
-    let p = start_node();
-    let mut r = Raw::new(p.port);
-    let mut sub = Raw::new(p.port);
+    let p = ferrocache(&[]);
+    let mut r = Raw::connect(p.port);
+    let mut sub = Raw::connect(p.port);
     check!(r, "config set notify-keyspace-events KEA", "+OK\r\n");
-    sub.c("psubscribe __keyevent@0__:*");
+    sub.qraw("psubscribe __keyevent@0__:*");
     fn expect(r: &mut Raw, sub: &mut Raw, cmd: &str, events: &[(&str, &str)]) {
-        r.c(cmd);
+        r.qraw(cmd);
         for (ev, key) in events {
-            let m = sub.read();
+            let m = sub.read_str();
             let want =
                 arr(&[bulk("pmessage"), bulk("__keyevent@0__:*"), bulk(&format!("__keyevent@0__:{ev}")), bulk(key)]);
             assert_eq!(m, want, "after {cmd}");
@@ -478,8 +345,8 @@ fn zset_keyspace_notifications() {
     expect(&mut r, &mut sub, "pfmerge h2 h", &[("pfadd", "h2")]);
     expect(&mut r, &mut sub, "sort g alpha store sl", &[("sortstore", "sl")]);
     // No event when nothing changes.
-    r.c("zadd z2 1 a");
-    sub.read();
+    r.qraw("zadd z2 1 a");
+    sub.read_str();
     expect(&mut r, &mut sub, "zadd z2 nx 5 a", &[]);
     expect(&mut r, &mut sub, "pfadd h a", &[]);
     expect(&mut r, &mut sub, "zadd z2 2 a", &[("zadd", "z2")]);
@@ -487,7 +354,7 @@ fn zset_keyspace_notifications() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_pops_from_several_connections() {
-    let p = start_node();
+    let p = ferrocache(&[]);
     let client = redis::Client::open(format!("redis://127.0.0.1:{}/", p.port)).unwrap();
     let mut waiters = Vec::new();
     for i in 0..3 {
@@ -571,8 +438,8 @@ async fn blocking_pops_from_several_connections() {
 
 #[test]
 fn geo_commands() {
-    let p = start_node();
-    let mut r = Raw::new(p.port);
+    let p = ferrocache(&[]);
+    let mut r = Raw::connect(p.port);
     check!(r, "geoadd Sicily 13.361389 38.115556 Palermo 15.087269 37.502669 Catania", int(2));
     check!(r, "geoadd Sicily nx ch 13.361389 38.115556 Palermo 12 37 Trapani", int(1));
     check!(r, "geoadd Sicily xx ch 13.5 38.1 Palermo 1 1 Nowhere", int(1));
@@ -642,7 +509,7 @@ fn geo_commands() {
     );
     check!(r, "geosearchstore gs Sicily fromlonlat 15 37 byradius 2 km", int(0));
     check!(r, "exists gs", int(0));
-    r.c("hello 3");
+    r.qraw("hello 3");
     check!(r, "geopos Sicily Catania nope", "*2\r\n*2\r\n,15.08726745843887329\r\n,37.50266842333162032\r\n_\r\n");
     check!(
         r,
@@ -653,8 +520,8 @@ fn geo_commands() {
 
 #[test]
 fn hll_commands() {
-    let p = start_node();
-    let mut r = Raw::new(p.port);
+    let p = ferrocache(&[]);
+    let mut r = Raw::connect(p.port);
     check!(r, "pfadd h a b c d e f g", int(1));
     check!(r, "pfadd h a", int(0));
     check!(r, "pfadd h", int(0));
@@ -662,11 +529,11 @@ fn hll_commands() {
     check!(r, "pfcount h", int(7));
     check!(r, "pfcount h h2 nokey", int(7));
     check!(r, "pfcount nokey", int(0));
-    r.c("set s foo");
+    r.qraw("set s foo");
     check!(r, "pfadd s a", err("WRONGTYPE Key is not a valid HyperLogLog string value."));
     check!(r, "pfcount s", err("WRONGTYPE Key is not a valid HyperLogLog string value."));
     check!(r, "pfmerge s h", err("WRONGTYPE Key is not a valid HyperLogLog string value."));
-    r.c("zadd z 1 a");
+    r.qraw("zadd z 1 a");
     check!(r, "pfadd z a", err("WRONGTYPE Operation against a key holding the wrong kind of value"));
     check!(r, "pfmerge h3 h h2 nokey", "+OK\r\n");
     check!(r, "pfcount h3", int(7));
@@ -679,43 +546,43 @@ fn hll_commands() {
     check!(r, "pfdebug foo h3", err("ERR Unknown PFDEBUG subcommand 'foo'"));
     check!(r, "pfdebug encoding nokey", err("ERR The specified key does not exist"));
     check!(r, "object encoding h", bulk("raw"));
-    let rep = r.c("pfdebug getreg h3");
+    let rep = r.qraw("pfdebug getreg h3");
     assert!(rep.starts_with("*16384\r\n"));
     // The cached cardinality is written back in place (GET shows a valid cache afterwards).
-    r.c("pfadd c x y z");
-    let before = r.c("get c");
+    r.qraw("pfadd c x y z");
+    let before = r.qraw("get c");
     check!(r, "pfcount c", int(3));
-    let after = r.c("get c");
+    let after = r.qraw("get c");
     assert_ne!(before, after, "PFCOUNT must store the cached cardinality");
     let mut args: Vec<String> = vec!["pfadd".into(), "big".into()];
     for i in 0..20000 {
         args.push(format!("e{i}"));
     }
     let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
-    assert_eq!(r.cmdb(&a), int(1));
-    let n: i64 = r.c("pfcount big")[1..].trim().parse().unwrap();
+    assert_eq!(r.cmd_raw(&a), int(1));
+    let n: i64 = r.qraw("pfcount big")[1..].trim().parse().unwrap();
     assert!((19000..21000).contains(&n), "{n}");
     check!(r, "pfdebug encoding big", "+dense\r\n");
 }
 
 #[test]
 fn sort_command() {
-    let p = start_node();
-    let mut r = Raw::new(p.port);
-    r.c("zadd z 3 c 1 a 2 b 10 d");
-    r.c("mset w_a 5 w_b 1 w_c 9 w_d x o_a A o_b B o_c C");
-    r.c("hset h_a f 3");
-    r.c("hset h_b f 1");
-    r.c("hset h_c f 2");
+    let p = ferrocache(&[]);
+    let mut r = Raw::connect(p.port);
+    r.qraw("zadd z 3 c 1 a 2 b 10 d");
+    r.qraw("mset w_a 5 w_b 1 w_c 9 w_d x o_a A o_b B o_c C");
+    r.qraw("hset h_a f 3");
+    r.qraw("hset h_b f 1");
+    r.qraw("hset h_c f 2");
     check!(r, "sort z", err("ERR One or more scores can't be converted into double"));
-    r.c("zadd n 3 3 1 1 2 2 10 10");
+    r.qraw("zadd n 3 3 1 1 2 2 10 10");
     check!(r, "sort n", bulks(&["1", "2", "3", "10"]));
     check!(r, "sort n desc limit 1 2", bulks(&["3", "2"]));
     check!(r, "sort n alpha", bulks(&["1", "10", "2", "3"]));
     check!(r, "sort z alpha desc limit 1 2", bulks(&["c", "b"]));
     check!(r, "sort z by w_* alpha", bulks(&["b", "a", "c", "d"]));
     check!(r, "sort z by w_*", err("ERR One or more scores can't be converted into double"));
-    r.c("set w_d 0.5");
+    r.qraw("set w_d 0.5");
     check!(r, "sort z by w_*", bulks(&["d", "b", "a", "c"]));
     check!(
         r,
@@ -766,23 +633,23 @@ fn sort_command() {
 /// Several connections running SORT with patterns and multi-key writes at once: no deadlock.
 #[test]
 fn sort_with_patterns_does_not_deadlock() {
-    let p = start_node();
-    let mut r = Raw::new(p.port);
+    let p = ferrocache(&[]);
+    let mut r = Raw::connect(p.port);
     for i in 0..50 {
-        r.c(&format!("zadd z{} {i} m{i}", i % 5));
-        r.c(&format!("set w_m{i} {}", 100 - i));
+        r.qraw(&format!("zadd z{} {i} m{i}", i % 5));
+        r.qraw(&format!("set w_m{i} {}", 100 - i));
     }
     let port = p.port;
     let hs: Vec<_> = (0..4)
         .map(|t| {
             std::thread::spawn(move || {
-                let mut c = Raw::new(port);
+                let mut c = Raw::connect(port);
                 for i in 0..200 {
                     if t % 2 == 0 {
-                        let rep = c.c(&format!("sort z{} by w_* get # store out{t}", i % 5));
+                        let rep = c.qraw(&format!("sort z{} by w_* get # store out{t}", i % 5));
                         assert!(rep.starts_with(':'), "{rep}");
                     } else {
-                        let rep = c.c(&format!("zunionstore z{} 2 z{} z{}", i % 5, (i + 1) % 5, i % 5));
+                        let rep = c.qraw(&format!("zunionstore z{} 2 z{} z{}", i % 5, (i + 1) % 5, i % 5));
                         assert!(rep.starts_with(':'), "{rep}");
                     }
                 }
@@ -797,13 +664,13 @@ fn sort_with_patterns_does_not_deadlock() {
 /// Runs the same commands against ferrocache and a real redis-server, comparing raw replies.
 #[test]
 fn differential_against_redis_server() {
-    let Some(redis) = start_redis() else {
+    let Some(redis) = redis_server(&[]) else {
         println!("redis-server not on PATH: skipping the differential comparison");
         return;
     };
-    let node = start_node();
-    let mut ours = Raw::new(node.port);
-    let mut theirs = Raw::new(redis.port);
+    let node = ferrocache(&[]);
+    let mut ours = Raw::connect(node.port);
+    let mut theirs = Raw::connect(redis.port);
     let mut rng_state: u64 = 0x9e3779b97f4a7c15;
     let mut rnd = move || {
         rng_state ^= rng_state << 13;
@@ -928,8 +795,8 @@ fn differential_against_redis_server() {
     }
     for cmd in &script {
         let a: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
-        let mine = ours.cmdb(&a);
-        let real = theirs.cmdb(&a);
+        let mine = ours.cmd_raw(&a);
+        let real = theirs.cmd_raw(&a);
         if cmd[0] == "hello" {
             continue;
         }
@@ -940,19 +807,19 @@ fn differential_against_redis_server() {
 /// SORT over lists and sets, and plain sets as ZUNION/ZINTER inputs (score 1).
 #[test]
 fn sort_lists_sets_and_set_inputs() {
-    let p = start_node();
-    let mut r = Raw::new(p.port);
-    r.c("rpush l 3 1 2 10");
+    let p = ferrocache(&[]);
+    let mut r = Raw::connect(p.port);
+    r.qraw("rpush l 3 1 2 10");
     check!(r, "sort l", bulks(&["1", "2", "3", "10"]));
     check!(r, "sort l desc alpha", bulks(&["3", "2", "10", "1"]));
     check!(r, "sort l by nosort", bulks(&["3", "1", "2", "10"]));
     check!(r, "sort l by nosort desc limit 0 2", bulks(&["10", "2"]));
-    r.c("sadd s c a b");
+    r.qraw("sadd s c a b");
     check!(r, "sort s alpha", bulks(&["a", "b", "c"]));
     // BY nosort with STORE on a set is forced to an ALPHA sort (deterministic).
     check!(r, "sort s by nosort store out", int(3));
     check!(r, "lrange out 0 -1", bulks(&["a", "b", "c"]));
-    r.c("zadd z 5 a 7 q");
+    r.qraw("zadd z 5 a 7 q");
     check!(r, "zunion 2 s z withscores", bulks(&["b", "1", "c", "1", "a", "6", "q", "7"]));
     check!(r, "zinter 2 s z weights 2 1 withscores", bulks(&["a", "7"]));
     check!(r, "zdiff 2 s z", bulks(&["b", "c"]));

@@ -446,11 +446,20 @@ impl Raw {
         let args: Vec<&str> = line.split_whitespace().collect();
         self.cmd(&args)
     }
+    /// Read one reply and return its exact bytes as a (lossy) string.
+    pub fn read_str(&mut self) -> String {
+        String::from_utf8_lossy(&self.read_raw()).into_owned()
+    }
     /// Send a command and return the exact reply bytes as a (lossy) string.
     pub fn qraw(&mut self, line: &str) -> String {
         let args: Vec<&str> = line.split_whitespace().collect();
         self.send_cmd(&args);
-        String::from_utf8_lossy(&self.read_raw()).into_owned()
+        self.read_str()
+    }
+    /// `qraw` for binary arguments.
+    pub fn cmd_raw(&mut self, args: &[&[u8]]) -> String {
+        self.send_cmd(args);
+        self.read_str()
     }
     /// True when the server closed the connection (EOF) within the read timeout.
     pub fn closed(&mut self) -> bool {

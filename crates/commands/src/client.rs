@@ -1,12 +1,13 @@
 //! Per-connection state. `Client` is owned by the connection task; `ClientShared` is the part
 //! other connections read (CLIENT LIST, KILL, tracking redirects).
 
+use crate::table::Command;
 use bytes::Bytes;
 use ferrocache_engine::SmallBytes;
 use ferrocache_protocol::resp::OwnedArgs;
 use parking_lot::Mutex;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// Messages delivered to a connection from elsewhere in the node.
@@ -49,7 +50,8 @@ pub struct ClientShared {
     pub last_ms: AtomicU64,
     pub db: AtomicUsize,
     pub name: Mutex<Option<Vec<u8>>>,
-    pub last_cmd: Mutex<&'static str>,
+    /// The last command run (a pointer into the static command table; null before the first).
+    pub last_cmd: AtomicPtr<Command>,
     pub resp3: AtomicBool,
     pub sub: AtomicUsize,
     pub psub: AtomicUsize,
@@ -66,6 +68,16 @@ pub struct ClientShared {
 }
 
 impl ClientShared {
+    /// CLIENT LIST's `cmd=` field.
+    pub fn last_cmd_name(&self) -> &'static str {
+        let p = self.last_cmd.load(Relaxed);
+        if p.is_null() {
+            return "NULL";
+        }
+        // SAFETY: only pointers to `'static` command table entries are ever stored.
+        unsafe { (*p).name }
+    }
+
     pub fn new(id: u64, addr: String, laddr: String, now_ms: u64) -> Arc<ClientShared> {
         Arc::new(ClientShared {
             id,
@@ -76,7 +88,7 @@ impl ClientShared {
             last_ms: AtomicU64::new(now_ms),
             db: AtomicUsize::new(0),
             name: Mutex::new(None),
-            last_cmd: Mutex::new("NULL"),
+            last_cmd: AtomicPtr::new(std::ptr::null_mut()),
             resp3: AtomicBool::new(false),
             sub: AtomicUsize::new(0),
             psub: AtomicUsize::new(0),
@@ -129,7 +141,7 @@ impl ClientShared {
             0,
             0,
             2048 + self.qbuf.load(Relaxed),
-            self.last_cmd.lock(),
+            self.last_cmd_name(),
             self.user.lock(),
             tr.map(|t| t.redirect as i64).unwrap_or(-1),
             if self.resp3.load(Relaxed) { 3 } else { 2 },

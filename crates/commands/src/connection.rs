@@ -75,35 +75,7 @@ fn quit(ctx: &mut Ctx, _a: Args) {
 
 /// Remove every subscription of the client (RESET, disconnect).
 pub fn drop_subscriptions(ctx: &mut Ctx) {
-    let id = ctx.client.id;
-    let ps = &ctx.srv.pubsub;
-    for ch in ctx.client.subs.drain() {
-        let mut m = ps.channels.write();
-        if let Some(s) = m.get_mut(&ch) {
-            s.remove(&id);
-            if s.is_empty() {
-                m.remove(&ch);
-            }
-        }
-    }
-    for ch in ctx.client.psubs.drain() {
-        let mut m = ps.patterns.write();
-        if let Some(s) = m.get_mut(&ch) {
-            s.remove(&id);
-            if s.is_empty() {
-                m.remove(&ch);
-            }
-        }
-    }
-    for ch in ctx.client.ssubs.drain() {
-        let mut m = ps.shard_channels.write();
-        if let Some(s) = m.get_mut(&ch) {
-            s.remove(&id);
-            if s.is_empty() {
-                m.remove(&ch);
-            }
-        }
-    }
+    crate::pubsub::forget_client(&ctx.srv.pubsub, ctx.client);
     ctx.client.update_sub_counts();
 }
 

@@ -10,6 +10,7 @@ pub mod aof;
 pub mod bits;
 pub mod blocking;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod geo;
@@ -216,7 +217,7 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         finish_reply_mode(client, out, mark);
         return;
     };
-    *client.shared.last_cmd.lock() = cmd.name;
+    client.shared.last_cmd.store(cmd as *const Command as *mut Command, Relaxed);
     if srv.config.hot.requirepass_set.load(Relaxed) && !client.authenticated && !cmd.has(flags::NO_AUTH) {
         out.error("NOAUTH Authentication required.");
         if client.multi.is_some() {

@@ -237,7 +237,7 @@ fn as_item(e: &mut Entry, now_secs: u32) -> Option<&mut McItem> {
         Value::Mc(_) => {}
         Value::Str(_) | Value::Raw(_) => {
             let data = e.value.as_bytes().unwrap().to_vec();
-            e.value = Value::Mc(Box::new(McItem::new(data, 0, now_secs)));
+            e.value = Value::Mc(McItem::new(&data, 0, now_secs));
         }
         _ => return None,
     }
@@ -271,9 +271,9 @@ fn put(cx: &Cx, db: &mut Db, key: &[u8], item: McItem, exp: Exp, event: &'static
         remove_key(cx, db, key);
         return;
     }
-    let data = if cx.prop { Some(item.data.clone()) } else { None };
-    let (flags, cas) = (item.flags, item.cas);
-    db.set(key, Value::Mc(Box::new(item)), false);
+    let data = if cx.prop { Some(item.data().to_vec()) } else { None };
+    let (flags, cas) = (item.flags(), item.cas());
+    db.set(key, Value::Mc(item), false);
     if let Exp::At(ms) = exp {
         db.set_expire(key, ms);
     }
@@ -323,18 +323,11 @@ pub fn apply_meta(ctx: &mut crate::Ctx, payload: &[u8]) -> bool {
         expire_enabled: false,
     };
     if let Some(e) = db.peek(key) {
-        match &mut e.value {
-            Value::Mc(m) => {
-                m.flags = flags as u32;
-                m.cas = cas;
-            }
-            v => {
-                if let Some(data) = v.as_bytes() {
-                    let atime = (ctx.now_ms / 1000) as u32;
-                    let item = McItem { data: data.to_vec(), flags: flags as u32, cas, atime, bits: 0 };
-                    e.value = Value::Mc(Box::new(item));
-                }
-            }
+        if let Some(data) = e.value.as_bytes() {
+            let atime = (ctx.now_ms / 1000) as u32;
+            let mut item = McItem::new(data, flags as u32, atime);
+            item.set_cas(cas);
+            e.value = Value::Mc(item);
         }
     }
     mcitem::observe_cas(cas);
@@ -418,11 +411,11 @@ fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> StoreResult {
         return match r.mode {
             Mode::Add if other_type => StoreResult::NotStored,
             Mode::Add | Mode::Set => {
-                let mut item = McItem::new(r.data.to_vec(), r.flags, now_secs);
+                let mut item = McItem::new(r.data, r.flags, now_secs);
                 if r.key_binary {
-                    item.bits |= KEY_BINARY;
+                    item.add_bits(KEY_BINARY);
                 }
-                let cas = item.cas;
+                let cas = item.cas();
                 McState::bump(&cx.st().total_items);
                 put(cx, db, r.key, item, exp_of(r.exptime, cx.now), "set");
                 StoreResult::Stored(cas)
@@ -445,9 +438,9 @@ fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> StoreResult {
     }
     let cas_res = if r.cas == 0 {
         CasRes::None
-    } else if r.cas == old.cas {
+    } else if r.cas == old.cas() {
         CasRes::Match
-    } else if r.set_stale && r.cas < old.cas {
+    } else if r.set_stale && r.cas < old.cas() {
         CasRes::Stale
     } else {
         CasRes::BadVal
@@ -459,19 +452,19 @@ fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> StoreResult {
     match r.mode {
         Mode::Add => {
             // memcached bumps the existing item in the LRU and refuses.
-            old.atime = now_secs;
+            old.set_atime(now_secs);
             return StoreResult::NotStored;
         }
         Mode::Cas => match cas_res {
             CasRes::Match => {
                 McState::bump(&cx.st().cas_hits);
-                item = McItem::new(r.data.to_vec(), r.flags, now_secs);
+                item = McItem::new(r.data, r.flags, now_secs);
                 event = "set";
             }
             CasRes::Stale => {
                 McState::bump(&cx.st().cas_hits);
-                item = McItem::new(r.data.to_vec(), r.flags, now_secs);
-                item.bits |= STALE | (old.bits & TOKEN_SENT);
+                item = McItem::new(r.data, r.flags, now_secs);
+                item.add_bits(STALE | (old.bits() & TOKEN_SENT));
                 exp = old_exp;
                 event = "set";
             }
@@ -484,28 +477,28 @@ fn store(cx: &Cx, db: &mut Db, r: &StoreReq) -> StoreResult {
             if cas_res != CasRes::None && cas_res != CasRes::Match {
                 return StoreResult::Exists;
             }
-            let mut data = Vec::with_capacity(old.data.len() + r.data.len());
+            let mut data = Vec::with_capacity(old.data().len() + r.data.len());
             if r.mode == Mode::Append {
-                data.extend_from_slice(&old.data);
+                data.extend_from_slice(old.data());
                 data.extend_from_slice(r.data);
             } else {
                 data.extend_from_slice(r.data);
-                data.extend_from_slice(&old.data);
+                data.extend_from_slice(old.data());
             }
-            item = McItem::new(data, old.flags, now_secs);
-            item.bits |= old.bits & KEY_BINARY;
+            item = McItem::new(&data, old.flags(), now_secs);
+            item.add_bits(old.bits() & KEY_BINARY);
             exp = old_exp;
             event = if r.mode == Mode::Append { "append" } else { "set" };
         }
         Mode::Set | Mode::Replace => {
-            item = McItem::new(r.data.to_vec(), r.flags, now_secs);
+            item = McItem::new(r.data, r.flags, now_secs);
             event = "set";
         }
     }
     if r.key_binary {
-        item.bits |= KEY_BINARY;
+        item.add_bits(KEY_BINARY);
     }
-    let cas = item.cas;
+    let cas = item.cas();
     McState::bump(&cx.st().total_items);
     put(cx, db, r.key, item, exp, event);
     StoreResult::Stored(cas)
@@ -527,13 +520,13 @@ fn add_delta(cx: &Cx, db: &mut Db, key: &[u8], incr: bool, delta: u64, cas: u64)
         return Delta::NotFound;
     };
     let it = as_item(e, cx.now_secs).expect("string");
-    if it.data.is_empty() {
+    if it.data().is_empty() {
         return Delta::NonNumeric;
     }
-    if cas != 0 && it.cas != cas {
+    if cas != 0 && it.cas() != cas {
         return Delta::CasMismatch;
     }
-    let Some(v) = safe_strtoull(&it.data) else {
+    let Some(v) = safe_strtoull(it.data()) else {
         return Delta::NonNumeric;
     };
     let value = if incr { v.wrapping_add(delta) } else { v.saturating_sub(delta) };
@@ -544,22 +537,20 @@ fn add_delta(cx: &Cx, db: &mut Db, key: &[u8], incr: bool, delta: u64, cas: u64)
     }
     let mut b = itoa::Buffer::new();
     let s = b.format(value).as_bytes();
-    if s.len() <= it.data.len() {
-        let n = it.data.len();
-        it.data.clear();
-        it.data.extend_from_slice(s);
-        it.data.resize(n, b' ');
+    if s.len() <= it.data().len() {
+        let mut padded = s.to_vec();
+        padded.resize(it.data().len(), b' ');
+        it.set_data(&padded);
     } else {
         // memcached allocates a new item: the stale/token/fetched bits do not survive.
-        it.data.clear();
-        it.data.extend_from_slice(s);
-        it.bits = 0;
+        it.set_data(s);
+        it.set_bits(0);
     }
-    it.cas = mcitem::next_cas();
-    it.atime = cx.now_secs;
-    let new_cas = it.cas;
-    let flags = it.flags;
-    let data = if cx.prop { Some(it.data.clone()) } else { None };
+    it.set_cas(mcitem::next_cas());
+    it.set_atime(cx.now_secs);
+    let new_cas = it.cas();
+    let flags = it.flags();
+    let data = if cx.prop { Some(it.data().to_vec()) } else { None };
     db.modified(key, notify::STRING, if incr { "incrby" } else { "decrby" });
     cx.propagate(db, || vec![b"SET".to_vec(), key.to_vec(), data.unwrap_or_default(), b"KEEPTTL".to_vec()]);
     cx.propagate(db, || meta_argv(key, flags, new_cas));
@@ -568,8 +559,8 @@ fn add_delta(cx: &Cx, db: &mut Db, key: &[u8], incr: bool, delta: u64, cas: u64)
 
 /// Create a counter item holding `initial` (binary incr miss, `ma N`). Returns its CAS.
 fn vivify_counter(cx: &Cx, db: &mut Db, key: &[u8], initial: u64, exp: Exp) -> u64 {
-    let item = McItem::new(itoa::Buffer::new().format(initial).as_bytes().to_vec(), 0, cx.now_secs);
-    let cas = item.cas;
+    let item = McItem::new(itoa::Buffer::new().format(initial).as_bytes(), 0, cx.now_secs);
+    let cas = item.cas();
     McState::bump(&cx.st().cmd_set);
     McState::bump(&cx.st().total_items);
     put(cx, db, key, item, exp, "set");
@@ -588,8 +579,8 @@ fn fetch<R>(cx: &Cx, db: &mut Db, key: &[u8], touch: Option<Exp>, f: impl FnOnce
         return None;
     };
     let it = as_item(e, cx.now_secs)?;
-    it.bits |= FETCHED;
-    it.atime = cx.now_secs;
+    it.add_bits(FETCHED);
+    it.set_atime(cx.now_secs);
     let r = f(it);
     if let Some(x) = touch {
         set_exp(cx, db, key, x);
@@ -776,8 +767,8 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
                 let with_cas = kind.returns_cas();
                 let hit = cx.with_key(key, |cx, db| {
                     fetch(cx, db, key, touch, |it| {
-                        let cas = with_cas.then_some(it.cas);
-                        text::encode_value(out, key, it.flags, &it.data, cas)
+                        let cas = with_cas.then_some(it.cas());
+                        text::encode_value(out, key, it.flags(), it.data(), cas)
                     })
                 });
                 match hit {
@@ -1157,7 +1148,7 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                 let e = found?;
                 let expire_at = e.expire_at;
                 let it = as_item(e, cx.now_secs)?;
-                Some((expire_at, it.atime, it.cas, it.has(FETCHED), it.flags, it.data.len()))
+                Some((expire_at, it.atime(), it.cas(), it.has(FETCHED), it.flags(), it.data().len()))
             });
             match info {
                 Some((expire_at, atime, cas, fetched, flags, n)) => {
@@ -1192,7 +1183,7 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                         return None; // another Redis type
                     }
                     // memcached links the empty item first and applies N's TTL with the flags.
-                    let item = McItem::new(Vec::new(), 0, cx.now_secs);
+                    let item = McItem::new(&[], 0, cx.now_secs);
                     McState::bump(&cx.st().total_items);
                     put(cx, db, key, item, Exp::Never, "set");
                     created = true;
@@ -1217,23 +1208,23 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                     win = true;
                 }
                 if win {
-                    it.bits |= TOKEN_SENT;
+                    it.add_bits(TOKEN_SENT);
                 }
                 let m = MetaItemOwned {
                     key_binary: it.has(KEY_BINARY),
-                    client_flags: it.flags,
-                    cas: it.cas,
+                    client_flags: it.flags(),
+                    cas: it.cas(),
                     ttl_remaining: ttl,
-                    last_access: cx.now_secs.saturating_sub(it.atime),
+                    last_access: cx.now_secs.saturating_sub(it.atime()),
                     fetched: it.has(FETCHED),
                     token_sent,
                     stale,
                     win,
                 };
-                let value = if f.return_value || f.return_size { it.data.clone() } else { Vec::new() };
+                let value = if f.return_value || f.return_size { it.data().to_vec() } else { Vec::new() };
                 if !f.no_update {
-                    it.bits |= FETCHED;
-                    it.atime = cx.now_secs;
+                    it.add_bits(FETCHED);
+                    it.set_atime(cx.now_secs);
                 }
                 let ttl_set = f.ttl.is_some();
                 if let Some(e) = newexp {
@@ -1320,15 +1311,15 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                 };
                 let it = as_item(e, cx.now_secs).unwrap();
                 if let Some(c) = f.compare_cas {
-                    if it.cas != c {
+                    if it.cas() != c {
                         McState::bump(&cx.st().delete_misses);
                         return MetaDeleteStatus::Exists;
                     }
                 }
                 if f.invalidate {
-                    it.bits |= STALE;
-                    it.bits &= !TOKEN_SENT;
-                    it.cas = mcitem::next_cas();
+                    it.add_bits(STALE);
+                    it.set_bits(it.bits() & !TOKEN_SENT);
+                    it.set_cas(mcitem::next_cas());
                     if let Some(t) = f.ttl {
                         set_exp(cx, db, key, exp_of(t as i64, cx.now));
                     }
@@ -1414,7 +1405,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
         BinaryCommand::Get { key, .. } => {
             McState::bump(&st.cmd_get);
             let hit = cx.with_key(key, |cx, db| {
-                fetch(cx, db, key, None, |it| binary::encode_get_hit(out, &req, it.flags, it.cas, &it.data))
+                fetch(cx, db, key, None, |it| binary::encode_get_hit(out, &req, it.flags(), it.cas(), it.data()))
             });
             match hit {
                 Some(()) => McState::bump(&st.get_hits),
@@ -1429,7 +1420,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
             let exp = exp_of(*exptime as i64, cx.now);
             // encode_get_hit leaves the value out of a Touch reply.
             let hit = cx.with_key(key, |cx, db| {
-                fetch(cx, db, key, Some(exp), |it| binary::encode_get_hit(out, &req, it.flags, it.cas, &it.data))
+                fetch(cx, db, key, Some(exp), |it| binary::encode_get_hit(out, &req, it.flags(), it.cas(), it.data()))
             });
             match hit {
                 Some(()) => McState::bump(&st.touch_hits),
@@ -1506,7 +1497,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
                     return Status::KeyNotFound;
                 };
                 let it = as_item(e, cx.now_secs).unwrap();
-                if hcas != 0 && it.cas != hcas {
+                if hcas != 0 && it.cas() != hcas {
                     return Status::KeyExists;
                 }
                 remove_key(cx, db, key);

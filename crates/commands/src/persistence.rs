@@ -400,10 +400,10 @@ fn encode_shard(enc: &EncCfg, shard: &Shard, buf: &mut Vec<u8>, now: u64) -> u64
         for e in t.iter() {
             encode_entry(enc, &e.key, &e.value, e.expire_at, e.lru, buf, now);
             if let Value::Mc(m) = &e.value {
-                if m.flags != 0 {
+                if m.flags() != 0 {
                     write_len(&mut mc_flags, e.key.len() as u64);
                     mc_flags.extend_from_slice(&e.key);
-                    mc_flags.extend_from_slice(&m.flags.to_le_bytes());
+                    mc_flags.extend_from_slice(&m.flags().to_le_bytes());
                 }
             }
             n += 1;
@@ -1141,12 +1141,8 @@ pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Gua
                             };
                             if let Some(ent) = d.peek(&k) {
                                 if let Some(data) = ent.value.as_bytes() {
-                                    let item = ferrocache_engine::mcitem::McItem::new(
-                                        data.to_vec(),
-                                        flags,
-                                        (now / 1000) as u32,
-                                    );
-                                    ent.value = Value::Mc(Box::new(item));
+                                    let item = ferrocache_engine::mcitem::McItem::new(data, flags, (now / 1000) as u32);
+                                    ent.value = Value::Mc(item);
                                 }
                             }
                         }

@@ -1,7 +1,8 @@
 //! Pub/sub: SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and their UN-forms, PUBLISH, SPUBLISH, PUBSUB.
 
+use crate::client::Client;
 use crate::keys::help_only;
-use crate::server::Tx;
+use crate::server::{PubSub, Tx};
 use crate::table::{flags::*, Command};
 use crate::Ctx;
 use bytes::Bytes;
@@ -41,7 +42,7 @@ enum Kind {
     Shard,
 }
 
-fn registry<'s>(ctx: &'s Ctx, k: Kind) -> &'s RwLock<HashMap<Bytes, HashMap<u64, Tx>>> {
+fn registry<'s>(ctx: &'s Ctx, k: Kind) -> &'s Registry {
     match k {
         Kind::Channel => &ctx.srv.pubsub.channels,
         Kind::Pattern => &ctx.srv.pubsub.patterns,
@@ -61,6 +62,33 @@ fn count_for(ctx: &Ctx, k: Kind) -> usize {
     match k {
         Kind::Shard => ctx.client.ssubs.len(),
         _ => ctx.client.subs.len() + ctx.client.psubs.len(),
+    }
+}
+
+type Registry = RwLock<HashMap<Bytes, HashMap<u64, Tx>>>;
+
+/// Remove one client from one channel's subscribers, dropping the channel when it empties.
+fn remove_subscriber(reg: &Registry, ch: &Bytes, id: u64) {
+    let mut m = reg.write();
+    if let Some(s) = m.get_mut(ch) {
+        s.remove(&id);
+        if s.is_empty() {
+            m.remove(ch);
+        }
+    }
+}
+
+/// Unsubscribe a client from everything (RESET, disconnect).
+pub fn forget_client(ps: &PubSub, client: &mut Client) {
+    let id = client.id;
+    for ch in client.subs.drain() {
+        remove_subscriber(&ps.channels, &ch, id);
+    }
+    for ch in client.psubs.drain() {
+        remove_subscriber(&ps.patterns, &ch, id);
+    }
+    for ch in client.ssubs.drain() {
+        remove_subscriber(&ps.shard_channels, &ch, id);
     }
 }
 
@@ -98,13 +126,7 @@ fn unsub_generic(ctx: &mut Ctx, a: Args, k: Kind, verb: &str) {
     }
     for ch in targets {
         if client_set(ctx, k).remove(&ch) {
-            let mut m = registry(ctx, k).write();
-            if let Some(s) = m.get_mut(&ch) {
-                s.remove(&id);
-                if s.is_empty() {
-                    m.remove(&ch);
-                }
-            }
+            remove_subscriber(registry(ctx, k), &ch, id);
         }
         let n = count_for(ctx, k);
         ctx.out.push(3);

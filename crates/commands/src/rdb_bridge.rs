@@ -11,7 +11,7 @@ pub fn to_rdb(v: &Value) -> RdbValue {
     match v {
         Value::Str(s) => RdbValue::String(s.to_vec()),
         Value::Raw(r) => RdbValue::String(r.to_vec()),
-        Value::Mc(m) => RdbValue::String(m.data.clone()),
+        Value::Mc(m) => RdbValue::String(m.data().to_vec()),
         Value::List(l) => RdbValue::List(l.items.iter().map(|x| x.to_vec()).collect()),
         Value::Hash(h) => RdbValue::Hash(h.iter().map(|(f, x)| (f.to_vec(), x.to_vec())).collect()),
         Value::Set(s) => RdbValue::Set(s.members()),

@@ -285,7 +285,7 @@ fn parse_add_trim(out: &mut ReplyBuf, a: &Args, xadd: bool, node_max_entries: i6
         let opt = &a[i];
         if xadd && opt == b"*" {
             break;
-        } else if eq_ic(opt, "maxlen") && more > 0 {
+        } else if (eq_ic(opt, "maxlen") || eq_ic(opt, "minid")) && more > 0 {
             if !matches!(p.trim, Trim::None) {
                 out.error("ERR syntax error, MAXLEN and MINID options at the same time are not compatible");
                 return None;
@@ -298,30 +298,17 @@ fn parse_add_trim(out: &mut ReplyBuf, a: &Args, xadd: bool, node_max_entries: i6
             } else if more >= 2 && next == b"=" {
                 i += 1;
             }
-            let v = int_arg(out, &a[i + 1])?;
-            if v < 0 {
-                out.error("ERR The MAXLEN argument must be >= 0.");
-                return None;
-            }
+            p.trim = if eq_ic(opt, "maxlen") {
+                let v = int_arg(out, &a[i + 1])?;
+                if v < 0 {
+                    out.error("ERR The MAXLEN argument must be >= 0.");
+                    return None;
+                }
+                Trim::MaxLen(v as u64)
+            } else {
+                Trim::MinId(parse_strict_id(out, &a[i + 1], 0)?)
+            };
             i += 1;
-            p.trim = Trim::MaxLen(v as u64);
-            p.trim_arg_idx = i;
-        } else if eq_ic(opt, "minid") && more > 0 {
-            if !matches!(p.trim, Trim::None) {
-                out.error("ERR syntax error, MAXLEN and MINID options at the same time are not compatible");
-                return None;
-            }
-            p.approx = false;
-            let next = &a[i + 1];
-            if more >= 2 && next == b"~" {
-                p.approx = true;
-                i += 1;
-            } else if more >= 2 && next == b"=" {
-                i += 1;
-            }
-            let id = parse_strict_id(out, &a[i + 1], 0)?;
-            i += 1;
-            p.trim = Trim::MinId(id);
             p.trim_arg_idx = i;
         } else if eq_ic(opt, "limit") && more > 0 {
             let v = int_arg(out, &a[i + 1])?;
@@ -1298,7 +1285,6 @@ fn xclaim(ctx: &mut Ctx, a: Args) {
     let gname = &a[2];
     let cname = &a[3];
     let (mut db, out) = ctx.parts();
-    let dbi = db.db;
     let s = match lookup(&mut db, key, false) {
         Err(()) => return out.error(ERR_WRONGTYPE),
         Ok(s) => s,
@@ -1443,14 +1429,7 @@ fn xclaim(ctx: &mut Ctx, a: Args) {
     s.groups.insert(gname.to_vec(), g);
     out.array(n);
     out.raw(&body.buf);
-    if created_consumer {
-        db.fx.dirty += 1;
-        db.fx.event(notify::STREAM, "xgroup-createconsumer", dbi, key);
-    }
-    db.fx.dirty += dirty;
-    for p in props {
-        db.fx.propagate(dbi, p);
-    }
+    claim_effects(&mut db, key, created_consumer, dirty, props);
 }
 
 fn xautoclaim(ctx: &mut Ctx, a: Args) {
@@ -1493,7 +1472,6 @@ fn xautoclaim(ctx: &mut Ctx, a: Args) {
         j += 1;
     }
     let (mut db, out) = ctx.parts();
-    let dbi = db.db;
     let s = match lookup(&mut db, key, false) {
         Err(()) => return out.error(ERR_WRONGTYPE),
         Ok(s) => s,
@@ -1564,7 +1542,14 @@ fn xautoclaim(ctx: &mut Ctx, a: Args) {
     for id in deleted {
         id_bulk(out, id);
     }
-    if created {
+    claim_effects(&mut db, key, created, dirty, props);
+}
+
+/// The effects XCLAIM and XAUTOCLAIM share: the consumer-creation event, dirty count, and the
+/// per-entry XCLAIM / XGROUP SETID commands propagated instead of the original.
+fn claim_effects(db: &mut Db, key: &[u8], created_consumer: bool, dirty: u64, props: Vec<Vec<Vec<u8>>>) {
+    let dbi = db.db;
+    if created_consumer {
         db.fx.dirty += 1;
         db.fx.event(notify::STREAM, "xgroup-createconsumer", dbi, key);
     }

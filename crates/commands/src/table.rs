@@ -219,6 +219,7 @@ fn all_families() -> Vec<&'static [Command]> {
         crate::persistence::COMMANDS,
         crate::aof::COMMANDS,
         crate::replication::COMMANDS,
+        crate::cluster::COMMANDS,
     ]
 }
 

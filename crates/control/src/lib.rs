@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod provider;
+pub mod sentinel;
 pub mod sigv4;
 pub mod state;
 pub mod xml;

@@ -874,7 +874,6 @@ mod tests {
         db.now_ms = 1600;
         assert!(db.get(b"a").is_none());
         assert!(db.get(b"b").is_none());
-        drop(db);
         assert_eq!(fx.propagate.len(), 1);
         drop(g);
         assert_eq!(ks.stats().expired, 1);

@@ -44,7 +44,7 @@ pub enum Value {
     Stream(Box<crate::stream::StreamValue>),
     /// A string stored through memcached: its bytes plus client flags and CAS (a string for
     /// every Redis command; see `mcitem`).
-    Mc(Box<crate::mcitem::McItem>),
+    Mc(crate::mcitem::McItem),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +142,7 @@ impl Value {
         match self {
             Value::Str(s) => Some(s.as_slice()),
             Value::Raw(v) => Some(v),
-            Value::Mc(m) => Some(&m.data),
+            Value::Mc(m) => Some(m.data()),
             _ => None,
         }
     }
@@ -153,7 +153,7 @@ impl Value {
         }
         // A Redis in-place write drops the memcached metadata (and so invalidates its CAS).
         if let Value::Mc(m) = self {
-            *self = Value::Raw(Box::new(std::mem::take(&mut m.data)));
+            *self = Value::Raw(Box::new(m.data().to_vec()));
         }
         match self {
             Value::Raw(v) => Some(&mut **v),
@@ -175,9 +175,9 @@ impl Value {
             // APPEND/SETRANGE/SETBIT results stay raw in Redis, digits or not.
             Value::Raw(_) => "raw",
             Value::Mc(m) => {
-                if is_int_encodable(&m.data) {
+                if is_int_encodable(m.data()) {
                     "int"
-                } else if m.data.len() <= 44 {
+                } else if m.data().len() <= 44 {
                     "embstr"
                 } else {
                     "raw"
@@ -195,7 +195,7 @@ impl Value {
         match self {
             Value::Str(s) => s.heap_size(),
             Value::Raw(v) => v.capacity() + 24,
-            Value::Mc(m) => std::mem::size_of::<crate::mcitem::McItem>() + m.data.capacity(),
+            Value::Mc(m) => m.mem_usage(),
             Value::List(l) => l.mem_usage(),
             Value::Hash(h) => h.mem_usage(),
             Value::Set(s) => s.mem_usage(),
@@ -208,7 +208,7 @@ impl Value {
         match self {
             Value::Str(s) => s.len(),
             Value::Raw(v) => v.len(),
-            Value::Mc(m) => m.data.len(),
+            Value::Mc(m) => m.data().len(),
             Value::List(l) => l.len(),
             Value::Hash(h) => h.len(),
             Value::Set(s) => s.len(),

@@ -530,33 +530,7 @@ fn cleanup(srv: &Arc<Server>, client: &mut Client) {
     let id = client.id;
     srv.clients.lock().remove(&id);
     ferrocache_commands::transactions::discard_state(srv, client);
-    for ch in client.subs.drain() {
-        let mut m = srv.pubsub.channels.write();
-        if let Some(s) = m.get_mut(&ch) {
-            s.remove(&id);
-            if s.is_empty() {
-                m.remove(&ch);
-            }
-        }
-    }
-    for ch in client.psubs.drain() {
-        let mut m = srv.pubsub.patterns.write();
-        if let Some(s) = m.get_mut(&ch) {
-            s.remove(&id);
-            if s.is_empty() {
-                m.remove(&ch);
-            }
-        }
-    }
-    for ch in client.ssubs.drain() {
-        let mut m = srv.pubsub.shard_channels.write();
-        if let Some(s) = m.get_mut(&ch) {
-            s.remove(&id);
-            if s.is_empty() {
-                m.remove(&ch);
-            }
-        }
-    }
+    ferrocache_commands::pubsub::forget_client(&srv.pubsub, client);
     if client.tracking.take().is_some() {
         srv.tracking.forget_client(id);
         srv.tracking.enabled.fetch_sub(1, Relaxed);

@@ -203,15 +203,15 @@ pub type TextParse<'a> = Result<Option<(TextRequest<'a>, usize)>, TextError<'a>>
 /// memcached's `tokenize_command`: split on single spaces (only `' '`),
 /// at most `MAX_TOKENS - 1` tokens; returns the tokens and the unprocessed
 /// remainder (if the limit was hit with input left).
-pub(crate) fn tokenize(line: &[u8]) -> (Vec<&[u8]>, Option<&[u8]>) {
-    let mut tokens = Vec::with_capacity(8);
+pub(crate) fn tokenize(line: &[u8]) -> (Tokens<'_>, Option<&[u8]>) {
+    let mut tokens = Tokens { buf: [&[]; MAX_TOKENS - 1], len: 0 };
     let mut s = 0;
     let mut i = 0;
     while i < line.len() {
         if line[i] == b' ' {
             if s != i {
                 tokens.push(&line[s..i]);
-                if tokens.len() == MAX_TOKENS - 1 {
+                if tokens.len == MAX_TOKENS - 1 {
                     let rest = &line[i + 1..];
                     return (tokens, if rest.is_empty() { None } else { Some(rest) });
                 }
@@ -224,6 +224,26 @@ pub(crate) fn tokenize(line: &[u8]) -> (Vec<&[u8]>, Option<&[u8]>) {
         tokens.push(&line[s..i]);
     }
     (tokens, None)
+}
+
+/// One command line's tokens, on the stack (a request never allocates to be split).
+pub(crate) struct Tokens<'a> {
+    buf: [&'a [u8]; MAX_TOKENS - 1],
+    len: usize,
+}
+
+impl<'a> Tokens<'a> {
+    fn push(&mut self, t: &'a [u8]) {
+        self.buf[self.len] = t;
+        self.len += 1;
+    }
+}
+
+impl<'a> std::ops::Deref for Tokens<'a> {
+    type Target = [&'a [u8]];
+    fn deref(&self) -> &Self::Target {
+        &self.buf[..self.len]
+    }
 }
 
 /// Is the last token (as memcached sees it) `noreply`? (`set_noreply_maybe`)
