@@ -3,7 +3,11 @@
 //! resync after CLIENT KILL TYPE master, disk-backed and diskless transfers, writes under load
 //! during the sync), WAIT, READONLY, ROLE and INFO replication; and, when redis-server is on
 //! PATH, ferrocache as a replica of redis-server 7.0 and redis-server as a replica of ferrocache
-//! (printing SKIPPED otherwise).
+//! (printing SKIPPED otherwise). FAILOVER (errors, TIMEOUT, FORCE, ABORT, write loads over RESP
+//! and memcached with no acknowledged write lost, with redis-server in both roles),
+//! min-replicas-to-write, chains and several replicas (a replica dropped past its output buffer
+//! limit resyncs fully), memcached flags/CAS through replication and the AOF, and replicas that
+//! never expire keys themselves.
 
 mod common;
 

@@ -566,7 +566,7 @@ async fn receive_and_load(
                 r.transfer_read = data.len() as i64;
                 r.last_io_ms = now_ms();
             }
-            if let Some(i) = data[from..].windows(mark.len()).position(|w| w == &mark[..]) {
+            if let Some(i) = memchr::memmem::find(&data[from..], &mark) {
                 let end = from + i;
                 link.buf.extend_from_slice(&data[end + mark.len()..]);
                 data.truncate(end);
