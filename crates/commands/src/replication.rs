@@ -994,9 +994,7 @@ pub fn update_failover(srv: &Arc<Server>) {
         let off = m.backlog.offset;
         let found = match &host {
             Some(h) => m.replicas.iter().find(|r| r.ip.eq_ignore_ascii_case(h) && r.port as i64 == port),
-            None => {
-                m.replicas.iter().find(|r| r.state.load(Relaxed) == STATE_ONLINE && r.ack_off.load(Relaxed) == off)
-            }
+            None => m.replicas.iter().find(|r| r.state.load(Relaxed) == STATE_ONLINE && r.ack_off.load(Relaxed) == off),
         };
         found
             .filter(|r| r.state.load(Relaxed) == STATE_ONLINE && r.ack_off.load(Relaxed) == off)
