@@ -528,7 +528,16 @@ fn failover_ferrocache_to_ferrocache() {
     signal(&r2, "-STOP");
     let _: () = q(&mut pc, &["SET", "r2-misses-this", "1"]);
     let r2port = r2.port.to_string();
+    // A transaction queued before the pause: its EXEC (holding a write) waits too.
+    let mut tx = common::Raw::connect(p.port);
+    assert_eq!(tx.q("MULTI"), common::Reply::Simple("OK".into()));
+    assert_eq!(tx.q("SET in-tx 1"), common::Reply::Simple("QUEUED".into()));
     let _: () = q(&mut pc, &["FAILOVER", "TO", "127.0.0.1", &r2port, "TIMEOUT", "1500"]);
+    let exec = std::thread::spawn(move || {
+        let t = Instant::now();
+        let r = tx.q("EXEC");
+        (t.elapsed(), r)
+    });
     assert_eq!(info_field(&mut pc, "replication", "master_failover_state"), "waiting-for-sync");
     assert_eq!(q_err(&p, &["FAILOVER"]), "ERR FAILOVER already in progress.");
     assert_eq!(q_err(&p, &["REPLICAOF", "NO", "ONE"]), "ERR REPLICAOF not allowed while failing over.");
@@ -536,6 +545,9 @@ fn failover_ferrocache_to_ferrocache() {
     let _: () = q(&mut pc, &["SET", "paused-write", "1"]);
     let paused = t.elapsed();
     assert!(paused >= Duration::from_millis(1000), "write not paused: {paused:?}");
+    let (exec_paused, r) = exec.join().unwrap();
+    assert!(exec_paused >= Duration::from_millis(1000), "EXEC not paused: {exec_paused:?}");
+    assert_eq!(format!("{r:?}"), "[+OK]");
     assert_eq!(info_field(&mut pc, "replication", "master_failover_state"), "no-failover");
     assert_eq!(role_name(&mut pc), "master");
     assert!(p.log_text().contains("aborted: Replica never caught up before timeout"), "{}", p.log_text());

@@ -352,6 +352,13 @@ fn queued_write(client: &Client) -> bool {
     client.multi.as_ref().is_some_and(|q| q.iter().any(|a| table().lookup(&a.args()[0]).is_some_and(|c| c.is_write())))
 }
 
+/// EXEC of a transaction holding a write or may-replicate command (paused like a write).
+pub fn queued_may_replicate(client: &Client) -> bool {
+    client.multi.as_ref().is_some_and(|q| {
+        q.iter().any(|a| table().lookup(&a.args()[0]).is_some_and(|c| c.is_write() || c.has(flags::MAY_REPLICATE)))
+    })
+}
+
 fn remember_tracked(srv: &Server, client: &mut Client, keys: &[&[u8]]) {
     let Some(tr) = &client.tracking else { return };
     if tr.bcast {

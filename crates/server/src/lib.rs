@@ -242,9 +242,11 @@ fn process(
                     continue;
                 }
                 if srv.pause.lock().is_some() || srv.repl.failing_over() {
-                    let is_write = table()
-                        .lookup(&args[0])
-                        .is_some_and(|c| c.is_write() || c.has(ferrocache_commands::table::flags::MAY_REPLICATE));
+                    let is_write = table().lookup(&args[0]).is_some_and(|c| {
+                        c.is_write()
+                            || c.has(ferrocache_commands::table::flags::MAY_REPLICATE)
+                            || (c.name == "exec" && ferrocache_commands::queued_may_replicate(client))
+                    });
                     if let Some(until) = srv.paused_for(is_write) {
                         break Step::Paused(until);
                     }
