@@ -12,11 +12,13 @@ For each server kind:
      a probe writes `SET probe:<i> x` on the primary every 10 ms and polls the replica until it sees
      it (write-to-visible-on-replica latency), and the offsets (primary master_repl_offset minus
      replica slave_repl_offset) are sampled every 20 ms.
+  4. Apply rate: the replica is stopped (SIGSTOP), 1M `SET` (-d 100, -P 16) go to the primary,
+     the replica is continued; time until its offset reaches the primary's.
 
 Usage: bench/repl.py [--gb 1.0] [--value-size 1000] [--lag-secs 8] [--results bench/RESULTS.md]
 The ferrocache binary is target/release/ferrocache (cargo build --release).
 """
-import argparse, os, shutil, subprocess, sys, tempfile, threading, time
+import argparse, os, shutil, signal, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bgsave_rss import Resp, free_port, load  # noqa: E402
@@ -124,6 +126,21 @@ def lag_run(pport, pc, rport, rc, n, clients, pipeline, secs):
     }
 
 
+def apply_rate(pport, pc, rp, rc, n):
+    pc.cmd("CONFIG", "SET", "client-output-buffer-limit", "replica 0 0 0")
+    os.kill(rp.pid, signal.SIGSTOP)
+    try:
+        subprocess.run(["redis-benchmark", "-p", str(pport), "-t", "set", "-n", "1000000", "-r", str(n), "-d", "100",
+                        "-P", "16", "-c", "50", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        m = int(pc.info("replication")["master_repl_offset"])
+        t0 = time.time()
+    finally:
+        os.kill(rp.pid, signal.SIGCONT)
+    while int(rc.info("replication")["slave_repl_offset"]) < m:
+        time.sleep(0.005)
+    return 1e6 / (time.time() - t0)
+
+
 def run_kind(kind, args):
     tmp = tempfile.mkdtemp(prefix="repl-bench-")
     n = int(args.gb * (1 << 30) / args.value_size)
@@ -150,6 +167,8 @@ def run_kind(kind, args):
             r["clients"], r["pipeline"] = clients, pipeline
             res["lag"].append(r)
             print("%s: lag c=%d P=%d %s" % (kind, clients, pipeline, r), flush=True)
+        res["apply"] = apply_rate(pport, pc, rp, rc, n)
+        print("%s: replica apply rate %.0f SET/s" % (kind, res["apply"]), flush=True)
         stop(rp, rc)
         stop(pp, pc)
     finally:
@@ -179,16 +198,18 @@ def main():
         " same machine). Each server replicates to its own kind. Full sync: %d keys of %d-byte incompressible values,"
         " time from REPLICAOF to link up with every key loaded on the replica. Lag: `redis-benchmark -t set -r N -d 100`"
         " on the primary while a probe writes a key every 10 ms and polls the replica until it sees it; offset lag ="
-        " primary master_repl_offset - replica slave_repl_offset sampled every 20 ms."
+        " primary master_repl_offset - replica slave_repl_offset sampled every 20 ms. Apply rate: 1M SETs"
+        " (-d 100, -P 16) queued while the replica is stopped, then the time for it to reach the primary's offset."
         % (args.gb, args.value_size, args.lag_secs, time.strftime("%Y-%m-%d"), os.cpu_count(),
            rows[0]["keys"], args.value_size),
         "",
-        "| server | dataset used_memory | replica used_memory | full sync diskless | full sync disk |",
-        "|---|---|---|---|---|",
+        "| server | dataset used_memory | replica used_memory | full sync diskless | full sync disk | replica apply rate |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        out.append("| %s | %.2f GB | %.2f GB | %.1f s | %.1f s |" % (
-            r["kind"], r["used"] / (1 << 30), r["replica_used"] / (1 << 30), r["sync_diskless"], r["sync_disk"]))
+        out.append("| %s | %.2f GB | %.2f GB | %.1f s | %.1f s | %.0f SET/s |" % (
+            r["kind"], r["used"] / (1 << 30), r["replica_used"] / (1 << 30), r["sync_diskless"], r["sync_disk"],
+            r["apply"]))
     out += [
         "",
         "| server | load | primary SETs/s | probe p50 ms | probe p99 ms | probe max ms | offset lag mean | offset lag max |",
