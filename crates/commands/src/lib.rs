@@ -277,6 +277,14 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
+    if persistence::is_loading(srv) && loading_denies(client, cmd) {
+        out.error(persistence::LOADING_ERR);
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        stats::rejected(cmd.name);
+        return;
+    }
     if !scripting::wait_not_busy(srv, cmd, out) {
         stats::rejected(cmd.name);
         if client.multi.is_some() {
@@ -313,12 +321,26 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         && cmd.first_key > 0
         && cmd.first_key == cmd.last_key
         && (cmd.first_key as usize) < args.len();
-    let mut guards = if cmd.has(flags::ALL_SHARDS) {
-        srv.ks.lock_all()
+    let one: [usize; 1];
+    let many: Vec<usize>;
+    let idx: &[usize] = if cmd.has(flags::ALL_SHARDS) {
+        many = (0..srv.ks.num_shards()).collect();
+        &many
     } else if single_key {
-        srv.ks.lock_key(&args[cmd.first_key as usize])
+        one = [srv.ks.shard_of(&args[cmd.first_key as usize])];
+        &one
     } else {
-        srv.ks.lock_keys(cmd.key_positions(args).into_iter().map(|i| &args[i]))
+        let mut v: Vec<usize> = cmd.key_positions(args).into_iter().map(|i| srv.ks.shard_of(&args[i])).collect();
+        v.sort_unstable();
+        v.dedup();
+        many = v;
+        &many
+    };
+    // A script that started after the busy check above holds every shard: wait for it without
+    // blocking, answering BUSY once it passes busy-reply-threshold.
+    let Some(mut guards) = scripting::lock_shards(srv, cmd, idx, cmd.has(flags::ALL_SHARDS), out) else {
+        stats::rejected(cmd.name);
+        return;
     };
     run_locked(srv, client, cmd, args, out, &mut guards, now);
     drop(guards);
@@ -345,6 +367,26 @@ fn replica_denies(srv: &Server, client: &Client, cmd: &Command) -> Option<&'stat
         return Some(replication::READONLY_ERR);
     }
     None
+}
+
+/// While loading, commands without the LOADING flag (and EXEC of a transaction holding one)
+/// are refused; the AOF loader's own client and the master link are not checked.
+fn loading_denies(client: &Client, cmd: &Command) -> bool {
+    if client.id == aof::AOF_CLIENT_ID || client.repl.is_master {
+        return false;
+    }
+    !cmd.has(flags::LOADING)
+        || (cmd.name == "exec"
+            && client.multi.as_ref().is_some_and(|q| {
+                q.iter().any(|a| {
+                    let a = a.args();
+                    let c = table().lookup(&a[0]).map(|c| match (c.subcommands.is_empty(), a.len() >= 2) {
+                        (false, true) => lookup_sub(c, &a[1]).unwrap_or(c),
+                        _ => c,
+                    });
+                    c.is_some_and(|c| !c.has(flags::LOADING))
+                })
+            }))
 }
 
 /// EXEC of a transaction holding a write command (MISCONF applies to it).
