@@ -420,6 +420,11 @@ fn q_err(n: &Node, args: &[&str]) -> String {
     }
 }
 
+/// GET for polling loops: None also while the node answers -LOADING (a replica loading a sync).
+fn get_opt(c: &mut redis::Connection, key: &str) -> Option<String> {
+    redis::cmd("GET").arg(key).query::<Option<String>>(c).ok().flatten()
+}
+
 fn role_name(c: &mut redis::Connection) -> String {
     info_field(c, "replication", "role")
 }
@@ -590,9 +595,7 @@ fn failover_ferrocache_to_ferrocache() {
     let acked: i64 = q(&mut c1, &["WAIT", "1", "5000"]);
     assert_eq!(acked, 1);
     // r2 follows the old primary (now a replica of r1): everyone has the same data.
-    wait_for("r2 converges", 30, || {
-        link_up(&mut c2) && q::<Option<String>>(&mut c2, &["GET", "on-new-primary"]).is_some()
-    });
+    wait_for("r2 converges", 30, || link_up(&mut c2) && get_opt(&mut c2, "on-new-primary").is_some());
     let s1 = snapshot(&mut c1);
     assert_eq!(s1, snapshot(&mut pc));
     assert_eq!(s1, snapshot(&mut c2));
@@ -608,7 +611,7 @@ fn failover_ferrocache_to_ferrocache() {
     wait_for("r1 follows p", 30, || role_name(&mut c1) == "slave" && link_up(&mut c1));
     let _: () = q(&mut pc, &["SET", "final", "1"]);
     let _: i64 = q(&mut pc, &["WAIT", "1", "5000"]);
-    wait_for("r2 converges", 30, || q::<Option<String>>(&mut c2, &["GET", "final"]).is_some());
+    wait_for("r2 converges", 30, || get_opt(&mut c2, "final").is_some());
     let s = snapshot(&mut pc);
     assert_eq!(s, snapshot(&mut c1));
     assert_eq!(s, snapshot(&mut c2));
@@ -814,8 +817,7 @@ fn chained_and_several_replicas() {
     assert_eq!(acked, 1);
     signal(&r2, "-CONT");
     wait_for("r2 back", 60, || {
-        info_field(&mut pc, "replication", "connected_slaves") == "2"
-            && q::<Option<String>>(&mut c2, &["GET", "after-drop"]).is_some()
+        info_field(&mut pc, "replication", "connected_slaves") == "2" && get_opt(&mut c2, "after-drop").is_some()
     });
     let full: u64 = info_field(&mut pc, "stats", "sync_full").parse().unwrap();
     // (r1 may have been dropped too on a loaded machine: it then resynced as well.)
