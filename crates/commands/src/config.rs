@@ -152,6 +152,7 @@ pub static SPECS: &[Spec] = &[
     ),
     spec!("tracking-table-max-keys", "1000000", Kind::Int(0, i64::MAX)),
     spec!("acllog-max-len", "128", Kind::Int(0, i64::MAX)),
+    spec!("aclfile", "", Kind::Immutable),
     spec!("enable-debug-command", "no", Kind::Immutable),
     spec!("enable-protected-configs", "no", Kind::Immutable),
     spec!("enable-module-command", "no", Kind::Immutable),
@@ -228,6 +229,8 @@ pub struct Config {
     pub hot: Hot,
     /// The config file this node was started with (CONFIG REWRITE target).
     pub file: Option<std::path::PathBuf>,
+    /// `user <name> rules...` directives from the config file (loaded by acl::init).
+    pub acl_users: parking_lot::Mutex<Vec<Vec<String>>>,
 }
 
 #[derive(Debug)]
@@ -247,7 +250,7 @@ impl Config {
         for s in SPECS {
             m.insert(s.name, s.default.to_string());
         }
-        let c = Config { values: RwLock::new(m), hot: Hot::default(), file };
+        let c = Config { values: RwLock::new(m), hot: Hot::default(), file, acl_users: Default::default() };
         c.refresh_hot();
         c
     }
@@ -454,7 +457,6 @@ impl Config {
         h.notify_flags.store(notify::parse(&g("notify-keyspace-events")).unwrap_or(0), Relaxed);
         h.slowlog_slower_than.store(gi("slowlog-log-slower-than"), Relaxed);
         h.slowlog_max_len.store(gi("slowlog-max-len") as usize, Relaxed);
-        h.requirepass_set.store(!g("requirepass").is_empty(), Relaxed);
         h.lfu_log_factor.store(gi("lfu-log-factor") as u32, Relaxed);
         h.lfu_decay_time.store(gi("lfu-decay-time") as u32, Relaxed);
         h.hash_max_listpack_entries.store(gi("hash-max-listpack-entries") as usize, Relaxed);
@@ -497,6 +499,10 @@ impl Config {
                 continue;
             }
             let name = parts[0].to_ascii_lowercase();
+            if name == "user" && parts.len() >= 2 {
+                self.acl_users.lock().push(parts[1..].to_vec());
+                continue;
+            }
             if name == "include" {
                 for p in &parts[1..] {
                     self.load_file(std::path::Path::new(p))?;

@@ -6,6 +6,7 @@
 // convention are deliberate.
 #![allow(clippy::type_complexity, clippy::result_unit_err)]
 
+pub mod acl;
 pub mod aof;
 pub mod bits;
 pub mod blocking;
@@ -219,6 +220,16 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
     client.shared.last_cmd.store(cmd as *const Command as *mut Command, Relaxed);
     if srv.config.hot.requirepass_set.load(Relaxed) && !client.authenticated && !cmd.has(flags::NO_AUTH) {
         out.error("NOAUTH Authentication required.");
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        stats::rejected(cmd.name);
+        return;
+    }
+    if acl::needs_check(srv, client)
+        && !(client.multi.is_some() && cmd.has(flags::NO_MULTI))
+        && !acl::check_command(srv, client, cmd, args, out)
+    {
         if client.multi.is_some() {
             client.multi_error = true;
         }

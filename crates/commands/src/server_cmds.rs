@@ -684,6 +684,9 @@ fn config_set(ctx: &mut Ctx, a: Args) {
     if let Err(e) = crate::aof::config_changed(ctx, &seen) {
         return ctx.out.error(&e);
     }
+    if seen.iter().any(|n| n == "requirepass") {
+        crate::acl::requirepass_changed(ctx.srv);
+    }
     ctx.out.ok();
 }
 
