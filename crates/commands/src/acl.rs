@@ -1200,6 +1200,9 @@ pub fn check_queued(srv: &Server, client: &Client, cmd: &Command, a: Args) -> Re
 fn add_log(srv: &Server, client: &Client, reason: Denied, context: &'static str, object: Vec<u8>, username: Vec<u8>) {
     let now = crate::server::now_ms();
     client.set_flags();
+    if let Some(q) = &client.multi {
+        client.shared.multi.store(q.len() as u64, Relaxed);
+    }
     let cinfo = client.shared.info_line(now);
     let max = srv.config.get_i64("acllog-max-len").max(0) as usize;
     let mut log = srv.acl.log.lock();
@@ -1402,7 +1405,8 @@ static ACL_SUBS: &[Command] = &[
     Command::new("acl|whoami", 2, NF, (0, 0, 0), acl_whoami).group(G),
 ];
 
-fn subcommand_syntax(ctx: &mut Ctx, sub: &str) {
+fn subcommand_syntax(ctx: &mut Ctx, sub: &[u8]) {
+    let sub: String = String::from_utf8_lossy(sub).chars().take(128).collect();
     ctx.out.error(&format!("ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.", sub));
 }
 
@@ -1525,7 +1529,7 @@ fn acl_save(ctx: &mut Ctx, _a: Args) {
 
 fn acl_cat(ctx: &mut Ctx, a: Args) {
     if a.len() > 3 {
-        return subcommand_syntax(ctx, "cat");
+        return subcommand_syntax(ctx, &a[1]);
     }
     if a.len() == 2 {
         ctx.out.array(CATEGORIES.len());
@@ -1547,7 +1551,7 @@ fn acl_cat(ctx: &mut Ctx, a: Args) {
 
 fn acl_genpass(ctx: &mut Ctx, a: Args) {
     if a.len() > 3 {
-        return subcommand_syntax(ctx, "genpass");
+        return subcommand_syntax(ctx, &a[1]);
     }
     let mut bits = 256i64;
     if a.len() == 3 {
@@ -1568,7 +1572,7 @@ fn acl_genpass(ctx: &mut Ctx, a: Args) {
 
 fn acl_log(ctx: &mut Ctx, a: Args) {
     if a.len() > 3 {
-        return subcommand_syntax(ctx, "log");
+        return subcommand_syntax(ctx, &a[1]);
     }
     let mut count = 10i64;
     if a.len() == 3 {
