@@ -391,11 +391,7 @@ fn requirepass_is_the_default_users_password() {
     let mut d = s.conn();
     assert_eq!(d.qraw("AUTH secret"), "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
     assert_eq!(d.q("AUTH other").as_str(), "OK");
-    assert_eq!(c.q("CONFIG SET requirepass \"\"").as_str(), "OK");
-    let _ = c.q("CONFIG SET requirepass");
-    let mut e = s.conn();
-    e.send_cmd(&["CONFIG", "SET", "requirepass", ""]);
-    let _ = e.read();
+    assert_eq!(c.cmd(&["CONFIG", "SET", "requirepass", ""]).as_str(), "OK");
     let mut f = s.conn();
     assert_eq!(f.q("PING").as_str(), "PONG");
     // The default user switched off: new connections must authenticate.

@@ -1168,6 +1168,34 @@ pub fn check_script_call(srv: &Server, caller: &Client, cmd: &Command, a: Args) 
     Err(format!("The user executing the script can't {}", acl_error_message(reason)))
 }
 
+/// `check_script_call` for redis.call's argv (None when allowed or not a valid call: the
+/// script's own lookup/arity/NOSCRIPT errors come first, as in Redis's scriptCall).
+pub fn check_script_argv(srv: &Server, caller: &Client, argv: &[Vec<u8>]) -> Option<String> {
+    if !needs_check(srv, caller) {
+        return None;
+    }
+    let base = crate::table::table().lookup(&argv[0])?;
+    let cmd = if !base.subcommands.is_empty() && argv.len() >= 2 { crate::table::lookup_sub(base, &argv[1])? } else { base };
+    if !cmd.arity_ok(argv.len()) || cmd.has(flags::NOSCRIPT) {
+        return None;
+    }
+    let owned = ferrocache_protocol::resp::OwnedArgs::from_slices(argv);
+    check_script_call(srv, caller, cmd, owned.args()).err()
+}
+
+/// redis.acl_check_cmd: whether the script's user may run the command (nothing is logged).
+pub fn script_user_allows(caller: &Client, srv: &Server, cmd: &Command, argv: &[Vec<u8>]) -> bool {
+    if !needs_check(srv, caller) {
+        return true;
+    }
+    let owned = ferrocache_protocol::resp::OwnedArgs::from_slices(argv);
+    let res = match &caller.user {
+        Some(u) => u.read().check(cmd, owned.args()),
+        None => srv.acl.default.read().check(cmd, owned.args()),
+    };
+    res.is_ok()
+}
+
 /// getAclErrorMessage.
 pub fn acl_error_message(reason: Denied) -> &'static str {
     match reason {
@@ -1178,8 +1206,9 @@ pub fn acl_error_message(reason: Denied) -> &'static str {
     }
 }
 
-/// EXEC's re-check of a queued command (ACLs may have changed since it was queued).
-pub fn check_queued(srv: &Server, client: &Client, cmd: &Command, a: Args) -> Result<(), ()> {
+/// EXEC's re-check of a queued command (ACLs may have changed since it was queued): Err is
+/// the NOPERM error to reply instead of running it.
+pub fn check_queued(srv: &Server, client: &Client, cmd: &Command, a: Args) -> Result<(), String> {
     if !needs_check(srv, client) {
         return Ok(());
     }
@@ -1194,7 +1223,13 @@ pub fn check_queued(srv: &Server, client: &Client, cmd: &Command, a: Args) -> Re
     };
     let name = user_name(srv, client);
     add_log(srv, client, reason, "multi", object, name);
-    Err(())
+    let why = match reason {
+        Denied::Cmd => "no permission to execute the command or subcommand",
+        Denied::Key => "no permission to touch the specified keys",
+        Denied::Channel => "no permission to access one of the channels used as arguments",
+        Denied::Auth => "no permission",
+    };
+    Err(format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}", why))
 }
 
 fn add_log(srv: &Server, client: &Client, reason: Denied, context: &'static str, object: Vec<u8>, username: Vec<u8>) {

@@ -412,11 +412,14 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
             return if raise != 0 { -1 } else { 1 };
         }
         let srv: &Arc<Server> = &*run.srv;
+        let acl_err = crate::acl::check_script_argv(srv, &run.client, &argv);
         let err: Option<&str> = match script_lookup(&argv) {
             Err(e) => Some(e),
             Ok(cmd) => {
                 if cmd.has(NOSCRIPT) {
                     Some("This Redis command is not allowed from script")
+                } else if let Some(e) = &acl_err {
+                    Some(e.as_str())
                 } else if run.read_only && (cmd.has(WRITE) || cmd.has(MAY_REPLICATE)) {
                     Some("Write commands are not allowed from read-only scripts.")
                 } else if !run.allow_oom
@@ -495,11 +498,12 @@ extern "C" fn ferro_rs_acl_check(l: *mut lua_State) -> c_int {
             Some(c) if !c.subcommands.is_empty() && argv.len() >= 2 => lookup_sub(c, &argv[1]),
             other => other,
         };
-        if cmd.is_none() {
+        let Some(cmd) = cmd else {
             lua::push_error(l, b"Invalid command passed to redis.acl_check_cmd()");
             return -1;
-        }
-        lua_pushboolean(l, 1);
+        };
+        let run = &*RUN.with(|c| c.get());
+        lua_pushboolean(l, crate::acl::script_user_allows(&run.client, &**run.srv, cmd, &argv) as c_int);
         1
     }
 }
@@ -555,6 +559,7 @@ unsafe fn call_function(
     let mut client = Client::new(ctx.client.shared.clone(), ctx.client.tx.clone());
     client.db = ctx.client.db;
     client.authenticated = true;
+    client.user = ctx.client.user.clone();
     client.in_exec = true;
     let mut run = RunCtx {
         srv: &srv as *const Arc<Server>,
