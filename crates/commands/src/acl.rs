@@ -969,7 +969,7 @@ pub fn init(srv: &Server) -> Result<(), String> {
         load_users(srv, &conf_users).map_err(|e| e.join(" "))?;
     }
     if !aclfile.is_empty() {
-        load_file(srv, &aclfile)?;
+        load_file(srv, &aclfile, None).map_err(|e| format!("Aborting Redis startup because of ACL errors: {}", e))?;
     }
     Ok(())
 }
@@ -1052,26 +1052,27 @@ fn kill_pubsub_clients_if_needed(srv: &Server, new: &User, original: &User) {
     }
 }
 
-/// Delete a user and disconnect its clients (ACLFreeUserAndKillClients).
-fn delete_user(srv: &Server, ctx_client: Option<&mut Client>, name: &[u8]) -> bool {
+/// Delete a user and disconnect its clients (ACLFreeUserAndKillClients). The calling client
+/// (`me`) is not sent a kill: it is closed after its reply.
+fn delete_user(srv: &Server, me: Option<u64>, name: &[u8]) -> bool {
     if srv.acl.users.write().remove(name).is_none() {
         return false;
     }
-    let me = ctx_client.as_ref().map(|c| c.id);
     for (sh, tx) in clients_of(srv, name) {
-        sh.kill.store(true, Relaxed);
         if Some(sh.id) != me {
+            sh.kill.store(true, Relaxed);
             let _ = tx.send(ClientMsg::Kill);
         }
     }
-    if let Some(c) = ctx_client {
-        if *c.shared.user.lock() == String::from_utf8_lossy(name) {
-            c.user = None;
-            c.authenticated = false;
-            c.close_after_reply = true;
-        }
-    }
     true
+}
+
+/// The calling client of DELUSER/LOAD when its own user was freed: back to the default user,
+/// unauthenticated, closed after the reply.
+fn drop_own_user(c: &mut Client) {
+    c.user = None;
+    c.authenticated = false;
+    c.close_after_reply = true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1308,85 +1309,90 @@ fn load_users(srv: &Server, defs: &[Vec<String>]) -> Result<(), Vec<String>> {
     Ok(())
 }
 
-/// ACLLoadFromFile: replaces every user (the default user is kept, reset, if the file does not
-/// define it). Clients of users that changed are disconnected. Err is Redis's error text.
-fn load_file(srv: &Server, path: &str) -> Result<(), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("Error loading ACLs, opening file '{}': {}", path, e))?;
+/// ACLLoadFromFile: replaces every user (the default user object is kept and gets the file's
+/// rules, or the initial ones if the file does not define it). Clients of every other old user
+/// are disconnected (`me`: the calling client, which is not sent a kill; the caller closes it).
+/// Err is Redis's error text.
+fn load_file(srv: &Server, path: &str, me: Option<u64>) -> Result<(), String> {
+    let text = std::fs::read(path).map_err(|e| {
+        let msg = e.to_string();
+        let msg = msg.split(" (os error").next().unwrap_or(&msg).to_string();
+        format!("Error loading ACLs, opening file '{}': {}", path, msg)
+    })?;
     let mut errors = String::new();
     let mut staged: BTreeMap<Vec<u8>, User> = BTreeMap::new();
-    for (i, line) in text.split('\n').enumerate() {
+    for (i, line) in text.split(|&c| c == b'\n').enumerate() {
         let linenum = i + 1;
-        let t = line.trim_matches(|c| c == ' ' || c == '\t' || c == '\r');
-        if t.is_empty() || t.starts_with('#') {
+        let t = trim_bytes(line, b" \t\r\n");
+        if t.is_empty() {
             continue;
         }
-        let mut buf = Vec::new();
-        let mut spans = Vec::new();
-        if !ferrocache_protocol::resp::split_args(t.as_bytes(), &mut buf, &mut spans) {
-            errors.push_str(&format!("{}:{}: unbalanced quotes in acl line. ", path, linenum));
+        let argv: Vec<&[u8]> = t.split(|&c| c == b' ').collect();
+        if argv[0] != b"user" || argv.len() < 2 {
+            errors.push_str(&format!(
+                "{}:{} should start with user keyword followed by the username. ",
+                path, linenum
+            ));
             continue;
         }
-        let parts: Vec<Vec<u8>> = spans.iter().map(|r| buf[r.clone()].to_vec()).collect();
-        if parts.is_empty() {
+        if has_spaces(argv[1]) {
+            errors.push_str(&format!(
+                "'{}:{}: username '{}' contains invalid characters. ",
+                path,
+                linenum,
+                String::from_utf8_lossy(argv[1])
+            ));
             continue;
         }
-        if parts[0] != b"user" || parts.len() < 2 {
-            errors.push_str(&format!("{}:{}: line should start with user keyword. ", path, linenum));
+        if staged.contains_key(argv[1]) {
+            errors.push_str(&format!(
+                "WARNING: Duplicate user '{}' found on line {}. ",
+                String::from_utf8_lossy(argv[1]),
+                linenum
+            ));
             continue;
         }
-        if has_spaces(&parts[1]) {
-            errors.push_str(&format!("{}:{}: username '{}' contains invalid characters. ", path, linenum, String::from_utf8_lossy(&parts[1])));
-            continue;
-        }
-        if staged.contains_key(&parts[1]) {
-            errors.push_str(&format!("{}:{}: Duplicate user '{}' found. ", path, linenum, String::from_utf8_lossy(&parts[1])));
-            continue;
-        }
-        let merged = match merge_selector_args(&parts[2..]) {
-            Ok(m) => m,
-            Err(j) => {
-                errors.push_str(&format!(
-                    "{}:{}: Unmatched parenthesis in acl selector starting at '{}'. ",
-                    path,
-                    linenum,
-                    String::from_utf8_lossy(&parts[2 + j])
-                ));
-                continue;
+        let rules: Vec<Vec<u8>> = argv[2..].iter().map(|x| x.to_vec()).collect();
+        let mut u = User::new(argv[1]);
+        match merge_selector_args(&rules) {
+            Err(_) => errors.push_str(&format!("{}:{}: Unmatched parenthesis in selector definition.", path, linenum)),
+            Ok(merged) => {
+                let mut syntax_error = false;
+                for op in &merged {
+                    let op = trim_bytes(op, b"\t\r\n");
+                    if let Err(e) = u.apply(op) {
+                        if matches!(e, SetErr::NoEnt) {
+                            errors.push_str(&format!(
+                                "{}:{}: Error in applying operation '{}': {}. ",
+                                path,
+                                linenum,
+                                String::from_utf8_lossy(op),
+                                set_err_text(&e)
+                            ));
+                        } else if !syntax_error {
+                            errors.push_str(&format!("{}:{}: {}. ", path, linenum, set_err_text(&e)));
+                            syntax_error = true;
+                        }
+                    }
+                }
             }
-        };
-        let mut u = User::new(&parts[1]);
-        let mut bad = false;
-        for op in &merged {
-            if let Err(e) = u.apply(op) {
-                errors.push_str(&format!("{}:{}: {}. ", path, linenum, set_err_text(&e)));
-                bad = true;
-                break;
-            }
         }
-        if bad {
-            continue;
-        }
-        staged.insert(parts[1].clone(), u);
+        staged.insert(argv[1].to_vec(), u);
     }
     if !errors.is_empty() {
         errors.push_str("WARNING: ACL errors detected, no change to the previously active ACL rules was performed");
         return Err(errors);
     }
-    // Swap in the new users; the default user object is kept so its clients stay attached.
-    let old: Vec<Vec<u8>> = srv.acl.users.read().keys().cloned().collect();
-    let mut new_default = staged.remove(b"default".as_slice());
-    if new_default.is_none() {
+    let new_default = staged.remove(b"default".as_slice()).unwrap_or_else(|| {
         let mut d = User::new(b"default");
         for op in ["+@all", "~*", "&*", "on", "nopass"] {
             let _ = d.apply(op.as_bytes());
         }
-        new_default = Some(d);
-    }
+        d
+    });
+    let old: Vec<Vec<u8>> = srv.acl.users.read().keys().filter(|n| n.as_slice() != b"default").cloned().collect();
     for name in old {
-        if name != b"default" {
-            delete_user(srv, None, &name);
-        }
+        delete_user(srv, me, &name);
     }
     {
         let mut users = srv.acl.users.write();
@@ -1394,9 +1400,15 @@ fn load_file(srv: &Server, path: &str) -> Result<(), String> {
             users.insert(name, Arc::new(RwLock::new(u)));
         }
     }
-    *srv.acl.default.write() = new_default.unwrap();
+    *srv.acl.default.write() = new_default;
     default_changed(srv);
     Ok(())
+}
+
+fn trim_bytes<'a>(s: &'a [u8], set: &[u8]) -> &'a [u8] {
+    let a = s.iter().position(|c| !set.contains(c)).unwrap_or(s.len());
+    let b = s.iter().rposition(|c| !set.contains(c)).map(|i| i + 1).unwrap_or(a);
+    &s[a..b.max(a)]
 }
 
 fn save_file(srv: &Server, path: &str) -> std::io::Result<()> {
@@ -1462,9 +1474,13 @@ fn acl_deluser(ctx: &mut Ctx, a: Args) {
         return ctx.out.error("ERR The 'default' user cannot be removed");
     }
     let mut n = 0;
+    let me = ctx.client.shared.user.lock().clone();
     for name in a.iter().skip(2) {
-        if delete_user(ctx.srv, Some(ctx.client), name) {
+        if delete_user(ctx.srv, Some(ctx.client.id), name) {
             n += 1;
+            if me.as_bytes() == name {
+                drop_own_user(ctx.client);
+            }
         }
     }
     ctx.out.int(n);
@@ -1536,12 +1552,11 @@ fn acl_load(ctx: &mut Ctx, _a: Args) {
     if f.is_empty() {
         return ctx.out.error(NO_ACLFILE);
     }
-    match load_file(ctx.srv, &f) {
+    match load_file(ctx.srv, &f, Some(ctx.client.id)) {
         Ok(()) => {
-            // The caller's own user may be gone: Redis frees it and closes the connection.
-            let me = String::from_utf8_lossy(&user_name(ctx.srv, ctx.client)).into_owned();
-            if ctx.client.user.is_some() && ctx.srv.acl.get(me.as_bytes()).is_none() {
-                ctx.client.close_after_reply = true;
+            // Every old user but default was freed: a caller authenticated as one is closed.
+            if ctx.client.user.is_some() {
+                drop_own_user(ctx.client);
             }
             ctx.out.ok()
         }
