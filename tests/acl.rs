@@ -513,3 +513,44 @@ fn acl_load_save_match_redis() {
     let _ = std::fs::remove_dir_all(&d2);
     assert_eq!(a, b);
 }
+
+/// Passwords never reach MONITOR or SLOWLOG: "(redacted)" as in Redis.
+#[test]
+fn secrets_are_redacted_like_redis() {
+    let run = |port: u16| -> Vec<String> {
+        let mut m = Raw::connect(port);
+        assert_eq!(m.q("MONITOR").as_str(), "OK");
+        let mut c = Raw::connect(port);
+        assert_eq!(c.q("CONFIG SET slowlog-log-slower-than 0").as_str(), "OK");
+        assert_eq!(c.q("SLOWLOG RESET").as_str(), "OK");
+        assert_eq!(c.q("ACL SETUSER sec on >pw +@all ~*").as_str(), "OK");
+        let _ = c.q("AUTH sec pw");
+        let _ = c.q("AUTH sec wrong");
+        let _ = c.q("HELLO 2 AUTH sec pw SETNAME n");
+        let _ = c.q("CONFIG SET requirepass pw maxmemory-samples 5");
+        let _ = c.q("CONFIG SET requirepass \"\"");
+        c.send_cmd(&["CONFIG", "SET", "requirepass", ""]);
+        let _ = c.read();
+        let _ = c.q("PING");
+        let mut lines = Vec::new();
+        loop {
+            let l = m.read().as_str();
+            let l = l.split_once("] ").map(|x| x.1.to_string()).unwrap_or(l);
+            let done = l == "\"PING\"";
+            lines.push(l);
+            if done {
+                break;
+            }
+        }
+        let log = c.q("SLOWLOG GET 20");
+        for e in log.items() {
+            let args: Vec<String> = e.items()[3].items().iter().map(|x| x.as_str()).collect();
+            lines.push(format!("slowlog: {}", args.join(" ")));
+        }
+        lines
+    };
+    let Some(redis) = redis_server(&[]) else { return };
+    let ours = ferrocache(&[]);
+    let (a, b) = (run(ours.port), run(redis.port));
+    assert_eq!(a, b);
+}

@@ -1741,3 +1741,60 @@ fn acl_help(ctx: &mut Ctx, _a: Args) {
 pub fn user_exists(srv: &Server, name: &[u8]) -> bool {
     srv.acl.get(name).is_some()
 }
+
+/// Argument positions Redis replaces with "(redacted)" in MONITOR and SLOWLOG
+/// (redactClientCommandArgument callers: AUTH, HELLO AUTH, ACL SETUSER, CONFIG SET of sensitive
+/// options, MIGRATE AUTH/AUTH2). Empty for everything else.
+pub fn redacted_positions(cmd: &Command, a: Args) -> Vec<usize> {
+    let mut v = Vec::new();
+    match cmd.name {
+        "auth" if a.len() <= 3 => v.extend(1..a.len()),
+        "hello" => {
+            let mut j = 2;
+            while j < a.len() {
+                let more = a.len() - 1 - j;
+                if a[j].eq_ignore_ascii_case(b"auth") && more >= 2 {
+                    v.extend([j + 1, j + 2]);
+                    j += 3;
+                } else if a[j].eq_ignore_ascii_case(b"setname") && more >= 1 {
+                    j += 2;
+                } else {
+                    break;
+                }
+            }
+        }
+        "acl|setuser" => v.extend(2..a.len()),
+        "config|set" => {
+            let mut i = 2;
+            while i + 1 < a.len() {
+                if a[i].eq_ignore_ascii_case(b"requirepass") || a[i].eq_ignore_ascii_case(b"masterauth") {
+                    v.push(i + 1);
+                }
+                i += 2;
+            }
+        }
+        "migrate" => {
+            let mut j = 6;
+            while j < a.len() {
+                if a[j].eq_ignore_ascii_case(b"auth") && j + 1 < a.len() {
+                    v.push(j + 1);
+                    j += 1;
+                } else if a[j].eq_ignore_ascii_case(b"auth2") && j + 2 < a.len() {
+                    v.extend([j + 1, j + 2]);
+                    j += 2;
+                } else if a[j].eq_ignore_ascii_case(b"keys") {
+                    break;
+                }
+                j += 1;
+            }
+        }
+        _ => {}
+    }
+    v
+}
+
+/// `args` with the redacted positions replaced (MONITOR / SLOWLOG).
+pub fn redacted_args<'a>(cmd: &Command, a: Args<'a>) -> Vec<&'a [u8]> {
+    let pos = redacted_positions(cmd, a);
+    a.iter().enumerate().map(|(i, x)| if pos.contains(&i) { b"(redacted)".as_slice() } else { x }).collect()
+}

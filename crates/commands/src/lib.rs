@@ -295,7 +295,7 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         return;
     }
     if srv.monitor_count.load(Relaxed) > 0 && !cmd.has(flags::ADMIN) && !cmd.has(flags::SKIP_MONITOR) {
-        let a: Vec<&[u8]> = args.iter().collect();
+        let a: Vec<&[u8]> = acl::redacted_args(cmd, args);
         srv.feed_monitors(client.db, &client.shared.addr, &a);
     }
     if cmd.has(flags::TRANSACTION) {
@@ -432,7 +432,7 @@ pub fn run_locked<'g>(
     }
     stats::record(cmd.name, micros, failed);
     if !cmd.has(flags::SKIP_SLOWLOG) && micros as i64 >= srv.config.hot.slowlog_slower_than.load(Relaxed) {
-        let a: Vec<&[u8]> = args.iter().collect();
+        let a: Vec<&[u8]> = acl::redacted_args(cmd, args);
         let name =
             client.shared.name.lock().clone().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
         srv.record_slowlog(micros, &a, &client.shared.addr, &name);
