@@ -449,6 +449,19 @@ fn aclfile_save_and_load() {
     let mut d = s2.conn();
     assert_eq!(d.q("AUTH dave d").as_str(), "OK");
     assert_eq!(d.q("ACL WHOAMI").as_str(), "dave");
+    // CONFIG REWRITE writes the users back in place of the old `user` lines.
+    assert_eq!(d.q("ACL SETUSER eve on >e ~* +@all").as_str(), "OK");
+    assert_eq!(d.q("CONFIG REWRITE").as_str(), "OK");
+    let text = std::fs::read_to_string(&cf).unwrap();
+    let users: Vec<&str> = text.lines().filter(|l| l.starts_with("user ")).collect();
+    assert_eq!(users.len(), 3, "{text}");
+    assert!(users[0].starts_with("user dave on #") && users[2] == "user eve on #3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea ~* resetchannels +@all", "{text}");
+    drop(d);
+    drop(s2);
+    let s3 = ferrocache_with(Some(&cf), &[]);
+    let mut e = s3.conn();
+    assert_eq!(e.q("AUTH eve e").as_str(), "OK");
+    let _ = std::fs::remove_dir_all(cf.parent().unwrap());
 }
 
 #[test]

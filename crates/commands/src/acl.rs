@@ -1798,3 +1798,18 @@ pub fn redacted_args<'a>(cmd: &Command, a: Args<'a>) -> Vec<&'a [u8]> {
     let pos = redacted_positions(cmd, a);
     a.iter().enumerate().map(|(i, x)| if pos.contains(&i) { b"(redacted)".as_slice() } else { x }).collect()
 }
+
+/// CONFIG REWRITE's `user` lines (rewriteConfigUserOption): every user in ACL LIST form, or
+/// None when users live in an aclfile.
+pub fn config_user_lines(srv: &Server) -> Option<Vec<String>> {
+    if !srv.config.get("aclfile").unwrap_or_default().is_empty() {
+        return None;
+    }
+    let users = srv.acl.users.read();
+    Some(
+        users
+            .iter()
+            .map(|(n, u)| format!("user {} {}", String::from_utf8_lossy(n), u.read().describe()))
+            .collect(),
+    )
+}
