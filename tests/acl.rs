@@ -314,7 +314,17 @@ const SCRIPT: &str = r#"
 0: ACL SETUSER default resetpass
 0: PING
 0: ACL SETUSER default nopass
-0: ACL DELUSER foo bar baz x y z w v u u2 t
+0: CONFIG SET acl-pubsub-default allchannels
+0: ACL SETUSER pp
+0: ACL GETUSER pp
+0: ACL SETUSER pp2 resetchannels &x reset
+0: ACL SETUSER pp3 (+get)
+0: ACL LIST
+0: CONFIG SET acl-pubsub-default resetchannels
+0: CONFIG GET acl-pubsub-default
+0: ACL SETUSER pp4 (+get)
+0: ACL GETUSER pp4
+0: ACL DELUSER foo bar baz x y z w v u u2 t pp pp2 pp3 pp4
 0: ACL LIST
 "#;
 

@@ -176,10 +176,21 @@ fn has_spaces(s: &[u8]) -> bool {
     s.iter().any(|&c| c.is_ascii_whitespace() || c == 0)
 }
 
+/// `acl-pubsub-default allchannels`: new selectors (and `reset`) start with all channels.
+static PUBSUB_DEFAULT_ALL: AtomicBool = AtomicBool::new(false);
+
+fn pubsub_default() -> u8 {
+    if PUBSUB_DEFAULT_ALL.load(Relaxed) {
+        SEL_ALLCHANNELS
+    } else {
+        0
+    }
+}
+
 impl Selector {
     fn new(flags: u8) -> Selector {
         Selector {
-            flags,
+            flags: flags | pubsub_default(),
             allowed: [0; WORDS],
             firstargs: BTreeMap::new(),
             patterns: Vec::new(),
@@ -779,6 +790,7 @@ impl User {
             r.flags &= !(SEL_ALLKEYS | SEL_ALLCHANNELS);
             r.patterns.clear();
             r.channels.clear();
+            r.flags |= pubsub_default();
             self.flags = (self.flags | USER_OFF) & !USER_ON;
             self.flags = (self.flags | USER_SANITIZE) & !USER_SKIP_SANITIZE;
             self.selectors.truncate(1);
@@ -957,8 +969,19 @@ pub fn requirepass_changed(srv: &Server) {
     default_changed(srv);
 }
 
+/// CONFIG SET hook: requirepass and acl-pubsub-default.
+pub fn config_changed(srv: &Server, names: &[String]) {
+    if names.iter().any(|n| n == "requirepass") {
+        requirepass_changed(srv);
+    }
+    if names.iter().any(|n| n == "acl-pubsub-default") {
+        PUBSUB_DEFAULT_ALL.store(srv.config.get("acl-pubsub-default").as_deref() == Some("allchannels"), Relaxed);
+    }
+}
+
 /// Startup: requirepass, `user` directives from the config file, then the aclfile.
 pub fn init(srv: &Server) -> Result<(), String> {
+    PUBSUB_DEFAULT_ALL.store(srv.config.get("acl-pubsub-default").as_deref() == Some("allchannels"), Relaxed);
     requirepass_changed(srv);
     let conf_users = srv.config.acl_users.lock().clone();
     let aclfile = srv.config.get("aclfile").unwrap_or_default();

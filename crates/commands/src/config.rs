@@ -153,6 +153,7 @@ pub static SPECS: &[Spec] = &[
     spec!("tracking-table-max-keys", "1000000", Kind::Int(0, i64::MAX)),
     spec!("acllog-max-len", "128", Kind::Int(0, i64::MAX)),
     spec!("aclfile", "", Kind::Immutable),
+    spec!("acl-pubsub-default", "resetchannels", Kind::Enum(&["allchannels", "resetchannels"])),
     spec!("enable-debug-command", "no", Kind::Immutable),
     spec!("enable-protected-configs", "no", Kind::Immutable),
     spec!("enable-module-command", "no", Kind::Immutable),

@@ -684,9 +684,7 @@ fn config_set(ctx: &mut Ctx, a: Args) {
     if let Err(e) = crate::aof::config_changed(ctx, &seen) {
         return ctx.out.error(&e);
     }
-    if seen.iter().any(|n| n == "requirepass") {
-        crate::acl::requirepass_changed(ctx.srv);
-    }
+    crate::acl::config_changed(ctx.srv, &seen);
     ctx.out.ok();
 }
 
