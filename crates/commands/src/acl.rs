@@ -1836,3 +1836,44 @@ pub fn config_user_lines(srv: &Server) -> Option<Vec<String>> {
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_redis_acl_data() {
+        let mut missing = Vec::new();
+        for c in crate::table::table().iter() {
+            if acl_id(c).is_none() {
+                missing.push(c.name);
+            }
+            for s in c.subcommands {
+                if acl_id(s).is_none() {
+                    missing.push(s.name);
+                }
+            }
+        }
+        missing.sort();
+        assert!(missing.is_empty(), "commands unknown to Redis's table: {:?}", missing);
+    }
+
+    #[test]
+    fn key_specs_give_redis_positions() {
+        let t = crate::table::table();
+        let keys = |line: &str| {
+            let owned = ferrocache_protocol::resp::OwnedArgs::from_slices(&line.split(' ').collect::<Vec<_>>());
+            let a = owned.args();
+            let base = t.lookup(&a[0]).unwrap();
+            let cmd = if base.subcommands.is_empty() { base } else { crate::table::lookup_sub(base, &a[1]).unwrap() };
+            keys_with_flags(acl_id(cmd), cmd, a)
+        };
+        assert_eq!(keys("lmove a b left right"), vec![(1, KS_ACCESS | KS_DELETE), (2, KS_INSERT)]);
+        assert_eq!(keys("mset a 1 b 2"), vec![(1, KS_UPDATE), (3, KS_UPDATE)]);
+        assert_eq!(keys("eval s 2 k1 k2 a").iter().map(|k| k.0).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(keys("zunionstore d 2 a b weights 1 2").iter().map(|k| k.0).collect::<Vec<_>>(), vec![1, 3, 4]);
+        assert_eq!(keys("xread count 2 streams s1 s2 0 0").iter().map(|k| k.0).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(keys("set k v get"), vec![(1, KS_ACCESS | KS_UPDATE)]);
+        assert_eq!(keys("set k v"), vec![(1, KS_UPDATE)]);
+    }
+}
