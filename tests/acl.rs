@@ -69,8 +69,25 @@ fn norm_rules(s: &str) -> String {
 }
 
 /// Client-info fields whose values differ between servers or runs.
-const VOLATILE: &[&str] =
-    &["id", "addr", "laddr", "fd", "age", "idle", "qbuf", "qbuf-free", "argv-mem", "multi-mem", "rbs", "rbp", "obl", "oll", "omem", "tot-mem", "events"];
+const VOLATILE: &[&str] = &[
+    "id",
+    "addr",
+    "laddr",
+    "fd",
+    "age",
+    "idle",
+    "qbuf",
+    "qbuf-free",
+    "argv-mem",
+    "multi-mem",
+    "rbs",
+    "rbp",
+    "obl",
+    "oll",
+    "omem",
+    "tot-mem",
+    "events",
+];
 
 fn norm_cinfo(s: &str) -> String {
     s.split(' ')

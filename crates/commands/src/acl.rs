@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
+#[rustfmt::skip]
 #[path = "acl_table.rs"]
 mod data;
 pub use data::{ACL_CMDS, CATEGORIES};
@@ -226,8 +227,8 @@ impl Selector {
                 if c.cats & cflag != 0 {
                     self.change_perm(i, v);
                 }
-                for s in c.subs.0..c.subs.1 {
-                    if ACL_CMDS[s].cats & cflag != 0 {
+                for (s, sc) in ACL_CMDS.iter().enumerate().take(c.subs.1).skip(c.subs.0) {
+                    if sc.cats & cflag != 0 {
                         self.change_perm(s, v);
                     }
                 }
@@ -502,7 +503,13 @@ impl Selector {
     }
 
     /// ACLSelectorCheckCmd. Err((reason, argument index)).
-    fn check_cmd(&self, id: Option<usize>, cmd: &Command, a: Args, keys: &mut Option<Vec<(usize, u8)>>) -> Result<(), (Denied, usize)> {
+    fn check_cmd(
+        &self,
+        id: Option<usize>,
+        cmd: &Command,
+        a: Args,
+        keys: &mut Option<Vec<(usize, u8)>>,
+    ) -> Result<(), (Denied, usize)> {
         let no_auth = cmd.has(flags::NO_AUTH);
         if self.flags & SEL_ALLCOMMANDS == 0 && !no_auth {
             match id {
@@ -516,7 +523,10 @@ impl Selector {
                         // First args exist only on top-level commands without subcommands.
                         let idx = if ACL_CMDS[id].parent >= 0 { 2 } else { 1 };
                         let ok = a.len() > idx
-                            && self.firstargs.get(&id).is_some_and(|v| v.iter().any(|x| x.eq_ignore_ascii_case(&a[idx])));
+                            && self
+                                .firstargs
+                                .get(&id)
+                                .is_some_and(|v| v.iter().any(|x| x.eq_ignore_ascii_case(&a[idx])));
                         if !ok {
                             return Err((Denied::Cmd, 0));
                         }
@@ -933,7 +943,12 @@ impl Default for Acl {
         let d = Arc::new(RwLock::new(u));
         let mut users = BTreeMap::new();
         users.insert(b"default".to_vec(), d.clone());
-        Acl { users: RwLock::new(users), default: d, default_full: AtomicBool::new(true), log: Mutex::new(VecDeque::new()) }
+        Acl {
+            users: RwLock::new(users),
+            default: d,
+            default_full: AtomicBool::new(true),
+            log: Mutex::new(VecDeque::new()),
+        }
     }
 }
 
@@ -1133,7 +1148,13 @@ pub fn default_nopass(srv: &Server) -> bool {
 
 /// The executor's check (processCommand's ACLCheckAllPerm). Writes the NOPERM error and logs
 /// the denial; returns false when denied. Call only when `needs_check`.
-pub fn check_command(srv: &Server, client: &Client, cmd: &Command, a: Args, out: &mut ferrocache_protocol::resp::ReplyBuf) -> bool {
+pub fn check_command(
+    srv: &Server,
+    client: &Client,
+    cmd: &Command,
+    a: Args,
+    out: &mut ferrocache_protocol::resp::ReplyBuf,
+) -> bool {
     let res = match &client.user {
         Some(u) => u.read().check(cmd, a),
         None => srv.acl.default.read().check(cmd, a),
@@ -1199,7 +1220,8 @@ pub fn check_script_argv(srv: &Server, caller: &Client, argv: &[Vec<u8>]) -> Opt
         return None;
     }
     let base = crate::table::table().lookup(&argv[0])?;
-    let cmd = if !base.subcommands.is_empty() && argv.len() >= 2 { crate::table::lookup_sub(base, &argv[1])? } else { base };
+    let cmd =
+        if !base.subcommands.is_empty() && argv.len() >= 2 { crate::table::lookup_sub(base, &argv[1])? } else { base };
     if !cmd.arity_ok(argv.len()) || cmd.has(flags::NOSCRIPT) {
         return None;
     }
@@ -1352,10 +1374,7 @@ fn load_file(srv: &Server, path: &str, me: Option<u64>) -> Result<(), String> {
         }
         let argv: Vec<&[u8]> = t.split(|&c| c == b' ').collect();
         if argv[0] != b"user" || argv.len() < 2 {
-            errors.push_str(&format!(
-                "{}:{} should start with user keyword followed by the username. ",
-                path, linenum
-            ));
+            errors.push_str(&format!("{}:{} should start with user keyword followed by the username. ", path, linenum));
             continue;
         }
         if has_spaces(argv[1]) {
@@ -1594,9 +1613,9 @@ fn acl_save(ctx: &mut Ctx, _a: Args) {
     }
     match save_file(ctx.srv, &f) {
         Ok(()) => ctx.out.ok(),
-        Err(_) => ctx.out.error(
-            "ERR There was an error trying to save the ACLs. Please check the server logs for more information",
-        ),
+        Err(_) => ctx
+            .out
+            .error("ERR There was an error trying to save the ACLs. Please check the server logs for more information"),
     }
 }
 
@@ -1634,7 +1653,9 @@ fn acl_genpass(ctx: &mut Ctx, a: Args) {
         }
     }
     if bits <= 0 || bits > 4096 {
-        return ctx.out.error("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096");
+        return ctx.out.error(
+            "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096",
+        );
     }
     let chars = ((bits + 3) / 4) as usize;
     use rand::Rng;
@@ -1709,9 +1730,9 @@ fn acl_dryrun(ctx: &mut Ctx, a: Args) {
     let res = u.read().check(cmd, sub);
     match res {
         Ok(()) => ctx.out.ok(),
-        Err((Denied::Cmd, _)) => ctx
-            .out
-            .bulk(format!("This user has no permissions to run the '{}' command", cmd.full_name()).as_bytes()),
+        Err((Denied::Cmd, _)) => {
+            ctx.out.bulk(format!("This user has no permissions to run the '{}' command", cmd.full_name()).as_bytes())
+        }
         Err((Denied::Key, i)) => ctx.out.bulk(
             format!("This user has no permissions to access the '{}' key", String::from_utf8_lossy(&sub[i])).as_bytes(),
         ),
@@ -1829,12 +1850,7 @@ pub fn config_user_lines(srv: &Server) -> Option<Vec<String>> {
         return None;
     }
     let users = srv.acl.users.read();
-    Some(
-        users
-            .iter()
-            .map(|(n, u)| format!("user {} {}", String::from_utf8_lossy(n), u.read().describe()))
-            .collect(),
-    )
+    Some(users.iter().map(|(n, u)| format!("user {} {}", String::from_utf8_lossy(n), u.read().describe())).collect())
 }
 
 #[cfg(test)]

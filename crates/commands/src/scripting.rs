@@ -503,7 +503,7 @@ extern "C" fn ferro_rs_acl_check(l: *mut lua_State) -> c_int {
             return -1;
         };
         let run = &*RUN.with(|c| c.get());
-        lua_pushboolean(l, crate::acl::script_user_allows(&run.client, &**run.srv, cmd, &argv) as c_int);
+        lua_pushboolean(l, crate::acl::script_user_allows(&run.client, &*run.srv, cmd, &argv) as c_int);
         1
     }
 }
