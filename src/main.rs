@@ -12,6 +12,7 @@ const USAGE: &str = "Usage: ferrocache server [/path/to/ferrocache.conf] [--opti
        ferrocache server --port 7777
        ferrocache server /etc/redis/redis.conf --loglevel verbose
        ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1]
+       ferrocache cluster create|describe|modify|delete|failover|events ... (--help)
        ferrocache --version
 
 Options are Redis's configuration directives (port, bind, requirepass, maxmemory,
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
     match args.first().map(|s| s.as_str()) {
         Some("server") => server(&args[1..]),
         Some("control") => control(&args[1..]),
+        Some("cluster") => ExitCode::from(ferrocache_control::cli::main(&args[1..]) as u8),
         Some("-v") | Some("--version") | Some("version") => {
             println!(
                 "ferrocache {} (redis_version={})",

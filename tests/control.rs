@@ -202,6 +202,11 @@ fn discovery(port: u16) -> (u64, Vec<u16>) {
     (version, ports)
 }
 
+/// The ConfigurationEndpoint's port in a Describe response.
+fn config_port(xml: &str) -> u16 {
+    tags(&tags(xml, "ConfigurationEndpoint")[0], "Port")[0].parse().unwrap()
+}
+
 fn sorted(mut v: Vec<u16>) -> Vec<u16> {
     v.sort();
     v
@@ -243,12 +248,15 @@ fn memcached_cluster_lifecycle_and_control_plane_restart() {
     assert_eq!(tags(&d, "CacheNodeType"), ["cache.t3.small"]);
     let ports = sorted(node_ports(&d));
     assert_eq!(ports.len(), 2);
-    let cfg_port: u16 = tags(&tags(&d, "ConfigurationEndpoint")[0], "Port")[0].parse().unwrap();
-    assert!(ports.contains(&cfg_port));
+    let cfg_port = config_port(&d);
+    assert!(!ports.contains(&cfg_port), "the configuration endpoint is the control plane's own port");
+    let (v1, list) = discovery(cfg_port);
+    assert_eq!(list, ports, "configuration endpoint lists both nodes");
     for p in &ports {
-        assert_eq!(discovery(*p).1, ports, "node {} lists both nodes", p);
+        assert_eq!(discovery(*p), (v1, ports.clone()), "node {} lists both nodes, same version", p);
     }
-    let (v1, _) = discovery(ports[0]);
+    // The configuration endpoint speaks memcached (it forwards to a node).
+    assert_eq!(mc(cfg_port, "version\r\n", "VERSION 1.6.18\r\n"), "VERSION 1.6.18\r\n");
 
     // Data in a node, to show that the node is re-adopted (not restarted) later.
     assert_eq!(mc(ports[0], "set k 0 0 5\r\nhello\r\n", "STORED\r\n"), "STORED\r\n");
@@ -265,12 +273,12 @@ fn memcached_cluster_lifecycle_and_control_plane_restart() {
     let ports3 = sorted(node_ports(&d));
     assert_eq!(ports3.len(), 3);
     assert_eq!(tags(&d, "NumCacheNodes"), ["3"]);
+    let (v2, list) = discovery(cfg_port);
+    assert_eq!(list, ports3);
+    assert!(v2 > v1, "version went up: {} -> {}", v1, v2);
+    assert_eq!(config_port(&d), cfg_port, "the configuration endpoint is stable");
     for p in &ports3 {
-        let (v, list) = discovery(*p);
-        assert_eq!(list, ports3);
-        if ports.contains(p) {
-            assert!(v > v1, "version went up on {}", p);
-        }
+        assert_eq!(discovery(*p), (v2, ports3.clone()), "node {}: same list and version", p);
     }
 
     // Restart the control plane (kill -9): the definition survives, nodes are re-adopted.
@@ -281,6 +289,8 @@ fn memcached_cluster_lifecycle_and_control_plane_restart() {
     cp.start();
     let d = cp.wait_status("web-cache", "available");
     assert_eq!(sorted(node_ports(&d)), ports3);
+    assert_eq!(config_port(&d), cfg_port, "the configuration endpoint survives a restart");
+    assert_eq!(discovery(cfg_port), (v2, ports3.clone()), "no node change, no new version");
     assert_eq!(tags(&d, "CacheNodeType"), ["cache.t3.small"]);
     assert_eq!(
         mc(ports[0], "get k\r\n", "END\r\n"),
@@ -302,8 +312,11 @@ fn memcached_cluster_lifecycle_and_control_plane_restart() {
     assert_eq!(tags(&d, "CacheNodeId"), ["0001", "0003"]);
     let ports2 = sorted(node_ports(&d));
     assert!(!ports2.contains(&p0002));
+    let (v3, list) = discovery(cfg_port);
+    assert_eq!(list, ports2);
+    assert!(v3 > v2);
     for p in &ports2 {
-        assert_eq!(discovery(*p).1, ports2);
+        assert_eq!(discovery(*p), (v3, ports2.clone()));
     }
     assert!(TcpStream::connect(("127.0.0.1", p0002)).is_err(), "removed node stopped");
 
@@ -316,7 +329,7 @@ fn memcached_cluster_lifecycle_and_control_plane_restart() {
     assert_eq!(tags(&r, "CacheClusterStatus"), ["rebooting cache cluster nodes"]);
     let d = cp.wait_status("web-cache", "available");
     let p0001 = node_ports(&d)[0];
-    assert_eq!(discovery(p0001).1, ports2);
+    assert_eq!(discovery(p0001), (v3, ports2.clone()), "a rebooted node gets the list and its version back");
 
     // Delete.
     let del = cp.ok(&[("Action", "DeleteCacheCluster"), ("CacheClusterId", "web-cache")]);
@@ -325,6 +338,7 @@ fn memcached_cluster_lifecycle_and_control_plane_restart() {
     for p in &ports2 {
         assert!(TcpStream::connect(("127.0.0.1", *p)).is_err(), "node on {} stopped", p);
     }
+    assert!(TcpStream::connect(("127.0.0.1", cfg_port)).is_err(), "configuration endpoint closed");
     let ev = events(&cp, "web-cache");
     for want in [
         "Cache cluster created",
@@ -599,6 +613,10 @@ fn control_plane_killed_in_the_middle_of_operations() {
     cp.start();
     let d = cp.wait_status("half", "available");
     assert_eq!(tags(&d, "CacheNodeId"), ["0002", "0003"]);
+    // The configuration endpoint outlives node 0001 (and the control plane's restart).
+    let cfg = config_port(&d);
+    assert_eq!(discovery(cfg).1, sorted(node_ports(&d)));
+    assert_eq!(mc(cfg, "set k 0 0 1\r\nv\r\n", "STORED\r\n"), "STORED\r\n");
     cp.ok(&[("Action", "ModifyCacheCluster"), ("CacheClusterId", "half"), ("NumCacheNodes", "4")]);
     cp.kill();
     cp.start();

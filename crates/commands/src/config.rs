@@ -154,7 +154,9 @@ pub static SPECS: &[Spec] = &[
     spec!("acllog-max-len", "128", Kind::Int(0, i64::MAX)),
     spec!("aclfile", "", Kind::Immutable),
     spec!("acl-pubsub-default", "resetchannels", Kind::Enum(&["allchannels", "resetchannels"])),
-    spec!("enable-debug-command", "no", Kind::Immutable),
+    // Redis defaults to "no"; "local" (loopback clients only) keeps DEBUG usable for tests and
+    // tools on this machine while remote clients get Redis's refusal.
+    spec!("enable-debug-command", "local", Kind::Immutable),
     spec!("enable-protected-configs", "no", Kind::Immutable),
     spec!("enable-module-command", "no", Kind::Immutable),
     spec!("crash-log-enabled", "yes", YESNO),

@@ -11,6 +11,7 @@ pub mod aof;
 pub mod bits;
 pub mod blocking;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod geo;

@@ -33,6 +33,16 @@ pub static COMMANDS: &[Command] = &[
     Command::new("monitor", 1, ADM, (0, 0, 0), monitor).group(G),
     Command::new("shutdown", -1, ADM | NO_MULTI | ALLOW_BUSY, (0, 0, 0), shutdown).group(G),
     Command::new("debug", -2, ADM, (0, 0, 0), debug).group(G),
+    Command::new("module", -2, 0, (0, 0, 0), help_only).group(G).subs(MODULE_SUBS),
+    Command::new("lolwut", -1, READONLY | FAST, (0, 0, 0), lolwut).group(G).acl(&["@read"]),
+];
+
+static MODULE_SUBS: &[Command] = &[
+    Command::new("module|help", 2, LOADING | STALE, (0, 0, 0), module_help).group(G),
+    Command::new("module|list", 2, ADMIN | NOSCRIPT, (0, 0, 0), module_list).group(G),
+    Command::new("module|load", -3, ADMIN | NOSCRIPT, (0, 0, 0), module_load).group(G),
+    Command::new("module|loadex", -3, ADMIN | NOSCRIPT, (0, 0, 0), module_load).group(G),
+    Command::new("module|unload", 3, ADMIN | NOSCRIPT, (0, 0, 0), module_unload).group(G),
 ];
 
 static COMMAND_SUBS: &[Command] = &[
@@ -541,7 +551,8 @@ fn command_list(ctx: &mut Ctx, a: Args) {
         return ctx.out.error(ERR_SYNTAX);
     }
     let mut names: Vec<&str> = Vec::new();
-    for c in sorted_commands() {
+    // commandListWithFilter: every command, then its subcommands (by full name).
+    for c in sorted_commands().into_iter().flat_map(|c| std::iter::once(c).chain(c.subcommands.iter())) {
         let ok = match &filter {
             None => true,
             // No modules are loaded: a module filter matches nothing.
@@ -1097,9 +1108,28 @@ fn shutdown(ctx: &mut Ctx, a: Args) {
     ctx.client.close_after_reply = true;
 }
 
+/// allowProtectedAction: `option` is "yes", or "local" and the client is on loopback.
+fn protected_allowed(ctx: &mut Ctx, option: &str, command: &str) -> bool {
+    let setting = ctx.srv.config.get(option).unwrap_or_default();
+    let addr = &ctx.client.shared.addr;
+    let local = addr.starts_with("127.") || addr.starts_with("[::1]") || addr.starts_with("/");
+    if setting == "yes" || (setting == "local" && local) {
+        return true;
+    }
+    ctx.out.error(&format!(
+        "ERR {command} command not allowed. If the {option} option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."
+    ));
+    false
+}
+
 fn debug(ctx: &mut Ctx, a: Args) {
+    if !protected_allowed(ctx, "enable-debug-command", "DEBUG") {
+        return;
+    }
     let sub = a[1].to_ascii_lowercase();
     match sub.as_slice() {
+        // The message is the whole error line, code included (`DEBUG ERROR LOADING x`).
+        b"error" if a.len() == 3 => ctx.out.error(&String::from_utf8_lossy(&a[2])),
         b"sleep" if a.len() == 3 => {
             let Some(secs) = parse_f64(&a[2]) else { return ctx.out.error(ERR_NOT_FLOAT) };
             std::thread::sleep(std::time::Duration::from_micros((secs.max(0.0) * 1e6) as u64));
@@ -1128,6 +1158,8 @@ fn debug(ctx: &mut Ctx, a: Args) {
             ctx.out,
             &[
                 "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ERROR <string>",
+                "    Return a Redis protocol error with <string> as message.",
                 "SLEEP <seconds>",
                 "OBJECT <key>",
                 "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
@@ -1135,7 +1167,10 @@ fn debug(ctx: &mut Ctx, a: Args) {
                 "HELP",
             ],
         ),
-        _ => ctx.out.error(&format!("ERR unknown subcommand '{}'. Try DEBUG HELP.", String::from_utf8_lossy(&a[1]))),
+        _ => ctx.out.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(&a[1])
+        )),
     }
 }
 
@@ -1147,4 +1182,60 @@ pub fn dump_value(v: &Value) -> Vec<u8> {
 /// Decode a DUMP payload, or Redis's error text.
 pub fn restore_value(p: &[u8]) -> Result<Value, String> {
     crate::rdb_bridge::restore(p)
+}
+
+// ------------------------------------------------------------------ MODULE, LOLWUT
+
+fn module_help(ctx: &mut Ctx, _a: Args) {
+    help(
+        ctx.out,
+        &[
+            "MODULE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "LIST",
+            "    Return a list of loaded modules.",
+            "LOAD <path> [<arg> ...]",
+            "    Load a module library from <path>, passing to it any optional arguments.",
+            "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+            "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+            "UNLOAD <name>",
+            "    Unload a module.",
+            "HELP",
+            "    Print this help.",
+        ],
+    );
+}
+
+/// No modules are ever loaded (LIST is not a protected subcommand).
+fn module_list(ctx: &mut Ctx, _a: Args) {
+    ctx.out.array(0);
+}
+
+/// Redis modules are C shared objects written against redis-server's internals: ferrocache
+/// cannot load them, and answers as redis-server does when a load fails.
+fn module_load(ctx: &mut Ctx, a: Args) {
+    if protected_allowed(ctx, "enable-module-command", "MODULE") {
+        crate::persistence::log_line(
+            '#',
+            &format!(
+                "Module {} failed to load: ferrocache does not load Redis modules",
+                String::from_utf8_lossy(&a[2])
+            ),
+        );
+        ctx.out.error("ERR Error loading the extension. Please check the server logs.");
+    }
+}
+
+fn module_unload(ctx: &mut Ctx, _a: Args) {
+    if protected_allowed(ctx, "enable-module-command", "MODULE") {
+        ctx.out.error("ERR Error unloading module: no such module with that name");
+    }
+}
+
+/// LOLWUT [VERSION v]: what Redis 7.0 prints for its own version (versions 5 and 6 draw
+/// random computer art in Redis; here every version prints the version line).
+fn lolwut(ctx: &mut Ctx, a: Args) {
+    if a.len() >= 3 && eq_ic(&a[1], "version") && parse_i64(&a[2]).is_none() {
+        return ctx.out.error(ERR_NOT_INT);
+    }
+    ctx.out.verbatim(format!("Redis ver. {REDIS_VERSION}\n").as_bytes());
 }

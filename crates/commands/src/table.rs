@@ -223,6 +223,7 @@ fn all_families() -> Vec<&'static [Command]> {
         crate::aof::COMMANDS,
         crate::replication::COMMANDS,
         crate::acl::COMMANDS,
+        crate::cluster::COMMANDS,
     ]
 }
 

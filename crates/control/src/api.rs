@@ -24,19 +24,19 @@ pub struct ApiError {
     sender: bool,
 }
 
-fn err(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+pub(crate) fn err(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError { status: StatusCode::from_u16(status).unwrap(), code, message: message.into(), sender: status < 500 }
 }
-fn invalid(m: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(m: impl Into<String>) -> ApiError {
     err(400, "InvalidParameterValue", m)
 }
-fn combination(m: impl Into<String>) -> ApiError {
+pub(crate) fn combination(m: impl Into<String>) -> ApiError {
     err(400, "InvalidParameterCombination", m)
 }
 fn not_found(id: &str) -> ApiError {
     err(404, "CacheClusterNotFound", format!("CacheCluster not found: {}", id))
 }
-fn internal(m: String) -> ApiError {
+pub(crate) fn internal(m: String) -> ApiError {
     err(500, "InternalFailure", m)
 }
 
@@ -66,19 +66,19 @@ fn error_response(e: ApiError) -> Response {
 pub struct Params(HashMap<String, String>);
 
 impl Params {
-    fn get(&self, k: &str) -> Option<&str> {
+    pub(crate) fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(|s| s.as_str()).filter(|s| !s.is_empty())
     }
-    fn required(&self, k: &str) -> Result<&str, ApiError> {
+    pub(crate) fn required(&self, k: &str) -> Result<&str, ApiError> {
         self.get(k).ok_or_else(|| err(400, "MissingParameter", format!("The request must contain the parameter {}", k)))
     }
-    fn int(&self, k: &str) -> Result<Option<i64>, ApiError> {
+    pub(crate) fn int(&self, k: &str) -> Result<Option<i64>, ApiError> {
         match self.get(k) {
             None => Ok(None),
             Some(v) => v.parse().map(Some).map_err(|_| invalid(format!("Invalid value for parameter {}: {}", k, v))),
         }
     }
-    fn bool(&self, k: &str) -> Result<Option<bool>, ApiError> {
+    pub(crate) fn bool(&self, k: &str) -> Result<Option<bool>, ApiError> {
         match self.get(k).map(|v| v.to_ascii_lowercase()) {
             None => Ok(None),
             Some(v) if v == "true" => Ok(Some(true)),
@@ -87,7 +87,7 @@ impl Params {
         }
     }
     /// A Query-protocol list: `Name.member.1`, `Name.member.2`, ... (or `Name.<Member>.N`).
-    fn list(&self, k: &str) -> Vec<String> {
+    pub(crate) fn list(&self, k: &str) -> Vec<String> {
         let mut items: Vec<(u32, String)> = self
             .0
             .iter()
@@ -158,9 +158,16 @@ fn dispatch(app: &Arc<App>, action: &str, p: &Params) -> Result<String, ApiError
         "RebootCacheCluster" => reboot_cache_cluster(app, p)?,
         "ModifyCacheCluster" => modify_cache_cluster(app, p)?,
         "DescribeEvents" => describe_events(app, p)?,
-        other => {
-            return Err(err(400, "InvalidAction", format!("The action {} is not valid for this web service.", other)))
-        }
+        other => match crate::replication_group::dispatch(app, other, p) {
+            Some(r) => r?,
+            None => {
+                return Err(err(
+                    400,
+                    "InvalidAction",
+                    format!("The action {} is not valid for this web service.", other),
+                ))
+            }
+        },
     };
     let mut x = Xml::default();
     x.open(&format!("{}Result", action));
@@ -171,7 +178,7 @@ fn dispatch(app: &Arc<App>, action: &str, p: &Params) -> Result<String, ApiError
 
 /// ElastiCache's identifier rules: 1-40 characters (50 for Memcached/Redis clusters created
 /// here), letters, digits and hyphens, starting with a letter, no trailing or double hyphen.
-fn validate_id(id: &str) -> Result<String, ApiError> {
+pub(crate) fn validate_id(id: &str) -> Result<String, ApiError> {
     let ok = !id.is_empty()
         && id.len() <= 50
         && id.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -184,6 +191,20 @@ fn validate_id(id: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(id.to_ascii_lowercase())
+}
+
+/// Node types look like `cache.<family>.<size>` (`cache.t3.micro`, `cache.r6g.xlarge`); the
+/// type is recorded, not enforced, so any such name is accepted.
+pub fn validate_node_type(t: &str) -> Result<(), ApiError> {
+    let parts: Vec<&str> = t.split('.').collect();
+    let ok = parts.len() == 3
+        && parts[0] == "cache"
+        && parts[1..].iter().all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!("Invalid value for parameter CacheNodeType: {}", t)))
+    }
 }
 
 fn write_cluster(app: &App, x: &mut Xml, c: &Cluster, nodes: &[Node], show_nodes: bool) {
@@ -203,10 +224,11 @@ fn write_cluster(app: &App, x: &mut Xml, c: &Cluster, nodes: &[Node], show_nodes
     x.open("CacheCluster");
     x.leaf("CacheClusterId", &c.id);
     if c.engine == "memcached" {
-        if let Some(first) = live.iter().find(|n| n.status == "available") {
+        // The stable endpoint served by the control plane (mc_config.rs), once assigned.
+        if let Ok(Some(d)) = app.store.lock().unwrap().discovery(&c.id) {
             x.open("ConfigurationEndpoint")
                 .leaf("Address", &addr)
-                .leaf("Port", &first.mc_port.to_string())
+                .leaf("Port", &d.port.to_string())
                 .close("ConfigurationEndpoint");
         }
         x.leaf("ClientDownloadLandingPage", "https://console.aws.amazon.com/elasticache/home#client-download:");
@@ -245,6 +267,9 @@ fn write_cluster(app: &App, x: &mut Xml, c: &Cluster, nodes: &[Node], show_nodes
     }
     x.leaf("AutoMinorVersionUpgrade", "true");
     x.empty("SecurityGroups");
+    if let Some(g) = crate::failover::group_of(app, &c.id) {
+        x.leaf("ReplicationGroupId", &g);
+    }
     x.leaf("AuthTokenEnabled", "false");
     x.leaf("TransitEncryptionEnabled", "false");
     x.leaf("AtRestEncryptionEnabled", "false");
@@ -266,7 +291,7 @@ fn cluster_xml(app: &App, id: &str, show_nodes: bool) -> Result<String, ApiError
     Ok(x.out)
 }
 
-fn new_node(app: &App, c: &mut Cluster) -> Result<Node, ApiError> {
+pub(crate) fn new_node(app: &App, c: &mut Cluster) -> Result<Node, ApiError> {
     let (port, mc_port) = app.provider.allocate_ports(&c.engine).map_err(internal)?;
     let n = Node {
         cluster_id: c.id.clone(),
@@ -315,6 +340,12 @@ fn create_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> 
         }
     };
     let az = p.get("PreferredAvailabilityZone").unwrap_or(&format!("{}a", app.region)).to_string();
+    if let Some(t) = p.get("CacheNodeType") {
+        validate_node_type(t)?;
+    }
+    if let Some(m) = p.get("AZMode").filter(|m| *m != "single-az" && *m != "cross-az") {
+        return Err(invalid(format!("Invalid value for parameter AZMode: {}. Valid values: single-az, cross-az", m)));
+    }
     let mut c = Cluster {
         id: id.clone(),
         engine,
@@ -388,16 +419,39 @@ fn available(app: &App, id: &str) -> Result<(Cluster, Vec<Node>), ApiError> {
         return Err(err(400, "InvalidCacheClusterState", format!("Cache cluster {} is not in available state.", id)));
     }
     let nodes = st.nodes(id).map_err(internal)?;
+    drop(st);
+    // Member clusters of replication groups change through their group's actions.
+    if let Some(g) = crate::failover::group_of(app, id) {
+        return Err(err(
+            400,
+            "InvalidCacheClusterState",
+            format!(
+                "Cache cluster {} is a member of replication group {}; use the replication group's actions.",
+                id, g
+            ),
+        ));
+    }
     Ok((c, nodes))
 }
 
 /// Claim the cluster for an operation (another one may have started since the state check).
+/// The health loop holds the claim of an `available` cluster for a moment while it probes the
+/// nodes: wait for it (up to 3 s) rather than refuse, then check the state again.
 fn begin(app: &App, id: &str) -> Result<(), ApiError> {
-    if app.try_begin(id) {
-        Ok(())
-    } else {
-        Err(err(400, "InvalidCacheClusterState", format!("Cache cluster {} is not in available state.", id)))
+    let refused = || err(400, "InvalidCacheClusterState", format!("Cache cluster {} is not in available state.", id));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !app.try_begin(id) {
+        if std::time::Instant::now() > deadline {
+            return Err(refused());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    let still = app.store.lock().unwrap().cluster(id).ok().flatten().is_some_and(|c| c.status == "available");
+    if !still {
+        app.end(id);
+        return Err(refused());
+    }
+    Ok(())
 }
 
 fn set_status(app: &App, c: &mut Cluster, status: &str) -> Result<(), ApiError> {

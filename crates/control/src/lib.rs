@@ -4,7 +4,13 @@
 //! re-adopted (or restarted from their data dirs) and unfinished operations are completed.
 
 pub mod api;
+pub mod cli;
+pub mod endpoints;
+pub mod failover;
+pub mod mc_config;
 pub mod provider;
+pub mod replication_group;
+pub mod sentinel;
 pub mod sigv4;
 pub mod state;
 pub mod xml;
@@ -33,6 +39,10 @@ pub struct App {
     busy: Mutex<HashSet<String>>,
     pub keys: Option<sigv4::Keys>,
     pub region: String,
+    /// Replication groups at run time (endpoints, health counters).
+    pub groups: failover::Groups,
+    /// Memcached clusters' configuration endpoints (Auto Discovery).
+    pub config_endpoints: mc_config::ConfigEndpoints,
 }
 
 pub fn now_ms() -> i64 {
@@ -129,7 +139,9 @@ impl App {
         }
     }
 
-    /// Push the Auto Discovery node list to every node of a memcached cluster.
+    /// Push the Auto Discovery node list (and its version, bumped when the list changed) to
+    /// every node of a memcached cluster and point its configuration endpoint at the available
+    /// nodes (see mc_config.rs).
     pub fn push_discovery(&self, id: &str) {
         let Some((c, nodes)) = self.load(id) else { return };
         if c.engine != "memcached" {
@@ -144,13 +156,46 @@ impl App {
             })
             .collect();
         let list = list.join(" ");
+        let d = {
+            let mut st = self.store.lock().unwrap();
+            let mut d = match st.discovery(id) {
+                Ok(Some(d)) => d,
+                Ok(None) => match self.config_endpoints.allocate_port() {
+                    Ok(port) => mc_config::Discovery { port, ..Default::default() },
+                    Err(e) => {
+                        log(&format!("{}: {}", id, e));
+                        return;
+                    }
+                },
+                Err(e) => {
+                    log(&e);
+                    return;
+                }
+            };
+            if d.nodes != list || d.version == 0 {
+                d.version += 1;
+                d.nodes = list.clone();
+                if let Err(e) = st.set_discovery(id, &d) {
+                    log(&e);
+                }
+            }
+            d
+        };
+        let version = d.version.to_string();
         for n in &live {
-            if let Err(e) =
-                self.provider.command(&Self::spec(&c, n), &["CONFIG", "SET", "memcached-cluster-nodes", &list])
-            {
+            if let Err(e) = self.provider.command(
+                &Self::spec(&c, n),
+                &["CONFIG", "SET", "memcached-cluster-nodes", &list, "memcached-cluster-version", &version],
+            ) {
                 log(&format!("{}-{}: pushing the node list failed: {}", c.id, n.node_id, e));
             }
         }
+        let targets = live
+            .iter()
+            .filter(|n| n.status == "available")
+            .filter_map(|n| format!("{}:{}", self.provider.address(&Self::spec(&c, n)), n.mc_port).parse().ok())
+            .collect();
+        self.config_endpoints.serve(id, d.port, targets);
     }
 
     /// Bring every node of a created/modified cluster up, then mark it available.
@@ -201,6 +246,7 @@ impl App {
         for n in &nodes {
             self.provider.destroy(&Self::spec(&c, n), n.pid);
         }
+        self.config_endpoints.stop(id);
         self.end(id);
         let _ = self.store.lock().unwrap().delete_cluster(id);
         self.event(id, "Cache cluster deleted");
@@ -267,12 +313,18 @@ pub fn run(opts: Options) -> Result<(), String> {
             .clone()
             .map(|id| sigv4::Keys { access_key_id: id, secret_access_key: opts.secret_access_key.clone() }),
         region: "us-east-1".into(),
+        groups: failover::Groups::new(&opts.bind),
+        config_endpoints: mc_config::ConfigEndpoints::new(&opts.bind)?,
     });
 
     // Re-adopt recorded nodes and finish whatever was in flight, before serving.
     let clusters = app.store.lock().unwrap().clusters()?;
+    // Members of replication groups are reconciled with their group (failover::start).
+    failover::claim_members(&app);
     for c in &clusters {
-        app.try_begin(&c.id);
+        if !app.try_begin(&c.id) {
+            continue;
+        }
         if c.status == "deleting" {
             log(&format!("{}: finishing deletion", c.id));
             app.op_delete(&c.id);
@@ -282,6 +334,8 @@ pub fn run(opts: Options) -> Result<(), String> {
             log(&format!("{}: re-adopted", c.id));
         }
     }
+
+    failover::start(&app);
 
     let healer = app.clone();
     std::thread::spawn(move || loop {

@@ -39,6 +39,29 @@ pub struct Event {
     pub date_ms: i64,
 }
 
+/// A Redis replication group (one node group, `0001`): its member clusters are ordinary cache
+/// clusters (`<id>-001`, `<id>-002`, ...) of one node each.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplicationGroup {
+    pub id: String,
+    pub description: String,
+    pub status: String,
+    pub automatic_failover: bool,
+    pub multi_az: bool,
+    pub node_type: String,
+    pub engine_version: String,
+    pub created_ms: i64,
+    /// The member cluster that is the primary.
+    pub primary: String,
+    /// Member clusters with their availability zone, in creation order.
+    pub members: Vec<(String, String)>,
+    /// The next member number (`<id>-NNN`).
+    pub next_member: i64,
+    /// Ports of the primary and reader endpoints (TCP proxies in the control plane).
+    pub primary_port: u16,
+    pub reader_port: u16,
+}
+
 pub type Result<T> = std::result::Result<T, String>;
 
 /// Where the control plane keeps its definitions. Every write is durable when it returns.
@@ -56,6 +79,15 @@ pub trait StateStore: Send {
     fn add_event(&mut self, e: &Event) -> Result<()>;
     /// Events with `from_ms <= date <= to_ms`, oldest first.
     fn events(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Event>>;
+    /// A Memcached cluster's configuration endpoint and Auto Discovery list.
+    fn discovery(&self, cluster_id: &str) -> Result<Option<crate::mc_config::Discovery>>;
+    fn set_discovery(&mut self, cluster_id: &str, d: &crate::mc_config::Discovery) -> Result<()>;
+    fn groups(&self) -> Result<Vec<ReplicationGroup>>;
+    fn group(&self, id: &str) -> Result<Option<ReplicationGroup>>;
+    /// Insert; false if the id already exists.
+    fn insert_group(&mut self, g: &ReplicationGroup) -> Result<bool>;
+    fn update_group(&mut self, g: &ReplicationGroup) -> Result<()>;
+    fn delete_group(&mut self, id: &str) -> Result<()>;
 }
 
 pub struct SqliteStore {
@@ -82,7 +114,19 @@ impl SqliteStore {
                 created_ms INTEGER NOT NULL, PRIMARY KEY (cluster_id, node_id));
              CREATE TABLE IF NOT EXISTS events (
                 seq INTEGER PRIMARY KEY AUTOINCREMENT, source_id TEXT NOT NULL,
-                source_type TEXT NOT NULL, message TEXT NOT NULL, date_ms INTEGER NOT NULL);",
+                source_type TEXT NOT NULL, message TEXT NOT NULL, date_ms INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS discovery (
+                cluster_id TEXT PRIMARY KEY, port INTEGER NOT NULL, version INTEGER NOT NULL,
+                nodes TEXT NOT NULL);",
+        )
+        .map_err(e)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS replication_groups (
+                id TEXT PRIMARY KEY, description TEXT NOT NULL, status TEXT NOT NULL,
+                automatic_failover INTEGER NOT NULL, multi_az INTEGER NOT NULL, node_type TEXT NOT NULL,
+                engine_version TEXT NOT NULL, created_ms INTEGER NOT NULL, primary_cluster TEXT NOT NULL,
+                members TEXT NOT NULL, next_member INTEGER NOT NULL, primary_port INTEGER NOT NULL,
+                reader_port INTEGER NOT NULL);",
         )
         .map_err(e)?;
         Ok(SqliteStore { conn })
@@ -146,6 +190,7 @@ impl StateStore for SqliteStore {
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute("DELETE FROM nodes WHERE cluster_id = ?1", [id]).map_err(e)?;
         tx.execute("DELETE FROM clusters WHERE id = ?1", [id]).map_err(e)?;
+        tx.execute("DELETE FROM discovery WHERE cluster_id = ?1", [id]).map_err(e)?;
         tx.commit().map_err(e)
     }
 
@@ -210,4 +255,116 @@ impl StateStore for SqliteStore {
             .map_err(e)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(e)
     }
+
+    fn discovery(&self, cluster_id: &str) -> Result<Option<crate::mc_config::Discovery>> {
+        self.conn
+            .query_row("SELECT port, version, nodes FROM discovery WHERE cluster_id = ?1", [cluster_id], |r| {
+                Ok(crate::mc_config::Discovery { port: r.get(0)?, version: r.get(1)?, nodes: r.get(2)? })
+            })
+            .optional()
+            .map_err(e)
+    }
+
+    fn set_discovery(&mut self, cluster_id: &str, d: &crate::mc_config::Discovery) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO discovery (cluster_id, port, version, nodes) VALUES (?1, ?2, ?3, ?4)",
+                params![cluster_id, d.port, d.version, d.nodes],
+            )
+            .map_err(e)?;
+        Ok(())
+    }
+
+    fn groups(&self) -> Result<Vec<ReplicationGroup>> {
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {} FROM replication_groups ORDER BY created_ms, id", GROUP_COLS))
+            .map_err(e)?;
+        let rows = st.query_map([], row_group).map_err(e)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(e)
+    }
+
+    fn group(&self, id: &str) -> Result<Option<ReplicationGroup>> {
+        self.conn
+            .query_row(&format!("SELECT {} FROM replication_groups WHERE id = ?1", GROUP_COLS), [id], row_group)
+            .optional()
+            .map_err(e)
+    }
+
+    fn insert_group(&mut self, g: &ReplicationGroup) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                &format!("INSERT OR IGNORE INTO replication_groups ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)", GROUP_COLS),
+                group_params(g),
+            )
+            .map_err(e)?;
+        Ok(n == 1)
+    }
+
+    fn update_group(&mut self, g: &ReplicationGroup) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE replication_groups SET description = ?2, status = ?3, automatic_failover = ?4, multi_az = ?5,
+                 node_type = ?6, engine_version = ?7, created_ms = ?8, primary_cluster = ?9, members = ?10,
+                 next_member = ?11, primary_port = ?12, reader_port = ?13 WHERE id = ?1",
+                group_params(g),
+            )
+            .map_err(e)?;
+        Ok(())
+    }
+
+    fn delete_group(&mut self, id: &str) -> Result<()> {
+        self.conn.execute("DELETE FROM replication_groups WHERE id = ?1", [id]).map_err(e)?;
+        Ok(())
+    }
+}
+
+const GROUP_COLS: &str = "id, description, status, automatic_failover, multi_az, node_type, engine_version, created_ms, primary_cluster, members, next_member, primary_port, reader_port";
+
+fn group_params(g: &ReplicationGroup) -> rusqlite::ParamsFromIter<Vec<rusqlite::types::Value>> {
+    use rusqlite::types::Value::{Integer, Text};
+    // Members as `cluster@az` separated by spaces (ids and zones contain neither).
+    let members: Vec<String> = g.members.iter().map(|(c, az)| format!("{}@{}", c, az)).collect();
+    rusqlite::params_from_iter(vec![
+        Text(g.id.clone()),
+        Text(g.description.clone()),
+        Text(g.status.clone()),
+        Integer(g.automatic_failover as i64),
+        Integer(g.multi_az as i64),
+        Text(g.node_type.clone()),
+        Text(g.engine_version.clone()),
+        Integer(g.created_ms),
+        Text(g.primary.clone()),
+        Text(members.join(" ")),
+        Integer(g.next_member),
+        Integer(g.primary_port as i64),
+        Integer(g.reader_port as i64),
+    ])
+}
+
+fn row_group(r: &rusqlite::Row) -> rusqlite::Result<ReplicationGroup> {
+    let members: String = r.get(9)?;
+    Ok(ReplicationGroup {
+        id: r.get(0)?,
+        description: r.get(1)?,
+        status: r.get(2)?,
+        automatic_failover: r.get(3)?,
+        multi_az: r.get(4)?,
+        node_type: r.get(5)?,
+        engine_version: r.get(6)?,
+        created_ms: r.get(7)?,
+        primary: r.get(8)?,
+        members: members
+            .split(' ')
+            .filter(|m| !m.is_empty())
+            .map(|m| {
+                let (c, az) = m.split_once('@').unwrap_or((m, ""));
+                (c.to_string(), az.to_string())
+            })
+            .collect(),
+        next_member: r.get(10)?,
+        primary_port: r.get(11)?,
+        reader_port: r.get(12)?,
+    })
 }
