@@ -331,6 +331,31 @@ const SCRIPT: &str = r#"
 0: ACL SETUSER default resetpass
 0: PING
 0: ACL SETUSER default nopass
+4: AUTH t pw
+4: CLIENT SETNAME four
+4: ACL WHOAMI
+4: RESET
+4: ACL WHOAMI
+4: AUTH t pw
+0: ACL SETUSER t2 on nopass +@all -@keyspace +del -@dangerous +keys ~* (+get %R~r*) (+set %W~w*)
+0: ACL GETUSER t2
+5: AUTH t2 anything
+5: GET r1
+5: SET r1 x
+5: SET w1 x
+5: GET w1
+5: GET other
+5: EXISTS r1
+5: FLUSHALL
+5: KEYS w*
+5: ACL SETUSER t3
+0: ACL SETUSER t2 resetchannels &x
+0: ACL SETUSER t2 off
+5: PING
+5: AUTH t2 x
+0: ACL DRYRUN t2 get r1
+0: ACL DRYRUN t2 set r1 x
+0: ACL DELUSER t2
 0: CONFIG SET acl-pubsub-default allchannels
 0: ACL SETUSER pp
 0: ACL GETUSER pp
@@ -341,7 +366,7 @@ const SCRIPT: &str = r#"
 0: CONFIG GET acl-pubsub-default
 0: ACL SETUSER pp4 (+get)
 0: ACL GETUSER pp4
-0: ACL DELUSER foo bar baz x y z w v u u2 t pp pp2 pp3 pp4
+0: ACL DELUSER foo bar baz x y z w v u u2 t pp pp2 pp3 pp4 t2
 0: ACL LIST
 "#;
 
