@@ -160,7 +160,7 @@ fn norm(r: &Reply, cmd: &[String]) -> String {
 
 /// Run "conn: command" lines; connections are opened on first use. Returns one line per reply.
 fn run_script(port: u16, script: &str) -> Vec<String> {
-    let mut conns: Vec<Option<Raw>> = (0..6).map(|_| None).collect();
+    let mut conns: Vec<Option<Raw>> = (0..8).map(|_| None).collect();
     let mut out = Vec::new();
     for line in script.lines() {
         let line = line.trim();
@@ -354,6 +354,27 @@ const SCRIPT: &str = r#"
 5: PING
 5: AUTH t2 x
 0: ACL DRYRUN t2 get r1
+0: ACL SETUSER s1 on nopass +@all ~*
+0: ACL SETUSER s2 on nopass +@all %R~* %W~x
+0: ACL SETUSER s3 on nopass +@all ~a* (+sort %R~*)
+0: ACL SETUSER s4 on nopass +@all ~a*
+0: RPUSH a1 3 1 2
+6: AUTH s1 x
+6: SORT a1 BY w_* GET # GET w_*
+6: AUTH s2 x
+6: SORT a1 BY w_*
+6: AUTH s3 x
+6: SORT a1 BY w_*
+6: AUTH s4 x
+6: SORT a1 BY w_*
+6: SORT a1 BY nosort
+6: SORT a1 GET # BY w_*
+6: SORT a1 BY w_* GET #
+6: SORT a1 BY w_* FOO
+6: SORT a1
+6: SORT_RO a1 GET #
+0: DEL a1
+0: ACL DELUSER s1 s2 s3 s4
 0: ACL DRYRUN t2 set r1 x
 0: ACL DELUSER t2
 0: CONFIG SET acl-pubsub-default allchannels
