@@ -1853,6 +1853,33 @@ pub fn config_user_lines(srv: &Server) -> Option<Vec<String>> {
     Some(users.iter().map(|(n, u)| format!("user {} {}", String::from_utf8_lossy(n), u.read().describe())).collect())
 }
 
+/// SORT's BY (with a pattern) and GET options need read access to every key
+/// (ACLUserCheckCmdWithUnrestrictedKeyAccess with CMD_KEY_ACCESS). `first`: the first such
+/// option in the arguments (true: BY). The error, if the client's user lacks that access.
+pub fn sort_pattern_denied(ctx: &Ctx, a: Args, first: Option<bool>) -> Option<&'static str> {
+    let first = first?;
+    if !needs_check(ctx.srv, ctx.client) {
+        return None;
+    }
+    let u = match &ctx.client.user {
+        Some(u) => u.read().clone(),
+        None => ctx.srv.acl.default.read().clone(),
+    };
+    let id = acl_id(ctx.cmd);
+    let mut keys = None;
+    let unrestricted = u.selectors.iter().any(|s| {
+        s.check_cmd(id, ctx.cmd, a, &mut keys).is_ok()
+            && (s.flags & SEL_ALLKEYS != 0 || s.patterns.iter().any(|(p, f)| f & PERM_READ != 0 && p == b"*"))
+    });
+    if unrestricted {
+        None
+    } else if first {
+        Some("ERR BY option of SORT denied due to insufficient ACL permissions.")
+    } else {
+        Some("ERR GET option of SORT denied due to insufficient ACL permissions.")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1891,32 +1918,5 @@ mod tests {
         assert_eq!(keys("xread count 2 streams s1 s2 0 0").iter().map(|k| k.0).collect::<Vec<_>>(), vec![4, 5]);
         assert_eq!(keys("set k v get"), vec![(1, KS_ACCESS | KS_UPDATE)]);
         assert_eq!(keys("set k v"), vec![(1, KS_UPDATE)]);
-    }
-}
-
-/// SORT's BY (with a pattern) and GET options need read access to every key
-/// (ACLUserCheckCmdWithUnrestrictedKeyAccess with CMD_KEY_ACCESS). `first`: the first such
-/// option in the arguments (true: BY). The error, if the client's user lacks that access.
-pub fn sort_pattern_denied(ctx: &Ctx, a: Args, first: Option<bool>) -> Option<&'static str> {
-    let first = first?;
-    if !needs_check(ctx.srv, ctx.client) {
-        return None;
-    }
-    let u = match &ctx.client.user {
-        Some(u) => u.read().clone(),
-        None => ctx.srv.acl.default.read().clone(),
-    };
-    let id = acl_id(ctx.cmd);
-    let mut keys = None;
-    let unrestricted = u.selectors.iter().any(|s| {
-        s.check_cmd(id, ctx.cmd, a, &mut keys).is_ok()
-            && (s.flags & SEL_ALLKEYS != 0 || s.patterns.iter().any(|(p, f)| f & PERM_READ != 0 && p == b"*"))
-    });
-    if unrestricted {
-        None
-    } else if first {
-        Some("ERR BY option of SORT denied due to insufficient ACL permissions.")
-    } else {
-        Some("ERR GET option of SORT denied due to insufficient ACL permissions.")
     }
 }
