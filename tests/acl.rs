@@ -640,3 +640,33 @@ fn secrets_are_redacted_like_redis() {
     let (a, b) = (run(ours.port), run(redis.port));
     assert_eq!(a, b);
 }
+
+/// The AOF loader and the master link run unrestricted (Redis gives them no user), even when
+/// the default user may run nothing.
+#[test]
+fn aof_replay_ignores_acl() {
+    let dir = temp_dir("aclaof");
+    let d = dir.to_str().unwrap();
+    let conf = dir.join("r.conf");
+    std::fs::write(
+        &conf,
+        "user default on nopass ~* &* -@all +ping +auth +multi +exec\nuser admin on >a ~* &* +@all\n",
+    )
+    .unwrap();
+    {
+        let s = ferrocache(&["--dir", d, "--appendonly", "yes"]);
+        let mut c = s.conn();
+        assert_eq!(c.q("MULTI").as_str(), "OK");
+        assert_eq!(c.q("SET k1 v1").as_str(), "QUEUED");
+        assert_eq!(c.q("SET k2 v2").as_str(), "QUEUED");
+        assert_eq!(c.q("EXEC").items().len(), 2);
+        assert_eq!(c.q("SET k3 v3").as_str(), "OK");
+    }
+    let s = ferrocache_with(Some(&conf), &["--dir", d, "--appendonly", "yes"]);
+    let mut c = s.conn();
+    assert_eq!(c.qraw("GET k1"), "-NOPERM this user has no permissions to run the 'get' command\r\n");
+    assert_eq!(c.q("AUTH admin a").as_str(), "OK");
+    assert_eq!(c.q("MGET k1 k2 k3").items().iter().map(|x| x.as_str()).collect::<Vec<_>>(), ["v1", "v2", "v3"]);
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1180,10 +1180,11 @@ fn noperm_text(reason: Denied, cmd: &Command) -> String {
     }
 }
 
-/// Whether a client's commands must be checked (false on the all-permissive default user).
+/// Whether a client's commands must be checked: false on the all-permissive default user, and
+/// for the master link and the AOF loader's client (Redis gives them no user: unrestricted).
 #[inline]
 pub fn needs_check(srv: &Server, client: &Client) -> bool {
-    client.user.is_some() || !srv.acl.default_full.load(Relaxed)
+    (client.user.is_some() || !srv.acl.default_full.load(Relaxed)) && !client.repl.is_master && client.id != u64::MAX
 }
 
 fn user_name(srv: &Server, client: &Client) -> Vec<u8> {
