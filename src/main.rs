@@ -11,7 +11,7 @@ static GLOBAL: CountingAlloc<std::alloc::System> = CountingAlloc(std::alloc::Sys
 const USAGE: &str = "Usage: ferrocache server [/path/to/ferrocache.conf] [--option value ...]
        ferrocache server --port 7777
        ferrocache server /etc/redis/redis.conf --loglevel verbose
-       ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1]
+       ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1] [--sentinel-port 26379]
        ferrocache cluster create|describe|modify|delete|failover|events ... (--help)
        ferrocache --version
 
@@ -181,6 +181,7 @@ fn control(args: &[String]) -> ExitCode {
         bind: "127.0.0.1".into(),
         access_key_id: std::env::var("FERROCACHE_CONTROL_ACCESS_KEY_ID").ok().filter(|s| !s.is_empty()),
         secret_access_key: std::env::var("FERROCACHE_CONTROL_SECRET_ACCESS_KEY").ok().filter(|s| !s.is_empty()),
+        sentinel_port: 26379,
     };
     let mut i = 0;
     while i < args.len() {
@@ -195,12 +196,19 @@ fn control(args: &[String]) -> ExitCode {
                 }
             },
             ("--bind", Some(v)) => opts.bind = v,
+            ("--sentinel-port", Some(v)) => match v.parse() {
+                Ok(p) => opts.sentinel_port = p,
+                Err(_) => {
+                    eprintln!("Invalid --sentinel-port '{}'", v);
+                    return ExitCode::FAILURE;
+                }
+            },
             ("-h" | "--help", _) => {
-                println!("Usage: ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1]\n\nServes ElastiCache's API (AWS Query protocol, 2015-02-02); see docs/control-plane.md.\nFERROCACHE_CONTROL_ACCESS_KEY_ID / FERROCACHE_CONTROL_SECRET_ACCESS_KEY turn on SigV4 verification.");
+                println!("Usage: ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1] [--sentinel-port 26379]\n\nServes ElastiCache's API (AWS Query protocol, 2015-02-02); see docs/control-plane.md.\n--sentinel-port serves a Sentinel-compatible endpoint over the replication groups (0: off).\nFERROCACHE_CONTROL_ACCESS_KEY_ID / FERROCACHE_CONTROL_SECRET_ACCESS_KEY turn on SigV4 verification.");
                 return ExitCode::SUCCESS;
             }
             (other, _) => {
-                eprintln!("Unknown or incomplete option '{}'.\nUsage: ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1]", other);
+                eprintln!("Unknown or incomplete option '{}'.\nUsage: ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1] [--sentinel-port 26379]", other);
                 return ExitCode::FAILURE;
             }
         }

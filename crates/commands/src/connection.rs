@@ -13,13 +13,13 @@ const G: &str = "connection";
 const CTXF: u64 = PUBSUB_CONTEXT | STALE | LOADING;
 
 pub static COMMANDS: &[Command] = &[
-    Command::new("ping", -1, FAST | CTXF, (0, 0, 0), ping).group(G),
+    Command::new("ping", -1, FAST | PUBSUB_CONTEXT, (0, 0, 0), ping).group(G),
     Command::new("echo", 2, FAST | STALE | LOADING, (0, 0, 0), echo).group(G),
-    Command::new("quit", -1, FAST | NO_AUTH | CTXF | ALLOW_BUSY, (0, 0, 0), quit).group(G),
-    Command::new("reset", 1, FAST | NO_AUTH | NOSCRIPT | CTXF, (0, 0, 0), reset).group(G),
+    Command::new("quit", -1, FAST | NO_AUTH | NOSCRIPT | CTXF | ALLOW_BUSY, (0, 0, 0), quit).group(G),
+    Command::new("reset", 1, FAST | NO_AUTH | NOSCRIPT | CTXF | ALLOW_BUSY, (0, 0, 0), reset).group(G),
     Command::new("select", 2, FAST | LOADING | STALE, (0, 0, 0), select).group(G),
-    Command::new("auth", -2, FAST | NO_AUTH | NOSCRIPT | LOADING | STALE, (0, 0, 0), auth).group(G),
-    Command::new("hello", -1, FAST | NO_AUTH | NOSCRIPT | LOADING | STALE, (0, 0, 0), hello).group(G),
+    Command::new("auth", -2, FAST | NO_AUTH | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, (0, 0, 0), auth).group(G),
+    Command::new("hello", -1, FAST | NO_AUTH | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, (0, 0, 0), hello).group(G),
     Command::new("client", -2, 0, (0, 0, 0), help_only).group(G).subs(CLIENT_SUBS),
 ];
 

@@ -12,6 +12,7 @@ pub mod bits;
 pub mod blocking;
 pub mod client;
 pub mod cluster;
+pub mod command_docs;
 pub mod config;
 pub mod connection;
 pub mod geo;

@@ -50,8 +50,8 @@ static COMMAND_SUBS: &[Command] = &[
     Command::new("command|info", -2, LOADING | STALE, (0, 0, 0), command_info).group(G),
     Command::new("command|docs", -2, LOADING | STALE, (0, 0, 0), command_docs).group(G),
     Command::new("command|list", -2, LOADING | STALE, (0, 0, 0), command_list).group(G),
-    Command::new("command|getkeys", -3, LOADING | STALE, (0, 0, 0), command_getkeys).group(G),
-    Command::new("command|getkeysandflags", -3, LOADING | STALE, (0, 0, 0), command_getkeysandflags).group(G),
+    Command::new("command|getkeys", -4, LOADING | STALE, (0, 0, 0), command_getkeys).group(G),
+    Command::new("command|getkeysandflags", -4, LOADING | STALE, (0, 0, 0), command_getkeysandflags).group(G),
     Command::new("command|help", 2, LOADING | STALE, (0, 0, 0), command_help).group(G),
 ];
 
@@ -64,9 +64,9 @@ static CONFIG_SUBS: &[Command] = &[
 ];
 
 static SLOWLOG_SUBS: &[Command] = &[
-    Command::new("slowlog|get", -2, ADM, (0, 0, 0), slowlog_get).group(G),
-    Command::new("slowlog|len", 2, ADM, (0, 0, 0), slowlog_len).group(G),
-    Command::new("slowlog|reset", 2, ADM, (0, 0, 0), slowlog_reset).group(G),
+    Command::new("slowlog|get", -2, ADMIN | LOADING | STALE, (0, 0, 0), slowlog_get).group(G),
+    Command::new("slowlog|len", 2, ADMIN | LOADING | STALE, (0, 0, 0), slowlog_len).group(G),
+    Command::new("slowlog|reset", 2, ADMIN | LOADING | STALE, (0, 0, 0), slowlog_reset).group(G),
     Command::new("slowlog|help", 2, LOADING | STALE, (0, 0, 0), slowlog_help).group(G),
 ];
 
@@ -383,90 +383,8 @@ fn info(ctx: &mut Ctx, a: Args) {
 
 // ------------------------------------------------------------------ COMMAND
 
-fn flag_names(c: &Command) -> Vec<&'static str> {
-    let mut v = vec![];
-    for (f, n) in [
-        (WRITE, "write"),
-        (READONLY, "readonly"),
-        (DENYOOM, "denyoom"),
-        (ADMIN, "admin"),
-        (PUBSUB, "pubsub"),
-        (NOSCRIPT, "noscript"),
-        (BLOCKING, "blocking"),
-        (LOADING, "loading"),
-        (STALE, "stale"),
-        (SKIP_MONITOR, "skip_monitor"),
-        (SKIP_SLOWLOG, "skip_slowlog"),
-        (FAST, "fast"),
-        (NO_AUTH, "no_auth"),
-        (MAY_REPLICATE, "may_replicate"),
-        (NO_MULTI, "no_multi"),
-        (MOVABLE_KEYS, "movablekeys"),
-        (ALLOW_BUSY, "allow_busy"),
-    ] {
-        if c.flags & f != 0 {
-            v.push(n);
-        }
-    }
-    v
-}
-
 fn command_entry(out: &mut ReplyBuf, c: &Command) {
-    let name = c.name.rsplit('|').next().unwrap_or(c.name);
-    let name = if c.name.contains('|') { c.name } else { name };
-    out.array(10);
-    out.bulk(name.as_bytes());
-    out.int(c.arity as i64);
-    let f = flag_names(c);
-    out.set(f.len());
-    for x in f {
-        out.simple(x);
-    }
-    out.int(c.first_key as i64);
-    out.int(c.last_key as i64);
-    out.int(c.step as i64);
-    let cats = c.categories();
-    out.set(cats.len());
-    for x in cats {
-        out.simple(x);
-    }
-    out.set(0);
-    // key specs
-    if c.first_key > 0 {
-        out.array(1);
-        out.map(4);
-        out.bulk(b"flags");
-        out.set(1);
-        out.simple(if c.is_write() { "RW" } else { "RO" });
-        out.bulk(b"begin_search");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"index");
-        out.bulk(b"spec");
-        out.map(1);
-        out.bulk(b"index");
-        out.int(c.first_key as i64);
-        out.bulk(b"find_keys");
-        out.map(2);
-        out.bulk(b"type");
-        out.bulk(b"range");
-        out.bulk(b"spec");
-        out.map(3);
-        out.bulk(b"lastkey");
-        out.int(if c.last_key < 0 { c.last_key as i64 } else { (c.last_key - c.first_key) as i64 });
-        out.bulk(b"keystep");
-        out.int(c.step as i64);
-        out.bulk(b"limit");
-        out.int(0);
-        out.bulk(b"notes");
-        out.bulk(b"");
-    } else {
-        out.empty_array();
-    }
-    out.array(c.subcommands.len());
-    for s in c.subcommands {
-        command_entry(out, s);
-    }
+    crate::command_docs::reply_info(out, c)
 }
 
 fn sorted_commands() -> Vec<&'static Command> {
@@ -514,32 +432,13 @@ fn command_info(ctx: &mut Ctx, a: Args) {
     }
 }
 
-fn doc_entry(out: &mut ReplyBuf, c: &Command) {
-    let n = if c.subcommands.is_empty() { 3 } else { 4 };
-    out.map(n);
-    out.bulk(b"summary");
-    out.bulk(format!("{} command", c.name).as_bytes());
-    out.bulk(b"since");
-    out.bulk(b"1.0.0");
-    out.bulk(b"group");
-    out.bulk(c.group.as_bytes());
-    if !c.subcommands.is_empty() {
-        out.bulk(b"subcommands");
-        out.map(c.subcommands.len());
-        for s in c.subcommands {
-            out.bulk(s.name.as_bytes());
-            doc_entry(out, s);
-        }
-    }
-}
-
 fn command_docs(ctx: &mut Ctx, a: Args) {
     let cmds: Vec<&'static Command> =
         if a.len() == 2 { sorted_commands() } else { a.iter().skip(2).filter_map(find_command).collect() };
     ctx.out.map(cmds.len());
     for c in cmds {
         ctx.out.bulk(c.name.as_bytes());
-        doc_entry(ctx.out, c);
+        crate::command_docs::reply_docs(ctx.out, c);
     }
 }
 
@@ -587,23 +486,22 @@ fn getkeys_common(ctx: &mut Ctx, a: Args, with_flags: bool) {
     } else {
         c
     };
-    if c.first_key <= 0 && c.keys_fn.is_none() {
+    if !crate::command_docs::has_keys(c) {
         return ctx.out.error("ERR The command has no key arguments");
     }
     if !c.arity_ok(sub.len()) {
         return ctx.out.error("ERR Invalid number of arguments specified for command");
     }
-    let pos = c.key_positions(sub);
-    if pos.is_empty() {
-        return ctx.out.error("ERR Invalid arguments specified for command");
-    }
-    ctx.out.array(pos.len());
-    for p in pos {
+    let keys = match crate::command_docs::getkeys(c, sub) {
+        Ok(k) => k,
+        Err(_) => return ctx.out.error("ERR Invalid arguments specified for command"),
+    };
+    ctx.out.array(keys.len());
+    for (p, f) in keys {
         if with_flags {
             ctx.out.array(2);
             ctx.out.bulk(&sub[p]);
-            ctx.out.set(1);
-            ctx.out.simple(if c.is_write() { "RW" } else { "RO" });
+            crate::command_docs::reply_key_flags(ctx.out, f);
         } else {
             ctx.out.bulk(&sub[p]);
         }

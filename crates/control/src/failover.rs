@@ -28,6 +28,8 @@ pub struct Groups {
     pub endpoints: Endpoints,
     fails: Mutex<HashMap<String, u32>>,
     last_failover: Mutex<HashMap<String, Instant>>,
+    /// The Sentinel endpoint's view (crate::sentinel_link).
+    pub sentinel: crate::sentinel_link::SentinelLink,
 }
 
 impl Groups {
@@ -36,13 +38,14 @@ impl Groups {
             endpoints: Endpoints::new(bind),
             fails: Mutex::new(HashMap::new()),
             last_failover: Mutex::new(HashMap::new()),
+            sentinel: Default::default(),
         }
     }
 }
 
-/// Record a completed switch of the primary (a Sentinel endpoint would announce
-/// `+switch-master` here).
+/// Record a completed switch of the primary (the Sentinel endpoint announces `+switch-master`).
 fn switched(app: &App, id: &str, old: &Member, new: &Member) {
+    app.groups.sentinel.switched(app, id, old, new);
     group_event(app, id, &format!("Failover from master node {} to replica node {} completed", old.0.id, new.0.id));
     group_event(app, id, &format!("Failover to replica node {} completed", new.0.id));
 }
@@ -218,6 +221,7 @@ pub fn refresh_targets(app: &App, g: &ReplicationGroup, members: &[Member]) {
             if !r.master && r.link_up && r.master_port == Some(p.1.port) {
                 replicas.push(m.1.port);
             }
+            app.groups.sentinel.checked(app, &g.id, m, &r);
         }
     }
     let members = members.iter().filter(|m| m.0.status != "deleting").map(|m| m.1.port).collect();
@@ -425,6 +429,7 @@ pub fn op_delete(app: &App, id: &str, retain_primary: bool) {
         }
     }
     app.end(&key);
+    app.groups.sentinel.forget(id, &members);
     let _ = app.store.lock().unwrap().delete_group(id);
     group_event(app, id, &format!("Replication group {} deleted", id));
 }
@@ -436,14 +441,17 @@ pub fn op_delete(app: &App, id: &str, retain_primary: bool) {
 pub fn op_switch(app: &App, id: &str, target: Option<String>, test: bool) {
     let key = busy_key(id);
     let Some((mut g, members)) = load(app, id) else {
+        app.groups.sentinel.abort_failover(id);
         app.end(&key);
         return;
     };
     if test {
         group_event(app, id, "Test Failover API called for node group 0001");
     }
+    app.groups.sentinel.begin_failover(app, id);
     let old = g.primary.clone();
     let Some(oi) = members.iter().position(|m| m.0.id == old) else {
+        app.groups.sentinel.abort_failover(id);
         app.end(&key);
         set_group_status(app, id, "available");
         return;
@@ -458,6 +466,7 @@ pub fn op_switch(app: &App, id: &str, target: Option<String>, test: bool) {
     }
     let Some((ni, _)) = best_replica(&members, &old, target.as_deref()) else {
         log(&format!("{}: no replica to fail over to", id));
+        app.groups.sentinel.abort_failover(id);
         if old_alive {
             let _ = app.provider.command(&App::spec(&members[oi].0, &members[oi].1), &["CLIENT", "UNPAUSE"]);
         }
@@ -504,8 +513,10 @@ fn op_failover(app: &App, id: &str) {
     let started = Instant::now();
     let old = g.primary.clone();
     app.groups.endpoints.switch_primary(id, None);
+    app.groups.sentinel.begin_failover(app, id);
     let Some((ni, offset)) = best_replica(&members, &old, None) else {
         // Nothing to promote: restart the primary where it was (converge does it).
+        app.groups.sentinel.abort_failover(id);
         converge(app, id, false, REPAIR_SYNC_WAIT);
         return;
     };
@@ -559,6 +570,13 @@ pub fn health(app: &Arc<App>) {
         let pport = members.iter().find(|m| m.0.id == g.primary).map(|m| m.1.port);
         for m in &members {
             let r = info(&m.1, CHECK_TIMEOUT);
+            match &r {
+                Some(r) => app.groups.sentinel.checked(app, &g.id, m, r),
+                None if app.groups.fails.lock().unwrap().get(&m.0.id).map_or(0, |c| *c) + 1 >= FAILS => {
+                    app.groups.sentinel.failed(app, &g.id, m)
+                }
+                None => {}
+            }
             let mut fails = app.groups.fails.lock().unwrap();
             let count = fails.entry(m.0.id.clone()).or_insert(0);
             match r {

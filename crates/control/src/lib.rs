@@ -11,6 +11,7 @@ pub mod mc_config;
 pub mod provider;
 pub mod replication_group;
 pub mod sentinel;
+pub mod sentinel_link;
 pub mod sigv4;
 pub mod state;
 pub mod xml;
@@ -30,6 +31,8 @@ pub struct Options {
     pub access_key_id: Option<String>,
     /// With `access_key_id`: the secret the SigV4 signatures are verified with.
     pub secret_access_key: Option<String>,
+    /// Port of the Sentinel-compatible endpoint over the replication groups (0: off).
+    pub sentinel_port: u16,
 }
 
 pub struct App {
@@ -317,6 +320,8 @@ pub fn run(opts: Options) -> Result<(), String> {
         config_endpoints: mc_config::ConfigEndpoints::new(&opts.bind)?,
     });
 
+    let sentinel = app.groups.sentinel.init(&app);
+
     // Re-adopt recorded nodes and finish whatever was in flight, before serving.
     let clusters = app.store.lock().unwrap().clusters()?;
     // Members of replication groups are reconciled with their group (failover::start).
@@ -348,6 +353,7 @@ pub fn run(opts: Options) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    rt.spawn(sentinel_link::serve(sentinel, opts.bind.clone(), opts.sentinel_port));
     rt.block_on(async move {
         let addr = format!("{}:{}", opts.bind, opts.port);
         let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("bind {}: {}", addr, e))?;

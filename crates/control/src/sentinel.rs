@@ -407,10 +407,10 @@ impl Sentinel {
                     }
                     _ => {
                         if m.failover_in_progress {
-                            return out.error("-INPROG Failover already in progress");
+                            return out.error("INPROG Failover already in progress");
                         }
                         if !m.replicas.iter().any(|r| !r.down && r.link_up) {
-                            return out.error("-NOGOODSLAVE No suitable replica to promote");
+                            return out.error("NOGOODSLAVE No suitable replica to promote");
                         }
                         match self.topology.failover(&m.name) {
                             Ok(()) => out.ok(),
