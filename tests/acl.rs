@@ -670,3 +670,50 @@ fn aof_replay_ignores_acl() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Replication through ACLs: the replica authenticates to the master as an ACL user
+/// (masteruser/masterauth), and the master's stream is applied on a replica whose default user
+/// may run nothing (the master link runs unrestricted, as in Redis).
+#[test]
+fn replication_with_acl_users() {
+    let mdir = temp_dir("aclm");
+    let rdir = temp_dir("aclr");
+    let mconf = mdir.join("m.conf");
+    std::fs::write(&mconf, "user default on nopass -@all +ping +auth\nuser repl on >rp ~* &* -@all +psync +replconf +ping\nuser admin on >a ~* &* +@all\n").unwrap();
+    let rconf = rdir.join("r.conf");
+    std::fs::write(&rconf, "user default on nopass ~* &* -@all +ping +auth\nuser admin on >a ~* &* +@all\nmasteruser repl\nmasterauth rp\n").unwrap();
+    let m = ferrocache_with(Some(&mconf), &["--dir", mdir.to_str().unwrap()]);
+    let r = ferrocache_with(Some(&rconf), &["--dir", rdir.to_str().unwrap()]);
+    let mut mc = m.conn();
+    assert!(mc.qraw("GET x").starts_with("-NOPERM"));
+    assert_eq!(mc.q("AUTH admin a").as_str(), "OK");
+    let mut rc = r.conn();
+    assert_eq!(rc.q("AUTH admin a").as_str(), "OK");
+    assert_eq!(rc.q(&format!("REPLICAOF 127.0.0.1 {}", m.port)).as_str(), "OK");
+    // Write only once the link is up, so the data comes through the command stream.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !rc.q("INFO replication").as_str().contains("master_link_status:up") {
+        assert!(std::time::Instant::now() < deadline, "link did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(mc.q("SET k1 v1").as_str(), "OK");
+    assert_eq!(mc.q("MULTI").as_str(), "OK");
+    assert_eq!(mc.q("SET k2 v2").as_str(), "QUEUED");
+    assert_eq!(mc.q("INCR n").as_str(), "QUEUED");
+    assert_eq!(mc.q("EXEC").items().len(), 2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = rc.q("MGET k1 k2 n");
+        if v.items().iter().map(|x| x.as_str()).collect::<Vec<_>>() == ["v1", "v2", "1"] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "replica did not get the data: {:?}", v);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let list = mc.qraw("CLIENT LIST");
+    assert!(list.contains("user=repl"), "{list}");
+    drop(r);
+    drop(m);
+    let _ = std::fs::remove_dir_all(&mdir);
+    let _ = std::fs::remove_dir_all(&rdir);
+}
