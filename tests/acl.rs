@@ -375,6 +375,32 @@ const SCRIPT: &str = r#"
 6: SORT_RO a1 GET #
 0: DEL a1
 0: ACL DELUSER s1 s2 s3 s4
+0: ACL SETUSER s5 on nopass +@all %R~r* %W~w*
+0: ACL DRYRUN s5 bitfield r1 GET u8 0
+0: ACL DRYRUN s5 bitfield r1 SET u8 0 1
+0: ACL DRYRUN s5 bitfield w1 SET u8 0 1
+0: ACL DRYRUN s5 bitfield w1 GET u8 0
+0: ACL DRYRUN s5 bitfield_ro r1 GET u8 0
+0: ACL DRYRUN s5 sort r1
+0: ACL DRYRUN s5 sort r1 STORE r2
+0: ACL DRYRUN s5 sort r1 STORE w2
+0: ACL DRYRUN s5 set r1 x GET
+0: ACL DRYRUN s5 set w1 x
+0: ACL DRYRUN s5 set w1 x GET
+0: ACL DRYRUN s5 eval "" 1 r1
+0: ACL DRYRUN s5 eval "" 1 x1
+0: ACL DRYRUN s5 georadius r1 0 0 1 km STORE w2
+0: ACL DRYRUN s5 georadius r1 0 0 1 km STORE r2
+0: ACL DRYRUN s5 zunionstore w1 2 r1 r2
+0: ACL DRYRUN s5 zunionstore w1 2 r1 w2
+0: ACL DRYRUN s5 xread streams r1 0
+0: ACL DRYRUN s5 lmove r1 w1 left right
+0: ACL DRYRUN s5 rename r1 w1
+0: ACL DRYRUN s5 exists w1
+0: ACL DRYRUN s5 del r1
+0: ACL DRYRUN s5 memory usage r1
+0: ACL DRYRUN s5 object encoding w1
+0: ACL DELUSER s5
 0: ACL DRYRUN t2 set r1 x
 0: ACL DELUSER t2
 0: CONFIG SET acl-pubsub-default allchannels

@@ -31,32 +31,10 @@ pub use data::{ACL_CMDS, CATEGORIES};
 // The command universe (generated from Redis's json files)
 // ---------------------------------------------------------------------------------------------
 
-/// One key spec (Redis's keySpec): flags, begin-search and find-keys steps.
-pub struct KeySpec {
-    pub flags: u8,
-    pub bs: Bs,
-    pub fk: Fk,
-}
-pub enum Bs {
-    Index(i32),
-    /// keyword, startfrom
-    Keyword(&'static str, i32),
-    Unknown,
-}
-pub enum Fk {
-    /// lastkey, step, limit
-    Range(i32, i32, i32),
-    /// keynumidx, firstkey, step
-    Keynum(i32, i32, i32),
-    Unknown,
-}
 pub const KS_ACCESS: u8 = 1;
 pub const KS_INSERT: u8 = 2;
 pub const KS_DELETE: u8 = 4;
 pub const KS_UPDATE: u8 = 8;
-pub const KS_NOT_KEY: u8 = 16;
-pub const KS_INCOMPLETE: u8 = 32;
-pub const KS_VARIABLE_FLAGS: u8 = 64;
 
 /// One command or subcommand of Redis's table.
 pub struct AclCmd {
@@ -67,11 +45,8 @@ pub struct AclCmd {
     /// Category bits in the order of `CATEGORIES`.
     pub cats: u32,
     pub no_auth: bool,
-    pub getkeys: bool,
-    pub arity: i32,
     /// Index range of the subcommands.
     pub subs: (usize, usize),
-    pub specs: &'static [KeySpec],
 }
 
 const CMD_BITS: usize = 1024;
@@ -571,119 +546,41 @@ fn channel_spec(name: &str) -> Option<(usize, i32, bool)> {
     }
 }
 
-fn has_keys(id: Option<usize>, cmd: &Command) -> bool {
-    match id {
-        Some(i) => ACL_CMDS[i].getkeys || ACL_CMDS[i].specs.iter().any(|s| s.flags & KS_NOT_KEY == 0),
-        None => cmd.first_key > 0 || cmd.keys_fn.is_some(),
-    }
+/// Redis's doesCommandHaveKeys (`command_docs` holds Redis's key specs and getkeys procs).
+fn has_keys(_id: Option<usize>, cmd: &Command) -> bool {
+    crate::command_docs::has_keys(cmd)
 }
 
-/// Redis's getKeysUsingKeySpecs; None when a spec is invalid or incomplete.
-fn keys_from_specs(specs: &[KeySpec], arity: i32, a: Args) -> Option<Vec<(usize, u8)>> {
-    let argc = a.len() as i32;
-    let mut out = Vec::new();
-    for spec in specs {
-        if spec.flags & KS_NOT_KEY != 0 {
-            continue;
-        }
-        let mut first = match spec.bs {
-            Bs::Index(p) => p,
-            Bs::Keyword(kw, startfrom) => {
-                let start = if startfrom > 0 { startfrom } else { argc + startfrom };
-                let end = if startfrom > 0 { argc - 1 } else { 1 };
-                let mut i = start;
-                let mut found = 0;
-                while i != end {
-                    if i >= argc || i < 1 {
-                        break;
-                    }
-                    if a[i as usize].eq_ignore_ascii_case(kw.as_bytes()) {
-                        found = i + 1;
-                        break;
-                    }
-                    i = if start <= end { i + 1 } else { i - 1 };
+/// The keys of a command with their ACL-relevant key-spec flags, as Redis's
+/// getKeysFromCommandWithSpecs finds them (key specs, or the getkeys procs where the specs are
+/// incomplete or have variable flags); our table's key positions for commands Redis lacks.
+fn keys_with_flags(_id: Option<usize>, cmd: &Command, a: Args) -> Vec<(usize, u8)> {
+    use crate::command_docs::kflags;
+    match crate::command_docs::doc(cmd) {
+        Some(d) => crate::command_docs::keys_with_flags(d, a)
+            .into_iter()
+            .map(|(p, f)| {
+                let mut fl = 0;
+                if f & kflags::ACCESS != 0 {
+                    fl |= KS_ACCESS;
                 }
-                if found == 0 {
-                    continue;
+                if f & kflags::INSERT != 0 {
+                    fl |= KS_INSERT;
                 }
-                found
-            }
-            Bs::Unknown => return None,
-        };
-        let (last, step) = match spec.fk {
-            Fk::Range(lastkey, step, limit) => {
-                let last = if lastkey >= 0 {
-                    first + lastkey
-                } else if limit == 0 {
-                    argc + lastkey
-                } else {
-                    first + ((argc - first) / limit + lastkey)
-                };
-                (last, step)
-            }
-            Fk::Keynum(idx, firstkey, step) => {
-                if idx >= argc || first + idx >= argc {
-                    return None;
+                if f & kflags::DELETE != 0 {
+                    fl |= KS_DELETE;
                 }
-                let n = parse_i64(&a[(first + idx) as usize]).filter(|n| *n >= 0)?;
-                first += firstkey;
-                (first + n as i32 - 1, step)
-            }
-            Fk::Unknown => return None,
-        };
-        if last >= argc || last < first || first >= argc {
-            return None;
-        }
-        let mut i = first;
-        while i <= last {
-            if i >= argc || i < first {
-                if arity < 0 {
-                    i += step.max(1);
-                    continue;
+                if f & kflags::UPDATE != 0 {
+                    fl |= KS_UPDATE;
                 }
-                return None;
-            }
-            out.push((i as usize, spec.flags));
-            i += step.max(1);
-        }
-        if spec.flags & KS_INCOMPLETE != 0 {
-            return None;
+                (p, fl)
+            })
+            .collect(),
+        None => {
+            let fl = if cmd.is_write() { KS_ACCESS | KS_UPDATE } else { KS_ACCESS };
+            cmd.key_positions(a).into_iter().map(|p| (p, fl)).collect()
         }
     }
-    Some(out)
-}
-
-/// The keys of a command with their key-spec flags (getKeysFromCommandWithSpecs), falling back
-/// to our table's key positions where Redis would use a getkeys function.
-fn keys_with_flags(id: Option<usize>, cmd: &Command, a: Args) -> Vec<(usize, u8)> {
-    if let Some(i) = id {
-        let c = &ACL_CMDS[i];
-        let has_spec = c.specs.iter().any(|s| s.flags & KS_NOT_KEY == 0);
-        let varflags = c.specs.iter().any(|s| s.flags & KS_VARIABLE_FLAGS != 0);
-        if has_spec && !varflags {
-            if let Some(v) = keys_from_specs(c.specs, c.arity, a) {
-                return v;
-            }
-        }
-        let pos = cmd.key_positions(a);
-        match c.name {
-            // setGetKeys: GET makes the key read too.
-            "set" => {
-                let get = (3..a.len()).any(|i| a[i].eq_ignore_ascii_case(b"get"));
-                let fl = if get { KS_ACCESS | KS_UPDATE } else { KS_UPDATE };
-                return pos.into_iter().map(|p| (p, fl)).collect();
-            }
-            // sortGetKeys: the sorted key is read, a STORE destination written.
-            "sort" | "sort_ro" => {
-                return pos.into_iter().map(|p| (p, if p == 1 { KS_ACCESS } else { KS_UPDATE })).collect();
-            }
-            _ => {}
-        }
-        let fl = c.specs.iter().fold(0, |f, s| f | s.flags) & (KS_ACCESS | KS_INSERT | KS_DELETE | KS_UPDATE);
-        return pos.into_iter().map(|p| (p, fl)).collect();
-    }
-    let fl = if cmd.is_write() { KS_ACCESS | KS_UPDATE } else { KS_ACCESS };
-    cmd.key_positions(a).into_iter().map(|p| (p, fl)).collect()
 }
 
 pub const USER_ON: u8 = 1;
