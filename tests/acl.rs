@@ -401,6 +401,20 @@ const SCRIPT: &str = r#"
 0: ACL DRYRUN s5 memory usage r1
 0: ACL DRYRUN s5 object encoding w1
 0: ACL DELUSER s5
+0: ACL LOG RESET
+0: ACL SETUSER l on >p +eval +get +evalsha ~a*
+7: AUTH l p
+7: EVAL "return redis.acl_check_cmd('set','a','b')" 0
+7: EVAL "return redis.acl_check_cmd('get','a')" 0
+7: EVAL "return redis.acl_check_cmd('get','b')" 0
+7: EVAL "return redis.acl_check_cmd('nosuch')" 0
+7: EVAL "return redis.call('set','a1','x')" 0
+7: EVAL "return redis.pcall('get','b')" 0
+7: EVAL "return redis.call('get','a1')" 0
+7: EVAL "return redis.call('get',KEYS[1])" 1 b
+7: EVAL "return redis.call('script','flush')" 0
+0: ACL LOG 3
+0: ACL DELUSER l
 0: ACL DRYRUN t2 set r1 x
 0: ACL DELUSER t2
 0: CONFIG SET acl-pubsub-default allchannels
