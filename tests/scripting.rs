@@ -977,3 +977,292 @@ fn script_effects_watch_and_notifications() {
     assert_eq!(a.cmdb(&[b"select", b"3"]), "+OK\r\n");
     assert_eq!(a.cmdb(&[b"exists", b"in3"]), ":1\r\n");
 }
+
+fn start_in_dir(bin: &str, dir: &std::path::Path, extra: &[&str]) -> Proc {
+    let port = free_port();
+    let mut args: Vec<String> = Vec::new();
+    if bin != "redis-server" {
+        args.push("server".into());
+    }
+    args.extend(["--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()]);
+    args.extend(["--save".into(), "".into()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let child =
+        Command::new(bin).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start server");
+    wait_up(port);
+    Proc { child, port }
+}
+
+/// The commands of every incr file in `dir/appendonlydir`, `#TS:` annotations dropped and
+/// absolute unix-ms timestamps replaced by `<ts>`.
+fn aof_commands(dir: &std::path::Path) -> Vec<Vec<String>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("appendonlydir"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".incr.aof"))
+        .collect();
+    files.sort();
+    let mut cmds = Vec::new();
+    for f in files {
+        let b = std::fs::read(&f).unwrap();
+        let mut p = 0;
+        while p < b.len() {
+            let e = line_end(&b, p).expect("line");
+            let line = std::str::from_utf8(&b[p..e]).unwrap().to_string();
+            p = e + 2;
+            if line.starts_with('#') {
+                continue;
+            }
+            let n: usize = line[1..].parse().unwrap();
+            let mut argv = Vec::new();
+            for _ in 0..n {
+                let e = line_end(&b, p).unwrap();
+                let len: usize = std::str::from_utf8(&b[p + 1..e]).unwrap().parse().unwrap();
+                let a = String::from_utf8_lossy(&b[e + 2..e + 2 + len]).into_owned();
+                p = e + 2 + len + 2;
+                let is_ts = a.len() == 13 && a.bytes().all(|c| c.is_ascii_digit());
+                argv.push(if is_ts { "<ts>".to_string() } else { a });
+            }
+            cmds.push(argv);
+        }
+    }
+    cmds
+}
+
+/// What a script propagates (AOF, and the same stream to replicas): two or more writes wrapped
+/// in MULTI/EXEC, a single write alone, nothing for a read-only script — compared with the incr
+/// file redis-server 7.0 writes for the same session.
+#[test]
+fn script_effects_propagate_like_redis_aof() {
+    let session: Vec<Vec<&str>> = vec![
+        // Two writes → MULTI SET INCR EXEC.
+        vec!["eval", "redis.call('set',KEYS[1],'a') return redis.call('incr',KEYS[2])", "2", "k1", "n"],
+        // One write → just SET.
+        vec!["eval", "return redis.call('set',KEYS[1],'b')", "1", "k1"],
+        // Read only → nothing.
+        vec!["eval", "return redis.call('get',KEYS[1])", "1", "k1"],
+        vec!["eval_ro", "return redis.call('get',KEYS[1])", "1", "k1"],
+        // A write that changes nothing does not count: only the SET is propagated.
+        vec!["eval", "redis.call('del','nosuchkey') return redis.call('set','k2','c')", "0"],
+        // Writes in other databases: SELECT inside the MULTI as Redis places it.
+        vec![
+            "eval",
+            "redis.call('select',1) redis.call('set','x','1') redis.call('select',0) redis.call('set','y','2')",
+            "0",
+        ],
+        vec!["eval", "redis.call('select',2) redis.call('set','x','1') redis.call('lpush','l','a','b')", "0"],
+        vec!["set", "after", "1"],
+        // Relative expiry becomes absolute inside the unit.
+        vec!["eval", "redis.call('set',KEYS[1],'v','ex','100') redis.call('expire',KEYS[2],50)", "2", "k1", "n"],
+        // An error after writes keeps the writes.
+        vec!["eval", "redis.call('set','e1','1') redis.call('set','e2','2') error('boom')", "0"],
+        vec!["eval", "redis.call('set','e3','1') return redis.call('incr','e3','x')", "0"],
+        // EVAL inside MULTI: one transaction.
+        vec!["multi"],
+        vec!["set", "m1", "1"],
+        vec!["eval", "redis.call('set','m2','2') redis.call('set','m3','3')", "0"],
+        vec!["exec"],
+        // Functions.
+        vec![
+            "function",
+            "load",
+            "#!lua name=lib\nredis.register_function('two', function(k) redis.call('set',k[1],'1') redis.call('incr',k[1]) end)\nredis.register_function('one', function(k) return redis.call('del',k[1]) end)\nredis.register_function{function_name='ro', callback=function(k) return redis.call('get',k[1]) end, flags={'no-writes'}}",
+        ],
+        vec!["fcall", "two", "1", "f1"],
+        vec!["fcall", "one", "1", "f1"],
+        vec!["fcall_ro", "ro", "1", "f1"],
+        vec!["fcall", "one", "1", "f1"],
+    ];
+    let run = |bin: &str| -> (Vec<String>, Vec<Vec<String>>) {
+        let dir = std::env::temp_dir().join(format!("ferrocache-lua-aof-{}-{}", bin, free_port()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = start_in_dir(bin, &dir, &["--appendonly", "yes", "--appendfsync", "always"]);
+        let mut r = Raw::new(p.port);
+        let replies: Vec<String> =
+            session.iter().map(|c| r.cmdb(&c.iter().map(|s| s.as_bytes()).collect::<Vec<_>>())).collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let cmds = aof_commands(&dir);
+        drop(p);
+        let _ = std::fs::remove_dir_all(&dir);
+        (replies, cmds)
+    };
+    let (our_replies, ours) = run(env!("CARGO_BIN_EXE_ferrocache"));
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+    // Fixed expectations (hold without redis-server too).
+    assert_eq!(ours[0], s(&["SELECT", "0"]));
+    assert_eq!(&ours[1..5], &[s(&["MULTI"]), s(&["set", "k1", "a"]), s(&["incr", "n"]), s(&["EXEC"])]);
+    assert_eq!(ours[5], s(&["set", "k1", "b"]));
+    assert_eq!(ours[6], s(&["set", "k2", "c"]));
+    if Command::new("redis-server").arg("--version").output().is_err() {
+        eprintln!("redis-server not found: differential part skipped");
+        return;
+    }
+    let (redis_replies, theirs) = run("redis-server");
+    assert_eq!(our_replies, redis_replies, "replies");
+    assert_eq!(ours, theirs, "AOF commands (ours, then redis-server's)");
+}
+
+/// Commands that arrive while a never-ending script is starting (after their busy check, before
+/// the script marks itself running) must not park a runtime worker on a shard lock: with two
+/// workers, one runs the script and the other must stay free to answer BUSY and SCRIPT KILL.
+#[test]
+fn busy_check_race_commands_arriving_as_a_script_starts() {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .args(["server", "--port", &port.to_string(), "--threads", "2", "--busy-reply-threshold", "50"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_up(port);
+    let _node = Proc { child, port };
+    let busy = "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+    for round in 0..15 {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hammers: Vec<_> = (0..4)
+            .map(|i| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut c = Raw::new(port);
+                    let key = format!("k{i}");
+                    let mut n = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let rep = c.cmdb(&[b"get", key.as_bytes()]);
+                        assert!(rep == "$-1\r\n" || rep == busy, "round {round}: {rep}");
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(20));
+        let mut a = Raw::new(port);
+        a.send(&[b"eval", b"while true do end", b"0"]);
+        std::thread::sleep(Duration::from_millis(150));
+        let mut k = Raw::new(port);
+        let t = Instant::now();
+        // Reads time out after 10 s: a node whose free worker is stuck never answers.
+        assert_eq!(k.cmdb(&[b"script", b"kill"]), "+OK\r\n", "round {round}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let rep = a.read();
+        assert!(rep.starts_with("-ERR Script killed by user with SCRIPT KILL"), "{rep}");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for h in hammers {
+            assert!(h.join().unwrap() > 0);
+        }
+    }
+}
+
+/// SCRIPT DEBUG: the debugger is not implemented (YES/SYNC answer an error where Redis answers
+/// +OK and starts a session); every other reply is Redis's, checked against redis-server.
+#[test]
+fn script_debug_replies() {
+    fn session(port: u16) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut r = Raw::new(port);
+        out.push(r.c("script debug no"));
+        out.push(r.c("script debug maybe"));
+        out.push(r.c("script debug"));
+        // Pipelined behind another command: Redis refuses it while replies are pending.
+        r.s.write_all(b"*1\r\n$4\r\nPING\r\n*3\r\n$6\r\nSCRIPT\r\n$5\r\nDEBUG\r\n$2\r\nNO\r\n").unwrap();
+        out.push(r.read());
+        out.push(r.read());
+        // Inside EXEC the reply array is pending too.
+        out.push(r.c("multi"));
+        out.push(r.c("script debug no"));
+        out.push(r.c("exec"));
+        out
+    }
+    let node = start_node();
+    let ours = session(node.port);
+    assert_eq!(ours[0], "+OK\r\n");
+    assert_eq!(ours[1], err("ERR Use SCRIPT DEBUG YES/SYNC/NO"));
+    assert_eq!(ours[4], err("ERR SCRIPT DEBUG must be called outside a pipeline"));
+    let mut r = Raw::new(node.port);
+    for mode in ["yes", "sync"] {
+        assert_eq!(r.c(&format!("script debug {mode}")), err("ERR SCRIPT DEBUG is not supported by this server"));
+    }
+    if let Some(redis) = start_redis() {
+        assert_eq!(ours, session(redis.port));
+    }
+}
+
+/// A self-referencing result nests until Lua's stack limit, then "-ERR reached lua stack limit"
+/// at the same depth as redis-server; the conversion is iterative, so the node survives it.
+#[test]
+fn recursive_result_hits_lua_stack_limit() {
+    const END: &[u8] = b"-ERR reached lua stack limit\r\n";
+    // Read raw bytes up to the error that ends the reply (too deep for the recursive reader).
+    fn deep(r: &mut Raw, args: &[&[u8]]) -> Vec<u8> {
+        r.send(args);
+        let mut got = std::mem::take(&mut r.buf);
+        while !got.ends_with(END) {
+            let mut tmp = [0u8; 65536];
+            let n = r.s.read(&mut tmp).expect("read");
+            assert!(n > 0);
+            got.extend_from_slice(&tmp[..n]);
+        }
+        got
+    }
+    let script: &[u8] = b"local a = {}; local b = {a}; a[1] = b; return a";
+    let map: &[u8] = b"local t = {} t.map = {x = t} return t";
+    let run = |port: u16| -> (Vec<u8>, Vec<u8>) {
+        let mut r = Raw::new(port);
+        let a = deep(&mut r, &[b"eval", script, b"0"]);
+        assert_eq!(r.c("ping"), "+PONG\r\n");
+        r.c("hello 3");
+        let m = deep(&mut r, &[b"eval", map, b"0"]);
+        assert_eq!(r.c("ping"), "+PONG\r\n");
+        (a, m)
+    };
+    let node = start_node();
+    let (a, m) = run(node.port);
+    assert!(a.starts_with(b"*1\r\n*1\r\n"));
+    assert!(m.starts_with(b"%1\r\n$1\r\nx\r\n%1\r\n"));
+    if let Some(redis) = start_redis() {
+        let (ra, rm) = run(redis.port);
+        assert!(a == ra, "array nesting differs from redis-server ({} vs {} bytes)", a.len(), ra.len());
+        assert!(m == rm, "map nesting differs from redis-server ({} vs {} bytes)", m.len(), rm.len());
+    }
+}
+
+/// Scripts on a read-only replica cannot write (redis.call answers READONLY; a script with write
+/// flags is refused up front), and min-replicas-to-write refuses script writes with NOREPLICAS.
+#[test]
+fn script_writes_on_replicas_and_min_replicas() {
+    let primary = start_node();
+    let replica = start_node();
+    let mut p = Raw::new(primary.port);
+    let mut r = Raw::new(replica.port);
+    assert_eq!(r.cmdb(&[b"replicaof", b"127.0.0.1", primary.port.to_string().as_bytes()]), "+OK\r\n");
+    let t = Instant::now();
+    while !r.c("info replication").contains("master_link_status:up") {
+        assert!(t.elapsed() < Duration::from_secs(10), "replica link did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ro = "READONLY You can't write against a read only replica.";
+    let sha = sha1_hex(b"return redis.call('set','x',1)");
+    assert_eq!(
+        r.cmdb(&[b"eval", b"return redis.call('set','x',1)", b"0"]),
+        err(&format!("{ro} script: {sha}, on @user_script:1."))
+    );
+    assert_eq!(r.cmdb(&[b"eval", b"return redis.pcall('set','x',1)", b"0"]), err(ro));
+    assert_eq!(r.cmdb(&[b"eval", b"#!lua\nreturn redis.call('get','x')", b"0"]), err(ro));
+    assert_eq!(r.cmdb(&[b"eval", b"#!lua flags=no-writes\nreturn redis.call('get','x')", b"0"]), NIL);
+    assert_eq!(r.c("get x"), NIL);
+    assert!(r.c("info errorstats").contains("errorstat_READONLY:count=3"));
+
+    assert_eq!(p.c("config set min-replicas-to-write 2"), "+OK\r\n");
+    let nr = "NOREPLICAS Not enough good replicas to write.";
+    let sha = sha1_hex(b"return redis.call('set','y',1)");
+    assert_eq!(
+        p.cmdb(&[b"eval", b"return redis.call('set','y',1)", b"0"]),
+        err(&format!("{nr} script: {sha}, on @user_script:1."))
+    );
+    assert_eq!(p.cmdb(&[b"eval", b"#!lua\nreturn 1", b"0"]), err(nr));
+    assert_eq!(p.cmdb(&[b"eval", b"#!lua flags=no-writes\nreturn 1", b"0"]), int(1));
+    assert_eq!(p.cmdb(&[b"eval", b"return redis.call('get','y')", b"0"]), NIL);
+    assert_eq!(p.c("config set min-replicas-to-write 1"), "+OK\r\n");
+    assert_eq!(p.cmdb(&[b"eval", b"return redis.call('set','y',1)", b"0"]), "+OK\r\n");
+}

@@ -1112,7 +1112,8 @@ pub fn check_script_call(srv: &Server, caller: &Client, cmd: &Command, a: Args) 
 }
 
 /// `check_script_call` for redis.call's argv (None when allowed or not a valid call: the
-/// script's own lookup/arity/NOSCRIPT errors come first, as in Redis's scriptCall).
+/// script's own lookup/arity errors come first, as in Redis's scriptCall; the caller checks
+/// NOSCRIPT before calling this).
 pub fn check_script_argv(srv: &Server, caller: &Client, argv: &[Vec<u8>]) -> Option<String> {
     if !needs_check(srv, caller) {
         return None;
@@ -1120,7 +1121,7 @@ pub fn check_script_argv(srv: &Server, caller: &Client, argv: &[Vec<u8>]) -> Opt
     let base = crate::table::table().lookup(&argv[0])?;
     let cmd =
         if !base.subcommands.is_empty() && argv.len() >= 2 { crate::table::lookup_sub(base, &argv[1])? } else { base };
-    if !cmd.arity_ok(argv.len()) || cmd.has(flags::NOSCRIPT) {
+    if !cmd.arity_ok(argv.len()) {
         return None;
     }
     let owned = ferrocache_protocol::resp::OwnedArgs::from_slices(argv);

@@ -196,6 +196,8 @@ pub struct Client {
     pub monitor: bool,
     pub block: Option<BlockRequest>,
     pub in_exec: bool,
+    /// The client a script's redis.call runs on (Redis's CLIENT_SCRIPT).
+    pub in_script: bool,
     /// A blocked XREAD/XREADGROUP: its arguments, deadline (0 = forever) and the IDs it
     /// resolved when it first blocked (`$`), so the retry after a wakeup reuses them.
     pub stream_block: Option<StreamBlock>,
@@ -232,6 +234,7 @@ impl Client {
             monitor: false,
             block: None,
             in_exec: false,
+            in_script: false,
             stream_block: None,
             repl: Default::default(),
             serving_key: None,

@@ -313,12 +313,26 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         && cmd.first_key > 0
         && cmd.first_key == cmd.last_key
         && (cmd.first_key as usize) < args.len();
-    let mut guards = if cmd.has(flags::ALL_SHARDS) {
-        srv.ks.lock_all()
+    let one: [usize; 1];
+    let many: Vec<usize>;
+    let idx: &[usize] = if cmd.has(flags::ALL_SHARDS) {
+        many = (0..srv.ks.num_shards()).collect();
+        &many
     } else if single_key {
-        srv.ks.lock_key(&args[cmd.first_key as usize])
+        one = [srv.ks.shard_of(&args[cmd.first_key as usize])];
+        &one
     } else {
-        srv.ks.lock_keys(cmd.key_positions(args).into_iter().map(|i| &args[i]))
+        let mut v: Vec<usize> = cmd.key_positions(args).into_iter().map(|i| srv.ks.shard_of(&args[i])).collect();
+        v.sort_unstable();
+        v.dedup();
+        many = v;
+        &many
+    };
+    // A script that started after the busy check above holds every shard: wait for it without
+    // blocking, answering BUSY once it passes busy-reply-threshold.
+    let Some(mut guards) = scripting::lock_shards(srv, cmd, idx, cmd.has(flags::ALL_SHARDS), out) else {
+        stats::rejected(cmd.name);
+        return;
     };
     run_locked(srv, client, cmd, args, out, &mut guards, now);
     drop(guards);

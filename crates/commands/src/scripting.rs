@@ -7,7 +7,9 @@
 //! shards → Lua interpreter mutex (nothing takes the interpreter first and then shards).
 //!
 //! Effects replication: each `redis.call` goes through `run_locked`, which applies and
-//! propagates that command's own effects; the script command itself is never propagated.
+//! propagates that command's own effects; the script command itself is never propagated. The
+//! whole run is one execution unit (`Server::begin_exec_unit`): two or more propagated writes
+//! reach AOF and replicas wrapped in MULTI/EXEC, one goes alone, a read-only run sends nothing.
 
 use crate::client::Client;
 use crate::lua::{self, ffi::*, Vm};
@@ -114,7 +116,8 @@ pub struct Library {
 struct FuncState {
     vm: Option<Vm>,
     libraries: BTreeMap<Vec<u8>, Library>,
-    /// function name → library name
+    /// function name (lowercased: FCALL names are case-insensitive, as Redis's functions dict)
+    /// → library name
     functions: HashMap<Vec<u8>, Vec<u8>>,
 }
 
@@ -138,6 +141,8 @@ pub struct Scripting {
     lib_counts: AtomicU64,
     /// The runtime was woken for this run (see ferro_rs_should_kill).
     poked: AtomicBool,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call `NOSCRIPT` commands.
+    pub disable_deny: AtomicBool,
 }
 
 impl Scripting {
@@ -147,10 +152,27 @@ impl Scripting {
     }
     /// Number of cached EVAL scripts and the eval interpreter's memory (INFO).
     pub fn eval_stats(&self) -> (usize, u64) {
-        let st = self.eval.lock();
-        (st.scripts.len(), st.vm.as_ref().map(|v| v.memory()).unwrap_or(0))
+        match self.eval.try_lock() {
+            Some(st) => (st.scripts.len(), st.vm.as_ref().map(|v| v.memory()).unwrap_or(EMPTY_VM_MEMORY)),
+            None => (0, EMPTY_VM_MEMORY),
+        }
+    }
+    /// Libraries, functions and the functions interpreter's memory (INFO).
+    pub fn function_stats(&self) -> (usize, usize, u64) {
+        match self.funcs.try_lock() {
+            Some(fs) => {
+                (fs.libraries.len(), fs.functions.len(), fs.vm.as_ref().map(|v| v.memory()).unwrap_or(EMPTY_VM_MEMORY))
+            }
+            None => {
+                let c = self.lib_counts.load(Relaxed);
+                ((c >> 32) as usize, (c & 0xffff_ffff) as usize, EMPTY_VM_MEMORY)
+            }
+        }
     }
 }
+
+/// What INFO shows for an interpreter not created yet (Redis 7.0's fresh interpreter).
+const EMPTY_VM_MEMORY: u64 = 31744;
 
 /// The BUSY check Redis's processCommand does while a script runs past busy-reply-threshold.
 /// Returns the error to reply, if the command must be rejected.
@@ -187,6 +209,29 @@ pub fn wait_not_busy(srv: &Server, cmd: &Command, out: &mut ReplyBuf) -> bool {
     true
 }
 
+/// Lock shards for `cmd` (see `Keyspace::lock_shards_or`). While a script holds them, wait
+/// until it ends or passes busy-reply-threshold; then write BUSY and return None. This closes
+/// the race of a command that passed `wait_not_busy` just before a script took the locks: it no
+/// longer blocks a runtime worker on a shard mutex for as long as the script runs (with few
+/// workers that made the node deaf to SCRIPT KILL).
+pub fn lock_shards<'s>(
+    srv: &'s Server,
+    cmd: &Command,
+    idx: &[usize],
+    all: bool,
+    out: &mut ReplyBuf,
+) -> Option<Guards<'s>> {
+    let mut err = None;
+    let g = srv.ks.lock_shards_or(idx, all, || {
+        err = busy_error(srv, cmd);
+        err.is_some()
+    });
+    if let Some(e) = err {
+        out.error(e);
+    }
+    g
+}
+
 // -------------------------------------------------------------------------------------------
 // The running script (thread-local: a script runs start to end on one thread).
 // -------------------------------------------------------------------------------------------
@@ -199,6 +244,8 @@ struct RunCtx {
     read_only: bool,
     allow_oom: bool,
     oom_at_start: bool,
+    /// The caller is the primary's link (mustObeyClient): writes on a read-only replica pass.
+    obey: bool,
     dirty: bool,
     resp3: bool,
 }
@@ -362,6 +409,11 @@ extern "C" fn ferro_rs_register_function(
     std::ptr::null()
 }
 
+/// The node-wide functions map's key for a function name.
+fn fkey(name: &[u8]) -> Vec<u8> {
+    name.to_ascii_lowercase()
+}
+
 fn verify_name(n: &[u8]) -> bool {
     !n.is_empty() && n.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
 }
@@ -412,23 +464,31 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
             return if raise != 0 { -1 } else { 1 };
         }
         let srv: &Arc<Server> = &*run.srv;
-        let acl_err = crate::acl::check_script_argv(srv, &run.client, &argv);
-        let err: Option<&str> = match script_lookup(&argv) {
-            Err(e) => Some(e),
+        // scriptVerifyWriteCommandAllow's server-state checks, for a write before the first one.
+        let state_denied = |cmd: &Command, run: &RunCtx| -> Option<String> {
+            if !cmd.has(WRITE) || run.dirty {
+                return None;
+            }
+            write_denied(srv, !run.obey, true).map(|e| format!("-{e}"))
+        };
+        let err: Option<std::borrow::Cow<'static, str>> = match script_lookup(&argv) {
+            Err(e) => Some(e.into()),
             Ok(cmd) => {
-                if cmd.has(NOSCRIPT) {
-                    Some("This Redis command is not allowed from script")
-                } else if let Some(e) = &acl_err {
-                    Some(e.as_str())
+                if cmd.has(NOSCRIPT) && !srv.scripting.disable_deny.load(Relaxed) {
+                    Some("This Redis command is not allowed from script".into())
+                } else if let Some(e) = crate::acl::check_script_argv(srv, &run.client, &argv) {
+                    Some(e.into())
                 } else if run.read_only && (cmd.has(WRITE) || cmd.has(MAY_REPLICATE)) {
-                    Some("Write commands are not allowed from read-only scripts.")
+                    Some("Write commands are not allowed from read-only scripts.".into())
+                } else if let Some(e) = state_denied(cmd, run) {
+                    Some(e.into())
                 } else if !run.allow_oom
                     && srv.config.hot.maxmemory.load(Relaxed) > 0
                     && !run.dirty
                     && run.oom_at_start
                     && cmd.has(DENYOOM)
                 {
-                    Some("-OOM command not allowed when used memory > 'maxmemory'.")
+                    Some("-OOM command not allowed when used memory > 'maxmemory'.".into())
                 } else {
                     if cmd.is_write() {
                         run.dirty = true;
@@ -448,10 +508,19 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
             }
         };
         let e = err.unwrap();
-        if let Ok(cmd) = script_lookup(&argv) {
-            crate::stats::rejected(cmd.name);
+        // afterErrorReply: total_error_replies (INFO adds rejected calls to it) and errorstats
+        // by the error's code.
+        match script_lookup(&argv) {
+            Ok(cmd) => crate::stats::rejected(cmd.name),
+            Err(_) => {
+                srv.counters.total_error_replies.fetch_add(1, Relaxed);
+            }
         }
-        srv.counters.total_error_replies.fetch_add(1, Relaxed);
+        let code = match e.strip_prefix('-') {
+            Some(rest) => rest.split(' ').next().unwrap_or("ERR"),
+            None => "ERR",
+        };
+        crate::stats::error_code(code);
         lua::push_error(l, e.as_bytes());
         lua::push_bytes(l, b"ignore_error_stats_update");
         lua_pushboolean(l, 1);
@@ -464,7 +533,7 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
     }
 }
 
-/// redis.acl_check_cmd (the default user may run everything).
+/// redis.acl_check_cmd: whether the calling client's ACL user may run the command.
 #[no_mangle]
 extern "C" fn ferro_rs_acl_check(l: *mut lua_State) -> c_int {
     unsafe {
@@ -526,13 +595,21 @@ struct Prepared {
 fn prepare(ctx: &mut Ctx, script_flags: u64, ro: bool) -> Option<Prepared> {
     let compat = script_flags & FLAG_EVAL_COMPAT_MODE != 0;
     if !compat {
-        if script_flags & FLAG_NO_WRITES == 0 && ro {
-            ctx.out.error("ERR Can not execute a script with write flag using *_ro command.");
+        // A script with flags is a write command to processCommand unless it says no-writes
+        // (evalGetCommandFlags), so its checks come first, in its order.
+        let may_write = script_flags & FLAG_NO_WRITES == 0;
+        if script_flags & (FLAG_ALLOW_OOM | FLAG_NO_WRITES) == 0 && oom_now(ctx.srv, ctx.now_ms) {
+            ctx.out.error("OOM command not allowed when used memory > 'maxmemory'.");
             return None;
         }
-        if script_flags & (FLAG_ALLOW_OOM | FLAG_NO_WRITES) == 0 && oom_now(ctx.srv, ctx.now_ms) {
-            // processCommand rejects a deny-oom script (flags without allow-oom) first.
-            ctx.out.error("OOM command not allowed when used memory > 'maxmemory'.");
+        if may_write && !ctx.client.repl.is_master {
+            if let Some(e) = write_denied(ctx.srv, true, false) {
+                ctx.out.error(&e);
+                return None;
+            }
+        }
+        if may_write && ro {
+            ctx.out.error("ERR Can not execute a script with write flag using *_ro command.");
             return None;
         }
     }
@@ -540,6 +617,59 @@ fn prepare(ctx: &mut Ctx, script_flags: u64, ro: bool) -> Option<Prepared> {
         read_only: ro || (!compat && script_flags & FLAG_NO_WRITES != 0),
         allow_oom: !compat && script_flags & FLAG_ALLOW_OOM != 0,
     })
+}
+
+/// checkGoodReplicasStatus: a primary with min-replicas-to-write and min-replicas-max-lag set
+/// has enough online replicas that acknowledged within the lag.
+fn good_replicas_ok(srv: &Server) -> bool {
+    if srv.repl.is_replica.load(Relaxed) {
+        return true;
+    }
+    let min = srv.config.get_i64("min-replicas-to-write");
+    let maxlag = srv.config.get_i64("min-replicas-max-lag");
+    if min <= 0 || maxlag <= 0 {
+        return true;
+    }
+    let now = crate::server::now_ms();
+    let m = srv.repl.m.lock();
+    let good = m
+        .replicas
+        .iter()
+        .filter(|r| {
+            r.state.load(Relaxed) == crate::replication::STATE_ONLINE
+                && now.saturating_sub(r.ack_ms.load(Relaxed)) / 1000 <= maxlag as u64
+        })
+        .count();
+    good as i64 >= min
+}
+
+/// The server-state checks on a write: processCommand's for a script with write flags (a disk
+/// error — MISCONF —, too few good replicas — NOREPLICAS —, a read-only replica — READONLY),
+/// or with `script_call` scriptVerifyWriteCommandAllow's for redis.call of a write command
+/// (READONLY first). `check_ro_replica` is false for the primary's link (mustObeyClient).
+fn write_denied(srv: &Server, check_ro_replica: bool, script_call: bool) -> Option<String> {
+    let ro_replica = || {
+        (check_ro_replica && srv.repl.is_replica.load(Relaxed) && srv.config.get_bool("replica-read-only"))
+            .then(|| "READONLY You can't write against a read only replica.".to_string())
+    };
+    if script_call {
+        if let Some(e) = ro_replica() {
+            return Some(e);
+        }
+    }
+    if crate::persistence::writes_denied(srv) {
+        return Some(crate::persistence::MISCONF.to_string());
+    }
+    if let Some(e) = crate::aof::writes_denied(srv) {
+        return Some(e);
+    }
+    if !good_replicas_ok(srv) {
+        return Some("NOREPLICAS Not enough good replicas to write.".into());
+    }
+    if !script_call {
+        return ro_replica();
+    }
+    None
 }
 
 /// Everything luaCallFunction does around lua_pcall. The function (and its error handler below
@@ -561,6 +691,7 @@ unsafe fn call_function(
     client.authenticated = true;
     client.user = ctx.client.user.clone();
     client.in_exec = true;
+    client.in_script = true;
     let mut run = RunCtx {
         srv: &srv as *const Arc<Server>,
         // The guards outlive the run; the lifetime is erased for the thread-local.
@@ -570,6 +701,7 @@ unsafe fn call_function(
         read_only: prep.read_only,
         allow_oom: prep.allow_oom,
         oom_at_start: oom_now(&srv, ctx.now_ms),
+        obey: ctx.client.repl.is_master,
         dirty: false,
         resp3: false,
     };
@@ -594,7 +726,14 @@ unsafe fn call_function(
         let k = lua::cstr("ARGV");
         ferro_set_global_unprotected(l, k.as_ptr());
     }
+    // The script's writes reach AOF/replicas as one unit: MULTI ... EXEC when there is more
+    // than one (Redis 7's propagatePendingCommands after scriptCall's also_propagate).
+    srv.begin_exec_unit();
     let err = if eval_mode { lua_pcall(l, 0, 1, -2) } else { lua_pcall(l, 2, 1, -4) };
+    if srv.end_exec_unit() || run.client.repl.woff > ctx.client.repl.woff {
+        // WAIT after the script waits for its writes (they ran on the script's own client).
+        ctx.client.repl.woff = srv.repl.master_offset();
+    }
     thread_local! { static GC_COUNT: Cell<u32> = const { Cell::new(0) }; }
     GC_COUNT.with(|g| {
         let n = g.get() + 1;
@@ -625,10 +764,17 @@ unsafe fn call_function(
                 m.push(b'.');
             }
             lua::error_raw(ctx.out, &m, !e.ignore_stats);
+            if e.ignore_stats {
+                // Counted in errorstats by redis.call already; the script still failed.
+                crate::stats::failed(ctx.cmd.name, 1);
+            }
         }
         lua::pop(l, 1);
     } else {
-        lua::reply_from_lua(l, ctx.out, run.resp3);
+        let uncounted = lua::reply_from_lua(l, ctx.out, run.resp3);
+        if uncounted > 0 {
+            crate::stats::failed(ctx.cmd.name, uncounted);
+        }
     }
     if threshold > 0 {
         ferro_set_run_hook(l, 0);
@@ -826,7 +972,14 @@ fn script_load(ctx: &mut Ctx, a: Args) {
     }
 }
 
+/// SCRIPT DEBUG. The Lua debugger (LDB) is not implemented: YES (a forked session) and SYNC
+/// (a session that blocks the server) reply an error instead of Redis's +OK. The other replies
+/// are Redis's, in its order: first the pipeline check (clientHasPendingReplies: replies of this
+/// batch not written yet, which includes being inside EXEC), then NO / the syntax error.
 fn script_debug(ctx: &mut Ctx, a: Args) {
+    if !ctx.out.buf.is_empty() {
+        return ctx.out.error("ERR SCRIPT DEBUG must be called outside a pipeline");
+    }
     if eq_ic(&a[2], "no") {
         ctx.out.ok()
     } else if eq_ic(&a[2], "yes") || eq_ic(&a[2], "sync") {
@@ -984,7 +1137,7 @@ fn create_library(fs: &mut FuncState, code: &[u8], replace: bool, timeout_ms: u6
     }
     // Function name collisions with other libraries.
     for f in &load.functions {
-        if let Some(owner) = fs.functions.get(&f.name) {
+        if let Some(owner) = fs.functions.get(&fkey(&f.name)) {
             if *owner != name {
                 let e = format!("Function {} already exists", String::from_utf8_lossy(&f.name));
                 unref_all(&load.functions);
@@ -994,13 +1147,13 @@ fn create_library(fs: &mut FuncState, code: &[u8], replace: bool, timeout_ms: u6
     }
     if let Some(old) = fs.libraries.remove(&name) {
         for f in old.functions.values() {
-            fs.functions.remove(&f.name);
+            fs.functions.remove(&fkey(&f.name));
             unsafe { ferro_unref(l, f.lua_ref) };
         }
     }
     let mut lib = Library { name: name.clone(), code: code.to_vec(), functions: BTreeMap::new() };
     for f in load.functions {
-        fs.functions.insert(f.name.clone(), name.clone());
+        fs.functions.insert(fkey(&f.name), name.clone());
         lib.functions.insert(f.name.clone(), f);
     }
     fs.libraries.insert(name.clone(), lib);
@@ -1038,7 +1191,7 @@ fn function_delete(ctx: &mut Ctx, a: Args) {
     let Some(lib) = fs.libraries.remove(&a[2]) else { return ctx.out.error("ERR Library not found") };
     let l = fs.vm.as_ref().map(|v| v.0);
     for f in lib.functions.values() {
-        fs.functions.remove(&f.name);
+        fs.functions.remove(&fkey(&f.name));
         if let Some(l) = l {
             unsafe { ferro_unref(l, f.lua_ref) };
         }
@@ -1048,6 +1201,9 @@ fn function_delete(ctx: &mut Ctx, a: Args) {
 }
 
 fn function_flush(ctx: &mut Ctx, a: Args) {
+    if a.len() > 3 {
+        return subcommand_syntax_error(ctx, a);
+    }
     if !(a.len() == 2 || (a.len() == 3 && (eq_ic(&a[2], "sync") || eq_ic(&a[2], "async")))) {
         return ctx.out.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
     }
@@ -1170,8 +1326,13 @@ fn fcall_generic(ctx: &mut Ctx, a: Args, ro: bool) {
     ctx.propagate_original = false;
     let srv = ctx.srv.clone();
     let fs = srv.scripting.funcs.lock();
-    let Some(libname) = fs.functions.get(&a[1][..]) else { return ctx.out.error("ERR Function not found") };
-    let f = &fs.libraries[libname].functions[&a[1][..]];
+    let Some(libname) = fs.functions.get(&fkey(&a[1])) else { return ctx.out.error("ERR Function not found") };
+    let lib = &fs.libraries[libname];
+    let Some(f) =
+        lib.functions.get(&a[1][..]).or_else(|| lib.functions.values().find(|f| f.name.eq_ignore_ascii_case(&a[1])))
+    else {
+        return ctx.out.error("ERR Function not found");
+    };
     let Some(numkeys) = parse_i64(&a[2]) else { return ctx.out.error("ERR Bad number of keys provided") };
     if numkeys > a.len() as i64 - 3 {
         return ctx.out.error("ERR Number of keys can't be greater than number of args");
@@ -1219,9 +1380,18 @@ fn function_dump(ctx: &mut Ctx, _a: Args) {
     ctx.out.bulk(&p);
 }
 
+/// addReplySubcommandSyntaxError.
+fn subcommand_syntax_error(ctx: &mut Ctx, a: Args) {
+    ctx.out.error(&format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        String::from_utf8_lossy(&a[1][..a[1].len().min(128)]),
+        String::from_utf8_lossy(&a[0]).to_ascii_uppercase()
+    ))
+}
+
 fn function_restore(ctx: &mut Ctx, a: Args) {
     if a.len() > 4 {
-        return ctx.out.error("ERR syntax error");
+        return subcommand_syntax_error(ctx, a);
     }
     #[derive(PartialEq)]
     enum Policy {
@@ -1311,7 +1481,7 @@ fn function_restore(ctx: &mut Ctx, a: Args) {
             // Function collisions against libraries that stay.
             for lib in fresh.libraries.values() {
                 for f in lib.functions.keys() {
-                    if let Some(owner) = fs.functions.get(f) {
+                    if let Some(owner) = fs.functions.get(&fkey(f)) {
                         if !old_to_remove.contains(owner) {
                             let e = format!("ERR Function {} already exists", String::from_utf8_lossy(f));
                             drop_libs(&mut fresh);
@@ -1325,7 +1495,7 @@ fn function_restore(ctx: &mut Ctx, a: Args) {
             for name in old_to_remove {
                 if let Some(old) = fs.libraries.remove(&name) {
                     for f in old.functions.values() {
-                        fs.functions.remove(&f.name);
+                        fs.functions.remove(&fkey(&f.name));
                         if let Some(l) = l {
                             unsafe { ferro_unref(l, f.lua_ref) };
                         }
@@ -1334,7 +1504,7 @@ fn function_restore(ctx: &mut Ctx, a: Args) {
             }
             for (name, lib) in std::mem::take(&mut fresh.libraries) {
                 for f in lib.functions.keys() {
-                    fs.functions.insert(f.clone(), name.clone());
+                    fs.functions.insert(fkey(f), name.clone());
                 }
                 fs.libraries.insert(name, lib);
             }

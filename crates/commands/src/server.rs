@@ -174,8 +174,10 @@ impl Server {
         EXEC_UNIT.with(|u| u.borrow_mut().0 += 1);
     }
 
-    /// End an execution unit; call it with the unit's shard locks still held.
-    pub fn end_exec_unit(&self) {
+    /// End an execution unit; call it with the unit's shard locks still held. Returns whether
+    /// the outermost unit handed anything to the sinks (the caller then updates its client's
+    /// replication offset for WAIT).
+    pub fn end_exec_unit(&self) -> bool {
         let ops = EXEC_UNIT.with(|u| {
             let mut u = u.borrow_mut();
             u.0 = u.0.saturating_sub(1);
@@ -186,7 +188,7 @@ impl Server {
             }
         });
         if ops.is_empty() {
-            return;
+            return false;
         }
         let sinks = self.sinks.read();
         let wrap = ops.len() > 1;
@@ -207,6 +209,7 @@ impl Server {
                 s.propagate(last, &[b"EXEC"]);
             }
         }
+        true
     }
 
     /// Attach a consumer of the write-effect stream (AOF, replication).

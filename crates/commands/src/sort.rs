@@ -159,7 +159,7 @@ fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
         {
             let mut db =
                 Db { guards: &mut own, db: dbi, now_ms: ctx.now_ms, fx: &mut *ctx.fx, access, expire_enabled: true };
-            run(&mut db, ctx.out, a, &o);
+            run(&mut db, ctx.out, a, &o, ctx.client.in_script);
         }
         // Apply the effects while every shard is still held.
         let argv: Vec<&[u8]> = a.iter().collect();
@@ -169,8 +169,9 @@ fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
         drop(own);
         return;
     }
+    let in_script = ctx.client.in_script;
     let (mut db, out) = ctx.parts();
-    run(&mut db, out, a, &o);
+    run(&mut db, out, a, &o, in_script);
 }
 
 /// Redis's lookupKeyByPattern.
@@ -205,7 +206,7 @@ struct Item {
     cmp: Option<Vec<u8>>,
 }
 
-fn run(db: &mut Db, out: &mut ReplyBuf, a: Args, o: &Opts) {
+fn run(db: &mut Db, out: &mut ReplyBuf, a: Args, o: &Opts, in_script: bool) {
     let mut alpha = o.alpha;
     let mut dontsort = o.dontsort;
     let mut by = o.by;
@@ -223,7 +224,8 @@ fn run(db: &mut Db, out: &mut ReplyBuf, a: Args, o: &Opts) {
             _ => return out.error(ERR_WRONGTYPE),
         },
     };
-    if dontsort && is_set && o.store.is_some() {
+    // A set's order is not deterministic: sorted output for STORE and scripts (replication).
+    if dontsort && is_set && (o.store.is_some() || in_script) {
         dontsort = false;
         alpha = true;
         by = None;

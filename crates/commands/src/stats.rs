@@ -72,6 +72,12 @@ pub fn rejected(name: &'static str) {
     })
 }
 
+/// `n` failed calls of `name` whose error replies do not count in errorstats (a script
+/// returning an error redis.call already counted).
+pub fn failed(name: &'static str, n: u64) {
+    LOCAL.with(|l| l.lock().cmds.entry(name).failed += n)
+}
+
 /// An unknown command or arity error (no command to attribute it to).
 pub fn reject() {
     LOCAL.with(|l| {

@@ -624,6 +624,13 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
         let more = argc - i - 1;
         let o = &a[i];
         if eq_ic(o, "block") && more > 0 {
+            if ctx.client.in_script {
+                // No sense in BLOCK within a script (Redis keeps this error for compatibility).
+                return ctx.out.error(&format!(
+                    "ERR {} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(&a[0])
+                ));
+            }
             i += 1;
             let Some(t) = int_arg_msg(ctx.out, &a[i], "ERR timeout is not an integer or out of range") else {
                 return;

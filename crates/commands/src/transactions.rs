@@ -137,7 +137,21 @@ fn exec(ctx: &mut Ctx, _a: Args) {
             keys.push(q.args()[i].to_vec());
         }
     }
-    let mut guards = if all { srv.ks.lock_all() } else { srv.ks.lock_keys(keys.iter().map(|k| k.as_slice())) };
+    let idx: Vec<usize> = if all {
+        (0..srv.ks.num_shards()).collect()
+    } else {
+        let mut v: Vec<usize> = keys.iter().map(|k| srv.ks.shard_of(k)).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    // A script that took the locks after EXEC passed the busy check: BUSY once it passes
+    // busy-reply-threshold, and the transaction stays open and flagged (Redis's rejectCommand).
+    let Some(mut guards) = crate::scripting::lock_shards(&srv, ctx.cmd, &idx, all, ctx.out) else {
+        ctx.client.multi = Some(queued);
+        ctx.client.multi_error = true;
+        return;
+    };
     ctx.client.in_exec = true;
     ctx.out.array(queued.len());
     srv.begin_exec_unit();
@@ -150,7 +164,9 @@ fn exec(ctx: &mut Ctx, _a: Args) {
             None => ctx.out.error("ERR unknown command"),
         }
     }
-    srv.end_exec_unit();
+    if srv.end_exec_unit() {
+        ctx.client.repl.woff = srv.repl.master_offset();
+    }
     drop(guards);
     ctx.client.in_exec = false;
     discard_state(&srv, ctx.client);

@@ -393,6 +393,30 @@ impl Keyspace {
         Guards { ks: self, held, all: true, snapshot: None }
     }
 
+    /// Lock shards like `lock_shards` (`idx` sorted and unique; `all`: every shard, as
+    /// `lock_all`), but while waiting for a shard someone else holds, poll `give_up` every
+    /// millisecond: when it returns true, release what was taken and return None. Uncontended,
+    /// this costs what `lock_shards` costs.
+    pub fn lock_shards_or(&self, idx: &[usize], all: bool, mut give_up: impl FnMut() -> bool) -> Option<Guards<'_>> {
+        let mut held = smallvec::SmallVec::with_capacity(idx.len());
+        for &i in idx {
+            let m = &self.shards[i].0;
+            let g = match m.try_lock() {
+                Some(g) => g,
+                None => loop {
+                    if let Some(g) = m.try_lock_for(std::time::Duration::from_millis(1)) {
+                        break g;
+                    }
+                    if give_up() {
+                        return None;
+                    }
+                },
+            };
+            held.push((i, g));
+        }
+        Some(Guards { ks: self, held, all, snapshot: None })
+    }
+
     /// Guards holding the shard of one key.
     pub fn lock_key(&self, key: &[u8]) -> Guards<'_> {
         let i = self.shard_of(key);
