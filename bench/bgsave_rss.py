@@ -15,7 +15,12 @@ Memory samples (every `--interval-ms`):
   * Pss from /proc/PID/smaps_rollup of the server (+ child): proportional set size, whose sum
     over the two processes is the physical memory they really use together.
 
-Usage: bench/bgsave_rss.py [--gb 1.0] [--value-size 1000] [--clients 2] [--results bench/RESULTS.md]
+Write throughput: total_commands_processed is read every 50 ms; reported are the SETs/s of the
+steady state before the BGSAVE (`--steady-secs`), the average during the BGSAVE, during its first
+quarter and its second half, and in the 2 s after it.
+
+Usage: bench/bgsave_rss.py [--gb 4.0] [--value-size 1000] [--clients 2] [--results bench/RESULTS.md]
+(--results replaces the "## BGSAVE peak memory" section of that file with the new table.)
 The ferrocache binary is target/release/ferrocache (build it with cargo build --release).
 """
 import argparse, os, shutil, socket, subprocess, sys, tempfile, threading, time
@@ -178,12 +183,27 @@ def run_one(name, argv, port, tmp, args):
     cmds0 = int(c.info("stats")["total_commands_processed"])
     steady_wps = (cmds0 - cmds_s0) / max(1e-9, t_bg - t_s0)
     assert c.cmd("BGSAVE") == "Background saving started"
+    series = [(t_bg, cmds0)]  # (time, total_commands_processed) every 50 ms during the BGSAVE
     time.sleep(0.05)
     while c.info("persistence")["rdb_bgsave_in_progress"] != "0":
+        series.append((time.time(), int(c.info("stats")["total_commands_processed"])))
         time.sleep(0.05)
     t_end = time.time()
     cmds1 = int(c.info("stats")["total_commands_processed"])
-    time.sleep(1.0)
+    series.append((t_end, cmds1))
+    time.sleep(2.0)
+    t_after = time.time()
+    after_wps = (int(c.info("stats")["total_commands_processed"]) - cmds1) / max(1e-9, t_after - t_end)
+
+    def rate(t_from, t_to):
+        pts = [p for p in series if t_from <= p[0] <= t_to]
+        if len(pts) < 2:
+            return 0.0
+        return (pts[-1][1] - pts[0][1]) / max(1e-9, pts[-1][0] - pts[0][0])
+
+    dur = t_end - t_bg
+    first_q_wps = rate(t_bg, t_bg + dur / 4)
+    second_half_wps = rate(t_bg + dur / 2, t_end)
     bench.terminate()
     bench.wait()
     sampler.stop = True
@@ -207,6 +227,7 @@ def run_one(name, argv, port, tmp, args):
         "steady_rss": steady_rss * 1024, "steady_pss": steady_pss * 1024,
         "peak_rss": peak_rss * 1024, "peak_pss": peak_pss * 1024,
         "bgsave_secs": t_end - t_bg, "writes_per_sec": (cmds1 - cmds0) / max(1e-9, t_end - t_bg), "steady_wps": steady_wps,
+        "first_q_wps": first_q_wps, "second_half_wps": second_half_wps, "after_wps": after_wps,
         "samples": len(during), "rdb_size": rdb_size,
     }
 
@@ -217,13 +238,13 @@ def gb(x):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--gb", type=float, default=1.0, help="dataset size (values only), GB")
+    ap.add_argument("--gb", type=float, default=4.0, help="dataset size (values only), GB")
     ap.add_argument("--value-size", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=2, help="redis-benchmark connections of the write load")
     ap.add_argument("--interval-ms", type=int, default=50)
-    ap.add_argument("--steady-secs", type=float, default=3.0)
+    ap.add_argument("--steady-secs", type=float, default=5.0)
     ap.add_argument("--only", choices=["ferrocache", "redis"], default=None)
-    ap.add_argument("--results", default=None, help="append the table to this markdown file under '## BGSAVE peak memory'")
+    ap.add_argument("--results", default=None, help="replace the '## BGSAVE peak memory' section of this markdown file")
     args = ap.parse_args()
     if not os.path.exists(FERRO) and args.only != "redis":
         sys.exit("build first: cargo build --release (%s missing)" % FERRO)
@@ -259,19 +280,39 @@ def main():
         % (args.gb, args.value_size, args.clients, time.strftime("%Y-%m-%d"), os.cpu_count(), uname.release,
            rows[0]["keys"] if rows else 0, args.value_size, args.clients, args.steady_secs, args.interval_ms),
         "",
-        "| server | used_memory | steady RSS | peak RSS (server+child) | peak/steady RSS | steady Pss | peak Pss (server+child) | peak/steady Pss | BGSAVE time | SETs/s before | SETs/s during BGSAVE | RDB size |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| server | used_memory | steady RSS | peak RSS (server+child) | peak/steady RSS | steady Pss | peak Pss (server+child) | peak/steady Pss | BGSAVE time | RDB size |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        table.append("| %s | %s | %s | %s | %.2fx | %s | %s | %.2fx | %.1f s | %d | %d | %s |" % (
+        table.append("| %s | %s | %s | %s | %.2fx | %s | %s | %.2fx | %.1f s | %s |" % (
             r["name"], gb(r["used_memory"]), gb(r["steady_rss"]), gb(r["peak_rss"]), r["peak_rss"] / r["steady_rss"],
             gb(r["steady_pss"]), gb(r["peak_pss"]), r["peak_pss"] / r["steady_pss"], r["bgsave_secs"],
-            r["steady_wps"], r["writes_per_sec"], gb(r["rdb_size"])))
+            gb(r["rdb_size"])))
+    table += [
+        "",
+        "Write throughput (SETs/s, all %d clients together):" % args.clients,
+        "",
+        "| server | steady, before BGSAVE | during BGSAVE (average) | during/steady | first quarter of the BGSAVE | second half | 2 s after |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        table.append("| %s | %d | %d | %.2fx | %d | %d | %d |" % (
+            r["name"], r["steady_wps"], r["writes_per_sec"], r["writes_per_sec"] / max(1e-9, r["steady_wps"]),
+            r["first_q_wps"], r["second_half_wps"], r["after_wps"]))
     text = "\n".join(table) + "\n"
     print(text)
     if args.results:
-        with open(args.results, "a") as f:
-            f.write(text)
+        with open(args.results) as f:
+            old = f.read()
+        head = "\n## BGSAVE peak memory\n"
+        i = old.find(head)
+        if i < 0:
+            new = old + text
+        else:
+            j = old.find("\n## ", i + len(head))
+            new = old[:i] + text + (old[j:] if j >= 0 else "")
+        with open(args.results, "w") as f:
+            f.write(new)
 
 
 if __name__ == "__main__":

@@ -157,10 +157,16 @@ fn server(args: &[String]) -> ExitCode {
                 threads
             ),
         );
-        if !ferrocache_server::load_data(&srv) {
-            return ExitCode::FAILURE;
-        }
         let addrs: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
+        let listeners = match ferrocache_server::load_data_serving(&srv, listeners).await {
+            ferrocache_server::Loaded::Ready(l) => l,
+            ferrocache_server::Loaded::Failed => return ExitCode::FAILURE,
+            ferrocache_server::Loaded::Shutdown => {
+                ferrocache_server::log('#', "User requested shutdown...");
+                ferrocache_server::log('#', "Ferrocache is now ready to exit, bye bye...");
+                std::process::exit(0);
+            }
+        };
         let mc_addrs: Vec<String> =
             mc_listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
         if !mc_addrs.is_empty() {

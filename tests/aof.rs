@@ -6,8 +6,12 @@
 //! writes, truncated files per aof-load-truncated, kill -9 with appendfsync always, CONFIG SET
 //! appendonly at runtime, INFO persistence.
 
+mod common;
+
+use common::{Raw, Reply};
 use ferrocache_persistence::rdb::{self, RdbValue};
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -53,13 +57,22 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Wait until the server answers PING with PONG: listening, and done loading (while loading,
+/// PING gets -LOADING, as in Redis).
 fn wait_port(port: u16, child: &mut Child) {
     let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut buf = [0u8; 64];
+            if s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG")) {
+                return;
+            }
+        }
         if let Some(st) = child.try_wait().unwrap() {
             panic!("server exited: {st}");
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "server did not start");
+        assert!(t.elapsed() < Duration::from_secs(60), "server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -76,18 +89,24 @@ fn start(dir: &Path, extra: &[&str]) -> Node {
 }
 
 fn start_logging_to(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
+    let mut n = spawn(dir, logdir, extra);
+    wait_port(n.port, n.child.as_mut().unwrap());
+    n
+}
+
+/// Start a node without waiting for it (the caller watches it start and load).
+fn spawn(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
     let port = free_port();
     let log = logdir.join(format!("ferrocache-{port}.log"));
     let mut args: Vec<String> =
         vec!["server".into(), "--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
     args.extend(extra.iter().map(|s| s.to_string()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
         .args(&args)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("start ferrocache");
-    wait_port(port, &mut child);
     Node { child: Some(child), port, log }
 }
 
@@ -691,4 +710,296 @@ fn truncated_aof_per_aof_load_truncated() {
     drop(c3);
     drop(n3);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+const LOADING: &str = "LOADING Redis is loading the dataset in memory";
+
+#[test]
+fn clients_get_loading_while_a_big_aof_loads() {
+    const N: usize = 300_000;
+    let dir = tempdir("loading");
+    let n = start(&dir, &["--appendonly", "yes", "--save", ""]);
+    let mut raw = Raw::connect(n.port);
+    raw.set_timeout(Duration::from_secs(60));
+    for start in (0..N).step_by(10_000) {
+        let mut buf = Vec::new();
+        for i in start..start + 10_000 {
+            buf.extend(common::encode(&["SET", &format!("key:{i}"), &format!("value:{i}")]));
+        }
+        raw.send(&buf);
+        for _ in 0..10_000 {
+            assert_eq!(raw.read(), Reply::Simple("OK".into()));
+        }
+    }
+    let mut c = n.con();
+    shutdown(n, &mut c);
+    let incr = dir.join("appendonlydir/appendonly.aof.1.incr.aof");
+    let size = std::fs::metadata(&incr).unwrap().len()
+        + std::fs::metadata(dir.join("appendonlydir/appendonly.aof.1.base.rdb")).unwrap().len();
+
+    let mut n = spawn(&dir, &dir, &["--appendonly", "yes", "--save", ""]);
+    let t = Instant::now();
+    let mut r = loop {
+        if TcpStream::connect(("127.0.0.1", n.port)).is_ok() {
+            break Raw::connect(n.port);
+        }
+        assert!(n.child.as_mut().unwrap().try_wait().unwrap().is_none(), "node exited");
+        assert!(t.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let (mut saw_loading, mut max_loaded) = (false, 0u64);
+    loop {
+        assert!(t.elapsed() < Duration::from_secs(120), "loading did not finish");
+        let get = r.cmd(&["GET", &format!("key:{}", N - 1)]);
+        if get == Reply::Bulk(format!("value:{}", N - 1).into_bytes()) {
+            break;
+        }
+        assert_eq!(get, Reply::Error(LOADING.into()));
+        let info = r.cmd(&["INFO", "persistence"]).as_str();
+        if info.contains("loading:1\r\n") {
+            saw_loading = true;
+            assert!(info.contains(&format!("loading_total_bytes:{size}\r\n")), "{info}");
+            let loaded: u64 =
+                info.lines().find_map(|l| l.strip_prefix("loading_loaded_bytes:")).unwrap().trim().parse().unwrap();
+            assert!(loaded >= max_loaded && loaded <= size);
+            max_loaded = loaded;
+            assert_eq!(r.cmd(&["SET", "k", "v"]), Reply::Error(LOADING.into()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(saw_loading && max_loaded > 0, "loading was never seen");
+    assert_eq!(r.cmd(&["DBSIZE"]), Reply::Int(N as i64));
+    assert!(n.log_text().contains("DB loaded from append only file: "), "{}", n.log_text());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn manifest_file_names_with_control_and_non_utf8_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    // A manifest (as Redis's sdscatrepr writes it) naming a non-UTF-8 file with control
+    // characters and a quote.
+    let dir = tempdir("odd-names");
+    let aofdir = dir.join("appendonlydir");
+    std::fs::create_dir_all(&aofdir).unwrap();
+    let odd: &[u8] = b"odd\xff\x01'\tname.aof";
+    let odd_path = aofdir.join(std::ffi::OsStr::from_bytes(odd));
+    std::fs::write(&odd_path, common::encode(&["SET", "k", "v"])).unwrap();
+    let manifest_text = "file \"odd\\xff\\x01'\\tname.aof\" seq 1 type i\n";
+    std::fs::write(aofdir.join("appendonly.aof.manifest"), manifest_text).unwrap();
+    let n = start(&dir, AOF);
+    let mut c = n.con();
+    let v: String = q(&mut c, &["GET", "k"]);
+    assert_eq!(v, "v");
+    let _: () = q(&mut c, &["SET", "k2", "v2"]);
+    shutdown(n, &mut c);
+    // k2 went to the odd file; the manifest is untouched.
+    assert_eq!(manifest(&dir), manifest_text);
+    assert!(std::fs::read(&odd_path).unwrap().windows(2).any(|w| w == b"k2"));
+    let n = start(&dir, AOF);
+    let mut c = n.con();
+    let v: String = q(&mut c, &["GET", "k2"]);
+    assert_eq!(v, "v2");
+    // A rewrite turns it into history and deletes it.
+    let _: String = q(&mut c, &["BGREWRITEAOF"]);
+    wait_rewrite(&mut c);
+    assert_eq!(
+        manifest(&dir),
+        "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
+    );
+    let t = Instant::now();
+    while odd_path.exists() {
+        assert!(t.elapsed() < Duration::from_secs(10), "history file not removed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    shutdown(n, &mut c);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Our manifest for an appendfilename needing quotes, read by redis-server and
+    // redis-check-aof.
+    let dir = tempdir("odd-appendfilename");
+    let fname = "ap pend\t'x\u{1}\"q.aof";
+    let a = args(AOF, &["--appendfilename", fname]);
+    let n = start(&dir, &a);
+    let mut c = n.con();
+    let _: () = q(&mut c, &["SET", "odd", "1"]);
+    shutdown(n, &mut c);
+    let text = std::fs::read_to_string(dir.join(format!("appendonlydir/{fname}.manifest"))).unwrap();
+    assert_eq!(
+        text,
+        "file \"ap pend\\t'x\\x01\\\"q.aof.1.base.rdb\" seq 1 type b\nfile \"ap pend\\t'x\\x01\\\"q.aof.1.incr.aof\" seq 1 type i\n"
+    );
+    let n = start(&dir, &a);
+    let mut c = n.con();
+    let v: String = q(&mut c, &["GET", "odd"]);
+    assert_eq!(v, "1");
+    shutdown(n, &mut c);
+    if have("redis-check-aof") {
+        let out =
+            Command::new("redis-check-aof").arg(dir.join(format!("appendonlydir/{fname}.manifest"))).output().unwrap();
+        let t = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && t.contains("All AOF files and manifest are valid"), "redis-check-aof: {t}");
+    }
+    if let Some(r) = start_redis(&dir, &["--appendonly", "yes", "--appendfilename", fname]) {
+        let mut rc = r.con();
+        let v: String = q(&mut rc, &["GET", "odd"]);
+        assert_eq!(v, "1", "redis-server loads our manifest");
+    } else {
+        println!("redis-server not on PATH: skipping the redis-server part");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The replies of SAVE / BGSAVE / BGSAVE SCHEDULE / BGREWRITEAOF while the other one runs.
+fn save_rewrite_interplay(c: &mut redis::Connection) -> Vec<String> {
+    let reply = |c: &mut redis::Connection, args: &[&str]| -> String {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        match cmd.query::<redis::Value>(c) {
+            Ok(redis::Value::Okay) => "OK".into(),
+            Ok(redis::Value::SimpleString(s)) => s,
+            Ok(v) => format!("{v:?}"),
+            Err(e) => format!("-{} {}", e.code().unwrap_or(""), e.detail().unwrap_or("")),
+        }
+    };
+    let wait = |c: &mut redis::Connection, field: &str, value: &str| {
+        let t = Instant::now();
+        while info_field(c, "persistence", field) != value {
+            assert!(t.elapsed() < Duration::from_secs(60), "{field} never became {value}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let mut out = Vec::new();
+    let mut p = redis::pipe();
+    for i in 0..2000 {
+        p.cmd("SET").arg(format!("key:{i}")).arg(i).ignore();
+    }
+    let _: () = p.query(c).unwrap();
+    // 1 ms per key: a background save or rewrite takes about 2 s.
+    out.push(reply(c, &["CONFIG", "SET", "rdb-key-save-delay", "1000"]));
+    out.push(reply(c, &["BGSAVE"]));
+    out.push(reply(c, &["BGSAVE"]));
+    out.push(reply(c, &["BGSAVE", "SCHEDULE"]));
+    out.push(reply(c, &["SAVE"]));
+    out.push(reply(c, &["BGREWRITEAOF"]));
+    out.push(format!("scheduled:{}", info_field(c, "persistence", "aof_rewrite_scheduled")));
+    out.push(reply(c, &["BGREWRITEAOF"]));
+    // The BGSAVE ends; the scheduled rewrite starts.
+    wait(c, "aof_rewrite_in_progress", "1");
+    out.push(format!("bgsave:{}", info_field(c, "persistence", "rdb_bgsave_in_progress")));
+    out.push(format!("status:{}", info_field(c, "persistence", "rdb_last_bgsave_status")));
+    out.push(reply(c, &["BGSAVE"]));
+    out.push(reply(c, &["BGREWRITEAOF"]));
+    out.push(reply(c, &["BGSAVE", "SCHEDULE"]));
+    out.push(reply(c, &["BGSAVE", "SCHEDULE"]));
+    // SAVE runs next to a rewrite.
+    out.push(reply(c, &["SAVE"]));
+    out.push(reply(c, &["CONFIG", "SET", "rdb-key-save-delay", "0"]));
+    // The rewrite ends; the scheduled BGSAVE runs.
+    wait(c, "aof_rewrite_in_progress", "0");
+    let t = Instant::now();
+    while info_field(c, "persistence", "rdb_saves") != "3"
+        || info_field(c, "persistence", "rdb_bgsave_in_progress") != "0"
+    {
+        assert!(t.elapsed() < Duration::from_secs(60), "the scheduled BGSAVE did not run");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for f in ["rdb_last_bgsave_status", "aof_last_bgrewrite_status", "aof_rewrites", "aof_rewrite_scheduled"] {
+        out.push(format!("{f}:{}", info_field(c, "persistence", f)));
+    }
+    out
+}
+
+#[test]
+fn save_bgsave_and_bgrewriteaof_while_the_other_runs() {
+    let expected = [
+        "OK",
+        "Background saving started",
+        "-ERR Background save already in progress",
+        "-ERR Background save already in progress",
+        "-ERR Background save already in progress",
+        "Background append only file rewriting scheduled",
+        "scheduled:1",
+        "Background append only file rewriting scheduled",
+        "bgsave:0",
+        "status:ok",
+        "-ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.",
+        "-ERR Background append only file rewriting already in progress",
+        "Background saving scheduled",
+        "Background saving scheduled",
+        "OK",
+        "OK",
+        "rdb_last_bgsave_status:ok",
+        "aof_last_bgrewrite_status:ok",
+        "aof_rewrites:1",
+        "aof_rewrite_scheduled:0",
+    ];
+    let dir = tempdir("interplay");
+    let n = start(&dir, AOF);
+    let mut c = n.con();
+    let ours = save_rewrite_interplay(&mut c);
+    assert_eq!(ours, expected);
+    assert!(dir.join("dump.rdb").exists());
+    let log = n.log_text();
+    assert!(log.contains("Background append only file rewriting started"), "{log}");
+    shutdown(n, &mut c);
+    check_aof(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let rdir = tempdir("interplay-redis");
+    if let Some(r) = start_redis(&rdir, &["--appendonly", "yes"]) {
+        let mut rc = r.con();
+        assert_eq!(save_rewrite_interplay(&mut rc), expected, "redis-server");
+    } else {
+        println!("redis-server not on PATH: skipping the redis-server comparison");
+    }
+    let _ = std::fs::remove_dir_all(&rdir);
+}
+
+/// A full disk under the AOF: the incr file is replaced by a link to /dev/full.
+fn aof_write_error(dir: &Path, start: &dyn Fn() -> Node) -> Vec<String> {
+    let n = start();
+    let mut c = n.con();
+    let _: () = q(&mut c, &["SET", "before", "1"]);
+    shutdown(n, &mut c);
+    let incr = dir.join("appendonlydir/appendonly.aof.1.incr.aof");
+    std::fs::remove_file(&incr).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &incr).unwrap();
+    let n = start();
+    let mut c = n.con();
+    let mut out = vec![info_field(&mut c, "persistence", "aof_last_write_status")];
+    // The write is done (and acknowledged, as Redis does with appendfsync everysec); the AOF
+    // write fails before the reply is sent.
+    let _: () = q(&mut c, &["SET", "k", "v"]);
+    out.push(info_field(&mut c, "persistence", "aof_last_write_status"));
+    out.push(q_err(&mut c, &["SET", "k2", "v"]));
+    out.push(q_err(&mut c, &["PING"]));
+    out.push(q_err(&mut c, &["INCR", "n"]));
+    let v: String = q(&mut c, &["GET", "k"]);
+    out.push(v);
+    let log = n.log_text();
+    assert!(log.contains("Error writing to the AOF file: No space left on device"), "{log}");
+    drop(c);
+    drop(n);
+    out
+}
+
+#[test]
+fn aof_write_error_denies_writes_with_misconf() {
+    let expected = [
+        "ok",
+        "err",
+        "MISCONF Errors writing to the AOF file: No space left on device",
+        "MISCONF Errors writing to the AOF file: No space left on device",
+        "MISCONF Errors writing to the AOF file: No space left on device",
+        "v",
+    ];
+    let dir = tempdir("aof-full");
+    assert_eq!(aof_write_error(&dir, &|| start(&dir, AOF)), expected);
+    let _ = std::fs::remove_dir_all(&dir);
+    if have("redis-server") {
+        let dir = tempdir("aof-full-redis");
+        assert_eq!(aof_write_error(&dir, &|| start_redis(&dir, &["--appendonly", "yes"]).unwrap()), expected, "redis");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

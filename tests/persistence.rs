@@ -4,8 +4,12 @@
 //! on PATH), BGSAVE consistency under a concurrent write load, save points, MISCONF, FLUSHALL
 //! and SHUTDOWN saves, DEBUG RELOAD, INFO persistence.
 
+mod common;
+
+use common::{Raw, Reply};
 use ferrocache_persistence::rdb::{self, RdbEvent, RdbReader, RdbValue, StreamEntry, StreamId, StreamValue};
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -51,13 +55,22 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Wait until the server answers PING with PONG: listening, and done loading (while loading,
+/// PING gets -LOADING, as in Redis).
 fn wait_port(port: u16, child: &mut Child) {
     let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut buf = [0u8; 64];
+            if s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG")) {
+                return;
+            }
+        }
         if let Some(st) = child.try_wait().unwrap() {
             panic!("server exited: {st}");
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "server did not start");
+        assert!(t.elapsed() < Duration::from_secs(60), "server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -74,18 +87,24 @@ fn start(dir: &Path, extra: &[&str]) -> Node {
 }
 
 fn start_logging_to(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
+    let mut n = spawn(dir, logdir, extra);
+    wait_port(n.port, n.child.as_mut().unwrap());
+    n
+}
+
+/// Start a node without waiting for it (the caller watches it start and load).
+fn spawn(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
     let port = free_port();
     let log = logdir.join(format!("ferrocache-{port}.log"));
     let mut args: Vec<String> =
         vec!["server".into(), "--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
     args.extend(extra.iter().map(|s| s.to_string()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
         .args(&args)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("start ferrocache");
-    wait_port(port, &mut child);
     Node { child: Some(child), port, log }
 }
 
@@ -627,5 +646,183 @@ fn flushall_and_shutdown_save_as_redis_does() {
     let mut c = n.con();
     let v: String = q(&mut c, &["GET", "long"]);
     assert_eq!(v.len(), 500);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Write `n` keys `key:<i>` with pipelined SETs (batches of 10k).
+fn fill(port: u16, n: usize, val: &str) {
+    let mut raw = Raw::connect(port);
+    raw.set_timeout(Duration::from_secs(60));
+    for start in (0..n).step_by(10_000) {
+        let end = (start + 10_000).min(n);
+        let mut buf = Vec::new();
+        for i in start..end {
+            buf.extend(common::encode(&["SET", &format!("key:{i}"), val]));
+        }
+        raw.send(&buf);
+        for _ in start..end {
+            assert_eq!(raw.read(), Reply::Simple("OK".into()));
+        }
+    }
+}
+
+fn info_map(r: &mut Raw, section: &str) -> BTreeMap<String, String> {
+    let text = r.cmd(&["INFO", section]).as_str();
+    text.lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_string(), v.trim().to_string())).collect()
+}
+
+/// Connect as soon as the port accepts.
+fn connect_early(n: &mut Node) -> Raw {
+    let t = Instant::now();
+    loop {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", n.port)) {
+            drop(s);
+            return Raw::connect(n.port);
+        }
+        if let Some(st) = n.child.as_mut().unwrap().try_wait().unwrap() {
+            panic!("server exited: {st}");
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "server did not start");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+const LOADING: &str = "LOADING Redis is loading the dataset in memory";
+
+#[test]
+fn clients_get_loading_while_a_big_rdb_loads() {
+    const N: usize = 800_000;
+    let dir = tempdir("loading");
+    let n = start(&dir, &["--save", ""]);
+    let val = "v".repeat(64);
+    fill(n.port, N, &val);
+    let mut c = n.con();
+    let _: String = q(&mut c, &["SAVE"]);
+    drop(c);
+    drop(n);
+    let size = std::fs::metadata(dir.join("dump.rdb")).unwrap().len();
+    assert!(size > 8 << 20, "dump.rdb is {size} bytes: too small to take a few progress steps");
+
+    let mut n = spawn(&dir, &dir, &["--save", ""]);
+    let mut r = connect_early(&mut n);
+    let t = Instant::now();
+    let (mut saw_loading, mut saw_progress, mut saw_tx) = (false, false, false);
+    let mut last_loaded = 0u64;
+    loop {
+        assert!(t.elapsed() < Duration::from_secs(120), "loading did not finish");
+        let get = r.cmd(&["GET", "key:1"]);
+        if get == Reply::Bulk(val.clone().into_bytes()) {
+            break;
+        }
+        assert_eq!(get, Reply::Error(LOADING.into()));
+        saw_loading = true;
+        // PING has no LOADING flag in Redis 7.0; INFO, SELECT, CLIENT, CONFIG GET do.
+        let ping = r.cmd(&["PING"]);
+        let info = info_map(&mut r, "persistence");
+        if info["loading"] == "1" {
+            assert_eq!(ping, Reply::Error(LOADING.into()));
+            for f in ["loading_start_time", "loading_rdb_used_mem", "loading_loaded_perc", "loading_eta_seconds"] {
+                assert!(info.contains_key(f), "{f} missing: {info:?}");
+            }
+            assert_eq!(info["loading_total_bytes"], size.to_string());
+            assert!(info["loading_rdb_used_mem"].parse::<u64>().unwrap() > 0);
+            let loaded: u64 = info["loading_loaded_bytes"].parse().unwrap();
+            assert!(loaded >= last_loaded && loaded <= size, "{info:?}");
+            let perc: f64 = info["loading_loaded_perc"].parse().unwrap();
+            assert!((perc - loaded as f64 * 100.0 / size as f64).abs() < 0.01, "{info:?}");
+            if loaded > last_loaded && last_loaded > 0 {
+                saw_progress = true;
+            }
+            last_loaded = loaded;
+            // The sections that walk every shard answer at once, with the keys loaded so far.
+            let t_info = Instant::now();
+            let all = r.cmd(&["INFO", "everything"]).as_str();
+            assert!(t_info.elapsed() < Duration::from_secs(2), "INFO took {:?}", t_info.elapsed());
+            let keys: usize = all
+                .lines()
+                .find_map(|l| l.strip_prefix("db0:keys="))
+                .map_or(0, |v| v.split(',').next().unwrap().parse().unwrap());
+            assert!(keys <= N, "{keys}");
+            assert_eq!(r.cmd(&["SELECT", "0"]), Reply::Simple("OK".into()));
+            assert_eq!(r.cmd(&["DBSIZE"]), Reply::Error(LOADING.into()));
+            if !saw_tx {
+                // A transaction with a denied command is discarded, as any rejected command does.
+                assert_eq!(r.cmd(&["MULTI"]), Reply::Simple("OK".into()));
+                let set = r.cmd(&["SET", "x", "1"]);
+                let exec = r.cmd(&["EXEC"]);
+                if set == Reply::Error(LOADING.into()) {
+                    assert_eq!(
+                        exec,
+                        Reply::Error("EXECABORT Transaction discarded because of previous errors.".into())
+                    );
+                    saw_tx = true;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    assert!(saw_loading && saw_progress && saw_tx, "loading {saw_loading} progress {saw_progress} tx {saw_tx}");
+    assert_eq!(r.cmd(&["DBSIZE"]), Reply::Int(N as i64));
+    assert_eq!(r.cmd(&["PING"]), Reply::Simple("PONG".into()));
+    let info = info_map(&mut r, "persistence");
+    assert_eq!(info["loading"], "0");
+    assert!(!info.contains_key("loading_total_bytes"), "{info:?}");
+    assert_eq!(info["rdb_last_load_keys_loaded"], N.to_string());
+    let log = n.log_text();
+    assert!(log.contains(&format!("Done loading RDB, keys loaded: {N}, keys expired: 0.")), "{log}");
+    assert!(log.contains("DB loaded from disk: "), "{log}");
+
+    // SHUTDOWN while loading exits without saving the partly loaded dataset.
+    let _ = redis::cmd("SHUTDOWN").query::<()>(&mut n.con());
+    n.wait_exit();
+    let mtime = std::fs::metadata(dir.join("dump.rdb")).unwrap().modified().unwrap();
+    let mut n = spawn(&dir, &dir, &[]);
+    let mut r = connect_early(&mut n);
+    let t = Instant::now();
+    while r.cmd(&["PING"]) != Reply::Error(LOADING.into()) {
+        assert!(t.elapsed() < Duration::from_secs(5), "not loading");
+    }
+    r.send_cmd(&["SHUTDOWN"]);
+    let _ = r.try_read();
+    n.wait_exit();
+    assert!(n.log_text().contains("User requested shutdown..."), "{}", n.log_text());
+    assert_eq!(std::fs::metadata(dir.join("dump.rdb")).unwrap().modified().unwrap(), mtime);
+    assert_eq!(std::fs::metadata(dir.join("dump.rdb")).unwrap().len(), size);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bgsave_on_a_full_disk() {
+    // The BGSAVE's temp file is a link to /dev/full: every write fails with ENOSPC.
+    let dir = tempdir("diskfull");
+    let n = start(&dir, &[]);
+    let mut c = n.con();
+    let mut p = redis::pipe();
+    for i in 0..20_000 {
+        p.cmd("SET").arg(format!("key:{i}")).arg("x".repeat(100)).ignore();
+    }
+    let _: () = p.query(&mut c).unwrap();
+    let pid = info_field(&mut c, "server", "process_id");
+    std::os::unix::fs::symlink("/dev/full", dir.join(format!("temp-{pid}-1.rdb"))).unwrap();
+    let r: String = q(&mut c, &["BGSAVE"]);
+    assert_eq!(r, "Background saving started");
+    wait_bgsave(&mut c);
+    assert_eq!(info_field(&mut c, "persistence", "rdb_last_bgsave_status"), "err");
+    assert!(!dir.join("dump.rdb").exists());
+    let misconf = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+    assert_eq!(q_err(&mut c, &["SET", "k", "v"]), misconf);
+    assert_eq!(q_err(&mut c, &["DEL", "key:1"]), misconf);
+    let v: String = q(&mut c, &["GET", "key:1"]);
+    assert_eq!(v.len(), 100);
+    let log = n.log_text();
+    assert!(log.contains("Write error saving DB on disk(rdbSaveRio): No space left on device"), "{log}");
+    assert!(log.contains("Background saving error"), "{log}");
+    // The next BGSAVE (a new temp name) succeeds and lifts MISCONF.
+    let r: String = q(&mut c, &["BGSAVE"]);
+    assert_eq!(r, "Background saving started");
+    wait_bgsave(&mut c);
+    assert_eq!(info_field(&mut c, "persistence", "rdb_last_bgsave_status"), "ok");
+    let _: () = q(&mut c, &["SET", "k", "v"]);
+    assert_eq!(read_rdb(&dir.join("dump.rdb")).len(), 20_000);
     let _ = std::fs::remove_dir_all(&dir);
 }

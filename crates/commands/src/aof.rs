@@ -33,7 +33,7 @@ use crate::Ctx;
 use ferrocache_engine::keyspace::Shard;
 use ferrocache_engine::Value;
 use ferrocache_persistence::aof::{
-    encode_command, AofCommandReader, AofReadError, Manifest, MANIFEST_NAME_SUFFIX, TEMP_FILE_NAME_PREFIX,
+    display_name, encode_command, AofCommandReader, AofReadError, Manifest, MANIFEST_NAME_SUFFIX, TEMP_FILE_NAME_PREFIX,
 };
 use ferrocache_persistence::rdb::RdbValue;
 use ferrocache_protocol::resp::{Args, OwnedArgs, ReplyBuf};
@@ -147,6 +147,12 @@ fn dirname(srv: &Server) -> PathBuf {
 
 fn filename(srv: &Server) -> String {
     srv.config.get("appendfilename").unwrap_or_else(|| "appendonly.aof".into())
+}
+
+/// A manifest file name as a path component (Unix file names are bytes).
+fn os(name: &[u8]) -> &std::ffi::OsStr {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::OsStr::from_bytes(name)
 }
 
 fn file_size(p: &Path) -> std::io::Result<u64> {
@@ -431,8 +437,8 @@ fn del_history_files(srv: &Server, am: &mut Manifest) {
     }
     let dir = dirname(srv);
     for h in std::mem::take(&mut am.history) {
-        log('*', &format!("Removing the history file {} in the background", h.file_name));
-        let p = dir.join(&h.file_name);
+        log('*', &format!("Removing the history file {} in the background", display_name(&h.file_name)));
+        let p = dir.join(os(&h.file_name));
         std::thread::spawn(move || {
             let _ = std::fs::remove_file(p);
         });
@@ -955,13 +961,14 @@ fn open_on_server_start(srv: &Arc<Server>) -> Result<(), Failed> {
         srv.aof.base_size.store(sz, Relaxed);
     }
     let name = ctl.manifest.last_incr_name(&fname);
-    let f = match std::fs::OpenOptions::new().append(true).create(true).open(dir.join(&name)) {
+    let f = match std::fs::OpenOptions::new().append(true).create(true).open(dir.join(os(&name))) {
         Ok(f) => f,
         Err(e) => {
-            log('#', &format!("Can't open the append-only file {}: {}", name, strerror(&e)));
+            log('#', &format!("Can't open the append-only file {}: {}", display_name(&name), strerror(&e)));
             return Err(Failed);
         }
     };
+    let name = display_name(&name);
     persist_manifest(srv, &mut ctl.manifest)?;
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
     {
@@ -994,7 +1001,7 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
         let upgrade = !dir.is_dir()
             || (am.base.is_none() && am.incr.is_empty())
             || (am.incr.is_empty()
-                && am.base.as_ref().is_some_and(|b| b.file_name == fname)
+                && am.base.as_ref().is_some_and(|b| b.file_name == fname.as_bytes())
                 && !dir.join(&fname).exists());
         if upgrade {
             if let Err(e) = std::fs::create_dir_all(&dir) {
@@ -1003,7 +1010,7 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
             }
             let mut am = Manifest { base: None, ..Default::default() };
             am.base = Some(ferrocache_persistence::aof::AofInfo {
-                file_name: fname.clone(),
+                file_name: fname.clone().into_bytes(),
                 file_seq: 1,
                 file_type: ferrocache_persistence::aof::FileType::Base,
             });
@@ -1040,7 +1047,7 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
     if am.base.is_none() && am.incr.is_empty() {
         return LoadStatus::NotExist;
     }
-    let mut files: Vec<(String, bool)> = Vec::new();
+    let mut files: Vec<(Vec<u8>, bool)> = Vec::new();
     if let Some(b) = &am.base {
         files.push((b.file_name.clone(), true));
     }
@@ -1050,7 +1057,7 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
     let mut total = 0u64;
     let mut base_size = 0u64;
     for (n, is_base) in &files {
-        match file_size(&dir.join(n)) {
+        match file_size(&dir.join(os(n))) {
             Ok(s) => {
                 total += s;
                 if *is_base {
@@ -1058,7 +1065,7 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
                 }
             }
             Err(e) => {
-                log('#', &format!("Unable to obtain the AOF file {} length. stat: {}", n, strerror(&e)));
+                log('#', &format!("Unable to obtain the AOF file {} length. stat: {}", display_name(n), strerror(&e)));
                 return LoadStatus::Failed;
             }
         }
@@ -1066,12 +1073,15 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
     if total == 0 {
         return LoadStatus::Empty;
     }
-    srv.persist.loading.store(true, Relaxed);
+    persistence::start_loading(srv, total);
     let mut ret = LoadStatus::Ok;
     let count = files.len();
+    let mut done_bytes = 0u64;
     for (i, (name, is_base)) in files.iter().enumerate() {
         let last = i + 1 == count;
         let start = std::time::Instant::now();
+        srv.persist.loading_base.store(done_bytes, Relaxed);
+        done_bytes += file_size(&dir.join(os(name))).unwrap_or(0);
         let mut r = load_single(srv, name);
         if r == LoadStatus::Ok || (r == LoadStatus::Truncated && last) {
             log(
@@ -1079,7 +1089,7 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
                 &format!(
                     "DB loaded from {} file {}: {:.3} seconds",
                     if *is_base { "base" } else { "incr" },
-                    name,
+                    display_name(name),
                     start.elapsed().as_secs_f64()
                 ),
             );
@@ -1097,7 +1107,7 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
         }
         ret = r;
     }
-    srv.persist.loading.store(false, Relaxed);
+    persistence::stop_loading(srv);
     if ret == LoadStatus::Ok || ret == LoadStatus::Truncated {
         srv.aof.current_size.store(total, Relaxed);
         srv.aof.base_size.store(base_size, Relaxed);
@@ -1105,9 +1115,12 @@ fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
     ret
 }
 
+/// CLIENT_ID_AOF: the id of the client replaying the AOF.
+pub const AOF_CLIENT_ID: u64 = u64::MAX;
+
 /// A fake client executing AOF commands (CLIENT_ID_AOF).
 fn fake_client() -> Client {
-    let shared = ClientShared::new(u64::MAX, String::new(), String::new(), now_ms());
+    let shared = ClientShared::new(AOF_CLIENT_ID, String::new(), String::new(), now_ms());
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     let mut c = Client::new(shared, tx);
     c.authenticated = true;
@@ -1143,8 +1156,9 @@ fn replay(srv: &Arc<Server>, client: &mut Client, argv: &[Vec<u8>], out: &mut Re
 }
 
 /// loadSingleAppendOnlyFile.
-fn load_single(srv: &Arc<Server>, name: &str) -> LoadStatus {
-    let path = dirname(srv).join(name);
+fn load_single(srv: &Arc<Server>, name: &[u8]) -> LoadStatus {
+    let path = dirname(srv).join(os(name));
+    let name = &display_name(name);
     let f = match File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -1174,7 +1188,7 @@ fn load_single(srv: &Arc<Server>, name: &str) -> LoadStatus {
     };
     let mut start = 0u64;
     if n == 5 && &sig == b"REDIS" {
-        let old_style = name == filename(srv);
+        let old_style = *name == filename(srv);
         log(
             '*',
             if old_style { "Reading RDB preamble from AOF file..." } else { "Reading RDB base file on AOF loading..." },
@@ -1185,8 +1199,8 @@ fn load_single(srv: &Arc<Server>, name: &str) -> LoadStatus {
         };
         let mut cr = CountingReader { r: std::io::BufReader::with_capacity(1 << 20, f2), n: 0 };
         let res = {
-            let mut g = srv.ks.lock_all();
-            persistence::load_reader(srv, &mut cr, &mut g)
+            let mut g = srv.ks.lock_shards(&[]);
+            persistence::load_reader(srv, &mut cr, &mut g, true)
         };
         if res.is_err() {
             if old_style {
@@ -1216,6 +1230,8 @@ fn load_single(srv: &Arc<Server>, name: &str) -> LoadStatus {
     let truncated_ok = srv.config.get_bool("aof-load-truncated");
     let mut valid_up_to = start;
     let mut valid_before_multi = start;
+    let base = srv.persist.loading_base.load(Relaxed);
+    let mut loops = 0u64;
     let uxeof = |valid_up_to: u64| -> LoadStatus {
         if truncated_ok {
             log('#', &format!("!!! Warning: short read while loading the AOF file {}!!!", name));
@@ -1233,6 +1249,11 @@ fn load_single(srv: &Arc<Server>, name: &str) -> LoadStatus {
         LoadStatus::Failed
     };
     loop {
+        // Serve the clients from time to time (every 1024 commands, from the first one).
+        if loops.is_multiple_of(1024) {
+            persistence::loading_progress(srv, base + reader.offset);
+        }
+        loops += 1;
         match reader.next_command() {
             Ok(Some(argv)) => {
                 let is_multi = argv[0].eq_ignore_ascii_case(b"multi");
@@ -1318,5 +1339,6 @@ pub fn info(srv: &Server) -> String {
             aof.delayed_fsync.load(Relaxed),
         ));
     }
+    s.push_str(&persistence::info_loading(srv));
     s
 }

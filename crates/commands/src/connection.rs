@@ -13,6 +13,7 @@ const G: &str = "connection";
 const CTXF: u64 = PUBSUB_CONTEXT | STALE | LOADING;
 
 pub static COMMANDS: &[Command] = &[
+    // Redis 7.0's PING has neither LOADING nor STALE (ping.json).
     Command::new("ping", -1, FAST | PUBSUB_CONTEXT, (0, 0, 0), ping).group(G),
     Command::new("echo", 2, FAST | STALE | LOADING, (0, 0, 0), echo).group(G),
     Command::new("quit", -1, FAST | NO_AUTH | NOSCRIPT | CTXF | ALLOW_BUSY, (0, 0, 0), quit).group(G),

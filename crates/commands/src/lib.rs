@@ -277,6 +277,14 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
+    if persistence::is_loading(srv) && loading_denies(client, cmd) {
+        out.error(persistence::LOADING_ERR);
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        stats::rejected(cmd.name);
+        return;
+    }
     if !scripting::wait_not_busy(srv, cmd, out) {
         stats::rejected(cmd.name);
         if client.multi.is_some() {
@@ -359,6 +367,26 @@ fn replica_denies(srv: &Server, client: &Client, cmd: &Command) -> Option<&'stat
         return Some(replication::READONLY_ERR);
     }
     None
+}
+
+/// While loading, commands without the LOADING flag (and EXEC of a transaction holding one)
+/// are refused; the AOF loader's own client and the master link are not checked.
+fn loading_denies(client: &Client, cmd: &Command) -> bool {
+    if client.id == aof::AOF_CLIENT_ID || client.repl.is_master {
+        return false;
+    }
+    !cmd.has(flags::LOADING)
+        || (cmd.name == "exec"
+            && client.multi.as_ref().is_some_and(|q| {
+                q.iter().any(|a| {
+                    let a = a.args();
+                    let c = table().lookup(&a[0]).map(|c| match (c.subcommands.is_empty(), a.len() >= 2) {
+                        (false, true) => lookup_sub(c, &a[1]).unwrap_or(c),
+                        _ => c,
+                    });
+                    c.is_some_and(|c| !c.has(flags::LOADING))
+                })
+            }))
 }
 
 /// EXEC of a transaction holding a write command (MISCONF applies to it).

@@ -13,6 +13,13 @@
 //! in capture order; the RDB loader accepts repeated SELECTDB. Peak extra memory is the chunks
 //! being encoded (about one shard per thread), not a copy of the dataset.
 //!
+//! Loading (as Redis's loadDataFromDisk): the loader runs on a blocking thread holding each
+//! key's shard only while inserting it; at its first progress point (every 2 MB of RDB,
+//! `LOADING_INTERVAL_BYTES`; every 1024 AOF commands, from the first) the RESP listeners start
+//! accepting. The commands allowed while loading (LOADING flag: INFO, SELECT, CLIENT, CONFIG,
+//! SHUTDOWN, ...) run meanwhile and see the data loaded so far; the others get `-LOADING`. INFO persistence shows `loading_*` as Redis computes them. SHUTDOWN while loading
+//! never saves. A small file is loaded before any client is served.
+//!
 //! The snapshot's start is decided once per lock-holding region (a command, or a whole EXEC):
 //! `Guards::snapshot` records the id seen by the region's first write, so a transaction's
 //! writes are either all in the snapshot or all after it.
@@ -89,6 +96,16 @@ pub struct Persist {
     pub rdb_saves: AtomicU64,
     pub scheduled: AtomicBool,
     pub loading: AtomicBool,
+    /// startLoading's statistics (INFO persistence loading_*).
+    pub loading_start_time: AtomicI64,
+    pub loading_total_bytes: AtomicU64,
+    pub loading_rdb_used_mem: AtomicU64,
+    pub loading_loaded_bytes: AtomicU64,
+    /// Bytes of the files loaded before the current one (multi-part AOF).
+    pub loading_base: AtomicU64,
+    /// Signalled at the loader's first progress point (processEventsWhileBlocked): the node
+    /// starts serving clients, which get -LOADING until the dataset is in memory.
+    pub serve_during_load: tokio::sync::Notify,
     pub last_load_keys_loaded: AtomicU64,
     pub last_load_keys_expired: AtomicU64,
     /// Progress of the running save.
@@ -113,6 +130,12 @@ impl Default for Persist {
             rdb_saves: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
             loading: AtomicBool::new(false),
+            loading_start_time: AtomicI64::new(0),
+            loading_total_bytes: AtomicU64::new(0),
+            loading_rdb_used_mem: AtomicU64::new(0),
+            loading_loaded_bytes: AtomicU64::new(0),
+            loading_base: AtomicU64::new(0),
+            serve_during_load: tokio::sync::Notify::new(),
             last_load_keys_loaded: AtomicU64::new(0),
             last_load_keys_expired: AtomicU64::new(0),
             keys_processed: Arc::new(AtomicU64::new(0)),
@@ -693,6 +716,7 @@ fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -
             n
         };
         s.emit(std::mem::take(&mut buf), n);
+        key_save_delay(srv, n);
     }
     let _fin = srv.persist.save_lock.lock();
     {
@@ -716,6 +740,22 @@ fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -
     };
     then(ok);
     ok
+}
+
+/// rdb-key-save-delay (debugDelay per key saved), slept by the walker after a shard, outside
+/// its lock. Shards captured by writers are not delayed.
+fn key_save_delay(srv: &Server, keys: u64) {
+    let d = srv.config.get_i64("rdb-key-save-delay");
+    if d == 0 || keys == 0 {
+        return;
+    }
+    let us = if d > 0 {
+        d as u64 * keys
+    } else {
+        // A negative value sleeps 1 us with probability 1/|d| per key.
+        (0..keys).filter(|_| rand::random::<u64>().is_multiple_of(d.unsigned_abs())).count() as u64
+    };
+    std::thread::sleep(std::time::Duration::from_micros(us));
 }
 
 /// A snapshot for a replica's full sync. Its start is atomic with `at_start`: every shard is
@@ -766,10 +806,9 @@ pub fn snapshot_running(srv: &Server) -> bool {
 
 /// Load an RDB stream into the shards held by `guards` (every shard): a replica's full sync.
 pub fn load_rdb<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
-    let p = &srv.persist;
-    p.loading.store(true, Relaxed);
-    let res = load_reader(srv, r, guards);
-    p.loading.store(false, Relaxed);
+    start_loading(srv, 0);
+    let res = load_reader(srv, r, guards, false);
+    stop_loading(srv);
     res
 }
 
@@ -887,8 +926,19 @@ pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), Failed> {
 
 fn save_cmd(ctx: &mut Ctx, _a: Args) {
     let srv = ctx.srv;
-    if srv.persist.current.read().is_some() {
-        return ctx.out.error("ERR Background save already in progress");
+    match running_kind(srv) {
+        Some(SnapKind::Rdb) => return ctx.out.error("ERR Background save already in progress"),
+        Some(_) => {
+            // An AOF rewrite is running: Redis saves synchronously next to its child. The
+            // snapshot machinery serves one snapshot at a time, so this save holds every shard
+            // (writes wait, as they do while Redis's SAVE blocks the event loop).
+            srv.persist.rdb_saves.fetch_add(1, Relaxed);
+            let mut all = srv.ks.lock_all();
+            let ok = save_held(srv, &mut all);
+            drop(all);
+            return if ok { ctx.out.ok() } else { ctx.out.error("ERR") };
+        }
+        None => {}
     }
     srv.persist.rdb_saves.fetch_add(1, Relaxed);
     match save_walk(srv) {
@@ -911,7 +961,7 @@ fn bgsave_cmd(ctx: &mut Ctx, a: Args) {
     match running_kind(srv) {
         Some(SnapKind::Rdb) => return ctx.out.error("ERR Background save already in progress"),
         Some(_) if !schedule && !ctx.client.in_exec => {
-            return ctx.out.error("ERR An AOF log rewriting in progress: can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.")
+            return ctx.out.error("ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.")
         }
         Some(_) => {
             srv.persist.scheduled.store(true, Relaxed);
@@ -989,6 +1039,8 @@ pub fn after_flushall(ctx: &mut Ctx) {
 /// SHUTDOWN's save: Ok(()) to go on exiting, Err(Failed) when the save failed and the shutdown
 /// must not proceed.
 pub fn shutdown_save(srv: &Server, save: bool, nosave: bool, force: bool) -> Result<(), Failed> {
+    // A partly loaded dataset is never saved (Redis turns SHUTDOWN into SHUTDOWN NOSAVE).
+    let (save, nosave) = if is_loading(srv) { (false, true) } else { (save, nosave) };
     crate::aof::on_shutdown(srv);
     if abort_running(srv, true) {
         srv.persist.bgsave_in_progress.store(false, Relaxed);
@@ -1054,7 +1106,7 @@ fn reload_with(srv: &Server, guards: &mut Guards, save: bool, flush: bool) -> Re
             guards.for_each_shard(|s| s.dbs[d] = Default::default());
         }
     }
-    load_into(srv, &dbfilename(srv), guards).map(|_| ()).map_err(|_| "ERR Error trying to load the RDB dump")
+    load_into(srv, &dbfilename(srv), guards, false).map(|_| ()).map_err(|_| "ERR Error trying to load the RDB dump")
 }
 
 // ------------------------------------------------------------------ loading
@@ -1079,21 +1131,102 @@ fn limits(srv: &Server) -> EncodingLimits {
     }
 }
 
-/// rdbLoad into the shards held by `guards` (every shard). Keys already expired are skipped.
-pub fn load_into(srv: &Server, path: &str, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
+/// rdbLoad into the shards held by `guards` (every shard), or with `per_key_locks` each key
+/// under its own shard's lock (startup loading). Keys already expired are skipped.
+pub fn load_into(srv: &Server, path: &str, guards: &mut Guards, per_key_locks: bool) -> Result<(u64, u64), LoadError> {
     let f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LoadError::NotFound),
         Err(e) => return Err(LoadError::Io(e)),
     };
-    let p = &srv.persist;
-    p.loading.store(true, Relaxed);
-    let r = load_reader(srv, std::io::BufReader::with_capacity(1 << 20, f), guards);
-    p.loading.store(false, Relaxed);
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    start_loading(srv, size);
+    let r = load_reader(srv, std::io::BufReader::with_capacity(1 << 20, f), guards, per_key_locks);
+    stop_loading(srv);
     r
 }
 
-pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
+/// loading_process_events_interval_bytes (Redis's default): the loader records its progress
+/// and lets clients in every this many bytes.
+pub const LOADING_INTERVAL_BYTES: u64 = 2 * 1024 * 1024;
+
+/// startLoading: the node is loading `total_bytes` (0: unknown, e.g. a diskless transfer).
+pub fn start_loading(srv: &Server, total_bytes: u64) {
+    let p = &srv.persist;
+    p.loading_start_time.store((now_ms() / 1000) as i64, Relaxed);
+    p.loading_loaded_bytes.store(0, Relaxed);
+    p.loading_total_bytes.store(total_bytes, Relaxed);
+    p.loading_rdb_used_mem.store(0, Relaxed);
+    p.loading_base.store(0, Relaxed);
+    p.last_load_keys_expired.store(0, Relaxed);
+    p.last_load_keys_loaded.store(0, Relaxed);
+    p.loading.store(true, SeqCst);
+}
+
+/// stopLoading.
+pub fn stop_loading(srv: &Server) {
+    srv.persist.loading.store(false, SeqCst);
+}
+
+/// The node is loading its dataset: commands without the LOADING flag get -LOADING.
+#[inline]
+pub fn is_loading(srv: &Server) -> bool {
+    srv.persist.loading.load(Relaxed)
+}
+
+pub const LOADING_ERR: &str = "LOADING Redis is loading the dataset in memory";
+
+/// loadingAbsProgress + processEventsWhileBlocked: record the bytes loaded so far and start
+/// serving clients (a no-op once they are served).
+pub fn loading_progress(srv: &Server, loaded: u64) {
+    srv.persist.loading_loaded_bytes.store(loaded, Relaxed);
+    srv.persist.serve_during_load.notify_one();
+}
+
+/// A reader counting the bytes it delivered.
+struct Progress<R> {
+    r: R,
+    n: Arc<AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Progress<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.r.read(buf)?;
+        self.n.fetch_add(k as u64, Relaxed);
+        Ok(k)
+    }
+}
+
+/// Run `f` with the guards a loaded key is written under: its own shard's lock
+/// (`per_key`), or the caller's `guards` (which hold every shard).
+fn with_key_locked<T>(
+    srv: &Server,
+    guards: &mut Guards,
+    per_key: bool,
+    key: &[u8],
+    f: impl FnOnce(&mut Guards) -> T,
+) -> T {
+    if per_key {
+        let mut g = srv.ks.lock_key(key);
+        f(&mut g)
+    } else {
+        f(guards)
+    }
+}
+
+/// rdbLoad's reading part. `per_key_locks`: each key is inserted under its own shard's lock
+/// (startup loading: the commands allowed while loading, INFO for one, walk the shards
+/// meanwhile, as Redis serves them between two chunks); otherwise `guards` hold every shard.
+pub(crate) fn load_reader<R: std::io::Read>(
+    srv: &Server,
+    r: R,
+    guards: &mut Guards,
+    per_key_locks: bool,
+) -> Result<(u64, u64), LoadError> {
+    let counted = Arc::new(AtomicU64::new(0));
+    let r = Progress { r, n: counted.clone() };
+    let base = srv.persist.loading_base.load(Relaxed);
+    let mut tick = 0u64;
     let p = &srv.persist;
     p.last_load_keys_loaded.store(0, Relaxed);
     p.last_load_keys_expired.store(0, Relaxed);
@@ -1113,6 +1246,11 @@ pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Gua
             Ok(None) => break,
             Err(e) => return Err(report_load_error(&e)),
         };
+        let pos = counted.load(Relaxed);
+        if pos / LOADING_INTERVAL_BYTES != tick {
+            tick = pos / LOADING_INTERVAL_BYTES;
+            loading_progress(srv, base + pos);
+        }
         match ev {
             RdbEvent::Aux { key, value } => {
                 let v = String::from_utf8_lossy(&value);
@@ -1125,26 +1263,30 @@ pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Gua
                     b"used-mem" => {
                         let m: i64 = v.parse().unwrap_or(0);
                         log('*', &format!("RDB memory usage when created {:.2} Mb", m as f64 / (1024.0 * 1024.0)));
+                        p.loading_rdb_used_mem.store(m.max(0) as u64, Relaxed);
                     }
                     b"aof-preamble" if v != "0" => log('*', "RDB has an AOF tail"),
                     b"aof-base" if v != "0" => log('*', "RDB is base AOF"),
                     k if k.first() == Some(&b'%') => log('*', &format!("RDB '{}': {}", String::from_utf8_lossy(k), v)),
                     MC_FLAGS_AUX => {
                         for (k, flags) in parse_mc_flags(&value) {
-                            let mut d = Db {
-                                guards: &mut *guards,
-                                db: cur_db,
-                                now_ms: now,
-                                fx: &mut fx,
-                                access,
-                                expire_enabled: false,
-                            };
-                            if let Some(ent) = d.peek(&k) {
-                                if let Some(data) = ent.value.as_bytes() {
-                                    let item = ferrocache_engine::mcitem::McItem::new(data, flags, (now / 1000) as u32);
-                                    ent.value = Value::Mc(item);
+                            with_key_locked(srv, guards, per_key_locks, &k, |g: &mut Guards| {
+                                let mut d = Db {
+                                    guards: g,
+                                    db: cur_db,
+                                    now_ms: now,
+                                    fx: &mut fx,
+                                    access,
+                                    expire_enabled: false,
+                                };
+                                if let Some(ent) = d.peek(&k) {
+                                    if let Some(data) = ent.value.as_bytes() {
+                                        let item =
+                                            ferrocache_engine::mcitem::McItem::new(data, flags, (now / 1000) as u32);
+                                        ent.value = Value::Mc(item);
+                                    }
                                 }
-                            }
+                            });
                         }
                     }
                     _ => {}
@@ -1167,26 +1309,22 @@ pub(crate) fn load_reader<R: std::io::Read>(srv: &Server, r: R, guards: &mut Gua
                     log('#', &format!("rdbLoadObject skipping empty key: {}", String::from_utf8_lossy(&e.key)));
                     continue;
                 }
-                let mut db = Db {
-                    guards: &mut *guards,
-                    db: e.db as usize,
-                    now_ms: now,
-                    fx: &mut fx,
-                    access,
-                    expire_enabled: false,
-                };
-                db.insert_new(&e.key, v, e.expire_ms.map(|t| t.max(1) as u64).unwrap_or(0));
-                if let Some(ent) = db.peek(&e.key) {
-                    if access.lfu {
-                        if let Some(f) = e.lfu_freq {
-                            ent.lru = (initial_lru(&access, now) & !0xff) | f as u32;
-                        }
-                    } else if lru_policy {
-                        if let Some(idle) = e.lru_idle {
-                            ent.lru = lru_clock(now.saturating_sub(idle.saturating_mul(1000)));
+                with_key_locked(srv, guards, per_key_locks, &e.key, |g: &mut Guards| {
+                    let mut db =
+                        Db { guards: g, db: e.db as usize, now_ms: now, fx: &mut fx, access, expire_enabled: false };
+                    db.insert_new(&e.key, v, e.expire_ms.map(|t| t.max(1) as u64).unwrap_or(0));
+                    if let Some(ent) = db.peek(&e.key) {
+                        if access.lfu {
+                            if let Some(f) = e.lfu_freq {
+                                ent.lru = (initial_lru(&access, now) & !0xff) | f as u32;
+                            }
+                        } else if lru_policy {
+                            if let Some(idle) = e.lru_idle {
+                                ent.lru = lru_clock(now.saturating_sub(idle.saturating_mul(1000)));
+                            }
                         }
                     }
-                }
+                });
                 loaded += 1;
                 fx.propagate.clear();
                 fx.touched.clear();
@@ -1244,8 +1382,10 @@ fn report_load_error(e: &RdbError) -> LoadError {
 pub fn load_at_startup(srv: &Server) -> Result<(), Failed> {
     let start = std::time::Instant::now();
     let path = dbfilename(srv);
-    let mut g = srv.ks.lock_all();
-    let r = load_into(srv, &path, &mut g);
+    // Nothing else writes while loading (commands that write are refused, the cron is not
+    // running yet): each key is inserted under its own shard's lock.
+    let mut g = srv.ks.lock_shards(&[]);
+    let r = load_into(srv, &path, &mut g, true);
     drop(g);
     match r {
         Ok(_) => {
@@ -1263,6 +1403,33 @@ pub fn load_at_startup(srv: &Server) -> Result<(), Failed> {
 }
 
 // ------------------------------------------------------------------ INFO
+
+/// The loading_* fields of INFO persistence (only while loading), as Redis computes them.
+pub fn info_loading(srv: &Server) -> String {
+    let p = &srv.persist;
+    if !is_loading(srv) {
+        return String::new();
+    }
+    let start = p.loading_start_time.load(Relaxed);
+    let total = p.loading_total_bytes.load(Relaxed);
+    let used = p.loading_rdb_used_mem.load(Relaxed);
+    let loaded = p.loading_loaded_bytes.load(Relaxed);
+    let mut perc = 0.0;
+    let mut remaining: i64 = 1;
+    if total > 0 {
+        perc = loaded as f64 / total as f64 * 100.0;
+        remaining = total as i64 - loaded as i64;
+    } else if used > 0 {
+        perc = (loaded as f64 / used as f64 * 100.0).min(99.99);
+        remaining = (used as i64 - loaded as i64).max(1);
+    }
+    let elapsed = (now_ms() / 1000) as i64 - start;
+    let eta = if elapsed == 0 { 1 } else { elapsed * remaining / (loaded as i64 + 1) };
+    format!(
+        "loading_start_time:{}\r\nloading_total_bytes:{}\r\nloading_rdb_used_mem:{}\r\nloading_loaded_bytes:{}\r\nloading_loaded_perc:{:.2}\r\nloading_eta_seconds:{}\r\n",
+        start, total, used, loaded, perc, eta
+    )
+}
 
 /// The "# Persistence" INFO section body (without the header).
 pub fn info_persistence(srv: &Server) -> String {

@@ -34,7 +34,9 @@ impl FileType {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AofInfo {
-    pub file_name: String,
+    /// The file name's bytes (a Unix file name need not be UTF-8). Never holds a NUL byte, a
+    /// '/' or a '\\' once parsed (Redis reads names as C strings and refuses paths).
+    pub file_name: Vec<u8>,
     pub file_seq: i64,
     pub file_type: FileType,
 }
@@ -68,23 +70,38 @@ impl std::fmt::Display for ManifestError {
     }
 }
 
-/// sdsneedsrepr: does a file name need quoting in the manifest?
-fn needs_repr(s: &[u8]) -> bool {
+/// C's isprint in the C locale (bytes >= 0x80 are not printable).
+fn c_isprint(c: u8) -> bool {
+    (0x20..0x7f).contains(&c)
+}
+
+/// C's isspace in the C locale: space, \t, \n, \v, \f, \r.
+fn c_isspace(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// sdsneedsrepr, plus the single quote: does a file name need quoting in the manifest?
+///
+/// Redis 7.0 writes a name holding a `'` (and nothing else needing quotes) unquoted, and its own
+/// sdssplitargs then reads that `'` as the start of a single-quoted string: such a manifest
+/// does not load. We quote it instead (`"it's.aof"`), which redis-server reads back correctly.
+pub fn needs_repr(s: &[u8]) -> bool {
     s.iter().any(|&c| {
         c == b'\\'
             || c == b'"'
+            || c == b'\''
             || c == b'\n'
             || c == b'\r'
             || c == b'\t'
             || c == 7
             || c == 8
-            || !(0x20..0x7f).contains(&c)
-            || c == b' '
+            || !c_isprint(c)
+            || c_isspace(c)
     })
 }
 
-/// sdscatrepr.
-fn repr(s: &[u8]) -> String {
+/// sdscatrepr: a quoted string of printable ASCII only, whatever bytes `s` holds.
+pub fn repr(s: &[u8]) -> String {
     let mut o = String::from("\"");
     for &c in s {
         match c {
@@ -95,7 +112,7 @@ fn repr(s: &[u8]) -> String {
             b'\t' => o.push_str("\\t"),
             7 => o.push_str("\\a"),
             8 => o.push_str("\\b"),
-            c if (0x20..0x7f).contains(&c) => o.push(c as char),
+            c if c_isprint(c) => o.push(c as char),
             c => o.push_str(&format!("\\x{:02x}", c)),
         }
     }
@@ -103,9 +120,36 @@ fn repr(s: &[u8]) -> String {
     o
 }
 
+/// A file name for log lines (non-UTF-8 bytes replaced).
+pub fn display_name(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).into_owned()
+}
+
 fn format_info(buf: &mut String, ai: &AofInfo) {
-    let name = if needs_repr(ai.file_name.as_bytes()) { repr(ai.file_name.as_bytes()) } else { ai.file_name.clone() };
+    let name = if needs_repr(&ai.file_name) {
+        repr(&ai.file_name)
+    } else {
+        // Printable ASCII only: no quoting needed, and valid UTF-8.
+        String::from_utf8_lossy(&ai.file_name).into_owned()
+    };
     buf.push_str(&format!("file {} seq {} type {}\n", name, ai.file_seq, ai.file_type.as_char()));
+}
+
+/// C-string view of a byte string: up to its first NUL (what sdsnew/strcmp see).
+fn cstr(b: &[u8]) -> &[u8] {
+    &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]
+}
+
+/// sdstrim(s, " \t\r\n").
+fn trim(mut b: &[u8]) -> &[u8] {
+    let set = |c: &u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    while b.first().is_some_and(set) {
+        b = &b[1..];
+    }
+    while b.last().is_some_and(set) {
+        b = &b[..b.len() - 1];
+    }
+    b
 }
 
 /// sdssplitargs: Redis's argument splitter (quotes, escapes). None on unbalanced quotes.
@@ -114,7 +158,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && c_isspace(line[i]) {
             i += 1;
         }
         if i >= n {
@@ -150,7 +194,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         c => c,
                     });
                 } else if line[i] == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !c_isspace(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -166,7 +210,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     i += 1;
                     cur.push(b'\'');
                 } else if line[i] == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !c_isspace(line[i + 1]) {
                         return None;
                     }
                     i += 1;
@@ -228,14 +272,13 @@ impl Manifest {
             rest = &rest[chunk.len()..];
             linenum += 1;
             if chunk.first() == Some(&b'#') {
-                if !has_nl {
-                    // the rest of a long comment line is read as further lines by fgets
-                }
+                // (the rest of a comment line longer than the buffer is read as further lines)
                 continue;
             }
-            let line_text = String::from_utf8_lossy(chunk)
-                .trim_matches(|c| c == ' ' || c == '\t' || c == '\r' || c == '\n')
-                .to_string();
+            // fgets keeps NUL bytes but strchr(buf, '\n') and sdsnew(buf) stop at the first one.
+            let has_nl = has_nl && !chunk.contains(&0);
+            let line = trim(cstr(chunk));
+            let line_text = String::from_utf8_lossy(line).into_owned();
             let err = |msg| Err(ManifestError { line: linenum, text: Some(line_text.clone()), msg });
             if !has_nl {
                 return Err(ManifestError {
@@ -244,30 +287,31 @@ impl Manifest {
                     msg: "The AOF manifest file contains too long line",
                 });
             }
-            if line_text.is_empty() {
+            if line.is_empty() {
                 return err("Invalid AOF manifest file format");
             }
-            let argv = match split_args(line_text.as_bytes()) {
+            let argv = match split_args(line) {
                 Some(a) if a.len() >= 6 && a.len() % 2 == 0 => a,
                 _ => return err("Invalid AOF manifest file format"),
             };
-            let (mut name, mut seq, mut ty) = (None::<String>, 0i64, 0u8);
+            let (mut name, mut seq, mut ty) = (None::<Vec<u8>>, 0i64, 0u8);
             for p in argv.chunks(2) {
-                let k = String::from_utf8_lossy(&p[0]).to_ascii_lowercase();
-                match k.as_str() {
-                    "file" => {
-                        let n = String::from_utf8_lossy(&p[1]).into_owned();
-                        if n.contains('/') {
-                            return err("File can't be a path, just a filename");
-                        }
-                        name = Some(n);
+                // strcasecmp and sdsnew see C strings: everything after a NUL is ignored.
+                let k = cstr(&p[0]);
+                if k.eq_ignore_ascii_case(b"file") {
+                    let n = cstr(&p[1]).to_vec();
+                    // pathIsBaseName
+                    if n.contains(&b'/') || n.contains(&b'\\') {
+                        return err("File can't be a path, just a filename");
                     }
-                    "seq" => seq = atoll(&p[1]),
-                    "type" => ty = p[1].first().copied().unwrap_or(0),
-                    _ => {}
+                    name = Some(n);
+                } else if k.eq_ignore_ascii_case(b"seq") {
+                    seq = atoll(cstr(&p[1]));
+                } else if k.eq_ignore_ascii_case(b"type") {
+                    ty = p[1].first().copied().unwrap_or(0);
                 }
             }
-            let Some(name) = name.filter(|n| !n.is_empty()) else { return err("Invalid AOF manifest file format") };
+            let Some(name) = name else { return err("Invalid AOF manifest file format") };
             if seq == 0 || ty == 0 {
                 return err("Invalid AOF manifest file format");
             }
@@ -311,8 +355,11 @@ impl Manifest {
             BASE_FILE_SUFFIX,
             if rdb_preamble { RDB_FORMAT_SUFFIX } else { AOF_FORMAT_SUFFIX }
         );
-        self.base =
-            Some(AofInfo { file_name: name.clone(), file_seq: self.curr_base_file_seq, file_type: FileType::Base });
+        self.base = Some(AofInfo {
+            file_name: name.clone().into_bytes(),
+            file_seq: self.curr_base_file_seq,
+            file_type: FileType::Base,
+        });
         self.dirty = true;
         name
     }
@@ -322,7 +369,7 @@ impl Manifest {
         self.curr_incr_file_seq += 1;
         let name = format!("{}.{}{}{}", aof_filename, self.curr_incr_file_seq, INCR_FILE_SUFFIX, AOF_FORMAT_SUFFIX);
         self.incr.push(AofInfo {
-            file_name: name.clone(),
+            file_name: name.clone().into_bytes(),
             file_seq: self.curr_incr_file_seq,
             file_type: FileType::Incr,
         });
@@ -331,10 +378,10 @@ impl Manifest {
     }
 
     /// getLastIncrAofName.
-    pub fn last_incr_name(&mut self, aof_filename: &str) -> String {
+    pub fn last_incr_name(&mut self, aof_filename: &str) -> Vec<u8> {
         match self.incr.last() {
             Some(i) => i.file_name.clone(),
-            None => self.new_incr_name(aof_filename),
+            None => self.new_incr_name(aof_filename).into_bytes(),
         }
     }
 
@@ -356,20 +403,23 @@ impl Manifest {
     }
 }
 
+/// atoll (glibc's strtoll: leading isspace, optional sign, digits; saturating).
 fn atoll(b: &[u8]) -> i64 {
-    let s = String::from_utf8_lossy(b);
-    let s = s.trim_start();
-    let (neg, digits) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let d: String = digits.chars().take_while(|c| c.is_ascii_digit()).collect();
-    let v: i64 = d.parse().unwrap_or(0);
-    if neg {
-        -v
-    } else {
-        v
+    let mut i = 0;
+    while i < b.len() && c_isspace(b[i]) {
+        i += 1;
     }
+    let neg = b.get(i) == Some(&b'-');
+    if matches!(b.get(i), Some(b'-' | b'+')) {
+        i += 1;
+    }
+    let mut v: i64 = 0;
+    while let Some(d) = b.get(i).filter(|c| c.is_ascii_digit()) {
+        let d = (d - b'0') as i64;
+        v = if neg { v.saturating_mul(10).saturating_sub(d) } else { v.saturating_mul(10).saturating_add(d) };
+        i += 1;
+    }
+    v
 }
 
 /// Why reading an AOF command stream stopped early.
@@ -547,7 +597,7 @@ mod tests {
         };
         let s = m.format();
         assert_eq!(s, "file \"my file.aof\" seq 1 type b\n");
-        assert_eq!(Manifest::parse(s.as_bytes()).unwrap().base.unwrap().file_name, "my file.aof");
+        assert_eq!(Manifest::parse(s.as_bytes()).unwrap().base.unwrap().file_name, b"my file.aof");
         assert_eq!(Manifest::parse(b"").unwrap_err().msg, "Found an empty AOF manifest");
         assert_eq!(Manifest::parse(b"file a seq 1\n").unwrap_err().msg, "Invalid AOF manifest file format");
         assert_eq!(Manifest::parse(b"file a seq 1 type x\n").unwrap_err().msg, "Unknown AOF file type");
@@ -559,11 +609,54 @@ mod tests {
             Manifest::parse(b"file a seq 2 type i\nfile b seq 1 type i\n").unwrap_err().msg,
             "Found a non-monotonic sequence number"
         );
-        assert_eq!(Manifest::parse(b"# c\nfile a seq 1 type b\n").unwrap().base.unwrap().file_name, "a");
+        assert_eq!(Manifest::parse(b"# c\nfile a seq 1 type b\n").unwrap().base.unwrap().file_name, b"a");
         assert_eq!(
             Manifest::parse(b"file a seq 1 type b").unwrap_err().msg,
             "The AOF manifest file contains too long line"
         );
+    }
+
+    #[test]
+    fn manifest_names_with_any_bytes() {
+        let name = b"a\x01b\tc\nd\re\"fg h\x07\x08\x0b\x0c\x7f\xff\xc3\xa9'i.aof".to_vec();
+        let m = Manifest {
+            base: Some(AofInfo { file_name: name.clone(), file_seq: 1, file_type: FileType::Base }),
+            curr_base_file_seq: 1,
+            ..Default::default()
+        };
+        let s = m.format();
+        assert_eq!(s, "file \"a\\x01b\\tc\\nd\\re\\\"fg h\\a\\b\\x0b\\x0c\\x7f\\xff\\xc3\\xa9'i.aof\" seq 1 type b\n");
+        assert_eq!(Manifest::parse(s.as_bytes()).unwrap(), Manifest { dirty: false, ..m });
+        // A name with only a single quote to escape is quoted too (Redis 7.0 leaves it bare and
+        // cannot read it back).
+        let q = Manifest {
+            base: Some(AofInfo { file_name: b"it's.aof".to_vec(), file_seq: 1, file_type: FileType::Base }),
+            curr_base_file_seq: 1,
+            ..Default::default()
+        };
+        assert_eq!(q.format(), "file \"it's.aof\" seq 1 type b\n");
+        assert_eq!(Manifest::parse(q.format().as_bytes()).unwrap(), q);
+        // Raw (unquoted) non-UTF-8 bytes are kept as they are.
+        let raw = Manifest::parse(b"file \xff\xfe.aof seq 1 type b\n").unwrap();
+        assert_eq!(raw.base.unwrap().file_name, b"\xff\xfe.aof");
+        // Redis reads names as C strings: a NUL ends the name; a backslash is a path.
+        let nul = Manifest::parse(b"file \"ab\\x00/cd\" seq 1 type b\n").unwrap();
+        assert_eq!(nul.base.unwrap().file_name, b"ab");
+        assert_eq!(
+            Manifest::parse(b"file \"a\\\\b\" seq 1 type b\n").unwrap_err().msg,
+            "File can't be a path, just a filename"
+        );
+        // A raw NUL byte hides the line's newline from strchr: "too long line".
+        assert_eq!(
+            Manifest::parse(b"file a\0 seq 1 type b\n").unwrap_err().msg,
+            "The AOF manifest file contains too long line"
+        );
+        // sdssplitargs skips C isspace (\v too) between arguments, but only ' ', \t, \r, \n
+        // and NUL end an unquoted one.
+        assert_eq!(Manifest::parse(b"\x0bfile \x0b a seq 1 type b\n").unwrap().base.unwrap().file_name, b"a");
+        assert_eq!(Manifest::parse(b"file\x0ba seq 1 type b\n").unwrap_err().msg, "Invalid AOF manifest file format");
+        // seq is read with atoll (saturating).
+        assert_eq!(Manifest::parse(b"file a seq 99999999999999999999 type b\n").unwrap().curr_base_file_seq, i64::MAX);
     }
 
     #[test]

@@ -86,9 +86,50 @@ pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
     Ok(out)
 }
 
-/// Load the dataset (AOF when enabled, else RDB) before any listener is served.
+/// Load the dataset (AOF when enabled, else RDB).
 pub fn load_data(srv: &Arc<Server>) -> bool {
     ferrocache_commands::aof::load_data_from_disk(srv).is_ok()
+}
+
+/// How startup loading ended.
+pub enum Loaded {
+    /// The dataset is in memory; these listeners are not accepting yet.
+    Ready(Vec<TcpListener>),
+    /// Loading failed (logged): exit 1.
+    Failed,
+    /// SHUTDOWN during loading.
+    Shutdown,
+}
+
+/// Load the dataset on a blocking thread, as Redis's loadDataFromDisk does: the RESP listeners
+/// start accepting at the loader's first progress point (every 2 MB of RDB, every 1024 AOF
+/// commands), and until the dataset is in memory commands without the LOADING flag get
+/// `-LOADING` (INFO shows the progress). A small RDB is loaded before any client is served.
+pub async fn load_data_serving(srv: &Arc<Server>, listeners: Vec<TcpListener>) -> Loaded {
+    let s = srv.clone();
+    let mut load = tokio::task::spawn_blocking(move || load_data(&s));
+    let mut pending = Some(listeners);
+    loop {
+        tokio::select! {
+            r = &mut load => {
+                return match r {
+                    Ok(true) => Loaded::Ready(pending.unwrap_or_default()),
+                    _ => Loaded::Failed,
+                };
+            }
+            _ = srv.persist.serve_during_load.notified(), if pending.is_some() => {
+                for l in pending.take().unwrap_or_default() {
+                    let srv = srv.clone();
+                    tokio::spawn(async move { accept_loop(srv, l).await });
+                }
+            }
+            _ = srv.shutdown.notified() => {
+                if srv.shutting_down.load(Relaxed) {
+                    return Loaded::Shutdown;
+                }
+            }
+        }
+    }
 }
 
 /// Run a node until SHUTDOWN.
