@@ -3,8 +3,8 @@
 //! permissions, channel patterns), the ACL command, AUTH/HELLO authentication, the ACL log and
 //! the permission check the executor runs for every command of a restricted client.
 //!
-//! The command universe the ACL works on is Redis 7.0.15's command table (`acl_table.rs`,
-//! generated from Redis's json command files), so categories, `ACL CAT` and the rule strings
+//! The command universe the ACL works on is Redis 7.0.15's command table (`acl_cmds`, built
+//! from the vendored json command metadata in `command_docs`), so categories, `ACL CAT` and the rule strings
 //! of `ACL LIST`/`GETUSER` are Redis's even for commands ferrocache does not implement.
 //!
 //! Cost when only the default all-permissive user is in use: the executor tests
@@ -22,10 +22,68 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
-#[rustfmt::skip]
-#[path = "acl_table.rs"]
-mod data;
-pub use data::{ACL_CMDS, CATEGORIES};
+/// Redis's ACL categories, in Redis's order (the bit order of `AclCmd::cats`).
+pub static CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// Redis 7.0.15's command table as the ACL sees it (every command Redis has, implemented here
+/// or not), built once from the vendored command metadata (`command_docs`): top-level commands
+/// sorted by name, each followed by its sorted subcommands.
+pub fn acl_cmds() -> &'static [AclCmd] {
+    static T: OnceLock<Vec<AclCmd>> = OnceLock::new();
+    T.get_or_init(|| {
+        let all = crate::command_docs::all();
+        let mut names: Vec<&'static str> =
+            all.iter().filter(|(_, d)| !d.has_flag("ONLY_SENTINEL")).map(|(n, _)| n.as_str()).collect();
+        // "a" < "a|b" < "aa": each container is followed by its subcommands.
+        names.sort_by(|a, b| a.split('|').cmp(b.split('|')));
+        let mut rows: Vec<AclCmd> = Vec::with_capacity(names.len());
+        let mut parent = 0;
+        for name in names {
+            let d = &all[name];
+            let cats = crate::command_docs::redis_acl_categories(name)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|c| category_bit(&c.as_bytes()[1..]))
+                .fold(0, |m, b| m | b);
+            let is_sub = name.contains('|');
+            if is_sub {
+                rows[parent].subs = (rows[parent].subs.0.max(parent + 1), rows.len() + 1);
+            } else {
+                parent = rows.len();
+            }
+            rows.push(AclCmd {
+                name,
+                parent: if is_sub { parent as i32 } else { -1 },
+                cats,
+                no_auth: d.has_flag("NO_AUTH"),
+                subs: (0, 0),
+            });
+        }
+        rows
+    })
+}
 
 // ---------------------------------------------------------------------------------------------
 // The command universe (generated from Redis's json files)
@@ -56,7 +114,7 @@ const FUTURE_BIT: usize = CMD_BITS - 1;
 
 fn name_index() -> &'static HashMap<&'static str, usize> {
     static M: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
-    M.get_or_init(|| ACL_CMDS.iter().enumerate().map(|(i, c)| (c.name, i)).collect())
+    M.get_or_init(|| acl_cmds().iter().enumerate().map(|(i, c)| (c.name, i)).collect())
 }
 
 /// Redis's ACLLookupCommand (lookupCommandBySdsLogic, strict): "cmd" or "container|sub".
@@ -67,7 +125,7 @@ fn lookup_cmd(name: &[u8]) -> Option<usize> {
         return None;
     }
     let base = *name_index().get(parts[0])?;
-    let c = &ACL_CMDS[base];
+    let c = &acl_cmds()[base];
     let has_subs = c.subs.1 > c.subs.0;
     if parts.len() == 1 || !has_subs {
         return if parts.len() != 1 { None } else { Some(base) };
@@ -89,7 +147,7 @@ pub fn categories_of(name: &str) -> Option<Vec<&'static str>> {
     static AT: OnceLock<Vec<String>> = OnceLock::new();
     let at = AT.get_or_init(|| CATEGORIES.iter().map(|c| format!("@{}", c)).collect());
     let i = *name_index().get(name)?;
-    let cats = ACL_CMDS[i].cats;
+    let cats = acl_cmds()[i].cats;
     Some((0..CATEGORIES.len()).filter(|j| cats & (1 << j) != 0).map(|j| at[j].as_str()).collect())
 }
 
@@ -191,18 +249,18 @@ impl Selector {
     fn change_perm(&mut self, id: usize, allow: bool) {
         self.set_bit(id, allow);
         self.firstargs.remove(&id);
-        let (a, b) = ACL_CMDS[id].subs;
+        let (a, b) = acl_cmds()[id].subs;
         for s in a..b {
             self.set_bit(s, allow);
         }
     }
     fn set_category(&mut self, cflag: u32, v: bool) {
-        for (i, c) in ACL_CMDS.iter().enumerate() {
+        for (i, c) in acl_cmds().iter().enumerate() {
             if c.parent < 0 {
                 if c.cats & cflag != 0 {
                     self.change_perm(i, v);
                 }
-                for (s, sc) in ACL_CMDS.iter().enumerate().take(c.subs.1).skip(c.subs.0) {
+                for (s, sc) in acl_cmds().iter().enumerate().take(c.subs.1).skip(c.subs.0) {
                     if sc.cats & cflag != 0 {
                         self.change_perm(s, v);
                     }
@@ -212,7 +270,7 @@ impl Selector {
     }
     fn count_category(&self, cflag: u32) -> (usize, usize) {
         let (mut on, mut off) = (0, 0);
-        for (i, c) in ACL_CMDS.iter().enumerate() {
+        for (i, c) in acl_cmds().iter().enumerate() {
             if c.cats & cflag != 0 {
                 if self.bit(i) {
                     on += 1
@@ -312,7 +370,7 @@ impl Selector {
                 Some(bar) => {
                     let (copy, sub) = (&rest[..bar], &rest[bar + 1..]);
                     let id = lookup_cmd(copy).ok_or(SetErr::NoEnt)?;
-                    let c = &ACL_CMDS[id];
+                    let c = &acl_cmds()[id];
                     if c.parent >= 0 {
                         return Err(SetErr::Child);
                     }
@@ -382,7 +440,7 @@ impl Selector {
             applied[b] = true;
         }
         // Single commands, then first-args.
-        for (i, c) in ACL_CMDS.iter().enumerate() {
+        for (i, c) in acl_cmds().iter().enumerate() {
             if c.parent >= 0 {
                 continue;
             }
@@ -409,7 +467,7 @@ impl Selector {
         let (u, f) = (self.bit(i), fake.bit(i));
         if u != f {
             rules.push(if u { '+' } else { '-' });
-            rules.push_str(ACL_CMDS[i].name);
+            rules.push_str(acl_cmds()[i].name);
             rules.push(' ');
             fake.change_perm(i, u);
         }
@@ -496,7 +554,7 @@ impl Selector {
                 Some(id) => {
                     if !self.bit(id) {
                         // First args exist only on top-level commands without subcommands.
-                        let idx = if ACL_CMDS[id].parent >= 0 { 2 } else { 1 };
+                        let idx = if acl_cmds()[id].parent >= 0 { 2 } else { 1 };
                         let ok = a.len() > idx
                             && self
                                 .firstargs
@@ -1533,7 +1591,7 @@ fn acl_cat(ctx: &mut Ctx, a: Args) {
         let n: String = String::from_utf8_lossy(&a[2]).chars().take(128).collect();
         return ctx.out.error(&format!("ERR Unknown category '{}'", n));
     };
-    let names: Vec<&str> = ACL_CMDS.iter().filter(|c| c.cats & cflag != 0).map(|c| c.name).collect();
+    let names: Vec<&str> = acl_cmds().iter().filter(|c| c.cats & cflag != 0).map(|c| c.name).collect();
     ctx.out.array(names.len());
     for n in names {
         ctx.out.bulk(n.as_bytes());
