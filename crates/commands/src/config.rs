@@ -156,6 +156,8 @@ pub static SPECS: &[Spec] = &[
     ),
     spec!("tracking-table-max-keys", "1000000", Kind::Int(0, i64::MAX)),
     spec!("acllog-max-len", "128", Kind::Int(0, i64::MAX)),
+    spec!("aclfile", "", Kind::Immutable),
+    spec!("acl-pubsub-default", "resetchannels", Kind::Enum(&["allchannels", "resetchannels"])),
     // Redis defaults to "no"; "local" (loopback clients only) keeps DEBUG usable for tests and
     // tools on this machine while remote clients get Redis's refusal.
     spec!("enable-debug-command", "local", Kind::Immutable),
@@ -237,6 +239,8 @@ pub struct Config {
     pub hot: Hot,
     /// The config file this node was started with (CONFIG REWRITE target).
     pub file: Option<std::path::PathBuf>,
+    /// `user <name> rules...` directives from the config file (loaded by acl::init).
+    pub acl_users: parking_lot::Mutex<Vec<Vec<String>>>,
 }
 
 #[derive(Debug)]
@@ -256,7 +260,7 @@ impl Config {
         for s in SPECS {
             m.insert(s.name, s.default.to_string());
         }
-        let c = Config { values: RwLock::new(m), hot: Hot::default(), file };
+        let c = Config { values: RwLock::new(m), hot: Hot::default(), file, acl_users: Default::default() };
         c.refresh_hot();
         c
     }
@@ -467,7 +471,6 @@ impl Config {
         h.notify_flags.store(notify::parse(&g("notify-keyspace-events")).unwrap_or(0), Relaxed);
         h.slowlog_slower_than.store(gi("slowlog-log-slower-than"), Relaxed);
         h.slowlog_max_len.store(gi("slowlog-max-len") as usize, Relaxed);
-        h.requirepass_set.store(!g("requirepass").is_empty(), Relaxed);
         h.lfu_log_factor.store(gi("lfu-log-factor") as u32, Relaxed);
         h.lfu_decay_time.store(gi("lfu-decay-time") as u32, Relaxed);
         h.hash_max_listpack_entries.store(gi("hash-max-listpack-entries") as usize, Relaxed);
@@ -512,6 +515,10 @@ impl Config {
                 continue;
             }
             let name = parts[0].to_ascii_lowercase();
+            if name == "user" && parts.len() >= 2 {
+                self.acl_users.lock().push(parts[1..].to_vec());
+                continue;
+            }
             if name == "include" {
                 for p in &parts[1..] {
                     self.load_file(std::path::Path::new(p))?;

@@ -6,6 +6,7 @@
 // convention are deliberate.
 #![allow(clippy::type_complexity, clippy::result_unit_err)]
 
+pub mod acl;
 pub mod aof;
 pub mod bits;
 pub mod blocking;
@@ -227,6 +228,16 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
+    if acl::needs_check(srv, client)
+        && !(client.multi.is_some() && cmd.has(flags::NO_MULTI))
+        && !acl::check_command(srv, client, cmd, args, out)
+    {
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        stats::rejected(cmd.name);
+        return;
+    }
     if cmd.has(flags::DENYOOM) && !client.repl.is_master && !ensure_memory(srv, now) {
         out.error("OOM command not allowed when used memory > 'maxmemory'.");
         if client.multi.is_some() {
@@ -305,7 +316,7 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         return;
     }
     if srv.monitor_count.load(Relaxed) > 0 && !cmd.has(flags::ADMIN) && !cmd.has(flags::SKIP_MONITOR) {
-        let a: Vec<&[u8]> = args.iter().collect();
+        let a: Vec<&[u8]> = acl::redacted_args(cmd, args);
         srv.feed_monitors(client.db, &client.shared.addr, &a);
     }
     if cmd.has(flags::TRANSACTION) {
@@ -501,7 +512,7 @@ pub fn run_locked<'g>(
     }
     stats::record(cmd.name, micros, failed);
     if !cmd.has(flags::SKIP_SLOWLOG) && micros as i64 >= srv.config.hot.slowlog_slower_than.load(Relaxed) {
-        let a: Vec<&[u8]> = args.iter().collect();
+        let a: Vec<&[u8]> = acl::redacted_args(cmd, args);
         let name =
             client.shared.name.lock().clone().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
         srv.record_slowlog(micros, &a, &client.shared.addr, &name);

@@ -476,6 +476,8 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
             Ok(cmd) => {
                 if cmd.has(NOSCRIPT) && !srv.scripting.disable_deny.load(Relaxed) {
                     Some("This Redis command is not allowed from script".into())
+                } else if let Some(e) = crate::acl::check_script_argv(srv, &run.client, &argv) {
+                    Some(e.into())
                 } else if run.read_only && (cmd.has(WRITE) || cmd.has(MAY_REPLICATE)) {
                     Some("Write commands are not allowed from read-only scripts.".into())
                 } else if let Some(e) = state_denied(cmd, run) {
@@ -531,7 +533,7 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
     }
 }
 
-/// redis.acl_check_cmd (the default user may run everything).
+/// redis.acl_check_cmd: whether the calling client's ACL user may run the command.
 #[no_mangle]
 extern "C" fn ferro_rs_acl_check(l: *mut lua_State) -> c_int {
     unsafe {
@@ -565,11 +567,12 @@ extern "C" fn ferro_rs_acl_check(l: *mut lua_State) -> c_int {
             Some(c) if !c.subcommands.is_empty() && argv.len() >= 2 => lookup_sub(c, &argv[1]),
             other => other,
         };
-        if cmd.is_none() {
+        let Some(cmd) = cmd else {
             lua::push_error(l, b"Invalid command passed to redis.acl_check_cmd()");
             return -1;
-        }
-        lua_pushboolean(l, 1);
+        };
+        let run = &*RUN.with(|c| c.get());
+        lua_pushboolean(l, crate::acl::script_user_allows(&run.client, &*run.srv, cmd, &argv) as c_int);
         1
     }
 }
@@ -668,6 +671,7 @@ unsafe fn call_function(
     let mut client = Client::new(ctx.client.shared.clone(), ctx.client.tx.clone());
     client.db = ctx.client.db;
     client.authenticated = true;
+    client.user = ctx.client.user.clone();
     client.in_exec = true;
     client.in_script = true;
     let mut run = RunCtx {

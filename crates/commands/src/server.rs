@@ -97,6 +97,8 @@ pub struct Server {
     pub mc: crate::memcached::McState,
     /// Lua scripting and functions (scripting.rs).
     pub scripting: crate::scripting::Scripting,
+    /// ACL users and log (acl.rs).
+    pub acl: crate::acl::Acl,
 }
 
 thread_local! {
@@ -155,7 +157,12 @@ impl Server {
             aof: Default::default(),
             mc: Default::default(),
             scripting: Default::default(),
+            acl: Default::default(),
         });
+        if let Err(e) = crate::acl::init(&srv) {
+            eprintln!("{}", e);
+            std::process::exit(1);
+        }
         crate::persistence::install(&srv);
         srv
     }

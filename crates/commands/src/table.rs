@@ -120,6 +120,9 @@ impl Command {
     }
     /// ACL categories as Redis derives them (flags + group + explicit).
     pub fn categories(&self) -> Vec<&'static str> {
+        if let Some(v) = crate::acl::categories_of(self.name) {
+            return v;
+        }
         let mut v = Vec::new();
         if self.has(flags::WRITE) {
             v.push("@write");
@@ -219,6 +222,7 @@ fn all_families() -> Vec<&'static [Command]> {
         crate::persistence::COMMANDS,
         crate::aof::COMMANDS,
         crate::replication::COMMANDS,
+        crate::acl::COMMANDS,
         crate::cluster::COMMANDS,
     ]
 }
