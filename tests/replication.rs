@@ -574,6 +574,11 @@ fn failover_ferrocache_to_ferrocache() {
     assert_eq!(acked, 2);
 
     // The real thing under a write load: every write answered OK is on the new primary.
+    // A client blocked on a key is unblocked with an error and disconnected (Redis's
+    // disconnectAllBlockedClients when the node becomes a replica).
+    let mut blocked = common::Raw::connect(p.port);
+    blocked.set_timeout(Duration::from_secs(30));
+    blocked.send_cmd(&["BLPOP", "nothing-here", "0"]);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let w = write_load(p.port, "fo", stop.clone());
     let mw = mc_write_load(pm, "mcfo");
@@ -582,6 +587,13 @@ fn failover_ferrocache_to_ferrocache() {
     wait_for("r1 promoted", 30, || role_name(&mut c1) == "master");
     let ok = w.join().unwrap();
     let mc_ok = mw.join().unwrap();
+    assert_eq!(
+        blocked.read(),
+        common::Reply::Error(
+            "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)".into()
+        )
+    );
+    assert!(blocked.closed());
     wait_for("old primary follows r1", 30, || role_name(&mut pc) == "slave" && link_up(&mut pc));
     assert_eq!(info_field(&mut pc, "replication", "master_port"), r1.port.to_string());
     assert_eq!(info_field(&mut pc, "replication", "master_failover_state"), "no-failover");

@@ -624,6 +624,9 @@ fn replicaof(ctx: &mut Ctx, a: Args) {
         }
     }
     become_replica(srv, host.clone(), port);
+    // Clients blocked on keys here would wait for writes a replica never takes (callers of
+    // become_replica do this with no shard lock held: serving a waiter locks shards under it).
+    srv.blocking.disconnect_all(srv);
     log('*', &format!("REPLICAOF {}:{} enabled (user request from client)", host, port));
     ctx.out.ok();
 }
@@ -984,6 +987,7 @@ pub fn update_failover(srv: &Arc<Server>) {
             log('*', &format!("FAILOVER to {}:{} time out exceeded, failing over.", h, port));
             repl.failover_state.store(FAILOVER_IN_PROGRESS, Relaxed);
             become_replica(srv, h, port as u16);
+            srv.blocking.disconnect_all(srv);
         } else {
             abort_failover(srv, "Replica never caught up before timeout");
         }
@@ -1014,8 +1018,9 @@ pub fn update_failover(srv: &Arc<Server>) {
         repl.failover_state.store(FAILOVER_IN_PROGRESS, Relaxed);
         log('*', &format!("Failover target {}:{} is synced, failing over.", h, p));
         become_replica(srv, h, p);
+        drop(guards);
+        srv.blocking.disconnect_all(srv);
     }
-    drop(guards);
 }
 
 // ------------------------------------------------------------------ INFO
