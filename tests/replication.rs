@@ -1010,3 +1010,29 @@ fn replica_never_expires_keys_itself() {
     let _: i64 = q(&mut pc, &["WAIT", "1", "5000"]);
     assert_eq!(q::<i64>(&mut rc, &["DBSIZE"]), 1);
 }
+
+/// `replicaof host port` from the command line and `slaveof` in a config file start the node
+/// as a replica once its own data is loaded.
+#[test]
+fn replicaof_in_the_configuration() {
+    let p = common::ferrocache(&[]);
+    let mut pc = p.sync();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut pc).unwrap();
+    let port = p.port.to_string();
+    let r1 = common::ferrocache(&["--replicaof", "127.0.0.1", &port]);
+    let dir = common::temp_dir("replicaof-conf");
+    let conf = dir.join("node.conf");
+    std::fs::write(&conf, format!("slaveof 127.0.0.1 {port}\n")).unwrap();
+    let r2 = common::ferrocache_with(Some(&conf), &[]);
+    for r in [&r1, &r2] {
+        let mut c = r.sync();
+        let t = std::time::Instant::now();
+        while redis::cmd("GET").arg("k").query::<Option<String>>(&mut c).ok().flatten().as_deref() != Some("v") {
+            assert!(t.elapsed() < std::time::Duration::from_secs(20), "replica did not sync");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut c).unwrap();
+        assert_eq!(role[0], redis::Value::BulkString(b"slave".to_vec()));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

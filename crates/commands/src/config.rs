@@ -163,6 +163,8 @@ pub static SPECS: &[Spec] = &[
     spec!("enable-debug-command", "local", Kind::Immutable),
     spec!("enable-protected-configs", "no", Kind::Immutable),
     spec!("enable-module-command", "no", Kind::Immutable),
+    // `replicaof <host> <port>` (startup only; REPLICAOF changes it at runtime).
+    spec!("replicaof", "slaveof", "", Kind::Immutable),
     spec!("crash-log-enabled", "yes", YESNO),
     spec!("io-threads-do-reads", "no", Kind::Immutable),
     spec!("memcached-port", "0", Kind::Immutable),
@@ -338,6 +340,14 @@ impl Config {
                 n.to_string()
             }
             "bind" => args.join(" "),
+            "replicaof" => {
+                let port = args.get(1).and_then(|p| p.parse::<u16>().ok());
+                match (args.len(), port) {
+                    (2, Some(port)) => format!("{} {}", args[0], port),
+                    (2, None) => return Err("Invalid master port".into()),
+                    _ => return Err("wrong number of arguments".into()),
+                }
+            }
             "engine" => {
                 let v = args.join(" ").to_ascii_lowercase();
                 if v != "redis" && v != "memcached" {

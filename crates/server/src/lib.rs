@@ -135,6 +135,13 @@ pub async fn load_data_serving(srv: &Arc<Server>, listeners: Vec<TcpListener>) -
 /// Run a node until SHUTDOWN.
 pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>) {
     repl::install(&srv);
+    // `replicaof host port` in the configuration: connect once the local data is loaded (its
+    // replication ID and offset allow a partial resync), as Redis does.
+    if let Some((host, port)) = srv.config.get("replicaof").as_deref().and_then(|v| v.split_once(' ')) {
+        if let Ok(port) = port.parse() {
+            ferrocache_commands::replication::become_replica(&srv, host.to_string(), port);
+        }
+    }
     tokio::spawn(repl::cron(srv.clone()));
     for l in listeners {
         let srv = srv.clone();
