@@ -495,6 +495,11 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
                         srv.scripting.run_dirty.store(true, SeqCst);
                     }
                     let owned = OwnedArgs::from_slices(&argv);
+                    // call(): MONITOR sees a script's commands as from client "lua".
+                    if srv.monitor_count.load(Relaxed) > 0 && !cmd.has(ADMIN) && !cmd.has(SKIP_MONITOR) {
+                        let a: Vec<&[u8]> = crate::acl::redacted_args(cmd, owned.args());
+                        srv.feed_monitors(run.client.db, "lua", &a);
+                    }
                     let mut out = ReplyBuf::new(run.resp3);
                     out.buf = Vec::with_capacity(256);
                     run.client.resp3 = run.resp3;
@@ -841,8 +846,18 @@ fn create_function(st: &mut EvalState, out: &mut ReplyBuf, body: &[u8]) -> Optio
     Some(sha)
 }
 
+/// EVAL*/FCALL* skip the executor's MONITOR feed and feed it here, so that the script's own
+/// commands appear after it (evalCommand, fcallCommandGeneric).
+fn feed_monitors_first(ctx: &Ctx, a: Args) {
+    if ctx.srv.monitor_count.load(Relaxed) > 0 {
+        let argv: Vec<&[u8]> = a.iter().collect();
+        ctx.srv.feed_monitors(ctx.client.db, &ctx.client.shared.addr, &argv);
+    }
+}
+
 fn eval_generic(ctx: &mut Ctx, a: Args, evalsha: bool, ro: bool) {
     ctx.propagate_original = false;
+    feed_monitors_first(ctx, a);
     if evalsha && a[1].len() != 40 {
         return ctx.out.error("NOSCRIPT No matching script. Please use EVAL.");
     }
@@ -1306,6 +1321,7 @@ fn function_stats(ctx: &mut Ctx, _a: Args) {
 
 fn fcall_generic(ctx: &mut Ctx, a: Args, ro: bool) {
     ctx.propagate_original = false;
+    feed_monitors_first(ctx, a);
     let srv = ctx.srv.clone();
     let fs = srv.scripting.funcs.lock();
     let Some(libname) = fs.functions.get(&fkey(&a[1])) else { return ctx.out.error("ERR Function not found") };
