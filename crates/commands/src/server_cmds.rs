@@ -18,15 +18,12 @@ const G: &str = "server";
 const ADM: u64 = ADMIN | NOSCRIPT | LOADING | STALE;
 
 pub static COMMANDS: &[Command] = &[
-    Command::new("info", -1, LOADING | STALE, (0, 0, 0), info).group(G).acl(&["@dangerous"]),
-    Command::new("command", -1, LOADING | STALE, (0, 0, 0), command_all)
-        .group(G)
-        .subs(COMMAND_SUBS)
-        .acl(&["@connection"]),
+    Command::new("info", -1, LOADING | STALE, (0, 0, 0), info).group(G),
+    Command::new("command", -1, LOADING | STALE, (0, 0, 0), command_all).group(G).subs(COMMAND_SUBS),
     Command::new("config", -2, 0, (0, 0, 0), help_only).group(G).subs(CONFIG_SUBS),
     Command::new("time", 1, LOADING | STALE | FAST, (0, 0, 0), time).group(G),
-    Command::new("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), lastsave).group(G).acl(&["@admin", "@dangerous"]),
-    Command::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), role).group(G).acl(&["@admin", "@dangerous"]),
+    Command::new("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), lastsave).group(G),
+    Command::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), role).group(G),
     Command::new("slowlog", -2, 0, (0, 0, 0), help_only).group(G).subs(SLOWLOG_SUBS),
     Command::new("latency", -2, 0, (0, 0, 0), help_only).group(G).subs(LATENCY_SUBS),
     Command::new("memory", -2, 0, (0, 0, 0), help_only).group(G).subs(MEMORY_SUBS),
@@ -34,7 +31,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new("shutdown", -1, ADM | NO_MULTI | ALLOW_BUSY, (0, 0, 0), shutdown).group(G),
     Command::new("debug", -2, ADM, (0, 0, 0), debug).group(G),
     Command::new("module", -2, 0, (0, 0, 0), help_only).group(G).subs(MODULE_SUBS),
-    Command::new("lolwut", -1, READONLY | FAST, (0, 0, 0), lolwut).group(G).acl(&["@read"]),
+    Command::new("lolwut", -1, READONLY | FAST, (0, 0, 0), lolwut).group(G),
 ];
 
 static MODULE_SUBS: &[Command] = &[

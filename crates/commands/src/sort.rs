@@ -14,11 +14,9 @@ use ferrocache_engine::{notify, Db, ListValue, SmallBytes, Value};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 use std::cmp::Ordering;
 
-const ACL: &[&str] = &["@set", "@sortedset", "@list", "@dangerous"];
-
 pub static COMMANDS: &[Command] = &[
-    Command::new("sort", -2, WRITE | DENYOOM | ITERATES, (1, 1, 1), sort).keys(keys_sort).acl(ACL),
-    Command::new("sort_ro", -2, READONLY | ITERATES, (1, 1, 1), sort_ro).keys(keys_sort_ro).acl(ACL),
+    Command::new("sort", -2, WRITE | DENYOOM | ITERATES, (1, 1, 1), sort).keys(keys_sort),
+    Command::new("sort_ro", -2, READONLY | ITERATES, (1, 1, 1), sort_ro).keys(keys_sort_ro),
 ];
 
 /// Parsed options.
