@@ -100,28 +100,7 @@ fn verbose() -> bool {
 /// Categories belong to the ACL work (table.rs `categories()`), not to COMMAND: for these the
 /// field is masked (everything else is still compared) and listed; one that has become equal
 /// is printed so that it can be dropped from here.
-const CATEGORY_DIFFS: &[&str] = &[
-    "client",
-    "command|count",
-    "command|docs",
-    "command|getkeys",
-    "command|getkeysandflags",
-    "command|help",
-    "command|info",
-    "command|list",
-    "function",
-    "keys",
-    "object|help",
-    "restore",
-    "role",
-    "script",
-    "sort",
-    "sort_ro",
-    "swapdb",
-    "wait",
-    "xgroup",
-    "xinfo",
-];
+const CATEGORY_DIFFS: &[&str] = &[];
 
 /// Mask the categories of the CATEGORY_DIFFS entries (recursively, in subcommand lists) and
 /// drop the subcommands `keep` rejects.

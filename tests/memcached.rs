@@ -842,12 +842,29 @@ fn differential_against_real_memcached() {
             history.push(format!("{b:?} -> {:?}", s(&rt)));
             let rt_s = s(&rt);
             let ro_num = std::str::from_utf8(&ro).ok().and_then(|x| x.trim_end().parse::<u64>().ok());
-            if (b.starts_with("incr ") || b.starts_with("decr "))
+            // The meta form (`ma`, quiet or not) answers the number only with `v`: read it back.
+            let is_ma = b.starts_with("ma ");
+            // (Only when the replies differ: `mg` marks the item fetched.)
+            let ro_num =
+                if is_ma && ro != rt && rt_s == "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n" {
+                    let k = b.split_whitespace().nth(1).unwrap_or("");
+                    let got = ours.call(format!("mg {k} v\r\n").as_bytes());
+                    let text = String::from_utf8_lossy(&got).into_owned();
+                    text.lines().nth(1).and_then(|v| v.trim().parse::<u64>().ok())
+                } else {
+                    ro_num
+                };
+            let incr = b.starts_with("incr ") || (is_ma && !b.split_whitespace().any(|f| f == "MD"));
+            if (b.starts_with("incr ") || b.starts_with("decr ") || is_ma)
                 && rt_s == "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
                 && ro_num.is_some_and(|n| {
                     // only where the counter was >= 2^63: results near the top, or wrapped by incr
-                    let delta: u64 = b.split_whitespace().nth(2).and_then(|d| d.parse().ok()).unwrap_or(0);
-                    n >= 1 << 62 || (b.starts_with("incr ") && n < delta)
+                    let delta: u64 = if is_ma {
+                        b.split_whitespace().find_map(|f| f.strip_prefix('D')).and_then(|d| d.parse().ok()).unwrap_or(1)
+                    } else {
+                        b.split_whitespace().nth(2).and_then(|d| d.parse().ok()).unwrap_or(0)
+                    };
+                    n >= 1 << 62 || (incr && n < delta)
                 })
             {
                 // memcached 1.6.18 bug: for stored counters >= 2^63 its numeric check reads past

@@ -737,14 +737,20 @@ fn clients_get_loading_while_a_big_rdb_loads() {
             // The sections that walk every shard answer at once, with the keys loaded so far.
             let t_info = Instant::now();
             let all = r.cmd(&["INFO", "everything"]).as_str();
-            assert!(t_info.elapsed() < Duration::from_secs(2), "INFO took {:?}", t_info.elapsed());
+            // (6.6 s when INFO waited for the loader; 5 s leaves room for a loaded CI machine.)
+            assert!(t_info.elapsed() < Duration::from_secs(5), "INFO took {:?}", t_info.elapsed());
             let keys: usize = all
                 .lines()
                 .find_map(|l| l.strip_prefix("db0:keys="))
                 .map_or(0, |v| v.split(',').next().unwrap().parse().unwrap());
             assert!(keys <= N, "{keys}");
             assert_eq!(r.cmd(&["SELECT", "0"]), Reply::Simple("OK".into()));
-            assert_eq!(r.cmd(&["DBSIZE"]), Reply::Error(LOADING.into()));
+            // Loading may end at any point of this round: then commands are served.
+            let dbsize = r.cmd(&["DBSIZE"]);
+            if dbsize != Reply::Error(LOADING.into()) {
+                assert_eq!(dbsize, Reply::Int(N as i64));
+                continue;
+            }
             if !saw_tx {
                 // A transaction with a denied command is discarded, as any rejected command does.
                 assert_eq!(r.cmd(&["MULTI"]), Reply::Simple("OK".into()));
@@ -756,6 +762,8 @@ fn clients_get_loading_while_a_big_rdb_loads() {
                         Reply::Error("EXECABORT Transaction discarded because of previous errors.".into())
                     );
                     saw_tx = true;
+                } else {
+                    r.cmd(&["DEL", "x"]);
                 }
             }
         }

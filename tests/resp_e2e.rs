@@ -1262,3 +1262,31 @@ fn cluster_module_lolwut_debug_as_redis() {
     b.q("HELLO 3");
     assert_eq!(a.qraw("LOLWUT"), b.qraw("LOLWUT"));
 }
+
+/// MONITOR shows EVAL/FCALL first, then the script's commands from client "lua", as Redis does.
+#[test]
+fn monitor_shows_script_commands_as_lua() {
+    let f = common::ferrocache(&[]);
+    let r = redis_opt(&[]);
+    let mut transcripts = Vec::new();
+    for p in std::iter::once(&f).chain(r.as_ref()) {
+        let mut m = p.conn();
+        assert_eq!(m.qraw("MONITOR"), "+OK\r\n");
+        let mut c = p.conn();
+        c.q("EVAL redis.call('set','foo','bar');return(redis.call('get','foo')) 0");
+        c.q("SET plain 1");
+        let mut lines = Vec::new();
+        for _ in 0..4 {
+            let l = m.read_str();
+            // +<time> [<db> <client>] <args>: keep what does not vary between runs.
+            let (_, rest) = l.split_once(' ').unwrap();
+            let client_kind = if rest.starts_with("[0 lua]") { "lua" } else { "client" };
+            lines.push(format!("{client_kind} {}", &rest[rest.find(']').unwrap() + 1..]));
+        }
+        transcripts.push(lines);
+    }
+    assert_eq!(transcripts[0][1], "lua  \"set\" \"foo\" \"bar\"\r\n");
+    if transcripts.len() == 2 {
+        assert_eq!(transcripts[0], transcripts[1]);
+    }
+}

@@ -709,6 +709,10 @@ fn sid(id: ferrocache_persistence::rdb::StreamId) -> Vec<u8> {
 fn rewrite_value(buf: &mut Vec<u8>, key: &[u8], v: &Value) {
     if let Some(s) = v.as_bytes() {
         encode_command(buf, &[b"SET".as_slice(), key, s]);
+        if let Value::Mc(m) = v {
+            let meta = crate::memcached::meta_argv(key, m.flags(), m.cas());
+            encode_command(buf, &[meta[0].as_slice(), &meta[1]]);
+        }
         return;
     }
     match crate::rdb_bridge::to_rdb(v) {

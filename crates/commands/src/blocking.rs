@@ -187,6 +187,31 @@ impl Blocking {
         self.by_id.lock().contains_key(&id)
     }
 
+    /// disconnectAllBlockedClients: this node became a replica. Every key wait ends with
+    /// Redis's UNBLOCKED error and the connection closes after it. Returns how many.
+    pub fn disconnect_all(&self, srv: &crate::server::Server) -> usize {
+        let ws: Vec<Arc<Waiter>> = self.by_id.lock().values().cloned().collect();
+        let mut n = 0;
+        for w in ws {
+            let mut st = w.state.lock();
+            if !matches!(*st, WaitState::Waiting) {
+                continue;
+            }
+            *st = WaitState::Served(
+                b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n"
+                    .to_vec(),
+            );
+            drop(st);
+            self.unregister(&w);
+            if let Some(h) = srv.clients.lock().get(&w.id) {
+                h.shared.kill.store(true, Relaxed);
+            }
+            w.notify.notify_one();
+            n += 1;
+        }
+        n
+    }
+
     /// CLIENT UNBLOCK: end a client's wait with the timeout reply or an error.
     pub fn unblock(&self, id: u64, error: bool) -> bool {
         let Some(w) = self.by_id.lock().get(&id).cloned() else { return false };
@@ -232,7 +257,7 @@ impl Blocking {
                 now_ms: crate::server::now_ms(),
                 fx: &mut fx,
                 access: Default::default(),
-                expire_enabled: true,
+                expire_enabled: srv.repl.expire_allowed(),
             };
             d.peek(key).map(|e| e.value.value_type().name())
         };

@@ -206,6 +206,8 @@ pub struct Client {
     /// While a blocked list/zset command is retried for one ready key: that key (the retry
     /// pops from it only, as Redis serves a waiter from the key that became ready).
     pub serving_key: Option<Vec<u8>>,
+    /// The ACL user when it is not the default user (None: default).
+    pub user: Option<crate::acl::UserRef>,
 }
 
 impl Client {
@@ -236,6 +238,7 @@ impl Client {
             stream_block: None,
             repl: Default::default(),
             serving_key: None,
+            user: None,
         }
     }
     pub fn sub_count(&self) -> usize {

@@ -13,9 +13,9 @@ const ADM: u64 = ADMIN | STALE;
 
 pub static COMMANDS: &[Command] = &[
     Command::new("cluster", -2, 0, (0, 0, 0), help_only).group(G).subs(CLUSTER_SUBS),
-    Command::new("readonly", 1, FAST | LOADING | STALE, (0, 0, 0), disabled).group(G).acl(&["@connection"]),
-    Command::new("readwrite", 1, FAST | LOADING | STALE, (0, 0, 0), disabled).group(G).acl(&["@connection"]),
-    Command::new("asking", 1, FAST, (0, 0, 0), disabled).group(G).acl(&["@connection"]),
+    Command::new("readonly", 1, FAST | LOADING | STALE, (0, 0, 0), disabled).group(G),
+    Command::new("readwrite", 1, FAST | LOADING | STALE, (0, 0, 0), disabled).group(G),
+    Command::new("asking", 1, FAST, (0, 0, 0), disabled).group(G),
 ];
 
 static CLUSTER_SUBS: &[Command] = &[

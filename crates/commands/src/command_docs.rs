@@ -993,28 +993,8 @@ mod tests {
     /// where redis-server confirms Redis's side); categories belong to the ACL work.
     #[test]
     fn categories_vs_metadata() {
-        const KNOWN: &[&str] = &[
-            "client",
-            "command|count",
-            "command|docs",
-            "command|getkeys",
-            "command|getkeysandflags",
-            "command|help",
-            "command|info",
-            "command|list",
-            "function",
-            "keys",
-            "object|help",
-            "restore",
-            "role",
-            "script",
-            "sort",
-            "sort_ro",
-            "swapdb",
-            "wait",
-            "xgroup",
-            "xinfo",
-        ];
+        // Since the ACL work (acl.rs) the table reports Redis's own categories for every command.
+        const KNOWN: &[&str] = &[];
         let mut differ: Vec<String> = Vec::new();
         for c in crate::table::table().iter().flat_map(|c| std::iter::once(c).chain(c.subcommands.iter())) {
             let redis = redis_acl_categories(c.name).expect("a Redis command");

@@ -156,11 +156,15 @@ pub static SPECS: &[Spec] = &[
     ),
     spec!("tracking-table-max-keys", "1000000", Kind::Int(0, i64::MAX)),
     spec!("acllog-max-len", "128", Kind::Int(0, i64::MAX)),
+    spec!("aclfile", "", Kind::Immutable),
+    spec!("acl-pubsub-default", "resetchannels", Kind::Enum(&["allchannels", "resetchannels"])),
     // Redis defaults to "no"; "local" (loopback clients only) keeps DEBUG usable for tests and
     // tools on this machine while remote clients get Redis's refusal.
     spec!("enable-debug-command", "local", Kind::Immutable),
     spec!("enable-protected-configs", "no", Kind::Immutable),
     spec!("enable-module-command", "no", Kind::Immutable),
+    // `replicaof <host> <port>` (startup only; REPLICAOF changes it at runtime).
+    spec!("replicaof", "slaveof", "", Kind::Immutable),
     spec!("crash-log-enabled", "yes", YESNO),
     spec!("io-threads-do-reads", "no", Kind::Immutable),
     spec!("memcached-port", "0", Kind::Immutable),
@@ -227,6 +231,9 @@ pub struct Hot {
     /// memcached listener: `memcached-item-size-max` and `engine memcached`.
     pub mc_item_size_max: AtomicUsize,
     pub mc_engine: AtomicBool,
+    /// min-replicas-to-write / min-replicas-max-lag (checked before every write).
+    pub min_replicas_to_write: AtomicI64,
+    pub min_replicas_max_lag: AtomicI64,
 }
 
 pub struct Config {
@@ -234,6 +241,8 @@ pub struct Config {
     pub hot: Hot,
     /// The config file this node was started with (CONFIG REWRITE target).
     pub file: Option<std::path::PathBuf>,
+    /// `user <name> rules...` directives from the config file (loaded by acl::init).
+    pub acl_users: parking_lot::Mutex<Vec<Vec<String>>>,
 }
 
 #[derive(Debug)]
@@ -253,7 +262,7 @@ impl Config {
         for s in SPECS {
             m.insert(s.name, s.default.to_string());
         }
-        let c = Config { values: RwLock::new(m), hot: Hot::default(), file };
+        let c = Config { values: RwLock::new(m), hot: Hot::default(), file, acl_users: Default::default() };
         c.refresh_hot();
         c
     }
@@ -331,6 +340,14 @@ impl Config {
                 n.to_string()
             }
             "bind" => args.join(" "),
+            "replicaof" => {
+                let port = args.get(1).and_then(|p| p.parse::<u16>().ok());
+                match (args.len(), port) {
+                    (2, Some(port)) => format!("{} {}", args[0], port),
+                    (2, None) => return Err("Invalid master port".into()),
+                    _ => return Err("wrong number of arguments".into()),
+                }
+            }
             "engine" => {
                 let v = args.join(" ").to_ascii_lowercase();
                 if v != "redis" && v != "memcached" {
@@ -464,7 +481,6 @@ impl Config {
         h.notify_flags.store(notify::parse(&g("notify-keyspace-events")).unwrap_or(0), Relaxed);
         h.slowlog_slower_than.store(gi("slowlog-log-slower-than"), Relaxed);
         h.slowlog_max_len.store(gi("slowlog-max-len") as usize, Relaxed);
-        h.requirepass_set.store(!g("requirepass").is_empty(), Relaxed);
         h.lfu_log_factor.store(gi("lfu-log-factor") as u32, Relaxed);
         h.lfu_decay_time.store(gi("lfu-decay-time") as u32, Relaxed);
         h.hash_max_listpack_entries.store(gi("hash-max-listpack-entries") as usize, Relaxed);
@@ -477,6 +493,8 @@ impl Config {
         h.latency_threshold.store(gi("latency-monitor-threshold") as u64, Relaxed);
         h.mc_item_size_max.store(gi("memcached-item-size-max").clamp(1024, 1 << 30) as usize, Relaxed);
         h.mc_engine.store(g("engine") == "memcached", Relaxed);
+        h.min_replicas_to_write.store(gi("min-replicas-to-write"), Relaxed);
+        h.min_replicas_max_lag.store(gi("min-replicas-max-lag"), Relaxed);
     }
 
     pub fn policy(&self) -> EvictionPolicy {
@@ -507,6 +525,10 @@ impl Config {
                 continue;
             }
             let name = parts[0].to_ascii_lowercase();
+            if name == "user" && parts.len() >= 2 {
+                self.acl_users.lock().push(parts[1..].to_vec());
+                continue;
+            }
             if name == "include" {
                 for p in &parts[1..] {
                     self.load_file(std::path::Path::new(p))?;

@@ -47,6 +47,13 @@ fn ping(ctx: &mut Ctx, a: Args) {
     if a.len() > 2 {
         return ctx.wrong_arity();
     }
+    // memcached metadata riding in our primary's stream or the AOF (memcached::MC_META).
+    if a.len() == 2
+        && (ctx.client.repl.is_master || ctx.client.id == u64::MAX)
+        && crate::memcached::apply_meta(ctx, &a[1])
+    {
+        return ctx.out.bulk(&a[1]);
+    }
     if ctx.client.in_pubsub_context() {
         ctx.out.array(2);
         ctx.out.bulk(b"pong");
@@ -92,9 +99,7 @@ fn reset(ctx: &mut Ctx, _a: Args) {
     ctx.client.shared.resp3.store(false, Relaxed);
     ctx.client.reply_mode = ReplyMode::On;
     ctx.client.shared.no_evict.store(false, Relaxed);
-    if ctx.srv.config.hot.requirepass_set.load(Relaxed) {
-        ctx.client.authenticated = false;
-    }
+    crate::acl::reset_client(ctx.srv, ctx.client);
     *ctx.client.shared.name.lock() = None;
     if ctx.client.monitor {
         ctx.client.monitor = false;
@@ -116,27 +121,20 @@ fn select(ctx: &mut Ctx, a: Args) {
     ctx.out.ok();
 }
 
-/// Check credentials against requirepass (the default user is the only user for now).
-fn check_auth(ctx: &mut Ctx, user: Option<&[u8]>, pass: &[u8]) -> bool {
-    let required = ctx.srv.config.get("requirepass").unwrap_or_default();
-    let user_ok = user.is_none_or(|u| u == b"default");
-    let ok = user_ok && (required.is_empty() || required.as_bytes() == pass);
-    if ok {
-        ctx.client.authenticated = true;
-    }
-    ok
+/// Check credentials against the ACL users (no user: the default user).
+fn check_auth(ctx: &mut Ctx, user: Option<&[u8]>, pass: &[u8], cmd_name: &[u8]) -> bool {
+    crate::acl::authenticate(ctx.srv, ctx.client, user.unwrap_or(b"default"), pass, cmd_name)
 }
 
 fn auth(ctx: &mut Ctx, a: Args) {
     if a.len() > 3 {
         return ctx.out.error(ERR_SYNTAX);
     }
-    let required = ctx.srv.config.get("requirepass").unwrap_or_default();
-    if a.len() == 2 && required.is_empty() {
+    if a.len() == 2 && crate::acl::default_nopass(ctx.srv) {
         return ctx.out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
     }
     let (user, pass) = if a.len() == 3 { (Some(&a[1]), &a[2]) } else { (None, &a[1]) };
-    if check_auth(ctx, user, pass) {
+    if check_auth(ctx, user, pass, &a[0]) {
         ctx.out.ok()
     } else {
         ctx.out.error("WRONGPASS invalid username-password pair or user is disabled.")
@@ -163,7 +161,7 @@ fn hello(ctx: &mut Ctx, a: Args) {
         let left = a.len() - j - 1;
         if eq_ic(&a[j], "auth") && left >= 2 {
             let (u, p) = (a[j + 1].to_vec(), a[j + 2].to_vec());
-            if !check_auth(ctx, Some(&u), &p) {
+            if !check_auth(ctx, Some(&u), &p, &a[0]) {
                 return ctx.out.error("WRONGPASS invalid username-password pair or user is disabled.");
             }
             j += 3;
@@ -302,10 +300,10 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
         } else if eq_ic(o, "laddr") {
             laddr = Some(String::from_utf8_lossy(v).into_owned());
         } else if eq_ic(o, "user") {
-            if v != b"default" {
+            if !crate::acl::user_exists(ctx.srv, v) {
                 return ctx.out.error(&format!("ERR No such user '{}'", String::from_utf8_lossy(v)));
             }
-            user = Some(());
+            user = Some(String::from_utf8_lossy(v).into_owned());
         } else if eq_ic(o, "skipme") {
             if eq_ic(v, "yes") {
                 skipme = true;
@@ -324,7 +322,6 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
         }
         i += 2;
     }
-    let _ = user;
     let now = now_ms();
     let clients = ctx.srv.clients.lock();
     let mut killed = 0;
@@ -333,6 +330,7 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
         if s.kill.load(Relaxed)
             || id.is_some_and(|x| x != s.id)
             || addr.as_ref().is_some_and(|x| *x != s.addr)
+            || user.as_ref().is_some_and(|u| *u != *s.user.lock())
             || laddr.as_ref().is_some_and(|x| *x != s.laddr)
             || (skipme && s.id == me)
             || maxage.is_some_and(|m| now.saturating_sub(s.created_ms) / 1000 < m)

@@ -31,16 +31,12 @@ pub static COMMANDS: &[Command] = &[
     Command::new("copy", -3, WRITE | DENYOOM, (1, 2, 1), copy).group(G),
     Command::new("move", 3, WRITE | FAST, (1, 1, 1), move_cmd).group(G),
     Command::new("swapdb", 3, WRITE | FAST | ALL_SHARDS, (0, 0, 0), swapdb).group(G),
-    Command::new("keys", 2, READONLY | ITERATES, (0, 0, 0), keys).group(G).acl(&["@keyspace"]),
-    Command::new("scan", -2, READONLY | ITERATES, (0, 0, 0), scan).group(G).acl(&["@keyspace"]),
-    Command::new("randomkey", 1, READONLY | ITERATES, (0, 0, 0), randomkey).group(G).acl(&["@keyspace"]),
-    Command::new("dbsize", 1, READONLY | FAST | ITERATES, (0, 0, 0), dbsize).group("server").acl(&["@keyspace"]),
-    Command::new("flushdb", -1, WRITE | ALL_SHARDS, (0, 0, 0), flushdb)
-        .group("server")
-        .acl(&["@keyspace", "@dangerous"]),
-    Command::new("flushall", -1, WRITE | ALL_SHARDS, (0, 0, 0), flushall)
-        .group("server")
-        .acl(&["@keyspace", "@dangerous"]),
+    Command::new("keys", 2, READONLY | ITERATES, (0, 0, 0), keys).group(G),
+    Command::new("scan", -2, READONLY | ITERATES, (0, 0, 0), scan).group(G),
+    Command::new("randomkey", 1, READONLY | ITERATES, (0, 0, 0), randomkey).group(G),
+    Command::new("dbsize", 1, READONLY | FAST | ITERATES, (0, 0, 0), dbsize).group("server"),
+    Command::new("flushdb", -1, WRITE | ALL_SHARDS, (0, 0, 0), flushdb).group("server"),
+    Command::new("flushall", -1, WRITE | ALL_SHARDS, (0, 0, 0), flushall).group("server"),
     Command::new("touch", -2, READONLY | FAST, (1, -1, 1), touch).group(G),
     Command::new("object", -2, 0, (0, 0, 0), help_only).group(G).subs(OBJECT_SUBS),
     Command::new("dump", 2, READONLY, (1, 1, 1), dump).group(G),

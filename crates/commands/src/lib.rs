@@ -6,6 +6,7 @@
 // convention are deliberate.
 #![allow(clippy::type_complexity, clippy::result_unit_err)]
 
+pub mod acl;
 pub mod aof;
 pub mod bits;
 pub mod blocking;
@@ -80,7 +81,7 @@ impl<'a, 'g> Ctx<'a, 'g> {
             now_ms: self.now_ms,
             fx: self.fx,
             access,
-            expire_enabled: !self.srv.repl.is_replica.load(Relaxed),
+            expire_enabled: self.srv.repl.expire_allowed(),
         }
     }
     /// The database view and the reply buffer at once.
@@ -93,7 +94,7 @@ impl<'a, 'g> Ctx<'a, 'g> {
                 now_ms: self.now_ms,
                 fx: self.fx,
                 access,
-                expire_enabled: !self.srv.repl.is_replica.load(Relaxed),
+                expire_enabled: self.srv.repl.expire_allowed(),
             },
             self.out,
         )
@@ -229,6 +230,16 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
+    if acl::needs_check(srv, client)
+        && !(client.multi.is_some() && cmd.has(flags::NO_MULTI))
+        && !acl::check_command(srv, client, cmd, args, out)
+    {
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        stats::rejected(cmd.name);
+        return;
+    }
     if cmd.has(flags::DENYOOM) && !client.repl.is_master && !ensure_memory(srv, now) {
         out.error("OOM command not allowed when used memory > 'maxmemory'.");
         if client.multi.is_some() {
@@ -244,6 +255,17 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
             Some(e) if !persistence::writes_denied(srv) => out.error(&e),
             _ => out.error(persistence::MISCONF),
         }
+        if client.multi.is_some() {
+            client.multi_error = true;
+        }
+        stats::rejected(cmd.name);
+        return;
+    }
+    if srv.config.hot.min_replicas_to_write.load(Relaxed) > 0
+        && (cmd.is_write() || (cmd.name == "exec" && queued_write(client)))
+        && !replication::good_replicas_ok(srv)
+    {
+        out.error(replication::NOREPLICAS_ERR);
         if client.multi.is_some() {
             client.multi_error = true;
         }
@@ -296,7 +318,7 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         return;
     }
     if srv.monitor_count.load(Relaxed) > 0 && !cmd.has(flags::ADMIN) && !cmd.has(flags::SKIP_MONITOR) {
-        let a: Vec<&[u8]> = args.iter().collect();
+        let a: Vec<&[u8]> = acl::redacted_args(cmd, args);
         srv.feed_monitors(client.db, &client.shared.addr, &a);
     }
     if cmd.has(flags::TRANSACTION) {
@@ -385,6 +407,13 @@ fn queued_write(client: &Client) -> bool {
     client.multi.as_ref().is_some_and(|q| q.iter().any(|a| table().lookup(&a.args()[0]).is_some_and(|c| c.is_write())))
 }
 
+/// EXEC of a transaction holding a write or may-replicate command (paused like a write).
+pub fn queued_may_replicate(client: &Client) -> bool {
+    client.multi.as_ref().is_some_and(|q| {
+        q.iter().any(|a| table().lookup(&a.args()[0]).is_some_and(|c| c.is_write() || c.has(flags::MAY_REPLICATE)))
+    })
+}
+
 fn remember_tracked(srv: &Server, client: &mut Client, keys: &[&[u8]]) {
     let Some(tr) = &client.tracking else { return };
     if tr.bcast {
@@ -426,6 +455,16 @@ pub fn run_locked<'g>(
     guards: &mut Guards<'g>,
     now: u64,
 ) {
+    // A write that passed the replica check just before this node became a replica
+    // (FAILOVER switches with every shard held): refuse it under the locks.
+    if cmd.is_write()
+        && !client.repl.is_master
+        && srv.repl.is_replica.load(Relaxed)
+        && srv.config.get_bool("replica-read-only")
+    {
+        out.error(replication::READONLY_ERR);
+        return;
+    }
     let mut fx = Effects::default();
     let errors_before = out.errors;
     let start = std::time::Instant::now();
@@ -444,8 +483,16 @@ pub fn run_locked<'g>(
         if cmd.is_write() || cmd.has(flags::MAY_REPLICATE) {
             persistence::before_write(srv, cmd, ctx.guards);
         }
+        // The primary's stream sees the keys the primary still has (expired or not here).
+        let master_view = ctx.client.repl.is_master;
+        if master_view {
+            ferrocache_engine::keyspace::set_master_view(true);
+        }
         // A bug in one handler must not take the node down: answer an error instead.
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (cmd.handler)(&mut ctx, args)));
+        if master_view {
+            ferrocache_engine::keyspace::set_master_view(false);
+        }
         if r.is_err() {
             ctx.out.error(&format!("ERR internal error while executing '{}'", cmd.full_name()));
         }
@@ -467,7 +514,7 @@ pub fn run_locked<'g>(
     }
     stats::record(cmd.name, micros, failed);
     if !cmd.has(flags::SKIP_SLOWLOG) && micros as i64 >= srv.config.hot.slowlog_slower_than.load(Relaxed) {
-        let a: Vec<&[u8]> = args.iter().collect();
+        let a: Vec<&[u8]> = acl::redacted_args(cmd, args);
         let name =
             client.shared.name.lock().clone().map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
         srv.record_slowlog(micros, &a, &client.shared.addr, &name);

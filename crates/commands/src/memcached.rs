@@ -201,7 +201,7 @@ impl<'s> Cx<'s> {
                 now_ms: self.now,
                 fx: &mut fx,
                 access: self.access(),
-                expire_enabled: true,
+                expire_enabled: self.srv.repl.expire_allowed(),
             };
             f(self, &mut db)
         };
@@ -272,6 +272,7 @@ fn put(cx: &Cx, db: &mut Db, key: &[u8], item: McItem, exp: Exp, event: &'static
         return;
     }
     let data = if cx.prop { Some(item.data().to_vec()) } else { None };
+    let (flags, cas) = (item.flags(), item.cas());
     db.set(key, Value::Mc(item), false);
     if let Exp::At(ms) = exp {
         db.set_expire(key, ms);
@@ -285,6 +286,56 @@ fn put(cx: &Cx, db: &mut Db, key: &[u8], item: McItem, exp: Exp, event: &'static
         }
         v
     });
+    cx.propagate(db, || meta_argv(key, flags, cas));
+}
+
+/// How an item's memcached metadata travels in the replication stream and the AOF: a
+/// `PING "ferrocache-mcmeta <flags> <cas> <key>"` right after the SET of its bytes. One
+/// stream serves every replica (offsets must agree), so it has to be valid Redis: a
+/// redis-server replica (or redis-check-aof) sees a harmless PING and keeps the plain string;
+/// a ferrocache replica or AOF load applies it with `apply_meta`.
+pub const MC_META: &[u8] = b"ferrocache-mcmeta ";
+
+pub fn meta_argv(key: &[u8], flags: u32, cas: u64) -> Vec<Vec<u8>> {
+    let mut p = MC_META.to_vec();
+    p.extend_from_slice(format!("{} {} ", flags, cas).as_bytes());
+    p.extend_from_slice(key);
+    vec![b"PING".to_vec(), p]
+}
+
+/// PING with a `MC_META` payload from our primary or the AOF: give the key (a string just
+/// written by the SET before it) the primary's flags and CAS, and pass the PING on (AOF,
+/// sub-replicas). Returns false when the payload is not one.
+pub fn apply_meta(ctx: &mut crate::Ctx, payload: &[u8]) -> bool {
+    let Some(rest) = payload.strip_prefix(MC_META) else { return false };
+    let mut it = rest.splitn(3, |&c| c == b' ');
+    let num = |b: Option<&[u8]>| std::str::from_utf8(b?).ok()?.parse::<u64>().ok();
+    let (Some(flags), Some(cas), Some(key)) = (num(it.next()), num(it.next()), it.next()) else { return false };
+    let srv = ctx.srv;
+    let access = ctx.access();
+    let mut guards = srv.ks.lock_keys([key]);
+    // The entry is modified in place: a running snapshot keeps its pre-image first.
+    crate::persistence::before_write_any(srv, &mut guards);
+    let mut db = Db {
+        guards: &mut guards,
+        db: ctx.client.db,
+        now_ms: ctx.now_ms,
+        fx: &mut *ctx.fx,
+        access,
+        expire_enabled: false,
+    };
+    if let Some(e) = db.peek(key) {
+        if let Some(data) = e.value.as_bytes() {
+            let atime = (ctx.now_ms / 1000) as u32;
+            let mut item = McItem::new(data, flags as u32, atime);
+            item.set_cas(cas);
+            e.value = Value::Mc(item);
+        }
+    }
+    mcitem::observe_cas(cas);
+    let d = db.db;
+    db.fx.propagate(d, vec![b"PING".to_vec(), payload.to_vec()]);
+    true
 }
 
 /// Delete a key, recording the write. Returns whether it existed.
@@ -500,9 +551,11 @@ fn add_delta(cx: &Cx, db: &mut Db, key: &[u8], incr: bool, delta: u64, cas: u64)
     it.set_cas(mcitem::next_cas());
     it.set_atime(cx.now_secs);
     let new_cas = it.cas();
+    let flags = it.flags();
     let data = if cx.prop { Some(it.data().to_vec()) } else { None };
     db.modified(key, notify::STRING, if incr { "incrby" } else { "decrby" });
     cx.propagate(db, || vec![b"SET".to_vec(), key.to_vec(), data.unwrap_or_default(), b"KEEPTTL".to_vec()]);
+    cx.propagate(db, || meta_argv(key, flags, new_cas));
     Delta::Ok { value, cas: new_cas }
 }
 
@@ -548,7 +601,7 @@ fn flush_db0(srv: &Arc<Server>) {
             now_ms: now_ms(),
             fx: &mut fx,
             access: AccessPolicy::default(),
-            expire_enabled: true,
+            expire_enabled: srv.repl.expire_allowed(),
         };
         db.clear()
     };
@@ -655,7 +708,49 @@ fn cluster_configured(srv: &Server) -> bool {
 // ------------------------------------------------------------------ text protocol
 
 /// Execute one text or meta request, appending the reply to `out`.
+/// A request that changes the keyspace (paused by FAILOVER, refused on a read-only replica).
+pub fn text_is_write(req: &TextRequest<'_>) -> bool {
+    match req {
+        TextRequest::Get { exptime, .. } => exptime.is_some(),
+        TextRequest::Store { .. }
+        | TextRequest::Delete { .. }
+        | TextRequest::Arithmetic { .. }
+        | TextRequest::Touch { .. }
+        | TextRequest::FlushAll { .. } => true,
+        TextRequest::Meta(m) => match m {
+            MetaRequest::Get(a) => a.flags.vivify_ttl.is_some() || a.flags.ttl.is_some(),
+            MetaRequest::Set { .. } | MetaRequest::Delete(_) | MetaRequest::Arithmetic { .. } => true,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+pub fn binary_is_write(req: &BinaryRequest<'_>) -> bool {
+    matches!(
+        req.command,
+        BinaryCommand::Touch { .. }
+            | BinaryCommand::GetAndTouch { .. }
+            | BinaryCommand::Store { .. }
+            | BinaryCommand::Concat { .. }
+            | BinaryCommand::Delete { .. }
+            | BinaryCommand::Arithmetic { .. }
+            | BinaryCommand::Flush { .. }
+    )
+}
+
+/// A read-only replica refuses memcached writes (its data is its primary's).
+fn replica_refuses(srv: &Server) -> bool {
+    srv.repl.is_replica.load(Relaxed) && srv.config.get_bool("replica-read-only")
+}
+
+pub const MC_READONLY: &str = "SERVER_ERROR READONLY You can't write against a read only replica.\r\n";
+
 pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out: &mut Vec<u8>) -> Outcome {
+    if text_is_write(&req) && replica_refuses(srv) {
+        out.extend_from_slice(MC_READONLY.as_bytes());
+        return Outcome::Continue;
+    }
     let cx = Cx::new(srv);
     conn.last_cmd_ms.store(cx.now, Relaxed);
     let st = cx.st();
@@ -1300,6 +1395,10 @@ struct MetaItemOwned {
 
 /// Execute one binary request, appending the response packet(s) to `out`.
 pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, out: &mut Vec<u8>) -> Outcome {
+    if binary_is_write(&req) && replica_refuses(srv) {
+        binary::encode_error(out, &req, Status::NotStored);
+        return Outcome::Continue;
+    }
     let cx = Cx::new(srv);
     conn.last_cmd_ms.store(cx.now, Relaxed);
     let st = cx.st();

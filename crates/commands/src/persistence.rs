@@ -427,6 +427,7 @@ fn encode_db<'e>(
 ) -> u64 {
     let mut n = 0;
     let mut mc_flags = Vec::new();
+    let mut mc_cas = Vec::new();
     let mut first = true;
     for e in entries {
         if first {
@@ -441,6 +442,9 @@ fn encode_db<'e>(
                 mc_flags.extend_from_slice(&e.key);
                 mc_flags.extend_from_slice(&m.flags().to_le_bytes());
             }
+            write_len(&mut mc_cas, e.key.len() as u64);
+            mc_cas.extend_from_slice(&e.key);
+            mc_cas.extend_from_slice(&m.cas().to_le_bytes());
         }
         n += 1;
     }
@@ -451,11 +455,48 @@ fn encode_db<'e>(
         write_string(buf, MC_FLAGS_AUX, false);
         write_string(buf, &mc_flags, enc.opts.compression);
     }
+    // Their CAS uniques too (a replica or a restart keeps the uniques clients hold).
+    if !mc_cas.is_empty() {
+        buf.push(opcode::AUX);
+        write_string(buf, MC_CAS_AUX, false);
+        write_string(buf, &mc_cas, enc.opts.compression);
+    }
     n
 }
 
 /// Aux field carrying memcached flags of the keys of the chunk before it (current database).
 const MC_FLAGS_AUX: &[u8] = b"ferrocache-mc-flags";
+
+/// Aux field carrying the memcached CAS uniques of the chunk's items (after the flags).
+const MC_CAS_AUX: &[u8] = b"ferrocache-mc-cas";
+
+/// Decode a `ferrocache-mc-cas` aux value into (key, cas).
+fn parse_mc_cas(v: &[u8]) -> Vec<(Vec<u8>, u64)> {
+    parse_keyed(v, 8).into_iter().map(|(k, t)| (k, u64::from_le_bytes(t.try_into().unwrap_or([0; 8])))).collect()
+}
+
+/// (key, `width` trailing bytes) entries as written for the memcached aux fields.
+fn parse_keyed(v: &[u8], width: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut p = 0;
+    while p < v.len() {
+        let (len, used) = match v[p] >> 6 {
+            0 => ((v[p] & 0x3f) as usize, 1),
+            1 if p + 1 < v.len() => ((((v[p] & 0x3f) as usize) << 8) | v[p + 1] as usize, 2),
+            2 if p + 4 < v.len() && v[p] == 0x80 => {
+                (u32::from_be_bytes([v[p + 1], v[p + 2], v[p + 3], v[p + 4]]) as usize, 5)
+            }
+            _ => break,
+        };
+        p += used;
+        if p + len + width > v.len() {
+            break;
+        }
+        out.push((v[p..p + len].to_vec(), v[p + len..p + len + width].to_vec()));
+        p += len + width;
+    }
+    out
+}
 
 /// Decode a `ferrocache-mc-flags` aux value into (key, flags).
 fn parse_mc_flags(v: &[u8]) -> Vec<(Vec<u8>, u32)> {
@@ -1307,6 +1348,28 @@ pub(crate) fn load_reader<R: std::io::Read>(
                                     }
                                 }
                             });
+                        }
+                    }
+                    MC_CAS_AUX => {
+                        for (k, cas) in parse_mc_cas(&value) {
+                            let mut d = Db {
+                                guards: &mut *guards,
+                                db: cur_db,
+                                now_ms: now,
+                                fx: &mut fx,
+                                access,
+                                expire_enabled: false,
+                            };
+                            if let Some(ent) = d.peek(&k) {
+                                if let Value::Mc(m) = &mut ent.value {
+                                    m.set_cas(cas);
+                                } else if let Some(data) = ent.value.as_bytes() {
+                                    let mut item = ferrocache_engine::mcitem::McItem::new(data, 0, (now / 1000) as u32);
+                                    item.set_cas(cas);
+                                    ent.value = Value::Mc(item);
+                                }
+                            }
+                            ferrocache_engine::mcitem::observe_cas(cas);
                         }
                     }
                     _ => {}

@@ -38,10 +38,12 @@ pub static COMMANDS: &[Command] = &[
     Command::new("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, (0, 0, 0), replconf).group(G),
     Command::new("psync", -3, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), psync).group(G),
     Command::new("sync", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), sync).group(G),
+    Command::new("failover", -1, ADMIN | NOSCRIPT | STALE, (0, 0, 0), failover).group(G),
 ];
 
 pub const READONLY_ERR: &str = "READONLY You can't write against a read only replica.";
 pub const MASTERDOWN_ERR: &str = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+pub const NOREPLICAS_ERR: &str = "NOREPLICAS Not enough good replicas to write.";
 pub const NO_REPLID: &str = "0000000000000000000000000000000000000000";
 
 pub fn random_replid() -> String {
@@ -83,6 +85,78 @@ pub struct ReplicaConn {
     /// Stream bytes to send (after the RDB).
     pub tx: UnboundedSender<Bytes>,
     pub shared: Arc<ClientShared>,
+    /// Bytes sent to `tx` and not written to the socket yet (its output buffer).
+    pub queued: AtomicU64,
+    /// When the soft output buffer limit was first exceeded (0 = not exceeded).
+    pub soft_since_ms: AtomicU64,
+    /// Wakes the feeder when the replica is dropped for its output buffer.
+    pub overflow: tokio::sync::Notify,
+}
+
+impl ReplicaConn {
+    pub fn new(id: u64, ip: String, port: u16, tx: UnboundedSender<Bytes>, shared: Arc<ClientShared>) -> ReplicaConn {
+        ReplicaConn {
+            id,
+            ip,
+            port,
+            state: AtomicU8::new(STATE_WAIT_BGSAVE),
+            ack_off: AtomicU64::new(0),
+            ack_ms: AtomicU64::new(now_ms()),
+            tx,
+            shared,
+            queued: AtomicU64::new(0),
+            soft_since_ms: AtomicU64::new(0),
+            overflow: tokio::sync::Notify::new(),
+        }
+    }
+    /// The feeder wrote `n` bytes of the stream.
+    pub fn written(&self, n: usize) {
+        self.queued.fetch_sub(n as u64, Relaxed);
+    }
+    /// checkClientOutputBufferLimits for the replica class.
+    fn over_limit(&self, lim: &ObufLimit, now: u64) -> bool {
+        let used = self.queued.load(Relaxed);
+        if lim.hard > 0 && used >= lim.hard {
+            return true;
+        }
+        if lim.soft > 0 && used >= lim.soft {
+            let since = self.soft_since_ms.load(Relaxed);
+            if since == 0 {
+                self.soft_since_ms.store(now, Relaxed);
+            } else if now.saturating_sub(since) / 1000 > lim.secs {
+                return true;
+            }
+        } else {
+            self.soft_since_ms.store(0, Relaxed);
+        }
+        false
+    }
+}
+
+/// client-output-buffer-limit for the replica class (hard raised to repl-backlog-size).
+#[derive(Default, Clone, Copy)]
+pub struct ObufLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub secs: u64,
+}
+
+pub fn replica_obuf_limit(srv: &Server) -> ObufLimit {
+    let v = srv.config.get("client-output-buffer-limit").unwrap_or_default();
+    let t: Vec<&str> = v.split_whitespace().collect();
+    let mut lim = ObufLimit::default();
+    let mut i = 0;
+    while i + 3 < t.len() {
+        if t[i].eq_ignore_ascii_case("slave") || t[i].eq_ignore_ascii_case("replica") {
+            let m = |s: &str| crate::config::parse_memory(s).unwrap_or(0).max(0) as u64;
+            lim = ObufLimit { hard: m(t[i + 1]), soft: m(t[i + 2]), secs: t[i + 3].parse().unwrap_or(0) };
+        }
+        i += 4;
+    }
+    if lim.hard > 0 {
+        lim.hard = lim.hard.max(backlog_size(srv) as u64);
+    }
+    lim
 }
 
 /// The circular replication backlog.
@@ -177,6 +251,8 @@ pub struct MasterSide {
     pub proxy: bool,
     /// When the last replica went away (for repl-backlog-ttl).
     pub no_replicas_since_ms: u64,
+    /// The replica output buffer limit (refreshed by the cron).
+    pub obuf_limit: ObufLimit,
 }
 
 impl MasterSide {
@@ -187,8 +263,37 @@ impl MasterSide {
             return;
         }
         let bytes = Bytes::copy_from_slice(b);
+        let lim = self.obuf_limit;
+        let check = lim.hard > 0 || lim.soft > 0;
+        let now = if check { now_ms() } else { 0 };
+        let mut over = false;
         for r in self.replicas.iter() {
+            r.queued.fetch_add(b.len() as u64, Relaxed);
             let _ = r.tx.send(bytes.clone());
+            if check && r.over_limit(&lim, now) {
+                over = true;
+            }
+        }
+        if over {
+            // Drop replicas over the limit at once: the primary never waits for a slow replica.
+            self.replicas.retain(|r| {
+                if !r.over_limit(&lim, now) {
+                    return true;
+                }
+                log(
+                    '#',
+                    &format!(
+                        "Client id={} addr={} laddr={} closed for overcoming of output buffer limits.",
+                        r.id, r.shared.addr, r.shared.laddr
+                    ),
+                );
+                r.shared.kill.store(true, Relaxed);
+                r.overflow.notify_one();
+                false
+            });
+            if self.replicas.is_empty() {
+                self.no_replicas_since_ms = now;
+            }
         }
     }
     /// Append one command (with SELECT first when the database changes).
@@ -263,6 +368,21 @@ pub struct ReplicaSide {
     pub master_client: u64,
 }
 
+/// FAILOVER states (Redis's failover_state).
+pub const FAILOVER_NONE: u8 = 0;
+pub const FAILOVER_WAIT_SYNC: u8 = 1;
+pub const FAILOVER_IN_PROGRESS: u8 = 2;
+
+/// A coordinated FAILOVER's target and limits.
+#[derive(Default)]
+pub struct Failover {
+    pub host: Option<String>,
+    pub port: i64,
+    /// Deadline (ms) for the target to catch up, 0 = none.
+    pub end_ms: u64,
+    pub force: bool,
+}
+
 pub struct Repl {
     pub m: Arc<Mutex<MasterSide>>,
     pub r: Mutex<ReplicaSide>,
@@ -278,6 +398,10 @@ pub struct Repl {
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
     pub last_ping_ms: AtomicI64,
+    /// FAILOVER_*: while not NONE, writes are paused (PAUSE_DURING_FAILOVER), no PING or
+    /// GETACK is fed to replicas and nothing expires, so the offsets can meet.
+    pub failover_state: AtomicU8,
+    pub failover: Mutex<Failover>,
 }
 
 impl Default for Repl {
@@ -292,6 +416,7 @@ impl Default for Repl {
                 last_db: -1,
                 proxy: false,
                 no_replicas_since_ms: now_ms(),
+                obuf_limit: ObufLimit::default(),
             })),
             r: Mutex::new(ReplicaSide {
                 master: None,
@@ -315,6 +440,8 @@ impl Default for Repl {
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
             last_ping_ms: AtomicI64::new(0),
+            failover_state: AtomicU8::new(FAILOVER_NONE),
+            failover: Mutex::new(Failover::default()),
         }
     }
 }
@@ -365,6 +492,7 @@ impl Repl {
             srv.add_sink(Arc::new(ReplSink { m: self.m.clone(), offset: self.offset.clone() }));
         }
         let mut m = self.m.lock();
+        m.obuf_limit = replica_obuf_limit(srv);
         if !m.backlog.active {
             m.backlog.create(backlog_size(srv));
             // A new backlog starts a new history: nobody can continue from the old one.
@@ -386,8 +514,20 @@ impl Repl {
         let m = self.m.lock();
         m.replicas.iter().filter(|r| r.state.load(Relaxed) == STATE_ONLINE && r.ack_off.load(Relaxed) >= off).count()
     }
-    /// Ask replicas for an ACK now (WAIT).
+    /// Writes are paused by a FAILOVER in progress.
+    pub fn failing_over(&self) -> bool {
+        self.failover_state.load(Relaxed) != FAILOVER_NONE
+    }
+    /// This node may delete expired keys itself: it is a primary and no FAILOVER pauses it
+    /// (a replica only hides logically expired keys and waits for the primary's DEL).
+    pub fn expire_allowed(&self) -> bool {
+        !self.is_replica.load(Relaxed) && !self.failing_over()
+    }
+    /// Ask replicas for an ACK now (WAIT). Not while failing over: it would move the offset.
     pub fn request_acks(&self) {
+        if self.failing_over() {
+            return;
+        }
         let mut m = self.m.lock();
         if m.replicas.is_empty() || m.proxy {
             return;
@@ -457,6 +597,9 @@ pub fn try_partial(srv: &Server, conn: &Arc<ReplicaConn>, replid: &str, offset: 
 
 fn replicaof(ctx: &mut Ctx, a: Args) {
     let srv = ctx.srv;
+    if srv.repl.failing_over() {
+        return ctx.out.error("ERR REPLICAOF not allowed while failing over.");
+    }
     if eq_ic(&a[1], "no") && eq_ic(&a[2], "one") {
         if srv.repl.is_replica.load(Relaxed) {
             become_master(srv);
@@ -481,6 +624,9 @@ fn replicaof(ctx: &mut Ctx, a: Args) {
         }
     }
     become_replica(srv, host.clone(), port);
+    // Clients blocked on keys here would wait for writes a replica never takes (callers of
+    // become_replica do this with no shard lock held: serving a waiter locks shards under it).
+    srv.blocking.disconnect_all(srv);
     log('*', &format!("REPLICAOF {}:{} enabled (user request from client)", host, port));
     ctx.out.ok();
 }
@@ -623,6 +769,9 @@ fn psync_common(ctx: &mut Ctx, replid: String, offset: i64, old: bool) {
     if ctx.client.repl.is_master {
         return ctx.out.error("ERR Replica can't interact with the keyspace");
     }
+    if srv.repl.failing_over() {
+        return ctx.out.error("NOMASTERLINK Can't SYNC while failing over");
+    }
     if srv.repl.is_replica.load(Relaxed) && !srv.repl.link_up.load(Relaxed) {
         return ctx.out.error("NOMASTERLINK Can't SYNC while not connected with my master");
     }
@@ -630,8 +779,25 @@ fn psync_common(ctx: &mut Ctx, replid: String, offset: i64, old: bool) {
 }
 
 fn psync(ctx: &mut Ctx, a: Args) {
-    if a.len() != 3 {
-        return ctx.wrong_arity();
+    let srv = ctx.srv;
+    // PSYNC <replid> <offset> FAILOVER: our primary hands over to us (syncCommand).
+    if a.len() > 3 && eq_ic(&a[3], "failover") {
+        log('#', &format!("Failover request received for replid {}.", String::from_utf8_lossy(&a[1])));
+        if !srv.repl.is_replica.load(Relaxed) {
+            return ctx.out.error("ERR PSYNC FAILOVER can't be sent to a master.");
+        }
+        let mine = srv.repl.m.lock().replid.clone();
+        if !a[1].eq_ignore_ascii_case(mine.as_bytes()) {
+            return ctx.out.error("ERR PSYNC FAILOVER replid must match my replid.");
+        }
+        become_master(srv);
+        log(
+            '*',
+            &format!(
+                "MASTER MODE enabled (failover request from 'id={} addr={} laddr={}')",
+                ctx.client.id, ctx.client.shared.addr, ctx.client.shared.laddr
+            ),
+        );
     }
     let replid = String::from_utf8_lossy(&a[1]).into_owned();
     let offset = match std::str::from_utf8(&a[2]).ok().and_then(|s| s.parse::<i64>().ok()) {
@@ -664,6 +830,197 @@ pub fn wait(ctx: &mut Ctx, a: Args) {
     srv.repl.request_acks();
     let deadline = if t == 0 { 0 } else { now_ms() + t as u64 };
     ctx.client.repl.wait = Some((off, n.max(0) as usize, deadline));
+}
+
+// ------------------------------------------------------------------ min-replicas
+
+/// refreshGoodSlavesCount: online replicas whose last ACK is at most min-replicas-max-lag
+/// seconds old (None when min-replicas-to-write or min-replicas-max-lag is 0).
+fn good_replicas(srv: &Server, m: &MasterSide, now: u64) -> Option<usize> {
+    let min = srv.config.hot.min_replicas_to_write.load(Relaxed);
+    let maxlag = srv.config.hot.min_replicas_max_lag.load(Relaxed);
+    if min <= 0 || maxlag <= 0 {
+        return None;
+    }
+    let secs = now / 1000;
+    Some(
+        m.replicas
+            .iter()
+            .filter(|r| {
+                r.state.load(Relaxed) == STATE_ONLINE
+                    && secs.saturating_sub(r.ack_ms.load(Relaxed) / 1000) <= maxlag as u64
+            })
+            .count(),
+    )
+}
+
+/// checkGoodReplicasStatus: a replica, or no limit configured, or enough good replicas.
+pub fn good_replicas_ok(srv: &Server) -> bool {
+    if srv.repl.is_replica.load(Relaxed) {
+        return true;
+    }
+    let min = srv.config.hot.min_replicas_to_write.load(Relaxed);
+    let m = srv.repl.m.lock();
+    good_replicas(srv, &m, now_ms()).is_none_or(|g| g as i64 >= min)
+}
+
+// ------------------------------------------------------------------ FAILOVER
+
+pub fn failover_state_name(st: u8) -> &'static str {
+    match st {
+        FAILOVER_NONE => "no-failover",
+        FAILOVER_IN_PROGRESS => "failover-in-progress",
+        FAILOVER_WAIT_SYNC => "waiting-for-sync",
+        _ => "unknown",
+    }
+}
+
+/// clearFailoverState: forget the target and unpause writes.
+pub fn clear_failover(srv: &Server) {
+    *srv.repl.failover.lock() = Failover::default();
+    srv.repl.failover_state.store(FAILOVER_NONE, Relaxed);
+    srv.pause_notify.notify_waiters();
+}
+
+/// abortFailover: back to a primary if we already switched, then unpause.
+pub fn abort_failover(srv: &Arc<Server>, err: &str) {
+    let st = srv.repl.failover_state.load(Relaxed);
+    if st == FAILOVER_NONE {
+        return;
+    }
+    {
+        let f = srv.repl.failover.lock();
+        match &f.host {
+            Some(h) => log('*', &format!("FAILOVER to {}:{} aborted: {}", h, f.port, err)),
+            None => log('*', &format!("FAILOVER to any replica aborted: {}", err)),
+        }
+    }
+    if st == FAILOVER_IN_PROGRESS {
+        become_master(srv);
+    }
+    clear_failover(srv);
+}
+
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]
+fn failover(ctx: &mut Ctx, a: Args) {
+    let srv = ctx.srv;
+    if a.len() == 2 && eq_ic(&a[1], "abort") {
+        if !srv.repl.failing_over() {
+            return ctx.out.error("ERR No failover in progress.");
+        }
+        abort_failover(srv, "Failover manually aborted");
+        return ctx.out.ok();
+    }
+    let mut timeout = 0i64;
+    let mut force = false;
+    let mut port = 0i64;
+    let mut host: Option<String> = None;
+    let mut j = 1;
+    while j < a.len() {
+        if eq_ic(&a[j], "timeout") && j + 1 < a.len() && timeout == 0 {
+            let Some(t) = crate::util::int_arg(ctx.out, &a[j + 1]) else { return };
+            if t <= 0 {
+                return ctx.out.error("ERR FAILOVER timeout must be greater than 0");
+            }
+            timeout = t;
+            j += 1;
+        } else if eq_ic(&a[j], "to") && j + 2 < a.len() && host.is_none() {
+            let Some(p) = crate::util::int_arg(ctx.out, &a[j + 2]) else { return };
+            port = p;
+            host = Some(String::from_utf8_lossy(&a[j + 1]).into_owned());
+            j += 2;
+        } else if eq_ic(&a[j], "force") && !force {
+            force = true;
+        } else {
+            return ctx.out.error(crate::util::ERR_SYNTAX);
+        }
+        j += 1;
+    }
+    if srv.repl.failing_over() {
+        return ctx.out.error("ERR FAILOVER already in progress.");
+    }
+    if srv.repl.is_replica.load(Relaxed) {
+        return ctx.out.error("ERR FAILOVER is not valid when server is a replica.");
+    }
+    {
+        let m = srv.repl.m.lock();
+        if m.replicas.is_empty() {
+            return ctx.out.error("ERR FAILOVER requires connected replicas.");
+        }
+        if force && (timeout == 0 || host.is_none()) {
+            return ctx.out.error("ERR FAILOVER with force option requires both a timeout and target HOST and IP.");
+        }
+        if let Some(h) = &host {
+            let Some(r) = m.replicas.iter().find(|r| r.ip.eq_ignore_ascii_case(h) && r.port as i64 == port) else {
+                return ctx.out.error("ERR FAILOVER target HOST and PORT is not a replica.");
+            };
+            if r.state.load(Relaxed) != STATE_ONLINE {
+                return ctx.out.error("ERR FAILOVER target replica is not online.");
+            }
+            log('*', &format!("FAILOVER requested to {}:{}.", h, port));
+        } else {
+            log('*', "FAILOVER requested to any replica.");
+        }
+    }
+    *srv.repl.failover.lock() =
+        Failover { host, port, end_ms: if timeout > 0 { now_ms() + timeout as u64 } else { 0 }, force };
+    srv.repl.failover_state.store(FAILOVER_WAIT_SYNC, Relaxed);
+    ctx.out.ok();
+}
+
+/// updateFailoverStatus: time out (abort, or switch anyway with FORCE), or switch once the
+/// target acknowledged our whole stream. The switch happens with every shard held, so no
+/// write is between "the target has everything" and "we are a replica".
+pub fn update_failover(srv: &Arc<Server>) {
+    let repl = &srv.repl;
+    if repl.failover_state.load(Relaxed) != FAILOVER_WAIT_SYNC {
+        return;
+    }
+    let now = now_ms();
+    let (end, force, host, port) = {
+        let f = repl.failover.lock();
+        (f.end_ms, f.force, f.host.clone(), f.port)
+    };
+    if end != 0 && end <= now {
+        if force {
+            let h = host.unwrap_or_default();
+            log('*', &format!("FAILOVER to {}:{} time out exceeded, failing over.", h, port));
+            repl.failover_state.store(FAILOVER_IN_PROGRESS, Relaxed);
+            become_replica(srv, h, port as u16);
+            srv.blocking.disconnect_all(srv);
+        } else {
+            abort_failover(srv, "Replica never caught up before timeout");
+        }
+        return;
+    }
+    let find = || {
+        let m = repl.m.lock();
+        let off = m.backlog.offset;
+        let found = match &host {
+            Some(h) => m.replicas.iter().find(|r| r.ip.eq_ignore_ascii_case(h) && r.port as i64 == port),
+            None => m.replicas.iter().find(|r| r.state.load(Relaxed) == STATE_ONLINE && r.ack_off.load(Relaxed) == off),
+        };
+        found
+            .filter(|r| r.state.load(Relaxed) == STATE_ONLINE && r.ack_off.load(Relaxed) == off)
+            .map(|r| (r.ip.clone(), r.port))
+    };
+    if find().is_none() {
+        return;
+    }
+    // Confirm with every shard held (no write can be running), and switch under them.
+    let guards = srv.ks.lock_all();
+    if let Some((h, p)) = find() {
+        {
+            let mut f = repl.failover.lock();
+            f.host = Some(h.clone());
+            f.port = p as i64;
+        }
+        repl.failover_state.store(FAILOVER_IN_PROGRESS, Relaxed);
+        log('*', &format!("Failover target {}:{} is synced, failing over.", h, p));
+        become_replica(srv, h, p);
+        drop(guards);
+        srv.blocking.disconnect_all(srv);
+    }
 }
 
 // ------------------------------------------------------------------ INFO
@@ -716,17 +1073,7 @@ pub fn info_replication(srv: &Server) -> String {
     }
     let m = repl.m.lock();
     let _ = write!(o, "connected_slaves:{}\r\n", m.replicas.len());
-    let min = srv.config.get_i64("min-replicas-to-write");
-    let maxlag = srv.config.get_i64("min-replicas-max-lag");
-    if min > 0 && maxlag > 0 {
-        let good = m
-            .replicas
-            .iter()
-            .filter(|r| {
-                r.state.load(Relaxed) == STATE_ONLINE
-                    && now.saturating_sub(r.ack_ms.load(Relaxed)) / 1000 <= maxlag as u64
-            })
-            .count();
+    if let Some(good) = good_replicas(srv, &m, now) {
         let _ = write!(o, "min_slaves_good_slaves:{}\r\n", good);
     }
     for (i, r) in m.replicas.iter().enumerate() {
@@ -750,7 +1097,8 @@ pub fn info_replication(srv: &Server) -> String {
     }
     let _ = write!(
         o,
-        "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
+        failover_state_name(repl.failover_state.load(Relaxed)),
         m.replid,
         m.replid2,
         m.backlog.offset,
@@ -765,14 +1113,16 @@ pub fn info_replication(srv: &Server) -> String {
 
 /// replicationCron's master part: PING replicas every repl-ping-replica-period seconds, free
 /// the backlog after repl-backlog-ttl without replicas, follow repl-backlog-size changes.
-pub fn cron(srv: &Server) {
+pub fn cron(srv: &Arc<Server>) {
+    update_failover(srv);
     let repl = &srv.repl;
     let now = now_ms();
     let period = srv.config.get_i64("repl-ping-replica-period").max(1) as u64 * 1000;
     let mut m = repl.m.lock();
     let size = backlog_size(srv);
     m.backlog.resize(size);
-    if !m.proxy && !m.replicas.is_empty() {
+    m.obuf_limit = replica_obuf_limit(srv);
+    if !m.proxy && !m.replicas.is_empty() && !repl.failing_over() {
         let last = repl.last_ping_ms.load(Relaxed) as u64;
         if now.saturating_sub(last) >= period {
             repl.last_ping_ms.store(now as i64, Relaxed);

@@ -476,6 +476,8 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
             Ok(cmd) => {
                 if cmd.has(NOSCRIPT) && !srv.scripting.disable_deny.load(Relaxed) {
                     Some("This Redis command is not allowed from script".into())
+                } else if let Some(e) = crate::acl::check_script_argv(srv, &run.client, &argv) {
+                    Some(e.into())
                 } else if run.read_only && (cmd.has(WRITE) || cmd.has(MAY_REPLICATE)) {
                     Some("Write commands are not allowed from read-only scripts.".into())
                 } else if let Some(e) = state_denied(cmd, run) {
@@ -493,6 +495,11 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
                         srv.scripting.run_dirty.store(true, SeqCst);
                     }
                     let owned = OwnedArgs::from_slices(&argv);
+                    // call(): MONITOR sees a script's commands as from client "lua".
+                    if srv.monitor_count.load(Relaxed) > 0 && !cmd.has(ADMIN) && !cmd.has(SKIP_MONITOR) {
+                        let a: Vec<&[u8]> = crate::acl::redacted_args(cmd, owned.args());
+                        srv.feed_monitors(run.client.db, "lua", &a);
+                    }
                     let mut out = ReplyBuf::new(run.resp3);
                     out.buf = Vec::with_capacity(256);
                     run.client.resp3 = run.resp3;
@@ -531,7 +538,7 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
     }
 }
 
-/// redis.acl_check_cmd (the default user may run everything).
+/// redis.acl_check_cmd: whether the calling client's ACL user may run the command.
 #[no_mangle]
 extern "C" fn ferro_rs_acl_check(l: *mut lua_State) -> c_int {
     unsafe {
@@ -565,11 +572,12 @@ extern "C" fn ferro_rs_acl_check(l: *mut lua_State) -> c_int {
             Some(c) if !c.subcommands.is_empty() && argv.len() >= 2 => lookup_sub(c, &argv[1]),
             other => other,
         };
-        if cmd.is_none() {
+        let Some(cmd) = cmd else {
             lua::push_error(l, b"Invalid command passed to redis.acl_check_cmd()");
             return -1;
-        }
-        lua_pushboolean(l, 1);
+        };
+        let run = &*RUN.with(|c| c.get());
+        lua_pushboolean(l, crate::acl::script_user_allows(&run.client, &*run.srv, cmd, &argv) as c_int);
         1
     }
 }
@@ -619,25 +627,7 @@ fn prepare(ctx: &mut Ctx, script_flags: u64, ro: bool) -> Option<Prepared> {
 /// checkGoodReplicasStatus: a primary with min-replicas-to-write and min-replicas-max-lag set
 /// has enough online replicas that acknowledged within the lag.
 fn good_replicas_ok(srv: &Server) -> bool {
-    if srv.repl.is_replica.load(Relaxed) {
-        return true;
-    }
-    let min = srv.config.get_i64("min-replicas-to-write");
-    let maxlag = srv.config.get_i64("min-replicas-max-lag");
-    if min <= 0 || maxlag <= 0 {
-        return true;
-    }
-    let now = crate::server::now_ms();
-    let m = srv.repl.m.lock();
-    let good = m
-        .replicas
-        .iter()
-        .filter(|r| {
-            r.state.load(Relaxed) == crate::replication::STATE_ONLINE
-                && now.saturating_sub(r.ack_ms.load(Relaxed)) / 1000 <= maxlag as u64
-        })
-        .count();
-    good as i64 >= min
+    crate::replication::good_replicas_ok(srv)
 }
 
 /// The server-state checks on a write: processCommand's for a script with write flags (a disk
@@ -686,6 +676,7 @@ unsafe fn call_function(
     let mut client = Client::new(ctx.client.shared.clone(), ctx.client.tx.clone());
     client.db = ctx.client.db;
     client.authenticated = true;
+    client.user = ctx.client.user.clone();
     client.in_exec = true;
     client.in_script = true;
     let mut run = RunCtx {
@@ -855,8 +846,18 @@ fn create_function(st: &mut EvalState, out: &mut ReplyBuf, body: &[u8]) -> Optio
     Some(sha)
 }
 
+/// EVAL*/FCALL* skip the executor's MONITOR feed and feed it here, so that the script's own
+/// commands appear after it (evalCommand, fcallCommandGeneric).
+fn feed_monitors_first(ctx: &Ctx, a: Args) {
+    if ctx.srv.monitor_count.load(Relaxed) > 0 {
+        let argv: Vec<&[u8]> = a.iter().collect();
+        ctx.srv.feed_monitors(ctx.client.db, &ctx.client.shared.addr, &argv);
+    }
+}
+
 fn eval_generic(ctx: &mut Ctx, a: Args, evalsha: bool, ro: bool) {
     ctx.propagate_original = false;
+    feed_monitors_first(ctx, a);
     if evalsha && a[1].len() != 40 {
         return ctx.out.error("NOSCRIPT No matching script. Please use EVAL.");
     }
@@ -1320,6 +1321,7 @@ fn function_stats(ctx: &mut Ctx, _a: Args) {
 
 fn fcall_generic(ctx: &mut Ctx, a: Args, ro: bool) {
     ctx.propagate_original = false;
+    feed_monitors_first(ctx, a);
     let srv = ctx.srv.clone();
     let fs = srv.scripting.funcs.lock();
     let Some(libname) = fs.functions.get(&fkey(&a[1])) else { return ctx.out.error("ERR Function not found") };

@@ -97,6 +97,8 @@ pub struct Server {
     pub mc: crate::memcached::McState,
     /// Lua scripting and functions (scripting.rs).
     pub scripting: crate::scripting::Scripting,
+    /// ACL users and log (acl.rs).
+    pub acl: crate::acl::Acl,
 }
 
 thread_local! {
@@ -122,7 +124,7 @@ impl Server {
             let mut r = rand::thread_rng();
             (0..40).map(|_| format!("{:x}", r.gen_range(0..16))).collect()
         };
-        Arc::new(Server {
+        let srv = Arc::new(Server {
             ks: Keyspace::new(1024, dbs),
             config,
             clients: Mutex::new(HashMap::new()),
@@ -155,7 +157,13 @@ impl Server {
             aof: Default::default(),
             mc: Default::default(),
             scripting: Default::default(),
-        })
+            acl: Default::default(),
+        });
+        if let Err(e) = crate::acl::init(&srv) {
+            eprintln!("{}", e);
+            std::process::exit(1);
+        }
+        srv
     }
 
     /// Start an execution unit (EXEC, a script) on this thread: its propagated commands are
@@ -485,6 +493,10 @@ impl Server {
 
     /// Current pause that applies to a command, if any.
     pub fn paused_for(&self, is_write: bool) -> Option<u64> {
+        // FAILOVER pauses writes until it ends (pause_notify wakes the waiters).
+        if is_write && self.repl.failing_over() {
+            return Some(now_ms() + 1000);
+        }
         let p = *self.pause.lock();
         let p = p?;
         let now = now_ms();

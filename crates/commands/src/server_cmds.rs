@@ -18,15 +18,12 @@ const G: &str = "server";
 const ADM: u64 = ADMIN | NOSCRIPT | LOADING | STALE;
 
 pub static COMMANDS: &[Command] = &[
-    Command::new("info", -1, LOADING | STALE, (0, 0, 0), info).group(G).acl(&["@dangerous"]),
-    Command::new("command", -1, LOADING | STALE, (0, 0, 0), command_all)
-        .group(G)
-        .subs(COMMAND_SUBS)
-        .acl(&["@connection"]),
+    Command::new("info", -1, LOADING | STALE, (0, 0, 0), info).group(G),
+    Command::new("command", -1, LOADING | STALE, (0, 0, 0), command_all).group(G).subs(COMMAND_SUBS),
     Command::new("config", -2, 0, (0, 0, 0), help_only).group(G).subs(CONFIG_SUBS),
     Command::new("time", 1, LOADING | STALE | FAST, (0, 0, 0), time).group(G),
-    Command::new("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), lastsave).group(G).acl(&["@admin", "@dangerous"]),
-    Command::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), role).group(G).acl(&["@admin", "@dangerous"]),
+    Command::new("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), lastsave).group(G),
+    Command::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), role).group(G),
     Command::new("slowlog", -2, 0, (0, 0, 0), help_only).group(G).subs(SLOWLOG_SUBS),
     Command::new("latency", -2, 0, (0, 0, 0), help_only).group(G).subs(LATENCY_SUBS),
     Command::new("memory", -2, 0, (0, 0, 0), help_only).group(G).subs(MEMORY_SUBS),
@@ -34,7 +31,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new("shutdown", -1, ADM | NO_MULTI | ALLOW_BUSY, (0, 0, 0), shutdown).group(G),
     Command::new("debug", -2, ADM, (0, 0, 0), debug).group(G),
     Command::new("module", -2, 0, (0, 0, 0), help_only).group(G).subs(MODULE_SUBS),
-    Command::new("lolwut", -1, READONLY | FAST, (0, 0, 0), lolwut).group(G).acl(&["@read"]),
+    Command::new("lolwut", -1, READONLY | FAST, (0, 0, 0), lolwut).group(G),
 ];
 
 static MODULE_SUBS: &[Command] = &[
@@ -248,13 +245,16 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         let tracking_prefixes = srv.tracking.prefixes.lock().len();
         let _ = write!(
             o,
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_keys:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\nclient_query_buffer_limit_disconnections:{}\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_keys:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\nclient_query_buffer_limit_disconnections:{}\r\n",
             c.total_connections_received.load(Relaxed),
             cs.total_commands,
             instantaneous_ops(ctx, cs.total_commands),
             c.net_input_bytes.load(Relaxed),
             c.net_output_bytes.load(Relaxed),
             c.rejected_connections.load(Relaxed),
+            ctx.srv.repl.sync_full.load(Relaxed),
+            ctx.srv.repl.sync_partial_ok.load(Relaxed),
+            ctx.srv.repl.sync_partial_err.load(Relaxed),
             st.expired,
             st.evicted,
             st.hits,
@@ -598,6 +598,7 @@ fn config_set(ctx: &mut Ctx, a: Args) {
     if let Err(e) = crate::aof::config_changed(ctx, &seen) {
         return ctx.out.error(&e);
     }
+    crate::acl::config_changed(ctx.srv, &seen);
     ctx.out.ok();
 }
 
@@ -625,9 +626,15 @@ fn config_rewrite(ctx: &mut Ctx, _a: Args) {
     let mut lines: Vec<String> = Vec::new();
     let mut written: Vec<&str> = Vec::new();
     let all = ctx.srv.config.all();
+    // ACL users replace the old `user` lines (none are written when an aclfile is used).
+    let mut user_lines = crate::acl::config_user_lines(ctx.srv);
     for l in old.lines() {
         let t = l.trim();
         let name = t.split_whitespace().next().unwrap_or("").to_lowercase();
+        if name == "user" {
+            lines.extend(user_lines.take().unwrap_or_default());
+            continue;
+        }
         if t.starts_with('#') || name.is_empty() {
             if !t.starts_with("# Generated by CONFIG REWRITE") {
                 lines.push(l.to_string());
@@ -656,6 +663,12 @@ fn config_rewrite(ctx: &mut Ctx, _a: Args) {
             header = true;
         }
         lines.push(format!("{} {}", name, quote_config(name, v)));
+    }
+    if let Some(u) = user_lines.take().filter(|u| !u.is_empty()) {
+        if !header {
+            lines.push("# Generated by CONFIG REWRITE".into());
+        }
+        lines.extend(u);
     }
     let mut text = lines.join("\n");
     text.push('\n');

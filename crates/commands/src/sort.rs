@@ -14,11 +14,9 @@ use ferrocache_engine::{notify, Db, ListValue, SmallBytes, Value};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 use std::cmp::Ordering;
 
-const ACL: &[&str] = &["@set", "@sortedset", "@list", "@dangerous"];
-
 pub static COMMANDS: &[Command] = &[
-    Command::new("sort", -2, WRITE | DENYOOM | ITERATES, (1, 1, 1), sort).keys(keys_sort).acl(ACL),
-    Command::new("sort_ro", -2, READONLY | ITERATES, (1, 1, 1), sort_ro).keys(keys_sort_ro).acl(ACL),
+    Command::new("sort", -2, WRITE | DENYOOM | ITERATES, (1, 1, 1), sort).keys(keys_sort),
+    Command::new("sort_ro", -2, READONLY | ITERATES, (1, 1, 1), sort_ro).keys(keys_sort_ro),
 ];
 
 /// Parsed options.
@@ -83,6 +81,35 @@ fn parse(a: Args, readonly: bool) -> Result<Opts, &'static str> {
     Ok(o)
 }
 
+/// The first BY-with-a-pattern or GET option `parse` meets before any syntax error, as
+/// (is BY): SORT refuses them to users without read access to every key.
+fn first_pattern_option(a: Args, readonly: bool) -> Option<bool> {
+    let mut j = 2;
+    while j < a.len() {
+        let left = a.len() - j - 1;
+        let w = &a[j];
+        if eq_ic(w, "asc") || eq_ic(w, "desc") || eq_ic(w, "alpha") {
+        } else if eq_ic(w, "limit") && left >= 2 {
+            parse_i64(&a[j + 1])?;
+            parse_i64(&a[j + 2])?;
+            j += 2;
+        } else if !readonly && eq_ic(w, "store") && left >= 1 {
+            j += 1;
+        } else if eq_ic(w, "by") && left >= 1 {
+            if a[j + 1].contains(&b'*') {
+                return Some(true);
+            }
+            j += 1;
+        } else if eq_ic(w, "get") && left >= 1 {
+            return Some(false);
+        } else {
+            return None;
+        }
+        j += 1;
+    }
+    None
+}
+
 impl Opts {
     fn uses_patterns(&self, a: Args) -> bool {
         self.by.is_some_and(|i| !self.dontsort && pattern_reads_keys(&a[i]))
@@ -116,6 +143,9 @@ fn sort_ro(ctx: &mut Ctx, a: Args) {
 }
 
 fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
+    if let Some(e) = crate::acl::sort_pattern_denied(ctx, a, first_pattern_option(a, readonly)) {
+        return ctx.out.error(e);
+    }
     let o = match parse(a, readonly) {
         Ok(o) => o,
         Err(e) => return ctx.out.error(e),
@@ -128,8 +158,14 @@ fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
         let access = ctx.access();
         let dbi = ctx.client.db;
         {
-            let mut db =
-                Db { guards: &mut own, db: dbi, now_ms: ctx.now_ms, fx: &mut *ctx.fx, access, expire_enabled: true };
+            let mut db = Db {
+                guards: &mut own,
+                db: dbi,
+                now_ms: ctx.now_ms,
+                fx: &mut *ctx.fx,
+                access,
+                expire_enabled: ctx.srv.repl.expire_allowed(),
+            };
             run(&mut db, ctx.out, a, &o, ctx.client.in_script);
         }
         // Apply the effects while every shard is still held.

@@ -50,7 +50,6 @@ pub struct Command {
     pub handler: Handler,
     pub subcommands: &'static [Command],
     pub group: &'static str,
-    pub acl: &'static [&'static str],
 }
 
 impl Command {
@@ -66,7 +65,6 @@ impl Command {
             handler,
             subcommands: &[],
             group: "generic",
-            acl: &[],
         }
     }
     pub const fn group(mut self, g: &'static str) -> Command {
@@ -80,10 +78,6 @@ impl Command {
     pub const fn keys(mut self, f: KeysFn) -> Command {
         self.keys_fn = Some(f);
         self.flags |= flags::MOVABLE_KEYS;
-        self
-    }
-    pub const fn acl(mut self, a: &'static [&'static str]) -> Command {
-        self.acl = a;
         self
     }
     pub fn has(&self, f: u64) -> bool {
@@ -118,83 +112,9 @@ impl Command {
         let n = n as i32;
         (self.arity > 0 && n == self.arity) || (self.arity < 0 && n >= -self.arity)
     }
-    /// ACL categories as Redis derives them (flags + group + explicit).
+    /// ACL categories, Redis's own (from its command metadata, as the ACL uses them).
     pub fn categories(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        if self.has(flags::WRITE) {
-            v.push("@write");
-        }
-        if self.has(flags::READONLY) && self.group != "scripting" {
-            v.push("@read");
-        }
-        if self.has(flags::ADMIN) {
-            v.push("@admin");
-            v.push("@dangerous");
-        }
-        if self.has(flags::PUBSUB) {
-            v.push("@pubsub");
-        }
-        if self.has(flags::FAST) {
-            v.push("@fast");
-        }
-        if self.has(flags::BLOCKING) {
-            v.push("@blocking");
-        }
-        if !self.has(flags::FAST) {
-            v.push("@slow");
-        }
-        let g = match self.group {
-            "string" => Some("@string"),
-            "list" => Some("@list"),
-            "set" => Some("@set"),
-            "sorted-set" => Some("@sortedset"),
-            "hash" => Some("@hash"),
-            "stream" => Some("@stream"),
-            "hyperloglog" => Some("@hyperloglog"),
-            "geo" => Some("@geo"),
-            "bitmap" => Some("@bitmap"),
-            "transactions" => Some("@transaction"),
-            "connection" => Some("@connection"),
-            "scripting" => Some("@scripting"),
-            "generic" => Some("@keyspace"),
-            _ => None,
-        };
-        if let Some(g) = g {
-            if !(g == "@keyspace" && self.first_key == 0 && self.keys_fn.is_none()) {
-                v.push(g);
-            }
-        }
-        for a in self.acl {
-            if !v.contains(a) {
-                v.push(a);
-            }
-        }
-        // Redis replies in the order of its ACLCommandCategories table.
-        const ORDER: &[&str] = &[
-            "@keyspace",
-            "@read",
-            "@write",
-            "@set",
-            "@sortedset",
-            "@list",
-            "@hash",
-            "@string",
-            "@bitmap",
-            "@hyperloglog",
-            "@geo",
-            "@stream",
-            "@pubsub",
-            "@admin",
-            "@fast",
-            "@slow",
-            "@blocking",
-            "@dangerous",
-            "@connection",
-            "@transaction",
-            "@scripting",
-        ];
-        v.sort_by_key(|c| ORDER.iter().position(|o| o == c).unwrap_or(ORDER.len()));
-        v
+        crate::acl::categories_of(self.name).unwrap_or_default()
     }
 }
 
@@ -219,6 +139,7 @@ fn all_families() -> Vec<&'static [Command]> {
         crate::persistence::COMMANDS,
         crate::aof::COMMANDS,
         crate::replication::COMMANDS,
+        crate::acl::COMMANDS,
         crate::cluster::COMMANDS,
     ]
 }

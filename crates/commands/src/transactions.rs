@@ -157,7 +157,10 @@ fn exec(ctx: &mut Ctx, _a: Args) {
     srv.begin_exec_unit();
     for (q, c) in queued.iter().zip(cmds.iter()) {
         match c {
-            Some(c) => crate::run_locked(&srv, ctx.client, c, q.args(), ctx.out, &mut guards, now),
+            Some(c) => match crate::acl::check_queued(&srv, ctx.client, c, q.args()) {
+                Ok(()) => crate::run_locked(&srv, ctx.client, c, q.args(), ctx.out, &mut guards, now),
+                Err(reason) => ctx.out.error(&reason),
+            },
             None => ctx.out.error("ERR unknown command"),
         }
     }

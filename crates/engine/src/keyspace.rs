@@ -752,6 +752,22 @@ impl Keyspace {
     }
 }
 
+thread_local! {
+    static MASTER_VIEW: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// On a replica, while the executor applies a command of our primary's stream on this thread:
+/// logically expired keys are live (Redis's expireIfNeeded returns 0 for the master client),
+/// so the primary's DEL, INCR, ... find the key it still has.
+pub fn set_master_view(on: bool) {
+    MASTER_VIEW.with(|c| c.set(on));
+}
+
+#[inline]
+fn master_view() -> bool {
+    MASTER_VIEW.with(|c| c.get())
+}
+
 fn expired_effects(fx: &mut Effects, db: usize, key: &[u8]) {
     fx.propagate(db, vec![b"DEL".to_vec(), key.to_vec()]);
     fx.event(notify::EXPIRED, "expired", db, key);
@@ -803,7 +819,7 @@ impl<'g, 'a> Db<'g, 'a> {
         let (h, shard) = self.locate(key);
         let t = &mut shard.dbs[db];
         let expired = match t.get(h, key) {
-            Some(e) => e.expire_at != 0 && e.expire_at <= now,
+            Some(e) => e.expire_at != 0 && e.expire_at <= now && !master_view(),
             None => return false,
         };
         if !expired {
@@ -854,7 +870,7 @@ impl<'g, 'a> Db<'g, 'a> {
             return None;
         };
         let exp = t.at(i).expire_at;
-        if exp != 0 && exp <= now {
+        if exp != 0 && exp <= now && !master_view() {
             if stats {
                 shard.stats.misses += 1;
             }
@@ -899,7 +915,7 @@ impl<'g, 'a> Db<'g, 'a> {
         let t = &mut shard.dbs[db];
         if let Some(i) = t.find(h, key) {
             let exp = t.at(i).expire_at;
-            let expired = exp != 0 && exp <= now;
+            let expired = exp != 0 && exp <= now && !master_view();
             if !expired || !enabled {
                 if (!keep_ttl || expired) && exp != 0 {
                     t.set_expire_at(i, 0);

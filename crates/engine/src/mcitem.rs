@@ -27,6 +27,12 @@ pub fn next_cas() -> u64 {
     NEXT_CAS.fetch_add(1, Ordering::Relaxed)
 }
 
+/// A CAS unique issued elsewhere (our primary, the AOF) is now in use here: never hand it
+/// out again.
+pub fn observe_cas(cas: u64) {
+    NEXT_CAS.fetch_max(cas.saturating_add(1), Ordering::Relaxed);
+}
+
 /// The last CAS unique handed out (0 if none yet).
 pub fn last_cas() -> u64 {
     NEXT_CAS.load(Ordering::Relaxed) - 1

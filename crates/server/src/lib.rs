@@ -135,6 +135,13 @@ pub async fn load_data_serving(srv: &Arc<Server>, listeners: Vec<TcpListener>) -
 /// Run a node until SHUTDOWN.
 pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>) {
     repl::install(&srv);
+    // `replicaof host port` in the configuration: connect once the local data is loaded (its
+    // replication ID and offset allow a partial resync), as Redis does.
+    if let Some((host, port)) = srv.config.get("replicaof").as_deref().and_then(|v| v.split_once(' ')) {
+        if let Ok(port) = port.parse() {
+            ferrocache_commands::replication::become_replica(&srv, host.to_string(), port);
+        }
+    }
     tokio::spawn(repl::cron(srv.clone()));
     for l in listeners {
         let srv = srv.clone();
@@ -187,7 +194,7 @@ async fn cron(srv: Arc<Server>) {
             let mut fx = ferrocache_engine::Effects::default();
             let s2 = s.clone();
             // Replicas never expire keys themselves: the primary's DELs do.
-            let c = if s.repl.is_replica.load(Relaxed) {
+            let c = if !s.repl.expire_allowed() {
                 cursor
             } else {
                 s.ks.active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s2.apply_effects(fx, 0, None))
@@ -282,10 +289,12 @@ fn process(
                     pos += consumed;
                     continue;
                 }
-                if srv.pause.lock().is_some() {
-                    let is_write = table()
-                        .lookup(&args[0])
-                        .is_some_and(|c| c.is_write() || c.has(ferrocache_commands::table::flags::MAY_REPLICATE));
+                if srv.pause.lock().is_some() || srv.repl.failing_over() {
+                    let is_write = table().lookup(&args[0]).is_some_and(|c| {
+                        c.is_write()
+                            || c.has(ferrocache_commands::table::flags::MAY_REPLICATE)
+                            || (c.name == "exec" && ferrocache_commands::queued_may_replicate(client))
+                    });
                     if let Some(until) = srv.paused_for(is_write) {
                         break Step::Paused(until);
                     }

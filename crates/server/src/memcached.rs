@@ -127,17 +127,27 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut state = ConnState { proto: None, swallow: 0 };
+    let mut paused = false;
     loop {
-        if rbuf.capacity() - rbuf.len() < 4096 {
-            rbuf.reserve(64 * 1024);
-        }
-        match rd.read_buf(&mut rbuf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                srv.mc.stats.bytes_read.fetch_add(n as u64, Relaxed);
+        if paused {
+            // A FAILOVER pauses writes: retry the request when it ends.
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                _ = srv.pause_notify.notified() => {}
+            }
+        } else {
+            if rbuf.capacity() - rbuf.len() < 4096 {
+                rbuf.reserve(64 * 1024);
+            }
+            match rd.read_buf(&mut rbuf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    srv.mc.stats.bytes_read.fetch_add(n as u64, Relaxed);
+                }
             }
         }
-        let close = process(srv, conn, &mut state, &mut rbuf, &mut out);
+        let close;
+        (close, paused) = process(srv, conn, &mut state, &mut rbuf, &mut out);
         if !out.is_empty() {
             ferrocache_commands::aof::before_reply(srv);
             srv.mc.stats.bytes_written.fetch_add(out.len() as u64, Relaxed);
@@ -157,11 +167,19 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
     }
 }
 
-/// Execute every complete request in `rbuf`. Returns true when the connection must close.
-fn process(srv: &Arc<Server>, conn: &McConn, state: &mut ConnState, rbuf: &mut BytesMut, out: &mut Vec<u8>) -> bool {
+/// Execute every complete request in `rbuf`. Returns (the connection must close, a write
+/// is paused by a FAILOVER and stays in `rbuf`).
+fn process(
+    srv: &Arc<Server>,
+    conn: &McConn,
+    state: &mut ConnState,
+    rbuf: &mut BytesMut,
+    out: &mut Vec<u8>,
+) -> (bool, bool) {
     let limits = mc::limits(srv);
     let mut pos = 0usize;
     let mut close = false;
+    let mut paused = false;
     loop {
         if state.swallow > 0 {
             let k = (state.swallow as usize).min(rbuf.len() - pos);
@@ -185,6 +203,10 @@ fn process(srv: &Arc<Server>, conn: &McConn, state: &mut ConnState, rbuf: &mut B
                 match parse_text(buf, &limits) {
                     Ok(None) => break,
                     Ok(Some((req, consumed))) => {
+                        if srv.repl.failing_over() && mc::text_is_write(&req) {
+                            paused = true;
+                            break;
+                        }
                         let o = mc::execute_text(srv, conn, req, out);
                         pos += consumed;
                         if o == Outcome::Close {
@@ -209,6 +231,10 @@ fn process(srv: &Arc<Server>, conn: &McConn, state: &mut ConnState, rbuf: &mut B
             Protocol::Binary => match parse_binary(buf, &limits) {
                 Ok(None) => break,
                 Ok(Some((req, consumed))) => {
+                    if srv.repl.failing_over() && mc::binary_is_write(&req) {
+                        paused = true;
+                        break;
+                    }
                     let o = mc::execute_binary(srv, conn, req, out);
                     pos += consumed;
                     if o == Outcome::Close {
@@ -232,5 +258,5 @@ fn process(srv: &Arc<Server>, conn: &McConn, state: &mut ConnState, rbuf: &mut B
         }
     }
     rbuf.advance(pos);
-    close
+    (close, paused)
 }

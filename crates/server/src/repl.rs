@@ -13,7 +13,7 @@ use ferrocache_commands::server::{now_ms, ClientHandle};
 use ferrocache_commands::{execute_at, persistence, Server};
 use ferrocache_protocol::resp::{ParseLimits, Parsed, ReplyBuf, RespParser};
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -69,6 +69,14 @@ impl Drop for ChanWriter {
     }
 }
 
+/// Write to a replica unless it was dropped for its output buffer meanwhile.
+async fn write_conn(wr: &mut OwnedWriteHalf, conn: &ReplicaConn, b: &[u8]) -> bool {
+    tokio::select! {
+        r = wr.write_all(b) => r.is_ok(),
+        _ = conn.overflow.notified() => false,
+    }
+}
+
 fn peer_ip(addr: &str) -> String {
     match addr.rfind(':') {
         Some(i) => addr[..i].trim_start_matches('[').trim_end_matches(']').to_string(),
@@ -89,16 +97,7 @@ pub async fn serve_replica(
     let port = client.repl.listening_port;
     let name = format!("{}:{}", ip, port);
     let (tx, mut rx) = unbounded_channel::<Bytes>();
-    let conn = Arc::new(ReplicaConn {
-        id: client.id,
-        ip,
-        port,
-        state: AtomicU8::new(rp::STATE_WAIT_BGSAVE),
-        ack_off: AtomicU64::new(0),
-        ack_ms: AtomicU64::new(now_ms()),
-        tx,
-        shared: client.shared.clone(),
-    });
+    let conn = Arc::new(ReplicaConn::new(client.id, ip, port, tx, client.shared.clone()));
     *client.shared.flags.lock() = "S".into();
     srv.repl.ensure_backlog(srv);
     let mut partial = None;
@@ -108,7 +107,7 @@ pub async fn serve_replica(
     if let Some(bytes) = partial {
         log('*', &format!("Replica {} asks for synchronization", name));
         log('*', &format!("Partial resynchronization request from {} accepted. Sending {} bytes of backlog starting from offset {}.", name, bytes.len(), offset));
-        if wr.write_all(&bytes).await.is_err() {
+        if !write_conn(wr, &conn, &bytes).await {
             srv.repl.remove_replica(conn.id);
             return;
         }
@@ -184,28 +183,28 @@ async fn full_sync(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += 1;
-        if waited.is_multiple_of(10) && wr.write_all(b"\n").await.is_err() {
+        if waited.is_multiple_of(10) && !write_conn(wr, conn, b"\n").await {
             return false;
         }
     }
     let (replid, off) = start_info.lock().clone();
     let Some(done_rx) = done else { return false };
     log('*', &format!("Starting BGSAVE for SYNC with target: {}", if diskless { "replicas sockets" } else { "disk" }));
-    if !old && wr.write_all(format!("+FULLRESYNC {} {}\r\n", replid, off).as_bytes()).await.is_err() {
+    if !old && !write_conn(wr, conn, format!("+FULLRESYNC {} {}\r\n", replid, off).as_bytes()).await {
         return false;
     }
     if let Some(mut rrx) = rdb_rx {
         let mark = rp::random_replid();
-        if wr.write_all(format!("$EOF:{}\r\n", mark).as_bytes()).await.is_err() {
+        if !write_conn(wr, conn, format!("$EOF:{}\r\n", mark).as_bytes()).await {
             return false;
         }
         while let Some(chunk) = rrx.recv().await {
-            if wr.write_all(&chunk).await.is_err() {
+            if !write_conn(wr, conn, &chunk).await {
                 return false;
             }
         }
         let Ok((ok, _)) = done_rx.await else { return false };
-        if !ok || wr.write_all(mark.as_bytes()).await.is_err() {
+        if !ok || !write_conn(wr, conn, mark.as_bytes()).await {
             return false;
         }
         log('*', "Diskless rdb transfer, done reading from pipe, 1 replicas still up.");
@@ -213,7 +212,7 @@ async fn full_sync(
         let Ok((ok, data)) = done_rx.await else { return false };
         let Some(data) = data.filter(|_| ok) else { return false };
         conn.state.store(rp::STATE_SEND_BULK, Relaxed);
-        if wr.write_all(format!("${}\r\n", data.len()).as_bytes()).await.is_err() || wr.write_all(&data).await.is_err()
+        if !write_conn(wr, conn, format!("${}\r\n", data.len()).as_bytes()).await || !write_conn(wr, conn, &data).await
         {
             return false;
         }
@@ -253,9 +252,10 @@ async fn stream_to_replica(
                     }
                 }
                 srv.counters.net_output_bytes.fetch_add(out.len() as u64, Relaxed);
-                if wr.write_all(&out).await.is_err() {
+                if !write_conn(wr, conn, &out).await {
                     return;
                 }
+                conn.written(out.len());
             }
             r = rd.read_buf(&mut rbuf) => {
                 match r {
@@ -287,6 +287,7 @@ async fn stream_to_replica(
                     return;
                 }
             }
+            _ = conn.overflow.notified() => return,
         }
     }
 }
@@ -463,7 +464,33 @@ async fn link_once(srv: &Arc<Server>, epoch: u64, host: &str, port: u16, db: &mu
         (m.replid.clone(), m.backlog.offset + 1)
     };
     log('*', &format!("Trying a partial resynchronization (request {}:{}).", myid, myoff));
-    let reply = link.cmd(&[b"PSYNC", myid.as_bytes(), myoff.to_string().as_bytes()], timeout).await?;
+    // A FAILOVER in progress: the target promotes itself when it sees our PSYNC.
+    let failover = srv.repl.failover_state.load(Relaxed) == rp::FAILOVER_IN_PROGRESS;
+    let offs = myoff.to_string();
+    let mut argv: Vec<&[u8]> = vec![b"PSYNC", myid.as_bytes(), offs.as_bytes()];
+    if failover {
+        argv.push(b"FAILOVER");
+    }
+    if let Err(e) = link.send(&argv).await {
+        if failover {
+            rp::abort_failover(srv, "Write error to failover target");
+        }
+        return Err(e);
+    }
+    let reply = loop {
+        let l = link.line(timeout).await?;
+        if !l.is_empty() {
+            break l;
+        }
+    };
+    if failover {
+        if reply.starts_with("+FULLRESYNC") || reply.starts_with("+CONTINUE") {
+            rp::clear_failover(srv);
+        } else {
+            rp::abort_failover(srv, "Failover target rejected psync request");
+            return Err(format!("Failover target rejected psync request: {}", reply));
+        }
+    }
     let start_off: u64;
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC") {
         let mut it = rest.split_whitespace();
@@ -539,7 +566,7 @@ async fn receive_and_load(
                 r.transfer_read = data.len() as i64;
                 r.last_io_ms = now_ms();
             }
-            if let Some(i) = data[from..].windows(mark.len()).position(|w| w == &mark[..]) {
+            if let Some(i) = memchr::memmem::find(&data[from..], &mark) {
                 let end = from + i;
                 link.buf.extend_from_slice(&data[end + mark.len()..]);
                 data.truncate(end);
