@@ -1,85 +1,15 @@
 //! End-to-end tests of `ferrocache control`: real HTTP requests in ElastiCache's Query protocol
 //! against a control plane that starts real `ferrocache server` node processes.
 
+mod common;
+use common::control::{tags, ControlPlane};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct ControlPlane {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-    env: Vec<(String, String)>,
-}
-
 impl ControlPlane {
-    fn new(name: &str) -> ControlPlane {
-        Self::with_env(name, &[])
-    }
-
-    fn with_env(name: &str, env: &[(&str, &str)]) -> ControlPlane {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("control-{}-{}", name, std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut cp = ControlPlane { child: None, port: free_port(), dir, env };
-        cp.start();
-        cp
-    }
-
-    fn start(&mut self) {
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(format!("{}.log", self.dir.display())).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-            .args(["control", "--data-dir", self.dir.to_str().unwrap(), "--port", &self.port.to_string()])
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "control plane did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// kill -9 the control plane (its nodes keep running).
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
-    }
-
-    /// POST a form-encoded Query request; (HTTP status, body).
-    fn call(&self, params: &[(&str, &str)]) -> (u16, String) {
-        let mut all = vec![("Version", "2015-02-02")];
-        all.extend_from_slice(params);
-        let body: String = all.iter().map(|(k, v)| format!("{}={}", k, urlencode(v))).collect::<Vec<_>>().join("&");
-        let r = ureq::post(&format!("http://127.0.0.1:{}/", self.port))
-            .set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-            .set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/elasticache/aws4_request, SignedHeaders=host, Signature=0")
-            .send_string(&body);
-        match r {
-            Ok(resp) => (resp.status(), resp.into_string().unwrap()),
-            Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap()),
-            Err(e) => panic!("request failed: {}", e),
-        }
-    }
-
-    fn ok(&self, params: &[(&str, &str)]) -> String {
-        let (code, body) = self.call(params);
-        assert_eq!(code, 200, "{}", body);
-        body
-    }
-
     fn describe(&self, id: &str) -> String {
         self.ok(&[("Action", "DescribeCacheClusters"), ("CacheClusterId", id), ("ShowCacheNodeInfo", "true")])
     }
@@ -108,56 +38,6 @@ impl ControlPlane {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        self.kill();
-        // Stop any node this test's control plane started (their command lines name our dir).
-        let needle = self.dir.to_str().unwrap().to_string();
-        if let Ok(rd) = std::fs::read_dir("/proc") {
-            for e in rd.flatten() {
-                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-                let cmd = std::fs::read(format!("/proc/{}/cmdline", pid)).unwrap_or_default();
-                if String::from_utf8_lossy(&cmd).contains(&needle) {
-                    unsafe { libc_kill(pid, 9) };
-                }
-            }
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-            let _ = std::fs::remove_file(format!("{}.log", self.dir.display()));
-        }
-    }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{:02X}", b),
-        })
-        .collect()
-}
-
-/// The texts of every `<name>...</name>` element.
-fn tags(xml: &str, name: &str) -> Vec<String> {
-    let open = format!("<{}>", name);
-    let close = format!("</{}>", name);
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(i) = rest.find(&open) {
-        let after = &rest[i + open.len()..];
-        let j = after.find(&close).unwrap();
-        out.push(after[..j].to_string());
-        rest = &after[j..];
-    }
-    out
 }
 
 /// The ports of the CacheNode endpoints in a Describe response.
@@ -456,7 +336,7 @@ fn redis_cluster_errors_and_self_healing() {
         String::from_utf8_lossy(&buf[..n]).lines().find(|l| l.starts_with("process_id:")).unwrap().to_string()
     };
     let pid: i32 = pid_line["process_id:".len()..].trim().parse().unwrap();
-    unsafe { libc_kill(pid, 9) };
+    common::control::signal(pid, 9);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !events(&cp, "sessions").iter().any(|e| e == "Recovered cache nodes 0001") {
         assert!(Instant::now() < deadline, "node was not recovered: {:?}", events(&cp, "sessions"));

@@ -3,70 +3,16 @@
 //! HTTP and through the AWS CLI. Everything runs against a real `ferrocache control` process
 //! and its real node processes.
 
+mod common;
+use common::control::ControlPlane;
+use common::free_port;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct ControlPlane {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
 impl ControlPlane {
-    fn new(name: &str) -> ControlPlane {
-        Self::with_env(name, &[])
-    }
-
-    fn with_env(name: &str, env: &[(&str, &str)]) -> ControlPlane {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{}-{}", name, std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let port = free_port();
-        let log = std::fs::File::create(format!("{}.log", dir.display())).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-            .args(["control", "--data-dir", dir.to_str().unwrap(), "--port", &port.to_string()])
-            .envs(env.iter().copied())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "control plane did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        ControlPlane { child, port, dir }
-    }
-
-    /// kill -9 the control plane (its nodes keep running) and start it again on the same
-    /// port and data dir.
-    fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let log = std::fs::OpenOptions::new().append(true).open(format!("{}.log", self.dir.display())).unwrap();
-        self.child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-            .args(["control", "--data-dir", self.dir.to_str().unwrap(), "--port", &self.port.to_string()])
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "control plane did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
     /// `ferrocache cluster ARGS --endpoint URL`: (exit code, stdout, stderr).
     fn cli(&self, args: &[&str]) -> (i32, String, String) {
         self.cli_env(args, &[])
@@ -98,33 +44,6 @@ impl ControlPlane {
         assert_eq!(code, 0, "ferrocache cluster {:?}: {}{}", args, out, err);
         out
     }
-}
-
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Stop any node this test's control plane started (their command lines name our dir).
-        let needle = self.dir.to_str().unwrap().to_string();
-        if let Ok(rd) = std::fs::read_dir("/proc") {
-            for e in rd.flatten() {
-                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-                let cmd = std::fs::read(format!("/proc/{}/cmdline", pid)).unwrap_or_default();
-                if String::from_utf8_lossy(&cmd).contains(&needle) {
-                    unsafe { libc_kill(pid, 9) };
-                }
-            }
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-            let _ = std::fs::remove_file(format!("{}.log", self.dir.display()));
-        }
-    }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 /// The number after `"key": ` in JSON output, searching from the first `"after"`.
@@ -633,7 +552,7 @@ fn configuration_endpoint_survives_a_node_failure() {
     let pids: std::collections::BTreeSet<i32> = (0..4).map(|_| memcached_pid(cfg)).collect();
     let node_pids: std::collections::BTreeSet<i32> = ports.iter().map(|p| memcached_pid(*p)).collect();
     assert_eq!(pids, node_pids);
-    unsafe { libc_kill(memcached_pid(ports[0]), 9) };
+    common::control::signal(memcached_pid(ports[0]), 9);
     let deadline = Instant::now() + Duration::from_secs(5);
     while TcpStream::connect(("127.0.0.1", ports[0])).is_ok() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
@@ -660,8 +579,7 @@ fn configuration_endpoint_port_taken_during_a_restart() {
     let cfg = json_num(&d, "ConfigurationEndpoint", "Port") as u16;
     let (v, list) = config_get_cluster(cfg);
     // Hold the port across the restart.
-    let _ = cp.child.kill();
-    let _ = cp.child.wait();
+    cp.kill();
     let squatter = TcpListener::bind(("127.0.0.1", cfg)).unwrap();
     cp.restart();
     let d = cp.cli_ok(&["describe", "web", "--output", "json"]);

@@ -4,77 +4,15 @@
 
 mod common;
 
+use common::control::{tags, ControlPlane};
 use common::{encode, read_reply, Raw, Reply};
 use std::io::{BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct ControlPlane {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-}
-
 impl ControlPlane {
-    fn new(name: &str) -> ControlPlane {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rg-{}-{}", name, std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut cp = ControlPlane { child: None, port: free_port(), dir };
-        cp.start();
-        cp
-    }
-
-    fn start(&mut self) {
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(format!("{}.log", self.dir.display())).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-            .args(["control", "--data-dir", self.dir.to_str().unwrap(), "--port", &self.port.to_string()])
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "control plane did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// kill -9 the control plane (its nodes keep running).
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
-    }
-
-    fn call(&self, params: &[(&str, &str)]) -> (u16, String) {
-        let mut all = vec![("Version", "2015-02-02")];
-        all.extend_from_slice(params);
-        let body: String = all.iter().map(|(k, v)| format!("{}={}", k, urlencode(v))).collect::<Vec<_>>().join("&");
-        let r = ureq::post(&format!("http://127.0.0.1:{}/", self.port))
-            .set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-            .send_string(&body);
-        match r {
-            Ok(resp) => (resp.status(), resp.into_string().unwrap()),
-            Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap()),
-            Err(e) => panic!("request failed: {}", e),
-        }
-    }
-
-    fn ok(&self, params: &[(&str, &str)]) -> String {
-        let (code, body) = self.call(params);
-        assert_eq!(code, 200, "{:?}: {}", params, body);
-        body
-    }
-
     /// An error reply: its HTTP status, code and ElastiCache's error document shape.
     fn err(&self, params: &[(&str, &str)], status: u16, code: &str) -> String {
         let (s, body) = self.call(params);
@@ -123,55 +61,6 @@ impl ControlPlane {
         let ev = self.ok(&[("Action", "DescribeEvents"), ("SourceIdentifier", id), ("SourceType", source_type)]);
         tags(&ev, "Message")
     }
-}
-
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        self.kill();
-        let needle = self.dir.to_str().unwrap().to_string();
-        if let Ok(rd) = std::fs::read_dir("/proc") {
-            for e in rd.flatten() {
-                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-                let cmd = std::fs::read(format!("/proc/{}/cmdline", pid)).unwrap_or_default();
-                if String::from_utf8_lossy(&cmd).contains(&needle) {
-                    unsafe { libc_kill(pid, 9) };
-                }
-            }
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-            let _ = std::fs::remove_file(format!("{}.log", self.dir.display()));
-        }
-    }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{:02X}", b),
-        })
-        .collect()
-}
-
-/// The texts of every `<name>...</name>` element.
-fn tags(xml: &str, name: &str) -> Vec<String> {
-    let open = format!("<{}>", name);
-    let close = format!("</{}>", name);
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(i) = rest.find(&open) {
-        let after = &rest[i + open.len()..];
-        let j = after.find(&close).unwrap();
-        out.push(after[..j].to_string());
-        rest = &after[j..];
-    }
-    out
 }
 
 /// A DescribeReplicationGroups answer for one group.
@@ -718,7 +607,7 @@ fn failover_under_write_load_keeps_acknowledged_writes() {
     while acked.len() < 900 {
         assert!(Instant::now() < deadline, "write load did not finish: {} acked", acked.len());
         if i == 300 && killed_at.is_none() {
-            unsafe { libc_kill(old_pid, 9) };
+            common::control::signal(old_pid, 9);
             killed_at = Some(Instant::now());
         }
         let key = format!("key:{}", i);
@@ -776,7 +665,7 @@ fn failover_under_write_load_keeps_acknowledged_writes() {
     let primary = g.primary();
     let replica = g.replicas()[0];
     let rpid = pid_of(replica);
-    unsafe { libc_kill(rpid, 9) };
+    common::control::signal(rpid, 9);
     wait_until("the replica to come back", Duration::from_secs(20), || {
         try_pid(replica).is_some_and(|p| p != rpid)
             && try_info(replica, "replication").is_some_and(|i| i.contains("master_link_status:up"))
@@ -798,7 +687,7 @@ fn failover_under_write_load_keeps_acknowledged_writes() {
     let mut w = Writer { port: pe, conn: None };
     assert!(matches!(w.cmd(&["SET", "before-hang", "1"]), Ok(Reply::Simple(_))));
     assert!(matches!(w.cmd(&["WAIT", "2", "2000"]), Ok(Reply::Int(2))));
-    assert_eq!(unsafe { libc_kill(hung_pid, 19) }, 0);
+    assert_eq!(common::control::signal(hung_pid, 19), 0);
     let proc_state = |pid: i32| {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid)).unwrap_or_default();
         stat.rsplit(')').next().unwrap_or("").trim_start().chars().next().unwrap_or('?')
@@ -841,7 +730,7 @@ fn failover_under_write_load_keeps_acknowledged_writes() {
     // With automatic failover off, a failed primary is restarted in place instead.
     cp.ok(&[("Action", "ModifyReplicationGroup"), ("ReplicationGroupId", "ha"), ("AutomaticFailoverEnabled", "false")]);
     let ppid = pid_of(primary.1);
-    unsafe { libc_kill(ppid, 9) };
+    common::control::signal(ppid, 9);
     wait_until("the primary to be restarted", Duration::from_secs(20), || {
         try_pid(primary.1).is_some_and(|p| p != ppid)
     });
@@ -1091,7 +980,7 @@ fn control_plane_killed_during_group_operations() {
     // before serving, on the same endpoint ports, with the data.
     let (old, old_port) = g.primary();
     cp.kill();
-    unsafe { libc_kill(pid_of(old_port), 9) };
+    common::control::signal(pid_of(old_port), 9);
     cp.start();
     let g = cp.wait_available("half");
     assert_ne!(g.primary().0, old);

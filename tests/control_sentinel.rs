@@ -5,74 +5,15 @@
 
 mod common;
 
+use common::control::{tags, ControlPlane};
 use common::{Raw, Reply};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct ControlPlane {
-    child: Option<Child>,
-    port: u16,
-    sentinel: u16,
-    dir: PathBuf,
-}
-
 impl ControlPlane {
-    fn new(name: &str) -> ControlPlane {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sent-{}-{}", name, std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut cp = ControlPlane { child: None, port: free_port(), sentinel: free_port(), dir };
-        cp.start();
-        cp
-    }
-
-    fn start(&mut self) {
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(format!("{}.log", self.dir.display())).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-            .args(["control", "--data-dir", self.dir.to_str().unwrap()])
-            .args(["--port", &self.port.to_string(), "--sentinel-port", &self.sentinel.to_string()])
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err()
-            || TcpStream::connect(("127.0.0.1", self.sentinel)).is_err()
-        {
-            assert!(Instant::now() < deadline, "control plane did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
-    }
-
-    fn ok(&self, params: &[(&str, &str)]) -> String {
-        let mut all = vec![("Version", "2015-02-02")];
-        all.extend_from_slice(params);
-        let body: String = all.iter().map(|(k, v)| format!("{}={}", k, urlencode(v))).collect::<Vec<_>>().join("&");
-        let r = ureq::post(&format!("http://127.0.0.1:{}/", self.port))
-            .set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-            .send_string(&body);
-        match r {
-            Ok(resp) => resp.into_string().unwrap(),
-            Err(e) => panic!("{:?}: {}", params, e),
-        }
-    }
-
     fn wait_available(&self, id: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -90,53 +31,6 @@ impl ControlPlane {
             self.ok(&[("Action", "DescribeEvents"), ("SourceIdentifier", id), ("SourceType", "replication-group")]);
         tags(&ev, "Message")
     }
-}
-
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        self.kill();
-        let needle = self.dir.to_str().unwrap().to_string();
-        if let Ok(rd) = std::fs::read_dir("/proc") {
-            for e in rd.flatten() {
-                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-                let cmd = std::fs::read(format!("/proc/{}/cmdline", pid)).unwrap_or_default();
-                if String::from_utf8_lossy(&cmd).contains(&needle) {
-                    unsafe { libc_kill(pid, 9) };
-                }
-            }
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-            let _ = std::fs::remove_file(format!("{}.log", self.dir.display()));
-        }
-    }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{:02X}", b),
-        })
-        .collect()
-}
-
-fn tags(xml: &str, name: &str) -> Vec<String> {
-    let (open, close) = (format!("<{}>", name), format!("</{}>", name));
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(i) = rest.find(&open) {
-        let after = &rest[i + open.len()..];
-        let j = after.find(&close).unwrap();
-        out.push(after[..j].to_string());
-        rest = &after[j..];
-    }
-    out
 }
 
 /// (node port, role) of each member of a DescribeReplicationGroups answer.
@@ -310,7 +204,7 @@ impl Drop for Py {
 
 #[test]
 fn sentinel_clients_through_the_control_plane() {
-    let mut cp = ControlPlane::new("clients");
+    let mut cp = ControlPlane::with_sentinel("clients");
     let s = cp.sentinel;
     cp.ok(&[
         ("Action", "CreateReplicationGroup"),
@@ -397,7 +291,7 @@ fn sentinel_clients_through_the_control_plane() {
     assert_eq!(all.qraw("PSUBSCRIBE *"), "*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:1\r\n");
     let pid: i32 = info_field(primary, "server", "process_id").parse().unwrap();
     let killed = Instant::now();
-    unsafe { libc_kill(pid, 9) };
+    common::control::signal(pid, 9);
     // redis-py writes while the group fails over: its pool retries through Sentinel.
     if let Some(py) = py.as_mut() {
         py.send("write py during-failover");
@@ -495,7 +389,7 @@ fn sentinel_clients_through_the_control_plane() {
     let victim = before;
     let inst = format!("slave 127.0.0.1:{v} 127.0.0.1 {v} @ web 127.0.0.1 {}", third, v = victim);
     let pid: i32 = info_field(victim, "server", "process_id").parse().unwrap();
-    unsafe { libc_kill(pid, 9) };
+    common::control::signal(pid, 9);
     let mut seen = Vec::new();
     assert_eq!(wait_message(&mut all, "+sdown", &mut seen), inst, "{:?}", seen);
     assert_eq!(wait_message(&mut all, "-sdown", &mut seen), inst, "{:?}", seen);

@@ -2,6 +2,8 @@
 //! free port, a minimal raw RESP client, and a RESP reply reader that keeps the exact bytes.
 #![allow(dead_code)]
 
+pub mod control;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

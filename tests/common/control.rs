@@ -1,0 +1,162 @@
+//! A `ferrocache control` process for the control-plane tests: started on free ports with its
+//! own data dir under CARGO_TARGET_TMPDIR, Query API calls over HTTP, and on drop kill -9 of the
+//! control plane and of every node it started (their command lines name its data dir).
+
+use super::free_port;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct ControlPlane {
+    child: Option<Child>,
+    pub port: u16,
+    /// The Sentinel-compatible port (0: not served).
+    pub sentinel: u16,
+    pub dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl ControlPlane {
+    pub fn new(name: &str) -> ControlPlane {
+        Self::build(name, &[], false)
+    }
+
+    /// With extra environment variables (e.g. the SigV4 keys).
+    pub fn with_env(name: &str, env: &[(&str, &str)]) -> ControlPlane {
+        Self::build(name, env, false)
+    }
+
+    /// Also serving the Sentinel-compatible endpoint on a free port.
+    pub fn with_sentinel(name: &str) -> ControlPlane {
+        Self::build(name, &[], true)
+    }
+
+    fn build(name: &str, env: &[(&str, &str)], sentinel: bool) -> ControlPlane {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("control-{}-{}", name, std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let sentinel = if sentinel { free_port() } else { 0 };
+        let mut cp = ControlPlane { child: None, port: free_port(), sentinel, dir, env };
+        cp.start();
+        cp
+    }
+
+    /// Start the process (again, after `kill`) on the same ports and data dir.
+    pub fn start(&mut self) {
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(format!("{}.log", self.dir.display())).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+            .args(["control", "--data-dir", self.dir.to_str().unwrap(), "--port", &self.port.to_string()])
+            .args(["--sentinel-port", &self.sentinel.to_string()])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err()
+            || (self.sentinel != 0 && TcpStream::connect(("127.0.0.1", self.sentinel)).is_err())
+        {
+            assert!(Instant::now() < deadline, "control plane did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// kill -9 the control plane (its nodes keep running).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// kill -9 and start again on the same ports and data dir.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.start();
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// POST a form-encoded Query request; (HTTP status, body). The Authorization header carries
+    /// a signature that only a control plane without keys accepts.
+    pub fn call(&self, params: &[(&str, &str)]) -> (u16, String) {
+        let mut all = vec![("Version", "2015-02-02")];
+        all.extend_from_slice(params);
+        let body: String = all.iter().map(|(k, v)| format!("{}={}", k, urlencode(v))).collect::<Vec<_>>().join("&");
+        let r = ureq::post(&format!("http://127.0.0.1:{}/", self.port))
+            .set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+            .set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/elasticache/aws4_request, SignedHeaders=host, Signature=0")
+            .send_string(&body);
+        match r {
+            Ok(resp) => (resp.status(), resp.into_string().unwrap()),
+            Err(ureq::Error::Status(code, resp)) => (code, resp.into_string().unwrap()),
+            Err(e) => panic!("request failed: {}", e),
+        }
+    }
+
+    /// A request that must succeed: its body.
+    pub fn ok(&self, params: &[(&str, &str)]) -> String {
+        let (code, body) = self.call(params);
+        assert_eq!(code, 200, "{:?}: {}", params, body);
+        body
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.kill();
+        // Stop any node this test's control plane started (their command lines name our dir).
+        let needle = self.dir.to_str().unwrap().to_string();
+        if let Ok(rd) = std::fs::read_dir("/proc") {
+            for e in rd.flatten() {
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+                let cmd = std::fs::read(format!("/proc/{}/cmdline", pid)).unwrap_or_default();
+                if String::from_utf8_lossy(&cmd).contains(&needle) {
+                    unsafe { libc_kill(pid, 9) };
+                }
+            }
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = std::fs::remove_file(format!("{}.log", self.dir.display()));
+        }
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// kill(2): send `sig` to `pid`.
+pub fn signal(pid: i32, sig: i32) -> i32 {
+    unsafe { libc_kill(pid, sig) }
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{:02X}", b),
+        })
+        .collect()
+}
+
+/// The texts of every `<name>...</name>` element.
+pub fn tags(xml: &str, name: &str) -> Vec<String> {
+    let (open, close) = (format!("<{}>", name), format!("</{}>", name));
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        let j = after.find(&close).unwrap();
+        out.push(after[..j].to_string());
+        rest = &after[j..];
+    }
+    out
+}
