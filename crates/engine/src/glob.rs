@@ -2,7 +2,8 @@
 //! and `\` escapes. Used by KEYS, SCAN MATCH, PSUBSCRIBE, CONFIG GET.
 
 pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
-    glob_rec(pattern, s, nocase, 0)
+    let mut skip_longer = false;
+    glob_rec(pattern, s, nocase, &mut skip_longer, 0)
 }
 
 fn eq(a: u8, b: u8, nocase: bool) -> bool {
@@ -13,7 +14,11 @@ fn eq(a: u8, b: u8, nocase: bool) -> bool {
     }
 }
 
-fn glob_rec(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
+/// `skip_longer` is Redis's skipLongerMatches: once the rest of the pattern after a `*` matched
+/// nowhere in the rest of the string, no earlier `*` can do better by matching longer, so the
+/// whole search stops (without it, `a*a*a*...*b` against a long run of `a` is exponential).
+fn glob_rec(mut p: &[u8], mut s: &[u8], nocase: bool, skip_longer: &mut bool, depth: usize) -> bool {
+    // Protection against abusive patterns (as Redis's nesting limit).
     if depth > 1000 {
         return false;
     }
@@ -27,10 +32,14 @@ fn glob_rec(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
                     return true;
                 }
                 for i in 0..s.len() {
-                    if glob_rec(&p[1..], &s[i..], nocase, depth + 1) {
+                    if glob_rec(&p[1..], &s[i..], nocase, skip_longer, depth + 1) {
                         return true;
                     }
+                    if *skip_longer {
+                        return false;
+                    }
                 }
+                *skip_longer = true;
                 return false;
             }
             b'?' => {
@@ -116,6 +125,18 @@ fn glob_rec(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::glob_match;
+
+    /// Redis's keyspace.tcl regressions: abusive patterns end quickly with no match.
+    #[test]
+    fn abusive_patterns_do_not_explode() {
+        let t = std::time::Instant::now();
+        assert!(!glob_match(b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", &[b'a'; 40], false));
+        assert!(!glob_match("*?".repeat(50000).as_bytes(), &vec![b'a'; 50000], false));
+        assert!(glob_match(b"a*a*a*b", b"aaaaaaab", false));
+        assert!(glob_match(b"*a*b*c", b"xxaxxbxxc", false));
+        assert!(!glob_match(b"*a*b*c", b"xxaxxcxxb", false));
+        assert!(t.elapsed() < std::time::Duration::from_secs(2), "{:?}", t.elapsed());
+    }
     #[test]
     fn basics() {
         assert!(glob_match(b"*", b"anything", false));
