@@ -1155,7 +1155,13 @@ pub fn check_script_call(srv: &Server, caller: &Client, cmd: &Command, a: Args) 
     if !needs_check(srv, caller) {
         return Ok(());
     }
-    let res = match &caller.user {
+    let Err(reason) = check_and_log(srv, caller, cmd, a, "lua") else { return Ok(()) };
+    Err(format!("The user executing the script can't {}", acl_error_message(reason)))
+}
+
+/// Check `cmd` for the client's user; a denial is logged with `context` and returned as Err.
+fn check_and_log(srv: &Server, client: &Client, cmd: &Command, a: Args, context: &'static str) -> Result<(), Denied> {
+    let res = match &client.user {
         Some(u) => u.read().check(cmd, a),
         None => srv.acl.default.read().check(cmd, a),
     };
@@ -1164,9 +1170,9 @@ pub fn check_script_call(srv: &Server, caller: &Client, cmd: &Command, a: Args) 
         Denied::Cmd => cmd.full_name().as_bytes().to_vec(),
         _ => a[idx].to_vec(),
     };
-    let name = user_name(srv, caller);
-    add_log(srv, caller, reason, "lua", object, name);
-    Err(format!("The user executing the script can't {}", acl_error_message(reason)))
+    let name = user_name(srv, client);
+    add_log(srv, client, reason, context, object, name);
+    Err(reason)
 }
 
 /// `check_script_call` for redis.call's argv (None when allowed or not a valid call: the
@@ -1215,17 +1221,7 @@ pub fn check_queued(srv: &Server, client: &Client, cmd: &Command, a: Args) -> Re
     if !needs_check(srv, client) {
         return Ok(());
     }
-    let res = match &client.user {
-        Some(u) => u.read().check(cmd, a),
-        None => srv.acl.default.read().check(cmd, a),
-    };
-    let Err((reason, idx)) = res else { return Ok(()) };
-    let object = match reason {
-        Denied::Cmd => cmd.full_name().as_bytes().to_vec(),
-        _ => a[idx].to_vec(),
-    };
-    let name = user_name(srv, client);
-    add_log(srv, client, reason, "multi", object, name);
+    let Err(reason) = check_and_log(srv, client, cmd, a, "multi") else { return Ok(()) };
     let why = match reason {
         Denied::Cmd => "no permission to execute the command or subcommand",
         Denied::Key => "no permission to touch the specified keys",

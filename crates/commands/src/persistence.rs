@@ -500,29 +500,7 @@ fn parse_keyed(v: &[u8], width: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 /// Decode a `ferrocache-mc-flags` aux value into (key, flags).
 fn parse_mc_flags(v: &[u8]) -> Vec<(Vec<u8>, u32)> {
-    let mut out = Vec::new();
-    let mut p = 0;
-    while p < v.len() {
-        // Length as written by write_len (RDB length encoding: 6, 14 or 32 bits).
-        let (len, used) = match v[p] >> 6 {
-            0 => ((v[p] & 0x3f) as usize, 1),
-            1 if p + 1 < v.len() => ((((v[p] & 0x3f) as usize) << 8) | v[p + 1] as usize, 2),
-            2 if p + 4 < v.len() && v[p] == 0x80 => {
-                (u32::from_be_bytes([v[p + 1], v[p + 2], v[p + 3], v[p + 4]]) as usize, 5)
-            }
-            _ => break,
-        };
-        p += used;
-        if p + len + 4 > v.len() {
-            break;
-        }
-        let key = v[p..p + len].to_vec();
-        p += len;
-        let flags = u32::from_le_bytes([v[p], v[p + 1], v[p + 2], v[p + 3]]);
-        p += 4;
-        out.push((key, flags));
-    }
-    out
+    parse_keyed(v, 4).into_iter().map(|(k, t)| (k, u32::from_le_bytes(t.try_into().unwrap_or([0; 4])))).collect()
 }
 
 fn encode_entry(enc: &EncCfg, key: &[u8], v: &Value, expire_at: u64, lru: u32, buf: &mut Vec<u8>, now: u64) {
