@@ -158,14 +158,17 @@ fn server(args: &[String]) -> ExitCode {
             ),
         );
         let addrs: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
+        let pidfile = srv.config.get("pidfile").unwrap_or_default();
+        if !pidfile.is_empty() {
+            if let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id())) {
+                ferrocache_server::log('#', &format!("Failed to write PID file: {}", e));
+            }
+        }
+        ferrocache_server::spawn_shutdown_tasks(&srv);
         let listeners = match ferrocache_server::load_data_serving(&srv, listeners).await {
             ferrocache_server::Loaded::Ready(l) => l,
             ferrocache_server::Loaded::Failed => return ExitCode::FAILURE,
-            ferrocache_server::Loaded::Shutdown => {
-                ferrocache_server::log('#', "User requested shutdown...");
-                ferrocache_server::log('#', "Ferrocache is now ready to exit, bye bye...");
-                std::process::exit(0);
-            }
+            ferrocache_server::Loaded::Shutdown => ferrocache_server::exit_now().await,
         };
         let mc_addrs: Vec<String> =
             mc_listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();

@@ -346,7 +346,7 @@ fn save_and_restart_loads_identical_data() {
     drop(c);
     drop(n);
     std::thread::sleep(Duration::from_millis(1600)); // "short-lived" expires
-    let n2 = start(&dir, &[]);
+    let n2 = start(&dir, &["--enable-debug-command", "local"]);
     let mut c2 = n2.con();
     let mut after = snapshot(&mut c2, 16);
     let log = n2.log_text();

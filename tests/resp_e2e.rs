@@ -1231,7 +1231,7 @@ fn redis_cli_works() {
 /// modules, LOLWUT): the same bytes here. DEBUG is compared with it enabled on both sides.
 #[test]
 fn cluster_module_lolwut_debug_as_redis() {
-    let f = common::ferrocache(&[]);
+    let f = common::ferrocache(&["--enable-debug-command", "yes"]);
     let Some(r) = redis_opt(&["--enable-debug-command", "yes"]) else {
         println!("redis-server not on PATH: skipping");
         return;

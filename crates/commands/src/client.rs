@@ -193,6 +193,9 @@ pub struct Client {
     pub caching_flag: Option<bool>,
     pub reply_mode: ReplyMode,
     pub close_after_reply: bool,
+    /// SHUTDOWN is waiting for replicas: the connection waits for the exit, or for a cancel
+    /// (shutdown_ctl.cancels moving past the value noted here) and then answers the error.
+    pub shutdown_wait: Option<u64>,
     pub monitor: bool,
     pub block: Option<BlockRequest>,
     pub in_exec: bool,
@@ -235,6 +238,7 @@ impl Client {
             block: None,
             in_exec: false,
             in_script: false,
+            shutdown_wait: None,
             stream_block: None,
             repl: Default::default(),
             serving_key: None,
@@ -274,4 +278,10 @@ impl Client {
         }
         *self.shared.flags.lock() = f;
     }
+}
+
+/// islocalClient: a peer address ("ip:port", "[ip6]:port", or a unix socket path) that is
+/// 127.0.0.1 or ::1 — exactly those, as Redis (127.0.0.2 is not local to it).
+pub fn is_local_addr(addr: &str) -> bool {
+    addr.starts_with('/') || addr.starts_with("127.0.0.1:") || addr.starts_with("[::1]:")
 }

@@ -146,6 +146,9 @@ pub static SPECS: &[Spec] = &[
     spec!("masteruser", "", Kind::Str),
     spec!("lua-time-limit", "busy-reply-threshold", "5000", Kind::Int(0, i64::MAX)),
     spec!("cluster-enabled", "no", Kind::Immutable),
+    spec!("shutdown-timeout", "10", Kind::Int(0, i32::MAX as i64)),
+    spec!("shutdown-on-sigterm", "default", Kind::Special),
+    spec!("shutdown-on-sigint", "default", Kind::Special),
     spec!("activerehashing", "yes", YESNO),
     spec!("activedefrag", "no", YESNO),
     spec!("jemalloc-bg-thread", "yes", YESNO),
@@ -158,9 +161,7 @@ pub static SPECS: &[Spec] = &[
     spec!("acllog-max-len", "128", Kind::Int(0, i64::MAX)),
     spec!("aclfile", "", Kind::Immutable),
     spec!("acl-pubsub-default", "resetchannels", Kind::Enum(&["allchannels", "resetchannels"])),
-    // Redis defaults to "no"; "local" (loopback clients only) keeps DEBUG usable for tests and
-    // tools on this machine while remote clients get Redis's refusal.
-    spec!("enable-debug-command", "local", Kind::Immutable),
+    spec!("enable-debug-command", "no", Kind::Immutable),
     spec!("enable-protected-configs", "no", Kind::Immutable),
     spec!("enable-module-command", "no", Kind::Immutable),
     // `replicaof <host> <port>` (startup only; REPLICAOF changes it at runtime).
@@ -175,6 +176,10 @@ pub static SPECS: &[Spec] = &[
     spec!("memcached-cluster-nodes", "", Kind::Str),
     spec!("memcached-cluster-version", "1", Kind::Int(0, i64::MAX)),
 ];
+
+/// Configs CONFIG SET changes only where `enable-protected-configs` allows it (Redis 7.0's
+/// PROTECTED_CONFIG: together they let a client write any file the server can).
+pub const PROTECTED: &[&str] = &["dir", "dbfilename"];
 
 pub fn find_spec(name: &str) -> Option<&'static Spec> {
     SPECS.iter().find(|s| s.name.eq_ignore_ascii_case(name) || s.alias.is_some_and(|a| a.eq_ignore_ascii_case(name)))
@@ -314,6 +319,10 @@ impl Config {
                     let f = notify::parse(&v)
                         .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmd'.".to_string())?;
                     Ok(notify::to_string(f))
+                }
+                "shutdown-on-sigterm" | "shutdown-on-sigint" => {
+                    let f = crate::shutdown::parse_sig_flags(&v)?;
+                    Ok(crate::shutdown::sig_flags_name(f))
                 }
                 "save" => {
                     let parts: Vec<&str> = v.split_whitespace().collect();

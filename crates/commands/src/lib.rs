@@ -31,6 +31,7 @@ pub mod scripting;
 pub mod server;
 pub mod server_cmds;
 pub mod sets;
+pub mod shutdown;
 pub mod sort;
 pub mod stats;
 pub mod streams;

@@ -1330,23 +1330,30 @@ pub(crate) fn load_reader<R: std::io::Read>(
                     }
                     MC_CAS_AUX => {
                         for (k, cas) in parse_mc_cas(&value) {
-                            let mut d = Db {
-                                guards: &mut *guards,
-                                db: cur_db,
-                                now_ms: now,
-                                fx: &mut fx,
-                                access,
-                                expire_enabled: false,
-                            };
-                            if let Some(ent) = d.peek(&k) {
-                                if let Value::Mc(m) = &mut ent.value {
-                                    m.set_cas(cas);
-                                } else if let Some(data) = ent.value.as_bytes() {
-                                    let mut item = ferrocache_engine::mcitem::McItem::new(data, 0, (now / 1000) as u32);
-                                    item.set_cas(cas);
-                                    ent.value = Value::Mc(item);
+                            // Under the key's own lock, like every other loaded key: the
+                            // caller's guards hold nothing during a startup load, and a lock
+                            // taken through them would stay held (the next key of that shard
+                            // then waits forever).
+                            with_key_locked(srv, guards, per_key_locks, &k, |g: &mut Guards| {
+                                let mut d = Db {
+                                    guards: g,
+                                    db: cur_db,
+                                    now_ms: now,
+                                    fx: &mut fx,
+                                    access,
+                                    expire_enabled: false,
+                                };
+                                if let Some(ent) = d.peek(&k) {
+                                    if let Value::Mc(m) = &mut ent.value {
+                                        m.set_cas(cas);
+                                    } else if let Some(data) = ent.value.as_bytes() {
+                                        let mut item =
+                                            ferrocache_engine::mcitem::McItem::new(data, 0, (now / 1000) as u32);
+                                        item.set_cas(cas);
+                                        ent.value = Value::Mc(item);
+                                    }
                                 }
-                            }
+                            });
                             ferrocache_engine::mcitem::observe_cas(cas);
                         }
                     }

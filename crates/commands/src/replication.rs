@@ -74,6 +74,15 @@ pub const STATE_WAIT_BGSAVE: u8 = 0;
 pub const STATE_SEND_BULK: u8 = 1;
 pub const STATE_ONLINE: u8 = 2;
 
+/// A replica's state as INFO and the logs name it.
+pub fn state_name(st: u8) -> &'static str {
+    match st {
+        STATE_WAIT_BGSAVE => "wait_bgsave",
+        STATE_SEND_BULK => "send_bulk",
+        _ => "online",
+    }
+}
+
 /// One attached replica, as the primary sees it.
 pub struct ReplicaConn {
     pub id: u64,
@@ -1078,11 +1087,7 @@ pub fn info_replication(srv: &Server) -> String {
     }
     for (i, r) in m.replicas.iter().enumerate() {
         let st = r.state.load(Relaxed);
-        let state = match st {
-            STATE_WAIT_BGSAVE => "wait_bgsave",
-            STATE_SEND_BULK => "send_bulk",
-            _ => "online",
-        };
+        let state = state_name(st);
         let lag = if st == STATE_ONLINE { (now / 1000).saturating_sub(r.ack_ms.load(Relaxed) / 1000) } else { 0 };
         let _ = write!(
             o,

@@ -177,8 +177,16 @@ const EMPTY_VM_MEMORY: u64 = 31744;
 /// The BUSY check Redis's processCommand does while a script runs past busy-reply-threshold.
 /// Returns the error to reply, if the command must be rejected.
 pub fn busy_error(srv: &Server, cmd: &Command) -> Option<&'static str> {
+    if cmd.has(ALLOW_BUSY) {
+        return None;
+    }
+    busy_reply(srv)
+}
+
+/// The BUSY error while a script runs past busy-reply-threshold (None: not busy).
+pub fn busy_reply(srv: &Server) -> Option<&'static str> {
     let s = &srv.scripting;
-    if !s.running.load(SeqCst) || cmd.has(ALLOW_BUSY) {
+    if !s.running.load(SeqCst) {
         return None;
     }
     let threshold = srv.config.get_i64("busy-reply-threshold");

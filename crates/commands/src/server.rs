@@ -85,6 +85,8 @@ pub struct Server {
     pub port: u16,
     pub shutdown: tokio::sync::Notify,
     pub shutting_down: AtomicBool,
+    /// SHUTDOWN / SIGTERM in progress (shutdown.rs).
+    pub shutdown_ctl: crate::shutdown::Shutdown,
     pub last_save: AtomicU64,
     pub stat_reset_ms: AtomicU64,
     pub threads: usize,
@@ -147,6 +149,7 @@ impl Server {
             port,
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
+            shutdown_ctl: Default::default(),
             last_save: AtomicU64::new(now_ms() / 1000),
             stat_reset_ms: AtomicU64::new(now_ms()),
             threads,
@@ -494,7 +497,7 @@ impl Server {
     /// Current pause that applies to a command, if any.
     pub fn paused_for(&self, is_write: bool) -> Option<u64> {
         // FAILOVER pauses writes until it ends (pause_notify wakes the waiters).
-        if is_write && self.repl.failing_over() {
+        if is_write && (self.repl.failing_over() || self.shutdown_ctl.pausing_writes.load(Relaxed)) {
             return Some(now_ms() + 1000);
         }
         let p = *self.pause.lock();

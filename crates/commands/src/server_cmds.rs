@@ -28,7 +28,6 @@ pub static COMMANDS: &[Command] = &[
     Command::new("latency", -2, 0, (0, 0, 0), help_only).group(G).subs(LATENCY_SUBS),
     Command::new("memory", -2, 0, (0, 0, 0), help_only).group(G).subs(MEMORY_SUBS),
     Command::new("monitor", 1, ADM, (0, 0, 0), monitor).group(G),
-    Command::new("shutdown", -1, ADM | NO_MULTI | ALLOW_BUSY, (0, 0, 0), shutdown).group(G),
     Command::new("debug", -2, ADM, (0, 0, 0), debug).group(G),
     Command::new("module", -2, 0, (0, 0, 0), help_only).group(G).subs(MODULE_SUBS),
     Command::new("lolwut", -1, READONLY | FAST, (0, 0, 0), lolwut).group(G),
@@ -578,6 +577,12 @@ fn config_set(ctx: &mut Ctx, a: Args) {
                 name
             ));
         }
+        if crate::config::PROTECTED.contains(&canon.as_str()) && !allow_protected(ctx, "enable-protected-configs") {
+            return ctx.out.error(&format!(
+                "ERR CONFIG SET failed (possibly related to argument '{}') - can't set protected config",
+                name
+            ));
+        }
         seen.push(canon);
     }
     let mut old: Vec<(String, String)> = vec![];
@@ -992,31 +997,15 @@ fn monitor(ctx: &mut Ctx, _a: Args) {
     ctx.out.ok();
 }
 
-fn shutdown(ctx: &mut Ctx, a: Args) {
-    for o in a.iter().skip(1) {
-        if !(eq_ic(o, "nosave") || eq_ic(o, "save") || eq_ic(o, "now") || eq_ic(o, "force") || eq_ic(o, "abort")) {
-            return ctx.out.error(ERR_SYNTAX);
-        }
-    }
-    if a.iter().skip(1).any(|o| eq_ic(o, "abort")) {
-        return ctx.out.error("ERR No shutdown in progress.");
-    }
-    let has = |w: &str| a.iter().skip(1).any(|o| eq_ic(o, w));
-    if crate::persistence::shutdown_save(ctx.srv, has("save"), has("nosave"), has("force")).is_err() {
-        return ctx.out.error("ERR Errors trying to SHUTDOWN. Check logs.");
-    }
-    ctx.srv.shutting_down.store(true, Relaxed);
-    ctx.srv.shutdown.notify_waiters();
-    ctx.srv.shutdown.notify_one();
-    ctx.client.close_after_reply = true;
+/// allowProtectedAction: `option` is "yes", or "local" and the client is local (islocalClient:
+/// 127.0.0.1 or ::1 exactly, as Redis).
+pub fn allow_protected(ctx: &Ctx, option: &str) -> bool {
+    let setting = ctx.srv.config.get(option).unwrap_or_default();
+    setting == "yes" || (setting == "local" && crate::client::is_local_addr(&ctx.client.shared.addr))
 }
 
-/// allowProtectedAction: `option` is "yes", or "local" and the client is on loopback.
 fn protected_allowed(ctx: &mut Ctx, option: &str, command: &str) -> bool {
-    let setting = ctx.srv.config.get(option).unwrap_or_default();
-    let addr = &ctx.client.shared.addr;
-    let local = addr.starts_with("127.") || addr.starts_with("[::1]") || addr.starts_with("/");
-    if setting == "yes" || (setting == "local" && local) {
+    if allow_protected(ctx, option) {
         return true;
     }
     ctx.out.error(&format!(

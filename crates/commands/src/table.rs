@@ -126,6 +126,7 @@ fn all_families() -> Vec<&'static [Command]> {
         crate::hashes::COMMANDS,
         crate::connection::COMMANDS,
         crate::server_cmds::COMMANDS,
+        crate::shutdown::COMMANDS,
         crate::pubsub::COMMANDS,
         crate::transactions::COMMANDS,
         crate::lists::COMMANDS,

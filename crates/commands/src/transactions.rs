@@ -6,6 +6,7 @@ use crate::client::Client;
 use crate::server::Server;
 use crate::table::{flags::*, lookup_sub, table, Command};
 use crate::Ctx;
+use ferrocache_engine::keyspace::Guards;
 use ferrocache_engine::SmallBytes;
 use ferrocache_protocol::resp::Args;
 use std::sync::atomic::Ordering::Relaxed;
@@ -75,8 +76,9 @@ fn watch(ctx: &mut Ctx, a: Args) {
         let h = ctx.srv.ks.hash(k);
         let exp = shard.dbs[db].get(h, k).map(|e| e.expire_at).unwrap_or(0);
         let already_expired = exp != 0 && exp <= now;
-        drop(g);
+        // Registered under the shard lock: a writer that takes it next sees the watch.
         ctx.srv.watches.add(db, k, ctx.client.id, &ctx.client.watch_dirty);
+        drop(g);
         ctx.client.watched.push((db, SmallBytes::new(k)));
         ctx.client.watched_expiry.push(already_expired as u64);
     }
@@ -106,27 +108,11 @@ fn exec(ctx: &mut Ctx, _a: Args) {
         return ctx.out.error("EXECABORT Transaction discarded because of previous errors.");
     }
     let now = ctx.now_ms;
-    // A watched key that expired since WATCH also aborts (Redis 7's isWatchedKeyExpired).
-    let mut expired = false;
-    for (i, (db, k)) in ctx.client.watched.iter().enumerate() {
-        if ctx.client.watched_expiry[i] == 1 {
-            continue;
-        }
-        let mut g = srv.ks.lock_keys([k.as_slice()]);
-        let shard = g.shard(srv.ks.shard_of(k));
-        let h = srv.ks.hash(k);
-        if let Some(e) = shard.dbs[*db].get(h, k) {
-            if e.expire_at != 0 && e.expire_at <= now {
-                expired = true;
-            }
-        }
-    }
-    if expired || ctx.client.watch_dirty.load(Relaxed) {
-        discard_state(&srv, ctx.client);
-        return ctx.out.null_array();
-    }
     let mut all = false;
-    let mut keys: Vec<Vec<u8>> = Vec::new();
+    // The watched keys' shards are locked with the queued commands' ones: the check that
+    // nobody touched them and the commit are one critical section (a writer marks watchers
+    // dirty under the same shard lock, before releasing it).
+    let mut keys: Vec<Vec<u8>> = ctx.client.watched.iter().map(|(_, k)| k.to_vec()).collect();
     let cmds: Vec<Option<&'static Command>> = queued.iter().map(|q| resolve_queued(q.args())).collect();
     for (q, c) in queued.iter().zip(cmds.iter()) {
         let Some(c) = c else { continue };
@@ -152,6 +138,11 @@ fn exec(ctx: &mut Ctx, _a: Args) {
         ctx.client.multi_error = true;
         return;
     };
+    if watched_changed(&srv, ctx.client, &mut guards, now) {
+        drop(guards);
+        discard_state(&srv, ctx.client);
+        return ctx.out.null_array();
+    }
     ctx.client.in_exec = true;
     ctx.out.array(queued.len());
     srv.begin_exec_unit();
@@ -170,4 +161,18 @@ fn exec(ctx: &mut Ctx, _a: Args) {
     drop(guards);
     ctx.client.in_exec = false;
     discard_state(&srv, ctx.client);
+}
+
+/// EXEC's abort check, under the watched keys' shard locks: a watched key was modified, or
+/// expired since WATCH (Redis 7's isWatchedKeyExpired).
+fn watched_changed(srv: &Server, client: &Client, guards: &mut Guards, now: u64) -> bool {
+    if client.watch_dirty.load(Relaxed) {
+        return true;
+    }
+    client.watched.iter().enumerate().any(|(i, (db, k))| {
+        client.watched_expiry[i] != 1
+            && guards.shard(srv.ks.shard_of(k)).dbs[*db]
+                .get(srv.ks.hash(k), k)
+                .is_some_and(|e| e.expire_at != 0 && e.expire_at <= now)
+    })
 }

@@ -15,7 +15,7 @@ use ferrocache_commands::table::table;
 use ferrocache_commands::{execute_at, Server};
 use ferrocache_protocol::resp::{OwnedArgs, ParseLimits, Parsed, ReplyBuf, RespParser};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -155,10 +155,71 @@ pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>) {
             break;
         }
     }
-    log('#', "User requested shutdown...");
-    // Give connections a moment to flush their last replies.
+    exit_now().await;
+}
+
+/// A client blocked in SHUTDOWN: returns once the shutdown is cancelled (the process exits
+/// otherwise).
+async fn shutdown_wait(srv: &Server, seen: u64) {
+    let ctl = &srv.shutdown_ctl;
+    loop {
+        let n = ctl.cancelled.notified();
+        tokio::pin!(n);
+        n.as_mut().enable();
+        if ctl.cancels.load(Relaxed) != seen {
+            return;
+        }
+        n.await;
+    }
+}
+
+/// SIGTERM / SIGINT and the shutdown cron (shutdown.rs): installed before the dataset loads, so
+/// a signal during a long load stops the node too.
+pub fn spawn_shutdown_tasks(srv: &Arc<Server>) {
+    use ferrocache_commands::shutdown::{self, Signal};
+    use tokio::signal::unix::{signal, SignalKind};
+    let s = srv.clone();
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            log('#', "Could not install the SIGTERM/SIGINT handlers");
+            return;
+        };
+        loop {
+            let sig = tokio::select! {
+                _ = term.recv() => Signal::Term,
+                _ = int.recv() => Signal::Int,
+            };
+            if shutdown::on_signal(&s, sig) {
+                std::process::exit(1);
+            }
+        }
+    });
+    let s = srv.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = s.shutdown_ctl.kick.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+            let s2 = s.clone();
+            if tokio::task::spawn_blocking(move || shutdown::cron(&s2)).await.unwrap_or(false) {
+                exit_now().await;
+            }
+        }
+    });
+}
+
+/// The last step of a shutdown: give connections (replicas first) a moment to flush what they
+/// have, then exit(0) — without waiting for runtime workers, one of which may be running a
+/// script that will never end.
+pub async fn exit_now() -> ! {
+    static EXITING: AtomicBool = AtomicBool::new(false);
+    if EXITING.swap(true, Relaxed) {
+        std::future::pending::<()>().await;
+    }
     tokio::time::sleep(Duration::from_millis(20)).await;
     log('#', "Ferrocache is now ready to exit, bye bye...");
+    std::process::exit(0)
 }
 
 async fn accept_loop(srv: Arc<Server>, l: TcpListener) {
@@ -265,6 +326,8 @@ enum Step {
     Handover,
     /// WAIT for replica acknowledgements.
     ReplWait,
+    /// SHUTDOWN waits for replicas: the process exits, or the shutdown is cancelled.
+    ShutdownWait,
 }
 
 /// Execute every complete request in `rbuf`, consuming them.
@@ -289,7 +352,10 @@ fn process(
                     pos += consumed;
                     continue;
                 }
-                if srv.pause.lock().is_some() || srv.repl.failing_over() {
+                if srv.pause.lock().is_some()
+                    || srv.repl.failing_over()
+                    || srv.shutdown_ctl.pausing_writes.load(Relaxed)
+                {
                     let is_write = table().lookup(&args[0]).is_some_and(|c| {
                         c.is_write()
                             || c.has(ferrocache_commands::table::flags::MAY_REPLICATE)
@@ -311,6 +377,9 @@ fn process(
                 }
                 if client.repl.wait.is_some() {
                     break Step::ReplWait;
+                }
+                if client.shutdown_wait.is_some() {
+                    break Step::ShutdownWait;
                 }
                 if client.close_after_reply {
                     break Step::Close;
@@ -359,6 +428,12 @@ async fn connection(srv: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
         let _ = wr.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
+    if protected_mode_denies(&srv, &peer) {
+        srv.connected.fetch_sub(1, Relaxed);
+        srv.counters.rejected_connections.fetch_add(1, Relaxed);
+        let _ = wr.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
+        return;
+    }
     let id = srv.next_client_id.fetch_add(1, Relaxed);
     let shared = ClientShared::new(id, peer.to_string(), laddr, now_ms());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -370,6 +445,17 @@ async fn connection(srv: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
     serve(&srv, &mut client, &mut rd, &mut wr, &mut rx).await;
     cleanup(&srv, &mut client);
     srv.connected.fetch_sub(1, Relaxed);
+}
+
+/// Redis 7.0's text for a client refused by protected mode (clientAcceptHandler).
+const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Protected mode (the default) with no password for the default user: only 127.0.0.1 and
+/// ::1 may connect.
+fn protected_mode_denies(srv: &Server, peer: &SocketAddr) -> bool {
+    srv.config.get_bool("protected-mode")
+        && !ferrocache_commands::client::is_local_addr(&peer.to_string())
+        && ferrocache_commands::acl::default_nopass(srv)
 }
 
 async fn serve(
@@ -420,6 +506,13 @@ async fn serve(
                                     if !flush(srv, wr, &mut out).await { return; }
                                     repl::serve_replica(srv, client, rd, wr, rx).await;
                                     return;
+                                }
+                                Step::ShutdownWait => {
+                                    if !flush(srv, wr, &mut out).await { return; }
+                                    if let Some(seen) = client.shutdown_wait.take() {
+                                        shutdown_wait(srv, seen).await;
+                                        out.error(ferrocache_commands::shutdown::SHUTDOWN_FAILED);
+                                    }
                                 }
                                 Step::ReplWait => {
                                     if !flush(srv, wr, &mut out).await { return; }
