@@ -457,12 +457,37 @@ fn open_trunc(p: &Path) -> std::io::Result<File> {
     std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(p)
 }
 
+/// `rewrite_in_progress` taken by one caller; released on drop unless kept (the rewrite
+/// started and its done-handler releases it).
+struct RewriteClaim<'a>(Option<&'a AtomicBool>);
+
+impl<'a> RewriteClaim<'a> {
+    fn take(flag: &'a AtomicBool) -> Option<Self> {
+        flag.compare_exchange(false, true, SeqCst, SeqCst).ok().map(|_| RewriteClaim(Some(flag)))
+    }
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RewriteClaim<'_> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0 {
+            f.store(false, SeqCst);
+        }
+    }
+}
+
 /// rewriteAppendOnlyFileBackground. Err when it could not start (logged).
 pub fn rewrite_background(srv: &Arc<Server>) -> Result<(), Failed> {
     let aof = &srv.aof;
-    if persistence::running_kind(srv).is_some() || aof.rewrite_in_progress.load(SeqCst) {
+    if persistence::running_kind(srv).is_some() {
         return Err(Failed);
     }
+    // One rewrite at a time, from here until its done-handler has renamed its files: the
+    // claim is taken before anything is opened (two callers racing used to share a temp file
+    // and open incr files for nothing) and given back by every early return.
+    let Some(claim) = RewriteClaim::take(&aof.rewrite_in_progress) else { return Err(Failed) };
     let mut ctl = aof.ctl.lock();
     let dir = dirname(srv);
     if let Err(e) = std::fs::create_dir_all(&dir) {
@@ -504,8 +529,9 @@ pub fn rewrite_background(srv: &Arc<Server>) -> Result<(), Failed> {
     if let Some(am) = temp_am {
         ctl.manifest = am;
     }
-    aof.rewrites.fetch_add(1, Relaxed);
-    let tmp = format!("temp-rewriteaof-bg-{}.aof", std::process::id());
+    let seq = aof.rewrites.fetch_add(1, Relaxed);
+    // Its own temp file (Redis names it after the child's pid).
+    let tmp = format!("temp-rewriteaof-bg-{}-{}.aof", std::process::id(), seq);
     let rdb = srv.config.get_bool("aof-use-rdb-preamble");
     let mut nf = new_file;
     let started_waiting = state == WAIT_REWRITE;
@@ -527,7 +553,7 @@ pub fn rewrite_background(srv: &Arc<Server>) -> Result<(), Failed> {
         }
     };
     drop(ctl);
-    aof.rewrite_in_progress.store(true, SeqCst);
+    claim.keep();
     aof.rewrite_scheduled.store(false, Relaxed);
     aof.rewrite_start.store((now_ms() / 1000) as i64, Relaxed);
     log('*', &format!("Background append only file rewriting started by pid {}", std::process::id()));
@@ -906,6 +932,9 @@ fn bgrewriteaof_cmd(ctx: &mut Ctx, _a: Args) {
         ctx.out.simple("Background append only file rewriting scheduled");
     } else if rewrite_background(srv).is_ok() {
         ctx.out.simple("Background append only file rewriting started");
+    } else if aof.rewrite_in_progress.load(SeqCst) {
+        // Another client's rewrite started first.
+        ctx.out.error("ERR Background append only file rewriting already in progress");
     } else {
         ctx.out
             .error("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.");
