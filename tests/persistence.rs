@@ -553,7 +553,8 @@ fn misconf_when_bgsave_fails() {
     let dir = tempdir("misconf");
     let sub = dir.join("sub");
     std::fs::create_dir_all(&sub).unwrap();
-    let n = start_logging_to(&sub, &dir, &[]);
+    // CONFIG SET dir below is a protected config.
+    let n = start_logging_to(&sub, &dir, &["--enable-protected-configs", "yes"]);
     let mut c = n.con();
     let _: () = q(&mut c, &["SET", "k", "v"]);
     // The directory disappears (works even as root, where permissions do not stop writes).

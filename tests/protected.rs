@@ -104,3 +104,47 @@ fn protected_configs_and_debug_are_refused_by_default() {
     assert!(remote.q("DEBUG SLEEP 0").as_str().starts_with("ERR DEBUG command not allowed."));
     assert_eq!(fc.q("CONFIG GET dbfilename").items()[1].as_str(), "other.rdb");
 }
+
+fn rss_kb(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{}/status", pid)).unwrap();
+    s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse().unwrap()
+}
+
+/// Thousands of clients that connect, send a command and leave must not leave their memory
+/// behind (no unbounded memory per connection: the data-safety issue saw 400 MB kept).
+#[test]
+fn memory_comes_back_after_many_connections_close() {
+    let f = common::ferrocache(&[]);
+    let pid = f.child.id();
+    let start = rss_kb(pid);
+    let mut peak = start;
+    for _round in 0..3 {
+        let mut socks = Vec::new();
+        for _ in 0..1000 {
+            let mut s = TcpStream::connect(("127.0.0.1", f.port)).unwrap();
+            s.write_all(b"PING\r\n").unwrap();
+            socks.push(s);
+        }
+        for s in socks.iter_mut() {
+            let mut b = [0u8; 7];
+            s.read_exact(&mut b).unwrap();
+        }
+        peak = peak.max(rss_kb(pid));
+    }
+    // While open: well under 16 KB per idle connection.
+    assert!(peak - start < 1000 * 16, "1,000 idle connections took {} KB", peak - start);
+    let t = std::time::Instant::now();
+    loop {
+        let now = rss_kb(pid);
+        if now < start + 20 * 1024 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "RSS stays at {} KB after the clients left (start {} KB)",
+            now,
+            start
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

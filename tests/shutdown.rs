@@ -128,6 +128,9 @@ fn sigterm_keeps_every_key(extra: &[&str], expect_in_log: &[&str]) {
     let st = a.wait_exit(Duration::from_secs(20));
     assert!(st.success(), "exit status {}: {}", st, a.log());
     let log = a.log();
+    if let Some(i) = extra.iter().position(|a| *a == "--pidfile") {
+        assert!(!Path::new(extra[i + 1]).exists(), "the pidfile is left behind");
+    }
     for line in ["Received SIGTERM scheduling shutdown...", "User requested shutdown...", "ready to exit, bye bye"]
         .iter()
         .chain(expect_in_log)
@@ -144,7 +147,13 @@ fn sigterm_keeps_every_key(extra: &[&str], expect_in_log: &[&str]) {
 
 #[test]
 fn sigterm_saves_the_final_rdb() {
-    sigterm_keeps_every_key(&[], &["Saving the final RDB snapshot before exiting."]);
+    let pidfile = std::env::temp_dir().join(format!("ferro-pid-{}", free_port()));
+    let p = pidfile.to_str().unwrap();
+    sigterm_keeps_every_key(
+        &["--pidfile", p],
+        &["Saving the final RDB snapshot before exiting.", "Removing the pid file."],
+    );
+    let _ = std::fs::remove_file(&pidfile);
 }
 
 #[test]

@@ -100,6 +100,9 @@ pub struct Aof {
     sink_added: AtomicBool,
     thread_started: AtomicBool,
     pub rewrite_in_progress: AtomicBool,
+    /// Taken by the one caller starting a rewrite, until that rewrite's done-handler ends
+    /// (rewrite_in_progress, what INFO shows, is set only once it really started).
+    pub rewrite_claimed: AtomicBool,
     pub rewrite_scheduled: AtomicBool,
     rewrite_start: AtomicI64,
     last_rewrite_time: AtomicI64,
@@ -126,6 +129,7 @@ impl Default for Aof {
             sink_added: AtomicBool::new(false),
             thread_started: AtomicBool::new(false),
             rewrite_in_progress: AtomicBool::new(false),
+            rewrite_claimed: AtomicBool::new(false),
             rewrite_scheduled: AtomicBool::new(false),
             rewrite_start: AtomicI64::new(-1),
             last_rewrite_time: AtomicI64::new(-1),
@@ -457,7 +461,7 @@ fn open_trunc(p: &Path) -> std::io::Result<File> {
     std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(p)
 }
 
-/// `rewrite_in_progress` taken by one caller; released on drop unless kept (the rewrite
+/// `rewrite_claimed` taken by one caller; released on drop unless kept (the rewrite
 /// started and its done-handler releases it).
 struct RewriteClaim<'a>(Option<&'a AtomicBool>);
 
@@ -487,7 +491,7 @@ pub fn rewrite_background(srv: &Arc<Server>) -> Result<(), Failed> {
     // One rewrite at a time, from here until its done-handler has renamed its files: the
     // claim is taken before anything is opened (two callers racing used to share a temp file
     // and open incr files for nothing) and given back by every early return.
-    let Some(claim) = RewriteClaim::take(&aof.rewrite_in_progress) else { return Err(Failed) };
+    let Some(claim) = RewriteClaim::take(&aof.rewrite_claimed) else { return Err(Failed) };
     let mut ctl = aof.ctl.lock();
     let dir = dirname(srv);
     if let Err(e) = std::fs::create_dir_all(&dir) {
@@ -554,6 +558,7 @@ pub fn rewrite_background(srv: &Arc<Server>) -> Result<(), Failed> {
     };
     drop(ctl);
     claim.keep();
+    aof.rewrite_in_progress.store(true, SeqCst);
     aof.rewrite_scheduled.store(false, Relaxed);
     aof.rewrite_start.store((now_ms() / 1000) as i64, Relaxed);
     log('*', &format!("Background append only file rewriting started by pid {}", std::process::id()));
@@ -568,6 +573,7 @@ pub fn rewrite_background(srv: &Arc<Server>) -> Result<(), Failed> {
     if spawned.is_err() {
         persistence::abort_running(srv, false);
         aof.rewrite_in_progress.store(false, SeqCst);
+        aof.rewrite_claimed.store(false, SeqCst);
         aof.last_bgrewrite_ok.store(false, Relaxed);
         return Err(Failed);
     }
@@ -667,6 +673,7 @@ fn rewrite_done(srv: &Arc<Server>, ok: bool, aborted: bool, tmp: &str, rdb: bool
     let start = aof.rewrite_start.swap(-1, Relaxed);
     aof.last_rewrite_time.store((now_ms() / 1000) as i64 - start, Relaxed);
     aof.rewrite_in_progress.store(false, SeqCst);
+    aof.rewrite_claimed.store(false, SeqCst);
 }
 
 /// rewriteAppendOnlyFile: a synchronous rewrite into `dest` (startup with an empty dataset).
@@ -932,7 +939,7 @@ fn bgrewriteaof_cmd(ctx: &mut Ctx, _a: Args) {
         ctx.out.simple("Background append only file rewriting scheduled");
     } else if rewrite_background(srv).is_ok() {
         ctx.out.simple("Background append only file rewriting started");
-    } else if aof.rewrite_in_progress.load(SeqCst) {
+    } else if aof.rewrite_claimed.load(SeqCst) {
         // Another client's rewrite started first.
         ctx.out.error("ERR Background append only file rewriting already in progress");
     } else {
