@@ -84,9 +84,17 @@ impl ControlPlane {
 
     /// POST a form-encoded Query request; (HTTP status, body). The Authorization header carries
     /// a signature that only a control plane without keys accepts.
+    /// CreateCacheCluster and CreateReplicationGroup get `CacheNodeType=cache.t3.micro` unless
+    /// the test gives one (ElastiCache requires it; an empty value sends none).
     pub fn call(&self, params: &[(&str, &str)]) -> (u16, String) {
         let mut all = vec![("Version", "2015-02-02")];
         all.extend_from_slice(params);
+        let creates = params
+            .iter()
+            .any(|(k, v)| *k == "Action" && (*v == "CreateCacheCluster" || *v == "CreateReplicationGroup"));
+        if creates && !params.iter().any(|(k, _)| *k == "CacheNodeType") {
+            all.push(("CacheNodeType", "cache.t3.micro"));
+        }
         let body: String = all.iter().map(|(k, v)| format!("{}={}", k, urlencode(v))).collect::<Vec<_>>().join("&");
         let r = ureq::post(&format!("http://127.0.0.1:{}/", self.port))
             .set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")

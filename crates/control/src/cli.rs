@@ -10,6 +10,7 @@ pub const USAGE: &str = "Usage: ferrocache cluster COMMAND [options]
 
 Commands:
   create NAME --engine redis|memcached [--nodes N] [--replicas N] [--node-type T]
+      (--node-type: default cache.t3.micro)
       Memcached: a cluster of N nodes (default 1) with a configuration endpoint.
       Redis: one node; with --replicas N a replication group of a primary and N replicas
       (CreateReplicationGroup, automatic failover on when N >= 1).
@@ -764,10 +765,9 @@ fn run(cmd: &str, o: &Opts) -> Result<(), Result<CallError, String>> {
             let engine = o.flag("--engine").ok_or(Err("create: --engine redis|memcached is needed".to_string()))?;
             let nodes = count(o, "--nodes").map_err(Err)?;
             let replicas = count(o, "--replicas").map_err(Err)?;
-            let mut p: Vec<(&str, String)> = vec![];
-            if let Some(t) = o.flag("--node-type") {
-                p.push(("CacheNodeType", t.to_string()));
-            }
+            // ElastiCache requires a node type; ours is recorded (nodes are local processes).
+            let mut p: Vec<(&str, String)> =
+                vec![("CacheNodeType", o.flag("--node-type").unwrap_or("cache.t3.micro").to_string())];
             let (action, p) = match (engine, replicas) {
                 ("memcached", Some(_)) => {
                     return Err(Err("create: --replicas is for Redis; Memcached nodes do not replicate".into()))
