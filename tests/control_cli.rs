@@ -386,7 +386,7 @@ fn error_shapes_over_raw_http_and_the_aws_cli() {
             "Invalid value for parameter CacheNodeType: m5.large",
         ),
         (
-            "Action=CreateCacheCluster&Version=2015-02-02&CacheClusterId=abc&Engine=memcached&AZMode=everywhere",
+            "Action=CreateCacheCluster&Version=2015-02-02&CacheClusterId=abc&Engine=memcached&CacheNodeType=cache.t3.micro&AZMode=everywhere",
             "400 Bad Request",
             "InvalidParameterValue",
             "Invalid value for parameter AZMode: everywhere. Valid values: single-az, cross-az",

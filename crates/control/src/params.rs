@@ -175,35 +175,44 @@ pub fn check(action: &str, p: &Params) -> Result<(), ApiError> {
     let Some(rules) = rules(action) else { return Ok(()) };
     let mut keys: Vec<(&String, &String)> = p.0.iter().filter(|(k, v)| !common(k) && !v.is_empty()).collect();
     keys.sort();
+    // Every offending member, named as the model does (the first segment; the full key inside
+    // a structure that is otherwise honoured), with the value when only the value is refused.
+    let mut refused: Vec<String> = Vec::new();
+    let mut supported: Vec<String> = Vec::new();
     for (key, value) in keys {
         let norm = normalize(key);
-        let rule = rules.iter().find(|(pattern, _)| matches(&norm, pattern));
-        match rule {
+        match rules.iter().find(|(pattern, _)| matches(&norm, pattern)) {
             None => {
-                // Name the member as the model does (the first segment; the full key if nested).
-                let member = match rules.iter().any(|(pat, _)| pat.split('.').next() == norm.split('.').next()) {
-                    true => key.as_str(),
-                    false => key.split('.').next().unwrap_or(key),
+                let first = norm.split('.').next().unwrap_or_default();
+                let member = match rules.iter().any(|(pat, _)| pat.split('.').next() == Some(first)) {
+                    true => key.to_string(),
+                    false => key.split('.').next().unwrap_or(key).to_string(),
                 };
-                return Err(combination(format!(
-                    "The parameter {} is not supported by this control plane yet; the request was not applied.",
-                    member
-                )));
+                if !refused.contains(&member) {
+                    refused.push(member);
+                }
             }
             Some((_, Rule::Only(allowed))) => {
                 if !allowed.iter().any(|a| a.eq_ignore_ascii_case(value)) {
-                    return Err(combination(format!(
-                        "{}={} is not supported by this control plane yet (supported: {}); the request was not applied.",
-                        key,
-                        value,
-                        allowed.join(", ")
-                    )));
+                    refused.push(format!("{}={}", key, value));
+                    supported.push(format!("{} {}", key, allowed.join(" or ")));
                 }
             }
             Some((_, Rule::Implemented)) => {}
         }
     }
-    Ok(())
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let what = match refused.len() {
+        1 => format!("The parameter {} is", refused[0]),
+        _ => format!("The parameters {} are", refused.join(", ")),
+    };
+    let only = match supported.is_empty() {
+        true => String::new(),
+        false => format!(" (supported: {})", supported.join(", ")),
+    };
+    Err(combination(format!("{} not supported by this control plane yet{}; the request was not applied.", what, only)))
 }
 
 /// The node types of ElastiCache's model documentation (CreateCacheCluster's CacheNodeType).
