@@ -24,6 +24,13 @@ pub struct ApiError {
     sender: bool,
 }
 
+impl ApiError {
+    /// The error's message (the document's `Message`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
 pub(crate) fn err(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError { status: StatusCode::from_u16(status).unwrap(), code, message: message.into(), sender: status < 500 }
 }

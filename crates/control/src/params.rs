@@ -346,3 +346,61 @@ pub fn engine_version(engine: &str, asked: Option<&str>) -> Result<String, ApiEr
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn params(kv: &[(&str, &str)]) -> Params {
+        Params(kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>())
+    }
+
+    fn refusal(action: &str, kv: &[(&str, &str)]) -> Option<String> {
+        check(action, &params(kv)).err().map(|e| e.message().to_string())
+    }
+
+    #[test]
+    fn members_are_honoured_or_refused_by_name() {
+        assert_eq!(refusal("CreateCacheCluster", &[("Action", "CreateCacheCluster"), ("CacheClusterId", "a")]), None);
+        let m = refusal("CreateCacheCluster", &[("CacheClusterId", "a"), ("Tags.Tag.1.Key", "k")]).unwrap();
+        assert!(m.starts_with("The parameter Tags is not supported"), "{}", m);
+        let m = refusal("CreateReplicationGroup", &[("AuthToken", "x"), ("TransitEncryptionEnabled", "true")]).unwrap();
+        assert!(m.starts_with("The parameters AuthToken, TransitEncryptionEnabled=true are"), "{}", m);
+        assert_eq!(refusal("CreateReplicationGroup", &[("TransitEncryptionEnabled", "FALSE")]), None);
+        // Empty values are absent; SigV4 query parameters are not members.
+        assert_eq!(refusal("CreateCacheCluster", &[("AuthToken", ""), ("X-Amz-Date", "1")]), None);
+        // Inside an honoured structure, the refused part is named in full.
+        let m = refusal(
+            "IncreaseReplicaCount",
+            &[
+                ("ReplicaConfiguration.ConfigureShard.2.NodeGroupId", "0001"),
+                ("ReplicaConfiguration.ConfigureShard.2.PreferredOutpostArns.PreferredOutpostArn.1", "x"),
+            ],
+        )
+        .unwrap();
+        assert!(
+            m.contains("ReplicaConfiguration.ConfigureShard.2.PreferredOutpostArns.PreferredOutpostArn.1"),
+            "{}",
+            m
+        );
+        // Actions without a table are answered InvalidAction by the caller.
+        assert_eq!(refusal("CreateSnapshot", &[("Anything", "1")]), None);
+    }
+
+    #[test]
+    fn values() {
+        assert!(validate_node_type("cache.t3.micro").is_ok());
+        assert!(validate_node_type("cache.zz.nonexistent").is_err());
+        assert!(validate_az("P", "us-east-1f", "us-east-1").is_ok());
+        for bad in ["us-east-1g", "mars-1a", "us-east-1", "us-east-1aa"] {
+            assert!(validate_az("P", bad, "us-east-1").is_err(), "{}", bad);
+        }
+        assert_eq!(engine_version("redis", None).ok(), Some("7.0.15".into()));
+        assert_eq!(engine_version("redis", Some("7.0")).ok(), Some("7.0.15".into()));
+        assert_eq!(engine_version("memcached", Some("1.6")).ok(), Some("1.6.18".into()));
+        assert!(engine_version("redis", Some("6.2")).is_err());
+        assert!(engine_version("redis", Some("7")).is_err());
+        assert!(node_type(&params(&[])).is_err());
+    }
+}
