@@ -11,7 +11,7 @@ static GLOBAL: CountingAlloc<std::alloc::System> = CountingAlloc(std::alloc::Sys
 const USAGE: &str = "Usage: ferrocache server [/path/to/ferrocache.conf] [--option value ...]
        ferrocache server --port 7777
        ferrocache server /etc/redis/redis.conf --loglevel verbose
-       ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1] [--sentinel-port 26379]
+       ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1] [--sentinel-port 26379] [--read-timeout 20]
        ferrocache cluster create|describe|modify|delete|failover|events ... (--help)
        ferrocache --version
 
@@ -191,6 +191,7 @@ fn control(args: &[String]) -> ExitCode {
         access_key_id: std::env::var("FERROCACHE_CONTROL_ACCESS_KEY_ID").ok().filter(|s| !s.is_empty()),
         secret_access_key: std::env::var("FERROCACHE_CONTROL_SECRET_ACCESS_KEY").ok().filter(|s| !s.is_empty()),
         sentinel_port: 26379,
+        read_timeout: std::time::Duration::from_secs(20),
     };
     let mut i = 0;
     while i < args.len() {
@@ -212,12 +213,19 @@ fn control(args: &[String]) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             },
+            ("--read-timeout", Some(v)) => match v.parse::<f64>() {
+                Ok(s) if s > 0.0 => opts.read_timeout = std::time::Duration::from_secs_f64(s),
+                _ => {
+                    eprintln!("Invalid --read-timeout '{}'", v);
+                    return ExitCode::FAILURE;
+                }
+            },
             ("-h" | "--help", _) => {
-                println!("Usage: ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1] [--sentinel-port 26379]\n\nServes ElastiCache's API (AWS Query protocol, 2015-02-02); see docs/control-plane.md.\n--sentinel-port serves a Sentinel-compatible endpoint over the replication groups (0: off).\nFERROCACHE_CONTROL_ACCESS_KEY_ID / FERROCACHE_CONTROL_SECRET_ACCESS_KEY turn on SigV4 verification.");
+                println!("Usage: ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1] [--sentinel-port 26379] [--read-timeout 20]\n\nServes ElastiCache's API (AWS Query protocol, 2015-02-02); see docs/control-plane.md.\n--sentinel-port serves a Sentinel-compatible endpoint over the replication groups (0: off).\n--read-timeout: seconds a client may take to send a request's headers, and again its body.\nFERROCACHE_CONTROL_ACCESS_KEY_ID / FERROCACHE_CONTROL_SECRET_ACCESS_KEY turn on SigV4 verification.");
                 return ExitCode::SUCCESS;
             }
             (other, _) => {
-                eprintln!("Unknown or incomplete option '{}'.\nUsage: ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1] [--sentinel-port 26379]", other);
+                eprintln!("Unknown or incomplete option '{}'.\nUsage: ferrocache control [--data-dir DIR] [--port 8080] [--bind 127.0.0.1] [--sentinel-port 26379] [--read-timeout 20]", other);
                 return ExitCode::FAILURE;
             }
         }

@@ -386,7 +386,7 @@ fn error_shapes_over_raw_http_and_the_aws_cli() {
             "Invalid value for parameter CacheNodeType: m5.large",
         ),
         (
-            "Action=CreateCacheCluster&Version=2015-02-02&CacheClusterId=abc&Engine=memcached&AZMode=everywhere",
+            "Action=CreateCacheCluster&Version=2015-02-02&CacheClusterId=abc&Engine=memcached&CacheNodeType=cache.t3.micro&AZMode=everywhere",
             "400 Bad Request",
             "InvalidParameterValue",
             "Invalid value for parameter AZMode: everywhere. Valid values: single-az, cross-az",
@@ -620,4 +620,167 @@ fn back_to_back_operations_are_not_refused() {
     let (v, list) = config_get_cluster(cfg);
     assert_eq!(list.len(), 2);
     assert_eq!(v, 31, "one version per node change");
+}
+
+/// A RESP command over a raw socket: the first line of the reply.
+fn resp_line(port: u16, cmd: &str) -> Option<String> {
+    let s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut w = s.try_clone().ok()?;
+    w.write_all(format!("{}\r\n", cmd).as_bytes()).ok()?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).ok()?;
+    Some(line.trim_end().to_string())
+}
+
+/// README's control-plane walk-through as written (issue 11 §7): a Memcached cluster `web`, the
+/// AWS CLI part, a Redis cluster, then a replication group also named `web`. Cache cluster ids
+/// and replication group ids are separate namespaces: `describe web` and `delete web` must
+/// ask which one (before, `describe web` showed the Memcached cluster and `delete web --wait`
+/// waited 600 s and failed); `--group` / `--cache-cluster` pick.
+#[test]
+fn readme_walk_through_with_a_cluster_and_a_group_of_the_same_name() {
+    let cp = ControlPlane::new("readme");
+    // $F cluster create web --engine memcached --nodes 3 --wait
+    let out = cp.cli_ok(&["create", "web", "--engine", "memcached", "--nodes", "3", "--wait"]);
+    assert!(out.contains("available"), "{}", out);
+    // $F cluster describe
+    let t = cp.cli_ok(&["describe"]);
+    assert!(t.lines().any(|l| l.starts_with("web ") && l.contains("memcached") && l.contains("available")), "{}", t);
+    // $F cluster modify web --nodes 4 --wait
+    cp.cli_ok(&["modify", "web", "--nodes", "4", "--wait"]);
+    // $F cluster events web
+    let ev = cp.cli_ok(&["events", "web"]);
+    assert!(ev.contains("Added cache node 0004"), "{}", ev);
+    // The AWS CLI part (create-cache-cluster web2 ... --cache-node-type cache.t3.micro).
+    if let Some(venv) = venv() {
+        let aws = |args: &[&str]| {
+            let out = Command::new(venv.join("bin/python"))
+                .args(["-m", "awscli", "elasticache", "--endpoint-url", &cp.url()])
+                .args(args)
+                .env("AWS_ACCESS_KEY_ID", "dummy")
+                .env("AWS_SECRET_ACCESS_KEY", "dummy")
+                .env("AWS_DEFAULT_REGION", "us-east-1")
+                .env("AWS_CONFIG_FILE", "/dev/null")
+                .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "aws {:?}: {}", args, String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        aws(&[
+            "create-cache-cluster",
+            "--cache-cluster-id",
+            "web2",
+            "--engine",
+            "memcached",
+            "--num-cache-nodes",
+            "2",
+            "--cache-node-type",
+            "cache.t3.micro",
+        ]);
+        aws(&["wait", "cache-cluster-available", "--cache-cluster-id", "web2"]);
+        let d = aws(&["describe-cache-clusters", "--show-cache-node-info"]);
+        assert!(d.contains("\"CacheClusterId\": \"web2\""), "{}", d);
+        aws(&[
+            "create-cache-cluster",
+            "--cache-cluster-id",
+            "sessions2",
+            "--engine",
+            "redis",
+            "--cache-node-type",
+            "cache.t3.micro",
+        ]);
+    } else {
+        println!("SKIPPED (AWS CLI part): no venv with awscli");
+    }
+    // $F cluster create sessions --engine redis --wait; redis-cli -p NODE_PORT set k v
+    cp.cli_ok(&["create", "sessions", "--engine", "redis", "--wait"]);
+    let d = cp.cli_ok(&["describe", "sessions", "--output", "json"]);
+    let node = json_num(&d, "Endpoint", "Port") as u16;
+    assert_eq!(resp_line(node, "SET k v").as_deref(), Some("+OK"));
+    // $F cluster delete sessions --wait
+    let (code, out, err) = cp.cli(&["delete", "sessions", "--wait"]);
+    assert_eq!((code, out.as_str()), (0, "sessions deleted\n"), "{}", err);
+
+    // $F cluster create web --engine redis --replicas 2 --wait: waits for the group, not for
+    // the Memcached cluster of the same name.
+    let (code, out, err) = cp.cli(&["create", "web", "--engine", "redis", "--replicas", "2", "--wait"]);
+    assert_eq!(code, 0, "{}{}", out, err);
+    assert!(out.contains("Replication group:      web"), "{}", out);
+    assert!(out.contains("Primary endpoint:"), "{}", out);
+    // $F cluster describe web: both exist, so it asks.
+    let (code, out, err) = cp.cli(&["describe", "web"]);
+    assert_eq!(code, 2, "{}{}", out, err);
+    assert!(
+        err.contains("web is both a cache cluster and a replication group: add --cache-cluster or --group"),
+        "{}",
+        err
+    );
+    // $F cluster describe web --group
+    let out = cp.cli_ok(&["describe", "web", "--group"]);
+    assert!(out.contains("Replication group:      web") && out.contains("web-001"), "{}", out);
+    let out = cp.cli_ok(&["describe", "web", "--cache-cluster"]);
+    assert!(out.contains("memcached") && !out.contains("Primary endpoint"), "{}", out);
+    let d = cp.cli_ok(&["describe", "web", "--group", "--output", "json"]);
+    let primary = json_num(&d, "PrimaryEndpoint", "Port") as u16;
+    // redis-cli -p PRIMARY set k v; kill -9 the primary node; set k2 v2 again through the endpoint.
+    assert_eq!(resp_line(primary, "SET k v").as_deref(), Some("+OK"));
+    let first = json_num(&d, "ReadEndpoint", "Port") as u16;
+    let info = {
+        let s = TcpStream::connect(("127.0.0.1", first)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        (&s).write_all(b"INFO server\r\n").unwrap();
+        let mut r = BufReader::new(s);
+        let mut text = String::new();
+        while !text.contains("process_id:") || !text.ends_with('\n') {
+            let mut l = String::new();
+            if r.read_line(&mut l).unwrap_or(0) == 0 {
+                break;
+            }
+            text.push_str(&l);
+        }
+        text
+    };
+    let pid: i32 = info.lines().find_map(|l| l.strip_prefix("process_id:")).unwrap().trim().parse().unwrap();
+    assert_eq!(common::control::signal(pid, 9), 0);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while resp_line(primary, "SET k2 v2").as_deref() != Some("+OK") {
+        assert!(Instant::now() < deadline, "no writes through the primary endpoint after the kill");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(resp_line(primary, "GET k").as_deref(), Some("$1"));
+    // $F cluster events web: both sources.
+    let ev = cp.cli_ok(&["events", "web"]);
+    assert!(ev.to_lowercase().contains("failover") && ev.contains("Added cache node 0004"), "{}", ev);
+    // cluster failover NAME: only groups fail over, no ambiguity.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, out, err) = cp.cli(&["failover", "web", "--wait"]);
+        if code == 0 {
+            assert!(out.contains("Replication group:      web"), "{}", out);
+            break;
+        }
+        // The group may still be replacing the killed node.
+        assert!(err.contains("InvalidReplicationGroupState") && Instant::now() < deadline, "{}", err);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // delete web --wait: asks at once (before: waited 600 s and failed).
+    let t = Instant::now();
+    let (code, _, err) = cp.cli(&["delete", "web", "--wait"]);
+    assert_eq!(code, 2, "{}", err);
+    assert!(err.contains("add --cache-cluster or --group"), "{}", err);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let (code, out, err) = cp.cli(&["delete", "web", "--group", "--wait"]);
+    assert_eq!((code, out.as_str()), (0, "web deleted\n"), "{}", err);
+    // Now `web` is only the Memcached cluster again.
+    let out = cp.cli_ok(&["describe", "web"]);
+    assert!(out.contains("memcached"), "{}", out);
+    let (code, out, err) = cp.cli(&["delete", "web", "--cache-cluster", "--wait"]);
+    assert_eq!((code, out.as_str()), (0, "web deleted\n"), "{}", err);
+    let (code, _, err) = cp.cli(&["describe", "web"]);
+    assert!(code == 1 && err.contains("No cache cluster or replication group named web"), "{}", err);
+    let (code, _, err) = cp.cli(&["describe", "web", "--group", "--cache-cluster"]);
+    assert!(code == 2 && err.contains("exclude each other"), "{}", err);
 }

@@ -15,11 +15,20 @@ pub struct ControlPlane {
     pub sentinel: u16,
     pub dir: PathBuf,
     env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 impl ControlPlane {
     pub fn new(name: &str) -> ControlPlane {
         Self::build(name, &[], false)
+    }
+
+    /// With extra command-line options (e.g. `--read-timeout 2`).
+    pub fn with_args(name: &str, args: &[&str]) -> ControlPlane {
+        let mut cp = Self::unstarted(name, &[], false);
+        cp.args = args.iter().map(|a| a.to_string()).collect();
+        cp.start();
+        cp
     }
 
     /// With extra environment variables (e.g. the SigV4 keys).
@@ -33,13 +42,17 @@ impl ControlPlane {
     }
 
     fn build(name: &str, env: &[(&str, &str)], sentinel: bool) -> ControlPlane {
+        let mut cp = Self::unstarted(name, env, sentinel);
+        cp.start();
+        cp
+    }
+
+    fn unstarted(name: &str, env: &[(&str, &str)], sentinel: bool) -> ControlPlane {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("control-{}-{}", name, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let sentinel = if sentinel { free_port() } else { 0 };
-        let mut cp = ControlPlane { child: None, port: free_port(), sentinel, dir, env };
-        cp.start();
-        cp
+        ControlPlane { child: None, port: free_port(), sentinel, dir, env, args: vec![] }
     }
 
     /// Start the process (again, after `kill`) on the same ports and data dir.
@@ -49,6 +62,7 @@ impl ControlPlane {
         let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
             .args(["control", "--data-dir", self.dir.to_str().unwrap(), "--port", &self.port.to_string()])
             .args(["--sentinel-port", &self.sentinel.to_string()])
+            .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
@@ -84,9 +98,17 @@ impl ControlPlane {
 
     /// POST a form-encoded Query request; (HTTP status, body). The Authorization header carries
     /// a signature that only a control plane without keys accepts.
+    /// CreateCacheCluster and CreateReplicationGroup get `CacheNodeType=cache.t3.micro` unless
+    /// the test gives one (ElastiCache requires it; an empty value sends none).
     pub fn call(&self, params: &[(&str, &str)]) -> (u16, String) {
         let mut all = vec![("Version", "2015-02-02")];
         all.extend_from_slice(params);
+        let creates = params
+            .iter()
+            .any(|(k, v)| *k == "Action" && (*v == "CreateCacheCluster" || *v == "CreateReplicationGroup"));
+        if creates && !params.iter().any(|(k, _)| *k == "CacheNodeType") {
+            all.push(("CacheNodeType", "cache.t3.micro"));
+        }
         let body: String = all.iter().map(|(k, v)| format!("{}={}", k, urlencode(v))).collect::<Vec<_>>().join("&");
         let r = ureq::post(&format!("http://127.0.0.1:{}/", self.port))
             .set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")

@@ -5,9 +5,9 @@
 use crate::state::{Cluster, Node};
 use crate::xml::{iso8601, parse_time, Xml, NS};
 use crate::{now_ms, App};
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::collections::HashMap;
@@ -22,6 +22,13 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     sender: bool,
+}
+
+impl ApiError {
+    /// The error's message (the document's `Message`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 pub(crate) fn err(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
@@ -63,7 +70,7 @@ fn error_response(e: ApiError) -> Response {
     xml_response(e.status, x.out)
 }
 
-pub struct Params(HashMap<String, String>);
+pub struct Params(pub(crate) HashMap<String, String>);
 
 impl Params {
     pub(crate) fn get(&self, k: &str) -> Option<&str> {
@@ -102,14 +109,52 @@ impl Params {
     }
 }
 
-async fn handle(
-    State(app): State<Arc<App>>,
-    method: Method,
-    uri: Uri,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+/// The largest request body served (the largest real request is a few kilobytes).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// The API version this control plane serves.
+pub const VERSION: &str = "2015-02-02";
+
+/// Read the whole body (Content-Length or chunked) within the read timeout and the size limit;
+/// otherwise an error document, and the connection is closed.
+async fn read_body(app: &App, body: Body) -> Result<Bytes, Response> {
+    let closing = |e: ApiError| {
+        let mut r = error_response(e);
+        r.headers_mut().insert("connection", axum::http::HeaderValue::from_static("close"));
+        r
+    };
+    match tokio::time::timeout(app.read_timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+        Err(_) => Err(closing(err(
+            400,
+            "RequestTimeout",
+            "Your socket connection to the server was not read from or written to within the timeout period.",
+        ))),
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) => {
+            // http_body_util's LengthLimitError ("length limit exceeded"), somewhere in the chain.
+            let mut too_large = false;
+            let mut cur: Option<&dyn std::error::Error> = Some(&e);
+            while let Some(x) = cur {
+                too_large |= x.to_string().contains("length limit exceeded");
+                cur = x.source();
+            }
+            Err(closing(if too_large {
+                err(413, "RequestEntityTooLarge", format!("Request body is larger than {} bytes.", MAX_BODY))
+            } else {
+                err(400, "MalformedQueryString", format!("The request body could not be read: {}", e))
+            }))
+        }
+    }
+}
+
+async fn handle(State(app): State<Arc<App>>, req: axum::extract::Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
+    let q = uri.query().map(|s| s.to_string());
+    let body = match read_body(&app, body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     if let Some(keys) = &app.keys {
         let req = crate::sigv4::Request {
             method: method.as_str(),
@@ -134,6 +179,17 @@ async fn handle(
     let Some(action) = params.get("Action").map(|s| s.to_string()) else {
         return error_response(err(400, "MissingAction", "Missing Action"));
     };
+    // As AWS Query services answer a missing or another API version.
+    match params.get("Version") {
+        Some(VERSION) => {}
+        v => {
+            return error_response(err(
+                400,
+                "InvalidAction",
+                format!("Could not find operation {} for version {}", action, v.unwrap_or("NO_VERSION_SPECIFIED")),
+            ))
+        }
+    }
     let app2 = app.clone();
     let result = tokio::task::spawn_blocking(move || dispatch(&app2, &action, &params).map(|r| (action, r))).await;
     match result {
@@ -151,6 +207,7 @@ async fn handle(
 }
 
 fn dispatch(app: &Arc<App>, action: &str, p: &Params) -> Result<String, ApiError> {
+    crate::params::check(action, p)?;
     let inner = match action {
         "CreateCacheCluster" => create_cache_cluster(app, p)?,
         "DescribeCacheClusters" => describe_cache_clusters(app, p)?,
@@ -193,19 +250,7 @@ pub(crate) fn validate_id(id: &str) -> Result<String, ApiError> {
     Ok(id.to_ascii_lowercase())
 }
 
-/// Node types look like `cache.<family>.<size>` (`cache.t3.micro`, `cache.r6g.xlarge`); the
-/// type is recorded, not enforced, so any such name is accepted.
-pub fn validate_node_type(t: &str) -> Result<(), ApiError> {
-    let parts: Vec<&str> = t.split('.').collect();
-    let ok = parts.len() == 3
-        && parts[0] == "cache"
-        && parts[1..].iter().all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(format!("Invalid value for parameter CacheNodeType: {}", t)))
-    }
-}
+pub use crate::params::validate_node_type;
 
 fn write_cluster(app: &App, x: &mut Xml, c: &Cluster, nodes: &[Node], show_nodes: bool) {
     let addr = app.provider.address(&App::spec(
@@ -308,11 +353,6 @@ pub(crate) fn new_node(app: &App, c: &mut Cluster) -> Result<Node, ApiError> {
 
 fn create_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
     let id = validate_id(p.required("CacheClusterId")?)?;
-    if p.get("ReplicationGroupId").is_some() {
-        return Err(combination(
-            "Adding cache clusters to replication groups is not supported by this control plane yet.",
-        ));
-    }
     let engine = p.required("Engine")?.to_ascii_lowercase();
     if engine != "redis" && engine != "memcached" {
         return Err(invalid(format!("Invalid engine {}. Valid engines: memcached, redis", engine)));
@@ -324,33 +364,56 @@ fn create_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> 
     if !(1..=40).contains(&num) {
         return Err(invalid(format!("The number of cache nodes must be between 1 and 40; got {}", num)));
     }
-    if p.get("SnapshotArns.member.1").is_some() || p.get("SnapshotName").is_some() {
-        return Err(combination("Restoring from snapshots is not supported by this control plane yet."));
-    }
-    let version = match (engine.as_str(), p.get("EngineVersion")) {
-        ("memcached", None) => "1.6.18".to_string(),
-        (_, None) => "7.0.15".to_string(),
-        (_, Some(v)) => {
-            let major = v.split('.').next().and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
-            let supported = if engine == "redis" { (2..=7).contains(&major) } else { major == 1 };
-            if !supported {
-                return Err(invalid(format!("Cannot find version {} for {}", v, engine)));
-            }
-            v.to_string()
-        }
-    };
-    let az = p.get("PreferredAvailabilityZone").unwrap_or(&format!("{}a", app.region)).to_string();
-    if let Some(t) = p.get("CacheNodeType") {
-        validate_node_type(t)?;
-    }
+    let version = crate::params::engine_version(&engine, p.get("EngineVersion"))?;
+    let node_type = crate::params::node_type(p)?;
     if let Some(m) = p.get("AZMode").filter(|m| *m != "single-az" && *m != "cross-az") {
         return Err(invalid(format!("Invalid value for parameter AZMode: {}. Valid values: single-az, cross-az", m)));
     }
+    let mut az = p.get("PreferredAvailabilityZone").map(|s| s.to_string());
+    if let Some(a) = &az {
+        crate::params::validate_az("PreferredAvailabilityZone", a, &app.region)?;
+    }
+    let azs = p.list("PreferredAvailabilityZones");
+    for a in &azs {
+        crate::params::validate_az("PreferredAvailabilityZones", a, &app.region)?;
+    }
+    if !azs.is_empty() {
+        if az.is_some() {
+            return Err(combination(
+                "Only one of PreferredAvailabilityZone and PreferredAvailabilityZones can be given.",
+            ));
+        }
+        if azs.len() as i64 != num {
+            return Err(invalid(format!(
+                "The number of PreferredAvailabilityZones ({}) must equal NumCacheNodes ({}).",
+                azs.len(),
+                num
+            )));
+        }
+        if azs.iter().any(|a| *a != azs[0]) {
+            return Err(combination(
+                "PreferredAvailabilityZones with different zones (cross-az placement) is not supported by this control plane yet.",
+            ));
+        }
+        az = Some(azs[0].clone());
+    }
+    if p.get("AZMode") == Some("cross-az") {
+        return Err(combination(
+            "AZMode=cross-az is not supported by this control plane yet: every node of a cluster is in one availability zone.",
+        ));
+    }
+    if let Some(pg) = p.get("CacheParameterGroupName") {
+        let family = if engine == "memcached" { "default.memcached1.6" } else { "default.redis7" };
+        if pg != family {
+            return Err(combination(format!("CacheParameterGroupName {} does not belong to engine {}.", pg, engine)));
+        }
+    }
+    let az = az.unwrap_or_else(|| format!("{}a", app.region));
     let mut c = Cluster {
         id: id.clone(),
         engine,
         engine_version: version,
-        node_type: p.get("CacheNodeType").unwrap_or("cache.t3.micro").to_string(),
+        node_type,
         status: "creating".into(),
         az,
         created_ms: now_ms(),
@@ -378,6 +441,7 @@ fn create_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> 
 
 fn describe_cache_clusters(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
     let show = p.bool("ShowCacheNodeInfo")?.unwrap_or(false);
+    let standalone_only = p.bool("ShowCacheClustersNotInReplicationGroups")?.unwrap_or(false);
     let max = p.int("MaxRecords")?.unwrap_or(100);
     if !(20..=100).contains(&max) {
         return Err(invalid("The parameter MaxRecords must be between 20 and 100."));
@@ -390,6 +454,10 @@ fn describe_cache_clusters(app: &Arc<App>, p: &Params) -> Result<String, ApiErro
         }
         None => st.clusters().map_err(internal)?,
     };
+    drop(st);
+    let clusters: Vec<Cluster> =
+        clusters.into_iter().filter(|c| !standalone_only || crate::failover::group_of(app, &c.id).is_none()).collect();
+    let st = app.store.lock().unwrap();
     let start = match p.get("Marker") {
         Some(m) => clusters.iter().position(|c| c.id.as_str() >= m).unwrap_or(clusters.len()),
         None => 0,
@@ -461,9 +529,6 @@ fn set_status(app: &App, c: &mut Cluster, status: &str) -> Result<(), ApiError> 
 
 fn delete_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
     let id = p.required("CacheClusterId")?.to_ascii_lowercase();
-    if p.get("FinalSnapshotIdentifier").is_some() {
-        return Err(combination("Final snapshots are not supported by this control plane yet."));
-    }
     let (mut c, _) = available(app, &id)?;
     begin(app, &id)?;
     set_status(app, &mut c, "deleting")?;
@@ -499,11 +564,32 @@ fn modify_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> 
     let remove = p.list("CacheNodeIdsToRemove");
     let (mut c, nodes) = available(app, &id)?;
     let current = nodes.len() as i64;
+    // EngineVersion: only the version the nodes run exists (so it never changes).
+    crate::params::engine_version(&c.engine, p.get("EngineVersion"))?;
+    // CacheNodeType: recorded and reported (nodes are local processes of any size).
+    let new_type = match p.get("CacheNodeType") {
+        Some(t) => {
+            crate::params::validate_node_type(t)?;
+            Some(t.to_string()).filter(|t| *t != c.node_type)
+        }
+        None => None,
+    };
+    // Only the node type changes: recorded at once.
+    let retype = |c: &mut Cluster| -> Result<String, ApiError> {
+        if let Some(t) = &new_type {
+            begin(app, &id)?;
+            c.node_type = t.clone();
+            let r = app.store.lock().unwrap().update_cluster(c).map_err(internal);
+            app.end(&id);
+            r?;
+        }
+        cluster_xml(app, &id, false)
+    };
     let Some(num) = num else {
         if !remove.is_empty() {
             return Err(combination("CacheNodeIdsToRemove requires NumCacheNodes."));
         }
-        return cluster_xml(app, &id, false);
+        return retype(&mut c);
     };
     if c.engine == "redis" && num != 1 {
         return Err(invalid("Cannot modify a Redis cluster to have a NumCacheNodes parameter greater than 1."));
@@ -537,9 +623,12 @@ fn modify_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> 
         }
     }
     if num == current {
-        return cluster_xml(app, &id, false);
+        return retype(&mut c);
     }
     begin(app, &id)?;
+    if let Some(t) = &new_type {
+        c.node_type = t.clone();
+    }
     {
         let mut added = Vec::new();
         for _ in current..num {

@@ -10,6 +10,7 @@ pub const USAGE: &str = "Usage: ferrocache cluster COMMAND [options]
 
 Commands:
   create NAME --engine redis|memcached [--nodes N] [--replicas N] [--node-type T]
+      (--node-type: default cache.t3.micro)
       Memcached: a cluster of N nodes (default 1) with a configuration endpoint.
       Redis: one node; with --replicas N a replication group of a primary and N replicas
       (CreateReplicationGroup, automatic failover on when N >= 1).
@@ -28,6 +29,10 @@ Options:
   --wait                 create/modify/delete/failover: wait until the cluster is available
                          (or gone), showing progress
   --timeout SECS         how long --wait waits (default 600)
+  --group                describe/delete: NAME is a replication group
+  --cache-cluster        describe/delete: NAME is a cache cluster
+                         (cache cluster and replication group ids are separate namespaces:
+                         when NAME is both, describe and delete ask for one of these)
 
 Requests are signed (AWS Signature Version 4) when FERROCACHE_CONTROL_ACCESS_KEY_ID and
 FERROCACHE_CONTROL_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) are set.";
@@ -230,15 +235,21 @@ pub fn to_json(e: &Element, indent: usize, out: &mut String) {
 /// A failed call: an API error (code, message, HTTP status) or a transport failure.
 #[derive(Debug)]
 pub enum CallError {
-    Api { status: u16, code: String, message: String },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
     Transport(String),
+    /// NAME is both a cache cluster and a replication group (the user must pick one).
+    Ambiguous(String),
 }
 
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         match self {
             CallError::Api { code, message, .. } => write!(f, "{}: {}", code, message),
-            CallError::Transport(m) => write!(f, "{}", m),
+            CallError::Transport(m) | CallError::Ambiguous(m) => write!(f, "{}", m),
         }
     }
 }
@@ -247,7 +258,7 @@ impl CallError {
     fn code(&self) -> &str {
         match self {
             CallError::Api { code, .. } => code,
-            CallError::Transport(_) => "",
+            CallError::Transport(_) | CallError::Ambiguous(_) => "",
         }
     }
 }
@@ -339,6 +350,8 @@ struct Opts {
     endpoint: String,
     json: bool,
     wait: bool,
+    /// `--group` / `--cache-cluster`: which namespace NAME is in.
+    only: Sel,
     timeout: Duration,
     positional: Vec<String>,
     flags: Vec<(String, String)>,
@@ -370,6 +383,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             .unwrap_or_else(|| "http://127.0.0.1:8080".into()),
         json: false,
         wait: false,
+        only: Sel::Any,
         timeout: Duration::from_secs(600),
         positional: vec![],
         flags: vec![],
@@ -385,6 +399,12 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             i += 1;
         } else if a == "--wait" {
             o.wait = true;
+        } else if a == "--group" || a == "--cache-cluster" {
+            let sel = if a == "--group" { Sel::Group } else { Sel::Cluster };
+            if o.only != Sel::Any && o.only != sel {
+                return Err("--group and --cache-cluster exclude each other".into());
+            }
+            o.only = sel;
         } else if a.starts_with("--") {
             return Err(format!("unknown option {}", a));
         } else {
@@ -610,35 +630,57 @@ enum Kind {
     Group(Element),
 }
 
-fn find(client: &Client, name: &str) -> Result<Kind, CallError> {
+/// Where to look a NAME up: cache cluster ids and replication group ids are separate
+/// namespaces in ElastiCache's API, so one NAME can be both.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Sel {
+    Any,
+    Cluster,
+    Group,
+}
+
+fn find_cluster(client: &Client, name: &str) -> Result<Option<Element>, CallError> {
     match client
         .call("DescribeCacheClusters", &[("CacheClusterId", name.to_string()), ("ShowCacheNodeInfo", "true".into())])
     {
-        Ok(r) => {
-            if let Some(c) = r.list("CacheClusters").first() {
-                return Ok(Kind::Cluster((*c).clone()));
-            }
-        }
-        Err(e) if e.code() == "CacheClusterNotFound" => {}
-        Err(e) => return Err(e),
-    }
-    match client.call("DescribeReplicationGroups", &[("ReplicationGroupId", name.to_string())]) {
-        Ok(r) => match r.list("ReplicationGroups").first() {
-            Some(g) => Ok(Kind::Group((*g).clone())),
-            None => Err(not_found(name)),
-        },
-        // A control plane without replication groups.
-        Err(e) if e.code() == "InvalidAction" || e.code() == "ReplicationGroupNotFoundFault" => Err(not_found(name)),
+        Ok(r) => Ok(r.list("CacheClusters").first().map(|c| (*c).clone())),
+        Err(e) if e.code() == "CacheClusterNotFound" => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-fn not_found(name: &str) -> CallError {
-    CallError::Api {
-        status: 404,
-        code: "CacheClusterNotFound".into(),
-        message: format!("No cache cluster or replication group named {}", name),
+fn find_group(client: &Client, name: &str) -> Result<Option<Element>, CallError> {
+    match client.call("DescribeReplicationGroups", &[("ReplicationGroupId", name.to_string())]) {
+        Ok(r) => Ok(r.list("ReplicationGroups").first().map(|g| (*g).clone())),
+        // A control plane without replication groups.
+        Err(e) if e.code() == "InvalidAction" || e.code() == "ReplicationGroupNotFoundFault" => Ok(None),
+        Err(e) => Err(e),
     }
+}
+
+/// Describe NAME where `sel` says; with [`Sel::Any`], a NAME that is both a cache cluster and a
+/// replication group is an error asking which one.
+fn find(client: &Client, name: &str, sel: Sel) -> Result<Kind, CallError> {
+    let cluster = if sel != Sel::Group { find_cluster(client, name)? } else { None };
+    let group = if sel != Sel::Cluster { find_group(client, name)? } else { None };
+    match (cluster, group) {
+        (Some(_), Some(_)) => Err(CallError::Ambiguous(format!(
+            "{} is both a cache cluster and a replication group: add --cache-cluster or --group",
+            name
+        ))),
+        (Some(c), None) => Ok(Kind::Cluster(c)),
+        (None, Some(g)) => Ok(Kind::Group(g)),
+        (None, None) => Err(not_found(name, sel)),
+    }
+}
+
+fn not_found(name: &str, sel: Sel) -> CallError {
+    let (code, what) = match sel {
+        Sel::Any => ("CacheClusterNotFound", "cache cluster or replication group"),
+        Sel::Cluster => ("CacheClusterNotFound", "cache cluster"),
+        Sel::Group => ("ReplicationGroupNotFoundFault", "replication group"),
+    };
+    CallError::Api { status: 404, code: code.into(), message: format!("No {} named {}", what, name) }
 }
 
 fn status_of(k: &Kind) -> String {
@@ -649,14 +691,14 @@ fn status_of(k: &Kind) -> String {
 }
 
 /// Poll until `name` is `available` (or gone, with `gone`), showing progress on stderr.
-fn wait_for(client: &Client, name: &str, gone: bool, timeout: Duration) -> Result<Option<Kind>, CallError> {
+fn wait_for(client: &Client, name: &str, sel: Sel, gone: bool, timeout: Duration) -> Result<Option<Kind>, CallError> {
     let start = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let mut last = String::new();
     loop {
-        let found = match find(client, name) {
+        let found = match find(client, name, sel) {
             Ok(k) => Some(k),
-            Err(e) if e.code() == "CacheClusterNotFound" => None,
+            Err(e) if e.code() == "CacheClusterNotFound" || e.code() == "ReplicationGroupNotFoundFault" => None,
             Err(e) => return Err(e),
         };
         let status = found.as_ref().map(status_of).unwrap_or_else(|| "deleted".into());
@@ -682,7 +724,7 @@ fn wait_for(client: &Client, name: &str, gone: bool, timeout: Duration) -> Resul
                 eprintln!();
             }
             if !gone && found.is_none() {
-                return Err(not_found(name));
+                return Err(not_found(name, sel));
             }
             if !done {
                 return Err(CallError::Transport(format!("{} is {}", name, status)));
@@ -725,8 +767,10 @@ fn show(o: &Opts, k: &Kind) {
 
 /// After a mutating call: wait (with --wait) and show the result.
 fn finish(client: &Client, o: &Opts, name: &str, result: Element, gone: bool) -> Result<(), CallError> {
+    // The kind of resource the call acted on: wait on that one only.
+    let sel = if result.child("ReplicationGroup").is_some() { Sel::Group } else { Sel::Cluster };
     if o.wait {
-        match wait_for(client, name, gone, o.timeout)? {
+        match wait_for(client, name, sel, gone, o.timeout)? {
             Some(k) => show(o, &k),
             None => {
                 if o.json {
@@ -764,10 +808,9 @@ fn run(cmd: &str, o: &Opts) -> Result<(), Result<CallError, String>> {
             let engine = o.flag("--engine").ok_or(Err("create: --engine redis|memcached is needed".to_string()))?;
             let nodes = count(o, "--nodes").map_err(Err)?;
             let replicas = count(o, "--replicas").map_err(Err)?;
-            let mut p: Vec<(&str, String)> = vec![];
-            if let Some(t) = o.flag("--node-type") {
-                p.push(("CacheNodeType", t.to_string()));
-            }
+            // ElastiCache requires a node type; ours is recorded (nodes are local processes).
+            let mut p: Vec<(&str, String)> =
+                vec![("CacheNodeType", o.flag("--node-type").unwrap_or("cache.t3.micro").to_string())];
             let (action, p) = match (engine, replicas) {
                 ("memcached", Some(_)) => {
                     return Err(Err("create: --replicas is for Redis; Memcached nodes do not replicate".into()))
@@ -800,7 +843,7 @@ fn run(cmd: &str, o: &Opts) -> Result<(), Result<CallError, String>> {
                 return Err(Err("describe: at most one NAME".into()));
             }
             if let Some(name) = o.positional.first() {
-                let k = find(&client, name).map_err(Ok)?;
+                let k = find(&client, name, o.only).map_err(Ok)?;
                 show(o, &k);
                 return Ok(());
             }
@@ -867,17 +910,19 @@ fn run(cmd: &str, o: &Opts) -> Result<(), Result<CallError, String>> {
         }
         "delete" => {
             let name = name_arg(o, cmd).map_err(Err)?;
-            let r = match client.call("DeleteCacheCluster", &[("CacheClusterId", name.clone())]) {
-                Ok(r) => r,
-                Err(e) if e.code() == "CacheClusterNotFound" => {
-                    match client.call("DeleteReplicationGroup", &[("ReplicationGroupId", name.clone())]) {
-                        Ok(r) => r,
-                        Err(e2) if e2.code() == "InvalidAction" => return Err(Ok(e)),
-                        Err(e2) => return Err(Ok(e2)),
-                    }
-                }
-                Err(e) => return Err(Ok(e)),
+            let sel = match o.only {
+                Sel::Any => match find(&client, &name, Sel::Any).map_err(Ok)? {
+                    Kind::Cluster(_) => Sel::Cluster,
+                    Kind::Group(_) => Sel::Group,
+                },
+                s => s,
             };
+            let r = if sel == Sel::Group {
+                client.call("DeleteReplicationGroup", &[("ReplicationGroupId", name.clone())])
+            } else {
+                client.call("DeleteCacheCluster", &[("CacheClusterId", name.clone())])
+            }
+            .map_err(Ok)?;
             finish(&client, o, &name.to_ascii_lowercase(), r, true).map_err(Ok)
         }
         "failover" => {
@@ -951,6 +996,10 @@ pub fn main(args: &[String]) -> i32 {
         Ok(()) => 0,
         Err(Err(usage)) => {
             eprintln!("ferrocache cluster: {}\n\n{}", usage, USAGE);
+            2
+        }
+        Err(Ok(CallError::Ambiguous(m))) => {
+            eprintln!("ferrocache cluster {}: {}", cmd, m);
             2
         }
         Err(Ok(e)) => {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod endpoints;
 pub mod failover;
 pub mod mc_config;
+pub mod params;
 pub mod provider;
 pub mod replication_group;
 pub mod sentinel;
@@ -33,6 +34,9 @@ pub struct Options {
     pub secret_access_key: Option<String>,
     /// Port of the Sentinel-compatible endpoint over the replication groups (0: off).
     pub sentinel_port: u16,
+    /// How long a client may take to send a request's headers, and again its body, before
+    /// the connection is answered `RequestTimeout` (body) or closed (headers).
+    pub read_timeout: Duration,
 }
 
 pub struct App {
@@ -46,6 +50,7 @@ pub struct App {
     pub groups: failover::Groups,
     /// Memcached clusters' configuration endpoints (Auto Discovery).
     pub config_endpoints: mc_config::ConfigEndpoints,
+    pub read_timeout: Duration,
 }
 
 pub fn now_ms() -> i64 {
@@ -318,6 +323,7 @@ pub fn run(opts: Options) -> Result<(), String> {
         region: "us-east-1".into(),
         groups: failover::Groups::new(&opts.bind),
         config_endpoints: mc_config::ConfigEndpoints::new(&opts.bind)?,
+        read_timeout: opts.read_timeout,
     });
 
     let sentinel = app.groups.sentinel.init(&app);
@@ -361,6 +367,34 @@ pub fn run(opts: Options) -> Result<(), String> {
             "ElastiCache API (2015-02-02, AWS Query protocol) on http://{}",
             listener.local_addr().map_err(|e| e.to_string())?
         ));
-        axum::serve(listener, api::router(app)).await.map_err(|e| e.to_string())
+        serve(listener, app).await;
+        Ok(())
     })
+}
+
+/// The API's accept loop: HTTP/1.1 connections with a header read timeout (hyper closes a
+/// connection whose request headers do not arrive within `read_timeout`, also between
+/// keep-alive requests); the body has its own timeout in api.rs.
+async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) {
+    let timeout = app.read_timeout;
+    let router = api::router(app);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                log(&format!("accept: {}", e));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }

@@ -197,11 +197,6 @@ fn create(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
             return Err(invalid(format!("Invalid engine {} for a replication group. Valid engines: redis", e)));
         }
     }
-    for unsupported in ["PrimaryClusterId", "GlobalReplicationGroupId", "SnapshotName", "SnapshotArns.SnapshotArn.1"] {
-        if p.get(unsupported).is_some() {
-            return Err(combination(format!("{} is not supported by this control plane yet.", unsupported)));
-        }
-    }
     if p.int("NumNodeGroups")?.is_some_and(|n| n != 1)
         || p.get("ClusterMode").is_some_and(|m| !m.eq_ignore_ascii_case("disabled"))
     {
@@ -249,16 +244,11 @@ fn create(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
             num
         )));
     }
-    let version = match p.get("EngineVersion") {
-        None => "7.0.15".to_string(),
-        Some(v) => {
-            let major = v.split('.').next().and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
-            if !(2..=7).contains(&major) {
-                return Err(invalid(format!("Cannot find version {} for redis", v)));
-            }
-            v.to_string()
-        }
-    };
+    for az in &azs {
+        crate::params::validate_az("PreferredCacheClusterAZs", az, &app.region)?;
+    }
+    let version = crate::params::engine_version("redis", p.get("EngineVersion"))?;
+    let node_type = crate::params::node_type(p)?;
     let pp = app.provider.allocate_ports("redis").map_err(internal)?.0;
     let mut rp = app.provider.allocate_ports("redis").map_err(internal)?.0;
     while rp == pp {
@@ -270,7 +260,7 @@ fn create(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
         status: "creating".into(),
         automatic_failover: failover,
         multi_az,
-        node_type: p.get("CacheNodeType").unwrap_or("cache.t3.micro").to_string(),
+        node_type,
         engine_version: version,
         created_ms: now_ms(),
         primary: String::new(),
@@ -363,6 +353,10 @@ fn modify(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
             format!("NodeGroup {} not found.", p.get("NodeGroupId").unwrap()),
         ));
     }
+    if let Some(t) = p.get("CacheNodeType") {
+        crate::params::validate_node_type(t)?;
+    }
+    crate::params::engine_version("redis", p.get("EngineVersion"))?;
     let (mut g, members) = claim(app, &id)?;
     let res = (|| {
         let replicas = members.len() as i64 - 1;
@@ -385,7 +379,14 @@ fn modify(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
             g.description = d.to_string();
         }
         if let Some(t) = p.get("CacheNodeType") {
+            // Recorded and reported for the group and each member cluster.
             g.node_type = t.to_string();
+            let mut st = app.store.lock().unwrap();
+            for (c, _) in &members {
+                let mut c = c.clone();
+                c.node_type = t.to_string();
+                st.update_cluster(&c).map_err(internal)?;
+            }
         }
         g.automatic_failover = new_failover;
         g.multi_az = new_multi_az;
@@ -413,9 +414,6 @@ fn modify(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
 
 fn delete(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
     let id = group_id(p)?;
-    if p.get("FinalSnapshotIdentifier").is_some() {
-        return Err(combination("Final snapshots are not supported by this control plane yet."));
-    }
     let retain = p.bool("RetainPrimaryCluster")?.unwrap_or(false);
     // A group whose nodes could not be brought up can still be deleted.
     let (mut g, _) = claim_in(app, &id, &["available", "incompatible-parameters"])?;
@@ -468,6 +466,9 @@ fn increase(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
         return Err(combination("Either NewReplicaCount or ReplicaConfiguration must be given."));
     };
     let azs = p.list("ReplicaConfiguration.ConfigureShard.1.PreferredAvailabilityZones");
+    for az in &azs {
+        crate::params::validate_az("PreferredAvailabilityZones", az, &app.region)?;
+    }
     let (mut g, members) = claim(app, &id)?;
     let res = (|| {
         let current = members.len() as i64 - 1;
