@@ -184,7 +184,9 @@ fn parse_arg(v: &Value) -> Arg {
         name: v["name"].as_str().unwrap_or("").to_lowercase(),
         typ,
         key_spec_index: v.get("key_spec_index").and_then(Value::as_i64),
-        token: opt_str(v, "token").map(|t| t.to_uppercase()),
+        // Redis's generated commands.c writes the token `""` (MIGRATE's empty key) as the C
+        // literal `""""`, which is the empty string: COMMAND DOCS shows it empty.
+        token: opt_str(v, "token").map(|t| if t == "\"\"" { String::new() } else { t.to_uppercase() }),
         summary: opt_str(v, "summary"),
         since: opt_str(v, "since"),
         deprecated_since: v.get("deprecated_since").and_then(Value::as_str).map(str::to_string),
@@ -793,6 +795,11 @@ fn generic_get_keys(store: usize, count: usize, firstkey: usize, argv: Args) -> 
         v.push((store, 0));
     }
     v
+}
+
+/// MIGRATE's key positions (migrateGetKeys), for the command table.
+pub fn migrate_keys(argv: Args) -> Vec<usize> {
+    run_proc(GetKeysProc::Migrate, argv).into_iter().map(|(i, _)| i).collect()
 }
 
 fn run_proc(p: GetKeysProc, argv: Args) -> Vec<(usize, u32)> {

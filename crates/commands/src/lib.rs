@@ -23,6 +23,7 @@ pub mod ldouble;
 pub mod lists;
 pub mod lua;
 pub mod memcached;
+pub mod migrate;
 pub mod persistence;
 pub mod pubsub;
 pub mod rdb_bridge;

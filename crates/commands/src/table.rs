@@ -123,6 +123,7 @@ fn all_families() -> Vec<&'static [Command]> {
         crate::strings::COMMANDS,
         crate::bits::COMMANDS,
         crate::keys::COMMANDS,
+        crate::migrate::COMMANDS,
         crate::hashes::COMMANDS,
         crate::connection::COMMANDS,
         crate::server_cmds::COMMANDS,
