@@ -495,12 +495,7 @@ impl Default for ReplyBuf {
 
 impl ReplyBuf {
     pub fn new(resp3: bool) -> Self {
-        Self::with_capacity(resp3, 16 * 1024)
-    }
-    /// A buffer that starts small (a connection's: most stay idle or get short replies, and
-    /// thousands of them must not each hold 16 KB).
-    pub fn with_capacity(resp3: bool, capacity: usize) -> Self {
-        ReplyBuf { buf: Vec::with_capacity(capacity), resp3, errors: 0, last_error_code: None }
+        ReplyBuf { buf: Vec::with_capacity(16 * 1024), resp3, errors: 0, last_error_code: None }
     }
     pub fn len(&self) -> usize {
         self.buf.len()

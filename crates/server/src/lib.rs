@@ -58,22 +58,6 @@ pub fn log(level: char, msg: &str) {
 }
 
 /// Bind the listeners for `bind` addresses and `port`.
-/// A listening socket as Redis makes it: SO_REUSEADDR, IPV6_V6ONLY for v6, and `tcp-backlog`
-/// (511) pending connections — a burst of connects must not overflow the accept queue (each
-/// dropped SYN costs the client a one-second retransmit).
-pub fn listen(sa: SocketAddr, backlog: i64) -> std::io::Result<TcpListener> {
-    let domain = if sa.is_ipv6() { socket2::Domain::IPV6 } else { socket2::Domain::IPV4 };
-    let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    if sa.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.set_reuse_address(true)?;
-    s.set_nonblocking(true)?;
-    s.bind(&sa.into())?;
-    s.listen(backlog.clamp(1, i32::MAX as i64) as i32)?;
-    TcpListener::from_std(s.into())
-}
-
 pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
     let port = cfg.get_i64("port") as u16;
     let binds = cfg.get("bind").unwrap_or_else(|| "127.0.0.1".into());
@@ -88,7 +72,7 @@ pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
             if addr.contains(':') { format!("[{}]:{}", addr, port) } else { format!("{}:{}", addr, port) }
                 .parse()
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {}", addr, e)))?;
-        match listen(sa, cfg.get_i64("tcp-backlog")) {
+        match TcpListener::bind(sa).await {
             Ok(l) => out.push(l),
             Err(e) if optional => log('#', &format!("Could not bind optional address {}: {}", sa, e)),
             Err(e) => {
@@ -254,34 +238,8 @@ async fn accept_loop(srv: Arc<Server>, l: TcpListener) {
 }
 
 /// Periodic work: active expiry (hz times per second).
-/// Give freed memory back to the OS after many clients left (glibc keeps freed chunks in its
-/// per-thread arenas: 9,000 connections that came and went would otherwise keep their
-/// buffers' pages). At most once per 5 s, and only after 1,000 disconnects.
-#[derive(Default)]
-struct TrimState {
-    closed_seen: u64,
-    last_ms: u64,
-}
-
-fn trim_after_disconnects(srv: &Arc<Server>, st: &mut TrimState) {
-    let closed =
-        srv.counters.total_connections_received.load(Relaxed).saturating_sub(srv.connected.load(Relaxed) as u64);
-    let now = now_ms();
-    if closed.saturating_sub(st.closed_seen) < 1000 || now.saturating_sub(st.last_ms) < 5000 {
-        return;
-    }
-    st.closed_seen = closed;
-    st.last_ms = now;
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    tokio::task::spawn_blocking(|| {
-        // SAFETY: malloc_trim only walks the allocator's own free lists.
-        unsafe { libc::malloc_trim(0) };
-    });
-}
-
 async fn cron(srv: Arc<Server>) {
     let mut cursor = 0usize;
-    let mut trim = TrimState::default();
     loop {
         let hz = srv.config.get_i64("hz").clamp(1, 500) as u64;
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
@@ -307,7 +265,6 @@ async fn cron(srv: Arc<Server>) {
         });
         cursor = step.await.unwrap_or(cursor);
         ferrocache_commands::persistence::cron(&srv);
-        trim_after_disconnects(&srv, &mut trim);
     }
 }
 
@@ -501,12 +458,6 @@ fn protected_mode_denies(srv: &Server, peer: &SocketAddr) -> bool {
         && ferrocache_commands::acl::default_nopass(srv)
 }
 
-/// A connection's reads start at READ_MIN bytes and double, while they fill the buffer, up to
-/// READ_MAX (Redis's PROTO_IOBUF_LEN): an idle or chatty-but-small client holds about 1 KB, a
-/// pipelining one reads 16 KB at a time.
-const READ_MIN: usize = 1024;
-const READ_MAX: usize = 16 * 1024;
-
 async fn serve(
     srv: &Arc<Server>,
     client: &mut Client,
@@ -514,14 +465,10 @@ async fn serve(
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
     rx: &mut UnboundedReceiver<ClientMsg>,
 ) {
-    let mut rbuf = BytesMut::new();
-    let mut read_size = READ_MIN;
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut parser = RespParser::new();
-    let mut out = ReplyBuf::with_capacity(false, 512);
+    let mut out = ReplyBuf::new(false);
     loop {
-        if rbuf.capacity() - rbuf.len() < read_size {
-            rbuf.reserve(read_size);
-        }
         let idle = srv.config.hot.timeout.load(Relaxed);
         let idle_timer = async {
             if idle == 0 || client.sub_count() > 0 {
@@ -537,9 +484,6 @@ async fn serve(
                     Ok(0) | Err(_) => return,
                     Ok(n) => {
                         srv.counters.net_input_bytes.fetch_add(n as u64, Relaxed);
-                        if n >= read_size {
-                            read_size = (read_size * 2).min(READ_MAX);
-                        }
                         let limit = srv.config.hot.query_buffer_limit.load(Relaxed);
                         if rbuf.len() > limit {
                             log('#', &format!("Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})", client.id, client.shared.addr, String::from_utf8_lossy(&rbuf[..rbuf.len().min(64)])));

@@ -53,8 +53,7 @@ pub async fn bind_memcached(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
             if addr.contains(':') { format!("[{}]:{}", addr, port) } else { format!("{}:{}", addr, port) }
                 .parse()
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {}", addr, e)))?;
-        // memcached's own default backlog (-b) is 1024.
-        match crate::listen(sa, 1024) {
+        match TcpListener::bind(sa).await {
             Ok(l) => out.push(l),
             Err(e) if optional => crate::log('#', &format!("Could not bind optional memcached address {}: {}", sa, e)),
             Err(e) => {
