@@ -207,7 +207,13 @@ async fn cron(srv: Arc<Server>) {
     }
 }
 
-fn encode_msg(out: &mut ReplyBuf, m: ClientMsg) -> bool {
+/// Encode a message from the client's channel into its reply buffer (its bytes move from the
+/// queued part of the output buffer to the pending part).
+fn encode_msg(out: &mut ReplyBuf, sh: &ClientShared, m: ClientMsg) -> bool {
+    let size = m.obuf_size();
+    if size > 0 {
+        sh.obuf_queued.fetch_sub(size, Relaxed);
+    }
     match m {
         ClientMsg::Message { kind, pattern, channel, payload } => {
             out.push(if pattern.is_some() { 4 } else { 3 });
@@ -263,6 +269,8 @@ enum Step {
     Paused(u64),
     /// PSYNC/SYNC: the connection becomes a replica's.
     Handover,
+    /// Over its client-output-buffer-limit: close now, discarding the output.
+    Overflow,
     /// WAIT for replica acknowledgements.
     ReplWait,
 }
@@ -300,6 +308,19 @@ fn process(
                     }
                 }
                 execute_at(srv, client, args, out, now);
+                // checkClientOutputBufferLimits after each reply (a client that never reads
+                // and pipelines big replies is closed at the limit, as Redis does).
+                let pending = out.buf.len() as u64;
+                let sh = &client.shared;
+                sh.obuf_pending.store(pending, Relaxed);
+                let hot = &srv.config.hot;
+                if (pending > 1024 && hot.requirepass_set.load(Relaxed) && !client.authenticated)
+                    || (sh.obuf_limited(hot) && sh.obuf_over_limit(hot, pending + sh.obuf_queued.load(Relaxed)))
+                {
+                    sh.close_for_obuf();
+                    pos += consumed;
+                    break Step::Overflow;
+                }
                 if client.block.is_some() {
                     let owned = args.to_owned();
                     pos += consumed;
@@ -408,8 +429,9 @@ async fn serve(
                             match process(srv, client, &mut parser, &mut rbuf, &mut out) {
                                 Step::Done => break,
                                 Step::Close => { close = true; break; }
+                                Step::Overflow => return,
                                 Step::Paused(until) => {
-                                    if !flush(srv, wr, &mut out).await { return; }
+                                    if !flush(srv, &client.shared, wr, &mut out).await { return; }
                                     let wait = until.saturating_sub(now_ms());
                                     tokio::select! {
                                         _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
@@ -417,19 +439,19 @@ async fn serve(
                                     }
                                 }
                                 Step::Handover => {
-                                    if !flush(srv, wr, &mut out).await { return; }
+                                    if !flush(srv, &client.shared, wr, &mut out).await { return; }
                                     repl::serve_replica(srv, client, rd, wr, rx).await;
                                     return;
                                 }
                                 Step::ReplWait => {
-                                    if !flush(srv, wr, &mut out).await { return; }
+                                    if !flush(srv, &client.shared, wr, &mut out).await { return; }
                                     if let Some((off, n, deadline)) = client.repl.wait.take() {
                                         let c = repl::wait_acks(srv, off, n, deadline).await;
                                         out.int(c as i64);
                                     }
                                 }
                                 Step::Block(args) => {
-                                    if !flush(srv, wr, &mut out).await { return; }
+                                    if !flush(srv, &client.shared, wr, &mut out).await { return; }
                                     if !block(srv, client, args, rd, &mut rbuf, &mut out, rx).await { return; }
                                 }
                             }
@@ -439,15 +461,18 @@ async fn serve(
             }
             m = rx.recv() => {
                 if let Some(m) = m {
-                    if !encode_msg(&mut out, m) { close = true; }
+                    if !encode_msg(&mut out, &client.shared, m) { close = true; }
                     while let Ok(m) = rx.try_recv() {
-                        if !encode_msg(&mut out, m) { close = true; }
+                        if !encode_msg(&mut out, &client.shared, m) { close = true; }
                     }
                 }
             }
             _ = idle_timer => { return; }
+            _ = client.shared.wake.notified() => {
+                if client.shared.kill.load(Relaxed) { return; }
+            }
         }
-        if !flush(srv, wr, &mut out).await {
+        if !flush(srv, &client.shared, wr, &mut out).await {
             return;
         }
         if close || client.close_after_reply || client.shared.kill.load(Relaxed) {
@@ -457,13 +482,38 @@ async fn serve(
     }
 }
 
-async fn flush(srv: &Server, wr: &mut tokio::net::tcp::OwnedWriteHalf, out: &mut ReplyBuf) -> bool {
+/// Write the reply buffer. What is not written yet counts as the client's output buffer
+/// (`omem`); a client closed meanwhile for its output buffer (a subscriber that does not read
+/// while messages pile up) ends the wait.
+async fn flush(srv: &Server, sh: &ClientShared, wr: &mut tokio::net::tcp::OwnedWriteHalf, out: &mut ReplyBuf) -> bool {
     if out.buf.is_empty() {
         return true;
     }
     ferrocache_commands::aof::before_reply(srv);
     srv.counters.net_output_bytes.fetch_add(out.buf.len() as u64, Relaxed);
-    let ok = wr.write_all(&out.buf).await.is_ok();
+    let len = out.buf.len();
+    let mut off = 0;
+    let mut ok = true;
+    while off < len {
+        sh.obuf_pending.store((len - off) as u64, Relaxed);
+        tokio::select! {
+            biased;
+            r = wr.write(&out.buf[off..]) => match r {
+                Ok(n) if n > 0 => off += n,
+                _ => {
+                    ok = false;
+                    break;
+                }
+            },
+            _ = sh.wake.notified() => {
+                if sh.kill.load(Relaxed) {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+    }
+    sh.obuf_pending.store(0, Relaxed);
     if out.buf.capacity() > 1024 * 1024 {
         out.buf = Vec::with_capacity(16 * 1024);
     } else {
@@ -511,7 +561,8 @@ async fn block(
     srv.blocking.register(&w);
     // A push may have landed between the command and the registration.
     srv.blocking.serve(srv);
-    let alive = wait_blocked(srv, &w, req.deadline_ms, rd, rbuf, out, rx).await;
+    let sh = client.shared.clone();
+    let alive = wait_blocked(srv, &w, &sh, req.deadline_ms, rd, rbuf, out, rx).await;
     if let Some(mut real) = w.client.lock().take() {
         real.block = None;
         *client = real;
@@ -520,9 +571,11 @@ async fn block(
 }
 
 /// The wait itself: served, timed out, or the connection went away (false).
+#[allow(clippy::too_many_arguments)]
 async fn wait_blocked(
     srv: &Arc<Server>,
     w: &Arc<Waiter>,
+    sh: &ClientShared,
     deadline: u64,
     rd: &mut tokio::net::tcp::OwnedReadHalf,
     rbuf: &mut BytesMut,
@@ -569,7 +622,7 @@ async fn wait_blocked(
                         srv.blocking.unregister(w);
                         return false;
                     }
-                    Some(m) => { encode_msg(out, m); }
+                    Some(m) => { encode_msg(out, sh, m); }
                 }
             }
         }
