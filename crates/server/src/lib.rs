@@ -28,6 +28,47 @@ pub use ferrocache_commands::config::Config;
 
 pub mod repl;
 
+/// Per-thread spare connection buffers. A connection takes a read buffer when its socket is
+/// readable and a reply buffer when it has something to run, and gives both back once they
+/// are empty again (Redis 7.4's thread-shared query buffer, for both directions): idle
+/// connections hold neither, so thousands of idle or short-lived connections do not each keep
+/// (and fragment the allocator with) 32 KB of buffers.
+mod bufs {
+    use bytes::BytesMut;
+    use std::cell::RefCell;
+
+    const SIZE: usize = 16 * 1024;
+
+    thread_local! {
+        static READ: RefCell<Option<BytesMut>> = const { RefCell::new(None) };
+        static WRITE: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+    }
+
+    pub fn take_read() -> BytesMut {
+        READ.with(|r| r.borrow_mut().take()).unwrap_or_else(|| BytesMut::with_capacity(SIZE))
+    }
+
+    /// An empty read buffer goes back to this thread's spare (big ones are freed).
+    pub fn give_read(mut b: BytesMut) {
+        b.clear();
+        b.reserve(SIZE);
+        if b.capacity() <= 4 * SIZE {
+            READ.with(|r| *r.borrow_mut() = Some(b));
+        }
+    }
+
+    pub fn take_write() -> Vec<u8> {
+        WRITE.with(|w| w.borrow_mut().take()).unwrap_or_else(|| Vec::with_capacity(SIZE))
+    }
+
+    pub fn give_write(mut v: Vec<u8>) {
+        v.clear();
+        if (SIZE..=4 * SIZE).contains(&v.capacity()) {
+            WRITE.with(|w| *w.borrow_mut() = Some(v));
+        }
+    }
+}
+
 static LOGFILE: std::sync::OnceLock<Option<parking_lot::Mutex<std::fs::File>>> = std::sync::OnceLock::new();
 
 /// Send log lines to `logfile` (empty: standard error), as Redis does.
@@ -72,7 +113,7 @@ pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
             if addr.contains(':') { format!("[{}]:{}", addr, port) } else { format!("{}:{}", addr, port) }
                 .parse()
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {}", addr, e)))?;
-        match TcpListener::bind(sa).await {
+        match listen(sa, cfg.get_i64("tcp-backlog")) {
             Ok(l) => out.push(l),
             Err(e) if optional => log('#', &format!("Could not bind optional address {}: {}", sa, e)),
             Err(e) => {
@@ -84,6 +125,19 @@ pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
         }
     }
     Ok(out)
+}
+
+/// A listening socket with Redis's `tcp-backlog` (SO_REUSEADDR, as Redis).
+fn listen(sa: SocketAddr, backlog: i64) -> std::io::Result<TcpListener> {
+    let s = socket2::Socket::new(socket2::Domain::for_address(sa), socket2::Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    if sa.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.bind(&sa.into())?;
+    s.listen(backlog.clamp(1, i32::MAX as i64) as i32)?;
+    s.set_nonblocking(true)?;
+    TcpListener::from_std(s.into())
 }
 
 /// Load the dataset (AOF when enabled, else RDB).
@@ -176,12 +230,54 @@ async fn accept_loop(srv: Arc<Server>, l: TcpListener) {
     }
 }
 
+/// Gives memory freed by closed connections back to the OS. glibc's malloc keeps freed memory
+/// in its arenas (a heap only shrinks from its top), so after a burst of connections the RSS
+/// would stay near the burst's peak for good (Redis's jemalloc returns it by itself). After
+/// 1000 connections closed, at most once a second, when the RSS exceeds used_memory by 32 MB:
+/// malloc_trim(0), on a blocking thread.
+#[derive(Default)]
+struct MemoryTrim {
+    closed_at_last: u64,
+    last_ms: u64,
+}
+
+impl MemoryTrim {
+    fn tick(&mut self, srv: &Arc<Server>) {
+        let received = srv.counters.total_connections_received.load(Relaxed);
+        let closed = received.saturating_sub(srv.connected.load(Relaxed) as u64);
+        let now = now_ms();
+        if closed < self.closed_at_last + 1000 || now < self.last_ms + 1000 {
+            return;
+        }
+        self.closed_at_last = closed;
+        self.last_ms = now;
+        let rss = std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+            .map_or(0, |p| p * 4096);
+        let used = ferrocache_engine::memory::used_memory() as u64;
+        if rss > used + 32 * 1024 * 1024 {
+            tokio::task::spawn_blocking(release_free_memory);
+        }
+    }
+}
+
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the allocator's heaps to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Periodic work: active expiry (hz times per second).
 async fn cron(srv: Arc<Server>) {
     let mut cursor = 0usize;
+    let mut trim = MemoryTrim::default();
     loop {
         let hz = srv.config.get_i64("hz").clamp(1, 500) as u64;
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        trim.tick(&srv);
         // A running script holds every shard: skip the tick (Redis does no active expiry
         // during a script either), and never block a runtime worker on shard locks.
         if srv.scripting.is_running() {
@@ -400,9 +496,11 @@ async fn serve(
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
     rx: &mut UnboundedReceiver<ClientMsg>,
 ) {
-    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    // Both buffers come from the thread's spares when needed (see `bufs`).
+    let mut rbuf = BytesMut::new();
     let mut parser = RespParser::new();
     let mut out = ReplyBuf::new(false);
+    out.buf = Vec::new();
     loop {
         let idle = srv.config.hot.timeout.load(Relaxed);
         let idle_timer = async {
@@ -414,10 +512,23 @@ async fn serve(
         };
         let mut close = false;
         tokio::select! {
-            r = rd.read_buf(&mut rbuf) => {
-                match r {
-                    Ok(0) | Err(_) => return,
+            r = rd.readable() => {
+                if r.is_err() {
+                    return;
+                }
+                if rbuf.capacity() == 0 {
+                    rbuf = bufs::take_read();
+                } else if rbuf.capacity() - rbuf.len() < 1024 {
+                    rbuf.reserve(16 * 1024);
+                }
+                match rd.try_read_buf(&mut rbuf) {
+                    Ok(0) => return,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
                     Ok(n) => {
+                        if out.buf.capacity() == 0 {
+                            out.buf = bufs::take_write();
+                        }
                         srv.counters.net_input_bytes.fetch_add(n as u64, Relaxed);
                         let limit = srv.config.hot.query_buffer_limit.load(Relaxed);
                         if rbuf.len() > limit {
@@ -475,6 +586,12 @@ async fn serve(
         if !flush(srv, &client.shared, wr, &mut out).await {
             return;
         }
+        if rbuf.is_empty() && rbuf.capacity() > 0 {
+            bufs::give_read(std::mem::take(&mut rbuf));
+        }
+        if out.buf.capacity() > 0 {
+            bufs::give_write(std::mem::take(&mut out.buf));
+        }
         if close || client.close_after_reply || client.shared.kill.load(Relaxed) {
             let _ = wr.shutdown().await;
             return;
@@ -515,7 +632,7 @@ async fn flush(srv: &Server, sh: &ClientShared, wr: &mut tokio::net::tcp::OwnedW
     }
     sh.obuf_pending.store(0, Relaxed);
     if out.buf.capacity() > 1024 * 1024 {
-        out.buf = Vec::with_capacity(16 * 1024);
+        out.buf = Vec::new();
     } else {
         out.buf.clear();
     }
