@@ -1032,7 +1032,8 @@ fn kill_pubsub_clients_if_needed(srv: &Server, new: &User, original: &User) {
             continue;
         }
         let id = sh.id;
-        let violates = |reg: &RwLock<HashMap<bytes::Bytes, HashMap<u64, crate::server::Tx>>>, pattern: bool| {
+        let violates = |reg: &RwLock<HashMap<bytes::Bytes, HashMap<u64, crate::server::ClientHandle>>>,
+                        pattern: bool| {
             reg.read().iter().any(|(ch, subs)| subs.contains_key(&id) && !check_channel_list(&upcoming, ch, pattern))
         };
         if violates(&srv.pubsub.patterns, true)

@@ -30,6 +30,19 @@ pub enum ClientMsg {
     Kill,
 }
 
+impl ClientMsg {
+    /// Bytes counted in the receiver's output buffer while the message waits in its channel
+    /// (pub/sub messages: what can pile up behind a client that does not read).
+    pub fn obuf_size(&self) -> u64 {
+        match self {
+            ClientMsg::Message { kind, pattern, channel, payload } => {
+                (kind.len() + pattern.as_ref().map_or(0, |p| p.len() + 16) + channel.len() + payload.len() + 48) as u64
+            }
+            _ => 0,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct TrackingInfo {
     pub redirect: u64,
@@ -65,6 +78,16 @@ pub struct ClientShared {
     pub user: Mutex<String>,
     pub lib_name: Mutex<Option<String>>,
     pub lib_ver: Mutex<Option<String>>,
+    /// Output buffer, part 1: bytes queued for the connection task and not encoded yet
+    /// (pub/sub messages; a replica's stream).
+    pub obuf_queued: AtomicU64,
+    /// Output buffer, part 2: reply bytes produced and not written to the socket yet.
+    pub obuf_pending: AtomicU64,
+    /// When the output buffer first reached the soft limit (ms; 0 = below it).
+    pub obuf_soft_since: AtomicU64,
+    /// Wakes the connection task (also while it waits on a socket write) when the client is
+    /// closed from elsewhere (output buffer limits).
+    pub wake: tokio::sync::Notify,
 }
 
 impl ClientShared {
@@ -102,7 +125,76 @@ impl ClientShared {
             user: Mutex::new("default".into()),
             lib_name: Mutex::new(None),
             lib_ver: Mutex::new(None),
+            obuf_queued: AtomicU64::new(0),
+            obuf_pending: AtomicU64::new(0),
+            obuf_soft_since: AtomicU64::new(0),
+            wake: tokio::sync::Notify::new(),
         })
+    }
+
+    /// CLIENT LIST's `omem`: replies and messages not written to the socket yet.
+    pub fn omem(&self) -> u64 {
+        self.obuf_queued.load(Relaxed) + self.obuf_pending.load(Relaxed)
+    }
+
+    /// The client-output-buffer-limit class (getClientType; a master link counts as normal,
+    /// replicas are checked by the replication feeder).
+    pub fn obuf_class(&self) -> usize {
+        if self.sub.load(Relaxed) + self.psub.load(Relaxed) + self.ssub.load(Relaxed) > 0 {
+            crate::config::OBUF_PUBSUB
+        } else {
+            crate::config::OBUF_NORMAL
+        }
+    }
+
+    /// Whether the class has a limit at all (the check is skipped otherwise).
+    pub fn obuf_limited(&self, hot: &crate::config::Hot) -> bool {
+        let l = &hot.obuf[self.obuf_class()];
+        l[0].load(Relaxed) > 0 || l[1].load(Relaxed) > 0
+    }
+
+    /// checkClientOutputBufferLimits: `used` bytes reach the hard limit, or have been at or
+    /// over the soft limit for more than its seconds.
+    pub fn obuf_over_limit(&self, hot: &crate::config::Hot, used: u64) -> bool {
+        let l = &hot.obuf[self.obuf_class()];
+        let (hard, soft, secs) = (l[0].load(Relaxed), l[1].load(Relaxed), l[2].load(Relaxed));
+        if hard > 0 && used >= hard {
+            return true;
+        }
+        if soft > 0 && used >= soft {
+            let now = crate::server::now_ms();
+            let since = self.obuf_soft_since.load(Relaxed);
+            if since == 0 {
+                self.obuf_soft_since.store(now, Relaxed);
+                return false;
+            }
+            return now.saturating_sub(since) / 1000 > secs;
+        }
+        if self.obuf_soft_since.load(Relaxed) != 0 {
+            self.obuf_soft_since.store(0, Relaxed);
+        }
+        false
+    }
+
+    /// Close the client for its output buffer (Redis's freeClientAsync and its log line):
+    /// nothing more is queued or written to it; its connection task ends.
+    pub fn close_for_obuf(&self) {
+        if !self.kill.swap(true, Relaxed) {
+            crate::persistence::log_line(
+                '#',
+                &format!(
+                    "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                    self.info_line(crate::server::now_ms())
+                ),
+            );
+        }
+        self.wake.notify_one();
+    }
+
+    /// CLIENT LIST's `tot-mem` (and what INFO's mem_clients_* sum): a fixed estimate of the
+    /// connection's own structures and buffers, the query buffer and the output buffer.
+    pub fn mem(&self) -> u64 {
+        2048 + self.qbuf.load(Relaxed) as u64 + self.omem()
     }
 
     /// One CLIENT LIST / CLIENT INFO line (Redis 7.0 field order).
@@ -123,7 +215,7 @@ impl ClientShared {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user={} redir={} resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={} tot-mem={} events={} cmd={} user={} redir={} resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -140,7 +232,9 @@ impl ClientShared {
             self.qbuf.load(Relaxed),
             0,
             0,
-            2048 + self.qbuf.load(Relaxed),
+            self.omem(),
+            self.mem(),
+            if self.omem() > 0 { "rw" } else { "r" },
             self.last_cmd_name(),
             self.user.lock(),
             tr.map(|t| t.redirect as i64).unwrap_or(-1),

@@ -239,6 +239,74 @@ pub struct Hot {
     /// min-replicas-to-write / min-replicas-max-lag (checked before every write).
     pub min_replicas_to_write: AtomicI64,
     pub min_replicas_max_lag: AtomicI64,
+    /// client-output-buffer-limit per class (OBUF_NORMAL, OBUF_REPLICA, OBUF_PUBSUB):
+    /// hard bytes, soft bytes, soft seconds.
+    pub obuf: [[AtomicU64; 3]; 3],
+}
+
+/// Output buffer limit classes, in Redis's order (CLIENT_TYPE_NORMAL, _SLAVE, _PUBSUB).
+pub const OBUF_NORMAL: usize = 0;
+pub const OBUF_REPLICA: usize = 1;
+pub const OBUF_PUBSUB: usize = 2;
+const OBUF_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// One class's client-output-buffer-limit (0 = no limit).
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObufLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub secs: u64,
+}
+
+/// Parse `<class> <hard> <soft> <soft seconds>` groups over `current` (the classes not named
+/// keep their limits), as Redis's updateClientOutputBufferLimit; returns the canonical form
+/// (`normal H S T slave H S T pubsub H S T`, bytes).
+pub fn merge_obuf_limits(current: &str, value: &str) -> Result<String, String> {
+    let mut lims = parse_obuf_limits(current);
+    let t: Vec<&str> = value.split_whitespace().collect();
+    if !t.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    for g in t.chunks(4) {
+        let class = match g[0].to_ascii_lowercase().as_str() {
+            "normal" => OBUF_NORMAL,
+            "slave" | "replica" => OBUF_REPLICA,
+            "pubsub" => OBUF_PUBSUB,
+            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+        };
+        let hard = parse_memory(g[1]).filter(|n| *n >= 0);
+        let soft = parse_memory(g[2]).filter(|n| *n >= 0);
+        let secs = g[3].parse::<i64>().ok().filter(|n| *n >= 0);
+        let (Some(hard), Some(soft), Some(secs)) = (hard, soft, secs) else {
+            return Err("Error in hard, soft or soft_seconds setting in buffer limit configuration.".into());
+        };
+        lims[class] = ObufLimit { hard: hard as u64, soft: soft as u64, secs: secs as u64 };
+    }
+    Ok(format_obuf_limits(&lims))
+}
+
+/// The limits of a canonical client-output-buffer-limit value.
+pub fn parse_obuf_limits(v: &str) -> [ObufLimit; 3] {
+    let mut lims = [ObufLimit::default(); 3];
+    let t: Vec<&str> = v.split_whitespace().collect();
+    for g in t.chunks_exact(4) {
+        let class = match g[0] {
+            "normal" => OBUF_NORMAL,
+            "slave" | "replica" => OBUF_REPLICA,
+            "pubsub" => OBUF_PUBSUB,
+            _ => continue,
+        };
+        let m = |s: &str| parse_memory(s).unwrap_or(0).max(0) as u64;
+        lims[class] = ObufLimit { hard: m(g[1]), soft: m(g[2]), secs: g[3].parse().unwrap_or(0) };
+    }
+    lims
+}
+
+fn format_obuf_limits(l: &[ObufLimit; 3]) -> String {
+    (0..3)
+        .map(|c| format!("{} {} {} {}", OBUF_CLASSES[c], l[c].hard, l[c].soft, l[c].secs))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub struct Config {
@@ -349,6 +417,9 @@ impl Config {
                 n.to_string()
             }
             "bind" => args.join(" "),
+            "client-output-buffer-limit" => {
+                merge_obuf_limits(&self.get(spec.name).unwrap_or_default(), &args.join(" "))?
+            }
             "replicaof" => {
                 let port = args.get(1).and_then(|p| p.parse::<u16>().ok());
                 match (args.len(), port) {
@@ -400,9 +471,12 @@ impl Config {
                 name
             )));
         }
-        let v = Self::check(spec, &[value.to_string()]).map_err(|e| {
-            ConfigError(format!("ERR CONFIG SET failed (possibly related to argument '{}') - {}", name, e))
-        })?;
+        let v = if spec.name == "client-output-buffer-limit" {
+            merge_obuf_limits(&self.get(spec.name).unwrap_or_default(), value)
+        } else {
+            Self::check(spec, &[value.to_string()])
+        }
+        .map_err(|e| ConfigError(format!("ERR CONFIG SET failed (possibly related to argument '{}') - {}", name, e)))?;
         if spec.name == "memcached-item-size-max" && !(1024..=1 << 30).contains(&v.parse::<i64>().unwrap_or(0)) {
             return Err(ConfigError(format!(
                 "ERR CONFIG SET failed (possibly related to argument '{}') - item size must be between 1k and 1gb",
@@ -504,6 +578,11 @@ impl Config {
         h.mc_engine.store(g("engine") == "memcached", Relaxed);
         h.min_replicas_to_write.store(gi("min-replicas-to-write"), Relaxed);
         h.min_replicas_max_lag.store(gi("min-replicas-max-lag"), Relaxed);
+        for (c, l) in parse_obuf_limits(&g("client-output-buffer-limit")).iter().enumerate() {
+            h.obuf[c][0].store(l.hard, Relaxed);
+            h.obuf[c][1].store(l.soft, Relaxed);
+            h.obuf[c][2].store(l.secs, Relaxed);
+        }
     }
 
     pub fn policy(&self) -> EvictionPolicy {

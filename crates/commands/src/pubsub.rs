@@ -2,7 +2,7 @@
 
 use crate::client::Client;
 use crate::keys::help_only;
-use crate::server::{PubSub, Tx};
+use crate::server::{ClientHandle, PubSub};
 use crate::table::{flags::*, Command};
 use crate::Ctx;
 use bytes::Bytes;
@@ -65,7 +65,7 @@ fn count_for(ctx: &Ctx, k: Kind) -> usize {
     }
 }
 
-type Registry = RwLock<HashMap<Bytes, HashMap<u64, Tx>>>;
+type Registry = RwLock<HashMap<Bytes, HashMap<u64, ClientHandle>>>;
 
 /// Remove one client from one channel's subscribers, dropping the channel when it empties.
 fn remove_subscriber(reg: &Registry, ch: &Bytes, id: u64) {
@@ -94,11 +94,11 @@ pub fn forget_client(ps: &PubSub, client: &mut Client) {
 
 fn sub_generic(ctx: &mut Ctx, a: Args, k: Kind, verb: &str) {
     let id = ctx.client.id;
-    let tx = ctx.client.tx.clone();
+    let h = ClientHandle { tx: ctx.client.tx.clone(), shared: ctx.client.shared.clone() };
     for ch in a.iter().skip(1) {
         let b = Bytes::copy_from_slice(ch);
         if client_set(ctx, k).insert(b.clone()) {
-            registry(ctx, k).write().entry(b).or_default().insert(id, tx.clone());
+            registry(ctx, k).write().entry(b).or_default().insert(id, h.clone());
         }
         let n = count_for(ctx, k);
         ctx.out.push(3);

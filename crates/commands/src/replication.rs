@@ -93,11 +93,8 @@ pub struct ReplicaConn {
     pub ack_ms: AtomicU64,
     /// Stream bytes to send (after the RDB).
     pub tx: UnboundedSender<Bytes>,
+    /// Its output buffer (bytes sent to `tx` and not written yet) is `shared.obuf_queued`.
     pub shared: Arc<ClientShared>,
-    /// Bytes sent to `tx` and not written to the socket yet (its output buffer).
-    pub queued: AtomicU64,
-    /// When the soft output buffer limit was first exceeded (0 = not exceeded).
-    pub soft_since_ms: AtomicU64,
     /// Wakes the feeder when the replica is dropped for its output buffer.
     pub overflow: tokio::sync::Notify,
 }
@@ -113,55 +110,39 @@ impl ReplicaConn {
             ack_ms: AtomicU64::new(now_ms()),
             tx,
             shared,
-            queued: AtomicU64::new(0),
-            soft_since_ms: AtomicU64::new(0),
             overflow: tokio::sync::Notify::new(),
         }
     }
     /// The feeder wrote `n` bytes of the stream.
     pub fn written(&self, n: usize) {
-        self.queued.fetch_sub(n as u64, Relaxed);
+        self.shared.obuf_queued.fetch_sub(n as u64, Relaxed);
     }
     /// checkClientOutputBufferLimits for the replica class.
     fn over_limit(&self, lim: &ObufLimit, now: u64) -> bool {
-        let used = self.queued.load(Relaxed);
+        let used = self.shared.obuf_queued.load(Relaxed);
         if lim.hard > 0 && used >= lim.hard {
             return true;
         }
         if lim.soft > 0 && used >= lim.soft {
-            let since = self.soft_since_ms.load(Relaxed);
+            let since = self.shared.obuf_soft_since.load(Relaxed);
             if since == 0 {
-                self.soft_since_ms.store(now, Relaxed);
+                self.shared.obuf_soft_since.store(now, Relaxed);
             } else if now.saturating_sub(since) / 1000 > lim.secs {
                 return true;
             }
         } else {
-            self.soft_since_ms.store(0, Relaxed);
+            self.shared.obuf_soft_since.store(0, Relaxed);
         }
         false
     }
 }
 
-/// client-output-buffer-limit for the replica class (hard raised to repl-backlog-size).
-#[derive(Default, Clone, Copy)]
-pub struct ObufLimit {
-    pub hard: u64,
-    pub soft: u64,
-    pub secs: u64,
-}
+pub use crate::config::ObufLimit;
 
+/// client-output-buffer-limit for the replica class (hard raised to repl-backlog-size).
 pub fn replica_obuf_limit(srv: &Server) -> ObufLimit {
     let v = srv.config.get("client-output-buffer-limit").unwrap_or_default();
-    let t: Vec<&str> = v.split_whitespace().collect();
-    let mut lim = ObufLimit::default();
-    let mut i = 0;
-    while i + 3 < t.len() {
-        if t[i].eq_ignore_ascii_case("slave") || t[i].eq_ignore_ascii_case("replica") {
-            let m = |s: &str| crate::config::parse_memory(s).unwrap_or(0).max(0) as u64;
-            lim = ObufLimit { hard: m(t[i + 1]), soft: m(t[i + 2]), secs: t[i + 3].parse().unwrap_or(0) };
-        }
-        i += 4;
-    }
+    let mut lim = crate::config::parse_obuf_limits(&v)[crate::config::OBUF_REPLICA];
     if lim.hard > 0 {
         lim.hard = lim.hard.max(backlog_size(srv) as u64);
     }
@@ -277,7 +258,7 @@ impl MasterSide {
         let now = if check { now_ms() } else { 0 };
         let mut over = false;
         for r in self.replicas.iter() {
-            r.queued.fetch_add(b.len() as u64, Relaxed);
+            r.shared.obuf_queued.fetch_add(b.len() as u64, Relaxed);
             let _ = r.tx.send(bytes.clone());
             if check && r.over_limit(&lim, now) {
                 over = true;
@@ -292,8 +273,8 @@ impl MasterSide {
                 log(
                     '#',
                     &format!(
-                        "Client id={} addr={} laddr={} closed for overcoming of output buffer limits.",
-                        r.id, r.shared.addr, r.shared.laddr
+                        "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                        r.shared.info_line(now_ms())
                     ),
                 );
                 r.shared.kill.store(true, Relaxed);

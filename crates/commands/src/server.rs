@@ -15,6 +15,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 pub type Tx = UnboundedSender<ClientMsg>;
 
+#[derive(Clone)]
 pub struct ClientHandle {
     pub tx: Tx,
     pub shared: Arc<ClientShared>,
@@ -331,6 +332,42 @@ impl Server {
         }
     }
 
+    /// Queue a pub/sub message for a subscriber, counted in its output buffer and checked
+    /// against client-output-buffer-limit (as Redis's addReply to the subscriber): a client
+    /// over the limit is closed and gets nothing more, so a subscriber that does not read
+    /// cannot make the node buffer without bound.
+    fn deliver(&self, h: &ClientHandle, m: ClientMsg) -> bool {
+        let sh = &h.shared;
+        if sh.kill.load(Relaxed) {
+            return true;
+        }
+        let size = m.obuf_size();
+        sh.obuf_queued.fetch_add(size, Relaxed);
+        if h.tx.send(m).is_err() {
+            sh.obuf_queued.fetch_sub(size, Relaxed);
+            return false;
+        }
+        let hot = &self.config.hot;
+        if sh.obuf_limited(hot) && sh.obuf_over_limit(hot, sh.omem()) {
+            sh.close_for_obuf();
+        }
+        true
+    }
+
+    /// Memory of the normal (and pub/sub) clients and of the replicas' connections (INFO
+    /// mem_clients_normal / mem_clients_slaves).
+    pub fn clients_memory(&self) -> (u64, u64) {
+        let (mut normal, mut replicas) = (0, 0);
+        for h in self.clients.lock().values() {
+            if h.shared.flags.lock().contains('S') {
+                replicas += h.shared.mem();
+            } else {
+                normal += h.shared.mem();
+            }
+        }
+        (normal, replicas)
+    }
+
     /// PUBLISH / SPUBLISH: returns receivers.
     pub fn publish(&self, channel: &[u8], msg: &[u8], shard: bool) -> usize {
         let ch = Bytes::copy_from_slice(channel);
@@ -338,12 +375,12 @@ impl Server {
         let mut n = 0;
         let map = if shard { &self.pubsub.shard_channels } else { &self.pubsub.channels };
         if let Some(subs) = map.read().get(channel) {
-            for tx in subs.values() {
+            for h in subs.values() {
                 let kind = if shard { "smessage" } else { "message" };
-                if tx
-                    .send(ClientMsg::Message { kind, pattern: None, channel: ch.clone(), payload: payload.clone() })
-                    .is_ok()
-                {
+                if self.deliver(
+                    h,
+                    ClientMsg::Message { kind, pattern: None, channel: ch.clone(), payload: payload.clone() },
+                ) {
                     n += 1;
                 }
             }
@@ -351,14 +388,14 @@ impl Server {
         if !shard {
             for (pat, subs) in self.pubsub.patterns.read().iter() {
                 if glob_match(pat, channel, false) {
-                    for tx in subs.values() {
+                    for h in subs.values() {
                         let m = ClientMsg::Message {
                             kind: "pmessage",
                             pattern: Some(pat.clone()),
                             channel: ch.clone(),
                             payload: payload.clone(),
                         };
-                        if tx.send(m).is_ok() {
+                        if self.deliver(h, m) {
                             n += 1;
                         }
                     }
@@ -542,9 +579,9 @@ impl Server {
 /// Pub/sub subscriptions: channel → subscribers.
 #[derive(Default)]
 pub struct PubSub {
-    pub channels: RwLock<HashMap<Bytes, HashMap<u64, Tx>>>,
-    pub patterns: RwLock<HashMap<Bytes, HashMap<u64, Tx>>>,
-    pub shard_channels: RwLock<HashMap<Bytes, HashMap<u64, Tx>>>,
+    pub channels: RwLock<HashMap<Bytes, HashMap<u64, ClientHandle>>>,
+    pub patterns: RwLock<HashMap<Bytes, HashMap<u64, ClientHandle>>>,
+    pub shard_channels: RwLock<HashMap<Bytes, HashMap<u64, ClientHandle>>>,
 }
 
 /// WATCH registry: (db, key) → watching clients' dirty flags.

@@ -28,6 +28,47 @@ pub use ferrocache_commands::config::Config;
 
 pub mod repl;
 
+/// Per-thread spare connection buffers. A connection takes a read buffer when its socket is
+/// readable and a reply buffer when it has something to run, and gives both back once they
+/// are empty again (Redis 7.4's thread-shared query buffer, for both directions): idle
+/// connections hold neither, so thousands of idle or short-lived connections do not each keep
+/// (and fragment the allocator with) 32 KB of buffers.
+mod bufs {
+    use bytes::BytesMut;
+    use std::cell::RefCell;
+
+    const SIZE: usize = 16 * 1024;
+
+    thread_local! {
+        static READ: RefCell<Option<BytesMut>> = const { RefCell::new(None) };
+        static WRITE: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+    }
+
+    pub fn take_read() -> BytesMut {
+        READ.with(|r| r.borrow_mut().take()).unwrap_or_else(|| BytesMut::with_capacity(SIZE))
+    }
+
+    /// An empty read buffer goes back to this thread's spare (big ones are freed).
+    pub fn give_read(mut b: BytesMut) {
+        b.clear();
+        b.reserve(SIZE);
+        if b.capacity() <= 4 * SIZE {
+            READ.with(|r| *r.borrow_mut() = Some(b));
+        }
+    }
+
+    pub fn take_write() -> Vec<u8> {
+        WRITE.with(|w| w.borrow_mut().take()).unwrap_or_else(|| Vec::with_capacity(SIZE))
+    }
+
+    pub fn give_write(mut v: Vec<u8>) {
+        v.clear();
+        if (SIZE..=4 * SIZE).contains(&v.capacity()) {
+            WRITE.with(|w| *w.borrow_mut() = Some(v));
+        }
+    }
+}
+
 static LOGFILE: std::sync::OnceLock<Option<parking_lot::Mutex<std::fs::File>>> = std::sync::OnceLock::new();
 
 /// Send log lines to `logfile` (empty: standard error), as Redis does.
@@ -72,7 +113,7 @@ pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
             if addr.contains(':') { format!("[{}]:{}", addr, port) } else { format!("{}:{}", addr, port) }
                 .parse()
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {}", addr, e)))?;
-        match TcpListener::bind(sa).await {
+        match listen(sa, cfg.get_i64("tcp-backlog")) {
             Ok(l) => out.push(l),
             Err(e) if optional => log('#', &format!("Could not bind optional address {}: {}", sa, e)),
             Err(e) => {
@@ -84,6 +125,19 @@ pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
         }
     }
     Ok(out)
+}
+
+/// A listening socket with Redis's `tcp-backlog` (SO_REUSEADDR, as Redis).
+fn listen(sa: SocketAddr, backlog: i64) -> std::io::Result<TcpListener> {
+    let s = socket2::Socket::new(socket2::Domain::for_address(sa), socket2::Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    if sa.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.bind(&sa.into())?;
+    s.listen(backlog.clamp(1, i32::MAX as i64) as i32)?;
+    s.set_nonblocking(true)?;
+    TcpListener::from_std(s.into())
 }
 
 /// Load the dataset (AOF when enabled, else RDB).
@@ -237,12 +291,54 @@ async fn accept_loop(srv: Arc<Server>, l: TcpListener) {
     }
 }
 
+/// Gives memory freed by closed connections back to the OS. glibc's malloc keeps freed memory
+/// in its arenas (a heap only shrinks from its top), so after a burst of connections the RSS
+/// would stay near the burst's peak for good (Redis's jemalloc returns it by itself). After
+/// 1000 connections closed, at most once a second, when the RSS exceeds used_memory by 32 MB:
+/// malloc_trim(0), on a blocking thread.
+#[derive(Default)]
+struct MemoryTrim {
+    closed_at_last: u64,
+    last_ms: u64,
+}
+
+impl MemoryTrim {
+    fn tick(&mut self, srv: &Arc<Server>) {
+        let received = srv.counters.total_connections_received.load(Relaxed);
+        let closed = received.saturating_sub(srv.connected.load(Relaxed) as u64);
+        let now = now_ms();
+        if closed < self.closed_at_last + 1000 || now < self.last_ms + 1000 {
+            return;
+        }
+        self.closed_at_last = closed;
+        self.last_ms = now;
+        let rss = std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+            .map_or(0, |p| p * 4096);
+        let used = ferrocache_engine::memory::used_memory() as u64;
+        if rss > used + 32 * 1024 * 1024 {
+            tokio::task::spawn_blocking(release_free_memory);
+        }
+    }
+}
+
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the allocator's heaps to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Periodic work: active expiry (hz times per second).
 async fn cron(srv: Arc<Server>) {
     let mut cursor = 0usize;
+    let mut trim = MemoryTrim::default();
     loop {
         let hz = srv.config.get_i64("hz").clamp(1, 500) as u64;
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
+        trim.tick(&srv);
         // A running script holds every shard: skip the tick (Redis does no active expiry
         // during a script either), and never block a runtime worker on shard locks.
         if srv.scripting.is_running() {
@@ -268,7 +364,13 @@ async fn cron(srv: Arc<Server>) {
     }
 }
 
-fn encode_msg(out: &mut ReplyBuf, m: ClientMsg) -> bool {
+/// Encode a message from the client's channel into its reply buffer (its bytes move from the
+/// queued part of the output buffer to the pending part).
+fn encode_msg(out: &mut ReplyBuf, sh: &ClientShared, m: ClientMsg) -> bool {
+    let size = m.obuf_size();
+    if size > 0 {
+        sh.obuf_queued.fetch_sub(size, Relaxed);
+    }
     match m {
         ClientMsg::Message { kind, pattern, channel, payload } => {
             out.push(if pattern.is_some() { 4 } else { 3 });
@@ -324,6 +426,8 @@ enum Step {
     Paused(u64),
     /// PSYNC/SYNC: the connection becomes a replica's.
     Handover,
+    /// Over its client-output-buffer-limit: close now, discarding the output.
+    Overflow,
     /// WAIT for replica acknowledgements.
     ReplWait,
     /// SHUTDOWN waits for replicas: the process exits, or the shutdown is cancelled.
@@ -366,6 +470,19 @@ fn process(
                     }
                 }
                 execute_at(srv, client, args, out, now);
+                // checkClientOutputBufferLimits after each reply (a client that never reads
+                // and pipelines big replies is closed at the limit, as Redis does).
+                let pending = out.buf.len() as u64;
+                let sh = &client.shared;
+                sh.obuf_pending.store(pending, Relaxed);
+                let hot = &srv.config.hot;
+                if (pending > 1024 && hot.requirepass_set.load(Relaxed) && !client.authenticated)
+                    || (sh.obuf_limited(hot) && sh.obuf_over_limit(hot, pending + sh.obuf_queued.load(Relaxed)))
+                {
+                    sh.close_for_obuf();
+                    pos += consumed;
+                    break Step::Overflow;
+                }
                 if client.block.is_some() {
                     let owned = args.to_owned();
                     pos += consumed;
@@ -465,9 +582,11 @@ async fn serve(
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
     rx: &mut UnboundedReceiver<ClientMsg>,
 ) {
-    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    // Both buffers come from the thread's spares when needed (see `bufs`).
+    let mut rbuf = BytesMut::new();
     let mut parser = RespParser::new();
     let mut out = ReplyBuf::new(false);
+    out.buf = Vec::new();
     loop {
         let idle = srv.config.hot.timeout.load(Relaxed);
         let idle_timer = async {
@@ -479,10 +598,23 @@ async fn serve(
         };
         let mut close = false;
         tokio::select! {
-            r = rd.read_buf(&mut rbuf) => {
-                match r {
-                    Ok(0) | Err(_) => return,
+            r = rd.readable() => {
+                if r.is_err() {
+                    return;
+                }
+                if rbuf.capacity() == 0 {
+                    rbuf = bufs::take_read();
+                } else if rbuf.capacity() - rbuf.len() < 1024 {
+                    rbuf.reserve(16 * 1024);
+                }
+                match rd.try_read_buf(&mut rbuf) {
+                    Ok(0) => return,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
                     Ok(n) => {
+                        if out.buf.capacity() == 0 {
+                            out.buf = bufs::take_write();
+                        }
                         srv.counters.net_input_bytes.fetch_add(n as u64, Relaxed);
                         let limit = srv.config.hot.query_buffer_limit.load(Relaxed);
                         if rbuf.len() > limit {
@@ -494,8 +626,9 @@ async fn serve(
                             match process(srv, client, &mut parser, &mut rbuf, &mut out) {
                                 Step::Done => break,
                                 Step::Close => { close = true; break; }
+                                Step::Overflow => return,
                                 Step::Paused(until) => {
-                                    if !flush(srv, wr, &mut out).await { return; }
+                                    if !flush(srv, &client.shared, wr, &mut out).await { return; }
                                     let wait = until.saturating_sub(now_ms());
                                     tokio::select! {
                                         _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
@@ -503,26 +636,26 @@ async fn serve(
                                     }
                                 }
                                 Step::Handover => {
-                                    if !flush(srv, wr, &mut out).await { return; }
+                                    if !flush(srv, &client.shared, wr, &mut out).await { return; }
                                     repl::serve_replica(srv, client, rd, wr, rx).await;
                                     return;
                                 }
                                 Step::ShutdownWait => {
-                                    if !flush(srv, wr, &mut out).await { return; }
+                                    if !flush(srv, &client.shared, wr, &mut out).await { return; }
                                     if let Some(seen) = client.shutdown_wait.take() {
                                         shutdown_wait(srv, seen).await;
                                         out.error(ferrocache_commands::shutdown::SHUTDOWN_FAILED);
                                     }
                                 }
                                 Step::ReplWait => {
-                                    if !flush(srv, wr, &mut out).await { return; }
+                                    if !flush(srv, &client.shared, wr, &mut out).await { return; }
                                     if let Some((off, n, deadline)) = client.repl.wait.take() {
                                         let c = repl::wait_acks(srv, off, n, deadline).await;
                                         out.int(c as i64);
                                     }
                                 }
                                 Step::Block(args) => {
-                                    if !flush(srv, wr, &mut out).await { return; }
+                                    if !flush(srv, &client.shared, wr, &mut out).await { return; }
                                     if !block(srv, client, args, rd, &mut rbuf, &mut out, rx).await { return; }
                                 }
                             }
@@ -532,16 +665,25 @@ async fn serve(
             }
             m = rx.recv() => {
                 if let Some(m) = m {
-                    if !encode_msg(&mut out, m) { close = true; }
+                    if !encode_msg(&mut out, &client.shared, m) { close = true; }
                     while let Ok(m) = rx.try_recv() {
-                        if !encode_msg(&mut out, m) { close = true; }
+                        if !encode_msg(&mut out, &client.shared, m) { close = true; }
                     }
                 }
             }
             _ = idle_timer => { return; }
+            _ = client.shared.wake.notified() => {
+                if client.shared.kill.load(Relaxed) { return; }
+            }
         }
-        if !flush(srv, wr, &mut out).await {
+        if !flush(srv, &client.shared, wr, &mut out).await {
             return;
+        }
+        if rbuf.is_empty() && rbuf.capacity() > 0 {
+            bufs::give_read(std::mem::take(&mut rbuf));
+        }
+        if out.buf.capacity() > 0 {
+            bufs::give_write(std::mem::take(&mut out.buf));
         }
         if close || client.close_after_reply || client.shared.kill.load(Relaxed) {
             let _ = wr.shutdown().await;
@@ -550,15 +692,40 @@ async fn serve(
     }
 }
 
-async fn flush(srv: &Server, wr: &mut tokio::net::tcp::OwnedWriteHalf, out: &mut ReplyBuf) -> bool {
+/// Write the reply buffer. What is not written yet counts as the client's output buffer
+/// (`omem`); a client closed meanwhile for its output buffer (a subscriber that does not read
+/// while messages pile up) ends the wait.
+async fn flush(srv: &Server, sh: &ClientShared, wr: &mut tokio::net::tcp::OwnedWriteHalf, out: &mut ReplyBuf) -> bool {
     if out.buf.is_empty() {
         return true;
     }
     ferrocache_commands::aof::before_reply(srv);
     srv.counters.net_output_bytes.fetch_add(out.buf.len() as u64, Relaxed);
-    let ok = wr.write_all(&out.buf).await.is_ok();
+    let len = out.buf.len();
+    let mut off = 0;
+    let mut ok = true;
+    while off < len {
+        sh.obuf_pending.store((len - off) as u64, Relaxed);
+        tokio::select! {
+            biased;
+            r = wr.write(&out.buf[off..]) => match r {
+                Ok(n) if n > 0 => off += n,
+                _ => {
+                    ok = false;
+                    break;
+                }
+            },
+            _ = sh.wake.notified() => {
+                if sh.kill.load(Relaxed) {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+    }
+    sh.obuf_pending.store(0, Relaxed);
     if out.buf.capacity() > 1024 * 1024 {
-        out.buf = Vec::with_capacity(16 * 1024);
+        out.buf = Vec::new();
     } else {
         out.buf.clear();
     }
@@ -604,7 +771,8 @@ async fn block(
     srv.blocking.register(&w);
     // A push may have landed between the command and the registration.
     srv.blocking.serve(srv);
-    let alive = wait_blocked(srv, &w, req.deadline_ms, rd, rbuf, out, rx).await;
+    let sh = client.shared.clone();
+    let alive = wait_blocked(srv, &w, &sh, req.deadline_ms, rd, rbuf, out, rx).await;
     if let Some(mut real) = w.client.lock().take() {
         real.block = None;
         *client = real;
@@ -613,9 +781,11 @@ async fn block(
 }
 
 /// The wait itself: served, timed out, or the connection went away (false).
+#[allow(clippy::too_many_arguments)]
 async fn wait_blocked(
     srv: &Arc<Server>,
     w: &Arc<Waiter>,
+    sh: &ClientShared,
     deadline: u64,
     rd: &mut tokio::net::tcp::OwnedReadHalf,
     rbuf: &mut BytesMut,
@@ -662,7 +832,7 @@ async fn wait_blocked(
                         srv.blocking.unregister(w);
                         return false;
                     }
-                    Some(m) => { encode_msg(out, m); }
+                    Some(m) => { encode_msg(out, sh, m); }
                 }
             }
         }

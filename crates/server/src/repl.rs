@@ -101,6 +101,8 @@ pub async fn serve_replica(
     *client.shared.flags.lock() = "S".into();
     srv.repl.ensure_backlog(srv);
     let mut partial = None;
+    // After a diskless transfer the stream waits for the replica's first ACK (see stream_to_replica).
+    let mut wait_first_ack = false;
     if !old {
         partial = rp::try_partial(srv, &conn, &replid, offset, client.repl.capa_psync2);
     }
@@ -119,27 +121,44 @@ pub async fn serve_replica(
             log('*', &format!("Full resync requested by replica {}", name));
         }
         srv.repl.sync_full.fetch_add(1, Relaxed);
-        if !full_sync(srv, client, &conn, old, wr).await {
-            srv.repl.remove_replica(conn.id);
-            log('#', &format!("Connection with replica {} lost.", name));
-            return;
+        match full_sync(srv, client, &conn, old, wr).await {
+            None => {
+                srv.repl.remove_replica(conn.id);
+                log('#', &format!("Connection with replica {} lost.", name));
+                return;
+            }
+            Some(true) => {
+                log('*', &format!("Streamed RDB transfer with replica {} succeeded (socket). Waiting for REPLCONF ACK from slave to enable streaming", name));
+                wait_first_ack = true;
+            }
+            Some(false) => log('*', &format!("Synchronization with replica {} succeeded", name)),
         }
-        log('*', &format!("Synchronization with replica {} succeeded", name));
     }
-    stream_to_replica(srv, client, &conn, &mut rx, rd, wr, crx).await;
+    stream_to_replica(srv, client, &conn, &mut rx, rd, wr, crx, wait_first_ack, &name).await;
     srv.repl.remove_replica(conn.id);
     log('*', &format!("Connection with replica {} lost.", name));
 }
 
 /// FULLRESYNC: start a snapshot whose start point is the stream offset sent, send the RDB.
+/// None: the replica is gone; Some(diskless): the RDB was sent, as a `$EOF:` stream or not.
 async fn full_sync(
     srv: &Arc<Server>,
     client: &Client,
     conn: &Arc<ReplicaConn>,
     old: bool,
     wr: &mut OwnedWriteHalf,
-) -> bool {
+) -> Option<bool> {
     let diskless = srv.config.get_bool("repl-diskless-sync") && client.repl.capa_eof;
+    send_rdb(srv, conn, old, diskless, wr).await.then_some(diskless)
+}
+
+async fn send_rdb(
+    srv: &Arc<Server>,
+    conn: &Arc<ReplicaConn>,
+    old: bool,
+    diskless: bool,
+    wr: &mut OwnedWriteHalf,
+) -> bool {
     let start_info = Arc::new(parking_lot::Mutex::new((String::new(), 0u64)));
     let done;
     let rdb_rx;
@@ -223,6 +242,12 @@ async fn full_sync(
 }
 
 /// After the sync: write the stream, read REPLCONF ACKs.
+///
+/// `wait_first_ack`: after a `$EOF:<mark>` transfer nothing is written until the replica's
+/// first REPLCONF ACK, as Redis does (repl_start_cmd_stream_on_ack). A redis-server replica
+/// loading to disk finds the mark only at the very end of one read(): stream bytes glued to
+/// the mark hide it, and the replica waits for the end of the RDB forever.
+#[allow(clippy::too_many_arguments)]
 async fn stream_to_replica(
     srv: &Arc<Server>,
     client: &Client,
@@ -231,6 +256,8 @@ async fn stream_to_replica(
     rd: &mut OwnedReadHalf,
     wr: &mut OwnedWriteHalf,
     crx: &mut UnboundedReceiver<ClientMsg>,
+    mut wait_first_ack: bool,
+    name: &str,
 ) {
     let mut rbuf = BytesMut::with_capacity(4096);
     let mut parser = RespParser::new();
@@ -241,7 +268,7 @@ async fn stream_to_replica(
             return;
         }
         tokio::select! {
-            b = rx.recv() => {
+            b = rx.recv(), if !wait_first_ack => {
                 let Some(b) = b else { return };
                 out.clear();
                 out.extend_from_slice(&b);
@@ -272,6 +299,10 @@ async fn stream_to_replica(
                                     conn.ack_off.fetch_max(off, Relaxed);
                                     conn.ack_ms.store(now_ms(), Relaxed);
                                     srv.repl.acks.notify_waiters();
+                                }
+                                if wait_first_ack {
+                                    wait_first_ack = false;
+                                    log('*', &format!("Synchronization with replica {} succeeded", name));
                                 }
                             }
                             pos += consumed;
