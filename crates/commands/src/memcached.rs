@@ -611,25 +611,53 @@ fn flush_db0(srv: &Arc<Server>) {
     srv.apply_effects(&mut fx, 0, None);
 }
 
-/// flush_all: items stored before the flush time become invalid. `delay` is a memcached
-/// exptime (0 = now, negative = cancel a pending delayed flush).
+/// When a `flush_all <exptime>` takes effect, as memcached 1.6's `process_flush_all_command`
+/// computes it: `oldest_live = realtime(exptime) - 1` (seconds), where `realtime` treats values
+/// above 30 days as absolute unix times and maps one at or before the process start to 1, so
+/// `oldest_live` becomes 0 and disables flushing (a no-op that still replaces a pending delayed
+/// flush). Zero or negative means now; `exptime` is the int32 memcached's `safe_strtol` keeps
+/// (`99999999999` wraps to 1215752191, a time in 2008: a no-op).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FlushAt {
+    Now,
+    At(u64),
+    Disabled,
+}
+
+fn flush_at(exptime: i64, now_ms: u64, start_ms: u64) -> FlushAt {
+    if exptime <= 0 {
+        return FlushAt::Now;
+    }
+    // memcached's process_started is 2 s before the real start (ITEM_UPDATE_INTERVAL aside).
+    let started = (start_ms / 1000).saturating_sub(2) as i64;
+    let at_ms = if exptime > REALTIME_MAXDELTA {
+        if exptime <= started {
+            return FlushAt::Disabled;
+        }
+        (exptime as u64 - 1) * 1000
+    } else {
+        now_ms + (exptime as u64 - 1) * 1000
+    };
+    if at_ms <= now_ms {
+        FlushAt::Now
+    } else {
+        FlushAt::At(at_ms)
+    }
+}
+
+/// flush_all: items stored before the flush time become invalid (see [`flush_at`]). Every
+/// flush_all replaces a pending delayed one.
 fn flush_all(srv: &Arc<Server>, delay: i64) {
     McState::bump(&srv.mc.stats.cmd_flush);
     let gen = srv.mc.flush_gen.fetch_add(1, Relaxed) + 1;
     let now = now_ms();
-    match if delay == 0 {
-        Exp::Past
-    } else if delay < 0 {
-        Exp::Never
-    } else {
-        exp_of(delay, now)
-    } {
-        Exp::Never => {}
-        Exp::Past => {
+    match flush_at(delay, now, srv.start_ms) {
+        FlushAt::Disabled => srv.mc.oldest_live.store(0, Relaxed),
+        FlushAt::Now => {
             srv.mc.oldest_live.store(now / 1000, Relaxed);
             flush_db0(srv);
         }
-        Exp::At(ms) => {
+        FlushAt::At(ms) => {
             srv.mc.oldest_live.store(ms / 1000, Relaxed);
             let s = srv.clone();
             match tokio::runtime::Handle::try_current() {
