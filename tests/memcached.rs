@@ -1197,3 +1197,37 @@ fn flags_survive_rdb_restart() {
     drop(n);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ------------------------------------------------------------------ back-pressure
+
+fn rss_kb(pid: u32) -> u64 {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = st.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A client that pipelines many `get` of a big value and does not read: the node stops
+/// executing (and reading) once a few MB of output wait, so its memory stays flat (memcached
+/// does the same); reading everything back afterwards still gets every reply.
+#[test]
+fn pipelined_gets_of_a_big_value_are_back_pressured() {
+    const SIZE: usize = 4 * 1024 * 1024;
+    const GETS: usize = 100;
+    let n = Node::start(&[]);
+    let mut rc = n.redis();
+    let _: () = redis::cmd("SET").arg("big").arg(vec![b'x'; SIZE]).query(&mut rc).unwrap();
+    let mut r = n.raw();
+    r.call(b"get big\r\n"); // warm up the connection's buffers
+    let before = rss_kb(n.child.id());
+    r.send(&b"get big\r\n".repeat(GETS));
+    std::thread::sleep(Duration::from_millis(1500));
+    let grown_mb = rss_kb(n.child.id()).saturating_sub(before) / 1024;
+    assert!(grown_mb < 64, "RSS grew by {grown_mb} MB for {GETS} unread gets of a 4 MB value");
+    // Everything is still delivered, in order.
+    r.send(b"mn\r\n");
+    r.s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let out = r.until(b"MN\r\n");
+    let head = format!("VALUE big 0 {SIZE}\r\n");
+    assert_eq!(out.len(), GETS * (head.len() + SIZE + 2 + 5) + 4);
+    assert!(out.starts_with(head.as_bytes()));
+}

@@ -116,6 +116,12 @@ async fn connection(srv: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
     srv.mc.stats.curr_connections.fetch_sub(1, Relaxed);
 }
 
+/// Back-pressure: stop executing requests once this much output is pending, write it, and only
+/// then go on with the requests already read (and only read more when none is left). A client
+/// that pipelines `get big` without reading thus holds at most this plus one reply in memory,
+/// as memcached stops reading a connection it cannot write to.
+const OUTPUT_HIGH_WATER: usize = 4 * 1024 * 1024;
+
 struct ConnState {
     proto: Option<Protocol>,
     /// Input bytes still to discard (memcached's conn_swallow).
@@ -128,8 +134,11 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut state = ConnState { proto: None, swallow: 0 };
     let mut paused = false;
+    let mut backlog = false;
     loop {
-        if paused {
+        if backlog {
+            // Requests left in `rbuf` after a full output batch: run them before reading more.
+        } else if paused {
             // A FAILOVER pauses writes: retry the request when it ends.
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
@@ -147,7 +156,7 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
             }
         }
         let close;
-        (close, paused) = process(srv, conn, &mut state, &mut rbuf, &mut out);
+        (close, paused, backlog) = process(srv, conn, &mut state, &mut rbuf, &mut out);
         if !out.is_empty() {
             ferrocache_commands::aof::before_reply(srv);
             srv.mc.stats.bytes_written.fetch_add(out.len() as u64, Relaxed);
@@ -167,20 +176,26 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
     }
 }
 
-/// Execute every complete request in `rbuf`. Returns (the connection must close, a write
-/// is paused by a FAILOVER and stays in `rbuf`).
+/// Execute the complete requests in `rbuf` until the output reaches [`OUTPUT_HIGH_WATER`].
+/// Returns (the connection must close, a write is paused by a FAILOVER and stays in `rbuf`,
+/// execution stopped at the output bound with requests possibly left in `rbuf`).
 fn process(
     srv: &Arc<Server>,
     conn: &McConn,
     state: &mut ConnState,
     rbuf: &mut BytesMut,
     out: &mut Vec<u8>,
-) -> (bool, bool) {
+) -> (bool, bool, bool) {
     let limits = mc::limits(srv);
     let mut pos = 0usize;
     let mut close = false;
     let mut paused = false;
+    let mut full = false;
     loop {
+        if out.len() >= OUTPUT_HIGH_WATER {
+            full = true;
+            break;
+        }
         if state.swallow > 0 {
             let k = (state.swallow as usize).min(rbuf.len() - pos);
             pos += k;
@@ -258,5 +273,5 @@ fn process(
         }
     }
     rbuf.advance(pos);
-    (close, paused)
+    (close, paused, full)
 }
