@@ -1231,3 +1231,132 @@ fn pipelined_gets_of_a_big_value_are_back_pressured() {
     assert_eq!(out.len(), GETS * (head.len() + SIZE + 2 + 5) + 4);
     assert!(out.starts_with(head.as_bytes()));
 }
+
+// ------------------------------------------------------------------ authentication
+
+/// Read one text reply line.
+fn line(r: &mut Raw) -> String {
+    s(&r.until(b"\r\n"))
+}
+
+/// The text login of memcached 1.6 with `-Y authfile` (t/ascii-auth.t), against the node's
+/// ACL users; the same script against `memcached -Y` (user `default`, password `secret`) when
+/// memcached is installed.
+fn text_login_script(port: u16) -> Vec<String> {
+    let mut r = Raw::connect(port);
+    let mut out = Vec::new();
+    for req in [
+        &b"set foo 0 0 2\r\nhi\r\n"[..],
+        b"get foo\r\n",
+        b"flush_all\r\n",
+        b"mg foo v\r\n",
+        b"set foo 0 0 11\r\ndefault badXY",
+        b"set foo 0 0 13\r\ndefault wrong\r\n",
+        b"set foo 0 0 14\r\ndefault secret\r\n",
+        b"set toast 0 0 2\r\nhi\r\n",
+    ] {
+        r.send(req);
+        out.push(line(&mut r));
+    }
+    r.send(b"get toast\r\n");
+    out.push(s(&r.until(b"END\r\n")));
+    out
+}
+
+const TEXT_LOGIN_WANT: [&str; 9] = [
+    "CLIENT_ERROR bad authentication token format\r\n",
+    "CLIENT_ERROR unauthenticated\r\n",
+    "CLIENT_ERROR unauthenticated\r\n",
+    "CLIENT_ERROR unauthenticated\r\n",
+    "CLIENT_ERROR bad command line termination\r\n",
+    "CLIENT_ERROR authentication failure\r\n",
+    "STORED\r\n",
+    "STORED\r\n",
+    "VALUE toast 0 2\r\nhi\r\nEND\r\n",
+];
+
+#[test]
+fn memcached_port_requires_login_when_the_node_has_a_password() {
+    let n = Node::start(&["--requirepass", "secret"]);
+    let mut rc =
+        redis::Client::open(format!("redis://:secret@127.0.0.1:{}/", n.port)).unwrap().get_connection().unwrap();
+    let _: () = redis::cmd("SET").arg("redis-only").arg("private").query(&mut rc).unwrap();
+    let _: () = redis::cmd("ACL").arg(&["SETUSER", "alice", "on", ">apw", "~*", "&*", "+@all"]).query(&mut rc).unwrap();
+    let _: () = redis::cmd("ACL").arg(&["SETUSER", "bob", "on", ">bpw", "~app:*", "+get"]).query(&mut rc).unwrap();
+
+    assert_eq!(text_login_script(n.mc), TEXT_LOGIN_WANT);
+    // Another ACL user logs in; a restricted one cannot (memcached requests bypass per-key rules).
+    let mut r = n.raw();
+    r.send(b"set x 0 0 7\r\nbob bpw\r\nset x 0 0 9\r\nalice apw\r\nget redis-only\r\n");
+    assert_eq!(
+        s(&r.until(b"END\r\n")),
+        "CLIENT_ERROR authentication failure\r\nSTORED\r\nVALUE redis-only 0 7\r\nprivate\r\nEND\r\n"
+    );
+    // The node's data was never reachable before the login, and flush_all did nothing.
+    let v: String = redis::cmd("GET").arg("redis-only").query(&mut rc).unwrap();
+    assert_eq!(v, "private");
+
+    // Binary protocol: SASL PLAIN (memcached -S).
+    let mut b = n.raw();
+    b.send(&bin_req(0x20, b"", b"", b"", 1, 0));
+    let (op, st, _, _, _, _, mechs) = bin_read(&mut b);
+    assert_eq!((op, st, s(&mechs)), (0x20, 0, "PLAIN".to_string()));
+    b.send(&bin_req(0x21, b"PLAIN", b"", b"\0default\0nope", 2, 0));
+    assert_eq!(bin_read(&mut b).1, 0x20);
+    b.send(&bin_req(0x21, b"PLAIN", b"", b"\0default\0secret", 3, 0));
+    let (_, st, _, _, _, _, body) = bin_read(&mut b);
+    assert_eq!((st, s(&body)), (0, "Authenticated".to_string()));
+    b.send(&bin_req(0x00, b"redis-only", b"", b"", 4, 0));
+    let got = bin_read(&mut b);
+    assert_eq!((got.1, s(&got.6)), (0, "private".to_string()));
+    // Unauthenticated binary request: Authentication required (0x20), then closed.
+    let mut b = n.raw();
+    b.send(&bin_req(0x00, b"redis-only", b"", b"", 5, 0));
+    assert_eq!(bin_read(&mut b).1, 0x20);
+    assert!(b.closed());
+    // Version needs no login (memcached's authenticated() list).
+    let mut b = n.raw();
+    b.send(&bin_req(0x0b, b"", b"", b"", 6, 0));
+    assert_eq!(bin_read(&mut b).1, 0);
+
+    let mut r = n.raw();
+    r.send(b"stats\r\n");
+    let st = s(&r.until(b"CLIENT_ERROR unauthenticated\r\n"));
+    assert_eq!(st, "CLIENT_ERROR unauthenticated\r\n");
+
+    match real_memcached_with(&["-Y"], "default:secret\n") {
+        Some(m) => assert_eq!(text_login_script(m.port), TEXT_LOGIN_WANT),
+        None => eprintln!("SKIPPED: memcached not installed"),
+    }
+}
+
+/// `memcached-auth no` opens the memcached port explicitly; without a password nothing changes.
+#[test]
+fn memcached_auth_no_and_no_password_need_no_login() {
+    for args in [&["--requirepass", "secret", "--memcached-auth", "no"][..], &[]] {
+        let n = Node::start(args);
+        let mut r = n.raw();
+        assert_eq!(s(&r.call(b"set k 0 0 1\r\nv\r\nget k\r\n")), "STORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n");
+        let mut b = n.raw();
+        b.send(&bin_req(0x20, b"", b"", b"", 1, 0));
+        assert_eq!(bin_read(&mut b).1, 0x81, "SASL_LIST_MECHS is an unknown command without auth");
+    }
+}
+
+/// A real memcached started with `flag FILE` where FILE holds `content`.
+fn real_memcached_with(flags: &[&str], content: &str) -> Option<RealMemcached> {
+    let dir = std::env::temp_dir().join(format!("ferro-mc-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let file = dir.join("authfile");
+    std::fs::write(&file, content).ok()?;
+    let port = free_port();
+    let mut args = vec!["-p".to_string(), port.to_string(), "-U".into(), "0".into(), "-u".into(), "root".into()];
+    args.extend(["-l".into(), "127.0.0.1".into()]);
+    for f in flags {
+        args.push(f.to_string());
+        args.push(file.display().to_string());
+    }
+    let child = Command::new("memcached").args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+    wait_port(port);
+    Some(RealMemcached { child, port })
+}

@@ -24,7 +24,7 @@ use ferrocache_protocol::memcache::{
 };
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// The version memcached clients see (`version`, `stats`).
@@ -65,6 +65,8 @@ pub struct McStats {
     pub rejected_connections: AtomicU64,
     pub bytes_read: AtomicU64,
     pub bytes_written: AtomicU64,
+    pub auth_cmds: AtomicU64,
+    pub auth_errors: AtomicU64,
 }
 
 /// One memcached connection as `stats conns` shows it.
@@ -96,6 +98,8 @@ impl McState {
 pub struct McConn {
     pub id: u64,
     pub last_cmd_ms: Arc<AtomicU64>,
+    /// False until the client logs in, on a node that requires it ([`auth_required`]).
+    pub authenticated: AtomicBool,
 }
 
 /// What the connection loop does after a request.
@@ -967,6 +971,8 @@ fn reset_stats(srv: &Server) {
         &s.rejected_connections,
         &s.bytes_read,
         &s.bytes_written,
+        &s.auth_cmds,
+        &s.auth_errors,
     ] {
         c.store(0, Relaxed);
     }
@@ -1036,8 +1042,8 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             push("touch_misses", g(&s.touch_misses));
             push("store_too_large", g(&s.store_too_large));
             push("store_no_memory", g(&s.store_no_memory));
-            push("auth_cmds", "0".into());
-            push("auth_errors", "0".into());
+            push("auth_cmds", g(&s.auth_cmds));
+            push("auth_errors", g(&s.auth_errors));
             push("bytes_read", g(&s.bytes_read));
             push("bytes_written", g(&s.bytes_written));
             push("limit_maxbytes", maxbytes.to_string());
@@ -1078,8 +1084,9 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             push("num_threads", srv.threads.to_string());
             push("cas_enabled", "yes".into());
             push("binding_protocol", "auto-negotiate".into());
-            push("auth_enabled_sasl", "no".into());
-            push("auth_enabled_ascii", "no".into());
+            let auth = if auth_required(srv) { "yes" } else { "no" };
+            push("auth_enabled_sasl", auth.into());
+            push("auth_enabled_ascii", auth.into());
             push("item_size_max", limits(srv).item_size_max.to_string());
             push("flush_enabled", "yes".into());
             push("dump_enabled", "yes".into());
@@ -1419,10 +1426,93 @@ struct MetaItemOwned {
     win: bool,
 }
 
+// ------------------------------------------------------------------ authentication
+
+/// Whether a new memcached connection must log in before anything else: the node's default
+/// user needs a password (requirepass, or ACL `default` without nopass, or off) or is
+/// restricted, so RESP clients must AUTH too; `memcached-auth no` opens the port anyway.
+/// Connections keep what they had when they were accepted (as RESP clients after CONFIG SET
+/// requirepass).
+pub fn auth_required(srv: &Server) -> bool {
+    (srv.config.hot.requirepass_set.load(Relaxed) || !srv.acl.default_full.load(Relaxed))
+        && srv.config.get_bool("memcached-auth")
+}
+
+fn login(srv: &Server, conn: &McConn, user: &[u8], pass: &[u8]) -> bool {
+    let st = &srv.mc.stats;
+    McState::bump(&st.auth_cmds);
+    let ok = crate::acl::memcached_login(srv, user, pass);
+    if ok {
+        conn.authenticated.store(true, Relaxed);
+    } else {
+        McState::bump(&st.auth_errors);
+    }
+    ok
+}
+
+/// One step of an unauthenticated text connection (memcached's `try_read_command_asciiauth`):
+/// `None` = wait for more input, else (bytes consumed, close the connection).
+pub fn text_auth(srv: &Server, conn: &McConn, buf: &[u8], out: &mut Vec<u8>) -> Option<(usize, bool)> {
+    use ferrocache_protocol::memcache::auth::{parse_text_auth, TextAuth, AUTH_FAILURE};
+    let line = |out: &mut Vec<u8>, l: &str| {
+        out.extend_from_slice(l.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    };
+    match parse_text_auth(buf) {
+        TextAuth::NeedMore => None,
+        TextAuth::Close => Some((buf.len(), true)),
+        TextAuth::Reply { consumed, line: l } => {
+            line(out, l);
+            Some((consumed, false))
+        }
+        TextAuth::Credentials { user, password, consumed } => {
+            let ok = login(srv, conn, user, password);
+            line(out, if ok { "STORED" } else { AUTH_FAILURE });
+            Some((consumed, false))
+        }
+    }
+}
+
+/// SASL on the binary protocol (memcached -S): PLAIN only. Returns None for any other request.
+fn binary_auth(srv: &Server, conn: &McConn, req: &BinaryRequest<'_>, out: &mut Vec<u8>) -> Option<Outcome> {
+    use ferrocache_protocol::memcache::auth::sasl_plain;
+    match &req.command {
+        BinaryCommand::SaslListMechs if auth_required(srv) || !conn.authenticated.load(Relaxed) => {
+            binary::encode_version(out, req, b"PLAIN");
+        }
+        BinaryCommand::SaslAuth { mech, data, step } if auth_required(srv) || !conn.authenticated.load(Relaxed) => {
+            let ok = !*step && *mech == b"PLAIN" && sasl_plain(data).is_some_and(|(u, p)| login(srv, conn, u, p));
+            if ok {
+                binary::encode_version(out, req, b"Authenticated");
+            } else {
+                if *step || *mech != b"PLAIN" || sasl_plain(data).is_none() {
+                    McState::bump(&srv.mc.stats.auth_cmds);
+                    McState::bump(&srv.mc.stats.auth_errors);
+                }
+                binary::encode_error(out, req, Status::AuthError);
+            }
+        }
+        // memcached without -S.
+        BinaryCommand::SaslListMechs | BinaryCommand::SaslAuth { .. } => {
+            binary::encode_error(out, req, Status::UnknownCommand);
+        }
+        BinaryCommand::Version => return None,
+        _ if !conn.authenticated.load(Relaxed) => {
+            binary::encode_error(out, req, Status::AuthError);
+            return Some(Outcome::Close);
+        }
+        _ => return None,
+    }
+    Some(Outcome::Continue)
+}
+
 // ------------------------------------------------------------------ binary protocol
 
 /// Execute one binary request, appending the response packet(s) to `out`.
 pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, out: &mut Vec<u8>) -> Outcome {
+    if let Some(o) = binary_auth(srv, conn, &req, out) {
+        return o;
+    }
     if binary_is_write(&req) && replica_refuses(srv) {
         binary::encode_error(out, &req, Status::NotStored);
         return Outcome::Continue;
@@ -1589,6 +1679,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
                 }
             }
         }
+        BinaryCommand::SaslListMechs | BinaryCommand::SaslAuth { .. } => {} // binary_auth
     }
     Outcome::Continue
 }

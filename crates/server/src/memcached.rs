@@ -11,7 +11,7 @@ use ferrocache_commands::server::now_ms;
 use ferrocache_commands::Server;
 use ferrocache_protocol::memcache::{negotiate, parse_binary, parse_text, Protocol};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -110,7 +110,7 @@ async fn connection(srv: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
         .conns
         .lock()
         .insert(id, McConnInfo { addr: peer.to_string(), listen_addr: laddr, last_cmd_ms: last.clone() });
-    let conn = McConn { id, last_cmd_ms: last };
+    let conn = McConn { id, last_cmd_ms: last, authenticated: AtomicBool::new(!mc::auth_required(&srv)) };
     serve(&srv, &conn, sock).await;
     srv.mc.conns.lock().remove(&id);
     srv.mc.stats.curr_connections.fetch_sub(1, Relaxed);
@@ -211,6 +211,19 @@ fn process(
         let proto = *state.proto.get_or_insert_with(|| negotiate(buf[0]));
         match proto {
             Protocol::Text => {
+                if !conn.authenticated.load(Relaxed) {
+                    match mc::text_auth(srv, conn, buf, out) {
+                        None => break,
+                        Some((n, c)) => {
+                            pos += n;
+                            if c {
+                                close = true;
+                                break;
+                            }
+                            continue;
+                        }
+                    }
+                }
                 if let Some(n) = mc::try_config_line(srv, buf, out) {
                     pos += n;
                     continue;
