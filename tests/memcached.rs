@@ -1360,3 +1360,80 @@ fn real_memcached_with(flags: &[&str], content: &str) -> Option<RealMemcached> {
     wait_port(port);
     Some(RealMemcached { child, port })
 }
+
+// ------------------------------------------------------------------ stats detail, slab classes
+
+fn stat_map(text: &str) -> std::collections::HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut t = l.splitn(3, ' ');
+            (t.next() == Some("STAT")).then(|| (t.next().unwrap().to_string(), t.next().unwrap_or("").to_string()))
+        })
+        .collect()
+}
+
+/// `stats detail on|off|dump` (text and binary, as t/stats-detail.t and t/binary.t use them) and
+/// the per-slab-class `stats items` / `stats slabs` numbers of t/issue_14.t, t/issue_42.t and
+/// t/issue_163.t; the same script against a real memcached when it is installed.
+fn detail_and_slab_script(port: u16) -> Vec<String> {
+    let mut r = Raw::connect(port);
+    let mut out = Vec::new();
+    // binary STAT "detail on": an empty terminator (memcached), not "Not found"
+    let mut b = Raw::connect(port);
+    b.send(&bin_req(0x10, b"detail on", b"", b"", 1, 0));
+    let (_, st, _, _, _, k, _) = bin_read(&mut b);
+    out.push(format!("bin detail on: {st} {}", s(&k)));
+    r.send(b"set foo:1 0 0 1\r\na\r\nget foo:1\r\nget foo:2\r\ndelete foo:3\r\nset nocolon 0 0 1\r\nb\r\n");
+    r.until(b"STORED\r\n");
+    out.push(s(&r.call(b"stats detail dump\r\n")));
+    b.send(&bin_req(0x10, b"detail dump", b"", b"", 2, 0));
+    let (_, st, _, _, _, k, v) = bin_read(&mut b);
+    out.push(format!("bin detail dump: {st} {} {}", s(&k), s(&v)));
+    let _ = bin_read(&mut b); // terminator
+    out.push(s(&r.call(b"stats detail off\r\nstats reset\r\nstats detail dump\r\n")));
+    // issue_42: small items in class 1 (with foo:1 and nocolon: 12)
+    for i in 0..10 {
+        r.send(format!("set key{i} 0 0 10\r\nBBBBBBBBBB\r\n").as_bytes());
+        r.until(b"STORED\r\n");
+    }
+    let items = stat_map(&s(&r.call(b"stats items\r\n")));
+    out.push(format!("items:1 {} {}", items["items:1:number"], items["items:1:mem_requested"]));
+    // issue_163: an expired item's class counts it as reclaimed once its memory is reused
+    let v1 = "A".repeat(66560);
+    r.send(format!("set key 0 1 66560\r\n{v1}\r\n").as_bytes());
+    r.until(b"STORED\r\n");
+    let slabs1 = stat_map(&s(&r.call(b"stats slabs\r\n")));
+    std::thread::sleep(Duration::from_millis(2500));
+    r.send(format!("set key 0 0 66570\r\n{}\r\n", "B".repeat(66570)).as_bytes());
+    r.until(b"STORED\r\n");
+    let items = stat_map(&s(&r.call(b"stats items\r\n")));
+    let slabs2 = stat_map(&s(&r.call(b"stats slabs\r\n")));
+    out.push(format!(
+        "items:31 {} {} {} slabs:31 {} {} malloced {}",
+        items["items:31:number"],
+        items["items:31:mem_requested"],
+        items["items:31:reclaimed"],
+        slabs2["31:chunk_size"],
+        slabs2["31:chunks_per_page"],
+        slabs1["total_malloced"] == slabs2["total_malloced"],
+    ));
+    out
+}
+
+#[test]
+fn stats_detail_and_slab_classes_like_memcached() {
+    let want = [
+        "bin detail on: 0 ",
+        "PREFIX foo get 2 hit 1 set 1 del 1\r\nEND\r\n",
+        "bin detail dump: 0 detailed PREFIX foo get 2 hit 1 set 1 del 1\r\nEND\r\n",
+        "OK\r\nRESET\r\nEND\r\n",
+        "items:1 12 862",
+        "items:31 1 66632 1 slabs:31 82792 12 malloced true",
+    ];
+    let n = Node::start(&[]);
+    assert_eq!(detail_and_slab_script(n.mc), want);
+    match real_memcached() {
+        Some(m) => assert_eq!(detail_and_slab_script(m.port), want),
+        None => eprintln!("SKIPPED: memcached not installed"),
+    }
+}

@@ -59,16 +59,16 @@ run_one() {
     kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
     if [ $res = 124 ] || [ $res = 137 ]; then
         echo "HANG"
-    elif grep -q '^Result: PASS' "$log"; then
-        if grep -qE 'skipped:|\.\. skipped' "$log"; then echo "SKIP"; else echo "PASS"; fi
+    elif grep -aq '^Result: PASS' "$log"; then
+        if grep -aqE 'skipped:|\.\. skipped' "$log"; then echo "SKIP"; else echo "PASS"; fi
     else
         # "FAIL(failed/run)" from prove's summary; "+exit" when the file died early.
         local sum
-        sum=$(grep -oE 'Tests: [0-9]+ Failed: [0-9]+' "$log" | head -1)
+        sum=$(grep -aoE 'Tests: [0-9]+ Failed: [0-9]+' "$log" | head -1)
         local run=${sum#Tests: } failed=${sum##*Failed: }
         run=${run%% *}
         local died=""
-        grep -q 'Non-zero exit status\|No plan found\|Bad plan' "$log" && died="+exit"
+        grep -aq 'Non-zero exit status\|No plan found\|Bad plan' "$log" && died="+exit"
         echo "FAIL(${failed:-?}/${run:-?}$died)"
     fi
 }

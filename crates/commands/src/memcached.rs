@@ -86,6 +86,67 @@ pub struct McState {
     pub oldest_live: AtomicU64,
     pub verbosity: AtomicU64,
     pub conns: Mutex<HashMap<u64, McConnInfo>>,
+    pub detail: PrefixStats,
+}
+
+/// `stats detail on|off|dump`: per-prefix get/hit/set/del counters (memcached's
+/// stats_prefix.c); the prefix is the key up to its first `:`, keys without one are not counted.
+/// Classic text and binary get/store/delete requests record, meta requests do not (as memcached).
+#[derive(Default)]
+pub struct PrefixStats {
+    pub enabled: AtomicBool,
+    /// (prefix, [get, hit, set, del]) in first-seen order.
+    counters: Mutex<Vec<(Vec<u8>, [u64; 4])>>,
+}
+
+#[derive(Clone, Copy)]
+enum PrefixOp {
+    Get(bool),
+    Set,
+    Del,
+}
+
+impl PrefixStats {
+    fn record(&self, key: &[u8], op: PrefixOp) {
+        if !self.enabled.load(Relaxed) {
+            return;
+        }
+        let Some(i) = key.iter().position(|&c| c == b':') else { return };
+        let prefix = &key[..i];
+        let mut m = self.counters.lock();
+        let idx = match m.iter().position(|(p, _)| p == prefix) {
+            Some(x) => x,
+            None => {
+                m.push((prefix.to_vec(), [0; 4]));
+                m.len() - 1
+            }
+        };
+        let c = &mut m[idx].1;
+        match op {
+            PrefixOp::Get(hit) => {
+                c[0] += 1;
+                c[1] += hit as u64;
+            }
+            PrefixOp::Set => c[2] += 1,
+            PrefixOp::Del => c[3] += 1,
+        }
+    }
+
+    /// The `stats detail dump` text, `END\r\n` included.
+    pub fn dump(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (p, c) in self.counters.lock().iter() {
+            out.extend_from_slice(b"PREFIX ");
+            out.extend_from_slice(p);
+            out.extend_from_slice(format!(" get {} hit {} set {} del {}\r\n", c[0], c[1], c[2], c[3]).as_bytes());
+        }
+        out.extend_from_slice(b"END\r\n");
+        out
+    }
+
+    fn clear(&self) {
+        self.counters.lock().clear();
+    }
 }
 
 impl McState {
@@ -805,6 +866,7 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
                         text::encode_value(out, key, it.flags(), it.data(), cas)
                     })
                 });
+                srv.mc.detail.record(key, PrefixOp::Get(hit.is_some()));
                 match hit {
                     Some(()) => {
                         if touch.is_some() {
@@ -823,6 +885,7 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
             text::encode_end(out);
         }
         TextRequest::Store { command, key, flags, exptime, cas, data, noreply } => {
+            srv.mc.detail.record(key, PrefixOp::Set);
             if !cx.memory_ok() {
                 text::encode_line(out, text::OUT_OF_MEMORY_STORING.as_bytes(), noreply);
                 return Outcome::Continue;
@@ -855,6 +918,7 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
             reply.encode(out, noreply);
         }
         TextRequest::Delete { key, noreply } => {
+            srv.mc.detail.record(key, PrefixOp::Del);
             let hit = cx.with_key(key, |cx, db| {
                 let (found, _) = lookup(db, key, false);
                 found.is_some() && remove_key(cx, db, key)
@@ -923,8 +987,11 @@ fn text_stats(srv: &Arc<Server>, args: &[&[u8]], out: &mut Vec<u8>) {
         }
         b"detail" => {
             match args.get(1).copied() {
-                Some(b"on") | Some(b"off") => TextReply::Ok.encode(out, false),
-                Some(b"dump") => text::encode_end(out),
+                Some(b"on") | Some(b"off") => {
+                    srv.mc.detail.enabled.store(args[1] == b"on", Relaxed);
+                    TextReply::Ok.encode(out, false)
+                }
+                Some(b"dump") => out.extend_from_slice(&srv.mc.detail.dump()),
                 _ => text::encode_line(out, text::STATS_DETAIL_USAGE.as_bytes(), false),
             };
         }
@@ -942,6 +1009,8 @@ fn text_stats(srv: &Arc<Server>, args: &[&[u8]], out: &mut Vec<u8>) {
 }
 
 fn reset_stats(srv: &Server) {
+    srv.mc.detail.clear();
+    mcitem::reset_class_counters();
     let s = &srv.mc.stats;
     for c in [
         &s.cmd_get,
@@ -978,20 +1047,40 @@ fn reset_stats(srv: &Server) {
     }
 }
 
-/// memcached's slab classes (-n 48, -f 1.25, 8-byte aligned): class of an item of `size`.
-fn slab_class(size: u64) -> u32 {
-    let mut chunk = 96u64;
-    let mut cls = 1;
-    while chunk < size && chunk < 512 * 1024 {
-        chunk = ((chunk as f64 * 1.25) as u64).div_ceil(8) * 8;
-        cls += 1;
+use mcitem::{item_total_size, slab_chunk_size, slab_class, SLAB_CLASSES, SLAB_PAGE};
+
+/// Per slab class: (live items, their memcached bytes), from a walk over database 0 one shard
+/// at a time (no global lock; `stats items|slabs` are rare). Logically expired items are left
+/// out, as memcached reuses their memory.
+fn class_usage(srv: &Server) -> Vec<(u64, u64)> {
+    let mut v = vec![(0u64, 0u64); SLAB_CLASSES];
+    let now = now_ms();
+    for i in 0..srv.ks.num_shards() {
+        let g = srv.ks.lock_one(i);
+        for e in g.dbs[0].iter() {
+            if e.expire_at != 0 && e.expire_at <= now {
+                continue;
+            }
+            if let Some((cls, size)) = mcitem::entry_class(e) {
+                v[cls].0 += 1;
+                v[cls].1 += size;
+            }
+        }
     }
-    cls
+    v
 }
 
-/// memcached's total item size (header 48 + key + 1 + flags suffix + data + CRLF + CAS).
-fn item_total_size(nkey: usize, flags: u32, nbytes: usize) -> u64 {
-    (48 + nkey + 1 + if flags == 0 { 0 } else { 4 } + nbytes + 2 + 8) as u64
+/// memcached never returns slab pages: the most pages a class ever needed (`total_pages`,
+/// `total_malloced`), updated whenever the slab stats are read.
+static CLASS_PAGES: [AtomicU64; SLAB_CLASSES] = [const { AtomicU64::new(0) }; SLAB_CLASSES];
+
+fn chunks_per_page(cls: usize) -> u64 {
+    (SLAB_PAGE / slab_chunk_size(cls)).max(1)
+}
+
+fn class_pages(cls: usize, used: u64) -> u64 {
+    let need = used.div_ceil(chunks_per_page(cls));
+    CLASS_PAGES[cls].fetch_max(need, Relaxed).max(need)
 }
 
 /// The `stats [group]` lines (None: unknown group).
@@ -1094,29 +1183,47 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             push("maxmemory_policy", srv.config.policy().name().into());
         }
         b"items" => {
-            if curr_items > 0 {
-                push("items:1:number", curr_items.to_string());
-                push("items:1:age", "0".into());
-                push("items:1:evicted", srv.ks.stats().evicted.to_string());
-                push("items:1:outofmemory", g(&s.store_no_memory));
-                push("items:1:reclaimed", srv.ks.stats().expired.to_string());
+            let c = &mcitem::CLASS_COUNTERS;
+            for (cls, (n, bytes)) in class_usage(srv).into_iter().enumerate() {
+                if n == 0 {
+                    continue;
+                }
+                let mut p = |k: &str, val: String| push(&format!("items:{cls}:{k}"), val);
+                p("number", n.to_string());
+                p("age", "0".into());
+                p("mem_requested", bytes.to_string());
+                p("evicted", c.evicted[cls].load(Relaxed).to_string());
+                p("evicted_nonzero", "0".into());
+                p("evicted_time", "0".into());
+                p("outofmemory", "0".into());
+                p("tailrepairs", "0".into());
+                p("reclaimed", c.reclaimed[cls].load(Relaxed).to_string());
+                p("expired_unfetched", "0".into());
+                p("evicted_unfetched", "0".into());
             }
         }
         b"slabs" => {
-            if curr_items > 0 {
-                push("1:chunk_size", "96".into());
-                push("1:used_chunks", curr_items.to_string());
-                push("1:get_hits", g(&s.get_hits));
-                push("1:cmd_set", g(&s.cmd_set));
-                push("1:delete_hits", g(&s.delete_hits));
-                push("1:incr_hits", g(&s.incr_hits));
-                push("1:decr_hits", g(&s.decr_hits));
-                push("1:cas_hits", g(&s.cas_hits));
-                push("1:cas_badval", g(&s.cas_badval));
-                push("1:touch_hits", g(&s.touch_hits));
+            let mut active = 0;
+            let mut malloced = 0;
+            for (cls, (n, _)) in class_usage(srv).into_iter().enumerate() {
+                let pages = class_pages(cls, n);
+                if pages == 0 {
+                    continue;
+                }
+                active += 1;
+                malloced += pages * SLAB_PAGE;
+                let per = chunks_per_page(cls);
+                let mut p = |k: &str, val: String| push(&format!("{cls}:{k}"), val);
+                p("chunk_size", slab_chunk_size(cls).to_string());
+                p("chunks_per_page", per.to_string());
+                p("total_pages", pages.to_string());
+                p("total_chunks", (pages * per).to_string());
+                p("used_chunks", n.to_string());
+                p("free_chunks", (pages * per - n).to_string());
+                p("free_chunks_end", "0".into());
             }
-            push("active_slabs", if curr_items > 0 { "1" } else { "0" }.into());
-            push("total_malloced", ferrocache_engine::memory::used_memory().to_string());
+            push("active_slabs", active.to_string());
+            push("total_malloced", malloced.to_string());
         }
         b"sizes" => push("sizes_status", "disabled".into()),
         b"conns" => {
@@ -1198,7 +1305,7 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                         cx.now_secs.saturating_sub(atime) as u64,
                         cas,
                         fetched,
-                        slab_class(size),
+                        slab_class(size) as u32,
                         size,
                     );
                 }
@@ -1527,6 +1634,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
             let hit = cx.with_key(key, |cx, db| {
                 fetch(cx, db, key, None, |it| binary::encode_get_hit(out, &req, it.flags(), it.cas(), it.data()))
             });
+            srv.mc.detail.record(key, PrefixOp::Get(hit.is_some()));
             match hit {
                 Some(()) => McState::bump(&st.get_hits),
                 None => {
@@ -1551,6 +1659,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
             }
         }
         BinaryCommand::Store { mode, key, flags, exptime, value } => {
+            srv.mc.detail.record(key, PrefixOp::Set);
             if !cx.memory_ok() {
                 binary::encode_error(out, &req, Status::OutOfMemory);
                 return Outcome::Continue;
@@ -1589,6 +1698,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
             }
         }
         BinaryCommand::Concat { append, key, value } => {
+            srv.mc.detail.record(key, PrefixOp::Set);
             if !cx.memory_ok() {
                 binary::encode_error(out, &req, Status::OutOfMemory);
                 return Outcome::Continue;
@@ -1611,6 +1721,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
             }
         }
         BinaryCommand::Delete { key } => {
+            srv.mc.detail.record(key, PrefixOp::Del);
             let r = cx.with_key(key, |cx, db| {
                 let (found, _) = lookup(db, key, false);
                 let Some(e) = found else {
@@ -1664,8 +1775,22 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
         BinaryCommand::Version => binary::encode_version(out, &req, MC_VERSION.as_bytes()),
         BinaryCommand::Stat { key } => {
             let opaque = req.header.opaque;
-            if *key == b"reset" {
+            // process_bin_stat compares prefixes (strncmp): "reset...", "detail on", ...
+            if key.starts_with(b"reset") {
                 reset_stats(srv);
+                binary::encode_stat(out, opaque, b"", b"");
+            } else if let Some(sub) = key.strip_prefix(b"detail") {
+                let d = &srv.mc.detail;
+                if sub.starts_with(b" dump") {
+                    binary::encode_stat(out, opaque, b"detailed", &d.dump());
+                } else if sub.starts_with(b" on") {
+                    d.enabled.store(true, Relaxed);
+                } else if sub.starts_with(b" off") {
+                    d.enabled.store(false, Relaxed);
+                } else {
+                    binary::encode_error(out, &req, Status::KeyNotFound);
+                    return Outcome::Continue;
+                }
                 binary::encode_stat(out, opaque, b"", b"");
             } else {
                 match stats_group(srv, key) {
