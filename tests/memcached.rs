@@ -1437,3 +1437,49 @@ fn stats_detail_and_slab_classes_like_memcached() {
         None => eprintln!("SKIPPED: memcached not installed"),
     }
 }
+
+/// `lru_crawler` (t/lru-crawler.t used to hang: `metadump` answered ERROR where the client
+/// waits for END): crawl, metadump lines, the pipelining refusal, enable/disable; the same
+/// script against a real memcached when it is installed.
+#[test]
+fn lru_crawler_like_memcached() {
+    fn script(port: u16) -> Vec<String> {
+        let mut r = Raw::connect(port);
+        let mut out = Vec::new();
+        for i in 0..5 {
+            r.send(format!("set k:{i} 0 0 2\r\nok\r\n").as_bytes());
+            r.until(b"STORED\r\n");
+        }
+        r.send(b"mg foo v\r\nlru_crawler metadump all\r\n");
+        out.push(s(&r.until(b"metadump\r\n")));
+        r.send(b"lru_crawler metadump 1\r\n");
+        let dump = s(&r.until(b"END\r\n"));
+        let mut lines: Vec<String> = dump
+            .lines()
+            .filter(|l| l.starts_with("key="))
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                format!("{} {} {} {} {}", f[0], f[1], f[4], f[5], f[6])
+            })
+            .collect();
+        lines.sort();
+        out.extend(lines);
+        r.send(b"lru_crawler crawl 1\r\nlru_crawler crawl 99\r\nlru_crawler tocrawl 10\r\nlru_crawler bogus\r\n");
+        out.push(s(&r.until(b"ERROR\r\n")));
+        r.send(b"lru_crawler disable\r\nlru_crawler crawl all\r\nlru_crawler enable\r\n");
+        out.push(s(&r.until(b"OK\r\nCLIENT_ERROR lru crawler disabled\r\nOK\r\n")));
+        out
+    }
+    let mut want = vec!["EN\r\nERROR cannot pipeline other commands before metadump\r\n".to_string()];
+    for i in 0..5 {
+        want.push(format!("key=k%3A{i} exp=-1 fetch=no cls=1 size=64"));
+    }
+    want.push("OK\r\nBADCLASS invalid class id\r\nOK\r\nERROR\r\n".into());
+    want.push("OK\r\nCLIENT_ERROR lru crawler disabled\r\nOK\r\n".into());
+    let n = Node::start(&[]);
+    assert_eq!(script(n.mc), want);
+    match real_memcached() {
+        Some(m) => assert_eq!(script(m.port), want),
+        None => eprintln!("SKIPPED: memcached not installed"),
+    }
+}

@@ -969,6 +969,7 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
             let _ = srv.config.set_runtime("maxmemory", &format!("{}mb", megabytes));
             TextReply::Ok.encode(out, noreply);
         }
+        TextRequest::Admin { command: b"lru_crawler", args } => lru_crawler(srv, &args, out),
         TextRequest::Admin { .. } => TextReply::Error.encode(out, false),
         TextRequest::Meta(m) => {
             McState::bump(&st.cmd_meta);
@@ -1011,6 +1012,9 @@ fn text_stats(srv: &Arc<Server>, args: &[&[u8]], out: &mut Vec<u8>) {
 fn reset_stats(srv: &Server) {
     srv.mc.detail.clear();
     mcitem::reset_class_counters();
+    for c in &CRAWLER_RECLAIMED {
+        c.store(0, Relaxed);
+    }
     let s = &srv.mc.stats;
     for c in [
         &s.cmd_get,
@@ -1137,6 +1141,8 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             push("bytes_written", g(&s.bytes_written));
             push("limit_maxbytes", maxbytes.to_string());
             push("accepting_conns", "1".into());
+            push("listen_disabled_num", "0".into());
+            push("time_in_listen_disabled_us", "0".into());
             push("threads", srv.threads.to_string());
             push("conn_yields", "0".into());
             push("bytes", ferrocache_engine::memory::used_memory().to_string());
@@ -1144,6 +1150,8 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             push("total_items", g(&s.total_items));
             push("evictions", srv.ks.stats().evicted.to_string());
             push("reclaimed", srv.ks.stats().expired.to_string());
+            push("lrutail_reflocked", "0".into());
+            push("lru_crawler_running", "0".into());
         }
         b"settings" => {
             push("maxbytes", maxbytes.to_string());
@@ -1168,6 +1176,7 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
                 }
                 .into(),
             );
+            push("shutdown_command", "no".into());
             push("growth_factor", "1.25".into());
             push("chunk_size", "48".into());
             push("num_threads", srv.threads.to_string());
@@ -1177,6 +1186,7 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             push("auth_enabled_sasl", auth.into());
             push("auth_enabled_ascii", auth.into());
             push("item_size_max", limits(srv).item_size_max.to_string());
+            push("lru_crawler", if CRAWLER_DISABLED.load(Relaxed) { "no" } else { "yes" }.into());
             push("flush_enabled", "yes".into());
             push("dump_enabled", "yes".into());
             push("engine", srv.config.get("engine").unwrap_or_default());
@@ -1198,6 +1208,7 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
                 p("outofmemory", "0".into());
                 p("tailrepairs", "0".into());
                 p("reclaimed", c.reclaimed[cls].load(Relaxed).to_string());
+                p("crawler_reclaimed", CRAWLER_RECLAIMED[cls].load(Relaxed).to_string());
                 p("expired_unfetched", "0".into());
                 p("evicted_unfetched", "0".into());
             }
@@ -1531,6 +1542,124 @@ struct MetaItemOwned {
     token_sent: bool,
     stale: bool,
     win: bool,
+}
+
+// ------------------------------------------------------------------ lru_crawler
+
+/// `lru_crawler` state: enabled (memcached 1.6's default) and per-class crawler reclaims.
+static CRAWLER_DISABLED: AtomicBool = AtomicBool::new(false);
+static CRAWLER_RECLAIMED: [AtomicU64; SLAB_CLASSES] = [const { AtomicU64::new(0) }; SLAB_CLASSES];
+
+/// The classes named by `lru_crawler crawl|metadump <all|hash|1,2,...>` (None: BADCLASS).
+fn crawler_classes(arg: &[u8]) -> Option<[bool; SLAB_CLASSES]> {
+    let mut sel = [false; SLAB_CLASSES];
+    if arg == b"all" || arg == b"hash" {
+        return Some([true; SLAB_CLASSES]);
+    }
+    for part in arg.split(|&c| c == b',') {
+        let id = ferrocache_protocol::memcache::num::safe_strtoul(part)? as usize;
+        if id == 0 || id >= SLAB_CLASSES {
+            return None;
+        }
+        sel[id] = true;
+    }
+    Some(sel)
+}
+
+/// The memcached items of database 0 in the selected classes, live or expired, one shard at a
+/// time: (key, expire_at ms, atime secs, cas, fetched, class, size).
+type CrawledItem = (Vec<u8>, u64, u32, u64, bool, usize, u64);
+
+fn crawl(srv: &Server, sel: &[bool; SLAB_CLASSES], mut f: impl FnMut(CrawledItem)) {
+    for i in 0..srv.ks.num_shards() {
+        let g = srv.ks.lock_one(i);
+        for e in g.dbs[0].iter() {
+            let Some((cls, size)) = mcitem::entry_class(e) else { continue };
+            let Value::Mc(m) = &e.value else { continue };
+            if sel[cls] {
+                f((e.key.to_vec(), e.expire_at, m.atime(), m.cas(), m.has(FETCHED), cls, size));
+            }
+        }
+    }
+}
+
+/// memcached's `uriencode` (metadump keys).
+fn uriencode(key: &[u8], out: &mut Vec<u8>) {
+    for &c in key {
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+            out.push(c);
+        } else {
+            out.extend_from_slice(format!("%{c:02X}").as_bytes());
+        }
+    }
+}
+
+fn lru_crawler(srv: &Arc<Server>, args: &[&[u8]], out: &mut Vec<u8>) {
+    let line = |out: &mut Vec<u8>, l: &str| text::encode_line(out, l.as_bytes(), false);
+    let enabled = !CRAWLER_DISABLED.load(Relaxed);
+    match args {
+        [b"crawl", classes] => {
+            if !enabled {
+                return line(out, "CLIENT_ERROR lru crawler disabled");
+            }
+            let Some(sel) = crawler_classes(classes) else { return line(out, "BADCLASS invalid class id") };
+            // Reclaim the expired items now (the crawl finishes before OK: lru_crawler_running
+            // is never seen set). The lookup expires them through the engine's usual path.
+            let now = now_ms();
+            let mut expired = Vec::new();
+            crawl(srv, &sel, |(key, exp, _, _, _, cls, _)| {
+                if exp != 0 && exp <= now {
+                    expired.push((key, cls));
+                }
+            });
+            let cx = Cx::new(srv);
+            for (key, cls) in expired {
+                let (gone, _) = cx.with_key(&key, |_, db| {
+                    let (found, expired) = lookup(db, &key, false);
+                    (found.is_none(), expired)
+                });
+                if gone {
+                    CRAWLER_RECLAIMED[cls].fetch_add(1, Relaxed);
+                }
+            }
+            line(out, "OK");
+        }
+        [b"metadump", classes] => {
+            if !enabled {
+                return line(out, "CLIENT_ERROR lru crawler disabled");
+            }
+            if !out.is_empty() {
+                return line(out, "ERROR cannot pipeline other commands before metadump");
+            }
+            let Some(sel) = crawler_classes(classes) else { return line(out, "BADCLASS invalid class id") };
+            let now = now_ms();
+            crawl(srv, &sel, |(key, exp, atime, cas, fetched, cls, size)| {
+                if exp != 0 && exp <= now {
+                    return;
+                }
+                out.extend_from_slice(b"key=");
+                uriencode(&key, out);
+                let exp = if exp == 0 { -1 } else { (exp / 1000) as i64 };
+                let fetch = if fetched { "yes" } else { "no" };
+                out.extend_from_slice(
+                    format!(" exp={exp} la={atime} cas={cas} fetch={fetch} cls={cls} size={size}\n").as_bytes(),
+                );
+            });
+            text::encode_end(out);
+        }
+        [b"tocrawl", n] | [b"sleep", n] => match ferrocache_protocol::memcache::num::safe_strtoul(n) {
+            Some(v) if args[0] == b"sleep" && v > 1_000_000 => {
+                line(out, "CLIENT_ERROR sleep must be one second or less")
+            }
+            Some(_) => line(out, "OK"),
+            None => line(out, "CLIENT_ERROR bad command line format"),
+        },
+        [b"enable"] | [b"disable"] => {
+            CRAWLER_DISABLED.store(args[0] == b"disable", Relaxed);
+            line(out, "OK");
+        }
+        _ => TextReply::Error.encode(out, false),
+    }
 }
 
 // ------------------------------------------------------------------ authentication
