@@ -1468,6 +1468,8 @@ fn lru_crawler_like_memcached() {
         out.push(s(&r.until(b"ERROR\r\n")));
         r.send(b"lru_crawler disable\r\nlru_crawler crawl all\r\nlru_crawler enable\r\n");
         out.push(s(&r.until(b"OK\r\nCLIENT_ERROR lru crawler disabled\r\nOK\r\n")));
+        // slabs reassign must answer NOSPARE (t/error-extstore.t loops until it sees it)
+        out.push(s(&r.call(b"slabs reassign 0 1\r\nslabs reassign 1 1\r\nslabs reassign 99 1\r\nslabs reassign -1 2\r\nslabs reassign x 1\r\nslabs automove 0\r\nslabs automove 5\r\nslabs automove ratio 0.5\r\nslabs bogus\r\n")));
         out
     }
     let mut want = vec!["EN\r\nERROR cannot pipeline other commands before metadump\r\n".to_string()];
@@ -1476,6 +1478,12 @@ fn lru_crawler_like_memcached() {
     }
     want.push("OK\r\nBADCLASS invalid class id\r\nOK\r\nERROR\r\n".into());
     want.push("OK\r\nCLIENT_ERROR lru crawler disabled\r\nOK\r\n".into());
+    want.push(
+        "NOSPARE source class has no spare pages\r\nSAME src and dst class are identical\r\n\
+         BADCLASS invalid src or dst class id\r\nBADCLASS invalid src or dst class id\r\n\
+         CLIENT_ERROR bad command line format\r\nOK\r\nERROR\r\nOK\r\nERROR\r\n"
+            .into(),
+    );
     let n = Node::start(&[]);
     assert_eq!(script(n.mc), want);
     match real_memcached() {

@@ -970,6 +970,7 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
             TextReply::Ok.encode(out, noreply);
         }
         TextRequest::Admin { command: b"lru_crawler", args } => lru_crawler(srv, &args, out),
+        TextRequest::Admin { command: b"slabs", args } => slabs(&args, out),
         TextRequest::Admin { .. } => TextReply::Error.encode(out, false),
         TextRequest::Meta(m) => {
             McState::bump(&st.cmd_meta);
@@ -1657,6 +1658,45 @@ fn lru_crawler(srv: &Arc<Server>, args: &[&[u8]], out: &mut Vec<u8>) {
         [b"enable"] | [b"disable"] => {
             CRAWLER_DISABLED.store(args[0] == b"disable", Relaxed);
             line(out, "OK");
+        }
+        _ => TextReply::Error.encode(out, false),
+    }
+}
+
+/// `slabs reassign|automove` (process_slabs_command). Ferrocache has no slab pages to move:
+/// a reassignment always finds no spare page, as memcached does when a class has under two.
+fn slabs(args: &[&[u8]], out: &mut Vec<u8>) {
+    use ferrocache_protocol::memcache::num::{safe_strtol, safe_strtoul};
+    let line = |out: &mut Vec<u8>, l: &str| text::encode_line(out, l.as_bytes(), false);
+    let noreply = args.last() == Some(&&b"noreply"[..]);
+    match args {
+        [b"reassign", src, dst] => {
+            let (Some(src), Some(dst)) = (safe_strtol(src), safe_strtol(dst)) else {
+                return line(out, "CLIENT_ERROR bad command line format");
+            };
+            let last = SLAB_CLASSES as i32 - 1;
+            if !(0..=last).contains(&src) || !(0..=last).contains(&dst) {
+                line(out, "BADCLASS invalid src or dst class id")
+            } else if src == dst {
+                line(out, "SAME src and dst class are identical")
+            } else {
+                line(out, "NOSPARE source class has no spare pages")
+            }
+        }
+        [b"automove", rest @ ..] if !rest.is_empty() => {
+            let reply = if rest[0] == b"ratio" {
+                match rest.get(1).and_then(|r| std::str::from_utf8(r).ok()?.parse::<f64>().ok()) {
+                    Some(_) => "OK",
+                    None => "ERROR",
+                }
+            } else {
+                match safe_strtoul(rest[0]) {
+                    Some(0..=2) => "OK",
+                    Some(_) => "ERROR",
+                    None => "CLIENT_ERROR bad command line format",
+                }
+            };
+            text::encode_line(out, reply.as_bytes(), noreply);
         }
         _ => TextReply::Error.encode(out, false),
     }
