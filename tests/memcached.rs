@@ -1491,3 +1491,80 @@ fn lru_crawler_like_memcached() {
         None => eprintln!("SKIPPED: memcached not installed"),
     }
 }
+
+/// `watch fetchers mutations connevents` log lines in memcached's format (t/watcher.t and
+/// t/watcher_connid.t used to hang waiting for them); the same script against a real memcached
+/// when it is installed. Timestamps, ids and ports are masked.
+#[test]
+fn watch_log_lines_like_memcached() {
+    fn mask(line: &str) -> String {
+        let nl = if line.ends_with('\n') { "\n" } else { "" };
+        let masked = line
+            .trim_end_matches('\n')
+            .split(' ')
+            .map(|t| match t.split_once('=') {
+                Some((k @ ("ts" | "gid" | "cfd" | "rport"), _)) => format!("{k}=#"),
+                _ => t.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        masked + nl
+    }
+    fn script(port: u16) -> Vec<String> {
+        let mut w = Raw::connect(port);
+        w.send(b"watch fetchers mutations\n");
+        let mut out = vec![line(&mut w)];
+        let mut c = Raw::connect(port);
+        c.send(b"set foo 0 0 5\r\nhello\r\nget foo\r\nget nope\r\n");
+        c.until(b"END\r\nEND\r\n");
+        for _ in 0..4 {
+            out.push(mask(&one_line(&mut w)));
+        }
+        let mut e = Raw::connect(port);
+        e.send(b"watch connevents\n");
+        out.push(line(&mut e));
+        let mut c2 = Raw::connect(port);
+        c2.send(b"version\r\nquit\r\n");
+        assert!(c2.until(b"\r\n").starts_with(b"VERSION"));
+        out.push(mask(&one_line(&mut e)).replace("rip=127.0.0.1", "rip=#"));
+        out.push(mask(&one_line(&mut e)).replace("rip=127.0.0.1", "rip=#"));
+        let mut c3 = Raw::connect(port);
+        c3.send(b"GET / HTTP/1.1\r\n");
+        assert!(c3.closed());
+        out.push(mask(&one_line(&mut e)).replace("rip=127.0.0.1", "rip=#"));
+        out.push(mask(&one_line(&mut e)).replace("rip=127.0.0.1", "rip=#"));
+        out
+    }
+    let want = [
+        "OK\r\n",
+        "ts=# gid=# type=item_get key=foo status=not_found clsid=0 cfd=# size=0\n",
+        "ts=# gid=# type=item_store key=foo status=stored cmd=set ttl=0 clsid=1 cfd=# size=5\n",
+        "ts=# gid=# type=item_get key=foo status=found clsid=1 cfd=# size=5\n",
+        "ts=# gid=# type=item_get key=nope status=not_found clsid=0 cfd=# size=0\n",
+        "OK\r\n",
+        "ts=# gid=# type=conn_new rip=# rport=# transport=tcp cfd=#\n",
+        "ts=# gid=# type=conn_close rip=# rport=# transport=tcp reason=normal cfd=#\n",
+        "ts=# gid=# type=conn_new rip=# rport=# transport=tcp cfd=#\n",
+        "ts=# gid=# type=conn_close rip=# rport=# transport=tcp reason=error cfd=#\n",
+    ];
+    let n = Node::start(&[]);
+    assert_eq!(script(n.mc), want);
+    match real_memcached() {
+        Some(m) => assert_eq!(script(m.port), want),
+        None => eprintln!("SKIPPED: memcached not installed"),
+    }
+}
+
+/// One `\n`-terminated line; what follows it stays buffered.
+fn one_line(r: &mut Raw) -> String {
+    let mut tmp = [0u8; 65536];
+    loop {
+        if let Some(i) = r.buf.iter().position(|&c| c == b'\n') {
+            let rest = r.buf.split_off(i + 1);
+            return s(&std::mem::replace(&mut r.buf, rest));
+        }
+        let n = r.s.read(&mut tmp).expect("read");
+        assert!(n > 0, "closed");
+        r.buf.extend_from_slice(&tmp[..n]);
+    }
+}

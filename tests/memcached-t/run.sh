@@ -6,7 +6,11 @@
 # usage: tests/memcached-t/run.sh MEMCACHED_SRC_DIR [FILE.t ...]
 #   MEMCACHED_SRC_DIR: an unpacked memcached source tree (e.g. memcached-1.6.18); it is copied to
 #   a temp dir (never modified). Env: FERRO (default target/debug/ferrocache), MEMCACHED (default
-#   memcached on PATH), T_TIMEOUT (seconds per file, default 120), ONLY=ferrocache|memcached.
+#   memcached on PATH), T_TIMEOUT (seconds per file, default 120), ONLY=ferrocache|memcached,
+#   KEEP_LOGS=DIR (copy the prove and server logs there).
+# The node runs with memcached's default memory settings (64 MB, LRU eviction); memcached runs
+# with its defaults. Files that start memcached with options (-m 3, -I, extstore, TLS, -S...)
+# get the default server in daemon mode, for both.
 set -u
 SRC=${1:?usage: run.sh MEMCACHED_SRC_DIR [FILE.t ...]}
 shift
@@ -41,8 +45,9 @@ run_one() {
         local rport dir
         rport=$(free_port)
         dir=$(mktemp -d "$WORK/node.XXXX")
+        # memcached's defaults: -m 64 with LRU evictions (a Redis node's default is noeviction).
         "$FERRO" server --port "$rport" --memcached-port "$port" --dir "$dir" --save "" \
-            --appendonly no >"$log.server" 2>&1 &
+            --appendonly no --maxmemory 64mb --maxmemory-policy allkeys-lru >"$log.server" 2>&1 &
         pid=$!
     else
         local asroot=()

@@ -87,6 +87,174 @@ pub struct McState {
     pub verbosity: AtomicU64,
     pub conns: Mutex<HashMap<u64, McConnInfo>>,
     pub detail: PrefixStats,
+    pub watchers: Watchers,
+}
+
+/// `watch fetchers|mutations|...` log streams (memcached's logger.c): item_get / item_store
+/// lines in memcached's format. A watcher that does not keep up loses lines (bounded queue).
+#[derive(Default)]
+pub struct Watchers {
+    any: AtomicBool,
+    /// (flags, queue, lines lost since the last delivered one).
+    list: Mutex<Vec<(u16, tokio::sync::mpsc::Sender<Vec<u8>>, u64)>>,
+    gid: AtomicU64,
+}
+
+pub const LOG_FETCHERS: u16 = 1;
+pub const LOG_MUTATIONS: u16 = 2;
+pub const LOG_EVICTIONS: u16 = 4;
+pub const LOG_CONNEVENTS: u16 = 8;
+
+/// A `connevents` line: `conn_new` (reason None) or `conn_close` with memcached's reason.
+pub fn log_conn(srv: &Server, id: u64, peer: &std::net::SocketAddr, reason: Option<&str>) {
+    let w = &srv.mc.watchers;
+    if !w.wants(LOG_CONNEVENTS) {
+        return;
+    }
+    let (ip, port) = (peer.ip(), peer.port());
+    match reason {
+        None => w.log(LOG_CONNEVENTS, format_args!("type=conn_new rip={ip} rport={port} transport=tcp cfd={id}")),
+        Some(r) => w.log(
+            LOG_CONNEVENTS,
+            format_args!("type=conn_close rip={ip} rport={port} transport=tcp reason={r} cfd={id}"),
+        ),
+    }
+}
+
+/// An `evictions` line for a key of database 0 the engine evicted (its item is gone: the
+/// fields memcached takes from it are reported empty).
+pub fn log_eviction(srv: &Server, key: &[u8]) {
+    let w = &srv.mc.watchers;
+    if !w.wants(LOG_EVICTIONS) {
+        return;
+    }
+    let k = uri_key(key);
+    w.log(LOG_EVICTIONS, format_args!("type=eviction key={k} fetch=no ttl=-1 la=0 clsid=0 size=0"));
+}
+
+impl Watchers {
+    fn add(&self, flags: u16) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(8192);
+        let mut l = self.list.lock();
+        l.push((flags, tx, 0));
+        self.any.store(true, Relaxed);
+        rx
+    }
+
+    /// Watchers now connected (`stats`: log_watchers).
+    pub fn count(&self) -> usize {
+        let mut l = self.list.lock();
+        l.retain(|(_, tx, _)| !tx.is_closed());
+        l.len()
+    }
+
+    #[inline]
+    fn wants(&self, flag: u16) -> bool {
+        self.any.load(Relaxed) && self.list.lock().iter().any(|(f, _, _)| f & flag != 0)
+    }
+
+    fn log(&self, flag: u16, body: std::fmt::Arguments) {
+        let gid = self.gid.fetch_add(1, Relaxed) + 1;
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let line = format!("ts={}.{} gid={gid} {body}\n", t.as_secs(), t.subsec_micros()).into_bytes();
+        let mut l = self.list.lock();
+        use tokio::sync::mpsc::error::TrySendError;
+        l.retain_mut(|(f, tx, skipped)| {
+            if *f & flag == 0 {
+                return !tx.is_closed();
+            }
+            // memcached's logger: a watcher that fell behind first gets "skipped=N".
+            if *skipped > 0 {
+                match tx.try_send(format!("skipped={skipped}\n").into_bytes()) {
+                    Ok(()) => *skipped = 0,
+                    Err(TrySendError::Full(_)) => {
+                        *skipped += 1;
+                        return true;
+                    }
+                    Err(TrySendError::Closed(_)) => return false,
+                }
+            }
+            match tx.try_send(line.clone()) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    *skipped += 1;
+                    true
+                }
+                Err(TrySendError::Closed(_)) => false,
+            }
+        });
+        self.any.store(!l.is_empty(), Relaxed);
+    }
+}
+
+fn uri_key(key: &[u8]) -> String {
+    let mut v = Vec::new();
+    uriencode(key, &mut v);
+    String::from_utf8(v).unwrap_or_default()
+}
+
+/// A fetchers line (`type=item_get`): `hit` = (slab class, value bytes).
+fn log_get(cx: &Cx, key: &[u8], hit: Option<(usize, usize)>) {
+    let w = &cx.srv.mc.watchers;
+    if !w.wants(LOG_FETCHERS) {
+        return;
+    }
+    let (status, cls, n) = match hit {
+        Some((c, n)) => ("found", c, n),
+        None => ("not_found", 0, 0),
+    };
+    let k = uri_key(key);
+    w.log(LOG_FETCHERS, format_args!("type=item_get key={k} status={status} clsid={cls} cfd={} size={n}", cx.conn));
+}
+
+/// A mutations line (`type=item_store`).
+fn log_store(cx: &Cx, key: &[u8], status: &str, cmd: &str, exptime: i64, flags: u32, n: usize) {
+    let w = &cx.srv.mc.watchers;
+    if !w.wants(LOG_MUTATIONS) {
+        return;
+    }
+    let ttl = match exp_of(exptime, cx.now) {
+        Exp::At(ms) => ms.saturating_sub(cx.now).div_ceil(1000),
+        _ => 0,
+    };
+    let cls = slab_class(item_total_size(key.len(), flags, n));
+    let k = uri_key(key);
+    w.log(
+        LOG_MUTATIONS,
+        format_args!(
+            "type=item_store key={k} status={status} cmd={cmd} ttl={ttl} clsid={cls} cfd={} size={n}",
+            cx.conn
+        ),
+    );
+}
+
+/// `watch [fetchers|mutations|...]` (process_watch_command).
+fn watch(srv: &Server, conn: &McConn, args: &[&[u8]], out: &mut Vec<u8>) -> Outcome {
+    let line = |out: &mut Vec<u8>, l: &str| text::encode_line(out, l.as_bytes(), false);
+    if !out.is_empty() {
+        line(out, "ERROR cannot pipeline other commands before watch");
+        return Outcome::Continue;
+    }
+    let mut flags = 0u16;
+    for a in args.iter().filter(|a| **a != b"noreply") {
+        match *a {
+            b"fetchers" => flags |= LOG_FETCHERS,
+            b"mutations" => flags |= LOG_MUTATIONS,
+            b"evictions" => flags |= LOG_EVICTIONS,
+            b"connevents" => flags |= LOG_CONNEVENTS,
+            b"rawcmds" | b"sysevents" | b"proxyreqs" | b"proxyevents" | b"proxyuser" => flags |= 0x100,
+            _ => {
+                TextReply::Error.encode(out, false);
+                return Outcome::Continue;
+            }
+        }
+    }
+    if flags == 0 {
+        flags = LOG_FETCHERS;
+    }
+    *conn.watch.lock() = Some(srv.mc.watchers.add(flags));
+    line(out, "OK");
+    Outcome::Watch
 }
 
 /// `stats detail on|off|dump`: per-prefix get/hit/set/del counters (memcached's
@@ -161,6 +329,8 @@ pub struct McConn {
     pub last_cmd_ms: Arc<AtomicU64>,
     /// False until the client logs in, on a node that requires it ([`auth_required`]).
     pub authenticated: AtomicBool,
+    /// Set by `watch`: the log lines this connection now streams (see [`Watchers`]).
+    pub watch: Mutex<Option<tokio::sync::mpsc::Receiver<Vec<u8>>>>,
 }
 
 /// What the connection loop does after a request.
@@ -169,6 +339,9 @@ pub enum Outcome {
     Continue,
     /// Flush what was written, then close.
     Close,
+    /// The connection became a log watcher (`watch`): write what is pending, then only stream
+    /// the lines of `McConn::watch` (further input is ignored, as memcached's conn_watch).
+    Watch,
 }
 
 /// Parser limits from the config (`memcached-item-size-max`).
@@ -232,6 +405,8 @@ fn exp_ms(e: Exp) -> u64 {
 
 struct Cx<'s> {
     srv: &'s Arc<Server>,
+    /// The connection's id (`cfd=` of watch lines; 0 when none).
+    conn: u64,
     now: u64,
     now_secs: u32,
     /// Effect sinks exist: build propagation argv.
@@ -241,7 +416,7 @@ struct Cx<'s> {
 impl<'s> Cx<'s> {
     fn new(srv: &'s Arc<Server>) -> Self {
         let now = now_ms();
-        Cx { srv, now, now_secs: (now / 1000) as u32, prop: srv.has_sinks.load(Relaxed) }
+        Cx { srv, conn: 0, now, now_secs: (now / 1000) as u32, prop: srv.has_sinks.load(Relaxed) }
     }
     fn st(&self) -> &McStats {
         &self.srv.mc.stats
@@ -844,7 +1019,9 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
         out.extend_from_slice(MC_READONLY.as_bytes());
         return Outcome::Continue;
     }
-    let cx = Cx::new(srv);
+    let mut cx = Cx::new(srv);
+    cx.conn = conn.id;
+    let cx = cx;
     conn.last_cmd_ms.store(cx.now, Relaxed);
     let st = cx.st();
     match req {
@@ -863,12 +1040,14 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
                 let hit = cx.with_key(key, |cx, db| {
                     fetch(cx, db, key, touch, |it| {
                         let cas = with_cas.then_some(it.cas());
-                        text::encode_value(out, key, it.flags(), it.data(), cas)
+                        text::encode_value(out, key, it.flags(), it.data(), cas);
+                        (slab_class(item_total_size(key.len(), it.flags(), it.data().len())), it.data().len())
                     })
                 });
                 srv.mc.detail.record(key, PrefixOp::Get(hit.is_some()));
+                log_get(&cx, key, hit);
                 match hit {
-                    Some(()) => {
+                    Some(_) => {
                         if touch.is_some() {
                             McState::bump(&st.touch_hits);
                         }
@@ -908,7 +1087,33 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
                 set_stale: false,
                 key_binary: false,
             };
+            if cx.srv.mc.watchers.wants(LOG_FETCHERS) {
+                // memcached's do_store_item looks the key up first (and logs that fetch).
+                let hit = cx.with_key(key, |cx, db| {
+                    fetch(cx, db, key, None, |it| {
+                        (slab_class(item_total_size(key.len(), it.flags(), it.data().len())), it.data().len())
+                    })
+                });
+                log_get(&cx, key, hit);
+            }
             let res = cx.with_key(key, |cx, db| store(cx, db, &r));
+            let (status, cmd) = (
+                match res {
+                    StoreResult::Stored(_) => "stored",
+                    StoreResult::NotStored => "not_stored",
+                    StoreResult::Exists => "exists",
+                    StoreResult::NotFound => "not_found",
+                },
+                match command {
+                    StoreCommand::Set => "set",
+                    StoreCommand::Add => "add",
+                    StoreCommand::Replace => "replace",
+                    StoreCommand::Append => "append",
+                    StoreCommand::Prepend => "prepend",
+                    StoreCommand::Cas => "cas",
+                },
+            );
+            log_store(&cx, key, status, cmd, exptime as i64, flags, data.len());
             let reply = match res {
                 StoreResult::Stored(_) => TextReply::Stored,
                 StoreResult::NotStored => TextReply::NotStored,
@@ -971,6 +1176,7 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
         }
         TextRequest::Admin { command: b"lru_crawler", args } => lru_crawler(srv, &args, out),
         TextRequest::Admin { command: b"slabs", args } => slabs(&args, out),
+        TextRequest::Admin { command: b"watch", args } => return watch(srv, conn, &args, out),
         TextRequest::Admin { .. } => TextReply::Error.encode(out, false),
         TextRequest::Meta(m) => {
             McState::bump(&st.cmd_meta);
@@ -1153,6 +1359,7 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             push("reclaimed", srv.ks.stats().expired.to_string());
             push("lrutail_reflocked", "0".into());
             push("lru_crawler_running", "0".into());
+            push("log_watchers", srv.mc.watchers.count().to_string());
         }
         b"settings" => {
             push("maxbytes", maxbytes.to_string());
@@ -1793,7 +2000,9 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
         binary::encode_error(out, &req, Status::NotStored);
         return Outcome::Continue;
     }
-    let cx = Cx::new(srv);
+    let mut cx = Cx::new(srv);
+    cx.conn = conn.id;
+    let cx = cx;
     conn.last_cmd_ms.store(cx.now, Relaxed);
     let st = cx.st();
     let hcas = req.header.cas;
@@ -1801,11 +2010,15 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
         BinaryCommand::Get { key, .. } => {
             McState::bump(&st.cmd_get);
             let hit = cx.with_key(key, |cx, db| {
-                fetch(cx, db, key, None, |it| binary::encode_get_hit(out, &req, it.flags(), it.cas(), it.data()))
+                fetch(cx, db, key, None, |it| {
+                    binary::encode_get_hit(out, &req, it.flags(), it.cas(), it.data());
+                    (slab_class(item_total_size(key.len(), it.flags(), it.data().len())), it.data().len())
+                })
             });
             srv.mc.detail.record(key, PrefixOp::Get(hit.is_some()));
+            log_get(&cx, key, hit);
             match hit {
-                Some(()) => McState::bump(&st.get_hits),
+                Some(_) => McState::bump(&st.get_hits),
                 None => {
                     McState::bump(&st.get_misses);
                     binary::encode_get_miss(out, &req);
@@ -1851,7 +2064,21 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
                 set_stale: false,
                 key_binary: false,
             };
-            match cx.with_key(key, |cx, db| store(cx, db, &r)) {
+            let res = cx.with_key(key, |cx, db| store(cx, db, &r));
+            let status = match res {
+                StoreResult::Stored(_) => "stored",
+                StoreResult::NotStored => "not_stored",
+                StoreResult::Exists => "exists",
+                StoreResult::NotFound => "not_found",
+            };
+            let cmd = match m {
+                Mode::Add => "add",
+                Mode::Replace => "replace",
+                Mode::Cas => "cas",
+                _ => "set",
+            };
+            log_store(&cx, key, status, cmd, *exptime as i64, *flags, value.len());
+            match res {
                 StoreResult::Stored(c) => binary::encode_success(out, &req, c),
                 StoreResult::Exists => binary::encode_error(out, &req, Status::KeyExists),
                 StoreResult::NotFound => binary::encode_error(out, &req, Status::KeyNotFound),
@@ -1882,7 +2109,15 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
                 set_stale: false,
                 key_binary: false,
             };
-            match cx.with_key(key, |cx, db| store(cx, db, &r)) {
+            let res = cx.with_key(key, |cx, db| store(cx, db, &r));
+            let status = match res {
+                StoreResult::Stored(_) => "stored",
+                StoreResult::NotStored => "not_stored",
+                StoreResult::Exists => "exists",
+                StoreResult::NotFound => "not_found",
+            };
+            log_store(&cx, key, status, if *append { "append" } else { "prepend" }, 0, 0, value.len());
+            match res {
                 StoreResult::Stored(c) => binary::encode_success(out, &req, c),
                 StoreResult::Exists => binary::encode_error(out, &req, Status::KeyExists),
                 StoreResult::NotFound => binary::encode_error(out, &req, Status::KeyNotFound),

@@ -110,8 +110,15 @@ async fn connection(srv: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
         .conns
         .lock()
         .insert(id, McConnInfo { addr: peer.to_string(), listen_addr: laddr, last_cmd_ms: last.clone() });
-    let conn = McConn { id, last_cmd_ms: last, authenticated: AtomicBool::new(!mc::auth_required(&srv)) };
-    serve(&srv, &conn, sock).await;
+    let conn = McConn {
+        id,
+        last_cmd_ms: last,
+        authenticated: AtomicBool::new(!mc::auth_required(&srv)),
+        watch: Default::default(),
+    };
+    mc::log_conn(&srv, id, &peer, None);
+    let reason = serve(&srv, &conn, sock).await;
+    mc::log_conn(&srv, id, &peer, Some(reason));
     srv.mc.conns.lock().remove(&id);
     srv.mc.stats.curr_connections.fetch_sub(1, Relaxed);
 }
@@ -126,13 +133,18 @@ struct ConnState {
     proto: Option<Protocol>,
     /// Input bytes still to discard (memcached's conn_swallow).
     swallow: u64,
+    /// `watch` made this connection a log stream.
+    watching: bool,
+    /// The connection closes because of a protocol error.
+    error_close: bool,
 }
 
-async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
+/// Serve one connection; returns why it closed (memcached's conn_close reasons).
+async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) -> &'static str {
     let (mut rd, mut wr) = sock.into_split();
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let mut state = ConnState { proto: None, swallow: 0 };
+    let mut state = ConnState { proto: None, swallow: 0, watching: false, error_close: false };
     let mut paused = false;
     let mut backlog = false;
     loop {
@@ -149,7 +161,8 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
                 rbuf.reserve(64 * 1024);
             }
             match rd.read_buf(&mut rbuf).await {
-                Ok(0) | Err(_) => return,
+                Ok(0) => return "normal",
+                Err(_) => return "error",
                 Ok(n) => {
                     srv.mc.stats.bytes_read.fetch_add(n as u64, Relaxed);
                 }
@@ -161,7 +174,7 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
             ferrocache_commands::aof::before_reply(srv);
             srv.mc.stats.bytes_written.fetch_add(out.len() as u64, Relaxed);
             if wr.write_all(&out).await.is_err() {
-                return;
+                return "error";
             }
             if out.capacity() > 1024 * 1024 {
                 out = Vec::with_capacity(16 * 1024);
@@ -171,7 +184,38 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
         }
         if close {
             let _ = wr.shutdown().await;
-            return;
+            return if state.error_close { "error" } else { "normal" };
+        }
+        if state.watching {
+            let Some(rx) = conn.watch.lock().take() else { return "normal" };
+            watch_stream(rd, wr, rx).await;
+            return "normal";
+        }
+    }
+}
+
+/// A `watch` connection: stream the log lines; input is read and ignored until EOF.
+async fn watch_stream(
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    let mut sink = [0u8; 4096];
+    loop {
+        tokio::select! {
+            line = rx.recv() => match line {
+                Some(l) => {
+                    if wr.write_all(&l).await.is_err() {
+                        return;
+                    }
+                }
+                None => return,
+            },
+            n = rd.read(&mut sink) => {
+                if !matches!(n, Ok(k) if k > 0) {
+                    return;
+                }
+            }
         }
     }
 }
@@ -241,6 +285,10 @@ fn process(
                             close = true;
                             break;
                         }
+                        if o == Outcome::Watch {
+                            state.watching = true;
+                            break;
+                        }
                     }
                     Err(e) => {
                         e.encode(out);
@@ -251,6 +299,7 @@ fn process(
                         state.swallow = e.swallow;
                         if e.close {
                             close = true;
+                            state.error_close = true;
                             break;
                         }
                     }
@@ -279,6 +328,7 @@ fn process(
                     state.swallow = e.swallow;
                     if e.close {
                         close = true;
+                        state.error_close = true;
                         break;
                     }
                 }
