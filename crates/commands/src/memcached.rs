@@ -134,7 +134,8 @@ pub fn log_eviction(srv: &Server, key: &[u8]) {
 
 impl Watchers {
     fn add(&self, flags: u16) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
-        let (tx, rx) = tokio::sync::mpsc::channel(8192);
+        // About memcached's default 256 KB watcher buffer of ~200-byte lines.
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
         let mut l = self.list.lock();
         l.push((flags, tx, 0));
         self.any.store(true, Relaxed);
