@@ -174,6 +174,21 @@ fn server(args: &[String]) -> ExitCode {
             mc_listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
         if !mc_addrs.is_empty() {
             ferrocache_server::log('*', &format!("Ready to accept memcached connections on {}", mc_addrs.join(", ")));
+            let needs_pass = srv.config.hot.requirepass_set.load(std::sync::atomic::Ordering::Relaxed)
+                || !srv.acl.default_full.load(std::sync::atomic::Ordering::Relaxed);
+            if ferrocache_commands::memcached::auth_required(&srv) {
+                ferrocache_server::log(
+                    '*',
+                    "memcached clients must log in as an ACL user (SASL PLAIN on the binary protocol, \
+                     `set <key> 0 0 <n>` with \"user password\" on the text protocol)",
+                );
+            } else if needs_pass {
+                ferrocache_server::log(
+                    '#',
+                    "WARNING: memcached-auth is no: the memcached port serves every client without \
+                     authentication although the node requires a password",
+                );
+            }
         }
         ferrocache_server::memcached::spawn(srv.clone(), mc_listeners);
         ferrocache_server::log('*', &format!("Ready to accept connections on {}", addrs.join(", ")));

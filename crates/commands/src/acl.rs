@@ -1090,6 +1090,17 @@ pub fn authenticate(srv: &Server, client: &mut Client, user: &[u8], pass: &[u8],
     ok
 }
 
+/// The memcached port's login (SASL PLAIN on the binary protocol, `set` with "user password"
+/// on the text protocol): the user exists, is on, the password matches, and the user may run
+/// every command on every key. memcached requests are not mapped onto per-command or per-key
+/// ACL rules, so a restricted user cannot log in there (it would bypass its restrictions).
+pub fn memcached_login(srv: &Server, user: &[u8], pass: &[u8]) -> bool {
+    let Some(u) = srv.acl.get(user) else { return false };
+    let u = u.read();
+    let all = SEL_ALLKEYS | SEL_ALLCOMMANDS;
+    u.check_password(pass) && u.selectors[0].flags & all == all
+}
+
 /// Back to the default user (RESET).
 pub fn reset_client(srv: &Server, client: &mut Client) {
     client.user = None;

@@ -175,6 +175,10 @@ pub static SPECS: &[Spec] = &[
     spec!("memcached-max-connections", "1024", Kind::Int(1, i32::MAX as i64)),
     spec!("memcached-cluster-nodes", "", Kind::Str),
     spec!("memcached-cluster-version", "1", Kind::Int(0, i64::MAX)),
+    // "yes": when the node needs a password (requirepass / ACL), memcached clients must log in
+    // too (SASL PLAIN or the text protocol's `set` login). "no" opens the memcached port
+    // without authentication even then (logged as a warning at startup).
+    spec!("memcached-auth", "yes", YESNO),
 ];
 
 /// Configs CONFIG SET changes only where `enable-protected-configs` allows it (Redis 7.0's

@@ -194,6 +194,9 @@ pub fn ensure_memory(srv: &Server, now_ms: u64) -> bool {
         let mut fx = Effects::default();
         let ok = srv.ks.evict_one_with(policy, &access, samples, now_ms, &mut fx, &mut |fx| {
             srv.counters.evicted_keys.fetch_add(1, Relaxed);
+            for ev in fx.events.iter().filter(|e| e.db == 0 && e.event == "evicted") {
+                memcached::log_eviction(srv, &ev.key);
+            }
             srv.apply_effects(fx, 0, None);
         });
         if !ok {

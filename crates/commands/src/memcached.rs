@@ -24,7 +24,7 @@ use ferrocache_protocol::memcache::{
 };
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// The version memcached clients see (`version`, `stats`).
@@ -65,6 +65,8 @@ pub struct McStats {
     pub rejected_connections: AtomicU64,
     pub bytes_read: AtomicU64,
     pub bytes_written: AtomicU64,
+    pub auth_cmds: AtomicU64,
+    pub auth_errors: AtomicU64,
 }
 
 /// One memcached connection as `stats conns` shows it.
@@ -84,6 +86,236 @@ pub struct McState {
     pub oldest_live: AtomicU64,
     pub verbosity: AtomicU64,
     pub conns: Mutex<HashMap<u64, McConnInfo>>,
+    pub detail: PrefixStats,
+    pub watchers: Watchers,
+}
+
+/// `watch fetchers|mutations|...` log streams (memcached's logger.c): item_get / item_store
+/// lines in memcached's format. A watcher that does not keep up loses lines (bounded queue).
+#[derive(Default)]
+pub struct Watchers {
+    any: AtomicBool,
+    /// (flags, queue, lines lost since the last delivered one).
+    list: Mutex<Vec<(u16, tokio::sync::mpsc::Sender<Vec<u8>>, u64)>>,
+    gid: AtomicU64,
+}
+
+pub const LOG_FETCHERS: u16 = 1;
+pub const LOG_MUTATIONS: u16 = 2;
+pub const LOG_EVICTIONS: u16 = 4;
+pub const LOG_CONNEVENTS: u16 = 8;
+
+/// A `connevents` line: `conn_new` (reason None) or `conn_close` with memcached's reason.
+pub fn log_conn(srv: &Server, id: u64, peer: &std::net::SocketAddr, reason: Option<&str>) {
+    let w = &srv.mc.watchers;
+    if !w.wants(LOG_CONNEVENTS) {
+        return;
+    }
+    let (ip, port) = (peer.ip(), peer.port());
+    match reason {
+        None => w.log(LOG_CONNEVENTS, format_args!("type=conn_new rip={ip} rport={port} transport=tcp cfd={id}")),
+        Some(r) => w.log(
+            LOG_CONNEVENTS,
+            format_args!("type=conn_close rip={ip} rport={port} transport=tcp reason={r} cfd={id}"),
+        ),
+    }
+}
+
+/// An `evictions` line for a key of database 0 the engine evicted (its item is gone: the
+/// fields memcached takes from it are reported empty).
+pub fn log_eviction(srv: &Server, key: &[u8]) {
+    let w = &srv.mc.watchers;
+    if !w.wants(LOG_EVICTIONS) {
+        return;
+    }
+    let k = uri_key(key);
+    w.log(LOG_EVICTIONS, format_args!("type=eviction key={k} fetch=no ttl=-1 la=0 clsid=0 size=0"));
+}
+
+impl Watchers {
+    fn add(&self, flags: u16) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+        // About memcached's default 256 KB watcher buffer of ~200-byte lines.
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let mut l = self.list.lock();
+        l.push((flags, tx, 0));
+        self.any.store(true, Relaxed);
+        rx
+    }
+
+    /// Watchers now connected (`stats`: log_watchers).
+    pub fn count(&self) -> usize {
+        let mut l = self.list.lock();
+        l.retain(|(_, tx, _)| !tx.is_closed());
+        l.len()
+    }
+
+    #[inline]
+    fn wants(&self, flag: u16) -> bool {
+        self.any.load(Relaxed) && self.list.lock().iter().any(|(f, _, _)| f & flag != 0)
+    }
+
+    fn log(&self, flag: u16, body: std::fmt::Arguments) {
+        let gid = self.gid.fetch_add(1, Relaxed) + 1;
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let line = format!("ts={}.{} gid={gid} {body}\n", t.as_secs(), t.subsec_micros()).into_bytes();
+        let mut l = self.list.lock();
+        use tokio::sync::mpsc::error::TrySendError;
+        l.retain_mut(|(f, tx, skipped)| {
+            if *f & flag == 0 {
+                return !tx.is_closed();
+            }
+            // memcached's logger: a watcher that fell behind first gets "skipped=N".
+            if *skipped > 0 {
+                match tx.try_send(format!("skipped={skipped}\n").into_bytes()) {
+                    Ok(()) => *skipped = 0,
+                    Err(TrySendError::Full(_)) => {
+                        *skipped += 1;
+                        return true;
+                    }
+                    Err(TrySendError::Closed(_)) => return false,
+                }
+            }
+            match tx.try_send(line.clone()) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    *skipped += 1;
+                    true
+                }
+                Err(TrySendError::Closed(_)) => false,
+            }
+        });
+        self.any.store(!l.is_empty(), Relaxed);
+    }
+}
+
+fn uri_key(key: &[u8]) -> String {
+    let mut v = Vec::new();
+    uriencode(key, &mut v);
+    String::from_utf8(v).unwrap_or_default()
+}
+
+/// A fetchers line (`type=item_get`): `hit` = (slab class, value bytes).
+fn log_get(cx: &Cx, key: &[u8], hit: Option<(usize, usize)>) {
+    let w = &cx.srv.mc.watchers;
+    if !w.wants(LOG_FETCHERS) {
+        return;
+    }
+    let (status, cls, n) = match hit {
+        Some((c, n)) => ("found", c, n),
+        None => ("not_found", 0, 0),
+    };
+    let k = uri_key(key);
+    w.log(LOG_FETCHERS, format_args!("type=item_get key={k} status={status} clsid={cls} cfd={} size={n}", cx.conn));
+}
+
+/// A mutations line (`type=item_store`).
+fn log_store(cx: &Cx, key: &[u8], status: &str, cmd: &str, exptime: i64, flags: u32, n: usize) {
+    let w = &cx.srv.mc.watchers;
+    if !w.wants(LOG_MUTATIONS) {
+        return;
+    }
+    let ttl = match exp_of(exptime, cx.now) {
+        Exp::At(ms) => ms.saturating_sub(cx.now).div_ceil(1000),
+        _ => 0,
+    };
+    let cls = slab_class(item_total_size(key.len(), flags, n));
+    let k = uri_key(key);
+    w.log(
+        LOG_MUTATIONS,
+        format_args!(
+            "type=item_store key={k} status={status} cmd={cmd} ttl={ttl} clsid={cls} cfd={} size={n}",
+            cx.conn
+        ),
+    );
+}
+
+/// `watch [fetchers|mutations|...]` (process_watch_command).
+fn watch(srv: &Server, conn: &McConn, args: &[&[u8]], out: &mut Vec<u8>) -> Outcome {
+    let line = |out: &mut Vec<u8>, l: &str| text::encode_line(out, l.as_bytes(), false);
+    if !out.is_empty() {
+        line(out, "ERROR cannot pipeline other commands before watch");
+        return Outcome::Continue;
+    }
+    let mut flags = 0u16;
+    for a in args.iter().filter(|a| **a != b"noreply") {
+        match *a {
+            b"fetchers" => flags |= LOG_FETCHERS,
+            b"mutations" => flags |= LOG_MUTATIONS,
+            b"evictions" => flags |= LOG_EVICTIONS,
+            b"connevents" => flags |= LOG_CONNEVENTS,
+            b"rawcmds" | b"sysevents" | b"proxyreqs" | b"proxyevents" | b"proxyuser" => flags |= 0x100,
+            _ => {
+                TextReply::Error.encode(out, false);
+                return Outcome::Continue;
+            }
+        }
+    }
+    if flags == 0 {
+        flags = LOG_FETCHERS;
+    }
+    *conn.watch.lock() = Some(srv.mc.watchers.add(flags));
+    line(out, "OK");
+    Outcome::Watch
+}
+
+/// `stats detail on|off|dump`: per-prefix get/hit/set/del counters (memcached's
+/// stats_prefix.c); the prefix is the key up to its first `:`, keys without one are not counted.
+/// Classic text and binary get/store/delete requests record, meta requests do not (as memcached).
+#[derive(Default)]
+pub struct PrefixStats {
+    pub enabled: AtomicBool,
+    /// (prefix, [get, hit, set, del]) in first-seen order.
+    counters: Mutex<Vec<(Vec<u8>, [u64; 4])>>,
+}
+
+#[derive(Clone, Copy)]
+enum PrefixOp {
+    Get(bool),
+    Set,
+    Del,
+}
+
+impl PrefixStats {
+    fn record(&self, key: &[u8], op: PrefixOp) {
+        if !self.enabled.load(Relaxed) {
+            return;
+        }
+        let Some(i) = key.iter().position(|&c| c == b':') else { return };
+        let prefix = &key[..i];
+        let mut m = self.counters.lock();
+        let idx = match m.iter().position(|(p, _)| p == prefix) {
+            Some(x) => x,
+            None => {
+                m.push((prefix.to_vec(), [0; 4]));
+                m.len() - 1
+            }
+        };
+        let c = &mut m[idx].1;
+        match op {
+            PrefixOp::Get(hit) => {
+                c[0] += 1;
+                c[1] += hit as u64;
+            }
+            PrefixOp::Set => c[2] += 1,
+            PrefixOp::Del => c[3] += 1,
+        }
+    }
+
+    /// The `stats detail dump` text, `END\r\n` included.
+    pub fn dump(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (p, c) in self.counters.lock().iter() {
+            out.extend_from_slice(b"PREFIX ");
+            out.extend_from_slice(p);
+            out.extend_from_slice(format!(" get {} hit {} set {} del {}\r\n", c[0], c[1], c[2], c[3]).as_bytes());
+        }
+        out.extend_from_slice(b"END\r\n");
+        out
+    }
+
+    fn clear(&self) {
+        self.counters.lock().clear();
+    }
 }
 
 impl McState {
@@ -96,6 +328,10 @@ impl McState {
 pub struct McConn {
     pub id: u64,
     pub last_cmd_ms: Arc<AtomicU64>,
+    /// False until the client logs in, on a node that requires it ([`auth_required`]).
+    pub authenticated: AtomicBool,
+    /// Set by `watch`: the log lines this connection now streams (see [`Watchers`]).
+    pub watch: Mutex<Option<tokio::sync::mpsc::Receiver<Vec<u8>>>>,
 }
 
 /// What the connection loop does after a request.
@@ -104,6 +340,9 @@ pub enum Outcome {
     Continue,
     /// Flush what was written, then close.
     Close,
+    /// The connection became a log watcher (`watch`): write what is pending, then only stream
+    /// the lines of `McConn::watch` (further input is ignored, as memcached's conn_watch).
+    Watch,
 }
 
 /// Parser limits from the config (`memcached-item-size-max`).
@@ -167,6 +406,8 @@ fn exp_ms(e: Exp) -> u64 {
 
 struct Cx<'s> {
     srv: &'s Arc<Server>,
+    /// The connection's id (`cfd=` of watch lines; 0 when none).
+    conn: u64,
     now: u64,
     now_secs: u32,
     /// Effect sinks exist: build propagation argv.
@@ -176,7 +417,7 @@ struct Cx<'s> {
 impl<'s> Cx<'s> {
     fn new(srv: &'s Arc<Server>) -> Self {
         let now = now_ms();
-        Cx { srv, now, now_secs: (now / 1000) as u32, prop: srv.has_sinks.load(Relaxed) }
+        Cx { srv, conn: 0, now, now_secs: (now / 1000) as u32, prop: srv.has_sinks.load(Relaxed) }
     }
     fn st(&self) -> &McStats {
         &self.srv.mc.stats
@@ -611,25 +852,53 @@ fn flush_db0(srv: &Arc<Server>) {
     srv.apply_effects(&mut fx, 0, None);
 }
 
-/// flush_all: items stored before the flush time become invalid. `delay` is a memcached
-/// exptime (0 = now, negative = cancel a pending delayed flush).
+/// When a `flush_all <exptime>` takes effect, as memcached 1.6's `process_flush_all_command`
+/// computes it: `oldest_live = realtime(exptime) - 1` (seconds), where `realtime` treats values
+/// above 30 days as absolute unix times and maps one at or before the process start to 1, so
+/// `oldest_live` becomes 0 and disables flushing (a no-op that still replaces a pending delayed
+/// flush). Zero or negative means now; `exptime` is the int32 memcached's `safe_strtol` keeps
+/// (`99999999999` wraps to 1215752191, a time in 2008: a no-op).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FlushAt {
+    Now,
+    At(u64),
+    Disabled,
+}
+
+fn flush_at(exptime: i64, now_ms: u64, start_ms: u64) -> FlushAt {
+    if exptime <= 0 {
+        return FlushAt::Now;
+    }
+    // memcached's process_started is 2 s before the real start (ITEM_UPDATE_INTERVAL aside).
+    let started = (start_ms / 1000).saturating_sub(2) as i64;
+    let at_ms = if exptime > REALTIME_MAXDELTA {
+        if exptime <= started {
+            return FlushAt::Disabled;
+        }
+        (exptime as u64 - 1) * 1000
+    } else {
+        now_ms + (exptime as u64 - 1) * 1000
+    };
+    if at_ms <= now_ms {
+        FlushAt::Now
+    } else {
+        FlushAt::At(at_ms)
+    }
+}
+
+/// flush_all: items stored before the flush time become invalid (see [`flush_at`]). Every
+/// flush_all replaces a pending delayed one.
 fn flush_all(srv: &Arc<Server>, delay: i64) {
     McState::bump(&srv.mc.stats.cmd_flush);
     let gen = srv.mc.flush_gen.fetch_add(1, Relaxed) + 1;
     let now = now_ms();
-    match if delay == 0 {
-        Exp::Past
-    } else if delay < 0 {
-        Exp::Never
-    } else {
-        exp_of(delay, now)
-    } {
-        Exp::Never => {}
-        Exp::Past => {
+    match flush_at(delay, now, srv.start_ms) {
+        FlushAt::Disabled => srv.mc.oldest_live.store(0, Relaxed),
+        FlushAt::Now => {
             srv.mc.oldest_live.store(now / 1000, Relaxed);
             flush_db0(srv);
         }
-        Exp::At(ms) => {
+        FlushAt::At(ms) => {
             srv.mc.oldest_live.store(ms / 1000, Relaxed);
             let s = srv.clone();
             match tokio::runtime::Handle::try_current() {
@@ -751,7 +1020,9 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
         out.extend_from_slice(MC_READONLY.as_bytes());
         return Outcome::Continue;
     }
-    let cx = Cx::new(srv);
+    let mut cx = Cx::new(srv);
+    cx.conn = conn.id;
+    let cx = cx;
     conn.last_cmd_ms.store(cx.now, Relaxed);
     let st = cx.st();
     match req {
@@ -770,11 +1041,14 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
                 let hit = cx.with_key(key, |cx, db| {
                     fetch(cx, db, key, touch, |it| {
                         let cas = with_cas.then_some(it.cas());
-                        text::encode_value(out, key, it.flags(), it.data(), cas)
+                        text::encode_value(out, key, it.flags(), it.data(), cas);
+                        (slab_class(item_total_size(key.len(), it.flags(), it.data().len())), it.data().len())
                     })
                 });
+                srv.mc.detail.record(key, PrefixOp::Get(hit.is_some()));
+                log_get(&cx, key, hit);
                 match hit {
-                    Some(()) => {
+                    Some(_) => {
                         if touch.is_some() {
                             McState::bump(&st.touch_hits);
                         }
@@ -791,6 +1065,7 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
             text::encode_end(out);
         }
         TextRequest::Store { command, key, flags, exptime, cas, data, noreply } => {
+            srv.mc.detail.record(key, PrefixOp::Set);
             if !cx.memory_ok() {
                 text::encode_line(out, text::OUT_OF_MEMORY_STORING.as_bytes(), noreply);
                 return Outcome::Continue;
@@ -813,7 +1088,33 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
                 set_stale: false,
                 key_binary: false,
             };
+            if cx.srv.mc.watchers.wants(LOG_FETCHERS) {
+                // memcached's do_store_item looks the key up first (and logs that fetch).
+                let hit = cx.with_key(key, |cx, db| {
+                    fetch(cx, db, key, None, |it| {
+                        (slab_class(item_total_size(key.len(), it.flags(), it.data().len())), it.data().len())
+                    })
+                });
+                log_get(&cx, key, hit);
+            }
             let res = cx.with_key(key, |cx, db| store(cx, db, &r));
+            let (status, cmd) = (
+                match res {
+                    StoreResult::Stored(_) => "stored",
+                    StoreResult::NotStored => "not_stored",
+                    StoreResult::Exists => "exists",
+                    StoreResult::NotFound => "not_found",
+                },
+                match command {
+                    StoreCommand::Set => "set",
+                    StoreCommand::Add => "add",
+                    StoreCommand::Replace => "replace",
+                    StoreCommand::Append => "append",
+                    StoreCommand::Prepend => "prepend",
+                    StoreCommand::Cas => "cas",
+                },
+            );
+            log_store(&cx, key, status, cmd, exptime as i64, flags, data.len());
             let reply = match res {
                 StoreResult::Stored(_) => TextReply::Stored,
                 StoreResult::NotStored => TextReply::NotStored,
@@ -823,6 +1124,7 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
             reply.encode(out, noreply);
         }
         TextRequest::Delete { key, noreply } => {
+            srv.mc.detail.record(key, PrefixOp::Del);
             let hit = cx.with_key(key, |cx, db| {
                 let (found, _) = lookup(db, key, false);
                 found.is_some() && remove_key(cx, db, key)
@@ -873,6 +1175,9 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
             let _ = srv.config.set_runtime("maxmemory", &format!("{}mb", megabytes));
             TextReply::Ok.encode(out, noreply);
         }
+        TextRequest::Admin { command: b"lru_crawler", args } => lru_crawler(srv, &args, out),
+        TextRequest::Admin { command: b"slabs", args } => slabs(&args, out),
+        TextRequest::Admin { command: b"watch", args } => return watch(srv, conn, &args, out),
         TextRequest::Admin { .. } => TextReply::Error.encode(out, false),
         TextRequest::Meta(m) => {
             McState::bump(&st.cmd_meta);
@@ -891,8 +1196,11 @@ fn text_stats(srv: &Arc<Server>, args: &[&[u8]], out: &mut Vec<u8>) {
         }
         b"detail" => {
             match args.get(1).copied() {
-                Some(b"on") | Some(b"off") => TextReply::Ok.encode(out, false),
-                Some(b"dump") => text::encode_end(out),
+                Some(b"on") | Some(b"off") => {
+                    srv.mc.detail.enabled.store(args[1] == b"on", Relaxed);
+                    TextReply::Ok.encode(out, false)
+                }
+                Some(b"dump") => out.extend_from_slice(&srv.mc.detail.dump()),
                 _ => text::encode_line(out, text::STATS_DETAIL_USAGE.as_bytes(), false),
             };
         }
@@ -910,6 +1218,11 @@ fn text_stats(srv: &Arc<Server>, args: &[&[u8]], out: &mut Vec<u8>) {
 }
 
 fn reset_stats(srv: &Server) {
+    srv.mc.detail.clear();
+    mcitem::reset_class_counters();
+    for c in &CRAWLER_RECLAIMED {
+        c.store(0, Relaxed);
+    }
     let s = &srv.mc.stats;
     for c in [
         &s.cmd_get,
@@ -939,25 +1252,47 @@ fn reset_stats(srv: &Server) {
         &s.rejected_connections,
         &s.bytes_read,
         &s.bytes_written,
+        &s.auth_cmds,
+        &s.auth_errors,
     ] {
         c.store(0, Relaxed);
     }
 }
 
-/// memcached's slab classes (-n 48, -f 1.25, 8-byte aligned): class of an item of `size`.
-fn slab_class(size: u64) -> u32 {
-    let mut chunk = 96u64;
-    let mut cls = 1;
-    while chunk < size && chunk < 512 * 1024 {
-        chunk = ((chunk as f64 * 1.25) as u64).div_ceil(8) * 8;
-        cls += 1;
+use mcitem::{item_total_size, slab_chunk_size, slab_class, SLAB_CLASSES, SLAB_PAGE};
+
+/// Per slab class: (live items, their memcached bytes), from a walk over database 0 one shard
+/// at a time (no global lock; `stats items|slabs` are rare). Logically expired items are left
+/// out, as memcached reuses their memory.
+fn class_usage(srv: &Server) -> Vec<(u64, u64)> {
+    let mut v = vec![(0u64, 0u64); SLAB_CLASSES];
+    let now = now_ms();
+    for i in 0..srv.ks.num_shards() {
+        let g = srv.ks.lock_one(i);
+        for e in g.dbs[0].iter() {
+            if e.expire_at != 0 && e.expire_at <= now {
+                continue;
+            }
+            if let Some((cls, size)) = mcitem::entry_class(e) {
+                v[cls].0 += 1;
+                v[cls].1 += size;
+            }
+        }
     }
-    cls
+    v
 }
 
-/// memcached's total item size (header 48 + key + 1 + flags suffix + data + CRLF + CAS).
-fn item_total_size(nkey: usize, flags: u32, nbytes: usize) -> u64 {
-    (48 + nkey + 1 + if flags == 0 { 0 } else { 4 } + nbytes + 2 + 8) as u64
+/// memcached never returns slab pages: the most pages a class ever needed (`total_pages`,
+/// `total_malloced`), updated whenever the slab stats are read.
+static CLASS_PAGES: [AtomicU64; SLAB_CLASSES] = [const { AtomicU64::new(0) }; SLAB_CLASSES];
+
+fn chunks_per_page(cls: usize) -> u64 {
+    (SLAB_PAGE / slab_chunk_size(cls)).max(1)
+}
+
+fn class_pages(cls: usize, used: u64) -> u64 {
+    let need = used.div_ceil(chunks_per_page(cls));
+    CLASS_PAGES[cls].fetch_max(need, Relaxed).max(need)
 }
 
 /// The `stats [group]` lines (None: unknown group).
@@ -1008,12 +1343,14 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             push("touch_misses", g(&s.touch_misses));
             push("store_too_large", g(&s.store_too_large));
             push("store_no_memory", g(&s.store_no_memory));
-            push("auth_cmds", "0".into());
-            push("auth_errors", "0".into());
+            push("auth_cmds", g(&s.auth_cmds));
+            push("auth_errors", g(&s.auth_errors));
             push("bytes_read", g(&s.bytes_read));
             push("bytes_written", g(&s.bytes_written));
             push("limit_maxbytes", maxbytes.to_string());
             push("accepting_conns", "1".into());
+            push("listen_disabled_num", "0".into());
+            push("time_in_listen_disabled_us", "0".into());
             push("threads", srv.threads.to_string());
             push("conn_yields", "0".into());
             push("bytes", ferrocache_engine::memory::used_memory().to_string());
@@ -1021,6 +1358,9 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
             push("total_items", g(&s.total_items));
             push("evictions", srv.ks.stats().evicted.to_string());
             push("reclaimed", srv.ks.stats().expired.to_string());
+            push("lrutail_reflocked", "0".into());
+            push("lru_crawler_running", "0".into());
+            push("log_watchers", srv.mc.watchers.count().to_string());
         }
         b"settings" => {
             push("maxbytes", maxbytes.to_string());
@@ -1045,43 +1385,65 @@ pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, Strin
                 }
                 .into(),
             );
+            push("shutdown_command", "no".into());
             push("growth_factor", "1.25".into());
             push("chunk_size", "48".into());
             push("num_threads", srv.threads.to_string());
             push("cas_enabled", "yes".into());
             push("binding_protocol", "auto-negotiate".into());
-            push("auth_enabled_sasl", "no".into());
-            push("auth_enabled_ascii", "no".into());
+            let auth = if auth_required(srv) { "yes" } else { "no" };
+            push("auth_enabled_sasl", auth.into());
+            push("auth_enabled_ascii", auth.into());
             push("item_size_max", limits(srv).item_size_max.to_string());
+            push("lru_crawler", if CRAWLER_DISABLED.load(Relaxed) { "no" } else { "yes" }.into());
             push("flush_enabled", "yes".into());
             push("dump_enabled", "yes".into());
             push("engine", srv.config.get("engine").unwrap_or_default());
             push("maxmemory_policy", srv.config.policy().name().into());
         }
         b"items" => {
-            if curr_items > 0 {
-                push("items:1:number", curr_items.to_string());
-                push("items:1:age", "0".into());
-                push("items:1:evicted", srv.ks.stats().evicted.to_string());
-                push("items:1:outofmemory", g(&s.store_no_memory));
-                push("items:1:reclaimed", srv.ks.stats().expired.to_string());
+            let c = &mcitem::CLASS_COUNTERS;
+            for (cls, (n, bytes)) in class_usage(srv).into_iter().enumerate() {
+                if n == 0 {
+                    continue;
+                }
+                let mut p = |k: &str, val: String| push(&format!("items:{cls}:{k}"), val);
+                p("number", n.to_string());
+                p("age", "0".into());
+                p("mem_requested", bytes.to_string());
+                p("evicted", c.evicted[cls].load(Relaxed).to_string());
+                p("evicted_nonzero", "0".into());
+                p("evicted_time", "0".into());
+                p("outofmemory", "0".into());
+                p("tailrepairs", "0".into());
+                p("reclaimed", c.reclaimed[cls].load(Relaxed).to_string());
+                p("crawler_reclaimed", CRAWLER_RECLAIMED[cls].load(Relaxed).to_string());
+                p("expired_unfetched", "0".into());
+                p("evicted_unfetched", "0".into());
             }
         }
         b"slabs" => {
-            if curr_items > 0 {
-                push("1:chunk_size", "96".into());
-                push("1:used_chunks", curr_items.to_string());
-                push("1:get_hits", g(&s.get_hits));
-                push("1:cmd_set", g(&s.cmd_set));
-                push("1:delete_hits", g(&s.delete_hits));
-                push("1:incr_hits", g(&s.incr_hits));
-                push("1:decr_hits", g(&s.decr_hits));
-                push("1:cas_hits", g(&s.cas_hits));
-                push("1:cas_badval", g(&s.cas_badval));
-                push("1:touch_hits", g(&s.touch_hits));
+            let mut active = 0;
+            let mut malloced = 0;
+            for (cls, (n, _)) in class_usage(srv).into_iter().enumerate() {
+                let pages = class_pages(cls, n);
+                if pages == 0 {
+                    continue;
+                }
+                active += 1;
+                malloced += pages * SLAB_PAGE;
+                let per = chunks_per_page(cls);
+                let mut p = |k: &str, val: String| push(&format!("{cls}:{k}"), val);
+                p("chunk_size", slab_chunk_size(cls).to_string());
+                p("chunks_per_page", per.to_string());
+                p("total_pages", pages.to_string());
+                p("total_chunks", (pages * per).to_string());
+                p("used_chunks", n.to_string());
+                p("free_chunks", (pages * per - n).to_string());
+                p("free_chunks_end", "0".into());
             }
-            push("active_slabs", if curr_items > 0 { "1" } else { "0" }.into());
-            push("total_malloced", ferrocache_engine::memory::used_memory().to_string());
+            push("active_slabs", active.to_string());
+            push("total_malloced", malloced.to_string());
         }
         b"sizes" => push("sizes_status", "disabled".into()),
         b"conns" => {
@@ -1163,7 +1525,7 @@ fn execute_meta(cx: &Cx, req: MetaRequest<'_>, out: &mut Vec<u8>) {
                         cx.now_secs.saturating_sub(atime) as u64,
                         cas,
                         fetched,
-                        slab_class(size),
+                        slab_class(size) as u32,
                         size,
                     );
                 }
@@ -1391,15 +1753,257 @@ struct MetaItemOwned {
     win: bool,
 }
 
+// ------------------------------------------------------------------ lru_crawler
+
+/// `lru_crawler` state: enabled (memcached 1.6's default) and per-class crawler reclaims.
+static CRAWLER_DISABLED: AtomicBool = AtomicBool::new(false);
+static CRAWLER_RECLAIMED: [AtomicU64; SLAB_CLASSES] = [const { AtomicU64::new(0) }; SLAB_CLASSES];
+
+/// The classes named by `lru_crawler crawl|metadump <all|hash|1,2,...>` (None: BADCLASS).
+fn crawler_classes(arg: &[u8]) -> Option<[bool; SLAB_CLASSES]> {
+    let mut sel = [false; SLAB_CLASSES];
+    if arg == b"all" || arg == b"hash" {
+        return Some([true; SLAB_CLASSES]);
+    }
+    for part in arg.split(|&c| c == b',') {
+        let id = ferrocache_protocol::memcache::num::safe_strtoul(part)? as usize;
+        if id == 0 || id >= SLAB_CLASSES {
+            return None;
+        }
+        sel[id] = true;
+    }
+    Some(sel)
+}
+
+/// The memcached items of database 0 in the selected classes, live or expired, one shard at a
+/// time: (key, expire_at ms, atime secs, cas, fetched, class, size).
+type CrawledItem = (Vec<u8>, u64, u32, u64, bool, usize, u64);
+
+fn crawl(srv: &Server, sel: &[bool; SLAB_CLASSES], mut f: impl FnMut(CrawledItem)) {
+    for i in 0..srv.ks.num_shards() {
+        let g = srv.ks.lock_one(i);
+        for e in g.dbs[0].iter() {
+            let Some((cls, size)) = mcitem::entry_class(e) else { continue };
+            let Value::Mc(m) = &e.value else { continue };
+            if sel[cls] {
+                f((e.key.to_vec(), e.expire_at, m.atime(), m.cas(), m.has(FETCHED), cls, size));
+            }
+        }
+    }
+}
+
+/// memcached's `uriencode` (metadump keys).
+fn uriencode(key: &[u8], out: &mut Vec<u8>) {
+    for &c in key {
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+            out.push(c);
+        } else {
+            out.extend_from_slice(format!("%{c:02X}").as_bytes());
+        }
+    }
+}
+
+fn lru_crawler(srv: &Arc<Server>, args: &[&[u8]], out: &mut Vec<u8>) {
+    let line = |out: &mut Vec<u8>, l: &str| text::encode_line(out, l.as_bytes(), false);
+    let enabled = !CRAWLER_DISABLED.load(Relaxed);
+    match args {
+        [b"crawl", classes] => {
+            if !enabled {
+                return line(out, "CLIENT_ERROR lru crawler disabled");
+            }
+            let Some(sel) = crawler_classes(classes) else { return line(out, "BADCLASS invalid class id") };
+            // Reclaim the expired items now (the crawl finishes before OK: lru_crawler_running
+            // is never seen set). The lookup expires them through the engine's usual path.
+            let now = now_ms();
+            let mut expired = Vec::new();
+            crawl(srv, &sel, |(key, exp, _, _, _, cls, _)| {
+                if exp != 0 && exp <= now {
+                    expired.push((key, cls));
+                }
+            });
+            let cx = Cx::new(srv);
+            for (key, cls) in expired {
+                let (gone, _) = cx.with_key(&key, |_, db| {
+                    let (found, expired) = lookup(db, &key, false);
+                    (found.is_none(), expired)
+                });
+                if gone {
+                    CRAWLER_RECLAIMED[cls].fetch_add(1, Relaxed);
+                }
+            }
+            line(out, "OK");
+        }
+        [b"metadump", classes] => {
+            if !enabled {
+                return line(out, "CLIENT_ERROR lru crawler disabled");
+            }
+            if !out.is_empty() {
+                return line(out, "ERROR cannot pipeline other commands before metadump");
+            }
+            let Some(sel) = crawler_classes(classes) else { return line(out, "BADCLASS invalid class id") };
+            let now = now_ms();
+            crawl(srv, &sel, |(key, exp, atime, cas, fetched, cls, size)| {
+                if exp != 0 && exp <= now {
+                    return;
+                }
+                out.extend_from_slice(b"key=");
+                uriencode(&key, out);
+                let exp = if exp == 0 { -1 } else { (exp / 1000) as i64 };
+                let fetch = if fetched { "yes" } else { "no" };
+                out.extend_from_slice(
+                    format!(" exp={exp} la={atime} cas={cas} fetch={fetch} cls={cls} size={size}\n").as_bytes(),
+                );
+            });
+            text::encode_end(out);
+        }
+        [b"tocrawl", n] | [b"sleep", n] => match ferrocache_protocol::memcache::num::safe_strtoul(n) {
+            Some(v) if args[0] == b"sleep" && v > 1_000_000 => {
+                line(out, "CLIENT_ERROR sleep must be one second or less")
+            }
+            Some(_) => line(out, "OK"),
+            None => line(out, "CLIENT_ERROR bad command line format"),
+        },
+        [b"enable"] | [b"disable"] => {
+            CRAWLER_DISABLED.store(args[0] == b"disable", Relaxed);
+            line(out, "OK");
+        }
+        _ => TextReply::Error.encode(out, false),
+    }
+}
+
+/// `slabs reassign|automove` (process_slabs_command). Ferrocache has no slab pages to move:
+/// a reassignment always finds no spare page, as memcached does when a class has under two.
+fn slabs(args: &[&[u8]], out: &mut Vec<u8>) {
+    use ferrocache_protocol::memcache::num::{safe_strtol, safe_strtoul};
+    let line = |out: &mut Vec<u8>, l: &str| text::encode_line(out, l.as_bytes(), false);
+    let noreply = args.last() == Some(&&b"noreply"[..]);
+    match args {
+        [b"reassign", src, dst] => {
+            let (Some(src), Some(dst)) = (safe_strtol(src), safe_strtol(dst)) else {
+                return line(out, "CLIENT_ERROR bad command line format");
+            };
+            let last = SLAB_CLASSES as i32 - 1;
+            if !(0..=last).contains(&src) || !(0..=last).contains(&dst) {
+                line(out, "BADCLASS invalid src or dst class id")
+            } else if src == dst {
+                line(out, "SAME src and dst class are identical")
+            } else {
+                line(out, "NOSPARE source class has no spare pages")
+            }
+        }
+        [b"automove", rest @ ..] if !rest.is_empty() => {
+            let reply = if rest[0] == b"ratio" {
+                match rest.get(1).and_then(|r| std::str::from_utf8(r).ok()?.parse::<f64>().ok()) {
+                    Some(_) => "OK",
+                    None => "ERROR",
+                }
+            } else {
+                match safe_strtoul(rest[0]) {
+                    Some(0..=2) => "OK",
+                    Some(_) => "ERROR",
+                    None => "CLIENT_ERROR bad command line format",
+                }
+            };
+            text::encode_line(out, reply.as_bytes(), noreply);
+        }
+        _ => TextReply::Error.encode(out, false),
+    }
+}
+
+// ------------------------------------------------------------------ authentication
+
+/// Whether a new memcached connection must log in before anything else: the node's default
+/// user needs a password (requirepass, or ACL `default` without nopass, or off) or is
+/// restricted, so RESP clients must AUTH too; `memcached-auth no` opens the port anyway.
+/// Connections keep what they had when they were accepted (as RESP clients after CONFIG SET
+/// requirepass).
+pub fn auth_required(srv: &Server) -> bool {
+    (srv.config.hot.requirepass_set.load(Relaxed) || !srv.acl.default_full.load(Relaxed))
+        && srv.config.get_bool("memcached-auth")
+}
+
+fn login(srv: &Server, conn: &McConn, user: &[u8], pass: &[u8]) -> bool {
+    let st = &srv.mc.stats;
+    McState::bump(&st.auth_cmds);
+    let ok = crate::acl::memcached_login(srv, user, pass);
+    if ok {
+        conn.authenticated.store(true, Relaxed);
+    } else {
+        McState::bump(&st.auth_errors);
+    }
+    ok
+}
+
+/// One step of an unauthenticated text connection (memcached's `try_read_command_asciiauth`):
+/// `None` = wait for more input, else (bytes consumed, close the connection).
+pub fn text_auth(srv: &Server, conn: &McConn, buf: &[u8], out: &mut Vec<u8>) -> Option<(usize, bool)> {
+    use ferrocache_protocol::memcache::auth::{parse_text_auth, TextAuth, AUTH_FAILURE};
+    let line = |out: &mut Vec<u8>, l: &str| {
+        out.extend_from_slice(l.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    };
+    match parse_text_auth(buf) {
+        TextAuth::NeedMore => None,
+        TextAuth::Close => Some((buf.len(), true)),
+        TextAuth::Reply { consumed, line: l } => {
+            line(out, l);
+            Some((consumed, false))
+        }
+        TextAuth::Credentials { user, password, consumed } => {
+            let ok = login(srv, conn, user, password);
+            line(out, if ok { "STORED" } else { AUTH_FAILURE });
+            Some((consumed, false))
+        }
+    }
+}
+
+/// SASL on the binary protocol (memcached -S): PLAIN only. Returns None for any other request.
+fn binary_auth(srv: &Server, conn: &McConn, req: &BinaryRequest<'_>, out: &mut Vec<u8>) -> Option<Outcome> {
+    use ferrocache_protocol::memcache::auth::sasl_plain;
+    match &req.command {
+        BinaryCommand::SaslListMechs if auth_required(srv) || !conn.authenticated.load(Relaxed) => {
+            binary::encode_version(out, req, b"PLAIN");
+        }
+        BinaryCommand::SaslAuth { mech, data, step } if auth_required(srv) || !conn.authenticated.load(Relaxed) => {
+            let ok = !*step && *mech == b"PLAIN" && sasl_plain(data).is_some_and(|(u, p)| login(srv, conn, u, p));
+            if ok {
+                binary::encode_version(out, req, b"Authenticated");
+            } else {
+                if *step || *mech != b"PLAIN" || sasl_plain(data).is_none() {
+                    McState::bump(&srv.mc.stats.auth_cmds);
+                    McState::bump(&srv.mc.stats.auth_errors);
+                }
+                binary::encode_error(out, req, Status::AuthError);
+            }
+        }
+        // memcached without -S.
+        BinaryCommand::SaslListMechs | BinaryCommand::SaslAuth { .. } => {
+            binary::encode_error(out, req, Status::UnknownCommand);
+        }
+        BinaryCommand::Version => return None,
+        _ if !conn.authenticated.load(Relaxed) => {
+            binary::encode_error(out, req, Status::AuthError);
+            return Some(Outcome::Close);
+        }
+        _ => return None,
+    }
+    Some(Outcome::Continue)
+}
+
 // ------------------------------------------------------------------ binary protocol
 
 /// Execute one binary request, appending the response packet(s) to `out`.
 pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, out: &mut Vec<u8>) -> Outcome {
+    if let Some(o) = binary_auth(srv, conn, &req, out) {
+        return o;
+    }
     if binary_is_write(&req) && replica_refuses(srv) {
         binary::encode_error(out, &req, Status::NotStored);
         return Outcome::Continue;
     }
-    let cx = Cx::new(srv);
+    let mut cx = Cx::new(srv);
+    cx.conn = conn.id;
+    let cx = cx;
     conn.last_cmd_ms.store(cx.now, Relaxed);
     let st = cx.st();
     let hcas = req.header.cas;
@@ -1407,10 +2011,15 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
         BinaryCommand::Get { key, .. } => {
             McState::bump(&st.cmd_get);
             let hit = cx.with_key(key, |cx, db| {
-                fetch(cx, db, key, None, |it| binary::encode_get_hit(out, &req, it.flags(), it.cas(), it.data()))
+                fetch(cx, db, key, None, |it| {
+                    binary::encode_get_hit(out, &req, it.flags(), it.cas(), it.data());
+                    (slab_class(item_total_size(key.len(), it.flags(), it.data().len())), it.data().len())
+                })
             });
+            srv.mc.detail.record(key, PrefixOp::Get(hit.is_some()));
+            log_get(&cx, key, hit);
             match hit {
-                Some(()) => McState::bump(&st.get_hits),
+                Some(_) => McState::bump(&st.get_hits),
                 None => {
                     McState::bump(&st.get_misses);
                     binary::encode_get_miss(out, &req);
@@ -1433,6 +2042,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
             }
         }
         BinaryCommand::Store { mode, key, flags, exptime, value } => {
+            srv.mc.detail.record(key, PrefixOp::Set);
             if !cx.memory_ok() {
                 binary::encode_error(out, &req, Status::OutOfMemory);
                 return Outcome::Continue;
@@ -1455,7 +2065,21 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
                 set_stale: false,
                 key_binary: false,
             };
-            match cx.with_key(key, |cx, db| store(cx, db, &r)) {
+            let res = cx.with_key(key, |cx, db| store(cx, db, &r));
+            let status = match res {
+                StoreResult::Stored(_) => "stored",
+                StoreResult::NotStored => "not_stored",
+                StoreResult::Exists => "exists",
+                StoreResult::NotFound => "not_found",
+            };
+            let cmd = match m {
+                Mode::Add => "add",
+                Mode::Replace => "replace",
+                Mode::Cas => "cas",
+                _ => "set",
+            };
+            log_store(&cx, key, status, cmd, *exptime as i64, *flags, value.len());
+            match res {
                 StoreResult::Stored(c) => binary::encode_success(out, &req, c),
                 StoreResult::Exists => binary::encode_error(out, &req, Status::KeyExists),
                 StoreResult::NotFound => binary::encode_error(out, &req, Status::KeyNotFound),
@@ -1471,6 +2095,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
             }
         }
         BinaryCommand::Concat { append, key, value } => {
+            srv.mc.detail.record(key, PrefixOp::Set);
             if !cx.memory_ok() {
                 binary::encode_error(out, &req, Status::OutOfMemory);
                 return Outcome::Continue;
@@ -1485,7 +2110,15 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
                 set_stale: false,
                 key_binary: false,
             };
-            match cx.with_key(key, |cx, db| store(cx, db, &r)) {
+            let res = cx.with_key(key, |cx, db| store(cx, db, &r));
+            let status = match res {
+                StoreResult::Stored(_) => "stored",
+                StoreResult::NotStored => "not_stored",
+                StoreResult::Exists => "exists",
+                StoreResult::NotFound => "not_found",
+            };
+            log_store(&cx, key, status, if *append { "append" } else { "prepend" }, 0, 0, value.len());
+            match res {
                 StoreResult::Stored(c) => binary::encode_success(out, &req, c),
                 StoreResult::Exists => binary::encode_error(out, &req, Status::KeyExists),
                 StoreResult::NotFound => binary::encode_error(out, &req, Status::KeyNotFound),
@@ -1493,6 +2126,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
             }
         }
         BinaryCommand::Delete { key } => {
+            srv.mc.detail.record(key, PrefixOp::Del);
             let r = cx.with_key(key, |cx, db| {
                 let (found, _) = lookup(db, key, false);
                 let Some(e) = found else {
@@ -1546,8 +2180,22 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
         BinaryCommand::Version => binary::encode_version(out, &req, MC_VERSION.as_bytes()),
         BinaryCommand::Stat { key } => {
             let opaque = req.header.opaque;
-            if *key == b"reset" {
+            // process_bin_stat compares prefixes (strncmp): "reset...", "detail on", ...
+            if key.starts_with(b"reset") {
                 reset_stats(srv);
+                binary::encode_stat(out, opaque, b"", b"");
+            } else if let Some(sub) = key.strip_prefix(b"detail") {
+                let d = &srv.mc.detail;
+                if sub.starts_with(b" dump") {
+                    binary::encode_stat(out, opaque, b"detailed", &d.dump());
+                } else if sub.starts_with(b" on") {
+                    d.enabled.store(true, Relaxed);
+                } else if sub.starts_with(b" off") {
+                    d.enabled.store(false, Relaxed);
+                } else {
+                    binary::encode_error(out, &req, Status::KeyNotFound);
+                    return Outcome::Continue;
+                }
                 binary::encode_stat(out, opaque, b"", b"");
             } else {
                 match stats_group(srv, key) {
@@ -1561,6 +2209,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
                 }
             }
         }
+        BinaryCommand::SaslListMechs | BinaryCommand::SaslAuth { .. } => {} // binary_auth
     }
     Outcome::Continue
 }

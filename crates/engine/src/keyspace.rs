@@ -633,6 +633,7 @@ impl Keyspace {
                         let h = self.hash(&e.key);
                         let e = t.remove_at(h, i, |k| self.hash(k));
                         shard.stats.expired += 1;
+                        crate::mcitem::note_removed(db, &e, false);
                         expired_effects(fx, db, &e.key);
                         // A running snapshot keeps the entry as it was (moved, not copied).
                         shard.preserve_removed(&self.snapshot, snap, db, e);
@@ -739,6 +740,7 @@ impl Keyspace {
         let t = &mut shard.dbs[db];
         if let Some(e) = t.remove(h, &key, |k| self.hash(k)) {
             shard.stats.evicted += 1;
+            crate::mcitem::note_removed(db, &e, true);
             fx.propagate(db, vec![b"DEL".to_vec(), key.to_vec()]);
             fx.event(notify::EVICTED, "evicted", db, &key);
             fx.touch(db, &key);
@@ -829,6 +831,7 @@ impl<'g, 'a> Db<'g, 'a> {
             return true;
         }
         if let Some(e) = t.remove(h, key, |k| ks.hash(k)) {
+            crate::mcitem::note_removed(db, &e, false);
             shard.preserve_removed(&ks.snapshot, id, db, e);
         }
         shard.stats.expired += 1;
@@ -876,6 +879,7 @@ impl<'g, 'a> Db<'g, 'a> {
             }
             if enabled {
                 let e = t.remove_at(h, i, |k| ks.hash(k));
+                crate::mcitem::note_removed(db, &e, false);
                 shard.preserve_removed(&ks.snapshot, id, db, e);
                 shard.stats.expired += 1;
                 expired_effects(self.fx, db, key);
@@ -925,7 +929,8 @@ impl<'g, 'a> Db<'g, 'a> {
                 return Some(std::mem::replace(&mut e.value, value));
             }
             // A logically expired key is replaced as if absent (its expiry is propagated first).
-            t.remove_at(h, i, |k| ks.hash(k));
+            let e = t.remove_at(h, i, |k| ks.hash(k));
+            crate::mcitem::note_removed(db, &e, false);
             shard.stats.expired += 1;
             expired_effects(self.fx, db, key);
         }

@@ -154,3 +154,75 @@ mod tests {
         assert_eq!(std::mem::size_of::<crate::Value>(), 24);
     }
 }
+
+/// memcached's slab classes (`-n 48 -f 1.25`, 8-byte aligned, largest 512 KB): how many there are.
+pub const SLAB_CLASSES: usize = 64;
+/// memcached's slab page size (1 MB).
+pub const SLAB_PAGE: u64 = 1024 * 1024;
+
+/// The chunk size of memcached's slab class `cls` (1-based).
+pub fn slab_chunk_size(cls: usize) -> u64 {
+    let mut chunk = 96u64;
+    for _ in 1..cls {
+        chunk = ((chunk as f64 * 1.25) as u64).div_ceil(8) * 8;
+    }
+    chunk.min(512 * 1024)
+}
+
+/// The slab class of an item of `size` bytes (memcached's `slabs_clsid`).
+pub fn slab_class(size: u64) -> usize {
+    let mut chunk = 96u64;
+    let mut cls = 1;
+    while chunk < size && chunk < 512 * 1024 {
+        chunk = ((chunk as f64 * 1.25) as u64).div_ceil(8) * 8;
+        cls += 1;
+    }
+    cls.min(SLAB_CLASSES - 1)
+}
+
+/// memcached's total item size (header 48 + key + 1 + flags suffix + data + CRLF + CAS).
+pub fn item_total_size(nkey: usize, flags: u32, nbytes: usize) -> u64 {
+    (48 + nkey + 1 + if flags == 0 { 0 } else { 4 } + nbytes + 2 + 8) as u64
+}
+
+/// The slab class and memcached size of a memcached item entry (None: not one).
+pub fn entry_class(e: &crate::Entry) -> Option<(usize, u64)> {
+    match &e.value {
+        crate::Value::Mc(m) => {
+            let size = item_total_size(e.key.len(), m.flags(), m.data().len());
+            Some((slab_class(size), size))
+        }
+        _ => None,
+    }
+}
+
+/// Per-slab-class counters of memcached items removed by the engine (`stats items`:
+/// `items:N:reclaimed` for expired ones, `items:N:evicted`), node-wide.
+pub struct ClassCounters {
+    pub reclaimed: [AtomicU64; SLAB_CLASSES],
+    pub evicted: [AtomicU64; SLAB_CLASSES],
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const ZERO: AtomicU64 = AtomicU64::new(0);
+pub static CLASS_COUNTERS: ClassCounters =
+    ClassCounters { reclaimed: [ZERO; SLAB_CLASSES], evicted: [ZERO; SLAB_CLASSES] };
+
+/// The engine removed `e` from database `db` because it expired (or was evicted).
+#[inline]
+pub fn note_removed(db: usize, e: &crate::Entry, evicted: bool) {
+    if db != 0 {
+        return;
+    }
+    if let Some((cls, _)) = entry_class(e) {
+        let c = if evicted { &CLASS_COUNTERS.evicted } else { &CLASS_COUNTERS.reclaimed };
+        c[cls].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// `stats reset`.
+pub fn reset_class_counters() {
+    for c in CLASS_COUNTERS.reclaimed.iter().chain(CLASS_COUNTERS.evicted.iter()) {
+        c.store(0, Ordering::Relaxed);
+    }
+}

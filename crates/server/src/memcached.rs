@@ -11,7 +11,7 @@ use ferrocache_commands::server::now_ms;
 use ferrocache_commands::Server;
 use ferrocache_protocol::memcache::{negotiate, parse_binary, parse_text, Protocol};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -110,26 +110,47 @@ async fn connection(srv: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
         .conns
         .lock()
         .insert(id, McConnInfo { addr: peer.to_string(), listen_addr: laddr, last_cmd_ms: last.clone() });
-    let conn = McConn { id, last_cmd_ms: last };
-    serve(&srv, &conn, sock).await;
+    let conn = McConn {
+        id,
+        last_cmd_ms: last,
+        authenticated: AtomicBool::new(!mc::auth_required(&srv)),
+        watch: Default::default(),
+    };
+    mc::log_conn(&srv, id, &peer, None);
+    let reason = serve(&srv, &conn, sock).await;
+    mc::log_conn(&srv, id, &peer, Some(reason));
     srv.mc.conns.lock().remove(&id);
     srv.mc.stats.curr_connections.fetch_sub(1, Relaxed);
 }
+
+/// Back-pressure: stop executing requests once this much output is pending, write it, and only
+/// then go on with the requests already read (and only read more when none is left). A client
+/// that pipelines `get big` without reading thus holds at most this plus one reply in memory,
+/// as memcached stops reading a connection it cannot write to.
+const OUTPUT_HIGH_WATER: usize = 4 * 1024 * 1024;
 
 struct ConnState {
     proto: Option<Protocol>,
     /// Input bytes still to discard (memcached's conn_swallow).
     swallow: u64,
+    /// `watch` made this connection a log stream.
+    watching: bool,
+    /// The connection closes because of a protocol error.
+    error_close: bool,
 }
 
-async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
+/// Serve one connection; returns why it closed (memcached's conn_close reasons).
+async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) -> &'static str {
     let (mut rd, mut wr) = sock.into_split();
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let mut state = ConnState { proto: None, swallow: 0 };
+    let mut state = ConnState { proto: None, swallow: 0, watching: false, error_close: false };
     let mut paused = false;
+    let mut backlog = false;
     loop {
-        if paused {
+        if backlog {
+            // Requests left in `rbuf` after a full output batch: run them before reading more.
+        } else if paused {
             // A FAILOVER pauses writes: retry the request when it ends.
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
@@ -140,19 +161,20 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
                 rbuf.reserve(64 * 1024);
             }
             match rd.read_buf(&mut rbuf).await {
-                Ok(0) | Err(_) => return,
+                Ok(0) => return "normal",
+                Err(_) => return "error",
                 Ok(n) => {
                     srv.mc.stats.bytes_read.fetch_add(n as u64, Relaxed);
                 }
             }
         }
         let close;
-        (close, paused) = process(srv, conn, &mut state, &mut rbuf, &mut out);
+        (close, paused, backlog) = process(srv, conn, &mut state, &mut rbuf, &mut out);
         if !out.is_empty() {
             ferrocache_commands::aof::before_reply(srv);
             srv.mc.stats.bytes_written.fetch_add(out.len() as u64, Relaxed);
             if wr.write_all(&out).await.is_err() {
-                return;
+                return "error";
             }
             if out.capacity() > 1024 * 1024 {
                 out = Vec::with_capacity(16 * 1024);
@@ -162,25 +184,62 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) {
         }
         if close {
             let _ = wr.shutdown().await;
-            return;
+            return if state.error_close { "error" } else { "normal" };
+        }
+        if state.watching {
+            let Some(rx) = conn.watch.lock().take() else { return "normal" };
+            watch_stream(rd, wr, rx).await;
+            return "normal";
         }
     }
 }
 
-/// Execute every complete request in `rbuf`. Returns (the connection must close, a write
-/// is paused by a FAILOVER and stays in `rbuf`).
+/// A `watch` connection: stream the log lines; input is read and ignored until EOF.
+async fn watch_stream(
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    let mut sink = [0u8; 4096];
+    loop {
+        tokio::select! {
+            line = rx.recv() => match line {
+                Some(l) => {
+                    if wr.write_all(&l).await.is_err() {
+                        return;
+                    }
+                }
+                None => return,
+            },
+            n = rd.read(&mut sink) => {
+                if !matches!(n, Ok(k) if k > 0) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Execute the complete requests in `rbuf` until the output reaches [`OUTPUT_HIGH_WATER`].
+/// Returns (the connection must close, a write is paused by a FAILOVER and stays in `rbuf`,
+/// execution stopped at the output bound with requests possibly left in `rbuf`).
 fn process(
     srv: &Arc<Server>,
     conn: &McConn,
     state: &mut ConnState,
     rbuf: &mut BytesMut,
     out: &mut Vec<u8>,
-) -> (bool, bool) {
+) -> (bool, bool, bool) {
     let limits = mc::limits(srv);
     let mut pos = 0usize;
     let mut close = false;
     let mut paused = false;
+    let mut full = false;
     loop {
+        if out.len() >= OUTPUT_HIGH_WATER {
+            full = true;
+            break;
+        }
         if state.swallow > 0 {
             let k = (state.swallow as usize).min(rbuf.len() - pos);
             pos += k;
@@ -196,6 +255,19 @@ fn process(
         let proto = *state.proto.get_or_insert_with(|| negotiate(buf[0]));
         match proto {
             Protocol::Text => {
+                if !conn.authenticated.load(Relaxed) {
+                    match mc::text_auth(srv, conn, buf, out) {
+                        None => break,
+                        Some((n, c)) => {
+                            pos += n;
+                            if c {
+                                close = true;
+                                break;
+                            }
+                            continue;
+                        }
+                    }
+                }
                 if let Some(n) = mc::try_config_line(srv, buf, out) {
                     pos += n;
                     continue;
@@ -213,6 +285,10 @@ fn process(
                             close = true;
                             break;
                         }
+                        if o == Outcome::Watch {
+                            state.watching = true;
+                            break;
+                        }
                     }
                     Err(e) => {
                         e.encode(out);
@@ -223,6 +299,7 @@ fn process(
                         state.swallow = e.swallow;
                         if e.close {
                             close = true;
+                            state.error_close = true;
                             break;
                         }
                     }
@@ -251,6 +328,7 @@ fn process(
                     state.swallow = e.swallow;
                     if e.close {
                         close = true;
+                        state.error_close = true;
                         break;
                     }
                 }
@@ -258,5 +336,5 @@ fn process(
         }
     }
     rbuf.advance(pos);
-    (close, paused)
+    (close, paused, full)
 }

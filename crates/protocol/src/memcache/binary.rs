@@ -174,6 +174,10 @@ pub enum BinaryCommand<'a> {
     /// Stat with an optional group (`key`), answered with [`encode_stat`]
     /// packets and an empty terminator; unknown groups get KeyNotFound.
     Stat { key: &'a [u8] },
+    /// SASL_LIST_MECHS (answered `UnknownCommand` by a node without authentication).
+    SaslListMechs,
+    /// SASL_AUTH / SASL_STEP with the mechanism (the key) and its data (the value).
+    SaslAuth { mech: &'a [u8], data: &'a [u8], step: bool },
 }
 
 /// A complete request.
@@ -380,14 +384,22 @@ pub fn parse_binary<'a>(buf: &'a [u8], limits: &Limits) -> BinaryParse<'a> {
             if !empty {
                 return protocol_error();
             }
-            // SASL is not supported: memcached without -S.
-            Err(fail(Some(Status::UnknownCommand), head, 0, false))
+            ok(BinaryCommand::SaslListMechs, head)
         }
         SASL_AUTH | SASL_STEP => {
             if !(extlen == 0 && keylen != 0) {
                 return protocol_error();
             }
-            Err(fail(Some(Status::UnknownCommand), head, bodylen - keylen as u64, false))
+            let vlen = bodylen - keylen as u64;
+            if keylen > super::auth::MAX_SASL_MECH_LEN || vlen > super::auth::MAX_AUTH_DATA as u64 {
+                // memcached -S: EINVAL and swallow; without -S: unknown command and swallow.
+                return Err(fail(Some(Status::InvalidArguments), head, vlen, false));
+            }
+            let total = head + vlen as usize;
+            if buf.len() < total {
+                return Ok(None);
+            }
+            ok(BinaryCommand::SaslAuth { mech: key, data: &buf[head..total], step: h.opcode == SASL_STEP }, total)
         }
         TOUCH | GAT | GATQ | GATK | GATKQ => {
             if !(extlen == 4 && keylen != 0) {

@@ -72,6 +72,7 @@
 //! Verified against a real memcached 1.6.18 (`memcached -p 11311 -U 0`):
 //! see the `verified` notes in the tests.
 
+pub mod auth;
 pub mod base64;
 pub mod binary;
 pub mod meta;
