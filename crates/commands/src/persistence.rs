@@ -1253,6 +1253,27 @@ fn with_key_locked<T>(
     }
 }
 
+/// Run `f` on a key loaded earlier into database `at.0` (an aux field amending it), under the
+/// key's own lock like every loaded key: during a startup load the caller's guards hold nothing,
+/// and a lock taken through them would stay held (the next key of that shard then waits forever).
+fn with_loaded_entry(
+    srv: &Server,
+    guards: &mut Guards,
+    per_key: bool,
+    at: (usize, u64, AccessPolicy),
+    fx: &mut Effects,
+    key: &[u8],
+    f: impl FnOnce(&mut ferrocache_engine::keyspace::Entry),
+) {
+    let (db, now_ms, access) = at;
+    with_key_locked(srv, guards, per_key, key, |g: &mut Guards| {
+        let mut d = Db { guards: g, db, now_ms, fx, access, expire_enabled: false };
+        if let Some(ent) = d.peek(key) {
+            f(ent);
+        }
+    });
+}
+
 /// rdbLoad's reading part. `per_key_locks`: each key is inserted under its own shard's lock
 /// (startup loading: the commands allowed while loading, INFO for one, walk the shards
 /// meanwhile, as Redis serves them between two chunks); otherwise `guards` hold every shard.
@@ -1309,49 +1330,23 @@ pub(crate) fn load_reader<R: std::io::Read>(
                     k if k.first() == Some(&b'%') => log('*', &format!("RDB '{}': {}", String::from_utf8_lossy(k), v)),
                     MC_FLAGS_AUX => {
                         for (k, flags) in parse_mc_flags(&value) {
-                            with_key_locked(srv, guards, per_key_locks, &k, |g: &mut Guards| {
-                                let mut d = Db {
-                                    guards: g,
-                                    db: cur_db,
-                                    now_ms: now,
-                                    fx: &mut fx,
-                                    access,
-                                    expire_enabled: false,
-                                };
-                                if let Some(ent) = d.peek(&k) {
-                                    if let Some(data) = ent.value.as_bytes() {
-                                        let item =
-                                            ferrocache_engine::mcitem::McItem::new(data, flags, (now / 1000) as u32);
-                                        ent.value = Value::Mc(item);
-                                    }
+                            with_loaded_entry(srv, guards, per_key_locks, (cur_db, now, access), &mut fx, &k, |ent| {
+                                if let Some(data) = ent.value.as_bytes() {
+                                    let item = ferrocache_engine::mcitem::McItem::new(data, flags, (now / 1000) as u32);
+                                    ent.value = Value::Mc(item);
                                 }
                             });
                         }
                     }
                     MC_CAS_AUX => {
                         for (k, cas) in parse_mc_cas(&value) {
-                            // Under the key's own lock, like every other loaded key: the
-                            // caller's guards hold nothing during a startup load, and a lock
-                            // taken through them would stay held (the next key of that shard
-                            // then waits forever).
-                            with_key_locked(srv, guards, per_key_locks, &k, |g: &mut Guards| {
-                                let mut d = Db {
-                                    guards: g,
-                                    db: cur_db,
-                                    now_ms: now,
-                                    fx: &mut fx,
-                                    access,
-                                    expire_enabled: false,
-                                };
-                                if let Some(ent) = d.peek(&k) {
-                                    if let Value::Mc(m) = &mut ent.value {
-                                        m.set_cas(cas);
-                                    } else if let Some(data) = ent.value.as_bytes() {
-                                        let mut item =
-                                            ferrocache_engine::mcitem::McItem::new(data, 0, (now / 1000) as u32);
-                                        item.set_cas(cas);
-                                        ent.value = Value::Mc(item);
-                                    }
+                            with_loaded_entry(srv, guards, per_key_locks, (cur_db, now, access), &mut fx, &k, |ent| {
+                                if let Value::Mc(m) = &mut ent.value {
+                                    m.set_cas(cas);
+                                } else if let Some(data) = ent.value.as_bytes() {
+                                    let mut item = ferrocache_engine::mcitem::McItem::new(data, 0, (now / 1000) as u32);
+                                    item.set_cas(cas);
+                                    ent.value = Value::Mc(item);
                                 }
                             });
                             ferrocache_engine::mcitem::observe_cas(cas);
