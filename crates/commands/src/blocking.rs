@@ -168,6 +168,18 @@ impl Blocking {
         }
     }
 
+    /// SWAPDB: every key waited on in these databases may have data now (Redis's
+    /// scanDatabaseForReadyKeys); the serve pass checks each one's existence and type.
+    pub fn signal_dbs(&self, dbs: &[usize]) {
+        if self.clients.load(Relaxed) == 0 {
+            return;
+        }
+        let keys: Vec<Key> = self.waiters.lock().keys().filter(|(d, _)| dbs.contains(d)).cloned().collect();
+        for (db, key) in keys {
+            self.push_ready(db, key);
+        }
+    }
+
     pub fn has_ready(&self) -> bool {
         self.ready_count.load(Relaxed) > 0
     }

@@ -196,6 +196,9 @@ pub struct Client {
     pub monitor: bool,
     pub block: Option<BlockRequest>,
     pub in_exec: bool,
+    /// The script this client just ran called a read-only command (client-side caching then
+    /// tracks the script's declared keys, as Redis's call() does for the script caller).
+    pub script_read: bool,
     /// The client a script's redis.call runs on (Redis's CLIENT_SCRIPT).
     pub in_script: bool,
     /// A blocked XREAD/XREADGROUP: its arguments, deadline (0 = forever) and the IDs it
@@ -234,6 +237,7 @@ impl Client {
             monitor: false,
             block: None,
             in_exec: false,
+            script_read: false,
             in_script: false,
             stream_block: None,
             repl: Default::default(),

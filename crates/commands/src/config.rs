@@ -478,7 +478,9 @@ impl Config {
         h.query_buffer_limit.store(gi("client-query-buffer-limit") as usize, Relaxed);
         h.maxclients.store(gi("maxclients") as usize, Relaxed);
         h.timeout.store(gi("timeout") as u64, Relaxed);
-        h.notify_flags.store(notify::parse(&g("notify-keyspace-events")).unwrap_or(0), Relaxed);
+        let nf = notify::parse(&g("notify-keyspace-events")).unwrap_or(0);
+        h.notify_flags.store(nf, Relaxed);
+        notify::NEW_ENABLED.store(nf & notify::NEW != 0 && nf & (notify::KEYSPACE | notify::KEYEVENT) != 0, Relaxed);
         h.slowlog_slower_than.store(gi("slowlog-log-slower-than"), Relaxed);
         h.slowlog_max_len.store(gi("slowlog-max-len") as usize, Relaxed);
         h.lfu_log_factor.store(gi("lfu-log-factor") as u32, Relaxed);

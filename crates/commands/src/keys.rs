@@ -343,6 +343,7 @@ fn swapdb(ctx: &mut Ctx, a: Args) {
         ctx.fx.flushed.push(Some(x));
         ctx.fx.flushed.push(Some(y));
         ctx.fx.dirty += 1;
+        ctx.srv.blocking.signal_dbs(&[x, y]);
     }
     ctx.out.ok();
 }

@@ -305,7 +305,8 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         }
         return;
     }
-    if client.multi.is_some() && !cmd.has(flags::TRANSACTION) {
+    // RESET (like QUIT) runs at once inside MULTI, discarding the transaction (processCommand).
+    if client.multi.is_some() && !cmd.has(flags::TRANSACTION) && cmd.name != "reset" {
         if cmd.has(flags::NO_MULTI) {
             out.error("ERR Command not allowed inside a transaction");
             client.multi_error = true;
@@ -327,6 +328,8 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         run_locked(srv, client, cmd, args, out, &mut none, now);
         drop(none);
         srv.blocking.serve(srv);
+        client.script_read = false;
+        srv.tracking_flush_bcast();
         finish_reply_mode(client, out, mark);
         return;
     }
@@ -359,13 +362,21 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
     drop(guards);
     // Serve clients blocked on keys this command made ready (Redis's handleClientsBlockedOnKeys).
     srv.blocking.serve(srv);
-    if client.tracking.is_some() && cmd.has(flags::READONLY) {
+    // Redis's call(): a read-only command remembers its keys; a script (read-only variants
+    // included) remembers its declared keys once it has called a read-only command.
+    let is_script = cmd.group == "scripting";
+    if client.tracking.is_some() && ((cmd.has(flags::READONLY) && !is_script) || (is_script && client.script_read)) {
         let keys: Vec<&[u8]> = cmd.key_positions(args).into_iter().map(|i| &args[i]).collect();
         remember_tracked(srv, client, &keys);
     }
+    client.script_read = false;
+    srv.tracking_flush_bcast();
     if cmd.name != "client|caching" {
         client.caching_flag = None;
     }
+    // (Un)subscribe confirmations are pushes (Redis's CLIENT_PUSHING): CLIENT REPLY OFF/SKIP
+    // does not silence them.
+    let mark = if cmd.has(flags::PUBSUB_CONTEXT) && cmd.name.contains("subscribe") { out.len() } else { mark };
     finish_reply_mode(client, out, mark);
 }
 

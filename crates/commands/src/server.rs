@@ -375,17 +375,24 @@ impl Server {
                 targets.extend(ids);
             }
         }
-        let prefix_targets: Vec<u64> = {
+        // BCAST: the key is remembered under each matching prefix with the client that modified
+        // it last, and sent in one message per prefix by `tracking_flush_bcast` (Redis's
+        // trackingRememberKeyToBroadcast, sent from beforeSleep).
+        {
             let p = self.tracking.prefixes.lock();
-            let mut v = Vec::new();
-            for (prefix, ids) in p.iter() {
-                if key.starts_with(prefix) {
-                    v.extend(ids.iter().copied());
+            if !p.is_empty() {
+                let mut pending = None;
+                for (prefix, _) in p.iter() {
+                    if key.starts_with(prefix) {
+                        let pend = pending.get_or_insert_with(|| self.tracking.bcast_pending.lock());
+                        pend.entry(prefix.clone()).or_default().insert(key.to_vec(), origin);
+                    }
+                }
+                if pending.is_some() {
+                    self.tracking.bcast_dirty.store(true, Relaxed);
                 }
             }
-            v
-        };
-        targets.extend(prefix_targets);
+        }
         if targets.is_empty() {
             return;
         }
@@ -396,7 +403,7 @@ impl Server {
             let Some(h) = clients.get(&id) else { continue };
             let tr = h.shared.tracking.lock().clone();
             let Some(tr) = tr else { continue };
-            if tr.noloop && id == origin {
+            if tr.bcast || (tr.noloop && id == origin) {
                 continue;
             }
             self.counters.tracking_invalidations.fetch_add(1, Relaxed);
@@ -404,6 +411,35 @@ impl Server {
         }
     }
 
+    /// Send keys modified since the last call to the BCAST clients of their prefixes: one
+    /// message per prefix with its keys in lexicographic order, leaving out for a NOLOOP client
+    /// the keys it modified last itself (Redis's trackingBroadcastInvalidationMessages).
+    pub fn tracking_flush_bcast(&self) {
+        if !self.tracking.bcast_dirty.load(Relaxed) || !self.tracking.bcast_dirty.swap(false, Relaxed) {
+            return;
+        }
+        let pending = std::mem::take(&mut *self.tracking.bcast_pending.lock());
+        let prefixes = self.tracking.prefixes.lock().clone();
+        let clients = self.clients.lock();
+        for (prefix, keys) in pending {
+            let Some((_, ids)) = prefixes.iter().find(|(p, _)| *p == prefix) else { continue };
+            for &id in ids {
+                let Some(h) = clients.get(&id) else { continue };
+                let Some(tr) = h.shared.tracking.lock().clone() else { continue };
+                let list: Vec<Vec<u8>> =
+                    keys.iter().filter(|(_, by)| !(tr.noloop && **by == id)).map(|(k, _)| k.clone()).collect();
+                if list.is_empty() {
+                    continue;
+                }
+                self.counters.tracking_invalidations.fetch_add(1, Relaxed);
+                self.send_invalidation(&clients, id, &tr, Some(list));
+            }
+        }
+    }
+
+    /// sendTrackingMessage: a RESP3 push to the client (or to its redirection target); a RESP2
+    /// redirection target gets it as a `__redis__:invalidate` message only while it is in
+    /// Pub/Sub mode; a RESP2 client without redirection gets nothing.
     fn send_invalidation(
         &self,
         clients: &HashMap<u64, ClientHandle>,
@@ -413,12 +449,19 @@ impl Server {
     ) {
         if tr.redirect != 0 {
             if let Some(r) = clients.get(&tr.redirect) {
-                let _ = r.tx.send(ClientMsg::Invalidate { keys, via_channel: !r.shared.resp3.load(Relaxed) });
+                let sh = &r.shared;
+                if sh.resp3.load(Relaxed) {
+                    let _ = r.tx.send(ClientMsg::Invalidate { keys, via_channel: false });
+                } else if sh.sub.load(Relaxed) + sh.psub.load(Relaxed) + sh.ssub.load(Relaxed) > 0 {
+                    let _ = r.tx.send(ClientMsg::Invalidate { keys, via_channel: true });
+                }
             } else if let Some(h) = clients.get(&id) {
                 let _ = h.tx.send(ClientMsg::TrackingRedirBroken(tr.redirect));
             }
         } else if let Some(h) = clients.get(&id) {
-            let _ = h.tx.send(ClientMsg::Invalidate { keys, via_channel: false });
+            if h.shared.resp3.load(Relaxed) {
+                let _ = h.tx.send(ClientMsg::Invalidate { keys, via_channel: false });
+            }
         }
     }
 
@@ -601,6 +644,9 @@ pub struct Tracking {
     pub table: Mutex<HashMap<Vec<u8>, HashSet<u64>>>,
     pub prefixes: Mutex<Vec<(Vec<u8>, HashSet<u64>)>>,
     pub enabled: AtomicUsize,
+    /// BCAST: per prefix, the keys modified since the last broadcast and who modified each last.
+    pub bcast_pending: Mutex<std::collections::BTreeMap<Vec<u8>, std::collections::BTreeMap<Vec<u8>, u64>>>,
+    pub bcast_dirty: AtomicBool,
 }
 
 impl Tracking {

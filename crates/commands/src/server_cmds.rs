@@ -599,6 +599,12 @@ fn config_set(ctx: &mut Ctx, a: Args) {
         return ctx.out.error(&e);
     }
     crate::acl::config_changed(ctx.srv, &seen);
+    // Redis's updateMaxmemory evicts at once down to the new limit (performEvictions), so the
+    // evicted events are out before the reply. Inside EXEC/scripts shard locks are held: the
+    // next write evicts instead.
+    if seen.iter().any(|n| n == "maxmemory") && !ctx.client.in_exec {
+        crate::ensure_memory(ctx.srv, crate::server::now_ms());
+    }
     ctx.out.ok();
 }
 

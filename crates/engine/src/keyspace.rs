@@ -684,9 +684,21 @@ impl Keyspace {
         let mut best: Option<(u64, usize, usize, SmallBytes)> = None;
         let mut tries = 0;
         let mut sampled = 0;
-        while sampled < samples.max(1) && tries < samples.max(1) * 64 {
+        // Random shards first; when they keep coming up empty (a few keys in many shards), a
+        // linear pass over every shard from a random start, so that a non-empty keyspace
+        // always yields a victim (as Redis's dictGetSomeKeys does).
+        let random_tries = samples.max(1) * 64;
+        let linear_from = rng.gen_range(0..n);
+        while sampled < samples.max(1) && tries < random_tries + n {
+            let si = if tries < random_tries {
+                rng.gen_range(0..n)
+            } else {
+                if best.is_some() {
+                    break;
+                }
+                (linear_from + tries - random_tries) % n
+            };
             tries += 1;
-            let si = rng.gen_range(0..n);
             let g = self.shards[si].0.lock();
             let dbs: Vec<usize> = (0..g.dbs.len())
                 .filter(|&d| {
@@ -904,6 +916,11 @@ impl<'g, 'a> Db<'g, 'a> {
     /// Returns the previous value.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) -> Option<Value> {
         let db = self.db;
+        // A list, sorted set or stream put in place whole (RENAME, MOVE, COPY, RESTORE, SORT
+        // STORE, SWAPDB-free paths) may serve blocked clients: Redis's dbAdd signals the key.
+        if matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_)) {
+            self.fx.ready.push((db, SmallBytes::new(key)));
+        }
         let now = self.now_ms;
         let enabled = self.expire_enabled;
         let lru = initial_lru(&self.access, now);
@@ -930,6 +947,9 @@ impl<'g, 'a> Db<'g, 'a> {
             expired_effects(self.fx, db, key);
         }
         t.push(h, Entry { key: SmallBytes::new(key), value, expire_at: 0, lru }, |k| ks.hash(k));
+        if crate::effects::notify::NEW_ENABLED.load(std::sync::atomic::Ordering::Relaxed) {
+            self.fx.event(crate::effects::notify::NEW, "new", db, key);
+        }
         None
     }
 

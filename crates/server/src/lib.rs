@@ -203,6 +203,8 @@ async fn cron(srv: Arc<Server>) {
             c
         });
         cursor = step.await.unwrap_or(cursor);
+        // Keys expired by the step above reach BCAST tracking clients.
+        srv.tracking_flush_bcast();
         ferrocache_commands::persistence::cron(&srv);
     }
 }
@@ -403,6 +405,12 @@ async fn serve(
                             log('#', &format!("Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})", client.id, client.shared.addr, String::from_utf8_lossy(&rbuf[..rbuf.len().min(64)])));
                             srv.counters.client_query_buffer_limit_disconnections.fetch_add(1, Relaxed);
                             return;
+                        }
+                        // Messages queued before these requests were read (pub/sub, tracking
+                        // invalidations) go out before their replies, as on Redis where they
+                        // were written when the other client's command ran.
+                        while let Ok(m) = rx.try_recv() {
+                            if !encode_msg(&mut out, m) { close = true; }
                         }
                         loop {
                             match process(srv, client, &mut parser, &mut rbuf, &mut out) {
