@@ -305,14 +305,24 @@ impl Blocking {
             // Like Redis (serveClientBlockedOnList & co), a waiter served for this key pops
             // from this key, not from the first non-empty one of its keys.
             client.serving_key = Some(key.to_vec());
+            // Invalidations this command causes for its own client follow its reply (Redis's
+            // tracking_pending_keys), so they are appended to the reply here rather than queued.
+            crate::server::inline_invalidations_begin(w.id);
             {
                 let mut guards = srv.ks.lock_keys(keys.iter().copied());
                 crate::run_locked(srv, client, w.cmd, args, &mut out, &mut guards, crate::server::now_ms());
             }
+            let own = crate::server::inline_invalidations_end();
             client.serving_key = None;
             if client.block.take().is_some() {
                 // Nothing for it after all: it keeps its place.
                 continue;
+            }
+            for k in own.into_iter().filter(|_| w.resp3) {
+                out.push(2);
+                out.bulk(b"invalidate");
+                out.array(1);
+                out.bulk(&k);
             }
             drop(lent);
             *st = WaitState::Served(out.buf);

@@ -339,6 +339,14 @@ fn swapdb(ctx: &mut Ctx, a: Args) {
     }
     let (x, y) = (x as usize, y as usize);
     if x != y {
+        // A watched key is touched when it exists in either database (it changes or appears).
+        for (d, k) in ctx.srv.watches.keys_in(&[x, y]) {
+            let other = if d == x { y } else { x };
+            if ctx.db().with_db(d).exists(&k) || ctx.db().with_db(other).exists(&k) {
+                ctx.srv.watches.touch(d, &k);
+            }
+        }
+        ctx.fx.flushed_watches_done = true;
         ctx.guards.for_each_shard(|s| s.dbs.swap(x, y));
         ctx.fx.flushed.push(Some(x));
         ctx.fx.flushed.push(Some(y));
@@ -567,10 +575,22 @@ fn flush_option(ctx: &mut Ctx, a: Args) -> bool {
     true
 }
 
+/// FLUSHDB/FLUSHALL make EXEC fail only for watched keys that existed (Redis's
+/// touchAllWatchedKeysInDb): a watched missing key is still missing afterwards.
+fn touch_watched_existing(ctx: &mut Ctx, dbs: &[usize]) {
+    for (d, k) in ctx.srv.watches.keys_in(dbs) {
+        if ctx.db().with_db(d).exists(&k) {
+            ctx.srv.watches.touch(d, &k);
+        }
+    }
+    ctx.fx.flushed_watches_done = true;
+}
+
 fn flushdb(ctx: &mut Ctx, a: Args) {
     if !flush_option(ctx, a) {
         return;
     }
+    touch_watched_existing(ctx, &[ctx.client.db]);
     let n = ctx.db().clear();
     let d = ctx.client.db;
     ctx.fx.flushed.push(Some(d));
@@ -582,6 +602,8 @@ fn flushall(ctx: &mut Ctx, a: Args) {
     if !flush_option(ctx, a) {
         return;
     }
+    let all: Vec<usize> = (0..ctx.srv.num_dbs()).collect();
+    touch_watched_existing(ctx, &all);
     let mut n = 0;
     for d in 0..ctx.srv.num_dbs() {
         n += ctx.db().with_db(d).clear();

@@ -240,7 +240,26 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
-    if cmd.has(flags::DENYOOM) && !client.repl.is_master && !ensure_memory(srv, now) {
+    // processCommand evicts before every command when maxmemory is set; only DENYOOM ones are
+    // refused when that fails. Invalidations of keys this client tracks that eviction causes
+    // come before the reply (Redis sends them at once: no command is executing yet).
+    let fits = client.repl.is_master || srv.config.hot.maxmemory.load(Relaxed) == 0 || {
+        let inline = client.tracking.is_some() && client.resp3;
+        if inline {
+            server::inline_invalidations_begin(client.id);
+        }
+        let ok = ensure_memory(srv, now);
+        if inline {
+            for k in server::inline_invalidations_end() {
+                out.push(2);
+                out.bulk(b"invalidate");
+                out.array(1);
+                out.bulk(&k);
+            }
+        }
+        ok
+    };
+    if cmd.has(flags::DENYOOM) && !fits {
         out.error("OOM command not allowed when used memory > 'maxmemory'.");
         if client.multi.is_some() {
             client.multi_error = true;
@@ -368,6 +387,7 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
     if client.tracking.is_some() && ((cmd.has(flags::READONLY) && !is_script) || (is_script && client.script_read)) {
         let keys: Vec<&[u8]> = cmd.key_positions(args).into_iter().map(|i| &args[i]).collect();
         remember_tracked(srv, client, &keys);
+        srv.tracking_limit();
     }
     client.script_read = false;
     srv.tracking_flush_bcast();
@@ -467,8 +487,11 @@ pub fn run_locked<'g>(
     now: u64,
 ) {
     // A write that passed the replica check just before this node became a replica
-    // (FAILOVER switches with every shard held): refuse it under the locks.
+    // (FAILOVER switches with every shard held): refuse it under the locks. Inside EXEC the
+    // check was made for the whole transaction (a REPLICAOF queued in it does not fail the
+    // writes after it, as in Redis).
     if cmd.is_write()
+        && !client.in_exec
         && !client.repl.is_master
         && srv.repl.is_replica.load(Relaxed)
         && srv.config.get_bool("replica-read-only")

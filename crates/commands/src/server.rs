@@ -295,8 +295,10 @@ impl Server {
             for (db, k) in fx.touched.iter() {
                 self.watches.touch(*db, k);
             }
-            for f in fx.flushed.iter() {
-                self.watches.touch_db(*f);
+            if !fx.flushed_watches_done {
+                for f in fx.flushed.iter() {
+                    self.watches.touch_db(*f);
+                }
             }
         }
         if self.tracking.enabled.load(Relaxed) > 0 {
@@ -313,6 +315,7 @@ impl Server {
         fx.propagate.clear();
         fx.touched.clear();
         fx.flushed.clear();
+        fx.flushed_watches_done = false;
         fx.dirty = 0;
     }
 
@@ -368,13 +371,6 @@ impl Server {
 
     /// A key was modified: invalidate tracking clients that cached it.
     pub fn tracking_invalidate(&self, key: &[u8], origin: u64) {
-        let mut targets: Vec<u64> = Vec::new();
-        {
-            let mut t = self.tracking.table.lock();
-            if let Some(ids) = t.remove(key) {
-                targets.extend(ids);
-            }
-        }
         // BCAST: the key is remembered under each matching prefix with the client that modified
         // it last, and sent in one message per prefix by `tracking_flush_bcast` (Redis's
         // trackingRememberKeyToBroadcast, sent from beforeSleep).
@@ -393,9 +389,35 @@ impl Server {
                 }
             }
         }
-        if targets.is_empty() {
+        self.tracking_invalidate_tracked(key, origin);
+    }
+
+    /// tracking-table-max-keys: forget keys (invalidating them for their clients, as if they
+    /// were modified) until the table is back under the limit (trackingLimitUsedSlots).
+    pub fn tracking_limit(&self) {
+        let max = self.config.get_i64("tracking-table-max-keys");
+        if max <= 0 {
             return;
         }
+        loop {
+            let key = {
+                let t = self.tracking.table.lock();
+                if t.len() as i64 <= max {
+                    return;
+                }
+                t.keys().next().cloned()
+            };
+            let Some(key) = key else { return };
+            self.tracking_invalidate_tracked(&key, 0);
+        }
+    }
+
+    /// The clients that read `key` get an invalidation, and the key leaves the table.
+    fn tracking_invalidate_tracked(&self, key: &[u8], origin: u64) {
+        let mut targets: Vec<u64> = match self.tracking.table.lock().remove(key) {
+            Some(ids) => ids.into_iter().collect(),
+            None => return,
+        };
         targets.sort_unstable();
         targets.dedup();
         let clients = self.clients.lock();
@@ -404,6 +426,18 @@ impl Server {
             let tr = h.shared.tracking.lock().clone();
             let Some(tr) = tr else { continue };
             if tr.bcast || (tr.noloop && id == origin) {
+                continue;
+            }
+            if tr.redirect == 0
+                && INLINE_INVALIDATE.with(|c| match &mut *c.borrow_mut() {
+                    Some((cid, keys)) if *cid == id => {
+                        keys.push(key.to_vec());
+                        true
+                    }
+                    _ => false,
+                })
+            {
+                self.counters.tracking_invalidations.fetch_add(1, Relaxed);
                 continue;
             }
             self.counters.tracking_invalidations.fetch_add(1, Relaxed);
@@ -603,6 +637,13 @@ impl Watches {
             }
         }
     }
+    /// The watched keys of these databases (before a flush or swap decides which it touches).
+    pub fn keys_in(&self, dbs: &[usize]) -> Vec<(usize, SmallBytes)> {
+        if self.count.load(Relaxed) == 0 {
+            return Vec::new();
+        }
+        self.map.lock().keys().filter(|(d, _)| dbs.contains(d)).cloned().collect()
+    }
     pub fn touch_db(&self, db: Option<usize>) {
         let m = self.map.lock();
         for ((d, _), v) in m.iter() {
@@ -636,6 +677,23 @@ impl Watches {
             }
         }
     }
+}
+
+thread_local! {
+    /// The client whose invalidations are written into its own reply buffer rather than queued
+    /// (see `inline_invalidations_begin`), and the keys collected so far.
+    static INLINE_INVALIDATE: std::cell::RefCell<Option<(u64, Vec<Vec<u8>>)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Until `inline_invalidations_end`, invalidations for client `id` caused on this thread are
+/// collected instead of queued: the executor writes them before the command's reply (eviction
+/// in processCommand runs before the command, so Redis's messages precede its reply).
+pub fn inline_invalidations_begin(id: u64) {
+    INLINE_INVALIDATE.with(|c| *c.borrow_mut() = Some((id, Vec::new())));
+}
+
+pub fn inline_invalidations_end() -> Vec<Vec<u8>> {
+    INLINE_INVALIDATE.with(|c| c.borrow_mut().take().map(|(_, k)| k).unwrap_or_default())
 }
 
 /// Client-side caching: keys read by tracking clients, and BCAST prefixes.

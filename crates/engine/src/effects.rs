@@ -117,6 +117,9 @@ pub struct Effects {
     pub dirty: u64,
     /// Flushed databases (None: all) since last apply: for WATCH and tracking.
     pub flushed: Vec<Option<usize>>,
+    /// The command that flushed already touched the WATCHed keys the flush affected (only
+    /// those that existed, as Redis's touchAllWatchedKeysInDb): WATCH skips `flushed`.
+    pub flushed_watches_done: bool,
 }
 
 impl Effects {

@@ -205,6 +205,9 @@ async fn cron(srv: Arc<Server>) {
         cursor = step.await.unwrap_or(cursor);
         // Keys expired by the step above reach BCAST tracking clients.
         srv.tracking_flush_bcast();
+        if srv.tracking.enabled.load(Relaxed) > 0 {
+            srv.tracking_limit();
+        }
         ferrocache_commands::persistence::cron(&srv);
     }
 }
