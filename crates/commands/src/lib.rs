@@ -226,6 +226,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         out.error("NOAUTH Authentication required.");
         if client.multi.is_some() {
             client.multi_error = true;
+            if cmd.name == "exec" {
+                exec_abort(srv, client, out, mark);
+            }
         }
         stats::rejected(cmd.name);
         return;
@@ -236,6 +239,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
     {
         if client.multi.is_some() {
             client.multi_error = true;
+            if cmd.name == "exec" {
+                exec_abort(srv, client, out, mark);
+            }
         }
         stats::rejected(cmd.name);
         return;
@@ -263,6 +269,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         out.error("OOM command not allowed when used memory > 'maxmemory'.");
         if client.multi.is_some() {
             client.multi_error = true;
+            if cmd.name == "exec" {
+                exec_abort(srv, client, out, mark);
+            }
         }
         stats::rejected(cmd.name);
         return;
@@ -276,6 +285,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         }
         if client.multi.is_some() {
             client.multi_error = true;
+            if cmd.name == "exec" {
+                exec_abort(srv, client, out, mark);
+            }
         }
         stats::rejected(cmd.name);
         return;
@@ -287,6 +299,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         out.error(replication::NOREPLICAS_ERR);
         if client.multi.is_some() {
             client.multi_error = true;
+            if cmd.name == "exec" {
+                exec_abort(srv, client, out, mark);
+            }
         }
         stats::rejected(cmd.name);
         return;
@@ -296,6 +311,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
             out.error(e);
             if client.multi.is_some() {
                 client.multi_error = true;
+                if cmd.name == "exec" {
+                    exec_abort(srv, client, out, mark);
+                }
             }
             stats::rejected(cmd.name);
             return;
@@ -313,6 +331,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         out.error(persistence::LOADING_ERR);
         if client.multi.is_some() {
             client.multi_error = true;
+            if cmd.name == "exec" {
+                exec_abort(srv, client, out, mark);
+            }
         }
         stats::rejected(cmd.name);
         return;
@@ -321,6 +342,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         if client.multi.is_some() {
             client.multi_error = true;
+            if cmd.name == "exec" {
+                exec_abort(srv, client, out, mark);
+            }
         }
         return;
     }
@@ -400,10 +424,37 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
     finish_reply_mode(client, out, mark);
 }
 
+/// rejectCommand for EXEC itself (execCommandAbort): the transaction is discarded and the
+/// rejection (already written from `mark`) becomes `-EXECABORT Transaction discarded because
+/// of: <error>`.
+fn exec_abort(srv: &Arc<Server>, client: &mut Client, out: &mut ReplyBuf, mark: usize) {
+    let err = out.buf[mark..].strip_prefix(b"-").unwrap_or(&out.buf[mark..]).to_vec();
+    let err = String::from_utf8_lossy(&err);
+    let err = err.trim_end_matches("\r\n").to_string();
+    out.buf.truncate(mark);
+    transactions::discard_state(srv, client);
+    out.error(&format!("EXECABORT Transaction discarded because of: {}", err));
+}
+
 /// A replica refuses writes (replica-read-only) and, with the link down and
 /// replica-serve-stale-data off, commands without the STALE flag.
 fn replica_denies(srv: &Server, client: &Client, cmd: &Command) -> Option<&'static str> {
-    if !srv.repl.link_up.load(Relaxed) && !cmd.has(flags::STALE) && !srv.config.get_bool("replica-serve-stale-data") {
+    // EXEC is refused like any queued command without the STALE flag (cmd_inv_flags).
+    let deny_stale = !cmd.has(flags::STALE)
+        || (cmd.name == "exec"
+            && client.multi.as_ref().is_some_and(|q| {
+                q.iter().any(|a| {
+                    let a = a.args();
+                    table()
+                        .lookup(&a[0])
+                        .map(|c| match (c.subcommands.is_empty(), a.len() >= 2) {
+                            (false, true) => lookup_sub(c, &a[1]).unwrap_or(c),
+                            _ => c,
+                        })
+                        .is_some_and(|c| !c.has(flags::STALE))
+                })
+            }));
+    if !srv.repl.link_up.load(Relaxed) && deny_stale && !srv.config.get_bool("replica-serve-stale-data") {
         return Some(replication::MASTERDOWN_ERR);
     }
     let write = cmd.is_write() || (cmd.name == "exec" && queued_write(client));

@@ -458,6 +458,11 @@ async fn serve(
             }
             _ = idle_timer => { return; }
         }
+        if close || client.close_after_reply {
+            // QUIT's effect (this client is gone: tracking redirections to it are broken, it
+            // leaves CLIENT LIST) is visible once its reply has been read.
+            srv.clients.lock().remove(&client.id);
+        }
         if !flush(srv, wr, &mut out).await {
             return;
         }
