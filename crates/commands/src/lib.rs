@@ -265,7 +265,12 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         }
         ok
     };
-    if cmd.has(flags::DENYOOM) && !fits {
+    let denyoom = cmd.has(flags::DENYOOM)
+        || (cmd.name == "exec"
+            && client.multi.as_ref().is_some_and(|q| {
+                q.iter().any(|a| table().lookup(&a.args()[0]).is_some_and(|c| c.has(flags::DENYOOM)))
+            }));
+    if denyoom && !fits {
         out.error("OOM command not allowed when used memory > 'maxmemory'.");
         if client.multi.is_some() {
             client.multi_error = true;

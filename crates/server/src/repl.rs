@@ -296,7 +296,12 @@ async fn stream_to_replica(
 
 /// A replica disconnected by this node (REPLICAOF, CLIENT KILL) still gets the stream that was
 /// produced before: Redis would have written it in beforeSleep right after those writes.
-async fn flush_queued(rx: &mut UnboundedReceiver<Bytes>, wr: &mut OwnedWriteHalf, conn: &Arc<ReplicaConn>, out: &mut Vec<u8>) {
+async fn flush_queued(
+    rx: &mut UnboundedReceiver<Bytes>,
+    wr: &mut OwnedWriteHalf,
+    conn: &Arc<ReplicaConn>,
+    out: &mut Vec<u8>,
+) {
     out.clear();
     while let Ok(b) = rx.try_recv() {
         out.extend_from_slice(&b);
