@@ -41,6 +41,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new("object", -2, 0, (0, 0, 0), help_only).group(G).subs(OBJECT_SUBS),
     Command::new("dump", 2, READONLY, (1, 1, 1), dump).group(G),
     Command::new("restore", -4, WRITE | DENYOOM, (1, 1, 1), restore).group(G),
+    Command::new("migrate", -6, WRITE, (3, 3, 1), migrate).keys(keys_migrate).group(G),
     Command::new("wait", 3, NOSCRIPT, (0, 0, 0), crate::replication::wait).group(G),
 ];
 
@@ -768,4 +769,66 @@ fn restore(ctx: &mut Ctx, a: Args) {
     }
     db.modified(key, notify::GENERIC, "restore");
     out.ok();
+}
+
+/// migrateGetKeys: the key argument, or everything after KEYS when it is empty.
+fn keys_migrate(a: Args) -> Vec<usize> {
+    let mut i = 6;
+    while i < a.len() {
+        if a[i].eq_ignore_ascii_case(b"keys") {
+            if !a[3].is_empty() {
+                break;
+            }
+            return (i + 1..a.len()).collect();
+        } else if a[i].eq_ignore_ascii_case(b"auth") {
+            i += 1;
+        } else if a[i].eq_ignore_ascii_case(b"auth2") {
+            i += 2;
+        }
+        i += 1;
+    }
+    vec![3]
+}
+
+/// MIGRATE host port key|"" db timeout [COPY] [REPLACE] [AUTH pw | AUTH2 user pw] [KEYS k...]:
+/// Redis's option parsing and its `+NOKEY` when none of the keys exists. Moving existing keys
+/// to another node belongs with the cluster work and is not implemented yet.
+fn migrate(ctx: &mut Ctx, a: Args) {
+    let mut keys: Vec<usize> = vec![3];
+    let mut j = 6;
+    while j < a.len() {
+        let more = a.len() - 1 - j;
+        let o = &a[j];
+        if o.eq_ignore_ascii_case(b"copy") || o.eq_ignore_ascii_case(b"replace") {
+        } else if o.eq_ignore_ascii_case(b"auth") {
+            if more < 1 {
+                return ctx.out.error(crate::util::ERR_SYNTAX);
+            }
+            j += 1;
+        } else if o.eq_ignore_ascii_case(b"auth2") {
+            if more < 2 {
+                return ctx.out.error(crate::util::ERR_SYNTAX);
+            }
+            j += 2;
+        } else if o.eq_ignore_ascii_case(b"keys") {
+            if !a[3].is_empty() {
+                return ctx
+                    .out
+                    .error("ERR When using MIGRATE KEYS option, the key argument must be set to the empty string");
+            }
+            keys = (j + 1..a.len()).collect();
+            break;
+        } else {
+            return ctx.out.error(crate::util::ERR_SYNTAX);
+        }
+        j += 1;
+    }
+    if parse_i64(&a[5]).is_none() || parse_i64(&a[4]).is_none() {
+        return ctx.out.error(crate::util::ERR_NOT_INT);
+    }
+    let (mut db, out) = ctx.parts();
+    if !keys.iter().any(|&k| db.get(&a[k]).is_some()) {
+        return out.simple("NOKEY");
+    }
+    out.error("ERR MIGRATE of existing keys is not supported by this server yet");
 }
