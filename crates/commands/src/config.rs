@@ -386,6 +386,15 @@ impl Config {
             ConfigError(format!("ERR Unknown option or number of arguments for CONFIG SET - '{}'", name))
         })?;
         if matches!(spec.kind, Kind::Immutable) {
+            // port and bind are mutable in Redis (and threads, memcached-port and engine are
+            // ours): this node cannot change them at runtime yet, but setting the value they
+            // already have changes nothing and succeeds, as in Redis. Redis's own immutable
+            // configs (io-threads, databases, daemonize, ...) stay refused.
+            if matches!(spec.name, "port" | "bind" | "threads" | "memcached-port" | "engine")
+                && self.get(spec.name).as_deref() == Some(value)
+            {
+                return Ok(());
+            }
             return Err(ConfigError(format!(
                 "ERR CONFIG SET failed (possibly related to argument '{}') - can't set immutable config",
                 name

@@ -366,7 +366,12 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         out.simple("QUEUED");
         return;
     }
-    if srv.monitor_count.load(Relaxed) > 0 && !cmd.has(flags::ADMIN) && !cmd.has(flags::SKIP_MONITOR) {
+    // EXEC is shown after the commands it ran (Redis feeds monitors from call(), after each).
+    if cmd.name != "exec"
+        && srv.monitor_count.load(Relaxed) > 0
+        && !cmd.has(flags::ADMIN)
+        && !cmd.has(flags::SKIP_MONITOR)
+    {
         let a: Vec<&[u8]> = acl::redacted_args(cmd, args);
         srv.feed_monitors(client.db, &client.shared.addr, &a);
     }
@@ -375,6 +380,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         let mut none = srv.ks.lock_shards(&[]);
         run_locked(srv, client, cmd, args, out, &mut none, now);
         drop(none);
+        if cmd.name == "exec" && srv.monitor_count.load(Relaxed) > 0 {
+            srv.feed_monitors(client.db, &client.shared.addr, &[b"exec"]);
+        }
         srv.blocking.serve(srv);
         client.script_read = false;
         srv.tracking_flush_bcast();

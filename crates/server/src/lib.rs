@@ -286,6 +286,9 @@ fn process(
         proto_max_bulk_len: srv.config.hot.proto_max_bulk_len.load(Relaxed),
         auth_required: srv.config.hot.requirepass_set.load(Relaxed) && !client.authenticated,
     };
+    // CLIENT LIST's qbuf while this batch runs: the whole buffer (Redis trims it afterwards).
+    client.shared.qbuf.store(rbuf.len(), Relaxed);
+    client.shared.qbuf_cap.store(rbuf.capacity(), Relaxed);
     let step = loop {
         match parser.parse(&rbuf[pos..], &limits) {
             Ok(Parsed::Request { consumed }) => {
@@ -339,6 +342,7 @@ fn process(
     };
     rbuf.advance(pos);
     client.shared.qbuf.store(rbuf.len(), Relaxed);
+    client.shared.qbuf_cap.store(rbuf.capacity(), Relaxed);
     step
 }
 
