@@ -94,6 +94,8 @@ pub struct Blocking {
     clients: AtomicUsize,
     serving: Mutex<()>,
     by_id: Mutex<HashMap<u64, Arc<Waiter>>>,
+    /// Connections waiting for CLIENT PAUSE to end (Redis counts them in blocked_clients).
+    pub postponed: AtomicUsize,
 }
 
 /// The key type a blocked command waits for (Redis serves a ready key only to clients
@@ -191,7 +193,7 @@ impl Blocking {
 
     /// Number of blocked clients.
     pub fn blocked_clients(&self) -> usize {
-        self.clients.load(Relaxed)
+        self.clients.load(Relaxed) + self.postponed.load(Relaxed)
     }
 
     /// Is this client blocked?
@@ -290,7 +292,7 @@ impl Blocking {
                 // A deleted stream is still offered to its XREAD[GROUP] waiters: XREADGROUP
                 // answers UNBLOCKED (Redis's signalDeletedKeyAsReady), XREAD blocks again.
                 None if want != Some("stream") => continue,
-                Some(ty) if want.is_some_and(|want| want != ty) => continue,
+                Some(ty) if want.is_some_and(|want| want != ty && want != "stream") => continue,
                 _ => {}
             }
             let mut st = w.state.lock();

@@ -585,6 +585,9 @@ fn touch_watched_existing(ctx: &mut Ctx, dbs: &[usize]) {
         }
     }
     ctx.fx.flushed_watches_done = true;
+    // Waiters on keys the flush deletes are re-checked (XREADGROUP answers that the stream no
+    // longer exists: Redis's scanDatabaseForDeletedKeys).
+    ctx.srv.blocking.signal_dbs(dbs);
 }
 
 fn flushdb(ctx: &mut Ctx, a: Args) {

@@ -939,6 +939,11 @@ impl<'g, 'a> Db<'g, 'a> {
                 }
                 let e = t.at_mut(i);
                 e.lru = lru;
+                if matches!(e.value, Value::Stream(_)) && !matches!(value, Value::Stream(_)) {
+                    // A stream overwritten by another type: its XREADGROUP waiters are woken
+                    // (and answered that the key no longer exists), as Redis's dbSetValue does.
+                    self.fx.ready.push((db, SmallBytes::new(key)));
+                }
                 return Some(std::mem::replace(&mut e.value, value));
             }
             // A logically expired key is replaced as if absent (its expiry is propagated first).

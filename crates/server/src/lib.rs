@@ -426,10 +426,12 @@ async fn serve(
                                 Step::Paused(until) => {
                                     if !flush(srv, wr, &mut out).await { return; }
                                     let wait = until.saturating_sub(now_ms());
+                                    srv.blocking.postponed.fetch_add(1, Relaxed);
                                     tokio::select! {
                                         _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
                                         _ = srv.pause_notify.notified() => {}
                                     }
+                                    srv.blocking.postponed.fetch_sub(1, Relaxed);
                                 }
                                 Step::Handover => {
                                     if !flush(srv, wr, &mut out).await { return; }
