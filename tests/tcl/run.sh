@@ -14,7 +14,8 @@
 #   -f   the ferrocache binary (default target/release/ferrocache, else target/debug/ferrocache);
 #        `-f none` runs redis-server only.
 #   -r   the redis-server binary (default: redis-server on PATH); `-r none` runs ferrocache only.
-#   -o   keep each unit's runtest output in LOGDIR (default: a temp dir, printed at the end).
+#   -o   each unit's runtest and server output go to LOGDIR (default: a new temp dir, printed
+#        at the end; kept).
 #   UNIT names as runtest's --single takes them without `unit/` (e.g. type/list multi); default:
 #        every unit of tests/unit that runs in external mode ($ALL_UNITS below).
 # Exit status: 0, or 1 when ferrocache passes fewer tests than redis-server in some unit
@@ -77,7 +78,7 @@ fi
 mkdir -p "$WORK/redis"
 cp -r "$SRC/tests" "$SRC/runtest" "$WORK/redis/"
 mkdir -p "$WORK/redis/tests/tmp" "$WORK/redis/src"
-[ -n "$LOGDIR" ] || LOGDIR=$WORK/logs
+[ -n "$LOGDIR" ] || LOGDIR=$(mktemp -d /tmp/ferro-tcl-logs.XXXXXX)
 mkdir -p "$LOGDIR"
 
 free_port() {
