@@ -260,7 +260,12 @@ impl Config {
     pub fn new(file: Option<std::path::PathBuf>) -> Config {
         let mut m = BTreeMap::new();
         for s in SPECS {
-            m.insert(s.name, s.default.to_string());
+            // Memory values are kept as byte counts (CONFIG GET shows 1073741824, not "1gb").
+            let v = match s.kind {
+                Kind::Memory => parse_memory(s.default).map(|n| n.to_string()).unwrap_or_else(|| s.default.to_string()),
+                _ => s.default.to_string(),
+            };
+            m.insert(s.name, v);
         }
         let c = Config { values: RwLock::new(m), hot: Hot::default(), file, acl_users: Default::default() };
         c.refresh_hot();

@@ -77,7 +77,7 @@ fn unlink(ctx: &mut Ctx, a: Args) {
 
 fn exists(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    let n = a.iter().skip(1).filter(|k| db.get(k).is_some()).count();
+    let n = a.iter().skip(1).filter(|k| db.get_no_touch(k).is_some()).count();
     out.int(n as i64);
 }
 

@@ -180,7 +180,8 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
             o.push_str("\r\n");
         }
         let clients = srv.clients.lock();
-        let n = clients.len();
+        // A killed client is gone for Redis (freed by CLIENT KILL) even while its task winds up.
+        let n = clients.values().filter(|c| !c.shared.kill.load(Relaxed)).count();
         let pubsub = clients
             .values()
             .filter(|c| c.shared.sub.load(Relaxed) + c.shared.psub.load(Relaxed) + c.shared.ssub.load(Relaxed) > 0)

@@ -853,6 +853,12 @@ impl<'g, 'a> Db<'g, 'a> {
         self.lookup(key, true, true)
     }
 
+    /// Look up for reading without touching LRU/LFU (Redis's LOOKUP_NOTOUCH: EXISTS), counting
+    /// the hit or miss.
+    pub fn get_no_touch(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.lookup(key, true, false)
+    }
+
     /// Look up for writing (no hit/miss accounting).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         self.lookup(key, false, true)
