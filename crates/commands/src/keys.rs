@@ -772,6 +772,15 @@ fn restore(ctx: &mut Ctx, a: Args) {
     }
     db.modified(key, notify::GENERIC, "restore");
     out.ok();
+    if ttl != 0 && !absttl {
+        // The TTL reaches AOF and replicas as an absolute time (restoreCommand's rewrite).
+        let mut argv: Vec<Vec<u8>> = a.iter().map(|x| x.to_vec()).collect();
+        argv[2] = expire_at.to_string().into_bytes();
+        argv.push(b"ABSTTL".to_vec());
+        let d = db.db;
+        db.fx.propagate(d, argv);
+        ctx.propagate_original = false;
+    }
 }
 
 /// migrateGetKeys: the key argument, or everything after KEYS when it is empty.
