@@ -184,7 +184,9 @@ fn parse_arg(v: &Value) -> Arg {
         name: v["name"].as_str().unwrap_or("").to_lowercase(),
         typ,
         key_spec_index: v.get("key_spec_index").and_then(Value::as_i64),
-        token: opt_str(v, "token").map(|t| t.to_uppercase()),
+        // MIGRATE's `""` token (the empty key) is written by Redis's generator as the C string
+        // "\"\"" whose quotes the JSON keeps: redis-server shows it as an empty token.
+        token: opt_str(v, "token").map(|t| if t == "\"\"" { String::new() } else { t.to_uppercase() }),
         summary: opt_str(v, "summary"),
         since: opt_str(v, "since"),
         deprecated_since: v.get("deprecated_since").and_then(Value::as_str).map(str::to_string),
