@@ -185,7 +185,8 @@ struct AofSink(Arc<Server>);
 impl EffectSink for AofSink {
     fn propagate(&self, db: usize, argv: &[&[u8]]) {
         let aof = &self.0.aof;
-        if aof.state.load(Relaxed) == OFF {
+        // PUBLISH goes to replicas only (Redis's PROPAGATE_REPL).
+        if aof.state.load(Relaxed) == OFF || argv.first().is_some_and(|c| c.eq_ignore_ascii_case(b"publish")) {
             return;
         }
         let mut g = aof.inner.lock();

@@ -54,7 +54,8 @@ fn setbit(ctx: &mut Ctx, a: Args) {
     }
     let r = db.get_mut(key).unwrap().value.as_raw_mut().unwrap();
     let byte = (off >> 3) as usize;
-    if r.len() <= byte {
+    let grown = r.len() <= byte;
+    if grown {
         r.resize(byte + 1, 0);
     }
     let bit = 7 - (off & 7) as u8;
@@ -64,7 +65,10 @@ fn setbit(ctx: &mut Ctx, a: Args) {
     } else {
         r[byte] &= !(1 << bit);
     }
-    db.modified(key, notify::STRING, "setbit");
+    // Only a new key, a grown string or a flipped bit is a change (dirty, notification).
+    if !exists || grown || old != on as u8 {
+        db.modified(key, notify::STRING, "setbit");
+    }
     out.int(old as i64);
 }
 

@@ -94,6 +94,8 @@ pub struct Blocking {
     clients: AtomicUsize,
     serving: Mutex<()>,
     by_id: Mutex<HashMap<u64, Arc<Waiter>>>,
+    /// Connections waiting for CLIENT PAUSE to end (Redis counts them in blocked_clients).
+    pub postponed: AtomicUsize,
 }
 
 /// The key type a blocked command waits for (Redis serves a ready key only to clients
@@ -168,6 +170,18 @@ impl Blocking {
         }
     }
 
+    /// SWAPDB: every key waited on in these databases may have data now (Redis's
+    /// scanDatabaseForReadyKeys); the serve pass checks each one's existence and type.
+    pub fn signal_dbs(&self, dbs: &[usize]) {
+        if self.clients.load(Relaxed) == 0 {
+            return;
+        }
+        let keys: Vec<Key> = self.waiters.lock().keys().filter(|(d, _)| dbs.contains(d)).cloned().collect();
+        for (db, key) in keys {
+            self.push_ready(db, key);
+        }
+    }
+
     pub fn has_ready(&self) -> bool {
         self.ready_count.load(Relaxed) > 0
     }
@@ -179,7 +193,7 @@ impl Blocking {
 
     /// Number of blocked clients.
     pub fn blocked_clients(&self) -> usize {
-        self.clients.load(Relaxed)
+        self.clients.load(Relaxed) + self.postponed.load(Relaxed)
     }
 
     /// Is this client blocked?
@@ -278,7 +292,7 @@ impl Blocking {
                 // A deleted stream is still offered to its XREAD[GROUP] waiters: XREADGROUP
                 // answers UNBLOCKED (Redis's signalDeletedKeyAsReady), XREAD blocks again.
                 None if want != Some("stream") => continue,
-                Some(ty) if want.is_some_and(|want| want != ty) => continue,
+                Some(ty) if want.is_some_and(|want| want != ty && want != "stream") => continue,
                 _ => {}
             }
             let mut st = w.state.lock();
@@ -293,14 +307,24 @@ impl Blocking {
             // Like Redis (serveClientBlockedOnList & co), a waiter served for this key pops
             // from this key, not from the first non-empty one of its keys.
             client.serving_key = Some(key.to_vec());
+            // Invalidations this command causes for its own client follow its reply (Redis's
+            // tracking_pending_keys), so they are appended to the reply here rather than queued.
+            crate::server::inline_invalidations_begin(w.id);
             {
                 let mut guards = srv.ks.lock_keys(keys.iter().copied());
                 crate::run_locked(srv, client, w.cmd, args, &mut out, &mut guards, crate::server::now_ms());
             }
+            let own = crate::server::inline_invalidations_end();
             client.serving_key = None;
             if client.block.take().is_some() {
                 // Nothing for it after all: it keeps its place.
                 continue;
+            }
+            for k in own.into_iter().filter(|_| w.resp3) {
+                out.push(2);
+                out.bulk(b"invalidate");
+                out.array(1);
+                out.bulk(&k);
             }
             drop(lent);
             *st = WaitState::Served(out.buf);

@@ -75,6 +75,8 @@ pub struct ClientShared {
     pub kill: AtomicBool,
     pub no_evict: AtomicBool,
     pub qbuf: AtomicUsize,
+    /// The query buffer's capacity (CLIENT LIST qbuf-free is what is left of it).
+    pub qbuf_cap: AtomicUsize,
     pub user: Mutex<String>,
     pub lib_name: Mutex<Option<String>>,
     pub lib_ver: Mutex<Option<String>>,
@@ -122,6 +124,7 @@ impl ClientShared {
             kill: AtomicBool::new(false),
             no_evict: AtomicBool::new(false),
             qbuf: AtomicUsize::new(0),
+            qbuf_cap: AtomicUsize::new(0),
             user: Mutex::new("default".into()),
             lib_name: Mutex::new(None),
             lib_ver: Mutex::new(None),
@@ -230,7 +233,7 @@ impl ClientShared {
             self.ssub.load(Relaxed),
             if multi == u64::MAX { -1 } else { multi as i64 },
             self.qbuf.load(Relaxed),
-            0,
+            self.qbuf_cap.load(Relaxed).saturating_sub(self.qbuf.load(Relaxed)),
             0,
             self.omem(),
             self.mem(),
@@ -293,6 +296,9 @@ pub struct Client {
     pub monitor: bool,
     pub block: Option<BlockRequest>,
     pub in_exec: bool,
+    /// The script this client just ran called a read-only command (client-side caching then
+    /// tracks the script's declared keys, as Redis's call() does for the script caller).
+    pub script_read: bool,
     /// The client a script's redis.call runs on (Redis's CLIENT_SCRIPT).
     pub in_script: bool,
     /// A blocked XREAD/XREADGROUP: its arguments, deadline (0 = forever) and the IDs it
@@ -331,6 +337,7 @@ impl Client {
             monitor: false,
             block: None,
             in_exec: false,
+            script_read: false,
             in_script: false,
             shutdown_wait: None,
             stream_block: None,

@@ -337,7 +337,12 @@ impl Config {
     pub fn new(file: Option<std::path::PathBuf>) -> Config {
         let mut m = BTreeMap::new();
         for s in SPECS {
-            m.insert(s.name, s.default.to_string());
+            // Memory values are kept as byte counts (CONFIG GET shows 1073741824, not "1gb").
+            let v = match s.kind {
+                Kind::Memory => parse_memory(s.default).map(|n| n.to_string()).unwrap_or_else(|| s.default.to_string()),
+                _ => s.default.to_string(),
+            };
+            m.insert(s.name, v);
         }
         let c = Config { values: RwLock::new(m), hot: Hot::default(), file, acl_users: Default::default() };
         c.refresh_hot();
@@ -470,6 +475,15 @@ impl Config {
             ConfigError(format!("ERR Unknown option or number of arguments for CONFIG SET - '{}'", name))
         })?;
         if matches!(spec.kind, Kind::Immutable) {
+            // port and bind are mutable in Redis (and threads, memcached-port and engine are
+            // ours): this node cannot change them at runtime yet, but setting the value they
+            // already have changes nothing and succeeds, as in Redis. Redis's own immutable
+            // configs (io-threads, databases, daemonize, ...) stay refused.
+            if matches!(spec.name, "port" | "bind" | "threads" | "memcached-port" | "engine")
+                && self.get(spec.name).as_deref() == Some(value)
+            {
+                return Ok(());
+            }
             return Err(ConfigError(format!(
                 "ERR CONFIG SET failed (possibly related to argument '{}') - can't set immutable config",
                 name
@@ -565,7 +579,9 @@ impl Config {
         h.query_buffer_limit.store(gi("client-query-buffer-limit") as usize, Relaxed);
         h.maxclients.store(gi("maxclients") as usize, Relaxed);
         h.timeout.store(gi("timeout") as u64, Relaxed);
-        h.notify_flags.store(notify::parse(&g("notify-keyspace-events")).unwrap_or(0), Relaxed);
+        let nf = notify::parse(&g("notify-keyspace-events")).unwrap_or(0);
+        h.notify_flags.store(nf, Relaxed);
+        notify::NEW_ENABLED.store(nf & notify::NEW != 0 && nf & (notify::KEYSPACE | notify::KEYEVENT) != 0, Relaxed);
         h.slowlog_slower_than.store(gi("slowlog-log-slower-than"), Relaxed);
         h.slowlog_max_len.store(gi("slowlog-max-len") as usize, Relaxed);
         h.lfu_log_factor.store(gi("lfu-log-factor") as u32, Relaxed);

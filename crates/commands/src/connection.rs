@@ -490,23 +490,36 @@ fn client_tracking(ctx: &mut Ctx, a: Args) {
             }
         }
         if tr.bcast {
-            let prefixes = if tr.prefixes.is_empty() { vec![Vec::new()] } else { tr.prefixes.clone() };
-            // Prefixes may not overlap (Redis's checkPrefixCollisionsOrReply).
-            for (i, p) in prefixes.iter().enumerate() {
-                for (k, q) in prefixes.iter().enumerate() {
-                    if i != k && (p.starts_with(q) || q.starts_with(p)) && p != q {
-                        return ctx.out.error(&format!(
-                            "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
-                            String::from_utf8_lossy(p),
-                            String::from_utf8_lossy(q)
-                        ));
-                    }
+            // Prefixes may not overlap, with the client's existing ones or with each other
+            // (Redis's checkPrefixCollisionsOrReply, same order and texts).
+            let existing: Vec<Vec<u8>> = ctx.client.tracking.as_ref().map(|t| t.prefixes.clone()).unwrap_or_default();
+            let overlap = |p: &[u8], q: &[u8]| p.starts_with(q) || q.starts_with(p);
+            for (i, p) in tr.prefixes.iter().enumerate() {
+                if let Some(q) = existing.iter().find(|q| overlap(p, q)) {
+                    return ctx.out.error(&format!(
+                        "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
+                        String::from_utf8_lossy(p),
+                        String::from_utf8_lossy(q)
+                    ));
+                }
+                if let Some(q) = tr.prefixes[i + 1..].iter().find(|q| overlap(p, q)) {
+                    return ctx.out.error(&format!(
+                        "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.",
+                        String::from_utf8_lossy(p),
+                        String::from_utf8_lossy(q)
+                    ));
                 }
             }
-            for p in &prefixes {
+            let new = if tr.prefixes.is_empty() { vec![Vec::new()] } else { std::mem::take(&mut tr.prefixes) };
+            for p in &new {
                 ctx.srv.tracking.add_prefix(ctx.client.id, p);
             }
-            tr.prefixes = prefixes;
+            tr.prefixes = existing;
+            for p in new {
+                if !tr.prefixes.contains(&p) {
+                    tr.prefixes.push(p);
+                }
+            }
         }
         if ctx.client.tracking.is_none() {
             ctx.srv.tracking.enabled.fetch_add(1, Relaxed);

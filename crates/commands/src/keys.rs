@@ -76,7 +76,7 @@ fn unlink(ctx: &mut Ctx, a: Args) {
 
 fn exists(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    let n = a.iter().skip(1).filter(|k| db.get(k).is_some()).count();
+    let n = a.iter().skip(1).filter(|k| db.get_no_touch(k).is_some()).count();
     out.int(n as i64);
 }
 
@@ -339,10 +339,19 @@ fn swapdb(ctx: &mut Ctx, a: Args) {
     }
     let (x, y) = (x as usize, y as usize);
     if x != y {
+        // A watched key is touched when it exists in either database (it changes or appears).
+        for (d, k) in ctx.srv.watches.keys_in(&[x, y]) {
+            let other = if d == x { y } else { x };
+            if ctx.db().with_db(d).exists(&k) || ctx.db().with_db(other).exists(&k) {
+                ctx.srv.watches.touch(d, &k);
+            }
+        }
+        ctx.fx.flushed_watches_done = true;
         ctx.guards.for_each_shard(|s| s.dbs.swap(x, y));
         ctx.fx.flushed.push(Some(x));
         ctx.fx.flushed.push(Some(y));
         ctx.fx.dirty += 1;
+        ctx.srv.blocking.signal_dbs(&[x, y]);
     }
     ctx.out.ok();
 }
@@ -566,10 +575,25 @@ fn flush_option(ctx: &mut Ctx, a: Args) -> bool {
     true
 }
 
+/// FLUSHDB/FLUSHALL make EXEC fail only for watched keys that existed (Redis's
+/// touchAllWatchedKeysInDb): a watched missing key is still missing afterwards.
+fn touch_watched_existing(ctx: &mut Ctx, dbs: &[usize]) {
+    for (d, k) in ctx.srv.watches.keys_in(dbs) {
+        if ctx.db().with_db(d).exists(&k) {
+            ctx.srv.watches.touch(d, &k);
+        }
+    }
+    ctx.fx.flushed_watches_done = true;
+    // Waiters on keys the flush deletes are re-checked (XREADGROUP answers that the stream no
+    // longer exists: Redis's scanDatabaseForDeletedKeys).
+    ctx.srv.blocking.signal_dbs(dbs);
+}
+
 fn flushdb(ctx: &mut Ctx, a: Args) {
     if !flush_option(ctx, a) {
         return;
     }
+    touch_watched_existing(ctx, &[ctx.client.db]);
     let n = ctx.db().clear();
     let d = ctx.client.db;
     ctx.fx.flushed.push(Some(d));
@@ -581,6 +605,8 @@ fn flushall(ctx: &mut Ctx, a: Args) {
     if !flush_option(ctx, a) {
         return;
     }
+    let all: Vec<usize> = (0..ctx.srv.num_dbs()).collect();
+    touch_watched_existing(ctx, &all);
     let mut n = 0;
     for d in 0..ctx.srv.num_dbs() {
         n += ctx.db().with_db(d).clear();
@@ -745,4 +771,13 @@ fn restore(ctx: &mut Ctx, a: Args) {
     }
     db.modified(key, notify::GENERIC, "restore");
     out.ok();
+    if ttl != 0 && !absttl {
+        // The TTL reaches AOF and replicas as an absolute time (restoreCommand's rewrite).
+        let mut argv: Vec<Vec<u8>> = a.iter().map(|x| x.to_vec()).collect();
+        argv[2] = expire_at.to_string().into_bytes();
+        argv.push(b"ABSTTL".to_vec());
+        let d = db.db;
+        db.fx.propagate(d, argv);
+        ctx.propagate_original = false;
+    }
 }

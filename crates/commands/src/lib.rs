@@ -231,6 +231,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         out.error("NOAUTH Authentication required.");
         if client.multi.is_some() {
             client.multi_error = true;
+            if cmd.name == "exec" {
+                exec_abort(srv, client, out, mark);
+            }
         }
         stats::rejected(cmd.name);
         return;
@@ -241,14 +244,44 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
     {
         if client.multi.is_some() {
             client.multi_error = true;
+            if cmd.name == "exec" {
+                exec_abort(srv, client, out, mark);
+            }
         }
         stats::rejected(cmd.name);
         return;
     }
-    if cmd.has(flags::DENYOOM) && !client.repl.is_master && !ensure_memory(srv, now) {
+    // processCommand evicts before every command when maxmemory is set; only DENYOOM ones are
+    // refused when that fails. Invalidations of keys this client tracks that eviction causes
+    // come before the reply (Redis sends them at once: no command is executing yet).
+    let fits = client.repl.is_master || srv.config.hot.maxmemory.load(Relaxed) == 0 || {
+        let inline = client.tracking.is_some() && client.resp3;
+        if inline {
+            server::inline_invalidations_begin(client.id);
+        }
+        let ok = ensure_memory(srv, now);
+        if inline {
+            for k in server::inline_invalidations_end() {
+                out.push(2);
+                out.bulk(b"invalidate");
+                out.array(1);
+                out.bulk(&k);
+            }
+        }
+        ok
+    };
+    let denyoom = cmd.has(flags::DENYOOM)
+        || (cmd.name == "exec"
+            && client.multi.as_ref().is_some_and(|q| {
+                q.iter().any(|a| table().lookup(&a.args()[0]).is_some_and(|c| c.has(flags::DENYOOM)))
+            }));
+    if denyoom && !fits {
         out.error("OOM command not allowed when used memory > 'maxmemory'.");
         if client.multi.is_some() {
             client.multi_error = true;
+            if cmd.name == "exec" {
+                exec_abort(srv, client, out, mark);
+            }
         }
         stats::rejected(cmd.name);
         return;
@@ -262,6 +295,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         }
         if client.multi.is_some() {
             client.multi_error = true;
+            if cmd.name == "exec" {
+                exec_abort(srv, client, out, mark);
+            }
         }
         stats::rejected(cmd.name);
         return;
@@ -273,6 +309,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         out.error(replication::NOREPLICAS_ERR);
         if client.multi.is_some() {
             client.multi_error = true;
+            if cmd.name == "exec" {
+                exec_abort(srv, client, out, mark);
+            }
         }
         stats::rejected(cmd.name);
         return;
@@ -282,6 +321,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
             out.error(e);
             if client.multi.is_some() {
                 client.multi_error = true;
+                if cmd.name == "exec" {
+                    exec_abort(srv, client, out, mark);
+                }
             }
             stats::rejected(cmd.name);
             return;
@@ -299,6 +341,9 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         out.error(persistence::LOADING_ERR);
         if client.multi.is_some() {
             client.multi_error = true;
+            if cmd.name == "exec" {
+                exec_abort(srv, client, out, mark);
+            }
         }
         stats::rejected(cmd.name);
         return;
@@ -307,10 +352,14 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         if client.multi.is_some() {
             client.multi_error = true;
+            if cmd.name == "exec" {
+                exec_abort(srv, client, out, mark);
+            }
         }
         return;
     }
-    if client.multi.is_some() && !cmd.has(flags::TRANSACTION) {
+    // RESET (like QUIT) runs at once inside MULTI, discarding the transaction (processCommand).
+    if client.multi.is_some() && !cmd.has(flags::TRANSACTION) && cmd.name != "reset" {
         if cmd.has(flags::NO_MULTI) {
             out.error("ERR Command not allowed inside a transaction");
             client.multi_error = true;
@@ -322,7 +371,12 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         out.simple("QUEUED");
         return;
     }
-    if srv.monitor_count.load(Relaxed) > 0 && !cmd.has(flags::ADMIN) && !cmd.has(flags::SKIP_MONITOR) {
+    // EXEC is shown after the commands it ran (Redis feeds monitors from call(), after each).
+    if cmd.name != "exec"
+        && srv.monitor_count.load(Relaxed) > 0
+        && !cmd.has(flags::ADMIN)
+        && !cmd.has(flags::SKIP_MONITOR)
+    {
         let a: Vec<&[u8]> = acl::redacted_args(cmd, args);
         srv.feed_monitors(client.db, &client.shared.addr, &a);
     }
@@ -331,7 +385,12 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         let mut none = srv.ks.lock_shards(&[]);
         run_locked(srv, client, cmd, args, out, &mut none, now);
         drop(none);
+        if cmd.name == "exec" && srv.monitor_count.load(Relaxed) > 0 {
+            srv.feed_monitors(client.db, &client.shared.addr, &[b"exec"]);
+        }
         srv.blocking.serve(srv);
+        client.script_read = false;
+        srv.tracking_flush_bcast();
         finish_reply_mode(client, out, mark);
         return;
     }
@@ -364,20 +423,56 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
     drop(guards);
     // Serve clients blocked on keys this command made ready (Redis's handleClientsBlockedOnKeys).
     srv.blocking.serve(srv);
-    if client.tracking.is_some() && cmd.has(flags::READONLY) {
+    // Redis's call(): a read-only command remembers its keys; a script (read-only variants
+    // included) remembers its declared keys once it has called a read-only command.
+    let is_script = cmd.group == "scripting";
+    if client.tracking.is_some() && ((cmd.has(flags::READONLY) && !is_script) || (is_script && client.script_read)) {
         let keys: Vec<&[u8]> = cmd.key_positions(args).into_iter().map(|i| &args[i]).collect();
         remember_tracked(srv, client, &keys);
+        srv.tracking_limit();
     }
+    client.script_read = false;
+    srv.tracking_flush_bcast();
     if cmd.name != "client|caching" {
         client.caching_flag = None;
     }
+    // (Un)subscribe confirmations are pushes (Redis's CLIENT_PUSHING): CLIENT REPLY OFF/SKIP
+    // does not silence them.
+    let mark = if cmd.has(flags::PUBSUB_CONTEXT) && cmd.name.contains("subscribe") { out.len() } else { mark };
     finish_reply_mode(client, out, mark);
+}
+
+/// rejectCommand for EXEC itself (execCommandAbort): the transaction is discarded and the
+/// rejection (already written from `mark`) becomes `-EXECABORT Transaction discarded because
+/// of: <error>`.
+fn exec_abort(srv: &Arc<Server>, client: &mut Client, out: &mut ReplyBuf, mark: usize) {
+    let err = out.buf[mark..].strip_prefix(b"-").unwrap_or(&out.buf[mark..]).to_vec();
+    let err = String::from_utf8_lossy(&err);
+    let err = err.trim_end_matches("\r\n").to_string();
+    out.buf.truncate(mark);
+    transactions::discard_state(srv, client);
+    out.error(&format!("EXECABORT Transaction discarded because of: {}", err));
 }
 
 /// A replica refuses writes (replica-read-only) and, with the link down and
 /// replica-serve-stale-data off, commands without the STALE flag.
 fn replica_denies(srv: &Server, client: &Client, cmd: &Command) -> Option<&'static str> {
-    if !srv.repl.link_up.load(Relaxed) && !cmd.has(flags::STALE) && !srv.config.get_bool("replica-serve-stale-data") {
+    // EXEC is refused like any queued command without the STALE flag (cmd_inv_flags).
+    let deny_stale = !cmd.has(flags::STALE)
+        || (cmd.name == "exec"
+            && client.multi.as_ref().is_some_and(|q| {
+                q.iter().any(|a| {
+                    let a = a.args();
+                    table()
+                        .lookup(&a[0])
+                        .map(|c| match (c.subcommands.is_empty(), a.len() >= 2) {
+                            (false, true) => lookup_sub(c, &a[1]).unwrap_or(c),
+                            _ => c,
+                        })
+                        .is_some_and(|c| !c.has(flags::STALE))
+                })
+            }));
+    if !srv.repl.link_up.load(Relaxed) && deny_stale && !srv.config.get_bool("replica-serve-stale-data") {
         return Some(replication::MASTERDOWN_ERR);
     }
     let write = cmd.is_write() || (cmd.name == "exec" && queued_write(client));
@@ -461,8 +556,11 @@ pub fn run_locked<'g>(
     now: u64,
 ) {
     // A write that passed the replica check just before this node became a replica
-    // (FAILOVER switches with every shard held): refuse it under the locks.
+    // (FAILOVER switches with every shard held): refuse it under the locks. Inside EXEC the
+    // check was made for the whole transaction (a REPLICAOF queued in it does not fail the
+    // writes after it, as in Redis).
     if cmd.is_write()
+        && !client.in_exec
         && !client.repl.is_master
         && srv.repl.is_replica.load(Relaxed)
         && srv.config.get_bool("replica-read-only")

@@ -159,6 +159,12 @@ fn sunsubscribe(ctx: &mut Ctx, a: Args) {
 
 fn publish(ctx: &mut Ctx, a: Args) {
     let n = ctx.srv.publish(&a[1], &a[2], false);
+    // Replicas get PUBLISH too, so their subscribers see it (forceCommandPropagation with
+    // PROPAGATE_REPL; the AOF sink leaves it out).
+    if ctx.srv.has_sinks.load(std::sync::atomic::Ordering::Relaxed) {
+        let db = ctx.client.db;
+        ctx.fx.propagate(db, a.iter().map(|x| x.to_vec()).collect());
+    }
     ctx.out.int(n as i64);
 }
 fn spublish(ctx: &mut Ctx, a: Args) {

@@ -1104,6 +1104,12 @@ pub fn cron(srv: &Arc<Server>) {
     let repl = &srv.repl;
     let now = now_ms();
     let period = srv.config.get_i64("repl-ping-replica-period").max(1) as u64 * 1000;
+    // Redis pings on a schedule counted from its start (replication_cron_loops % period), not
+    // as soon as a replica attaches: a replica stream attached after CONFIG SET
+    // repl-ping-replica-period 3600 sees no PING for an hour.
+    if repl.last_ping_ms.load(Relaxed) == 0 {
+        repl.last_ping_ms.store(now as i64, Relaxed);
+    }
     let mut m = repl.m.lock();
     let size = backlog_size(srv);
     m.backlog.resize(size);

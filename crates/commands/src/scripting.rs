@@ -255,6 +255,8 @@ struct RunCtx {
     /// The caller is the primary's link (mustObeyClient): writes on a read-only replica pass.
     obey: bool,
     dirty: bool,
+    /// A read-only command was called (client-side caching tracks the declared keys).
+    read_called: bool,
     resp3: bool,
 }
 
@@ -498,6 +500,9 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
                 {
                     Some("-OOM command not allowed when used memory > 'maxmemory'.".into())
                 } else {
+                    if cmd.has(READONLY) {
+                        run.read_called = true;
+                    }
                     if cmd.is_write() {
                         run.dirty = true;
                         srv.scripting.run_dirty.store(true, SeqCst);
@@ -698,6 +703,7 @@ unsafe fn call_function(
         oom_at_start: oom_now(&srv, ctx.now_ms),
         obey: ctx.client.repl.is_master,
         dirty: false,
+        read_called: false,
         resp3: false,
     };
     st.run_start_ms.store(crate::server::now_ms(), SeqCst);
@@ -725,6 +731,9 @@ unsafe fn call_function(
     // than one (Redis 7's propagatePendingCommands after scriptCall's also_propagate).
     srv.begin_exec_unit();
     let err = if eval_mode { lua_pcall(l, 0, 1, -2) } else { lua_pcall(l, 2, 1, -4) };
+    if run.read_called {
+        ctx.client.script_read = true;
+    }
     if srv.end_exec_unit() || run.client.repl.woff > ctx.client.repl.woff {
         // WAIT after the script waits for its writes (they ran on the script's own client).
         ctx.client.repl.woff = srv.repl.master_offset();

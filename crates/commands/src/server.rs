@@ -299,8 +299,10 @@ impl Server {
             for (db, k) in fx.touched.iter() {
                 self.watches.touch(*db, k);
             }
-            for f in fx.flushed.iter() {
-                self.watches.touch_db(*f);
+            if !fx.flushed_watches_done {
+                for f in fx.flushed.iter() {
+                    self.watches.touch_db(*f);
+                }
             }
         }
         if self.tracking.enabled.load(Relaxed) > 0 {
@@ -317,6 +319,7 @@ impl Server {
         fx.propagate.clear();
         fx.touched.clear();
         fx.flushed.clear();
+        fx.flushed_watches_done = false;
         fx.dirty = 0;
     }
 
@@ -408,27 +411,53 @@ impl Server {
 
     /// A key was modified: invalidate tracking clients that cached it.
     pub fn tracking_invalidate(&self, key: &[u8], origin: u64) {
-        let mut targets: Vec<u64> = Vec::new();
+        // BCAST: the key is remembered under each matching prefix with the client that modified
+        // it last, and sent in one message per prefix by `tracking_flush_bcast` (Redis's
+        // trackingRememberKeyToBroadcast, sent from beforeSleep).
         {
-            let mut t = self.tracking.table.lock();
-            if let Some(ids) = t.remove(key) {
-                targets.extend(ids);
-            }
-        }
-        let prefix_targets: Vec<u64> = {
             let p = self.tracking.prefixes.lock();
-            let mut v = Vec::new();
-            for (prefix, ids) in p.iter() {
-                if key.starts_with(prefix) {
-                    v.extend(ids.iter().copied());
+            if !p.is_empty() {
+                let mut pending = None;
+                for (prefix, _) in p.iter() {
+                    if key.starts_with(prefix) {
+                        let pend = pending.get_or_insert_with(|| self.tracking.bcast_pending.lock());
+                        pend.entry(prefix.clone()).or_default().insert(key.to_vec(), origin);
+                    }
+                }
+                if pending.is_some() {
+                    self.tracking.bcast_dirty.store(true, Relaxed);
                 }
             }
-            v
-        };
-        targets.extend(prefix_targets);
-        if targets.is_empty() {
+        }
+        self.tracking_invalidate_tracked(key, origin);
+    }
+
+    /// tracking-table-max-keys: forget keys (invalidating them for their clients, as if they
+    /// were modified) until the table is back under the limit (trackingLimitUsedSlots).
+    pub fn tracking_limit(&self) {
+        let max = self.config.get_i64("tracking-table-max-keys");
+        if max <= 0 {
             return;
         }
+        loop {
+            let key = {
+                let t = self.tracking.table.lock();
+                if t.len() as i64 <= max {
+                    return;
+                }
+                t.keys().next().cloned()
+            };
+            let Some(key) = key else { return };
+            self.tracking_invalidate_tracked(&key, 0);
+        }
+    }
+
+    /// The clients that read `key` get an invalidation, and the key leaves the table.
+    fn tracking_invalidate_tracked(&self, key: &[u8], origin: u64) {
+        let mut targets: Vec<u64> = match self.tracking.table.lock().remove(key) {
+            Some(ids) => ids.into_iter().collect(),
+            None => return,
+        };
         targets.sort_unstable();
         targets.dedup();
         let clients = self.clients.lock();
@@ -436,7 +465,19 @@ impl Server {
             let Some(h) = clients.get(&id) else { continue };
             let tr = h.shared.tracking.lock().clone();
             let Some(tr) = tr else { continue };
-            if tr.noloop && id == origin {
+            if tr.bcast || (tr.noloop && id == origin) {
+                continue;
+            }
+            if tr.redirect == 0
+                && INLINE_INVALIDATE.with(|c| match &mut *c.borrow_mut() {
+                    Some((cid, keys)) if *cid == id => {
+                        keys.push(key.to_vec());
+                        true
+                    }
+                    _ => false,
+                })
+            {
+                self.counters.tracking_invalidations.fetch_add(1, Relaxed);
                 continue;
             }
             self.counters.tracking_invalidations.fetch_add(1, Relaxed);
@@ -444,6 +485,35 @@ impl Server {
         }
     }
 
+    /// Send keys modified since the last call to the BCAST clients of their prefixes: one
+    /// message per prefix with its keys in lexicographic order, leaving out for a NOLOOP client
+    /// the keys it modified last itself (Redis's trackingBroadcastInvalidationMessages).
+    pub fn tracking_flush_bcast(&self) {
+        if !self.tracking.bcast_dirty.load(Relaxed) || !self.tracking.bcast_dirty.swap(false, Relaxed) {
+            return;
+        }
+        let pending = std::mem::take(&mut *self.tracking.bcast_pending.lock());
+        let prefixes = self.tracking.prefixes.lock().clone();
+        let clients = self.clients.lock();
+        for (prefix, keys) in pending {
+            let Some((_, ids)) = prefixes.iter().find(|(p, _)| *p == prefix) else { continue };
+            for &id in ids {
+                let Some(h) = clients.get(&id) else { continue };
+                let Some(tr) = h.shared.tracking.lock().clone() else { continue };
+                let list: Vec<Vec<u8>> =
+                    keys.iter().filter(|(_, by)| !(tr.noloop && **by == id)).map(|(k, _)| k.clone()).collect();
+                if list.is_empty() {
+                    continue;
+                }
+                self.counters.tracking_invalidations.fetch_add(1, Relaxed);
+                self.send_invalidation(&clients, id, &tr, Some(list));
+            }
+        }
+    }
+
+    /// sendTrackingMessage: a RESP3 push to the client (or to its redirection target); a RESP2
+    /// redirection target gets it as a `__redis__:invalidate` message only while it is in
+    /// Pub/Sub mode; a RESP2 client without redirection gets nothing.
     fn send_invalidation(
         &self,
         clients: &HashMap<u64, ClientHandle>,
@@ -453,12 +523,19 @@ impl Server {
     ) {
         if tr.redirect != 0 {
             if let Some(r) = clients.get(&tr.redirect) {
-                let _ = r.tx.send(ClientMsg::Invalidate { keys, via_channel: !r.shared.resp3.load(Relaxed) });
+                let sh = &r.shared;
+                if sh.resp3.load(Relaxed) {
+                    let _ = r.tx.send(ClientMsg::Invalidate { keys, via_channel: false });
+                } else if sh.sub.load(Relaxed) + sh.psub.load(Relaxed) + sh.ssub.load(Relaxed) > 0 {
+                    let _ = r.tx.send(ClientMsg::Invalidate { keys, via_channel: true });
+                }
             } else if let Some(h) = clients.get(&id) {
                 let _ = h.tx.send(ClientMsg::TrackingRedirBroken(tr.redirect));
             }
         } else if let Some(h) = clients.get(&id) {
-            let _ = h.tx.send(ClientMsg::Invalidate { keys, via_channel: false });
+            if h.shared.resp3.load(Relaxed) {
+                let _ = h.tx.send(ClientMsg::Invalidate { keys, via_channel: false });
+            }
         }
     }
 
@@ -600,6 +677,13 @@ impl Watches {
             }
         }
     }
+    /// The watched keys of these databases (before a flush or swap decides which it touches).
+    pub fn keys_in(&self, dbs: &[usize]) -> Vec<(usize, SmallBytes)> {
+        if self.count.load(Relaxed) == 0 {
+            return Vec::new();
+        }
+        self.map.lock().keys().filter(|(d, _)| dbs.contains(d)).cloned().collect()
+    }
     pub fn touch_db(&self, db: Option<usize>) {
         let m = self.map.lock();
         for ((d, _), v) in m.iter() {
@@ -635,12 +719,32 @@ impl Watches {
     }
 }
 
+thread_local! {
+    /// The client whose invalidations are written into its own reply buffer rather than queued
+    /// (see `inline_invalidations_begin`), and the keys collected so far.
+    static INLINE_INVALIDATE: std::cell::RefCell<Option<(u64, Vec<Vec<u8>>)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Until `inline_invalidations_end`, invalidations for client `id` caused on this thread are
+/// collected instead of queued: the executor writes them before the command's reply (eviction
+/// in processCommand runs before the command, so Redis's messages precede its reply).
+pub fn inline_invalidations_begin(id: u64) {
+    INLINE_INVALIDATE.with(|c| *c.borrow_mut() = Some((id, Vec::new())));
+}
+
+pub fn inline_invalidations_end() -> Vec<Vec<u8>> {
+    INLINE_INVALIDATE.with(|c| c.borrow_mut().take().map(|(_, k)| k).unwrap_or_default())
+}
+
 /// Client-side caching: keys read by tracking clients, and BCAST prefixes.
 #[derive(Default)]
 pub struct Tracking {
     pub table: Mutex<HashMap<Vec<u8>, HashSet<u64>>>,
     pub prefixes: Mutex<Vec<(Vec<u8>, HashSet<u64>)>>,
     pub enabled: AtomicUsize,
+    /// BCAST: per prefix, the keys modified since the last broadcast and who modified each last.
+    pub bcast_pending: Mutex<std::collections::BTreeMap<Vec<u8>, std::collections::BTreeMap<Vec<u8>, u64>>>,
+    pub bcast_dirty: AtomicBool,
 }
 
 impl Tracking {

@@ -179,7 +179,8 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
             o.push_str("\r\n");
         }
         let clients = srv.clients.lock();
-        let n = clients.len();
+        // A killed client is gone for Redis (freed by CLIENT KILL) even while its task winds up.
+        let n = clients.values().filter(|c| !c.shared.kill.load(Relaxed)).count();
         let pubsub = clients
             .values()
             .filter(|c| c.shared.sub.load(Relaxed) + c.shared.psub.load(Relaxed) + c.shared.ssub.load(Relaxed) > 0)
@@ -605,6 +606,12 @@ fn config_set(ctx: &mut Ctx, a: Args) {
         return ctx.out.error(&e);
     }
     crate::acl::config_changed(ctx.srv, &seen);
+    // Redis's updateMaxmemory evicts at once down to the new limit (performEvictions), so the
+    // evicted events are out before the reply. Inside EXEC/scripts shard locks are held: the
+    // next write evicts instead.
+    if seen.iter().any(|n| n == "maxmemory") && !ctx.client.in_exec {
+        crate::ensure_memory(ctx.srv, crate::server::now_ms());
+    }
     ctx.out.ok();
 }
 

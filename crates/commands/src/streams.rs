@@ -689,6 +689,9 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
             let key = &a[streams_arg + k];
             let ida = &a[streams_arg + nstreams + k];
             let s = match lookup(&mut db, key, false) {
+                // A waiter re-run after its stream was replaced by another type sees it as
+                // gone (XREADGROUP: UNBLOCKED; XREAD keeps waiting), as Redis does.
+                Err(()) if retry_ids.is_some() => None,
                 Err(()) => return out.error(ERR_WRONGTYPE),
                 Ok(s) => s,
             };

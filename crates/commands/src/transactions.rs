@@ -149,7 +149,16 @@ fn exec(ctx: &mut Ctx, _a: Args) {
     for (q, c) in queued.iter().zip(cmds.iter()) {
         match c {
             Some(c) => match crate::acl::check_queued(&srv, ctx.client, c, q.args()) {
-                Ok(()) => crate::run_locked(&srv, ctx.client, c, q.args(), ctx.out, &mut guards, now),
+                Ok(()) => {
+                    if srv.monitor_count.load(Relaxed) > 0
+                        && !c.has(crate::table::flags::ADMIN)
+                        && !c.has(crate::table::flags::SKIP_MONITOR)
+                    {
+                        let a: Vec<&[u8]> = crate::acl::redacted_args(c, q.args());
+                        srv.feed_monitors(ctx.client.db, &ctx.client.shared.addr, &a);
+                    }
+                    crate::run_locked(&srv, ctx.client, c, q.args(), ctx.out, &mut guards, now)
+                }
                 Err(reason) => ctx.out.error(&reason),
             },
             None => ctx.out.error("ERR unknown command"),

@@ -21,6 +21,10 @@ pub mod notify {
     pub const LOADED: u32 = 1 << 12;
     pub const MODULE: u32 = 1 << 13; // d
     pub const NEW: u32 = 1 << 14; // n
+    /// Whether "new" key events are wanted (notify-keyspace-events has `n` and `K` or `E`):
+    /// checked before recording one, so that inserting keys costs nothing otherwise. Process-wide
+    /// (one node per process).
+    pub static NEW_ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     pub const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
 
     /// Parse a notify-keyspace-events string; None on an invalid character.
@@ -113,6 +117,9 @@ pub struct Effects {
     pub dirty: u64,
     /// Flushed databases (None: all) since last apply: for WATCH and tracking.
     pub flushed: Vec<Option<usize>>,
+    /// The command that flushed already touched the WATCHed keys the flush affected (only
+    /// those that existed, as Redis's touchAllWatchedKeysInDb): WATCH skips `flushed`.
+    pub flushed_watches_done: bool,
 }
 
 impl Effects {

@@ -685,9 +685,21 @@ impl Keyspace {
         let mut best: Option<(u64, usize, usize, SmallBytes)> = None;
         let mut tries = 0;
         let mut sampled = 0;
-        while sampled < samples.max(1) && tries < samples.max(1) * 64 {
+        // Random shards first; when they keep coming up empty (a few keys in many shards), a
+        // linear pass over every shard from a random start, so that a non-empty keyspace
+        // always yields a victim (as Redis's dictGetSomeKeys does).
+        let random_tries = samples.max(1) * 64;
+        let linear_from = rng.gen_range(0..n);
+        while sampled < samples.max(1) && tries < random_tries + n {
+            let si = if tries < random_tries {
+                rng.gen_range(0..n)
+            } else {
+                if best.is_some() {
+                    break;
+                }
+                (linear_from + tries - random_tries) % n
+            };
             tries += 1;
-            let si = rng.gen_range(0..n);
             let g = self.shards[si].0.lock();
             let dbs: Vec<usize> = (0..g.dbs.len())
                 .filter(|&d| {
@@ -844,6 +856,12 @@ impl<'g, 'a> Db<'g, 'a> {
         self.lookup(key, true, true)
     }
 
+    /// Look up for reading without touching LRU/LFU (Redis's LOOKUP_NOTOUCH: EXISTS), counting
+    /// the hit or miss.
+    pub fn get_no_touch(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.lookup(key, true, false)
+    }
+
     /// Look up for writing (no hit/miss accounting).
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         self.lookup(key, false, true)
@@ -908,6 +926,11 @@ impl<'g, 'a> Db<'g, 'a> {
     /// Returns the previous value.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) -> Option<Value> {
         let db = self.db;
+        // A list, sorted set or stream put in place whole (RENAME, MOVE, COPY, RESTORE, SORT
+        // STORE, SWAPDB-free paths) may serve blocked clients: Redis's dbAdd signals the key.
+        if matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_)) {
+            self.fx.ready.push((db, SmallBytes::new(key)));
+        }
         let now = self.now_ms;
         let enabled = self.expire_enabled;
         let lru = initial_lru(&self.access, now);
@@ -926,6 +949,11 @@ impl<'g, 'a> Db<'g, 'a> {
                 }
                 let e = t.at_mut(i);
                 e.lru = lru;
+                if matches!(e.value, Value::Stream(_)) && !matches!(value, Value::Stream(_)) {
+                    // A stream overwritten by another type: its XREADGROUP waiters are woken
+                    // (and answered that the key no longer exists), as Redis's dbSetValue does.
+                    self.fx.ready.push((db, SmallBytes::new(key)));
+                }
                 return Some(std::mem::replace(&mut e.value, value));
             }
             // A logically expired key is replaced as if absent (its expiry is propagated first).
@@ -935,6 +963,9 @@ impl<'g, 'a> Db<'g, 'a> {
             expired_effects(self.fx, db, key);
         }
         t.push(h, Entry { key: SmallBytes::new(key), value, expire_at: 0, lru }, |k| ks.hash(k));
+        if crate::effects::notify::NEW_ENABLED.load(std::sync::atomic::Ordering::Relaxed) {
+            self.fx.event(crate::effects::notify::NEW, "new", db, key);
+        }
         None
     }
 

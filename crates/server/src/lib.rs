@@ -360,6 +360,11 @@ async fn cron(srv: Arc<Server>) {
             c
         });
         cursor = step.await.unwrap_or(cursor);
+        // Keys expired by the step above reach BCAST tracking clients.
+        srv.tracking_flush_bcast();
+        if srv.tracking.enabled.load(Relaxed) > 0 {
+            srv.tracking_limit();
+        }
         ferrocache_commands::persistence::cron(&srv);
     }
 }
@@ -448,6 +453,9 @@ fn process(
         proto_max_bulk_len: srv.config.hot.proto_max_bulk_len.load(Relaxed),
         auth_required: srv.config.hot.requirepass_set.load(Relaxed) && !client.authenticated,
     };
+    // CLIENT LIST's qbuf while this batch runs: the whole buffer (Redis trims it afterwards).
+    client.shared.qbuf.store(rbuf.len(), Relaxed);
+    client.shared.qbuf_cap.store(rbuf.capacity(), Relaxed);
     let step = loop {
         match parser.parse(&rbuf[pos..], &limits) {
             Ok(Parsed::Request { consumed }) => {
@@ -520,6 +528,7 @@ fn process(
     };
     rbuf.advance(pos);
     client.shared.qbuf.store(rbuf.len(), Relaxed);
+    client.shared.qbuf_cap.store(rbuf.capacity(), Relaxed);
     step
 }
 
@@ -622,6 +631,12 @@ async fn serve(
                             srv.counters.client_query_buffer_limit_disconnections.fetch_add(1, Relaxed);
                             return;
                         }
+                        // Messages queued before these requests were read (pub/sub, tracking
+                        // invalidations) go out before their replies, as on Redis where they
+                        // were written when the other client's command ran.
+                        while let Ok(m) = rx.try_recv() {
+                            if !encode_msg(&mut out, &client.shared, m) { close = true; }
+                        }
                         loop {
                             match process(srv, client, &mut parser, &mut rbuf, &mut out) {
                                 Step::Done => break,
@@ -630,10 +645,12 @@ async fn serve(
                                 Step::Paused(until) => {
                                     if !flush(srv, &client.shared, wr, &mut out).await { return; }
                                     let wait = until.saturating_sub(now_ms());
+                                    srv.blocking.postponed.fetch_add(1, Relaxed);
                                     tokio::select! {
                                         _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
                                         _ = srv.pause_notify.notified() => {}
                                     }
+                                    srv.blocking.postponed.fetch_sub(1, Relaxed);
                                 }
                                 Step::Handover => {
                                     if !flush(srv, &client.shared, wr, &mut out).await { return; }
@@ -675,6 +692,11 @@ async fn serve(
             _ = client.shared.wake.notified() => {
                 if client.shared.kill.load(Relaxed) { return; }
             }
+        }
+        if close || client.close_after_reply {
+            // QUIT's effect (this client is gone: tracking redirections to it are broken, it
+            // leaves CLIENT LIST) is visible once its reply has been read.
+            srv.clients.lock().remove(&client.id);
         }
         if !flush(srv, &client.shared, wr, &mut out).await {
             return;

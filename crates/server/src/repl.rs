@@ -265,6 +265,7 @@ async fn stream_to_replica(
     let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
     loop {
         if client.shared.kill.load(Relaxed) {
+            flush_queued(rx, wr, conn, &mut out).await;
             return;
         }
         tokio::select! {
@@ -315,11 +316,29 @@ async fn stream_to_replica(
             }
             m = crx.recv() => {
                 if matches!(m, None | Some(ClientMsg::Kill)) {
+                    flush_queued(rx, wr, conn, &mut out).await;
                     return;
                 }
             }
             _ = conn.overflow.notified() => return,
         }
+    }
+}
+
+/// A replica disconnected by this node (REPLICAOF, CLIENT KILL) still gets the stream that was
+/// produced before: Redis would have written it in beforeSleep right after those writes.
+async fn flush_queued(
+    rx: &mut UnboundedReceiver<Bytes>,
+    wr: &mut OwnedWriteHalf,
+    conn: &Arc<ReplicaConn>,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    while let Ok(b) = rx.try_recv() {
+        out.extend_from_slice(&b);
+    }
+    if !out.is_empty() {
+        let _ = write_conn(wr, conn, out).await;
     }
 }
 

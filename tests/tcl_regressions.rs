@@ -1,0 +1,181 @@
+//! Behaviours found missing by Redis 7.0.15's own TCL suite (tests/tcl/run.sh), each checked
+//! over sockets against the real binary: hangs first (a client waiting for a reply or a wakeup
+//! that never comes), then Redis's observable ordering and texts.
+
+mod common;
+
+use common::{Raw, Reply};
+use std::time::{Duration, Instant};
+
+fn bulk(s: &str) -> Reply {
+    Reply::Bulk(s.as_bytes().to_vec())
+}
+
+/// Wait until INFO reports `n` blocked clients (the TCL suite's wait_for_blocked_clients_count).
+fn wait_blocked(c: &mut Raw, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = c.q("INFO clients").as_str();
+        if info.contains(&format!("blocked_clients:{}\r\n", n)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never saw {} blocked clients: {}", n, info);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn swapdb_and_rename_wake_blocked_clients() {
+    let s = common::ferrocache(&[]);
+    let mut r = s.conn();
+    let mut rd = s.conn();
+    // SWAPDB awakes blocked client (type/list.tcl).
+    r.q("SELECT 1");
+    r.q("RPUSH k hello");
+    r.q("SELECT 9");
+    rd.q("SELECT 9");
+    rd.send_cmd(&["BRPOP", "k", "5"]);
+    wait_blocked(&mut r, 1);
+    assert_eq!(r.q("SWAPDB 1 9"), Reply::Simple("OK".into()));
+    assert_eq!(rd.read(), Reply::Array(vec![bulk("k"), bulk("hello")]));
+    // BLPOP when new key is moved into place (RENAME).
+    rd.send_cmd(&["BLPOP", "foo", "0"]);
+    wait_blocked(&mut r, 1);
+    r.q("LPUSH bob abc def hij");
+    r.q("RENAME bob foo");
+    assert_eq!(rd.read(), Reply::Array(vec![bulk("foo"), bulk("hij")]));
+}
+
+#[test]
+fn xreadgroup_is_answered_when_its_stream_goes_away() {
+    let s = common::ferrocache(&[]);
+    let mut r = s.conn();
+    for change in ["SET mystream val1", "FLUSHALL"] {
+        r.q("DEL mystream");
+        r.q("XADD mystream 666 f v");
+        r.q("XGROUP CREATE mystream mygroup $");
+        let mut rd = s.conn();
+        rd.send_cmd(&["XREADGROUP", "GROUP", "mygroup", "Alice", "BLOCK", "0", "STREAMS", "mystream", ">"]);
+        wait_blocked(&mut r, 1);
+        r.q(change);
+        let reply = rd.read();
+        assert!(reply.as_str().contains("no longer exists"), "{}: {:?}", change, reply);
+    }
+}
+
+#[test]
+fn subscribe_confirmations_pass_client_reply_off() {
+    let s = common::ferrocache(&[]);
+    let mut rd = s.conn();
+    rd.q("HELLO 3");
+    rd.send_cmd(&["CLIENT", "REPLY", "OFF"]);
+    let r = rd.q("SUBSCRIBE channel");
+    assert_eq!(r, Reply::Push(vec![bulk("subscribe"), bulk("channel"), Reply::Int(1)]));
+    let mut p = s.conn();
+    assert_eq!(p.q("PUBLISH channel hello"), Reply::Int(1));
+    assert_eq!(rd.read(), Reply::Push(vec![bulk("message"), bulk("channel"), bulk("hello")]));
+}
+
+#[test]
+fn transactions_as_redis() {
+    let s = common::ferrocache(&[]);
+    let mut r = s.conn();
+    // RESET clears and discards MULTI state (other.tcl).
+    r.q("MULTI");
+    r.q("SET key-a a");
+    assert_eq!(r.q("RESET"), Reply::Simple("RESET".into()));
+    assert_eq!(r.q("EXEC"), Reply::Error("ERR EXEC without MULTI".into()));
+    assert_eq!(r.q("EXISTS key-a"), Reply::Int(0));
+    // FLUSHALL / FLUSHDB touch only watched keys that existed (multi.tcl).
+    for flush in ["FLUSHALL", "FLUSHDB"] {
+        r.q("DEL x");
+        r.q("WATCH x");
+        r.q(flush);
+        r.q("MULTI");
+        r.q("PING");
+        assert_eq!(r.q("EXEC"), Reply::Array(vec![Reply::Simple("PONG".into())]), "{} missing key", flush);
+        r.q("SET x 30");
+        r.q("WATCH x");
+        r.q(flush);
+        r.q("MULTI");
+        r.q("PING");
+        assert_eq!(r.q("EXEC"), Reply::NilArray, "{} existing key", flush);
+    }
+    // EXEC with a use-memory command under OOM is aborted, and the transaction is gone.
+    let mut r2 = s.conn();
+    r.q("MULTI");
+    r.q("SET x 1");
+    r2.q("CONFIG SET maxmemory 1");
+    let e = r.q("EXEC").as_str();
+    assert!(e.starts_with("EXECABORT Transaction discarded because of: OOM"), "{}", e);
+    r2.q("CONFIG SET maxmemory 0");
+    assert_eq!(r.q("EXEC"), Reply::Error("ERR EXEC without MULTI".into()));
+}
+
+#[test]
+fn config_set_maxmemory_evicts_at_once() {
+    let s = common::ferrocache(&[]);
+    let mut r = s.conn();
+    r.q("CONFIG SET notify-keyspace-events Een");
+    r.q("CONFIG SET maxmemory-policy allkeys-lru");
+    let mut sub = s.conn();
+    sub.q("PSUBSCRIBE *");
+    r.q("SET foo bar");
+    let new = sub.read();
+    assert_eq!(new.items()[2], bulk("__keyevent@0__:new"));
+    // One key among 1024 shards: eviction must still find it.
+    r.q("CONFIG SET maxmemory 1");
+    let ev = sub.read();
+    assert_eq!(ev.items()[2..], [bulk("__keyevent@0__:evicted"), bulk("foo")]);
+    r.q("CONFIG SET maxmemory 0");
+}
+
+#[test]
+fn client_tracking_as_redis() {
+    let s = common::ferrocache(&[]);
+    let mut w = s.conn();
+    // BCAST: the keys of one command arrive in one message, sorted.
+    let mut c = s.conn();
+    c.q("HELLO 3");
+    c.q("CLIENT TRACKING on BCAST");
+    w.q("MSET c{t} 3 a{t} 1 b{t} 2");
+    assert_eq!(
+        c.read(),
+        Reply::Push(vec![bulk("invalidate"), Reply::Array(vec![bulk("a{t}"), bulk("b{t}"), bulk("c{t}")])])
+    );
+    // Prefix collisions are refused with Redis's text.
+    let mut fresh = s.conn();
+    let e = fresh.q("CLIENT TRACKING on BCAST PREFIX FOOBAR PREFIX FOO").as_str();
+    assert!(e.starts_with("ERR Prefix 'FOOBAR' overlaps with another provided prefix 'FOO'"), "{}", e);
+    // A script that calls a read-only command tracks its declared keys.
+    let mut t = s.conn();
+    t.q("HELLO 3");
+    t.q("CLIENT TRACKING on");
+    t.cmd(&["EVAL", "redis.call('get', 'key3')", "2", "key1", "key2"]);
+    w.q("MSET key2 2 key1 2");
+    assert_eq!(t.read(), Reply::Push(vec![bulk("invalidate"), Reply::Array(vec![bulk("key2")])]));
+    assert_eq!(t.read(), Reply::Push(vec![bulk("invalidate"), Reply::Array(vec![bulk("key1")])]));
+    // A RESP2 client without redirection gets no invalidation at all (the next reply is PONG).
+    let mut two = s.conn();
+    two.q("CLIENT TRACKING on");
+    two.q("GET k2");
+    w.q("SET k2 v");
+    assert_eq!(two.q("PING"), Reply::Simple("PONG".into()));
+}
+
+#[test]
+fn migrate_without_keys_answers_nokey() {
+    let s = common::ferrocache(&[]);
+    let mut r = s.conn();
+    let port = s.port.to_string();
+    assert_eq!(r.cmd(&["MIGRATE", "127.0.0.1", &port, "nokey", "9", "5000"]), Reply::Simple("NOKEY".into()));
+    assert_eq!(
+        r.cmd(&["MIGRATE", "127.0.0.1", &port, "nokey", "9", "5000", "AUTH2", "user", "password"]),
+        Reply::Simple("NOKEY".into())
+    );
+    // SLOWLOG/MONITOR redact the password: it is not in the slowlog entry.
+    r.q("CONFIG SET slowlog-log-slower-than 0");
+    r.cmd(&["MIGRATE", "127.0.0.1", &port, "nokey", "9", "5000", "AUTH", "secret"]);
+    let log = format!("{:?}", r.q("SLOWLOG GET 2"));
+    assert!(!log.contains("secret") && log.contains("(redacted)"), "{}", log);
+}
