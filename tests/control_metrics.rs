@@ -388,3 +388,78 @@ fn memcached_cluster_metrics_per_node_and_per_cluster() {
     let last = doc["Datapoints"].as_array().unwrap().last().cloned().unwrap();
     assert_eq!(last["Average"].as_f64(), Some(7.0), "{}", doc);
 }
+
+#[test]
+fn replication_group_metrics_roles_and_aggregates() {
+    let cp = ControlPlane::new("metrics-rg");
+    cp.ok(&[
+        ("Action", "CreateReplicationGroup"),
+        ("ReplicationGroupId", "rg"),
+        ("ReplicationGroupDescription", "metrics"),
+        ("NumCacheClusters", "2"),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let g = loop {
+        let g = cp.ok(&[("Action", "DescribeReplicationGroups"), ("ReplicationGroupId", "rg")]);
+        if tags(&g, "Status")[0] == "available" {
+            break g;
+        }
+        assert!(Instant::now() < deadline, "group never became available: {}", g);
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let primary: u16 = tags(&tags(&g, "PrimaryEndpoint")[0], "Port")[0].parse().unwrap();
+    wait_scrape(&cp, "both members sampled", |m| {
+        prom(m, "elasticache_set_type_cmds_total", "rg-001", "0001").is_some()
+            && prom(m, "elasticache_set_type_cmds_total", "rg-002", "0001").is_some()
+    });
+    let mut con = redis::Client::open(format!("redis://127.0.0.1:{}/", primary)).unwrap().get_connection().unwrap();
+    for k in 0..4 {
+        let _: () = redis::cmd("SET").arg(format!("k{}", k)).arg("v").query(&mut con).unwrap();
+    }
+    let role = |m: &HashMap<(String, Vec<(String, String)>), f64>, cluster: &str| -> Option<String> {
+        m.keys()
+            .find(|(n, l)| n == "elasticache_is_master" && l.iter().any(|(k, v)| k == "cluster" && v == cluster))
+            .and_then(|(_, l)| l.iter().find(|(k, _)| k == "role").map(|(_, v)| v.clone()))
+    };
+    wait_scrape(&cp, "primary and replica with the group's items", |m| {
+        let roles = (role(m, "rg-001"), role(m, "rg-002"));
+        (roles == (Some("primary".into()), Some("replica".into()))
+            || roles == (Some("replica".into()), Some("primary".into())))
+            && prom(m, "elasticache_curr_items", "rg-001", "0001") == Some(4.0)
+            && prom(m, "elasticache_curr_items", "rg-002", "0001") == Some(4.0)
+    });
+    let m = scrape(&cp);
+    let (p, r) = if role(&m, "rg-001").unwrap() == "primary" { ("rg-001", "rg-002") } else { ("rg-002", "rg-001") };
+    assert_eq!(prom(&m, "elasticache_is_master", p, "0001"), Some(1.0));
+    assert_eq!(prom(&m, "elasticache_is_master", r, "0001"), Some(0.0));
+    assert_eq!(prom(&m, "elasticache_master_link_health_status", r, "0001"), Some(1.0));
+    assert_eq!(prom(&m, "elasticache_master_link_health_status", p, "0001"), None);
+    assert!(m
+        .keys()
+        .any(|(n, l)| n == "elasticache_is_master" && l.iter().any(|(k, v)| k == "replication_group" && v == "rg")));
+
+    // Per group: IsMaster adds up to one primary; CurrItems is the sum over the members.
+    let now = common::control::now_secs();
+    let doc = json(
+        &cp,
+        &format!("ReplicationGroupId=rg&MetricName=IsMaster&Period=1&StartTime={}&EndTime={}", now - 5, now + 1),
+    );
+    let last = doc["Datapoints"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!(last["Maximum"].as_f64(), Some(1.0), "{}", doc);
+    let doc = json(
+        &cp,
+        &format!("ReplicationGroupId=rg&MetricName=CurrItems&Period=1&StartTime={}&EndTime={}", now - 5, now + 1),
+    );
+    let last = doc["Datapoints"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!(last["Average"].as_f64(), Some(8.0), "{}", doc);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while total(&cp, "ReplicationGroupId=rg", "SetTypeCmds") < 4.0 {
+        assert!(Instant::now() < deadline, "the group's SetTypeCmds never reached 4");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while total(&cp, "ReplicationGroupId=rg", "ReplicationBytes") <= 0.0 {
+        assert!(Instant::now() < deadline, "no ReplicationBytes");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
