@@ -10,6 +10,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+/// A parsed exposition: (name, sorted labels) → value.
+type Scrape = HashMap<(String, Vec<(String, String)>), f64>;
+
 fn wait_available(cp: &ControlPlane, id: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -40,7 +43,7 @@ fn get(cp: &ControlPlane, path: &str) -> (u16, String, String) {
 /// Parse a Prometheus text exposition strictly: every line is `# HELP name text`,
 /// `# TYPE name counter|gauge` (before the name's samples) or `name{l="v",...} value`.
 /// Returns (name, labels) → value.
-fn parse_prometheus(text: &str) -> HashMap<(String, Vec<(String, String)>), f64> {
+fn parse_prometheus(text: &str) -> Scrape {
     let valid_name = |n: &str| {
         !n.is_empty()
             && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
@@ -106,7 +109,7 @@ fn parse_prometheus(text: &str) -> HashMap<(String, Vec<(String, String)>), f64>
 }
 
 /// The value of `name` for (cluster, node) in a parsed exposition.
-fn prom(m: &HashMap<(String, Vec<(String, String)>), f64>, name: &str, cluster: &str, node: &str) -> Option<f64> {
+fn prom(m: &Scrape, name: &str, cluster: &str, node: &str) -> Option<f64> {
     m.iter()
         .find(|((n, l), _)| {
             n == name
@@ -116,7 +119,7 @@ fn prom(m: &HashMap<(String, Vec<(String, String)>), f64>, name: &str, cluster: 
         .map(|(_, v)| *v)
 }
 
-fn scrape(cp: &ControlPlane) -> HashMap<(String, Vec<(String, String)>), f64> {
+fn scrape(cp: &ControlPlane) -> Scrape {
     let (code, ct, body) = get(cp, "/metrics");
     assert_eq!(code, 200, "{}", body);
     assert!(ct.starts_with("text/plain; version=0.0.4"), "{}", ct);
@@ -124,7 +127,7 @@ fn scrape(cp: &ControlPlane) -> HashMap<(String, Vec<(String, String)>), f64> {
 }
 
 /// Poll until `f` holds on a scrape (15 s).
-fn wait_scrape(cp: &ControlPlane, what: &str, f: impl Fn(&HashMap<(String, Vec<(String, String)>), f64>) -> bool) {
+fn wait_scrape(cp: &ControlPlane, what: &str, f: impl Fn(&Scrape) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let m = scrape(cp);
@@ -416,7 +419,7 @@ fn replication_group_metrics_roles_and_aggregates() {
     for k in 0..4 {
         let _: () = redis::cmd("SET").arg(format!("k{}", k)).arg("v").query(&mut con).unwrap();
     }
-    let role = |m: &HashMap<(String, Vec<(String, String)>), f64>, cluster: &str| -> Option<String> {
+    let role = |m: &Scrape, cluster: &str| -> Option<String> {
         m.keys()
             .find(|(n, l)| n == "elasticache_is_master" && l.iter().any(|(k, v)| k == "cluster" && v == cluster))
             .and_then(|(_, l)| l.iter().find(|(k, _)| k == "role").map(|(_, v)| v.clone()))
