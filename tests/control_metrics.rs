@@ -274,6 +274,14 @@ fn redis_cluster_metrics_match_the_workload_and_info() {
     assert!(body.contains("NoSuchMetric"), "{}", body);
     let (code, _, body) = get(&cp, "/metrics/json?MetricName=CacheHits");
     assert_eq!(code, 400, "{}", body);
+    // As CloudWatch: dimensions nothing reports under have no datapoints.
+    let doc = json(&cp, "CacheClusterId=nope&MetricName=CacheHits");
+    assert_eq!(doc["Datapoints"].as_array().unwrap().len(), 0, "{}", doc);
+    // Periods are aligned on multiples of the period.
+    let doc = json(&cp, "CacheClusterId=stats&MetricName=CurrItems&Period=60");
+    for p in doc["Datapoints"].as_array().unwrap() {
+        assert!(p["Timestamp"].as_str().unwrap().ends_with(":00.000Z"), "{}", doc);
+    }
 }
 
 /// A memcached text request on a connection; the reply up to and including `terminator`.

@@ -747,7 +747,7 @@ impl Metrics {
             if lines.is_empty() {
                 continue;
             }
-            let _ = writeln!(out, "# HELP {} {} ({}, CloudWatch {}): {}", name, d.name, d.unit, d.name, d.help);
+            let _ = writeln!(out, "# HELP {} CloudWatch {} ({}): {}", name, d.name, d.unit, d.help);
             let _ = writeln!(out, "# TYPE {} {}", name, if d.kind == Kind::Counter { "counter" } else { "gauge" });
             out.push_str(&lines);
         }
@@ -769,7 +769,8 @@ impl Metrics {
             })
             .collect();
         if selected.is_empty() {
-            return Err("no node matches the dimensions".into());
+            // As CloudWatch: dimensions nothing reports under have no datapoints.
+            return Ok(Vec::new());
         }
         let fine = q.start_ms >= crate::now_ms() - (SECOND_SAMPLES as i64) * 1000 || q.period_s < 60;
         // Per node: (time, Stats of the point) within the range.
@@ -790,7 +791,8 @@ impl Metrics {
         let period_ms = q.period_s * 1000;
         let mut out: BTreeMap<i64, Stats> = BTreeMap::new();
         for (t, points) in per_time {
-            let bucket = q.start_ms + (t - q.start_ms).div_euclid(period_ms) * period_ms;
+            // Periods are aligned on multiples of the period since the epoch.
+            let bucket = t - t.rem_euclid(period_ms);
             let st = out.entry(bucket).or_default();
             if points.len() == 1 {
                 st.merge(&points[0]);
