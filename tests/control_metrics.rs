@@ -225,7 +225,8 @@ fn redis_cluster_metrics_match_the_workload_and_info() {
             ("engine".into(), "redis".into()),
             ("node".into(), "0001".into()),
             ("replication_group".into(), "".into()),
-            ("role".into(), "primary".into())
+            ("role".into(), "primary".into()),
+            ("shard".into(), "".into())
         ]
     );
 
@@ -445,9 +446,9 @@ fn replication_group_metrics_roles_and_aggregates() {
     assert_eq!(prom(&m, "elasticache_is_master", r, "0001"), Some(0.0));
     assert_eq!(prom(&m, "elasticache_master_link_health_status", r, "0001"), Some(1.0));
     assert_eq!(prom(&m, "elasticache_master_link_health_status", p, "0001"), None);
-    assert!(m
-        .keys()
-        .any(|(n, l)| n == "elasticache_is_master" && l.iter().any(|(k, v)| k == "replication_group" && v == "rg")));
+    assert!(m.keys().any(|(n, l)| n == "elasticache_is_master"
+        && l.iter().any(|(k, v)| k == "replication_group" && v == "rg")
+        && l.iter().any(|(k, v)| k == "shard" && v == "0001")));
 
     // Per group: IsMaster adds up to one primary; CurrItems is the sum over the members.
     let now = common::control::now_secs();

@@ -460,6 +460,8 @@ struct Series {
     node: String,
     engine: String,
     group: String,
+    /// The node group (shard) inside a replication group: `0001` (one shard until cluster mode).
+    shard: String,
     role: String,
     resp: Option<Conn>,
     mc: Option<Conn>,
@@ -482,6 +484,7 @@ impl Series {
             node: node.into(),
             engine: engine.into(),
             group: String::new(),
+            shard: String::new(),
             role: String::new(),
             resp: None,
             mc: None,
@@ -700,6 +703,7 @@ impl Metrics {
                     .remove(&key)
                     .unwrap_or_else(|| Series::new(&c.id, &n.node_id, &c.engine));
                 s.group = group_of.get(c.id.as_str()).map(|g| g.to_string()).unwrap_or_default();
+                s.shard = if s.group.is_empty() { String::new() } else { "0001".into() };
                 match s.read(n.port, n.mc_port) {
                     Ok(raw) => s.sample(t_ms, Instant::now(), raw, &host),
                     Err(_) => {
@@ -734,12 +738,13 @@ impl Metrics {
                 }
                 let _ = writeln!(
                     lines,
-                    "{}{{cluster=\"{}\",node=\"{}\",engine=\"{}\",replication_group=\"{}\",role=\"{}\"}} {}",
+                    "{}{{cluster=\"{}\",node=\"{}\",engine=\"{}\",replication_group=\"{}\",shard=\"{}\",role=\"{}\"}} {}",
                     name,
                     esc(&s.cluster),
                     esc(&s.node),
                     esc(&s.engine),
                     esc(&s.group),
+                    esc(&s.shard),
                     esc(&s.role),
                     v
                 );
@@ -954,6 +959,88 @@ mod tests {
         assert_eq!(m["keyspace_hits"], 7.0);
         assert_eq!(m["cmdstat_get.calls"], 5.0);
         assert_eq!(m["cmdstat_get.usec"], 10.0);
+    }
+
+    fn series_with(samples: impl Iterator<Item = (i64, f64)>) -> Series {
+        let mut s = Series::new("c", "0001", "redis");
+        let i = ix("CacheHits");
+        for (t, v) in samples {
+            let mut vals = vec![f64::NAN; METRICS.len()];
+            vals[i] = v;
+            s.push(Sample { t_ms: t, v: vals });
+        }
+        s
+    }
+
+    fn query(start_ms: i64, end_ms: i64, period_s: i64) -> Query {
+        Query {
+            metric: "CacheHits".into(),
+            cluster: Some("c".into()),
+            node: None,
+            group: None,
+            start_ms,
+            end_ms,
+            period_s,
+        }
+    }
+
+    #[test]
+    fn ring_buffers_keep_3_hours_of_seconds_and_24_hours_of_minutes() {
+        // 25 hours of one sample per second (value 1): at most 3 h of seconds, 24 h of minutes.
+        let t0 = 1_000_000_000_000 - 1_000_000_000_000 % 60_000;
+        let s = series_with((0..25 * 3600).map(|k| (t0 + k * 1000, 1.0)));
+        assert_eq!(s.secs.len(), SECOND_SAMPLES);
+        assert_eq!(s.mins.len(), MINUTE_SAMPLES);
+        assert_eq!(s.secs.front().unwrap().t_ms, t0 + (25 * 3600 - SECOND_SAMPLES as i64) * 1000);
+        let m = s.mins.back().unwrap();
+        assert_eq!(m.stats[ix("CacheHits")], Stats { count: 60.0, sum: 60.0, min: 1.0, max: 1.0 });
+        assert_eq!(s.cur_min.as_ref().unwrap().stats[ix("CacheHits")].count, 60.0);
+    }
+
+    #[test]
+    fn statistics_per_period_from_seconds_and_from_minutes() {
+        let now = crate::now_ms();
+        let t0 = now - now.rem_euclid(60_000) - 10 * 60_000;
+        // 10 minutes of samples, 1..=600.
+        let s = series_with((0..600).map(|k| (t0 + k * 1000, (k + 1) as f64)));
+        let metrics = Metrics::default();
+        metrics.nodes.lock().unwrap().insert(("c".into(), "0001".into()), s);
+        // Recent range, 1-second data, 2-minute periods.
+        let p = metrics.statistics(&query(t0, t0 + 600_000, 120)).unwrap();
+        assert_eq!(p.len(), 5);
+        let first: f64 = (1..=120).map(|x| x as f64).sum();
+        assert_eq!(p[0], (t0 - t0.rem_euclid(120_000), p[0].1));
+        assert_eq!(p.iter().map(|x| x.1.count).sum::<f64>(), 600.0);
+        assert_eq!(p.iter().map(|x| x.1.sum).sum::<f64>(), (1..=600).map(|x| x as f64).sum::<f64>());
+        if t0 % 120_000 == 0 {
+            assert_eq!(p[0].1, Stats { count: 120.0, sum: first, min: 1.0, max: 120.0 });
+        }
+        // A range starting more than 3 hours ago: the 1-minute aggregates.
+        let p = metrics.statistics(&query(now - 4 * 3600 * 1000, now, 60)).unwrap();
+        assert_eq!(p.len(), 10);
+        assert_eq!(p[0].1, Stats { count: 60.0, sum: (1..=60).map(|x| x as f64).sum(), min: 1.0, max: 60.0 });
+        // Another cluster: nothing.
+        let mut q = query(t0, now, 60);
+        q.cluster = Some("other".into());
+        assert!(metrics.statistics(&q).unwrap().is_empty());
+    }
+
+    #[test]
+    fn aggregates_combine_nodes_per_sample_time() {
+        let now = crate::now_ms();
+        let t0 = now - now.rem_euclid(60_000) - 60_000;
+        let metrics = Metrics::default();
+        for (node, v) in [("0001", 2.0), ("0002", 3.0)] {
+            let mut s = series_with((0..60).map(|k| (t0 + k * 1000, v)));
+            s.node = node.into();
+            metrics.nodes.lock().unwrap().insert(("c".into(), node.into()), s);
+        }
+        let p = metrics.statistics(&query(t0, t0 + 60_000, 60)).unwrap();
+        // CacheHits adds up over nodes: 60 combined points of 5.
+        assert_eq!(p, vec![(t0, Stats { count: 60.0, sum: 300.0, min: 5.0, max: 5.0 })]);
+        let mut q = query(t0, t0 + 60_000, 60);
+        q.node = Some("0002".into());
+        assert_eq!(metrics.statistics(&q).unwrap()[0].1.sum, 180.0);
     }
 
     #[test]
