@@ -278,6 +278,38 @@ fn redis_cluster_metrics_match_the_workload_and_info() {
     // As CloudWatch: dimensions nothing reports under have no datapoints.
     let doc = json(&cp, "CacheClusterId=nope&MetricName=CacheHits");
     assert_eq!(doc["Datapoints"].as_array().unwrap().len(), 0, "{}", doc);
+    // A node killed and restarted by the health loop: its counters start again from zero,
+    // and the new hits add to the series (the old ones stay counted).
+    let pid = info_field(&mut con, "server", "process_id");
+    assert_eq!(common::control::signal(pid as i32, 9), 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut con = loop {
+        if let Ok(mut c) = client.get_connection() {
+            if redis::cmd("PING").query::<String>(&mut c).is_ok() && info_field(&mut c, "server", "process_id") != pid {
+                break c;
+            }
+        }
+        assert!(Instant::now() < deadline, "the node was not restarted");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _: () = redis::cmd("SET").arg("after").arg("v").query(&mut con).unwrap();
+    for _ in 0..5 {
+        let v: Option<String> = redis::cmd("GET").arg("after").query(&mut con).unwrap();
+        assert_eq!(v.as_deref(), Some("v"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while total(&cp, "CacheClusterId=stats", "CacheHits") != (hits + 5) as f64 {
+        assert!(
+            Instant::now() < deadline,
+            "CacheHits Sum after the restart: {}",
+            total(&cp, "CacheClusterId=stats", "CacheHits")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    wait_scrape(&cp, "the restarted node's own counter", |m| {
+        prom(m, "elasticache_cache_hits_total", "stats", "0001") == Some(5.0)
+    });
+
     // Periods are aligned on multiples of the period.
     let doc = json(&cp, "CacheClusterId=stats&MetricName=CurrItems&Period=60");
     for p in doc["Datapoints"].as_array().unwrap() {

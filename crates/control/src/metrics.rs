@@ -531,6 +531,8 @@ impl Series {
         let i = parse_info(&info);
         let g = |k: &str| i.get(k).copied().unwrap_or(f64::NAN);
         raw.insert("_cpu", g("used_cpu_sys") + g("used_cpu_user"));
+        // A restarted node's counters start again from zero.
+        raw.insert("_pid", g("process_id"));
         if self.engine == "memcached" {
             if self.mc.is_none() {
                 self.mc = Some(Conn::open(mc_port)?);
@@ -609,10 +611,11 @@ impl Series {
         let mut v = vec![f64::NAN; METRICS.len()];
         let mc = self.engine == "memcached";
         let prev = self.prev.take();
+        let restarted = prev.as_ref().is_some_and(|(_, p)| p.get("_pid") != raw.get("_pid"));
         let delta = |k: &str| -> f64 {
             let cur = raw.get(k).copied().unwrap_or(f64::NAN);
             match prev.as_ref().and_then(|(_, p)| p.get(k)) {
-                Some(p) if cur >= *p => cur - p,
+                Some(p) if cur >= *p && !restarted => cur - p,
                 Some(p) if !p.is_nan() => cur,
                 _ => f64::NAN,
             }
@@ -707,10 +710,10 @@ impl Metrics {
                 match s.read(n.port, n.mc_port) {
                     Ok(raw) => s.sample(t_ms, Instant::now(), raw, &host),
                     Err(_) => {
-                        // Reconnect next time; the gap shows as missing samples.
+                        // Reconnect next time; the gap shows as missing samples, and the next
+                        // sample's counters cover it (from zero if the node restarted meanwhile).
                         s.resp = None;
                         s.mc = None;
-                        s.prev = None;
                     }
                 }
                 self.nodes.lock().unwrap().insert(key, s);
