@@ -275,6 +275,12 @@ fn redis_cluster_metrics_match_the_workload_and_info() {
     assert!(body.contains("NoSuchMetric"), "{}", body);
     let (code, _, body) = get(&cp, "/metrics/json?MetricName=CacheHits");
     assert_eq!(code, 400, "{}", body);
+    // No parameter is accepted and ignored.
+    let (code, _, body) =
+        get(&cp, "/metrics/json?CacheClusterId=stats&MetricName=CacheHits&Unit=Count&ExtendedStatistics.member.1=p99");
+    assert_eq!(code, 400, "{}", body);
+    assert!(body.contains("ExtendedStatistics.member.1, Unit"), "{}", body);
+    json(&cp, "CacheClusterId=stats&MetricName=CacheHits&Namespace=AWS%2FElastiCache");
     // As CloudWatch: dimensions nothing reports under have no datapoints.
     let doc = json(&cp, "CacheClusterId=nope&MetricName=CacheHits");
     assert_eq!(doc["Datapoints"].as_array().unwrap().len(), 0, "{}", doc);

@@ -858,6 +858,32 @@ pub fn start(app: &std::sync::Arc<App>) {
 /// JSON for `GET /metrics/json`: CloudWatch's GetMetricStatistics output shape.
 pub fn json_response(app: &App, params: &HashMap<String, String>) -> Result<String, String> {
     let p = |k: &str| params.get(k).filter(|v| !v.is_empty()).cloned();
+    // As everywhere in the API: no parameter is accepted and ignored.
+    let mut unknown: Vec<&str> = params
+        .keys()
+        .map(|k| k.as_str())
+        .filter(|k| {
+            ![
+                "MetricName",
+                "CacheClusterId",
+                "CacheNodeId",
+                "ReplicationGroupId",
+                "Period",
+                "StartTime",
+                "EndTime",
+                "Namespace",
+            ]
+            .contains(k)
+                && !k.strip_prefix("Statistics.member.").is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort();
+        return Err(format!("The parameters {} are not supported by this endpoint", unknown.join(", ")));
+    }
+    if p("Namespace").is_some_and(|n| n != "AWS/ElastiCache") {
+        return Err("Namespace must be AWS/ElastiCache".into());
+    }
     let metric = p("MetricName").ok_or("MetricName is required")?;
     let d = &METRICS[index(&metric).ok_or_else(|| format!("unknown MetricName {}", metric))?];
     let now = crate::now_ms();
