@@ -874,7 +874,7 @@ pub fn json_response(app: &App, params: &HashMap<String, String>) -> Result<Stri
                 "Namespace",
             ]
             .contains(k)
-                && !k.strip_prefix("Statistics.member.").is_some_and(|n| n.parse::<u32>().is_ok())
+                && k.strip_prefix("Statistics.member.").is_none_or(|n| n.parse::<u32>().is_err())
         })
         .collect();
     if !unknown.is_empty() {
