@@ -216,6 +216,8 @@ fn redis_cluster_metrics_match_the_workload_and_info() {
     assert!(prom(&m, "elasticache_set_type_cmds_total", "stats", "0001").unwrap() >= keys as f64);
     assert!(prom(&m, "elasticache_bytes_used_for_cache", "stats", "0001").unwrap() > 0.0);
     assert!(prom(&m, "elasticache_freeable_memory_bytes", "stats", "0001").unwrap() > 0.0);
+    assert!(prom(&m, "elasticache_network_packets_in_total", "stats", "0001").unwrap() > 0.0);
+    assert!(prom(&m, "elasticache_network_bytes_in_total", "stats", "0001").unwrap() > 0.0);
     let labels =
         m.keys().find(|(n, l)| n == "elasticache_cache_hits_total" && l.iter().any(|(_, v)| v == "stats")).unwrap();
     assert_eq!(

@@ -63,6 +63,15 @@ pub static METRICS: &[Def] = &[
     def!("CPUUtilization", "Percent", Gauge, Avg, Both, "CPU utilization of the host (/proc/stat)"),
     def!("FreeableMemory", "Bytes", Gauge, Avg, Both, "memory available on the host (MemAvailable)"),
     def!("SwapUsage", "Bytes", Gauge, Avg, Both, "swap used on the host"),
+    def!(
+        "NetworkPacketsIn",
+        "Count",
+        Counter,
+        Avg,
+        Both,
+        "packets received by the host, all interfaces (/proc/net/dev)"
+    ),
+    def!("NetworkPacketsOut", "Count", Counter, Avg, Both, "packets sent by the host, all interfaces (/proc/net/dev)"),
     def!("NetworkBytesIn", "Bytes", Counter, Sum, Both, "bytes the node read from its clients"),
     def!("NetworkBytesOut", "Bytes", Counter, Sum, Both, "bytes the node wrote to its clients"),
     def!("CurrConnections", "Count", Gauge, Sum, Both, "client connections (the sampler's own not counted)"),
@@ -415,6 +424,8 @@ struct Host {
     cpu: f64,
     freeable: f64,
     swap: f64,
+    /// Packets received / sent over all interfaces since boot.
+    packets: (f64, f64),
 }
 
 impl Host {
@@ -451,6 +462,20 @@ impl Host {
         }
         self.freeable = avail;
         self.swap = st - sf;
+        self.packets = (f64::NAN, f64::NAN);
+        if let Ok(s) = std::fs::read_to_string("/proc/net/dev") {
+            // `iface: rx_bytes rx_packets ... (8 rx fields) tx_bytes tx_packets ...`
+            let (mut rx, mut tx) = (0.0, 0.0);
+            for l in s.lines().skip(2) {
+                let Some((_, rest)) = l.split_once(':') else { continue };
+                let v: Vec<f64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+                if v.len() >= 10 {
+                    rx += v[1];
+                    tx += v[9];
+                }
+            }
+            self.packets = (rx, tx);
+        }
     }
 }
 
@@ -708,7 +733,11 @@ impl Metrics {
                 s.group = group_of.get(c.id.as_str()).map(|g| g.to_string()).unwrap_or_default();
                 s.shard = if s.group.is_empty() { String::new() } else { "0001".into() };
                 match s.read(n.port, n.mc_port) {
-                    Ok(raw) => s.sample(t_ms, Instant::now(), raw, &host),
+                    Ok(mut raw) => {
+                        raw.insert("NetworkPacketsIn", host.packets.0);
+                        raw.insert("NetworkPacketsOut", host.packets.1);
+                        s.sample(t_ms, Instant::now(), raw, &host)
+                    }
                     Err(_) => {
                         // Reconnect next time; the gap shows as missing samples, and the next
                         // sample's counters cover it (from zero if the node restarted meanwhile).
@@ -976,6 +1005,7 @@ mod tests {
         assert_eq!(n("ReplicationLag"), "elasticache_replication_lag_seconds");
         assert_eq!(n("CurrConnections"), "elasticache_curr_connections");
         assert_eq!(n("GetTypeCmds"), "elasticache_get_type_cmds_total");
+        assert_eq!(n("NetworkPacketsIn"), "elasticache_network_packets_in_total");
     }
 
     #[test]
@@ -1036,7 +1066,8 @@ mod tests {
         metrics.nodes.lock().unwrap().insert(("c".into(), "0001".into()), s);
         // Recent range, 1-second data, 2-minute periods.
         let p = metrics.statistics(&query(t0, t0 + 600_000, 120)).unwrap();
-        assert_eq!(p.len(), 5);
+        // Periods are aligned on the epoch: 5 of them, or 6 when t0 is in the middle of one.
+        assert_eq!(p.len(), if t0 % 120_000 == 0 { 5 } else { 6 });
         let first: f64 = (1..=120).map(|x| x as f64).sum();
         assert_eq!(p[0], (t0 - t0.rem_euclid(120_000), p[0].1));
         assert_eq!(p.iter().map(|x| x.1.count).sum::<f64>(), 600.0);
