@@ -479,73 +479,19 @@ impl Host {
     }
 }
 
-/// Everything kept for one node.
-struct Series {
-    cluster: String,
-    node: String,
-    engine: String,
-    group: String,
-    /// The node group (shard) inside a replication group: `0001` (one shard until cluster mode).
-    shard: String,
-    role: String,
+/// The sampler's connections to one node (only the sampler thread touches them, so a slow
+/// node never holds the series' lock).
+#[derive(Default)]
+struct Reader {
     resp: Option<Conn>,
     mc: Option<Conn>,
     /// command name → ACL categories, read once per connection with `ACL CAT <category>`.
     cats: Option<HashMap<String, Vec<&'static str>>>,
-    /// The previous read: raw counter values and when.
-    prev: Option<(Instant, HashMap<&'static str, f64>)>,
-    /// The node's own counters (and gauges) at the last read, for Prometheus.
-    latest_raw: HashMap<&'static str, f64>,
-    latest: Option<Sample>,
-    secs: VecDeque<Sample>,
-    mins: VecDeque<Minute>,
-    cur_min: Option<Minute>,
 }
 
-impl Series {
-    fn new(cluster: &str, node: &str, engine: &str) -> Series {
-        Series {
-            cluster: cluster.into(),
-            node: node.into(),
-            engine: engine.into(),
-            group: String::new(),
-            shard: String::new(),
-            role: String::new(),
-            resp: None,
-            mc: None,
-            cats: None,
-            prev: None,
-            latest_raw: HashMap::new(),
-            latest: None,
-            secs: VecDeque::new(),
-            mins: VecDeque::new(),
-            cur_min: None,
-        }
-    }
-
-    fn push(&mut self, s: Sample) {
-        let minute = s.t_ms - s.t_ms.rem_euclid(60_000);
-        if self.cur_min.as_ref().is_some_and(|m| m.t_ms != minute) {
-            let done = self.cur_min.take().unwrap();
-            self.mins.push_back(done);
-            while self.mins.len() > MINUTE_SAMPLES {
-                self.mins.pop_front();
-            }
-        }
-        let cur =
-            self.cur_min.get_or_insert_with(|| Minute { t_ms: minute, stats: vec![Stats::default(); METRICS.len()] });
-        for (st, v) in cur.stats.iter_mut().zip(&s.v) {
-            st.add(*v);
-        }
-        self.latest = Some(s.clone());
-        self.secs.push_back(s);
-        while self.secs.len() > SECOND_SAMPLES {
-            self.secs.pop_front();
-        }
-    }
-
+impl Reader {
     /// Read the node; the raw values under metric names (counters as the node's counters).
-    fn read(&mut self, port: u16, mc_port: u16) -> Result<HashMap<&'static str, f64>, String> {
+    fn read(&mut self, engine: &str, port: u16, mc_port: u16) -> Result<(HashMap<&'static str, f64>, String), String> {
         let mut raw: HashMap<&'static str, f64> = HashMap::new();
         if self.resp.is_none() {
             self.resp = Some(Conn::open(port)?);
@@ -558,7 +504,7 @@ impl Series {
         raw.insert("_cpu", g("used_cpu_sys") + g("used_cpu_user"));
         // A restarted node's counters start again from zero.
         raw.insert("_pid", g("process_id"));
-        if self.engine == "memcached" {
+        if engine == "memcached" {
             if self.mc.is_none() {
                 self.mc = Some(Conn::open(mc_port)?);
             }
@@ -568,8 +514,7 @@ impl Series {
             }
             // Our own stats connection is not a client's.
             raw.insert("CurrConnections", st.get("curr_connections").map(|c| c - 1.0).unwrap_or(f64::NAN));
-            self.role.clear();
-            return Ok(raw);
+            return Ok((raw, String::new()));
         }
         if self.cats.is_none() {
             let mut cats: HashMap<String, Vec<&'static str>> = HashMap::new();
@@ -617,7 +562,7 @@ impl Series {
         let total = if max > 0.0 { max } else { g("total_system_memory") };
         raw.insert("DatabaseMemoryUsagePercentage", g("used_memory") / total * 100.0);
         let master = g("role") == 1.0;
-        self.role = if master { "primary" } else { "replica" }.into();
+        let role = if master { "primary" } else { "replica" }.to_string();
         if master {
             raw.insert("ReplicationBytes", g("master_repl_offset") * g("connected_slaves").max(0.0));
             raw.insert("MasterLinkHealthStatus", f64::NAN);
@@ -627,7 +572,66 @@ impl Series {
             raw.insert("MasterLinkHealthStatus", g("master_link_status"));
             raw.insert("ReplicationLag", g("master_last_io_seconds_ago").max(0.0));
         }
-        Ok(raw)
+        Ok((raw, role))
+    }
+}
+
+/// Everything kept for one node.
+struct Series {
+    cluster: String,
+    node: String,
+    engine: String,
+    group: String,
+    /// The node group (shard) inside a replication group: `0001` (one shard until cluster mode).
+    shard: String,
+    role: String,
+    /// The previous read: raw counter values and when.
+    prev: Option<(Instant, HashMap<&'static str, f64>)>,
+    /// The node's own counters (and gauges) at the last read, for Prometheus.
+    latest_raw: HashMap<&'static str, f64>,
+    latest: Option<Sample>,
+    secs: VecDeque<Sample>,
+    mins: VecDeque<Minute>,
+    cur_min: Option<Minute>,
+}
+
+impl Series {
+    fn new(cluster: &str, node: &str, engine: &str) -> Series {
+        Series {
+            cluster: cluster.into(),
+            node: node.into(),
+            engine: engine.into(),
+            group: String::new(),
+            shard: String::new(),
+            role: String::new(),
+            prev: None,
+            latest_raw: HashMap::new(),
+            latest: None,
+            secs: VecDeque::new(),
+            mins: VecDeque::new(),
+            cur_min: None,
+        }
+    }
+
+    fn push(&mut self, s: Sample) {
+        let minute = s.t_ms - s.t_ms.rem_euclid(60_000);
+        if self.cur_min.as_ref().is_some_and(|m| m.t_ms != minute) {
+            let done = self.cur_min.take().unwrap();
+            self.mins.push_back(done);
+            while self.mins.len() > MINUTE_SAMPLES {
+                self.mins.pop_front();
+            }
+        }
+        let cur =
+            self.cur_min.get_or_insert_with(|| Minute { t_ms: minute, stats: vec![Stats::default(); METRICS.len()] });
+        for (st, v) in cur.stats.iter_mut().zip(&s.v) {
+            st.add(*v);
+        }
+        self.latest = Some(s.clone());
+        self.secs.push_back(s);
+        while self.secs.len() > SECOND_SAMPLES {
+            self.secs.pop_front();
+        }
     }
 
     /// Turn a read into a sample: counters become deltas since the previous read (a node
@@ -690,6 +694,7 @@ impl Series {
 #[derive(Default)]
 pub struct Metrics {
     nodes: Mutex<BTreeMap<(String, String), Series>>,
+    readers: Mutex<HashMap<(String, String), Reader>>,
     host: Mutex<Host>,
 }
 
@@ -723,32 +728,31 @@ impl Metrics {
                 }
                 let key = (c.id.clone(), n.node_id.clone());
                 seen.insert(key.clone());
-                // Read without holding the map's lock (a read may take up to a timeout).
-                let mut s = self
-                    .nodes
-                    .lock()
-                    .unwrap()
-                    .remove(&key)
-                    .unwrap_or_else(|| Series::new(&c.id, &n.node_id, &c.engine));
-                s.group = group_of.get(c.id.as_str()).map(|g| g.to_string()).unwrap_or_default();
-                s.shard = if s.group.is_empty() { String::new() } else { "0001".into() };
-                match s.read(n.port, n.mc_port) {
-                    Ok(mut raw) => {
-                        raw.insert("NetworkPacketsIn", host.packets.0);
-                        raw.insert("NetworkPacketsOut", host.packets.1);
-                        s.sample(t_ms, Instant::now(), raw, &host)
-                    }
-                    Err(_) => {
+                // Read without holding the series' lock (a read may take up to a timeout).
+                let read = {
+                    let mut readers = self.readers.lock().unwrap();
+                    let r = readers.entry(key.clone()).or_default();
+                    let read = r.read(&c.engine, n.port, n.mc_port);
+                    if read.is_err() {
                         // Reconnect next time; the gap shows as missing samples, and the next
                         // sample's counters cover it (from zero if the node restarted meanwhile).
-                        s.resp = None;
-                        s.mc = None;
+                        *r = Reader::default();
                     }
-                }
-                self.nodes.lock().unwrap().insert(key, s);
+                    read
+                };
+                let Ok((mut raw, role)) = read else { continue };
+                raw.insert("NetworkPacketsIn", host.packets.0);
+                raw.insert("NetworkPacketsOut", host.packets.1);
+                let mut nodes = self.nodes.lock().unwrap();
+                let s = nodes.entry(key).or_insert_with(|| Series::new(&c.id, &n.node_id, &c.engine));
+                s.group = group_of.get(c.id.as_str()).map(|g| g.to_string()).unwrap_or_default();
+                s.shard = if s.group.is_empty() { String::new() } else { "0001".into() };
+                s.role = role;
+                s.sample(t_ms, Instant::now(), raw, &host);
             }
         }
         self.nodes.lock().unwrap().retain(|k, _| seen.contains(k));
+        self.readers.lock().unwrap().retain(|k, _| seen.contains(k));
     }
 
     /// Prometheus text exposition: per node, the latest gauge values and the node's own counters.
