@@ -721,6 +721,7 @@ impl Metrics {
         let mut host = self.host.lock().unwrap();
         host.read();
         let mut seen = HashSet::new();
+        let mut round = Vec::new();
         for (c, nodes) in &clusters {
             for n in nodes {
                 if n.status == "creating" || n.status == "deleting" || n.port == 0 {
@@ -743,14 +744,21 @@ impl Metrics {
                 let Ok((mut raw, role)) = read else { continue };
                 raw.insert("NetworkPacketsIn", host.packets.0);
                 raw.insert("NetworkPacketsOut", host.packets.1);
-                let mut nodes = self.nodes.lock().unwrap();
-                let s = nodes.entry(key).or_insert_with(|| Series::new(&c.id, &n.node_id, &c.engine));
-                s.group = group_of.get(c.id.as_str()).map(|g| g.to_string()).unwrap_or_default();
-                s.shard = if s.group.is_empty() { String::new() } else { "0001".into() };
-                s.role = role;
-                s.sample(t_ms, Instant::now(), raw, &host);
+                let group = group_of.get(c.id.as_str()).map(|g| g.to_string()).unwrap_or_default();
+                round.push((key, c.engine.clone(), group, role, raw, Instant::now()));
             }
         }
+        // A round's samples appear together: a query never sees half a round.
+        let mut nodes = self.nodes.lock().unwrap();
+        for ((cluster, node), engine, group, role, raw, at) in round {
+            let s =
+                nodes.entry((cluster.clone(), node.clone())).or_insert_with(|| Series::new(&cluster, &node, &engine));
+            s.shard = if group.is_empty() { String::new() } else { "0001".into() };
+            s.group = group;
+            s.role = role;
+            s.sample(t_ms, at, raw, &host);
+        }
+        drop(nodes);
         self.nodes.lock().unwrap().retain(|k, _| seen.contains(k));
         self.readers.lock().unwrap().retain(|k, _| seen.contains(k));
     }
