@@ -182,3 +182,8 @@ pub fn tags(xml: &str, name: &str) -> Vec<String> {
     }
     out
 }
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}

@@ -14,7 +14,36 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new().fallback(handle).with_state(app)
+    Router::new()
+        .route("/metrics", axum::routing::get(prometheus))
+        .route("/metrics/json", axum::routing::get(metrics_json))
+        .fallback(handle)
+        .with_state(app)
+}
+
+/// `GET /metrics`: Prometheus text exposition format 0.0.4 (metrics.rs).
+async fn prometheus(State(app): State<Arc<App>>) -> Response {
+    let body = app.metrics.prometheus();
+    (StatusCode::OK, [("content-type", "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+}
+
+/// `GET /metrics/json?CacheClusterId=..&MetricName=..&Period=..&StartTime=..&EndTime=..`:
+/// CloudWatch GetMetricStatistics's output shape, as JSON.
+async fn metrics_json(State(app): State<Arc<App>>, uri: axum::http::Uri) -> Response {
+    let params: HashMap<String, String> =
+        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+    match crate::metrics::json_response(&app, &params) {
+        Ok(body) => (StatusCode::OK, [("content-type", "application/json")], body).into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/json")],
+            format!(
+                "{{\"Error\":{{\"Code\":\"InvalidParameterValue\",\"Message\":\"{}\"}}}}",
+                e.replace('\\', "\\\\").replace('"', "\\\"")
+            ),
+        )
+            .into_response(),
+    }
 }
 
 pub struct ApiError {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod endpoints;
 pub mod failover;
 pub mod mc_config;
+pub mod metrics;
 pub mod params;
 pub mod provider;
 pub mod replication_group;
@@ -51,6 +52,8 @@ pub struct App {
     /// Memcached clusters' configuration endpoints (Auto Discovery).
     pub config_endpoints: mc_config::ConfigEndpoints,
     pub read_timeout: Duration,
+    /// The per-node time series the sampler keeps (metrics.rs).
+    pub metrics: metrics::Metrics,
 }
 
 pub fn now_ms() -> i64 {
@@ -324,6 +327,7 @@ pub fn run(opts: Options) -> Result<(), String> {
         groups: failover::Groups::new(&opts.bind),
         config_endpoints: mc_config::ConfigEndpoints::new(&opts.bind)?,
         read_timeout: opts.read_timeout,
+        metrics: metrics::Metrics::default(),
     });
 
     let sentinel = app.groups.sentinel.init(&app);
@@ -347,6 +351,7 @@ pub fn run(opts: Options) -> Result<(), String> {
     }
 
     failover::start(&app);
+    metrics::start(&app);
 
     let healer = app.clone();
     std::thread::spawn(move || loop {
