@@ -179,3 +179,29 @@ fn migrate_without_keys_answers_nokey() {
     let log = format!("{:?}", r.q("SLOWLOG GET 2"));
     assert!(!log.contains("secret") && log.contains("(redacted)"), "{}", log);
 }
+
+/// introspection.tcl: maxmemory-clients takes a memory value or a percentage (Redis's
+/// PERCENT_CONFIG texts), and hidden configs answer CONFIG GET by exact name only.
+#[test]
+fn maxmemory_clients_percent_and_hidden_configs_as_redis() {
+    let f = common::ferrocache(&[]);
+    let r = common::redis_server(&[]);
+    let lines: &[&[&str]] = &[
+        &["CONFIG", "SET", "maxmemory-clients", "200%"],
+        &["CONFIG", "SET", "maxmemory-clients", "10%"],
+        &["CONFIG", "GET", "maxmemory-clients"],
+        &["CONFIG", "SET", "maxmemory-clients", "abc"],
+        &["CONFIG", "SET", "maxmemory-clients", "1mb"],
+        &["CONFIG", "GET", "maxmemory-clients"],
+        &["CONFIG", "GET", "key-load-delay"],
+    ];
+    let mut fc = f.conn();
+    let ours: Vec<String> = lines.iter().map(|l| format!("{:?}", fc.cmd(l))).collect();
+    assert!(ours[0].contains("percentage argument must be less or equal to 100"), "{:?}", ours);
+    assert!(!format!("{:?}", fc.cmd(&["CONFIG", "GET", "*"])).contains("key-load-delay"));
+    if let Some(r) = r {
+        let mut rc = r.conn();
+        let theirs: Vec<String> = lines.iter().map(|l| format!("{:?}", rc.cmd(l))).collect();
+        assert_eq!(ours, theirs);
+    }
+}

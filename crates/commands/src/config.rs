@@ -39,7 +39,7 @@ macro_rules! spec {
 
 const YESNO: Kind = Kind::Bool;
 /// Configs CONFIG GET matches only by exact name.
-const HIDDEN: &[&str] = &["rdb-key-save-delay"];
+const HIDDEN: &[&str] = &["rdb-key-save-delay", "key-load-delay"];
 const POLICIES: &[&str] = &[
     "volatile-lru",
     "volatile-lfu",
@@ -61,7 +61,8 @@ pub static SPECS: &[Spec] = &[
     spec!("maxmemory-policy", "noeviction", Kind::Enum(POLICIES)),
     spec!("maxmemory-samples", "5", Kind::Int(1, 64)),
     spec!("maxmemory-eviction-tenacity", "10", Kind::Int(0, 100)),
-    spec!("maxmemory-clients", "0", Kind::Memory),
+    // A memory value or a percentage of maxmemory ("N%"), as Redis's PERCENT_CONFIG.
+    spec!("maxmemory-clients", "0", Kind::Special),
     spec!("databases", "16", Kind::Immutable),
     spec!("timeout", "0", Kind::Int(0, i32::MAX as i64)),
     spec!("tcp-keepalive", "300", Kind::Int(0, i32::MAX as i64)),
@@ -113,6 +114,7 @@ pub static SPECS: &[Spec] = &[
     spec!("rdb-del-sync-files", "no", YESNO),
     // Hidden (as in Redis): microseconds slept per key saved (tests make saves slow with it).
     spec!("rdb-key-save-delay", "0", Kind::Int(i32::MIN as i64, i32::MAX as i64)),
+    spec!("key-load-delay", "0", Kind::Int(i32::MIN as i64, i32::MAX as i64)),
     spec!("appendonly", "no", YESNO),
     spec!("appendfilename", "appendonly.aof", Kind::Immutable),
     spec!("appenddirname", "appendonlydir", Kind::Immutable),
@@ -397,6 +399,22 @@ impl Config {
                         .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmd'.".to_string())?;
                     Ok(notify::to_string(f))
                 }
+                "maxmemory-clients" => match v.strip_suffix('%') {
+                    Some(p) => {
+                        let n: i64 = p.parse().map_err(|_| "argument must be a memory or percent value".to_string())?;
+                        if n > 100 {
+                            return Err("percentage argument must be less or equal to 100".into());
+                        }
+                        if n < 0 {
+                            return Err("argument must be a memory or percent value".into());
+                        }
+                        Ok(format!("{}%", n))
+                    }
+                    None => match parse_memory(&v) {
+                        Some(n) if n >= 0 => Ok(n.to_string()),
+                        _ => Err("argument must be a memory or percent value".into()),
+                    },
+                },
                 "shutdown-on-sigterm" | "shutdown-on-sigint" => {
                     let f = crate::shutdown::parse_sig_flags(&v)?;
                     Ok(crate::shutdown::sig_flags_name(f))
