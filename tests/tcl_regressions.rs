@@ -205,3 +205,36 @@ fn maxmemory_clients_percent_and_hidden_configs_as_redis() {
         assert_eq!(ours, theirs);
     }
 }
+
+/// pause.tcl: under CLIENT PAUSE WRITE, scripts that declare `no-writes` (EVAL, EVALSHA, FCALL)
+/// run, other scripts wait; keys that expire meanwhile are hidden but not deleted (expired_keys
+/// stays put) until the pause ends.
+#[test]
+fn client_pause_write_lets_no_writes_scripts_run_and_holds_expiry() {
+    let f = common::ferrocache(&[]);
+    let mut c = f.conn();
+    c.cmd(&["FUNCTION", "LOAD", "#!lua name=l\nredis.register_function{function_name='f1', callback=function() return 'hello' end, flags={'no-writes'}}"]);
+    c.q("SET foo bar PX 50");
+    let expired0 = c.q("INFO stats").as_str();
+    let count =
+        |info: &str| info.lines().find_map(|l| l.strip_prefix("expired_keys:")).unwrap_or("").trim().to_string();
+    assert_eq!(c.q("CLIENT PAUSE 100000 WRITE").as_str(), "OK");
+    let mut rr = f.conn();
+    rr.set_timeout(Duration::from_secs(5));
+    assert_eq!(rr.cmd(&["EVAL", "#!lua flags=no-writes\nreturn 'unique script'", "0"]).as_str(), "unique script");
+    let sha = rr.cmd(&["SCRIPT", "LOAD", "#!lua flags=no-writes\nreturn 2"]).as_str();
+    assert_eq!(rr.cmd(&["EVALSHA", &sha, "0"]).as_int(), 2);
+    assert_eq!(rr.cmd(&["FCALL", "f1", "0"]).as_str(), "hello");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(matches!(rr.q("GET foo"), Reply::Nil), "the expired key is hidden");
+    assert_eq!(count(&c.q("INFO stats").as_str()), count(&expired0), "expired during the pause");
+    // A script without flags may write: it waits for the pause.
+    rr.set_timeout(Duration::from_millis(300));
+    rr.send_cmd(&["EVAL", "return 1", "0"]);
+    assert!(rr.try_read().is_err(), "a script that may write ran during CLIENT PAUSE WRITE");
+    assert_eq!(c.q("CLIENT UNPAUSE").as_str(), "OK");
+    rr.set_timeout(Duration::from_secs(5));
+    assert_eq!(rr.read().as_int(), 1);
+    c.q("GET foo");
+    assert_ne!(count(&c.q("INFO stats").as_str()), count(&expired0), "expires resume after the pause");
+}

@@ -271,7 +271,7 @@ impl Blocking {
                 now_ms: crate::server::now_ms(),
                 fx: &mut fx,
                 access: Default::default(),
-                expire_enabled: srv.repl.expire_allowed(),
+                expire_enabled: srv.expire_allowed(),
             };
             d.peek(key).map(|e| e.value.value_type().name())
         };

@@ -400,11 +400,13 @@ fn client_pause(ctx: &mut Ctx, a: Args) {
         _ => (until, write_only),
     };
     *p = Some(Pause { until_ms: until, write_only });
+    ctx.srv.pause_until.store(until, Relaxed);
     ctx.out.ok();
 }
 
 fn client_unpause(ctx: &mut Ctx, _a: Args) {
     *ctx.srv.pause.lock() = None;
+    ctx.srv.pause_until.store(0, Relaxed);
     ctx.srv.pause_notify.notify_waiters();
     ctx.out.ok();
 }

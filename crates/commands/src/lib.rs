@@ -83,7 +83,7 @@ impl<'a, 'g> Ctx<'a, 'g> {
             now_ms: self.now_ms,
             fx: self.fx,
             access,
-            expire_enabled: self.srv.repl.expire_allowed(),
+            expire_enabled: self.srv.expire_allowed(),
         }
     }
     /// The database view and the reply buffer at once.
@@ -96,7 +96,7 @@ impl<'a, 'g> Ctx<'a, 'g> {
                 now_ms: self.now_ms,
                 fx: self.fx,
                 access,
-                expire_enabled: self.srv.repl.expire_allowed(),
+                expire_enabled: self.srv.expire_allowed(),
             },
             self.out,
         )
@@ -508,10 +508,25 @@ fn queued_write(client: &Client) -> bool {
 }
 
 /// EXEC of a transaction holding a write or may-replicate command (paused like a write).
-pub fn queued_may_replicate(client: &Client) -> bool {
+pub fn queued_may_replicate(srv: &Server, client: &Client) -> bool {
     client.multi.as_ref().is_some_and(|q| {
-        q.iter().any(|a| table().lookup(&a.args()[0]).is_some_and(|c| c.is_write() || c.has(flags::MAY_REPLICATE)))
+        q.iter().any(|a| table().lookup(&a.args()[0]).is_some_and(|c| may_replicate(srv, c, a.args())))
     })
+}
+
+/// Whether a request is held by CLIENT PAUSE WRITE (and the FAILOVER / SHUTDOWN pauses):
+/// processCommand's is_may_replicate_command, where EVAL/EVALSHA/FCALL take their flags from
+/// the script (a `#!lua flags=no-writes` script or function is a read).
+pub fn pausable_write(srv: &Server, client: &Client, args: Args) -> bool {
+    match table().lookup(&args[0]) {
+        Some(c) if c.name == "exec" => queued_may_replicate(srv, client),
+        Some(c) => may_replicate(srv, c, args),
+        None => false,
+    }
+}
+
+fn may_replicate(srv: &Server, c: &Command, args: Args) -> bool {
+    (c.is_write() || c.has(flags::MAY_REPLICATE)) && !crate::scripting::declares_no_writes(srv, c, args)
 }
 
 fn remember_tracked(srv: &Server, client: &mut Client, keys: &[&[u8]]) {

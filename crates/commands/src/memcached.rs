@@ -442,7 +442,7 @@ impl<'s> Cx<'s> {
                 now_ms: self.now,
                 fx: &mut fx,
                 access: self.access(),
-                expire_enabled: self.srv.repl.expire_allowed(),
+                expire_enabled: self.srv.expire_allowed(),
             };
             f(self, &mut db)
         };
@@ -842,7 +842,7 @@ fn flush_db0(srv: &Arc<Server>) {
             now_ms: now_ms(),
             fx: &mut fx,
             access: AccessPolicy::default(),
-            expire_enabled: srv.repl.expire_allowed(),
+            expire_enabled: srv.expire_allowed(),
         };
         db.clear()
     };

@@ -794,6 +794,28 @@ unsafe fn call_function(
 // EVAL family
 // -------------------------------------------------------------------------------------------
 
+/// evalGetCommandFlags / fcallGetCommandFlags, for the pause checks: the script or function
+/// declares flags and among them no-writes. Never waits for the script locks (a running script
+/// holds them): an EVALSHA or FCALL whose script cannot be looked up right now counts as a write.
+pub fn declares_no_writes(srv: &Server, cmd: &Command, a: Args) -> bool {
+    let no_writes = |flags: u64| flags & FLAG_EVAL_COMPAT_MODE == 0 && flags & FLAG_NO_WRITES != 0;
+    match cmd.name {
+        "eval" | "eval_ro" if a.len() > 1 => extract_shebang(&a[1]).is_ok_and(|(f, _)| no_writes(f)),
+        "evalsha" | "evalsha_ro" if a.len() > 1 => srv.scripting.eval.try_lock().is_some_and(|st| {
+            st.scripts.get(&String::from_utf8_lossy(&a[1]).to_ascii_lowercase()).is_some_and(|s| no_writes(s.flags))
+        }),
+        "fcall" | "fcall_ro" if a.len() > 1 => srv.scripting.funcs.try_lock().is_some_and(|fs| {
+            fs.functions.get(&fkey(&a[1])).and_then(|lib| fs.libraries.get(lib)).is_some_and(|lib| {
+                lib.functions
+                    .get(&a[1][..])
+                    .or_else(|| lib.functions.values().find(|f| f.name.eq_ignore_ascii_case(&a[1])))
+                    .is_some_and(|f| f.flags & FLAG_NO_WRITES != 0)
+            })
+        }),
+        _ => false,
+    }
+}
+
 /// evalExtractShebangFlags: (flags, shebang length) or the error text.
 fn extract_shebang(body: &[u8]) -> Result<(u64, usize), String> {
     if !body.starts_with(b"#!") {

@@ -75,6 +75,9 @@ pub struct Server {
     pub slowlog: Mutex<(u64, VecDeque<SlowlogEntry>)>,
     pub latency: Mutex<HashMap<String, (u64, u64, VecDeque<(u64, u64)>)>>,
     pub pause: Mutex<Option<Pause>>,
+    /// The end of the CLIENT PAUSE in force (ms; 0: none), read without the mutex on the
+    /// request path and by expiry.
+    pub pause_until: AtomicU64,
     pub pause_notify: tokio::sync::Notify,
     pub monitors: Mutex<Vec<(u64, Tx)>>,
     pub monitor_count: AtomicUsize,
@@ -140,6 +143,7 @@ impl Server {
             slowlog: Mutex::new((0, VecDeque::new())),
             latency: Mutex::new(HashMap::new()),
             pause: Mutex::new(None),
+            pause_until: AtomicU64::new(0),
             pause_notify: tokio::sync::Notify::new(),
             monitors: Mutex::new(Vec::new()),
             monitor_count: AtomicUsize::new(0),
@@ -608,6 +612,24 @@ impl Server {
         }
     }
 
+    /// Some pause holds writes now (CLIENT PAUSE of either mode, FAILOVER, a shutdown waiting for
+    /// replicas): checked before each request.
+    pub fn writes_may_pause(&self) -> bool {
+        self.pause_until.load(Relaxed) != 0
+            || self.repl.failing_over()
+            || self.shutdown_ctl.pausing_writes.load(Relaxed)
+    }
+
+    /// Keys may be deleted by expiry (active or on access) now: a primary, and no pause holds
+    /// writes (Redis's checkClientPauseTimeoutAndReturnIfPaused: expired keys are only hidden).
+    pub fn expire_allowed(&self) -> bool {
+        if !self.repl.expire_allowed() || self.shutdown_ctl.pausing_writes.load(Relaxed) {
+            return false;
+        }
+        let p = self.pause_until.load(Relaxed);
+        p == 0 || p <= now_ms()
+    }
+
     /// Current pause that applies to a command, if any.
     pub fn paused_for(&self, is_write: bool) -> Option<u64> {
         // FAILOVER pauses writes until it ends (pause_notify wakes the waiters).
@@ -619,6 +641,7 @@ impl Server {
         let now = now_ms();
         if now >= p.until_ms {
             *self.pause.lock() = None;
+            self.pause_until.store(0, Relaxed);
             return None;
         }
         if p.write_only && !is_write {

@@ -164,7 +164,7 @@ fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
                 now_ms: ctx.now_ms,
                 fx: &mut *ctx.fx,
                 access,
-                expire_enabled: ctx.srv.repl.expire_allowed(),
+                expire_enabled: ctx.srv.expire_allowed(),
             };
             run(&mut db, ctx.out, a, &o, ctx.client.in_script);
         }

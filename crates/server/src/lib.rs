@@ -351,7 +351,7 @@ async fn cron(srv: Arc<Server>) {
             let mut fx = ferrocache_engine::Effects::default();
             let s2 = s.clone();
             // Replicas never expire keys themselves: the primary's DELs do.
-            let c = if !s.repl.expire_allowed() {
+            let c = if !s.expire_allowed() {
                 cursor
             } else {
                 s.ks.active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s2.apply_effects(fx, 0, None))
@@ -464,15 +464,8 @@ fn process(
                     pos += consumed;
                     continue;
                 }
-                if srv.pause.lock().is_some()
-                    || srv.repl.failing_over()
-                    || srv.shutdown_ctl.pausing_writes.load(Relaxed)
-                {
-                    let is_write = table().lookup(&args[0]).is_some_and(|c| {
-                        c.is_write()
-                            || c.has(ferrocache_commands::table::flags::MAY_REPLICATE)
-                            || (c.name == "exec" && ferrocache_commands::queued_may_replicate(client))
-                    });
+                if srv.writes_may_pause() {
+                    let is_write = ferrocache_commands::pausable_write(srv, client, args);
                     if let Some(until) = srv.paused_for(is_write) {
                         break Step::Paused(until);
                     }
