@@ -41,6 +41,8 @@ pub static COMMANDS: &[Command] = &[
     Command::new("object", -2, 0, (0, 0, 0), help_only).group(G).subs(OBJECT_SUBS),
     Command::new("dump", 2, READONLY, (1, 1, 1), dump).group(G),
     Command::new("restore", -4, WRITE | DENYOOM, (1, 1, 1), restore).group(G),
+    // RESTORE with the ASKING flag: what MIGRATE sends in cluster mode (Redis 7.0).
+    Command::new("restore-asking", -4, WRITE | DENYOOM, (1, 1, 1), restore).group(G),
     Command::new("wait", 3, NOSCRIPT, (0, 0, 0), crate::replication::wait).group(G),
 ];
 

@@ -245,6 +245,26 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
+    // Cluster mode: ASKING holds for the next command only (outside MULTI), then the slot
+    // owner check (processCommand's getNodeByQuery).
+    if srv.cluster.enabled {
+        let asking = client.asking;
+        if client.multi.is_none() && cmd.name != "asking" {
+            client.asking = false;
+        }
+        if cluster::needs_routing(srv, client, cmd) {
+            if let Some(e) = cluster::route(srv, client, cmd, args, asking, now) {
+                if cmd.name == "exec" {
+                    transactions::discard_state(srv, client);
+                } else if client.multi.is_some() {
+                    client.multi_error = true;
+                }
+                out.error(&e);
+                stats::rejected(cmd.name);
+                return;
+            }
+        }
+    }
     if cmd.has(flags::DENYOOM) && !client.repl.is_master && !ensure_memory(srv, now) {
         out.error("OOM command not allowed when used memory > 'maxmemory'.");
         if client.multi.is_some() {
