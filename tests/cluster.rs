@@ -126,6 +126,10 @@ fn single_node_session(p: &ServerProc) -> Vec<String> {
         "MSET a 1 b 2",
         "MSET {x}a 1 {x}b 2",
         "MGET {x}a {x}b",
+        "MOVE {x}a 1",
+        "SWAPDB 0 1",
+        "COPY {x}a {x}c DB 1",
+        "COPY {x}a {x}c",
         "CLUSTER COUNTKEYSINSLOT 12182",
         "MULTI",
         "SET q 1",
@@ -421,4 +425,25 @@ fn redis_cli_follows_moved_between_ferrocache_nodes() {
     let mut ca = a.conn();
     assert_eq!(ca.q("GET bar").as_str(), "on-a");
     assert_eq!(ca.q("DBSIZE").as_int(), 1);
+
+    // Move slot 5061 (bar) from a to b the way redis-cli --cluster reshard does: IMPORTING on
+    // the target, MIGRATING on the source, MIGRATE (RESTORE-ASKING on the target), NODE on both.
+    assert_eq!(cb.q(&format!("CLUSTER SETSLOT 5061 IMPORTING {}", ME)).as_str(), "OK");
+    assert_eq!(ca.q(&format!("CLUSTER SETSLOT 5061 MIGRATING {}", OTHER)).as_str(), "OK");
+    assert_eq!(ca.q("CLUSTER GETKEYSINSLOT 5061 10").items().len(), 1);
+    assert_eq!(ca.q(&format!("MIGRATE 127.0.0.1 {} bar 0 5000", pb)).as_str(), "OK");
+    assert_eq!(ca.q("GET bar").as_str(), format!("ASK 5061 127.0.0.1:{}", pb));
+    assert_eq!(cb.q("GET bar").as_str(), format!("MOVED 5061 127.0.0.1:{}", pa));
+    assert_eq!(cb.q("ASKING").as_str(), "OK");
+    assert_eq!(cb.q("GET bar").as_str(), "on-a");
+    assert_eq!(cb.q("GET bar").as_str(), format!("MOVED 5061 127.0.0.1:{}", pa), "ASKING is one-shot");
+    assert_eq!(cb.q(&format!("CLUSTER SETSLOT 5061 NODE {}", OTHER)).as_str(), "OK");
+    assert_eq!(ca.q(&format!("CLUSTER SETSLOT 5061 NODE {}", OTHER)).as_str(), "OK");
+    assert_eq!(cb.q("GET bar").as_str(), "on-a");
+    assert_eq!(ca.q("GET bar").as_str(), format!("MOVED 5061 127.0.0.1:{}", pb));
+    assert_eq!(run(&["GET", "bar"]), "on-a");
+    let nodes_a = ca.q("CLUSTER NODES").as_str();
+    assert!(nodes_a.contains(" myself,master - 0 0 1 connected 0-5060 5062-8191\n"), "{}", nodes_a);
+    // Importing a slot bumped b's config epoch (clusterBumpConfigEpochWithoutConsensus).
+    assert!(cb.q("CLUSTER INFO").as_str().contains("cluster_my_epoch:3\r\n"));
 }
