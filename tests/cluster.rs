@@ -447,3 +447,86 @@ fn redis_cli_follows_moved_between_ferrocache_nodes() {
     // Importing a slot bumped b's config epoch (clusterBumpConfigEpochWithoutConsensus).
     assert!(cb.q("CLUSTER INFO").as_str().contains("cluster_my_epoch:3\r\n"));
 }
+
+/// The bus message codec against a real redis-server 7.0: its MEET decodes, and PONGs that we
+/// encode make it add us to its CLUSTER NODES under our name, with our slots.
+#[test]
+fn bus_messages_interoperate_with_redis() {
+    use ferrocache_commands::cluster::bus::{Msg, MEET, PING, PONG};
+    use std::io::{Read, Write};
+    let Some(r) = start_redis(&["--cluster-node-timeout", "5000"]) else {
+        eprintln!("SKIPPED: redis-server is not on PATH");
+        return;
+    };
+    let mut c = r.conn();
+    let redis_id = c.q("CLUSTER MYID").as_str();
+    let bus = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cport = bus.local_addr().unwrap().port();
+    let base = 7999u16;
+    assert_eq!(c.q(&format!("CLUSTER MEET 127.0.0.1 {} {}", base, cport)).as_str(), "OK");
+    let (mut s, _) = bus.accept().unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let read_msg = |s: &mut std::net::TcpStream| -> Msg {
+        let mut head = [0u8; 8];
+        s.read_exact(&mut head).unwrap();
+        let len = Msg::frame_len(&head).expect("RCmb signature");
+        let mut buf = head.to_vec();
+        buf.resize(len, 0);
+        s.read_exact(&mut buf[8..]).unwrap();
+        Msg::decode(&buf).unwrap()
+    };
+    let meet = read_msg(&mut s);
+    assert_eq!(meet.kind, MEET);
+    assert_eq!(meet.sender, redis_id);
+    assert_eq!(meet.port, r.port);
+    assert_eq!(meet.cport as u32, r.port as u32 + 10000);
+    assert_eq!(
+        meet.flags & 1,
+        1,
+        "a master: {:?}",
+        (meet.flags, meet.pport, meet.cport, meet.state, meet.mflags, meet.myip.clone())
+    );
+    // Answer as a master that serves slots 0-99.
+    let our_id = "f00dfeedf00dfeedf00dfeedf00dfeedf00dfeed";
+    let pong = |port: u16| {
+        let mut m = Msg {
+            kind: PONG,
+            port,
+            sender: our_id.into(),
+            cport,
+            flags: 1,
+            hostname: "ferro-test".into(),
+            ..Default::default()
+        };
+        for slot in 0..100 {
+            m.claim(slot);
+        }
+        m.encode()
+    };
+    s.write_all(&pong(base)).unwrap();
+    // Keep answering its PINGs until it shows our slots.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let nodes = c.q("CLUSTER NODES").as_str();
+        let line = nodes.lines().find(|l| l.starts_with(our_id)).map(|l| l.to_string());
+        if let Some(l) = &line {
+            if l.ends_with(" 0-99") {
+                assert!(l.contains(&format!("127.0.0.1:{}@{},ferro-test master - ", base, cport)), "{}", l);
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "redis never took our PONG: {}", nodes);
+        s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let mut head = [0u8; 8];
+        if s.read_exact(&mut head).is_ok() {
+            let len = Msg::frame_len(&head).unwrap();
+            let mut buf = head.to_vec();
+            buf.resize(len, 0);
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.read_exact(&mut buf[8..]).unwrap();
+            let m = Msg::decode(&buf).unwrap();
+            assert!(m.kind == PING || m.kind == MEET, "{}", m.kind);
+            s.write_all(&pong(base)).unwrap();
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! state.rs holds the slot table and nodes.conf; slot.rs the key → slot hash. The cluster bus
 //! (MEET/PING/PONG with other nodes) is not built yet: other nodes are known from nodes.conf.
 
+pub mod bus;
 pub mod slot;
 pub mod state;
 

@@ -8,12 +8,12 @@ use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-// Node flags, as cluster.h's CLUSTER_NODE_*.
-pub const MYSELF: u16 = 1;
-pub const MASTER: u16 = 2;
-pub const SLAVE: u16 = 4;
-pub const PFAIL: u16 = 8;
-pub const FAIL: u16 = 16;
+// Node flags, as cluster.h's CLUSTER_NODE_* (the bus carries them as they are).
+pub const MASTER: u16 = 1;
+pub const SLAVE: u16 = 2;
+pub const PFAIL: u16 = 4;
+pub const FAIL: u16 = 8;
+pub const MYSELF: u16 = 16;
 pub const HANDSHAKE: u16 = 32;
 pub const NOADDR: u16 = 64;
 pub const NOFAILOVER: u16 = 512;
