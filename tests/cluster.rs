@@ -9,24 +9,36 @@ use common::{Raw, ServerProc};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// The bus port is set apart (a free port), as port + 10000 may be out of range or taken.
 fn start_ferro(dir: &Path, extra: &[&str]) -> ServerProc {
-    let mut args = vec!["--cluster-enabled", "yes", "--save", "", "--dir", dir.to_str().unwrap()];
+    let bus = common::free_port().to_string();
+    let mut args =
+        vec!["--cluster-enabled", "yes", "--save", "", "--dir", dir.to_str().unwrap(), "--cluster-port", &bus];
     args.extend_from_slice(extra);
     common::ferrocache(&args)
 }
 
 fn start_redis(extra: &[&str]) -> Option<ServerProc> {
-    let mut args = vec!["--cluster-enabled", "yes"];
+    let bus = common::free_port().to_string();
+    let mut args = vec!["--cluster-enabled", "yes", "--cluster-port", &bus];
     args.extend_from_slice(extra);
     common::redis_server(&args)
 }
 
 /// The node's replies with its own id and ports replaced, so two nodes compare.
 fn norm(s: &str, id: &str, port: u16) -> String {
+    norm_bus(s, id, port, port as u32 + 10000)
+}
+
+fn bus_of(c: &mut Raw) -> u32 {
+    c.cmd(&["CONFIG", "GET", "cluster-port"]).items()[1].as_str().parse().unwrap()
+}
+
+fn norm_bus(s: &str, id: &str, port: u16, bus: u32) -> String {
     let s: String =
         s.split("\\r\\n").filter(|l| !l.starts_with("cluster_stats_messages_")).collect::<Vec<_>>().join("\\r\\n");
     let s = if id.is_empty() { s } else { s.replace(id, "MYID") };
-    s.replace(&(port as u32 + 10000).to_string(), "BUSPORT").replace(&port.to_string(), "PORT")
+    s.replace(&bus.to_string(), "BUSPORT").replace(&port.to_string(), "PORT")
 }
 
 /// Every differing line printed, then a failure.
@@ -60,9 +72,10 @@ fn single_node_session(p: &ServerProc) -> Vec<String> {
     let id = c.q("CLUSTER MYID").as_str();
     assert_eq!(id.len(), 40);
     let mut out = Vec::new();
+    let bus = bus_of(&mut c);
     let r = |c: &mut Raw, out: &mut Vec<String>, line: &str| {
         let rep = c.q(line);
-        out.push(format!("{} => {}", line, norm(&format!("{:?}", rep), &id, p.port)));
+        out.push(format!("{} => {}", line, norm_bus(&format!("{:?}", rep), &id, p.port, bus)));
     };
     for line in [
         "CLUSTER INFO",
@@ -256,18 +269,31 @@ fn start_with_conf(redis: bool, make: impl Fn(u16) -> String) -> Option<ServerPr
         std::fs::write(dir.join("nodes.conf"), make(port)).unwrap();
         let d = dir.to_str().unwrap().to_string();
         let p = port.to_string();
+        let bus = common::free_port().to_string();
         let proc = if redis {
             let bin = common::redis_server_path()?;
             let child = std::process::Command::new(bin)
                 .args(["--port", &p, "--save", "", "--appendonly", "no", "--dir", &d, "--bind", "127.0.0.1"])
-                .args(["--cluster-enabled", "yes", "--logfile", "/dev/null"])
+                .args(["--cluster-enabled", "yes", "--logfile", "/dev/null", "--cluster-port", &bus])
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap();
             ServerProc { child, port, dir: Some(dir), name: "redis-server" }
         } else {
             let child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-                .args(["server", "--port", &p, "--save", "", "--dir", &d, "--cluster-enabled", "yes"])
+                .args([
+                    "server",
+                    "--port",
+                    &p,
+                    "--save",
+                    "",
+                    "--dir",
+                    &d,
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-port",
+                    &bus,
+                ])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()
@@ -317,19 +343,21 @@ fn nodes_conf_reloaded_on_restart() {
                 "{} :{}@{} myself,master - 0 0 1 connected 0-100 200-300\nvars currentEpoch 1 lastVoteEpoch 0\n",
                 id,
                 f.port,
-                f.port as u32 + 10000
+                bus_of(&mut c)
             )
         );
         // No temporary file is left beside it.
         let names: Vec<String> =
             std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert_eq!(names, vec!["nodes.conf".to_string()], "{:?}", names);
-        (id, norm(&c.q("CLUSTER NODES").as_str(), "", f.port))
+        let bus = bus_of(&mut c);
+        (id, norm_bus(&c.q("CLUSTER NODES").as_str(), "", f.port, bus))
     };
     let f = start_ferro(&dir, &[]);
     let mut c = f.conn();
     assert_eq!(c.q("CLUSTER MYID").as_str(), id);
-    assert_eq!(norm(&c.q("CLUSTER NODES").as_str(), "", f.port), nodes);
+    let bus = bus_of(&mut c);
+    assert_eq!(norm_bus(&c.q("CLUSTER NODES").as_str(), "", f.port, bus), nodes);
     assert!(c.q("CLUSTER INFO").as_str().contains("cluster_my_epoch:1\r\n"));
     // A hard reset gives a new id and epoch 0, saved at once.
     assert_eq!(c.q("CLUSTER RESET HARD").as_str(), "OK");
@@ -350,8 +378,6 @@ fn cluster_config_options() {
             "my-nodes.conf",
             "--cluster-node-timeout",
             "5000",
-            "--cluster-port",
-            "0",
             "--cluster-announce-ip",
             "10.0.0.9",
             "--cluster-announce-hostname",
@@ -371,11 +397,7 @@ fn cluster_config_options() {
     assert!(c.q("CONFIG SET cluster-enabled no").is_error());
     assert_eq!(c.q("CONFIG SET cluster-require-full-coverage no").as_str(), "OK");
     let nodes = c.q("CLUSTER NODES").as_str();
-    assert!(
-        nodes.contains(&format!(" 10.0.0.9:{}@{},node-a myself,master ", f.port, f.port as u32 + 10000)),
-        "{}",
-        nodes
-    );
+    assert!(nodes.contains(&format!(" 10.0.0.9:{}@{},node-a myself,master ", f.port, bus_of(&mut c))), "{}", nodes);
     assert!(dir.join("my-nodes.conf").exists());
     // Without full coverage a node with some slots is up.
     c.q("CLUSTER ADDSLOTS 1");
@@ -399,6 +421,7 @@ fn redis_cli_follows_moved_between_ferrocache_nodes() {
         std::fs::write(dir.join("nodes.conf"), two_node_conf(OTHER, pb, ME, pa, "8192-16383", "0-8191")).unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrocache"))
             .args(["server", "--port", &pb.to_string(), "--save", "", "--cluster-enabled", "yes"])
+            .args(["--cluster-port", &common::free_port().to_string()])
             .arg("--dir")
             .arg(&dir)
             .stdout(std::process::Stdio::null())
@@ -479,7 +502,7 @@ fn bus_messages_interoperate_with_redis() {
     assert_eq!(meet.kind, MEET);
     assert_eq!(meet.sender, redis_id);
     assert_eq!(meet.port, r.port);
-    assert_eq!(meet.cport as u32, r.port as u32 + 10000);
+    assert_eq!(meet.cport as u32, bus_of(&mut c));
     assert_eq!(
         meet.flags & 1,
         1,
@@ -528,5 +551,77 @@ fn bus_messages_interoperate_with_redis() {
             assert!(m.kind == PING || m.kind == MEET, "{}", m.kind);
             s.write_all(&pong(base)).unwrap();
         }
+    }
+}
+
+/// A ferrocache node and a redis-server 7.0 node joined with CLUSTER MEET (each way) converge
+/// over the bus: each lists the other with its slots, both report cluster_state:ok, and
+/// redis-cli -c follows MOVED between them.
+#[test]
+fn mixed_cluster_converges_over_the_bus() {
+    for redis_meets in [true, false] {
+        let dir = common::temp_dir("cluster-mixed");
+        let f = start_ferro(&dir, &["--cluster-node-timeout", "1000"]);
+        let Some(r) = start_redis(&["--cluster-node-timeout", "1000"]) else {
+            eprintln!("SKIPPED: redis-server is not on PATH");
+            return;
+        };
+        let (mut cf, mut cr) = (f.conn(), r.conn());
+        let (fbus, rbus) = (bus_of(&mut cf), bus_of(&mut cr));
+        let (fid, rid) = (cf.q("CLUSTER MYID").as_str(), cr.q("CLUSTER MYID").as_str());
+        assert_eq!(cf.q("CLUSTER ADDSLOTSRANGE 8192 16383").as_str(), "OK");
+        assert_eq!(cr.q("CLUSTER ADDSLOTSRANGE 0 8191").as_str(), "OK");
+        let meet = if redis_meets {
+            cr.q(&format!("CLUSTER MEET 127.0.0.1 {} {}", f.port, fbus))
+        } else {
+            cf.q(&format!("CLUSTER MEET 127.0.0.1 {} {}", r.port, rbus))
+        };
+        assert_eq!(meet.as_str(), "OK");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let nf = cf.q("CLUSTER NODES").as_str();
+            let nr = cr.q("CLUSTER NODES").as_str();
+            let f_sees = nf.lines().any(|l| {
+                l.starts_with(&rid)
+                    && l.contains(&format!("127.0.0.1:{}@{} master - ", r.port, rbus))
+                    && l.ends_with(" connected 0-8191")
+            });
+            let r_sees = nr.lines().any(|l| {
+                l.starts_with(&fid)
+                    && l.contains(&format!("127.0.0.1:{}@{} master - ", f.port, fbus))
+                    && l.ends_with(" connected 8192-16383")
+            });
+            let ok = cf.q("CLUSTER INFO").as_str().starts_with("cluster_state:ok")
+                && cr.q("CLUSTER INFO").as_str().starts_with("cluster_state:ok");
+            if f_sees && r_sees && ok {
+                assert!(nf.contains(" myself,master - 0 0 "), "{}", nf);
+                break;
+            }
+            assert!(Instant::now() < deadline, "no convergence (redis meets: {}):\n{}\n{}", redis_meets, nf, nr);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // The two masters had the same config epoch (0): one of them bumped it.
+        let ef: Vec<String> =
+            cf.q("CLUSTER NODES").as_str().lines().map(|l| l.split(' ').nth(6).unwrap().to_string()).collect();
+        assert_ne!(ef[0], ef[1], "config epochs still collide");
+        // Routing across the mixed cluster.
+        assert_eq!(cf.q("SET bar on-redis").as_str(), format!("MOVED 5061 127.0.0.1:{}", r.port));
+        assert_eq!(cr.q("SET foo on-ferro").as_str(), format!("MOVED 12182 127.0.0.1:{}", f.port));
+        if let Some(cli) = common::which("redis-cli") {
+            let run = |port: u16, args: &[&str]| {
+                let o =
+                    std::process::Command::new(&cli).args(["-c", "-p", &port.to_string()]).args(args).output().unwrap();
+                String::from_utf8_lossy(&o.stdout).trim().to_string()
+            };
+            assert_eq!(run(f.port, &["SET", "bar", "on-redis"]), "OK");
+            assert_eq!(run(r.port, &["SET", "foo", "on-ferro"]), "OK");
+            assert_eq!(cr.q("GET bar").as_str(), "on-redis");
+            assert_eq!(cf.q("GET foo").as_str(), "on-ferro");
+        }
+        // nodes.conf on the ferrocache side records the peer.
+        let conf = std::fs::read_to_string(dir.join("nodes.conf")).unwrap();
+        assert!(conf.lines().any(|l| l.starts_with(&rid) && l.ends_with(" 0-8191")), "{}", conf);
+        drop(f);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -6,6 +6,7 @@
 //! (MEET/PING/PONG with other nodes) is not built yet: other nodes are known from nodes.conf.
 
 pub mod bus;
+pub mod link;
 pub mod slot;
 pub mod state;
 
@@ -45,7 +46,7 @@ static CLUSTER_SUBS: &[Command] = &[
     Command::new("cluster|info", 2, STALE, (0, 0, 0), info).group(G),
     Command::new("cluster|keyslot", 3, STALE, (0, 0, 0), keyslot).group(G),
     Command::new("cluster|links", 2, STALE, (0, 0, 0), links).group(G),
-    Command::new("cluster|meet", -4, ADM, (0, 0, 0), no_bus).group(G),
+    Command::new("cluster|meet", -4, ADM, (0, 0, 0), meet).group(G),
     Command::new("cluster|myid", 2, STALE, (0, 0, 0), myid).group(G),
     Command::new("cluster|nodes", 2, STALE, (0, 0, 0), nodes).group(G),
     Command::new("cluster|replicas", 3, ADM, (0, 0, 0), replicas).group(G),
@@ -89,7 +90,38 @@ fn asking(ctx: &mut Ctx, _a: Args) {
     }
 }
 
-/// MEET, REPLICATE and FAILOVER need the cluster bus, which is not built yet.
+/// CLUSTER MEET ip port [cport]: start a handshake; the bus (link.rs) does the rest.
+fn meet(ctx: &mut Ctx, a: Args) {
+    if !enabled(ctx) {
+        return;
+    }
+    if a.len() > 5 {
+        return ctx.out.error("ERR Unknown subcommand or wrong number of arguments for 'meet'. Try CLUSTER HELP.");
+    }
+    let ip = String::from_utf8_lossy(&a[2]).into_owned();
+    let ps = String::from_utf8_lossy(&a[3]).into_owned();
+    let port = match crate::util::parse_i64(&a[3]) {
+        Some(p) if (0..=65535).contains(&p) => p as u16,
+        _ => return ctx.out.error(&format!("ERR Invalid TCP base port specified: {}", ps)),
+    };
+    let cport = match a.get(4) {
+        None => port.wrapping_add(10000),
+        Some(c) => match crate::util::parse_i64(c) {
+            Some(p) if (0..=65535).contains(&p) => p as u16,
+            _ => return ctx.out.error(&format!("ERR Invalid TCP bus port specified: {}", String::from_utf8_lossy(c))),
+        },
+    };
+    let Ok(addr) = ip.parse::<std::net::IpAddr>() else {
+        return ctx.out.error(&format!("ERR Invalid node address specified: {}:{}", ip, ps));
+    };
+    if port == 0 || cport == 0 {
+        return ctx.out.error(&format!("ERR Invalid node address specified: {}:{}", ip, ps));
+    }
+    ctx.srv.cluster.update(|st| link::start_handshake(st, &addr.to_string(), port, cport));
+    ctx.out.ok();
+}
+
+/// REPLICATE and FAILOVER need replica support on the bus, which is not built yet.
 fn no_bus(ctx: &mut Ctx, _a: Args) {
     if enabled(ctx) {
         ctx.out.error("ERR the cluster bus is not supported by this node yet");

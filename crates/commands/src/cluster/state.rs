@@ -16,6 +16,8 @@ pub const FAIL: u16 = 8;
 pub const MYSELF: u16 = 16;
 pub const HANDSHAKE: u16 = 32;
 pub const NOADDR: u16 = 64;
+/// CLUSTER_NODE_MEET: send MEET, not PING, on the next link.
+pub const MEET_FLAG: u16 = 128;
 pub const NOFAILOVER: u16 = 512;
 
 /// redisNodeFlagsTable's order and names.
@@ -46,6 +48,8 @@ pub struct ClusterNode {
     pub config_epoch: u64,
     /// Whether a bus link to it is up.
     pub link: bool,
+    /// Creation time in ms (handshake nodes time out).
+    pub ctime: u64,
 }
 
 impl ClusterNode {
@@ -178,8 +182,13 @@ impl ClusterState {
 
     /// CLUSTER NODES (every line ends with "\n"), myself first... in id order as kept.
     pub fn nodes_text(&self) -> String {
+        self.nodes_text_filtered(0)
+    }
+
+    /// Node lines without the nodes having any of `filter`'s flags.
+    pub fn nodes_text_filtered(&self, filter: u16) -> String {
         let mut out = String::new();
-        for n in self.nodes.values().filter(|n| n.flags & HANDSHAKE == 0) {
+        for n in self.nodes.values().filter(|n| n.flags & filter == 0) {
             out.push_str(&self.node_line(n));
             out.push('\n');
         }
@@ -190,7 +199,7 @@ impl ClusterState {
     pub fn config_text(&self) -> String {
         format!(
             "{}vars currentEpoch {} lastVoteEpoch {}\n",
-            self.nodes_text(),
+            self.nodes_text_filtered(HANDSHAKE),
             self.current_epoch,
             self.last_vote_epoch
         )
@@ -248,6 +257,7 @@ impl ClusterState {
                 pong_recv: argv[5].parse().map_err(|_| bad(line))?,
                 config_epoch: argv[6].parse().map_err(|_| bad(line))?,
                 link: false,
+                ctime: 0,
             };
             if flags & MYSELF != 0 {
                 myself = Some(n.id.clone());
@@ -283,6 +293,20 @@ impl ClusterState {
         let max = st.nodes.values().map(|n| n.config_epoch).max().unwrap_or(0);
         st.current_epoch = st.current_epoch.max(max);
         Ok(st)
+    }
+
+    /// A hash of what nodes.conf records, less the ping/pong times (saved only when it changes).
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for n in self.nodes.values().filter(|n| n.flags & HANDSHAKE == 0) {
+            (&n.id, &n.ip, n.port, n.cport, &n.hostname, n.flags, &n.master, n.config_epoch, n.link).hash(&mut h);
+        }
+        self.slots.hash(&mut h);
+        self.migrating.hash(&mut h);
+        self.importing.hash(&mut h);
+        (self.current_epoch, self.last_vote_epoch, &self.myself).hash(&mut h);
+        h.finish()
     }
 
     /// Redis's clusterGetMaxEpoch.
@@ -341,6 +365,8 @@ pub struct Cluster {
     pub enabled: bool,
     pub state: RwLock<ClusterState>,
     pub config_file: PathBuf,
+    /// Nodes with an outbound bus link task (link.rs).
+    pub links: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Default for Cluster {
@@ -349,6 +375,7 @@ impl Default for Cluster {
             enabled: false,
             state: RwLock::new(ClusterState::new(ClusterNode::default())),
             config_file: PathBuf::new(),
+            links: Default::default(),
         }
     }
 }
@@ -369,7 +396,7 @@ impl Cluster {
             ClusterState::new(ClusterNode { id: random_id(), flags: MYSELF | MASTER, ..Default::default() })
         });
         Self::announce(cfg, &mut st);
-        let c = Cluster { enabled: true, state: RwLock::new(st), config_file: path };
+        let c = Cluster { enabled: true, state: RwLock::new(st), config_file: path, links: Default::default() };
         if fresh {
             c.save().map_err(|e| format!("Unable to write the cluster config file: {}", e))?;
         }
