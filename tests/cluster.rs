@@ -625,3 +625,99 @@ fn mixed_cluster_converges_over_the_bus() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// A port P below 55535 with P and P + 10000 both free (redis-cli --cluster create MEETs nodes at
+/// port + 10000).
+fn port_pair() -> u16 {
+    loop {
+        let p = 20000 + rand::random::<u16>() % 20000;
+        let a = std::net::TcpListener::bind(("127.0.0.1", p));
+        let b = std::net::TcpListener::bind(("127.0.0.1", p + 10000));
+        if a.is_ok() && b.is_ok() {
+            return p;
+        }
+    }
+}
+
+/// redis-cli --cluster create, check and reshard (600 slots, keys moved by MIGRATE) on three
+/// ferrocache nodes.
+#[test]
+fn redis_cli_cluster_create_check_reshard() {
+    let Some(cli) = common::which("redis-cli") else {
+        eprintln!("SKIPPED: redis-cli is not on PATH");
+        return;
+    };
+    let mut nodes = Vec::new();
+    while nodes.len() < 3 {
+        let port = port_pair();
+        let dir = common::temp_dir("cluster-cli");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+            .args(["server", "--port", &port.to_string(), "--save", "", "--cluster-enabled", "yes"])
+            .args(["--cluster-node-timeout", "2000"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut p = ServerProc { child, port, dir: Some(dir), name: "ferrocache" };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while p.alive() && std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        if p.alive() {
+            nodes.push(p);
+        }
+    }
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr()).collect();
+    let cli_run = |args: &[&str]| {
+        let o = std::process::Command::new(&cli).args(args).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    };
+    let mut create = vec!["--cluster", "create"];
+    create.extend(addrs.iter().map(|s| s.as_str()));
+    create.push("--cluster-yes");
+    let out = cli_run(&create);
+    assert!(out.contains("[OK] All 16384 slots covered."), "{}", out);
+    let check = || cli_run(&["--cluster", "check", &addrs[0]]);
+    let out = check();
+    assert!(out.contains("[OK] All nodes agree about slots configuration."), "{}", out);
+    let mut c0 = nodes[0].conn();
+    for i in 0..300 {
+        let o = std::process::Command::new(&cli)
+            .args(["-c", "-p", &nodes[i % 3].port.to_string(), "SET", &format!("key{}", i), &format!("v{}", i)])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "OK");
+    }
+    let from = c0.q("CLUSTER MYID").as_str();
+    let to = nodes[1].conn().q("CLUSTER MYID").as_str();
+    let out = cli_run(&[
+        "--cluster",
+        "reshard",
+        &addrs[0],
+        "--cluster-from",
+        &from,
+        "--cluster-to",
+        &to,
+        "--cluster-slots",
+        "600",
+        "--cluster-yes",
+    ]);
+    assert!(out.contains("Moving slot 599 from"), "{}", out);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = check();
+        if out.contains("[OK] All nodes agree about slots configuration.")
+            && out.contains("[OK] 300 keys in 3 masters.")
+            && out.contains("slots:[0-599],[5461-10922] (6062 slots) master")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", out);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let total: i64 = nodes.iter().map(|n| n.conn().q("DBSIZE").as_int()).sum();
+    assert_eq!(total, 300);
+    assert_eq!(c0.q("GET key0").as_str().split(' ').next().unwrap(), "MOVED");
+}
