@@ -4,9 +4,9 @@
 //! first PONG), slot ownership and epochs learned from PING/PONG headers, gossip that starts
 //! handshakes with nodes we do not know. Not yet: PFAIL/FAIL, failover, UPDATE, PUBLISH.
 
-use super::bus::{Gossip, Msg, MEET, PING, PONG};
+use super::bus::{Gossip, Msg, FAIL as FAIL_MSG, MEET, PING, PONG};
 use super::slot::SLOTS;
-use super::state::{random_id, ClusterNode, ClusterState, HANDSHAKE, MASTER, MEET_FLAG, NOADDR, SLAVE};
+use super::state::{random_id, ClusterNode, ClusterState, FAIL, HANDSHAKE, MASTER, MEET_FLAG, NOADDR, PFAIL, SLAVE};
 use crate::Server;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -39,7 +39,9 @@ pub async fn start(srv: &Arc<Server>) -> std::io::Result<()> {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            cron(&s);
+            let s2 = s.clone();
+            // One round's panic must not end the cron.
+            let _ = tokio::task::spawn_blocking(move || cron_round(&s2)).await;
         }
     });
     Ok(())
@@ -86,14 +88,27 @@ async fn outbound(srv: Arc<Server>, mut id: String) {
     };
     let timeout = Duration::from_millis(srv.config.get_i64("cluster-node-timeout").clamp(1000, 60000) as u64);
     let Ok(Ok(mut sock)) = tokio::time::timeout(timeout, TcpStream::connect((ip.as_str(), cport))).await else {
+        // A node we cannot reach counts as pinged now (clusterNodeCronHandleReconnect).
+        if let Some(n) = srv.cluster.state.write().nodes.get_mut(&id) {
+            if n.ping_sent == 0 {
+                n.ping_sent = now_ms();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
         return done(&srv, &id);
     };
     let _ = sock.set_nodelay(true);
     let peer = ip.clone();
     let local = sock.local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     set_link(&srv, &id, true);
+    let mut bcast = srv.cluster.broadcast.subscribe();
     let mut next_ping = tokio::time::Instant::now();
     loop {
+        while let Ok(b) = bcast.try_recv() {
+            if sock.write_all(&b).await.is_err() {
+                break;
+            }
+        }
         if tokio::time::Instant::now() >= next_ping {
             let meet = {
                 let mut st = srv.cluster.state.write();
@@ -149,6 +164,12 @@ fn done(srv: &Server, id: &str) {
 
 /// Every 100 ms: a link to every node that has none; handshakes that did not complete within
 /// the node timeout (at least 1 s) are dropped, as Redis's clusterCron does.
+fn cron_round(srv: &Arc<Server>) {
+    let rt = tokio::runtime::Handle::current();
+    let _g = rt.enter();
+    cron(srv);
+}
+
 fn cron(srv: &Arc<Server>) {
     let now = now_ms();
     let hs_timeout = srv.config.get_i64("cluster-node-timeout").max(1000) as u64;
@@ -158,7 +179,7 @@ fn cron(srv: &Arc<Server>) {
         let me = st.myself.clone();
         let links = srv.cluster.links.lock();
         st.nodes.retain(|id, n| {
-            n.flags & HANDSHAKE == 0 || n.ctime == 0 || now - n.ctime < hs_timeout || links.contains(id)
+            n.flags & HANDSHAKE == 0 || n.ctime == 0 || now.saturating_sub(n.ctime) < hs_timeout || links.contains(id)
         });
         for (id, n) in &st.nodes {
             if *id != me && n.flags & NOADDR == 0 && !links.contains(id) && !n.ip.is_empty() {
@@ -170,6 +191,45 @@ fn cron(srv: &Arc<Server>) {
         srv.cluster.links.lock().insert(id.clone());
         tokio::spawn(outbound(srv.clone(), id));
     }
+    if let Some(failed) = detect_failures(srv, now) {
+        for id in failed {
+            let mut m = header(srv, FAIL_MSG);
+            m.fail_node = id;
+            let _ = srv.cluster.broadcast.send(m.encode());
+        }
+    }
+}
+
+/// PFAIL for nodes that did not answer a PING within the node timeout; FAIL (to broadcast) when
+/// a majority of the slot-owning masters agree (markNodeAsFailingIfNeeded).
+fn detect_failures(srv: &Server, now: u64) -> Option<Vec<String>> {
+    let timeout = srv.config.get_i64("cluster-node-timeout").max(0) as u64;
+    let mut st = srv.cluster.state.write();
+    let before = st.fingerprint();
+    let me = st.myself.clone();
+    let me_master = st.me().flags & MASTER != 0;
+    let quorum = st.size() / 2 + 1;
+    let mut failed = Vec::new();
+    for (id, n) in st.nodes.iter_mut() {
+        if *id == me || n.flags & HANDSHAKE != 0 {
+            continue;
+        }
+        if n.ping_sent != 0 && now.saturating_sub(n.ping_sent) > timeout && n.flags & (PFAIL | FAIL) == 0 {
+            n.flags |= PFAIL;
+        }
+        n.fail_reports.retain(|(_, t)| now.saturating_sub(*t) <= 2 * timeout);
+        if n.flags & PFAIL != 0 && n.flags & FAIL == 0 && n.fail_reports.len() + me_master as usize >= quorum {
+            n.flags = (n.flags | FAIL) & !PFAIL;
+            n.fail_time = now;
+            failed.push(id.clone());
+        }
+    }
+    let changed = st.fingerprint() != before;
+    drop(st);
+    if changed {
+        let _ = srv.cluster.save();
+    }
+    Some(failed)
 }
 
 /// Redis's clusterStartHandshake: a node under a random name, to be renamed by its PONG.
@@ -190,8 +250,8 @@ pub fn start_handshake(st: &mut ClusterState, ip: &str, port: u16, cport: u16) -
     true
 }
 
-/// Our PING/PONG/MEET (clusterBuildMessageHdr + clusterSendPing with a few gossip entries).
-fn build(srv: &Server, kind: u16, to: Option<&str>) -> Vec<u8> {
+/// clusterBuildMessageHdr.
+fn header(srv: &Server, kind: u16) -> Msg {
     let full = srv.config.hot.cluster_full_coverage.load(Relaxed);
     let st = srv.cluster.state.read();
     let me = st.me();
@@ -216,11 +276,21 @@ fn build(srv: &Server, kind: u16, to: Option<&str>) -> Vec<u8> {
             m.claim(j);
         }
     }
-    let others: Vec<&ClusterNode> = st
+    m
+}
+
+/// Our PING/PONG/MEET (clusterBuildMessageHdr + clusterSendPing with a few gossip entries).
+fn build(srv: &Server, kind: u16, to: Option<&str>) -> Vec<u8> {
+    let mut m = header(srv, kind);
+    let st = srv.cluster.state.read();
+    let me = st.me();
+    let mut others: Vec<&ClusterNode> = st
         .nodes
         .values()
         .filter(|n| n.id != me.id && Some(n.id.as_str()) != to && n.flags & (HANDSHAKE | NOADDR) == 0)
         .collect();
+    // Nodes in PFAIL first, so that failure reports spread (Redis adds them all).
+    others.sort_by_key(|n| n.flags & PFAIL == 0);
     let wanted = (st.nodes.len() / 10).max(3).min(others.len());
     for n in others.into_iter().take(wanted) {
         m.gossip.push(Gossip {
@@ -241,6 +311,22 @@ fn build(srv: &Server, kind: u16, to: Option<&str>) -> Vec<u8> {
 /// outbound link it came on. Returns whether to answer PONG, and for an outbound link its
 /// node's new id after a handshake (empty: close the link).
 fn process(srv: &Server, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip: &str) -> (bool, Option<String>) {
+    if m.kind == FAIL_MSG {
+        let mut st = srv.cluster.state.write();
+        let known = st.nodes.get(&m.sender).is_some_and(|n| n.flags & HANDSHAKE == 0);
+        let me = st.myself.clone();
+        if known && m.fail_node != me {
+            if let Some(n) = st.nodes.get_mut(&m.fail_node) {
+                if n.flags & FAIL == 0 {
+                    n.flags = (n.flags | FAIL) & !PFAIL;
+                    n.fail_time = now_ms();
+                }
+            }
+        }
+        drop(st);
+        let _ = srv.cluster.save();
+        return (false, None);
+    }
     if !matches!(m.kind, PING | PONG | MEET) {
         return (false, None);
     }
@@ -290,9 +376,19 @@ fn process(srv: &Server, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip: &
             }
             let lid = renamed.clone().filter(|r| !r.is_empty()).unwrap_or_else(|| lid.to_string());
             if m.kind == PONG {
+                let timeout = srv.config.get_i64("cluster-node-timeout").max(0) as u64;
+                let has_slots = st.slots.iter().any(|s| s.as_deref() == Some(lid.as_str()));
                 if let Some(n) = st.nodes.get_mut(&lid) {
                     n.pong_recv = now_ms();
                     n.ping_sent = 0;
+                    n.flags &= !PFAIL;
+                    // clearNodeFailureIfNeeded: at once for a replica or a master without slots,
+                    // else after twice the node timeout.
+                    if n.flags & FAIL != 0
+                        && (n.flags & SLAVE != 0 || !has_slots || now_ms().saturating_sub(n.fail_time) > 2 * timeout)
+                    {
+                        n.flags &= !FAIL;
+                    }
                 }
             }
         }
@@ -351,8 +447,23 @@ fn update_slots(st: &mut ClusterState, m: &Msg) {
     }
 }
 
-/// clusterProcessGossipSection, the part that discovers nodes.
+/// clusterProcessGossipSection: failure reports from masters, and nodes to discover.
 fn gossip(st: &mut ClusterState, m: &Msg) {
+    let sender_master = st.nodes.get(&m.sender).is_some_and(|n| n.flags & MASTER != 0 && n.flags & HANDSHAKE == 0);
+    if sender_master {
+        let now = now_ms();
+        for g in &m.gossip {
+            if g.name == st.myself {
+                continue;
+            }
+            if let Some(n) = st.nodes.get_mut(&g.name) {
+                n.fail_reports.retain(|(r, _)| *r != m.sender);
+                if g.flags & (PFAIL | FAIL) != 0 {
+                    n.fail_reports.push((m.sender.clone(), now));
+                }
+            }
+        }
+    }
     for g in &m.gossip {
         if g.name == st.myself || st.nodes.contains_key(&g.name) || g.flags & NOADDR != 0 || g.ip.is_empty() {
             continue;

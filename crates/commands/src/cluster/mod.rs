@@ -596,10 +596,10 @@ fn count_failure_reports(ctx: &mut Ctx, a: Args) {
         return;
     }
     let st = ctx.srv.cluster.state.read().clone();
-    if lookup_node(&st, &a[2]).is_none() {
+    let Some(n) = lookup_node(&st, &a[2]) else {
         return ctx.out.error(&format!("ERR Unknown node {}", String::from_utf8_lossy(&a[2])));
-    }
-    ctx.out.int(0);
+    };
+    ctx.out.int(n.fail_reports.len() as i64);
 }
 
 /// No bus links yet.

@@ -50,6 +50,9 @@ pub struct ClusterNode {
     pub link: bool,
     /// Creation time in ms (handshake nodes time out).
     pub ctime: u64,
+    /// Failure reports: (reporting master, ms of the report); when FAIL was set.
+    pub fail_reports: Vec<(String, u64)>,
+    pub fail_time: u64,
 }
 
 impl ClusterNode {
@@ -258,6 +261,8 @@ impl ClusterState {
                 config_epoch: argv[6].parse().map_err(|_| bad(line))?,
                 link: false,
                 ctime: 0,
+                fail_reports: Vec::new(),
+                fail_time: 0,
             };
             if flags & MYSELF != 0 {
                 myself = Some(n.id.clone());
@@ -367,6 +372,8 @@ pub struct Cluster {
     pub config_file: PathBuf,
     /// Nodes with an outbound bus link task (link.rs).
     pub links: parking_lot::Mutex<std::collections::HashSet<String>>,
+    /// Messages for every outbound link (FAIL broadcasts).
+    pub broadcast: tokio::sync::broadcast::Sender<Vec<u8>>,
 }
 
 impl Default for Cluster {
@@ -376,6 +383,7 @@ impl Default for Cluster {
             state: RwLock::new(ClusterState::new(ClusterNode::default())),
             config_file: PathBuf::new(),
             links: Default::default(),
+            broadcast: tokio::sync::broadcast::channel(64).0,
         }
     }
 }
@@ -396,7 +404,7 @@ impl Cluster {
             ClusterState::new(ClusterNode { id: random_id(), flags: MYSELF | MASTER, ..Default::default() })
         });
         Self::announce(cfg, &mut st);
-        let c = Cluster { enabled: true, state: RwLock::new(st), config_file: path, links: Default::default() };
+        let c = Cluster { enabled: true, state: RwLock::new(st), config_file: path, ..Default::default() };
         if fresh {
             c.save().map_err(|e| format!("Unable to write the cluster config file: {}", e))?;
         }
