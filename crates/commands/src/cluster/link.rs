@@ -205,7 +205,7 @@ fn cron(srv: &Arc<Server>) {
 fn detect_failures(srv: &Server, now: u64) -> Option<Vec<String>> {
     let timeout = srv.config.get_i64("cluster-node-timeout").max(0) as u64;
     let mut st = srv.cluster.state.write();
-    let before = st.fingerprint();
+    let mut changed = false;
     let me = st.myself.clone();
     let me_master = st.me().flags & MASTER != 0;
     let quorum = st.size() / 2 + 1;
@@ -216,18 +216,19 @@ fn detect_failures(srv: &Server, now: u64) -> Option<Vec<String>> {
         }
         if n.ping_sent != 0 && now.saturating_sub(n.ping_sent) > timeout && n.flags & (PFAIL | FAIL) == 0 {
             n.flags |= PFAIL;
+            changed = true;
         }
         n.fail_reports.retain(|(_, t)| now.saturating_sub(*t) <= 2 * timeout);
         if n.flags & PFAIL != 0 && n.flags & FAIL == 0 && n.fail_reports.len() + me_master as usize >= quorum {
             n.flags = (n.flags | FAIL) & !PFAIL;
             n.fail_time = now;
             failed.push(id.clone());
+            changed = true;
         }
     }
-    let changed = st.fingerprint() != before;
     drop(st);
     if changed {
-        let _ = srv.cluster.save();
+        let _ = srv.cluster.save_nosync();
     }
     Some(failed)
 }
@@ -324,7 +325,7 @@ fn process(srv: &Server, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip: &
             }
         }
         drop(st);
-        let _ = srv.cluster.save();
+        let _ = srv.cluster.save_nosync();
         return (false, None);
     }
     if !matches!(m.kind, PING | PONG | MEET) {
@@ -419,7 +420,7 @@ fn process(srv: &Server, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip: &
         st.fingerprint() != before
     };
     if changed {
-        if let Err(e) = srv.cluster.save() {
+        if let Err(e) = srv.cluster.save_nosync() {
             crate::persistence::log_line('#', &format!("Could not save the cluster config file: {}", e));
         }
     }

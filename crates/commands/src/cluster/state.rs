@@ -444,13 +444,21 @@ impl Cluster {
         }
     }
 
-    /// Write nodes.conf atomically (a temporary file beside it, fsync, rename).
+    /// Write nodes.conf atomically (a temporary file beside it, fsync, rename): CLUSTER
+    /// SAVECONFIG and startup.
     pub fn save(&self) -> std::io::Result<()> {
         let text = self.state.read().config_text();
-        self.write_config(&text)
+        self.write_config(&text, true)
     }
 
-    fn write_config(&self, text: &str) -> std::io::Result<()> {
+    /// The same without fsync, as Redis saves after most changes (CLUSTER_TODO_SAVE_CONFIG
+    /// without CLUSTER_TODO_FSYNC_CONFIG): the rename keeps it whole, a power loss may lose it.
+    pub fn save_nosync(&self) -> std::io::Result<()> {
+        let text = self.state.read().config_text();
+        self.write_config(&text, false)
+    }
+
+    fn write_config(&self, text: &str, fsync: bool) -> std::io::Result<()> {
         use std::io::Write;
         let dir = self.config_file.parent().filter(|p| !p.as_os_str().is_empty());
         let name = self.config_file.file_name().and_then(|n| n.to_str()).unwrap_or("nodes.conf");
@@ -460,7 +468,9 @@ impl Cluster {
         };
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
-        f.sync_all()?;
+        if fsync {
+            f.sync_all()?;
+        }
         drop(f);
         std::fs::rename(&tmp, &self.config_file)
     }
@@ -473,7 +483,7 @@ impl Cluster {
             let r = f(&mut st);
             (r, st.config_text())
         };
-        if let Err(e) = self.write_config(&text) {
+        if let Err(e) = self.write_config(&text, false) {
             crate::persistence::log_line('#', &format!("Could not save the cluster config file: {}", e));
         }
         r
