@@ -721,3 +721,50 @@ fn redis_cli_cluster_create_check_reshard() {
     assert_eq!(total, 300);
     assert_eq!(c0.q("GET key0").as_str().split(' ').next().unwrap(), "MOVED");
 }
+
+/// Failure detection in a mixed cluster (one ferrocache, two redis-server masters): when one
+/// redis-server dies, both survivors mark it `fail` (PFAIL, then FAIL from a majority of reports
+/// carried by gossip) and report cluster_state:fail.
+#[test]
+fn mixed_cluster_detects_a_failed_master() {
+    let dir = common::temp_dir("cluster-fail");
+    let f = start_ferro(&dir, &["--cluster-node-timeout", "1000"]);
+    let Some(r1) = start_redis(&["--cluster-node-timeout", "1000"]) else {
+        eprintln!("SKIPPED: redis-server is not on PATH");
+        return;
+    };
+    let mut r2 = start_redis(&["--cluster-node-timeout", "1000"]).unwrap();
+    let (mut cf, mut c1, mut c2) = (f.conn(), r1.conn(), r2.conn());
+    assert_eq!(cf.q("CLUSTER ADDSLOTSRANGE 0 5460").as_str(), "OK");
+    assert_eq!(c1.q("CLUSTER ADDSLOTSRANGE 5461 10922").as_str(), "OK");
+    assert_eq!(c2.q("CLUSTER ADDSLOTSRANGE 10923 16383").as_str(), "OK");
+    let (b1, b2) = (bus_of(&mut c1), bus_of(&mut c2));
+    assert_eq!(cf.q(&format!("CLUSTER MEET 127.0.0.1 {} {}", r1.port, b1)).as_str(), "OK");
+    assert_eq!(c1.q(&format!("CLUSTER MEET 127.0.0.1 {} {}", r2.port, b2)).as_str(), "OK");
+    let wait = |c: &mut Raw, what: &dyn Fn(&str, &str) -> bool, label: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let nodes = c.q("CLUSTER NODES").as_str();
+            let info = c.q("CLUSTER INFO").as_str();
+            if what(&nodes, &info) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{}: {}\n{}", label, nodes, info);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // All three know each other (the third through gossip) and the cluster is up.
+    let up = |n: &str, i: &str| n.lines().count() == 3 && i.starts_with("cluster_state:ok");
+    wait(&mut cf, &up, "ferrocache");
+    wait(&mut c2, &up, "redis 2");
+    let dead = c2.q("CLUSTER MYID").as_str();
+    let _ = r2.child.kill();
+    let _ = r2.child.wait();
+    let failed = |n: &str, i: &str| {
+        n.lines().any(|l| l.starts_with(&dead) && l.contains(" master,fail ")) && i.starts_with("cluster_state:fail")
+    };
+    wait(&mut cf, &failed, "ferrocache marks it failed");
+    wait(&mut c1, &failed, "redis marks it failed");
+    drop(f);
+    let _ = std::fs::remove_dir_all(&dir);
+}
