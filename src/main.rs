@@ -170,6 +170,10 @@ fn server(args: &[String]) -> ExitCode {
             ferrocache_server::Loaded::Failed => return ExitCode::FAILURE,
             ferrocache_server::Loaded::Shutdown => ferrocache_server::exit_now().await,
         };
+        if let Err(e) = ferrocache_commands::cluster::link::start(&srv).await {
+            ferrocache_server::log('#', &format!("Could not bind the cluster bus port: {}", e));
+            return ExitCode::FAILURE;
+        }
         let mc_addrs: Vec<String> =
             mc_listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
         if !mc_addrs.is_empty() {

@@ -311,6 +311,10 @@ pub struct Client {
     pub serving_key: Option<Vec<u8>>,
     /// The ACL user when it is not the default user (None: default).
     pub user: Option<crate::acl::UserRef>,
+    /// Cluster mode: ASKING was the previous command (cleared after the next one), and
+    /// READONLY (reads served by a replica of the slot's master).
+    pub asking: bool,
+    pub readonly: bool,
 }
 
 impl Client {
@@ -344,6 +348,8 @@ impl Client {
             repl: Default::default(),
             serving_key: None,
             user: None,
+            asking: false,
+            readonly: false,
         }
     }
     pub fn sub_count(&self) -> usize {

@@ -147,7 +147,25 @@ pub static SPECS: &[Spec] = &[
     spec!("masterauth", "", Kind::Str),
     spec!("masteruser", "", Kind::Str),
     spec!("lua-time-limit", "busy-reply-threshold", "5000", Kind::Int(0, i64::MAX)),
+    // Redis Cluster (crates/commands/src/cluster): startup-only ones are Immutable.
     spec!("cluster-enabled", "no", Kind::Immutable),
+    spec!("cluster-config-file", "nodes.conf", Kind::Immutable),
+    spec!("cluster-port", "0", Kind::Immutable),
+    spec!("cluster-node-timeout", "15000", Kind::Int(0, i64::MAX)),
+    spec!("cluster-announce-ip", "", Kind::Str),
+    spec!("cluster-announce-port", "0", Kind::Int(0, 65535)),
+    spec!("cluster-announce-tls-port", "0", Kind::Int(0, 65535)),
+    spec!("cluster-announce-bus-port", "0", Kind::Int(0, 65535)),
+    spec!("cluster-announce-hostname", "", Kind::Str),
+    spec!("cluster-preferred-endpoint-type", "ip", Kind::Enum(&["ip", "hostname", "unknown-endpoint"])),
+    spec!("cluster-require-full-coverage", "yes", YESNO),
+    spec!("cluster-allow-reads-when-down", "no", YESNO),
+    spec!("cluster-allow-pubsubshard-when-down", "yes", YESNO),
+    spec!("cluster-replica-validity-factor", "cluster-slave-validity-factor", "10", Kind::Int(0, i32::MAX as i64)),
+    spec!("cluster-migration-barrier", "1", Kind::Int(0, i32::MAX as i64)),
+    spec!("cluster-allow-replica-migration", "yes", YESNO),
+    spec!("cluster-replica-no-failover", "cluster-slave-no-failover", "no", YESNO),
+    spec!("cluster-link-sendbuf-limit", "0", Kind::Memory),
     spec!("shutdown-timeout", "10", Kind::Int(0, i32::MAX as i64)),
     spec!("shutdown-on-sigterm", "default", Kind::Special),
     spec!("shutdown-on-sigint", "default", Kind::Special),
@@ -245,6 +263,10 @@ pub struct Hot {
     /// min-replicas-to-write / min-replicas-max-lag (checked before every write).
     pub min_replicas_to_write: AtomicI64,
     pub min_replicas_max_lag: AtomicI64,
+    /// cluster-require-full-coverage / cluster-allow-reads-when-down (read by every routed
+    /// command in cluster mode).
+    pub cluster_full_coverage: AtomicBool,
+    pub cluster_reads_when_down: AtomicBool,
     /// client-output-buffer-limit per class (OBUF_NORMAL, OBUF_REPLICA, OBUF_PUBSUB):
     /// hard bytes, soft bytes, soft seconds.
     pub obuf: [[AtomicU64; 3]; 3],
@@ -616,6 +638,8 @@ impl Config {
         h.mc_engine.store(g("engine") == "memcached", Relaxed);
         h.min_replicas_to_write.store(gi("min-replicas-to-write"), Relaxed);
         h.min_replicas_max_lag.store(gi("min-replicas-max-lag"), Relaxed);
+        h.cluster_full_coverage.store(g("cluster-require-full-coverage") == "yes", Relaxed);
+        h.cluster_reads_when_down.store(g("cluster-allow-reads-when-down") == "yes", Relaxed);
         for (c, l) in parse_obuf_limits(&g("client-output-buffer-limit")).iter().enumerate() {
             h.obuf[c][0].store(l.hard, Relaxed);
             h.obuf[c][1].store(l.soft, Relaxed);

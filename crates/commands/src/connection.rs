@@ -113,6 +113,9 @@ fn reset(ctx: &mut Ctx, _a: Args) {
 
 fn select(ctx: &mut Ctx, a: Args) {
     let Some(n) = int_arg(ctx.out, &a[1]) else { return };
+    if ctx.srv.cluster.enabled && n != 0 {
+        return ctx.out.error("ERR SELECT is not allowed in cluster mode");
+    }
     if n < 0 || n as usize >= ctx.srv.num_dbs() {
         return ctx.out.error("ERR DB index is out of range");
     }

@@ -41,6 +41,8 @@ pub static COMMANDS: &[Command] = &[
     Command::new("object", -2, 0, (0, 0, 0), help_only).group(G).subs(OBJECT_SUBS),
     Command::new("dump", 2, READONLY, (1, 1, 1), dump).group(G),
     Command::new("restore", -4, WRITE | DENYOOM, (1, 1, 1), restore).group(G),
+    // RESTORE with the ASKING flag: what MIGRATE sends in cluster mode (Redis 7.0).
+    Command::new("restore-asking", -4, WRITE | DENYOOM, (1, 1, 1), restore).group(G),
     Command::new("wait", 3, NOSCRIPT, (0, 0, 0), crate::replication::wait).group(G),
 ];
 
@@ -289,6 +291,9 @@ fn copy(ctx: &mut Ctx, a: Args) {
         }
         j += 1;
     }
+    if ctx.srv.cluster.enabled && (ctx.client.db != 0 || dbi != 0) {
+        return ctx.out.error("ERR Copying to another database is not allowed in cluster mode");
+    }
     let (src, dst) = (&a[1], &a[2]);
     let (mut db, out) = ctx.parts();
     if db.db == dbi && src == dst {
@@ -309,6 +314,9 @@ fn copy(ctx: &mut Ctx, a: Args) {
 }
 
 fn move_cmd(ctx: &mut Ctx, a: Args) {
+    if ctx.srv.cluster.enabled {
+        return ctx.out.error("ERR MOVE is not allowed in cluster mode");
+    }
     let Some(dbi) = db_index_arg(ctx, &a[2]) else { return };
     let key = &a[1];
     let (mut db, out) = ctx.parts();
@@ -330,6 +338,9 @@ fn move_cmd(ctx: &mut Ctx, a: Args) {
 }
 
 fn swapdb(ctx: &mut Ctx, a: Args) {
+    if ctx.srv.cluster.enabled {
+        return ctx.out.error("ERR SWAPDB is not allowed in cluster mode");
+    }
     let (Some(x), Some(y)) = (parse_i64(&a[1]), parse_i64(&a[2])) else {
         return ctx.out.error("ERR invalid first DB index");
     };

@@ -251,6 +251,26 @@ pub fn execute_at(srv: &Arc<Server>, client: &mut Client, args: Args, out: &mut 
         stats::rejected(cmd.name);
         return;
     }
+    // Cluster mode: ASKING holds for the next command only (outside MULTI), then the slot
+    // owner check (processCommand's getNodeByQuery).
+    if srv.cluster.enabled {
+        let asking = client.asking;
+        if client.multi.is_none() && cmd.name != "asking" {
+            client.asking = false;
+        }
+        if cluster::needs_routing(srv, client, cmd) {
+            if let Some(e) = cluster::route(srv, client, cmd, args, asking, now) {
+                if cmd.name == "exec" {
+                    transactions::discard_state(srv, client);
+                } else if client.multi.is_some() {
+                    client.multi_error = true;
+                }
+                out.error(&e);
+                stats::rejected(cmd.name);
+                return;
+            }
+        }
+    }
     // processCommand evicts before every command when maxmemory is set; only DENYOOM ones are
     // refused when that fails. Invalidations of keys this client tracks that eviction causes
     // come before the reply (Redis sends them at once: no command is executing yet).

@@ -174,6 +174,8 @@ fn migrate(ctx: &mut Ctx, a: Args) {
         let _ = sock.writer.set_write_timeout(Some(timeout));
         let _ = sock.reader.get_ref().set_read_timeout(Some(timeout));
         let mut cmd = payload.clone();
+        // In cluster mode the target may be importing the slot: RESTORE-ASKING (Redis 7.0).
+        let restore: &[u8] = if ctx.srv.cluster.enabled { b"RESTORE-ASKING" } else { b"RESTORE" };
         let select = sock.last_db != dbid;
         if select {
             array(&mut cmd, 2);
@@ -182,7 +184,7 @@ fn migrate(ctx: &mut Ctx, a: Args) {
         }
         for (k, ttl, dump) in &keys {
             array(&mut cmd, if o.replace { 5 } else { 4 });
-            bulk(&mut cmd, b"RESTORE");
+            bulk(&mut cmd, restore);
             bulk(&mut cmd, k);
             bulk(&mut cmd, ttl.to_string().as_bytes());
             bulk(&mut cmd, dump);

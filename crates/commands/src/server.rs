@@ -105,6 +105,8 @@ pub struct Server {
     pub scripting: crate::scripting::Scripting,
     /// ACL users and log (acl.rs).
     pub acl: crate::acl::Acl,
+    /// Redis Cluster state (cluster/state.rs); `enabled` is false outside cluster mode.
+    pub cluster: crate::cluster::state::Cluster,
 }
 
 thread_local! {
@@ -130,7 +132,15 @@ impl Server {
             let mut r = rand::thread_rng();
             (0..40).map(|_| format!("{:x}", r.gen_range(0..16))).collect()
         };
+        let cluster = match crate::cluster::state::Cluster::init(&config) {
+            Ok(c) => c,
+            Err(e) => {
+                crate::persistence::log_line('#', &e);
+                std::process::exit(1);
+            }
+        };
         let srv = Arc::new(Server {
+            cluster,
             ks: Keyspace::new(1024, dbs),
             config,
             clients: Mutex::new(HashMap::new()),

@@ -336,7 +336,8 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         if !o.is_empty() {
             o.push_str("\r\n");
         }
-        o.push_str("# Cluster\r\ncluster_enabled:0\r\n");
+        let on = srv.cluster.enabled as u8;
+        let _ = write!(o, "# Cluster\r\ncluster_enabled:{}\r\n", on);
     }
     if want("keyspace") {
         if !o.is_empty() {

@@ -90,7 +90,7 @@ fn unwatch(ctx: &mut Ctx, _a: Args) {
     ctx.out.ok();
 }
 
-fn resolve_queued(args: Args) -> Option<&'static Command> {
+pub(crate) fn resolve_queued(args: Args) -> Option<&'static Command> {
     let c = table().lookup(&args[0])?;
     if !c.subcommands.is_empty() && args.len() >= 2 {
         return lookup_sub(c, &args[1]);
