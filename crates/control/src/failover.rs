@@ -155,23 +155,12 @@ fn promote(app: &App, m: &Member) -> Result<String, String> {
     app.provider.command(&App::spec(&m.0, &m.1), &["REPLICAOF", "NO", "ONE"])
 }
 
-/// Whether `pid` is a `ferrocache server` listening on `port` (its command line says so).
-fn is_node_process(pid: i64, port: u16) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    let Ok(cmd) = std::fs::read(format!("/proc/{}/cmdline", pid)) else { return false };
-    let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-    args.windows(2).any(|w| w[0] == b"--port" && w[1] == port.to_string().as_bytes())
-        && args.iter().any(|a| *a == b"server")
-}
-
 /// Start a member's node from an empty data dir; as a replica of `primary` when given.
 fn start_fresh(app: &App, m: &mut Member, primary: Option<&Member>) -> bool {
     let spec = App::spec(&m.0, &m.1);
     // A hung node (it may still hold its port) is killed by its recorded pid, but only when that
     // pid is still this node's process (a recorded pid may belong to another process by now).
-    let pid = if is_node_process(m.1.pid, m.1.port) { m.1.pid } else { 0 };
+    let pid = if crate::provider::is_node_process(m.1.pid, m.1.port) { m.1.pid } else { 0 };
     if pid > 0 {
         // It failed (or is new): no graceful shutdown to wait for.
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };

@@ -58,7 +58,7 @@ impl LocalProcesses {
         self.nodes_dir.join(format!("{}-{}", spec.cluster_id, spec.node_id))
     }
 
-    fn wait_gone(&self, pid: i64, limit: Duration) -> bool {
+    fn wait_gone(&self, pid: i64, port: u16, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         loop {
             let ours = {
@@ -72,7 +72,9 @@ impl LocalProcesses {
                     None => false,
                 }
             };
-            if !ours && (pid <= 0 || !process_exists(pid)) {
+            // A recorded pid that no longer runs this node is gone for us, whatever runs there
+            // now (pids are reused: it may be any other process by now).
+            if !ours && (pid <= 0 || !process_exists(pid) || !is_node_process(pid, port)) {
                 return true;
             }
             if Instant::now() > deadline {
@@ -81,6 +83,17 @@ impl LocalProcesses {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Whether `pid` is a `ferrocache server` listening on `port` (its command line says so).
+pub fn is_node_process(pid: i64, port: u16) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(cmd) = std::fs::read(format!("/proc/{}/cmdline", pid)) else { return false };
+    let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+    args.windows(2).any(|w| w[0] == b"--port" && w[1] == port.to_string().as_bytes())
+        && args.iter().any(|a| *a == b"server")
 }
 
 /// Whether a process runs (a zombie left unreaped by a foreign parent counts as gone).
@@ -209,9 +222,9 @@ impl Provider for LocalProcesses {
         let live = self.probe(spec);
         let _ = resp_command(spec.port, &["SHUTDOWN", if save { "SAVE" } else { "NOSAVE" }], Duration::from_secs(5));
         for p in [Some(pid), live].into_iter().flatten() {
-            if !self.wait_gone(p, Duration::from_secs(5)) {
+            if !self.wait_gone(p, spec.port, Duration::from_secs(5)) {
                 unsafe { libc::kill(p as i32, libc::SIGKILL) };
-                self.wait_gone(p, Duration::from_secs(5));
+                self.wait_gone(p, spec.port, Duration::from_secs(5));
             }
         }
     }
