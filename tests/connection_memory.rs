@@ -5,21 +5,14 @@
 
 mod common;
 
+use common::rss;
+
 use common::Reply;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 const MB: u64 = 1024 * 1024;
-
-fn rss(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
-}
 
 /// Raise this process's open-file limit (inherited by the node) and return it.
 fn raise_nofile() -> u64 {

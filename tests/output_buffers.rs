@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::rss;
+
 use common::{Raw, Reply, ServerProc};
 use std::io::Write;
 use std::net::TcpStream;
@@ -16,16 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MB: u64 = 1024 * 1024;
-
-/// VmRSS of a process, in bytes.
-fn rss(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
-}
 
 /// Samples a process's RSS every 20 ms until dropped; `peak()` is the highest seen.
 struct RssWatch {

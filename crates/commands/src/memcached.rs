@@ -630,6 +630,18 @@ enum StoreResult {
     NotFound,
 }
 
+impl StoreResult {
+    /// The status word `watch mutations` logs for it.
+    fn watch_name(&self) -> &'static str {
+        match self {
+            StoreResult::Stored(_) => "stored",
+            StoreResult::NotStored => "not_stored",
+            StoreResult::Exists => "exists",
+            StoreResult::NotFound => "not_found",
+        }
+    }
+}
+
 struct StoreReq<'a> {
     key: &'a [u8],
     mode: Mode,
@@ -2066,12 +2078,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
                 key_binary: false,
             };
             let res = cx.with_key(key, |cx, db| store(cx, db, &r));
-            let status = match res {
-                StoreResult::Stored(_) => "stored",
-                StoreResult::NotStored => "not_stored",
-                StoreResult::Exists => "exists",
-                StoreResult::NotFound => "not_found",
-            };
+            let status = res.watch_name();
             let cmd = match m {
                 Mode::Add => "add",
                 Mode::Replace => "replace",
@@ -2111,12 +2118,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
                 key_binary: false,
             };
             let res = cx.with_key(key, |cx, db| store(cx, db, &r));
-            let status = match res {
-                StoreResult::Stored(_) => "stored",
-                StoreResult::NotStored => "not_stored",
-                StoreResult::Exists => "exists",
-                StoreResult::NotFound => "not_found",
-            };
+            let status = res.watch_name();
             log_store(&cx, key, status, if *append { "append" } else { "prepend" }, 0, 0, value.len());
             match res {
                 StoreResult::Stored(c) => binary::encode_success(out, &req, c),
