@@ -77,7 +77,13 @@ impl Raw {
     fn until(&mut self, end: &[u8]) -> Vec<u8> {
         let mut tmp = [0u8; 65536];
         while !self.buf.ends_with(end) {
-            let n = self.s.read(&mut tmp).expect("read");
+            let n = self.s.read(&mut tmp).unwrap_or_else(|e| {
+                panic!(
+                    "read: {e}; waiting for {:?} after {:?}",
+                    String::from_utf8_lossy(end),
+                    String::from_utf8_lossy(&self.buf)
+                )
+            });
             assert!(n > 0, "connection closed; got {:?}", String::from_utf8_lossy(&self.buf));
             self.buf.extend_from_slice(&tmp[..n]);
         }
@@ -1466,8 +1472,6 @@ fn lru_crawler_like_memcached() {
         out.extend(lines);
         r.send(b"lru_crawler crawl 1\r\nlru_crawler crawl 99\r\nlru_crawler tocrawl 10\r\nlru_crawler bogus\r\n");
         out.push(s(&r.until(b"ERROR\r\n")));
-        r.send(b"lru_crawler disable\r\nlru_crawler crawl all\r\nlru_crawler enable\r\n");
-        out.push(s(&r.until(b"OK\r\nCLIENT_ERROR lru crawler disabled\r\nOK\r\n")));
         // slabs reassign must answer NOSPARE (t/error-extstore.t loops until it sees it)
         out.push(s(&r.call(b"slabs reassign 0 1\r\nslabs reassign 1 1\r\nslabs reassign 99 1\r\nslabs reassign -1 2\r\nslabs reassign x 1\r\nslabs automove 0\r\nslabs automove 5\r\nslabs automove ratio 0.5\r\nslabs bogus\r\n")));
         out
@@ -1477,7 +1481,6 @@ fn lru_crawler_like_memcached() {
         want.push(format!("key=k%3A{i} exp=-1 fetch=no cls=1 size=64"));
     }
     want.push("OK\r\nBADCLASS invalid class id\r\nOK\r\nERROR\r\n".into());
-    want.push("OK\r\nCLIENT_ERROR lru crawler disabled\r\nOK\r\n".into());
     want.push(
         "NOSPARE source class has no spare pages\r\nSAME src and dst class are identical\r\n\
          BADCLASS invalid src or dst class id\r\nBADCLASS invalid src or dst class id\r\n\
@@ -1486,6 +1489,14 @@ fn lru_crawler_like_memcached() {
     );
     let n = Node::start(&[]);
     assert_eq!(script(n.mc), want);
+    // disable / crawl / enable, on ferrocache only: a real memcached answers a disable right
+    // after a crawl with "ERROR an unknown error happened" while its crawler thread winds down.
+    let mut r = Raw::connect(n.mc);
+    r.send(b"lru_crawler disable\r\nlru_crawler crawl all\r\nlru_crawler enable\r\n");
+    assert_eq!(
+        s(&r.until(b"OK\r\nCLIENT_ERROR lru crawler disabled\r\nOK\r\n")),
+        "OK\r\nCLIENT_ERROR lru crawler disabled\r\nOK\r\n"
+    );
     match real_memcached() {
         Some(m) => assert_eq!(script(m.port), want),
         None => eprintln!("SKIPPED: memcached not installed"),
