@@ -374,6 +374,9 @@ async fn cron(srv: Arc<Server>) {
 fn encode_msg(out: &mut ReplyBuf, sh: &ClientShared, m: ClientMsg) -> bool {
     let size = m.obuf_size();
     if size > 0 {
+        // Pending first: the bytes are never missing from both parts (a PUBLISH checking the
+        // limit meanwhile must see them), at worst briefly in both.
+        sh.obuf_pending.fetch_add(size, Relaxed);
         sh.obuf_queued.fetch_sub(size, Relaxed);
     }
     match m {
@@ -678,6 +681,14 @@ async fn serve(
                     if !encode_msg(&mut out, &client.shared, m) { close = true; }
                     while let Ok(m) = rx.try_recv() {
                         if !encode_msg(&mut out, &client.shared, m) { close = true; }
+                    }
+                    // The limit holds for what was just added too (Redis checks on every
+                    // addReply): a subscriber that drained its channel into a buffer it never
+                    // reads is closed here.
+                    let (sh, hot) = (&client.shared, &srv.config.hot);
+                    if sh.obuf_limited(hot) && sh.obuf_over_limit(hot, sh.omem()) {
+                        sh.close_for_obuf();
+                        return;
                     }
                 }
             }
