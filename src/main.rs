@@ -121,11 +121,13 @@ fn server(args: &[String]) -> ExitCode {
         n if n > 0 => n as usize,
         _ => cores,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(threads).enable_all();
+    // Connections made readable by one poll run in the order their data arrived (see
+    // .cargo/config.toml): without this, the last one woken runs first.
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    let rt = builder.build().expect("tokio runtime");
     let srv = ferrocache_commands::Server::new(cfg, threads);
     rt.block_on(async move {
         let mc_listeners = match ferrocache_server::memcached::bind_memcached(&srv.config).await {

@@ -238,3 +238,125 @@ fn client_pause_write_lets_no_writes_scripts_run_and_holds_expiry() {
     c.q("GET foo");
     assert_ne!(count(&c.q("INFO stats").as_str()), count(&expired0), "expires resume after the pause");
 }
+
+fn info_u64(c: &mut Raw, field: &str) -> u64 {
+    let info = c.q("INFO").as_str();
+    let line = info.lines().find(|l| l.starts_with(&format!("{field}:"))).unwrap_or_else(|| panic!("no {field}"));
+    line[field.len() + 1..].trim().parse().unwrap()
+}
+
+#[test]
+fn sscan_hscan_zscan_return_every_element_present_throughout_despite_removals() {
+    // scan.tcl "SCAN regression test for issue #4906": most members removed mid-scan must not
+    // make the cursor skip members that stay (an index cursor shifted them out of reach).
+    let s = common::ferrocache(&[]);
+    let mut r = s.conn();
+    for round in 0..30usize {
+        r.q("DEL set hash zset");
+        let n = 101 + round * 31;
+        let members: Vec<String> = (0..n).map(|j| format!("m{j}")).collect();
+        let mut sadd = vec!["SADD".to_string(), "set".into()];
+        let mut hset = vec!["HSET".to_string(), "hash".into()];
+        let mut zadd = vec!["ZADD".to_string(), "zset".into()];
+        for (j, m) in members.iter().enumerate() {
+            sadd.push(m.clone());
+            hset.extend([m.clone(), "v".into()]);
+            zadd.extend([j.to_string(), m.clone()]);
+        }
+        r.cmd(&sadd);
+        r.cmd(&hset);
+        r.cmd(&zadd);
+        let removed: Vec<String> = members[100..].to_vec();
+        for (scan, key, del, pairs) in
+            [("SSCAN", "set", "SREM", false), ("HSCAN", "hash", "HDEL", true), ("ZSCAN", "zset", "ZREM", true)]
+        {
+            let mut found = std::collections::HashSet::new();
+            let mut cursor = "0".to_string();
+            let mut iteration = 0;
+            loop {
+                let Reply::Array(parts) = r.cmd(&[scan, key, &cursor]) else { panic!("{scan}") };
+                cursor = parts[0].as_str();
+                let Reply::Array(items) = &parts[1] else { panic!() };
+                let step = if pairs { 2 } else { 1 };
+                for it in items.iter().step_by(step) {
+                    found.insert(it.as_str());
+                }
+                iteration += 1;
+                if iteration == 1 + round % 3 {
+                    let mut cmd = vec![del.to_string(), key.to_string()];
+                    cmd.extend(removed.iter().cloned());
+                    r.cmd(&cmd);
+                }
+                if cursor == "0" {
+                    break;
+                }
+                assert!(iteration < 10_000, "{scan} never ends");
+            }
+            for m in &members[..100] {
+                assert!(found.contains(m), "{scan} round {round}: {m} was never returned");
+            }
+        }
+    }
+}
+
+#[test]
+fn unlink_and_flush_async_free_big_values_in_the_background() {
+    // lazyfree.tcl: UNLINK of a big value and FLUSHDB ASYNC count in lazyfreed_objects; a small
+    // value is freed at once (not counted); memory comes back.
+    let s = common::ferrocache(&[]);
+    let mut r = s.conn();
+    let before = info_u64(&mut r, "used_memory");
+    let mut sadd = vec!["SADD".to_string(), "big".into()];
+    sadd.extend((0..100_000).map(|i| i.to_string()));
+    assert_eq!(r.cmd(&sadd), Reply::Int(100_000));
+    let peak = info_u64(&mut r, "used_memory");
+    assert!(peak > before + 1_000_000, "{before} -> {peak}");
+    r.q("CONFIG RESETSTAT");
+    r.q("SET small x");
+    assert_eq!(r.q("UNLINK big small"), Reply::Int(2));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while info_u64(&mut r, "lazyfree_pending_objects") > 0 {
+        assert!(Instant::now() < deadline, "lazyfree never done");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(info_u64(&mut r, "lazyfreed_objects"), 1, "only the big set goes to the lazyfree thread");
+    // The 700 KB request's argument table is not kept by the connection either.
+    let after = info_u64(&mut r, "used_memory");
+    assert!(after < before * 2, "used_memory {before} -> {peak} -> {after}");
+    for i in 0..10 {
+        r.cmd(&["SET", &format!("k{i}"), "v"]);
+    }
+    r.q("FLUSHDB ASYNC");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while info_u64(&mut r, "lazyfreed_objects") < 11 {
+        assert!(Instant::now() < deadline, "FLUSHDB ASYNC keys never counted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(r.q("DBSIZE"), Reply::Int(0));
+}
+
+#[test]
+fn a_blocked_command_counts_as_one_call() {
+    // stream-cgroups.tcl: XGROUP DESTROY unblocks XREADGROUP with -NOGROUP; commandstats count
+    // it once (calls=1, failed_calls=1), not once per retry.
+    let s = common::ferrocache(&[]);
+    let mut r = s.conn();
+    let mut rd = s.conn();
+    r.q("CONFIG RESETSTAT");
+    r.q("XGROUP CREATE mystream mygroup $ MKSTREAM");
+    rd.send_cmd(&["XREADGROUP", "GROUP", "mygroup", "Alice", "BLOCK", "0", "STREAMS", "mystream", ">"]);
+    wait_blocked(&mut r, 1);
+    r.q("XGROUP DESTROY mystream mygroup");
+    assert!(matches!(rd.read(), Reply::Error(e) if e.starts_with("NOGROUP")));
+    rd.send_cmd(&["BLPOP", "nolist", "0.05"]);
+    assert_eq!(rd.read(), Reply::NilArray);
+    let stats = r.q("INFO commandstats").as_str();
+    assert!(stats.contains("cmdstat_xreadgroup:calls=1,"), "{stats}");
+    assert!(
+        stats.lines().any(|l| l.starts_with("cmdstat_xreadgroup:calls=1,") && l.ends_with("failed_calls=1")),
+        "{stats}"
+    );
+    assert!(stats.lines().any(|l| l.starts_with("cmdstat_blpop:calls=1,")), "a timed-out BLPOP counts once: {stats}");
+    let errs = r.q("INFO errorstats").as_str();
+    assert!(errs.contains("errorstat_NOGROUP:count=1"), "{errs}");
+}

@@ -70,6 +70,15 @@ impl Waiter {
         }
         None
     }
+    /// The wait ended without a re-run (timeout, CLIENT UNBLOCK, disconnect_all): the command
+    /// counts as one call now, failed with `error` when it got one (updateStatsOnUnblock).
+    pub fn count_unblocked(&self, srv: &crate::server::Server, error: Option<&str>) {
+        crate::stats::record(self.cmd.name, 0, error.is_some());
+        if let Some(code) = error {
+            crate::stats::error_code(code);
+            srv.counters.total_error_replies.fetch_add(1, Relaxed);
+        }
+    }
     /// The reply Redis sends on timeout / CLIENT UNBLOCK ... TIMEOUT.
     pub fn timeout_reply(&self) -> Vec<u8> {
         let mut out = ReplyBuf::new(self.resp3);
@@ -216,6 +225,7 @@ impl Blocking {
                     .to_vec(),
             );
             drop(st);
+            w.count_unblocked(srv, Some("UNBLOCKED"));
             self.unregister(&w);
             if let Some(h) = srv.clients.lock().get(&w.id) {
                 h.shared.kill.store(true, Relaxed);
@@ -227,7 +237,7 @@ impl Blocking {
     }
 
     /// CLIENT UNBLOCK: end a client's wait with the timeout reply or an error.
-    pub fn unblock(&self, id: u64, error: bool) -> bool {
+    pub fn unblock(&self, srv: &crate::server::Server, id: u64, error: bool) -> bool {
         let Some(w) = self.by_id.lock().get(&id).cloned() else { return false };
         let mut st = w.state.lock();
         if !matches!(*st, WaitState::Waiting) {
@@ -236,6 +246,7 @@ impl Blocking {
         let reply =
             if error { b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec() } else { w.timeout_reply() };
         *st = WaitState::Served(reply);
+        w.count_unblocked(srv, error.then_some("UNBLOCKED"));
         drop(st);
         self.unregister(&w);
         w.notify.notify_one();

@@ -267,6 +267,9 @@ pub struct Hot {
     /// command in cluster mode).
     pub cluster_full_coverage: AtomicBool,
     pub cluster_reads_when_down: AtomicBool,
+    /// lazyfree-lazy-user-del / lazyfree-lazy-user-flush (DEL as UNLINK, FLUSH* as ASYNC).
+    pub lazy_user_del: AtomicBool,
+    pub lazy_user_flush: AtomicBool,
     /// client-output-buffer-limit per class (OBUF_NORMAL, OBUF_REPLICA, OBUF_PUBSUB):
     /// hard bytes, soft bytes, soft seconds.
     pub obuf: [[AtomicU64; 3]; 3],
@@ -640,6 +643,8 @@ impl Config {
         h.min_replicas_max_lag.store(gi("min-replicas-max-lag"), Relaxed);
         h.cluster_full_coverage.store(g("cluster-require-full-coverage") == "yes", Relaxed);
         h.cluster_reads_when_down.store(g("cluster-allow-reads-when-down") == "yes", Relaxed);
+        h.lazy_user_del.store(g("lazyfree-lazy-user-del") == "yes", Relaxed);
+        h.lazy_user_flush.store(g("lazyfree-lazy-user-flush") == "yes", Relaxed);
         for (c, l) in parse_obuf_limits(&g("client-output-buffer-limit")).iter().enumerate() {
             h.obuf[c][0].store(l.hard, Relaxed);
             h.obuf[c][1].store(l.soft, Relaxed);

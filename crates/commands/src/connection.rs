@@ -631,7 +631,7 @@ fn client_unblock(ctx: &mut Ctx, a: Args) {
         return ctx.out.error(ERR_NOT_INT);
     };
     let error = a.len() == 4 && eq_ic(&a[3], "error");
-    let done = id > 0 && ctx.srv.blocking.unblock(id as u64, error);
+    let done = id > 0 && ctx.srv.blocking.unblock(ctx.srv, id as u64, error);
     ctx.out.int(done as i64);
 }
 

@@ -347,17 +347,14 @@ fn hscan(ctx: &mut Ctx, a: Args) {
     let Some((pat, count, _)) = crate::keys::scan_options(ctx, a, 3, false) else { return };
     let (mut db, out) = ctx.parts();
     let Ok(Some(h)) = read_hash(&mut db, out, &a[1]) else { return };
-    let all: Vec<(&[u8], &[u8])> = h.iter().collect();
     // The compact encoding is returned whole, as Redis does for listpacks.
-    let (from, to) = if matches!(h, HashValue::Listpack(_)) {
-        (0, all.len())
+    let (next, all) = if matches!(h, HashValue::Listpack(_)) {
+        (0, h.iter().collect())
     } else {
-        let f = (cursor as usize).min(all.len());
-        (f, (f + count).min(all.len()))
+        ferrocache_engine::cursor_scan::step(h.iter(), |(f, _)| f, cursor, count)
     };
-    let next = if to >= all.len() { 0 } else { to };
-    let sel: Vec<_> = all[from..to]
-        .iter()
+    let sel: Vec<_> = all
+        .into_iter()
         .filter(|(f, _)| pat.as_ref().is_none_or(|p| ferrocache_engine::glob::glob_match(p, f, false)))
         .collect();
     out.array(2);

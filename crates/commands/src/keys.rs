@@ -6,9 +6,11 @@ use crate::util::*;
 use crate::Ctx;
 use ferrocache_engine::glob::glob_match;
 use ferrocache_engine::keyspace::{lfu_decr_and_return, lru_idle_secs, Shard};
+use ferrocache_engine::lazyfree;
 use ferrocache_engine::{notify, Value, ValueType};
 use ferrocache_protocol::resp::Args;
 use rand::Rng;
+use std::sync::atomic::Ordering::Relaxed;
 
 const G: &str = "generic";
 
@@ -58,11 +60,14 @@ pub fn help_only(ctx: &mut Ctx, _a: Args) {
     ctx.wrong_arity();
 }
 
-fn del_generic(ctx: &mut Ctx, a: Args) {
+fn del_generic(ctx: &mut Ctx, a: Args, lazy: bool) {
     let (mut db, out) = ctx.parts();
     let mut n = 0;
     for k in a.iter().skip(1) {
-        if db.remove(k).is_some() {
+        if let Some(e) = db.remove(k) {
+            if lazy {
+                lazyfree::free_entry(e);
+            }
             db.modified(k, notify::GENERIC, "del");
             n += 1;
         }
@@ -70,10 +75,11 @@ fn del_generic(ctx: &mut Ctx, a: Args) {
     out.int(n);
 }
 fn del(ctx: &mut Ctx, a: Args) {
-    del_generic(ctx, a)
+    let lazy = ctx.srv.config.hot.lazy_user_del.load(Relaxed);
+    del_generic(ctx, a, lazy)
 }
 fn unlink(ctx: &mut Ctx, a: Args) {
-    del_generic(ctx, a)
+    del_generic(ctx, a, true)
 }
 
 fn exists(ctx: &mut Ctx, a: Args) {
@@ -574,16 +580,24 @@ fn dbsize(ctx: &mut Ctx, _a: Args) {
     ctx.out.int(total as i64);
 }
 
-fn flush_option(ctx: &mut Ctx, a: Args) -> bool {
+/// FLUSHALL/FLUSHDB's [ASYNC|SYNC]: Some(lazy) or None after a syntax error reply. Without an
+/// option, lazyfree-lazy-user-flush decides.
+fn flush_option(ctx: &mut Ctx, a: Args) -> Option<bool> {
     if a.len() > 2 {
         ctx.out.error(ERR_SYNTAX);
-        return false;
+        return None;
     }
-    if a.len() == 2 && !eq_ic(&a[1], "async") && !eq_ic(&a[1], "sync") {
+    if a.len() == 1 {
+        return Some(ctx.srv.config.hot.lazy_user_flush.load(Relaxed));
+    }
+    if eq_ic(&a[1], "async") {
+        Some(true)
+    } else if eq_ic(&a[1], "sync") {
+        Some(false)
+    } else {
         ctx.out.error(ERR_SYNTAX);
-        return false;
+        None
     }
-    true
 }
 
 /// FLUSHDB/FLUSHALL make EXEC fail only for watched keys that existed (Redis's
@@ -601,11 +615,9 @@ fn touch_watched_existing(ctx: &mut Ctx, dbs: &[usize]) {
 }
 
 fn flushdb(ctx: &mut Ctx, a: Args) {
-    if !flush_option(ctx, a) {
-        return;
-    }
+    let Some(lazy) = flush_option(ctx, a) else { return };
     touch_watched_existing(ctx, &[ctx.client.db]);
-    let n = ctx.db().clear();
+    let n = ctx.db().clear(lazy);
     let d = ctx.client.db;
     ctx.fx.flushed.push(Some(d));
     ctx.fx.dirty += n as u64 + 1;
@@ -613,14 +625,12 @@ fn flushdb(ctx: &mut Ctx, a: Args) {
 }
 
 fn flushall(ctx: &mut Ctx, a: Args) {
-    if !flush_option(ctx, a) {
-        return;
-    }
+    let Some(lazy) = flush_option(ctx, a) else { return };
     let all: Vec<usize> = (0..ctx.srv.num_dbs()).collect();
     touch_watched_existing(ctx, &all);
     let mut n = 0;
     for d in 0..ctx.srv.num_dbs() {
-        n += ctx.db().with_db(d).clear();
+        n += ctx.db().with_db(d).clear(lazy);
     }
     ctx.fx.flushed.push(None);
     ctx.fx.dirty += n as u64 + 1;

@@ -650,7 +650,11 @@ pub fn run_locked<'g>(
             stats::error_code(code);
         }
     }
-    stats::record(cmd.name, micros, failed);
+    // A command that blocked counts once, when its wait ends (Redis's updateStatsOnUnblock):
+    // served (its re-run lands here unblocked), timed out or unblocked (blocking.rs).
+    if client.block.is_none() {
+        stats::record(cmd.name, micros, failed);
+    }
     if !cmd.has(flags::SKIP_SLOWLOG) && micros as i64 >= srv.config.hot.slowlog_slower_than.load(Relaxed) {
         let a: Vec<&[u8]> = acl::redacted_args(cmd, args);
         let name =

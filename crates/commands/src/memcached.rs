@@ -856,7 +856,7 @@ fn flush_db0(srv: &Arc<Server>) {
             access: AccessPolicy::default(),
             expire_enabled: srv.expire_allowed(),
         };
-        db.clear()
+        db.clear(false)
     };
     fx.flushed.push(Some(0));
     fx.dirty += n as u64 + 1;

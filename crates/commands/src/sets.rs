@@ -532,23 +532,19 @@ fn sscan(ctx: &mut Ctx, a: Args) {
         out.bulk(b"0");
         return out.empty_array();
     };
-    let all = s.members();
+    let matches = |m: &[u8]| pat.as_ref().is_none_or(|p| ferrocache_engine::glob::glob_match(p, m, false));
     // An intset is returned whole, as Redis does for compact encodings.
-    let (from, to) = if matches!(s, SetValue::Intset(_)) {
-        (0, all.len())
-    } else {
-        let f = (cursor as usize).min(all.len());
-        (f, f.saturating_add(count).min(all.len()))
+    let (next, sel): (u64, Vec<Vec<u8>>) = match s {
+        SetValue::Intset(_) => (0, s.members().into_iter().filter(|m| matches(m)).collect()),
+        SetValue::Table(t) => {
+            let (next, got) = ferrocache_engine::cursor_scan::step(t.iter(), |m| &m[..], cursor, count);
+            (next, got.into_iter().filter(|m| matches(m)).map(|m| m.to_vec()).collect())
+        }
     };
-    let next = if to >= all.len() { 0 } else { to };
-    let sel: Vec<&Vec<u8>> = all[from..to]
-        .iter()
-        .filter(|m| pat.as_ref().is_none_or(|p| ferrocache_engine::glob::glob_match(p, m, false)))
-        .collect();
     out.array(2);
     out.bulk(next.to_string().as_bytes());
     out.array(sel.len());
     for m in sel {
-        out.bulk(m);
+        out.bulk(&m);
     }
 }

@@ -1080,16 +1080,15 @@ fn zscan(ctx: &mut Ctx, a: Args) {
         return out.empty_array();
     };
     let len = z.len();
-    let (from, to) = if z.is_listpack() {
-        (0, len)
+    let all = z.range_by_rank(0, len.saturating_sub(1), false).take(len);
+    // The compact encoding is returned whole, as Redis does for listpacks.
+    let (next, all): (u64, Vec<(&[u8], f64)>) = if z.is_listpack() {
+        (0, all.collect())
     } else {
-        let f = (cursor as usize).min(len);
-        (f, (f + count).min(len))
+        ferrocache_engine::cursor_scan::step(all, |(m, _)| m, cursor, count)
     };
-    let next = if to >= len { 0 } else { to };
-    let sel: Vec<(&[u8], f64)> = z
-        .range_by_rank(from, to.saturating_sub(1), false)
-        .take(to - from)
+    let sel: Vec<(&[u8], f64)> = all
+        .into_iter()
         .filter(|(m, _)| pat.as_ref().is_none_or(|p| ferrocache_engine::glob::glob_match(p, m, false)))
         .collect();
     out.array(2);

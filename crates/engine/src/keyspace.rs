@@ -1048,8 +1048,9 @@ impl<'g, 'a> Db<'g, 'a> {
     }
 
     /// Drop every key of this database in the held shards. Returns keys removed.
-    /// A running snapshot that has not captured a shard keeps its entries (moved).
-    pub fn clear(&mut self) -> usize {
+    /// A running snapshot that has not captured a shard keeps its entries (moved). `lazy`:
+    /// the tables are freed by the lazyfree thread (FLUSHALL/FLUSHDB ASYNC).
+    pub fn clear(&mut self, lazy: bool) -> usize {
         let db = self.db;
         let id = self.guards.cow_id();
         let hook = &self.guards.keyspace().snapshot;
@@ -1061,6 +1062,9 @@ impl<'g, 'a> Db<'g, 'a> {
                 for e in t.take_entries() {
                     s.preserve_removed(hook, id, db, e);
                 }
+            } else if lazy {
+                let keys = t.len();
+                crate::lazyfree::free_entries(std::mem::take(t), keys);
             } else {
                 t.clear();
             }

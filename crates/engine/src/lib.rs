@@ -1,9 +1,11 @@
 //! The keyspace: shards, value types, expiry, eviction, memory accounting. No IO.
+pub mod cursor_scan;
 pub mod effects;
 pub mod geo;
 pub mod glob;
 pub mod hll;
 pub mod keyspace;
+pub mod lazyfree;
 pub mod mcitem;
 pub mod memory;
 pub mod smallbytes;

@@ -48,8 +48,14 @@ mod bufs {
         READ.with(|r| r.borrow_mut().take()).unwrap_or_else(|| BytesMut::with_capacity(SIZE))
     }
 
-    /// An empty read buffer goes back to this thread's spare (big ones are freed).
-    pub fn give_read(mut b: BytesMut) {
+    /// An empty read buffer goes back to this thread's spare (big ones are freed). `read`: the
+    /// bytes read into it since it was taken. Its allocation is at most `read` + capacity()
+    /// (consumed bytes stay in front of a BytesMut until a reserve reclaims them), so a buffer
+    /// that once held a 1 MB request is never kept as a spare behind a small capacity().
+    pub fn give_read(mut b: BytesMut, read: usize) {
+        if read + b.capacity() > 4 * SIZE {
+            return;
+        }
         b.clear();
         b.reserve(SIZE);
         if b.capacity() <= 4 * SIZE {
@@ -589,6 +595,7 @@ async fn serve(
 ) {
     // Both buffers come from the thread's spares when needed (see `bufs`).
     let mut rbuf = BytesMut::new();
+    let mut rbuf_read = 0usize;
     let mut parser = RespParser::new();
     let mut out = ReplyBuf::new(false);
     out.buf = Vec::new();
@@ -609,6 +616,7 @@ async fn serve(
                 }
                 if rbuf.capacity() == 0 {
                     rbuf = bufs::take_read();
+                    rbuf_read = 0;
                 } else if rbuf.capacity() - rbuf.len() < 1024 {
                     rbuf.reserve(16 * 1024);
                 }
@@ -617,6 +625,7 @@ async fn serve(
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(_) => return,
                     Ok(n) => {
+                        rbuf_read += n;
                         if out.buf.capacity() == 0 {
                             out.buf = bufs::take_write();
                         }
@@ -706,7 +715,11 @@ async fn serve(
             return;
         }
         if rbuf.is_empty() && rbuf.capacity() > 0 {
-            bufs::give_read(std::mem::take(&mut rbuf));
+            bufs::give_read(std::mem::take(&mut rbuf), rbuf_read);
+            // CLIENT LIST: this client holds no query buffer now (Redis 7.4's reusable query
+            // buffer: qbuf=0 qbuf-free=0 between commands).
+            client.shared.qbuf_cap.store(0, Relaxed);
+            parser.release_large();
         }
         if out.buf.capacity() > 0 {
             bufs::give_write(std::mem::take(&mut out.buf));
@@ -838,6 +851,7 @@ async fn wait_blocked(
                     Some(reply) => out.raw(&reply),
                     None => {
                         srv.blocking.unregister(w);
+                        w.count_unblocked(srv, None);
                         out.raw(&w.timeout_reply());
                     }
                 }
