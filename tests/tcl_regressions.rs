@@ -360,3 +360,37 @@ fn a_blocked_command_counts_as_one_call() {
     let errs = r.q("INFO errorstats").as_str();
     assert!(errs.contains("errorstat_NOGROUP:count=1"), "{errs}");
 }
+
+#[test]
+fn config_set_port_rebinds_or_fails_whole() {
+    // introspection.tcl: a port in use fails the whole CONFIG SET with Redis's text and rolls
+    // every parameter back; a free port moves the listener and connected clients stay.
+    let s = common::ferrocache(&[]);
+    let mut r = s.conn();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port().to_string();
+    let e = r.cmd(&["CONFIG", "SET", "maxmemory", "12345678", "port", &busy_port]);
+    assert_eq!(
+        e,
+        Reply::Error(
+            "ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port".into()
+        )
+    );
+    assert_eq!(r.q("CONFIG GET maxmemory").items()[1], bulk("0"));
+    assert_eq!(r.q("CONFIG GET port").items()[1], bulk(&s.port.to_string()));
+    drop(busy);
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    assert_eq!(r.cmd(&["CONFIG", "SET", "port", &free.to_string()]), Reply::Simple("OK".into()));
+    // The old listener closes and the new one accepts; this connection stays.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", s.port)).is_ok() {
+        assert!(Instant::now() < deadline, "the old port still accepts");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut n = Raw::connect(free);
+    assert_eq!(n.q("PING"), Reply::Simple("PONG".into()));
+    assert!(n.q("INFO server").as_str().contains(&format!("tcp_port:{free}\r\n")));
+    assert_eq!(r.q("PING"), Reply::Simple("PONG".into()));
+    // Moving back to the original port works too (so the harness can shut it down).
+    assert_eq!(r.cmd(&["CONFIG", "SET", "port", &s.port.to_string()]), Reply::Simple("OK".into()));
+}

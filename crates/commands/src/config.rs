@@ -517,6 +517,17 @@ impl Config {
         let spec = find_spec(name).ok_or_else(|| {
             ConfigError(format!("ERR Unknown option or number of arguments for CONFIG SET - '{}'", name))
         })?;
+        if matches!(spec.kind, Kind::Immutable) && spec.name == "port" {
+            // Rebound by CONFIG SET's apply step (listeners::change_port), as Redis does.
+            let v = value.parse::<i64>().ok().filter(|n| (0..=65535).contains(n)).ok_or_else(|| {
+                ConfigError(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{}') - argument must be between 0 and 65535 inclusive",
+                    name
+                ))
+            })?;
+            self.values.write().insert(spec.name, v.to_string());
+            return Ok(());
+        }
         if matches!(spec.kind, Kind::Immutable) {
             // port and bind are mutable in Redis (and threads, memcached-port and engine are
             // ours): this node cannot change them at runtime yet, but setting the value they

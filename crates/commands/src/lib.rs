@@ -20,6 +20,7 @@ pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod ldouble;
+pub mod listeners;
 pub mod lists;
 pub mod lua;
 pub mod memcached;

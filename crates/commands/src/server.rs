@@ -91,6 +91,8 @@ pub struct Server {
     pub shutting_down: AtomicBool,
     /// SHUTDOWN / SIGTERM in progress (shutdown.rs).
     pub shutdown_ctl: crate::shutdown::Shutdown,
+    /// Listeners rebound by CONFIG SET port, on their way to the accept loops.
+    pub listen: crate::listeners::Rebind,
     pub last_save: AtomicU64,
     pub stat_reset_ms: AtomicU64,
     pub threads: usize,
@@ -165,6 +167,7 @@ impl Server {
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
             shutdown_ctl: Default::default(),
+            listen: Default::default(),
             last_save: AtomicU64::new(now_ms() / 1000),
             stat_reset_ms: AtomicU64::new(now_ms()),
             threads,

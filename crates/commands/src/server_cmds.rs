@@ -162,7 +162,7 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
             std::env::consts::ARCH,
             std::process::id(),
             srv.run_id,
-            srv.port,
+            srv.config.get_i64("port"),
             now_us(),
             uptime,
             uptime / 86400,
@@ -603,6 +603,17 @@ fn config_set(ctx: &mut Ctx, a: Args) {
         }
         if let Some(p) = prev {
             old.push((name, p));
+        }
+    }
+    // Redis's apply functions: a port that cannot be bound undoes the whole CONFIG SET.
+    let port_changed = seen.iter().any(|n| n == "port")
+        && old.iter().any(|(n, v)| n.eq_ignore_ascii_case("port") && ctx.srv.config.get("port").as_deref() != Some(v));
+    if port_changed {
+        if let Err(e) = crate::listeners::change_port(ctx.srv) {
+            for (n, v) in old {
+                let _ = ctx.srv.config.set_runtime(&n, &v);
+            }
+            return ctx.out.error(&format!("ERR CONFIG SET failed (possibly related to argument 'port') - {}", e));
         }
     }
     if let Err(e) = crate::aof::config_changed(ctx, &seen) {

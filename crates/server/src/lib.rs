@@ -108,42 +108,11 @@ pub fn log(level: char, msg: &str) {
 pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
     let port = cfg.get_i64("port") as u16;
     let binds = cfg.get("bind").unwrap_or_else(|| "127.0.0.1".into());
-    let mut out = Vec::new();
-    for b in binds.split_whitespace() {
-        let (optional, addr) = match b.strip_prefix('-') {
-            Some(a) => (true, a),
-            None => (false, b),
-        };
-        let addr = if addr == "*" { "0.0.0.0" } else { addr };
-        let sa: SocketAddr =
-            if addr.contains(':') { format!("[{}]:{}", addr, port) } else { format!("{}:{}", addr, port) }
-                .parse()
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {}", addr, e)))?;
-        match listen(sa, cfg.get_i64("tcp-backlog")) {
-            Ok(l) => out.push(l),
-            Err(e) if optional => log('#', &format!("Could not bind optional address {}: {}", sa, e)),
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    e.kind(),
-                    format!("Could not create server TCP listening socket {}: {}", sa, e),
-                ))
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A listening socket with Redis's `tcp-backlog` (SO_REUSEADDR, as Redis).
-fn listen(sa: SocketAddr, backlog: i64) -> std::io::Result<TcpListener> {
-    let s = socket2::Socket::new(socket2::Domain::for_address(sa), socket2::Type::STREAM, None)?;
-    s.set_reuse_address(true)?;
-    if sa.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.bind(&sa.into())?;
-    s.listen(backlog.clamp(1, i32::MAX as i64) as i32)?;
-    s.set_nonblocking(true)?;
-    TcpListener::from_std(s.into())
+    let std_listeners =
+        ferrocache_commands::listeners::bind_all(&binds, port, cfg.get_i64("tcp-backlog"), &mut |sa, e| {
+            log('#', &format!("Could not bind optional address {}: {}", sa, e))
+        })?;
+    std_listeners.into_iter().map(TcpListener::from_std).collect()
 }
 
 /// Load the dataset (AOF when enabled, else RDB).
@@ -203,10 +172,26 @@ pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>) {
         }
     }
     tokio::spawn(repl::cron(srv.clone()));
-    for l in listeners {
-        let srv = srv.clone();
-        tokio::spawn(async move { accept_loop(srv, l).await });
-    }
+    // The accept loops of the current listeners; CONFIG SET port hands over a new set
+    // (listeners.rs) and the old loops end, closing their sockets.
+    let mut loops: Vec<tokio::task::JoinHandle<()>> =
+        listeners.into_iter().map(|l| tokio::spawn(accept_loop(srv.clone(), l))).collect();
+    let s1 = srv.clone();
+    tokio::spawn(async move {
+        loop {
+            s1.listen.notify.notified().await;
+            let Some(set) = s1.listen.take() else { continue };
+            for h in loops.drain(..) {
+                h.abort();
+            }
+            for l in set {
+                match TcpListener::from_std(l) {
+                    Ok(l) => loops.push(tokio::spawn(accept_loop(s1.clone(), l))),
+                    Err(e) => log('#', &format!("Could not listen on the new port: {}", e)),
+                }
+            }
+        }
+    });
     let s2 = srv.clone();
     tokio::spawn(async move { cron(s2).await });
     loop {

@@ -497,7 +497,7 @@ async fn link_once(srv: &Arc<Server>, epoch: u64, host: &str, port: u16, db: &mu
         .get("replica-announce-port")
         .and_then(|p| p.parse::<u16>().ok())
         .filter(|p| *p != 0)
-        .unwrap_or(srv.port);
+        .unwrap_or(srv.config.get_i64("port") as u16);
     let r = link.cmd(&[b"REPLCONF", b"listening-port", myport.to_string().as_bytes()], timeout).await?;
     if r.starts_with('-') {
         log('*', &format!("(Non critical) Master does not understand REPLCONF listening-port: {}", r));
