@@ -38,8 +38,10 @@ pub fn listen(sa: SocketAddr, backlog: i64) -> std::io::Result<TcpListener> {
 }
 
 /// Bind every address of `binds` (Redis's `bind` syntax: `*`, IPv6, `-addr` optional) on
-/// `port`. An optional address that cannot be bound is reported through `skipped`.
+/// `port`. An optional address that cannot be bound is reported through `skipped`; `what`
+/// names the listener in errors ("server", "memcached").
 pub fn bind_all(
+    what: &str,
     binds: &str,
     port: u16,
     backlog: i64,
@@ -62,7 +64,7 @@ pub fn bind_all(
             Err(e) => {
                 return Err(std::io::Error::new(
                     e.kind(),
-                    format!("Could not create server TCP listening socket {}: {}", sa, e),
+                    format!("Could not create {} TCP listening socket {}: {}", what, sa, e),
                 ))
             }
         }
@@ -75,7 +77,7 @@ pub fn change_port(srv: &crate::Server) -> Result<(), String> {
     let cfg = &srv.config;
     let port = cfg.get_i64("port");
     let binds = cfg.get("bind").unwrap_or_else(|| "127.0.0.1".into());
-    let set = bind_all(&binds, port as u16, cfg.get_i64("tcp-backlog"), &mut |_, _| {}).map_err(|e| {
+    let set = bind_all("server", &binds, port as u16, cfg.get_i64("tcp-backlog"), &mut |_, _| {}).map_err(|e| {
         crate::persistence::log_line('#', &format!("Failed to change the listening port to {}: {}", port, e));
         "Unable to listen on this port".to_string()
     })?;

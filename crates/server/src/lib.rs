@@ -109,7 +109,7 @@ pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
     let port = cfg.get_i64("port") as u16;
     let binds = cfg.get("bind").unwrap_or_else(|| "127.0.0.1".into());
     let std_listeners =
-        ferrocache_commands::listeners::bind_all(&binds, port, cfg.get_i64("tcp-backlog"), &mut |sa, e| {
+        ferrocache_commands::listeners::bind_all("server", &binds, port, cfg.get_i64("tcp-backlog"), &mut |sa, e| {
             log('#', &format!("Could not bind optional address {}: {}", sa, e))
         })?;
     std_listeners.into_iter().map(TcpListener::from_std).collect()

@@ -42,29 +42,12 @@ pub async fn bind_memcached(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
         return Ok(Vec::new());
     }
     let binds = cfg.get("bind").unwrap_or_else(|| "127.0.0.1".into());
-    let mut out = Vec::new();
-    for b in binds.split_whitespace() {
-        let (optional, addr) = match b.strip_prefix('-') {
-            Some(a) => (true, a),
-            None => (false, b),
-        };
-        let addr = if addr == "*" { "0.0.0.0" } else { addr };
-        let sa: SocketAddr =
-            if addr.contains(':') { format!("[{}]:{}", addr, port) } else { format!("{}:{}", addr, port) }
-                .parse()
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {}", addr, e)))?;
-        match TcpListener::bind(sa).await {
-            Ok(l) => out.push(l),
-            Err(e) if optional => crate::log('#', &format!("Could not bind optional memcached address {}: {}", sa, e)),
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    e.kind(),
-                    format!("Could not create memcached TCP listening socket {}: {}", sa, e),
-                ))
-            }
-        }
-    }
-    Ok(out)
+    let backlog = cfg.get_i64("tcp-backlog");
+    let std_listeners =
+        ferrocache_commands::listeners::bind_all("memcached", &binds, port as u16, backlog, &mut |sa, e| {
+            crate::log('#', &format!("Could not bind optional memcached address {}: {}", sa, e))
+        })?;
+    std_listeners.into_iter().map(TcpListener::from_std).collect()
 }
 
 /// Start accepting memcached connections.
