@@ -768,3 +768,57 @@ fn mixed_cluster_detects_a_failed_master() {
     drop(f);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn keys_in_slot_found_after_writes_deletes_and_a_restart() {
+    // COUNTKEYSINSLOT/GETKEYSINSLOT walk only the shard that holds a slot's keys: the counts
+    // must match what CLUSTER KEYSLOT says of every key, through deletes, expiry and a reload.
+    let dir = common::temp_dir("cluster-slot-keys");
+    let mut by_slot: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+    let keys: Vec<String> =
+        (0..3000).map(|i| if i % 3 == 0 { format!("{{user{}}}:k{i}", i % 50) } else { format!("key:{i}") }).collect();
+    let check = |c: &mut Raw, by_slot: &std::collections::BTreeMap<i64, Vec<String>>| {
+        for (slot, ks) in by_slot.iter().take(200) {
+            assert_eq!(c.q(&format!("CLUSTER COUNTKEYSINSLOT {slot}")).as_int(), ks.len() as i64, "slot {slot}");
+            let mut got: Vec<String> =
+                c.q(&format!("CLUSTER GETKEYSINSLOT {slot} 1000")).items().iter().map(|r| r.as_str()).collect();
+            got.sort();
+            let mut want = ks.clone();
+            want.sort();
+            assert_eq!(got, want, "slot {slot}");
+        }
+        // An empty slot, and a limit.
+        let empty = (0..16384).find(|s| !by_slot.contains_key(s)).unwrap();
+        assert_eq!(c.q(&format!("CLUSTER COUNTKEYSINSLOT {empty}")).as_int(), 0);
+        let (slot, ks) = by_slot.iter().max_by_key(|(_, v)| v.len()).unwrap();
+        assert!(ks.len() > 2);
+        assert_eq!(c.q(&format!("CLUSTER GETKEYSINSLOT {slot} 2")).items().len(), 2);
+    };
+    {
+        let f = start_ferro(&dir, &["--save", "3600 1"]);
+        let mut c = f.conn();
+        assert_eq!(c.q("CLUSTER ADDSLOTSRANGE 0 16383").as_str(), "OK");
+        for k in &keys {
+            let slot = c.cmd(&["CLUSTER", "KEYSLOT", k]).as_int();
+            c.cmd(&["SET", k, "v"]);
+            by_slot.entry(slot).or_default().push(k.clone());
+        }
+        // Deletes and an expired key leave the counts.
+        for k in keys.iter().step_by(7) {
+            c.cmd(&["DEL", k]);
+        }
+        c.cmd(&["SET", "gone", "v", "PX", "1"]);
+        std::thread::sleep(Duration::from_millis(20));
+        for v in by_slot.values_mut() {
+            v.retain(|k| keys.iter().position(|x| x == k).unwrap() % 7 != 0);
+        }
+        by_slot.retain(|_, v| !v.is_empty());
+        check(&mut c, &by_slot);
+        assert_eq!(c.q("SAVE").as_str(), "OK");
+    }
+    let f = start_ferro(&dir, &[]);
+    let mut c = f.conn();
+    check(&mut c, &by_slot);
+    drop(f);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -932,8 +932,8 @@ fn config_get_set_rewrite() {
         assert_eq!(c.q("CONFIG SET maxmemory 10mb hz 15"), Reply::Simple("OK".into()));
         assert_eq!(c.qraw("CONFIG SET hz 0"), "-ERR CONFIG SET failed (possibly related to argument 'hz') - argument must be between 1 and 500 inclusive\r\n");
         assert_eq!(
-            c.qraw("CONFIG SET port 1"),
-            "-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config\r\n"
+            c.qraw("CONFIG SET databases 4"),
+            "-ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config\r\n"
         );
         assert_eq!(
             c.qraw("CONFIG SET hz 5 hz 6"),

@@ -67,7 +67,35 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
-fn wait_ready(child: &mut Child, port: u16, name: &str) {
+/// Whether the server on `s` is process `pid` (INFO's process_id).
+fn answered_by(s: &mut TcpStream, pid: u32) -> bool {
+    if s.write_all(b"INFO server\r\n").is_err() {
+        return true;
+    }
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+        let t = String::from_utf8_lossy(&text);
+        if t.starts_with('-') {
+            return true;
+        }
+        if let Some(line) = t.lines().find(|l| l.starts_with("process_id:")) {
+            if t.contains("process_id:") && t[t.find("process_id:").unwrap()..].contains('\n') {
+                return line["process_id:".len()..].trim() == pid.to_string();
+            }
+        }
+    }
+    true
+}
+
+/// Wait until the child answers PING on `port`. Returns false when the port is answered by
+/// another process (two tests drew the same free port and the other server bound it first:
+/// this child will exit with "Address already in use"); the caller retries on a new port.
+fn wait_ready(child: &mut Child, port: u16, name: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(Some(st)) = child.try_wait() {
@@ -83,7 +111,7 @@ fn wait_ready(child: &mut Child, port: u16, name: &str) {
                 let mut buf = [0u8; 64];
                 if let Ok(n) = s.read(&mut buf) {
                     if buf[..n].starts_with(b"+PONG") {
-                        return;
+                        return answered_by(&mut s, child.id());
                     }
                 }
             }
@@ -103,12 +131,18 @@ pub fn ferrocache(extra: &[&str]) -> ServerProc {
 
 /// Start ferrocache with an optional config file first (`ferrocache server FILE --port P ...`).
 pub fn ferrocache_with(config_file: Option<&std::path::Path>, extra: &[&str]) -> ServerProc {
+    // A node without its own --dir works in a fresh temp dir: never the test's cwd, where a
+    // dump.rdb left by another test would be loaded (or one written by this node left behind).
+    let own_dir = (config_file.is_none() && !extra.contains(&"--dir")).then(|| temp_dir("node"));
     for _attempt in 0..5 {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrocache"));
         cmd.arg("server");
         if let Some(f) = config_file {
             cmd.arg(f);
+        }
+        if let Some(d) = &own_dir {
+            cmd.arg("--dir").arg(d);
         }
         cmd.arg("--port")
             .arg(port.to_string())
@@ -135,8 +169,12 @@ pub fn ferrocache_with(config_file: Option<&std::path::Path>, extra: &[&str]) ->
                 let _ = e.read_to_end(&mut sink);
             });
         }
-        wait_ready(&mut child, port, "ferrocache");
-        return ServerProc { child, port, dir: None, name: "ferrocache" };
+        if !wait_ready(&mut child, port, "ferrocache") {
+            let _ = child.kill();
+            let _ = child.wait();
+            continue;
+        }
+        return ServerProc { child, port, dir: own_dir, name: "ferrocache" };
     }
     panic!("could not start ferrocache on a free port");
 }
@@ -184,7 +222,12 @@ pub fn redis_server(extra: &[&str]) -> Option<ServerProc> {
                 let _ = o.read_to_end(&mut sink);
             });
         }
-        wait_ready(&mut child, port, "redis-server");
+        if !wait_ready(&mut child, port, "redis-server") {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_dir_all(&dir);
+            continue;
+        }
         return Some(ServerProc { child, port, dir: Some(dir), name: "redis-server" });
     }
     panic!("could not start redis-server on a free port");

@@ -141,9 +141,10 @@ impl Server {
                 std::process::exit(1);
             }
         };
+        let ks = if cluster.enabled { Keyspace::new(1024, dbs).with_slot_sharding() } else { Keyspace::new(1024, dbs) };
         let srv = Arc::new(Server {
             cluster,
-            ks: Keyspace::new(1024, dbs),
+            ks,
             config,
             clients: Mutex::new(HashMap::new()),
             next_client_id: AtomicU64::new(1),

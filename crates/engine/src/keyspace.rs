@@ -398,6 +398,8 @@ pub struct Keyspace {
     shards: Box<[Padded]>,
     mask: usize,
     hasher: ahash::RandomState,
+    /// Cluster mode: a key's shard is chosen by its hash slot (see `hash`).
+    slot_sharding: bool,
     pub num_dbs: usize,
     /// Copy-before-write hook of point-in-time snapshots (BGSAVE without fork).
     pub snapshot: SnapshotHook,
@@ -493,12 +495,42 @@ impl Keyspace {
                 }))
             })
             .collect();
-        Keyspace { shards, mask: n - 1, hasher: ahash::RandomState::new(), num_dbs, snapshot: SnapshotHook::default() }
+        Keyspace {
+            shards,
+            mask: n - 1,
+            hasher: ahash::RandomState::new(),
+            slot_sharding: false,
+            num_dbs,
+            snapshot: SnapshotHook::default(),
+        }
+    }
+
+    /// Cluster mode: every key of a hash slot lives in shard `slot % shards`, so the keys of
+    /// one slot (COUNTKEYSINSLOT, GETKEYSINSLOT, resharding) are found by walking one shard —
+    /// 1/1024 of the keyspace — at no memory cost per key (Redis 7.0 keeps a per-slot linked
+    /// list through every key; Valkey 8 dropped it for per-slot dictionaries).
+    pub fn with_slot_sharding(mut self) -> Keyspace {
+        assert!(self.shards.len() <= crate::slot::SLOTS, "more shards than slots");
+        self.slot_sharding = true;
+        self
+    }
+
+    /// The shard holding the keys of hash `slot` (cluster mode).
+    pub fn shard_of_slot(&self, slot: u16) -> Option<usize> {
+        self.slot_sharding.then_some(slot as usize & self.mask)
     }
 
     #[inline]
     pub fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
+        let h = self.hasher.hash_one(key);
+        if self.slot_sharding {
+            // Bits 40..54 (the shard bits and above) carry the slot: the shard is slot % 1024.
+            // The table inside a shard hashes with the other bits, as all keys of a shard
+            // share bits 40..50 in standalone mode too.
+            (h & !(0x3FFF << 40)) | ((crate::slot::key_slot(key) as u64) << 40)
+        } else {
+            h
+        }
     }
     #[inline]
     pub fn shard_of_hash(&self, h: u64) -> usize {

@@ -8,6 +8,7 @@ pub mod keyspace;
 pub mod lazyfree;
 pub mod mcitem;
 pub mod memory;
+pub mod slot;
 pub mod smallbytes;
 pub mod stream;
 pub mod value;

@@ -7,7 +7,8 @@
 
 pub mod bus;
 pub mod link;
-pub mod slot;
+/// Key → slot lives in the engine (the keyspace shards by slot in cluster mode).
+pub use ferrocache_engine::slot;
 pub mod state;
 
 use crate::keys::help_only;
@@ -364,10 +365,19 @@ fn flushslots(ctx: &mut Ctx, _a: Args) {
     ctx.out.ok();
 }
 
-/// Keys of db 0 in `slot`, up to `max` (a scan of the keyspace; no per-slot index yet).
+/// The shards that can hold keys of `slot`: one in cluster mode (the keyspace shards by slot),
+/// every shard otherwise.
+fn shards_of_slot(srv: &Server, slot: usize) -> std::ops::Range<usize> {
+    match srv.ks.shard_of_slot(slot as u16) {
+        Some(i) => i..i + 1,
+        None => 0..srv.ks.num_shards(),
+    }
+}
+
+/// Keys of db 0 in `slot`, up to `max`.
 pub fn keys_in_slot(srv: &Server, slot: usize, max: usize, now: u64) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for i in 0..srv.ks.num_shards() {
+    for i in shards_of_slot(srv, slot) {
         let g = srv.ks.lock_one(i);
         for e in g.dbs[0].iter() {
             if out.len() >= max {
@@ -383,7 +393,7 @@ pub fn keys_in_slot(srv: &Server, slot: usize, max: usize, now: u64) -> Vec<Vec<
 
 fn count_in_slot(srv: &Server, slot: usize, now: u64) -> usize {
     let mut n = 0;
-    for i in 0..srv.ks.num_shards() {
+    for i in shards_of_slot(srv, slot) {
         let g = srv.ks.lock_one(i);
         n += g.dbs[0]
             .iter()
@@ -848,7 +858,7 @@ pub fn route(
         }
     }
     let owner = owner?;
-    if !st.state_ok(srv.config.hot.cluster_full_coverage.load(Relaxed)) {
+    if !srv.cluster.state.state_ok(&st, srv.config.hot.cluster_full_coverage.load(Relaxed)) {
         if is_pubsubshard {
             if !srv.config.get_bool("cluster-allow-pubsubshard-when-down") {
                 return Some("CLUSTERDOWN The cluster is down".into());

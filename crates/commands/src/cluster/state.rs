@@ -365,10 +365,51 @@ impl ClusterState {
     }
 }
 
+/// The cluster state behind its lock, with Redis's cached cluster state (ok/fail): every
+/// routed command asks for it, and computing it walks all 16384 slots (clusterUpdateState runs
+/// in Redis's cron and before sleeping, never per command). Any write lock drops the cached
+/// answer; the next reader computes it again, under its read lock.
+pub struct StateLock {
+    lock: RwLock<ClusterState>,
+    /// Per full-coverage setting (index 0: not required, 1: required): 0 unknown, 1 ok, 2 fail.
+    ok: [std::sync::atomic::AtomicU8; 2],
+}
+
+impl StateLock {
+    pub fn new(st: ClusterState) -> StateLock {
+        StateLock { lock: RwLock::new(st), ok: Default::default() }
+    }
+    pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, ClusterState> {
+        self.lock.read()
+    }
+    pub fn write(&self) -> parking_lot::RwLockWriteGuard<'_, ClusterState> {
+        let g = self.lock.write();
+        for c in &self.ok {
+            c.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+        g
+    }
+    /// `st.state_ok(full_coverage)`, cached until the next write; `st` is this lock's state,
+    /// read-locked by the caller.
+    pub fn state_ok(&self, st: &ClusterState, full_coverage: bool) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.ok[full_coverage as usize];
+        match c.load(Relaxed) {
+            1 => true,
+            2 => false,
+            _ => {
+                let ok = st.state_ok(full_coverage);
+                c.store(if ok { 1 } else { 2 }, Relaxed);
+                ok
+            }
+        }
+    }
+}
+
 /// Cluster mode on this node: whether it is on, the state, where nodes.conf lives.
 pub struct Cluster {
     pub enabled: bool,
-    pub state: RwLock<ClusterState>,
+    pub state: StateLock,
     pub config_file: PathBuf,
     /// Nodes with an outbound bus link task (link.rs).
     pub links: parking_lot::Mutex<std::collections::HashSet<String>>,
@@ -380,7 +421,7 @@ impl Default for Cluster {
     fn default() -> Self {
         Cluster {
             enabled: false,
-            state: RwLock::new(ClusterState::new(ClusterNode::default())),
+            state: StateLock::new(ClusterState::new(ClusterNode::default())),
             config_file: PathBuf::new(),
             links: Default::default(),
             broadcast: tokio::sync::broadcast::channel(64).0,
@@ -404,7 +445,7 @@ impl Cluster {
             ClusterState::new(ClusterNode { id: random_id(), flags: MYSELF | MASTER, ..Default::default() })
         });
         Self::announce(cfg, &mut st);
-        let c = Cluster { enabled: true, state: RwLock::new(st), config_file: path, ..Default::default() };
+        let c = Cluster { enabled: true, state: StateLock::new(st), config_file: path, ..Default::default() };
         if fresh {
             c.save().map_err(|e| format!("Unable to write the cluster config file: {}", e))?;
         }
