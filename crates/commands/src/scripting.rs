@@ -12,7 +12,7 @@
 //! reach AOF and replicas wrapped in MULTI/EXEC, one goes alone, a read-only run sends nothing.
 
 use crate::client::Client;
-use crate::lua::{self, ffi::*, readonly, sandbox, Vm};
+use crate::lua::{self, basefix, ffi::*, sandbox, Vm};
 use crate::server::Server;
 use crate::table::{flags::*, lookup_sub, table, Command};
 use crate::util::{eq_ic, parse_i64};
@@ -841,7 +841,7 @@ fn create_function(st: &mut EvalState, out: &mut ReplyBuf, body: &[u8]) -> Optio
     let l = vm.0;
     unsafe {
         let code = &body[shebang_len..];
-        if readonly::load_chunk(l, code, c"@user_script") != 0 {
+        if basefix::load_chunk(l, code, c"@user_script") != 0 {
             let e = String::from_utf8_lossy(lua::cstr_bytes(l, -1)).into_owned();
             out.error(&format!("ERR Error compiling script (new function): {}", e));
             lua::pop(l, 1);

@@ -12,6 +12,7 @@
 // mutex (or is running inside it); stack indices refer to that state's stack.
 #![allow(clippy::missing_safety_doc)]
 
+pub mod basefix;
 pub mod bit;
 pub mod capi;
 pub mod cjson;

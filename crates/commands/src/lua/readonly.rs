@@ -162,7 +162,7 @@ pub unsafe fn protect_metatable_of(l: *mut lua_State) {
 /// Call the original built-in (upvalue 1) in this C function's own call frame, so its error
 /// messages name the function as the script called it.
 #[inline(always)]
-unsafe fn original(l: *mut lua_State) -> c_int {
+pub(crate) unsafe fn original(l: *mut lua_State) -> c_int {
     match lua_tocfunction(l, lua_upvalueindex(1)) {
         Some(f) => f(l),
         None => 0,
@@ -252,57 +252,8 @@ unsafe extern "C-unwind" fn g_insert(l: *mut lua_State) -> c_int {
     n
 }
 
-/// A chunk starting with the bytecode signature's first byte gets a leading space: Redis's Lua
-/// never loads bytecode (the parser then fails on that byte, at the same place and line).
-unsafe fn starts_with_esc(l: *mut lua_State, idx: c_int) -> bool {
-    lua_type(l, idx) == LUA_TSTRING && super::to_bytes(l, idx).is_some_and(|b| b.first() == Some(&0x1b))
-}
-
-/// `loadstring(s [, chunkname])` without bytecode.
-unsafe extern "C-unwind" fn g_loadstring(l: *mut lua_State) -> c_int {
-    if starts_with_esc(l, 1) {
-        if lua_type(l, 2) <= LUA_TNIL {
-            lua_settop(l, 1);
-            lua_pushvalue(l, 1);
-        }
-        lua_pushstring(l, c" ".as_ptr());
-        lua_pushvalue(l, 1);
-        lua_concat(l, 2);
-        lua_replace(l, 1);
-    }
-    original(l)
-}
-
-/// The reader `load` calls: the script's reader (upvalue 1), its first piece guarded as
-/// `loadstring`'s chunk (upvalue 2: whether the first piece is still to come).
-unsafe extern "C-unwind" fn guarded_reader(l: *mut lua_State) -> c_int {
-    lua_pushvalue(l, lua_upvalueindex(1));
-    lua_call(l, 0, 1);
-    if lua_toboolean(l, lua_upvalueindex(2)) != 0 {
-        lua_pushboolean(l, 0);
-        lua_replace(l, lua_upvalueindex(2));
-        if starts_with_esc(l, -1) {
-            lua_pushstring(l, c" ".as_ptr());
-            lua_insert(l, -2);
-            lua_concat(l, 2);
-        }
-    }
-    1
-}
-
-/// `load(reader [, chunkname])` without bytecode.
-unsafe extern "C-unwind" fn g_load(l: *mut lua_State) -> c_int {
-    if lua_type(l, 1) == LUA_TFUNCTION {
-        lua_pushvalue(l, 1);
-        lua_pushboolean(l, 1);
-        lua_pushcclosure(l, guarded_reader, 2);
-        lua_replace(l, 1);
-    }
-    original(l)
-}
-
 /// Replace `t[name]` (t on top of the stack) by `guard` with the original as upvalue 1.
-unsafe fn wrap(l: *mut lua_State, name: &std::ffi::CStr, guard: lua_CFunction) {
+pub(crate) unsafe fn wrap(l: *mut lua_State, name: &std::ffi::CStr, guard: lua_CFunction) {
     lua_getfield(l, -1, name.as_ptr());
     lua_pushcclosure(l, guard, 1);
     lua_setfield(l, -2, name.as_ptr());
@@ -316,8 +267,6 @@ pub unsafe fn install_guards(l: *mut lua_State) {
     wrap(l, c"rawset", g_rawset);
     wrap(l, c"rawget", g_read_through);
     wrap(l, c"next", g_read_through);
-    wrap(l, c"loadstring", g_loadstring);
-    wrap(l, c"load", g_load);
     lua_getfield(l, -1, c"next".as_ptr());
     lua_pushcclosure(l, g_pairs, 1);
     lua_setfield(l, -2, c"pairs".as_ptr());
@@ -325,15 +274,4 @@ pub unsafe fn install_guards(l: *mut lua_State) {
     wrap(l, c"insert", g_insert);
     wrap(l, c"foreach", g_read_through);
     lua_settop(l, -2);
-}
-
-/// Load `code` as a chunk named `name` (Redis's luaL_loadbuffer: never bytecode).
-pub unsafe fn load_chunk(l: *mut lua_State, code: &[u8], name: &std::ffi::CStr) -> c_int {
-    if code.first() == Some(&0x1b) {
-        let mut c = Vec::with_capacity(code.len() + 1);
-        c.push(b' ');
-        c.extend_from_slice(code);
-        return luaL_loadbuffer(l, c.as_ptr() as *const _, c.len(), name.as_ptr());
-    }
-    luaL_loadbuffer(l, code.as_ptr() as *const _, code.len(), name.as_ptr())
 }

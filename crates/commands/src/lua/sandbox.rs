@@ -8,7 +8,7 @@
 
 use super::capi::{self, cfn, Raise, Ret};
 use super::ffi::*;
-use super::readonly;
+use super::{basefix, readonly};
 use crate::scripting as host;
 use std::ffi::CStr;
 use std::os::raw::{c_int, c_void};
@@ -496,6 +496,7 @@ unsafe fn register_redis_api(l: *mut lua_State) {
 
     lua_pushvalue(l, LUA_GLOBALSINDEX);
     readonly::install_guards(l);
+    super::basefix::install(l);
     lua_settop(l, -2);
 
     lua_pushcfunction(l, c_pcall);
@@ -796,7 +797,7 @@ unsafe fn error_message(l: *mut lua_State) -> Option<Vec<u8>> {
 pub unsafe fn func_load(l: *mut lua_State, code: &[u8]) -> Result<(), Vec<u8>> {
     func_globals(l, true);
     let mut res = Ok(());
-    if readonly::load_chunk(l, code, c"@user_function") != 0 {
+    if basefix::load_chunk(l, code, c"@user_function") != 0 {
         let mut m = b"Error compiling function: ".to_vec();
         m.extend_from_slice(super::cstr_bytes(l, -1));
         lua_settop(l, -2);
