@@ -44,6 +44,7 @@ pub unsafe fn run(l: *mut lua_State, body: unsafe fn(*mut lua_State) -> Ret) -> 
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
+            ensure_stack(l, 1);
             push_str(l, format!("internal error: {what}").as_bytes());
             -1
         }
@@ -55,8 +56,17 @@ pub unsafe fn push_str(l: *mut lua_State, b: &[u8]) {
     lua_pushlstring(l, b.as_ptr() as *const _, b.len());
 }
 
+/// Room for `n` more values, for an error about to be raised: if the stack cannot grow (this
+/// frame holds the most values Lua allows), values of this frame are dropped.
+pub unsafe fn ensure_stack(l: *mut lua_State, n: c_int) {
+    if lua_checkstack(l, n) == 0 {
+        lua_settop(l, (lua_gettop(l) - n).max(0));
+    }
+}
+
 /// `luaL_error`: the message prefixed with the calling Lua code's position.
 pub unsafe fn error(l: *mut lua_State, msg: &[u8]) -> Raise {
+    ensure_stack(l, 3);
     luaL_where(l, 1);
     push_str(l, msg);
     lua_concat(l, 2);
@@ -65,6 +75,7 @@ pub unsafe fn error(l: *mut lua_State, msg: &[u8]) -> Raise {
 
 /// An error raised by the VM inside a C function (`luaG_runerror` there adds no position).
 pub unsafe fn error_plain(l: *mut lua_State, msg: &[u8]) -> Raise {
+    ensure_stack(l, 1);
     push_str(l, msg);
     Raise
 }

@@ -749,7 +749,7 @@ unsafe fn new_module(l: *mut lua_State) -> Ret {
 
 /// Push a new `cjson` table with its own configuration.
 pub unsafe fn push_lib(l: *mut lua_State) {
-    lua_createtable(l, 0, 13);
+    lua_createtable(l, 0, 0);
     let cfg = lua_newuserdata(l, std::mem::size_of::<Config>()) as *mut Config;
     cfg.write(DEFAULTS);
     let funcs: [(&std::ffi::CStr, lua_CFunction); 10] = [

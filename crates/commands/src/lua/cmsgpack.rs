@@ -425,7 +425,7 @@ cfn!(c_unpack_limit => unpack_limit);
 
 /// Push the `cmsgpack` table.
 pub unsafe fn push_lib(l: *mut lua_State) {
-    lua_createtable(l, 0, 8);
+    lua_createtable(l, 0, 0);
     capi::set_funcs(
         l,
         &[(c"pack", c_pack), (c"unpack", c_unpack), (c"unpack_one", c_unpack_one), (c"unpack_limit", c_unpack_limit)],

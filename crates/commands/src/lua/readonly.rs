@@ -170,6 +170,7 @@ pub(crate) unsafe fn original(l: *mut lua_State) -> c_int {
 }
 
 unsafe fn raise_readonly(l: *mut lua_State) -> ! {
+    capi::ensure_stack(l, 1);
     capi::push_str(l, READONLY_ERROR);
     lua_error(l)
 }

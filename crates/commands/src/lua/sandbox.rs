@@ -62,6 +62,7 @@ pub unsafe fn push_error(l: *mut lua_State, s: &[u8]) {
     e.extend_from_slice(&msg[start..end]);
     // lua_pushstring semantics: the message stops at the first NUL, as in Redis.
     let n = e.iter().position(|&c| c == 0).unwrap_or(e.len());
+    capi::ensure_stack(l, 3);
     lua_createtable(l, 0, 1);
     capi::push_str(l, b"err");
     capi::push_str(l, &e[..n]);
@@ -502,7 +503,7 @@ unsafe fn register_redis_api(l: *mut lua_State) {
     lua_pushcfunction(l, c_pcall);
     lua_setfield(l, LUA_GLOBALSINDEX, c"pcall".as_ptr());
 
-    lua_createtable(l, 0, 32);
+    lua_createtable(l, 0, 0);
     set_fn(l, c"call", c_redis_call);
     set_fn(l, c"pcall", c_redis_pcall);
     register_log(l);
@@ -713,8 +714,8 @@ pub unsafe fn new_func_state() -> *mut lua_State {
     register_redis_api(l);
 
     // The API of a library's load run: `redis` with register_function, log and the version.
-    lua_createtable(l, 0, 1);
-    lua_createtable(l, 0, 8);
+    lua_createtable(l, 0, 0);
+    lua_createtable(l, 0, 0);
     set_fn(l, c"register_function", c_register_function);
     register_log(l);
     register_version(l);
