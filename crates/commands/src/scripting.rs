@@ -375,7 +375,12 @@ pub(crate) fn host_load_timed_out() -> bool {
 }
 
 /// Register a function during FUNCTION LOAD (`r`: the callback's registry reference).
-pub(crate) fn host_register_function(name: &[u8], desc: Option<&[u8]>, r: c_int, flags: u64) -> Result<(), &'static str> {
+pub(crate) fn host_register_function(
+    name: &[u8],
+    desc: Option<&[u8]>,
+    r: c_int,
+    flags: u64,
+) -> Result<(), &'static str> {
     let p = LOAD.with(|c| c.get());
     if p.is_null() {
         return Err("redis.register_function can only be called on FUNCTION LOAD command");

@@ -88,8 +88,7 @@ unsafe fn called_name(l: *mut lua_State) -> Option<(Vec<u8>, bool)> {
     }
     lua_getinfo(l, c"n".as_ptr(), &mut ar);
     let method = !ar.namewhat.is_null() && std::ffi::CStr::from_ptr(ar.namewhat).to_bytes() == b"method";
-    let name =
-        if ar.name.is_null() { b"?".to_vec() } else { std::ffi::CStr::from_ptr(ar.name).to_bytes().to_vec() };
+    let name = if ar.name.is_null() { b"?".to_vec() } else { std::ffi::CStr::from_ptr(ar.name).to_bytes().to_vec() };
     Some((name, method))
 }
 

@@ -271,7 +271,7 @@ unsafe fn decode(l: *mut lua_State, c: &mut Cursor) -> Result<(), DecodeErr> {
                 lua_pushnumber(l, f64::from_bits(c.be(1, 8)?));
                 c.p += 9;
             }
-            0xd9 | 0xda | 0xdb => {
+            0xd9..=0xdb => {
                 let h = match b {
                     0xd9 => 1,
                     0xda => 2,
@@ -282,7 +282,7 @@ unsafe fn decode(l: *mut lua_State, c: &mut Cursor) -> Result<(), DecodeErr> {
                 capi::push_str(l, s);
                 c.p += 1 + h + n;
             }
-            0xdc | 0xdd | 0xde | 0xdf => {
+            0xdc..=0xdf => {
                 let h = if b == 0xdc || b == 0xde { 2 } else { 4 };
                 let n = c.be(1, h)? as usize;
                 c.p += 1 + h;

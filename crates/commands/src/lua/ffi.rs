@@ -1,6 +1,5 @@
 //! The Lua 5.1 C API, from the `mlua-sys` crate (which builds Lua 5.1.5 from the `lua-src`
 //! crate), with the few names this crate uses under their Lua 5.1 spelling.
-#![allow(non_snake_case)]
 
 pub use mlua_sys::lua51::lauxlib::{
     luaL_checkstack_ as luaL_checkstack, luaL_getmetafield_ as luaL_getmetafield, luaL_loadbuffer, luaL_newstate,

@@ -22,6 +22,8 @@ pub mod numfmt;
 pub mod readonly;
 pub mod sandbox;
 pub mod structlib;
+#[cfg(test)]
+mod tests;
 
 use ferrocache_protocol::resp::ReplyBuf;
 use ffi::*;

@@ -567,10 +567,7 @@ pub unsafe fn new_eval_state() -> *mut lua_State {
     set_fn(l, c"debug", c_debug);
     set_fn(l, c"replicate_commands", c_replicate_commands);
     lua_settop(l, -2);
-    let code = format!(
-        "local dbg = debug\ndebug = nil\nfunction __redis__err__handler(err)\n{}",
-        ERR_HANDLER_BODY
-    );
+    let code = format!("local dbg = debug\ndebug = nil\nfunction __redis__err__handler(err)\n{}", ERR_HANDLER_BODY);
     run_setup_code(l, &code, 0);
     protect_globals(l);
     protect_basic_types(l);
@@ -631,7 +628,11 @@ unsafe fn read_named_args(l: *mut lua_State) -> Result<RegArgs, &'static str> {
         match &k[..] {
             b"function_name" => {
                 if lua_isstring(l, -1) == 0 {
-                    return fail(l, callback, "function_name argument given to redis.register_function must be a string");
+                    return fail(
+                        l,
+                        callback,
+                        "function_name argument given to redis.register_function must be a string",
+                    );
                 }
                 name = Some(super::to_bytes(l, -1).unwrap_or(b"").to_vec());
             }
@@ -668,7 +669,9 @@ unsafe fn read_named_args(l: *mut lua_State) -> Result<RegArgs, &'static str> {
         }
         lua_settop(l, -2);
     }
-    let Some(name) = name else { return fail(l, callback, "redis.register_function must get a function name argument") };
+    let Some(name) = name else {
+        return fail(l, callback, "redis.register_function must get a function name argument");
+    };
     let Some(callback) = callback else { return Err("redis.register_function must get a callback argument") };
     Ok(RegArgs { name, desc, callback, flags })
 }
