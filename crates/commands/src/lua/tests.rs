@@ -146,3 +146,40 @@ fn fresh_interpreter_memory() {
     let vm = Vm::new_eval();
     assert!(vm.memory() < 64 * 1024, "{}", vm.memory());
 }
+
+#[test]
+fn libraries_survive_random_input() {
+    // Random bytes and formats through every decoder and packer: errors are fine, crashes,
+    // panics and Lua API misuse (lua-src checks it in debug builds) are not.
+    let vm = Vm::new_eval();
+    let script = br#"
+        local seed = 12345
+        local function rnd(n) seed = (seed * 1103515245 + 12345) % 2147483648 return seed % n end
+        local alpha = '[]{}",:0123456789.eE+-tfnulrsaINx\\/ bBhHlLTiIfdscx<>!\0\128\144\145\192\193\202\203\204\208\217\220\222\223'
+        local function rstr(n)
+            local t = {}
+            for i = 1, rnd(n) do
+                if rnd(3) == 0 then t[i] = string.char(rnd(256)) else local k = rnd(#alpha) + 1 t[i] = alpha:sub(k, k) end
+            end
+            return table.concat(t)
+        end
+        local n = 0
+        for i = 1, 3000 do
+            local s = rstr(40)
+            if pcall(cjson.decode, s) then n = n + 1 end
+            if pcall(cmsgpack.unpack, s) then n = n + 1 end
+            pcall(cmsgpack.unpack_one, s, rnd(5))
+            pcall(cmsgpack.unpack_limit, s, rnd(4), rnd(5))
+            local f = rstr(8)
+            pcall(struct.unpack, f, s, rnd(4))
+            pcall(struct.pack, f, rnd(1000) - 500, s, 1.5, s)
+            pcall(struct.size, f)
+            local ok, v = pcall(cjson.decode, s)
+            if ok then pcall(cjson.encode, v) pcall(cmsgpack.pack, v) end
+            pcall(bit.tohex, rnd(100000) - 50000, rnd(20) - 10)
+        end
+        return n
+    "#;
+    let got = run(&vm, script);
+    assert!(got.starts_with(b"true|"), "{}", String::from_utf8_lossy(&got));
+}
