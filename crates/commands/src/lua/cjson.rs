@@ -199,7 +199,7 @@ unsafe fn append_number(l: *mut lua_State, cfg: &Config, out: &mut Vec<u8>, idx:
         }
         _ => {}
     }
-    out.extend_from_slice(numfmt::fmt_g(num, cfg.number_precision as usize).as_bytes());
+    numfmt::push_g(out, num, cfg.number_precision as usize);
     Ok(())
 }
 

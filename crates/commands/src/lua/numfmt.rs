@@ -3,6 +3,22 @@
 
 /// `snprintf("%.<prec>g", v)` (prec 1..=17).
 pub fn fmt_g(v: f64, prec: usize) -> String {
+    let mut out = Vec::new();
+    push_g(&mut out, v, prec);
+    String::from_utf8(out).unwrap()
+}
+
+/// Append `snprintf("%.<prec>g", v)` to `out`.
+pub fn push_g(out: &mut Vec<u8>, v: f64, prec: usize) {
+    if v.fract() == 0.0 && v.abs() < 10f64.powi(prec.max(1) as i32) && v != 0.0 {
+        // An integer of at most `prec` digits prints as itself.
+        out.extend_from_slice(itoa::Buffer::new().format(v as i64).as_bytes());
+        return;
+    }
+    out.extend_from_slice(g_string(v, prec).as_bytes());
+}
+
+fn g_string(v: f64, prec: usize) -> String {
     if v.is_nan() {
         return if v.is_sign_negative() { "-nan".into() } else { "nan".into() };
     }
