@@ -159,10 +159,21 @@ unsafe fn encode_error(l: *mut lua_State, idx: c_int, reason: &str) -> Raise {
     capi::error(l, m.as_bytes())
 }
 
+/// Whether a byte is written escaped in a JSON string.
+const fn escaped(c: u8) -> bool {
+    c < 0x20 || c == b'"' || c == b'\\' || c == b'/' || c == 0x7f
+}
+
 fn append_string(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
-    for &c in s {
+    let mut start = 0;
+    for (i, &c) in s.iter().enumerate() {
+        if !escaped(c) {
+            continue;
+        }
+        out.extend_from_slice(&s[start..i]);
+        start = i + 1;
         match c {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -172,15 +183,15 @@ fn append_string(out: &mut Vec<u8>, s: &[u8]) {
             b'\n' => out.extend_from_slice(b"\\n"),
             0x0c => out.extend_from_slice(b"\\f"),
             b'\r' => out.extend_from_slice(b"\\r"),
-            0..=0x1f | 0x7f => {
+            _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[(c >> 4) as usize]);
                 out.push(HEX[(c & 15) as usize]);
             }
-            _ => out.push(c),
         }
     }
+    out.extend_from_slice(&s[start..]);
     out.push(b'"');
 }
 
@@ -404,6 +415,7 @@ struct Token {
 }
 
 struct Parser<'a> {
+    /// The text up to its first NUL.
     data: &'a [u8],
     p: usize,
     /// The decoded text of the last string token.
@@ -449,8 +461,7 @@ impl Parser<'_> {
     }
 
     fn number(&mut self, t: &mut Token) {
-        let end = self.data[self.p..].iter().position(|&c| c == 0).map_or(self.data.len(), |i| self.p + i);
-        let (v, n) = numfmt::strtod(&self.data[self.p..end]);
+        let (v, n) = numfmt::strtod(self.data.get(self.p..).unwrap_or(&[]));
         t.t = Tok::Number;
         t.num = v;
         if n == 0 {
@@ -517,6 +528,10 @@ impl Parser<'_> {
         self.p += 1;
         self.tmp.clear();
         loop {
+            let rest = self.data.get(self.p..).unwrap_or(&[]);
+            let run = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+            self.tmp.extend_from_slice(&rest[..run]);
+            self.p += run;
             let c = self.at(self.p);
             if c == b'"' {
                 break;
@@ -718,7 +733,9 @@ unsafe fn decode(l: *mut lua_State) -> Ret {
     if data.len() >= 2 && (data[0] == 0 || data[1] == 0) {
         return Err(capi::error(l, b"JSON parser does not support UTF-16 or UTF-32"));
     }
-    let mut ps = Parser { data, p: 0, tmp: Vec::new(), invalid_numbers: cfg.decode_invalid_numbers != 0 };
+    // The C parser reads a C string: the text ends at the first NUL.
+    let text = &data[..memchr::memchr(0, data).unwrap_or(data.len())];
+    let mut ps = Parser { data: text, p: 0, tmp: Vec::new(), invalid_numbers: cfg.decode_invalid_numbers != 0 };
     decode_value(l, &cfg, &mut ps)?;
     let t = ps.next_token();
     if t.t != Tok::End {
