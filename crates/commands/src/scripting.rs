@@ -1,5 +1,5 @@
 //! Lua scripting and functions: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT *, FUNCTION *, FCALL,
-//! FCALL_RO, with Redis 7.0's script environment (see `crate::lua` and lua/ferro_lua.c).
+//! FCALL_RO, with Redis 7.0's script environment (see `crate::lua`).
 //!
 //! Atomicity: the script commands carry `ALL_SHARDS`, so the executor (or EXEC) holds every
 //! shard lock for the whole run and `redis.call` runs commands through `run_locked` with those
@@ -12,7 +12,7 @@
 //! reach AOF and replicas wrapped in MULTI/EXEC, one goes alone, a read-only run sends nothing.
 
 use crate::client::Client;
-use crate::lua::{self, ffi::*, Vm};
+use crate::lua::{self, basefix, ffi::*, sandbox, Vm};
 use crate::server::Server;
 use crate::table::{flags::*, lookup_sub, table, Command};
 use crate::util::{eq_ic, parse_i64};
@@ -22,7 +22,7 @@ use ferrocache_protocol::resp::{Args, OwnedArgs, ReplyBuf};
 use parking_lot::Mutex;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
-use std::os::raw::{c_char, c_int};
+use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::Arc;
 
@@ -81,7 +81,7 @@ pub const FLAG_ALLOW_STALE: u64 = 1 << 2;
 pub const FLAG_NO_CLUSTER: u64 = 1 << 3;
 pub const FLAG_EVAL_COMPAT_MODE: u64 = 1 << 4;
 pub const FLAG_ALLOW_CROSS_SLOT: u64 = 1 << 5;
-const FLAG_NAMES: &[(u64, &str)] = &[
+pub(crate) const FLAG_NAMES: &[(u64, &str)] = &[
     (FLAG_NO_WRITES, "no-writes"),
     (FLAG_ALLOW_OOM, "allow-oom"),
     (FLAG_ALLOW_STALE, "allow-stale"),
@@ -139,7 +139,7 @@ pub struct Scripting {
     run_info: Mutex<Option<RunInfo>>,
     /// Library and function counts (high/low 32 bits) for FUNCTION STATS during a run.
     lib_counts: AtomicU64,
-    /// The runtime was woken for this run (see ferro_rs_should_kill).
+    /// The runtime was woken for this run (see host_should_kill).
     poked: AtomicBool,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call `NOSCRIPT` commands.
     pub disable_deny: AtomicBool,
@@ -281,28 +281,28 @@ fn with_run<R>(f: impl FnOnce(&mut RunCtx) -> R) -> Option<R> {
     }
 }
 
-#[no_mangle]
-extern "C" fn ferro_rs_in_run() -> c_int {
-    RUN.with(|c| !c.get().is_null()) as c_int
+// The `host_*` functions are what the Lua side (crate::lua::sandbox) asks of the server.
+
+/// Whether a script invocation is running on this thread.
+pub(crate) fn host_in_run() -> bool {
+    RUN.with(|c| !c.get().is_null())
 }
 
-#[no_mangle]
-extern "C" fn ferro_rs_in_load() -> c_int {
-    LOAD.with(|c| !c.get().is_null()) as c_int
+/// Whether FUNCTION LOAD is running a library's code on this thread.
+pub(crate) fn host_in_load() -> bool {
+    LOAD.with(|c| !c.get().is_null())
 }
 
-#[no_mangle]
-extern "C" fn ferro_rs_setresp(resp: c_int) {
+pub(crate) fn host_setresp(resp: c_int) {
     with_run(|r| r.resp3 = resp == 3);
 }
 
-#[no_mangle]
-extern "C" fn ferro_rs_set_repl(_flags: c_int) {
+pub(crate) fn host_set_repl(_flags: c_int) {
     // Accepted as in Redis 7.0; effects are always replicated whole (no AOF/replica split yet).
 }
 
-#[no_mangle]
-extern "C" fn ferro_rs_verbosity() -> c_int {
+/// The log level under which redis.log messages are dropped.
+pub(crate) fn host_verbosity() -> c_int {
     with_run(|r| unsafe {
         match (&*r.srv).config.get("loglevel").as_deref() {
             Some("debug") => 0,
@@ -315,9 +315,7 @@ extern "C" fn ferro_rs_verbosity() -> c_int {
     .unwrap_or(2)
 }
 
-#[no_mangle]
-extern "C" fn ferro_rs_log(level: c_int, s: *const c_char, len: usize) {
-    let msg = unsafe { std::slice::from_raw_parts(s as *const u8, len) };
+pub(crate) fn host_log(level: c_int, msg: &[u8]) {
     let c = match level {
         0 => '.',
         1 => '-',
@@ -341,16 +339,6 @@ fn log_line(logfile: &str, level: char, msg: &str) {
     }
 }
 
-#[no_mangle]
-extern "C" fn ferro_rs_sha1hex(s: *const c_char, len: usize, out: *mut c_char) {
-    let b = if s.is_null() { &[][..] } else { unsafe { std::slice::from_raw_parts(s as *const u8, len) } };
-    let h = sha1_hex(b);
-    unsafe {
-        std::ptr::copy_nonoverlapping(h.as_ptr(), out as *mut u8, 40);
-        *out.add(40) = 0;
-    }
-}
-
 pub fn sha1_hex(b: &[u8]) -> String {
     sha1_smol::Sha1::from(b).digest().to_string()
 }
@@ -358,8 +346,7 @@ pub fn sha1_hex(b: &[u8]) -> String {
 /// The Lua count hook (every 100000 instructions): the kill flag, and once the script ran a
 /// few milliseconds, wake the runtime so another worker takes over the I/O driver (a worker
 /// busy in a script polls no sockets; without this, SCRIPT KILL might never be read).
-#[no_mangle]
-extern "C" fn ferro_rs_should_kill() -> c_int {
+pub(crate) fn host_should_kill() -> bool {
     with_run(|r| unsafe {
         let st = &(&*r.srv).scripting;
         if !st.poked.load(Relaxed) && crate::server::now_ms().saturating_sub(st.run_start_ms.load(Relaxed)) >= 5 {
@@ -374,49 +361,39 @@ extern "C" fn ferro_rs_should_kill() -> c_int {
         }
         st.kill.load(SeqCst)
     })
-    .unwrap_or(false) as c_int
+    .unwrap_or(false)
 }
 
-#[no_mangle]
-extern "C" fn ferro_rs_load_timed_out() -> c_int {
+/// Whether the running FUNCTION LOAD exceeded its time budget.
+pub(crate) fn host_load_timed_out() -> bool {
     let p = LOAD.with(|c| c.get());
     if p.is_null() {
-        return 0;
+        return false;
     }
     let l = unsafe { &*p };
-    (l.timeout_ms > 0 && l.start.elapsed().as_millis() as u64 > l.timeout_ms) as c_int
+    l.timeout_ms > 0 && l.start.elapsed().as_millis() as u64 > l.timeout_ms
 }
 
-#[no_mangle]
-extern "C" fn ferro_rs_register_function(
-    name: *const c_char,
-    name_len: usize,
-    desc: *const c_char,
-    desc_len: usize,
-    has_desc: c_int,
+/// Register a function during FUNCTION LOAD (`r`: the callback's registry reference).
+pub(crate) fn host_register_function(
+    name: &[u8],
+    desc: Option<&[u8]>,
     r: c_int,
     flags: u64,
-) -> *const c_char {
+) -> Result<(), &'static str> {
     let p = LOAD.with(|c| c.get());
     if p.is_null() {
-        return c"redis.register_function can only be called on FUNCTION LOAD command".as_ptr();
+        return Err("redis.register_function can only be called on FUNCTION LOAD command");
     }
     let l = unsafe { &mut *p };
-    let name = unsafe { std::slice::from_raw_parts(name as *const u8, name_len) }.to_vec();
-    if !verify_name(&name) {
-        return c"Library names can only contain letters, numbers, or underscores(_) and must be at least one character long"
-            .as_ptr();
+    if !verify_name(name) {
+        return Err("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long");
     }
     if l.functions.iter().any(|f| f.name == name) {
-        return c"Function already exists in the library".as_ptr();
+        return Err("Function already exists in the library");
     }
-    let desc = if has_desc != 0 {
-        Some(unsafe { std::slice::from_raw_parts(desc as *const u8, desc_len) }.to_vec())
-    } else {
-        None
-    };
-    l.functions.push(FunctionInfo { name, desc, flags, lua_ref: r });
-    std::ptr::null()
+    l.functions.push(FunctionInfo { name: name.to_vec(), desc: desc.map(|d| d.to_vec()), flags, lua_ref: r });
+    Ok(())
 }
 
 /// The node-wide functions map's key for a function name.
@@ -442,9 +419,9 @@ fn script_lookup(argv: &[Vec<u8>]) -> Result<&'static Command, &'static str> {
     Ok(cmd)
 }
 
-/// redis.call / redis.pcall.
-#[no_mangle]
-extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
+/// redis.call / redis.pcall: the number of results, or -1 with the error (table) to raise on
+/// the stack.
+pub(crate) unsafe fn host_call(l: *mut lua_State, raise: bool) -> c_int {
     let p = RUN.with(|c| c.get());
     unsafe {
         if p.is_null() {
@@ -455,7 +432,7 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
         let argc = lua_gettop(l);
         if argc == 0 {
             lua::push_error(l, b"Please specify at least one argument for this redis lib call");
-            return if raise != 0 { -1 } else { 1 };
+            return if raise { -1 } else { 1 };
         }
         let mut argv: Vec<Vec<u8>> = Vec::with_capacity(argc as usize);
         for j in 1..=argc {
@@ -471,7 +448,7 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
         lua::pop(l, argc);
         if argv.len() != argc as usize {
             lua::push_error(l, b"Lua redis lib command arguments must be strings or integers");
-            return if raise != 0 { -1 } else { 1 };
+            return if raise { -1 } else { 1 };
         }
         let srv: &Arc<Server> = &*run.srv;
         // scriptVerifyWriteCommandAllow's server-state checks, for a write before the first one.
@@ -521,7 +498,7 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
                     run.client.block = None;
                     let is_err = out.buf.first() == Some(&b'-');
                     lua::push_resp(l, &out.buf, 0, true);
-                    return if raise != 0 && is_err { -1 } else { 1 };
+                    return if raise && is_err { -1 } else { 1 };
                 }
             }
         };
@@ -543,7 +520,7 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
         lua::push_bytes(l, b"ignore_error_stats_update");
         lua_pushboolean(l, 1);
         lua_rawset(l, -3);
-        if raise != 0 {
+        if raise {
             -1
         } else {
             1
@@ -551,9 +528,9 @@ extern "C" fn ferro_rs_call(l: *mut lua_State, raise: c_int) -> c_int {
     }
 }
 
-/// redis.acl_check_cmd: whether the calling client's ACL user may run the command.
-#[no_mangle]
-extern "C" fn ferro_rs_acl_check(l: *mut lua_State) -> c_int {
+/// redis.acl_check_cmd: whether the calling client's ACL user may run the command (-1: the
+/// error to raise is on the stack).
+pub(crate) unsafe fn host_acl_check(l: *mut lua_State) -> c_int {
     unsafe {
         if RUN.with(|c| c.get().is_null()) {
             lua::push_error(l, b"redis.acl_check_cmd can only be called inside a script invocation");
@@ -715,17 +692,15 @@ unsafe fn call_function(
     RUN.with(|c| c.set(&mut run as *mut RunCtx));
     let threshold = srv.config.get_i64("busy-reply-threshold");
     if threshold > 0 {
-        ferro_set_run_hook(l, 1);
+        sandbox::set_run_hook(l, true);
     }
     lua::push_array(l, keys);
     if eval_mode {
-        let k = lua::cstr("KEYS");
-        ferro_set_global_unprotected(l, k.as_ptr());
+        sandbox::set_global_raw(l, c"KEYS");
     }
     lua::push_array(l, args);
     if eval_mode {
-        let k = lua::cstr("ARGV");
-        ferro_set_global_unprotected(l, k.as_ptr());
+        sandbox::set_global_raw(l, c"ARGV");
     }
     // The script's writes reach AOF/replicas as one unit: MULTI ... EXEC when there is more
     // than one (Redis 7's propagatePendingCommands after scriptCall's also_propagate).
@@ -781,7 +756,7 @@ unsafe fn call_function(
         }
     }
     if threshold > 0 {
-        ferro_set_run_hook(l, 0);
+        sandbox::set_run_hook(l, false);
     }
     RUN.with(|c| c.set(std::ptr::null_mut()));
     st.running.store(false, SeqCst);
@@ -871,8 +846,7 @@ fn create_function(st: &mut EvalState, out: &mut ReplyBuf, body: &[u8]) -> Optio
     let l = vm.0;
     unsafe {
         let code = &body[shebang_len..];
-        let name = lua::cstr("@user_script");
-        if luaL_loadbuffer(l, code.as_ptr() as *const c_char, code.len(), name.as_ptr()) != 0 {
+        if basefix::load_chunk(l, code, c"@user_script") != 0 {
             let e = String::from_utf8_lossy(lua::cstr_bytes(l, -1)).into_owned();
             out.error(&format!("ERR Error compiling script (new function): {}", e));
             lua::pop(l, 1);
@@ -1155,18 +1129,16 @@ fn create_library(fs: &mut FuncState, code: &[u8], replace: bool, timeout_ms: u6
     LOAD.with(|c| c.set(&mut load as *mut LoadCtx));
     // The shebang line is cut but its newline kept, so line numbers match the user's code.
     let body = &code[shebang_len..];
-    let r = unsafe { ferro_func_load(l, body.as_ptr() as *const c_char, body.len()) };
+    let r = unsafe { sandbox::func_load(l, body) };
     LOAD.with(|c| c.set(std::ptr::null_mut()));
     let unref_all = |fns: &[FunctionInfo]| {
         for f in fns {
-            unsafe { ferro_unref(l, f.lua_ref) };
+            unsafe { sandbox::unref(l, f.lua_ref) };
         }
     };
-    if r != 0 {
-        let e = unsafe { String::from_utf8_lossy(lua::cstr_bytes(l, -1)).into_owned() };
-        unsafe { lua::pop(l, 1) };
+    if let Err(e) = r {
         unref_all(&load.functions);
-        return Err(e);
+        return Err(String::from_utf8_lossy(&e).into_owned());
     }
     if load.functions.is_empty() {
         return Err("No functions registered".into());
@@ -1184,7 +1156,7 @@ fn create_library(fs: &mut FuncState, code: &[u8], replace: bool, timeout_ms: u6
     if let Some(old) = fs.libraries.remove(&name) {
         for f in old.functions.values() {
             fs.functions.remove(&fkey(&f.name));
-            unsafe { ferro_unref(l, f.lua_ref) };
+            unsafe { sandbox::unref(l, f.lua_ref) };
         }
     }
     let mut lib = Library { name: name.clone(), code: code.to_vec(), functions: BTreeMap::new() };
@@ -1229,7 +1201,7 @@ fn function_delete(ctx: &mut Ctx, a: Args) {
     for f in lib.functions.values() {
         fs.functions.remove(&fkey(&f.name));
         if let Some(l) = l {
-            unsafe { ferro_unref(l, f.lua_ref) };
+            unsafe { sandbox::unref(l, f.lua_ref) };
         }
     }
     ctx.db().fx.dirty += 1;
@@ -1385,7 +1357,7 @@ fn fcall_generic(ctx: &mut Ctx, a: Args, ro: bool) {
     srv.scripting.lib_counts.store(((fs.libraries.len() as u64) << 32) | fs.functions.len() as u64, Relaxed);
     *srv.scripting.run_info.lock() = Some((f.name.clone(), a.iter().map(|x| x.to_vec()).collect()));
     unsafe {
-        ferro_func_push(l, f.lua_ref);
+        sandbox::push_function(l, f.lua_ref);
         call_function(ctx, l, prep, &name, &keys, &args, false);
         lua::pop(l, 1);
     }
@@ -1534,7 +1506,7 @@ fn function_restore(ctx: &mut Ctx, a: Args) {
                     for f in old.functions.values() {
                         fs.functions.remove(&fkey(&f.name));
                         if let Some(l) = l {
-                            unsafe { ferro_unref(l, f.lua_ref) };
+                            unsafe { sandbox::unref(l, f.lua_ref) };
                         }
                     }
                 }
@@ -1557,7 +1529,7 @@ fn drop_libs(fs: &mut FuncState) {
     for lib in fs.libraries.values() {
         for f in lib.functions.values() {
             if let Some(l) = l {
-                unsafe { ferro_unref(l, f.lua_ref) };
+                unsafe { sandbox::unref(l, f.lua_ref) };
             }
         }
     }

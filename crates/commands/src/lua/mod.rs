@@ -1,16 +1,29 @@
-//! The Lua side of scripting: a thin safe-ish layer over Redis 7.0.15's own Lua 5.1 (compiled by
-//! build.rs together with cjson, cmsgpack, bit and struct), and the two conversions Redis does:
-//! a command's RESP reply → Lua values (`redisProtocolToLuaType`) and a script's Lua result →
-//! the caller's reply (`luaReplyToRedisReply`).
+//! The Lua side of scripting: Lua 5.1 from crates.io (`mlua-sys`, which builds Lua 5.1.5 from
+//! `lua-src`), Redis 7.0's script environment written here (`sandbox`: the interpreters, the
+//! `redis` API, globals protection; `readonly`: readonly tables; the libraries `cjson`,
+//! `cmsgpack`, `bit` and `structlib`), and the two conversions Redis does: a command's RESP
+//! reply → Lua values (`redisProtocolToLuaType`) and a script's Lua result → the caller's reply
+//! (`luaReplyToRedisReply`).
 //!
-//! Error raising (lua_error, a longjmp) only ever happens in C frames of lua/ferro_lua.c: Rust
-//! callbacks return normally and tell the C wrapper to raise.
+//! Lua raises errors with `longjmp`: C functions written in Rust follow `capi`'s scheme (the
+//! body returns, a wrapper that owns nothing raises).
 
 // Every `unsafe fn` here takes a `lua_State` owned by the caller, who holds that interpreter's
 // mutex (or is running inside it); stack indices refer to that state's stack.
 #![allow(clippy::missing_safety_doc)]
 
+pub mod basefix;
+pub mod bit;
+pub mod capi;
+pub mod cjson;
+pub mod cmsgpack;
 pub mod ffi;
+pub mod numfmt;
+pub mod readonly;
+pub mod sandbox;
+pub mod structlib;
+#[cfg(test)]
+mod tests;
 
 use ferrocache_protocol::resp::ReplyBuf;
 use ffi::*;
@@ -30,10 +43,10 @@ impl Drop for Vm {
 
 impl Vm {
     pub fn new_eval() -> Vm {
-        Vm(unsafe { ferro_eval_vm_new() })
+        Vm(unsafe { sandbox::new_eval_state() })
     }
     pub fn new_func() -> Vm {
-        Vm(unsafe { ferro_func_vm_new() })
+        Vm(unsafe { sandbox::new_func_state() })
     }
     /// Memory used by the interpreter (Redis's luaMemory).
     pub fn memory(&self) -> u64 {
@@ -71,7 +84,7 @@ pub unsafe fn push_cstr_like(l: *mut lua_State, b: &[u8]) {
 
 /// Push Redis's error table for `msg` ("-CODE text" or "text").
 pub unsafe fn push_error(l: *mut lua_State, msg: &[u8]) {
-    ferro_push_error_len(l, msg.as_ptr() as *const _, msg.len());
+    sandbox::push_error(l, msg);
 }
 
 /// t[k] = v for the table at -3 after pushing k and v (raw, fresh tables only).
