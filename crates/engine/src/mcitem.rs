@@ -133,28 +133,6 @@ impl std::fmt::Debug for McItem {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_fields_and_data_round_trip() {
-        let mut m = McItem::new(b"abc", 42, 1000);
-        let cas = m.cas();
-        assert!(cas > 0);
-        assert_eq!((m.data(), m.flags(), m.atime(), m.bits()), (&b"abc"[..], 42, 1000, 0));
-        m.add_bits(FETCHED | STALE);
-        m.set_atime(2000);
-        m.set_cas(u64::MAX);
-        m.set_data(b"longer value");
-        assert_eq!((m.data(), m.flags(), m.atime(), m.bits(), m.cas()), (&b"longer value"[..], 42, 2000, 5, u64::MAX));
-        m.set_data(b"x");
-        assert_eq!((m.data(), m.flags(), m.cas()), (&b"x"[..], 42, u64::MAX));
-        assert_eq!(m.mem_usage(), 18);
-        assert_eq!(std::mem::size_of::<crate::Value>(), 24);
-    }
-}
-
 /// memcached's slab classes (`-n 48 -f 1.25`, 8-byte aligned, largest 512 KB): how many there are.
 pub const SLAB_CLASSES: usize = 64;
 /// memcached's slab page size (1 MB).
@@ -224,5 +202,27 @@ pub fn note_removed(db: usize, e: &crate::Entry, evicted: bool) {
 pub fn reset_class_counters() {
     for c in CLASS_COUNTERS.reclaimed.iter().chain(CLASS_COUNTERS.evicted.iter()) {
         c.store(0, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_fields_and_data_round_trip() {
+        let mut m = McItem::new(b"abc", 42, 1000);
+        let cas = m.cas();
+        assert!(cas > 0);
+        assert_eq!((m.data(), m.flags(), m.atime(), m.bits()), (&b"abc"[..], 42, 1000, 0));
+        m.add_bits(FETCHED | STALE);
+        m.set_atime(2000);
+        m.set_cas(u64::MAX);
+        m.set_data(b"longer value");
+        assert_eq!((m.data(), m.flags(), m.atime(), m.bits(), m.cas()), (&b"longer value"[..], 42, 2000, 5, u64::MAX));
+        m.set_data(b"x");
+        assert_eq!((m.data(), m.flags(), m.cas()), (&b"x"[..], 42, u64::MAX));
+        assert_eq!(m.mem_usage(), 18);
+        assert_eq!(std::mem::size_of::<crate::Value>(), 24);
     }
 }
