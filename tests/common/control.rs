@@ -110,7 +110,12 @@ impl ControlPlane {
             all.push(("CacheNodeType", "cache.t3.micro"));
         }
         let body: String = all.iter().map(|(k, v)| format!("{}={}", k, urlencode(v))).collect::<Vec<_>>().join("&");
-        let r = ureq::post(&format!("http://127.0.0.1:{}/", self.port))
+        // A fresh connection per request: ureq's shared pool would hand a keep-alive connection
+        // to a control plane killed since (kill/start tests) and fail with "connection reset"
+        // (a POST is not retried on a stale pooled connection).
+        let agent = ureq::AgentBuilder::new().max_idle_connections(0).build();
+        let r = agent
+            .post(&format!("http://127.0.0.1:{}/", self.port))
             .set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
             .set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/elasticache/aws4_request, SignedHeaders=host, Signature=0")
             .send_string(&body);
