@@ -531,36 +531,55 @@ fn scan(ctx: &mut Ctx, a: Args) {
     }
 }
 
+/// A random live key of one shard's table: a random position, or a scan when that one is
+/// logically expired.
+fn random_live_key(t: &ferrocache_engine::keyspace::Table, now: u64, rng: &mut impl Rng) -> Option<Vec<u8>> {
+    if t.is_empty() {
+        return None;
+    }
+    let e = t.at(rng.gen_range(0..t.len()));
+    if e.expire_at == 0 || e.expire_at > now {
+        return Some(e.key.to_vec());
+    }
+    let live: Vec<_> = t.iter().filter(|e| e.expire_at == 0 || e.expire_at > now).collect();
+    (!live.is_empty()).then(|| live[rng.gen_range(0..live.len())].key.to_vec())
+}
+
+/// RANDOMKEY: every key about equally likely. A dense keyspace is found by a few random
+/// shards (O(1)); a sparse one (16 empty shards in a row) by one pass that keeps each shard
+/// with probability len/total-so-far (weighted reservoir sampling: uniform over keys). Taking
+/// the first non-empty shard after a random one made a key whose shard follows a long empty
+/// run far more likely than its neighbour's (keyspace.tcl "RANDOMKEY" saw only one of 2 keys).
 fn randomkey(ctx: &mut Ctx, _a: Args) {
     let db = ctx.client.db;
     let now = ctx.now_ms;
     let n = ctx.srv.ks.num_shards();
-    let start = rand::thread_rng().gen_range(0..n);
+    let mut rng = rand::thread_rng();
     let mut found: Option<Vec<u8>> = None;
-    for pass in 0..2 {
-        let from = if pass == 0 { start } else { 0 };
-        each_shard(ctx, from, |_, s| {
-            let t = &s.dbs[db];
-            if t.is_empty() {
-                return true;
-            }
-            // Random position first; fall back to a scan when it is logically expired.
-            let mut rng = rand::thread_rng();
-            let e = t.at(rng.gen_range(0..t.len()));
-            if e.expire_at == 0 || e.expire_at > now {
-                found = Some(e.key.to_vec());
-                return false;
-            }
-            let live: Vec<_> = t.iter().filter(|e| e.expire_at == 0 || e.expire_at > now).collect();
-            if live.is_empty() {
-                return true;
-            }
-            found = Some(live[rng.gen_range(0..live.len())].key.to_vec());
+    for _ in 0..16 {
+        let i = rng.gen_range(0..n);
+        each_shard(ctx, i, |_, s| {
+            found = random_live_key(&s.dbs[db], now, &mut rng);
             false
         });
         if found.is_some() {
             break;
         }
+    }
+    if found.is_none() {
+        let mut total = 0usize;
+        each_shard(ctx, 0, |_, s| {
+            let len = s.dbs[db].len();
+            if len > 0 {
+                total += len;
+                if rng.gen_range(0..total) < len {
+                    if let Some(k) = random_live_key(&s.dbs[db], now, &mut rng) {
+                        found = Some(k);
+                    }
+                }
+            }
+            true
+        });
     }
     match found {
         Some(k) => ctx.out.bulk(&k),
