@@ -5,8 +5,7 @@ mod common;
 use common::control::{tags, ControlPlane};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 impl ControlPlane {
@@ -354,22 +353,12 @@ fn redis_cluster_errors_and_self_healing() {
 /// when the CLI cannot be installed (no network to PyPI, no python3 venv).
 #[test]
 fn aws_cli_against_the_control_plane() {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("awscli-venv");
+    let Some(py) = common::control::shared_venv_python(&[("awscli", "awscli")]) else {
+        println!("SKIPPED: could not install the AWS CLI (pip install awscli)");
+        return;
+    };
+    let venv = py.parent().unwrap().parent().unwrap().to_path_buf();
     let aws = venv.join("bin/aws");
-    if !aws.exists() {
-        let ok =
-            Command::new("python3").args(["-m", "venv", venv.to_str().unwrap()]).status().is_ok_and(|s| s.success())
-                && Command::new(venv.join("bin/pip"))
-                    .args(["install", "-q", "awscli"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success());
-        if !ok || !aws.exists() {
-            println!("SKIPPED: could not install the AWS CLI (pip install awscli)");
-            return;
-        }
-    }
     // With keys configured, SigV4 signatures are verified.
     let secured = ControlPlane::with_env(
         "awscli-keys",

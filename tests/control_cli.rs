@@ -8,8 +8,8 @@ use common::control::ControlPlane;
 use common::free_port;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 impl ControlPlane {
@@ -98,33 +98,8 @@ fn venv() -> Option<PathBuf> {
 }
 
 fn make_venv() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("awscli-venv");
-    let py = venv.join("bin/python");
-    let has = |module: &str| {
-        Command::new(&py)
-            .args(["-c", &format!("import {}", module)])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !py.exists()
-        && !Command::new("python3").args(["-m", "venv", venv.to_str().unwrap()]).status().is_ok_and(|s| s.success())
-    {
-        return None;
-    }
-    for (module, package) in [("awscli", "awscli"), ("pymemcache", "pymemcache")] {
-        if !has(module) {
-            let _ = Command::new(&py)
-                .args(["-m", "pip", "install", "-q", package])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            if !has(module) {
-                return None;
-            }
-        }
-    }
-    Some(venv)
+    let py = common::control::shared_venv_python(&[("awscli", "awscli"), ("pymemcache", "pymemcache")])?;
+    Some(py.parent()?.parent()?.to_path_buf())
 }
 
 #[test]

@@ -742,22 +742,12 @@ fn failover_under_write_load_keeps_acknowledged_writes() {
 /// The AWS CLI and boto3 for every replication-group action.
 #[test]
 fn aws_cli_and_boto3_replication_groups() {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("awscli-venv");
+    let Some(py) = common::control::shared_venv_python(&[("awscli", "awscli")]) else {
+        println!("SKIPPED: could not install the AWS CLI (pip install awscli)");
+        return;
+    };
+    let venv = py.parent().unwrap().parent().unwrap().to_path_buf();
     let aws = venv.join("bin/aws");
-    if !aws.exists() {
-        let ok =
-            Command::new("python3").args(["-m", "venv", venv.to_str().unwrap()]).status().is_ok_and(|s| s.success())
-                && Command::new(venv.join("bin/pip"))
-                    .args(["install", "-q", "awscli"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success());
-        if !ok || !aws.exists() {
-            println!("SKIPPED: could not install the AWS CLI (pip install awscli)");
-            return;
-        }
-    }
     let cp = ControlPlane::new("awscli");
     let endpoint = format!("http://127.0.0.1:{}", cp.port);
     let run = |args: &[&str]| -> String {

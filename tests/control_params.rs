@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The actions the API implements.
@@ -646,33 +646,7 @@ print(code(ec.create_cache_cluster, CacheClusterId="t1", Engine="redis"))
 
 /// The venv of the AWS CLI tests (target/awscli-venv) when it has awscli and boto3.
 fn venv_python() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("awscli-venv");
-    let py = venv.join("bin/python");
-    if !py.exists()
-        && !Command::new("python3").args(["-m", "venv", venv.to_str().unwrap()]).status().is_ok_and(|s| s.success())
-    {
-        return None;
-    }
-    for (module, package) in [("awscli", "awscli"), ("boto3", "boto3")] {
-        let has = |m: &str| {
-            Command::new(&py)
-                .args(["-c", &format!("import {}", m)])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !has(module) {
-            let _ = Command::new(&py)
-                .args(["-m", "pip", "install", "-q", package])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            if !has(module) {
-                return None;
-            }
-        }
-    }
-    Some(py)
+    common::control::shared_venv_python(&[("awscli", "awscli"), ("boto3", "boto3")])
 }
 
 /// A raw HTTP/1.1 exchange on a socket: (status line, headers, body, seconds until the

@@ -92,26 +92,7 @@ fn wait_message(sub: &mut Raw, channel: &str, seen: &mut Vec<(String, String)>) 
 /// The Python of the venv the control tests share (target/awscli-venv), with redis-py 5.0.8
 /// installed on first use; None when it cannot be installed.
 fn redis_py() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("awscli-venv");
-    let python = venv.join("bin/python");
-    let has = || {
-        Command::new(&python)
-            .args(["-c", "import redis, sys; sys.exit(redis.__version__ != '5.0.8')"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !python.exists() {
-        let _ = Command::new("python3").args(["-m", "venv", venv.to_str().unwrap()]).status();
-    }
-    if !has() {
-        let _ = Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "redis==5.0.8"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-    has().then_some(python)
+    common::control::shared_venv_python(&[("redis, sys; sys.exit(redis.__version__ != '5.0.8')", "redis==5.0.8")])
 }
 
 /// A long-lived redis-py client: one `Sentinel` and one `master_for`/`slave_for` pair, driven by

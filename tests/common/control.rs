@@ -192,3 +192,40 @@ pub fn tags(xml: &str, name: &str) -> Vec<String> {
 pub fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
+
+/// The Python venv the control-plane tests share (target/awscli-venv), with each of
+/// `packages` — (the `import` statement's text that must succeed, the pip requirement) —
+/// installed on first use. Its python, or None when it cannot be made (no network to PyPI, no
+/// python3 venv): the caller prints SKIPPED.
+pub fn shared_venv_python(packages: &[(&str, &str)]) -> Option<PathBuf> {
+    // Tests run in parallel threads: one makes or updates the venv at a time.
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("awscli-venv");
+    let py = venv.join("bin/python");
+    if !py.exists()
+        && !Command::new("python3").args(["-m", "venv", venv.to_str().unwrap()]).status().is_ok_and(|s| s.success())
+    {
+        return None;
+    }
+    let has = |import: &str| {
+        Command::new(&py)
+            .args(["-c", &format!("import {}", import)])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    for (import, requirement) in packages {
+        if !has(import) {
+            let _ = Command::new(&py)
+                .args(["-m", "pip", "install", "-q", requirement])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if !has(import) {
+                return None;
+            }
+        }
+    }
+    Some(py)
+}

@@ -627,6 +627,20 @@ unsafe fn parse_error(l: *mut lua_State, exp: &str, t: &Token) -> Raise {
     capi::error(l, m.as_bytes())
 }
 
+/// An object member's key (`t`, a string) and its colon: pushes the key, returns the token
+/// that starts the value.
+unsafe fn object_key(l: *mut lua_State, ps: &mut Parser, t: Token) -> Result<Token, Raise> {
+    if t.t != Tok::Str {
+        return Err(parse_error(l, "object key string", &t));
+    }
+    capi::push_str(l, &ps.tmp);
+    let colon = ps.next_token();
+    if colon.t != Tok::Colon {
+        return Err(parse_error(l, "colon", &colon));
+    }
+    Ok(ps.next_token())
+}
+
 enum Ctx {
     /// The next array index.
     Array(c_int),
@@ -657,15 +671,7 @@ unsafe fn decode_value(l: *mut lua_State, cfg: &Config, ps: &mut Parser) -> Resu
                     stack.push(Ctx::Object);
                     if t.t != Tok::ObjEnd {
                         // The first key.
-                        if t.t != Tok::Str {
-                            return Err(parse_error(l, "object key string", &t));
-                        }
-                        capi::push_str(l, &ps.tmp);
-                        t = ps.next_token();
-                        if t.t != Tok::Colon {
-                            return Err(parse_error(l, "colon", &t));
-                        }
-                        t = ps.next_token();
+                        t = object_key(l, ps, t)?;
                         continue 'value;
                     }
                 } else {
@@ -707,16 +713,8 @@ unsafe fn decode_value(l: *mut lua_State, cfg: &Config, ps: &mut Parser) -> Resu
                     if t.t != Tok::Comma {
                         return Err(parse_error(l, "comma or object end", &t));
                     }
-                    t = ps.next_token();
-                    if t.t != Tok::Str {
-                        return Err(parse_error(l, "object key string", &t));
-                    }
-                    capi::push_str(l, &ps.tmp);
-                    t = ps.next_token();
-                    if t.t != Tok::Colon {
-                        return Err(parse_error(l, "colon", &t));
-                    }
-                    t = ps.next_token();
+                    let key = ps.next_token();
+                    t = object_key(l, ps, key)?;
                     continue 'value;
                 }
             }
