@@ -285,7 +285,7 @@ async fn accept_loop(srv: Arc<Server>, l: TcpListener) {
 /// Gives memory freed by closed connections back to the OS. glibc's malloc keeps freed memory
 /// in its arenas (a heap only shrinks from its top), so after a burst of connections the RSS
 /// would stay near the burst's peak for good (Redis's jemalloc returns it by itself). After
-/// 1000 connections closed, at most once a second, when the RSS exceeds used_memory by 32 MB:
+/// 1000 connections closed, at most once a second, when the RSS exceeds used_memory by 8 MB:
 /// malloc_trim(0), on a blocking thread.
 #[derive(Default)]
 struct MemoryTrim {
@@ -308,7 +308,7 @@ impl MemoryTrim {
             .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
             .map_or(0, |p| p * 4096);
         let used = ferrocache_engine::memory::used_memory() as u64;
-        if rss > used + 32 * 1024 * 1024 {
+        if rss > used + 8 * 1024 * 1024 {
             tokio::task::spawn_blocking(release_free_memory);
         }
     }
