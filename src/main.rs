@@ -28,7 +28,7 @@ fn main() -> ExitCode {
             println!(
                 "ferrocache {} (redis_version={})",
                 env!("CARGO_PKG_VERSION"),
-                ferrocache_commands::server_cmds::REDIS_VERSION
+                ferrocache_node::node::REDIS_VERSION
             );
             ExitCode::SUCCESS
         }
@@ -128,7 +128,7 @@ fn server(args: &[String]) -> ExitCode {
     #[cfg(tokio_unstable)]
     builder.disable_lifo_slot();
     let rt = builder.build().expect("tokio runtime");
-    let srv = ferrocache_commands::Server::new(cfg, threads);
+    let srv = ferrocache_node::Node::new(cfg, threads, ferrocache_commands::registry());
     rt.block_on(async move {
         let mc_listeners = match ferrocache_server::memcached::bind_memcached(&srv.config).await {
             Ok(l) => l,
@@ -154,7 +154,7 @@ fn server(args: &[String]) -> ExitCode {
             &format!(
                 "Ferrocache {} (Redis {} compatible) started, pid={}, threads={}",
                 env!("CARGO_PKG_VERSION"),
-                ferrocache_commands::server_cmds::REDIS_VERSION,
+                ferrocache_node::node::REDIS_VERSION,
                 std::process::id(),
                 threads
             ),
@@ -172,7 +172,7 @@ fn server(args: &[String]) -> ExitCode {
             ferrocache_server::Loaded::Failed => return ExitCode::FAILURE,
             ferrocache_server::Loaded::Shutdown => ferrocache_server::exit_now().await,
         };
-        if let Err(e) = ferrocache_commands::cluster::link::start(&srv).await {
+        if let Err(e) = ferrocache_node::cluster::link::start(&srv).await {
             ferrocache_server::log('#', &format!("Could not bind the cluster bus port: {}", e));
             return ExitCode::FAILURE;
         }
@@ -182,7 +182,7 @@ fn server(args: &[String]) -> ExitCode {
             ferrocache_server::log('*', &format!("Ready to accept memcached connections on {}", mc_addrs.join(", ")));
             let needs_pass = srv.config.hot.requirepass_set.load(std::sync::atomic::Ordering::Relaxed)
                 || !srv.acl.default_full.load(std::sync::atomic::Ordering::Relaxed);
-            if ferrocache_commands::memcached::auth_required(&srv) {
+            if ferrocache_node::memcached::auth_required(&srv) {
                 ferrocache_server::log(
                     '*',
                     "memcached clients must log in as an ACL user (SASL PLAIN on the binary protocol, \

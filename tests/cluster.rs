@@ -475,7 +475,7 @@ fn redis_cli_follows_moved_between_ferrocache_nodes() {
 /// encode make it add us to its CLUSTER NODES under our name, with our slots.
 #[test]
 fn bus_messages_interoperate_with_redis() {
-    use ferrocache_commands::cluster::bus::{Msg, MEET, PING, PONG};
+    use ferrocache_node::cluster::bus::{Msg, MEET, PING, PONG};
     use std::io::{Read, Write};
     let Some(r) = start_redis(&["--cluster-node-timeout", "5000"]) else {
         eprintln!("SKIPPED: redis-server is not on PATH");

@@ -211,7 +211,7 @@ fn command_info_and_docs_match_redis() {
             let (a, b) = p.ask(&["COMMAND", "INFO", n]);
             let cats = |r: &[u8]| format!("{:?}", parse(r).items()[0].items()[6]);
             // The metadata-derived categories (the reference for the ACL work) are Redis's.
-            let meta = ferrocache_commands::command_docs::redis_acl_categories(n).unwrap();
+            let meta = ferrocache_node::command_docs::redis_acl_categories(n).unwrap();
             let redis_cats: Vec<String> = parse(&b).items()[0].items()[6].items().iter().map(|c| c.as_str()).collect();
             assert_eq!(redis_cats, meta, "{n}");
             if cats(&a) == cats(&b) {
@@ -560,7 +560,8 @@ fn getkeys_generated_invocations_match_redis() {
 
 /// The executor's key positions (table `key_positions`) for `inv` against Redis's GETKEYS.
 fn lock_check(inv: &[String], redis: &Reply, out: &mut Vec<String>) {
-    use ferrocache_commands::table::{lookup_sub, table};
+    use ferrocache_node::table::{install, lookup_sub, table};
+    install(ferrocache_commands::registry());
     let Some(mut c) = table().lookup(inv[0].as_bytes()) else { return };
     if !c.subcommands.is_empty() && inv.len() > 1 {
         match lookup_sub(c, inv[1].as_bytes()) {
@@ -570,7 +571,7 @@ fn lock_check(inv: &[String], redis: &Reply, out: &mut Vec<String>) {
     }
     let args = ferrocache_protocol::resp::OwnedArgs::from_slices(inv);
     let ours: Vec<String> = c.key_positions(args.args()).into_iter().map(|p| inv[p].clone()).collect();
-    if ours.is_empty() && c.has(ferrocache_commands::table::flags::ITERATES) {
+    if ours.is_empty() && c.has(ferrocache_node::table::flags::ITERATES) {
         // SORT BY/GET patterns: run with every shard held, no key list needed.
         return;
     }

@@ -653,7 +653,7 @@ fn differential_eval_against_redis_server() {
 }
 
 fn sha1_hex(b: &[u8]) -> String {
-    ferrocache_commands::scripting::sha1_hex(b)
+    ferrocache_node::scripting::sha1_hex(b)
 }
 
 #[test]

@@ -3,13 +3,13 @@
 
 Usage: tools/gen_command_json.py [REDIS_SRC_DIR] [OUT]
   REDIS_SRC_DIR defaults to /work/ref/redis-7.0.15 (reads src/commands/*.json)
-  OUT defaults to crates/commands/data/redis-commands.json
+  OUT defaults to crates/node/data/redis-commands.json
 
 The output is one JSON object keyed by the lowercase full command name ("get",
 "config|get" for subcommands), each value being the command's JSON body exactly as
 Redis ships it (the "container" field tells a subcommand's parent). Keys are sorted so
 the output is deterministic. The metadata is Redis's, under the BSD 3-Clause license
-(see crates/commands/data/README.md).
+(see crates/node/data/README.md).
 """
 import glob
 import json

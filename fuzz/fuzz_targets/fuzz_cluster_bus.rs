@@ -4,7 +4,7 @@
 //! message re-encodes to a frame of its announced length that decodes again with the same
 //! header numbers, slot bitmap, gossip count and FAIL target, and encoding is a fixed point from
 //! the second round on (names are NUL-padded text: the first round may normalise them).
-use ferrocache_commands::cluster::bus::Msg;
+use ferrocache_node::cluster::bus::Msg;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

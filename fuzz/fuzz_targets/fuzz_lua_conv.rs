@@ -1,5 +1,5 @@
 #![no_main]
-//! The Lua <-> RESP conversion layer of scripting (crates/commands/src/lua): random bytes decode
+//! The Lua <-> RESP conversion layer of scripting (crates/node/src/lua): random bytes decode
 //! into (a) a Lua value tree — nested tables with holes, cycles, numbers including NaN, ±inf and
 //! huge values, strings with CR/LF and NULs, booleans, and Redis's special tables {ok=},
 //! {err=} (with source/line/ignore_error_stats_update), {double=}, {map=}, {set=},
@@ -10,7 +10,7 @@
 //!
 //! Checked: nothing panics (or aborts), the Lua stack is balanced, and every output is exactly
 //! one complete, well-formed reply — using only RESP2 types when the client speaks RESP2.
-use ferrocache_commands::lua::{convert_lua_value, convert_resp_via_lua, LuaValue, Vm};
+use ferrocache_node::lua::{convert_lua_value, convert_resp_via_lua, LuaValue, Vm};
 use libfuzzer_sys::fuzz_target;
 
 /// The input, a read position, and whether the value tree already has its one cycle (two

@@ -1,11 +1,11 @@
 //! Connection commands: PING, ECHO, QUIT, RESET, SELECT, AUTH, HELLO, CLIENT.
 
-use crate::client::{ClientMsg, ReplyMode, TrackingInfo};
-use crate::keys::help_only;
-use crate::server::{now_ms, Pause};
-use crate::table::{flags::*, Command};
-use crate::util::*;
-use crate::Ctx;
+use ferrocache_node::client::{ClientMsg, ReplyMode, TrackingInfo};
+use ferrocache_node::node::{now_ms, Pause};
+use ferrocache_node::subcommand_required;
+use ferrocache_node::table::{flags::*, Command};
+use ferrocache_node::util::*;
+use ferrocache_node::Ctx;
 use ferrocache_protocol::resp::Args;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -21,7 +21,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new("select", 2, FAST | LOADING | STALE, (0, 0, 0), select).group(G),
     Command::new("auth", -2, FAST | NO_AUTH | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, (0, 0, 0), auth).group(G),
     Command::new("hello", -1, FAST | NO_AUTH | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, (0, 0, 0), hello).group(G),
-    Command::new("client", -2, 0, (0, 0, 0), help_only).group(G).subs(CLIENT_SUBS),
+    Command::new("client", -2, 0, (0, 0, 0), subcommand_required).group(G).subs(CLIENT_SUBS),
 ];
 
 static CLIENT_SUBS: &[Command] = &[
@@ -50,7 +50,7 @@ fn ping(ctx: &mut Ctx, a: Args) {
     // memcached metadata riding in our primary's stream or the AOF (memcached::MC_META).
     if a.len() == 2
         && (ctx.client.repl.is_master || ctx.client.id == u64::MAX)
-        && crate::memcached::apply_meta(ctx, &a[1])
+        && ferrocache_node::memcached::apply_meta(ctx, &a[1])
     {
         return ctx.out.bulk(&a[1]);
     }
@@ -76,7 +76,7 @@ fn quit(ctx: &mut Ctx, _a: Args) {
 
 /// Remove every subscription of the client (RESET, disconnect).
 pub fn drop_subscriptions(ctx: &mut Ctx) {
-    crate::pubsub::forget_client(&ctx.srv.pubsub, ctx.client);
+    ctx.srv.pubsub.forget_client(ctx.client);
     ctx.client.update_sub_counts();
 }
 
@@ -89,7 +89,7 @@ pub fn tracking_off(ctx: &mut Ctx) {
 }
 
 fn reset(ctx: &mut Ctx, _a: Args) {
-    crate::transactions::discard_state(ctx.srv, ctx.client);
+    ferrocache_node::transactions::discard_state(ctx.srv, ctx.client);
     drop_subscriptions(ctx);
     tracking_off(ctx);
     ctx.client.db = 0;
@@ -99,7 +99,7 @@ fn reset(ctx: &mut Ctx, _a: Args) {
     ctx.client.shared.resp3.store(false, Relaxed);
     ctx.client.reply_mode = ReplyMode::On;
     ctx.client.shared.no_evict.store(false, Relaxed);
-    crate::acl::reset_client(ctx.srv, ctx.client);
+    ferrocache_node::acl::reset_client(ctx.srv, ctx.client);
     *ctx.client.shared.name.lock() = None;
     if ctx.client.monitor {
         ctx.client.monitor = false;
@@ -126,14 +126,14 @@ fn select(ctx: &mut Ctx, a: Args) {
 
 /// Check credentials against the ACL users (no user: the default user).
 fn check_auth(ctx: &mut Ctx, user: Option<&[u8]>, pass: &[u8], cmd_name: &[u8]) -> bool {
-    crate::acl::authenticate(ctx.srv, ctx.client, user.unwrap_or(b"default"), pass, cmd_name)
+    ferrocache_node::acl::authenticate(ctx.srv, ctx.client, user.unwrap_or(b"default"), pass, cmd_name)
 }
 
 fn auth(ctx: &mut Ctx, a: Args) {
     if a.len() > 3 {
         return ctx.out.error(ERR_SYNTAX);
     }
-    if a.len() == 2 && crate::acl::default_nopass(ctx.srv) {
+    if a.len() == 2 && ferrocache_node::acl::default_nopass(ctx.srv) {
         return ctx.out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
     }
     let (user, pass) = if a.len() == 3 { (Some(&a[1]), &a[2]) } else { (None, &a[1]) };
@@ -192,7 +192,7 @@ fn hello(ctx: &mut Ctx, a: Args) {
     out.bulk(b"server");
     out.bulk(b"redis");
     out.bulk(b"version");
-    out.bulk(crate::server_cmds::REDIS_VERSION.as_bytes());
+    out.bulk(ferrocache_node::node::REDIS_VERSION.as_bytes());
     out.bulk(b"proto");
     out.int(ver);
     out.bulk(b"id");
@@ -303,7 +303,7 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
         } else if eq_ic(o, "laddr") {
             laddr = Some(String::from_utf8_lossy(v).into_owned());
         } else if eq_ic(o, "user") {
-            if !crate::acl::user_exists(ctx.srv, v) {
+            if !ferrocache_node::acl::user_exists(ctx.srv, v) {
                 return ctx.out.error(&format!("ERR No such user '{}'", String::from_utf8_lossy(v)));
             }
             user = Some(String::from_utf8_lossy(v).into_owned());

@@ -1,15 +1,15 @@
 //! Geo commands (Redis 7.0 geo.c). Positions are sorted-set scores (52-bit geohashes).
 
-use crate::table::{flags::*, Command};
-use crate::util::*;
 use crate::zsets::{read_zset, store_zset, zlimits};
-use crate::Ctx;
 use ferrocache_engine::geo::{
     decode_score, encode_score, format_coord, format_distance, geohash_get_distance, geohash_to_string, parse_unit,
     search_ranges, sort_points, validate_long_lat, GeoPoint, GeoShape,
 };
 use ferrocache_engine::zset::{parse_score, ScoreRange, SortedSet, ZaddFlags};
 use ferrocache_engine::{notify, Value};
+use ferrocache_node::table::{flags::*, Command};
+use ferrocache_node::util::*;
+use ferrocache_node::Ctx;
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 
 const G: &str = "geo";

@@ -1,9 +1,9 @@
 //! Hash commands.
 
-use crate::table::{flags::*, Command};
-use crate::util::*;
-use crate::Ctx;
 use ferrocache_engine::{notify, Db, HashValue, Value};
+use ferrocache_node::table::{flags::*, Command};
+use ferrocache_node::util::*;
+use ferrocache_node::Ctx;
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 use rand::Rng;
 
@@ -330,7 +330,7 @@ fn hrandfield(ctx: &mut Ctx, a: Args) {
 }
 
 fn hscan(ctx: &mut Ctx, a: Args) {
-    let Some(cursor) = crate::keys::parse_cursor(ctx, &a[2]) else { return };
+    let Some(cursor) = ferrocache_node::util::cursor_arg(ctx.out, &a[2]) else { return };
     // Redis looks the key up (empty scan if missing, WRONGTYPE) before parsing the options.
     {
         let (mut db, out) = ctx.parts();

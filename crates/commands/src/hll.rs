@@ -1,10 +1,10 @@
 //! HyperLogLog commands (Redis 7.0 hyperloglog.c). HLLs are plain string values.
 
-use crate::table::{flags::*, Command};
-use crate::util::*;
-use crate::Ctx;
 use ferrocache_engine::hll::{self, is_valid_hll, HllError, HLL_DENSE_SIZE, HLL_HDR_SIZE};
 use ferrocache_engine::{notify, Db, Value};
+use ferrocache_node::table::{flags::*, Command};
+use ferrocache_node::util::*;
+use ferrocache_node::Ctx;
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 use std::sync::atomic::Ordering::Relaxed;
 

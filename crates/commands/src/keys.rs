@@ -1,13 +1,13 @@
 //! Generic keyspace commands: DEL, EXISTS, TYPE, expiry, RENAME, COPY, MOVE, SWAPDB, KEYS,
 //! SCAN, RANDOMKEY, DBSIZE, FLUSHDB/FLUSHALL, TOUCH, OBJECT, DUMP/RESTORE, WAIT.
 
-use crate::table::{flags::*, Command};
-use crate::util::*;
-use crate::Ctx;
 use ferrocache_engine::glob::glob_match;
 use ferrocache_engine::keyspace::{lfu_decr_and_return, lru_idle_secs, Shard};
 use ferrocache_engine::lazyfree;
 use ferrocache_engine::{notify, Value, ValueType};
+use ferrocache_node::table::{flags::*, Command};
+use ferrocache_node::util::*;
+use ferrocache_node::Ctx;
 use ferrocache_protocol::resp::Args;
 use rand::Rng;
 use std::sync::atomic::Ordering::Relaxed;
@@ -40,12 +40,12 @@ pub static COMMANDS: &[Command] = &[
     Command::new("flushdb", -1, WRITE | ALL_SHARDS, (0, 0, 0), flushdb).group("server"),
     Command::new("flushall", -1, WRITE | ALL_SHARDS, (0, 0, 0), flushall).group("server"),
     Command::new("touch", -2, READONLY | FAST, (1, -1, 1), touch).group(G),
-    Command::new("object", -2, 0, (0, 0, 0), help_only).group(G).subs(OBJECT_SUBS),
+    Command::new("object", -2, 0, (0, 0, 0), ferrocache_node::subcommand_required).group(G).subs(OBJECT_SUBS),
     Command::new("dump", 2, READONLY, (1, 1, 1), dump).group(G),
     Command::new("restore", -4, WRITE | DENYOOM, (1, 1, 1), restore).group(G),
     // RESTORE with the ASKING flag: what MIGRATE sends in cluster mode (Redis 7.0).
     Command::new("restore-asking", -4, WRITE | DENYOOM, (1, 1, 1), restore).group(G),
-    Command::new("wait", 3, NOSCRIPT, (0, 0, 0), crate::replication::wait).group(G),
+    Command::new("wait", 3, NOSCRIPT, (0, 0, 0), ferrocache_node::replication::wait).group(G),
 ];
 
 static OBJECT_SUBS: &[Command] = &[
@@ -55,10 +55,6 @@ static OBJECT_SUBS: &[Command] = &[
     Command::new("object|refcount", 3, READONLY, (2, 2, 1), object_refcount).group(G),
     Command::new("object|help", 2, LOADING | STALE, (0, 0, 0), object_help).group(G),
 ];
-
-pub fn help_only(ctx: &mut Ctx, _a: Args) {
-    ctx.wrong_arity();
-}
 
 fn del_generic(ctx: &mut Ctx, a: Args, lazy: bool) {
     let (mut db, out) = ctx.parts();
@@ -455,34 +451,8 @@ pub fn scan_options(
 }
 
 /// Parse a SCAN cursor (unsigned 64-bit) or write "ERR invalid cursor".
-pub fn parse_cursor(ctx: &mut Ctx, a: &[u8]) -> Option<u64> {
-    // strtoul: optional sign (a negative cursor wraps), decimal digits, no leading space.
-    let parsed = (|| {
-        if a.is_empty() {
-            return Some(0);
-        }
-        let (neg, d) = match a.first() {
-            Some(b'-') => (true, &a[1..]),
-            Some(b'+') => (false, &a[1..]),
-            _ => (false, a),
-        };
-        let v = std::str::from_utf8(d)
-            .ok()
-            .filter(|s| s.bytes().all(|c| c.is_ascii_digit()))
-            .and_then(|s| s.parse::<u64>().ok())?;
-        Some(if neg { v.wrapping_neg() } else { v })
-    })();
-    match parsed {
-        Some(c) => Some(c),
-        None => {
-            ctx.out.error("ERR invalid cursor");
-            None
-        }
-    }
-}
-
 fn scan(ctx: &mut Ctx, a: Args) {
-    let Some(cursor) = parse_cursor(ctx, &a[1]) else { return };
+    let Some(cursor) = ferrocache_node::util::cursor_arg(ctx.out, &a[1]) else { return };
     let Some((pat, count, typ)) = scan_options(ctx, a, 2, true) else { return };
     // Redis 7.0 accepts unknown type names and then matches nothing.
     let unknown_type = typ.as_ref().is_some_and(|t| ValueType::from_name(t).is_none());
@@ -653,7 +623,7 @@ fn flushall(ctx: &mut Ctx, a: Args) {
     }
     ctx.fx.flushed.push(None);
     ctx.fx.dirty += n as u64 + 1;
-    crate::persistence::after_flushall(ctx);
+    ferrocache_node::persistence::after_flushall(ctx);
     ctx.out.ok();
 }
 

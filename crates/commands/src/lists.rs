@@ -4,11 +4,11 @@
 //! of their keys ready. A served blocking pop is propagated as the plain pop (LPOP key,
 //! LMOVE ..., LPOP key count), as Redis does.
 
-use crate::client::BlockRequest;
-use crate::table::{flags::*, Command};
-use crate::util::*;
-use crate::Ctx;
 use ferrocache_engine::{notify, Db, ListValue, SmallBytes, Value};
+use ferrocache_node::client::BlockRequest;
+use ferrocache_node::table::{flags::*, Command};
+use ferrocache_node::util::*;
+use ferrocache_node::Ctx;
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 
 const G: &str = "list";

@@ -4,18 +4,20 @@
 //! target acknowledged (propagated as one DEL). Like Redis, the transfer is synchronous: the
 //! keys' shards stay locked until the target answered or `timeout` passed.
 
-use crate::table::{flags::*, Command};
-use crate::util::{eq_ic, parse_i64, ERR_NOT_INT, ERR_SYNTAX};
-use crate::{Args, Ctx};
 use ferrocache_engine::notify;
+use ferrocache_node::table::{flags::*, Command};
+use ferrocache_node::util::{eq_ic, parse_i64, ERR_NOT_INT, ERR_SYNTAX};
+use ferrocache_node::Ctx;
+use ferrocache_protocol::resp::Args;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-pub static COMMANDS: &[Command] =
-    &[Command::new("migrate", -6, WRITE, (3, 3, 1), migrate).keys(crate::command_docs::migrate_keys).group("generic")];
+pub static COMMANDS: &[Command] = &[Command::new("migrate", -6, WRITE, (3, 3, 1), migrate)
+    .keys(ferrocache_node::command_docs::migrate_keys)
+    .group("generic")];
 
 /// A connection to a target kept for the next MIGRATE (migrateCachedSocket).
 struct CachedSocket {

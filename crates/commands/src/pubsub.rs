@@ -1,12 +1,11 @@
 //! Pub/sub: SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and their UN-forms, PUBLISH, SPUBLISH, PUBSUB.
 
-use crate::client::Client;
-use crate::keys::help_only;
-use crate::server::{ClientHandle, PubSub};
-use crate::table::{flags::*, Command};
-use crate::Ctx;
 use bytes::Bytes;
 use ferrocache_engine::glob::glob_match;
+use ferrocache_node::node::{ClientHandle, PubSub};
+use ferrocache_node::subcommand_required;
+use ferrocache_node::table::{flags::*, Command};
+use ferrocache_node::Ctx;
 use ferrocache_protocol::resp::Args;
 use parking_lot::RwLock;
 use std::collections::{HashMap, HashSet};
@@ -23,7 +22,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new("sunsubscribe", -1, PS, (1, -1, 1), sunsubscribe).group(G),
     Command::new("publish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, (0, 0, 0), publish).group(G),
     Command::new("spublish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, (1, 1, 1), spublish).group(G),
-    Command::new("pubsub", -2, 0, (0, 0, 0), help_only).group(G).subs(PUBSUB_SUBS),
+    Command::new("pubsub", -2, 0, (0, 0, 0), subcommand_required).group(G).subs(PUBSUB_SUBS),
 ];
 
 static PUBSUB_SUBS: &[Command] = &[
@@ -67,31 +66,6 @@ fn count_for(ctx: &Ctx, k: Kind) -> usize {
 
 type Registry = RwLock<HashMap<Bytes, HashMap<u64, ClientHandle>>>;
 
-/// Remove one client from one channel's subscribers, dropping the channel when it empties.
-fn remove_subscriber(reg: &Registry, ch: &Bytes, id: u64) {
-    let mut m = reg.write();
-    if let Some(s) = m.get_mut(ch) {
-        s.remove(&id);
-        if s.is_empty() {
-            m.remove(ch);
-        }
-    }
-}
-
-/// Unsubscribe a client from everything (RESET, disconnect).
-pub fn forget_client(ps: &PubSub, client: &mut Client) {
-    let id = client.id;
-    for ch in client.subs.drain() {
-        remove_subscriber(&ps.channels, &ch, id);
-    }
-    for ch in client.psubs.drain() {
-        remove_subscriber(&ps.patterns, &ch, id);
-    }
-    for ch in client.ssubs.drain() {
-        remove_subscriber(&ps.shard_channels, &ch, id);
-    }
-}
-
 fn sub_generic(ctx: &mut Ctx, a: Args, k: Kind, verb: &str) {
     let id = ctx.client.id;
     let h = ClientHandle { tx: ctx.client.tx.clone(), shared: ctx.client.shared.clone() };
@@ -126,7 +100,7 @@ fn unsub_generic(ctx: &mut Ctx, a: Args, k: Kind, verb: &str) {
     }
     for ch in targets {
         if client_set(ctx, k).remove(&ch) {
-            remove_subscriber(registry(ctx, k), &ch, id);
+            PubSub::remove_subscriber(registry(ctx, k), &ch, id);
         }
         let n = count_for(ctx, k);
         ctx.out.push(3);

@@ -1,35 +1,35 @@
-//! Server commands: INFO, COMMAND, CONFIG, TIME, LASTSAVE, SLOWLOG, LATENCY, MEMORY, MONITOR,
+//! Node commands: INFO, COMMAND, CONFIG, TIME, LASTSAVE, SLOWLOG, LATENCY, MEMORY, MONITOR,
 //! SHUTDOWN, DEBUG.
 
-use crate::keys::help_only;
-use crate::server::{now_ms, now_us};
-use crate::table::{flags::*, table, Command};
-use crate::util::*;
-use crate::{stats, Ctx};
 use ferrocache_engine::memory::used_memory;
 use ferrocache_engine::Value;
+use ferrocache_node::node::{now_ms, now_us};
+use ferrocache_node::subcommand_required;
+use ferrocache_node::table::{flags::*, table, Command};
+use ferrocache_node::util::*;
+use ferrocache_node::{stats, Ctx};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// The Redis version we are compatible with (reported where clients look for it).
-pub const REDIS_VERSION: &str = "7.0.15";
+pub use ferrocache_node::node::REDIS_VERSION;
 const G: &str = "server";
 const ADM: u64 = ADMIN | NOSCRIPT | LOADING | STALE;
 
 pub static COMMANDS: &[Command] = &[
     Command::new("info", -1, LOADING | STALE, (0, 0, 0), info).group(G),
     Command::new("command", -1, LOADING | STALE, (0, 0, 0), command_all).group(G).subs(COMMAND_SUBS),
-    Command::new("config", -2, 0, (0, 0, 0), help_only).group(G).subs(CONFIG_SUBS),
+    Command::new("config", -2, 0, (0, 0, 0), subcommand_required).group(G).subs(CONFIG_SUBS),
     Command::new("time", 1, LOADING | STALE | FAST, (0, 0, 0), time).group(G),
     Command::new("lastsave", 1, LOADING | STALE | FAST, (0, 0, 0), lastsave).group(G),
     Command::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), role).group(G),
-    Command::new("slowlog", -2, 0, (0, 0, 0), help_only).group(G).subs(SLOWLOG_SUBS),
-    Command::new("latency", -2, 0, (0, 0, 0), help_only).group(G).subs(LATENCY_SUBS),
-    Command::new("memory", -2, 0, (0, 0, 0), help_only).group(G).subs(MEMORY_SUBS),
+    Command::new("slowlog", -2, 0, (0, 0, 0), subcommand_required).group(G).subs(SLOWLOG_SUBS),
+    Command::new("latency", -2, 0, (0, 0, 0), subcommand_required).group(G).subs(LATENCY_SUBS),
+    Command::new("memory", -2, 0, (0, 0, 0), subcommand_required).group(G).subs(MEMORY_SUBS),
     Command::new("monitor", 1, ADM, (0, 0, 0), monitor).group(G),
     Command::new("debug", -2, ADM, (0, 0, 0), debug).group(G),
-    Command::new("module", -2, 0, (0, 0, 0), help_only).group(G).subs(MODULE_SUBS),
+    Command::new("module", -2, 0, (0, 0, 0), subcommand_required).group(G).subs(MODULE_SUBS),
     Command::new("lolwut", -1, READONLY | FAST, (0, 0, 0), lolwut).group(G),
 ];
 
@@ -230,7 +230,12 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         if !o.is_empty() {
             o.push_str("\r\n");
         }
-        let _ = write!(o, "# Persistence\r\n{}{}", crate::persistence::info_persistence(srv), crate::aof::info(srv),);
+        let _ = write!(
+            o,
+            "# Persistence\r\n{}{}",
+            ferrocache_node::persistence::info_persistence(srv),
+            ferrocache_node::aof::info(srv),
+        );
     }
     if want("stats") {
         if !o.is_empty() {
@@ -279,7 +284,7 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
             o.push_str("\r\n");
         }
         o.push_str("# Replication\r\n");
-        o.push_str(&crate::replication::info_replication(srv));
+        o.push_str(&ferrocache_node::replication::info_replication(srv));
     }
     if want("cpu") {
         if !o.is_empty() {
@@ -393,7 +398,7 @@ fn info(ctx: &mut Ctx, a: Args) {
 // ------------------------------------------------------------------ COMMAND
 
 fn command_entry(out: &mut ReplyBuf, c: &Command) {
-    crate::command_docs::reply_info(out, c)
+    ferrocache_node::command_docs::reply_info(out, c)
 }
 
 fn sorted_commands() -> Vec<&'static Command> {
@@ -423,7 +428,7 @@ fn find_command(name: &[u8]) -> Option<&'static Command> {
     let s = String::from_utf8_lossy(name).to_lowercase();
     if let Some((parent, sub)) = s.split_once('|') {
         let p = table().lookup(parent.as_bytes())?;
-        return crate::table::lookup_sub(p, sub.as_bytes());
+        return ferrocache_node::table::lookup_sub(p, sub.as_bytes());
     }
     table().lookup(s.as_bytes())
 }
@@ -447,7 +452,7 @@ fn command_docs(ctx: &mut Ctx, a: Args) {
     ctx.out.map(cmds.len());
     for c in cmds {
         ctx.out.bulk(c.name.as_bytes());
-        crate::command_docs::reply_docs(ctx.out, c);
+        ferrocache_node::command_docs::reply_docs(ctx.out, c);
     }
 }
 
@@ -488,20 +493,20 @@ fn getkeys_common(ctx: &mut Ctx, a: Args, with_flags: bool) {
     };
     // lookupCommand: a container with more arguments must name a known subcommand.
     let c = if !c.subcommands.is_empty() && sub.len() >= 2 {
-        match crate::table::lookup_sub(c, &sub[1]) {
+        match ferrocache_node::table::lookup_sub(c, &sub[1]) {
             Some(s) => s,
             None => return ctx.out.error("ERR Invalid command specified"),
         }
     } else {
         c
     };
-    if !crate::command_docs::has_keys(c) {
+    if !ferrocache_node::command_docs::has_keys(c) {
         return ctx.out.error("ERR The command has no key arguments");
     }
     if !c.arity_ok(sub.len()) {
         return ctx.out.error("ERR Invalid number of arguments specified for command");
     }
-    let keys = match crate::command_docs::getkeys(c, sub) {
+    let keys = match ferrocache_node::command_docs::getkeys(c, sub) {
         Ok(k) => k,
         Err(_) => return ctx.out.error("ERR Invalid arguments specified for command"),
     };
@@ -510,7 +515,7 @@ fn getkeys_common(ctx: &mut Ctx, a: Args, with_flags: bool) {
         if with_flags {
             ctx.out.array(2);
             ctx.out.bulk(&sub[p]);
-            crate::command_docs::reply_key_flags(ctx.out, f);
+            ferrocache_node::command_docs::reply_key_flags(ctx.out, f);
         } else {
             ctx.out.bulk(&sub[p]);
         }
@@ -575,14 +580,16 @@ fn config_set(ctx: &mut Ctx, a: Args) {
     let mut seen: Vec<String> = vec![];
     for i in (2..a.len()).step_by(2) {
         let name = String::from_utf8_lossy(&a[i]).to_lowercase();
-        let canon = crate::config::find_spec(&name).map(|s| s.name.to_string()).unwrap_or(name.clone());
+        let canon = ferrocache_node::config::find_spec(&name).map(|s| s.name.to_string()).unwrap_or(name.clone());
         if seen.contains(&canon) {
             return ctx.out.error(&format!(
                 "ERR CONFIG SET failed (possibly related to argument '{}') - duplicate parameter",
                 name
             ));
         }
-        if crate::config::PROTECTED.contains(&canon.as_str()) && !allow_protected(ctx, "enable-protected-configs") {
+        if ferrocache_node::config::PROTECTED.contains(&canon.as_str())
+            && !allow_protected(ctx, "enable-protected-configs")
+        {
             return ctx.out.error(&format!(
                 "ERR CONFIG SET failed (possibly related to argument '{}') - can't set protected config",
                 name
@@ -609,22 +616,22 @@ fn config_set(ctx: &mut Ctx, a: Args) {
     let port_changed = seen.iter().any(|n| n == "port")
         && old.iter().any(|(n, v)| n.eq_ignore_ascii_case("port") && ctx.srv.config.get("port").as_deref() != Some(v));
     if port_changed {
-        if let Err(e) = crate::listeners::change_port(ctx.srv) {
+        if let Err(e) = ferrocache_node::listeners::change_port(ctx.srv) {
             for (n, v) in old {
                 let _ = ctx.srv.config.set_runtime(&n, &v);
             }
             return ctx.out.error(&format!("ERR CONFIG SET failed (possibly related to argument 'port') - {}", e));
         }
     }
-    if let Err(e) = crate::aof::config_changed(ctx, &seen) {
+    if let Err(e) = ferrocache_node::aof::config_changed(ctx, &seen) {
         return ctx.out.error(&e);
     }
-    crate::acl::config_changed(ctx.srv, &seen);
+    ferrocache_node::acl::config_changed(ctx.srv, &seen);
     // Redis's updateMaxmemory evicts at once down to the new limit (performEvictions), so the
     // evicted events are out before the reply. Inside EXEC/scripts shard locks are held: the
     // next write evicts instead.
     if seen.iter().any(|n| n == "maxmemory") && !ctx.client.in_exec {
-        crate::ensure_memory(ctx.srv, crate::server::now_ms());
+        ferrocache_node::ensure_memory(ctx.srv, ferrocache_node::node::now_ms());
     }
     ctx.out.ok();
 }
@@ -655,7 +662,7 @@ fn config_rewrite(ctx: &mut Ctx, _a: Args) {
     let mut written: Vec<&str> = Vec::new();
     let all = ctx.srv.config.all();
     // ACL users replace the old `user` lines (none are written when an aclfile is used).
-    let mut user_lines = crate::acl::config_user_lines(ctx.srv);
+    let mut user_lines = ferrocache_node::acl::config_user_lines(ctx.srv);
     for l in old.lines() {
         let t = l.trim();
         let name = t.split_whitespace().next().unwrap_or("").to_lowercase();
@@ -669,7 +676,7 @@ fn config_rewrite(ctx: &mut Ctx, _a: Args) {
             }
             continue;
         }
-        match crate::config::find_spec(&name) {
+        match ferrocache_node::config::find_spec(&name) {
             Some(spec) => {
                 if written.contains(&spec.name) {
                     continue;
@@ -708,10 +715,10 @@ fn config_rewrite(ctx: &mut Ctx, _a: Args) {
 }
 
 fn quote_config(name: &str, v: &str) -> String {
-    if let Some(spec) = crate::config::find_spec(name) {
-        if matches!(spec.kind, crate::config::Kind::Memory) {
+    if let Some(spec) = ferrocache_node::config::find_spec(name) {
+        if matches!(spec.kind, ferrocache_node::config::Kind::Memory) {
             if let Ok(n) = v.parse::<i64>() {
-                return crate::config::format_memory_for_rewrite(n);
+                return ferrocache_node::config::format_memory_for_rewrite(n);
             }
         }
     }
@@ -1024,7 +1031,7 @@ fn monitor(ctx: &mut Ctx, _a: Args) {
 /// 127.0.0.1 or ::1 exactly, as Redis).
 pub fn allow_protected(ctx: &Ctx, option: &str) -> bool {
     let setting = ctx.srv.config.get(option).unwrap_or_default();
-    setting == "yes" || (setting == "local" && crate::client::is_local_addr(&ctx.client.shared.addr))
+    setting == "yes" || (setting == "local" && ferrocache_node::client::is_local_addr(&ctx.client.shared.addr))
 }
 
 fn protected_allowed(ctx: &mut Ctx, option: &str, command: &str) -> bool {
@@ -1068,9 +1075,9 @@ fn debug(ctx: &mut Ctx, a: Args) {
                 )),
             }
         }
-        b"reload" => crate::persistence::debug_reload(ctx, a),
+        b"reload" => ferrocache_node::persistence::debug_reload(ctx, a),
         b"set-disable-deny-scripts" if a.len() == 3 => {
-            let on = crate::util::parse_i64(&a[2]).unwrap_or(0) != 0;
+            let on = ferrocache_node::util::parse_i64(&a[2]).unwrap_or(0) != 0;
             ctx.srv.scripting.disable_deny.store(on, Relaxed);
             ctx.out.ok();
         }
@@ -1156,12 +1163,12 @@ fn debug_protocol(ctx: &mut Ctx, name: &[u8]) {
 
 /// DUMP payload of a value (Redis's format: RDB value + RDB version + CRC64).
 pub fn dump_value(v: &Value) -> Vec<u8> {
-    crate::rdb_bridge::dump(v)
+    ferrocache_node::rdb_bridge::dump(v)
 }
 
 /// Decode a DUMP payload, or Redis's error text.
 pub fn restore_value(p: &[u8]) -> Result<Value, String> {
-    crate::rdb_bridge::restore(p)
+    ferrocache_node::rdb_bridge::restore(p)
 }
 
 // ------------------------------------------------------------------ MODULE, LOLWUT
@@ -1194,7 +1201,7 @@ fn module_list(ctx: &mut Ctx, _a: Args) {
 /// cannot load them, and answers as redis-server does when a load fails.
 fn module_load(ctx: &mut Ctx, a: Args) {
     if protected_allowed(ctx, "enable-module-command", "MODULE") {
-        crate::persistence::log_line(
+        ferrocache_node::persistence::log_line(
             '#',
             &format!(
                 "Module {} failed to load: ferrocache does not load Redis modules",

@@ -1,10 +1,10 @@
 //! Set commands (Redis 7.0 t_set.c). Sets are intsets (sorted integers, up to
 //! set-max-intset-entries) or hash tables, as OBJECT ENCODING reports in 7.0.
 
-use crate::table::{flags::*, Command};
-use crate::util::*;
-use crate::Ctx;
 use ferrocache_engine::{notify, Db, SetValue, Value};
+use ferrocache_node::table::{flags::*, Command};
+use ferrocache_node::util::*;
+use ferrocache_node::Ctx;
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 use rand::Rng;
 
@@ -523,7 +523,7 @@ fn sdiffstore(ctx: &mut Ctx, a: Args) {
 // ---------------------------------------------------------------- scan
 
 fn sscan(ctx: &mut Ctx, a: Args) {
-    let Some(cursor) = crate::keys::parse_cursor(ctx, &a[2]) else { return };
+    let Some(cursor) = ferrocache_node::util::cursor_arg(ctx.out, &a[2]) else { return };
     let Some((pat, count, _)) = crate::keys::scan_options(ctx, a, 3, false) else { return };
     let (mut db, out) = ctx.parts();
     let Ok(s) = read_set(&mut db, out, &a[1]) else { return };

@@ -7,10 +7,10 @@
 //! Under EXEC the ITERATES flag makes the transaction hold every shard already. Without
 //! patterns the declared keys (source, STORE destination) are locked as usual.
 
-use crate::table::{flags::*, Command};
-use crate::util::*;
-use crate::Ctx;
 use ferrocache_engine::{notify, Db, ListValue, SmallBytes, Value};
+use ferrocache_node::table::{flags::*, Command};
+use ferrocache_node::util::*;
+use ferrocache_node::Ctx;
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 use std::cmp::Ordering;
 
@@ -143,7 +143,7 @@ fn sort_ro(ctx: &mut Ctx, a: Args) {
 }
 
 fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
-    if let Some(e) = crate::acl::sort_pattern_denied(ctx, a, first_pattern_option(a, readonly)) {
+    if let Some(e) = ferrocache_node::acl::sort_pattern_denied(ctx, a, first_pattern_option(a, readonly)) {
         return ctx.out.error(e);
     }
     let o = match parse(a, readonly) {
@@ -158,14 +158,8 @@ fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
         let access = ctx.access();
         let dbi = ctx.client.db;
         {
-            let mut db = Db {
-                guards: &mut own,
-                db: dbi,
-                now_ms: ctx.now_ms,
-                fx: &mut *ctx.fx,
-                access,
-                expire_enabled: ctx.srv.expire_allowed(),
-            };
+            let mut db =
+                Db::new(&mut own, &mut *ctx.fx, dbi, ctx.now_ms).with_access(access).expiring(ctx.srv.expire_allowed());
             run(&mut db, ctx.out, a, &o, ctx.client.in_script);
         }
         // Apply the effects while every shard is still held.

@@ -3,15 +3,15 @@
 //! Write effects follow Redis: XADD propagates with the generated ID (and `~` trims rewritten
 //! to `=`), XREADGROUP/XCLAIM/XAUTOCLAIM propagate as XCLAIM / XGROUP SETID / CREATECONSUMER.
 
-use crate::client::BlockRequest;
-use crate::keys::help_only;
-use crate::table::{flags::*, Command};
-use crate::util::*;
-use crate::Ctx;
 use ferrocache_engine::stream::{
     AppendError, ConsumerGroup, NodeLimits, StreamEntry, StreamId, StreamValue, Trim, INVALID_ENTRIES_READ,
 };
 use ferrocache_engine::{notify, Db, Value};
+use ferrocache_node::client::BlockRequest;
+use ferrocache_node::subcommand_required;
+use ferrocache_node::table::{flags::*, Command};
+use ferrocache_node::util::*;
+use ferrocache_node::Ctx;
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 
 const G: &str = "stream";
@@ -25,13 +25,13 @@ pub static COMMANDS: &[Command] = &[
     Command::new("xtrim", -4, WRITE, (1, 1, 1), xtrim).group(G),
     Command::new("xread", -4, READONLY | BLOCKING, (0, 0, 0), xread).keys(xread_keys).group(G),
     Command::new("xreadgroup", -7, WRITE | BLOCKING, (0, 0, 0), xreadgroup).keys(xread_keys).group(G),
-    Command::new("xgroup", -2, 0, (0, 0, 0), help_only).group(G).subs(XGROUP_SUBS),
+    Command::new("xgroup", -2, 0, (0, 0, 0), subcommand_required).group(G).subs(XGROUP_SUBS),
     Command::new("xsetid", -3, WRITE | DENYOOM | FAST, (1, 1, 1), xsetid).group(G),
     Command::new("xack", -4, WRITE | FAST, (1, 1, 1), xack).group(G),
     Command::new("xpending", -3, READONLY, (1, 1, 1), xpending).group(G),
     Command::new("xclaim", -6, WRITE | FAST, (1, 1, 1), xclaim).group(G),
     Command::new("xautoclaim", -6, WRITE | FAST, (1, 1, 1), xautoclaim).group(G),
-    Command::new("xinfo", -2, 0, (0, 0, 0), help_only).group(G).subs(XINFO_SUBS),
+    Command::new("xinfo", -2, 0, (0, 0, 0), subcommand_required).group(G).subs(XINFO_SUBS),
 ];
 
 static XGROUP_SUBS: &[Command] = &[

@@ -1,9 +1,9 @@
 //! String commands: GET, SET and its variants, counters, ranges, LCS.
 
-use crate::table::{flags::*, Command};
-use crate::util::*;
-use crate::Ctx;
 use ferrocache_engine::{notify, Db, Value};
+use ferrocache_node::table::{flags::*, Command};
+use ferrocache_node::util::*;
+use ferrocache_node::Ctx;
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 
 const W: u64 = WRITE | DENYOOM;

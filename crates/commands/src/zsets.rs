@@ -1,12 +1,12 @@
 //! Sorted set commands (Redis 7.0 t_zset.c semantics).
 
-use crate::client::BlockRequest;
-use crate::table::{flags::*, Command};
-use crate::util::*;
-use crate::Ctx;
 use ferrocache_engine::value::FastMap;
 use ferrocache_engine::zset::{parse_score, LexRange, ScoreRange, SortedSet, ZaddFlags, ZsetLimits};
 use ferrocache_engine::{notify, Db, Value};
+use ferrocache_node::client::BlockRequest;
+use ferrocache_node::table::{flags::*, Command};
+use ferrocache_node::util::*;
+use ferrocache_node::Ctx;
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 use rand::Rng;
 
@@ -1070,7 +1070,7 @@ fn zrandmember_count(ctx: &mut Ctx, a: Args, l: i64, withscores: bool) {
 }
 
 fn zscan(ctx: &mut Ctx, a: Args) {
-    let Some(cursor) = crate::keys::parse_cursor(ctx, &a[2]) else { return };
+    let Some(cursor) = ferrocache_node::util::cursor_arg(ctx.out, &a[2]) else { return };
     let Some((pat, count, _)) = crate::keys::scan_options(ctx, a, 3, false) else { return };
     let (mut db, out) = ctx.parts();
     let Ok(z) = read_zset(&mut db, out, &a[1]) else { return };

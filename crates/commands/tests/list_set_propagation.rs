@@ -1,12 +1,12 @@
 //! What list and set writes propagate (the argv AOF/replication will see), including blocked
 //! pops served later, which Redis propagates as the plain pop.
 
-use ferrocache_commands::blocking::{WaitState, Waiter};
-use ferrocache_commands::client::{Client, ClientShared};
-use ferrocache_commands::config::Config;
-use ferrocache_commands::server::{now_ms, EffectSink};
-use ferrocache_commands::table::table;
-use ferrocache_commands::{execute, Server};
+use ferrocache_node::blocking::{WaitState, Waiter};
+use ferrocache_node::client::{Client, ClientShared};
+use ferrocache_node::config::Config;
+use ferrocache_node::node::{now_ms, EffectSink};
+use ferrocache_node::table::table;
+use ferrocache_node::{execute, Node};
 use ferrocache_protocol::resp::{OwnedArgs, ReplyBuf};
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -21,8 +21,8 @@ impl EffectSink for Sink {
     }
 }
 
-fn setup() -> (Arc<Server>, Arc<Sink>) {
-    let srv = Server::new(Config::new(None), 1);
+fn setup() -> (Arc<Node>, Arc<Sink>) {
+    let srv = Node::new(Config::new(None), 1, ferrocache_commands::registry());
     let sink = Arc::new(Sink::default());
     srv.add_sink(sink.clone());
     (srv, sink)
@@ -37,7 +37,7 @@ fn client(id: u64) -> Client {
     c
 }
 
-fn run(srv: &Arc<Server>, c: &mut Client, line: &str) -> String {
+fn run(srv: &Arc<Node>, c: &mut Client, line: &str) -> String {
     let parts: Vec<&str> = line.split(' ').collect();
     let args = OwnedArgs::from_slices(&parts);
     let mut out = ReplyBuf::new(false);
@@ -46,7 +46,7 @@ fn run(srv: &Arc<Server>, c: &mut Client, line: &str) -> String {
 }
 
 /// Block `c` on `line` the way the server's connection task does.
-fn block(srv: &Arc<Server>, c: &mut Client, line: &str) -> Arc<Waiter> {
+fn block(srv: &Arc<Node>, c: &mut Client, line: &str) -> Arc<Waiter> {
     assert_eq!(run(srv, c, line), "");
     let req = c.block.take().expect("blocked");
     let parts: Vec<&str> = line.split(' ').collect();

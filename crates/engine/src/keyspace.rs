@@ -832,20 +832,30 @@ pub struct Db<'g, 'a> {
 }
 
 impl<'g, 'a> Db<'g, 'a> {
+    /// Database `db` over the held shards at time `now_ms`, with the default access tracking
+    /// (LRU) and expiry on; `with_access` / `expiring` change those.
+    pub fn new(guards: &'g mut Guards<'a>, fx: &'g mut Effects, db: usize, now_ms: u64) -> Self {
+        Db { guards, db, now_ms, fx, access: AccessPolicy::default(), expire_enabled: true }
+    }
+    pub fn with_access(mut self, access: AccessPolicy) -> Self {
+        self.access = access;
+        self
+    }
+    /// Whether logically expired keys are removed when met (replicas wait for the primary's DEL).
+    pub fn expiring(mut self, on: bool) -> Self {
+        self.expire_enabled = on;
+        self
+    }
+
     pub fn keyspace(&self) -> &'a Keyspace {
         self.guards.keyspace()
     }
 
     /// Another database over the same guards.
     pub fn with_db(&mut self, db: usize) -> Db<'_, 'a> {
-        Db {
-            guards: &mut *self.guards,
-            db,
-            now_ms: self.now_ms,
-            fx: &mut *self.fx,
-            access: self.access,
-            expire_enabled: self.expire_enabled,
-        }
+        Db::new(&mut *self.guards, &mut *self.fx, db, self.now_ms)
+            .with_access(self.access)
+            .expiring(self.expire_enabled)
     }
 
     fn locate(&mut self, key: &[u8]) -> (u64, &mut Shard) {
@@ -1114,14 +1124,7 @@ mod tests {
         let ks = Keyspace::new(16, 16);
         let mut fx = Effects::default();
         let mut g = ks.lock_keys([&b"a"[..], b"b"]);
-        let mut db = Db {
-            guards: &mut g,
-            db: 0,
-            now_ms: 1000,
-            fx: &mut fx,
-            access: AccessPolicy::default(),
-            expire_enabled: true,
-        };
+        let mut db = Db::new(&mut g, &mut fx, 0, 1000);
         db.set(b"a", Value::str(b"1"), false);
         assert_eq!(db.get(b"a").unwrap().value.as_bytes(), Some(&b"1"[..]));
         db.set_expire(b"a", 1500);
@@ -1140,14 +1143,7 @@ mod tests {
         let mut fx = Effects::default();
         {
             let mut g = ks.lock_all();
-            let mut db = Db {
-                guards: &mut g,
-                db: 0,
-                now_ms: 1000,
-                fx: &mut fx,
-                access: AccessPolicy::default(),
-                expire_enabled: true,
-            };
+            let mut db = Db::new(&mut g, &mut fx, 0, 1000);
             for i in 0..100 {
                 db.set(format!("k{i}").as_bytes(), Value::str(b"v"), false);
             }

@@ -8,11 +8,11 @@
 //! writes that buffer once per batch. See docs/architecture.md for the measurements.
 
 use bytes::{Buf, BytesMut};
-use ferrocache_commands::blocking::{WaitState, Waiter};
-use ferrocache_commands::client::{BlockRequest, Client, ClientMsg, ClientShared};
-use ferrocache_commands::server::{now_ms, ClientHandle};
-use ferrocache_commands::table::table;
-use ferrocache_commands::{execute_at, Server};
+use ferrocache_node::blocking::{WaitState, Waiter};
+use ferrocache_node::client::{BlockRequest, Client, ClientMsg, ClientShared};
+use ferrocache_node::node::{now_ms, ClientHandle};
+use ferrocache_node::table::table;
+use ferrocache_node::{execute_at, Node};
 use ferrocache_protocol::resp::{OwnedArgs, ParseLimits, Parsed, ReplyBuf, RespParser};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -24,7 +24,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 pub mod memcached;
 
-pub use ferrocache_commands::config::Config;
+pub use ferrocache_node::config::Config;
 
 pub mod repl;
 
@@ -86,7 +86,7 @@ pub fn init_log(cfg: &Config) {
         std::fs::OpenOptions::new().create(true).append(true).open(&path).ok().map(parking_lot::Mutex::new)
     };
     let _ = LOGFILE.set(f);
-    ferrocache_commands::persistence::set_logger(log);
+    ferrocache_node::persistence::set_logger(log);
 }
 
 /// Log a line in Redis's format ("pid:M hh:mm:ss.mmm * message").
@@ -109,15 +109,15 @@ pub async fn bind_all(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
     let port = cfg.get_i64("port") as u16;
     let binds = cfg.get("bind").unwrap_or_else(|| "127.0.0.1".into());
     let std_listeners =
-        ferrocache_commands::listeners::bind_all("server", &binds, port, cfg.get_i64("tcp-backlog"), &mut |sa, e| {
+        ferrocache_node::listeners::bind_all("server", &binds, port, cfg.get_i64("tcp-backlog"), &mut |sa, e| {
             log('#', &format!("Could not bind optional address {}: {}", sa, e))
         })?;
     std_listeners.into_iter().map(TcpListener::from_std).collect()
 }
 
 /// Load the dataset (AOF when enabled, else RDB).
-pub fn load_data(srv: &Arc<Server>) -> bool {
-    ferrocache_commands::aof::load_data_from_disk(srv).is_ok()
+pub fn load_data(srv: &Arc<Node>) -> bool {
+    ferrocache_node::aof::load_data_from_disk(srv).is_ok()
 }
 
 /// How startup loading ended.
@@ -134,7 +134,7 @@ pub enum Loaded {
 /// start accepting at the loader's first progress point (every 2 MB of RDB, every 1024 AOF
 /// commands), and until the dataset is in memory commands without the LOADING flag get
 /// `-LOADING` (INFO shows the progress). A small RDB is loaded before any client is served.
-pub async fn load_data_serving(srv: &Arc<Server>, listeners: Vec<TcpListener>) -> Loaded {
+pub async fn load_data_serving(srv: &Arc<Node>, listeners: Vec<TcpListener>) -> Loaded {
     let s = srv.clone();
     let mut load = tokio::task::spawn_blocking(move || load_data(&s));
     let mut pending = Some(listeners);
@@ -162,13 +162,13 @@ pub async fn load_data_serving(srv: &Arc<Server>, listeners: Vec<TcpListener>) -
 }
 
 /// Run a node until SHUTDOWN.
-pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>) {
+pub async fn run(srv: Arc<Node>, listeners: Vec<TcpListener>) {
     repl::install(&srv);
     // `replicaof host port` in the configuration: connect once the local data is loaded (its
     // replication ID and offset allow a partial resync), as Redis does.
     if let Some((host, port)) = srv.config.get("replicaof").as_deref().and_then(|v| v.split_once(' ')) {
         if let Ok(port) = port.parse() {
-            ferrocache_commands::replication::become_replica(&srv, host.to_string(), port);
+            ferrocache_node::replication::become_replica(&srv, host.to_string(), port);
         }
     }
     tokio::spawn(repl::cron(srv.clone()));
@@ -205,7 +205,7 @@ pub async fn run(srv: Arc<Server>, listeners: Vec<TcpListener>) {
 
 /// A client blocked in SHUTDOWN: returns once the shutdown is cancelled (the process exits
 /// otherwise).
-async fn shutdown_wait(srv: &Server, seen: u64) {
+async fn shutdown_wait(srv: &Node, seen: u64) {
     let ctl = &srv.shutdown_ctl;
     loop {
         let n = ctl.cancelled.notified();
@@ -220,8 +220,8 @@ async fn shutdown_wait(srv: &Server, seen: u64) {
 
 /// SIGTERM / SIGINT and the shutdown cron (shutdown.rs): installed before the dataset loads, so
 /// a signal during a long load stops the node too.
-pub fn spawn_shutdown_tasks(srv: &Arc<Server>) {
-    use ferrocache_commands::shutdown::{self, Signal};
+pub fn spawn_shutdown_tasks(srv: &Arc<Node>) {
+    use ferrocache_node::shutdown::{self, Signal};
     use tokio::signal::unix::{signal, SignalKind};
     let s = srv.clone();
     tokio::spawn(async move {
@@ -267,7 +267,7 @@ pub async fn exit_now() -> ! {
     std::process::exit(0)
 }
 
-async fn accept_loop(srv: Arc<Server>, l: TcpListener) {
+async fn accept_loop(srv: Arc<Node>, l: TcpListener) {
     loop {
         match l.accept().await {
             Ok((sock, peer)) => {
@@ -294,7 +294,7 @@ struct MemoryTrim {
 }
 
 impl MemoryTrim {
-    fn tick(&mut self, srv: &Arc<Server>) {
+    fn tick(&mut self, srv: &Arc<Node>) {
         let received = srv.counters.total_connections_received.load(Relaxed);
         let closed = received.saturating_sub(srv.connected.load(Relaxed) as u64);
         let now = now_ms();
@@ -323,7 +323,7 @@ fn release_free_memory() {
 }
 
 /// Periodic work: active expiry (hz times per second).
-async fn cron(srv: Arc<Server>) {
+async fn cron(srv: Arc<Node>) {
     let mut cursor = 0usize;
     let mut trim = MemoryTrim::default();
     loop {
@@ -347,7 +347,7 @@ async fn cron(srv: Arc<Server>) {
             } else {
                 s.ks.active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s2.apply_effects(fx, 0, None))
             };
-            ferrocache_commands::aof::cron(&s);
+            ferrocache_node::aof::cron(&s);
             c
         });
         cursor = step.await.unwrap_or(cursor);
@@ -356,7 +356,7 @@ async fn cron(srv: Arc<Server>) {
         if srv.tracking.enabled.load(Relaxed) > 0 {
             srv.tracking_limit();
         }
-        ferrocache_commands::persistence::cron(&srv);
+        ferrocache_node::persistence::cron(&srv);
     }
 }
 
@@ -435,7 +435,7 @@ enum Step {
 
 /// Execute every complete request in `rbuf`, consuming them.
 fn process(
-    srv: &Arc<Server>,
+    srv: &Arc<Node>,
     client: &mut Client,
     parser: &mut RespParser,
     rbuf: &mut BytesMut,
@@ -459,7 +459,7 @@ fn process(
                     continue;
                 }
                 if srv.writes_may_pause() {
-                    let is_write = ferrocache_commands::pausable_write(srv, client, args);
+                    let is_write = ferrocache_node::pausable_write(srv, client, args);
                     if let Some(until) = srv.paused_for(is_write) {
                         break Step::Paused(until);
                     }
@@ -528,7 +528,7 @@ pub fn set_keepalive(sock: &TcpStream, secs: i64) {
     }
 }
 
-async fn connection(srv: Arc<Server>, sock: TcpStream, peer: SocketAddr) {
+async fn connection(srv: Arc<Node>, sock: TcpStream, peer: SocketAddr) {
     let _ = sock.set_nodelay(true);
     set_keepalive(&sock, srv.config.get_i64("tcp-keepalive"));
     let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -565,14 +565,14 @@ const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode 
 
 /// Protected mode (the default) with no password for the default user: only 127.0.0.1 and
 /// ::1 may connect.
-fn protected_mode_denies(srv: &Server, peer: &SocketAddr) -> bool {
+fn protected_mode_denies(srv: &Node, peer: &SocketAddr) -> bool {
     srv.config.get_bool("protected-mode")
-        && !ferrocache_commands::client::is_local_addr(&peer.to_string())
-        && ferrocache_commands::acl::default_nopass(srv)
+        && !ferrocache_node::client::is_local_addr(&peer.to_string())
+        && ferrocache_node::acl::default_nopass(srv)
 }
 
 async fn serve(
-    srv: &Arc<Server>,
+    srv: &Arc<Node>,
     client: &mut Client,
     rd: &mut tokio::net::tcp::OwnedReadHalf,
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
@@ -651,7 +651,7 @@ async fn serve(
                                     if !flush(srv, &client.shared, wr, &mut out).await { return; }
                                     if let Some(seen) = client.shutdown_wait.take() {
                                         shutdown_wait(srv, seen).await;
-                                        out.error(ferrocache_commands::shutdown::SHUTDOWN_FAILED);
+                                        out.error(ferrocache_node::shutdown::SHUTDOWN_FAILED);
                                     }
                                 }
                                 Step::ReplWait => {
@@ -719,11 +719,11 @@ async fn serve(
 /// Write the reply buffer. What is not written yet counts as the client's output buffer
 /// (`omem`); a client closed meanwhile for its output buffer (a subscriber that does not read
 /// while messages pile up) ends the wait.
-async fn flush(srv: &Server, sh: &ClientShared, wr: &mut tokio::net::tcp::OwnedWriteHalf, out: &mut ReplyBuf) -> bool {
+async fn flush(srv: &Node, sh: &ClientShared, wr: &mut tokio::net::tcp::OwnedWriteHalf, out: &mut ReplyBuf) -> bool {
     if out.buf.is_empty() {
         return true;
     }
-    ferrocache_commands::aof::before_reply(srv);
+    ferrocache_node::aof::before_reply(srv);
     srv.counters.net_output_bytes.fetch_add(out.buf.len() as u64, Relaxed);
     let len = out.buf.len();
     let mut off = 0;
@@ -760,7 +760,7 @@ async fn flush(srv: &Server, sh: &ClientShared, wr: &mut tokio::net::tcp::OwnedW
 /// out, or the connection goes away. Returns false when the connection went away.
 #[allow(clippy::too_many_arguments)]
 async fn block(
-    srv: &Arc<Server>,
+    srv: &Arc<Node>,
     client: &mut Client,
     args: OwnedArgs,
     rd: &mut tokio::net::tcp::OwnedReadHalf,
@@ -772,7 +772,7 @@ async fn block(
     let Some(cmd) = table().lookup(&args.args()[0]) else { return true };
     let cmd = match cmd.subcommands.is_empty() {
         true => cmd,
-        false => match args.args().get(1).and_then(|s| ferrocache_commands::table::lookup_sub(cmd, s)) {
+        false => match args.args().get(1).and_then(|s| ferrocache_node::table::lookup_sub(cmd, s)) {
             Some(sub) => sub,
             None => return true,
         },
@@ -807,7 +807,7 @@ async fn block(
 /// The wait itself: served, timed out, or the connection went away (false).
 #[allow(clippy::too_many_arguments)]
 async fn wait_blocked(
-    srv: &Arc<Server>,
+    srv: &Arc<Node>,
     w: &Arc<Waiter>,
     sh: &ClientShared,
     deadline: u64,
@@ -864,11 +864,11 @@ async fn wait_blocked(
     }
 }
 
-fn cleanup(srv: &Arc<Server>, client: &mut Client) {
+fn cleanup(srv: &Arc<Node>, client: &mut Client) {
     let id = client.id;
     srv.clients.lock().remove(&id);
-    ferrocache_commands::transactions::discard_state(srv, client);
-    ferrocache_commands::pubsub::forget_client(&srv.pubsub, client);
+    ferrocache_node::transactions::discard_state(srv, client);
+    srv.pubsub.forget_client(client);
     if client.tracking.take().is_some() {
         srv.tracking.forget_client(id);
         srv.tracking.enabled.fetch_sub(1, Relaxed);

@@ -5,10 +5,10 @@
 //! follow the protocol crate's error values.
 
 use bytes::{Buf, BytesMut};
-use ferrocache_commands::config::Config;
-use ferrocache_commands::memcached::{self as mc, McConn, McConnInfo, Outcome};
-use ferrocache_commands::server::now_ms;
-use ferrocache_commands::Server;
+use ferrocache_node::config::Config;
+use ferrocache_node::memcached::{self as mc, McConn, McConnInfo, Outcome};
+use ferrocache_node::node::now_ms;
+use ferrocache_node::Node;
 use ferrocache_protocol::memcache::{negotiate, parse_binary, parse_text, Protocol};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -44,21 +44,21 @@ pub async fn bind_memcached(cfg: &Config) -> std::io::Result<Vec<TcpListener>> {
     let binds = cfg.get("bind").unwrap_or_else(|| "127.0.0.1".into());
     let backlog = cfg.get_i64("tcp-backlog");
     let std_listeners =
-        ferrocache_commands::listeners::bind_all("memcached", &binds, port as u16, backlog, &mut |sa, e| {
+        ferrocache_node::listeners::bind_all("memcached", &binds, port as u16, backlog, &mut |sa, e| {
             crate::log('#', &format!("Could not bind optional memcached address {}: {}", sa, e))
         })?;
     std_listeners.into_iter().map(TcpListener::from_std).collect()
 }
 
 /// Start accepting memcached connections.
-pub fn spawn(srv: Arc<Server>, listeners: Vec<TcpListener>) {
+pub fn spawn(srv: Arc<Node>, listeners: Vec<TcpListener>) {
     for l in listeners {
         let srv = srv.clone();
         tokio::spawn(async move { accept_loop(srv, l).await });
     }
 }
 
-async fn accept_loop(srv: Arc<Server>, l: TcpListener) {
+async fn accept_loop(srv: Arc<Node>, l: TcpListener) {
     loop {
         match l.accept().await {
             Ok((sock, peer)) => {
@@ -73,7 +73,7 @@ async fn accept_loop(srv: Arc<Server>, l: TcpListener) {
     }
 }
 
-async fn connection(srv: Arc<Server>, mut sock: TcpStream, peer: SocketAddr) {
+async fn connection(srv: Arc<Node>, mut sock: TcpStream, peer: SocketAddr) {
     let _ = sock.set_nodelay(true);
     crate::set_keepalive(&sock, srv.config.get_i64("tcp-keepalive"));
     let st = &srv.mc.stats;
@@ -123,7 +123,7 @@ struct ConnState {
 }
 
 /// Serve one connection; returns why it closed (memcached's conn_close reasons).
-async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) -> &'static str {
+async fn serve(srv: &Arc<Node>, conn: &McConn, sock: TcpStream) -> &'static str {
     let (mut rd, mut wr) = sock.into_split();
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
@@ -154,7 +154,7 @@ async fn serve(srv: &Arc<Server>, conn: &McConn, sock: TcpStream) -> &'static st
         let close;
         (close, paused, backlog) = process(srv, conn, &mut state, &mut rbuf, &mut out);
         if !out.is_empty() {
-            ferrocache_commands::aof::before_reply(srv);
+            ferrocache_node::aof::before_reply(srv);
             srv.mc.stats.bytes_written.fetch_add(out.len() as u64, Relaxed);
             if wr.write_all(&out).await.is_err() {
                 return "error";
@@ -207,7 +207,7 @@ async fn watch_stream(
 /// Returns (the connection must close, a write is paused by a FAILOVER and stays in `rbuf`,
 /// execution stopped at the output bound with requests possibly left in `rbuf`).
 fn process(
-    srv: &Arc<Server>,
+    srv: &Arc<Node>,
     conn: &McConn,
     state: &mut ConnState,
     rbuf: &mut BytesMut,

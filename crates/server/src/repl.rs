@@ -7,10 +7,10 @@
 
 use crate::log;
 use bytes::{Buf, Bytes, BytesMut};
-use ferrocache_commands::client::{Client, ClientMsg, ClientShared};
-use ferrocache_commands::replication::{self as rp, LinkState, ReplicaConn};
-use ferrocache_commands::server::{now_ms, ClientHandle};
-use ferrocache_commands::{execute_at, persistence, Server};
+use ferrocache_node::client::{Client, ClientMsg, ClientShared};
+use ferrocache_node::node::{now_ms, ClientHandle};
+use ferrocache_node::replication::{self as rp, LinkState, ReplicaConn};
+use ferrocache_node::{execute_at, persistence, Node};
 use ferrocache_protocol::resp::{ParseLimits, Parsed, ReplyBuf, RespParser};
 use std::io::Write;
 use std::sync::atomic::Ordering::Relaxed;
@@ -22,14 +22,14 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 /// Install the hook REPLICAOF uses to start a link task.
-pub fn install(srv: &Arc<Server>) {
+pub fn install(srv: &Arc<Node>) {
     let _ = srv.repl.start_link.set(|srv, epoch| {
         tokio::spawn(link_loop(srv, epoch));
     });
 }
 
 /// Periodic replication work (every 100 ms).
-pub async fn cron(srv: Arc<Server>) {
+pub async fn cron(srv: Arc<Node>) {
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         rp::cron(&srv);
@@ -86,7 +86,7 @@ fn peer_ip(addr: &str) -> String {
 
 /// Serve a connection that sent PSYNC/SYNC until the replica goes away.
 pub async fn serve_replica(
-    srv: &Arc<Server>,
+    srv: &Arc<Node>,
     client: &mut Client,
     rd: &mut OwnedReadHalf,
     wr: &mut OwnedWriteHalf,
@@ -142,7 +142,7 @@ pub async fn serve_replica(
 /// FULLRESYNC: start a snapshot whose start point is the stream offset sent, send the RDB.
 /// None: the replica is gone; Some(diskless): the RDB was sent, as a `$EOF:` stream or not.
 async fn full_sync(
-    srv: &Arc<Server>,
+    srv: &Arc<Node>,
     client: &Client,
     conn: &Arc<ReplicaConn>,
     old: bool,
@@ -153,7 +153,7 @@ async fn full_sync(
 }
 
 async fn send_rdb(
-    srv: &Arc<Server>,
+    srv: &Arc<Node>,
     conn: &Arc<ReplicaConn>,
     old: bool,
     diskless: bool,
@@ -249,7 +249,7 @@ async fn send_rdb(
 /// the mark hide it, and the replica waits for the end of the RDB forever.
 #[allow(clippy::too_many_arguments)]
 async fn stream_to_replica(
-    srv: &Arc<Server>,
+    srv: &Arc<Node>,
     client: &Client,
     conn: &Arc<ReplicaConn>,
     rx: &mut UnboundedReceiver<Bytes>,
@@ -343,7 +343,7 @@ async fn flush_queued(
 }
 
 /// WAIT: block until `n` replicas acknowledged `off`, or the deadline. Returns the count.
-pub async fn wait_acks(srv: &Arc<Server>, off: u64, n: usize, deadline_ms: u64) -> usize {
+pub async fn wait_acks(srv: &Arc<Node>, off: u64, n: usize, deadline_ms: u64) -> usize {
     loop {
         let notified = srv.repl.acks.notified();
         let c = srv.repl.acked(off);
@@ -365,7 +365,7 @@ pub async fn wait_acks(srv: &Arc<Server>, off: u64, n: usize, deadline_ms: u64) 
 // ------------------------------------------------------------------ replica side
 
 /// The state of our link, unless a newer REPLICAOF replaced it (then false: stop).
-fn set_state(srv: &Server, epoch: u64, st: LinkState) -> bool {
+fn set_state(srv: &Node, epoch: u64, st: LinkState) -> bool {
     let mut r = srv.repl.r.lock();
     if r.epoch != epoch {
         return false;
@@ -374,11 +374,11 @@ fn set_state(srv: &Server, epoch: u64, st: LinkState) -> bool {
     true
 }
 
-fn current(srv: &Server, epoch: u64) -> bool {
+fn current(srv: &Node, epoch: u64) -> bool {
     srv.repl.r.lock().epoch == epoch
 }
 
-async fn link_loop(srv: Arc<Server>, epoch: u64) {
+async fn link_loop(srv: Arc<Node>, epoch: u64) {
     let mut db = 0usize;
     loop {
         let master = {
@@ -453,7 +453,7 @@ impl Link {
     }
 }
 
-async fn link_once(srv: &Arc<Server>, epoch: u64, host: &str, port: u16, db: &mut usize) -> Result<(), String> {
+async fn link_once(srv: &Arc<Node>, epoch: u64, host: &str, port: u16, db: &mut usize) -> Result<(), String> {
     let timeout = srv.config.get_i64("repl-timeout").max(1) as u64;
     if !set_state(srv, epoch, LinkState::Connecting) {
         return Ok(());
@@ -574,7 +574,7 @@ async fn link_once(srv: &Arc<Server>, epoch: u64, host: &str, port: u16, db: &mu
 }
 
 async fn receive_and_load(
-    srv: &Arc<Server>,
+    srv: &Arc<Node>,
     epoch: u64,
     link: &mut Link,
     id: &str,
@@ -687,7 +687,7 @@ async fn receive_and_load(
 
 #[allow(clippy::too_many_arguments)]
 async fn stream_from_master(
-    srv: &Arc<Server>,
+    srv: &Arc<Node>,
     epoch: u64,
     link: Link,
     host: &str,

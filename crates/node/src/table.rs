@@ -1,5 +1,6 @@
 //! The one command table: name, arity, flags, key positions, handler, subcommands. Dispatch,
-//! arity checks, key extraction for shard locking, COMMAND INFO/DOCS all read it.
+//! arity checks, key extraction for shard locking, COMMAND INFO/DOCS all read it. The
+//! families fill it (`install`); the core only reads it.
 
 use crate::Ctx;
 use ferrocache_protocol::resp::Args;
@@ -118,50 +119,32 @@ impl Command {
     }
 }
 
-fn all_families() -> Vec<&'static [Command]> {
-    vec![
-        crate::strings::COMMANDS,
-        crate::bits::COMMANDS,
-        crate::keys::COMMANDS,
-        crate::migrate::COMMANDS,
-        crate::hashes::COMMANDS,
-        crate::connection::COMMANDS,
-        crate::server_cmds::COMMANDS,
-        crate::shutdown::COMMANDS,
-        crate::pubsub::COMMANDS,
-        crate::transactions::COMMANDS,
-        crate::lists::COMMANDS,
-        crate::sets::COMMANDS,
-        crate::zsets::COMMANDS,
-        crate::hll::COMMANDS,
-        crate::geo::COMMANDS,
-        crate::streams::COMMANDS,
-        crate::sort::COMMANDS,
-        crate::scripting::COMMANDS,
-        crate::persistence::COMMANDS,
-        crate::aof::COMMANDS,
-        crate::replication::COMMANDS,
-        crate::acl::COMMANDS,
-        crate::cluster::COMMANDS,
-    ]
-}
-
 pub struct Table {
     pub by_name: HashMap<&'static str, &'static Command>,
 }
 
 static TABLE: OnceLock<Table> = OnceLock::new();
 
-pub fn table() -> &'static Table {
+/// The families' command lists, as `ferrocache_commands::registry()` gives them. The node
+/// never names a family: it is handed them once, at start.
+pub struct Registry(pub Vec<&'static [Command]>);
+
+/// Install the registry (the first one wins: every node in a process runs the same commands).
+pub fn install(registry: Registry) {
     TABLE.get_or_init(|| {
         let mut by_name = HashMap::new();
-        for fam in all_families() {
+        for fam in registry.0 {
             for c in fam.iter() {
                 by_name.insert(c.name, c);
             }
         }
         Table { by_name }
-    })
+    });
+}
+
+/// The command table. Panics before `install` (a node is always built with its registry).
+pub fn table() -> &'static Table {
+    TABLE.get().expect("the command registry is installed by Node::new")
 }
 
 impl Table {

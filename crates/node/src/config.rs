@@ -1,4 +1,4 @@
-//! Server configuration with Redis's option names: the table of known options, parsing of
+//! Node configuration with Redis's option names: the table of known options, parsing of
 //! redis.conf syntax and `--name value` arguments, CONFIG GET/SET/REWRITE support, and the
 //! hot values mirrored into atomics for the request path.
 
@@ -147,7 +147,7 @@ pub static SPECS: &[Spec] = &[
     spec!("masterauth", "", Kind::Str),
     spec!("masteruser", "", Kind::Str),
     spec!("lua-time-limit", "busy-reply-threshold", "5000", Kind::Int(0, i64::MAX)),
-    // Redis Cluster (crates/commands/src/cluster): startup-only ones are Immutable.
+    // Redis Cluster (crates/node/src/cluster): startup-only ones are Immutable.
     spec!("cluster-enabled", "no", Kind::Immutable),
     spec!("cluster-config-file", "nodes.conf", Kind::Immutable),
     spec!("cluster-port", "0", Kind::Immutable),
@@ -190,7 +190,7 @@ pub static SPECS: &[Spec] = &[
     spec!("io-threads-do-reads", "no", Kind::Immutable),
     spec!("memcached-port", "0", Kind::Immutable),
     spec!("engine", "redis", Kind::Immutable),
-    // memcached protocols (crates/commands/src/memcached.rs): -I, -c, ElastiCache Auto Discovery.
+    // memcached protocols (crates/node/src/memcached.rs): -I, -c, ElastiCache Auto Discovery.
     spec!("memcached-item-size-max", "1048576", Kind::Memory),
     spec!("memcached-max-connections", "1024", Kind::Int(1, i32::MAX as i64)),
     spec!("memcached-cluster-nodes", "", Kind::Str),

@@ -87,3 +87,30 @@ pub fn range_indices(start: i64, end: i64, len: usize) -> Option<(usize, usize)>
     }
     Some((s as usize, e as usize))
 }
+
+/// A SCAN-family cursor (strtoul, as Redis parses it) or write "invalid cursor".
+pub fn cursor_arg(out: &mut ReplyBuf, a: &[u8]) -> Option<u64> {
+    // strtoul: optional sign (a negative cursor wraps), decimal digits, no leading space.
+    let parsed = (|| {
+        if a.is_empty() {
+            return Some(0);
+        }
+        let (neg, d) = match a.first() {
+            Some(b'-') => (true, &a[1..]),
+            Some(b'+') => (false, &a[1..]),
+            _ => (false, a),
+        };
+        let v = std::str::from_utf8(d)
+            .ok()
+            .filter(|s| s.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok())?;
+        Some(if neg { v.wrapping_neg() } else { v })
+    })();
+    match parsed {
+        Some(c) => Some(c),
+        None => {
+            out.error("ERR invalid cursor");
+            None
+        }
+    }
+}

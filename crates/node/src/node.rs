@@ -6,12 +6,15 @@ use crate::client::{ClientMsg, ClientShared};
 use crate::config::Config;
 use bytes::Bytes;
 use ferrocache_engine::glob::glob_match;
-use ferrocache_engine::{notify, Effects, Keyspace, SmallBytes};
+use ferrocache_engine::{notify, AccessPolicy, Db, Effects, Guards, Keyspace, SmallBytes};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
+
+/// The Redis version this node answers as (INFO, HELLO, RDB aux fields, LOLWUT).
+pub const REDIS_VERSION: &str = "7.0.15";
 
 pub type Tx = UnboundedSender<ClientMsg>;
 
@@ -62,7 +65,7 @@ pub struct Pause {
     pub write_only: bool,
 }
 
-pub struct Server {
+pub struct Node {
     pub ks: Keyspace,
     pub config: Config,
     pub clients: Mutex<HashMap<u64, ClientHandle>>,
@@ -125,8 +128,10 @@ pub fn now_us() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
-impl Server {
-    pub fn new(config: Config, threads: usize) -> Arc<Server> {
+impl Node {
+    /// A node running the commands of `registry` (`ferrocache_commands::registry()`).
+    pub fn new(config: Config, threads: usize, registry: crate::table::Registry) -> Arc<Node> {
+        crate::table::install(registry);
         let dbs = config.get_i64("databases").max(1) as usize;
         let port = config.get_i64("port") as u16;
         let run_id: String = {
@@ -142,7 +147,7 @@ impl Server {
             }
         };
         let ks = if cluster.enabled { Keyspace::new(1024, dbs).with_slot_sharding() } else { Keyspace::new(1024, dbs) };
-        let srv = Arc::new(Server {
+        let srv = Arc::new(Node {
             cluster,
             ks,
             config,
@@ -636,6 +641,21 @@ impl Server {
 
     /// Keys may be deleted by expiry (active or on access) now: a primary, and no pause holds
     /// writes (Redis's checkClientPauseTimeoutAndReturnIfPaused: expired keys are only hidden).
+    /// LRU/LFU access tracking as configured.
+    pub fn access_policy(&self) -> AccessPolicy {
+        let h = &self.config.hot;
+        AccessPolicy {
+            lfu: self.config.policy().is_lfu(),
+            lfu_log_factor: h.lfu_log_factor.load(Relaxed),
+            lfu_decay_time: h.lfu_decay_time.load(Relaxed),
+        }
+    }
+
+    /// Database `db` over held shards, with this node's access tracking and expiry setting.
+    pub fn db<'g, 'a>(&self, guards: &'g mut Guards<'a>, fx: &'g mut Effects, db: usize, now_ms: u64) -> Db<'g, 'a> {
+        Db::new(guards, fx, db, now_ms).with_access(self.access_policy()).expiring(self.expire_allowed())
+    }
+
     pub fn expire_allowed(&self) -> bool {
         if !self.repl.expire_allowed() || self.shutdown_ctl.pausing_writes.load(Relaxed) {
             return false;
@@ -696,6 +716,33 @@ pub struct PubSub {
     pub channels: RwLock<HashMap<Bytes, HashMap<u64, ClientHandle>>>,
     pub patterns: RwLock<HashMap<Bytes, HashMap<u64, ClientHandle>>>,
     pub shard_channels: RwLock<HashMap<Bytes, HashMap<u64, ClientHandle>>>,
+}
+
+impl PubSub {
+    /// Remove one client from one channel's subscribers, dropping the channel when it empties.
+    pub fn remove_subscriber(reg: &RwLock<HashMap<Bytes, HashMap<u64, ClientHandle>>>, ch: &Bytes, id: u64) {
+        let mut m = reg.write();
+        if let Some(s) = m.get_mut(ch) {
+            s.remove(&id);
+            if s.is_empty() {
+                m.remove(ch);
+            }
+        }
+    }
+
+    /// Unsubscribe a client from everything (RESET, disconnect).
+    pub fn forget_client(&self, client: &mut crate::client::Client) {
+        let id = client.id;
+        for ch in client.subs.drain() {
+            Self::remove_subscriber(&self.channels, &ch, id);
+        }
+        for ch in client.psubs.drain() {
+            Self::remove_subscriber(&self.patterns, &ch, id);
+        }
+        for ch in client.ssubs.drain() {
+            Self::remove_subscriber(&self.shard_channels, &ch, id);
+        }
+    }
 }
 
 /// WATCH registry: (db, key) → watching clients' dirty flags.

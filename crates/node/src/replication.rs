@@ -18,7 +18,7 @@
 //! see the primary's offsets), and local effects are not fed (`MasterSide::proxy`).
 
 use crate::client::ClientShared;
-use crate::server::{now_ms, EffectSink, Server};
+use crate::node::{now_ms, EffectSink, Node};
 use crate::table::{flags::*, Command};
 use crate::util::eq_ic;
 use crate::Ctx;
@@ -140,7 +140,7 @@ impl ReplicaConn {
 pub use crate::config::ObufLimit;
 
 /// client-output-buffer-limit for the replica class (hard raised to repl-backlog-size).
-pub fn replica_obuf_limit(srv: &Server) -> ObufLimit {
+pub fn replica_obuf_limit(srv: &Node) -> ObufLimit {
     let v = srv.config.get("client-output-buffer-limit").unwrap_or_default();
     let mut lim = crate::config::parse_obuf_limits(&v)[crate::config::OBUF_REPLICA];
     if lim.hard > 0 {
@@ -383,7 +383,7 @@ pub struct Repl {
     pub acks: tokio::sync::Notify,
     sink_installed: AtomicBool,
     /// The server crate starts the link task of a replica here: (node, epoch).
-    pub start_link: OnceLock<fn(Arc<Server>, u64)>,
+    pub start_link: OnceLock<fn(Arc<Node>, u64)>,
     pub sync_full: AtomicU64,
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
@@ -477,7 +477,7 @@ impl EffectSink for ReplSink {
 
 impl Repl {
     /// Attach the replication sink (once) and create the backlog if there is none.
-    pub fn ensure_backlog(&self, srv: &Server) {
+    pub fn ensure_backlog(&self, srv: &Node) {
         if !self.sink_installed.swap(true, Relaxed) {
             srv.add_sink(Arc::new(ReplSink { m: self.m.clone(), offset: self.offset.clone() }));
         }
@@ -533,7 +533,7 @@ impl Repl {
         }
     }
     /// Disconnect every replica (their feeder tasks stop on the kill flag).
-    pub fn disconnect_replicas(&self, srv: &Server) {
+    pub fn disconnect_replicas(&self, srv: &Node) {
         let reps: Vec<Arc<ReplicaConn>> = std::mem::take(&mut self.m.lock().replicas);
         let clients = srv.clients.lock();
         for r in reps {
@@ -545,14 +545,14 @@ impl Repl {
     }
 }
 
-pub fn backlog_size(srv: &Server) -> usize {
+pub fn backlog_size(srv: &Node) -> usize {
     srv.config.get_i64("repl-backlog-size").max(16 * 1024) as usize
 }
 
 /// PSYNC: try a partial resync from the backlog. On success the replica is attached (its
 /// channel receives everything after the returned bytes) and the reply line and backlog
 /// bytes to send first are returned.
-pub fn try_partial(srv: &Server, conn: &Arc<ReplicaConn>, replid: &str, offset: i64, psync2: bool) -> Option<Vec<u8>> {
+pub fn try_partial(srv: &Node, conn: &Arc<ReplicaConn>, replid: &str, offset: i64, psync2: bool) -> Option<Vec<u8>> {
     let repl = &srv.repl;
     let mut m = repl.m.lock();
     if replid == "?" || offset < 0 || !m.backlog.active {
@@ -622,7 +622,7 @@ fn replicaof(ctx: &mut Ctx, a: Args) {
 }
 
 /// replicationSetMaster.
-pub fn become_replica(srv: &Arc<Server>, host: String, port: u16) {
+pub fn become_replica(srv: &Arc<Node>, host: String, port: u16) {
     let repl = &srv.repl;
     let was_master = !repl.is_replica.swap(true, Relaxed);
     {
@@ -654,7 +654,7 @@ pub fn become_replica(srv: &Arc<Server>, host: String, port: u16) {
 }
 
 /// replicationUnsetMaster: REPLICAOF NO ONE.
-pub fn become_master(srv: &Arc<Server>) {
+pub fn become_master(srv: &Arc<Node>) {
     let repl = &srv.repl;
     repl.is_replica.store(false, Relaxed);
     {
@@ -677,7 +677,7 @@ pub fn become_master(srv: &Arc<Server>) {
     repl.disconnect_replicas(srv);
 }
 
-fn kill_client(srv: &Server, id: u64) {
+fn kill_client(srv: &Node, id: u64) {
     if let Some(h) = srv.clients.lock().get(&id) {
         h.shared.kill.store(true, Relaxed);
         let _ = h.tx.send(crate::client::ClientMsg::Kill);
@@ -826,7 +826,7 @@ pub fn wait(ctx: &mut Ctx, a: Args) {
 
 /// refreshGoodSlavesCount: online replicas whose last ACK is at most min-replicas-max-lag
 /// seconds old (None when min-replicas-to-write or min-replicas-max-lag is 0).
-fn good_replicas(srv: &Server, m: &MasterSide, now: u64) -> Option<usize> {
+fn good_replicas(srv: &Node, m: &MasterSide, now: u64) -> Option<usize> {
     let min = srv.config.hot.min_replicas_to_write.load(Relaxed);
     let maxlag = srv.config.hot.min_replicas_max_lag.load(Relaxed);
     if min <= 0 || maxlag <= 0 {
@@ -845,7 +845,7 @@ fn good_replicas(srv: &Server, m: &MasterSide, now: u64) -> Option<usize> {
 }
 
 /// checkGoodReplicasStatus: a replica, or no limit configured, or enough good replicas.
-pub fn good_replicas_ok(srv: &Server) -> bool {
+pub fn good_replicas_ok(srv: &Node) -> bool {
     if srv.repl.is_replica.load(Relaxed) {
         return true;
     }
@@ -866,14 +866,14 @@ pub fn failover_state_name(st: u8) -> &'static str {
 }
 
 /// clearFailoverState: forget the target and unpause writes.
-pub fn clear_failover(srv: &Server) {
+pub fn clear_failover(srv: &Node) {
     *srv.repl.failover.lock() = Failover::default();
     srv.repl.failover_state.store(FAILOVER_NONE, Relaxed);
     srv.pause_notify.notify_waiters();
 }
 
 /// abortFailover: back to a primary if we already switched, then unpause.
-pub fn abort_failover(srv: &Arc<Server>, err: &str) {
+pub fn abort_failover(srv: &Arc<Node>, err: &str) {
     let st = srv.repl.failover_state.load(Relaxed);
     if st == FAILOVER_NONE {
         return;
@@ -961,7 +961,7 @@ fn failover(ctx: &mut Ctx, a: Args) {
 /// updateFailoverStatus: time out (abort, or switch anyway with FORCE), or switch once the
 /// target acknowledged our whole stream. The switch happens with every shard held, so no
 /// write is between "the target has everything" and "we are a replica".
-pub fn update_failover(srv: &Arc<Server>) {
+pub fn update_failover(srv: &Arc<Node>) {
     let repl = &srv.repl;
     if repl.failover_state.load(Relaxed) != FAILOVER_WAIT_SYNC {
         return;
@@ -1016,7 +1016,7 @@ pub fn update_failover(srv: &Arc<Server>) {
 // ------------------------------------------------------------------ INFO
 
 /// The "# Replication" INFO section body (without the header).
-pub fn info_replication(srv: &Server) -> String {
+pub fn info_replication(srv: &Node) -> String {
     use std::fmt::Write;
     let repl = &srv.repl;
     let mut o = String::new();
@@ -1099,7 +1099,7 @@ pub fn info_replication(srv: &Server) -> String {
 
 /// replicationCron's master part: PING replicas every repl-ping-replica-period seconds, free
 /// the backlog after repl-backlog-ttl without replicas, follow repl-backlog-size changes.
-pub fn cron(srv: &Arc<Server>) {
+pub fn cron(srv: &Arc<Node>) {
     update_failover(srv);
     let repl = &srv.repl;
     let now = now_ms();

@@ -73,7 +73,7 @@ pub fn bind_all(
 }
 
 /// CONFIG SET port: bind the configured addresses on the new port and hand them over.
-pub fn change_port(srv: &crate::Server) -> Result<(), String> {
+pub fn change_port(srv: &crate::Node) -> Result<(), String> {
     let cfg = &srv.config;
     let port = cfg.get_i64("port");
     let binds = cfg.get("bind").unwrap_or_else(|| "127.0.0.1".into());

@@ -7,7 +7,7 @@
 use super::bus::{Gossip, Msg, FAIL as FAIL_MSG, MEET, PING, PONG};
 use super::slot::SLOTS;
 use super::state::{random_id, ClusterNode, ClusterState, FAIL, HANDSHAKE, MASTER, MEET_FLAG, NOADDR, PFAIL, SLAVE};
-use crate::Server;
+use crate::Node;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +15,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn now_ms() -> u64 {
-    crate::server::now_ms()
+    crate::node::now_ms()
 }
 
 /// Bind the bus port and start the listener and the cron (cluster mode only).
-pub async fn start(srv: &Arc<Server>) -> std::io::Result<()> {
+pub async fn start(srv: &Arc<Node>) -> std::io::Result<()> {
     if !srv.cluster.enabled {
         return Ok(());
     }
@@ -62,7 +62,7 @@ async fn read_msg(sock: &mut TcpStream) -> std::io::Result<Msg> {
 }
 
 /// An inbound link: answer PING and MEET with PONG.
-async fn inbound(srv: Arc<Server>, mut sock: TcpStream) {
+async fn inbound(srv: Arc<Node>, mut sock: TcpStream) {
     let peer = sock.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     let local = sock.local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     while let Ok(m) = read_msg(&mut sock).await {
@@ -78,7 +78,7 @@ async fn inbound(srv: Arc<Server>, mut sock: TcpStream) {
 
 /// One outbound link to node `id` (renamed by the handshake): MEET or PING now, then PING every
 /// second, PONGs processed as they come.
-async fn outbound(srv: Arc<Server>, mut id: String) {
+async fn outbound(srv: Arc<Node>, mut id: String) {
     let (ip, cport) = {
         let st = srv.cluster.state.read();
         match st.nodes.get(&id) {
@@ -152,25 +152,25 @@ async fn outbound(srv: Arc<Server>, mut id: String) {
     done(&srv, &id);
 }
 
-fn set_link(srv: &Server, id: &str, up: bool) {
+fn set_link(srv: &Node, id: &str, up: bool) {
     if let Some(n) = srv.cluster.state.write().nodes.get_mut(id) {
         n.link = up;
     }
 }
 
-fn done(srv: &Server, id: &str) {
+fn done(srv: &Node, id: &str) {
     srv.cluster.links.lock().remove(id);
 }
 
 /// Every 100 ms: a link to every node that has none; handshakes that did not complete within
 /// the node timeout (at least 1 s) are dropped, as Redis's clusterCron does.
-fn cron_round(srv: &Arc<Server>) {
+fn cron_round(srv: &Arc<Node>) {
     let rt = tokio::runtime::Handle::current();
     let _g = rt.enter();
     cron(srv);
 }
 
-fn cron(srv: &Arc<Server>) {
+fn cron(srv: &Arc<Node>) {
     let now = now_ms();
     let hs_timeout = srv.config.get_i64("cluster-node-timeout").max(1000) as u64;
     let mut start = Vec::new();
@@ -202,7 +202,7 @@ fn cron(srv: &Arc<Server>) {
 
 /// PFAIL for nodes that did not answer a PING within the node timeout; FAIL (to broadcast) when
 /// a majority of the slot-owning masters agree (markNodeAsFailingIfNeeded).
-fn detect_failures(srv: &Server, now: u64) -> Option<Vec<String>> {
+fn detect_failures(srv: &Node, now: u64) -> Option<Vec<String>> {
     let timeout = srv.config.get_i64("cluster-node-timeout").max(0) as u64;
     let mut st = srv.cluster.state.write();
     let mut changed = false;
@@ -252,7 +252,7 @@ pub fn start_handshake(st: &mut ClusterState, ip: &str, port: u16, cport: u16) -
 }
 
 /// clusterBuildMessageHdr.
-fn header(srv: &Server, kind: u16) -> Msg {
+fn header(srv: &Node, kind: u16) -> Msg {
     let full = srv.config.hot.cluster_full_coverage.load(Relaxed);
     let st = srv.cluster.state.read();
     let me = st.me();
@@ -281,7 +281,7 @@ fn header(srv: &Server, kind: u16) -> Msg {
 }
 
 /// Our PING/PONG/MEET (clusterBuildMessageHdr + clusterSendPing with a few gossip entries).
-fn build(srv: &Server, kind: u16, to: Option<&str>) -> Vec<u8> {
+fn build(srv: &Node, kind: u16, to: Option<&str>) -> Vec<u8> {
     let mut m = header(srv, kind);
     let st = srv.cluster.state.read();
     let me = st.me();
@@ -311,7 +311,7 @@ fn build(srv: &Server, kind: u16, to: Option<&str>) -> Vec<u8> {
 /// Process one message (clusterProcessPacket, PING/PONG/MEET only). `link` is the node of the
 /// outbound link it came on. Returns whether to answer PONG, and for an outbound link its
 /// node's new id after a handshake (empty: close the link).
-fn process(srv: &Server, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip: &str) -> (bool, Option<String>) {
+fn process(srv: &Node, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip: &str) -> (bool, Option<String>) {
     if m.kind == FAIL_MSG {
         let mut st = srv.cluster.state.write();
         let known = st.nodes.get(&m.sender).is_some_and(|n| n.flags & HANDSHAKE == 0);

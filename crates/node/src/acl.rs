@@ -14,7 +14,7 @@ use crate::client::{Client, ClientMsg};
 use crate::table::{flags, Command};
 use crate::util::*;
 use crate::Ctx;
-use crate::Server;
+use crate::Node;
 use ferrocache_engine::glob::glob_match;
 use ferrocache_protocol::resp::Args;
 use parking_lot::{Mutex, RwLock};
@@ -612,7 +612,7 @@ fn has_keys(_id: Option<usize>, cmd: &Command) -> bool {
 /// The keys of a command with their ACL-relevant key-spec flags, as Redis's
 /// getKeysFromCommandWithSpecs finds them (key specs, or the getkeys procs where the specs are
 /// incomplete or have variable flags); our table's key positions for commands Redis lacks.
-fn keys_with_flags(_id: Option<usize>, cmd: &Command, a: Args) -> Vec<(usize, u8)> {
+pub fn keys_with_flags(_id: Option<usize>, cmd: &Command, a: Args) -> Vec<(usize, u8)> {
     use crate::command_docs::kflags;
     match crate::command_docs::doc(cmd) {
         Some(d) => crate::command_docs::keys_with_flags(d, a)
@@ -915,7 +915,7 @@ impl Acl {
 
 /// Recompute what the request path reads after a change to the default user: whether it needs
 /// no checks, and whether unauthenticated clients must AUTH (Redis's authRequired).
-pub fn default_changed(srv: &Server) {
+pub fn default_changed(srv: &Node) {
     let d = srv.acl.default.read();
     srv.acl.default_full.store(d.full(), Relaxed);
     let auth_required = d.flags & USER_NOPASS == 0 || d.flags & USER_OFF != 0;
@@ -923,7 +923,7 @@ pub fn default_changed(srv: &Server) {
 }
 
 /// requirepass maps onto the default user (ACLUpdateDefaultUserPassword).
-pub fn requirepass_changed(srv: &Server) {
+pub fn requirepass_changed(srv: &Node) {
     let pass = srv.config.get("requirepass").unwrap_or_default();
     {
         let mut d = srv.acl.default.write();
@@ -940,7 +940,7 @@ pub fn requirepass_changed(srv: &Server) {
 }
 
 /// CONFIG SET hook: requirepass and acl-pubsub-default.
-pub fn config_changed(srv: &Server, names: &[String]) {
+pub fn config_changed(srv: &Node, names: &[String]) {
     if names.iter().any(|n| n == "requirepass") {
         requirepass_changed(srv);
     }
@@ -950,7 +950,7 @@ pub fn config_changed(srv: &Server, names: &[String]) {
 }
 
 /// Startup: requirepass, `user` directives from the config file, then the aclfile.
-pub fn init(srv: &Server) -> Result<(), String> {
+pub fn init(srv: &Node) -> Result<(), String> {
     PUBSUB_DEFAULT_ALL.store(srv.config.get("acl-pubsub-default").as_deref() == Some("allchannels"), Relaxed);
     requirepass_changed(srv);
     let conf_users = srv.config.acl_users.lock().clone();
@@ -968,7 +968,7 @@ pub fn init(srv: &Server) -> Result<(), String> {
 }
 
 /// Create or modify a user with rules (ACLStringSetUser). Err is the error text without "ERR ".
-fn set_user(srv: &Server, name: &[u8], rules: &[Vec<u8>]) -> Result<(), String> {
+fn set_user(srv: &Node, name: &[u8], rules: &[Vec<u8>]) -> Result<(), String> {
     let merged = merge_selector_args(rules).map_err(|j| {
         format!("Unmatched parenthesis in acl selector starting at '{}'.", String::from_utf8_lossy(&rules[j]))
     })?;
@@ -1003,7 +1003,7 @@ fn set_user(srv: &Server, name: &[u8], rules: &[Vec<u8>]) -> Result<(), String> 
 }
 
 /// Clients authenticated as `name` (by CLIENT LIST's user= field).
-fn clients_of(srv: &Server, name: &[u8]) -> Vec<(Arc<crate::client::ClientShared>, crate::server::Tx)> {
+fn clients_of(srv: &Node, name: &[u8]) -> Vec<(Arc<crate::client::ClientShared>, crate::node::Tx)> {
     let n = String::from_utf8_lossy(name);
     srv.clients
         .lock()
@@ -1015,7 +1015,7 @@ fn clients_of(srv: &Server, name: &[u8]) -> Vec<(Arc<crate::client::ClientShared
 
 /// ACLKillPubsubClientsIfNeeded: disconnect the user's subscribers whose subscriptions the new
 /// channel rules no longer allow.
-fn kill_pubsub_clients_if_needed(srv: &Server, new: &User, original: &User) {
+fn kill_pubsub_clients_if_needed(srv: &Node, new: &User, original: &User) {
     if new.all_channels_any() {
         return;
     }
@@ -1032,8 +1032,7 @@ fn kill_pubsub_clients_if_needed(srv: &Server, new: &User, original: &User) {
             continue;
         }
         let id = sh.id;
-        let violates = |reg: &RwLock<HashMap<bytes::Bytes, HashMap<u64, crate::server::ClientHandle>>>,
-                        pattern: bool| {
+        let violates = |reg: &RwLock<HashMap<bytes::Bytes, HashMap<u64, crate::node::ClientHandle>>>, pattern: bool| {
             reg.read().iter().any(|(ch, subs)| subs.contains_key(&id) && !check_channel_list(&upcoming, ch, pattern))
         };
         if violates(&srv.pubsub.patterns, true)
@@ -1048,7 +1047,7 @@ fn kill_pubsub_clients_if_needed(srv: &Server, new: &User, original: &User) {
 
 /// Delete a user and disconnect its clients (ACLFreeUserAndKillClients). The calling client
 /// (`me`) is not sent a kill: it is closed after its reply.
-fn delete_user(srv: &Server, me: Option<u64>, name: &[u8]) -> bool {
+fn delete_user(srv: &Node, me: Option<u64>, name: &[u8]) -> bool {
     if srv.acl.users.write().remove(name).is_none() {
         return false;
     }
@@ -1075,7 +1074,7 @@ fn drop_own_user(c: &mut Client) {
 
 /// Check credentials and, when valid, switch the client to the user (ACLAuthenticateUser).
 /// A failure is logged with `cmd_name` as the object.
-pub fn authenticate(srv: &Server, client: &mut Client, user: &[u8], pass: &[u8], cmd_name: &[u8]) -> bool {
+pub fn authenticate(srv: &Node, client: &mut Client, user: &[u8], pass: &[u8], cmd_name: &[u8]) -> bool {
     let u = srv.acl.get(user);
     let ok = u.as_ref().is_some_and(|u| u.read().check_password(pass));
     if ok {
@@ -1094,7 +1093,7 @@ pub fn authenticate(srv: &Server, client: &mut Client, user: &[u8], pass: &[u8],
 /// on the text protocol): the user exists, is on, the password matches, and the user may run
 /// every command on every key. memcached requests are not mapped onto per-command or per-key
 /// ACL rules, so a restricted user cannot log in there (it would bypass its restrictions).
-pub fn memcached_login(srv: &Server, user: &[u8], pass: &[u8]) -> bool {
+pub fn memcached_login(srv: &Node, user: &[u8], pass: &[u8]) -> bool {
     let Some(u) = srv.acl.get(user) else { return false };
     let u = u.read();
     let all = SEL_ALLKEYS | SEL_ALLCOMMANDS;
@@ -1102,21 +1101,21 @@ pub fn memcached_login(srv: &Server, user: &[u8], pass: &[u8]) -> bool {
 }
 
 /// Back to the default user (RESET).
-pub fn reset_client(srv: &Server, client: &mut Client) {
+pub fn reset_client(srv: &Node, client: &mut Client) {
     client.user = None;
     *client.shared.user.lock() = "default".into();
     client.authenticated = !srv.config.hot.requirepass_set.load(Relaxed);
 }
 
 /// Whether the default user's password is "nopass" (AUTH <password> without a password set).
-pub fn default_nopass(srv: &Server) -> bool {
+pub fn default_nopass(srv: &Node) -> bool {
     srv.acl.default.read().flags & USER_NOPASS != 0
 }
 
 /// The executor's check (processCommand's ACLCheckAllPerm). Writes the NOPERM error and logs
 /// the denial; returns false when denied. Call only when `needs_check`.
 pub fn check_command(
-    srv: &Server,
+    srv: &Node,
     client: &Client,
     cmd: &Command,
     a: Args,
@@ -1150,11 +1149,11 @@ fn noperm_text(reason: Denied, cmd: &Command) -> String {
 /// Whether a client's commands must be checked: false on the all-permissive default user, and
 /// for the master link and the AOF loader's client (Redis gives them no user: unrestricted).
 #[inline]
-pub fn needs_check(srv: &Server, client: &Client) -> bool {
+pub fn needs_check(srv: &Node, client: &Client) -> bool {
     (client.user.is_some() || !srv.acl.default_full.load(Relaxed)) && !client.repl.is_master && client.id != u64::MAX
 }
 
-fn user_name(srv: &Server, client: &Client) -> Vec<u8> {
+fn user_name(srv: &Node, client: &Client) -> Vec<u8> {
     match &client.user {
         Some(u) => u.read().name.clone(),
         None => srv.acl.default.read().name.clone(),
@@ -1163,7 +1162,7 @@ fn user_name(srv: &Server, client: &Client) -> Vec<u8> {
 
 /// The check for a command run by a script (`redis.call`): Ok, or the error text the script
 /// sees (Redis's scriptVerifyACL); the denial is logged with context "lua".
-pub fn check_script_call(srv: &Server, caller: &Client, cmd: &Command, a: Args) -> Result<(), String> {
+pub fn check_script_call(srv: &Node, caller: &Client, cmd: &Command, a: Args) -> Result<(), String> {
     if !needs_check(srv, caller) {
         return Ok(());
     }
@@ -1172,7 +1171,7 @@ pub fn check_script_call(srv: &Server, caller: &Client, cmd: &Command, a: Args) 
 }
 
 /// Check `cmd` for the client's user; a denial is logged with `context` and returned as Err.
-fn check_and_log(srv: &Server, client: &Client, cmd: &Command, a: Args, context: &'static str) -> Result<(), Denied> {
+fn check_and_log(srv: &Node, client: &Client, cmd: &Command, a: Args, context: &'static str) -> Result<(), Denied> {
     let res = match &client.user {
         Some(u) => u.read().check(cmd, a),
         None => srv.acl.default.read().check(cmd, a),
@@ -1190,7 +1189,7 @@ fn check_and_log(srv: &Server, client: &Client, cmd: &Command, a: Args, context:
 /// `check_script_call` for redis.call's argv (None when allowed or not a valid call: the
 /// script's own lookup/arity errors come first, as in Redis's scriptCall; the caller checks
 /// NOSCRIPT before calling this).
-pub fn check_script_argv(srv: &Server, caller: &Client, argv: &[Vec<u8>]) -> Option<String> {
+pub fn check_script_argv(srv: &Node, caller: &Client, argv: &[Vec<u8>]) -> Option<String> {
     if !needs_check(srv, caller) {
         return None;
     }
@@ -1205,7 +1204,7 @@ pub fn check_script_argv(srv: &Server, caller: &Client, argv: &[Vec<u8>]) -> Opt
 }
 
 /// redis.acl_check_cmd: whether the script's user may run the command (nothing is logged).
-pub fn script_user_allows(caller: &Client, srv: &Server, cmd: &Command, argv: &[Vec<u8>]) -> bool {
+pub fn script_user_allows(caller: &Client, srv: &Node, cmd: &Command, argv: &[Vec<u8>]) -> bool {
     if !needs_check(srv, caller) {
         return true;
     }
@@ -1229,7 +1228,7 @@ pub fn acl_error_message(reason: Denied) -> &'static str {
 
 /// EXEC's re-check of a queued command (ACLs may have changed since it was queued): Err is
 /// the NOPERM error to reply instead of running it.
-pub fn check_queued(srv: &Server, client: &Client, cmd: &Command, a: Args) -> Result<(), String> {
+pub fn check_queued(srv: &Node, client: &Client, cmd: &Command, a: Args) -> Result<(), String> {
     if !needs_check(srv, client) {
         return Ok(());
     }
@@ -1243,8 +1242,8 @@ pub fn check_queued(srv: &Server, client: &Client, cmd: &Command, a: Args) -> Re
     Err(format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}", why))
 }
 
-fn add_log(srv: &Server, client: &Client, reason: Denied, context: &'static str, object: Vec<u8>, username: Vec<u8>) {
-    let now = crate::server::now_ms();
+fn add_log(srv: &Node, client: &Client, reason: Denied, context: &'static str, object: Vec<u8>, username: Vec<u8>) {
+    let now = crate::node::now_ms();
     client.set_flags();
     if let Some(q) = &client.multi {
         client.shared.multi.store(q.len() as u64, Relaxed);
@@ -1278,7 +1277,7 @@ fn add_log(srv: &Server, client: &Client, reason: Denied, context: &'static str,
 // ---------------------------------------------------------------------------------------------
 
 /// Load `user <name> rules...` definitions (config file users); all or nothing.
-fn load_users(srv: &Server, defs: &[Vec<String>]) -> Result<(), Vec<String>> {
+fn load_users(srv: &Node, defs: &[Vec<String>]) -> Result<(), Vec<String>> {
     let mut errors = Vec::new();
     let mut staged: BTreeMap<Vec<u8>, User> = BTreeMap::new();
     for d in defs {
@@ -1323,7 +1322,7 @@ fn load_users(srv: &Server, defs: &[Vec<String>]) -> Result<(), Vec<String>> {
 /// rules, or the initial ones if the file does not define it). Clients of every other old user
 /// are disconnected (`me`: the calling client, which is not sent a kill; the caller closes it).
 /// Err is Redis's error text.
-fn load_file(srv: &Server, path: &str, me: Option<u64>) -> Result<(), String> {
+fn load_file(srv: &Node, path: &str, me: Option<u64>) -> Result<(), String> {
     let text = std::fs::read(path).map_err(|e| {
         let msg = e.to_string();
         let msg = msg.split(" (os error").next().unwrap_or(&msg).to_string();
@@ -1418,7 +1417,7 @@ fn trim_bytes<'a>(s: &'a [u8], set: &[u8]) -> &'a [u8] {
     &s[a..b.max(a)]
 }
 
-fn save_file(srv: &Server, path: &str) -> std::io::Result<()> {
+fn save_file(srv: &Node, path: &str) -> std::io::Result<()> {
     let mut s = String::new();
     for (name, u) in srv.acl.users.read().iter() {
         s.push_str("user ");
@@ -1441,7 +1440,7 @@ const AF: u64 = flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE;
 const NF: u64 = flags::NOSCRIPT | flags::LOADING | flags::STALE;
 
 pub static COMMANDS: &[Command] =
-    &[Command::new("acl", -2, 0, (0, 0, 0), crate::keys::help_only).group(G).subs(ACL_SUBS)];
+    &[Command::new("acl", -2, 0, (0, 0, 0), crate::subcommand_required).group(G).subs(ACL_SUBS)];
 
 static ACL_SUBS: &[Command] = &[
     Command::new("acl|cat", -2, NF, (0, 0, 0), acl_cat).group(G),
@@ -1644,7 +1643,7 @@ fn acl_log(ctx: &mut Ctx, a: Args) {
             None => return ctx.out.error(ERR_NOT_INT),
         }
     }
-    let now = crate::server::now_ms();
+    let now = crate::node::now_ms();
     let log = ctx.srv.acl.log.lock();
     let n = (count as usize).min(log.len());
     let out = &mut *ctx.out;
@@ -1747,7 +1746,7 @@ fn acl_help(ctx: &mut Ctx, _a: Args) {
 }
 
 /// CLIENT KILL USER: whether the user exists.
-pub fn user_exists(srv: &Server, name: &[u8]) -> bool {
+pub fn user_exists(srv: &Node, name: &[u8]) -> bool {
     srv.acl.get(name).is_some()
 }
 
@@ -1810,7 +1809,7 @@ pub fn redacted_args<'a>(cmd: &Command, a: Args<'a>) -> Vec<&'a [u8]> {
 
 /// CONFIG REWRITE's `user` lines (rewriteConfigUserOption): every user in ACL LIST form, or
 /// None when users live in an aclfile.
-pub fn config_user_lines(srv: &Server) -> Option<Vec<String>> {
+pub fn config_user_lines(srv: &Node) -> Option<Vec<String>> {
     if !srv.config.get("aclfile").unwrap_or_default().is_empty() {
         return None;
     }
@@ -1842,46 +1841,5 @@ pub fn sort_pattern_denied(ctx: &Ctx, a: Args, first: Option<bool>) -> Option<&'
         Some("ERR BY option of SORT denied due to insufficient ACL permissions.")
     } else {
         Some("ERR GET option of SORT denied due to insufficient ACL permissions.")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_command_has_redis_acl_data() {
-        let mut missing = Vec::new();
-        for c in crate::table::table().iter() {
-            if acl_id(c).is_none() {
-                missing.push(c.name);
-            }
-            for s in c.subcommands {
-                if acl_id(s).is_none() {
-                    missing.push(s.name);
-                }
-            }
-        }
-        missing.sort();
-        assert!(missing.is_empty(), "commands unknown to Redis's table: {:?}", missing);
-    }
-
-    #[test]
-    fn key_specs_give_redis_positions() {
-        let t = crate::table::table();
-        let keys = |line: &str| {
-            let owned = ferrocache_protocol::resp::OwnedArgs::from_slices(&line.split(' ').collect::<Vec<_>>());
-            let a = owned.args();
-            let base = t.lookup(&a[0]).unwrap();
-            let cmd = if base.subcommands.is_empty() { base } else { crate::table::lookup_sub(base, &a[1]).unwrap() };
-            keys_with_flags(acl_id(cmd), cmd, a)
-        };
-        assert_eq!(keys("lmove a b left right"), vec![(1, KS_ACCESS | KS_DELETE), (2, KS_INSERT)]);
-        assert_eq!(keys("mset a 1 b 2"), vec![(1, KS_UPDATE), (3, KS_UPDATE)]);
-        assert_eq!(keys("eval s 2 k1 k2 a").iter().map(|k| k.0).collect::<Vec<_>>(), vec![3, 4]);
-        assert_eq!(keys("zunionstore d 2 a b weights 1 2").iter().map(|k| k.0).collect::<Vec<_>>(), vec![1, 3, 4]);
-        assert_eq!(keys("xread count 2 streams s1 s2 0 0").iter().map(|k| k.0).collect::<Vec<_>>(), vec![4, 5]);
-        assert_eq!(keys("set k v get"), vec![(1, KS_ACCESS | KS_UPDATE)]);
-        assert_eq!(keys("set k v"), vec![(1, KS_UPDATE)]);
     }
 }

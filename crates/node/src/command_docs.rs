@@ -995,25 +995,6 @@ mod tests {
             .collect()
     }
 
-    /// The table's ACL categories against Redis's (from the metadata). The commands whose
-    /// categories still differ are listed (the same as tests/command_docs.rs CATEGORY_DIFFS,
-    /// where redis-server confirms Redis's side); categories belong to the ACL work.
-    #[test]
-    fn categories_vs_metadata() {
-        // Since the ACL work (acl.rs) the table reports Redis's own categories for every command.
-        const KNOWN: &[&str] = &[];
-        let mut differ: Vec<String> = Vec::new();
-        for c in crate::table::table().iter().flat_map(|c| std::iter::once(c).chain(c.subcommands.iter())) {
-            let redis = redis_acl_categories(c.name).expect("a Redis command");
-            if c.categories() != redis {
-                differ.push(format!("{}: ours {:?} Redis {:?}", c.name, c.categories(), redis));
-            }
-        }
-        differ.sort();
-        let names: Vec<&str> = differ.iter().map(|d| d.split(':').next().unwrap()).collect();
-        assert_eq!(names, KNOWN, "{}", differ.join("\n"));
-    }
-
     /// MIGRATE is not implemented (so tests/command_docs.rs cannot ask it): redis-server
     /// 7.0.15's COMMAND GETKEYSANDFLAGS answers, recorded.
     #[test]
@@ -1026,50 +1007,5 @@ mod tests {
         assert_eq!(keys("migrate", "MIGRATE host 6379 \"\" 0 1000 AUTH2 u p KEYS a b c"), abc);
         // A key and KEYS together: a syntax error, no keys ("Invalid arguments").
         assert_eq!(keys("migrate", "MIGRATE host 6379 k 0 1000 KEYS a b"), vec![]);
-    }
-
-    /// Our table agrees with Redis's metadata on arity, command flags and key positions (the
-    /// executor locks by the table's (first, last, step) / keys_fn).
-    #[test]
-    fn table_matches_metadata() {
-        let mut bad = Vec::new();
-        for c in crate::table::table().iter().flat_map(|c| std::iter::once(c).chain(c.subcommands.iter())) {
-            let Some(d) = doc(c) else {
-                bad.push(format!("{}: not a Redis command", c.name));
-                continue;
-            };
-            if c.arity as i64 != d.arity {
-                bad.push(format!("{}: arity {} vs Redis {}", c.name, c.arity, d.arity));
-            }
-            let ours: Vec<&str> = command_flag_names(c);
-            let redis: Vec<String> = d
-                .command_flags
-                .iter()
-                .map(|f| f.to_lowercase())
-                .filter(|f| {
-                    !matches!(
-                        f.as_str(),
-                        "sentinel" | "only_sentinel" | "protected" | "may_replicate" | "touches_arbitrary_keys"
-                    )
-                })
-                .collect();
-            let mut ours_s: Vec<String> = ours.iter().filter(|f| **f != "movablekeys").map(|f| f.to_string()).collect();
-            let mut redis_s = redis.clone();
-            ours_s.sort();
-            redis_s.sort();
-            redis_s.dedup();
-            if ours_s != redis_s {
-                bad.push(format!("{}: flags {:?} vs Redis {:?}", c.name, ours_s, redis_s));
-            }
-            let ((f, l, s), movable) = d.legacy_range();
-            if !c.has(flags::MOVABLE_KEYS) && (c.first_key, c.last_key, c.step) != (f, l, s) {
-                bad.push(format!("{}: keys {:?} vs Redis {:?}", c.name, (c.first_key, c.last_key, c.step), (f, l, s)));
-            }
-            if c.has(flags::MOVABLE_KEYS) != movable {
-                bad.push(format!("{}: movablekeys {} vs Redis {}", c.name, c.has(flags::MOVABLE_KEYS), movable));
-            }
-        }
-        bad.sort();
-        assert!(bad.is_empty(), "{} differences:\n{}", bad.len(), bad.join("\n"));
     }
 }

@@ -3,7 +3,7 @@
 //! one lock set: atomic over any keys.
 
 use crate::client::Client;
-use crate::server::Server;
+use crate::node::Node;
 use crate::table::{flags::*, lookup_sub, table, Command};
 use crate::Ctx;
 use ferrocache_engine::keyspace::Guards;
@@ -35,7 +35,7 @@ fn multi(ctx: &mut Ctx, _a: Args) {
 }
 
 /// Forget all watched keys of a client.
-pub fn unwatch_all(srv: &Server, client: &mut Client) {
+pub fn unwatch_all(srv: &Node, client: &mut Client) {
     if !client.watched.is_empty() {
         srv.watches.remove_all(client.id, &client.watched);
         client.watched.clear();
@@ -45,7 +45,7 @@ pub fn unwatch_all(srv: &Server, client: &mut Client) {
 }
 
 /// Leave MULTI state and unwatch (DISCARD, RESET, EXEC).
-pub fn discard_state(srv: &Server, client: &mut Client) {
+pub fn discard_state(srv: &Node, client: &mut Client) {
     client.multi = None;
     client.multi_error = false;
     client.shared.multi.store(u64::MAX, Relaxed);
@@ -102,7 +102,7 @@ fn exec(ctx: &mut Ctx, _a: Args) {
     let Some(queued) = ctx.client.multi.take() else {
         return ctx.out.error("ERR EXEC without MULTI");
     };
-    let srv: Arc<Server> = ctx.srv.clone();
+    let srv: Arc<Node> = ctx.srv.clone();
     if ctx.client.multi_error {
         discard_state(&srv, ctx.client);
         return ctx.out.error("EXECABORT Transaction discarded because of previous errors.");
@@ -174,7 +174,7 @@ fn exec(ctx: &mut Ctx, _a: Args) {
 
 /// EXEC's abort check, under the watched keys' shard locks: a watched key was modified, or
 /// expired since WATCH (Redis 7's isWatchedKeyExpired).
-fn watched_changed(srv: &Server, client: &Client, guards: &mut Guards, now: u64) -> bool {
+fn watched_changed(srv: &Node, client: &Client, guards: &mut Guards, now: u64) -> bool {
     if client.watch_dirty.load(Relaxed) {
         return true;
     }

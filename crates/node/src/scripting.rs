@@ -8,12 +8,12 @@
 //!
 //! Effects replication: each `redis.call` goes through `run_locked`, which applies and
 //! propagates that command's own effects; the script command itself is never propagated. The
-//! whole run is one execution unit (`Server::begin_exec_unit`): two or more propagated writes
+//! whole run is one execution unit (`Node::begin_exec_unit`): two or more propagated writes
 //! reach AOF and replicas wrapped in MULTI/EXEC, one goes alone, a read-only run sends nothing.
 
 use crate::client::Client;
 use crate::lua::{self, basefix, ffi::*, sandbox, Vm};
-use crate::server::Server;
+use crate::node::Node;
 use crate::table::{flags::*, lookup_sub, table, Command};
 use crate::util::{eq_ic, parse_i64};
 use crate::Ctx;
@@ -124,7 +124,7 @@ struct FuncState {
 /// The running function's name and the FCALL arguments.
 type RunInfo = (Vec<u8>, Vec<Vec<u8>>);
 
-/// Node-wide scripting state (one per `Server`).
+/// Node-wide scripting state (one per `Node`).
 #[derive(Default)]
 pub struct Scripting {
     eval: Mutex<EvalState>,
@@ -176,7 +176,7 @@ const EMPTY_VM_MEMORY: u64 = 31744;
 
 /// The BUSY check Redis's processCommand does while a script runs past busy-reply-threshold.
 /// Returns the error to reply, if the command must be rejected.
-pub fn busy_error(srv: &Server, cmd: &Command) -> Option<&'static str> {
+pub fn busy_error(srv: &Node, cmd: &Command) -> Option<&'static str> {
     if cmd.has(ALLOW_BUSY) {
         return None;
     }
@@ -184,13 +184,13 @@ pub fn busy_error(srv: &Server, cmd: &Command) -> Option<&'static str> {
 }
 
 /// The BUSY error while a script runs past busy-reply-threshold (None: not busy).
-pub fn busy_reply(srv: &Server) -> Option<&'static str> {
+pub fn busy_reply(srv: &Node) -> Option<&'static str> {
     let s = &srv.scripting;
     if !s.running.load(SeqCst) {
         return None;
     }
     let threshold = srv.config.get_i64("busy-reply-threshold");
-    let elapsed = crate::server::now_ms().saturating_sub(s.run_start_ms.load(SeqCst));
+    let elapsed = crate::node::now_ms().saturating_sub(s.run_start_ms.load(SeqCst));
     if threshold > 0 && elapsed as i64 >= threshold {
         if s.run_is_eval.load(SeqCst) {
             return Some("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
@@ -203,7 +203,7 @@ pub fn busy_reply(srv: &Server) -> Option<&'static str> {
 /// Called by the executor before it locks shards: while a script runs, wait (without blocking on
 /// a shard lock) until it ends, or reject with BUSY once it passed busy-reply-threshold.
 /// Returns false when the command was rejected (the error is written).
-pub fn wait_not_busy(srv: &Server, cmd: &Command, out: &mut ReplyBuf) -> bool {
+pub fn wait_not_busy(srv: &Node, cmd: &Command, out: &mut ReplyBuf) -> bool {
     if cmd.has(ALLOW_BUSY) {
         return true;
     }
@@ -223,7 +223,7 @@ pub fn wait_not_busy(srv: &Server, cmd: &Command, out: &mut ReplyBuf) -> bool {
 /// longer blocks a runtime worker on a shard mutex for as long as the script runs (with few
 /// workers that made the node deaf to SCRIPT KILL).
 pub fn lock_shards<'s>(
-    srv: &'s Server,
+    srv: &'s Node,
     cmd: &Command,
     idx: &[usize],
     all: bool,
@@ -245,7 +245,7 @@ pub fn lock_shards<'s>(
 // -------------------------------------------------------------------------------------------
 
 struct RunCtx {
-    srv: *const Arc<Server>,
+    srv: *const Arc<Node>,
     guards: *mut Guards<'static>,
     client: Client,
     now: u64,
@@ -328,7 +328,7 @@ pub(crate) fn host_log(level: c_int, msg: &[u8]) {
 
 fn log_line(logfile: &str, level: char, msg: &str) {
     use std::io::Write;
-    let now = crate::server::now_ms();
+    let now = crate::node::now_ms();
     let secs = now / 1000;
     let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
     let line = format!("{}:M {:02}:{:02}:{:02}.{:03} {} {}\n", std::process::id(), h, m, s, now % 1000, level, msg);
@@ -349,7 +349,7 @@ pub fn sha1_hex(b: &[u8]) -> String {
 pub(crate) fn host_should_kill() -> bool {
     with_run(|r| unsafe {
         let st = &(&*r.srv).scripting;
-        if !st.poked.load(Relaxed) && crate::server::now_ms().saturating_sub(st.run_start_ms.load(Relaxed)) >= 5 {
+        if !st.poked.load(Relaxed) && crate::node::now_ms().saturating_sub(st.run_start_ms.load(Relaxed)) >= 5 {
             st.poked.store(true, Relaxed);
             if let Ok(h) = tokio::runtime::Handle::try_current() {
                 // From a non-worker thread the task lands in the injection queue and unparks an
@@ -450,7 +450,7 @@ pub(crate) unsafe fn host_call(l: *mut lua_State, raise: bool) -> c_int {
             lua::push_error(l, b"Lua redis lib command arguments must be strings or integers");
             return if raise { -1 } else { 1 };
         }
-        let srv: &Arc<Server> = &*run.srv;
+        let srv: &Arc<Node> = &*run.srv;
         // scriptVerifyWriteCommandAllow's server-state checks, for a write before the first one.
         let state_denied = |cmd: &Command, run: &RunCtx| -> Option<String> {
             if !cmd.has(WRITE) || run.dirty {
@@ -577,7 +577,7 @@ pub(crate) unsafe fn host_acl_check(l: *mut lua_State) -> c_int {
 // -------------------------------------------------------------------------------------------
 
 /// Memory state at the start of the script (Redis's pre_command_oom_state).
-fn oom_now(srv: &Server, now: u64) -> bool {
+fn oom_now(srv: &Node, now: u64) -> bool {
     srv.config.hot.maxmemory.load(Relaxed) > 0 && !crate::ensure_memory(srv, now)
 }
 
@@ -616,7 +616,7 @@ fn prepare(ctx: &mut Ctx, script_flags: u64, ro: bool) -> Option<Prepared> {
 
 /// checkGoodReplicasStatus: a primary with min-replicas-to-write and min-replicas-max-lag set
 /// has enough online replicas that acknowledged within the lag.
-fn good_replicas_ok(srv: &Server) -> bool {
+fn good_replicas_ok(srv: &Node) -> bool {
     crate::replication::good_replicas_ok(srv)
 }
 
@@ -624,7 +624,7 @@ fn good_replicas_ok(srv: &Server) -> bool {
 /// error — MISCONF —, too few good replicas — NOREPLICAS —, a read-only replica — READONLY),
 /// or with `script_call` scriptVerifyWriteCommandAllow's for redis.call of a write command
 /// (READONLY first). `check_ro_replica` is false for the primary's link (mustObeyClient).
-fn write_denied(srv: &Server, check_ro_replica: bool, script_call: bool) -> Option<String> {
+fn write_denied(srv: &Node, check_ro_replica: bool, script_call: bool) -> Option<String> {
     let ro_replica = || {
         (check_ro_replica && srv.repl.is_replica.load(Relaxed) && srv.config.get_bool("replica-read-only"))
             .then(|| "READONLY You can't write against a read only replica.".to_string())
@@ -670,7 +670,7 @@ unsafe fn call_function(
     client.in_exec = true;
     client.in_script = true;
     let mut run = RunCtx {
-        srv: &srv as *const Arc<Server>,
+        srv: &srv as *const Arc<Node>,
         // The guards outlive the run; the lifetime is erased for the thread-local.
         guards: (ctx.guards as *mut Guards<'_>).cast::<Guards<'static>>(),
         client,
@@ -683,7 +683,7 @@ unsafe fn call_function(
         read_called: false,
         resp3: false,
     };
-    st.run_start_ms.store(crate::server::now_ms(), SeqCst);
+    st.run_start_ms.store(crate::node::now_ms(), SeqCst);
     st.run_is_eval.store(eval_mode, SeqCst);
     st.run_dirty.store(false, SeqCst);
     st.kill.store(false, SeqCst);
@@ -772,7 +772,7 @@ unsafe fn call_function(
 /// evalGetCommandFlags / fcallGetCommandFlags, for the pause checks: the script or function
 /// declares flags and among them no-writes. Never waits for the script locks (a running script
 /// holds them): an EVALSHA or FCALL whose script cannot be looked up right now counts as a write.
-pub fn declares_no_writes(srv: &Server, cmd: &Command, a: Args) -> bool {
+pub fn declares_no_writes(srv: &Node, cmd: &Command, a: Args) -> bool {
     let no_writes = |flags: u64| flags & FLAG_EVAL_COMPAT_MODE == 0 && flags & FLAG_NO_WRITES != 0;
     match cmd.name {
         "eval" | "eval_ro" if a.len() > 1 => extract_shebang(&a[1]).is_ok_and(|(f, _)| no_writes(f)),
@@ -1316,7 +1316,7 @@ fn function_stats(ctx: &mut Ctx, _a: Args) {
                 out.bulk(x);
             }
             out.bulk(b"duration_ms");
-            out.int(crate::server::now_ms().saturating_sub(st.run_start_ms.load(SeqCst)) as i64);
+            out.int(crate::node::now_ms().saturating_sub(st.run_start_ms.load(SeqCst)) as i64);
         }
         _ => out.null(),
     }
@@ -1538,12 +1538,12 @@ fn drop_libs(fs: &mut FuncState) {
 }
 
 /// All libraries' code, for RDB persistence (aux "functions" / FUNCTION2 opcodes).
-pub fn library_codes(srv: &Server) -> Vec<Vec<u8>> {
+pub fn library_codes(srv: &Node) -> Vec<Vec<u8>> {
     srv.scripting.funcs.lock().libraries.values().map(|l| l.code.clone()).collect()
 }
 
 /// Load a library (RDB loading). Replaces an existing one with the same name.
-pub fn load_library(srv: &Server, code: &[u8]) -> Result<(), String> {
+pub fn load_library(srv: &Node, code: &[u8]) -> Result<(), String> {
     let mut fs = srv.scripting.funcs.lock();
     create_library(&mut fs, code, true, 0).map(|_| ())
 }

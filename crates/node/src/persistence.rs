@@ -38,7 +38,7 @@
 //! `Guards::snapshot` records the id seen at the region's first write or key lookup, so a transaction's
 //! writes are either all in the snapshot or all after it.
 
-use crate::server::{now_ms, Server};
+use crate::node::{now_ms, Node};
 use crate::table::{flags::*, Command};
 use crate::util::eq_ic;
 use crate::Ctx;
@@ -169,7 +169,7 @@ struct EncCfg {
 }
 
 impl EncCfg {
-    fn from(srv: &Server) -> EncCfg {
+    fn from(srv: &Node) -> EncCfg {
         let h = &srv.config.hot;
         let pol = srv.config.policy();
         EncCfg {
@@ -205,23 +205,23 @@ struct RdbOut {
 }
 
 impl RdbOut {
-    fn create(srv: &Server, tmp: String) -> std::io::Result<RdbOut> {
+    fn create(srv: &Node, tmp: String) -> std::io::Result<RdbOut> {
         Self::create_as(srv, tmp, SnapKind::Rdb)
     }
 
-    fn create_as(srv: &Server, tmp: String, kind: SnapKind) -> std::io::Result<RdbOut> {
+    fn create_as(srv: &Node, tmp: String, kind: SnapKind) -> std::io::Result<RdbOut> {
         let f = std::fs::File::create(&tmp)?;
         let sync = f.try_clone()?;
         Ok(Self::init(srv, Box::new(std::io::BufWriter::with_capacity(1 << 16, f)), Some(sync), tmp, kind))
     }
 
     /// An RDB written to a stream (diskless replication): no fsync, no rename.
-    fn with_stream(srv: &Server, w: Box<dyn Write + Send>) -> RdbOut {
+    fn with_stream(srv: &Node, w: Box<dyn Write + Send>) -> RdbOut {
         Self::init(srv, w, None, String::new(), SnapKind::Rdb)
     }
 
     fn init(
-        srv: &Server,
+        srv: &Node,
         file: Box<dyn Write + Send>,
         fsync: Option<std::fs::File>,
         tmp: String,
@@ -240,7 +240,7 @@ impl RdbOut {
         let now = now_ms() / 1000;
         let used = ferrocache_engine::memory::used_memory() as u64;
         for (k, v) in [
-            ("redis-ver", crate::server_cmds::REDIS_VERSION.to_string()),
+            ("redis-ver", crate::node::REDIS_VERSION.to_string()),
             ("redis-bits", "64".to_string()),
             ("ctime", now.to_string()),
             ("used-mem", used.to_string()),
@@ -546,7 +546,7 @@ fn encode_entry(enc: &EncCfg, key: &[u8], v: &Value, expire_at: u64, lru: u32, b
 /// start and marks the region as writing, so that the `Db` methods keep the pre-image of
 /// every key they hand out or modify (per-key copy-before-write, `ShardCow`).
 #[inline]
-pub fn before_write(srv: &Server, cmd: &Command, guards: &mut Guards) {
+pub fn before_write(srv: &Node, cmd: &Command, guards: &mut Guards) {
     guards.writing = true;
     let id = guards.cow_id();
     if id != 0 {
@@ -556,13 +556,13 @@ pub fn before_write(srv: &Server, cmd: &Command, guards: &mut Guards) {
 
 /// The same for writers outside the executor (the memcached protocol).
 #[inline]
-pub fn before_write_any(_srv: &Server, guards: &mut Guards) {
+pub fn before_write_any(_srv: &Node, guards: &mut Guards) {
     guards.writing = true;
     guards.cow_id();
 }
 
 #[cold]
-fn before_write_slow(srv: &Server, cmd: &Command, id: u64, guards: &mut Guards) {
+fn before_write_slow(srv: &Node, cmd: &Command, id: u64, guards: &mut Guards) {
     if cmd.name == "flushall" && running_kind(srv) == Some(SnapKind::Rdb) {
         // Redis kills the saving child on FLUSHALL (and saves the empty dataset if save
         // points are configured).
@@ -582,7 +582,7 @@ fn before_write_slow(srv: &Server, cmd: &Command, id: u64, guards: &mut Guards) 
 }
 
 /// Abort the running snapshot, if any (FLUSHALL, SHUTDOWN, DEBUG RELOAD).
-pub fn abort_running(srv: &Server, log_kill: bool) -> bool {
+pub fn abort_running(srv: &Node, log_kill: bool) -> bool {
     let mut cur = srv.persist.current.write();
     let Some(s) = cur.take() else { return false };
     if log_kill {
@@ -608,7 +608,7 @@ enum SaveErr {
     Failed,
 }
 
-fn start_snapshot(srv: &Server) -> Result<Arc<Snapshot>, SaveErr> {
+fn start_snapshot(srv: &Node) -> Result<Arc<Snapshot>, SaveErr> {
     if srv.persist.current.read().is_some() {
         return Err(SaveErr::Busy);
     }
@@ -617,14 +617,14 @@ fn start_snapshot(srv: &Server) -> Result<Arc<Snapshot>, SaveErr> {
 }
 
 /// The kind of the running snapshot, if any.
-pub fn running_kind(srv: &Server) -> Option<SnapKind> {
+pub fn running_kind(srv: &Node) -> Option<SnapKind> {
     srv.persist.current.read().as_ref().map(|s| s.kind)
 }
 
 /// Start an AOF-rewrite snapshot writing `tmp`. `at_cut` runs with every shard held, at the
 /// snapshot's point in time: writes before it are in the snapshot, writes after it are not.
 pub fn start_aof_snapshot(
-    srv: &Server,
+    srv: &Node,
     rdb: bool,
     tmp: String,
     at_cut: &mut dyn FnMut(),
@@ -635,13 +635,13 @@ pub fn start_aof_snapshot(
 }
 
 /// Walk a started snapshot to the end and finish its file (the AOF rewrite thread).
-pub fn run_aof_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
+pub fn run_aof_snapshot(srv: &Node, s: &Arc<Snapshot>) -> bool {
     run_snapshot(srv, s)
 }
 
 /// `stream`: write the RDB there instead of `tmp` (diskless replication).
 fn start_snapshot_as(
-    srv: &Server,
+    srv: &Node,
     id: u64,
     kind: SnapKind,
     tmp: String,
@@ -710,18 +710,18 @@ fn temp_name(id: u64) -> String {
     format!("temp-{}-{}.rdb", std::process::id(), id)
 }
 
-fn dbfilename(srv: &Server) -> String {
+fn dbfilename(srv: &Node) -> String {
     srv.config.get("dbfilename").unwrap_or_else(|| "dump.rdb".into())
 }
 
 /// Walk every shard of a started snapshot, then finish its file. Runs on the BGSAVE thread,
 /// or on the caller for SAVE/SHUTDOWN. Returns true when the file was written and renamed.
-fn run_snapshot(srv: &Server, s: &Arc<Snapshot>) -> bool {
+fn run_snapshot(srv: &Node, s: &Arc<Snapshot>) -> bool {
     run_snapshot_then(srv, s, |_| {})
 }
 
 /// `run_snapshot`, calling `then(ok)` before another save may finish (the file is in place).
-fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -> bool {
+fn run_snapshot_then(srv: &Node, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -> bool {
     let total: usize = srv.ks.db_counts().iter().map(|c| c.0).sum();
     srv.persist.keys_total.store(total as u64, Relaxed);
     let mut buf = Vec::new();
@@ -770,7 +770,7 @@ fn run_snapshot_then(srv: &Server, s: &Arc<Snapshot>, then: impl FnOnce(bool)) -
 
 /// After an aborted snapshot: free the pre-images writers kept for it. (No new ones are
 /// added: `Shard::preserve` checks that the snapshot is still the active one.)
-fn drop_pre_images(srv: &Server, id: u64) {
+fn drop_pre_images(srv: &Node, id: u64) {
     for i in 0..srv.ks.num_shards() {
         let mut g = srv.ks.lock_one(i);
         if g.cow.id == id {
@@ -781,7 +781,7 @@ fn drop_pre_images(srv: &Server, id: u64) {
 
 /// rdb-key-save-delay (debugDelay per key saved), slept by the walker after a shard, outside
 /// its lock. Shards captured by writers are not delayed.
-fn key_save_delay(srv: &Server, keys: u64) {
+fn key_save_delay(srv: &Node, keys: u64) {
     let d = srv.config.get_i64("rdb-key-save-delay");
     if d == 0 || keys == 0 {
         return;
@@ -803,7 +803,7 @@ fn key_save_delay(srv: &Server, keys: u64) {
 /// `then(ok)` runs on the snapshot thread once the RDB is complete (the file renamed).
 #[allow(clippy::result_unit_err)]
 pub fn repl_snapshot(
-    srv: &Arc<Server>,
+    srv: &Arc<Node>,
     stream: Option<Box<dyn Write + Send>>,
     at_start: impl FnOnce(),
     then: impl FnOnce(bool) + Send + 'static,
@@ -837,26 +837,26 @@ pub fn repl_snapshot(
 }
 
 /// A snapshot (BGSAVE, SAVE, AOF rewrite or a replication transfer) is running.
-pub fn snapshot_running(srv: &Server) -> bool {
+pub fn snapshot_running(srv: &Node) -> bool {
     srv.persist.current.read().is_some()
 }
 
 /// Load an RDB stream into the shards held by `guards` (every shard): a replica's full sync.
-pub fn load_rdb<R: std::io::Read>(srv: &Server, r: R, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
+pub fn load_rdb<R: std::io::Read>(srv: &Node, r: R, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
     start_loading(srv, 0);
     let res = load_reader(srv, r, guards, false);
     stop_loading(srv);
     res
 }
 
-fn save_succeeded(srv: &Server, dirty_before: u64) {
+fn save_succeeded(srv: &Node, dirty_before: u64) {
     srv.persist.dirty_at_save.store(dirty_before, Relaxed);
     srv.last_save.store(now_ms() / 1000, Relaxed);
     srv.persist.bgsave_failed.store(false, Relaxed);
 }
 
 /// A synchronous save while writes continue (SAVE, SHUTDOWN, DEBUG RELOAD without locks).
-fn save_walk(srv: &Server) -> Result<(), SaveErr> {
+fn save_walk(srv: &Node) -> Result<(), SaveErr> {
     let dirty_before = srv.counters.dirty.load(Relaxed);
     let s = start_snapshot(srv)?;
     if run_snapshot(srv, &s) {
@@ -869,7 +869,7 @@ fn save_walk(srv: &Server) -> Result<(), SaveErr> {
 }
 
 /// A synchronous save of the shards held by `guards` (every shard: FLUSHALL, DEBUG RELOAD).
-fn save_held(srv: &Server, guards: &mut Guards) -> bool {
+fn save_held(srv: &Node, guards: &mut Guards) -> bool {
     let _fin = srv.persist.save_lock.lock();
     let dirty_before = srv.counters.dirty.load(Relaxed);
     let id = srv.persist.next_id.fetch_add(1, Relaxed);
@@ -909,7 +909,7 @@ fn save_held(srv: &Server, guards: &mut Guards) -> bool {
 }
 
 /// rdbSaveBackground: start a BGSAVE thread. Err(Failed) when a snapshot is already running.
-pub fn bgsave_start(srv: &Arc<Server>) -> Result<(), Failed> {
+pub fn bgsave_start(srv: &Arc<Node>) -> Result<(), Failed> {
     let dirty_before = srv.counters.dirty.load(Relaxed);
     let p = &srv.persist;
     let s = match start_snapshot(srv) {
@@ -1019,27 +1019,27 @@ fn bgsave_cmd(ctx: &mut Ctx, a: Args) {
 }
 
 /// Save points are configured (`save` is not "").
-pub fn save_params(srv: &Server) -> Vec<(u64, u64)> {
+pub fn save_params(srv: &Node) -> Vec<(u64, u64)> {
     let v = srv.config.get("save").unwrap_or_default();
     let p: Vec<u64> = v.split_whitespace().filter_map(|x| x.parse().ok()).collect();
     p.chunks_exact(2).map(|c| (c[0], c[1])).collect()
 }
 
 /// Changes since the last successful save.
-pub fn changes_since_save(srv: &Server) -> u64 {
+pub fn changes_since_save(srv: &Node) -> u64 {
     srv.counters.dirty.load(Relaxed).saturating_sub(srv.persist.dirty_at_save.load(Relaxed))
 }
 
 /// writeCommandsDeniedByDiskError: MISCONF for writes (and PING) after a failed BGSAVE.
 #[inline]
-pub fn writes_denied(srv: &Server) -> bool {
+pub fn writes_denied(srv: &Node) -> bool {
     srv.persist.bgsave_failed.load(Relaxed)
         && srv.config.get_bool("stop-writes-on-bgsave-error")
         && !save_params(srv).is_empty()
 }
 
 /// serverCron's part: save points and scheduled BGSAVEs. Called every cron tick.
-pub fn cron(srv: &Arc<Server>) {
+pub fn cron(srv: &Arc<Node>) {
     let p = &srv.persist;
     if p.current.read().is_some() {
         return;
@@ -1077,7 +1077,7 @@ pub fn after_flushall(ctx: &mut Ctx) {
 
 /// SHUTDOWN's save: Ok(()) to go on exiting, Err(Failed) when the save failed and the shutdown
 /// must not proceed.
-pub fn shutdown_save(srv: &Server, save: bool, nosave: bool, force: bool) -> Result<(), Failed> {
+pub fn shutdown_save(srv: &Node, save: bool, nosave: bool, force: bool) -> Result<(), Failed> {
     // A partly loaded dataset is never saved (Redis turns SHUTDOWN into SHUTDOWN NOSAVE).
     let (save, nosave) = if is_loading(srv) { (false, true) } else { (save, nosave) };
     crate::aof::on_shutdown(srv);
@@ -1136,7 +1136,7 @@ pub fn debug_reload(ctx: &mut Ctx, a: Args) {
     }
 }
 
-fn reload_with(srv: &Server, guards: &mut Guards, save: bool, flush: bool) -> Result<(), &'static str> {
+fn reload_with(srv: &Node, guards: &mut Guards, save: bool, flush: bool) -> Result<(), &'static str> {
     if save && !save_held(srv, guards) {
         return Err("ERR");
     }
@@ -1158,7 +1158,7 @@ pub enum LoadError {
     Rdb(RdbError),
 }
 
-fn limits(srv: &Server) -> EncodingLimits {
+fn limits(srv: &Node) -> EncodingLimits {
     let h = &srv.config.hot;
     EncodingLimits {
         hash_max_listpack_entries: h.hash_max_listpack_entries.load(Relaxed),
@@ -1172,7 +1172,7 @@ fn limits(srv: &Server) -> EncodingLimits {
 
 /// rdbLoad into the shards held by `guards` (every shard), or with `per_key_locks` each key
 /// under its own shard's lock (startup loading). Keys already expired are skipped.
-pub fn load_into(srv: &Server, path: &str, guards: &mut Guards, per_key_locks: bool) -> Result<(u64, u64), LoadError> {
+pub fn load_into(srv: &Node, path: &str, guards: &mut Guards, per_key_locks: bool) -> Result<(u64, u64), LoadError> {
     let f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LoadError::NotFound),
@@ -1190,7 +1190,7 @@ pub fn load_into(srv: &Server, path: &str, guards: &mut Guards, per_key_locks: b
 pub const LOADING_INTERVAL_BYTES: u64 = 2 * 1024 * 1024;
 
 /// startLoading: the node is loading `total_bytes` (0: unknown, e.g. a diskless transfer).
-pub fn start_loading(srv: &Server, total_bytes: u64) {
+pub fn start_loading(srv: &Node, total_bytes: u64) {
     let p = &srv.persist;
     p.loading_start_time.store((now_ms() / 1000) as i64, Relaxed);
     p.loading_loaded_bytes.store(0, Relaxed);
@@ -1203,13 +1203,13 @@ pub fn start_loading(srv: &Server, total_bytes: u64) {
 }
 
 /// stopLoading.
-pub fn stop_loading(srv: &Server) {
+pub fn stop_loading(srv: &Node) {
     srv.persist.loading.store(false, SeqCst);
 }
 
 /// The node is loading its dataset: commands without the LOADING flag get -LOADING.
 #[inline]
-pub fn is_loading(srv: &Server) -> bool {
+pub fn is_loading(srv: &Node) -> bool {
     srv.persist.loading.load(Relaxed)
 }
 
@@ -1217,7 +1217,7 @@ pub const LOADING_ERR: &str = "LOADING Redis is loading the dataset in memory";
 
 /// loadingAbsProgress + processEventsWhileBlocked: record the bytes loaded so far and start
 /// serving clients (a no-op once they are served).
-pub fn loading_progress(srv: &Server, loaded: u64) {
+pub fn loading_progress(srv: &Node, loaded: u64) {
     srv.persist.loading_loaded_bytes.store(loaded, Relaxed);
     srv.persist.serve_during_load.notify_one();
 }
@@ -1239,7 +1239,7 @@ impl<R: std::io::Read> std::io::Read for Progress<R> {
 /// Run `f` with the guards a loaded key is written under: its own shard's lock
 /// (`per_key`), or the caller's `guards` (which hold every shard).
 fn with_key_locked<T>(
-    srv: &Server,
+    srv: &Node,
     guards: &mut Guards,
     per_key: bool,
     key: &[u8],
@@ -1257,7 +1257,7 @@ fn with_key_locked<T>(
 /// key's own lock like every loaded key: during a startup load the caller's guards hold nothing,
 /// and a lock taken through them would stay held (the next key of that shard then waits forever).
 fn with_loaded_entry(
-    srv: &Server,
+    srv: &Node,
     guards: &mut Guards,
     per_key: bool,
     at: (usize, u64, AccessPolicy),
@@ -1267,7 +1267,7 @@ fn with_loaded_entry(
 ) {
     let (db, now_ms, access) = at;
     with_key_locked(srv, guards, per_key, key, |g: &mut Guards| {
-        let mut d = Db { guards: g, db, now_ms, fx, access, expire_enabled: false };
+        let mut d = Db::new(g, fx, db, now_ms).with_access(access).expiring(false);
         if let Some(ent) = d.peek(key) {
             f(ent);
         }
@@ -1278,7 +1278,7 @@ fn with_loaded_entry(
 /// (startup loading: the commands allowed while loading, INFO for one, walk the shards
 /// meanwhile, as Redis serves them between two chunks); otherwise `guards` hold every shard.
 pub(crate) fn load_reader<R: std::io::Read>(
-    srv: &Server,
+    srv: &Node,
     r: R,
     guards: &mut Guards,
     per_key_locks: bool,
@@ -1373,8 +1373,7 @@ pub(crate) fn load_reader<R: std::io::Read>(
                     continue;
                 }
                 with_key_locked(srv, guards, per_key_locks, &e.key, |g: &mut Guards| {
-                    let mut db =
-                        Db { guards: g, db: e.db as usize, now_ms: now, fx: &mut fx, access, expire_enabled: false };
+                    let mut db = Db::new(g, &mut fx, e.db as usize, now).with_access(access).expiring(false);
                     db.insert_new(&e.key, v, e.expire_ms.map(|t| t.max(1) as u64).unwrap_or(0));
                     if let Some(ent) = db.peek(&e.key) {
                         if access.lfu {
@@ -1442,7 +1441,7 @@ fn report_load_error(e: &RdbError) -> LoadError {
 }
 
 /// loadDataFromDisk at startup. Err(Failed) means the server must exit(1).
-pub fn load_at_startup(srv: &Server) -> Result<(), Failed> {
+pub fn load_at_startup(srv: &Node) -> Result<(), Failed> {
     let start = std::time::Instant::now();
     let path = dbfilename(srv);
     // Nothing else writes while loading (commands that write are refused, the cron is not
@@ -1468,7 +1467,7 @@ pub fn load_at_startup(srv: &Server) -> Result<(), Failed> {
 // ------------------------------------------------------------------ INFO
 
 /// The loading_* fields of INFO persistence (only while loading), as Redis computes them.
-pub fn info_loading(srv: &Server) -> String {
+pub fn info_loading(srv: &Node) -> String {
     let p = &srv.persist;
     if !is_loading(srv) {
         return String::new();
@@ -1495,7 +1494,7 @@ pub fn info_loading(srv: &Server) -> String {
 }
 
 /// The "# Persistence" INFO section body (without the header).
-pub fn info_persistence(srv: &Server) -> String {
+pub fn info_persistence(srv: &Node) -> String {
     let p = &srv.persist;
     let running = p.bgsave_in_progress.load(Relaxed);
     let saving = p.current.read().is_some();

@@ -13,7 +13,7 @@
 //! covers every write buffered so far; the cost is one fsync latency per reply batch, paid by the
 //! connection's worker thread). `everysec` fsyncs from a background thread once a second; `no`
 //! leaves it to the OS. Transactions reach the sink wrapped in MULTI/EXEC
-//! (`Server::begin_exec_unit`).
+//! (`Node::begin_exec_unit`).
 //!
 //! BGREWRITEAOF without fork: a point-in-time snapshot (the copy-before-write machinery of
 //! `persistence.rs`) writes the new base file while writes go on. At the snapshot's start — with
@@ -26,8 +26,8 @@
 //! command replayed through the executor by a fake client, as Redis does.
 
 use crate::client::{Client, ClientShared};
+use crate::node::{now_ms, EffectSink, Node};
 use crate::persistence::{self, Failed, SnapKind};
-use crate::server::{now_ms, EffectSink, Server};
 use crate::table::{flags::*, lookup_sub, table, Command};
 use crate::Ctx;
 use ferrocache_engine::Entry;
@@ -145,11 +145,11 @@ impl Default for Aof {
     }
 }
 
-fn dirname(srv: &Server) -> PathBuf {
+fn dirname(srv: &Node) -> PathBuf {
     PathBuf::from(srv.config.get("appenddirname").unwrap_or_else(|| "appendonlydir".into()))
 }
 
-fn filename(srv: &Server) -> String {
+fn filename(srv: &Node) -> String {
     srv.config.get("appendfilename").unwrap_or_else(|| "appendonly.aof".into())
 }
 
@@ -168,7 +168,7 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Read the config values the write path uses into atomics.
-pub fn refresh_config(srv: &Server) {
+pub fn refresh_config(srv: &Node) {
     let p = match srv.config.get("appendfsync").as_deref() {
         Some("always") => FSYNC_ALWAYS,
         Some("no") => FSYNC_NO,
@@ -180,7 +180,7 @@ pub fn refresh_config(srv: &Server) {
 
 // ------------------------------------------------------------------ the sink
 
-struct AofSink(Arc<Server>);
+struct AofSink(Arc<Node>);
 
 impl EffectSink for AofSink {
     fn propagate(&self, db: usize, argv: &[&[u8]]) {
@@ -211,7 +211,7 @@ impl EffectSink for AofSink {
     }
 }
 
-fn ensure_sink(srv: &Arc<Server>) {
+fn ensure_sink(srv: &Arc<Node>) {
     if !srv.aof.sink_added.swap(true, SeqCst) {
         srv.add_sink(Arc::new(AofSink(srv.clone())));
     }
@@ -222,7 +222,7 @@ fn ensure_sink(srv: &Arc<Server>) {
 }
 
 /// Everysec fsync and the flush of buffers no reply has flushed (active expiry, ...).
-fn background(srv: Arc<Server>) {
+fn background(srv: Arc<Node>) {
     let mut last_sync = std::time::Instant::now();
     loop {
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -250,7 +250,7 @@ fn background(srv: Arc<Server>) {
 }
 
 /// Write the buffer to the current file. Returns the file, its generation and its size.
-fn write_pending(srv: &Server) -> Option<(Arc<File>, u64, u64)> {
+fn write_pending(srv: &Node) -> Option<(Arc<File>, u64, u64)> {
     let aof = &srv.aof;
     let mut g = aof.inner.lock();
     let f = g.file.clone()?;
@@ -297,14 +297,14 @@ fn write_pending(srv: &Server) -> Option<(Arc<File>, u64, u64)> {
 /// Called by a connection before it writes its replies: the writes those replies acknowledge
 /// reach the file (and, with `appendfsync always`, the disk) first.
 #[inline]
-pub fn before_reply(srv: &Server) {
+pub fn before_reply(srv: &Node) {
     if srv.aof.pending.load(Acquire) {
         flush(srv);
     }
 }
 
 #[cold]
-fn flush(srv: &Server) {
+fn flush(srv: &Node) {
     let Some((f, gen, end)) = write_pending(srv) else { return };
     if srv.aof.fsync.load(Relaxed) == FSYNC_ALWAYS {
         let mut s = srv.aof.synced.lock();
@@ -321,7 +321,7 @@ fn flush(srv: &Server) {
 /// Switch the sink to a new incr file (with every shard held, or when no rewrite runs). The
 /// old file's buffered writes go to the old file first; it is fsynced and closed in the
 /// background.
-fn switch_file(srv: &Server, f: File) {
+fn switch_file(srv: &Node, f: File) {
     let aof = &srv.aof;
     let mut g = aof.inner.lock();
     if let Some(old) = g.file.clone() {
@@ -346,7 +346,7 @@ fn switch_file(srv: &Server, f: File) {
     aof.pending.store(false, Relaxed);
 }
 
-fn close_file(srv: &Server, sync: bool) {
+fn close_file(srv: &Node, sync: bool) {
     let _ = write_pending(srv);
     let mut g = srv.aof.inner.lock();
     if let Some(f) = g.file.take() {
@@ -364,7 +364,7 @@ fn close_file(srv: &Server, sync: bool) {
 
 // ------------------------------------------------------------------ manifest IO
 
-fn persist_manifest(srv: &Server, am: &mut Manifest) -> Result<(), Failed> {
+fn persist_manifest(srv: &Node, am: &mut Manifest) -> Result<(), Failed> {
     if !am.dirty {
         return Ok(());
     }
@@ -404,7 +404,7 @@ fn persist_manifest(srv: &Server, am: &mut Manifest) -> Result<(), Failed> {
 }
 
 /// aofLoadManifestFromDisk (fatal on a corrupt manifest, as Redis).
-fn load_manifest(srv: &Server) -> Result<Manifest, Failed> {
+fn load_manifest(srv: &Node) -> Result<Manifest, Failed> {
     let dir = dirname(srv);
     if !dir.is_dir() {
         return Ok(Manifest::default());
@@ -436,7 +436,7 @@ fn load_manifest(srv: &Server) -> Result<Manifest, Failed> {
     })
 }
 
-fn del_history_files(srv: &Server, am: &mut Manifest) {
+fn del_history_files(srv: &Node, am: &mut Manifest) {
     if am.history.is_empty() {
         return;
     }
@@ -454,7 +454,7 @@ fn del_history_files(srv: &Server, am: &mut Manifest) {
 
 // ------------------------------------------------------------------ rewrite
 
-fn temp_incr_name(srv: &Server) -> String {
+fn temp_incr_name(srv: &Node) -> String {
     format!("{}{}.incr", TEMP_FILE_NAME_PREFIX, filename(srv))
 }
 
@@ -484,7 +484,7 @@ impl Drop for RewriteClaim<'_> {
 }
 
 /// rewriteAppendOnlyFileBackground. Err when it could not start (logged).
-pub fn rewrite_background(srv: &Arc<Server>) -> Result<(), Failed> {
+pub fn rewrite_background(srv: &Arc<Node>) -> Result<(), Failed> {
     let aof = &srv.aof;
     if persistence::running_kind(srv).is_some() {
         return Err(Failed);
@@ -582,7 +582,7 @@ pub fn rewrite_background(srv: &Arc<Server>) -> Result<(), Failed> {
 }
 
 /// backgroundRewriteDoneHandler.
-fn rewrite_done(srv: &Arc<Server>, ok: bool, aborted: bool, tmp: &str, rdb: bool, started_waiting: bool) {
+fn rewrite_done(srv: &Arc<Node>, ok: bool, aborted: bool, tmp: &str, rdb: bool, started_waiting: bool) {
     let aof = &srv.aof;
     let dir = dirname(srv);
     let fname = filename(srv);
@@ -678,7 +678,7 @@ fn rewrite_done(srv: &Arc<Server>, ok: bool, aborted: bool, tmp: &str, rdb: bool
 }
 
 /// rewriteAppendOnlyFile: a synchronous rewrite into `dest` (startup with an empty dataset).
-fn rewrite_sync(srv: &Server, dest: &Path) -> Result<(), Failed> {
+fn rewrite_sync(srv: &Node, dest: &Path) -> Result<(), Failed> {
     let tmp = format!("temp-rewriteaof-{}.aof", std::process::id());
     let rdb = srv.config.get_bool("aof-use-rdb-preamble");
     let snap = persistence::start_aof_snapshot(srv, rdb, tmp.clone(), &mut || {})?;
@@ -824,7 +824,7 @@ fn rewrite_value(buf: &mut Vec<u8>, key: &[u8], v: &Value) {
 // ------------------------------------------------------------------ start / stop
 
 /// startAppendOnly (CONFIG SET appendonly yes).
-pub fn start(srv: &Arc<Server>, in_exec: bool) -> Result<(), Failed> {
+pub fn start(srv: &Arc<Node>, in_exec: bool) -> Result<(), Failed> {
     let aof = &srv.aof;
     refresh_config(srv);
     aof.state.store(WAIT_REWRITE, SeqCst);
@@ -858,7 +858,7 @@ pub fn start(srv: &Arc<Server>, in_exec: bool) -> Result<(), Failed> {
 }
 
 /// stopAppendOnly (CONFIG SET appendonly no).
-pub fn stop(srv: &Server) {
+pub fn stop(srv: &Node) {
     let aof = &srv.aof;
     close_file(srv, true);
     aof.state.store(OFF, SeqCst);
@@ -885,7 +885,7 @@ pub fn config_changed(ctx: &mut Ctx, names: &[String]) -> Result<(), String> {
 }
 
 /// SHUTDOWN: kill a running rewrite, write and fsync what is buffered.
-pub fn on_shutdown(srv: &Server) {
+pub fn on_shutdown(srv: &Node) {
     if persistence::running_kind(srv).is_some_and(|k| k != SnapKind::Rdb) {
         log('#', "There is a child rewriting the AOF. Killing it!");
         persistence::abort_running(srv, false);
@@ -899,7 +899,7 @@ pub fn on_shutdown(srv: &Server) {
 }
 
 /// writeCommandsDeniedByDiskError's AOF part: the MISCONF error text, if writes are denied.
-pub fn writes_denied(srv: &Server) -> Option<String> {
+pub fn writes_denied(srv: &Node) -> Option<String> {
     if srv.aof.state.load(Relaxed) != OFF && !srv.aof.last_write_ok.load(Relaxed) {
         return Some(format!("MISCONF Errors writing to the AOF file: {}", srv.aof.last_write_err.lock()));
     }
@@ -907,7 +907,7 @@ pub fn writes_denied(srv: &Server) -> Option<String> {
 }
 
 /// serverCron's AOF part: scheduled and automatic rewrites. Runs off the async workers.
-pub fn cron(srv: &Arc<Server>) {
+pub fn cron(srv: &Arc<Node>) {
     let aof = &srv.aof;
     if persistence::running_kind(srv).is_some() || aof.rewrite_in_progress.load(SeqCst) {
         return;
@@ -963,7 +963,7 @@ enum LoadStatus {
 
 /// loadDataFromDisk: the AOF when `appendonly yes` (the RDB is then ignored, as in Redis),
 /// else the RDB; then the AOF is opened for appending. Err(Failed) means exit(1).
-pub fn load_data_from_disk(srv: &Arc<Server>) -> Result<(), Failed> {
+pub fn load_data_from_disk(srv: &Arc<Node>) -> Result<(), Failed> {
     refresh_config(srv);
     let am = load_manifest(srv)?;
     srv.aof.ctl.lock().manifest = am;
@@ -983,7 +983,7 @@ pub fn load_data_from_disk(srv: &Arc<Server>) -> Result<(), Failed> {
 }
 
 /// aofOpenIfNeededOnServerStart + aofDelHistoryFiles.
-fn open_on_server_start(srv: &Arc<Server>) -> Result<(), Failed> {
+fn open_on_server_start(srv: &Arc<Node>) -> Result<(), Failed> {
     let dir = dirname(srv);
     let fname = filename(srv);
     if let Err(e) = std::fs::create_dir_all(&dir) {
@@ -1031,7 +1031,7 @@ fn open_on_server_start(srv: &Arc<Server>) -> Result<(), Failed> {
 }
 
 /// loadAppendOnlyFiles.
-fn load_append_only_files(srv: &Arc<Server>) -> LoadStatus {
+fn load_append_only_files(srv: &Arc<Node>) -> LoadStatus {
     let dir = dirname(srv);
     let fname = filename(srv);
     let mut ctl = srv.aof.ctl.lock();
@@ -1169,7 +1169,7 @@ fn fake_client() -> Client {
 
 /// Run one replayed command (no processCommand checks, as Redis's loader calls the command
 /// directly; MULTI/EXEC go through the executor, which queues and runs them).
-fn replay(srv: &Arc<Server>, client: &mut Client, argv: &[Vec<u8>], out: &mut ReplyBuf) -> bool {
+fn replay(srv: &Arc<Node>, client: &mut Client, argv: &[Vec<u8>], out: &mut ReplyBuf) -> bool {
     let owned = OwnedArgs::from_slices(argv);
     let args = owned.args();
     let Some(mut cmd) = table().lookup(&args[0]) else { return false };
@@ -1196,7 +1196,7 @@ fn replay(srv: &Arc<Server>, client: &mut Client, argv: &[Vec<u8>], out: &mut Re
 }
 
 /// loadSingleAppendOnlyFile.
-fn load_single(srv: &Arc<Server>, name: &[u8]) -> LoadStatus {
+fn load_single(srv: &Arc<Node>, name: &[u8]) -> LoadStatus {
     let path = dirname(srv).join(os(name));
     let name = &display_name(name);
     let f = match File::open(&path) {
@@ -1351,7 +1351,7 @@ impl<R: Read> Read for CountingReader<R> {
 // ------------------------------------------------------------------ INFO
 
 /// The aof_* part of INFO persistence.
-pub fn info(srv: &Server) -> String {
+pub fn info(srv: &Node) -> String {
     let aof = &srv.aof;
     let in_progress = aof.rewrite_in_progress.load(Relaxed);
     let start = aof.rewrite_start.load(Relaxed);

@@ -12,7 +12,7 @@
 //! element is never popped for a client that has already left.
 
 use crate::client::Client;
-use crate::server::Server;
+use crate::node::Node;
 use crate::table::Command;
 use ferrocache_engine::{Effects, SmallBytes};
 use ferrocache_protocol::resp::{OwnedArgs, ReplyBuf};
@@ -72,7 +72,7 @@ impl Waiter {
     }
     /// The wait ended without a re-run (timeout, CLIENT UNBLOCK, disconnect_all): the command
     /// counts as one call now, failed with `error` when it got one (updateStatsOnUnblock).
-    pub fn count_unblocked(&self, srv: &crate::server::Server, error: Option<&str>) {
+    pub fn count_unblocked(&self, srv: &crate::node::Node, error: Option<&str>) {
         crate::stats::record(self.cmd.name, 0, error.is_some());
         if let Some(code) = error {
             crate::stats::error_code(code);
@@ -169,7 +169,7 @@ impl Blocking {
         }
     }
 
-    /// A write may have made `key` ready (called from `Server::apply_effects`).
+    /// A write may have made `key` ready (called from `Node::apply_effects`).
     pub fn signal(&self, db: usize, key: &SmallBytes) {
         if self.clients.load(Relaxed) == 0 {
             return;
@@ -212,7 +212,7 @@ impl Blocking {
 
     /// disconnectAllBlockedClients: this node became a replica. Every key wait ends with
     /// Redis's UNBLOCKED error and the connection closes after it. Returns how many.
-    pub fn disconnect_all(&self, srv: &crate::server::Server) -> usize {
+    pub fn disconnect_all(&self, srv: &crate::node::Node) -> usize {
         let ws: Vec<Arc<Waiter>> = self.by_id.lock().values().cloned().collect();
         let mut n = 0;
         for w in ws {
@@ -237,7 +237,7 @@ impl Blocking {
     }
 
     /// CLIENT UNBLOCK: end a client's wait with the timeout reply or an error.
-    pub fn unblock(&self, srv: &crate::server::Server, id: u64, error: bool) -> bool {
+    pub fn unblock(&self, srv: &crate::node::Node, id: u64, error: bool) -> bool {
         let Some(w) = self.by_id.lock().get(&id).cloned() else { return false };
         let mut st = w.state.lock();
         if !matches!(*st, WaitState::Waiting) {
@@ -254,7 +254,7 @@ impl Blocking {
     }
 
     /// Serve the waiters of every ready key, FIFO per key. Call with no shard lock held.
-    pub fn serve(&self, srv: &Arc<Server>) {
+    pub fn serve(&self, srv: &Arc<Node>) {
         if !self.has_ready() {
             return;
         }
@@ -272,18 +272,12 @@ impl Blocking {
         }
     }
 
-    fn key_type(&self, srv: &Arc<Server>, db: usize, key: &[u8]) -> Option<&'static str> {
+    fn key_type(&self, srv: &Arc<Node>, db: usize, key: &[u8]) -> Option<&'static str> {
         let mut fx = Effects::default();
         let t = {
             let mut g = srv.ks.lock_keys([key]);
-            let mut d = ferrocache_engine::Db {
-                guards: &mut g,
-                db,
-                now_ms: crate::server::now_ms(),
-                fx: &mut fx,
-                access: Default::default(),
-                expire_enabled: srv.expire_allowed(),
-            };
+            let mut d =
+                ferrocache_engine::Db::new(&mut g, &mut fx, db, crate::node::now_ms()).expiring(srv.expire_allowed());
             d.peek(key).map(|e| e.value.value_type().name())
         };
         if !fx.is_empty() {
@@ -292,7 +286,7 @@ impl Blocking {
         t
     }
 
-    fn serve_key(&self, srv: &Arc<Server>, db: usize, key: &SmallBytes) {
+    fn serve_key(&self, srv: &Arc<Node>, db: usize, key: &SmallBytes) {
         let queue: Vec<Arc<Waiter>> = match self.waiters.lock().get(&(db, key.clone())) {
             Some(q) => q.iter().cloned().collect(),
             None => return,
@@ -320,12 +314,12 @@ impl Blocking {
             client.serving_key = Some(key.to_vec());
             // Invalidations this command causes for its own client follow its reply (Redis's
             // tracking_pending_keys), so they are appended to the reply here rather than queued.
-            crate::server::inline_invalidations_begin(w.id);
+            crate::node::inline_invalidations_begin(w.id);
             {
                 let mut guards = srv.ks.lock_keys(keys.iter().copied());
-                crate::run_locked(srv, client, w.cmd, args, &mut out, &mut guards, crate::server::now_ms());
+                crate::run_locked(srv, client, w.cmd, args, &mut out, &mut guards, crate::node::now_ms());
             }
-            let own = crate::server::inline_invalidations_end();
+            let own = crate::node::inline_invalidations_end();
             client.serving_key = None;
             if client.block.take().is_some() {
                 // Nothing for it after all: it keeps its place.

@@ -8,8 +8,8 @@
 //! removed) and the process exits 0 — or it fails and is cancelled (the node keeps serving;
 //! clients blocked in SHUTDOWN get Redis's error).
 
+use crate::node::{now_ms, Node};
 use crate::persistence::log_line as log;
-use crate::server::{now_ms, Server};
 use crate::table::{flags::*, Command};
 use crate::util::{eq_ic, ERR_SYNTAX};
 use crate::{Args, Ctx};
@@ -102,14 +102,14 @@ pub fn sig_flags_name(f: u8) -> String {
     }
 }
 
-fn sig_flags(srv: &Server, sig: Signal) -> u8 {
+fn sig_flags(srv: &Node, sig: Signal) -> u8 {
     let name = if sig == Signal::Term { "shutdown-on-sigterm" } else { "shutdown-on-sigint" };
     parse_sig_flags(&srv.config.get(name).unwrap_or_default()).unwrap_or(0)
 }
 
 /// The signal handler's part (sigShutdownHandler): log and leave the work to the cron.
 /// Returns true when the process must exit(1) at once (a second SIGINT: "You insist").
-pub fn on_signal(srv: &Server, sig: Signal) -> bool {
+pub fn on_signal(srv: &Node, sig: Signal) -> bool {
     let mut st = srv.shutdown_ctl.state.lock();
     if sig == Signal::Int && st.requested.is_some() {
         log('#', "You insist... exiting now.");
@@ -132,7 +132,7 @@ pub fn on_signal(srv: &Server, sig: Signal) -> bool {
 /// serverCron's shutdown part: start a shutdown a signal asked for, or finish one whose
 /// replicas caught up or whose timeout passed. Blocking (it may save): run it off the async
 /// workers. True: exit(0) now.
-pub fn cron(srv: &Server) -> bool {
+pub fn cron(srv: &Node) -> bool {
     let (requested, deadline) = {
         let st = srv.shutdown_ctl.state.lock();
         (st.requested, st.deadline_ms)
@@ -155,7 +155,7 @@ pub fn cron(srv: &Server) -> bool {
 }
 
 /// prepareForShutdown.
-pub fn prepare(srv: &Server, mut flags: u8) -> Outcome {
+pub fn prepare(srv: &Node, mut flags: u8) -> Outcome {
     {
         let mut st = srv.shutdown_ctl.state.lock();
         if st.deadline_ms != 0 {
@@ -181,14 +181,14 @@ pub fn prepare(srv: &Server, mut flags: u8) -> Outcome {
 }
 
 /// isReadyToShutdown: every replica acknowledged the primary's offset.
-fn ready(srv: &Server) -> bool {
+fn ready(srv: &Node) -> bool {
     let off = srv.repl.master_offset();
     srv.repl.m.lock().replicas.iter().all(|r| r.ack_off.load(Relaxed) == off)
 }
 
 /// finishShutdown: log lagging replicas, stop background saves, fsync the AOF, save the
 /// final RDB (a failure cancels the shutdown unless FORCE), remove the pidfile.
-pub fn finish(srv: &Server) -> Outcome {
+pub fn finish(srv: &Node) -> Outcome {
     let flags = srv.shutdown_ctl.state.lock().flags;
     let (save, nosave, force) = (flags & SAVE != 0, flags & NOSAVE != 0, flags & FORCE != 0);
     {
@@ -236,7 +236,7 @@ pub fn finish(srv: &Server) -> Outcome {
 }
 
 /// cancelShutdown: back to serving; clients blocked in SHUTDOWN get the error.
-fn cancel(srv: &Server) {
+fn cancel(srv: &Node) {
     let mut st = srv.shutdown_ctl.state.lock();
     *st = State::default();
     srv.shutdown_ctl.pausing_writes.store(false, Relaxed);
@@ -246,7 +246,7 @@ fn cancel(srv: &Server) {
 }
 
 /// abortShutdown (SHUTDOWN ABORT). False: no shutdown was initiated or requested.
-fn abort(srv: &Server) -> bool {
+fn abort(srv: &Node) -> bool {
     let (initiated, requested) = {
         let st = srv.shutdown_ctl.state.lock();
         (st.deadline_ms != 0, st.requested.is_some())

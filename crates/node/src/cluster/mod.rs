@@ -11,10 +11,10 @@ pub mod link;
 pub use ferrocache_engine::slot;
 pub mod state;
 
-use crate::keys::help_only;
+use crate::subcommand_required;
 use crate::table::{flags::*, Command};
 use crate::util::int_arg;
-use crate::{Ctx, Server};
+use crate::{Ctx, Node};
 use ferrocache_protocol::resp::Args;
 use slot::{key_slot, SLOTS};
 use state::{ClusterNode, ClusterState, MASTER, MYSELF, SLAVE};
@@ -25,7 +25,7 @@ const NO_CLUSTER: &str = "ERR This instance has cluster support disabled";
 const ADM: u64 = ADMIN | STALE;
 
 pub static COMMANDS: &[Command] = &[
-    Command::new("cluster", -2, 0, (0, 0, 0), help_only).group(G).subs(CLUSTER_SUBS),
+    Command::new("cluster", -2, 0, (0, 0, 0), subcommand_required).group(G).subs(CLUSTER_SUBS),
     Command::new("readonly", 1, FAST | LOADING | STALE, (0, 0, 0), readonly).group(G),
     Command::new("readwrite", 1, FAST | LOADING | STALE, (0, 0, 0), readwrite).group(G),
     Command::new("asking", 1, FAST, (0, 0, 0), asking).group(G),
@@ -367,7 +367,7 @@ fn flushslots(ctx: &mut Ctx, _a: Args) {
 
 /// The shards that can hold keys of `slot`: one in cluster mode (the keyspace shards by slot),
 /// every shard otherwise.
-fn shards_of_slot(srv: &Server, slot: usize) -> std::ops::Range<usize> {
+fn shards_of_slot(srv: &Node, slot: usize) -> std::ops::Range<usize> {
     match srv.ks.shard_of_slot(slot as u16) {
         Some(i) => i..i + 1,
         None => 0..srv.ks.num_shards(),
@@ -375,7 +375,7 @@ fn shards_of_slot(srv: &Server, slot: usize) -> std::ops::Range<usize> {
 }
 
 /// Keys of db 0 in `slot`, up to `max`.
-pub fn keys_in_slot(srv: &Server, slot: usize, max: usize, now: u64) -> Vec<Vec<u8>> {
+pub fn keys_in_slot(srv: &Node, slot: usize, max: usize, now: u64) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for i in shards_of_slot(srv, slot) {
         let g = srv.ks.lock_one(i);
@@ -391,7 +391,7 @@ pub fn keys_in_slot(srv: &Server, slot: usize, max: usize, now: u64) -> Vec<Vec<
     out
 }
 
-fn count_in_slot(srv: &Server, slot: usize, now: u64) -> usize {
+fn count_in_slot(srv: &Node, slot: usize, now: u64) -> usize {
     let mut n = 0;
     for i in shards_of_slot(srv, slot) {
         let g = srv.ks.lock_one(i);
@@ -783,21 +783,21 @@ fn shards(ctx: &mut Ctx, _a: Args) {
 
 /// Whether `key` exists in db 0 (getNodeByQuery's lookupKeyReadWithFlags with NOTOUCH: no
 /// side effect). Called with no shard locked.
-fn key_exists(srv: &Server, key: &[u8], now: u64) -> bool {
+fn key_exists(srv: &Node, key: &[u8], now: u64) -> bool {
     let g = srv.ks.lock_one(srv.ks.shard_of(key));
     g.dbs[0].get(srv.ks.hash(key), key).is_some_and(|e| e.expire_at == 0 || e.expire_at > now)
 }
 
 /// Whether the executor must route this command (processCommand's condition): cluster mode,
 /// not from our master, and a command with keys (or EXEC).
-pub fn needs_routing(srv: &Server, client: &crate::client::Client, cmd: &Command) -> bool {
+pub fn needs_routing(srv: &Node, client: &crate::client::Client, cmd: &Command) -> bool {
     srv.cluster.enabled && !client.repl.is_master && (cmd.first_key > 0 || cmd.keys_fn.is_some() || cmd.name == "exec")
 }
 
 /// Redis's getNodeByQuery + clusterRedirectClient: None when this node serves the request,
 /// else the error to answer (-MOVED, -ASK, -CROSSSLOT, -TRYAGAIN, -CLUSTERDOWN).
 pub fn route(
-    srv: &Server,
+    srv: &Node,
     client: &crate::client::Client,
     cmd: &'static Command,
     args: Args,

@@ -12,9 +12,9 @@
 //! * Expiry follows memcached: 0 = never, up to 30 days relative seconds, beyond that absolute
 //!   unix time, negative (or an absolute time in the past) = already expired.
 
-use crate::server::{now_ms, Server};
+use crate::node::{now_ms, Node};
 use ferrocache_engine::mcitem::{self, McItem, FETCHED, KEY_BINARY, STALE, TOKEN_SENT};
-use ferrocache_engine::{notify, AccessPolicy, Db, Effects, Entry, Value};
+use ferrocache_engine::{notify, Db, Effects, Entry, Value};
 use ferrocache_protocol::memcache::binary::{self, BinaryStoreMode};
 use ferrocache_protocol::memcache::meta::{self, MetaArithResult, MetaDeleteStatus, MetaItem, MetaStoreStatus};
 use ferrocache_protocol::memcache::num::safe_strtoull;
@@ -76,7 +76,7 @@ pub struct McConnInfo {
     pub last_cmd_ms: Arc<AtomicU64>,
 }
 
-/// Node-wide memcached state (a field of [`Server`]).
+/// Node-wide memcached state (a field of [`Node`]).
 #[derive(Default)]
 pub struct McState {
     pub stats: McStats,
@@ -106,7 +106,7 @@ pub const LOG_EVICTIONS: u16 = 4;
 pub const LOG_CONNEVENTS: u16 = 8;
 
 /// A `connevents` line: `conn_new` (reason None) or `conn_close` with memcached's reason.
-pub fn log_conn(srv: &Server, id: u64, peer: &std::net::SocketAddr, reason: Option<&str>) {
+pub fn log_conn(srv: &Node, id: u64, peer: &std::net::SocketAddr, reason: Option<&str>) {
     let w = &srv.mc.watchers;
     if !w.wants(LOG_CONNEVENTS) {
         return;
@@ -123,7 +123,7 @@ pub fn log_conn(srv: &Server, id: u64, peer: &std::net::SocketAddr, reason: Opti
 
 /// An `evictions` line for a key of database 0 the engine evicted (its item is gone: the
 /// fields memcached takes from it are reported empty).
-pub fn log_eviction(srv: &Server, key: &[u8]) {
+pub fn log_eviction(srv: &Node, key: &[u8]) {
     let w = &srv.mc.watchers;
     if !w.wants(LOG_EVICTIONS) {
         return;
@@ -230,7 +230,7 @@ fn log_store(cx: &Cx, key: &[u8], status: &str, cmd: &str, exptime: i64, flags: 
 }
 
 /// `watch [fetchers|mutations|...]` (process_watch_command).
-fn watch(srv: &Server, conn: &McConn, args: &[&[u8]], out: &mut Vec<u8>) -> Outcome {
+fn watch(srv: &Node, conn: &McConn, args: &[&[u8]], out: &mut Vec<u8>) -> Outcome {
     let line = |out: &mut Vec<u8>, l: &str| text::encode_line(out, l.as_bytes(), false);
     if !out.is_empty() {
         line(out, "ERROR cannot pipeline other commands before watch");
@@ -346,13 +346,13 @@ pub enum Outcome {
 }
 
 /// Parser limits from the config (`memcached-item-size-max`).
-pub fn limits(srv: &Server) -> Limits {
+pub fn limits(srv: &Node) -> Limits {
     let max = srv.config.hot.mc_item_size_max.load(Relaxed);
     Limits { item_size_max: max, ..Limits::default() }
 }
 
 /// Whether this node runs as a memcached-only engine (`engine memcached`).
-pub fn memcached_engine(srv: &Server) -> bool {
+pub fn memcached_engine(srv: &Node) -> bool {
     srv.config.hot.mc_engine.load(Relaxed)
 }
 
@@ -405,7 +405,7 @@ fn exp_ms(e: Exp) -> u64 {
 // ------------------------------------------------------------------ execution context
 
 struct Cx<'s> {
-    srv: &'s Arc<Server>,
+    srv: &'s Arc<Node>,
     /// The connection's id (`cfd=` of watch lines; 0 when none).
     conn: u64,
     now: u64,
@@ -415,20 +415,12 @@ struct Cx<'s> {
 }
 
 impl<'s> Cx<'s> {
-    fn new(srv: &'s Arc<Server>) -> Self {
+    fn new(srv: &'s Arc<Node>) -> Self {
         let now = now_ms();
         Cx { srv, conn: 0, now, now_secs: (now / 1000) as u32, prop: srv.has_sinks.load(Relaxed) }
     }
     fn st(&self) -> &McStats {
         &self.srv.mc.stats
-    }
-    fn access(&self) -> AccessPolicy {
-        let h = &self.srv.config.hot;
-        AccessPolicy {
-            lfu: self.srv.config.policy().is_lfu(),
-            lfu_log_factor: h.lfu_log_factor.load(Relaxed),
-            lfu_decay_time: h.lfu_decay_time.load(Relaxed),
-        }
     }
     /// Run `f` on database 0 with `key`'s shard locked; effects are applied before unlocking.
     fn with_key<R>(&self, key: &[u8], f: impl FnOnce(&Cx, &mut Db) -> R) -> R {
@@ -436,14 +428,7 @@ impl<'s> Cx<'s> {
         crate::persistence::before_write_any(self.srv, &mut guards);
         let mut fx = Effects::default();
         let r = {
-            let mut db = Db {
-                guards: &mut guards,
-                db: 0,
-                now_ms: self.now,
-                fx: &mut fx,
-                access: self.access(),
-                expire_enabled: self.srv.expire_allowed(),
-            };
+            let mut db = self.srv.db(&mut guards, &mut fx, 0, self.now);
             f(self, &mut db)
         };
         if !fx.is_empty() {
@@ -557,14 +542,7 @@ pub fn apply_meta(ctx: &mut crate::Ctx, payload: &[u8]) -> bool {
     let mut guards = srv.ks.lock_keys([key]);
     // The entry is modified in place: a running snapshot keeps its pre-image first.
     crate::persistence::before_write_any(srv, &mut guards);
-    let mut db = Db {
-        guards: &mut guards,
-        db: ctx.client.db,
-        now_ms: ctx.now_ms,
-        fx: &mut *ctx.fx,
-        access,
-        expire_enabled: false,
-    };
+    let mut db = Db::new(&mut guards, &mut *ctx.fx, ctx.client.db, ctx.now_ms).with_access(access).expiring(false);
     if let Some(e) = db.peek(key) {
         if let Some(data) = e.value.as_bytes() {
             let atime = (ctx.now_ms / 1000) as u32;
@@ -843,19 +821,12 @@ fn fetch<R>(cx: &Cx, db: &mut Db, key: &[u8], touch: Option<Exp>, f: impl FnOnce
     Some(r)
 }
 
-fn flush_db0(srv: &Arc<Server>) {
+fn flush_db0(srv: &Arc<Node>) {
     let mut guards = srv.ks.lock_all();
     crate::persistence::before_write_any(srv, &mut guards);
     let mut fx = Effects::default();
     let n = {
-        let mut db = Db {
-            guards: &mut guards,
-            db: 0,
-            now_ms: now_ms(),
-            fx: &mut fx,
-            access: AccessPolicy::default(),
-            expire_enabled: srv.expire_allowed(),
-        };
+        let mut db = Db::new(&mut guards, &mut fx, 0, now_ms()).expiring(srv.expire_allowed());
         db.clear(false)
     };
     fx.flushed.push(Some(0));
@@ -900,7 +871,7 @@ fn flush_at(exptime: i64, now_ms: u64, start_ms: u64) -> FlushAt {
 
 /// flush_all: items stored before the flush time become invalid (see [`flush_at`]). Every
 /// flush_all replaces a pending delayed one.
-fn flush_all(srv: &Arc<Server>, delay: i64) {
+fn flush_all(srv: &Arc<Node>, delay: i64) {
     McState::bump(&srv.mc.stats.cmd_flush);
     let gen = srv.mc.flush_gen.fetch_add(1, Relaxed) + 1;
     let now = now_ms();
@@ -938,7 +909,7 @@ fn flush_all(srv: &Arc<Server>, delay: i64) {
 // ------------------------------------------------------------------ auto discovery
 
 /// The Auto Discovery payload: `<version>\n<host>|<ip>|<port> ...\n` (nodes sorted by host).
-pub fn cluster_payload(srv: &Server) -> Vec<u8> {
+pub fn cluster_payload(srv: &Node) -> Vec<u8> {
     let version = srv.config.get("memcached-cluster-version").unwrap_or_else(|| "1".into());
     let nodes = srv.config.get("memcached-cluster-nodes").unwrap_or_default();
     cluster_body(&version, &nodes)
@@ -967,7 +938,7 @@ pub fn encode_config_cluster(out: &mut Vec<u8>, body: &[u8]) {
 
 /// ElastiCache's `config get cluster` is not a memcached command: handle it before parsing.
 /// Returns the bytes consumed when `buf` starts with a complete `config ...` line.
-pub fn try_config_line(srv: &Server, buf: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+pub fn try_config_line(srv: &Node, buf: &[u8], out: &mut Vec<u8>) -> Option<usize> {
     if !buf.starts_with(b"config ") {
         return None;
     }
@@ -982,7 +953,7 @@ pub fn try_config_line(srv: &Server, buf: &[u8], out: &mut Vec<u8>) -> Option<us
     None
 }
 
-fn cluster_configured(srv: &Server) -> bool {
+fn cluster_configured(srv: &Node) -> bool {
     srv.config.get("memcached-cluster-nodes").is_some_and(|n| !n.trim().is_empty())
 }
 
@@ -1021,13 +992,13 @@ pub fn binary_is_write(req: &BinaryRequest<'_>) -> bool {
 }
 
 /// A read-only replica refuses memcached writes (its data is its primary's).
-fn replica_refuses(srv: &Server) -> bool {
+fn replica_refuses(srv: &Node) -> bool {
     srv.repl.is_replica.load(Relaxed) && srv.config.get_bool("replica-read-only")
 }
 
 pub const MC_READONLY: &str = "SERVER_ERROR READONLY You can't write against a read only replica.\r\n";
 
-pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out: &mut Vec<u8>) -> Outcome {
+pub fn execute_text(srv: &Arc<Node>, conn: &McConn, req: TextRequest<'_>, out: &mut Vec<u8>) -> Outcome {
     if text_is_write(&req) && replica_refuses(srv) {
         out.extend_from_slice(MC_READONLY.as_bytes());
         return Outcome::Continue;
@@ -1199,7 +1170,7 @@ pub fn execute_text(srv: &Arc<Server>, conn: &McConn, req: TextRequest<'_>, out:
     Outcome::Continue
 }
 
-fn text_stats(srv: &Arc<Server>, args: &[&[u8]], out: &mut Vec<u8>) {
+fn text_stats(srv: &Arc<Node>, args: &[&[u8]], out: &mut Vec<u8>) {
     let group = args.first().copied().unwrap_or(b"");
     match group {
         b"reset" if args.len() == 1 => {
@@ -1229,7 +1200,7 @@ fn text_stats(srv: &Arc<Server>, args: &[&[u8]], out: &mut Vec<u8>) {
     }
 }
 
-fn reset_stats(srv: &Server) {
+fn reset_stats(srv: &Node) {
     srv.mc.detail.clear();
     mcitem::reset_class_counters();
     for c in &CRAWLER_RECLAIMED {
@@ -1276,7 +1247,7 @@ use mcitem::{item_total_size, slab_chunk_size, slab_class, SLAB_CLASSES, SLAB_PA
 /// Per slab class: (live items, their memcached bytes), from a walk over database 0 one shard
 /// at a time (no global lock; `stats items|slabs` are rare). Logically expired items are left
 /// out, as memcached reuses their memory.
-fn class_usage(srv: &Server) -> Vec<(u64, u64)> {
+fn class_usage(srv: &Node) -> Vec<(u64, u64)> {
     let mut v = vec![(0u64, 0u64); SLAB_CLASSES];
     let now = now_ms();
     for i in 0..srv.ks.num_shards() {
@@ -1308,7 +1279,7 @@ fn class_pages(cls: usize, used: u64) -> u64 {
 }
 
 /// The `stats [group]` lines (None: unknown group).
-pub fn stats_group(srv: &Arc<Server>, group: &[u8]) -> Option<Vec<(String, String)>> {
+pub fn stats_group(srv: &Arc<Node>, group: &[u8]) -> Option<Vec<(String, String)>> {
     let s = &srv.mc.stats;
     let g = |c: &AtomicU64| c.load(Relaxed).to_string();
     let now = now_ms();
@@ -1791,7 +1762,7 @@ fn crawler_classes(arg: &[u8]) -> Option<[bool; SLAB_CLASSES]> {
 /// time: (key, expire_at ms, atime secs, cas, fetched, class, size).
 type CrawledItem = (Vec<u8>, u64, u32, u64, bool, usize, u64);
 
-fn crawl(srv: &Server, sel: &[bool; SLAB_CLASSES], mut f: impl FnMut(CrawledItem)) {
+fn crawl(srv: &Node, sel: &[bool; SLAB_CLASSES], mut f: impl FnMut(CrawledItem)) {
     for i in 0..srv.ks.num_shards() {
         let g = srv.ks.lock_one(i);
         for e in g.dbs[0].iter() {
@@ -1815,7 +1786,7 @@ fn uriencode(key: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-fn lru_crawler(srv: &Arc<Server>, args: &[&[u8]], out: &mut Vec<u8>) {
+fn lru_crawler(srv: &Arc<Node>, args: &[&[u8]], out: &mut Vec<u8>) {
     let line = |out: &mut Vec<u8>, l: &str| text::encode_line(out, l.as_bytes(), false);
     let enabled = !CRAWLER_DISABLED.load(Relaxed);
     match args {
@@ -1929,12 +1900,12 @@ fn slabs(args: &[&[u8]], out: &mut Vec<u8>) {
 /// restricted, so RESP clients must AUTH too; `memcached-auth no` opens the port anyway.
 /// Connections keep what they had when they were accepted (as RESP clients after CONFIG SET
 /// requirepass).
-pub fn auth_required(srv: &Server) -> bool {
+pub fn auth_required(srv: &Node) -> bool {
     (srv.config.hot.requirepass_set.load(Relaxed) || !srv.acl.default_full.load(Relaxed))
         && srv.config.get_bool("memcached-auth")
 }
 
-fn login(srv: &Server, conn: &McConn, user: &[u8], pass: &[u8]) -> bool {
+fn login(srv: &Node, conn: &McConn, user: &[u8], pass: &[u8]) -> bool {
     let st = &srv.mc.stats;
     McState::bump(&st.auth_cmds);
     let ok = crate::acl::memcached_login(srv, user, pass);
@@ -1948,7 +1919,7 @@ fn login(srv: &Server, conn: &McConn, user: &[u8], pass: &[u8]) -> bool {
 
 /// One step of an unauthenticated text connection (memcached's `try_read_command_asciiauth`):
 /// `None` = wait for more input, else (bytes consumed, close the connection).
-pub fn text_auth(srv: &Server, conn: &McConn, buf: &[u8], out: &mut Vec<u8>) -> Option<(usize, bool)> {
+pub fn text_auth(srv: &Node, conn: &McConn, buf: &[u8], out: &mut Vec<u8>) -> Option<(usize, bool)> {
     use ferrocache_protocol::memcache::auth::{parse_text_auth, TextAuth, AUTH_FAILURE};
     let line = |out: &mut Vec<u8>, l: &str| {
         out.extend_from_slice(l.as_bytes());
@@ -1970,7 +1941,7 @@ pub fn text_auth(srv: &Server, conn: &McConn, buf: &[u8], out: &mut Vec<u8>) -> 
 }
 
 /// SASL on the binary protocol (memcached -S): PLAIN only. Returns None for any other request.
-fn binary_auth(srv: &Server, conn: &McConn, req: &BinaryRequest<'_>, out: &mut Vec<u8>) -> Option<Outcome> {
+fn binary_auth(srv: &Node, conn: &McConn, req: &BinaryRequest<'_>, out: &mut Vec<u8>) -> Option<Outcome> {
     use ferrocache_protocol::memcache::auth::sasl_plain;
     match &req.command {
         BinaryCommand::SaslListMechs if auth_required(srv) || !conn.authenticated.load(Relaxed) => {
@@ -2005,7 +1976,7 @@ fn binary_auth(srv: &Server, conn: &McConn, req: &BinaryRequest<'_>, out: &mut V
 // ------------------------------------------------------------------ binary protocol
 
 /// Execute one binary request, appending the response packet(s) to `out`.
-pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, out: &mut Vec<u8>) -> Outcome {
+pub fn execute_binary(srv: &Arc<Node>, conn: &McConn, req: BinaryRequest<'_>, out: &mut Vec<u8>) -> Outcome {
     if let Some(o) = binary_auth(srv, conn, &req, out) {
         return o;
     }
@@ -2217,7 +2188,7 @@ pub fn execute_binary(srv: &Arc<Server>, conn: &McConn, req: BinaryRequest<'_>, 
 }
 
 /// A too-large set: memcached unlinks the old item so stale data does not survive.
-pub fn unlink(srv: &Arc<Server>, key: &[u8]) {
+pub fn unlink(srv: &Arc<Node>, key: &[u8]) {
     let cx = Cx::new(srv);
     McState::bump(&cx.st().store_too_large);
     cx.with_key(key, |cx, db| {

@@ -165,7 +165,7 @@ impl ClientShared {
             return true;
         }
         if soft > 0 && used >= soft {
-            let now = crate::server::now_ms();
+            let now = crate::node::now_ms();
             let since = self.obuf_soft_since.load(Relaxed);
             if since == 0 {
                 self.obuf_soft_since.store(now, Relaxed);
@@ -187,7 +187,7 @@ impl ClientShared {
                 '#',
                 &format!(
                     "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                    self.info_line(crate::server::now_ms())
+                    self.info_line(crate::node::now_ms())
                 ),
             );
         }
@@ -275,7 +275,7 @@ pub struct Client {
     pub resp3: bool,
     pub authenticated: bool,
     pub shared: Arc<ClientShared>,
-    pub tx: crate::server::Tx,
+    pub tx: crate::node::Tx,
     pub multi: Option<Vec<OwnedArgs>>,
     pub multi_error: bool,
     pub watched: Vec<(usize, SmallBytes)>,
@@ -318,7 +318,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(shared: Arc<ClientShared>, tx: crate::server::Tx) -> Client {
+    pub fn new(shared: Arc<ClientShared>, tx: crate::node::Tx) -> Client {
         Client {
             id: shared.id,
             db: 0,
