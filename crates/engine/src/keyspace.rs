@@ -439,6 +439,10 @@ pub struct Guards<'a> {
     /// A write command runs under these guards: entries handed out by lookups may be
     /// modified, so their pre-images are kept first (see `ShardCow`).
     pub writing: bool,
+    /// A command of this replica's primary runs under these guards: logically expired keys
+    /// are live (Redis's expireIfNeeded returns 0 for the master client), so the primary's
+    /// DEL, INCR, ... find the key it still has. Nested commands (EXEC, scripts) share it.
+    pub primary_view: bool,
 }
 
 impl<'a> Guards<'a> {
@@ -554,13 +558,13 @@ impl Keyspace {
     /// Lock the given shards (must be sorted and unique).
     pub fn lock_shards(&self, idx: &[usize]) -> Guards<'_> {
         let held = idx.iter().map(|&i| (i, self.shards[i].0.lock())).collect();
-        Guards { ks: self, held, all: false, snapshot: None, writing: false }
+        Guards { ks: self, held, all: false, snapshot: None, writing: false, primary_view: false }
     }
 
     /// Lock every shard (FLUSHALL, SWAPDB, KEYS under MULTI, scripts with undeclared keys).
     pub fn lock_all(&self) -> Guards<'_> {
         let held = (0..self.shards.len()).map(|i| (i, self.shards[i].0.lock())).collect();
-        Guards { ks: self, held, all: true, snapshot: None, writing: false }
+        Guards { ks: self, held, all: true, snapshot: None, writing: false, primary_view: false }
     }
 
     /// Lock shards like `lock_shards` (`idx` sorted and unique; `all`: every shard, as
@@ -584,7 +588,7 @@ impl Keyspace {
             };
             held.push((i, g));
         }
-        Some(Guards { ks: self, held, all, snapshot: None, writing: false })
+        Some(Guards { ks: self, held, all, snapshot: None, writing: false, primary_view: false })
     }
 
     /// Guards holding the shard of one key.
@@ -592,7 +596,7 @@ impl Keyspace {
         let i = self.shard_of(key);
         let mut held = smallvec::SmallVec::new();
         held.push((i, self.shards[i].0.lock()));
-        Guards { ks: self, held, all: false, snapshot: None, writing: false }
+        Guards { ks: self, held, all: false, snapshot: None, writing: false, primary_view: false }
     }
 
     /// Lock one shard.
@@ -798,22 +802,6 @@ impl Keyspace {
     }
 }
 
-thread_local! {
-    static MASTER_VIEW: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// On a replica, while the executor applies a command of our primary's stream on this thread:
-/// logically expired keys are live (Redis's expireIfNeeded returns 0 for the master client),
-/// so the primary's DEL, INCR, ... find the key it still has.
-pub fn set_master_view(on: bool) {
-    MASTER_VIEW.with(|c| c.set(on));
-}
-
-#[inline]
-fn master_view() -> bool {
-    MASTER_VIEW.with(|c| c.get())
-}
-
 fn expired_effects(fx: &mut Effects, db: usize, key: &[u8]) {
     fx.propagate(db, vec![b"DEL".to_vec(), key.to_vec()]);
     fx.event(notify::EXPIRED, "expired", db, key);
@@ -871,11 +859,12 @@ impl<'g, 'a> Db<'g, 'a> {
         let db = self.db;
         let enabled = self.expire_enabled;
         let id = self.guards.cow_id();
+        let primary_view = self.guards.primary_view;
         let ks = self.guards.keyspace();
         let (h, shard) = self.locate(key);
         let t = &mut shard.dbs[db];
         let expired = match t.get(h, key) {
-            Some(e) => e.expire_at != 0 && e.expire_at <= now && !master_view(),
+            Some(e) => e.expire_at != 0 && e.expire_at <= now && !primary_view,
             None => return false,
         };
         if !expired {
@@ -922,6 +911,7 @@ impl<'g, 'a> Db<'g, 'a> {
         let enabled = self.expire_enabled;
         let id = self.guards.cow_id();
         let writing = self.guards.writing;
+        let primary_view = self.guards.primary_view;
         let ks = self.guards.keyspace();
         let h = ks.hash(key);
         let shard = self.guards.shard(ks.shard_of_hash(h));
@@ -933,7 +923,7 @@ impl<'g, 'a> Db<'g, 'a> {
             return None;
         };
         let exp = t.at(i).expire_at;
-        if exp != 0 && exp <= now && !master_view() {
+        if exp != 0 && exp <= now && !primary_view {
             if stats {
                 shard.stats.misses += 1;
             }
@@ -977,6 +967,7 @@ impl<'g, 'a> Db<'g, 'a> {
         let enabled = self.expire_enabled;
         let lru = initial_lru(&self.access, now);
         let id = self.guards.cow_id();
+        let primary_view = self.guards.primary_view;
         let ks = self.guards.keyspace();
         let h = ks.hash(key);
         let shard = self.guards.shard(ks.shard_of_hash(h));
@@ -984,7 +975,7 @@ impl<'g, 'a> Db<'g, 'a> {
         let t = &mut shard.dbs[db];
         if let Some(i) = t.find(h, key) {
             let exp = t.at(i).expire_at;
-            let expired = exp != 0 && exp <= now && !master_view();
+            let expired = exp != 0 && exp <= now && !primary_view;
             if !expired || !enabled {
                 if (!keep_ttl || expired) && exp != 0 {
                     t.set_expire_at(i, 0);

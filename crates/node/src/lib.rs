@@ -594,16 +594,13 @@ pub fn run_locked<'g>(
         if cmd.is_write() || cmd.has(flags::MAY_REPLICATE) {
             persistence::before_write(srv, cmd, ctx.guards);
         }
-        // The primary's stream sees the keys the primary still has (expired or not here).
-        let master_view = ctx.client.repl.is_master;
-        if master_view {
-            ferrocache_engine::keyspace::set_master_view(true);
-        }
+        // The primary's stream sees the keys the primary still has (expired or not here);
+        // commands nested in it (EXEC, scripts) run under the same guards and see the same.
+        let outer_view = ctx.guards.primary_view;
+        ctx.guards.primary_view |= ctx.client.repl.is_master;
         // A bug in one handler must not take the node down: answer an error instead.
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (cmd.handler)(&mut ctx, args)));
-        if master_view {
-            ferrocache_engine::keyspace::set_master_view(false);
-        }
+        ctx.guards.primary_view = outer_view;
         if r.is_err() {
             ctx.out.error(&format!("ERR internal error while executing '{}'", cmd.full_name()));
         }

@@ -374,8 +374,10 @@ pub struct Failover {
 }
 
 pub struct Repl {
-    pub m: Arc<Mutex<MasterSide>>,
-    pub r: Mutex<ReplicaSide>,
+    /// This node as a primary: replication id, backlog, its replicas.
+    pub primary: Arc<Mutex<MasterSide>>,
+    /// This node as a replica: its primary, the link's state.
+    pub replica: Mutex<ReplicaSide>,
     pub is_replica: AtomicBool,
     pub link_up: AtomicBool,
     /// Mirror of the backlog offset, for WAIT and woff without the mutex.
@@ -397,7 +399,7 @@ pub struct Repl {
 impl Default for Repl {
     fn default() -> Self {
         Repl {
-            m: Arc::new(Mutex::new(MasterSide {
+            primary: Arc::new(Mutex::new(MasterSide {
                 replid: random_replid(),
                 replid2: NO_REPLID.into(),
                 second_offset: -1,
@@ -408,7 +410,7 @@ impl Default for Repl {
                 no_replicas_since_ms: now_ms(),
                 obuf_limit: ObufLimit::default(),
             })),
-            r: Mutex::new(ReplicaSide {
+            replica: Mutex::new(ReplicaSide {
                 master: None,
                 state: LinkState::None,
                 epoch: 0,
@@ -437,7 +439,7 @@ impl Default for Repl {
 }
 
 struct ReplSink {
-    m: Arc<Mutex<MasterSide>>,
+    primary: Arc<Mutex<MasterSide>>,
     offset: Arc<AtomicU64>,
 }
 
@@ -459,7 +461,7 @@ pub fn take_pending_raw() -> Option<Vec<u8>> {
 
 impl EffectSink for ReplSink {
     fn propagate(&self, db: usize, argv: &[&[u8]]) {
-        let mut m = self.m.lock();
+        let mut m = self.primary.lock();
         if m.proxy {
             if let Some(raw) = take_pending_raw() {
                 m.feed_raw(&raw);
@@ -479,9 +481,9 @@ impl Repl {
     /// Attach the replication sink (once) and create the backlog if there is none.
     pub fn ensure_backlog(&self, srv: &Node) {
         if !self.sink_installed.swap(true, Relaxed) {
-            srv.add_sink(Arc::new(ReplSink { m: self.m.clone(), offset: self.offset.clone() }));
+            srv.add_sink(Arc::new(ReplSink { primary: self.primary.clone(), offset: self.offset.clone() }));
         }
-        let mut m = self.m.lock();
+        let mut m = self.primary.lock();
         m.obuf_limit = replica_obuf_limit(srv);
         if !m.backlog.active {
             m.backlog.create(backlog_size(srv));
@@ -495,13 +497,13 @@ impl Repl {
     }
     /// Feed raw bytes (the replica proxying its primary's stream, PINGs, GETACKs).
     pub fn feed_raw(&self, b: &[u8]) {
-        let mut m = self.m.lock();
+        let mut m = self.primary.lock();
         m.feed_raw(b);
         self.offset.store(m.backlog.offset, Relaxed);
     }
     /// Replicas whose acknowledged offset reached `off`.
     pub fn acked(&self, off: u64) -> usize {
-        let m = self.m.lock();
+        let m = self.primary.lock();
         m.replicas.iter().filter(|r| r.state.load(Relaxed) == STATE_ONLINE && r.ack_off.load(Relaxed) >= off).count()
     }
     /// Writes are paused by a FAILOVER in progress.
@@ -518,7 +520,7 @@ impl Repl {
         if self.failing_over() {
             return;
         }
-        let mut m = self.m.lock();
+        let mut m = self.primary.lock();
         if m.replicas.is_empty() || m.proxy {
             return;
         }
@@ -526,7 +528,7 @@ impl Repl {
         self.offset.store(m.backlog.offset, Relaxed);
     }
     pub fn remove_replica(&self, id: u64) {
-        let mut m = self.m.lock();
+        let mut m = self.primary.lock();
         m.replicas.retain(|r| r.id != id);
         if m.replicas.is_empty() {
             m.no_replicas_since_ms = now_ms();
@@ -534,7 +536,7 @@ impl Repl {
     }
     /// Disconnect every replica (their feeder tasks stop on the kill flag).
     pub fn disconnect_replicas(&self, srv: &Node) {
-        let reps: Vec<Arc<ReplicaConn>> = std::mem::take(&mut self.m.lock().replicas);
+        let reps: Vec<Arc<ReplicaConn>> = std::mem::take(&mut self.primary.lock().replicas);
         let clients = srv.clients.lock();
         for r in reps {
             r.shared.kill.store(true, Relaxed);
@@ -554,7 +556,7 @@ pub fn backlog_size(srv: &Node) -> usize {
 /// bytes to send first are returned.
 pub fn try_partial(srv: &Node, conn: &Arc<ReplicaConn>, replid: &str, offset: i64, psync2: bool) -> Option<Vec<u8>> {
     let repl = &srv.repl;
-    let mut m = repl.m.lock();
+    let mut m = repl.primary.lock();
     if replid == "?" || offset < 0 || !m.backlog.active {
         if replid != "?" {
             repl.sync_partial_err.fetch_add(1, Relaxed);
@@ -604,7 +606,7 @@ fn replicaof(ctx: &mut Ctx, a: Args) {
         None => return ctx.out.error("ERR value is not an integer or out of range"),
     };
     {
-        let r = srv.repl.r.lock();
+        let r = srv.repl.replica.lock();
         if srv.repl.is_replica.load(Relaxed)
             && r.master.as_ref().is_some_and(|(h, p)| h.eq_ignore_ascii_case(&host) && *p == port)
         {
@@ -626,7 +628,7 @@ pub fn become_replica(srv: &Arc<Node>, host: String, port: u16) {
     let repl = &srv.repl;
     let was_master = !repl.is_replica.swap(true, Relaxed);
     {
-        let mut m = repl.m.lock();
+        let mut m = repl.primary.lock();
         m.proxy = true;
         if was_master {
             // Our own history can be continued by the new primary if it was our replica.
@@ -636,7 +638,7 @@ pub fn become_replica(srv: &Arc<Node>, host: String, port: u16) {
     // Sub-replicas must resync with the new history.
     repl.disconnect_replicas(srv);
     let epoch = {
-        let mut r = repl.r.lock();
+        let mut r = repl.replica.lock();
         r.master = Some((host, port));
         r.state = LinkState::Connect;
         r.epoch += 1;
@@ -658,7 +660,7 @@ pub fn become_master(srv: &Arc<Node>) {
     let repl = &srv.repl;
     repl.is_replica.store(false, Relaxed);
     {
-        let mut r = repl.r.lock();
+        let mut r = repl.replica.lock();
         r.master = None;
         r.state = LinkState::None;
         r.epoch += 1;
@@ -668,7 +670,7 @@ pub fn become_master(srv: &Arc<Node>) {
         }
     }
     repl.link_up.store(false, Relaxed);
-    let mut m = repl.m.lock();
+    let mut m = repl.primary.lock();
     m.proxy = false;
     m.shift_replid();
     m.last_db = -1;
@@ -692,7 +694,7 @@ fn role(ctx: &mut Ctx, _a: Args) {
     let srv = ctx.srv;
     let repl = &srv.repl;
     if repl.is_replica.load(Relaxed) {
-        let r = repl.r.lock();
+        let r = repl.replica.lock();
         let (host, port) = r.master.clone().unwrap_or_default();
         let out = &mut *ctx.out;
         out.array(5);
@@ -703,7 +705,7 @@ fn role(ctx: &mut Ctx, _a: Args) {
         out.int(if r.master_client != 0 || r.state == LinkState::Connected { r.reploff } else { -1 });
         return;
     }
-    let m = repl.m.lock();
+    let m = repl.primary.lock();
     let online: Vec<&Arc<ReplicaConn>> = m.replicas.iter().filter(|r| r.state.load(Relaxed) == STATE_ONLINE).collect();
     let out = &mut *ctx.out;
     out.array(3);
@@ -776,7 +778,7 @@ fn psync(ctx: &mut Ctx, a: Args) {
         if !srv.repl.is_replica.load(Relaxed) {
             return ctx.out.error("ERR PSYNC FAILOVER can't be sent to a master.");
         }
-        let mine = srv.repl.m.lock().replid.clone();
+        let mine = srv.repl.primary.lock().replid.clone();
         if !a[1].eq_ignore_ascii_case(mine.as_bytes()) {
             return ctx.out.error("ERR PSYNC FAILOVER replid must match my replid.");
         }
@@ -850,7 +852,7 @@ pub fn good_replicas_ok(srv: &Node) -> bool {
         return true;
     }
     let min = srv.config.hot.min_replicas_to_write.load(Relaxed);
-    let m = srv.repl.m.lock();
+    let m = srv.repl.primary.lock();
     good_replicas(srv, &m, now_ms()).is_none_or(|g| g as i64 >= min)
 }
 
@@ -933,7 +935,7 @@ fn failover(ctx: &mut Ctx, a: Args) {
         return ctx.out.error("ERR FAILOVER is not valid when server is a replica.");
     }
     {
-        let m = srv.repl.m.lock();
+        let m = srv.repl.primary.lock();
         if m.replicas.is_empty() {
             return ctx.out.error("ERR FAILOVER requires connected replicas.");
         }
@@ -984,7 +986,7 @@ pub fn update_failover(srv: &Arc<Node>) {
         return;
     }
     let find = || {
-        let m = repl.m.lock();
+        let m = repl.primary.lock();
         let off = m.backlog.offset;
         let found = match &host {
             Some(h) => m.replicas.iter().find(|r| r.ip.eq_ignore_ascii_case(h) && r.port as i64 == port),
@@ -1024,7 +1026,7 @@ pub fn info_replication(srv: &Node) -> String {
     let _ = write!(o, "role:{}\r\n", if is_replica { "slave" } else { "master" });
     let now = now_ms();
     if is_replica {
-        let r = repl.r.lock();
+        let r = repl.replica.lock();
         let (host, port) = r.master.clone().unwrap_or_default();
         let up = r.state == LinkState::Connected;
         let _ = write!(
@@ -1061,7 +1063,7 @@ pub fn info_replication(srv: &Node) -> String {
             srv.config.get_bool("replica-read-only") as u8
         );
     }
-    let m = repl.m.lock();
+    let m = repl.primary.lock();
     let _ = write!(o, "connected_slaves:{}\r\n", m.replicas.len());
     if let Some(good) = good_replicas(srv, &m, now) {
         let _ = write!(o, "min_slaves_good_slaves:{}\r\n", good);
@@ -1110,7 +1112,7 @@ pub fn cron(srv: &Arc<Node>) {
     if repl.last_ping_ms.load(Relaxed) == 0 {
         repl.last_ping_ms.store(now as i64, Relaxed);
     }
-    let mut m = repl.m.lock();
+    let mut m = repl.primary.lock();
     let size = backlog_size(srv);
     m.backlog.resize(size);
     m.obuf_limit = replica_obuf_limit(srv);

@@ -183,7 +183,7 @@ pub fn prepare(srv: &Node, mut flags: u8) -> Outcome {
 /// isReadyToShutdown: every replica acknowledged the primary's offset.
 fn ready(srv: &Node) -> bool {
     let off = srv.repl.master_offset();
-    srv.repl.m.lock().replicas.iter().all(|r| r.ack_off.load(Relaxed) == off)
+    srv.repl.primary.lock().replicas.iter().all(|r| r.ack_off.load(Relaxed) == off)
 }
 
 /// finishShutdown: log lagging replicas, stop background saves, fsync the AOF, save the
@@ -193,7 +193,7 @@ pub fn finish(srv: &Node) -> Outcome {
     let (save, nosave, force) = (flags & SAVE != 0, flags & NOSAVE != 0, flags & FORCE != 0);
     {
         let off = srv.repl.master_offset();
-        let m = srv.repl.m.lock();
+        let m = srv.repl.primary.lock();
         let mut lagging = 0;
         for r in &m.replicas {
             let ack = r.ack_off.load(Relaxed);

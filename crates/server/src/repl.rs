@@ -183,7 +183,7 @@ async fn send_rdb(
                 srv,
                 stream,
                 move || {
-                    let mut m = srv2.repl.m.lock();
+                    let mut m = srv2.repl.primary.lock();
                     m.last_db = -1;
                     *info.lock() = (m.replid.clone(), m.backlog.offset);
                     m.replicas.push(c2);
@@ -366,7 +366,7 @@ pub async fn wait_acks(srv: &Arc<Node>, off: u64, n: usize, deadline_ms: u64) ->
 
 /// The state of our link, unless a newer REPLICAOF replaced it (then false: stop).
 fn set_state(srv: &Node, epoch: u64, st: LinkState) -> bool {
-    let mut r = srv.repl.r.lock();
+    let mut r = srv.repl.replica.lock();
     if r.epoch != epoch {
         return false;
     }
@@ -375,14 +375,14 @@ fn set_state(srv: &Node, epoch: u64, st: LinkState) -> bool {
 }
 
 fn current(srv: &Node, epoch: u64) -> bool {
-    srv.repl.r.lock().epoch == epoch
+    srv.repl.replica.lock().epoch == epoch
 }
 
 async fn link_loop(srv: Arc<Node>, epoch: u64) {
     let mut db = 0usize;
     loop {
         let master = {
-            let r = srv.repl.r.lock();
+            let r = srv.repl.replica.lock();
             if r.epoch != epoch {
                 return;
             }
@@ -391,7 +391,7 @@ async fn link_loop(srv: Arc<Node>, epoch: u64) {
         let Some((host, port)) = master else { return };
         let res = link_once(&srv, epoch, &host, port, &mut db).await;
         {
-            let mut r = srv.repl.r.lock();
+            let mut r = srv.repl.replica.lock();
             if r.epoch != epoch {
                 return;
             }
@@ -510,7 +510,7 @@ async fn link_once(srv: &Arc<Node>, epoch: u64, host: &str, port: u16, db: &mut 
         log('*', &format!("(Non critical) Master does not understand REPLCONF capa: {}", r));
     }
     let (myid, myoff) = {
-        let m = srv.repl.m.lock();
+        let m = srv.repl.primary.lock();
         (m.replid.clone(), m.backlog.offset + 1)
     };
     log('*', &format!("Trying a partial resynchronization (request {}:{}).", myid, myoff));
@@ -553,14 +553,14 @@ async fn link_once(srv: &Arc<Node>, epoch: u64, host: &str, port: u16, db: &mut 
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let newid = rest.trim();
         log('*', "Successful partial resynchronization with master.");
-        let mut m = srv.repl.m.lock();
+        let mut m = srv.repl.primary.lock();
         if !newid.is_empty() && newid != m.replid {
             m.replid2 = std::mem::replace(&mut m.replid, newid.to_string());
             m.second_offset = m.backlog.offset as i64 + 1;
             log('*', &format!("Master replication ID changed to {}", newid));
             drop(m);
             srv.repl.disconnect_replicas(srv);
-            m = srv.repl.m.lock();
+            m = srv.repl.primary.lock();
         }
         start_off = m.backlog.offset;
         drop(m);
@@ -585,7 +585,7 @@ async fn receive_and_load(
         return Err("replication target changed".into());
     }
     {
-        let mut r = srv.repl.r.lock();
+        let mut r = srv.repl.replica.lock();
         r.transfer_size = -1;
         r.transfer_read = 0;
         r.last_io_ms = now_ms();
@@ -595,7 +595,7 @@ async fn receive_and_load(
         if !l.is_empty() {
             break l;
         }
-        srv.repl.r.lock().last_io_ms = now_ms();
+        srv.repl.replica.lock().last_io_ms = now_ms();
     };
     if !header.starts_with('$') {
         return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{}'), are you sure the host and port are right?", header));
@@ -612,7 +612,7 @@ async fn receive_and_load(
             data.extend_from_slice(&link.buf);
             link.buf.clear();
             {
-                let mut r = srv.repl.r.lock();
+                let mut r = srv.repl.replica.lock();
                 r.transfer_read = data.len() as i64;
                 r.last_io_ms = now_ms();
             }
@@ -627,14 +627,14 @@ async fn receive_and_load(
     } else {
         let len: usize = header[1..].parse().map_err(|_| format!("Bad protocol from MASTER: '{}'", header))?;
         log('*', &format!("MASTER <-> REPLICA sync: receiving {} bytes from master to disk", len));
-        srv.repl.r.lock().transfer_size = len as i64;
+        srv.repl.replica.lock().transfer_size = len as i64;
         data = Vec::with_capacity(len);
         loop {
             let take = (len - data.len()).min(link.buf.len());
             data.extend_from_slice(&link.buf[..take]);
             link.buf.advance(take);
             {
-                let mut r = srv.repl.r.lock();
+                let mut r = srv.repl.replica.lock();
                 r.transfer_read = data.len() as i64;
                 r.last_io_ms = now_ms();
             }
@@ -662,7 +662,7 @@ async fn receive_and_load(
         log('*', "MASTER <-> REPLICA sync: Loading DB in memory");
         let r = persistence::load_rdb(&srv, &data[..], &mut g);
         {
-            let mut m = srv.repl.m.lock();
+            let mut m = srv.repl.primary.lock();
             m.replid = id;
             m.replid2 = rp::NO_REPLID.into();
             m.second_offset = -1;
@@ -709,7 +709,7 @@ async fn stream_from_master(
     srv.clients.lock().insert(id, ClientHandle { tx, shared: shared.clone() });
     let mut reploff = start_off;
     {
-        let mut r = srv.repl.r.lock();
+        let mut r = srv.repl.replica.lock();
         if r.epoch != epoch {
             srv.clients.lock().remove(&id);
             return Ok(());
@@ -775,7 +775,7 @@ async fn stream_from_master(
                 }
                 buf.advance(pos);
                 {
-                    let mut r = srv.repl.r.lock();
+                    let mut r = srv.repl.replica.lock();
                     if r.epoch != epoch {
                         return Ok(());
                     }
@@ -793,7 +793,7 @@ async fn stream_from_master(
                         Err(e) => return Err(format!("Connection with master lost: {}", e)),
                         Ok(n) => {
                             srv.counters.net_input_bytes.fetch_add(n as u64, Relaxed);
-                            srv.repl.r.lock().last_io_ms = now_ms();
+                            srv.repl.replica.lock().last_io_ms = now_ms();
                             pending = true;
                         }
                     }
@@ -802,7 +802,7 @@ async fn stream_from_master(
                     if !current(srv, epoch) {
                         return Ok(());
                     }
-                    let last = srv.repl.r.lock().last_io_ms;
+                    let last = srv.repl.replica.lock().last_io_ms;
                     if now_ms().saturating_sub(last) > timeout * 1000 {
                         return Err("MASTER timeout: no data nor PING received...".into());
                     }
@@ -823,7 +823,7 @@ async fn stream_from_master(
     *db = mc.db;
     srv.clients.lock().remove(&id);
     {
-        let mut r = srv.repl.r.lock();
+        let mut r = srv.repl.replica.lock();
         if r.master_client == id {
             r.master_client = 0;
         }
