@@ -106,7 +106,7 @@ pub struct Node {
     pub aof: crate::aof::Aof,
     /// memcached protocol state (stats, delayed flush, connections).
     pub mc: crate::memcached::McState,
-    /// Lua scripting and functions (scripting.rs).
+    /// Lua scripting and functions (scripting/).
     pub scripting: crate::scripting::Scripting,
     /// ACL users and log (acl.rs).
     pub acl: crate::acl::Acl,
