@@ -323,6 +323,12 @@ pub(crate) fn save_held(srv: &Node, guards: &mut Guards) -> bool {
 pub fn bgsave_start(srv: &Arc<Node>) -> Result<(), Failed> {
     let dirty_before = srv.counters.dirty.load(Relaxed);
     let p = &srv.persist;
+    // A save runs until its file is in place and its dirty count is settled (Redis: until the
+    // child is reaped), not only until its snapshot ends: a save point seen in between would
+    // start a second save of the same changes (and write dump.rdb after INFO said no save runs).
+    if p.bgsave_in_progress.load(Acquire) {
+        return Err(Failed);
+    }
     let s = match start_snapshot(srv) {
         Ok(s) => s,
         Err(SaveErr::Open) => {
@@ -360,7 +366,7 @@ pub fn bgsave_start(srv: &Arc<Node>) -> Result<(), Failed> {
             log('#', "Background saving error");
             p.bgsave_failed.store(true, Relaxed);
         }
-        p.bgsave_in_progress.store(false, Relaxed);
+        p.bgsave_in_progress.store(false, Release);
     });
     if let Err(e) = spawned {
         log('#', &format!("Can't save in background: fork: {}", e));
@@ -452,7 +458,7 @@ pub fn writes_denied(srv: &Node) -> bool {
 /// serverCron's part: save points and scheduled BGSAVEs. Called every cron tick.
 pub fn cron(srv: &Arc<Node>) {
     let p = &srv.persist;
-    if p.current.read().is_some() {
+    if p.current.read().is_some() || p.bgsave_in_progress.load(Acquire) {
         return;
     }
     let now = now_ms() / 1000;
