@@ -21,6 +21,7 @@ pub mod sort;
 pub mod streams;
 pub mod strings;
 pub mod zsets;
+pub mod zsets_args;
 
 use ferrocache_node::table::Registry;
 

@@ -19,16 +19,23 @@ pub static COMMANDS: &[Command] = &[
     Command::new("sort_ro", -2, READONLY | ITERATES, (1, 1, 1), sort_ro).keys(keys_sort_ro),
 ];
 
-/// Parsed options.
-struct Opts {
+/// A parsed SORT / SORT_RO key [BY pattern] [LIMIT offset count] [GET pattern ...]
+/// [ASC|DESC] [ALPHA] [STORE destination], over the borrowed arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SortCommand<'a> {
+    key: &'a [u8],
     desc: bool,
     alpha: bool,
+    /// LIMIT's offset and count; 0 and -1 (everything) without LIMIT.
     limit_start: i64,
     limit_count: i64,
-    store: Option<usize>,
-    by: Option<usize>,
+    /// STORE's destination, with its argument index for the key spec.
+    store: Option<(usize, &'a [u8])>,
+    /// The last BY pattern.
+    by: Option<&'a [u8]>,
+    /// BY with a pattern that has no `*`: no sorting at all.
     dontsort: bool,
-    gets: Vec<usize>,
+    gets: Vec<&'a [u8]>,
 }
 
 /// True when a pattern makes SORT read other keys.
@@ -36,49 +43,62 @@ fn pattern_reads_keys(p: &[u8]) -> bool {
     p != b"#" && p.contains(&b'*')
 }
 
-/// Option scan shared by the key spec and the handler; Err carries the error reply.
-fn parse(a: Args, readonly: bool) -> Result<Opts, &'static str> {
-    let mut o = Opts {
-        desc: false,
-        alpha: false,
-        limit_start: 0,
-        limit_count: -1,
-        store: None,
-        by: None,
-        dontsort: false,
-        gets: Vec::new(),
-    };
-    let mut j = 2;
-    while j < a.len() {
-        let left = a.len() - j - 1;
-        let w = &a[j];
-        if eq_ic(w, "asc") {
-            o.desc = false;
-        } else if eq_ic(w, "desc") {
-            o.desc = true;
-        } else if eq_ic(w, "alpha") {
-            o.alpha = true;
-        } else if eq_ic(w, "limit") && left >= 2 {
-            let (Some(s), Some(c)) = (parse_i64(&a[j + 1]), parse_i64(&a[j + 2])) else { return Err(ERR_NOT_INT) };
-            o.limit_start = s;
-            o.limit_count = c;
-            j += 2;
-        } else if !readonly && eq_ic(w, "store") && left >= 1 {
-            o.store = Some(j + 1);
+impl<'a> SortCommand<'a> {
+    /// The option scan shared by the key spec and the handler (Redis's sortCommandGeneric):
+    /// options in any order and case, later ones overriding earlier ones; STORE only when
+    /// not `readonly` (SORT_RO). Err carries the error reply.
+    fn parse(a: Args<'a>, readonly: bool) -> Result<Self, &'static str> {
+        let mut o = SortCommand {
+            key: a.get(1).unwrap_or_default(),
+            desc: false,
+            alpha: false,
+            limit_start: 0,
+            limit_count: -1,
+            store: None,
+            by: None,
+            dontsort: false,
+            gets: Vec::new(),
+        };
+        let mut j = 2;
+        while j < a.len() {
+            let left = a.len() - j - 1;
+            let w = &a[j];
+            // The argument after the option word (present when `left` allows it).
+            let next = a.get(j + 1).unwrap_or_default();
+            if eq_ic(w, "asc") {
+                o.desc = false;
+            } else if eq_ic(w, "desc") {
+                o.desc = true;
+            } else if eq_ic(w, "alpha") {
+                o.alpha = true;
+            } else if eq_ic(w, "limit") && left >= 2 {
+                let (Some(s), Some(c)) = (parse_i64(next), parse_i64(&a[j + 2])) else { return Err(ERR_NOT_INT) };
+                o.limit_start = s;
+                o.limit_count = c;
+                j += 2;
+            } else if !readonly && eq_ic(w, "store") && left >= 1 {
+                o.store = Some((j + 1, next));
+                j += 1;
+            } else if eq_ic(w, "by") && left >= 1 {
+                o.by = Some(next);
+                o.dontsort = !next.contains(&b'*');
+                j += 1;
+            } else if eq_ic(w, "get") && left >= 1 {
+                o.gets.push(next);
+                j += 1;
+            } else {
+                return Err(ERR_SYNTAX);
+            }
             j += 1;
-        } else if eq_ic(w, "by") && left >= 1 {
-            o.by = Some(j + 1);
-            o.dontsort = !a[j + 1].contains(&b'*');
-            j += 1;
-        } else if eq_ic(w, "get") && left >= 1 {
-            o.gets.push(j + 1);
-            j += 1;
-        } else {
-            return Err(ERR_SYNTAX);
         }
-        j += 1;
+        Ok(o)
     }
-    Ok(o)
+
+    /// True when BY or GET read other keys.
+    fn uses_patterns(&self) -> bool {
+        self.by.is_some_and(|p| !self.dontsort && pattern_reads_keys(p))
+            || self.gets.iter().any(|p| pattern_reads_keys(p))
+    }
 }
 
 /// The first BY-with-a-pattern or GET option `parse` meets before any syntax error, as
@@ -110,19 +130,12 @@ fn first_pattern_option(a: Args, readonly: bool) -> Option<bool> {
     None
 }
 
-impl Opts {
-    fn uses_patterns(&self, a: Args) -> bool {
-        self.by.is_some_and(|i| !self.dontsort && pattern_reads_keys(&a[i]))
-            || self.gets.iter().any(|&i| pattern_reads_keys(&a[i]))
-    }
-}
-
 fn keys_generic(a: Args, readonly: bool) -> Vec<usize> {
-    match parse(a, readonly) {
-        Ok(o) if o.uses_patterns(a) => Vec::new(),
+    match SortCommand::parse(a, readonly) {
+        Ok(o) if o.uses_patterns() => Vec::new(),
         Ok(o) => {
             let mut v = vec![1];
-            v.extend(o.store);
+            v.extend(o.store.map(|(i, _)| i));
             v
         }
         Err(_) => vec![1],
@@ -146,11 +159,11 @@ fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
     if let Some(e) = ferrocache_node::acl::sort_pattern_denied(ctx, a, first_pattern_option(a, readonly)) {
         return ctx.out.error(e);
     }
-    let o = match parse(a, readonly) {
+    let o = match SortCommand::parse(a, readonly) {
         Ok(o) => o,
         Err(e) => return ctx.out.error(e),
     };
-    if o.uses_patterns(a) && !ctx.guards.holds_all() {
+    if o.uses_patterns() && !ctx.guards.holds_all() {
         let mut own = ctx.srv.ks.lock_all();
         // The same region as far as a running snapshot is concerned.
         own.snapshot = ctx.guards.snapshot;
@@ -160,7 +173,7 @@ fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
         {
             let mut db =
                 Db::new(&mut own, &mut *ctx.fx, dbi, ctx.now_ms).with_access(access).expiring(ctx.srv.expire_allowed());
-            run(&mut db, ctx.out, a, &o, ctx.client.in_script);
+            run(&mut db, ctx.out, &o, ctx.client.in_script);
         }
         // Apply the effects while every shard is still held.
         let argv: Vec<&[u8]> = a.iter().collect();
@@ -172,7 +185,7 @@ fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
     }
     let in_script = ctx.client.in_script;
     let (mut db, out) = ctx.parts();
-    run(&mut db, out, a, &o, in_script);
+    run(&mut db, out, &o, in_script);
 }
 
 /// Redis's lookupKeyByPattern.
@@ -207,12 +220,12 @@ struct Item {
     cmp: Option<Vec<u8>>,
 }
 
-fn run(db: &mut Db, out: &mut ReplyBuf, a: Args, o: &Opts, in_script: bool) {
+fn run(db: &mut Db, out: &mut ReplyBuf, o: &SortCommand, in_script: bool) {
     let mut alpha = o.alpha;
     let mut dontsort = o.dontsort;
     let mut by = o.by;
     // Elements in the source's natural order; `ordered`: list or sorted set.
-    let (mut elems, ordered, is_set): (Vec<Vec<u8>>, bool, bool) = match db.get(&a[1]) {
+    let (mut elems, ordered, is_set): (Vec<Vec<u8>>, bool, bool) = match db.get(o.key) {
         None => (Vec::new(), true, false),
         Some(e) => match &mut e.value {
             Value::List(l) => (l.items.iter().map(|x| x.to_vec()).collect(), true, false),
@@ -250,7 +263,7 @@ fn run(db: &mut Db, out: &mut ReplyBuf, a: Args, o: &Opts, in_script: bool) {
     if !dontsort {
         for it in items.iter_mut() {
             let byval = match by {
-                Some(p) => match lookup_by_pattern(db, &a[p], &it.obj) {
+                Some(p) => match lookup_by_pattern(db, p, &it.obj) {
                     Some(v) => v,
                     None => continue,
                 },
@@ -306,14 +319,14 @@ fn run(db: &mut Db, out: &mut ReplyBuf, a: Args, o: &Opts, in_script: bool) {
                     out.bulk(&it.obj);
                 }
                 for &g in &o.gets {
-                    match lookup_by_pattern(db, &a[g], &it.obj) {
+                    match lookup_by_pattern(db, g, &it.obj) {
                         Some(v) => out.bulk(&v),
                         None => out.null(),
                     }
                 }
             }
         }
-        Some(si) => {
+        Some((_, dst)) => {
             let mut list = ListValue { quicklist: true, ..Default::default() };
             for it in range {
                 if getop == 0 {
@@ -321,12 +334,11 @@ fn run(db: &mut Db, out: &mut ReplyBuf, a: Args, o: &Opts, in_script: bool) {
                     list.items.push_back(SmallBytes::new(&it.obj));
                 }
                 for &g in &o.gets {
-                    let v = lookup_by_pattern(db, &a[g], &it.obj).unwrap_or_default();
+                    let v = lookup_by_pattern(db, g, &it.obj).unwrap_or_default();
                     list.bytes += v.len();
                     list.items.push_back(SmallBytes::new(&v));
                 }
             }
-            let dst = &a[si];
             if outputlen > 0 {
                 db.set(dst, Value::List(Box::new(list)), false);
                 db.modified(dst, notify::LIST, "sortstore");
@@ -337,5 +349,108 @@ fn run(db: &mut Db, out: &mut ReplyBuf, a: Args, o: &Opts, in_script: bool) {
             }
             out.int(outputlen as i64);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrocache_protocol::resp::OwnedArgs;
+
+    fn argv(s: &str) -> OwnedArgs {
+        OwnedArgs::from_slices(&s.split(' ').collect::<Vec<_>>())
+    }
+    fn parse(s: &str, readonly: bool) -> Result<SortCommand<'static>, &'static str> {
+        // Leaked so the parsed command may outlive the helper: test-only.
+        let o: &'static OwnedArgs = Box::leak(Box::new(argv(s)));
+        SortCommand::parse(o.args(), readonly)
+    }
+    fn sort(s: &str) -> Result<SortCommand<'static>, &'static str> {
+        parse(s, false)
+    }
+
+    #[test]
+    fn defaults() {
+        let o = sort("SORT k").unwrap();
+        assert_eq!(o.key, b"k");
+        assert!(!o.desc && !o.alpha && !o.dontsort);
+        assert_eq!((o.limit_start, o.limit_count), (0, -1));
+        assert_eq!((o.store, o.by), (None, None));
+        assert!(o.gets.is_empty() && !o.uses_patterns());
+    }
+
+    #[test]
+    fn all_options_any_order_and_case() {
+        let o = sort("sort k By w_* LiMiT 1 2 get # GET h_*->f desc Alpha STORE dst").unwrap();
+        assert_eq!(o.by, Some(&b"w_*"[..]));
+        assert!(!o.dontsort && o.desc && o.alpha);
+        assert_eq!((o.limit_start, o.limit_count), (1, 2));
+        assert_eq!(o.gets, vec![&b"#"[..], &b"h_*->f"[..]]);
+        assert_eq!(o.store, Some((14, &b"dst"[..])));
+        assert!(o.uses_patterns());
+        let p = sort("sort k store dst alpha DESC get h_*->f limit 1 2 get # by w_*").unwrap();
+        assert_eq!(p.gets, vec![&b"h_*->f"[..], &b"#"[..]]);
+        assert_eq!((p.by, p.desc, p.alpha, p.limit_start, p.limit_count), (o.by, true, true, 1, 2));
+        assert_eq!(p.store, Some((3, &b"dst"[..])));
+    }
+
+    #[test]
+    fn later_options_override() {
+        assert!(!sort("sort k desc asc").unwrap().desc);
+        assert!(sort("sort k asc desc").unwrap().desc);
+        let o = sort("sort k limit 1 2 limit -5 -7 store a store b").unwrap();
+        assert_eq!((o.limit_start, o.limit_count), (-5, -7));
+        assert_eq!(o.store, Some((11, &b"b"[..])));
+        // The last BY is the pattern; one without `*` means no sorting.
+        let o = sort("sort k by w_* by nosort").unwrap();
+        assert_eq!((o.by, o.dontsort), (Some(&b"nosort"[..]), true));
+    }
+
+    #[test]
+    fn patterns() {
+        assert!(!sort("sort k by nosort").unwrap().uses_patterns());
+        assert!(!sort("sort k get #").unwrap().uses_patterns());
+        assert!(sort("sort k get x*").unwrap().uses_patterns());
+        assert!(sort("sort k by x* get #").unwrap().uses_patterns());
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(sort("sort k limit a 1"), Err(ERR_NOT_INT));
+        assert_eq!(sort("sort k limit 1 b"), Err(ERR_NOT_INT));
+        assert_eq!(sort("sort k limit 1.5 2"), Err(ERR_NOT_INT));
+        for bad in [
+            "sort k limit 1",
+            "sort k limit",
+            "sort k by",
+            "sort k get",
+            "sort k store",
+            "sort k foo",
+            "sort k asc desc nosuch",
+            "sort k 1",
+        ] {
+            assert_eq!(sort(bad), Err(ERR_SYNTAX), "{bad}");
+        }
+        // Options are checked in order: a syntax error first wins.
+        assert_eq!(sort("sort k foo limit a b"), Err(ERR_SYNTAX));
+        assert_eq!(sort("sort k limit a b foo"), Err(ERR_NOT_INT));
+    }
+
+    #[test]
+    fn sort_ro_has_no_store() {
+        assert_eq!(parse("sort_ro k store dst", true), Err(ERR_SYNTAX));
+        assert_eq!(parse("sort_ro k by w_* get # alpha", true).unwrap().by, Some(&b"w_*"[..]));
+    }
+
+    #[test]
+    fn first_pattern_before_any_error() {
+        let f = |s: &str, ro| first_pattern_option(argv(s).args(), ro);
+        assert_eq!(f("sort k by w_* get #", false), Some(true));
+        assert_eq!(f("sort k by nosort get #", false), Some(false));
+        assert_eq!(f("sort k alpha", false), None);
+        assert_eq!(f("sort k foo by w_*", false), None);
+        assert_eq!(f("sort k limit a 1 by w_*", false), None);
+        assert_eq!(f("sort_ro k store d get #", true), None);
+        assert_eq!(f("sort k store d get #", false), Some(false));
     }
 }

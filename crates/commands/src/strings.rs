@@ -58,149 +58,246 @@ fn get(ctx: &mut Ctx, a: Args) {
     }
 }
 
-const SET_NX: u32 = 1;
-const SET_XX: u32 = 2;
-const SET_GET: u32 = 4;
-const SET_KEEPTTL: u32 = 8;
-const SET_PERSIST: u32 = 16;
-const SET_EX: u32 = 32;
-const SET_PX: u32 = 64;
-const SET_EXAT: u32 = 128;
-const SET_PXAT: u32 = 256;
-const ANY_EXPIRE: u32 = SET_EX | SET_PX | SET_EXAT | SET_PXAT;
+/// NX / XX: set only when the key is missing / present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetCondition {
+    Nx,
+    Xx,
+}
 
-/// Redis's parseExtendedStringArgumentsOrReply for SET (is_set) and GETEX.
-fn parse_set_options<'a>(a: Args<'a>, start: usize, is_set: bool) -> Result<(u32, Option<&'a [u8]>), &'static str> {
-    let mut f = 0u32;
-    let mut expire = None;
-    let mut j = start;
-    while j < a.len() {
-        let o = &a[j];
-        let has_next = j + 1 < a.len();
-        if eq_ic(o, "nx") && f & SET_XX == 0 && is_set {
-            f |= SET_NX;
-        } else if eq_ic(o, "xx") && f & SET_NX == 0 && is_set {
-            f |= SET_XX;
-        } else if eq_ic(o, "get") && is_set {
-            f |= SET_GET;
-        } else if eq_ic(o, "keepttl") && f & (SET_PERSIST | ANY_EXPIRE) == 0 && is_set {
-            f |= SET_KEEPTTL;
-        } else if eq_ic(o, "persist") && !is_set && f & (ANY_EXPIRE | SET_KEEPTTL) == 0 {
-            f |= SET_PERSIST;
-        } else if has_next && f & (SET_KEEPTTL | SET_PERSIST) == 0 && ANY_EXPIRE & f == 0 {
-            let flag = if eq_ic(o, "ex") {
-                SET_EX
-            } else if eq_ic(o, "px") {
-                SET_PX
-            } else if eq_ic(o, "exat") {
-                SET_EXAT
-            } else if eq_ic(o, "pxat") {
-                SET_PXAT
+/// EX / PX / EXAT / PXAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpireKind {
+    Ex,
+    Px,
+    ExAt,
+    PxAt,
+}
+
+impl ExpireKind {
+    fn in_seconds(self) -> bool {
+        matches!(self, ExpireKind::Ex | ExpireKind::ExAt)
+    }
+    /// EX / PX: relative to now.
+    fn relative(self) -> bool {
+        matches!(self, ExpireKind::Ex | ExpireKind::Px)
+    }
+}
+
+/// The TTL option of SET / GETEX: at most one is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtlOption<'a> {
+    /// KEEPTTL (SET only).
+    Keep,
+    /// PERSIST (GETEX only).
+    Persist,
+    /// EX / PX / EXAT / PXAT with its argument, not yet checked.
+    Expire(ExpireKind, &'a [u8]),
+}
+
+/// The options SET and GETEX share (Redis's parseExtendedStringArgumentsOrReply), over the
+/// borrowed arguments. Parsing only checks the syntax; the expire value is checked by
+/// [`Expiry::parse`], where each command does it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SetOptions<'a> {
+    pub condition: Option<SetCondition>,
+    pub get: bool,
+    pub ttl: Option<TtlOption<'a>>,
+}
+
+impl<'a> SetOptions<'a> {
+    /// The options from `a[start..]`: SET's (`is_set`) or GETEX's.
+    pub fn parse(a: Args<'a>, start: usize, is_set: bool) -> Result<Self, &'static str> {
+        let mut o = SetOptions::default();
+        let mut j = start;
+        while j < a.len() {
+            let opt = &a[j];
+            let next = a.get(j + 1);
+            if eq_ic(opt, "nx") && o.condition != Some(SetCondition::Xx) && is_set {
+                o.condition = Some(SetCondition::Nx);
+            } else if eq_ic(opt, "xx") && o.condition != Some(SetCondition::Nx) && is_set {
+                o.condition = Some(SetCondition::Xx);
+            } else if eq_ic(opt, "get") && is_set {
+                o.get = true;
+            } else if eq_ic(opt, "keepttl") && matches!(o.ttl, None | Some(TtlOption::Keep)) && is_set {
+                o.ttl = Some(TtlOption::Keep);
+            } else if eq_ic(opt, "persist") && !is_set && matches!(o.ttl, None | Some(TtlOption::Persist)) {
+                o.ttl = Some(TtlOption::Persist);
+            } else if let (Some(v), None) = (next, o.ttl) {
+                let kind = if eq_ic(opt, "ex") {
+                    ExpireKind::Ex
+                } else if eq_ic(opt, "px") {
+                    ExpireKind::Px
+                } else if eq_ic(opt, "exat") {
+                    ExpireKind::ExAt
+                } else if eq_ic(opt, "pxat") {
+                    ExpireKind::PxAt
+                } else {
+                    return Err(ERR_SYNTAX);
+                };
+                o.ttl = Some(TtlOption::Expire(kind, v));
+                j += 1;
             } else {
                 return Err(ERR_SYNTAX);
-            };
-            f |= flag;
-            expire = a.get(j + 1);
+            }
             j += 1;
-        } else {
-            return Err(ERR_SYNTAX);
         }
-        j += 1;
+        Ok(o)
     }
-    Ok((f, expire))
 }
 
-/// Absolute expiry in ms from an EX/PX/EXAT/PXAT argument, or Redis's error.
-fn expire_ms(f: u32, v: &[u8], now: u64, cmd: &str) -> Result<u64, String> {
-    let n = parse_i64(v).ok_or_else(|| ERR_NOT_INT.to_string())?;
-    let seconds = f & (SET_EX | SET_EXAT) != 0;
-    let bad = || format!("ERR invalid expire time in '{}' command", cmd);
-    if n <= 0 || (seconds && n > i64::MAX / 1000) {
-        return Err(bad());
-    }
-    let mut ms = if seconds { n * 1000 } else { n };
-    if f & (SET_EX | SET_PX) != 0 {
-        ms = ms.checked_add(now as i64).ok_or_else(bad)?;
-    }
-    if ms <= 0 {
-        return Err(bad());
-    }
-    Ok(ms as u64)
+/// A checked EX / PX / EXAT / PXAT value, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry {
+    pub kind: ExpireKind,
+    pub ms: i64,
 }
 
-/// The core of SET / SETNX / SETEX / PSETEX.
-#[allow(clippy::too_many_arguments)]
-fn set_generic(ctx: &mut Ctx, key: &[u8], val: &[u8], f: u32, expire: Option<&[u8]>, ok_int: bool) {
-    let cmdname = ctx.cmd.full_name();
-    let exp = match expire {
-        Some(e) => match expire_ms(f, e, ctx.now_ms, cmdname) {
-            Ok(ms) => Some(ms),
-            Err(e) => return ctx.out.error(&e),
-        },
-        None => None,
-    };
-    let (mut db, out) = ctx.parts();
-    if f & SET_GET != 0 {
-        match read_str(&mut db, out, key) {
-            Err(()) => return,
-            Ok(Some(v)) => out.bulk(v),
-            Ok(None) => out.null(),
+fn invalid_expire(cmd: &str) -> String {
+    format!("ERR invalid expire time in '{}' command", cmd)
+}
+
+impl Expiry {
+    /// The argument of `kind` for command `cmd`, or Redis's error.
+    pub fn parse(kind: ExpireKind, v: &[u8], cmd: &str) -> Result<Self, String> {
+        let n = parse_i64(v).ok_or_else(|| ERR_NOT_INT.to_string())?;
+        let seconds = kind.in_seconds();
+        if n <= 0 || (seconds && n > i64::MAX / 1000) {
+            return Err(invalid_expire(cmd));
         }
+        Ok(Expiry { kind, ms: if seconds { n * 1000 } else { n } })
     }
-    let found = db.get_mut(key).is_some();
-    if (f & SET_NX != 0 && found) || (f & SET_XX != 0 && !found) {
-        if f & SET_GET == 0 {
-            if ok_int {
-                out.int(0);
-            } else {
-                out.null();
+
+    /// The absolute expiry in ms, or Redis's error when it overflows.
+    pub fn at_ms(self, now: u64, cmd: &str) -> Result<u64, String> {
+        let mut ms = self.ms;
+        if self.kind.relative() {
+            ms = ms.checked_add(now as i64).ok_or_else(|| invalid_expire(cmd))?;
+        }
+        if ms <= 0 {
+            return Err(invalid_expire(cmd));
+        }
+        Ok(ms as u64)
+    }
+}
+
+/// A parsed SET (also what SETNX / SETEX / PSETEX run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetCommand<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub condition: Option<SetCondition>,
+    pub get: bool,
+    pub keep_ttl: bool,
+    pub expire: Option<Expiry>,
+}
+
+impl<'a> SetCommand<'a> {
+    /// SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT n|KEEPTTL]: the syntax first, then the
+    /// expire value, as Redis checks them.
+    pub fn parse(a: Args<'a>) -> Result<Self, String> {
+        let o = SetOptions::parse(a, 3, true).map_err(str::to_string)?;
+        let expire = match o.ttl {
+            Some(TtlOption::Expire(kind, v)) => Some(Expiry::parse(kind, v, "set")?),
+            _ => None,
+        };
+        Ok(SetCommand {
+            key: a.get(1).unwrap_or_default(),
+            value: a.get(2).unwrap_or_default(),
+            condition: o.condition,
+            get: o.get,
+            keep_ttl: o.ttl == Some(TtlOption::Keep),
+            expire,
+        })
+    }
+
+    /// A plain SET of `key` to `value`, for the variants to fill in.
+    fn plain(key: &'a [u8], value: &'a [u8]) -> Self {
+        SetCommand { key, value, condition: None, get: false, keep_ttl: false, expire: None }
+    }
+
+    /// The core of SET / SETNX / SETEX / PSETEX; `ok_int`: reply 1/0 (SETNX), not OK/nil.
+    fn apply(self, ctx: &mut Ctx, ok_int: bool) {
+        let SetCommand { key, value: val, condition, get, keep_ttl, expire } = self;
+        let cmdname = ctx.cmd.full_name();
+        let exp = match expire {
+            Some(e) => match e.at_ms(ctx.now_ms, cmdname) {
+                Ok(ms) => Some(ms),
+                Err(e) => return ctx.out.error(&e),
+            },
+            None => None,
+        };
+        let (mut db, out) = ctx.parts();
+        if get {
+            match read_str(&mut db, out, key) {
+                Err(()) => return,
+                Ok(Some(v)) => out.bulk(v),
+                Ok(None) => out.null(),
             }
         }
-        return;
-    }
-    db.set(key, Value::str(val), f & SET_KEEPTTL != 0);
-    db.modified(key, notify::STRING, "set");
-    if let Some(ms) = exp {
-        db.set_expire(key, ms);
-        db.fx.event(notify::GENERIC, "expire", db.db, key);
-        let d = db.db;
-        db.fx.propagate(
-            d,
-            vec![b"SET".to_vec(), key.to_vec(), val.to_vec(), b"PXAT".to_vec(), ms.to_string().into_bytes()],
-        );
-        ctx.propagate_original = false;
-    } else if f & SET_GET != 0 {
-        let d = db.db;
-        let mut argv = vec![b"SET".to_vec(), key.to_vec(), val.to_vec()];
-        if f & SET_KEEPTTL != 0 {
-            argv.push(b"KEEPTTL".to_vec());
+        let found = db.get_mut(key).is_some();
+        if (condition == Some(SetCondition::Nx) && found) || (condition == Some(SetCondition::Xx) && !found) {
+            if !get {
+                if ok_int {
+                    out.int(0);
+                } else {
+                    out.null();
+                }
+            }
+            return;
         }
-        db.fx.propagate(d, argv);
-        ctx.propagate_original = false;
-    }
-    if f & SET_GET == 0 {
-        if ok_int {
-            ctx.out.int(1);
-        } else {
-            ctx.out.ok();
+        db.set(key, Value::str(val), keep_ttl);
+        db.modified(key, notify::STRING, "set");
+        if let Some(ms) = exp {
+            db.set_expire(key, ms);
+            db.fx.event(notify::GENERIC, "expire", db.db, key);
+            let d = db.db;
+            db.fx.propagate(
+                d,
+                vec![b"SET".to_vec(), key.to_vec(), val.to_vec(), b"PXAT".to_vec(), ms.to_string().into_bytes()],
+            );
+            ctx.propagate_original = false;
+        } else if get {
+            let d = db.db;
+            let mut argv = vec![b"SET".to_vec(), key.to_vec(), val.to_vec()];
+            if keep_ttl {
+                argv.push(b"KEEPTTL".to_vec());
+            }
+            db.fx.propagate(d, argv);
+            ctx.propagate_original = false;
+        }
+        if !get {
+            if ok_int {
+                ctx.out.int(1);
+            } else {
+                ctx.out.ok();
+            }
         }
     }
 }
 
 fn set(ctx: &mut Ctx, a: Args) {
-    match parse_set_options(a, 3, true) {
-        Ok((f, e)) => set_generic(ctx, &a[1], &a[2], f, e, false),
-        Err(e) => ctx.out.error(e),
+    match SetCommand::parse(a) {
+        Ok(c) => c.apply(ctx, false),
+        Err(e) => ctx.out.error(&e),
     }
 }
 fn setnx(ctx: &mut Ctx, a: Args) {
-    set_generic(ctx, &a[1], &a[3 - 1], SET_NX, None, true)
+    let c = SetCommand { condition: Some(SetCondition::Nx), ..SetCommand::plain(&a[1], &a[2]) };
+    c.apply(ctx, true)
+}
+/// SETEX / PSETEX: key, expire, value.
+fn setex_generic(ctx: &mut Ctx, a: Args, kind: ExpireKind) {
+    match Expiry::parse(kind, &a[2], ctx.cmd.full_name()) {
+        Ok(e) => SetCommand { expire: Some(e), ..SetCommand::plain(&a[1], &a[3]) }.apply(ctx, false),
+        Err(e) => ctx.out.error(&e),
+    }
 }
 fn setex(ctx: &mut Ctx, a: Args) {
-    set_generic(ctx, &a[1], &a[3], SET_EX, Some(&a[2]), false)
+    setex_generic(ctx, a, ExpireKind::Ex)
 }
 fn psetex(ctx: &mut Ctx, a: Args) {
-    set_generic(ctx, &a[1], &a[3], SET_PX, Some(&a[2]), false)
+    setex_generic(ctx, a, ExpireKind::Px)
 }
 
 fn getset(ctx: &mut Ctx, a: Args) {
@@ -234,8 +331,8 @@ fn getdel(ctx: &mut Ctx, a: Args) {
 }
 
 fn getex(ctx: &mut Ctx, a: Args) {
-    let (f, expire) = match parse_set_options(a, 2, false) {
-        Ok(x) => x,
+    let o = match SetOptions::parse(a, 2, false) {
+        Ok(o) => o,
         Err(e) => return ctx.out.error(e),
     };
     let now = ctx.now_ms;
@@ -248,25 +345,26 @@ fn getex(ctx: &mut Ctx, a: Args) {
         Ok(None) => return out.null(),
         Ok(Some(_)) => {}
     }
-    let ms = match expire {
-        Some(e) => match expire_ms(f, e, now, "getex") {
-            Ok(ms) => Some(ms),
+    // The expire value is checked once the key is known to hold a string.
+    let expire = match o.ttl {
+        Some(TtlOption::Expire(kind, v)) => match Expiry::parse(kind, v, "getex").and_then(|e| e.at_ms(now, "getex")) {
+            Ok(ms) => Some((kind, ms)),
             Err(e) => return out.error(&e),
         },
-        None => None,
+        _ => None,
     };
     let v = db.get_mut(key).unwrap().value.as_bytes().unwrap().to_vec();
     out.bulk(&v);
     let d = db.db;
-    if f & (SET_EXAT | SET_PXAT) != 0 && ms.is_some_and(|m| m <= now) {
+    if expire.is_some_and(|(kind, ms)| !kind.relative() && ms <= now) {
         db.remove(key);
         db.modified(key, notify::GENERIC, "del");
         db.fx.propagate(d, vec![b"DEL".to_vec(), key.to_vec()]);
-    } else if let Some(ms) = ms {
+    } else if let Some((_, ms)) = expire {
         db.set_expire(key, ms);
         db.modified(key, notify::GENERIC, "expire");
         db.fx.propagate(d, vec![b"PEXPIREAT".to_vec(), key.to_vec(), ms.to_string().into_bytes()]);
-    } else if f & SET_PERSIST != 0 && db.persist(key) {
+    } else if o.ttl == Some(TtlOption::Persist) && db.persist(key) {
         db.modified(key, notify::GENERIC, "persist");
         db.fx.propagate(d, vec![b"PERSIST".to_vec(), key.to_vec()]);
     }
@@ -600,5 +698,147 @@ fn lcs(ctx: &mut Ctx, a: Args) {
         out.int(total as i64);
     } else {
         out.bulk(&result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrocache_protocol::resp::OwnedArgs;
+
+    fn argv(s: &str) -> OwnedArgs {
+        OwnedArgs::from_slices(&s.split(' ').collect::<Vec<_>>())
+    }
+    fn set(s: &str) -> Result<SetCommand<'static>, String> {
+        // Leaked so the parsed command may outlive the helper: test-only.
+        let o: &'static OwnedArgs = Box::leak(Box::new(argv(s)));
+        SetCommand::parse(o.args())
+    }
+    fn getex(s: &str) -> Result<SetOptions<'static>, &'static str> {
+        let o: &'static OwnedArgs = Box::leak(Box::new(argv(s)));
+        SetOptions::parse(o.args(), 2, false)
+    }
+    fn expiry(kind: ExpireKind, ms: i64) -> Option<Expiry> {
+        Some(Expiry { kind, ms })
+    }
+    const INVALID: &str = "ERR invalid expire time in 'set' command";
+
+    #[test]
+    fn set_plain() {
+        let c = set("SET k v").unwrap();
+        assert_eq!(c, SetCommand::plain(b"k", b"v"));
+    }
+
+    #[test]
+    fn set_options() {
+        let c = set("set k v nx").unwrap();
+        assert_eq!(c.condition, Some(SetCondition::Nx));
+        let c = set("set k v XX GET").unwrap();
+        assert_eq!((c.condition, c.get), (Some(SetCondition::Xx), true));
+        assert_eq!(set("set k v EX 10").unwrap().expire, expiry(ExpireKind::Ex, 10_000));
+        assert_eq!(set("set k v px 10").unwrap().expire, expiry(ExpireKind::Px, 10));
+        assert_eq!(set("set k v ExAt 10").unwrap().expire, expiry(ExpireKind::ExAt, 10_000));
+        assert_eq!(set("set k v pxAT 10").unwrap().expire, expiry(ExpireKind::PxAt, 10));
+        let c = set("set k v KeepTTL").unwrap();
+        assert!(c.keep_ttl && c.expire.is_none());
+    }
+
+    #[test]
+    fn set_option_order_and_repeats() {
+        let a = set("set k v get ex 5 nx").unwrap();
+        let b = set("set k v NX EX 5 GET").unwrap();
+        assert_eq!(a, b);
+        assert_eq!((a.condition, a.get, a.expire), (Some(SetCondition::Nx), true, expiry(ExpireKind::Ex, 5000)));
+        // The same flag twice is accepted, as in Redis.
+        assert_eq!(set("set k v nx nx").unwrap().condition, Some(SetCondition::Nx));
+        assert_eq!(set("set k v xx xx").unwrap().condition, Some(SetCondition::Xx));
+        assert!(set("set k v keepttl keepttl").unwrap().keep_ttl);
+        assert!(set("set k v get get").unwrap().get);
+        // Option words are only options after the value.
+        assert_eq!(set("set nx ex").unwrap(), SetCommand::plain(b"nx", b"ex"));
+    }
+
+    #[test]
+    fn set_syntax_errors() {
+        for bad in [
+            "set k v nx xx",
+            "set k v xx nx",
+            "set k v ex 10 px 10",
+            "set k v ex 10 ex 10",
+            "set k v ex 10 keepttl",
+            "set k v keepttl ex 10",
+            "set k v keepttl pxat 10",
+            "set k v ex",
+            "set k v get ex",
+            "set k v persist",
+            "set k v foo",
+            "set k v nx foo 1",
+            "set k v 10",
+        ] {
+            assert_eq!(set(bad), Err(ERR_SYNTAX.to_string()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn set_expire_errors() {
+        assert_eq!(set("set k v ex abc"), Err(ERR_NOT_INT.to_string()));
+        assert_eq!(set("set k v px 1.5"), Err(ERR_NOT_INT.to_string()));
+        assert_eq!(set("set k v ex 99999999999999999999"), Err(ERR_NOT_INT.to_string()));
+        for bad in
+            ["ex 0", "px 0", "exat 0", "pxat 0", "ex -1", "px -5", "ex 9223372036854776", "exat 9223372036854776"]
+        {
+            assert_eq!(set(&format!("set k v {bad}")), Err(INVALID.to_string()), "{bad}");
+        }
+        assert_eq!(set("set k v ex 9223372036854775").unwrap().expire, expiry(ExpireKind::Ex, 9223372036854775000));
+        assert_eq!(set("set k v px 9223372036854775807").unwrap().expire, expiry(ExpireKind::Px, i64::MAX));
+    }
+
+    #[test]
+    fn set_error_precedence() {
+        // The whole syntax is checked before the expire value.
+        assert_eq!(set("set k v ex abc nx xx"), Err(ERR_SYNTAX.to_string()));
+        assert_eq!(set("set k v ex 0 foo"), Err(ERR_SYNTAX.to_string()));
+        assert_eq!(set("set k v px -1 get"), Err(INVALID.to_string()));
+    }
+
+    #[test]
+    fn expiry_at_ms() {
+        let now = 1_700_000_000_000u64;
+        let ex = Expiry::parse(ExpireKind::Ex, b"10", "set").unwrap();
+        assert_eq!(ex.at_ms(now, "set"), Ok(now + 10_000));
+        let pxat = Expiry::parse(ExpireKind::PxAt, b"123", "set").unwrap();
+        assert_eq!(pxat.at_ms(now, "set"), Ok(123));
+        let exat = Expiry::parse(ExpireKind::ExAt, b"2", "set").unwrap();
+        assert_eq!(exat.at_ms(now, "set"), Ok(2000));
+        // A relative expiry that overflows once now is added.
+        let px = Expiry::parse(ExpireKind::Px, b"9223372036854775807", "setex").unwrap();
+        assert_eq!(px.at_ms(now, "setex"), Err("ERR invalid expire time in 'setex' command".to_string()));
+        assert_eq!(
+            Expiry::parse(ExpireKind::Ex, b"0", "psetex"),
+            Err("ERR invalid expire time in 'psetex' command".to_string())
+        );
+    }
+
+    #[test]
+    fn getex_options() {
+        assert_eq!(getex("getex k"), Ok(SetOptions::default()));
+        assert_eq!(getex("getex k PERSIST").unwrap().ttl, Some(TtlOption::Persist));
+        assert_eq!(getex("getex k persist persist").unwrap().ttl, Some(TtlOption::Persist));
+        assert_eq!(getex("getex k ex 10").unwrap().ttl, Some(TtlOption::Expire(ExpireKind::Ex, b"10")));
+        // The value is not checked by the parser: GETEX checks it once the key is read.
+        assert_eq!(getex("getex k PXAT abc").unwrap().ttl, Some(TtlOption::Expire(ExpireKind::PxAt, b"abc")));
+        for bad in [
+            "getex k nx",
+            "getex k xx",
+            "getex k get",
+            "getex k keepttl",
+            "getex k ex 10 persist",
+            "getex k persist ex 10",
+            "getex k ex 1 px 1",
+            "getex k ex",
+            "getex k foo bar",
+        ] {
+            assert_eq!(getex(bad), Err(ERR_SYNTAX), "{bad}");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Sorted set commands (Redis 7.0 t_zset.c semantics).
 
+use crate::zsets_args::ZaddCommand;
 use ferrocache_engine::value::FastMap;
-use ferrocache_engine::zset::{parse_score, LexRange, ScoreRange, SortedSet, ZaddFlags, ZsetLimits};
+use ferrocache_engine::zset::{parse_score, LexRange, ScoreRange, SortedSet, ZsetLimits};
 use ferrocache_engine::{notify, Db, Value};
 use ferrocache_node::client::BlockRequest;
 use ferrocache_node::table::{flags::*, Command};
@@ -170,105 +171,72 @@ fn zincrby(ctx: &mut Ctx, a: Args) {
 }
 
 fn zadd_generic(ctx: &mut Ctx, a: Args, incr_cmd: bool) {
-    let mut f = ZaddFlags { incr: incr_cmd, ..Default::default() };
-    let mut ch = false;
-    let mut idx = 2;
-    while idx < a.len() {
-        let o = &a[idx];
-        if eq_ic(o, "nx") {
-            f.nx = true
-        } else if eq_ic(o, "xx") {
-            f.xx = true
-        } else if eq_ic(o, "ch") {
-            ch = true
-        } else if eq_ic(o, "incr") {
-            f.incr = true
-        } else if eq_ic(o, "gt") {
-            f.gt = true
-        } else if eq_ic(o, "lt") {
-            f.lt = true
-        } else {
-            break;
-        }
-        idx += 1;
+    match ZaddCommand::parse(a, incr_cmd) {
+        Ok(c) => c.apply(ctx),
+        Err(e) => ctx.out.error(e),
     }
-    let elements = a.len() - idx;
-    if !elements.is_multiple_of(2) || elements == 0 {
-        return ctx.out.error(ERR_SYNTAX);
-    }
-    let elements = elements / 2;
-    if f.nx && f.xx {
-        return ctx.out.error("ERR XX and NX options at the same time are not compatible");
-    }
-    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
-        return ctx.out.error("ERR GT, LT, and/or NX options at the same time are not compatible");
-    }
-    if f.incr && elements > 1 {
-        return ctx.out.error("ERR INCR option supports a single increment-element pair");
-    }
-    let mut scores = Vec::with_capacity(elements);
-    for j in 0..elements {
-        match parse_score(&a[idx + j * 2]) {
-            Some(s) => scores.push(s),
-            None => return ctx.out.error(ERR_NOT_FLOAT),
-        }
-    }
-    let lim = zlimits(ctx);
-    let key = &a[1];
-    let (mut db, out) = ctx.parts();
-    let exists = match db.get_mut(key) {
-        None => false,
-        Some(e) if matches!(e.value, Value::ZSet(_)) => true,
-        Some(_) => return out.error(ERR_WRONGTYPE),
-    };
-    let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
-    let mut score = 0.0;
-    let mut nan = false;
-    if exists || !f.xx {
-        if !exists {
-            let z = SortedSet::with_hint(1, a[idx + 1].len(), &lim);
-            db.set(key, Value::ZSet(Box::new(z)), false);
-            let d = db.db;
-            db.fx.ready.push((d, ferrocache_engine::SmallBytes::new(key)));
-        }
-        let Some(Value::ZSet(z)) = db.get_mut(key).map(|e| &mut e.value) else { unreachable!() };
-        for (j, &s) in scores.iter().enumerate() {
-            match z.zadd(&a[idx + 1 + j * 2], s, f, &lim) {
-                Err(e) => {
-                    out.error(e.message());
-                    nan = true;
-                    break;
-                }
-                Ok(r) => {
-                    if r.is_added() {
-                        added += 1;
+}
+
+impl ZaddCommand<'_> {
+    fn apply(&self, ctx: &mut Ctx) {
+        let f = self.flags();
+        let lim = zlimits(ctx);
+        let key = self.key;
+        let (mut db, out) = ctx.parts();
+        let exists = match db.get_mut(key) {
+            None => false,
+            Some(e) if matches!(e.value, Value::ZSet(_)) => true,
+            Some(_) => return out.error(ERR_WRONGTYPE),
+        };
+        let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
+        let mut score = 0.0;
+        let mut nan = false;
+        if exists || !f.xx {
+            if !exists {
+                let z = SortedSet::with_hint(1, self.elements[0].1.len(), &lim);
+                db.set(key, Value::ZSet(Box::new(z)), false);
+                let d = db.db;
+                db.fx.ready.push((d, ferrocache_engine::SmallBytes::new(key)));
+            }
+            let Some(Value::ZSet(z)) = db.get_mut(key).map(|e| &mut e.value) else { unreachable!() };
+            for &(s, m) in &self.elements {
+                match z.zadd(m, s, f, &lim) {
+                    Err(e) => {
+                        out.error(e.message());
+                        nan = true;
+                        break;
                     }
-                    if r.is_updated() {
-                        updated += 1;
-                    }
-                    if let Some(ns) = r.new_score() {
-                        processed += 1;
-                        score = ns;
+                    Ok(r) => {
+                        if r.is_added() {
+                            added += 1;
+                        }
+                        if r.is_updated() {
+                            updated += 1;
+                        }
+                        if let Some(ns) = r.new_score() {
+                            processed += 1;
+                            score = ns;
+                        }
                     }
                 }
             }
         }
-    }
-    if !nan {
-        if f.incr {
-            if processed > 0 {
-                out.double(score);
+        if !nan {
+            if f.incr {
+                if processed > 0 {
+                    out.double(score);
+                } else {
+                    out.null();
+                }
             } else {
-                out.null();
+                out.int(if self.ch { added + updated } else { added });
             }
-        } else {
-            out.int(if ch { added + updated } else { added });
         }
+        if added > 0 || updated > 0 {
+            db.modified(key, notify::ZSET, if f.incr { "zincr" } else { "zadd" });
+        }
+        db.remove_if_empty(key);
     }
-    if added > 0 || updated > 0 {
-        db.modified(key, notify::ZSET, if f.incr { "zincr" } else { "zadd" });
-    }
-    db.remove_if_empty(key);
 }
 
 fn zrem(ctx: &mut Ctx, a: Args) {
