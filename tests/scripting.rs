@@ -1224,9 +1224,10 @@ fn busy_check_race_commands_arriving_as_a_script_starts() {
     let busy = "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
     for round in 0..15 {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let hammers: Vec<_> = (0..4)
             .map(|i| {
-                let stop = stop.clone();
+                let (stop, answered) = (stop.clone(), answered.clone());
                 std::thread::spawn(move || {
                     let mut c = Raw::new(port);
                     let key = format!("k{i}");
@@ -1234,12 +1235,22 @@ fn busy_check_race_commands_arriving_as_a_script_starts() {
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                         let rep = c.cmdb(&[b"get", key.as_bytes()]);
                         assert!(rep == "$-1\r\n" || rep == busy, "round {round}: {rep}");
+                        if n == 0 {
+                            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         n += 1;
                     }
                     n
                 })
             })
             .collect();
+        // Every hammer is connected and running before the script starts (on a loaded machine a
+        // thread may otherwise not have sent anything by the time the round ends).
+        let t = Instant::now();
+        while answered.load(std::sync::atomic::Ordering::Relaxed) < 4 {
+            assert!(t.elapsed() < Duration::from_secs(10), "round {round}: hammers never answered");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         std::thread::sleep(Duration::from_millis(20));
         let mut a = Raw::new(port);
         a.send(&[b"eval", b"while true do end", b"0"]);
