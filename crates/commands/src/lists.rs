@@ -1,5 +1,5 @@
 //! List commands (Redis 7.0 t_list.c): pushes, pops, ranges, LPOS, LMOVE, LMPOP and the
-//! blocking variants. Blocking commands that find nothing set `ctx.client.block` and write
+//! blocking variants. Blocking commands that find nothing set `ctx.then` to `Then::Block` and write
 //! nothing; `blocking::Blocking::serve` re-runs them, in arrival order, when a push makes one
 //! of their keys ready. A served blocking pop is propagated as the plain pop (LPOP key,
 //! LMOVE ..., LPOP key count), as Redis does.
@@ -628,12 +628,12 @@ fn lmpop(ctx: &mut Ctx, a: Args) {
 // ---------------------------------------------------------------- blocking
 
 fn block_on(ctx: &mut Ctx, keys: &[&[u8]], deadline_ms: u64, null_array_on_timeout: bool) {
-    ctx.client.block = Some(BlockRequest {
+    ctx.then = Some(ferrocache_node::client::Then::Block(BlockRequest {
         keys: keys.iter().map(|k| k.to_vec()).collect(),
         db: ctx.client.db,
         deadline_ms,
         null_array_on_timeout,
-    });
+    }));
 }
 
 /// The keys a blocking pop looks at: all of them, or only the ready key it is being served

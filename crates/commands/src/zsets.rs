@@ -887,12 +887,12 @@ fn blocking_zpop(ctx: &mut Ctx, keys: &[&[u8]], max: bool, deadline: u64, count:
     if in_exec {
         return out.null_array();
     }
-    ctx.client.block = Some(BlockRequest {
+    ctx.then = Some(ferrocache_node::client::Then::Block(BlockRequest {
         keys: keys.iter().map(|k| k.to_vec()).collect(),
         db: dbi,
         deadline_ms: deadline,
         null_array_on_timeout: true,
-    });
+    }));
 }
 
 fn bzpop(ctx: &mut Ctx, a: Args, max: bool) {

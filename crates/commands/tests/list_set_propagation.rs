@@ -2,7 +2,7 @@
 //! pops served later, which Redis propagates as the plain pop.
 
 use ferrocache_node::blocking::{WaitState, Waiter};
-use ferrocache_node::client::{Client, ClientShared};
+use ferrocache_node::client::{Client, ClientShared, Then};
 use ferrocache_node::config::Config;
 use ferrocache_node::node::{now_ms, EffectSink};
 use ferrocache_node::table::table;
@@ -38,17 +38,22 @@ fn client(id: u64) -> Client {
 }
 
 fn run(srv: &Arc<Node>, c: &mut Client, line: &str) -> String {
+    run_then(srv, c, line).0
+}
+
+fn run_then(srv: &Arc<Node>, c: &mut Client, line: &str) -> (String, Option<Then>) {
     let parts: Vec<&str> = line.split(' ').collect();
     let args = OwnedArgs::from_slices(&parts);
     let mut out = ReplyBuf::new(false);
-    execute(srv, c, args.args(), &mut out);
-    String::from_utf8_lossy(&out.buf).into_owned()
+    let then = execute(srv, c, args.args(), &mut out);
+    (String::from_utf8_lossy(&out.buf).into_owned(), then)
 }
 
 /// Block `c` on `line` the way the server's connection task does.
 fn block(srv: &Arc<Node>, c: &mut Client, line: &str) -> Arc<Waiter> {
-    assert_eq!(run(srv, c, line), "");
-    let req = c.block.take().expect("blocked");
+    let (reply, then) = run_then(srv, c, line);
+    assert_eq!(reply, "");
+    let Some(Then::Block(req)) = then else { panic!("not blocked: {then:?}") };
     let parts: Vec<&str> = line.split(' ').collect();
     let args = OwnedArgs::from_slices(&parts);
     let cmd = table().lookup(parts[0].as_bytes()).unwrap();

@@ -315,13 +315,13 @@ impl Blocking {
             // Invalidations this command causes for its own client follow its reply (Redis's
             // tracking_pending_keys), so they are appended to the reply here rather than queued.
             crate::node::inline_invalidations_begin(w.id);
-            {
+            let then = {
                 let mut guards = srv.ks.lock_keys(keys.iter().copied());
-                crate::run_locked(srv, client, w.cmd, args, &mut out, &mut guards, crate::node::now_ms());
-            }
+                crate::run_locked(srv, client, w.cmd, args, &mut out, &mut guards, crate::node::now_ms())
+            };
             let own = crate::node::inline_invalidations_end();
             client.serving_key = None;
-            if client.block.take().is_some() {
+            if matches!(then, Some(crate::client::Then::Block(_))) {
                 // Nothing for it after all: it keeps its place.
                 continue;
             }

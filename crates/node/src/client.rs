@@ -266,6 +266,26 @@ pub struct BlockRequest {
     pub null_array_on_timeout: bool,
 }
 
+/// What a command asks of its connection once its reply is written: a handler sets
+/// `ctx.then`, the executor returns it, the connection task acts on it.
+#[derive(Debug)]
+pub enum Then {
+    /// Wait for the keys (blocking list/zset/stream commands that found nothing).
+    Block(BlockRequest),
+    /// PSYNC/SYNC accepted: (replid, offset, is_old_sync); the connection becomes the feed of
+    /// a replica.
+    Handover(String, i64, bool),
+    /// WAIT: answer once `replicas` replicas acknowledged `offset`, or at `deadline` (ms, 0 =
+    /// never).
+    ReplWait { offset: u64, replicas: usize, deadline: u64 },
+    /// SHUTDOWN waits for lagging replicas: the process exits, or the shutdown is cancelled
+    /// (shutdown_ctl.cancels moves past this value) and the error is answered.
+    ShutdownWait(u64),
+    /// Close the connection after the reply (QUIT, CLIENT KILL of itself, its own ACL user
+    /// deleted, SHUTDOWN's exit).
+    Close,
+}
+
 /// A blocked stream read: (arguments, deadline ms or 0, resolved IDs as (ms, seq)).
 pub type StreamBlock = (Vec<Vec<u8>>, u64, Vec<(u64, u64)>);
 
@@ -289,12 +309,7 @@ pub struct Client {
     /// CLIENT CACHING yes/no for the next command.
     pub caching_flag: Option<bool>,
     pub reply_mode: ReplyMode,
-    pub close_after_reply: bool,
-    /// SHUTDOWN is waiting for replicas: the connection waits for the exit, or for a cancel
-    /// (shutdown_ctl.cancels moving past the value noted here) and then answers the error.
-    pub shutdown_wait: Option<u64>,
     pub monitor: bool,
-    pub block: Option<BlockRequest>,
     pub in_exec: bool,
     /// The script this client just ran called a read-only command (client-side caching then
     /// tracks the script's declared keys, as Redis's call() does for the script caller).
@@ -337,13 +352,10 @@ impl Client {
             tracking: None,
             caching_flag: None,
             reply_mode: ReplyMode::On,
-            close_after_reply: false,
             monitor: false,
-            block: None,
             in_exec: false,
             script_read: false,
             in_script: false,
-            shutdown_wait: None,
             stream_block: None,
             repl: Default::default(),
             serving_key: None,

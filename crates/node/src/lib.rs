@@ -54,6 +54,8 @@ pub struct Ctx<'a, 'g> {
     pub cmd: &'static Command,
     /// Handlers that propagate something other than their own argv clear this.
     pub propagate_original: bool,
+    /// What the connection does after the reply (block, hand over to a replica, close...).
+    pub then: Option<client::Then>,
 }
 
 impl<'a, 'g> Ctx<'a, 'g> {
@@ -179,13 +181,34 @@ pub fn ensure_memory(srv: &Node, now_ms: u64) -> bool {
     true
 }
 
-/// Execute one request for a client, writing its reply into `out`.
-pub fn execute(srv: &Arc<Node>, client: &mut Client, args: Args, out: &mut ReplyBuf) {
+/// Execute one request for a client, writing its reply into `out`. Returns what the
+/// connection must do after the reply, if anything.
+pub fn execute(srv: &Arc<Node>, client: &mut Client, args: Args, out: &mut ReplyBuf) -> Option<client::Then> {
     execute_at(srv, client, args, out, node::now_ms())
 }
 
 /// `execute` with the caller's clock reading (one per read batch).
-pub fn execute_at(srv: &Arc<Node>, client: &mut Client, args: Args, out: &mut ReplyBuf, now: u64) {
+pub fn execute_at(
+    srv: &Arc<Node>,
+    client: &mut Client,
+    args: Args,
+    out: &mut ReplyBuf,
+    now: u64,
+) -> Option<client::Then> {
+    let mut then = None;
+    execute_checked(srv, client, args, out, now, &mut then);
+    then
+}
+
+/// processCommand's checks, then the command (its `Then` into `then`).
+fn execute_checked(
+    srv: &Arc<Node>,
+    client: &mut Client,
+    args: Args,
+    out: &mut ReplyBuf,
+    now: u64,
+    then: &mut Option<client::Then>,
+) {
     if args.is_empty() {
         return;
     }
@@ -376,7 +399,7 @@ pub fn execute_at(srv: &Arc<Node>, client: &mut Client, args: Args, out: &mut Re
     if cmd.has(flags::TRANSACTION) {
         // MULTI/EXEC/DISCARD/WATCH/...: they lock whatever they need themselves.
         let mut none = srv.ks.lock_shards(&[]);
-        run_locked(srv, client, cmd, args, out, &mut none, now);
+        *then = run_locked(srv, client, cmd, args, out, &mut none, now);
         drop(none);
         if cmd.name == "exec" && srv.monitor_count.load(Relaxed) > 0 {
             srv.feed_monitors(client.db, &client.shared.addr, &[b"exec"]);
@@ -412,7 +435,7 @@ pub fn execute_at(srv: &Arc<Node>, client: &mut Client, args: Args, out: &mut Re
         stats::rejected(cmd.name);
         return;
     };
-    run_locked(srv, client, cmd, args, out, &mut guards, now);
+    *then = run_locked(srv, client, cmd, args, out, &mut guards, now);
     drop(guards);
     // Serve clients blocked on keys this command made ready (Redis's handleClientsBlockedOnKeys).
     srv.blocking.serve(srv);
@@ -553,7 +576,9 @@ fn finish_reply_mode(client: &mut Client, out: &mut ReplyBuf, mark: usize) {
     }
 }
 
-/// Run a resolved command with its shards already held (plain calls and EXEC).
+/// Run a resolved command with its shards already held (plain calls and EXEC). Returns what
+/// its handler asked of the connection (`Ctx::then`).
+#[must_use]
 pub fn run_locked<'g>(
     srv: &Arc<Node>,
     client: &mut Client,
@@ -562,7 +587,7 @@ pub fn run_locked<'g>(
     out: &mut ReplyBuf,
     guards: &mut Guards<'g>,
     now: u64,
-) {
+) -> Option<client::Then> {
     // A write that passed the replica check just before this node became a replica
     // (FAILOVER switches with every shard held): refuse it under the locks. Inside EXEC the
     // check was made for the whole transaction (a REPLICAOF queued in it does not fail the
@@ -574,13 +599,13 @@ pub fn run_locked<'g>(
         && srv.config.get_bool("replica-read-only")
     {
         out.error(replication::READONLY_ERR);
-        return;
+        return None;
     }
     let mut fx = Effects::default();
     let errors_before = out.errors;
     let start = std::time::Instant::now();
     let db = client.db;
-    let propagate_original = {
+    let (propagate_original, then) = {
         let mut ctx = Ctx {
             srv,
             client: &mut *client,
@@ -590,6 +615,7 @@ pub fn run_locked<'g>(
             now_ms: now,
             cmd,
             propagate_original: true,
+            then: None,
         };
         if cmd.is_write() || cmd.has(flags::MAY_REPLICATE) {
             persistence::before_write(srv, cmd, ctx.guards);
@@ -604,7 +630,7 @@ pub fn run_locked<'g>(
         if r.is_err() {
             ctx.out.error(&format!("ERR internal error while executing '{}'", cmd.full_name()));
         }
-        ctx.propagate_original
+        (ctx.propagate_original, ctx.then.take())
     };
     let original = if cmd.is_write() && propagate_original && fx.dirty > 0 { Some((db, args)) } else { None };
     let propagates = original.is_some() || !fx.propagate.is_empty();
@@ -622,7 +648,7 @@ pub fn run_locked<'g>(
     }
     // A command that blocked counts once, when its wait ends (Redis's updateStatsOnUnblock):
     // served (its re-run lands here unblocked), timed out or unblocked (blocking.rs).
-    if client.block.is_none() {
+    if !matches!(then, Some(client::Then::Block(_))) {
         stats::record(cmd.name, micros, failed);
     }
     if !cmd.has(flags::SKIP_SLOWLOG) && micros as i64 >= srv.config.hot.slowlog_slower_than.load(Relaxed) {
@@ -634,4 +660,5 @@ pub fn run_locked<'g>(
     if micros >= 1000 {
         srv.record_latency("command", micros / 1000);
     }
+    then
 }

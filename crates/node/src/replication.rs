@@ -52,20 +52,15 @@ pub fn random_replid() -> String {
     (0..40).map(|_| format!("{:x}", r.gen_range(0..16))).collect()
 }
 
-/// Per-connection replication state (REPLCONF options, a pending PSYNC, a pending WAIT).
+/// Per-connection replication state (REPLCONF options, the link from our primary).
 #[derive(Default, Debug, Clone)]
 pub struct ClientRepl {
     pub listening_port: u16,
     pub ip: Option<String>,
     pub capa_eof: bool,
     pub capa_psync2: bool,
-    /// PSYNC/SYNC asked: (replid, offset, is_old_sync). The connection task hands the
-    /// connection to the replica feeder.
-    pub psync: Option<(String, i64, bool)>,
     /// This client is the link from our primary (its writes are obeyed, never READONLY).
     pub is_master: bool,
-    /// WAIT in progress: (offset, numreplicas, deadline ms or 0).
-    pub wait: Option<(u64, usize, u64)>,
     /// master_repl_offset after this client's last propagated write (Redis's c->woff).
     pub woff: u64,
 }
@@ -767,7 +762,7 @@ fn psync_common(ctx: &mut Ctx, replid: String, offset: i64, old: bool) {
     if srv.repl.is_replica.load(Relaxed) && !srv.repl.link_up.load(Relaxed) {
         return ctx.out.error("NOMASTERLINK Can't SYNC while not connected with my master");
     }
-    ctx.client.repl.psync = Some((replid, offset, old));
+    ctx.then = Some(crate::client::Then::Handover(replid, offset, old));
 }
 
 fn psync(ctx: &mut Ctx, a: Args) {
@@ -821,7 +816,7 @@ pub fn wait(ctx: &mut Ctx, a: Args) {
     }
     srv.repl.request_acks();
     let deadline = if t == 0 { 0 } else { now_ms() + t as u64 };
-    ctx.client.repl.wait = Some((off, n.max(0) as usize, deadline));
+    ctx.then = Some(crate::client::Then::ReplWait { offset: off, replicas: n.max(0) as usize, deadline });
 }
 
 // ------------------------------------------------------------------ min-replicas

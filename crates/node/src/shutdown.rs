@@ -300,8 +300,10 @@ fn shutdown(ctx: &mut Ctx, a: Args) {
         }
     }
     match prepare(ctx.srv, flags) {
-        Outcome::Exit => ctx.client.close_after_reply = true,
-        Outcome::Waiting => ctx.client.shutdown_wait = Some(ctx.srv.shutdown_ctl.cancels.load(Relaxed)),
+        Outcome::Exit => ctx.then = Some(crate::client::Then::Close),
+        Outcome::Waiting => {
+            ctx.then = Some(crate::client::Then::ShutdownWait(ctx.srv.shutdown_ctl.cancels.load(Relaxed)))
+        }
         Outcome::Failed => ctx.out.error(SHUTDOWN_FAILED),
     }
 }

@@ -157,7 +157,10 @@ fn exec(ctx: &mut Ctx, _a: Args) {
                         let a: Vec<&[u8]> = crate::acl::redacted_args(c, q.args());
                         srv.feed_monitors(ctx.client.db, &ctx.client.shared.addr, &a);
                     }
-                    crate::run_locked(&srv, ctx.client, c, q.args(), ctx.out, &mut guards, now)
+                    // What a queued command asks of the connection holds after EXEC's reply.
+                    if let Some(t) = crate::run_locked(&srv, ctx.client, c, q.args(), ctx.out, &mut guards, now) {
+                        ctx.then = Some(t);
+                    }
                 }
                 Err(reason) => ctx.out.error(&reason),
             },

@@ -9,7 +9,7 @@
 
 use bytes::{Buf, BytesMut};
 use ferrocache_node::blocking::{WaitState, Waiter};
-use ferrocache_node::client::{BlockRequest, Client, ClientMsg, ClientShared};
+use ferrocache_node::client::{BlockRequest, Client, ClientMsg, ClientShared, Then};
 use ferrocache_node::node::{now_ms, ClientHandle};
 use ferrocache_node::table::table;
 use ferrocache_node::{execute_at, Node};
@@ -420,17 +420,18 @@ enum Step {
     /// Close the connection after flushing.
     Close,
     /// A command asked to block; its owned arguments are kept for the retry.
-    Block(OwnedArgs),
+    Block(OwnedArgs, BlockRequest),
     /// A pause applies to the next request: wait until the deadline.
     Paused(u64),
-    /// PSYNC/SYNC: the connection becomes a replica's.
-    Handover,
+    /// PSYNC/SYNC: the connection becomes a replica's (replid, offset, is_old_sync).
+    Handover((String, i64, bool)),
     /// Over its client-output-buffer-limit: close now, discarding the output.
     Overflow,
-    /// WAIT for replica acknowledgements.
-    ReplWait,
-    /// SHUTDOWN waits for replicas: the process exits, or the shutdown is cancelled.
-    ShutdownWait,
+    /// WAIT for replica acknowledgements: (offset, replicas, deadline ms or 0).
+    ReplWait(u64, usize, u64),
+    /// SHUTDOWN waits for replicas: the process exits, or the shutdown is cancelled (the
+    /// cancel count it started from).
+    ShutdownWait(u64),
 }
 
 /// Execute every complete request in `rbuf`, consuming them.
@@ -464,7 +465,7 @@ fn process(
                         break Step::Paused(until);
                     }
                 }
-                execute_at(srv, client, args, out, now);
+                let then = execute_at(srv, client, args, out, now);
                 // checkClientOutputBufferLimits after each reply (a client that never reads
                 // and pipelines big replies is closed at the limit, as Redis does).
                 let pending = out.buf.len() as u64;
@@ -478,23 +479,17 @@ fn process(
                     pos += consumed;
                     break Step::Overflow;
                 }
-                if client.block.is_some() {
-                    let owned = args.to_owned();
-                    pos += consumed;
-                    break Step::Block(owned);
-                }
+                let owned = matches!(then, Some(Then::Block(_))).then(|| args.to_owned());
                 pos += consumed;
-                if client.repl.psync.is_some() {
-                    break Step::Handover;
-                }
-                if client.repl.wait.is_some() {
-                    break Step::ReplWait;
-                }
-                if client.shutdown_wait.is_some() {
-                    break Step::ShutdownWait;
-                }
-                if client.close_after_reply {
-                    break Step::Close;
+                match then {
+                    None => {}
+                    Some(Then::Block(req)) => break Step::Block(owned.expect("owned for a block"), req),
+                    Some(Then::Handover(id, off, old)) => break Step::Handover((id, off, old)),
+                    Some(Then::ReplWait { offset, replicas, deadline }) => {
+                        break Step::ReplWait(offset, replicas, deadline)
+                    }
+                    Some(Then::ShutdownWait(seen)) => break Step::ShutdownWait(seen),
+                    Some(Then::Close) => break Step::Close,
                 }
             }
             Ok(Parsed::Incomplete { hint }) => {
@@ -642,28 +637,24 @@ async fn serve(
                                     }
                                     srv.blocking.postponed.fetch_sub(1, Relaxed);
                                 }
-                                Step::Handover => {
+                                Step::Handover(psync) => {
                                     if !flush(srv, &client.shared, wr, &mut out).await { return; }
-                                    repl::serve_replica(srv, client, rd, wr, rx).await;
+                                    repl::serve_replica(srv, client, psync, rd, wr, rx).await;
                                     return;
                                 }
-                                Step::ShutdownWait => {
+                                Step::ShutdownWait(seen) => {
                                     if !flush(srv, &client.shared, wr, &mut out).await { return; }
-                                    if let Some(seen) = client.shutdown_wait.take() {
-                                        shutdown_wait(srv, seen).await;
-                                        out.error(ferrocache_node::shutdown::SHUTDOWN_FAILED);
-                                    }
+                                    shutdown_wait(srv, seen).await;
+                                    out.error(ferrocache_node::shutdown::SHUTDOWN_FAILED);
                                 }
-                                Step::ReplWait => {
+                                Step::ReplWait(off, n, deadline) => {
                                     if !flush(srv, &client.shared, wr, &mut out).await { return; }
-                                    if let Some((off, n, deadline)) = client.repl.wait.take() {
-                                        let c = repl::wait_acks(srv, off, n, deadline).await;
-                                        out.int(c as i64);
-                                    }
+                                    let c = repl::wait_acks(srv, off, n, deadline).await;
+                                    out.int(c as i64);
                                 }
-                                Step::Block(args) => {
+                                Step::Block(args, req) => {
                                     if !flush(srv, &client.shared, wr, &mut out).await { return; }
-                                    if !block(srv, client, args, rd, &mut rbuf, &mut out, rx).await { return; }
+                                    if !block(srv, client, args, req, rd, &mut rbuf, &mut out, rx).await { return; }
                                 }
                             }
                         }
@@ -691,7 +682,7 @@ async fn serve(
                 if client.shared.kill.load(Relaxed) { return; }
             }
         }
-        if close || client.close_after_reply {
+        if close {
             // QUIT's effect (this client is gone: tracking redirections to it are broken, it
             // leaves CLIENT LIST) is visible once its reply has been read.
             srv.clients.lock().remove(&client.id);
@@ -709,7 +700,7 @@ async fn serve(
         if out.buf.capacity() > 0 {
             bufs::give_write(std::mem::take(&mut out.buf));
         }
-        if close || client.close_after_reply || client.shared.kill.load(Relaxed) {
+        if close || client.shared.kill.load(Relaxed) {
             let _ = wr.shutdown().await;
             return;
         }
@@ -763,12 +754,12 @@ async fn block(
     srv: &Arc<Node>,
     client: &mut Client,
     args: OwnedArgs,
+    req: BlockRequest,
     rd: &mut tokio::net::tcp::OwnedReadHalf,
     rbuf: &mut BytesMut,
     out: &mut ReplyBuf,
     rx: &mut UnboundedReceiver<ClientMsg>,
 ) -> bool {
-    let Some(req): Option<BlockRequest> = client.block.take() else { return true };
     let Some(cmd) = table().lookup(&args.args()[0]) else { return true };
     let cmd = match cmd.subcommands.is_empty() {
         true => cmd,
@@ -797,8 +788,7 @@ async fn block(
     srv.blocking.serve(srv);
     let sh = client.shared.clone();
     let alive = wait_blocked(srv, &w, &sh, req.deadline_ms, rd, rbuf, out, rx).await;
-    if let Some(mut real) = w.client.lock().take() {
-        real.block = None;
+    if let Some(real) = w.client.lock().take() {
         *client = real;
     }
     alive

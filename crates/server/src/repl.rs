@@ -85,14 +85,17 @@ fn peer_ip(addr: &str) -> String {
 }
 
 /// Serve a connection that sent PSYNC/SYNC until the replica goes away.
+/// The connection of a replica whose PSYNC/SYNC was accepted: (replid, offset, is_old_sync)
+/// as the command asked (`Then::Handover`).
 pub async fn serve_replica(
     srv: &Arc<Node>,
     client: &mut Client,
+    psync: (String, i64, bool),
     rd: &mut OwnedReadHalf,
     wr: &mut OwnedWriteHalf,
     crx: &mut UnboundedReceiver<ClientMsg>,
 ) {
-    let Some((replid, offset, old)) = client.repl.psync.take() else { return };
+    let (replid, offset, old) = psync;
     let ip = client.repl.ip.clone().unwrap_or_else(|| peer_ip(&client.shared.addr));
     let port = client.repl.listening_port;
     let name = format!("{}:{}", ip, port);
@@ -758,13 +761,13 @@ async fn stream_from_master(
                                 srv.repl.feed_raw(&buf[pos..pos + consumed]);
                             } else {
                                 rp::set_pending_raw(&buf[pos..pos + consumed]);
-                                execute_at(srv, &mut mc, args, &mut out, now);
+                                // The primary's stream never blocks or waits here: what a
+                                // command asks of the connection is dropped.
+                                let _ = execute_at(srv, &mut mc, args, &mut out, now);
                                 if let Some(raw) = rp::take_pending_raw() {
                                     srv.repl.feed_raw(&raw);
                                 }
                                 out.buf.clear();
-                                mc.block = None;
-                                mc.repl.wait = None;
                             }
                             pos += consumed;
                             reploff += consumed as u64;

@@ -351,8 +351,12 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
         let stash: Vec<(u64, u64)> =
             ids.iter().map(|x| x.map(|i| (i.ms, i.seq)).unwrap_or((u64::MAX, u64::MAX))).collect();
         ctx.client.stream_block = Some((argv, deadline, stash));
-        ctx.client.block =
-            Some(BlockRequest { keys, db: ctx.client.db, deadline_ms: deadline, null_array_on_timeout: true });
+        ctx.then = Some(ferrocache_node::client::Then::Block(BlockRequest {
+            keys,
+            db: ctx.client.db,
+            deadline_ms: deadline,
+            null_array_on_timeout: true,
+        }));
         return;
     }
     ctx.out.null_array();

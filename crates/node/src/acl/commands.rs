@@ -62,7 +62,7 @@ fn acl_deluser(ctx: &mut Ctx, a: Args) {
         if delete_user(ctx.srv, Some(ctx.client.id), name) {
             n += 1;
             if me.as_bytes() == name {
-                drop_own_user(ctx.client);
+                drop_own_user(ctx);
             }
         }
     }
@@ -139,7 +139,7 @@ fn acl_load(ctx: &mut Ctx, _a: Args) {
         Ok(()) => {
             // Every old user but default was freed: a caller authenticated as one is closed.
             if ctx.client.user.is_some() {
-                drop_own_user(ctx.client);
+                drop_own_user(ctx);
             }
             ctx.out.ok()
         }

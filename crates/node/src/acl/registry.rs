@@ -5,8 +5,8 @@ use super::checks::check_channel_list;
 use super::default_changed;
 use super::model::{User, SEL_ALLCHANNELS};
 use super::rules::{merge_selector_args, set_err_text};
-use crate::client::{Client, ClientMsg};
-use crate::Node;
+use crate::client::ClientMsg;
+use crate::{Ctx, Node};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -107,10 +107,10 @@ pub(super) fn delete_user(srv: &Node, me: Option<u64>, name: &[u8]) -> bool {
 
 /// The calling client of DELUSER/LOAD when its own user was freed: back to the default user,
 /// unauthenticated, closed after the reply.
-pub(super) fn drop_own_user(c: &mut Client) {
-    c.user = None;
-    c.authenticated = false;
-    c.close_after_reply = true;
+pub(super) fn drop_own_user(ctx: &mut Ctx) {
+    ctx.client.user = None;
+    ctx.client.authenticated = false;
+    ctx.then = Some(crate::client::Then::Close);
 }
 
 /// CLIENT KILL USER: whether the user exists.

@@ -211,9 +211,9 @@ pub(crate) unsafe fn host_call(l: *mut lua_State, raise: bool) -> c_int {
                     let mut out = ReplyBuf::new(run.resp3);
                     out.buf = Vec::with_capacity(256);
                     run.client.resp3 = run.resp3;
-                    crate::run_locked(srv, &mut run.client, cmd, owned.args(), &mut out, &mut *run.guards, run.now);
                     // A command that tried to block (it should not, in_exec is set) is not waited for.
-                    run.client.block = None;
+                    let _ =
+                        crate::run_locked(srv, &mut run.client, cmd, owned.args(), &mut out, &mut *run.guards, run.now);
                     let is_err = out.buf.first() == Some(&b'-');
                     lua::push_resp(l, &out.buf, 0, true);
                     return if raise && is_err { -1 } else { 1 };
