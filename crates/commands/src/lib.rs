@@ -5,6 +5,7 @@
 // The `Err(())` "reply already written" convention is deliberate.
 #![allow(clippy::type_complexity, clippy::result_unit_err)]
 
+pub mod acl;
 pub mod bits;
 pub mod connection;
 pub mod geo;
@@ -14,6 +15,7 @@ pub mod keys;
 pub mod ldouble;
 pub mod lists;
 pub mod migrate;
+pub mod persistence;
 pub mod pubsub;
 pub mod server_cmds;
 pub mod sets;
@@ -35,7 +37,6 @@ pub fn registry() -> Registry {
         hashes::COMMANDS,
         connection::COMMANDS,
         server_cmds::COMMANDS,
-        ferrocache_node::shutdown::COMMANDS,
         pubsub::COMMANDS,
         ferrocache_node::transactions::COMMANDS,
         lists::COMMANDS,
@@ -46,10 +47,9 @@ pub fn registry() -> Registry {
         streams::COMMANDS,
         sort::COMMANDS,
         ferrocache_node::scripting::COMMANDS,
-        ferrocache_node::persistence::COMMANDS,
-        ferrocache_node::aof::COMMANDS,
+        persistence::COMMANDS,
         ferrocache_node::replication::COMMANDS,
-        ferrocache_node::acl::COMMANDS,
+        acl::COMMANDS,
         ferrocache_node::cluster::COMMANDS,
     ])
 }

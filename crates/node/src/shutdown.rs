@@ -10,9 +10,6 @@
 
 use crate::node::{now_ms, Node};
 use crate::persistence::log_line as log;
-use crate::table::{flags::*, Command};
-use crate::util::{eq_ic, ERR_SYNTAX};
-use crate::{Args, Ctx};
 use parking_lot::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -20,12 +17,6 @@ pub const NOSAVE: u8 = 1;
 pub const SAVE: u8 = 2;
 pub const NOW: u8 = 4;
 pub const FORCE: u8 = 8;
-
-const G: &str = "server";
-
-pub static COMMANDS: &[Command] =
-    &[Command::new("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, (0, 0, 0), shutdown)
-        .group(G)];
 
 /// The signal that asked for a shutdown (what the log and `shutdown-on-*` refer to).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -246,7 +237,7 @@ fn cancel(srv: &Node) {
 }
 
 /// abortShutdown (SHUTDOWN ABORT). False: no shutdown was initiated or requested.
-fn abort(srv: &Node) -> bool {
+pub fn abort(srv: &Node) -> bool {
     let (initiated, requested) = {
         let st = srv.shutdown_ctl.state.lock();
         (st.deadline_ms != 0, st.requested.is_some())
@@ -264,46 +255,3 @@ fn abort(srv: &Node) -> bool {
 
 /// The error a client blocked in SHUTDOWN gets when the shutdown is cancelled.
 pub const SHUTDOWN_FAILED: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
-
-fn shutdown(ctx: &mut Ctx, a: Args) {
-    let mut flags = 0u8;
-    let mut abort_it = false;
-    for o in a.iter().skip(1) {
-        if eq_ic(o, "nosave") {
-            flags |= NOSAVE;
-        } else if eq_ic(o, "save") {
-            flags |= SAVE;
-        } else if eq_ic(o, "now") {
-            flags |= NOW;
-        } else if eq_ic(o, "force") {
-            flags |= FORCE;
-        } else if eq_ic(o, "abort") {
-            abort_it = true;
-        } else {
-            return ctx.out.error(ERR_SYNTAX);
-        }
-    }
-    if (abort_it && flags != 0) || (flags & NOSAVE != 0 && flags & SAVE != 0) {
-        return ctx.out.error(ERR_SYNTAX);
-    }
-    if abort_it {
-        return if abort(ctx.srv) { ctx.out.ok() } else { ctx.out.error("ERR No shutdown in progress.") };
-    }
-    if flags & NOW == 0 && (ctx.client.in_script || ctx.client.in_exec) {
-        return ctx.out.error("ERR SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client");
-    }
-    // A script that ran past busy-reply-threshold: only SHUTDOWN NOSAVE gets through (the
-    // dataset may be half-modified by it).
-    if flags & NOSAVE == 0 {
-        if let Some(e) = crate::scripting::busy_reply(ctx.srv) {
-            return ctx.out.error(e);
-        }
-    }
-    match prepare(ctx.srv, flags) {
-        Outcome::Exit => ctx.then = Some(crate::client::Then::Close),
-        Outcome::Waiting => {
-            ctx.then = Some(crate::client::Then::ShutdownWait(ctx.srv.shutdown_ctl.cancels.load(Relaxed)))
-        }
-        Outcome::Failed => ctx.out.error(SHUTDOWN_FAILED),
-    }
-}

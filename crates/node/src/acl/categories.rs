@@ -108,7 +108,7 @@ pub fn acl_id(cmd: &Command) -> Option<usize> {
     name_index().get(cmd.name).copied()
 }
 
-pub(super) fn category_bit(name: &[u8]) -> Option<u32> {
+pub fn category_bit(name: &[u8]) -> Option<u32> {
     CATEGORIES.iter().position(|c| c.as_bytes().eq_ignore_ascii_case(name)).map(|i| 1u32 << i)
 }
 

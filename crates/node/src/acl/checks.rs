@@ -213,7 +213,7 @@ pub fn needs_check(srv: &Node, client: &Client) -> bool {
     (client.user.is_some() || !srv.acl.default_full.load(Relaxed)) && !client.repl.is_master && client.id != u64::MAX
 }
 
-pub(super) fn user_name(srv: &Node, client: &Client) -> Vec<u8> {
+pub fn user_name(srv: &Node, client: &Client) -> Vec<u8> {
     match &client.user {
         Some(u) => u.read().name.clone(),
         None => srv.acl.default.read().name.clone(),

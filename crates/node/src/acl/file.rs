@@ -56,7 +56,7 @@ pub(super) fn load_users(srv: &Node, defs: &[Vec<String>]) -> Result<(), Vec<Str
 /// rules, or the initial ones if the file does not define it). Clients of every other old user
 /// are disconnected (`me`: the calling client, which is not sent a kill; the caller closes it).
 /// Err is Redis's error text.
-pub(super) fn load_file(srv: &Node, path: &str, me: Option<u64>) -> Result<(), String> {
+pub fn load_file(srv: &Node, path: &str, me: Option<u64>) -> Result<(), String> {
     let text = std::fs::read(path).map_err(|e| {
         let msg = e.to_string();
         let msg = msg.split(" (os error").next().unwrap_or(&msg).to_string();
@@ -151,7 +151,7 @@ fn trim_bytes<'a>(s: &'a [u8], set: &[u8]) -> &'a [u8] {
     &s[a..b.max(a)]
 }
 
-pub(super) fn save_file(srv: &Node, path: &str) -> std::io::Result<()> {
+pub fn save_file(srv: &Node, path: &str) -> std::io::Result<()> {
     let mut s = String::new();
     for (name, u) in srv.acl.users.read().iter() {
         s.push_str("user ");

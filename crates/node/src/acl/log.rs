@@ -7,14 +7,14 @@ use crate::Node;
 use std::sync::atomic::Ordering::Relaxed;
 
 pub struct LogEntry {
-    pub(super) count: u64,
-    pub(super) reason: Denied,
+    pub count: u64,
+    pub reason: Denied,
     /// "toplevel", "multi", "lua"
-    pub(super) context: &'static str,
-    pub(super) object: Vec<u8>,
-    pub(super) username: Vec<u8>,
-    pub(super) ctime: u64,
-    pub(super) cinfo: String,
+    pub context: &'static str,
+    pub object: Vec<u8>,
+    pub username: Vec<u8>,
+    pub ctime: u64,
+    pub cinfo: String,
 }
 
 pub(super) fn add_log(

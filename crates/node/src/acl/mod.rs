@@ -14,12 +14,12 @@
 //! in the submodules: `categories` (the command universe), `model` (users and selectors),
 //! `rules` (the rule parser and ACL LIST form), `checks` (permission checks), `auth`
 //! (authentication and redaction), `log` (the ACL log), `registry` (user changes), `file`
-//! (config `user` lines and the aclfile) and `commands` (the ACL command).
+//! (config `user` lines and the aclfile). The ACL command itself is a family of
+//! `ferrocache-commands` (`crates/commands/src/acl.rs`) over these.
 
 mod auth;
 mod categories;
 mod checks;
-mod commands;
 mod file;
 mod log;
 mod model;
@@ -27,22 +27,22 @@ mod registry;
 mod rules;
 
 pub use auth::{authenticate, default_nopass, memcached_login, redacted_args, redacted_positions, reset_client};
-pub use categories::{acl_cmds, acl_id, categories_of, AclCmd, CATEGORIES};
+pub use categories::{acl_cmds, acl_id, categories_of, category_bit, AclCmd, CATEGORIES};
 pub use checks::{
     acl_error_message, check_command, check_queued, check_script_argv, check_script_call, keys_with_flags, needs_check,
-    script_user_allows, sort_pattern_denied, Denied, KS_ACCESS, KS_DELETE, KS_INSERT, KS_UPDATE,
+    script_user_allows, sort_pattern_denied, user_name, Denied, KS_ACCESS, KS_DELETE, KS_INSERT, KS_UPDATE,
 };
-pub use commands::COMMANDS;
-pub use file::config_user_lines;
+pub use file::{config_user_lines, load_file, save_file};
 pub use log::LogEntry;
 pub use model::{
-    hash_password, Selector, User, UserRef, SEL_ALLCHANNELS, SEL_ALLCOMMANDS, SEL_ALLKEYS, SEL_ROOT, USER_NOPASS,
-    USER_OFF, USER_ON, USER_SANITIZE, USER_SKIP_SANITIZE,
+    hash_password, Selector, User, UserRef, SEL_ALLCHANNELS, SEL_ALLCOMMANDS, SEL_ALLKEYS, SEL_ROOT, USER_FLAG_NAMES,
+    USER_NOPASS, USER_OFF, USER_ON, USER_SANITIZE, USER_SKIP_SANITIZE,
 };
-pub use registry::user_exists;
+pub use registry::{delete_user, drop_own_user, set_user, user_exists};
+pub use rules::has_spaces;
 
 use crate::Node;
-use file::{load_file, load_users};
+use file::load_users;
 use model::PUBSUB_DEFAULT_ALL;
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, VecDeque};

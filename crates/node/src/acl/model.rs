@@ -120,7 +120,7 @@ pub const USER_OFF: u8 = 2;
 pub const USER_NOPASS: u8 = 4;
 pub const USER_SKIP_SANITIZE: u8 = 8;
 pub const USER_SANITIZE: u8 = 16;
-pub(super) const USER_FLAG_NAMES: &[(u8, &str)] = &[
+pub const USER_FLAG_NAMES: &[(u8, &str)] = &[
     (USER_ON, "on"),
     (USER_OFF, "off"),
     (USER_NOPASS, "nopass"),

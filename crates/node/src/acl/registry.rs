@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// Create or modify a user with rules (ACLStringSetUser). Err is the error text without "ERR ".
-pub(super) fn set_user(srv: &Node, name: &[u8], rules: &[Vec<u8>]) -> Result<(), String> {
+pub fn set_user(srv: &Node, name: &[u8], rules: &[Vec<u8>]) -> Result<(), String> {
     let merged = merge_selector_args(rules).map_err(|j| {
         format!("Unmatched parenthesis in acl selector starting at '{}'.", String::from_utf8_lossy(&rules[j]))
     })?;
@@ -92,7 +92,7 @@ fn kill_pubsub_clients_if_needed(srv: &Node, new: &User, original: &User) {
 
 /// Delete a user and disconnect its clients (ACLFreeUserAndKillClients). The calling client
 /// (`me`) is not sent a kill: it is closed after its reply.
-pub(super) fn delete_user(srv: &Node, me: Option<u64>, name: &[u8]) -> bool {
+pub fn delete_user(srv: &Node, me: Option<u64>, name: &[u8]) -> bool {
     if srv.acl.users.write().remove(name).is_none() {
         return false;
     }
@@ -107,7 +107,7 @@ pub(super) fn delete_user(srv: &Node, me: Option<u64>, name: &[u8]) -> bool {
 
 /// The calling client of DELUSER/LOAD when its own user was freed: back to the default user,
 /// unauthenticated, closed after the reply.
-pub(super) fn drop_own_user(ctx: &mut Ctx) {
+pub fn drop_own_user(ctx: &mut Ctx) {
     ctx.client.user = None;
     ctx.client.authenticated = false;
     ctx.then = Some(crate::client::Then::Close);

@@ -31,7 +31,7 @@ pub(super) fn set_err_text(e: &SetErr) -> &'static str {
     }
 }
 
-pub(super) fn has_spaces(s: &[u8]) -> bool {
+pub fn has_spaces(s: &[u8]) -> bool {
     s.iter().any(|&c| c.is_ascii_whitespace() || c == 0)
 }
 
@@ -150,7 +150,7 @@ impl Selector {
     }
 
     /// ACLDescribeSelectorCommandRules.
-    pub(super) fn describe_commands(&self) -> String {
+    pub fn describe_commands(&self) -> String {
         let mut rules = String::new();
         let mut fake = Selector::new(0);
         let additive = if self.bit(FUTURE_BIT) {
@@ -253,13 +253,13 @@ impl Selector {
         s.push_str(&self.describe_commands());
         s
     }
-    pub(super) fn keys_string(&self) -> String {
+    pub fn keys_string(&self) -> String {
         if self.flags & SEL_ALLKEYS != 0 {
             return "~*".into();
         }
         self.patterns.iter().map(Self::pattern_string).collect::<Vec<_>>().join(" ")
     }
-    pub(super) fn channels_string(&self) -> String {
+    pub fn channels_string(&self) -> String {
         if self.flags & SEL_ALLCHANNELS != 0 {
             return "&*".into();
         }

@@ -28,7 +28,7 @@
 use crate::client::{Client, ClientShared};
 use crate::node::{now_ms, EffectSink, Node};
 use crate::persistence::{self, Failed, SnapKind};
-use crate::table::{flags::*, lookup_sub, table, Command};
+use crate::table::{flags::*, lookup_sub, table};
 use crate::Ctx;
 use ferrocache_engine::Entry;
 use ferrocache_engine::Value;
@@ -36,7 +36,7 @@ use ferrocache_persistence::aof::{
     display_name, encode_command, AofCommandReader, AofReadError, Manifest, MANIFEST_NAME_SUFFIX, TEMP_FILE_NAME_PREFIX,
 };
 use ferrocache_persistence::rdb::RdbValue;
-use ferrocache_protocol::resp::{Args, OwnedArgs, ReplyBuf};
+use ferrocache_protocol::resp::{OwnedArgs, ReplyBuf};
 use parking_lot::Mutex;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -50,9 +50,6 @@ mod sink;
 pub use load::*;
 pub use rewrite::*;
 pub use sink::*;
-
-pub static COMMANDS: &[Command] =
-    &[Command::new("bgrewriteaof", 1, ADMIN | NOSCRIPT, (0, 0, 0), bgrewriteaof_cmd).group("server")];
 
 pub const OFF: u8 = 0;
 pub const ON: u8 = 1;
@@ -293,23 +290,32 @@ pub fn cron(srv: &Arc<Node>) {
     }
 }
 
-fn bgrewriteaof_cmd(ctx: &mut Ctx, _a: Args) {
-    let srv = ctx.srv;
+/// What BGREWRITEAOF did (the handler renders it).
+#[derive(Debug, PartialEq, Eq)]
+pub enum RewriteOutcome {
+    Started,
+    Scheduled,
+    /// A rewrite runs already (or another client's started first).
+    Busy,
+    Failed,
+}
+
+/// BGREWRITEAOF: start a rewrite now, or schedule it behind a running save (or inside EXEC).
+pub fn rewrite_request(srv: &Arc<Node>, in_exec: bool) -> RewriteOutcome {
     let aof = &srv.aof;
     if aof.rewrite_in_progress.load(SeqCst) {
-        ctx.out.error("ERR Background append only file rewriting already in progress");
-    } else if persistence::running_kind(srv).is_some() || ctx.client.in_exec {
+        RewriteOutcome::Busy
+    } else if persistence::running_kind(srv).is_some() || in_exec {
         aof.rewrite_scheduled.store(true, Relaxed);
         aof.consecutive_failures.store(0, Relaxed);
-        ctx.out.simple("Background append only file rewriting scheduled");
+        RewriteOutcome::Scheduled
     } else if rewrite_background(srv).is_ok() {
-        ctx.out.simple("Background append only file rewriting started");
+        RewriteOutcome::Started
     } else if aof.rewrite_claimed.load(SeqCst) {
         // Another client's rewrite started first.
-        ctx.out.error("ERR Background append only file rewriting already in progress");
+        RewriteOutcome::Busy
     } else {
-        ctx.out
-            .error("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.");
+        RewriteOutcome::Failed
     }
 }
 

@@ -39,7 +39,7 @@
 //! writes are either all in the snapshot or all after it.
 
 use crate::node::{now_ms, Node};
-use crate::table::{flags::*, Command};
+use crate::table::Command;
 use crate::util::eq_ic;
 use crate::Ctx;
 use ferrocache_engine::keyspace::{initial_lru, lfu_decr_and_return, lru_clock, lru_idle_secs, Shard, SnapshotHook};
@@ -61,14 +61,8 @@ pub use load::*;
 pub use save::*;
 pub use snapshot::*;
 
-const G: &str = "server";
 /// CONFIG_BGSAVE_RETRY_DELAY: seconds between save-point retries after a failed BGSAVE.
 const BGSAVE_RETRY_DELAY: u64 = 5;
-
-pub static COMMANDS: &[Command] = &[
-    Command::new("save", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), save_cmd).group(G),
-    Command::new("bgsave", -1, ADMIN | NOSCRIPT, (0, 0, 0), bgsave_cmd).group(G),
-];
 
 pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 

@@ -380,10 +380,20 @@ pub fn bgsave_start(srv: &Arc<Node>) -> Result<(), Failed> {
 
 // ------------------------------------------------------------------ commands
 
-pub(crate) fn save_cmd(ctx: &mut Ctx, _a: Args) {
-    let srv = ctx.srv;
+/// What SAVE did (the SAVE handler renders it).
+#[derive(Debug, PartialEq, Eq)]
+pub enum SaveOutcome {
+    Saved,
+    /// A BGSAVE runs ("Background save already in progress").
+    Busy,
+    Failed,
+}
+
+/// SAVE: a synchronous save while writes continue (or, beside an AOF rewrite, with every shard
+/// held, as Redis's SAVE blocks the event loop).
+pub fn save_now(srv: &Node) -> SaveOutcome {
     match running_kind(srv) {
-        Some(SnapKind::Rdb) => return ctx.out.error("ERR Background save already in progress"),
+        Some(SnapKind::Rdb) => return SaveOutcome::Busy,
         Some(_) => {
             // An AOF rewrite is running: Redis saves synchronously next to its child. The
             // snapshot machinery serves one snapshot at a time, so this save holds every shard
@@ -392,46 +402,48 @@ pub(crate) fn save_cmd(ctx: &mut Ctx, _a: Args) {
             let mut all = srv.ks.lock_all();
             let ok = save_held(srv, &mut all);
             drop(all);
-            return if ok { ctx.out.ok() } else { ctx.out.error("ERR") };
+            return if ok { SaveOutcome::Saved } else { SaveOutcome::Failed };
         }
         None => {}
     }
     srv.persist.rdb_saves.fetch_add(1, Relaxed);
     match save_walk(srv) {
-        Ok(()) => ctx.out.ok(),
-        Err(SaveErr::Busy) => ctx.out.error("ERR Background save already in progress"),
-        Err(SaveErr::Failed | SaveErr::Open) => ctx.out.error("ERR"),
+        Ok(()) => SaveOutcome::Saved,
+        Err(SaveErr::Busy) => SaveOutcome::Busy,
+        Err(SaveErr::Failed | SaveErr::Open) => SaveOutcome::Failed,
     }
 }
 
-pub(crate) fn bgsave_cmd(ctx: &mut Ctx, a: Args) {
-    let mut schedule = false;
-    if a.len() > 1 {
-        if a.len() == 2 && eq_ic(&a[1], "schedule") {
-            schedule = true;
-        } else {
-            return ctx.out.error(crate::util::ERR_SYNTAX);
-        }
-    }
-    let srv = ctx.srv;
+/// What BGSAVE [SCHEDULE] did (the BGSAVE handler renders it).
+#[derive(Debug, PartialEq, Eq)]
+pub enum BgsaveOutcome {
+    Started,
+    Scheduled,
+    /// A BGSAVE runs already.
+    Busy,
+    /// An AOF rewrite runs and SCHEDULE was not given.
+    OtherChild,
+}
+
+/// BGSAVE: start a background save now, or schedule it (SCHEDULE, inside EXEC, or behind an
+/// AOF rewrite when SCHEDULE is given).
+pub fn bgsave_request(srv: &Arc<Node>, schedule: bool, in_exec: bool) -> BgsaveOutcome {
     match running_kind(srv) {
-        Some(SnapKind::Rdb) => return ctx.out.error("ERR Background save already in progress"),
-        Some(_) if !schedule && !ctx.client.in_exec => {
-            return ctx.out.error("ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.")
-        }
+        Some(SnapKind::Rdb) => return BgsaveOutcome::Busy,
+        Some(_) if !schedule && !in_exec => return BgsaveOutcome::OtherChild,
         Some(_) => {
             srv.persist.scheduled.store(true, Relaxed);
-            return ctx.out.simple("Background saving scheduled");
+            return BgsaveOutcome::Scheduled;
         }
         None => {}
     }
-    if ctx.client.in_exec {
+    if in_exec {
         srv.persist.scheduled.store(true, Relaxed);
-        return ctx.out.simple("Background saving scheduled");
+        return BgsaveOutcome::Scheduled;
     }
     match bgsave_start(srv) {
-        Ok(()) => ctx.out.simple("Background saving started"),
-        Err(Failed) => ctx.out.error("ERR Background save already in progress"),
+        Ok(()) => BgsaveOutcome::Started,
+        Err(Failed) => BgsaveOutcome::Busy,
     }
 }
 

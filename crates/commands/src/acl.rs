@@ -1,15 +1,13 @@
-//! The ACL command (`COMMANDS`): CAT, DELUSER, DRYRUN, GENPASS, GETUSER, HELP, LIST, LOAD,
+//! The ACL command (`COMMANDS`), over the node's ACL (`ferrocache_node::acl`): CAT, DELUSER, DRYRUN, GENPASS, GETUSER, HELP, LIST, LOAD,
 //! LOG, SAVE, SETUSER, USERS, WHOAMI.
 
-use super::categories::{acl_cmds, category_bit, CATEGORIES};
-use super::checks::{user_name, Denied};
-use super::file::{load_file, save_file};
-use super::model::{Selector, UserRef, USER_FLAG_NAMES};
-use super::registry::{delete_user, drop_own_user, set_user};
-use super::rules::has_spaces;
-use crate::table::{flags, Command};
-use crate::util::{parse_i64, ERR_NOT_INT};
-use crate::Ctx;
+use ferrocache_node::acl::{
+    acl_cmds, category_bit, delete_user, drop_own_user, has_spaces, load_file, save_file, set_user, user_name, Denied,
+    Selector, UserRef, CATEGORIES, USER_FLAG_NAMES,
+};
+use ferrocache_node::table::{flags, Command};
+use ferrocache_node::util::{parse_i64, ERR_NOT_INT};
+use ferrocache_node::Ctx;
 use ferrocache_protocol::resp::Args;
 
 const G: &str = "server";
@@ -17,7 +15,7 @@ const AF: u64 = flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE;
 const NF: u64 = flags::NOSCRIPT | flags::LOADING | flags::STALE;
 
 pub static COMMANDS: &[Command] =
-    &[Command::new("acl", -2, 0, (0, 0, 0), crate::subcommand_required).group(G).subs(ACL_SUBS)];
+    &[Command::new("acl", -2, 0, (0, 0, 0), ferrocache_node::subcommand_required).group(G).subs(ACL_SUBS)];
 
 static ACL_SUBS: &[Command] = &[
     Command::new("acl|cat", -2, NF, (0, 0, 0), acl_cat).group(G),
@@ -220,7 +218,7 @@ fn acl_log(ctx: &mut Ctx, a: Args) {
             None => return ctx.out.error(ERR_NOT_INT),
         }
     }
-    let now = crate::node::now_ms();
+    let now = ferrocache_node::node::now_ms();
     let log = ctx.srv.acl.log.lock();
     let n = (count as usize).min(log.len());
     let out = &mut *ctx.out;
@@ -254,11 +252,11 @@ fn acl_dryrun(ctx: &mut Ctx, a: Args) {
         return ctx.out.error(&format!("ERR User '{}' not found", String::from_utf8_lossy(&a[2])));
     };
     let sub = a.from(3);
-    let cmd = crate::table::table().lookup(&sub[0]).and_then(|c| {
+    let cmd = ferrocache_node::table::table().lookup(&sub[0]).and_then(|c| {
         if sub.len() == 1 || c.subcommands.is_empty() {
             Some(c)
         } else {
-            crate::table::lookup_sub(c, &sub[1])
+            ferrocache_node::table::lookup_sub(c, &sub[1])
         }
     });
     let Some(cmd) = cmd else {
