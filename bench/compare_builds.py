@@ -13,8 +13,10 @@ Prints a markdown section (bench/RESULTS.md keeps it under "Refactor before/afte
 import os, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+_argv, sys.argv = sys.argv, sys.argv[:1]  # bench.py and callgrind.py read their own argv on import
 import bench  # noqa: E402  (redis-benchmark runner, /proc CPU readings)
 import callgrind  # noqa: E402
+sys.argv = _argv
 
 TESTS = ["set", "get", "incr", "lpush", "hset", "mset"]
 

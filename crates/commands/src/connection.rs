@@ -71,7 +71,7 @@ fn echo(ctx: &mut Ctx, a: Args) {
 
 fn quit(ctx: &mut Ctx, _a: Args) {
     ctx.out.ok();
-    ctx.then = Some(ferrocache_node::client::Then::Close);
+    ctx.after_reply(ferrocache_node::client::Then::Close);
 }
 
 /// Remove every subscription of the client (RESET, disconnect).
@@ -267,7 +267,7 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
                 h.shared.kill.store(true, Relaxed);
                 let _ = h.tx.send(ClientMsg::Kill);
                 if h.shared.id == me {
-                    ctx.then = Some(ferrocache_node::client::Then::Close);
+                    ctx.after_reply(ferrocache_node::client::Then::Close);
                 }
                 ctx.out.ok()
             }
@@ -358,7 +358,7 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
         s.kill.store(true, Relaxed);
         let _ = h.tx.send(ClientMsg::Kill);
         if s.id == me {
-            ctx.then = Some(ferrocache_node::client::Then::Close);
+            ctx.after_reply(ferrocache_node::client::Then::Close);
         }
         killed += 1;
     }

@@ -1,5 +1,5 @@
 //! List commands (Redis 7.0 t_list.c): pushes, pops, ranges, LPOS, LMOVE, LMPOP and the
-//! blocking variants. Blocking commands that find nothing set `ctx.then` to `Then::Block` and write
+//! blocking variants. Blocking commands that find nothing ask `ctx.after_reply(Then::Block(..))` and write
 //! nothing; `blocking::Blocking::serve` re-runs them, in arrival order, when a push makes one
 //! of their keys ready. A served blocking pop is propagated as the plain pop (LPOP key,
 //! LMOVE ..., LPOP key count), as Redis does.
@@ -628,7 +628,7 @@ fn lmpop(ctx: &mut Ctx, a: Args) {
 // ---------------------------------------------------------------- blocking
 
 fn block_on(ctx: &mut Ctx, keys: &[&[u8]], deadline_ms: u64, null_array_on_timeout: bool) {
-    ctx.then = Some(ferrocache_node::client::Then::Block(BlockRequest {
+    ctx.after_reply(ferrocache_node::client::Then::Block(BlockRequest {
         keys: keys.iter().map(|k| k.to_vec()).collect(),
         db: ctx.client.db,
         deadline_ms,

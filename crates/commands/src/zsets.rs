@@ -887,7 +887,7 @@ fn blocking_zpop(ctx: &mut Ctx, keys: &[&[u8]], max: bool, deadline: u64, count:
     if in_exec {
         return out.null_array();
     }
-    ctx.then = Some(ferrocache_node::client::Then::Block(BlockRequest {
+    ctx.after_reply(ferrocache_node::client::Then::Block(BlockRequest {
         keys: keys.iter().map(|k| k.to_vec()).collect(),
         db: dbi,
         deadline_ms: deadline,

@@ -822,14 +822,17 @@ pub struct Db<'g, 'a> {
 impl<'g, 'a> Db<'g, 'a> {
     /// Database `db` over the held shards at time `now_ms`, with the default access tracking
     /// (LRU) and expiry on; `with_access` / `expiring` change those.
+    #[inline]
     pub fn new(guards: &'g mut Guards<'a>, fx: &'g mut Effects, db: usize, now_ms: u64) -> Self {
         Db { guards, db, now_ms, fx, access: AccessPolicy::default(), expire_enabled: true }
     }
+    #[inline]
     pub fn with_access(mut self, access: AccessPolicy) -> Self {
         self.access = access;
         self
     }
     /// Whether logically expired keys are removed when met (replicas wait for the primary's DEL).
+    #[inline]
     pub fn expiring(mut self, on: bool) -> Self {
         self.expire_enabled = on;
         self

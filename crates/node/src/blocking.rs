@@ -321,7 +321,7 @@ impl Blocking {
             };
             let own = crate::node::inline_invalidations_end();
             client.serving_key = None;
-            if matches!(then, Some(crate::client::Then::Block(_))) {
+            if matches!(then.as_deref(), Some(crate::client::Then::Block(_))) {
                 // Nothing for it after all: it keeps its place.
                 continue;
             }

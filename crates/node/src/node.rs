@@ -642,6 +642,7 @@ impl Node {
     /// Keys may be deleted by expiry (active or on access) now: a primary, and no pause holds
     /// writes (Redis's checkClientPauseTimeoutAndReturnIfPaused: expired keys are only hidden).
     /// LRU/LFU access tracking as configured.
+    #[inline]
     pub fn access_policy(&self) -> AccessPolicy {
         let h = &self.config.hot;
         AccessPolicy {
@@ -652,10 +653,12 @@ impl Node {
     }
 
     /// Database `db` over held shards, with this node's access tracking and expiry setting.
+    #[inline]
     pub fn db<'g, 'a>(&self, guards: &'g mut Guards<'a>, fx: &'g mut Effects, db: usize, now_ms: u64) -> Db<'g, 'a> {
         Db::new(guards, fx, db, now_ms).with_access(self.access_policy()).expiring(self.expire_allowed())
     }
 
+    #[inline]
     pub fn expire_allowed(&self) -> bool {
         if !self.repl.expire_allowed() || self.shutdown_ctl.pausing_writes.load(Relaxed) {
             return false;

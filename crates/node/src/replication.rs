@@ -762,7 +762,7 @@ fn psync_common(ctx: &mut Ctx, replid: String, offset: i64, old: bool) {
     if srv.repl.is_replica.load(Relaxed) && !srv.repl.link_up.load(Relaxed) {
         return ctx.out.error("NOMASTERLINK Can't SYNC while not connected with my master");
     }
-    ctx.then = Some(crate::client::Then::Handover(replid, offset, old));
+    ctx.after_reply(crate::client::Then::Handover(replid, offset, old));
 }
 
 fn psync(ctx: &mut Ctx, a: Args) {
@@ -816,7 +816,7 @@ pub fn wait(ctx: &mut Ctx, a: Args) {
     }
     srv.repl.request_acks();
     let deadline = if t == 0 { 0 } else { now_ms() + t as u64 };
-    ctx.then = Some(crate::client::Then::ReplWait { offset: off, replicas: n.max(0) as usize, deadline });
+    ctx.after_reply(crate::client::Then::ReplWait { offset: off, replicas: n.max(0) as usize, deadline });
 }
 
 // ------------------------------------------------------------------ min-replicas

@@ -479,9 +479,9 @@ fn process(
                     pos += consumed;
                     break Step::Overflow;
                 }
-                let owned = matches!(then, Some(Then::Block(_))).then(|| args.to_owned());
+                let owned = matches!(then.as_deref(), Some(Then::Block(_))).then(|| args.to_owned());
                 pos += consumed;
-                match then {
+                match then.map(|t| *t) {
                     None => {}
                     Some(Then::Block(req)) => break Step::Block(owned.expect("owned for a block"), req),
                     Some(Then::Handover(id, off, old)) => break Step::Handover((id, off, old)),

@@ -351,7 +351,7 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
         let stash: Vec<(u64, u64)> =
             ids.iter().map(|x| x.map(|i| (i.ms, i.seq)).unwrap_or((u64::MAX, u64::MAX))).collect();
         ctx.client.stream_block = Some((argv, deadline, stash));
-        ctx.then = Some(ferrocache_node::client::Then::Block(BlockRequest {
+        ctx.after_reply(ferrocache_node::client::Then::Block(BlockRequest {
             keys,
             db: ctx.client.db,
             deadline_ms: deadline,

@@ -110,7 +110,7 @@ pub fn delete_user(srv: &Node, me: Option<u64>, name: &[u8]) -> bool {
 pub fn drop_own_user(ctx: &mut Ctx) {
     ctx.client.user = None;
     ctx.client.authenticated = false;
-    ctx.then = Some(crate::client::Then::Close);
+    ctx.after_reply(crate::client::Then::Close);
 }
 
 /// CLIENT KILL USER: whether the user exists.
