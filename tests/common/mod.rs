@@ -161,6 +161,21 @@ pub fn wait_ready_within(port: u16, child: &mut Child, limit: Duration, context:
     }
 }
 
+/// Whether `port` accepts a connection within `limit`; false as soon as `child` has exited (e.g.
+/// another process took the port: the caller retries on a new one).
+pub fn listening_within(port: u16, child: &mut Child, limit: Duration) -> bool {
+    let t = Instant::now();
+    loop {
+        if !matches!(child.try_wait(), Ok(None)) || t.elapsed() >= limit {
+            return false;
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
 /// Wait until `port` accepts connections (the server may still be loading). Panics when `child`
 /// exits first or after 30 s.
 pub fn wait_listening(port: u16, child: &mut Child) {
