@@ -6,7 +6,8 @@
 //! restarted by the persistence, AOF and replication tests). The helpers of one topic's test
 //! files (`memcached.rs`, `scripting.rs`, `repl.rs`, `differential/`, `resp.rs`) and the
 //! in-process node (`inproc.rs`) are not declared here, so that a test binary compiles only
-//! what it uses: the files of that topic include them with `#[path = "common/NAME.rs"] mod NAME;`.
+//! what it uses: the files of that topic include them next to `mod common;`, e.g.
+//! `#[path = "common/memcached.rs"] mod mc;`.
 #![allow(dead_code)]
 
 pub mod control;
