@@ -21,8 +21,9 @@
 //! Several in-process nodes can run in one test binary (one per test, in parallel), with these
 //! limits, all from state that is global to a process:
 //! - SHUTDOWN (or anything reaching `ferrocache_server::exit_now`) ends the whole test process
-//!   with `std::process::exit(0)`: never send it to an in-process node. SIGTERM/SIGINT handlers
-//!   (`spawn_shutdown_tasks`) are not installed.
+//!   with `std::process::exit(0)`: the binary's other tests stop without a word and cargo sees
+//!   success. Never send it to an in-process node (spawn `common::ferrocache` for that).
+//!   SIGTERM/SIGINT handlers (`spawn_shutdown_tasks`) are not installed.
 //! - The log destination is the first node's (`init_log` keeps the first `logfile`, default
 //!   standard error, which the test harness captures).
 //! - `used_memory` is the process's allocation counter, and it only counts when the test
