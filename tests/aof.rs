@@ -8,166 +8,20 @@
 
 mod common;
 
-use common::{Raw, Reply};
+use common::node::{have, info_field, q, q_err, spawn, start, tempdir, Node};
+use common::{free_port, Raw, Reply};
 use ferrocache_persistence::rdb::{self, RdbValue};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Node {
-    child: Option<Child>,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Node {
-    fn con(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap().get_connection().unwrap()
-    }
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-    /// Wait for the process to exit (after SHUTDOWN).
-    fn wait_exit(&mut self) {
-        let mut c = self.child.take().unwrap();
-        let t = Instant::now();
-        loop {
-            if c.try_wait().unwrap().is_some() {
-                return;
-            }
-            assert!(t.elapsed() < Duration::from_secs(20), "node did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Wait until the server answers PING with PONG: listening, and done loading (while loading,
-/// PING gets -LOADING, as in Redis).
-fn wait_port(port: u16, child: &mut Child) {
-    let t = Instant::now();
-    loop {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-            let mut buf = [0u8; 64];
-            if s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG")) {
-                return;
-            }
-        }
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("server exited: {st}");
-        }
-        assert!(t.elapsed() < Duration::from_secs(60), "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ferrocache-aof-{}-{}-{}", name, std::process::id(), free_port()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn start(dir: &Path, extra: &[&str]) -> Node {
-    start_logging_to(dir, dir, extra)
-}
-
-fn start_logging_to(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
-    let mut n = spawn(dir, logdir, extra);
-    wait_port(n.port, n.child.as_mut().unwrap());
-    n
-}
-
-/// Start a node without waiting for it (the caller watches it start and load).
-fn spawn(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
-    let port = free_port();
-    let log = logdir.join(format!("ferrocache-{port}.log"));
-    let mut args: Vec<String> =
-        vec!["server".into(), "--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start ferrocache");
-    Node { child: Some(child), port, log }
-}
-
-fn have(bin: &str) -> bool {
-    Command::new(bin).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-}
-
+/// redis-server on DIR with `--save "" EXTRA...`, None when it is not installed.
 fn start_redis(dir: &Path, extra: &[&str]) -> Option<Node> {
-    if !have("redis-server") {
-        return None;
-    }
-    let port = free_port();
-    let log = dir.join(format!("redis-{port}.log"));
-    let mut args: Vec<String> =
-        vec!["--port".into(), port.to_string(), "--dir".into(), dir.display().to_string(), "--save".into(), "".into()];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let mut child = Command::new("redis-server")
-        .args(&args)
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    wait_port(port, &mut child);
-    // Wait for loading to finish.
-    let n = Node { child: Some(child), port, log };
-    let mut c = n.con();
-    let t = Instant::now();
-    while info_field(&mut c, "persistence", "loading") != "0" {
-        assert!(t.elapsed() < Duration::from_secs(30));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(n)
-}
-
-fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> String {
-    let s: String = redis::cmd("INFO").arg(section).query(c).unwrap();
-    for l in s.lines() {
-        if let Some(v) = l.strip_prefix(&format!("{field}:")) {
-            return v.trim().to_string();
-        }
-    }
-    panic!("no field {field} in INFO {section}: {s}")
-}
-
-fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-fn q_err(c: &mut redis::Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<redis::Value>(c) {
-        Ok(v) => panic!("{args:?}: expected an error, got {v:?}"),
-        Err(e) => format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or("")).trim().to_string(),
-    }
+    let mut args = vec!["--save", ""];
+    args.extend_from_slice(extra);
+    common::node::start_redis(dir, &args)
 }
 
 type Snap = BTreeMap<(u32, Vec<u8>), (RdbValue, bool)>;
@@ -333,7 +187,7 @@ fn writes_survive_restart_with_every_type() {
         ("rdb-preamble", &["--aof-use-rdb-preamble", "yes"][..]),
         ("cmd-base", &["--aof-use-rdb-preamble", "no", "--aof-timestamp-enabled", "yes"][..]),
     ] {
-        let dir = tempdir(name);
+        let dir = tempdir("aof", name);
         let a = args(AOF, extra);
         let n = start(&dir, &a);
         let mut c = n.con();
@@ -388,7 +242,7 @@ fn writes_survive_restart_with_every_type() {
 
 #[test]
 fn aof_wins_over_rdb_and_config_set_appendonly_starts_one() {
-    let dir = tempdir("configset");
+    let dir = tempdir("aof", "configset");
     let n = start(&dir, &["--save", ""]);
     let mut c = n.con();
     assert_eq!(info_field(&mut c, "persistence", "aof_enabled"), "0");
@@ -453,7 +307,7 @@ fn aof_interoperates_with_redis() {
     }
     for preamble in ["yes", "no"] {
         // Ours -> redis-server.
-        let dir = tempdir(&format!("interop-{preamble}"));
+        let dir = tempdir("aof", &format!("interop-{preamble}"));
         let a = args(AOF, &["--aof-use-rdb-preamble", preamble]);
         let n = start(&dir, &a);
         let mut c = n.con();
@@ -493,7 +347,7 @@ fn aof_interoperates_with_redis() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     // An appendonlydir created from scratch by redis-server (its own base + incr).
-    let dir = tempdir("interop-native");
+    let dir = tempdir("aof", "interop-native");
     let r = start_redis(&dir, &["--appendonly", "yes"]).unwrap();
     let mut rc = r.con();
     populate(&mut rc, "native:");
@@ -511,7 +365,7 @@ fn aof_interoperates_with_redis() {
 
 #[test]
 fn bgrewriteaof_under_concurrent_writes_loses_nothing() {
-    let dir = tempdir("rewrite");
+    let dir = tempdir("aof", "rewrite");
     let a = args(AOF, &["--appendfsync", "no"]);
     let n = start(&dir, &a);
     let mut c = n.con();
@@ -600,7 +454,7 @@ fn bgrewriteaof_under_concurrent_writes_loses_nothing() {
 
 #[test]
 fn appendfsync_always_kill9_keeps_every_acknowledged_write() {
-    let dir = tempdir("always");
+    let dir = tempdir("aof", "always");
     let a = args(AOF, &["--appendfsync", "always"]);
     let n = start(&dir, &a);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -640,7 +494,7 @@ fn appendfsync_always_kill9_keeps_every_acknowledged_write() {
 
 #[test]
 fn truncated_aof_per_aof_load_truncated() {
-    let dir = tempdir("truncated");
+    let dir = tempdir("aof", "truncated");
     let n = start(&dir, AOF);
     let mut c = n.con();
     for i in 0..10 {
@@ -717,7 +571,7 @@ const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 #[test]
 fn clients_get_loading_while_a_big_aof_loads() {
     const N: usize = 300_000;
-    let dir = tempdir("loading");
+    let dir = tempdir("aof", "loading");
     let n = start(&dir, &["--appendonly", "yes", "--save", ""]);
     let mut raw = Raw::connect(n.port);
     raw.set_timeout(Duration::from_secs(60));
@@ -784,7 +638,7 @@ fn manifest_file_names_with_control_and_non_utf8_bytes() {
     use std::os::unix::ffi::OsStrExt;
     // A manifest (as Redis's sdscatrepr writes it) naming a non-UTF-8 file with control
     // characters and a quote.
-    let dir = tempdir("odd-names");
+    let dir = tempdir("aof", "odd-names");
     let aofdir = dir.join("appendonlydir");
     std::fs::create_dir_all(&aofdir).unwrap();
     let odd: &[u8] = b"odd\xff\x01'\tname.aof";
@@ -822,7 +676,7 @@ fn manifest_file_names_with_control_and_non_utf8_bytes() {
 
     // Our manifest for an appendfilename needing quotes, read by redis-server and
     // redis-check-aof.
-    let dir = tempdir("odd-appendfilename");
+    let dir = tempdir("aof", "odd-appendfilename");
     let fname = "ap pend\t'x\u{1}\"q.aof";
     let a = args(AOF, &["--appendfilename", fname]);
     let n = start(&dir, &a);
@@ -941,7 +795,7 @@ fn save_bgsave_and_bgrewriteaof_while_the_other_runs() {
         "aof_rewrites:1",
         "aof_rewrite_scheduled:0",
     ];
-    let dir = tempdir("interplay");
+    let dir = tempdir("aof", "interplay");
     let n = start(&dir, AOF);
     let mut c = n.con();
     let ours = save_rewrite_interplay(&mut c);
@@ -952,7 +806,7 @@ fn save_bgsave_and_bgrewriteaof_while_the_other_runs() {
     shutdown(n, &mut c);
     check_aof(&dir);
     let _ = std::fs::remove_dir_all(&dir);
-    let rdir = tempdir("interplay-redis");
+    let rdir = tempdir("aof", "interplay-redis");
     if let Some(r) = start_redis(&rdir, &["--appendonly", "yes"]) {
         let mut rc = r.con();
         assert_eq!(save_rewrite_interplay(&mut rc), expected, "redis-server");
@@ -1000,11 +854,11 @@ fn aof_write_error_denies_writes_with_misconf() {
         "MISCONF Errors writing to the AOF file: No space left on device",
         "v",
     ];
-    let dir = tempdir("aof-full");
+    let dir = tempdir("aof", "aof-full");
     assert_eq!(aof_write_error(&dir, &|| start(&dir, AOF)), expected);
     let _ = std::fs::remove_dir_all(&dir);
     if have("redis-server") {
-        let dir = tempdir("aof-full-redis");
+        let dir = tempdir("aof", "aof-full-redis");
         assert_eq!(aof_write_error(&dir, &|| start_redis(&dir, &["--appendonly", "yes"]).unwrap()), expected, "redis");
         let _ = std::fs::remove_dir_all(&dir);
     }

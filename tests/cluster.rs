@@ -270,7 +270,7 @@ fn start_with_conf(redis: bool, make: impl Fn(u16) -> String) -> Option<ServerPr
         let d = dir.to_str().unwrap().to_string();
         let p = port.to_string();
         let bus = common::free_port().to_string();
-        let proc = if redis {
+        let mut proc = if redis {
             let bin = common::redis_server_path()?;
             let child = std::process::Command::new(bin)
                 .args(["--port", &p, "--save", "", "--appendonly", "no", "--dir", &d, "--bind", "127.0.0.1"])
@@ -300,13 +300,8 @@ fn start_with_conf(redis: bool, make: impl Fn(u16) -> String) -> Option<ServerPr
                 .unwrap();
             ServerProc { child, port, dir: Some(dir), name: "ferrocache" }
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut proc = proc;
-        while Instant::now() < deadline && proc.alive() {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(proc);
-            }
-            std::thread::sleep(Duration::from_millis(30));
+        if common::listening_within(port, &mut proc.child, Duration::from_secs(10)) {
+            return Some(proc);
         }
     }
     panic!("could not start a node with a nodes.conf");
@@ -416,7 +411,7 @@ fn redis_cli_follows_moved_between_ferrocache_nodes() {
     let pb = common::free_port();
     let a = start_with_conf(false, |p| two_node_conf(ME, p, OTHER, pb, "0-8191", "8192-16383")).unwrap();
     let pa = a.port;
-    let b = {
+    let mut b = {
         let dir = common::temp_dir("cluster-b");
         std::fs::write(dir.join("nodes.conf"), two_node_conf(OTHER, pb, ME, pa, "8192-16383", "0-8191")).unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrocache"))
@@ -430,11 +425,7 @@ fn redis_cli_follows_moved_between_ferrocache_nodes() {
             .unwrap();
         ServerProc { child, port: pb, dir: Some(dir), name: "ferrocache" }
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", pb)).is_err() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(30));
-    }
+    assert!(common::listening_within(pb, &mut b.child, Duration::from_secs(10)));
     let run = |args: &[&str]| {
         let o = std::process::Command::new(&cli).args(["-c", "-p", &pa.to_string()]).args(args).output().unwrap();
         String::from_utf8_lossy(&o.stdout).trim().to_string()
@@ -661,10 +652,7 @@ fn redis_cli_cluster_create_check_reshard() {
             .spawn()
             .unwrap();
         let mut p = ServerProc { child, port, dir: Some(dir), name: "ferrocache" };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while p.alive() && std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(30));
-        }
+        common::listening_within(port, &mut p.child, Duration::from_secs(10));
         if p.alive() {
             nodes.push(p);
         }

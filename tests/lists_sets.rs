@@ -1,56 +1,40 @@
-//! End-to-end tests of the list and set command families against a real `ferrocache` process:
-//! replies are compared byte for byte (RESP2 and RESP3) with what Redis 7.0.15 sends.
+//! End-to-end tests of the list and set command families against a node running inside the test
+//! process (tests/common/inproc.rs: the real listener, connections and executor, no binary to
+//! spawn): replies are compared byte for byte (RESP2 and RESP3) with what Redis 7.0.15 sends.
+
+#[path = "common/inproc.rs"]
+mod inproc;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+/// The server under test: a node running inside the test process (tests/common/inproc.rs).
 struct Server {
-    child: Option<Child>,
+    _node: Option<inproc::InProcNode>,
     port: u16,
 }
 
 impl Server {
-    /// Starts a ferrocache node on a free port. With `LISTS_SETS_REFERENCE_PORT=P` set, runs
-    /// against the server already listening on P instead (used to check these expectations
-    /// against a real redis-server 7.0: run with `--test-threads=1`; it is flushed first).
+    /// Starts an in-process node. With `LISTS_SETS_REFERENCE_PORT=P` set, runs against the
+    /// server already listening on P instead (used to check these expectations against a real
+    /// redis-server 7.0: run with `--test-threads=1`; it is flushed first).
     fn start() -> Server {
         if let Ok(p) = std::env::var("LISTS_SETS_REFERENCE_PORT") {
-            let s = Server { child: None, port: p.parse().unwrap() };
+            let s = Server { _node: None, port: p.parse().unwrap() };
             let mut k = s.conn();
             assert_eq!(k.cmd(&["flushall"]), "+OK\r\n");
             k.cmd(&["config", "set", "notify-keyspace-events", ""]);
             return s;
         }
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-            .args(["server", "--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start ferrocache");
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(10), "server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Server { child: Some(child), port }
+        let node = inproc::InProcNode::start(&[]);
+        Server { port: node.port, _node: Some(node) }
     }
     fn conn(&self) -> Conn {
         let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_nodelay(true).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         Conn { r: BufReader::new(s.try_clone().unwrap()), w: s }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 

@@ -6,174 +6,19 @@
 
 mod common;
 
+use common::node::{have, info_field, q, q_err, spawn, start, start_logging_to, tempdir, Node};
 use common::{Raw, Reply};
 use ferrocache_persistence::rdb::{self, RdbEvent, RdbReader, RdbValue, StreamEntry, StreamId, StreamValue};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Node {
-    child: Option<Child>,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Node {
-    fn con(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap().get_connection().unwrap()
-    }
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-    /// Wait for the process to exit (after SHUTDOWN).
-    fn wait_exit(&mut self) {
-        let mut c = self.child.take().unwrap();
-        let t = Instant::now();
-        loop {
-            if c.try_wait().unwrap().is_some() {
-                return;
-            }
-            assert!(t.elapsed() < Duration::from_secs(20), "node did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Wait until the server answers PING with PONG: listening, and done loading (while loading,
-/// PING gets -LOADING, as in Redis).
-fn wait_port(port: u16, child: &mut Child) {
-    let t = Instant::now();
-    loop {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-            let mut buf = [0u8; 64];
-            if s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG")) {
-                return;
-            }
-        }
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("server exited: {st}");
-        }
-        assert!(t.elapsed() < Duration::from_secs(60), "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ferrocache-persist-{}-{}-{}", name, std::process::id(), free_port()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn start(dir: &Path, extra: &[&str]) -> Node {
-    start_logging_to(dir, dir, extra)
-}
-
-fn start_logging_to(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
-    let mut n = spawn(dir, logdir, extra);
-    wait_port(n.port, n.child.as_mut().unwrap());
-    n
-}
-
-/// Start a node without waiting for it (the caller watches it start and load).
-fn spawn(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
-    let port = free_port();
-    let log = logdir.join(format!("ferrocache-{port}.log"));
-    let mut args: Vec<String> =
-        vec!["server".into(), "--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start ferrocache");
-    Node { child: Some(child), port, log }
-}
-
-fn have(bin: &str) -> bool {
-    Command::new(bin).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
-}
-
+/// redis-server on DIR loading DIR/DBFILENAME (`--save "" --appendonly no`), None when it is
+/// not installed.
 fn start_redis(dir: &Path, dbfilename: &str) -> Option<Node> {
-    if !have("redis-server") {
-        return None;
-    }
-    let port = free_port();
-    let log = dir.join(format!("redis-{port}.log"));
-    let mut child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--dir",
-            &dir.display().to_string(),
-            "--dbfilename",
-            dbfilename,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    wait_port(port, &mut child);
-    // Wait for loading to finish.
-    let n = Node { child: Some(child), port, log };
-    let mut c = n.con();
-    let t = Instant::now();
-    while info_field(&mut c, "persistence", "loading") != "0" {
-        assert!(t.elapsed() < Duration::from_secs(30));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(n)
-}
-
-fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> String {
-    let s: String = redis::cmd("INFO").arg(section).query(c).unwrap();
-    for l in s.lines() {
-        if let Some(v) = l.strip_prefix(&format!("{field}:")) {
-            return v.trim().to_string();
-        }
-    }
-    panic!("no field {field} in INFO {section}: {s}")
-}
-
-fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-fn q_err(c: &mut redis::Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    match cmd.query::<redis::Value>(c) {
-        Ok(v) => panic!("{args:?}: expected an error, got {v:?}"),
-        Err(e) => format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or("")).trim().to_string(),
-    }
+    common::node::start_redis(dir, &["--dbfilename", dbfilename, "--save", "", "--appendonly", "no"])
 }
 
 fn restore(c: &mut redis::Connection, key: &str, v: &RdbValue, ttl_ms: u64) {
@@ -322,7 +167,7 @@ fn wait_bgsave(c: &mut redis::Connection) {
 
 #[test]
 fn save_and_restart_loads_identical_data() {
-    let dir = tempdir("restart");
+    let dir = tempdir("persist", "restart");
     let n = start(&dir, &[]);
     let mut c = n.con();
     populate(&mut c);
@@ -372,7 +217,7 @@ fn save_and_restart_loads_identical_data() {
 
 #[test]
 fn rdb_files_interoperate_with_redis() {
-    let dir = tempdir("interop");
+    let dir = tempdir("persist", "interop");
     let mut n = start(&dir, &["--dbfilename", "ferro.rdb"]);
     let mut c = n.con();
     populate(&mut c);
@@ -419,7 +264,7 @@ fn rdb_files_interoperate_with_redis() {
 
 #[test]
 fn bgsave_is_a_consistent_point_in_time_snapshot_under_writes() {
-    let dir = tempdir("bgsave");
+    let dir = tempdir("persist", "bgsave");
     let n = start(&dir, &["--save", ""]);
     let mut c = n.con();
     // Enough data that a BGSAVE walk overlaps many writes.
@@ -518,7 +363,7 @@ fn bgsave_is_a_consistent_point_in_time_snapshot_under_writes() {
 
 #[test]
 fn save_points_trigger_a_bgsave() {
-    let dir = tempdir("savepoints");
+    let dir = tempdir("persist", "savepoints");
     let n = start(&dir, &["--save", "1 3", "--hz", "50"]);
     let mut c = n.con();
     assert_eq!(q::<Vec<String>>(&mut c, &["CONFIG", "GET", "save"]), vec!["save".to_string(), "1 3".to_string()]);
@@ -550,7 +395,7 @@ fn save_points_trigger_a_bgsave() {
 
 #[test]
 fn misconf_when_bgsave_fails() {
-    let dir = tempdir("misconf");
+    let dir = tempdir("persist", "misconf");
     let sub = dir.join("sub");
     std::fs::create_dir_all(&sub).unwrap();
     // CONFIG SET dir below is a protected config.
@@ -592,7 +437,7 @@ fn misconf_when_bgsave_fails() {
 
 #[test]
 fn flushall_and_shutdown_save_as_redis_does() {
-    let dir = tempdir("flush");
+    let dir = tempdir("persist", "flush");
     // With save points, FLUSHALL writes an empty dump and resets the change counter.
     let mut n = start(&dir, &[]);
     let mut c = n.con();
@@ -693,7 +538,7 @@ const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 #[test]
 fn clients_get_loading_while_a_big_rdb_loads() {
     const N: usize = 800_000;
-    let dir = tempdir("loading");
+    let dir = tempdir("persist", "loading");
     let n = start(&dir, &["--save", ""]);
     let val = "v".repeat(64);
     fill(n.port, N, &val);
@@ -803,7 +648,7 @@ fn clients_get_loading_while_a_big_rdb_loads() {
 #[test]
 fn bgsave_on_a_full_disk() {
     // The BGSAVE's temp file is a link to /dev/full: every write fails with ENOSPC.
-    let dir = tempdir("diskfull");
+    let dir = tempdir("persist", "diskfull");
     let n = start(&dir, &[]);
     let mut c = n.con();
     let mut p = redis::pipe();
@@ -1043,8 +888,8 @@ fn bgsave_holds_exactly_the_dataset_at_its_start_under_every_kind_of_write() {
         let exp_soon = t0 + margin_ms;
         let exp_far = t0 + 3_600_000;
         let prefix = exact_prefix(exp_soon, exp_far);
-        let dir_a = tempdir("exact-a");
-        let dir_b = tempdir("exact-b");
+        let dir_a = tempdir("persist", "exact-a");
+        let dir_b = tempdir("persist", "exact-b");
         let a = start(&dir_a, &["--save", ""]);
         let b = start(&dir_b, &["--save", ""]);
         let mut ca = a.con();

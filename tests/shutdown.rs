@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{free_port, temp_dir, Raw, Reply};
+use common::{free_port, temp_dir, wait_ready_within, Raw, Reply};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -44,26 +44,10 @@ impl Node {
             .spawn()
             .expect("spawn ferrocache");
         let mut n = Node { child, port, dir: dir.to_path_buf() };
-        n.wait_pong(Duration::from_secs(30));
+        let (d, p) = (n.dir.clone(), n.port);
+        let log = move || std::fs::read_to_string(d.join(format!("node-{}.log", p))).unwrap_or_default();
+        wait_ready_within(n.port, &mut n.child, Duration::from_secs(30), &log);
         n
-    }
-    fn wait_pong(&mut self, limit: Duration) {
-        let t = Instant::now();
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                panic!("node exited during startup ({}): {}", st, self.log());
-            }
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
-                s.set_read_timeout(Some(Duration::from_secs(2))).ok();
-                let _ = s.write_all(b"PING\r\n");
-                let mut line = String::new();
-                if BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with("+PONG") {
-                    return;
-                }
-            }
-            assert!(t.elapsed() < limit, "node did not come up (or never finished loading): {}", self.log());
-            std::thread::sleep(Duration::from_millis(25));
-        }
     }
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join(format!("node-{}.log", self.port))).unwrap_or_default()

@@ -1,8 +1,17 @@
 //! Shared helpers for the end-to-end tests: start a ferrocache node or a real redis-server on a
-//! free port, a minimal raw RESP client, and a RESP reply reader that keeps the exact bytes.
+//! free port, wait for a process to listen or answer PING, a minimal raw RESP client, and a RESP
+//! reply reader that keeps the exact bytes.
+//!
+//! Submodules: `control` (the control plane), `node` (a node with its own --dir and log file,
+//! restarted by the persistence, AOF and replication tests). The helpers of one topic's test
+//! files (`memcached.rs`, `scripting.rs`, `repl.rs`, `differential/`, `resp.rs`) and the
+//! in-process node (`inproc.rs`) are not declared here, so that a test binary compiles only
+//! what it uses: the files of that topic include them next to `mod common;`, e.g.
+//! `#[path = "common/memcached.rs"] mod mc;`.
 #![allow(dead_code)]
 
 pub mod control;
+pub mod node;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -95,7 +104,7 @@ fn answered_by(s: &mut TcpStream, pid: u32) -> bool {
 /// Wait until the child answers PING on `port`. Returns false when the port is answered by
 /// another process (two tests drew the same free port and the other server bound it first:
 /// this child will exit with "Address already in use"); the caller retries on a new port.
-fn wait_ready(child: &mut Child, port: u16, name: &str) -> bool {
+fn ready_as(child: &mut Child, port: u16, name: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(Some(st)) = child.try_wait() {
@@ -120,6 +129,63 @@ fn wait_ready(child: &mut Child, port: u16, name: &str) -> bool {
             let _ = child.kill();
             panic!("{} did not answer PING on port {} within 20s", name, port);
         }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a new connection to `port` gets +PONG for PING (within `timeout`).
+fn pong(port: u16, timeout: Duration) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    s.set_read_timeout(Some(timeout)).ok();
+    let mut buf = [0u8; 64];
+    s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+}
+
+/// Wait until the server on `port` answers PING with PONG: listening, and done loading (while
+/// loading, PING gets -LOADING, as in Redis). Panics when `child` exits first or after 60 s.
+pub fn wait_ready(port: u16, child: &mut Child) {
+    wait_ready_within(port, child, Duration::from_secs(60), &String::new);
+}
+
+/// `wait_ready` with a time limit, and `context()` (e.g. the node's log) in the panic message.
+pub fn wait_ready_within(port: u16, child: &mut Child, limit: Duration, context: &dyn Fn() -> String) {
+    let t = Instant::now();
+    loop {
+        if pong(port, Duration::from_secs(5)) {
+            return;
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("server exited during startup ({st}): {}", context());
+        }
+        assert!(t.elapsed() < limit, "server on port {port} did not answer PING with PONG: {}", context());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether `port` accepts a connection within `limit`; false as soon as `child` has exited (e.g.
+/// another process took the port: the caller retries on a new one).
+pub fn listening_within(port: u16, child: &mut Child, limit: Duration) -> bool {
+    let t = Instant::now();
+    loop {
+        if !matches!(child.try_wait(), Ok(None)) || t.elapsed() >= limit {
+            return false;
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+/// Wait until `port` accepts connections (the server may still be loading). Panics when `child`
+/// exits first or after 30 s.
+pub fn wait_listening(port: u16, child: &mut Child) {
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("server exited: {st}");
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "server on port {port} did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -169,7 +235,7 @@ pub fn ferrocache_with(config_file: Option<&std::path::Path>, extra: &[&str]) ->
                 let _ = e.read_to_end(&mut sink);
             });
         }
-        if !wait_ready(&mut child, port, "ferrocache") {
+        if !ready_as(&mut child, port, "ferrocache") {
             let _ = child.kill();
             let _ = child.wait();
             continue;
@@ -222,7 +288,7 @@ pub fn redis_server(extra: &[&str]) -> Option<ServerProc> {
                 let _ = o.read_to_end(&mut sink);
             });
         }
-        if !wait_ready(&mut child, port, "redis-server") {
+        if !ready_as(&mut child, port, "redis-server") {
             let _ = child.kill();
             let _ = child.wait();
             let _ = std::fs::remove_dir_all(&dir);
