@@ -26,8 +26,6 @@ pub mod memcached;
 
 pub use ferrocache_node::config::Config;
 
-pub mod repl;
-
 /// Per-thread spare connection buffers. A connection takes a read buffer when its socket is
 /// readable and a reply buffer when it has something to run, and gives both back once they
 /// are empty again (Redis 7.4's thread-shared query buffer, for both directions): idle
@@ -163,7 +161,6 @@ pub async fn load_data_serving(srv: &Arc<Node>, listeners: Vec<TcpListener>) -> 
 
 /// Run a node until SHUTDOWN.
 pub async fn run(srv: Arc<Node>, listeners: Vec<TcpListener>) {
-    repl::install(&srv);
     // `replicaof host port` in the configuration: connect once the local data is loaded (its
     // replication ID and offset allow a partial resync), as Redis does.
     if let Some((host, port)) = srv.config.get("replicaof").as_deref().and_then(|v| v.split_once(' ')) {
@@ -171,7 +168,14 @@ pub async fn run(srv: Arc<Node>, listeners: Vec<TcpListener>) {
             ferrocache_node::replication::become_replica(&srv, host.to_string(), port);
         }
     }
-    tokio::spawn(repl::cron(srv.clone()));
+    let repl_cron = srv.clone();
+    tokio::spawn(async move {
+        // Periodic replication work (pings, timeouts, backlog), every 100 ms.
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            ferrocache_node::replication::cron(&repl_cron);
+        }
+    });
     // The accept loops of the current listeners; CONFIG SET port hands over a new set
     // (listeners.rs) and the old loops end, closing their sockets.
     let mut loops: Vec<tokio::task::JoinHandle<()>> =
@@ -639,7 +643,7 @@ async fn serve(
                                 }
                                 Step::Handover(psync) => {
                                     if !flush(srv, &client.shared, wr, &mut out).await { return; }
-                                    repl::serve_replica(srv, client, psync, rd, wr, rx).await;
+                                    ferrocache_node::replication::feed::serve_replica(srv, client, psync, rd, wr, rx).await;
                                     return;
                                 }
                                 Step::ShutdownWait(seen) => {
@@ -649,7 +653,7 @@ async fn serve(
                                 }
                                 Step::ReplWait(off, n, deadline) => {
                                     if !flush(srv, &client.shared, wr, &mut out).await { return; }
-                                    let c = repl::wait_acks(srv, off, n, deadline).await;
+                                    let c = ferrocache_node::replication::feed::wait_acks(srv, off, n, deadline).await;
                                     out.int(c as i64);
                                 }
                                 Step::Block(args, req) => {

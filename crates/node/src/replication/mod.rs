@@ -1,6 +1,6 @@
 //! Replication state and commands: REPLICAOF/SLAVEOF, ROLE, REPLCONF, PSYNC/SYNC, WAIT, and
-//! the "# Replication" INFO section. The network side (feeding replicas, the link to a
-//! primary) lives in the server crate (`repl.rs`); this module holds what both sides share.
+//! the "# Replication" INFO section; `feed` serves replicas on their connections, `link` is a
+//! replica's link to its primary (both on the node's tokio runtime).
 //!
 //! Primary side: `ReplSink` is an `EffectSink`. It turns each propagated write into RESP (with
 //! SELECT when the database changes), appends it to the circular backlog and hands the same
@@ -26,8 +26,11 @@ use bytes::Bytes;
 use ferrocache_protocol::resp::Args;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
+
+pub mod feed;
+mod link;
 
 const G: &str = "server";
 
@@ -379,8 +382,6 @@ pub struct Repl {
     pub offset: Arc<AtomicU64>,
     pub acks: tokio::sync::Notify,
     sink_installed: AtomicBool,
-    /// The server crate starts the link task of a replica here: (node, epoch).
-    pub start_link: OnceLock<fn(Arc<Node>, u64)>,
     pub sync_full: AtomicU64,
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
@@ -422,7 +423,6 @@ impl Default for Repl {
             offset: Arc::new(AtomicU64::new(0)),
             acks: tokio::sync::Notify::new(),
             sink_installed: AtomicBool::new(false),
-            start_link: OnceLock::new(),
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
@@ -645,8 +645,10 @@ pub fn become_replica(srv: &Arc<Node>, host: String, port: u16) {
         r.epoch
     };
     repl.link_up.store(false, Relaxed);
-    if let Some(f) = repl.start_link.get() {
-        f(srv.clone(), epoch);
+    // The link task runs on the node's runtime (absent only in unit tests that build a node
+    // without one: no link is started then).
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(link::link_loop(srv.clone(), epoch));
     }
 }
 
