@@ -66,9 +66,25 @@ pub fn start(dir: &Path, extra: &[&str]) -> Node {
 
 /// `start`, logging to LOGDIR/ferrocache-P.log.
 pub fn start_logging_to(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
-    let mut n = spawn(dir, logdir, extra);
-    wait_ready(n.port, n.child.as_mut().unwrap());
-    n
+    for _attempt in 0..5 {
+        let mut n = spawn(dir, logdir, extra);
+        if port_taken(n.child.as_mut().unwrap(), &n.log) {
+            n.child = None;
+            continue;
+        }
+        wait_ready(n.port, n.child.as_mut().unwrap());
+        return n;
+    }
+    panic!("no free port after 5 attempts");
+}
+
+/// Whether the just-started `child` exited at once because another process holds its port
+/// (free_port's port can be taken before the child binds it, e.g. as the local port of an
+/// outgoing connection): the caller retries on a new port.
+fn port_taken(child: &mut std::process::Child, log: &Path) -> bool {
+    std::thread::sleep(Duration::from_millis(50));
+    matches!(child.try_wait(), Ok(Some(_)))
+        && std::fs::read_to_string(log).is_ok_and(|l| l.contains("ddress already in use"))
 }
 
 /// Start a node without waiting for it (the caller watches it start and load).
@@ -98,16 +114,22 @@ pub fn start_redis(dir: &Path, args: &[&str]) -> Option<Node> {
     if !have("redis-server") {
         return None;
     }
-    let port = free_port();
-    let log = dir.join(format!("redis-{port}.log"));
-    let mut all: Vec<String> = vec!["--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
-    all.extend(args.iter().map(|s| s.to_string()));
-    let mut child = Command::new("redis-server")
-        .args(&all)
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
+    let (port, log, mut child) = (0..5)
+        .find_map(|_| {
+            let port = free_port();
+            let log = dir.join(format!("redis-{port}.log"));
+            let mut all: Vec<String> =
+                vec!["--port".into(), port.to_string(), "--dir".into(), dir.display().to_string()];
+            all.extend(args.iter().map(|s| s.to_string()));
+            let mut child = Command::new("redis-server")
+                .args(&all)
+                .stdout(std::fs::File::create(&log).unwrap())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()?;
+            (!port_taken(&mut child, &log)).then_some((port, log, child))
+        })
+        .expect("redis-server: no free port after 5 attempts");
     wait_ready(port, &mut child);
     // Wait for loading to finish.
     let n = Node { child: Some(child), port, log };
