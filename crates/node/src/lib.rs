@@ -235,27 +235,13 @@ fn execute_checked(
     client.shared.last_cmd.store(cmd as *const Command as *mut Command, Relaxed);
     if srv.config.hot.requirepass_set.load(Relaxed) && !client.authenticated && !cmd.has(flags::NO_AUTH) {
         out.error("NOAUTH Authentication required.");
-        if client.multi.is_some() {
-            client.multi_error = true;
-            if cmd.name == "exec" {
-                exec_abort(srv, client, out, mark);
-            }
-        }
-        stats::rejected(cmd.name);
-        return;
+        return reject(srv, client, out, cmd, mark);
     }
     if acl::needs_check(srv, client)
         && !(client.multi.is_some() && cmd.has(flags::NO_MULTI))
         && !acl::check_command(srv, client, cmd, args, out)
     {
-        if client.multi.is_some() {
-            client.multi_error = true;
-            if cmd.name == "exec" {
-                exec_abort(srv, client, out, mark);
-            }
-        }
-        stats::rejected(cmd.name);
-        return;
+        return reject(srv, client, out, cmd, mark);
     }
     // Cluster mode: ASKING holds for the next command only (outside MULTI), then the slot
     // owner check (processCommand's getNodeByQuery).
@@ -303,14 +289,7 @@ fn execute_checked(
             }));
     if denyoom && !fits {
         out.error("OOM command not allowed when used memory > 'maxmemory'.");
-        if client.multi.is_some() {
-            client.multi_error = true;
-            if cmd.name == "exec" {
-                exec_abort(srv, client, out, mark);
-            }
-        }
-        stats::rejected(cmd.name);
-        return;
+        return reject(srv, client, out, cmd, mark);
     }
     if (cmd.is_write() || cmd.name == "ping" || (cmd.name == "exec" && queued_write(client)))
         && (persistence::writes_denied(srv) || aof::writes_denied(srv).is_some())
@@ -319,40 +298,19 @@ fn execute_checked(
             Some(e) if !persistence::writes_denied(srv) => out.error(&e),
             _ => out.error(persistence::MISCONF),
         }
-        if client.multi.is_some() {
-            client.multi_error = true;
-            if cmd.name == "exec" {
-                exec_abort(srv, client, out, mark);
-            }
-        }
-        stats::rejected(cmd.name);
-        return;
+        return reject(srv, client, out, cmd, mark);
     }
     if srv.config.hot.min_replicas_to_write.load(Relaxed) > 0
         && (cmd.is_write() || (cmd.name == "exec" && queued_write(client)))
         && !replication::good_replicas_ok(srv)
     {
         out.error(replication::NOREPLICAS_ERR);
-        if client.multi.is_some() {
-            client.multi_error = true;
-            if cmd.name == "exec" {
-                exec_abort(srv, client, out, mark);
-            }
-        }
-        stats::rejected(cmd.name);
-        return;
+        return reject(srv, client, out, cmd, mark);
     }
     if srv.repl.is_replica.load(Relaxed) && !client.repl.is_master {
         if let Some(e) = replica_denies(srv, client, cmd) {
             out.error(e);
-            if client.multi.is_some() {
-                client.multi_error = true;
-                if cmd.name == "exec" {
-                    exec_abort(srv, client, out, mark);
-                }
-            }
-            stats::rejected(cmd.name);
-            return;
+            return reject(srv, client, out, cmd, mark);
         }
     }
     if client.in_pubsub_context() && !cmd.has(flags::PUBSUB_CONTEXT) {
@@ -365,14 +323,7 @@ fn execute_checked(
     }
     if persistence::is_loading(srv) && loading_denies(client, cmd) {
         out.error(persistence::LOADING_ERR);
-        if client.multi.is_some() {
-            client.multi_error = true;
-            if cmd.name == "exec" {
-                exec_abort(srv, client, out, mark);
-            }
-        }
-        stats::rejected(cmd.name);
-        return;
+        return reject(srv, client, out, cmd, mark);
     }
     if !scripting::wait_not_busy(srv, cmd, out) {
         stats::rejected(cmd.name);
@@ -471,6 +422,18 @@ fn execute_checked(
 /// rejectCommand for EXEC itself (execCommandAbort): the transaction is discarded and the
 /// rejection (already written from `mark`) becomes `-EXECABORT Transaction discarded because
 /// of: <error>`.
+/// A command refused by processCommand's checks (its error already written): inside MULTI the
+/// transaction is marked failed (EXEC itself aborts it), and the rejection is counted.
+fn reject(srv: &Arc<Node>, client: &mut Client, out: &mut ReplyBuf, cmd: &Command, mark: usize) {
+    if client.multi.is_some() {
+        client.multi_error = true;
+        if cmd.name == "exec" {
+            exec_abort(srv, client, out, mark);
+        }
+    }
+    stats::rejected(cmd.name);
+}
+
 fn exec_abort(srv: &Arc<Node>, client: &mut Client, out: &mut ReplyBuf, mark: usize) {
     let err = out.buf[mark..].strip_prefix(b"-").unwrap_or(&out.buf[mark..]).to_vec();
     let err = String::from_utf8_lossy(&err);
