@@ -247,6 +247,9 @@ fn client_kill_pause_reply() {
             list
         );
         assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &vid.to_string()]), Reply::Int(1));
+        // Redis frees the victim inside CLIENT KILL: the next CLIENT LIST no longer shows it.
+        let list = a.q("CLIENT LIST").as_str();
+        assert!(!list.contains("name=victim"), "{}: killed client still listed: {}", name, list);
         victim.set_timeout(Duration::from_secs(2));
         assert!(victim.closed(), "{}: killed client not closed", name);
         assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &vid.to_string()]), Reply::Int(0));

@@ -241,7 +241,9 @@ fn client_list(ctx: &mut Ctx, a: Args) {
     ctx.client.set_flags();
     let now = now_ms();
     let clients = ctx.srv.clients.lock();
-    let mut list: Vec<_> = clients.values().map(|h| h.shared.clone()).collect();
+    // A killed client is gone for Redis (CLIENT KILL frees it at once) even while its task winds up.
+    let mut list: Vec<_> =
+        clients.values().filter(|h| !h.shared.kill.load(Relaxed)).map(|h| h.shared.clone()).collect();
     drop(clients);
     list.sort_by_key(|s| s.id);
     let mut s = String::new();
