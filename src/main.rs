@@ -130,14 +130,14 @@ fn server(args: &[String]) -> ExitCode {
     let rt = builder.build().expect("tokio runtime");
     let srv = ferrocache_node::Node::new(cfg, threads, ferrocache_commands::registry());
     rt.block_on(async move {
-        let mc_listeners = match ferrocache_server::memcached::bind_memcached(&srv.config).await {
+        let mc_listeners = match ferrocache_server::memcached::bind_memcached(srv.config()).await {
             Ok(l) => l,
             Err(e) => {
                 ferrocache_server::log('#', &e.to_string());
                 return ExitCode::FAILURE;
             }
         };
-        let resp = if memcached_only { Ok(Vec::new()) } else { ferrocache_server::bind_all(&srv.config).await };
+        let resp = if memcached_only { Ok(Vec::new()) } else { ferrocache_server::bind_all(srv.config()).await };
         let listeners = match resp {
             Ok(l) if !l.is_empty() || !mc_listeners.is_empty() => l,
             Ok(_) => {
@@ -160,7 +160,7 @@ fn server(args: &[String]) -> ExitCode {
             ),
         );
         let addrs: Vec<String> = listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
-        let pidfile = srv.config.get("pidfile").unwrap_or_default();
+        let pidfile = srv.config().get("pidfile").unwrap_or_default();
         if !pidfile.is_empty() {
             if let Err(e) = std::fs::write(&pidfile, format!("{}\n", std::process::id())) {
                 ferrocache_server::log('#', &format!("Failed to write PID file: {}", e));
@@ -180,8 +180,8 @@ fn server(args: &[String]) -> ExitCode {
             mc_listeners.iter().filter_map(|l| l.local_addr().ok()).map(|a| a.to_string()).collect();
         if !mc_addrs.is_empty() {
             ferrocache_server::log('*', &format!("Ready to accept memcached connections on {}", mc_addrs.join(", ")));
-            let needs_pass = srv.config.hot.requirepass_set.load(std::sync::atomic::Ordering::Relaxed)
-                || !srv.acl.default_full.load(std::sync::atomic::Ordering::Relaxed);
+            let needs_pass = srv.config().hot.requirepass_set.load(std::sync::atomic::Ordering::Relaxed)
+                || !srv.acl().default_full.load(std::sync::atomic::Ordering::Relaxed);
             if ferrocache_node::memcached::auth_required(&srv) {
                 ferrocache_server::log(
                     '*',

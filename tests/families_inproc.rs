@@ -176,7 +176,7 @@ fn two_nodes_in_one_process_are_separate() {
             ("CONFIG GET notify-keyspace-events", "*2\r\n$22\r\nnotify-keyspace-events\r\n$3\r\nAKE\r\n"),
         ],
     );
-    assert_eq!(b.node.port, b.port);
+    assert_eq!(b.node.config().get_i64("port"), b.port as i64);
 }
 
 /// Dropping the handle stops the node: its connections are closed and its port refuses new ones.

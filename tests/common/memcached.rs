@@ -29,7 +29,12 @@ impl Node {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // The memcached port binds before the RESP port: wait for both (a memcached-engine
+        // node has no RESP port).
         wait_listening(mc, &mut child);
+        if !extra.windows(2).any(|w| w == ["--engine", "memcached"]) {
+            wait_listening(port, &mut child);
+        }
         Node { child, port, mc }
     }
     pub fn redis(&self) -> redis::Connection {

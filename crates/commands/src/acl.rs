@@ -77,7 +77,7 @@ fn selector_reply(out: &mut ferrocache_protocol::resp::ReplyBuf, s: &Selector) {
 }
 
 fn acl_getuser(ctx: &mut Ctx, a: Args) {
-    let Some(u) = ctx.srv.acl.get(&a[2]) else { return ctx.out.null() };
+    let Some(u) = ctx.srv.acl().get(&a[2]) else { return ctx.out.null() };
     let u = u.read().clone();
     let out = &mut *ctx.out;
     out.map(6);
@@ -102,7 +102,8 @@ fn acl_getuser(ctx: &mut Ctx, a: Args) {
 }
 
 fn acl_list(ctx: &mut Ctx, _a: Args) {
-    let users: Vec<(Vec<u8>, UserRef)> = ctx.srv.acl.users.read().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let users: Vec<(Vec<u8>, UserRef)> =
+        ctx.srv.acl().users.read().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     ctx.out.array(users.len());
     for (name, u) in users {
         let mut s = b"user ".to_vec();
@@ -114,7 +115,7 @@ fn acl_list(ctx: &mut Ctx, _a: Args) {
 }
 
 fn acl_users(ctx: &mut Ctx, _a: Args) {
-    let names: Vec<Vec<u8>> = ctx.srv.acl.users.read().keys().cloned().collect();
+    let names: Vec<Vec<u8>> = ctx.srv.acl().users.read().keys().cloned().collect();
     ctx.out.array(names.len());
     for n in names {
         ctx.out.bulk(&n);
@@ -129,7 +130,7 @@ fn acl_whoami(ctx: &mut Ctx, _a: Args) {
 const NO_ACLFILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
 fn acl_load(ctx: &mut Ctx, _a: Args) {
-    let f = ctx.srv.config.get("aclfile").unwrap_or_default();
+    let f = ctx.srv.config().get("aclfile").unwrap_or_default();
     if f.is_empty() {
         return ctx.out.error(NO_ACLFILE);
     }
@@ -146,7 +147,7 @@ fn acl_load(ctx: &mut Ctx, _a: Args) {
 }
 
 fn acl_save(ctx: &mut Ctx, _a: Args) {
-    let f = ctx.srv.config.get("aclfile").unwrap_or_default();
+    let f = ctx.srv.config().get("aclfile").unwrap_or_default();
     if f.is_empty() {
         return ctx.out.error(NO_ACLFILE);
     }
@@ -210,7 +211,7 @@ fn acl_log(ctx: &mut Ctx, a: Args) {
     let mut count = 10i64;
     if a.len() == 3 {
         if a[2].eq_ignore_ascii_case(b"reset") {
-            ctx.srv.acl.log.lock().clear();
+            ctx.srv.acl().log.lock().clear();
             return ctx.out.ok();
         }
         match parse_i64(&a[2]) {
@@ -219,7 +220,7 @@ fn acl_log(ctx: &mut Ctx, a: Args) {
         }
     }
     let now = ferrocache_node::node::now_ms();
-    let log = ctx.srv.acl.log.lock();
+    let log = ctx.srv.acl().log.lock();
     let n = (count as usize).min(log.len());
     let out = &mut *ctx.out;
     out.array(n);
@@ -248,7 +249,7 @@ fn acl_log(ctx: &mut Ctx, a: Args) {
 }
 
 fn acl_dryrun(ctx: &mut Ctx, a: Args) {
-    let Some(u) = ctx.srv.acl.get(&a[2]) else {
+    let Some(u) = ctx.srv.acl().get(&a[2]) else {
         return ctx.out.error(&format!("ERR User '{}' not found", String::from_utf8_lossy(&a[2])));
     };
     let sub = a.from(3);

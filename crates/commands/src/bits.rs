@@ -32,7 +32,7 @@ fn bit_offset(a: &[u8], hash: bool, bits: u32, max_bytes: u64) -> Option<u64> {
 }
 
 fn max_bytes(ctx: &Ctx) -> u64 {
-    ctx.srv.config.hot.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed) as u64
+    ctx.srv.config().hot.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed) as u64
 }
 
 fn setbit(ctx: &mut Ctx, a: Args) {

@@ -1,7 +1,7 @@
 //! Connection commands: PING, ECHO, QUIT, RESET, SELECT, AUTH, HELLO, CLIENT.
 
-use ferrocache_node::client::{ClientMsg, ReplyMode, TrackingInfo};
-use ferrocache_node::node::{now_ms, Pause};
+use ferrocache_node::client::{ReplyMode, TrackingInfo};
+use ferrocache_node::node::now_ms;
 use ferrocache_node::subcommand_required;
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::*;
@@ -76,15 +76,15 @@ fn quit(ctx: &mut Ctx, _a: Args) {
 
 /// Remove every subscription of the client (RESET, disconnect).
 pub fn drop_subscriptions(ctx: &mut Ctx) {
-    ctx.srv.pubsub.forget_client(ctx.client);
+    ctx.srv.pubsub().forget_client(ctx.client);
     ctx.client.update_sub_counts();
 }
 
 pub fn tracking_off(ctx: &mut Ctx) {
     if ctx.client.tracking.take().is_some() {
         *ctx.client.shared.tracking.lock() = None;
-        ctx.srv.tracking.forget_client(ctx.client.id);
-        ctx.srv.tracking.enabled.fetch_sub(1, Relaxed);
+        ctx.srv.tracking().forget_client(ctx.client.id);
+        ctx.srv.tracking().enabled.fetch_sub(1, Relaxed);
     }
 }
 
@@ -104,8 +104,7 @@ fn reset(ctx: &mut Ctx, _a: Args) {
     if ctx.client.monitor {
         ctx.client.monitor = false;
         let id = ctx.client.id;
-        ctx.srv.monitors.lock().retain(|(i, _)| *i != id);
-        ctx.srv.monitor_count.fetch_sub(1, Relaxed);
+        ctx.srv.monitors().remove(id);
     }
     ctx.client.set_flags();
     ctx.out.simple("RESET");
@@ -113,7 +112,7 @@ fn reset(ctx: &mut Ctx, _a: Args) {
 
 fn select(ctx: &mut Ctx, a: Args) {
     let Some(n) = int_arg(ctx.out, &a[1]) else { return };
-    if ctx.srv.cluster.enabled && n != 0 {
+    if ctx.srv.cluster().enabled && n != 0 {
         return ctx.out.error("ERR SELECT is not allowed in cluster mode");
     }
     if n < 0 || n as usize >= ctx.srv.num_dbs() {
@@ -178,7 +177,7 @@ fn hello(ctx: &mut Ctx, a: Args) {
             return ctx.out.error(&format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&a[j])));
         }
     }
-    if ctx.srv.config.hot.requirepass_set.load(Relaxed) && !ctx.client.authenticated {
+    if ctx.srv.config().hot.requirepass_set.load(Relaxed) && !ctx.client.authenticated {
         return ctx.out.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(n) = setname {
@@ -200,7 +199,7 @@ fn hello(ctx: &mut Ctx, a: Args) {
     out.bulk(b"mode");
     out.bulk(b"standalone");
     out.bulk(b"role");
-    out.bulk(if ctx.srv.repl.is_replica.load(Relaxed) { b"replica" } else { b"master" });
+    out.bulk(if ctx.srv.repl().is_replica.load(Relaxed) { b"replica" } else { b"master" });
     out.bulk(b"modules");
     out.empty_array();
 }
@@ -240,14 +239,9 @@ fn client_list(ctx: &mut Ctx, a: Args) {
     }
     ctx.client.set_flags();
     let now = now_ms();
-    let clients = ctx.srv.clients.lock();
     // A killed client is gone for Redis (CLIENT KILL frees it at once) even while its task winds up.
-    let mut list: Vec<_> =
-        clients.values().filter(|h| !h.shared.kill.load(Relaxed)).map(|h| h.shared.clone()).collect();
-    drop(clients);
-    list.sort_by_key(|s| s.id);
     let mut s = String::new();
-    for c in list {
+    for c in ctx.srv.clients().live().into_iter().map(|h| h.shared) {
         if ids.as_ref().is_some_and(|v| !v.contains(&c.id)) {
             continue;
         }
@@ -261,13 +255,11 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
     let me = ctx.client.id;
     if a.len() == 3 {
         let addr = String::from_utf8_lossy(&a[2]).into_owned();
-        let clients = ctx.srv.clients.lock();
         // A client already killed is gone for Redis (freed before the next command runs).
-        let target = clients.values().find(|h| h.shared.addr == addr && !h.shared.kill.load(Relaxed));
+        let target = ctx.srv.clients().live().into_iter().find(|h| h.shared.addr == addr);
         return match target {
             Some(h) => {
-                h.shared.kill.store(true, Relaxed);
-                let _ = h.tx.send(ClientMsg::Kill);
+                h.kill();
                 if h.shared.id == me {
                     ctx.after_reply(ferrocache_node::client::Then::Close);
                 }
@@ -328,12 +320,10 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
         i += 2;
     }
     let now = now_ms();
-    let clients = ctx.srv.clients.lock();
     let mut killed = 0;
-    for h in clients.values() {
+    for h in ctx.srv.clients().live() {
         let s = &h.shared;
-        if s.kill.load(Relaxed)
-            || id.is_some_and(|x| x != s.id)
+        if id.is_some_and(|x| x != s.id)
             || addr.as_ref().is_some_and(|x| *x != s.addr)
             || user.as_ref().is_some_and(|u| *u != *s.user.lock())
             || laddr.as_ref().is_some_and(|x| *x != s.laddr)
@@ -357,8 +347,7 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
                 continue;
             }
         }
-        s.kill.store(true, Relaxed);
-        let _ = h.tx.send(ClientMsg::Kill);
+        h.kill();
         if s.id == me {
             ctx.after_reply(ferrocache_node::client::Then::Close);
         }
@@ -398,21 +387,12 @@ fn client_pause(ctx: &mut Ctx, a: Args) {
         return ctx.out.error(ERR_SYNTAX);
     }
     let until = now_ms().saturating_add(ms as u64);
-    let mut p = ctx.srv.pause.lock();
-    // A pause never shortens an existing one (as Redis: the later deadline and stricter mode win).
-    let (until, write_only) = match *p {
-        Some(old) if old.until_ms > now_ms() => (old.until_ms.max(until), old.write_only && write_only),
-        _ => (until, write_only),
-    };
-    *p = Some(Pause { until_ms: until, write_only });
-    ctx.srv.pause_until.store(until, Relaxed);
+    ctx.srv.client_pause().pause(until, write_only);
     ctx.out.ok();
 }
 
 fn client_unpause(ctx: &mut Ctx, _a: Args) {
-    *ctx.srv.pause.lock() = None;
-    ctx.srv.pause_until.store(0, Relaxed);
-    ctx.srv.pause_notify.notify_waiters();
+    ctx.srv.client_pause().unpause();
     ctx.out.ok();
 }
 
@@ -455,7 +435,7 @@ fn client_tracking(ctx: &mut Ctx, a: Args) {
             }
             redirect_given = true;
             let Some(id) = parse_i64(&a[j + 1]) else { return ctx.out.error(ERR_NOT_INT) };
-            if id != ctx.client.id as i64 && !ctx.srv.clients.lock().contains_key(&(id as u64)) {
+            if id != ctx.client.id as i64 && !ctx.srv.clients().contains(id as u64) {
                 return ctx.out.error("ERR The client ID you want redirect to does not exist");
             }
             tr.redirect = id as u64;
@@ -519,7 +499,7 @@ fn client_tracking(ctx: &mut Ctx, a: Args) {
             }
             let new = if tr.prefixes.is_empty() { vec![Vec::new()] } else { std::mem::take(&mut tr.prefixes) };
             for p in &new {
-                ctx.srv.tracking.add_prefix(ctx.client.id, p);
+                ctx.srv.tracking().add_prefix(ctx.client.id, p);
             }
             tr.prefixes = existing;
             for p in new {
@@ -529,7 +509,7 @@ fn client_tracking(ctx: &mut Ctx, a: Args) {
             }
         }
         if ctx.client.tracking.is_none() {
-            ctx.srv.tracking.enabled.fetch_add(1, Relaxed);
+            ctx.srv.tracking().enabled.fetch_add(1, Relaxed);
         }
         *ctx.client.shared.tracking.lock() = Some(tr.clone());
         ctx.client.tracking = Some(tr);
@@ -569,7 +549,7 @@ fn client_trackinginfo(ctx: &mut Ctx, _a: Args) {
             if t.noloop {
                 f.push("noloop");
             }
-            if t.redirect != 0 && !ctx.srv.clients.lock().contains_key(&t.redirect) {
+            if t.redirect != 0 && !ctx.srv.clients().contains(t.redirect) {
                 f.push("broken_redirect");
             }
         }
@@ -633,7 +613,7 @@ fn client_unblock(ctx: &mut Ctx, a: Args) {
         return ctx.out.error(ERR_NOT_INT);
     };
     let error = a.len() == 4 && eq_ic(&a[3], "error");
-    let done = id > 0 && ctx.srv.blocking.unblock(ctx.srv, id as u64, error);
+    let done = id > 0 && ctx.srv.blocking().unblock(ctx.srv, id as u64, error);
     ctx.out.int(done as i64);
 }
 

@@ -20,7 +20,7 @@ pub static COMMANDS: &[Command] = &[
 const ERR_NOT_HLL: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
 
 fn sparse_max(ctx: &Ctx) -> usize {
-    ctx.srv.config.hot.hll_sparse_max_bytes.load(Relaxed)
+    ctx.srv.config().hot.hll_sparse_max_bytes.load(Relaxed)
 }
 
 /// isHLLObjectOrReply on a looked-up value: Ok(bytes) for a valid HLL string.

@@ -71,7 +71,7 @@ fn del_generic(ctx: &mut Ctx, a: Args, lazy: bool) {
     out.int(n);
 }
 fn del(ctx: &mut Ctx, a: Args) {
-    let lazy = ctx.srv.config.hot.lazy_user_del.load(Relaxed);
+    let lazy = ctx.srv.config().hot.lazy_user_del.load(Relaxed);
     del_generic(ctx, a, lazy)
 }
 fn unlink(ctx: &mut Ctx, a: Args) {
@@ -293,7 +293,7 @@ fn copy(ctx: &mut Ctx, a: Args) {
         }
         j += 1;
     }
-    if ctx.srv.cluster.enabled && (ctx.client.db != 0 || dbi != 0) {
+    if ctx.srv.cluster().enabled && (ctx.client.db != 0 || dbi != 0) {
         return ctx.out.error("ERR Copying to another database is not allowed in cluster mode");
     }
     let (src, dst) = (&a[1], &a[2]);
@@ -316,7 +316,7 @@ fn copy(ctx: &mut Ctx, a: Args) {
 }
 
 fn move_cmd(ctx: &mut Ctx, a: Args) {
-    if ctx.srv.cluster.enabled {
+    if ctx.srv.cluster().enabled {
         return ctx.out.error("ERR MOVE is not allowed in cluster mode");
     }
     let Some(dbi) = db_index_arg(ctx, &a[2]) else { return };
@@ -340,7 +340,7 @@ fn move_cmd(ctx: &mut Ctx, a: Args) {
 }
 
 fn swapdb(ctx: &mut Ctx, a: Args) {
-    if ctx.srv.cluster.enabled {
+    if ctx.srv.cluster().enabled {
         return ctx.out.error("ERR SWAPDB is not allowed in cluster mode");
     }
     let (Some(x), Some(y)) = (parse_i64(&a[1]), parse_i64(&a[2])) else {
@@ -353,10 +353,10 @@ fn swapdb(ctx: &mut Ctx, a: Args) {
     let (x, y) = (x as usize, y as usize);
     if x != y {
         // A watched key is touched when it exists in either database (it changes or appears).
-        for (d, k) in ctx.srv.watches.keys_in(&[x, y]) {
+        for (d, k) in ctx.srv.watches().keys_in(&[x, y]) {
             let other = if d == x { y } else { x };
             if ctx.db().with_db(d).exists(&k) || ctx.db().with_db(other).exists(&k) {
-                ctx.srv.watches.touch(d, &k);
+                ctx.srv.watches().touch(d, &k);
             }
         }
         ctx.fx.flushed_watches_done = true;
@@ -364,7 +364,7 @@ fn swapdb(ctx: &mut Ctx, a: Args) {
         ctx.fx.flushed.push(Some(x));
         ctx.fx.flushed.push(Some(y));
         ctx.fx.dirty += 1;
-        ctx.srv.blocking.signal_dbs(&[x, y]);
+        ctx.srv.blocking().signal_dbs(&[x, y]);
     }
     ctx.out.ok();
 }
@@ -372,12 +372,12 @@ fn swapdb(ctx: &mut Ctx, a: Args) {
 /// Run `f` on each shard in turn: under the held guards when the command holds every shard
 /// (inside EXEC), else locking one shard at a time.
 pub fn each_shard(ctx: &mut Ctx, from: usize, mut f: impl FnMut(usize, &mut Shard) -> bool) {
-    let n = ctx.srv.ks.num_shards();
+    let n = ctx.srv.keyspace().num_shards();
     for i in from..n {
         let cont = if ctx.guards.holds_all() {
             f(i, ctx.guards.shard(i))
         } else {
-            let mut g = ctx.srv.ks.lock_one(i);
+            let mut g = ctx.srv.keyspace().lock_one(i);
             f(i, &mut g)
         };
         if !cont {
@@ -459,7 +459,7 @@ fn scan(ctx: &mut Ctx, a: Args) {
     let typ = typ.and_then(|t| ValueType::from_name(&t));
     let db = ctx.client.db;
     let now = ctx.now_ms;
-    let n = ctx.srv.ks.num_shards() as u64;
+    let n = ctx.srv.keyspace().num_shards() as u64;
     let mut res: Vec<Vec<u8>> = Vec::new();
     let mut next = 0u64;
     let mut visited = 0usize;
@@ -523,7 +523,7 @@ fn random_live_key(t: &ferrocache_engine::keyspace::Table, now: u64, rng: &mut i
 fn randomkey(ctx: &mut Ctx, _a: Args) {
     let db = ctx.client.db;
     let now = ctx.now_ms;
-    let n = ctx.srv.ks.num_shards();
+    let n = ctx.srv.keyspace().num_shards();
     let mut rng = rand::thread_rng();
     let mut found: Option<Vec<u8>> = None;
     for _ in 0..16 {
@@ -577,7 +577,7 @@ fn flush_option(ctx: &mut Ctx, a: Args) -> Option<bool> {
         return None;
     }
     if a.len() == 1 {
-        return Some(ctx.srv.config.hot.lazy_user_flush.load(Relaxed));
+        return Some(ctx.srv.config().hot.lazy_user_flush.load(Relaxed));
     }
     if eq_ic(&a[1], "async") {
         Some(true)
@@ -592,15 +592,15 @@ fn flush_option(ctx: &mut Ctx, a: Args) -> Option<bool> {
 /// FLUSHDB/FLUSHALL make EXEC fail only for watched keys that existed (Redis's
 /// touchAllWatchedKeysInDb): a watched missing key is still missing afterwards.
 fn touch_watched_existing(ctx: &mut Ctx, dbs: &[usize]) {
-    for (d, k) in ctx.srv.watches.keys_in(dbs) {
+    for (d, k) in ctx.srv.watches().keys_in(dbs) {
         if ctx.db().with_db(d).exists(&k) {
-            ctx.srv.watches.touch(d, &k);
+            ctx.srv.watches().touch(d, &k);
         }
     }
     ctx.fx.flushed_watches_done = true;
     // Waiters on keys the flush deletes are re-checked (XREADGROUP answers that the stream no
     // longer exists: Redis's scanDatabaseForDeletedKeys).
-    ctx.srv.blocking.signal_dbs(dbs);
+    ctx.srv.blocking().signal_dbs(dbs);
 }
 
 fn flushdb(ctx: &mut Ctx, a: Args) {
@@ -642,7 +642,7 @@ fn object_encoding(ctx: &mut Ctx, a: Args) {
 }
 
 fn object_freq(ctx: &mut Ctx, a: Args) {
-    let lfu = ctx.srv.config.policy().is_lfu();
+    let lfu = ctx.srv.config().policy().is_lfu();
     let decay = ctx.access().lfu_decay_time;
     let now = ctx.now_ms;
     let (mut db, out) = ctx.parts();
@@ -654,7 +654,7 @@ fn object_freq(ctx: &mut Ctx, a: Args) {
 }
 
 fn object_idletime(ctx: &mut Ctx, a: Args) {
-    let lfu = ctx.srv.config.policy().is_lfu();
+    let lfu = ctx.srv.config().policy().is_lfu();
     let now = ctx.now_ms;
     let (mut db, out) = ctx.parts();
     let Some(e) = db.peek(&a[2]) else { return out.null() };

@@ -177,7 +177,7 @@ fn migrate(ctx: &mut Ctx, a: Args) {
         let _ = sock.reader.get_ref().set_read_timeout(Some(timeout));
         let mut cmd = payload.clone();
         // In cluster mode the target may be importing the slot: RESTORE-ASKING (Redis 7.0).
-        let restore: &[u8] = if ctx.srv.cluster.enabled { b"RESTORE-ASKING" } else { b"RESTORE" };
+        let restore: &[u8] = if ctx.srv.cluster().enabled { b"RESTORE-ASKING" } else { b"RESTORE" };
         let select = sock.last_db != dbid;
         if select {
             array(&mut cmd, 2);

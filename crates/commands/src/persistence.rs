@@ -92,7 +92,9 @@ fn shutdown(ctx: &mut Ctx, a: Args) {
     }
     match shutdown::prepare(ctx.srv, flags) {
         shutdown::Outcome::Exit => ctx.after_reply(Then::Close),
-        shutdown::Outcome::Waiting => ctx.after_reply(Then::ShutdownWait(ctx.srv.shutdown_ctl.cancels.load(Relaxed))),
+        shutdown::Outcome::Waiting => {
+            ctx.after_reply(Then::ShutdownWait(ctx.srv.shutdown_control().cancels.load(Relaxed)))
+        }
         shutdown::Outcome::Failed => ctx.out.error(shutdown::SHUTDOWN_FAILED),
     }
 }

@@ -2,7 +2,8 @@
 
 use bytes::Bytes;
 use ferrocache_engine::glob::glob_match;
-use ferrocache_node::node::{ClientHandle, PubSub};
+use ferrocache_node::client_registry::ClientHandle;
+use ferrocache_node::node::PubSub;
 use ferrocache_node::subcommand_required;
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::Ctx;
@@ -43,9 +44,9 @@ enum Kind {
 
 fn registry<'s>(ctx: &'s Ctx, k: Kind) -> &'s Registry {
     match k {
-        Kind::Channel => &ctx.srv.pubsub.channels,
-        Kind::Pattern => &ctx.srv.pubsub.patterns,
-        Kind::Shard => &ctx.srv.pubsub.shard_channels,
+        Kind::Channel => &ctx.srv.pubsub().channels,
+        Kind::Pattern => &ctx.srv.pubsub().patterns,
+        Kind::Shard => &ctx.srv.pubsub().shard_channels,
     }
 }
 
@@ -135,7 +136,7 @@ fn publish(ctx: &mut Ctx, a: Args) {
     let n = ctx.srv.publish(&a[1], &a[2], false);
     // Replicas get PUBLISH too, so their subscribers see it (forceCommandPropagation with
     // PROPAGATE_REPL; the AOF sink leaves it out).
-    if ctx.srv.has_sinks.load(std::sync::atomic::Ordering::Relaxed) {
+    if ctx.srv.has_sinks() {
         let db = ctx.client.db;
         ctx.fx.propagate(db, a.iter().map(|x| x.to_vec()).collect());
     }
@@ -185,7 +186,7 @@ fn pubsub_shardnumsub(ctx: &mut Ctx, a: Args) {
     numsub(ctx, a, Kind::Shard)
 }
 fn pubsub_numpat(ctx: &mut Ctx, _a: Args) {
-    let n = ctx.srv.pubsub.patterns.read().len();
+    let n = ctx.srv.pubsub().patterns.read().len();
     ctx.out.int(n as i64);
 }
 fn pubsub_help(ctx: &mut Ctx, _a: Args) {

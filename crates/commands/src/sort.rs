@@ -164,7 +164,7 @@ fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
         Err(e) => return ctx.out.error(e),
     };
     if o.uses_patterns() && !ctx.guards.holds_all() {
-        let mut own = ctx.srv.ks.lock_all();
+        let mut own = ctx.srv.keyspace().lock_all();
         // The same region as far as a running snapshot is concerned.
         own.snapshot = ctx.guards.snapshot;
         own.writing = ctx.guards.writing;

@@ -413,7 +413,7 @@ fn msetnx(ctx: &mut Ctx, a: Args) {
 
 /// Redis's checkStringLength against proto-max-bulk-len.
 fn check_len(ctx: &Ctx, total: u64) -> bool {
-    total <= ctx.srv.config.hot.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed) as u64
+    total <= ctx.srv.config().hot.proto_max_bulk_len.load(std::sync::atomic::Ordering::Relaxed) as u64
 }
 
 fn append(ctx: &mut Ctx, a: Args) {

@@ -70,8 +70,8 @@ fn block(srv: &Arc<Node>, c: &mut Client, line: &str) -> Arc<Waiter> {
         state: Mutex::new(WaitState::Waiting),
         notify: tokio::sync::Notify::new(),
     });
-    srv.blocking.register(&w);
-    srv.blocking.serve(srv);
+    srv.blocking().register(&w);
+    srv.blocking().serve(srv);
     w
 }
 
@@ -88,11 +88,11 @@ fn blocked_pops_propagate_as_plain_pops() {
     let wa = block(&srv, &mut a, "blpop q 0");
     let wb = block(&srv, &mut b, "blmove q dst right left 0");
     assert!(served(&wa).is_none());
-    assert_eq!(srv.blocking.blocked_clients(), 2);
+    assert_eq!(srv.blocking().blocked_clients(), 2);
     assert_eq!(run(&srv, &mut p, "rpush q x y"), ":2\r\n");
     assert_eq!(served(&wa).unwrap(), "*2\r\n$1\r\nq\r\n$1\r\nx\r\n");
     assert_eq!(served(&wb).unwrap(), "$1\r\ny\r\n");
-    assert_eq!(srv.blocking.blocked_clients(), 0);
+    assert_eq!(srv.blocking().blocked_clients(), 0);
     assert_eq!(*sink.0.lock(), vec!["rpush q x y", "LPOP q", "LMOVE q dst right left"]);
     sink.0.lock().clear();
 

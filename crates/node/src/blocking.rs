@@ -227,7 +227,7 @@ impl Blocking {
             drop(st);
             w.count_unblocked(srv, Some("UNBLOCKED"));
             self.unregister(&w);
-            if let Some(h) = srv.clients.lock().get(&w.id) {
+            if let Some(h) = srv.clients.get(w.id) {
                 h.shared.kill.store(true, Relaxed);
             }
             w.notify.notify_one();

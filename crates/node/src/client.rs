@@ -295,7 +295,7 @@ pub struct Client {
     pub resp3: bool,
     pub authenticated: bool,
     pub shared: Arc<ClientShared>,
-    pub tx: crate::node::Tx,
+    pub tx: crate::client_registry::Tx,
     pub multi: Option<Vec<OwnedArgs>>,
     pub multi_error: bool,
     pub watched: Vec<(usize, SmallBytes)>,
@@ -333,7 +333,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(shared: Arc<ClientShared>, tx: crate::node::Tx) -> Client {
+    pub fn new(shared: Arc<ClientShared>, tx: crate::client_registry::Tx) -> Client {
         Client {
             id: shared.id,
             db: 0,

@@ -16,9 +16,11 @@ pub mod acl;
 pub mod aof;
 pub mod blocking;
 pub mod client;
+pub mod client_registry;
 pub mod cluster;
 pub mod command_docs;
 pub mod config;
+pub mod introspection;
 pub mod listeners;
 pub mod lua;
 pub mod memcached;
@@ -349,11 +351,7 @@ fn execute_checked(
         return;
     }
     // EXEC is shown after the commands it ran (Redis feeds monitors from call(), after each).
-    if cmd.name != "exec"
-        && srv.monitor_count.load(Relaxed) > 0
-        && !cmd.has(flags::ADMIN)
-        && !cmd.has(flags::SKIP_MONITOR)
-    {
+    if cmd.name != "exec" && srv.monitors.active() && !cmd.has(flags::ADMIN) && !cmd.has(flags::SKIP_MONITOR) {
         let a: Vec<&[u8]> = acl::redacted_args(cmd, args);
         srv.feed_monitors(client.db, &client.shared.addr, &a);
     }
@@ -362,7 +360,7 @@ fn execute_checked(
         let mut none = srv.ks.lock_shards(&[]);
         *then = run_locked(srv, client, cmd, args, out, &mut none, now);
         drop(none);
-        if cmd.name == "exec" && srv.monitor_count.load(Relaxed) > 0 {
+        if cmd.name == "exec" && srv.monitors.active() {
             srv.feed_monitors(client.db, &client.shared.addr, &[b"exec"]);
         }
         srv.blocking.serve(srv);

@@ -2,27 +2,20 @@
 //! WATCH registry, client-side-caching tracking table, slowlog, counters, and the write-effect
 //! propagation point.
 
-use crate::client::{ClientMsg, ClientShared};
+use crate::client::ClientMsg;
+use crate::client_registry::{ClientHandle, ClientRegistry};
 use crate::config::Config;
+use crate::introspection::{ClientPause, LatencyMonitor, Monitors, OpsSample, Slowlog};
 use bytes::Bytes;
 use ferrocache_engine::glob::glob_match;
 use ferrocache_engine::{notify, AccessPolicy, Db, Effects, Guards, Keyspace, SmallBytes};
 use parking_lot::{Mutex, RwLock};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
-use tokio::sync::mpsc::UnboundedSender;
 
 /// The Redis version this node answers as (INFO, HELLO, RDB aux fields, LOLWUT).
 pub const REDIS_VERSION: &str = "7.0.15";
-
-pub type Tx = UnboundedSender<ClientMsg>;
-
-#[derive(Clone)]
-pub struct ClientHandle {
-    pub tx: Tx,
-    pub shared: Arc<ClientShared>,
-}
 
 /// A consumer of the write-effect stream (AOF, replication). Called with shard locks held,
 /// in the order effects happened.
@@ -48,70 +41,47 @@ pub struct Counters {
     pub total_error_replies: AtomicU64,
 }
 
-#[derive(Clone)]
-pub struct SlowlogEntry {
-    pub id: u64,
-    pub time: u64,
-    pub micros: u64,
-    pub args: Vec<Vec<u8>>,
-    pub addr: String,
-    pub name: String,
-}
-
-/// CLIENT PAUSE state.
-#[derive(Clone, Copy)]
-pub struct Pause {
-    pub until_ms: u64,
-    pub write_only: bool,
-}
-
+/// One node: its keyspace and every node-wide component. Fields are the node crate's own;
+/// families and the server reach the components through the methods below.
 pub struct Node {
-    pub ks: Keyspace,
-    pub config: Config,
-    pub clients: Mutex<HashMap<u64, ClientHandle>>,
-    pub next_client_id: AtomicU64,
-    pub connected: AtomicUsize,
-    pub pubsub: PubSub,
-    pub watches: Watches,
-    pub tracking: Tracking,
-    pub counters: Counters,
-    pub slowlog: Mutex<(u64, VecDeque<SlowlogEntry>)>,
-    pub latency: Mutex<HashMap<String, (u64, u64, VecDeque<(u64, u64)>)>>,
-    pub pause: Mutex<Option<Pause>>,
-    /// The end of the CLIENT PAUSE in force (ms; 0: none), read without the mutex on the
-    /// request path and by expiry.
-    pub pause_until: AtomicU64,
-    pub pause_notify: tokio::sync::Notify,
-    pub monitors: Mutex<Vec<(u64, Tx)>>,
-    pub monitor_count: AtomicUsize,
-    pub sinks: RwLock<Vec<Arc<dyn EffectSink>>>,
+    pub(crate) ks: Keyspace,
+    pub(crate) config: Config,
+    pub(crate) clients: ClientRegistry,
+    pub(crate) pubsub: PubSub,
+    pub(crate) watches: Watches,
+    pub(crate) tracking: Tracking,
+    pub(crate) counters: Counters,
+    pub(crate) slowlog: Slowlog,
+    pub(crate) latency: LatencyMonitor,
+    pub(crate) pause: ClientPause,
+    pub(crate) monitors: Monitors,
+    pub(crate) sinks: RwLock<Vec<Arc<dyn EffectSink>>>,
     /// Fast check that `sinks` is non-empty.
-    pub has_sinks: AtomicBool,
-    pub start_ms: u64,
-    pub run_id: String,
-    pub port: u16,
-    pub shutdown: tokio::sync::Notify,
-    pub shutting_down: AtomicBool,
+    pub(crate) has_sinks: AtomicBool,
+    pub(crate) start_ms: u64,
+    pub(crate) run_id: String,
+    pub(crate) threads: usize,
+    /// Wakes the accept loops and the cron when a shutdown is decided (`shutting_down`).
+    pub(crate) shutdown: tokio::sync::Notify,
+    pub(crate) shutting_down: AtomicBool,
     /// SHUTDOWN / SIGTERM in progress (shutdown.rs).
-    pub shutdown_ctl: crate::shutdown::Shutdown,
+    pub(crate) shutdown_ctl: crate::shutdown::Shutdown,
     /// Listeners rebound by CONFIG SET port, on their way to the accept loops.
-    pub listen: crate::listeners::Rebind,
-    pub last_save: AtomicU64,
-    pub stat_reset_ms: AtomicU64,
-    pub threads: usize,
-    pub ops_sample: Mutex<(u64, u64, VecDeque<f64>)>,
-    pub blocking: crate::blocking::Blocking,
-    pub persist: crate::persistence::Persist,
-    pub repl: crate::replication::Repl,
-    pub aof: crate::aof::Aof,
+    pub(crate) listen: crate::listeners::Rebind,
+    pub(crate) last_save: AtomicU64,
+    pub(crate) ops_sample: OpsSample,
+    pub(crate) blocking: crate::blocking::Blocking,
+    pub(crate) persist: crate::persistence::Persist,
+    pub(crate) repl: crate::replication::Repl,
+    pub(crate) aof: crate::aof::Aof,
     /// memcached protocol state (stats, delayed flush, connections).
-    pub mc: crate::memcached::McState,
+    pub(crate) mc: crate::memcached::McState,
     /// Lua scripting and functions (scripting/).
-    pub scripting: crate::scripting::Scripting,
-    /// ACL users and log (acl.rs).
-    pub acl: crate::acl::Acl,
+    pub(crate) scripting: crate::scripting::Scripting,
+    /// ACL users and log (acl/).
+    pub(crate) acl: crate::acl::Acl,
     /// Redis Cluster state (cluster/state.rs); `enabled` is false outside cluster mode.
-    pub cluster: crate::cluster::state::Cluster,
+    pub(crate) cluster: crate::cluster::state::Cluster,
 }
 
 thread_local! {
@@ -133,7 +103,6 @@ impl Node {
     pub fn new(config: Config, threads: usize, registry: crate::table::Registry) -> Arc<Node> {
         crate::table::install(registry);
         let dbs = config.get_i64("databases").max(1) as usize;
-        let port = config.get_i64("port") as u16;
         let run_id: String = {
             use rand::Rng;
             let mut r = rand::thread_rng();
@@ -151,33 +120,26 @@ impl Node {
             cluster,
             ks,
             config,
-            clients: Mutex::new(HashMap::new()),
-            next_client_id: AtomicU64::new(1),
-            connected: AtomicUsize::new(0),
+            clients: ClientRegistry::default(),
             pubsub: PubSub::default(),
             watches: Watches::default(),
             tracking: Tracking::default(),
             counters: Counters::default(),
-            slowlog: Mutex::new((0, VecDeque::new())),
-            latency: Mutex::new(HashMap::new()),
-            pause: Mutex::new(None),
-            pause_until: AtomicU64::new(0),
-            pause_notify: tokio::sync::Notify::new(),
-            monitors: Mutex::new(Vec::new()),
-            monitor_count: AtomicUsize::new(0),
+            slowlog: Slowlog::default(),
+            latency: LatencyMonitor::default(),
+            pause: ClientPause::default(),
+            monitors: Monitors::default(),
             sinks: RwLock::new(Vec::new()),
             has_sinks: AtomicBool::new(false),
             start_ms: now_ms(),
             run_id,
-            port,
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
             shutdown_ctl: Default::default(),
             listen: Default::default(),
             last_save: AtomicU64::new(now_ms() / 1000),
-            stat_reset_ms: AtomicU64::new(now_ms()),
             threads,
-            ops_sample: Mutex::new((0, now_ms(), VecDeque::new())),
+            ops_sample: OpsSample::default(),
             blocking: Default::default(),
             persist: Default::default(),
             repl: Default::default(),
@@ -191,6 +153,101 @@ impl Node {
             std::process::exit(1);
         }
         srv
+    }
+
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.ks
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn clients(&self) -> &ClientRegistry {
+        &self.clients
+    }
+    pub fn pubsub(&self) -> &PubSub {
+        &self.pubsub
+    }
+    pub fn watches(&self) -> &Watches {
+        &self.watches
+    }
+    pub fn tracking(&self) -> &Tracking {
+        &self.tracking
+    }
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+    pub fn slowlog(&self) -> &Slowlog {
+        &self.slowlog
+    }
+    pub fn latency(&self) -> &LatencyMonitor {
+        &self.latency
+    }
+    pub fn client_pause(&self) -> &ClientPause {
+        &self.pause
+    }
+    pub fn monitors(&self) -> &Monitors {
+        &self.monitors
+    }
+    pub fn ops_sample(&self) -> &OpsSample {
+        &self.ops_sample
+    }
+    pub fn blocking(&self) -> &crate::blocking::Blocking {
+        &self.blocking
+    }
+    pub fn persist(&self) -> &crate::persistence::Persist {
+        &self.persist
+    }
+    pub fn repl(&self) -> &crate::replication::Repl {
+        &self.repl
+    }
+    pub fn aof(&self) -> &crate::aof::Aof {
+        &self.aof
+    }
+    pub fn memcached(&self) -> &crate::memcached::McState {
+        &self.mc
+    }
+    pub fn scripting(&self) -> &crate::scripting::Scripting {
+        &self.scripting
+    }
+    pub fn acl(&self) -> &crate::acl::Acl {
+        &self.acl
+    }
+    pub fn cluster(&self) -> &crate::cluster::state::Cluster {
+        &self.cluster
+    }
+    pub fn shutdown_control(&self) -> &crate::shutdown::Shutdown {
+        &self.shutdown_ctl
+    }
+    /// Rebound listeners from CONFIG SET port, for the accept loops.
+    pub fn rebound_listeners(&self) -> &crate::listeners::Rebind {
+        &self.listen
+    }
+    /// The unix time (s) of the last successful save (LASTSAVE).
+    pub fn last_save(&self) -> u64 {
+        self.last_save.load(Relaxed)
+    }
+    /// When this node started (ms).
+    pub fn start_ms(&self) -> u64 {
+        self.start_ms
+    }
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    /// Worker threads (INFO io_threads, memcached's stats threads).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+    /// Whether there are consumers of the write-effect stream (AOF, replicas).
+    pub fn has_sinks(&self) -> bool {
+        self.has_sinks.load(Relaxed)
+    }
+    /// A shutdown was decided: the accept loops stop.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Relaxed)
+    }
+    /// Wait for a shutdown decision (or a spurious wake: check `is_shutting_down`).
+    pub async fn shutdown_notified(&self) {
+        self.shutdown.notified().await
     }
 
     /// Start an execution unit (EXEC, a script) on this thread: its propagated commands are
@@ -384,7 +441,7 @@ impl Node {
     /// mem_clients_normal / mem_clients_slaves).
     pub fn clients_memory(&self) -> (u64, u64) {
         let (mut normal, mut replicas) = (0, 0);
-        for h in self.clients.lock().values() {
+        for h in self.clients.all() {
             if h.shared.flags.lock().contains('S') {
                 replicas += h.shared.mem();
             } else {
@@ -579,35 +636,7 @@ impl Node {
         if th < 0 || (micros as i64) < th {
             return;
         }
-        let maxlen = self.config.hot.slowlog_max_len.load(Relaxed);
-        let mut sl = self.slowlog.lock();
-        let id = sl.0;
-        sl.0 += 1;
-        let mut a: Vec<Vec<u8>> = Vec::new();
-        for (i, x) in args.iter().enumerate() {
-            if i == 31 && args.len() > 32 {
-                a.push(format!("... ({} more arguments)", args.len() - 31).into_bytes());
-                break;
-            }
-            if x.len() > 128 {
-                let mut v = x[..128].to_vec();
-                v.extend_from_slice(format!("... ({} more bytes)", x.len() - 128).as_bytes());
-                a.push(v);
-            } else {
-                a.push(x.to_vec());
-            }
-        }
-        sl.1.push_front(SlowlogEntry {
-            id,
-            time: now_ms() / 1000,
-            micros,
-            args: a,
-            addr: addr.into(),
-            name: name.into(),
-        });
-        while sl.1.len() > maxlen {
-            sl.1.pop_back();
-        }
+        self.slowlog.push(micros, args, addr, name, self.config.hot.slowlog_max_len.load(Relaxed));
     }
 
     pub fn record_latency(&self, event: &str, ms: u64) {
@@ -615,28 +644,13 @@ impl Node {
         if th == 0 || ms < th {
             return;
         }
-        let mut l = self.latency.lock();
-        let e = l.entry(event.to_string()).or_insert((0, 0, VecDeque::new()));
-        let now = now_ms() / 1000;
-        e.0 = now;
-        e.1 = e.1.max(ms);
-        if e.2.back().is_some_and(|(t, _)| *t == now) {
-            let last = e.2.back_mut().unwrap();
-            last.1 = last.1.max(ms);
-        } else {
-            e.2.push_back((now, ms));
-        }
-        while e.2.len() > 160 {
-            e.2.pop_front();
-        }
+        self.latency.record(event, ms);
     }
 
     /// Some pause holds writes now (CLIENT PAUSE of either mode, FAILOVER, a shutdown waiting for
     /// replicas): checked before each request.
     pub fn writes_may_pause(&self) -> bool {
-        self.pause_until.load(Relaxed) != 0
-            || self.repl.failing_over()
-            || self.shutdown_ctl.pausing_writes.load(Relaxed)
+        self.pause.until() != 0 || self.repl.failing_over() || self.shutdown_ctl.pausing_writes.load(Relaxed)
     }
 
     /// Keys may be deleted by expiry (active or on access) now: a primary, and no pause holds
@@ -663,7 +677,7 @@ impl Node {
         if !self.repl.expire_allowed() || self.shutdown_ctl.pausing_writes.load(Relaxed) {
             return false;
         }
-        let p = self.pause_until.load(Relaxed);
+        let p = self.pause.until();
         p == 0 || p <= now_ms()
     }
 
@@ -673,43 +687,11 @@ impl Node {
         if is_write && (self.repl.failing_over() || self.shutdown_ctl.pausing_writes.load(Relaxed)) {
             return Some(now_ms() + 1000);
         }
-        let p = *self.pause.lock();
-        let p = p?;
-        let now = now_ms();
-        if now >= p.until_ms {
-            *self.pause.lock() = None;
-            self.pause_until.store(0, Relaxed);
-            return None;
-        }
-        if p.write_only && !is_write {
-            return None;
-        }
-        Some(p.until_ms)
+        self.pause.holds(is_write)
     }
 
     pub fn feed_monitors(&self, db: usize, addr: &str, args: &[&[u8]]) {
-        let mut line = format!("{:.6} [{} {}]", now_us() as f64 / 1e6, db, addr);
-        for a in args {
-            line.push_str(" \"");
-            for &c in a.iter() {
-                match c {
-                    b'\\' => line.push_str("\\\\"),
-                    b'"' => line.push_str("\\\""),
-                    b'\n' => line.push_str("\\n"),
-                    b'\r' => line.push_str("\\r"),
-                    b'\t' => line.push_str("\\t"),
-                    7 => line.push_str("\\a"),
-                    8 => line.push_str("\\b"),
-                    c if c.is_ascii_graphic() || c == b' ' => line.push(c as char),
-                    c => line.push_str(&format!("\\x{:02x}", c)),
-                }
-            }
-            line.push('"');
-        }
-        let mons = self.monitors.lock();
-        for (_, tx) in mons.iter() {
-            let _ = tx.send(ClientMsg::Monitor(line.clone()));
-        }
+        self.monitors.feed(db, addr, args);
     }
 }
 

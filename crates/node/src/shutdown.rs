@@ -231,7 +231,7 @@ fn cancel(srv: &Node) {
     let mut st = srv.shutdown_ctl.state.lock();
     *st = State::default();
     srv.shutdown_ctl.pausing_writes.store(false, Relaxed);
-    srv.pause_notify.notify_waiters();
+    srv.pause.notify.notify_waiters();
     srv.shutdown_ctl.cancels.fetch_add(1, Relaxed);
     srv.shutdown_ctl.cancelled.notify_waiters();
 }

@@ -150,7 +150,7 @@ fn exec(ctx: &mut Ctx, _a: Args) {
         match c {
             Some(c) => match crate::acl::check_queued(&srv, ctx.client, c, q.args()) {
                 Ok(()) => {
-                    if srv.monitor_count.load(Relaxed) > 0
+                    if srv.monitors.active()
                         && !c.has(crate::table::flags::ADMIN)
                         && !c.has(crate::table::flags::SKIP_MONITOR)
                     {

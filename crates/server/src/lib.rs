@@ -10,7 +10,8 @@
 use bytes::{Buf, BytesMut};
 use ferrocache_node::blocking::{WaitState, Waiter};
 use ferrocache_node::client::{BlockRequest, Client, ClientMsg, ClientShared, Then};
-use ferrocache_node::node::{now_ms, ClientHandle};
+use ferrocache_node::client_registry::ClientHandle;
+use ferrocache_node::node::now_ms;
 use ferrocache_node::table::table;
 use ferrocache_node::{execute_at, Node};
 use ferrocache_protocol::resp::{OwnedArgs, ParseLimits, Parsed, ReplyBuf, RespParser};
@@ -144,14 +145,14 @@ pub async fn load_data_serving(srv: &Arc<Node>, listeners: Vec<TcpListener>) -> 
                     _ => Loaded::Failed,
                 };
             }
-            _ = srv.persist.serve_during_load.notified(), if pending.is_some() => {
+            _ = srv.persist().serve_during_load.notified(), if pending.is_some() => {
                 for l in pending.take().unwrap_or_default() {
                     let srv = srv.clone();
                     tokio::spawn(async move { accept_loop(srv, l).await });
                 }
             }
-            _ = srv.shutdown.notified() => {
-                if srv.shutting_down.load(Relaxed) {
+            _ = srv.shutdown_notified() => {
+                if srv.is_shutting_down() {
                     return Loaded::Shutdown;
                 }
             }
@@ -163,7 +164,7 @@ pub async fn load_data_serving(srv: &Arc<Node>, listeners: Vec<TcpListener>) -> 
 pub async fn run(srv: Arc<Node>, listeners: Vec<TcpListener>) {
     // `replicaof host port` in the configuration: connect once the local data is loaded (its
     // replication ID and offset allow a partial resync), as Redis does.
-    if let Some((host, port)) = srv.config.get("replicaof").as_deref().and_then(|v| v.split_once(' ')) {
+    if let Some((host, port)) = srv.config().get("replicaof").as_deref().and_then(|v| v.split_once(' ')) {
         if let Ok(port) = port.parse() {
             ferrocache_node::replication::become_replica(&srv, host.to_string(), port);
         }
@@ -183,8 +184,8 @@ pub async fn run(srv: Arc<Node>, listeners: Vec<TcpListener>) {
     let s1 = srv.clone();
     tokio::spawn(async move {
         loop {
-            s1.listen.notify.notified().await;
-            let Some(set) = s1.listen.take() else { continue };
+            s1.rebound_listeners().notify.notified().await;
+            let Some(set) = s1.rebound_listeners().take() else { continue };
             for h in loops.drain(..) {
                 h.abort();
             }
@@ -199,8 +200,8 @@ pub async fn run(srv: Arc<Node>, listeners: Vec<TcpListener>) {
     let s2 = srv.clone();
     tokio::spawn(async move { cron(s2).await });
     loop {
-        srv.shutdown.notified().await;
-        if srv.shutting_down.load(Relaxed) {
+        srv.shutdown_notified().await;
+        if srv.is_shutting_down() {
             break;
         }
     }
@@ -210,7 +211,7 @@ pub async fn run(srv: Arc<Node>, listeners: Vec<TcpListener>) {
 /// A client blocked in SHUTDOWN: returns once the shutdown is cancelled (the process exits
 /// otherwise).
 async fn shutdown_wait(srv: &Node, seen: u64) {
-    let ctl = &srv.shutdown_ctl;
+    let ctl = &srv.shutdown_control();
     loop {
         let n = ctl.cancelled.notified();
         tokio::pin!(n);
@@ -247,7 +248,7 @@ pub fn spawn_shutdown_tasks(srv: &Arc<Node>) {
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = s.shutdown_ctl.kick.notified() => {}
+                _ = s.shutdown_control().kick.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
             let s2 = s.clone();
@@ -299,8 +300,8 @@ struct MemoryTrim {
 
 impl MemoryTrim {
     fn tick(&mut self, srv: &Arc<Node>) {
-        let received = srv.counters.total_connections_received.load(Relaxed);
-        let closed = received.saturating_sub(srv.connected.load(Relaxed) as u64);
+        let received = srv.counters().total_connections_received.load(Relaxed);
+        let closed = received.saturating_sub(srv.clients().admitted() as u64);
         let now = now_ms();
         if closed < self.closed_at_last + 1000 || now < self.last_ms + 1000 {
             return;
@@ -331,15 +332,15 @@ async fn cron(srv: Arc<Node>) {
     let mut cursor = 0usize;
     let mut trim = MemoryTrim::default();
     loop {
-        let hz = srv.config.get_i64("hz").clamp(1, 500) as u64;
+        let hz = srv.config().get_i64("hz").clamp(1, 500) as u64;
         tokio::time::sleep(Duration::from_millis(1000 / hz)).await;
         trim.tick(&srv);
         // A running script holds every shard: skip the tick (Redis does no active expiry
         // during a script either), and never block a runtime worker on shard locks.
-        if srv.scripting.is_running() {
+        if srv.scripting().is_running() {
             continue;
         }
-        let n = srv.ks.num_shards();
+        let n = srv.keyspace().num_shards();
         let per_tick = (n / hz as usize).max(1);
         let s = srv.clone();
         let step = tokio::task::spawn_blocking(move || {
@@ -349,7 +350,8 @@ async fn cron(srv: Arc<Node>) {
             let c = if !s.expire_allowed() {
                 cursor
             } else {
-                s.ks.active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s2.apply_effects(fx, 0, None))
+                s.keyspace()
+                    .active_expire_step(cursor, per_tick, now_ms(), &mut fx, &mut |fx| s2.apply_effects(fx, 0, None))
             };
             ferrocache_node::aof::cron(&s);
             c
@@ -357,7 +359,7 @@ async fn cron(srv: Arc<Node>) {
         cursor = step.await.unwrap_or(cursor);
         // Keys expired by the step above reach BCAST tracking clients.
         srv.tracking_flush_bcast();
-        if srv.tracking.enabled.load(Relaxed) > 0 {
+        if srv.tracking().enabled.load(Relaxed) > 0 {
             srv.tracking_limit();
         }
         ferrocache_node::persistence::cron(&srv);
@@ -449,8 +451,8 @@ fn process(
     let mut pos = 0;
     let now = now_ms();
     let limits = ParseLimits {
-        proto_max_bulk_len: srv.config.hot.proto_max_bulk_len.load(Relaxed),
-        auth_required: srv.config.hot.requirepass_set.load(Relaxed) && !client.authenticated,
+        proto_max_bulk_len: srv.config().hot.proto_max_bulk_len.load(Relaxed),
+        auth_required: srv.config().hot.requirepass_set.load(Relaxed) && !client.authenticated,
     };
     // CLIENT LIST's qbuf while this batch runs: the whole buffer (Redis trims it afterwards).
     client.shared.qbuf.store(rbuf.len(), Relaxed);
@@ -475,7 +477,7 @@ fn process(
                 let pending = out.buf.len() as u64;
                 let sh = &client.shared;
                 sh.obuf_pending.store(pending, Relaxed);
-                let hot = &srv.config.hot;
+                let hot = &srv.config().hot;
                 if (pending > 1024 && hot.requirepass_set.load(Relaxed) && !client.authenticated)
                     || (sh.obuf_limited(hot) && sh.obuf_over_limit(hot, pending + sh.obuf_queued.load(Relaxed)))
                 {
@@ -529,34 +531,33 @@ pub fn set_keepalive(sock: &TcpStream, secs: i64) {
 
 async fn connection(srv: Arc<Node>, sock: TcpStream, peer: SocketAddr) {
     let _ = sock.set_nodelay(true);
-    set_keepalive(&sock, srv.config.get_i64("tcp-keepalive"));
+    set_keepalive(&sock, srv.config().get_i64("tcp-keepalive"));
     let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    srv.counters.total_connections_received.fetch_add(1, Relaxed);
+    srv.counters().total_connections_received.fetch_add(1, Relaxed);
     let (mut rd, mut wr) = sock.into_split();
-    let maxclients = srv.config.hot.maxclients.load(Relaxed);
-    if srv.connected.fetch_add(1, Relaxed) >= maxclients {
-        srv.connected.fetch_sub(1, Relaxed);
-        srv.counters.rejected_connections.fetch_add(1, Relaxed);
+    let maxclients = srv.config().hot.maxclients.load(Relaxed);
+    if !srv.clients().admit(maxclients) {
+        srv.counters().rejected_connections.fetch_add(1, Relaxed);
         let _ = wr.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
     if protected_mode_denies(&srv, &peer) {
-        srv.connected.fetch_sub(1, Relaxed);
-        srv.counters.rejected_connections.fetch_add(1, Relaxed);
+        srv.clients().leave();
+        srv.counters().rejected_connections.fetch_add(1, Relaxed);
         let _ = wr.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
         return;
     }
-    let id = srv.next_client_id.fetch_add(1, Relaxed);
+    let id = srv.clients().new_id();
     let shared = ClientShared::new(id, peer.to_string(), laddr, now_ms());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    srv.clients.lock().insert(id, ClientHandle { tx: tx.clone(), shared: shared.clone() });
+    srv.clients().insert(id, ClientHandle { tx: tx.clone(), shared: shared.clone() });
     let mut client = Client::new(shared, tx);
-    if !srv.config.hot.requirepass_set.load(Relaxed) {
+    if !srv.config().hot.requirepass_set.load(Relaxed) {
         client.authenticated = true;
     }
     serve(&srv, &mut client, &mut rd, &mut wr, &mut rx).await;
     cleanup(&srv, &mut client);
-    srv.connected.fetch_sub(1, Relaxed);
+    srv.clients().leave();
 }
 
 /// Redis 7.0's text for a client refused by protected mode (clientAcceptHandler).
@@ -565,7 +566,7 @@ const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode 
 /// Protected mode (the default) with no password for the default user: only 127.0.0.1 and
 /// ::1 may connect.
 fn protected_mode_denies(srv: &Node, peer: &SocketAddr) -> bool {
-    srv.config.get_bool("protected-mode")
+    srv.config().get_bool("protected-mode")
         && !ferrocache_node::client::is_local_addr(&peer.to_string())
         && ferrocache_node::acl::default_nopass(srv)
 }
@@ -584,7 +585,7 @@ async fn serve(
     let mut out = ReplyBuf::new(false);
     out.buf = Vec::new();
     loop {
-        let idle = srv.config.hot.timeout.load(Relaxed);
+        let idle = srv.config().hot.timeout.load(Relaxed);
         let idle_timer = async {
             if idle == 0 || client.sub_count() > 0 {
                 std::future::pending::<()>().await
@@ -613,11 +614,11 @@ async fn serve(
                         if out.buf.capacity() == 0 {
                             out.buf = bufs::take_write();
                         }
-                        srv.counters.net_input_bytes.fetch_add(n as u64, Relaxed);
-                        let limit = srv.config.hot.query_buffer_limit.load(Relaxed);
+                        srv.counters().net_input_bytes.fetch_add(n as u64, Relaxed);
+                        let limit = srv.config().hot.query_buffer_limit.load(Relaxed);
                         if rbuf.len() > limit {
                             log('#', &format!("Closing client that reached max query buffer length: id={} addr={} (qbuf initial bytes: {:?})", client.id, client.shared.addr, String::from_utf8_lossy(&rbuf[..rbuf.len().min(64)])));
-                            srv.counters.client_query_buffer_limit_disconnections.fetch_add(1, Relaxed);
+                            srv.counters().client_query_buffer_limit_disconnections.fetch_add(1, Relaxed);
                             return;
                         }
                         // Messages queued before these requests were read (pub/sub, tracking
@@ -634,12 +635,12 @@ async fn serve(
                                 Step::Paused(until) => {
                                     if !flush(srv, &client.shared, wr, &mut out).await { return; }
                                     let wait = until.saturating_sub(now_ms());
-                                    srv.blocking.postponed.fetch_add(1, Relaxed);
+                                    srv.blocking().postponed.fetch_add(1, Relaxed);
                                     tokio::select! {
                                         _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
-                                        _ = srv.pause_notify.notified() => {}
+                                        _ = srv.client_pause().notify.notified() => {}
                                     }
-                                    srv.blocking.postponed.fetch_sub(1, Relaxed);
+                                    srv.blocking().postponed.fetch_sub(1, Relaxed);
                                 }
                                 Step::Handover(psync) => {
                                     if !flush(srv, &client.shared, wr, &mut out).await { return; }
@@ -674,7 +675,7 @@ async fn serve(
                     // The limit holds for what was just added too (Redis checks on every
                     // addReply): a subscriber that drained its channel into a buffer it never
                     // reads is closed here.
-                    let (sh, hot) = (&client.shared, &srv.config.hot);
+                    let (sh, hot) = (&client.shared, &srv.config().hot);
                     if sh.obuf_limited(hot) && sh.obuf_over_limit(hot, sh.omem()) {
                         sh.close_for_obuf();
                         return;
@@ -689,7 +690,7 @@ async fn serve(
         if close {
             // QUIT's effect (this client is gone: tracking redirections to it are broken, it
             // leaves CLIENT LIST) is visible once its reply has been read.
-            srv.clients.lock().remove(&client.id);
+            srv.clients().remove(client.id);
         }
         if !flush(srv, &client.shared, wr, &mut out).await {
             return;
@@ -719,7 +720,7 @@ async fn flush(srv: &Node, sh: &ClientShared, wr: &mut tokio::net::tcp::OwnedWri
         return true;
     }
     ferrocache_node::aof::before_reply(srv);
-    srv.counters.net_output_bytes.fetch_add(out.buf.len() as u64, Relaxed);
+    srv.counters().net_output_bytes.fetch_add(out.buf.len() as u64, Relaxed);
     let len = out.buf.len();
     let mut off = 0;
     let mut ok = true;
@@ -787,9 +788,9 @@ async fn block(
         state: parking_lot::Mutex::new(WaitState::Waiting),
         notify: tokio::sync::Notify::new(),
     });
-    srv.blocking.register(&w);
+    srv.blocking().register(&w);
     // A push may have landed between the command and the registration.
-    srv.blocking.serve(srv);
+    srv.blocking().serve(srv);
     let sh = client.shared.clone();
     let alive = wait_blocked(srv, &w, &sh, req.deadline_ms, rd, rbuf, out, rx).await;
     if let Some(real) = w.client.lock().take() {
@@ -829,7 +830,7 @@ async fn wait_blocked(
                 match w.cancel() {
                     Some(reply) => out.raw(&reply),
                     None => {
-                        srv.blocking.unregister(w);
+                        srv.blocking().unregister(w);
                         w.count_unblocked(srv, None);
                         out.raw(&w.timeout_reply());
                     }
@@ -839,7 +840,7 @@ async fn wait_blocked(
             r = rd.read_buf(rbuf) => {
                 if matches!(r, Ok(0) | Err(_)) {
                     w.cancel();
-                    srv.blocking.unregister(w);
+                    srv.blocking().unregister(w);
                     return false;
                 }
                 // Requests sent while blocked wait in the buffer, as in Redis.
@@ -848,7 +849,7 @@ async fn wait_blocked(
                 match m {
                     Some(ClientMsg::Kill) | None => {
                         w.cancel();
-                        srv.blocking.unregister(w);
+                        srv.blocking().unregister(w);
                         return false;
                     }
                     Some(m) => { encode_msg(out, sh, m); }
@@ -860,15 +861,14 @@ async fn wait_blocked(
 
 fn cleanup(srv: &Arc<Node>, client: &mut Client) {
     let id = client.id;
-    srv.clients.lock().remove(&id);
+    srv.clients().remove(id);
     ferrocache_node::transactions::discard_state(srv, client);
-    srv.pubsub.forget_client(client);
+    srv.pubsub().forget_client(client);
     if client.tracking.take().is_some() {
-        srv.tracking.forget_client(id);
-        srv.tracking.enabled.fetch_sub(1, Relaxed);
+        srv.tracking().forget_client(id);
+        srv.tracking().enabled.fetch_sub(1, Relaxed);
     }
     if client.monitor {
-        srv.monitors.lock().retain(|(i, _)| *i != id);
-        srv.monitor_count.fetch_sub(1, Relaxed);
+        srv.monitors().remove(id);
     }
 }

@@ -75,9 +75,9 @@ async fn accept_loop(srv: Arc<Node>, l: TcpListener) {
 
 async fn connection(srv: Arc<Node>, mut sock: TcpStream, peer: SocketAddr) {
     let _ = sock.set_nodelay(true);
-    crate::set_keepalive(&sock, srv.config.get_i64("tcp-keepalive"));
-    let st = &srv.mc.stats;
-    let max = srv.config.get_i64("memcached-max-connections").max(1) as u64;
+    crate::set_keepalive(&sock, srv.config().get_i64("tcp-keepalive"));
+    let st = &srv.memcached().stats;
+    let max = srv.config().get_i64("memcached-max-connections").max(1) as u64;
     if st.curr_connections.fetch_add(1, Relaxed) >= max {
         st.curr_connections.fetch_sub(1, Relaxed);
         st.rejected_connections.fetch_add(1, Relaxed);
@@ -86,10 +86,10 @@ async fn connection(srv: Arc<Node>, mut sock: TcpStream, peer: SocketAddr) {
         return;
     }
     st.total_connections.fetch_add(1, Relaxed);
-    let id = srv.next_client_id.fetch_add(1, Relaxed);
+    let id = srv.clients().new_id();
     let last = Arc::new(AtomicU64::new(now_ms()));
     let laddr = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    srv.mc
+    srv.memcached()
         .conns
         .lock()
         .insert(id, McConnInfo { addr: peer.to_string(), listen_addr: laddr, last_cmd_ms: last.clone() });
@@ -102,8 +102,8 @@ async fn connection(srv: Arc<Node>, mut sock: TcpStream, peer: SocketAddr) {
     mc::log_conn(&srv, id, &peer, None);
     let reason = serve(&srv, &conn, sock).await;
     mc::log_conn(&srv, id, &peer, Some(reason));
-    srv.mc.conns.lock().remove(&id);
-    srv.mc.stats.curr_connections.fetch_sub(1, Relaxed);
+    srv.memcached().conns.lock().remove(&id);
+    srv.memcached().stats.curr_connections.fetch_sub(1, Relaxed);
 }
 
 /// Back-pressure: stop executing requests once this much output is pending, write it, and only
@@ -137,7 +137,7 @@ async fn serve(srv: &Arc<Node>, conn: &McConn, sock: TcpStream) -> &'static str 
             // A FAILOVER pauses writes: retry the request when it ends.
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
-                _ = srv.pause_notify.notified() => {}
+                _ = srv.client_pause().notify.notified() => {}
             }
         } else {
             if rbuf.capacity() - rbuf.len() < 4096 {
@@ -147,7 +147,7 @@ async fn serve(srv: &Arc<Node>, conn: &McConn, sock: TcpStream) -> &'static str 
                 Ok(0) => return "normal",
                 Err(_) => return "error",
                 Ok(n) => {
-                    srv.mc.stats.bytes_read.fetch_add(n as u64, Relaxed);
+                    srv.memcached().stats.bytes_read.fetch_add(n as u64, Relaxed);
                 }
             }
         }
@@ -155,7 +155,7 @@ async fn serve(srv: &Arc<Node>, conn: &McConn, sock: TcpStream) -> &'static str 
         (close, paused, backlog) = process(srv, conn, &mut state, &mut rbuf, &mut out);
         if !out.is_empty() {
             ferrocache_node::aof::before_reply(srv);
-            srv.mc.stats.bytes_written.fetch_add(out.len() as u64, Relaxed);
+            srv.memcached().stats.bytes_written.fetch_add(out.len() as u64, Relaxed);
             if wr.write_all(&out).await.is_err() {
                 return "error";
             }
@@ -258,7 +258,7 @@ fn process(
                 match parse_text(buf, &limits) {
                     Ok(None) => break,
                     Ok(Some((req, consumed))) => {
-                        if srv.repl.failing_over() && mc::text_is_write(&req) {
+                        if srv.repl().failing_over() && mc::text_is_write(&req) {
                             paused = true;
                             break;
                         }
@@ -291,7 +291,7 @@ fn process(
             Protocol::Binary => match parse_binary(buf, &limits) {
                 Ok(None) => break,
                 Ok(Some((req, consumed))) => {
-                    if srv.repl.failing_over() && mc::binary_is_write(&req) {
+                    if srv.repl().failing_over() && mc::binary_is_write(&req) {
                         paused = true;
                         break;
                     }

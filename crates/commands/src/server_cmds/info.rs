@@ -65,7 +65,7 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
     };
     let mut o = String::new();
     let now = now_ms();
-    let uptime = (now - srv.start_ms) / 1000;
+    let uptime = (now - srv.start_ms()) / 1000;
     if want("server") {
         let _ = write!(
             o,
@@ -75,38 +75,38 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
             std::env::consts::OS,
             std::env::consts::ARCH,
             std::process::id(),
-            srv.run_id,
-            srv.config.get_i64("port"),
+            srv.run_id(),
+            srv.config().get_i64("port"),
             now_us(),
             uptime,
             uptime / 86400,
-            srv.config.get_i64("hz"),
-            srv.config.get_i64("hz"),
+            srv.config().get_i64("hz"),
+            srv.config().get_i64("hz"),
             ferrocache_engine::keyspace::lru_clock(now),
             std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
-            srv.config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-            srv.threads,
+            srv.config().file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            srv.threads(),
         );
     }
     if want("clients") {
         if !o.is_empty() {
             o.push_str("\r\n");
         }
-        let clients = srv.clients.lock();
         // A killed client is gone for Redis (freed by CLIENT KILL) even while its task winds up.
-        let n = clients.values().filter(|c| !c.shared.kill.load(Relaxed)).count();
+        let clients = srv.clients().all();
+        let n = clients.iter().filter(|c| !c.is_killed()).count();
         let pubsub = clients
-            .values()
+            .iter()
             .filter(|c| c.shared.sub.load(Relaxed) + c.shared.psub.load(Relaxed) + c.shared.ssub.load(Relaxed) > 0)
             .count();
-        let tracking = clients.values().filter(|c| c.shared.tracking.lock().is_some()).count();
+        let tracking = clients.iter().filter(|c| c.shared.tracking.lock().is_some()).count();
         drop(clients);
         let _ = write!(
             o,
             "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:{}\r\nclients_in_timeout_table:0\r\npubsub_clients:{}\r\n",
             n,
-            srv.config.hot.maxclients.load(Relaxed),
-            srv.blocking.blocked_clients(),
+            srv.config().hot.maxclients.load(Relaxed),
+            srv.blocking().blocked_clients(),
             tracking,
             pubsub
         );
@@ -117,9 +117,9 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         }
         let used = used_memory() as u64;
         let rss = rss_bytes();
-        let max = srv.config.hot.maxmemory.load(Relaxed);
-        let (nscripts, lua_eval) = srv.scripting.eval_stats();
-        let (nlibs, nfuncs, lua_func) = srv.scripting.function_stats();
+        let max = srv.config().hot.maxmemory.load(Relaxed);
+        let (nscripts, lua_eval) = srv.scripting().eval_stats();
+        let (nlibs, nfuncs, lua_func) = srv.scripting().function_stats();
         let (mem_clients_normal, mem_clients_slaves) = srv.clients_memory();
         let _ = write!(
             o,
@@ -133,7 +133,7 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
             lua_eval + lua_func,
             human(lua_eval + lua_func),
             human(max),
-            srv.config.policy().name(),
+            srv.config().policy().name(),
             if used > 0 { rss as f64 / used as f64 } else { 1.0 },
             rss as i64 - used as i64,
             ferrocache_engine::lazyfree::pending(),
@@ -155,16 +155,16 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         if !o.is_empty() {
             o.push_str("\r\n");
         }
-        let st = srv.ks.stats();
+        let st = srv.keyspace().stats();
         let cs = stats::snapshot();
-        let c = &srv.counters;
+        let c = srv.counters();
         // One lock at a time: a guard temporary in write!'s arguments lives to the end of
         // the statement, and locking the same mutex twice there deadlocks.
         let (tracking_keys, tracking_items) = {
-            let t = srv.tracking.table.lock();
+            let t = srv.tracking().table.lock();
             (t.len(), t.values().map(|s| s.len()).sum::<usize>())
         };
-        let tracking_prefixes = srv.tracking.prefixes.lock().len();
+        let tracking_prefixes = srv.tracking().prefixes.lock().len();
         let _ = write!(
             o,
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_keys:{}\r\nevicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\nclient_query_buffer_limit_disconnections:{}\r\n",
@@ -174,16 +174,16 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
             c.net_input_bytes.load(Relaxed),
             c.net_output_bytes.load(Relaxed),
             c.rejected_connections.load(Relaxed),
-            ctx.srv.repl.sync_full.load(Relaxed),
-            ctx.srv.repl.sync_partial_ok.load(Relaxed),
-            ctx.srv.repl.sync_partial_err.load(Relaxed),
+            ctx.srv.repl().sync_full.load(Relaxed),
+            ctx.srv.repl().sync_partial_ok.load(Relaxed),
+            ctx.srv.repl().sync_partial_err.load(Relaxed),
             st.expired,
             st.evicted,
             st.hits,
             st.misses,
-            srv.pubsub.channels.read().len(),
-            srv.pubsub.patterns.read().len(),
-            srv.pubsub.shard_channels.read().len(),
+            srv.pubsub().channels.read().len(),
+            srv.pubsub().patterns.read().len(),
+            srv.pubsub().shard_channels.read().len(),
             tracking_keys,
             tracking_items,
             tracking_prefixes,
@@ -257,7 +257,7 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
         if !o.is_empty() {
             o.push_str("\r\n");
         }
-        let on = srv.cluster.enabled as u8;
+        let on = srv.cluster().enabled as u8;
         let _ = write!(o, "# Cluster\r\ncluster_enabled:{}\r\n", on);
     }
     if want("keyspace") {
@@ -265,7 +265,7 @@ pub fn info_text(ctx: &Ctx, sections: &[String]) -> String {
             o.push_str("\r\n");
         }
         o.push_str("# Keyspace\r\n");
-        for (i, (keys, expires)) in srv.ks.db_counts().into_iter().enumerate() {
+        for (i, (keys, expires)) in srv.keyspace().db_counts().into_iter().enumerate() {
             if keys > 0 {
                 let _ = write!(o, "db{}:keys={},expires={},avg_ttl=0\r\n", i, keys, expires);
             }
@@ -283,24 +283,7 @@ pub(crate) fn total_mem() -> u64 {
 }
 
 pub(crate) fn instantaneous_ops(ctx: &Ctx, total: u64) -> u64 {
-    let mut s = ctx.srv.ops_sample.lock();
-    let now = now_ms();
-    let (last_total, last_ms, ref mut hist) = *s;
-    if now > last_ms + 100 {
-        let rate = (total.saturating_sub(last_total)) as f64 * 1000.0 / (now - last_ms) as f64;
-        hist.push_back(rate);
-        while hist.len() > 16 {
-            hist.pop_front();
-        }
-        s.0 = total;
-        s.1 = now;
-    }
-    let h = &s.2;
-    if h.is_empty() {
-        0
-    } else {
-        (h.iter().sum::<f64>() / h.len() as f64) as u64
-    }
+    ctx.srv.ops_sample().rate(total)
 }
 
 pub(crate) fn info(ctx: &mut Ctx, a: Args) {

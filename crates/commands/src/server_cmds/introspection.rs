@@ -168,7 +168,7 @@ pub(crate) fn command_help(ctx: &mut Ctx, _a: Args) {
 pub(crate) fn config_get(ctx: &mut Ctx, a: Args) {
     let mut pairs: Vec<(String, String)> = Vec::new();
     for p in a.iter().skip(2) {
-        for kv in ctx.srv.config.matching(&String::from_utf8_lossy(p)) {
+        for kv in ctx.srv.config().matching(&String::from_utf8_lossy(p)) {
             if !pairs.iter().any(|x| x.0 == kv.0) {
                 pairs.push(kv);
             }
@@ -210,10 +210,10 @@ pub(crate) fn config_set(ctx: &mut Ctx, a: Args) {
     for i in (2..a.len()).step_by(2) {
         let name = String::from_utf8_lossy(&a[i]).to_string();
         let val = String::from_utf8_lossy(&a[i + 1]).to_string();
-        let prev = ctx.srv.config.get(&name);
-        if let Err(e) = ctx.srv.config.set_runtime(&name, &val) {
+        let prev = ctx.srv.config().get(&name);
+        if let Err(e) = ctx.srv.config().set_runtime(&name, &val) {
             for (n, v) in old {
-                let _ = ctx.srv.config.set_runtime(&n, &v);
+                let _ = ctx.srv.config().set_runtime(&n, &v);
             }
             return ctx.out.error(&e.0);
         }
@@ -223,11 +223,13 @@ pub(crate) fn config_set(ctx: &mut Ctx, a: Args) {
     }
     // Redis's apply functions: a port that cannot be bound undoes the whole CONFIG SET.
     let port_changed = seen.iter().any(|n| n == "port")
-        && old.iter().any(|(n, v)| n.eq_ignore_ascii_case("port") && ctx.srv.config.get("port").as_deref() != Some(v));
+        && old
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("port") && ctx.srv.config().get("port").as_deref() != Some(v));
     if port_changed {
         if let Err(e) = ferrocache_node::listeners::change_port(ctx.srv) {
             for (n, v) in old {
-                let _ = ctx.srv.config.set_runtime(&n, &v);
+                let _ = ctx.srv.config().set_runtime(&n, &v);
             }
             return ctx.out.error(&format!("ERR CONFIG SET failed (possibly related to argument 'port') - {}", e));
         }
@@ -247,9 +249,9 @@ pub(crate) fn config_set(ctx: &mut Ctx, a: Args) {
 
 pub(crate) fn config_resetstat(ctx: &mut Ctx, _a: Args) {
     stats::reset();
-    ctx.srv.ks.reset_stats();
+    ctx.srv.keyspace().reset_stats();
     ferrocache_engine::lazyfree::reset_stats();
-    let c = &ctx.srv.counters;
+    let c = ctx.srv.counters();
     c.total_connections_received.store(0, Relaxed);
     c.rejected_connections.store(0, Relaxed);
     c.net_input_bytes.store(0, Relaxed);
@@ -257,19 +259,19 @@ pub(crate) fn config_resetstat(ctx: &mut Ctx, _a: Args) {
     c.total_error_replies.store(0, Relaxed);
     c.pubsub_messages.store(0, Relaxed);
     c.evicted_keys.store(0, Relaxed);
-    ctx.srv.slowlog.lock().1.clear();
-    ctx.srv.latency.lock().clear();
+    ctx.srv.slowlog().reset();
+    ctx.srv.latency().reset(&[]);
     ctx.out.ok();
 }
 
 pub(crate) fn config_rewrite(ctx: &mut Ctx, _a: Args) {
-    let Some(path) = ctx.srv.config.file.clone() else {
+    let Some(path) = ctx.srv.config().file.clone() else {
         return ctx.out.error("ERR The server is running without a config file");
     };
     let old = std::fs::read_to_string(&path).unwrap_or_default();
     let mut lines: Vec<String> = Vec::new();
     let mut written: Vec<&str> = Vec::new();
-    let all = ctx.srv.config.all();
+    let all = ctx.srv.config().all();
     // ACL users replace the old `user` lines (none are written when an aclfile is used).
     let mut user_lines = ferrocache_node::acl::config_user_lines(ctx.srv);
     for l in old.lines() {

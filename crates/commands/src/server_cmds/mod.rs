@@ -113,7 +113,7 @@ fn role(ctx: &mut Ctx, _a: Args) {
 }
 
 fn lastsave(ctx: &mut Ctx, _a: Args) {
-    ctx.out.int(ctx.srv.last_save.load(Relaxed) as i64);
+    ctx.out.int(ctx.srv.last_save() as i64);
 }
 
 fn slowlog_get(ctx: &mut Ctx, a: Args) {
@@ -126,10 +126,9 @@ fn slowlog_get(ctx: &mut Ctx, a: Args) {
     } else if a.len() > 3 {
         return ctx.wrong_arity();
     }
-    let sl = ctx.srv.slowlog.lock();
-    let n = if count == -1 { sl.1.len() } else { (count as usize).min(sl.1.len()) };
-    ctx.out.array(n);
-    for e in sl.1.iter().take(n) {
+    let entries = ctx.srv.slowlog().newest(if count == -1 { None } else { Some(count as usize) });
+    ctx.out.array(entries.len());
+    for e in entries {
         ctx.out.array(6);
         ctx.out.int(e.id as i64);
         ctx.out.int(e.time as i64);
@@ -144,12 +143,12 @@ fn slowlog_get(ctx: &mut Ctx, a: Args) {
 }
 
 fn slowlog_len(ctx: &mut Ctx, _a: Args) {
-    let n = ctx.srv.slowlog.lock().1.len();
+    let n = ctx.srv.slowlog().len();
     ctx.out.int(n as i64);
 }
 
 fn slowlog_reset(ctx: &mut Ctx, _a: Args) {
-    ctx.srv.slowlog.lock().1.clear();
+    ctx.srv.slowlog().reset();
     ctx.out.ok();
 }
 
@@ -174,39 +173,32 @@ fn slowlog_help(ctx: &mut Ctx, _a: Args) {
 }
 
 fn latency_latest(ctx: &mut Ctx, _a: Args) {
-    let l = ctx.srv.latency.lock();
-    ctx.out.array(l.len());
-    for (name, (t, max, hist)) in l.iter() {
+    let events = ctx.srv.latency().events();
+    ctx.out.array(events.len());
+    for (name, e) in events {
         ctx.out.array(4);
         ctx.out.bulk(name.as_bytes());
-        ctx.out.int(*t as i64);
-        ctx.out.int(hist.back().map(|x| x.1).unwrap_or(0) as i64);
-        ctx.out.int(*max as i64);
+        ctx.out.int(e.last_s as i64);
+        ctx.out.int(e.history.back().map(|x| x.1).unwrap_or(0) as i64);
+        ctx.out.int(e.max_ms as i64);
     }
 }
 
 fn latency_reset(ctx: &mut Ctx, a: Args) {
-    let mut l = ctx.srv.latency.lock();
-    let n = if a.len() == 2 {
-        let n = l.len();
-        l.clear();
-        n
-    } else {
-        a.iter().skip(2).filter(|e| l.remove(&String::from_utf8_lossy(e).to_string()).is_some()).count()
-    };
+    let names: Vec<String> = a.iter().skip(2).map(|e| String::from_utf8_lossy(e).into_owned()).collect();
+    let n = ctx.srv.latency().reset(&names);
     ctx.out.int(n as i64);
 }
 
 fn latency_history(ctx: &mut Ctx, a: Args) {
-    let l = ctx.srv.latency.lock();
-    match l.get(&String::from_utf8_lossy(&a[2]).to_string()) {
+    match ctx.srv.latency().event(&String::from_utf8_lossy(&a[2])) {
         None => ctx.out.empty_array(),
-        Some((_, _, hist)) => {
-            ctx.out.array(hist.len());
-            for (t, v) in hist {
+        Some(e) => {
+            ctx.out.array(e.history.len());
+            for (t, v) in e.history {
                 ctx.out.array(2);
-                ctx.out.int(*t as i64);
-                ctx.out.int(*v as i64);
+                ctx.out.int(t as i64);
+                ctx.out.int(v as i64);
             }
         }
     }
@@ -262,7 +254,7 @@ fn memory_usage(ctx: &mut Ctx, a: Args) {
 
 fn memory_stats(ctx: &mut Ctx, _a: Args) {
     let used = used_memory() as i64;
-    let counts = ctx.srv.ks.db_counts();
+    let counts = ctx.srv.keyspace().db_counts();
     let keys: usize = counts.iter().map(|c| c.0).sum();
     let out = &mut *ctx.out;
     let dbs: Vec<_> = counts.iter().enumerate().filter(|(_, c)| c.0 > 0).collect();
@@ -362,8 +354,7 @@ fn monitor(ctx: &mut Ctx, _a: Args) {
         return;
     }
     ctx.client.monitor = true;
-    ctx.srv.monitors.lock().push((ctx.client.id, ctx.client.tx.clone()));
-    ctx.srv.monitor_count.fetch_add(1, Relaxed);
+    ctx.srv.monitors().add(ctx.client.id, ctx.client.tx.clone());
     ctx.client.set_flags();
     ctx.out.ok();
 }
@@ -371,7 +362,7 @@ fn monitor(ctx: &mut Ctx, _a: Args) {
 /// allowProtectedAction: `option` is "yes", or "local" and the client is local (islocalClient:
 /// 127.0.0.1 or ::1 exactly, as Redis).
 pub fn allow_protected(ctx: &Ctx, option: &str) -> bool {
-    let setting = ctx.srv.config.get(option).unwrap_or_default();
+    let setting = ctx.srv.config().get(option).unwrap_or_default();
     setting == "yes" || (setting == "local" && ferrocache_node::client::is_local_addr(&ctx.client.shared.addr))
 }
 
@@ -419,7 +410,7 @@ fn debug(ctx: &mut Ctx, a: Args) {
         b"reload" => ferrocache_node::persistence::debug_reload(ctx, a),
         b"set-disable-deny-scripts" if a.len() == 3 => {
             let on = ferrocache_node::util::parse_i64(&a[2]).unwrap_or(0) != 0;
-            ctx.srv.scripting.disable_deny.store(on, Relaxed);
+            ctx.srv.scripting().disable_deny.store(on, Relaxed);
             ctx.out.ok();
         }
         b"protocol" if a.len() == 3 => debug_protocol(ctx, &a[2]),

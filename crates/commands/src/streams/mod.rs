@@ -181,8 +181,8 @@ fn reply_entry(out: &mut ReplyBuf, e: &StreamEntry) {
 }
 
 fn node_limits(ctx: &Ctx) -> NodeLimits {
-    let b = ctx.srv.config.get_i64("stream-node-max-bytes");
-    let e = ctx.srv.config.get_i64("stream-node-max-entries");
+    let b = ctx.srv.config().get_i64("stream-node-max-bytes");
+    let e = ctx.srv.config().get_i64("stream-node-max-entries");
     NodeLimits { max_bytes: b.max(0) as usize, max_entries: e.max(0) as usize }
 }
 

@@ -48,14 +48,9 @@ pub fn set_user(srv: &Node, name: &[u8], rules: &[Vec<u8>]) -> Result<(), String
 }
 
 /// Clients authenticated as `name` (by CLIENT LIST's user= field).
-fn clients_of(srv: &Node, name: &[u8]) -> Vec<(Arc<crate::client::ClientShared>, crate::node::Tx)> {
+fn clients_of(srv: &Node, name: &[u8]) -> Vec<(Arc<crate::client::ClientShared>, crate::client_registry::Tx)> {
     let n = String::from_utf8_lossy(name);
-    srv.clients
-        .lock()
-        .values()
-        .filter(|h| *h.shared.user.lock() == n && !h.shared.kill.load(Relaxed))
-        .map(|h| (h.shared.clone(), h.tx.clone()))
-        .collect()
+    srv.clients.live().into_iter().filter(|h| *h.shared.user.lock() == n).map(|h| (h.shared, h.tx)).collect()
 }
 
 /// ACLKillPubsubClientsIfNeeded: disconnect the user's subscribers whose subscriptions the new
@@ -77,7 +72,8 @@ fn kill_pubsub_clients_if_needed(srv: &Node, new: &User, original: &User) {
             continue;
         }
         let id = sh.id;
-        let violates = |reg: &RwLock<HashMap<bytes::Bytes, HashMap<u64, crate::node::ClientHandle>>>, pattern: bool| {
+        let violates = |reg: &RwLock<HashMap<bytes::Bytes, HashMap<u64, crate::client_registry::ClientHandle>>>,
+                        pattern: bool| {
             reg.read().iter().any(|(ch, subs)| subs.contains_key(&id) && !check_channel_list(&upcoming, ch, pattern))
         };
         if violates(&srv.pubsub.patterns, true)

@@ -4,7 +4,8 @@
 //! (`become_replica`).
 
 use crate::client::{Client, ClientMsg, ClientShared};
-use crate::node::{now_ms, ClientHandle};
+use crate::client_registry::ClientHandle;
+use crate::node::now_ms;
 use crate::persistence::log_line as log;
 use crate::replication::{self as rp, LinkState};
 use crate::{execute_at, persistence, Node};
@@ -351,7 +352,7 @@ async fn stream_from_master(
 ) -> Result<(), String> {
     let Link { sock, mut buf } = link;
     let (mut rd, mut wr) = sock.into_split();
-    let id = srv.next_client_id.fetch_add(1, Relaxed);
+    let id = srv.clients.new_id();
     let shared = ClientShared::new(id, format!("{}:{}", host, port), laddr, now_ms());
     *shared.flags.lock() = "M".into();
     let (tx, mut crx) = unbounded_channel();
@@ -359,12 +360,12 @@ async fn stream_from_master(
     mc.authenticated = true;
     mc.repl.is_master = true;
     mc.db = *db;
-    srv.clients.lock().insert(id, ClientHandle { tx, shared: shared.clone() });
+    srv.clients.insert(id, ClientHandle { tx, shared: shared.clone() });
     let mut reploff = start_off;
     {
         let mut r = srv.repl.replica.lock();
         if r.epoch != epoch {
-            srv.clients.lock().remove(&id);
+            srv.clients.remove(id);
             return Ok(());
         }
         r.state = LinkState::Connected;
@@ -474,7 +475,7 @@ async fn stream_from_master(
     }
     .await;
     *db = mc.db;
-    srv.clients.lock().remove(&id);
+    srv.clients.remove(id);
     {
         let mut r = srv.repl.replica.lock();
         if r.master_client == id {

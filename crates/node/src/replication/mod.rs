@@ -532,12 +532,9 @@ impl Repl {
     /// Disconnect every replica (their feeder tasks stop on the kill flag).
     pub fn disconnect_replicas(&self, srv: &Node) {
         let reps: Vec<Arc<ReplicaConn>> = std::mem::take(&mut self.primary.lock().replicas);
-        let clients = srv.clients.lock();
         for r in reps {
             r.shared.kill.store(true, Relaxed);
-            if let Some(h) = clients.get(&r.id) {
-                let _ = h.tx.send(crate::client::ClientMsg::Kill);
-            }
+            srv.clients.kill(r.id);
         }
     }
 }
@@ -677,10 +674,7 @@ pub fn become_master(srv: &Arc<Node>) {
 }
 
 fn kill_client(srv: &Node, id: u64) {
-    if let Some(h) = srv.clients.lock().get(&id) {
-        h.shared.kill.store(true, Relaxed);
-        let _ = h.tx.send(crate::client::ClientMsg::Kill);
-    }
+    srv.clients.kill(id);
 }
 
 fn log(level: char, msg: &str) {
@@ -868,7 +862,7 @@ pub fn failover_state_name(st: u8) -> &'static str {
 pub fn clear_failover(srv: &Node) {
     *srv.repl.failover.lock() = Failover::default();
     srv.repl.failover_state.store(FAILOVER_NONE, Relaxed);
-    srv.pause_notify.notify_waiters();
+    srv.pause.notify.notify_waiters();
 }
 
 /// abortFailover: back to a primary if we already switched, then unpause.

@@ -9,7 +9,6 @@ use crate::table::Command;
 use crate::util::{eq_ic, parse_i64};
 use crate::Ctx;
 use ferrocache_protocol::resp::{Args, ReplyBuf};
-use std::sync::atomic::Ordering::*;
 
 // -------------------------------------------------------------------------------------------
 // EVAL family
@@ -108,7 +107,7 @@ fn create_function(st: &mut EvalState, out: &mut ReplyBuf, body: &[u8]) -> Optio
 /// EVAL*/FCALL* skip the executor's MONITOR feed and feed it here, so that the script's own
 /// commands appear after it (evalCommand, fcallCommandGeneric).
 pub(super) fn feed_monitors_first(ctx: &Ctx, a: Args) {
-    if ctx.srv.monitor_count.load(Relaxed) > 0 {
+    if ctx.srv.monitors.active() {
         let argv: Vec<&[u8]> = a.iter().collect();
         ctx.srv.feed_monitors(ctx.client.db, &ctx.client.shared.addr, &argv);
     }

@@ -204,7 +204,7 @@ pub(crate) unsafe fn host_call(l: *mut lua_State, raise: bool) -> c_int {
                     }
                     let owned = OwnedArgs::from_slices(&argv);
                     // call(): MONITOR sees a script's commands as from client "lua".
-                    if srv.monitor_count.load(Relaxed) > 0 && !cmd.has(ADMIN) && !cmd.has(SKIP_MONITOR) {
+                    if srv.monitors.active() && !cmd.has(ADMIN) && !cmd.has(SKIP_MONITOR) {
                         let a: Vec<&[u8]> = crate::acl::redacted_args(cmd, owned.args());
                         srv.feed_monitors(run.client.db, "lua", &a);
                     }
