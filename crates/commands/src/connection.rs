@@ -1,11 +1,11 @@
 //! Connection commands: PING, ECHO, QUIT, RESET, SELECT, AUTH, HELLO, CLIENT.
 
-use ferrocache_node::client::{ReplyMode, TrackingInfo};
+use ferrocache_node::client::{ClientShared, ReplyMode, TrackingInfo};
 use ferrocache_node::node::now_ms;
 use ferrocache_node::subcommand_required;
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::*;
-use ferrocache_node::Ctx;
+use ferrocache_node::{CommandError, Ctx};
 use ferrocache_protocol::resp::Args;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -268,92 +268,133 @@ fn client_kill(ctx: &mut Ctx, a: Args) {
             None => ctx.out.error("ERR No such client"),
         };
     }
-    let mut id = None;
-    let mut addr = None;
-    let mut laddr = None;
-    let mut skipme = true;
-    let mut ctype: Option<Vec<u8>> = None;
-    let mut user = None;
-    let mut maxage = None;
-    let mut i = 2;
-    while i < a.len() {
-        if i + 1 >= a.len() {
-            return ctx.out.error(ERR_SYNTAX);
-        }
-        let (o, v) = (&a[i], &a[i + 1]);
-        if eq_ic(o, "id") {
-            match parse_i64(v) {
-                Some(n) if n > 0 => id = Some(n as u64),
-                _ => return ctx.out.error("ERR client-id should be greater than 0"),
-            }
-        } else if eq_ic(o, "type") {
-            let t = v.to_ascii_lowercase();
-            if !matches!(t.as_slice(), b"normal" | b"master" | b"replica" | b"slave" | b"pubsub") {
-                return ctx.out.error(&format!("ERR Unknown client type '{}'", String::from_utf8_lossy(v)));
-            }
-            ctype = Some(t);
-        } else if eq_ic(o, "addr") {
-            addr = Some(String::from_utf8_lossy(v).into_owned());
-        } else if eq_ic(o, "laddr") {
-            laddr = Some(String::from_utf8_lossy(v).into_owned());
-        } else if eq_ic(o, "user") {
-            if !ferrocache_node::acl::user_exists(ctx.srv, v) {
-                return ctx.out.error(&format!("ERR No such user '{}'", String::from_utf8_lossy(v)));
-            }
-            user = Some(String::from_utf8_lossy(v).into_owned());
-        } else if eq_ic(o, "skipme") {
-            if eq_ic(v, "yes") {
-                skipme = true;
-            } else if eq_ic(v, "no") {
-                skipme = false;
-            } else {
-                return ctx.out.error(ERR_SYNTAX);
-            }
-        } else if eq_ic(o, "maxage") {
-            match parse_i64(v) {
-                Some(n) if n >= 0 => maxage = Some(n as u64),
-                _ => return ctx.out.error(ERR_SYNTAX),
-            }
-        } else {
-            return ctx.out.error(ERR_SYNTAX);
-        }
-        i += 2;
-    }
+    let srv = ctx.srv;
+    let f = match ClientKillFilter::parse(a, |u| ferrocache_node::acl::user_exists(srv, u)) {
+        Ok(f) => f,
+        Err(e) => return ctx.fail(&e),
+    };
     let now = now_ms();
     let mut killed = 0;
-    for h in ctx.srv.clients().live() {
-        let s = &h.shared;
-        if id.is_some_and(|x| x != s.id)
-            || addr.as_ref().is_some_and(|x| *x != s.addr)
-            || user.as_ref().is_some_and(|u| *u != *s.user.lock())
-            || laddr.as_ref().is_some_and(|x| *x != s.laddr)
-            || (skipme && s.id == me)
-            || maxage.is_some_and(|m| now.saturating_sub(s.created_ms) / 1000 < m)
-        {
-            continue;
-        }
-        if let Some(t) = &ctype {
-            let is_pubsub = s.sub.load(Relaxed) + s.psub.load(Relaxed) + s.ssub.load(Relaxed) > 0;
-            let fl = s.flags.lock().clone();
-            let (is_master, is_replica) = (fl.contains('M'), fl.contains('S'));
-            let ok = match t.as_slice() {
-                b"normal" => !is_pubsub && !is_master && !is_replica,
-                b"pubsub" => is_pubsub,
-                b"master" => is_master,
-                b"replica" | b"slave" => is_replica,
-                _ => false,
-            };
-            if !ok {
-                continue;
-            }
-        }
+    for h in ctx.srv.clients().live().into_iter().filter(|h| f.matches(&h.shared, me, now)) {
         h.kill();
-        if s.id == me {
+        if h.shared.id == me {
             ctx.after_reply(ferrocache_node::client::Then::Close);
         }
         killed += 1;
     }
     ctx.out.int(killed);
+}
+
+/// CLIENT KILL TYPE's classes of clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillType {
+    Normal,
+    Master,
+    /// `replica` or `slave`.
+    Replica,
+    Pubsub,
+}
+
+/// CLIENT KILL's filter form: [ID id] [TYPE type] [ADDR addr] [LADDR addr] [USER name]
+/// [SKIPME yes|no] [MAXAGE seconds], over the borrowed arguments. A client is killed when it
+/// matches every filter given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientKillFilter<'a> {
+    pub id: Option<u64>,
+    pub kind: Option<KillType>,
+    pub addr: Option<&'a [u8]>,
+    pub laddr: Option<&'a [u8]>,
+    /// The user name (known to exist when parsing succeeded).
+    pub user: Option<&'a [u8]>,
+    /// Leave the calling client alone (the default).
+    pub skipme: bool,
+    /// Only clients connected for at least this many seconds.
+    pub maxage: Option<u64>,
+}
+
+impl Default for ClientKillFilter<'_> {
+    fn default() -> Self {
+        ClientKillFilter { id: None, kind: None, addr: None, laddr: None, user: None, skipme: true, maxage: None }
+    }
+}
+
+impl<'a> ClientKillFilter<'a> {
+    /// The filters from `a[2..]`, checked one by one as Redis 7.0's clientKillCommand does
+    /// (later ones override earlier ones). `user_exists` is the ACL lookup USER makes in
+    /// place, so an unknown user is reported before the options after it are checked.
+    pub fn parse(a: Args<'a>, user_exists: impl Fn(&[u8]) -> bool) -> Result<Self, CommandError> {
+        let mut f = ClientKillFilter::default();
+        let mut i = 2;
+        while i < a.len() {
+            let (Some(o), Some(v)) = (a.get(i), a.get(i + 1)) else { return Err(CommandError::Syntax) };
+            if eq_ic(o, "id") {
+                match parse_i64(v) {
+                    Some(n) if n > 0 => f.id = Some(n as u64),
+                    _ => return Err("ERR client-id should be greater than 0".into()),
+                }
+            } else if eq_ic(o, "type") {
+                f.kind = Some(match v.to_ascii_lowercase().as_slice() {
+                    b"normal" => KillType::Normal,
+                    b"master" => KillType::Master,
+                    b"replica" | b"slave" => KillType::Replica,
+                    b"pubsub" => KillType::Pubsub,
+                    _ => return Err(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(v)).into()),
+                });
+            } else if eq_ic(o, "addr") {
+                f.addr = Some(v);
+            } else if eq_ic(o, "laddr") {
+                f.laddr = Some(v);
+            } else if eq_ic(o, "user") {
+                if !user_exists(v) {
+                    return Err(format!("ERR No such user '{}'", String::from_utf8_lossy(v)).into());
+                }
+                f.user = Some(v);
+            } else if eq_ic(o, "skipme") {
+                if eq_ic(v, "yes") {
+                    f.skipme = true;
+                } else if eq_ic(v, "no") {
+                    f.skipme = false;
+                } else {
+                    return Err(CommandError::Syntax);
+                }
+            } else if eq_ic(o, "maxage") {
+                match parse_i64(v) {
+                    Some(n) if n >= 0 => f.maxage = Some(n as u64),
+                    _ => return Err(CommandError::Syntax),
+                }
+            } else {
+                return Err(CommandError::Syntax);
+            }
+            i += 2;
+        }
+        Ok(f)
+    }
+
+    /// Whether client `c` is one to kill, for the client `me` at `now` (ms). A client already
+    /// killed never matches: Redis has freed it before the next command runs.
+    pub fn matches(&self, c: &ClientShared, me: u64, now: u64) -> bool {
+        let text_is = |x: &[u8], s: &str| String::from_utf8_lossy(x) == s;
+        if c.kill.load(Relaxed)
+            || self.id.is_some_and(|x| x != c.id)
+            || self.addr.is_some_and(|x| !text_is(x, &c.addr))
+            || self.user.is_some_and(|u| !text_is(u, &c.user.lock()))
+            || self.laddr.is_some_and(|x| !text_is(x, &c.laddr))
+            || (self.skipme && c.id == me)
+            || self.maxage.is_some_and(|m| now.saturating_sub(c.created_ms) / 1000 < m)
+        {
+            return false;
+        }
+        let Some(kind) = self.kind else { return true };
+        let is_pubsub = c.sub.load(Relaxed) + c.psub.load(Relaxed) + c.ssub.load(Relaxed) > 0;
+        let fl = c.flags.lock();
+        let (is_master, is_replica) = (fl.contains('M'), fl.contains('S'));
+        match kind {
+            KillType::Normal => !is_pubsub && !is_master && !is_replica,
+            KillType::Pubsub => is_pubsub,
+            KillType::Master => is_master,
+            KillType::Replica => is_replica,
+        }
+    }
 }
 
 fn client_setname(ctx: &mut Ctx, a: Args) {
@@ -642,5 +683,118 @@ fn client_help(ctx: &mut Ctx, _a: Args) {
     ctx.out.array(lines.len());
     for l in lines {
         ctx.out.simple(l);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrocache_protocol::resp::OwnedArgs;
+
+    fn filter(s: &str) -> Result<ClientKillFilter<'static>, String> {
+        // Leaked so the parsed filter may outlive the helper: test-only.
+        let o: &'static OwnedArgs = Box::leak(Box::new(OwnedArgs::from_slices(&s.split(' ').collect::<Vec<_>>())));
+        ClientKillFilter::parse(o.args(), |u| u == b"default" || u == b"alice").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn parse_each_filter() {
+        assert_eq!(filter("client kill id 7").unwrap(), ClientKillFilter { id: Some(7), ..Default::default() });
+        assert_eq!(filter("CLIENT KILL TYPE Normal").unwrap().kind, Some(KillType::Normal));
+        assert_eq!(filter("client kill type master").unwrap().kind, Some(KillType::Master));
+        assert_eq!(filter("client kill type replica").unwrap().kind, Some(KillType::Replica));
+        assert_eq!(filter("client kill type SLAVE").unwrap().kind, Some(KillType::Replica));
+        assert_eq!(filter("client kill type pubsub").unwrap().kind, Some(KillType::Pubsub));
+        assert_eq!(filter("client kill addr 1.2.3.4:5").unwrap().addr, Some(&b"1.2.3.4:5"[..]));
+        assert_eq!(filter("client kill LADDR 127.0.0.1:6379").unwrap().laddr, Some(&b"127.0.0.1:6379"[..]));
+        assert_eq!(filter("client kill user alice").unwrap().user, Some(&b"alice"[..]));
+        assert!(filter("client kill id 1").unwrap().skipme);
+        assert!(!filter("client kill skipme NO").unwrap().skipme);
+        assert!(filter("client kill skipme no skipme yes").unwrap().skipme);
+        assert_eq!(filter("client kill maxage 0").unwrap().maxage, Some(0));
+        assert_eq!(filter("client kill maxage 30").unwrap().maxage, Some(30));
+    }
+
+    #[test]
+    fn parse_combined_and_overrides() {
+        let f = filter("client kill user default skipme no type normal maxage 5 id 3 addr a:1 laddr b:2").unwrap();
+        assert_eq!(
+            f,
+            ClientKillFilter {
+                id: Some(3),
+                kind: Some(KillType::Normal),
+                addr: Some(b"a:1"),
+                laddr: Some(b"b:2"),
+                user: Some(b"default"),
+                skipme: false,
+                maxage: Some(5),
+            }
+        );
+        assert_eq!(filter("client kill id 1 id 2").unwrap().id, Some(2));
+        assert_eq!(filter("client kill type pubsub type master").unwrap().kind, Some(KillType::Master));
+    }
+
+    #[test]
+    fn parse_errors() {
+        let syntax = ERR_SYNTAX.to_string();
+        for bad in [
+            "client kill id",
+            "client kill id 1 type",
+            "client kill foo bar",
+            "client kill skipme maybe",
+            "client kill maxage -1",
+            "client kill maxage x",
+        ] {
+            assert_eq!(filter(bad), Err(syntax.clone()), "{bad}");
+        }
+        for bad in ["client kill id 0", "client kill id -1", "client kill id x"] {
+            assert_eq!(filter(bad).unwrap_err(), "ERR client-id should be greater than 0", "{bad}");
+        }
+        assert_eq!(filter("client kill type Foo").unwrap_err(), "ERR Unknown client type 'Foo'");
+        assert_eq!(filter("client kill user bob").unwrap_err(), "ERR No such user 'bob'");
+        // Checked in order: the first bad filter wins, the unknown user included.
+        assert_eq!(filter("client kill user bob id 0").unwrap_err(), "ERR No such user 'bob'");
+        assert_eq!(filter("client kill id 0 user bob").unwrap_err(), "ERR client-id should be greater than 0");
+        assert_eq!(filter("client kill user bob foo").unwrap_err(), "ERR No such user 'bob'");
+        assert_eq!(filter("client kill type x id").unwrap_err(), "ERR Unknown client type 'x'");
+    }
+
+    #[test]
+    fn matching() {
+        let now = 1_000_000u64;
+        let c = ClientShared::new(5, "10.0.0.1:1000".into(), "127.0.0.1:6379".into(), now - 10_000);
+        let f = |s: &str| filter(s).unwrap();
+        assert!(f("client kill id 5").matches(&c, 1, now));
+        assert!(!f("client kill id 6").matches(&c, 1, now));
+        assert!(f("client kill addr 10.0.0.1:1000").matches(&c, 1, now));
+        assert!(!f("client kill addr 10.0.0.1:1001").matches(&c, 1, now));
+        assert!(f("client kill laddr 127.0.0.1:6379").matches(&c, 1, now));
+        assert!(!f("client kill laddr 127.0.0.1:6380").matches(&c, 1, now));
+        // SKIPME (the default) spares the caller.
+        assert!(!f("client kill id 5").matches(&c, 5, now));
+        assert!(f("client kill id 5 skipme no").matches(&c, 5, now));
+        // MAXAGE in seconds: connected 10 s ago.
+        assert!(f("client kill maxage 10").matches(&c, 1, now));
+        assert!(!f("client kill maxage 11").matches(&c, 1, now));
+        // USER compares the client's user.
+        *c.user.lock() = "alice".into();
+        assert!(f("client kill user alice").matches(&c, 1, now));
+        assert!(!f("client kill user default").matches(&c, 1, now));
+        // TYPE: flags N (normal), M (master), S (replica); any subscription makes it pubsub.
+        assert!(f("client kill type normal").matches(&c, 1, now));
+        assert!(!f("client kill type pubsub").matches(&c, 1, now));
+        c.sub.store(1, Relaxed);
+        assert!(!f("client kill type normal").matches(&c, 1, now));
+        assert!(f("client kill type pubsub").matches(&c, 1, now));
+        c.sub.store(0, Relaxed);
+        *c.flags.lock() = "S".into();
+        assert!(f("client kill type replica").matches(&c, 1, now));
+        assert!(!f("client kill type master").matches(&c, 1, now));
+        *c.flags.lock() = "M".into();
+        assert!(f("client kill type master").matches(&c, 1, now));
+        assert!(!f("client kill type normal").matches(&c, 1, now));
+        // A client already killed never matches.
+        c.kill.store(true, Relaxed);
+        assert!(!f("client kill skipme no").matches(&c, 1, now));
     }
 }

@@ -9,7 +9,7 @@ use ferrocache_engine::zset::{parse_score, ScoreRange, SortedSet, ZaddFlags};
 use ferrocache_engine::{notify, Value};
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::*;
-use ferrocache_node::Ctx;
+use ferrocache_node::{CommandError, Ctx, ErrorReply};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 
 const G: &str = "geo";
@@ -49,21 +49,21 @@ fn keys_georadiusbymember(a: Args) -> Vec<usize> {
 }
 
 /// Longitude and latitude arguments (extractLongLatOrReply).
-fn lon_lat(lon: &[u8], lat: &[u8]) -> Result<[f64; 2], String> {
+fn lon_lat(lon: &[u8], lat: &[u8]) -> Result<[f64; 2], CommandError> {
     let mut xy = [0.0; 2];
     for (i, a) in [lon, lat].into_iter().enumerate() {
-        xy[i] = parse_score(a).ok_or(ERR_NOT_FLOAT)?;
+        xy[i] = parse_score(a).ok_or(CommandError::NotFloat)?;
     }
-    validate_long_lat(xy[0], xy[1]).map_err(|e| e.to_string())?;
+    validate_long_lat(xy[0], xy[1]).map_err(|e| CommandError::Custom(e.to_string()))?;
     Ok(xy)
 }
 
-fn unit(u: &[u8]) -> Result<f64, String> {
-    parse_unit(u).map_err(|e| e.to_string())
+fn unit(u: &[u8]) -> Result<f64, CommandError> {
+    parse_unit(u).map_err(|e| CommandError::Custom(e.to_string()))
 }
 
-fn num(a: &[u8], msg: &str) -> Result<f64, String> {
-    parse_score(a).ok_or_else(|| msg.to_string())
+fn num(a: &[u8], msg: &'static str) -> Result<f64, CommandError> {
+    parse_score(a).ok_or(CommandError::Static(msg))
 }
 
 /// addReplyHumanLongDouble: bulk in RESP2, a double in RESP3.
@@ -102,7 +102,7 @@ fn geoadd(ctx: &mut Ctx, a: Args) {
         let b = idx + i * 3;
         let xy = match lon_lat(&a[b], &a[b + 1]) {
             Ok(xy) => xy,
-            Err(e) => return ctx.out.error(&e),
+            Err(e) => return ctx.fail(&e),
         };
         let Ok(score) = encode_score(xy[0], xy[1]) else { return ctx.out.error(ERR_SYNTAX) };
         items.push((score, &a[b + 2]));
@@ -156,7 +156,7 @@ fn geodist(ctx: &mut Ctx, a: Args) {
     if a.len() == 5 {
         match unit(&a[4]) {
             Ok(c) => to_meter = c,
-            Err(e) => return ctx.out.error(&e),
+            Err(e) => return ctx.fail(&e),
         }
     } else if a.len() > 5 {
         return ctx.out.error(ERR_SYNTAX);
@@ -249,19 +249,19 @@ enum GeoBy {
 
 impl GeoBy {
     /// A radius and its unit (GEORADIUS*, BYRADIUS).
-    fn radius(r: &[u8], u: &[u8]) -> Result<Self, String> {
+    fn radius(r: &[u8], u: &[u8]) -> Result<Self, CommandError> {
         let radius = num(r, "ERR need numeric radius")?;
         if radius < 0.0 {
-            return Err("ERR radius cannot be negative".to_string());
+            return Err(CommandError::Static("ERR radius cannot be negative"));
         }
         Ok(GeoBy::Radius { radius, conversion: unit(u)? })
     }
     /// A width, a height and their unit (BYBOX).
-    fn rect(w: &[u8], h: &[u8], u: &[u8]) -> Result<Self, String> {
+    fn rect(w: &[u8], h: &[u8], u: &[u8]) -> Result<Self, CommandError> {
         let width = num(w, "ERR need numeric width")?;
         let height = num(h, "ERR need numeric height")?;
         if height < 0.0 || width < 0.0 {
-            return Err("ERR height or width cannot be negative".to_string());
+            return Err(CommandError::Static("ERR height or width cannot be negative"));
         }
         Ok(GeoBy::Box { width, height, conversion: unit(u)? })
     }
@@ -307,11 +307,11 @@ impl<'a> GeoSearchCommand<'a> {
     /// source's members where it meets them (GEORADIUSBYMEMBER's member, FROMMEMBER), so an
     /// unknown member is reported before the options after it are checked; `z` is the
     /// source, None when the key is missing (members are then not looked up).
-    fn parse(a: Args<'a>, src: usize, flags: u32, z: Option<&SortedSet>) -> Result<Self, String> {
+    fn parse(a: Args<'a>, src: usize, flags: u32, z: Option<&SortedSet>) -> Result<Self, CommandError> {
         let arg = |i: usize| a.get(i).unwrap_or_default();
         let member_xy = |z: &SortedSet, m: &[u8]| match z.score(m) {
             Some(s) => Ok(decode_score(s)),
-            None => Err("ERR could not decode requested zset member".to_string()),
+            None => Err(CommandError::Static("ERR could not decode requested zset member")),
         };
         let mut c = GeoSearchCommand {
             key: arg(src),
@@ -362,9 +362,9 @@ impl<'a> GeoSearchCommand<'a> {
             } else if eq_ic(o, "desc") {
                 c.sort = Sort::Desc;
             } else if eq_ic(o, "count") && i + 1 < remaining {
-                let n = parse_i64(arg(j + 1)).ok_or(ERR_NOT_INT)?;
+                let n = parse_i64(arg(j + 1)).ok_or(CommandError::NotInt)?;
                 if n <= 0 {
-                    return Err("ERR COUNT must be > 0".to_string());
+                    return Err(CommandError::Static("ERR COUNT must be > 0"));
                 }
                 c.count = n;
                 i += 1;
@@ -410,25 +410,29 @@ impl<'a> GeoSearchCommand<'a> {
                 c.by = Some(GeoBy::rect(arg(j + 1), arg(j + 2), arg(j + 3))?);
                 i += 3;
             } else {
-                return Err(ERR_SYNTAX.to_string());
+                return Err(CommandError::Syntax);
             }
             i += 1;
         }
         if c.store.is_some() && (c.withdist || c.withhash || c.withcoord) {
-            return Err(format!(
+            return Err(CommandError::Custom(format!(
                 "ERR {} is not compatible with WITHDIST, WITHHASH and WITHCOORD options",
                 if flags & GEOSEARCHSTORE != 0 { "GEOSEARCHSTORE" } else { "STORE option in GEORADIUS" }
-            ));
+            )));
         }
         let name = String::from_utf8_lossy(arg(0));
         if flags & GEOSEARCH != 0 && c.from.is_none() {
-            return Err(format!("ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {name}"));
+            return Err(CommandError::Custom(format!(
+                "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {name}"
+            )));
         }
         if flags & GEOSEARCH != 0 && c.by.is_none() {
-            return Err(format!("ERR exactly one of BYRADIUS and BYBOX can be specified for {name}"));
+            return Err(CommandError::Custom(format!(
+                "ERR exactly one of BYRADIUS and BYBOX can be specified for {name}"
+            )));
         }
         if c.any && c.count == 0 {
-            return Err("ERR the ANY argument requires COUNT argument".to_string());
+            return Err(CommandError::Static("ERR the ANY argument requires COUNT argument"));
         }
         Ok(c)
     }
@@ -443,7 +447,7 @@ fn georadius_generic(ctx: &mut Ctx, a: Args, src: usize, flags: u32) {
     };
     let c = match GeoSearchCommand::parse(a, src, flags, z) {
         Ok(c) => c,
-        Err(e) => return out.error(&e),
+        Err(e) => return out.fail(&e),
     };
     let Some(z) = z else {
         match c.store {
@@ -565,7 +569,7 @@ mod tests {
             "geosearchstore" => (2, GEOSEARCH | GEOSEARCHSTORE),
             _ => unreachable!("{name}"),
         };
-        GeoSearchCommand::parse(a, src, flags, z)
+        GeoSearchCommand::parse(a, src, flags, z).map_err(|e| e.to_string())
     }
     fn parse(s: &str) -> Result<GeoSearchCommand<'static>, String> {
         parse_with(s, Some(&source()))

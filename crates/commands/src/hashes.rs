@@ -3,7 +3,7 @@
 use ferrocache_engine::{notify, Db, HashValue, Value};
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::*;
-use ferrocache_node::Ctx;
+use ferrocache_node::{CommandError, Ctx, ErrorReply};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 use rand::Rng;
 
@@ -43,15 +43,12 @@ pub fn read_hash<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> 
     }
 }
 
-/// Write access to a hash, creating it when missing. Err after writing WRONGTYPE.
-fn write_hash<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Result<&'d mut HashValue, ()> {
+/// Write access to a hash, creating it when missing; WRONGTYPE (not replied) for another type.
+fn write_hash<'d>(db: &'d mut Db<'_, '_>, key: &[u8]) -> Result<&'d mut HashValue, CommandError> {
     let exists = match db.get_mut(key) {
         None => false,
         Some(e) if matches!(e.value, Value::Hash(_)) => true,
-        Some(_) => {
-            out.error(ERR_WRONGTYPE);
-            return Err(());
-        }
+        Some(_) => return Err(CommandError::WrongType),
     };
     if !exists {
         db.set(key, Value::Hash(Box::default()), false);
@@ -69,7 +66,10 @@ fn hset_generic(ctx: &mut Ctx, a: Args, count_reply: bool) {
     }
     let lim = ctx.limits();
     let (mut db, out) = ctx.parts();
-    let Ok(h) = write_hash(&mut db, out, &a[1]) else { return };
+    let h = match write_hash(&mut db, &a[1]) {
+        Ok(h) => h,
+        Err(e) => return out.fail(&e),
+    };
     let mut created = 0;
     for i in (2..a.len()).step_by(2) {
         if h.set(&a[i], &a[i + 1], &lim) {
@@ -93,7 +93,10 @@ fn hmset(ctx: &mut Ctx, a: Args) {
 fn hsetnx(ctx: &mut Ctx, a: Args) {
     let lim = ctx.limits();
     let (mut db, out) = ctx.parts();
-    let Ok(h) = write_hash(&mut db, out, &a[1]) else { return };
+    let h = match write_hash(&mut db, &a[1]) {
+        Ok(h) => h,
+        Err(e) => return out.fail(&e),
+    };
     if h.get(&a[2]).is_some() {
         return out.int(0);
     }
@@ -215,7 +218,10 @@ fn hincrby(ctx: &mut Ctx, a: Args) {
     let Some(by) = int_arg(ctx.out, &a[3]) else { return };
     let lim = ctx.limits();
     let (mut db, out) = ctx.parts();
-    let Ok(h) = write_hash(&mut db, out, &a[1]) else { return };
+    let h = match write_hash(&mut db, &a[1]) {
+        Ok(h) => h,
+        Err(e) => return out.fail(&e),
+    };
     let cur = match h.get(&a[2]) {
         None => 0,
         Some(v) => match parse_i64(v) {
@@ -245,7 +251,10 @@ fn hincrbyfloat(ctx: &mut Ctx, a: Args) {
     }
     let lim = ctx.limits();
     let (mut db, out) = ctx.parts();
-    let Ok(h) = write_hash(&mut db, out, &a[1]) else { return };
+    let h = match write_hash(&mut db, &a[1]) {
+        Ok(h) => h,
+        Err(e) => return out.fail(&e),
+    };
     let cur = match h.get(&a[2]) {
         None => LDouble::zero(false),
         Some(v) => match LDouble::parse(v) {

@@ -4,7 +4,7 @@ use ferrocache_engine::hll::{self, is_valid_hll, HllError, HLL_DENSE_SIZE, HLL_H
 use ferrocache_engine::{notify, Db, Value};
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::*;
-use ferrocache_node::Ctx;
+use ferrocache_node::{CommandError, Ctx, ErrorReply};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -23,17 +23,12 @@ fn sparse_max(ctx: &Ctx) -> usize {
     ctx.srv.config().hot.hll_sparse_max_bytes.load(Relaxed)
 }
 
-/// isHLLObjectOrReply on a looked-up value: Ok(bytes) for a valid HLL string.
-fn hll_bytes<'v>(out: &mut ReplyBuf, v: &'v Value) -> Result<&'v [u8], ()> {
+/// isHLLObjectOrReply on a looked-up value: Ok(bytes) for a valid HLL string, else the error
+/// for the caller to reply with.
+fn hll_bytes(v: &Value) -> Result<&[u8], CommandError> {
     match v.as_bytes() {
-        None => {
-            out.error(ERR_WRONGTYPE);
-            Err(())
-        }
-        Some(b) if !is_valid_hll(b) => {
-            out.error(ERR_NOT_HLL);
-            Err(())
-        }
+        None => Err(CommandError::WrongType),
+        Some(b) if !is_valid_hll(b) => Err(CommandError::Static(ERR_NOT_HLL)),
         Some(b) => Ok(b),
     }
 }
@@ -48,8 +43,8 @@ fn pfadd(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
     let mut slot: Option<Vec<u8>> = match db.get_mut(key) {
         None => None,
-        Some(e) => match hll_bytes(out, &e.value) {
-            Err(()) => return,
+        Some(e) => match hll_bytes(&e.value) {
+            Err(e) => return out.fail(&e),
             Ok(b) => Some(b.to_vec()),
         },
     };
@@ -78,8 +73,8 @@ fn pfcount(ctx: &mut Ctx, a: Args) {
         let mut vals: Vec<Vec<u8>> = Vec::new();
         for k in a.iter().skip(1) {
             if let Some(e) = db.get(k) {
-                match hll_bytes(out, &e.value) {
-                    Err(()) => return,
+                match hll_bytes(&e.value) {
+                    Err(e) => return out.fail(&e),
                     Ok(b) => vals.push(b.to_vec()),
                 }
             }
@@ -92,8 +87,8 @@ fn pfcount(ctx: &mut Ctx, a: Args) {
     }
     let key = &a[1];
     let Some(e) = db.get(key) else { return out.int(0) };
-    if hll_bytes(out, &e.value).is_err() {
-        return;
+    if let Err(e) = hll_bytes(&e.value) {
+        return out.fail(&e);
     }
     let v = e.value.as_raw_mut().expect("string");
     match hll::pfcount_ext(v) {
@@ -115,8 +110,8 @@ fn pfmerge(ctx: &mut Ctx, a: Args) {
     let mut srcs: Vec<Vec<u8>> = Vec::new();
     for (i, k) in a.iter().enumerate().skip(1) {
         if let Some(e) = db.get(k) {
-            match hll_bytes(out, &e.value) {
-                Err(()) => return,
+            match hll_bytes(&e.value) {
+                Err(e) => return out.fail(&e),
                 Ok(b) => {
                     if i == 1 {
                         dest = Some(b.to_vec());
@@ -164,8 +159,8 @@ fn pfdebug(ctx: &mut Ctx, a: Args) {
     let key = &a[2];
     let (mut db, out): (Db, &mut ReplyBuf) = ctx.parts();
     let Some(e) = db.get_mut(key) else { return out.error("ERR The specified key does not exist") };
-    if hll_bytes(out, &e.value).is_err() {
-        return;
+    if let Err(e) = hll_bytes(&e.value) {
+        return out.fail(&e);
     }
     let v = e.value.as_raw_mut().expect("string");
     if eq_ic(sub, "getreg") {

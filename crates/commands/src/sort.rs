@@ -10,7 +10,7 @@
 use ferrocache_engine::{notify, Db, ListValue, SmallBytes, Value};
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::*;
-use ferrocache_node::Ctx;
+use ferrocache_node::{CommandError, Ctx};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 use std::cmp::Ordering;
 
@@ -47,7 +47,7 @@ impl<'a> SortCommand<'a> {
     /// The option scan shared by the key spec and the handler (Redis's sortCommandGeneric):
     /// options in any order and case, later ones overriding earlier ones; STORE only when
     /// not `readonly` (SORT_RO). Err carries the error reply.
-    fn parse(a: Args<'a>, readonly: bool) -> Result<Self, &'static str> {
+    fn parse(a: Args<'a>, readonly: bool) -> Result<Self, CommandError> {
         let mut o = SortCommand {
             key: a.get(1).unwrap_or_default(),
             desc: false,
@@ -72,7 +72,9 @@ impl<'a> SortCommand<'a> {
             } else if eq_ic(w, "alpha") {
                 o.alpha = true;
             } else if eq_ic(w, "limit") && left >= 2 {
-                let (Some(s), Some(c)) = (parse_i64(next), parse_i64(&a[j + 2])) else { return Err(ERR_NOT_INT) };
+                let (Some(s), Some(c)) = (parse_i64(next), parse_i64(&a[j + 2])) else {
+                    return Err(CommandError::NotInt);
+                };
                 o.limit_start = s;
                 o.limit_count = c;
                 j += 2;
@@ -87,7 +89,7 @@ impl<'a> SortCommand<'a> {
                 o.gets.push(next);
                 j += 1;
             } else {
-                return Err(ERR_SYNTAX);
+                return Err(CommandError::Syntax);
             }
             j += 1;
         }
@@ -161,7 +163,7 @@ fn sort_generic(ctx: &mut Ctx, a: Args, readonly: bool) {
     }
     let o = match SortCommand::parse(a, readonly) {
         Ok(o) => o,
-        Err(e) => return ctx.out.error(e),
+        Err(e) => return ctx.fail(&e),
     };
     if o.uses_patterns() && !ctx.guards.holds_all() {
         let mut own = ctx.srv.keyspace().lock_all();
@@ -360,12 +362,12 @@ mod tests {
     fn argv(s: &str) -> OwnedArgs {
         OwnedArgs::from_slices(&s.split(' ').collect::<Vec<_>>())
     }
-    fn parse(s: &str, readonly: bool) -> Result<SortCommand<'static>, &'static str> {
+    fn parse(s: &str, readonly: bool) -> Result<SortCommand<'static>, String> {
         // Leaked so the parsed command may outlive the helper: test-only.
         let o: &'static OwnedArgs = Box::leak(Box::new(argv(s)));
-        SortCommand::parse(o.args(), readonly)
+        SortCommand::parse(o.args(), readonly).map_err(|e| e.to_string())
     }
-    fn sort(s: &str) -> Result<SortCommand<'static>, &'static str> {
+    fn sort(s: &str) -> Result<SortCommand<'static>, String> {
         parse(s, false)
     }
 
@@ -416,9 +418,9 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(sort("sort k limit a 1"), Err(ERR_NOT_INT));
-        assert_eq!(sort("sort k limit 1 b"), Err(ERR_NOT_INT));
-        assert_eq!(sort("sort k limit 1.5 2"), Err(ERR_NOT_INT));
+        assert_eq!(sort("sort k limit a 1"), Err(ERR_NOT_INT.to_string()));
+        assert_eq!(sort("sort k limit 1 b"), Err(ERR_NOT_INT.to_string()));
+        assert_eq!(sort("sort k limit 1.5 2"), Err(ERR_NOT_INT.to_string()));
         for bad in [
             "sort k limit 1",
             "sort k limit",
@@ -429,16 +431,16 @@ mod tests {
             "sort k asc desc nosuch",
             "sort k 1",
         ] {
-            assert_eq!(sort(bad), Err(ERR_SYNTAX), "{bad}");
+            assert_eq!(sort(bad), Err(ERR_SYNTAX.to_string()), "{bad}");
         }
         // Options are checked in order: a syntax error first wins.
-        assert_eq!(sort("sort k foo limit a b"), Err(ERR_SYNTAX));
-        assert_eq!(sort("sort k limit a b foo"), Err(ERR_NOT_INT));
+        assert_eq!(sort("sort k foo limit a b"), Err(ERR_SYNTAX.to_string()));
+        assert_eq!(sort("sort k limit a b foo"), Err(ERR_NOT_INT.to_string()));
     }
 
     #[test]
     fn sort_ro_has_no_store() {
-        assert_eq!(parse("sort_ro k store dst", true), Err(ERR_SYNTAX));
+        assert_eq!(parse("sort_ro k store dst", true), Err(ERR_SYNTAX.to_string()));
         assert_eq!(parse("sort_ro k by w_* get # alpha", true).unwrap().by, Some(&b"w_*"[..]));
     }
 

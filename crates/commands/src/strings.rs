@@ -3,7 +3,7 @@
 use ferrocache_engine::{notify, Db, Value};
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::*;
-use ferrocache_node::Ctx;
+use ferrocache_node::{CommandError, Ctx, ErrorReply};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 
 const W: u64 = WRITE | DENYOOM;
@@ -107,7 +107,7 @@ pub struct SetOptions<'a> {
 
 impl<'a> SetOptions<'a> {
     /// The options from `a[start..]`: SET's (`is_set`) or GETEX's.
-    pub fn parse(a: Args<'a>, start: usize, is_set: bool) -> Result<Self, &'static str> {
+    pub fn parse(a: Args<'a>, start: usize, is_set: bool) -> Result<Self, CommandError> {
         let mut o = SetOptions::default();
         let mut j = start;
         while j < a.len() {
@@ -133,12 +133,12 @@ impl<'a> SetOptions<'a> {
                 } else if eq_ic(opt, "pxat") {
                     ExpireKind::PxAt
                 } else {
-                    return Err(ERR_SYNTAX);
+                    return Err(CommandError::Syntax);
                 };
                 o.ttl = Some(TtlOption::Expire(kind, v));
                 j += 1;
             } else {
-                return Err(ERR_SYNTAX);
+                return Err(CommandError::Syntax);
             }
             j += 1;
         }
@@ -153,14 +153,14 @@ pub struct Expiry {
     pub ms: i64,
 }
 
-fn invalid_expire(cmd: &str) -> String {
-    format!("ERR invalid expire time in '{}' command", cmd)
+fn invalid_expire(cmd: &str) -> CommandError {
+    CommandError::Custom(format!("ERR invalid expire time in '{}' command", cmd))
 }
 
 impl Expiry {
     /// The argument of `kind` for command `cmd`, or Redis's error.
-    pub fn parse(kind: ExpireKind, v: &[u8], cmd: &str) -> Result<Self, String> {
-        let n = parse_i64(v).ok_or_else(|| ERR_NOT_INT.to_string())?;
+    pub fn parse(kind: ExpireKind, v: &[u8], cmd: &str) -> Result<Self, CommandError> {
+        let n = parse_i64(v).ok_or(CommandError::NotInt)?;
         let seconds = kind.in_seconds();
         if n <= 0 || (seconds && n > i64::MAX / 1000) {
             return Err(invalid_expire(cmd));
@@ -169,7 +169,7 @@ impl Expiry {
     }
 
     /// The absolute expiry in ms, or Redis's error when it overflows.
-    pub fn at_ms(self, now: u64, cmd: &str) -> Result<u64, String> {
+    pub fn at_ms(self, now: u64, cmd: &str) -> Result<u64, CommandError> {
         let mut ms = self.ms;
         if self.kind.relative() {
             ms = ms.checked_add(now as i64).ok_or_else(|| invalid_expire(cmd))?;
@@ -195,8 +195,8 @@ pub struct SetCommand<'a> {
 impl<'a> SetCommand<'a> {
     /// SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT n|KEEPTTL]: the syntax first, then the
     /// expire value, as Redis checks them.
-    pub fn parse(a: Args<'a>) -> Result<Self, String> {
-        let o = SetOptions::parse(a, 3, true).map_err(str::to_string)?;
+    pub fn parse(a: Args<'a>) -> Result<Self, CommandError> {
+        let o = SetOptions::parse(a, 3, true)?;
         let expire = match o.ttl {
             Some(TtlOption::Expire(kind, v)) => Some(Expiry::parse(kind, v, "set")?),
             _ => None,
@@ -223,7 +223,7 @@ impl<'a> SetCommand<'a> {
         let exp = match expire {
             Some(e) => match e.at_ms(ctx.now_ms, cmdname) {
                 Ok(ms) => Some(ms),
-                Err(e) => return ctx.out.error(&e),
+                Err(e) => return ctx.fail(&e),
             },
             None => None,
         };
@@ -279,7 +279,7 @@ impl<'a> SetCommand<'a> {
 fn set(ctx: &mut Ctx, a: Args) {
     match SetCommand::parse(a) {
         Ok(c) => c.apply(ctx, false),
-        Err(e) => ctx.out.error(&e),
+        Err(e) => ctx.fail(&e),
     }
 }
 fn setnx(ctx: &mut Ctx, a: Args) {
@@ -290,7 +290,7 @@ fn setnx(ctx: &mut Ctx, a: Args) {
 fn setex_generic(ctx: &mut Ctx, a: Args, kind: ExpireKind) {
     match Expiry::parse(kind, &a[2], ctx.cmd.full_name()) {
         Ok(e) => SetCommand { expire: Some(e), ..SetCommand::plain(&a[1], &a[3]) }.apply(ctx, false),
-        Err(e) => ctx.out.error(&e),
+        Err(e) => ctx.fail(&e),
     }
 }
 fn setex(ctx: &mut Ctx, a: Args) {
@@ -333,7 +333,7 @@ fn getdel(ctx: &mut Ctx, a: Args) {
 fn getex(ctx: &mut Ctx, a: Args) {
     let o = match SetOptions::parse(a, 2, false) {
         Ok(o) => o,
-        Err(e) => return ctx.out.error(e),
+        Err(e) => return ctx.fail(&e),
     };
     let now = ctx.now_ms;
     let key = &a[1];
@@ -349,7 +349,7 @@ fn getex(ctx: &mut Ctx, a: Args) {
     let expire = match o.ttl {
         Some(TtlOption::Expire(kind, v)) => match Expiry::parse(kind, v, "getex").and_then(|e| e.at_ms(now, "getex")) {
             Ok(ms) => Some((kind, ms)),
-            Err(e) => return out.error(&e),
+            Err(e) => return out.fail(&e),
         },
         _ => None,
     };
@@ -712,11 +712,11 @@ mod tests {
     fn set(s: &str) -> Result<SetCommand<'static>, String> {
         // Leaked so the parsed command may outlive the helper: test-only.
         let o: &'static OwnedArgs = Box::leak(Box::new(argv(s)));
-        SetCommand::parse(o.args())
+        SetCommand::parse(o.args()).map_err(|e| e.to_string())
     }
-    fn getex(s: &str) -> Result<SetOptions<'static>, &'static str> {
+    fn getex(s: &str) -> Result<SetOptions<'static>, String> {
         let o: &'static OwnedArgs = Box::leak(Box::new(argv(s)));
-        SetOptions::parse(o.args(), 2, false)
+        SetOptions::parse(o.args(), 2, false).map_err(|e| e.to_string())
     }
     fn expiry(kind: ExpireKind, ms: i64) -> Option<Expiry> {
         Some(Expiry { kind, ms })
@@ -812,9 +812,9 @@ mod tests {
         assert_eq!(exat.at_ms(now, "set"), Ok(2000));
         // A relative expiry that overflows once now is added.
         let px = Expiry::parse(ExpireKind::Px, b"9223372036854775807", "setex").unwrap();
-        assert_eq!(px.at_ms(now, "setex"), Err("ERR invalid expire time in 'setex' command".to_string()));
+        assert_eq!(px.at_ms(now, "setex").unwrap_err().to_string(), "ERR invalid expire time in 'setex' command");
         assert_eq!(
-            Expiry::parse(ExpireKind::Ex, b"0", "psetex"),
+            Expiry::parse(ExpireKind::Ex, b"0", "psetex").map_err(|e| e.to_string()),
             Err("ERR invalid expire time in 'psetex' command".to_string())
         );
     }
@@ -838,7 +838,7 @@ mod tests {
             "getex k ex",
             "getex k foo bar",
         ] {
-            assert_eq!(getex(bad), Err(ERR_SYNTAX), "{bad}");
+            assert_eq!(getex(bad), Err(ERR_SYNTAX.to_string()), "{bad}");
         }
     }
 }

@@ -173,7 +173,7 @@ fn zincrby(ctx: &mut Ctx, a: Args) {
 fn zadd_generic(ctx: &mut Ctx, a: Args, incr_cmd: bool) {
     match ZaddCommand::parse(a, incr_cmd) {
         Ok(c) => c.apply(ctx),
-        Err(e) => ctx.out.error(e),
+        Err(e) => ctx.fail(&e),
     }
 }
 

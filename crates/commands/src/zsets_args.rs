@@ -3,6 +3,7 @@
 
 use ferrocache_engine::zset::{parse_score, ZaddFlags};
 use ferrocache_node::util::*;
+use ferrocache_node::CommandError;
 use ferrocache_protocol::resp::Args;
 
 /// NX / XX: only add new elements / only update existing ones.
@@ -40,7 +41,7 @@ impl<'a> ZaddCommand<'a> {
     /// Redis's zaddGenericCommand checks, in its order: the flags (any order, any case, until
     /// the first word that is not one), the pair count, NX+XX, GT/LT/NX, INCR with several
     /// pairs, then each score.
-    pub fn parse(a: Args<'a>, incr_cmd: bool) -> Result<Self, &'static str> {
+    pub fn parse(a: Args<'a>, incr_cmd: bool) -> Result<Self, CommandError> {
         let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) = (false, false, false, false, false, incr_cmd);
         let mut idx = 2;
         while idx < a.len() {
@@ -64,21 +65,21 @@ impl<'a> ZaddCommand<'a> {
         }
         let rest = a.len().saturating_sub(idx);
         if !rest.is_multiple_of(2) || rest == 0 {
-            return Err(ERR_SYNTAX);
+            return Err(CommandError::Syntax);
         }
         if nx && xx {
-            return Err(ERR_ZADD_NX_XX);
+            return Err(ERR_ZADD_NX_XX.into());
         }
         if (nx && (gt || lt)) || (gt && lt) {
-            return Err(ERR_ZADD_GT_LT_NX);
+            return Err(ERR_ZADD_GT_LT_NX.into());
         }
         if incr && rest > 2 {
-            return Err(ERR_ZADD_INCR_PAIRS);
+            return Err(ERR_ZADD_INCR_PAIRS.into());
         }
         let mut elements = Vec::with_capacity(rest / 2);
         let mut pairs = a.from(idx);
         while let (Some(s), Some(m)) = (pairs.get(0), pairs.get(1)) {
-            elements.push((parse_score(s).ok_or(ERR_NOT_FLOAT)?, m));
+            elements.push((parse_score(s).ok_or(CommandError::NotFloat)?, m));
             pairs = pairs.from(2);
         }
         let condition = if nx {
@@ -115,10 +116,10 @@ mod tests {
     use super::*;
     use ferrocache_protocol::resp::OwnedArgs;
 
-    fn zadd(s: &str) -> Result<ZaddCommand<'static>, &'static str> {
+    fn zadd(s: &str) -> Result<ZaddCommand<'static>, String> {
         // Leaked so the parsed command may outlive the helper: test-only.
         let o: &'static OwnedArgs = Box::leak(Box::new(OwnedArgs::from_slices(&s.split(' ').collect::<Vec<_>>())));
-        ZaddCommand::parse(o.args(), eq_ic(&o.args()[0], "zincrby"))
+        ZaddCommand::parse(o.args(), eq_ic(&o.args()[0], "zincrby")).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -156,32 +157,32 @@ mod tests {
         assert!(c.incr && c.flags().incr);
         assert_eq!(c.elements, vec![(2.0, &b"m"[..])]);
         // ZINCRBY goes through the same flag scan, as in Redis.
-        assert_eq!(zadd("zincrby k nx m"), Err(ERR_SYNTAX));
-        assert_eq!(zadd("zincrby k abc m"), Err(ERR_NOT_FLOAT));
+        assert_eq!(zadd("zincrby k nx m"), Err(ERR_SYNTAX.to_string()));
+        assert_eq!(zadd("zincrby k abc m"), Err(ERR_NOT_FLOAT.to_string()));
     }
 
     #[test]
     fn errors() {
-        assert_eq!(zadd("zadd k 1"), Err(ERR_SYNTAX));
-        assert_eq!(zadd("zadd k 1 a 2"), Err(ERR_SYNTAX));
-        assert_eq!(zadd("zadd k nx"), Err(ERR_SYNTAX));
-        assert_eq!(zadd("zadd k nx xx ch"), Err(ERR_SYNTAX));
-        assert_eq!(zadd("zadd k nx xx 1 a"), Err(ERR_ZADD_NX_XX));
-        assert_eq!(zadd("zadd k nx gt 1 a"), Err(ERR_ZADD_GT_LT_NX));
-        assert_eq!(zadd("zadd k nx lt 1 a"), Err(ERR_ZADD_GT_LT_NX));
-        assert_eq!(zadd("zadd k gt lt 1 a"), Err(ERR_ZADD_GT_LT_NX));
-        assert_eq!(zadd("zadd k incr 1 a 2 b"), Err(ERR_ZADD_INCR_PAIRS));
-        assert_eq!(zadd("zadd k 1 a x b"), Err(ERR_NOT_FLOAT));
-        assert_eq!(zadd("zadd k nan a"), Err(ERR_NOT_FLOAT));
+        assert_eq!(zadd("zadd k 1"), Err(ERR_SYNTAX.to_string()));
+        assert_eq!(zadd("zadd k 1 a 2"), Err(ERR_SYNTAX.to_string()));
+        assert_eq!(zadd("zadd k nx"), Err(ERR_SYNTAX.to_string()));
+        assert_eq!(zadd("zadd k nx xx ch"), Err(ERR_SYNTAX.to_string()));
+        assert_eq!(zadd("zadd k nx xx 1 a"), Err(ERR_ZADD_NX_XX.to_string()));
+        assert_eq!(zadd("zadd k nx gt 1 a"), Err(ERR_ZADD_GT_LT_NX.to_string()));
+        assert_eq!(zadd("zadd k nx lt 1 a"), Err(ERR_ZADD_GT_LT_NX.to_string()));
+        assert_eq!(zadd("zadd k gt lt 1 a"), Err(ERR_ZADD_GT_LT_NX.to_string()));
+        assert_eq!(zadd("zadd k incr 1 a 2 b"), Err(ERR_ZADD_INCR_PAIRS.to_string()));
+        assert_eq!(zadd("zadd k 1 a x b"), Err(ERR_NOT_FLOAT.to_string()));
+        assert_eq!(zadd("zadd k nan a"), Err(ERR_NOT_FLOAT.to_string()));
     }
 
     #[test]
     fn error_precedence() {
         // Pair count, then NX+XX, then GT/LT/NX, then INCR, then the scores.
-        assert_eq!(zadd("zadd k nx xx gt lt incr 1 a 2"), Err(ERR_SYNTAX));
-        assert_eq!(zadd("zadd k nx xx gt lt incr x a y b"), Err(ERR_ZADD_NX_XX));
-        assert_eq!(zadd("zadd k nx gt incr x a y b"), Err(ERR_ZADD_GT_LT_NX));
-        assert_eq!(zadd("zadd k incr x a y b"), Err(ERR_ZADD_INCR_PAIRS));
-        assert_eq!(zadd("zadd k 1 a bad b bad2 c"), Err(ERR_NOT_FLOAT));
+        assert_eq!(zadd("zadd k nx xx gt lt incr 1 a 2"), Err(ERR_SYNTAX.to_string()));
+        assert_eq!(zadd("zadd k nx xx gt lt incr x a y b"), Err(ERR_ZADD_NX_XX.to_string()));
+        assert_eq!(zadd("zadd k nx gt incr x a y b"), Err(ERR_ZADD_GT_LT_NX.to_string()));
+        assert_eq!(zadd("zadd k incr x a y b"), Err(ERR_ZADD_INCR_PAIRS.to_string()));
+        assert_eq!(zadd("zadd k 1 a bad b bad2 c"), Err(ERR_NOT_FLOAT.to_string()));
     }
 }

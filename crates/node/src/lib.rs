@@ -20,6 +20,7 @@ pub mod client_registry;
 pub mod cluster;
 pub mod command_docs;
 pub mod config;
+pub mod error;
 pub mod introspection;
 pub mod listeners;
 pub mod lua;
@@ -36,6 +37,7 @@ pub mod transactions;
 pub mod util;
 
 use client::{Client, ReplyMode};
+pub use error::{CommandError, ErrorReply};
 use ferrocache_engine::Effects;
 use ferrocache_engine::{AccessPolicy, Db, EncodingLimits, Guards};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
@@ -91,6 +93,11 @@ impl<'a, 'g> Ctx<'a, 'g> {
             zset_max_listpack_value: h.zset_max_listpack_value.load(Relaxed),
             list_max_listpack_size: h.list_max_listpack_size.load(Relaxed),
         }
+    }
+    /// Write `e` as the error reply.
+    #[inline]
+    pub fn fail(&mut self, e: &CommandError) {
+        self.out.fail(e);
     }
     /// The argument error Redis gives for a wrong arity.
     #[inline]

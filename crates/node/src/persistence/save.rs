@@ -206,23 +206,36 @@ pub(crate) fn key_save_delay(srv: &Node, keys: u64) {
     std::thread::sleep(std::time::Duration::from_micros(us));
 }
 
+/// Why a full-sync snapshot did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplSnapshotError {
+    /// Another snapshot is running (the caller retries).
+    #[error("another snapshot is running")]
+    Busy,
+    /// The snapshot could not start (the temp file could not be created: logged).
+    #[error("the snapshot could not start")]
+    Start,
+    /// The snapshot thread could not be spawned.
+    #[error("could not spawn the snapshot thread: {0}")]
+    Spawn(std::io::Error),
+}
+
 /// A snapshot for a replica's full sync. Its start is atomic with `at_start`: every shard is
 /// held while the snapshot starts and `at_start` runs, so no write is in flight — each write
 /// before it is in the snapshot and its effects were propagated before `at_start`; each write
 /// after it sees the snapshot (captures its shards first) and is propagated after `at_start`.
 /// `stream`: write the RDB there (diskless); None: save to `dbfilename` (disk-backed).
 /// `then(ok)` runs on the snapshot thread once the RDB is complete (the file renamed).
-#[allow(clippy::result_unit_err)]
 pub fn repl_snapshot(
     srv: &Arc<Node>,
     stream: Option<Box<dyn Write + Send>>,
     at_start: impl FnOnce(),
     then: impl FnOnce(bool) + Send + 'static,
-) -> Result<(), ()> {
+) -> Result<(), ReplSnapshotError> {
     let disk = stream.is_none();
     let dirty_before = srv.counters.dirty.load(Relaxed);
     if srv.persist.current.read().is_some() {
-        return Err(());
+        return Err(ReplSnapshotError::Busy);
     }
     let id = srv.persist.next_id.fetch_add(1, Relaxed);
     let mut at_start = Some(at_start);
@@ -231,8 +244,12 @@ pub fn repl_snapshot(
             f()
         }
     };
-    let s = start_snapshot_as(srv, id, SnapKind::Rdb, temp_name(id), dbfilename(srv), Some(&mut cut), stream)
-        .map_err(|_| ())?;
+    let s = start_snapshot_as(srv, id, SnapKind::Rdb, temp_name(id), dbfilename(srv), Some(&mut cut), stream).map_err(
+        |e| match e {
+            SaveErr::Busy => ReplSnapshotError::Busy,
+            SaveErr::Open | SaveErr::Failed => ReplSnapshotError::Start,
+        },
+    )?;
     let srv2 = srv.clone();
     let spawned = std::thread::Builder::new().name("repl-snapshot".into()).spawn(move || {
         let ok = run_snapshot_then(&srv2, &s, then);
@@ -240,9 +257,9 @@ pub fn repl_snapshot(
             save_succeeded(&srv2, dirty_before);
         }
     });
-    if spawned.is_err() {
+    if let Err(e) = spawned {
         abort_running(srv, false);
-        return Err(());
+        return Err(ReplSnapshotError::Spawn(e));
     }
     Ok(())
 }

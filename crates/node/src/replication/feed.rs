@@ -176,7 +176,8 @@ async fn send_rdb(
                     let _ = dtx.send((ok, data));
                 },
             );
-            // Err: lost a race with another snapshot; try again.
+            // Err (`ReplSnapshotError`): Busy is a race lost to another snapshot; Start and
+            // Spawn failures are retried the same way.
             if r.is_ok() {
                 rdb_rx = rrx;
                 done = Some(drx);
