@@ -45,7 +45,7 @@ pub static COMMANDS: &[Command] = &[
     Command::new("restore", -4, WRITE | DENYOOM, (1, 1, 1), restore).group(G),
     // RESTORE with the ASKING flag: what MIGRATE sends in cluster mode (Redis 7.0).
     Command::new("restore-asking", -4, WRITE | DENYOOM, (1, 1, 1), restore).group(G),
-    Command::new("wait", 3, NOSCRIPT, (0, 0, 0), ferrocache_node::replication::wait).group(G),
+    Command::new("wait", 3, NOSCRIPT, (0, 0, 0), crate::replication::wait).group(G),
 ];
 
 static OBJECT_SUBS: &[Command] = &[

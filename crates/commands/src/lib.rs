@@ -17,6 +17,7 @@ pub mod lists;
 pub mod migrate;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod server_cmds;
 pub mod sets;
 pub mod sort;
@@ -48,7 +49,7 @@ pub fn registry() -> Registry {
         sort::COMMANDS,
         ferrocache_node::scripting::COMMANDS,
         persistence::COMMANDS,
-        ferrocache_node::replication::COMMANDS,
+        replication::COMMANDS,
         acl::COMMANDS,
         ferrocache_node::cluster::COMMANDS,
     ])

@@ -1,5 +1,6 @@
-//! Replication state and commands: REPLICAOF/SLAVEOF, ROLE, REPLCONF, PSYNC/SYNC, WAIT, and
-//! the "# Replication" INFO section; `feed` serves replicas on their connections, `link` is a
+//! Replication state and the operations behind REPLICAOF/SLAVEOF, ROLE, PSYNC/SYNC, WAIT and
+//! FAILOVER (their handlers are in crates/commands/src/replication.rs), and the
+//! "# Replication" INFO section; `feed` serves replicas on their connections, `link` is a
 //! replica's link to its primary (both on the node's tokio runtime).
 //!
 //! Primary side: `ReplSink` is an `EffectSink`. It turns each propagated write into RESP (with
@@ -18,12 +19,9 @@
 //! see the primary's offsets), and local effects are not fed (`MasterSide::proxy`).
 
 use crate::client::ClientShared;
+use crate::error::CommandError;
 use crate::node::{now_ms, EffectSink, Node};
-use crate::table::{flags::*, Command};
-use crate::util::eq_ic;
-use crate::Ctx;
 use bytes::Bytes;
-use ferrocache_protocol::resp::Args;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
@@ -31,18 +29,6 @@ use tokio::sync::mpsc::UnboundedSender;
 
 pub mod feed;
 mod link;
-
-const G: &str = "server";
-
-pub static COMMANDS: &[Command] = &[
-    Command::new("replicaof", 3, ADMIN | NOSCRIPT | STALE, (0, 0, 0), replicaof).group(G),
-    Command::new("slaveof", 3, ADMIN | NOSCRIPT | STALE, (0, 0, 0), replicaof).group(G),
-    Command::new("role", 1, NOSCRIPT | LOADING | STALE | FAST, (0, 0, 0), role).group(G),
-    Command::new("replconf", -1, ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY, (0, 0, 0), replconf).group(G),
-    Command::new("psync", -3, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), psync).group(G),
-    Command::new("sync", 1, ADMIN | NOSCRIPT | NO_MULTI, (0, 0, 0), sync).group(G),
-    Command::new("failover", -1, ADMIN | NOSCRIPT | STALE, (0, 0, 0), failover).group(G),
-];
 
 pub const READONLY_ERR: &str = "READONLY You can't write against a read only replica.";
 pub const MASTERDOWN_ERR: &str = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
@@ -577,26 +563,29 @@ pub fn try_partial(srv: &Node, conn: &Arc<ReplicaConn>, replid: &str, offset: i6
     Some(out)
 }
 
-// ------------------------------------------------------------------ commands
+// ------------------------------------------------------------------ operations
+// The commands (crates/commands/src/replication.rs) parse their arguments, call these and
+// render what they return.
 
-fn replicaof(ctx: &mut Ctx, a: Args) {
-    let srv = ctx.srv;
-    if srv.repl.failing_over() {
-        return ctx.out.error("ERR REPLICAOF not allowed while failing over.");
+/// REPLICAOF NO ONE: a replica becomes a primary (a primary stays one).
+pub fn replicaof_no_one(srv: &Arc<Node>) {
+    if srv.repl.is_replica.load(Relaxed) {
+        become_master(srv);
+        log('*', "MASTER MODE enabled (user request from client)");
     }
-    if eq_ic(&a[1], "no") && eq_ic(&a[2], "one") {
-        if srv.repl.is_replica.load(Relaxed) {
-            become_master(srv);
-            log('*', "MASTER MODE enabled (user request from client)");
-        }
-        return ctx.out.ok();
-    }
-    let host = String::from_utf8_lossy(&a[1]).into_owned();
-    let port = match std::str::from_utf8(&a[2]).ok().and_then(|s| s.parse::<i64>().ok()) {
-        Some(p) if (0..=65535).contains(&p) => p as u16,
-        Some(_) => return ctx.out.error("ERR Invalid master port"),
-        None => return ctx.out.error("ERR value is not an integer or out of range"),
-    };
+}
+
+/// What REPLICAOF host port did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaofOutcome {
+    /// The link to the new primary starts.
+    Started,
+    /// Already a replica of that primary: nothing done.
+    AlreadyConnected,
+}
+
+/// REPLICAOF host port.
+pub fn replicaof(srv: &Arc<Node>, host: String, port: u16) -> ReplicaofOutcome {
     {
         let r = srv.repl.replica.lock();
         if srv.repl.is_replica.load(Relaxed)
@@ -604,7 +593,7 @@ fn replicaof(ctx: &mut Ctx, a: Args) {
         {
             drop(r);
             log('*', "REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
-            return ctx.out.simple("OK Already connected to specified master");
+            return ReplicaofOutcome::AlreadyConnected;
         }
     }
     become_replica(srv, host.clone(), port);
@@ -612,7 +601,7 @@ fn replicaof(ctx: &mut Ctx, a: Args) {
     // become_replica do this with no shard lock held: serving a waiter locks shards under it).
     srv.blocking.disconnect_all(srv);
     log('*', &format!("REPLICAOF {}:{} enabled (user request from client)", host, port));
-    ctx.out.ok();
+    ReplicaofOutcome::Started
 }
 
 /// replicationSetMaster.
@@ -681,138 +670,72 @@ fn log(level: char, msg: &str) {
     crate::persistence::log_line(level, msg);
 }
 
-fn role(ctx: &mut Ctx, _a: Args) {
-    let srv = ctx.srv;
+/// ROLE's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// A primary: its stream offset and its online replicas (ip, port, acknowledged offset).
+    Master { offset: u64, replicas: Vec<(String, u16, u64)> },
+    /// A replica: its primary, the link's state name and the offset applied (-1 before the
+    /// first sync).
+    Replica { host: String, port: u16, state: &'static str, offset: i64 },
+}
+
+pub fn role(srv: &Node) -> Role {
     let repl = &srv.repl;
     if repl.is_replica.load(Relaxed) {
         let r = repl.replica.lock();
         let (host, port) = r.master.clone().unwrap_or_default();
-        let out = &mut *ctx.out;
-        out.array(5);
-        out.bulk(b"slave");
-        out.bulk(host.as_bytes());
-        out.int(port as i64);
-        out.bulk(r.state.role_name().as_bytes());
-        out.int(if r.master_client != 0 || r.state == LinkState::Connected { r.reploff } else { -1 });
-        return;
+        let offset = if r.master_client != 0 || r.state == LinkState::Connected { r.reploff } else { -1 };
+        return Role::Replica { host, port, state: r.state.role_name(), offset };
     }
     let m = repl.primary.lock();
-    let online: Vec<&Arc<ReplicaConn>> = m.replicas.iter().filter(|r| r.state.load(Relaxed) == STATE_ONLINE).collect();
-    let out = &mut *ctx.out;
-    out.array(3);
-    out.bulk(b"master");
-    out.int(m.backlog.offset as i64);
-    out.array(online.len());
-    for r in online {
-        out.array(3);
-        out.bulk(r.ip.as_bytes());
-        out.bulk(r.port.to_string().as_bytes());
-        out.bulk(r.ack_off.load(Relaxed).to_string().as_bytes());
-    }
+    let replicas = m
+        .replicas
+        .iter()
+        .filter(|r| r.state.load(Relaxed) == STATE_ONLINE)
+        .map(|r| (r.ip.clone(), r.port, r.ack_off.load(Relaxed)))
+        .collect();
+    Role::Master { offset: m.backlog.offset, replicas }
 }
 
-fn replconf(ctx: &mut Ctx, a: Args) {
-    if a.len().is_multiple_of(2) {
-        return ctx.out.error(crate::util::ERR_SYNTAX);
-    }
-    let mut i = 1;
-    while i < a.len() {
-        let opt = &a[i];
-        let val = &a[i + 1];
-        if eq_ic(opt, "listening-port") {
-            match std::str::from_utf8(val).ok().and_then(|s| s.parse::<u16>().ok()) {
-                Some(p) => ctx.client.repl.listening_port = p,
-                None => return ctx.out.error("ERR value is not an integer or out of range"),
-            }
-        } else if eq_ic(opt, "ip-address") {
-            ctx.client.repl.ip = Some(String::from_utf8_lossy(val).into_owned());
-        } else if eq_ic(opt, "capa") {
-            if eq_ic(val, "eof") {
-                ctx.client.repl.capa_eof = true;
-            } else if eq_ic(val, "psync2") {
-                ctx.client.repl.capa_psync2 = true;
-            }
-        } else if eq_ic(opt, "ack") || eq_ic(opt, "fack") {
-            // Only meaningful from an attached replica (handled by its feeder): no reply.
-            return;
-        } else if eq_ic(opt, "getack") {
-            // Handled by the link to our primary; from anyone else: nothing.
-            return;
-        } else if eq_ic(opt, "rdb-only") || eq_ic(opt, "rdb-filter-only") {
-        } else {
-            return ctx.out.error(&format!("ERR Unrecognized REPLCONF option: {}", String::from_utf8_lossy(opt)));
-        }
-        i += 2;
-    }
-    ctx.out.ok();
-}
-
-fn psync_common(ctx: &mut Ctx, replid: String, offset: i64, old: bool) {
-    let srv = ctx.srv;
-    if ctx.client.repl.is_master {
-        return ctx.out.error("ERR Replica can't interact with the keyspace");
+/// Why PSYNC / SYNC from this client cannot start now (None: it can).
+pub fn psync_refusal(srv: &Node, client: &crate::client::Client) -> Option<&'static str> {
+    if client.repl.is_master {
+        return Some("ERR Replica can't interact with the keyspace");
     }
     if srv.repl.failing_over() {
-        return ctx.out.error("NOMASTERLINK Can't SYNC while failing over");
+        return Some("NOMASTERLINK Can't SYNC while failing over");
     }
     if srv.repl.is_replica.load(Relaxed) && !srv.repl.link_up.load(Relaxed) {
-        return ctx.out.error("NOMASTERLINK Can't SYNC while not connected with my master");
+        return Some("NOMASTERLINK Can't SYNC while not connected with my master");
     }
-    ctx.after_reply(crate::client::Then::Handover(replid, offset, old));
+    None
 }
 
-fn psync(ctx: &mut Ctx, a: Args) {
-    let srv = ctx.srv;
-    // PSYNC <replid> <offset> FAILOVER: our primary hands over to us (syncCommand).
-    if a.len() > 3 && eq_ic(&a[3], "failover") {
-        log('#', &format!("Failover request received for replid {}.", String::from_utf8_lossy(&a[1])));
-        if !srv.repl.is_replica.load(Relaxed) {
-            return ctx.out.error("ERR PSYNC FAILOVER can't be sent to a master.");
-        }
-        let mine = srv.repl.primary.lock().replid.clone();
-        if !a[1].eq_ignore_ascii_case(mine.as_bytes()) {
-            return ctx.out.error("ERR PSYNC FAILOVER replid must match my replid.");
-        }
-        become_master(srv);
-        log(
-            '*',
-            &format!(
-                "MASTER MODE enabled (failover request from 'id={} addr={} laddr={}')",
-                ctx.client.id, ctx.client.shared.addr, ctx.client.shared.laddr
-            ),
-        );
+/// PSYNC <replid> <offset> FAILOVER: our primary hands over to us (syncCommand): we become a
+/// primary when `replid` is our primary's.
+pub fn accept_failover_psync(
+    srv: &Arc<Node>,
+    replid: &[u8],
+    client: &crate::client::Client,
+) -> Result<(), CommandError> {
+    log('#', &format!("Failover request received for replid {}.", String::from_utf8_lossy(replid)));
+    if !srv.repl.is_replica.load(Relaxed) {
+        return Err("ERR PSYNC FAILOVER can't be sent to a master.".into());
     }
-    let replid = String::from_utf8_lossy(&a[1]).into_owned();
-    let offset = match std::str::from_utf8(&a[2]).ok().and_then(|s| s.parse::<i64>().ok()) {
-        Some(o) => o,
-        None => return ctx.out.error("ERR value is not an integer or out of range"),
-    };
-    psync_common(ctx, replid, offset, false)
-}
-
-fn sync(ctx: &mut Ctx, _a: Args) {
-    psync_common(ctx, "?".into(), -1, true)
-}
-
-/// WAIT numreplicas timeout.
-pub fn wait(ctx: &mut Ctx, a: Args) {
-    let srv = ctx.srv;
-    if srv.repl.is_replica.load(Relaxed) {
-        return ctx.out.error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
+    let mine = srv.repl.primary.lock().replid.clone();
+    if !replid.eq_ignore_ascii_case(mine.as_bytes()) {
+        return Err("ERR PSYNC FAILOVER replid must match my replid.".into());
     }
-    let Some(n) = crate::util::int_arg(ctx.out, &a[1]) else { return };
-    let Some(t) = crate::util::int_arg(ctx.out, &a[2]) else { return };
-    if t < 0 {
-        return ctx.out.error("ERR timeout is negative");
-    }
-    let off = ctx.client.repl.woff;
-    let acked = srv.repl.acked(off);
-    if acked as i64 >= n || ctx.client.in_exec {
-        return ctx.out.int(acked as i64);
-    }
-    srv.repl.request_acks();
-    let deadline = if t == 0 { 0 } else { now_ms() + t as u64 };
-    ctx.after_reply(crate::client::Then::ReplWait { offset: off, replicas: n.max(0) as usize, deadline });
+    become_master(srv);
+    log(
+        '*',
+        &format!(
+            "MASTER MODE enabled (failover request from 'id={} addr={} laddr={}')",
+            client.id, client.shared.addr, client.shared.laddr
+        ),
+    );
+    Ok(())
 }
 
 // ------------------------------------------------------------------ min-replicas
@@ -884,71 +807,60 @@ pub fn abort_failover(srv: &Arc<Node>, err: &str) {
     clear_failover(srv);
 }
 
-/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]
-fn failover(ctx: &mut Ctx, a: Args) {
-    let srv = ctx.srv;
-    if a.len() == 2 && eq_ic(&a[1], "abort") {
-        if !srv.repl.failing_over() {
-            return ctx.out.error("ERR No failover in progress.");
-        }
-        abort_failover(srv, "Failover manually aborted");
-        return ctx.out.ok();
+/// FAILOVER ABORT.
+pub fn failover_abort(srv: &Arc<Node>) -> Result<(), CommandError> {
+    if !srv.repl.failing_over() {
+        return Err("ERR No failover in progress.".into());
     }
-    let mut timeout = 0i64;
-    let mut force = false;
-    let mut port = 0i64;
-    let mut host: Option<String> = None;
-    let mut j = 1;
-    while j < a.len() {
-        if eq_ic(&a[j], "timeout") && j + 1 < a.len() && timeout == 0 {
-            let Some(t) = crate::util::int_arg(ctx.out, &a[j + 1]) else { return };
-            if t <= 0 {
-                return ctx.out.error("ERR FAILOVER timeout must be greater than 0");
-            }
-            timeout = t;
-            j += 1;
-        } else if eq_ic(&a[j], "to") && j + 2 < a.len() && host.is_none() {
-            let Some(p) = crate::util::int_arg(ctx.out, &a[j + 2]) else { return };
-            port = p;
-            host = Some(String::from_utf8_lossy(&a[j + 1]).into_owned());
-            j += 2;
-        } else if eq_ic(&a[j], "force") && !force {
-            force = true;
-        } else {
-            return ctx.out.error(crate::util::ERR_SYNTAX);
-        }
-        j += 1;
-    }
+    abort_failover(srv, "Failover manually aborted");
+    Ok(())
+}
+
+/// FAILOVER [TO host port [FORCE]] [TIMEOUT ms], parsed: start handing over to a replica.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailoverRequest {
+    pub to: Option<(String, i64)>,
+    pub force: bool,
+    /// ms; 0: none.
+    pub timeout: i64,
+}
+
+pub fn failover_start(srv: &Node, req: FailoverRequest) -> Result<(), CommandError> {
     if srv.repl.failing_over() {
-        return ctx.out.error("ERR FAILOVER already in progress.");
+        return Err("ERR FAILOVER already in progress.".into());
     }
     if srv.repl.is_replica.load(Relaxed) {
-        return ctx.out.error("ERR FAILOVER is not valid when server is a replica.");
+        return Err("ERR FAILOVER is not valid when server is a replica.".into());
     }
+    let FailoverRequest { to, force, timeout } = req;
     {
         let m = srv.repl.primary.lock();
         if m.replicas.is_empty() {
-            return ctx.out.error("ERR FAILOVER requires connected replicas.");
+            return Err("ERR FAILOVER requires connected replicas.".into());
         }
-        if force && (timeout == 0 || host.is_none()) {
-            return ctx.out.error("ERR FAILOVER with force option requires both a timeout and target HOST and IP.");
+        if force && (timeout == 0 || to.is_none()) {
+            return Err("ERR FAILOVER with force option requires both a timeout and target HOST and IP.".into());
         }
-        if let Some(h) = &host {
-            let Some(r) = m.replicas.iter().find(|r| r.ip.eq_ignore_ascii_case(h) && r.port as i64 == port) else {
-                return ctx.out.error("ERR FAILOVER target HOST and PORT is not a replica.");
+        if let Some((h, port)) = &to {
+            let Some(r) = m.replicas.iter().find(|r| r.ip.eq_ignore_ascii_case(h) && r.port as i64 == *port) else {
+                return Err("ERR FAILOVER target HOST and PORT is not a replica.".into());
             };
             if r.state.load(Relaxed) != STATE_ONLINE {
-                return ctx.out.error("ERR FAILOVER target replica is not online.");
+                return Err("ERR FAILOVER target replica is not online.".into());
             }
             log('*', &format!("FAILOVER requested to {}:{}.", h, port));
         } else {
             log('*', "FAILOVER requested to any replica.");
         }
     }
+    let (host, port) = match to {
+        Some((h, p)) => (Some(h), p),
+        None => (None, 0),
+    };
     *srv.repl.failover.lock() =
         Failover { host, port, end_ms: if timeout > 0 { now_ms() + timeout as u64 } else { 0 }, force };
     srv.repl.failover_state.store(FAILOVER_WAIT_SYNC, Relaxed);
-    ctx.out.ok();
+    Ok(())
 }
 
 /// updateFailoverStatus: time out (abort, or switch anyway with FORCE), or switch once the
