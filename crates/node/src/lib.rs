@@ -242,6 +242,9 @@ fn execute_checked(
         return;
     };
     client.shared.last_cmd.store(cmd as *const Command as *mut Command, Relaxed);
+    // The request's key positions, computed at most once: cluster routing, the shards to lock
+    // and client-side tracking share them (ACL checks use Redis's key specs with their flags).
+    let keys = KeyPositions::new(cmd, args);
     if srv.config.hot.requirepass_set.load(Relaxed) && !client.authenticated && !cmd.has(flags::NO_AUTH) {
         out.error("NOAUTH Authentication required.");
         return reject(srv, client, out, cmd, mark);
@@ -260,7 +263,7 @@ fn execute_checked(
             client.asking = false;
         }
         if cluster::needs_routing(srv, client, cmd) {
-            if let Some(e) = cluster::route(srv, client, cmd, args, asking, now) {
+            if let Some(e) = cluster::route(srv, client, cmd, args, keys.get(), asking, now) {
                 if cmd.name == "exec" {
                     transactions::discard_state(srv, client);
                 } else if client.multi.is_some() {
@@ -389,7 +392,7 @@ fn execute_checked(
         one = [srv.ks.shard_of(&args[cmd.first_key as usize])];
         &one
     } else {
-        let mut v: Vec<usize> = cmd.key_positions(args).into_iter().map(|i| srv.ks.shard_of(&args[i])).collect();
+        let mut v: Vec<usize> = keys.get().iter().map(|&i| srv.ks.shard_of(&args[i])).collect();
         v.sort_unstable();
         v.dedup();
         many = v;
@@ -409,7 +412,7 @@ fn execute_checked(
     // included) remembers its declared keys once it has called a read-only command.
     let is_script = cmd.group == "scripting";
     if client.tracking.is_some() && ((cmd.has(flags::READONLY) && !is_script) || (is_script && client.script_read)) {
-        let keys: Vec<&[u8]> = cmd.key_positions(args).into_iter().map(|i| &args[i]).collect();
+        let keys: Vec<&[u8]> = keys.get().iter().map(|&i| &args[i]).collect();
         remember_tracked(srv, client, &keys);
         srv.tracking_limit();
     }
@@ -422,6 +425,23 @@ fn execute_checked(
     // does not silence them.
     let mark = if cmd.has(flags::PUBSUB_CONTEXT) && cmd.name.contains("subscribe") { out.len() } else { mark };
     finish_reply_mode(client, out, mark);
+}
+
+/// A request's key positions (`Command::key_positions`), computed on first use and kept.
+struct KeyPositions<'a> {
+    cmd: &'static Command,
+    args: Args<'a>,
+    cached: std::cell::OnceCell<Vec<usize>>,
+}
+
+impl<'a> KeyPositions<'a> {
+    fn new(cmd: &'static Command, args: Args<'a>) -> Self {
+        KeyPositions { cmd, args, cached: std::cell::OnceCell::new() }
+    }
+
+    fn get(&self) -> &[usize] {
+        self.cached.get_or_init(|| self.cmd.key_positions(self.args))
+    }
 }
 
 /// rejectCommand for EXEC itself (execCommandAbort): the transaction is discarded and the

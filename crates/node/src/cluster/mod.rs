@@ -795,23 +795,27 @@ pub fn needs_routing(srv: &Node, client: &crate::client::Client, cmd: &Command) 
 }
 
 /// Redis's getNodeByQuery + clusterRedirectClient: None when this node serves the request,
-/// else the error to answer (-MOVED, -ASK, -CROSSSLOT, -TRYAGAIN, -CLUSTERDOWN).
+/// else the error to answer (-MOVED, -ASK, -CROSSSLOT, -TRYAGAIN, -CLUSTERDOWN). `keys`: the
+/// request's key positions (the executor computes them once per request); EXEC routes its
+/// queued commands' keys.
 pub fn route(
     srv: &Node,
     client: &crate::client::Client,
     cmd: &'static Command,
     args: Args,
+    keys: &[usize],
     asking: bool,
     now: u64,
 ) -> Option<String> {
-    let queued: Vec<(&'static Command, ferrocache_protocol::resp::Args)>;
-    let list: Vec<(&'static Command, Args)> = if cmd.name == "exec" {
+    let list: Vec<(&'static Command, Args, std::borrow::Cow<'_, [usize]>)> = if cmd.name == "exec" {
         let q = client.multi.as_ref()?;
-        queued =
-            q.iter().filter_map(|a| crate::transactions::resolve_queued(a.args()).map(|c| (c, a.args()))).collect();
-        queued
+        q.iter()
+            .filter_map(|a| {
+                crate::transactions::resolve_queued(a.args()).map(|c| (c, a.args(), c.key_positions(a.args()).into()))
+            })
+            .collect()
     } else {
-        vec![(cmd, args)]
+        vec![(cmd, args, keys.into())]
     };
     let st = srv.cluster.state.read();
     let mut first: Option<&[u8]> = None;
@@ -821,9 +825,9 @@ pub fn route(
     let (mut missing, mut existing) = (0, 0);
     let is_pubsubshard = matches!(cmd.name, "ssubscribe" | "sunsubscribe" | "spublish");
     let mut any_write = false;
-    for (c, a) in &list {
+    for (c, a, positions) in &list {
         any_write |= c.is_write();
-        for i in c.key_positions(*a) {
+        for &i in positions.iter() {
             let key = &a[i];
             let this = key_slot(key) as usize;
             match first {
