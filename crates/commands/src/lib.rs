@@ -1,6 +1,6 @@
 //! The command families: one file per family, each a `COMMANDS` list of its commands (name,
 //! arity, flags, key positions, handler). `registry()` hands them, with the commands the node
-//! core implements itself (persistence, replication, ACL, scripting, transactions, cluster),
+//! core implements itself (replication, transactions, cluster),
 //! to `Node::new`; the node never imports this crate.
 // The `Err(())` "reply already written" convention is deliberate.
 #![allow(clippy::type_complexity, clippy::result_unit_err)]
@@ -18,6 +18,7 @@ pub mod migrate;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod server_cmds;
 pub mod sets;
 pub mod sort;
@@ -47,7 +48,7 @@ pub fn registry() -> Registry {
         geo::COMMANDS,
         streams::COMMANDS,
         sort::COMMANDS,
-        ferrocache_node::scripting::COMMANDS,
+        scripting::COMMANDS,
         persistence::COMMANDS,
         replication::COMMANDS,
         acl::COMMANDS,

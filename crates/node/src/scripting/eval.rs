@@ -1,14 +1,14 @@
-//! The EVAL family: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO (shebang flags, the script cache) and
-//! SCRIPT DEBUG / EXISTS / FLUSH / HELP / KILL / LOAD.
+//! The EVAL family: running EVAL, EVALSHA, EVAL_RO, EVALSHA_RO (shebang flags) and the script
+//! cache SCRIPT EXISTS / FLUSH / LOAD work on.
 
-use super::run::{call_function, kill, prepare};
-use super::{fkey, help_reply, sha1_hex, EvalScript, EvalState, FLAG_EVAL_COMPAT_MODE, FLAG_NAMES, FLAG_NO_WRITES};
+use super::run::{call_function, prepare};
+use super::{fkey, sha1_hex, EvalScript, EvalState, FLAG_EVAL_COMPAT_MODE, FLAG_NAMES, FLAG_NO_WRITES};
 use crate::lua::{self, basefix, ffi::*, Vm};
 use crate::node::Node;
 use crate::table::Command;
-use crate::util::{eq_ic, parse_i64};
+use crate::util::parse_i64;
 use crate::Ctx;
-use ferrocache_protocol::resp::{Args, ReplyBuf};
+use ferrocache_protocol::resp::Args;
 
 // -------------------------------------------------------------------------------------------
 // EVAL family
@@ -73,35 +73,28 @@ fn extract_shebang(body: &[u8]) -> Result<(u64, usize), String> {
     Ok((flags, end))
 }
 
-/// luaCreateFunction: compile `body` into the registry as f_<sha>. Returns the sha or writes the
-/// error.
-fn create_function(st: &mut EvalState, out: &mut ReplyBuf, body: &[u8]) -> Option<String> {
+/// luaCreateFunction: compile `body` into the registry as f_<sha>. Returns the sha or the error
+/// text (without its "ERR " prefix).
+fn create_function(st: &mut EvalState, body: &[u8]) -> Result<String, String> {
     let sha = sha1_hex(body);
     if st.scripts.contains_key(&sha) {
-        return Some(sha);
+        return Ok(sha);
     }
-    let (flags, shebang_len) = match extract_shebang(body) {
-        Ok(x) => x,
-        Err(e) => {
-            out.error(&format!("ERR {}", e));
-            return None;
-        }
-    };
+    let (flags, shebang_len) = extract_shebang(body)?;
     let vm = st.vm.get_or_insert_with(Vm::new_eval);
     let l = vm.0;
     unsafe {
         let code = &body[shebang_len..];
         if basefix::load_chunk(l, code, c"@user_script") != 0 {
             let e = String::from_utf8_lossy(lua::cstr_bytes(l, -1)).into_owned();
-            out.error(&format!("ERR Error compiling script (new function): {}", e));
             lua::pop(l, 1);
-            return None;
+            return Err(format!("Error compiling script (new function): {}", e));
         }
         let f = lua::cstr(&format!("f_{}", sha));
         lua_setfield(l, LUA_REGISTRYINDEX, f.as_ptr());
     }
     st.scripts.insert(sha.clone(), EvalScript { flags });
-    Some(sha)
+    Ok(sha)
 }
 
 /// EVAL*/FCALL* skip the executor's MONITOR feed and feed it here, so that the script's own
@@ -113,7 +106,9 @@ pub(super) fn feed_monitors_first(ctx: &Ctx, a: Args) {
     }
 }
 
-fn eval_generic(ctx: &mut Ctx, a: Args, evalsha: bool, ro: bool) {
+/// EVAL / EVALSHA (`evalsha`) and their `_RO` forms (`ro`): checks the arguments, loads the
+/// script (EVAL) or finds it (EVALSHA), runs it and writes the reply.
+pub fn eval(ctx: &mut Ctx, a: Args, evalsha: bool, ro: bool) {
     ctx.propagate_original = false;
     feed_monitors_first(ctx, a);
     if evalsha && a[1].len() != 40 {
@@ -132,8 +127,8 @@ fn eval_generic(ctx: &mut Ctx, a: Args, evalsha: bool, ro: bool) {
         if evalsha {
             return ctx.out.error("NOSCRIPT No matching script. Please use EVAL.");
         }
-        if create_function(&mut st, ctx.out, &a[1]).is_none() {
-            return;
+        if let Err(e) = create_function(&mut st, &a[1]) {
+            return ctx.out.error(&format!("ERR {}", e));
         }
     }
     let flags = st.scripts[&sha].flags;
@@ -152,87 +147,27 @@ fn eval_generic(ctx: &mut Ctx, a: Args, evalsha: bool, ro: bool) {
     }
 }
 
-pub(super) fn eval(ctx: &mut Ctx, a: Args) {
-    eval_generic(ctx, a, false, false)
-}
-pub(super) fn evalsha(ctx: &mut Ctx, a: Args) {
-    eval_generic(ctx, a, true, false)
-}
-pub(super) fn eval_ro(ctx: &mut Ctx, a: Args) {
-    eval_generic(ctx, a, false, true)
-}
-pub(super) fn evalsha_ro(ctx: &mut Ctx, a: Args) {
-    eval_generic(ctx, a, true, true)
-}
+// -------------------------------------------------------------------------------------------
+// The script cache: SCRIPT FLUSH / EXISTS / LOAD
+// -------------------------------------------------------------------------------------------
 
-pub(super) fn script_help(ctx: &mut Ctx, _a: Args) {
-    help_reply(
-        ctx.out,
-        "SCRIPT",
-        &[
-            "DEBUG (YES|SYNC|NO)",
-            "    Set the debug mode for subsequent scripts executed.",
-            "EXISTS <sha1> [<sha1> ...]",
-            "    Return information about the existence of the scripts in the script cache.",
-            "FLUSH [ASYNC|SYNC]",
-            "    Flush the Lua scripts cache. Very dangerous on replicas.",
-            "    When called without the optional mode argument, the behavior is determined by the",
-            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
-            "    * ASYNC: Asynchronously flush the scripts cache.",
-            "    * SYNC: Synchronously flush the scripts cache.",
-            "KILL",
-            "    Kill the currently executing Lua script.",
-            "LOAD <script>",
-            "    Load a script into the scripts cache without executing it.",
-        ],
-    );
-}
-
-pub(super) fn script_flush(ctx: &mut Ctx, a: Args) {
-    if !(a.len() == 2 || (a.len() == 3 && (eq_ic(&a[2], "sync") || eq_ic(&a[2], "async")))) {
-        return ctx.out.error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
-    }
-    let mut st = ctx.srv.scripting.eval.lock();
+/// SCRIPT FLUSH: drop every cached script and the eval interpreter.
+pub fn script_flush(srv: &Node) {
+    let mut st = srv.scripting.eval.lock();
     st.scripts.clear();
     st.vm = None;
-    ctx.out.ok();
 }
 
-pub(super) fn script_exists(ctx: &mut Ctx, a: Args) {
-    let st = ctx.srv.scripting.eval.lock();
-    ctx.out.array(a.len() - 2);
-    for i in 2..a.len() {
-        // dictFind on the sha as given (the dict is case-insensitive in Redis).
-        let k = String::from_utf8_lossy(&a[i]).to_ascii_lowercase();
-        ctx.out.int(st.scripts.contains_key(&k) as i64);
-    }
+/// SCRIPT EXISTS: whether each sha is cached (dictFind on the sha as given: the dict is
+/// case-insensitive in Redis).
+pub fn script_exists(srv: &Node, shas: &[&[u8]]) -> Vec<bool> {
+    let st = srv.scripting.eval.lock();
+    shas.iter().map(|sha| st.scripts.contains_key(&String::from_utf8_lossy(sha).to_ascii_lowercase())).collect()
 }
 
-pub(super) fn script_load(ctx: &mut Ctx, a: Args) {
-    let srv = ctx.srv.clone();
+/// SCRIPT LOAD: compile and cache `body`. Returns its sha or the error text (without its "ERR "
+/// prefix).
+pub fn script_load(srv: &Node, body: &[u8]) -> Result<String, String> {
     let mut st = srv.scripting.eval.lock();
-    if let Some(sha) = create_function(&mut st, ctx.out, &a[2]) {
-        ctx.out.bulk(sha.as_bytes());
-    }
-}
-
-/// SCRIPT DEBUG. The Lua debugger (LDB) is not implemented: YES (a forked session) and SYNC
-/// (a session that blocks the server) reply an error instead of Redis's +OK. The other replies
-/// are Redis's, in its order: first the pipeline check (clientHasPendingReplies: replies of this
-/// batch not written yet, which includes being inside EXEC), then NO / the syntax error.
-pub(super) fn script_debug(ctx: &mut Ctx, a: Args) {
-    if !ctx.out.buf.is_empty() {
-        return ctx.out.error("ERR SCRIPT DEBUG must be called outside a pipeline");
-    }
-    if eq_ic(&a[2], "no") {
-        ctx.out.ok()
-    } else if eq_ic(&a[2], "yes") || eq_ic(&a[2], "sync") {
-        ctx.out.error("ERR SCRIPT DEBUG is not supported by this server")
-    } else {
-        ctx.out.error("ERR Use SCRIPT DEBUG YES/SYNC/NO")
-    }
-}
-
-pub(super) fn script_kill(ctx: &mut Ctx, _a: Args) {
-    kill(ctx, true)
+    create_function(&mut st, body)
 }

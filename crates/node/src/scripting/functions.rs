@@ -1,70 +1,20 @@
-//! Functions: FUNCTION LOAD / DELETE / FLUSH / LIST / STATS / KILL / HELP / DUMP / RESTORE,
-//! FCALL and FCALL_RO, and the library hooks RDB persistence uses.
+//! Functions: the libraries FUNCTION LOAD / DELETE / FLUSH / LIST / STATS / DUMP / RESTORE work
+//! on, running FCALL and FCALL_RO, and the library hooks RDB persistence uses.
 
 use super::eval::feed_monitors_first;
-use super::run::{call_function, kill, prepare};
-use super::{fkey, help_reply, verify_name, FuncState, FunctionInfo, Library, LoadCtx, FLAG_NAMES, LOAD};
+use super::run::{call_function, prepare};
+use super::{fkey, verify_name, FuncState, FunctionInfo, Library, LoadCtx, FLAG_NAMES, LOAD};
 use crate::lua::{self, sandbox, Vm};
 use crate::node::Node;
-use crate::util::{eq_ic, parse_i64};
+use crate::util::parse_i64;
 use crate::Ctx;
-use ferrocache_protocol::resp::{Args, ReplyBuf};
+use ferrocache_protocol::resp::Args;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::*;
 
 // -------------------------------------------------------------------------------------------
 // Functions
 // -------------------------------------------------------------------------------------------
-
-pub(super) fn function_kill(ctx: &mut Ctx, _a: Args) {
-    kill(ctx, false)
-}
-
-pub(super) fn function_help(ctx: &mut Ctx, _a: Args) {
-    help_reply(
-        ctx.out,
-        "FUNCTION",
-        &[
-            "LOAD [REPLACE] <FUNCTION CODE>",
-            "    Create a new library with the given library name and code.",
-            "DELETE <LIBRARY NAME>",
-            "    Delete the given library.",
-            "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
-            "    Return general information on all the libraries:",
-            "    * Library name",
-            "    * The engine used to run the Library",
-            "    * Library description",
-            "    * Functions list",
-            "    * Library code (if WITHCODE is given)",
-            "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
-            "STATS",
-            "    Return information about the current function running:",
-            "    * Function name",
-            "    * Command used to run the function",
-            "    * Duration in MS that the function is running",
-            "    If no function is running, return nil",
-            "    In addition, returns a list of available engines.",
-            "KILL",
-            "    Kill the current running function.",
-            "FLUSH [ASYNC|SYNC]",
-            "    Delete all the libraries.",
-            "    When called without the optional mode argument, the behavior is determined by the",
-            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
-            "    * ASYNC: Asynchronously flush the libraries.",
-            "    * SYNC: Synchronously flush the libraries.",
-            "DUMP",
-            "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
-            "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
-            "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
-            "    control how to handle existing libraries (default APPEND):",
-            "    * FLUSH: delete all existing libraries.",
-            "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
-            "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
-            "      libraries with the new libraries (notice that even on this option there is a chance of failure",
-            "      in case of functions name collision with another library).",
-        ],
-    );
-}
 
 /// functionExtractLibMetaData: "#!<engine> name=<name>" → (engine, name, shebang length).
 fn extract_lib_metadata(code: &[u8]) -> Result<(Vec<u8>, Vec<u8>, usize), String> {
@@ -153,35 +103,17 @@ fn create_library(fs: &mut FuncState, code: &[u8], replace: bool, timeout_ms: u6
     Ok(name)
 }
 
-pub(super) fn function_load(ctx: &mut Ctx, a: Args) {
-    let mut i = 2;
-    let mut replace = false;
-    while i < a.len() - 1 {
-        if eq_ic(&a[i], "replace") {
-            replace = true;
-            i += 1;
-            continue;
-        }
-        return ctx.out.error(&format!("ERR Unknown option given: {}", String::from_utf8_lossy(&a[i])));
-    }
-    if i >= a.len() {
-        return ctx.out.error("ERR Function code is missing");
-    }
-    let srv = ctx.srv.clone();
+/// FUNCTION LOAD: create (or with `replace` replace) the library `code` declares. Returns its
+/// name or the error text (without its "ERR " prefix).
+pub fn function_load(srv: &Node, code: &[u8], replace: bool) -> Result<Vec<u8>, String> {
     let mut fs = srv.scripting.funcs.lock();
-    match create_library(&mut fs, &a[i], replace, 500) {
-        Ok(name) => {
-            ctx.out.bulk(&name);
-            ctx.db().fx.dirty += 1;
-        }
-        Err(e) => ctx.out.error(&format!("ERR {}", e)),
-    }
+    create_library(&mut fs, code, replace, 500)
 }
 
-pub(super) fn function_delete(ctx: &mut Ctx, a: Args) {
-    let srv = ctx.srv.clone();
+/// FUNCTION DELETE: false when there is no such library.
+pub fn function_delete(srv: &Node, name: &[u8]) -> bool {
     let mut fs = srv.scripting.funcs.lock();
-    let Some(lib) = fs.libraries.remove(&a[2]) else { return ctx.out.error("ERR Library not found") };
+    let Some(lib) = fs.libraries.remove(name) else { return false };
     let l = fs.vm.as_ref().map(|v| v.0);
     for f in lib.functions.values() {
         fs.functions.remove(&fkey(&f.name));
@@ -189,95 +121,76 @@ pub(super) fn function_delete(ctx: &mut Ctx, a: Args) {
             unsafe { sandbox::unref(l, f.lua_ref) };
         }
     }
-    ctx.db().fx.dirty += 1;
-    ctx.out.ok();
+    true
 }
 
-pub(super) fn function_flush(ctx: &mut Ctx, a: Args) {
-    if a.len() > 3 {
-        return subcommand_syntax_error(ctx, a);
-    }
-    if !(a.len() == 2 || (a.len() == 3 && (eq_ic(&a[2], "sync") || eq_ic(&a[2], "async")))) {
-        return ctx.out.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
-    }
-    let srv = ctx.srv.clone();
+/// FUNCTION FLUSH: drop every library and the functions interpreter.
+pub fn function_flush(srv: &Node) {
     let mut fs = srv.scripting.funcs.lock();
     fs.libraries.clear();
     fs.functions.clear();
     fs.vm = None;
-    ctx.db().fx.dirty += 1;
-    ctx.out.ok();
 }
 
-fn write_flags(out: &mut ReplyBuf, flags: u64) {
-    let n = FLAG_NAMES.iter().filter(|(f, _)| flags & f != 0).count();
-    out.set(n);
-    for (f, name) in FLAG_NAMES {
-        if flags & f != 0 {
-            out.simple(name);
-        }
-    }
+/// One library, as FUNCTION LIST shows it.
+pub struct LibraryInfo {
+    pub name: Vec<u8>,
+    pub functions: Vec<FunctionEntry>,
+    /// The library's code (WITHCODE).
+    pub code: Option<Vec<u8>>,
 }
 
-pub(super) fn function_list(ctx: &mut Ctx, a: Args) {
-    let mut with_code = false;
-    let mut pattern: Option<Vec<u8>> = None;
-    let mut i = 2;
-    while i < a.len() {
-        if !with_code && eq_ic(&a[i], "withcode") {
-            with_code = true;
-            i += 1;
-            continue;
-        }
-        if pattern.is_none() && eq_ic(&a[i], "libraryname") {
-            if i + 1 >= a.len() {
-                return ctx.out.error("ERR library name argument was not given");
-            }
-            pattern = Some(a[i + 1].to_vec());
-            i += 2;
-            continue;
-        }
-        return ctx.out.error(&format!("ERR Unknown argument {}", String::from_utf8_lossy(&a[i])));
-    }
-    let fs = ctx.srv.scripting.funcs.lock();
-    let libs: Vec<&Library> = fs
-        .libraries
+/// One function of a library, as FUNCTION LIST shows it.
+pub struct FunctionEntry {
+    pub name: Vec<u8>,
+    pub description: Option<Vec<u8>>,
+    /// The declared flags' names, in Redis's order.
+    pub flags: Vec<&'static str>,
+}
+
+/// FUNCTION LIST: the libraries whose name matches `pattern` (all without one), in name order,
+/// with their code when `with_code`.
+pub fn function_list(srv: &Node, pattern: Option<&[u8]>, with_code: bool) -> Vec<LibraryInfo> {
+    let fs = srv.scripting.funcs.lock();
+    fs.libraries
         .values()
-        .filter(|l| pattern.as_ref().is_none_or(|p| ferrocache_engine::glob::glob_match(p, &l.name, false)))
-        .collect();
-    let out = &mut *ctx.out;
-    out.array(libs.len());
-    for lib in libs {
-        out.map(if with_code { 4 } else { 3 });
-        out.bulk(b"library_name");
-        out.bulk(&lib.name);
-        out.bulk(b"engine");
-        out.bulk(b"LUA");
-        out.bulk(b"functions");
-        out.array(lib.functions.len());
-        for f in lib.functions.values() {
-            out.map(3);
-            out.bulk(b"name");
-            out.bulk(&f.name);
-            out.bulk(b"description");
-            match &f.desc {
-                Some(d) => out.bulk(d),
-                None => out.null(),
-            }
-            out.bulk(b"flags");
-            write_flags(out, f.flags);
-        }
-        if with_code {
-            out.bulk(b"library_code");
-            out.bulk(&lib.code);
-        }
-    }
+        .filter(|l| pattern.is_none_or(|p| ferrocache_engine::glob::glob_match(p, &l.name, false)))
+        .map(|lib| LibraryInfo {
+            name: lib.name.clone(),
+            functions: lib
+                .functions
+                .values()
+                .map(|f| FunctionEntry {
+                    name: f.name.clone(),
+                    description: f.desc.clone(),
+                    flags: FLAG_NAMES.iter().filter(|(v, _)| f.flags & v != 0).map(|(_, n)| *n).collect(),
+                })
+                .collect(),
+            code: with_code.then(|| lib.code.clone()),
+        })
+        .collect()
 }
 
-pub(super) fn function_stats(ctx: &mut Ctx, _a: Args) {
-    let st = &ctx.srv.scripting;
+/// What FUNCTION STATS shows.
+pub struct FunctionStats {
+    /// The running function, if one runs.
+    pub running: Option<RunningFunction>,
+    pub libraries_count: i64,
+    pub functions_count: i64,
+}
+
+/// The running function: its name, the FCALL command and how long it has run.
+pub struct RunningFunction {
+    pub name: Vec<u8>,
+    pub command: Vec<Vec<u8>>,
+    pub duration_ms: i64,
+}
+
+/// FUNCTION STATS. None while an EVAL script runs (the caller replies BUSY).
+pub fn function_stats(srv: &Node) -> Option<FunctionStats> {
+    let st = &srv.scripting;
     if st.running.load(SeqCst) && st.run_is_eval.load(SeqCst) {
-        return ctx.out.error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
+        return None;
     }
     let info = st.run_info.lock().clone();
     let (nlib, nfun) = {
@@ -287,35 +200,28 @@ pub(super) fn function_stats(ctx: &mut Ctx, _a: Args) {
             None => (usize::MAX, usize::MAX),
         }
     };
-    let out = &mut *ctx.out;
-    out.map(2);
-    out.bulk(b"running_script");
-    match info {
-        Some((name, argv)) if st.running.load(SeqCst) => {
-            out.map(3);
-            out.bulk(b"name");
-            out.bulk(&name);
-            out.bulk(b"command");
-            out.array(argv.len());
-            for x in &argv {
-                out.bulk(x);
-            }
-            out.bulk(b"duration_ms");
-            out.int(crate::node::now_ms().saturating_sub(st.run_start_ms.load(SeqCst)) as i64);
-        }
-        _ => out.null(),
-    }
-    out.bulk(b"engines");
-    out.map(1);
-    out.bulk(b"LUA");
-    out.map(2);
-    out.bulk(b"libraries_count");
-    out.int(if nlib == usize::MAX { st.lib_counts.load(Relaxed) as i64 >> 32 } else { nlib as i64 });
-    out.bulk(b"functions_count");
-    out.int(if nfun == usize::MAX { st.lib_counts.load(Relaxed) as i64 & 0xffff_ffff } else { nfun as i64 });
+    let running = match info {
+        Some((name, command)) if st.running.load(SeqCst) => Some(RunningFunction {
+            name,
+            command,
+            duration_ms: crate::node::now_ms().saturating_sub(st.run_start_ms.load(SeqCst)) as i64,
+        }),
+        _ => None,
+    };
+    Some(FunctionStats {
+        running,
+        libraries_count: if nlib == usize::MAX { st.lib_counts.load(Relaxed) as i64 >> 32 } else { nlib as i64 },
+        functions_count: if nfun == usize::MAX {
+            st.lib_counts.load(Relaxed) as i64 & 0xffff_ffff
+        } else {
+            nfun as i64
+        },
+    })
 }
 
-fn fcall_generic(ctx: &mut Ctx, a: Args, ro: bool) {
+/// FCALL / FCALL_RO (`ro`): finds the function, checks the arguments, runs it and writes the
+/// reply.
+pub fn fcall(ctx: &mut Ctx, a: Args, ro: bool) {
     ctx.propagate_original = false;
     feed_monitors_first(ctx, a);
     let srv = ctx.srv.clone();
@@ -348,20 +254,14 @@ fn fcall_generic(ctx: &mut Ctx, a: Args, ro: bool) {
     }
 }
 
-pub(super) fn fcall(ctx: &mut Ctx, a: Args) {
-    fcall_generic(ctx, a, false)
-}
-pub(super) fn fcall_ro(ctx: &mut Ctx, a: Args) {
-    fcall_generic(ctx, a, true)
-}
-
 // ---- DUMP / RESTORE -------------------------------------------------------------------------
 
 const RDB_OPCODE_FUNCTION2: u8 = 245;
 const RDB_VERSION: u16 = 10;
 
-pub(super) fn function_dump(ctx: &mut Ctx, _a: Args) {
-    let fs = ctx.srv.scripting.funcs.lock();
+/// FUNCTION DUMP: the libraries as a payload FUNCTION RESTORE takes.
+pub fn function_dump(srv: &Node) -> Vec<u8> {
+    let fs = srv.scripting.funcs.lock();
     let mut p = Vec::new();
     for lib in fs.libraries.values() {
         p.push(RDB_OPCODE_FUNCTION2);
@@ -371,50 +271,32 @@ pub(super) fn function_dump(ctx: &mut Ctx, _a: Args) {
     p.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = ferrocache_persistence::rdb::crc64::crc64(0, &p);
     p.extend_from_slice(&crc.to_le_bytes());
-    ctx.out.bulk(&p);
+    p
 }
 
-/// addReplySubcommandSyntaxError.
-fn subcommand_syntax_error(ctx: &mut Ctx, a: Args) {
-    ctx.out.error(&format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
-        String::from_utf8_lossy(&a[1][..a[1].len().min(128)]),
-        String::from_utf8_lossy(&a[0]).to_ascii_uppercase()
-    ))
+/// FUNCTION RESTORE's policy for libraries that exist already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestorePolicy {
+    /// Add the payload's libraries; a name collision fails (the default).
+    Append,
+    /// Add them, replacing libraries of the same name.
+    Replace,
+    /// Delete all libraries first.
+    Flush,
 }
 
-pub(super) fn function_restore(ctx: &mut Ctx, a: Args) {
-    if a.len() > 4 {
-        return subcommand_syntax_error(ctx, a);
-    }
-    #[derive(PartialEq)]
-    enum Policy {
-        Append,
-        Replace,
-        Flush,
-    }
-    let mut policy = Policy::Append;
-    if a.len() == 4 {
-        policy = if eq_ic(&a[3], "append") {
-            Policy::Append
-        } else if eq_ic(&a[3], "replace") {
-            Policy::Replace
-        } else if eq_ic(&a[3], "flush") {
-            Policy::Flush
-        } else {
-            return ctx.out.error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.");
-        };
-    }
-    let data = &a[2];
+/// FUNCTION RESTORE: load a FUNCTION DUMP payload under `policy`. The error text is returned
+/// without its "ERR " prefix.
+pub fn function_restore(srv: &Node, data: &[u8], policy: RestorePolicy) -> Result<(), String> {
     // verifyDumpPayload: trailing version (2 bytes LE) + CRC64 (8 bytes LE).
     if data.len() < 10 {
-        return ctx.out.error("ERR DUMP payload version or checksum are wrong");
+        return Err("DUMP payload version or checksum are wrong".into());
     }
     let footer = &data[data.len() - 10..];
     let ver = u16::from_le_bytes([footer[0], footer[1]]);
     let crc = u64::from_le_bytes(footer[2..10].try_into().unwrap());
     if ver > RDB_VERSION || (crc != 0 && ferrocache_persistence::rdb::crc64::crc64(0, &data[..data.len() - 8]) != crc) {
-        return ctx.out.error("ERR DUMP payload version or checksum are wrong");
+        return Err("DUMP payload version or checksum are wrong".into());
     }
     let body = &data[..data.len() - 10];
     let mut codes: Vec<Vec<u8>> = Vec::new();
@@ -423,16 +305,15 @@ pub(super) fn function_restore(ctx: &mut Ctx, a: Args) {
         let t = body[pos];
         pos += 1;
         if t != RDB_OPCODE_FUNCTION2 {
-            return ctx.out.error("ERR given type is not a function");
+            return Err("given type is not a function".into());
         }
         let mut cur = std::io::Cursor::new(&body[pos..]);
         let Ok(code) = ferrocache_persistence::rdb::decode::read_string(&mut cur) else {
-            return ctx.out.error("ERR failed loading the given functions payload");
+            return Err("failed loading the given functions payload".into());
         };
         pos += cur.position() as usize;
         codes.push(code);
     }
-    let srv = ctx.srv.clone();
     let mut fs = srv.scripting.funcs.lock();
     // Load into a fresh context, then merge per policy (functionsLibCtxSwapWithCurrent / join).
     let mut fresh = FuncState { vm: fs.vm.take(), ..Default::default() };
@@ -449,24 +330,24 @@ pub(super) fn function_restore(ctx: &mut Ctx, a: Args) {
     if let Some(e) = err {
         drop_libs(&mut fresh);
         finish(&mut fs, &mut fresh);
-        return ctx.out.error(&format!("ERR {}", e));
+        return Err(e);
     }
     match policy {
-        Policy::Flush => {
+        RestorePolicy::Flush => {
             drop_libs(&mut fs);
             fs.libraries = std::mem::take(&mut fresh.libraries);
             fs.functions = std::mem::take(&mut fresh.functions);
         }
-        Policy::Append | Policy::Replace => {
+        RestorePolicy::Append | RestorePolicy::Replace => {
             // libraryJoin: check collisions first.
             let mut old_to_remove: Vec<Vec<u8>> = Vec::new();
             for (name, lib) in &fresh.libraries {
                 if fs.libraries.contains_key(name) {
-                    if policy == Policy::Append {
-                        let e = format!("ERR Library {} already exists", String::from_utf8_lossy(name));
+                    if policy == RestorePolicy::Append {
+                        let e = format!("Library {} already exists", String::from_utf8_lossy(name));
                         drop_libs(&mut fresh);
                         finish(&mut fs, &mut fresh);
-                        return ctx.out.error(&e);
+                        return Err(e);
                     }
                     old_to_remove.push(name.clone());
                 }
@@ -477,10 +358,10 @@ pub(super) fn function_restore(ctx: &mut Ctx, a: Args) {
                 for f in lib.functions.keys() {
                     if let Some(owner) = fs.functions.get(&fkey(f)) {
                         if !old_to_remove.contains(owner) {
-                            let e = format!("ERR Function {} already exists", String::from_utf8_lossy(f));
+                            let e = format!("Function {} already exists", String::from_utf8_lossy(f));
                             drop_libs(&mut fresh);
                             finish(&mut fs, &mut fresh);
-                            return ctx.out.error(&e);
+                            return Err(e);
                         }
                     }
                 }
@@ -505,8 +386,7 @@ pub(super) fn function_restore(ctx: &mut Ctx, a: Args) {
         }
     }
     finish(&mut fs, &mut fresh);
-    ctx.db().fx.dirty += 1;
-    ctx.out.ok();
+    Ok(())
 }
 
 fn drop_libs(fs: &mut FuncState) {

@@ -11,98 +11,44 @@
 //! whole run is one execution unit (`Node::begin_exec_unit`): two or more propagated writes
 //! reach AOF and replicas wrapped in MULTI/EXEC, one goes alone, a read-only run sends nothing.
 //!
-//! Layout: this file holds the command table, the node-wide state (`Scripting`, the EVAL
+//! The command table and the handlers (argument parsing, replies) are the commands crate's
+//! (`ferrocache_commands::scripting`); they call the functions re-exported here.
+//!
+//! Layout: this file holds the node-wide state (`Scripting`, the EVAL
 //! script cache, the function libraries) and the thread-local run / load contexts; `host` has
 //! the `host_*` callbacks the Lua side calls (redis.call dispatch, logging, the kill hook,
 //! function registration); `run` runs a script (the checks before, `call_function`, the BUSY
-//! wait, SCRIPT / FUNCTION KILL); `eval` has EVAL, EVALSHA, their `_RO` forms and SCRIPT *;
-//! `functions` has FUNCTION *, FCALL, FCALL_RO, DUMP / RESTORE and the RDB hooks.
+//! wait, SCRIPT / FUNCTION KILL); `eval` has running EVAL / EVALSHA (and `_RO`) and the script
+//! cache (SCRIPT EXISTS / FLUSH / LOAD); `functions` has the libraries (FUNCTION LOAD / DELETE /
+//! FLUSH / LIST / STATS / DUMP / RESTORE), running FCALL / FCALL_RO and the RDB hooks.
 
 mod eval;
 mod functions;
 mod host;
 mod run;
 
-pub use eval::declares_no_writes;
-pub use functions::{library_codes, load_library};
+pub use eval::{declares_no_writes, eval, script_exists, script_flush, script_load};
+pub use functions::{
+    fcall, function_delete, function_dump, function_flush, function_list, function_load, function_restore,
+    function_stats, library_codes, load_library, FunctionEntry, FunctionStats, LibraryInfo, RestorePolicy,
+    RunningFunction,
+};
 pub(crate) use host::{
     host_acl_check, host_call, host_in_load, host_in_run, host_load_timed_out, host_log, host_register_function,
     host_set_repl, host_setresp, host_should_kill, host_verbosity,
 };
-pub use run::{busy_error, busy_reply, lock_shards, wait_not_busy};
-
-use eval::{
-    eval, eval_ro, evalsha, evalsha_ro, script_debug, script_exists, script_flush, script_help, script_kill,
-    script_load,
-};
-use functions::{
-    fcall, fcall_ro, function_delete, function_dump, function_flush, function_help, function_kill, function_list,
-    function_load, function_restore, function_stats,
-};
+pub use run::{busy_error, busy_reply, kill, lock_shards, wait_not_busy, KillOutcome};
 
 use crate::client::Client;
 use crate::lua::Vm;
 use crate::node::Node;
-use crate::table::{flags::*, Command};
-use crate::util::parse_i64;
-use crate::Ctx;
 use ferrocache_engine::Guards;
-use ferrocache_protocol::resp::{Args, ReplyBuf};
 use parking_lot::Mutex;
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::Arc;
-
-const G: &str = "scripting";
-const EVALF: u64 = NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE | ALL_SHARDS;
-const EVALRO: u64 = NOSCRIPT | SKIP_MONITOR | STALE | READONLY | ALL_SHARDS;
-
-pub static COMMANDS: &[Command] = &[
-    Command::new("eval", -3, EVALF, (0, 0, 0), eval).keys(script_keys).group(G),
-    Command::new("evalsha", -3, EVALF, (0, 0, 0), evalsha).keys(script_keys).group(G),
-    Command::new("eval_ro", -3, EVALRO, (0, 0, 0), eval_ro).keys(script_keys).group(G),
-    Command::new("evalsha_ro", -3, EVALRO, (0, 0, 0), evalsha_ro).keys(script_keys).group(G),
-    Command::new("fcall", -3, EVALF, (0, 0, 0), fcall).keys(script_keys).group(G),
-    Command::new("fcall_ro", -3, EVALRO, (0, 0, 0), fcall_ro).keys(script_keys).group(G),
-    Command::new("script", -2, 0, (0, 0, 0), container).group(G).subs(SCRIPT_SUBS),
-    Command::new("function", -2, 0, (0, 0, 0), container).group(G).subs(FUNCTION_SUBS),
-];
-
-static SCRIPT_SUBS: &[Command] = &[
-    Command::new("script|debug", 3, NOSCRIPT, (0, 0, 0), script_debug).group(G),
-    Command::new("script|exists", -3, NOSCRIPT, (0, 0, 0), script_exists).group(G),
-    Command::new("script|flush", -2, NOSCRIPT, (0, 0, 0), script_flush).group(G),
-    Command::new("script|help", 2, LOADING | STALE, (0, 0, 0), script_help).group(G),
-    Command::new("script|kill", 2, NOSCRIPT | ALLOW_BUSY, (0, 0, 0), script_kill).group(G),
-    Command::new("script|load", 3, NOSCRIPT | STALE, (0, 0, 0), script_load).group(G),
-];
-
-static FUNCTION_SUBS: &[Command] = &[
-    Command::new("function|delete", 3, NOSCRIPT | WRITE, (0, 0, 0), function_delete).group(G),
-    Command::new("function|dump", 2, NOSCRIPT, (0, 0, 0), function_dump).group(G),
-    Command::new("function|flush", -2, NOSCRIPT | WRITE, (0, 0, 0), function_flush).group(G),
-    Command::new("function|help", 2, LOADING | STALE, (0, 0, 0), function_help).group(G),
-    Command::new("function|kill", 2, NOSCRIPT | ALLOW_BUSY, (0, 0, 0), function_kill).group(G),
-    Command::new("function|list", -2, NOSCRIPT, (0, 0, 0), function_list).group(G),
-    Command::new("function|load", -3, NOSCRIPT | WRITE | DENYOOM, (0, 0, 0), function_load).group(G),
-    Command::new("function|restore", -3, NOSCRIPT | WRITE | DENYOOM, (0, 0, 0), function_restore).group(G),
-    Command::new("function|stats", 2, NOSCRIPT | ALLOW_BUSY, (0, 0, 0), function_stats).group(G),
-];
-
-fn container(ctx: &mut Ctx, _a: Args) {
-    ctx.wrong_arity();
-}
-
-/// EVAL/FCALL key positions: `numkeys` keys after argv[2].
-fn script_keys(a: Args) -> Vec<usize> {
-    let Some(n) = a.get(2).and_then(parse_i64) else { return vec![] };
-    if n <= 0 || (n as usize) > a.len().saturating_sub(3) {
-        return vec![];
-    }
-    (3..3 + n as usize).collect()
-}
 
 pub const FLAG_NO_WRITES: u64 = 1 << 0;
 pub const FLAG_ALLOW_OOM: u64 = 1 << 1;
@@ -259,15 +205,4 @@ fn fkey(name: &[u8]) -> Vec<u8> {
 
 fn verify_name(n: &[u8]) -> bool {
     !n.is_empty() && n.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
-}
-
-/// addReplyHelp: "<CMD> <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", lines, HELP.
-fn help_reply(out: &mut ReplyBuf, cmd: &str, lines: &[&str]) {
-    out.array(lines.len() + 3);
-    out.simple(&format!("{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", cmd));
-    for l in lines {
-        out.simple(l);
-    }
-    out.simple("HELP");
-    out.simple("    Prints this help.");
 }

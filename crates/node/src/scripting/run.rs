@@ -277,26 +277,31 @@ pub(super) unsafe fn call_function(
 // SCRIPT KILL / FUNCTION KILL
 // -------------------------------------------------------------------------------------------
 
-/// scriptKill.
-pub(super) fn kill(ctx: &mut Ctx, is_eval: bool) {
-    let st = &ctx.srv.scripting;
+/// What SCRIPT KILL / FUNCTION KILL found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillOutcome {
+    /// The running script will stop at its next kill check.
+    Killed,
+    /// Nothing runs.
+    NotBusy,
+    /// The running script already wrote: it cannot be killed.
+    Unkillable,
+    /// The other kind runs (a function for SCRIPT KILL, an EVAL script for FUNCTION KILL).
+    OtherKind,
+}
+
+/// scriptKill: SCRIPT KILL (`is_eval`) / FUNCTION KILL ask the running script to stop.
+pub fn kill(srv: &Node, is_eval: bool) -> KillOutcome {
+    let st = &srv.scripting;
     if !st.running.load(SeqCst) {
-        return ctx.out.error("NOTBUSY No scripts in execution right now.");
+        return KillOutcome::NotBusy;
     }
     if st.run_dirty.load(SeqCst) {
-        return ctx.out.error(
-            "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
-        );
+        return KillOutcome::Unkillable;
     }
-    let running_eval = st.run_is_eval.load(SeqCst);
-    if is_eval && !running_eval {
-        return ctx
-            .out
-            .error("BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.");
-    }
-    if !is_eval && running_eval {
-        return ctx.out.error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
+    if is_eval != st.run_is_eval.load(SeqCst) {
+        return KillOutcome::OtherKind;
     }
     st.kill.store(true, SeqCst);
-    ctx.out.ok();
+    KillOutcome::Killed
 }
