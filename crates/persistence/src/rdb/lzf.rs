@@ -234,10 +234,14 @@ pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             if out.len() + len > out_len || back > out.len() {
                 return None;
             }
+            // out[p] = out[p - back] for each new byte: copy from `start` in chunks that
+            // double (a copy of a run is itself the run continued), not byte by byte.
             let start = out.len() - back;
-            for i in 0..len {
-                let b = out[start + i];
-                out.push(b);
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(out.len() - start);
+                out.extend_from_within(start..start + n);
+                left -= n;
             }
         }
     }
@@ -250,6 +254,21 @@ pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Back-references shorter than their length (runs, short periods) decompress exactly.
+    #[test]
+    fn overlapping_back_references_round_trip() {
+        let mut inputs: Vec<Vec<u8>> = vec![vec![b'a'; 100_000], b"ab".repeat(50_000), b"xyz12".repeat(20_001)];
+        inputs.push((0..70_000u32).map(|i| if i % 1000 < 900 { b'q' } else { (i % 251) as u8 }).collect());
+        for x in &inputs {
+            let c = compress(x, x.len()).expect("compressible");
+            assert!(c.len() < x.len() / 10);
+            assert_eq!(decompress(&c, x.len()).as_deref(), Some(x.as_slice()));
+            // A wrong expected length is refused, not padded or cut.
+            assert_eq!(decompress(&c, x.len() - 1), None);
+            assert_eq!(decompress(&c, x.len() + 1), None);
+        }
+    }
 
     #[test]
     fn reused_table_compresses_like_a_zeroed_one() {
