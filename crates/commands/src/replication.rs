@@ -26,6 +26,9 @@ pub static COMMANDS: &[Command] = &[
 
 fn replicaof(ctx: &mut Ctx, a: Args) {
     let srv = ctx.srv;
+    if srv.cluster().enabled {
+        return ctx.out.error("ERR REPLICAOF not allowed in cluster mode.");
+    }
     if srv.repl().failing_over() {
         return ctx.out.error("ERR REPLICAOF not allowed while failing over.");
     }

@@ -17,6 +17,15 @@ pub const PING: u16 = 0;
 pub const PONG: u16 = 1;
 pub const MEET: u16 = 2;
 pub const FAIL: u16 = 3;
+pub const FAILOVER_AUTH_REQUEST: u16 = 5;
+pub const FAILOVER_AUTH_ACK: u16 = 6;
+pub const UPDATE: u16 = 7;
+pub const MFSTART: u16 = 8;
+
+/// CLUSTERMSG_FLAG0_PAUSED: a master's clients are paused for a manual failover.
+pub const FLAG0_PAUSED: u8 = 1 << 0;
+/// CLUSTERMSG_FLAG0_FORCEACK: vote even though the master is not failing (manual failover).
+pub const FLAG0_FORCEACK: u8 = 1 << 1;
 
 /// CLUSTERMSG_FLAG0_EXT_DATA.
 pub const FLAG0_EXT_DATA: u8 = 1 << 2;
@@ -34,6 +43,21 @@ pub struct Gossip {
     pub cport: u16,
     pub flags: u16,
     pub pport: u16,
+}
+
+/// UPDATE's body (clusterMsgDataUpdate): a node's config epoch and slots, sent to a node that
+/// claims slots with an older configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateData {
+    pub config_epoch: u64,
+    pub node: String,
+    pub slots: Box<[u8; SLOTS / 8]>,
+}
+
+impl UpdateData {
+    pub fn claims(&self, slot: usize) -> bool {
+        self.slots[slot / 8] & (1 << (slot & 7)) != 0
+    }
 }
 
 /// A decoded message: the header fields and, for PING/PONG/MEET, gossip and hostname.
@@ -59,6 +83,8 @@ pub struct Msg {
     pub hostname: String,
     /// FAIL: the failing node's name.
     pub fail_node: String,
+    /// UPDATE: the node's configuration.
+    pub update: Option<Box<UpdateData>>,
 }
 
 impl Default for Msg {
@@ -81,6 +107,7 @@ impl Default for Msg {
             gossip: Vec::new(),
             hostname: String::new(),
             fail_node: String::new(),
+            update: None,
         }
     }
 }
@@ -165,6 +192,12 @@ impl Msg {
                 }
             }
             FAIL => put_str(&mut b, &self.fail_node, NAMELEN),
+            UPDATE => {
+                let u = self.update.as_deref().expect("UPDATE without its body");
+                b.extend_from_slice(&u.config_epoch.to_be_bytes());
+                put_str(&mut b, &u.node, NAMELEN);
+                b.extend_from_slice(&u.slots[..]);
+            }
             _ => {}
         }
         let total = b.len() as u32;
@@ -260,6 +293,19 @@ impl Msg {
                     return Err("bad FAIL length".into());
                 }
                 m.fail_node = get_str(&b[HEADER_LEN..]);
+            }
+            UPDATE => {
+                if b.len() != HEADER_LEN + 8 + NAMELEN + SLOTS / 8 {
+                    return Err("bad UPDATE length".into());
+                }
+                let d = &b[HEADER_LEN..];
+                let mut slots = Box::new([0u8; SLOTS / 8]);
+                slots.copy_from_slice(&d[8 + NAMELEN..]);
+                m.update =
+                    Some(Box::new(UpdateData { config_epoch: u64_at(d, 0), node: get_str(&d[8..8 + NAMELEN]), slots }));
+            }
+            FAILOVER_AUTH_REQUEST | FAILOVER_AUTH_ACK | MFSTART if b.len() != HEADER_LEN => {
+                return Err("bad length for a header-only message".into());
             }
             _ => {}
         }

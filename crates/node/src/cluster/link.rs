@@ -4,7 +4,10 @@
 //! first PONG), slot ownership and epochs learned from PING/PONG headers, gossip that starts
 //! handshakes with nodes we do not know. Not yet: PFAIL/FAIL, failover, UPDATE, PUBLISH.
 
-use super::bus::{Gossip, Msg, FAIL as FAIL_MSG, MEET, PING, PONG};
+use super::bus::{
+    Gossip, Msg, UpdateData, FAIL as FAIL_MSG, FAILOVER_AUTH_ACK, FAILOVER_AUTH_REQUEST, MEET, MFSTART, PING, PONG,
+    UPDATE,
+};
 use super::slot::SLOTS;
 use super::state::{random_id, ClusterNode, ClusterState, FAIL, HANDSHAKE, MASTER, MEET_FLAG, NOADDR, PFAIL, SLAVE};
 use crate::Node;
@@ -61,6 +64,24 @@ async fn read_msg(sock: &mut TcpStream) -> std::io::Result<Msg> {
     Msg::decode(&buf).map_err(bad)
 }
 
+/// The first whole message in `buf`, taken out of it (None: not all there yet; Err: not a bus
+/// message, the link must close).
+fn take_msg(buf: &mut Vec<u8>) -> Result<Option<Msg>, ()> {
+    if buf.len() < 8 {
+        return Ok(None);
+    }
+    let len = Msg::frame_len(&buf[..8]).ok_or(())?;
+    if !(8..=(1 << 20)).contains(&len) {
+        return Err(());
+    }
+    if buf.len() < len {
+        return Ok(None);
+    }
+    let m = Msg::decode(&buf[..len]).map_err(|_| ())?;
+    buf.drain(..len);
+    Ok(Some(m))
+}
+
 /// An inbound link: answer PING and MEET with PONG.
 async fn inbound(srv: Arc<Node>, mut sock: TcpStream) {
     let peer = sock.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
@@ -103,10 +124,18 @@ async fn outbound(srv: Arc<Node>, mut id: String) {
     set_link(&srv, &id, true);
     let mut bcast = srv.cluster.broadcast.subscribe();
     let mut next_ping = tokio::time::Instant::now();
+    let mut rbuf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
     loop {
-        while let Ok(b) = bcast.try_recv() {
-            if sock.write_all(&b).await.is_err() {
-                break;
+        loop {
+            match bcast.try_recv() {
+                Ok((to, b)) => {
+                    if to.as_ref().is_none_or(|t| *t == id) && sock.write_all(&b).await.is_err() {
+                        break;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(_) => break,
             }
         }
         if tokio::time::Instant::now() >= next_ping {
@@ -126,26 +155,44 @@ async fn outbound(srv: Arc<Node>, mut id: String) {
             }
             next_ping = tokio::time::Instant::now() + Duration::from_secs(1);
         }
-        match tokio::time::timeout(Duration::from_millis(200), read_msg(&mut sock)).await {
+        // `read` is cancel-safe (a timeout never loses half a message): bytes collect in
+        // `rbuf` and whole messages are taken from its front.
+        match tokio::time::timeout(Duration::from_millis(200), sock.read(&mut chunk)).await {
             Err(_) => continue,
-            Ok(Err(_)) => break,
-            Ok(Ok(m)) => {
-                let (_, renamed) = process(&srv, &m, Some(&id), &peer, &local);
-                match renamed {
-                    Some(new) if new.is_empty() => break,
-                    Some(new) => {
-                        let mut l = srv.cluster.links.lock();
-                        l.remove(&id);
-                        if !l.insert(new.clone()) {
-                            // Another link to that node already runs: leave it to that one.
-                            drop(l);
-                            return;
-                        }
-                        id = new;
-                    }
-                    None => {}
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => rbuf.extend_from_slice(&chunk[..n]),
+        }
+        let mut close = false;
+        loop {
+            let m = match take_msg(&mut rbuf) {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(()) => {
+                    close = true;
+                    break;
                 }
+            };
+            let (_, renamed) = process(&srv, &m, Some(&id), &peer, &local);
+            match renamed {
+                Some(new) if new.is_empty() => {
+                    close = true;
+                    break;
+                }
+                Some(new) => {
+                    let mut l = srv.cluster.links.lock();
+                    l.remove(&id);
+                    if !l.insert(new.clone()) {
+                        // Another link to that node already runs: leave it to that one.
+                        drop(l);
+                        return;
+                    }
+                    id = new;
+                }
+                None => {}
             }
+        }
+        if close {
+            break;
         }
     }
     set_link(&srv, &id, false);
@@ -195,9 +242,10 @@ fn cron(srv: &Arc<Node>) {
         for id in failed {
             let mut m = header(srv, FAIL_MSG);
             m.fail_node = id;
-            let _ = srv.cluster.broadcast.send(m.encode());
+            super::failover::send(srv, None, m.encode());
         }
     }
+    super::failover::cron(srv, now);
 }
 
 /// PFAIL for nodes that did not answer a PING within the node timeout; FAIL (to broadcast) when
@@ -208,7 +256,8 @@ fn detect_failures(srv: &Node, now: u64) -> Option<Vec<String>> {
     let mut changed = false;
     let me = st.myself.clone();
     let me_master = st.me().flags & MASTER != 0;
-    let quorum = st.size() / 2 + 1;
+    // The quorum walks the slot table: only when some node is in PFAIL.
+    let quorum = if st.nodes.values().any(|n| n.flags & PFAIL != 0) { st.size() / 2 + 1 } else { usize::MAX };
     let mut failed = Vec::new();
     for (id, n) in st.nodes.iter_mut() {
         if *id == me || n.flags & HANDSHAKE != 0 {
@@ -252,7 +301,7 @@ pub fn start_handshake(st: &mut ClusterState, ip: &str, port: u16, cport: u16) -
 }
 
 /// clusterBuildMessageHdr.
-fn header(srv: &Node, kind: u16) -> Msg {
+pub(crate) fn header(srv: &Node, kind: u16) -> Msg {
     let full = srv.config.hot.cluster_full_coverage.load(Relaxed);
     let st = srv.cluster.state.read();
     let me = st.me();
@@ -268,10 +317,14 @@ fn header(srv: &Node, kind: u16) -> Msg {
         myip: srv.config.get("cluster-announce-ip").unwrap_or_default(),
         cport: me.cport,
         flags: me.flags,
-        state: if st.state_ok(full) { 0 } else { 1 },
+        state: if srv.cluster.state.state_ok(&st, full) { 0 } else { 1 },
         hostname: me.hostname.clone(),
         ..Default::default()
     };
+    // A master pausing its clients for a manual failover says so in every message.
+    if me.flags & MASTER != 0 && srv.cluster.election.lock().mf_end != 0 {
+        m.mflags[0] |= super::bus::FLAG0_PAUSED;
+    }
     for (j, s) in st.slots.iter().enumerate().take(SLOTS) {
         if s.as_deref() == Some(master_id.as_str()) {
             m.claim(j);
@@ -281,7 +334,7 @@ fn header(srv: &Node, kind: u16) -> Msg {
 }
 
 /// Our PING/PONG/MEET (clusterBuildMessageHdr + clusterSendPing with a few gossip entries).
-fn build(srv: &Node, kind: u16, to: Option<&str>) -> Vec<u8> {
+pub(crate) fn build(srv: &Node, kind: u16, to: Option<&str>) -> Vec<u8> {
     let mut m = header(srv, kind);
     let st = srv.cluster.state.read();
     let me = st.me();
@@ -308,10 +361,39 @@ fn build(srv: &Node, kind: u16, to: Option<&str>) -> Vec<u8> {
     m.encode()
 }
 
-/// Process one message (clusterProcessPacket, PING/PONG/MEET only). `link` is the node of the
-/// outbound link it came on. Returns whether to answer PONG, and for an outbound link its
-/// node's new id after a handshake (empty: close the link).
-fn process(srv: &Node, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip: &str) -> (bool, Option<String>) {
+/// Process one message (clusterProcessPacket). `link` is the node of the outbound link it came
+/// on. Returns whether to answer PONG, and for an outbound link its node's new id after a
+/// handshake (empty: close the link).
+fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip: &str) -> (bool, Option<String>) {
+    // Any message from a known node: its epochs and replication offset.
+    let epochs_changed = {
+        let mut st = srv.cluster.state.write();
+        let before = (st.current_epoch, st.nodes.get(&m.sender).map(|n| n.config_epoch));
+        super::failover::on_header(srv, &mut st, m);
+        before != (st.current_epoch, st.nodes.get(&m.sender).map(|n| n.config_epoch))
+    };
+    if epochs_changed {
+        let _ = srv.cluster.save_nosync();
+    }
+    match m.kind {
+        FAILOVER_AUTH_REQUEST => {
+            super::failover::on_auth_request(srv, m);
+            return (false, None);
+        }
+        FAILOVER_AUTH_ACK => {
+            super::failover::on_auth_ack(srv, m);
+            return (false, None);
+        }
+        MFSTART => {
+            super::failover::on_mfstart(srv, m);
+            return (false, None);
+        }
+        UPDATE => {
+            on_update(srv, m);
+            return (false, None);
+        }
+        _ => {}
+    }
     if m.kind == FAIL_MSG {
         let mut st = srv.cluster.state.write();
         let known = st.nodes.get(&m.sender).is_some_and(|n| n.flags & HANDSHAKE == 0);
@@ -333,15 +415,13 @@ fn process(srv: &Node, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip: &st
     }
     let announced = !srv.config.get("cluster-announce-ip").unwrap_or_default().is_empty();
     let mut renamed = None;
+    let mut new_master = None;
+    let mut stale_claim = None;
+    let mut slots_changed = false;
     let changed = {
         let mut st = srv.cluster.state.write();
         let before = st.fingerprint();
         let known = st.nodes.get(&m.sender).is_some_and(|n| n.flags & HANDSHAKE == 0);
-        if known {
-            st.current_epoch = st.current_epoch.max(m.current_epoch);
-            let n = st.nodes.get_mut(&m.sender).unwrap();
-            n.config_epoch = n.config_epoch.max(m.config_epoch);
-        }
         let sender_ip = if m.myip.is_empty() { peer_ip.to_string() } else { m.myip.clone() };
         if m.kind != PONG {
             if (m.kind == MEET || st.me().ip.is_empty()) && !announced && !local_ip.is_empty() {
@@ -397,7 +477,20 @@ fn process(srv: &Node, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip: &st
         if now_known && m.sender != st.myself {
             let master = (!m.slaveof.is_empty()).then(|| m.slaveof.clone());
             let n = st.nodes.get_mut(&m.sender).unwrap();
+            let demoted = master.is_some() && n.flags & MASTER != 0;
             n.flags = (n.flags & !(MASTER | SLAVE)) | if master.is_some() { SLAVE } else { MASTER };
+            if demoted {
+                // A master turned into a replica: its slots are unassigned until their new
+                // owner claims them (clusterDelNodeSlots), whatever epoch the replica now
+                // advertises (its master's).
+                for s in st.slots.iter_mut() {
+                    if s.as_deref() == Some(m.sender.as_str()) {
+                        *s = None;
+                        slots_changed = true;
+                    }
+                }
+            }
+            let n = st.nodes.get_mut(&m.sender).unwrap();
             n.master = master;
             n.hostname = m.hostname.clone();
             if m.kind == PING && n.ip != sender_ip && !sender_ip.is_empty() {
@@ -406,7 +499,10 @@ fn process(srv: &Node, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip: &st
             n.port = m.port;
             n.cport = m.cport;
             if m.slaveof.is_empty() {
-                update_slots(&mut st, m);
+                let allow = srv.config.get_bool("cluster-allow-replica-migration");
+                new_master =
+                    update_slots(&mut st, &m.sender, m.config_epoch, |j| m.claims(j), allow, &mut slots_changed);
+                stale_claim = stale_owner(&st, m);
                 // clusterHandleConfigEpochCollision: the smaller node id bumps its epoch.
                 let me = st.me().clone();
                 if me.flags & MASTER != 0 && m.config_epoch == me.config_epoch && m.sender.as_str() > me.id.as_str() {
@@ -417,35 +513,116 @@ fn process(srv: &Node, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip: &st
             }
             gossip(&mut st, m);
         }
-        st.fingerprint() != before
+        slots_changed || st.fingerprint() != before
     };
     if changed {
         if let Err(e) = srv.cluster.save_nosync() {
             crate::persistence::log_line('#', &format!("Could not save the cluster config file: {}", e));
         }
     }
+    if let Some(owner) = stale_claim {
+        send_update(srv, &m.sender, &owner);
+    }
+    if let Some(nm) = new_master {
+        super::failover::reconfigure_as_replica_of(srv, &nm);
+    }
     (m.kind != PONG, renamed)
 }
 
-/// clusterUpdateSlotsConfigWith: claimed slots go to the sender when unassigned or held with an
-/// older config epoch (slots we are importing are left alone).
-fn update_slots(st: &mut ClusterState, m: &Msg) {
+/// The owner (with a greater config epoch) of a slot that a master's message claims, if any:
+/// that master's view is stale and it gets an UPDATE about the owner.
+fn stale_owner(st: &ClusterState, m: &Msg) -> Option<String> {
+    (0..SLOTS).filter(|&j| m.claims(j)).find_map(|j| {
+        let owner = st.slots[j].as_deref().filter(|o| *o != m.sender)?;
+        let n = st.nodes.get(owner)?;
+        (n.config_epoch > m.config_epoch).then(|| owner.to_string())
+    })
+}
+
+/// clusterSendUpdate: tell `to` the configuration (epoch and slots) of node `about`.
+fn send_update(srv: &Node, to: &str, about: &str) {
+    let mut msg = header(srv, UPDATE);
+    {
+        let st = srv.cluster.state.read();
+        let Some(n) = st.nodes.get(about) else { return };
+        let mut slots = Box::new([0u8; SLOTS / 8]);
+        for (j, s) in st.slots.iter().enumerate() {
+            if s.as_deref() == Some(about) {
+                slots[j / 8] |= 1 << (j & 7);
+            }
+        }
+        msg.update = Some(Box::new(UpdateData { config_epoch: n.config_epoch, node: about.to_string(), slots }));
+    }
+    super::failover::send(srv, Some(to), msg.encode());
+}
+
+/// UPDATE: a node's newer configuration (a master that was failed over learns who owns its
+/// slots now, and follows it).
+fn on_update(srv: &Arc<Node>, m: &Msg) {
+    let Some(u) = m.update.as_deref() else { return };
+    let allow = srv.config.get_bool("cluster-allow-replica-migration");
+    let new_master = {
+        let mut st = srv.cluster.state.write();
+        let Some(n) = st.nodes.get_mut(&u.node) else { return };
+        if n.config_epoch >= u.config_epoch {
+            return;
+        }
+        if n.flags & SLAVE != 0 {
+            n.flags = (n.flags & !SLAVE) | MASTER;
+            n.master = None;
+        }
+        n.config_epoch = u.config_epoch;
+        update_slots(&mut st, &u.node, u.config_epoch, |j| u.claims(j), allow, &mut false)
+    };
+    let _ = srv.cluster.save_nosync();
+    if let Some(nm) = new_master {
+        super::failover::reconfigure_as_replica_of(srv, &nm);
+    }
+}
+
+/// clusterUpdateSlotsConfigWith: claimed slots go to `sender` when unassigned or held with an
+/// older config epoch (slots we are importing are left alone). Returns the node to follow when
+/// our master (or myself) lost its last slot to it (Redis's "newmaster"; with
+/// cluster-allow-replica-migration off, only when all its slots went to that one node).
+fn update_slots(
+    st: &mut ClusterState,
+    sender: &str,
+    epoch: u64,
+    claims: impl Fn(usize) -> bool,
+    allow_replica_migration: bool,
+    changed: &mut bool,
+) -> Option<String> {
+    if sender == st.myself {
+        return None;
+    }
+    let me = st.me();
+    let curmaster = if me.flags & MASTER != 0 { Some(me.id.clone()) } else { me.master.clone() };
+    let (mut sender_slots, mut migrated_ours, mut newmaster) = (0, 0, false);
     for j in 0..SLOTS {
-        if !m.claims(j) {
+        if !claims(j) {
             continue;
         }
+        sender_slots += 1;
         let cur = st.slots[j].clone();
-        if cur.as_deref() == Some(m.sender.as_str()) || st.importing.contains_key(&(j as u16)) {
+        if cur.as_deref() == Some(sender) || st.importing.contains_key(&(j as u16)) {
             continue;
         }
         let older = match cur.as_ref().and_then(|id| st.nodes.get(id)) {
             None => true,
-            Some(o) => o.config_epoch < m.config_epoch,
+            Some(o) => o.config_epoch < epoch,
         };
         if older {
-            st.slots[j] = Some(m.sender.clone());
+            if cur.is_some() && cur == curmaster {
+                newmaster = true;
+                migrated_ours += 1;
+            }
+            st.slots[j] = Some(sender.to_string());
+            *changed = true;
         }
     }
+    let cur_left = curmaster.as_deref().map(|c| st.num_slots(c)).unwrap_or(0);
+    (newmaster && cur_left == 0 && (allow_replica_migration || sender_slots == migrated_ours))
+        .then(|| sender.to_string())
 }
 
 /// clusterProcessGossipSection: failure reports from masters, and nodes to discover.

@@ -2,10 +2,13 @@
 //! request routing the executor runs before a keyed command (`route`, Redis's getNodeByQuery).
 //! Without `cluster-enabled yes` they answer exactly as a non-cluster redis-server does.
 //!
-//! state.rs holds the slot table and nodes.conf; slot.rs the key → slot hash. The cluster bus
-//! (MEET/PING/PONG with other nodes) is not built yet: other nodes are known from nodes.conf.
+//! state.rs holds the slot table and nodes.conf; the engine's slot.rs the key → slot hash;
+//! bus.rs the clusterMsg codec, link.rs the bus links (MEET/PING/PONG, gossip, failure
+//! detection, UPDATE), failover.rs replicas and failover (REPLICATE, elections, votes, CLUSTER
+//! FAILOVER).
 
 pub mod bus;
+pub mod failover;
 pub mod link;
 /// Key → slot lives in the engine (the keyspace shards by slot in cluster mode).
 pub use ferrocache_engine::slot;
@@ -39,7 +42,7 @@ static CLUSTER_SUBS: &[Command] = &[
     Command::new("cluster|countkeysinslot", 3, STALE, (0, 0, 0), countkeysinslot).group(G),
     Command::new("cluster|delslots", -3, ADM, (0, 0, 0), addslots).group(G),
     Command::new("cluster|delslotsrange", -4, ADM, (0, 0, 0), addslotsrange).group(G),
-    Command::new("cluster|failover", -2, ADM, (0, 0, 0), no_bus).group(G),
+    Command::new("cluster|failover", -2, ADM, (0, 0, 0), cluster_failover).group(G),
     Command::new("cluster|flushslots", 2, ADM, (0, 0, 0), flushslots).group(G),
     Command::new("cluster|forget", 3, ADM, (0, 0, 0), forget).group(G),
     Command::new("cluster|getkeysinslot", 4, STALE, (0, 0, 0), getkeysinslot).group(G),
@@ -51,7 +54,7 @@ static CLUSTER_SUBS: &[Command] = &[
     Command::new("cluster|myid", 2, STALE, (0, 0, 0), myid).group(G),
     Command::new("cluster|nodes", 2, STALE, (0, 0, 0), nodes).group(G),
     Command::new("cluster|replicas", 3, ADM, (0, 0, 0), replicas).group(G),
-    Command::new("cluster|replicate", 3, ADM, (0, 0, 0), no_bus).group(G),
+    Command::new("cluster|replicate", 3, ADM, (0, 0, 0), replicate).group(G),
     Command::new("cluster|reset", -2, ADM | NOSCRIPT, (0, 0, 0), reset).group(G),
     Command::new("cluster|saveconfig", 2, ADM, (0, 0, 0), saveconfig).group(G),
     Command::new("cluster|set-config-epoch", 3, ADM, (0, 0, 0), set_config_epoch).group(G),
@@ -122,10 +125,37 @@ fn meet(ctx: &mut Ctx, a: Args) {
     ctx.out.ok();
 }
 
-/// REPLICATE and FAILOVER need replica support on the bus, which is not built yet.
-fn no_bus(ctx: &mut Ctx, _a: Args) {
-    if enabled(ctx) {
-        ctx.out.error("ERR the cluster bus is not supported by this node yet");
+/// CLUSTER REPLICATE <node-id>: become a replica of that master (failover.rs).
+fn replicate(ctx: &mut Ctx, a: Args) {
+    if !enabled(ctx) {
+        return;
+    }
+    match failover::replicate(ctx.srv, &a[2]) {
+        Ok(()) => ctx.out.ok(),
+        Err(e) => ctx.out.error(&e),
+    }
+}
+
+/// CLUSTER FAILOVER [FORCE|TAKEOVER], sent to a replica (failover.rs).
+fn cluster_failover(ctx: &mut Ctx, a: Args) {
+    if !enabled(ctx) {
+        return;
+    }
+    let (mut force, mut takeover) = (false, false);
+    match a.len() {
+        2 => {}
+        3 if a[2].eq_ignore_ascii_case(b"force") => force = true,
+        3 if a[2].eq_ignore_ascii_case(b"takeover") => takeover = true,
+        3 => return ctx.out.error(crate::util::ERR_SYNTAX),
+        _ => {
+            return ctx
+                .out
+                .error("ERR Unknown subcommand or wrong number of arguments for 'failover'. Try CLUSTER HELP.")
+        }
+    }
+    match failover::manual_failover(ctx.srv, force, takeover) {
+        Ok(()) => ctx.out.ok(),
+        Err(e) => ctx.out.error(&e),
     }
 }
 
@@ -634,6 +664,16 @@ fn reset(ctx: &mut Ctx, a: Args) {
         return ctx.wrong_arity();
     }
     let is_master = ctx.srv.cluster.state.read().me().flags & MASTER != 0;
+    // A replica stops replicating and empties itself first (clusterReset).
+    if !is_master {
+        crate::replication::become_master(ctx.srv);
+        let srv = ctx.srv;
+        let mut guards = srv.ks.lock_all();
+        let mut fx = ferrocache_engine::Effects::default();
+        for d in 0..srv.num_dbs() {
+            srv.db(&mut guards, &mut fx, d, crate::node::now_ms()).clear(false);
+        }
+    }
     if is_master && ctx.srv.ks.db_size(0) != 0 {
         return ctx.out.error("ERR CLUSTER RESET can't be called with master nodes containing keys");
     }

@@ -53,6 +53,10 @@ pub struct ClusterNode {
     /// Failure reports: (reporting master, ms of the report); when FAIL was set.
     pub fail_reports: Vec<(String, u64)>,
     pub fail_time: u64,
+    /// When we last voted for a replica of this master (failover elections).
+    pub voted_time: u64,
+    /// Its replication offset, from its last message (replica ranks).
+    pub repl_offset: u64,
 }
 
 impl ClusterNode {
@@ -172,12 +176,18 @@ impl ClusterState {
             }
         }
         if n.flags & MYSELF != 0 {
-            for j in 0..SLOTS as u16 {
-                if let Some(t) = self.migrating.get(&j) {
-                    s.push_str(&format!(" [{}->-{}]", j, t));
-                } else if let Some(f) = self.importing.get(&j) {
-                    s.push_str(&format!(" [{}-<-{}]", j, f));
-                }
+            // In slot order; a slot both migrating and importing shows as migrating.
+            let mut open: Vec<(u16, String)> =
+                self.migrating.iter().map(|(j, t)| (*j, format!(" [{}->-{}]", j, t))).collect();
+            open.extend(
+                self.importing
+                    .iter()
+                    .filter(|(j, _)| !self.migrating.contains_key(j))
+                    .map(|(j, f)| (*j, format!(" [{}-<-{}]", j, f))),
+            );
+            open.sort_by_key(|(j, _)| *j);
+            for (_, t) in open {
+                s.push_str(&t);
             }
         }
         s
@@ -263,6 +273,8 @@ impl ClusterState {
                 ctime: 0,
                 fail_reports: Vec::new(),
                 fail_time: 0,
+                voted_time: 0,
+                repl_offset: 0,
             };
             if flags & MYSELF != 0 {
                 myself = Some(n.id.clone());
@@ -300,14 +312,15 @@ impl ClusterState {
         Ok(st)
     }
 
-    /// A hash of what nodes.conf records, less the ping/pong times (saved only when it changes).
+    /// A hash of what nodes.conf records less the ping/pong times and the slot table (saved
+    /// only when it changes; slot changes are tracked by whoever makes them: hashing 16384
+    /// slots on every bus message cost more than the rest of the message's handling).
     pub fn fingerprint(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         for n in self.nodes.values().filter(|n| n.flags & HANDSHAKE == 0) {
             (&n.id, &n.ip, n.port, n.cport, &n.hostname, n.flags, &n.master, n.config_epoch, n.link).hash(&mut h);
         }
-        self.slots.hash(&mut h);
         self.migrating.hash(&mut h);
         self.importing.hash(&mut h);
         (self.current_epoch, self.last_vote_epoch, &self.myself).hash(&mut h);
@@ -335,26 +348,35 @@ impl ClusterState {
 
     /// Masters serving at least one slot (cluster_size).
     pub fn size(&self) -> usize {
-        let mut owners: Vec<&str> = self.slots.iter().flatten().map(|s| s.as_str()).collect();
-        owners.sort_unstable();
-        owners.dedup();
-        owners.len()
+        self.owners().len()
+    }
+
+    /// The distinct slot owners (slots come in long runs of one owner: only a change of owner
+    /// is looked up in the short list).
+    fn owners(&self) -> Vec<&str> {
+        let mut owners: Vec<&str> = Vec::new();
+        let mut last: Option<&str> = None;
+        for s in self.slots.iter().flatten() {
+            if last != Some(s.as_str()) {
+                last = Some(s.as_str());
+                if !owners.contains(&s.as_str()) {
+                    owners.push(s.as_str());
+                }
+            }
+        }
+        owners
     }
 
     /// Redis's clusterUpdateState, computed on demand: with full coverage required, every slot
     /// needs a non-failed owner; and a majority of the slot-owning masters must be reachable.
     pub fn state_ok(&self, full_coverage: bool) -> bool {
-        if full_coverage {
-            for s in &self.slots {
-                match s.as_ref().and_then(|id| self.nodes.get(id)) {
-                    Some(n) if !n.failed() => {}
-                    _ => return false,
-                }
-            }
+        let owners = self.owners();
+        if full_coverage
+            && (self.slots.iter().any(|s| s.is_none())
+                || owners.iter().any(|id| self.nodes.get(*id).is_none_or(|n| n.failed())))
+        {
+            return false;
         }
-        let mut owners: Vec<&str> = self.slots.iter().flatten().map(|s| s.as_str()).collect();
-        owners.sort_unstable();
-        owners.dedup();
         let size = owners.len();
         let reachable = owners
             .iter()
@@ -413,8 +435,12 @@ pub struct Cluster {
     pub config_file: PathBuf,
     /// Nodes with an outbound bus link task (link.rs).
     pub links: parking_lot::Mutex<std::collections::HashSet<String>>,
-    /// Messages for every outbound link (FAIL broadcasts).
-    pub broadcast: tokio::sync::broadcast::Sender<Vec<u8>>,
+    /// Messages for the outbound links: (None: every node, or the one node's id, bytes).
+    pub broadcast: tokio::sync::broadcast::Sender<(Option<String>, Vec<u8>)>,
+    /// The replica's failover election and the manual failover in progress.
+    pub election: parking_lot::Mutex<super::failover::Election>,
+    /// One nodes.conf write at a time (they share the temporary file's name).
+    write_lock: parking_lot::Mutex<()>,
 }
 
 impl Default for Cluster {
@@ -425,6 +451,8 @@ impl Default for Cluster {
             config_file: PathBuf::new(),
             links: Default::default(),
             broadcast: tokio::sync::broadcast::channel(64).0,
+            election: Default::default(),
+            write_lock: Default::default(),
         }
     }
 }
@@ -499,8 +527,20 @@ impl Cluster {
         self.write_config(&text, false)
     }
 
+    /// `save` from the bus's tasks (a vote must be on disk before it is sent): the fsync runs
+    /// with the runtime told that this worker blocks, so other connections keep being served.
+    pub fn save_from_task(&self) -> std::io::Result<()> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.save())
+            }
+            _ => self.save(),
+        }
+    }
+
     fn write_config(&self, text: &str, fsync: bool) -> std::io::Result<()> {
         use std::io::Write;
+        let _one = self.write_lock.lock();
         let dir = self.config_file.parent().filter(|p| !p.as_os_str().is_empty());
         let name = self.config_file.file_name().and_then(|n| n.to_str()).unwrap_or("nodes.conf");
         let tmp = match dir {
