@@ -66,18 +66,18 @@ async fn read_msg(sock: &mut TcpStream) -> std::io::Result<Msg> {
 
 /// The first whole message in `buf`, taken out of it (None: not all there yet; Err: not a bus
 /// message, the link must close).
-fn take_msg(buf: &mut Vec<u8>) -> Result<Option<Msg>, ()> {
+fn take_msg(buf: &mut Vec<u8>) -> Result<Option<Msg>, String> {
     if buf.len() < 8 {
         return Ok(None);
     }
-    let len = Msg::frame_len(&buf[..8]).ok_or(())?;
+    let len = Msg::frame_len(&buf[..8]).ok_or("bad signature")?;
     if !(8..=(1 << 20)).contains(&len) {
-        return Err(());
+        return Err(format!("bad length {len}"));
     }
     if buf.len() < len {
         return Ok(None);
     }
-    let m = Msg::decode(&buf[..len]).map_err(|_| ())?;
+    let m = Msg::decode(&buf[..len])?;
     buf.drain(..len);
     Ok(Some(m))
 }
@@ -167,7 +167,7 @@ async fn outbound(srv: Arc<Node>, mut id: String) {
             let m = match take_msg(&mut rbuf) {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
-                Err(()) => {
+                Err(_) => {
                     close = true;
                     break;
                 }
