@@ -39,7 +39,7 @@ macro_rules! spec {
 
 const YESNO: Kind = Kind::Bool;
 /// Configs CONFIG GET matches only by exact name.
-const HIDDEN: &[&str] = &["rdb-key-save-delay", "key-load-delay"];
+const HIDDEN: &[&str] = &["rdb-key-save-delay", "key-load-delay", "loading-process-events-interval-bytes"];
 const POLICIES: &[&str] = &[
     "volatile-lru",
     "volatile-lfu",
@@ -115,6 +115,7 @@ pub static SPECS: &[Spec] = &[
     // Hidden (as in Redis): microseconds slept per key saved (tests make saves slow with it).
     spec!("rdb-key-save-delay", "0", Kind::Int(i32::MIN as i64, i32::MAX as i64)),
     spec!("key-load-delay", "0", Kind::Int(i32::MIN as i64, i32::MAX as i64)),
+    spec!("loading-process-events-interval-bytes", "2097152", Kind::Int(1024, i32::MAX as i64)),
     spec!("appendonly", "no", YESNO),
     spec!("appendfilename", "appendonly.aof", Kind::Immutable),
     spec!("appenddirname", "appendonlydir", Kind::Immutable),

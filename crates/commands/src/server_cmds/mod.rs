@@ -392,6 +392,11 @@ fn debug(ctx: &mut Ctx, a: Args) {
         b"set-active-expire" if a.len() == 3 => {
             ctx.out.ok();
         }
+        b"drop-cluster-packet-filter" if a.len() == 3 => {
+            let Some(t) = parse_i64(&a[2]) else { return ctx.out.error(ERR_NOT_INT) };
+            ctx.srv.cluster().drop_filter.store(t, std::sync::atomic::Ordering::Relaxed);
+            ctx.out.ok();
+        }
         b"object" if a.len() == 3 => {
             let key = a[2].to_vec();
             let now = ctx.now_ms;

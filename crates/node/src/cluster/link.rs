@@ -365,6 +365,10 @@ pub(crate) fn build(srv: &Node, kind: u16, to: Option<&str>) -> Vec<u8> {
 /// on. Returns whether to answer PONG, and for an outbound link its node's new id after a
 /// handshake (empty: close the link).
 fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip: &str) -> (bool, Option<String>) {
+    if m.kind as i64 == srv.cluster.drop_filter.load(Relaxed) {
+        crate::persistence::log_line('#', "Dropping packet that matches debug drop filter");
+        return (false, None);
+    }
     // Any message from a known node: its epochs and replication offset.
     let epochs_changed = {
         let mut st = srv.cluster.state.write();

@@ -441,6 +441,8 @@ pub struct Cluster {
     pub election: parking_lot::Mutex<super::failover::Election>,
     /// One nodes.conf write at a time (they share the temporary file's name).
     write_lock: parking_lot::Mutex<()>,
+    /// DEBUG DROP-CLUSTER-PACKET-FILTER: bus messages of this type are dropped (-1: none).
+    pub drop_filter: std::sync::atomic::AtomicI64,
 }
 
 impl Default for Cluster {
@@ -453,6 +455,7 @@ impl Default for Cluster {
             broadcast: tokio::sync::broadcast::channel(64).0,
             election: Default::default(),
             write_lock: Default::default(),
+            drop_filter: std::sync::atomic::AtomicI64::new(-1),
         }
     }
 }

@@ -41,9 +41,18 @@ pub fn load_into(srv: &Node, path: &str, guards: &mut Guards, per_key_locks: boo
     r
 }
 
-/// loading_process_events_interval_bytes (Redis's default): the loader records its progress
+/// loading-process-events-interval-bytes (Redis's default): the loader records its progress
 /// and lets clients in every this many bytes.
 pub const LOADING_INTERVAL_BYTES: u64 = 2 * 1024 * 1024;
+
+/// Redis's debugDelay for key-load-delay / rdb-key-save-delay: `usec` > 0 sleeps that long,
+/// < 0 sleeps 1 µs with probability 1/|usec|.
+pub fn debug_delay(usec: i64) {
+    let us = if usec < 0 { u64::from(rand::random::<u64>().is_multiple_of(usec.unsigned_abs())) } else { usec as u64 };
+    if us > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(us));
+    }
+}
 
 /// startLoading: the node is loading `total_bytes` (0: unknown, e.g. a diskless transfer).
 pub fn start_loading(srv: &Node, total_bytes: u64) {
@@ -156,6 +165,9 @@ pub(crate) fn load_reader<R: std::io::Read>(
     let mut fx = Effects::default();
     let (mut loaded, mut expired) = (0u64, 0u64);
     let mut cur_db = 0usize;
+    // key-load-delay (a testing setting, as Redis) and the progress interval.
+    let key_delay = srv.config.get_i64("key-load-delay");
+    let interval = (srv.config.get_i64("loading-process-events-interval-bytes").max(1024)) as u64;
     loop {
         let ev = match reader.next_event() {
             Ok(Some(ev)) => ev,
@@ -163,8 +175,8 @@ pub(crate) fn load_reader<R: std::io::Read>(
             Err(e) => return Err(report_load_error(&e)),
         };
         let pos = counted.load(Relaxed);
-        if pos / LOADING_INTERVAL_BYTES != tick {
-            tick = pos / LOADING_INTERVAL_BYTES;
+        if pos / interval != tick {
+            tick = pos / interval;
             loading_progress(srv, base + pos);
         }
         match ev {
@@ -244,6 +256,9 @@ pub(crate) fn load_reader<R: std::io::Read>(
                     }
                 });
                 loaded += 1;
+                if key_delay != 0 {
+                    debug_delay(key_delay);
+                }
                 fx.propagate.clear();
                 fx.touched.clear();
                 fx.events.clear();
