@@ -3,7 +3,7 @@
 use ferrocache_engine::{notify, Value};
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::*;
-use ferrocache_node::Ctx;
+use ferrocache_node::{Ctx, ErrorReply};
 use ferrocache_protocol::resp::Args;
 
 const G: &str = "bitmap";
@@ -75,8 +75,8 @@ fn setbit(ctx: &mut Ctx, a: Args) {
 fn getbit(ctx: &mut Ctx, a: Args) {
     let Some(off) = bit_offset(&a[2], false, 1, max_bytes(ctx)) else { return ctx.out.error(ERR_BIT_OFFSET) };
     let (mut db, out) = ctx.parts();
-    match crate::strings::read_str(&mut db, out, &a[1]) {
-        Err(()) => {}
+    match crate::strings::read_str(&mut db, &a[1]) {
+        Err(e) => out.fail(&e),
         Ok(None) => out.int(0),
         Ok(Some(v)) => {
             let byte = (off >> 3) as usize;
@@ -104,8 +104,8 @@ fn redis_bitpos(s: &[u8], bit: bool) -> i64 {
 fn bitcount(ctx: &mut Ctx, a: Args) {
     // Redis looks the key up (and checks its type) before parsing the range.
     let (mut db, out) = ctx.parts();
-    let v = match crate::strings::read_str(&mut db, out, &a[1]) {
-        Err(()) => return,
+    let v = match crate::strings::read_str(&mut db, &a[1]) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.int(0),
         Ok(Some(v)) => v,
     };
@@ -170,8 +170,8 @@ fn bitpos(ctx: &mut Ctx, a: Args) {
     }
     let bit = b == 1;
     let (mut db, out) = ctx.parts();
-    let p = match crate::strings::read_str(&mut db, out, &a[1]) {
-        Err(()) => return,
+    let p = match crate::strings::read_str(&mut db, &a[1]) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.int(if bit { -1 } else { 0 }),
         Ok(Some(v)) => v,
     };
@@ -475,8 +475,8 @@ fn bitfield_generic(ctx: &mut Ctx, a: Args, ro: bool) {
     let key = &a[1];
     let (mut db, out) = ctx.parts();
     if readonly {
-        let cur: Vec<u8> = match crate::strings::read_str(&mut db, out, key) {
-            Err(()) => return,
+        let cur: Vec<u8> = match crate::strings::read_str(&mut db, key) {
+            Err(e) => return out.fail(&e),
             Ok(v) => v.map(|v| v.to_vec()).unwrap_or_default(),
         };
         out.array(ops.len());

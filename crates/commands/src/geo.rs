@@ -9,7 +9,7 @@ use ferrocache_engine::zset::{parse_score, ScoreRange, SortedSet, ZaddFlags};
 use ferrocache_engine::{notify, Value};
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::*;
-use ferrocache_node::{CommandError, Ctx, ErrorReply};
+use ferrocache_node::{or_reply, CommandError, Ctx, ErrorReply};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 
 const G: &str = "geo";
@@ -162,7 +162,7 @@ fn geodist(ctx: &mut Ctx, a: Args) {
         return ctx.out.error(ERR_SYNTAX);
     }
     let (mut db, out) = ctx.parts();
-    let Ok(z) = read_zset(&mut db, out, &a[1]) else { return };
+    let Some(z) = or_reply(out, read_zset(&mut db, &a[1])) else { return };
     let Some(z) = z else { return out.null() };
     let (Some(s1), Some(s2)) = (z.score(&a[2]), z.score(&a[3])) else { return out.null() };
     let p1 = decode_score(s1);
@@ -173,7 +173,7 @@ fn geodist(ctx: &mut Ctx, a: Args) {
 
 fn geohash(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    let Ok(z) = read_zset(&mut db, out, &a[1]) else { return };
+    let Some(z) = or_reply(out, read_zset(&mut db, &a[1])) else { return };
     out.array(a.len() - 2);
     for m in a.iter().skip(2) {
         match z.and_then(|z| z.score(m)).and_then(geohash_to_string) {
@@ -185,7 +185,7 @@ fn geohash(ctx: &mut Ctx, a: Args) {
 
 fn geopos(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    let Ok(z) = read_zset(&mut db, out, &a[1]) else { return };
+    let Some(z) = or_reply(out, read_zset(&mut db, &a[1])) else { return };
     out.array(a.len() - 2);
     for m in a.iter().skip(2) {
         match z.and_then(|z| z.score(m)) {
@@ -441,8 +441,8 @@ impl<'a> GeoSearchCommand<'a> {
 fn georadius_generic(ctx: &mut Ctx, a: Args, src: usize, flags: u32) {
     let lim = zlimits(ctx);
     let (mut db, out) = ctx.parts();
-    let z = match read_zset(&mut db, out, &a[src]) {
-        Err(()) => return,
+    let z = match read_zset(&mut db, &a[src]) {
+        Err(e) => return out.fail(&e),
         Ok(z) => z,
     };
     let c = match GeoSearchCommand::parse(a, src, flags, z) {

@@ -3,8 +3,8 @@
 use ferrocache_engine::{notify, Db, HashValue, Value};
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::*;
-use ferrocache_node::{CommandError, Ctx, ErrorReply};
-use ferrocache_protocol::resp::{Args, ReplyBuf};
+use ferrocache_node::{or_reply, CommandError, Ctx, ErrorReply};
+use ferrocache_protocol::resp::Args;
 use rand::Rng;
 
 const G: &str = "hash";
@@ -29,16 +29,13 @@ pub static COMMANDS: &[Command] = &[
     Command::new("hscan", -3, READONLY, (1, 1, 1), hscan).group(G),
 ];
 
-/// Read access to a hash: Ok(None) when missing, Err after writing WRONGTYPE.
-pub fn read_hash<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Result<Option<&'d HashValue>, ()> {
+/// Read access to a hash: Ok(None) when missing, Err(WrongType) for another type.
+pub fn read_hash<'d>(db: &'d mut Db<'_, '_>, key: &[u8]) -> Result<Option<&'d HashValue>, CommandError> {
     match db.get(key) {
         None => Ok(None),
         Some(e) => match &e.value {
             Value::Hash(h) => Ok(Some(h)),
-            _ => {
-                out.error(ERR_WRONGTYPE);
-                Err(())
-            }
+            _ => Err(CommandError::WrongType),
         },
     }
 }
@@ -107,7 +104,7 @@ fn hsetnx(ctx: &mut Ctx, a: Args) {
 
 fn hget(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(h) = read_hash(&mut db, out, &a[1]) {
+    if let Some(h) = or_reply(out, read_hash(&mut db, &a[1])) {
         match h.and_then(|h| h.get(&a[2])) {
             Some(v) => out.bulk(v),
             None => out.null(),
@@ -117,7 +114,7 @@ fn hget(ctx: &mut Ctx, a: Args) {
 
 fn hmget(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(h) = read_hash(&mut db, out, &a[1]) {
+    if let Some(h) = or_reply(out, read_hash(&mut db, &a[1])) {
         out.array(a.len() - 2);
         for f in a.iter().skip(2) {
             match h.and_then(|h| h.get(f)) {
@@ -149,28 +146,28 @@ fn hdel(ctx: &mut Ctx, a: Args) {
 
 fn hlen(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(h) = read_hash(&mut db, out, &a[1]) {
+    if let Some(h) = or_reply(out, read_hash(&mut db, &a[1])) {
         out.int(h.map(|h| h.len()).unwrap_or(0) as i64);
     }
 }
 
 fn hstrlen(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(h) = read_hash(&mut db, out, &a[1]) {
+    if let Some(h) = or_reply(out, read_hash(&mut db, &a[1])) {
         out.int(h.and_then(|h| h.get(&a[2])).map(|v| v.len()).unwrap_or(0) as i64);
     }
 }
 
 fn hexists(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(h) = read_hash(&mut db, out, &a[1]) {
+    if let Some(h) = or_reply(out, read_hash(&mut db, &a[1])) {
         out.int(h.is_some_and(|h| h.get(&a[2]).is_some()) as i64);
     }
 }
 
 fn hkeys(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(h) = read_hash(&mut db, out, &a[1]) {
+    if let Some(h) = or_reply(out, read_hash(&mut db, &a[1])) {
         match h {
             None => out.empty_array(),
             Some(h) => {
@@ -185,7 +182,7 @@ fn hkeys(ctx: &mut Ctx, a: Args) {
 
 fn hvals(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(h) = read_hash(&mut db, out, &a[1]) {
+    if let Some(h) = or_reply(out, read_hash(&mut db, &a[1])) {
         match h {
             None => out.empty_array(),
             Some(h) => {
@@ -200,7 +197,7 @@ fn hvals(ctx: &mut Ctx, a: Args) {
 
 fn hgetall(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(h) = read_hash(&mut db, out, &a[1]) {
+    if let Some(h) = or_reply(out, read_hash(&mut db, &a[1])) {
         match h {
             None => out.map(0),
             Some(h) => {
@@ -297,7 +294,7 @@ fn hrandfield(ctx: &mut Ctx, a: Args) {
         }
     }
     let (mut db, out) = ctx.parts();
-    let Ok(h) = read_hash(&mut db, out, &a[1]) else { return };
+    let Some(h) = or_reply(out, read_hash(&mut db, &a[1])) else { return };
     let mut rng = rand::thread_rng();
     let Some(count) = count else {
         return match h {
@@ -343,8 +340,8 @@ fn hscan(ctx: &mut Ctx, a: Args) {
     // Redis looks the key up (empty scan if missing, WRONGTYPE) before parsing the options.
     {
         let (mut db, out) = ctx.parts();
-        match read_hash(&mut db, out, &a[1]) {
-            Err(_) => return,
+        match read_hash(&mut db, &a[1]) {
+            Err(e) => return out.fail(&e),
             Ok(None) => {
                 out.array(2);
                 out.bulk(b"0");
@@ -355,7 +352,7 @@ fn hscan(ctx: &mut Ctx, a: Args) {
     }
     let Some((pat, count, _)) = crate::keys::scan_options(ctx, a, 3, false) else { return };
     let (mut db, out) = ctx.parts();
-    let Ok(Some(h)) = read_hash(&mut db, out, &a[1]) else { return };
+    let Some(Some(h)) = or_reply(out, read_hash(&mut db, &a[1])) else { return };
     // The compact encoding is returned whole, as Redis does for listpacks.
     let (next, all) = if matches!(h, HashValue::Listpack(_)) {
         (0, h.iter().collect())

@@ -8,7 +8,7 @@ use ferrocache_engine::{notify, Db, ListValue, SmallBytes, Value};
 use ferrocache_node::client::BlockRequest;
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::*;
-use ferrocache_node::Ctx;
+use ferrocache_node::{or_reply, CommandError, Ctx, ErrorReply};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 
 const G: &str = "list";
@@ -59,30 +59,24 @@ fn blmpop_keys(a: Args) -> Vec<usize> {
 
 // ---------------------------------------------------------------- helpers
 
-/// Read access to a list: Ok(None) when missing, Err after writing WRONGTYPE.
-fn read_list<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Result<Option<&'d mut ListValue>, ()> {
+/// Read access to a list: Ok(None) when missing, Err(WrongType) for another type.
+fn read_list<'d>(db: &'d mut Db<'_, '_>, key: &[u8]) -> Result<Option<&'d mut ListValue>, CommandError> {
     match db.get(key) {
         None => Ok(None),
         Some(e) => match &mut e.value {
             Value::List(l) => Ok(Some(l)),
-            _ => {
-                out.error(ERR_WRONGTYPE);
-                Err(())
-            }
+            _ => Err(CommandError::WrongType),
         },
     }
 }
 
 /// Write lookup of a list (no hit/miss accounting): Ok(None) when missing.
-fn write_list<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Result<Option<&'d mut ListValue>, ()> {
+fn write_list<'d>(db: &'d mut Db<'_, '_>, key: &[u8]) -> Result<Option<&'d mut ListValue>, CommandError> {
     match db.get_mut(key) {
         None => Ok(None),
         Some(e) => match &mut e.value {
             Value::List(l) => Ok(Some(l)),
-            _ => {
-                out.error(ERR_WRONGTYPE);
-                Err(())
-            }
+            _ => Err(CommandError::WrongType),
         },
     }
 }
@@ -180,8 +174,8 @@ fn propagate(ctx: &mut Ctx, argv: Vec<Vec<u8>>) {
 fn push_generic(ctx: &mut Ctx, a: Args, left: bool, xx: bool) {
     let key = &a[1];
     let (mut db, out) = ctx.parts();
-    match write_list(&mut db, out, key) {
-        Err(()) => return,
+    match write_list(&mut db, key) {
+        Err(e) => return out.fail(&e),
         Ok(None) if xx => return out.int(0),
         Ok(None) => {
             db.set(key, new_list(), false);
@@ -227,8 +221,8 @@ fn pop_generic(ctx: &mut Ctx, a: Args, left: bool) {
     };
     let key = &a[1];
     let (mut db, out) = ctx.parts();
-    let l = match write_list(&mut db, out, key) {
-        Err(()) => return,
+    let l = match write_list(&mut db, key) {
+        Err(e) => return out.fail(&e),
         Ok(None) => {
             return if count.is_some() { out.null_array() } else { out.null() };
         }
@@ -264,7 +258,7 @@ fn rpop(ctx: &mut Ctx, a: Args) {
 
 fn llen(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(l) = read_list(&mut db, out, &a[1]) {
+    if let Some(l) = or_reply(out, read_list(&mut db, &a[1])) {
         out.int(l.map(|l| l.len()).unwrap_or(0) as i64);
     }
 }
@@ -273,8 +267,8 @@ fn lrange(ctx: &mut Ctx, a: Args) {
     let Some(start) = int_arg(ctx.out, &a[2]) else { return };
     let Some(end) = int_arg(ctx.out, &a[3]) else { return };
     let (mut db, out) = ctx.parts();
-    let l = match read_list(&mut db, out, &a[1]) {
-        Err(()) => return,
+    let l = match read_list(&mut db, &a[1]) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.empty_array(),
         Ok(Some(l)) => l,
     };
@@ -301,8 +295,8 @@ fn list_index(len: usize, index: i64) -> Option<usize> {
 
 fn lindex(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    let l = match read_list(&mut db, out, &a[1]) {
-        Err(()) => return,
+    let l = match read_list(&mut db, &a[1]) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.null(),
         Ok(Some(l)) => l,
     };
@@ -316,8 +310,8 @@ fn lindex(ctx: &mut Ctx, a: Args) {
 fn lset(ctx: &mut Ctx, a: Args) {
     let key = &a[1];
     let (mut db, out) = ctx.parts();
-    let l = match write_list(&mut db, out, key) {
-        Err(()) => return,
+    let l = match write_list(&mut db, key) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.error(ERR_NO_KEY),
         Ok(Some(l)) => l,
     };
@@ -343,8 +337,8 @@ fn linsert(ctx: &mut Ctx, a: Args) {
     };
     let key = &a[1];
     let (mut db, out) = ctx.parts();
-    let l = match write_list(&mut db, out, key) {
-        Err(()) => return,
+    let l = match write_list(&mut db, key) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.int(0),
         Ok(Some(l)) => l,
     };
@@ -362,8 +356,8 @@ fn lrem(ctx: &mut Ctx, a: Args) {
     let Some(toremove) = int_arg(ctx.out, &a[2]) else { return };
     let key = &a[1];
     let (mut db, out) = ctx.parts();
-    let l = match write_list(&mut db, out, key) {
-        Err(()) => return,
+    let l = match write_list(&mut db, key) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.int(0),
         Ok(Some(l)) => l,
     };
@@ -410,8 +404,8 @@ fn ltrim(ctx: &mut Ctx, a: Args) {
     let Some(end) = int_arg(ctx.out, &a[3]) else { return };
     let key = &a[1];
     let (mut db, out) = ctx.parts();
-    let l = match write_list(&mut db, out, key) {
-        Err(()) => return,
+    let l = match write_list(&mut db, key) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.ok(),
         Ok(Some(l)) => l,
     };
@@ -467,8 +461,8 @@ fn lpos(ctx: &mut Ctx, a: Args) {
     // reaches at once (and `matches-rank+1` wraps negative, so COUNT never stops the scan).
     let rank = if from_tail { rank.wrapping_neg() } else { rank };
     let (mut db, out) = ctx.parts();
-    let l = match read_list(&mut db, out, &a[1]) {
-        Err(()) => return,
+    let l = match read_list(&mut db, &a[1]) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return if count != -1 { out.empty_array() } else { out.null() },
         Ok(Some(l)) => l,
     };
@@ -515,8 +509,11 @@ fn lpos(ctx: &mut Ctx, a: Args) {
 /// LMOVE's body: src known to hold a non-empty list or be absent. Writes the reply.
 fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from_left: bool, to_left: bool) -> bool {
     let (mut db, out) = ctx.parts();
-    match write_list(&mut db, out, src) {
-        Err(()) => return false,
+    match write_list(&mut db, src) {
+        Err(e) => {
+            out.fail(&e);
+            return false;
+        }
         Ok(None) => {
             out.null();
             return false;
@@ -527,8 +524,11 @@ fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from_left: bool, to_left
         }
         Ok(Some(_)) => {}
     }
-    let dst_exists = match write_list(&mut db, out, dst) {
-        Err(()) => return false,
+    let dst_exists = match write_list(&mut db, dst) {
+        Err(e) => {
+            out.fail(&e);
+            return false;
+        }
         Ok(d) => d.is_some(),
     };
     let v = pop_one(list_mut(&mut db, src).unwrap(), from_left).unwrap();
@@ -577,11 +577,11 @@ fn pop_range_with_key(ctx: &mut Ctx, key: &[u8], left: bool, count: usize) {
     );
 }
 
-/// The first key holding a non-empty list. Err after writing WRONGTYPE.
-fn first_nonempty<'k>(ctx: &mut Ctx, keys: &[&'k [u8]]) -> Result<Option<&'k [u8]>, ()> {
-    let (mut db, out) = ctx.parts();
+/// The first key holding a non-empty list. Err(WrongType) for another type.
+fn first_nonempty<'k>(ctx: &mut Ctx, keys: &[&'k [u8]]) -> Result<Option<&'k [u8]>, CommandError> {
+    let (mut db, _) = ctx.parts();
     for &k in keys {
-        match write_list(&mut db, out, k)? {
+        match write_list(&mut db, k)? {
             Some(l) if !l.is_empty() => return Ok(Some(k)),
             _ => {}
         }
@@ -619,7 +619,7 @@ fn parse_mpop<'a>(ctx: &mut Ctx, a: &Args<'a>, numkeys_idx: usize) -> Option<(Ve
 fn lmpop(ctx: &mut Ctx, a: Args) {
     let Some((keys, left, count)) = parse_mpop(ctx, &a, 1) else { return };
     match first_nonempty(ctx, &keys) {
-        Err(()) => {}
+        Err(e) => ctx.fail(&e),
         Ok(None) => ctx.out.null_array(),
         Ok(Some(k)) => pop_range_with_key(ctx, k, left, count),
     }
@@ -651,7 +651,7 @@ pub(crate) fn serving_keys<'k>(ctx: &Ctx, keys: &[&'k [u8]]) -> Vec<&'k [u8]> {
 /// BLPOP/BRPOP (count None) and BLMPOP (count Some).
 fn blocking_pop(ctx: &mut Ctx, keys: &[&[u8]], left: bool, deadline: u64, count: Option<usize>) {
     let key = match first_nonempty(ctx, &serving_keys(ctx, keys)) {
-        Err(()) => return,
+        Err(e) => return ctx.fail(&e),
         Ok(k) => k,
     };
     match (key, count) {
@@ -699,8 +699,8 @@ fn blmove_generic(ctx: &mut Ctx, a: Args, from: bool, to: bool, deadline: u64, a
     let (src, dst) = (&a[1], &a[2]);
     let exists = {
         let (mut db, out) = ctx.parts();
-        match write_list(&mut db, out, src) {
-            Err(()) => return,
+        match write_list(&mut db, src) {
+            Err(e) => return out.fail(&e),
             Ok(l) => l.is_some(),
         }
     };

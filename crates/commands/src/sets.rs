@@ -4,8 +4,8 @@
 use ferrocache_engine::{notify, Db, SetValue, Value};
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::*;
-use ferrocache_node::Ctx;
-use ferrocache_protocol::resp::{Args, ReplyBuf};
+use ferrocache_node::{or_reply, CommandError, Ctx, ErrorReply};
+use ferrocache_protocol::resp::Args;
 use rand::Rng;
 
 const G: &str = "set";
@@ -42,28 +42,22 @@ fn sintercard_keys(a: Args) -> Vec<usize> {
 
 // ---------------------------------------------------------------- helpers
 
-fn read_set<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Result<Option<&'d mut SetValue>, ()> {
+fn read_set<'d>(db: &'d mut Db<'_, '_>, key: &[u8]) -> Result<Option<&'d mut SetValue>, CommandError> {
     match db.get(key) {
         None => Ok(None),
         Some(e) => match &mut e.value {
             Value::Set(s) => Ok(Some(s)),
-            _ => {
-                out.error(ERR_WRONGTYPE);
-                Err(())
-            }
+            _ => Err(CommandError::WrongType),
         },
     }
 }
 
-fn write_set<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Result<Option<&'d mut SetValue>, ()> {
+fn write_set<'d>(db: &'d mut Db<'_, '_>, key: &[u8]) -> Result<Option<&'d mut SetValue>, CommandError> {
     match db.get_mut(key) {
         None => Ok(None),
         Some(e) => match &mut e.value {
             Value::Set(s) => Ok(Some(s)),
-            _ => {
-                out.error(ERR_WRONGTYPE);
-                Err(())
-            }
+            _ => Err(CommandError::WrongType),
         },
     }
 }
@@ -99,8 +93,8 @@ fn sadd(ctx: &mut Ctx, a: Args) {
     let lim = ctx.limits();
     let key = &a[1];
     let (mut db, out) = ctx.parts();
-    match write_set(&mut db, out, key) {
-        Err(()) => return,
+    match write_set(&mut db, key) {
+        Err(e) => return out.fail(&e),
         Ok(None) => {
             db.set(key, Value::Set(Box::default()), false);
         }
@@ -118,8 +112,8 @@ fn sadd(ctx: &mut Ctx, a: Args) {
 fn srem(ctx: &mut Ctx, a: Args) {
     let key = &a[1];
     let (mut db, out) = ctx.parts();
-    let s = match write_set(&mut db, out, key) {
-        Err(()) => return,
+    let s = match write_set(&mut db, key) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.int(0),
         Ok(Some(s)) => s,
     };
@@ -144,16 +138,16 @@ fn smove(ctx: &mut Ctx, a: Args) {
     let lim = ctx.limits();
     let (src, dst, ele) = (&a[1], &a[2], &a[3]);
     let (mut db, out) = ctx.parts();
-    let src_exists = match write_set(&mut db, out, src) {
-        Err(()) => return,
+    let src_exists = match write_set(&mut db, src) {
+        Err(e) => return out.fail(&e),
         Ok(s) => s.is_some(),
     };
     if !src_exists {
         // Redis replies 0 before looking at the destination's type.
         return out.int(0);
     }
-    let dst_exists = match write_set(&mut db, out, dst) {
-        Err(()) => return,
+    let dst_exists = match write_set(&mut db, dst) {
+        Err(e) => return out.fail(&e),
         Ok(s) => s.is_some(),
     };
     if src == dst {
@@ -178,14 +172,14 @@ fn smove(ctx: &mut Ctx, a: Args) {
 
 fn sismember(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(s) = read_set(&mut db, out, &a[1]) {
+    if let Some(s) = or_reply(out, read_set(&mut db, &a[1])) {
         out.int(s.is_some_and(|s| s.contains(&a[2])) as i64);
     }
 }
 
 fn smismember(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(s) = read_set(&mut db, out, &a[1]) {
+    if let Some(s) = or_reply(out, read_set(&mut db, &a[1])) {
         out.array(a.len() - 2);
         for m in a.iter().skip(2) {
             out.int(s.as_ref().is_some_and(|s| s.contains(m)) as i64);
@@ -195,7 +189,7 @@ fn smismember(ctx: &mut Ctx, a: Args) {
 
 fn scard(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(s) = read_set(&mut db, out, &a[1]) {
+    if let Some(s) = or_reply(out, read_set(&mut db, &a[1])) {
         out.int(s.map(|s| s.len()).unwrap_or(0) as i64);
     }
 }
@@ -214,8 +208,8 @@ fn spop(ctx: &mut Ctx, a: Args) {
     }
     let key = &a[1];
     let (mut db, out) = ctx.parts();
-    let s = match write_set(&mut db, out, key) {
-        Err(()) => return,
+    let s = match write_set(&mut db, key) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.null(),
         Ok(Some(s)) => s,
     };
@@ -237,8 +231,8 @@ fn spop_count(ctx: &mut Ctx, a: Args) {
     let key = &a[1];
     let lim = ctx.limits();
     let (mut db, out) = ctx.parts();
-    let s = match write_set(&mut db, out, key) {
-        Err(()) => return,
+    let s = match write_set(&mut db, key) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.set(0),
         Ok(Some(s)) => s,
     };
@@ -312,8 +306,8 @@ fn srandmember(ctx: &mut Ctx, a: Args) {
         None
     };
     let (mut db, out) = ctx.parts();
-    let s = match read_set(&mut db, out, &a[1]) {
-        Err(()) => return,
+    let s = match read_set(&mut db, &a[1]) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return if count.is_some() { out.empty_array() } else { out.null() },
         Ok(Some(s)) => s,
     };
@@ -350,12 +344,12 @@ fn srandmember(ctx: &mut Ctx, a: Args) {
 
 // ---------------------------------------------------------------- algebra
 
-/// Look up `keys` as sets for reading (None for missing). Err after WRONGTYPE.
-fn collect_sets(db: &mut Db, out: &mut ReplyBuf, keys: &[&[u8]]) -> Result<Vec<Option<SetValue>>, ()> {
+/// Look up `keys` as sets for reading (None for missing). Err(WrongType) for another type.
+fn collect_sets(db: &mut Db, keys: &[&[u8]]) -> Result<Vec<Option<SetValue>>, CommandError> {
     let mut v = Vec::with_capacity(keys.len());
     for k in keys {
         // Cloning keeps the borrow checker simple: the sets may live in different shards.
-        v.push(read_set(db, out, k)?.map(|s| s.clone()));
+        v.push(read_set(db, k)?.map(|s| s.clone()));
     }
     Ok(v)
 }
@@ -390,7 +384,7 @@ fn sinter_generic(ctx: &mut Ctx, a: Args, first: usize, dst: Option<&[u8]>, card
 fn sinter_keys(ctx: &mut Ctx, keys: &[&[u8]], dst: Option<&[u8]>, card_only: bool, limit: u64) {
     let sets = {
         let (mut db, out) = ctx.parts();
-        let Ok(sets) = collect_sets(&mut db, out, keys) else { return };
+        let Some(sets) = or_reply(out, collect_sets(&mut db, keys)) else { return };
         sets
     };
     if sets.iter().any(|s| s.is_none()) {
@@ -472,7 +466,7 @@ fn sunion_diff(ctx: &mut Ctx, a: Args, first: usize, dst: Option<&[u8]>, diff: b
     let keys: Vec<&[u8]> = (first..a.len()).map(|i| a.get(i).unwrap()).collect();
     let sets = {
         let (mut db, out) = ctx.parts();
-        let Ok(sets) = collect_sets(&mut db, out, &keys) else { return };
+        let Some(sets) = or_reply(out, collect_sets(&mut db, &keys)) else { return };
         sets
     };
     let result: Vec<Vec<u8>> = if diff {
@@ -526,7 +520,7 @@ fn sscan(ctx: &mut Ctx, a: Args) {
     let Some(cursor) = ferrocache_node::util::cursor_arg(ctx.out, &a[2]) else { return };
     let Some((pat, count, _)) = crate::keys::scan_options(ctx, a, 3, false) else { return };
     let (mut db, out) = ctx.parts();
-    let Ok(s) = read_set(&mut db, out, &a[1]) else { return };
+    let Some(s) = or_reply(out, read_set(&mut db, &a[1])) else { return };
     let Some(s) = s else {
         out.array(2);
         out.bulk(b"0");

@@ -3,8 +3,8 @@
 use ferrocache_engine::{notify, Db, Value};
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::*;
-use ferrocache_node::{CommandError, Ctx, ErrorReply};
-use ferrocache_protocol::resp::{Args, ReplyBuf};
+use ferrocache_node::{or_reply, CommandError, Ctx, ErrorReply};
+use ferrocache_protocol::resp::Args;
 
 const W: u64 = WRITE | DENYOOM;
 const G: &str = "string";
@@ -34,23 +34,20 @@ pub static COMMANDS: &[Command] = &[
     Command::new("lcs", -3, READONLY, (1, 2, 1), lcs).group(G),
 ];
 
-/// A string value lookup: Ok(None) for a missing key, Err after writing WRONGTYPE.
-pub fn read_str<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Result<Option<&'d [u8]>, ()> {
+/// A string value lookup: Ok(None) for a missing key, Err(WrongType) for another type.
+pub fn read_str<'d>(db: &'d mut Db<'_, '_>, key: &[u8]) -> Result<Option<&'d [u8]>, CommandError> {
     match db.get(key) {
         None => Ok(None),
         Some(e) => match e.value.as_bytes() {
             Some(b) => Ok(Some(b)),
-            None => {
-                out.error(ERR_WRONGTYPE);
-                Err(())
-            }
+            None => Err(CommandError::WrongType),
         },
     }
 }
 
 fn get(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(v) = read_str(&mut db, out, &a[1]) {
+    if let Some(v) = or_reply(out, read_str(&mut db, &a[1])) {
         match v {
             Some(v) => out.bulk(v),
             None => out.null(),
@@ -229,8 +226,8 @@ impl<'a> SetCommand<'a> {
         };
         let (mut db, out) = ctx.parts();
         if get {
-            match read_str(&mut db, out, key) {
-                Err(()) => return,
+            match read_str(&mut db, key) {
+                Err(e) => return out.fail(&e),
                 Ok(Some(v)) => out.bulk(v),
                 Ok(None) => out.null(),
             }
@@ -302,8 +299,8 @@ fn psetex(ctx: &mut Ctx, a: Args) {
 
 fn getset(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    match read_str(&mut db, out, &a[1]) {
-        Err(()) => return,
+    match read_str(&mut db, &a[1]) {
+        Err(e) => return out.fail(&e),
         Ok(Some(v)) => out.bulk(v),
         Ok(None) => out.null(),
     }
@@ -316,8 +313,8 @@ fn getset(ctx: &mut Ctx, a: Args) {
 
 fn getdel(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    match read_str(&mut db, out, &a[1]) {
-        Err(()) => {}
+    match read_str(&mut db, &a[1]) {
+        Err(e) => out.fail(&e),
         Ok(None) => out.null(),
         Ok(Some(v)) => {
             out.bulk(v);
@@ -340,8 +337,8 @@ fn getex(ctx: &mut Ctx, a: Args) {
     // GETEX is never propagated as is: as PEXPIREAT, DEL or PERSIST.
     ctx.propagate_original = false;
     let (mut db, out) = ctx.parts();
-    match read_str(&mut db, out, key) {
-        Err(()) => return,
+    match read_str(&mut db, key) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.null(),
         Ok(Some(_)) => {}
     }
@@ -451,7 +448,7 @@ fn append(ctx: &mut Ctx, a: Args) {
 
 fn strlen(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(v) = read_str(&mut db, out, &a[1]) {
+    if let Some(v) = or_reply(out, read_str(&mut db, &a[1])) {
         out.int(v.map(|v| v.len()).unwrap_or(0) as i64);
     }
 }
@@ -566,8 +563,8 @@ fn getrange(ctx: &mut Ctx, a: Args) {
     let Some(start) = int_arg(ctx.out, &a[2]) else { return };
     let Some(end) = int_arg(ctx.out, &a[3]) else { return };
     let (mut db, out) = ctx.parts();
-    let v = match read_str(&mut db, out, &a[1]) {
-        Err(()) => return,
+    let v = match read_str(&mut db, &a[1]) {
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.bulk(b""),
         Ok(Some(v)) => v,
     };
@@ -595,13 +592,13 @@ fn getrange(ctx: &mut Ctx, a: Args) {
 fn lcs(ctx: &mut Ctx, a: Args) {
     // Redis checks both keys' types before it parses the options.
     let (mut db, out) = ctx.parts();
-    let mut fetch = |k: &[u8]| -> Result<Vec<u8>, ()> {
+    let mut fetch = |k: &[u8]| -> Option<Vec<u8>> {
         match db.get(k) {
-            None => Ok(Vec::new()),
-            Some(e) => e.value.as_bytes().map(|b| b.to_vec()).ok_or(()),
+            None => Some(Vec::new()),
+            Some(e) => e.value.as_bytes().map(|b| b.to_vec()),
         }
     };
-    let (Ok(sa), Ok(sb)) = (fetch(&a[1]), fetch(&a[2])) else {
+    let (Some(sa), Some(sb)) = (fetch(&a[1]), fetch(&a[2])) else {
         return out.error("ERR The specified keys must contain string values");
     };
     let mut get_len = false;

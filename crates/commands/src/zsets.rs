@@ -7,7 +7,7 @@ use ferrocache_engine::{notify, Db, Value};
 use ferrocache_node::client::BlockRequest;
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::*;
-use ferrocache_node::Ctx;
+use ferrocache_node::{or_reply, CommandError, Ctx, ErrorReply};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 use rand::Rng;
 
@@ -82,32 +82,24 @@ pub fn zlimits(ctx: &Ctx) -> ZsetLimits {
     ZsetLimits { max_listpack_entries: l.zset_max_listpack_entries, max_listpack_value: l.zset_max_listpack_value }
 }
 
-/// Read access to a sorted set: Ok(None) when missing, Err after writing WRONGTYPE.
-#[allow(clippy::result_unit_err)]
-pub fn read_zset<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Result<Option<&'d SortedSet>, ()> {
+/// Read access to a sorted set: Ok(None) when missing, Err(WrongType) for another type.
+pub fn read_zset<'d>(db: &'d mut Db<'_, '_>, key: &[u8]) -> Result<Option<&'d SortedSet>, CommandError> {
     match db.get(key) {
         None => Ok(None),
         Some(e) => match &e.value {
             Value::ZSet(z) => Ok(Some(z)),
-            _ => {
-                out.error(ERR_WRONGTYPE);
-                Err(())
-            }
+            _ => Err(CommandError::WrongType),
         },
     }
 }
 
-/// Write access to an existing sorted set: Ok(None) when missing, Err after WRONGTYPE.
-#[allow(clippy::result_unit_err)]
-pub fn write_zset<'d>(db: &'d mut Db<'_, '_>, out: &mut ReplyBuf, key: &[u8]) -> Result<Option<&'d mut SortedSet>, ()> {
+/// Write access to an existing sorted set: Ok(None) when missing, Err(WrongType) for another type.
+pub fn write_zset<'d>(db: &'d mut Db<'_, '_>, key: &[u8]) -> Result<Option<&'d mut SortedSet>, CommandError> {
     match db.get_mut(key) {
         None => Ok(None),
         Some(e) => match &mut e.value {
             Value::ZSet(z) => Ok(Some(z)),
-            _ => {
-                out.error(ERR_WRONGTYPE);
-                Err(())
-            }
+            _ => Err(CommandError::WrongType),
         },
     }
 }
@@ -242,7 +234,7 @@ impl ZaddCommand<'_> {
 fn zrem(ctx: &mut Ctx, a: Args) {
     let key = &a[1];
     let (mut db, out) = ctx.parts();
-    let Ok(z) = write_zset(&mut db, out, key) else { return };
+    let Some(z) = or_reply(out, write_zset(&mut db, key)) else { return };
     let Some(z) = z else { return out.int(0) };
     let mut deleted = 0;
     for m in a.iter().skip(2) {
@@ -267,7 +259,7 @@ fn zrem(ctx: &mut Ctx, a: Args) {
 
 fn zcard(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(z) = read_zset(&mut db, out, &a[1]) {
+    if let Some(z) = or_reply(out, read_zset(&mut db, &a[1])) {
         out.int(z.map_or(0, |z| z.len()) as i64);
     }
 }
@@ -278,7 +270,7 @@ fn zcount(ctx: &mut Ctx, a: Args) {
         Err(e) => return ctx.out.error(e.message()),
     };
     let (mut db, out) = ctx.parts();
-    if let Ok(z) = read_zset(&mut db, out, &a[1]) {
+    if let Some(z) = or_reply(out, read_zset(&mut db, &a[1])) {
         out.int(z.map_or(0, |z| z.count_in_score_range(&r)) as i64);
     }
 }
@@ -289,14 +281,14 @@ fn zlexcount(ctx: &mut Ctx, a: Args) {
         Err(e) => return ctx.out.error(e.message()),
     };
     let (mut db, out) = ctx.parts();
-    if let Ok(z) = read_zset(&mut db, out, &a[1]) {
+    if let Some(z) = or_reply(out, read_zset(&mut db, &a[1])) {
         out.int(z.map_or(0, |z| z.count_in_lex_range(&r)) as i64);
     }
 }
 
 fn zscore(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(z) = read_zset(&mut db, out, &a[1]) {
+    if let Some(z) = or_reply(out, read_zset(&mut db, &a[1])) {
         match z.and_then(|z| z.score(&a[2])) {
             Some(s) => out.double(s),
             None => out.null(),
@@ -306,7 +298,7 @@ fn zscore(ctx: &mut Ctx, a: Args) {
 
 fn zmscore(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
-    if let Ok(z) = read_zset(&mut db, out, &a[1]) {
+    if let Some(z) = or_reply(out, read_zset(&mut db, &a[1])) {
         out.array(a.len() - 2);
         for m in a.iter().skip(2) {
             match z.and_then(|z| z.score(m)) {
@@ -319,7 +311,7 @@ fn zmscore(ctx: &mut Ctx, a: Args) {
 
 fn zrank_generic(ctx: &mut Ctx, a: Args, rev: bool) {
     let (mut db, out) = ctx.parts();
-    if let Ok(z) = read_zset(&mut db, out, &a[1]) {
+    if let Some(z) = or_reply(out, read_zset(&mut db, &a[1])) {
         match z.and_then(|z| z.rank(&a[2], rev)) {
             Some(r) => out.int(r as i64),
             None => out.null(),
@@ -436,8 +428,8 @@ fn zrange_generic(ctx: &mut Ctx, a: Args, start: usize, store: bool, mut rt: Ran
     }
     let lim = zlimits(ctx);
     let (mut db, out) = ctx.parts();
-    let z = match read_zset(&mut db, out, key) {
-        Err(()) => return,
+    let z = match read_zset(&mut db, key) {
+        Err(e) => return out.fail(&e),
         Ok(None) => {
             if store {
                 out.int(0);
@@ -504,7 +496,7 @@ fn zremrangebylex(ctx: &mut Ctx, a: Args) {
 fn zrem_range(ctx: &mut Ctx, a: Args, f: impl FnOnce(&mut SortedSet) -> usize, event: &'static str) {
     let key = &a[1];
     let (mut db, out) = ctx.parts();
-    let Ok(z) = write_zset(&mut db, out, key) else { return };
+    let Some(z) = or_reply(out, write_zset(&mut db, key)) else { return };
     let Some(z) = z else { return out.int(0) };
     let n = f(z);
     if n > 0 {
@@ -975,7 +967,7 @@ fn zrandmember(ctx: &mut Ctx, a: Args) {
         return zrandmember_count(ctx, a, l, withscores);
     }
     let (mut db, out) = ctx.parts();
-    if let Ok(z) = read_zset(&mut db, out, &a[1]) {
+    if let Some(z) = or_reply(out, read_zset(&mut db, &a[1])) {
         match z.and_then(|z| z.random_element(&mut rand::thread_rng())) {
             Some((m, _)) => out.bulk(m),
             None => out.null(),
@@ -985,7 +977,7 @@ fn zrandmember(ctx: &mut Ctx, a: Args) {
 
 fn zrandmember_count(ctx: &mut Ctx, a: Args, l: i64, withscores: bool) {
     let (mut db, out) = ctx.parts();
-    let Ok(z) = read_zset(&mut db, out, &a[1]) else { return };
+    let Some(z) = or_reply(out, read_zset(&mut db, &a[1])) else { return };
     let Some(z) = z else { return out.empty_array() };
     let size = z.len();
     let uniq = l >= 0;
@@ -1041,7 +1033,7 @@ fn zscan(ctx: &mut Ctx, a: Args) {
     let Some(cursor) = ferrocache_node::util::cursor_arg(ctx.out, &a[2]) else { return };
     let Some((pat, count, _)) = crate::keys::scan_options(ctx, a, 3, false) else { return };
     let (mut db, out) = ctx.parts();
-    let Ok(z) = read_zset(&mut db, out, &a[1]) else { return };
+    let Some(z) = or_reply(out, read_zset(&mut db, &a[1])) else { return };
     let Some(z) = z else {
         out.array(2);
         out.bulk(b"0");

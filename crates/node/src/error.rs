@@ -80,6 +80,18 @@ impl ErrorReply for ReplyBuf {
     }
 }
 
+/// The value of `r`, or `None` after writing its error to `out`:
+/// `let Some(v) = or_reply(out, read_list(&mut db, key)) else { return };`.
+pub fn or_reply<T>(out: &mut ReplyBuf, r: Result<T, CommandError>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            out.fail(&e);
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

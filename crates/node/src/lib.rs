@@ -37,7 +37,7 @@ pub mod transactions;
 pub mod util;
 
 use client::{Client, ReplyMode};
-pub use error::{CommandError, ErrorReply};
+pub use error::{or_reply, CommandError, ErrorReply};
 use ferrocache_engine::Effects;
 use ferrocache_engine::{AccessPolicy, Db, EncodingLimits, Guards};
 use ferrocache_protocol::resp::{Args, ReplyBuf};

@@ -8,8 +8,8 @@ use ferrocache_engine::notify;
 use ferrocache_engine::stream::{AppendError, StreamEntry, StreamId, StreamValue, Trim};
 use ferrocache_engine::Value;
 use ferrocache_node::util::parse_i64;
-use ferrocache_node::util::{eq_ic, int_arg, ERR_SYNTAX, ERR_WRONGTYPE};
-use ferrocache_node::{CommandError, Ctx, ErrorReply};
+use ferrocache_node::util::{eq_ic, int_arg, ERR_SYNTAX};
+use ferrocache_node::{or_reply, CommandError, Ctx, ErrorReply};
 use ferrocache_protocol::resp::Args;
 
 // ------------------------------------------------------------------ XADD / XTRIM
@@ -201,7 +201,7 @@ impl<'a> XaddCommand<'a> {
         let key = self.key;
         let (mut db, out) = ctx.parts();
         let exists = match lookup(&mut db, key, true) {
-            Err(()) => return out.fail(&CommandError::WrongType),
+            Err(e) => return out.fail(&e),
             Ok(s) => s.is_some(),
         };
         if !exists {
@@ -274,7 +274,7 @@ pub(super) fn xtrim(ctx: &mut Ctx, a: Args) {
     let key = &a[1];
     let (mut db, out) = ctx.parts();
     let s = match lookup(&mut db, key, true) {
-        Err(()) => return out.error(ERR_WRONGTYPE),
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.int(0),
         Ok(Some(s)) => s,
     };
@@ -331,7 +331,7 @@ fn xrange_generic(ctx: &mut Ctx, a: Args, rev: bool) {
     }
     let (mut db, out) = ctx.parts();
     let s = match lookup(&mut db, &a[1], false) {
-        Err(()) => return out.error(ERR_WRONGTYPE),
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.empty_array(),
         Ok(Some(s)) => s,
     };
@@ -356,7 +356,7 @@ pub(super) fn xrevrange(ctx: &mut Ctx, a: Args) {
 pub(super) fn xlen(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
     match lookup(&mut db, &a[1], false) {
-        Err(()) => out.error(ERR_WRONGTYPE),
+        Err(e) => out.fail(&e),
         Ok(None) => out.int(0),
         Ok(Some(s)) => out.int(s.length as i64),
     }
@@ -366,13 +366,13 @@ pub(super) fn xdel(ctx: &mut Ctx, a: Args) {
     let key = &a[1];
     let (mut db, out) = ctx.parts();
     let s = match lookup(&mut db, key, true) {
-        Err(()) => return out.error(ERR_WRONGTYPE),
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.int(0),
         Ok(Some(s)) => s,
     };
     let mut ids = Vec::with_capacity(a.len() - 2);
     for x in a.iter().skip(2) {
-        let Some(id) = parse_strict_id(out, x, 0) else {
+        let Some(id) = or_reply(out, parse_strict_id(x, 0)) else {
             return;
         };
         ids.push(id);

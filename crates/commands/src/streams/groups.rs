@@ -7,8 +7,8 @@ use super::{
 };
 use ferrocache_engine::stream::{ConsumerGroup, StreamId, INVALID_ENTRIES_READ};
 use ferrocache_engine::{notify, Db, Value};
-use ferrocache_node::util::{eq_ic, int_arg, parse_i64, ERR_SYNTAX, ERR_WRONGTYPE};
-use ferrocache_node::Ctx;
+use ferrocache_node::util::{eq_ic, int_arg, parse_i64, ERR_SYNTAX};
+use ferrocache_node::{or_reply, Ctx, ErrorReply};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 
 // ------------------------------------------------------------------ XGROUP
@@ -71,7 +71,7 @@ pub(super) fn xgroup(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
     let dbi = db.db;
     let exists = match lookup(&mut db, key, true) {
-        Err(()) => return out.error(ERR_WRONGTYPE),
+        Err(e) => return out.fail(&e),
         Ok(s) => s.is_some(),
     };
     if !mkstream {
@@ -94,7 +94,7 @@ pub(super) fn xgroup(ctx: &mut Ctx, a: Args) {
                 _ => StreamId::MIN,
             }
         } else {
-            let Some(id) = parse_strict_id(out, &a[4], 0) else {
+            let Some(id) = or_reply(out, parse_strict_id(&a[4], 0)) else {
                 return;
             };
             id
@@ -171,7 +171,7 @@ pub(super) fn xgroup(ctx: &mut Ctx, a: Args) {
 pub(super) fn xack(ctx: &mut Ctx, a: Args) {
     let (mut db, out) = ctx.parts();
     let s = match lookup(&mut db, &a[1], false) {
-        Err(()) => return out.error(ERR_WRONGTYPE),
+        Err(e) => return out.fail(&e),
         Ok(s) => s,
     };
     let Some(g) = s.and_then(|s| s.groups.get_mut(&a[2] as &[u8])) else {
@@ -179,7 +179,7 @@ pub(super) fn xack(ctx: &mut Ctx, a: Args) {
     };
     let mut ids = Vec::new();
     for x in a.iter().skip(3) {
-        let Some(id) = parse_strict_id(out, x, 0) else {
+        let Some(id) = or_reply(out, parse_strict_id(x, 0)) else {
             return;
         };
         ids.push(id);
@@ -247,7 +247,7 @@ pub(super) fn xpending(ctx: &mut Ctx, a: Args) {
     let now = ctx.now_ms as i64;
     let (mut db, out) = ctx.parts();
     let s = match lookup(&mut db, &a[1], false) {
-        Err(()) => return out.error(ERR_WRONGTYPE),
+        Err(e) => return out.fail(&e),
         Ok(s) => s,
     };
     let Some(g) = s.and_then(|s| s.groups.get(&a[2] as &[u8])) else {
@@ -318,7 +318,7 @@ pub(super) fn xclaim(ctx: &mut Ctx, a: Args) {
     let cname = &a[3];
     let (mut db, out) = ctx.parts();
     let s = match lookup(&mut db, key, false) {
-        Err(()) => return out.error(ERR_WRONGTYPE),
+        Err(e) => return out.fail(&e),
         Ok(s) => s,
     };
     let Some(s) = s.filter(|s| s.groups.contains_key(gname as &[u8])) else {
@@ -369,7 +369,7 @@ pub(super) fn xclaim(ctx: &mut Ctx, a: Args) {
             retrycount = v;
         } else if eq_ic(o, "lastid") && more > 0 {
             j += 1;
-            let Some(v) = parse_strict_id(out, &a[j], 0) else {
+            let Some(v) = or_reply(out, parse_strict_id(&a[j], 0)) else {
                 return;
             };
             last_id = v;
@@ -505,7 +505,7 @@ pub(super) fn xautoclaim(ctx: &mut Ctx, a: Args) {
     }
     let (mut db, out) = ctx.parts();
     let s = match lookup(&mut db, key, false) {
-        Err(()) => return out.error(ERR_WRONGTYPE),
+        Err(e) => return out.fail(&e),
         Ok(s) => s,
     };
     let Some(s) = s.filter(|s| s.groups.contains_key(gname as &[u8])) else {

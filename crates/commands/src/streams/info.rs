@@ -4,15 +4,15 @@
 use super::{id_bulk, lookup, parse_strict_id, reply_entry, subcommand_syntax};
 use ferrocache_engine::notify;
 use ferrocache_engine::stream::{ConsumerGroup, StreamEntry, StreamId, StreamValue, INVALID_ENTRIES_READ};
-use ferrocache_node::util::{eq_ic, int_arg, ERR_NO_KEY, ERR_SYNTAX, ERR_WRONGTYPE};
-use ferrocache_node::Ctx;
+use ferrocache_node::util::{eq_ic, int_arg, ERR_NO_KEY, ERR_SYNTAX};
+use ferrocache_node::{or_reply, Ctx, ErrorReply};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 
 // ------------------------------------------------------------------ XSETID
 
 pub(super) fn xsetid(ctx: &mut Ctx, a: Args) {
     let out = &mut *ctx.out;
-    let Some(id) = parse_strict_id(out, &a[2], 0) else {
+    let Some(id) = or_reply(out, parse_strict_id(&a[2], 0)) else {
         return;
     };
     let mut max_xdel = StreamId::MIN;
@@ -30,7 +30,7 @@ pub(super) fn xsetid(ctx: &mut Ctx, a: Args) {
             entries_added = v;
             i += 2;
         } else if eq_ic(&a[i], "maxdeletedid") && more > 0 {
-            let Some(v) = parse_strict_id(out, &a[i + 1], 0) else {
+            let Some(v) = or_reply(out, parse_strict_id(&a[i + 1], 0)) else {
                 return;
             };
             if id < v {
@@ -45,7 +45,7 @@ pub(super) fn xsetid(ctx: &mut Ctx, a: Args) {
     let key = &a[1];
     let (mut db, out) = ctx.parts();
     let s = match lookup(&mut db, key, true) {
-        Err(()) => return out.error(ERR_WRONGTYPE),
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.error(ERR_NO_KEY),
         Ok(Some(s)) => s,
     };
@@ -112,7 +112,7 @@ pub(super) fn xinfo(ctx: &mut Ctx, a: Args) {
     // Parse XINFO STREAM options before the lookup? Redis looks the key up first.
     let (mut db, out) = ctx.parts();
     let s = match lookup(&mut db, key, false) {
-        Err(()) => return out.error(ERR_WRONGTYPE),
+        Err(e) => return out.fail(&e),
         Ok(None) => return out.error(ERR_NO_KEY),
         Ok(Some(s)) => s,
     };

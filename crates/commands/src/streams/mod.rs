@@ -23,7 +23,7 @@ use ferrocache_engine::{Db, Value};
 use ferrocache_node::subcommand_required;
 use ferrocache_node::table::{flags::*, Command};
 use ferrocache_node::util::parse_i64;
-use ferrocache_node::Ctx;
+use ferrocache_node::{or_reply, CommandError, Ctx};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 
 const G: &str = "stream";
@@ -150,18 +150,14 @@ fn parse_id(out: &mut ReplyBuf, a: &[u8], missing_seq: u64) -> Option<StreamId> 
     r
 }
 
-fn parse_strict_id(out: &mut ReplyBuf, a: &[u8], missing_seq: u64) -> Option<StreamId> {
-    let r = parse_id_gen(a, missing_seq, true, None);
-    if r.is_none() {
-        out.error(ERR_INVALID_ID);
-    }
-    r
+fn parse_strict_id(a: &[u8], missing_seq: u64) -> Result<StreamId, CommandError> {
+    parse_id_gen(a, missing_seq, true, None).ok_or(CommandError::Static(ERR_INVALID_ID))
 }
 
 /// `streamParseIntervalIDOrReply`: returns (id, exclusive).
 fn parse_interval_id(out: &mut ReplyBuf, a: &[u8], missing_seq: u64) -> Option<(StreamId, bool)> {
     if a.len() > 1 && a[0] == b'(' {
-        parse_strict_id(out, &a[1..], missing_seq).map(|id| (id, true))
+        or_reply(out, parse_strict_id(&a[1..], missing_seq)).map(|id| (id, true))
     } else {
         parse_id(out, a, missing_seq).map(|id| (id, false))
     }
@@ -186,14 +182,14 @@ fn node_limits(ctx: &Ctx) -> NodeLimits {
     NodeLimits { max_bytes: b.max(0) as usize, max_entries: e.max(0) as usize }
 }
 
-/// Ok(None) missing, Err(()) wrong type (nothing written).
-fn lookup<'d>(db: &'d mut Db<'_, '_>, key: &[u8], write: bool) -> Result<Option<&'d mut StreamValue>, ()> {
+/// Ok(None) missing, Err(WrongType) for another type.
+fn lookup<'d>(db: &'d mut Db<'_, '_>, key: &[u8], write: bool) -> Result<Option<&'d mut StreamValue>, CommandError> {
     let e = if write { db.get_mut(key) } else { db.get(key) };
     match e {
         None => Ok(None),
         Some(e) => match &mut e.value {
             Value::Stream(s) => Ok(Some(s)),
-            _ => Err(()),
+            _ => Err(CommandError::WrongType),
         },
     }
 }

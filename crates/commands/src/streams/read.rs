@@ -5,8 +5,8 @@ use super::{b, id_bulk, int_arg_msg, lookup, parse_strict_id, reply_entry, setid
 use ferrocache_engine::notify;
 use ferrocache_engine::stream::{StreamEntry, StreamId};
 use ferrocache_node::client::BlockRequest;
-use ferrocache_node::util::{eq_ic, int_arg, ERR_SYNTAX, ERR_WRONGTYPE};
-use ferrocache_node::Ctx;
+use ferrocache_node::util::{eq_ic, int_arg, ERR_SYNTAX};
+use ferrocache_node::{or_reply, Ctx, ErrorReply};
 use ferrocache_protocol::resp::{Args, ReplyBuf};
 
 // ------------------------------------------------------------------ XREAD / XREADGROUP
@@ -128,8 +128,8 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
             let s = match lookup(&mut db, key, false) {
                 // A waiter re-run after its stream was replaced by another type sees it as
                 // gone (XREADGROUP: UNBLOCKED; XREAD keeps waiting), as Redis does.
-                Err(()) if retry_ids.is_some() => None,
-                Err(()) => return out.error(ERR_WRONGTYPE),
+                Err(_) if retry_ids.is_some() => None,
+                Err(e) => return out.fail(&e),
                 Ok(s) => s,
             };
             if let Some((gname, _)) = group {
@@ -162,7 +162,7 @@ fn xread_generic(ctx: &mut Ctx, a: Args, xreadgroup: bool) {
                 ids.push(None);
                 continue;
             }
-            let Some(id) = parse_strict_id(out, ida, 0) else {
+            let Some(id) = or_reply(out, parse_strict_id(ida, 0)) else {
                 return;
             };
             ids.push(Some(id));
