@@ -343,7 +343,13 @@ pub(crate) fn build(srv: &Node, kind: u16, to: Option<&str>) -> Vec<u8> {
         .values()
         .filter(|n| n.id != me.id && Some(n.id.as_str()) != to && n.flags & (HANDSHAKE | NOADDR) == 0)
         .collect();
-    // Nodes in PFAIL first, so that failure reports spread (Redis adds them all).
+    // Random nodes (clusterSendPing picks them at random: with a fixed choice, nodes met
+    // along a chain of MEETs never hear of each other), those in PFAIL first, so that failure
+    // reports spread (Redis adds all of them).
+    {
+        use rand::seq::SliceRandom;
+        others.shuffle(&mut rand::thread_rng());
+    }
     others.sort_by_key(|n| n.flags & PFAIL == 0);
     let wanted = (st.nodes.len() / 10).max(3).min(others.len());
     for n in others.into_iter().take(wanted) {

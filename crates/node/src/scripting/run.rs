@@ -2,7 +2,7 @@
 //! locking), the checks before a run (scriptPrepareForRun), `call_function` around lua_pcall,
 //! and SCRIPT KILL / FUNCTION KILL.
 
-use super::{RunCtx, FLAG_ALLOW_OOM, FLAG_EVAL_COMPAT_MODE, FLAG_NO_WRITES, RUN};
+use super::{RunCtx, FLAG_ALLOW_OOM, FLAG_EVAL_COMPAT_MODE, FLAG_NO_CLUSTER, FLAG_NO_WRITES, RUN};
 use crate::client::Client;
 use crate::lua::{self, ffi::*, sandbox};
 use crate::node::Node;
@@ -103,6 +103,11 @@ pub(super) fn prepare(ctx: &mut Ctx, script_flags: u64, ro: bool) -> Option<Prep
         let may_write = script_flags & FLAG_NO_WRITES == 0;
         if script_flags & (FLAG_ALLOW_OOM | FLAG_NO_WRITES) == 0 && oom_now(ctx.srv, ctx.now_ms) {
             ctx.out.error("OOM command not allowed when used memory > 'maxmemory'.");
+            return None;
+        }
+        // scriptPrepareForRun's own checks, in its order.
+        if script_flags & FLAG_NO_CLUSTER != 0 && ctx.srv.cluster.enabled {
+            ctx.out.error("ERR Can not run script on cluster, 'no-cluster' flag is set.");
             return None;
         }
         if may_write && !ctx.client.repl.is_master {
