@@ -386,6 +386,12 @@ fn debug(ctx: &mut Ctx, a: Args) {
         b"error" if a.len() == 3 => ctx.out.error(&String::from_utf8_lossy(&a[2])),
         b"sleep" if a.len() == 3 => {
             let Some(secs) = parse_f64(&a[2]) else { return ctx.out.error(ERR_NOT_FLOAT) };
+            // The whole node stops, as single-threaded Redis does: no command runs (every shard
+            // held) and the cluster bus answers nothing (its state held), so other nodes see it
+            // unreachable without it being killed. (Inside EXEC, which already holds the
+            // transaction's shards, the others are left alone.)
+            let _commands = (!ctx.client.in_exec).then(|| ctx.srv.keyspace().lock_all());
+            let _bus = ctx.srv.cluster().enabled.then(|| ctx.srv.cluster().state.write());
             std::thread::sleep(std::time::Duration::from_micros((secs.max(0.0) * 1e6) as u64));
             ctx.out.ok();
         }
