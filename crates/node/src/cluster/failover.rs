@@ -300,6 +300,15 @@ fn rank(st: &ClusterState, my_offset: u64) -> usize {
 /// timeouts, the replication link following the configuration.
 pub fn cron(srv: &Arc<Node>, now: u64) {
     follow_master(srv);
+    // clusterUpdateMyselfFlags: NOFAILOVER follows cluster-replica-no-failover.
+    let no_failover = srv.config.get_bool("cluster-replica-no-failover");
+    let has = srv.cluster.state.read().me().flags & NOFAILOVER != 0;
+    if has != no_failover {
+        srv.cluster.update(|st| {
+            let me = st.me_mut();
+            me.flags = if no_failover { me.flags | NOFAILOVER } else { me.flags & !NOFAILOVER };
+        });
+    }
     {
         let mut e = srv.cluster.election.lock();
         if e.mf_end != 0 && now > e.mf_end {

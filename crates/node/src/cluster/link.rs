@@ -9,7 +9,9 @@ use super::bus::{
     UPDATE,
 };
 use super::slot::SLOTS;
-use super::state::{random_id, ClusterNode, ClusterState, FAIL, HANDSHAKE, MASTER, MEET_FLAG, NOADDR, PFAIL, SLAVE};
+use super::state::{
+    random_id, ClusterNode, ClusterState, FAIL, HANDSHAKE, MASTER, MEET_FLAG, NOADDR, NOFAILOVER, PFAIL, SLAVE,
+};
 use crate::Node;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -489,6 +491,8 @@ fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip
             let n = st.nodes.get_mut(&m.sender).unwrap();
             let demoted = master.is_some() && n.flags & MASTER != 0;
             n.flags = (n.flags & !(MASTER | SLAVE)) | if master.is_some() { SLAVE } else { MASTER };
+            // A replica that will not fail over says so in its flags (cluster-replica-no-failover).
+            n.flags = (n.flags & !NOFAILOVER) | (m.flags & NOFAILOVER);
             if demoted {
                 // A master turned into a replica: its slots are unassigned until their new
                 // owner claims them (clusterDelNodeSlots), whatever epoch the replica now
