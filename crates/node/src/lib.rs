@@ -270,6 +270,7 @@ fn execute_checked(
                     client.multi_error = true;
                 }
                 out.error(&e);
+                count_rejection_error(srv, out, mark);
                 stats::rejected(cmd.name);
                 return;
             }
@@ -444,9 +445,6 @@ impl<'a> KeyPositions<'a> {
     }
 }
 
-/// rejectCommand for EXEC itself (execCommandAbort): the transaction is discarded and the
-/// rejection (already written from `mark`) becomes `-EXECABORT Transaction discarded because
-/// of: <error>`.
 /// A command refused by processCommand's checks (its error already written): inside MULTI the
 /// transaction is marked failed (EXEC itself aborts it), and the rejection is counted.
 fn reject(srv: &Arc<Node>, client: &mut Client, out: &mut ReplyBuf, cmd: &Command, mark: usize) {
@@ -456,9 +454,22 @@ fn reject(srv: &Arc<Node>, client: &mut Client, out: &mut ReplyBuf, cmd: &Comman
             exec_abort(srv, client, out, mark);
         }
     }
+    count_rejection_error(srv, out, mark);
     stats::rejected(cmd.name);
 }
 
+/// A rejection's error reply counts in total_error_replies and errorstats by its code, as every
+/// error reply does in Redis (afterErrorReply), e.g. `errorstat_MOVED`.
+fn count_rejection_error(srv: &Node, out: &ReplyBuf, mark: usize) {
+    let Some(err) = out.buf.get(mark..).and_then(|b| b.strip_prefix(b"-")) else { return };
+    let code = err.iter().position(|&c| c == b' ' || c == b'\r').map(|i| &err[..i]).unwrap_or(err);
+    srv.counters.total_error_replies.fetch_add(1, Relaxed);
+    stats::error_code(&String::from_utf8_lossy(code));
+}
+
+/// rejectCommand for EXEC itself (execCommandAbort): the transaction is discarded and the
+/// rejection (already written from `mark`) becomes `-EXECABORT Transaction discarded because
+/// of: <error>`.
 fn exec_abort(srv: &Arc<Node>, client: &mut Client, out: &mut ReplyBuf, mark: usize) {
     let err = out.buf[mark..].strip_prefix(b"-").unwrap_or(&out.buf[mark..]).to_vec();
     let err = String::from_utf8_lossy(&err);

@@ -932,7 +932,8 @@ pub fn route(
         }
         return None;
     }
-    let is_write = cmd.is_write() || (cmd.name == "exec" && any_write);
+    let is_write =
+        cmd.is_write() || (cmd.name == "exec" && any_write) || crate::scripting::script_writes(srv, cmd, args);
     let me = st.me();
     if (client.readonly || is_pubsubshard) && !is_write && me.flags & SLAVE != 0 && me.master.as_deref() == Some(owner)
     {

@@ -36,6 +36,21 @@ pub fn declares_no_writes(srv: &Node, cmd: &Command, a: Args) -> bool {
     }
 }
 
+/// getCommandFlags for EVAL/EVALSHA/FCALL in cluster routing: a script that declares flags
+/// (a `#!lua` shebang, every function) without no-writes is a write command and goes to the
+/// slot's master; a script without a shebang keeps EVAL's own flags (not a write), as Redis.
+pub fn script_writes(srv: &Node, cmd: &Command, a: Args) -> bool {
+    let writes = |flags: u64| flags & FLAG_EVAL_COMPAT_MODE == 0 && flags & FLAG_NO_WRITES == 0;
+    match cmd.name {
+        "eval" if a.len() > 1 => extract_shebang(&a[1]).is_ok_and(|(f, _)| writes(f)),
+        "evalsha" if a.len() > 1 => srv.scripting.eval.try_lock().is_some_and(|st| {
+            st.scripts.get(&String::from_utf8_lossy(&a[1]).to_ascii_lowercase()).is_some_and(|s| writes(s.flags))
+        }),
+        "fcall" if a.len() > 1 => !declares_no_writes(srv, cmd, a),
+        _ => false,
+    }
+}
+
 /// evalExtractShebangFlags: (flags, shebang length) or the error text.
 fn extract_shebang(body: &[u8]) -> Result<(u64, usize), String> {
     if !body.starts_with(b"#!") {

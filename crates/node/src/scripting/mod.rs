@@ -27,7 +27,7 @@ mod functions;
 mod host;
 mod run;
 
-pub use eval::{declares_no_writes, eval, script_exists, script_flush, script_load};
+pub use eval::{declares_no_writes, eval, script_exists, script_flush, script_load, script_writes};
 pub use functions::{
     fcall, function_delete, function_dump, function_flush, function_list, function_load, function_restore,
     function_stats, library_codes, load_library, FunctionEntry, FunctionStats, LibraryInfo, RestorePolicy,
