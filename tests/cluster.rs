@@ -617,19 +617,6 @@ fn mixed_cluster_converges_over_the_bus() {
     }
 }
 
-/// A port P below 55535 with P and P + 10000 both free (redis-cli --cluster create MEETs nodes at
-/// port + 10000).
-fn port_pair() -> u16 {
-    loop {
-        let p = 20000 + rand::random::<u16>() % 20000;
-        let a = std::net::TcpListener::bind(("127.0.0.1", p));
-        let b = std::net::TcpListener::bind(("127.0.0.1", p + 10000));
-        if a.is_ok() && b.is_ok() {
-            return p;
-        }
-    }
-}
-
 /// redis-cli --cluster create, check and reshard (600 slots, keys moved by MIGRATE) on three
 /// ferrocache nodes.
 #[test]
@@ -640,7 +627,7 @@ fn redis_cli_cluster_create_check_reshard() {
     };
     let mut nodes = Vec::new();
     while nodes.len() < 3 {
-        let port = port_pair();
+        let port = common::port_pair();
         let dir = common::temp_dir("cluster-cli");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrocache"))
             .args(["server", "--port", &port.to_string(), "--save", "", "--cluster-enabled", "yes"])

@@ -16,18 +16,6 @@ use std::time::{Duration, Instant};
 
 const NODE_TIMEOUT: &str = "2000";
 
-/// A port P below 55535 with P and P + 10000 both free (redis-cli MEETs at port + 10000).
-fn port_pair() -> u16 {
-    loop {
-        let p = 20000 + rand::random::<u16>() % 20000;
-        let a = std::net::TcpListener::bind(("127.0.0.1", p));
-        let b = std::net::TcpListener::bind(("127.0.0.1", p + 10000));
-        if a.is_ok() && b.is_ok() {
-            return p;
-        }
-    }
-}
-
 struct Node {
     proc: ServerProc,
     redis: bool,
@@ -61,7 +49,7 @@ fn spawn(redis: bool, port: u16, dir: &PathBuf) -> Option<ServerProc> {
 
 fn start(redis: bool) -> Node {
     loop {
-        let port = port_pair();
+        let port = common::port_pair();
         let dir = common::temp_dir("cluster-fo");
         if let Some(proc) = spawn(redis, port, &dir) {
             return Node { proc, redis, dir };

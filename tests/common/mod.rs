@@ -26,6 +26,19 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// A port P below 55535 with P and P + 10000 both free (redis-cli --cluster create MEETs nodes
+/// at port + 10000).
+pub fn port_pair() -> u16 {
+    loop {
+        let p = 20000 + rand::random::<u16>() % 20000;
+        let a = TcpListener::bind(("127.0.0.1", p));
+        let b = TcpListener::bind(("127.0.0.1", p + 10000));
+        if a.is_ok() && b.is_ok() {
+            return p;
+        }
+    }
+}
+
 /// A server process killed (and reaped) on drop.
 pub struct ServerProc {
     pub child: Child,
