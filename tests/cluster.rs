@@ -609,6 +609,38 @@ fn mixed_cluster_converges_over_the_bus() {
             assert_eq!(cr.q("GET bar").as_str(), "on-redis");
             assert_eq!(cf.q("GET foo").as_str(), "on-ferro");
         }
+        // PUBLISH crosses the bus both ways (CLUSTERMSG_TYPE_PUBLISH); SPUBLISH stays in its
+        // shard (no replicas here: no one else hears it) and is routed by its channel's slot.
+        for (sub_port, pub_port) in [(r.port, f.port), (f.port, r.port)] {
+            let mut sub = Raw::connect(sub_port);
+            sub.set_timeout(Duration::from_secs(5));
+            sub.q("SUBSCRIBE news");
+            let mut p = Raw::connect(pub_port);
+            let msg = format!("from {pub_port}");
+            assert_eq!(p.cmd(&["PUBLISH", "news", &msg]).as_int(), 0, "no local subscriber");
+            let got = sub.read();
+            let got: Vec<String> = got.items().iter().map(|x| x.as_str()).collect();
+            assert_eq!(got, ["message", "news", msg.as_str()]);
+        }
+        assert_eq!(cf.q("SPUBLISH foo x").as_int(), 0);
+        assert_eq!(cf.q("SPUBLISH bar x").as_str(), format!("MOVED 5061 127.0.0.1:{}", r.port));
+        // CLUSTER LINKS: one link to the peer and one from it, as redis-server lists them.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let links = cf.q("CLUSTER LINKS");
+            let dirs: Vec<(String, String)> =
+                links.items().iter().map(|l| (l.items()[1].as_str(), l.items()[3].as_str())).collect();
+            if dirs.contains(&("to".into(), rid.clone())) && dirs.contains(&("from".into(), rid.clone())) {
+                assert_eq!(dirs.len(), 2, "{:?}", dirs);
+                assert_eq!(links.items()[0].items()[4].as_str(), "create-time");
+                break;
+            }
+            assert!(Instant::now() < deadline, "links: {:?}", dirs);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let info = cf.q("CLUSTER INFO").as_str();
+        assert!(info.contains("cluster_stats_messages_publish_sent:1\r\n"), "{}", info);
+        assert!(info.contains("cluster_stats_messages_publish_received:1\r\n"), "{}", info);
         // nodes.conf on the ferrocache side records the peer.
         let conf = std::fs::read_to_string(dir.join("nodes.conf")).unwrap();
         assert!(conf.lines().any(|l| l.starts_with(&rid) && l.ends_with(" 0-8191")), "{}", conf);

@@ -134,9 +134,12 @@ fn sunsubscribe(ctx: &mut Ctx, a: Args) {
 
 fn publish(ctx: &mut Ctx, a: Args) {
     let n = ctx.srv.publish(&a[1], &a[2], false);
-    // Replicas get PUBLISH too, so their subscribers see it (forceCommandPropagation with
-    // PROPAGATE_REPL; the AOF sink leaves it out).
-    if ctx.srv.has_sinks() {
+    // In cluster mode every node gets it over the bus; else replicas get PUBLISH too, so their
+    // subscribers see it (forceCommandPropagation with PROPAGATE_REPL; the AOF sink leaves it
+    // out).
+    if ctx.srv.cluster().enabled {
+        ferrocache_node::cluster::pubsub::propagate(ctx.srv, &a[1], &a[2], false);
+    } else if ctx.srv.has_sinks() {
         let db = ctx.client.db;
         ctx.fx.propagate(db, a.iter().map(|x| x.to_vec()).collect());
     }
@@ -144,6 +147,12 @@ fn publish(ctx: &mut Ctx, a: Args) {
 }
 fn spublish(ctx: &mut Ctx, a: Args) {
     let n = ctx.srv.publish(&a[1], &a[2], true);
+    if ctx.srv.cluster().enabled {
+        ferrocache_node::cluster::pubsub::propagate(ctx.srv, &a[1], &a[2], true);
+    } else if ctx.srv.has_sinks() {
+        let db = ctx.client.db;
+        ctx.fx.propagate(db, a.iter().map(|x| x.to_vec()).collect());
+    }
     ctx.out.int(n as i64);
 }
 

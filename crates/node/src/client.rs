@@ -27,6 +27,8 @@ pub enum ClientMsg {
     },
     TrackingRedirBroken(u64),
     Monitor(String),
+    /// The shard channel's slot moved away: the client is unsubscribed (`sunsubscribe`).
+    ShardUnsubscribed(Bytes),
     Kill,
 }
 

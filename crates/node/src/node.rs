@@ -489,6 +489,21 @@ impl Node {
         n
     }
 
+    /// Shard channels whose slot `drop` picks lose every subscriber, each told with
+    /// `sunsubscribe` (the slot moved to another shard).
+    pub fn drop_shard_channels(&self, drop: impl Fn(u16) -> bool) {
+        let gone: Vec<(Bytes, HashMap<u64, ClientHandle>)> = {
+            let mut reg = self.pubsub.shard_channels.write();
+            let names: Vec<Bytes> = reg.keys().filter(|c| drop(crate::cluster::slot::key_slot(c))).cloned().collect();
+            names.into_iter().filter_map(|c| reg.remove(&c).map(|subs| (c, subs))).collect()
+        };
+        for (ch, subs) in gone {
+            for h in subs.values() {
+                self.deliver(h, ClientMsg::ShardUnsubscribed(ch.clone()));
+            }
+        }
+    }
+
     /// A key was modified: invalidate tracking clients that cached it.
     pub fn tracking_invalidate(&self, key: &[u8], origin: u64) {
         // BCAST: the key is remembered under each matching prefix with the client that modified

@@ -368,7 +368,8 @@ async fn cron(srv: Arc<Node>) {
 
 /// Encode a message from the client's channel into its reply buffer (its bytes move from the
 /// queued part of the output buffer to the pending part).
-fn encode_msg(out: &mut ReplyBuf, sh: &ClientShared, m: ClientMsg) -> bool {
+fn encode_msg(out: &mut ReplyBuf, client: &mut Client, m: ClientMsg) -> bool {
+    let sh = &client.shared;
     let size = m.obuf_size();
     if size > 0 {
         // Pending first: the bytes are never missing from both parts (a PUBLISH checking the
@@ -414,6 +415,17 @@ fn encode_msg(out: &mut ReplyBuf, sh: &ClientShared, m: ClientMsg) -> bool {
         }
         ClientMsg::Monitor(line) => {
             out.simple(&line);
+        }
+        ClientMsg::ShardUnsubscribed(ch) => {
+            // Only a subscription the client still holds (it may have left it meanwhile).
+            if client.ssubs.remove(&ch) {
+                client.update_sub_counts();
+                client.set_flags();
+                out.push(3);
+                out.bulk(b"sunsubscribe");
+                out.bulk(&ch);
+                out.int(client.ssubs.len() as i64);
+            }
         }
         ClientMsg::Kill => return false,
     }
@@ -625,7 +637,7 @@ async fn serve(
                         // invalidations) go out before their replies, as on Redis where they
                         // were written when the other client's command ran.
                         while let Ok(m) = rx.try_recv() {
-                            if !encode_msg(&mut out, &client.shared, m) { close = true; }
+                            if !encode_msg(&mut out, client, m) { close = true; }
                         }
                         loop {
                             match process(srv, client, &mut parser, &mut rbuf, &mut out) {
@@ -668,9 +680,9 @@ async fn serve(
             }
             m = rx.recv() => {
                 if let Some(m) = m {
-                    if !encode_msg(&mut out, &client.shared, m) { close = true; }
+                    if !encode_msg(&mut out, client, m) { close = true; }
                     while let Ok(m) = rx.try_recv() {
-                        if !encode_msg(&mut out, &client.shared, m) { close = true; }
+                        if !encode_msg(&mut out, client, m) { close = true; }
                     }
                     // The limit holds for what was just added too (Redis checks on every
                     // addReply): a subscriber that drained its channel into a buffer it never
@@ -791,8 +803,7 @@ async fn block(
     srv.blocking().register(&w);
     // A push may have landed between the command and the registration.
     srv.blocking().serve(srv);
-    let sh = client.shared.clone();
-    let alive = wait_blocked(srv, &w, &sh, req.deadline_ms, rd, rbuf, out, rx).await;
+    let alive = wait_blocked(srv, &w, req.deadline_ms, rd, rbuf, out, rx).await;
     if let Some(real) = w.client.lock().take() {
         *client = real;
     }
@@ -804,7 +815,6 @@ async fn block(
 async fn wait_blocked(
     srv: &Arc<Node>,
     w: &Arc<Waiter>,
-    sh: &ClientShared,
     deadline: u64,
     rd: &mut tokio::net::tcp::OwnedReadHalf,
     rbuf: &mut BytesMut,
@@ -852,7 +862,12 @@ async fn wait_blocked(
                         srv.blocking().unregister(w);
                         return false;
                     }
-                    Some(m) => { encode_msg(out, sh, m); }
+                    Some(m) => {
+                        // The blocked client waits inside the registration.
+                        if let Some(c) = w.client.lock().as_mut() {
+                            encode_msg(out, c, m);
+                        }
+                    }
                 }
             }
         }

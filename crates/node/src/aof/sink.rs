@@ -13,7 +13,9 @@ impl EffectSink for AofSink {
     fn propagate(&self, db: usize, argv: &[&[u8]]) {
         let aof = &self.0.aof;
         // PUBLISH goes to replicas only (Redis's PROPAGATE_REPL).
-        if aof.state.load(Relaxed) == OFF || argv.first().is_some_and(|c| c.eq_ignore_ascii_case(b"publish")) {
+        if aof.state.load(Relaxed) == OFF
+            || argv.first().is_some_and(|c| c.eq_ignore_ascii_case(b"publish") || c.eq_ignore_ascii_case(b"spublish"))
+        {
             return;
         }
         let mut g = aof.inner.lock();

@@ -21,6 +21,8 @@ pub const FAILOVER_AUTH_REQUEST: u16 = 5;
 pub const FAILOVER_AUTH_ACK: u16 = 6;
 pub const UPDATE: u16 = 7;
 pub const MFSTART: u16 = 8;
+pub const PUBLISH: u16 = 4;
+pub const PUBLISHSHARD: u16 = 10;
 
 /// CLUSTERMSG_FLAG0_PAUSED: a master's clients are paused for a manual failover.
 pub const FLAG0_PAUSED: u8 = 1 << 0;
@@ -85,6 +87,9 @@ pub struct Msg {
     pub fail_node: String,
     /// UPDATE: the node's configuration.
     pub update: Option<Box<UpdateData>>,
+    /// PUBLISH / PUBLISHSHARD (clusterMsgDataPublish): the channel and the message.
+    pub channel: Vec<u8>,
+    pub message: Vec<u8>,
 }
 
 impl Default for Msg {
@@ -108,6 +113,8 @@ impl Default for Msg {
             hostname: String::new(),
             fail_node: String::new(),
             update: None,
+            channel: Vec::new(),
+            message: Vec::new(),
         }
     }
 }
@@ -197,6 +204,12 @@ impl Msg {
                 b.extend_from_slice(&u.config_epoch.to_be_bytes());
                 put_str(&mut b, &u.node, NAMELEN);
                 b.extend_from_slice(&u.slots[..]);
+            }
+            PUBLISH | PUBLISHSHARD => {
+                b.extend_from_slice(&(self.channel.len() as u32).to_be_bytes());
+                b.extend_from_slice(&(self.message.len() as u32).to_be_bytes());
+                b.extend_from_slice(&self.channel);
+                b.extend_from_slice(&self.message);
             }
             _ => {}
         }
@@ -304,6 +317,19 @@ impl Msg {
                 m.update =
                     Some(Box::new(UpdateData { config_epoch: u64_at(d, 0), node: get_str(&d[8..8 + NAMELEN]), slots }));
             }
+            PUBLISH | PUBLISHSHARD => {
+                if b.len() < HEADER_LEN + 8 {
+                    return Err("bad PUBLISH length".into());
+                }
+                let clen = u32_at(b, HEADER_LEN) as usize;
+                let mlen = u32_at(b, HEADER_LEN + 4) as usize;
+                let start = HEADER_LEN + 8;
+                if (b.len() - start) as u64 != clen as u64 + mlen as u64 {
+                    return Err("bad PUBLISH length".into());
+                }
+                m.channel = b[start..start + clen].to_vec();
+                m.message = b[start + clen..].to_vec();
+            }
             FAILOVER_AUTH_REQUEST | FAILOVER_AUTH_ACK | MFSTART if b.len() != HEADER_LEN => {
                 return Err("bad length for a header-only message".into());
             }
@@ -371,5 +397,26 @@ mod tests {
         let mut short = b.clone();
         short.pop();
         assert!(Msg::decode(&short).is_err());
+    }
+
+    #[test]
+    fn publish_layout_is_clustermsgdatapublish() {
+        let m = Msg {
+            kind: PUBLISHSHARD,
+            sender: "c".repeat(40),
+            channel: b"ch".to_vec(),
+            message: b"hello".to_vec(),
+            ..Default::default()
+        };
+        let b = m.encode();
+        // totlen = header + sizeof(clusterMsgDataPublish) - 8 + channel + message.
+        assert_eq!(b.len(), HEADER_LEN + 8 + 2 + 5);
+        assert_eq!(u32_at(&b, HEADER_LEN), 2);
+        assert_eq!(u32_at(&b, HEADER_LEN + 4), 5);
+        assert_eq!(&b[HEADER_LEN + 8..], b"chhello");
+        assert_eq!(Msg::decode(&b).unwrap(), m);
+        let mut bad = b.clone();
+        bad[HEADER_LEN + 3] = 9; // a channel longer than the message holds
+        assert!(Msg::decode(&bad).is_err());
     }
 }

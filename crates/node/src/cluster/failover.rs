@@ -49,7 +49,7 @@ fn log(level: char, msg: &str) {
 
 /// Send a message to one node (over our link to it) or, with None, to every node.
 pub fn send(srv: &Node, to: Option<&str>, msg: Vec<u8>) {
-    let _ = srv.cluster.broadcast.send((to.map(str::to_string), msg));
+    super::link::send_limited(srv, to, msg);
 }
 
 /// CLUSTER REPLICATE <node-id> (clusterCommand "replicate" + clusterSetMaster).

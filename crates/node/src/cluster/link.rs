@@ -2,11 +2,11 @@
 //! on the bus port answering PING/MEET with PONG, one outbound link per known node that sends
 //! MEET or PING every second, the handshake (a node met under a random name is renamed by its
 //! first PONG), slot ownership and epochs learned from PING/PONG headers, gossip that starts
-//! handshakes with nodes we do not know. Not yet: PFAIL/FAIL, failover, UPDATE, PUBLISH.
+//! handshakes with nodes we do not know, PFAIL/FAIL, UPDATE, PUBLISH/PUBLISHSHARD.
 
 use super::bus::{
     Gossip, Msg, UpdateData, FAIL as FAIL_MSG, FAILOVER_AUTH_ACK, FAILOVER_AUTH_REQUEST, MEET, MFSTART, PING, PONG,
-    UPDATE,
+    PUBLISH, PUBLISHSHARD, UPDATE,
 };
 use super::slot::SLOTS;
 use super::state::{
@@ -52,28 +52,15 @@ pub async fn start(srv: &Arc<Node>) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn read_msg(sock: &mut TcpStream) -> std::io::Result<Msg> {
-    let mut head = [0u8; 8];
-    sock.read_exact(&mut head).await?;
-    let bad = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
-    let len = Msg::frame_len(&head).ok_or_else(|| bad("bad signature".into()))?;
-    if !(8..=(1 << 20)).contains(&len) {
-        return Err(bad("bad length".into()));
-    }
-    let mut buf = head.to_vec();
-    buf.resize(len, 0);
-    sock.read_exact(&mut buf[8..]).await?;
-    Msg::decode(&buf).map_err(bad)
-}
-
 /// The first whole message in `buf`, taken out of it (None: not all there yet; Err: not a bus
-/// message, the link must close).
+/// message, the link must close). The buffer grows only with bytes received, so a length field
+/// never allocates by itself.
 fn take_msg(buf: &mut Vec<u8>) -> Result<Option<Msg>, String> {
     if buf.len() < 8 {
         return Ok(None);
     }
     let len = Msg::frame_len(&buf[..8]).ok_or("bad signature")?;
-    if !(8..=(1 << 20)).contains(&len) {
+    if len < 8 {
         return Err(format!("bad length {len}"));
     }
     if buf.len() < len {
@@ -84,23 +71,74 @@ fn take_msg(buf: &mut Vec<u8>) -> Result<Option<Msg>, String> {
     Ok(Some(m))
 }
 
-/// An inbound link: answer PING and MEET with PONG.
+/// An inbound link: messages processed as they come, PING and MEET answered with PONG on it.
 async fn inbound(srv: Arc<Node>, mut sock: TcpStream) {
     let peer = sock.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     let local = sock.local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    while let Ok(m) = read_msg(&mut sock).await {
-        let (reply, _) = process(&srv, &m, None, &peer, &local);
-        if reply {
-            let pong = build(&srv, PONG, Some(&m.sender));
-            if sock.write_all(&pong).await.is_err() {
-                return;
+    let table = &srv.cluster.link_table;
+    let (lid, kill) = table.open_inbound();
+    let mut rbuf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    'link: loop {
+        let n = tokio::select! {
+            _ = kill.cancelled() => break,
+            r = sock.read(&mut chunk) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+        };
+        rbuf.extend_from_slice(&chunk[..n]);
+        loop {
+            let m = match take_msg(&mut rbuf) {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(_) => break 'link,
+            };
+            table.count_received(m.kind);
+            if table.inbound_unnamed(lid) {
+                let known = srv.cluster.state.read().nodes.get(&m.sender).is_some_and(|n| n.flags & HANDSHAKE == 0);
+                if known {
+                    table.name_inbound(lid, &m.sender);
+                }
+            }
+            let (reply, _) = process(&srv, &m, None, &peer, &local);
+            if reply {
+                let pong = build(&srv, PONG, Some(&m.sender));
+                table.count_sent(&pong);
+                let w = tokio::select! {
+                    _ = kill.cancelled() => break 'link,
+                    w = sock.write_all(&pong) => w,
+                };
+                if w.is_err() {
+                    break 'link;
+                }
             }
         }
     }
+    table.close(lid);
+}
+
+/// Writes what is queued for an outbound link until the link is freed.
+async fn writer(mut w: tokio::net::tcp::OwnedWriteHalf, mut ob: super::links::Outbound) {
+    loop {
+        let b = tokio::select! {
+            _ = ob.kill.cancelled() => break,
+            b = ob.rx.recv() => match b { Some(b) => b, None => break },
+        };
+        let r = tokio::select! {
+            _ = ob.kill.cancelled() => break,
+            r = w.write_all(&b) => r,
+        };
+        ob.queued.fetch_sub(b.len(), Relaxed);
+        if r.is_err() {
+            break;
+        }
+    }
+    ob.kill.cancel();
 }
 
 /// One outbound link to node `id` (renamed by the handshake): MEET or PING now, then PING every
-/// second, PONGs processed as they come.
+/// second, PONGs processed as they come; what other parts send to the node is queued on it.
 async fn outbound(srv: Arc<Node>, mut id: String) {
     let (ip, cport) = {
         let st = srv.cluster.state.read();
@@ -110,7 +148,7 @@ async fn outbound(srv: Arc<Node>, mut id: String) {
         }
     };
     let timeout = Duration::from_millis(srv.config.get_i64("cluster-node-timeout").clamp(1000, 60000) as u64);
-    let Ok(Ok(mut sock)) = tokio::time::timeout(timeout, TcpStream::connect((ip.as_str(), cport))).await else {
+    let Ok(Ok(sock)) = tokio::time::timeout(timeout, TcpStream::connect((ip.as_str(), cport))).await else {
         // A node we cannot reach counts as pinged now (clusterNodeCronHandleReconnect).
         if let Some(n) = srv.cluster.state.write().nodes.get_mut(&id) {
             if n.ping_sent == 0 {
@@ -123,82 +161,77 @@ async fn outbound(srv: Arc<Node>, mut id: String) {
     let _ = sock.set_nodelay(true);
     let peer = ip.clone();
     let local = sock.local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let (mut rd, wr) = sock.into_split();
+    let table = &srv.cluster.link_table;
+    let ob = table.open_outbound(&id);
+    let (lid, kill) = (ob.id, ob.kill.clone());
+    tokio::spawn(writer(wr, ob));
     set_link(&srv, &id, true);
-    let mut bcast = srv.cluster.broadcast.subscribe();
     let mut next_ping = tokio::time::Instant::now();
     let mut rbuf: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; 16 * 1024];
-    loop {
-        loop {
-            match bcast.try_recv() {
-                Ok((to, b)) => {
-                    if to.as_ref().is_none_or(|t| *t == id) && sock.write_all(&b).await.is_err() {
-                        break;
+    'link: loop {
+        let n = tokio::select! {
+            _ = kill.cancelled() => break,
+            _ = tokio::time::sleep_until(next_ping) => {
+                let meet = {
+                    let mut st = srv.cluster.state.write();
+                    let Some(n) = st.nodes.get_mut(&id) else { break };
+                    let meet = n.flags & MEET_FLAG != 0;
+                    n.flags &= !MEET_FLAG;
+                    if n.ping_sent == 0 {
+                        n.ping_sent = now_ms();
                     }
-                }
-                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => continue,
-                Err(_) => break,
+                    meet
+                };
+                let msg = build(&srv, if meet { MEET } else { PING }, Some(&id));
+                send_limited(&srv, Some(&id), msg);
+                next_ping = tokio::time::Instant::now() + Duration::from_secs(1);
+                continue;
             }
-        }
-        if tokio::time::Instant::now() >= next_ping {
-            let meet = {
-                let mut st = srv.cluster.state.write();
-                let Some(n) = st.nodes.get_mut(&id) else { break };
-                let meet = n.flags & MEET_FLAG != 0;
-                n.flags &= !MEET_FLAG;
-                if n.ping_sent == 0 {
-                    n.ping_sent = now_ms();
-                }
-                meet
-            };
-            let msg = build(&srv, if meet { MEET } else { PING }, Some(&id));
-            if sock.write_all(&msg).await.is_err() {
-                break;
-            }
-            next_ping = tokio::time::Instant::now() + Duration::from_secs(1);
-        }
-        // `read` is cancel-safe (a timeout never loses half a message): bytes collect in
-        // `rbuf` and whole messages are taken from its front.
-        match tokio::time::timeout(Duration::from_millis(200), sock.read(&mut chunk)).await {
-            Err(_) => continue,
-            Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(n)) => rbuf.extend_from_slice(&chunk[..n]),
-        }
-        let mut close = false;
+            r = rd.read(&mut chunk) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+        };
+        // `read` is cancel-safe: bytes collect in `rbuf` and whole messages are taken from its
+        // front.
+        rbuf.extend_from_slice(&chunk[..n]);
         loop {
             let m = match take_msg(&mut rbuf) {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
-                Err(_) => {
-                    close = true;
-                    break;
-                }
+                Err(_) => break 'link,
             };
+            table.count_received(m.kind);
             let (_, renamed) = process(&srv, &m, Some(&id), &peer, &local);
             match renamed {
-                Some(new) if new.is_empty() => {
-                    close = true;
-                    break;
-                }
+                Some(new) if new.is_empty() => break 'link,
                 Some(new) => {
                     let mut l = srv.cluster.links.lock();
                     l.remove(&id);
                     if !l.insert(new.clone()) {
                         // Another link to that node already runs: leave it to that one.
                         drop(l);
+                        table.close(lid);
                         return;
                     }
+                    table.rename(lid, &new);
                     id = new;
                 }
                 None => {}
             }
         }
-        if close {
-            break;
-        }
     }
+    table.close(lid);
     set_link(&srv, &id, false);
     done(&srv, &id);
+}
+
+/// Queue a message on the outbound link(s), under cluster-link-sendbuf-limit.
+pub(crate) fn send_limited(srv: &Node, to: Option<&str>, msg: Vec<u8>) {
+    let limit = srv.config.get_i64("cluster-link-sendbuf-limit").max(0) as usize;
+    srv.cluster.link_table.send(to, msg, limit);
 }
 
 fn set_link(srv: &Node, id: &str, up: bool) {
@@ -248,6 +281,7 @@ fn cron(srv: &Arc<Node>) {
         }
     }
     super::failover::cron(srv, now);
+    super::pubsub::drop_unserved_channels(srv);
 }
 
 /// PFAIL for nodes that did not answer a PING within the node timeout; FAIL (to broadcast) when
@@ -402,6 +436,10 @@ fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip
         }
         UPDATE => {
             on_update(srv, m);
+            return (false, None);
+        }
+        PUBLISH | PUBLISHSHARD => {
+            super::pubsub::on_message(srv, m);
             return (false, None);
         }
         _ => {}

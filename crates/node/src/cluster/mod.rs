@@ -10,6 +10,8 @@
 pub mod bus;
 pub mod failover;
 pub mod link;
+pub mod links;
+pub mod pubsub;
 /// Key → slot lives in the engine (the keyspace shards by slot in cluster mode).
 pub use ferrocache_engine::slot;
 pub mod state;
@@ -263,11 +265,10 @@ fn info(ctx: &mut Ctx, _a: Args) {
             _ => ok += 1,
         }
     }
-    let text = format!(
+    let mut text = format!(
         "cluster_state:{}\r\ncluster_slots_assigned:{}\r\ncluster_slots_ok:{}\r\ncluster_slots_pfail:{}\r\n\
 cluster_slots_fail:{}\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{}\r\n\
-cluster_my_epoch:{}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\n\
-total_cluster_links_buffer_limit_exceeded:0\r\n",
+cluster_my_epoch:{}\r\n",
         if st.state_ok(full) { "ok" } else { "fail" },
         assigned,
         ok,
@@ -278,6 +279,20 @@ total_cluster_links_buffer_limit_exceeded:0\r\n",
         st.current_epoch,
         st.node_epoch(st.me()),
     );
+    // Messages by type, then the totals (only types with a count, as Redis).
+    let lt = &ctx.srv.cluster.link_table;
+    for (dir, counts) in [("sent", &lt.sent), ("received", &lt.received)] {
+        let mut total = 0;
+        for (t, c) in counts.iter().enumerate() {
+            let c = c.load(Relaxed);
+            if c > 0 {
+                total += c;
+                text.push_str(&format!("cluster_stats_messages_{}_{}:{}\r\n", links::type_name(t), dir, c));
+            }
+        }
+        text.push_str(&format!("cluster_stats_messages_{}:{}\r\n", dir, total));
+    }
+    text.push_str(&format!("total_cluster_links_buffer_limit_exceeded:{}\r\n", lt.limit_exceeded.load(Relaxed)));
     drop(st);
     ctx.out.verbatim(text.as_bytes());
 }
@@ -642,10 +657,28 @@ fn count_failure_reports(ctx: &mut Ctx, a: Args) {
     ctx.out.int(n.fail_reports.len() as i64);
 }
 
-/// No bus links yet.
+/// CLUSTER LINKS: every bus link, "to" (outbound) and "from" (inbound) a node.
 fn links(ctx: &mut Ctx, _a: Args) {
-    if enabled(ctx) {
-        ctx.out.array(0);
+    if !enabled(ctx) {
+        return;
+    }
+    let rows = ctx.srv.cluster.link_table.rows();
+    ctx.out.array(rows.len());
+    for r in rows {
+        ctx.out.map(6);
+        ctx.out.bulk(b"direction");
+        ctx.out.bulk(if r.inbound { b"from" } else { b"to" });
+        ctx.out.bulk(b"node");
+        ctx.out.bulk(r.node.as_bytes());
+        ctx.out.bulk(b"create-time");
+        ctx.out.int(r.ctime as i64);
+        ctx.out.bulk(b"events");
+        // A read handler always; a write handler while bytes wait to be written.
+        ctx.out.bulk(if r.queued > 0 { b"rw" } else { b"r" });
+        ctx.out.bulk(b"send-buffer-allocated");
+        ctx.out.int(r.queued as i64);
+        ctx.out.bulk(b"send-buffer-used");
+        ctx.out.int(r.queued as i64);
     }
 }
 

@@ -435,8 +435,8 @@ pub struct Cluster {
     pub config_file: PathBuf,
     /// Nodes with an outbound bus link task (link.rs).
     pub links: parking_lot::Mutex<std::collections::HashSet<String>>,
-    /// Messages for the outbound links: (None: every node, or the one node's id, bytes).
-    pub broadcast: tokio::sync::broadcast::Sender<(Option<String>, Vec<u8>)>,
+    /// The bus links, their send queues and message counters (CLUSTER LINKS, CLUSTER INFO).
+    pub link_table: super::links::LinkTable,
     /// The replica's failover election and the manual failover in progress.
     pub election: parking_lot::Mutex<super::failover::Election>,
     /// One nodes.conf write at a time (they share the temporary file's name).
@@ -452,7 +452,7 @@ impl Default for Cluster {
             state: StateLock::new(ClusterState::new(ClusterNode::default())),
             config_file: PathBuf::new(),
             links: Default::default(),
-            broadcast: tokio::sync::broadcast::channel(64).0,
+            link_table: Default::default(),
             election: Default::default(),
             write_lock: Default::default(),
             drop_filter: std::sync::atomic::AtomicI64::new(-1),
