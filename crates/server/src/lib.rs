@@ -94,7 +94,9 @@ pub fn log(level: char, msg: &str) {
     let now = now_ms();
     let secs = now / 1000;
     let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-    let line = format!("{}:M {:02}:{:02}:{:02}.{:03} {} {}\n", std::process::id(), h, m, s, now % 1000, level, msg);
+    let role = ferrocache_node::persistence::log_role();
+    let line =
+        format!("{}:{} {:02}:{:02}:{:02}.{:03} {} {}\n", std::process::id(), role, h, m, s, now % 1000, level, msg);
     match LOGFILE.get() {
         Some(Some(f)) => {
             let _ = f.lock().write_all(line.as_bytes());

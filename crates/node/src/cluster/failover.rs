@@ -85,7 +85,9 @@ fn set_master(st: &mut ClusterState, id: &str) {
         st.migrating.clear();
         st.importing.clear();
     }
-    st.me_mut().master = Some(id.to_string());
+    let me = st.myself.clone();
+    let old = st.me_mut().master.replace(id.to_string());
+    super::migration::master_changed(st, &me, old.as_deref(), Some(id));
 }
 
 /// Point the replication link where the cluster configuration says: at myself's master when
@@ -454,6 +456,7 @@ fn replace_master(srv: &Arc<Node>, epoch: u64) {
         if me.config_epoch < epoch {
             me.config_epoch = epoch;
         }
+        super::migration::master_changed(st, &me_id, Some(&old), None);
         for s in st.slots.iter_mut() {
             if s.as_deref() == Some(old.as_str()) {
                 *s = Some(me_id.clone());

@@ -282,6 +282,7 @@ fn cron(srv: &Arc<Node>) {
     }
     super::failover::cron(srv, now);
     super::pubsub::drop_unserved_channels(srv);
+    super::migration::cron(srv, now);
 }
 
 /// PFAIL for nodes that did not answer a PING within the node timeout; FAIL (to broadcast) when
@@ -543,7 +544,9 @@ fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip
                 }
             }
             let n = st.nodes.get_mut(&m.sender).unwrap();
-            n.master = master;
+            let old_master = std::mem::replace(&mut n.master, master.clone());
+            super::migration::master_changed(&mut st, &m.sender, old_master.as_deref(), master.as_deref());
+            let n = st.nodes.get_mut(&m.sender).unwrap();
             n.hostname = m.hostname.clone();
             if m.kind == PING && n.ip != sender_ip && !sender_ip.is_empty() {
                 n.ip = sender_ip.clone();
@@ -619,11 +622,12 @@ fn on_update(srv: &Arc<Node>, m: &Msg) {
         if n.config_epoch >= u.config_epoch {
             return;
         }
+        n.config_epoch = u.config_epoch;
         if n.flags & SLAVE != 0 {
             n.flags = (n.flags & !SLAVE) | MASTER;
-            n.master = None;
+            let old = n.master.take();
+            super::migration::master_changed(&mut st, &u.node, old.as_deref(), None);
         }
-        n.config_epoch = u.config_epoch;
         update_slots(&mut st, &u.node, u.config_epoch, |j| u.claims(j), allow, &mut false)
     };
     let _ = srv.cluster.save_nosync();

@@ -11,6 +11,7 @@ pub mod bus;
 pub mod failover;
 pub mod link;
 pub mod links;
+pub mod migration;
 pub mod pubsub;
 /// Key → slot lives in the engine (the keyspace shards by slot in cluster mode).
 pub use ferrocache_engine::slot;

@@ -18,6 +18,8 @@ pub const HANDSHAKE: u16 = 32;
 pub const NOADDR: u16 = 64;
 /// CLUSTER_NODE_MEET: send MEET, not PING, on the next link.
 pub const MEET_FLAG: u16 = 128;
+/// CLUSTER_NODE_MIGRATE_TO: a master that replicas may migrate to (migration.rs).
+pub const MIGRATE_TO: u16 = 256;
 pub const NOFAILOVER: u16 = 512;
 
 /// redisNodeFlagsTable's order and names.
@@ -309,6 +311,13 @@ impl ClusterState {
         // Redis: currentEpoch is at least the greatest configEpoch known.
         let max = st.nodes.values().map(|n| n.config_epoch).max().unwrap_or(0);
         st.current_epoch = st.current_epoch.max(max);
+        // clusterNodeAddSlave while loading: masters with replicas are migration targets.
+        let with_replicas: Vec<String> = st.nodes.values().filter_map(|n| n.master.clone()).collect();
+        for m in with_replicas {
+            if let Some(n) = st.nodes.get_mut(&m) {
+                n.flags |= MIGRATE_TO;
+            }
+        }
         Ok(st)
     }
 
@@ -439,6 +448,8 @@ pub struct Cluster {
     pub link_table: super::links::LinkTable,
     /// The replica's failover election and the manual failover in progress.
     pub election: parking_lot::Mutex<super::failover::Election>,
+    /// Replica migration's bookkeeping.
+    pub migration: parking_lot::Mutex<super::migration::Tracker>,
     /// One nodes.conf write at a time (they share the temporary file's name).
     write_lock: parking_lot::Mutex<()>,
     /// DEBUG DROP-CLUSTER-PACKET-FILTER: bus messages of this type are dropped (-1: none).
@@ -454,6 +465,7 @@ impl Default for Cluster {
             links: Default::default(),
             link_table: Default::default(),
             election: Default::default(),
+            migration: Default::default(),
             write_lock: Default::default(),
             drop_filter: std::sync::atomic::AtomicI64::new(-1),
         }

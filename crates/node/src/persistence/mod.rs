@@ -75,10 +75,18 @@ pub fn set_logger(f: fn(char, &str)) {
     let _ = LOGGER.set(f);
 }
 
+/// The role character of log lines (Redis's: M master, S replica), set by the replication
+/// role changes.
+pub static LOG_ROLE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(b'M');
+
+pub fn log_role() -> char {
+    LOG_ROLE.load(std::sync::atomic::Ordering::Relaxed) as char
+}
+
 fn log(level: char, msg: &str) {
     match LOGGER.get() {
         Some(f) => f(level, msg),
-        None => eprintln!("{}:M {} {}", std::process::id(), level, msg),
+        None => eprintln!("{}:{} {} {}", std::process::id(), log_role(), level, msg),
     }
 }
 

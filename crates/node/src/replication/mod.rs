@@ -608,6 +608,7 @@ pub fn replicaof(srv: &Arc<Node>, host: String, port: u16) -> ReplicaofOutcome {
 pub fn become_replica(srv: &Arc<Node>, host: String, port: u16) {
     let repl = &srv.repl;
     let was_master = !repl.is_replica.swap(true, Relaxed);
+    crate::persistence::LOG_ROLE.store(b'S', Relaxed);
     {
         let mut m = repl.primary.lock();
         m.proxy = true;
@@ -642,6 +643,7 @@ pub fn become_replica(srv: &Arc<Node>, host: String, port: u16) {
 pub fn become_master(srv: &Arc<Node>) {
     let repl = &srv.repl;
     repl.is_replica.store(false, Relaxed);
+    crate::persistence::LOG_ROLE.store(b'M', Relaxed);
     {
         let mut r = repl.replica.lock();
         r.master = None;

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Cluster mode's cost and resharding speed, ferrocache beside redis-server in one run.
+
+1. Cost of cluster mode: each server once standalone and once as a one-node cluster holding all
+   16384 slots; redis-benchmark (`--cluster` against the cluster node) runs GET and SET at
+   pipeline 1 and 16. Server CPU per million operations comes from /proc/PID/stat, as in
+   bench.py; the ratio cluster/standalone is the issue's target (<= 1.05).
+2. Resharding: two-node clusters of each server; N keys in slots 0-8191 on node A, then
+   `redis-cli --cluster reshard` moves those 8192 slots to node B (SETSLOT + MIGRATE, pipeline
+   --cluster-pipeline). Keys per second = N / wall time.
+3. Raw MIGRATE: N keys moved between two standalone servers with `MIGRATE ... KEYS` in batches
+   of 100 (what reshard sends per slot), keys per second.
+
+Usage: bench/cluster.py [--requests N] [--keys N] [--results RESULTS.md]"""
+import argparse, os, shutil, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import FERRO, cpu_seconds, free_port, wait_ready  # noqa: E402
+
+
+class Node:
+    def __init__(self, kind, cluster):
+        self.kind = kind
+        self.port = free_port()
+        while self.port + 10000 > 65535:
+            self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix=f"bench-cluster-{kind}-")
+        argv = [FERRO, "server"] if kind == "ferrocache" else ["redis-server"]
+        argv += ["--port", str(self.port), "--save", "", "--appendonly", "no", "--dir", self.dir]
+        if cluster:
+            argv += ["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_ready(self.port)
+
+    def cli(self, *args):
+        return subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True).stdout.strip()
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wait_ok(nodes):
+    for _ in range(300):
+        if all("cluster_state:ok" in n.cli("cluster", "info") for n in nodes):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("cluster did not reach ok")
+
+
+def bench(node, test, pipeline, n, cluster):
+    argv = ["redis-benchmark", "-p", str(node.port), "-t", test, "-c", "50", "-n", str(n), "-P", str(pipeline),
+            "-r", "100000", "--csv"]
+    if cluster:
+        argv.append("--cluster")
+    before = cpu_seconds(node.proc.pid)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600).stdout
+    cpu = cpu_seconds(node.proc.pid) - before
+    rows = [l.split(",") for l in out.strip().splitlines() if l]
+    rps = float(rows[-1][1].strip('"')) if len(rows) >= 2 else 0.0
+    return {"rps": rps, "cpu_per_m": cpu / (n / 1e6)}
+
+
+def cost(kind, requests):
+    out = {}
+    for cluster in (False, True):
+        node = Node(kind, cluster)
+        try:
+            if cluster:
+                node.cli("cluster", "addslotsrange", "0", "16383")
+                wait_ok([node])
+            for test in ("get", "set"):
+                for p in (1, 16):
+                    n = requests * 5 if p > 1 else requests
+                    out[(cluster, test, p)] = bench(node, test, p, n, cluster)
+        finally:
+            node.stop()
+    return out
+
+
+def load(node, n, slots_of_a):
+    """n keys whose slots are in A's range, written with redis-cli --pipe."""
+    buf = bytearray()
+    i = made = 0
+    while made < n:
+        k = b"key:%d" % i
+        i += 1
+        if not slots_of_a(k):
+            continue
+        buf += b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$10\r\n0123456789\r\n" % (len(k), k)
+        made += 1
+    subprocess.run(["redis-cli", "-p", str(node.port), "--pipe"], input=bytes(buf), capture_output=True, timeout=600)
+
+
+def crc16(data):
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def reshard(kind, keys):
+    a, b = Node(kind, True), Node(kind, True)
+    try:
+        a.cli("cluster", "addslotsrange", "0", "8191")
+        b.cli("cluster", "addslotsrange", "8192", "16383")
+        a.cli("cluster", "meet", "127.0.0.1", str(b.port))
+        wait_ok([a, b])
+        time.sleep(1)
+        load(a, keys, lambda k: crc16(k) % 16384 < 8192)
+        assert int(a.cli("dbsize")) == keys, a.cli("dbsize")
+        bid = b.cli("cluster", "myid")
+        aid = a.cli("cluster", "myid")
+        t0 = time.time()
+        r = subprocess.run(["redis-cli", "--cluster", "reshard", f"127.0.0.1:{a.port}", "--cluster-from", aid,
+                            "--cluster-to", bid, "--cluster-slots", "8192", "--cluster-yes",
+                            "--cluster-pipeline", "100"], capture_output=True, text=True, timeout=1800)
+        wall = time.time() - t0
+        moved = int(b.cli("dbsize"))
+        if r.returncode != 0 or moved != keys or int(a.cli("dbsize")) != 0:
+            raise RuntimeError(f"{kind} reshard: rc {r.returncode}, {moved} keys on B\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+        return {"wall": wall, "kps": keys / wall}
+    finally:
+        a.stop()
+        b.stop()
+
+
+def migrate(kind, keys):
+    a, b = Node(kind, False), Node(kind, False)
+    try:
+        load(a, keys, lambda k: True)
+        names = ["key:%d" % i for i in range(keys)]
+        script = []
+        for i in range(0, keys, 100):
+            batch = names[i:i + 100]
+            script.append(" ".join(["MIGRATE", "127.0.0.1", str(b.port), '""', "0", "5000", "KEYS", *batch]))
+        t0 = time.time()
+        subprocess.run(["redis-cli", "-p", str(a.port)], input="\n".join(script) + "\n", capture_output=True,
+                       text=True, timeout=1800)
+        wall = time.time() - t0
+        moved = int(b.cli("dbsize"))
+        if moved != keys:
+            raise RuntimeError(f"{kind} MIGRATE moved {moved} of {keys}")
+        return {"wall": wall, "kps": keys / wall}
+    finally:
+        a.stop()
+        b.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=200000)
+    ap.add_argument("--keys", type=int, default=200000)
+    ap.add_argument("--results", default=None, help="append a '## Cluster mode' section to this markdown file")
+    args = ap.parse_args()
+    if not os.path.exists(FERRO):
+        sys.exit("build first: cargo build --release (%s missing)" % FERRO)
+    kinds = ["ferrocache"] + (["redis-server"] if shutil.which("redis-server") else [])
+    costs = {k: cost(k, args.requests) for k in kinds}
+    moves = {k: (reshard(k, args.keys), migrate(k, args.keys)) for k in kinds}
+    out = [
+        "",
+        "## Cluster mode",
+        "",
+        "`bench/cluster.py --requests %d --keys %d` (%s, %d cores, servers and load on the same machine)."
+        " Cost: the same server standalone and as a one-node cluster with every slot, `redis-benchmark -c 50"
+        " -r 100000` (`--cluster` for the cluster node), server CPU per million operations from /proc/PID/stat;"
+        " ratio = cluster / standalone (target <= 1.05)." % (args.requests, args.keys, time.strftime("%Y-%m-%d"),
+                                                              os.cpu_count()),
+        "",
+        "| server | test | P | standalone ops/s | cluster ops/s | standalone CPU s/M | cluster CPU s/M | CPU ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for k in kinds:
+        c = costs[k]
+        for test in ("get", "set"):
+            for p in (1, 16):
+                s, cl = c[(False, test, p)], c[(True, test, p)]
+                ratio = cl["cpu_per_m"] / s["cpu_per_m"] if s["cpu_per_m"] else float("nan")
+                out.append("| %s | %s | %d | %.0f | %.0f | %.2f | %.2f | %.2f |" % (
+                    k, test.upper(), p, s["rps"], cl["rps"], s["cpu_per_m"], cl["cpu_per_m"], ratio))
+    out += [
+        "",
+        "Resharding: %d keys (10-byte values) in slots 0-8191 of node A of a two-node cluster of the same server;"
+        " `redis-cli --cluster reshard --cluster-slots 8192 --cluster-pipeline 100` moves them to node B. Raw"
+        " MIGRATE: the same keys between two standalone servers, `MIGRATE ... KEYS` 100 at a time from one"
+        " redis-cli session." % args.keys,
+        "",
+        "| server | reshard wall | reshard keys/s | MIGRATE wall | MIGRATE keys/s |",
+        "|---|---|---|---|---|",
+    ]
+    for k in kinds:
+        r, m = moves[k]
+        out.append("| %s | %.1f s | %.0f | %.1f s | %.0f |" % (k, r["wall"], r["kps"], m["wall"], m["kps"]))
+    text = "\n".join(out) + "\n"
+    print(text)
+    if args.results:
+        with open(args.results, "a") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
