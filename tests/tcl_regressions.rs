@@ -415,3 +415,40 @@ fn randomkey_returns_every_key_of_a_small_keyspace() {
     r.q("FLUSHDB");
     assert_eq!(r.q("RANDOMKEY"), Reply::Nil);
 }
+
+/// DEBUG DIGEST / DIGEST-VALUE (Redis's cluster suite compares masters and replicas with them):
+/// the same hex as redis-server for the same data, every type, expiry and database included.
+#[test]
+fn debug_digest_as_redis() {
+    let Some(r) = common::redis_server(&["--enable-debug-command", "yes"]) else {
+        eprintln!("SKIPPED: redis-server is not on PATH");
+        return;
+    };
+    let f = common::ferrocache(&["--enable-debug-command", "yes"]);
+    let mut out = Vec::new();
+    for p in [&f, &r] {
+        let mut c = p.conn();
+        let mut got = vec![c.q("DEBUG DIGEST").as_str()];
+        for cmd in [
+            "MSET a 1 b hello c 12345678901",
+            "RPUSH l x y z",
+            "SADD s 1 2 abc",
+            "ZADD z 1.5 m 2 n -3e10 o",
+            "HSET h f v g w",
+            "XADD st 1-1 f v",
+            "EXPIRE a 100",
+            "SELECT 2",
+            "SET k v",
+        ] {
+            assert!(!c.q(cmd).is_error(), "{}", cmd);
+        }
+        got.push(c.q("DEBUG DIGEST").as_str());
+        c.q("SELECT 0");
+        let vals = c.q("DEBUG DIGEST-VALUE a l s z h st nokey");
+        got.extend(vals.items().iter().map(|v| v.as_str()));
+        out.push(got);
+    }
+    assert_eq!(out[0][0], "0".repeat(40));
+    assert_ne!(out[0][1], out[0][0]);
+    assert_eq!(out[0], out[1]);
+}

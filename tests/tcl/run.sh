@@ -8,7 +8,7 @@
 # unit timed out (no progress for TCL_TIMEOUT seconds, or the whole unit over UNIT_TIMEOUT).
 #
 # Usage: tests/tcl/run.sh [-s REDIS_SRC] [-f FERROCACHE_BIN] [-r REDIS_SERVER_BIN] [-o LOGDIR]
-#                         [-n] [UNIT ...]
+#                         [-c] [UNIT ...]
 #   -s   a Redis 7.0 source tree (its tests/ is copied, never written). Default: `apt-get source
 #        redis` into a temp dir (enables deb-src in /etc/apt when it is missing and we are root).
 #   -f   the ferrocache binary (default target/release/ferrocache, else target/debug/ferrocache);
@@ -16,6 +16,8 @@
 #   -r   the redis-server binary (default: redis-server on PATH); `-r none` runs ferrocache only.
 #   -o   each unit's runtest and server output go to LOGDIR (default: a new temp dir, printed
 #        at the end; kept).
+#   -c   cluster mode: each server is a one-node cluster holding all 16384 slots, and runtest
+#        runs with --cluster-mode --singledb (Redis's "cluster protocol compatible mode").
 #   UNIT names as runtest's --single takes them without `unit/` (e.g. type/list multi); default:
 #        every unit of tests/unit that runs in external mode ($ALL_UNITS below).
 # Exit status: 0, or 1 when ferrocache passes fewer tests than redis-server in some unit
@@ -33,14 +35,15 @@ TAGS="-needs:debug -needs:pfdebug -needs:local-process -needs:latency"
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-900}
 TCL_TIMEOUT=${TCL_TIMEOUT:-120}
 
-SRC="" FERRO="" REDIS="redis-server" LOGDIR=""
-while getopts "s:f:r:o:" opt; do
+SRC="" FERRO="" REDIS="redis-server" LOGDIR="" CLUSTER=0
+while getopts "s:f:r:o:c" opt; do
     case $opt in
         s) SRC=$OPTARG ;;
         f) FERRO=$OPTARG ;;
         r) REDIS=$OPTARG ;;
         o) LOGDIR=$OPTARG ;;
-        *) sed -n '2,20p' "$0"; exit 2 ;;
+        c) CLUSTER=1 ;;
+        *) sed -n '2,24p' "$0"; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -92,17 +95,31 @@ run_unit() {
     dir=$(mktemp -d "$WORK/data.XXXXXX")
     log=$LOGDIR/$server.${unit//\//_}.log
     srvlog=$LOGDIR/$server.${unit//\//_}.server.log
+    local cargs=() extra=()
+    if [ "$CLUSTER" = 1 ]; then
+        # The bus port is port + 10000: keep it in range.
+        while [ "$port" -gt 55000 ]; do port=$(free_port); done
+        cargs=(--cluster-enabled yes)
+        extra=(--cluster-mode --singledb)
+    fi
     if [ "$server" = ferrocache ]; then
-        "$FERRO" server --port "$port" --dir "$dir" --save '' >"$srvlog" 2>&1 &
+        "$FERRO" server --port "$port" --dir "$dir" --save '' "${cargs[@]}" >"$srvlog" 2>&1 &
     else
         "$REDIS" --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
-            --daemonize no --logfile '' >"$srvlog" 2>&1 &
+            --daemonize no --logfile '' "${cargs[@]}" >"$srvlog" 2>&1 &
     fi
     pid=$!
     for _ in $(seq 1 100); do
         (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
         sleep 0.1
     done
+    if [ "$CLUSTER" = 1 ]; then
+        redis-cli -p "$port" cluster addslotsrange 0 16383 >/dev/null
+        for _ in $(seq 1 100); do
+            redis-cli -p "$port" cluster info | grep -q cluster_state:ok && break
+            sleep 0.1
+        done
+    fi
     # runtest's own test-server port is searched from --baseport-32 (and +10000): below the
     # ephemeral range, and apart for concurrent runs. Retried when that port was taken.
     local rc try
@@ -110,7 +127,7 @@ run_unit() {
         local base=$((10032 + RANDOM % 100 * 100))
         (cd "$WORK/redis" && TERM=dumb timeout -k 10 "$UNIT_TIMEOUT" tclsh tests/test_helper.tcl \
             --host 127.0.0.1 --port "$port" --single "unit/$unit" --tags "$TAGS" \
-            --timeout "$TCL_TIMEOUT" --baseport "$base" --clients 1 --dont-clean) >"$log" 2>&1
+            --timeout "$TCL_TIMEOUT" --baseport "$base" --clients 1 --dont-clean "${extra[@]}") >"$log" 2>&1
         rc=$?
         grep -q "non busy port\|couldn't open socket" "$log" || break
     done

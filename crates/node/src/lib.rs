@@ -20,6 +20,7 @@ pub mod client_registry;
 pub mod cluster;
 pub mod command_docs;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod introspection;
 pub mod listeners;

@@ -419,6 +419,23 @@ fn debug(ctx: &mut Ctx, a: Args) {
             }
         }
         b"reload" => ferrocache_node::persistence::debug_reload(ctx, a),
+        b"digest" if a.len() == 2 => {
+            let d = ferrocache_node::digest::dataset(ctx.srv, ctx.now_ms);
+            ctx.out.simple(&ferrocache_node::digest::hex(&d));
+        }
+        b"digest-value" => {
+            let now = ctx.now_ms;
+            let keys: Vec<Vec<u8>> = a.iter().skip(2).map(|k| k.to_vec()).collect();
+            let (mut db, out) = ctx.parts();
+            out.array(keys.len());
+            for k in keys {
+                let d = match db.peek(&k).filter(|e| e.expire_at == 0 || e.expire_at > now) {
+                    Some(e) => ferrocache_node::digest::value_digest(&e.value, e.expire_at != 0),
+                    None => [0u8; 20],
+                };
+                out.simple(&ferrocache_node::digest::hex(&d));
+            }
+        }
         b"set-disable-deny-scripts" if a.len() == 3 => {
             let on = ferrocache_node::util::parse_i64(&a[2]).unwrap_or(0) != 0;
             ctx.srv.scripting().disable_deny.store(on, Relaxed);
@@ -434,6 +451,10 @@ fn debug(ctx: &mut Ctx, a: Args) {
                 "SLEEP <seconds>",
                 "OBJECT <key>",
                 "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
+                "DIGEST",
+                "    Output a hex signature representing the current DB content.",
+                "DIGEST-VALUE <key> [<key> ...]",
+                "    Output a hex signature of the values of all the specified keys.",
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "HELP",
             ],
