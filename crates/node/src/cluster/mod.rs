@@ -579,16 +579,22 @@ fn setslot(ctx: &mut Ctx, a: Args) {
                     slot
                 ));
             }
-            ctx.srv.cluster.update(|st| {
+            let imported = ctx.srv.cluster.update(|st| {
                 if keys == 0 {
                     st.migrating.remove(&s16);
                 }
                 st.slots[slot] = Some(n.id.clone());
                 // A slot imported into myself: bump the config epoch without consensus.
-                if n.id == st.myself && st.importing.remove(&s16).is_some() {
+                let imported = n.id == st.myself && st.importing.remove(&s16).is_some();
+                if imported {
                     st.bump_epoch();
                 }
+                imported
             });
+            if imported {
+                // Let every node know the new owner at once (clusterBroadcastPong).
+                failover::send(ctx.srv, None, link::build(ctx.srv, bus::PONG, None));
+            }
         }
         _ => {
             return ctx.out.error("ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP");
