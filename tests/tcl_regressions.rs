@@ -430,6 +430,7 @@ fn debug_digest_as_redis() {
         let mut c = p.conn();
         let mut got = vec![c.q("DEBUG DIGEST").as_str()];
         for cmd in [
+            "DEBUG POPULATE 100 pk 12",
             "MSET a 1 b hello c 12345678901",
             "RPUSH l x y z",
             "SADD s 1 2 abc",

@@ -419,6 +419,11 @@ fn debug(ctx: &mut Ctx, a: Args) {
             }
         }
         b"reload" => ferrocache_node::persistence::debug_reload(ctx, a),
+        // Both lock every shard: not inside EXEC, whose shards are already held.
+        b"populate" | b"digest" if ctx.client.in_exec => {
+            ctx.out.error("ERR DEBUG POPULATE and DEBUG DIGEST are not supported inside MULTI/EXEC")
+        }
+        b"populate" if (3..=5).contains(&a.len()) => debug_populate(ctx, a),
         b"digest" if a.len() == 2 => {
             let d = ferrocache_node::digest::dataset(ctx.srv, ctx.now_ms);
             ctx.out.simple(&ferrocache_node::digest::hex(&d));
@@ -453,6 +458,11 @@ fn debug(ctx: &mut Ctx, a: Args) {
                 "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
                 "DIGEST",
                 "    Output a hex signature representing the current DB content.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+                "    it is used instead of the 'key' prefix. These are not propagated to",
+                "    replicas. Cluster slots are not respected so keys not belonging to the",
+                "    current node can be created in cluster mode.",
                 "DIGEST-VALUE <key> [<key> ...]",
                 "    Output a hex signature of the values of all the specified keys.",
                 "SET-ACTIVE-EXPIRE <0|1>",
@@ -464,6 +474,42 @@ fn debug(ctx: &mut Ctx, a: Args) {
             String::from_utf8_lossy(&a[1])
         )),
     }
+}
+
+/// DEBUG POPULATE <count> [prefix] [size]: keys `prefix:N` (default `key`) holding `value:N`
+/// (zero-padded or cut to `size`), existing keys left alone; written straight into the
+/// keyspace and not propagated, as Redis's dbAdd.
+fn debug_populate(ctx: &mut Ctx, a: Args) {
+    let positive = |b: &[u8]| parse_i64(b).filter(|&n| n >= 0);
+    let Some(count) = positive(&a[2]) else {
+        return ctx.out.error("ERR value is out of range, must be positive");
+    };
+    let size = match a.get(4) {
+        None => 0,
+        Some(b) => match positive(b) {
+            Some(n) => n as usize,
+            None => return ctx.out.error("ERR value is out of range, must be positive"),
+        },
+    };
+    let prefix = a.get(3).map(|p| p.to_vec()).unwrap_or_else(|| b"key".to_vec());
+    let (srv, dbi, now) = (ctx.srv, ctx.client.db, ctx.now_ms);
+    let mut guards = srv.keyspace().lock_all();
+    let mut fx = ferrocache_engine::Effects::default();
+    let mut db = srv.db(&mut guards, &mut fx, dbi, now);
+    for j in 0..count {
+        let mut key = prefix.clone();
+        key.extend_from_slice(format!(":{}", j).as_bytes());
+        if db.get_mut(&key).is_some() {
+            continue;
+        }
+        let mut val = format!("value:{}", j).into_bytes();
+        if size > 0 {
+            val.resize(size, 0);
+        }
+        db.set(&key, Value::str(&val), false);
+    }
+    drop(db);
+    ctx.out.ok();
 }
 
 /// DEBUG PROTOCOL <type>: one reply of each RESP type.

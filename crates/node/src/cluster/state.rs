@@ -123,6 +123,10 @@ impl ClusterState {
     pub fn me(&self) -> &ClusterNode {
         &self.nodes[&self.myself]
     }
+    /// A state holding only a copy of myself (to try a change on it).
+    pub fn clone_myself_only(&self) -> ClusterState {
+        ClusterState::new(self.me().clone())
+    }
     pub fn me_mut(&mut self) -> &mut ClusterNode {
         self.nodes.get_mut(&self.myself).expect("myself")
     }
@@ -498,7 +502,7 @@ impl Cluster {
     /// Set myself's ports (and announced ip/hostname) from the config, as Redis does at
     /// startup: port (or cluster-announce-port), bus port (cluster-announce-bus-port, else
     /// cluster-port, else port + 10000).
-    fn announce(cfg: &Config, st: &mut ClusterState) {
+    pub(crate) fn announce(cfg: &Config, st: &mut ClusterState) {
         let port = cfg.get_i64("port") as u16;
         let aport = cfg.get_i64("cluster-announce-port") as u16;
         let cport = cfg.get_i64("cluster-port") as u16;

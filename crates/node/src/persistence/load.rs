@@ -165,6 +165,11 @@ pub(crate) fn load_reader<R: std::io::Read>(
     let mut fx = Effects::default();
     let (mut loaded, mut expired) = (0u64, 0u64);
     let mut cur_db = 0usize;
+    let i_am_master = if srv.cluster.enabled {
+        srv.cluster.state.read().me().flags & crate::cluster::state::MASTER != 0
+    } else {
+        !srv.repl.is_replica.load(Relaxed) && srv.config.get("replicaof").unwrap_or_default().is_empty()
+    };
     // key-load-delay (a testing setting, as Redis) and the progress interval.
     let key_delay = srv.config.get_i64("key-load-delay");
     let interval = (srv.config.get_i64("loading-process-events-interval-bytes").max(1024)) as u64;
@@ -231,7 +236,9 @@ pub(crate) fn load_reader<R: std::io::Read>(
                 }
             }
             RdbEvent::Entry(e) => {
-                if e.expire_ms.is_some_and(|t| t < now as i64) {
+                // Only a master drops keys already expired; a replica keeps them until its
+                // master's DEL (rdbLoad's iAmMaster check).
+                if i_am_master && e.expire_ms.is_some_and(|t| t < now as i64) {
                     expired += 1;
                     continue;
                 }
