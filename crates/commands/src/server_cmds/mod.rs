@@ -508,7 +508,6 @@ fn debug_populate(ctx: &mut Ctx, a: Args) {
         }
         db.set(&key, Value::str(&val), false);
     }
-    drop(db);
     ctx.out.ok();
 }
 
