@@ -238,6 +238,9 @@ pub(crate) fn config_set(ctx: &mut Ctx, a: Args) {
         return ctx.out.error(&e);
     }
     ferrocache_node::acl::config_changed(ctx.srv, &seen);
+    if seen.iter().any(|n| n.starts_with("cluster-announce-")) {
+        ferrocache_node::cluster::refresh_announced(ctx.srv);
+    }
     // Redis's updateMaxmemory evicts at once down to the new limit (performEvictions), so the
     // evicted events are out before the reply. Inside EXEC/scripts shard locks are held: the
     // next write evicts instead.

@@ -302,21 +302,7 @@ fn rank(st: &ClusterState, my_offset: u64) -> usize {
 /// timeouts, the replication link following the configuration.
 pub fn cron(srv: &Arc<Node>, now: u64) {
     follow_master(srv);
-    // CONFIG SET of cluster-announce-hostname / -ip / -port / -bus-port takes effect here
-    // (Redis's apply functions for them), saved and gossiped with the next PING.
-    let announced = {
-        let st = srv.cluster.state.read();
-        let mut probe = ClusterState::clone_myself_only(&st);
-        super::state::Cluster::announce(&srv.config, &mut probe);
-        let (a, b) = (probe.me(), st.me());
-        (a.hostname != b.hostname || a.ip != b.ip || a.port != b.port || a.cport != b.cport).then(|| probe.me().clone())
-    };
-    if let Some(me) = announced {
-        srv.cluster.update(|st| {
-            let m = st.me_mut();
-            (m.hostname, m.ip, m.port, m.cport) = (me.hostname, me.ip, me.port, me.cport);
-        });
-    }
+    super::refresh_announced(srv);
     // clusterUpdateMyselfFlags: NOFAILOVER follows cluster-replica-no-failover.
     let no_failover = srv.config.get_bool("cluster-replica-no-failover");
     let has = srv.cluster.state.read().me().flags & NOFAILOVER != 0;

@@ -337,6 +337,16 @@ pub fn start_handshake(st: &mut ClusterState, ip: &str, port: u16, cport: u16) -
     true
 }
 
+/// The replication offset this node announces (replicationGetSlaveOffset for a replica: 0
+/// during a full sync, whose transfer and load discard the old history; CLUSTER SLOTS hides a
+/// replica at offset 0).
+pub(crate) fn my_repl_offset(srv: &Node, replica: bool) -> u64 {
+    if replica && srv.repl.replica.lock().state == crate::replication::LinkState::Transfer {
+        return 0;
+    }
+    srv.repl.master_offset()
+}
+
 /// clusterBuildMessageHdr.
 pub(crate) fn header(srv: &Node, kind: u16) -> Msg {
     let full = srv.config.hot.cluster_full_coverage.load(Relaxed);
@@ -348,7 +358,7 @@ pub(crate) fn header(srv: &Node, kind: u16) -> Msg {
         port: me.port,
         current_epoch: st.current_epoch,
         config_epoch: st.node_epoch(me),
-        offset: srv.repl.master_offset(),
+        offset: my_repl_offset(srv, me.flags & SLAVE != 0),
         sender: me.id.clone(),
         slaveof: me.master.clone().unwrap_or_default(),
         myip: srv.config.get("cluster-announce-ip").unwrap_or_default(),

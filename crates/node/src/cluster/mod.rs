@@ -298,6 +298,28 @@ cluster_my_epoch:{}\r\n",
     ctx.out.verbatim(text.as_bytes());
 }
 
+/// CONFIG SET of cluster-announce-hostname / -ip / -port / -bus-port (Redis's apply functions):
+/// myself changes at once, nodes.conf is saved and the next PING carries it. Also from the cron.
+pub fn refresh_announced(srv: &Node) {
+    if !srv.cluster.enabled {
+        return;
+    }
+    let want = {
+        let st = srv.cluster.state.read();
+        let mut probe = st.me().clone();
+        state::Cluster::announce_node(&srv.config, &mut probe);
+        let me = st.me();
+        (probe.hostname != me.hostname || probe.ip != me.ip || probe.port != me.port || probe.cport != me.cport)
+            .then_some(probe)
+    };
+    if let Some(p) = want {
+        srv.cluster.update(|st| {
+            let m = st.me_mut();
+            (m.hostname, m.ip, m.port, m.cport) = (p.hostname, p.ip, p.port, p.cport);
+        });
+    }
+}
+
 /// getSlotOrReply.
 fn slot_arg(ctx: &mut Ctx, a: &[u8]) -> Option<usize> {
     match crate::util::parse_i64(a) {
@@ -782,6 +804,11 @@ fn slots(ctx: &mut Ctx, _a: Args) {
             .nodes
             .values()
             .filter(|r| r.flags & SLAVE != 0 && r.master.as_deref() == Some(id.as_str()) && !r.failed())
+            // isReplicaAvailable: a replica that announces offset 0 (loading) is left out.
+            .filter(|r| {
+                let off = if r.flags & MYSELF != 0 { link::my_repl_offset(ctx.srv, true) } else { r.repl_offset };
+                off != 0
+            })
             .cloned()
             .collect();
         ctx.out.array(3 + reps.len());

@@ -123,10 +123,6 @@ impl ClusterState {
     pub fn me(&self) -> &ClusterNode {
         &self.nodes[&self.myself]
     }
-    /// A state holding only a copy of myself (to try a change on it).
-    pub fn clone_myself_only(&self) -> ClusterState {
-        ClusterState::new(self.me().clone())
-    }
     pub fn me_mut(&mut self) -> &mut ClusterNode {
         self.nodes.get_mut(&self.myself).expect("myself")
     }
@@ -503,13 +499,17 @@ impl Cluster {
     /// startup: port (or cluster-announce-port), bus port (cluster-announce-bus-port, else
     /// cluster-port, else port + 10000).
     pub(crate) fn announce(cfg: &Config, st: &mut ClusterState) {
+        Self::announce_node(cfg, st.me_mut());
+    }
+
+    /// `announce` on a node record (myself, or a copy of it to compare).
+    pub(crate) fn announce_node(cfg: &Config, me: &mut ClusterNode) {
         let port = cfg.get_i64("port") as u16;
         let aport = cfg.get_i64("cluster-announce-port") as u16;
         let cport = cfg.get_i64("cluster-port") as u16;
         let abus = cfg.get_i64("cluster-announce-bus-port") as u16;
         let ip = cfg.get("cluster-announce-ip").unwrap_or_default();
         let host = cfg.get("cluster-announce-hostname").unwrap_or_default();
-        let me = st.me_mut();
         me.port = if aport != 0 { aport } else { port };
         me.cport = if abus != 0 {
             abus
