@@ -392,6 +392,15 @@ impl Config {
     /// Validate and normalise a value for `spec`; returns the canonical string or the reason.
     fn check(spec: &Spec, args: &[String]) -> Result<String, String> {
         let v = args.join(" ");
+        if spec.name == "cluster-announce-hostname" {
+            // isValidAnnouncedHostname (NET_HOST_STR_LEN is 256).
+            if v.len() >= 256 {
+                return Err("Hostnames must be less than 256 characters".into());
+            }
+            if !v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.') {
+                return Err("Hostnames may only contain alphanumeric characters, hyphens or dots".into());
+            }
+        }
         match spec.kind {
             Kind::Bool => bool_val(&v)
                 .map(|b| if b { "yes" } else { "no" }.to_string())

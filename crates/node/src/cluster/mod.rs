@@ -759,6 +759,16 @@ fn reset(ctx: &mut Ctx, a: Args) {
     ctx.out.ok();
 }
 
+/// getPreferredEndpoint: what redirections name a node by (cluster-preferred-endpoint-type).
+fn preferred_endpoint(srv: &Node, n: &ClusterNode) -> String {
+    match srv.config.get("cluster-preferred-endpoint-type").unwrap_or_default().as_str() {
+        "hostname" if n.hostname.is_empty() => "?".into(),
+        "hostname" => n.hostname.clone(),
+        "unknown-endpoint" => String::new(),
+        _ => n.ip.clone(),
+    }
+}
+
 fn addr_line(ctx: &mut Ctx, n: &ClusterNode) {
     ctx.out.array(4);
     let pref = ctx.srv.config.get("cluster-preferred-endpoint-type").unwrap_or_default();
@@ -830,7 +840,8 @@ fn shard_node(ctx: &mut Ctx, st: &ClusterState, n: &ClusterNode) {
         _ => n.ip.clone(),
     };
     let replica = n.flags & SLAVE != 0;
-    let offset = if n.flags & MYSELF != 0 { ctx.srv.repl.master_offset() as i64 } else { 0 };
+    // Myself's own offset; the others' as their last message announced it.
+    let offset = if n.flags & MYSELF != 0 { link::my_repl_offset(ctx.srv, replica) } else { n.repl_offset } as i64;
     ctx.out.map(7 + (!n.hostname.is_empty()) as usize);
     ctx.out.bulk_str("id");
     ctx.out.bulk_str(&n.id);
@@ -985,7 +996,7 @@ pub fn route(
     }
     let redirect = |kind: &str, id: &str| {
         let n = st.nodes.get(id).cloned().unwrap_or_default();
-        Some(format!("{} {} {}:{}", kind, slot, n.ip, n.port))
+        Some(format!("{} {} {}:{}", kind, slot, preferred_endpoint(srv, &n), n.port))
     };
     if migrating && missing > 0 {
         if existing > 0 {
