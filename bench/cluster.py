@@ -68,12 +68,21 @@ def bench(nodes, test, pipeline, n, cluster):
     return {"rps": rps, "cpu_per_m": cpu / (n / 1e6)}
 
 
+MODES = ("standalone", "one-node cluster", "3-master cluster")
+
+
 def cost(kind, requests):
+    """(mode, test, pipeline) -> result. The one-node cluster holds every slot and is driven by
+    plain redis-benchmark (no redirection: the routing's own cost); the 3-master cluster by
+    redis-benchmark --cluster."""
     out = {}
-    for cluster in (False, True):
-        nodes = [Node(kind, cluster) for _ in range(3 if cluster else 1)]
+    for mode in MODES:
+        nodes = [Node(kind, mode != "standalone") for _ in range(3 if mode.startswith("3") else 1)]
         try:
-            if cluster:
+            if mode == "one-node cluster":
+                nodes[0].cli("cluster", "addslotsrange", "0", "16383")
+                wait_ok(nodes)
+            elif mode.startswith("3"):
                 for i, (lo, hi) in enumerate([(0, 5460), (5461, 10922), (10923, 16383)]):
                     nodes[i].cli("cluster", "addslotsrange", str(lo), str(hi))
                 for x in nodes[1:]:
@@ -83,7 +92,7 @@ def cost(kind, requests):
             for test in ("get", "set"):
                 for p in (1, 16):
                     n = requests * 5 if p > 1 else requests
-                    out[(cluster, test, p)] = bench(nodes, test, p, n, cluster)
+                    out[(mode, test, p)] = bench(nodes, test, p, n, mode.startswith("3"))
         finally:
             for x in nodes:
                 x.stop()
@@ -176,29 +185,34 @@ def main():
     costs = {}
     for k in kinds:
         costs[k] = cost(k, args.requests)
-        print(k, {f"{'cluster' if c else 'standalone'} {t} P{p}": v for (c, t, p), v in costs[k].items()}, flush=True)
+        print(k, {f"{m} {t} P{p}": v for (m, t, p), v in costs[k].items()}, flush=True)
     moves = {k: (reshard(k, args.keys), migrate(k, args.keys)) for k in kinds}
     out = [
         "",
         "## Cluster mode",
         "",
         "`bench/cluster.py --requests %d --keys %d` (%s, %d cores, servers and load on the same machine)."
-        " Cost: the same server standalone and as a three-master cluster (redis-benchmark --cluster refuses one"
-        " node), `redis-benchmark -c 50 -r 100000` (`--cluster` for the cluster), server CPU per million operations"
-        " from /proc/PID/stat summed over the cluster's nodes; ratio = cluster / standalone (target <= 1.05)." % (args.requests, args.keys, time.strftime("%Y-%m-%d"),
-                                                              os.cpu_count()),
+        " Cost: the same server standalone, as a one-node cluster holding every slot (plain redis-benchmark: no"
+        " redirection, only the routing's cost) and as a three-master cluster (`redis-benchmark --cluster`, which"
+        " refuses a single node), `-c 50 -r 100000`; server CPU seconds per million operations from"
+        " /proc/PID/stat, summed over a cluster's nodes; ratio = cluster / standalone (target <= 1.05)."
+        % (args.requests, args.keys, time.strftime("%Y-%m-%d"), os.cpu_count()),
         "",
-        "| server | test | P | standalone ops/s | cluster ops/s | standalone CPU s/M | cluster CPU s/M | CPU ratio |",
-        "|---|---|---|---|---|---|---|---|",
+        "| server | test | P | standalone ops/s | CPU s/M | 1-node cluster ops/s | CPU s/M | ratio | 3-master --cluster ops/s | CPU s/M | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for k in kinds:
         c = costs[k]
         for test in ("get", "set"):
             for p in (1, 16):
-                s, cl = c[(False, test, p)], c[(True, test, p)]
-                ratio = cl["cpu_per_m"] / s["cpu_per_m"] if s["cpu_per_m"] else float("nan")
-                out.append("| %s | %s | %d | %.0f | %.0f | %.2f | %.2f | %.2f |" % (
-                    k, test.upper(), p, s["rps"], cl["rps"], s["cpu_per_m"], cl["cpu_per_m"], ratio))
+                row = [k, test.upper(), str(p)]
+                base = c[("standalone", test, p)]["cpu_per_m"]
+                for m in MODES:
+                    r = c[(m, test, p)]
+                    row += ["%.0f" % r["rps"], "%.2f" % r["cpu_per_m"]]
+                    if m != "standalone":
+                        row.append("%.2f" % (r["cpu_per_m"] / base) if base else "-")
+                out.append("| " + " | ".join(row) + " |")
     out += [
         "",
         "Resharding: %d keys (10-byte values) in slots 0-8191 of node A of a two-node cluster of the same server;"

@@ -946,6 +946,36 @@ pub fn route(
     asking: bool,
     now: u64,
 ) -> Option<String> {
+    // The fast path: every key in one slot that this node serves as it is (no lock, no
+    // allocation). ASKING and EXEC take the full path.
+    if !asking && cmd.name != "exec" {
+        let mut slot = None;
+        let mut one = true;
+        for &i in keys {
+            let s = key_slot(&args[i]);
+            match slot {
+                None => slot = Some(s),
+                Some(x) if x != s => {
+                    one = false;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        match slot {
+            None => return None,
+            Some(s)
+                if one
+                    && srv
+                        .cluster
+                        .state
+                        .served_here(s as usize, srv.config.hot.cluster_full_coverage.load(Relaxed)) =>
+            {
+                return None
+            }
+            _ => {}
+        }
+    }
     let list: Vec<(&'static Command, Args, std::borrow::Cow<'_, [usize]>)> = if cmd.name == "exec" {
         let q = client.multi.as_ref()?;
         q.iter()

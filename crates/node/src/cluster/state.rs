@@ -404,21 +404,56 @@ pub struct StateLock {
     lock: RwLock<ClusterState>,
     /// Per full-coverage setting (index 0: not required, 1: required): 0 unknown, 1 ok, 2 fail.
     ok: [std::sync::atomic::AtomicU8; 2],
+    /// Per full-coverage setting: a bit per slot this node serves without a redirection (owned,
+    /// not MIGRATING/IMPORTING, the cluster ok), rebuilt when a write guard is released. The
+    /// routing reads it without the lock: a shared read lock per command made cluster mode cost
+    /// ~1.4x the CPU of standalone at pipeline 16 (its counter is one cache line all workers
+    /// write).
+    served: [Box<[std::sync::atomic::AtomicU64]>; 2],
+}
+
+/// The write guard: the served-slot bitmaps are rebuilt from the new state before the lock is
+/// released.
+pub struct StateWrite<'a> {
+    g: Option<parking_lot::RwLockWriteGuard<'a, ClusterState>>,
+    lock: &'a StateLock,
+}
+
+impl std::ops::Deref for StateWrite<'_> {
+    type Target = ClusterState;
+    fn deref(&self) -> &ClusterState {
+        self.g.as_ref().expect("held")
+    }
+}
+impl std::ops::DerefMut for StateWrite<'_> {
+    fn deref_mut(&mut self) -> &mut ClusterState {
+        self.g.as_mut().expect("held")
+    }
+}
+impl Drop for StateWrite<'_> {
+    fn drop(&mut self) {
+        if let Some(g) = self.g.take() {
+            self.lock.rebuild_served(&g);
+        }
+    }
 }
 
 impl StateLock {
     pub fn new(st: ClusterState) -> StateLock {
-        StateLock { lock: RwLock::new(st), ok: Default::default() }
+        let words = || (0..SLOTS / 64).map(|_| std::sync::atomic::AtomicU64::new(0)).collect();
+        let l = StateLock { lock: RwLock::new(st), ok: Default::default(), served: [words(), words()] };
+        l.rebuild_served(&l.lock.read());
+        l
     }
     pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, ClusterState> {
         self.lock.read()
     }
-    pub fn write(&self) -> parking_lot::RwLockWriteGuard<'_, ClusterState> {
+    pub fn write(&self) -> StateWrite<'_> {
         let g = self.lock.write();
         for c in &self.ok {
             c.store(0, std::sync::atomic::Ordering::Relaxed);
         }
-        g
+        StateWrite { g: Some(g), lock: self }
     }
     /// `st.state_ok(full_coverage)`, cached until the next write; `st` is this lock's state,
     /// read-locked by the caller.
@@ -432,6 +467,33 @@ impl StateLock {
                 let ok = st.state_ok(full_coverage);
                 c.store(if ok { 1 } else { 2 }, Relaxed);
                 ok
+            }
+        }
+    }
+    /// Whether this node serves `slot` without a redirection, read without the lock.
+    #[inline]
+    pub fn served_here(&self, slot: usize, full_coverage: bool) -> bool {
+        self.served[full_coverage as usize][slot / 64].load(std::sync::atomic::Ordering::Acquire) >> (slot % 64) & 1
+            == 1
+    }
+    fn rebuild_served(&self, st: &ClusterState) {
+        use std::sync::atomic::Ordering::{Relaxed, Release};
+        for full in [false, true] {
+            let ok = st.state_ok(full);
+            self.ok[full as usize].store(if ok { 1 } else { 2 }, Relaxed);
+            let mut w = vec![0u64; SLOTS / 64];
+            if ok {
+                for (j, s) in st.slots.iter().enumerate() {
+                    if s.as_deref() == Some(st.myself.as_str())
+                        && !st.migrating.contains_key(&(j as u16))
+                        && !st.importing.contains_key(&(j as u16))
+                    {
+                        w[j / 64] |= 1 << (j % 64);
+                    }
+                }
+            }
+            for (a, v) in self.served[full as usize].iter().zip(w) {
+                a.store(v, Release);
             }
         }
     }
