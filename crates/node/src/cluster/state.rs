@@ -478,22 +478,23 @@ impl StateLock {
     }
     fn rebuild_served(&self, st: &ClusterState) {
         use std::sync::atomic::Ordering::{Relaxed, Release};
+        // The slots myself owns and is not moving, once; each setting's bitmap is that when
+        // the cluster is ok under it, else empty.
+        let mut mine = vec![0u64; SLOTS / 64];
+        let me = st.myself.as_str();
+        for (j, s) in st.slots.iter().enumerate() {
+            if s.as_deref() == Some(me) {
+                mine[j / 64] |= 1 << (j % 64);
+            }
+        }
+        for j in st.migrating.keys().chain(st.importing.keys()) {
+            mine[*j as usize / 64] &= !(1 << (*j as usize % 64));
+        }
         for full in [false, true] {
             let ok = st.state_ok(full);
             self.ok[full as usize].store(if ok { 1 } else { 2 }, Relaxed);
-            let mut w = vec![0u64; SLOTS / 64];
-            if ok {
-                for (j, s) in st.slots.iter().enumerate() {
-                    if s.as_deref() == Some(st.myself.as_str())
-                        && !st.migrating.contains_key(&(j as u16))
-                        && !st.importing.contains_key(&(j as u16))
-                    {
-                        w[j / 64] |= 1 << (j % 64);
-                    }
-                }
-            }
-            for (a, v) in self.served[full as usize].iter().zip(w) {
-                a.store(v, Release);
+            for (a, v) in self.served[full as usize].iter().zip(&mine) {
+                a.store(if ok { *v } else { 0 }, Release);
             }
         }
     }
