@@ -182,7 +182,7 @@ impl LinkTable {
     }
 
     /// Every named link (CLUSTER LINKS leaves out inbound links not yet named, as Redis lists
-    /// only links set on a node).
+    /// only links set on a node), grouped by node.
     pub fn rows(&self) -> Vec<LinkRow> {
         let l = self.links.lock();
         let mut rows: Vec<(u64, LinkRow)> = l
@@ -200,7 +200,9 @@ impl LinkTable {
                 )
             })
             .collect();
-        rows.sort_by_key(|(id, _)| *id);
+        // Per node, its "to" link then its "from" link, as Redis walks its nodes (clients pair
+        // them: redis-py's test_cluster_links).
+        rows.sort_by(|(a, x), (b, y)| (&x.node, x.inbound, a).cmp(&(&y.node, y.inbound, b)));
         rows.into_iter().map(|(_, r)| r).collect()
     }
 
@@ -264,5 +266,9 @@ mod tests {
         let rows = t.rows();
         assert_eq!(rows.len(), 1);
         assert!(rows[0].inbound && rows[0].node == "n");
+        let _out = t.open_outbound("n");
+        let _other = t.open_outbound("m");
+        let order: Vec<(String, bool)> = t.rows().into_iter().map(|r| (r.node, r.inbound)).collect();
+        assert_eq!(order, [("m".to_string(), false), ("n".to_string(), false), ("n".to_string(), true)]);
     }
 }
