@@ -4,7 +4,9 @@
 # redis-cli --cluster create) of ferrocache and of redis-server, one after the other.
 # Usage: tests/redis-py/run-cluster.sh [FERROCACHE_BIN]   Prints "KIND: N passed, N failed, N skipped".
 # REDIS_PY_CLUSTER_FILES picks the test files (default: test_cluster.py and test_commands.py).
-# Each run's whole pytest output is kept in $REDIS_PY_WORK/cluster-KIND.log.
+# Each run's whole pytest output is kept in $REDIS_PY_WORK/cluster-KIND.log. REDIS_PY_CLUSTER_KINDS
+# picks the servers (default "ferrocache redis-server"); CLUSTER_FLOOR=N exits 1 when ferrocache
+# passes fewer than N tests.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -76,5 +78,15 @@ run_kind() {
     echo "$kind: ${pa:-0} passed, ${fa:-0} failed, ${sk:-0} skipped"
 }
 
-run_kind ferrocache
-command -v redis-server >/dev/null && run_kind redis-server
+for kind in ${REDIS_PY_CLUSTER_KINDS:-ferrocache redis-server}; do
+    [ "$kind" = redis-server ] && ! command -v redis-server >/dev/null && continue
+    line=$(run_kind "$kind")
+    echo "$line"
+    if [ "$kind" = ferrocache ] && [ -n "${CLUSTER_FLOOR:-}" ]; then
+        passed=$(grep -o '[0-9]* passed' <<<"$line" | grep -o '[0-9]*')
+        if [ "${passed:-0}" -lt "$CLUSTER_FLOOR" ]; then
+            echo "redis-py in cluster mode: $passed passed, below the floor $CLUSTER_FLOOR"
+            exit 1
+        fi
+    fi
+done
