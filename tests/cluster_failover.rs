@@ -247,9 +247,22 @@ fn mixed_cluster_failover_both_ways_and_manual() {
     // Errors as Redis: FAILOVER on a master, REPLICATE of a replica, REPLICAOF in cluster mode.
     let mut c = Raw::connect(mp);
     assert_eq!(c.q("CLUSTER FAILOVER").as_str(), "ERR You should send CLUSTER FAILOVER to a replica");
+    // Redis checks the target's role (as this node knows it) before its own slots.
     let replica_id = myid(rp);
+    wait_until("the master sees its replica as one", Duration::from_secs(15), || {
+        Raw::connect(mp)
+            .q("CLUSTER NODES")
+            .as_str()
+            .lines()
+            .any(|l| l.starts_with(&replica_id) && l.contains(" slave "))
+    });
     assert_eq!(
         c.cmd(&["CLUSTER", "REPLICATE", &replica_id]).as_str(),
+        "ERR I can only replicate a master, not a replica."
+    );
+    let other_master = myid(r[0].proc.port);
+    assert_eq!(
+        c.cmd(&["CLUSTER", "REPLICATE", &other_master]).as_str(),
         "ERR To set a master the node must be empty and without assigned slots."
     );
     assert_eq!(c.q("REPLICAOF 127.0.0.1 1").as_str(), "ERR REPLICAOF not allowed in cluster mode.");
