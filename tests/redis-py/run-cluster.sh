@@ -11,6 +11,9 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 BIN="${1:-$ROOT/target/debug/ferrocache}"
+# Absolute: the nodes are started from the work directory.
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+[ -x "$BIN" ] || { echo "no ferrocache binary at $BIN"; exit 2; }
 VERSION="${REDIS_PY_VERSION:-5.0.8}"
 WORK="${REDIS_PY_WORK:-$ROOT/target/redis-py}"
 mkdir -p "$WORK"
@@ -54,7 +57,10 @@ run_kind() {
     for p in "${ports[@]}"; do
         for _ in $(seq 1 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
     done
-    redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 --cluster-yes >/dev/null
+    if ! redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 --cluster-yes \
+        >"$WORK/cluster-create-$kind.log" 2>&1; then
+        echo "$kind: redis-cli --cluster create failed (see $WORK/cluster-create-$kind.log)" >&2
+    fi
     for _ in $(seq 1 100); do
         ok=1
         for p in "${ports[@]}"; do redis-cli -p "$p" cluster info | grep -q cluster_state:ok || ok=0; done
