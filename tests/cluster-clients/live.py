@@ -19,6 +19,10 @@ from redis.cluster import RedisCluster, ClusterNode
 from redis.crc import key_slot
 
 NODE_TIMEOUT = 2000
+# The bound is node timeout + 2 s (met with release builds here: 3.1-3.9 s). CI runs the
+# debug build with two clients and six nodes on 2 cores, where redis-server's own replicas took
+# 4.1-4.2 s once: .ci/run allows FAILOVER_SLACK_S=4 there.
+SLACK = float(os.environ.get("FAILOVER_SLACK_S", "2"))
 FERRO = sys.argv[1]
 JS_DIR = sys.argv[2] if len(sys.argv) > 2 else None
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -221,8 +225,8 @@ def failover(nodes, victim, phases, label):
     victim.proc.wait()
     promoted = wait_for(lambda: replica.info("replication").get("role") == "master", 30, 0.05)
     took = time.time() - t0
-    check(f"{label}: its {replica.kind} replica took over within node timeout + 2 s", promoted and took <= NODE_TIMEOUT / 1000 + 2,
-          f"{took:.2f} s")
+    check(f"{label}: its {replica.kind} replica took over within node timeout + {SLACK:g} s",
+          promoted and took <= NODE_TIMEOUT / 1000 + SLACK, f"{took:.2f} s")
     ok = wait_for(lambda: cluster_ok(nodes), 30)
     detail = f"{time.time() - t0:.2f} s after the kill"
     if not ok:
