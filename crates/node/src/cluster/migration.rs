@@ -75,7 +75,13 @@ pub fn cron(srv: &Arc<Node>, now: u64) {
 fn first_slot_marks(srv: &Node) {
     let (gained, with): (Vec<String>, HashSet<String>) = {
         let st = srv.cluster.state.read();
-        let with: HashSet<String> = st.slots.iter().flatten().cloned().collect();
+        // The distinct owners (a handful), each copied once, not once per slot.
+        let mut with: HashSet<String> = HashSet::new();
+        for o in st.slots.iter().flatten() {
+            if !with.contains(o) {
+                with.insert(o.clone());
+            }
+        }
         let tr = srv.cluster.migration.lock();
         (with.difference(&tr.with_slots).cloned().collect(), with)
     };
