@@ -147,11 +147,27 @@ fn ready_as(child: &mut Child, port: u16, name: &str) -> bool {
 }
 
 /// Whether a new connection to `port` gets +PONG for PING (within `timeout`).
-fn pong(port: u16, timeout: Duration) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+/// The process id of the server on `port` when it answers PING with PONG (listening and done
+/// loading), from INFO server; None otherwise.
+fn pong_pid(port: u16, timeout: Duration) -> Option<u32> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(timeout)).ok();
-    let mut buf = [0u8; 64];
-    s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+    s.write_all(b"PING\r\nINFO server\r\n").ok()?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).ok().filter(|&n| n > 0)?;
+        got.extend_from_slice(&buf[..n]);
+        if !got.starts_with(b"+PONG") {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&got);
+        if let Some(rest) = text.split("\r\nprocess_id:").nth(1) {
+            if let Some((pid, _)) = rest.split_once("\r\n") {
+                return pid.trim().parse().ok();
+            }
+        }
+    }
 }
 
 /// Wait until the server on `port` answers PING with PONG: listening, and done loading (while
@@ -161,14 +177,21 @@ pub fn wait_ready(port: u16, child: &mut Child) {
 }
 
 /// `wait_ready` with a time limit, and `context()` (e.g. the node's log) in the panic message.
+/// The PONG must come from `child` itself (INFO's process_id): another test's server that
+/// briefly held the same port, while `child` fails to bind it, does not count.
 pub fn wait_ready_within(port: u16, child: &mut Child, limit: Duration, context: &dyn Fn() -> String) {
+    assert!(ready_or_exited(port, child, limit, context), "server exited during startup: {}", context());
+}
+
+/// `wait_ready_within`, but false (instead of a panic) when `child` exits first.
+pub fn ready_or_exited(port: u16, child: &mut Child, limit: Duration, context: &dyn Fn() -> String) -> bool {
     let t = Instant::now();
     loop {
-        if pong(port, Duration::from_secs(5)) {
-            return;
+        if pong_pid(port, Duration::from_secs(5)) == Some(child.id()) {
+            return true;
         }
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("server exited during startup ({st}): {}", context());
+        if child.try_wait().unwrap().is_some() {
+            return false;
         }
         assert!(t.elapsed() < limit, "server on port {port} did not answer PING with PONG: {}", context());
         std::thread::sleep(Duration::from_millis(20));

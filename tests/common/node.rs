@@ -2,7 +2,7 @@
 //! same directory, read their logs, signal or wait for them (persistence, aof, replication):
 //! ferrocache or a real redis-server, killed on drop unless it already exited.
 
-use super::{free_port, wait_ready};
+use super::{free_port, ready_or_exited};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -68,23 +68,16 @@ pub fn start(dir: &Path, extra: &[&str]) -> Node {
 pub fn start_logging_to(dir: &Path, logdir: &Path, extra: &[&str]) -> Node {
     for _attempt in 0..5 {
         let mut n = spawn(dir, logdir, extra);
-        if port_taken(n.child.as_mut().unwrap(), &n.log) {
+        let log = n.log.clone();
+        let text = || std::fs::read_to_string(&log).unwrap_or_default();
+        if !ready_or_exited(n.port, n.child.as_mut().unwrap(), Duration::from_secs(60), &text) {
+            assert!(n.log_text().contains("ddress already in use"), "server exited during startup: {}", n.log_text());
             n.child = None;
-            continue;
+        } else {
+            return n;
         }
-        wait_ready(n.port, n.child.as_mut().unwrap());
-        return n;
     }
     panic!("no free port after 5 attempts");
-}
-
-/// Whether the just-started `child` exited at once because another process holds its port
-/// (free_port's port can be taken before the child binds it, e.g. as the local port of an
-/// outgoing connection): the caller retries on a new port.
-fn port_taken(child: &mut std::process::Child, log: &Path) -> bool {
-    std::thread::sleep(Duration::from_millis(50));
-    matches!(child.try_wait(), Ok(Some(_)))
-        && std::fs::read_to_string(log).is_ok_and(|l| l.contains("ddress already in use"))
 }
 
 /// Start a node without waiting for it (the caller watches it start and load).
@@ -114,7 +107,7 @@ pub fn start_redis(dir: &Path, args: &[&str]) -> Option<Node> {
     if !have("redis-server") {
         return None;
     }
-    let (port, log, mut child) = (0..5)
+    let (port, log, child) = (0..5)
         .find_map(|_| {
             let port = free_port();
             let log = dir.join(format!("redis-{port}.log"));
@@ -127,10 +120,14 @@ pub fn start_redis(dir: &Path, args: &[&str]) -> Option<Node> {
                 .stderr(Stdio::null())
                 .spawn()
                 .ok()?;
-            (!port_taken(&mut child, &log)).then_some((port, log, child))
+            let text = || std::fs::read_to_string(&log).unwrap_or_default();
+            if ready_or_exited(port, &mut child, Duration::from_secs(60), &text) {
+                return Some((port, log, child));
+            }
+            assert!(text().contains("ddress already in use"), "redis-server exited during startup: {}", text());
+            None
         })
         .expect("redis-server: no free port after 5 attempts");
-    wait_ready(port, &mut child);
     // Wait for loading to finish.
     let n = Node { child: Some(child), port, log };
     let mut c = n.con();
