@@ -394,10 +394,32 @@ fn touch_entry(e: &mut Entry, policy: &AccessPolicy, now_ms: u64) {
     }
 }
 
+static NEXT_KEYSPACE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The last key `Keyspace::hash` hashed on this thread, and its hash.
+struct LastHash {
+    keyspace: u64,
+    len: usize,
+    key: [u8; LastHash::MAX_KEY],
+    hash: u64,
+}
+
+impl LastHash {
+    /// Longer keys are hashed every time (comparing them would cost about what hashing does).
+    const MAX_KEY: usize = 64;
+}
+
+thread_local! {
+    static LAST_HASH: std::cell::RefCell<LastHash> =
+        const { std::cell::RefCell::new(LastHash { keyspace: 0, len: 0, key: [0; LastHash::MAX_KEY], hash: 0 }) };
+}
+
 pub struct Keyspace {
     shards: Box<[Padded]>,
     mask: usize,
     hasher: ahash::RandomState,
+    /// This keyspace's number in `LAST_HASH` (unique per process).
+    id: u64,
     /// Cluster mode: a key's shard is chosen by its hash slot (see `hash`).
     slot_sharding: bool,
     pub num_dbs: usize,
@@ -503,6 +525,7 @@ impl Keyspace {
             shards,
             mask: n - 1,
             hasher: ahash::RandomState::new(),
+            id: NEXT_KEYSPACE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             slot_sharding: false,
             num_dbs,
             snapshot: SnapshotHook::default(),
@@ -516,6 +539,8 @@ impl Keyspace {
     pub fn with_slot_sharding(mut self) -> Keyspace {
         assert!(self.shards.len() <= crate::slot::SLOTS, "more shards than slots");
         self.slot_sharding = true;
+        // The hash function changed: what `hash` remembers under the old id is stale.
+        self.id = NEXT_KEYSPACE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self
     }
 
@@ -524,8 +549,41 @@ impl Keyspace {
         self.slot_sharding.then_some(slot as usize & self.mask)
     }
 
+    /// A key's hash, remembered for the next call on this thread: one request hashes its key
+    /// to route it (cluster mode), to pick and lock its shard, and again in the table lookup;
+    /// the second and third calls compare the key with the last one instead (in cluster mode
+    /// each hash includes the key's CRC16).
     #[inline]
     pub fn hash(&self, key: &[u8]) -> u64 {
+        if key.len() > LastHash::MAX_KEY {
+            return self.hash_uncached(key);
+        }
+        LAST_HASH.with(|last| {
+            let mut last = last.borrow_mut();
+            if last.keyspace == self.id && last.len == key.len() && &last.key[..key.len()] == key {
+                return last.hash;
+            }
+            let h = self.hash_uncached(key);
+            last.keyspace = self.id;
+            last.len = key.len();
+            last.key[..key.len()].copy_from_slice(key);
+            last.hash = h;
+            h
+        })
+    }
+
+    /// The hash slot of `key` in cluster mode, from (and for) `hash`'s memory.
+    pub fn key_slot(&self, key: &[u8]) -> u16 {
+        if self.slot_sharding {
+            ((self.hash(key) >> 40) & 0x3FFF) as u16
+        } else {
+            crate::slot::key_slot(key)
+        }
+    }
+
+    /// `hash` without the memory (table growth rehashes every key once).
+    #[inline]
+    pub fn hash_uncached(&self, key: &[u8]) -> u64 {
         let h = self.hasher.hash_one(key);
         if self.slot_sharding {
             // Bits 40..54 (the shard bits and above) carry the slot: the shard is slot % 1024.
@@ -667,7 +725,7 @@ impl Keyspace {
                     let e = t.at(i);
                     if e.expire_at != 0 && e.expire_at <= now_ms {
                         let h = self.hash(&e.key);
-                        let e = t.remove_at(h, i, |k| self.hash(k));
+                        let e = t.remove_at(h, i, |k| self.hash_uncached(k));
                         shard.stats.expired += 1;
                         crate::mcitem::note_removed(db, &e, false);
                         expired_effects(fx, db, &e.key);
@@ -786,7 +844,7 @@ impl Keyspace {
         let shard = &mut *g;
         let snap = self.snapshot.active();
         let t = &mut shard.dbs[db];
-        if let Some(e) = t.remove(h, &key, |k| self.hash(k)) {
+        if let Some(e) = t.remove(h, &key, |k| self.hash_uncached(k)) {
             shard.stats.evicted += 1;
             crate::mcitem::note_removed(db, &e, true);
             fx.propagate(db, vec![b"DEL".to_vec(), key.to_vec()]);
@@ -876,7 +934,7 @@ impl<'g, 'a> Db<'g, 'a> {
         if !enabled {
             return true;
         }
-        if let Some(e) = t.remove(h, key, |k| ks.hash(k)) {
+        if let Some(e) = t.remove(h, key, |k| ks.hash_uncached(k)) {
             crate::mcitem::note_removed(db, &e, false);
             shard.preserve_removed(&ks.snapshot, id, db, e);
         }
@@ -931,7 +989,7 @@ impl<'g, 'a> Db<'g, 'a> {
                 shard.stats.misses += 1;
             }
             if enabled {
-                let e = t.remove_at(h, i, |k| ks.hash(k));
+                let e = t.remove_at(h, i, |k| ks.hash_uncached(k));
                 crate::mcitem::note_removed(db, &e, false);
                 shard.preserve_removed(&ks.snapshot, id, db, e);
                 shard.stats.expired += 1;
@@ -993,12 +1051,12 @@ impl<'g, 'a> Db<'g, 'a> {
                 return Some(std::mem::replace(&mut e.value, value));
             }
             // A logically expired key is replaced as if absent (its expiry is propagated first).
-            let e = t.remove_at(h, i, |k| ks.hash(k));
+            let e = t.remove_at(h, i, |k| ks.hash_uncached(k));
             crate::mcitem::note_removed(db, &e, false);
             shard.stats.expired += 1;
             expired_effects(self.fx, db, key);
         }
-        t.push(h, Entry { key: SmallBytes::new(key), value, expire_at: 0, lru }, |k| ks.hash(k));
+        t.push(h, Entry { key: SmallBytes::new(key), value, expire_at: 0, lru }, |k| ks.hash_uncached(k));
         if crate::effects::notify::NEW_ENABLED.load(std::sync::atomic::Ordering::Relaxed) {
             self.fx.event(crate::effects::notify::NEW, "new", db, key);
         }
@@ -1023,7 +1081,7 @@ impl<'g, 'a> Db<'g, 'a> {
         let ks = self.guards.keyspace();
         let (h, shard) = self.locate(key);
         shard.preserve(&ks.snapshot, id, db, h, key);
-        let removed = shard.dbs[db].remove(h, key, |k| ks.hash(k));
+        let removed = shard.dbs[db].remove(h, key, |k| ks.hash_uncached(k));
         if matches!(removed.as_ref().map(|e| &e.value), Some(Value::Stream(_))) {
             // Redis's signalDeletedKeyAsReady: clients blocked in XREADGROUP on a deleted
             // stream are woken up (and answered UNBLOCKED).

@@ -12,6 +12,7 @@ pub mod failover;
 pub mod link;
 pub mod links;
 pub mod migration;
+pub mod owners;
 pub mod pubsub;
 /// Key → slot lives in the engine (the keyspace shards by slot in cluster mode).
 pub use ferrocache_engine::slot;
@@ -258,12 +259,13 @@ fn info(ctx: &mut Ctx, _a: Args) {
     let full = ctx.srv.config.hot.cluster_full_coverage.load(Relaxed);
     let st = ctx.srv.cluster.state.read();
     let (mut assigned, mut ok, mut pfail, mut fail) = (0, 0, 0, 0);
-    for s in st.slots.iter().flatten() {
-        assigned += 1;
-        match st.nodes.get(s).map(|n| n.flags).unwrap_or(0) {
-            f if f & state::FAIL != 0 => fail += 1,
-            f if f & state::PFAIL != 0 => pfail += 1,
-            _ => ok += 1,
+    for (a, b, owner) in st.slots.runs() {
+        let n = b - a + 1;
+        assigned += n;
+        match st.nodes.get(owner).map(|n| n.flags).unwrap_or(0) {
+            f if f & state::FAIL != 0 => fail += n,
+            f if f & state::PFAIL != 0 => pfail += n,
+            _ => ok += n,
         }
     }
     let mut text = format!(
@@ -335,10 +337,10 @@ fn slot_arg(ctx: &mut Ctx, a: &[u8]) -> Option<usize> {
 #[allow(clippy::needless_range_loop)]
 fn check_assign(ctx: &mut Ctx, st: &ClusterState, seen: &mut [u8], start: usize, end: usize, del: bool) -> bool {
     for s in start..=end {
-        if del && st.slots[s].is_none() {
+        if del && st.slots.is_none(s) {
             ctx.out.error(&format!("ERR Slot {} is already unassigned", s));
             return false;
-        } else if !del && st.slots[s].is_some() {
+        } else if !del && !st.slots.is_none(s) {
             ctx.out.error(&format!("ERR Slot {} is already busy", s));
             return false;
         }
@@ -357,7 +359,7 @@ fn apply_slots(st: &mut ClusterState, seen: &[u8], del: bool) {
     for (s, &n) in seen.iter().enumerate() {
         if n != 0 {
             st.importing.remove(&(s as u16));
-            st.slots[s] = if del { None } else { Some(me.clone()) };
+            st.slots.set(s, if del { None } else { Some(&me) });
         }
     }
 }
@@ -424,11 +426,7 @@ fn flushslots(ctx: &mut Ctx, _a: Args) {
     }
     ctx.srv.cluster.update(|st| {
         let me = st.myself.clone();
-        for s in st.slots.iter_mut() {
-            if s.as_deref() == Some(me.as_str()) {
-                *s = None;
-            }
-        }
+        st.slots.reassign(&me, None);
     });
     ctx.out.ok();
 }
@@ -628,7 +626,7 @@ fn setslot(ctx: &mut Ctx, a: Args) {
                 }
                 // A slot imported into myself: bump the config epoch without consensus.
                 let imported = n == st.myself && st.importing.remove(&s16).is_some();
-                st.slots[slot] = Some(n);
+                st.slots.set(slot, Some(&n));
                 if imported {
                     st.bump_epoch();
                 }
@@ -659,11 +657,7 @@ fn forget(ctx: &mut Ctx, a: Args) {
     }
     ctx.srv.cluster.update(|st| {
         st.nodes.remove(&n.id);
-        for s in st.slots.iter_mut() {
-            if s.as_deref() == Some(n.id.as_str()) {
-                *s = None;
-            }
-        }
+        st.slots.reassign(&n.id, None);
         st.migrating.retain(|_, v| *v != n.id);
         st.importing.retain(|_, v| *v != n.id);
     });
@@ -761,7 +755,7 @@ fn reset(ctx: &mut Ctx, a: Args) {
         let mut me = st.me().clone();
         me.flags = MYSELF | MASTER;
         me.master = None;
-        st.slots.iter_mut().for_each(|s| *s = None);
+        st.slots.clear();
         st.migrating.clear();
         st.importing.clear();
         st.nodes.clear();
@@ -819,21 +813,14 @@ fn slots(ctx: &mut Ctx, _a: Args) {
     // A read guard, not a copy: cloning the state copies 16384 slot owners.
     let srv = ctx.srv;
     let st = srv.cluster.state.read();
-    let mut runs: Vec<(usize, usize, String)> = Vec::new();
-    for (i, s) in st.slots.iter().enumerate() {
-        match (s, runs.last_mut()) {
-            (Some(id), Some(last)) if last.2 == *id && last.1 + 1 == i => last.1 = i,
-            (Some(id), _) => runs.push((i, i, id.clone())),
-            _ => {}
-        }
-    }
+    let runs = st.slots.runs();
     ctx.out.array(runs.len());
     for (s, e, id) in runs {
-        let master = st.nodes.get(&id).cloned().unwrap_or_default();
+        let master = st.nodes.get(id).cloned().unwrap_or_default();
         let reps: Vec<ClusterNode> = st
             .nodes
             .values()
-            .filter(|r| r.flags & SLAVE != 0 && r.master.as_deref() == Some(id.as_str()) && !r.failed())
+            .filter(|r| r.flags & SLAVE != 0 && r.master.as_deref() == Some(id) && !r.failed())
             // isReplicaAvailable: a replica that announces offset 0 (loading) is left out.
             .filter(|r| {
                 let off = if r.flags & MYSELF != 0 { link::my_repl_offset(ctx.srv, true) } else { r.repl_offset };
@@ -952,7 +939,8 @@ pub fn route(
         let mut slot = None;
         let mut one = true;
         for &i in keys {
-            let s = key_slot(&args[i]);
+            // Through the keyspace: the shard choice and the lookup find this key's hash again.
+            let s = srv.ks.key_slot(&args[i]);
             match slot {
                 None => slot = Some(s),
                 Some(x) if x != s => {
@@ -1003,7 +991,7 @@ pub fn route(
                 None => {
                     first = Some(key);
                     slot = this;
-                    let Some(o) = st.slots[slot].as_deref() else {
+                    let Some(o) = st.slots.get(slot) else {
                         return Some("CLUSTERDOWN Hash slot not served".into());
                     };
                     owner = Some(o);
