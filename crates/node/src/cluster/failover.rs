@@ -255,7 +255,7 @@ pub fn on_auth_request(srv: &Node, m: &Msg) {
             if !m.claims(j) {
                 continue;
             }
-            let Some(owner) = st.slots[j].as_ref().and_then(|o| st.nodes.get(o)) else { continue };
+            let Some(owner) = st.slots.get(j).and_then(|o| st.nodes.get(o)) else { continue };
             if owner.config_epoch > m.config_epoch {
                 return refuse(&format!("slot {} epoch ({}) > reqEpoch ({})", j, owner.config_epoch, m.config_epoch));
             }
@@ -458,11 +458,7 @@ fn replace_master(srv: &Arc<Node>, epoch: u64) {
             me.config_epoch = epoch;
         }
         super::migration::master_changed(st, &me_id, Some(&old), None);
-        for s in st.slots.iter_mut() {
-            if s.as_deref() == Some(old.as_str()) {
-                *s = Some(me_id.clone());
-            }
-        }
+        st.slots.reassign(&old, Some(&me_id));
     });
     {
         let mut e = srv.cluster.election.lock();

@@ -372,10 +372,8 @@ pub(crate) fn header(srv: &Node, kind: u16) -> Msg {
     if me.flags & MASTER != 0 && srv.cluster.election.lock().mf_end != 0 {
         m.mflags[0] |= super::bus::FLAG0_PAUSED;
     }
-    for (j, s) in st.slots.iter().enumerate().take(SLOTS) {
-        if s.as_deref() == Some(master_id.as_str()) {
-            m.claim(j);
-        }
+    for j in st.slots.of(&master_id) {
+        m.claim(j);
     }
     m
 }
@@ -519,7 +517,7 @@ fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip
             let lid = renamed.clone().filter(|r| !r.is_empty()).unwrap_or_else(|| lid.to_string());
             if m.kind == PONG {
                 let timeout = srv.config.get_i64("cluster-node-timeout").max(0) as u64;
-                let has_slots = st.slots.iter().any(|s| s.as_deref() == Some(lid.as_str()));
+                let has_slots = st.slots.owns_any(&lid);
                 if let Some(n) = st.nodes.get_mut(&lid) {
                     n.pong_recv = now_ms();
                     n.ping_sent = 0;
@@ -546,11 +544,8 @@ fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip
                 // A master turned into a replica: its slots are unassigned until their new
                 // owner claims them (clusterDelNodeSlots), whatever epoch the replica now
                 // advertises (its master's).
-                for s in st.slots.iter_mut() {
-                    if s.as_deref() == Some(m.sender.as_str()) {
-                        *s = None;
-                        slots_changed = true;
-                    }
+                if st.slots.reassign(&m.sender, None) > 0 {
+                    slots_changed = true;
                 }
             }
             let n = st.nodes.get_mut(&m.sender).unwrap();
@@ -598,7 +593,7 @@ fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip
 /// that master's view is stale and it gets an UPDATE about the owner.
 fn stale_owner(st: &ClusterState, m: &Msg) -> Option<String> {
     (0..SLOTS).filter(|&j| m.claims(j)).find_map(|j| {
-        let owner = st.slots[j].as_deref().filter(|o| *o != m.sender)?;
+        let owner = st.slots.get(j).filter(|o| *o != m.sender)?;
         let n = st.nodes.get(owner)?;
         (n.config_epoch > m.config_epoch).then(|| owner.to_string())
     })
@@ -611,10 +606,8 @@ fn send_update(srv: &Node, to: &str, about: &str) {
         let st = srv.cluster.state.read();
         let Some(n) = st.nodes.get(about) else { return };
         let mut slots = Box::new([0u8; SLOTS / 8]);
-        for (j, s) in st.slots.iter().enumerate() {
-            if s.as_deref() == Some(about) {
-                slots[j / 8] |= 1 << (j & 7);
-            }
+        for j in st.slots.of(about) {
+            slots[j / 8] |= 1 << (j & 7);
         }
         msg.update = Some(Box::new(UpdateData { config_epoch: n.config_epoch, node: about.to_string(), slots }));
     }
@@ -669,7 +662,7 @@ fn update_slots(
             continue;
         }
         sender_slots += 1;
-        let cur = st.slots[j].clone();
+        let cur = st.slots.get(j).map(str::to_string);
         if cur.as_deref() == Some(sender) || st.importing.contains_key(&(j as u16)) {
             continue;
         }
@@ -682,7 +675,7 @@ fn update_slots(
                 newmaster = true;
                 migrated_ours += 1;
             }
-            st.slots[j] = Some(sender.to_string());
+            st.slots.set(j, Some(sender));
             *changed = true;
         }
     }

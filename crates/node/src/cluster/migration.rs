@@ -76,12 +76,7 @@ fn first_slot_marks(srv: &Node) {
     let (gained, with): (Vec<String>, HashSet<String>) = {
         let st = srv.cluster.state.read();
         // The distinct owners (a handful), each copied once, not once per slot.
-        let mut with: HashSet<String> = HashSet::new();
-        for o in st.slots.iter().flatten() {
-            if !with.contains(o) {
-                with.insert(o.clone());
-            }
-        }
+        let with: HashSet<String> = st.slots.owners().into_iter().map(str::to_string).collect();
         let tr = srv.cluster.migration.lock();
         (with.difference(&tr.with_slots).cloned().collect(), with)
     };

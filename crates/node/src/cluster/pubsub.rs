@@ -52,6 +52,6 @@ pub fn drop_unserved_channels(srv: &Node) {
     let st = srv.cluster.state.read();
     let me = st.me();
     let master = if me.flags & MASTER != 0 { me.id.clone() } else { me.master.clone().unwrap_or_default() };
-    let serves = |slot: u16| st.slots[slot as usize].as_deref().is_some_and(|o| o == st.myself || o == master);
+    let serves = |slot: u16| st.slots.get(slot as usize).is_some_and(|o| o == st.myself || o == master);
     srv.drop_shard_channels(|slot| !serves(slot));
 }

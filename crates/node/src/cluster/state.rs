@@ -97,8 +97,8 @@ pub struct ClusterState {
     pub current_epoch: u64,
     pub last_vote_epoch: u64,
     pub nodes: BTreeMap<String, ClusterNode>,
-    /// Owner id per slot.
-    pub slots: Vec<Option<String>>,
+    /// The owner of each slot.
+    pub slots: super::owners::SlotOwners,
     /// slot → target node id (MIGRATING) and slot → source node id (IMPORTING).
     pub migrating: BTreeMap<u16, String>,
     pub importing: BTreeMap<u16, String>,
@@ -114,7 +114,7 @@ impl ClusterState {
             current_epoch: 0,
             last_vote_epoch: 0,
             nodes,
-            slots: vec![None; SLOTS],
+            slots: Default::default(),
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
         }
@@ -127,7 +127,7 @@ impl ClusterState {
         self.nodes.get_mut(&self.myself).expect("myself")
     }
     pub fn is_mine(&self, slot: usize) -> bool {
-        self.slots[slot].as_deref() == Some(self.myself.as_str())
+        self.slots.is(slot, &self.myself)
     }
     /// The epoch CLUSTER INFO / NODES show for a node: a replica shows its master's.
     pub fn node_epoch(&self, n: &ClusterNode) -> u64 {
@@ -137,24 +137,11 @@ impl ClusterState {
         }
     }
     pub fn num_slots(&self, id: &str) -> usize {
-        self.slots.iter().filter(|s| s.as_deref() == Some(id)).count()
+        self.slots.count(id)
     }
     /// The slot ranges a node owns, as (start, end) pairs.
     pub fn ranges(&self, id: &str) -> Vec<(usize, usize)> {
-        let mut out = Vec::new();
-        let mut start = None;
-        for j in 0..=SLOTS {
-            let mine = j < SLOTS && self.slots[j].as_deref() == Some(id);
-            match (mine, start) {
-                (true, None) => start = Some(j),
-                (false, Some(s)) => {
-                    out.push((s, j - 1));
-                    start = None;
-                }
-                _ => {}
-            }
-        }
-        out
+        self.slots.ranges(id)
     }
 
     /// Redis's clusterGenNodeDescription.
@@ -224,7 +211,7 @@ impl ClusterState {
     pub fn parse(text: &str) -> Result<ClusterState, String> {
         let mut nodes = BTreeMap::new();
         let mut myself = None;
-        let mut slots: Vec<Option<String>> = vec![None; SLOTS];
+        let mut slots = super::owners::SlotOwners::default();
         let mut migrating = BTreeMap::new();
         let mut importing = BTreeMap::new();
         let (mut cur, mut vote) = (0, 0);
@@ -297,8 +284,8 @@ impl ClusterState {
                 if s > e || e >= SLOTS {
                     return Err(bad(line));
                 }
-                for slot in slots.iter_mut().take(e + 1).skip(s) {
-                    *slot = Some(n.id.clone());
+                for slot in s..=e {
+                    slots.set(slot, Some(&n.id));
                 }
             }
             nodes.insert(n.id.clone(), n);
@@ -363,17 +350,7 @@ impl ClusterState {
     /// The distinct slot owners (slots come in long runs of one owner: only a change of owner
     /// is looked up in the short list).
     fn owners(&self) -> Vec<&str> {
-        let mut owners: Vec<&str> = Vec::new();
-        let mut last: Option<&str> = None;
-        for s in self.slots.iter().flatten() {
-            if last != Some(s.as_str()) {
-                last = Some(s.as_str());
-                if !owners.contains(&s.as_str()) {
-                    owners.push(s.as_str());
-                }
-            }
-        }
-        owners
+        self.slots.owners()
     }
 
     /// Redis's clusterUpdateState, computed on demand: with full coverage required, every slot
@@ -381,8 +358,7 @@ impl ClusterState {
     pub fn state_ok(&self, full_coverage: bool) -> bool {
         let owners = self.owners();
         if full_coverage
-            && (self.slots.iter().any(|s| s.is_none())
-                || owners.iter().any(|id| self.nodes.get(*id).is_none_or(|n| n.failed())))
+            && (self.slots.any_unassigned() || owners.iter().any(|id| self.nodes.get(*id).is_none_or(|n| n.failed())))
         {
             return false;
         }
@@ -481,11 +457,8 @@ impl StateLock {
         // The slots myself owns and is not moving, once; each setting's bitmap is that when
         // the cluster is ok under it, else empty.
         let mut mine = vec![0u64; SLOTS / 64];
-        let me = st.myself.as_str();
-        for (j, s) in st.slots.iter().enumerate() {
-            if s.as_deref() == Some(me) {
-                mine[j / 64] |= 1 << (j % 64);
-            }
+        for j in st.slots.of(&st.myself) {
+            mine[j / 64] |= 1 << (j % 64);
         }
         for j in st.migrating.keys().chain(st.importing.keys()) {
             mine[*j as usize / 64] &= !(1 << (*j as usize % 64));
