@@ -305,3 +305,63 @@ fn redis_cli_create_with_replicas() {
         let _ = std::fs::remove_dir_all(&n.dir);
     }
 }
+
+/// A master that loses a slot to a newer claim while it still holds keys in it deletes them
+/// (Redis's dirty slots, delKeysInSlot) and keeps its other slots' keys; redis-server as the
+/// losing master does the same. The claim comes from a redis-server or ferrocache node that
+/// bumped its epoch and took the slot with CLUSTER SETSLOT ... NODE.
+#[test]
+fn master_losing_a_slot_deletes_its_keys() {
+    if common::which("redis-cli").is_none() || common::which("redis-server").is_none() {
+        eprintln!("SKIPPED: redis-cli or redis-server is not on PATH");
+        return;
+    }
+    for loser_is_redis in [false, true] {
+        let nodes = [start(loser_is_redis), start(!loser_is_redis), start(false)];
+        let addrs: Vec<String> = nodes.iter().map(|n| n.proc.addr()).collect();
+        let mut args = vec!["--cluster", "create"];
+        args.extend(addrs.iter().map(|s| s.as_str()));
+        args.push("--cluster-yes");
+        let out = cli(&args);
+        assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+        let (a, b) = (nodes[0].proc.port, nodes[1].proc.port);
+        for n in &nodes {
+            wait_until("cluster ok", Duration::from_secs(30), || cluster_ok(n.proc.port));
+        }
+        // Keys in two of A's slots (A serves 0-5460), by hash tags found for them.
+        let mut ca = Raw::connect(a);
+        let tag = |slot: u16| (0..).map(|i| format!("t{i}")).find(|t| key_slot(t.as_bytes()) == slot).unwrap();
+        let (lost, kept) = (tag(100), tag(200));
+        for i in 0..20 {
+            assert_eq!(ca.cmd(&["SET", &format!("{{{lost}}}:{i}"), "v"]), Reply::Simple("OK".into()));
+            assert_eq!(ca.cmd(&["SET", &format!("{{{kept}}}:{i}"), "v"]), Reply::Simple("OK".into()));
+        }
+        let mut cb = Raw::connect(b);
+        assert_eq!(cb.cmd(&["CLUSTER", "BUMPEPOCH"]).as_str().split(' ').next(), Some("BUMPED"));
+        let bid = myid(b);
+        assert_eq!(cb.cmd(&["CLUSTER", "SETSLOT", "100", "NODE", &bid]), Reply::Simple("OK".into()));
+        let kind = if loser_is_redis { "redis-server" } else { "ferrocache" };
+        wait_until(&format!("{kind} dropped slot 100's keys"), Duration::from_secs(20), || {
+            Raw::connect(a).cmd(&["CLUSTER", "COUNTKEYSINSLOT", "100"]) == Reply::Int(0)
+        });
+        assert_eq!(ca.cmd(&["CLUSTER", "COUNTKEYSINSLOT", "200"]), Reply::Int(20), "{kind}");
+        assert_eq!(ca.cmd(&["DBSIZE"]), Reply::Int(20), "{kind}");
+        let moved = ca.cmd(&["GET", &format!("{{{lost}}}:0")]);
+        assert_eq!(moved, Reply::Error(format!("MOVED 100 127.0.0.1:{b}")), "{kind}");
+        for n in &nodes {
+            let _ = std::fs::remove_dir_all(&n.dir);
+        }
+    }
+}
+
+/// Redis's keyHashSlot of a key without a hash tag (CRC16/XMODEM mod 16384).
+fn key_slot(key: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in key {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+    }
+    crc & 0x3FFF
+}

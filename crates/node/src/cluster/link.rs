@@ -474,7 +474,7 @@ fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip
     }
     let announced = !srv.config.get("cluster-announce-ip").unwrap_or_default().is_empty();
     let mut renamed = None;
-    let mut new_master = None;
+    let mut slots_update = SlotsUpdate::default();
     let mut stale_claim = None;
     let mut slots_changed = false;
     let changed = {
@@ -560,7 +560,7 @@ fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip
             n.cport = m.cport;
             if m.slaveof.is_empty() {
                 let allow = srv.config.get_bool("cluster-allow-replica-migration");
-                new_master =
+                slots_update =
                     update_slots(&mut st, &m.sender, m.config_epoch, |j| m.claims(j), allow, &mut slots_changed);
                 stale_claim = stale_owner(&st, m);
                 // clusterHandleConfigEpochCollision: the smaller node id bumps its epoch.
@@ -583,9 +583,7 @@ fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip
     if let Some(owner) = stale_claim {
         send_update(srv, &m.sender, &owner);
     }
-    if let Some(nm) = new_master {
-        super::failover::reconfigure_as_replica_of(srv, &nm);
-    }
+    slots_update.apply(srv);
     (m.kind != PONG, renamed)
 }
 
@@ -619,7 +617,7 @@ fn send_update(srv: &Node, to: &str, about: &str) {
 fn on_update(srv: &Arc<Node>, m: &Msg) {
     let Some(u) = m.update.as_deref() else { return };
     let allow = srv.config.get_bool("cluster-allow-replica-migration");
-    let new_master = {
+    let slots_update = {
         let mut st = srv.cluster.state.write();
         let Some(n) = st.nodes.get_mut(&u.node) else { return };
         if n.config_epoch >= u.config_epoch {
@@ -634,15 +632,14 @@ fn on_update(srv: &Arc<Node>, m: &Msg) {
         update_slots(&mut st, &u.node, u.config_epoch, |j| u.claims(j), allow, &mut false)
     };
     let _ = srv.cluster.save_nosync();
-    if let Some(nm) = new_master {
-        super::failover::reconfigure_as_replica_of(srv, &nm);
-    }
+    slots_update.apply(srv);
 }
 
 /// clusterUpdateSlotsConfigWith: claimed slots go to `sender` when unassigned or held with an
 /// older config epoch (slots we are importing are left alone). Returns the node to follow when
 /// our master (or myself) lost its last slot to it (Redis's "newmaster"; with
-/// cluster-allow-replica-migration off, only when all its slots went to that one node).
+/// cluster-allow-replica-migration off, only when all its slots went to that one node), and
+/// the slots myself lost (their keys are deleted unless myself follows the new owner).
 fn update_slots(
     st: &mut ClusterState,
     sender: &str,
@@ -650,9 +647,10 @@ fn update_slots(
     claims: impl Fn(usize) -> bool,
     allow_replica_migration: bool,
     changed: &mut bool,
-) -> Option<String> {
+) -> SlotsUpdate {
+    let mut out = SlotsUpdate::default();
     if sender == st.myself {
-        return None;
+        return out;
     }
     let me = st.me();
     let curmaster = if me.flags & MASTER != 0 { Some(me.id.clone()) } else { me.master.clone() };
@@ -662,16 +660,16 @@ fn update_slots(
             continue;
         }
         sender_slots += 1;
-        let cur = st.slots.get(j).map(str::to_string);
-        if cur.as_deref() == Some(sender) || st.importing.contains_key(&(j as u16)) {
+        if st.slots.is(j, sender) || st.importing.contains_key(&(j as u16)) {
             continue;
         }
-        let older = match cur.as_ref().and_then(|id| st.nodes.get(id)) {
-            None => true,
-            Some(o) => o.config_epoch < epoch,
-        };
+        let cur = st.slots.get(j);
+        let older = cur.and_then(|id| st.nodes.get(id)).is_none_or(|o| o.config_epoch < epoch);
         if older {
-            if cur.is_some() && cur == curmaster {
+            if cur == Some(st.myself.as_str()) {
+                out.lost.push(j);
+            }
+            if cur.is_some() && cur == curmaster.as_deref() {
                 newmaster = true;
                 migrated_ours += 1;
             }
@@ -680,8 +678,30 @@ fn update_slots(
         }
     }
     let cur_left = curmaster.as_deref().map(|c| st.num_slots(c)).unwrap_or(0);
-    (newmaster && cur_left == 0 && (allow_replica_migration || sender_slots == migrated_ours))
-        .then(|| sender.to_string())
+    out.new_master = (newmaster && cur_left == 0 && (allow_replica_migration || sender_slots == migrated_ours))
+        .then(|| sender.to_string());
+    out
+}
+
+/// What `update_slots` changed that the caller acts on once the state lock is released.
+#[derive(Default)]
+struct SlotsUpdate {
+    new_master: Option<String>,
+    lost: Vec<usize>,
+}
+
+impl SlotsUpdate {
+    /// Follow the new master, or else (still a master of other slots) drop the keys of the
+    /// slots lost: they are served elsewhere now (Redis's dirty slots).
+    fn apply(self, srv: &Arc<Node>) {
+        if let Some(nm) = self.new_master {
+            super::failover::reconfigure_as_replica_of(srv, &nm);
+            return;
+        }
+        for j in self.lost {
+            super::slot_keys::del_keys_in_slot(srv, j);
+        }
+    }
 }
 
 /// clusterProcessGossipSection: failure reports from masters, and nodes to discover.

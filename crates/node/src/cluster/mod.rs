@@ -14,6 +14,7 @@ pub mod links;
 pub mod migration;
 pub mod owners;
 pub mod pubsub;
+pub mod slot_keys;
 /// Key → slot lives in the engine (the keyspace shards by slot in cluster mode).
 pub use ferrocache_engine::slot;
 pub mod state;
@@ -24,6 +25,7 @@ use crate::util::int_arg;
 use crate::{Ctx, Node};
 use ferrocache_protocol::resp::Args;
 use slot::{key_slot, SLOTS};
+use slot_keys::{count_in_slot, key_exists, keys_in_slot};
 use state::{ClusterNode, ClusterState, MASTER, MYSELF, SLAVE};
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -429,44 +431,6 @@ fn flushslots(ctx: &mut Ctx, _a: Args) {
         st.slots.reassign(&me, None);
     });
     ctx.out.ok();
-}
-
-/// The shards that can hold keys of `slot`: one in cluster mode (the keyspace shards by slot),
-/// every shard otherwise.
-fn shards_of_slot(srv: &Node, slot: usize) -> std::ops::Range<usize> {
-    match srv.ks.shard_of_slot(slot as u16) {
-        Some(i) => i..i + 1,
-        None => 0..srv.ks.num_shards(),
-    }
-}
-
-/// Keys of db 0 in `slot`, up to `max`.
-pub fn keys_in_slot(srv: &Node, slot: usize, max: usize, now: u64) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for i in shards_of_slot(srv, slot) {
-        let g = srv.ks.lock_one(i);
-        for e in g.dbs[0].iter() {
-            if out.len() >= max {
-                return out;
-            }
-            if (e.expire_at == 0 || e.expire_at > now) && key_slot(&e.key) as usize == slot {
-                out.push(e.key.to_vec());
-            }
-        }
-    }
-    out
-}
-
-fn count_in_slot(srv: &Node, slot: usize, now: u64) -> usize {
-    let mut n = 0;
-    for i in shards_of_slot(srv, slot) {
-        let g = srv.ks.lock_one(i);
-        n += g.dbs[0]
-            .iter()
-            .filter(|e| (e.expire_at == 0 || e.expire_at > now) && key_slot(&e.key) as usize == slot)
-            .count();
-    }
-    n
 }
 
 fn countkeysinslot(ctx: &mut Ctx, a: Args) {
@@ -905,13 +869,6 @@ fn shards(ctx: &mut Ctx, _a: Args) {
             shard_node(ctx, &st, n);
         }
     }
-}
-
-/// Whether `key` exists in db 0 (getNodeByQuery's lookupKeyReadWithFlags with NOTOUCH: no
-/// side effect). Called with no shard locked.
-fn key_exists(srv: &Node, key: &[u8], now: u64) -> bool {
-    let g = srv.ks.lock_one(srv.ks.shard_of(key));
-    g.dbs[0].get(srv.ks.hash(key), key).is_some_and(|e| e.expire_at == 0 || e.expire_at > now)
 }
 
 /// Whether the executor must route this command (processCommand's condition): cluster mode,
