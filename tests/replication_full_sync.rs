@@ -278,3 +278,109 @@ fn diskless_stream_waits_for_first_ack() {
     );
     assert!(p.log_text().contains("Waiting for REPLCONF ACK from slave to enable streaming"), "{}", p.log_text());
 }
+
+/// repl-diskless-load swapdb with the master's replication id (a replica restarted from its own
+/// RDB): the full sync loads on the side (INFO async_loading:1) while the old data set is served
+/// without -LOADING; a completed transfer swaps the new one in; a transfer cut by the master's
+/// death keeps the old one (Redis's tests/cluster 17-diskless-load-swapdb, outside cluster mode).
+#[test]
+fn swapdb_replica_serves_old_data_during_a_full_sync() {
+    let (dm, dr) = (tempdir("swapm"), tempdir("swapr"));
+    let m = start(&dm, &["--save", "", "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]);
+    let mut mc = m.con();
+    let _: () = q(&mut mc, &["CONFIG", "SET", "repl-backlog-size", "16384"]);
+    let mport = m.port.to_string();
+    let replica_args = ["--save", "", "--repl-diskless-load", "swapdb", "--replicaof", "127.0.0.1", &mport];
+    let mut r = start(&dr, &replica_args);
+    let mut rc = r.con();
+    let _: () = q(&mut mc, &["SET", "old", "1"]);
+    wait_for("first sync", 30, || link_up(&mut rc) && get_opt(&mut rc, "old").as_deref() == Some("1"));
+    let value = "A".repeat(1024);
+    // Round 1 completes; round 2's master dies mid-transfer.
+    for round in 1..=2 {
+        let _: () = q(&mut rc, &["SAVE"]);
+        drop(rc);
+        drop(r);
+        // Past the backlog: the restarted replica cannot continue, it needs a full sync.
+        for i in 0..2000 {
+            let _: () = q(&mut mc, &["SET", &format!("r{round}:{i}"), &value]);
+        }
+        let _: () = q(&mut mc, &["DEL", "old"]);
+        let _: () = q(&mut mc, &["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+        r = start(&dr, &replica_args);
+        rc = r.con();
+        let before: i64 = q(&mut rc, &["DBSIZE"]);
+        wait_for("async_loading:1", 10, || info_field(&mut rc, "persistence", "async_loading") == "1");
+        // The old data set is served meanwhile (no -LOADING).
+        assert_eq!(info_field(&mut rc, "persistence", "loading"), "0");
+        let n: i64 = q(&mut rc, &["DBSIZE"]);
+        assert_eq!(n, before, "round {round}: the old data set is served while loading");
+        if round == 1 {
+            assert_eq!(get_opt(&mut rc, "old").as_deref(), Some("1"));
+            let _: () = q(&mut mc, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+            wait_for("swapped in", 60, || info_field(&mut rc, "persistence", "async_loading") == "0");
+            wait_for("link up", 30, || link_up(&mut rc));
+            assert_eq!(get_opt(&mut rc, "old"), None, "the new data set replaced the old one");
+            let n: i64 = q(&mut rc, &["DBSIZE"]);
+            assert_eq!(n, 2000);
+            assert!(r.log_text().contains("Swapping active DB with loaded DB"), "{}", r.log_text());
+        } else {
+            drop(mc);
+            drop(m);
+            wait_for("async_loading:0", 30, || info_field(&mut rc, "persistence", "async_loading") == "0");
+            let n: i64 = q(&mut rc, &["DBSIZE"]);
+            assert_eq!(n, 2000, "the old data set is kept when the transfer fails");
+            assert_eq!(get_opt(&mut rc, "r1:0").as_deref(), Some(value.as_str()));
+            return;
+        }
+    }
+}
+
+/// A replica restarted on its own RDB continues with a partial resync (the file records the
+/// primary's replication id, offset and stream db, as Redis's rdbPopulateSaveInfo): nothing is
+/// transferred again, and the writes made while it was down, into the db the stream had
+/// selected (no new SELECT comes), land where they belong. Against a ferrocache and a
+/// redis-server primary.
+#[test]
+fn restarted_replica_continues_with_psync() {
+    for redis_primary in [false, true] {
+        if redis_primary && !have("redis-server") {
+            continue;
+        }
+        let (dm, dr) = (tempdir("resm"), tempdir("resr"));
+        let m = if redis_primary { start_redis(&dm, "dump.rdb").unwrap() } else { start(&dm, &["--save", ""]) };
+        let mut mc = m.con();
+        let mport = m.port.to_string();
+        let args = ["--save", "", "--replicaof", "127.0.0.1", &mport];
+        let r = start(&dr, &args);
+        let mut rc = r.con();
+        fill_every_type(&mut mc, "a");
+        // The stream's last SELECT is db 3, and a transaction completes.
+        let _: () = q(&mut mc, &["SELECT", "3"]);
+        let _: () = redis::pipe().atomic().cmd("SET").arg("tx1").arg("1").cmd("INCR").arg("n").query(&mut mc).unwrap();
+        let off: u64 = info_field(&mut mc, "replication", "master_repl_offset").parse().unwrap();
+        wait_for("replica caught up", 30, || link_up(&mut rc) && offset_of(&mut rc, "slave_repl_offset") >= off);
+        let _: () = q(&mut rc, &["SAVE"]);
+        let full_before: u64 = info_field(&mut mc, "stats", "sync_full").parse().unwrap();
+        drop(rc);
+        drop(r);
+        // Written while the replica is down: no SELECT is sent again for db 3.
+        let _: () = q(&mut mc, &["SET", "while-down", "x"]);
+        let _: () = q(&mut mc, &["INCR", "n"]);
+        let r = start(&dr, &args);
+        let mut rc = r.con();
+        wait_for("link up", 30, || link_up(&mut rc));
+        let what = if redis_primary { "redis-server primary" } else { "ferrocache primary" };
+        assert!(r.log_text().contains("Master accepted a Partial Resynchronization"), "{what}: {}", r.log_text());
+        let full_after: u64 = info_field(&mut mc, "stats", "sync_full").parse().unwrap();
+        assert_eq!(full_after, full_before, "{what}: no full sync");
+        let off: u64 = info_field(&mut mc, "replication", "master_repl_offset").parse().unwrap();
+        wait_for("replica caught up", 30, || offset_of(&mut rc, "slave_repl_offset") >= off);
+        let _: () = q(&mut rc, &["SELECT", "3"]);
+        assert_eq!(get_opt(&mut rc, "while-down").as_deref(), Some("x"), "{what}");
+        assert_eq!(get_opt(&mut rc, "n").as_deref(), Some("2"), "{what}");
+        let _: () = q(&mut mc, &["SELECT", "0"]);
+        let _: () = q(&mut rc, &["SELECT", "0"]);
+        assert_eq!(snapshot(&mut mc), snapshot(&mut rc), "{what}");
+    }
+}

@@ -65,9 +65,15 @@ run_unit() { # kind bin unit
         printf '#!/bin/sh\nexec "%s" "$@"\n' "$bin" > "$WORK/tree/src/redis-server"
     fi
     chmod +x "$WORK/tree/src/redis-server"
+    rm -rf "$WORK/tree/tests/cluster/tmp"/*
     (cd "$WORK/tree" && timeout "$UNIT_TIMEOUT" tclsh tests/cluster/run.tcl --single "$unit" > "$log" 2>&1)
     local rc=$? ok
     ok=$(grep -c '\[0;32;49mOK' "$log")
+    # The instances' logs of a unit that failed or timed out, beside its log.
+    if [ $rc = 124 ] || grep -q 'FAILED' "$log"; then
+        mkdir -p "$LOGDIR/$1.$3.instances"
+        cp -r "$WORK/tree/tests/cluster/tmp"/. "$LOGDIR/$1.$3.instances/" 2>/dev/null
+    fi
     if [ $rc = 124 ]; then echo "$ok T"; elif grep -q 'FAILED' "$log"; then echo "$ok F"; else echo "$ok"; fi
 }
 

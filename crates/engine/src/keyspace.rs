@@ -502,6 +502,17 @@ impl<'a> Guards<'a> {
         }
     }
     /// All held shards (for commands that lock everything).
+    /// Exchange the databases of every shard with `other`'s (both hold every shard of
+    /// keyspaces made alike, see `Keyspace::sibling`): a replica's asynchronous load swaps in
+    /// the data set it loaded on the side.
+    pub fn swap_dbs_with(&mut self, other: &mut Guards) {
+        assert!(self.all && other.all && self.held.len() == other.held.len(), "swap needs every shard held");
+        for ((i, a), (j, b)) in self.held.iter_mut().zip(other.held.iter_mut()) {
+            assert_eq!(i, j);
+            std::mem::swap(&mut a.dbs, &mut b.dbs);
+        }
+    }
+
     pub fn for_each_shard(&mut self, mut f: impl FnMut(&mut Shard)) {
         for (_, g) in self.held.iter_mut() {
             f(g);
@@ -530,6 +541,15 @@ impl Keyspace {
             num_dbs,
             snapshot: SnapshotHook::default(),
         }
+    }
+
+    /// An empty keyspace whose keys hash and shard exactly as this one's, so that its shards'
+    /// databases can be swapped in (`Guards::swap_dbs_with`).
+    pub fn sibling(&self) -> Keyspace {
+        let mut k = Keyspace::new(self.shards.len(), self.num_dbs);
+        k.hasher = self.hasher.clone();
+        k.slot_sharding = self.slot_sharding;
+        k
     }
 
     /// Cluster mode: every key of a hash slot lives in shard `slot % shards`, so the keys of
@@ -1168,50 +1188,5 @@ impl<'g, 'a> Db<'g, 'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn set_get_expire() {
-        let ks = Keyspace::new(16, 16);
-        let mut fx = Effects::default();
-        let mut g = ks.lock_keys([&b"a"[..], b"b"]);
-        let mut db = Db::new(&mut g, &mut fx, 0, 1000);
-        db.set(b"a", Value::str(b"1"), false);
-        assert_eq!(db.get(b"a").unwrap().value.as_bytes(), Some(&b"1"[..]));
-        db.set_expire(b"a", 1500);
-        db.now_ms = 1600;
-        assert!(db.get(b"a").is_none());
-        assert!(db.get(b"b").is_none());
-        assert_eq!(fx.propagate.len(), 1);
-        drop(g);
-        assert_eq!(ks.stats().expired, 1);
-        assert_eq!(ks.db_size(0), 0);
-    }
-
-    #[test]
-    fn eviction_removes_keys() {
-        let ks = Keyspace::new(4, 1);
-        let mut fx = Effects::default();
-        {
-            let mut g = ks.lock_all();
-            let mut db = Db::new(&mut g, &mut fx, 0, 1000);
-            for i in 0..100 {
-                db.set(format!("k{i}").as_bytes(), Value::str(b"v"), false);
-            }
-        }
-        for _ in 0..50 {
-            assert!(ks.evict_one(EvictionPolicy::AllKeysLru, &AccessPolicy::default(), 5, 2000, &mut fx));
-        }
-        assert_eq!(ks.db_size(0), 50);
-        assert!(!ks.evict_one(EvictionPolicy::VolatileLru, &AccessPolicy::default(), 5, 2000, &mut fx));
-    }
-}
-
-#[cfg(test)]
-mod size_tests {
-    #[test]
-    fn sizes() {
-        eprintln!("Value={} Entry={}", std::mem::size_of::<crate::Value>(), std::mem::size_of::<super::Entry>());
-    }
-}
+#[path = "keyspace_tests.rs"]
+mod tests;

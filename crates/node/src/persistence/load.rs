@@ -165,6 +165,7 @@ pub(crate) fn load_reader<R: std::io::Read>(
     let mut fx = Effects::default();
     let (mut loaded, mut expired) = (0u64, 0u64);
     let mut cur_db = 0usize;
+    let mut repl_aux = crate::replication::resume::AuxSeen::default();
     let i_am_master = if srv.cluster.enabled {
         srv.cluster.state.read().me().flags & crate::cluster::state::MASTER != 0
     } else {
@@ -187,6 +188,7 @@ pub(crate) fn load_reader<R: std::io::Read>(
         match ev {
             RdbEvent::Aux { key, value } => {
                 let v = String::from_utf8_lossy(&value);
+                repl_aux.see(&key, &v);
                 match key.as_slice() {
                     b"redis-ver" => log('*', &format!("Loading RDB produced by version {}", v)),
                     b"ctime" => {
@@ -290,6 +292,7 @@ pub(crate) fn load_reader<R: std::io::Read>(
     }
     p.last_load_keys_loaded.store(loaded, Relaxed);
     p.last_load_keys_expired.store(expired, Relaxed);
+    *p.loaded_repl.lock() = repl_aux.info();
     log('*', &format!("Done loading RDB, keys loaded: {}, keys expired: {}.", loaded, expired));
     Ok((loaded, expired))
 }
@@ -330,6 +333,9 @@ pub fn load_at_startup(srv: &Node) -> Result<(), Failed> {
     match r {
         Ok(_) => {
             log('*', &format!("DB loaded from disk: {:.3} seconds", start.elapsed().as_secs_f64()));
+            if let Some(info) = srv.persist.loaded_repl.lock().take() {
+                crate::replication::resume::restore(srv, info);
+            }
             srv.persist.dirty_at_save.store(srv.counters.dirty.load(Relaxed), Relaxed);
             Ok(())
         }

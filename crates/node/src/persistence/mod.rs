@@ -120,10 +120,15 @@ pub struct Persist {
     pub rdb_saves: AtomicU64,
     pub scheduled: AtomicBool,
     pub loading: AtomicBool,
+    /// A replica loads its master's data set on the side while serving the old one
+    /// (repl-diskless-load swapdb, same replication history: INFO async_loading).
+    pub async_loading: AtomicBool,
     /// startLoading's statistics (INFO persistence loading_*).
     pub loading_start_time: AtomicI64,
     pub loading_total_bytes: AtomicU64,
     pub loading_rdb_used_mem: AtomicU64,
+    /// The replication stream point the last loaded RDB recorded (replication/resume.rs).
+    pub loaded_repl: parking_lot::Mutex<Option<crate::replication::resume::ReplInfo>>,
     pub loading_loaded_bytes: AtomicU64,
     /// Bytes of the files loaded before the current one (multi-part AOF).
     pub loading_base: AtomicU64,
@@ -154,9 +159,11 @@ impl Default for Persist {
             rdb_saves: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
             loading: AtomicBool::new(false),
+            async_loading: AtomicBool::new(false),
             loading_start_time: AtomicI64::new(0),
             loading_total_bytes: AtomicU64::new(0),
             loading_rdb_used_mem: AtomicU64::new(0),
+            loaded_repl: Default::default(),
             loading_loaded_bytes: AtomicU64::new(0),
             loading_base: AtomicU64::new(0),
             serve_during_load: tokio::sync::Notify::new(),
@@ -262,8 +269,9 @@ pub fn info_persistence(srv: &Node) -> String {
     let cur_secs =
         if running { ((now_ms().saturating_sub(p.bgsave_start_ms.load(Relaxed))) / 1000) as i64 } else { -1 };
     format!(
-        "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:{}\r\ncurrent_cow_size:{}\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:{:.2}\r\ncurrent_save_keys_processed:{}\r\ncurrent_save_keys_total:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+        "loading:{}\r\nasync_loading:{}\r\ncurrent_cow_peak:{}\r\ncurrent_cow_size:{}\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:{:.2}\r\ncurrent_save_keys_processed:{}\r\ncurrent_save_keys_total:{}\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
         p.loading.load(Relaxed) as u8,
+        p.async_loading.load(Relaxed) as u8,
         if running { srv.ks.snapshot.pre_peak.load(Relaxed) } else { 0 },
         if running { srv.ks.snapshot.pre_bytes() } else { 0 },
         perc,

@@ -24,7 +24,34 @@ pub(crate) fn start_snapshot(srv: &Node) -> Result<Arc<Snapshot>, SaveErr> {
         return Err(SaveErr::Busy);
     }
     let id = srv.persist.next_id.fetch_add(1, Relaxed);
-    start_snapshot_as(srv, id, SnapKind::Rdb, temp_name(id), dbfilename(srv), None, None)
+    // On a replica the file records the primary's stream point, cut between two of its
+    // commands (a restart then continues with PSYNC; see replication/resume.rs).
+    crate::replication::resume::at_cut(srv, |repl| {
+        let tmp = temp_name(id);
+        let out = open_out(srv, &tmp, SnapKind::Rdb, repl.as_ref())?;
+        start_snapshot_as(srv, id, SnapKind::Rdb, tmp, dbfilename(srv), None, Some(out))
+    })
+}
+
+/// The snapshot's file, created (its failure logged as Redis does).
+fn open_out(
+    srv: &Node,
+    tmp: &str,
+    kind: SnapKind,
+    repl: Option<&crate::replication::resume::ReplInfo>,
+) -> Result<RdbOut, SaveErr> {
+    RdbOut::create_recording(srv, tmp.to_string(), kind, repl).map_err(|e| {
+        log(
+            '#',
+            &format!(
+                "Failed opening the temp RDB file {} (in server root dir {}) for saving: {}",
+                tmp,
+                cwd(),
+                strerror(&e)
+            ),
+        );
+        SaveErr::Open
+    })
 }
 
 /// The kind of the running snapshot, if any.
@@ -58,26 +85,12 @@ pub(crate) fn start_snapshot_as(
     tmp: String,
     dest: String,
     at_cut: Option<&mut dyn FnMut()>,
-    stream: Option<Box<dyn Write + Send>>,
+    out: Option<RdbOut>,
 ) -> Result<Arc<Snapshot>, SaveErr> {
     // The file exists before the snapshot starts: writers append captured shards to it.
-    let out = match stream
-        .map(|w| Ok(RdbOut::with_stream(srv, w)))
-        .unwrap_or_else(|| RdbOut::create_as(srv, tmp.clone(), kind))
-    {
-        Ok(o) => o,
-        Err(e) => {
-            log(
-                '#',
-                &format!(
-                    "Failed opening the temp RDB file {} (in server root dir {}) for saving: {}",
-                    tmp,
-                    cwd(),
-                    strerror(&e)
-                ),
-            );
-            return Err(SaveErr::Open);
-        }
+    let out = match out {
+        Some(o) => o,
+        None => open_out(srv, &tmp, kind, None)?,
     };
     let s = Arc::new(Snapshot {
         id,
@@ -244,7 +257,8 @@ pub fn repl_snapshot(
             f()
         }
     };
-    let s = start_snapshot_as(srv, id, SnapKind::Rdb, temp_name(id), dbfilename(srv), Some(&mut cut), stream).map_err(
+    let out = stream.map(|w| RdbOut::with_stream(srv, w));
+    let s = start_snapshot_as(srv, id, SnapKind::Rdb, temp_name(id), dbfilename(srv), Some(&mut cut), out).map_err(
         |e| match e {
             SaveErr::Busy => ReplSnapshotError::Busy,
             SaveErr::Open | SaveErr::Failed => ReplSnapshotError::Start,
@@ -275,6 +289,12 @@ pub fn load_rdb<R: std::io::Read>(srv: &Node, r: R, guards: &mut Guards) -> Resu
     let res = load_reader(srv, r, guards, false);
     stop_loading(srv);
     res
+}
+
+/// Load an RDB stream into a keyspace on the side (held whole by `guards`) while the node
+/// keeps serving its own: a replica's asynchronous load. Not "loading" (no -LOADING replies).
+pub fn load_rdb_aside<R: std::io::Read>(srv: &Node, r: R, guards: &mut Guards) -> Result<(u64, u64), LoadError> {
+    load_reader(srv, r, guards, false)
 }
 
 pub(crate) fn save_succeeded(srv: &Node, dirty_before: u64) {

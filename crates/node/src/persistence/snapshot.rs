@@ -54,14 +54,24 @@ impl RdbOut {
     }
 
     pub(crate) fn create_as(srv: &Node, tmp: String, kind: SnapKind) -> std::io::Result<RdbOut> {
+        Self::create_recording(srv, tmp, kind, None)
+    }
+
+    /// `create_as`, the header recording the replication stream's point (a replica's RDB).
+    pub(crate) fn create_recording(
+        srv: &Node,
+        tmp: String,
+        kind: SnapKind,
+        repl: Option<&crate::replication::resume::ReplInfo>,
+    ) -> std::io::Result<RdbOut> {
         let f = std::fs::File::create(&tmp)?;
         let sync = f.try_clone()?;
-        Ok(Self::init(srv, Box::new(std::io::BufWriter::with_capacity(1 << 16, f)), Some(sync), tmp, kind))
+        Ok(Self::init(srv, Box::new(std::io::BufWriter::with_capacity(1 << 16, f)), Some(sync), tmp, kind, repl))
     }
 
     /// An RDB written to a stream (diskless replication): no fsync, no rename.
     pub(crate) fn with_stream(srv: &Node, w: Box<dyn Write + Send>) -> RdbOut {
-        Self::init(srv, w, None, String::new(), SnapKind::Rdb)
+        Self::init(srv, w, None, String::new(), SnapKind::Rdb, None)
     }
 
     pub(crate) fn init(
@@ -70,6 +80,7 @@ impl RdbOut {
         fsync: Option<std::fs::File>,
         tmp: String,
         kind: SnapKind,
+        repl: Option<&crate::replication::resume::ReplInfo>,
     ) -> RdbOut {
         let raw = kind == SnapKind::AofCommands;
         let mut o = RdbOut { file, fsync, tmp, crc: 0, checksum: srv.config.get_bool("rdbchecksum"), err: None, raw };
@@ -83,13 +94,15 @@ impl RdbOut {
         let mut b = b"REDIS0010".to_vec();
         let now = now_ms() / 1000;
         let used = ferrocache_engine::memory::used_memory() as u64;
-        for (k, v) in [
+        let fields = [
             ("redis-ver", crate::node::REDIS_VERSION.to_string()),
             ("redis-bits", "64".to_string()),
             ("ctime", now.to_string()),
             ("used-mem", used.to_string()),
-            ("aof-base", if kind == SnapKind::AofRdb { "1" } else { "0" }.to_string()),
-        ] {
+        ];
+        let repl = repl.map(|r| r.aux()).into_iter().flatten();
+        let base = [("aof-base", if kind == SnapKind::AofRdb { "1" } else { "0" }.to_string())];
+        for (k, v) in fields.into_iter().chain(repl).chain(base) {
             b.push(opcode::AUX);
             write_string(&mut b, k.as_bytes(), compress);
             write_string(&mut b, v.as_bytes(), compress);

@@ -33,7 +33,8 @@ fn current(srv: &Node, epoch: u64) -> bool {
 }
 
 pub(crate) async fn link_loop(srv: Arc<Node>, epoch: u64) {
-    let mut db = 0usize;
+    // The stream's db as the RDB loaded at startup recorded it (resume.rs), else 0.
+    let mut db = usize::try_from(srv.repl.resume_db.swap(-1, Relaxed)).unwrap_or(0);
     loop {
         let master = {
             let r = srv.repl.replica.lock();
@@ -238,6 +239,12 @@ async fn receive_and_load(
     if !set_state(srv, epoch, LinkState::Transfer) {
         return Err("replication target changed".into());
     }
+    // Redis's async loading: with repl-diskless-load swapdb and the master's replication id
+    // ours (the old data set is an earlier point of the same history), the old data set is
+    // served until the new one, loaded on the side, is swapped in. A failed transfer keeps it.
+    let aside =
+        srv.config.get("repl-diskless-load").as_deref() == Some("swapdb") && srv.repl.primary.lock().replid == id;
+    let _async_loading = aside.then(|| AsyncLoading::start(srv));
     {
         let mut r = srv.repl.replica.lock();
         r.transfer_size = -1;
@@ -301,20 +308,39 @@ async fn receive_and_load(
     if !current(srv, epoch) {
         return Err("replication target changed".into());
     }
-    log('*', "MASTER <-> REPLICA sync: Flushing old data");
     let srv2 = srv.clone();
     let id = id.to_string();
     let r = tokio::task::spawn_blocking(move || {
         let srv = srv2;
+        let side = aside.then(|| srv.ks.sibling());
+        let mut side_guards = side.as_ref().map(|k| k.lock_all());
+        if let Some(sg) = side_guards.as_mut() {
+            log('*', "MASTER <-> REPLICA sync: Loading DB in memory");
+            if persistence::load_rdb_aside(&srv, &data[..], sg).is_err() {
+                log('*', "MASTER <-> REPLICA sync: Discarding temporary DB in background");
+                return false;
+            }
+        } else {
+            log('*', "MASTER <-> REPLICA sync: Flushing old data");
+        }
         persistence::abort_running(&srv, false);
         srv.repl.disconnect_replicas(&srv);
         srv.repl.ensure_backlog(&srv);
         let mut g = srv.ks.lock_all();
-        for d in 0..srv.num_dbs() {
-            g.for_each_shard(|s| s.dbs[d] = Default::default());
-        }
-        log('*', "MASTER <-> REPLICA sync: Loading DB in memory");
-        let r = persistence::load_rdb(&srv, &data[..], &mut g);
+        let r = match side_guards.as_mut() {
+            Some(sg) => {
+                log('*', "MASTER <-> REPLICA sync: Swapping active DB with loaded DB");
+                g.swap_dbs_with(sg);
+                Ok((0, 0))
+            }
+            None => {
+                for d in 0..srv.num_dbs() {
+                    g.for_each_shard(|s| s.dbs[d] = Default::default());
+                }
+                log('*', "MASTER <-> REPLICA sync: Loading DB in memory");
+                persistence::load_rdb(&srv, &data[..], &mut g)
+            }
+        };
         {
             let mut m = srv.repl.primary.lock();
             m.replid = id;
@@ -328,6 +354,11 @@ async fn receive_and_load(
         fx.flushed.push(None);
         srv.apply_effects(&mut fx, 0, None);
         drop(g);
+        if side.is_some() {
+            drop(side_guards);
+            drop(side);
+            log('*', "MASTER <-> REPLICA sync: Discarding old DB in background");
+        }
         r.is_ok()
     })
     .await
@@ -337,6 +368,22 @@ async fn receive_and_load(
     }
     log('*', "MASTER <-> REPLICA sync: Finished with success");
     Ok(())
+}
+
+/// INFO async_loading:1 while alive.
+struct AsyncLoading(Arc<Node>);
+
+impl AsyncLoading {
+    fn start(srv: &Arc<Node>) -> AsyncLoading {
+        srv.persist.async_loading.store(true, Relaxed);
+        AsyncLoading(srv.clone())
+    }
+}
+
+impl Drop for AsyncLoading {
+    fn drop(&mut self) {
+        self.0.persist.async_loading.store(false, Relaxed);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -375,6 +422,7 @@ async fn stream_from_master(
         r.last_io_ms = now_ms();
         r.down_since_ms = 0;
     }
+    *srv.repl.stream_point.lock() = super::resume::StreamPoint { db: mc.db, in_multi: false };
     srv.repl.link_up.store(true, Relaxed);
     let timeout = srv.config.get_i64("repl-timeout").max(1) as u64;
     let mut parser = RespParser::new();
@@ -409,8 +457,11 @@ async fn stream_from_master(
                                 && args[1].eq_ignore_ascii_case(b"getack")
                             {
                                 acks.push(reploff);
+                                let _point = srv.repl.stream_point.lock();
                                 srv.repl.feed_raw(&buf[pos..pos + consumed]);
                             } else {
+                                // Applied and fed to the backlog as one step (resume.rs).
+                                let mut point = srv.repl.stream_point.lock();
                                 rp::set_pending_raw(&buf[pos..pos + consumed]);
                                 // The primary's stream never blocks or waits here: what a
                                 // command asks of the connection is dropped.
@@ -418,6 +469,9 @@ async fn stream_from_master(
                                 if let Some(raw) = rp::take_pending_raw() {
                                     srv.repl.feed_raw(&raw);
                                 }
+                                point.db = mc.db;
+                                point.in_multi = mc.multi.is_some();
+                                drop(point);
                                 out.buf.clear();
                             }
                             pos += consumed;

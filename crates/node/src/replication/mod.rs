@@ -29,6 +29,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 pub mod feed;
 mod link;
+pub mod resume;
 
 pub const READONLY_ERR: &str = "READONLY You can't write against a read only replica.";
 pub const MASTERDOWN_ERR: &str = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
@@ -376,6 +377,11 @@ pub struct Repl {
     /// GETACK is fed to replicas and nothing expires, so the offsets can meet.
     pub failover_state: AtomicU8,
     pub failover: Mutex<Failover>,
+    /// Held while the primary's stream applies one command; snapshots are cut under it
+    /// (resume.rs).
+    pub stream_point: Mutex<resume::StreamPoint>,
+    /// The stream db restored from the RDB at startup, for the first link (-1: none).
+    pub resume_db: AtomicI64,
 }
 
 impl Default for Repl {
@@ -415,6 +421,8 @@ impl Default for Repl {
             last_ping_ms: AtomicI64::new(0),
             failover_state: AtomicU8::new(FAILOVER_NONE),
             failover: Mutex::new(Failover::default()),
+            stream_point: Mutex::new(resume::StreamPoint::default()),
+            resume_db: AtomicI64::new(-1),
         }
     }
 }
