@@ -317,6 +317,9 @@ fn swapdb_replica_serves_old_data_during_a_full_sync() {
         assert_eq!(n, before, "round {round}: the old data set is served while loading");
         if round == 1 {
             assert_eq!(get_opt(&mut rc, "old").as_deref(), Some("1"));
+            // What would change or save the data set waits (no-async-loading commands).
+            let e = q_err(&r, &["BGSAVE"]);
+            assert!(e.starts_with("LOADING"), "{e}");
             let _: () = q(&mut mc, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
             wait_for("swapped in", 60, || info_field(&mut rc, "persistence", "async_loading") == "0");
             wait_for("link up", 30, || link_up(&mut rc));

@@ -339,6 +339,15 @@ fn execute_checked(
         out.error(persistence::LOADING_ERR);
         return reject(srv, client, out, cmd, mark);
     }
+    // While a replica loads on the side, what would change or save the data set waits
+    // (Redis's no-async-loading commands: SAVE, BGSAVE, REPLICAOF, CLUSTER SETSLOT, ...).
+    if srv.persist.async_loading.load(Relaxed)
+        && !client.repl.is_master
+        && command_docs::doc(cmd).is_some_and(|d| d.has_flag("NO_ASYNC_LOADING"))
+    {
+        out.error(persistence::LOADING_ERR);
+        return reject(srv, client, out, cmd, mark);
+    }
     if !scripting::wait_not_busy(srv, cmd, out) {
         stats::rejected(cmd.name);
         if client.multi.is_some() {
