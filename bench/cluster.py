@@ -12,7 +12,7 @@
 3. Raw MIGRATE: N keys moved between two standalone servers with `MIGRATE ... KEYS` in batches
    of 100 (what reshard sends per slot), keys per second.
 
-Usage: bench/cluster.py [--requests N] [--keys N] [--results RESULTS.md]"""
+Usage: bench/cluster.py [--requests N] [--keys N] [--repeat N] [--results RESULTS.md]"""
 import argparse, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -71,7 +71,19 @@ def bench(nodes, test, pipeline, n, cluster):
 MODES = ("standalone", "one-node cluster", "3-master cluster")
 
 
-def cost(kind, requests):
+def cost(kind, requests, repeat):
+    """(mode, test, pipeline) -> result, the median of `repeat` rounds (each round runs every
+    mode on fresh processes: from one process to the next the same run varies by up to 20%)."""
+    rounds = [cost_once(kind, requests) for _ in range(repeat)]
+    out = {}
+    for key in rounds[0]:
+        rs = sorted(r[key]["cpu_per_m"] for r in rounds)
+        ops = sorted(r[key]["rps"] for r in rounds)
+        out[key] = {"rps": ops[len(ops) // 2], "cpu_per_m": rs[len(rs) // 2]}
+    return out
+
+
+def cost_once(kind, requests):
     """(mode, test, pipeline) -> result. The one-node cluster holds every slot and is driven by
     plain redis-benchmark (no redirection: the routing's own cost); the 3-master cluster by
     redis-benchmark --cluster."""
@@ -177,6 +189,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=200000)
     ap.add_argument("--keys", type=int, default=200000)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds per server; the median is reported")
     ap.add_argument("--results", default=None, help="append a '## Cluster mode' section to this markdown file")
     args = ap.parse_args()
     if not os.path.exists(FERRO):
@@ -184,19 +197,20 @@ def main():
     kinds = ["ferrocache"] + (["redis-server"] if shutil.which("redis-server") else [])
     costs = {}
     for k in kinds:
-        costs[k] = cost(k, args.requests)
+        costs[k] = cost(k, args.requests, args.repeat)
         print(k, {f"{m} {t} P{p}": v for (m, t, p), v in costs[k].items()}, flush=True)
     moves = {k: (reshard(k, args.keys), migrate(k, args.keys)) for k in kinds}
     out = [
         "",
         "## Cluster mode",
         "",
-        "`bench/cluster.py --requests %d --keys %d` (%s, %d cores, servers and load on the same machine)."
+        "`bench/cluster.py --requests %d --keys %d --repeat %d` (%s, %d cores, servers and load on the same"
+        " machine; each cell is the median of the rounds)."
         " Cost: the same server standalone, as a one-node cluster holding every slot (plain redis-benchmark: no"
         " redirection, only the routing's cost) and as a three-master cluster (`redis-benchmark --cluster`, which"
         " refuses a single node), `-c 50 -r 100000`; server CPU seconds per million operations from"
         " /proc/PID/stat, summed over a cluster's nodes; ratio = cluster / standalone (target <= 1.05)."
-        % (args.requests, args.keys, time.strftime("%Y-%m-%d"), os.cpu_count()),
+        % (args.requests, args.keys, args.repeat, time.strftime("%Y-%m-%d"), os.cpu_count()),
         "",
         "| server | test | P | standalone ops/s | CPU s/M | 1-node cluster ops/s | CPU s/M | ratio | 3-master --cluster ops/s | CPU s/M | ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|",

@@ -264,7 +264,10 @@ fn execute_checked(
             client.asking = false;
         }
         if cluster::needs_routing(srv, client, cmd) {
-            if let Some(e) = cluster::route(srv, client, cmd, args, keys.get(), asking, now) {
+            // A one-key command's position is known without building the key list.
+            let first = [cmd.first_key as usize];
+            let positions = if single_key(cmd, args) { &first[..] } else { keys.get() };
+            if let Some(e) = cluster::route(srv, client, cmd, args, positions, asking, now) {
                 if cmd.name == "exec" {
                     transactions::discard_state(srv, client);
                 } else if client.multi.is_some() {
@@ -390,10 +393,7 @@ fn execute_checked(
         finish_reply_mode(client, out, mark);
         return;
     }
-    let single_key = cmd.keys_fn.is_none()
-        && cmd.first_key > 0
-        && cmd.first_key == cmd.last_key
-        && (cmd.first_key as usize) < args.len();
+    let single_key = single_key(cmd, args);
     let one: [usize; 1];
     let many: Vec<usize>;
     let idx: &[usize] = if cmd.has(flags::ALL_SHARDS) {
@@ -436,6 +436,12 @@ fn execute_checked(
     // does not silence them.
     let mark = if cmd.has(flags::PUBSUB_CONTEXT) && cmd.name.contains("subscribe") { out.len() } else { mark };
     finish_reply_mode(client, out, mark);
+}
+
+/// Whether the command has exactly one key, at `first_key` (no key-finding function).
+#[inline]
+fn single_key(cmd: &Command, args: Args) -> bool {
+    cmd.keys_fn.is_none() && cmd.first_key > 0 && cmd.first_key == cmd.last_key && (cmd.first_key as usize) < args.len()
 }
 
 /// A request's key positions (`Command::key_positions`), computed on first use and kept.
