@@ -829,3 +829,47 @@ fn keys_in_slot_found_after_writes_deletes_and_a_restart() {
     drop(f);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// CLUSTER FORGET keeps the node out for a minute even while another node still gossips about
+/// it (Redis's blacklist): A forgets C, B does not; A must not re-learn C from B's gossip. The
+/// same check against redis-server as A shows the expectation is Redis's.
+#[test]
+fn forgotten_node_not_relearned_from_gossip() {
+    for a_is_redis in [false, true] {
+        let dir = common::temp_dir("cluster-forget");
+        for d in ["a", "b", "c"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let a = if a_is_redis {
+            match start_redis(&["--cluster-node-timeout", "1000"]) {
+                Some(r) => r,
+                None => return eprintln!("SKIPPED: redis-server is not on PATH"),
+            }
+        } else {
+            start_ferro(&dir.join("a"), &["--cluster-node-timeout", "1000"])
+        };
+        let b = start_ferro(&dir.join("b"), &["--cluster-node-timeout", "1000"]);
+        let c = start_ferro(&dir.join("c"), &["--cluster-node-timeout", "1000"]);
+        let (mut ca, mut cb, mut cc) = (a.conn(), b.conn(), c.conn());
+        let cid = cc.q("CLUSTER MYID").as_str();
+        for (conn, p) in [(&mut cb, b.port), (&mut cc, c.port)] {
+            let bus = bus_of(conn);
+            assert_eq!(ca.q(&format!("CLUSTER MEET 127.0.0.1 {p} {bus}")).as_str(), "OK");
+        }
+        let known =
+            |conn: &mut Raw| conn.q("CLUSTER NODES").as_str().lines().filter(|l| !l.contains("handshake")).count();
+        let t = Instant::now();
+        while known(&mut ca) < 3 || known(&mut cb) < 3 || known(&mut cc) < 3 {
+            assert!(t.elapsed() < Duration::from_secs(20), "no full mesh");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(ca.q(&format!("CLUSTER FORGET {cid}")).as_str(), "OK");
+        // B's PINGs carry gossip about C several times a second (and C still pings A).
+        std::thread::sleep(Duration::from_secs(4));
+        let nodes = ca.q("CLUSTER NODES").as_str();
+        let kind = if a_is_redis { "redis-server" } else { "ferrocache" };
+        assert!(!nodes.contains(&cid), "{kind} re-learned the forgotten node:\n{nodes}");
+        assert!(!nodes.contains(&format!(":{}@", c.port)), "{kind} met the forgotten node again:\n{nodes}");
+        assert_eq!(ca.q(&format!("CLUSTER FORGET {cid}")).as_str(), format!("ERR Unknown node {cid}"), "{kind}");
+    }
+}

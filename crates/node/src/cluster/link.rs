@@ -497,7 +497,7 @@ fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip
                         n.flags &= !MEET_FLAG;
                     }
                 }
-                gossip(&mut st, m);
+                gossip(&mut st, m, &srv.cluster.forgotten);
             }
         }
         if let Some(lid) = link {
@@ -571,7 +571,7 @@ fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip
                     st.me_mut().config_epoch = e;
                 }
             }
-            gossip(&mut st, m);
+            gossip(&mut st, m, &srv.cluster.forgotten);
         }
         slots_changed || st.fingerprint() != before
     };
@@ -704,8 +704,9 @@ impl SlotsUpdate {
     }
 }
 
-/// clusterProcessGossipSection: failure reports from masters, and nodes to discover.
-fn gossip(st: &mut ClusterState, m: &Msg) {
+/// clusterProcessGossipSection: failure reports from masters, and nodes to discover (not those
+/// CLUSTER FORGET blacklisted).
+fn gossip(st: &mut ClusterState, m: &Msg, forgotten: &parking_lot::Mutex<std::collections::HashMap<String, u64>>) {
     let sender_master = st.nodes.get(&m.sender).is_some_and(|n| n.flags & MASTER != 0 && n.flags & HANDSHAKE == 0);
     if sender_master {
         let now = now_ms();
@@ -723,6 +724,9 @@ fn gossip(st: &mut ClusterState, m: &Msg) {
     }
     for g in &m.gossip {
         if g.name == st.myself || st.nodes.contains_key(&g.name) || g.flags & NOADDR != 0 || g.ip.is_empty() {
+            continue;
+        }
+        if forgotten.lock().get(&g.name).is_some_and(|&until| until > now_ms()) {
             continue;
         }
         start_handshake(st, &g.ip, g.port, g.cport);

@@ -624,7 +624,21 @@ fn forget(ctx: &mut Ctx, a: Args) {
         st.slots.reassign(&n.id, None);
         st.migrating.retain(|_, v| *v != n.id);
         st.importing.retain(|_, v| *v != n.id);
+        // clusterDelNode: its failure reports go, its replicas no longer name it.
+        for other in st.nodes.values_mut() {
+            other.fail_reports.retain(|(by, _)| *by != n.id);
+            if other.master.as_deref() == Some(n.id.as_str()) {
+                other.master = None;
+            }
+        }
     });
+    // Gossip from nodes that still know it must not bring it back for a minute: time for
+    // CLUSTER FORGET to reach every node (clusterBlacklistAddNode).
+    let now = ctx.now_ms;
+    let mut forgotten = ctx.srv.cluster.forgotten.lock();
+    forgotten.retain(|_, until| *until > now);
+    forgotten.insert(n.id.clone(), now + 60_000);
+    drop(forgotten);
     ctx.out.ok();
 }
 

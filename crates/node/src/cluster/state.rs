@@ -490,6 +490,9 @@ pub struct Cluster {
     write_lock: parking_lot::Mutex<()>,
     /// DEBUG DROP-CLUSTER-PACKET-FILTER: bus messages of this type are dropped (-1: none).
     pub drop_filter: std::sync::atomic::AtomicI64,
+    /// CLUSTER FORGET's blacklist: node id -> until when (ms) gossip may not re-add it
+    /// (Redis's clusterBlacklist, 60 s).
+    pub forgotten: parking_lot::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl Default for Cluster {
@@ -504,6 +507,7 @@ impl Default for Cluster {
             migration: Default::default(),
             write_lock: Default::default(),
             drop_filter: std::sync::atomic::AtomicI64::new(-1),
+            forgotten: Default::default(),
         }
     }
 }
