@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Raw, ServerProc};
+use common::{Raw, Reply, ServerProc};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -871,5 +871,38 @@ fn forgotten_node_not_relearned_from_gossip() {
         assert!(!nodes.contains(&cid), "{kind} re-learned the forgotten node:\n{nodes}");
         assert!(!nodes.contains(&format!(":{}@", c.port)), "{kind} met the forgotten node again:\n{nodes}");
         assert_eq!(ca.q(&format!("CLUSTER FORGET {cid}")).as_str(), format!("ERR Unknown node {cid}"), "{kind}");
+    }
+}
+
+/// A client blocked on a key (BLPOP, ...) whose slot moves away gets -MOVED, and one whose slot
+/// leaves the cluster down gets -CLUSTERDOWN, instead of waiting for a write that will never
+/// come (clusterRedirectBlockedClientIfNeeded), as with redis-server.
+#[test]
+fn blocked_clients_redirected_when_their_slot_moves() {
+    for redis in [false, true] {
+        let other_port = common::free_port();
+        let conf = |p| two_node_conf(ME, p, OTHER, other_port, "0-8191", "8192-16383");
+        let Some(p) = start_with_conf(redis, conf) else {
+            eprintln!("SKIPPED: redis-server is not on PATH");
+            return;
+        };
+        let kind = if redis { "redis-server" } else { "ferrocache" };
+        let mut c = p.conn();
+        wait_state(&mut c, "ok");
+        // bar hashes to slot 5061 and hello to 866, both of this node's.
+        let mut moved = p.conn();
+        moved.set_timeout(Duration::from_secs(5));
+        moved.send_cmd(&["BLPOP", "bar", "0"]);
+        let mut down = p.conn();
+        down.set_timeout(Duration::from_secs(5));
+        down.send_cmd(&["BZPOPMIN", "hello", "0"]);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(c.q(&format!("CLUSTER SETSLOT 5061 NODE {OTHER}")).as_str(), "OK", "{kind}");
+        assert_eq!(moved.read(), Reply::Error(format!("MOVED 5061 127.0.0.1:{other_port}")), "{kind}");
+        assert_eq!(c.q("CLUSTER DELSLOTS 866").as_str(), "OK", "{kind}");
+        assert_eq!(down.read(), Reply::Error("CLUSTERDOWN The cluster is down".into()), "{kind}");
+        // Both are ordinary connections again.
+        assert_eq!(moved.q("PING").as_str(), "PONG");
+        assert_eq!(down.q("PING").as_str(), "PONG");
     }
 }

@@ -236,6 +236,30 @@ impl Blocking {
         n
     }
 
+    /// End the wait of every waiter for which `error` gives an error reply (cluster mode: its
+    /// slot moved away or the cluster is down). Returns how many.
+    pub fn end_waits_with(&self, srv: &crate::node::Node, error: impl Fn(&Waiter) -> Option<String>) -> usize {
+        if self.clients.load(Relaxed) == 0 {
+            return 0;
+        }
+        let ws: Vec<Arc<Waiter>> = self.by_id.lock().values().cloned().collect();
+        let mut n = 0;
+        for w in ws {
+            let Some(e) = error(&w) else { continue };
+            let mut st = w.state.lock();
+            if !matches!(*st, WaitState::Waiting) {
+                continue;
+            }
+            *st = WaitState::Served(format!("-{e}\r\n").into_bytes());
+            drop(st);
+            w.count_unblocked(srv, e.split(' ').next());
+            self.unregister(&w);
+            w.notify.notify_one();
+            n += 1;
+        }
+        n
+    }
+
     /// CLIENT UNBLOCK: end a client's wait with the timeout reply or an error.
     pub fn unblock(&self, srv: &crate::node::Node, id: u64, error: bool) -> bool {
         let Some(w) = self.by_id.lock().get(&id).cloned() else { return false };

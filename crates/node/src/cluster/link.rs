@@ -282,6 +282,7 @@ fn cron(srv: &Arc<Node>) {
     }
     super::failover::cron(srv, now);
     super::pubsub::drop_unserved_channels(srv);
+    super::redirect_blocked_clients(srv);
     super::migration::cron(srv, now);
 }
 

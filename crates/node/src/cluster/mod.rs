@@ -750,6 +750,40 @@ fn reset(ctx: &mut Ctx, a: Args) {
 }
 
 /// getPreferredEndpoint: what redirections name a node by (cluster-preferred-endpoint-type).
+/// clusterRedirectBlockedClientIfNeeded, from the cron: a client blocked on keys (BLPOP,
+/// BZPOPMIN, XREAD BLOCK, ...) whose slot this node no longer serves gets -MOVED (or
+/// -CLUSTERDOWN when the slot is unassigned or the cluster is down) instead of waiting for a
+/// write that will never come here.
+pub fn redirect_blocked_clients(srv: &Node) {
+    if srv.blocking.blocked_clients() == 0 {
+        return;
+    }
+    // A copy: no cluster lock is held while waiters' locks are taken (a waiter being served
+    // holds its client while its command routes under the state's read lock).
+    let full = srv.config.hot.cluster_full_coverage.load(Relaxed);
+    let st = srv.cluster.state.read().clone();
+    let down = !st.state_ok(full);
+    srv.blocking.end_waits_with(srv, |w| {
+        if down {
+            return Some("CLUSTERDOWN The cluster is down".into());
+        }
+        let slot = key_slot(w.keys.first()?) as usize;
+        let owner = st.slots.get(slot);
+        if owner == Some(st.myself.as_str()) || st.importing.contains_key(&(slot as u16)) {
+            return None;
+        }
+        let me = st.me();
+        let readonly = w.client.lock().as_ref().is_some_and(|c| c.readonly);
+        if readonly && !w.cmd.is_write() && me.flags & SLAVE != 0 && owner.is_some() && me.master.as_deref() == owner {
+            return None;
+        }
+        match owner.and_then(|o| st.nodes.get(o)) {
+            None => Some("CLUSTERDOWN Hash slot not served".into()),
+            Some(n) => Some(format!("MOVED {} {}:{}", slot, preferred_endpoint(srv, n), n.port)),
+        }
+    });
+}
+
 fn preferred_endpoint(srv: &Node, n: &ClusterNode) -> String {
     match srv.config.get("cluster-preferred-endpoint-type").unwrap_or_default().as_str() {
         "hostname" if n.hostname.is_empty() => "?".into(),
