@@ -12,7 +12,7 @@
 3. Raw MIGRATE: N keys moved between two standalone servers with `MIGRATE ... KEYS` in batches
    of 100 (what reshard sends per slot), keys per second.
 
-Usage: bench/cluster.py [--requests N] [--keys N] [--repeat N] [--results RESULTS.md]"""
+Usage: bench/cluster.py [--requests N] [--keys N] [--repeat N] [--pin] [--results RESULTS.md]"""
 import argparse, os, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,6 +29,7 @@ class Node:
             self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix=f"bench-cluster-{kind}-")
         argv = [FERRO, "server"] if kind == "ferrocache" else ["redis-server"]
+        argv = PIN_SERVER + argv
         argv += ["--port", str(self.port), "--save", "", "--appendonly", "no", "--dir", self.dir]
         if cluster:
             argv += ["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"]
@@ -56,7 +57,7 @@ def wait_ok(nodes):
 
 
 def bench(nodes, test, pipeline, n, cluster):
-    argv = ["redis-benchmark", "-p", str(nodes[0].port), "-t", test, "-c", "50", "-n", str(n), "-P", str(pipeline),
+    argv = PIN_CLIENT + ["redis-benchmark", "-p", str(nodes[0].port), "-t", test, "-c", "50", "-n", str(n), "-P", str(pipeline),
             "-r", "100000", "--csv"]
     if cluster:
         argv.append("--cluster")
@@ -69,6 +70,9 @@ def bench(nodes, test, pipeline, n, cluster):
 
 
 MODES = ("standalone", "one-node cluster", "3-master cluster")
+# --pin: servers on CPU 0 and redis-benchmark on CPU 1 (taskset), so that the client does not
+# take the servers' core from run to run.
+PIN_SERVER, PIN_CLIENT = [], []
 
 
 def cost(kind, requests, repeat):
@@ -190,8 +194,12 @@ def main():
     ap.add_argument("--requests", type=int, default=200000)
     ap.add_argument("--keys", type=int, default=200000)
     ap.add_argument("--repeat", type=int, default=3, help="rounds per server; the median is reported")
+    ap.add_argument("--pin", action="store_true", help="servers on CPU 0, redis-benchmark on CPU 1 (taskset)")
     ap.add_argument("--results", default=None, help="append a '## Cluster mode' section to this markdown file")
     args = ap.parse_args()
+    if args.pin:
+        PIN_SERVER[:] = ["taskset", "-c", "0"]
+        PIN_CLIENT[:] = ["taskset", "-c", "1"]
     if not os.path.exists(FERRO):
         sys.exit("build first: cargo build --release (%s missing)" % FERRO)
     kinds = ["ferrocache"] + (["redis-server"] if shutil.which("redis-server") else [])
@@ -204,13 +212,21 @@ def main():
         "",
         "## Cluster mode",
         "",
-        "`bench/cluster.py --requests %d --keys %d --repeat %d` (%s, %d cores, servers and load on the same"
-        " machine; each cell is the median of the rounds)."
+        "`bench/cluster.py --requests %d --keys %d --repeat %d%s` (%s, %d cores, servers and load on the same"
+        " machine%s; each cell is the median of the rounds)."
         " Cost: the same server standalone, as a one-node cluster holding every slot (plain redis-benchmark: no"
         " redirection, only the routing's cost) and as a three-master cluster (`redis-benchmark --cluster`, which"
         " refuses a single node), `-c 50 -r 100000`; server CPU seconds per million operations from"
         " /proc/PID/stat, summed over a cluster's nodes; ratio = cluster / standalone (target <= 1.05)."
-        % (args.requests, args.keys, args.repeat, time.strftime("%Y-%m-%d"), os.cpu_count()),
+        % (
+            args.requests,
+            args.keys,
+            args.repeat,
+            " --pin" if args.pin else "",
+            time.strftime("%Y-%m-%d"),
+            os.cpu_count(),
+            ", servers pinned to CPU 0 and redis-benchmark to CPU 1" if args.pin else "",
+        ),
         "",
         "| server | test | P | standalone ops/s | CPU s/M | 1-node cluster ops/s | CPU s/M | ratio | 3-master --cluster ops/s | CPU s/M | ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
