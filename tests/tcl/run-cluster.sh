@@ -66,7 +66,7 @@ run_unit() { # kind bin unit
     fi
     chmod +x "$WORK/tree/src/redis-server"
     rm -rf "$WORK/tree/tests/cluster/tmp"/*
-    (cd "$WORK/tree" && timeout "$UNIT_TIMEOUT" tclsh tests/cluster/run.tcl --single "$unit" > "$log" 2>&1)
+    (cd "$WORK/tree" && timeout "$UNIT_TIMEOUT" tclsh tests/cluster/run.tcl --single "$unit" --dont-clean > "$log" 2>&1)
     local rc=$? ok
     ok=$(grep -c '\[0;32;49mOK' "$log")
     # The instances' logs of a unit that failed or timed out, beside its log.

@@ -510,7 +510,7 @@ fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip
                 } else if let Some(mut n) = st.nodes.remove(lid) {
                     n.id = m.sender.clone();
                     n.flags &= !(HANDSHAKE | MEET_FLAG);
-                    n.config_epoch = m.config_epoch;
+                    n.flags |= m.flags & (MASTER | SLAVE);
                     st.nodes.insert(n.id.clone(), n);
                     renamed = Some(m.sender.clone());
                 }
@@ -533,8 +533,11 @@ fn process(srv: &Arc<Node>, m: &Msg, link: Option<&str>, peer_ip: &str, local_ip
                 }
             }
         }
-        let now_known = st.nodes.get(&m.sender).is_some_and(|n| n.flags & HANDSHAKE == 0);
-        if now_known && m.sender != st.myself {
+        // Only a sender known before this message: the PONG that ends a handshake renames the
+        // node and nothing more; its slots, role, epoch and gossip come with its next message
+        // (Redis looks the sender up before the rename). A node whose PINGs are all dropped
+        // (DEBUG DROP-CLUSTER-PACKET-FILTER) stays known but without slots, as in Redis.
+        if known && m.sender != st.myself {
             let master = (!m.slaveof.is_empty()).then(|| m.slaveof.clone());
             let n = st.nodes.get_mut(&m.sender).unwrap();
             let demoted = master.is_some() && n.flags & MASTER != 0;
