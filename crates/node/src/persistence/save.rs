@@ -322,21 +322,7 @@ pub(crate) fn save_held(srv: &Node, guards: &mut Guards) -> bool {
     let dirty_before = srv.counters.dirty.load(Relaxed);
     let id = srv.persist.next_id.fetch_add(1, Relaxed);
     let tmp = temp_name(id);
-    let mut out = match RdbOut::create(srv, tmp.clone()) {
-        Ok(o) => o,
-        Err(e) => {
-            log(
-                '#',
-                &format!(
-                    "Failed opening the temp RDB file {} (in server root dir {}) for saving: {}",
-                    tmp,
-                    cwd(),
-                    strerror(&e)
-                ),
-            );
-            return false;
-        }
-    };
+    let Ok(mut out) = open_out(srv, &tmp, SnapKind::Rdb, None) else { return false };
     let enc = EncCfg::from(srv);
     let mut buf = Vec::new();
     let now = now_ms();

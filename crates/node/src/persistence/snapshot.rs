@@ -49,15 +49,8 @@ pub(crate) struct RdbOut {
 }
 
 impl RdbOut {
-    pub(crate) fn create(srv: &Node, tmp: String) -> std::io::Result<RdbOut> {
-        Self::create_as(srv, tmp, SnapKind::Rdb)
-    }
-
-    pub(crate) fn create_as(srv: &Node, tmp: String, kind: SnapKind) -> std::io::Result<RdbOut> {
-        Self::create_recording(srv, tmp, kind, None)
-    }
-
-    /// `create_as`, the header recording the replication stream's point (a replica's RDB).
+    /// The snapshot's file, its header recording the replication stream's point when given (a
+    /// replica's RDB).
     pub(crate) fn create_recording(
         srv: &Node,
         tmp: String,
