@@ -62,6 +62,17 @@ fn cli(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
 }
 
+/// `redis-cli --cluster create` of `nodes` (with `extra` options), which must cover every slot.
+fn create_cluster<'a>(nodes: impl IntoIterator<Item = &'a Node>, extra: &[&str]) {
+    let addrs: Vec<String> = nodes.into_iter().map(|n| n.proc.addr()).collect();
+    let mut args = vec!["--cluster", "create"];
+    args.extend(addrs.iter().map(|s| s.as_str()));
+    args.extend(extra);
+    args.push("--cluster-yes");
+    let out = cli(&args);
+    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+}
+
 fn myid(port: u16) -> String {
     Raw::connect(port).q("CLUSTER MYID").as_str()
 }
@@ -175,12 +186,7 @@ fn mixed_cluster_failover_both_ways_and_manual() {
     // ferrocache of M2.
     let mut m = [start(false), start(true), start(false)];
     let r = [start(true), start(false), start(false)];
-    let addrs: Vec<String> = m.iter().map(|n| n.proc.addr()).collect();
-    let mut args = vec!["--cluster", "create"];
-    args.extend(addrs.iter().map(|s| s.as_str()));
-    args.push("--cluster-yes");
-    let out = cli(&args);
-    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+    create_cluster(&m, &[]);
     for (master, replica) in m.iter().zip(r.iter()) {
         let id = myid(master.proc.port);
         let out = cli(&[
@@ -281,12 +287,7 @@ fn redis_cli_create_with_replicas() {
         return;
     }
     let nodes: Vec<Node> = (0..6).map(|_| start(false)).collect();
-    let addrs: Vec<String> = nodes.iter().map(|n| n.proc.addr()).collect();
-    let mut args = vec!["--cluster", "create"];
-    args.extend(addrs.iter().map(|s| s.as_str()));
-    args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
-    let out = cli(&args);
-    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+    create_cluster(&nodes, &["--cluster-replicas", "1"]);
     let mut masters = 0;
     for n in &nodes {
         wait_until("cluster ok", Duration::from_secs(30), || cluster_ok(n.proc.port));
@@ -298,7 +299,7 @@ fn redis_cli_create_with_replicas() {
         masters += (role(n.proc.port).0 == "master") as usize;
     }
     assert_eq!(masters, 3);
-    let check = cli(&["--cluster", "check", &addrs[0]]);
+    let check = cli(&["--cluster", "check", &nodes[0].proc.addr()]);
     assert!(check.contains("[OK] All nodes agree about slots configuration."), "{check}");
     assert_eq!(check.matches("1 additional replica(s)").count(), 3, "{check}");
     for n in &nodes {
@@ -318,12 +319,7 @@ fn master_losing_a_slot_deletes_its_keys() {
     }
     for loser_is_redis in [false, true] {
         let nodes = [start(loser_is_redis), start(!loser_is_redis), start(false)];
-        let addrs: Vec<String> = nodes.iter().map(|n| n.proc.addr()).collect();
-        let mut args = vec!["--cluster", "create"];
-        args.extend(addrs.iter().map(|s| s.as_str()));
-        args.push("--cluster-yes");
-        let out = cli(&args);
-        assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+        create_cluster(&nodes, &[]);
         let (a, b) = (nodes[0].proc.port, nodes[1].proc.port);
         for n in &nodes {
             wait_until("cluster ok", Duration::from_secs(30), || cluster_ok(n.proc.port));

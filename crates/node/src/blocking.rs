@@ -236,45 +236,35 @@ impl Blocking {
         n
     }
 
-    /// End the wait of every waiter for which `error` gives an error reply (cluster mode: its
-    /// slot moved away or the cluster is down). Returns how many.
-    pub fn end_waits_with(&self, srv: &crate::node::Node, error: impl Fn(&Waiter) -> Option<String>) -> usize {
+    /// Every blocked client, in no order.
+    pub fn waiters(&self) -> Vec<Arc<Waiter>> {
         if self.clients.load(Relaxed) == 0 {
-            return 0;
+            return Vec::new();
         }
-        let ws: Vec<Arc<Waiter>> = self.by_id.lock().values().cloned().collect();
-        let mut n = 0;
-        for w in ws {
-            let Some(e) = error(&w) else { continue };
-            let mut st = w.state.lock();
-            if !matches!(*st, WaitState::Waiting) {
-                continue;
-            }
-            *st = WaitState::Served(format!("-{e}\r\n").into_bytes());
-            drop(st);
-            w.count_unblocked(srv, e.split(' ').next());
-            self.unregister(&w);
-            w.notify.notify_one();
-            n += 1;
+        self.by_id.lock().values().cloned().collect()
+    }
+
+    /// End `w`'s wait with `reply` without re-running its command (counted as one call, failed
+    /// with `error` when given). False when it was no longer waiting.
+    pub fn end_wait(&self, srv: &crate::node::Node, w: &Arc<Waiter>, reply: Vec<u8>, error: Option<&str>) -> bool {
+        let mut st = w.state.lock();
+        if !matches!(*st, WaitState::Waiting) {
+            return false;
         }
-        n
+        *st = WaitState::Served(reply);
+        drop(st);
+        w.count_unblocked(srv, error);
+        self.unregister(w);
+        w.notify.notify_one();
+        true
     }
 
     /// CLIENT UNBLOCK: end a client's wait with the timeout reply or an error.
     pub fn unblock(&self, srv: &crate::node::Node, id: u64, error: bool) -> bool {
         let Some(w) = self.by_id.lock().get(&id).cloned() else { return false };
-        let mut st = w.state.lock();
-        if !matches!(*st, WaitState::Waiting) {
-            return false;
-        }
         let reply =
             if error { b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n".to_vec() } else { w.timeout_reply() };
-        *st = WaitState::Served(reply);
-        w.count_unblocked(srv, error.then_some("UNBLOCKED"));
-        drop(st);
-        self.unregister(&w);
-        w.notify.notify_one();
-        true
+        self.end_wait(srv, &w, reply, error.then_some("UNBLOCKED"))
     }
 
     /// Serve the waiters of every ready key, FIFO per key. Call with no shard lock held.

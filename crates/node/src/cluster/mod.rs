@@ -755,33 +755,50 @@ fn reset(ctx: &mut Ctx, a: Args) {
 /// -CLUSTERDOWN when the slot is unassigned or the cluster is down) instead of waiting for a
 /// write that will never come here.
 pub fn redirect_blocked_clients(srv: &Node) {
-    if srv.blocking.blocked_clients() == 0 {
+    // Each waiter's slot and whether a replica may serve it, read before the cluster state is
+    // locked: a waiter being served holds its client while its command routes under that lock.
+    let waiters: Vec<_> = srv
+        .blocking
+        .waiters()
+        .into_iter()
+        .filter_map(|w| {
+            let slot = key_slot(w.keys.first()?) as usize;
+            let replica_may_serve = !w.cmd.is_write() && w.client.lock().as_ref().is_some_and(|c| c.readonly);
+            Some((w, slot, replica_may_serve))
+        })
+        .collect();
+    if waiters.is_empty() {
         return;
     }
-    // A copy: no cluster lock is held while waiters' locks are taken (a waiter being served
-    // holds its client while its command routes under the state's read lock).
     let full = srv.config.hot.cluster_full_coverage.load(Relaxed);
-    let st = srv.cluster.state.read().clone();
-    let down = !st.state_ok(full);
-    srv.blocking.end_waits_with(srv, |w| {
-        if down {
-            return Some("CLUSTERDOWN The cluster is down".into());
-        }
-        let slot = key_slot(w.keys.first()?) as usize;
-        let owner = st.slots.get(slot);
-        if owner == Some(st.myself.as_str()) || st.importing.contains_key(&(slot as u16)) {
-            return None;
-        }
+    let errors: Vec<_> = {
+        let st = srv.cluster.state.read();
+        let down = !srv.cluster.state.state_ok(&st, full);
         let me = st.me();
-        let readonly = w.client.lock().as_ref().is_some_and(|c| c.readonly);
-        if readonly && !w.cmd.is_write() && me.flags & SLAVE != 0 && owner.is_some() && me.master.as_deref() == owner {
-            return None;
-        }
-        match owner.and_then(|o| st.nodes.get(o)) {
-            None => Some("CLUSTERDOWN Hash slot not served".into()),
-            Some(n) => Some(format!("MOVED {} {}:{}", slot, preferred_endpoint(srv, n), n.port)),
-        }
-    });
+        waiters
+            .into_iter()
+            .filter_map(|(w, slot, replica_may_serve)| {
+                if down {
+                    return Some((w, "CLUSTERDOWN The cluster is down".to_string()));
+                }
+                let owner = st.slots.get(slot);
+                let served = owner == Some(st.myself.as_str())
+                    || st.importing.contains_key(&(slot as u16))
+                    || (replica_may_serve && me.flags & SLAVE != 0 && owner.is_some() && me.master.as_deref() == owner);
+                if served {
+                    return None;
+                }
+                let e = match owner.and_then(|o| st.nodes.get(o)) {
+                    None => "CLUSTERDOWN Hash slot not served".to_string(),
+                    Some(n) => format!("MOVED {} {}:{}", slot, preferred_endpoint(srv, n), n.port),
+                };
+                Some((w, e))
+            })
+            .collect()
+    };
+    for (w, e) in errors {
+        srv.blocking.end_wait(srv, &w, format!("-{e}\r\n").into_bytes(), e.split(' ').next());
+    }
 }
 
 fn preferred_endpoint(srv: &Node, n: &ClusterNode) -> String {
@@ -991,7 +1008,7 @@ pub fn route(
         any_write |= c.is_write();
         for &i in positions.iter() {
             let key = &a[i];
-            let this = key_slot(key) as usize;
+            let this = srv.ks.key_slot(key) as usize;
             match first {
                 None => {
                     first = Some(key);
