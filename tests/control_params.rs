@@ -29,6 +29,7 @@ const ACTIONS: &[&str] = &[
     "IncreaseReplicaCount",
     "DecreaseReplicaCount",
     "TestFailover",
+    "ModifyReplicationGroupShardConfiguration",
 ];
 
 /// The members each action honours (value semantics are checked by the other control tests and
@@ -71,6 +72,9 @@ const HONOURED: &[(&str, &[&str])] = &[
             "CacheNodeType",
             "Engine",
             "EngineVersion",
+            "NumNodeGroups",
+            "ClusterMode",
+            "NodeGroupConfiguration",
         ],
     ),
     ("DescribeReplicationGroups", &["ReplicationGroupId", "MaxRecords", "Marker"]),
@@ -94,6 +98,17 @@ const HONOURED: &[(&str, &[&str])] = &[
         &["ReplicationGroupId", "NewReplicaCount", "ReplicaConfiguration", "ReplicasToRemove", "ApplyImmediately"],
     ),
     ("TestFailover", &["ReplicationGroupId", "NodeGroupId"]),
+    (
+        "ModifyReplicationGroupShardConfiguration",
+        &[
+            "ReplicationGroupId",
+            "NodeGroupCount",
+            "ApplyImmediately",
+            "ReshardingConfiguration",
+            "NodeGroupsToRemove",
+            "NodeGroupsToRetain",
+        ],
+    ),
 ];
 
 /// Members accepted only with the value this control plane runs and reports (the test checks
@@ -116,8 +131,6 @@ const ONLY: &[(&str, &str, &str, &str)] = &[
     ("CreateReplicationGroup", "CacheSubnetGroupName", "default", "my-subnets"),
     ("CreateReplicationGroup", "NetworkType", "ipv4", "dual_stack"),
     ("CreateReplicationGroup", "IpDiscovery", "ipv4", "ipv6"),
-    ("CreateReplicationGroup", "NumNodeGroups", "1", "3"),
-    ("CreateReplicationGroup", "ClusterMode", "disabled", "enabled"),
     ("ModifyCacheCluster", "ApplyImmediately", "true", "false"),
     ("ModifyCacheCluster", "AZMode", "single-az", "cross-az"),
     ("ModifyCacheCluster", "AutoMinorVersionUpgrade", "true", "false"),
@@ -138,6 +151,7 @@ const NESTED_REFUSED: &[(&str, &str)] = &[
     ("IncreaseReplicaCount", "PreferredOutpostArns"),
     ("DecreaseReplicaCount", "PreferredOutpostArns"),
     ("DecreaseReplicaCount", "PreferredAvailabilityZones"),
+    ("CreateReplicationGroup", "OutpostArn"),
 ];
 
 /// One member of the model: (type, example query keys with their leaf types).

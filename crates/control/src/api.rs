@@ -317,7 +317,11 @@ fn write_cluster(app: &App, x: &mut Xml, c: &Cluster, nodes: &[Node], show_nodes
     x.leaf("PreferredMaintenanceWindow", "sun:05:00-sun:06:00");
     x.empty("PendingModifiedValues");
     x.empty("CacheSecurityGroups");
-    let family = if c.engine == "memcached" { "default.memcached1.6" } else { "default.redis7" };
+    let family = match (c.engine.as_str(), c.cluster_mode) {
+        ("memcached", _) => "default.memcached1.6",
+        (_, true) => "default.redis7.cluster.on",
+        _ => "default.redis7",
+    };
     x.open("CacheParameterGroup")
         .leaf("CacheParameterGroupName", family)
         .leaf("ParameterApplyStatus", "in-sync")
@@ -447,6 +451,7 @@ fn create_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> 
         az,
         created_ms: now_ms(),
         next_node: 1,
+        cluster_mode: false,
     };
     let mut nodes = Vec::new();
     for _ in 0..num {

@@ -545,6 +545,7 @@ fn op_failover(app: &App, id: &str) {
 /// failed replicas replaced, misconfigured replicas repointed, endpoints kept current.
 pub fn health(app: &Arc<App>) {
     let groups = app.store.lock().unwrap().groups().unwrap_or_default();
+    crate::sharded::health::resume_stalled(app, &groups);
     for g in groups.into_iter().filter(|g| g.status == "available") {
         let key = busy_key(&g.id);
         if !app.try_begin(&key) {
@@ -554,6 +555,10 @@ pub fn health(app: &Arc<App>) {
             app.end(&key);
             continue;
         };
+        if g.layout.is_some() {
+            crate::sharded::health::check(app, g, members);
+            continue;
+        }
         let mut primary_failed = false;
         let mut replica_trouble = false;
         let pport = members.iter().find(|m| m.0.id == g.primary).map(|m| m.1.port);
@@ -645,6 +650,7 @@ pub fn start(app: &Arc<App>) {
         engine: "redis".into(),
         port: 0,
         mc_port: 0,
+        cluster_mode: false,
     };
     app.groups.endpoints.set_node_addr(&app.provider.address(&probe));
     let groups = app.store.lock().unwrap().groups().unwrap_or_default();
@@ -653,6 +659,10 @@ pub fn start(app: &Arc<App>) {
         if g.status == "deleting" {
             log(&format!("{}: finishing deletion", g.id));
             op_delete(app, &g.id, false);
+            continue;
+        }
+        if g.layout.is_some() {
+            crate::sharded::ops::start(app, &g);
             continue;
         }
         if let Err(e) = app.groups.endpoints.ensure(&g.id, g.primary_port, g.reader_port) {

@@ -14,6 +14,7 @@ pub mod provider;
 pub mod replication_group;
 pub mod sentinel;
 pub mod sentinel_link;
+pub mod sharded;
 pub mod sigv4;
 pub mod state;
 pub mod xml;
@@ -54,6 +55,8 @@ pub struct App {
     pub read_timeout: Duration,
     /// The per-node time series the sampler keeps (metrics.rs).
     pub metrics: metrics::Metrics,
+    /// Cluster-mode groups at run time (sharded/).
+    pub sharded: sharded::Runtime,
 }
 
 pub fn now_ms() -> i64 {
@@ -72,6 +75,7 @@ impl App {
             engine: c.engine.clone(),
             port: n.port,
             mc_port: n.mc_port,
+            cluster_mode: c.cluster_mode,
         }
     }
 
@@ -328,6 +332,7 @@ pub fn run(opts: Options) -> Result<(), String> {
         config_endpoints: mc_config::ConfigEndpoints::new(&opts.bind)?,
         read_timeout: opts.read_timeout,
         metrics: metrics::Metrics::default(),
+        sharded: sharded::Runtime::default(),
     });
 
     let sentinel = app.groups.sentinel.init(&app);

@@ -20,6 +20,8 @@ pub struct NodeSpec {
     pub port: u16,
     /// memcached port (0 for Redis nodes).
     pub mc_port: u16,
+    /// A node of a cluster-mode group: started with `cluster-enabled yes`.
+    pub cluster_mode: bool,
 }
 
 pub trait Provider: Send + Sync {
@@ -185,6 +187,13 @@ impl Provider for LocalProcesses {
             cmd.arg("--bind").arg(&self.bind).arg("--memcached-port").arg(spec.mc_port.to_string());
         } else {
             cmd.arg("--bind").arg(&self.bind);
+        }
+        if spec.cluster_mode {
+            // ElastiCache's cluster-mode parameter group: full coverage not required (a shard
+            // that is down does not stop the others from serving).
+            cmd.args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+                .args(["--cluster-node-timeout", &crate::sharded::NODE_TIMEOUT_MS.to_string()])
+                .args(["--cluster-require-full-coverage", "no"]);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().map_err(|e| e.to_string())?))

@@ -15,8 +15,20 @@ const MAX_REPLICAS: i64 = 5;
 
 /// The actions of this module; None for other actions.
 pub fn dispatch(app: &Arc<App>, action: &str, p: &Params) -> Option<Result<String, ApiError>> {
+    use crate::sharded::api as cm;
+    let sharded = || p.get("ReplicationGroupId").is_some_and(|id| cm::is_cluster_mode(app, id));
     Some(match action {
-        "CreateReplicationGroup" => create(app, p),
+        "CreateReplicationGroup" => match cm::wants_cluster_mode(p) {
+            Ok(true) => cm::create(app, p),
+            Ok(false) => create(app, p),
+            Err(e) => Err(e),
+        },
+        "ModifyReplicationGroupShardConfiguration" => cm::modify_shards(app, p),
+        "ModifyReplicationGroup" if sharded() => cm::modify(app, p),
+        "DeleteReplicationGroup" if sharded() => cm::delete(app, p),
+        "IncreaseReplicaCount" if sharded() => cm::increase(app, p),
+        "DecreaseReplicaCount" if sharded() => cm::decrease(app, p),
+        "TestFailover" if sharded() => cm::test_failover(app, p),
         "DescribeReplicationGroups" => describe(app, p),
         "ModifyReplicationGroup" => modify(app, p),
         "DeleteReplicationGroup" => delete(app, p),
@@ -27,15 +39,15 @@ pub fn dispatch(app: &Arc<App>, action: &str, p: &Params) -> Option<Result<Strin
     })
 }
 
-fn not_found(id: &str) -> ApiError {
+pub(crate) fn not_found(id: &str) -> ApiError {
     err(404, "ReplicationGroupNotFoundFault", format!("Replication group {} not found.", id))
 }
 
-fn bad_state(id: &str) -> ApiError {
+pub(crate) fn bad_state(id: &str) -> ApiError {
     err(400, "InvalidReplicationGroupState", format!("Replication group {} is not in available state.", id))
 }
 
-fn group_id(p: &Params) -> Result<String, ApiError> {
+pub(crate) fn group_id(p: &Params) -> Result<String, ApiError> {
     Ok(p.required("ReplicationGroupId")?.to_ascii_lowercase())
 }
 
@@ -45,7 +57,7 @@ fn claim(app: &App, id: &str) -> Result<(ReplicationGroup, Vec<Member>), ApiErro
 }
 
 /// [`claim`] for a group in one of `states`.
-fn claim_in(app: &App, id: &str, states: &[&str]) -> Result<(ReplicationGroup, Vec<Member>), ApiError> {
+pub(crate) fn claim_in(app: &App, id: &str, states: &[&str]) -> Result<(ReplicationGroup, Vec<Member>), ApiError> {
     let (g, _) = load(app, id).ok_or_else(|| not_found(id))?;
     if !states.contains(&g.status.as_str()) {
         return Err(bad_state(id));
@@ -68,22 +80,26 @@ fn claim_in(app: &App, id: &str, states: &[&str]) -> Result<(ReplicationGroup, V
     Ok((g, members))
 }
 
-fn set_status(app: &App, g: &mut ReplicationGroup, status: &str) -> Result<(), ApiError> {
+pub(crate) fn set_status(app: &App, g: &mut ReplicationGroup, status: &str) -> Result<(), ApiError> {
     g.status = status.into();
     app.store.lock().unwrap().update_group(g).map_err(internal)
 }
 
-fn endpoint(x: &mut Xml, name: &str, addr: &str, port: u16) {
+pub(crate) fn endpoint(x: &mut Xml, name: &str, addr: &str, port: u16) {
     x.open(name).leaf("Address", addr).leaf("Port", &port.to_string()).close(name);
 }
 
 fn write_group(app: &App, x: &mut Xml, g: &ReplicationGroup, members: &[Member]) {
+    if g.layout.is_some() {
+        return crate::sharded::api::write_group(app, x, g, members);
+    }
     let addr = app.provider.address(&crate::provider::NodeSpec {
         cluster_id: g.id.clone(),
         node_id: String::new(),
         engine: "redis".into(),
         port: 0,
         mc_port: 0,
+        cluster_mode: false,
     });
     let live: Vec<&Member> = members.iter().filter(|m| m.0.status != "deleting").collect();
     let ready = g.status != "creating";
@@ -142,7 +158,7 @@ fn write_group(app: &App, x: &mut Xml, g: &ReplicationGroup, members: &[Member])
     x.close("ReplicationGroup");
 }
 
-fn group_xml(app: &App, id: &str) -> Result<String, ApiError> {
+pub(crate) fn group_xml(app: &App, id: &str) -> Result<String, ApiError> {
     let (g, members) = load(app, id).ok_or_else(|| not_found(id))?;
     let mut x = Xml::default();
     write_group(app, &mut x, &g, &members);
@@ -160,6 +176,7 @@ fn new_member(app: &App, g: &mut ReplicationGroup, az: &str) -> Result<Member, A
         az: az.to_string(),
         created_ms: now_ms(),
         next_node: 1,
+        cluster_mode: false,
     };
     g.next_member += 1;
     let n = new_node(app, &mut c)?;
@@ -197,10 +214,10 @@ fn create(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
             return Err(invalid(format!("Invalid engine {} for a replication group. Valid engines: redis", e)));
         }
     }
-    if p.int("NumNodeGroups")?.is_some_and(|n| n != 1)
-        || p.get("ClusterMode").is_some_and(|m| !m.eq_ignore_ascii_case("disabled"))
-    {
-        return Err(combination("Cluster mode (more than one node group) is not supported by this control plane yet."));
+    if p.0.keys().any(|k| k.starts_with("NodeGroupConfiguration.")) {
+        return Err(combination(
+            "NodeGroupConfiguration is supported for cluster mode enabled groups here; a cluster mode disabled group takes NumCacheClusters and PreferredCacheClusterAZs.",
+        ));
     }
     let num = p.int("NumCacheClusters")?;
     let rpn = p.int("ReplicasPerNodeGroup")?;
@@ -268,6 +285,7 @@ fn create(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
         next_member: 1,
         primary_port: pp,
         reader_port: rp,
+        layout: None,
     };
     let mut added = Vec::new();
     for az in &azs {

@@ -16,6 +16,8 @@ pub struct Cluster {
     pub created_ms: i64,
     /// The next cache node number to hand out (node ids are `0001`, `0002`, ...).
     pub next_node: i64,
+    /// A member of a cluster-mode replication group: its node runs with `cluster-enabled yes`.
+    pub cluster_mode: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -60,6 +62,9 @@ pub struct ReplicationGroup {
     /// Ports of the primary and reader endpoints (TCP proxies in the control plane).
     pub primary_port: u16,
     pub reader_port: u16,
+    /// Cluster mode enabled: the shards and any resharding in flight (`primary_port` is then the
+    /// configuration endpoint's port and `primary`/`reader_port` are unused).
+    pub layout: Option<crate::sharded::Layout>,
 }
 
 pub type Result<T> = std::result::Result<T, String>;
@@ -129,8 +134,22 @@ impl SqliteStore {
                 reader_port INTEGER NOT NULL);",
         )
         .map_err(e)?;
+        // Columns added after the first release: older state files get them with defaults.
+        add_column(&conn, "clusters", "cluster_mode", "INTEGER NOT NULL DEFAULT 0")?;
+        add_column(&conn, "replication_groups", "layout", "TEXT NOT NULL DEFAULT ''")?;
         Ok(SqliteStore { conn })
     }
+}
+
+/// `ALTER TABLE .. ADD COLUMN` unless the column exists.
+fn add_column(conn: &Connection, table: &str, column: &str, decl: &str) -> Result<()> {
+    let mut st = conn.prepare(&format!("PRAGMA table_info({})", table)).map_err(e)?;
+    let names =
+        st.query_map([], |r| r.get::<_, String>(1)).map_err(e)?.collect::<rusqlite::Result<Vec<_>>>().map_err(e)?;
+    if !names.iter().any(|n| n == column) {
+        conn.execute_batch(&format!("ALTER TABLE {} ADD COLUMN {} {};", table, column, decl)).map_err(e)?;
+    }
+    Ok(())
 }
 
 fn row_cluster(r: &rusqlite::Row) -> rusqlite::Result<Cluster> {
@@ -143,10 +162,11 @@ fn row_cluster(r: &rusqlite::Row) -> rusqlite::Result<Cluster> {
         az: r.get(5)?,
         created_ms: r.get(6)?,
         next_node: r.get(7)?,
+        cluster_mode: r.get(8)?,
     })
 }
 
-const CLUSTER_COLS: &str = "id, engine, engine_version, node_type, status, az, created_ms, next_node";
+const CLUSTER_COLS: &str = "id, engine, engine_version, node_type, status, az, created_ms, next_node, cluster_mode";
 
 impl StateStore for SqliteStore {
     fn clusters(&self) -> Result<Vec<Cluster>> {
@@ -167,9 +187,9 @@ impl StateStore for SqliteStore {
         let n = self
             .conn
             .execute(
-                "INSERT OR IGNORE INTO clusters (id, engine, engine_version, node_type, status, az, created_ms, next_node)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![c.id, c.engine, c.engine_version, c.node_type, c.status, c.az, c.created_ms, c.next_node],
+                "INSERT OR IGNORE INTO clusters (id, engine, engine_version, node_type, status, az, created_ms, next_node, cluster_mode)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![c.id, c.engine, c.engine_version, c.node_type, c.status, c.az, c.created_ms, c.next_node, c.cluster_mode],
             )
             .map_err(e)?;
         Ok(n == 1)
@@ -179,8 +199,18 @@ impl StateStore for SqliteStore {
         self.conn
             .execute(
                 "UPDATE clusters SET engine = ?2, engine_version = ?3, node_type = ?4, status = ?5, az = ?6,
-                 created_ms = ?7, next_node = ?8 WHERE id = ?1",
-                params![c.id, c.engine, c.engine_version, c.node_type, c.status, c.az, c.created_ms, c.next_node],
+                 created_ms = ?7, next_node = ?8, cluster_mode = ?9 WHERE id = ?1",
+                params![
+                    c.id,
+                    c.engine,
+                    c.engine_version,
+                    c.node_type,
+                    c.status,
+                    c.az,
+                    c.created_ms,
+                    c.next_node,
+                    c.cluster_mode
+                ],
             )
             .map_err(e)?;
         Ok(())
@@ -295,7 +325,7 @@ impl StateStore for SqliteStore {
         let n = self
             .conn
             .execute(
-                &format!("INSERT OR IGNORE INTO replication_groups ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)", GROUP_COLS),
+                &format!("INSERT OR IGNORE INTO replication_groups ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)", GROUP_COLS),
                 group_params(g),
             )
             .map_err(e)?;
@@ -307,7 +337,7 @@ impl StateStore for SqliteStore {
             .execute(
                 "UPDATE replication_groups SET description = ?2, status = ?3, automatic_failover = ?4, multi_az = ?5,
                  node_type = ?6, engine_version = ?7, created_ms = ?8, primary_cluster = ?9, members = ?10,
-                 next_member = ?11, primary_port = ?12, reader_port = ?13 WHERE id = ?1",
+                 next_member = ?11, primary_port = ?12, reader_port = ?13, layout = ?14 WHERE id = ?1",
                 group_params(g),
             )
             .map_err(e)?;
@@ -320,7 +350,7 @@ impl StateStore for SqliteStore {
     }
 }
 
-const GROUP_COLS: &str = "id, description, status, automatic_failover, multi_az, node_type, engine_version, created_ms, primary_cluster, members, next_member, primary_port, reader_port";
+const GROUP_COLS: &str = "id, description, status, automatic_failover, multi_az, node_type, engine_version, created_ms, primary_cluster, members, next_member, primary_port, reader_port, layout";
 
 fn group_params(g: &ReplicationGroup) -> rusqlite::ParamsFromIter<Vec<rusqlite::types::Value>> {
     use rusqlite::types::Value::{Integer, Text};
@@ -340,6 +370,7 @@ fn group_params(g: &ReplicationGroup) -> rusqlite::ParamsFromIter<Vec<rusqlite::
         Integer(g.next_member),
         Integer(g.primary_port as i64),
         Integer(g.reader_port as i64),
+        Text(g.layout.as_ref().map(|l| serde_json::to_string(l).unwrap_or_default()).unwrap_or_default()),
     ])
 }
 
@@ -366,5 +397,15 @@ fn row_group(r: &rusqlite::Row) -> rusqlite::Result<ReplicationGroup> {
         next_member: r.get(10)?,
         primary_port: r.get(11)?,
         reader_port: r.get(12)?,
+        layout: {
+            let json: String = r.get(13)?;
+            if json.is_empty() {
+                None
+            } else {
+                Some(serde_json::from_str(&json).map_err(|err| {
+                    rusqlite::Error::FromSqlConversionFailure(13, rusqlite::types::Type::Text, Box::new(err))
+                })?)
+            }
+        },
     })
 }

@@ -146,6 +146,11 @@ impl ClusterState {
 
     /// Redis's clusterGenNodeDescription.
     pub fn node_line(&self, n: &ClusterNode) -> String {
+        self.node_line_with(n, &self.ranges(&n.id))
+    }
+
+    /// [`Self::node_line`] with the node's slot ranges already known.
+    fn node_line_with(&self, n: &ClusterNode, ranges: &[(usize, usize)]) -> String {
         let mut s = format!("{} {}:{}@{}", n.id, n.ip, n.port, n.cport);
         if !n.hostname.is_empty() {
             s.push(',');
@@ -157,7 +162,7 @@ impl ClusterState {
         s.push_str(n.master.as_deref().unwrap_or("-"));
         let link = if n.link || n.flags & MYSELF != 0 { "connected" } else { "disconnected" };
         s.push_str(&format!(" {} {} {} {}", n.ping_sent, n.pong_recv, self.node_epoch(n), link));
-        for (a, b) in self.ranges(&n.id) {
+        for &(a, b) in ranges {
             if a == b {
                 s.push_str(&format!(" {}", a));
             } else {
@@ -189,9 +194,14 @@ impl ClusterState {
 
     /// Node lines without the nodes having any of `filter`'s flags.
     pub fn nodes_text_filtered(&self, filter: u16) -> String {
+        // One walk of the slot table for all lines (nodes.conf is written on every change).
+        let mut ranges: std::collections::HashMap<&str, Vec<(usize, usize)>> = Default::default();
+        for (a, b, owner) in self.slots.runs() {
+            ranges.entry(owner).or_default().push((a, b));
+        }
         let mut out = String::new();
         for n in self.nodes.values().filter(|n| n.flags & filter == 0) {
-            out.push_str(&self.node_line(n));
+            out.push_str(&self.node_line_with(n, ranges.get(n.id.as_str()).map_or(&[][..], |v| v)));
             out.push('\n');
         }
         out
