@@ -94,13 +94,19 @@ fn wait_known(members: &[Member], ids: &HashMap<String, String>, limit: Duration
     }
 }
 
-/// Whether every member says `cluster_state:ok` and every replica's link is up (bounded).
+/// Whether every member says `cluster_state:ok` with every slot assigned, and every replica's
+/// link is up (bounded).
 fn wait_healthy(members: &[Member], layout: &Layout, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         let ok = members.iter().all(|m| {
-            let state = resp::command(m.1.port, &["CLUSTER", "INFO"], OP_TIMEOUT)
-                .is_ok_and(|r| r.text().lines().any(|l| l.trim() == "cluster_state:ok"));
+            // Every node sees every slot served (with full coverage not required, cluster_state
+            // is ok before gossip has told a node about the other shards' slots).
+            let state = resp::command(m.1.port, &["CLUSTER", "INFO"], OP_TIMEOUT).is_ok_and(|r| {
+                let t = r.text();
+                t.lines().any(|l| l.trim() == "cluster_state:ok")
+                    && t.lines().any(|l| l.trim() == "cluster_slots_assigned:16384")
+            });
             let primary = layout.shard_of(&m.0.id).is_some_and(|s| s.primary == m.0.id);
             state
                 && (primary
