@@ -11,11 +11,14 @@ pub struct SlotOwners {
     owner: Box<[u16]>,
     /// Every id that ever owned a slot here (a node is interned once; the table stays small).
     ids: Vec<String>,
+    /// Per number (0: unassigned), how many slots it has: the bus asks for the owners and their
+    /// counts on every message (cluster state, cluster size), too often for a table walk.
+    counts: Vec<u32>,
 }
 
 impl Default for SlotOwners {
     fn default() -> Self {
-        SlotOwners { owner: vec![0; SLOTS].into_boxed_slice(), ids: Vec::new() }
+        SlotOwners { owner: vec![0; SLOTS].into_boxed_slice(), ids: Vec::new(), counts: vec![SLOTS as u32] }
     }
 }
 
@@ -33,6 +36,7 @@ impl SlotOwners {
             self.compact();
         }
         self.ids.push(id.to_string());
+        self.counts.push(0);
         self.ids.len() as u16
     }
 
@@ -50,6 +54,14 @@ impl SlotOwners {
             *o = renumber[*o as usize];
         }
         self.ids = ids;
+        self.recount();
+    }
+
+    fn recount(&mut self) {
+        self.counts = vec![0; self.ids.len() + 1];
+        for &o in self.owner.iter() {
+            self.counts[o as usize] += 1;
+        }
     }
 
     fn name(&self, n: u16) -> Option<&str> {
@@ -63,7 +75,10 @@ impl SlotOwners {
 
     /// Assign `slot` to `id` (None: unassign it).
     pub fn set(&mut self, slot: usize, id: Option<&str>) {
-        self.owner[slot] = id.map(|i| self.intern(i)).unwrap_or(0);
+        let n = id.map(|i| self.intern(i)).unwrap_or(0);
+        self.counts[self.owner[slot] as usize] -= 1;
+        self.counts[n as usize] += 1;
+        self.owner[slot] = n;
     }
 
     /// Whether `id` owns `slot`.
@@ -78,7 +93,7 @@ impl SlotOwners {
 
     /// Whether some slot is unassigned.
     pub fn any_unassigned(&self) -> bool {
-        self.owner.contains(&0)
+        self.counts[0] > 0
     }
 
     /// Every slot's owner, in slot order.
@@ -94,15 +109,12 @@ impl SlotOwners {
 
     /// How many slots `id` owns.
     pub fn count(&self, id: &str) -> usize {
-        match self.number(id) {
-            Some(n) => self.owner.iter().filter(|&&o| o == n).count(),
-            None => 0,
-        }
+        self.number(id).map_or(0, |n| self.counts[n as usize] as usize)
     }
 
     /// Whether `id` owns any slot.
     pub fn owns_any(&self, id: &str) -> bool {
-        self.number(id).is_some_and(|n| self.owner.contains(&n))
+        self.number(id).is_some_and(|n| self.counts[n as usize] > 0)
     }
 
     /// The slot ranges `id` owns, as (start, end) pairs.
@@ -135,32 +147,26 @@ impl SlotOwners {
         out.into_iter().map(|(a, b, o)| (a, b, self.name(o).unwrap_or_default())).collect()
     }
 
-    /// The distinct owners, in the order of their first slot.
+    /// The distinct owners (in the order they were first seen).
     pub fn owners(&self) -> Vec<&str> {
-        let mut seen = vec![false; self.ids.len() + 1];
-        let mut out = Vec::new();
-        let mut last = 0;
-        for &o in self.owner.iter() {
-            if o != 0 && o != last {
-                last = o;
-                if !seen[o as usize] {
-                    seen[o as usize] = true;
-                    out.push(self.ids[o as usize - 1].as_str());
-                }
-            }
-        }
-        out
+        self.ids.iter().zip(&self.counts[1..]).filter(|(_, c)| **c > 0).map(|(id, _)| id.as_str()).collect()
     }
 
     /// Give every slot of `from` to `to` (None: unassign them); how many there were.
     pub fn reassign(&mut self, from: &str, to: Option<&str>) -> usize {
-        let Some(f) = self.number(from) else { return 0 };
+        if self.number(from).is_none() {
+            return 0;
+        }
+        // Interning may renumber (compaction): the source's number is taken after it.
         let t = to.map(|i| self.intern(i)).unwrap_or(0);
+        let Some(f) = self.number(from) else { return 0 };
         let mut changed = 0;
         for o in self.owner.iter_mut().filter(|o| **o == f) {
             *o = t;
             changed += 1;
         }
+        self.counts[f as usize] -= changed as u32;
+        self.counts[t as usize] += changed as u32;
         changed
     }
 
@@ -168,12 +174,48 @@ impl SlotOwners {
     pub fn clear(&mut self) {
         self.owner.fill(0);
         self.ids.clear();
+        self.counts = vec![SLOTS as u32];
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kept counts agree with a walk of the table after any mix of changes.
+    #[test]
+    fn counts_follow_every_change() {
+        let mut t = SlotOwners::default();
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        for round in 0..20_000 {
+            let id = format!("n{}", next() % 9);
+            match next() % 10 {
+                0 => {
+                    t.reassign(&id, Some(&format!("n{}", next() % 9)));
+                }
+                1 if round % 500 == 0 => t.clear(),
+                2 => {
+                    t.reassign(&id, None);
+                }
+                _ => t.set(next() % SLOTS, if next() % 5 == 0 { None } else { Some(&id) }),
+            }
+        }
+        for i in 0..9 {
+            let id = format!("n{}", i);
+            assert_eq!(t.count(&id), t.iter().filter(|o| *o == Some(id.as_str())).count());
+        }
+        assert_eq!(t.any_unassigned(), t.iter().any(|o| o.is_none()));
+        let mut walked: Vec<&str> = t.iter().flatten().collect();
+        walked.sort();
+        walked.dedup();
+        let mut owners = t.owners();
+        owners.sort();
+        assert_eq!(owners, walked);
+    }
 
     #[test]
     fn owners_table() {
