@@ -510,3 +510,42 @@ fn aws_cli_boto3_and_redis_py_cluster_scale_out_and_in_under_load() {
     assert!(out.status.success());
     assert!(stdout.contains(" 0 failed"), "{}", stdout);
 }
+
+/// `ferrocache cluster create --shards`, `scale` (progress on stderr), `describe`, `failover
+/// --shard`.
+#[test]
+fn cli_creates_scales_and_describes_a_cluster_mode_group() {
+    let cp = ControlPlane::new("cm-cli");
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+            .arg("cluster")
+            .args(args)
+            .args(["--endpoint", &cp.url()])
+            .env_remove("FERROCACHE_CONTROL_ENDPOINT")
+            .output()
+            .unwrap();
+        let (o, e) =
+            (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert!(out.status.success(), "{:?}: {}{}", args, o, e);
+        (o, e)
+    };
+    let (out, _) = cli(&["create", "web", "--engine", "redis", "--shards", "2", "--replicas", "1", "--wait"]);
+    assert!(out.contains("Cluster mode:           enabled"), "{}", out);
+    assert!(out.contains("0001   available  0-8191") && out.contains("0002   available  8192-16383"), "{}", out);
+    let cfg = describe(&cp, "web").config_port();
+    write_keys(cfg, 200);
+    let (out, err) = cli(&["scale", "web", "--shards", "3"]);
+    assert!(err.contains("resharding web: 100%"), "{}", err);
+    assert!(out.contains("Shards:                 3"), "{}", out);
+    let (out, _) = cli(&["describe", "web"]);
+    assert!(out.contains("0003   available"), "{}", out);
+    check_keys(cfg, 200);
+    let (out, _) = cli(&["failover", "web", "--shard", "0002", "--wait"]);
+    assert!(out.contains("Status:                 available"), "{}", out);
+    let events = cp.ok(&[("Action", "DescribeEvents"), ("SourceIdentifier", "web")]);
+    assert!(tags(&events, "Message").iter().any(|m| m == "Test Failover API called for node group 0002"));
+    // Scaling in without --remove removes the last shards.
+    let (out, _) = cli(&["scale", "web", "--shards", "1"]);
+    assert!(out.contains("Shards:                 1") && out.contains("0001   available  0-16383"), "{}", out);
+    check_keys(cfg, 200);
+}

@@ -9,16 +9,22 @@ use std::time::{Duration, Instant};
 pub const USAGE: &str = "Usage: ferrocache cluster COMMAND [options]
 
 Commands:
-  create NAME --engine redis|memcached [--nodes N] [--replicas N] [--node-type T]
+  create NAME --engine redis|memcached [--nodes N] [--replicas N] [--shards N] [--node-type T]
       (--node-type: default cache.t3.micro)
       Memcached: a cluster of N nodes (default 1) with a configuration endpoint.
       Redis: one node; with --replicas N a replication group of a primary and N replicas
-      (CreateReplicationGroup, automatic failover on when N >= 1).
+      (CreateReplicationGroup, automatic failover on when N >= 1); with --shards N a
+      cluster-mode group of N shards (each a primary and --replicas R replicas) behind one
+      configuration endpoint.
+  scale NAME --shards N [--remove ID[,ID...]]
+                         reshard a cluster-mode group online to N shards, with a progress
+                         bar (scaling in removes the last shards, or the ones given)
   describe [NAME]        one cluster or replication group in detail, or all of them
   modify NAME --nodes N [--remove ID[,ID...]]
                          resize a Memcached cluster (ids of the nodes to remove, optional)
   delete NAME            delete a cache cluster or replication group
-  failover NAME          TestFailover of a replication group's shard 0001
+  failover NAME [--shard ID]
+                         TestFailover of a replication group's shard (default 0001)
   events [NAME] [--duration MINUTES]
                          recent events (default: the last 60 minutes), newest first
 
@@ -28,6 +34,7 @@ Options:
   --output table|json    output format (default table)
   --wait                 create/modify/delete/failover: wait until the cluster is available
                          (or gone), showing progress
+  --no-wait              scale: return once the resharding has started
   --timeout SECS         how long --wait waits (default 600)
   --group                describe/delete: NAME is a replication group
   --cache-cluster        describe/delete: NAME is a cache cluster
@@ -353,6 +360,8 @@ struct Opts {
     /// `--group` / `--cache-cluster`: which namespace NAME is in.
     only: Sel,
     timeout: Duration,
+    /// `scale`: return once the resharding has started.
+    no_wait: bool,
     positional: Vec<String>,
     flags: Vec<(String, String)>,
 }
@@ -373,6 +382,8 @@ const VALUE_FLAGS: &[&str] = &[
     "--node-type",
     "--remove",
     "--duration",
+    "--shards",
+    "--shard",
 ];
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -383,6 +394,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             .unwrap_or_else(|| "http://127.0.0.1:8080".into()),
         json: false,
         wait: false,
+        no_wait: false,
         only: Sel::Any,
         timeout: Duration::from_secs(600),
         positional: vec![],
@@ -399,6 +411,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             i += 1;
         } else if a == "--wait" {
             o.wait = true;
+        } else if a == "--no-wait" {
+            o.no_wait = true;
         } else if a == "--group" || a == "--cache-cluster" {
             let sel = if a == "--group" { Sel::Group } else { Sel::Cluster };
             if o.only != Sel::Any && o.only != sel {
@@ -521,7 +535,7 @@ fn rgs_table(rgs: &[&Element]) -> String {
             ]
         })
         .collect();
-    table(&["REPLICATION GROUP", "STATUS", "NODES", "FAILOVER", "PRIMARY ENDPOINT"], &rows)
+    table(&["REPLICATION GROUP", "STATUS", "NODES", "FAILOVER", "ENDPOINT"], &rows)
 }
 
 fn cluster_detail(c: &Element) -> String {
@@ -572,6 +586,12 @@ fn rg_detail(g: &Element) -> String {
     kv(&mut out, "Automatic failover:", g.get("AutomaticFailover"));
     kv(&mut out, "Node type:", g.get("CacheNodeType"));
     kv(&mut out, "Configuration endpoint:", endpoint_of(g, "ConfigurationEndpoint"));
+    if g.get("ClusterEnabled") == "true" {
+        kv(&mut out, "Cluster mode:", "enabled".into());
+        kv(&mut out, "Shards:", g.list("NodeGroups").len().to_string());
+        crate::cli_shards::shards_detail(g, &mut out);
+        return out;
+    }
     for ng in g.list("NodeGroups") {
         kv(&mut out, "Shard:", format!("{} ({})", ng.get("NodeGroupId"), ng.get("Status")));
         kv(&mut out, "  Primary endpoint:", endpoint_of(ng, "PrimaryEndpoint"));
@@ -708,6 +728,12 @@ fn wait_for(client: &Client, name: &str, sel: Sel, gone: bool, timeout: Duration
                 let up = nodes.iter().filter(|n| n.get("CacheNodeStatus") == "available").count();
                 format!("{}, {}/{} nodes available", status, up, nodes.len())
             }
+            Some(Kind::Group(g)) if status == "modifying" => {
+                match g.get("PendingModifiedValues/Resharding/SlotMigration/ProgressPercentage") {
+                    p if p.is_empty() => status.clone(),
+                    p => format!("{}, {}% of the slots moved", status, p),
+                }
+            }
             _ => status.clone(),
         };
         let secs = start.elapsed().as_secs();
@@ -808,6 +834,15 @@ fn run(cmd: &str, o: &Opts) -> Result<(), Result<CallError, String>> {
             let engine = o.flag("--engine").ok_or(Err("create: --engine redis|memcached is needed".to_string()))?;
             let nodes = count(o, "--nodes").map_err(Err)?;
             let replicas = count(o, "--replicas").map_err(Err)?;
+            if let Some(shards) = count(o, "--shards").map_err(Err)? {
+                if engine != "redis" || nodes.is_some() {
+                    return Err(Err("create: --shards is for Redis cluster mode (with --replicas, no --nodes)".into()));
+                }
+                let mut p = crate::cli_shards::create_params(&name, shards, replicas);
+                p.push(("CacheNodeType", o.flag("--node-type").unwrap_or("cache.t3.micro").to_string()));
+                let r = client.call("CreateReplicationGroup", &p).map_err(Ok)?;
+                return finish(&client, o, &name.to_ascii_lowercase(), r, false).map_err(Ok);
+            }
             // ElastiCache requires a node type; ours is recorded (nodes are local processes).
             let mut p: Vec<(&str, String)> =
                 vec![("CacheNodeType", o.flag("--node-type").unwrap_or("cache.t3.micro").to_string())];
@@ -925,10 +960,28 @@ fn run(cmd: &str, o: &Opts) -> Result<(), Result<CallError, String>> {
             .map_err(Ok)?;
             finish(&client, o, &name.to_ascii_lowercase(), r, true).map_err(Ok)
         }
+        "scale" => {
+            let name = name_arg(o, cmd).map_err(Err)?.to_ascii_lowercase();
+            let shards = count(o, "--shards").map_err(Err)?.ok_or(Err("scale: --shards N is needed".to_string()))?;
+            let remove: Vec<String> = o
+                .flag("--remove")
+                .map(|r| r.split(',').filter(|s| !s.is_empty()).map(|s| s.to_string()).collect())
+                .unwrap_or_default();
+            let r = crate::cli_shards::scale(&client, &name, shards, &remove, !o.no_wait, o.timeout).map_err(Ok)?;
+            if o.json {
+                print_json(&Element { children: vec![r], ..Default::default() });
+            } else if o.no_wait {
+                println!("{} {}", r.get("ReplicationGroup/ReplicationGroupId"), r.get("ReplicationGroup/Status"));
+            } else {
+                print!("{}", rg_detail(&r));
+            }
+            Ok(())
+        }
         "failover" => {
             let name = name_arg(o, cmd).map_err(Err)?;
+            let shard = o.flag("--shard").unwrap_or("0001").to_string();
             let r = client
-                .call("TestFailover", &[("ReplicationGroupId", name.clone()), ("NodeGroupId", "0001".into())])
+                .call("TestFailover", &[("ReplicationGroupId", name.clone()), ("NodeGroupId", shard)])
                 .map_err(Ok)?;
             finish(&client, o, &name.to_ascii_lowercase(), r, false).map_err(Ok)
         }

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod cli_shards;
 pub mod endpoints;
 pub mod failover;
 pub mod mc_config;
