@@ -582,7 +582,7 @@ struct Series {
     node: String,
     engine: String,
     group: String,
-    /// The node group (shard) inside a replication group: `0001` (one shard until cluster mode).
+    /// The node group (shard) inside a replication group (`0001` when cluster mode is disabled).
     shard: String,
     role: String,
     /// The previous read: raw counter values and when.
@@ -716,6 +716,12 @@ impl Metrics {
         };
         let group_of: HashMap<&str, &str> =
             groups.iter().flat_map(|g| g.members.iter().map(move |(c, _)| (c.as_str(), g.id.as_str()))).collect();
+        // Members of cluster-mode groups: their node group; the others' group has one, 0001.
+        let shard_of: HashMap<&str, &str> = groups
+            .iter()
+            .filter_map(|g| g.layout.as_ref())
+            .flat_map(|l| l.shards.iter().flat_map(|s| s.members.iter().map(move |m| (m.as_str(), s.id.as_str()))))
+            .collect();
         let t_ms = crate::now_ms();
         let t_ms = t_ms - t_ms.rem_euclid(1000);
         let mut host = self.host.lock().unwrap();
@@ -745,15 +751,20 @@ impl Metrics {
                 raw.insert("NetworkPacketsIn", host.packets.0);
                 raw.insert("NetworkPacketsOut", host.packets.1);
                 let group = group_of.get(c.id.as_str()).map(|g| g.to_string()).unwrap_or_default();
-                round.push((key, c.engine.clone(), group, role, raw, Instant::now()));
+                let shard = match shard_of.get(c.id.as_str()) {
+                    Some(s) => s.to_string(),
+                    None if !group.is_empty() => "0001".into(),
+                    None => String::new(),
+                };
+                round.push((key, c.engine.clone(), group, shard, role, raw, Instant::now()));
             }
         }
         // A round's samples appear together: a query never sees half a round.
         let mut nodes = self.nodes.lock().unwrap();
-        for ((cluster, node), engine, group, role, raw, at) in round {
+        for ((cluster, node), engine, group, shard, role, raw, at) in round {
             let s =
                 nodes.entry((cluster.clone(), node.clone())).or_insert_with(|| Series::new(&cluster, &node, &engine));
-            s.shard = if group.is_empty() { String::new() } else { "0001".into() };
+            s.shard = shard;
             s.group = group;
             s.role = role;
             s.sample(t_ms, at, raw, &host);

@@ -29,6 +29,11 @@ pub trait Provider: Send + Sync {
     fn address(&self, spec: &NodeSpec) -> String;
     /// Ports for a new node: (resp, memcached or 0).
     fn allocate_ports(&self, engine: &str) -> Result<(u16, u16), String>;
+    /// A port for a node with cluster mode enabled: its cluster bus listens on port + 10000,
+    /// which must be free too.
+    fn allocate_cluster_port(&self) -> Result<u16, String> {
+        Ok(self.allocate_ports("redis")?.0)
+    }
     /// Start the node (keeping its data dir if it exists) and wait until it answers PING.
     /// Returns its pid.
     fn start(&self, spec: &NodeSpec) -> Result<i64, String>;
@@ -149,6 +154,17 @@ pub fn resp_command(port: u16, args: &[&str], timeout: Duration) -> Result<Strin
     Ok(line)
 }
 
+impl LocalProcesses {
+    /// The address the nodes bind (loopback for a wildcard bind).
+    fn address_ip(&self) -> &str {
+        if self.bind == "0.0.0.0" || self.bind == "*" {
+            "0.0.0.0"
+        } else {
+            &self.bind
+        }
+    }
+}
+
 impl Provider for LocalProcesses {
     fn address(&self, _spec: &NodeSpec) -> String {
         if self.bind == "0.0.0.0" || self.bind == "*" {
@@ -169,6 +185,18 @@ impl Provider for LocalProcesses {
         } else {
             Ok((p, 0))
         }
+    }
+
+    fn allocate_cluster_port(&self) -> Result<u16, String> {
+        for _ in 0..1000 {
+            // Below 55536, so that the bus port exists; both free on the nodes' address now.
+            let l = TcpListener::bind((self.address_ip(), 0)).map_err(|e| e.to_string())?;
+            let p = l.local_addr().map_err(|e| e.to_string())?.port();
+            if p <= 55535 && TcpListener::bind((self.address_ip(), p + 10000)).is_ok() {
+                return Ok(p);
+            }
+        }
+        Err("no free port pair (port, port + 10000) for a cluster node".into())
     }
 
     fn start(&self, spec: &NodeSpec) -> Result<i64, String> {

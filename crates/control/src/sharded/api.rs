@@ -90,7 +90,8 @@ fn new_member(app: &App, g: &ReplicationGroup, shard: &mut Shard, az: &str) -> R
         cluster_mode: true,
     };
     shard.next_member += 1;
-    let n = new_node(app, &mut c)?;
+    let mut n = new_node(app, &mut c)?;
+    n.port = app.provider.allocate_cluster_port().map_err(internal)?;
     shard.members.push(c.id.clone());
     Ok((c, n))
 }
@@ -98,8 +99,9 @@ fn new_member(app: &App, g: &ReplicationGroup, shard: &mut Shard, az: &str) -> R
 /// Give new members ports distinct from each other and from the group's.
 fn distinct_ports(app: &App, used: &mut Vec<u16>, added: &mut [Member]) -> Result<(), ApiError> {
     for (_, n) in added.iter_mut() {
-        while used.contains(&n.port) {
-            n.port = app.provider.allocate_ports("redis").map_err(internal)?.0;
+        while used.contains(&n.port) || used.contains(&(n.port + 10000)) || used.contains(&(n.port.wrapping_sub(10000)))
+        {
+            n.port = app.provider.allocate_cluster_port().map_err(internal)?;
         }
         used.push(n.port);
     }

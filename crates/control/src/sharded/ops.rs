@@ -47,6 +47,23 @@ pub fn set_status(app: &App, id: &str, status: &str) {
 /// Start a member's node: `fresh` from an empty data dir (a new node, or a failed one replaced),
 /// else from its data dir (its nodes.conf keeps its cluster identity and slots).
 pub fn start_member(app: &App, m: &mut Member, fresh: bool) -> Result<(), String> {
+    let mut tries = 0;
+    loop {
+        match start_once(app, m, fresh) {
+            // A new node has no clients yet: when its port or bus port was taken meanwhile (by
+            // any process's outgoing connection), it moves to another port pair.
+            Err(e) if m.1.status == "creating" && tries < 3 => {
+                tries += 1;
+                log(&format!("{}: {}; trying another port", m.0.id, e));
+                m.1.port = app.provider.allocate_cluster_port()?;
+                let _ = app.store.lock().unwrap().upsert_node(&m.1);
+            }
+            r => return r,
+        }
+    }
+}
+
+fn start_once(app: &App, m: &mut Member, fresh: bool) -> Result<(), String> {
     let s = spec(m);
     if fresh {
         // A hung node may hold its port: kill it, but only by a pid that is still this node's.
@@ -96,8 +113,15 @@ fn wait_known(members: &[Member], ids: &HashMap<String, String>, limit: Duration
 
 /// Whether every member says `cluster_state:ok` with every slot assigned, and every replica's
 /// link is up (bounded).
-fn wait_healthy(members: &[Member], layout: &Layout, limit: Duration) -> bool {
+fn wait_healthy(members: &[Member], layout: &Layout, ids: &HashMap<String, String>, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
+    // The replicas every node should see as replicas (a replaced node is a master with no
+    // slots in the others' views until gossip tells them otherwise).
+    let replicas: HashSet<&str> = members
+        .iter()
+        .filter(|m| layout.shard_of(&m.0.id).is_some_and(|s| s.primary != m.0.id))
+        .filter_map(|m| ids.get(&m.0.id).map(|s| s.as_str()))
+        .collect();
     loop {
         let ok = members.iter().all(|m| {
             // Every node sees every slot served (with full coverage not required, cluster_state
@@ -107,8 +131,11 @@ fn wait_healthy(members: &[Member], layout: &Layout, limit: Duration) -> bool {
                 t.lines().any(|l| l.trim() == "cluster_state:ok")
                     && t.lines().any(|l| l.trim() == "cluster_slots_assigned:16384")
             });
+            let roles = cluster_nodes(m.1.port, OP_TIMEOUT)
+                .is_some_and(|v| v.iter().filter(|n| replicas.contains(n.id.as_str())).all(|n| !n.master));
             let primary = layout.shard_of(&m.0.id).is_some_and(|s| s.primary == m.0.id);
             state
+                && roles
                 && (primary
                     || resp::command(m.1.port, &["INFO", "replication"], OP_TIMEOUT)
                         .is_ok_and(|r| r.text().lines().any(|l| l.trim() == "master_link_status:up")))
@@ -221,7 +248,7 @@ pub fn bring_up(
             }
         }
     }
-    if !wait_healthy(members, &layout, sync_wait) {
+    if !wait_healthy(members, &layout, &ids, sync_wait) {
         log(&format!("{}: not every node reports cluster_state:ok with its replica links up yet", g.id));
     }
     g.layout = Some(layout);
@@ -496,6 +523,27 @@ impl Conns {
                 std::collections::hash_map::Entry::Vacant(e) => e.insert(Conn::connect(port, Duration::from_secs(10))?),
             };
             match conn.call_raw(args) {
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    self.0.remove(&port);
+                    if attempt == 1 {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        unreachable!()
+    }
+
+    /// Send `cmds` in one write and read their replies (error replies included), reconnecting
+    /// once on a broken connection (the commands here are safe to send again).
+    pub fn pipeline(&mut self, port: u16, cmds: &[Vec<String>]) -> Result<Vec<resp::Reply>, String> {
+        for attempt in 0..2 {
+            let conn = match self.0.entry(port) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(Conn::connect(port, Duration::from_secs(10))?),
+            };
+            match conn.pipeline(cmds) {
                 Ok(r) => return Ok(r),
                 Err(e) => {
                     self.0.remove(&port);

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 /// Keys moved per MIGRATE.
 const BATCH: usize = 200;
+/// Slots of one shard pair moved together: each step (IMPORTING, MIGRATING, the key count,
+/// NODE) is sent for all of them in one pipelined round trip.
+const SLOT_BATCH: usize = 32;
 
 /// Run (or resume) the group's resharding. On an error the group stays `modifying` with its
 /// resharding recorded; the health loop retries it.
@@ -190,17 +193,22 @@ fn execute(
             let (done, stop, error) = (&done, &stop, &error);
             scope.spawn(move || {
                 let mut conns = Conns::new();
-                for slot in slots {
+                for batch in slots.chunks(SLOT_BATCH) {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    if let Err(e) = migrate_slot(&mut conns, host, (src.0, &src.1), (dst.0, &dst.1), masters, *slot) {
+                    if let Err(e) = migrate_slots(&mut conns, host, (src.0, &src.1), (dst.0, &dst.1), masters, batch) {
                         stop.store(true, Ordering::Relaxed);
-                        error.lock().unwrap().get_or_insert(format!("slot {}: {}", slot, e));
+                        error.lock().unwrap().get_or_insert(format!(
+                            "slots {}-{}: {}",
+                            batch[0],
+                            batch[batch.len() - 1],
+                            e
+                        ));
                         return;
                     }
-                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n % 64 == 0 || n == total {
+                    let n = done.fetch_add(batch.len(), Ordering::Relaxed) + batch.len();
+                    {
                         let pct = (n as f64 * 100.0 / total as f64 * 100.0).floor() / 100.0;
                         app.sharded.progress.lock().unwrap().insert(id.to_string(), pct);
                     }
@@ -219,39 +227,70 @@ fn settled(e: &str) -> bool {
     e.contains("already the owner") || e.contains("not the owner") || e.contains("only with masters")
 }
 
-/// Move one slot from `src` to `dst` (port, node id); idempotent, so an interrupted move can be
-/// run again. `masters`: every primary, told the new owner at the end.
-fn migrate_slot(
+/// Move `slots` from `src` to `dst` (port, node id) together, the way redis-cli moves one
+/// (IMPORTING on the target, MIGRATING on the source, the keys, NODE everywhere), each step
+/// pipelined over all of them; the keys of the slots that have any are moved slot by slot.
+/// Idempotent, so an interrupted move can be run again. `masters`: every primary.
+fn migrate_slots(
     conns: &mut Conns,
     host: &str,
     src: (u16, &str),
     dst: (u16, &str),
     masters: &[u16],
-    slot: u16,
+    slots: &[u16],
 ) -> Result<(), String> {
+    let step = |conns: &mut Conns, port: u16, what: &str, args: &dyn Fn(&str) -> Vec<String>, tolerate: bool| {
+        let cmds: Vec<Vec<String>> = slots.iter().map(|s| args(&s.to_string())).collect();
+        for r in conns.pipeline(port, &cmds)? {
+            if let super::resp::Reply::Error(e) = r {
+                if !(tolerate && settled(&e)) {
+                    return Err(format!("{}: {}", what, e));
+                }
+            }
+        }
+        Ok::<_, String>(())
+    };
+    let set = |s: &str, verb: &str, id: &str| -> Vec<String> {
+        ["CLUSTER", "SETSLOT", s, verb, id].iter().map(|a| a.to_string()).collect()
+    };
+    step(conns, dst.0, "SETSLOT IMPORTING", &|s| set(s, "IMPORTING", src.1), true)?;
+    step(conns, src.0, "SETSLOT MIGRATING", &|s| set(s, "MIGRATING", dst.1), true)?;
+    let counts: Vec<Vec<String>> = slots
+        .iter()
+        .map(|s| ["CLUSTER", "COUNTKEYSINSLOT", &s.to_string()].iter().map(|a| a.to_string()).collect())
+        .collect();
+    let counts = conns.pipeline(src.0, &counts)?;
+    for (slot, count) in slots.iter().zip(counts) {
+        if !matches!(count, super::resp::Reply::Int(0)) {
+            move_keys(conns, host, src.0, dst.0, *slot)?;
+        }
+    }
+    // The target first (it stops answering ASK-only), then the source, then everyone else. A
+    // source that gave its last slot away may already be a replica of the target (replica
+    // migration), having learned the new owner from the target's broadcast.
+    step(conns, dst.0, "SETSLOT NODE", &|s| set(s, "NODE", dst.1), false)?;
+    step(conns, src.0, "SETSLOT NODE", &|s| set(s, "NODE", dst.1), true)?;
+    for m in masters.iter().filter(|p| **p != src.0 && **p != dst.0) {
+        let _ = step(conns, *m, "SETSLOT NODE", &|s| set(s, "NODE", dst.1), true);
+    }
+    Ok(())
+}
+
+/// MIGRATE a slot's keys from `src` to `dst` in batches until the slot is empty.
+fn move_keys(conns: &mut Conns, host: &str, src: u16, dst: u16, slot: u16) -> Result<(), String> {
     let s = slot.to_string();
-    if let Err(e) = conns.call(dst.0, &["CLUSTER", "SETSLOT", &s, "IMPORTING", src.1]) {
-        if !settled(&e) {
-            return Err(format!("SETSLOT IMPORTING: {}", e));
-        }
-    }
-    if let Err(e) = conns.call(src.0, &["CLUSTER", "SETSLOT", &s, "MIGRATING", dst.1]) {
-        if !settled(&e) {
-            return Err(format!("SETSLOT MIGRATING: {}", e));
-        }
-    }
-    let port = dst.0.to_string();
+    let port = dst.to_string();
     let batch = BATCH.to_string();
     let mut failures = 0;
     loop {
-        let keys = conns.call(src.0, &["CLUSTER", "GETKEYSINSLOT", &s, &batch])?.items();
+        let keys = conns.call(src, &["CLUSTER", "GETKEYSINSLOT", &s, &batch])?.items();
         if keys.is_empty() {
-            break;
+            return Ok(());
         }
         let mut args: Vec<&[u8]> =
             vec![b"MIGRATE", host.as_bytes(), port.as_bytes(), b"", b"0", b"10000", b"REPLACE", b"KEYS"];
         args.extend(keys.iter().map(|k| k.as_slice()));
-        match conns.call_raw(src.0, &args)? {
+        match conns.call_raw(src, &args)? {
             super::resp::Reply::Error(e) => {
                 failures += 1;
                 if failures > 5 {
@@ -262,17 +301,17 @@ fn migrate_slot(
             _ => failures = 0,
         }
     }
-    // The target first (it stops answering ASK-only), then the source, then everyone else.
-    conns.call(dst.0, &["CLUSTER", "SETSLOT", &s, "NODE", dst.1]).map_err(|e| format!("SETSLOT NODE: {}", e))?;
-    if let Err(e) = conns.call(src.0, &["CLUSTER", "SETSLOT", &s, "NODE", dst.1]) {
-        // A source that gave its last slot away may already have turned into a replica of the
-        // target (replica migration), learning the new owner from the target's broadcast.
-        if !e.contains("only with masters") {
-            return Err(format!("SETSLOT NODE: {}", e));
-        }
-    }
-    for m in masters.iter().filter(|p| **p != src.0 && **p != dst.0) {
-        let _ = conns.call(*m, &["CLUSTER", "SETSLOT", &s, "NODE", dst.1]);
-    }
-    Ok(())
+}
+
+/// Move one slot from `src` to `dst` (port, node id); idempotent, so an interrupted move can be
+/// run again. `masters`: every primary, told the new owner at the end.
+fn migrate_slot(
+    conns: &mut Conns,
+    host: &str,
+    src: (u16, &str),
+    dst: (u16, &str),
+    masters: &[u16],
+    slot: u16,
+) -> Result<(), String> {
+    migrate_slots(conns, host, src, dst, masters, &[slot])
 }

@@ -69,6 +69,19 @@ impl Conn {
         read_reply(&mut self.reader)
     }
 
+    /// Send several commands in one write, then read their replies in order.
+    pub fn pipeline(&mut self, cmds: &[Vec<String>]) -> Result<Vec<Reply>, String> {
+        let mut req = Vec::new();
+        for args in cmds {
+            req.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+            for a in args {
+                req.extend_from_slice(format!("${}\r\n{}\r\n", a.len(), a).as_bytes());
+            }
+        }
+        self.writer.write_all(&req).map_err(|e| e.to_string())?;
+        cmds.iter().map(|_| read_reply(&mut self.reader)).collect()
+    }
+
     /// Send one command; an error reply becomes `Err` too.
     pub fn call(&mut self, args: &[&str]) -> Result<Reply, String> {
         let raw: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
