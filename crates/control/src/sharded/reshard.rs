@@ -227,9 +227,14 @@ fn settled(e: &str) -> bool {
     e.contains("already the owner") || e.contains("not the owner") || e.contains("only with masters")
 }
 
-/// Move `slots` from `src` to `dst` (port, node id) together, the way redis-cli moves one
-/// (IMPORTING on the target, MIGRATING on the source, the keys, NODE everywhere), each step
-/// pipelined over all of them; the keys of the slots that have any are moved slot by slot.
+/// Move `slots` from `src` to `dst` (port, node id), each the way redis-cli moves one
+/// (IMPORTING on the target, MIGRATING on the source, the keys, NODE on the target then the
+/// source), in as few round trips as that order allows: the IMPORTING of all of them in one
+/// pipeline, a slot's MIGRATING with its first key listing, and the other primaries told of
+/// all the new owners in one pipeline at the end (gossip would tell them too). A slot stays
+/// MIGRATING only while its own keys move: a client's write of a new key there is redirected
+/// with ASK to the target, which some clients only follow to a node they already know (redis-py
+/// 5 does not learn a new shard's node from an ASK, redis/redis-py#2432).
 /// Idempotent, so an interrupted move can be run again. `masters`: every primary.
 fn migrate_slots(
     conns: &mut Conns,
@@ -239,51 +244,66 @@ fn migrate_slots(
     masters: &[u16],
     slots: &[u16],
 ) -> Result<(), String> {
-    let step = |conns: &mut Conns, port: u16, what: &str, args: &dyn Fn(&str) -> Vec<String>, tolerate: bool| {
-        let cmds: Vec<Vec<String>> = slots.iter().map(|s| args(&s.to_string())).collect();
-        for r in conns.pipeline(port, &cmds)? {
-            if let super::resp::Reply::Error(e) = r {
-                if !(tolerate && settled(&e)) {
-                    return Err(format!("{}: {}", what, e));
-                }
-            }
-        }
-        Ok::<_, String>(())
+    let set = |s: u16, verb: &str, id: &str| -> Vec<String> {
+        vec!["CLUSTER".into(), "SETSLOT".into(), s.to_string(), verb.into(), id.into()]
     };
-    let set = |s: &str, verb: &str, id: &str| -> Vec<String> {
-        ["CLUSTER", "SETSLOT", s, verb, id].iter().map(|a| a.to_string()).collect()
+    let check = |r: super::resp::Reply, what: &str, tolerate: bool| match r {
+        super::resp::Reply::Error(e) if !(tolerate && settled(&e)) => Err(format!("{}: {}", what, e)),
+        _ => Ok(()),
     };
-    step(conns, dst.0, "SETSLOT IMPORTING", &|s| set(s, "IMPORTING", src.1), true)?;
-    step(conns, src.0, "SETSLOT MIGRATING", &|s| set(s, "MIGRATING", dst.1), true)?;
-    let counts: Vec<Vec<String>> = slots
-        .iter()
-        .map(|s| ["CLUSTER", "COUNTKEYSINSLOT", &s.to_string()].iter().map(|a| a.to_string()).collect())
-        .collect();
-    let counts = conns.pipeline(src.0, &counts)?;
-    for (slot, count) in slots.iter().zip(counts) {
-        if !matches!(count, super::resp::Reply::Int(0)) {
-            move_keys(conns, host, src.0, dst.0, *slot)?;
-        }
+    let importing: Vec<Vec<String>> = slots.iter().map(|s| set(*s, "IMPORTING", src.1)).collect();
+    for r in conns.pipeline(dst.0, &importing)? {
+        check(r, "SETSLOT IMPORTING", true)?;
     }
-    // The target first (it stops answering ASK-only), then the source, then everyone else. A
-    // source that gave its last slot away may already be a replica of the target (replica
-    // migration), having learned the new owner from the target's broadcast.
-    step(conns, dst.0, "SETSLOT NODE", &|s| set(s, "NODE", dst.1), false)?;
-    step(conns, src.0, "SETSLOT NODE", &|s| set(s, "NODE", dst.1), true)?;
+    for &slot in slots {
+        let listing = vec!["CLUSTER".into(), "GETKEYSINSLOT".into(), slot.to_string(), BATCH.to_string()];
+        let mut replies = conns.pipeline(src.0, &[set(slot, "MIGRATING", dst.1), listing])?.into_iter();
+        check(replies.next().ok_or("no reply")?, "SETSLOT MIGRATING", true)?;
+        let keys = replies.next().ok_or("no reply")?.items();
+        if !keys.is_empty() {
+            move_keys(conns, host, src.0, dst.0, slot, Some(keys))?;
+        }
+        // The target first (it stops answering ASK-only), then the source. A source that gave
+        // its last slot away may already be a replica of the target (replica migration).
+        check(
+            conns.call_raw(dst.0, &[b"CLUSTER", b"SETSLOT", slot.to_string().as_bytes(), b"NODE", dst.1.as_bytes()])?,
+            "SETSLOT NODE",
+            false,
+        )?;
+        check(
+            conns.call_raw(src.0, &[b"CLUSTER", b"SETSLOT", slot.to_string().as_bytes(), b"NODE", dst.1.as_bytes()])?,
+            "SETSLOT NODE",
+            true,
+        )?;
+    }
+    let node: Vec<Vec<String>> = slots.iter().map(|s| set(*s, "NODE", dst.1)).collect();
     for m in masters.iter().filter(|p| **p != src.0 && **p != dst.0) {
-        let _ = step(conns, *m, "SETSLOT NODE", &|s| set(s, "NODE", dst.1), true);
+        let _ = conns.pipeline(*m, &node);
     }
     Ok(())
 }
 
-/// MIGRATE a slot's keys from `src` to `dst` in batches until the slot is empty.
-fn move_keys(conns: &mut Conns, host: &str, src: u16, dst: u16, slot: u16) -> Result<(), String> {
+/// MIGRATE a slot's keys from `src` to `dst` in batches until the slot is empty; `first`: the
+/// first batch, already listed. A MIGRATING slot takes no new keys, so a short listing that
+/// moved is the last one.
+fn move_keys(
+    conns: &mut Conns,
+    host: &str,
+    src: u16,
+    dst: u16,
+    slot: u16,
+    first: Option<Vec<Vec<u8>>>,
+) -> Result<(), String> {
     let s = slot.to_string();
     let port = dst.to_string();
     let batch = BATCH.to_string();
     let mut failures = 0;
+    let mut listed = first;
     loop {
-        let keys = conns.call(src, &["CLUSTER", "GETKEYSINSLOT", &s, &batch])?.items();
+        let keys = match listed.take() {
+            Some(k) => k,
+            None => conns.call(src, &["CLUSTER", "GETKEYSINSLOT", &s, &batch])?.items(),
+        };
         if keys.is_empty() {
             return Ok(());
         }
@@ -298,6 +318,7 @@ fn move_keys(conns: &mut Conns, host: &str, src: u16, dst: u16, slot: u16) -> Re
                 }
                 std::thread::sleep(Duration::from_millis(100 * failures));
             }
+            _ if keys.len() < BATCH => return Ok(()),
             _ => failures = 0,
         }
     }
