@@ -244,16 +244,18 @@ fn dispatch(app: &Arc<App>, action: &str, p: &Params) -> Result<String, ApiError
         "RebootCacheCluster" => reboot_cache_cluster(app, p)?,
         "ModifyCacheCluster" => modify_cache_cluster(app, p)?,
         "DescribeEvents" => describe_events(app, p)?,
-        other => match crate::replication_group::dispatch(app, other, p) {
-            Some(r) => r?,
-            None => {
-                return Err(err(
-                    400,
-                    "InvalidAction",
-                    format!("The action {} is not valid for this web service.", other),
-                ))
+        other => {
+            match crate::replication_group::dispatch(app, other, p).or_else(|| crate::tags::dispatch(app, other, p)) {
+                Some(r) => r?,
+                None => {
+                    return Err(err(
+                        400,
+                        "InvalidAction",
+                        format!("The action {} is not valid for this web service.", other),
+                    ))
+                }
             }
-        },
+        }
     };
     let mut x = Xml::default();
     x.open(&format!("{}Result", action));
@@ -386,6 +388,8 @@ pub(crate) fn new_node(app: &App, c: &mut Cluster) -> Result<Node, ApiError> {
 
 fn create_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
     let id = validate_id(p.required("CacheClusterId")?)?;
+    let tags = crate::tags::from_request(p)?;
+    crate::tags::check_new(&tags)?;
     let engine = p.required("Engine")?.to_ascii_lowercase();
     if engine != "redis" && engine != "memcached" {
         return Err(invalid(format!("Invalid engine {}. Valid engines: memcached, redis", engine)));
@@ -467,6 +471,7 @@ fn create_cache_cluster(app: &Arc<App>, p: &Params) -> Result<String, ApiError> 
         }
     }
     app.try_begin(&id);
+    crate::tags::put_new(app, "cluster", &id, &tags)?;
     let out = cluster_xml(app, &id, false)?;
     let id2 = id.clone();
     app.spawn_op(move |a| a.op_converge(&id2, Some("Cache cluster created")));

@@ -18,6 +18,7 @@ pub mod sentinel_link;
 pub mod sharded;
 pub mod sigv4;
 pub mod state;
+pub mod tags;
 pub mod xml;
 
 use provider::{LocalProcesses, NodeSpec, Provider};

@@ -203,6 +203,8 @@ fn store_members(app: &App, g: &mut ReplicationGroup, added: &[Member]) -> Resul
 fn create(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
     let raw_id = p.required("ReplicationGroupId")?;
     let description = p.required("ReplicationGroupDescription")?.to_string();
+    let tags = crate::tags::from_request(p)?;
+    crate::tags::check_new(&tags)?;
     if raw_id.len() > 40 {
         return Err(invalid("Replication group id must be at most 40 characters long."));
     }
@@ -318,6 +320,7 @@ fn create(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
             return Err(e);
         }
         app.store.lock().unwrap().update_group(&g).map_err(internal)?;
+        crate::tags::put_new(app, "replicationgroup", &id, &tags)?;
         app.groups.endpoints.ensure(&id, pp, rp).map_err(internal)
     })();
     if let Err(e) = res {

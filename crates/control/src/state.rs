@@ -93,6 +93,10 @@ pub trait StateStore: Send {
     fn insert_group(&mut self, g: &ReplicationGroup) -> Result<bool>;
     fn update_group(&mut self, g: &ReplicationGroup) -> Result<()>;
     fn delete_group(&mut self, id: &str) -> Result<()>;
+    /// A resource's tags (`cluster:ID`, `replicationgroup:ID`), in the order they were added.
+    fn tags(&self, resource: &str) -> Result<Vec<(String, String)>>;
+    /// Replace a resource's tags.
+    fn put_tags(&mut self, resource: &str, tags: &[(String, String)]) -> Result<()>;
 }
 
 pub struct SqliteStore {
@@ -137,6 +141,12 @@ impl SqliteStore {
         // Columns added after the first release: older state files get them with defaults.
         add_column(&conn, "clusters", "cluster_mode", "INTEGER NOT NULL DEFAULT 0")?;
         add_column(&conn, "replication_groups", "layout", "TEXT NOT NULL DEFAULT ''")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS tags (
+                resource TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, seq INTEGER NOT NULL,
+                PRIMARY KEY (resource, key));",
+        )
+        .map_err(e)?;
         Ok(SqliteStore { conn })
     }
 }
@@ -221,6 +231,7 @@ impl StateStore for SqliteStore {
         tx.execute("DELETE FROM nodes WHERE cluster_id = ?1", [id]).map_err(e)?;
         tx.execute("DELETE FROM clusters WHERE id = ?1", [id]).map_err(e)?;
         tx.execute("DELETE FROM discovery WHERE cluster_id = ?1", [id]).map_err(e)?;
+        tx.execute("DELETE FROM tags WHERE resource = ?1", [format!("cluster:{}", id)]).map_err(e)?;
         tx.commit().map_err(e)
     }
 
@@ -346,7 +357,27 @@ impl StateStore for SqliteStore {
 
     fn delete_group(&mut self, id: &str) -> Result<()> {
         self.conn.execute("DELETE FROM replication_groups WHERE id = ?1", [id]).map_err(e)?;
+        self.conn.execute("DELETE FROM tags WHERE resource = ?1", [format!("replicationgroup:{}", id)]).map_err(e)?;
         Ok(())
+    }
+
+    fn tags(&self, resource: &str) -> Result<Vec<(String, String)>> {
+        let mut st = self.conn.prepare("SELECT key, value FROM tags WHERE resource = ?1 ORDER BY seq").map_err(e)?;
+        let rows = st.query_map([resource], |r| Ok((r.get(0)?, r.get(1)?))).map_err(e)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(e)
+    }
+
+    fn put_tags(&mut self, resource: &str, tags: &[(String, String)]) -> Result<()> {
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute("DELETE FROM tags WHERE resource = ?1", [resource]).map_err(e)?;
+        for (i, (k, v)) in tags.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO tags (resource, key, value, seq) VALUES (?1, ?2, ?3, ?4)",
+                params![resource, k, v, i as i64],
+            )
+            .map_err(e)?;
+        }
+        tx.commit().map_err(e)
     }
 }
 

@@ -229,6 +229,8 @@ fn shard_requests(app: &App, p: &Params) -> Result<Vec<ShardRequest>, ApiError> 
 pub fn create(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
     let raw_id = p.required("ReplicationGroupId")?;
     let description = p.required("ReplicationGroupDescription")?.to_string();
+    let tags = crate::tags::from_request(p)?;
+    crate::tags::check_new(&tags)?;
     if raw_id.len() > 40 {
         return Err(invalid("Replication group id must be at most 40 characters long."));
     }
@@ -318,7 +320,8 @@ pub fn create(app: &Arc<App>, p: &Params) -> Result<String, ApiError> {
             let _ = app.store.lock().unwrap().delete_group(&id);
             return Err(e);
         }
-        app.store.lock().unwrap().update_group(&g).map_err(internal)
+        app.store.lock().unwrap().update_group(&g).map_err(internal)?;
+        crate::tags::put_new(app, "replicationgroup", &id, &tags)
     })();
     if let Err(e) = res {
         app.end(&busy_key(&id));

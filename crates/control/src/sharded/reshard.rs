@@ -91,7 +91,8 @@ fn run(app: &App, id: &str) -> Result<usize, String> {
     let owned = owned_by_shard(&layout, &nodes, &view);
     let moves = plan_moves(&owned, &plan.targets);
     let total = moves.len();
-    execute(app, id, &host, &layout, &members, &nodes, &masters, moves)?;
+    let slotless: Vec<String> = owned.iter().filter(|(_, s)| s.is_empty()).map(|(k, _)| k.clone()).collect();
+    execute(app, id, &host, &layout, &members, &nodes, &masters, moves, &slotless)?;
 
     // Removed shards: replicas first, then the (now empty) primary.
     let (mut g, members) = load(app, id).ok_or("the group is gone")?;
@@ -165,6 +166,7 @@ fn execute(
     nodes: &Nodes,
     masters: &[u16],
     moves: Vec<Move>,
+    slotless: &[String],
 ) -> Result<(), String> {
     let total = moves.len().max(1);
     let mut pairs: BTreeMap<(String, String), Vec<u16>> = BTreeMap::new();
@@ -178,6 +180,33 @@ fn execute(
         Ok((m.1.port, nid.clone()))
     };
     let done = AtomicUsize::new(0);
+    // A shard without slots is in no client's slot map (CLUSTER SLOTS lists only nodes that
+    // hold slots), and some clients cannot follow an ASK to a node they do not know (redis-py
+    // 5: redis/redis-py#4015). Such a shard first gets one slot with no keys, alone: from then
+    // on a client that refreshes its map (redis-py does after a few MOVED) knows the node before
+    // any key moves there and an ASK can point at it.
+    let mut conns = Conns::new();
+    let mut primed: Vec<String> = Vec::new();
+    for ((from, to), slots) in pairs.iter_mut() {
+        if !slotless.contains(to) || primed.contains(to) || slots.is_empty() {
+            continue;
+        }
+        let (src, dst) = (endpoint(from)?, endpoint(to)?);
+        let mut pick = 0;
+        for (i, slot) in slots.iter().enumerate().take(256) {
+            if matches!(
+                conns.call(src.0, &["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()])?,
+                super::resp::Reply::Int(0)
+            ) {
+                pick = i;
+                break;
+            }
+        }
+        let slot = slots.remove(pick);
+        migrate_slot(&mut conns, host, (src.0, &src.1), (dst.0, &dst.1), masters, slot)?;
+        done.fetch_add(1, Ordering::Relaxed);
+        primed.push(to.clone());
+    }
     let stop = AtomicBool::new(false);
     let error = Mutex::new(None);
     app.sharded.progress.lock().unwrap().insert(id.to_string(), 0.0);
