@@ -366,7 +366,8 @@ fn replication_group_errors() {
             vec![("NumCacheClusters", "2"), ("PreferredCacheClusterAZs.AvailabilityZone.1", "us-east-1a")],
             "InvalidParameterCombination",
         ),
-        (vec![("NumNodeGroups", "3")], "InvalidParameterCombination"),
+        // Three node groups are cluster mode (tests/control_cluster_mode.rs): not with ClusterMode disabled.
+        (vec![("NumNodeGroups", "3"), ("ClusterMode", "disabled")], "InvalidParameterCombination"),
         (vec![("EngineVersion", "99.0")], "InvalidParameterValue"),
     ];
     for (extra, code) in bad {
