@@ -57,6 +57,22 @@ impl ControlPlane {
 
     /// Start the process (again, after `kill`) on the same ports and data dir.
     pub fn start(&mut self) {
+        self.spawn();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // Ready when the API answers HTTP and the Sentinel port answers PING: a bare TCP connect
+        // could reach another process's listener that briefly holds the same port (every node
+        // allocation binds a free port for a moment).
+        while !(self.answers_http() && (self.sentinel == 0 || answers_ping(self.sentinel))) {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                let log = std::fs::read_to_string(format!("{}.log", self.dir.display())).unwrap_or_default();
+                panic!("control plane exited ({}) during start: {}", status, log);
+            }
+            assert!(Instant::now() < deadline, "control plane did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn spawn(&mut self) {
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(format!("{}.log", self.dir.display())).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
@@ -69,12 +85,14 @@ impl ControlPlane {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err()
-            || (self.sentinel != 0 && TcpStream::connect(("127.0.0.1", self.sentinel)).is_err())
-        {
-            assert!(Instant::now() < deadline, "control plane did not start");
-            std::thread::sleep(Duration::from_millis(50));
+    }
+
+    /// Whether an HTTP request to the API port gets any HTTP answer (an error status counts).
+    fn answers_http(&self) -> bool {
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(2)).max_idle_connections(0).build();
+        match agent.get(&format!("http://127.0.0.1:{}/?Action=DescribeEvents&Version=2015-02-02", self.port)).call() {
+            Ok(_) | Err(ureq::Error::Status(..)) => true,
+            Err(_) => false,
         }
     }
 
@@ -153,6 +171,15 @@ impl Drop for ControlPlane {
             let _ = std::fs::remove_file(format!("{}.log", self.dir.display()));
         }
     }
+}
+
+/// Whether the port answers a RESP PING with +PONG.
+fn answers_ping(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 7];
+    s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }
 
 extern "C" {

@@ -138,9 +138,15 @@ fn write_group(app: &App, x: &mut Xml, g: &ReplicationGroup, members: &[Member])
     x.close("NodeGroup").close("NodeGroups");
     x.leaf("AutomaticFailover", if g.automatic_failover { "enabled" } else { "disabled" });
     x.leaf("MultiAZ", if g.multi_az { "enabled" } else { "disabled" });
+    write_group_settings(app, x, g, false);
+}
+
+/// The members of a ReplicationGroup after its configuration endpoint, the same for both
+/// cluster modes (botocore's order), and the closing tag.
+pub(crate) fn write_group_settings(app: &App, x: &mut Xml, g: &ReplicationGroup, cluster_mode: bool) {
     x.leaf("SnapshotRetentionLimit", "0");
     x.leaf("SnapshotWindow", "06:00-07:00");
-    x.leaf("ClusterEnabled", "false");
+    x.leaf("ClusterEnabled", if cluster_mode { "true" } else { "false" });
     x.leaf("CacheNodeType", &g.node_type);
     x.leaf("AuthTokenEnabled", "false");
     x.leaf("TransitEncryptionEnabled", "false");
@@ -153,7 +159,7 @@ fn write_group(app: &App, x: &mut Xml, g: &ReplicationGroup, members: &[Member])
     x.leaf("AutoMinorVersionUpgrade", "true");
     x.leaf("NetworkType", "ipv4");
     x.leaf("IpDiscovery", "ipv4");
-    x.leaf("ClusterMode", "disabled");
+    x.leaf("ClusterMode", if cluster_mode { "enabled" } else { "disabled" });
     x.leaf("Engine", "redis");
     x.close("ReplicationGroup");
 }

@@ -10,7 +10,7 @@ use crate::api::{combination, err, internal, invalid, new_node, validate_id, Api
 use crate::failover::{group_event, Member};
 use crate::replication_group::{claim_in, endpoint, group_id, group_xml, not_found, set_status};
 use crate::state::{Cluster, ReplicationGroup};
-use crate::xml::{iso8601, Xml};
+use crate::xml::Xml;
 use crate::{now_ms, App};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -347,14 +347,7 @@ fn shard_status(g: &ReplicationGroup, layout: &Layout, shard: &Shard) -> &'stati
 /// The cluster-mode shape of a ReplicationGroup.
 pub fn write_group(app: &App, x: &mut Xml, g: &ReplicationGroup, members: &[Member]) {
     let Some(layout) = g.layout.as_ref() else { return };
-    let addr = app.provider.address(&crate::provider::NodeSpec {
-        cluster_id: g.id.clone(),
-        node_id: String::new(),
-        engine: "redis".into(),
-        port: 0,
-        mc_port: 0,
-        cluster_mode: true,
-    });
+    let addr = super::address(app, &g.id);
     let live: Vec<&Member> = members.iter().filter(|m| m.0.status != "deleting").collect();
     x.open("ReplicationGroup");
     x.leaf("ReplicationGroupId", &g.id);
@@ -401,24 +394,7 @@ pub fn write_group(app: &App, x: &mut Xml, g: &ReplicationGroup, members: &[Memb
     if g.status != "creating" {
         endpoint(x, "ConfigurationEndpoint", &addr, g.primary_port);
     }
-    x.leaf("SnapshotRetentionLimit", "0");
-    x.leaf("SnapshotWindow", "06:00-07:00");
-    x.leaf("ClusterEnabled", "true");
-    x.leaf("CacheNodeType", &g.node_type);
-    x.leaf("AuthTokenEnabled", "false");
-    x.leaf("TransitEncryptionEnabled", "false");
-    x.leaf("AtRestEncryptionEnabled", "false");
-    x.open("MemberClustersOutpostArns").close("MemberClustersOutpostArns");
-    x.leaf("ARN", &format!("arn:aws:elasticache:{}:000000000000:replicationgroup:{}", app.region, g.id));
-    x.empty("LogDeliveryConfigurations");
-    x.leaf("ReplicationGroupCreateTime", &iso8601(g.created_ms));
-    x.leaf("DataTiering", "disabled");
-    x.leaf("AutoMinorVersionUpgrade", "true");
-    x.leaf("NetworkType", "ipv4");
-    x.leaf("IpDiscovery", "ipv4");
-    x.leaf("ClusterMode", "enabled");
-    x.leaf("Engine", "redis");
-    x.close("ReplicationGroup");
+    crate::replication_group::write_group_settings(app, x, g, true);
 }
 
 fn claim(app: &App, id: &str) -> Result<(ReplicationGroup, Vec<Member>), ApiError> {

@@ -111,6 +111,18 @@ pub fn shard_members<'a>(shard: &Shard, members: &'a [Member]) -> Vec<&'a Member
 /// The busy key of a cluster-mode group is the same as of any replication group.
 pub use crate::failover::busy_key;
 
+/// The address a group's nodes and configuration endpoint are reached at.
+pub fn address(app: &crate::App, group: &str) -> String {
+    app.provider.address(&crate::provider::NodeSpec {
+        cluster_id: group.to_string(),
+        node_id: String::new(),
+        engine: "redis".into(),
+        port: 0,
+        mc_port: 0,
+        cluster_mode: true,
+    })
+}
+
 /// The configuration endpoint's key among [`crate::mc_config::ConfigEndpoints`] (memcached
 /// cluster ids cannot contain ':').
 pub fn endpoint_key(id: &str) -> String {

@@ -258,14 +258,7 @@ pub fn bring_up(
 
 /// Point the configuration endpoint at the members that answer.
 pub fn serve_endpoint(app: &App, g: &ReplicationGroup, ports: &[u16]) {
-    let addr = app.provider.address(&NodeSpec {
-        cluster_id: g.id.clone(),
-        node_id: String::new(),
-        engine: "redis".into(),
-        port: 0,
-        mc_port: 0,
-        cluster_mode: true,
-    });
+    let addr = super::address(app, &g.id);
     let targets = ports.iter().filter_map(|p| format!("{}:{}", addr, p).parse().ok()).collect();
     app.config_endpoints.serve(&endpoint_key(&g.id), g.primary_port, targets);
 }
@@ -516,13 +509,15 @@ impl Conns {
         Conns(HashMap::new())
     }
 
-    pub fn call_raw(&mut self, port: u16, args: &[&[u8]]) -> Result<resp::Reply, String> {
+    /// Run `f` on the connection to `port`, reconnecting once on a broken connection (the
+    /// commands sent here are safe to send again).
+    fn with<T>(&mut self, port: u16, f: impl Fn(&mut Conn) -> Result<T, String>) -> Result<T, String> {
         for attempt in 0..2 {
             let conn = match self.0.entry(port) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => e.insert(Conn::connect(port, Duration::from_secs(10))?),
             };
-            match conn.call_raw(args) {
+            match f(conn) {
                 Ok(r) => return Ok(r),
                 Err(e) => {
                     self.0.remove(&port);
@@ -535,25 +530,13 @@ impl Conns {
         unreachable!()
     }
 
-    /// Send `cmds` in one write and read their replies (error replies included), reconnecting
-    /// once on a broken connection (the commands here are safe to send again).
+    pub fn call_raw(&mut self, port: u16, args: &[&[u8]]) -> Result<resp::Reply, String> {
+        self.with(port, |c| c.call_raw(args))
+    }
+
+    /// Send `cmds` in one write and read their replies (error replies included).
     pub fn pipeline(&mut self, port: u16, cmds: &[Vec<String>]) -> Result<Vec<resp::Reply>, String> {
-        for attempt in 0..2 {
-            let conn = match self.0.entry(port) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(Conn::connect(port, Duration::from_secs(10))?),
-            };
-            match conn.pipeline(cmds) {
-                Ok(r) => return Ok(r),
-                Err(e) => {
-                    self.0.remove(&port);
-                    if attempt == 1 {
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        unreachable!()
+        self.with(port, |c| c.pipeline(cmds))
     }
 
     pub fn call(&mut self, port: u16, args: &[&str]) -> Result<resp::Reply, String> {
