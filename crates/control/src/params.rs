@@ -382,8 +382,9 @@ mod tests {
     #[test]
     fn members_are_honoured_or_refused_by_name() {
         assert_eq!(refusal("CreateCacheCluster", &[("Action", "CreateCacheCluster"), ("CacheClusterId", "a")]), None);
-        let m = refusal("CreateCacheCluster", &[("CacheClusterId", "a"), ("Tags.Tag.1.Key", "k")]).unwrap();
-        assert!(m.starts_with("The parameter Tags is not supported"), "{}", m);
+        assert_eq!(refusal("CreateCacheCluster", &[("CacheClusterId", "a"), ("Tags.Tag.1.Key", "k")]), None);
+        let m = refusal("CreateCacheCluster", &[("CacheClusterId", "a"), ("SnapshotName", "s")]).unwrap();
+        assert!(m.starts_with("The parameter SnapshotName is not supported"), "{}", m);
         let m = refusal("CreateReplicationGroup", &[("AuthToken", "x"), ("TransitEncryptionEnabled", "true")]).unwrap();
         assert!(m.starts_with("The parameters AuthToken, TransitEncryptionEnabled=true are"), "{}", m);
         assert_eq!(refusal("CreateReplicationGroup", &[("TransitEncryptionEnabled", "FALSE")]), None);
