@@ -190,7 +190,7 @@ fn new_member(app: &App, g: &mut ReplicationGroup, az: &str) -> Result<Member, A
 }
 
 /// Store new members (failing on an id collision with an existing cache cluster) and claim them.
-fn store_members(app: &App, g: &mut ReplicationGroup, added: &[Member]) -> Result<(), ApiError> {
+pub(crate) fn store_members(app: &App, g: &mut ReplicationGroup, added: &[Member]) -> Result<(), ApiError> {
     let mut st = app.store.lock().unwrap();
     for (c, _) in added {
         if st.cluster(&c.id).map_err(internal)?.is_some() {

@@ -8,7 +8,7 @@ use super::topology::{even_ranges, format_ranges, parse_ranges, SLOTS};
 use super::{busy_key, ops, reshard, Layout, Resharding, Shard};
 use crate::api::{combination, err, internal, invalid, new_node, validate_id, ApiError, Params};
 use crate::failover::{group_event, Member};
-use crate::replication_group::{claim_in, endpoint, group_id, group_xml, not_found, set_status};
+use crate::replication_group::{claim_in, endpoint, group_id, group_xml, not_found, set_status, store_members};
 use crate::state::{Cluster, ReplicationGroup};
 use crate::xml::Xml;
 use crate::{now_ms, App};
@@ -104,24 +104,6 @@ fn distinct_ports(app: &App, used: &mut Vec<u16>, added: &mut [Member]) -> Resul
             n.port = app.provider.allocate_cluster_port().map_err(internal)?;
         }
         used.push(n.port);
-    }
-    Ok(())
-}
-
-/// Store new members (refused on an id collision with an existing cache cluster) and hold
-/// them for the group.
-fn store_members(app: &App, g: &mut ReplicationGroup, added: &[Member]) -> Result<(), ApiError> {
-    let mut st = app.store.lock().unwrap();
-    for (c, _) in added {
-        if st.cluster(&c.id).map_err(internal)?.is_some() {
-            return Err(err(400, "CacheClusterAlreadyExists", format!("Cache cluster {} already exists.", c.id)));
-        }
-    }
-    for (c, n) in added {
-        st.insert_cluster(c).map_err(internal)?;
-        st.upsert_node(n).map_err(internal)?;
-        app.try_begin(&c.id);
-        g.members.push((c.id.clone(), c.az.clone()));
     }
     Ok(())
 }
